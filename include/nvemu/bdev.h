@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Block device backends ("bdevs", named as in SPDK and SNAP). A namespace
+ * stores its data in one. Backends are byte-addressed so that a Format NVM
+ * that changes the LBA size does not touch the backend.
+ */
+#ifndef NVEMU_BDEV_H
+#define NVEMU_BDEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <nvemu/error.h>
+
+struct nvemu_bdev;
+
+enum nvemu_bio_op {
+	NVEMU_BIO_READ,
+	NVEMU_BIO_WRITE,
+	NVEMU_BIO_FLUSH,
+	NVEMU_BIO_WRITE_ZEROES,
+	NVEMU_BIO_DEALLOCATE, /* deallocated bytes read back as zeroes */
+};
+
+struct nvemu_bio {
+	struct nvemu_bdev *bdev;
+	enum nvemu_bio_op op;
+	uint64_t offset; /* bytes */
+	uint64_t len;	 /* bytes; 0 for FLUSH */
+	void *buf;	 /* READ/WRITE only */
+	bool fua;	 /* WRITE: durable before completion */
+	/* Called exactly once, possibly from inside submit(); err is 0 or -errno. */
+	void (*end_io)(struct nvemu_bio *bio, int err);
+	void *private;
+};
+
+struct nvemu_bdev_ops {
+	const char *type; /* "null", "ram", "file" */
+	/*
+	 * Start the I/O. Returns 0 when end_io has been or will be called, or a
+	 * negative errno (and end_io is not called) when it could not start.
+	 */
+	int (*submit)(struct nvemu_bdev *bdev, struct nvemu_bio *bio);
+	/* Reap completed asynchronous I/O; returns how many completed. */
+	int (*poll)(struct nvemu_bdev *bdev);
+	/* An fd that turns readable when poll() has work, or -1 if never. */
+	int (*get_fd)(struct nvemu_bdev *bdev);
+	/* Number of submitted bios whose end_io has not run yet. */
+	unsigned (*inflight)(struct nvemu_bdev *bdev);
+	int (*resize)(struct nvemu_bdev *bdev, uint64_t new_size);
+	void (*destroy)(struct nvemu_bdev *bdev);
+};
+
+struct nvemu_bdev {
+	const struct nvemu_bdev_ops *ops;
+	char name[64];
+	uint64_t size;	   /* bytes */
+	uint32_t blk_size; /* smallest I/O unit; namespaces use LBAs >= this */
+	bool read_only;
+	unsigned users; /* namespaces using it; a used bdev can't be deleted */
+	void *priv;
+};
+
+struct nvemu_bdev_file_opts {
+	const char *path;
+	uint32_t blk_size; /* 0: 512 */
+	bool read_only;
+	bool direct;	/* O_DIRECT */
+	uint64_t size;	/* 0: the file's size; else a regular file is grown */
+	unsigned depth; /* io_uring entries; 0: 128 */
+};
+
+int nvemu_bdev_null_create(const char *name, uint64_t size, uint32_t blk_size,
+			   struct nvemu_bdev **out, struct nvemu_error *err);
+int nvemu_bdev_ram_create(const char *name, uint64_t size, uint32_t blk_size,
+			  struct nvemu_bdev **out, struct nvemu_error *err);
+int nvemu_bdev_file_create(const char *name,
+			   const struct nvemu_bdev_file_opts *opts,
+			   struct nvemu_bdev **out, struct nvemu_error *err);
+/* Refuses (-EBUSY) while a namespace uses it. */
+int nvemu_bdev_destroy(struct nvemu_bdev *bdev, struct nvemu_error *err);
+
+int nvemu_bdev_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio);
+int nvemu_bdev_poll(struct nvemu_bdev *bdev);
+int nvemu_bdev_get_fd(struct nvemu_bdev *bdev);
+unsigned nvemu_bdev_inflight(struct nvemu_bdev *bdev);
+int nvemu_bdev_resize(struct nvemu_bdev *bdev, uint64_t new_size);
+/* Bytes of memory the RAM backend holds (0 for other types). */
+uint64_t nvemu_bdev_ram_resident(struct nvemu_bdev *bdev);
+
+#endif

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef NVEMU_NVEMU_H
+#define NVEMU_NVEMU_H
+
+#include <nvemu/spec.h>
+#include <nvemu/error.h>
+#include <nvemu/bdev.h>
+#include <nvemu/model.h>
+#include <nvemu/request.h>
+#include <nvemu/host.h>
+
+const char *nvemu_version(void);
+
+#endif

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The request that flows from a transport through the engine to a backend
+ * and back. A transport fills cmd, sqid, the data buffer and done(), calls
+ * nvemu_ctrl_submit(), and gets done() called exactly once with cqe filled.
+ */
+#ifndef NVEMU_REQUEST_H
+#define NVEMU_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <nvemu/bdev.h>
+#include <nvemu/model.h>
+#include <nvemu/spec.h>
+
+struct nvemu_req;
+
+struct nvemu_req {
+	/* Filled by the transport. */
+	struct nvemu_sqe cmd;
+	uint16_t sqid;	 /* 0: admin queue */
+	void *buf;	 /* data: host data for writes, filled for reads */
+	uint32_t buf_len; /* bytes the host described (PRP/SGL/capsule) */
+	void (*done)(struct nvemu_req *req);
+	void *transport_priv;
+
+	/* Filled by the engine before done(). */
+	struct nvemu_cqe cqe;
+	uint32_t xfer_len; /* bytes of buf the command produced or consumed */
+
+	/* Engine-private. */
+	struct nvemu_ctrl *ctrl;
+	struct nvemu_ns *ns;
+	struct nvemu_req *next; /* AER and suspend lists */
+	struct nvemu_req *inflight_prev, *inflight_next;
+	bool aborted; /* failed by a suspend timeout; completes as aborted */
+	struct nvemu_bio bio;
+	int bio_pending;     /* sub-I/Os outstanding (Copy, Flush-all, Format) */
+	int bio_err;	     /* first error of those */
+	void *cmd_priv;	     /* per-command scratch (bounce buffers) */
+	uint64_t start_ns;
+};
+
+/* The transport a controller is currently reached through. */
+struct nvemu_transport_ops {
+	const char *name; /* "loop", "tcp", "pcie" */
+	/*
+	 * Fabrics transports have no I/O queue commands (Create/Delete I/O
+	 * SQ/CQ are Invalid Opcode) and use Connect/Property Get/Set.
+	 */
+	bool fabrics;
+	/*
+	 * Queue management for memory-based transports: the engine validates
+	 * the command, then calls these to map or unmap the queue.
+	 * Return an NVMe status (0 on success).
+	 */
+	uint16_t (*create_cq)(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
+			      uint16_t size, uint16_t iv, bool ien, bool pc);
+	uint16_t (*create_sq)(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
+			      uint16_t size, uint16_t cqid, uint8_t prio, bool pc);
+	uint16_t (*delete_cq)(struct nvemu_ctrl *ctrl, uint16_t qid);
+	uint16_t (*delete_sq)(struct nvemu_ctrl *ctrl, uint16_t qid);
+	/* Controller reset (CC.EN 1->0) or shutdown: drop transport queues. */
+	void (*reset)(struct nvemu_ctrl *ctrl);
+	/* Keep Alive expired: the transport tears the association down. */
+	void (*kato_expired)(struct nvemu_ctrl *ctrl);
+};
+
+/* Bind a transport to the controller (one at a time); NULL unbinds. */
+int nvemu_ctrl_bind_transport(struct nvemu_ctrl *ctrl,
+			      const struct nvemu_transport_ops *ops, void *priv,
+			      struct nvemu_error *err);
+void *nvemu_ctrl_transport_priv(struct nvemu_ctrl *ctrl);
+
+/* Start a command. done() may run before this returns. */
+void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req);
+
+/*
+ * Bytes of data the command transfers (0 for none), from its opcode and
+ * dwords, as the controller's namespaces are formatted now; -1 when the
+ * command is malformed. Transports use it to size bounce buffers.
+ */
+int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *cmd);
+
+/* ---- controller registers / fabrics properties */
+
+#define NVEMU_REG_CAP 0x00
+#define NVEMU_REG_VS 0x08
+#define NVEMU_REG_INTMS 0x0c
+#define NVEMU_REG_INTMC 0x10
+#define NVEMU_REG_CC 0x14
+#define NVEMU_REG_CSTS 0x1c
+#define NVEMU_REG_NSSR 0x20
+#define NVEMU_REG_AQA 0x24
+#define NVEMU_REG_ASQ 0x28
+#define NVEMU_REG_ACQ 0x30
+
+uint64_t nvemu_ctrl_get_cap(struct nvemu_ctrl *ctrl);
+uint32_t nvemu_ctrl_get_vs(struct nvemu_ctrl *ctrl);
+uint32_t nvemu_ctrl_get_cc(struct nvemu_ctrl *ctrl);
+uint32_t nvemu_ctrl_get_csts(struct nvemu_ctrl *ctrl);
+/*
+ * Writes CC: EN 0->1 enables (CSTS.RDY), 1->0 resets the controller, SHN
+ * runs a shutdown (flushing backends) and reports CSTS.SHST. Invalid values
+ * (unsupported IOSQES/IOCQES/MPS/CSS) set CSTS.CFS.
+ */
+void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc);
+
+/* ---- suspend/resume (SNAP semantics) */
+
+/*
+ * Stop taking new commands; they are held until resume. In-flight ones
+ * complete. Returns the number of commands still in flight.
+ */
+unsigned nvemu_ctrl_suspend(struct nvemu_ctrl *ctrl, bool admin_only);
+/* Fail in-flight commands (Command Aborted) after a suspend timeout. */
+void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl);
+void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl);
+bool nvemu_ctrl_is_suspended(const struct nvemu_ctrl *ctrl);
+unsigned nvemu_ctrl_inflight(const struct nvemu_ctrl *ctrl);
+
+/* ---- driving backends */
+
+/* Reap backend completions of every namespace of the subsystem. */
+int nvemu_subsys_poll(struct nvemu_subsys *subsys);
+
+#endif

@@ -1,0 +1,634 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command engine: dispatch, completion, the Error Information log,
+ * Asynchronous Events, controller registers, suspend/resume.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "nvemu-internal.h"
+
+#define CSTS_RDY (1u << NVME_CSTS_RDY_SHIFT)
+#define CSTS_CFS (1u << NVME_CSTS_CFS_SHIFT)
+#define CSTS_SHST(v) ((uint32_t)(v) << NVME_CSTS_SHST_SHIFT)
+#define CSTS_SHST_MASK CSTS_SHST(NVME_CSTS_SHST_MASK)
+
+/* ---- command tables: the one place that maps opcodes to handlers */
+
+static bool memq_transport(const struct nvemu_ctrl *ctrl)
+{
+	return !ctrl->tops || !ctrl->tops->fabrics;
+}
+
+static bool has_io_queues(const struct nvemu_ctrl *ctrl)
+{
+	return memq_transport(ctrl) && !ctrl->p.admin_only;
+}
+
+static bool has_write_zeroes(const struct nvemu_ctrl *ctrl) { return ctrl->p.write_zeroes; }
+static bool has_compare(const struct nvemu_ctrl *ctrl) { return ctrl->p.compare || ctrl->p.compare_write; }
+static bool has_dsm(const struct nvemu_ctrl *ctrl) { return ctrl->p.dsm; }
+
+#define E_LBCC NVME_CMD_EFFECTS_LBCC
+#define E_NSCHG (NVME_CMD_EFFECTS_NCC | NVME_CMD_EFFECTS_NIC)
+#define E_CCC NVME_CMD_EFFECTS_CCC
+/* CSE = 1: no other command to the namespace may run concurrently */
+#define E_CSE_NS (1u << 16)
+
+static const struct nvemu_cmd_desc admin_cmds[256] = {
+	[nvme_admin_delete_sq] = { "Delete I/O Submission Queue", nvemu_execute_delete_sq, 0, false, has_io_queues },
+	[nvme_admin_create_sq] = { "Create I/O Submission Queue", nvemu_execute_create_sq, 0, false, has_io_queues },
+	[nvme_admin_get_log_page] = { "Get Log Page", nvemu_execute_get_log_page, 0, false, NULL },
+	[nvme_admin_delete_cq] = { "Delete I/O Completion Queue", nvemu_execute_delete_cq, 0, false, has_io_queues },
+	[nvme_admin_create_cq] = { "Create I/O Completion Queue", nvemu_execute_create_cq, 0, false, has_io_queues },
+	[nvme_admin_identify] = { "Identify", nvemu_execute_identify, 0, false, NULL },
+	[nvme_admin_abort_cmd] = { "Abort", nvemu_execute_abort, 0, false, NULL },
+	[nvme_admin_set_features] = { "Set Features", nvemu_execute_set_features, E_CCC, false, NULL },
+	[nvme_admin_get_features] = { "Get Features", nvemu_execute_get_features, 0, false, NULL },
+	[nvme_admin_async_event] = { "Asynchronous Event Request", nvemu_execute_async_event, 0, false, NULL },
+	[nvme_admin_ns_mgmt] = { "Namespace Management", nvemu_execute_ns_mgmt, E_NSCHG | E_LBCC, false, NULL },
+	[nvme_admin_fw_commit] = { "Firmware Commit", nvemu_execute_fw_commit, E_CCC, false, NULL },
+	[nvme_admin_fw_download] = { "Firmware Image Download", nvemu_execute_fw_download, 0, false, NULL },
+	[nvme_admin_ns_attach] = { "Namespace Attachment", nvemu_execute_ns_attach, E_NSCHG, false, NULL },
+	[nvme_admin_keep_alive] = { "Keep Alive", nvemu_execute_keep_alive, 0, false, NULL },
+	[nvme_admin_format_nvm] = { "Format NVM", nvemu_execute_format_nvm, E_LBCC | E_NSCHG | E_CSE_NS, false, NULL },
+};
+
+static const struct nvemu_cmd_desc io_cmds[256] = {
+	[nvme_cmd_flush] = { "Flush", nvemu_execute_flush, 0, false, NULL },
+	[nvme_cmd_write] = { "Write", nvemu_execute_write, E_LBCC, true, NULL },
+	[nvme_cmd_read] = { "Read", nvemu_execute_read, 0, true, NULL },
+	[nvme_cmd_compare] = { "Compare", nvemu_execute_compare, 0, true, has_compare },
+	[nvme_cmd_write_zeroes] = { "Write Zeroes", nvemu_execute_write_zeroes, E_LBCC, true, has_write_zeroes },
+	[nvme_cmd_dsm] = { "Dataset Management", nvemu_execute_dsm, E_LBCC, true, has_dsm },
+	[nvme_cmd_verify] = { "Verify", nvemu_execute_verify, 0, true, NULL },
+	[nvme_cmd_copy] = { "Copy", nvemu_execute_copy, E_LBCC, true, NULL },
+};
+
+static const struct nvemu_cmd_desc *lookup(const struct nvemu_cmd_desc *tbl,
+					   const struct nvemu_ctrl *ctrl, uint8_t opc)
+{
+	const struct nvemu_cmd_desc *d = &tbl[opc];
+
+	if (!d->execute || (d->supported && !d->supported(ctrl)))
+		return NULL;
+	return d;
+}
+
+const struct nvemu_cmd_desc *nvemu_admin_cmd(const struct nvemu_ctrl *ctrl, uint8_t opc)
+{
+	return lookup(admin_cmds, ctrl, opc);
+}
+
+const struct nvemu_cmd_desc *nvemu_io_cmd(const struct nvemu_ctrl *ctrl, uint8_t opc)
+{
+	return lookup(io_cmds, ctrl, opc);
+}
+
+/* ---- data transfer helpers */
+
+uint16_t nvemu_req_check_len(struct nvemu_req *req, uint32_t len)
+{
+	if (len && (!req->buf || req->buf_len < len))
+		return NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR;
+	return 0;
+}
+
+uint16_t nvemu_req_to_host(struct nvemu_req *req, const void *src, uint32_t len)
+{
+	uint16_t st = nvemu_req_check_len(req, len);
+
+	if (st)
+		return st;
+	if (len)
+		memcpy(req->buf, src, len);
+	req->xfer_len = len;
+	return 0;
+}
+
+uint16_t nvemu_req_from_host(struct nvemu_req *req, void *dst, uint32_t len)
+{
+	uint16_t st = nvemu_req_check_len(req, len);
+
+	if (st)
+		return st;
+	if (len)
+		memcpy(dst, req->buf, len);
+	req->xfer_len = len;
+	return 0;
+}
+
+int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *cmd)
+{
+	uint32_t numd;
+
+	(void)ctrl;
+	switch (cmd->opc) {
+	case nvme_admin_identify:
+	case nvme_admin_ns_mgmt:
+	case nvme_admin_ns_attach:
+		return 4096;
+	case nvme_admin_get_log_page:
+		numd = (cmd->cdw10 >> 16) | ((cmd->cdw11 & 0xffff) << 16);
+		return ((int64_t)numd + 1) * 4;
+	case nvme_admin_fw_download:
+		return ((int64_t)cmd->cdw10 + 1) * 4;
+	case nvme_admin_get_features:
+	case nvme_admin_set_features:
+		switch (cmd->cdw10 & 0xff) {
+		case NVME_FEAT_FID_HOST_ID:
+			return 16;
+		case NVME_FEAT_FID_TIMESTAMP:
+			return 8;
+		default:
+			return 0;
+		}
+	default:
+		return 0;
+	}
+}
+
+/* ---- error log */
+
+void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req,
+			     uint16_t status)
+{
+	struct nvme_error_log_page *e;
+
+	ctrl->err_count++;
+	e = &ctrl->errlog[(ctrl->err_count - 1) % NVEMU_ERRLOG_ENTRIES];
+	memset(e, 0, sizeof(*e));
+	e->error_count = htole64(ctrl->err_count);
+	e->sqid = htole16(req->sqid);
+	e->cmdid = htole16(req->cmd.cid);
+	e->status_field = htole16((uint16_t)(status << 1));
+	e->parm_error_location = htole16(0xffff);
+	e->nsid = htole32(req->cmd.nsid);
+	if (req->sqid && (req->cmd.opc == nvme_cmd_read || req->cmd.opc == nvme_cmd_write ||
+			  req->cmd.opc == nvme_cmd_compare || req->cmd.opc == nvme_cmd_write_zeroes ||
+			  req->cmd.opc == nvme_cmd_verify))
+		e->lba = htole64((uint64_t)req->cmd.cdw11 << 32 | req->cmd.cdw10);
+	e->trtype = 0;
+}
+
+/* ---- completion */
+
+static void inflight_add(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
+{
+	req->inflight_prev = NULL;
+	req->inflight_next = ctrl->inflight_head;
+	if (ctrl->inflight_head)
+		ctrl->inflight_head->inflight_prev = req;
+	ctrl->inflight_head = req;
+	ctrl->inflight++;
+}
+
+static void inflight_del(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
+{
+	if (req->inflight_prev)
+		req->inflight_prev->inflight_next = req->inflight_next;
+	else
+		ctrl->inflight_head = req->inflight_next;
+	if (req->inflight_next)
+		req->inflight_next->inflight_prev = req->inflight_prev;
+	req->inflight_prev = req->inflight_next = NULL;
+	ctrl->inflight--;
+}
+
+void nvemu_req_complete(struct nvemu_req *req, uint16_t status)
+{
+	struct nvemu_ctrl *ctrl = req->ctrl;
+
+	if (req->aborted && !status)
+		status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+	req->cqe.status = status;
+	req->cqe.cid = req->cmd.cid;
+	req->cqe.sqid = req->sqid;
+	/* An AER completing normally is not an error; an aborted one is. */
+	if (status & (NVME_SC_MASK | (NVME_SCT_MASK << NVME_SCT_SHIFT)))
+		nvemu_ctrl_record_error(ctrl, req, status);
+	inflight_del(ctrl, req);
+	if (req->sqid <= ctrl->p.num_io_queues && ctrl->sqs[req->sqid].valid) {
+		struct nvemu_sq *sq = &ctrl->sqs[req->sqid];
+
+		sq->st.completions++;
+		if (sq->cqid <= ctrl->p.num_io_queues)
+			ctrl->cqs[sq->cqid].completions++;
+	}
+	if (req->cmd_priv) {
+		free(req->cmd_priv);
+		req->cmd_priv = NULL;
+	}
+	req->done(req);
+}
+
+/* ---- submission */
+
+static uint16_t prepare_io(struct nvemu_ctrl *ctrl, struct nvemu_req *req,
+			   const struct nvemu_cmd_desc **descp)
+{
+	const struct nvemu_cmd_desc *d = nvemu_io_cmd(ctrl, req->cmd.opc);
+
+	if (!d)
+		return NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR;
+	if (d->needs_ns) {
+		req->ns = nvemu_ctrl_find_ns(ctrl, req->cmd.nsid);
+		if (!req->ns)
+			return NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR;
+		if (!req->ns->ready)
+			return NVEMU_SC_GENERIC(NVME_SC_NS_NOT_READY);
+	}
+	*descp = d;
+	return 0;
+}
+
+static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
+{
+	const struct nvemu_cmd_desc *d = NULL;
+	uint16_t st;
+
+	if (!nvemu_ctrl_enabled(ctrl)) {
+		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
+		return;
+	}
+	if (req->cmd.flags & 0x3) {
+		/* Fused operations are not offered (FUSES = 0). */
+		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR);
+		return;
+	}
+	if (req->sqid == 0) {
+		d = nvemu_admin_cmd(ctrl, req->cmd.opc);
+		st = d ? 0 : NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR;
+		if (!st && req->cmd.opc == nvme_admin_keep_alive)
+			ctrl->last_keep_alive_ns = nvemu_now_ns();
+	} else {
+		st = prepare_io(ctrl, req, &d);
+	}
+	if (st) {
+		nvemu_req_complete(req, st);
+		return;
+	}
+	if (req->sqid) {
+		struct nvemu_sq *sq = &ctrl->sqs[req->sqid];
+
+		if (req->cmd.opc == nvme_cmd_read)
+			sq->st.reads++;
+		else if (req->cmd.opc == nvme_cmd_write)
+			sq->st.writes++;
+		else if (req->cmd.opc == nvme_cmd_flush)
+			sq->st.flushes++;
+	}
+	d->execute(req);
+}
+
+static bool held(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
+{
+	return ctrl->suspended && (req->sqid == 0 || !ctrl->suspend_admin_only);
+}
+
+void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
+{
+	req->ctrl = ctrl;
+	req->ns = NULL;
+	req->xfer_len = 0;
+	req->next = NULL;
+	req->aborted = false;
+	req->bio_pending = 0;
+	req->bio_err = 0;
+	req->cmd_priv = NULL;
+	memset(&req->cqe, 0, sizeof(req->cqe));
+	req->start_ns = 0;
+	inflight_add(ctrl, req);
+
+	if (req->sqid > ctrl->p.num_io_queues || !ctrl->sqs[req->sqid].valid) {
+		nvemu_req_complete(req, NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR);
+		return;
+	}
+	ctrl->sqs[req->sqid].st.requests++;
+	if (held(ctrl, req)) {
+		/* Held commands are not "in flight" for suspend accounting. */
+		inflight_del(ctrl, req);
+		if (ctrl->held_tail)
+			ctrl->held_tail->next = req;
+		else
+			ctrl->held_head = req;
+		ctrl->held_tail = req;
+		return;
+	}
+	dispatch(ctrl, req);
+}
+
+/* ---- asynchronous events */
+
+static bool event_enabled(const struct nvemu_ctrl *ctrl, uint8_t type, uint8_t info)
+{
+	uint32_t cfg = ctrl->feat.async_event_cfg;
+
+	switch (type) {
+	case NVME_AER_SMART:
+		/* Bits 7:0 mirror the critical warning bits. */
+		if (info == NVME_AER_SMART_TEMPERATURE_THRESHOLD)
+			return cfg & NVME_SMART_CRIT_TEMPERATURE;
+		if (info == NVME_AER_SMART_SPARE_THRESHOLD)
+			return cfg & NVME_SMART_CRIT_SPARE;
+		return cfg & 0xff;
+	case NVME_AER_NOTICE:
+		if (info == 0) /* Namespace Attribute Changed */
+			return cfg & (1u << 8);
+		if (info == 1) /* Firmware Activation Starting */
+			return cfg & (1u << 9);
+		return false;
+	default:
+		return true; /* error events cannot be masked */
+	}
+}
+
+static void aen_process(struct nvemu_ctrl *ctrl)
+{
+	while (ctrl->aer_head && ctrl->nr_events) {
+		unsigned i;
+
+		for (i = 0; i < ctrl->nr_events; i++)
+			if (!(ctrl->aen_masked & (1u << ctrl->events[i].type)))
+				break;
+		if (i == ctrl->nr_events)
+			return;
+
+		struct nvemu_event ev = ctrl->events[i];
+		struct nvemu_req *aer = ctrl->aer_head;
+
+		memmove(&ctrl->events[i], &ctrl->events[i + 1],
+			(ctrl->nr_events - i - 1) * sizeof(ev));
+		ctrl->nr_events--;
+		ctrl->aen_masked |= 1u << ev.type;
+		ctrl->aer_head = aer->next;
+		if (!ctrl->aer_head)
+			ctrl->aer_tail = NULL;
+		ctrl->nr_aer--;
+		aer->next = NULL;
+		aer->cqe.dw0 = ev.type | (uint32_t)ev.info << 8 | (uint32_t)ev.lid << 16;
+		nvemu_req_complete(aer, 0);
+	}
+}
+
+void nvemu_ctrl_add_event(struct nvemu_ctrl *ctrl, uint8_t type, uint8_t info, uint8_t lid)
+{
+	if (!event_enabled(ctrl, type, info))
+		return;
+	for (unsigned i = 0; i < ctrl->nr_events; i++)
+		if (ctrl->events[i].type == type && ctrl->events[i].info == info)
+			return; /* already pending: events of one kind coalesce */
+	if (ctrl->nr_events == NVEMU_MAX_EVENTS)
+		return;
+	ctrl->events[ctrl->nr_events++] = (struct nvemu_event){ type, info, lid };
+	aen_process(ctrl);
+}
+
+void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae)
+{
+	static const uint8_t type_lid[8] = {
+		[NVME_AER_ERROR] = NVME_LOG_LID_ERROR,
+		[NVME_AER_SMART] = NVME_LOG_LID_SMART,
+	};
+
+	if (rae)
+		return;
+	for (unsigned t = 0; t < 8; t++) {
+		bool clears = type_lid[t] == lid ||
+			      (t == NVME_AER_NOTICE && (lid == NVME_LOG_LID_CHANGED_NS ||
+							lid == NVME_LOG_LID_FW_SLOT));
+		if (clears)
+			ctrl->aen_masked &= ~(1u << t);
+	}
+	aen_process(ctrl);
+}
+
+void nvemu_execute_async_event(struct nvemu_req *req)
+{
+	struct nvemu_ctrl *ctrl = req->ctrl;
+
+	if (ctrl->nr_aer >= (unsigned)ctrl->p.aerl + 1) {
+		nvemu_req_complete(req, NVEMU_SC_CMD(NVME_SC_ASYNC_LIMIT) | NVEMU_DNR);
+		return;
+	}
+	req->next = NULL;
+	if (ctrl->aer_tail)
+		ctrl->aer_tail->next = req;
+	else
+		ctrl->aer_head = req;
+	ctrl->aer_tail = req;
+	ctrl->nr_aer++;
+	aen_process(ctrl);
+}
+
+static void abort_aers(struct nvemu_ctrl *ctrl)
+{
+	while (ctrl->aer_head) {
+		struct nvemu_req *aer = ctrl->aer_head;
+
+		ctrl->aer_head = aer->next;
+		ctrl->nr_aer--;
+		nvemu_req_complete(aer, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
+	}
+	ctrl->aer_tail = NULL;
+}
+
+/* ---- registers */
+
+bool nvemu_ctrl_enabled(const struct nvemu_ctrl *ctrl)
+{
+	return ctrl->csts & CSTS_RDY;
+}
+
+uint64_t nvemu_ctrl_get_cap(struct nvemu_ctrl *ctrl)
+{
+	return ctrl->cap;
+}
+
+uint32_t nvemu_ctrl_get_vs(struct nvemu_ctrl *ctrl)
+{
+	(void)ctrl;
+	return NVEMU_VS;
+}
+
+uint32_t nvemu_ctrl_get_cc(struct nvemu_ctrl *ctrl)
+{
+	return ctrl->cc;
+}
+
+uint32_t nvemu_ctrl_get_csts(struct nvemu_ctrl *ctrl)
+{
+	return ctrl->csts;
+}
+
+static void ctrl_reset(struct nvemu_ctrl *ctrl)
+{
+	abort_aers(ctrl);
+	if (ctrl->tops && ctrl->tops->reset)
+		ctrl->tops->reset(ctrl);
+	for (unsigned q = 1; q <= ctrl->p.num_io_queues; q++) {
+		ctrl->sqs[q].valid = false;
+		ctrl->cqs[q].valid = false;
+	}
+	ctrl->sqs[0].valid = ctrl->cqs[0].valid = false;
+	ctrl->nr_events = 0;
+	ctrl->aen_masked = 0;
+	ctrl->feat = ctrl->feat_saved;
+	ctrl->feat.num_queues_set = false;
+	ctrl->csts = 0;
+}
+
+struct shutdown_ctx {
+	struct nvemu_ctrl *ctrl;
+	unsigned pending;
+};
+
+static void shutdown_put(struct shutdown_ctx *sc)
+{
+	if (--sc->pending)
+		return;
+	sc->ctrl->csts = (sc->ctrl->csts & ~CSTS_SHST_MASK) | CSTS_SHST(NVME_CSTS_SHST_CMPLT);
+	free(sc);
+}
+
+static void shutdown_flush_done(struct nvemu_bio *bio, int err)
+{
+	struct shutdown_ctx *sc = bio->private;
+
+	(void)err;
+	free(bio);
+	shutdown_put(sc);
+}
+
+/* Flush every attached namespace, then report CSTS.SHST complete. */
+static void ctrl_shutdown(struct nvemu_ctrl *ctrl)
+{
+	struct shutdown_ctx *sc = calloc(1, sizeof(*sc));
+
+	if (!sc) {
+		ctrl->csts = (ctrl->csts & ~CSTS_SHST_MASK) | CSTS_SHST(NVME_CSTS_SHST_CMPLT);
+		return;
+	}
+	ctrl->csts = (ctrl->csts & ~CSTS_SHST_MASK) | CSTS_SHST(NVME_CSTS_SHST_OCCUR);
+	sc->ctrl = ctrl;
+	sc->pending = 1; /* held until every flush is submitted */
+	for (unsigned i = 0; i < ctrl->nr_ns; i++) {
+		struct nvemu_bio *bio = calloc(1, sizeof(*bio));
+
+		if (!bio)
+			continue;
+		bio->bdev = ctrl->ns[i]->bdev;
+		bio->op = NVEMU_BIO_FLUSH;
+		bio->end_io = shutdown_flush_done;
+		bio->private = sc;
+		sc->pending++;
+		if (nvemu_bdev_submit(bio->bdev, bio)) {
+			sc->pending--;
+			free(bio);
+		}
+	}
+	shutdown_put(sc);
+}
+
+static bool cc_valid(const struct nvemu_ctrl *ctrl, uint32_t cc)
+{
+	uint32_t css = NVME_CC_CSS(cc), mps = NVME_CC_MPS(cc), ams = NVME_CC_AMS(cc);
+	uint32_t mpsmin = NVME_CAP_MPSMIN(ctrl->cap), mpsmax = NVME_CAP_MPSMAX(ctrl->cap);
+
+	if (css != NVME_CC_CSS_NVM && css != NVME_CC_CSS_CSI)
+		return false;
+	if (mps < mpsmin || mps > mpsmax)
+		return false;
+	if (ams != NVME_CC_AMS_RR)
+		return false;
+	return true;
+}
+
+void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc)
+{
+	uint32_t old = ctrl->cc;
+	bool en = cc & NVME_CC_EN_MASK, was_en = old & NVME_CC_EN_MASK;
+
+	ctrl->cc = cc;
+	if (en && !was_en) {
+		if (!cc_valid(ctrl, cc)) {
+			ctrl->csts |= CSTS_CFS;
+			return;
+		}
+		uint16_t asqs = (ctrl->aqa & 0xfff) + 1, acqs = ((ctrl->aqa >> 16) & 0xfff) + 1;
+
+		ctrl->sqs[0] = (struct nvemu_sq){ .valid = true, .qid = 0, .cqid = 0, .size = asqs };
+		ctrl->cqs[0] = (struct nvemu_cq){ .valid = true, .qid = 0, .size = acqs, .ien = true, .nr_sqs = 1 };
+		ctrl->csts = CSTS_RDY;
+		ctrl->subsys->power_cycles++;
+		ctrl->last_keep_alive_ns = nvemu_now_ns();
+	} else if (!en && was_en) {
+		ctrl_reset(ctrl);
+		return;
+	}
+	if (NVME_CC_SHN(cc) && !NVME_CC_SHN(old))
+		ctrl_shutdown(ctrl);
+	else if (!NVME_CC_SHN(cc))
+		ctrl->csts &= ~CSTS_SHST_MASK;
+}
+
+/* ---- suspend / resume */
+
+unsigned nvemu_ctrl_inflight(const struct nvemu_ctrl *ctrl)
+{
+	return ctrl->inflight - ctrl->nr_aer;
+}
+
+unsigned nvemu_ctrl_suspend(struct nvemu_ctrl *ctrl, bool admin_only)
+{
+	ctrl->suspended = true;
+	ctrl->suspend_admin_only = admin_only;
+	return nvemu_ctrl_inflight(ctrl);
+}
+
+void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
+{
+	for (struct nvemu_req *r = ctrl->inflight_head; r; r = r->inflight_next)
+		if (r->cmd.opc != nvme_admin_async_event || r->sqid)
+			r->aborted = true;
+}
+
+void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl)
+{
+	struct nvemu_req *r = ctrl->held_head;
+
+	ctrl->suspended = false;
+	ctrl->held_head = ctrl->held_tail = NULL;
+	while (r) {
+		struct nvemu_req *next = r->next;
+
+		r->next = NULL;
+		inflight_add(ctrl, r);
+		dispatch(ctrl, r);
+		r = next;
+	}
+}
+
+bool nvemu_ctrl_is_suspended(const struct nvemu_ctrl *ctrl)
+{
+	return ctrl->suspended;
+}
+
+/* ---- transport binding */
+
+int nvemu_ctrl_bind_transport(struct nvemu_ctrl *ctrl,
+			      const struct nvemu_transport_ops *ops, void *priv,
+			      struct nvemu_error *err)
+{
+	if (ops && ctrl->tops)
+		return nvemu_error_set(err, -EBUSY, "controller %u is already bound to transport %s",
+				       ctrl->cntlid, ctrl->tops->name);
+	ctrl->tops = ops;
+	ctrl->tpriv = ops ? priv : NULL;
+	return 0;
+}
+
+void *nvemu_ctrl_transport_priv(struct nvemu_ctrl *ctrl)
+{
+	return ctrl->tpriv;
+}

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal definitions shared by the engine, the transports and the
+ * control plane (the role nvmet.h plays in the Linux NVMe target).
+ * Per-concern state lives in its own header: feature-state.h, fw.h.
+ */
+#ifndef NVEMU_INTERNAL_H
+#define NVEMU_INTERNAL_H
+
+#include <endian.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <nvemu/nvemu.h>
+
+#include "feature-state.h"
+#include "fw.h"
+
+#define NVEMU_VS 0x00020000u /* NVMe 2.0 */
+#define NVEMU_ERRLOG_ENTRIES 64
+#define NVEMU_CHANGED_NS_MAX 1024 /* the log holds 1024 NSIDs */
+#define NVEMU_MAX_EVENTS 16
+#define NVEMU_MAX_MSIX 2048
+
+struct nvemu_port {
+	uint16_t id;
+	struct nvemu_port_params p;
+};
+
+struct nvemu_ns {
+	struct nvemu_subsys *subsys;
+	uint32_t nsid;
+	uint64_t nblocks;  /* NSZE = NCAP = NUSE */
+	uint8_t lbaf;	   /* current format index */
+	uint8_t lba_shift; /* log2 of the LBA size */
+	struct nvemu_bdev *bdev;
+	bool owns_bdev;	   /* created with the namespace, destroyed with it */
+	bool ready;	   /* false while a Format NVM runs */
+	uint8_t nguid[16];
+	uint8_t eui64[8];
+	uint8_t uuid[16];
+	unsigned nr_attached; /* controllers it is attached to */
+};
+
+struct nvemu_queue_stats {
+	uint64_t requests;
+	uint64_t completions;
+	uint64_t reads;
+	uint64_t writes;
+	uint64_t flushes;
+};
+
+struct nvemu_sq {
+	bool valid;
+	uint16_t qid;
+	uint16_t cqid;
+	uint16_t size; /* entries */
+	uint8_t prio;
+	bool pc;
+	uint64_t addr;
+	uint32_t tail; /* as written by the host (doorbell) */
+	uint32_t head; /* as consumed by the controller */
+	struct nvemu_queue_stats st;
+};
+
+struct nvemu_cq {
+	bool valid;
+	uint16_t qid;
+	uint16_t size;
+	uint16_t iv;
+	bool ien;
+	bool pc;
+	uint64_t addr;
+	uint32_t head; /* doorbell */
+	uint32_t tail;
+	unsigned nr_sqs; /* SQs that post here; delete_cq refuses while > 0 */
+	uint64_t completions;
+};
+
+struct nvemu_event {
+	uint8_t type; /* NVME_AER_* type: 0 error, 1 SMART, 2 notice, ... */
+	uint8_t info; /* asynchronous event information */
+	uint8_t lid;  /* log page that clears it */
+};
+
+/* SMART/Health counters, counted from real I/O. */
+struct nvemu_smart_counters {
+	uint64_t units_read;	/* 512-byte units read */
+	uint64_t units_written; /* 512-byte units written */
+	uint64_t host_read_cmds;
+	uint64_t host_write_cmds;
+	uint64_t media_errors;
+	uint64_t busy_ns; /* time with commands outstanding */
+};
+
+struct nvemu_ctrl {
+	struct nvemu_subsys *subsys;
+	uint16_t cntlid;
+	struct nvemu_ctrl_params p;
+
+	/* attached namespaces, sorted by NSID */
+	struct nvemu_ns **ns;
+	unsigned nr_ns, ns_cap;
+
+	/* registers / properties */
+	uint64_t cap;
+	uint32_t cc, csts, aqa, intms;
+	uint64_t asq, acq;
+
+	/* the transport currently bound */
+	const struct nvemu_transport_ops *tops;
+	void *tpriv;
+
+	/* queues: index = qid, 0..p.num_io_queues */
+	struct nvemu_sq *sqs;
+	struct nvemu_cq *cqs;
+
+	struct nvemu_features feat;	  /* current */
+	struct nvemu_features feat_saved; /* the saved set (SV=1) */
+	struct nvemu_fw_state fw;
+
+	/* Asynchronous events */
+	struct nvemu_req *aer_head, *aer_tail; /* outstanding AERs */
+	unsigned nr_aer;
+	struct nvemu_event events[NVEMU_MAX_EVENTS]; /* queued, not reported yet */
+	unsigned nr_events;
+	uint32_t aen_masked; /* bit per type: reported, awaiting its log page */
+	uint8_t temp_warning; /* NVME_SMART_CRIT_TEMPERATURE when a threshold is crossed */
+
+	/* Error Information log ring */
+	struct nvme_error_log_page errlog[NVEMU_ERRLOG_ENTRIES];
+	uint64_t err_count;
+
+	/* Changed Namespace List log */
+	uint32_t changed_ns[NVEMU_CHANGED_NS_MAX];
+	unsigned nr_changed_ns;
+	bool changed_ns_overflow;
+
+	struct nvemu_smart_counters smart;
+
+	/* suspend / in flight */
+	bool suspended;
+	bool suspend_admin_only;
+	struct nvemu_req *held_head, *held_tail;
+	unsigned inflight;
+	struct nvemu_req *inflight_head; /* for abort after a suspend timeout */
+
+	uint64_t last_keep_alive_ns;
+	char hostnqn[NVEMU_NQN_MAX + 1];
+	uint8_t hostid[16];
+};
+
+struct nvemu_subsys {
+	char nqn[NVEMU_NQN_MAX + 1];
+	char sn[NVEMU_SN_MAX + 1];
+	char mn[NVEMU_MN_MAX + 1];
+	char fr[NVEMU_FR_MAX + 1];
+	uint32_t nn, mnan;
+	bool single_ctrl;
+	struct nvemu_vendor vendor;
+
+	struct nvemu_port *ports;
+	unsigned nr_ports;
+	uint16_t next_port_id;
+
+	struct nvemu_ctrl **ctrls; /* sorted by cntlid */
+	unsigned nr_ctrls;
+
+	struct nvemu_ns **ns; /* sorted by NSID */
+	unsigned nr_ns, ns_cap;
+
+	struct nvemu_health health;
+	uint64_t tnvmcap;   /* capacity Namespace Management may hand out, bytes */
+	uint64_t power_cycles;
+	uint64_t poh_base_ns; /* monotonic time the subsystem powered on */
+
+	/* Backing store for namespaces created by Namespace Management. */
+	int (*ns_bdev_alloc)(struct nvemu_subsys *subsys, uint64_t bytes,
+			     uint32_t lba_size, struct nvemu_bdev **out, void *arg);
+	void *ns_bdev_arg;
+};
+
+/* ---- model helpers (subsys.c) */
+
+struct nvemu_ns *nvemu_ctrl_find_ns(const struct nvemu_ctrl *ctrl, uint32_t nsid);
+/* Namespace Management create: size in blocks of lbaf; returns status. */
+uint16_t nvemu_subsys_ns_create_status(struct nvemu_subsys *subsys, uint64_t nsze,
+				       uint8_t lbaf, uint32_t *nsid);
+/* Queue a Namespace Attribute Changed notice for nsid on ctrl. */
+void nvemu_ctrl_ns_changed(struct nvemu_ctrl *ctrl, uint32_t nsid);
+uint64_t nvemu_now_ns(void);
+static inline uint32_t nvemu_ns_lba_size(const struct nvemu_ns *ns)
+{
+	return 1u << ns->lba_shift;
+}
+/* Copy a string into a space-padded, non-terminated spec field. */
+void nvemu_strpad(char *dst, size_t dst_len, const char *src);
+
+/* ---- engine (core.c) */
+
+void nvemu_req_complete(struct nvemu_req *req, uint16_t status);
+/* Status for a host buffer smaller than len (Data SGL Length Invalid), else 0. */
+uint16_t nvemu_req_check_len(struct nvemu_req *req, uint32_t len);
+/* Copy len bytes to / from the host buffer at offset; checks the length. */
+uint16_t nvemu_req_to_host(struct nvemu_req *req, const void *src, uint32_t len);
+uint16_t nvemu_req_from_host(struct nvemu_req *req, void *dst, uint32_t len);
+
+/* Queue an asynchronous event; completes an outstanding AER if it can. */
+void nvemu_ctrl_add_event(struct nvemu_ctrl *ctrl, uint8_t type, uint8_t info,
+			  uint8_t lid);
+/* A log page was read without RAE: unmask and drop events it clears. */
+void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae);
+void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req,
+			     uint16_t status);
+bool nvemu_ctrl_enabled(const struct nvemu_ctrl *ctrl);
+
+typedef void (*nvemu_execute_fn)(struct nvemu_req *req);
+
+struct nvemu_cmd_desc {
+	const char *name;
+	nvemu_execute_fn execute;
+	uint32_t effects; /* Commands Supported and Effects entry (CSUPP set by the log) */
+	bool needs_ns;	  /* I/O: the NSID must name an attached namespace */
+	bool (*supported)(const struct nvemu_ctrl *ctrl); /* NULL: always */
+};
+
+/* NULL when the opcode is not implemented or disabled on ctrl. */
+const struct nvemu_cmd_desc *nvemu_admin_cmd(const struct nvemu_ctrl *ctrl, uint8_t opc);
+const struct nvemu_cmd_desc *nvemu_io_cmd(const struct nvemu_ctrl *ctrl, uint8_t opc);
+
+/* ---- command handlers, one file per group; names follow the spec */
+
+/* admin-queue.c */
+void nvemu_execute_create_sq(struct nvemu_req *req);
+void nvemu_execute_delete_sq(struct nvemu_req *req);
+void nvemu_execute_create_cq(struct nvemu_req *req);
+void nvemu_execute_delete_cq(struct nvemu_req *req);
+void nvemu_execute_abort(struct nvemu_req *req);
+void nvemu_execute_keep_alive(struct nvemu_req *req);
+/* admin-identify.c */
+void nvemu_execute_identify(struct nvemu_req *req);
+/* admin-log.c */
+void nvemu_execute_get_log_page(struct nvemu_req *req);
+/* admin-features.c */
+void nvemu_execute_get_features(struct nvemu_req *req);
+void nvemu_execute_set_features(struct nvemu_req *req);
+void nvemu_features_init(struct nvemu_ctrl *ctrl);
+/* Re-evaluate temperature thresholds against the subsystem health. */
+void nvemu_ctrl_check_health(struct nvemu_ctrl *ctrl);
+/* core.c */
+void nvemu_execute_async_event(struct nvemu_req *req);
+/* admin-ns.c */
+void nvemu_execute_ns_mgmt(struct nvemu_req *req);
+void nvemu_execute_ns_attach(struct nvemu_req *req);
+void nvemu_execute_format_nvm(struct nvemu_req *req);
+/* admin-fw.c */
+void nvemu_execute_fw_download(struct nvemu_req *req);
+void nvemu_execute_fw_commit(struct nvemu_req *req);
+void nvemu_fw_init(struct nvemu_ctrl *ctrl, const char *fr);
+void nvemu_fw_free(struct nvemu_ctrl *ctrl);
+
+/* io-cmd.c */
+void nvemu_execute_read(struct nvemu_req *req);
+void nvemu_execute_write(struct nvemu_req *req);
+void nvemu_execute_flush(struct nvemu_req *req);
+void nvemu_execute_write_zeroes(struct nvemu_req *req);
+void nvemu_execute_compare(struct nvemu_req *req);
+void nvemu_execute_dsm(struct nvemu_req *req);
+void nvemu_execute_verify(struct nvemu_req *req);
+void nvemu_execute_copy(struct nvemu_req *req);
+/* Copy limits, reported by Identify Namespace (MSRC is 0's based). */
+#define NVEMU_COPY_MSRC 127
+#define NVEMU_COPY_MSSRL 65535
+#define NVEMU_COPY_MCL 65535
+/* Data length of an I/O command, -1 if malformed. */
+int64_t nvemu_io_expected_len(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *cmd);
+/* Map a backend errno to an NVMe status for the operation. */
+uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err);
+
+/* bdev.c: validate the name and block size, fill the common fields (blk_size 0: 512). */
+int nvemu_bdev_init(struct nvemu_bdev *bdev, const struct nvemu_bdev_ops *ops,
+		    const char *name, uint64_t size, uint32_t blk_size, struct nvemu_error *err);
+
+#endif

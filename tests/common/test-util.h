@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared fixtures for the cmocka tests: a model plus an in-process host. */
+#ifndef NVEMU_TEST_UTIL_H
+#define NVEMU_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "nvemu-internal.h"
+
+/*
+ * The default fixture: one subsystem (nqn.2024-01.io.nvemu:test, SN
+ * "NVEMU-TEST-0001", MN "nvemu test"), a PCIe port, controller 1 with every
+ * optional command enabled and 4 I/O queues, namespace 1 (1024 x 512 B, RAM,
+ * attached), namespace 2 (2048 x 512 B, RAM, not attached). The host has
+ * enabled the controller, set Number of Queues and created I/O queue pair 1
+ * (CQ 1 + SQ 1), as the Linux driver does at probe.
+ */
+struct tu_env {
+	struct nvemu_subsys *subsys;
+	struct nvemu_ctrl *ctrl;
+	struct nvemu_host *host;
+};
+
+int tu_setup(void **state);	 /* the default fixture in *state */
+int tu_setup_bare(void **state); /* subsystem + controller, not enabled, no namespaces */
+int tu_teardown(void **state);
+
+/* Run an admin / I/O (SQ 1) command; returns the status. */
+uint16_t tu_admin(struct tu_env *env, struct nvemu_sqe *cmd, void *buf, uint32_t len,
+		  struct nvemu_cqe *cqe);
+uint16_t tu_io(struct tu_env *env, struct nvemu_sqe *cmd, void *buf, uint32_t len,
+	       struct nvemu_cqe *cqe);
+
+uint16_t tu_identify(struct tu_env *env, uint8_t cns, uint32_t nsid, uint16_t cntid,
+		     void *buf4k);
+uint16_t tu_get_log(struct tu_env *env, uint8_t lid, uint32_t nsid, uint64_t offset,
+		    bool rae, void *buf, uint32_t len);
+uint16_t tu_get_feature(struct tu_env *env, uint8_t fid, uint8_t sel, uint32_t cdw11,
+			uint32_t *dw0);
+uint16_t tu_set_feature(struct tu_env *env, uint8_t fid, bool save, uint32_t cdw11,
+			uint32_t *dw0);
+/* Read/Write nlb blocks (nlb is 1-based here) at slba of nsid on SQ 1. */
+uint16_t tu_rw(struct tu_env *env, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb,
+	       void *buf, uint32_t len);
+
+/* Status checks that print the status in hex when they fail. */
+#define assert_status(got, want) assert_int_equal((got) & 0x7ff, (want) & 0x7ff)
+#define assert_success(got) assert_int_equal((got), 0)
+#define assert_dnr(got) assert_true((got) & NVME_SC_DNR)
+
+#endif
