@@ -118,11 +118,13 @@ uint16_t nvemu_req_from_host(struct nvemu_req *req, void *dst, uint32_t len)
 	return 0;
 }
 
-int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *cmd)
+int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, uint16_t sqid,
+			       const struct nvemu_sqe *cmd)
 {
 	uint32_t numd;
 
-	(void)ctrl;
+	if (sqid)
+		return nvemu_io_expected_len(ctrl, cmd);
 	switch (cmd->opc) {
 	case nvme_admin_identify:
 	case nvme_admin_ns_mgmt:
@@ -475,6 +477,7 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 	ctrl->aen_masked = 0;
 	ctrl->feat = ctrl->feat_saved;
 	ctrl->feat.num_queues_set = false;
+	nvemu_fw_reset(ctrl);
 	ctrl->csts = 0;
 }
 

@@ -241,6 +241,9 @@ void nvemu_execute_abort(struct nvemu_req *req);
 void nvemu_execute_keep_alive(struct nvemu_req *req);
 /* admin-identify.c */
 void nvemu_execute_identify(struct nvemu_req *req);
+/* The Identify Controller / Namespace data, shared with NVMe-MI. */
+void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id);
+void nvemu_fill_id_ns(struct nvemu_ns *ns, struct nvme_id_ns *id);
 /* admin-log.c */
 void nvemu_execute_get_log_page(struct nvemu_req *req);
 /* admin-features.c */
@@ -260,6 +263,8 @@ void nvemu_execute_fw_download(struct nvemu_req *req);
 void nvemu_execute_fw_commit(struct nvemu_req *req);
 void nvemu_fw_init(struct nvemu_ctrl *ctrl, const char *fr);
 void nvemu_fw_free(struct nvemu_ctrl *ctrl);
+/* Controller Level Reset: activate the image committed for the next reset. */
+void nvemu_fw_reset(struct nvemu_ctrl *ctrl);
 
 /* io-cmd.c */
 void nvemu_execute_read(struct nvemu_req *req);

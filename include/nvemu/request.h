@@ -81,7 +81,8 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req);
  * dwords, as the controller's namespaces are formatted now; -1 when the
  * command is malformed. Transports use it to size bounce buffers.
  */
-int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *cmd);
+int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, uint16_t sqid,
+			       const struct nvemu_sqe *cmd);
 
 /* ---- controller registers / fabrics properties */
 

@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The file backend: a regular file or a block device driven through
+ * io_uring. Each bio becomes a small state machine (data, then an optional
+ * fdatasync) whose steps are SQEs; bios that find the ring full wait in a
+ * software queue until completions free slots. Completions are reaped by
+ * poll(), which the owner calls when the eventfd from get_fd() is readable.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "nvemu-internal.h"
+
+#define FILE_DEPTH_DEFAULT 128
+#define FILE_DEPTH_MAX 4096
+#define DIO_ALIGN 4096		    /* memory alignment that satisfies every O_DIRECT setup */
+#define ZERO_BUF_MAX (1u << 20)	    /* zero-write fallback chunk */
+
+enum file_step {
+	STEP_RW,	 /* read or write the data */
+	STEP_FALLOC,	 /* punch a hole / zero a range */
+	STEP_ZERO_WRITE, /* write zeroes when fallocate can't */
+	STEP_SYNC,	 /* fdatasync */
+};
+
+struct file_io {
+	struct file_io *next;
+	struct nvemu_bio *bio;
+	enum file_step step;
+	void *bounce; /* aligned copy for O_DIRECT, or the zero buffer */
+	uint64_t bounce_len;
+	uint64_t done; /* bytes of the data step completed */
+	bool sync_after;
+};
+
+struct file_bdev {
+	struct nvemu_bdev bdev;
+	char *path;
+	int fd, efd;
+	bool direct, blkdev;
+	bool no_punch, no_zero_range; /* learned: fallocate mode unsupported */
+	uint64_t dev_size;	      /* block device capacity */
+	struct io_uring ring;
+	bool ring_ok;
+	unsigned depth, in_ring, inflight;
+	struct file_io *q_head, *q_tail; /* waiting for a ring slot */
+};
+
+static struct file_bdev *to_file(struct nvemu_bdev *bdev)
+{
+	return (struct file_bdev *)bdev;
+}
+
+static void queue_tail(struct file_bdev *f, struct file_io *io)
+{
+	io->next = NULL;
+	if (f->q_tail)
+		f->q_tail->next = io;
+	else
+		f->q_head = io;
+	f->q_tail = io;
+}
+
+static void queue_head(struct file_bdev *f, struct file_io *io)
+{
+	io->next = f->q_head;
+	f->q_head = io;
+	if (!f->q_tail)
+		f->q_tail = io;
+}
+
+static void *io_buf(struct file_io *io)
+{
+	return io->bounce ? io->bounce : io->bio->buf;
+}
+
+/* Put the current step of io into the ring, or queue it if the ring is full. */
+static void io_push(struct file_bdev *f, struct file_io *io, bool front)
+{
+	struct nvemu_bio *bio = io->bio;
+	struct io_uring_sqe *sqe = NULL;
+	uint64_t n;
+	int mode;
+
+	if (f->in_ring < f->depth)
+		sqe = io_uring_get_sqe(&f->ring);
+	if (!sqe) {
+		if (front)
+			queue_head(f, io);
+		else
+			queue_tail(f, io);
+		return;
+	}
+	switch (io->step) {
+	case STEP_RW:
+		n = bio->len - io->done;
+		if (bio->op == NVEMU_BIO_READ) {
+			io_uring_prep_read(sqe, f->fd, (uint8_t *)io_buf(io) + io->done, n,
+					   bio->offset + io->done);
+		} else {
+			io_uring_prep_write(sqe, f->fd, (uint8_t *)io_buf(io) + io->done, n,
+					    bio->offset + io->done);
+			if (bio->fua)
+				sqe->rw_flags = RWF_DSYNC;
+		}
+		break;
+	case STEP_FALLOC:
+		mode = FALLOC_FL_KEEP_SIZE | (bio->op == NVEMU_BIO_DEALLOCATE ?
+					      FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+		io_uring_prep_fallocate(sqe, f->fd, mode, bio->offset, bio->len);
+		break;
+	case STEP_ZERO_WRITE:
+		n = bio->len - io->done;
+		if (n > io->bounce_len)
+			n = io->bounce_len;
+		io_uring_prep_write(sqe, f->fd, io->bounce, n, bio->offset + io->done);
+		break;
+	case STEP_SYNC:
+		io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, io);
+	f->in_ring++;
+	/* A failed submit leaves the SQE in the ring; poll() submits it again. */
+	io_uring_submit(&f->ring);
+}
+
+static void io_finish(struct file_bdev *f, struct file_io *io, int err)
+{
+	struct nvemu_bio *bio = io->bio;
+
+	f->inflight--;
+	free(io->bounce);
+	free(io);
+	bio->end_io(bio, err);
+}
+
+static int zero_fallback(struct file_bdev *f, struct file_io *io)
+{
+	uint64_t len = io->bio->len < ZERO_BUF_MAX ? io->bio->len : ZERO_BUF_MAX;
+
+	if (posix_memalign(&io->bounce, DIO_ALIGN, len))
+		return -ENOMEM;
+	memset(io->bounce, 0, len);
+	io->bounce_len = len;
+	io->done = 0;
+	io->step = STEP_ZERO_WRITE;
+	return 0;
+}
+
+/* Advance io after a CQE; returns true when its bio completed. */
+static bool io_cqe(struct file_bdev *f, struct file_io *io, int res)
+{
+	struct nvemu_bio *bio = io->bio;
+	int err;
+
+	f->in_ring--;
+	if (res == -EINTR || res == -EAGAIN) {
+		io_push(f, io, true);
+		return false;
+	}
+	switch (io->step) {
+	case STEP_RW:
+	case STEP_ZERO_WRITE:
+		if (res < 0)
+			break;
+		if (res == 0) {
+			if (bio->op != NVEMU_BIO_READ) {
+				res = -EIO; /* a write that makes no progress */
+				break;
+			}
+			/* Past the end of a file someone truncated: holes read as zeroes. */
+			memset((uint8_t *)io_buf(io) + io->done, 0, bio->len - io->done);
+			res = (int)(bio->len - io->done);
+		}
+		io->done += (unsigned)res;
+		if (io->done < bio->len) {
+			io_push(f, io, true); /* short transfer: resubmit the rest */
+			return false;
+		}
+		if (bio->op == NVEMU_BIO_READ && io->bounce)
+			memcpy(bio->buf, io->bounce, bio->len);
+		res = 0;
+		break;
+	case STEP_FALLOC:
+		if (res == -EOPNOTSUPP || res == -EINVAL) {
+			if (bio->op == NVEMU_BIO_DEALLOCATE)
+				f->no_punch = true;
+			else
+				f->no_zero_range = true;
+			err = zero_fallback(f, io);
+			if (err) {
+				res = err;
+				break;
+			}
+			io_push(f, io, true);
+			return false;
+		}
+		break;
+	case STEP_SYNC:
+		io->sync_after = false;
+		break;
+	}
+	if (res >= 0 && io->sync_after) {
+		io->sync_after = false;
+		io->step = STEP_SYNC;
+		io_push(f, io, true);
+		return false;
+	}
+	io_finish(f, io, res < 0 ? res : 0);
+	return true;
+}
+
+static void drain_queue(struct file_bdev *f)
+{
+	while (f->q_head && f->in_ring < f->depth) {
+		struct file_io *io = f->q_head;
+
+		f->q_head = io->next;
+		if (!f->q_head)
+			f->q_tail = NULL;
+		io_push(f, io, true);
+		if (f->q_head == io)
+			break; /* no SQE after all */
+	}
+}
+
+static int file_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
+{
+	struct file_bdev *f = to_file(bdev);
+	struct file_io *io = calloc(1, sizeof(*io));
+	int err;
+
+	if (!io)
+		return -ENOMEM;
+	io->bio = bio;
+	switch (bio->op) {
+	case NVEMU_BIO_READ:
+	case NVEMU_BIO_WRITE:
+		io->step = STEP_RW;
+		if (f->direct && ((uintptr_t)bio->buf & (DIO_ALIGN - 1))) {
+			if (posix_memalign(&io->bounce, DIO_ALIGN, bio->len)) {
+				free(io);
+				return -ENOMEM;
+			}
+			io->bounce_len = bio->len;
+			if (bio->op == NVEMU_BIO_WRITE)
+				memcpy(io->bounce, bio->buf, bio->len);
+		}
+		break;
+	case NVEMU_BIO_WRITE_ZEROES:
+	case NVEMU_BIO_DEALLOCATE:
+		io->step = STEP_FALLOC;
+		io->sync_after = bio->fua;
+		if ((bio->op == NVEMU_BIO_DEALLOCATE && f->no_punch) ||
+		    (bio->op == NVEMU_BIO_WRITE_ZEROES && f->no_zero_range)) {
+			err = zero_fallback(f, io);
+			if (err) {
+				free(io);
+				return err;
+			}
+		}
+		break;
+	case NVEMU_BIO_FLUSH:
+		io->step = STEP_SYNC;
+		break;
+	}
+	f->inflight++;
+	/* Keep submission order: nothing overtakes what is already queued. */
+	if (f->q_head)
+		queue_tail(f, io);
+	else
+		io_push(f, io, false);
+	return 0;
+}
+
+static int file_poll(struct nvemu_bdev *bdev)
+{
+	struct file_bdev *f = to_file(bdev);
+	struct io_uring_cqe *cqe;
+	uint64_t v;
+	int n = 0;
+
+	/* Clear the eventfd first so a completion that lands meanwhile re-arms it. */
+	if (read(f->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	while (io_uring_peek_cqe(&f->ring, &cqe) == 0) {
+		struct file_io *io = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&f->ring, cqe);
+		if (io_cqe(f, io, res))
+			n++;
+		drain_queue(f);
+	}
+	drain_queue(f);
+	if (io_uring_sq_ready(&f->ring))
+		io_uring_submit(&f->ring);
+	return n;
+}
+
+static int file_get_fd(struct nvemu_bdev *bdev)
+{
+	return to_file(bdev)->efd;
+}
+
+static unsigned file_inflight(struct nvemu_bdev *bdev)
+{
+	return to_file(bdev)->inflight;
+}
+
+static int file_resize(struct nvemu_bdev *bdev, uint64_t new_size)
+{
+	struct file_bdev *f = to_file(bdev);
+
+	if (f->blkdev) {
+		if (new_size > f->dev_size)
+			return -ENOSPC;
+	} else {
+		if (bdev->read_only)
+			return -EROFS;
+		/* Shrinking truncates, so that growing back reads zeroes. */
+		if (ftruncate(f->fd, (off_t)new_size))
+			return -errno;
+	}
+	bdev->size = new_size;
+	return 0;
+}
+
+static void file_free(struct file_bdev *f)
+{
+	if (f->efd >= 0) {
+		io_uring_unregister_eventfd(&f->ring);
+		close(f->efd);
+	}
+	if (f->ring_ok)
+		io_uring_queue_exit(&f->ring);
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->path);
+	free(f);
+}
+
+static void file_destroy(struct nvemu_bdev *bdev)
+{
+	file_free(to_file(bdev));
+}
+
+static const struct nvemu_bdev_ops file_ops = {
+	.type = "file",
+	.submit = file_submit,
+	.poll = file_poll,
+	.get_fd = file_get_fd,
+	.inflight = file_inflight,
+	.resize = file_resize,
+	.destroy = file_destroy,
+};
+
+static int file_err(struct nvemu_error *err, int code, const char *path, const char *what)
+{
+	if (what)
+		return nvemu_error_set(err, code, "file: %s: %s: %s", path, what, strerror(-code));
+	return nvemu_error_set(err, code, "file: %s: %s", path, strerror(-code));
+}
+
+/* Work out the size and open-time checks; returns 0 or a set error. */
+static int file_size(struct file_bdev *f, const struct nvemu_bdev_file_opts *opts,
+		     uint32_t blk_size, uint64_t *size, struct nvemu_error *err)
+{
+	const char *path = opts->path;
+	struct stat st;
+	uint64_t cur;
+
+	if (fstat(f->fd, &st))
+		return file_err(err, -errno, path, "stat");
+	if (S_ISBLK(st.st_mode)) {
+		int lbs = 0;
+
+		f->blkdev = true;
+		if (ioctl(f->fd, BLKGETSIZE64, &cur))
+			return file_err(err, -errno, path, "BLKGETSIZE64");
+		if (!ioctl(f->fd, BLKSSZGET, &lbs) && lbs > 0 && blk_size < (uint32_t)lbs)
+			return nvemu_error_set(err, -EINVAL,
+					       "file: %s: block size %u is below the device's %d",
+					       path, blk_size, lbs);
+		f->dev_size = cur;
+		if (opts->size > cur)
+			return nvemu_error_set(err, -ENOSPC,
+					       "file: %s: size %llu exceeds the device's %llu bytes",
+					       path, (unsigned long long)opts->size,
+					       (unsigned long long)cur);
+	} else if (S_ISREG(st.st_mode)) {
+		cur = (uint64_t)st.st_size;
+		if (opts->size > cur) {
+			if (opts->read_only)
+				return nvemu_error_set(err, -EROFS,
+						       "file: %s: is %llu bytes; can't grow it to %llu read-only",
+						       path, (unsigned long long)cur,
+						       (unsigned long long)opts->size);
+			if (ftruncate(f->fd, (off_t)opts->size))
+				return file_err(err, -errno, path, "grow");
+		}
+	} else {
+		return nvemu_error_set(err, -EINVAL,
+				       "file: %s: not a regular file or a block device", path);
+	}
+	/* A trailing partial block is not addressable. */
+	*size = opts->size ? opts->size : cur & ~(uint64_t)(blk_size - 1);
+	return 0;
+}
+
+int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *opts,
+			   struct nvemu_bdev **out, struct nvemu_error *err)
+{
+	struct file_bdev *f;
+	uint32_t blk_size;
+	uint64_t size = 0;
+	int flags, rc;
+
+	if (!opts || !opts->path || !opts->path[0])
+		return nvemu_error_set(err, -EINVAL, "file: path: required");
+	blk_size = opts->blk_size ? opts->blk_size : 512;
+	if (opts->depth > FILE_DEPTH_MAX)
+		return nvemu_error_set(err, -EINVAL, "file: %s: depth %u is above %u",
+				       opts->path, opts->depth, FILE_DEPTH_MAX);
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return nvemu_error_set(err, -ENOMEM, "file: %s: out of memory", opts->path);
+	f->fd = f->efd = -1;
+	f->path = strdup(opts->path);
+	if (!f->path) {
+		rc = nvemu_error_set(err, -ENOMEM, "file: %s: out of memory", opts->path);
+		goto fail;
+	}
+	/* Check the name before touching the file. */
+	rc = nvemu_bdev_init(&f->bdev, &file_ops, name, 0, blk_size, err);
+	if (rc)
+		goto fail;
+
+	flags = (opts->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (opts->direct ? O_DIRECT : 0);
+	f->fd = open(opts->path, flags);
+	if (f->fd < 0) {
+		rc = file_err(err, -errno, opts->path, opts->direct && errno == EINVAL ?
+			      "O_DIRECT" : NULL);
+		goto fail;
+	}
+	rc = file_size(f, opts, blk_size, &size, err);
+	if (rc)
+		goto fail;
+	rc = nvemu_bdev_init(&f->bdev, &file_ops, name, size, blk_size, err);
+	if (rc)
+		goto fail;
+	f->bdev.read_only = opts->read_only;
+	f->bdev.priv = f;
+	f->direct = opts->direct;
+	f->depth = opts->depth ? opts->depth : FILE_DEPTH_DEFAULT;
+
+	rc = io_uring_queue_init(f->depth, &f->ring, 0);
+	if (rc) {
+		rc = file_err(err, rc, opts->path, "io_uring");
+		goto fail;
+	}
+	f->ring_ok = true;
+	f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->efd < 0) {
+		rc = file_err(err, -errno, opts->path, "eventfd");
+		goto fail;
+	}
+	rc = io_uring_register_eventfd(&f->ring, f->efd);
+	if (rc) {
+		close(f->efd);
+		f->efd = -1;
+		rc = file_err(err, rc, opts->path, "io_uring eventfd");
+		goto fail;
+	}
+	*out = &f->bdev;
+	return 0;
+fail:
+	file_free(f);
+	return rc;
+}

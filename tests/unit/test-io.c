@@ -1,0 +1,760 @@
+/* SPDX-License-Identifier: MIT */
+/* NVM I/O commands through the in-process host, on RAM, file and test backends. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "test-util.h"
+
+#define NS1_BLOCKS 1024 /* the fixture's namespace 1: 512-byte LBAs, RAM */
+#define SC_LBA_RANGE (NVEMU_SC_GENERIC(NVME_SC_LBA_RANGE) | NVEMU_DNR)
+#define SC_INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
+#define SC_INVALID_NS (NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR)
+#define SC_INVALID_OPCODE (NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR)
+#define SC_SGL_LEN (NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR)
+#define SC_WP (NVEMU_SC_GENERIC(NVME_SC_NS_WRITE_PROTECTED) | NVEMU_DNR)
+#define SC_SIZE_LIMIT (NVEMU_SC_CMD(NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) | NVEMU_DNR)
+
+static uint16_t io(struct tu_env *env, uint8_t opc, uint32_t nsid, uint32_t cdw10,
+		   uint32_t cdw11, uint32_t cdw12, void *buf, uint32_t len)
+{
+	struct nvemu_sqe cmd = { .opc = opc, .nsid = nsid };
+
+	cmd.cdw10 = cdw10;
+	cmd.cdw11 = cdw11;
+	cmd.cdw12 = cdw12;
+	return tu_io(env, &cmd, buf, len, NULL);
+}
+
+static void fill(uint8_t *p, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 13 + seed * 101 + (i >> 9) * 7 + 1);
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static void attach(struct tu_env *env, struct nvemu_bdev *bdev, uint8_t lbaf, uint32_t nsid)
+{
+	struct nvemu_error err = { 0 };
+	struct nvemu_ns_params p;
+	uint32_t got;
+
+	nvemu_ns_params_init(&p);
+	p.nsid = nsid;
+	p.lbaf = lbaf;
+	p.bdev = bdev;
+	assert_int_equal(nvemu_subsys_add_ns_ex(env->subsys, &p, &got, &err), 0);
+	assert_int_equal(got, nsid);
+	assert_int_equal(nvemu_ctrl_attach_ns(env->ctrl, nsid, &err), 0);
+}
+
+static void detach(struct tu_env *env, uint32_t nsid)
+{
+	struct nvemu_error err = { 0 };
+
+	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, nsid, &err), 0);
+	assert_int_equal(nvemu_subsys_remove_ns(env->subsys, nsid, &err), 0);
+}
+
+/* ---- a test backend: RAM underneath, completions deferred to poll(), errors on demand */
+
+struct test_bdev {
+	struct nvemu_bdev bdev;
+	struct nvemu_bdev *ram;
+	struct nvemu_bio *pending[64];
+	int errs[64];
+	unsigned nr;
+	int fail[5]; /* per op: the errno end_io reports (0: do the I/O) */
+	int refuse;  /* submit returns this without calling end_io */
+	bool defer;  /* complete from poll() instead of inline */
+	unsigned submitted;
+};
+
+static void tb_ram_done(struct nvemu_bio *bio, int err)
+{
+	*(int *)bio->private = err;
+}
+
+static int tb_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
+{
+	struct test_bdev *t = (struct test_bdev *)bdev;
+	int err = t->fail[bio->op];
+
+	if (t->refuse)
+		return t->refuse;
+	t->submitted++;
+	if (!err) {
+		struct nvemu_bio sub = *bio;
+
+		sub.end_io = tb_ram_done;
+		sub.private = &err;
+		assert_int_equal(nvemu_bdev_submit(t->ram, &sub), 0);
+	}
+	if (!t->defer) {
+		bio->end_io(bio, err);
+		return 0;
+	}
+	assert_true(t->nr < 64);
+	t->errs[t->nr] = err;
+	t->pending[t->nr++] = bio;
+	return 0;
+}
+
+static int tb_poll(struct nvemu_bdev *bdev)
+{
+	struct test_bdev *t = (struct test_bdev *)bdev;
+	unsigned n = t->nr;
+
+	/* Completions may submit more: take the current batch first. */
+	struct nvemu_bio *b[64];
+	int e[64];
+
+	memcpy(b, t->pending, n * sizeof(b[0]));
+	memcpy(e, t->errs, n * sizeof(e[0]));
+	t->nr = 0;
+	for (unsigned i = 0; i < n; i++)
+		b[i]->end_io(b[i], e[i]);
+	return (int)n;
+}
+
+static unsigned tb_inflight(struct nvemu_bdev *bdev)
+{
+	return ((struct test_bdev *)bdev)->nr;
+}
+
+static void tb_destroy(struct nvemu_bdev *bdev)
+{
+	struct test_bdev *t = (struct test_bdev *)bdev;
+
+	nvemu_bdev_destroy(t->ram, NULL);
+	free(t);
+}
+
+static const struct nvemu_bdev_ops tb_ops = {
+	.type = "test",
+	.submit = tb_submit,
+	.poll = tb_poll,
+	.inflight = tb_inflight,
+	.destroy = tb_destroy,
+};
+
+static struct test_bdev *tb_create(uint64_t size)
+{
+	struct nvemu_error err = { 0 };
+	struct test_bdev *t = calloc(1, sizeof(*t));
+
+	assert_non_null(t);
+	assert_int_equal(nvemu_bdev_init(&t->bdev, &tb_ops, "test", size, 512, &err), 0);
+	assert_int_equal(nvemu_bdev_ram_create("test-ram", size, 512, &t->ram, &err), 0);
+	return t;
+}
+
+/* ---- Read / Write */
+
+static void test_rw_ram(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_smart_counters before = env->ctrl->smart;
+	uint8_t w[8 * 512], r[8 * 512];
+
+	fill(w, sizeof(w), 1);
+	memset(r, 0xaa, sizeof(r));
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 100, 8, r, sizeof(r)));
+	assert_true(all_zero(r, sizeof(r)));
+	assert_success(tu_rw(env, nvme_cmd_write, 1, 100, 8, w, sizeof(w)));
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 100, 8, r, sizeof(r)));
+	assert_memory_equal(r, w, sizeof(w));
+	/* Overlapping, unaligned to the write, and the last LBA. */
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 103, 2, r, 1024));
+	assert_memory_equal(r, w + 3 * 512, 1024);
+	assert_success(tu_rw(env, nvme_cmd_write, 1, NS1_BLOCKS - 1, 1, w, 512));
+	assert_success(tu_rw(env, nvme_cmd_read, 1, NS1_BLOCKS - 1, 1, r, 512));
+	assert_memory_equal(r, w, 512);
+
+	/* SMART counts 512-byte units and commands. */
+	assert_int_equal(env->ctrl->smart.units_read - before.units_read, 8 + 8 + 2 + 1);
+	assert_int_equal(env->ctrl->smart.host_read_cmds - before.host_read_cmds, 4);
+	assert_int_equal(env->ctrl->smart.units_written - before.units_written, 9);
+	assert_int_equal(env->ctrl->smart.host_write_cmds - before.host_write_cmds, 2);
+	assert_int_equal(env->ctrl->smart.media_errors, before.media_errors);
+}
+
+static void test_rw_cqe(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_sqe cmd = { .opc = nvme_cmd_write, .nsid = 1, .cid = 0x1234 };
+	struct nvemu_cqe cqe;
+	uint8_t w[512] = { 1 };
+
+	assert_success(tu_io(env, &cmd, w, sizeof(w), &cqe));
+	assert_int_equal(cqe.cid, 0x1234);
+	assert_int_equal(cqe.sqid, 1);
+	assert_int_equal(cqe.status, 0);
+}
+
+static char *tmp_file(void)
+{
+	char *path = strdup("/var/tmp/nvemu-test-io-XXXXXX");
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	return path;
+}
+
+static void rw_file(struct tu_env *env, bool direct)
+{
+	struct nvemu_error err = { 0 };
+	struct nvemu_bdev_file_opts o = { 0 };
+	struct nvemu_bdev *bdev;
+	size_t len = 64 * 4096;
+	uint8_t *w = malloc(len), *r = malloc(len);
+	char *path = tmp_file();
+	int rc, fd;
+
+	o.path = path;
+	o.size = 4 << 20;
+	o.direct = direct;
+	rc = nvemu_bdev_file_create("file-ns", &o, &bdev, &err);
+	if (direct && rc == -EINVAL) {
+		unlink(path);
+		free(path);
+		free(w);
+		free(r);
+		print_message("# SKIP: O_DIRECT not supported under /var/tmp: %s\n", err.msg);
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	attach(env, bdev, 1, 3); /* 4 KiB LBAs: 1024 blocks */
+
+	fill(w, len, 2);
+	assert_success(tu_rw(env, nvme_cmd_write, 3, 10, 64, w, len));
+	memset(r, 0, len);
+	assert_success(tu_rw(env, nvme_cmd_read, 3, 10, 64, r, len));
+	assert_memory_equal(r, w, len);
+	/* FUA write */
+	assert_success(io(env, nvme_cmd_write, 3, 1000, 0, 1u << 30 | 3, w, 4 * 4096));
+	assert_success(tu_rw(env, nvme_cmd_read, 3, 1000, 4, r, 4 * 4096));
+	assert_memory_equal(r, w, 4 * 4096);
+	assert_success(io(env, nvme_cmd_flush, 3, 0, 0, 0, NULL, 0));
+	assert_status(tu_rw(env, nvme_cmd_read, 3, 1021, 4, r, 4 * 4096), SC_LBA_RANGE);
+
+	/* Write Zeroes and DSM deallocate on a file read back zeroes. */
+	assert_success(io(env, nvme_cmd_write_zeroes, 3, 12, 0, 1, NULL, 0));
+	struct nvme_dsm_range range = { .nlb = htole32(2), .slba = htole64(20) };
+
+	assert_success(io(env, nvme_cmd_dsm, 3, 0, 1u << 2, 0, &range, sizeof(range)));
+	assert_success(tu_rw(env, nvme_cmd_read, 3, 10, 64, r, len));
+	assert_memory_equal(r, w, 2 * 4096);
+	assert_true(all_zero(r + 2 * 4096, 2 * 4096));
+	assert_memory_equal(r + 4 * 4096, w + 4 * 4096, 6 * 4096);
+	assert_true(all_zero(r + 10 * 4096, 2 * 4096));
+	assert_memory_equal(r + 12 * 4096, w + 12 * 4096, len - 12 * 4096);
+
+	/* Copy within the file namespace. */
+	struct nvme_copy_range cr = { .slba = htole64(10), .nlb = htole16(1) };
+
+	assert_success(io(env, nvme_cmd_copy, 3, 500, 0, 0, &cr, sizeof(cr)));
+	assert_success(tu_rw(env, nvme_cmd_read, 3, 500, 2, r, 2 * 4096));
+	assert_memory_equal(r, w, 2 * 4096);
+
+	detach(env, 3);
+	assert_int_equal(bdev->users, 0);
+	assert_int_equal(nvemu_bdev_destroy(bdev, &err), 0);
+
+	/* The data reached the file. */
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, r, 4096, 10 * 4096), 4096);
+	assert_memory_equal(r, w, 4096);
+	close(fd);
+	unlink(path);
+	free(path);
+	free(w);
+	free(r);
+}
+
+static void test_rw_file(void **state)
+{
+	rw_file(*state, false);
+}
+
+static void test_rw_file_direct(void **state)
+{
+	rw_file(*state, true);
+}
+
+/* ---- Flush */
+
+static void test_flush(void **state)
+{
+	struct tu_env *env = *state;
+	struct test_bdev *t = tb_create(1 << 20);
+	struct nvemu_error err = { 0 };
+
+	assert_success(io(env, nvme_cmd_flush, 1, 0, 0, 0, NULL, 0));
+	attach(env, &t->bdev, 0, 5);
+	t->defer = true;
+	assert_success(io(env, nvme_cmd_flush, 5, 0, 0, 0, NULL, 0));
+	assert_int_equal(t->submitted, 1);
+	/* FFFFFFFFh flushes every attached namespace. */
+	assert_success(io(env, nvme_cmd_flush, NVEMU_NSID_ALL, 0, 0, 0, NULL, 0));
+	assert_int_equal(t->submitted, 2);
+	/* ... and reports a failing one. */
+	t->fail[NVEMU_BIO_FLUSH] = -EIO;
+	assert_status(io(env, nvme_cmd_flush, NVEMU_NSID_ALL, 0, 0, 0, NULL, 0),
+		      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
+	t->fail[NVEMU_BIO_FLUSH] = 0;
+
+	assert_status(io(env, nvme_cmd_flush, 0, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	assert_dnr(io(env, nvme_cmd_flush, 0, 0, 0, 0, NULL, 0));
+	assert_status(io(env, nvme_cmd_flush, 2, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	assert_status(io(env, nvme_cmd_flush, 77, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	assert_status(io(env, nvme_cmd_flush, 0xfffffffe, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+
+	detach(env, 5);
+	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), 0);
+	/* A controller with no namespace attached: nothing to flush, success. */
+	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, 1, &err), 0);
+	assert_success(io(env, nvme_cmd_flush, NVEMU_NSID_ALL, 0, 0, 0, NULL, 0));
+}
+
+/* ---- Write Zeroes */
+
+static void test_write_zeroes(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_smart_counters before;
+	uint8_t w[16 * 512], r[16 * 512];
+
+	fill(w, sizeof(w), 3);
+	assert_success(tu_rw(env, nvme_cmd_write, 1, 200, 16, w, sizeof(w)));
+	before = env->ctrl->smart;
+	assert_success(io(env, nvme_cmd_write_zeroes, 1, 202, 0, 3, NULL, 0));
+	/* DEAC with FUA */
+	assert_success(io(env, nvme_cmd_write_zeroes, 1, 210, 0, 1u << 25 | 1u << 30 | 1, NULL, 0));
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 200, 16, r, sizeof(r)));
+	assert_memory_equal(r, w, 2 * 512);
+	assert_true(all_zero(r + 2 * 512, 4 * 512));
+	assert_memory_equal(r + 6 * 512, w + 6 * 512, 4 * 512);
+	assert_true(all_zero(r + 10 * 512, 2 * 512));
+	assert_memory_equal(r + 12 * 512, w + 12 * 512, 4 * 512);
+	/* Write Zeroes does not count as host data written. */
+	assert_int_equal(env->ctrl->smart.units_written, before.units_written);
+
+	/* The whole namespace, in one command, frees the RAM. */
+	assert_success(io(env, nvme_cmd_write_zeroes, 1, 0, 0, NS1_BLOCKS - 1, NULL, 0));
+	assert_int_equal(nvemu_bdev_ram_resident(nvemu_subsys_ns(env->subsys, 1)->bdev), 0);
+
+	assert_status(io(env, nvme_cmd_write_zeroes, 1, NS1_BLOCKS, 0, 0, NULL, 0), SC_LBA_RANGE);
+	assert_status(io(env, nvme_cmd_write_zeroes, 1, NS1_BLOCKS - 1, 0, 1, NULL, 0),
+		      SC_LBA_RANGE);
+	assert_status(io(env, nvme_cmd_write_zeroes, 2, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	env->ctrl->p.write_zeroes = false;
+	assert_status(io(env, nvme_cmd_write_zeroes, 1, 0, 0, 0, NULL, 0), SC_INVALID_OPCODE);
+}
+
+/* ---- Compare */
+
+static void test_compare(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_smart_counters before;
+	uint8_t w[4 * 512];
+
+	fill(w, sizeof(w), 4);
+	assert_success(tu_rw(env, nvme_cmd_write, 1, 300, 4, w, sizeof(w)));
+	before = env->ctrl->smart;
+	assert_success(tu_rw(env, nvme_cmd_compare, 1, 300, 4, w, sizeof(w)));
+	assert_int_equal(env->ctrl->smart.host_read_cmds, before.host_read_cmds + 1);
+	assert_int_equal(env->ctrl->smart.units_read, before.units_read + 4);
+	w[1000] ^= 1;
+	uint16_t st = tu_rw(env, nvme_cmd_compare, 1, 300, 4, w, sizeof(w));
+
+	assert_status(st, NVEMU_SC_MEDIA(NVME_SC_COMPARE_FAILED));
+	assert_int_equal(nvemu_status_sct(st), NVME_SCT_MEDIA);
+	/* A compare failure is not a media error. */
+	assert_int_equal(env->ctrl->smart.media_errors, before.media_errors);
+	assert_status(tu_rw(env, nvme_cmd_compare, 1, 300, 4, w, sizeof(w) - 1), SC_SGL_LEN);
+	assert_status(tu_rw(env, nvme_cmd_compare, 1, NS1_BLOCKS - 2, 4, w, sizeof(w)),
+		      SC_LBA_RANGE);
+	env->ctrl->p.compare = false;
+	env->ctrl->p.compare_write = false;
+	assert_status(tu_rw(env, nvme_cmd_compare, 1, 300, 4, w, sizeof(w)), SC_INVALID_OPCODE);
+}
+
+/* ---- Dataset Management */
+
+static void test_dsm(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_bdev *bdev = nvemu_subsys_ns(env->subsys, 1)->bdev;
+	uint8_t w[256 * 512], r[256 * 512];
+	struct nvme_dsm_range ranges[3] = {
+		{ .slba = htole64(0), .nlb = htole32(128) },   /* one whole 64 KiB chunk */
+		{ .slba = htole64(130), .nlb = htole32(2) },
+		{ .slba = htole64(200), .nlb = htole32(0) },   /* empty: ignored */
+	};
+
+	fill(w, sizeof(w), 5);
+	assert_success(tu_rw(env, nvme_cmd_write, 1, 0, 256, w, sizeof(w)));
+	assert_int_equal(nvemu_bdev_ram_resident(bdev), 2 * 65536);
+	/* Without AD the ranges are hints: nothing changes. */
+	assert_success(io(env, nvme_cmd_dsm, 1, 2, 1u << 0 | 1u << 1, 0, ranges, sizeof(ranges)));
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 256, r, sizeof(r)));
+	assert_memory_equal(r, w, sizeof(w));
+
+	assert_success(io(env, nvme_cmd_dsm, 1, 2, 1u << 2, 0, ranges, sizeof(ranges)));
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 256, r, sizeof(r)));
+	assert_true(all_zero(r, 128 * 512));
+	assert_memory_equal(r + 128 * 512, w + 128 * 512, 2 * 512);
+	assert_true(all_zero(r + 130 * 512, 2 * 512));
+	assert_memory_equal(r + 132 * 512, w + 132 * 512, 124 * 512);
+	assert_int_equal(nvemu_bdev_ram_resident(bdev), 65536);
+
+	/* A range past the end fails the whole command before anything happens. */
+	struct nvme_dsm_range bad[2] = {
+		{ .slba = htole64(132), .nlb = htole32(1) },
+		{ .slba = htole64(NS1_BLOCKS - 1), .nlb = htole32(2) },
+	};
+
+	assert_status(io(env, nvme_cmd_dsm, 1, 1, 1u << 2, 0, bad, sizeof(bad)), SC_LBA_RANGE);
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 132, 1, r, 512));
+	assert_memory_equal(r, w + 132 * 512, 512);
+	/* NR = 1 means two ranges: 16 bytes is too short. */
+	assert_status(io(env, nvme_cmd_dsm, 1, 1, 1u << 2, 0, bad, sizeof(bad[0])), SC_SGL_LEN);
+	assert_status(io(env, nvme_cmd_dsm, 2, 0, 1u << 2, 0, bad, sizeof(bad[0])), SC_INVALID_NS);
+	env->ctrl->p.dsm = false;
+	assert_status(io(env, nvme_cmd_dsm, 1, 0, 1u << 2, 0, ranges, sizeof(ranges[0])),
+		      SC_INVALID_OPCODE);
+}
+
+/* ---- Verify */
+
+static void test_verify(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_smart_counters before = env->ctrl->smart;
+
+	assert_success(io(env, nvme_cmd_verify, 1, 0, 0, NS1_BLOCKS - 1, NULL, 0));
+	assert_int_equal(env->ctrl->smart.host_read_cmds, before.host_read_cmds + 1);
+	assert_int_equal(env->ctrl->smart.units_read, before.units_read + NS1_BLOCKS);
+	assert_success(io(env, nvme_cmd_verify, 1, NS1_BLOCKS - 1, 0, 0, NULL, 0));
+	assert_status(io(env, nvme_cmd_verify, 1, NS1_BLOCKS - 1, 0, 1, NULL, 0), SC_LBA_RANGE);
+	assert_status(io(env, nvme_cmd_verify, 1, 0, 1, 0, NULL, 0), SC_LBA_RANGE);
+	assert_status(io(env, nvme_cmd_verify, 9, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+}
+
+/* ---- Copy */
+
+static void test_copy(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_smart_counters before;
+	uint8_t w[64 * 512], r[64 * 512];
+	struct nvme_copy_range cr[3] = {
+		{ .slba = htole64(40), .nlb = htole16(9) },  /* 10 blocks */
+		{ .slba = htole64(0), .nlb = htole16(0) },   /* 1 block */
+		{ .slba = htole64(20), .nlb = htole16(4) },  /* 5 blocks */
+	};
+
+	fill(w, sizeof(w), 6);
+	assert_success(tu_rw(env, nvme_cmd_write, 1, 0, 64, w, sizeof(w)));
+	before = env->ctrl->smart;
+	assert_success(io(env, nvme_cmd_copy, 1, 600, 0, 2 | 1u << 30, cr, sizeof(cr)));
+	assert_int_equal(env->ctrl->smart.host_write_cmds, before.host_write_cmds + 1);
+	assert_int_equal(env->ctrl->smart.units_written, before.units_written + 16);
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 600, 16, r, 16 * 512));
+	assert_memory_equal(r, w + 40 * 512, 10 * 512);
+	assert_memory_equal(r + 10 * 512, w, 512);
+	assert_memory_equal(r + 11 * 512, w + 20 * 512, 5 * 512);
+	/* The source is untouched. */
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 64, r, sizeof(r)));
+	assert_memory_equal(r, w, sizeof(w));
+}
+
+static void test_copy_errors(void **state)
+{
+	struct tu_env *env = *state;
+	static struct nvme_copy_range cr[256];
+	uint8_t r[512], w[512];
+
+	memset(cr, 0, sizeof(cr));
+	/* Descriptor formats other than 0 */
+	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 1u << 8, cr, 32), SC_INVALID_FIELD);
+	/* 129 ranges > MSRC + 1 */
+	assert_status(io(env, nvme_cmd_copy, 1, 900, 0, NVEMU_COPY_MSRC + 1, cr, sizeof(cr)),
+		      SC_SIZE_LIMIT);
+	assert_success(io(env, nvme_cmd_copy, 1, 800, 0, NVEMU_COPY_MSRC, cr,
+			  (NVEMU_COPY_MSRC + 1) * 32));
+	/* A 65536-block range > MSSRL */
+	cr[0].nlb = htole16(0xffff);
+	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 0, cr, 32), SC_SIZE_LIMIT);
+	/* Two ranges of 40000 blocks > MCL */
+	cr[0].nlb = cr[1].nlb = htole16(39999);
+	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 1, cr, 64), SC_SIZE_LIMIT);
+	/* Source past the end */
+	cr[0].nlb = htole16(1);
+	cr[0].slba = htole64(NS1_BLOCKS - 1);
+	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 0, cr, 32), SC_LBA_RANGE);
+	/* Destination past the end */
+	cr[0].slba = htole64(0);
+	assert_status(io(env, nvme_cmd_copy, 1, NS1_BLOCKS - 1, 0, 0, cr, 32), SC_LBA_RANGE);
+	assert_status(io(env, nvme_cmd_copy, 1, 0, 1, 0, cr, 32), SC_LBA_RANGE);
+	/* The range list shorter than NR says */
+	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 1, cr, 32), SC_SGL_LEN);
+	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 0, NULL, 0), SC_SGL_LEN);
+	/* The refused copies wrote nothing: block 0 and its targets are as they were. */
+	fill(w, sizeof(w), 10);
+	assert_success(tu_rw(env, nvme_cmd_write, 1, 0, 1, w, 512));
+	assert_status(io(env, nvme_cmd_copy, 1, NS1_BLOCKS - 1, 0, 0, cr, 32), SC_LBA_RANGE);
+	assert_success(tu_rw(env, nvme_cmd_read, 1, NS1_BLOCKS - 1, 1, r, 512));
+	assert_true(all_zero(r, 512));
+}
+
+/* ---- invalid cases common to every command */
+
+static void test_invalid(void **state)
+{
+	struct tu_env *env = *state;
+	static uint8_t buf[64 * 1024];
+
+	/* LBA range: past the end, straddling it, and SLBA + NLB wrapping 64 bits. */
+	assert_status(tu_rw(env, nvme_cmd_read, 1, NS1_BLOCKS, 1, buf, 512), SC_LBA_RANGE);
+	assert_dnr(tu_rw(env, nvme_cmd_read, 1, NS1_BLOCKS, 1, buf, 512));
+	assert_status(tu_rw(env, nvme_cmd_write, 1, NS1_BLOCKS - 4, 8, buf, 4096), SC_LBA_RANGE);
+	assert_status(tu_rw(env, nvme_cmd_read, 1, UINT64_MAX, 2, buf, 1024), SC_LBA_RANGE);
+	assert_status(tu_rw(env, nvme_cmd_write, 1, UINT64_MAX - 1, 4, buf, 2048), SC_LBA_RANGE);
+
+	/* MDTS: 4 KiB << 1 = 8 KiB */
+	env->ctrl->p.mdts = 1;
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 16, buf, 8192));
+	assert_status(tu_rw(env, nvme_cmd_read, 1, 0, 17, buf, sizeof(buf)), SC_INVALID_FIELD);
+	assert_status(tu_rw(env, nvme_cmd_write, 1, 0, 17, buf, sizeof(buf)), SC_INVALID_FIELD);
+	assert_status(tu_rw(env, nvme_cmd_compare, 1, 0, 17, buf, sizeof(buf)), SC_INVALID_FIELD);
+	assert_dnr(tu_rw(env, nvme_cmd_read, 1, 0, 17, buf, sizeof(buf)));
+	env->ctrl->p.mdts = 7;
+
+	/* NSIDs: 0, not attached, not existing, broadcast (only Flush takes it). */
+	assert_status(tu_rw(env, nvme_cmd_read, 0, 0, 1, buf, 512), SC_INVALID_NS);
+	assert_status(tu_rw(env, nvme_cmd_write, 2, 0, 1, buf, 512), SC_INVALID_NS);
+	assert_status(tu_rw(env, nvme_cmd_read, 1000, 0, 1, buf, 512), SC_INVALID_NS);
+	assert_status(tu_rw(env, nvme_cmd_read, NVEMU_NSID_ALL, 0, 1, buf, 512), SC_INVALID_NS);
+
+	/* Host buffer shorter than the transfer, or none at all. */
+	assert_status(tu_rw(env, nvme_cmd_read, 1, 0, 2, buf, 1023), SC_SGL_LEN);
+	assert_status(tu_rw(env, nvme_cmd_write, 1, 0, 2, buf, 512), SC_SGL_LEN);
+	assert_status(tu_rw(env, nvme_cmd_read, 1, 0, 1, NULL, 0), SC_SGL_LEN);
+
+	/* An opcode the NVM command set does not have. */
+	assert_status(io(env, 0x7f, 1, 0, 0, 0, NULL, 0), SC_INVALID_OPCODE);
+}
+
+static void test_read_only(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_bdev *bdev = nvemu_subsys_ns(env->subsys, 1)->bdev;
+	struct nvme_dsm_range range = { .slba = htole64(0), .nlb = htole32(1) };
+	struct nvme_copy_range cr = { .slba = htole64(0) };
+	uint8_t w[512] = { 7 }, r[512];
+
+	assert_success(tu_rw(env, nvme_cmd_write, 1, 5, 1, w, 512));
+	bdev->read_only = true;
+	assert_status(tu_rw(env, nvme_cmd_write, 1, 5, 1, r, 512), SC_WP);
+	assert_dnr(tu_rw(env, nvme_cmd_write, 1, 5, 1, r, 512));
+	assert_status(io(env, nvme_cmd_write_zeroes, 1, 5, 0, 0, NULL, 0), SC_WP);
+	assert_status(io(env, nvme_cmd_dsm, 1, 0, 1u << 2, 0, &range, sizeof(range)), SC_WP);
+	assert_status(io(env, nvme_cmd_copy, 1, 5, 0, 0, &cr, sizeof(cr)), SC_WP);
+	/* Reads, compares, verifies, flushes and DSM hints still work. */
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 5, 1, r, 512));
+	assert_memory_equal(r, w, 512);
+	assert_success(tu_rw(env, nvme_cmd_compare, 1, 5, 1, w, 512));
+	assert_success(io(env, nvme_cmd_verify, 1, 5, 0, 0, NULL, 0));
+	assert_success(io(env, nvme_cmd_flush, 1, 0, 0, 0, NULL, 0));
+	assert_success(io(env, nvme_cmd_dsm, 1, 0, 1u << 0, 0, &range, sizeof(range)));
+	bdev->read_only = false;
+}
+
+/* ---- backend errors and asynchronous completions */
+
+static void test_backend_errors(void **state)
+{
+	struct tu_env *env = *state;
+	struct test_bdev *t = tb_create(1 << 20);
+	struct nvemu_error err = { 0 };
+	uint64_t media = env->ctrl->smart.media_errors;
+	struct nvme_copy_range cr = { .slba = htole64(0), .nlb = htole16(3) };
+	uint8_t buf[4096];
+
+	attach(env, &t->bdev, 0, 6);
+	for (int defer = 0; defer < 2; defer++) {
+		t->defer = defer;
+		t->fail[NVEMU_BIO_READ] = -EIO;
+		assert_status(tu_rw(env, nvme_cmd_read, 6, 0, 8, buf, 4096),
+			      NVEMU_SC_MEDIA(NVME_SC_READ_ERROR));
+		assert_status(tu_rw(env, nvme_cmd_compare, 6, 0, 8, buf, 4096),
+			      NVEMU_SC_MEDIA(NVME_SC_READ_ERROR));
+		assert_status(io(env, nvme_cmd_verify, 6, 0, 0, 7, NULL, 0),
+			      NVEMU_SC_MEDIA(NVME_SC_READ_ERROR));
+		assert_status(io(env, nvme_cmd_copy, 6, 100, 0, 0, &cr, sizeof(cr)),
+			      NVEMU_SC_MEDIA(NVME_SC_READ_ERROR));
+		t->fail[NVEMU_BIO_READ] = 0;
+		t->fail[NVEMU_BIO_WRITE] = -EIO;
+		assert_status(tu_rw(env, nvme_cmd_write, 6, 0, 8, buf, 4096),
+			      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
+		assert_status(io(env, nvme_cmd_copy, 6, 100, 0, 0, &cr, sizeof(cr)),
+			      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
+		t->fail[NVEMU_BIO_WRITE] = -ENOSPC;
+		assert_status(tu_rw(env, nvme_cmd_write, 6, 0, 8, buf, 4096),
+			      NVEMU_SC_GENERIC(NVME_SC_CAP_EXCEEDED));
+		t->fail[NVEMU_BIO_WRITE] = 0;
+		t->fail[NVEMU_BIO_WRITE_ZEROES] = -EOPNOTSUPP;
+		assert_status(io(env, nvme_cmd_write_zeroes, 6, 0, 0, 0, NULL, 0),
+			      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
+		t->fail[NVEMU_BIO_WRITE_ZEROES] = 0;
+		t->fail[NVEMU_BIO_DEALLOCATE] = -EIO;
+		struct nvme_dsm_range range = { .slba = htole64(0), .nlb = htole32(1) };
+
+		assert_status(io(env, nvme_cmd_dsm, 6, 0, 1u << 2, 0, &range, sizeof(range)),
+			      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
+		t->fail[NVEMU_BIO_DEALLOCATE] = 0;
+	}
+	/* 7 media errors per pass (the ENOSPC and EOPNOTSUPP ones are not). */
+	assert_int_equal(env->ctrl->smart.media_errors, media + 14);
+
+	/* A bio the backend refuses to start. */
+	t->refuse = -ENOMEM;
+	assert_status(tu_rw(env, nvme_cmd_read, 6, 0, 8, buf, 4096),
+		      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
+	assert_status(io(env, nvme_cmd_flush, 6, 0, 0, 0, NULL, 0),
+		      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
+	assert_status(io(env, nvme_cmd_verify, 6, 0, 0, 0, NULL, 0),
+		      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
+	t->refuse = 0;
+	detach(env, 6);
+	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), 0);
+}
+
+/* Asynchronous completions: multi-bio commands step through poll(). */
+static void test_async(void **state)
+{
+	struct tu_env *env = *state;
+	struct test_bdev *t = tb_create(4 << 20);
+	struct nvemu_error err = { 0 };
+	size_t len = 128 * 4096;
+	uint8_t *w = malloc(len), *r = malloc(len);
+	struct nvme_copy_range cr[2] = {
+		{ .slba = htole64(0), .nlb = htole16(299) },   /* more than one 1 MiB chunk */
+		{ .slba = htole64(300), .nlb = htole16(1) },
+	};
+	struct nvme_dsm_range dr[2] = {
+		{ .slba = htole64(0), .nlb = htole32(1) },
+		{ .slba = htole64(2), .nlb = htole32(1) },
+	};
+
+	t->defer = true;
+	attach(env, &t->bdev, 1, 7); /* 4 KiB LBAs */
+	fill(w, len, 9);
+	assert_success(tu_rw(env, nvme_cmd_write, 7, 0, 128, w, len));
+	assert_success(tu_rw(env, nvme_cmd_write, 7, 128, 128, w, len));
+	assert_success(tu_rw(env, nvme_cmd_write, 7, 256, 128, w, len));
+	t->submitted = 0;
+	assert_success(io(env, nvme_cmd_verify, 7, 0, 0, 383, NULL, 0));
+	assert_int_equal(t->submitted, 2); /* 1.5 MiB in 1 MiB chunks */
+	t->submitted = 0;
+	assert_success(io(env, nvme_cmd_copy, 7, 600, 0, 1, cr, sizeof(cr)));
+	assert_int_equal(t->submitted, 6); /* 2 chunks + 1 chunk, each read then written */
+	assert_success(tu_rw(env, nvme_cmd_read, 7, 600, 128, r, len));
+	assert_memory_equal(r, w, len);
+	assert_success(tu_rw(env, nvme_cmd_read, 7, 728, 128, r, len));
+	assert_memory_equal(r, w, len);
+	assert_success(tu_rw(env, nvme_cmd_read, 7, 856, 46, r, 46 * 4096));
+	assert_memory_equal(r, w, 44 * 4096);
+	assert_memory_equal(r + 44 * 4096, w + 44 * 4096, 2 * 4096);
+	assert_success(io(env, nvme_cmd_dsm, 7, 1, 1u << 2, 0, dr, sizeof(dr)));
+	assert_success(tu_rw(env, nvme_cmd_read, 7, 0, 4, r, 4 * 4096));
+	assert_true(all_zero(r, 4096));
+	assert_memory_equal(r + 4096, w + 4096, 4096);
+	assert_true(all_zero(r + 2 * 4096, 4096));
+	detach(env, 7);
+	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), 0);
+	free(w);
+	free(r);
+}
+
+static void test_expected_len(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_sqe cmd = { .opc = nvme_cmd_read, .nsid = 1, .cdw12 = 7 };
+
+	assert_int_equal(nvemu_io_expected_len(env->ctrl, &cmd), 4096);
+	cmd.opc = nvme_cmd_compare;
+	cmd.cdw12 = 0xffff | 1u << 30;
+	assert_int_equal(nvemu_io_expected_len(env->ctrl, &cmd), 65536 * 512);
+	cmd.nsid = 2;
+	assert_int_equal(nvemu_io_expected_len(env->ctrl, &cmd), -1);
+	cmd.nsid = 0;
+	assert_int_equal(nvemu_io_expected_len(env->ctrl, &cmd), -1);
+	cmd.opc = nvme_cmd_dsm;
+	cmd.cdw10 = 2;
+	assert_int_equal(nvemu_io_expected_len(env->ctrl, &cmd), 48);
+	cmd.opc = nvme_cmd_copy;
+	cmd.cdw12 = 1;
+	assert_int_equal(nvemu_io_expected_len(env->ctrl, &cmd), 64);
+	cmd.opc = nvme_cmd_flush;
+	assert_int_equal(nvemu_io_expected_len(env->ctrl, &cmd), 0);
+	cmd.opc = nvme_cmd_write_zeroes;
+	assert_int_equal(nvemu_io_expected_len(env->ctrl, &cmd), 0);
+}
+
+static void test_errno_map(void **state)
+{
+	(void)state;
+	assert_int_equal(nvemu_bio_errno_to_status(NVEMU_BIO_READ, 0), 0);
+	assert_int_equal(nvemu_bio_errno_to_status(NVEMU_BIO_READ, -EIO),
+			 NVEMU_SC_MEDIA(NVME_SC_READ_ERROR));
+	assert_int_equal(nvemu_bio_errno_to_status(NVEMU_BIO_WRITE, -EIO),
+			 NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
+	assert_int_equal(nvemu_bio_errno_to_status(NVEMU_BIO_FLUSH, -EIO),
+			 NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
+	assert_status(nvemu_bio_errno_to_status(NVEMU_BIO_WRITE, -ENOSPC),
+		      NVEMU_SC_GENERIC(NVME_SC_CAP_EXCEEDED));
+	assert_int_equal(nvemu_bio_errno_to_status(NVEMU_BIO_READ, -ERANGE), SC_LBA_RANGE);
+	assert_int_equal(nvemu_bio_errno_to_status(NVEMU_BIO_WRITE, -EROFS), SC_WP);
+	assert_int_equal(nvemu_bio_errno_to_status(NVEMU_BIO_READ, -EINVAL),
+			 NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_rw_ram, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_rw_cqe, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_rw_file, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_rw_file_direct, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_flush, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_write_zeroes, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_compare, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_dsm, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_verify, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_copy, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_errors, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_invalid, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_read_only, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_backend_errors, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_async, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_expected_len, tu_setup, tu_teardown),
+		cmocka_unit_test(test_errno_map),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
