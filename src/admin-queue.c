@@ -134,7 +134,7 @@ void nvemu_execute_delete_sq(struct nvemu_req *req)
 		/* Commands still in a backend complete as aborted. */
 		for (struct nvemu_req *r = ctrl->inflight_head; r; r = r->inflight_next)
 			if (r->sqid == qid)
-				r->aborted = true;
+				r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE);
 		sq->valid = false;
 		if (sq->cqid <= ctrl->p.num_io_queues && ctrl->cqs[sq->cqid].nr_sqs)
 			ctrl->cqs[sq->cqid].nr_sqs--;
@@ -182,12 +182,12 @@ void nvemu_execute_abort(struct nvemu_req *req)
 		return;
 	}
 	for (struct nvemu_req *r = ctrl->inflight_head; r; r = r->inflight_next) {
-		if (r == req || r->sqid != sqid || r->cmd.cid != cid || r->aborted)
+		if (r == req || r->sqid != sqid || r->cmd.cid != cid || r->abort_status)
 			continue;
 		if (sqid == 0 && (r->cmd.opc == nvme_admin_async_event ||
 				  r->cmd.opc == nvme_admin_abort_cmd))
 			continue;
-		r->aborted = true;
+		r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
 		not_aborted = 0;
 		break;
 	}

@@ -201,8 +201,8 @@ void nvemu_req_complete(struct nvemu_req *req, uint16_t status)
 {
 	struct nvemu_ctrl *ctrl = req->ctrl;
 
-	if (req->aborted && !status)
-		status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+	if (req->abort_status && !status)
+		status = req->abort_status;
 	req->cqe.status = status;
 	req->cqe.cid = req->cmd.cid;
 	req->cqe.sqid = req->sqid;
@@ -249,7 +249,7 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	const struct nvemu_cmd_desc *d = NULL;
 	uint16_t st;
 
-	if (!nvemu_ctrl_enabled(ctrl)) {
+	if (!nvemu_ctrl_enabled(ctrl) && !req->oob) {
 		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
 		return;
 	}
@@ -294,7 +294,7 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	req->ns = NULL;
 	req->xfer_len = 0;
 	req->next = NULL;
-	req->aborted = false;
+	req->abort_status = 0;
 	req->bio_pending = 0;
 	req->bio_err = 0;
 	req->cmd_priv = NULL;
@@ -302,7 +302,9 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	req->start_ns = 0;
 	inflight_add(ctrl, req);
 
-	if (req->sqid > ctrl->p.num_io_queues || !ctrl->sqs[req->sqid].valid) {
+	if (req->oob)
+		req->sqid = 0;
+	else if (req->sqid > ctrl->p.num_io_queues || !ctrl->sqs[req->sqid].valid) {
 		nvemu_req_complete(req, NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR);
 		return;
 	}
@@ -593,7 +595,7 @@ void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
 {
 	for (struct nvemu_req *r = ctrl->inflight_head; r; r = r->inflight_next)
 		if (r->cmd.opc != nvme_admin_async_event || r->sqid)
-			r->aborted = true;
+			r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
 }
 
 void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl)

@@ -20,6 +20,11 @@ struct nvemu_req {
 	/* Filled by the transport. */
 	struct nvemu_sqe cmd;
 	uint16_t sqid;	 /* 0: admin queue */
+	/*
+	 * Out-of-band (NVMe-MI admin tunnel): runs on the admin path whether
+	 * or not a host has enabled the controller.
+	 */
+	bool oob;
 	void *buf;	 /* data: host data for writes, filled for reads */
 	uint32_t buf_len; /* bytes the host described (PRP/SGL/capsule) */
 	void (*done)(struct nvemu_req *req);
@@ -34,7 +39,9 @@ struct nvemu_req {
 	struct nvemu_ns *ns;
 	struct nvemu_req *next; /* AER and suspend lists */
 	struct nvemu_req *inflight_prev, *inflight_next;
-	bool aborted; /* failed by a suspend timeout; completes as aborted */
+	/* Set when the command was aborted (Abort, SQ deletion, suspend timeout):
+	 * it completes with this status once its backend I/O ends. */
+	uint16_t abort_status;
 	struct nvemu_bio bio;
 	int bio_pending;     /* sub-I/Os outstanding (Copy, Flush-all, Format) */
 	int bio_err;	     /* first error of those */

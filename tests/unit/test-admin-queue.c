@@ -418,7 +418,7 @@ static void test_abort_skips_aer(void **state)
 	assert_success(tu_admin(env, &cmd, NULL, 0, &cqe));
 	assert_int_equal(cqe.dw0 & 1, 1);
 	assert_false(pending_aer.done);
-	assert_false(pending_aer.req.aborted);
+	assert_int_equal(pending_aer.req.abort_status, 0);
 }
 
 static void test_keep_alive(void **state)
