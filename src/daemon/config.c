@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+/*
+ * save_config / nvemud -c: the running configuration as the list of RPC
+ * calls that rebuild it, so loading goes through the same checks as the
+ * methods themselves. RAM and null bdevs are saved by geometry only: their
+ * data is not part of the configuration.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nvemu-internal.h"
+#include "rpc.h"
+
+#define CONFIG_VERSION 1
+
+static void call(json_t *calls, const char *method, json_t *params)
+{
+	json_array_append_new(calls, json_pack("{s:s, s:o}", "method", method, "params", params));
+}
+
+static void save_bdevs(struct nvemud *d, json_t *calls)
+{
+	for (unsigned i = 0; i < d->nr_bdevs; i++) {
+		struct nvemud_bdev *b = &d->bdevs[i];
+		struct nvemu_bdev *bd = b->bdev;
+		json_int_t nb = (json_int_t)(bd->size / bd->blk_size);
+
+		if (!strcmp(bd->ops->type, "file"))
+			call(calls, "bdev_file_create",
+			     json_pack("{s:s, s:s, s:i, s:b}", "name", bd->name, "filename",
+				       b->filename ? b->filename : "", "block_size", (int)bd->blk_size,
+				       "read_only", bd->read_only));
+		else
+			call(calls, !strcmp(bd->ops->type, "null") ? "bdev_null_create" :
+								       "bdev_malloc_create",
+			     json_pack("{s:s, s:I, s:i}", "name", bd->name, "num_blocks", nb,
+				       "block_size", (int)bd->blk_size));
+	}
+}
+
+static json_t *port_params(struct nvemu_subsys *s, const struct nvemu_port *pt)
+{
+	const struct nvemu_port_params *p = &pt->p;
+
+	switch (p->type) {
+	case NVEMU_PORT_PCIE:
+		return json_pack("{s:s, s:s, s:i, s:i, s:i}", "nqn", s->nqn, "type", "pcie",
+				 "port_number", p->pcie.port_number, "max_link_speed",
+				 p->pcie.max_link_speed, "max_link_width", p->pcie.max_link_width);
+	case NVEMU_PORT_TWO_WIRE:
+		return json_pack("{s:s, s:s, s:i, s:i, s:b}", "nqn", s->nqn, "type", "two_wire",
+				 "address", p->two_wire.address, "max_freq", p->two_wire.max_freq,
+				 "mctp_send_enabled", p->two_wire.mctp_send_enabled);
+	case NVEMU_PORT_TCP:
+		return json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "type", "tcp",
+				 "traddr", p->tcp.traddr, "trsvcid", p->tcp.trsvcid, "adrfam",
+				 p->tcp.adrfam == 2 ? "ipv6" : "ipv4");
+	}
+	return NULL;
+}
+
+static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+{
+	struct nvemu_health h;
+
+	call(calls, "nvme_subsystem_create",
+	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "nqn", s->nqn, "serial_number",
+		       s->sn, "model_number", s->mn, "firmware_rev", s->fr, "nn",
+		       (json_int_t)s->nn, "mnan", (json_int_t)s->mnan, "single_ctrl",
+		       s->single_ctrl));
+	for (unsigned i = 0; i < s->nr_ports; i++) {
+		json_t *p = port_params(s, &s->ports[i]);
+
+		if (p)
+			call(calls, "nvme_subsystem_add_port", p);
+	}
+	nvemu_subsys_get_health(s, &h);
+	call(calls, "nvme_subsystem_set_health",
+	     json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "nqn", s->nqn, "temperature",
+		       h.temperature_k, "available_spare", h.avail_spare,
+		       "available_spare_threshold", h.spare_thresh, "percentage_used",
+		       h.percent_used, "critical_warning", h.critical_warning));
+	for (unsigned i = 0; i < s->nr_ns; i++) {
+		struct nvemu_ns *ns = s->ns[i];
+		char uuid[37], nguid[33], eui64[17];
+
+		if (!ns->bdev || !nvemud_find_bdev(d, ns->bdev->name) || ns->owns_bdev) {
+			nvemud_log(d, NVEMUD_LOG_WARN,
+				   "save_config: %s namespace %u has no named bdev; not saved",
+				   s->nqn, ns->nsid);
+			continue;
+		}
+		nvemud_uuid_unparse(ns->uuid, uuid);
+		nvemud_hex(ns->nguid, 16, nguid);
+		nvemud_hex(ns->eui64, 8, eui64);
+		call(calls, "nvme_namespace_create",
+		     json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "nqn", s->nqn, "bdev_name",
+			       ns->bdev->name, "nsid", (json_int_t)ns->nsid, "uuid", uuid, "nguid",
+			       nguid, "eui64", eui64));
+	}
+}
+
+static void save_ctrls(struct nvemud *d, json_t *calls)
+{
+	for (unsigned i = 0; i < d->nr_ctrls; i++) {
+		struct nvemud_ctrl *c = &d->ctrls[i];
+		struct nvemu_ctrl *ctrl = nvemud_ctrl_get(c);
+		json_t *p;
+
+		if (!ctrl)
+			continue;
+		p = rpc_ctrl_params_json(ctrl);
+		json_object_set_new(p, "nqn", json_string(c->subsys->nqn));
+		json_object_set_new(p, "name", json_string(c->name));
+		/* Attach while suspended, as SNAP recommends; resume after. */
+		json_object_set_new(p, "suspended", json_true());
+		call(calls, "nvme_controller_create", p);
+		for (unsigned n = 0; n < ctrl->nr_ns; n++)
+			call(calls, "nvme_controller_attach_ns",
+			     json_pack("{s:s, s:I}", "ctrl", c->name, "nsid",
+				       (json_int_t)ctrl->ns[n]->nsid));
+		if (!nvemu_ctrl_is_suspended(ctrl))
+			call(calls, "nvme_controller_resume", json_pack("{s:s}", "ctrl", c->name));
+	}
+}
+
+json_t *nvemud_save_config(struct nvemud *d)
+{
+	json_t *calls = json_array();
+
+	save_bdevs(d, calls);
+	for (unsigned i = 0; i < d->nr_subsys; i++)
+		save_subsys(d, d->subsys[i], calls);
+	save_ctrls(d, calls);
+	return json_pack("{s:i, s:s, s:o}", "nvemu_config", CONFIG_VERSION, "note",
+			 "RAM and null bdevs are saved by size only; their data is not saved",
+			 "calls", calls);
+}
+
+int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e)
+{
+	json_t *v = json_object_get(cfg, "nvemu_config"), *calls, *c;
+	size_t i;
+
+	if (!json_is_integer(v) || json_integer_value(v) != CONFIG_VERSION)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "nvemu_config: must be %d (not an nvemud configuration?)",
+				   CONFIG_VERSION);
+	calls = json_object_get(cfg, "calls");
+	if (!json_is_array(calls))
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "calls: must be an array");
+	json_array_foreach(calls, i, c) {
+		const char *method = json_string_value(json_object_get(c, "method"));
+		json_t *params = json_object_get(c, "params");
+
+		if (!method)
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "calls[%zu].method: must be a string", i);
+		if (!strcmp(method, "save_config"))
+			continue;
+		if (nvemud_rpc_invoke(d, method, json_incref(params), NULL, e)) {
+			char msg[sizeof(e->msg)];
+
+			snprintf(msg, sizeof(msg), "%s", e->msg);
+			return rpc_err_set(e, e->code, "calls[%zu] %.60s: %s", i, method, msg);
+		}
+	}
+	return 0;
+}
+
+int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e)
+{
+	json_error_t jerr;
+	json_t *cfg = json_load_file(path, 0, &jerr);
+	int ret;
+
+	if (!cfg)
+		return rpc_err_set(e, RPC_ERR_PARSE, "%.150s:%d:%d: %.80s", path, jerr.line,
+				   jerr.column, jerr.text);
+	ret = nvemud_load_config(d, cfg, e);
+	json_decref(cfg);
+	return ret;
+}
+
+/* Write atomically: a crash never leaves half a file under the final name. */
+static int write_json_file(const char *path, json_t *j, struct rpc_err *e)
+{
+	char tmp[4200];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	if (json_dump_file(j, tmp, JSON_INDENT(2) | JSON_SORT_KEYS)) {
+		unlink(tmp);
+		return rpc_err_set(e, RPC_ERR_IO, "filename: cannot write %.200s: %s", path,
+				   strerror(errno));
+	}
+	if (rename(tmp, path)) {
+		int err = errno;
+
+		unlink(tmp);
+		return rpc_err_set(e, RPC_ERR_IO, "filename: cannot write %.200s: %s", path,
+				   strerror(err));
+	}
+	return 0;
+}
+
+int nvemud_write_json(const char *path, json_t *j, struct rpc_err *e)
+{
+	return write_json_file(path, j, e);
+}
+
+static int save_config(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+{
+	const char *file = rpc_str(params, "filename");
+	json_t *cfg = nvemud_save_config(d);
+	int ret = 0;
+
+	if (file) {
+		ret = write_json_file(file, cfg, e);
+		json_decref(cfg);
+		return ret;
+	}
+	*result = cfg;
+	return 0;
+}
+
+static int load_config(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+{
+	return nvemud_load_config_file(d, rpc_str(params, "filename"), e);
+}
+
+const struct rpc_method rpc_config_methods[] = {
+	{ "save_config", save_config,
+	  (const struct rpc_param[]){ { "filename", RPC_P_STR, false, 1, 4095 }, { NULL } },
+	  "The running configuration (written to filename if given), for nvemud -c." },
+	{ "load_config", load_config,
+	  (const struct rpc_param[]){ { "filename", RPC_P_STR, true, 1, 4095 }, { NULL } },
+	  "Apply a configuration saved by save_config on top of the running one." },
+	{ NULL },
+};

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's state: what the control plane created, by name. The engine
+ * (libnvemu) knows nothing of names; this is the configfs side.
+ */
+#ifndef NVEMUD_DAEMON_H
+#define NVEMUD_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include <nvemu/nvemu.h>
+
+#define NVEMUD_DEFAULT_SOCKET "/var/tmp/nvemu.sock"
+#define NVEMUD_DEFAULT_NQN "nqn.2014-08.io.nvemu:default"
+#define NVEMUD_CTRL_NAME_MAX 32
+
+enum nvemud_log_level {
+	NVEMUD_LOG_ERR,
+	NVEMUD_LOG_WARN,
+	NVEMUD_LOG_INFO,
+	NVEMUD_LOG_DEBUG,
+	NVEMUD_LOG_TRACE,
+};
+
+struct loop;
+struct loop_src;
+struct rpc_server;
+
+struct nvemud_bdev {
+	struct nvemu_bdev *bdev;
+	char *filename;	     /* file bdevs */
+	struct loop_src *src; /* completion fd, when the backend has one */
+};
+
+struct nvemud_ctrl {
+	char name[NVEMUD_CTRL_NAME_MAX];
+	struct nvemu_subsys *subsys;
+	uint16_t cntlid;
+};
+
+struct nvemud {
+	struct loop *loop; /* NULL in-process (tests): backends are polled directly */
+	struct rpc_server *server;
+	int log_level;
+
+	struct nvemu_subsys **subsys; /* creation order */
+	unsigned nr_subsys;
+
+	struct nvemud_bdev *bdevs; /* creation order */
+	unsigned nr_bdevs;
+
+	struct nvemud_ctrl *ctrls; /* creation order */
+	unsigned nr_ctrls;
+	unsigned next_ctrl_idx; /* NVMeCtrl<idx> */
+};
+
+/* loop may be NULL. */
+struct nvemud *nvemud_new(struct loop *loop, int log_level);
+/* Destroys every subsystem and bdev (after draining I/O). */
+void nvemud_free(struct nvemud *d);
+/* The seed-000 default configuration. */
+int nvemud_load_default(struct nvemud *d, struct nvemu_error *err);
+/* Wait until no controller has commands in flight (or timeout), then flush file bdevs. */
+void nvemud_drain(struct nvemud *d, unsigned timeout_ms);
+/* Reap completions of every backend; returns how many completed. */
+int nvemud_poll_backends(struct nvemud *d);
+
+void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- lookups */
+struct nvemu_subsys *nvemud_find_subsys(struct nvemud *d, const char *nqn);
+struct nvemud_bdev *nvemud_find_bdev(struct nvemud *d, const char *name);
+struct nvemud_ctrl *nvemud_find_ctrl(struct nvemud *d, const char *name);
+/* The name of a controller, NULL if it has none (not created by the daemon). */
+const char *nvemud_ctrl_name(struct nvemud *d, struct nvemu_subsys *s, uint16_t cntlid);
+struct nvemu_ctrl *nvemud_ctrl_get(struct nvemud_ctrl *c);
+
+/* ---- registry updates (no validation: callers checked) */
+int nvemud_add_subsys(struct nvemud *d, struct nvemu_subsys *s);
+/* Drops it from the list and forgets its controllers' names (does not destroy). */
+void nvemud_del_subsys(struct nvemud *d, struct nvemu_subsys *s);
+int nvemud_add_bdev(struct nvemud *d, struct nvemu_bdev *b, const char *filename);
+void nvemud_del_bdev(struct nvemud *d, struct nvemud_bdev *b);
+/* name NULL: the next NVMeCtrl<n>. */
+struct nvemud_ctrl *nvemud_add_ctrl(struct nvemud *d, const char *name,
+				    struct nvemu_subsys *s, uint16_t cntlid);
+void nvemud_del_ctrl(struct nvemud *d, struct nvemud_ctrl *c);
+
+/* ---- helpers shared by the method files */
+void nvemud_uuid_unparse(const uint8_t uuid[16], char out[37]);
+void nvemud_hex(const void *buf, size_t len, char *out); /* out: 2*len+1 */
+int nvemud_unhex(const char *s, void *buf, size_t len);	 /* exact length */
+bool nvemud_all_zero(const void *buf, size_t len);
+
+#endif

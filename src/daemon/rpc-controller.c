@@ -1,0 +1,587 @@
+// SPDX-License-Identifier: MIT
+/* nvme_controller_* methods. Controllers are named NVMeCtrl1, NVMeCtrl2, ... as in SNAP. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nvemu-internal.h"
+#include "rpc.h"
+
+#define SUSPEND_DEFAULT_TIMEOUT_MS 30000
+
+int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
+		    struct nvemu_ctrl **ctrl, struct rpc_err *e)
+{
+	const char *name = rpc_str(params, "ctrl");
+
+	*c = nvemud_find_ctrl(d, name);
+	if (!*c)
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "ctrl: no controller %.64s", name);
+	*ctrl = nvemud_ctrl_get(*c);
+	if (!*ctrl)
+		return rpc_err_set(e, RPC_ERR_INTERNAL, "controller %s vanished", name);
+	return 0;
+}
+
+bool rpc_ctrl_wait_idle(struct nvemud *d, struct nvemu_ctrl *ctrl, unsigned timeout_ms)
+{
+	uint64_t deadline = nvemu_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	const struct timespec ts = { 0, 100000 };
+
+	while (nvemu_ctrl_inflight(ctrl)) {
+		if (nvemu_now_ns() >= deadline)
+			return false;
+		if (!nvemud_poll_backends(d))
+			nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
+json_t *rpc_ctrl_params_json(const struct nvemu_ctrl *ctrl)
+{
+	const struct nvemu_ctrl_params *p = &ctrl->p;
+
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:b}", "ctrl",
+			 ctrl->cntlid, "port", p->port_id, "num_queues", p->num_io_queues, "mdts",
+			 p->mdts, "fw_slots", p->fw_slots, "max_queue_entries",
+			 p->max_queue_entries, "aerl", p->aerl, "write_zeroes", p->write_zeroes,
+			 "compare", p->compare, "compare_write", p->compare_write,
+			 "deallocate_dsm", p->dsm, "admin_only", p->admin_only);
+}
+
+static json_t *ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl)
+{
+	json_t *o = rpc_ctrl_params_json(ctrl), *ns = json_array();
+
+	for (unsigned i = 0; i < ctrl->nr_ns; i++)
+		json_array_append_new(ns, json_integer(ctrl->ns[i]->nsid));
+	json_object_set_new(o, "name", json_string(c->name));
+	json_object_set_new(o, "nqn", json_string(c->subsys->nqn));
+	json_object_set_new(o, "suspended", json_boolean(nvemu_ctrl_is_suspended(ctrl)));
+	json_object_set_new(o, "namespaces", ns);
+	return o;
+}
+
+/* A host is using it: enabled, or a transport is bound. */
+static bool ctrl_in_use(const struct nvemu_ctrl *ctrl)
+{
+	return (ctrl->cc & 1) || ctrl->tops;
+}
+
+static const struct rpc_param create_params[];
+
+static int load_snapshot(const char *file, json_t **snap, struct rpc_err *e)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	*snap = json_load_file(file, 0, &jerr);
+	if (!*snap)
+		return rpc_err_set(e, RPC_ERR_IO, "snapshot: cannot read %.150s: %.80s", file,
+				   jerr.text);
+	v = json_object_get(*snap, "nvemu_snapshot");
+	if (!json_is_integer(v) || json_integer_value(v) != 1 ||
+	    !json_is_object(json_object_get(*snap, "params")) ||
+	    !json_is_array(json_object_get(*snap, "namespaces"))) {
+		json_decref(*snap);
+		*snap = NULL;
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "snapshot: %.150s is not an nvemu controller snapshot", file);
+	}
+	return 0;
+}
+
+static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **result,
+				  struct rpc_err *e)
+{
+	static const char *const from_snap[] = { "num_queues", "mdts", "fw_slots", "write_zeroes",
+						 "compare", "compare_write", "deallocate_dsm",
+						 "admin_only", "max_queue_entries", "aerl", NULL };
+	const char *nqn = rpc_str(params, "nqn"), *name = rpc_str(params, "name");
+	const char *snapfile = rpc_str(params, "snapshot");
+	struct nvemu_subsys *s = nvemud_find_subsys(d, nqn);
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_ctrl_params p;
+	struct nvemu_ctrl *ctrl;
+	struct nvemud_ctrl *c;
+	json_t *snap = NULL, *cp = params, *nsids = NULL;
+	bool port_added = false;
+	uint16_t cntlid;
+	int ret = -1;
+
+	if (!s)
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	if (name && nvemud_find_ctrl(d, name))
+		return rpc_err_set(e, RPC_ERR_EXISTS, "name: controller %s already exists", name);
+	if (s->single_ctrl && s->nr_ctrls)
+		return rpc_err_set(e, RPC_ERR_LIMIT,
+				   "subsystem %s is restricted to a single controller", s->nqn);
+	if (snapfile) {
+		struct rpc_param spec[16];
+		unsigned n = 0;
+
+		for (const char *const *k = from_snap; *k; k++)
+			if (rpc_has(params, *k))
+				return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+						   "%s: not allowed with snapshot (taken from it)",
+						   *k);
+		if (load_snapshot(snapfile, &snap, e))
+			return -1;
+		cp = json_object_get(snap, "params");
+		/* The snapshot's params must pass the same checks as ours. */
+		for (const struct rpc_param *sp = create_params; sp->name; sp++) {
+			for (const char *const *k = from_snap; *k; k++)
+				if (!strcmp(*k, sp->name))
+					spec[n++] = *sp;
+		}
+		spec[n++] = (struct rpc_param){ "ctrl", RPC_P_UINT, false, 1, 0xffef };
+		spec[n++] = (struct rpc_param){ "port", RPC_P_UINT, false, 0, 65535 };
+		spec[n] = (struct rpc_param){ NULL };
+		if (rpc_check_params(cp, spec, e)) {
+			char msg[sizeof(e->msg)];
+
+			snprintf(msg, sizeof(msg), "%s", e->msg);
+			rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "snapshot: %s", msg);
+			goto out;
+		}
+		nsids = json_object_get(snap, "namespaces");
+		for (size_t i = 0; i < json_array_size(nsids); i++) {
+			json_t *v = json_array_get(nsids, i);
+
+			if (!json_is_integer(v) ||
+			    !nvemu_subsys_ns(s, (uint32_t)json_integer_value(v))) {
+				rpc_err_set(e, RPC_ERR_NOT_FOUND,
+					    "snapshot: namespace %lld it was attached to does not exist in %s",
+					    (long long)json_integer_value(v), s->nqn);
+				goto out;
+			}
+		}
+	}
+
+	nvemu_ctrl_params_init(&p);
+	p.num_io_queues = (uint16_t)rpc_uint(cp, "num_queues", 1);
+	p.mdts = (uint8_t)rpc_uint(cp, "mdts", 7);
+	p.fw_slots = (uint8_t)rpc_uint(cp, "fw_slots", 4);
+	p.max_queue_entries = (uint16_t)rpc_uint(cp, "max_queue_entries", p.max_queue_entries);
+	p.aerl = (uint8_t)rpc_uint(cp, "aerl", p.aerl);
+	p.write_zeroes = rpc_bool(cp, "write_zeroes", true);
+	p.compare = rpc_bool(cp, "compare", true);
+	p.compare_write = rpc_bool(cp, "compare_write", true);
+	p.dsm = rpc_bool(cp, "deallocate_dsm", true);
+	p.admin_only = rpc_bool(cp, "admin_only", false);
+	/* Explicit ctrl/port win over the snapshot's. */
+	p.cntlid = (uint16_t)rpc_uint(params, "ctrl", rpc_uint(cp, "ctrl", 0));
+	if (snap && !rpc_has(params, "ctrl") && nvemu_subsys_ctrl(s, p.cntlid))
+		p.cntlid = 0;
+	if (p.cntlid && nvemu_subsys_ctrl(s, p.cntlid)) {
+		rpc_err_set(e, RPC_ERR_EXISTS, "ctrl: controller id %u already exists in %s",
+			    p.cntlid, s->nqn);
+		goto out;
+	}
+	if (rpc_has(params, "port") || (snap && rpc_has(cp, "port"))) {
+		uint16_t port = (uint16_t)rpc_uint(params, "port", rpc_uint(cp, "port", 0));
+		bool found = false;
+
+		for (unsigned i = 0; i < s->nr_ports; i++)
+			found |= s->ports[i].id == port;
+		if (!found && rpc_has(params, "port")) {
+			rpc_err_set(e, RPC_ERR_NOT_FOUND, "port: no port %u in %s", port, s->nqn);
+			goto out;
+		}
+		p.port_id = port;
+		if (!found)
+			goto default_port;
+	} else {
+		struct nvemu_port_params pp;
+		bool found;
+default_port:
+		found = false;
+		for (unsigned i = 0; i < s->nr_ports && !found; i++) {
+			if (s->ports[i].p.type == NVEMU_PORT_PCIE) {
+				p.port_id = s->ports[i].id;
+				found = true;
+			}
+		}
+		if (!found) {
+			nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
+			if (nvemu_subsys_add_port(s, &pp, &p.port_id, &nerr)) {
+				rpc_err_nvemu(e, &nerr);
+				goto out;
+			}
+			port_added = true;
+		}
+	}
+	if (nvemu_subsys_add_ctrl_ex(s, &p, &cntlid, &nerr)) {
+		rpc_err_nvemu(e, &nerr);
+		if (port_added)
+			nvemu_subsys_remove_port(s, p.port_id, NULL);
+		goto out;
+	}
+	ctrl = nvemu_subsys_ctrl(s, cntlid);
+	for (size_t i = 0; i < json_array_size(nsids); i++) {
+		uint32_t nsid = (uint32_t)json_integer_value(json_array_get(nsids, i));
+
+		if (nvemu_ctrl_attach_ns(ctrl, nsid, &nerr)) {
+			rpc_err_nvemu(e, &nerr);
+			goto undo;
+		}
+	}
+	if (snap && nvemud_ctrl_restore(d, ctrl, snap, e))
+		goto undo;
+	if (rpc_bool(params, "suspended", snap != NULL))
+		nvemu_ctrl_suspend(ctrl, false);
+	c = nvemud_add_ctrl(d, name, s, cntlid);
+	if (!c) {
+		rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
+		goto undo;
+	}
+	*result = json_string(c->name);
+	ret = 0;
+	goto out;
+undo:
+	nvemu_subsys_remove_ctrl(s, cntlid, NULL);
+	if (port_added)
+		nvemu_subsys_remove_port(s, p.port_id, NULL);
+out:
+	json_decref(snap);
+	return ret;
+}
+
+static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **result,
+				   struct rpc_err *e)
+{
+	struct nvemu_error nerr = { 0 };
+	struct nvemud_ctrl *c;
+	struct nvemu_ctrl *ctrl;
+	bool force = rpc_bool(params, "force", false);
+
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+		return -1;
+	if (ctrl->tops)
+		return rpc_err_set(e, RPC_ERR_BUSY,
+				   "controller %s is bound to the %s transport: disconnect the host first",
+				   c->name, ctrl->tops->name);
+	if ((ctrl->cc & 1) && !force)
+		return rpc_err_set(e, RPC_ERR_BUSY,
+				   "controller %s is enabled by a host (CC.EN=1): shut it down first or use force",
+				   c->name);
+	if (nvemu_ctrl_inflight(ctrl)) {
+		if (!force)
+			return rpc_err_set(e, RPC_ERR_BUSY,
+					   "controller %s has %u commands in flight", c->name,
+					   nvemu_ctrl_inflight(ctrl));
+		nvemu_ctrl_suspend(ctrl, false);
+		if (!rpc_ctrl_wait_idle(d, ctrl, 1000)) {
+			nvemu_ctrl_abort_inflight(ctrl);
+			if (!rpc_ctrl_wait_idle(d, ctrl, 1000))
+				return rpc_err_set(e, RPC_ERR_BUSY,
+						   "controller %s: %u commands did not complete",
+						   c->name, nvemu_ctrl_inflight(ctrl));
+		}
+	}
+	if (nvemu_subsys_remove_ctrl(c->subsys, c->cntlid, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	nvemud_del_ctrl(d, c);
+	return 0;
+}
+
+static int nvme_controller_suspend(struct nvemud *d, json_t *params, json_t **result,
+				   struct rpc_err *e)
+{
+	unsigned timeout = (unsigned)rpc_uint(params, "timeout_ms", SUSPEND_DEFAULT_TIMEOUT_MS);
+	struct nvemud_ctrl *c;
+	struct nvemu_ctrl *ctrl;
+	unsigned inflight;
+
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+		return -1;
+	inflight = nvemu_ctrl_suspend(ctrl, rpc_bool(params, "admin_only", false));
+	if (inflight && !rpc_ctrl_wait_idle(d, ctrl, timeout)) {
+		nvemud_log(d, NVEMUD_LOG_WARN, "%s: %u commands still in flight after %u ms, aborting",
+			   c->name, nvemu_ctrl_inflight(ctrl), timeout);
+		nvemu_ctrl_abort_inflight(ctrl);
+		rpc_ctrl_wait_idle(d, ctrl, 1000);
+	}
+	return 0;
+}
+
+static int nvme_controller_resume(struct nvemud *d, json_t *params, json_t **result,
+				  struct rpc_err *e)
+{
+	struct nvemud_ctrl *c;
+	struct nvemu_ctrl *ctrl;
+
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+		return -1;
+	if (!nvemu_ctrl_is_suspended(ctrl))
+		return rpc_err_set(e, RPC_ERR_STATE, "controller %s is not suspended", c->name);
+	nvemu_ctrl_resume(ctrl);
+	return 0;
+}
+
+static int nvme_controller_list(struct nvemud *d, json_t *params, json_t **result,
+				struct rpc_err *e)
+{
+	const char *nqn = rpc_str(params, "nqn"), *name = rpc_str(params, "ctrl");
+	struct nvemu_subsys *only = NULL;
+	json_t *arr;
+
+	if (nqn) {
+		only = nvemud_find_subsys(d, nqn);
+		if (!only)
+			return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	}
+	if (name && !nvemud_find_ctrl(d, name))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "ctrl: no controller %.64s", name);
+	arr = json_array();
+	for (unsigned i = 0; i < d->nr_ctrls; i++) {
+		struct nvemud_ctrl *c = &d->ctrls[i];
+		struct nvemu_ctrl *ctrl = nvemud_ctrl_get(c);
+
+		if ((only && c->subsys != only) || (name && strcmp(name, c->name)) || !ctrl)
+			continue;
+		json_array_append_new(arr, ctrl_json(d, c, ctrl));
+	}
+	*result = arr;
+	return 0;
+}
+
+static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **result,
+				  struct rpc_err *e)
+{
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_ctrl_params p, old;
+	struct nvemud_ctrl *c;
+	struct nvemu_ctrl *ctrl;
+	uint32_t *nsids;
+	int ret = 0;
+	unsigned nr_ns;
+	bool suspended;
+	uint16_t cntlid;
+
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+		return -1;
+	if (!rpc_has(params, "num_queues"))
+		return 0;
+	if (ctrl_in_use(ctrl) || nvemu_ctrl_inflight(ctrl))
+		return rpc_err_set(e, RPC_ERR_BUSY,
+				   "controller %s is in use by a host: modify it only while idle",
+				   c->name);
+	p = ctrl->p;
+	p.num_io_queues = (uint16_t)rpc_uint(params, "num_queues", 1);
+	if (p.num_io_queues == ctrl->p.num_io_queues)
+		return 0;
+	/* Re-create it: queue arrays and identify data follow the parameters. */
+	nr_ns = ctrl->nr_ns;
+	nsids = calloc(nr_ns + 1, sizeof(*nsids));
+	if (!nsids)
+		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
+	for (unsigned i = 0; i < nr_ns; i++)
+		nsids[i] = ctrl->ns[i]->nsid;
+	suspended = nvemu_ctrl_is_suspended(ctrl);
+	p.cntlid = ctrl->cntlid;
+	old = ctrl->p;
+	old.cntlid = ctrl->cntlid;
+	if (nvemu_subsys_remove_ctrl(c->subsys, c->cntlid, &nerr)) {
+		free(nsids);
+		return rpc_err_nvemu(e, &nerr);
+	}
+	if (nvemu_subsys_add_ctrl_ex(c->subsys, &p, &cntlid, &nerr)) {
+		/* Put the old one back, so a failing call changes nothing. */
+		rpc_err_nvemu(e, &nerr);
+		if (nvemu_subsys_add_ctrl_ex(c->subsys, &old, &cntlid, NULL)) {
+			nvemud_del_ctrl(d, c);
+			free(nsids);
+			return -1;
+		}
+		ret = -1;
+	}
+	ctrl = nvemu_subsys_ctrl(c->subsys, cntlid);
+	for (unsigned i = 0; i < nr_ns; i++)
+		nvemu_ctrl_attach_ns(ctrl, nsids[i], NULL);
+	if (suspended)
+		nvemu_ctrl_suspend(ctrl, false);
+	free(nsids);
+	return ret;
+}
+
+static int attach_detach(struct nvemud *d, json_t *params, json_t **result,
+			 struct rpc_err *e, bool attach)
+{
+	uint32_t nsid = (uint32_t)rpc_uint(params, "nsid", 0);
+	struct nvemu_error nerr = { 0 };
+	struct nvemud_ctrl *c;
+	struct nvemu_ctrl *ctrl;
+	int ret;
+
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+		return -1;
+	if (!nvemu_subsys_ns(c->subsys, nsid))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nsid: no namespace %u in %s", nsid,
+				   c->subsys->nqn);
+	if (attach && nvemu_ctrl_ns_attached(ctrl, nsid))
+		return rpc_err_set(e, RPC_ERR_EXISTS,
+				   "namespace %u is already attached to controller %s", nsid,
+				   c->name);
+	if (!attach && !nvemu_ctrl_ns_attached(ctrl, nsid))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND,
+				   "namespace %u is not attached to controller %s", nsid, c->name);
+	if (attach)
+		ret = nvemu_ctrl_attach_ns(ctrl, nsid, &nerr);
+	else
+		ret = nvemu_ctrl_detach_ns(ctrl, nsid, &nerr);
+	if (ret)
+		return rpc_err_nvemu(e, &nerr);
+	return 0;
+}
+
+static int nvme_controller_attach_ns(struct nvemud *d, json_t *params, json_t **result,
+				     struct rpc_err *e)
+{
+	return attach_detach(d, params, result, e, true);
+}
+
+static int nvme_controller_detach_ns(struct nvemud *d, json_t *params, json_t **result,
+				     struct rpc_err *e)
+{
+	return attach_detach(d, params, result, e, false);
+}
+
+static const char *queue_state(bool valid)
+{
+	return valid ? "active" : "inactive";
+}
+
+static int nvme_controller_debug_get(struct nvemud *d, json_t *params, json_t **result,
+				     struct rpc_err *e)
+{
+	struct nvemud_ctrl *c;
+	struct nvemu_ctrl *ctrl;
+	json_t *sqs = json_array(), *cqs = json_array();
+
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e)) {
+		json_decref(sqs);
+		json_decref(cqs);
+		return -1;
+	}
+	for (unsigned q = 0; q <= ctrl->p.num_io_queues; q++) {
+		struct nvemu_sq *sq = &ctrl->sqs[q];
+		struct nvemu_cq *cq = &ctrl->cqs[q];
+
+		if (sq->valid)
+			json_array_append_new(
+				sqs, json_pack("{s:i, s:i, s:i, s:s, s:I, s:I, s:I}", "qid", q,
+					       "depth", sq->size, "cqid", sq->cqid, "state",
+					       queue_state(sq->valid), "driver_sq_tail",
+					       (json_int_t)sq->tail, "device_sq_head",
+					       (json_int_t)sq->head, "requests",
+					       (json_int_t)sq->st.requests));
+		if (cq->valid)
+			json_array_append_new(
+				cqs, json_pack("{s:i, s:i, s:s, s:I, s:I, s:I}", "qid", q, "depth",
+					       cq->size, "state", queue_state(cq->valid),
+					       "driver_cq_head", (json_int_t)cq->head,
+					       "device_cq_tail", (json_int_t)cq->tail,
+					       "completions", (json_int_t)cq->completions));
+	}
+	*result = json_pack("{s:s, s:I, s:I, s:b, s:i, s:o, s:o}", "ctrl", c->name, "CC",
+			    (json_int_t)ctrl->cc, "CSTS", (json_int_t)ctrl->csts, "suspended",
+			    ctrl->suspended, "inflight", (int)nvemu_ctrl_inflight(ctrl), "sqs", sqs,
+			    "cqs", cqs);
+	return 0;
+}
+
+static int nvme_controller_iostat(struct nvemud *d, json_t *params, json_t **result,
+				  struct rpc_err *e)
+{
+	uint64_t r = 0, w = 0, f = 0;
+	struct nvemud_ctrl *c;
+	struct nvemu_ctrl *ctrl;
+	json_t *qs;
+
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+		return -1;
+	qs = json_array();
+	for (unsigned q = 1; q <= ctrl->p.num_io_queues; q++) {
+		struct nvemu_sq *sq = &ctrl->sqs[q];
+
+		if (!sq->valid && !sq->st.requests)
+			continue;
+		json_array_append_new(qs, json_pack("{s:i, s:I, s:I, s:I}", "queue_id", q,
+						    "read_io_count", (json_int_t)sq->st.reads,
+						    "write_io_count", (json_int_t)sq->st.writes,
+						    "flush_io_count", (json_int_t)sq->st.flushes));
+		r += sq->st.reads;
+		w += sq->st.writes;
+		f += sq->st.flushes;
+	}
+	*result = json_pack("{s:s, s:o, s:I, s:I, s:I}", "ctrl_id", c->name, "queues", qs,
+			    "read_io_count", (json_int_t)r, "write_io_count", (json_int_t)w,
+			    "flush_io_count", (json_int_t)f);
+	return 0;
+}
+
+#define P_CTRL { "ctrl", RPC_P_STR, true, 1, NVEMUD_CTRL_NAME_MAX - 1 }
+
+static const struct rpc_param create_params[] = {
+	{ "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+	{ "name", RPC_P_STR, false, 1, NVEMUD_CTRL_NAME_MAX - 1 },
+	{ "ctrl", RPC_P_UINT, false, 1, 0xffef },
+	{ "port", RPC_P_UINT, false, 0, 65535 },
+	{ "num_queues", RPC_P_UINT, false, 1, 31 },
+	{ "mdts", RPC_P_UINT, false, 1, 7 },
+	{ "fw_slots", RPC_P_UINT, false, 1, 7 },
+	{ "max_queue_entries", RPC_P_UINT, false, 2, 4096 },
+	{ "aerl", RPC_P_UINT, false, 0, 15 },
+	{ "write_zeroes", RPC_P_BOOL, false, 0, 1 },
+	{ "compare", RPC_P_BOOL, false, 0, 1 },
+	{ "compare_write", RPC_P_BOOL, false, 0, 1 },
+	{ "deallocate_dsm", RPC_P_BOOL, false, 0, 1 },
+	{ "suspended", RPC_P_BOOL, false, 0, 1 },
+	{ "snapshot", RPC_P_STR, false, 1, 4095 },
+	{ "admin_only", RPC_P_BOOL, false, 0, 1 },
+	{ NULL },
+};
+
+const struct rpc_method rpc_controller_methods[] = {
+	{ "nvme_controller_create", nvme_controller_create, create_params,
+	  "Create a controller (optionally suspended, or from a snapshot); returns its name." },
+	{ "nvme_controller_destroy", nvme_controller_destroy,
+	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { NULL } },
+	  "Destroy a controller; force even while a host has it enabled." },
+	{ "nvme_controller_suspend", nvme_controller_suspend,
+	  (const struct rpc_param[]){ P_CTRL,
+				      { "timeout_ms", RPC_P_UINT, false, 0, 3600000 },
+				      { "admin_only", RPC_P_BOOL, false, 0, 1 },
+				      { NULL } },
+	  "Hold new commands; wait for in-flight ones (abort them past timeout_ms)." },
+	{ "nvme_controller_resume", nvme_controller_resume,
+	  (const struct rpc_param[]){ P_CTRL, { NULL } }, "Resume a suspended controller." },
+	{ "nvme_controller_list", nvme_controller_list,
+	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX },
+				      { "ctrl", RPC_P_STR, false, 1, NVEMUD_CTRL_NAME_MAX - 1 },
+				      { NULL } },
+	  "List controllers." },
+	{ "nvme_controller_modify", nvme_controller_modify,
+	  (const struct rpc_param[]){ P_CTRL,
+				      { "num_queues", RPC_P_UINT, false, 1, 31 },
+				      { NULL } },
+	  "Change a controller's parameters while no host uses it." },
+	{ "nvme_controller_attach_ns", nvme_controller_attach_ns,
+	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
+				      { NULL } },
+	  "Attach a namespace to a controller." },
+	{ "nvme_controller_detach_ns", nvme_controller_detach_ns,
+	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
+				      { NULL } },
+	  "Detach a namespace from a controller." },
+	{ "nvme_controller_debug_get", nvme_controller_debug_get,
+	  (const struct rpc_param[]){ P_CTRL, { NULL } },
+	  "Registers and queue state of a controller." },
+	{ "nvme_controller_iostat", nvme_controller_iostat,
+	  (const struct rpc_param[]){ P_CTRL, { NULL } },
+	  "Per-queue and total read/write/flush counts." },
+	{ NULL },
+};

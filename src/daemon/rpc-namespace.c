@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+/* nvme_namespace_* methods: namespaces over named bdevs. */
+#include <errno.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "nvemu-internal.h"
+#include "rpc.h"
+
+static json_t *ns_json(struct nvemud *d, struct nvemu_ns *ns)
+{
+	struct nvemu_subsys *s = ns->subsys;
+	char uuid[37], nguid[33], eui64[17];
+	json_t *ctrls = json_array();
+
+	nvemud_uuid_unparse(ns->uuid, uuid);
+	nvemud_hex(ns->nguid, 16, nguid);
+	nvemud_hex(ns->eui64, 8, eui64);
+	for (unsigned i = 0; i < s->nr_ctrls; i++) {
+		if (nvemu_ctrl_ns_attached(s->ctrls[i], ns->nsid)) {
+			const char *name = nvemud_ctrl_name(d, s, s->ctrls[i]->cntlid);
+
+			json_array_append_new(ctrls, name ? json_string(name) :
+							    json_integer(s->ctrls[i]->cntlid));
+		}
+	}
+	return json_pack("{s:s, s:I, s:s?, s:I, s:i, s:s, s:s, s:s, s:o}", "nqn", s->nqn, "nsid",
+			 (json_int_t)ns->nsid, "bdev_name", ns->bdev ? ns->bdev->name : NULL,
+			 "num_blocks", (json_int_t)ns->nblocks, "block_size",
+			 (int)nvemu_ns_lba_size(ns), "uuid", uuid, "nguid", nguid, "eui64", eui64,
+			 "controllers", ctrls);
+}
+
+static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **result,
+				 struct rpc_err *e)
+{
+	const char *nqn = rpc_str(params, "nqn"), *bname = rpc_str(params, "bdev_name");
+	struct nvemu_subsys *s = nvemud_find_subsys(d, nqn);
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_ns_params p;
+	struct nvemud_bdev *b;
+	uint32_t nsid;
+
+	if (!s)
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	b = nvemud_find_bdev(d, bname);
+	if (!b)
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "bdev_name: no bdev %.64s", bname);
+	nvemu_ns_params_init(&p);
+	p.nsid = (uint32_t)rpc_uint(params, "nsid", 0);
+	if (p.nsid > s->nn)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "nsid: must be in 1..%u (nn)", s->nn);
+	if (nvemu_subsys_ns(s, p.nsid))
+		return rpc_err_set(e, RPC_ERR_EXISTS, "nsid: namespace %u already exists in %s",
+				   p.nsid, s->nqn);
+	if (b->bdev->users)
+		return rpc_err_set(e, RPC_ERR_EXISTS, "bdev_name: bdev %s is already used by a namespace",
+				   bname);
+	p.bdev = b->bdev;
+	p.lbaf = 0;
+	for (uint8_t f = 0; f < NVEMU_NUM_LBAF; f++) {
+		if (nvemu_lbaf_size(f) >= b->bdev->blk_size) {
+			p.lbaf = f;
+			break;
+		}
+	}
+	if (rpc_has(params, "uuid")) {
+		uuid_parse(rpc_str(params, "uuid"), p.uuid);
+		p.has_uuid = true;
+		for (unsigned i = 0; i < s->nr_ns; i++)
+			if (!memcmp(s->ns[i]->uuid, p.uuid, 16))
+				return rpc_err_set(e, RPC_ERR_EXISTS,
+						   "uuid: already used by namespace %u",
+						   s->ns[i]->nsid);
+	}
+	if (rpc_has(params, "nguid")) {
+		if (nvemud_unhex(rpc_str(params, "nguid"), p.nguid, 16))
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "nguid: must be 32 hexadecimal digits");
+		p.has_nguid = true;
+	}
+	if (rpc_has(params, "eui64")) {
+		if (nvemud_unhex(rpc_str(params, "eui64"), p.eui64, 8))
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "eui64: must be 16 hexadecimal digits");
+		p.has_eui64 = true;
+	}
+	if (nvemu_subsys_add_ns_ex(s, &p, &nsid, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	*result = json_integer(nsid);
+	return 0;
+}
+
+static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **result,
+				  struct rpc_err *e)
+{
+	const char *nqn = rpc_str(params, "nqn");
+	struct nvemu_subsys *s = nvemud_find_subsys(d, nqn);
+	uint32_t nsid = (uint32_t)rpc_uint(params, "nsid", 0);
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_ns *ns;
+
+	if (!s)
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	ns = nvemu_subsys_ns(s, nsid);
+	if (!ns)
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nsid: no namespace %u in %s", nsid,
+				   s->nqn);
+	if (ns->nr_attached) {
+		for (unsigned i = 0; i < s->nr_ctrls; i++) {
+			if (nvemu_ctrl_ns_attached(s->ctrls[i], nsid)) {
+				const char *name = nvemud_ctrl_name(d, s, s->ctrls[i]->cntlid);
+
+				return rpc_err_set(e, RPC_ERR_BUSY,
+						   "namespace %u is attached to controller %s: detach it first",
+						   nsid, name ? name : "?");
+			}
+		}
+	}
+	if (nvemu_subsys_remove_ns(s, nsid, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	return 0;
+}
+
+static int nvme_namespace_list(struct nvemud *d, json_t *params, json_t **result,
+			       struct rpc_err *e)
+{
+	const char *nqn = rpc_str(params, "nqn");
+	struct nvemu_subsys *only = NULL;
+	json_t *arr;
+
+	if (nqn) {
+		only = nvemud_find_subsys(d, nqn);
+		if (!only)
+			return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	}
+	arr = json_array();
+	for (unsigned i = 0; i < d->nr_subsys; i++) {
+		struct nvemu_subsys *s = d->subsys[i];
+
+		if (only && only != s)
+			continue;
+		for (unsigned n = 0; n < s->nr_ns; n++)
+			json_array_append_new(arr, ns_json(d, s->ns[n]));
+	}
+	*result = arr;
+	return 0;
+}
+
+#define P_NQN { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }
+#define P_NSID { "nsid", RPC_P_UINT, true, 1, 0xfffffffe }
+
+const struct rpc_method rpc_namespace_methods[] = {
+	{ "nvme_namespace_create", nvme_namespace_create,
+	  (const struct rpc_param[]){ P_NQN,
+				      { "bdev_name", RPC_P_STR, true, 1, 63 },
+				      P_NSID,
+				      { "uuid", RPC_P_UUID, false, 0, 0 },
+				      { "nguid", RPC_P_STR, false, 32, 32 },
+				      { "eui64", RPC_P_STR, false, 16, 16 },
+				      { NULL } },
+	  "Create a namespace over a bdev; give the UUID to keep it across restarts." },
+	{ "nvme_namespace_destroy", nvme_namespace_destroy,
+	  (const struct rpc_param[]){ P_NQN, P_NSID, { NULL } },
+	  "Destroy a namespace that is not attached." },
+	{ "nvme_namespace_list", nvme_namespace_list,
+	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { NULL } },
+	  "List namespaces (of one subsystem with nqn)." },
+	{ NULL },
+};

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * JSON-RPC 2.0 over a unix stream socket (mode 0600). Each client has its
+ * own non-blocking buffers: a client that stalls half way through a request
+ * never holds up the others.
+ */
+#ifndef NVEMUD_RPC_SERVER_H
+#define NVEMUD_RPC_SERVER_H
+
+#include "daemon.h"
+
+/*
+ * Listen on path. A socket a live daemon answers on is refused (-EADDRINUSE,
+ * with a message in err); a stale one is replaced.
+ */
+int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err);
+/* Stop accepting, drop clients, remove the socket file. */
+void rpc_server_stop(struct nvemud *d);
+
+#endif

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * JSON-RPC 2.0 method registry and the one in-process entry point both the
+ * socket server and the tests use. Every method declares its parameters;
+ * they are all checked before the handler runs, so a handler only has
+ * domain errors left to report, and a failing call changes nothing.
+ */
+#ifndef NVEMUD_RPC_H
+#define NVEMUD_RPC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "daemon.h"
+
+/* JSON-RPC 2.0 */
+#define RPC_ERR_PARSE -32700
+#define RPC_ERR_INVALID_REQUEST -32600
+#define RPC_ERR_METHOD_NOT_FOUND -32601
+#define RPC_ERR_INVALID_PARAMS -32602
+#define RPC_ERR_INTERNAL -32603
+/* Domain errors */
+#define RPC_ERR_NOT_FOUND -32000 /* unknown nqn, bdev, controller, NSID */
+#define RPC_ERR_EXISTS -32001	 /* name/NSID/NQN already used, bdev in use */
+#define RPC_ERR_BUSY -32002	 /* attached, not empty, host active, I/O in flight */
+#define RPC_ERR_STATE -32003	 /* wrong state, e.g. controller not suspended */
+#define RPC_ERR_LIMIT -32004	 /* a limit reached (mnan, queues, ...) */
+#define RPC_ERR_IO -32005	 /* a file could not be read or written */
+
+#define RPC_MAX_REQUEST (1024 * 1024)
+
+struct rpc_err {
+	int code;
+	char msg[256];
+};
+
+/* Sets e and returns -1. */
+int rpc_err_set(struct rpc_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Maps the engine's errno to a domain code and keeps its message. */
+int rpc_err_nvemu(struct rpc_err *e, const struct nvemu_error *nerr);
+
+enum rpc_ptype {
+	RPC_P_STR,  /* min..max characters (max 0: unlimited) */
+	RPC_P_UINT, /* integer in min..max */
+	RPC_P_BOOL, /* true/false or 0/1 */
+	RPC_P_UUID, /* "xxxxxxxx-xxxx-..." */
+	RPC_P_OBJ,
+};
+
+struct rpc_param {
+	const char *name;
+	enum rpc_ptype type;
+	bool required;
+	uint64_t min, max;
+};
+
+/* result: a new reference on success (json_true() if the method has nothing to say). */
+typedef int (*rpc_handler)(struct nvemud *d, json_t *params, json_t **result,
+			   struct rpc_err *e);
+
+struct rpc_method {
+	const char *name;
+	rpc_handler fn;
+	const struct rpc_param *params; /* terminated by { NULL } */
+	const char *help;
+};
+
+extern const struct rpc_method rpc_bdev_methods[];
+extern const struct rpc_method rpc_subsystem_methods[];
+extern const struct rpc_method rpc_namespace_methods[];
+extern const struct rpc_method rpc_controller_methods[];
+extern const struct rpc_method rpc_health_methods[];
+extern const struct rpc_method rpc_config_methods[];
+extern const struct rpc_method rpc_snapshot_methods[];
+
+const struct rpc_method *rpc_find_method(const char *name);
+
+/*
+ * Run one request object and return the response object (new reference),
+ * or NULL for a notification (no "id"). Never fails to produce an error
+ * response for a bad request.
+ */
+json_t *nvemud_rpc_call(struct nvemud *d, json_t *request);
+/* Response for a request that could not be read (parse error, too large). */
+json_t *rpc_error_response(json_t *id, int code, const char *msg);
+/* Convenience for internal callers (config load): method + params (stolen). */
+int nvemud_rpc_invoke(struct nvemud *d, const char *method, json_t *params,
+		      json_t **result, struct rpc_err *e);
+
+/* Check params against a spec (unknown, missing, type, range). */
+int rpc_check_params(json_t *params, const struct rpc_param *spec, struct rpc_err *e);
+
+/* Accessors for checked params. */
+const char *rpc_str(json_t *params, const char *name);
+uint64_t rpc_uint(json_t *params, const char *name, uint64_t def);
+bool rpc_bool(json_t *params, const char *name, bool def);
+bool rpc_has(json_t *params, const char *name);
+
+/* shared by rpc-controller.c and snapshot.c */
+int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
+		    struct nvemu_ctrl **ctrl, struct rpc_err *e);
+json_t *rpc_ctrl_params_json(const struct nvemu_ctrl *ctrl);
+/* Wait (polling backends) until ctrl has nothing in flight or timeout; true if drained. */
+bool rpc_ctrl_wait_idle(struct nvemud *d, struct nvemu_ctrl *ctrl, unsigned timeout_ms);
+
+/* snapshot.c */
+json_t *nvemud_ctrl_snapshot(struct nvemud *d, struct nvemu_ctrl *ctrl);
+/* Restores the state saved by nvemud_ctrl_snapshot into a freshly created ctrl. */
+int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
+			struct rpc_err *e);
+
+/* config.c */
+json_t *nvemud_save_config(struct nvemud *d);
+int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e);
+int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e);
+/* Write JSON to path atomically (tmp + rename). */
+int nvemud_write_json(const char *path, json_t *j, struct rpc_err *e);
+
+#endif

@@ -1,0 +1,747 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nvemu-rpc: command-line client for nvemud's JSON-RPC 2.0 control plane.
+ *
+ *   nvemu-rpc [-s SOCKET] [-t TIMEOUT] [-v] METHOD [--param value ...] [-j JSON]
+ *
+ * Parameters are typed by a static table so that "--nsid 0x10" goes out as a
+ * JSON number and "--suspended" as true; methods the table does not know are
+ * still sent (values typed by their look) so new daemon methods work at once.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <jansson.h>
+
+#include "config.h"
+
+#define DEFAULT_SOCKET	"/var/tmp/nvemu.sock"
+#define DEFAULT_TIMEOUT	60.0
+/* The daemon refuses requests over 1 MiB; replies (save_config) may be larger. */
+#define MAX_REPLY	(64u << 20)
+
+enum ptype { P_STRING, P_INT, P_BOOL, P_UUID };
+
+static const char *const ptype_name[] = {
+	[P_STRING] = "string", [P_INT] = "int", [P_BOOL] = "bool", [P_UUID] = "uuid",
+};
+
+struct param {
+	const char *name;
+	enum ptype type;
+	char alias;		/* SNAP/SPDK short option, 0 if none */
+	bool required;
+	const char *help;
+};
+
+#define MAX_PARAMS 20
+
+struct method {
+	const char *name;
+	const char *help;
+	struct param params[MAX_PARAMS];
+};
+
+#define NQN_REQ		{ "nqn", P_STRING, 0, true, "subsystem NQN" }
+#define NQN_OPT		{ "nqn", P_STRING, 0, false, "only this subsystem (NQN)" }
+#define CTRL_REQ	{ "ctrl", P_STRING, 'c', true, "controller name, e.g. NVMeCtrl1" }
+#define NSID_REQ	{ "nsid", P_INT, 'n', true, "namespace ID" }
+#define BDEV_NAME	{ "name", P_STRING, 'b', true, "bdev name" }
+
+static const struct method methods[] = {
+	{ "nvme_subsystem_create", "Create an NVMe subsystem", {
+		NQN_REQ,
+		{ "serial_number", P_STRING, 0, false, "serial number, at most 20 characters" },
+		{ "model_number", P_STRING, 0, false, "model number, at most 40 characters" },
+		{ "firmware_rev", P_STRING, 0, false, "firmware revision, at most 8 characters" },
+		{ "nn", P_INT, 0, false, "largest NSID allowed (1-0xFFFFFFFE, default 0xFFFFFFFE)" },
+		{ "mnan", P_INT, 0, false, "maximum number of namespaces (default 1024)" },
+		{ "single_ctrl", P_BOOL, 0, false, "restrict the subsystem to one controller" },
+	} },
+	{ "nvme_subsystem_destroy", "Destroy an NVMe subsystem", {
+		NQN_REQ,
+		{ "force", P_BOOL, 0, false, "also destroy its controllers and namespaces" },
+	} },
+	{ "nvme_subsystem_list", "List NVMe subsystems", { NQN_OPT } },
+	{ "nvme_subsystem_add_port", "Add a port (pcie, two_wire or tcp) to a subsystem", {
+		NQN_REQ,
+		{ "type", P_STRING, 't', true, "pcie, two_wire or tcp" },
+		{ "port_number", P_INT, 0, false, "pcie: port number (0-255)" },
+		{ "max_link_speed", P_INT, 0, false, "pcie: maximum link speed (1-6)" },
+		{ "max_link_width", P_INT, 0, false, "pcie: maximum link width (1-32)" },
+		{ "address", P_INT, 0, false, "two_wire: 7-bit address" },
+		{ "max_freq", P_INT, 0, false, "two_wire: maximum frequency (1-3)" },
+		{ "mctp_send_enabled", P_BOOL, 0, false, "two_wire: MCTP send enabled" },
+		{ "traddr", P_STRING, 'a', false, "tcp: address" },
+		{ "trsvcid", P_STRING, 0, false, "tcp: service (port)" },
+		{ "adrfam", P_STRING, 'f', false, "tcp: address family (ipv4, ipv6)" },
+	} },
+	{ "nvme_subsystem_remove_port", "Remove a port no controller uses", {
+		NQN_REQ,
+		{ "port", P_INT, 0, true, "port ID" },
+	} },
+	{ "nvme_subsystem_set_health", "Set the health values reported in SMART logs", {
+		NQN_REQ,
+		{ "temperature", P_INT, 0, false, "composite temperature (Kelvin)" },
+		{ "available_spare", P_INT, 0, false, "available spare (percent, 0-100)" },
+		{ "percentage_used", P_INT, 0, false, "percentage used (0-255)" },
+		{ "available_spare_threshold", P_INT, 0, false, "available spare threshold (percent)" },
+		{ "critical_warning", P_INT, 0, false, "critical warning bits (0-0xff)" },
+	} },
+	{ "nvme_subsystem_get_health", "Show the health values", { NQN_REQ } },
+	{ "bdev_null_create", "Create a null bdev (reads zeroes, drops writes)", {
+		BDEV_NAME,
+		{ "num_blocks", P_INT, 0, true, "size in blocks" },
+		{ "block_size", P_INT, 0, false, "block size in bytes (default 512)" },
+	} },
+	{ "bdev_malloc_create", "Create a RAM bdev (sparse)", {
+		BDEV_NAME,
+		{ "num_blocks", P_INT, 0, true, "size in blocks" },
+		{ "block_size", P_INT, 0, false, "block size in bytes (default 512)" },
+	} },
+	{ "bdev_file_create", "Create a bdev backed by a file or block device", {
+		BDEV_NAME,
+		{ "filename", P_STRING, 'f', true, "path of the file or block device" },
+		{ "block_size", P_INT, 0, false, "block size in bytes (default 512)" },
+		{ "num_blocks", P_INT, 0, false, "size in blocks (default: the file's size)" },
+		{ "read_only", P_BOOL, 0, false, "open read-only" },
+		{ "direct", P_BOOL, 0, false, "open with O_DIRECT" },
+	} },
+	{ "bdev_delete", "Delete a bdev not used by a namespace", { BDEV_NAME } },
+	{ "bdev_list", "List bdevs", {
+		{ "name", P_STRING, 'b', false, "only this bdev" },
+	} },
+	{ "nvme_namespace_create", "Create a namespace on a bdev", {
+		NQN_REQ,
+		{ "bdev_name", P_STRING, 'b', true, "backing bdev name" },
+		NSID_REQ,
+		{ "uuid", P_UUID, 'u', false, "namespace UUID (kept across detach/attach)" },
+		{ "nguid", P_STRING, 'g', false, "namespace GUID, 32 hex digits" },
+		{ "eui64", P_STRING, 'e', false, "IEEE EUI-64, 16 hex digits" },
+	} },
+	{ "nvme_namespace_destroy", "Destroy a namespace", { NQN_REQ, NSID_REQ } },
+	{ "nvme_namespace_list", "List namespaces", { NQN_OPT } },
+	{ "nvme_controller_create", "Create a controller in a subsystem", {
+		NQN_REQ,
+		{ "name", P_STRING, 0, false, "controller name (default NVMeCtrlN)" },
+		{ "ctrl", P_INT, 0, false, "controller ID (CNTLID, 1-0xFFEF)" },
+		{ "port", P_INT, 0, false, "port ID the controller is reached through" },
+		{ "num_queues", P_INT, 0, false, "number of I/O queues (default 1, 1-31)" },
+		{ "mdts", P_INT, 0, false, "MDTS (default 7, 1-7)" },
+		{ "fw_slots", P_INT, 0, false, "firmware slots (default 4, 1-7)" },
+		{ "max_queue_entries", P_INT, 0, false, "largest queue size (2-4096)" },
+		{ "aerl", P_INT, 0, false, "async event request limit (0-15)" },
+		{ "write_zeroes", P_BOOL, 0, false, "support Write Zeroes" },
+		{ "compare", P_BOOL, 0, false, "support Compare" },
+		{ "compare_write", P_BOOL, 0, false, "support fused Compare and Write" },
+		{ "deallocate_dsm", P_BOOL, 0, false, "support Dataset Management deallocate" },
+		{ "suspended", P_BOOL, 0, false, "create suspended (resume to start)" },
+		{ "snapshot", P_STRING, 0, false, "create from this snapshot file" },
+		{ "admin_only", P_BOOL, 0, false, "admin queue only, no I/O queues" },
+	} },
+	{ "nvme_controller_destroy", "Destroy a controller", {
+		CTRL_REQ,
+		{ "force", P_BOOL, 0, false, "destroy even while a host uses it" },
+	} },
+	{ "nvme_controller_suspend", "Suspend a controller", {
+		CTRL_REQ,
+		{ "timeout_ms", P_INT, 0, false, "fail in-flight commands after this time" },
+		{ "admin_only", P_BOOL, 0, false, "suspend the admin queue only" },
+	} },
+	{ "nvme_controller_resume", "Resume a suspended controller", { CTRL_REQ } },
+	{ "nvme_controller_snapshot_get", "Write a suspended controller's state to a file", {
+		CTRL_REQ,
+		{ "filename", P_STRING, 'f', true, "snapshot file path" },
+	} },
+	{ "nvme_controller_list", "List controllers", {
+		NQN_OPT,
+		{ "ctrl", P_STRING, 'c', false, "only this controller" },
+	} },
+	{ "nvme_controller_modify", "Change a controller not used by a host", {
+		CTRL_REQ,
+		{ "num_queues", P_INT, 0, false, "number of I/O queues" },
+	} },
+	{ "nvme_controller_attach_ns", "Attach a namespace to a controller", { CTRL_REQ, NSID_REQ } },
+	{ "nvme_controller_detach_ns", "Detach a namespace from a controller", { CTRL_REQ, NSID_REQ } },
+	{ "nvme_controller_debug_get", "Show registers and queue state", { CTRL_REQ } },
+	{ "nvme_controller_iostat", "Show per-queue I/O counts", { CTRL_REQ } },
+	{ "save_config", "Print the running configuration (for nvemud -c)", {
+		{ "filename", P_STRING, 'f', false, "write it to this file instead" },
+	} },
+	{ "load_config", "Apply a configuration saved by save_config", {
+		{ "filename", P_STRING, 'f', true, "configuration file" },
+	} },
+	{ "rpc_get_methods", "List the methods the daemon serves", { { 0 } } },
+};
+
+#define N_METHODS (sizeof(methods) / sizeof(methods[0]))
+
+static const char *prog = "nvemu-rpc";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s [-s SOCKET] [-t TIMEOUT] [-v] METHOD [--param value ...] [-j JSON]\n"
+		"       %s METHOD --help\n"
+		"\n"
+		"  -s SOCKET   nvemud RPC socket (default $NVEMU_RPC_SOCKET or %s)\n"
+		"  -t TIMEOUT  seconds to wait for the reply (default %.0f)\n"
+		"  -v          print the request to stderr\n"
+		"  -j JSON     raw params object; --param options are merged over it\n"
+		"  -h, --help  this help; --version prints the version\n"
+		"\n"
+		"Prints the JSON result; on an error prints \"error CODE: MESSAGE\" to stderr and\n"
+		"exits 1 (2 for usage errors). Methods not listed below are sent as given.\n"
+		"\nmethods:\n",
+		prog, prog, DEFAULT_SOCKET, DEFAULT_TIMEOUT);
+	for (size_t i = 0; i < N_METHODS; i++)
+		fprintf(f, "  %-30s %s\n", methods[i].name, methods[i].help);
+}
+
+static void method_usage(FILE *f, const struct method *m)
+{
+	fprintf(f, "usage: %s [-s SOCKET] %s", prog, m->name);
+	for (const struct param *p = m->params; p->name; p++)
+		fprintf(f, p->required ? " --%s %s" : " [--%s %s]", p->name,
+			p->type == P_BOOL ? "[0|1]" : ptype_name[p->type]);
+	fprintf(f, "\n\n%s\n", m->help);
+	if (!m->params[0].name) {
+		fprintf(f, "\nno parameters\n");
+		return;
+	}
+	fprintf(f, "\nparameters:\n");
+	for (const struct param *p = m->params; p->name; p++) {
+		char opt[64];
+
+		if (p->alias)
+			snprintf(opt, sizeof(opt), "-%c, --%s", p->alias, p->name);
+		else
+			snprintf(opt, sizeof(opt), "    --%s", p->name);
+		fprintf(f, "  %-22s %-7s %s%s\n", opt, ptype_name[p->type], p->help,
+			p->required ? " (required)" : "");
+	}
+}
+
+static const struct method *find_method(const char *name)
+{
+	for (size_t i = 0; i < N_METHODS; i++)
+		if (!strcmp(methods[i].name, name))
+			return &methods[i];
+	return NULL;
+}
+
+static const struct param *find_param(const struct method *m, const char *name, char alias)
+{
+	for (const struct param *p = m->params; p->name; p++) {
+		if (alias ? p->alias == alias : !strcmp(p->name, name))
+			return p;
+	}
+	return NULL;
+}
+
+/* Decimal or 0x hex; a leading 0 is not octal, "010" is ten as users expect. */
+static bool parse_int(const char *s, json_int_t *out)
+{
+	const char *d = s;
+	bool neg = false;
+	unsigned long long v;
+	char *end;
+
+	if (*d == '-') {
+		neg = true;
+		d++;
+	}
+	if (!*d || *d == '-' || *d == '+' || *d == ' ')
+		return false;
+	errno = 0;
+	if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X')) {
+		d += 2;
+		if (!*d || *d == '-' || *d == '+' || *d == ' ')
+			return false;
+		v = strtoull(d, &end, 16);
+	} else {
+		v = strtoull(d, &end, 10);
+	}
+	if (errno || *end || end == d)
+		return false;
+	if (v > (unsigned long long)INT64_MAX + neg)
+		return false;
+	*out = neg ? (json_int_t)(0 - v) : (json_int_t)v;
+	return true;
+}
+
+static int parse_bool(const char *s)
+{
+	static const char *const t[] = { "1", "true", "yes", "on" };
+	static const char *const f[] = { "0", "false", "no", "off" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcasecmp(s, t[i]))
+			return 1;
+		if (!strcasecmp(s, f[i]))
+			return 0;
+	}
+	return -1;
+}
+
+static bool is_uuid(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Methods outside the table: type values by their look. */
+static json_t *guess_value(const char *s)
+{
+	json_int_t v;
+	int b;
+
+	if (parse_int(s, &v))
+		return json_integer(v);
+	b = parse_bool(s);
+	if (b >= 0 && strcmp(s, "1") && strcmp(s, "0"))
+		return json_boolean(b);
+	return json_string(s);
+}
+
+static json_t *convert(const struct param *p, const char *s)
+{
+	json_int_t v;
+
+	switch (p->type) {
+	case P_INT:
+		if (!parse_int(s, &v)) {
+			fprintf(stderr, "%s: --%s: expected an integer, got '%s'\n", prog, p->name, s);
+			return NULL;
+		}
+		return json_integer(v);
+	case P_BOOL:
+		switch (parse_bool(s)) {
+		case 1:
+			return json_true();
+		case 0:
+			return json_false();
+		}
+		fprintf(stderr, "%s: --%s: expected 0/1/true/false, got '%s'\n", prog, p->name, s);
+		return NULL;
+	case P_UUID:
+		if (!is_uuid(s)) {
+			fprintf(stderr, "%s: --%s: expected a UUID "
+				"(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), got '%s'\n", prog, p->name, s);
+			return NULL;
+		}
+		return json_string(s);
+	case P_STRING:
+		break;
+	}
+	return json_string(s);
+}
+
+static bool connect_timeout(int fd, const struct sockaddr_un *sa, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (!connect(fd, (const struct sockaddr *)sa, sizeof(*sa)))
+		return true;
+	if (errno != EINPROGRESS && errno != EAGAIN)
+		return false;
+	if (poll(&pfd, 1, timeout_ms) <= 0) {
+		errno = ETIMEDOUT;
+		return false;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		errno = err ? err : errno;
+		return false;
+	}
+	return true;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Send one request and read one JSON value back. The daemon's stream may
+ * carry no delimiter, so parse after every read until the value is complete.
+ */
+static json_t *call(const char *path, double timeout, const char *req, size_t req_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	long long deadline = now_ms() + (long long)(timeout * 1000);
+	size_t len = 0, cap = 0, off = 0;
+	char *buf = NULL;
+	json_t *reply = NULL;
+	json_error_t jerr;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "%s: socket path too long: %s\n", prog, path);
+		return NULL;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || !connect_timeout(fd, &sa, (int)(timeout * 1000))) {
+		fprintf(stderr, "%s: cannot connect to %s: %s (is nvemud running?)\n", prog, path,
+			strerror(errno));
+		goto out;
+	}
+
+	while (off < req_len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		ssize_t n = send(fd, req + off, req_len - off, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			off += n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			fprintf(stderr, "%s: send to %s: %s\n", prog, path, strerror(errno));
+			goto out;
+		}
+		if (poll(&pfd, 1, (int)(deadline - now_ms())) <= 0) {
+			fprintf(stderr, "%s: timed out sending the request\n", prog);
+			goto out;
+		}
+	}
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+		ssize_t n;
+
+		if (len + 4096 > cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 16384;
+			if (cap > MAX_REPLY) {
+				fprintf(stderr, "%s: reply larger than %u bytes\n", prog, MAX_REPLY);
+				goto out;
+			}
+			nb = realloc(buf, cap);
+			if (!nb) {
+				fprintf(stderr, "%s: out of memory\n", prog);
+				goto out;
+			}
+			buf = nb;
+		}
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			fprintf(stderr, "%s: timed out waiting for the reply after %g s\n", prog,
+				timeout);
+			goto out;
+		}
+		n = recv(fd, buf + len, cap - len, 0);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			fprintf(stderr, "%s: receive from %s: %s\n", prog, path, strerror(errno));
+			goto out;
+		}
+		if (n == 0) {
+			reply = len ? json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr) : NULL;
+			if (!reply)
+				fprintf(stderr, "%s: connection closed %s\n", prog,
+					len ? "in the middle of the reply" : "without a reply");
+			goto out;
+		}
+		len += n;
+		reply = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr);
+		if (reply)
+			goto out;
+		if (json_error_code(&jerr) != json_error_premature_end_of_input) {
+			fprintf(stderr, "%s: malformed reply: %s\n", prog, jerr.text);
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return reply;
+}
+
+static int print_reply(json_t *reply)
+{
+	json_t *err = json_object_get(reply, "error");
+	json_t *res;
+	char *s;
+
+	if (!json_is_object(reply)) {
+		fprintf(stderr, "%s: reply is not a JSON object\n", prog);
+		return 1;
+	}
+	if (err) {
+		json_t *data = json_object_get(err, "data");
+		const char *msg = json_string_value(json_object_get(err, "message"));
+
+		fprintf(stderr, "error %" JSON_INTEGER_FORMAT ": %s\n",
+			json_integer_value(json_object_get(err, "code")), msg ? msg : "(no message)");
+		if (data) {
+			s = json_dumps(data, JSON_INDENT(2) | JSON_ENCODE_ANY);
+			if (s)
+				fprintf(stderr, "%s\n", s);
+			free(s);
+		}
+		return 1;
+	}
+	res = json_object_get(reply, "result");
+	if (!res) {
+		fprintf(stderr, "%s: reply has neither result nor error\n", prog);
+		return 1;
+	}
+	s = json_dumps(res, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (!s)
+		return 1;
+	printf("%s\n", s);
+	free(s);
+	return fflush(stdout) ? 1 : 0;
+}
+
+/* "--bdev-name" and "--bdev_name" are the same parameter, as in rpc.py. */
+static void normalize(char *name)
+{
+	for (; *name; name++)
+		if (*name == '-')
+			*name = '_';
+}
+
+int main(int argc, char **argv)
+{
+	const char *sock = getenv("NVEMU_RPC_SOCKET");
+	const char *raw = NULL;
+	const struct method *m;
+	const char *mname;
+	double timeout = DEFAULT_TIMEOUT;
+	bool verbose = false;
+	json_t *params, *req, *reply;
+	char *text;
+	int i, ret;
+
+	if (argv[0] && strrchr(argv[0], '/'))
+		prog = strrchr(argv[0], '/') + 1;
+	else if (argv[0])
+		prog = argv[0];
+	if (!sock || !*sock)
+		sock = DEFAULT_SOCKET;
+
+	/* Options before METHOD; getopt would permute into the method's own options. */
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("nvemu-rpc %s\n", NVEMU_VERSION);
+			return 0;
+		} else if (!strcmp(a, "-v")) {
+			verbose = true;
+		} else if ((!strcmp(a, "-s") || !strcmp(a, "-t") || !strcmp(a, "-j")) &&
+			   i + 1 < argc) {
+			const char *v = argv[++i];
+
+			if (a[1] == 's') {
+				sock = v;
+			} else if (a[1] == 'j') {
+				raw = v;
+			} else {
+				char *end;
+
+				timeout = strtod(v, &end);
+				if (*end || end == v || !(timeout > 0) || timeout > 86400) {
+					fprintf(stderr, "%s: -t: expected seconds > 0, got '%s'\n",
+						prog, v);
+					return 2;
+				}
+			}
+		} else if (!strcmp(a, "--")) {
+			i++;
+			break;
+		} else {
+			fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "%s: no method given\n", prog);
+		usage(stderr);
+		return 2;
+	}
+	mname = argv[i++];
+	m = find_method(mname);
+
+	params = json_object();
+	for (; i < argc; i++) {
+		char *a = argv[i];
+		const struct param *p = NULL;
+		char *name, *val = NULL, *eq;
+		json_t *v;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			if (m) {
+				method_usage(stdout, m);
+			} else {
+				printf("%s: no help for '%s'; the daemon's methods are listed by "
+				       "'%s rpc_get_methods'\n", prog, mname, prog);
+			}
+			json_decref(params);
+			return 0;
+		}
+		if (!strcmp(a, "-j") && i + 1 < argc) {
+			raw = argv[++i];
+			continue;
+		}
+		if (!strcmp(a, "-s") && i + 1 < argc && !(m && find_param(m, NULL, 's'))) {
+			sock = argv[++i];
+			continue;
+		}
+		if (a[0] != '-' || !a[1] || (a[1] != '-' && a[2])) {
+			fprintf(stderr, "%s: %s: unexpected argument '%s' (parameters are given "
+				"as --name value)\n", prog, mname, a);
+			goto usage_err;
+		}
+		if (a[1] == '-') {
+			name = a + 2;
+			eq = strchr(name, '=');
+			if (eq) {
+				*eq = '\0';
+				val = eq + 1;
+			}
+			normalize(name);
+			if (!*name) {
+				fprintf(stderr, "%s: empty parameter name\n", prog);
+				goto usage_err;
+			}
+			if (m)
+				p = find_param(m, name, 0);
+		} else {
+			p = m ? find_param(m, NULL, a[1]) : NULL;
+			if (!p) {
+				fprintf(stderr, "%s: %s has no option -%c\n", prog, mname, a[1]);
+				goto usage_err;
+			}
+			name = (char *)p->name;
+		}
+		if (m && !p) {
+			fprintf(stderr, "%s: %s has no parameter '%s' (see %s %s --help)\n", prog,
+				mname, name, prog, mname);
+			goto usage_err;
+		}
+
+		/* A bool may stand alone as a flag, as SNAP's "--suspended". */
+		if (!val) {
+			bool next_is_val = i + 1 < argc;
+
+			if (next_is_val && (!p || p->type == P_BOOL))
+				next_is_val = parse_bool(argv[i + 1]) >= 0 ||
+					(!p && argv[i + 1][0] != '-');
+			if (!p && next_is_val && argv[i + 1][0] == '-')
+				next_is_val = parse_int(argv[i + 1], &(json_int_t){ 0 });
+			if (next_is_val)
+				val = argv[++i];
+			else if (!p || p->type == P_BOOL)
+				val = "true";
+			else {
+				fprintf(stderr, "%s: --%s needs a value (%s)\n", prog, name,
+					ptype_name[p->type]);
+				goto usage_err;
+			}
+		}
+		v = p ? convert(p, val) : guess_value(val);
+		if (!v)
+			goto usage_err;
+		json_object_set_new(params, name, v);
+	}
+
+	if (raw) {
+		json_error_t jerr;
+		json_t *rp = json_loads(raw, JSON_DECODE_ANY, &jerr);
+
+		if (!rp) {
+			fprintf(stderr, "%s: -j: invalid JSON: %s (column %d)\n", prog, jerr.text,
+				jerr.column);
+			goto usage_err;
+		}
+		if (json_is_object(rp)) {
+			json_object_update_missing(params, rp);
+			json_decref(rp);
+		} else if (json_object_size(params)) {
+			fprintf(stderr, "%s: -j: only an object can be combined with --params\n",
+				prog);
+			json_decref(rp);
+			goto usage_err;
+		} else {
+			json_decref(params);
+			params = rp;
+		}
+	}
+
+	req = json_pack("{s:s, s:i, s:s}", "jsonrpc", "2.0", "id", 1, "method", mname);
+	if (!req)
+		return 1;
+	/* An empty params object is left out; SPDK's rpc.py does the same. */
+	if (!json_is_object(params) || json_object_size(params))
+		json_object_set(req, "params", params);
+	json_decref(params);
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!text)
+		return 1;
+	if (verbose)
+		fprintf(stderr, "-> %s\n", text);
+	/* A trailing newline keeps line-framed servers happy and is JSON whitespace. */
+	{
+		size_t n = strlen(text);
+		char *line = malloc(n + 2);
+
+		if (!line) {
+			free(text);
+			return 1;
+		}
+		memcpy(line, text, n);
+		line[n] = '\n';
+		line[n + 1] = '\0';
+		free(text);
+		text = line;
+	}
+	reply = call(sock, timeout, text, strlen(text));
+	free(text);
+	if (!reply)
+		return 1;
+	if (verbose) {
+		char *s = json_dumps(reply, JSON_COMPACT);
+
+		fprintf(stderr, "<- %s\n", s ? s : "?");
+		free(s);
+	}
+	ret = print_reply(reply);
+	json_decref(reply);
+	return ret;
+
+usage_err:
+	json_decref(params);
+	return 2;
+}
