@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target for nvemud's JSON-RPC request path.
+ *
+ * The first input byte picks a mode:
+ *   even: the rest is a request as text, parsed and run like the socket
+ *         server does (parse errors answered -32700);
+ *   odd:  the rest is a program: a sequence of method calls whose parameters
+ *         are drawn, by the method's own parameter table, from small
+ *         vocabularies (known NQNs, bdev names, controller names, NSIDs at
+ *         the edges), so the fuzzer reaches deep state (attached namespaces,
+ *         suspended controllers, snapshots) instead of bouncing off checks.
+ * After every call the response must be a well-formed JSON-RPC response; at
+ * the end save_config must restore into a fresh daemon identically.
+ *
+ * Built with -fsanitize=fuzzer when meson -Dfuzz=true (clang); built with
+ * -DFUZZ_STANDALONE it is a plain program that replays files given on the
+ * command line and then runs random programs (for CI without libFuzzer).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "rpc.h"
+
+#define MAX_CALLS 48
+
+static char tmpdir[64];
+
+static void die(const char *what, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+	fprintf(stderr, "fuzz-jsonrpc: %s%s%s\n", what, s ? ": " : "", s ? s : "");
+	free(s);
+	abort();
+}
+
+/* A response must carry the id, and exactly one of result or error{code,message}. */
+static void check_response(json_t *req, json_t *resp)
+{
+	json_t *err, *id;
+
+	if (!resp) {
+		/* Only a valid notification (an object without "id") may go unanswered. */
+		if (!json_is_object(req) || json_object_get(req, "id"))
+			die("no response to a request with an id", req);
+		return;
+	}
+	if (!json_is_object(resp) || strcmp(json_string_value(json_object_get(resp, "jsonrpc")) ?: "",
+					    "2.0"))
+		die("response is not a JSON-RPC 2.0 object", resp);
+	err = json_object_get(resp, "error");
+	if (!!err == !!json_object_get(resp, "result"))
+		die("response must have exactly one of result and error", resp);
+	if (err && (!json_is_integer(json_object_get(err, "code")) ||
+		    !json_is_string(json_object_get(err, "message"))))
+		die("error without an integer code and a message", resp);
+	id = json_object_get(resp, "id");
+	if (!id)
+		die("response without id", resp);
+	if (!err && !json_equal(id, json_object_get(req, "id")))
+		die("result with another id", resp);
+}
+
+/* ---- byte reader */
+
+struct rd {
+	const uint8_t *p;
+	size_t n;
+};
+
+static uint8_t byte(struct rd *r)
+{
+	if (!r->n)
+		return 0;
+	r->n--;
+	return *r->p++;
+}
+
+static uint32_t u32(struct rd *r)
+{
+	return byte(r) | byte(r) << 8 | byte(r) << 16 | (uint32_t)byte(r) << 24;
+}
+
+static const char *const nqns[] = {
+	"nqn.2014-08.io.nvemu:default", "nqn.2022-10.io.nvda.nvme:0", "nqn.2022-10.io.nvda.nvme:1",
+};
+static const char *const bdevs[] = { "Malloc0", "Malloc1", "Null0", "File0" };
+static const char *const ctrls[] = { "NVMeCtrl1", "NVMeCtrl2", "NVMeCtrl3", "NVMeCtrl9" };
+static const char *const words[] = {
+	"", "x", "pcie", "two_wire", "tcp", "127.0.0.1", "4420", "ipv4", "SN0123456789",
+	"123456789012345678901", "263826ad-19a3-4feb-bc25-4bc81ee7749e",
+	"00000000-0000-0000-0000-000000000000", "0123456789abcdef0123456789abcdef",
+	"0123456789abcdef",
+};
+static const uint64_t ints[] = {
+	0, 1, 2, 3, 4, 7, 8, 31, 32, 64, 127, 255, 256, 512, 1024, 4096, 65535, 65536,
+	0xfffffffe, 0xffffffff, 1ull << 31, 1ull << 40,
+};
+
+#define PICK(r, a) (a[byte(r) % (sizeof(a) / sizeof(a[0]))])
+
+static json_t *filename(struct rd *r)
+{
+	char path[128];
+
+	switch (byte(r) % 4) {
+	case 0:
+		snprintf(path, sizeof(path), "%s/snap%u.json", tmpdir, byte(r) % 3);
+		break;
+	case 1:
+		snprintf(path, sizeof(path), "%s/disk.img", tmpdir);
+		break;
+	case 2:
+		snprintf(path, sizeof(path), "%s/no/such/dir/f", tmpdir);
+		break;
+	default:
+		snprintf(path, sizeof(path), "%s/cfg.json", tmpdir);
+		break;
+	}
+	return json_string(path);
+}
+
+/* A value for param p: mostly well-typed and plausible, sometimes not. */
+static json_t *gen_value(struct rd *r, const struct rpc_param *p)
+{
+	uint8_t sel = byte(r);
+
+	if (sel % 16 == 15) {
+		/* Wrong type on purpose. */
+		switch (byte(r) % 5) {
+		case 0:
+			return json_null();
+		case 1:
+			return json_string("12");
+		case 2:
+			return json_integer(-(json_int_t)byte(r));
+		case 3:
+			return json_real(1.5);
+		default:
+			return json_pack("[i]", 1);
+		}
+	}
+	switch (p->type) {
+	case RPC_P_STR:
+		if (!strcmp(p->name, "nqn"))
+			return json_string(PICK(r, nqns));
+		if (!strcmp(p->name, "name") || !strcmp(p->name, "bdev_name"))
+			return json_string(PICK(r, bdevs));
+		if (!strcmp(p->name, "ctrl"))
+			return json_string(PICK(r, ctrls));
+		if (!strcmp(p->name, "filename") || !strcmp(p->name, "snapshot"))
+			return filename(r);
+		return json_string(PICK(r, words));
+	case RPC_P_UINT:
+		if (sel & 1)
+			return json_integer((json_int_t)(p->min + byte(r) % 4));
+		if (sel & 2)
+			return json_integer((json_int_t)PICK(r, ints));
+		return json_integer((json_int_t)u32(r));
+	case RPC_P_BOOL:
+		return sel & 2 ? json_integer(sel & 1) : json_boolean(sel & 1);
+	case RPC_P_UUID:
+		return json_string(PICK(r, words));
+	case RPC_P_OBJ:
+		return json_object();
+	}
+	return json_null();
+}
+
+static json_t *call(struct nvemud *d, json_t *req)
+{
+	json_t *resp = nvemud_rpc_call(d, req);
+
+	check_response(req, resp);
+	/* Let backend completions run, as the event loop would between requests. */
+	nvemud_poll_backends(d);
+	return resp;
+}
+
+static json_t *methods;
+
+static void run_program(struct nvemud *d, struct rd *r)
+{
+	size_t nm = json_array_size(methods);
+
+	for (int i = 0; i < MAX_CALLS && r->n; i++) {
+		const char *name = json_string_value(json_array_get(methods, byte(r) % nm));
+		const struct rpc_method *m = rpc_find_method(name);
+		json_t *params = json_object(), *req, *resp;
+
+		if (!m)
+			die("rpc_get_methods lists a method rpc_find_method does not know", NULL);
+		/* load_config applies files the program did not write; keep to our dir. */
+		for (const struct rpc_param *p = m->params; p->name; p++) {
+			uint8_t b = byte(r);
+
+			/* Required params mostly present, optional ones half the time. */
+			if (p->required ? (b % 8 != 0) : (b & 1))
+				json_object_set_new(params, p->name, gen_value(r, p));
+		}
+		if (byte(r) % 32 == 0)
+			json_object_set_new(params, "no_such_param", json_true());
+		req = json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", i, "method", name,
+				"params", params);
+		resp = call(d, req);
+		json_decref(req);
+		json_decref(resp);
+	}
+}
+
+/* save_config must restore into a fresh daemon and save back identically. */
+static void check_roundtrip(struct nvemud *d)
+{
+	json_t *cfg = nvemud_save_config(d), *cfg2;
+	struct nvemud *d2 = nvemud_new(NULL, NVEMUD_LOG_ERR);
+	struct rpc_err e = { 0 };
+
+	if (!d2)
+		die("nvemud_new failed", NULL);
+	if (nvemud_load_config(d2, cfg, &e)) {
+		fprintf(stderr, "load_config: %d %s\n", e.code, e.msg);
+		die("a saved configuration does not load", cfg);
+	}
+	cfg2 = nvemud_save_config(d2);
+	if (!json_equal(cfg, cfg2)) {
+		char *a = json_dumps(cfg, JSON_COMPACT), *b = json_dumps(cfg2, JSON_COMPACT);
+
+		fprintf(stderr, "saved:    %s\nrestored: %s\n", a, b);
+		die("save_config differs after a restore", NULL);
+	}
+	json_decref(cfg);
+	json_decref(cfg2);
+	nvemud_free(d2);
+}
+
+static void cleanup(void)
+{
+	static const char *const left[] = { "snap0.json", "snap1.json", "snap2.json",
+					    "disk.img", "cfg.json" };
+	char path[192];
+
+	for (size_t k = 0; k < sizeof(left) / sizeof(left[0]); k++) {
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, left[k]);
+		unlink(path);
+	}
+	rmdir(tmpdir);
+}
+
+static void init(void)
+{
+	struct nvemud *d;
+	struct rpc_err e = { 0 };
+	char path[128];
+	FILE *f;
+
+	if (methods)
+		return;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/nvemu-fuzz.%d", (int)getpid());
+	mkdir(tmpdir, 0700);
+	atexit(cleanup);
+	snprintf(path, sizeof(path), "%s/disk.img", tmpdir);
+	f = fopen(path, "w");
+	if (f) {
+		ftruncate(fileno(f), 1 << 20);
+		fclose(f);
+	}
+	d = nvemud_new(NULL, NVEMUD_LOG_ERR);
+	if (!d || nvemud_rpc_invoke(d, "rpc_get_methods", NULL, &methods, &e) ||
+	    !json_array_size(methods))
+		die("rpc_get_methods failed", NULL);
+	nvemud_free(d);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rd r = { data, size };
+	struct nvemud *d;
+	struct nvemu_error nerr = { 0 };
+
+	init();
+	if (!size)
+		return 0;
+	d = nvemud_new(NULL, NVEMUD_LOG_ERR);
+	if (!d)
+		die("nvemud_new failed", NULL);
+	/* Start from the default configuration as a bare nvemud would. */
+	if (byte(&r) & 2)
+		nvemud_load_default(d, &nerr);
+	if (!(data[0] & 1)) {
+		json_error_t jerr;
+		json_t *req;
+
+		if (r.n > RPC_MAX_REQUEST)
+			goto out;
+		req = json_loadb((const char *)r.p, r.n, JSON_DECODE_ANY, &jerr);
+		if (!req) {
+			json_t *resp = rpc_error_response(NULL, RPC_ERR_PARSE, jerr.text);
+
+			check_response(json_null(), resp);
+			json_decref(resp);
+		} else {
+			json_decref(call(d, req));
+			json_decref(req);
+		}
+	} else {
+		run_program(d, &r);
+	}
+	check_roundtrip(d);
+out:
+	nvemud_drain(d, 1000);
+	nvemud_free(d);
+	return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+/* Replay files, then random programs: FUZZ_ITERATIONS (default 2000), FUZZ_SEED. */
+int main(int argc, char **argv)
+{
+	unsigned iters = getenv("FUZZ_ITERATIONS") ? atoi(getenv("FUZZ_ITERATIONS")) : 2000;
+	unsigned seed = getenv("FUZZ_SEED") ? atoi(getenv("FUZZ_SEED")) : 1;
+	uint8_t buf[512];
+	int files = 0;
+
+	for (int i = 1; i < argc; i++) {
+		FILE *f = fopen(argv[i], "rb");
+		uint8_t *data;
+		long len;
+
+		if (!f) {
+			perror(argv[i]);
+			return 1;
+		}
+		fseek(f, 0, SEEK_END);
+		len = ftell(f);
+		rewind(f);
+		data = malloc(len + 1);
+		data[0] = 2; /* mode: text request on the default configuration */
+		if (fread(data + 1, 1, len, f) != (size_t)len)
+			return 1;
+		fclose(f);
+		LLVMFuzzerTestOneInput(data, len + 1);
+		free(data);
+		files++;
+	}
+	srand(seed);
+	for (unsigned it = 0; it < iters; it++) {
+		size_t n = 1 + rand() % sizeof(buf);
+
+		for (size_t k = 0; k < n; k++)
+			buf[k] = (uint8_t)rand();
+		buf[0] |= 1; /* program mode: random text rarely parses */
+		LLVMFuzzerTestOneInput(buf, n);
+	}
+	printf("1..1\nok 1 - %d request files and %u random programs (seed %u) ran without a "
+	       "violation\n", files, iters, seed);
+	return 0;
+}
+#endif
