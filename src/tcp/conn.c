@@ -1,0 +1,939 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NVMe/TCP connections: the PDU parser (a byte-at-a-time safe state
+ * machine, so a socket, a test or a fuzzer can feed it), PDU transmission
+ * and the command slots of a queue.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <isa-l/crc.h>
+
+#include "tcp-internal.h"
+
+uint32_t nvemu_tcp_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	/* ISA-L's crc32_iscsi is CRC-32C without the final inversion. */
+	return crc32_iscsi((unsigned char *)buf, (int)len, crc);
+}
+
+static uint32_t crc32c(const void *buf, size_t len)
+{
+	return tcp_crc_final(nvemu_tcp_crc32c(TCP_CRC_INIT, buf, len));
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+/* ---- command slots */
+
+static struct tcp_cmd *cmd_alloc(struct tcp_conn *c)
+{
+	struct tcp_cmd *cmd = c->free_cmds;
+
+	if (!cmd)
+		return NULL;
+	c->free_cmds = cmd->next_free;
+	cmd->next_free = NULL;
+	cmd->st = CMD_RX;
+	cmd->len = cmd->rcvd = cmd->r2t_end = 0;
+	cmd->status = 0;
+	cmd->tx_refs = 0;
+	memset(&cmd->req, 0, sizeof(cmd->req));
+	return cmd;
+}
+
+void tcp_cmd_release(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+
+	if (cmd->st == CMD_FREE)
+		return;
+	if (c->disc_aer == cmd)
+		c->disc_aer = NULL;
+	cmd->st = CMD_FREE;
+	/* Keep small buffers for the next command; give big ones back. */
+	if (cmd->cap > 128 * 1024) {
+		free(cmd->buf);
+		cmd->buf = NULL;
+		cmd->cap = 0;
+	}
+	cmd->next_free = c->free_cmds;
+	c->free_cmds = cmd;
+}
+
+static int cmd_buf(struct tcp_cmd *cmd, uint32_t len)
+{
+	uint8_t *b;
+
+	if (len <= cmd->cap)
+		return 0;
+	b = realloc(cmd->buf, len);
+	if (!b)
+		return -ENOMEM;
+	cmd->buf = b;
+	cmd->cap = len;
+	return 0;
+}
+
+int tcp_cmd_buf(struct tcp_cmd *cmd, uint32_t len)
+{
+	return cmd_buf(cmd, len);
+}
+
+struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *lst, int fd)
+{
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->nr_cmds = TCP_MAX_SLOTS;
+	c->cmds = calloc(c->nr_cmds, sizeof(*c->cmds));
+	if (!c->cmds) {
+		free(c);
+		return NULL;
+	}
+	for (unsigned i = c->nr_cmds; i-- > 0;) {
+		c->cmds[i].conn = c;
+		c->cmds[i].idx = (uint16_t)i;
+		c->cmds[i].st = CMD_FREE;
+		c->cmds[i].next_free = c->free_cmds;
+		c->free_cmds = &c->cmds[i];
+	}
+	c->t = t;
+	c->lst = lst;
+	c->fd = fd;
+	c->state = CONN_IC;
+	c->rx = RX_CH;
+	c->maxh2cdata = t->p.maxh2cdata;
+	c->rx_start_ns = nvemu_now_ns();
+	snprintf(c->peer, sizeof(c->peer), "fd %d", fd);
+	if (fd >= 0) {
+		c->events = EPOLLIN;
+		c->h = t->ops->add_fd(t->loop, fd, EPOLLIN, tcp_conn_event, c);
+		if (!c->h) {
+			free(c->cmds);
+			free(c);
+			return NULL;
+		}
+	}
+	c->next = t->conns;
+	if (t->conns)
+		t->conns->prev = c;
+	t->conns = c;
+	return c;
+}
+
+/* ---- transmit */
+
+static void tx_item_done(struct tcp_conn *c, struct tx_item *it)
+{
+	struct tcp_cmd *cmd = it->cmd;
+
+	free(it);
+	if (cmd && --cmd->tx_refs == 0 && cmd->st == CMD_TX)
+		tcp_cmd_release(cmd);
+	(void)c;
+}
+
+static void tx_drop_all(struct tcp_conn *c)
+{
+	while (c->tx_head) {
+		struct tx_item *it = c->tx_head;
+
+		c->tx_head = it->next;
+		tx_item_done(c, it);
+	}
+	c->tx_tail = NULL;
+}
+
+static void conn_finish_drain(struct tcp_conn *c)
+{
+	if (c->state == CONN_DRAIN && c->fd >= 0 && !c->drain_start_ns) {
+		/* Our last word is out; read until the peer closes (or the tick gives up). */
+		shutdown(c->fd, SHUT_WR);
+		c->drain_start_ns = nvemu_now_ns();
+	} else if (c->state == CONN_DRAIN && c->fd < 0) {
+		tcp_conn_close(c, NULL);
+	}
+}
+
+void tcp_conn_flush(struct tcp_conn *c)
+{
+	uint32_t want;
+
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->fd < 0) {
+		tx_drop_all(c);
+		if (c->close_after_tx)
+			conn_finish_drain(c);
+		return;
+	}
+	while (c->tx_head) {
+		struct iovec iov[64];
+		struct msghdr msg = { .msg_iov = iov };
+		struct tx_item *it;
+		size_t n = 0;
+		ssize_t r;
+
+		for (it = c->tx_head; it && n + 3 <= 64; it = it->next) {
+			uint32_t off = it->off;
+
+			if (off < it->hdr_len) {
+				iov[n++] = (struct iovec){ it->hdr + off, it->hdr_len - off };
+				off = it->hdr_len;
+			}
+			off -= it->hdr_len;
+			if (off < it->data_len) {
+				iov[n++] = (struct iovec){ (void *)(it->data + off), it->data_len - off };
+				off = it->data_len;
+			}
+			off -= it->data_len;
+			if (off < it->tail_len)
+				iov[n++] = (struct iovec){ it->tail + off, it->tail_len - off };
+		}
+		msg.msg_iovlen = n;
+		r = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			/* The socket turns readable with the error; the event closes it. */
+			tcp_log(c->t, NVEMU_TCP_LOG_INFO, "%s: send: %s", c->peer, strerror(errno));
+			tx_drop_all(c);
+			break;
+		}
+		while (r > 0 && c->tx_head) {
+			it = c->tx_head;
+			uint32_t left = it->hdr_len + it->data_len + it->tail_len - it->off;
+
+			if ((size_t)r < left) {
+				it->off += (uint32_t)r;
+				r = 0;
+				break;
+			}
+			r -= left;
+			c->tx_head = it->next;
+			if (!c->tx_head)
+				c->tx_tail = NULL;
+			tx_item_done(c, it);
+		}
+	}
+	want = EPOLLIN | (c->tx_head ? EPOLLOUT : 0);
+	if (want != c->events)
+		tcp_fd_mod(c, want);
+	if (!c->tx_head && c->close_after_tx)
+		conn_finish_drain(c);
+}
+
+static struct tx_item *tx_new(struct tcp_conn *c)
+{
+	struct tx_item *it = calloc(1, sizeof(*it));
+
+	if (!it)
+		tcp_log(c->t, NVEMU_TCP_LOG_ERR, "%s: out of memory", c->peer);
+	return it;
+}
+
+static void tx_queue(struct tcp_conn *c, struct tx_item *it)
+{
+	if (c->tx_tail)
+		c->tx_tail->next = it;
+	else
+		c->tx_head = it;
+	c->tx_tail = it;
+}
+
+/*
+ * Queue a PDU: hdr/hlen is its header (CH included); data is appended at
+ * the PDO the host asked for (HPDA), with digests as negotiated.
+ */
+static void tx_pdu(struct tcp_conn *c, const void *hdr, uint8_t hlen, const uint8_t *data,
+		   uint32_t data_len, struct tcp_cmd *cmd, bool digests)
+{
+	struct tx_item *it = tx_new(c);
+	struct tcp_ch *ch;
+	uint32_t off, pdo = 0;
+
+	if (!it)
+		return;
+	memcpy(it->hdr, hdr, hlen);
+	ch = (struct tcp_ch *)it->hdr;
+	ch->hlen = hlen;
+	off = hlen;
+	if (digests && c->hdgst) {
+		ch->flags |= TCP_F_HDGST;
+		off += 4;
+	}
+	if (data_len) {
+		uint32_t align = (c->hpda + 1u) * 4;
+
+		pdo = (off + align - 1) / align * align;
+		if (digests && c->ddgst)
+			ch->flags |= TCP_F_DDGST;
+	}
+	ch->pdo = (uint8_t)pdo;
+	ch->plen = htole32((pdo ? pdo : off) + data_len + (data_len && digests && c->ddgst ? 4 : 0));
+	if (digests && c->hdgst)
+		put_le32(it->hdr + hlen, crc32c(it->hdr, hlen));
+	/* padding bytes are zero (calloc) */
+	it->hdr_len = pdo ? pdo : off;
+	it->data = data;
+	it->data_len = data_len;
+	if (data_len && digests && c->ddgst) {
+		put_le32(it->tail, crc32c(data, data_len));
+		it->tail_len = 4;
+	}
+	if (cmd) {
+		it->cmd = cmd;
+		cmd->tx_refs++;
+	}
+	tx_queue(c, it);
+}
+
+void tcp_cmd_respond(struct tcp_cmd *cmd, uint16_t status, uint32_t dw0, uint32_t dw1)
+{
+	struct tcp_conn *c = cmd->conn;
+	struct tcp_rsp_pdu pdu = { .ch = { .type = TCP_PDU_RSP } };
+	uint16_t v16;
+
+	if (c->state != CONN_LIVE && c->state != CONN_IC) {
+		tcp_cmd_release(cmd);
+		return;
+	}
+	put_le32(pdu.cqe + 0, dw0);
+	put_le32(pdu.cqe + 4, dw1);
+	if (c->sqflow_off) {
+		v16 = htole16(0xffff);
+	} else {
+		c->sqhd = (uint16_t)((c->sqhd + 1) % (c->sqsize ? c->sqsize : 1));
+		v16 = htole16(c->sqhd);
+	}
+	memcpy(pdu.cqe + 8, &v16, 2);
+	v16 = htole16(c->qid);
+	memcpy(pdu.cqe + 10, &v16, 2);
+	v16 = htole16(cmd->req.cmd.cid);
+	memcpy(pdu.cqe + 12, &v16, 2);
+	v16 = htole16((uint16_t)(status << 1));
+	memcpy(pdu.cqe + 14, &v16, 2);
+	cmd->st = CMD_TX;
+	cmd->tx_refs++; /* held while queueing */
+	tx_pdu(c, &pdu, sizeof(pdu), NULL, 0, cmd, true);
+	if (--cmd->tx_refs == 0)
+		tcp_cmd_release(cmd);
+	tcp_conn_flush(c);
+}
+
+/* C2HData with the command's result; the SUCCESS flag replaces the response. */
+void tcp_cmd_send_data(struct tcp_cmd *cmd, const void *data, uint32_t len)
+{
+	struct tcp_conn *c = cmd->conn;
+	struct tcp_data_pdu pdu = { .ch = { .type = TCP_PDU_C2H_DATA, .flags = TCP_F_LAST } };
+
+	if (c->state != CONN_LIVE)
+		return;
+	pdu.cccid = htole16(cmd->req.cmd.cid);
+	pdu.datao = 0;
+	pdu.datal = htole32(len);
+	tx_pdu(c, &pdu, sizeof(pdu), data, len, cmd, true);
+}
+
+void tcp_cmd_complete_read(struct tcp_cmd *cmd, uint32_t len, uint16_t status, uint32_t dw0,
+			   uint32_t dw1)
+{
+	struct tcp_conn *c = cmd->conn;
+
+	if (c->state != CONN_LIVE) {
+		tcp_cmd_release(cmd);
+		return;
+	}
+	if (len && !status && c->sqflow_off && !dw0 && !dw1) {
+		struct tcp_data_pdu pdu = {
+			.ch = { .type = TCP_PDU_C2H_DATA, .flags = TCP_F_LAST | TCP_F_SUCCESS },
+		};
+
+		pdu.cccid = htole16(cmd->req.cmd.cid);
+		pdu.datal = htole32(len);
+		cmd->st = CMD_TX;
+		cmd->tx_refs++;
+		tx_pdu(c, &pdu, sizeof(pdu), cmd->buf, len, cmd, true);
+		if (--cmd->tx_refs == 0)
+			tcp_cmd_release(cmd);
+		tcp_conn_flush(c);
+		return;
+	}
+	if (len && !status)
+		tcp_cmd_send_data(cmd, cmd->buf, len);
+	tcp_cmd_respond(cmd, status, dw0, dw1);
+}
+
+static void send_r2t(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+	struct tcp_r2t_pdu pdu = { .ch = { .type = TCP_PDU_R2T } };
+	uint32_t n = cmd->len - cmd->rcvd;
+
+	if (n > c->maxh2cdata)
+		n = c->maxh2cdata;
+	cmd->r2t_end = cmd->rcvd + n;
+	pdu.cccid = htole16(cmd->req.cmd.cid);
+	pdu.ttag = htole16(cmd->idx);
+	pdu.r2to = htole32(cmd->rcvd);
+	pdu.r2tl = htole32(n);
+	tx_pdu(c, &pdu, sizeof(pdu), NULL, 0, NULL, true);
+	tcp_conn_flush(c);
+}
+
+void tcp_cmd_start_h2c(struct tcp_cmd *cmd)
+{
+	cmd->st = CMD_H2C;
+	cmd->rcvd = 0;
+	send_r2t(cmd);
+}
+
+/* ---- teardown */
+
+void tcp_conn_fatal(struct tcp_conn *c, uint16_t fes, uint32_t fei, const char *why)
+{
+	struct {
+		struct tcp_term_pdu t;
+		uint8_t hdr[TCP_TERM_MAX_PLEN - sizeof(struct tcp_term_pdu)];
+	} __attribute__((packed)) pdu = { .t = { .ch = { .type = TCP_PDU_C2H_TERM } } };
+	uint32_t n;
+
+	if (c->state == CONN_CLOSED || c->state == CONN_DRAIN)
+		return;
+	tcp_log(c->t, NVEMU_TCP_LOG_WARN, "%s: protocol error: %s (FES %u, FEI %u); terminating",
+		c->peer, why, fes, fei);
+	/* The offending header (as much as we have of it) goes back to the host. */
+	n = c->hdr_got < sizeof(pdu.hdr) ? c->hdr_got : sizeof(pdu.hdr);
+	memcpy(pdu.hdr, c->hdr, n);
+	pdu.t.fes = htole16(fes);
+	pdu.t.fei = htole32(fei);
+	pdu.t.ch.hlen = sizeof(pdu.t);
+	pdu.t.ch.plen = htole32(sizeof(pdu.t) + n);
+	/* TermReqs carry no digests; send it as one header. */
+	{
+		struct tx_item *it = tx_new(c);
+
+		if (it) {
+			memcpy(it->hdr, &pdu, sizeof(pdu.t) + n);
+			it->hdr_len = sizeof(pdu.t) + n;
+			tx_queue(c, it);
+		}
+	}
+	c->state = CONN_DRAIN;
+	c->close_after_tx = true;
+	tcp_conn_detach(c);
+	tcp_conn_flush(c);
+}
+
+void tcp_conn_close(struct tcp_conn *c, const char *why)
+{
+	if (c->state == CONN_CLOSED) {
+		tcp_conn_free_if_idle(c);
+		return;
+	}
+	if (why)
+		tcp_log(c->t, NVEMU_TCP_LOG_INFO, "%s: closing: %s", c->peer, why);
+	c->state = CONN_CLOSED;
+	if (c->fd >= 0) {
+		c->t->ops->del_fd(c->t->loop, c->h);
+		close(c->fd);
+		c->fd = -1;
+		c->h = NULL;
+	}
+	tx_drop_all(c);
+	for (unsigned i = 0; i < c->nr_cmds; i++) {
+		struct tcp_cmd *cmd = &c->cmds[i];
+
+		if (cmd->st != CMD_FREE && cmd->st != CMD_ENGINE)
+			tcp_cmd_release(cmd);
+	}
+	c->rx_cmd = NULL;
+	tcp_conn_detach(c);
+	tcp_conn_free_if_idle(c);
+}
+
+void tcp_conn_free_if_idle(struct tcp_conn *c)
+{
+	struct nvemu_tcp_target *t = c->t;
+
+	if (c->state != CONN_CLOSED || c->in_cb || c->engine_inflight)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	for (unsigned i = 0; i < c->nr_cmds; i++)
+		free(c->cmds[i].buf);
+	free(c->cmds);
+	free(c);
+}
+
+/* Returns true when it closed something (the caller restarts its walk). */
+bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now)
+{
+	uint64_t limit = (uint64_t)c->t->p.pdu_timeout_ms * 1000000ull;
+
+	switch (c->state) {
+	case CONN_IC:
+		if (now - c->rx_start_ns > limit) {
+			tcp_conn_close(c, "no ICReq in time");
+			return true;
+		}
+		return false;
+	case CONN_LIVE:
+		if ((c->rx != RX_CH || c->hdr_got) && now - c->rx_start_ns > limit) {
+			tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0, "PDU stalled half received");
+			return true;
+		}
+		if (c->disc && c->kato_ms &&
+		    now - c->last_ka_ns > (uint64_t)c->kato_ms * 1000000ull + 1000000000ull) {
+			tcp_conn_close(c, "discovery keep alive timeout");
+			return true;
+		}
+		return false;
+	case CONN_DRAIN:
+		if (!c->drain_start_ns)
+			c->drain_start_ns = now; /* TermReq stuck in the send buffer */
+		if (now - c->drain_start_ns > 1000000000ull) {
+			tcp_conn_close(c, NULL);
+			return true;
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
+/* ---- receive */
+
+static uint32_t hd_len(const struct tcp_conn *c, uint8_t type)
+{
+	return c->hdgst && (type == TCP_PDU_CMD || type == TCP_PDU_H2C_DATA) ? 4 : 0;
+}
+
+static void start_data(struct tcp_conn *c)
+{
+	c->rx = c->data_left ? RX_DATA : RX_CH;
+	c->data_crc = TCP_CRC_INIT;
+}
+
+static void data_done(struct tcp_conn *c, bool digest_ok)
+{
+	struct tcp_ch *ch = (struct tcp_ch *)c->hdr;
+	struct tcp_cmd *cmd = c->rx_cmd;
+
+	c->rx = RX_CH;
+	c->hdr_got = 0;
+	c->rx_cmd = NULL;
+	if (!cmd)
+		return;
+	if (!digest_ok) {
+		tcp_log(c->t, NVEMU_TCP_LOG_WARN, "%s: data digest error (cid %u)", c->peer,
+			cmd->req.cmd.cid);
+		cmd->status = NVEMU_SC_GENERIC(NVME_SC_TRAN_TPORT_ERROR);
+	}
+	if (ch->type == TCP_PDU_CMD) {
+		if (cmd->status)
+			tcp_cmd_respond(cmd, cmd->status, 0, 0);
+		else
+			tcp_cmd_execute_capsule(cmd);
+		return;
+	}
+	cmd->rcvd += c->rx_datal;
+	if (cmd->rcvd < cmd->r2t_end)
+		return;
+	if (cmd->rcvd < cmd->len) {
+		send_r2t(cmd);
+		return;
+	}
+	if (cmd->status)
+		tcp_cmd_respond(cmd, cmd->status, 0, 0);
+	else
+		tcp_cmd_data_ready(cmd);
+}
+
+static void rx_icreq(struct tcp_conn *c)
+{
+	struct tcp_icreq *req = (struct tcp_icreq *)c->hdr;
+	struct tcp_icresp rsp = { .ch = { .type = TCP_PDU_ICRESP } };
+
+	if (le16toh(req->pfv) != 0) {
+		tcp_conn_fatal(c, TCP_FES_UNSUPPORTED, 8, "ICReq: unsupported PFV");
+		return;
+	}
+	if (req->hpda > 31) {
+		tcp_conn_fatal(c, TCP_FES_UNSUPPORTED, 10, "ICReq: HPDA out of range");
+		return;
+	}
+	c->hpda = req->hpda;
+	c->hdgst = req->digest & 1;
+	c->ddgst = req->digest & 2;
+	rsp.ch.plen = htole32(sizeof(rsp));
+	rsp.pfv = 0;
+	rsp.cpda = 0;
+	rsp.digest = req->digest & 3;
+	rsp.maxh2cdata = htole32(c->maxh2cdata);
+	c->state = CONN_LIVE;
+	c->rx = RX_CH;
+	c->hdr_got = 0;
+	tx_pdu(c, &rsp, sizeof(rsp), NULL, 0, NULL, false);
+	tcp_conn_flush(c);
+}
+
+static void rx_capsule(struct tcp_conn *c)
+{
+	struct tcp_ch *ch = (struct tcp_ch *)c->hdr;
+	uint32_t plen = le32toh(ch->plen), hn = c->hdr_need, dd = 0, data_len = 0;
+	struct tcp_cmd *cmd;
+	struct nvemu_sqe *sqe;
+
+	if (plen > hn) {
+		dd = c->ddgst ? 4 : 0;
+		if (ch->pdo < hn || ch->pdo % 4) {
+			tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 3, "CapsuleCmd: bad PDO");
+			return;
+		}
+		if (plen < (uint32_t)ch->pdo + dd + 1) {
+			tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 4, "CapsuleCmd: bad PLEN");
+			return;
+		}
+		data_len = plen - ch->pdo - dd;
+		if (data_len > TCP_IN_CAPSULE_MAX) {
+			tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0,
+				       "CapsuleCmd: in-capsule data over IOCCSZ");
+			return;
+		}
+		if (!!(ch->flags & TCP_F_DDGST) != !!dd) {
+			tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 1, "CapsuleCmd: DDGSTF mismatch");
+			return;
+		}
+	}
+	cmd = cmd_alloc(c);
+	if (!cmd) {
+		tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0, "queue overflow: more commands than entries");
+		return;
+	}
+	sqe = &cmd->req.cmd;
+	memcpy(sqe, c->hdr + sizeof(*ch), 64);
+	sqe->cid = le16toh(sqe->cid);
+	sqe->nsid = le32toh(sqe->nsid);
+	sqe->cdw2 = le32toh(sqe->cdw2);
+	sqe->cdw3 = le32toh(sqe->cdw3);
+	sqe->mptr = le64toh(sqe->mptr);
+	sqe->dptr1 = le64toh(sqe->dptr1);
+	sqe->dptr2 = le64toh(sqe->dptr2);
+	sqe->cdw10 = le32toh(sqe->cdw10);
+	sqe->cdw11 = le32toh(sqe->cdw11);
+	sqe->cdw12 = le32toh(sqe->cdw12);
+	sqe->cdw13 = le32toh(sqe->cdw13);
+	sqe->cdw14 = le32toh(sqe->cdw14);
+	sqe->cdw15 = le32toh(sqe->cdw15);
+	cmd->rcvd = data_len; /* in-capsule bytes */
+	if (!data_len) {
+		c->rx = RX_CH;
+		c->hdr_got = 0;
+		tcp_cmd_execute_capsule(cmd);
+		return;
+	}
+	if (cmd_buf(cmd, data_len)) {
+		tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0, "out of memory");
+		tcp_cmd_release(cmd);
+		return;
+	}
+	c->rx_cmd = cmd;
+	c->rx_datal = data_len;
+	c->data_dst = cmd->buf;
+	c->data_left = data_len;
+	c->pad_left = ch->pdo - hn;
+	c->rx = c->pad_left ? RX_PAD : RX_DATA;
+	c->data_crc = TCP_CRC_INIT;
+}
+
+static void rx_h2c_data(struct tcp_conn *c)
+{
+	struct tcp_data_pdu *pdu = (struct tcp_data_pdu *)c->hdr;
+	uint32_t plen = le32toh(pdu->ch.plen), datao = le32toh(pdu->datao);
+	uint32_t datal = le32toh(pdu->datal), dd = c->ddgst ? 4 : 0;
+	uint16_t ttag = le16toh(pdu->ttag);
+	struct tcp_cmd *cmd;
+
+	if (ttag >= c->nr_cmds || c->cmds[ttag].st != CMD_H2C) {
+		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 10, "H2CData without an R2T (bad TTAG)");
+		return;
+	}
+	cmd = &c->cmds[ttag];
+	if (le16toh(pdu->cccid) != cmd->req.cmd.cid) {
+		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 8, "H2CData: CCCID does not match TTAG");
+		return;
+	}
+	if (!datal) {
+		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 16, "H2CData: DATAL 0");
+		return;
+	}
+	if (datal > c->maxh2cdata) {
+		tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0, "H2CData: DATAL over MAXH2CDATA");
+		return;
+	}
+	if (datao != cmd->rcvd || (uint64_t)datao + datal > cmd->r2t_end) {
+		tcp_conn_fatal(c, TCP_FES_OUT_OF_RANGE, 0, "H2CData: data outside the R2T");
+		return;
+	}
+	if (pdu->ch.pdo < c->hdr_need || pdu->ch.pdo % 4) {
+		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 3, "H2CData: bad PDO");
+		return;
+	}
+	if ((uint64_t)pdu->ch.pdo + datal + dd != plen) {
+		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 4, "H2CData: PLEN does not match DATAL");
+		return;
+	}
+	if (!!(pdu->ch.flags & TCP_F_DDGST) != !!dd) {
+		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 1, "H2CData: DDGSTF mismatch");
+		return;
+	}
+	c->rx_cmd = cmd;
+	c->rx_datal = datal;
+	c->data_dst = cmd->buf + datao;
+	c->data_left = datal;
+	c->pad_left = pdu->ch.pdo - c->hdr_need;
+	c->rx = c->pad_left ? RX_PAD : RX_DATA;
+	c->data_crc = TCP_CRC_INIT;
+}
+
+/* The common header is in: check it and size the rest of the header. */
+static void rx_ch(struct tcp_conn *c)
+{
+	struct tcp_ch *ch = (struct tcp_ch *)c->hdr;
+	uint32_t plen = le32toh(ch->plen);
+	uint8_t want_hlen;
+
+	if (c->state == CONN_IC && ch->type != TCP_PDU_ICREQ) {
+		tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0, "PDU before ICReq");
+		return;
+	}
+	switch (ch->type) {
+	case TCP_PDU_ICREQ:
+		if (c->state != CONN_IC) {
+			tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0, "second ICReq");
+			return;
+		}
+		want_hlen = sizeof(struct tcp_icreq);
+		break;
+	case TCP_PDU_H2C_TERM:
+		want_hlen = sizeof(struct tcp_term_pdu);
+		break;
+	case TCP_PDU_CMD:
+		want_hlen = sizeof(struct tcp_cmd_pdu);
+		break;
+	case TCP_PDU_H2C_DATA:
+		want_hlen = sizeof(struct tcp_data_pdu);
+		break;
+	default:
+		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 0, "invalid PDU type");
+		return;
+	}
+	if (ch->hlen != want_hlen) {
+		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 2, "bad HLEN");
+		return;
+	}
+	c->hdr_need = ch->hlen + hd_len(c, ch->type);
+	if (plen < c->hdr_need) {
+		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 4, "PLEN shorter than the header");
+		return;
+	}
+	switch (ch->type) {
+	case TCP_PDU_ICREQ:
+		if (ch->pdo || plen != sizeof(struct tcp_icreq)) {
+			tcp_conn_fatal(c, TCP_FES_INVALID_HDR, ch->pdo ? 3 : 4, "ICReq: bad PDO/PLEN");
+			return;
+		}
+		break;
+	case TCP_PDU_H2C_TERM:
+		if (plen > TCP_TERM_MAX_PLEN) {
+			tcp_conn_close(c, "H2CTermReq with bad PLEN");
+			return;
+		}
+		break;
+	default:
+		if (!!(ch->flags & TCP_F_HDGST) != c->hdgst) {
+			tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 1, "HDGSTF does not match negotiation");
+			return;
+		}
+		if (ch->type == TCP_PDU_CMD &&
+		    plen > c->hdr_need + 128u + TCP_IN_CAPSULE_MAX + 4u) {
+			tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0, "CapsuleCmd larger than IOCCSZ");
+			return;
+		}
+		break;
+	}
+	c->rx = RX_HDR;
+}
+
+static void rx_hdr(struct tcp_conn *c)
+{
+	struct tcp_ch *ch = (struct tcp_ch *)c->hdr;
+
+	if (hd_len(c, ch->type) &&
+	    crc32c(c->hdr, ch->hlen) != get_le32(c->hdr + ch->hlen)) {
+		tcp_conn_fatal(c, TCP_FES_HDR_DIGEST, 0, "header digest error");
+		return;
+	}
+	switch (ch->type) {
+	case TCP_PDU_ICREQ:
+		rx_icreq(c);
+		break;
+	case TCP_PDU_H2C_TERM:
+		c->data_left = le32toh(ch->plen) - ch->hlen;
+		c->data_dst = c->term_buf;
+		c->rx = c->data_left ? RX_TERM : RX_CH;
+		if (!c->data_left) {
+			struct tcp_term_pdu *tp = (struct tcp_term_pdu *)c->hdr;
+
+			tcp_log(c->t, NVEMU_TCP_LOG_WARN, "%s: host sent H2CTermReq FES %u FEI %u",
+				c->peer, le16toh(tp->fes), le32toh(tp->fei));
+			tcp_conn_close(c, "H2CTermReq");
+		}
+		break;
+	case TCP_PDU_CMD:
+		rx_capsule(c);
+		break;
+	case TCP_PDU_H2C_DATA:
+		rx_h2c_data(c);
+		break;
+	}
+}
+
+void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	c->in_cb++;
+	while (len && (c->state == CONN_IC || c->state == CONN_LIVE)) {
+		size_t n = 0;
+
+		switch (c->rx) {
+		case RX_CH:
+			if (!c->hdr_got)
+				c->rx_start_ns = nvemu_now_ns();
+			n = 8 - c->hdr_got;
+			n = n < len ? n : len;
+			memcpy(c->hdr + c->hdr_got, buf, n);
+			c->hdr_got += n;
+			if (c->hdr_got == 8)
+				rx_ch(c);
+			break;
+		case RX_HDR:
+			n = c->hdr_need - c->hdr_got;
+			n = n < len ? n : len;
+			memcpy(c->hdr + c->hdr_got, buf, n);
+			c->hdr_got += n;
+			if (c->hdr_got == c->hdr_need)
+				rx_hdr(c);
+			break;
+		case RX_PAD:
+			n = c->pad_left < len ? c->pad_left : len;
+			c->pad_left -= n;
+			if (!c->pad_left)
+				start_data(c);
+			break;
+		case RX_DATA:
+			n = c->data_left < len ? c->data_left : len;
+			memcpy(c->data_dst, buf, n);
+			if (c->ddgst)
+				c->data_crc = nvemu_tcp_crc32c(c->data_crc, buf, n);
+			c->data_dst += n;
+			c->data_left -= n;
+			if (!c->data_left) {
+				if (c->ddgst) {
+					c->rx = RX_DDGST;
+					c->ddgst_got = 0;
+				} else {
+					data_done(c, true);
+				}
+			}
+			break;
+		case RX_DDGST:
+			n = 4 - c->ddgst_got;
+			n = n < len ? n : len;
+			memcpy(c->ddgst_rx + c->ddgst_got, buf, n);
+			c->ddgst_got += n;
+			if (c->ddgst_got == 4)
+				data_done(c, get_le32(c->ddgst_rx) == tcp_crc_final(c->data_crc));
+			break;
+		case RX_TERM:
+			n = c->data_left < len ? c->data_left : len;
+			c->data_left -= n;
+			if (!c->data_left) {
+				struct tcp_term_pdu *tp = (struct tcp_term_pdu *)c->hdr;
+
+				tcp_log(c->t, NVEMU_TCP_LOG_WARN,
+					"%s: host sent H2CTermReq FES %u FEI %u", c->peer,
+					le16toh(tp->fes), le32toh(tp->fei));
+				tcp_conn_close(c, "H2CTermReq");
+			}
+			break;
+		}
+		buf += n;
+		len -= n;
+	}
+	c->in_cb--;
+}
+
+void tcp_conn_event(int fd, uint32_t revents, void *arg)
+{
+	struct tcp_conn *c = arg;
+	uint8_t buf[65536];
+
+	c->in_cb++;
+	if ((revents & EPOLLOUT) && c->state != CONN_CLOSED)
+		tcp_conn_flush(c);
+	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		for (int i = 0; i < 16 && c->state != CONN_CLOSED; i++) {
+			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+			if (r > 0) {
+				if (c->state == CONN_DRAIN)
+					continue;
+				tcp_conn_rx(c, buf, (size_t)r);
+				if ((size_t)r < sizeof(buf))
+					break;
+				continue;
+			}
+			if (r == 0) {
+				tcp_conn_close(c, c->state == CONN_DRAIN ? NULL : "peer closed");
+				break;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				tcp_conn_close(c, strerror(errno));
+			break;
+		}
+	}
+	struct nvemu_tcp_target *t = c->t;
+
+	c->in_cb--;
+	tcp_conn_free_if_idle(c);
+	tcp_assoc_gc(t);
+}

@@ -1,0 +1,776 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NVMe over Fabrics on the TCP target: the command capsule's SGL, Connect
+ * (the dynamic controller model), Property Get/Set, Disconnect, the
+ * discovery controller, and handing everything else to the engine.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "tcp-internal.h"
+
+#define FABRICS_OPC 0x7f
+#define IPO_DATA(field) ((1u << 16) | (uint32_t)offsetof(struct nvmf_connect_data, field))
+#define IPO_SQE(off) ((uint32_t)(off))
+
+#define STATUS_INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
+#define STATUS_SEQ_ERROR (NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR) | NVEMU_DNR)
+#define STATUS_INVALID_OPCODE (NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR)
+#define STATUS_SGL_LEN (NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR)
+#define STATUS_CONNECT_PARAM (NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_PARAM) | NVEMU_DNR)
+
+static void tcp_reset(struct nvemu_ctrl *ctrl);
+static void tcp_kato_expired(struct nvemu_ctrl *ctrl);
+
+static const struct nvemu_transport_ops tcp_ops = {
+	.name = "tcp",
+	.fabrics = true,
+	.reset = tcp_reset,
+	.kato_expired = tcp_kato_expired,
+};
+
+/* ---- associations */
+
+static void assoc_close_io(struct tcp_assoc *a, const char *why)
+{
+	for (unsigned q = 1; q <= a->nr_io; q++) {
+		struct tcp_conn *c = a->io[q];
+
+		if (!c)
+			continue;
+		a->io[q] = NULL;
+		c->assoc = NULL;
+		tcp_conn_close(c, why);
+	}
+}
+
+/* CC.EN 1->0 or shutdown: the I/O queues are gone; the host reconnects them. */
+static void tcp_reset(struct nvemu_ctrl *ctrl)
+{
+	struct tcp_assoc *a = nvemu_ctrl_transport_priv(ctrl);
+
+	if (a)
+		assoc_close_io(a, "controller reset");
+}
+
+static void tcp_kato_expired(struct nvemu_ctrl *ctrl)
+{
+	struct tcp_assoc *a = nvemu_ctrl_transport_priv(ctrl);
+
+	if (a)
+		tcp_assoc_teardown(a, "keep alive timeout");
+}
+
+void tcp_assoc_teardown(struct tcp_assoc *a, const char *why)
+{
+	struct tcp_conn *admin = a->admin;
+
+	if (a->dead)
+		return;
+	a->dead = true;
+	tcp_log(a->t, NVEMU_TCP_LOG_INFO, "%s: controller %u (host %s): association ends: %s",
+		nvemu_subsys_nqn(a->ts->s), a->cntlid, a->hostnqn, why);
+	assoc_close_io(a, why);
+	if (admin) {
+		a->admin = NULL;
+		admin->assoc = NULL;
+		tcp_conn_close(admin, why);
+	}
+	/* Outstanding AERs complete (aborted) into the closed admin queue. */
+	if (a->ctrl && nvemu_ctrl_enabled(a->ctrl))
+		nvemu_ctrl_set_cc(a->ctrl, 0);
+}
+
+static void assoc_free(struct tcp_assoc *a)
+{
+	struct nvemu_tcp_target *t = a->t;
+
+	if (a->prev)
+		a->prev->next = a->next;
+	else
+		t->assocs = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	free(a->io);
+	free(a);
+}
+
+void tcp_assoc_gc(struct nvemu_tcp_target *t)
+{
+	struct tcp_assoc *a, *next;
+
+	for (a = t->assocs; a; a = next) {
+		next = a->next;
+		if (!a->dead)
+			continue;
+		if (a->ctrl) {
+			if (a->ctrl->inflight > a->ctrl->nr_aer || a->ctrl->held_head)
+				continue;
+			nvemu_ctrl_bind_transport(a->ctrl, NULL, NULL, NULL);
+			if (nvemu_subsys_remove_ctrl(a->ts->s, a->cntlid, NULL)) {
+				nvemu_ctrl_bind_transport(a->ctrl, &tcp_ops, a, NULL);
+				continue;
+			}
+			a->ctrl = NULL;
+		}
+		assoc_free(a);
+	}
+	/* Ports of removed listeners go once their controllers are gone. */
+	for (unsigned i = 0; i < t->nr_subs; i++) {
+		struct tcp_subsys *ts = &t->subs[i];
+
+		for (unsigned j = 0; j < ts->nr_dead_ports;) {
+			if (nvemu_subsys_remove_port(ts->s, ts->dead_ports[j], NULL) == -EBUSY) {
+				j++;
+				continue;
+			}
+			ts->dead_ports[j] = ts->dead_ports[--ts->nr_dead_ports];
+		}
+	}
+}
+
+bool tcp_assoc_tick(struct tcp_assoc *a, uint64_t now)
+{
+	uint64_t last;
+
+	if (a->dead || !a->kato_ms || !a->ctrl)
+		return false;
+	last = a->ctrl->last_keep_alive_ns > a->start_ns ? a->ctrl->last_keep_alive_ns
+							  : a->start_ns;
+	/* A little slack over KATO for hosts whose timers run late. */
+	if (now - last <= (uint64_t)a->kato_ms * 1000000ull + 500000000ull)
+		return false;
+	tcp_kato_expired(a->ctrl);
+	return true;
+}
+
+void tcp_conn_detach(struct tcp_conn *c)
+{
+	struct tcp_assoc *a = c->assoc;
+
+	if (!a)
+		return;
+	c->assoc = NULL;
+	if (a->admin == c) {
+		a->admin = NULL;
+		tcp_assoc_teardown(a, "admin queue closed");
+		return;
+	}
+	if (c->qid && c->qid <= a->nr_io && a->io[c->qid] == c) {
+		a->io[c->qid] = NULL;
+		if (a->ctrl && !a->dead) {
+			a->ctrl->sqs[c->qid].valid = false;
+			a->ctrl->cqs[c->qid].valid = false;
+		}
+	}
+}
+
+/* ---- helpers */
+
+static bool host_allowed(const struct tcp_subsys *ts, const char *hostnqn)
+{
+	if (ts->allow_any)
+		return true;
+	for (unsigned i = 0; i < ts->nr_hosts; i++)
+		if (!strcmp(ts->hosts[i], hostnqn))
+			return true;
+	return false;
+}
+
+static void copy_nqn(char *dst, const char *src)
+{
+	size_t n = strnlen(src, NVME_NQN_LENGTH - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+/* The port of ts reached through the connection's listener. */
+static const struct tcp_sub_listener *sub_listener(const struct tcp_subsys *ts,
+						   const struct tcp_conn *c)
+{
+	for (unsigned i = 0; i < ts->nr_ls; i++)
+		if (!c->lst || ts->ls[i].l == c->lst)
+			return &ts->ls[i];
+	return NULL;
+}
+
+/* ---- Connect */
+
+static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
+			  const struct tcp_sub_listener *sl, const struct nvmf_connect_data *d,
+			  const char *hostnqn, uint16_t sqsize, uint8_t cattr, uint32_t kato)
+{
+	struct tcp_conn *c = cmd->conn;
+	struct nvemu_tcp_target *t = c->t;
+	struct nvemu_ctrl_params p;
+	struct nvemu_error err = { 0 };
+	struct nvemu_ctrl *ctrl;
+	struct tcp_assoc *a;
+	uint16_t cntlid;
+
+	if (le16toh(d->cntlid) != 0xffff) {
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(cntlid), 0);
+		return;
+	}
+	if (sqsize + 1u > TCP_ADMIN_DEPTH) {
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
+		return;
+	}
+	a = calloc(1, sizeof(*a));
+	if (a)
+		a->io = calloc(t->p.num_io_queues + 1u, sizeof(*a->io));
+	if (!a || !a->io) {
+		free(a);
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
+		return;
+	}
+	nvemu_ctrl_params_init(&p);
+	p.port_id = sl->port_id;
+	p.num_io_queues = t->p.num_io_queues;
+	p.max_queue_entries = t->p.queue_depth;
+	if (nvemu_subsys_add_ctrl_ex(ts->s, &p, &cntlid, &err)) {
+		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: Connect from %s refused: %s", c->peer, hostnqn,
+			err.msg);
+		free(a->io);
+		free(a);
+		tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_CONNECT_CTRL_BUSY) | NVEMU_DNR, 0, 0);
+		return;
+	}
+	ctrl = nvemu_subsys_ctrl(ts->s, cntlid);
+	/* The subsystem is the template: every namespace is attached. */
+	for (unsigned i = 0; i < ts->s->nr_ns; i++)
+		nvemu_ctrl_attach_ns(ctrl, ts->s->ns[i]->nsid, NULL);
+	ctrl->aqa = sqsize | (uint32_t)sqsize << 16;
+	ctrl->feat.kato = kato;
+	copy_nqn(ctrl->hostnqn, hostnqn);
+	memcpy(ctrl->hostid, d->hostid, 16);
+	nvemu_ctrl_bind_transport(ctrl, &tcp_ops, a, NULL);
+
+	a->t = t;
+	a->ts = ts;
+	a->ctrl = ctrl;
+	a->cntlid = cntlid;
+	a->port_id = sl->port_id;
+	a->admin = c;
+	a->nr_io = t->p.num_io_queues;
+	a->kato_ms = kato;
+	a->start_ns = nvemu_now_ns();
+	copy_nqn(a->hostnqn, hostnqn);
+	memcpy(a->hostid, d->hostid, 16);
+	a->next = t->assocs;
+	if (t->assocs)
+		t->assocs->prev = a;
+	t->assocs = a;
+
+	c->assoc = a;
+	c->qid = 0;
+	c->sqsize = sqsize + 1;
+	c->connected = true;
+	c->sqflow_off = cattr & (1u << 2);
+	tcp_log(t, NVEMU_TCP_LOG_INFO, "%s: host %s connected to %s: controller %u, KATO %u ms",
+		c->peer, hostnqn, nvemu_subsys_nqn(ts->s), cntlid, kato);
+	tcp_cmd_respond(cmd, 0, cntlid, 0);
+}
+
+static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
+		       const struct nvmf_connect_data *d, const char *hostnqn, uint16_t qid,
+		       uint16_t sqsize, uint8_t cattr)
+{
+	struct tcp_conn *c = cmd->conn;
+	uint16_t cntlid = le16toh(d->cntlid);
+	struct tcp_assoc *a;
+	struct nvemu_ctrl *ctrl;
+
+	for (a = c->t->assocs; a; a = a->next)
+		if (!a->dead && a->ts == ts && a->cntlid == cntlid)
+			break;
+	if (!a) {
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(cntlid), 0);
+		return;
+	}
+	if (strcmp(a->hostnqn, hostnqn)) {
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(hostnqn), 0);
+		return;
+	}
+	ctrl = a->ctrl;
+	if (!nvemu_ctrl_enabled(ctrl)) {
+		tcp_cmd_respond(cmd, STATUS_SEQ_ERROR, 0, 0);
+		return;
+	}
+	if (qid > a->nr_io || qid > ctrl->p.num_io_queues) {
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(42), 0);
+		return;
+	}
+	if (sqsize + 1u > ctrl->p.max_queue_entries) {
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
+		return;
+	}
+	if (a->io[qid] || ctrl->sqs[qid].valid) {
+		tcp_cmd_respond(cmd, STATUS_SEQ_ERROR, 0, 0);
+		return;
+	}
+	ctrl->sqs[qid] = (struct nvemu_sq){ .valid = true, .qid = qid, .cqid = qid,
+					    .size = (uint16_t)(sqsize + 1) };
+	ctrl->cqs[qid] = (struct nvemu_cq){ .valid = true, .qid = qid,
+					    .size = (uint16_t)(sqsize + 1), .nr_sqs = 1 };
+	a->io[qid] = c;
+	c->assoc = a;
+	c->qid = qid;
+	c->sqsize = sqsize + 1;
+	c->connected = true;
+	c->sqflow_off = cattr & (1u << 2);
+	tcp_cmd_respond(cmd, 0, cntlid, 0);
+}
+
+static void fabrics_connect(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+	struct nvemu_tcp_target *t = c->t;
+	const struct nvemu_sqe *sqe = &cmd->req.cmd;
+	uint16_t recfmt = sqe->cdw10 & 0xffff, qid = sqe->cdw10 >> 16;
+	uint16_t sqsize = sqe->cdw11 & 0xffff;
+	uint8_t cattr = (sqe->cdw11 >> 16) & 0xff;
+	char subnqn[NVME_NQN_LENGTH], hostnqn[NVME_NQN_LENGTH];
+	const struct nvmf_connect_data *d = (const void *)cmd->buf;
+	struct tcp_subsys *ts = NULL;
+	const struct tcp_sub_listener *sl = NULL;
+
+	if (c->connected) {
+		tcp_cmd_respond(cmd, STATUS_SEQ_ERROR, 0, 0);
+		return;
+	}
+	if (recfmt) {
+		tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_CONNECT_FORMAT) | NVEMU_DNR, IPO_SQE(40),
+				0);
+		return;
+	}
+	if (cmd->len < sizeof(*d)) {
+		tcp_cmd_respond(cmd, STATUS_SGL_LEN, 0, 0);
+		return;
+	}
+	if (!sqsize) {
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
+		return;
+	}
+	copy_nqn(subnqn, d->subsysnqn);
+	copy_nqn(hostnqn, d->hostnqn);
+	if (!strcmp(subnqn, NVME_DISC_SUBSYS_NAME)) {
+		if (qid) {
+			tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(42), 0);
+			return;
+		}
+		if (sqsize + 1u > TCP_ADMIN_DEPTH) {
+			tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
+			return;
+		}
+		c->disc = true;
+		c->connected = true;
+		c->qid = 0;
+		c->sqsize = sqsize + 1;
+		c->sqflow_off = cattr & (1u << 2);
+		c->kato_ms = sqe->cdw12;
+		c->last_ka_ns = nvemu_now_ns();
+		if (++t->next_disc_cntlid >= 0xfff0)
+			t->next_disc_cntlid = 1;
+		c->disc_cntlid = t->next_disc_cntlid;
+		tcp_cmd_respond(cmd, 0, c->disc_cntlid, 0);
+		return;
+	}
+	for (unsigned i = 0; i < t->nr_subs; i++) {
+		if (strcmp(nvemu_subsys_nqn(t->subs[i].s), subnqn))
+			continue;
+		sl = sub_listener(&t->subs[i], c);
+		if (sl)
+			ts = &t->subs[i];
+		break;
+	}
+	if (!ts) {
+		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: Connect to unknown subsystem %s", c->peer,
+			subnqn);
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(subsysnqn), 0);
+		return;
+	}
+	if (!host_allowed(ts, hostnqn)) {
+		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: host %s is not allowed to connect to %s",
+			c->peer, hostnqn, subnqn);
+		tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_HOST) | NVEMU_DNR,
+				IPO_DATA(hostnqn), 0);
+		return;
+	}
+	if (!qid)
+		connect_admin(cmd, ts, sl, d, hostnqn, sqsize, cattr, sqe->cdw12);
+	else
+		connect_io(cmd, ts, d, hostnqn, qid, sqsize, cattr);
+}
+
+/* ---- Property Get / Set */
+
+static void fabrics_property(struct tcp_cmd *cmd, bool set)
+{
+	struct tcp_conn *c = cmd->conn;
+	const struct nvemu_sqe *sqe = &cmd->req.cmd;
+	bool wide = (sqe->cdw10 & 7) == 1;
+	uint32_t off = sqe->cdw11;
+	uint64_t val = sqe->cdw12 | (uint64_t)sqe->cdw13 << 32, v;
+	struct nvemu_ctrl *ctrl = c->assoc ? c->assoc->ctrl : NULL;
+
+	if ((sqe->cdw10 & 7) > 1) {
+		tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+		return;
+	}
+	if (set) {
+		if (off != NVEMU_REG_CC || wide) {
+			tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+			return;
+		}
+		if (ctrl) {
+			nvemu_ctrl_set_cc(ctrl, (uint32_t)val);
+		} else {
+			c->disc_cc = (uint32_t)val;
+			c->disc_csts = (val & 1) ? 1 : 0;
+			if (NVME_CC_SHN((uint32_t)val))
+				c->disc_csts |= NVME_CSTS_SHST_CMPLT << NVME_CSTS_SHST_SHIFT;
+		}
+		tcp_cmd_respond(cmd, 0, 0, 0);
+		return;
+	}
+	switch (off) {
+	case NVEMU_REG_CAP:
+		if (!wide)
+			goto bad;
+		v = ctrl ? nvemu_ctrl_get_cap(ctrl)
+			 : (uint64_t)(TCP_ADMIN_DEPTH - 1) | 1ull << NVME_CAP_CQR_SHIFT |
+				   15ull << NVME_CAP_TO_SHIFT |
+				   (uint64_t)NVME_CAP_CSS_NVM << NVME_CAP_CSS_SHIFT;
+		break;
+	case NVEMU_REG_VS:
+		v = ctrl ? nvemu_ctrl_get_vs(ctrl) : NVEMU_VS;
+		break;
+	case NVEMU_REG_CC:
+		v = ctrl ? nvemu_ctrl_get_cc(ctrl) : c->disc_cc;
+		break;
+	case NVEMU_REG_CSTS:
+		v = ctrl ? nvemu_ctrl_get_csts(ctrl) : c->disc_csts;
+		break;
+	default:
+		goto bad;
+	}
+	if (wide != (off == NVEMU_REG_CAP))
+		goto bad;
+	tcp_cmd_respond(cmd, 0, (uint32_t)v, (uint32_t)(v >> 32));
+	return;
+bad:
+	tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+}
+
+static void fabrics_cmd(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+	uint8_t fctype = cmd->req.cmd.nsid & 0xff;
+
+	if (fctype == nvme_fabrics_type_connect) {
+		fabrics_connect(cmd);
+		return;
+	}
+	if (!c->connected) {
+		tcp_cmd_respond(cmd, STATUS_SEQ_ERROR, 0, 0);
+		return;
+	}
+	switch (fctype) {
+	case nvme_fabrics_type_property_get:
+	case nvme_fabrics_type_property_set:
+		if (c->qid) {
+			tcp_cmd_respond(cmd, STATUS_INVALID_OPCODE, 0, 0);
+			return;
+		}
+		fabrics_property(cmd, fctype == nvme_fabrics_type_property_set);
+		return;
+	case nvme_fabrics_type_disconnect:
+		if (!c->qid) {
+			tcp_cmd_respond(cmd,
+					NVEMU_SC_CMD(NVME_SC_DISCONNECT_INVALID_QTYPE) | NVEMU_DNR,
+					0, 0);
+			return;
+		}
+		tcp_cmd_respond(cmd, 0, 0, 0);
+		tcp_conn_detach(c);
+		c->close_after_tx = true;
+		c->state = CONN_DRAIN;
+		tcp_conn_flush(c);
+		return;
+	default:
+		tcp_cmd_respond(cmd, STATUS_INVALID_OPCODE, 0, 0);
+	}
+}
+
+/* ---- the discovery controller */
+
+static void disc_identify(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+	struct nvme_id_ctrl *id;
+
+	if ((cmd->req.cmd.cdw10 & 0xff) != NVME_IDENTIFY_CNS_CTRL) {
+		tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+		return;
+	}
+	if (cmd->len < sizeof(*id)) {
+		tcp_cmd_respond(cmd, STATUS_SGL_LEN, 0, 0);
+		return;
+	}
+	id = (struct nvme_id_ctrl *)cmd->buf;
+	memset(id, 0, sizeof(*id));
+	nvemu_strpad(id->sn, sizeof(id->sn), "nvemu-discovery");
+	nvemu_strpad(id->mn, sizeof(id->mn), "nvemu discovery controller");
+	nvemu_strpad(id->fr, sizeof(id->fr), NVEMU_VERSION);
+	id->cntlid = htole16(c->disc_cntlid);
+	id->ver = htole32(NVEMU_VS);
+	id->cntrltype = NVME_CTRL_CNTRLTYPE_DISCOVERY;
+	id->lpa = 1u << 2; /* extended data for Get Log Page */
+	id->elpe = 0;
+	id->maxcmd = htole16(TCP_ADMIN_DEPTH);
+	id->kas = htole16(1);
+	id->sgls = htole32(1u | 1u << 20);
+	id->ioccsz = htole32(TCP_IOCCSZ);
+	id->iorcsz = htole32(1);
+	id->msdbd = 1;
+	snprintf(id->subnqn, sizeof(id->subnqn), "%s", NVME_DISC_SUBSYS_NAME);
+	tcp_cmd_complete_read(cmd, sizeof(*id), 0, 0, 0);
+}
+
+static void disc_log(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+	struct nvemu_tcp_target *t = c->t;
+	const struct nvemu_sqe *sqe = &cmd->req.cmd;
+	uint64_t numd = ((sqe->cdw10 >> 16) | (uint64_t)(sqe->cdw11 & 0xffff) << 16) + 1;
+	uint64_t len = numd * 4, off = sqe->cdw12 | (uint64_t)sqe->cdw13 << 32, size;
+	struct nvmf_discovery_log *log;
+	unsigned nr = 0, k = 0;
+
+	if ((sqe->cdw10 & 0xff) != NVME_LOG_LID_DISCOVER || off % 4) {
+		tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+		return;
+	}
+	if (len > cmd->len) {
+		tcp_cmd_respond(cmd, STATUS_SGL_LEN, 0, 0);
+		return;
+	}
+	for (unsigned i = 0; i < t->nr_subs; i++)
+		nr += t->subs[i].nr_ls;
+	size = sizeof(*log) + (uint64_t)nr * sizeof(log->entries[0]);
+	if (off > size) {
+		tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+		return;
+	}
+	log = calloc(1, size);
+	if (!log) {
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
+		return;
+	}
+	log->genctr = htole64(t->genctr);
+	log->numrec = htole64(nr);
+	log->recfmt = 0;
+	for (unsigned i = 0; i < t->nr_subs; i++) {
+		struct tcp_subsys *ts = &t->subs[i];
+
+		for (unsigned j = 0; j < ts->nr_ls; j++) {
+			struct nvmf_disc_log_entry *e = &log->entries[k++];
+			struct tcp_listener *l = ts->ls[j].l;
+
+			e->trtype = NVMF_TRTYPE_TCP;
+			e->adrfam = l->adrfam;
+			e->subtype = NVME_NQN_NVME;
+			e->treq = NVMF_TREQ_NOT_REQUIRED | NVMF_TREQ_DISABLE_SQFLOW;
+			e->portid = htole16(ts->ls[j].port_id);
+			e->cntlid = htole16(0xffff);
+			e->asqsz = htole16(TCP_ADMIN_DEPTH);
+			snprintf(e->trsvcid, sizeof(e->trsvcid), "%s", l->trsvcid);
+			snprintf(e->subnqn, sizeof(e->subnqn), "%s", nvemu_subsys_nqn(ts->s));
+			snprintf(e->traddr, sizeof(e->traddr), "%s", l->traddr);
+			e->tsas.tcp.sectype = NVMF_TCP_SECTYPE_NONE;
+		}
+	}
+	memset(cmd->buf, 0, len);
+	memcpy(cmd->buf, (uint8_t *)log + off, size - off < len ? size - off : len);
+	free(log);
+	tcp_cmd_complete_read(cmd, (uint32_t)len, 0, 0, 0);
+}
+
+static void disc_cmd(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+	const struct nvemu_sqe *sqe = &cmd->req.cmd;
+
+	c->last_ka_ns = nvemu_now_ns();
+	if (!(c->disc_csts & 1)) {
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR), 0, 0);
+		return;
+	}
+	switch (sqe->opc) {
+	case nvme_admin_identify:
+		disc_identify(cmd);
+		return;
+	case nvme_admin_get_log_page:
+		disc_log(cmd);
+		return;
+	case nvme_admin_keep_alive:
+		tcp_cmd_respond(cmd, 0, 0, 0);
+		return;
+	case nvme_admin_set_features:
+		if ((sqe->cdw10 & 0xff) == NVME_FEAT_FID_KATO) {
+			c->kato_ms = sqe->cdw11;
+			tcp_cmd_respond(cmd, 0, 0, 0);
+		} else if ((sqe->cdw10 & 0xff) == NVME_FEAT_FID_ASYNC_EVENT) {
+			tcp_cmd_respond(cmd, 0, 0, 0);
+		} else {
+			tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+		}
+		return;
+	case nvme_admin_get_features:
+		if ((sqe->cdw10 & 0xff) == NVME_FEAT_FID_KATO)
+			tcp_cmd_respond(cmd, 0, c->kato_ms, 0);
+		else
+			tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+		return;
+	case nvme_admin_async_event:
+		if (c->disc_aer) {
+			tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_ASYNC_LIMIT) | NVEMU_DNR, 0, 0);
+			return;
+		}
+		/* Held until the connection ends: the log changes only by RPC. */
+		c->disc_aer = cmd; /* stays CMD_RX: released when the connection closes */
+		return;
+	default:
+		tcp_cmd_respond(cmd, STATUS_INVALID_OPCODE, 0, 0);
+	}
+}
+
+/* ---- the engine */
+
+/* Fields of Identify Controller that only a fabrics transport knows. */
+static void patch_id_ctrl(struct tcp_cmd *cmd)
+{
+	struct nvme_id_ctrl *id = (struct nvme_id_ctrl *)cmd->buf;
+
+	id->ioccsz = htole32(TCP_IOCCSZ);
+	id->iorcsz = htole32(1);
+	id->icdoff = 0;
+	id->fcatt = 0; /* dynamic controller model */
+	id->msdbd = 1;
+	id->sgls = htole32(1u | 1u << 20); /* SGLs; offsets in in-capsule data */
+	id->maxcmd = htole16(cmd->conn->t->p.queue_depth);
+}
+
+static void req_done(struct nvemu_req *req)
+{
+	struct tcp_cmd *cmd = req->transport_priv;
+	struct tcp_conn *c = cmd->conn;
+	uint16_t status = req->cqe.status;
+	uint32_t len = req->xfer_len;
+
+	c->engine_inflight--;
+	if (c->state != CONN_LIVE) {
+		tcp_cmd_release(cmd);
+		tcp_conn_free_if_idle(c);
+		return;
+	}
+	if (!req->sqid && req->cmd.opc == nvme_admin_identify && !status &&
+	    (req->cmd.cdw10 & 0xff) == NVME_IDENTIFY_CNS_CTRL && len >= sizeof(struct nvme_id_ctrl))
+		patch_id_ctrl(cmd);
+	if (len > cmd->len)
+		len = cmd->len;
+	if (nvemu_opc_dir(req->cmd.opc) == NVEMU_XFER_FROM_CTRL)
+		tcp_cmd_complete_read(cmd, status ? 0 : len, status, req->cqe.dw0, req->cqe.dw1);
+	else
+		tcp_cmd_respond(cmd, status, req->cqe.dw0, req->cqe.dw1);
+}
+
+static void submit(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+	struct tcp_assoc *a = c->assoc;
+	struct nvemu_req *req = &cmd->req;
+
+	if (!a || a->dead || !a->ctrl) {
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ), 0, 0);
+		return;
+	}
+	req->sqid = c->qid;
+	req->buf = cmd->len ? cmd->buf : NULL;
+	req->buf_len = cmd->len;
+	req->done = req_done;
+	req->transport_priv = cmd;
+	cmd->st = CMD_ENGINE;
+	c->engine_inflight++;
+	/* Any command proves the host alive (as with TBKAS). */
+	a->ctrl->last_keep_alive_ns = nvemu_now_ns();
+	nvemu_ctrl_submit(a->ctrl, req);
+}
+
+void tcp_cmd_data_ready(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+
+	if (cmd->req.cmd.opc == FABRICS_OPC)
+		fabrics_cmd(cmd);
+	else if (!c->connected)
+		tcp_cmd_respond(cmd, STATUS_SEQ_ERROR, 0, 0);
+	else if (c->disc)
+		disc_cmd(cmd);
+	else
+		submit(cmd);
+}
+
+/* Decode the TCP binding's SGL: in-capsule data, or data moved by R2T/C2HData. */
+void tcp_cmd_execute_capsule(struct tcp_cmd *cmd)
+{
+	const struct nvemu_sqe *sqe = &cmd->req.cmd;
+	uint8_t type = (uint8_t)(sqe->dptr2 >> 56);
+	uint32_t sgl_len = (uint32_t)sqe->dptr2;
+	uint32_t inline_len = cmd->rcvd;
+
+	cmd->rcvd = 0;
+	if (inline_len) {
+		if (type != TCP_SGL_INCAPSULE) {
+			tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_TYPE) | NVEMU_DNR,
+					0, 0);
+			return;
+		}
+		if (sqe->dptr1) {
+			tcp_cmd_respond(cmd,
+					NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_OFFSET) | NVEMU_DNR, 0,
+					0);
+			return;
+		}
+		if (sgl_len != inline_len || !(sqe->opc & 1)) {
+			tcp_cmd_respond(cmd, STATUS_SGL_LEN, 0, 0);
+			return;
+		}
+		cmd->len = inline_len;
+		tcp_cmd_data_ready(cmd);
+		return;
+	}
+	if (type == TCP_SGL_INCAPSULE && sgl_len) {
+		/* In-capsule data described but none sent. */
+		tcp_cmd_respond(cmd, STATUS_SGL_LEN, 0, 0);
+		return;
+	}
+	if (type != TCP_SGL_INCAPSULE && type != TCP_SGL_TRANSPORT) {
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_TYPE) | NVEMU_DNR, 0, 0);
+		return;
+	}
+	if (sgl_len > TCP_MAX_DATA || tcp_cmd_buf(cmd, sgl_len)) {
+		tcp_cmd_respond(cmd, STATUS_SGL_LEN, 0, 0);
+		return;
+	}
+	cmd->len = sgl_len;
+	if ((sqe->opc & 1) && sgl_len && cmd->conn->state == CONN_LIVE) {
+		tcp_cmd_start_h2c(cmd);
+		return;
+	}
+	tcp_cmd_data_ready(cmd);
+}

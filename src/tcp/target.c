@@ -1,0 +1,749 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The NVMe/TCP target object: subsystems and their access lists, listening
+ * sockets, the built-in epoll loop, timers.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tcp-internal.h"
+
+#define TICK_NS 100000000ull
+
+void tcp_log(struct nvemu_tcp_target *t, int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (t->p.log)
+		t->p.log(t->p.log_arg, level, msg);
+	else if (level <= NVEMU_TCP_LOG_WARN)
+		fprintf(stderr, "nvemu-tcp: %s\n", msg);
+}
+
+/* ---- the built-in loop */
+
+struct epoll_src {
+	int fd;
+	nvemu_tcp_fd_cb cb;
+	void *arg;
+	bool dead;
+	struct epoll_src *next_dead;
+};
+
+struct builtin_loop {
+	int epfd;
+	struct epoll_src *dead;
+};
+
+static void *ep_add(void *loop, int fd, uint32_t events, nvemu_tcp_fd_cb cb, void *arg)
+{
+	struct builtin_loop *l = loop;
+	struct epoll_src *s = calloc(1, sizeof(*s));
+	struct epoll_event ev = { .events = events };
+
+	if (!s)
+		return NULL;
+	s->fd = fd;
+	s->cb = cb;
+	s->arg = arg;
+	ev.data.ptr = s;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int ep_mod(void *loop, void *h, uint32_t events)
+{
+	struct builtin_loop *l = loop;
+	struct epoll_src *s = h;
+	struct epoll_event ev = { .events = events, .data.ptr = s };
+
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0 ? -errno : 0;
+}
+
+static void ep_del(void *loop, void *h)
+{
+	struct builtin_loop *l = loop;
+	struct epoll_src *s = h;
+
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	s->dead = true;
+	/* This round's event array may still name it: free after dispatch. */
+	s->next_dead = l->dead;
+	l->dead = s;
+}
+
+static const struct nvemu_tcp_loop_ops builtin_ops = {
+	.add_fd = ep_add,
+	.mod_fd = ep_mod,
+	.del_fd = ep_del,
+};
+
+static void reap_dead(struct builtin_loop *l)
+{
+	while (l->dead) {
+		struct epoll_src *s = l->dead;
+
+		l->dead = s->next_dead;
+		free(s);
+	}
+}
+
+void tcp_fd_mod(struct tcp_conn *c, uint32_t events)
+{
+	if (c->fd < 0 || !c->h)
+		return;
+	if (!c->t->ops->mod_fd(c->t->loop, c->h, events))
+		c->events = events;
+}
+
+/* ---- target */
+
+void nvemu_tcp_target_params_init(struct nvemu_tcp_target_params *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p,
+			    struct nvemu_tcp_target **out, struct nvemu_error *err)
+{
+	struct nvemu_tcp_target *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	t->p = *p;
+	if (!t->p.maxh2cdata)
+		t->p.maxh2cdata = 128 * 1024;
+	if (!t->p.num_io_queues)
+		t->p.num_io_queues = 31;
+	if (!t->p.queue_depth)
+		t->p.queue_depth = 128;
+	if (!t->p.pdu_timeout_ms)
+		t->p.pdu_timeout_ms = 10000;
+	if (t->p.maxh2cdata < 4096 || t->p.maxh2cdata % 4 || t->p.maxh2cdata > TCP_MAX_DATA) {
+		free(t);
+		return nvemu_error_set(err, -EINVAL, "maxh2cdata: a multiple of 4 in 4096..%u",
+				       TCP_MAX_DATA);
+	}
+	if (t->p.queue_depth < 2 || t->p.queue_depth > TCP_MAX_SLOTS) {
+		free(t);
+		return nvemu_error_set(err, -EINVAL, "queue_depth: must be in 2..%u",
+				       TCP_MAX_SLOTS);
+	}
+	if (t->p.num_io_queues > NVEMU_MAX_IO_QUEUES) {
+		free(t);
+		return nvemu_error_set(err, -EINVAL, "num_io_queues: at most %u",
+				       NVEMU_MAX_IO_QUEUES);
+	}
+	t->epfd = -1;
+	if (p->ops) {
+		t->ops = p->ops;
+		t->loop = p->loop;
+	} else {
+		struct builtin_loop *l = calloc(1, sizeof(*l));
+
+		if (!l) {
+			free(t);
+			return nvemu_error_set(err, -ENOMEM, "out of memory");
+		}
+		l->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (l->epfd < 0) {
+			int e = errno;
+
+			free(l);
+			free(t);
+			return nvemu_error_set(err, -e, "epoll_create1: %s", strerror(e));
+		}
+		t->epfd = l->epfd;
+		t->ops = &builtin_ops;
+		t->loop = l;
+	}
+	t->genctr = 1;
+	t->next_tick_ns = nvemu_now_ns() + TICK_NS;
+	*out = t;
+	return 0;
+}
+
+static void close_listener_conns(struct nvemu_tcp_target *t, struct tcp_listener *l)
+{
+again:
+	for (struct tcp_conn *c = t->conns; c; c = c->next) {
+		if (c->state != CONN_CLOSED && (!l || c->lst == l)) {
+			tcp_conn_close(c, "listener removed");
+			goto again;
+		}
+	}
+}
+
+static void listener_put(struct nvemu_tcp_target *t, struct tcp_listener *l)
+{
+	if (--l->refs)
+		return;
+	close_listener_conns(t, l);
+	/* Closed conns still waiting for the engine must not point at it. */
+	for (struct tcp_conn *c = t->conns; c; c = c->next)
+		if (c->lst == l)
+			c->lst = NULL;
+	for (unsigned i = 0; i < t->nr_lst; i++) {
+		if (t->lst[i] == l) {
+			t->lst[i] = t->lst[--t->nr_lst];
+			break;
+		}
+	}
+	if (l->fd >= 0) {
+		t->ops->del_fd(t->loop, l->h);
+		close(l->fd);
+	}
+	free(l);
+}
+
+static void drain_subsys(struct nvemu_tcp_target *t, struct tcp_subsys *ts)
+{
+	uint64_t deadline = nvemu_now_ns() + 2000000000ull;
+	bool busy;
+
+again:
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
+		if (a->ts == ts && !a->dead) {
+			tcp_assoc_teardown(a, "subsystem removed");
+			goto again;
+		}
+	}
+	do {
+		tcp_assoc_gc(t);
+		busy = false;
+		for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+			busy |= a->ts == ts;
+		if (busy)
+			nvemu_subsys_poll(ts->s);
+	} while (busy && nvemu_now_ns() < deadline);
+	/* Still busy: forget them; destroying the subsystem takes the controllers. */
+	for (struct tcp_assoc *a = t->assocs, *next; a; a = next) {
+		next = a->next;
+		if (a->ts != ts)
+			continue;
+		tcp_log(t, NVEMU_TCP_LOG_WARN, "controller %u still has commands in flight",
+			a->cntlid);
+		if (a->ctrl)
+			nvemu_ctrl_bind_transport(a->ctrl, NULL, NULL, NULL);
+		if (a->prev)
+			a->prev->next = a->next;
+		else
+			t->assocs = a->next;
+		if (a->next)
+			a->next->prev = a->prev;
+		free(a->io);
+		free(a);
+	}
+}
+
+static void subsys_free(struct tcp_subsys *ts)
+{
+	for (unsigned i = 0; i < ts->nr_hosts; i++)
+		free(ts->hosts[i]);
+	free(ts->hosts);
+	free(ts->ls);
+	free(ts->dead_ports);
+}
+
+void nvemu_tcp_target_destroy(struct nvemu_tcp_target *t)
+{
+	if (!t)
+		return;
+	close_listener_conns(t, NULL);
+	while (t->nr_subs)
+		nvemu_tcp_remove_subsys(t, t->subs[0].s);
+	while (t->nr_lst) {
+		t->lst[0]->refs = 1;
+		listener_put(t, t->lst[0]);
+	}
+	/* Connections still referenced by the engine: nothing will complete them now. */
+	while (t->conns) {
+		struct tcp_conn *c = t->conns;
+
+		c->engine_inflight = 0;
+		c->in_cb = 0;
+		tcp_conn_close(c, NULL);
+		tcp_conn_free_if_idle(c);
+	}
+	if (t->epfd >= 0) {
+		struct builtin_loop *l = t->loop;
+
+		reap_dead(l);
+		close(l->epfd);
+		free(l);
+	}
+	free(t->subs);
+	free(t->lst);
+	free(t);
+}
+
+void nvemu_tcp_target_tick(struct nvemu_tcp_target *t)
+{
+	uint64_t now = nvemu_now_ns();
+
+again_conn:
+	for (struct tcp_conn *c = t->conns; c; c = c->next)
+		if (tcp_conn_tick_closed(c, now))
+			goto again_conn;
+again_assoc:
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+		if (tcp_assoc_tick(a, now))
+			goto again_assoc;
+	tcp_assoc_gc(t);
+}
+
+int nvemu_tcp_target_run_once(struct nvemu_tcp_target *t, int timeout_ms)
+{
+	struct builtin_loop *l = t->loop;
+	struct epoll_event evs[64];
+	uint64_t now = nvemu_now_ns();
+	int n, tmo = timeout_ms;
+	bool inflight = false;
+
+	if (t->epfd < 0)
+		return -EINVAL;
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+		if (a->ctrl && a->ctrl->inflight > a->ctrl->nr_aer)
+			inflight = true;
+	if (now >= t->next_tick_ns)
+		tmo = 0;
+	else if (tmo < 0 || (uint64_t)tmo > (t->next_tick_ns - now) / 1000000 + 1)
+		tmo = (int)((t->next_tick_ns - now) / 1000000 + 1);
+	if (inflight && tmo > 1)
+		tmo = 1;
+	n = epoll_wait(t->epfd, evs, 64, tmo);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct epoll_src *s = evs[i].data.ptr;
+
+		if (!s->dead)
+			s->cb(s->fd, evs[i].events, s->arg);
+	}
+	reap_dead(l);
+	for (unsigned i = 0; i < t->nr_subs; i++)
+		nvemu_subsys_poll(t->subs[i].s);
+	now = nvemu_now_ns();
+	if (now >= t->next_tick_ns) {
+		t->next_tick_ns = now + TICK_NS;
+		nvemu_tcp_target_tick(t);
+		reap_dead(l);
+	}
+	return n;
+}
+
+/* ---- subsystems */
+
+struct tcp_subsys *tcp_find_subsys(struct nvemu_tcp_target *t, const struct nvemu_subsys *s)
+{
+	for (unsigned i = 0; i < t->nr_subs; i++)
+		if (t->subs[i].s == s)
+			return &t->subs[i];
+	return NULL;
+}
+
+bool nvemu_tcp_has_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
+{
+	return tcp_find_subsys(t, s) != NULL;
+}
+
+int nvemu_tcp_add_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			 struct nvemu_error *err)
+{
+	struct tcp_subsys *subs;
+
+	if (tcp_find_subsys(t, s))
+		return nvemu_error_set(err, -EEXIST, "subsystem %s is already exposed over TCP",
+				       nvemu_subsys_nqn(s));
+	/* tcp_subsys records move on realloc: nothing keeps pointers across calls but assocs. */
+	subs = malloc((t->nr_subs + 1) * sizeof(*subs));
+	if (!subs)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	if (t->nr_subs)
+		memcpy(subs, t->subs, t->nr_subs * sizeof(*subs));
+	subs[t->nr_subs] = (struct tcp_subsys){ .s = s, .allow_any = true };
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+		a->ts = &subs[a->ts - t->subs];
+	free(t->subs);
+	t->subs = subs;
+	t->nr_subs++;
+	return 0;
+}
+
+void nvemu_tcp_remove_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+	unsigned idx;
+
+	if (!ts)
+		return;
+	while (ts->nr_ls) {
+		struct tcp_listener *l = ts->ls[ts->nr_ls - 1].l;
+
+		nvemu_tcp_remove_listener(t, s, l->traddr, l->trsvcid, l->adrfam, NULL);
+		ts = tcp_find_subsys(t, s);
+	}
+	drain_subsys(t, ts);
+	for (unsigned i = 0; i < ts->nr_dead_ports; i++)
+		nvemu_subsys_remove_port(s, ts->dead_ports[i], NULL);
+	subsys_free(ts);
+	idx = (unsigned)(ts - t->subs);
+	memmove(&t->subs[idx], &t->subs[idx + 1], (t->nr_subs - idx - 1) * sizeof(*ts));
+	t->nr_subs--;
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+		if (a->ts > &t->subs[idx])
+			a->ts--;
+	t->genctr++;
+}
+
+int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+				 bool allow, struct nvemu_error *err)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+
+	if (!ts)
+		return nvemu_error_set(err, -ENOENT, "subsystem is not exposed over TCP");
+	ts->allow_any = allow;
+	return 0;
+}
+
+bool nvemu_tcp_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+
+	return ts && ts->allow_any;
+}
+
+int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
+		       struct nvemu_error *err)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+	char **hosts, *dup;
+	int ret;
+
+	if (!ts)
+		return nvemu_error_set(err, -ENOENT, "subsystem is not exposed over TCP");
+	ret = nvemu_nqn_validate(hostnqn, err);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < ts->nr_hosts; i++)
+		if (!strcmp(ts->hosts[i], hostnqn))
+			return nvemu_error_set(err, -EEXIST, "host: %s is already allowed", hostnqn);
+	hosts = realloc(ts->hosts, (ts->nr_hosts + 1) * sizeof(*hosts));
+	if (!hosts)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	ts->hosts = hosts;
+	dup = strdup(hostnqn);
+	if (!dup)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	ts->hosts[ts->nr_hosts++] = dup;
+	return 0;
+}
+
+int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			  const char *hostnqn, struct nvemu_error *err)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+
+	if (!ts)
+		return nvemu_error_set(err, -ENOENT, "subsystem is not exposed over TCP");
+	for (unsigned i = 0; i < ts->nr_hosts; i++) {
+		if (strcmp(ts->hosts[i], hostnqn))
+			continue;
+		free(ts->hosts[i]);
+		memmove(&ts->hosts[i], &ts->hosts[i + 1], (ts->nr_hosts - i - 1) * sizeof(char *));
+		ts->nr_hosts--;
+		return 0;
+	}
+	return nvemu_error_set(err, -ENOENT, "host: %s is not on the list", hostnqn);
+}
+
+const char *nvemu_tcp_get_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+
+	return ts && idx < ts->nr_hosts ? ts->hosts[idx] : NULL;
+}
+
+unsigned nvemu_tcp_nr_assocs(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
+{
+	unsigned n = 0;
+
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+		n += !a->dead && a->ts->s == s;
+	return n;
+}
+
+void nvemu_tcp_ns_added(struct nvemu_tcp_target *t, struct nvemu_subsys *s, uint32_t nsid)
+{
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+		if (!a->dead && a->ctrl && a->ts->s == s && !nvemu_ctrl_ns_attached(a->ctrl, nsid))
+			nvemu_ctrl_attach_ns(a->ctrl, nsid, NULL);
+}
+
+void nvemu_tcp_ns_removed(struct nvemu_tcp_target *t, struct nvemu_subsys *s, uint32_t nsid)
+{
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+		if (a->ctrl && a->ts->s == s && nvemu_ctrl_ns_attached(a->ctrl, nsid))
+			nvemu_ctrl_detach_ns(a->ctrl, nsid, NULL);
+}
+
+/* ---- listeners */
+
+static void accept_cb(int fd, uint32_t revents, void *arg)
+{
+	struct tcp_listener *l = arg;
+
+	(void)revents;
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int one = 1, cfd = accept4(fd, (struct sockaddr *)&ss, &sl,
+					   SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct tcp_conn *c;
+		char host[64] = "?", serv[16] = "?";
+
+		if (cfd < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				tcp_log(l->t, NVEMU_TCP_LOG_WARN, "accept: %s", strerror(errno));
+			return;
+		}
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = tcp_conn_new(l->t, l, cfd);
+		if (!c) {
+			close(cfd);
+			tcp_log(l->t, NVEMU_TCP_LOG_ERR, "out of memory for a connection");
+			continue;
+		}
+		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
+		tcp_log(l->t, NVEMU_TCP_LOG_DEBUG, "%s: connected to %s:%s", c->peer, l->traddr,
+			l->trsvcid);
+	}
+}
+
+static struct tcp_listener *listener_get(struct nvemu_tcp_target *t, const char *traddr,
+					 const char *trsvcid, uint8_t adrfam,
+					 struct nvemu_error *err)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
+	struct addrinfo *ai = NULL;
+	struct tcp_listener *l, **arr;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd, one = 1, r;
+
+	for (unsigned i = 0; i < t->nr_lst; i++) {
+		l = t->lst[i];
+		if (!strcmp(l->traddr, traddr) && !strcmp(l->trsvcid, trsvcid) &&
+		    l->adrfam == adrfam) {
+			l->refs++;
+			return l;
+		}
+	}
+	hints.ai_family = adrfam == NVMF_ADDR_FAMILY_IP6 ? AF_INET6 : AF_INET;
+	r = getaddrinfo(traddr, trsvcid, &hints, &ai);
+	if (r) {
+		nvemu_error_set(err, -EINVAL, "traddr/trsvcid: %s:%s: %s", traddr, trsvcid,
+				gai_strerror(r));
+		return NULL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		nvemu_error_set(err, -errno, "socket: %s", strerror(errno));
+		freeaddrinfo(ai);
+		return NULL;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		int e = errno;
+
+		nvemu_error_set(err, -e, "listen on %s:%s: %s", traddr, trsvcid, strerror(e));
+		close(fd);
+		freeaddrinfo(ai);
+		return NULL;
+	}
+	freeaddrinfo(ai);
+	l = calloc(1, sizeof(*l));
+	arr = realloc(t->lst, (t->nr_lst + 1) * sizeof(*arr));
+	if (arr)
+		t->lst = arr;
+	if (!l || !arr) {
+		free(l);
+		close(fd);
+		nvemu_error_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	l->t = t;
+	l->fd = fd;
+	l->adrfam = adrfam;
+	l->refs = 1;
+	snprintf(l->traddr, sizeof(l->traddr), "%s", traddr);
+	snprintf(l->trsvcid, sizeof(l->trsvcid), "%s", trsvcid);
+	if (!getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		uint16_t port = ss.ss_family == AF_INET6
+					? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+					: ntohs(((struct sockaddr_in *)&ss)->sin_port);
+
+		snprintf(l->trsvcid, sizeof(l->trsvcid), "%u", port);
+	}
+	l->h = t->ops->add_fd(t->loop, fd, EPOLLIN, accept_cb, l);
+	if (!l->h) {
+		close(fd);
+		free(l);
+		nvemu_error_set(err, -ENOMEM, "cannot watch the listening socket");
+		return NULL;
+	}
+	t->lst[t->nr_lst++] = l;
+	tcp_log(t, NVEMU_TCP_LOG_INFO, "listening on %s:%s", l->traddr, l->trsvcid);
+	return l;
+}
+
+static uint8_t guess_adrfam(const char *traddr)
+{
+	return strchr(traddr, ':') ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
+}
+
+static int find_sub_listener(struct tcp_subsys *ts, const char *traddr, const char *trsvcid,
+			     uint8_t adrfam)
+{
+	for (unsigned i = 0; i < ts->nr_ls; i++) {
+		struct tcp_listener *l = ts->ls[i].l;
+
+		if (!strcmp(l->traddr, traddr) && !strcmp(l->trsvcid, trsvcid) &&
+		    l->adrfam == adrfam)
+			return (int)i;
+	}
+	return -1;
+}
+
+int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			   const char *traddr, const char *trsvcid, uint8_t adrfam,
+			   struct nvemu_error *err)
+{
+	struct tcp_subsys *ts;
+	struct tcp_sub_listener *ls;
+	struct nvemu_port_params pp;
+	struct tcp_listener *l;
+	uint16_t port_id;
+	int ret;
+
+	if (!traddr || !*traddr)
+		traddr = "127.0.0.1";
+	if (!trsvcid || !*trsvcid)
+		trsvcid = "4420";
+	if (!adrfam)
+		adrfam = guess_adrfam(traddr);
+	if (adrfam != NVMF_ADDR_FAMILY_IP4 && adrfam != NVMF_ADDR_FAMILY_IP6)
+		return nvemu_error_set(err, -EINVAL, "adrfam: IPv4 or IPv6");
+	if (strlen(traddr) >= sizeof(pp.tcp.traddr) || strlen(trsvcid) >= sizeof(pp.tcp.trsvcid))
+		return nvemu_error_set(err, -EINVAL, "traddr/trsvcid: too long");
+	ts = tcp_find_subsys(t, s);
+	if (!ts) {
+		ret = nvemu_tcp_add_subsys(t, s, err);
+		if (ret)
+			return ret;
+		ts = tcp_find_subsys(t, s);
+	}
+	if (strcmp(trsvcid, "0") && find_sub_listener(ts, traddr, trsvcid, adrfam) >= 0)
+		return nvemu_error_set(err, -EEXIST, "listener %s:%s exists on %s", traddr, trsvcid,
+				       nvemu_subsys_nqn(s));
+	ls = realloc(ts->ls, (ts->nr_ls + 1) * sizeof(*ls));
+	if (!ls)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	ts->ls = ls;
+	l = listener_get(t, traddr, trsvcid, adrfam, err);
+	if (!l)
+		return err ? err->code : -EINVAL;
+	nvemu_port_params_init(&pp, NVEMU_PORT_TCP);
+	snprintf(pp.tcp.traddr, sizeof(pp.tcp.traddr), "%s", l->traddr);
+	snprintf(pp.tcp.trsvcid, sizeof(pp.tcp.trsvcid), "%s", l->trsvcid);
+	pp.tcp.adrfam = adrfam;
+	ret = nvemu_subsys_add_port(s, &pp, &port_id, err);
+	if (ret) {
+		listener_put(t, l);
+		return ret;
+	}
+	ts->ls[ts->nr_ls++] = (struct tcp_sub_listener){ .l = l, .port_id = port_id };
+	t->genctr++;
+	return 0;
+}
+
+int nvemu_tcp_remove_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			      const char *traddr, const char *trsvcid, uint8_t adrfam,
+			      struct nvemu_error *err)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+	struct tcp_listener *l;
+	uint16_t port_id;
+	uint16_t *dp;
+	int i;
+
+	if (!traddr || !*traddr)
+		traddr = "127.0.0.1";
+	if (!trsvcid || !*trsvcid)
+		trsvcid = "4420";
+	if (!adrfam)
+		adrfam = guess_adrfam(traddr);
+	i = ts ? find_sub_listener(ts, traddr, trsvcid, adrfam) : -1;
+	if (i < 0)
+		return nvemu_error_set(err, -ENOENT, "no listener %s:%s on %s", traddr, trsvcid,
+				       nvemu_subsys_nqn(s));
+	l = ts->ls[i].l;
+	port_id = ts->ls[i].port_id;
+	ts->ls[i] = ts->ls[--ts->nr_ls];
+	t->genctr++;
+again:
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
+		if (!a->dead && a->ts == ts && a->port_id == port_id) {
+			tcp_assoc_teardown(a, "listener removed");
+			goto again;
+		}
+	}
+	dp = realloc(ts->dead_ports, (ts->nr_dead_ports + 1) * sizeof(*dp));
+	if (dp) {
+		ts->dead_ports = dp;
+		ts->dead_ports[ts->nr_dead_ports++] = port_id;
+	}
+	listener_put(t, l);
+	tcp_assoc_gc(t);
+	return 0;
+}
+
+int nvemu_tcp_get_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
+			   struct nvemu_tcp_listener_info *out)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+	struct tcp_listener *l;
+
+	if (!ts || idx >= ts->nr_ls)
+		return -ENOENT;
+	l = ts->ls[idx].l;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->traddr, sizeof(out->traddr), "%s", l->traddr);
+	snprintf(out->trsvcid, sizeof(out->trsvcid), "%s", l->trsvcid);
+	out->adrfam = l->adrfam;
+	out->port_id = ts->ls[idx].port_id;
+	return 0;
+}

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/* NVMe/TCP target internals: PDU layouts, connections, associations. */
+#ifndef NVEMU_TCP_INTERNAL_H
+#define NVEMU_TCP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nvemu-internal.h"
+#include "tcp.h"
+
+/* ---- PDUs (NVMe/TCP Transport Specification 1.0) */
+
+enum {
+	TCP_PDU_ICREQ = 0x00,
+	TCP_PDU_ICRESP = 0x01,
+	TCP_PDU_H2C_TERM = 0x02,
+	TCP_PDU_C2H_TERM = 0x03,
+	TCP_PDU_CMD = 0x04,
+	TCP_PDU_RSP = 0x05,
+	TCP_PDU_H2C_DATA = 0x06,
+	TCP_PDU_C2H_DATA = 0x07,
+	TCP_PDU_R2T = 0x09,
+};
+
+enum {
+	TCP_F_HDGST = 1 << 0,
+	TCP_F_DDGST = 1 << 1,
+	TCP_F_LAST = 1 << 2,
+	TCP_F_SUCCESS = 1 << 3,
+};
+
+/* Fatal Error Status of a TermReq */
+enum {
+	TCP_FES_INVALID_HDR = 0x01,
+	TCP_FES_PDU_SEQ = 0x02,
+	TCP_FES_HDR_DIGEST = 0x03,
+	TCP_FES_OUT_OF_RANGE = 0x04,
+	TCP_FES_LIMIT_EXCEEDED = 0x05,
+	TCP_FES_UNSUPPORTED = 0x06,
+};
+
+struct tcp_ch {
+	uint8_t type;
+	uint8_t flags;
+	uint8_t hlen;
+	uint8_t pdo;
+	uint32_t plen;
+} __attribute__((packed));
+
+struct tcp_icreq {
+	struct tcp_ch ch;
+	uint16_t pfv;
+	uint8_t hpda;
+	uint8_t digest; /* bit 0 HDGST_ENABLE, bit 1 DDGST_ENABLE */
+	uint32_t maxr2t;
+	uint8_t rsvd[112];
+} __attribute__((packed));
+
+struct tcp_icresp {
+	struct tcp_ch ch;
+	uint16_t pfv;
+	uint8_t cpda;
+	uint8_t digest;
+	uint32_t maxh2cdata;
+	uint8_t rsvd[112];
+} __attribute__((packed));
+
+struct tcp_cmd_pdu {
+	struct tcp_ch ch;
+	uint8_t sqe[64];
+} __attribute__((packed));
+
+struct tcp_rsp_pdu {
+	struct tcp_ch ch;
+	uint8_t cqe[16];
+} __attribute__((packed));
+
+/* H2CData and C2HData (ttag reserved in C2H) */
+struct tcp_data_pdu {
+	struct tcp_ch ch;
+	uint16_t cccid;
+	uint16_t ttag;
+	uint32_t datao;
+	uint32_t datal;
+	uint32_t rsvd;
+} __attribute__((packed));
+
+struct tcp_r2t_pdu {
+	struct tcp_ch ch;
+	uint16_t cccid;
+	uint16_t ttag;
+	uint32_t r2to;
+	uint32_t r2tl;
+	uint32_t rsvd;
+} __attribute__((packed));
+
+struct tcp_term_pdu {
+	struct tcp_ch ch;
+	uint16_t fes;
+	uint32_t fei;
+	uint8_t rsvd[10];
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct tcp_icreq) == 128, "ICReq");
+_Static_assert(sizeof(struct tcp_icresp) == 128, "ICResp");
+_Static_assert(sizeof(struct tcp_cmd_pdu) == 72, "CapsuleCmd");
+_Static_assert(sizeof(struct tcp_rsp_pdu) == 24, "CapsuleResp");
+_Static_assert(sizeof(struct tcp_data_pdu) == 24, "Data");
+_Static_assert(sizeof(struct tcp_r2t_pdu) == 24, "R2T");
+_Static_assert(sizeof(struct tcp_term_pdu) == 24, "TermReq");
+
+#define TCP_IN_CAPSULE_MAX 8192u			   /* bytes of in-capsule data */
+#define TCP_IOCCSZ ((64 + TCP_IN_CAPSULE_MAX) / 16) /* in 16-byte units */
+#define TCP_TERM_MAX_PLEN 152
+#define TCP_MAX_DATA (2u << 20) /* largest data transfer of one command */
+#define TCP_ADMIN_DEPTH 32
+#define TCP_MAX_SLOTS 256
+#define TCP_SGL_INCAPSULE 0x01 /* Data Block, Offset subtype */
+#define TCP_SGL_TRANSPORT 0x5a /* Transport Data Block, transport specific */
+
+/* CRC-32C as the NVMe/TCP digests use it (init ~0, final inversion). */
+uint32_t nvemu_tcp_crc32c(uint32_t crc, const void *buf, size_t len);
+#define TCP_CRC_INIT 0xffffffffu
+static inline uint32_t tcp_crc_final(uint32_t crc)
+{
+	return ~crc;
+}
+
+/* ---- objects */
+
+struct tcp_conn;
+struct tcp_assoc;
+
+struct tcp_listener {
+	char traddr[64];
+	char trsvcid[32];
+	uint8_t adrfam;
+	int fd;
+	void *h;
+	unsigned refs; /* subsystems listening here */
+	struct nvemu_tcp_target *t;
+};
+
+struct tcp_sub_listener {
+	struct tcp_listener *l;
+	uint16_t port_id;
+};
+
+struct tcp_subsys {
+	struct nvemu_subsys *s;
+	bool allow_any;
+	char **hosts;
+	unsigned nr_hosts;
+	struct tcp_sub_listener *ls;
+	unsigned nr_ls;
+	uint16_t *dead_ports; /* removed listeners whose port still has a controller */
+	unsigned nr_dead_ports;
+};
+
+enum cmd_state { CMD_FREE, CMD_RX, CMD_H2C, CMD_ENGINE, CMD_TX };
+
+struct tcp_cmd {
+	struct nvemu_req req;
+	struct tcp_conn *conn;
+	uint16_t idx; /* also the transfer tag */
+	enum cmd_state st;
+	uint8_t *buf;
+	uint32_t cap; /* allocated */
+	uint32_t len; /* SGL length */
+	uint32_t rcvd;	  /* H2C bytes received */
+	uint32_t r2t_end; /* end of the outstanding R2T */
+	uint16_t status;  /* set when the data phase failed */
+	unsigned tx_refs; /* queued PDUs that point into buf */
+	struct tcp_cmd *next_free;
+};
+
+struct tx_item {
+	struct tx_item *next;
+	uint32_t hdr_len;
+	uint32_t data_len;
+	uint32_t tail_len; /* data digest */
+	uint32_t off;	   /* bytes already sent */
+	const uint8_t *data;
+	struct tcp_cmd *cmd; /* released when sent */
+	uint8_t tail[4];
+	uint8_t hdr[160];
+};
+
+enum conn_state { CONN_IC, CONN_LIVE, CONN_DRAIN, CONN_CLOSED };
+enum rx_state { RX_CH, RX_HDR, RX_PAD, RX_DATA, RX_DDGST, RX_TERM };
+
+struct tcp_conn {
+	struct nvemu_tcp_target *t;
+	struct tcp_conn *prev, *next; /* target's list */
+	struct tcp_listener *lst;     /* NULL: every subsystem (fuzzing) */
+	int fd;
+	void *h;
+	uint32_t events;
+	enum conn_state state;
+	char peer[80];
+
+	/* negotiated by ICReq */
+	bool hdgst, ddgst;
+	uint8_t hpda;
+	uint32_t maxh2cdata;
+
+	/* receive path */
+	enum rx_state rx;
+	uint8_t hdr[160];
+	uint32_t hdr_got, hdr_need;
+	uint32_t pad_left;
+	uint8_t *data_dst;
+	uint32_t data_left;
+	uint32_t data_crc;
+	uint8_t ddgst_rx[4];
+	uint32_t ddgst_got;
+	struct tcp_cmd *rx_cmd;	  /* command whose data is arriving */
+	uint32_t rx_datal;	  /* data bytes of this PDU */
+	uint64_t rx_start_ns;	  /* a PDU started arriving */
+	uint8_t term_buf[TCP_TERM_MAX_PLEN];
+
+	/* queue */
+	bool connected;
+	bool disc;
+	bool sqflow_off;
+	uint16_t qid;
+	uint16_t sqsize; /* entries */
+	uint16_t sqhd;
+	struct tcp_assoc *assoc;
+	struct tcp_cmd *cmds;
+	unsigned nr_cmds;
+	struct tcp_cmd *free_cmds;
+	unsigned engine_inflight;
+
+	/* discovery controller state */
+	uint16_t disc_cntlid;
+	uint32_t disc_cc, disc_csts;
+	uint32_t kato_ms;
+	uint64_t last_ka_ns;
+	struct tcp_cmd *disc_aer;
+
+	/* transmit path */
+	struct tx_item *tx_head, *tx_tail;
+	unsigned in_cb; /* nesting of callbacks: not freed while > 0 */
+	bool close_after_tx;
+	uint64_t drain_start_ns;
+};
+
+struct tcp_assoc {
+	struct tcp_assoc *prev, *next; /* target's list */
+	struct nvemu_tcp_target *t;
+	struct tcp_subsys *ts;
+	struct nvemu_ctrl *ctrl;
+	uint16_t cntlid;
+	uint16_t port_id;
+	struct tcp_conn *admin;
+	struct tcp_conn **io; /* index qid */
+	uint16_t nr_io;
+	uint32_t kato_ms;
+	uint64_t start_ns;
+	bool dead;
+	char hostnqn[NVME_NQN_LENGTH];
+	uint8_t hostid[16];
+};
+
+struct nvemu_tcp_target {
+	struct nvemu_tcp_target_params p;
+	const struct nvemu_tcp_loop_ops *ops;
+	void *loop;
+	int epfd; /* built-in loop */
+	uint64_t next_tick_ns;
+
+	struct tcp_subsys *subs;
+	unsigned nr_subs;
+	struct tcp_listener **lst;
+	unsigned nr_lst;
+
+	struct tcp_conn *conns;
+	struct tcp_assoc *assocs;
+	uint64_t genctr;
+	uint16_t next_disc_cntlid;
+};
+
+/* target.c */
+void tcp_log(struct nvemu_tcp_target *t, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+struct tcp_subsys *tcp_find_subsys(struct nvemu_tcp_target *t, const struct nvemu_subsys *s);
+void tcp_fd_mod(struct tcp_conn *c, uint32_t events);
+
+/* conn.c */
+/* A connection on fd (-1: no socket, transmitted PDUs are dropped). */
+struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *lst, int fd);
+/* Feed received bytes through the PDU parser. */
+void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len);
+void tcp_conn_event(int fd, uint32_t revents, void *arg);
+/* Stop the connection now (socket closed); freed once the engine is done with it. */
+void tcp_conn_close(struct tcp_conn *c, const char *why);
+void tcp_conn_free_if_idle(struct tcp_conn *c);
+/* Send a C2HTermReq, then close. */
+void tcp_conn_fatal(struct tcp_conn *c, uint16_t fes, uint32_t fei, const char *why);
+/* Timeouts; true when it closed something (the caller restarts its walk). */
+bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now);
+void tcp_cmd_respond(struct tcp_cmd *cmd, uint16_t status, uint32_t dw0, uint32_t dw1);
+void tcp_cmd_send_data(struct tcp_cmd *cmd, const void *data, uint32_t len);
+/* Data (len bytes of buf) then the response, or C2HData with SUCCESS. */
+void tcp_cmd_complete_read(struct tcp_cmd *cmd, uint32_t len, uint16_t status, uint32_t dw0,
+			   uint32_t dw1);
+/* Ask for the command's data with R2Ts. */
+void tcp_cmd_start_h2c(struct tcp_cmd *cmd);
+int tcp_cmd_buf(struct tcp_cmd *cmd, uint32_t len);
+void tcp_cmd_release(struct tcp_cmd *cmd);
+void tcp_conn_flush(struct tcp_conn *c);
+
+/* fabrics.c */
+/* A capsule arrived (cmd->rcvd bytes of in-capsule data in buf). */
+void tcp_cmd_execute_capsule(struct tcp_cmd *cmd);
+/* All of the command's data is in buf (cmd->len bytes). */
+void tcp_cmd_data_ready(struct tcp_cmd *cmd);
+void tcp_assoc_teardown(struct tcp_assoc *a, const char *why);
+/* Remove controllers of dead associations once their commands drained. */
+void tcp_assoc_gc(struct nvemu_tcp_target *t);
+void tcp_conn_detach(struct tcp_conn *c);
+/* Keep Alive; true when it tore the association down. */
+bool tcp_assoc_tick(struct tcp_assoc *a, uint64_t now);
+
+#endif

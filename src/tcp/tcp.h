@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NVMe/TCP target (NVMe over Fabrics, TCP transport binding).
+ *
+ * One struct nvemu_tcp_target serves any number of subsystems. Each
+ * subsystem is exposed on listeners (traddr, trsvcid, adrfam); subsystems
+ * sharing an address share one listening socket. Every listener also
+ * serves the discovery controller (nqn.2014-08.org.nvmexpress.discovery).
+ *
+ * Dynamic controller model: each admin-queue Connect creates a controller
+ * (nvemu_subsys_add_ctrl_ex on the subsystem's TCP port of that listener)
+ * with every namespace of the subsystem attached (the subsystem is the
+ * template); it is removed when the association ends (admin connection
+ * closed, Keep Alive timeout, listener or subsystem removed).
+ *
+ * The target registers its sockets with the caller's event loop through
+ * struct nvemu_tcp_loop_ops, or with a built-in epoll loop when ops is NULL
+ * (drive it with nvemu_tcp_target_run_once). Either way, call
+ * nvemu_tcp_target_tick() about every 100 ms (Keep Alive, stalled PDUs,
+ * deferred controller removal). Not thread-safe: one thread drives it.
+ */
+#ifndef NVEMU_TCP_H
+#define NVEMU_TCP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nvemu/nvemu.h>
+
+struct nvemu_tcp_target;
+
+typedef void (*nvemu_tcp_fd_cb)(int fd, uint32_t revents, void *arg);
+
+struct nvemu_tcp_loop_ops {
+	/* Watch fd for events (EPOLLIN/EPOLLOUT); returns a handle, NULL on error. */
+	void *(*add_fd)(void *loop, int fd, uint32_t events, nvemu_tcp_fd_cb cb, void *arg);
+	int (*mod_fd)(void *loop, void *handle, uint32_t events);
+	/* Must be safe from inside the handle's own callback. */
+	void (*del_fd)(void *loop, void *handle);
+};
+
+enum {
+	NVEMU_TCP_LOG_ERR = 0,
+	NVEMU_TCP_LOG_WARN = 1,
+	NVEMU_TCP_LOG_INFO = 2,
+	NVEMU_TCP_LOG_DEBUG = 3,
+};
+
+struct nvemu_tcp_target_params {
+	const struct nvemu_tcp_loop_ops *ops; /* NULL: the built-in epoll loop */
+	void *loop;
+	/* NULL: messages go to stderr (warnings and errors only). */
+	void (*log)(void *arg, int level, const char *msg);
+	void *log_arg;
+	uint32_t maxh2cdata;	/* 0: 128 KiB */
+	uint16_t num_io_queues; /* per controller; 0: 31 */
+	uint16_t queue_depth;	/* I/O queue entries (MQES+1), 0: 128; at most 256 */
+	unsigned pdu_timeout_ms; /* a PDU half received for longer is an error; 0: 10 s */
+};
+
+void nvemu_tcp_target_params_init(struct nvemu_tcp_target_params *p);
+int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p,
+			    struct nvemu_tcp_target **out, struct nvemu_error *err);
+/* Closes every connection and removes the controllers it created. */
+void nvemu_tcp_target_destroy(struct nvemu_tcp_target *t);
+
+/* Keep Alive, PDU timeouts, deferred cleanup. Call every ~100 ms. */
+void nvemu_tcp_target_tick(struct nvemu_tcp_target *t);
+/*
+ * Built-in loop only: wait up to timeout_ms for socket events, dispatch
+ * them, reap backend completions and tick when due. Returns events handled
+ * or -errno.
+ */
+int nvemu_tcp_target_run_once(struct nvemu_tcp_target *t, int timeout_ms);
+
+/* ---- subsystems, access control */
+
+/* Expose a subsystem (allow any host by default). No listener yet. */
+int nvemu_tcp_add_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			 struct nvemu_error *err);
+/* Ends its associations and removes its TCP ports. Call before destroying s. */
+void nvemu_tcp_remove_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
+bool nvemu_tcp_has_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
+
+int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+				 bool allow, struct nvemu_error *err);
+bool nvemu_tcp_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
+int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+		       const char *hostnqn, struct nvemu_error *err);
+/* Existing associations of that host stay (as in SPDK). */
+int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			  const char *hostnqn, struct nvemu_error *err);
+/* The idx-th allowed host NQN, NULL past the end. */
+const char *nvemu_tcp_get_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			       unsigned idx);
+
+/* ---- listeners */
+
+struct nvemu_tcp_listener_info {
+	char traddr[64];
+	char trsvcid[32]; /* the bound port: "0" given at add time reads back the real one */
+	uint8_t adrfam;	  /* NVMF_ADDR_FAMILY_IP4 / IP6 */
+	uint16_t port_id; /* the subsystem's NVMe port (Discovery Log PORTID) */
+};
+
+/*
+ * Listen on traddr:trsvcid for s (adrfam 0 picks from the address). Adds a
+ * TCP port to the subsystem. trsvcid "0" binds an ephemeral port.
+ */
+int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			   const char *traddr, const char *trsvcid, uint8_t adrfam,
+			   struct nvemu_error *err);
+/* Ends the associations made through it and removes the TCP port. */
+int nvemu_tcp_remove_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			      const char *traddr, const char *trsvcid, uint8_t adrfam,
+			      struct nvemu_error *err);
+/* The idx-th listener of s; -ENOENT past the end. */
+int nvemu_tcp_get_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			   unsigned idx, struct nvemu_tcp_listener_info *out);
+
+/* ---- namespace template */
+
+/*
+ * A namespace was added to / is about to be removed from s: attach it to /
+ * detach it from every controller of s this target created (the host gets
+ * a Namespace Attribute Changed event). Call before nvemu_subsys_remove_ns.
+ */
+void nvemu_tcp_ns_added(struct nvemu_tcp_target *t, struct nvemu_subsys *s, uint32_t nsid);
+void nvemu_tcp_ns_removed(struct nvemu_tcp_target *t, struct nvemu_subsys *s, uint32_t nsid);
+
+/* Number of live associations (controllers) of s, for status and tests. */
+unsigned nvemu_tcp_nr_assocs(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
+
+#endif

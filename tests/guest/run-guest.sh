@@ -1,0 +1,176 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Run a script inside a QEMU (TCG) guest booted from a Debian kernel and a
+# busybox initramfs, and exit with the script's status.
+#
+#   tests/guest/run-guest.sh BUILD_DIR SCRIPT
+#
+# The base image (kernel, modules nvme-core/nvme-fabrics/nvme-tcp and their
+# dependencies, busybox-static, nvme-cli, fio, each with its ldd libraries)
+# is built once from `apt-get download`ed packages and cached in
+# ${NVEMU_GUEST_CACHE:-BUILD_DIR/guest-cache}. Each run appends a small
+# archive with the script and nvemu's binaries from BUILD_DIR (nvemud,
+# nvemu-rpc, tests/guest/nvemu-tcp-target, with their libraries).
+#
+# The guest has no network device (-nic none): everything stays on its
+# loopback. Serial ports: ttyS0 kernel console, ttyS1 the script's output,
+# ttyS2 a status line carrying a per-run random tag, so the script's own
+# output cannot fake a result.
+#
+# Needs on the host: qemu-system-x86_64, cpio, depmod/modprobe (kmod),
+# apt-get, and the runtime libraries of nvme-cli and fio (apt-get install
+# fio nvme-cli) so that ldd resolves them.
+set -eu
+
+if [ $# -lt 2 ]; then
+	echo "usage: $0 BUILD_DIR SCRIPT" >&2
+	exit 2
+fi
+build=$(cd "$1" && pwd)
+script=$2
+cache=${NVEMU_GUEST_CACHE:-$build/guest-cache}
+timeout_s=${NVEMU_GUEST_TIMEOUT:-280}
+mkdir -p "$cache"
+
+for tool in qemu-system-x86_64 cpio depmod modprobe apt-get dpkg; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		# A missing tool is a failure, not a skip: tools/install-deps.sh installs it.
+		echo "1..1"
+		echo "not ok 1 - $tool not found (run tools/install-deps.sh)"
+		exit 1
+	fi
+done
+
+# Copy binaries and every library ldd lists into root, at the same paths.
+copy_with_libs() {
+	root=$1
+	shift
+	for bin in "$@"; do
+		ldd "$bin" 2>/dev/null | grep -q "not found" && {
+			echo "run-guest: $bin: libraries missing on the host:" >&2
+			ldd "$bin" | grep "not found" >&2
+			return 1
+		}
+		for lib in $(ldd "$bin" 2>/dev/null | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
+			case $lib in
+			/lib/* | /lib64/* | /usr/lib/*)
+				[ -e "$root$lib" ] || cp -L --parents "$lib" "$root" ;;
+			*)	# build-tree libraries: their RUNPATH is $ORIGIN-relative
+				mkdir -p "$root/nvemu/lib"
+				cp -L "$lib" "$root/nvemu/lib/" ;;
+			esac
+		done
+	done
+}
+
+build_base() {
+	work=$cache/work
+	rm -rf "$work"
+	mkdir -p "$work/dl" "$work/ext" "$work/root"
+	kpkg=$(apt-cache depends linux-image-amd64 |
+		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
+	[ -n "$kpkg" ] || { echo "run-guest: no kernel package found" >&2; return 1; }
+	kver=${kpkg#linux-image-}
+	echo "run-guest: building the base image ($kpkg) in $cache" >&2
+	(cd "$work/dl" && apt-get download "$kpkg" busybox-static nvme-cli fio >&2)
+	for deb in "$work"/dl/*.deb; do
+		dpkg -x "$deb" "$work/ext"
+	done
+	depmod -b "$work/ext" "$kver"
+
+	root=$work/root
+	mkdir -p "$root/bin" "$root/sbin" "$root/etc" "$root/proc" "$root/sys" "$root/dev" \
+		"$root/tmp" "$root/run" "$root/mnt" "$root/var/tmp" "$root/etc/nvme"
+	cp "$work/ext/bin/busybox" "$root/bin/busybox"
+	for applet in $("$root/bin/busybox" --list); do
+		[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+	done
+	mkdir -p "$root/usr/sbin" "$root/usr/bin"
+	cp "$work/ext/usr/sbin/nvme" "$root/usr/sbin/nvme"
+	cp "$work/ext/usr/bin/fio" "$root/usr/bin/fio"
+	copy_with_libs "$root" "$root/usr/sbin/nvme" "$root/usr/bin/fio"
+
+	# Modules in load order (modprobe resolves the dependencies).
+	: > "$root/etc/modules.order"
+	for m in nvme-tcp crc32c_generic crc32c-intel; do
+		modprobe -d "$work/ext" -S "$kver" --show-depends "$m" 2>/dev/null |
+			awk '$1 == "insmod" { print $2 }' |
+			while read -r ko; do
+				rel=${ko#"$work/ext"}
+				case $rel in
+				*.xz) dst=${rel%.xz}; mkdir -p "$root$(dirname "$rel")"
+				      xz -dc "$ko" > "$root$dst" ;;
+				*)    dst=$rel; mkdir -p "$root$(dirname "$rel")"; cp "$ko" "$root$dst" ;;
+				esac
+				grep -qx "$dst" "$root/etc/modules.order" || echo "$dst" >> "$root/etc/modules.order"
+			done
+	done
+	grep -q nvme-tcp "$root/etc/modules.order" || { echo "run-guest: nvme-tcp module not found" >&2; return 1; }
+
+	cat > "$root/init" <<'INIT'
+#!/bin/sh
+export PATH=/nvemu/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export LD_LIBRARY_PATH=/nvemu/lib
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+while read -r ko; do insmod "$ko" 2>/dev/null; done < /etc/modules.order
+tag=$(sed -n 's/.*nvemu\.tag=\([^ ]*\).*/\1/p' /proc/cmdline)
+sh /test/script.sh > /dev/ttyS1 2>&1
+rc=$?
+echo "NVEMU-GUEST-STATUS $tag $rc" > /dev/ttyS2
+sync
+poweroff -f
+INIT
+	chmod +x "$root/init"
+	(cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$cache/base.cpio.gz.tmp"
+	cp "$work/ext/boot/vmlinuz-$kver" "$cache/vmlinuz"
+	mv "$cache/base.cpio.gz.tmp" "$cache/base.cpio.gz"
+	rm -rf "$work"
+}
+
+if [ ! -s "$cache/base.cpio.gz" ] || [ ! -s "$cache/vmlinuz" ]; then
+	build_base
+fi
+
+run=$(mktemp -d "${TMPDIR:-/tmp}/nvemu-guest.XXXXXX")
+trap 'rm -rf "$run"' EXIT
+mkdir -p "$run/root/test" "$run/root/nvemu/bin"
+cp "$script" "$run/root/test/script.sh"
+for b in src/daemon/nvemud src/rpc-cli/nvemu-rpc tests/guest/nvemu-tcp-target; do
+	if [ -x "$build/$b" ]; then
+		cp "$build/$b" "$run/root/nvemu/bin/"
+		copy_with_libs "$run/root" "$build/$b"
+	fi
+done
+(cd "$run/root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$run/run.cpio.gz"
+cat "$cache/base.cpio.gz" "$run/run.cpio.gz" > "$run/initrd"
+
+tag=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+: > "$run/console.log"
+: > "$run/out.log"
+: > "$run/status.log"
+rc=0
+timeout "$timeout_s" qemu-system-x86_64 -accel tcg -nodefaults -nic none -display none \
+	-machine q35 -cpu max -smp 2 -m 1536 -no-reboot \
+	-kernel "$cache/vmlinuz" -initrd "$run/initrd" \
+	-append "console=ttyS0 panic=-1 quiet nvemu.tag=$tag" \
+	-serial "file:$run/console.log" -serial "file:$run/out.log" \
+	-serial "file:$run/status.log" || rc=$?
+
+cat "$run/out.log"
+status=$(sed -n "s/^NVEMU-GUEST-STATUS $tag \([0-9]*\).*/\1/p" "$run/status.log" | tr -d '\r' | head -n 1)
+if [ -z "$status" ]; then
+	echo "run-guest: no status from the guest (qemu exit $rc); console:" >&2
+	tail -n 40 "$run/console.log" >&2
+	exit 1
+fi
+if [ "$status" != 0 ]; then
+	echo "run-guest: guest script failed with status $status; console tail:" >&2
+	tail -n 20 "$run/console.log" >&2
+fi
+exit "$status"
