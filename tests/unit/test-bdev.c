@@ -386,6 +386,17 @@ static void file_roundtrip(bool direct)
 	assert_true(all_zero(r + 64 * KIB, 64 * KIB));
 	assert_memory_equal(r + 128 * KIB, w + 1 + 128 * KIB, len - 128 * KIB);
 
+	/* A page-aligned buffer goes to the kernel as it is. */
+	void *al = NULL;
+
+	assert_int_equal(posix_memalign(&al, 4096, 8192), 0);
+	memcpy(al, w + 1, 8192);
+	assert_int_equal(run(b, NVEMU_BIO_WRITE, 2 * MIB, 8192, al, false), 0);
+	memset(al, 0, 8192);
+	assert_int_equal(run(b, NVEMU_BIO_READ, 2 * MIB, 8192, al, false), 0);
+	assert_memory_equal(al, w + 1, 8192);
+	free(al);
+
 	/* The last block, and one past the end. */
 	assert_int_equal(run(b, NVEMU_BIO_WRITE, 8 * MIB - 4096, 4096, w + 1, false), 0);
 	assert_int_equal(run(b, NVEMU_BIO_READ, 8 * MIB - 4096, 4096, r, false), 0);

@@ -13,32 +13,32 @@
 
 #include "test-util.h"
 
-#define HD_NQN "nqn.2024-01.io.nvemu:host-driver"
-#define HD_SN "HD-SN-0001"
-#define HD_MN "nvemu host driver"
-#define HD_FR "NVEMU1.0"
-#define HD_NN 64
-#define HD_IOQ 8
-#define HD_MDTS 5 /* 2^5 * 4 KiB = 128 KiB */
+#define HD_NQN	    "nqn.2024-01.io.nvemu:host-driver"
+#define HD_SN	    "HD-SN-0001"
+#define HD_MN	    "nvemu host driver"
+#define HD_FR	    "NVEMU1.0"
+#define HD_NN	    64
+#define HD_IOQ	    8
+#define HD_MDTS	    5 /* 2^5 * 4 KiB = 128 KiB */
 #define HD_MAX_XFER (4096u << HD_MDTS)
-#define HD_AERL 3
+#define HD_AERL	    3
 
-#define NS_RAM 1
-#define NS_FILE 2
-#define NS_SPARE 3 /* allocated, not attached at probe */
-#define RAM_BLOCKS 8192
-#define FILE_BLOCKS 32768
+#define NS_RAM	     1
+#define NS_FILE	     2
+#define NS_SPARE     3 /* allocated, not attached at probe */
+#define RAM_BLOCKS   8192
+#define FILE_BLOCKS  32768
 #define SPARE_BLOCKS 1024
 
 #define MAX_AER (HD_AERL + 1)
 
-static const uint8_t ram_uuid[16] = { 0x6e, 0x76, 0x65, 0x6d, 0x75, 0x2d, 0x40, 0x01,
-				      0x80, 0x01, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66 };
-static const uint8_t ram_nguid[16] = { 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
-				       0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, 0xb0 };
-static const uint8_t ram_eui64[8] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77 };
-static const uint8_t file_uuid[16] = { 0x6e, 0x76, 0x65, 0x6d, 0x75, 0x2d, 0x40, 0x02,
-				       0x80, 0x02, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44 };
+static const uint8_t ram_uuid[16] = {0x6e, 0x76, 0x65, 0x6d, 0x75, 0x2d, 0x40, 0x01,
+				     0x80, 0x01, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66};
+static const uint8_t ram_nguid[16] = {0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
+				      0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, 0xb0};
+static const uint8_t ram_eui64[8] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
+static const uint8_t file_uuid[16] = {0x6e, 0x76, 0x65, 0x6d, 0x75, 0x2d, 0x40, 0x02,
+				      0x80, 0x02, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44};
 
 struct aer_slot {
 	struct nvemu_req req;
@@ -109,7 +109,7 @@ static unsigned aer_outstanding(struct hd_env *env)
 /* Expect exactly one Namespace Attribute Changed notice. */
 static void expect_ns_changed_aen(struct hd_env *env)
 {
-	struct nvemu_cqe cqe = { 0 };
+	struct nvemu_cqe cqe = {0};
 
 	assert_true(aer_take(env, &cqe));
 	assert_success(cqe.status);
@@ -127,8 +127,8 @@ static void model_build(struct hd_env *env)
 	struct nvemu_port_params pp;
 	struct nvemu_ctrl_params cp;
 	struct nvemu_ns_params np;
-	struct nvemu_bdev_file_opts fo = { 0 };
-	struct nvemu_error err = { 0 };
+	struct nvemu_bdev_file_opts fo = {0};
+	struct nvemu_error err = {0};
 	uint16_t port;
 	uint32_t nsid;
 	int fd;
@@ -335,15 +335,15 @@ static void probe(struct hd_env *env)
 	assert_int_equal(le16toh(id.cntlid), env->cntlid);
 
 	/* Ask for more than the controller has; it grants what it has. */
-	assert_success(tu_set_feature(&env->tu, NVME_FEAT_FID_NUM_QUEUES, false,
-				      15 | 15u << 16, &dw0));
+	assert_success(
+		tu_set_feature(&env->tu, NVME_FEAT_FID_NUM_QUEUES, false, 15 | 15u << 16, &dw0));
 	assert_int_equal(dw0, (HD_IOQ - 1) | (HD_IOQ - 1) << 16);
 
 	create_io_queues(env);
 
 	/* nvme_enable_aen(): namespace attribute and firmware activation notices */
-	assert_success(tu_set_feature(&env->tu, NVME_FEAT_FID_ASYNC_EVENT, false,
-				      1u << 8 | 1u << 9, NULL));
+	assert_success(tu_set_feature(&env->tu, NVME_FEAT_FID_ASYNC_EVENT, false, 1u << 8 | 1u << 9,
+				      NULL));
 	aer_submit(env);
 	aer_submit(env);
 }
@@ -415,8 +415,7 @@ static void test_probe(void **state)
 	assert_string_equal(id.subnqn, HD_NQN);
 
 	/* Number of Queues is only valid before I/O queues exist. */
-	assert_status(tu_set_feature(&env->tu, NVME_FEAT_FID_NUM_QUEUES, false, 1 | 1u << 16,
-				     NULL),
+	assert_status(tu_set_feature(&env->tu, NVME_FEAT_FID_NUM_QUEUES, false, 1 | 1u << 16, NULL),
 		      NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
 
 	n = active_ns_list(env, NVME_IDENTIFY_CNS_NS_ACTIVE_LIST, list, 16);
@@ -450,7 +449,7 @@ static void test_probe(void **state)
 	aer_submit(env);
 	assert_int_equal(aer_outstanding(env), MAX_AER);
 	{
-		struct nvemu_sqe cmd = { .opc = nvme_admin_async_event, .cid = 0x77 };
+		struct nvemu_sqe cmd = {.opc = nvme_admin_async_event, .cid = 0x77};
 		uint16_t st = tu_admin(&env->tu, &cmd, NULL, 0, NULL);
 
 		assert_status(st, NVEMU_SC_CMD(NVME_SC_ASYNC_LIMIT));
@@ -486,8 +485,8 @@ static bool all_zero(const uint8_t *buf, size_t len)
 	return true;
 }
 
-static uint16_t io_cmd(struct hd_env *env, uint8_t opc, uint32_t nsid, uint64_t slba,
-		       uint32_t nlb, void *buf, uint32_t len)
+static uint16_t io_cmd(struct hd_env *env, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb,
+		       void *buf, uint32_t len)
 {
 	return tu_rw(&env->tu, opc, nsid, slba, nlb, buf, len);
 }
@@ -515,12 +514,9 @@ static void check_range(struct hd_env *env, uint32_t nsid, const struct io_range
 static void io_integrity(struct hd_env *env, uint32_t nsid, uint64_t nblocks)
 {
 	const struct io_range r[] = {
-		{ 0, 1 },
-		{ 7, 8 },
-		{ 100, 255 },
-		{ 1000, 33 },
-		{ 4000, 8 },
-		{ nblocks - HD_MAX_XFER / 512, HD_MAX_XFER / 512 }, /* MDTS, at the end */
+		{0, 1},	    {7, 8},
+		{100, 255}, {1000, 33},
+		{4000, 8},  {nblocks - HD_MAX_XFER / 512, HD_MAX_XFER / 512}, /* MDTS, at the end */
 	};
 	const unsigned nr = sizeof(r) / sizeof(r[0]);
 	uint8_t *buf = malloc(HD_MAX_XFER + 512);
@@ -548,8 +544,8 @@ static void io_integrity(struct hd_env *env, uint32_t nsid, uint64_t nblocks)
 
 	/* Compare: match, then a one-byte mismatch */
 	fill_pattern(buf, r[2].nlb * 512, nsid * 100 + 2);
-	assert_success(io_cmd(env, nvme_cmd_compare, nsid, r[2].slba, r[2].nlb, buf,
-			      r[2].nlb * 512));
+	assert_success(
+		io_cmd(env, nvme_cmd_compare, nsid, r[2].slba, r[2].nlb, buf, r[2].nlb * 512));
 	buf[300] ^= 0x01;
 	st = io_cmd(env, nvme_cmd_compare, nsid, r[2].slba, r[2].nlb, buf, r[2].nlb * 512);
 	assert_int_equal(nvemu_status_sct(st), NVME_SCT_MEDIA);
@@ -595,7 +591,7 @@ static void io_integrity(struct hd_env *env, uint32_t nsid, uint64_t nblocks)
 	cmd.cdw10 = 5000;
 	cmd.cdw12 = 7 | 1u << 30; /* FUA */
 	assert_success(tu_io(&env->tu, &cmd, buf, 4096, NULL));
-	check_range(env, nsid, &(struct io_range){ 5000, 8 }, nsid * 100 + 50, false);
+	check_range(env, nsid, &(struct io_range){5000, 8}, nsid * 100 + 50, false);
 	free(buf);
 }
 
@@ -625,7 +621,7 @@ static void test_io_inactive_ns(void **state)
 
 /* ---- 32 commands in flight on the file namespace */
 
-#define BURST 32
+#define BURST	     32
 #define BURST_BLOCKS 8
 
 struct burst {
@@ -719,8 +715,8 @@ static void test_async_burst(void **state)
 
 static void read_changed_ns(struct hd_env *env, uint32_t *list)
 {
-	assert_success(tu_get_log(&env->tu, NVME_LOG_LID_CHANGED_NS, NVEMU_NSID_ALL, 0, false,
-				  list, 4096));
+	assert_success(tu_get_log(&env->tu, NVME_LOG_LID_CHANGED_NS, NVEMU_NSID_ALL, 0, false, list,
+				  4096));
 	for (unsigned i = 0; i < 1024; i++)
 		list[i] = le32toh(list[i]);
 }
@@ -728,7 +724,7 @@ static void read_changed_ns(struct hd_env *env, uint32_t *list)
 static void test_attach_detach(void **state)
 {
 	struct hd_env *env = *state;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint32_t *log = malloc(4096), list[16];
 	uint8_t buf[512];
 	uint16_t st;
@@ -751,7 +747,7 @@ static void test_attach_detach(void **state)
 	check_ns(env, NS_SPARE);
 	fill_pattern(buf, sizeof(buf), 42);
 	assert_success(io_cmd(env, nvme_cmd_write, NS_SPARE, 3, 1, buf, sizeof(buf)));
-	check_range(env, NS_SPARE, &(struct io_range){ 3, 1 }, 42, false);
+	check_range(env, NS_SPARE, &(struct io_range){3, 1}, 42, false);
 
 	aer_submit(env);
 	assert_int_equal(nvemu_ctrl_detach_ns(env->tu.ctrl, NS_SPARE, &err), 0);
@@ -769,8 +765,8 @@ static void test_attach_detach(void **state)
 	assert_int_equal(nvemu_ctrl_attach_ns(env->tu.ctrl, NS_SPARE, &err), 0);
 	expect_ns_changed_aen(env);
 	aer_submit(env);
-	assert_success(tu_get_log(&env->tu, NVME_LOG_LID_CHANGED_NS, NVEMU_NSID_ALL, 0, true,
-				  log, 4096));
+	assert_success(
+		tu_get_log(&env->tu, NVME_LOG_LID_CHANGED_NS, NVEMU_NSID_ALL, 0, true, log, 4096));
 	assert_int_equal(le32toh(log[0]), NS_SPARE);
 	assert_int_equal(nvemu_ctrl_detach_ns(env->tu.ctrl, NS_SPARE, &err), 0);
 	assert_int_equal(aer_outstanding(env), 2);
@@ -805,7 +801,7 @@ static void fw_download(struct hd_env *env, const char *rev, size_t len, uint32_
 
 static uint16_t fw_commit(struct hd_env *env, uint8_t slot, uint8_t ca)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_fw_commit };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_fw_commit};
 
 	cmd.cdw10 = slot | (uint32_t)ca << 3;
 	return tu_admin(&env->tu, &cmd, NULL, 0, NULL);
@@ -823,7 +819,7 @@ static void test_firmware(void **state)
 	struct hd_env *env = *state;
 	struct nvme_firmware_slot fs;
 	struct nvme_id_ctrl id;
-	struct nvemu_cqe cqe = { 0 };
+	struct nvemu_cqe cqe = {0};
 	uint32_t chunk;
 	uint16_t st;
 
@@ -859,8 +855,7 @@ static void test_firmware(void **state)
 	fw_download(env, "NVEMU3.0", 2 * chunk, chunk);
 	st = fw_commit(env, 3, 1);
 	/* Success, or success that says a reset is needed */
-	assert_true(st == 0 ||
-		    (st & 0x7ff) == NVEMU_SC_CMD(NVME_SC_FW_NEEDS_CONV_RESET) ||
+	assert_true(st == 0 || (st & 0x7ff) == NVEMU_SC_CMD(NVME_SC_FW_NEEDS_CONV_RESET) ||
 		    (st & 0x7ff) == NVEMU_SC_CMD(NVME_SC_FW_NEEDS_RESET));
 	identify_ctrl(env, &id);
 	assert_memory_equal(id.fr, "NVEMU2.0", 8);
@@ -950,7 +945,7 @@ static void test_format(void **state)
 static uint16_t ns_attach_cmd(struct hd_env *env, uint32_t nsid, uint8_t sel, uint16_t cntlid)
 {
 	struct nvme_ctrl_list *cl = calloc(1, sizeof(*cl));
-	struct nvemu_sqe cmd = { .opc = nvme_admin_ns_attach, .nsid = nsid };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_ns_attach, .nsid = nsid};
 	uint16_t st;
 
 	assert_non_null(cl);
@@ -967,7 +962,7 @@ static void test_ns_mgmt(void **state)
 	struct hd_env *env = *state;
 	struct nvme_id_ns *id = calloc(1, sizeof(*id));
 	struct nvemu_sqe cmd;
-	struct nvemu_cqe cqe = { 0 };
+	struct nvemu_cqe cqe = {0};
 	uint32_t list[16], nsid;
 	uint8_t buf[4096];
 	unsigned n;
@@ -1013,7 +1008,7 @@ static void test_ns_mgmt(void **state)
 
 	fill_pattern(buf, sizeof(buf), 1234);
 	assert_success(io_cmd(env, nvme_cmd_write, nsid, 2040, 8, buf, sizeof(buf)));
-	check_range(env, nsid, &(struct io_range){ 2040, 8 }, 1234, false);
+	check_range(env, nsid, &(struct io_range){2040, 8}, 1234, false);
 
 	assert_success(ns_attach_cmd(env, nsid, 1, env->cntlid)); /* detach */
 	st = ns_attach_cmd(env, nsid, 1, env->cntlid);
@@ -1047,8 +1042,8 @@ static void test_shutdown(void **state)
 	fill_pattern(buf, sizeof(buf), 31337);
 	assert_success(io_cmd(env, nvme_cmd_write, NS_FILE, 16, 8, buf, sizeof(buf)));
 
-	nvemu_ctrl_set_cc(ctrl, nvemu_ctrl_get_cc(ctrl) |
-					(uint32_t)NVME_CC_SHN_NORMAL << NVME_CC_SHN_SHIFT);
+	nvemu_ctrl_set_cc(ctrl, nvemu_ctrl_get_cc(ctrl) | (uint32_t)NVME_CC_SHN_NORMAL
+								  << NVME_CC_SHN_SHIFT);
 	while (NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)) != NVME_CSTS_SHST_CMPLT) {
 		if (!nvemu_host_poll(env->tu.host))
 			usleep(100);
