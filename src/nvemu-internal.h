@@ -112,6 +112,7 @@ struct nvemu_ctrl {
 	/* the transport currently bound */
 	const struct nvemu_transport_ops *tops;
 	void *tpriv;
+	uint32_t sgls; /* Identify SGLS: SGL support the transport offers */
 
 	/* queues: index = qid, 0..p.num_io_queues */
 	struct nvemu_sq *sqs;

@@ -70,9 +70,18 @@ static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 		       s->sn, "model_number", s->mn, "firmware_rev", s->fr, "nn",
 		       (json_int_t)s->nn, "mnan", (json_int_t)s->mnan, "single_ctrl",
 		       s->single_ctrl));
+	/* Access first, so a restored listener never serves a host it should refuse. */
+	rpc_nvmf_save_access(d, s, calls);
+	/* In port order, so that port IDs come back the same. */
 	for (unsigned i = 0; i < s->nr_ports; i++) {
-		json_t *p = port_params(s, &s->ports[i]);
+		json_t *p, *listener;
 
+		if (rpc_nvmf_owns_port(d, s, s->ports[i].id, &listener)) {
+			if (listener)
+				call(calls, "nvmf_subsystem_add_listener", listener);
+			continue;
+		}
+		p = port_params(s, &s->ports[i]);
 		if (p)
 			call(calls, "nvme_subsystem_add_port", p);
 	}

@@ -13,6 +13,7 @@
 #include "nvemu-internal.h"
 #include "daemon.h"
 #include "loop.h"
+#include "tcp.h"
 
 void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
 {
@@ -28,15 +29,110 @@ void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* ---- the TCP target on the daemon's loop */
+
+struct tcp_watch {
+	struct loop_src *src;
+	nvemu_tcp_fd_cb cb;
+	void *arg;
+};
+
+static void tcp_watch_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
+{
+	struct tcp_watch *w = arg;
+
+	/* w may be freed by the callback (del_fd): do not touch it after. */
+	w->cb(fd, revents, w->arg);
+}
+
+static void *tcp_add_fd(void *loop, int fd, uint32_t events, nvemu_tcp_fd_cb cb, void *arg)
+{
+	struct tcp_watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->cb = cb;
+	w->arg = arg;
+	w->src = loop_add_fd(loop, fd, events, tcp_watch_cb, w);
+	if (!w->src) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static int tcp_mod_fd(void *loop, void *handle, uint32_t events)
+{
+	return loop_mod_fd(((struct tcp_watch *)handle)->src, events);
+}
+
+static void tcp_del_fd(void *loop, void *handle)
+{
+	struct tcp_watch *w = handle;
+
+	/* loop_del keeps the source until the dispatch round ends; w is ours. */
+	loop_del(w->src);
+	free(w);
+}
+
+static const struct nvemu_tcp_loop_ops tcp_loop_ops = {
+	.add_fd = tcp_add_fd,
+	.mod_fd = tcp_mod_fd,
+	.del_fd = tcp_del_fd,
+};
+
+static void tcp_log_cb(void *arg, int level, const char *msg)
+{
+	nvemud_log(arg, level, "tcp: %s", msg);
+}
+
+static void tcp_tick_cb(struct loop_src *src, void *arg)
+{
+	struct nvemud *d = arg;
+
+	if (d->tcp)
+		nvemu_tcp_target_tick(d->tcp);
+}
+
+void nvemud_tcp_stop(struct nvemud *d)
+{
+	loop_del(d->tcp_tick);
+	d->tcp_tick = NULL;
+	nvemu_tcp_target_destroy(d->tcp);
+	d->tcp = NULL;
+}
+
 struct nvemud *nvemud_new(struct loop *loop, int log_level)
 {
 	struct nvemud *d = calloc(1, sizeof(*d));
+	struct nvemu_tcp_target_params tp;
+	struct nvemu_error err = { 0 };
 
 	if (!d)
 		return NULL;
 	d->loop = loop;
 	d->log_level = log_level;
 	d->next_ctrl_idx = 1;
+	nvemu_tcp_target_params_init(&tp);
+	tp.log = tcp_log_cb;
+	tp.log_arg = d;
+	if (loop) {
+		tp.ops = &tcp_loop_ops;
+		tp.loop = loop;
+	}
+	if (nvemu_tcp_target_create(&tp, &d->tcp, &err)) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "TCP target: %s", err.msg);
+		free(d);
+		return NULL;
+	}
+	if (loop) {
+		d->tcp_tick = loop_add_timer(loop, 100, true, tcp_tick_cb, d);
+		if (!d->tcp_tick) {
+			nvemu_tcp_target_destroy(d->tcp);
+			free(d);
+			return NULL;
+		}
+	}
 	return d;
 }
 
@@ -47,6 +143,8 @@ void nvemud_free(struct nvemud *d)
 	if (!d)
 		return;
 	nvemud_drain(d, 5000);
+	/* Before the subsystems: it ends the host associations and removes their controllers. */
+	nvemud_tcp_stop(d);
 	while (d->nr_subsys) {
 		struct nvemu_subsys *s = d->subsys[d->nr_subsys - 1];
 
@@ -345,6 +443,25 @@ fail:
 	if (b0)
 		nvemu_bdev_destroy(b0, NULL);
 	return ret;
+}
+
+int nvemud_add_default_listener(struct nvemud *d, const char *traddr, const char *trsvcid,
+				struct nvemu_error *err)
+{
+	struct nvemu_subsys *s = nvemud_find_subsys(d, NVEMUD_DEFAULT_NQN);
+	int ret;
+
+	if (!s || !d->tcp)
+		return nvemu_error_set(err, -ENOENT, "no default subsystem");
+	if (!nvemu_tcp_has_subsys(d->tcp, s)) {
+		ret = nvemu_tcp_add_subsys(d->tcp, s, err);
+		if (ret)
+			return ret;
+	}
+	ret = nvemu_tcp_set_allow_any_host(d->tcp, s, true, err);
+	if (ret)
+		return ret;
+	return nvemu_tcp_add_listener(d->tcp, s, traddr, trsvcid, 0, err);
 }
 
 /* ---- helpers */

@@ -27,6 +27,7 @@ enum nvemud_log_level {
 struct loop;
 struct loop_src;
 struct rpc_server;
+struct nvemu_tcp_target;
 
 struct nvemud_bdev {
 	struct nvemu_bdev *bdev;
@@ -54,6 +55,14 @@ struct nvemud {
 	struct nvemud_ctrl *ctrls; /* creation order */
 	unsigned nr_ctrls;
 	unsigned next_ctrl_idx; /* NVMeCtrl<idx> */
+
+	/*
+	 * NVMe/TCP target (rpc-nvmf.c). On d->loop with a 100 ms tick; in
+	 * process (loop NULL) it has its own epoll loop, driven by
+	 * nvemu_tcp_target_run_once. NULL after nvemud_tcp_stop().
+	 */
+	struct nvemu_tcp_target *tcp;
+	struct loop_src *tcp_tick;
 };
 
 /* loop may be NULL. */
@@ -62,6 +71,11 @@ struct nvemud *nvemud_new(struct loop *loop, int log_level);
 void nvemud_free(struct nvemud *d);
 /* The seed-000 default configuration. */
 int nvemud_load_default(struct nvemud *d, struct nvemu_error *err);
+/* The default configuration's TCP listener (allow any host) on the default subsystem. */
+int nvemud_add_default_listener(struct nvemud *d, const char *traddr, const char *trsvcid,
+				struct nvemu_error *err);
+/* Close every TCP listener and connection and remove the host controllers (shutdown). */
+void nvemud_tcp_stop(struct nvemud *d);
 /* Wait until no controller has commands in flight (or timeout), then flush file bdevs. */
 void nvemud_drain(struct nvemud *d, unsigned timeout_ms);
 /* Reap completions of every backend; returns how many completed. */

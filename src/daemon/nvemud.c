@@ -20,6 +20,41 @@
 #include "rpc.h"
 
 #define SHUTDOWN_DRAIN_MS 10000
+#define DEFAULT_TRADDR "127.0.0.1"
+#define DEFAULT_TRSVCID "4420"
+
+/* ADDR:PORT or [ADDR6]:PORT into traddr/trsvcid; 0 on success. */
+static int parse_listen(const char *arg, char *traddr, size_t alen, char *trsvcid, size_t slen)
+{
+	const char *colon;
+	size_t n;
+
+	if (arg[0] == '[') {
+		const char *end = strchr(arg, ']');
+
+		if (!end || end[1] != ':')
+			return -1;
+		n = (size_t)(end - arg - 1);
+		if (n >= alen)
+			return -1;
+		memcpy(traddr, arg + 1, n);
+		colon = end + 1;
+	} else {
+		colon = strrchr(arg, ':');
+		if (!colon)
+			return -1;
+		n = (size_t)(colon - arg);
+		if (n >= alen)
+			return -1;
+		memcpy(traddr, arg, n);
+	}
+	traddr[n] = 0;
+	if (!n || !colon[1] || strlen(colon + 1) >= slen ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) > 65535)
+		return -1;
+	snprintf(trsvcid, slen, "%s", colon + 1);
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -29,15 +64,23 @@ static void usage(FILE *f)
 		"\n"
 		"Without -c, starts the default configuration: subsystem %s with a PCIe\n"
 		"port, controller NVMeCtrl1, RAM bdevs Malloc0 (1024 x 512 B) and Malloc1\n"
-		"(2048 x 512 B) as namespaces 1 (attached) and 2, and a two-wire port.\n"
+		"(2048 x 512 B) as namespaces 1 (attached) and 2, a two-wire port, and an\n"
+		"NVMe/TCP listener on %s:%s that allows any host.\n"
 		"\n"
 		"  -c, --config FILE   load a configuration written by save_config (no default)\n"
 		"  -r, --rpc PATH      RPC socket (default %s)\n"
+		"  -l, --listen ADDR:PORT\n"
+		"                      the default configuration's TCP listener; \"none\" for\n"
+		"                      none; [IPv6]:PORT for IPv6; PORT 0 picks a free port.\n"
+		"                      Ignored with -c (the configuration has its listeners).\n"
+		"                      If it cannot listen, nvemud exits with an error, except\n"
+		"                      for the implicit default with -r (a private instance):\n"
+		"                      then it warns and runs without that listener.\n"
 		"  -v, --verbose       more messages (repeat: debug, trace)\n"
 		"  -q, --quiet         errors only\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n",
-		NVEMUD_DEFAULT_NQN, NVEMUD_DEFAULT_SOCKET);
+		NVEMUD_DEFAULT_NQN, DEFAULT_TRADDR, DEFAULT_TRSVCID, NVEMUD_DEFAULT_SOCKET);
 }
 
 static void signal_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
@@ -71,13 +114,16 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "rpc", required_argument, NULL, 'r' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *sock = NVEMUD_DEFAULT_SOCKET;
+	const char *config = NULL, *sock = NVEMUD_DEFAULT_SOCKET, *listen = NULL;
+	char traddr[64] = DEFAULT_TRADDR, trsvcid[8] = DEFAULT_TRSVCID;
+	bool rpc_given = false;
 	int level = NVEMUD_LOG_INFO, opt, sfd, ret = 1;
 	struct nvemu_error err = { 0 };
 	struct loop_src *sig_src;
@@ -85,13 +131,23 @@ int main(int argc, char **argv)
 	struct loop *loop;
 	sigset_t mask;
 
-	while ((opt = getopt_long(argc, argv, "c:r:vqhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:r:l:vqhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
 			break;
 		case 'r':
 			sock = optarg;
+			rpc_given = true;
+			break;
+		case 'l':
+			listen = optarg;
+			if (strcmp(listen, "none") &&
+			    parse_listen(listen, traddr, sizeof(traddr), trsvcid, sizeof(trsvcid))) {
+				fprintf(stderr, "nvemud: --listen: ADDR:PORT, [ADDR6]:PORT or none: %s\n",
+					listen);
+				return 2;
+			}
 			break;
 		case 'v':
 			if (level < NVEMUD_LOG_TRACE)
@@ -148,9 +204,24 @@ int main(int argc, char **argv)
 			goto out_server;
 		}
 		nvemud_log(d, NVEMUD_LOG_INFO, "loaded %s", config);
+		if (listen)
+			nvemud_log(d, NVEMUD_LOG_WARN, "--listen %s ignored with -c", listen);
 	} else if (nvemud_load_default(d, &err)) {
 		nvemud_log(d, NVEMUD_LOG_ERR, "default configuration: %s", err.msg);
 		goto out_server;
+	} else if (!listen || strcmp(listen, "none")) {
+		if (nvemud_add_default_listener(d, traddr, trsvcid, &err)) {
+			/* A private instance (-r) must not fail because a system one holds 4420. */
+			if (listen || !rpc_given) {
+				nvemud_log(d, NVEMUD_LOG_ERR,
+					   "default configuration: NVMe/TCP listener %s:%s: %s (choose another with -l ADDR:PORT, or -l none)",
+					   traddr, trsvcid, err.msg);
+				goto out_server;
+			}
+			nvemud_log(d, NVEMUD_LOG_WARN,
+				   "default configuration: no NVMe/TCP listener on %s:%s: %s",
+				   traddr, trsvcid, err.msg);
+		}
 	}
 
 	sig_src = loop_add_fd(loop, sfd, EPOLLIN, signal_cb, d);

@@ -87,6 +87,7 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 	}
 	if (nvemu_subsys_add_ns_ex(s, &p, &nsid, &nerr))
 		return rpc_err_nvemu(e, &nerr);
+	rpc_nvmf_ns_added(d, s, nsid);
 	*result = json_integer(nsid);
 	return 0;
 }
@@ -108,7 +109,9 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 				   s->nqn);
 	if (ns->nr_attached) {
 		for (unsigned i = 0; i < s->nr_ctrls; i++) {
-			if (nvemu_ctrl_ns_attached(s->ctrls[i], nsid)) {
+			/* NVMe/TCP hosts' controllers follow the subsystem: detached below. */
+			if (nvemu_ctrl_ns_attached(s->ctrls[i], nsid) &&
+			    !rpc_nvmf_owns_ctrl(d, s->ctrls[i])) {
 				const char *name = nvemud_ctrl_name(d, s, s->ctrls[i]->cntlid);
 
 				return rpc_err_set(e, RPC_ERR_BUSY,
@@ -117,6 +120,7 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 			}
 		}
 	}
+	rpc_nvmf_ns_removed(d, s, nsid);
 	if (nvemu_subsys_remove_ns(s, nsid, &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	return 0;

@@ -64,6 +64,8 @@ static int nvme_subsystem_destroy(struct nvemud *d, json_t *params, json_t **res
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "subsystem %s still has %u controller(s) and %u namespace(s): destroy them first or use force",
 				   s->nqn, s->nr_ctrls, s->nr_ns);
+	/* Hosts first: their controllers go with their associations. */
+	rpc_nvmf_remove_subsys(d, s);
 	for (unsigned i = 0; i < s->nr_ctrls; i++) {
 		if (nvemu_ctrl_inflight(s->ctrls[i])) {
 			nvemu_ctrl_suspend(s->ctrls[i], false);
@@ -216,6 +218,10 @@ static int nvme_subsystem_remove_port(struct nvemud *d, json_t *params, json_t *
 
 	if (find_subsys(d, params, &s, e))
 		return -1;
+	if (rpc_nvmf_owns_port(d, s, (uint16_t)rpc_uint(params, "port", 0), NULL))
+		return rpc_err_set(e, RPC_ERR_BUSY,
+				   "port: %u belongs to a TCP listener: use nvmf_subsystem_remove_listener",
+				   (unsigned)rpc_uint(params, "port", 0));
 	if (nvemu_subsys_remove_port(s, (uint16_t)rpc_uint(params, "port", 0), &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	return 0;

@@ -83,6 +83,7 @@ static const struct rpc_method *const tables[] = {
 	rpc_health_methods,
 	rpc_config_methods,
 	rpc_snapshot_methods,
+	rpc_nvmf_methods,
 };
 
 const struct rpc_method *rpc_find_method(const char *name)

@@ -74,6 +74,7 @@ extern const struct rpc_method rpc_controller_methods[];
 extern const struct rpc_method rpc_health_methods[];
 extern const struct rpc_method rpc_config_methods[];
 extern const struct rpc_method rpc_snapshot_methods[];
+extern const struct rpc_method rpc_nvmf_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 
@@ -104,6 +105,19 @@ int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 json_t *rpc_ctrl_params_json(const struct nvemu_ctrl *ctrl);
 /* Wait (polling backends) until ctrl has nothing in flight or timeout; true if drained. */
 bool rpc_ctrl_wait_idle(struct nvemud *d, struct nvemu_ctrl *ctrl, unsigned timeout_ms);
+
+/* rpc-nvmf.c: the NVMe/TCP target's side of other methods (no-ops once it is stopped) */
+/* Port port_id is a TCP listener's (*listener: its add_listener params) or still has hosts. */
+bool rpc_nvmf_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_id,
+			json_t **listener);
+bool rpc_nvmf_owns_ctrl(struct nvemud *d, const struct nvemu_ctrl *ctrl);
+/* Append allow_any_host / add_host calls for s if it is exposed over TCP. */
+void rpc_nvmf_save_access(struct nvemud *d, struct nvemu_subsys *s, json_t *calls);
+/* Attach to / detach from every host controller of s (hosts get a Namespace Attribute AEN). */
+void rpc_nvmf_ns_added(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
+void rpc_nvmf_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
+/* Close its listeners and end its host associations; before destroying s. */
+void rpc_nvmf_remove_subsys(struct nvemud *d, struct nvemu_subsys *s);
 
 /* snapshot.c */
 json_t *nvemud_ctrl_snapshot(struct nvemud *d, struct nvemu_ctrl *ctrl);

@@ -57,6 +57,11 @@ struct method {
 #define CTRL_REQ	{ "ctrl", P_STRING, 'c', true, "controller name, e.g. NVMeCtrl1" }
 #define NSID_REQ	{ "nsid", P_INT, 'n', true, "namespace ID" }
 #define BDEV_NAME	{ "name", P_STRING, 'b', true, "bdev name" }
+#define LISTEN_ADDR \
+	{ "trtype", P_STRING, 't', false, "transport type: tcp (the default)" }, \
+	{ "traddr", P_STRING, 'a', false, "numeric IP address (required unless listen_address)" }, \
+	{ "trsvcid", P_STRING, 0, false, "TCP port (required unless listen_address)" }, \
+	{ "adrfam", P_STRING, 'f', false, "ipv4 or ipv6 (default: from traddr)" }
 
 static const struct method methods[] = {
 	{ "nvme_subsystem_create", "Create an NVMe subsystem", {
@@ -181,6 +186,26 @@ static const struct method methods[] = {
 	{ "load_config", "Apply a configuration saved by save_config", {
 		{ "filename", P_STRING, 'f', true, "configuration file" },
 	} },
+	{ "nvmf_subsystem_add_listener",
+	  "Listen for NVMe/TCP hosts (or -j '{\"nqn\":...,\"listen_address\":{...}}' as SPDK)", {
+		NQN_REQ, LISTEN_ADDR } },
+	{ "nvmf_subsystem_remove_listener", "Stop an NVMe/TCP listener", { NQN_REQ, LISTEN_ADDR } },
+	{ "nvmf_subsystem_add_host", "Allow a host NQN", {
+		NQN_REQ,
+		{ "host", P_STRING, 0, true, "host NQN" },
+	} },
+	{ "nvmf_subsystem_remove_host", "Remove a host NQN from the allow list", {
+		NQN_REQ,
+		{ "host", P_STRING, 0, true, "host NQN" },
+	} },
+	{ "nvmf_subsystem_allow_any_host", "Allow any host, or only the listed ones", {
+		NQN_REQ,
+		{ "allow_any_host", P_BOOL, 0, true, "true: any host; false: the allow list" },
+	} },
+	{ "nvmf_subsystem_get_listeners", "List a subsystem's TCP listeners", { NQN_REQ } },
+	{ "nvmf_subsystem_get_controllers", "List the controllers of connected hosts", { NQN_REQ } },
+	{ "nvmf_get_subsystems", "Subsystems with listeners, hosts and connected controllers", {
+		NQN_OPT } },
 	{ "rpc_get_methods", "List the methods the daemon serves", { { 0 } } },
 };
 

@@ -491,6 +491,33 @@ unsigned nvemu_tcp_nr_assocs(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
 	return n;
 }
 
+int nvemu_tcp_get_assoc(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
+			struct nvemu_tcp_assoc_info *out)
+{
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
+		if (a->dead || a->ts->s != s || idx--)
+			continue;
+		memset(out, 0, sizeof(*out));
+		out->cntlid = a->cntlid;
+		out->port_id = a->port_id;
+		for (unsigned q = 1; q <= a->nr_io; q++)
+			out->nr_io_queues += a->io[q] != NULL;
+		out->kato_ms = a->kato_ms;
+		snprintf(out->hostnqn, sizeof(out->hostnqn), "%s", a->hostnqn);
+		memcpy(out->hostid, a->hostid, sizeof(out->hostid));
+		return 0;
+	}
+	return -ENOENT;
+}
+
+bool nvemu_tcp_owns_ctrl(struct nvemu_tcp_target *t, const struct nvemu_ctrl *ctrl)
+{
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+		if (a->ctrl == ctrl)
+			return true;
+	return false;
+}
+
 void nvemu_tcp_ns_added(struct nvemu_tcp_target *t, struct nvemu_subsys *s, uint32_t nsid)
 {
 	for (struct tcp_assoc *a = t->assocs; a; a = a->next)

@@ -131,4 +131,19 @@ void nvemu_tcp_ns_removed(struct nvemu_tcp_target *t, struct nvemu_subsys *s, ui
 /* Number of live associations (controllers) of s, for status and tests. */
 unsigned nvemu_tcp_nr_assocs(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
 
+struct nvemu_tcp_assoc_info {
+	uint16_t cntlid;
+	uint16_t port_id;
+	uint16_t nr_io_queues; /* I/O queues connected */
+	uint32_t kato_ms;
+	char hostnqn[256];
+	uint8_t hostid[16];
+};
+
+/* The idx-th live association of s; -ENOENT past the end. */
+int nvemu_tcp_get_assoc(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
+			struct nvemu_tcp_assoc_info *out);
+/* Whether ctrl is a controller this target created for a host association. */
+bool nvemu_tcp_owns_ctrl(struct nvemu_tcp_target *t, const struct nvemu_ctrl *ctrl);
+
 #endif

@@ -126,9 +126,10 @@ wait_up() {
 	return 1
 }
 
-# start_daemon ARGS...: a private nvemud on $SOCK.
+# start_daemon ARGS...: a private nvemud on $SOCK; its default TCP listener
+# takes a free port (set LISTEN to override), so parallel tests never clash.
 start_daemon() {
-	"$NVEMUD" -r "$SOCK" "$@" >>"$T/daemon.log" 2>&1 &
+	"$NVEMUD" -r "$SOCK" -l "${LISTEN:-127.0.0.1:0}" "$@" >>"$T/daemon.log" 2>&1 &
 	DPID=$!
 	wait_up
 }

@@ -159,6 +159,9 @@ static json_t *gen_value(struct rd *r, const struct rpc_param *p)
 			return json_string(PICK(r, ctrls));
 		if (!strcmp(p->name, "filename") || !strcmp(p->name, "snapshot"))
 			return filename(r);
+		/* TCP listeners: free ports only, never a fixed one another process may hold. */
+		if (!strcmp(p->name, "trsvcid"))
+			return json_string(sel & 4 ? "0" : sel & 8 ? "x" : "65536");
 		return json_string(PICK(r, words));
 	case RPC_P_UINT:
 		if (sel & 1)
@@ -224,6 +227,9 @@ static void check_roundtrip(struct nvemud *d)
 	struct nvemud *d2 = nvemud_new(NULL, NVEMUD_LOG_ERR);
 	struct rpc_err e = { 0 };
 
+	/* d2 binds the same listener ports: d is not used after this. */
+	nvemud_tcp_stop(d);
+
 	if (!d2)
 		die("nvemud_new failed", NULL);
 	if (nvemud_load_config(d2, cfg, &e)) {
@@ -266,6 +272,9 @@ static void init(void)
 		return;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/nvemu-fuzz.%d", (int)getpid());
 	mkdir(tmpdir, 0700);
+	/* Relative paths the daemon writes (save_config --filename 12) land here. */
+	if (chdir(tmpdir))
+		abort();
 	atexit(cleanup);
 	snprintf(path, sizeof(path), "%s/disk.img", tmpdir);
 	f = fopen(path, "w");

@@ -1,68 +1,252 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Runs inside the guest (tests/guest/run-guest.sh): the kernel's NVMe/TCP
-# host against nvemu on the guest's own loopback.
+# Runs inside the guest (tests/guest/run-guest.sh): the kernel's NVMe/TCP host
+# (nvme-cli, fio) against nvemud on the guest's own loopback. TAP output, one
+# line per check; exit status 1 if any check failed.
 #
-# The target is tests/guest/tcp-target.c (nvemu-tcp-target: the library's
-# TCP target serving the seed-000 model plus a 64 MiB RAM namespace) until
-# nvemud serves TCP listeners itself.
-set -eu
+# nvemud starts with its default configuration (subsystem
+# nqn.2014-08.io.nvemu:default, listener 127.0.0.1:4420, any host); the
+# script adds a 16 MiB RAM namespace (NSID 3) and a 16 MiB file namespace on
+# the guest's tmpfs (NSID 4) over RPC.
+set -u
 NQN=nqn.2014-08.io.nvemu:default
-SERIAL=NVEMU-TCP-GUEST1
 HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:6e7a1c2b-8d3e-4f50-9a61-7b8c9d0e1f23
 HOSTID=6e7a1c2b-8d3e-4f50-9a61-7b8c9d0e1f23
-fail() { echo "FAIL: $*"; cat /tmp/tgt.log 2>/dev/null; exit 1; }
+OTHERNQN=nqn.2014-08.org.nvmexpress:uuid:0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b
+OTHERID=0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b
+ADDR="-t tcp -a 127.0.0.1 -s 4420"
+FILE=/tmp/nvemu-file0.img
+CFG=/tmp/nvemu-config.json
+LOG=/tmp/nvemud.log
+OUT=/tmp/out
+n=0
+failed=0
 
-nvemu-tcp-target -a 127.0.0.1 -s 4420 -n "$NQN" -S "$SERIAL" -m 64 > /tmp/tgt.log 2>&1 &
-for i in $(seq 50); do grep -q ready /tmp/tgt.log && break; sleep 0.1; done
-grep -q ready /tmp/tgt.log || fail "target did not start"
+diag() { sed 's/^/# /' "$@"; }
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $1"
+	[ -s $OUT ] && tail -n 15 $OUT | diag
+}
+# t DESC CMD...: one check, the command's output in $OUT.
+t() {
+	_d=$1
+	shift
+	if "$@" >$OUT 2>&1; then ok "$_d"; else nok "$_d"; fi
+}
+bail() {
+	echo "Bail out! $*"
+	echo "# nvemud log:"
+	diag $LOG 2>/dev/null | tail -n 30
+	exit 1
+}
+rpc() { nvemu-rpc -t 20 "$@"; }
 
-echo "== nvme discover"
-nvme discover -t tcp -a 127.0.0.1 -s 4420 --hostnqn="$HOSTNQN" --hostid="$HOSTID" | tee /tmp/disc
-grep -q "subnqn: *$NQN" /tmp/disc || fail "discovery log does not list $NQN"
-
-echo "== nvme connect"
-nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$NQN" --hostnqn="$HOSTNQN" --hostid="$HOSTID" ||
-	fail "nvme connect"
-ctrl=
-dev=
-for i in $(seq 100); do
-	for c in /sys/class/nvme/nvme*; do
-		[ -e "$c/subsysnqn" ] && grep -qx "$NQN" "$c/subsysnqn" && ctrl=$(basename "$c")
+start_nvemud() {
+	nvemud "$@" >>$LOG 2>&1 &
+	NVEMUD_PID=$!
+	for _i in $(seq 100); do
+		rpc rpc_get_methods >/dev/null 2>&1 && return 0
+		kill -0 $NVEMUD_PID 2>/dev/null || return 1
+		sleep 0.1
 	done
-	for b in /sys/block/nvme*; do
-		[ -e "$b/size" ] && [ "$(cat "$b/size")" = 131072 ] && dev=/dev/$(basename "$b")
+	return 1
+}
+# stop_nvemud: SIGTERM, wait up to 15 s; sets STOP_RC.
+stop_nvemud() {
+	kill -TERM $NVEMUD_PID
+	for _i in $(seq 150); do
+		kill -0 $NVEMUD_PID 2>/dev/null || break
+		sleep 0.1
 	done
-	[ -n "$ctrl" ] && [ -n "$dev" ] && [ -b "$dev" ] && break
-	sleep 0.1
-done
-[ -n "$ctrl" ] || fail "no controller for $NQN"
-[ -n "$dev" ] || fail "no 64 MiB namespace block device"
-echo "controller $ctrl, fio device $dev"
+	if kill -0 $NVEMUD_PID 2>/dev/null; then
+		kill -KILL $NVEMUD_PID
+		STOP_RC=timeout
+	fi
+	wait $NVEMUD_PID
+	STOP_RC=${STOP_RC:-$?}
+}
 
-echo "== nvme id-ctrl"
-nvme id-ctrl "/dev/$ctrl" | tee /tmp/idctrl | head -n 20
-grep -q "^sn *: *$SERIAL" /tmp/idctrl || fail "serial $SERIAL not in id-ctrl"
-grep -q "^subnqn *: *$NQN" /tmp/idctrl || fail "subnqn not in id-ctrl"
-nvme list
+# The block device of NSID $1 (multipath head or plain), empty if none.
+ns_dev() {
+	for _b in /sys/block/nvme*; do
+		case ${_b##*/} in nvme*c*) continue ;; esac
+		[ "$(cat "$_b/nsid" 2>/dev/null)" = "$1" ] && [ -b "/dev/${_b##*/}" ] &&
+			echo "/dev/${_b##*/}" && return 0
+	done
+	return 1
+}
+# wait_ns NSID [gone]: up to 15 s for the namespace to appear (or to disappear).
+wait_ns() {
+	for _i in $(seq 150); do
+		if [ "${2:-}" = gone ]; then ns_dev "$1" >/dev/null || return 0
+		else ns_dev "$1" >/dev/null && return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+ctrl_dev() {
+	for _c in /sys/class/nvme/nvme*; do
+		[ -e "$_c/subsysnqn" ] && grep -qx "$NQN" "$_c/subsysnqn" &&
+			[ "$(cat "$_c/state")" = live ] && echo "/dev/${_c##*/}" && return 0
+	done
+	return 1
+}
+wait_ctrl() {
+	for _i in $(seq 150); do
+		CTRL=$(ctrl_dev) && return 0
+		sleep 0.1
+	done
+	return 1
+}
+connect() {
+	nvme connect $ADDR -n $NQN --hostnqn="$HOSTNQN" --hostid="$HOSTID" "$@" && wait_ctrl &&
+		wait_ns 3 && wait_ns 4
+}
+disconnect() {
+	nvme disconnect -n $NQN >/dev/null 2>&1
+	for _i in $(seq 100); do
+		ctrl_dev >/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
 
-echo "== fio verify"
-fio --name=verify --filename="$dev" --ioengine=libaio --direct=1 --rw=randwrite --bs=4k \
-	--iodepth=32 --size=16M --verify=crc32c --do_verify=1 --verify_fatal=1 \
-	--randrepeat=0 || fail "fio verify"
+# fio_pair DEV MODE: random writes verified with crc32c, 4 KiB blocks on the
+# first 8 MiB and 128 KiB on the next 8 MiB, two jobs each at depth 32.
+# MODE write: write then verify; verify: only check what the last write left.
+fio_pair() {
+	_extra="--do_verify=1"
+	[ "$2" = verify ] && _extra="--verify_only=1"
+	fio --ioengine=libaio --direct=1 --rw=randwrite --iodepth=32 --numjobs=2 --size=4M \
+		--offset_increment=4M --verify=crc32c --verify_fatal=1 --group_reporting $_extra \
+		--filename="$1" --name=small --bs=4k --offset=0 \
+		--name=large --bs=128k --offset=8M
+}
+fio_small() {
+	fio --ioengine=libaio --direct=1 --rw=randwrite --iodepth=32 --numjobs=2 --size=2M \
+		--offset_increment=2M --verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--group_reporting --filename="$1" --name=digest --bs=4k --offset=0
+}
 
-echo "== nvme disconnect"
-nvme disconnect -n "$NQN" || fail "nvme disconnect"
+# ---- nvemud with its default configuration
+start_nvemud || bail "nvemud did not start"
+ok "nvemud starts with the default configuration"
+rpc nvmf_subsystem_get_listeners --nqn $NQN >$OUT 2>&1
+if grep -q '"traddr": "127.0.0.1"' $OUT && grep -q '"trsvcid": "4420"' $OUT; then
+	ok "default listener 127.0.0.1:4420"
+else
+	nok "default listener 127.0.0.1:4420"
+fi
+truncate -s 16M $FILE
+t "RAM namespace 3 and file namespace 4 (tmpfs, no O_DIRECT) created over RPC" sh -c "
+	nvemu-rpc bdev_malloc_create -b Ram0 --num_blocks 32768 &&
+	nvemu-rpc bdev_file_create -b File0 --filename $FILE --direct false &&
+	nvemu-rpc nvme_namespace_create --nqn $NQN -b Ram0 -n 3 &&
+	nvemu-rpc nvme_namespace_create --nqn $NQN -b File0 -n 4"
+t "temperature set over RPC (333 K)" rpc nvme_subsystem_set_health --nqn $NQN --temperature 333
+rpc nvme_subsystem_list --nqn $NQN >/tmp/subsys.json
+SN=$(sed -n 's/.*"serial_number": "\(.*\)".*/\1/p' /tmp/subsys.json | head -n 1)
+MN=$(sed -n 's/.*"model_number": "\(.*\)".*/\1/p' /tmp/subsys.json | head -n 1)
+echo "# subsystem serial '$SN' model '$MN'"
 
-echo "== header and data digests: the data written above is still there"
-nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$NQN" --hostnqn="$HOSTNQN" --hostid="$HOSTID" \
-	--hdr-digest --data-digest || fail "nvme connect with digests"
-for i in $(seq 100); do [ -b "$dev" ] && break; sleep 0.1; done
-fio --name=verify-again --filename="$dev" --ioengine=libaio --direct=1 --rw=randwrite --bs=4k \
-	--iodepth=32 --size=16M --verify=crc32c --verify_only=1 --verify_fatal=1 \
-	--randrepeat=0 || fail "data lost across reconnect"
-fio --name=verify-digest --filename="$dev" --ioengine=libaio --direct=1 --rw=randwrite \
-	--bs=128k --iodepth=8 --size=16M --verify=crc32c --do_verify=1 --verify_fatal=1 \
-	|| fail "fio verify with digests"
-nvme disconnect -n "$NQN" || fail "nvme disconnect"
-echo PASS
+# ---- discovery and connect
+nvme discover $ADDR --hostnqn="$HOSTNQN" --hostid="$HOSTID" >$OUT 2>&1
+if grep -q "subnqn: *$NQN" $OUT && grep -q "traddr: *127.0.0.1" $OUT; then
+	ok "nvme discover lists $NQN at 127.0.0.1"
+else
+	nok "nvme discover lists $NQN at 127.0.0.1"
+fi
+connect >$OUT 2>&1 || { nok "nvme connect"; bail "cannot connect"; }
+ok "nvme connect: controller $CTRL, namespaces 3 and 4 appear"
+RAMDEV=$(ns_dev 3)
+FILEDEV=$(ns_dev 4)
+echo "# RAM namespace $RAMDEV, file namespace $FILEDEV"
+
+# ---- identify, logs, features
+nvme id-ctrl $CTRL >$OUT 2>&1
+t "id-ctrl: serial '$SN'" grep -q "^sn *: *$SN *$" $OUT
+t "id-ctrl: model '$MN'" grep -q "^mn *: *$MN *$" $OUT
+t "id-ctrl: subnqn $NQN" grep -q "^subnqn *: *$NQN *$" $OUT
+nvme id-ns $CTRL -n 3 >$OUT 2>&1
+t "id-ns 3: nsze 0x8000 (16 MiB of 512 B blocks)" grep -q "^nsze *: *0x8000$" $OUT
+nvme id-ns $CTRL -n 4 >$OUT 2>&1
+t "id-ns 4: nsze 0x8000 (the file's size)" grep -q "^nsze *: *0x8000$" $OUT
+nvme smart-log $CTRL >$OUT 2>&1
+t "smart-log: temperature 333 K set over RPC" grep -q "^temperature.*333 Kelvin" $OUT
+t "get-feature -f 7 (Number of Queues)" sh -c "nvme get-feature $CTRL -f 7 >$OUT.f 2>&1 &&
+	grep -q 'Number of Queues' $OUT.f && cat $OUT.f"
+nvme list >$OUT 2>&1
+t "nvme list shows $RAMDEV with serial $SN" sh -c "grep '$RAMDEV ' $OUT | grep -q '$SN'"
+
+# ---- fio verify
+t "fio verify on the RAM namespace (4k and 128k, depth 32, 2+2 jobs)" fio_pair "$RAMDEV" write
+t "fio verify on the file namespace (4k and 128k, depth 32, 2+2 jobs)" fio_pair "$FILEDEV" write
+
+# ---- namespaces attached and detached while connected (AEN)
+t "nvmf_subsystem_get_controllers shows the host" sh -c \
+	"nvemu-rpc nvmf_subsystem_get_controllers --nqn $NQN | grep -q '$HOSTNQN'"
+rpc bdev_malloc_create -b Ram1 --num_blocks 4096 >$OUT 2>&1 &&
+	rpc nvme_namespace_create --nqn $NQN -b Ram1 -n 5 >>$OUT 2>&1
+t "namespace 5 created over RPC appears on the host without reconnecting" wait_ns 5
+rpc nvme_namespace_destroy --nqn $NQN -n 5 >$OUT 2>&1
+t "namespace 5 destroyed over RPC disappears from the host" wait_ns 5 gone
+t "other namespaces still there" sh -c "[ -b $RAMDEV ] && [ -b $FILEDEV ]"
+
+# ---- reconnect with digests: the data is still there
+t "nvme disconnect" disconnect
+connect --hdr-digest --data-digest >$OUT 2>&1
+t "nvme connect --hdr-digest --data-digest" [ $? -eq 0 ]
+RAMDEV=$(ns_dev 3)
+FILEDEV=$(ns_dev 4)
+t "RAM namespace data intact after reconnect" fio_pair "$RAMDEV" verify
+t "file namespace data intact after reconnect" fio_pair "$FILEDEV" verify
+t "fio verify with header and data digests" fio_small "$RAMDEV"
+
+# ---- restart from a saved configuration
+t "save_config to $CFG" rpc save_config -f $CFG
+t "save_config keeps the listener and allow_any_host" sh -c \
+	"grep -q nvmf_subsystem_add_listener $CFG && grep -q '\"allow_any_host\": true' $CFG"
+stop_nvemud
+t "SIGTERM with a host connected: nvemud exits 0 (got $STOP_RC)" [ "$STOP_RC" = 0 ]
+t "... and says it stopped" grep -q "nvemud: stopped" $LOG
+t "nvme disconnect of the orphaned controller" disconnect
+start_nvemud -c $CFG >$OUT 2>&1 || bail "nvemud -c $CFG did not start"
+ok "nvemud restarts with -c $CFG"
+t "listener 127.0.0.1:4420 restored" sh -c \
+	"nvemu-rpc nvmf_subsystem_get_listeners --nqn $NQN | grep -q '\"trsvcid\": \"4420\"'"
+connect >$OUT 2>&1
+t "nvme connect after the restart" [ $? -eq 0 ]
+FILEDEV=$(ns_dev 4)
+t "file namespace data intact after the restart" fio_pair "$FILEDEV" verify
+nvme smart-log $CTRL >$OUT 2>&1
+t "smart-log: temperature still 333 K after the restart" grep -q "^temperature.*333 Kelvin" $OUT
+t "nvme disconnect" disconnect
+
+# ---- access control
+t "allow_any_host false, allow only another host" sh -c "
+	nvemu-rpc nvmf_subsystem_allow_any_host --nqn $NQN --allow_any_host false &&
+	nvemu-rpc nvmf_subsystem_add_host --nqn $NQN --host $OTHERNQN"
+nvme connect $ADDR -n $NQN --hostnqn="$HOSTNQN" --hostid="$HOSTID" >$OUT 2>&1
+rc=$?
+if [ $rc -ne 0 ] && ! ctrl_dev >/dev/null; then
+	ok "a host NQN not on the allow list is refused"
+else
+	nok "a host NQN not on the allow list is refused (rc $rc)"
+	disconnect
+fi
+nvme connect $ADDR -n $NQN --hostnqn="$OTHERNQN" --hostid="$OTHERID" >$OUT 2>&1 && wait_ctrl
+t "the allowed host NQN connects" [ $? -eq 0 ]
+t "nvme disconnect" disconnect
+
+stop_nvemud
+t "nvemud stops on SIGTERM (exit $STOP_RC)" [ "$STOP_RC" = 0 ]
+if [ $failed -ne 0 ]; then
+	echo "# nvemud log:"
+	tail -n 40 $LOG | diag
+fi
+echo "1..$n"
+[ $failed -eq 0 ]

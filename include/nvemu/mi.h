@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NVMe-MI Management Endpoint (NVMe-MI 1.2 over MCTP). The MCTP layer hands
+ * complete, reassembled messages of type 4 to nvemu_mi_ep_handle(); the
+ * endpoint answers MI commands and tunnelled Admin commands from the same
+ * subsystem model in-band hosts see.
+ *
+ * Port identifiers in MI messages are indexes into the subsystem's ports in
+ * the order they were added (0 .. NUMP); PCIe and two-wire ports report
+ * their type, other ports (TCP) report "inactive".
+ */
+#ifndef NVEMU_MI_H
+#define NVEMU_MI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <nvemu/error.h>
+#include <nvemu/model.h>
+
+struct nvemu_mi_ep;
+
+/* NVMe-MI version the endpoint reports (NVM Subsystem Information). */
+#define NVEMU_MI_VER_MAJOR 1
+#define NVEMU_MI_VER_MINOR 2
+
+/* MCTP transmission unit limits for Configuration Set (MCTP baseline 64). */
+#define NVEMU_MI_MTU_MIN 64
+#define NVEMU_MI_MTU_MAX 4096
+
+/* Size of the VPD (IPMI FRU) area the endpoint holds. */
+#define NVEMU_MI_VPD_SIZE 256
+
+/* MI command opcodes libnvme 1.3 does not name (NVMe-MI 1.2, Figure 68). */
+enum nvemu_mi_opcode {
+	NVEMU_MI_OPC_CTRL_HEALTH_POLL = 0x02,
+	NVEMU_MI_OPC_VPD_READ = 0x05,
+	NVEMU_MI_OPC_VPD_WRITE = 0x06,
+	NVEMU_MI_OPC_RESET = 0x07,
+};
+
+/* Controller Health Status Poll DW0 bits 31:24 and DW1 (NVMe-MI 1.2 5.3). */
+#define NVEMU_MI_CHSP_INCF (1u << 24)
+#define NVEMU_MI_CHSP_INCPF (1u << 25)
+#define NVEMU_MI_CHSP_INCVF (1u << 26)
+#define NVEMU_MI_CHSP_ALL (1u << 31)
+#define NVEMU_MI_CHSP_CSTS (1u << 0)
+#define NVEMU_MI_CHSP_CTEMP (1u << 1)
+#define NVEMU_MI_CHSP_PDLU (1u << 2)
+#define NVEMU_MI_CHSP_SPARE (1u << 3)
+#define NVEMU_MI_CHSP_CWARN (1u << 4)
+#define NVEMU_MI_CHSP_CCF (1u << 31)
+/* Byte offset of the Controller Health Status Changed flags in a CHDS. */
+#define NVEMU_MI_CHDS_CHSC_OFF 9
+
+/*
+ * Create an endpoint on a port of subsys (the port the MCTP binding reaches
+ * it through; two-wire normally, PCIe accepted for MCTP over PCIe VDM).
+ * The endpoint must be destroyed before the subsystem.
+ */
+int nvemu_mi_ep_create(struct nvemu_subsys *subsys, uint16_t two_wire_port_id,
+		       struct nvemu_mi_ep **out, struct nvemu_error *err);
+/* Admin commands still running complete silently (no respond()). */
+void nvemu_mi_ep_destroy(struct nvemu_mi_ep *ep);
+
+typedef void (*nvemu_mi_respond_fn)(void *ctx, const uint8_t *resp, size_t len);
+
+/*
+ * Handle one NVMe-MI message: msg is the MCTP message type byte (0x84)
+ * through the 4-byte MIC. respond() is called exactly once with the whole
+ * response message (type byte .. MIC), possibly after this returns (Admin
+ * commands may complete asynchronously), or never when the message is to be
+ * dropped (not type 4 with IC, bad MIC, a response, too short for a MIC).
+ * resp is valid only during the call.
+ */
+void nvemu_mi_ep_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
+			nvemu_mi_respond_fn respond, void *ctx);
+
+/* The model port id the endpoint sits on. */
+uint16_t nvemu_mi_ep_port(const struct nvemu_mi_ep *ep);
+
+/*
+ * MCTP transmission unit size configured for the endpoint's port (64 until
+ * a Configuration Set changes it). A change takes effect after the response
+ * to the Set that made it has been handed to respond(), as the spec wants.
+ */
+uint16_t nvemu_mi_ep_mtu(const struct nvemu_mi_ep *ep);
+/* Called (after the response) whenever the endpoint port's MTU changes. */
+void nvemu_mi_ep_set_mtu_cb(struct nvemu_mi_ep *ep,
+			    void (*cb)(void *arg, uint16_t mtu), void *arg);
+
+/*
+ * SMBus/I2C frequency (NVME_MI_CONFIG_SMBUS_FREQ_*) currently configured on
+ * a two-wire model port; 0 for other ports. Set validates against the port's
+ * maximum (-EINVAL).
+ */
+uint8_t nvemu_mi_ep_smbus_freq(struct nvemu_mi_ep *ep, uint16_t port_id);
+int nvemu_mi_ep_set_smbus_freq(struct nvemu_mi_ep *ep, uint16_t port_id, uint8_t freq,
+			       struct nvemu_error *err);
+/* MTU of any model port (64 by default); set validates 64..4096. */
+uint16_t nvemu_mi_ep_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id);
+int nvemu_mi_ep_set_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id, uint16_t mtu,
+			     struct nvemu_error *err);
+
+/*
+ * The VPD area (NVEMU_MI_VPD_SIZE bytes, an IPMI FRU: common header and a
+ * Product Info area with the subsystem's model, serial and firmware).
+ */
+const uint8_t *nvemu_mi_ep_vpd(const struct nvemu_mi_ep *ep);
+int nvemu_mi_ep_vpd_write(struct nvemu_mi_ep *ep, uint32_t off, const void *data,
+			  uint32_t len, struct nvemu_error *err);
+
+/* Composite Controller Status flags pending (NVM Subsystem Health Status Poll). */
+uint16_t nvemu_mi_ep_ccs(struct nvemu_mi_ep *ep);
+
+/* CRC-32C as the MIC uses it (init ~0, final inversion). */
+uint32_t nvemu_mi_crc32c(const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vfio-user server: serves one controller's PCIe function (include/nvemu/pcie.h)
+ * to a VMM such as QEMU (>= 10.1, -device vfio-user-pci) over a unix socket.
+ *
+ * Built for an epoll loop: nvemu_vfu_server_fd() is one pollable fd (an
+ * internal epoll set holding the listening socket and the connected client)
+ * that stays the same for the server's lifetime. When it is readable, call
+ * nvemu_vfu_server_process(); it never blocks except for the DMA read/write
+ * round trips of guest memory that was not shared by fd.
+ *
+ * One client at a time; when it disconnects (or crashes) the controller is
+ * reset, its DMA mappings dropped, and the socket accepts the next client.
+ */
+#ifndef NVEMU_VFIO_USER_H
+#define NVEMU_VFIO_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <nvemu/error.h>
+#include <nvemu/model.h>
+
+struct nvemu_vfu_server;
+
+struct nvemu_vfu_params {
+	/* Reply timeout for server-initiated DMA_READ/DMA_WRITE messages. */
+	unsigned dma_timeout_ms; /* 0: 5000 */
+	/* Largest REGION_READ/WRITE and DMA message data accepted. */
+	uint32_t max_data_xfer;	 /* 0: 1 MiB */
+	/* Log protocol errors to stderr. */
+	bool verbose;
+};
+
+void nvemu_vfu_params_init(struct nvemu_vfu_params *p);
+
+/*
+ * Create the unix socket at path (an existing socket file there is replaced;
+ * any other file is refused with -EEXIST) and bind the controller's PCIe
+ * function to it. params may be NULL for the defaults.
+ */
+int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
+			    const struct nvemu_vfu_params *params,
+			    struct nvemu_vfu_server **out, struct nvemu_error *err);
+/* Disconnects the client, resets the controller and unlinks the socket. */
+void nvemu_vfu_server_destroy(struct nvemu_vfu_server *s);
+
+/* Stable pollable fd (EPOLLIN): call nvemu_vfu_server_process() when readable. */
+int nvemu_vfu_server_fd(const struct nvemu_vfu_server *s);
+/* Handle every ready event without blocking; returns events handled or -errno. */
+int nvemu_vfu_server_process(struct nvemu_vfu_server *s);
+
+const char *nvemu_vfu_server_path(const struct nvemu_vfu_server *s);
+bool nvemu_vfu_server_connected(const struct nvemu_vfu_server *s);
+
+struct nvemu_vfu_stats {
+	uint64_t connects;
+	uint64_t disconnects;
+	uint64_t messages;
+	uint64_t region_reads;
+	uint64_t region_writes;
+	uint64_t dma_maps;
+	uint64_t dma_unmaps;
+	uint64_t dma_msgs; /* DMA_READ/WRITE round trips for unshared memory */
+	uint64_t irqs;	   /* eventfd signals sent */
+	uint64_t errors;   /* requests answered with an error */
+};
+
+void nvemu_vfu_server_stats(const struct nvemu_vfu_server *s, struct nvemu_vfu_stats *st);
+
+#endif

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nvmf_* methods: the NVMe/TCP target's listeners and access lists, named
+ * and shaped as in SPDK (nvmf_subsystem_add_listener with a listen_address
+ * object {trtype, adrfam, traddr, trsvcid}; the flat trtype/traddr/trsvcid/
+ * adrfam form is accepted too). Hosts reach a subsystem through dynamic
+ * controllers that carry every namespace of the subsystem, so namespace
+ * creation and destruction (rpc-namespace.c) are what hosts see as
+ * namespace attachment changes.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "nvemu-internal.h"
+#include "rpc.h"
+#include "tcp.h"
+
+struct listen_addr {
+	char traddr[64];
+	char trsvcid[32];
+	uint8_t adrfam; /* NVMF_ADDR_FAMILY_IP4/IP6 */
+};
+
+static const char *adrfam_name(uint8_t adrfam)
+{
+	return adrfam == NVMF_ADDR_FAMILY_IP6 ? "ipv6" : "ipv4";
+}
+
+static json_t *addr_json(const char *traddr, const char *trsvcid, uint8_t adrfam)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "trtype", "tcp", "adrfam", adrfam_name(adrfam),
+			 "traddr", traddr, "trsvcid", trsvcid);
+}
+
+static const struct rpc_param addr_spec[] = {
+	{ "trtype", RPC_P_STR, false, 1, 16 },
+	{ "adrfam", RPC_P_STR, false, 1, 8 },
+	{ "traddr", RPC_P_STR, true, 1, 63 },
+	{ "trsvcid", RPC_P_STR, true, 1, 5 },
+	{ NULL },
+};
+
+/* Both forms; every message names the field (listen_address.X for the object form). */
+static int parse_addr(json_t *params, struct listen_addr *la, struct rpc_err *e)
+{
+	static const char *const flat[] = { "trtype", "adrfam", "traddr", "trsvcid", NULL };
+	json_t *obj = json_object_get(params, "listen_address"), *src = params;
+	const char *pfx = "", *trtype, *adrfam, *traddr, *trsvcid;
+	bool has_flat = false;
+	unsigned char buf[sizeof(struct in6_addr)];
+	unsigned long port;
+	char *end;
+
+	for (const char *const *k = flat; *k; k++)
+		has_flat |= rpc_has(params, *k);
+	if (obj && has_flat)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "listen_address: give either listen_address or trtype/traddr/trsvcid/adrfam, not both");
+	if (obj) {
+		if (rpc_check_params(obj, addr_spec, e)) {
+			char msg[sizeof(e->msg)];
+
+			snprintf(msg, sizeof(msg), "%s", e->msg);
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "listen_address.%.200s", msg);
+		}
+		src = obj;
+		pfx = "listen_address.";
+	} else {
+		if (!rpc_has(params, "traddr"))
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "traddr: required (or listen_address)");
+		if (!rpc_has(params, "trsvcid"))
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "trsvcid: required (or listen_address)");
+	}
+	trtype = rpc_str(src, "trtype");
+	adrfam = rpc_str(src, "adrfam");
+	traddr = rpc_str(src, "traddr");
+	trsvcid = rpc_str(src, "trsvcid");
+	if (trtype && strcasecmp(trtype, "tcp"))
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "%strtype: only \"tcp\" is supported",
+				   pfx);
+	if (!adrfam)
+		la->adrfam = strchr(traddr, ':') ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
+	else if (!strcasecmp(adrfam, "ipv4"))
+		la->adrfam = NVMF_ADDR_FAMILY_IP4;
+	else if (!strcasecmp(adrfam, "ipv6"))
+		la->adrfam = NVMF_ADDR_FAMILY_IP6;
+	else
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "%sadrfam: must be \"ipv4\" or \"ipv6\"", pfx);
+	if (strlen(traddr) >= sizeof(la->traddr) ||
+	    inet_pton(la->adrfam == NVMF_ADDR_FAMILY_IP6 ? AF_INET6 : AF_INET, traddr, buf) != 1)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "%straddr: not a numeric %s address: %.64s", pfx,
+				   la->adrfam == NVMF_ADDR_FAMILY_IP6 ? "IPv6" : "IPv4", traddr);
+	errno = 0;
+	port = strtoul(trsvcid, &end, 10);
+	if (!*trsvcid || *end || trsvcid[0] < '0' || trsvcid[0] > '9' || errno || port > 65535)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "%strsvcid: must be a port number (0-65535)", pfx);
+	snprintf(la->traddr, sizeof(la->traddr), "%s", traddr);
+	snprintf(la->trsvcid, sizeof(la->trsvcid), "%lu", port);
+	return 0;
+}
+
+static int find_subsys(struct nvemud *d, json_t *params, struct nvemu_subsys **s,
+		       struct rpc_err *e)
+{
+	const char *nqn = rpc_str(params, "nqn");
+
+	if (!d->tcp)
+		return rpc_err_set(e, RPC_ERR_STATE, "the TCP target is stopped");
+	*s = nvemud_find_subsys(d, nqn);
+	if (!*s)
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	return 0;
+}
+
+static int expose(struct nvemud *d, struct nvemu_subsys *s, struct rpc_err *e)
+{
+	struct nvemu_error nerr = { 0 };
+
+	if (nvemu_tcp_has_subsys(d->tcp, s))
+		return 0;
+	if (nvemu_tcp_add_subsys(d->tcp, s, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	return 0;
+}
+
+static int nvmf_subsystem_add_listener(struct nvemud *d, json_t *params, json_t **result,
+				       struct rpc_err *e)
+{
+	struct nvemu_tcp_listener_info li, last = { 0 };
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_subsys *s;
+	struct listen_addr la;
+	unsigned n = 0;
+
+	if (parse_addr(params, &la, e) || find_subsys(d, params, &s, e))
+		return -1;
+	if (nvemu_tcp_add_listener(d->tcp, s, la.traddr, la.trsvcid, la.adrfam, &nerr)) {
+		if (nerr.code == -EADDRINUSE)
+			return rpc_err_set(e, RPC_ERR_BUSY, "listen_address: %s", nerr.msg);
+		if (nerr.code == -EADDRNOTAVAIL)
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "traddr: %s", nerr.msg);
+		return rpc_err_nvemu(e, &nerr);
+	}
+	/* Appended last: read back the bound port (trsvcid "0" picks one). */
+	while (!nvemu_tcp_get_listener(d->tcp, s, n, &li)) {
+		last = li;
+		n++;
+	}
+	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listening on %s:%s", s->nqn, last.traddr,
+		   last.trsvcid);
+	*result = addr_json(last.traddr, last.trsvcid, last.adrfam);
+	return 0;
+}
+
+static int nvmf_subsystem_remove_listener(struct nvemud *d, json_t *params, json_t **result,
+					  struct rpc_err *e)
+{
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_subsys *s;
+	struct listen_addr la;
+
+	if (parse_addr(params, &la, e) || find_subsys(d, params, &s, e))
+		return -1;
+	if (nvemu_tcp_remove_listener(d->tcp, s, la.traddr, la.trsvcid, la.adrfam, &nerr))
+		return rpc_err_set(e, nerr.code == -ENOENT ? RPC_ERR_NOT_FOUND : RPC_ERR_INTERNAL,
+				   "listen_address: %s", nerr.msg);
+	return 0;
+}
+
+static int nvmf_subsystem_add_host(struct nvemud *d, json_t *params, json_t **result,
+				   struct rpc_err *e)
+{
+	const char *host = rpc_str(params, "host");
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_subsys *s;
+
+	if (nvemu_nqn_validate(host, &nerr))
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "host: %s", nerr.msg);
+	if (find_subsys(d, params, &s, e) || expose(d, s, e))
+		return -1;
+	if (nvemu_tcp_add_host(d->tcp, s, host, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	return 0;
+}
+
+static int nvmf_subsystem_remove_host(struct nvemud *d, json_t *params, json_t **result,
+				      struct rpc_err *e)
+{
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_subsys *s;
+
+	if (find_subsys(d, params, &s, e))
+		return -1;
+	if (!nvemu_tcp_has_subsys(d->tcp, s))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "host: %.223s is not on the list",
+				   rpc_str(params, "host"));
+	if (nvemu_tcp_remove_host(d->tcp, s, rpc_str(params, "host"), &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	return 0;
+}
+
+static int nvmf_subsystem_allow_any_host(struct nvemud *d, json_t *params, json_t **result,
+					 struct rpc_err *e)
+{
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_subsys *s;
+
+	if (find_subsys(d, params, &s, e) || expose(d, s, e))
+		return -1;
+	if (nvemu_tcp_set_allow_any_host(d->tcp, s, rpc_bool(params, "allow_any_host", true),
+					 &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	return 0;
+}
+
+static json_t *listeners_json(struct nvemud *d, struct nvemu_subsys *s, bool wrapped)
+{
+	struct nvemu_tcp_listener_info li;
+	json_t *arr = json_array();
+
+	for (unsigned i = 0; !nvemu_tcp_get_listener(d->tcp, s, i, &li); i++) {
+		json_t *a = addr_json(li.traddr, li.trsvcid, li.adrfam);
+
+		if (wrapped)
+			a = json_pack("{s:o, s:i}", "address", a, "port_id", li.port_id);
+		json_array_append_new(arr, a);
+	}
+	return arr;
+}
+
+static json_t *controllers_json(struct nvemud *d, struct nvemu_subsys *s)
+{
+	struct nvemu_tcp_assoc_info ai;
+	json_t *arr = json_array();
+
+	for (unsigned i = 0; !nvemu_tcp_get_assoc(d->tcp, s, i, &ai); i++) {
+		char hostid[37];
+
+		nvemud_uuid_unparse(ai.hostid, hostid);
+		json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:i, s:i, s:I}", "cntlid",
+						     ai.cntlid, "hostnqn", ai.hostnqn, "hostid",
+						     hostid, "port_id", ai.port_id,
+						     "num_io_qpairs", ai.nr_io_queues, "kato_ms",
+						     (json_int_t)ai.kato_ms));
+	}
+	return arr;
+}
+
+static int nvmf_subsystem_get_listeners(struct nvemud *d, json_t *params, json_t **result,
+					struct rpc_err *e)
+{
+	struct nvemu_subsys *s;
+
+	if (find_subsys(d, params, &s, e))
+		return -1;
+	*result = listeners_json(d, s, true);
+	return 0;
+}
+
+static int nvmf_subsystem_get_controllers(struct nvemud *d, json_t *params, json_t **result,
+					  struct rpc_err *e)
+{
+	struct nvemu_subsys *s;
+
+	if (find_subsys(d, params, &s, e))
+		return -1;
+	*result = controllers_json(d, s);
+	return 0;
+}
+
+static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
+{
+	json_t *hosts = json_array(), *ns = json_array();
+	const char *h;
+
+	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
+		json_array_append_new(hosts, json_pack("{s:s}", "nqn", h));
+	for (unsigned i = 0; i < s->nr_ns; i++)
+		json_array_append_new(ns, json_pack("{s:I, s:s?}", "nsid",
+						    (json_int_t)s->ns[i]->nsid, "bdev_name",
+						    s->ns[i]->bdev ? s->ns[i]->bdev->name : NULL));
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "nqn", s->nqn,
+			 "subtype", "NVMe", "serial_number", s->sn, "model_number", s->mn,
+			 "exposed", nvemu_tcp_has_subsys(d->tcp, s),
+			 /* A subsystem not exposed yet gets allow-any-host once it is. */
+			 "allow_any_host",
+			 !nvemu_tcp_has_subsys(d->tcp, s) || nvemu_tcp_allow_any_host(d->tcp, s),
+			 "hosts", hosts, "listen_addresses", listeners_json(d, s, false),
+			 "namespaces", ns, "controllers", controllers_json(d, s));
+}
+
+static int nvmf_get_subsystems(struct nvemud *d, json_t *params, json_t **result,
+			       struct rpc_err *e)
+{
+	struct nvemu_subsys *only = NULL;
+	json_t *arr;
+
+	if (rpc_has(params, "nqn") && find_subsys(d, params, &only, e))
+		return -1;
+	if (!d->tcp)
+		return rpc_err_set(e, RPC_ERR_STATE, "the TCP target is stopped");
+	arr = json_array();
+	for (unsigned i = 0; i < d->nr_subsys; i++)
+		if (!only || only == d->subsys[i])
+			json_array_append_new(arr, subsys_json(d, d->subsys[i]));
+	*result = arr;
+	return 0;
+}
+
+/* ---- shared with config.c, rpc-subsystem.c, rpc-namespace.c */
+
+bool rpc_nvmf_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_id,
+			json_t **listener)
+{
+	struct nvemu_tcp_listener_info li;
+
+	if (listener)
+		*listener = NULL;
+	if (!d->tcp)
+		return false;
+	for (unsigned i = 0; !nvemu_tcp_get_listener(d->tcp, s, i, &li); i++) {
+		if (li.port_id != port_id)
+			continue;
+		if (listener)
+			*listener = json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
+					      addr_json(li.traddr, li.trsvcid, li.adrfam));
+		return true;
+	}
+	/* A removed listener's port lingers while its controllers go away. */
+	for (unsigned i = 0; i < s->nr_ctrls; i++)
+		if (s->ctrls[i]->p.port_id == port_id && nvemu_tcp_owns_ctrl(d->tcp, s->ctrls[i]))
+			return true;
+	return false;
+}
+
+bool rpc_nvmf_owns_ctrl(struct nvemud *d, const struct nvemu_ctrl *ctrl)
+{
+	return d->tcp && nvemu_tcp_owns_ctrl(d->tcp, ctrl);
+}
+
+void rpc_nvmf_save_access(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+{
+	const char *h;
+
+	if (!d->tcp || !nvemu_tcp_has_subsys(d->tcp, s))
+		return;
+	json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:b}}", "method",
+					       "nvmf_subsystem_allow_any_host", "params", "nqn",
+					       s->nqn, "allow_any_host",
+					       nvemu_tcp_allow_any_host(d->tcp, s)));
+	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
+		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
+						       "nvmf_subsystem_add_host", "params", "nqn",
+						       s->nqn, "host", h));
+}
+
+void rpc_nvmf_ns_added(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid)
+{
+	if (d->tcp)
+		nvemu_tcp_ns_added(d->tcp, s, nsid);
+}
+
+void rpc_nvmf_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid)
+{
+	if (!d->tcp)
+		return;
+	nvemu_tcp_ns_removed(d->tcp, s, nsid);
+	/* Commands already in the engine may still point at the namespace. */
+	for (unsigned i = 0; i < s->nr_ctrls; i++)
+		if (nvemu_tcp_owns_ctrl(d->tcp, s->ctrls[i]) &&
+		    !rpc_ctrl_wait_idle(d, s->ctrls[i], 2000))
+			nvemud_log(d, NVEMUD_LOG_WARN, "%s: controller %u still busy", s->nqn,
+				   s->ctrls[i]->cntlid);
+}
+
+void rpc_nvmf_remove_subsys(struct nvemud *d, struct nvemu_subsys *s)
+{
+	if (d->tcp)
+		nvemu_tcp_remove_subsys(d->tcp, s);
+}
+
+#define P_NQN { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }
+#define P_ADDR                                                                                   \
+	{ "listen_address", RPC_P_OBJ, false, 0, 0 }, { "trtype", RPC_P_STR, false, 1, 16 },     \
+		{ "traddr", RPC_P_STR, false, 1, 63 }, { "trsvcid", RPC_P_STR, false, 1, 5 },      \
+		{ "adrfam", RPC_P_STR, false, 1, 8 }
+
+const struct rpc_method rpc_nvmf_methods[] = {
+	{ "nvmf_subsystem_add_listener", nvmf_subsystem_add_listener,
+	  (const struct rpc_param[]){ P_NQN, P_ADDR, { NULL } },
+	  "Listen for NVMe/TCP hosts on traddr:trsvcid (trsvcid 0: any free port); returns the address." },
+	{ "nvmf_subsystem_remove_listener", nvmf_subsystem_remove_listener,
+	  (const struct rpc_param[]){ P_NQN, P_ADDR, { NULL } },
+	  "Stop listening; hosts connected through it are disconnected." },
+	{ "nvmf_subsystem_add_host", nvmf_subsystem_add_host,
+	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { NULL } },
+	  "Allow a host NQN (used when allow_any_host is false)." },
+	{ "nvmf_subsystem_remove_host", nvmf_subsystem_remove_host,
+	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { NULL } },
+	  "Remove a host NQN from the allow list; its connections stay." },
+	{ "nvmf_subsystem_allow_any_host", nvmf_subsystem_allow_any_host,
+	  (const struct rpc_param[]){ P_NQN, { "allow_any_host", RPC_P_BOOL, true, 0, 1 },
+				      { NULL } },
+	  "Let any host connect (true) or only the allowed host NQNs (false)." },
+	{ "nvmf_subsystem_get_listeners", nvmf_subsystem_get_listeners,
+	  (const struct rpc_param[]){ P_NQN, { NULL } },
+	  "List the TCP listeners of a subsystem." },
+	{ "nvmf_subsystem_get_controllers", nvmf_subsystem_get_controllers,
+	  (const struct rpc_param[]){ P_NQN, { NULL } },
+	  "List the controllers connected hosts use (host NQN, host ID, queues)." },
+	{ "nvmf_get_subsystems", nvmf_get_subsystems,
+	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { NULL } },
+	  "Subsystems as NVMe/TCP hosts see them: listeners, hosts, namespaces, controllers." },
+	{ NULL },
+};

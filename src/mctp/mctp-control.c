@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+/*
+ * MCTP control messages (DSP0236 1.3, section 12): what a bus owner such as
+ * mctpd needs to assign an EID and discover an NVMe-MI endpoint.
+ */
+#include <string.h>
+
+#include "mctp-internal.h"
+
+#define CTRL_RQ		0x80
+#define CTRL_D		0x40
+#define CTRL_IID_MASK	0x1f
+
+/* DSP0236 version entries: major, minor, update (0xF0 | BCD), alpha. */
+static const uint8_t ver_mctp[4] = { 0xf1, 0xf3, 0xf1, 0x00 };	/* 1.3.1 */
+static const uint8_t ver_nvme_mi[4] = { 0xf1, 0xf2, 0xf0, 0x00 };	/* NVMe-MI 1.2 */
+
+static void ctrl_reply(struct nvemu_mctp_reply *reply, uint8_t *rsp, size_t len, uint8_t cc)
+{
+	rsp[3] = cc;
+	/* An error completion carries the completion code alone. */
+	nvemu_mctp_reply_send(reply, rsp, cc == NVEMU_MCTP_CC_SUCCESS ? len : 4);
+}
+
+void mctp_control_handle(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len,
+			 struct nvemu_mctp_reply *reply)
+{
+	uint8_t rsp[4 + 2 + 128];
+	size_t n;
+
+	/* A response, a datagram or a message too short to name a command: no reply. */
+	if (len < 3 || !(msg[1] & CTRL_RQ) || (msg[1] & CTRL_D)) {
+		nvemu_mctp_reply_drop(reply);
+		return;
+	}
+	memset(rsp, 0, sizeof(rsp));
+	rsp[0] = NVEMU_MCTP_TYPE_CONTROL;
+	rsp[1] = msg[1] & CTRL_IID_MASK;
+	rsp[2] = msg[2];
+
+	switch (msg[2]) {
+	case NVEMU_MCTP_CTRL_SET_EID: {
+		uint8_t op, eid;
+
+		if (len < 5) {
+			ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_INVALID_LENGTH);
+			return;
+		}
+		op = msg[3] & 0x3;
+		eid = msg[4];
+		if (op == 2) {
+			/* Reset static EID: this endpoint has none. */
+			ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_INVALID_DATA);
+			return;
+		}
+		if (op != 3) {
+			if (eid == NVEMU_MCTP_EID_NULL || eid == NVEMU_MCTP_EID_BCAST) {
+				ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_INVALID_DATA);
+				return;
+			}
+			nvemu_mctp_ep_set_eid(ep, eid, NULL);
+		}
+		rsp[4] = 0x00;	/* EID assignment accepted, no EID pool */
+		rsp[5] = nvemu_mctp_ep_eid(ep);
+		rsp[6] = 0;	/* pool size */
+		ctrl_reply(reply, rsp, 7, NVEMU_MCTP_CC_SUCCESS);
+		return;
+	}
+	case NVEMU_MCTP_CTRL_GET_EID:
+		rsp[4] = nvemu_mctp_ep_eid(ep);
+		rsp[5] = 0x00;	/* simple endpoint, dynamic EID */
+		rsp[6] = 0x00;	/* medium specific */
+		ctrl_reply(reply, rsp, 7, NVEMU_MCTP_CC_SUCCESS);
+		return;
+	case NVEMU_MCTP_CTRL_GET_UUID:
+		memcpy(rsp + 4, nvemu_mctp_ep_uuid(ep), 16);
+		ctrl_reply(reply, rsp, 20, NVEMU_MCTP_CC_SUCCESS);
+		return;
+	case NVEMU_MCTP_CTRL_GET_VERSION: {
+		const uint8_t *v;
+
+		if (len < 4) {
+			ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_INVALID_LENGTH);
+			return;
+		}
+		if (msg[3] == 0xff || msg[3] == NVEMU_MCTP_TYPE_CONTROL)
+			v = ver_mctp;
+		else if (msg[3] == NVEMU_MCTP_TYPE_NVME_MI &&
+			 mctp_ep_handles(ep, NVEMU_MCTP_TYPE_NVME_MI))
+			v = ver_nvme_mi;
+		else
+			v = NULL;
+		if (!v) {
+			ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_TYPE_UNSUPPORTED);
+			return;
+		}
+		rsp[4] = 1;
+		memcpy(rsp + 5, v, 4);
+		ctrl_reply(reply, rsp, 9, NVEMU_MCTP_CC_SUCCESS);
+		return;
+	}
+	case NVEMU_MCTP_CTRL_GET_MSG_TYPES:
+		n = mctp_ep_msg_types(ep, rsp + 5, sizeof(rsp) - 5);
+		rsp[4] = n;
+		ctrl_reply(reply, rsp, 5 + n, NVEMU_MCTP_CC_SUCCESS);
+		return;
+	default:
+		ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_UNSUPPORTED_CMD);
+		return;
+	}
+}

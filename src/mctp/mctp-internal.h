@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef NVEMU_MCTP_INTERNAL_H
+#define NVEMU_MCTP_INTERNAL_H
+
+#include <nvemu/mctp.h>
+
+/*
+ * Reassembly keyed by (link, source EID, TO, tag), as Linux keys its
+ * reassembly. A few slots; a new message evicts the least recently used.
+ */
+#define MCTP_REASM_SLOTS 8
+
+struct mctp_reasm_slot {
+	bool active;
+	const struct nvemu_mctp_link *link;
+	uint8_t src, dest, flags; /* flags: TO | tag */
+	uint8_t next_seq;
+	uint64_t stamp;
+	size_t len;
+	uint8_t *buf; /* NVEMU_MCTP_MAX_MSG, allocated on first use */
+};
+
+struct mctp_reasm {
+	struct mctp_reasm_slot slot[MCTP_REASM_SLOTS];
+	uint64_t clock;
+};
+
+enum {
+	MCTP_RX_MORE = 0,	/* packet taken, message not complete */
+	MCTP_RX_DONE = 1,	/* *done holds a whole message; release it after use */
+	MCTP_RX_DROP_HDR = -1,
+	MCTP_RX_DROP_SEQ = -2,
+	MCTP_RX_DROP_TAG = -3,
+	MCTP_RX_DROP_SIZE = -4,
+	MCTP_RX_NOMEM = -5,
+};
+
+int mctp_reasm_push(struct mctp_reasm *r, const struct nvemu_mctp_link *link, const uint8_t *pkt,
+		    size_t len, struct mctp_reasm_slot **done);
+void mctp_reasm_release(struct mctp_reasm_slot *s);
+/* Forget every message in progress from link (or all when link is NULL). */
+void mctp_reasm_flush(struct mctp_reasm *r, const struct nvemu_mctp_link *link);
+void mctp_reasm_free(struct mctp_reasm *r);
+
+/* mctp-control.c: answer a control request (msg starts with the type byte). */
+void mctp_control_handle(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len,
+			 struct nvemu_mctp_reply *reply);
+/* mctp.c: what Get Message Type Support lists (type 0 and the handled ones). */
+size_t mctp_ep_msg_types(const struct nvemu_mctp_ep *ep, uint8_t *types, size_t max);
+bool mctp_ep_handles(const struct nvemu_mctp_ep *ep, uint8_t type);
+
+/* mctp-mi.c's state kept in the endpoint. */
+void mctp_ep_set_mi(struct nvemu_mctp_ep *ep, struct nvemu_mi_ep *mi);
+struct nvemu_mi_ep *mctp_ep_mi(const struct nvemu_mctp_ep *ep);
+/* The MI reply not yet answered by the running handle call; returns the previous one. */
+struct nvemu_mctp_reply *mctp_ep_mi_pending(struct nvemu_mctp_ep *ep,
+					    struct nvemu_mctp_reply *reply);
+void mctp_ep_mi_answered(struct nvemu_mctp_reply *reply);
+
+#endif

@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kernel half of the userspace AF_MCTP: preload clients connect over a
+ * unix SOCK_SEQPACKET socket, and the router plays the host's MCTP stack
+ * (local EID, tag allocation, routing by network and EID) and the bus. A
+ * message to an endpoint is packetized with the endpoint's transmission unit
+ * and fed through nvemu_mctp_ep_rx(), the endpoint's packets are reassembled
+ * here and the message is handed to the client that owns the tag, so the
+ * path is the one a real bus takes. Nobody owning an EID means no answer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/mctp.h>
+
+#include "mctp-internal.h"
+
+/* Linux keeps an unanswered tag for 6 s (mctp_key_lifetime). */
+#define TAG_LIFETIME_NS (6ULL * 1000000000ULL)
+#define MAX_BINDS 8
+
+struct router_client {
+	struct nvemu_mctp_router *r;
+	int fd;
+	bool dead;
+	struct {
+		unsigned int net;
+		uint8_t type;
+	} bind[MAX_BINDS];
+	unsigned int nbind;
+	struct router_client *next;
+};
+
+struct router_tag {
+	struct router_client *client;	/* NULL: free */
+	uint8_t client_tag;		/* what the client passed (TO, PREALLOC, tag) */
+	uint8_t addr;			/* the EID the client addressed */
+	uint64_t expires;		/* non-preallocated tags only */
+};
+
+struct router_ep {
+	struct nvemu_mctp_router *r;
+	struct nvemu_mctp_ep *ep;
+	struct nvemu_mctp_link from_ep;	/* the endpoint's replies come here */
+	struct nvemu_mctp_link to_ep;	/* our packets go into the endpoint */
+	struct mctp_reasm reasm;
+	struct router_tag tags[8];
+	struct router_ep *next;
+};
+
+struct nvemu_mctp_router {
+	int lfd, epfd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint8_t local_eid;
+	struct router_client *clients;
+	struct router_ep *eps;
+	unsigned int nclients;
+	uint8_t *buf; /* one wire message: header, type byte slot, body */
+};
+
+#define WIRE_BUF (sizeof(struct nvemu_mctp_wire) + NVEMU_MCTP_MAX_MSG)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int to_ep_tx(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct router_ep *re = ctx;
+
+	nvemu_mctp_ep_rx(re->ep, &re->from_ep, pkt, len);
+	return 0;
+}
+
+static void client_send(struct router_client *c, const struct nvemu_mctp_wire *w,
+			const uint8_t *body, size_t len)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)w, .iov_len = sizeof(*w) },
+		{ .iov_base = (void *)body, .iov_len = len },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	if (c->dead)
+		return;
+	/* A client that does not read loses messages, as a full socket queue would. */
+	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN &&
+	    errno != ENOBUFS)
+		c->dead = true;
+}
+
+static void deliver(struct router_ep *re, const struct mctp_reasm_slot *s)
+{
+	struct nvemu_mctp_router *r = re->r;
+	struct nvemu_mctp_wire w = {
+		.op = NVEMU_MCTP_WIRE_RECV,
+		.type = s->buf[0],
+		.eid = s->src,
+		.net = nvemu_mctp_ep_net(re->ep),
+	};
+	uint8_t tag = s->flags & NVEMU_MCTP_HDR_TAG_MASK;
+
+	if (!(s->flags & NVEMU_MCTP_HDR_TO)) {
+		struct router_tag *t = &re->tags[tag];
+
+		if (!t->client)
+			return; /* nobody waits for it: unexpected tag */
+		w.tag = t->client_tag & MCTP_TAG_MASK;
+		client_send(t->client, &w, s->buf + 1, s->len - 1);
+		if (!(t->client_tag & MCTP_TAG_PREALLOC))
+			t->client = NULL;
+		return;
+	}
+	/* A request from the endpoint: to every socket bound to its type. */
+	w.tag = MCTP_TAG_OWNER | tag;
+	for (struct router_client *c = r->clients; c; c = c->next)
+		for (unsigned int i = 0; i < c->nbind; i++)
+			if ((c->bind[i].net == MCTP_NET_ANY || c->bind[i].net == w.net) &&
+			    c->bind[i].type == (w.type & 0x7f)) {
+				client_send(c, &w, s->buf + 1, s->len - 1);
+				break;
+			}
+}
+
+static int from_ep_tx(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct router_ep *re = ctx;
+	struct mctp_reasm_slot *s;
+
+	if (len < NVEMU_MCTP_HDR_LEN || pkt[1] != re->r->local_eid)
+		return 0; /* not for the host: nobody else is on this bus */
+	if (mctp_reasm_push(&re->reasm, &re->from_ep, pkt, len, &s) == MCTP_RX_DONE) {
+		deliver(re, s);
+		mctp_reasm_release(s);
+	}
+	return 0;
+}
+
+static struct router_ep *route(struct nvemu_mctp_router *r, unsigned int net, uint8_t eid)
+{
+	struct router_ep *only = NULL;
+	unsigned int n = 0;
+
+	for (struct router_ep *re = r->eps; re; re = re->next) {
+		if (nvemu_mctp_ep_net(re->ep) != net)
+			continue;
+		if (eid != NVEMU_MCTP_EID_NULL && nvemu_mctp_ep_eid(re->ep) == eid)
+			return re;
+		only = re;
+		n++;
+	}
+	/* The null EID reaches the endpoint if it is alone on the network. */
+	return eid == NVEMU_MCTP_EID_NULL && n == 1 ? only : NULL;
+}
+
+static int tag_get(struct router_ep *re, struct router_client *c, uint8_t ctag, uint8_t addr)
+{
+	uint64_t now = now_ns();
+	int i;
+
+	if (ctag & MCTP_TAG_PREALLOC) {
+		for (i = 0; i < 8; i++) {
+			struct router_tag *t = &re->tags[i];
+
+			if (t->client == c && t->client_tag == ctag && t->addr == addr)
+				return i;
+		}
+	}
+	for (i = 0; i < 8; i++) {
+		struct router_tag *t = &re->tags[i];
+
+		if (t->client && !(t->client_tag & MCTP_TAG_PREALLOC) && t->expires < now)
+			t->client = NULL;
+		if (!t->client) {
+			t->client = c;
+			t->client_tag = ctag;
+			t->addr = addr;
+			t->expires = now + TAG_LIFETIME_NS;
+			return i;
+		}
+	}
+	return -EBUSY;
+}
+
+static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wire *w,
+			    uint8_t *msg, size_t len)
+{
+	struct nvemu_mctp_router *r = c->r;
+	struct router_ep *re = route(r, w->net, w->eid);
+	uint8_t flags;
+
+	if (!re)
+		return;
+	if (w->tag & MCTP_TAG_OWNER) {
+		int tag = tag_get(re, c, w->tag, w->eid);
+
+		if (tag < 0)
+			return; /* the kernel would fail with EAGAIN; the client times out */
+		flags = NVEMU_MCTP_HDR_TO | tag;
+	} else {
+		flags = w->tag & MCTP_TAG_MASK;
+	}
+	msg[0] = w->type;
+	nvemu_mctp_fragment(w->eid, r->local_eid, flags, msg, len, nvemu_mctp_ep_mtu(re->ep),
+			    &re->to_ep);
+}
+
+static void client_drop_tag(struct router_client *c, uint8_t addr, uint8_t ctag)
+{
+	for (struct router_ep *re = c->r->eps; re; re = re->next)
+		for (int i = 0; i < 8; i++)
+			if (re->tags[i].client == c && re->tags[i].client_tag == ctag &&
+			    re->tags[i].addr == addr)
+				re->tags[i].client = NULL;
+}
+
+static void client_free(struct router_client *c)
+{
+	struct nvemu_mctp_router *r = c->r;
+	struct router_client **pp;
+
+	for (struct router_ep *re = r->eps; re; re = re->next)
+		for (int i = 0; i < 8; i++)
+			if (re->tags[i].client == c)
+				re->tags[i].client = NULL;
+	for (pp = &r->clients; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	r->nclients--;
+	free(c);
+}
+
+static void client_read(struct router_client *c)
+{
+	struct nvemu_mctp_router *r = c->r;
+	const size_t hl = sizeof(struct nvemu_mctp_wire);
+
+	/* Bounded, so one chatty client cannot starve the loop; epoll is level triggered. */
+	for (int i = 0; i < 64 && !c->dead; i++) {
+		struct nvemu_mctp_wire w;
+		struct iovec iov[2] = {
+			{ .iov_base = &w, .iov_len = hl },
+			/* body lands after a slot for the type byte */
+			{ .iov_base = r->buf + 1, .iov_len = NVEMU_MCTP_MAX_MSG - 1 },
+		};
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				c->dead = true;
+			return;
+		}
+		if (n == 0) {
+			c->dead = true;
+			return;
+		}
+		if ((size_t)n < hl || (mh.msg_flags & MSG_TRUNC))
+			continue; /* malformed or over NVEMU_MCTP_MAX_MSG: dropped */
+		switch (w.op) {
+		case NVEMU_MCTP_WIRE_SEND:
+			client_send_msg(c, &w, r->buf, n - hl + 1);
+			break;
+		case NVEMU_MCTP_WIRE_BIND:
+			if (c->nbind < MAX_BINDS) {
+				c->bind[c->nbind].net = w.net;
+				c->bind[c->nbind].type = w.type & 0x7f;
+				c->nbind++;
+			}
+			break;
+		case NVEMU_MCTP_WIRE_DROPTAG:
+			client_drop_tag(c, w.eid, w.tag);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void reap(struct nvemu_mctp_router *r)
+{
+	struct router_client *c = r->clients, *n;
+
+	for (; c; c = n) {
+		n = c->next;
+		if (c->dead)
+			client_free(c);
+	}
+}
+
+static void accept_clients(struct nvemu_mctp_router *r)
+{
+	for (;;) {
+		int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN };
+		struct router_client *c;
+
+		if (fd < 0)
+			return;
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			return;
+		}
+		c->r = r;
+		c->fd = fd;
+		ev.data.ptr = c;
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd);
+			free(c);
+			return;
+		}
+		c->next = r->clients;
+		r->clients = c;
+		r->nclients++;
+	}
+}
+
+int nvemu_mctp_router_handle(struct nvemu_mctp_router *r)
+{
+	struct epoll_event ev[16];
+	int n = epoll_wait(r->epfd, ev, 16, 0);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct router_client *c = ev[i].data.ptr;
+
+		if (!c) {
+			accept_clients(r);
+			continue;
+		}
+		if (ev[i].events & EPOLLIN)
+			client_read(c);
+		else if (ev[i].events & (EPOLLHUP | EPOLLERR))
+			c->dead = true;
+	}
+	/* Only now: an event later in ev[] may name a client freed earlier. */
+	reap(r);
+	return n;
+}
+
+int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
+			     struct nvemu_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct nvemu_mctp_router *r;
+	struct stat st;
+	int ret;
+
+	if (!path || !*path)
+		path = NVEMU_MCTP_SOCKET_DEFAULT;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return nvemu_error_set(err, -ENAMETOOLONG, "mctp socket: path longer than %zu bytes",
+				       sizeof(sa.sun_path) - 1);
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	r->lfd = r->epfd = -1;
+	r->local_eid = NVEMU_MCTP_ROUTER_LOCAL_EID;
+	strcpy(r->path, path);
+	strcpy(sa.sun_path, path);
+	r->buf = malloc(WIRE_BUF);
+	if (!r->buf) {
+		ret = nvemu_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	r->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->lfd < 0) {
+		ret = nvemu_error_set(err, -errno, "mctp socket: %m");
+		goto fail;
+	}
+	/* Replace a stale socket file, never anything else. */
+	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
+		unlink(path);
+	if (bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(r->lfd, 64)) {
+		ret = nvemu_error_set(err, -errno, "mctp socket %s: %m", path);
+		goto fail;
+	}
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &ev)) {
+		ret = nvemu_error_set(err, -errno, "mctp router epoll: %m");
+		unlink(path);
+		goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	if (r->lfd >= 0)
+		close(r->lfd);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	free(r->buf);
+	free(r);
+	return ret;
+}
+
+void nvemu_mctp_router_destroy(struct nvemu_mctp_router *r)
+{
+	if (!r)
+		return;
+	while (r->eps)
+		nvemu_mctp_router_remove_ep(r, r->eps->ep);
+	while (r->clients)
+		client_free(r->clients);
+	close(r->epfd);
+	close(r->lfd);
+	unlink(r->path);
+	free(r->buf);
+	free(r);
+}
+
+int nvemu_mctp_router_fd(const struct nvemu_mctp_router *r)
+{
+	return r->epfd;
+}
+
+void nvemu_mctp_router_set_local_eid(struct nvemu_mctp_router *r, uint8_t eid)
+{
+	r->local_eid = eid;
+}
+
+unsigned int nvemu_mctp_router_clients(const struct nvemu_mctp_router *r)
+{
+	return r->nclients;
+}
+
+int nvemu_mctp_router_add_ep(struct nvemu_mctp_router *r, struct nvemu_mctp_ep *ep,
+			     struct nvemu_error *err)
+{
+	struct router_ep *re;
+
+	for (re = r->eps; re; re = re->next)
+		if (re->ep == ep)
+			return nvemu_error_set(err, -EEXIST, "mctp endpoint already routed");
+	re = calloc(1, sizeof(*re));
+	if (!re)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	re->r = r;
+	re->ep = ep;
+	re->from_ep.tx_packet = from_ep_tx;
+	re->from_ep.ctx = re;
+	re->to_ep.tx_packet = to_ep_tx;
+	re->to_ep.ctx = re;
+	re->next = r->eps;
+	r->eps = re;
+	return 0;
+}
+
+void nvemu_mctp_router_remove_ep(struct nvemu_mctp_router *r, struct nvemu_mctp_ep *ep)
+{
+	for (struct router_ep **pp = &r->eps; *pp; pp = &(*pp)->next) {
+		struct router_ep *re = *pp;
+
+		if (re->ep != ep)
+			continue;
+		*pp = re->next;
+		nvemu_mctp_ep_link_gone(ep, &re->from_ep);
+		mctp_reasm_free(&re->reasm);
+		free(re);
+		return;
+	}
+}

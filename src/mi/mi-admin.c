@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+/*
+ * NVMe Admin commands tunnelled over NVMe-MI (NMIMT 2, NVMe-MI 1.2 6).
+ * The SQE dwords from the request header run through the same engine as
+ * in-band commands (req->oob: whether or not a host enabled the
+ * controller); the response carries CQE dwords 0, 1 and 3 and the window
+ * of the command's data that DOFST/DLEN select.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mi-internal.h"
+
+#define MI_ADMIN_HDR_LEN sizeof(struct nvme_mi_admin_req_hdr)
+
+struct mi_admin_ctx {
+	struct nvemu_req req;
+	struct mi_reply r;
+	uint8_t *buf;
+	uint32_t win_off, win_len; /* response data window (reads) */
+	bool read;
+};
+
+/* NVMe-MI 1.2 Figure 136: commands that make no sense out-of-band. */
+static bool prohibited(uint8_t opc)
+{
+	switch (opc) {
+	case nvme_admin_delete_sq:
+	case nvme_admin_create_sq:
+	case nvme_admin_delete_cq:
+	case nvme_admin_create_cq:
+	case nvme_admin_abort_cmd:
+	case nvme_admin_async_event:
+	case nvme_admin_keep_alive:
+	case nvme_admin_nvme_mi_send:
+	case nvme_admin_nvme_mi_recv:
+	case nvme_admin_dbbuf:
+	case nvme_admin_fabrics:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void admin_done(struct nvemu_req *req)
+{
+	struct mi_admin_ctx *c = req->transport_priv;
+	struct nvemu_mi_ep *ep = c->r.ep;
+	struct nvme_mi_admin_resp_hdr h; /* only the part after the status */
+	const uint8_t *data = NULL;
+	uint32_t dlen = 0;
+
+	ep->inflight--;
+	if (ep->dying) {
+		if (!ep->inflight)
+			mi_ep_free(ep);
+		goto out;
+	}
+	if (c->read && !req->cqe.status && c->win_off < req->xfer_len) {
+		data = c->buf + c->win_off;
+		dlen = req->xfer_len - c->win_off;
+		if (dlen > c->win_len)
+			dlen = c->win_len;
+	}
+	h.cdw0 = htole32(req->cqe.dw0);
+	h.cdw1 = htole32(req->cqe.dw1);
+	h.cdw3 = htole32((uint32_t)req->cqe.status << 17 | req->cqe.cid);
+	mi_send(&c->r, NVME_MI_RESP_SUCCESS, NULL, &h.cdw0, 12, data, dlen);
+out:
+	free(c->buf);
+	free(c);
+}
+
+/*
+ * Controller ID 0 names the first controller when none has ID 0: nvme-cli's
+ * "mctp:<net>,<eid>" means controller 0, and nvemu numbers from 1.
+ */
+static struct nvemu_ctrl *admin_ctrl(struct nvemu_subsys *s, uint16_t id)
+{
+	struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(s, id);
+
+	if (!ctrl && id == 0 && s->nr_ctrls)
+		ctrl = s->ctrls[0];
+	return ctrl;
+}
+
+void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
+		     struct mi_reply *r)
+{
+	struct nvme_mi_admin_req_hdr h;
+	const uint8_t *rdata = msg + MI_ADMIN_HDR_LEN;
+	struct mi_admin_ctx *c;
+	struct nvemu_ctrl *ctrl;
+	struct nvemu_sqe *cmd;
+	uint32_t dofst, dlen, rlen;
+	uint8_t dir;
+
+	if (len < MI_ADMIN_HDR_LEN) {
+		mi_send_status(r, NVME_MI_RESP_INVALID_CMD_SIZE);
+		return;
+	}
+	memcpy(&h, msg, sizeof(h));
+	rlen = (uint32_t)(len - MI_ADMIN_HDR_LEN);
+	ctrl = admin_ctrl(ep->subsys, le16toh(h.ctrl_id));
+	if (!ctrl) {
+		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+		return;
+	}
+	if (prohibited(h.opcode)) {
+		mi_send_status(r, NVME_MI_RESP_INVALID_OPCODE);
+		return;
+	}
+	dir = h.opcode & 3;
+	dofst = le32toh(h.doff);
+	dlen = le32toh(h.dlen);
+	if (dir == NVEMU_XFER_TO_CTRL + NVEMU_XFER_FROM_CTRL || (dofst & 3) || (dlen & 3) ||
+	    dlen > MI_ADMIN_DLEN_MAX) {
+		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+		return;
+	}
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		mi_send_status(r, NVME_MI_RESP_INTERNAL_ERR);
+		return;
+	}
+	c->r = *r;
+	cmd = &c->req.cmd;
+	cmd->opc = h.opcode;
+	cmd->nsid = le32toh(h.cdw1);
+	cmd->cdw2 = le32toh(h.cdw2);
+	cmd->cdw3 = le32toh(h.cdw3);
+	cmd->mptr = (uint64_t)le32toh(h.cdw5) << 32 | le32toh(h.cdw4);
+	cmd->cdw10 = le32toh(h.cdw10);
+	cmd->cdw11 = le32toh(h.cdw11);
+	cmd->cdw12 = le32toh(h.cdw12);
+	cmd->cdw13 = le32toh(h.cdw13);
+	cmd->cdw14 = le32toh(h.cdw14);
+	cmd->cdw15 = le32toh(h.cdw15);
+
+	if (dir == NVEMU_XFER_TO_CTRL) {
+		/* libnvme leaves DLEN 0 on some writes: the data is what follows. */
+		if (dofst || (dlen && dlen != rlen) || rlen > MI_ADMIN_DLEN_MAX) {
+			mi_send_status(r, dofst ? NVME_MI_RESP_INVALID_PARAM :
+						  NVME_MI_RESP_INVALID_INPUT_SIZE);
+			goto fail;
+		}
+		if (rlen) {
+			c->buf = malloc(rlen);
+			if (!c->buf)
+				goto nomem;
+			memcpy(c->buf, rdata, rlen);
+		}
+		c->req.buf_len = rlen;
+	} else if (rlen) {
+		mi_send_status(r, NVME_MI_RESP_INVALID_INPUT_SIZE);
+		goto fail;
+	} else if (dir == NVEMU_XFER_FROM_CTRL) {
+		int64_t exp = nvemu_req_expected_len(ctrl, 0, cmd);
+
+		if (exp < 0)
+			exp = 0; /* malformed: the engine says how */
+		if (exp > MI_ADMIN_XFER_MAX) {
+			mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+			goto fail;
+		}
+		/* No DLEN at all (libnvme's Get Features): all of the data. */
+		if (!dlen && !(h.flags & MI_ADMIN_DLENV))
+			dlen = exp > dofst ? (uint32_t)exp - dofst : 0;
+		if (dlen > MI_ADMIN_DLEN_MAX)
+			dlen = MI_ADMIN_DLEN_MAX;
+		/*
+		 * A window beyond the data is Invalid Parameter; commands whose size
+		 * the engine does not know (0: vendor, unsupported) get the buffer
+		 * the window describes and answer for themselves.
+		 */
+		if (exp && dlen && (uint64_t)dofst + dlen > (uint64_t)exp) {
+			mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+			goto fail;
+		}
+		if (!exp) {
+			exp = (int64_t)dofst + dlen;
+			if (exp > MI_ADMIN_XFER_MAX) {
+				mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+				goto fail;
+			}
+		}
+		c->read = true;
+		c->win_off = dofst;
+		c->win_len = dlen;
+		c->buf = calloc(1, exp ? (size_t)exp : 1);
+		if (!c->buf)
+			goto nomem;
+		c->req.buf_len = (uint32_t)exp;
+	}
+	c->req.buf = c->buf;
+	c->req.sqid = 0;
+	c->req.oob = true;
+	c->req.done = admin_done;
+	c->req.transport_priv = c;
+	ep->inflight++;
+	nvemu_ctrl_submit(ctrl, &c->req);
+	return;
+
+nomem:
+	mi_send_status(r, NVME_MI_RESP_INTERNAL_ERR);
+fail:
+	free(c->buf);
+	free(c);
+}

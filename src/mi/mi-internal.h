@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* NVMe-MI endpoint internals shared by mi.c, mi-cmd.c and mi-admin.c. */
+#ifndef NVEMU_MI_INTERNAL_H
+#define NVEMU_MI_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nvme/mi.h>
+#include <nvemu/mi.h>
+
+#include "nvemu-internal.h"
+
+#define MI_MIC_LEN 4
+/* NVMe-MI 1.2 3.1: a message is at most 4 KiB + 128 bytes. */
+#define MI_MSG_MAX 4224
+/* Largest data an Admin command may produce before DOFST/DLEN pick from it. */
+#define MI_ADMIN_XFER_MAX (1u << 20)
+#define MI_ADMIN_DLEN_MAX 4096
+
+/* nmp byte: ROR 7, NMIMT 6:3, CSI 0 */
+#define MI_NMP_ROR 0x80
+#define MI_NMP_NMIMT(nmp) (((nmp) >> 3) & 0xf)
+#define MI_NMP_CSI 0x01
+
+/* Composite Controller Status / CHSC bits the endpoint tracks. */
+#define MI_CCS_ALL 0x1ff7
+
+/* Admin request header CFLGS. */
+#define MI_ADMIN_DLENV 0x1
+#define MI_ADMIN_DOFSTV 0x2
+
+struct mi_port_cfg {
+	uint16_t port_id; /* model port id */
+	uint8_t freq;	  /* NVME_MI_CONFIG_SMBUS_FREQ_* */
+	uint16_t mtu;
+};
+
+/* What the endpoint last saw of a controller, to flag changes. */
+struct mi_ctrl_state {
+	uint16_t cntlid;
+	bool seen; /* still in the subsystem at the last update */
+	uint32_t csts;
+	bool en;
+	unsigned nr_ns, nr_changed_ns;
+	uint8_t fw_slot;
+	char fw_rev[8];
+	uint16_t chsc; /* changed flags (CCS layout) not yet cleared by CCF */
+};
+
+struct mi_health_snap {
+	uint16_t temp_k;
+	uint8_t pdlu, spare, cwarn;
+};
+
+struct nvemu_mi_ep {
+	struct nvemu_subsys *subsys;
+	uint16_t port_id;
+
+	struct mi_port_cfg *pcfg;
+	unsigned nr_pcfg;
+	void (*mtu_cb)(void *arg, uint16_t mtu);
+	void *mtu_arg;
+
+	uint8_t vpd[NVEMU_MI_VPD_SIZE];
+
+	uint16_t ccs; /* Composite Controller Status flags */
+	struct mi_ctrl_state *cs;
+	unsigned nr_cs;
+	struct mi_health_snap hsnap;
+
+	unsigned inflight; /* Admin commands the engine still runs */
+	bool dying;
+};
+
+/* Where a response goes. */
+struct mi_reply {
+	struct nvemu_mi_ep *ep;
+	nvemu_mi_respond_fn respond;
+	void *ctx;
+	uint8_t nmp; /* request's: NMIMT and CSI are echoed */
+};
+
+/* Send hdr | status | nmresp[3] | a | b | MIC. */
+void mi_send(struct mi_reply *r, uint8_t status, const uint8_t nmresp[3], const void *a,
+	     size_t alen, const void *b, size_t blen);
+static inline void mi_send_status(struct mi_reply *r, uint8_t status)
+{
+	mi_send(r, status, NULL, NULL, 0, NULL, 0);
+}
+
+/* Refresh change flags from the model (called on every request). */
+void mi_update_health(struct nvemu_mi_ep *ep);
+struct mi_ctrl_state *mi_ctrl_state(struct nvemu_mi_ep *ep, uint16_t cntlid);
+/* Subsystem critical warning (NVME_SMART_CRIT_* bits) as the SMART log reports it. */
+uint8_t mi_subsys_cwarn(struct nvemu_subsys *subsys, struct nvemu_ctrl *only);
+/* MI port index <-> model port; NULL when out of range. */
+struct nvemu_port *mi_port_by_index(struct nvemu_subsys *subsys, unsigned idx);
+int mi_port_index(struct nvemu_subsys *subsys, uint16_t port_id);
+struct mi_port_cfg *mi_port_cfg(struct nvemu_mi_ep *ep, uint16_t port_id);
+
+/* mi-cmd.c: NMIMT 1, msg without the MIC. */
+void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r);
+/* mi-admin.c: NMIMT 2. */
+void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
+		     struct mi_reply *r);
+/* mi.c: free an endpoint whose last Admin command completed after destroy. */
+void mi_ep_free(struct nvemu_mi_ep *ep);
+
+#endif

@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Queues in host memory: the transport hooks that map I/O queues after the
+ * engine validated Create/Delete, SQ fetch, CQ posting with phase tags,
+ * round-robin arbitration with the Arbitration Burst, doorbells.
+ *
+ * Each SQ owns a pool of requests as deep as the queue. A completion that
+ * finds its CQ full waits on the CQ's backlog (keeping its slot, which is
+ * what throttles fetching) until the host moves the CQ head. A deleted SQ
+ * whose commands are still in a backend lingers as a zombie until the last
+ * one comes back; after a controller reset their completions are dropped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "pcie-internal.h"
+
+static const uint16_t st_internal = NVEMU_SC_GENERIC(NVME_SC_INTERNAL);
+
+static inline struct nvemu_pcie_ctrl *to_pc(struct nvemu_ctrl *ctrl)
+{
+	return nvemu_ctrl_transport_priv(ctrl);
+}
+
+/* ---- queue objects */
+
+static void *ring_map(struct nvemu_pcie_ctrl *pc, uint64_t addr, size_t len)
+{
+	return pc->ops->map ? pc->ops->map(pc->ctx, addr, len) : NULL;
+}
+
+static struct pcie_cq *cq_new(struct nvemu_pcie_ctrl *pc, uint16_t qid, uint64_t addr,
+			      uint16_t size, uint16_t iv, bool ien)
+{
+	struct pcie_cq *cq = calloc(1, sizeof(*cq));
+
+	if (!cq)
+		return NULL;
+	*cq = (struct pcie_cq){ .qid = qid, .size = size, .iv = iv, .ien = ien, .addr = addr,
+				.phase = true };
+	cq->ring = ring_map(pc, addr, (size_t)size * PCIE_CQE_SIZE);
+	return cq;
+}
+
+static struct pcie_sq *sq_new(struct nvemu_pcie_ctrl *pc, uint16_t qid, uint64_t addr,
+			      uint16_t size, struct pcie_cq *cq)
+{
+	struct pcie_sq *sq = calloc(1, sizeof(*sq));
+
+	if (!sq)
+		return NULL;
+	sq->reqs = calloc(size, sizeof(*sq->reqs));
+	if (!sq->reqs) {
+		free(sq);
+		return NULL;
+	}
+	sq->pc = pc;
+	sq->qid = qid;
+	sq->cqid = cq->qid;
+	sq->size = size;
+	sq->addr = addr;
+	sq->cq = cq;
+	sq->ring = ring_map(pc, addr, (size_t)size * PCIE_SQE_SIZE);
+	for (unsigned i = size; i-- > 0;) {
+		sq->reqs[i].sq = sq;
+		sq->reqs[i].next = sq->free;
+		sq->free = &sq->reqs[i];
+	}
+	return sq;
+}
+
+static void sq_free(struct pcie_sq *sq)
+{
+	for (unsigned i = 0; i < sq->size; i++)
+		pcie_dptr_free(&sq->reqs[i]);
+	free(sq->reqs);
+	free(sq);
+}
+
+static void zombie_unlink(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
+{
+	for (struct pcie_sq **pp = &pc->zombies; *pp; pp = &(*pp)->znext) {
+		if (*pp == sq) {
+			*pp = sq->znext;
+			return;
+		}
+	}
+}
+
+/* Detach an SQ from its qid; freed now or when its last command returns. */
+static void sq_retire(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq, bool orphan)
+{
+	pc->sqs[sq->qid] = NULL;
+	if (!sq->outstanding) {
+		sq_free(sq);
+		return;
+	}
+	sq->zombie = true;
+	sq->orphan |= orphan;
+	if (orphan)
+		sq->cq = NULL;
+	sq->znext = pc->zombies;
+	pc->zombies = sq;
+}
+
+static void req_release(struct pcie_req *r)
+{
+	struct pcie_sq *sq = r->sq;
+
+	pcie_dptr_release(r);
+	r->next = sq->free;
+	sq->free = r;
+	sq->outstanding--;
+	if (sq->zombie && !sq->outstanding) {
+		struct nvemu_pcie_ctrl *pc = sq->pc;
+
+		zombie_unlink(pc, sq);
+		sq_free(sq);
+		if (pc->destroyed && !pc->zombies)
+			pcie_free(pc);
+	}
+}
+
+/* ---- completion */
+
+static bool cq_full(const struct pcie_cq *cq)
+{
+	return (cq->tail + 1) % cq->size == cq->head;
+}
+
+static void post(struct nvemu_pcie_ctrl *pc, struct pcie_cq *cq, struct pcie_req *r)
+{
+	struct nvemu_req *req = &r->req;
+	struct pcie_sq *sq = r->sq;
+	uint16_t status = (uint16_t)(req->cqe.status << 1) | cq->phase;
+	uint8_t cqe[PCIE_CQE_SIZE];
+	uint32_t dw0 = htole32(req->cqe.dw0), dw1 = htole32(req->cqe.dw1);
+	uint16_t sqhd = htole16((uint16_t)sq->head), sqid = htole16(sq->qid);
+	uint16_t st = htole16(status);
+	uint64_t off = (uint64_t)cq->tail * PCIE_CQE_SIZE;
+
+	memcpy(cqe, &dw0, 4);
+	memcpy(cqe + 4, &dw1, 4);
+	memcpy(cqe + 8, &sqhd, 2);
+	memcpy(cqe + 10, &sqid, 2);
+	memcpy(cqe + 12, &req->cmd.cid, 2);
+	memcpy(cqe + 14, &st, 2);
+	if (cq->ring) {
+		/* The phase tag (in the status word) becomes visible last. */
+		memcpy(cq->ring + off, cqe, 14);
+		__atomic_store_n((uint16_t *)(void *)(cq->ring + off + 14), st, __ATOMIC_RELEASE);
+	} else if (pc->ops->dma_write(pc->ctx, cq->addr + off, cqe, sizeof(cqe))) {
+		pcie_fatal(pc);
+		return;
+	}
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase = !cq->phase;
+	}
+	if (cq->qid <= pc->ctrl->p.num_io_queues)
+		pc->ctrl->cqs[cq->qid].tail = cq->tail;
+	pcie_irq_cq_posted(pc, cq);
+}
+
+static void complete(struct nvemu_pcie_ctrl *pc, struct pcie_req *r)
+{
+	struct pcie_sq *sq = r->sq;
+	struct pcie_cq *cq = sq->cq;
+	bool kick = !sq->zombie && sq->head != sq->tail;
+
+	if (sq->orphan || pc->resetting || !cq) {
+		req_release(r);
+		return;
+	}
+	if (cq->backlog || cq_full(cq)) {
+		r->next = NULL;
+		if (cq->bl_tail)
+			cq->bl_tail->next = r;
+		else
+			cq->bl_head = r;
+		cq->bl_tail = r;
+		cq->backlog++;
+		return;
+	}
+	post(pc, cq, r);
+	req_release(r);
+	/* A slot came free: a queue that ran out of them can go on. */
+	if (kick)
+		pcie_arbitrate(pc);
+}
+
+static void flush_backlog(struct nvemu_pcie_ctrl *pc, struct pcie_cq *cq)
+{
+	bool any = false;
+
+	while (cq->bl_head && !cq_full(cq) && pcie_ready(pc)) {
+		struct pcie_req *r = cq->bl_head;
+
+		cq->bl_head = r->next;
+		if (!cq->bl_head)
+			cq->bl_tail = NULL;
+		cq->backlog--;
+		post(pc, cq, r);
+		req_release(r);
+		any = true;
+	}
+	if (any)
+		pcie_arbitrate(pc);
+}
+
+static void drop_backlog(struct pcie_cq *cq)
+{
+	while (cq->bl_head) {
+		struct pcie_req *r = cq->bl_head;
+
+		cq->bl_head = r->next;
+		req_release(r);
+	}
+	cq->bl_tail = NULL;
+	cq->backlog = 0;
+}
+
+static void req_done(struct nvemu_req *req)
+{
+	struct pcie_req *r = pcie_container_of(req, struct pcie_req, req);
+	struct pcie_sq *sq = r->sq;
+	struct nvemu_pcie_ctrl *pc = sq->pc;
+
+	r->in_engine = false;
+	sq->in_engine--;
+	if (r->scatter && !sq->orphan) {
+		uint16_t st = 0;
+
+		if (!(req->cqe.status & 0x7ff))
+			st = pcie_dptr_scatter(pc, r);
+		r->scatter = false;
+		if (st)
+			req->cqe.status = st;
+	}
+	complete(pc, r);
+}
+
+/* A command that fails before reaching the engine (data pointer, MDTS). */
+static void fail_local(struct nvemu_pcie_ctrl *pc, struct pcie_req *r, uint16_t status)
+{
+	struct nvemu_req *req = &r->req;
+	struct nvemu_ctrl *ctrl = pc->ctrl;
+
+	memset(&req->cqe, 0, sizeof(req->cqe));
+	req->cqe.status = status;
+	req->cqe.cid = req->cmd.cid;
+	req->cqe.sqid = req->sqid;
+	nvemu_ctrl_record_error(ctrl, req, status);
+	if (req->sqid <= ctrl->p.num_io_queues) {
+		ctrl->sqs[req->sqid].st.requests++;
+		ctrl->sqs[req->sqid].st.completions++;
+	}
+	complete(pc, r);
+}
+
+/* ---- submission */
+
+static uint32_t mdts_bytes(const struct nvemu_ctrl *ctrl)
+{
+	/* MDTS is in units of CAP.MPSMIN (4 KiB). */
+	return 4096u << ctrl->p.mdts;
+}
+
+static bool fetch_one(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
+{
+	struct nvemu_ctrl *ctrl = pc->ctrl;
+	struct pcie_req *r = sq->free;
+	struct nvemu_req *req = &r->req;
+	uint64_t off = (uint64_t)sq->head * PCIE_SQE_SIZE;
+	int64_t len;
+	uint16_t st = 0;
+	uint8_t psdt;
+
+	if (sq->ring) {
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		memcpy(&req->cmd, sq->ring + off, PCIE_SQE_SIZE);
+	} else if (pc->ops->dma_read(pc->ctx, sq->addr + off, &req->cmd, PCIE_SQE_SIZE)) {
+		pcie_fatal(pc);
+		return false;
+	}
+	sq->free = r->next;
+	r->next = NULL;
+	sq->outstanding++;
+	sq->head = (sq->head + 1) % sq->size;
+	if (sq->qid <= ctrl->p.num_io_queues)
+		ctrl->sqs[sq->qid].head = sq->head;
+
+	req->sqid = sq->qid;
+	req->oob = false;
+	req->buf = NULL;
+	req->buf_len = 0;
+	req->done = req_done;
+	req->transport_priv = r;
+	r->nsegs = 0;
+	r->len = 0;
+	r->scatter = false;
+
+	psdt = req->cmd.flags >> 6;
+	len = nvemu_req_expected_len(ctrl, sq->qid, &req->cmd);
+	if (sq->qid == 0 && psdt)
+		st = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR; /* admin: PRPs only */
+	else if (len > 0 && (uint64_t)len > mdts_bytes(ctrl))
+		st = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR;
+	else if (len > 0)
+		st = pcie_dptr_setup(pc, r, (uint32_t)len);
+	if (st) {
+		fail_local(pc, r, st);
+		return true;
+	}
+	r->in_engine = true;
+	sq->in_engine++;
+	nvemu_ctrl_submit(ctrl, req);
+	return true;
+}
+
+bool pcie_ready(const struct nvemu_pcie_ctrl *pc)
+{
+	uint32_t csts = pc->ctrl->csts;
+
+	return (csts & (1u << NVME_CSTS_RDY_SHIFT)) && !(csts & (1u << NVME_CSTS_CFS_SHIFT));
+}
+
+/*
+ * Round robin over the SQs, up to the Arbitration Burst commands from each
+ * per turn. Re-entered from completions (done() may run inside submit):
+ * the outer call then simply goes round again.
+ */
+void pcie_arbitrate(struct nvemu_pcie_ctrl *pc)
+{
+	if (pc->in_arb) {
+		pc->arb_again = true;
+		return;
+	}
+	pc->in_arb = true;
+	do {
+		unsigned ab = pc->ctrl->feat.arbitration & 7;
+		unsigned burst = ab == 7 ? UINT32_MAX : 1u << ab;
+		bool progress;
+
+		pc->arb_again = false;
+		do {
+			progress = false;
+			for (unsigned q = 0; q < pc->nq; q++) {
+				for (unsigned n = 0; n < burst; n++) {
+					struct pcie_sq *sq = pc->sqs[q];
+
+					if (!sq || sq->head == sq->tail || !sq->free || !pcie_ready(pc))
+						break;
+					if (!fetch_one(pc, sq))
+						break;
+					progress = true;
+				}
+			}
+		} while (progress);
+	} while (pc->arb_again);
+	pc->in_arb = false;
+	pcie_irq_poll(pc);
+}
+
+int pcie_queue_poll(struct nvemu_pcie_ctrl *pc)
+{
+	int n = 0;
+
+	for (unsigned q = 0; q < pc->nq; q++) {
+		struct pcie_sq *sq = pc->sqs[q];
+
+		if (sq && sq->head != sq->tail && sq->free && pcie_ready(pc))
+			n++;
+	}
+	if (n)
+		pcie_arbitrate(pc);
+	return n;
+}
+
+/* ---- doorbells */
+
+static void db_error(struct nvemu_pcie_ctrl *pc, uint8_t info)
+{
+	pc->db_errors++;
+	nvemu_ctrl_add_event(pc->ctrl, NVME_AER_ERROR, info, NVME_LOG_LID_ERROR);
+}
+
+void pcie_doorbell(struct nvemu_pcie_ctrl *pc, uint32_t db, uint32_t val)
+{
+	uint32_t qid = db / 2;
+
+	if (!pcie_ready(pc))
+		return;
+	if (db & 1) {
+		struct pcie_cq *cq = qid < pc->nq ? pc->cqs[qid] : NULL;
+		uint32_t used, adv;
+
+		if (!cq) {
+			db_error(pc, NVME_AER_ERROR_INVALID_DB_REG);
+			return;
+		}
+		used = (cq->tail + cq->size - cq->head) % cq->size;
+		adv = (val + cq->size - cq->head) % cq->size;
+		/* The host cannot consume entries not posted yet. */
+		if (val >= cq->size || adv > used) {
+			db_error(pc, NVME_AER_ERROR_INVALID_DB_VAL);
+			return;
+		}
+		cq->head = val;
+		if (qid <= pc->ctrl->p.num_io_queues)
+			pc->ctrl->cqs[qid].head = val;
+		flush_backlog(pc, cq);
+		pcie_irq_update(pc);
+		return;
+	}
+	struct pcie_sq *sq = qid < pc->nq ? pc->sqs[qid] : NULL;
+
+	if (!sq) {
+		db_error(pc, NVME_AER_ERROR_INVALID_DB_REG);
+		return;
+	}
+	if (val >= sq->size) {
+		db_error(pc, NVME_AER_ERROR_INVALID_DB_VAL);
+		return;
+	}
+	sq->tail = val;
+	if (qid <= pc->ctrl->p.num_io_queues)
+		pc->ctrl->sqs[qid].tail = val;
+	pcie_arbitrate(pc);
+}
+
+/* ---- waiting for commands in backends */
+
+static unsigned in_engine(struct nvemu_pcie_ctrl *pc, struct pcie_sq *only)
+{
+	unsigned n = 0;
+
+	if (only)
+		return only->in_engine;
+	for (unsigned q = 0; q < pc->nq; q++)
+		if (pc->sqs[q])
+			n += pc->sqs[q]->in_engine;
+	for (struct pcie_sq *z = pc->zombies; z; z = z->znext)
+		n += z->in_engine;
+	return n;
+}
+
+/*
+ * Let backends finish what they hold (bounded): the spec wants commands
+ * completed or aborted before a Delete SQ or a reset completes. Held
+ * (suspended) commands cannot finish, so do not wait for them.
+ */
+void pcie_drain(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
+{
+	uint64_t deadline = nvemu_now_ns() + PCIE_DRAIN_NS;
+
+	while (in_engine(pc, sq) && !pc->ctrl->suspended && nvemu_now_ns() < deadline) {
+		if (nvemu_subsys_poll(pc->ctrl->subsys) <= 0) {
+			struct timespec ts = { 0, 100000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/* ---- transport hooks (after the engine validated the command) */
+
+static uint16_t hook_create_cq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
+			       uint16_t size, uint16_t iv, bool ien, bool pc_bit)
+{
+	struct nvemu_pcie_ctrl *pc = to_pc(ctrl);
+	struct pcie_cq *cq;
+
+	if (qid >= pc->nq || pc->cqs[qid])
+		return NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR;
+	if (ien && iv >= pc->nvec)
+		return NVEMU_SC_CMD(NVME_SC_INVALID_VECTOR) | NVEMU_DNR;
+	cq = cq_new(pc, qid, addr, size, iv, ien);
+	if (!cq)
+		return st_internal;
+	pc->cqs[qid] = cq;
+	return 0;
+}
+
+static uint16_t hook_create_sq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
+			       uint16_t size, uint16_t cqid, uint8_t prio, bool pc_bit)
+{
+	struct nvemu_pcie_ctrl *pc = to_pc(ctrl);
+	struct pcie_sq *sq;
+
+	if (qid >= pc->nq || pc->sqs[qid])
+		return NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR;
+	if (cqid >= pc->nq || !pc->cqs[cqid])
+		return NVEMU_SC_CMD(NVME_SC_CQ_INVALID) | NVEMU_DNR;
+	sq = sq_new(pc, qid, addr, size, pc->cqs[cqid]);
+	if (!sq)
+		return st_internal;
+	pc->sqs[qid] = sq;
+	return 0;
+}
+
+static uint16_t hook_delete_sq(struct nvemu_ctrl *ctrl, uint16_t qid)
+{
+	struct nvemu_pcie_ctrl *pc = to_pc(ctrl);
+	struct pcie_sq *sq = qid < pc->nq ? pc->sqs[qid] : NULL;
+
+	if (!sq)
+		return NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR;
+	pcie_drain(pc, sq);
+	/* Whatever is still in a backend completes as aborted (engine) into the CQ. */
+	sq_retire(pc, sq, false);
+	return 0;
+}
+
+static uint16_t hook_delete_cq(struct nvemu_ctrl *ctrl, uint16_t qid)
+{
+	struct nvemu_pcie_ctrl *pc = to_pc(ctrl);
+	struct pcie_cq *cq = qid < pc->nq ? pc->cqs[qid] : NULL;
+
+	if (!cq)
+		return NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR;
+	for (unsigned q = 0; q < pc->nq; q++)
+		if (pc->sqs[q] && pc->sqs[q]->cq == cq)
+			return NVEMU_SC_CMD(NVME_SC_INVALID_QUEUE) | NVEMU_DNR;
+	pc->cqs[qid] = NULL;
+	for (struct pcie_sq *z = pc->zombies; z; z = z->znext)
+		if (z->cq == cq)
+			z->cq = NULL;
+	drop_backlog(cq);
+	if (cq->ien)
+		pcie_irq_drop_vector(pc, cq->iv);
+	free(cq);
+	pcie_irq_update(pc);
+	return 0;
+}
+
+void pcie_queues_teardown(struct nvemu_pcie_ctrl *pc)
+{
+	pcie_drain(pc, NULL);
+	for (struct pcie_sq *z = pc->zombies; z; z = z->znext) {
+		z->orphan = true;
+		z->cq = NULL;
+	}
+	for (unsigned q = 0; q < pc->nq; q++)
+		if (pc->sqs[q])
+			pc->sqs[q]->orphan = true;
+	for (unsigned q = 0; q < pc->nq; q++) {
+		struct pcie_cq *cq = pc->cqs[q];
+
+		if (!cq)
+			continue;
+		pc->cqs[q] = NULL;
+		drop_backlog(cq);
+		free(cq);
+	}
+	for (unsigned q = 0; q < pc->nq; q++)
+		if (pc->sqs[q])
+			sq_retire(pc, pc->sqs[q], true);
+	pcie_irq_reset(pc, false);
+}
+
+static void hook_reset(struct nvemu_ctrl *ctrl)
+{
+	pcie_queues_teardown(to_pc(ctrl));
+}
+
+const struct nvemu_transport_ops pcie_transport_ops = {
+	.name = "pcie",
+	.fabrics = false,
+	.create_cq = hook_create_cq,
+	.create_sq = hook_create_sq,
+	.delete_cq = hook_delete_cq,
+	.delete_sq = hook_delete_sq,
+	.reset = hook_reset,
+};
+
+uint16_t pcie_admin_queues_create(struct nvemu_pcie_ctrl *pc)
+{
+	struct nvemu_ctrl *ctrl = pc->ctrl;
+	uint16_t asqs = (ctrl->aqa & 0xfff) + 1, acqs = ((ctrl->aqa >> 16) & 0xfff) + 1;
+	struct pcie_cq *cq = cq_new(pc, 0, ctrl->acq, acqs, 0, true);
+	struct pcie_sq *sq = cq ? sq_new(pc, 0, ctrl->asq, asqs, cq) : NULL;
+
+	if (!sq) {
+		free(cq);
+		return st_internal;
+	}
+	pc->cqs[0] = cq;
+	pc->sqs[0] = sq;
+	ctrl->sqs[0].addr = ctrl->asq;
+	ctrl->cqs[0].addr = ctrl->acq;
+	return 0;
+}

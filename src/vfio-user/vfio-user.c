@@ -1,0 +1,1353 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vfio-user server (QEMU docs/interop/vfio-user.rst, as QEMU's hw/vfio-user
+ * client speaks it): one unix socket, one client at a time, serving the
+ * PCIe function of one controller (src/pcie).
+ *
+ * Guest memory shared by fd (memory-backend-memfd,share=on) is mmap'ed and
+ * handed to the controller as pointers; memory mapped without an fd is
+ * reached with DMA_READ/DMA_WRITE round trips, during which requests the
+ * client sends are queued and handled afterwards, in order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <endian.h>
+#include <linux/vfio.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+
+#include <nvemu/pcie.h>
+#include <nvemu/request.h>
+#include <nvemu/vfio-user.h>
+
+#include "vfu-proto.h"
+
+#define VFU_MAX_FDS 16		/* what we accept per message; QEMU's limit too */
+#define VFU_DEF_XFER (1u << 20)
+#define VFU_MAX_DMA_REGIONS 65535
+#define VFU_PGSIZE 4096u
+
+struct vfu_msg {
+	struct vfu_hdr hdr;
+	uint8_t *buf; /* the whole message, header included */
+	int fds[VFU_MAX_FDS];
+	unsigned nfds;
+	struct vfu_msg *next;
+};
+
+struct vfu_dma {
+	uint64_t iova, size;
+	void *ptr; /* NULL: not shared, use DMA_READ/DMA_WRITE */
+	bool writable;
+};
+
+struct nvemu_vfu_server {
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct nvemu_vfu_params p;
+	struct nvemu_ctrl *ctrl;
+	struct nvemu_pcie_ctrl *pc;
+	int epfd, listen_fd, client_fd, timer_fd;
+
+	bool negotiated;
+	bool dead; /* client gone or protocol broken; torn down at top level */
+	unsigned depth; /* nesting of handlers (DMA round trips) */
+	uint32_t client_max_xfer;
+	uint16_t next_id;
+
+	/* receive state */
+	struct vfu_msg *rx;
+	size_t rx_got;
+	struct vfu_msg *deferred_head, *deferred_tail;
+
+	struct vfu_dma *dma; /* sorted by iova, non-overlapping */
+	unsigned nr_dma, dma_cap;
+	/* Mappings unmapped while the controller ran: kept until its next reset. */
+	struct vfu_dma *zombie;
+	unsigned nr_zombie, zombie_cap;
+
+	int *msix_fd;
+	unsigned nr_msix;
+	bool msix_on;
+	int intx_fd;
+	bool intx_masked;
+
+	struct nvemu_vfu_stats st;
+};
+
+static void vlog(struct nvemu_vfu_server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void vlog(struct nvemu_vfu_server *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!s->p.verbose)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "vfio-user %s: ", s->path);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void nvemu_vfu_params_init(struct nvemu_vfu_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->dma_timeout_ms = 5000;
+	p->max_data_xfer = VFU_DEF_XFER;
+}
+
+/* ---- messages */
+
+static void msg_free(struct vfu_msg *m)
+{
+	if (!m)
+		return;
+	for (unsigned i = 0; i < m->nfds; i++)
+		if (m->fds[i] >= 0)
+			close(m->fds[i]);
+	free(m->buf);
+	free(m);
+}
+
+static int take_fds(struct vfu_msg *m, struct msghdr *mh)
+{
+	int bad = 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		unsigned n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int fds[VFU_MAX_FDS * 2];
+
+		if (n > VFU_MAX_FDS * 2)
+			n = VFU_MAX_FDS * 2;
+		memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+		for (unsigned i = 0; i < n; i++) {
+			if (m->nfds < VFU_MAX_FDS) {
+				m->fds[m->nfds++] = fds[i];
+			} else {
+				close(fds[i]);
+				bad = -EMSGSIZE;
+			}
+		}
+	}
+	if (mh->msg_flags & MSG_CTRUNC)
+		bad = -EMSGSIZE;
+	return bad;
+}
+
+/*
+ * Read what is available of the next message. 1: *out holds a complete
+ * message; 0: would block; <0: the connection is unusable.
+ */
+static int recv_msg(struct nvemu_vfu_server *s, struct vfu_msg **out)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * VFU_MAX_FDS * 2)];
+		struct cmsghdr align;
+	} cbuf;
+
+	for (;;) {
+		struct vfu_msg *m = s->rx;
+		struct iovec iov;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		size_t want;
+		ssize_t n;
+
+		if (!m) {
+			m = calloc(1, sizeof(*m));
+			if (!m)
+				return -ENOMEM;
+			s->rx = m;
+			s->rx_got = 0;
+		}
+		if (s->rx_got < sizeof(m->hdr)) {
+			iov.iov_base = (uint8_t *)&m->hdr + s->rx_got;
+			want = sizeof(m->hdr) - s->rx_got;
+		} else {
+			iov.iov_base = m->buf + s->rx_got;
+			want = m->hdr.size - s->rx_got;
+		}
+		iov.iov_len = want;
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		n = recvmsg(s->client_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (take_fds(m, &mh))
+			return -EMSGSIZE;
+		s->rx_got += n;
+		if (s->rx_got == sizeof(m->hdr)) {
+			if (m->hdr.size < sizeof(m->hdr) ||
+			    m->hdr.size > sizeof(m->hdr) + 64 + s->p.max_data_xfer)
+				return -EMSGSIZE;
+			m->buf = malloc(m->hdr.size);
+			if (!m->buf)
+				return -ENOMEM;
+			memcpy(m->buf, &m->hdr, sizeof(m->hdr));
+		}
+		if (s->rx_got >= sizeof(m->hdr) && s->rx_got == m->hdr.size) {
+			s->rx = NULL;
+			s->rx_got = 0;
+			*out = m;
+			return 1;
+		}
+	}
+}
+
+static int send_all(struct nvemu_vfu_server *s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	if (s->client_fd < 0 || s->dead)
+		return -ENOTCONN;
+	while (len) {
+		ssize_t n = send(s->client_fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				struct pollfd pfd = { .fd = s->client_fd, .events = POLLOUT };
+
+				if (poll(&pfd, 1, (int)s->p.dma_timeout_ms) <= 0) {
+					s->dead = true;
+					return -ETIMEDOUT;
+				}
+				continue;
+			}
+			s->dead = true;
+			return -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Reply to m with body (which follows the header); nothing for NO_REPLY. */
+static int reply(struct nvemu_vfu_server *s, const struct vfu_msg *m, const void *body,
+		 size_t len)
+{
+	uint8_t stackbuf[256];
+	uint8_t *buf = stackbuf;
+	struct vfu_hdr h = {
+		.id = m->hdr.id,
+		.command = m->hdr.command,
+		.size = (uint32_t)(sizeof(h) + len),
+		.flags = VFU_REPLY,
+	};
+	int ret;
+
+	if (m->hdr.flags & VFU_NO_REPLY)
+		return 0;
+	if (sizeof(h) + len > sizeof(stackbuf)) {
+		buf = malloc(sizeof(h) + len);
+		if (!buf)
+			return -ENOMEM;
+	}
+	memcpy(buf, &h, sizeof(h));
+	if (len)
+		memcpy(buf + sizeof(h), body, len);
+	ret = send_all(s, buf, sizeof(h) + len);
+	if (buf != stackbuf)
+		free(buf);
+	return ret;
+}
+
+static int reply_err(struct nvemu_vfu_server *s, const struct vfu_msg *m, int err)
+{
+	struct vfu_hdr h = {
+		.id = m->hdr.id,
+		.command = m->hdr.command,
+		.size = sizeof(h),
+		.flags = VFU_REPLY | VFU_ERROR,
+		.error = (uint32_t)err,
+	};
+
+	s->st.errors++;
+	vlog(s, "command %u: error %s", m->hdr.command, strerror(err));
+	if (m->hdr.flags & VFU_NO_REPLY)
+		return 0;
+	return send_all(s, &h, sizeof(h));
+}
+
+static void defer(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	m->next = NULL;
+	if (s->deferred_tail)
+		s->deferred_tail->next = m;
+	else
+		s->deferred_head = m;
+	s->deferred_tail = m;
+}
+
+/*
+ * Send a request of ours and wait for its reply; requests that arrive in the
+ * meantime are deferred. Returns the reply (caller frees) or NULL.
+ */
+static struct vfu_msg *request(struct nvemu_vfu_server *s, const void *buf, size_t len,
+			       uint16_t id)
+{
+	if (send_all(s, buf, len))
+		return NULL;
+	for (;;) {
+		struct vfu_msg *m = NULL;
+		int r = recv_msg(s, &m);
+
+		if (r < 0) {
+			s->dead = true;
+			return NULL;
+		}
+		if (r == 0) {
+			struct pollfd pfd = { .fd = s->client_fd, .events = POLLIN };
+
+			r = poll(&pfd, 1, (int)s->p.dma_timeout_ms);
+			if (r <= 0) {
+				vlog(s, "no reply to DMA request %u", id);
+				s->dead = true;
+				return NULL;
+			}
+			continue;
+		}
+		if ((m->hdr.flags & VFU_TYPE_MASK) == VFU_REPLY) {
+			if (m->hdr.id == id)
+				return m;
+			vlog(s, "unexpected reply id %u", m->hdr.id);
+			msg_free(m);
+			continue;
+		}
+		defer(s, m);
+	}
+}
+
+/* ---- guest memory */
+
+static struct vfu_dma *dma_find(struct nvemu_vfu_server *s, uint64_t addr)
+{
+	unsigned lo = 0, hi = s->nr_dma;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		struct vfu_dma *d = &s->dma[mid];
+
+		if (addr < d->iova)
+			hi = mid;
+		else if (addr - d->iova >= d->size)
+			lo = mid + 1;
+		else
+			return d;
+	}
+	return NULL;
+}
+
+static void *host_map(void *ctx, uint64_t addr, size_t len)
+{
+	struct nvemu_vfu_server *s = ctx;
+	struct vfu_dma *d = dma_find(s, addr);
+
+	if (!d || !d->ptr || !d->writable || len > d->size - (addr - d->iova))
+		return NULL;
+	return (uint8_t *)d->ptr + (addr - d->iova);
+}
+
+static int dma_msg(struct nvemu_vfu_server *s, bool write, uint64_t addr, void *buf,
+		   uint32_t len)
+{
+	size_t size = VFU_DMARW_DATA + (write ? len : 0);
+	struct vfu_dma_rw *rq;
+	struct vfu_msg *rp;
+	uint16_t id = s->next_id++;
+	int ret = 0;
+
+	if (size < sizeof(*rq))
+		size = sizeof(*rq);
+	rq = calloc(1, size);
+	if (!rq)
+		return -ENOMEM;
+	rq->hdr.id = id;
+	rq->hdr.command = write ? VFU_CMD_DMA_WRITE : VFU_CMD_DMA_READ;
+	rq->hdr.size = (uint32_t)size;
+	rq->hdr.flags = VFU_REQUEST;
+	rq->offset = addr;
+	rq->count = len;
+	if (write)
+		memcpy((uint8_t *)rq + VFU_DMARW_DATA, buf, len);
+	s->st.dma_msgs++;
+	rp = request(s, rq, size, id);
+	free(rq);
+	if (!rp)
+		return -EIO;
+	if (rp->hdr.flags & VFU_ERROR) {
+		ret = -(int)(rp->hdr.error ? rp->hdr.error : EIO);
+	} else if (!write) {
+		if (rp->hdr.size < VFU_DMARW_DATA + len)
+			ret = -EIO;
+		else
+			memcpy(buf, rp->buf + VFU_DMARW_DATA, len);
+	}
+	msg_free(rp);
+	return ret;
+}
+
+static int host_rw(struct nvemu_vfu_server *s, bool write, uint64_t addr, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		struct vfu_dma *d = dma_find(s, addr);
+		uint64_t n;
+		int r;
+
+		if (!d || (write && !d->writable))
+			return -EFAULT;
+		n = d->size - (addr - d->iova);
+		if (n > len)
+			n = len;
+		if (d->ptr) {
+			uint8_t *g = (uint8_t *)d->ptr + (addr - d->iova);
+
+			if (write)
+				memcpy(g, p, n);
+			else
+				memcpy(p, g, n);
+		} else {
+			uint32_t max = s->client_max_xfer < s->p.max_data_xfer ?
+				       s->client_max_xfer : s->p.max_data_xfer;
+
+			if (n > max)
+				n = max;
+			r = dma_msg(s, write, addr, p, (uint32_t)n);
+			if (r)
+				return r;
+		}
+		addr += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int host_dma_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return host_rw(ctx, false, addr, buf, len);
+}
+
+static int host_dma_write(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+	return host_rw(ctx, true, addr, (void *)buf, len);
+}
+
+static void signal_fd(struct nvemu_vfu_server *s, int fd)
+{
+	uint64_t one = 1;
+
+	if (fd < 0)
+		return;
+	if (write(fd, &one, sizeof(one)) == sizeof(one))
+		s->st.irqs++;
+}
+
+static void host_msix_notify(void *ctx, uint16_t vector)
+{
+	struct nvemu_vfu_server *s = ctx;
+
+	if (s->msix_on && vector < s->nr_msix)
+		signal_fd(s, s->msix_fd[vector]);
+}
+
+/* INTx is automasked: one signal per assertion until the client unmasks. */
+static void host_intx_set(void *ctx, bool asserted)
+{
+	struct nvemu_vfu_server *s = ctx;
+
+	if (asserted && !s->intx_masked && s->intx_fd >= 0) {
+		s->intx_masked = true;
+		signal_fd(s, s->intx_fd);
+	}
+}
+
+static const struct nvemu_pci_host_ops vfu_host_ops = {
+	.dma_read = host_dma_read,
+	.dma_write = host_dma_write,
+	.map = host_map,
+	.msix_notify = host_msix_notify,
+	.intx_set = host_intx_set,
+};
+
+static void dma_unmap_one(struct vfu_dma *d)
+{
+	if (d->ptr)
+		munmap(d->ptr, d->size);
+	d->ptr = NULL;
+}
+
+static void zombies_free(struct nvemu_vfu_server *s)
+{
+	for (unsigned i = 0; i < s->nr_zombie; i++)
+		dma_unmap_one(&s->zombie[i]);
+	s->nr_zombie = 0;
+}
+
+/* Drop a mapping; a running controller may hold pointers into it (queues). */
+static void dma_retire(struct nvemu_vfu_server *s, struct vfu_dma *d)
+{
+	if (d->ptr && (nvemu_ctrl_get_cc(s->ctrl) & 1)) {
+		if (s->nr_zombie == s->zombie_cap) {
+			unsigned cap = s->zombie_cap ? s->zombie_cap * 2 : 8;
+			struct vfu_dma *z = realloc(s->zombie, cap * sizeof(*z));
+
+			if (!z) {
+				dma_unmap_one(d);
+				return;
+			}
+			s->zombie = z;
+			s->zombie_cap = cap;
+		}
+		s->zombie[s->nr_zombie++] = *d;
+		d->ptr = NULL;
+		return;
+	}
+	dma_unmap_one(d);
+}
+
+static void dma_clear(struct nvemu_vfu_server *s)
+{
+	for (unsigned i = 0; i < s->nr_dma; i++)
+		dma_unmap_one(&s->dma[i]);
+	s->nr_dma = 0;
+	zombies_free(s);
+}
+
+static void irqs_clear(struct nvemu_vfu_server *s)
+{
+	for (unsigned i = 0; i < s->nr_msix; i++) {
+		if (s->msix_fd[i] >= 0)
+			close(s->msix_fd[i]);
+		s->msix_fd[i] = -1;
+	}
+	s->msix_on = false;
+	if (s->intx_fd >= 0)
+		close(s->intx_fd);
+	s->intx_fd = -1;
+	s->intx_masked = false;
+	nvemu_pcie_msix_ext_enable(s->pc, false);
+}
+
+/* ---- command handlers */
+
+static int parse_cap_u64(const char *json, const char *key, uint64_t *val)
+{
+	char pat[64];
+	const char *p;
+	char *end;
+
+	snprintf(pat, sizeof(pat), "\"%s\"", key);
+	p = strstr(json, pat);
+	if (!p)
+		return -ENOENT;
+	p += strlen(pat);
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p++ != ':')
+		return -EINVAL;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	errno = 0;
+	*val = strtoull(p, &end, 10);
+	return errno ? -errno : 0;
+}
+
+static int cmd_version(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	size_t body = m->hdr.size - sizeof(m->hdr);
+	const struct vfu_version *v = (const void *)m->buf;
+	char caps[256];
+	uint8_t out[sizeof(struct vfu_version) - sizeof(struct vfu_hdr) + sizeof(caps)];
+	struct vfu_version rv = { .major = VFU_MAJOR, .minor = VFU_MINOR };
+	uint64_t val;
+	int n;
+
+	if (body < 4 || v->major != VFU_MAJOR)
+		return reply_err(s, m, ENOTSUP);
+	s->client_max_xfer = VFU_DEF_XFER;
+	if (body > 4) {
+		const char *json = (const char *)v->caps;
+		size_t jlen = body - 4;
+
+		if (json[jlen - 1] != '\0')
+			return reply_err(s, m, EINVAL);
+		if (!parse_cap_u64(json, "max_data_xfer_size", &val) && val >= 4096)
+			s->client_max_xfer = val > UINT32_MAX ? UINT32_MAX : (uint32_t)val;
+	}
+	n = snprintf(caps, sizeof(caps),
+		     "{\"capabilities\":{\"max_msg_fds\":%u,\"max_data_xfer_size\":%u,"
+		     "\"pgsizes\":%u,\"max_dma_maps\":%u}}",
+		     VFU_MAX_FDS, s->p.max_data_xfer, VFU_PGSIZE, VFU_MAX_DMA_REGIONS);
+	memcpy(out, &rv.major, 2);
+	memcpy(out + 2, &rv.minor, 2);
+	memcpy(out + 4, caps, n + 1);
+	s->negotiated = true;
+	return reply(s, m, out, 4 + n + 1);
+}
+
+static int cmd_dma_map(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	const struct vfu_dma_map *rq = (const void *)m->buf;
+	struct vfu_dma d = { 0 };
+	unsigned i;
+
+	if (m->hdr.size < sizeof(*rq) || m->nfds > 1)
+		return reply_err(s, m, EINVAL);
+	if (!rq->size || rq->iova + rq->size < rq->iova ||
+	    !(rq->flags & VFIO_DMA_MAP_FLAG_READ))
+		return reply_err(s, m, EINVAL);
+	if (s->nr_dma >= VFU_MAX_DMA_REGIONS)
+		return reply_err(s, m, ENOSPC);
+	/* no overlap with an existing mapping */
+	for (i = 0; i < s->nr_dma; i++)
+		if (rq->iova < s->dma[i].iova + s->dma[i].size &&
+		    s->dma[i].iova < rq->iova + rq->size)
+			return reply_err(s, m, EEXIST);
+	d.iova = rq->iova;
+	d.size = rq->size;
+	d.writable = rq->flags & VFIO_DMA_MAP_FLAG_WRITE;
+	if (m->nfds == 1) {
+		int prot = PROT_READ | (d.writable ? PROT_WRITE : 0);
+		void *p;
+
+		if ((rq->offset | rq->size) & (VFU_PGSIZE - 1))
+			return reply_err(s, m, EINVAL);
+		p = mmap(NULL, rq->size, prot, MAP_SHARED, m->fds[0], (off_t)rq->offset);
+		if (p == MAP_FAILED)
+			return reply_err(s, m, errno);
+		d.ptr = p;
+		close(m->fds[0]);
+		m->fds[0] = -1;
+	}
+	if (s->nr_dma == s->dma_cap) {
+		unsigned cap = s->dma_cap ? s->dma_cap * 2 : 16;
+		struct vfu_dma *nd = realloc(s->dma, cap * sizeof(*nd));
+
+		if (!nd) {
+			dma_unmap_one(&d);
+			return reply_err(s, m, ENOMEM);
+		}
+		s->dma = nd;
+		s->dma_cap = cap;
+	}
+	for (i = 0; i < s->nr_dma && s->dma[i].iova < d.iova; i++)
+		;
+	memmove(&s->dma[i + 1], &s->dma[i], (s->nr_dma - i) * sizeof(d));
+	s->dma[i] = d;
+	s->nr_dma++;
+	s->st.dma_maps++;
+	vlog(s, "dma map %#llx+%#llx %s", (unsigned long long)d.iova,
+	     (unsigned long long)d.size, d.ptr ? "mmap" : "msg");
+	return reply(s, m, NULL, 0);
+}
+
+static int cmd_dma_unmap(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	const struct vfu_dma_unmap *rq = (const void *)m->buf;
+	uint64_t end;
+	unsigned i, j;
+
+	if (m->hdr.size < sizeof(*rq))
+		return reply_err(s, m, EINVAL);
+	if (rq->flags & VFIO_DMA_UNMAP_FLAG_ALL) {
+		for (i = 0; i < s->nr_dma; i++)
+			dma_retire(s, &s->dma[i]);
+		s->nr_dma = 0;
+		s->st.dma_unmaps++;
+		return reply(s, m, NULL, 0);
+	}
+	if (rq->flags || !rq->size || rq->iova + rq->size < rq->iova)
+		return reply_err(s, m, EINVAL);
+	end = rq->iova + rq->size;
+	/* a mapping cut in two is refused, as the kernel's type1 IOMMU does */
+	for (i = 0; i < s->nr_dma; i++) {
+		struct vfu_dma *d = &s->dma[i];
+		bool overlap = d->iova < end && rq->iova < d->iova + d->size;
+		bool inside = d->iova >= rq->iova && d->iova + d->size <= end;
+
+		if (overlap && !inside)
+			return reply_err(s, m, EINVAL);
+	}
+	for (i = j = 0; i < s->nr_dma; i++) {
+		struct vfu_dma *d = &s->dma[i];
+
+		if (d->iova >= rq->iova && d->iova + d->size <= end) {
+			dma_retire(s, d);
+			continue;
+		}
+		s->dma[j++] = *d;
+	}
+	s->nr_dma = j;
+	s->st.dma_unmaps++;
+	return reply(s, m, NULL, 0);
+}
+
+static int cmd_device_info(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	struct vfio_device_info info = {
+		.argsz = sizeof(info),
+		.flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET,
+		.num_regions = VFIO_PCI_NUM_REGIONS,
+		.num_irqs = VFIO_PCI_NUM_IRQS,
+	};
+	const struct vfio_device_info *rq = (const void *)(m->buf + sizeof(m->hdr));
+
+	if (m->hdr.size < sizeof(m->hdr) + 16 || rq->argsz < 16)
+		return reply_err(s, m, EINVAL);
+	return reply(s, m, &info, 16);
+}
+
+static int cmd_region_info(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	const struct vfio_region_info *rq = (const void *)(m->buf + sizeof(m->hdr));
+	struct vfio_region_info info;
+
+	if (m->hdr.size < sizeof(m->hdr) + sizeof(info) || rq->argsz < sizeof(info))
+		return reply_err(s, m, EINVAL);
+	if (rq->index >= VFIO_PCI_NUM_REGIONS)
+		return reply_err(s, m, EINVAL);
+	memset(&info, 0, sizeof(info));
+	info.argsz = sizeof(info);
+	info.index = rq->index;
+	if (rq->index == VFIO_PCI_CONFIG_REGION_INDEX) {
+		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+		info.size = NVEMU_PCIE_CFG_SIZE;
+	} else if (rq->index == VFIO_PCI_BAR0_REGION_INDEX) {
+		/* not mmap-able: every access is a message the controller sees */
+		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+		info.size = NVEMU_PCIE_BAR0_SIZE;
+	}
+	return reply(s, m, &info, sizeof(info));
+}
+
+static int cmd_irq_info(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	const struct vfio_irq_info *rq = (const void *)(m->buf + sizeof(m->hdr));
+	struct vfio_irq_info info;
+
+	if (m->hdr.size < sizeof(m->hdr) + sizeof(info) || rq->argsz < sizeof(info))
+		return reply_err(s, m, EINVAL);
+	if (rq->index >= VFIO_PCI_NUM_IRQS)
+		return reply_err(s, m, EINVAL);
+	memset(&info, 0, sizeof(info));
+	info.argsz = sizeof(info);
+	info.index = rq->index;
+	info.flags = VFIO_IRQ_INFO_EVENTFD;
+	switch (rq->index) {
+	case VFIO_PCI_INTX_IRQ_INDEX:
+		info.flags |= VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED;
+		info.count = 1;
+		break;
+	case VFIO_PCI_MSIX_IRQ_INDEX:
+		info.flags |= VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_NORESIZE;
+		info.count = s->nr_msix;
+		break;
+	default: /* no MSI capability, no error/request interrupts */
+		info.count = 0;
+		break;
+	}
+	return reply(s, m, &info, sizeof(info));
+}
+
+static void intx_unmask(struct nvemu_vfu_server *s)
+{
+	s->intx_masked = false;
+	if (nvemu_pcie_intx_level(s->pc))
+		host_intx_set(s, true);
+}
+
+static int cmd_set_irqs(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	const struct vfio_irq_set *rq = (const void *)(m->buf + sizeof(m->hdr));
+	size_t body = m->hdr.size - sizeof(m->hdr);
+	uint32_t data = 0, action = 0, max, i;
+	const uint8_t *bools;
+
+	if (body < sizeof(*rq) || rq->argsz < sizeof(*rq))
+		return reply_err(s, m, EINVAL);
+	data = rq->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
+	action = rq->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
+	if (__builtin_popcount(data) != 1 || __builtin_popcount(action) != 1 ||
+	    (rq->flags & ~(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK)))
+		return reply_err(s, m, EINVAL);
+	switch (rq->index) {
+	case VFIO_PCI_INTX_IRQ_INDEX:
+		max = 1;
+		break;
+	case VFIO_PCI_MSIX_IRQ_INDEX:
+		max = s->nr_msix;
+		break;
+	default:
+		max = 0;
+		break;
+	}
+	if (rq->start > max || rq->count > max - rq->start)
+		return reply_err(s, m, EINVAL);
+	if (data == VFIO_IRQ_SET_DATA_EVENTFD) {
+		/* QEMU sends no fds for a run of "no eventfd" (-1) vectors */
+		if (action != VFIO_IRQ_SET_ACTION_TRIGGER || (m->nfds && m->nfds != rq->count))
+			return reply_err(s, m, EINVAL);
+	} else if (m->nfds) {
+		return reply_err(s, m, EINVAL);
+	}
+	if (data == VFIO_IRQ_SET_DATA_BOOL && body < sizeof(*rq) + rq->count)
+		return reply_err(s, m, EINVAL);
+	bools = m->buf + sizeof(m->hdr) + sizeof(*rq);
+
+	if (rq->index == VFIO_PCI_INTX_IRQ_INDEX) {
+		if (action == VFIO_IRQ_SET_ACTION_TRIGGER) {
+			if (data == VFIO_IRQ_SET_DATA_EVENTFD) {
+				if (s->intx_fd >= 0)
+					close(s->intx_fd);
+				s->intx_fd = -1;
+				if (m->nfds) {
+					s->intx_fd = m->fds[0];
+					m->fds[0] = -1;
+				}
+				s->intx_masked = false;
+				if (s->intx_fd >= 0 && nvemu_pcie_intx_level(s->pc))
+					host_intx_set(s, true);
+			} else if (data == VFIO_IRQ_SET_DATA_NONE && rq->count == 0) {
+				if (s->intx_fd >= 0)
+					close(s->intx_fd);
+				s->intx_fd = -1;
+			} else if (rq->count && (data == VFIO_IRQ_SET_DATA_NONE || bools[0])) {
+				signal_fd(s, s->intx_fd);
+			}
+		} else if (rq->count) {
+			bool set = data == VFIO_IRQ_SET_DATA_NONE || bools[0];
+
+			if (action == VFIO_IRQ_SET_ACTION_MASK && set)
+				s->intx_masked = true;
+			else if (action == VFIO_IRQ_SET_ACTION_UNMASK && set)
+				intx_unmask(s);
+		}
+		return reply(s, m, NULL, 0);
+	}
+	if (rq->index != VFIO_PCI_MSIX_IRQ_INDEX) {
+		if (rq->count)
+			return reply_err(s, m, EINVAL);
+		return reply(s, m, NULL, 0);
+	}
+
+	if (action == VFIO_IRQ_SET_ACTION_TRIGGER) {
+		if (data == VFIO_IRQ_SET_DATA_NONE && rq->count == 0) {
+			for (i = 0; i < s->nr_msix; i++) {
+				if (s->msix_fd[i] >= 0)
+					close(s->msix_fd[i]);
+				s->msix_fd[i] = -1;
+			}
+			s->msix_on = false;
+			nvemu_pcie_msix_ext_enable(s->pc, false);
+		} else if (data == VFIO_IRQ_SET_DATA_EVENTFD) {
+			for (i = 0; i < rq->count; i++) {
+				int *slot = &s->msix_fd[rq->start + i];
+
+				if (*slot >= 0)
+					close(*slot);
+				*slot = -1;
+				if (m->nfds) {
+					*slot = m->fds[i];
+					m->fds[i] = -1;
+				}
+			}
+			if (rq->count && !s->msix_on) {
+				s->msix_on = true;
+				nvemu_pcie_msix_ext_enable(s->pc, true);
+			}
+		} else {
+			for (i = 0; i < rq->count; i++)
+				if (data == VFIO_IRQ_SET_DATA_NONE || bools[i])
+					signal_fd(s, s->msix_fd[rq->start + i]);
+		}
+		return reply(s, m, NULL, 0);
+	}
+	for (i = 0; i < rq->count; i++) {
+		if (data == VFIO_IRQ_SET_DATA_BOOL && !bools[i])
+			continue;
+		nvemu_pcie_msix_ext_mask(s->pc, (uint16_t)(rq->start + i),
+					 action == VFIO_IRQ_SET_ACTION_MASK);
+	}
+	return reply(s, m, NULL, 0);
+}
+
+/* Split an access into the naturally aligned sizes the register model takes. */
+static unsigned access_size(uint64_t off, size_t left, bool cfg)
+{
+	if (!cfg && left >= 8 && !(off & 7))
+		return 8;
+	if (left >= 4 && !(off & 3))
+		return 4;
+	if (left >= 2 && !(off & 1))
+		return 2;
+	return 1;
+}
+
+static int region_access(struct nvemu_vfu_server *s, uint32_t region, uint64_t off,
+			 uint8_t *data, uint32_t count, bool write)
+{
+	bool cfg;
+	uint64_t limit;
+
+	if (region == VFIO_PCI_CONFIG_REGION_INDEX) {
+		cfg = true;
+		limit = NVEMU_PCIE_CFG_SIZE;
+	} else if (region == VFIO_PCI_BAR0_REGION_INDEX) {
+		cfg = false;
+		limit = NVEMU_PCIE_BAR0_SIZE;
+	} else {
+		return -EINVAL;
+	}
+	if (!count || off >= limit || count > limit - off)
+		return -EINVAL;
+	while (count) {
+		unsigned sz = access_size(off, count, cfg);
+		uint64_t v = 0;
+
+		if (write) {
+			memcpy(&v, data, sz);
+			v = le64toh(v);
+			if (cfg)
+				nvemu_pcie_cfg_write(s->pc, (uint32_t)off, sz, (uint32_t)v);
+			else
+				nvemu_pcie_bar0_write(s->pc, off, sz, v);
+		} else {
+			v = cfg ? nvemu_pcie_cfg_read(s->pc, (uint32_t)off, sz) :
+				  nvemu_pcie_bar0_read(s->pc, off, sz);
+			v = htole64(v);
+			memcpy(data, &v, sz);
+		}
+		off += sz;
+		data += sz;
+		count -= sz;
+	}
+	return 0;
+}
+
+static int cmd_region_rw(struct nvemu_vfu_server *s, struct vfu_msg *m, bool write)
+{
+	struct vfu_region_rw *rq = (void *)m->buf;
+	int r;
+
+	if (m->hdr.size < sizeof(*rq) || rq->count > s->p.max_data_xfer)
+		return reply_err(s, m, EINVAL);
+	if (write) {
+		if (m->hdr.size - sizeof(*rq) < rq->count)
+			return reply_err(s, m, EINVAL);
+		s->st.region_writes++;
+		r = region_access(s, rq->region, rq->offset, rq->data, rq->count, true);
+		if (r)
+			return reply_err(s, m, -r);
+		return reply(s, m, &rq->offset, sizeof(*rq) - sizeof(rq->hdr));
+	}
+	s->st.region_reads++;
+	uint8_t *out = malloc(sizeof(*rq) - sizeof(rq->hdr) + rq->count);
+
+	if (!out)
+		return reply_err(s, m, ENOMEM);
+	memcpy(out, &rq->offset, sizeof(*rq) - sizeof(rq->hdr));
+	r = region_access(s, rq->region, rq->offset, out + sizeof(*rq) - sizeof(rq->hdr),
+			  rq->count, false);
+	if (r) {
+		free(out);
+		return reply_err(s, m, -r);
+	}
+	r = reply(s, m, out, sizeof(*rq) - sizeof(rq->hdr) + rq->count);
+	free(out);
+	return r;
+}
+
+static int cmd_region_write_multi(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	size_t body = m->hdr.size - sizeof(m->hdr);
+	const uint8_t *p = m->buf + sizeof(m->hdr);
+	uint64_t cnt;
+
+	if (body < 8)
+		return reply_err(s, m, EINVAL);
+	memcpy(&cnt, p, 8);
+	if (cnt > (body - 8) / sizeof(struct vfu_wr_one))
+		return reply_err(s, m, EINVAL);
+	for (uint64_t i = 0; i < cnt; i++) {
+		struct vfu_wr_one w;
+
+		memcpy(&w, p + 8 + i * sizeof(w), sizeof(w));
+		if (w.count > sizeof(w.data))
+			return reply_err(s, m, EINVAL);
+		s->st.region_writes++;
+		if (region_access(s, w.region, w.offset, w.data, w.count, true))
+			return reply_err(s, m, EINVAL);
+	}
+	return reply(s, m, NULL, 0);
+}
+
+static void device_reset(struct nvemu_vfu_server *s)
+{
+	nvemu_pcie_ctrl_reset(s->pc);
+	/* the reset re-enabled the in-band MSI-X table; the client still owns it */
+	if (s->msix_on)
+		nvemu_pcie_msix_ext_enable(s->pc, true);
+	zombies_free(s);
+}
+
+static int handle(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	s->st.messages++;
+	if ((m->hdr.flags & VFU_TYPE_MASK) != VFU_REQUEST) {
+		vlog(s, "stray reply id %u", m->hdr.id);
+		return 0;
+	}
+	if (!s->negotiated && m->hdr.command != VFU_CMD_VERSION)
+		return reply_err(s, m, EINVAL);
+	/* Only DMA_MAP and SET_IRQS carry file descriptors. */
+	if (m->nfds && m->hdr.command != VFU_CMD_DMA_MAP && m->hdr.command != VFU_CMD_SET_IRQS)
+		return reply_err(s, m, EINVAL);
+	switch (m->hdr.command) {
+	case VFU_CMD_VERSION:
+		return cmd_version(s, m);
+	case VFU_CMD_DMA_MAP:
+		return cmd_dma_map(s, m);
+	case VFU_CMD_DMA_UNMAP:
+		return cmd_dma_unmap(s, m);
+	case VFU_CMD_DEVICE_GET_INFO:
+		return cmd_device_info(s, m);
+	case VFU_CMD_DEVICE_GET_REGION_INFO:
+		return cmd_region_info(s, m);
+	case VFU_CMD_DEVICE_GET_IRQ_INFO:
+		return cmd_irq_info(s, m);
+	case VFU_CMD_DEVICE_SET_IRQS:
+		return cmd_set_irqs(s, m);
+	case VFU_CMD_REGION_READ:
+		return cmd_region_rw(s, m, false);
+	case VFU_CMD_REGION_WRITE:
+		return cmd_region_rw(s, m, true);
+	case VFU_CMD_REGION_WRITE_MULTI:
+		return cmd_region_write_multi(s, m);
+	case VFU_CMD_DEVICE_RESET:
+		device_reset(s);
+		return reply(s, m, NULL, 0);
+	default:
+		return reply_err(s, m, ENOSYS);
+	}
+}
+
+/* ---- connection management */
+
+static void client_close(struct nvemu_vfu_server *s)
+{
+	struct vfu_msg *m;
+
+	if (s->client_fd < 0)
+		return;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->client_fd, NULL);
+	close(s->client_fd);
+	s->client_fd = -1;
+	msg_free(s->rx);
+	s->rx = NULL;
+	s->rx_got = 0;
+	while ((m = s->deferred_head)) {
+		s->deferred_head = m->next;
+		msg_free(m);
+	}
+	s->deferred_tail = NULL;
+	/*
+	 * Reset before the guest's memory goes: in-flight commands finish (or
+	 * are abandoned) while their buffers are still mapped. Acknowledged
+	 * writes were completed by the backend before their CQE was posted.
+	 */
+	irqs_clear(s);
+	nvemu_pcie_ctrl_reset(s->pc);
+	dma_clear(s);
+	s->negotiated = false;
+	s->dead = false;
+	s->st.disconnects++;
+	vlog(s, "client disconnected");
+}
+
+static void do_accept(struct nvemu_vfu_server *s)
+{
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = 1 };
+
+		if (fd < 0)
+			return;
+		if (s->client_fd >= 0) {
+			/* one client at a time: the next VMM fails fast instead of hanging */
+			vlog(s, "refusing a second client");
+			close(fd);
+			continue;
+		}
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd);
+			continue;
+		}
+		s->client_fd = fd;
+		s->st.connects++;
+		vlog(s, "client connected");
+	}
+}
+
+static void rearm_timer(struct nvemu_vfu_server *s)
+{
+	uint64_t us = nvemu_pcie_ctrl_poll_interval_us(s->pc);
+	struct itimerspec its = { 0 };
+
+	if (us) {
+		its.it_value.tv_sec = us / 1000000;
+		its.it_value.tv_nsec = (long)(us % 1000000) * 1000;
+	}
+	timerfd_settime(s->timer_fd, 0, &its, NULL);
+}
+
+static int run_deferred(struct nvemu_vfu_server *s)
+{
+	int n = 0;
+
+	while (s->deferred_head && !s->dead) {
+		struct vfu_msg *m = s->deferred_head;
+
+		s->deferred_head = m->next;
+		if (!s->deferred_head)
+			s->deferred_tail = NULL;
+		if (handle(s, m) < 0)
+			s->dead = true;
+		msg_free(m);
+		n++;
+	}
+	return n;
+}
+
+static int client_events(struct nvemu_vfu_server *s)
+{
+	int n = 0;
+
+	/* bounded, so one busy client cannot starve the rest of the loop */
+	while (n < 256 && s->client_fd >= 0 && !s->dead) {
+		struct vfu_msg *m = NULL;
+		int r = recv_msg(s, &m);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			s->dead = true;
+			break;
+		}
+		if (handle(s, m) < 0)
+			s->dead = true;
+		msg_free(m);
+		n++;
+		n += run_deferred(s);
+	}
+	return n;
+}
+
+int nvemu_vfu_server_process(struct nvemu_vfu_server *s)
+{
+	struct epoll_event evs[4];
+	int n, handled = 0;
+
+	n = epoll_wait(s->epfd, evs, 4, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		switch (evs[i].data.fd) {
+		case 0:
+			do_accept(s);
+			handled++;
+			break;
+		case 1:
+			if (evs[i].events & (EPOLLHUP | EPOLLERR) && !(evs[i].events & EPOLLIN))
+				s->dead = true;
+			else
+				handled += client_events(s);
+			break;
+		case 2: {
+			uint64_t exp;
+
+			if (read(s->timer_fd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
+				return -errno;
+			break;
+		}
+		}
+	}
+	if (s->client_fd >= 0 && !s->dead)
+		handled += nvemu_pcie_ctrl_poll(s->pc);
+	if (s->dead && s->client_fd >= 0)
+		client_close(s);
+	rearm_timer(s);
+	return handled;
+}
+
+/* ---- lifecycle */
+
+static bool socket_alive(const struct sockaddr_un *addr)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	alive = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0;
+	close(fd);
+	return alive;
+}
+
+int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
+			    const struct nvemu_vfu_params *params,
+			    struct nvemu_vfu_server **out, struct nvemu_error *err)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct nvemu_vfu_server *s;
+	struct stat stt;
+	int ret;
+
+	if (!path || !*path || strlen(path) >= sizeof(addr.sun_path))
+		return nvemu_error_set(err, -ENAMETOOLONG, "vfio-user socket path %s: empty or "
+				       "longer than %zu bytes", path ? path : "(null)",
+				       sizeof(addr.sun_path) - 1);
+	if (!ctrl)
+		return nvemu_error_set(err, -EINVAL, "no controller");
+	strcpy(addr.sun_path, path);
+	if (lstat(path, &stt) == 0) {
+		if (!S_ISSOCK(stt.st_mode))
+			return nvemu_error_set(err, -EEXIST, "%s exists and is not a socket", path);
+		if (socket_alive(&addr))
+			return nvemu_error_set(err, -EADDRINUSE, "%s is served by another process",
+					       path);
+		unlink(path);
+	}
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	strcpy(s->path, path);
+	if (params)
+		s->p = *params;
+	else
+		nvemu_vfu_params_init(&s->p);
+	if (!s->p.dma_timeout_ms)
+		s->p.dma_timeout_ms = 5000;
+	if (!s->p.max_data_xfer)
+		s->p.max_data_xfer = VFU_DEF_XFER;
+	if (s->p.max_data_xfer < 4096)
+		s->p.max_data_xfer = 4096;
+	s->ctrl = ctrl;
+	s->listen_fd = s->client_fd = s->timer_fd = s->epfd = s->intx_fd = -1;
+	s->client_max_xfer = VFU_DEF_XFER;
+
+	ret = nvemu_pcie_ctrl_create(ctrl, &vfu_host_ops, s, &s->pc, err);
+	if (ret) {
+		free(s);
+		return ret;
+	}
+	s->nr_msix = nvemu_pcie_msix_vectors(s->pc);
+	s->msix_fd = malloc(sizeof(int) * (s->nr_msix ? s->nr_msix : 1));
+	if (!s->msix_fd) {
+		ret = nvemu_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (unsigned i = 0; i < s->nr_msix; i++)
+		s->msix_fd[i] = -1;
+
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->epfd < 0 || s->timer_fd < 0 || s->listen_fd < 0) {
+		ret = nvemu_error_set(err, -errno, "vfio-user: %s", strerror(errno));
+		goto fail;
+	}
+	if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) ||
+	    listen(s->listen_fd, 4)) {
+		ret = nvemu_error_set(err, -errno, "vfio-user socket %s: %s", path,
+				      strerror(errno));
+		goto fail;
+	}
+	ev.data.fd = 0;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev))
+		goto fail_errno;
+	ev.data.fd = 2;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->timer_fd, &ev))
+		goto fail_errno;
+	*out = s;
+	return 0;
+
+fail_errno:
+	ret = nvemu_error_set(err, -errno, "vfio-user: epoll: %s", strerror(errno));
+fail:
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);
+		unlink(path);
+	}
+	if (s->timer_fd >= 0)
+		close(s->timer_fd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	nvemu_pcie_ctrl_destroy(s->pc);
+	free(s->msix_fd);
+	free(s);
+	return ret;
+}
+
+void nvemu_vfu_server_destroy(struct nvemu_vfu_server *s)
+{
+	if (!s)
+		return;
+	client_close(s);
+	close(s->listen_fd);
+	unlink(s->path);
+	close(s->timer_fd);
+	close(s->epfd);
+	nvemu_pcie_ctrl_destroy(s->pc);
+	dma_clear(s);
+	free(s->dma);
+	free(s->zombie);
+	free(s->msix_fd);
+	free(s);
+}
+
+int nvemu_vfu_server_fd(const struct nvemu_vfu_server *s)
+{
+	return s->epfd;
+}
+
+const char *nvemu_vfu_server_path(const struct nvemu_vfu_server *s)
+{
+	return s->path;
+}
+
+bool nvemu_vfu_server_connected(const struct nvemu_vfu_server *s)
+{
+	return s->client_fd >= 0;
+}
+
+void nvemu_vfu_server_stats(const struct nvemu_vfu_server *s, struct nvemu_vfu_stats *st)
+{
+	*st = s->st;
+}

@@ -1,0 +1,700 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MCTP endpoint: control messages byte for byte (DSP0236), reassembly and its
+ * drops, fragmentation with the transmission unit, asynchronous replies, and
+ * the router's wire protocol over a real unix socket.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <linux/mctp.h>
+
+#include <nvemu/mctp.h>
+
+#define HOST 0x08
+#define EID 0x09
+
+/* A link that records what the endpoint sends. */
+struct cap {
+	struct nvemu_mctp_link link;
+	int n;
+	size_t len[80];
+	uint8_t pkt[80][NVEMU_MCTP_HDR_LEN + NVEMU_MCTP_MAX_MTU];
+};
+
+static int cap_tx(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct cap *c = ctx;
+
+	assert_true(c->n < 80);
+	memcpy(c->pkt[c->n], pkt, len);
+	c->len[c->n++] = len;
+	return 0;
+}
+
+/* A handler that keeps the last message, replying now (echo) or later. */
+struct hctx {
+	int calls;
+	size_t len;
+	uint8_t msg[NVEMU_MCTP_MAX_MSG];
+	bool defer;
+	size_t reply_len;
+	struct nvemu_mctp_reply *reply;
+};
+
+static void handler(void *ctx, const uint8_t *msg, size_t len, struct nvemu_mctp_reply *reply)
+{
+	struct hctx *h = ctx;
+	uint8_t rsp[NVEMU_MCTP_MAX_MSG];
+
+	h->calls++;
+	h->len = len;
+	memcpy(h->msg, msg, len);
+	if (h->defer) {
+		h->reply = reply;
+		return;
+	}
+	memset(rsp, 0xa5, sizeof(rsp));
+	rsp[0] = msg[0];
+	assert_int_equal(nvemu_mctp_reply_send(reply, rsp, h->reply_len ? h->reply_len : 1), 0);
+}
+
+struct env {
+	struct nvemu_mctp_ep *ep;
+	struct cap *cap;
+	struct hctx *h;
+};
+
+static int setup(void **state)
+{
+	struct nvemu_mctp_ep_params p;
+	struct env *e = calloc(1, sizeof(*e));
+
+	nvemu_mctp_ep_params_init(&p);
+	p.eid = EID;
+	for (int i = 0; i < 16; i++)
+		p.uuid[i] = 0x10 + i;
+	assert_int_equal(nvemu_mctp_ep_create(&p, &e->ep, NULL), 0);
+	e->cap = calloc(1, sizeof(*e->cap));
+	e->cap->link.tx_packet = cap_tx;
+	e->cap->link.ctx = e->cap;
+	e->h = calloc(1, sizeof(*e->h));
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	nvemu_mctp_ep_destroy(e->ep);
+	free(e->cap);
+	free(e->h);
+	free(e);
+	return 0;
+}
+
+/* One single-packet request from HOST with tag owner set. */
+static void send1(struct env *e, uint8_t dest, uint8_t tag, const uint8_t *msg, size_t len)
+{
+	uint8_t pkt[NVEMU_MCTP_HDR_LEN + 256] = { 0x01, dest, HOST,
+		NVEMU_MCTP_HDR_SOM | NVEMU_MCTP_HDR_EOM | NVEMU_MCTP_HDR_TO | tag };
+
+	memcpy(pkt + 4, msg, len);
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 4 + len);
+}
+
+static void expect_pkt(struct cap *c, int i, const uint8_t *want, size_t len)
+{
+	assert_true(i < c->n);
+	assert_int_equal(c->len[i], len);
+	assert_memory_equal(c->pkt[i], want, len);
+}
+
+static void ctrl_get_eid(void **state)
+{
+	struct env *e = *state;
+	const uint8_t req[] = { 0x00, 0x81, 0x02 };
+	const uint8_t rsp[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x01, 0x02, 0x00, EID, 0x00, 0x00 };
+
+	send1(e, EID, 0, req, sizeof(req));
+	assert_int_equal(e->cap->n, 1);
+	expect_pkt(e->cap, 0, rsp, sizeof(rsp));
+}
+
+static void ctrl_get_eid_null(void **state)
+{
+	struct env *e = *state;
+	const uint8_t req[] = { 0x00, 0x83, 0x02 };
+	/* Sent to the null EID as a bus owner does, answered from the real EID, tag kept. */
+	const uint8_t rsp[] = { 0x01, HOST, EID, 0xc5, 0x00, 0x03, 0x02, 0x00, EID, 0x00, 0x00 };
+	const uint8_t rsp0[] = { 0x01, HOST, 0x00, 0xc5, 0x00, 0x03, 0x02, 0x00, 0x00, 0x00, 0x00 };
+
+	send1(e, NVEMU_MCTP_EID_NULL, 5, req, sizeof(req));
+	expect_pkt(e->cap, 0, rsp, sizeof(rsp));
+	/* An endpoint without an EID yet answers from the null EID. */
+	assert_int_equal(nvemu_mctp_ep_set_eid(e->ep, 0, NULL), 0);
+	send1(e, NVEMU_MCTP_EID_NULL, 5, req, sizeof(req));
+	expect_pkt(e->cap, 1, rsp0, sizeof(rsp0));
+	/* ... and ignores its old one. */
+	send1(e, EID, 5, req, sizeof(req));
+	assert_int_equal(e->cap->n, 2);
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_header, 1);
+}
+
+static void ctrl_set_eid(void **state)
+{
+	struct env *e = *state;
+	const uint8_t set[] = { 0x00, 0x82, 0x01, 0x00, 0x20 };
+	const uint8_t rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x02, 0x01, 0x00, 0x00, 0x20, 0x00 };
+	const uint8_t get[] = { 0x00, 0x83, 0x02 };
+	const uint8_t grsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x03, 0x02, 0x00, 0x20, 0x00, 0x00 };
+	const uint8_t bad_eid[] = { 0x00, 0x84, 0x01, 0x00, 0xff };
+	const uint8_t bad_rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x04, 0x01, 0x02 };
+	const uint8_t null_eid[] = { 0x00, 0x85, 0x01, 0x01, 0x00 };
+	const uint8_t null_rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x05, 0x01, 0x02 };
+	const uint8_t reset_static[] = { 0x00, 0x86, 0x01, 0x02, 0x30 };
+	const uint8_t reset_rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x06, 0x01, 0x02 };
+	const uint8_t short_req[] = { 0x00, 0x87, 0x01, 0x00 };
+	const uint8_t short_rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x07, 0x01, 0x03 };
+
+	/* As mctpd assigns EIDs: Set Endpoint ID to the null EID. */
+	send1(e, 0, 1, set, sizeof(set));
+	expect_pkt(e->cap, 0, rsp, sizeof(rsp));
+	assert_int_equal(nvemu_mctp_ep_eid(e->ep), 0x20);
+	send1(e, 0x20, 1, get, sizeof(get));
+	expect_pkt(e->cap, 1, grsp, sizeof(grsp));
+	send1(e, 0x20, 1, bad_eid, sizeof(bad_eid));
+	expect_pkt(e->cap, 2, bad_rsp, sizeof(bad_rsp));
+	send1(e, 0x20, 1, null_eid, sizeof(null_eid));
+	expect_pkt(e->cap, 3, null_rsp, sizeof(null_rsp));
+	send1(e, 0x20, 1, reset_static, sizeof(reset_static));
+	expect_pkt(e->cap, 4, reset_rsp, sizeof(reset_rsp));
+	send1(e, 0x20, 1, short_req, sizeof(short_req));
+	expect_pkt(e->cap, 5, short_rsp, sizeof(short_rsp));
+	assert_int_equal(nvemu_mctp_ep_eid(e->ep), 0x20);
+	/* The old EID no longer reaches it. */
+	send1(e, EID, 1, get, sizeof(get));
+	assert_int_equal(e->cap->n, 6);
+}
+
+static void ctrl_get_uuid(void **state)
+{
+	struct env *e = *state;
+	const uint8_t req[] = { 0x00, 0x80, 0x03 };
+	uint8_t rsp[4 + 20] = { 0x01, HOST, EID, 0xc2, 0x00, 0x00, 0x03, 0x00 };
+
+	for (int i = 0; i < 16; i++)
+		rsp[8 + i] = 0x10 + i;
+	send1(e, EID, 2, req, sizeof(req));
+	expect_pkt(e->cap, 0, rsp, sizeof(rsp));
+}
+
+static void ctrl_version_and_types(void **state)
+{
+	struct env *e = *state;
+	const uint8_t ver_base[] = { 0x00, 0x81, 0x04, 0xff };
+	const uint8_t r_base[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x01, 0x04, 0x00, 0x01,
+				   0xf1, 0xf3, 0xf1, 0x00 };
+	const uint8_t ver_ctrl[] = { 0x00, 0x81, 0x04, 0x00 };
+	const uint8_t ver_mi[] = { 0x00, 0x82, 0x04, 0x04 };
+	const uint8_t r_mi_no[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x02, 0x04, 0x80 };
+	const uint8_t r_mi[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x02, 0x04, 0x00, 0x01,
+				 0xf1, 0xf2, 0xf0, 0x00 };
+	const uint8_t ver_short[] = { 0x00, 0x83, 0x04 };
+	const uint8_t r_short[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x03, 0x04, 0x03 };
+	const uint8_t types[] = { 0x00, 0x84, 0x05 };
+	const uint8_t r_types0[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x04, 0x05, 0x00, 0x01, 0x00 };
+	/* What mctpd looks for to find an NVMe-MI endpoint (seed 001). */
+	const uint8_t r_types[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x04, 0x05, 0x00, 0x02, 0x00,
+				    0x04 };
+	const uint8_t unsup[] = { 0x00, 0x85, 0x0a };
+	const uint8_t r_unsup[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x05, 0x0a, 0x05 };
+
+	send1(e, EID, 0, ver_base, sizeof(ver_base));
+	expect_pkt(e->cap, 0, r_base, sizeof(r_base));
+	send1(e, EID, 0, ver_ctrl, sizeof(ver_ctrl));
+	expect_pkt(e->cap, 1, r_base, sizeof(r_base));
+	send1(e, EID, 0, ver_mi, sizeof(ver_mi));
+	expect_pkt(e->cap, 2, r_mi_no, sizeof(r_mi_no));
+	send1(e, EID, 0, types, sizeof(types));
+	expect_pkt(e->cap, 3, r_types0, sizeof(r_types0));
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, NVEMU_MCTP_TYPE_NVME_MI, handler, e->h),
+			 0);
+	send1(e, EID, 0, ver_mi, sizeof(ver_mi));
+	expect_pkt(e->cap, 4, r_mi, sizeof(r_mi));
+	send1(e, EID, 0, types, sizeof(types));
+	expect_pkt(e->cap, 5, r_types, sizeof(r_types));
+	send1(e, EID, 0, ver_short, sizeof(ver_short));
+	expect_pkt(e->cap, 6, r_short, sizeof(r_short));
+	send1(e, EID, 0, unsup, sizeof(unsup));
+	expect_pkt(e->cap, 7, r_unsup, sizeof(r_unsup));
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0, handler, e->h), -EINVAL);
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x80, handler, e->h), -EINVAL);
+}
+
+static void ctrl_no_reply(void **state)
+{
+	struct env *e = *state;
+	const uint8_t rsp_msg[] = { 0x00, 0x01, 0x02, 0x00, 0x09 };	/* Rq clear: a response */
+	const uint8_t dgram[] = { 0x00, 0xc1, 0x02 };			/* datagram */
+	const uint8_t tiny[] = { 0x00, 0x81 };
+
+	send1(e, EID, 0, rsp_msg, sizeof(rsp_msg));
+	send1(e, EID, 0, dgram, sizeof(dgram));
+	send1(e, EID, 0, tiny, sizeof(tiny));
+	assert_int_equal(e->cap->n, 0);
+}
+
+static void bad_packets(void **state)
+{
+	struct env *e = *state;
+	const uint8_t get[] = { 0x00, 0x81, 0x02 };
+	uint8_t pkt[8] = { 0x02, EID, HOST, 0xc8, 0x00, 0x81, 0x02 };
+	const struct nvemu_mctp_ep_stats *st = nvemu_mctp_ep_stats(e->ep);
+
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 7);	/* header version 2 */
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 3);	/* shorter than a header */
+	send1(e, 0x33, 0, get, sizeof(get));		/* someone else's EID */
+	assert_int_equal(st->drop_header, 3);
+	/* A response (TO clear): the endpoint never asked anything. */
+	pkt[0] = 0x01;
+	pkt[3] = 0xc0;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 7);
+	assert_int_equal(st->drop_tag, 1);
+	/* No handler for type 0x7e; NVMe-MI to the null EID. */
+	const uint8_t t7e[] = { 0x7e, 1, 2 };
+	const uint8_t mi[] = { 0x84, 1, 2 };
+
+	send1(e, EID, 0, t7e, sizeof(t7e));
+	assert_int_equal(st->drop_type, 1);
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 4, handler, e->h), 0);
+	send1(e, 0, 0, mi, sizeof(mi));
+	assert_int_equal(st->drop_header, 4);
+	assert_int_equal(e->h->calls, 0);
+	/* A packet with a header but no payload is no message. */
+	pkt[3] = 0xc8;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 4);
+	assert_int_equal(e->cap->n, 0);
+	assert_int_equal(e->h->calls, 0);
+}
+
+/* Multi-packet message: n packets of sizes[i] payload, sequence from seq0. */
+static void send_frag(struct env *e, uint8_t tag, const size_t *sizes, int n, const int *seqs,
+		      uint8_t fill)
+{
+	for (int i = 0; i < n; i++) {
+		uint8_t pkt[NVEMU_MCTP_HDR_LEN + NVEMU_MCTP_MAX_MTU];
+
+		pkt[0] = 0x01;
+		pkt[1] = EID;
+		pkt[2] = HOST;
+		pkt[3] = NVEMU_MCTP_HDR_TO | tag | (seqs[i] & 3) << 4;
+		if (i == 0)
+			pkt[3] |= NVEMU_MCTP_HDR_SOM;
+		if (i == n - 1)
+			pkt[3] |= NVEMU_MCTP_HDR_EOM;
+		memset(pkt + 4, fill + i, sizes[i]);
+		if (i == 0)
+			pkt[4] = 0x7e; /* message type */
+		nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 4 + sizes[i]);
+	}
+}
+
+static void reasm_multi(void **state)
+{
+	struct env *e = *state;
+	const size_t sz[] = { 64, 64, 64, 64, 64, 10 };
+	const int seq[] = { 0, 1, 2, 3, 0, 1 };	/* wraps modulo 4 */
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	send_frag(e, 3, sz, 6, seq, 0x40);
+	assert_int_equal(e->h->calls, 1);
+	assert_int_equal(e->h->len, 5 * 64 + 10);
+	assert_int_equal(e->h->msg[0], 0x7e);
+	assert_int_equal(e->h->msg[1], 0x40);
+	assert_int_equal(e->h->msg[64], 0x41);
+	assert_int_equal(e->h->msg[5 * 64 + 9], 0x45);
+	/* The echo reply goes back with tag 3, TO clear. */
+	assert_int_equal(e->cap->n, 1);
+	assert_int_equal(e->cap->pkt[0][3], NVEMU_MCTP_HDR_SOM | NVEMU_MCTP_HDR_EOM | 3);
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->rx_messages, 1);
+}
+
+static void reasm_out_of_seq(void **state)
+{
+	struct env *e = *state;
+	const size_t sz[] = { 64, 64, 10 };
+	const int skip[] = { 0, 2, 3 };
+	const int dup[] = { 0, 0, 1 };
+	const int good[] = { 0, 1, 2 };
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	send_frag(e, 1, sz, 3, skip, 0);
+	assert_int_equal(e->h->calls, 0);
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_seq, 1);
+	/* After the bad packet the message is abandoned: the end is unexpected. */
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_tag, 1);
+	send_frag(e, 1, sz, 3, dup, 0);
+	assert_int_equal(e->h->calls, 0);
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_seq, 2);
+	/* The same tag works again once the sequence is right. */
+	send_frag(e, 1, sz, 3, good, 0);
+	assert_int_equal(e->h->calls, 1);
+	assert_int_equal(e->h->len, 138);
+}
+
+static void reasm_unexpected_tag(void **state)
+{
+	struct env *e = *state;
+	uint8_t pkt[4 + 64] = { 0x01, EID, HOST, NVEMU_MCTP_HDR_TO | 2 | 1 << 4 };
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	/* A middle and an end packet with no start. */
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, sizeof(pkt));
+	pkt[3] |= NVEMU_MCTP_HDR_EOM;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, sizeof(pkt));
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_tag, 2);
+	/* A start with tag 2, then the end under tag 4: tag 4 was never started. */
+	pkt[3] = NVEMU_MCTP_HDR_TO | 2 | NVEMU_MCTP_HDR_SOM;
+	pkt[4] = 0x7e;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, sizeof(pkt));
+	pkt[3] = NVEMU_MCTP_HDR_TO | 4 | 1 << 4 | NVEMU_MCTP_HDR_EOM;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 4 + 10);
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_tag, 3);
+	assert_int_equal(e->h->calls, 0);
+	/* Same tag from another source EID is another message. */
+	pkt[2] = 0x22;
+	pkt[3] = NVEMU_MCTP_HDR_TO | 2 | 1 << 4 | NVEMU_MCTP_HDR_EOM;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 4 + 10);
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_tag, 4);
+	assert_int_equal(e->h->calls, 0);
+}
+
+static void reasm_interleaved(void **state)
+{
+	struct env *e = *state;
+	uint8_t a[4 + 64] = { 0x01, EID, HOST, 0x80 | 0x08 | 1 };
+	uint8_t b[4 + 64] = { 0x01, EID, HOST, 0x80 | 0x08 | 2 };
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	memset(a + 4, 0xaa, 64);
+	memset(b + 4, 0xbb, 64);
+	a[4] = b[4] = 0x7e;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, a, sizeof(a));
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, b, sizeof(b));
+	a[3] = 0x40 | 0x08 | 1 | 1 << 4;
+	b[3] = 0x40 | 0x08 | 2 | 1 << 4;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, b, 4 + 5);
+	assert_int_equal(e->h->calls, 1);
+	assert_int_equal(e->h->len, 69);
+	assert_int_equal(e->h->msg[68], 0xbb);
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, a, 4 + 7);
+	assert_int_equal(e->h->calls, 2);
+	assert_int_equal(e->h->len, 71);
+	assert_int_equal(e->h->msg[70], 0xaa);
+}
+
+static void reasm_oversized(void **state)
+{
+	struct env *e = *state;
+	size_t sz[130];
+	int seq[130];
+	int n = NVEMU_MCTP_MAX_MSG / 64 + 1;
+
+	assert_true(n <= 130);
+	for (int i = 0; i < n; i++) {
+		sz[i] = 64;
+		seq[i] = i;
+	}
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	send_frag(e, 0, sz, n, seq, 0);
+	assert_int_equal(e->h->calls, 0);
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_size, 1);
+	/* Exactly the limit is fine. */
+	send_frag(e, 0, sz, n - 1, seq, 0);
+	assert_int_equal(e->h->calls, 1);
+	assert_int_equal(e->h->len, NVEMU_MCTP_MAX_MSG);
+}
+
+static void check_frags(struct cap *c, size_t total, unsigned int mtu, uint8_t tag)
+{
+	int want = (total + mtu - 1) / mtu;
+	size_t got = 0;
+
+	assert_int_equal(c->n, want);
+	for (int i = 0; i < c->n; i++) {
+		uint8_t fl = c->pkt[i][3];
+
+		assert_int_equal(c->pkt[i][0], 0x01);
+		assert_int_equal(c->pkt[i][1], HOST);
+		assert_int_equal(c->pkt[i][2], EID);
+		assert_int_equal(!!(fl & NVEMU_MCTP_HDR_SOM), i == 0);
+		assert_int_equal(!!(fl & NVEMU_MCTP_HDR_EOM), i == c->n - 1);
+		assert_int_equal((fl >> 4) & 3, i & 3);
+		assert_int_equal(fl & 0x0f, tag); /* TO clear */
+		if (i < c->n - 1)
+			assert_int_equal(c->len[i], 4 + mtu);
+		got += c->len[i] - 4;
+	}
+	assert_int_equal(got, total);
+}
+
+static void fragment_mtu(void **state)
+{
+	struct env *e = *state;
+	const uint8_t msg[] = { 0x7e, 0x01 };
+	struct nvemu_error err = { 0 };
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	e->h->reply_len = 200;
+	send1(e, EID, 6, msg, sizeof(msg));
+	check_frags(e->cap, 200, 64, 6);
+	assert_int_equal(e->cap->pkt[0][4], 0x7e);
+
+	e->cap->n = 0;
+	assert_int_equal(nvemu_mctp_ep_set_mtu(e->ep, 128, NULL), 0);
+	send1(e, EID, 6, msg, sizeof(msg));
+	check_frags(e->cap, 200, 128, 6);
+
+	e->cap->n = 0;
+	e->h->reply_len = 4224;
+	assert_int_equal(nvemu_mctp_ep_set_mtu(e->ep, 4096, NULL), 0);
+	send1(e, EID, 7, msg, sizeof(msg));
+	check_frags(e->cap, 4224, 4096, 7);
+
+	/* A binding limit (serial: 64) wins over the endpoint's unit. */
+	e->cap->n = 0;
+	e->cap->link.max_payload = 64;
+	send1(e, EID, 7, msg, sizeof(msg));
+	check_frags(e->cap, 4224, 64, 7);
+
+	assert_int_equal(nvemu_mctp_ep_set_mtu(e->ep, 63, &err), -EINVAL);
+	assert_int_equal(nvemu_mctp_ep_set_mtu(e->ep, 4097, NULL), -EINVAL);
+	assert_int_equal(nvemu_mctp_ep_mtu(e->ep), 4096);
+}
+
+static void async_reply(void **state)
+{
+	struct env *e = *state;
+	const uint8_t msg[] = { 0x7e, 0x01 };
+	const uint8_t rsp[] = { 0x7e, 0x99 };
+	const uint8_t want[] = { 0x01, HOST, EID, 0xc4, 0x7e, 0x99 };
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	e->h->defer = true;
+	send1(e, EID, 4, msg, sizeof(msg));
+	assert_int_equal(e->cap->n, 0);
+	assert_non_null(e->h->reply);
+	assert_int_equal(nvemu_mctp_reply_send(e->h->reply, rsp, sizeof(rsp)), 0);
+	expect_pkt(e->cap, 0, want, sizeof(want));
+
+	/* The link goes away before the answer: it is sent nowhere. */
+	send1(e, EID, 4, msg, sizeof(msg));
+	nvemu_mctp_ep_link_gone(e->ep, &e->cap->link);
+	assert_int_equal(nvemu_mctp_reply_send(e->h->reply, rsp, sizeof(rsp)), 0);
+	assert_int_equal(e->cap->n, 1);
+
+	/* A dropped request (bad MIC) sends nothing. */
+	send1(e, EID, 4, msg, sizeof(msg));
+	nvemu_mctp_reply_drop(e->h->reply);
+	assert_int_equal(e->cap->n, 1);
+
+	/* Replies that never come are bounded. */
+	for (int i = 0; i < 70; i++)
+		send1(e, EID, 4, msg, sizeof(msg));
+	assert_int_equal(e->h->calls, 3 + 64);
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_busy, 6);
+}
+
+static void create_rules(void **state)
+{
+	struct nvemu_mctp_ep_params p;
+	struct nvemu_mctp_ep *ep = NULL;
+	struct nvemu_error err = { 0 };
+	static const uint8_t zero[16];
+
+	(void)state;
+	nvemu_mctp_ep_params_init(&p);
+	assert_int_equal(p.net, 1);
+	assert_int_equal(p.mtu, 64);
+	p.eid = 0xff;
+	assert_int_equal(nvemu_mctp_ep_create(&p, &ep, &err), -EINVAL);
+	assert_string_equal(err.msg, "eid: 0xff is the broadcast EID");
+	p.eid = 9;
+	p.mtu = 32;
+	assert_int_equal(nvemu_mctp_ep_create(&p, &ep, &err), -EINVAL);
+	p.mtu = 0;
+	assert_int_equal(nvemu_mctp_ep_create(&p, &ep, &err), 0);
+	assert_int_equal(nvemu_mctp_ep_mtu(ep), 64);
+	assert_memory_not_equal(nvemu_mctp_ep_uuid(ep), zero, 16);
+	assert_int_equal(nvemu_mctp_ep_set_eid(ep, 0xff, NULL), -EINVAL);
+	nvemu_mctp_ep_destroy(ep);
+}
+
+/* ---- the router, spoken to over its socket without the preload ---- */
+
+static int connect_router(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+
+	assert_true(fd >= 0);
+	strcpy(sa.sun_path, path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void wire_send(int fd, uint8_t type, uint8_t eid, uint8_t tag, uint32_t net,
+		      const uint8_t *body, size_t len)
+{
+	uint8_t buf[sizeof(struct nvemu_mctp_wire) + 256];
+	struct nvemu_mctp_wire w = { NVEMU_MCTP_WIRE_SEND, type, eid, tag, net };
+
+	memcpy(buf, &w, sizeof(w));
+	memcpy(buf + sizeof(w), body, len);
+	assert_int_equal(send(fd, buf, sizeof(w) + len, 0), (ssize_t)(sizeof(w) + len));
+}
+
+static void pump(struct nvemu_mctp_router *r)
+{
+	struct pollfd p = { .fd = nvemu_mctp_router_fd(r), .events = POLLIN };
+
+	while (poll(&p, 1, 50) > 0)
+		nvemu_mctp_router_handle(r);
+}
+
+static ssize_t wire_recv(int fd, struct nvemu_mctp_wire *w, uint8_t *body, size_t len)
+{
+	uint8_t buf[sizeof(*w) + NVEMU_MCTP_MAX_MSG];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n < (ssize_t)sizeof(*w))
+		return -1;
+	memcpy(w, buf, sizeof(*w));
+	memcpy(body, buf + sizeof(*w), n - sizeof(*w) < len ? n - sizeof(*w) : len);
+	return n - sizeof(*w);
+}
+
+static void router_wire(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_mctp_router *r = NULL;
+	struct nvemu_mctp_wire w;
+	char path[] = "/tmp/nvemu-test-mctp-XXXXXX";
+	char sock[64];
+	const uint8_t get_eid[] = { 0x81, 0x02 };
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	int fd;
+
+	assert_non_null(mkdtemp(path));
+	snprintf(sock, sizeof(sock), "%s/s", path);
+	assert_int_equal(nvemu_mctp_router_create(sock, &r, NULL), 0);
+	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
+	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), -EEXIST);
+	fd = connect_router(sock);
+	pump(r);
+	assert_int_equal(nvemu_mctp_router_clients(r), 1);
+
+	/* Get Endpoint ID, kernel-allocated tag. */
+	wire_send(fd, 0x00, EID, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+	assert_int_equal(w.op, NVEMU_MCTP_WIRE_RECV);
+	assert_int_equal(w.type, 0x00);
+	assert_int_equal(w.eid, EID);
+	assert_int_equal(w.net, 1);
+	assert_int_equal(w.tag & MCTP_TAG_OWNER, 0);
+	assert_int_equal(body[0], 0x01);
+	assert_int_equal(body[1], 0x02);
+	assert_int_equal(body[2], 0x00);
+	assert_int_equal(body[3], EID);
+	/* The endpoint saw a real packet from the router's local EID 8. */
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->rx_packets, 1);
+
+	/* Nobody owns EID 10 or network 2: silence. */
+	wire_send(fd, 0x00, 10, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	wire_send(fd, 0x00, EID, MCTP_TAG_OWNER, 2, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), -1);
+
+	/* A preallocated tag: answered with the client's tag value, until dropped. */
+	wire_send(fd, 0x00, EID, MCTP_TAG_OWNER | MCTP_TAG_PREALLOC | 6, 1, get_eid,
+		  sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+	assert_int_equal(w.tag, 6);
+
+	/* A multi-packet NVMe-MI-sized echo through packetization both ways. */
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	e->h->reply_len = 300;
+	{
+		uint8_t req[200];
+
+		memset(req, 0x5a, sizeof(req));
+		wire_send(fd, 0x7e, EID, MCTP_TAG_OWNER, 1, req, sizeof(req));
+	}
+	pump(r);
+	assert_int_equal(e->h->len, 201);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 299);
+	assert_int_equal(w.type, 0x7e);
+	assert_int_equal(body[298], 0xa5);
+
+	/* A Set Endpoint ID through the router moves the route. */
+	{
+		const uint8_t set[] = { 0x82, 0x01, 0x00, 0x33 };
+
+		wire_send(fd, 0x00, EID, MCTP_TAG_OWNER, 1, set, sizeof(set));
+		pump(r);
+		assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+		assert_int_equal(w.eid, 0x33);
+		wire_send(fd, 0x00, 0x33, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+		pump(r);
+		assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+		assert_int_equal(body[3], 0x33);
+	}
+
+	close(fd);
+	pump(r);
+	assert_int_equal(nvemu_mctp_router_clients(r), 0);
+	nvemu_mctp_router_remove_ep(r, e->ep);
+	nvemu_mctp_router_destroy(r);
+	assert_int_equal(access(sock, F_OK), -1);
+	rmdir(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(create_rules),
+		cmocka_unit_test_setup_teardown(ctrl_get_eid, setup, teardown),
+		cmocka_unit_test_setup_teardown(ctrl_get_eid_null, setup, teardown),
+		cmocka_unit_test_setup_teardown(ctrl_set_eid, setup, teardown),
+		cmocka_unit_test_setup_teardown(ctrl_get_uuid, setup, teardown),
+		cmocka_unit_test_setup_teardown(ctrl_version_and_types, setup, teardown),
+		cmocka_unit_test_setup_teardown(ctrl_no_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_packets, setup, teardown),
+		cmocka_unit_test_setup_teardown(reasm_multi, setup, teardown),
+		cmocka_unit_test_setup_teardown(reasm_out_of_seq, setup, teardown),
+		cmocka_unit_test_setup_teardown(reasm_unexpected_tag, setup, teardown),
+		cmocka_unit_test_setup_teardown(reasm_interleaved, setup, teardown),
+		cmocka_unit_test_setup_teardown(reasm_oversized, setup, teardown),
+		cmocka_unit_test_setup_teardown(fragment_mtu, setup, teardown),
+		cmocka_unit_test_setup_teardown(async_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_wire, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("mctp", tests, NULL, NULL);
+}

@@ -1,0 +1,1032 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NVMe-MI endpoint: byte-exact request messages (built with libnvme's
+ * <nvme/mi.h> structures, MIC appended) handed to nvemu_mi_ep_handle(), the
+ * responses checked against the subsystem model and the in-band view.
+ */
+#include <stdlib.h>
+
+#include <nvme/mi.h>
+#include <nvemu/mi.h>
+
+#include "test-util.h"
+
+struct mi_env {
+	struct tu_env *tu;
+	struct nvemu_mi_ep *ep;
+	uint16_t tw_port; /* model id of the two-wire port (MI port 1) */
+	uint16_t mtu_seen_in_respond;
+	uint16_t mtu_cb;
+	int mtu_cb_calls;
+};
+
+struct mi_resp {
+	uint8_t buf[8192];
+	size_t len;
+	int calls;
+	struct mi_env *env;
+};
+
+static void on_resp(void *ctx, const uint8_t *r, size_t len)
+{
+	struct mi_resp *x = ctx;
+
+	x->calls++;
+	assert_true(len <= sizeof(x->buf));
+	memcpy(x->buf, r, len);
+	x->len = len;
+	if (x->env)
+		x->env->mtu_seen_in_respond = nvemu_mi_ep_mtu(x->env->ep);
+}
+
+static void on_mtu(void *arg, uint16_t mtu)
+{
+	struct mi_env *e = arg;
+
+	e->mtu_cb = mtu;
+	e->mtu_cb_calls++;
+}
+
+static int setup(void **state)
+{
+	struct mi_env *e = calloc(1, sizeof(*e));
+	struct nvemu_port_params pp;
+	struct nvemu_error err = { 0 };
+	void *tu = NULL;
+
+	assert_non_null(e);
+	tu_setup(&tu);
+	e->tu = tu;
+	nvemu_port_params_init(&pp, NVEMU_PORT_TWO_WIRE);
+	pp.two_wire.address = 0x1d;
+	pp.two_wire.max_freq = NVME_MI_CONFIG_SMBUS_FREQ_1MHz;
+	pp.two_wire.mctp_send_enabled = true;
+	assert_int_equal(nvemu_subsys_add_port(e->tu->subsys, &pp, &e->tw_port, &err), 0);
+	assert_int_equal(nvemu_mi_ep_create(e->tu->subsys, e->tw_port, &e->ep, &err), 0);
+	nvemu_mi_ep_set_mtu_cb(e->ep, on_mtu, e);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct mi_env *e = *state;
+	void *tu = e->tu;
+
+	nvemu_mi_ep_destroy(e->ep);
+	tu_teardown(&tu);
+	free(e);
+	return 0;
+}
+
+/* Append the MIC to msg[0..len) and run it; returns the responses seen. */
+static int xfer(struct mi_env *e, uint8_t *msg, size_t len, struct mi_resp *out)
+{
+	uint32_t mic = htole32(nvemu_mi_crc32c(msg, len));
+
+	memcpy(msg + len, &mic, 4);
+	memset(out, 0, sizeof(*out));
+	out->env = e;
+	nvemu_mi_ep_handle(e->ep, msg, len + 4, on_resp, out);
+	return out->calls;
+}
+
+/* Checks the framing and MIC of a response; returns its MI status. */
+static uint8_t resp_status(const struct mi_resp *r, uint8_t nmimt)
+{
+	uint32_t mic;
+
+	assert_int_equal(r->calls, 1);
+	assert_true(r->len >= 12);
+	assert_int_equal(r->len % 4, 0);
+	memcpy(&mic, r->buf + r->len - 4, 4);
+	assert_int_equal(le32toh(mic), nvemu_mi_crc32c(r->buf, r->len - 4));
+	assert_int_equal(r->buf[0], NVME_MI_MSGTYPE_NVME);
+	assert_int_equal(r->buf[1] & 0x80, 0x80);
+	assert_int_equal((r->buf[1] >> 3) & 0xf, nmimt);
+	return r->buf[4];
+}
+
+static size_t mi_req(uint8_t *buf, uint8_t opc, uint32_t dw0, uint32_t dw1)
+{
+	struct nvme_mi_mi_req_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.hdr.type = NVME_MI_MSGTYPE_NVME;
+	h.hdr.nmp = NVME_MI_ROR_REQ << 7 | NVME_MI_MT_MI << 3;
+	h.opcode = opc;
+	h.cdw0 = htole32(dw0);
+	h.cdw1 = htole32(dw1);
+	memcpy(buf, &h, sizeof(h));
+	return sizeof(h);
+}
+
+/* Run an MI command; returns the MI status, data in *data (after the 8-byte header). */
+static uint8_t mi_cmd(struct mi_env *e, uint8_t opc, uint32_t dw0, uint32_t dw1,
+		      struct mi_resp *r)
+{
+	uint8_t msg[64];
+	size_t n = mi_req(msg, opc, dw0, dw1);
+
+	assert_int_equal(xfer(e, msg, n, r), 1);
+	return resp_status(r, NVME_MI_MT_MI);
+}
+
+static size_t data_len(const struct mi_resp *r, size_t hdr)
+{
+	return r->len - hdr - 4;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return p[0] | p[1] << 8;
+}
+
+/* ---- framing */
+
+static void mic_vector(void **state)
+{
+	(void)state;
+	assert_int_equal(nvemu_mi_crc32c("123456789", 9), 0xE3069283);
+	assert_int_equal(nvemu_mi_crc32c("", 0), 0);
+}
+
+static void drops(void **state)
+{
+	struct mi_env *e = *state;
+	struct mi_resp r;
+	uint8_t msg[64];
+	size_t n = mi_req(msg, nvme_mi_mi_opcode_mi_data_read, 0, 0);
+	uint32_t mic;
+
+	/* Bad MIC. */
+	mic = htole32(nvemu_mi_crc32c(msg, n) ^ 1);
+	memcpy(msg + n, &mic, 4);
+	memset(&r, 0, sizeof(r));
+	nvemu_mi_ep_handle(e->ep, msg, n + 4, on_resp, &r);
+	assert_int_equal(r.calls, 0);
+	/* No integrity check bit / not type 4. */
+	msg[0] = 0x04;
+	assert_int_equal(xfer(e, msg, n, &r), 0);
+	msg[0] = 0x85;
+	assert_int_equal(xfer(e, msg, n, &r), 0);
+	/* A response (ROR set). */
+	msg[0] = NVME_MI_MSGTYPE_NVME;
+	msg[1] |= 0x80;
+	assert_int_equal(xfer(e, msg, n, &r), 0);
+	/* Too short to hold a MIC. */
+	memset(&r, 0, sizeof(r));
+	nvemu_mi_ep_handle(e->ep, msg, 3, on_resp, &r);
+	nvemu_mi_ep_handle(e->ep, msg, 0, on_resp, &r);
+	assert_int_equal(r.calls, 0);
+}
+
+static void subsys_info_exact(void **state)
+{
+	struct mi_env *e = *state;
+	struct mi_resp r;
+	uint8_t msg[64], want[8 + 32 + 4] = { 0x84, 0x89, 0, 0, 0, 32, 0, 0, 1, 1, 2 };
+	size_t n = mi_req(msg, nvme_mi_mi_opcode_mi_data_read, nvme_mi_dtyp_subsys_info << 24, 0);
+	uint32_t mic;
+
+	msg[1] |= 1; /* command slot 1 is echoed */
+	assert_int_equal(xfer(e, msg, n, &r), 1);
+	mic = htole32(nvemu_mi_crc32c(want, 40));
+	memcpy(want + 40, &mic, 4);
+	assert_int_equal(r.len, sizeof(want));
+	assert_memory_equal(r.buf, want, sizeof(want));
+}
+
+static void bad_messages(void **state)
+{
+	struct mi_env *e = *state;
+	struct mi_resp r;
+	uint8_t msg[128];
+	size_t n;
+
+	/* Header only: shorter than an MI request. */
+	n = mi_req(msg, 0, 0, 0);
+	assert_int_equal(xfer(e, msg, 8, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_CMD_SIZE);
+	/* Trailing bytes on a command without data. */
+	n = mi_req(msg, nvme_mi_mi_opcode_subsys_health_status_poll, 0, 0);
+	memset(msg + n, 0, 4);
+	assert_int_equal(xfer(e, msg, n + 4, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_CMD_SIZE);
+	/* Unknown / unoffered opcodes. */
+	assert_int_equal(mi_cmd(e, 0x08, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
+	assert_int_equal(mi_cmd(e, 0x0c, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
+	assert_int_equal(mi_cmd(e, 0xff, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
+	/* Reserved NMIMT, PCIe commands, MEB. */
+	n = mi_req(msg, 0, 0, 0);
+	msg[1] = 3 << 3;
+	assert_int_equal(xfer(e, msg, n, &r), 1);
+	assert_int_equal(resp_status(&r, 3), NVME_MI_RESP_INVALID_PARAM);
+	msg[1] = NVME_MI_MT_PCIE << 3;
+	assert_int_equal(xfer(e, msg, n, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_OPCODE);
+	msg[1] = NVME_MI_MT_MI << 3;
+	msg[2] = 1;
+	assert_int_equal(xfer(e, msg, n, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_PARAM);
+	/* Over the 4224-byte NVMe-MI maximum (MCTP may carry more). */
+	{
+		static uint8_t big[5000];
+
+		n = mi_req(big, nvme_mi_mi_opcode_subsys_health_status_poll, 0, 0);
+		assert_int_equal(xfer(e, big, 4300, &r), 1);
+		assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_CMD_SIZE);
+	}
+	/* Control primitive Get State: success, tag echoed; bad opcode; bad size. */
+	memset(msg, 0, 8);
+	msg[0] = NVME_MI_MSGTYPE_NVME;
+	msg[1] = NVME_MI_MT_CONTROL << 3;
+	msg[4] = 0x03;
+	msg[5] = 0x5a;
+	assert_int_equal(xfer(e, msg, 8, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_CONTROL), NVME_MI_RESP_SUCCESS);
+	assert_int_equal(r.buf[5], 0x5a);
+	msg[4] = 0x20;
+	assert_int_equal(xfer(e, msg, 8, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_CONTROL), NVME_MI_RESP_INVALID_OPCODE);
+	assert_int_equal(xfer(e, msg, 12, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_CONTROL), NVME_MI_RESP_INVALID_CMD_SIZE);
+}
+
+/* ---- Read NVMe-MI Data Structure */
+
+static void port_info(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_subsys *s = e->tu->subsys;
+	struct nvme_mi_read_port_info pi;
+	struct mi_resp r;
+
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_port_info << 24 | 0 << 16, 0, &r), 0);
+	assert_int_equal(data_len(&r, 8), sizeof(pi));
+	assert_int_equal(get16(r.buf + 5), sizeof(pi));
+	memcpy(&pi, r.buf + 8, sizeof(pi));
+	assert_int_equal(pi.portt, 1);
+	assert_int_equal(le16toh(pi.mmctptus), NVEMU_MI_MTU_MAX);
+	assert_int_equal(pi.pcie.cls, s->ports[0].p.pcie.max_link_speed);
+	assert_int_equal(pi.pcie.sls, (1u << s->ports[0].p.pcie.max_link_speed) - 1);
+	assert_int_equal(pi.pcie.mlw, s->ports[0].p.pcie.max_link_width);
+	assert_int_equal(pi.pcie.nlw, s->ports[0].p.pcie.max_link_width);
+	assert_int_equal(pi.pcie.pn, s->ports[0].p.pcie.port_number);
+
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_port_info << 24 | 1 << 16, 0, &r), 0);
+	memcpy(&pi, r.buf + 8, sizeof(pi));
+	assert_int_equal(pi.portt, 2);
+	assert_int_equal(pi.smb.mme_addr, 0x1d);
+	assert_int_equal(pi.smb.mme_freq, NVME_MI_CONFIG_SMBUS_FREQ_1MHz);
+	assert_int_equal(pi.smb.mvpd_freq, NVME_MI_CONFIG_SMBUS_FREQ_1MHz);
+
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_port_info << 24 | 2 << 16, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(r.len, 12);
+	/* Unknown data structure type, MEB list (no MEB). */
+	assert_int_equal(mi_cmd(e, 0, 0x06u << 24, 0, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_meb_support << 24, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+}
+
+static void ctrl_list_and_info(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_subsys *s = e->tu->subsys;
+	struct nvme_mi_read_ctrl_info ci;
+	struct nvemu_error err;
+	struct mi_resp r;
+	uint16_t id;
+
+	assert_int_equal(nvemu_subsys_add_ctrl(s, s->ports[0].id, &id, &err), 0);
+	assert_int_equal(id, 2);
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_list << 24, 0, &r), 0);
+	/* 2 + 2 * 2 bytes, zero-padded to a dword. */
+	assert_int_equal(data_len(&r, 8), 8);
+	assert_int_equal(get16(r.buf + 5), 8);
+	assert_int_equal(get16(r.buf + 14), 0);
+	assert_int_equal(get16(r.buf + 8), 2);
+	assert_int_equal(get16(r.buf + 10), 1);
+	assert_int_equal(get16(r.buf + 12), 2);
+	/* libnvme's form: start ID in the port byte. */
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_list << 24 | 2 << 16, 0, &r), 0);
+	assert_int_equal(get16(r.buf + 8), 1);
+	assert_int_equal(get16(r.buf + 10), 2);
+	/* The spec's form: start ID in CTRLID. */
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_list << 24 | 2, 0, &r), 0);
+	assert_int_equal(get16(r.buf + 8), 1);
+	assert_int_equal(get16(r.buf + 10), 2);
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_list << 24 | 3, 0, &r), 0);
+	assert_int_equal(get16(r.buf + 8), 0);
+	assert_int_equal(data_len(&r, 8), 4);
+
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_info << 24 | 2, 0, &r), 0);
+	assert_int_equal(data_len(&r, 8), sizeof(ci));
+	memcpy(&ci, r.buf + 8, sizeof(ci));
+	assert_int_equal(ci.portid, 0);
+	assert_int_equal(ci.prii, 1);
+	assert_int_equal(le16toh(ci.pri), 1);
+	assert_int_equal(le16toh(ci.vid), s->vendor.pci_vid);
+	assert_int_equal(le16toh(ci.did), s->vendor.pci_did);
+	assert_int_equal(le16toh(ci.ssvid), s->vendor.pci_svid);
+	assert_int_equal(le16toh(ci.ssid), s->vendor.pci_sdid);
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_info << 24 | 9, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_info << 24 | 0, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+}
+
+static void opt_cmds(void **state)
+{
+	struct mi_env *e = *state;
+	struct mi_resp r;
+	unsigned n, vpdw = 0, nsm = 0;
+
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_opt_cmd_support << 24, 0, &r), 0);
+	n = get16(r.buf + 8);
+	assert_int_equal(data_len(&r, 8), 2 + 2 * n);
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *c = r.buf + 10 + 2 * i;
+
+		vpdw += c[0] == NVME_MI_MT_MI && c[1] == NVEMU_MI_OPC_VPD_WRITE;
+		nsm += c[0] == NVME_MI_MT_ADMIN && c[1] == nvme_admin_ns_mgmt;
+	}
+	assert_int_equal(vpdw, 1);
+	assert_int_equal(nsm, 1);
+}
+
+/* ---- health */
+
+static void subsys_health(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_subsys *s = e->tu->subsys;
+	struct nvme_mi_nvm_ss_health_status hs;
+	struct nvme_smart_log smart;
+	struct nvemu_health h;
+	struct nvemu_error err;
+	struct mi_resp r;
+
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_subsys_health_status_poll, 0, 0, &r), 0);
+	assert_int_equal(data_len(&r, 8), sizeof(hs));
+	memcpy(&hs, r.buf + 8, sizeof(hs));
+	nvemu_subsys_get_health(s, &h);
+	assert_int_equal(hs.ctemp, h.temperature_k - 273);
+	assert_int_equal(hs.sw, 0x3f);
+	assert_int_equal(hs.pdlu, h.percent_used);
+	assert_int_equal(hs.nss & 0x38, 0x38); /* DF, RNR, P0LA */
+	assert_int_equal(le16toh(hs.ccs), 0);
+
+	/* A temperature and critical warning set on the model show up. */
+	h.temperature_k = 273 + 57; /* under the default threshold */
+	h.critical_warning = NVME_SMART_CRIT_MEDIA;
+	h.percent_used = 42;
+	assert_int_equal(nvemu_subsys_set_health(s, &h, &err), 0);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_subsys_health_status_poll, 0, 1u << 31, &r),
+			 0);
+	memcpy(&hs, r.buf + 8, sizeof(hs));
+	assert_int_equal(hs.ctemp, 57);
+	assert_int_equal(hs.pdlu, 42);
+	assert_int_equal(hs.sw, ~NVME_SMART_CRIT_MEDIA & 0x3f);
+	assert_int_equal(le16toh(hs.ccs), NVME_MI_CCS_CTEMP | NVME_MI_CCS_PDLU | NVME_MI_CCS_CCWARN);
+	/* ... and in-band, in the SMART log. */
+	assert_success(tu_get_log(e->tu, NVME_LOG_LID_SMART, NVME_NSID_ALL, 0, false, &smart,
+				  sizeof(smart)));
+	assert_int_equal(smart.critical_warning & NVME_SMART_CRIT_MEDIA, NVME_SMART_CRIT_MEDIA);
+	assert_int_equal(get16(smart.temperature), 273 + 57);
+	/* CS cleared the flags after reporting them. */
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_subsys_health_status_poll, 0, 0, &r), 0);
+	memcpy(&hs, r.buf + 8, sizeof(hs));
+	assert_int_equal(le16toh(hs.ccs), 0);
+
+	/* Below zero, above the ceiling, spare under threshold. */
+	h.temperature_k = 273 - 23;
+	h.avail_spare = 5;
+	h.spare_thresh = 10;
+	assert_int_equal(nvemu_subsys_set_health(s, &h, &err), 0);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_subsys_health_status_poll, 0, 0, &r), 0);
+	memcpy(&hs, r.buf + 8, sizeof(hs));
+	assert_int_equal(hs.ctemp, 0xe9);
+	assert_int_equal(hs.sw & 1, 0); /* ASCBT active low */
+	assert_true(le16toh(hs.ccs) & NVME_MI_CCS_SPARE);
+	/* Configuration Set Health Status Change clears selected flags. */
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
+				NVME_MI_CONFIG_HEALTH_STATUS_CHANGE, NVME_MI_CCS_SPARE, &r), 0);
+	assert_int_equal(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_SPARE, 0);
+	assert_true(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_CTEMP);
+	h.temperature_k = 273 + 200;
+	assert_int_equal(nvemu_subsys_set_health(s, &h, &err), 0);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_subsys_health_status_poll, 0, 0, &r), 0);
+	memcpy(&hs, r.buf + 8, sizeof(hs));
+	assert_int_equal(hs.ctemp, 0x7f);
+	/* Above the controller's threshold: TTC (bit 1) active. */
+	assert_int_equal(hs.sw & NVME_SMART_CRIT_TEMPERATURE, 0);
+}
+
+static uint8_t chsp(struct mi_env *e, uint32_t dw0, uint32_t dw1, struct mi_resp *r)
+{
+	return mi_cmd(e, NVEMU_MI_OPC_CTRL_HEALTH_POLL, dw0, dw1, r);
+}
+
+static void ctrl_health(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_subsys *s = e->tu->subsys;
+	struct nvme_mi_ctrl_health_status chds;
+	const uint32_t all = NVEMU_MI_CHSP_ALL | NVEMU_MI_CHSP_INCPF | 0xffu << 16;
+	const uint32_t props = NVEMU_MI_CHSP_CSTS | NVEMU_MI_CHSP_CTEMP | NVEMU_MI_CHSP_PDLU |
+			       NVEMU_MI_CHSP_SPARE | NVEMU_MI_CHSP_CWARN;
+	struct nvemu_health h;
+	struct nvemu_error err;
+	struct mi_resp r;
+	uint16_t chsc, id;
+
+	assert_int_equal(chsp(e, all, props, &r), 0);
+	assert_int_equal(r.buf[7], 1); /* RENT */
+	assert_int_equal(data_len(&r, 8), 16);
+	memcpy(&chds, r.buf + 8, sizeof(chds));
+	nvemu_subsys_get_health(s, &h);
+	assert_int_equal(le16toh(chds.ctlid), 1);
+	assert_int_equal(le16toh(chds.csts) & 1, 1); /* RDY: the host enabled it */
+	assert_int_equal(le16toh(chds.ctemp), h.temperature_k);
+	assert_int_equal(chds.pdlu, h.percent_used);
+	assert_int_equal(chds.spare, h.avail_spare);
+	assert_int_equal(chds.cwarn, 0);
+	/* Nothing changed: without ALL, nothing reported. */
+	assert_int_equal(chsp(e, NVEMU_MI_CHSP_INCPF | 0xffu << 16, props, &r), 0);
+	assert_int_equal(r.buf[7], 0);
+	assert_int_equal(data_len(&r, 8), 0);
+
+	h.temperature_k += 5;
+	assert_int_equal(nvemu_subsys_set_health(s, &h, &err), 0);
+	/* Only CWARN selected: the temperature change does not qualify. */
+	assert_int_equal(chsp(e, NVEMU_MI_CHSP_INCPF | 0xffu << 16, NVEMU_MI_CHSP_CWARN, &r), 0);
+	assert_int_equal(r.buf[7], 0);
+	/* VFs only: none. */
+	assert_int_equal(chsp(e, NVEMU_MI_CHSP_INCVF | NVEMU_MI_CHSP_ALL, props, &r), 0);
+	assert_int_equal(r.buf[7], 0);
+	/* CTEMP selected, CCF clears. */
+	assert_int_equal(chsp(e, NVEMU_MI_CHSP_INCPF | 0xffu << 16,
+			      NVEMU_MI_CHSP_CTEMP | NVEMU_MI_CHSP_CCF, &r), 0);
+	assert_int_equal(r.buf[7], 1);
+	memcpy(&chsc, r.buf + 8 + NVEMU_MI_CHDS_CHSC_OFF, 2);
+	assert_int_equal(le16toh(chsc) & NVME_MI_CCS_CTEMP, NVME_MI_CCS_CTEMP);
+	memcpy(&chds, r.buf + 8, sizeof(chds));
+	assert_int_equal(le16toh(chds.ctemp), h.temperature_k);
+	assert_int_equal(chsp(e, NVEMU_MI_CHSP_INCPF | 0xffu << 16, props, &r), 0);
+	assert_int_equal(r.buf[7], 0);
+
+	/* Start ID and MAXRENT (0's based). */
+	assert_int_equal(nvemu_subsys_add_ctrl(s, s->ports[0].id, &id, &err), 0);
+	assert_int_equal(nvemu_subsys_add_ctrl(s, s->ports[0].id, &id, &err), 0);
+	assert_int_equal(chsp(e, all, 0, &r), 0);
+	assert_int_equal(r.buf[7], 3);
+	assert_int_equal(chsp(e, (all & ~(0xffu << 16)) | 2, 0, &r), 0);
+	assert_int_equal(r.buf[7], 1);
+	memcpy(&chds, r.buf + 8, sizeof(chds));
+	assert_int_equal(le16toh(chds.ctlid), 2);
+	assert_int_equal(le16toh(chds.csts) & 1, 0); /* never enabled */
+
+	/* Disabling the controller in-band shows as RDY/CECO changes. */
+	nvemu_ctrl_set_cc(e->tu->ctrl, 0);
+	assert_int_equal(chsp(e, NVEMU_MI_CHSP_INCPF | 0xffu << 16, NVEMU_MI_CHSP_CSTS, &r), 0);
+	assert_int_equal(r.buf[7], 1);
+	memcpy(&chsc, r.buf + 8 + NVEMU_MI_CHDS_CHSC_OFF, 2);
+	assert_true(le16toh(chsc) & NVME_MI_CCS_RDY);
+	assert_true(le16toh(chsc) & NVME_MI_CCS_CECO);
+	assert_true(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_CECO);
+}
+
+/* ---- configuration */
+
+static void config(void **state)
+{
+	struct mi_env *e = *state;
+	struct mi_resp r;
+
+	/* SMBus frequency of the two-wire port (MI port 1). */
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
+				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r), 0);
+	assert_int_equal(r.buf[5] & 0xf, NVME_MI_CONFIG_SMBUS_FREQ_1MHz);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
+				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ_400kHz << 8 |
+					NVME_MI_CONFIG_SMBUS_FREQ, 0, &r), 0);
+	assert_int_equal(nvemu_mi_ep_smbus_freq(e->ep, e->tw_port), NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
+				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r), 0);
+	assert_int_equal(r.buf[5], NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
+	/* Beyond the maximum, reserved, on a PCIe port, no such port. */
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
+				1u << 24 | 4 << 8 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
+				1u << 24 | 0 << 8 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
+				0u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
+				7u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(nvemu_mi_ep_smbus_freq(e->ep, e->tw_port), NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
+
+	/* MCTP transmission unit: 64 by default, applies after the response. */
+	assert_int_equal(nvemu_mi_ep_mtu(e->ep), 64);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
+				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 0, &r), 0);
+	assert_int_equal(get16(r.buf + 5), 64);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
+				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 250, &r), 0);
+	assert_int_equal(e->mtu_seen_in_respond, 64);
+	assert_int_equal(nvemu_mi_ep_mtu(e->ep), 250);
+	assert_int_equal(e->mtu_cb, 250);
+	assert_int_equal(e->mtu_cb_calls, 1);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
+				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 0, &r), 0);
+	assert_int_equal(get16(r.buf + 5), 250);
+	/* Another port's MTU does not touch the endpoint's. */
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
+				0u << 24 | NVME_MI_CONFIG_MCTP_MTU, 4096, &r), 0);
+	assert_int_equal(nvemu_mi_ep_mtu(e->ep), 250);
+	assert_int_equal(e->mtu_cb_calls, 1);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
+				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 63, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
+				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 4097, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(nvemu_mi_ep_mtu(e->ep), 250);
+	/* Unknown configuration identifiers. */
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get, 0, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set, 0x44, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+}
+
+/* ---- VPD, Reset */
+
+static void vpd(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_subsys *s = e->tu->subsys;
+	uint8_t msg[512], sum = 0;
+	struct mi_resp r;
+	const uint8_t *v;
+	size_t n;
+
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_VPD_READ, 0, NVEMU_MI_VPD_SIZE, &r), 0);
+	assert_int_equal(data_len(&r, 8), NVEMU_MI_VPD_SIZE);
+	v = r.buf + 8;
+	/* IPMI FRU common header: version 1, zero checksum, product area. */
+	assert_int_equal(v[0], 1);
+	for (int i = 0; i < 8; i++)
+		sum += v[i];
+	assert_int_equal(sum, 0);
+	assert_int_equal(v[4], 1);
+	assert_non_null(memmem(v, NVEMU_MI_VPD_SIZE, s->mn, strlen(s->mn)));
+	assert_non_null(memmem(v, NVEMU_MI_VPD_SIZE, s->sn, strlen(s->sn)));
+	sum = 0;
+	for (int i = 0; i < v[9] * 8; i++)
+		sum += v[8 + i];
+	assert_int_equal(sum, 0);
+
+	/* Window beyond the area. */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_VPD_READ, 200, 57, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_VPD_READ, 0xffff, 0xffff, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+
+	/* Write 4 bytes at 100, read them back. */
+	n = mi_req(msg, NVEMU_MI_OPC_VPD_WRITE, 100, 4);
+	memcpy(msg + n, "WXYZ", 4);
+	assert_int_equal(xfer(e, msg, n + 4, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), 0);
+	assert_memory_equal(nvemu_mi_ep_vpd(e->ep) + 100, "WXYZ", 4);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_VPD_READ, 98, 8, &r), 0);
+	assert_int_equal(data_len(&r, 8), 8);
+	assert_memory_equal(r.buf + 8 + 2, "WXYZ", 4);
+	/* Data length mismatch, beyond the end. */
+	n = mi_req(msg, NVEMU_MI_OPC_VPD_WRITE, 100, 8);
+	assert_int_equal(xfer(e, msg, n + 4, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_INPUT_SIZE);
+	n = mi_req(msg, NVEMU_MI_OPC_VPD_WRITE, 254, 4);
+	assert_int_equal(xfer(e, msg, n + 4, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_PARAM);
+	assert_memory_equal(nvemu_mi_ep_vpd(e->ep) + 100, "WXYZ", 4);
+}
+
+static void reset(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvme_mi_nvm_ss_health_status hs;
+	struct mi_resp r;
+
+	assert_true(nvemu_ctrl_get_csts(e->tu->ctrl) & 1);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_RESET, 1u << 24, 0, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_true(nvemu_ctrl_get_csts(e->tu->ctrl) & 1);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_RESET, 0, 0, &r), 0);
+	assert_int_equal(nvemu_ctrl_get_csts(e->tu->ctrl) & 1, 0);
+	assert_int_equal(nvemu_ctrl_get_cc(e->tu->ctrl) & 1, 0);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_subsys_health_status_poll, 0, 0, &r), 0);
+	memcpy(&hs, r.buf + 8, sizeof(hs));
+	assert_true(le16toh(hs.ccs) & NVME_MI_CCS_NSSRO);
+	assert_true(le16toh(hs.ccs) & NVME_MI_CCS_CECO);
+	assert_true(le16toh(hs.ccs) & NVME_MI_CCS_RDY);
+}
+
+/* ---- Admin command tunnel */
+
+struct admin_out {
+	struct mi_resp r;
+	uint8_t status; /* MI */
+	uint32_t cdw0, cdw1;
+	uint16_t nvme; /* CQE status (libnvme encoding) */
+	const uint8_t *data;
+	size_t dlen;
+};
+
+static void admin_hdr(struct nvme_mi_admin_req_hdr *h, uint16_t cntlid, uint8_t opc, uint32_t nsid)
+{
+	memset(h, 0, sizeof(*h));
+	h->hdr.type = NVME_MI_MSGTYPE_NVME;
+	h->hdr.nmp = NVME_MI_ROR_REQ << 7 | NVME_MI_MT_ADMIN << 3;
+	h->opcode = opc;
+	h->ctrl_id = htole16(cntlid);
+	h->cdw1 = htole32(nsid);
+}
+
+static void admin(struct mi_env *e, struct nvme_mi_admin_req_hdr *h, const void *data,
+		  size_t dlen, struct admin_out *o)
+{
+	static uint8_t msg[8192];
+	uint32_t v;
+
+	memcpy(msg, h, sizeof(*h));
+	if (dlen)
+		memcpy(msg + sizeof(*h), data, dlen);
+	memset(o, 0, sizeof(*o));
+	assert_int_equal(xfer(e, msg, sizeof(*h) + dlen, &o->r), 1);
+	o->status = resp_status(&o->r, NVME_MI_MT_ADMIN);
+	if (o->status) {
+		assert_int_equal(o->r.len, 12);
+		return;
+	}
+	assert_true(o->r.len >= 24);
+	memcpy(&v, o->r.buf + 8, 4);
+	o->cdw0 = le32toh(v);
+	memcpy(&v, o->r.buf + 12, 4);
+	o->cdw1 = le32toh(v);
+	memcpy(&v, o->r.buf + 16, 4);
+	o->nvme = le32toh(v) >> 17;
+	o->data = o->r.buf + 20;
+	o->dlen = o->r.len - 24;
+}
+
+static void admin_identify(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvme_mi_admin_req_hdr h;
+	uint8_t inband[4096];
+	struct admin_out o;
+
+	assert_success(tu_identify(e->tu, NVME_IDENTIFY_CNS_CTRL, 0, 0, inband));
+	admin_hdr(&h, 1, nvme_admin_identify, 0);
+	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
+	h.flags = 1;
+	h.dlen = htole32(4096);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	assert_int_equal(o.dlen, 4096);
+	assert_memory_equal(o.data, inband, 4096);
+
+	/* A window: DOFST 8, DLEN 64 (libnvme's identify_partial). */
+	h.flags = 3;
+	h.doff = htole32(8);
+	h.dlen = htole32(64);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.dlen, 64);
+	assert_memory_equal(o.data, inband + 8, 64);
+	/* Misaligned, too long, beyond the data. */
+	h.doff = htole32(6);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	h.doff = 0;
+	h.dlen = htole32(4100);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	h.doff = htole32(4092);
+	h.dlen = htole32(8);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+
+	/* Identify Namespace 1, and an invalid NSID answered by the engine. */
+	assert_success(tu_identify(e->tu, NVME_IDENTIFY_CNS_NS, 1, 0, inband));
+	admin_hdr(&h, 1, nvme_admin_identify, 1);
+	h.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
+	h.flags = 1;
+	h.dlen = htole32(4096);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.nvme, 0);
+	assert_memory_equal(o.data, inband, 4096);
+	admin_hdr(&h, 1, nvme_admin_identify, 0);
+	h.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
+	h.flags = 1;
+	h.dlen = htole32(4096);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_status(o.nvme, NVEMU_SC_GENERIC(NVME_SC_INVALID_NS));
+	assert_int_equal(o.dlen, 0);
+
+	/* Controller 0 (nvme-cli's default) names the first controller. */
+	admin_hdr(&h, 0, nvme_admin_identify, 0);
+	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
+	h.flags = 1;
+	h.dlen = htole32(4096);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.nvme, 0);
+	assert_int_equal(get16(o.data + offsetof(struct nvme_id_ctrl, cntlid)), 1);
+	/* Unknown controller. */
+	admin_hdr(&h, 7, nvme_admin_identify, 0);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+
+	/* Out of band: works with the controller disabled. */
+	nvemu_ctrl_set_cc(e->tu->ctrl, 0);
+	admin_hdr(&h, 1, nvme_admin_identify, 0);
+	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
+	h.flags = 1;
+	h.dlen = htole32(4096);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	assert_int_equal(o.dlen, 4096);
+}
+
+static void admin_log_features(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvme_mi_admin_req_hdr h;
+	struct nvme_smart_log smart;
+	struct nvemu_health hl;
+	struct nvemu_error err;
+	struct admin_out o;
+	uint32_t dw0;
+
+	nvemu_subsys_get_health(e->tu->subsys, &hl);
+	hl.temperature_k = 320;
+	assert_int_equal(nvemu_subsys_set_health(e->tu->subsys, &hl, &err), 0);
+	/* SMART log the way libnvme asks for it. */
+	admin_hdr(&h, 1, nvme_admin_get_log_page, NVME_NSID_ALL);
+	h.cdw10 = htole32((sizeof(smart) / 4 - 1) << 16 | NVME_LOG_LID_SMART);
+	h.flags = 1;
+	h.dlen = htole32(sizeof(smart));
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	assert_int_equal(o.dlen, sizeof(smart));
+	memcpy(&smart, o.data, sizeof(smart));
+	assert_int_equal(get16(smart.temperature), 320);
+	assert_int_equal(smart.avail_spare, hl.avail_spare);
+	/* Unknown log page: NVMe status in CQE DW3. */
+	h.cdw10 = htole32((sizeof(smart) / 4 - 1) << 16 | 0x6f);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_status(o.nvme, NVEMU_SC_CMD(NVME_SC_INVALID_LOG_PAGE));
+	assert_dnr(o.nvme);
+
+	/* Set Features (temperature threshold) over MI, seen in-band. */
+	admin_hdr(&h, 1, nvme_admin_set_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_TEMP_THRESH);
+	h.cdw11 = htole32(350);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	assert_success(tu_get_feature(e->tu, NVME_FEAT_FID_TEMP_THRESH, 0, 0, &dw0));
+	assert_int_equal(dw0 & 0xffff, 350);
+	/* Get Features without DLEN (libnvme's form): result in CDW0. */
+	admin_hdr(&h, 1, nvme_admin_get_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_NUM_QUEUES);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.nvme, 0);
+	assert_success(tu_get_feature(e->tu, NVME_FEAT_FID_NUM_QUEUES, 0, 0, &dw0));
+	assert_int_equal(o.cdw0, dw0);
+	assert_int_equal(o.dlen, 0);
+	/* Get Features with data (Host Identifier, 16 bytes). */
+	admin_hdr(&h, 1, nvme_admin_get_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_HOST_ID);
+	h.cdw11 = htole32(1); /* EXHID: 128-bit */
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	if (!o.nvme)
+		assert_int_equal(o.dlen, 16);
+	/* Read commands carry no request data. */
+	admin_hdr(&h, 1, nvme_admin_get_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_NUM_QUEUES);
+	admin(e, &h, "abcd", 4, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_INPUT_SIZE);
+}
+
+static void admin_ns(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvme_mi_admin_req_hdr h;
+	struct nvme_ctrl_list cl;
+	struct nvme_id_ns idns;
+	uint32_t changed[1024];
+	struct admin_out o;
+	uint32_t nsid;
+
+	/* Create. */
+	memset(&idns, 0, sizeof(idns));
+	idns.nsze = htole64(4096);
+	idns.ncap = htole64(4096);
+	idns.flbas = 0;
+	admin_hdr(&h, 1, nvme_admin_ns_mgmt, 0);
+	h.cdw10 = htole32(NVME_NS_MGMT_SEL_CREATE);
+	h.flags = 1;
+	h.dlen = htole32(sizeof(idns));
+	admin(e, &h, &idns, sizeof(idns), &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	nsid = o.cdw0;
+	assert_true(nsid >= 3);
+	assert_non_null(nvemu_subsys_ns(e->tu->subsys, nsid));
+	/* DLEN disagreeing with the data that follows. */
+	h.dlen = htole32(sizeof(idns) - 4);
+	admin(e, &h, &idns, sizeof(idns), &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_INPUT_SIZE);
+
+	/* Attach to controller 1: attached for the in-band host, with the event. */
+	assert_success(tu_get_log(e->tu, NVME_LOG_LID_CHANGED_NS, NVME_NSID_ALL, 0, false, changed,
+				  sizeof(changed)));
+	memset(&cl, 0, sizeof(cl));
+	cl.num = htole16(1);
+	cl.identifier[0] = htole16(1);
+	admin_hdr(&h, 1, nvme_admin_ns_attach, nsid);
+	h.cdw10 = htole32(NVME_NS_ATTACH_SEL_CTRL_ATTACH);
+	h.flags = 1;
+	h.dlen = htole32(sizeof(cl));
+	admin(e, &h, &cl, sizeof(cl), &o);
+	assert_int_equal(o.nvme, 0);
+	assert_true(nvemu_ctrl_ns_attached(e->tu->ctrl, nsid));
+	memset(changed, 0, sizeof(changed));
+	assert_success(tu_get_log(e->tu, NVME_LOG_LID_CHANGED_NS, NVME_NSID_ALL, 0, false, changed,
+				  sizeof(changed)));
+	assert_int_equal(le32toh(changed[0]), nsid);
+	/* The NAC change shows in the health poll. */
+	assert_true(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_NAC);
+
+	/* Format NVM on it. */
+	admin_hdr(&h, 1, nvme_admin_format_nvm, nsid);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	/* Format with request data is malformed. */
+	admin(e, &h, "abcd", 4, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_INPUT_SIZE);
+
+	/* Detach and delete. */
+	admin_hdr(&h, 1, nvme_admin_ns_attach, nsid);
+	h.cdw10 = htole32(NVME_NS_ATTACH_SEL_CTRL_DEATTACH);
+	h.flags = 1;
+	h.dlen = htole32(sizeof(cl));
+	admin(e, &h, &cl, sizeof(cl), &o);
+	assert_int_equal(o.nvme, 0);
+	assert_false(nvemu_ctrl_ns_attached(e->tu->ctrl, nsid));
+	admin_hdr(&h, 1, nvme_admin_ns_mgmt, nsid);
+	h.cdw10 = htole32(NVME_NS_MGMT_SEL_DELETE);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.nvme, 0);
+	assert_null(nvemu_subsys_ns(e->tu->subsys, nsid));
+	/* Deleting it again: the engine's error status, in the CQE. */
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_true(o.nvme != 0);
+	assert_dnr(o.nvme);
+}
+
+static void admin_fw(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvme_mi_admin_req_hdr h;
+	struct nvme_firmware_slot fw;
+	uint8_t img[1024];
+	struct admin_out o;
+
+	memset(img, 0xa5, sizeof(img));
+	memcpy(img, "MIFW0002", 8); /* an nvemu image starts with its revision */
+	admin_hdr(&h, 1, nvme_admin_fw_download, 0);
+	h.cdw10 = htole32(sizeof(img) / 4 - 1);
+	h.cdw11 = 0;
+	h.flags = 1;
+	h.dlen = htole32(sizeof(img));
+	admin(e, &h, img, sizeof(img), &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	/* Commit to slot 2, activate at the next reset: the engine says which. */
+	admin_hdr(&h, 1, nvme_admin_fw_commit, 0);
+	h.cdw10 = htole32(1u << 3 | 2);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_status(o.nvme, NVEMU_SC_CMD(NVME_SC_FW_NEEDS_RESET));
+	assert_false(o.nvme & NVME_SC_DNR);
+	/* Slot 1 is read-only: the engine refuses. */
+	h.cdw10 = htole32(0u << 3 | 1);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_true(o.nvme != 0);
+	assert_dnr(o.nvme);
+	/* The firmware slot log, in-band, names slot 2 for the next reset. */
+	assert_success(tu_get_log(e->tu, NVME_LOG_LID_FW_SLOT, NVME_NSID_ALL, 0, false, &fw,
+				  sizeof(fw)));
+	assert_int_equal((fw.afi >> 4) & 7, 2);
+	assert_memory_equal(fw.frs[1], "MIFW0002", 8);
+	/* An MI NVM Subsystem Reset activates it, flagged as Firmware Activated. */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_RESET, 0, 0, &o.r), 0);
+	assert_success(nvemu_host_enable(e->tu->host));
+	assert_success(tu_get_log(e->tu, NVME_LOG_LID_FW_SLOT, NVME_NSID_ALL, 0, false, &fw,
+				  sizeof(fw)));
+	assert_int_equal(fw.afi & 7, 2);
+	assert_true(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_FA);
+}
+
+static void admin_forbidden(void **state)
+{
+	struct mi_env *e = *state;
+	static const uint8_t opcs[] = {
+		nvme_admin_delete_sq, nvme_admin_create_sq, nvme_admin_delete_cq,
+		nvme_admin_create_cq, nvme_admin_abort_cmd, nvme_admin_async_event,
+		nvme_admin_keep_alive, nvme_admin_dbbuf,
+	};
+	struct nvme_mi_admin_req_hdr h;
+	struct admin_out o;
+	uint8_t msg[64];
+
+	for (unsigned i = 0; i < sizeof(opcs); i++) {
+		admin_hdr(&h, 1, opcs[i], 0);
+		admin(e, &h, NULL, 0, &o);
+		assert_int_equal(o.status, NVME_MI_RESP_INVALID_OPCODE);
+	}
+	/* Allowed but not implemented: the engine's Invalid Opcode in the CQE. */
+	admin_hdr(&h, 1, nvme_admin_security_recv, 0);
+	h.flags = 1;
+	h.dlen = htole32(16);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_status(o.nvme, NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE));
+	/* A command of unknown size: the window is the buffer, within bounds. */
+	admin_hdr(&h, 1, 0xc2, 0);
+	h.flags = 3;
+	h.doff = htole32(0xfffff000);
+	h.dlen = htole32(4096);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	h.doff = 0;
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_status(o.nvme, NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE));
+	/* Bidirectional opcodes cannot be carried. */
+	admin_hdr(&h, 1, 0xc3, 0);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	/* Short Admin header. */
+	admin_hdr(&h, 1, nvme_admin_identify, 0);
+	memcpy(msg, &h, 40);
+	assert_int_equal(xfer(e, msg, 40, &o.r), 1);
+	assert_int_equal(resp_status(&o.r, NVME_MI_MT_ADMIN), NVME_MI_RESP_INVALID_CMD_SIZE);
+	/* Huge Get Log Page length cannot be windowed. */
+	admin_hdr(&h, 1, nvme_admin_get_log_page, NVME_NSID_ALL);
+	h.cdw10 = htole32(0xffffu << 16 | NVME_LOG_LID_SMART);
+	h.cdw11 = htole32(0xffff);
+	h.flags = 1;
+	h.dlen = htole32(512);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(mic_vector),
+		cmocka_unit_test_setup_teardown(drops, setup, teardown),
+		cmocka_unit_test_setup_teardown(subsys_info_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(port_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(ctrl_list_and_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(opt_cmds, setup, teardown),
+		cmocka_unit_test_setup_teardown(subsys_health, setup, teardown),
+		cmocka_unit_test_setup_teardown(ctrl_health, setup, teardown),
+		cmocka_unit_test_setup_teardown(config, setup, teardown),
+		cmocka_unit_test_setup_teardown(vpd, setup, teardown),
+		cmocka_unit_test_setup_teardown(reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(admin_identify, setup, teardown),
+		cmocka_unit_test_setup_teardown(admin_log_features, setup, teardown),
+		cmocka_unit_test_setup_teardown(admin_ns, setup, teardown),
+		cmocka_unit_test_setup_teardown(admin_fw, setup, teardown),
+		cmocka_unit_test_setup_teardown(admin_forbidden, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,797 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vfio-user server: a client in this process speaks the protocol the way
+ * QEMU's vfio-user-pci does (version, region/IRQ info, config space and
+ * BAR0 accesses, DMA map of a memfd, MSI-X eventfds) while the server runs
+ * its loop in a thread. The controller is enabled and an Identify runs
+ * through queues in client memory, shared by fd and, separately, reached
+ * only through DMA_READ/DMA_WRITE messages.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/vfio.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <cmocka.h>
+
+#include <nvemu/nvemu.h>
+#include "nvemu-internal.h"
+#include <nvemu/pcie.h>
+#include <nvemu/vfio-user.h>
+
+#include "vfio-user/vfu-proto.h"
+
+#define TEST_SN "NVEMU-VFU-0001"
+#define IOVA 0x100000ull
+#define MEMSZ (1u << 20)
+#define ASQ (IOVA)
+#define ACQ (IOVA + 0x1000)
+#define DATA (IOVA + 0x2000)
+#define AQ_ENTRIES 16
+
+struct env {
+	struct nvemu_subsys *subsys;
+	struct nvemu_ctrl *ctrl;
+	struct nvemu_vfu_server *srv;
+	pthread_t thr;
+	atomic_bool stop;
+	char path[108];
+	int fd;
+	uint16_t id;
+	/* guest memory: a memfd shared by fd, or plain memory reached by DMA messages */
+	int memfd;
+	uint8_t *mem;
+	unsigned dma_reqs; /* DMA_READ/DMA_WRITE requests the client answered */
+	uint16_t sq_tail, cq_head;
+	bool phase;
+};
+
+static void *server_thread(void *arg)
+{
+	struct env *e = arg;
+
+	while (!atomic_load(&e->stop)) {
+		struct pollfd pfd = { .fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN };
+
+		if (poll(&pfd, 1, 10) > 0)
+			nvemu_vfu_server_process(e->srv);
+		else
+			nvemu_vfu_server_process(e->srv); /* timers */
+	}
+	return NULL;
+}
+
+static int cl_connect(struct env *e)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	strcpy(a.sun_path, e->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static void cl_send(struct env *e, uint16_t id, uint16_t cmd, uint32_t flags, const void *body,
+		    size_t len, const int *fds, unsigned nfds)
+{
+	struct vfu_hdr h = { .id = id, .command = cmd, .size = (uint32_t)(sizeof(h) + len),
+			     .flags = flags };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)body, len } };
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} cb;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+
+	if (nfds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = cb.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	assert_int_equal(sendmsg(e->fd, &mh, MSG_NOSIGNAL), (ssize_t)h.size);
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* One whole message; NULL on EOF/timeout. */
+static uint8_t *cl_recv(struct env *e)
+{
+	struct vfu_hdr h;
+	uint8_t *m;
+
+	if (read_full(e->fd, &h, sizeof(h)))
+		return NULL;
+	assert_true(h.size >= sizeof(h) && h.size < (4u << 20));
+	m = malloc(h.size);
+	memcpy(m, &h, sizeof(h));
+	assert_int_equal(read_full(e->fd, m + sizeof(h), h.size - sizeof(h)), 0);
+	return m;
+}
+
+/* Answer a DMA_READ/DMA_WRITE the server sent, from e->mem (based at IOVA). */
+static void cl_serve_dma(struct env *e, uint8_t *m)
+{
+	struct vfu_dma_rw *rq = (void *)m;
+	uint64_t off = rq->offset - IOVA;
+
+	assert_true(rq->hdr.command == VFU_CMD_DMA_READ || rq->hdr.command == VFU_CMD_DMA_WRITE);
+	assert_true(rq->hdr.size >= 32);
+	assert_true(rq->offset >= IOVA && off + rq->count <= MEMSZ);
+	e->dma_reqs++;
+	if (rq->hdr.command == VFU_CMD_DMA_READ) {
+		size_t sz = VFU_DMARW_DATA + rq->count + 4;
+		uint8_t *r = calloc(1, sz);
+
+		memcpy(r + sizeof(struct vfu_hdr), m + sizeof(struct vfu_hdr), 12);
+		memcpy(r + VFU_DMARW_DATA, e->mem + off, rq->count);
+		cl_send(e, rq->hdr.id, rq->hdr.command, VFU_REPLY, r + sizeof(struct vfu_hdr),
+			sz - sizeof(struct vfu_hdr), NULL, 0);
+		free(r);
+	} else {
+		assert_true(rq->hdr.size >= VFU_DMARW_DATA + rq->count);
+		memcpy(e->mem + off, m + VFU_DMARW_DATA, rq->count);
+		cl_send(e, rq->hdr.id, rq->hdr.command, VFU_REPLY, NULL, 0, NULL, 0);
+	}
+}
+
+/*
+ * Send a request and wait for its reply, serving the server's DMA requests
+ * meanwhile. Returns 0 or the errno of an error reply; *reply (when non-NULL)
+ * gets the reply message.
+ */
+static int cl_call_fds(struct env *e, uint16_t cmd, const void *body, size_t len,
+		       const int *fds, unsigned nfds, uint8_t **reply)
+{
+	uint16_t id = ++e->id;
+
+	cl_send(e, id, cmd, VFU_REQUEST, body, len, fds, nfds);
+	for (;;) {
+		uint8_t *m = cl_recv(e);
+		struct vfu_hdr *h = (void *)m;
+
+		assert_non_null(m);
+		if ((h->flags & VFU_TYPE_MASK) == VFU_REQUEST) {
+			cl_serve_dma(e, m);
+			free(m);
+			continue;
+		}
+		assert_int_equal(h->id, id);
+		assert_int_equal(h->command, cmd);
+		if (h->flags & VFU_ERROR) {
+			int err = (int)h->error;
+
+			free(m);
+			assert_true(err > 0);
+			return err;
+		}
+		if (reply)
+			*reply = m;
+		else
+			free(m);
+		return 0;
+	}
+}
+
+static int cl_call(struct env *e, uint16_t cmd, const void *body, size_t len, uint8_t **reply)
+{
+	return cl_call_fds(e, cmd, body, len, NULL, 0, reply);
+}
+
+static int cl_version(struct env *e, uint16_t major, char **caps)
+{
+	const char *json = "{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":1048576,"
+			   "\"pgsizes\":4096,\"max_dma_maps\":65535,\"migration\":{\"pgsize\":4096,"
+			   "\"max_bitmap_size\":268435456},\"write_multiple\":true}}";
+	size_t len = 4 + strlen(json) + 1;
+	uint8_t *body = malloc(len), *rp = NULL;
+	uint16_t minor = 0;
+	int r;
+
+	memcpy(body, &major, 2);
+	memcpy(body + 2, &minor, 2);
+	memcpy(body + 4, json, strlen(json) + 1);
+	r = cl_call(e, VFU_CMD_VERSION, body, len, &rp);
+	free(body);
+	if (r)
+		return r;
+	struct vfu_version *v = (void *)rp;
+
+	assert_int_equal(v->major, 0);
+	assert_int_equal(v->minor, 0);
+	/* QEMU reads the reply into a buffer the size of its request */
+	assert_true(v->hdr.size <= sizeof(struct vfu_hdr) + len);
+	assert_int_equal(rp[v->hdr.size - 1], '\0');
+	if (caps)
+		*caps = strdup(v->caps);
+	free(rp);
+	return 0;
+}
+
+static int region_rw(struct env *e, uint32_t region, uint64_t off, void *data, uint32_t count,
+		     bool write)
+{
+	size_t len = 16 + (write ? count : 0);
+	uint8_t *b = calloc(1, len), *rp = NULL;
+	int r;
+
+	memcpy(b, &off, 8);
+	memcpy(b + 8, &region, 4);
+	memcpy(b + 12, &count, 4);
+	if (write)
+		memcpy(b + 16, data, count);
+	r = cl_call(e, write ? VFU_CMD_REGION_WRITE : VFU_CMD_REGION_READ, b, len, &rp);
+	free(b);
+	if (r)
+		return r;
+	struct vfu_region_rw *rw = (void *)rp;
+
+	assert_int_equal(rw->count, count);
+	assert_true(rw->offset == off);
+	if (!write) {
+		assert_int_equal(rw->hdr.size, sizeof(*rw) + count);
+		memcpy(data, rw->data, count);
+	}
+	free(rp);
+	return 0;
+}
+
+/* A write the client does not wait for (QEMU posts BAR writes). */
+static void region_post(struct env *e, uint32_t region, uint64_t off, const void *data,
+			uint32_t count)
+{
+	uint8_t b[16 + 8];
+
+	memcpy(b, &off, 8);
+	memcpy(b + 8, &region, 4);
+	memcpy(b + 12, &count, 4);
+	memcpy(b + 16, data, count);
+	cl_send(e, ++e->id, VFU_CMD_REGION_WRITE, VFU_REQUEST | VFU_NO_REPLY, b, 16 + count,
+		NULL, 0);
+}
+
+static uint32_t cfg32(struct env *e, uint32_t off)
+{
+	uint32_t v = 0;
+
+	assert_int_equal(region_rw(e, VFIO_PCI_CONFIG_REGION_INDEX, off, &v, 4, false), 0);
+	return v;
+}
+
+static uint64_t bar_rd(struct env *e, uint64_t off, unsigned size)
+{
+	uint64_t v = 0;
+
+	assert_int_equal(region_rw(e, VFIO_PCI_BAR0_REGION_INDEX, off, &v, size, false), 0);
+	return v;
+}
+
+static void bar_wr(struct env *e, uint64_t off, unsigned size, uint64_t v)
+{
+	assert_int_equal(region_rw(e, VFIO_PCI_BAR0_REGION_INDEX, off, &v, size, true), 0);
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct nvemu_error err = { 0 };
+	struct nvemu_subsys_params sp;
+	struct nvemu_port_params pp;
+	uint16_t port, cntlid;
+	uint32_t nsid;
+
+	nvemu_subsys_params_init(&sp);
+	sp.serial = TEST_SN;
+	sp.model = "nvemu vfio-user test";
+	assert_int_equal(nvemu_subsys_create(&sp, &e->subsys, &err), 0);
+	nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
+	assert_int_equal(nvemu_subsys_add_port(e->subsys, &pp, &port, &err), 0);
+	assert_int_equal(nvemu_subsys_add_ctrl(e->subsys, port, &cntlid, &err), 0);
+	assert_int_equal(nvemu_subsys_add_ns(e->subsys, 1024, &nsid, &err), 0);
+	e->ctrl = nvemu_subsys_ctrl(e->subsys, cntlid);
+	assert_int_equal(nvemu_ctrl_attach_ns(e->ctrl, nsid, &err), 0);
+
+	snprintf(e->path, sizeof(e->path), "/tmp/nvemu-test-vfu-%d.sock", getpid());
+	assert_int_equal(nvemu_vfu_server_create(e->path, e->ctrl, NULL, &e->srv, &err), 0);
+	atomic_store(&e->stop, false);
+	assert_int_equal(pthread_create(&e->thr, NULL, server_thread, e), 0);
+	e->fd = cl_connect(e);
+	e->memfd = -1;
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	struct stat st;
+
+	if (e->fd >= 0)
+		close(e->fd);
+	atomic_store(&e->stop, true);
+	pthread_join(e->thr, NULL);
+	nvemu_vfu_server_destroy(e->srv);
+	assert_int_equal(stat(e->path, &st), -1); /* socket removed */
+	nvemu_subsys_destroy(e->subsys);
+	if (e->memfd >= 0) {
+		munmap(e->mem, MEMSZ);
+		close(e->memfd);
+	} else {
+		free(e->mem);
+	}
+	free(e);
+	return 0;
+}
+
+static void test_version(void **state)
+{
+	struct env *e = *state;
+	uint8_t *rp = NULL;
+	char *caps = NULL;
+	uint64_t v = 0;
+
+	/* nothing before the version is negotiated */
+	assert_int_equal(region_rw(e, VFIO_PCI_CONFIG_REGION_INDEX, 0, &v, 4, false), EINVAL);
+	assert_int_equal(cl_version(e, 1, NULL), ENOTSUP);
+	assert_int_equal(cl_call(e, VFU_CMD_DEVICE_GET_INFO, &(uint32_t[4]){ 16 }, 16, &rp),
+			 EINVAL);
+	assert_int_equal(cl_version(e, 0, &caps), 0);
+	assert_non_null(strstr(caps, "\"capabilities\""));
+	assert_non_null(strstr(caps, "\"max_msg_fds\":16"));
+	assert_non_null(strstr(caps, "\"max_data_xfer_size\":1048576"));
+	assert_null(strstr(caps, "migration"));
+	free(caps);
+	/* an unknown command gets an error, and the connection stays usable */
+	assert_int_equal(cl_call(e, 99, NULL, 0, NULL), ENOSYS);
+	assert_int_equal(cl_call(e, VFU_CMD_DEVICE_GET_INFO, &(uint32_t[4]){ 16 }, 16, &rp), 0);
+	free(rp);
+}
+
+static void test_info(void **state)
+{
+	struct env *e = *state;
+	struct vfio_region_info ri;
+	struct vfio_irq_info ii;
+	uint8_t *rp;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	assert_int_equal(cl_call(e, VFU_CMD_DEVICE_GET_INFO, &(uint32_t[4]){ 16 }, 16, &rp), 0);
+	struct vfio_device_info *di = (void *)(rp + sizeof(struct vfu_hdr));
+
+	assert_int_equal(di->num_regions, VFIO_PCI_NUM_REGIONS);
+	assert_int_equal(di->num_irqs, VFIO_PCI_NUM_IRQS);
+	assert_int_equal(di->flags, VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET);
+	free(rp);
+
+	for (uint32_t idx = 0; idx <= VFIO_PCI_NUM_REGIONS; idx++) {
+		memset(&ri, 0, sizeof(ri));
+		ri.argsz = sizeof(ri);
+		ri.index = idx;
+		int r = cl_call(e, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), &rp);
+
+		if (idx == VFIO_PCI_NUM_REGIONS) {
+			assert_int_equal(r, EINVAL);
+			continue;
+		}
+		assert_int_equal(r, 0);
+		memcpy(&ri, rp + sizeof(struct vfu_hdr), sizeof(ri));
+		free(rp);
+		assert_int_equal(ri.index, idx);
+		if (idx == VFIO_PCI_CONFIG_REGION_INDEX) {
+			assert_int_equal(ri.size, NVEMU_PCIE_CFG_SIZE);
+			assert_int_equal(ri.flags, VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE);
+		} else if (idx == VFIO_PCI_BAR0_REGION_INDEX) {
+			assert_true(ri.size >= 16384);
+			assert_int_equal(ri.size, NVEMU_PCIE_BAR0_SIZE);
+			assert_false(ri.flags & VFIO_REGION_INFO_FLAG_MMAP);
+			assert_true(ri.flags & VFIO_REGION_INFO_FLAG_WRITE);
+		} else {
+			assert_int_equal(ri.size, 0);
+		}
+	}
+	/* argsz too small */
+	memset(&ri, 0, sizeof(ri));
+	ri.argsz = 8;
+	assert_int_equal(cl_call(e, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL), EINVAL);
+
+	memset(&ii, 0, sizeof(ii));
+	ii.argsz = sizeof(ii);
+	ii.index = VFIO_PCI_MSIX_IRQ_INDEX;
+	assert_int_equal(cl_call(e, VFU_CMD_DEVICE_GET_IRQ_INFO, &ii, sizeof(ii), &rp), 0);
+	memcpy(&ii, rp + sizeof(struct vfu_hdr), sizeof(ii));
+	free(rp);
+	assert_true(ii.flags & VFIO_IRQ_INFO_EVENTFD);
+	/* one vector per I/O queue plus the admin queue's */
+	assert_int_equal(ii.count, e->ctrl->p.num_io_queues + 1);
+	ii.index = VFIO_PCI_INTX_IRQ_INDEX;
+	assert_int_equal(cl_call(e, VFU_CMD_DEVICE_GET_IRQ_INFO, &ii, sizeof(ii), &rp), 0);
+	memcpy(&ii, rp + sizeof(struct vfu_hdr), sizeof(ii));
+	free(rp);
+	assert_int_equal(ii.count, 1);
+	assert_true(ii.flags & VFIO_IRQ_INFO_AUTOMASKED);
+	ii.index = VFIO_PCI_NUM_IRQS;
+	assert_int_equal(cl_call(e, VFU_CMD_DEVICE_GET_IRQ_INFO, &ii, sizeof(ii), NULL), EINVAL);
+}
+
+static void test_config(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vendor v;
+	uint32_t id, cls, bar0, x;
+	uint8_t ptr, buf[NVEMU_PCIE_CFG_SIZE];
+	bool msix = false, exp = false;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	nvemu_vendor_build_default(&v);
+	id = cfg32(e, 0);
+	assert_int_equal(id & 0xffff, e->subsys->vendor.pci_vid);
+	assert_int_equal(id >> 16, e->subsys->vendor.pci_did);
+	cls = cfg32(e, 8);
+	assert_int_equal(cls >> 8, 0x010802); /* mass storage, NVM, NVMe */
+	x = cfg32(e, 0x2c);
+	assert_int_equal(x & 0xffff, e->subsys->vendor.pci_svid);
+	bar0 = cfg32(e, 0x10);
+	assert_int_equal(bar0 & 0x7, 0x4); /* memory, 64-bit */
+
+	/* the whole space in one message, as QEMU reads it */
+	assert_int_equal(region_rw(e, VFIO_PCI_CONFIG_REGION_INDEX, 0, buf, sizeof(buf), false),
+			 0);
+	assert_int_equal(buf[0x0b], 0x01);
+	assert_int_equal(buf[0x0a], 0x08);
+	assert_int_equal(buf[0x09], 0x02);
+	assert_true(buf[0x06] & 0x10); /* capability list */
+	for (ptr = buf[0x34], x = 0; ptr && x < 48; ptr = buf[ptr + 1], x++) {
+		if (buf[ptr] == 0x11)
+			msix = true;
+		if (buf[ptr] == 0x10)
+			exp = true;
+	}
+	assert_true(msix);
+	assert_true(exp);
+
+	/* out of range / unknown regions */
+	assert_int_equal(region_rw(e, VFIO_PCI_CONFIG_REGION_INDEX, NVEMU_PCIE_CFG_SIZE - 2, &x,
+				   4, false), EINVAL);
+	assert_int_equal(region_rw(e, VFIO_PCI_BAR2_REGION_INDEX, 0, &x, 4, false), EINVAL);
+	assert_int_equal(region_rw(e, VFIO_PCI_BAR0_REGION_INDEX, NVEMU_PCIE_BAR0_SIZE, &x, 4,
+				   false), EINVAL);
+}
+
+static void test_bar0_regs(void **state)
+{
+	struct env *e = *state;
+	uint64_t cap;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	cap = bar_rd(e, 0x00, 8);
+	assert_true((cap & 0xffff) >= 1); /* MQES */
+	assert_true(cap & (1ull << 16));  /* CQR */
+	assert_true(cap & (1ull << 37));  /* CSS: NVM command set */
+	assert_int_equal((cap >> 32) & 0xf, 0); /* DSTRD */
+	assert_int_equal(bar_rd(e, 0x00, 4), cap & 0xffffffff);
+	assert_int_equal(bar_rd(e, 0x04, 4), cap >> 32);
+	assert_int_equal(bar_rd(e, 0x08, 4), 0x00020000); /* VS 2.0 */
+	assert_int_equal(bar_rd(e, 0x1c, 4) & 1, 0);	  /* CSTS.RDY */
+	/* AQA is read/write; CMBLOC/CMBSZ read 0 */
+	bar_wr(e, 0x24, 4, 0x000f000f);
+	assert_int_equal(bar_rd(e, 0x24, 4), 0x000f000f);
+	assert_int_equal(bar_rd(e, 0x38, 4), 0);
+	assert_int_equal(bar_rd(e, 0x3c, 4), 0);
+}
+
+/* ---- the controller driven through queues in client memory */
+
+static void mem_init(struct env *e, bool shared)
+{
+	struct vfu_dma_map dm = { 0 };
+	int r;
+
+	if (shared) {
+		e->memfd = memfd_create("guest", MFD_CLOEXEC);
+		assert_true(e->memfd >= 0);
+		assert_int_equal(ftruncate(e->memfd, MEMSZ), 0);
+		e->mem = mmap(NULL, MEMSZ, PROT_READ | PROT_WRITE, MAP_SHARED, e->memfd, 0);
+		assert_true(e->mem != MAP_FAILED);
+	} else {
+		e->mem = calloc(1, MEMSZ);
+	}
+	dm.argsz = 32;
+	dm.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	dm.offset = 0;
+	dm.iova = IOVA;
+	dm.size = MEMSZ;
+	if (shared)
+		r = cl_call_fds(e, VFU_CMD_DMA_MAP, &dm.argsz, sizeof(dm) - sizeof(dm.hdr),
+				&e->memfd, 1, NULL);
+	else
+		r = cl_call(e, VFU_CMD_DMA_MAP, &dm.argsz, sizeof(dm) - sizeof(dm.hdr), NULL);
+	assert_int_equal(r, 0);
+}
+
+static int set_msix(struct env *e, uint32_t start, uint32_t count, const int *fds)
+{
+	struct vfio_irq_set is = {
+		.argsz = sizeof(is),
+		.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.index = VFIO_PCI_MSIX_IRQ_INDEX,
+		.start = start,
+		.count = count,
+	};
+
+	return cl_call_fds(e, VFU_CMD_DEVICE_SET_IRQS, &is, sizeof(is), fds, fds ? count : 0,
+			   NULL);
+}
+
+static void ctrl_enable(struct env *e)
+{
+	int i;
+
+	memset(e->mem, 0, 0x2000);
+	e->sq_tail = e->cq_head = 0;
+	e->phase = true;
+	bar_wr(e, 0x24, 4, (AQ_ENTRIES - 1) << 16 | (AQ_ENTRIES - 1));
+	bar_wr(e, 0x28, 8, ASQ);
+	bar_wr(e, 0x30, 8, ACQ);
+	assert_int_equal(bar_rd(e, 0x28, 8), ASQ);
+	bar_wr(e, 0x14, 4, 6u << 16 | 4u << 20 | 1); /* IOSQES, IOCQES, EN */
+	for (i = 0; i < 1000 && !(bar_rd(e, 0x1c, 4) & 1); i++)
+		usleep(1000);
+	assert_int_equal(bar_rd(e, 0x1c, 4) & 3, 1); /* RDY, no CFS */
+}
+
+/* Submit through the admin SQ with a posted doorbell write; returns the CQE. */
+static struct nvemu_cqe admin_cmd(struct env *e, struct nvemu_sqe *sqe)
+{
+	struct nvemu_cqe cqe;
+	uint32_t db;
+	int i;
+
+	memcpy(e->mem + (ASQ - IOVA) + e->sq_tail * 64, sqe, 64);
+	e->sq_tail = (e->sq_tail + 1) % AQ_ENTRIES;
+	db = e->sq_tail;
+	region_post(e, VFIO_PCI_BAR0_REGION_INDEX, NVEMU_PCIE_DB_OFF, &db, 4);
+	/* a read cannot pass the posted write: the command has been fetched */
+	for (i = 0; i < 1000; i++) {
+		(void)bar_rd(e, 0x1c, 4);
+		memcpy(&cqe, e->mem + (ACQ - IOVA) + e->cq_head * 16, 16);
+		if ((le16toh(cqe.status) & 1) == e->phase)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(le16toh(cqe.status) & 1, e->phase);
+	assert_int_equal(cqe.cid, sqe->cid);
+	assert_int_equal(le16toh(cqe.sqid), 0);
+	e->cq_head = (e->cq_head + 1) % AQ_ENTRIES;
+	if (!e->cq_head)
+		e->phase = !e->phase;
+	bar_wr(e, NVEMU_PCIE_DB_OFF + 4, 4, e->cq_head);
+	return cqe;
+}
+
+static void identify_ctrl(struct env *e)
+{
+	struct nvemu_sqe sqe = { 0 };
+	struct nvemu_cqe cqe;
+	struct nvme_id_ctrl id;
+	char sn[sizeof(id.sn) + 1];
+
+	memset(e->mem + (DATA - IOVA), 0xa5, 4096);
+	sqe.opc = nvme_admin_identify;
+	sqe.cid = 0x1234;
+	sqe.dptr1 = htole64(DATA);
+	sqe.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
+	cqe = admin_cmd(e, &sqe);
+	assert_int_equal(le16toh(cqe.status) >> 1, 0);
+	memcpy(&id, e->mem + (DATA - IOVA), sizeof(id));
+	memcpy(sn, id.sn, sizeof(id.sn));
+	sn[sizeof(id.sn)] = 0;
+	assert_int_equal(strncmp(sn, TEST_SN, strlen(TEST_SN)), 0);
+	assert_int_equal(le16toh(id.vid), e->subsys->vendor.pci_vid);
+	assert_int_equal(le16toh(id.ssvid), e->subsys->vendor.pci_svid);
+
+	/* an invalid opcode comes back as such, through the same path */
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = 0xfe;
+	sqe.cid = 7;
+	cqe = admin_cmd(e, &sqe);
+	assert_int_equal((le16toh(cqe.status) >> 1) & 0x7ff, NVME_SC_INVALID_OPCODE);
+}
+
+static void test_identify_shared(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vfu_stats st;
+	uint64_t cnt = 0;
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	mem_init(e, true);
+	assert_int_equal(set_msix(e, 0, 1, &efd), 0);
+	/* more fds than the count says, vectors beyond the table */
+	int two[2] = { efd, efd };
+
+	assert_int_equal(set_msix(e, 0, 1, NULL) == 0, 1);
+	assert_int_equal(cl_call_fds(e, VFU_CMD_DEVICE_SET_IRQS,
+				     &(struct vfio_irq_set){ .argsz = sizeof(struct vfio_irq_set),
+					     .flags = VFIO_IRQ_SET_DATA_EVENTFD |
+						      VFIO_IRQ_SET_ACTION_TRIGGER,
+					     .index = VFIO_PCI_MSIX_IRQ_INDEX, .count = 1 },
+				     sizeof(struct vfio_irq_set), two, 2, NULL), EINVAL);
+	assert_int_equal(set_msix(e, e->ctrl->p.num_io_queues + 1, 1, &efd), EINVAL);
+	assert_int_equal(set_msix(e, 0, 1, &efd), 0);
+	ctrl_enable(e);
+	identify_ctrl(e);
+	assert_int_equal(e->dma_reqs, 0); /* all through the mapping */
+	assert_int_equal(read(efd, &cnt, sizeof(cnt)), (ssize_t)sizeof(cnt));
+	assert_true(cnt >= 1);
+	nvemu_vfu_server_stats(e->srv, &st);
+	assert_int_equal(st.dma_maps, 1);
+	assert_true(st.irqs >= 1);
+	close(efd);
+}
+
+static void test_identify_unshared(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	mem_init(e, false);
+	ctrl_enable(e);
+	identify_ctrl(e);
+	/* SQE fetch, data and CQE went through DMA_READ/DMA_WRITE messages */
+	assert_true(e->dma_reqs >= 3);
+}
+
+static void test_dma_map_errors(void **state)
+{
+	struct env *e = *state;
+	struct vfu_dma_map dm = { 0 };
+	struct vfu_dma_unmap du = { 0 };
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	mem_init(e, true);
+	dm.argsz = 32;
+	dm.flags = VFIO_DMA_MAP_FLAG_READ;
+	dm.iova = IOVA + 0x1000; /* overlaps */
+	dm.size = 0x1000;
+	assert_int_equal(cl_call(e, VFU_CMD_DMA_MAP, &dm.argsz, 32, NULL), EEXIST);
+	dm.iova = IOVA + MEMSZ;
+	dm.size = 0;
+	assert_int_equal(cl_call(e, VFU_CMD_DMA_MAP, &dm.argsz, 32, NULL), EINVAL);
+	/* unaligned offset with an fd */
+	dm.size = 0x1000;
+	dm.offset = 0x10;
+	assert_int_equal(cl_call_fds(e, VFU_CMD_DMA_MAP, &dm.argsz, 32, &e->memfd, 1, NULL),
+			 EINVAL);
+	/* half of a mapping cannot be unmapped */
+	du.argsz = 24;
+	du.iova = IOVA;
+	du.size = MEMSZ / 2;
+	assert_int_equal(cl_call(e, VFU_CMD_DMA_UNMAP, &du.argsz, 24, NULL), EINVAL);
+	du.size = MEMSZ;
+	assert_int_equal(cl_call(e, VFU_CMD_DMA_UNMAP, &du.argsz, 24, NULL), 0);
+	/* now the range is free again */
+	dm.iova = IOVA;
+	dm.offset = 0;
+	assert_int_equal(cl_call(e, VFU_CMD_DMA_MAP, &dm.argsz, 32, NULL), 0);
+	du.flags = VFIO_DMA_UNMAP_FLAG_ALL;
+	du.iova = du.size = 0;
+	assert_int_equal(cl_call(e, VFU_CMD_DMA_UNMAP, &du.argsz, 24, NULL), 0);
+	/* an fd on a command that takes none */
+	assert_int_equal(cl_call_fds(e, VFU_CMD_DEVICE_GET_INFO, &(uint32_t[4]){ 16 }, 16,
+				     &e->memfd, 1, NULL), EINVAL);
+}
+
+static void test_reset_and_reconnect(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vfu_stats st;
+	uint8_t byte;
+	int other, i;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	mem_init(e, true);
+	ctrl_enable(e);
+	identify_ctrl(e);
+
+	/* VFIO_DEVICE_RESET: the controller is disabled, then works again */
+	assert_int_equal(cl_call(e, VFU_CMD_DEVICE_RESET, NULL, 0, NULL), 0);
+	assert_int_equal(bar_rd(e, 0x1c, 4) & 1, 0);
+	assert_int_equal(bar_rd(e, 0x14, 4) & 1, 0);
+	ctrl_enable(e);
+	identify_ctrl(e);
+
+	/* a second VMM is turned away while the first is connected */
+	other = cl_connect(e);
+	assert_int_equal(read(other, &byte, 1), 0);
+	close(other);
+
+	/* the first goes away without a word: the controller is reset */
+	close(e->fd);
+	for (i = 0; i < 1000 && nvemu_vfu_server_connected(e->srv); i++)
+		usleep(1000);
+	assert_false(nvemu_vfu_server_connected(e->srv));
+	e->fd = cl_connect(e);
+	e->id = 0;
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	assert_int_equal(bar_rd(e, 0x1c, 4) & 1, 0);
+	/* the old mappings are gone with the old client; map again and run */
+	munmap(e->mem, MEMSZ);
+	close(e->memfd);
+	mem_init(e, true);
+	ctrl_enable(e);
+	identify_ctrl(e);
+	nvemu_vfu_server_stats(e->srv, &st);
+	assert_int_equal(st.connects, 2);
+	assert_int_equal(st.disconnects, 1);
+}
+
+static void test_socket_in_use(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_error err = { 0 };
+	struct nvemu_vfu_server *s2 = NULL;
+	char path[] = "/tmp/nvemu-test-vfu-XXXXXX";
+	int fd = mkstemp(path);
+
+	/* the socket is alive: a second server on it is refused */
+	assert_int_equal(nvemu_vfu_server_create(e->path, e->ctrl, NULL, &s2, &err), -EADDRINUSE);
+	/* a regular file is never replaced */
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(nvemu_vfu_server_create(path, e->ctrl, NULL, &s2, &err), -EEXIST);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bar0_regs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identify_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identify_unshared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_map_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_and_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_in_use, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,148 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Boot a guest whose NVMe controller is nvemu's, over vfio-user, and run a
+# script in it:
+#
+#   tests/vfio-user/run-vfu-guest.sh BUILD_DIR SCRIPT [BOOTS]
+#
+# - QEMU >= 10.1 (vfio-user-pci) comes from a Debian trixie chroot that
+#   setup-trixie.sh builds once (cached in $NVEMU_CHROOT_CACHE, default
+#   /var/tmp/nvemu-trixie); it runs through the chroot's own dynamic loader.
+# - The guest image and the run itself are tests/guest/run-guest.sh's (kernel,
+#   busybox, nvme-cli, fio; serial-port status with a random tag). A
+#   qemu-system-x86_64 shim first in PATH adds what vfio-user needs: guest RAM
+#   in a shared memfd, the vfio-user-pci device, and an extra initramfs
+#   archive with the nvme PCI driver modules (/vfu/modules.order).
+# - BUILD_DIR/tests/vfio-user/vfu-test-server serves the seed-000 controller
+#   (+ a 64 MiB namespace) on a socket; it runs for all BOOTS boots (default
+#   2), so the second guest is a reconnection that must find the first one's
+#   data.
+set -eu
+
+if [ $# -lt 2 ]; then
+	echo "usage: $0 BUILD_DIR SCRIPT [BOOTS]" >&2
+	exit 2
+fi
+build=$(cd "$1" && pwd)
+script=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+boots=${3:-2}
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+cache=${NVEMU_VFU_CACHE:-$build/vfu-cache}
+serial=${NVEMU_VFU_SERIAL:-NVEMU-VFU-GUEST1}
+mkdir -p "$cache"
+
+skip() { echo "1..0 # SKIP $*"; exit 77; }
+
+for tool in cpio depmod modprobe apt-get dpkg xz; do
+	command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
+done
+chroot_dir=$("$here/setup-trixie.sh") || skip "no trixie chroot with QEMU >= 10.1 (setup-trixie.sh failed)"
+server=$build/tests/vfio-user/vfu-test-server
+[ -x "$server" ] || { echo "run-vfu-guest: $server not built" >&2; exit 1; }
+
+# The nvme PCI driver for the kernel run-guest.sh boots (its base image has
+# only the TCP host modules).
+kmod_cpio=$cache/nvme-pci.cpio.gz
+if [ ! -s "$kmod_cpio" ]; then
+	kpkg=$(apt-cache depends linux-image-amd64 |
+		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
+	[ -n "$kpkg" ] || { echo "run-vfu-guest: no kernel package" >&2; exit 1; }
+	kver=${kpkg#linux-image-}
+	work=$cache/kwork
+	rm -rf "$work"
+	mkdir -p "$work/dl" "$work/ext" "$work/root/vfu"
+	(cd "$work/dl" && apt-get download "$kpkg" >&2)
+	dpkg -x "$work"/dl/*.deb "$work/ext"
+	depmod -b "$work/ext" "$kver"
+	: > "$work/root/vfu/modules.order"
+	modprobe -d "$work/ext" -S "$kver" --show-depends nvme |
+		awk '$1 == "insmod" { print $2 }' |
+		while read -r ko; do
+			rel=${ko#"$work/ext"}
+			dst=/vfu/ko/$(basename "${rel%.xz}")
+			mkdir -p "$work/root/vfu/ko"
+			case $rel in
+			*.xz) xz -dc "$ko" > "$work/root$dst" ;;
+			*) cp "$ko" "$work/root$dst" ;;
+			esac
+			echo "$dst" >> "$work/root/vfu/modules.order"
+		done
+	grep -q '/nvme.ko$' "$work/root/vfu/modules.order" ||
+		{ echo "run-vfu-guest: nvme.ko not found in $kpkg" >&2; exit 1; }
+	(cd "$work/root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$kmod_cpio.tmp"
+	mv "$kmod_cpio.tmp" "$kmod_cpio"
+	rm -rf "$work"
+fi
+
+run=$(mktemp -d "${TMPDIR:-/tmp}/nvemu-vfu.XXXXXX")
+srv_pid=
+cleanup() {
+	if [ -n "$srv_pid" ]; then
+		kill "$srv_pid" 2>/dev/null || true
+		wait "$srv_pid" 2>/dev/null || true
+	fi
+	rm -rf "$run"
+}
+trap cleanup EXIT
+
+sock=$run/vfu.sock
+# A PCI vendor ID of ffff (the placeholder identity of builds without
+# NVEMU_PCI_*) means "no device" to PCI enumeration: the guest would never
+# see the function. Tests use a test-only identity unless one is set.
+export NVEMU_PCI_VID=${NVEMU_PCI_VID:-0x1234} NVEMU_PCI_DID=${NVEMU_PCI_DID:-0x0e4e}
+export NVEMU_PCI_SVID=${NVEMU_PCI_SVID:-0x1234} NVEMU_PCI_SDID=${NVEMU_PCI_SDID:-0x0001}
+"$server" -S "$serial" -m 64 "$sock" > "$run/server.out" 2> "$run/server.err" &
+srv_pid=$!
+for _ in $(seq 100); do
+	grep -q '^ready' "$run/server.out" 2>/dev/null && break
+	sleep 0.05
+done
+grep -q '^ready' "$run/server.out" || { cat "$run/server.err" >&2; exit 1; }
+
+mkdir -p "$run/shim"
+cat > "$run/shim/qemu-system-x86_64" <<EOF
+#!/bin/bash
+# run-vfu-guest.sh's shim: the trixie QEMU plus vfio-user, see there.
+D=$chroot_dir
+args=()
+mem=1024
+prev=
+for a in "\$@"; do
+	case \$prev in
+	-m) mem=\${a%%[Mm]} ;;
+	-initrd) cat "\$a" "$kmod_cpio" > "\$a.vfu"; a=\$a.vfu ;;
+	esac
+	args+=("\$a")
+	prev=\$a
+done
+export QEMU_MODULE_DIR=\$D/usr/lib/x86_64-linux-gnu/qemu
+exec "\$D/lib64/ld-linux-x86-64.so.2" \\
+	--library-path "\$D/lib/x86_64-linux-gnu:\$D/usr/lib/x86_64-linux-gnu" \\
+	"\$D/usr/bin/qemu-system-x86_64" -L "\$D/usr/share/qemu" -L "\$D/usr/share/seabios" \\
+	"\${args[@]}" \\
+	-object memory-backend-memfd,id=mem,size=\${mem}M,share=on -machine memory-backend=mem \\
+	-device '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"$sock"}}'
+EOF
+chmod +x "$run/shim/qemu-system-x86_64"
+
+export NVEMU_GUEST_TIMEOUT=${NVEMU_GUEST_TIMEOUT:-600}
+rc=0
+for boot in $(seq "$boots"); do
+	echo "== run-vfu-guest: boot $boot of $boots"
+	PATH=$run/shim:$PATH "$src/tests/guest/run-guest.sh" "$build" "$script" || rc=$?
+	[ "$rc" = 0 ] || break
+	if ! kill -0 "$srv_pid" 2>/dev/null; then
+		echo "run-vfu-guest: vfu-test-server died" >&2
+		rc=1
+		break
+	fi
+done
+
+kill "$srv_pid" 2>/dev/null || true
+wait "$srv_pid" 2>/dev/null || true
+srv_pid=
+echo "== vfu-test-server:"
+cat "$run/server.err"
+exit "$rc"
