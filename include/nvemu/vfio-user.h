@@ -50,6 +50,8 @@ int nvemu_vfu_server_fd(const struct nvemu_vfu_server *s);
 int nvemu_vfu_server_process(struct nvemu_vfu_server *s);
 
 const char *nvemu_vfu_server_path(const struct nvemu_vfu_server *s);
+/* The PCIe function it serves (include/nvemu/pcie.h), e.g. for nvemu_pcie_ctrl_debug(). */
+struct nvemu_pcie_ctrl *nvemu_vfu_server_pcie(struct nvemu_vfu_server *s);
 bool nvemu_vfu_server_connected(const struct nvemu_vfu_server *s);
 
 struct nvemu_vfu_stats {

@@ -143,6 +143,7 @@ json_t *nvemud_save_config(struct nvemud *d)
 	for (unsigned i = 0; i < d->nr_subsys; i++)
 		save_subsys(d, d->subsys[i], calls);
 	save_ctrls(d, calls);
+	rpc_mi_save(d, calls);
 	return json_pack("{s:i, s:s, s:o}", "nvemu_config", CONFIG_VERSION, "note",
 			 "RAM and null bdevs are saved by size only; their data is not saved",
 			 "calls", calls);

@@ -145,6 +145,7 @@ void nvemud_free(struct nvemud *d)
 	nvemud_drain(d, 5000);
 	/* Before the subsystems: it ends the host associations and removes their controllers. */
 	nvemud_tcp_stop(d);
+	nvemud_mi_free(d);
 	while (d->nr_subsys) {
 		struct nvemu_subsys *s = d->subsys[d->nr_subsys - 1];
 
@@ -382,6 +383,7 @@ void nvemud_del_ctrl(struct nvemud *d, struct nvemud_ctrl *c)
 {
 	unsigned i = c - d->ctrls;
 
+	nvemud_vfu_stop(d, c);
 	memmove(&d->ctrls[i], &d->ctrls[i + 1], (d->nr_ctrls - i - 1) * sizeof(*d->ctrls));
 	d->nr_ctrls--;
 }
@@ -403,6 +405,9 @@ int nvemud_load_default(struct nvemud *d, struct nvemu_error *err)
 	if (ret)
 		return ret;
 	sp.nqn = NVEMUD_DEFAULT_NQN;
+	/* Served over PCIe: SeaBIOS identifies every NSID up to NN at boot. */
+	sp.nn = 256;
+	sp.mnan = 256;
 	ret = nvemu_subsys_create(&sp, &s, err);
 	if (ret)
 		return ret;
@@ -435,7 +440,8 @@ int nvemud_load_default(struct nvemud *d, struct nvemu_error *err)
 	if (nvemud_add_subsys(d, s) || nvemud_add_bdev(d, b0, NULL) ||
 	    nvemud_add_bdev(d, b1, NULL) || !nvemud_add_ctrl(d, NULL, s, cntlid))
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
-	return 0;
+	/* NVMe-MI on the two-wire port, MCTP network 1, EID 9. */
+	return nvemud_mi_add_ep(d, s, twport, 1, 9, 0, err);
 fail:
 	nvemu_subsys_destroy(s);
 	if (b1)

@@ -28,6 +28,7 @@ struct loop;
 struct loop_src;
 struct rpc_server;
 struct nvemu_tcp_target;
+struct nvemud_mi;
 
 struct nvemud_bdev {
 	struct nvemu_bdev *bdev;
@@ -35,10 +36,13 @@ struct nvemud_bdev {
 	struct loop_src *src; /* completion fd, when the backend has one */
 };
 
+struct nvemud_vfu;
+
 struct nvemud_ctrl {
 	char name[NVEMUD_CTRL_NAME_MAX];
 	struct nvemu_subsys *subsys;
 	uint16_t cntlid;
+	struct nvemud_vfu *vfu; /* served over vfio-user (vfu-glue.c), else NULL */
 };
 
 struct nvemud {
@@ -63,6 +67,8 @@ struct nvemud {
 	 */
 	struct nvemu_tcp_target *tcp;
 	struct loop_src *tcp_tick;
+
+	struct nvemud_mi *mi; /* NVMe-MI endpoints and the AF_MCTP router (rpc-mi.c) */
 };
 
 /* loop may be NULL. */
@@ -76,6 +82,20 @@ int nvemud_add_default_listener(struct nvemud *d, const char *traddr, const char
 				struct nvemu_error *err);
 /* Close every TCP listener and connection and remove the host controllers (shutdown). */
 void nvemud_tcp_stop(struct nvemud *d);
+
+/* ---- NVMe-MI endpoints (rpc-mi.c) */
+/* An MI endpoint on port of s at MCTP (net, eid); routed if the router runs. */
+int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port, unsigned net,
+		     uint8_t eid, unsigned mtu, struct nvemu_error *err);
+/* The AF_MCTP router on path (NULL or "": NVEMU_MCTP_SOCKET_DEFAULT); needs d->loop. */
+int nvemud_mi_start(struct nvemud *d, const char *path, struct nvemu_error *err);
+/* Close the router and remove its socket file; endpoints stay. */
+void nvemud_mi_stop(struct nvemud *d);
+/* Destroy every endpoint (before the subsystems). */
+void nvemud_mi_free(struct nvemud *d);
+bool nvemud_mi_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port);
+/* Destroy the endpoints of s; before destroying s. */
+void nvemud_mi_remove_subsys(struct nvemud *d, struct nvemu_subsys *s);
 /* Wait until no controller has commands in flight (or timeout), then flush file bdevs. */
 void nvemud_drain(struct nvemud *d, unsigned timeout_ms);
 /* Reap completions of every backend; returns how many completed. */
@@ -83,6 +103,20 @@ int nvemud_poll_backends(struct nvemud *d);
 
 void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ---- vfio-user (vfu-glue.c) */
+/* Serve c's PCIe function on a vfio-user socket at path (absolute). */
+int nvemud_vfu_start(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
+		     struct nvemu_error *err);
+/* Disconnect the guest, reset the controller, remove the socket; no-op without one. */
+void nvemud_vfu_stop(struct nvemud *d, struct nvemud_ctrl *c);
+const char *nvemud_vfu_path(const struct nvemud_ctrl *c); /* NULL: not served */
+bool nvemud_vfu_connected(const struct nvemud_ctrl *c);
+/* A controller of this daemon serving path, or NULL. */
+struct nvemud_ctrl *nvemud_vfu_find(struct nvemud *d, const char *path);
+/* PCIe queue state into the sqs/cqs arrays; returns the "pcie" object. */
+json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t *sqs,
+			 json_t *cqs);
 
 /* ---- lookups */
 struct nvemu_subsys *nvemud_find_subsys(struct nvemud *d, const char *nqn);

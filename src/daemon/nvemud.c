@@ -13,6 +13,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <nvemu/mctp.h>
+
 #include "config.h"
 #include "daemon.h"
 #include "loop.h"
@@ -64,8 +66,9 @@ static void usage(FILE *f)
 		"\n"
 		"Without -c, starts the default configuration: subsystem %s with a PCIe\n"
 		"port, controller NVMeCtrl1, RAM bdevs Malloc0 (1024 x 512 B) and Malloc1\n"
-		"(2048 x 512 B) as namespaces 1 (attached) and 2, a two-wire port, and an\n"
-		"NVMe/TCP listener on %s:%s that allows any host.\n"
+		"(2048 x 512 B) as namespaces 1 (attached) and 2, a two-wire port with an\n"
+		"NVMe-MI endpoint at MCTP network 1, EID 9, and an NVMe/TCP listener on\n"
+		"%s:%s that allows any host.\n"
 		"\n"
 		"  -c, --config FILE   load a configuration written by save_config (no default)\n"
 		"  -r, --rpc PATH      RPC socket (default %s)\n"
@@ -76,11 +79,18 @@ static void usage(FILE *f)
 		"                      If it cannot listen, nvemud exits with an error, except\n"
 		"                      for the implicit default with -r (a private instance):\n"
 		"                      then it warns and runs without that listener.\n"
+		"  -m, --mctp PATH     the userspace AF_MCTP socket that libnvemu-mctp-preload.so\n"
+		"                      clients reach the NVMe-MI endpoints through (default\n"
+		"                      $NVEMU_MCTP_SOCKET, else %s);\n"
+		"                      \"none\" for none.\n"
+		"                      If it cannot be served, nvemud exits with an error,\n"
+		"                      except for the implicit default with -r: then it warns.\n"
 		"  -v, --verbose       more messages (repeat: debug, trace)\n"
 		"  -q, --quiet         errors only\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n",
-		NVEMUD_DEFAULT_NQN, DEFAULT_TRADDR, DEFAULT_TRSVCID, NVEMUD_DEFAULT_SOCKET);
+		NVEMUD_DEFAULT_NQN, DEFAULT_TRADDR, DEFAULT_TRSVCID, NVEMUD_DEFAULT_SOCKET,
+		NVEMU_MCTP_SOCKET_DEFAULT);
 }
 
 static void signal_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
@@ -109,19 +119,43 @@ static void warn_vendor(struct nvemud *d)
 			   "placeholder vendor identity (OUI ac-de-48 / PCI ID ffff): set NVEMU_IEEE_OUI and NVEMU_PCI_VID/DID/SVID/SDID; such builds must not be distributed");
 }
 
+/* The AF_MCTP router: -m, else $NVEMU_MCTP_SOCKET, else the default path. */
+static int start_mctp(struct nvemud *d, const char *opt, bool rpc_given)
+{
+	const char *env = getenv("NVEMU_MCTP_SOCKET");
+	const char *path = opt ? opt : env && *env ? env : NVEMU_MCTP_SOCKET_DEFAULT;
+	struct nvemu_error err = { 0 };
+
+	if (!strcmp(path, "none"))
+		return 0;
+	if (!nvemud_mi_start(d, path, &err)) {
+		nvemud_log(d, NVEMUD_LOG_INFO, "NVMe-MI over AF_MCTP on %s", path);
+		return 0;
+	}
+	/* A private instance (-r) must not fail because a system one serves MCTP. */
+	if (opt || (env && *env) || !rpc_given) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "MCTP socket: %s (choose another with -m PATH, or -m none)",
+			   err.msg);
+		return -1;
+	}
+	nvemud_log(d, NVEMUD_LOG_WARN, "no AF_MCTP router: %s", err.msg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "rpc", required_argument, NULL, 'r' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "mctp", required_argument, NULL, 'm' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *sock = NVEMUD_DEFAULT_SOCKET, *listen = NULL;
+	const char *config = NULL, *sock = NVEMUD_DEFAULT_SOCKET, *listen = NULL, *mctp = NULL;
 	char traddr[64] = DEFAULT_TRADDR, trsvcid[8] = DEFAULT_TRSVCID;
 	bool rpc_given = false;
 	int level = NVEMUD_LOG_INFO, opt, sfd, ret = 1;
@@ -131,7 +165,7 @@ int main(int argc, char **argv)
 	struct loop *loop;
 	sigset_t mask;
 
-	while ((opt = getopt_long(argc, argv, "c:r:l:vqhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:r:l:m:vqhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -139,6 +173,9 @@ int main(int argc, char **argv)
 		case 'r':
 			sock = optarg;
 			rpc_given = true;
+			break;
+		case 'm':
+			mctp = optarg;
 			break;
 		case 'l':
 			listen = optarg;
@@ -224,6 +261,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (start_mctp(d, mctp, rpc_given))
+		goto out_server;
 	sig_src = loop_add_fd(loop, sfd, EPOLLIN, signal_cb, d);
 	if (!sig_src) {
 		nvemud_log(d, NVEMUD_LOG_ERR, "cannot watch signals");
@@ -234,6 +273,7 @@ int main(int argc, char **argv)
 	loop_del(sig_src);
 
 out_server:
+	nvemud_mi_stop(d);
 	rpc_server_stop(d);
 out:
 	nvemud_drain(d, SHUTDOWN_DRAIN_MS);

@@ -66,6 +66,8 @@ static int nvme_subsystem_destroy(struct nvemud *d, json_t *params, json_t **res
 				   s->nqn, s->nr_ctrls, s->nr_ns);
 	/* Hosts first: their controllers go with their associations. */
 	rpc_nvmf_remove_subsys(d, s);
+	/* Like its ports, its MI endpoints go with it. */
+	nvemud_mi_remove_subsys(d, s);
 	for (unsigned i = 0; i < s->nr_ctrls; i++) {
 		if (nvemu_ctrl_inflight(s->ctrls[i])) {
 			nvemu_ctrl_suspend(s->ctrls[i], false);
@@ -221,6 +223,10 @@ static int nvme_subsystem_remove_port(struct nvemud *d, json_t *params, json_t *
 	if (rpc_nvmf_owns_port(d, s, (uint16_t)rpc_uint(params, "port", 0), NULL))
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "port: %u belongs to a TCP listener: use nvmf_subsystem_remove_listener",
+				   (unsigned)rpc_uint(params, "port", 0));
+	if (nvemud_mi_owns_port(d, s, (uint16_t)rpc_uint(params, "port", 0)))
+		return rpc_err_set(e, RPC_ERR_BUSY,
+				   "port: %u has an NVMe-MI endpoint: use nvme_mi_endpoint_destroy",
 				   (unsigned)rpc_uint(params, "port", 0));
 	if (nvemu_subsys_remove_port(s, (uint16_t)rpc_uint(params, "port", 0), &nerr))
 		return rpc_err_nvemu(e, &nerr);

@@ -84,6 +84,7 @@ static const struct rpc_method *const tables[] = {
 	rpc_config_methods,
 	rpc_snapshot_methods,
 	rpc_nvmf_methods,
+	rpc_mi_methods,
 };
 
 const struct rpc_method *rpc_find_method(const char *name)

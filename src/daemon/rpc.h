@@ -75,6 +75,7 @@ extern const struct rpc_method rpc_health_methods[];
 extern const struct rpc_method rpc_config_methods[];
 extern const struct rpc_method rpc_snapshot_methods[];
 extern const struct rpc_method rpc_nvmf_methods[];
+extern const struct rpc_method rpc_mi_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 
@@ -124,6 +125,9 @@ json_t *nvemud_ctrl_snapshot(struct nvemud *d, struct nvemu_ctrl *ctrl);
 /* Restores the state saved by nvemud_ctrl_snapshot into a freshly created ctrl. */
 int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
 			struct rpc_err *e);
+
+/* rpc-mi.c: append nvme_mi_endpoint_create calls for every endpoint */
+void rpc_mi_save(struct nvemud *d, json_t *calls);
 
 /* config.c */
 json_t *nvemud_save_config(struct nvemud *d);

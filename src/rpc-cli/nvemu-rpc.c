@@ -206,6 +206,22 @@ static const struct method methods[] = {
 	{ "nvmf_subsystem_get_controllers", "List the controllers of connected hosts", { NQN_REQ } },
 	{ "nvmf_get_subsystems", "Subsystems with listeners, hosts and connected controllers", {
 		NQN_OPT } },
+	{ "nvme_mi_endpoint_create",
+	  "Create an NVMe-MI endpoint reached over MCTP (nvme-cli: mctp:NET,EID)", {
+		NQN_REQ,
+		{ "port", P_INT, 0, false, "port ID (default: the first two-wire port)" },
+		{ "net", P_INT, 0, false, "MCTP network ID (default 1)" },
+		{ "eid", P_INT, 0, false, "MCTP endpoint ID, 8-254 (default 9)" },
+		{ "mtu", P_INT, 0, false, "MCTP transmission unit, 64-4096 (default 64)" },
+	} },
+	{ "nvme_mi_endpoint_destroy", "Destroy an NVMe-MI endpoint (by net/eid or nqn/port)", {
+		{ "nqn", P_STRING, 0, false, "subsystem NQN (instead of eid)" },
+		{ "port", P_INT, 0, false, "port ID, with nqn" },
+		{ "net", P_INT, 0, false, "MCTP network ID, with eid (default 1)" },
+		{ "eid", P_INT, 0, false, "MCTP endpoint ID (its current one)" },
+	} },
+	{ "nvme_mi_endpoint_list", "List NVMe-MI endpoints (current EID, MTU, counters)", {
+		NQN_OPT } },
 	{ "rpc_get_methods", "List the methods the daemon serves", { { 0 } } },
 };
 

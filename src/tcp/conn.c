@@ -470,7 +470,10 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 			tcp_cmd_release(cmd);
 	}
 	c->rx_cmd = NULL;
+	/* Detaching may end the association and complete its AERs into c: keep c alive. */
+	c->in_cb++;
 	tcp_conn_detach(c);
+	c->in_cb--;
 	tcp_conn_free_if_idle(c);
 }
 

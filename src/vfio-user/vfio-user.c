@@ -1015,9 +1015,39 @@ static void device_reset(struct nvemu_vfu_server *s)
 	zombies_free(s);
 }
 
+static void trace_msg(struct nvemu_vfu_server *s, const struct vfu_msg *m)
+{
+	const struct vfu_region_rw *rw = (const void *)m->buf;
+	uint64_t v = 0;
+
+	if (!s->p.verbose || (s->st.messages > 3000 && s->st.messages % 100000))
+		return;
+	if ((m->hdr.command == VFU_CMD_REGION_READ || m->hdr.command == VFU_CMD_REGION_WRITE) &&
+	    m->hdr.size >= sizeof(*rw)) {
+		if (m->hdr.command == VFU_CMD_REGION_WRITE && rw->count <= 8 &&
+		    m->hdr.size >= sizeof(*rw) + rw->count)
+			memcpy(&v, rw->data, rw->count);
+		vlog(s, "#%llu %s region %u off %#llx count %u val %#llx%s",
+		     (unsigned long long)s->st.messages,
+		     m->hdr.command == VFU_CMD_REGION_READ ? "read" : "write", rw->region,
+		     (unsigned long long)rw->offset, rw->count, (unsigned long long)v,
+		     m->hdr.flags & VFU_NO_REPLY ? " posted" : "");
+	} else if (m->hdr.command == VFU_CMD_DEVICE_SET_IRQS && m->hdr.size >= 36) {
+		const struct vfio_irq_set *is = (const void *)(m->buf + sizeof(m->hdr));
+
+		vlog(s, "#%llu set_irqs index %u flags %#x start %u count %u fds %u",
+		     (unsigned long long)s->st.messages, is->index, is->flags, is->start,
+		     is->count, m->nfds);
+	} else {
+		vlog(s, "#%llu command %u size %u fds %u", (unsigned long long)s->st.messages,
+		     m->hdr.command, m->hdr.size, m->nfds);
+	}
+}
+
 static int handle(struct nvemu_vfu_server *s, struct vfu_msg *m)
 {
 	s->st.messages++;
+	trace_msg(s, m);
 	if ((m->hdr.flags & VFU_TYPE_MASK) != VFU_REQUEST) {
 		vlog(s, "stray reply id %u", m->hdr.id);
 		return 0;
@@ -1340,6 +1370,11 @@ int nvemu_vfu_server_fd(const struct nvemu_vfu_server *s)
 const char *nvemu_vfu_server_path(const struct nvemu_vfu_server *s)
 {
 	return s->path;
+}
+
+struct nvemu_pcie_ctrl *nvemu_vfu_server_pcie(struct nvemu_vfu_server *s)
+{
+	return s->pc;
 }
 
 bool nvemu_vfu_server_connected(const struct nvemu_vfu_server *s)

@@ -127,9 +127,11 @@ wait_up() {
 }
 
 # start_daemon ARGS...: a private nvemud on $SOCK; its default TCP listener
-# takes a free port (set LISTEN to override), so parallel tests never clash.
+# takes a free port (set LISTEN to override) and its AF_MCTP router a private
+# socket (MCTP_SOCK, default $T/mctp.sock), so parallel tests never clash.
 start_daemon() {
-	"$NVEMUD" -r "$SOCK" -l "${LISTEN:-127.0.0.1:0}" "$@" >>"$T/daemon.log" 2>&1 &
+	"$NVEMUD" -r "$SOCK" -l "${LISTEN:-127.0.0.1:0}" -m "${MCTP_SOCK:-$T/mctp.sock}" "$@" \
+		>>"$T/daemon.log" 2>&1 &
 	DPID=$!
 	wait_up
 }

@@ -23,12 +23,18 @@ n=0
 failed=0
 
 diag() { sed 's/^/# /' "$@"; }
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
+T0=$(date +%s)
+el() { echo "[$(($(date +%s) - T0))s]"; }
+ok() { n=$((n + 1)); echo "ok $n - $1 $(el)"; }
 nok() {
 	n=$((n + 1))
 	failed=$((failed + 1))
-	echo "not ok $n - $1"
+	echo "not ok $n - $1 $(el)"
 	[ -s $OUT ] && tail -n 15 $OUT | diag
+}
+# tg DESC PATTERN FILE: FILE has a line matching PATTERN (FILE shown if not).
+tg() {
+	if grep -q "$2" "$3"; then ok "$1"; else nok "$1"; tail -n 30 "$3" | diag; fi
 }
 # t DESC CMD...: one check, the command's output in $OUT.
 t() {
@@ -167,20 +173,22 @@ FILEDEV=$(ns_dev 4)
 echo "# RAM namespace $RAMDEV, file namespace $FILEDEV"
 
 # ---- identify, logs, features
-nvme id-ctrl $CTRL >$OUT 2>&1
-t "id-ctrl: serial '$SN'" grep -q "^sn *: *$SN *$" $OUT
-t "id-ctrl: model '$MN'" grep -q "^mn *: *$MN *$" $OUT
-t "id-ctrl: subnqn $NQN" grep -q "^subnqn *: *$NQN *$" $OUT
-nvme id-ns $CTRL -n 3 >$OUT 2>&1
-t "id-ns 3: nsze 0x8000 (16 MiB of 512 B blocks)" grep -q "^nsze *: *0x8000$" $OUT
-nvme id-ns $CTRL -n 4 >$OUT 2>&1
-t "id-ns 4: nsze 0x8000 (the file's size)" grep -q "^nsze *: *0x8000$" $OUT
-nvme smart-log $CTRL >$OUT 2>&1
-t "smart-log: temperature 333 K set over RPC" grep -q "^temperature.*333 Kelvin" $OUT
-t "get-feature -f 7 (Number of Queues)" sh -c "nvme get-feature $CTRL -f 7 >$OUT.f 2>&1 &&
-	grep -q 'Number of Queues' $OUT.f && cat $OUT.f"
-nvme list >$OUT 2>&1
-t "nvme list shows $RAMDEV with serial $SN" sh -c "grep '$RAMDEV ' $OUT | grep -q '$SN'"
+nvme id-ctrl $CTRL >/tmp/idctrl 2>&1
+tg "id-ctrl: serial '$SN'" "^sn *: *$SN *$" /tmp/idctrl
+tg "id-ctrl: model '$MN'" "^mn *: *$MN *$" /tmp/idctrl
+tg "id-ctrl: subnqn $NQN" "^subnqn *: *$NQN *$" /tmp/idctrl
+nvme id-ns $CTRL -n 3 >/tmp/idns 2>&1
+tg "id-ns 3: nsze 0x8000 (16 MiB of 512 B blocks)" "^nsze *: *0x8000$" /tmp/idns
+nvme id-ns $CTRL -n 4 >/tmp/idns 2>&1
+tg "id-ns 4: nsze 0x8000 (the file's size)" "^nsze *: *0x8000$" /tmp/idns
+nvme smart-log $CTRL >/tmp/smart 2>&1
+tg "smart-log: temperature 333 K set over RPC" "^temperature.*333 Kelvin" /tmp/smart
+# The host asks for one I/O queue per CPU (2): NSQA = NCQA = 1 (0's based).
+nvme get-feature $CTRL -f 7 >/tmp/feat 2>&1
+tg "get-feature -f 7: Number of Queues 0x00010001" "Number of Queues.*Current value:0x00010001" \
+	/tmp/feat
+nvme list >/tmp/list 2>&1
+tg "nvme list shows $RAMDEV with serial $SN" "^$RAMDEV .* $SN " /tmp/list
 
 # ---- fio verify
 t "fio verify on the RAM namespace (4k and 128k, depth 32, 2+2 jobs)" fio_pair "$RAMDEV" write
@@ -222,8 +230,9 @@ connect >$OUT 2>&1
 t "nvme connect after the restart" [ $? -eq 0 ]
 FILEDEV=$(ns_dev 4)
 t "file namespace data intact after the restart" fio_pair "$FILEDEV" verify
-nvme smart-log $CTRL >$OUT 2>&1
-t "smart-log: temperature still 333 K after the restart" grep -q "^temperature.*333 Kelvin" $OUT
+nvme smart-log $CTRL >/tmp/smart 2>&1
+tg "smart-log ($CTRL): temperature still 333 K after the restart" "^temperature.*333 Kelvin" \
+	/tmp/smart
 t "nvme disconnect" disconnect
 
 # ---- access control

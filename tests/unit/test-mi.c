@@ -389,7 +389,8 @@ static void subsys_health(void **state)
 	assert_int_equal(hs.ctemp, 57);
 	assert_int_equal(hs.pdlu, 42);
 	assert_int_equal(hs.sw, ~NVME_SMART_CRIT_MEDIA & 0x3f);
-	assert_int_equal(le16toh(hs.ccs), NVME_MI_CCS_CTEMP | NVME_MI_CCS_PDLU | NVME_MI_CCS_CCWARN);
+	assert_int_equal(le16toh(hs.ccs),
+			 NVME_MI_CCS_CTEMP | NVME_MI_CCS_PDLU | NVME_MI_CCS_CCWARN);
 	/* ... and in-band, in the SMART log. */
 	assert_success(tu_get_log(e->tu, NVME_LOG_LID_SMART, NVME_NSID_ALL, 0, false, &smart,
 				  sizeof(smart)));
@@ -512,7 +513,8 @@ static void config(void **state)
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
 				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ_400kHz << 8 |
 					NVME_MI_CONFIG_SMBUS_FREQ, 0, &r), 0);
-	assert_int_equal(nvemu_mi_ep_smbus_freq(e->ep, e->tw_port), NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
+	assert_int_equal(nvemu_mi_ep_smbus_freq(e->ep, e->tw_port),
+			 NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
 				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r), 0);
 	assert_int_equal(r.buf[5], NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
@@ -529,7 +531,8 @@ static void config(void **state)
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
 				7u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r),
 			 NVME_MI_RESP_INVALID_PARAM);
-	assert_int_equal(nvemu_mi_ep_smbus_freq(e->ep, e->tw_port), NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
+	assert_int_equal(nvemu_mi_ep_smbus_freq(e->ep, e->tw_port),
+			 NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
 
 	/* MCTP transmission unit: 64 by default, applies after the response. */
 	assert_int_equal(nvemu_mi_ep_mtu(e->ep), 64);
@@ -622,7 +625,8 @@ static void reset(void **state)
 	struct mi_resp r;
 
 	assert_true(nvemu_ctrl_get_csts(e->tu->ctrl) & 1);
-	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_RESET, 1u << 24, 0, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_RESET, 1u << 24, 0, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
 	assert_true(nvemu_ctrl_get_csts(e->tu->ctrl) & 1);
 	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_RESET, 0, 0, &r), 0);
 	assert_int_equal(nvemu_ctrl_get_csts(e->tu->ctrl) & 1, 0);

@@ -797,6 +797,41 @@ static void test_keep_alive_timeout(void **state)
 	srv_free(sv);
 }
 
+/*
+ * The target goes away while a host is connected with an AER outstanding:
+ * ending the association completes the AER into the connection being
+ * closed, which must not free it under the closer's feet.
+ */
+static void test_destroy_with_host(void **state)
+{
+	struct srv *sv = srv_new(true);
+	struct cl *c = cl_admin(sv, false);
+	struct tcp_cmd_pdu pdu = { .ch = { .type = TCP_PDU_CMD } };
+	struct nvemu_sqe sqe = { .opc = nvme_admin_async_event };
+	uint8_t b;
+
+	(void)state;
+	sqe.cid = ++c->cid;
+	sqe.flags = 0x40;
+	sqe.dptr2 = (uint64_t)TCP_SGL_TRANSPORT << 56;
+	sqe_to_wire(&sqe, pdu.sqe);
+	send_pdu(c, &pdu, sizeof(pdu), NULL, 0);
+	for (int i = 0; i < 100 && !nvemu_tcp_nr_assocs(sv->t, sv->s); i++)
+		usleep(10000);
+	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 1);
+	usleep(100000); /* the AER reaches the engine */
+	/* As nvemud at shutdown: the whole target first, with the subsystem still exposed. */
+	atomic_store(&sv->stop, 1);
+	pthread_join(sv->th, NULL);
+	nvemu_tcp_target_destroy(sv->t);
+	nvemu_subsys_destroy(sv->s);
+	free(sv);
+	/* The host sees the connection close (possibly after the aborted AER's response). */
+	while (recv(c->fd, &b, 1, 0) > 0)
+		;
+	cl_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_discovery),
 		cmocka_unit_test(test_keep_alive_timeout),
+		cmocka_unit_test(test_destroy_with_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,7 +93,7 @@ sock=$run/vfu.sock
 # see the function. Tests use a test-only identity unless one is set.
 export NVEMU_PCI_VID=${NVEMU_PCI_VID:-0x1234} NVEMU_PCI_DID=${NVEMU_PCI_DID:-0x0e4e}
 export NVEMU_PCI_SVID=${NVEMU_PCI_SVID:-0x1234} NVEMU_PCI_SDID=${NVEMU_PCI_SDID:-0x0001}
-"$server" -S "$serial" -m 64 "$sock" > "$run/server.out" 2> "$run/server.err" &
+"$server" ${NVEMU_VFU_VERBOSE:+-v} -S "$serial" -m 64 "$sock" > "$run/server.out" 2> "$run/server.err" &
 srv_pid=$!
 for _ in $(seq 100); do
 	grep -q '^ready' "$run/server.out" 2>/dev/null && break
@@ -144,5 +144,6 @@ kill "$srv_pid" 2>/dev/null || true
 wait "$srv_pid" 2>/dev/null || true
 srv_pid=
 echo "== vfu-test-server:"
-cat "$run/server.err"
+if [ -n "${NVEMU_VFU_VERBOSE:-}" ]; then cp "$run/server.err" "$NVEMU_VFU_VERBOSE"; fi
+tail -n 5 "$run/server.err"
 exit "$rc"

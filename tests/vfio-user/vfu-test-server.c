@@ -65,6 +65,12 @@ int main(int argc, char **argv)
 		return fail("environment", &err);
 	if (serial)
 		sp.serial = serial;
+	/*
+	 * SeaBIOS's NVMe driver sends Identify Namespace for every NSID up to
+	 * NN at boot: with the default NN (0xfffffffe) a guest never boots.
+	 */
+	sp.nn = 16;
+	sp.mnan = 16;
 	if (nvemu_subsys_create(&sp, &subsys, &err))
 		return fail("subsystem", &err);
 	nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);

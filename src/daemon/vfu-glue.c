@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Controllers served to VMs over vfio-user: one nvemu_vfu_server per
+ * controller, its fd on the daemon's loop. The server keeps a private epoll
+ * set (listening socket, client, coalescing timer), so one loop source and
+ * a slow tick for deferred work are all it needs.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include <nvemu/pcie.h>
+#include <nvemu/vfio-user.h>
+
+#include "daemon.h"
+#include "loop.h"
+
+/* Stalled queues (CQ full, request slots taken by a slow backend) are retried this often. */
+#define VFU_TICK_MS 10
+
+struct nvemud_vfu {
+	struct nvemud *d;
+	struct nvemu_vfu_server *srv;
+	struct loop_src *src;
+	struct loop_src *tick;
+	char name[NVEMUD_CTRL_NAME_MAX];
+};
+
+static void vfu_process(struct nvemud_vfu *v)
+{
+	int r = nvemu_vfu_server_process(v->srv);
+
+	if (r < 0)
+		nvemud_log(v->d, NVEMUD_LOG_WARN, "%s: vfio-user: %s", v->name, strerror(-r));
+}
+
+static void vfu_fd_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
+{
+	vfu_process(arg);
+}
+
+static void vfu_tick_cb(struct loop_src *src, void *arg)
+{
+	struct nvemud_vfu *v = arg;
+
+	if (nvemu_vfu_server_connected(v->srv))
+		vfu_process(v);
+}
+
+struct nvemud_ctrl *nvemud_vfu_find(struct nvemud *d, const char *path)
+{
+	for (unsigned i = 0; i < d->nr_ctrls; i++)
+		if (d->ctrls[i].vfu && !strcmp(nvemu_vfu_server_path(d->ctrls[i].vfu->srv), path))
+			return &d->ctrls[i];
+	return NULL;
+}
+
+int nvemud_vfu_start(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
+		     struct nvemu_error *err)
+{
+	struct nvemu_ctrl *ctrl = nvemud_ctrl_get(c);
+	struct nvemud_ctrl *other;
+	struct nvemud_vfu *v;
+	int ret;
+
+	if (!ctrl)
+		return nvemu_error_set(err, -ENOENT, "controller %s vanished", c->name);
+	if (c->vfu)
+		return nvemu_error_set(err, -EBUSY, "controller %s is already served on %s",
+				       c->name, nvemu_vfu_server_path(c->vfu->srv));
+	if (!path || path[0] != '/')
+		return nvemu_error_set(err, -EINVAL, "socket: must be an absolute path");
+	other = nvemud_vfu_find(d, path);
+	if (other)
+		return nvemu_error_set(err, -EADDRINUSE, "socket: %s already serves controller %s",
+				       path, other->name);
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	v->d = d;
+	snprintf(v->name, sizeof(v->name), "%s", c->name);
+	ret = nvemu_vfu_server_create(path, ctrl, NULL, &v->srv, err);
+	if (ret) {
+		/* Say which parameter, and that a live socket belongs to someone else. */
+		char msg[sizeof(err->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		if (ret == -EADDRINUSE)
+			nvemu_error_set(err, ret, "socket: %s (a live vfio-user socket: pick another path or stop that server)",
+					msg);
+		else
+			nvemu_error_set(err, ret, "socket: %s", msg);
+		free(v);
+		return ret;
+	}
+	if (d->loop) {
+		v->src = loop_add_fd(d->loop, nvemu_vfu_server_fd(v->srv), EPOLLIN, vfu_fd_cb, v);
+		v->tick = loop_add_timer(d->loop, VFU_TICK_MS, true, vfu_tick_cb, v);
+		if (!v->src || !v->tick) {
+			loop_del(v->src);
+			loop_del(v->tick);
+			nvemu_vfu_server_destroy(v->srv);
+			free(v);
+			return nvemu_error_set(err, -ENOMEM, "cannot watch the vfio-user socket");
+		}
+	}
+	c->vfu = v;
+	nvemud_log(d, NVEMUD_LOG_INFO, "%s: vfio-user on %s", c->name, path);
+	return 0;
+}
+
+void nvemud_vfu_stop(struct nvemud *d, struct nvemud_ctrl *c)
+{
+	struct nvemud_vfu *v = c->vfu;
+
+	if (!v)
+		return;
+	c->vfu = NULL;
+	loop_del(v->src);
+	loop_del(v->tick);
+	nvemu_vfu_server_destroy(v->srv);
+	free(v);
+}
+
+const char *nvemud_vfu_path(const struct nvemud_ctrl *c)
+{
+	return c->vfu ? nvemu_vfu_server_path(c->vfu->srv) : NULL;
+}
+
+bool nvemud_vfu_connected(const struct nvemud_ctrl *c)
+{
+	return c->vfu && nvemu_vfu_server_connected(c->vfu->srv);
+}
+
+json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t *sqs,
+			 json_t *cqs)
+{
+	struct nvemu_pcie_ctrl *pc = nvemu_vfu_server_pcie(c->vfu->srv);
+	struct nvemu_pcie_queue_debug q;
+	struct nvemu_vfu_stats st;
+	uint64_t doorbell_errors = 0;
+
+	for (uint16_t qid = 0; nvemu_pcie_ctrl_debug(pc, qid, &q) == 0; qid++) {
+		doorbell_errors = q.doorbell_errors;
+		if (q.sq_valid)
+			json_array_append_new(
+				sqs, json_pack("{s:i, s:i, s:i, s:s, s:I, s:I, s:I, s:I, s:I}",
+					       "qid", qid, "depth", q.sq_size, "cqid", q.sq_cqid,
+					       "state", "active", "driver_sq_tail",
+					       (json_int_t)q.driver_sq_tail, "device_sq_head",
+					       (json_int_t)q.device_sq_head, "inflight",
+					       (json_int_t)q.sq_inflight, "requests",
+					       (json_int_t)ctrl->sqs[qid].st.requests,
+					       "completions",
+					       (json_int_t)ctrl->sqs[qid].st.completions));
+		if (q.cq_valid)
+			json_array_append_new(
+				cqs, json_pack("{s:i, s:i, s:s, s:I, s:I, s:b, s:i, s:b, s:I, s:I, s:I}",
+					       "qid", qid, "depth", q.cq_size, "state", "active",
+					       "driver_cq_head", (json_int_t)q.driver_cq_head,
+					       "device_cq_tail", (json_int_t)q.device_cq_tail,
+					       "phase", q.cq_phase, "iv", q.cq_iv, "ien", q.cq_ien,
+					       "backlog", (json_int_t)q.cq_backlog, "interrupts",
+					       (json_int_t)q.interrupts, "completions",
+					       (json_int_t)ctrl->cqs[qid].completions));
+	}
+	nvemu_vfu_server_stats(c->vfu->srv, &st);
+	return json_pack("{s:s, s:b, s:b, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			 "socket", nvemu_vfu_server_path(c->vfu->srv), "connected",
+			 nvemu_vfu_server_connected(c->vfu->srv), "msix_enabled",
+			 nvemu_pcie_msix_enabled(pc), "doorbell_errors",
+			 (json_int_t)doorbell_errors, "vfio_user", "connects",
+			 (json_int_t)st.connects, "disconnects", (json_int_t)st.disconnects,
+			 "messages", (json_int_t)st.messages, "region_reads",
+			 (json_int_t)st.region_reads, "region_writes", (json_int_t)st.region_writes,
+			 "dma_maps", (json_int_t)st.dma_maps, "dma_unmaps",
+			 (json_int_t)st.dma_unmaps, "dma_msgs", (json_int_t)st.dma_msgs, "irqs",
+			 (json_int_t)st.irqs, "errors", (json_int_t)st.errors);
+}
