@@ -19,7 +19,7 @@ static int fail(const char *what, const struct nvemu_error *err)
 
 int main(void)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_subsys_params info;
 	struct nvemu_port_params port;
 	struct nvemu_subsys *subsys;
@@ -66,22 +66,25 @@ int main(void)
 		goto out;
 	}
 	struct nvme_id_ns id;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_identify, .nsid = nsid, .cdw10 = NVME_IDENTIFY_CNS_NS };
+	struct nvemu_sqe cmd = {
+		.opc = nvme_admin_identify, .nsid = nsid, .cdw10 = NVME_IDENTIFY_CNS_NS};
 	uint16_t st = nvemu_host_exec(host, 0, &cmd, &id, sizeof(id), NULL);
 
 	if (st || le64toh(id.nsze) != 1024) {
-		fprintf(stderr, "seed000: namespace %u: status %#x, nsze %llu (want 1024)\n", nsid, st,
-			(unsigned long long)le64toh(id.nsze));
+		fprintf(stderr, "seed000: namespace %u: status %#x, nsze %llu (want 1024)\n", nsid,
+			st, (unsigned long long)le64toh(id.nsze));
 		goto out;
 	}
 	cmd.nsid = nsid2;
 	st = nvemu_host_exec(host, 0, &cmd, &id, sizeof(id), NULL);
 	if (st || id.nsze != 0) {
-		fprintf(stderr, "seed000: namespace %u should be inactive on the controller\n", nsid2);
+		fprintf(stderr, "seed000: namespace %u should be inactive on the controller\n",
+			nsid2);
 		goto out;
 	}
 	printf("subsystem %s: PCIe port %u, controller %u, namespaces %u (attached) and %u, "
-	       "two-wire port %u\n", nvemu_subsys_nqn(subsys), ppid, ctlrid, nsid, nsid2, twpid);
+	       "two-wire port %u\n",
+	       nvemu_subsys_nqn(subsys), ppid, ctlrid, nsid, nsid2, twpid);
 	ret = 0;
 out:
 	nvemu_host_destroy(host);

@@ -11,17 +11,17 @@
  */
 #include "nvemu-internal.h"
 
-#define SEL_CURRENT 0
-#define SEL_DEFAULT 1
-#define SEL_SAVED 2
+#define SEL_CURRENT   0
+#define SEL_DEFAULT   1
+#define SEL_SAVED     2
 #define SEL_SUPPORTED 3
 
 /* Supported capabilities (Get Features SEL=3, Completion Dword 0) */
-#define CAP_SAVE (1u << 0)
-#define CAP_NS (1u << 1)
+#define CAP_SAVE   (1u << 0)
+#define CAP_NS	   (1u << 1)
 #define CAP_CHANGE (1u << 2)
 
-#define F_SUP (1u << 8)	     /* implemented */
+#define F_SUP	     (1u << 8) /* implemented */
 #define F_NO_FABRICS (1u << 9) /* PCIe only: Invalid Field on fabrics */
 
 /*
@@ -57,17 +57,17 @@ static const uint16_t feat_caps[256] = {
 };
 
 #define TEMP_OVER_DEFAULT 343 /* 70 C */
-#define TMPSEL_ALL 0xf
-#define THSEL_OVER 0
-#define THSEL_UNDER 1
+#define TMPSEL_ALL	  0xf
+#define THSEL_OVER	  0
+#define THSEL_UNDER	  1
 
-#define ARB_MASK 0xffffff07u	    /* HPW, MPW, LPW, AB */
-#define PM_PS_MASK 0x1fu
-#define PM_WH_MASK 0xe0u
-#define ERR_DULBE (1u << 16)
-#define IVC_CD (1u << 16)
+#define ARB_MASK      0xffffff07u /* HPW, MPW, LPW, AB */
+#define PM_PS_MASK    0x1fu
+#define PM_WH_MASK    0xe0u
+#define ERR_DULBE     (1u << 16)
+#define IVC_CD	      (1u << 16)
 #define AEC_SUPPORTED (0xffu | 1u << 8 | 1u << 9) /* SMART, NS attr, FW activation */
-#define TS_MASK ((1ull << 48) - 1)
+#define TS_MASK	      ((1ull << 48) - 1)
 
 static const uint16_t invalid_field = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR;
 
@@ -354,7 +354,7 @@ static uint16_t set_host_id(struct nvemu_req *req, uint32_t cdw11)
 {
 	struct nvemu_features *f = &req->ctrl->feat;
 	bool ext = cdw11 & 1;
-	uint8_t id[16] = { 0 };
+	uint8_t id[16] = {0};
 	uint16_t st;
 
 	/* On fabrics the Host Identifier comes with Connect. */
@@ -435,8 +435,8 @@ void nvemu_execute_set_features(struct nvemu_req *req)
 	}
 	/* Every feature here is controller-wide: an NSID other than 0/all is refused. */
 	if (nsid && nsid != NVEMU_NSID_ALL) {
-		st = nsid > ctrl->subsys->nn ? NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR :
-					       NVEMU_SC_CMD(NVME_SC_FEATURE_NOT_PER_NS) | NVEMU_DNR;
+		st = nsid > ctrl->subsys->nn ? NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR
+					     : NVEMU_SC_CMD(NVME_SC_FEATURE_NOT_PER_NS) | NVEMU_DNR;
 		nvemu_req_complete(req, st);
 		return;
 	}

@@ -16,14 +16,14 @@
 
 #include "nvemu-internal.h"
 
-#define FW_CA_REPLACE 0		 /* replace the image in the slot */
+#define FW_CA_REPLACE	       0 /* replace the image in the slot */
 #define FW_CA_REPLACE_ACTIVATE 1 /* replace, activate at the next reset */
-#define FW_CA_ACTIVATE 2	 /* activate the slot at the next reset */
-#define FW_CA_REPLACE_NOW 3	 /* replace (if downloaded) and activate now */
+#define FW_CA_ACTIVATE	       2 /* activate the slot at the next reset */
+#define FW_CA_REPLACE_NOW      3 /* replace (if downloaded) and activate now */
 
-#define FRMW_SLOT1_RO (1u << 0)
+#define FRMW_SLOT1_RO	    (1u << 0)
 #define FRMW_NR_SLOTS_SHIFT 1
-#define FRMW_ACT_NO_RESET (1u << 4)
+#define FRMW_ACT_NO_RESET   (1u << 4)
 
 static inline uint16_t fw_status(uint8_t sc)
 {

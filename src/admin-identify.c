@@ -11,14 +11,14 @@
 
 #define ID_LEN 4096
 
-#define CNS(cdw10) ((uint8_t)((cdw10) & 0xff))
+#define CNS(cdw10)   ((uint8_t)((cdw10)&0xff))
 #define CNTID(cdw10) ((uint16_t)((cdw10) >> 16))
-#define CSI(cdw11) ((uint8_t)((cdw11) >> 24))
+#define CSI(cdw11)   ((uint8_t)((cdw11) >> 24))
 
 /* Thresholds the Temperature Threshold feature defaults to, Kelvin. */
-#define WCTEMP_K 343
-#define CCTEMP_K 373
-#define KAS_100MS 10 /* Keep Alive granularity: 1 s */
+#define WCTEMP_K   343
+#define CCTEMP_K   373
+#define KAS_100MS  10	/* Keep Alive granularity: 1 s */
 #define PSD0_MP_CW 2500 /* 25.00 W */
 
 _Static_assert(sizeof(struct nvme_id_ctrl) == ID_LEN, "Identify Controller is 4 KiB");
@@ -68,11 +68,11 @@ static uint16_t id_oncs(const struct nvemu_ctrl *ctrl)
 		uint8_t opc;
 		uint16_t bit;
 	} map[] = {
-		{ nvme_cmd_compare, NVME_CTRL_ONCS_COMPARE },
-		{ nvme_cmd_dsm, NVME_CTRL_ONCS_DSM },
-		{ nvme_cmd_write_zeroes, NVME_CTRL_ONCS_WRITE_ZEROES },
-		{ nvme_cmd_verify, NVME_CTRL_ONCS_VERIFY },
-		{ nvme_cmd_copy, NVME_CTRL_ONCS_COPY },
+		{nvme_cmd_compare, NVME_CTRL_ONCS_COMPARE},
+		{nvme_cmd_dsm, NVME_CTRL_ONCS_DSM},
+		{nvme_cmd_write_zeroes, NVME_CTRL_ONCS_WRITE_ZEROES},
+		{nvme_cmd_verify, NVME_CTRL_ONCS_VERIFY},
+		{nvme_cmd_copy, NVME_CTRL_ONCS_COPY},
 	};
 	/* Set Features saves (SV) and the Timestamp feature are supported */
 	uint16_t oncs = NVME_CTRL_ONCS_SAVE_FEATURES | NVME_CTRL_ONCS_TIMESTAMP;

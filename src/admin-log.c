@@ -8,15 +8,15 @@
 
 #include "nvemu-internal.h"
 
-#define LID(cdw10) ((uint8_t)((cdw10) & 0xff))
-#define RAE(cdw10) (((cdw10) >> 15) & 1)
+#define LID(cdw10)   ((uint8_t)((cdw10)&0xff))
+#define RAE(cdw10)   (((cdw10) >> 15) & 1)
 #define NUMDL(cdw10) ((cdw10) >> 16)
-#define NUMDU(cdw11) ((cdw11) & 0xffff)
-#define OT(cdw14) (((cdw14) >> 23) & 1)
-#define CSI(cdw14) ((uint8_t)((cdw14) >> 24))
+#define NUMDU(cdw11) ((cdw11)&0xffff)
+#define OT(cdw14)    (((cdw14) >> 23) & 1)
+#define CSI(cdw14)   ((uint8_t)((cdw14) >> 24))
 
 #define NS_PER_HOUR (3600ull * 1000000000ull)
-#define NS_PER_MIN (60ull * 1000000000ull)
+#define NS_PER_MIN  (60ull * 1000000000ull)
 
 /* Large enough for every log this file builds. */
 #define LOG_MAX 4096
@@ -27,8 +27,12 @@ _Static_assert(NVEMU_ERRLOG_ENTRIES * sizeof(struct nvme_error_log_page) <= LOG_
 _Static_assert(NVEMU_CHANGED_NS_MAX * sizeof(uint32_t) <= LOG_MAX, "log buffer");
 
 static const uint8_t supported_lids[] = {
-	NVME_LOG_LID_SUPPORTED_LOG_PAGES, NVME_LOG_LID_ERROR,	   NVME_LOG_LID_SMART,
-	NVME_LOG_LID_FW_SLOT,		  NVME_LOG_LID_CHANGED_NS, NVME_LOG_LID_CMD_EFFECTS,
+	NVME_LOG_LID_SUPPORTED_LOG_PAGES,
+	NVME_LOG_LID_ERROR,
+	NVME_LOG_LID_SMART,
+	NVME_LOG_LID_FW_SLOT,
+	NVME_LOG_LID_CHANGED_NS,
+	NVME_LOG_LID_CMD_EFFECTS,
 };
 
 /* 128-bit little-endian counter as SMART reports them. */
@@ -65,8 +69,8 @@ static void log_supported(void *buf, size_t *size)
 static void log_error(struct nvemu_ctrl *ctrl, void *buf, size_t *size)
 {
 	struct nvme_error_log_page *l = buf;
-	uint64_t n = ctrl->err_count < NVEMU_ERRLOG_ENTRIES ? ctrl->err_count
-							     : NVEMU_ERRLOG_ENTRIES;
+	uint64_t n =
+		ctrl->err_count < NVEMU_ERRLOG_ENTRIES ? ctrl->err_count : NVEMU_ERRLOG_ENTRIES;
 
 	for (uint64_t i = 0; i < n; i++)
 		l[i] = ctrl->errlog[(ctrl->err_count - 1 - i) % NVEMU_ERRLOG_ENTRIES];

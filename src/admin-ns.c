@@ -12,12 +12,12 @@
 
 #include "nvemu-internal.h"
 
-#define NS_MGMT_SEL_CREATE 0
-#define NS_MGMT_SEL_DELETE 1
+#define NS_MGMT_SEL_CREATE   0
+#define NS_MGMT_SEL_DELETE   1
 #define NS_ATTACH_SEL_ATTACH 0
 #define NS_ATTACH_SEL_DETACH 1
 
-#define FORMAT_SES_NONE 0
+#define FORMAT_SES_NONE	     0
 #define FORMAT_SES_USER_DATA 1
 
 static inline uint16_t invalid_field(void)

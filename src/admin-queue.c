@@ -6,9 +6,9 @@
  */
 #include "nvemu-internal.h"
 
-#define CQ_PC (1u << 0)
+#define CQ_PC  (1u << 0)
 #define CQ_IEN (1u << 1)
-#define SQ_PC (1u << 0)
+#define SQ_PC  (1u << 0)
 
 static const uint16_t invalid_field = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR;
 static const uint16_t qid_invalid = NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR;
@@ -75,8 +75,13 @@ void nvemu_execute_create_cq(struct nvemu_req *req)
 		st = ctrl->tops->create_cq(ctrl, qid, addr, qsize0 + 1, iv, ien, pc);
 	if (!st)
 		ctrl->cqs[qid] = (struct nvemu_cq){
-			.valid = true, .qid = qid, .size = qsize0 + 1, .iv = iv,
-			.ien = ien, .pc = pc, .addr = addr,
+			.valid = true,
+			.qid = qid,
+			.size = qsize0 + 1,
+			.iv = iv,
+			.ien = ien,
+			.pc = pc,
+			.addr = addr,
 		};
 	nvemu_req_complete(req, st);
 }
@@ -108,8 +113,13 @@ void nvemu_execute_create_sq(struct nvemu_req *req)
 	if (!st) {
 		/* Keep the counters of earlier incarnations of this qid out. */
 		ctrl->sqs[qid] = (struct nvemu_sq){
-			.valid = true, .qid = qid, .cqid = cqid, .size = qsize0 + 1,
-			.prio = prio, .pc = pc, .addr = addr,
+			.valid = true,
+			.qid = qid,
+			.cqid = cqid,
+			.size = qsize0 + 1,
+			.prio = prio,
+			.pc = pc,
+			.addr = addr,
 		};
 		ctrl->cqs[cqid].nr_sqs++;
 	}
@@ -184,8 +194,8 @@ void nvemu_execute_abort(struct nvemu_req *req)
 	for (struct nvemu_req *r = ctrl->inflight_head; r; r = r->inflight_next) {
 		if (r == req || r->sqid != sqid || r->cmd.cid != cid || r->abort_status)
 			continue;
-		if (sqid == 0 && (r->cmd.opc == nvme_admin_async_event ||
-				  r->cmd.opc == nvme_admin_abort_cmd))
+		if (sqid == 0 &&
+		    (r->cmd.opc == nvme_admin_async_event || r->cmd.opc == nvme_admin_abort_cmd))
 			continue;
 		r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
 		not_aborted = 0;

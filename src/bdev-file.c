@@ -22,9 +22,9 @@
 #include "nvemu-internal.h"
 
 #define FILE_DEPTH_DEFAULT 128
-#define FILE_DEPTH_MAX 4096
-#define DIO_ALIGN 4096		    /* memory alignment that satisfies every O_DIRECT setup */
-#define ZERO_BUF_MAX (1u << 20)	    /* zero-write fallback chunk */
+#define FILE_DEPTH_MAX	   4096
+#define DIO_ALIGN	   4096	      /* memory alignment that satisfies every O_DIRECT setup */
+#define ZERO_BUF_MAX	   (1u << 20) /* zero-write fallback chunk */
 
 enum file_step {
 	STEP_RW,	 /* read or write the data */
@@ -115,8 +115,9 @@ static void io_push(struct file_bdev *f, struct file_io *io, bool front)
 		}
 		break;
 	case STEP_FALLOC:
-		mode = FALLOC_FL_KEEP_SIZE | (bio->op == NVEMU_BIO_DEALLOCATE ?
-					      FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+		mode = FALLOC_FL_KEEP_SIZE |
+		       (bio->op == NVEMU_BIO_DEALLOCATE ? FALLOC_FL_PUNCH_HOLE
+							: FALLOC_FL_ZERO_RANGE);
 		io_uring_prep_fallocate(sqe, f->fd, mode, bio->offset, bio->len);
 		break;
 	case STEP_ZERO_WRITE:
@@ -395,18 +396,18 @@ static int file_size(struct file_bdev *f, const struct nvemu_bdev_file_opts *opt
 					       path, blk_size, lbs);
 		f->dev_size = cur;
 		if (opts->size > cur)
-			return nvemu_error_set(err, -ENOSPC,
-					       "file: %s: size %llu exceeds the device's %llu bytes",
-					       path, (unsigned long long)opts->size,
-					       (unsigned long long)cur);
+			return nvemu_error_set(
+				err, -ENOSPC, "file: %s: size %llu exceeds the device's %llu bytes",
+				path, (unsigned long long)opts->size, (unsigned long long)cur);
 	} else if (S_ISREG(st.st_mode)) {
 		cur = (uint64_t)st.st_size;
 		if (opts->size > cur) {
 			if (opts->read_only)
-				return nvemu_error_set(err, -EROFS,
-						       "file: %s: is %llu bytes; can't grow it to %llu read-only",
-						       path, (unsigned long long)cur,
-						       (unsigned long long)opts->size);
+				return nvemu_error_set(
+					err, -EROFS,
+					"file: %s: is %llu bytes; can't grow it to %llu read-only",
+					path, (unsigned long long)cur,
+					(unsigned long long)opts->size);
 			if (ftruncate(f->fd, (off_t)opts->size))
 				return file_err(err, -errno, path, "grow");
 		}
@@ -431,8 +432,8 @@ int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *
 		return nvemu_error_set(err, -EINVAL, "file: path: required");
 	blk_size = opts->blk_size ? opts->blk_size : 512;
 	if (opts->depth > FILE_DEPTH_MAX)
-		return nvemu_error_set(err, -EINVAL, "file: %s: depth %u is above %u",
-				       opts->path, opts->depth, FILE_DEPTH_MAX);
+		return nvemu_error_set(err, -EINVAL, "file: %s: depth %u is above %u", opts->path,
+				       opts->depth, FILE_DEPTH_MAX);
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return nvemu_error_set(err, -ENOMEM, "file: %s: out of memory", opts->path);
@@ -450,8 +451,8 @@ int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *
 	flags = (opts->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (opts->direct ? O_DIRECT : 0);
 	f->fd = open(opts->path, flags);
 	if (f->fd < 0) {
-		rc = file_err(err, -errno, opts->path, opts->direct && errno == EINVAL ?
-			      "O_DIRECT" : NULL);
+		rc = file_err(err, -errno, opts->path,
+			      opts->direct && errno == EINVAL ? "O_DIRECT" : NULL);
 		goto fail;
 	}
 	rc = file_size(f, opts, blk_size, &size, err);

@@ -10,10 +10,10 @@
 
 #include "nvemu-internal.h"
 
-#define CHUNK_SHIFT 16
-#define CHUNK_SIZE (1ull << CHUNK_SHIFT)
-#define CHUNK_MASK (CHUNK_SIZE - 1)
-#define LEAF_SHIFT 9
+#define CHUNK_SHIFT  16
+#define CHUNK_SIZE   (1ull << CHUNK_SHIFT)
+#define CHUNK_MASK   (CHUNK_SIZE - 1)
+#define LEAF_SHIFT   9
 #define LEAF_ENTRIES (1u << LEAF_SHIFT)
 
 struct ram_leaf {
@@ -183,7 +183,8 @@ static int ram_resize(struct nvemu_bdev *bdev, uint64_t new_size)
 				if (ci >= first)
 					chunk_free(r, ci);
 		if (nr_top < r->nr_top) {
-			/* Every leaf past nr_top is empty now; a failed shrink keeps the old array. */
+			/* Every leaf past nr_top is empty now; a failed shrink keeps the old array.
+			 */
 			if (!nr_top) {
 				free(r->top);
 				r->top = NULL;
@@ -241,9 +242,9 @@ int nvemu_bdev_ram_create(const char *name, uint64_t size, uint32_t blk_size,
 		r->top = calloc(r->nr_top, sizeof(*r->top));
 		if (!r->top) {
 			free(r);
-			return nvemu_error_set(err, -ENOMEM,
-					       "ram %s: out of memory for a %llu-byte table", name,
-					       (unsigned long long)(top_entries(size) * sizeof(void *)));
+			return nvemu_error_set(
+				err, -ENOMEM, "ram %s: out of memory for a %llu-byte table", name,
+				(unsigned long long)(top_entries(size) * sizeof(void *)));
 		}
 	}
 	r->bdev.priv = r;

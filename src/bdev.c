@@ -11,8 +11,8 @@
 #define BDEV_BLK_MIN 512u
 #define BDEV_BLK_MAX 65536u
 
-int nvemu_bdev_init(struct nvemu_bdev *bdev, const struct nvemu_bdev_ops *ops,
-		    const char *name, uint64_t size, uint32_t blk_size, struct nvemu_error *err)
+int nvemu_bdev_init(struct nvemu_bdev *bdev, const struct nvemu_bdev_ops *ops, const char *name,
+		    uint64_t size, uint32_t blk_size, struct nvemu_error *err)
 {
 	size_t len;
 
@@ -120,12 +120,12 @@ int nvemu_bdev_destroy(struct nvemu_bdev *bdev, struct nvemu_error *err)
 	if (!bdev)
 		return 0;
 	if (bdev->users)
-		return nvemu_error_set(err, -EBUSY, "bdev %s: in use by %u namespace%s",
-				       bdev->name, bdev->users, bdev->users == 1 ? "" : "s");
+		return nvemu_error_set(err, -EBUSY, "bdev %s: in use by %u namespace%s", bdev->name,
+				       bdev->users, bdev->users == 1 ? "" : "s");
 	n = nvemu_bdev_inflight(bdev);
 	if (n)
-		return nvemu_error_set(err, -EBUSY, "bdev %s: %u I/O%s still in flight",
-				       bdev->name, n, n == 1 ? "" : "s");
+		return nvemu_error_set(err, -EBUSY, "bdev %s: %u I/O%s still in flight", bdev->name,
+				       n, n == 1 ? "" : "s");
 	bdev->ops->destroy(bdev);
 	return 0;
 }

@@ -8,9 +8,9 @@
 
 #include "nvemu-internal.h"
 
-#define CSTS_RDY (1u << NVME_CSTS_RDY_SHIFT)
-#define CSTS_CFS (1u << NVME_CSTS_CFS_SHIFT)
-#define CSTS_SHST(v) ((uint32_t)(v) << NVME_CSTS_SHST_SHIFT)
+#define CSTS_RDY       (1u << NVME_CSTS_RDY_SHIFT)
+#define CSTS_CFS       (1u << NVME_CSTS_CFS_SHIFT)
+#define CSTS_SHST(v)   ((uint32_t)(v) << NVME_CSTS_SHST_SHIFT)
 #define CSTS_SHST_MASK CSTS_SHST(NVME_CSTS_SHST_MASK)
 
 /* ---- command tables: the one place that maps opcodes to handlers */
@@ -25,44 +25,64 @@ static bool has_io_queues(const struct nvemu_ctrl *ctrl)
 	return memq_transport(ctrl) && !ctrl->p.admin_only;
 }
 
-static bool has_write_zeroes(const struct nvemu_ctrl *ctrl) { return ctrl->p.write_zeroes; }
-static bool has_compare(const struct nvemu_ctrl *ctrl) { return ctrl->p.compare || ctrl->p.compare_write; }
-static bool has_dsm(const struct nvemu_ctrl *ctrl) { return ctrl->p.dsm; }
+static bool has_write_zeroes(const struct nvemu_ctrl *ctrl)
+{
+	return ctrl->p.write_zeroes;
+}
+static bool has_compare(const struct nvemu_ctrl *ctrl)
+{
+	return ctrl->p.compare || ctrl->p.compare_write;
+}
+static bool has_dsm(const struct nvemu_ctrl *ctrl)
+{
+	return ctrl->p.dsm;
+}
 
-#define E_LBCC NVME_CMD_EFFECTS_LBCC
+#define E_LBCC	NVME_CMD_EFFECTS_LBCC
 #define E_NSCHG (NVME_CMD_EFFECTS_NCC | NVME_CMD_EFFECTS_NIC)
-#define E_CCC NVME_CMD_EFFECTS_CCC
+#define E_CCC	NVME_CMD_EFFECTS_CCC
 /* CSE = 1: no other command to the namespace may run concurrently */
 #define E_CSE_NS (1u << 16)
 
 static const struct nvemu_cmd_desc admin_cmds[256] = {
-	[nvme_admin_delete_sq] = { "Delete I/O Submission Queue", nvemu_execute_delete_sq, 0, false, has_io_queues },
-	[nvme_admin_create_sq] = { "Create I/O Submission Queue", nvemu_execute_create_sq, 0, false, has_io_queues },
-	[nvme_admin_get_log_page] = { "Get Log Page", nvemu_execute_get_log_page, 0, false, NULL },
-	[nvme_admin_delete_cq] = { "Delete I/O Completion Queue", nvemu_execute_delete_cq, 0, false, has_io_queues },
-	[nvme_admin_create_cq] = { "Create I/O Completion Queue", nvemu_execute_create_cq, 0, false, has_io_queues },
-	[nvme_admin_identify] = { "Identify", nvemu_execute_identify, 0, false, NULL },
-	[nvme_admin_abort_cmd] = { "Abort", nvemu_execute_abort, 0, false, NULL },
-	[nvme_admin_set_features] = { "Set Features", nvemu_execute_set_features, E_CCC, false, NULL },
-	[nvme_admin_get_features] = { "Get Features", nvemu_execute_get_features, 0, false, NULL },
-	[nvme_admin_async_event] = { "Asynchronous Event Request", nvemu_execute_async_event, 0, false, NULL },
-	[nvme_admin_ns_mgmt] = { "Namespace Management", nvemu_execute_ns_mgmt, E_NSCHG | E_LBCC, false, NULL },
-	[nvme_admin_fw_commit] = { "Firmware Commit", nvemu_execute_fw_commit, E_CCC, false, NULL },
-	[nvme_admin_fw_download] = { "Firmware Image Download", nvemu_execute_fw_download, 0, false, NULL },
-	[nvme_admin_ns_attach] = { "Namespace Attachment", nvemu_execute_ns_attach, E_NSCHG, false, NULL },
-	[nvme_admin_keep_alive] = { "Keep Alive", nvemu_execute_keep_alive, 0, false, NULL },
-	[nvme_admin_format_nvm] = { "Format NVM", nvemu_execute_format_nvm, E_LBCC | E_NSCHG | E_CSE_NS, false, NULL },
+	[nvme_admin_delete_sq] = {"Delete I/O Submission Queue", nvemu_execute_delete_sq, 0, false,
+				  has_io_queues},
+	[nvme_admin_create_sq] = {"Create I/O Submission Queue", nvemu_execute_create_sq, 0, false,
+				  has_io_queues},
+	[nvme_admin_get_log_page] = {"Get Log Page", nvemu_execute_get_log_page, 0, false, NULL},
+	[nvme_admin_delete_cq] = {"Delete I/O Completion Queue", nvemu_execute_delete_cq, 0, false,
+				  has_io_queues},
+	[nvme_admin_create_cq] = {"Create I/O Completion Queue", nvemu_execute_create_cq, 0, false,
+				  has_io_queues},
+	[nvme_admin_identify] = {"Identify", nvemu_execute_identify, 0, false, NULL},
+	[nvme_admin_abort_cmd] = {"Abort", nvemu_execute_abort, 0, false, NULL},
+	[nvme_admin_set_features] = {"Set Features", nvemu_execute_set_features, E_CCC, false,
+				     NULL},
+	[nvme_admin_get_features] = {"Get Features", nvemu_execute_get_features, 0, false, NULL},
+	[nvme_admin_async_event] = {"Asynchronous Event Request", nvemu_execute_async_event, 0,
+				    false, NULL},
+	[nvme_admin_ns_mgmt] = {"Namespace Management", nvemu_execute_ns_mgmt, E_NSCHG | E_LBCC,
+				false, NULL},
+	[nvme_admin_fw_commit] = {"Firmware Commit", nvemu_execute_fw_commit, E_CCC, false, NULL},
+	[nvme_admin_fw_download] = {"Firmware Image Download", nvemu_execute_fw_download, 0, false,
+				    NULL},
+	[nvme_admin_ns_attach] = {"Namespace Attachment", nvemu_execute_ns_attach, E_NSCHG, false,
+				  NULL},
+	[nvme_admin_keep_alive] = {"Keep Alive", nvemu_execute_keep_alive, 0, false, NULL},
+	[nvme_admin_format_nvm] = {"Format NVM", nvemu_execute_format_nvm,
+				   E_LBCC | E_NSCHG | E_CSE_NS, false, NULL},
 };
 
 static const struct nvemu_cmd_desc io_cmds[256] = {
-	[nvme_cmd_flush] = { "Flush", nvemu_execute_flush, 0, false, NULL },
-	[nvme_cmd_write] = { "Write", nvemu_execute_write, E_LBCC, true, NULL },
-	[nvme_cmd_read] = { "Read", nvemu_execute_read, 0, true, NULL },
-	[nvme_cmd_compare] = { "Compare", nvemu_execute_compare, 0, true, has_compare },
-	[nvme_cmd_write_zeroes] = { "Write Zeroes", nvemu_execute_write_zeroes, E_LBCC, true, has_write_zeroes },
-	[nvme_cmd_dsm] = { "Dataset Management", nvemu_execute_dsm, E_LBCC, true, has_dsm },
-	[nvme_cmd_verify] = { "Verify", nvemu_execute_verify, 0, true, NULL },
-	[nvme_cmd_copy] = { "Copy", nvemu_execute_copy, E_LBCC, true, NULL },
+	[nvme_cmd_flush] = {"Flush", nvemu_execute_flush, 0, false, NULL},
+	[nvme_cmd_write] = {"Write", nvemu_execute_write, E_LBCC, true, NULL},
+	[nvme_cmd_read] = {"Read", nvemu_execute_read, 0, true, NULL},
+	[nvme_cmd_compare] = {"Compare", nvemu_execute_compare, 0, true, has_compare},
+	[nvme_cmd_write_zeroes] = {"Write Zeroes", nvemu_execute_write_zeroes, E_LBCC, true,
+				   has_write_zeroes},
+	[nvme_cmd_dsm] = {"Dataset Management", nvemu_execute_dsm, E_LBCC, true, has_dsm},
+	[nvme_cmd_verify] = {"Verify", nvemu_execute_verify, 0, true, NULL},
+	[nvme_cmd_copy] = {"Copy", nvemu_execute_copy, E_LBCC, true, NULL},
 };
 
 static const struct nvemu_cmd_desc *lookup(const struct nvemu_cmd_desc *tbl,
@@ -118,8 +138,7 @@ uint16_t nvemu_req_from_host(struct nvemu_req *req, void *dst, uint32_t len)
 	return 0;
 }
 
-int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, uint16_t sqid,
-			       const struct nvemu_sqe *cmd)
+int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, uint16_t sqid, const struct nvemu_sqe *cmd)
 {
 	uint32_t numd;
 
@@ -152,8 +171,7 @@ int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, uint16_t sqid,
 
 /* ---- error log */
 
-void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req,
-			     uint16_t status)
+void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req, uint16_t status)
 {
 	struct nvme_error_log_page *e;
 
@@ -167,8 +185,8 @@ void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req,
 	e->parm_error_location = htole16(0xffff);
 	e->nsid = htole32(req->cmd.nsid);
 	if (req->sqid && (req->cmd.opc == nvme_cmd_read || req->cmd.opc == nvme_cmd_write ||
-			  req->cmd.opc == nvme_cmd_compare || req->cmd.opc == nvme_cmd_write_zeroes ||
-			  req->cmd.opc == nvme_cmd_verify))
+			  req->cmd.opc == nvme_cmd_compare ||
+			  req->cmd.opc == nvme_cmd_write_zeroes || req->cmd.opc == nvme_cmd_verify))
 		e->lba = htole64((uint64_t)req->cmd.cdw11 << 32 | req->cmd.cdw10);
 	e->trtype = 0;
 }
@@ -384,7 +402,7 @@ void nvemu_ctrl_add_event(struct nvemu_ctrl *ctrl, uint8_t type, uint8_t info, u
 			return; /* already pending: events of one kind coalesce */
 	if (ctrl->nr_events == NVEMU_MAX_EVENTS)
 		return;
-	ctrl->events[ctrl->nr_events++] = (struct nvemu_event){ type, info, lid };
+	ctrl->events[ctrl->nr_events++] = (struct nvemu_event){type, info, lid};
 	aen_process(ctrl);
 }
 
@@ -399,8 +417,8 @@ void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae)
 		return;
 	for (unsigned t = 0; t < 8; t++) {
 		bool clears = type_lid[t] == lid ||
-			      (t == NVME_AER_NOTICE && (lid == NVME_LOG_LID_CHANGED_NS ||
-							lid == NVME_LOG_LID_FW_SLOT));
+			      (t == NVME_AER_NOTICE &&
+			       (lid == NVME_LOG_LID_CHANGED_NS || lid == NVME_LOG_LID_FW_SLOT));
 		if (clears)
 			ctrl->aen_masked &= ~(1u << t);
 	}
@@ -562,8 +580,9 @@ void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc)
 		}
 		uint16_t asqs = (ctrl->aqa & 0xfff) + 1, acqs = ((ctrl->aqa >> 16) & 0xfff) + 1;
 
-		ctrl->sqs[0] = (struct nvemu_sq){ .valid = true, .qid = 0, .cqid = 0, .size = asqs };
-		ctrl->cqs[0] = (struct nvemu_cq){ .valid = true, .qid = 0, .size = acqs, .ien = true, .nr_sqs = 1 };
+		ctrl->sqs[0] = (struct nvemu_sq){.valid = true, .qid = 0, .cqid = 0, .size = asqs};
+		ctrl->cqs[0] = (struct nvemu_cq){
+			.valid = true, .qid = 0, .size = acqs, .ien = true, .nr_sqs = 1};
 		ctrl->csts = CSTS_RDY;
 		ctrl->subsys->power_cycles++;
 		ctrl->last_keep_alive_ns = nvemu_now_ns();
@@ -621,12 +640,12 @@ bool nvemu_ctrl_is_suspended(const struct nvemu_ctrl *ctrl)
 
 /* ---- transport binding */
 
-int nvemu_ctrl_bind_transport(struct nvemu_ctrl *ctrl,
-			      const struct nvemu_transport_ops *ops, void *priv,
-			      struct nvemu_error *err)
+int nvemu_ctrl_bind_transport(struct nvemu_ctrl *ctrl, const struct nvemu_transport_ops *ops,
+			      void *priv, struct nvemu_error *err)
 {
 	if (ops && ctrl->tops)
-		return nvemu_error_set(err, -EBUSY, "controller %u is already bound to transport %s",
+		return nvemu_error_set(err, -EBUSY,
+				       "controller %u is already bound to transport %s",
 				       ctrl->cntlid, ctrl->tops->name);
 	ctrl->tops = ops;
 	ctrl->tpriv = ops ? priv : NULL;

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define NVEMU_TEMP_SENSORS 9 /* 0 = composite, 1..8 = sensors */
-#define NVEMU_IV_MAX 64	     /* interrupt vectors with their own config */
+#define NVEMU_TEMP_SENSORS 9  /* 0 = composite, 1..8 = sensors */
+#define NVEMU_IV_MAX	   64 /* interrupt vectors with their own config */
 
 struct nvemu_features {
 	uint32_t arbitration;

@@ -59,7 +59,7 @@ static int wait_backends(struct nvemu_subsys *s)
 		int fd = nvemu_bdev_get_fd(s->ns[i]->bdev);
 
 		if (fd >= 0)
-			fds[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+			fds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
 	}
 	if (n)
 		poll(fds, n, 10);
@@ -116,7 +116,7 @@ static void sync_done(struct nvemu_req *req)
 uint16_t nvemu_host_exec(struct nvemu_host *h, uint16_t sqid, const struct nvemu_sqe *cmd,
 			 void *buf, uint32_t len, struct nvemu_cqe *cqe)
 {
-	struct sync_ctx ctx = { false };
+	struct sync_ctx ctx = {false};
 	struct nvemu_req req = {
 		.cmd = *cmd,
 		.buf = buf,

@@ -9,17 +9,17 @@
 
 #include "nvemu-internal.h"
 
-#define RW_FUA (1u << 30)    /* CDW12: Force Unit Access */
-#define WZ_DEAC (1u << 25)   /* Write Zeroes CDW12: Deallocate */
-#define DSM_AD (1u << 2)     /* DSM CDW11: Attribute - Deallocate */
+#define RW_FUA	       (1u << 30) /* CDW12: Force Unit Access */
+#define WZ_DEAC	       (1u << 25) /* Write Zeroes CDW12: Deallocate */
+#define DSM_AD	       (1u << 2)  /* DSM CDW11: Attribute - Deallocate */
 #define DSM_MAX_RANGES 256
-#define IO_CHUNK (1u << 20)  /* bounce size for Verify and Copy */
+#define IO_CHUNK       (1u << 20) /* bounce size for Verify and Copy */
 
-#define SC_LBA_RANGE (NVEMU_SC_GENERIC(NVME_SC_LBA_RANGE) | NVEMU_DNR)
-#define SC_INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
+#define SC_LBA_RANGE	   (NVEMU_SC_GENERIC(NVME_SC_LBA_RANGE) | NVEMU_DNR)
+#define SC_INVALID_FIELD   (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
 #define SC_WRITE_PROTECTED (NVEMU_SC_GENERIC(NVME_SC_NS_WRITE_PROTECTED) | NVEMU_DNR)
-#define SC_INVALID_NS (NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR)
-#define SC_SIZE_LIMIT (NVEMU_SC_CMD(NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) | NVEMU_DNR)
+#define SC_INVALID_NS	   (NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR)
+#define SC_SIZE_LIMIT	   (NVEMU_SC_CMD(NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) | NVEMU_DNR)
 
 uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err)
 {
@@ -32,8 +32,8 @@ uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err)
 	case -EBADMSG:
 	case -ENODATA:
 	case -EILSEQ:
-		return op == NVEMU_BIO_READ ? NVEMU_SC_MEDIA(NVME_SC_READ_ERROR) :
-					      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT);
+		return op == NVEMU_BIO_READ ? NVEMU_SC_MEDIA(NVME_SC_READ_ERROR)
+					    : NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT);
 	case -ENOSPC:
 	case -EDQUOT:
 		return NVEMU_SC_GENERIC(NVME_SC_CAP_EXCEEDED) | NVEMU_DNR;
@@ -105,8 +105,8 @@ static void io_submit(struct nvemu_req *req, struct nvemu_bdev *bdev,
 		nvemu_req_complete(req, io_status(req->ctrl, req->bio.op, rc));
 }
 
-static void bio_setup(struct nvemu_req *req, enum nvemu_bio_op op, uint64_t offset,
-		      uint64_t len, void *buf, bool fua)
+static void bio_setup(struct nvemu_req *req, enum nvemu_bio_op op, uint64_t offset, uint64_t len,
+		      void *buf, bool fua)
 {
 	memset(&req->bio, 0, sizeof(req->bio));
 	req->bio.op = op;
@@ -129,10 +129,10 @@ struct io_seq {
 	bool in_submit, inline_done;
 	int err;
 	unsigned idx, nr; /* range / namespace cursor */
-	uint64_t pos;	   /* bytes done in the current range */
-	uint64_t total;	   /* bytes in the command */
-	uint64_t dst;	   /* Copy: next destination byte */
-	uint32_t cur;	   /* Copy: bytes in the bounce buffer */
+	uint64_t pos;	  /* bytes done in the current range */
+	uint64_t total;	  /* bytes in the command */
+	uint64_t dst;	  /* Copy: next destination byte */
+	uint32_t cur;	  /* Copy: bytes in the bounce buffer */
 	bool write_phase;
 	uint8_t *bounce;
 	union {
@@ -614,8 +614,7 @@ int64_t nvemu_io_expected_len(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *c
 	case nvme_cmd_dsm:
 		return ((int64_t)(le32toh(cmd->cdw10) & 0xff) + 1) * sizeof(struct nvme_dsm_range);
 	case nvme_cmd_copy:
-		return ((int64_t)(le32toh(cmd->cdw12) & 0xff) + 1) *
-		       sizeof(struct nvme_copy_range);
+		return ((int64_t)(le32toh(cmd->cdw12) & 0xff) + 1) * sizeof(struct nvme_copy_range);
 	default:
 		return 0;
 	}

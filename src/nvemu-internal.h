@@ -18,11 +18,11 @@
 #include "feature-state.h"
 #include "fw.h"
 
-#define NVEMU_VS 0x00020000u /* NVMe 2.0 */
+#define NVEMU_VS	     0x00020000u /* NVMe 2.0 */
 #define NVEMU_ERRLOG_ENTRIES 64
 #define NVEMU_CHANGED_NS_MAX 1024 /* the log holds 1024 NSIDs */
-#define NVEMU_MAX_EVENTS 16
-#define NVEMU_MAX_MSIX 2048
+#define NVEMU_MAX_EVENTS     16
+#define NVEMU_MAX_MSIX	     2048
 
 struct nvemu_port {
 	uint16_t id;
@@ -36,8 +36,8 @@ struct nvemu_ns {
 	uint8_t lbaf;	   /* current format index */
 	uint8_t lba_shift; /* log2 of the LBA size */
 	struct nvemu_bdev *bdev;
-	bool owns_bdev;	   /* created with the namespace, destroyed with it */
-	bool ready;	   /* false while a Format NVM runs */
+	bool owns_bdev; /* created with the namespace, destroyed with it */
+	bool ready;	/* false while a Format NVM runs */
 	uint8_t nguid[16];
 	uint8_t eui64[8];
 	uint8_t uuid[16];
@@ -127,7 +127,7 @@ struct nvemu_ctrl {
 	unsigned nr_aer;
 	struct nvemu_event events[NVEMU_MAX_EVENTS]; /* queued, not reported yet */
 	unsigned nr_events;
-	uint32_t aen_masked; /* bit per type: reported, awaiting its log page */
+	uint32_t aen_masked;  /* bit per type: reported, awaiting its log page */
 	uint8_t temp_warning; /* NVME_SMART_CRIT_TEMPERATURE when a threshold is crossed */
 
 	/* Error Information log ring */
@@ -173,13 +173,13 @@ struct nvemu_subsys {
 	unsigned nr_ns, ns_cap;
 
 	struct nvemu_health health;
-	uint64_t tnvmcap;   /* capacity Namespace Management may hand out, bytes */
+	uint64_t tnvmcap; /* capacity Namespace Management may hand out, bytes */
 	uint64_t power_cycles;
 	uint64_t poh_base_ns; /* monotonic time the subsystem powered on */
 
 	/* Backing store for namespaces created by Namespace Management. */
-	int (*ns_bdev_alloc)(struct nvemu_subsys *subsys, uint64_t bytes,
-			     uint32_t lba_size, struct nvemu_bdev **out, void *arg);
+	int (*ns_bdev_alloc)(struct nvemu_subsys *subsys, uint64_t bytes, uint32_t lba_size,
+			     struct nvemu_bdev **out, void *arg);
 	void *ns_bdev_arg;
 };
 
@@ -187,8 +187,8 @@ struct nvemu_subsys {
 
 struct nvemu_ns *nvemu_ctrl_find_ns(const struct nvemu_ctrl *ctrl, uint32_t nsid);
 /* Namespace Management create: size in blocks of lbaf; returns status. */
-uint16_t nvemu_subsys_ns_create_status(struct nvemu_subsys *subsys, uint64_t nsze,
-				       uint8_t lbaf, uint32_t *nsid);
+uint16_t nvemu_subsys_ns_create_status(struct nvemu_subsys *subsys, uint64_t nsze, uint8_t lbaf,
+				       uint32_t *nsid);
 /* Queue a Namespace Attribute Changed notice for nsid on ctrl. */
 void nvemu_ctrl_ns_changed(struct nvemu_ctrl *ctrl, uint32_t nsid);
 uint64_t nvemu_now_ns(void);
@@ -209,12 +209,10 @@ uint16_t nvemu_req_to_host(struct nvemu_req *req, const void *src, uint32_t len)
 uint16_t nvemu_req_from_host(struct nvemu_req *req, void *dst, uint32_t len);
 
 /* Queue an asynchronous event; completes an outstanding AER if it can. */
-void nvemu_ctrl_add_event(struct nvemu_ctrl *ctrl, uint8_t type, uint8_t info,
-			  uint8_t lid);
+void nvemu_ctrl_add_event(struct nvemu_ctrl *ctrl, uint8_t type, uint8_t info, uint8_t lid);
 /* A log page was read without RAE: unmask and drop events it clears. */
 void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae);
-void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req,
-			     uint16_t status);
+void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req, uint16_t status);
 bool nvemu_ctrl_enabled(const struct nvemu_ctrl *ctrl);
 
 typedef void (*nvemu_execute_fn)(struct nvemu_req *req);
@@ -277,16 +275,16 @@ void nvemu_execute_dsm(struct nvemu_req *req);
 void nvemu_execute_verify(struct nvemu_req *req);
 void nvemu_execute_copy(struct nvemu_req *req);
 /* Copy limits, reported by Identify Namespace (MSRC is 0's based). */
-#define NVEMU_COPY_MSRC 127
+#define NVEMU_COPY_MSRC	 127
 #define NVEMU_COPY_MSSRL 65535
-#define NVEMU_COPY_MCL 65535
+#define NVEMU_COPY_MCL	 65535
 /* Data length of an I/O command, -1 if malformed. */
 int64_t nvemu_io_expected_len(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *cmd);
 /* Map a backend errno to an NVMe status for the operation. */
 uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err);
 
 /* bdev.c: validate the name and block size, fill the common fields (blk_size 0: 512). */
-int nvemu_bdev_init(struct nvemu_bdev *bdev, const struct nvemu_bdev_ops *ops,
-		    const char *name, uint64_t size, uint32_t blk_size, struct nvemu_error *err);
+int nvemu_bdev_init(struct nvemu_bdev *bdev, const struct nvemu_bdev_ops *ops, const char *name,
+		    uint64_t size, uint32_t blk_size, struct nvemu_error *err);
 
 #endif

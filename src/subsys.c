@@ -42,7 +42,7 @@ void nvemu_strpad(char *dst, size_t dst_len, const char *src)
 
 uint32_t nvemu_lbaf_size(uint8_t lbaf)
 {
-	static const uint32_t sizes[NVEMU_NUM_LBAF] = { 512, 4096 };
+	static const uint32_t sizes[NVEMU_NUM_LBAF] = {512, 4096};
 
 	return lbaf < NVEMU_NUM_LBAF ? sizes[lbaf] : 0;
 }
@@ -84,11 +84,13 @@ int nvemu_nqn_validate(const char *nqn, struct nvemu_error *err)
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '-' || c == '.'))
-			return nvemu_error_set(err, -EINVAL,
-					       "nqn: the domain part may hold letters, digits, '-' and '.' only");
+			return nvemu_error_set(
+				err, -EINVAL,
+				"nqn: the domain part may hold letters, digits, '-' and '.' only");
 	}
 	if (i == 12 || nqn[i - 1] == '.')
-		return nvemu_error_set(err, -EINVAL, "nqn: a reverse domain name must follow the date");
+		return nvemu_error_set(err, -EINVAL,
+				       "nqn: a reverse domain name must follow the date");
 	if (nqn[i] == ':' && nqn[i + 1] == 0)
 		return nvemu_error_set(err, -EINVAL, "nqn: nothing follows ':'");
 	return 0;
@@ -165,8 +167,8 @@ int nvemu_subsys_create(const struct nvemu_subsys_params *p, struct nvemu_subsys
 	s->single_ctrl = p->single_ctrl;
 	s->vendor = p->vendor;
 	s->tnvmcap = DEFAULT_TNVMCAP;
-	s->health = (struct nvemu_health){ .temperature_k = 303, .avail_spare = 100,
-					   .spare_thresh = 10 };
+	s->health =
+		(struct nvemu_health){.temperature_k = 303, .avail_spare = 100, .spare_thresh = 10};
 	s->poh_base_ns = nvemu_now_ns();
 	*out = s;
 	return 0;
@@ -248,7 +250,8 @@ int nvemu_subsys_add_port(struct nvemu_subsys *s, const struct nvemu_port_params
 {
 	struct nvemu_port *ports;
 
-	if (p->type != NVEMU_PORT_PCIE && p->type != NVEMU_PORT_TWO_WIRE && p->type != NVEMU_PORT_TCP)
+	if (p->type != NVEMU_PORT_PCIE && p->type != NVEMU_PORT_TWO_WIRE &&
+	    p->type != NVEMU_PORT_TCP)
 		return nvemu_error_set(err, -EINVAL, "type: must be pcie, two-wire or tcp");
 	if (p->type == NVEMU_PORT_TWO_WIRE && p->two_wire.address > 0x7f)
 		return nvemu_error_set(err, -EINVAL, "address: a 7-bit SMBus/I2C address");
@@ -258,7 +261,7 @@ int nvemu_subsys_add_port(struct nvemu_subsys *s, const struct nvemu_port_params
 	if (!ports)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	s->ports = ports;
-	ports[s->nr_ports] = (struct nvemu_port){ .id = s->next_port_id++, .p = *p };
+	ports[s->nr_ports] = (struct nvemu_port){.id = s->next_port_id++, .p = *p};
 	if (port_id)
 		*port_id = ports[s->nr_ports].id;
 	s->nr_ports++;
@@ -273,7 +276,8 @@ int nvemu_subsys_remove_port(struct nvemu_subsys *s, uint16_t port_id, struct nv
 		return nvemu_error_set(err, -ENOENT, "port: no port %u", port_id);
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
 		if (s->ctrls[i]->p.port_id == port_id)
-			return nvemu_error_set(err, -EBUSY, "port: controller %u is bound to port %u",
+			return nvemu_error_set(err, -EBUSY,
+					       "port: controller %u is bound to port %u",
 					       s->ctrls[i]->cntlid, port_id);
 	memmove(port, port + 1, (size_t)(s->ports + s->nr_ports - port - 1) * sizeof(*port));
 	s->nr_ports--;
@@ -331,18 +335,22 @@ int nvemu_subsys_add_ctrl_ex(struct nvemu_subsys *s, const struct nvemu_ctrl_par
 		return nvemu_error_set(err, -ENOENT, "port: no port %u in %s", p->port_id, s->nqn);
 	if (port->p.type == NVEMU_PORT_TWO_WIRE)
 		return nvemu_error_set(err, -EINVAL,
-				       "port: %u is a two-wire management port; controllers sit on PCIe or TCP ports",
+				       "port: %u is a two-wire management port; controllers sit on "
+				       "PCIe or TCP ports",
 				       p->port_id);
 	if (s->single_ctrl && s->nr_ctrls)
-		return nvemu_error_set(err, -EBUSY, "single_ctrl: %s allows one controller", s->nqn);
+		return nvemu_error_set(err, -EBUSY, "single_ctrl: %s allows one controller",
+				       s->nqn);
 	if (p->num_io_queues < 1 || p->num_io_queues > NVEMU_MAX_IO_QUEUES)
-		return nvemu_error_set(err, -EINVAL, "num_queues: must be in 1..%d", NVEMU_MAX_IO_QUEUES);
+		return nvemu_error_set(err, -EINVAL, "num_queues: must be in 1..%d",
+				       NVEMU_MAX_IO_QUEUES);
 	if (p->mdts < 1 || p->mdts > 7)
 		return nvemu_error_set(err, -EINVAL, "mdts: must be in 1..7");
 	if (p->max_queue_entries < 2 || p->max_queue_entries > 4096)
 		return nvemu_error_set(err, -EINVAL, "max_queue_entries: must be in 2..4096");
 	if (p->fw_slots < 1 || p->fw_slots > NVEMU_FW_SLOTS_MAX)
-		return nvemu_error_set(err, -EINVAL, "fw_slots: must be in 1..%d", NVEMU_FW_SLOTS_MAX);
+		return nvemu_error_set(err, -EINVAL, "fw_slots: must be in 1..%d",
+				       NVEMU_FW_SLOTS_MAX);
 	if (p->aerl > 15)
 		return nvemu_error_set(err, -EINVAL, "aerl: must be in 0..15");
 	if (id >= 0xfff0)
@@ -409,11 +417,13 @@ int nvemu_subsys_remove_ctrl(struct nvemu_subsys *s, uint16_t cntlid, struct nve
 		if (ctrl->cntlid != cntlid)
 			continue;
 		if (ctrl->inflight > ctrl->nr_aer)
-			return nvemu_error_set(err, -EBUSY, "ctrl: controller %u has %u commands in flight",
+			return nvemu_error_set(err, -EBUSY,
+					       "ctrl: controller %u has %u commands in flight",
 					       cntlid, ctrl->inflight - ctrl->nr_aer);
 		if (ctrl->held_head)
 			return nvemu_error_set(err, -EBUSY,
-					       "ctrl: controller %u holds commands while suspended; resume it first",
+					       "ctrl: controller %u holds commands while "
+					       "suspended; resume it first",
 					       cntlid);
 		/* Outstanding AERs go back to their transport as aborted. */
 		if (nvemu_ctrl_enabled(ctrl))
@@ -516,7 +526,8 @@ int nvemu_subsys_add_ns_ex(struct nvemu_subsys *s, const struct nvemu_ns_params 
 	if (nsid == NVEMU_NSID_ALL || nsid > s->nn)
 		return nvemu_error_set(err, -EINVAL, "nsid: must be in 1..%u", s->nn);
 	if (nsid && nvemu_subsys_ns(s, nsid))
-		return nvemu_error_set(err, -EEXIST, "nsid: %u is already in use in %s", nsid, s->nqn);
+		return nvemu_error_set(err, -EEXIST, "nsid: %u is already in use in %s", nsid,
+				       s->nqn);
 	if (s->nr_ns >= s->mnan)
 		return nvemu_error_set(err, -ENOSPC, "nsid: %s already has mnan (%u) namespaces",
 				       s->nqn, s->mnan);
@@ -528,9 +539,10 @@ int nvemu_subsys_add_ns_ex(struct nvemu_subsys *s, const struct nvemu_ns_params 
 	}
 	if (bdev) {
 		if (lba < bdev->blk_size || lba % bdev->blk_size)
-			return nvemu_error_set(err, -EINVAL,
-					       "lbaf: %u-byte blocks do not fit bdev %s's %u-byte blocks",
-					       lba, bdev->name, bdev->blk_size);
+			return nvemu_error_set(
+				err, -EINVAL,
+				"lbaf: %u-byte blocks do not fit bdev %s's %u-byte blocks", lba,
+				bdev->name, bdev->blk_size);
 		if (!nblocks)
 			nblocks = bdev->size / lba;
 		if (nblocks > bdev->size / lba)
@@ -609,9 +621,10 @@ int nvemu_subsys_remove_ns(struct nvemu_subsys *s, uint32_t nsid, struct nvemu_e
 	if (!ns)
 		return nvemu_error_set(err, -ENOENT, "nsid: no namespace %u in %s", nsid, s->nqn);
 	if (ns->nr_attached)
-		return nvemu_error_set(err, -EBUSY,
-				       "nsid: namespace %u is attached to %u controller(s); detach it first",
-				       nsid, ns->nr_attached);
+		return nvemu_error_set(
+			err, -EBUSY,
+			"nsid: namespace %u is attached to %u controller(s); detach it first", nsid,
+			ns->nr_attached);
 	ns_delete(s->ns, &s->nr_ns, nsid);
 	ns_free(ns);
 	return 0;
@@ -623,7 +636,7 @@ uint16_t nvemu_subsys_ns_create_status(struct nvemu_subsys *s, uint64_t nsze, ui
 	uint32_t lba = nvemu_lbaf_size(lbaf);
 	struct nvemu_ns_params p;
 	struct nvemu_bdev *bdev = NULL;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 
 	if (!lba)
 		return NVEMU_SC_CMD(NVME_SC_INVALID_FORMAT) | NVEMU_DNR;
@@ -681,7 +694,8 @@ int nvemu_subsys_resize_ns(struct nvemu_subsys *s, uint32_t nsid, uint64_t nbloc
 	if (bytes > ns->bdev->size || ns->owns_bdev) {
 		ret = nvemu_bdev_resize(ns->bdev, bytes);
 		if (ret)
-			return nvemu_error_set(err, ret, "size: bdev %s cannot be resized to %llu bytes",
+			return nvemu_error_set(err, ret,
+					       "size: bdev %s cannot be resized to %llu bytes",
 					       ns->bdev->name, (unsigned long long)bytes);
 	}
 	ns->nblocks = nblocks;
@@ -699,7 +713,8 @@ int nvemu_ctrl_attach_ns(struct nvemu_ctrl *ctrl, uint32_t nsid, struct nvemu_er
 		return nvemu_error_set(err, -ENOENT, "nsid: no namespace %u in %s", nsid,
 				       ctrl->subsys->nqn);
 	if (nvemu_ctrl_find_ns(ctrl, nsid))
-		return nvemu_error_set(err, -EEXIST, "nsid: namespace %u is already attached to controller %u",
+		return nvemu_error_set(err, -EEXIST,
+				       "nsid: namespace %u is already attached to controller %u",
 				       nsid, ctrl->cntlid);
 	if (ns_insert(&ctrl->ns, &ctrl->nr_ns, &ctrl->ns_cap, ns))
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
@@ -713,8 +728,9 @@ int nvemu_ctrl_detach_ns(struct nvemu_ctrl *ctrl, uint32_t nsid, struct nvemu_er
 	struct nvemu_ns *ns = nvemu_ctrl_find_ns(ctrl, nsid);
 
 	if (!ns)
-		return nvemu_error_set(err, -ENOENT, "nsid: namespace %u is not attached to controller %u",
-				       nsid, ctrl->cntlid);
+		return nvemu_error_set(err, -ENOENT,
+				       "nsid: namespace %u is not attached to controller %u", nsid,
+				       ctrl->cntlid);
 	ns_delete(ctrl->ns, &ctrl->nr_ns, nsid);
 	ns->nr_attached--;
 	nvemu_ctrl_ns_changed(ctrl, nsid);
@@ -741,7 +757,8 @@ int nvemu_subsys_set_health(struct nvemu_subsys *s, const struct nvemu_health *h
 	if (h->spare_thresh > 100)
 		return nvemu_error_set(err, -EINVAL, "spare_threshold: a percentage, 0..100");
 	if (h->critical_warning & ~0x3f)
-		return nvemu_error_set(err, -EINVAL, "critical_warning: only bits 0..5 are defined");
+		return nvemu_error_set(err, -EINVAL,
+				       "critical_warning: only bits 0..5 are defined");
 	s->health = *h;
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
 		nvemu_ctrl_check_health(s->ctrls[i]);

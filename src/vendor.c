@@ -74,17 +74,18 @@ int nvemu_vendor_from_env(struct nvemu_vendor *v, struct nvemu_error *err)
 		const char *var;
 		size_t off;
 	} ids[] = {
-		{ "NVEMU_PCI_VID", offsetof(struct nvemu_vendor, pci_vid) },
-		{ "NVEMU_PCI_DID", offsetof(struct nvemu_vendor, pci_did) },
-		{ "NVEMU_PCI_SVID", offsetof(struct nvemu_vendor, pci_svid) },
-		{ "NVEMU_PCI_SDID", offsetof(struct nvemu_vendor, pci_sdid) },
+		{"NVEMU_PCI_VID", offsetof(struct nvemu_vendor, pci_vid)},
+		{"NVEMU_PCI_DID", offsetof(struct nvemu_vendor, pci_did)},
+		{"NVEMU_PCI_SVID", offsetof(struct nvemu_vendor, pci_svid)},
+		{"NVEMU_PCI_SDID", offsetof(struct nvemu_vendor, pci_sdid)},
 	};
 	struct nvemu_vendor nv = *v;
 	const char *s = getenv("NVEMU_IEEE_OUI");
 
 	if (s && nvemu_vendor_parse_oui(s, nv.ieee_oui))
-		return nvemu_error_set(err, -EINVAL,
-				       "NVEMU_IEEE_OUI: '%s' is not an IEEE RA hex OUI such as ac-de-48", s);
+		return nvemu_error_set(
+			err, -EINVAL,
+			"NVEMU_IEEE_OUI: '%s' is not an IEEE RA hex OUI such as ac-de-48", s);
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		s = getenv(ids[i].var);
 		if (s && nvemu_vendor_parse_id16(s, (uint16_t *)((char *)&nv + ids[i].off)))

@@ -73,8 +73,7 @@ int nvemu_bdev_null_create(const char *name, uint64_t size, uint32_t blk_size,
 			   struct nvemu_bdev **out, struct nvemu_error *err);
 int nvemu_bdev_ram_create(const char *name, uint64_t size, uint32_t blk_size,
 			  struct nvemu_bdev **out, struct nvemu_error *err);
-int nvemu_bdev_file_create(const char *name,
-			   const struct nvemu_bdev_file_opts *opts,
+int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *opts,
 			   struct nvemu_bdev **out, struct nvemu_error *err);
 /* Refuses (-EBUSY) while a namespace uses it. */
 int nvemu_bdev_destroy(struct nvemu_bdev *bdev, struct nvemu_error *err);

@@ -12,8 +12,7 @@
 struct nvemu_host;
 
 /* Binds the loop transport to ctrl. */
-int nvemu_host_create(struct nvemu_ctrl *ctrl, struct nvemu_host **out,
-		      struct nvemu_error *err);
+int nvemu_host_create(struct nvemu_ctrl *ctrl, struct nvemu_host **out, struct nvemu_error *err);
 void nvemu_host_destroy(struct nvemu_host *host);
 
 /*
@@ -28,9 +27,8 @@ int nvemu_host_shutdown(struct nvemu_host *host);
  * direction). Returns the completion status (0 = success); *cqe gets the
  * whole completion when non-NULL.
  */
-uint16_t nvemu_host_exec(struct nvemu_host *host, uint16_t sqid,
-			 const struct nvemu_sqe *cmd, void *buf, uint32_t len,
-			 struct nvemu_cqe *cqe);
+uint16_t nvemu_host_exec(struct nvemu_host *host, uint16_t sqid, const struct nvemu_sqe *cmd,
+			 void *buf, uint32_t len, struct nvemu_cqe *cqe);
 
 /*
  * Asynchronous form: submit and return; req->done runs on completion

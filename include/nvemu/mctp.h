@@ -20,44 +20,44 @@
 
 #include <nvemu/error.h>
 
-#define NVEMU_MCTP_HDR_VERSION	1
-#define NVEMU_MCTP_HDR_LEN	4
+#define NVEMU_MCTP_HDR_VERSION 1
+#define NVEMU_MCTP_HDR_LEN     4
 /* Baseline transmission unit: packet payload bytes after the header. */
-#define NVEMU_MCTP_BTU		64
+#define NVEMU_MCTP_BTU 64
 /* Largest transmission unit accepted by nvemu_mctp_ep_set_mtu(). */
-#define NVEMU_MCTP_MAX_MTU	4096
+#define NVEMU_MCTP_MAX_MTU 4096
 /* Largest message (type byte included) reassembled or sent; fits NVMe-MI. */
-#define NVEMU_MCTP_MAX_MSG	8192
+#define NVEMU_MCTP_MAX_MSG 8192
 
 /* Header byte 3. */
-#define NVEMU_MCTP_HDR_SOM	0x80
-#define NVEMU_MCTP_HDR_EOM	0x40
+#define NVEMU_MCTP_HDR_SOM	 0x80
+#define NVEMU_MCTP_HDR_EOM	 0x40
 #define NVEMU_MCTP_HDR_SEQ_SHIFT 4
-#define NVEMU_MCTP_HDR_SEQ_MASK	0x3
-#define NVEMU_MCTP_HDR_TO	0x08
-#define NVEMU_MCTP_HDR_TAG_MASK	0x07
+#define NVEMU_MCTP_HDR_SEQ_MASK	 0x3
+#define NVEMU_MCTP_HDR_TO	 0x08
+#define NVEMU_MCTP_HDR_TAG_MASK	 0x07
 
-#define NVEMU_MCTP_EID_NULL	0x00
-#define NVEMU_MCTP_EID_BCAST	0xff
+#define NVEMU_MCTP_EID_NULL  0x00
+#define NVEMU_MCTP_EID_BCAST 0xff
 
-#define NVEMU_MCTP_TYPE_CONTROL	0x00
-#define NVEMU_MCTP_TYPE_NVME_MI	0x04
+#define NVEMU_MCTP_TYPE_CONTROL 0x00
+#define NVEMU_MCTP_TYPE_NVME_MI 0x04
 #define NVEMU_MCTP_TYPE_IC	0x80 /* integrity check bit of the type byte */
 
 /* Control message commands and completion codes (DSP0236 table 12/13). */
-#define NVEMU_MCTP_CTRL_SET_EID		0x01
-#define NVEMU_MCTP_CTRL_GET_EID		0x02
-#define NVEMU_MCTP_CTRL_GET_UUID	0x03
-#define NVEMU_MCTP_CTRL_GET_VERSION	0x04
-#define NVEMU_MCTP_CTRL_GET_MSG_TYPES	0x05
+#define NVEMU_MCTP_CTRL_SET_EID	      0x01
+#define NVEMU_MCTP_CTRL_GET_EID	      0x02
+#define NVEMU_MCTP_CTRL_GET_UUID      0x03
+#define NVEMU_MCTP_CTRL_GET_VERSION   0x04
+#define NVEMU_MCTP_CTRL_GET_MSG_TYPES 0x05
 
-#define NVEMU_MCTP_CC_SUCCESS		0x00
-#define NVEMU_MCTP_CC_ERROR		0x01
-#define NVEMU_MCTP_CC_INVALID_DATA	0x02
-#define NVEMU_MCTP_CC_INVALID_LENGTH	0x03
-#define NVEMU_MCTP_CC_NOT_READY		0x04
-#define NVEMU_MCTP_CC_UNSUPPORTED_CMD	0x05
-#define NVEMU_MCTP_CC_TYPE_UNSUPPORTED	0x80 /* Get MCTP Version Support */
+#define NVEMU_MCTP_CC_SUCCESS	       0x00
+#define NVEMU_MCTP_CC_ERROR	       0x01
+#define NVEMU_MCTP_CC_INVALID_DATA     0x02
+#define NVEMU_MCTP_CC_INVALID_LENGTH   0x03
+#define NVEMU_MCTP_CC_NOT_READY	       0x04
+#define NVEMU_MCTP_CC_UNSUPPORTED_CMD  0x05
+#define NVEMU_MCTP_CC_TYPE_UNSUPPORTED 0x80 /* Get MCTP Version Support */
 
 /*
  * Where packets go out. tx_packet gets one whole packet (4-byte header and
@@ -83,20 +83,20 @@ typedef void (*nvemu_mctp_msg_fn)(void *ctx, const uint8_t *msg, size_t len,
 				  struct nvemu_mctp_reply *reply);
 
 struct nvemu_mctp_ep_params {
-	unsigned int net;	/* network id, for the router (default 1) */
-	uint8_t eid;		/* 0: none yet, a bus owner assigns one */
-	uint8_t uuid[16];	/* all zero: a random one is generated */
-	unsigned int mtu;	/* transmission unit, 0: NVEMU_MCTP_BTU */
+	unsigned int net; /* network id, for the router (default 1) */
+	uint8_t eid;	  /* 0: none yet, a bus owner assigns one */
+	uint8_t uuid[16]; /* all zero: a random one is generated */
+	unsigned int mtu; /* transmission unit, 0: NVEMU_MCTP_BTU */
 };
 
 struct nvemu_mctp_ep_stats {
 	uint64_t rx_packets, rx_messages, tx_packets, tx_messages;
-	uint64_t drop_header;	/* bad version, length or destination */
-	uint64_t drop_seq;	/* out-of-sequence packet, reassembly abandoned */
-	uint64_t drop_tag;	/* middle/end packet without a started message, or a response */
-	uint64_t drop_size;	/* message over NVEMU_MCTP_MAX_MSG */
-	uint64_t drop_type;	/* no handler for the message type */
-	uint64_t drop_busy;	/* too many replies outstanding */
+	uint64_t drop_header; /* bad version, length or destination */
+	uint64_t drop_seq;    /* out-of-sequence packet, reassembly abandoned */
+	uint64_t drop_tag;    /* middle/end packet without a started message, or a response */
+	uint64_t drop_size;   /* message over NVEMU_MCTP_MAX_MSG */
+	uint64_t drop_type;   /* no handler for the message type */
+	uint64_t drop_busy;   /* too many replies outstanding */
 };
 
 void nvemu_mctp_ep_params_init(struct nvemu_mctp_ep_params *p);
@@ -143,14 +143,14 @@ void nvemu_mctp_reply_drop(struct nvemu_mctp_reply *reply);
  * Packet helpers, also used by the router. nvemu_mctp_fragment() splits msg
  * into packets of at most mtu payload bytes; flags holds TO and tag.
  */
-int nvemu_mctp_fragment(uint8_t dest, uint8_t src, uint8_t flags, const uint8_t *msg,
-			size_t len, unsigned int mtu, const struct nvemu_mctp_link *link);
+int nvemu_mctp_fragment(uint8_t dest, uint8_t src, uint8_t flags, const uint8_t *msg, size_t len,
+			unsigned int mtu, const struct nvemu_mctp_link *link);
 
 /* ---- DSP0253 serial binding ---- */
 
-#define NVEMU_MCTP_SERIAL_REV	0x01
-#define NVEMU_MCTP_SERIAL_FLAG	0x7e
-#define NVEMU_MCTP_SERIAL_ESC	0x7d
+#define NVEMU_MCTP_SERIAL_REV  0x01
+#define NVEMU_MCTP_SERIAL_FLAG 0x7e
+#define NVEMU_MCTP_SERIAL_ESC  0x7d
 /* Linux's mctp-serial limit: baseline MTU plus the header. */
 #define NVEMU_MCTP_SERIAL_MAX_PKT (NVEMU_MCTP_BTU + NVEMU_MCTP_HDR_LEN)
 /* 7E 01 count, every packet byte escaped, FCS hi lo, 7E. */
@@ -205,7 +205,7 @@ const struct nvemu_mctp_serial_dec *nvemu_mctp_serial_decoder(const struct nvemu
 
 /* ---- Userspace AF_MCTP router (the preload library's other end) ---- */
 
-#define NVEMU_MCTP_SOCKET_DEFAULT "/var/tmp/nvemu-mctp.sock"
+#define NVEMU_MCTP_SOCKET_DEFAULT   "/var/tmp/nvemu-mctp.sock"
 #define NVEMU_MCTP_ROUTER_LOCAL_EID 8
 
 /*
@@ -214,17 +214,17 @@ const struct nvemu_mctp_serial_dec *nvemu_mctp_serial_decoder(const struct nvemu
  * as AF_MCTP carries it in the address). Host byte order: same machine.
  */
 enum {
-	NVEMU_MCTP_WIRE_SEND = 1,	/* client -> router: a message to (net, eid) */
-	NVEMU_MCTP_WIRE_RECV = 2,	/* router -> client: a message from (net, eid) */
-	NVEMU_MCTP_WIRE_BIND = 3,	/* client -> router: receive requests of a type */
-	NVEMU_MCTP_WIRE_DROPTAG = 4,	/* client -> router: SIOCMCTPDROPTAG */
+	NVEMU_MCTP_WIRE_SEND = 1,    /* client -> router: a message to (net, eid) */
+	NVEMU_MCTP_WIRE_RECV = 2,    /* router -> client: a message from (net, eid) */
+	NVEMU_MCTP_WIRE_BIND = 3,    /* client -> router: receive requests of a type */
+	NVEMU_MCTP_WIRE_DROPTAG = 4, /* client -> router: SIOCMCTPDROPTAG */
 };
 
 struct nvemu_mctp_wire {
 	uint8_t op;
-	uint8_t type;	/* message type byte, IC bit included */
-	uint8_t eid;	/* destination (SEND/BIND/DROPTAG) or source (RECV) */
-	uint8_t tag;	/* AF_MCTP smctp_tag: TO 0x08, PREALLOC 0x10 */
+	uint8_t type; /* message type byte, IC bit included */
+	uint8_t eid;  /* destination (SEND/BIND/DROPTAG) or source (RECV) */
+	uint8_t tag;  /* AF_MCTP smctp_tag: TO 0x08, PREALLOC 0x10 */
 	uint32_t net;
 };
 

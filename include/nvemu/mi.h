@@ -39,16 +39,16 @@ enum nvemu_mi_opcode {
 };
 
 /* Controller Health Status Poll DW0 bits 31:24 and DW1 (NVMe-MI 1.2 5.3). */
-#define NVEMU_MI_CHSP_INCF (1u << 24)
+#define NVEMU_MI_CHSP_INCF  (1u << 24)
 #define NVEMU_MI_CHSP_INCPF (1u << 25)
 #define NVEMU_MI_CHSP_INCVF (1u << 26)
-#define NVEMU_MI_CHSP_ALL (1u << 31)
-#define NVEMU_MI_CHSP_CSTS (1u << 0)
+#define NVEMU_MI_CHSP_ALL   (1u << 31)
+#define NVEMU_MI_CHSP_CSTS  (1u << 0)
 #define NVEMU_MI_CHSP_CTEMP (1u << 1)
-#define NVEMU_MI_CHSP_PDLU (1u << 2)
+#define NVEMU_MI_CHSP_PDLU  (1u << 2)
 #define NVEMU_MI_CHSP_SPARE (1u << 3)
 #define NVEMU_MI_CHSP_CWARN (1u << 4)
-#define NVEMU_MI_CHSP_CCF (1u << 31)
+#define NVEMU_MI_CHSP_CCF   (1u << 31)
 /* Byte offset of the Controller Health Status Changed flags in a CHDS. */
 #define NVEMU_MI_CHDS_CHSC_OFF 9
 
@@ -85,8 +85,7 @@ uint16_t nvemu_mi_ep_port(const struct nvemu_mi_ep *ep);
  */
 uint16_t nvemu_mi_ep_mtu(const struct nvemu_mi_ep *ep);
 /* Called (after the response) whenever the endpoint port's MTU changes. */
-void nvemu_mi_ep_set_mtu_cb(struct nvemu_mi_ep *ep,
-			    void (*cb)(void *arg, uint16_t mtu), void *arg);
+void nvemu_mi_ep_set_mtu_cb(struct nvemu_mi_ep *ep, void (*cb)(void *arg, uint16_t mtu), void *arg);
 
 /*
  * SMBus/I2C frequency (NVME_MI_CONFIG_SMBUS_FREQ_*) currently configured on
@@ -106,8 +105,8 @@ int nvemu_mi_ep_set_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id, uint16_t 
  * Product Info area with the subsystem's model, serial and firmware).
  */
 const uint8_t *nvemu_mi_ep_vpd(const struct nvemu_mi_ep *ep);
-int nvemu_mi_ep_vpd_write(struct nvemu_mi_ep *ep, uint32_t off, const void *data,
-			  uint32_t len, struct nvemu_error *err);
+int nvemu_mi_ep_vpd_write(struct nvemu_mi_ep *ep, uint32_t off, const void *data, uint32_t len,
+			  struct nvemu_error *err);
 
 /* Composite Controller Status flags pending (NVM Subsystem Health Status Poll). */
 uint16_t nvemu_mi_ep_ccs(struct nvemu_mi_ep *ep);

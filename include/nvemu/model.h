@@ -18,9 +18,9 @@ struct nvemu_ctrl;
 struct nvemu_ns;
 
 #define NVEMU_NQN_MAX 223
-#define NVEMU_SN_MAX 20
-#define NVEMU_MN_MAX 40
-#define NVEMU_FR_MAX 8
+#define NVEMU_SN_MAX  20
+#define NVEMU_MN_MAX  40
+#define NVEMU_FR_MAX  8
 
 /* ---- vendor identity (seed 000: build-time defaults, run-time override) */
 
@@ -61,11 +61,10 @@ struct nvemu_subsys_params {
 /* Defaults: nn 0xfffffffe... capped to 1024 namespaces, vendor from build+env. */
 void nvemu_subsys_params_init(struct nvemu_subsys_params *p);
 /* The seed-000 spelling: defaults with the vendor identity of the environment. */
-int nvemu_subsys_info_environment(struct nvemu_subsys_params *p,
-				  struct nvemu_error *err);
+int nvemu_subsys_info_environment(struct nvemu_subsys_params *p, struct nvemu_error *err);
 
-int nvemu_subsys_create(const struct nvemu_subsys_params *p,
-			struct nvemu_subsys **out, struct nvemu_error *err);
+int nvemu_subsys_create(const struct nvemu_subsys_params *p, struct nvemu_subsys **out,
+			struct nvemu_error *err);
 /* Destroys controllers and namespaces too (namespaces' own bdevs included). */
 void nvemu_subsys_destroy(struct nvemu_subsys *subsys);
 
@@ -84,13 +83,13 @@ struct nvemu_port_params {
 	enum nvemu_port_type type;
 	union {
 		struct {
-			uint8_t port_number; /* PCIe port number */
+			uint8_t port_number;	/* PCIe port number */
 			uint8_t max_link_speed; /* 1=2.5GT/s ... 5=32GT/s */
 			uint8_t max_link_width; /* lanes */
 		} pcie;
 		struct {
-			uint8_t address;   /* 7-bit SMBus/I2C address */
-			uint8_t max_freq;  /* 1=100kHz 2=400kHz 3=1MHz */
+			uint8_t address;  /* 7-bit SMBus/I2C address */
+			uint8_t max_freq; /* 1=100kHz 2=400kHz 3=1MHz */
 			bool mctp_send_enabled;
 		} two_wire;
 		struct {
@@ -103,9 +102,8 @@ struct nvemu_port_params {
 
 /* Fills the type's defaults; the seed-000 PCIePort::new() / TwoWirePort::new(). */
 void nvemu_port_params_init(struct nvemu_port_params *p, enum nvemu_port_type type);
-int nvemu_subsys_add_port(struct nvemu_subsys *subsys,
-			  const struct nvemu_port_params *p, uint16_t *port_id,
-			  struct nvemu_error *err);
+int nvemu_subsys_add_port(struct nvemu_subsys *subsys, const struct nvemu_port_params *p,
+			  uint16_t *port_id, struct nvemu_error *err);
 /* Refused (-EBUSY) while a controller is bound to the port. */
 int nvemu_subsys_remove_port(struct nvemu_subsys *subsys, uint16_t port_id,
 			     struct nvemu_error *err);
@@ -113,12 +111,12 @@ int nvemu_subsys_remove_port(struct nvemu_subsys *subsys, uint16_t port_id,
 /* ---- controllers */
 
 struct nvemu_ctrl_params {
-	uint16_t cntlid;	/* 0: the lowest free id >= 1 */
+	uint16_t cntlid; /* 0: the lowest free id >= 1 */
 	uint16_t port_id;
-	uint16_t num_io_queues; /* 1..NVEMU_MAX_IO_QUEUES (SNAP's default range 1..31) */
-	uint8_t mdts;		/* log2 of max transfer in 4 KiB units, 1..7 */
+	uint16_t num_io_queues;	    /* 1..NVEMU_MAX_IO_QUEUES (SNAP's default range 1..31) */
+	uint8_t mdts;		    /* log2 of max transfer in 4 KiB units, 1..7 */
 	uint16_t max_queue_entries; /* MQES+1, 2..4096 */
-	uint8_t fw_slots;	/* 1..7 */
+	uint8_t fw_slots;	    /* 1..7 */
 	bool write_zeroes;
 	bool compare;
 	bool compare_write; /* fused compare-and-write */
@@ -130,14 +128,12 @@ struct nvemu_ctrl_params {
 #define NVEMU_MAX_IO_QUEUES 1023
 
 void nvemu_ctrl_params_init(struct nvemu_ctrl_params *p);
-int nvemu_subsys_add_ctrl_ex(struct nvemu_subsys *subsys,
-			     const struct nvemu_ctrl_params *p, uint16_t *cntlid,
-			     struct nvemu_error *err);
+int nvemu_subsys_add_ctrl_ex(struct nvemu_subsys *subsys, const struct nvemu_ctrl_params *p,
+			     uint16_t *cntlid, struct nvemu_error *err);
 /* Seed-000 spelling: a controller with default parameters on a port. */
-int nvemu_subsys_add_ctrl(struct nvemu_subsys *subsys, uint16_t port_id,
-			  uint16_t *cntlid, struct nvemu_error *err);
-int nvemu_subsys_remove_ctrl(struct nvemu_subsys *subsys, uint16_t cntlid,
-			     struct nvemu_error *err);
+int nvemu_subsys_add_ctrl(struct nvemu_subsys *subsys, uint16_t port_id, uint16_t *cntlid,
+			  struct nvemu_error *err);
+int nvemu_subsys_remove_ctrl(struct nvemu_subsys *subsys, uint16_t cntlid, struct nvemu_error *err);
 struct nvemu_ctrl *nvemu_subsys_ctrl(struct nvemu_subsys *subsys, uint16_t cntlid);
 uint16_t nvemu_ctrl_cntlid(const struct nvemu_ctrl *ctrl);
 struct nvemu_subsys *nvemu_ctrl_subsys(struct nvemu_ctrl *ctrl);
@@ -146,19 +142,17 @@ struct nvemu_subsys *nvemu_ctrl_subsys(struct nvemu_ctrl *ctrl);
  * Attach and detach. On an enabled controller both queue a Namespace
  * Attribute Changed event and add the NSID to its Changed Namespace List.
  */
-int nvemu_ctrl_attach_ns(struct nvemu_ctrl *ctrl, uint32_t nsid,
-			 struct nvemu_error *err);
-int nvemu_ctrl_detach_ns(struct nvemu_ctrl *ctrl, uint32_t nsid,
-			 struct nvemu_error *err);
+int nvemu_ctrl_attach_ns(struct nvemu_ctrl *ctrl, uint32_t nsid, struct nvemu_error *err);
+int nvemu_ctrl_detach_ns(struct nvemu_ctrl *ctrl, uint32_t nsid, struct nvemu_error *err);
 bool nvemu_ctrl_ns_attached(const struct nvemu_ctrl *ctrl, uint32_t nsid);
 
 /* ---- namespaces */
 
 struct nvemu_ns_params {
-	uint32_t nsid;	     /* 0: the lowest free NSID */
-	uint64_t nblocks;    /* size in LBAs; 0 with a bdev: the bdev's size */
-	uint8_t lbaf;	     /* index into the LBA formats: 0 = 512 B, 1 = 4 KiB */
-	struct nvemu_bdev *bdev; /* NULL: a RAM bdev the namespace owns */
+	uint32_t nsid;			     /* 0: the lowest free NSID */
+	uint64_t nblocks;		     /* size in LBAs; 0 with a bdev: the bdev's size */
+	uint8_t lbaf;			     /* index into the LBA formats: 0 = 512 B, 1 = 4 KiB */
+	struct nvemu_bdev *bdev;	     /* NULL: a RAM bdev the namespace owns */
 	bool has_nguid, has_eui64, has_uuid; /* false: generated */
 	uint8_t nguid[16];
 	uint8_t eui64[8];
@@ -170,17 +164,15 @@ struct nvemu_ns_params {
 uint32_t nvemu_lbaf_size(uint8_t lbaf); /* 0 for an unknown index */
 
 void nvemu_ns_params_init(struct nvemu_ns_params *p);
-int nvemu_subsys_add_ns_ex(struct nvemu_subsys *subsys,
-			   const struct nvemu_ns_params *p, uint32_t *nsid,
-			   struct nvemu_error *err);
+int nvemu_subsys_add_ns_ex(struct nvemu_subsys *subsys, const struct nvemu_ns_params *p,
+			   uint32_t *nsid, struct nvemu_error *err);
 /* Seed-000 spelling: a RAM namespace of nblocks 512-byte blocks. */
-int nvemu_subsys_add_ns(struct nvemu_subsys *subsys, uint64_t nblocks,
-			uint32_t *nsid, struct nvemu_error *err);
+int nvemu_subsys_add_ns(struct nvemu_subsys *subsys, uint64_t nblocks, uint32_t *nsid,
+			struct nvemu_error *err);
 /* Refused (-EBUSY) while attached to a controller. */
-int nvemu_subsys_remove_ns(struct nvemu_subsys *subsys, uint32_t nsid,
+int nvemu_subsys_remove_ns(struct nvemu_subsys *subsys, uint32_t nsid, struct nvemu_error *err);
+int nvemu_subsys_resize_ns(struct nvemu_subsys *subsys, uint32_t nsid, uint64_t nblocks,
 			   struct nvemu_error *err);
-int nvemu_subsys_resize_ns(struct nvemu_subsys *subsys, uint32_t nsid,
-			   uint64_t nblocks, struct nvemu_error *err);
 struct nvemu_ns *nvemu_subsys_ns(struct nvemu_subsys *subsys, uint32_t nsid);
 
 /* ---- health, shared by the SMART log and NVMe-MI health polls */
@@ -198,7 +190,7 @@ void nvemu_subsys_get_health(struct nvemu_subsys *subsys, struct nvemu_health *h
  * Sets the values; crossing a controller's temperature thresholds or
  * setting critical warnings raises SMART/Health events on every controller.
  */
-int nvemu_subsys_set_health(struct nvemu_subsys *subsys,
-			    const struct nvemu_health *h, struct nvemu_error *err);
+int nvemu_subsys_set_health(struct nvemu_subsys *subsys, const struct nvemu_health *h,
+			    struct nvemu_error *err);
 
 #endif

@@ -42,16 +42,16 @@
 #include <nvemu/error.h>
 #include <nvemu/model.h>
 
-#define NVEMU_PCIE_CFG_SIZE 0x1000u   /* PCIe extended configuration space */
-#define NVEMU_PCIE_BAR0_SIZE 0x10000u /* 64 KiB */
-#define NVEMU_PCIE_DB_OFF 0x1000u
+#define NVEMU_PCIE_CFG_SIZE	  0x1000u  /* PCIe extended configuration space */
+#define NVEMU_PCIE_BAR0_SIZE	  0x10000u /* 64 KiB */
+#define NVEMU_PCIE_DB_OFF	  0x1000u
 #define NVEMU_PCIE_MSIX_TABLE_OFF 0x4000u
-#define NVEMU_PCIE_MSIX_PBA_OFF 0x8000u
+#define NVEMU_PCIE_MSIX_PBA_OFF	  0x8000u
 
 /* Capability offsets in configuration space (the list starts at 0x34 -> 0x40). */
-#define NVEMU_PCIE_CAP_PM 0x40u	  /* Power Management, -> 0x50 */
+#define NVEMU_PCIE_CAP_PM   0x40u /* Power Management, -> 0x50 */
 #define NVEMU_PCIE_CAP_MSIX 0x50u /* MSI-X, -> 0x60 */
-#define NVEMU_PCIE_CAP_EXP 0x60u  /* PCI Express (v2, endpoint), end of list */
+#define NVEMU_PCIE_CAP_EXP  0x60u /* PCI Express (v2, endpoint), end of list */
 
 struct nvemu_pcie_ctrl;
 
@@ -81,8 +81,8 @@ struct nvemu_pci_host_ops {
  * Identify Controller then reports SGL support (Data Block, Segment, Last
  * Segment, Bit Bucket).
  */
-int nvemu_pcie_ctrl_create(struct nvemu_ctrl *ctrl, const struct nvemu_pci_host_ops *ops,
-			   void *ctx, struct nvemu_pcie_ctrl **out, struct nvemu_error *err);
+int nvemu_pcie_ctrl_create(struct nvemu_ctrl *ctrl, const struct nvemu_pci_host_ops *ops, void *ctx,
+			   struct nvemu_pcie_ctrl **out, struct nvemu_error *err);
 /*
  * Resets the controller if enabled (in-flight commands are waited for a
  * bounded time, then abandoned: their completions are dropped), unbinds it.
@@ -142,10 +142,10 @@ struct nvemu_pcie_queue_debug {
 	uint16_t cq_size;
 	uint16_t cq_iv;
 	bool cq_ien;
-	uint32_t driver_cq_head; /* last CQ head doorbell value */
-	uint32_t device_cq_tail; /* next entry the controller posts */
-	bool cq_phase;		 /* phase tag of the next entry */
-	uint32_t cq_backlog;	 /* completions waiting for CQ space */
+	uint32_t driver_cq_head;  /* last CQ head doorbell value */
+	uint32_t device_cq_tail;  /* next entry the controller posts */
+	bool cq_phase;		  /* phase tag of the next entry */
+	uint32_t cq_backlog;	  /* completions waiting for CQ space */
 	uint64_t doorbell_errors; /* invalid doorbell writes (controller-wide) */
 	uint64_t interrupts;	  /* MSI-X messages / INTx assertions on cq_iv */
 };

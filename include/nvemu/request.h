@@ -19,13 +19,13 @@ struct nvemu_req;
 struct nvemu_req {
 	/* Filled by the transport. */
 	struct nvemu_sqe cmd;
-	uint16_t sqid;	 /* 0: admin queue */
+	uint16_t sqid; /* 0: admin queue */
 	/*
 	 * Out-of-band (NVMe-MI admin tunnel): runs on the admin path whether
 	 * or not a host has enabled the controller.
 	 */
 	bool oob;
-	void *buf;	 /* data: host data for writes, filled for reads */
+	void *buf;	  /* data: host data for writes, filled for reads */
 	uint32_t buf_len; /* bytes the host described (PRP/SGL/capsule) */
 	void (*done)(struct nvemu_req *req);
 	void *transport_priv;
@@ -43,9 +43,9 @@ struct nvemu_req {
 	 * it completes with this status once its backend I/O ends. */
 	uint16_t abort_status;
 	struct nvemu_bio bio;
-	int bio_pending;     /* sub-I/Os outstanding (Copy, Flush-all, Format) */
-	int bio_err;	     /* first error of those */
-	void *cmd_priv;	     /* per-command scratch (bounce buffers) */
+	int bio_pending; /* sub-I/Os outstanding (Copy, Flush-all, Format) */
+	int bio_err;	 /* first error of those */
+	void *cmd_priv;	 /* per-command scratch (bounce buffers) */
 	uint64_t start_ns;
 };
 
@@ -62,10 +62,10 @@ struct nvemu_transport_ops {
 	 * the command, then calls these to map or unmap the queue.
 	 * Return an NVMe status (0 on success).
 	 */
-	uint16_t (*create_cq)(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
-			      uint16_t size, uint16_t iv, bool ien, bool pc);
-	uint16_t (*create_sq)(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
-			      uint16_t size, uint16_t cqid, uint8_t prio, bool pc);
+	uint16_t (*create_cq)(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr, uint16_t size,
+			      uint16_t iv, bool ien, bool pc);
+	uint16_t (*create_sq)(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr, uint16_t size,
+			      uint16_t cqid, uint8_t prio, bool pc);
 	uint16_t (*delete_cq)(struct nvemu_ctrl *ctrl, uint16_t qid);
 	uint16_t (*delete_sq)(struct nvemu_ctrl *ctrl, uint16_t qid);
 	/* Controller reset (CC.EN 1->0) or shutdown: drop transport queues. */
@@ -75,9 +75,8 @@ struct nvemu_transport_ops {
 };
 
 /* Bind a transport to the controller (one at a time); NULL unbinds. */
-int nvemu_ctrl_bind_transport(struct nvemu_ctrl *ctrl,
-			      const struct nvemu_transport_ops *ops, void *priv,
-			      struct nvemu_error *err);
+int nvemu_ctrl_bind_transport(struct nvemu_ctrl *ctrl, const struct nvemu_transport_ops *ops,
+			      void *priv, struct nvemu_error *err);
 void *nvemu_ctrl_transport_priv(struct nvemu_ctrl *ctrl);
 
 /* Start a command. done() may run before this returns. */
@@ -88,21 +87,20 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req);
  * dwords, as the controller's namespaces are formatted now; -1 when the
  * command is malformed. Transports use it to size bounce buffers.
  */
-int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, uint16_t sqid,
-			       const struct nvemu_sqe *cmd);
+int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, uint16_t sqid, const struct nvemu_sqe *cmd);
 
 /* ---- controller registers / fabrics properties */
 
-#define NVEMU_REG_CAP 0x00
-#define NVEMU_REG_VS 0x08
+#define NVEMU_REG_CAP	0x00
+#define NVEMU_REG_VS	0x08
 #define NVEMU_REG_INTMS 0x0c
 #define NVEMU_REG_INTMC 0x10
-#define NVEMU_REG_CC 0x14
-#define NVEMU_REG_CSTS 0x1c
-#define NVEMU_REG_NSSR 0x20
-#define NVEMU_REG_AQA 0x24
-#define NVEMU_REG_ASQ 0x28
-#define NVEMU_REG_ACQ 0x30
+#define NVEMU_REG_CC	0x14
+#define NVEMU_REG_CSTS	0x1c
+#define NVEMU_REG_NSSR	0x20
+#define NVEMU_REG_AQA	0x24
+#define NVEMU_REG_ASQ	0x28
+#define NVEMU_REG_ACQ	0x30
 
 uint64_t nvemu_ctrl_get_cap(struct nvemu_ctrl *ctrl);
 uint32_t nvemu_ctrl_get_vs(struct nvemu_ctrl *ctrl);

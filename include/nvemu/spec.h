@@ -48,10 +48,10 @@ _Static_assert(sizeof(struct nvemu_cqe) == 16, "CQE is 16 bytes");
  * M bit 13, DNR bit 14.
  */
 #define NVEMU_STATUS(sct, sc) ((uint16_t)(((sct) << NVME_SCT_SHIFT) | (sc)))
-#define NVEMU_SC_GENERIC(sc) NVEMU_STATUS(NVME_SCT_GENERIC, sc)
-#define NVEMU_SC_CMD(sc) NVEMU_STATUS(NVME_SCT_CMD_SPECIFIC, sc)
-#define NVEMU_SC_MEDIA(sc) NVEMU_STATUS(NVME_SCT_MEDIA, sc)
-#define NVEMU_DNR NVME_SC_DNR
+#define NVEMU_SC_GENERIC(sc)  NVEMU_STATUS(NVME_SCT_GENERIC, sc)
+#define NVEMU_SC_CMD(sc)      NVEMU_STATUS(NVME_SCT_CMD_SPECIFIC, sc)
+#define NVEMU_SC_MEDIA(sc)    NVEMU_STATUS(NVME_SCT_MEDIA, sc)
+#define NVEMU_DNR	      NVME_SC_DNR
 
 static inline uint8_t nvemu_status_sct(uint16_t status)
 {

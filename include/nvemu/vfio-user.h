@@ -26,7 +26,7 @@ struct nvemu_vfu_params {
 	/* Reply timeout for server-initiated DMA_READ/DMA_WRITE messages. */
 	unsigned dma_timeout_ms; /* 0: 5000 */
 	/* Largest REGION_READ/WRITE and DMA message data accepted. */
-	uint32_t max_data_xfer;	 /* 0: 1 MiB */
+	uint32_t max_data_xfer; /* 0: 1 MiB */
 	/* Log protocol errors to stderr. */
 	bool verbose;
 };
@@ -39,8 +39,8 @@ void nvemu_vfu_params_init(struct nvemu_vfu_params *p);
  * function to it. params may be NULL for the defaults.
  */
 int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
-			    const struct nvemu_vfu_params *params,
-			    struct nvemu_vfu_server **out, struct nvemu_error *err);
+			    const struct nvemu_vfu_params *params, struct nvemu_vfu_server **out,
+			    struct nvemu_error *err);
 /* Disconnects the client, resets the controller and unlinks the socket. */
 void nvemu_vfu_server_destroy(struct nvemu_vfu_server *s);
 

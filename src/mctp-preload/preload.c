@@ -42,8 +42,8 @@
 struct psock {
 	bool bound;
 	bool addr_ext;
-	uint8_t tags[256];	/* preallocated tags per peer EID, a bit each */
-	uint8_t *buf;		/* one wire message */
+	uint8_t tags[256]; /* preallocated tags per peer EID, a bit each */
+	uint8_t *buf;	   /* one wire message */
 };
 
 #define WIRE_BUF (sizeof(struct nvemu_mctp_wire) + NVEMU_MCTP_MAX_MSG)
@@ -61,8 +61,7 @@ static struct {
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*recv)(int, void *, size_t, int);
 	ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
-	ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *,
-				socklen_t *);
+	ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
 } real;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -147,7 +146,7 @@ static const char *sock_path(void)
 
 EXPORT int socket(int domain, int type, int protocol)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	const char *path = sock_path();
 	struct psock *ps;
@@ -177,8 +176,10 @@ EXPORT int socket(int domain, int type, int protocol)
 
 		e = errno;
 		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
-			fprintf(stderr, "nvemu-mctp-preload: no MCTP router at %s: %s "
-				"(set NVEMU_MCTP_SOCKET; is nvemud running?)\n", path, strerror(e));
+			fprintf(stderr,
+				"nvemu-mctp-preload: no MCTP router at %s: %s "
+				"(set NVEMU_MCTP_SOCKET; is nvemud running?)\n",
+				path, strerror(e));
 		real.close(fd);
 		errno = e;
 		return -1;
@@ -219,7 +220,7 @@ static int wire_send(int fd, const struct nvemu_mctp_wire *w, const struct iovec
 		     size_t iovcnt, int flags)
 {
 	struct iovec v[1 + 64];
-	struct msghdr mh = { .msg_iov = v, .msg_iovlen = 1 + iovcnt };
+	struct msghdr mh = {.msg_iov = v, .msg_iovlen = 1 + iovcnt};
 
 	if (iovcnt > 64) {
 		errno = EMSGSIZE;
@@ -234,7 +235,7 @@ static int wire_send(int fd, const struct nvemu_mctp_wire *w, const struct iovec
 EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	const struct sockaddr_mctp *sm = (const struct sockaddr_mctp *)addr;
-	struct nvemu_mctp_wire w = { .op = NVEMU_MCTP_WIRE_BIND };
+	struct nvemu_mctp_wire w = {.op = NVEMU_MCTP_WIRE_BIND};
 	struct psock *ps;
 
 	INIT();
@@ -265,7 +266,7 @@ EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	const struct sockaddr_mctp *sm;
-	struct nvemu_mctp_wire w = { .op = NVEMU_MCTP_WIRE_SEND };
+	struct nvemu_mctp_wire w = {.op = NVEMU_MCTP_WIRE_SEND};
 	struct psock *ps;
 	size_t len = 0;
 
@@ -300,12 +301,12 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return len;
 }
 
-EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
-		      const struct sockaddr *addr, socklen_t alen)
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+		      socklen_t alen)
 {
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_name = (void *)addr, .msg_namelen = alen, .msg_iov = &iov,
-			     .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr mh = {
+		.msg_name = (void *)addr, .msg_namelen = alen, .msg_iov = &iov, .msg_iovlen = 1};
 
 	INIT();
 	if (!lookup(fd))
@@ -377,9 +378,11 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			socklen_t *alen)
 {
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr mh = { .msg_name = addr, .msg_namelen = addr && alen ? *alen : 0,
-			     .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr mh = {.msg_name = addr,
+			    .msg_namelen = addr && alen ? *alen : 0,
+			    .msg_iov = &iov,
+			    .msg_iovlen = 1};
 	ssize_t n;
 
 	INIT();
@@ -442,7 +445,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
 
 static int tag_ioctl(int fd, struct psock *ps, unsigned long req, struct mctp_ioc_tag_ctl *ctl)
 {
-	struct nvemu_mctp_wire w = { .op = NVEMU_MCTP_WIRE_DROPTAG };
+	struct nvemu_mctp_wire w = {.op = NVEMU_MCTP_WIRE_DROPTAG};
 	const uint8_t want = MCTP_TAG_OWNER | MCTP_TAG_PREALLOC;
 	uint8_t *bits;
 
@@ -470,8 +473,7 @@ static int tag_ioctl(int fd, struct psock *ps, unsigned long req, struct mctp_io
 		errno = EBUSY;
 		return -1;
 	}
-	if ((ctl->tag & ~MCTP_TAG_MASK) != want ||
-	    !(*bits & (1u << (ctl->tag & MCTP_TAG_MASK)))) {
+	if ((ctl->tag & ~MCTP_TAG_MASK) != want || !(*bits & (1u << (ctl->tag & MCTP_TAG_MASK)))) {
 		errno = EINVAL;
 		return -1;
 	}

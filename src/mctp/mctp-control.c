@@ -7,13 +7,13 @@
 
 #include "mctp-internal.h"
 
-#define CTRL_RQ		0x80
-#define CTRL_D		0x40
-#define CTRL_IID_MASK	0x1f
+#define CTRL_RQ	      0x80
+#define CTRL_D	      0x40
+#define CTRL_IID_MASK 0x1f
 
 /* DSP0236 version entries: major, minor, update (0xF0 | BCD), alpha. */
-static const uint8_t ver_mctp[4] = { 0xf1, 0xf3, 0xf1, 0x00 };	/* 1.3.1 */
-static const uint8_t ver_nvme_mi[4] = { 0xf1, 0xf2, 0xf0, 0x00 };	/* NVMe-MI 1.2 */
+static const uint8_t ver_mctp[4] = {0xf1, 0xf3, 0xf1, 0x00};	/* 1.3.1 */
+static const uint8_t ver_nvme_mi[4] = {0xf1, 0xf2, 0xf0, 0x00}; /* NVMe-MI 1.2 */
 
 static void ctrl_reply(struct nvemu_mctp_reply *reply, uint8_t *rsp, size_t len, uint8_t cc)
 {
@@ -60,16 +60,16 @@ void mctp_control_handle(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t le
 			}
 			nvemu_mctp_ep_set_eid(ep, eid, NULL);
 		}
-		rsp[4] = 0x00;	/* EID assignment accepted, no EID pool */
+		rsp[4] = 0x00; /* EID assignment accepted, no EID pool */
 		rsp[5] = nvemu_mctp_ep_eid(ep);
-		rsp[6] = 0;	/* pool size */
+		rsp[6] = 0; /* pool size */
 		ctrl_reply(reply, rsp, 7, NVEMU_MCTP_CC_SUCCESS);
 		return;
 	}
 	case NVEMU_MCTP_CTRL_GET_EID:
 		rsp[4] = nvemu_mctp_ep_eid(ep);
-		rsp[5] = 0x00;	/* simple endpoint, dynamic EID */
-		rsp[6] = 0x00;	/* medium specific */
+		rsp[5] = 0x00; /* simple endpoint, dynamic EID */
+		rsp[6] = 0x00; /* medium specific */
 		ctrl_reply(reply, rsp, 7, NVEMU_MCTP_CC_SUCCESS);
 		return;
 	case NVEMU_MCTP_CTRL_GET_UUID:

@@ -26,8 +26,8 @@ struct mctp_reasm {
 };
 
 enum {
-	MCTP_RX_MORE = 0,	/* packet taken, message not complete */
-	MCTP_RX_DONE = 1,	/* *done holds a whole message; release it after use */
+	MCTP_RX_MORE = 0, /* packet taken, message not complete */
+	MCTP_RX_DONE = 1, /* *done holds a whole message; release it after use */
 	MCTP_RX_DROP_HDR = -1,
 	MCTP_RX_DROP_SEQ = -2,
 	MCTP_RX_DROP_TAG = -3,

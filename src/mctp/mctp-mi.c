@@ -32,7 +32,8 @@ static bool mi_dropped(const uint8_t *msg, size_t len)
 {
 	uint32_t mic;
 
-	if (len < 4 + MI_MIC_LEN || len > MI_MSG_MAX || msg[0] != (NVEMU_MCTP_TYPE_IC | NVEMU_MCTP_TYPE_NVME_MI))
+	if (len < 4 + MI_MIC_LEN || len > MI_MSG_MAX ||
+	    msg[0] != (NVEMU_MCTP_TYPE_IC | NVEMU_MCTP_TYPE_NVME_MI))
 		return true;
 	memcpy(&mic, msg + len - MI_MIC_LEN, MI_MIC_LEN);
 	if (le32toh(mic) != nvemu_mi_crc32c(msg, len - MI_MIC_LEN))

@@ -24,7 +24,7 @@
 
 /* Linux keeps an unanswered tag for 6 s (mctp_key_lifetime). */
 #define TAG_LIFETIME_NS (6ULL * 1000000000ULL)
-#define MAX_BINDS 8
+#define MAX_BINDS	8
 
 struct router_client {
 	struct nvemu_mctp_router *r;
@@ -39,16 +39,16 @@ struct router_client {
 };
 
 struct router_tag {
-	struct router_client *client;	/* NULL: free */
-	uint8_t client_tag;		/* what the client passed (TO, PREALLOC, tag) */
-	uint8_t addr;			/* the EID the client addressed */
-	uint64_t expires;		/* non-preallocated tags only */
+	struct router_client *client; /* NULL: free */
+	uint8_t client_tag;	      /* what the client passed (TO, PREALLOC, tag) */
+	uint8_t addr;		      /* the EID the client addressed */
+	uint64_t expires;	      /* non-preallocated tags only */
 };
 
 struct router_ep {
 	struct nvemu_mctp_router *r;
 	struct nvemu_mctp_ep *ep;
-	struct nvemu_mctp_link from_ep;	/* the endpoint's replies come here */
+	struct nvemu_mctp_link from_ep; /* the endpoint's replies come here */
 	struct nvemu_mctp_link to_ep;	/* our packets go into the endpoint */
 	struct mctp_reasm reasm;
 	struct router_tag tags[8];
@@ -87,10 +87,10 @@ static void client_send(struct router_client *c, const struct nvemu_mctp_wire *w
 			const uint8_t *body, size_t len)
 {
 	struct iovec iov[2] = {
-		{ .iov_base = (void *)w, .iov_len = sizeof(*w) },
-		{ .iov_base = (void *)body, .iov_len = len },
+		{.iov_base = (void *)w, .iov_len = sizeof(*w)},
+		{.iov_base = (void *)body, .iov_len = len},
 	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 
 	if (c->dead)
 		return;
@@ -193,8 +193,8 @@ static int tag_get(struct router_ep *re, struct router_client *c, uint8_t ctag, 
 	return -EBUSY;
 }
 
-static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wire *w,
-			    uint8_t *msg, size_t len)
+static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wire *w, uint8_t *msg,
+			    size_t len)
 {
 	struct nvemu_mctp_router *r = c->r;
 	struct router_ep *re = route(r, w->net, w->eid);
@@ -255,11 +255,11 @@ static void client_read(struct router_client *c)
 	for (int i = 0; i < 64 && !c->dead; i++) {
 		struct nvemu_mctp_wire w;
 		struct iovec iov[2] = {
-			{ .iov_base = &w, .iov_len = hl },
+			{.iov_base = &w, .iov_len = hl},
 			/* body lands after a slot for the type byte */
-			{ .iov_base = r->buf + 1, .iov_len = NVEMU_MCTP_MAX_MSG - 1 },
+			{.iov_base = r->buf + 1, .iov_len = NVEMU_MCTP_MAX_MSG - 1},
 		};
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
 
 		if (n < 0) {
@@ -310,7 +310,7 @@ static void accept_clients(struct nvemu_mctp_router *r)
 {
 	for (;;) {
 		int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct epoll_event ev = { .events = EPOLLIN };
+		struct epoll_event ev = {.events = EPOLLIN};
 		struct router_client *c;
 
 		if (fd < 0)
@@ -361,8 +361,8 @@ int nvemu_mctp_router_handle(struct nvemu_mctp_router *r)
 int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
 			     struct nvemu_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	struct nvemu_mctp_router *r;
 	struct stat st;
 	int ret;
@@ -370,7 +370,8 @@ int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
 	if (!path || !*path)
 		path = NVEMU_MCTP_SOCKET_DEFAULT;
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return nvemu_error_set(err, -ENAMETOOLONG, "mctp socket: path longer than %zu bytes",
+		return nvemu_error_set(err, -ENAMETOOLONG,
+				       "mctp socket: path longer than %zu bytes",
 				       sizeof(sa.sun_path) - 1);
 	r = calloc(1, sizeof(*r));
 	if (!r)

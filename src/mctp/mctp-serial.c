@@ -14,13 +14,13 @@
 #include "mctp-internal.h"
 
 enum {
-	DEC_IDLE,	/* waiting for a flag */
-	DEC_REV,	/* after the opening flag */
+	DEC_IDLE, /* waiting for a flag */
+	DEC_REV,  /* after the opening flag */
 	DEC_COUNT,
 	DEC_DATA,
 	DEC_FCS_HI,
 	DEC_FCS_LO,
-	DEC_END,	/* waiting for the closing flag */
+	DEC_END, /* waiting for the closing flag */
 };
 
 uint16_t nvemu_mctp_fcs16(uint16_t fcs, const uint8_t *buf, size_t len)
@@ -40,7 +40,7 @@ static bool needs_escape(uint8_t c)
 
 int nvemu_mctp_serial_encode(const uint8_t *pkt, size_t len, uint8_t *out, size_t out_len)
 {
-	uint8_t hdr[2] = { NVEMU_MCTP_SERIAL_REV, (uint8_t)len };
+	uint8_t hdr[2] = {NVEMU_MCTP_SERIAL_REV, (uint8_t)len};
 	uint16_t fcs;
 	size_t o = 0;
 
@@ -74,8 +74,7 @@ void nvemu_mctp_serial_dec_init(struct nvemu_mctp_serial_dec *d)
 }
 
 int nvemu_mctp_serial_dec_feed(struct nvemu_mctp_serial_dec *d, const uint8_t *buf, size_t len,
-			       void (*pkt_cb)(void *ctx, const uint8_t *pkt, size_t len),
-			       void *ctx)
+			       void (*pkt_cb)(void *ctx, const uint8_t *pkt, size_t len), void *ctx)
 {
 	int delivered = 0;
 
@@ -179,7 +178,7 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
 		ssize_t n = write(fd, buf, len);
 
 		if (n < 0) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 
 			if (errno == EINTR)
 				continue;

@@ -143,8 +143,8 @@ void mctp_reasm_free(struct mctp_reasm *r)
 
 /* ---- fragmentation ---- */
 
-int nvemu_mctp_fragment(uint8_t dest, uint8_t src, uint8_t flags, const uint8_t *msg,
-			size_t len, unsigned int mtu, const struct nvemu_mctp_link *link)
+int nvemu_mctp_fragment(uint8_t dest, uint8_t src, uint8_t flags, const uint8_t *msg, size_t len,
+			unsigned int mtu, const struct nvemu_mctp_link *link)
 {
 	uint8_t pkt[NVEMU_MCTP_HDR_LEN + NVEMU_MCTP_MAX_MTU];
 	uint8_t seq = 0;
@@ -378,9 +378,8 @@ void nvemu_mctp_ep_link_gone(struct nvemu_mctp_ep *ep, const struct nvemu_mctp_l
 	mctp_reasm_flush(&ep->reasm, link);
 }
 
-static struct nvemu_mctp_reply *reply_new(struct nvemu_mctp_ep *ep,
-					  const struct nvemu_mctp_link *link, uint8_t dest,
-					  uint8_t tag)
+static struct nvemu_mctp_reply *
+reply_new(struct nvemu_mctp_ep *ep, const struct nvemu_mctp_link *link, uint8_t dest, uint8_t tag)
 {
 	struct nvemu_mctp_reply *r;
 
@@ -416,8 +415,7 @@ void nvemu_mctp_ep_rx(struct nvemu_mctp_ep *ep, const struct nvemu_mctp_link *li
 		ep->stats.drop_header++;
 		return;
 	}
-	if (pkt[1] != ep->eid && pkt[1] != NVEMU_MCTP_EID_NULL &&
-	    pkt[1] != NVEMU_MCTP_EID_BCAST) {
+	if (pkt[1] != ep->eid && pkt[1] != NVEMU_MCTP_EID_NULL && pkt[1] != NVEMU_MCTP_EID_BCAST) {
 		ep->stats.drop_header++;
 		return;
 	}

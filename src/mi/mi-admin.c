@@ -84,8 +84,7 @@ static struct nvemu_ctrl *admin_ctrl(struct nvemu_subsys *s, uint16_t id)
 	return ctrl;
 }
 
-void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
-		     struct mi_reply *r)
+void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r)
 {
 	struct nvme_mi_admin_req_hdr h;
 	const uint8_t *rdata = msg + MI_ADMIN_HDR_LEN;
@@ -141,8 +140,8 @@ void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
 	if (dir == NVEMU_XFER_TO_CTRL) {
 		/* libnvme leaves DLEN 0 on some writes: the data is what follows. */
 		if (dofst || (dlen && dlen != rlen) || rlen > MI_ADMIN_DLEN_MAX) {
-			mi_send_status(r, dofst ? NVME_MI_RESP_INVALID_PARAM :
-						  NVME_MI_RESP_INVALID_INPUT_SIZE);
+			mi_send_status(r, dofst ? NVME_MI_RESP_INVALID_PARAM
+						: NVME_MI_RESP_INVALID_INPUT_SIZE);
 			goto fail;
 		}
 		if (rlen) {

@@ -49,7 +49,7 @@ static void read_port_info(struct nvemu_mi_ep *ep, struct mi_reply *r, unsigned 
 {
 	struct nvemu_port *port = mi_port_by_index(ep->subsys, idx);
 	struct nvme_mi_read_port_info pi;
-	uint8_t nmresp[3] = { 0 };
+	uint8_t nmresp[3] = {0};
 
 	if (!port) {
 		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
@@ -85,7 +85,7 @@ static void read_ctrl_list(struct nvemu_mi_ep *ep, struct mi_reply *r, uint16_t 
 {
 	struct nvemu_subsys *s = ep->subsys;
 	uint8_t list[2 + 2 * NVME_ID_CTRL_LIST_MAX + 2];
-	uint8_t nmresp[3] = { 0 };
+	uint8_t nmresp[3] = {0};
 	unsigned n = 0, len;
 
 	for (unsigned i = 0; i < s->nr_ctrls && n < NVME_ID_CTRL_LIST_MAX; i++)
@@ -105,7 +105,7 @@ static void read_ctrl_info(struct nvemu_mi_ep *ep, struct mi_reply *r, uint16_t 
 	struct nvemu_subsys *s = ep->subsys;
 	struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(s, cntlid);
 	struct nvme_mi_read_ctrl_info ci;
-	uint8_t nmresp[3] = { 0 };
+	uint8_t nmresp[3] = {0};
 	int idx;
 
 	if (!ctrl) {
@@ -134,17 +134,17 @@ static void read_opt_cmds(struct mi_reply *r)
 {
 	/* Optional commands that are implemented (NVMe-MI 1.2 Figure 117). */
 	static const struct nvme_mi_osc cmds[] = {
-		{ NVME_MI_MT_MI, NVEMU_MI_OPC_VPD_READ },
-		{ NVME_MI_MT_MI, NVEMU_MI_OPC_VPD_WRITE },
-		{ NVME_MI_MT_MI, NVEMU_MI_OPC_RESET },
-		{ NVME_MI_MT_ADMIN, nvme_admin_set_features },
-		{ NVME_MI_MT_ADMIN, nvme_admin_ns_mgmt },
-		{ NVME_MI_MT_ADMIN, nvme_admin_fw_commit },
-		{ NVME_MI_MT_ADMIN, nvme_admin_fw_download },
-		{ NVME_MI_MT_ADMIN, nvme_admin_ns_attach },
-		{ NVME_MI_MT_ADMIN, nvme_admin_format_nvm },
+		{NVME_MI_MT_MI, NVEMU_MI_OPC_VPD_READ},
+		{NVME_MI_MT_MI, NVEMU_MI_OPC_VPD_WRITE},
+		{NVME_MI_MT_MI, NVEMU_MI_OPC_RESET},
+		{NVME_MI_MT_ADMIN, nvme_admin_set_features},
+		{NVME_MI_MT_ADMIN, nvme_admin_ns_mgmt},
+		{NVME_MI_MT_ADMIN, nvme_admin_fw_commit},
+		{NVME_MI_MT_ADMIN, nvme_admin_fw_download},
+		{NVME_MI_MT_ADMIN, nvme_admin_ns_attach},
+		{NVME_MI_MT_ADMIN, nvme_admin_format_nvm},
 	};
-	uint8_t buf[2 + sizeof(cmds)], nmresp[3] = { 0 };
+	uint8_t buf[2 + sizeof(cmds)], nmresp[3] = {0};
 
 	put_le16(buf, sizeof(cmds) / sizeof(cmds[0]));
 	memcpy(buf + 2, cmds, sizeof(cmds));
@@ -158,7 +158,7 @@ static void read_data(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 	uint8_t portid = (dw0 >> 16) & 0xff;
 	uint8_t dtyp = dw0 >> 24;
 	struct nvme_mi_read_nvm_ss_info si;
-	uint8_t nmresp[3] = { 0 };
+	uint8_t nmresp[3] = {0};
 
 	switch (dtyp) {
 	case nvme_mi_dtyp_subsys_info:
@@ -243,8 +243,7 @@ static uint16_t chsp_select(uint32_t dw1)
  * MAXRENT 23:16 (0's based), INCF/INCPF/INCVF/ALL 31:24; DW1: property
  * selects and CCF. The response carries RENT entries of 16 bytes.
  */
-static void ctrl_health_poll(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0,
-			     uint32_t dw1)
+static void ctrl_health_poll(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0, uint32_t dw1)
 {
 	struct nvemu_subsys *s = ep->subsys;
 	struct nvme_mi_ctrl_health_status chds[255];
@@ -252,7 +251,7 @@ static void ctrl_health_poll(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_
 	uint16_t sctlid = dw0 & 0xffff, sel = chsp_select(dw1);
 	/* Every controller is a physical function. */
 	bool incl = dw0 & (NVEMU_MI_CHSP_INCF | NVEMU_MI_CHSP_INCPF);
-	uint8_t nmresp[3] = { 0 };
+	uint8_t nmresp[3] = {0};
 	struct nvemu_health h;
 
 	if (max > 255)
@@ -272,8 +271,8 @@ static void ctrl_health_poll(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_
 		memset(e, 0, sizeof(*e));
 		e->ctlid = htole16(ctrl->cntlid);
 		v = csts & 0xf; /* RDY, CFS, SHST */
-		v |= chsc & (NVME_MI_CCS_NSSRO | NVME_MI_CCS_CECO | NVME_MI_CCS_NAC |
-			     NVME_MI_CCS_FA);
+		v |= chsc &
+		     (NVME_MI_CCS_NSSRO | NVME_MI_CCS_CECO | NVME_MI_CCS_NAC | NVME_MI_CCS_FA);
 		e->csts = htole16(v);
 		e->ctemp = htole16(h.temperature_k);
 		e->pdlu = h.percent_used;
@@ -306,7 +305,7 @@ static struct nvemu_port *cfg_port(struct nvemu_mi_ep *ep, uint32_t dw0, bool tw
 
 static void config_get(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 {
-	uint8_t nmresp[3] = { 0 };
+	uint8_t nmresp[3] = {0};
 	struct nvemu_port *port;
 
 	switch (dw0 & 0xff) {

@@ -20,15 +20,15 @@
 #define MI_ADMIN_DLEN_MAX 4096
 
 /* nmp byte: ROR 7, NMIMT 6:3, CSI 0 */
-#define MI_NMP_ROR 0x80
+#define MI_NMP_ROR	  0x80
 #define MI_NMP_NMIMT(nmp) (((nmp) >> 3) & 0xf)
-#define MI_NMP_CSI 0x01
+#define MI_NMP_CSI	  0x01
 
 /* Composite Controller Status / CHSC bits the endpoint tracks. */
 #define MI_CCS_ALL 0x1ff7
 
 /* Admin request header CFLGS. */
-#define MI_ADMIN_DLENV 0x1
+#define MI_ADMIN_DLENV	0x1
 #define MI_ADMIN_DOFSTV 0x2
 
 struct mi_port_cfg {
@@ -103,8 +103,7 @@ struct mi_port_cfg *mi_port_cfg(struct nvemu_mi_ep *ep, uint16_t port_id);
 /* mi-cmd.c: NMIMT 1, msg without the MIC. */
 void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r);
 /* mi-admin.c: NMIMT 2. */
-void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
-		     struct mi_reply *r);
+void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r);
 /* mi.c: free an endpoint whose last Admin command completed after destroy. */
 void mi_ep_free(struct nvemu_mi_ep *ep);
 

@@ -88,8 +88,7 @@ uint16_t nvemu_mi_ep_mtu(const struct nvemu_mi_ep *ep)
 	return NVEMU_MI_MTU_MIN;
 }
 
-void nvemu_mi_ep_set_mtu_cb(struct nvemu_mi_ep *ep, void (*cb)(void *arg, uint16_t mtu),
-			    void *arg)
+void nvemu_mi_ep_set_mtu_cb(struct nvemu_mi_ep *ep, void (*cb)(void *arg, uint16_t mtu), void *arg)
 {
 	ep->mtu_cb = cb;
 	ep->mtu_arg = arg;
@@ -183,17 +182,17 @@ static void vpd_init(struct nvemu_mi_ep *ep)
 	v[4] = 1;    /* Product Info area at 8 (in 8-byte units) */
 	v[7] = zero_sum(v, 7);
 
-	pa[0] = 0x01; /* area format version */
-	pa[2] = 0;    /* language: English */
-	n += fru_field(pa + n, "nvemu", 5);		 /* manufacturer */
-	n += fru_field(pa + n, s->mn, sizeof(s->mn));	 /* product name */
-	n += fru_field(pa + n, s->mn, sizeof(s->mn));	 /* part/model number */
-	n += fru_field(pa + n, s->fr, sizeof(s->fr));	 /* version */
-	n += fru_field(pa + n, s->sn, sizeof(s->sn));	 /* serial number */
-	n += fru_field(pa + n, "", 0);			 /* asset tag */
-	n += fru_field(pa + n, "", 0);			 /* FRU file id */
-	pa[n++] = 0xc1;					 /* end of fields */
-	area = (n + 1 + 7) / 8;				 /* + checksum, 8-byte units */
+	pa[0] = 0x01;				      /* area format version */
+	pa[2] = 0;				      /* language: English */
+	n += fru_field(pa + n, "nvemu", 5);	      /* manufacturer */
+	n += fru_field(pa + n, s->mn, sizeof(s->mn)); /* product name */
+	n += fru_field(pa + n, s->mn, sizeof(s->mn)); /* part/model number */
+	n += fru_field(pa + n, s->fr, sizeof(s->fr)); /* version */
+	n += fru_field(pa + n, s->sn, sizeof(s->sn)); /* serial number */
+	n += fru_field(pa + n, "", 0);		      /* asset tag */
+	n += fru_field(pa + n, "", 0);		      /* FRU file id */
+	pa[n++] = 0xc1;				      /* end of fields */
+	area = (n + 1 + 7) / 8;			      /* + checksum, 8-byte units */
 	pa[1] = (uint8_t)area;
 	pa[area * 8 - 1] = zero_sum(pa, area * 8 - 1);
 }
@@ -436,7 +435,7 @@ void mi_send(struct mi_reply *r, uint8_t status, const uint8_t nmresp[3], const 
 /* Control Primitives (NVMe-MI 1.2 4.2): Pause, Resume, Abort, Get State, Replay. */
 static void control_primitive(struct mi_reply *r, const uint8_t *msg, size_t len)
 {
-	uint8_t nmresp[3] = { 0 };
+	uint8_t nmresp[3] = {0};
 
 	if (len != 8) {
 		mi_send_status(r, NVME_MI_RESP_INVALID_CMD_SIZE);
@@ -457,7 +456,7 @@ static void control_primitive(struct mi_reply *r, const uint8_t *msg, size_t len
 void nvemu_mi_ep_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
 			nvemu_mi_respond_fn respond, void *ctx)
 {
-	struct mi_reply r = { .ep = ep, .respond = respond, .ctx = ctx };
+	struct mi_reply r = {.ep = ep, .respond = respond, .ctx = ctx};
 	uint32_t mic;
 	uint8_t nmimt;
 

@@ -8,19 +8,19 @@
  */
 #include "pcie-internal.h"
 
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_BAR0 0x10
-#define PCI_CMD_MEM (1u << 1)
-#define PCI_CMD_MASTER (1u << 2)
-#define PCI_CMD_PARITY (1u << 6)
-#define PCI_CMD_SERR (1u << 8)
+#define PCI_COMMAND	     0x04
+#define PCI_STATUS	     0x06
+#define PCI_BAR0	     0x10
+#define PCI_CMD_MEM	     (1u << 1)
+#define PCI_CMD_MASTER	     (1u << 2)
+#define PCI_CMD_PARITY	     (1u << 6)
+#define PCI_CMD_SERR	     (1u << 8)
 #define PCI_CMD_INTX_DISABLE (1u << 10)
-#define PCI_STATUS_INTX (1u << 3)
-#define PCI_STATUS_CAP_LIST (1u << 4)
+#define PCI_STATUS_INTX	     (1u << 3)
+#define PCI_STATUS_CAP_LIST  (1u << 4)
 
 #define MSIX_MC_ENABLE (1u << 15)
-#define MSIX_MC_FMASK (1u << 14)
+#define MSIX_MC_FMASK  (1u << 14)
 #define EXP_DEVCTL_FLR (1u << 15)
 
 static void put8(struct nvemu_pcie_ctrl *pc, uint32_t off, uint8_t v, uint8_t wmask)
@@ -111,7 +111,8 @@ void pcie_cfg_init(struct nvemu_pcie_ctrl *pc)
 	/* MSI-X: table and PBA in BAR0 */
 	put8(pc, NVEMU_PCIE_CAP_MSIX, 0x11, 0);
 	put8(pc, NVEMU_PCIE_CAP_MSIX + 1, NVEMU_PCIE_CAP_EXP, 0);
-	put16(pc, NVEMU_PCIE_CAP_MSIX + 2, (uint16_t)(pc->nvec - 1), MSIX_MC_ENABLE | MSIX_MC_FMASK);
+	put16(pc, NVEMU_PCIE_CAP_MSIX + 2, (uint16_t)(pc->nvec - 1),
+	      MSIX_MC_ENABLE | MSIX_MC_FMASK);
 	put32(pc, NVEMU_PCIE_CAP_MSIX + 4, NVEMU_PCIE_MSIX_TABLE_OFF | 0, 0);
 	put32(pc, NVEMU_PCIE_CAP_MSIX + 8, NVEMU_PCIE_MSIX_PBA_OFF | 0, 0);
 
@@ -125,9 +126,12 @@ void pcie_cfg_init(struct nvemu_pcie_ctrl *pc)
 	put16(pc, e + 8, 2u << 12 | 1u << 4 | 1u << 11, 0x7cff);
 	put16(pc, e + 0xa, 0, 0);
 	/* LinkCap: max speed/width, port number */
-	put32(pc, e + 0xc, speed | (uint32_t)width << 4 |
-			   (uint32_t)(port && port->p.type == NVEMU_PORT_PCIE ?
-					      port->p.pcie.port_number : 0) << 24, 0);
+	put32(pc, e + 0xc,
+	      speed | (uint32_t)width << 4 |
+		      (uint32_t)(port && port->p.type == NVEMU_PORT_PCIE ? port->p.pcie.port_number
+									 : 0)
+			      << 24,
+	      0);
 	put16(pc, e + 0x10, 0, 0x01c3); /* LinkCtl: ASPM, RCB, CCC, ES */
 	put16(pc, e + 0x12, speed | (uint16_t)width << 4, 0);
 	/* DevCap2: completion timeout ranges A-D, disable supported */

@@ -10,15 +10,15 @@
 
 #include "pcie-internal.h"
 
-#define SGL_DATA 0x0
-#define SGL_BUCKET 0x1
-#define SGL_SEGMENT 0x2
-#define SGL_LAST 0x3
-#define PSDT_PRP 0
+#define SGL_DATA      0x0
+#define SGL_BUCKET    0x1
+#define SGL_SEGMENT   0x2
+#define SGL_LAST      0x3
+#define PSDT_PRP      0
 #define PSDT_RESERVED 3
 /* Bounce buffers above this size are not kept for the next command. */
 #define BOUNCE_KEEP (128u * 1024)
-#define CHUNK 64 /* PRP entries / SGL descriptors read at once */
+#define CHUNK	    64 /* PRP entries / SGL descriptors read at once */
 
 struct sgl_desc {
 	uint64_t addr;
@@ -77,7 +77,7 @@ static uint16_t seg_add(struct pcie_req *r, uint64_t addr, uint32_t len, bool bu
 		r->segs = n;
 		r->segs_cap = ncap;
 	}
-	r->segs[r->nsegs++] = (struct pcie_seg){ addr, len, bucket };
+	r->segs[r->nsegs++] = (struct pcie_seg){addr, len, bucket};
 	return 0;
 }
 
@@ -129,7 +129,8 @@ static uint16_t prp_map(struct nvemu_pcie_ctrl *pc, struct pcie_req *r, uint32_t
 				uint64_t e = le64toh(ent[j]);
 
 				if (i + j == ndata) {
-					/* The last entry of a full list page chains to the next list. */
+					/* The last entry of a full list page chains to the next
+					 * list. */
 					if (e & mask)
 						return st_prp_offset;
 					list = e;
@@ -169,8 +170,7 @@ static uint16_t sgl_data(struct pcie_req *r, const struct sgl_desc *d, bool to_c
 	return seg_add(r, addr, dlen, type == SGL_BUCKET);
 }
 
-static uint16_t sgl_map(struct nvemu_pcie_ctrl *pc, struct pcie_req *r, uint32_t len,
-			bool to_ctrl)
+static uint16_t sgl_map(struct nvemu_pcie_ctrl *pc, struct pcie_req *r, uint32_t len, bool to_ctrl)
 {
 	struct sgl_desc d, chunk[CHUNK];
 	uint64_t total = 0;
@@ -286,7 +286,8 @@ uint16_t pcie_dptr_setup(struct nvemu_pcie_ctrl *pc, struct pcie_req *r, uint32_
 		for (unsigned i = 0; i < r->nsegs; i++) {
 			const struct pcie_seg *s = &r->segs[i];
 
-			if (!s->bucket && host_read(pc, s->addr, (uint8_t *)r->bounce + off, s->len))
+			if (!s->bucket &&
+			    host_read(pc, s->addr, (uint8_t *)r->bounce + off, s->len))
 				return st_xfer;
 			off += s->len;
 		}

@@ -15,8 +15,8 @@
 /* Bounded wait for in-flight commands on queue deletion / controller reset */
 #define PCIE_DRAIN_NS (2ull * 1000 * 1000 * 1000)
 
-#define pcie_container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define pcie_container_of(ptr, type, member)                                                       \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct pcie_sq;
 struct pcie_cq;
@@ -36,9 +36,9 @@ struct pcie_req {
 	uint32_t bounce_cap;
 	struct pcie_seg *segs;
 	unsigned nsegs, segs_cap;
-	uint32_t len;	 /* bytes the command transfers */
-	bool in_engine;	 /* submitted, done() not called yet */
-	bool scatter;	 /* copy the bounce buffer to the host on success */
+	uint32_t len;	/* bytes the command transfers */
+	bool in_engine; /* submitted, done() not called yet */
+	bool scatter;	/* copy the bounce buffer to the host on success */
 };
 
 struct pcie_sq {
@@ -85,7 +85,7 @@ struct nvemu_pcie_ctrl {
 	/* MSI-X */
 	unsigned nvec;
 	uint8_t *msix_table; /* 16 bytes per vector, little-endian */
-	unsigned nr_armed;    /* vectors with a coalescing deadline */
+	unsigned nr_armed;   /* vectors with a coalescing deadline */
 	uint64_t *pba;
 	bool msix_ext, msix_ext_en;
 	uint64_t *ext_mask;

@@ -9,11 +9,11 @@
 
 #include "pcie-internal.h"
 
-#define MSIX_MC_ENABLE (1u << 15)
-#define MSIX_MC_FMASK (1u << 14)
+#define MSIX_MC_ENABLE	     (1u << 15)
+#define MSIX_MC_FMASK	     (1u << 14)
 #define PCI_CMD_INTX_DISABLE (1u << 10)
-#define IVC_CD (1u << 16)
-#define VEC_CTRL 12 /* byte offset of Vector Control in a table entry */
+#define IVC_CD		     (1u << 16)
+#define VEC_CTRL	     12 /* byte offset of Vector Control in a table entry */
 
 int pcie_irq_init(struct nvemu_pcie_ctrl *pc)
 {

@@ -37,8 +37,8 @@ static struct pcie_cq *cq_new(struct nvemu_pcie_ctrl *pc, uint16_t qid, uint64_t
 
 	if (!cq)
 		return NULL;
-	*cq = (struct pcie_cq){ .qid = qid, .size = size, .iv = iv, .ien = ien, .addr = addr,
-				.phase = true };
+	*cq = (struct pcie_cq){
+		.qid = qid, .size = size, .iv = iv, .ien = ien, .addr = addr, .phase = true};
 	cq->ring = ring_map(pc, addr, (size_t)size * PCIE_CQE_SIZE);
 	return cq;
 }
@@ -350,7 +350,8 @@ void pcie_arbitrate(struct nvemu_pcie_ctrl *pc)
 				for (unsigned n = 0; n < burst; n++) {
 					struct pcie_sq *sq = pc->sqs[q];
 
-					if (!sq || sq->head == sq->tail || !sq->free || !pcie_ready(pc))
+					if (!sq || sq->head == sq->tail || !sq->free ||
+					    !pcie_ready(pc))
 						break;
 					if (!fetch_one(pc, sq))
 						break;
@@ -457,7 +458,7 @@ void pcie_drain(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
 
 	while (in_engine(pc, sq) && !pc->ctrl->suspended && nvemu_now_ns() < deadline) {
 		if (nvemu_subsys_poll(pc->ctrl->subsys) <= 0) {
-			struct timespec ts = { 0, 100000 };
+			struct timespec ts = {0, 100000};
 
 			nanosleep(&ts, NULL);
 		}
@@ -466,8 +467,8 @@ void pcie_drain(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
 
 /* ---- transport hooks (after the engine validated the command) */
 
-static uint16_t hook_create_cq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
-			       uint16_t size, uint16_t iv, bool ien, bool pc_bit)
+static uint16_t hook_create_cq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr, uint16_t size,
+			       uint16_t iv, bool ien, bool pc_bit)
 {
 	struct nvemu_pcie_ctrl *pc = to_pc(ctrl);
 	struct pcie_cq *cq;
@@ -483,8 +484,8 @@ static uint16_t hook_create_cq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t a
 	return 0;
 }
 
-static uint16_t hook_create_sq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
-			       uint16_t size, uint16_t cqid, uint8_t prio, bool pc_bit)
+static uint16_t hook_create_sq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr, uint16_t size,
+			       uint16_t cqid, uint8_t prio, bool pc_bit)
 {
 	struct nvemu_pcie_ctrl *pc = to_pc(ctrl);
 	struct pcie_sq *sq;

@@ -10,13 +10,13 @@
 
 #include "pcie-internal.h"
 
-#define CC_EN 1u
-#define CSTS_RDY (1u << NVME_CSTS_RDY_SHIFT)
-#define CSTS_CFS (1u << NVME_CSTS_CFS_SHIFT)
+#define CC_EN	   1u
+#define CSTS_RDY   (1u << NVME_CSTS_RDY_SHIFT)
+#define CSTS_CFS   (1u << NVME_CSTS_CFS_SHIFT)
 #define CSTS_NSSRO (1u << NVME_CSTS_NSSRO_SHIFT)
 #define NSSR_MAGIC 0x4E564D65u /* "NVMe" */
-#define SQES 6 /* log2 of the entry sizes Identify reports */
-#define CQES 4
+#define SQES	   6	       /* log2 of the entry sizes Identify reports */
+#define CQES	   4
 
 void pcie_fatal(struct nvemu_pcie_ctrl *pc)
 {
@@ -47,8 +47,8 @@ static void ctrl_disable(struct nvemu_pcie_ctrl *pc, struct nvemu_ctrl *ctrl)
 	ctrl->intms = 0;
 }
 
-int nvemu_pcie_ctrl_create(struct nvemu_ctrl *ctrl, const struct nvemu_pci_host_ops *ops,
-			   void *ctx, struct nvemu_pcie_ctrl **out, struct nvemu_error *err)
+int nvemu_pcie_ctrl_create(struct nvemu_ctrl *ctrl, const struct nvemu_pci_host_ops *ops, void *ctx,
+			   struct nvemu_pcie_ctrl **out, struct nvemu_error *err)
 {
 	struct nvemu_pcie_ctrl *pc;
 	int rc;
@@ -56,7 +56,8 @@ int nvemu_pcie_ctrl_create(struct nvemu_ctrl *ctrl, const struct nvemu_pci_host_
 	if (!ctrl || !ops || !ops->dma_read || !ops->dma_write || !out)
 		return nvemu_error_set(err, -EINVAL, "pcie: a controller and DMA ops are required");
 	if (ctrl->tops)
-		return nvemu_error_set(err, -EBUSY, "pcie: controller %u is already bound to transport %s",
+		return nvemu_error_set(err, -EBUSY,
+				       "pcie: controller %u is already bound to transport %s",
 				       ctrl->cntlid, ctrl->tops->name);
 	pc = calloc(1, sizeof(*pc));
 	if (!pc)
@@ -124,7 +125,6 @@ void nvemu_pcie_ctrl_reset(struct nvemu_pcie_ctrl *pc)
 }
 
 /* ---- registers */
-
 
 /* What only the PCIe transport can check before CC.EN takes effect. */
 static bool enable_ok(const struct nvemu_pcie_ctrl *pc, uint32_t cc)

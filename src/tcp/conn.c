@@ -189,7 +189,7 @@ void tcp_conn_flush(struct tcp_conn *c)
 	}
 	while (c->tx_head) {
 		struct iovec iov[64];
-		struct msghdr msg = { .msg_iov = iov };
+		struct msghdr msg = {.msg_iov = iov};
 		struct tx_item *it;
 		size_t n = 0;
 		ssize_t r;
@@ -198,17 +198,18 @@ void tcp_conn_flush(struct tcp_conn *c)
 			uint32_t off = it->off;
 
 			if (off < it->hdr_len) {
-				iov[n++] = (struct iovec){ it->hdr + off, it->hdr_len - off };
+				iov[n++] = (struct iovec){it->hdr + off, it->hdr_len - off};
 				off = it->hdr_len;
 			}
 			off -= it->hdr_len;
 			if (off < it->data_len) {
-				iov[n++] = (struct iovec){ (void *)(it->data + off), it->data_len - off };
+				iov[n++] = (struct iovec){(void *)(it->data + off),
+							  it->data_len - off};
 				off = it->data_len;
 			}
 			off -= it->data_len;
 			if (off < it->tail_len)
-				iov[n++] = (struct iovec){ it->tail + off, it->tail_len - off };
+				iov[n++] = (struct iovec){it->tail + off, it->tail_len - off};
 		}
 		msg.msg_iovlen = n;
 		r = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -292,7 +293,8 @@ static void tx_pdu(struct tcp_conn *c, const void *hdr, uint8_t hlen, const uint
 			ch->flags |= TCP_F_DDGST;
 	}
 	ch->pdo = (uint8_t)pdo;
-	ch->plen = htole32((pdo ? pdo : off) + data_len + (data_len && digests && c->ddgst ? 4 : 0));
+	ch->plen =
+		htole32((pdo ? pdo : off) + data_len + (data_len && digests && c->ddgst ? 4 : 0));
 	if (digests && c->hdgst)
 		put_le32(it->hdr + hlen, crc32c(it->hdr, hlen));
 	/* padding bytes are zero (calloc) */
@@ -313,7 +315,7 @@ static void tx_pdu(struct tcp_conn *c, const void *hdr, uint8_t hlen, const uint
 void tcp_cmd_respond(struct tcp_cmd *cmd, uint16_t status, uint32_t dw0, uint32_t dw1)
 {
 	struct tcp_conn *c = cmd->conn;
-	struct tcp_rsp_pdu pdu = { .ch = { .type = TCP_PDU_RSP } };
+	struct tcp_rsp_pdu pdu = {.ch = {.type = TCP_PDU_RSP}};
 	uint16_t v16;
 
 	if (c->state != CONN_LIVE && c->state != CONN_IC) {
@@ -347,7 +349,7 @@ void tcp_cmd_respond(struct tcp_cmd *cmd, uint16_t status, uint32_t dw0, uint32_
 void tcp_cmd_send_data(struct tcp_cmd *cmd, const void *data, uint32_t len)
 {
 	struct tcp_conn *c = cmd->conn;
-	struct tcp_data_pdu pdu = { .ch = { .type = TCP_PDU_C2H_DATA, .flags = TCP_F_LAST } };
+	struct tcp_data_pdu pdu = {.ch = {.type = TCP_PDU_C2H_DATA, .flags = TCP_F_LAST}};
 
 	if (c->state != CONN_LIVE)
 		return;
@@ -368,7 +370,7 @@ void tcp_cmd_complete_read(struct tcp_cmd *cmd, uint32_t len, uint16_t status, u
 	}
 	if (len && !status && c->sqflow_off && !dw0 && !dw1) {
 		struct tcp_data_pdu pdu = {
-			.ch = { .type = TCP_PDU_C2H_DATA, .flags = TCP_F_LAST | TCP_F_SUCCESS },
+			.ch = {.type = TCP_PDU_C2H_DATA, .flags = TCP_F_LAST | TCP_F_SUCCESS},
 		};
 
 		pdu.cccid = htole16(cmd->req.cmd.cid);
@@ -389,7 +391,7 @@ void tcp_cmd_complete_read(struct tcp_cmd *cmd, uint32_t len, uint16_t status, u
 static void send_r2t(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
-	struct tcp_r2t_pdu pdu = { .ch = { .type = TCP_PDU_R2T } };
+	struct tcp_r2t_pdu pdu = {.ch = {.type = TCP_PDU_R2T}};
 	uint32_t n = cmd->len - cmd->rcvd;
 
 	if (n > c->maxh2cdata)
@@ -417,7 +419,7 @@ void tcp_conn_fatal(struct tcp_conn *c, uint16_t fes, uint32_t fei, const char *
 	struct {
 		struct tcp_term_pdu t;
 		uint8_t hdr[TCP_TERM_MAX_PLEN - sizeof(struct tcp_term_pdu)];
-	} __attribute__((packed)) pdu = { .t = { .ch = { .type = TCP_PDU_C2H_TERM } } };
+	} __attribute__((packed)) pdu = {.t = {.ch = {.type = TCP_PDU_C2H_TERM}}};
 	uint32_t n;
 
 	if (c->state == CONN_CLOSED || c->state == CONN_DRAIN)
@@ -582,7 +584,7 @@ static void data_done(struct tcp_conn *c, bool digest_ok)
 static void rx_icreq(struct tcp_conn *c)
 {
 	struct tcp_icreq *req = (struct tcp_icreq *)c->hdr;
-	struct tcp_icresp rsp = { .ch = { .type = TCP_PDU_ICRESP } };
+	struct tcp_icresp rsp = {.ch = {.type = TCP_PDU_ICRESP}};
 
 	if (le16toh(req->pfv) != 0) {
 		tcp_conn_fatal(c, TCP_FES_UNSUPPORTED, 8, "ICReq: unsupported PFV");
@@ -770,7 +772,8 @@ static void rx_ch(struct tcp_conn *c)
 	switch (ch->type) {
 	case TCP_PDU_ICREQ:
 		if (ch->pdo || plen != sizeof(struct tcp_icreq)) {
-			tcp_conn_fatal(c, TCP_FES_INVALID_HDR, ch->pdo ? 3 : 4, "ICReq: bad PDO/PLEN");
+			tcp_conn_fatal(c, TCP_FES_INVALID_HDR, ch->pdo ? 3 : 4,
+				       "ICReq: bad PDO/PLEN");
 			return;
 		}
 		break;
@@ -782,12 +785,14 @@ static void rx_ch(struct tcp_conn *c)
 		break;
 	default:
 		if (!!(ch->flags & TCP_F_HDGST) != c->hdgst) {
-			tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 1, "HDGSTF does not match negotiation");
+			tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 1,
+				       "HDGSTF does not match negotiation");
 			return;
 		}
 		if (ch->type == TCP_PDU_CMD &&
 		    plen > c->hdr_need + 128u + TCP_IN_CAPSULE_MAX + 4u) {
-			tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0, "CapsuleCmd larger than IOCCSZ");
+			tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0,
+				       "CapsuleCmd larger than IOCCSZ");
 			return;
 		}
 		break;
@@ -799,8 +804,7 @@ static void rx_hdr(struct tcp_conn *c)
 {
 	struct tcp_ch *ch = (struct tcp_ch *)c->hdr;
 
-	if (hd_len(c, ch->type) &&
-	    crc32c(c->hdr, ch->hlen) != get_le32(c->hdr + ch->hlen)) {
+	if (hd_len(c, ch->type) && crc32c(c->hdr, ch->hlen) != get_le32(c->hdr + ch->hlen)) {
 		tcp_conn_fatal(c, TCP_FES_HDR_DIGEST, 0, "header digest error");
 		return;
 	}

@@ -11,15 +11,15 @@
 #include "config.h"
 #include "tcp-internal.h"
 
-#define FABRICS_OPC 0x7f
+#define FABRICS_OPC	0x7f
 #define IPO_DATA(field) ((1u << 16) | (uint32_t)offsetof(struct nvmf_connect_data, field))
-#define IPO_SQE(off) ((uint32_t)(off))
+#define IPO_SQE(off)	((uint32_t)(off))
 
-#define STATUS_INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
-#define STATUS_SEQ_ERROR (NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR) | NVEMU_DNR)
+#define STATUS_INVALID_FIELD  (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
+#define STATUS_SEQ_ERROR      (NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR) | NVEMU_DNR)
 #define STATUS_INVALID_OPCODE (NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR)
-#define STATUS_SGL_LEN (NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR)
-#define STATUS_CONNECT_PARAM (NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_PARAM) | NVEMU_DNR)
+#define STATUS_SGL_LEN	      (NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR)
+#define STATUS_CONNECT_PARAM  (NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_PARAM) | NVEMU_DNR)
 
 static void tcp_reset(struct nvemu_ctrl *ctrl);
 static void tcp_kato_expired(struct nvemu_ctrl *ctrl);
@@ -138,7 +138,7 @@ bool tcp_assoc_tick(struct tcp_assoc *a, uint64_t now)
 	if (a->dead || !a->kato_ms || !a->ctrl)
 		return false;
 	last = a->ctrl->last_keep_alive_ns > a->start_ns ? a->ctrl->last_keep_alive_ns
-							  : a->start_ns;
+							 : a->start_ns;
 	/* A little slack over KATO for hosts whose timers run late. */
 	if (now - last <= (uint64_t)a->kato_ms * 1000000ull + 500000000ull)
 		return false;
@@ -206,7 +206,7 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	struct tcp_conn *c = cmd->conn;
 	struct nvemu_tcp_target *t = c->t;
 	struct nvemu_ctrl_params p;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_ctrl *ctrl;
 	struct tcp_assoc *a;
 	uint16_t cntlid;
@@ -312,10 +312,10 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 		tcp_cmd_respond(cmd, STATUS_SEQ_ERROR, 0, 0);
 		return;
 	}
-	ctrl->sqs[qid] = (struct nvemu_sq){ .valid = true, .qid = qid, .cqid = qid,
-					    .size = (uint16_t)(sqsize + 1) };
-	ctrl->cqs[qid] = (struct nvemu_cq){ .valid = true, .qid = qid,
-					    .size = (uint16_t)(sqsize + 1), .nr_sqs = 1 };
+	ctrl->sqs[qid] = (struct nvemu_sq){
+		.valid = true, .qid = qid, .cqid = qid, .size = (uint16_t)(sqsize + 1)};
+	ctrl->cqs[qid] = (struct nvemu_cq){
+		.valid = true, .qid = qid, .size = (uint16_t)(sqsize + 1), .nr_sqs = 1};
 	a->io[qid] = c;
 	c->assoc = a;
 	c->qid = qid;
@@ -443,8 +443,8 @@ static void fabrics_property(struct tcp_cmd *cmd, bool set)
 			goto bad;
 		v = ctrl ? nvemu_ctrl_get_cap(ctrl)
 			 : (uint64_t)(TCP_ADMIN_DEPTH - 1) | 1ull << NVME_CAP_CQR_SHIFT |
-				   15ull << NVME_CAP_TO_SHIFT |
-				   (uint64_t)NVME_CAP_CSS_NVM << NVME_CAP_CSS_SHIFT;
+				    15ull << NVME_CAP_TO_SHIFT |
+				    (uint64_t)NVME_CAP_CSS_NVM << NVME_CAP_CSS_SHIFT;
 		break;
 	case NVEMU_REG_VS:
 		v = ctrl ? nvemu_ctrl_get_vs(ctrl) : NVEMU_VS;

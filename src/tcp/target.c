@@ -53,7 +53,7 @@ static void *ep_add(void *loop, int fd, uint32_t events, nvemu_tcp_fd_cb cb, voi
 {
 	struct builtin_loop *l = loop;
 	struct epoll_src *s = calloc(1, sizeof(*s));
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (!s)
 		return NULL;
@@ -72,7 +72,7 @@ static int ep_mod(void *loop, void *h, uint32_t events)
 {
 	struct builtin_loop *l = loop;
 	struct epoll_src *s = h;
-	struct epoll_event ev = { .events = events, .data.ptr = s };
+	struct epoll_event ev = {.events = events, .data.ptr = s};
 
 	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0 ? -errno : 0;
 }
@@ -120,8 +120,8 @@ void nvemu_tcp_target_params_init(struct nvemu_tcp_target_params *p)
 	memset(p, 0, sizeof(*p));
 }
 
-int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p,
-			    struct nvemu_tcp_target **out, struct nvemu_error *err)
+int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p, struct nvemu_tcp_target **out,
+			    struct nvemu_error *err)
 {
 	struct nvemu_tcp_target *t = calloc(1, sizeof(*t));
 
@@ -378,7 +378,7 @@ int nvemu_tcp_add_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	if (t->nr_subs)
 		memcpy(subs, t->subs, t->nr_subs * sizeof(*subs));
-	subs[t->nr_subs] = (struct tcp_subsys){ .s = s, .allow_any = true };
+	subs[t->nr_subs] = (struct tcp_subsys){.s = s, .allow_any = true};
 	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
 		a->ts = &subs[a->ts - t->subs];
 	free(t->subs);
@@ -413,8 +413,8 @@ void nvemu_tcp_remove_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
 	t->genctr++;
 }
 
-int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
-				 bool allow, struct nvemu_error *err)
+int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, bool allow,
+				 struct nvemu_error *err)
 {
 	struct tcp_subsys *ts = tcp_find_subsys(t, s);
 
@@ -445,7 +445,8 @@ int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const
 		return ret;
 	for (unsigned i = 0; i < ts->nr_hosts; i++)
 		if (!strcmp(ts->hosts[i], hostnqn))
-			return nvemu_error_set(err, -EEXIST, "host: %s is already allowed", hostnqn);
+			return nvemu_error_set(err, -EEXIST, "host: %s is already allowed",
+					       hostnqn);
 	hosts = realloc(ts->hosts, (ts->nr_hosts + 1) * sizeof(*hosts));
 	if (!hosts)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
@@ -457,8 +458,8 @@ int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const
 	return 0;
 }
 
-int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
-			  const char *hostnqn, struct nvemu_error *err)
+int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
+			  struct nvemu_error *err)
 {
 	struct tcp_subsys *ts = tcp_find_subsys(t, s);
 
@@ -542,8 +543,8 @@ static void accept_cb(int fd, uint32_t revents, void *arg)
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int one = 1, cfd = accept4(fd, (struct sockaddr *)&ss, &sl,
-					   SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int one = 1,
+		    cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct tcp_conn *c;
 		char host[64] = "?", serv[16] = "?";
 
@@ -573,8 +574,8 @@ static struct tcp_listener *listener_get(struct nvemu_tcp_target *t, const char 
 					 const char *trsvcid, uint8_t adrfam,
 					 struct nvemu_error *err)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
 	struct addrinfo *ai = NULL;
 	struct tcp_listener *l, **arr;
 	struct sockaddr_storage ss;
@@ -665,9 +666,8 @@ static int find_sub_listener(struct tcp_subsys *ts, const char *traddr, const ch
 	return -1;
 }
 
-int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
-			   const char *traddr, const char *trsvcid, uint8_t adrfam,
-			   struct nvemu_error *err)
+int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *traddr,
+			   const char *trsvcid, uint8_t adrfam, struct nvemu_error *err)
 {
 	struct tcp_subsys *ts;
 	struct tcp_sub_listener *ls;
@@ -712,7 +712,7 @@ int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
 		listener_put(t, l);
 		return ret;
 	}
-	ts->ls[ts->nr_ls++] = (struct tcp_sub_listener){ .l = l, .port_id = port_id };
+	ts->ls[ts->nr_ls++] = (struct tcp_sub_listener){.l = l, .port_id = port_id};
 	t->genctr++;
 	return 0;
 }

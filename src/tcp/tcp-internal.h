@@ -111,14 +111,14 @@ _Static_assert(sizeof(struct tcp_data_pdu) == 24, "Data");
 _Static_assert(sizeof(struct tcp_r2t_pdu) == 24, "R2T");
 _Static_assert(sizeof(struct tcp_term_pdu) == 24, "TermReq");
 
-#define TCP_IN_CAPSULE_MAX 8192u			   /* bytes of in-capsule data */
-#define TCP_IOCCSZ ((64 + TCP_IN_CAPSULE_MAX) / 16) /* in 16-byte units */
-#define TCP_TERM_MAX_PLEN 152
-#define TCP_MAX_DATA (2u << 20) /* largest data transfer of one command */
-#define TCP_ADMIN_DEPTH 32
-#define TCP_MAX_SLOTS 256
-#define TCP_SGL_INCAPSULE 0x01 /* Data Block, Offset subtype */
-#define TCP_SGL_TRANSPORT 0x5a /* Transport Data Block, transport specific */
+#define TCP_IN_CAPSULE_MAX 8192u			    /* bytes of in-capsule data */
+#define TCP_IOCCSZ	   ((64 + TCP_IN_CAPSULE_MAX) / 16) /* in 16-byte units */
+#define TCP_TERM_MAX_PLEN  152
+#define TCP_MAX_DATA	   (2u << 20) /* largest data transfer of one command */
+#define TCP_ADMIN_DEPTH	   32
+#define TCP_MAX_SLOTS	   256
+#define TCP_SGL_INCAPSULE  0x01 /* Data Block, Offset subtype */
+#define TCP_SGL_TRANSPORT  0x5a /* Transport Data Block, transport specific */
 
 /* CRC-32C as the NVMe/TCP digests use it (init ~0, final inversion). */
 uint32_t nvemu_tcp_crc32c(uint32_t crc, const void *buf, size_t len);
@@ -167,8 +167,8 @@ struct tcp_cmd {
 	uint16_t idx; /* also the transfer tag */
 	enum cmd_state st;
 	uint8_t *buf;
-	uint32_t cap; /* allocated */
-	uint32_t len; /* SGL length */
+	uint32_t cap;	  /* allocated */
+	uint32_t len;	  /* SGL length */
 	uint32_t rcvd;	  /* H2C bytes received */
 	uint32_t r2t_end; /* end of the outstanding R2T */
 	uint16_t status;  /* set when the data phase failed */
@@ -216,9 +216,9 @@ struct tcp_conn {
 	uint32_t data_crc;
 	uint8_t ddgst_rx[4];
 	uint32_t ddgst_got;
-	struct tcp_cmd *rx_cmd;	  /* command whose data is arriving */
-	uint32_t rx_datal;	  /* data bytes of this PDU */
-	uint64_t rx_start_ns;	  /* a PDU started arriving */
+	struct tcp_cmd *rx_cmd; /* command whose data is arriving */
+	uint32_t rx_datal;	/* data bytes of this PDU */
+	uint64_t rx_start_ns;	/* a PDU started arriving */
 	uint8_t term_buf[TCP_TERM_MAX_PLEN];
 
 	/* queue */

@@ -52,15 +52,15 @@ struct nvemu_tcp_target_params {
 	/* NULL: messages go to stderr (warnings and errors only). */
 	void (*log)(void *arg, int level, const char *msg);
 	void *log_arg;
-	uint32_t maxh2cdata;	/* 0: 128 KiB */
-	uint16_t num_io_queues; /* per controller; 0: 31 */
-	uint16_t queue_depth;	/* I/O queue entries (MQES+1), 0: 128; at most 256 */
+	uint32_t maxh2cdata;	 /* 0: 128 KiB */
+	uint16_t num_io_queues;	 /* per controller; 0: 31 */
+	uint16_t queue_depth;	 /* I/O queue entries (MQES+1), 0: 128; at most 256 */
 	unsigned pdu_timeout_ms; /* a PDU half received for longer is an error; 0: 10 s */
 };
 
 void nvemu_tcp_target_params_init(struct nvemu_tcp_target_params *p);
-int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p,
-			    struct nvemu_tcp_target **out, struct nvemu_error *err);
+int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p, struct nvemu_tcp_target **out,
+			    struct nvemu_error *err);
 /* Closes every connection and removes the controllers it created. */
 void nvemu_tcp_target_destroy(struct nvemu_tcp_target *t);
 
@@ -82,17 +82,16 @@ int nvemu_tcp_add_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
 void nvemu_tcp_remove_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
 bool nvemu_tcp_has_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
 
-int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
-				 bool allow, struct nvemu_error *err);
+int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, bool allow,
+				 struct nvemu_error *err);
 bool nvemu_tcp_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
-int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
-		       const char *hostnqn, struct nvemu_error *err);
+int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
+		       struct nvemu_error *err);
 /* Existing associations of that host stay (as in SPDK). */
-int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
-			  const char *hostnqn, struct nvemu_error *err);
+int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
+			  struct nvemu_error *err);
 /* The idx-th allowed host NQN, NULL past the end. */
-const char *nvemu_tcp_get_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
-			       unsigned idx);
+const char *nvemu_tcp_get_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx);
 
 /* ---- listeners */
 
@@ -107,16 +106,15 @@ struct nvemu_tcp_listener_info {
  * Listen on traddr:trsvcid for s (adrfam 0 picks from the address). Adds a
  * TCP port to the subsystem. trsvcid "0" binds an ephemeral port.
  */
-int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
-			   const char *traddr, const char *trsvcid, uint8_t adrfam,
-			   struct nvemu_error *err);
+int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *traddr,
+			   const char *trsvcid, uint8_t adrfam, struct nvemu_error *err);
 /* Ends the associations made through it and removes the TCP port. */
 int nvemu_tcp_remove_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
 			      const char *traddr, const char *trsvcid, uint8_t adrfam,
 			      struct nvemu_error *err);
 /* The idx-th listener of s; -ENOENT past the end. */
-int nvemu_tcp_get_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
-			   unsigned idx, struct nvemu_tcp_listener_info *out);
+int nvemu_tcp_get_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
+			   struct nvemu_tcp_listener_info *out);
 
 /* ---- namespace template */
 

@@ -9,7 +9,7 @@ static struct tu_env *env_new(bool with_ns)
 	struct nvemu_subsys_params sp;
 	struct nvemu_port_params pp;
 	struct nvemu_ctrl_params cp;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint16_t port, cntlid;
 	uint32_t nsid;
 
@@ -96,7 +96,7 @@ uint16_t tu_io(struct tu_env *env, struct nvemu_sqe *cmd, void *buf, uint32_t le
 
 uint16_t tu_identify(struct tu_env *env, uint8_t cns, uint32_t nsid, uint16_t cntid, void *buf)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_identify, .nsid = nsid };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_identify, .nsid = nsid};
 
 	cmd.cdw10 = cns | (uint32_t)cntid << 16;
 	return tu_admin(env, &cmd, buf, 4096, NULL);
@@ -106,7 +106,7 @@ uint16_t tu_get_log(struct tu_env *env, uint8_t lid, uint32_t nsid, uint64_t off
 		    void *buf, uint32_t len)
 {
 	uint32_t numd = len / 4 - 1;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_get_log_page, .nsid = nsid };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_get_log_page, .nsid = nsid};
 
 	cmd.cdw10 = lid | (rae ? 1u << 15 : 0) | (numd & 0xffff) << 16;
 	cmd.cdw11 = numd >> 16;
@@ -115,12 +115,11 @@ uint16_t tu_get_log(struct tu_env *env, uint8_t lid, uint32_t nsid, uint64_t off
 	return tu_admin(env, &cmd, buf, len, NULL);
 }
 
-uint16_t tu_get_feature(struct tu_env *env, uint8_t fid, uint8_t sel, uint32_t cdw11,
-			uint32_t *dw0)
+uint16_t tu_get_feature(struct tu_env *env, uint8_t fid, uint8_t sel, uint32_t cdw11, uint32_t *dw0)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_get_features };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_get_features};
 	struct nvemu_cqe cqe;
-	uint8_t buf[16] = { 0 };
+	uint8_t buf[16] = {0};
 	uint16_t st;
 
 	cmd.cdw10 = fid | (uint32_t)sel << 8;
@@ -133,7 +132,7 @@ uint16_t tu_get_feature(struct tu_env *env, uint8_t fid, uint8_t sel, uint32_t c
 
 uint16_t tu_set_feature(struct tu_env *env, uint8_t fid, bool save, uint32_t cdw11, uint32_t *dw0)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_set_features };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_set_features};
 	struct nvemu_cqe cqe;
 	uint16_t st;
 
@@ -148,7 +147,7 @@ uint16_t tu_set_feature(struct tu_env *env, uint8_t fid, bool save, uint32_t cdw
 uint16_t tu_rw(struct tu_env *env, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb,
 	       void *buf, uint32_t len)
 {
-	struct nvemu_sqe cmd = { .opc = opc, .nsid = nsid };
+	struct nvemu_sqe cmd = {.opc = opc, .nsid = nsid};
 
 	cmd.cdw10 = (uint32_t)slba;
 	cmd.cdw11 = (uint32_t)(slba >> 32);

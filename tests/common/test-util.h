@@ -36,21 +36,19 @@ uint16_t tu_admin(struct tu_env *env, struct nvemu_sqe *cmd, void *buf, uint32_t
 uint16_t tu_io(struct tu_env *env, struct nvemu_sqe *cmd, void *buf, uint32_t len,
 	       struct nvemu_cqe *cqe);
 
-uint16_t tu_identify(struct tu_env *env, uint8_t cns, uint32_t nsid, uint16_t cntid,
-		     void *buf4k);
-uint16_t tu_get_log(struct tu_env *env, uint8_t lid, uint32_t nsid, uint64_t offset,
-		    bool rae, void *buf, uint32_t len);
+uint16_t tu_identify(struct tu_env *env, uint8_t cns, uint32_t nsid, uint16_t cntid, void *buf4k);
+uint16_t tu_get_log(struct tu_env *env, uint8_t lid, uint32_t nsid, uint64_t offset, bool rae,
+		    void *buf, uint32_t len);
 uint16_t tu_get_feature(struct tu_env *env, uint8_t fid, uint8_t sel, uint32_t cdw11,
 			uint32_t *dw0);
-uint16_t tu_set_feature(struct tu_env *env, uint8_t fid, bool save, uint32_t cdw11,
-			uint32_t *dw0);
+uint16_t tu_set_feature(struct tu_env *env, uint8_t fid, bool save, uint32_t cdw11, uint32_t *dw0);
 /* Read/Write nlb blocks (nlb is 1-based here) at slba of nsid on SQ 1. */
 uint16_t tu_rw(struct tu_env *env, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb,
 	       void *buf, uint32_t len);
 
 /* Status checks that print the status in hex when they fail. */
-#define assert_status(got, want) assert_int_equal((got) & 0x7ff, (want) & 0x7ff)
-#define assert_success(got) assert_int_equal((got), 0)
-#define assert_dnr(got) assert_true((got) & NVME_SC_DNR)
+#define assert_status(got, want) assert_int_equal((got)&0x7ff, (want)&0x7ff)
+#define assert_success(got)	 assert_int_equal((got), 0)
+#define assert_dnr(got)		 assert_true((got)&NVME_SC_DNR)
 
 #endif

@@ -3,11 +3,11 @@
 #include "test-util.h"
 
 #define SC_INVALID_FIELD NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD)
-#define SC_NOT_SAVEABLE NVEMU_SC_CMD(NVME_SC_FEATURE_NOT_SAVEABLE)
-#define CAP_SAVE 1u
-#define CAP_NS 2u
-#define CAP_CHANGE 4u
-#define TT(tmpth, tmpsel, thsel) \
+#define SC_NOT_SAVEABLE	 NVEMU_SC_CMD(NVME_SC_FEATURE_NOT_SAVEABLE)
+#define CAP_SAVE	 1u
+#define CAP_NS		 2u
+#define CAP_CHANGE	 4u
+#define TT(tmpth, tmpsel, thsel)                                                                   \
 	((uint32_t)(tmpth) | (uint32_t)(tmpsel) << 16 | (uint32_t)(thsel) << 20)
 
 /* An AER that outlives any one test: teardown aborts it if still outstanding. */
@@ -41,7 +41,7 @@ static void set_health(struct tu_env *env, uint16_t temp_k, uint8_t spare, uint8
 		       uint8_t crit)
 {
 	struct nvemu_health h;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 
 	nvemu_subsys_get_health(env->subsys, &h);
 	h.temperature_k = temp_k;
@@ -62,7 +62,7 @@ static uint32_t get(struct tu_env *env, uint8_t fid, uint8_t sel, uint32_t cdw11
 static uint16_t feat_cmd(struct tu_env *env, uint8_t opc, uint32_t nsid, uint32_t cdw10,
 			 uint32_t cdw11, void *buf, uint32_t len, struct nvemu_cqe *cqe)
 {
-	struct nvemu_sqe cmd = { .opc = opc, .nsid = nsid, .cdw10 = cdw10, .cdw11 = cdw11 };
+	struct nvemu_sqe cmd = {.opc = opc, .nsid = nsid, .cdw10 = cdw10, .cdw11 = cdw11};
 
 	return tu_admin(env, &cmd, buf, len, cqe);
 }
@@ -121,19 +121,19 @@ struct cap_case {
 };
 
 static const struct cap_case cap_cases[] = {
-	{ NVME_FEAT_FID_ARBITRATION, CAP_SAVE | CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_POWER_MGMT, CAP_SAVE | CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_TEMP_THRESH, CAP_SAVE | CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_ERR_RECOVERY, CAP_SAVE | CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_VOLATILE_WC, CAP_SAVE | CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_NUM_QUEUES, CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_IRQ_COALESCE, CAP_SAVE | CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_IRQ_CONFIG, CAP_SAVE | CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_WRITE_ATOMIC, CAP_SAVE | CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_ASYNC_EVENT, CAP_SAVE | CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_TIMESTAMP, CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_KATO, CAP_CHANGE, 0 },
-	{ NVME_FEAT_FID_HOST_ID, CAP_CHANGE, 1 },
+	{NVME_FEAT_FID_ARBITRATION, CAP_SAVE | CAP_CHANGE, 0},
+	{NVME_FEAT_FID_POWER_MGMT, CAP_SAVE | CAP_CHANGE, 0},
+	{NVME_FEAT_FID_TEMP_THRESH, CAP_SAVE | CAP_CHANGE, 0},
+	{NVME_FEAT_FID_ERR_RECOVERY, CAP_SAVE | CAP_CHANGE, 0},
+	{NVME_FEAT_FID_VOLATILE_WC, CAP_SAVE | CAP_CHANGE, 0},
+	{NVME_FEAT_FID_NUM_QUEUES, CAP_CHANGE, 0},
+	{NVME_FEAT_FID_IRQ_COALESCE, CAP_SAVE | CAP_CHANGE, 0},
+	{NVME_FEAT_FID_IRQ_CONFIG, CAP_SAVE | CAP_CHANGE, 0},
+	{NVME_FEAT_FID_WRITE_ATOMIC, CAP_SAVE | CAP_CHANGE, 0},
+	{NVME_FEAT_FID_ASYNC_EVENT, CAP_SAVE | CAP_CHANGE, 0},
+	{NVME_FEAT_FID_TIMESTAMP, CAP_CHANGE, 0},
+	{NVME_FEAT_FID_KATO, CAP_CHANGE, 0},
+	{NVME_FEAT_FID_HOST_ID, CAP_CHANGE, 1},
 };
 
 static void test_sel_supported(void **state)
@@ -219,9 +219,15 @@ static void test_saved_restored_by_reset(void **state)
 static void test_unknown_fid(void **state)
 {
 	struct tu_env *env = *state;
-	static const uint8_t fids[] = { 0x00, NVME_FEAT_FID_LBA_RANGE, NVME_FEAT_FID_AUTO_PST,
-					NVME_FEAT_FID_HOST_MEM_BUF, NVME_FEAT_FID_HCTM, 0x7f,
-					NVME_FEAT_FID_RESV_MASK, 0xc0, 0xff };
+	static const uint8_t fids[] = {0x00,
+				       NVME_FEAT_FID_LBA_RANGE,
+				       NVME_FEAT_FID_AUTO_PST,
+				       NVME_FEAT_FID_HOST_MEM_BUF,
+				       NVME_FEAT_FID_HCTM,
+				       0x7f,
+				       NVME_FEAT_FID_RESV_MASK,
+				       0xc0,
+				       0xff};
 
 	for (size_t i = 0; i < sizeof(fids); i++) {
 		for (uint8_t sel = 0; sel < 4; sel++) {
@@ -243,8 +249,8 @@ static void test_unknown_fid(void **state)
 static void test_not_saveable(void **state)
 {
 	struct tu_env *env = *state;
-	static const uint8_t fids[] = { NVME_FEAT_FID_NUM_QUEUES, NVME_FEAT_FID_TIMESTAMP,
-					NVME_FEAT_FID_KATO, NVME_FEAT_FID_HOST_ID };
+	static const uint8_t fids[] = {NVME_FEAT_FID_NUM_QUEUES, NVME_FEAT_FID_TIMESTAMP,
+				       NVME_FEAT_FID_KATO, NVME_FEAT_FID_HOST_ID};
 
 	for (size_t i = 0; i < sizeof(fids); i++) {
 		uint16_t st = tu_set_feature(env, fids[i], true, 0, NULL);
@@ -261,29 +267,29 @@ static void test_set_nsid(void **state)
 	struct tu_env *env = *state;
 	uint16_t st;
 
-	assert_success(feat_cmd(env, nvme_admin_set_features, NVEMU_NSID_ALL,
-				NVME_FEAT_FID_KATO, 10, NULL, 0, NULL));
+	assert_success(feat_cmd(env, nvme_admin_set_features, NVEMU_NSID_ALL, NVME_FEAT_FID_KATO,
+				10, NULL, 0, NULL));
 	assert_int_equal(get(env, NVME_FEAT_FID_KATO, 0, 0), 10);
 	st = feat_cmd(env, nvme_admin_set_features, 1, NVME_FEAT_FID_KATO, 20, NULL, 0, NULL);
 	assert_status(st, NVEMU_SC_CMD(NVME_SC_FEATURE_NOT_PER_NS));
 	assert_dnr(st);
 	if (env->subsys->nn < 0xfffffffe) {
-		st = feat_cmd(env, nvme_admin_set_features, env->subsys->nn + 1,
-			      NVME_FEAT_FID_KATO, 20, NULL, 0, NULL);
+		st = feat_cmd(env, nvme_admin_set_features, env->subsys->nn + 1, NVME_FEAT_FID_KATO,
+			      20, NULL, 0, NULL);
 		assert_status(st, NVEMU_SC_GENERIC(NVME_SC_INVALID_NS));
 		assert_dnr(st);
 	}
 	assert_int_equal(get(env, NVME_FEAT_FID_KATO, 0, 0), 10);
 	/* Get ignores the NSID of a controller-wide feature. */
-	assert_success(feat_cmd(env, nvme_admin_get_features, 1, NVME_FEAT_FID_KATO, 0, NULL, 0,
-				NULL));
+	assert_success(
+		feat_cmd(env, nvme_admin_get_features, 1, NVME_FEAT_FID_KATO, 0, NULL, 0, NULL));
 }
 
 static void test_uuid_index(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_KATO,
-				 .cdw14 = 1 };
+	struct nvemu_sqe cmd = {
+		.opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_KATO, .cdw14 = 1};
 	uint16_t st = tu_admin(env, &cmd, NULL, 0, NULL);
 
 	assert_status(st, SC_INVALID_FIELD);
@@ -329,8 +335,8 @@ static void test_temp_threshold(void **state)
 	assert_int_equal(get(env, NVME_FEAT_FID_TEMP_THRESH, 2, TT(0, 0, 0)) & 0xffff, 343);
 
 	/* TMPSEL 1111b sets every sensor, composite included. */
-	assert_success(tu_set_feature(env, NVME_FEAT_FID_TEMP_THRESH, false, TT(360, 0xf, 0),
-				      NULL));
+	assert_success(
+		tu_set_feature(env, NVME_FEAT_FID_TEMP_THRESH, false, TT(360, 0xf, 0), NULL));
 	for (unsigned s = 0; s <= 8; s++)
 		assert_int_equal(get(env, NVME_FEAT_FID_TEMP_THRESH, 0, TT(0, s, 0)) & 0xffff, 360);
 	assert_int_equal(get(env, NVME_FEAT_FID_TEMP_THRESH, 0, TT(0, 0, 1)) & 0xffff, 270);
@@ -385,7 +391,7 @@ static void test_volatile_wc(void **state)
 
 static void delete_queue_pair_1(struct tu_env *env)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_delete_sq, .cdw10 = 1 };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_delete_sq, .cdw10 = 1};
 
 	assert_success(tu_admin(env, &cmd, NULL, 0, NULL));
 	cmd.opc = nvme_admin_delete_cq;
@@ -408,8 +414,8 @@ static void test_num_queues(void **state)
 	assert_int_equal(dw0, 1 | 2u << 16);
 	assert_int_equal(get(env, NVME_FEAT_FID_NUM_QUEUES, 0, 0), 1 | 2u << 16);
 	/* More than the controller has: granted the maximum (4, 0-based 3). */
-	assert_success(tu_set_feature(env, NVME_FEAT_FID_NUM_QUEUES, false, 100 | 0xfffeu << 16,
-				      &dw0));
+	assert_success(
+		tu_set_feature(env, NVME_FEAT_FID_NUM_QUEUES, false, 100 | 0xfffeu << 16, &dw0));
 	assert_int_equal(dw0, 3 | 3u << 16);
 	assert_success(tu_set_feature(env, NVME_FEAT_FID_NUM_QUEUES, false, 0, &dw0));
 	assert_int_equal(dw0, 0);
@@ -493,7 +499,7 @@ static void test_kato(void **state)
 static void test_host_id(void **state)
 {
 	struct tu_env *env = *state;
-	uint8_t id8[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, id16[16], out[16];
+	uint8_t id8[8] = {1, 2, 3, 4, 5, 6, 7, 8}, id16[16], out[16];
 	uint16_t st;
 
 	for (int i = 0; i < 16; i++)
@@ -516,8 +522,8 @@ static void test_host_id(void **state)
 	assert_true(env->ctrl->feat.host_id_ext);
 
 	/* Default (SEL=1) is all zeroes. */
-	assert_success(feat_cmd(env, nvme_admin_get_features, 0,
-				NVME_FEAT_FID_HOST_ID | 1u << 8, 1, out, sizeof(out), NULL));
+	assert_success(feat_cmd(env, nvme_admin_get_features, 0, NVME_FEAT_FID_HOST_ID | 1u << 8, 1,
+				out, sizeof(out), NULL));
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(out[i], 0);
 
@@ -546,7 +552,7 @@ static uint64_t ts_of(const uint8_t *b)
 static void test_timestamp(void **state)
 {
 	struct tu_env *env = *state;
-	uint8_t in[8] = { 0 }, out[8];
+	uint8_t in[8] = {0}, out[8];
 	uint64_t base = 1700000000000ull, ts;
 	uint16_t st;
 
@@ -564,8 +570,8 @@ static void test_timestamp(void **state)
 	assert_int_equal((out[6] >> 1) & 7, 1); /* origin: set by the host */
 	assert_int_equal(out[6] & 1, 0);	/* never stopped */
 
-	assert_success(feat_cmd(env, nvme_admin_get_features, 0,
-				NVME_FEAT_FID_TIMESTAMP | 1u << 8, 0, out, sizeof(out), NULL));
+	assert_success(feat_cmd(env, nvme_admin_get_features, 0, NVME_FEAT_FID_TIMESTAMP | 1u << 8,
+				0, out, sizeof(out), NULL));
 	assert_int_equal(ts_of(out), 0);
 	st = feat_cmd(env, nvme_admin_set_features, 0, NVME_FEAT_FID_TIMESTAMP, 0, in, 4, NULL);
 	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA));
@@ -577,7 +583,7 @@ static void test_fabrics_only_features(void **state)
 	struct tu_env *env = *state;
 	const struct nvemu_transport_ops *old = env->ctrl->tops;
 	struct nvemu_transport_ops fab = *old;
-	uint8_t id[16] = { 1 };
+	uint8_t id[16] = {1};
 	uint16_t st;
 
 	fab.fabrics = true;
@@ -611,9 +617,9 @@ static void test_temp_over_raises_aer(void **state)
 	set_health(env, 343, 100, 10, 0); /* at the threshold counts */
 	assert_true(aer.done);
 	assert_success(aer.req.cqe.status);
-	assert_int_equal(aer.req.cqe.dw0, aer_dw0(NVME_AER_SMART,
-						  NVME_AER_SMART_TEMPERATURE_THRESHOLD,
-						  NVME_LOG_LID_SMART));
+	assert_int_equal(
+		aer.req.cqe.dw0,
+		aer_dw0(NVME_AER_SMART, NVME_AER_SMART_TEMPERATURE_THRESHOLD, NVME_LOG_LID_SMART));
 	assert_int_equal(env->ctrl->temp_warning, NVME_SMART_CRIT_TEMPERATURE);
 
 	/* Still over: no second event. */
@@ -639,9 +645,9 @@ static void test_temp_set_threshold_reevaluates(void **state)
 	/* Lowering the threshold under the current temperature crosses it. */
 	assert_success(tu_set_feature(env, NVME_FEAT_FID_TEMP_THRESH, false, TT(310, 0, 0), NULL));
 	assert_true(aer.done);
-	assert_int_equal(aer.req.cqe.dw0, aer_dw0(NVME_AER_SMART,
-						  NVME_AER_SMART_TEMPERATURE_THRESHOLD,
-						  NVME_LOG_LID_SMART));
+	assert_int_equal(
+		aer.req.cqe.dw0,
+		aer_dw0(NVME_AER_SMART, NVME_AER_SMART_TEMPERATURE_THRESHOLD, NVME_LOG_LID_SMART));
 	assert_int_equal(env->ctrl->temp_warning, NVME_SMART_CRIT_TEMPERATURE);
 	assert_success(tu_set_feature(env, NVME_FEAT_FID_TEMP_THRESH, false, TT(343, 0, 0), NULL));
 	assert_int_equal(env->ctrl->temp_warning, 0);
@@ -667,9 +673,9 @@ static void test_temp_under(void **state)
 	assert_false(aer.done);
 	set_health(env, 280, 100, 10, 0);
 	assert_true(aer.done);
-	assert_int_equal(aer.req.cqe.dw0, aer_dw0(NVME_AER_SMART,
-						  NVME_AER_SMART_TEMPERATURE_THRESHOLD,
-						  NVME_LOG_LID_SMART));
+	assert_int_equal(
+		aer.req.cqe.dw0,
+		aer_dw0(NVME_AER_SMART, NVME_AER_SMART_TEMPERATURE_THRESHOLD, NVME_LOG_LID_SMART));
 	assert_int_equal(env->ctrl->temp_warning, NVME_SMART_CRIT_TEMPERATURE);
 }
 
@@ -678,8 +684,8 @@ static void test_temp_event_disabled(void **state)
 	struct tu_env *env = *state;
 
 	/* Spare warnings enabled, temperature not. */
-	assert_success(tu_set_feature(env, NVME_FEAT_FID_ASYNC_EVENT, false,
-				      NVME_SMART_CRIT_SPARE, NULL));
+	assert_success(
+		tu_set_feature(env, NVME_FEAT_FID_ASYNC_EVENT, false, NVME_SMART_CRIT_SPARE, NULL));
 	aer_submit(env);
 	set_health(env, 400, 100, 10, 0);
 	assert_false(aer.done);
@@ -711,9 +717,9 @@ static void test_spare_and_reliability(void **state)
 	aer_submit(env);
 	set_health(env, 300, 9, 10, NVME_SMART_CRIT_DEGRADED);
 	assert_true(aer.done);
-	assert_int_equal(aer.req.cqe.dw0, aer_dw0(NVME_AER_SMART,
-						  NVME_AER_SMART_SUBSYSTEM_RELIABILITY,
-						  NVME_LOG_LID_SMART));
+	assert_int_equal(
+		aer.req.cqe.dw0,
+		aer_dw0(NVME_AER_SMART, NVME_AER_SMART_SUBSYSTEM_RELIABILITY, NVME_LOG_LID_SMART));
 	nvemu_subsys_get_health(env->subsys, &h);
 	assert_int_equal(h.critical_warning, NVME_SMART_CRIT_DEGRADED);
 
@@ -724,9 +730,9 @@ static void test_spare_and_reliability(void **state)
 	assert_false(aer.done);
 	set_health(env, 300, 9, 10, NVME_SMART_CRIT_DEGRADED | NVME_SMART_CRIT_MEDIA);
 	assert_true(aer.done);
-	assert_int_equal(aer.req.cqe.dw0, aer_dw0(NVME_AER_SMART,
-						  NVME_AER_SMART_SUBSYSTEM_RELIABILITY,
-						  NVME_LOG_LID_SMART));
+	assert_int_equal(
+		aer.req.cqe.dw0,
+		aer_dw0(NVME_AER_SMART, NVME_AER_SMART_SUBSYSTEM_RELIABILITY, NVME_LOG_LID_SMART));
 }
 
 int main(void)

@@ -4,21 +4,21 @@
 
 #include "test-util.h"
 
-#define SC_DNR(sc) (NVEMU_SC_CMD(sc) | NVEMU_DNR)
-#define GEN_DNR(sc) (NVEMU_SC_GENERIC(sc) | NVEMU_DNR)
-#define assert_status_dnr(got, want) assert_int_equal((got) & 0x47ff, (want) & 0x47ff)
+#define SC_DNR(sc)		     (NVEMU_SC_CMD(sc) | NVEMU_DNR)
+#define GEN_DNR(sc)		     (NVEMU_SC_GENERIC(sc) | NVEMU_DNR)
+#define assert_status_dnr(got, want) assert_int_equal((got)&0x47ff, (want)&0x47ff)
 
 /* Commit actions */
-#define CA_REPLACE 0
+#define CA_REPLACE     0
 #define CA_REPLACE_ACT 1
-#define CA_ACTIVATE 2
-#define CA_NOW 3
+#define CA_ACTIVATE    2
+#define CA_NOW	       3
 
 #define NEEDS_RESET NVEMU_SC_CMD(NVME_SC_FW_NEEDS_RESET)
 
 static uint16_t fw_download(struct tu_env *env, uint32_t off, const void *data, uint32_t len)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_fw_download };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_fw_download};
 
 	cmd.cdw10 = len / 4 - 1;
 	cmd.cdw11 = off / 4;
@@ -27,7 +27,7 @@ static uint16_t fw_download(struct tu_env *env, uint32_t off, const void *data, 
 
 static uint16_t fw_commit(struct tu_env *env, unsigned fs, unsigned ca)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_fw_commit };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_fw_commit};
 
 	cmd.cdw10 = fs | ca << 3;
 	return tu_admin(env, &cmd, NULL, 0, NULL);
@@ -62,8 +62,8 @@ static void get_fr(struct tu_env *env, char fr[8])
 static void get_slots(struct tu_env *env, struct nvme_firmware_slot *log)
 {
 	memset(log, 0, sizeof(*log));
-	assert_success(tu_get_log(env, NVME_LOG_LID_FW_SLOT, NVEMU_NSID_ALL, 0, false, log,
-				  sizeof(*log)));
+	assert_success(
+		tu_get_log(env, NVME_LOG_LID_FW_SLOT, NVEMU_NSID_ALL, 0, false, log, sizeof(*log)));
 }
 
 static void assert_fr(struct tu_env *env, const char *want)
@@ -283,7 +283,7 @@ static void test_commit_invalid(void **state)
 static void test_download_invalid(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_fw_download };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_fw_download};
 	uint8_t img[4096];
 	struct nvme_firmware_slot log;
 
@@ -327,8 +327,8 @@ static void test_single_slot(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvemu_ctrl_params cp;
-	struct nvemu_error err = { 0 };
-	struct tu_env env2 = { .subsys = env->subsys };
+	struct nvemu_error err = {0};
+	struct tu_env env2 = {.subsys = env->subsys};
 	struct nvme_id_ctrl *id = calloc(1, sizeof(*id));
 	uint16_t cntlid;
 

@@ -5,14 +5,13 @@
 #include "test-util.h"
 
 #define INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
-#define INVALID_NS (NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR)
+#define INVALID_NS    (NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR)
 
 static uint8_t buf[4096];
 
-static uint16_t identify_csi(struct tu_env *env, uint8_t cns, uint32_t nsid, uint8_t csi,
-			     void *out)
+static uint16_t identify_csi(struct tu_env *env, uint8_t cns, uint32_t nsid, uint8_t csi, void *out)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_identify, .nsid = nsid };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_identify, .nsid = nsid};
 
 	cmd.cdw10 = cns;
 	cmd.cdw11 = (uint32_t)csi << 24;
@@ -48,7 +47,7 @@ struct ctrl2 {
 static void ctrl2_add(struct tu_env *env, bool optional_cmds, struct ctrl2 *c)
 {
 	struct nvemu_ctrl_params cp;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint16_t cntlid;
 
 	nvemu_ctrl_params_init(&cp);
@@ -65,7 +64,7 @@ static void ctrl2_add(struct tu_env *env, bool optional_cmds, struct ctrl2 *c)
 static uint16_t ctrl2_identify(struct ctrl2 *c, uint8_t cns, uint32_t nsid, uint16_t cntid,
 			       void *out)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_identify, .nsid = nsid };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_identify, .nsid = nsid};
 
 	cmd.cdw10 = cns | (uint32_t)cntid << 16;
 	return nvemu_host_exec(c->host, 0, &cmd, out, 4096, NULL);
@@ -119,10 +118,10 @@ static void test_id_ctrl_fields(void **state)
 	assert_int_equal(le32toh(id->nn), env->subsys->nn);
 	assert_int_equal(le32toh(id->mnan), env->subsys->mnan);
 	oncs = le16toh(id->oncs);
-	assert_int_equal(oncs & 0x1bd,
-			 NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES |
-				 NVME_CTRL_ONCS_SAVE_FEATURES | NVME_CTRL_ONCS_VERIFY |
-				 NVME_CTRL_ONCS_COPY);
+	assert_int_equal(oncs & 0x1bd, NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
+					       NVME_CTRL_ONCS_WRITE_ZEROES |
+					       NVME_CTRL_ONCS_SAVE_FEATURES |
+					       NVME_CTRL_ONCS_VERIFY | NVME_CTRL_ONCS_COPY);
 	assert_false(oncs & NVME_CTRL_ONCS_WRITE_UNCORRECTABLE);
 	assert_false(oncs & NVME_CTRL_ONCS_RESERVATIONS);
 	assert_int_equal(le16toh(id->fuses), 0);
@@ -292,8 +291,8 @@ static void test_csi_active_ns_list(void **state)
 	struct tu_env *env = *state;
 	struct nvme_ns_list *l = (void *)buf;
 
-	assert_success(identify_csi(env, NVME_IDENTIFY_CNS_CSI_NS_ACTIVE_LIST, 0, NVME_CSI_NVM,
-				    buf));
+	assert_success(
+		identify_csi(env, NVME_IDENTIFY_CNS_CSI_NS_ACTIVE_LIST, 0, NVME_CSI_NVM, buf));
 	assert_int_equal(le32toh(l->ns[0]), 1);
 	assert_int_equal(le32toh(l->ns[1]), 0);
 	assert_status(identify_csi(env, NVME_IDENTIFY_CNS_CSI_NS_ACTIVE_LIST, 0, NVME_CSI_ZNS, buf),
@@ -459,7 +458,7 @@ static void test_ctrl_lists(void **state)
 static void test_invalid_cns(void **state)
 {
 	struct tu_env *env = *state;
-	static const uint8_t bad[] = { 0x04, 0x09, 0x0a, 0x14, 0x15, 0x1b, 0x1d, 0x7f, 0xff };
+	static const uint8_t bad[] = {0x04, 0x09, 0x0a, 0x14, 0x15, 0x1b, 0x1d, 0x7f, 0xff};
 	uint16_t st;
 
 	for (size_t i = 0; i < sizeof(bad); i++) {
@@ -472,7 +471,7 @@ static void test_invalid_cns(void **state)
 static void test_short_buffer(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_identify, .cdw10 = NVME_IDENTIFY_CNS_CTRL };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_identify, .cdw10 = NVME_IDENTIFY_CNS_CTRL};
 	uint16_t st;
 
 	st = tu_admin(env, &cmd, buf, 512, NULL);

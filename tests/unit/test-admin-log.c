@@ -5,7 +5,7 @@
 #include "test-util.h"
 
 #define INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
-#define INVALID_LOG (NVEMU_SC_CMD(NVME_SC_INVALID_LOG_PAGE) | NVEMU_DNR)
+#define INVALID_LOG   (NVEMU_SC_CMD(NVME_SC_INVALID_LOG_PAGE) | NVEMU_DNR)
 
 static uint8_t buf[8192];
 
@@ -56,7 +56,7 @@ static void test_supported_log_pages(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvme_supported_log_pages *l = (void *)buf;
-	static const uint8_t lids[] = { 0, 1, 2, 3, 4, 5 };
+	static const uint8_t lids[] = {0, 1, 2, 3, 4, 5};
 
 	memset(buf, 0xa5, sizeof(buf));
 	assert_success(tu_get_log(env, NVME_LOG_LID_SUPPORTED_LOG_PAGES, 0, 0, false, buf, 1024));
@@ -71,7 +71,7 @@ static void test_supported_log_pages(void **state)
 static void test_unknown_lid(void **state)
 {
 	struct tu_env *env = *state;
-	static const uint8_t bad[] = { 0x06, 0x07, 0x0c, 0x70, 0x80, 0xc0, 0xff };
+	static const uint8_t bad[] = {0x06, 0x07, 0x0c, 0x70, 0x80, 0xc0, 0xff};
 	uint16_t st;
 
 	for (size_t i = 0; i < sizeof(bad); i++) {
@@ -130,7 +130,7 @@ static void test_zero_fill_past_end(void **state)
 static void test_buffer_too_small(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_get_log_page };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_get_log_page};
 	uint16_t st;
 
 	cmd.cdw10 = NVME_LOG_LID_SMART | 127u << 16; /* 512 bytes */
@@ -147,7 +147,7 @@ static void test_buffer_too_small(void **state)
 static void test_index_offset_unsupported(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_get_log_page };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_get_log_page};
 
 	cmd.cdw10 = NVME_LOG_LID_SMART | 127u << 16;
 	cmd.cdw14 = 1u << 23; /* OT: index offsets */
@@ -160,13 +160,13 @@ static void test_error_log(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvme_error_log_page *e = (void *)buf;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_identify, .cid = 0x1234, .cdw10 = 0xff };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_identify, .cid = 0x1234, .cdw10 = 0xff};
 	uint16_t st1, st2;
 	uint64_t base = env->ctrl->err_count;
 
 	st1 = tu_admin(env, &cmd, buf, 4096, NULL);
 	assert_status(st1, INVALID_FIELD);
-	cmd = (struct nvemu_sqe){ .opc = 0xc5, .cid = 0x4321, .nsid = 1 };
+	cmd = (struct nvemu_sqe){.opc = 0xc5, .cid = 0x4321, .nsid = 1};
 	st2 = tu_admin(env, &cmd, NULL, 0, NULL);
 	assert_status(st2, NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE));
 
@@ -189,7 +189,7 @@ static void test_error_log_wraps(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvme_error_log_page *e = (void *)buf;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_identify, .cdw10 = 0xff };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_identify, .cdw10 = 0xff};
 	uint64_t total;
 
 	for (unsigned i = 0; i < NVEMU_ERRLOG_ENTRIES + 10; i++) {
@@ -365,7 +365,7 @@ static void test_cmd_effects(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvme_cmd_effects_log *l = (void *)buf;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_get_log_page };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_get_log_page};
 	uint32_t csupp = NVME_CMD_EFFECTS_CSUPP;
 
 	memset(buf, 0xa5, sizeof(buf));

@@ -6,16 +6,16 @@
 
 #include "test-util.h"
 
-#define SC_DNR(sc) (NVEMU_SC_CMD(sc) | NVEMU_DNR)
+#define SC_DNR(sc)  (NVEMU_SC_CMD(sc) | NVEMU_DNR)
 #define GEN_DNR(sc) (NVEMU_SC_GENERIC(sc) | NVEMU_DNR)
 
 /* Exact status including DNR. */
-#define assert_status_dnr(got, want) assert_int_equal((got) & 0x47ff, (want) & 0x47ff)
+#define assert_status_dnr(got, want) assert_int_equal((got)&0x47ff, (want)&0x47ff)
 
 static uint16_t ns_create(struct tu_env *env, uint64_t nsze, uint64_t ncap, uint8_t flbas,
 			  uint32_t cdw11, uint32_t *nsid)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_ns_mgmt, .cdw10 = 0, .cdw11 = cdw11 };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_ns_mgmt, .cdw10 = 0, .cdw11 = cdw11};
 	struct nvme_id_ns *id = calloc(1, sizeof(*id));
 	struct nvemu_cqe cqe;
 	uint16_t st;
@@ -33,7 +33,7 @@ static uint16_t ns_create(struct tu_env *env, uint64_t nsze, uint64_t ncap, uint
 
 static uint16_t ns_delete(struct tu_env *env, uint32_t nsid)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_ns_mgmt, .nsid = nsid, .cdw10 = 1 };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_ns_mgmt, .nsid = nsid, .cdw10 = 1};
 
 	return tu_admin(env, &cmd, NULL, 0, NULL);
 }
@@ -42,7 +42,7 @@ static uint16_t ns_delete(struct tu_env *env, uint32_t nsid)
 static uint16_t ns_attach(struct tu_env *env, uint32_t sel, uint32_t nsid, unsigned num,
 			  const uint16_t *ids)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_ns_attach, .nsid = nsid, .cdw10 = sel };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_ns_attach, .nsid = nsid, .cdw10 = sel};
 	struct nvme_ctrl_list *l = calloc(1, sizeof(*l));
 	uint16_t st;
 
@@ -57,7 +57,7 @@ static uint16_t ns_attach(struct tu_env *env, uint32_t sel, uint32_t nsid, unsig
 
 static uint16_t format(struct tu_env *env, uint32_t nsid, uint32_t cdw10)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_format_nvm, .nsid = nsid, .cdw10 = cdw10 };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_format_nvm, .nsid = nsid, .cdw10 = cdw10};
 
 	return tu_admin(env, &cmd, NULL, 0, NULL);
 }
@@ -86,7 +86,7 @@ static bool all_zero(const uint8_t *p, size_t n)
 static uint16_t add_ctrl(struct tu_env *env)
 {
 	struct nvemu_ctrl_params cp;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint16_t id;
 
 	nvemu_ctrl_params_init(&cp);
@@ -101,7 +101,7 @@ static void test_lifecycle(void **state)
 {
 	struct tu_env *env = *state;
 	uint8_t wbuf[4096], rbuf[4096];
-	uint16_t ids[] = { nvemu_ctrl_cntlid(env->ctrl) };
+	uint16_t ids[] = {nvemu_ctrl_cntlid(env->ctrl)};
 	uint32_t nsid = 0;
 	struct nvemu_ns *ns;
 
@@ -141,8 +141,8 @@ static void test_lifecycle(void **state)
 static void test_create_invalid(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_ns_mgmt };
-	uint8_t small[64] = { 0 };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_ns_mgmt};
+	uint8_t small[64] = {0};
 	uint32_t nsid;
 
 	/* CSI other than NVM */
@@ -217,10 +217,10 @@ static void test_delete(void **state)
 static void test_attach_invalid(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_ns_attach, .nsid = 2 };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_ns_attach, .nsid = 2};
 	uint16_t me = nvemu_ctrl_cntlid(env->ctrl);
-	uint16_t one[] = { me }, dup[] = { me, me }, unknown[] = { 77 };
-	uint8_t small[16] = { 0 };
+	uint16_t one[] = {me}, dup[] = {me, me}, unknown[] = {77};
+	uint8_t small[16] = {0};
 	uint16_t other, both[2];
 
 	/* reserved SEL */
@@ -259,7 +259,7 @@ static void test_attach_invalid(void **state)
 	assert_status_dnr(ns_attach(env, 0, 1, 2, both), SC_DNR(NVME_SC_NS_ALREADY_ATTACHED));
 	assert_false(nvemu_ctrl_ns_attached(nvemu_subsys_ctrl(env->subsys, other), 1));
 	{
-		uint16_t mixed[] = { other, 77 };
+		uint16_t mixed[] = {other, 77};
 
 		assert_status_dnr(ns_attach(env, 0, 2, 2, mixed),
 				  SC_DNR(NVME_SC_CTRL_LIST_INVALID));
@@ -345,16 +345,16 @@ static void test_format_invalid(void **state)
 	struct nvemu_ns *ns = nvemu_subsys_ns(env->subsys, 1);
 	struct nvemu_ns_params np;
 	struct nvemu_bdev *bdev;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint32_t nsid;
 
 	assert_status_dnr(format(env, 1, FMT(2, 0)), SC_DNR(NVME_SC_INVALID_FORMAT));
 	assert_status_dnr(format(env, 1, FMT(15, 0)), SC_DNR(NVME_SC_INVALID_FORMAT));
-	assert_status_dnr(format(env, 1, 1u << 12), SC_DNR(NVME_SC_INVALID_FORMAT)); /* LBAFU */
-	assert_status_dnr(format(env, 1, 1u << 4), SC_DNR(NVME_SC_INVALID_FORMAT));  /* MSET */
-	assert_status_dnr(format(env, 1, 1u << 5), SC_DNR(NVME_SC_INVALID_FORMAT));  /* PI 1 */
-	assert_status_dnr(format(env, 1, 3u << 5), SC_DNR(NVME_SC_INVALID_FORMAT));  /* PI 3 */
-	assert_status_dnr(format(env, 1, 1u << 8), SC_DNR(NVME_SC_INVALID_FORMAT));  /* PIL */
+	assert_status_dnr(format(env, 1, 1u << 12), SC_DNR(NVME_SC_INVALID_FORMAT));  /* LBAFU */
+	assert_status_dnr(format(env, 1, 1u << 4), SC_DNR(NVME_SC_INVALID_FORMAT));   /* MSET */
+	assert_status_dnr(format(env, 1, 1u << 5), SC_DNR(NVME_SC_INVALID_FORMAT));   /* PI 1 */
+	assert_status_dnr(format(env, 1, 3u << 5), SC_DNR(NVME_SC_INVALID_FORMAT));   /* PI 3 */
+	assert_status_dnr(format(env, 1, 1u << 8), SC_DNR(NVME_SC_INVALID_FORMAT));   /* PIL */
 	assert_status_dnr(format(env, 1, FMT(0, 2)), GEN_DNR(NVME_SC_INVALID_FIELD)); /* crypto */
 	assert_status_dnr(format(env, 1, FMT(0, 7)), GEN_DNR(NVME_SC_INVALID_FIELD));
 	assert_status_dnr(format(env, 0, FMT(1, 0)), GEN_DNR(NVME_SC_INVALID_NS));
@@ -387,7 +387,7 @@ static void test_format_invalid(void **state)
 static void test_format_all(void **state)
 {
 	struct tu_env *env = *state;
-	uint16_t ids[] = { nvemu_ctrl_cntlid(env->ctrl) };
+	uint16_t ids[] = {nvemu_ctrl_cntlid(env->ctrl)};
 	uint8_t buf[4096];
 	uint32_t nsid;
 
@@ -415,10 +415,10 @@ static void test_format_file_backend(void **state)
 {
 	struct tu_env *env = *state;
 	char path[] = "/tmp/nvemu-test-format-XXXXXX";
-	struct nvemu_bdev_file_opts fo = { 0 };
+	struct nvemu_bdev_file_opts fo = {0};
 	struct nvemu_ns_params np;
 	struct nvemu_bdev *bdev;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint8_t buf[4096];
 	uint32_t nsid;
 	int fd = mkstemp(path);
@@ -456,8 +456,8 @@ static void aer_done(struct nvemu_req *req)
 static void test_attach_event(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe aer_cmd = { .opc = nvme_admin_async_event };
-	uint16_t ids[] = { nvemu_ctrl_cntlid(env->ctrl) };
+	struct nvemu_sqe aer_cmd = {.opc = nvme_admin_async_event};
+	uint16_t ids[] = {nvemu_ctrl_cntlid(env->ctrl)};
 	struct nvemu_req aer;
 	bool done = false;
 	uint8_t log[4096];

@@ -4,20 +4,20 @@
 
 #include "test-util.h"
 
-#define SC_QID_INVALID NVEMU_SC_CMD(NVME_SC_QID_INVALID)
-#define SC_CQ_INVALID NVEMU_SC_CMD(NVME_SC_CQ_INVALID)
-#define SC_QUEUE_SIZE NVEMU_SC_CMD(NVME_SC_QUEUE_SIZE)
+#define SC_QID_INVALID	  NVEMU_SC_CMD(NVME_SC_QID_INVALID)
+#define SC_CQ_INVALID	  NVEMU_SC_CMD(NVME_SC_CQ_INVALID)
+#define SC_QUEUE_SIZE	  NVEMU_SC_CMD(NVME_SC_QUEUE_SIZE)
 #define SC_INVALID_VECTOR NVEMU_SC_CMD(NVME_SC_INVALID_VECTOR)
-#define SC_INVALID_QUEUE NVEMU_SC_CMD(NVME_SC_INVALID_QUEUE)
-#define SC_INVALID_FIELD NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD)
+#define SC_INVALID_QUEUE  NVEMU_SC_CMD(NVME_SC_INVALID_QUEUE)
+#define SC_INVALID_FIELD  NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD)
 
-#define CQ_PC 1u
+#define CQ_PC  1u
 #define CQ_IEN 2u
 
 static uint16_t create_cq(struct tu_env *env, uint16_t qid, uint16_t entries, uint32_t flags,
 			  uint16_t iv, uint64_t addr)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_create_cq, .dptr1 = addr };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_create_cq, .dptr1 = addr};
 
 	cmd.cdw10 = qid | (uint32_t)(uint16_t)(entries - 1) << 16;
 	cmd.cdw11 = flags | (uint32_t)iv << 16;
@@ -27,7 +27,7 @@ static uint16_t create_cq(struct tu_env *env, uint16_t qid, uint16_t entries, ui
 static uint16_t create_sq(struct tu_env *env, uint16_t qid, uint16_t entries, uint32_t flags,
 			  uint16_t cqid, uint64_t addr)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_create_sq, .dptr1 = addr };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_create_sq, .dptr1 = addr};
 
 	cmd.cdw10 = qid | (uint32_t)(uint16_t)(entries - 1) << 16;
 	cmd.cdw11 = flags | (uint32_t)cqid << 16;
@@ -36,7 +36,7 @@ static uint16_t create_sq(struct tu_env *env, uint16_t qid, uint16_t entries, ui
 
 static uint16_t delete_q(struct tu_env *env, uint8_t opc, uint16_t qid)
 {
-	struct nvemu_sqe cmd = { .opc = opc, .cdw10 = qid };
+	struct nvemu_sqe cmd = {.opc = opc, .cdw10 = qid};
 
 	return tu_admin(env, &cmd, NULL, 0, NULL);
 }
@@ -49,7 +49,7 @@ static void expect(uint16_t st, uint16_t want)
 
 static uint16_t flush_on(struct tu_env *env, uint16_t sqid)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_cmd_flush, .nsid = 1 };
+	struct nvemu_sqe cmd = {.opc = nvme_cmd_flush, .nsid = 1};
 
 	return nvemu_host_exec(env->host, sqid, &cmd, NULL, 0, NULL);
 }
@@ -206,9 +206,9 @@ static void test_create_sq_cqid(void **state)
 {
 	struct tu_env *env = *state;
 
-	expect(create_sq(env, 2, 16, 1, 0, 0), SC_CQ_INVALID);	 /* the admin CQ */
-	expect(create_sq(env, 2, 16, 1, 2, 0), SC_CQ_INVALID);	 /* not created */
-	expect(create_sq(env, 2, 16, 1, 5, 0), SC_CQ_INVALID);	 /* beyond the controller */
+	expect(create_sq(env, 2, 16, 1, 0, 0), SC_CQ_INVALID); /* the admin CQ */
+	expect(create_sq(env, 2, 16, 1, 2, 0), SC_CQ_INVALID); /* not created */
+	expect(create_sq(env, 2, 16, 1, 5, 0), SC_CQ_INVALID); /* beyond the controller */
 	expect(create_sq(env, 2, 16, 1, 0xffff, 0), SC_CQ_INVALID);
 	assert_false(env->ctrl->sqs[2].valid);
 }
@@ -298,8 +298,8 @@ static void test_reset_drops_queues(void **state)
 static unsigned hook_calls;
 static uint16_t hook_status;
 
-static uint16_t hook_create_cq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
-			       uint16_t size, uint16_t iv, bool ien, bool pc)
+static uint16_t hook_create_cq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr, uint16_t size,
+			       uint16_t iv, bool ien, bool pc)
 {
 	hook_calls++;
 	assert_int_equal(qid, 2);
@@ -310,8 +310,8 @@ static uint16_t hook_create_cq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t a
 	return hook_status;
 }
 
-static uint16_t hook_create_sq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr,
-			       uint16_t size, uint16_t cqid, uint8_t prio, bool pc)
+static uint16_t hook_create_sq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t addr, uint16_t size,
+			       uint16_t cqid, uint8_t prio, bool pc)
 {
 	hook_calls++;
 	assert_int_equal(qid, 2);
@@ -373,7 +373,7 @@ static void test_transport_hooks(void **state)
 static void test_abort(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_abort_cmd };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_abort_cmd};
 	struct nvemu_cqe cqe;
 
 	/* Nothing is outstanding: the command was not aborted. */
@@ -404,7 +404,7 @@ static void pending_done(struct nvemu_req *req)
 static void test_abort_skips_aer(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_abort_cmd };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_abort_cmd};
 	struct nvemu_cqe cqe;
 
 	memset(&pending_aer, 0, sizeof(pending_aer));
@@ -424,7 +424,7 @@ static void test_abort_skips_aer(void **state)
 static void test_keep_alive(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_admin_keep_alive };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_keep_alive};
 	uint64_t before = env->ctrl->last_keep_alive_ns;
 
 	usleep(1000);

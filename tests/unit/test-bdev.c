@@ -11,9 +11,9 @@
 
 #include "test-util.h"
 
-#define KIB 1024ull
-#define MIB (1024 * KIB)
-#define GIB (1024 * MIB)
+#define KIB   1024ull
+#define MIB   (1024 * KIB)
+#define GIB   (1024 * MIB)
 #define CHUNK (64 * KIB)
 
 struct bio_done {
@@ -36,7 +36,7 @@ static void drain(struct nvemu_bdev *b)
 		int fd = nvemu_bdev_get_fd(b);
 
 		if (fd >= 0) {
-			struct pollfd p = { .fd = fd, .events = POLLIN };
+			struct pollfd p = {.fd = fd, .events = POLLIN};
 
 			poll(&p, 1, 10);
 		}
@@ -46,13 +46,18 @@ static void drain(struct nvemu_bdev *b)
 }
 
 /* Run one bio to completion; returns submit's error or end_io's. */
-static int run(struct nvemu_bdev *b, enum nvemu_bio_op op, uint64_t off, uint64_t len,
-	       void *buf, bool fua)
+static int run(struct nvemu_bdev *b, enum nvemu_bio_op op, uint64_t off, uint64_t len, void *buf,
+	       bool fua)
 {
-	struct bio_done d = { 0 };
+	struct bio_done d = {0};
 	struct nvemu_bio bio = {
-		.op = op, .offset = off, .len = len, .buf = buf, .fua = fua,
-		.end_io = bio_end, .private = &d,
+		.op = op,
+		.offset = off,
+		.len = len,
+		.buf = buf,
+		.fua = fua,
+		.end_io = bio_end,
+		.private = &d,
 	};
 	int rc = nvemu_bdev_submit(b, &bio);
 
@@ -81,7 +86,7 @@ static bool all_zero(const uint8_t *p, size_t len)
 
 static void destroy(struct nvemu_bdev *b)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 
 	assert_int_equal(nvemu_bdev_destroy(b, &err), 0);
 }
@@ -90,7 +95,7 @@ static void destroy(struct nvemu_bdev *b)
 
 static void test_null(void **state)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_bdev *b;
 	uint8_t buf[4096];
 
@@ -116,7 +121,7 @@ static void test_null(void **state)
 
 static void test_ram_roundtrip(void **state)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_bdev *b;
 	size_t len = 3 * CHUNK; /* spans chunk boundaries at an odd offset */
 	uint8_t *w = malloc(len), *r = malloc(len);
@@ -155,7 +160,7 @@ static void test_ram_roundtrip(void **state)
 
 static void test_ram_sparse(void **state)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_bdev *b;
 	uint8_t w[512], r[512];
 	uint64_t off = 512 * MIB + 3 * 512;
@@ -198,7 +203,7 @@ static void test_ram_sparse(void **state)
 static void test_ram_thousand(void **state)
 {
 	enum { N = 1000 };
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_bdev **b = calloc(N, sizeof(*b));
 	struct mallinfo2 before, after;
 	uint8_t w[4096];
@@ -218,7 +223,8 @@ static void test_ram_thousand(void **state)
 	print_message("# 1000 x 1 GiB RAM bdevs: %zu KiB of heap\n", used / 1024);
 	assert_true(used < 1 * MIB);
 	for (int i = 0; i < N; i++)
-		assert_int_equal(run(b[i], NVEMU_BIO_WRITE, (uint64_t)i * MIB, sizeof(w), w, false), 0);
+		assert_int_equal(run(b[i], NVEMU_BIO_WRITE, (uint64_t)i * MIB, sizeof(w), w, false),
+				 0);
 	after = mallinfo2();
 	/* One chunk each plus one 4 KiB leaf table. */
 	used = (after.uordblks + after.hblkhd) - (before.uordblks + before.hblkhd);
@@ -228,7 +234,8 @@ static void test_ram_thousand(void **state)
 		uint8_t r[4096];
 
 		assert_int_equal(nvemu_bdev_ram_resident(b[i]), CHUNK);
-		assert_int_equal(run(b[i], NVEMU_BIO_READ, (uint64_t)i * MIB, sizeof(r), r, false), 0);
+		assert_int_equal(run(b[i], NVEMU_BIO_READ, (uint64_t)i * MIB, sizeof(r), r, false),
+				 0);
 		assert_memory_equal(r, w, sizeof(w));
 		destroy(b[i]);
 	}
@@ -237,7 +244,7 @@ static void test_ram_thousand(void **state)
 
 static void test_ram_resize(void **state)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_bdev *b;
 	uint8_t w[4096], r[4096];
 
@@ -275,7 +282,7 @@ static void test_ram_resize(void **state)
 
 static void test_errors(void **state)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_bdev *b;
 	char longname[80];
 	uint8_t buf[4096];
@@ -338,8 +345,8 @@ static char *tmp_file(uint64_t size)
 
 static void file_roundtrip(bool direct)
 {
-	struct nvemu_error err = { 0 };
-	struct nvemu_bdev_file_opts o = { 0 };
+	struct nvemu_error err = {0};
+	struct nvemu_bdev_file_opts o = {0};
 	struct nvemu_bdev *b;
 	size_t len = 256 * KIB;
 	uint8_t *w = malloc(len + 1), *r = malloc(len + 1);
@@ -433,8 +440,8 @@ static void test_file_direct(void **state)
 static void test_file_queue_full(void **state)
 {
 	enum { N = 64, BS = 4096 };
-	struct nvemu_error err = { 0 };
-	struct nvemu_bdev_file_opts o = { 0 };
+	struct nvemu_error err = {0};
+	struct nvemu_bdev_file_opts o = {0};
 	struct nvemu_bdev *b;
 	struct nvemu_bio bio[N];
 	struct bio_done d[N];
@@ -449,9 +456,12 @@ static void test_file_queue_full(void **state)
 	fill(w, N * BS, 7);
 	memset(d, 0, sizeof(d));
 	for (int i = 0; i < N; i++) {
-		bio[i] = (struct nvemu_bio){ .op = NVEMU_BIO_WRITE, .offset = (uint64_t)i * BS,
-					     .len = BS, .buf = w + i * BS, .end_io = bio_end,
-					     .private = &d[i] };
+		bio[i] = (struct nvemu_bio){.op = NVEMU_BIO_WRITE,
+					    .offset = (uint64_t)i * BS,
+					    .len = BS,
+					    .buf = w + i * BS,
+					    .end_io = bio_end,
+					    .private = &d[i]};
 		assert_int_equal(nvemu_bdev_submit(b, &bio[i]), 0);
 	}
 	assert_int_equal(nvemu_bdev_inflight(b), N);
@@ -466,9 +476,12 @@ static void test_file_queue_full(void **state)
 	}
 	memset(d, 0, sizeof(d));
 	for (int i = 0; i < N; i++) {
-		bio[i] = (struct nvemu_bio){ .op = NVEMU_BIO_READ, .offset = (uint64_t)i * BS,
-					     .len = BS, .buf = r + i * BS, .end_io = bio_end,
-					     .private = &d[i] };
+		bio[i] = (struct nvemu_bio){.op = NVEMU_BIO_READ,
+					    .offset = (uint64_t)i * BS,
+					    .len = BS,
+					    .buf = r + i * BS,
+					    .end_io = bio_end,
+					    .private = &d[i]};
 		assert_int_equal(nvemu_bdev_submit(b, &bio[i]), 0);
 	}
 	drain(b);
@@ -484,8 +497,8 @@ static void test_file_queue_full(void **state)
 
 static void test_file_errors(void **state)
 {
-	struct nvemu_error err = { 0 };
-	struct nvemu_bdev_file_opts o = { 0 };
+	struct nvemu_error err = {0};
+	struct nvemu_bdev_file_opts o = {0};
 	struct nvemu_bdev *b;
 	uint8_t buf[4096];
 	char *path;
@@ -493,7 +506,8 @@ static void test_file_errors(void **state)
 	(void)state;
 	o.path = "/nonexistent/nvemu-test.img";
 	assert_int_equal(nvemu_bdev_file_create("f", &o, &b, &err), -ENOENT);
-	assert_string_equal(err.msg, "file: /nonexistent/nvemu-test.img: No such file or directory");
+	assert_string_equal(err.msg,
+			    "file: /nonexistent/nvemu-test.img: No such file or directory");
 
 	o.path = "/var/tmp";
 	assert_int_equal(nvemu_bdev_file_create("f", &o, &b, &err), -EISDIR);

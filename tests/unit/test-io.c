@@ -8,19 +8,19 @@
 
 #include "test-util.h"
 
-#define NS1_BLOCKS 1024 /* the fixture's namespace 1: 512-byte LBAs, RAM */
-#define SC_LBA_RANGE (NVEMU_SC_GENERIC(NVME_SC_LBA_RANGE) | NVEMU_DNR)
-#define SC_INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
-#define SC_INVALID_NS (NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR)
+#define NS1_BLOCKS	  1024 /* the fixture's namespace 1: 512-byte LBAs, RAM */
+#define SC_LBA_RANGE	  (NVEMU_SC_GENERIC(NVME_SC_LBA_RANGE) | NVEMU_DNR)
+#define SC_INVALID_FIELD  (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
+#define SC_INVALID_NS	  (NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR)
 #define SC_INVALID_OPCODE (NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR)
-#define SC_SGL_LEN (NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR)
-#define SC_WP (NVEMU_SC_GENERIC(NVME_SC_NS_WRITE_PROTECTED) | NVEMU_DNR)
-#define SC_SIZE_LIMIT (NVEMU_SC_CMD(NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) | NVEMU_DNR)
+#define SC_SGL_LEN	  (NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR)
+#define SC_WP		  (NVEMU_SC_GENERIC(NVME_SC_NS_WRITE_PROTECTED) | NVEMU_DNR)
+#define SC_SIZE_LIMIT	  (NVEMU_SC_CMD(NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) | NVEMU_DNR)
 
-static uint16_t io(struct tu_env *env, uint8_t opc, uint32_t nsid, uint32_t cdw10,
-		   uint32_t cdw11, uint32_t cdw12, void *buf, uint32_t len)
+static uint16_t io(struct tu_env *env, uint8_t opc, uint32_t nsid, uint32_t cdw10, uint32_t cdw11,
+		   uint32_t cdw12, void *buf, uint32_t len)
 {
-	struct nvemu_sqe cmd = { .opc = opc, .nsid = nsid };
+	struct nvemu_sqe cmd = {.opc = opc, .nsid = nsid};
 
 	cmd.cdw10 = cdw10;
 	cmd.cdw11 = cdw11;
@@ -44,7 +44,7 @@ static bool all_zero(const uint8_t *p, size_t len)
 
 static void attach(struct tu_env *env, struct nvemu_bdev *bdev, uint8_t lbaf, uint32_t nsid)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_ns_params p;
 	uint32_t got;
 
@@ -59,7 +59,7 @@ static void attach(struct tu_env *env, struct nvemu_bdev *bdev, uint8_t lbaf, ui
 
 static void detach(struct tu_env *env, uint32_t nsid)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 
 	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, nsid, &err), 0);
 	assert_int_equal(nvemu_subsys_remove_ns(env->subsys, nsid, &err), 0);
@@ -149,7 +149,7 @@ static const struct nvemu_bdev_ops tb_ops = {
 
 static struct test_bdev *tb_create(uint64_t size)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct test_bdev *t = calloc(1, sizeof(*t));
 
 	assert_non_null(t);
@@ -191,9 +191,9 @@ static void test_rw_ram(void **state)
 static void test_rw_cqe(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_cmd_write, .nsid = 1, .cid = 0x1234 };
+	struct nvemu_sqe cmd = {.opc = nvme_cmd_write, .nsid = 1, .cid = 0x1234};
 	struct nvemu_cqe cqe;
-	uint8_t w[512] = { 1 };
+	uint8_t w[512] = {1};
 
 	assert_success(tu_io(env, &cmd, w, sizeof(w), &cqe));
 	assert_int_equal(cqe.cid, 0x1234);
@@ -213,8 +213,8 @@ static char *tmp_file(void)
 
 static void rw_file(struct tu_env *env, bool direct)
 {
-	struct nvemu_error err = { 0 };
-	struct nvemu_bdev_file_opts o = { 0 };
+	struct nvemu_error err = {0};
+	struct nvemu_bdev_file_opts o = {0};
 	struct nvemu_bdev *bdev;
 	size_t len = 64 * 4096;
 	uint8_t *w = malloc(len), *r = malloc(len);
@@ -250,7 +250,7 @@ static void rw_file(struct tu_env *env, bool direct)
 
 	/* Write Zeroes and DSM deallocate on a file read back zeroes. */
 	assert_success(io(env, nvme_cmd_write_zeroes, 3, 12, 0, 1, NULL, 0));
-	struct nvme_dsm_range range = { .nlb = htole32(2), .slba = htole64(20) };
+	struct nvme_dsm_range range = {.nlb = htole32(2), .slba = htole64(20)};
 
 	assert_success(io(env, nvme_cmd_dsm, 3, 0, 1u << 2, 0, &range, sizeof(range)));
 	assert_success(tu_rw(env, nvme_cmd_read, 3, 10, 64, r, len));
@@ -261,7 +261,7 @@ static void rw_file(struct tu_env *env, bool direct)
 	assert_memory_equal(r + 12 * 4096, w + 12 * 4096, len - 12 * 4096);
 
 	/* Copy within the file namespace. */
-	struct nvme_copy_range cr = { .slba = htole64(10), .nlb = htole16(1) };
+	struct nvme_copy_range cr = {.slba = htole64(10), .nlb = htole16(1)};
 
 	assert_success(io(env, nvme_cmd_copy, 3, 500, 0, 0, &cr, sizeof(cr)));
 	assert_success(tu_rw(env, nvme_cmd_read, 3, 500, 2, r, 2 * 4096));
@@ -299,7 +299,7 @@ static void test_flush(void **state)
 {
 	struct tu_env *env = *state;
 	struct test_bdev *t = tb_create(1 << 20);
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 
 	assert_success(io(env, nvme_cmd_flush, 1, 0, 0, 0, NULL, 0));
 	attach(env, &t->bdev, 0, 5);
@@ -400,9 +400,9 @@ static void test_dsm(void **state)
 	struct nvemu_bdev *bdev = nvemu_subsys_ns(env->subsys, 1)->bdev;
 	uint8_t w[256 * 512], r[256 * 512];
 	struct nvme_dsm_range ranges[3] = {
-		{ .slba = htole64(0), .nlb = htole32(128) },   /* one whole 64 KiB chunk */
-		{ .slba = htole64(130), .nlb = htole32(2) },
-		{ .slba = htole64(200), .nlb = htole32(0) },   /* empty: ignored */
+		{.slba = htole64(0), .nlb = htole32(128)}, /* one whole 64 KiB chunk */
+		{.slba = htole64(130), .nlb = htole32(2)},
+		{.slba = htole64(200), .nlb = htole32(0)}, /* empty: ignored */
 	};
 
 	fill(w, sizeof(w), 5);
@@ -423,8 +423,8 @@ static void test_dsm(void **state)
 
 	/* A range past the end fails the whole command before anything happens. */
 	struct nvme_dsm_range bad[2] = {
-		{ .slba = htole64(132), .nlb = htole32(1) },
-		{ .slba = htole64(NS1_BLOCKS - 1), .nlb = htole32(2) },
+		{.slba = htole64(132), .nlb = htole32(1)},
+		{.slba = htole64(NS1_BLOCKS - 1), .nlb = htole32(2)},
 	};
 
 	assert_status(io(env, nvme_cmd_dsm, 1, 1, 1u << 2, 0, bad, sizeof(bad)), SC_LBA_RANGE);
@@ -462,9 +462,9 @@ static void test_copy(void **state)
 	struct nvemu_smart_counters before;
 	uint8_t w[64 * 512], r[64 * 512];
 	struct nvme_copy_range cr[3] = {
-		{ .slba = htole64(40), .nlb = htole16(9) },  /* 10 blocks */
-		{ .slba = htole64(0), .nlb = htole16(0) },   /* 1 block */
-		{ .slba = htole64(20), .nlb = htole16(4) },  /* 5 blocks */
+		{.slba = htole64(40), .nlb = htole16(9)}, /* 10 blocks */
+		{.slba = htole64(0), .nlb = htole16(0)},  /* 1 block */
+		{.slba = htole64(20), .nlb = htole16(4)}, /* 5 blocks */
 	};
 
 	fill(w, sizeof(w), 6);
@@ -494,8 +494,8 @@ static void test_copy_errors(void **state)
 	/* 129 ranges > MSRC + 1 */
 	assert_status(io(env, nvme_cmd_copy, 1, 900, 0, NVEMU_COPY_MSRC + 1, cr, sizeof(cr)),
 		      SC_SIZE_LIMIT);
-	assert_success(io(env, nvme_cmd_copy, 1, 800, 0, NVEMU_COPY_MSRC, cr,
-			  (NVEMU_COPY_MSRC + 1) * 32));
+	assert_success(
+		io(env, nvme_cmd_copy, 1, 800, 0, NVEMU_COPY_MSRC, cr, (NVEMU_COPY_MSRC + 1) * 32));
 	/* A 65536-block range > MSSRL */
 	cr[0].nlb = htole16(0xffff);
 	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 0, cr, 32), SC_SIZE_LIMIT);
@@ -563,9 +563,9 @@ static void test_read_only(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvemu_bdev *bdev = nvemu_subsys_ns(env->subsys, 1)->bdev;
-	struct nvme_dsm_range range = { .slba = htole64(0), .nlb = htole32(1) };
-	struct nvme_copy_range cr = { .slba = htole64(0) };
-	uint8_t w[512] = { 7 }, r[512];
+	struct nvme_dsm_range range = {.slba = htole64(0), .nlb = htole32(1)};
+	struct nvme_copy_range cr = {.slba = htole64(0)};
+	uint8_t w[512] = {7}, r[512];
 
 	assert_success(tu_rw(env, nvme_cmd_write, 1, 5, 1, w, 512));
 	bdev->read_only = true;
@@ -590,9 +590,9 @@ static void test_backend_errors(void **state)
 {
 	struct tu_env *env = *state;
 	struct test_bdev *t = tb_create(1 << 20);
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint64_t media = env->ctrl->smart.media_errors;
-	struct nvme_copy_range cr = { .slba = htole64(0), .nlb = htole16(3) };
+	struct nvme_copy_range cr = {.slba = htole64(0), .nlb = htole16(3)};
 	uint8_t buf[4096];
 
 	attach(env, &t->bdev, 0, 6);
@@ -622,7 +622,7 @@ static void test_backend_errors(void **state)
 			      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
 		t->fail[NVEMU_BIO_WRITE_ZEROES] = 0;
 		t->fail[NVEMU_BIO_DEALLOCATE] = -EIO;
-		struct nvme_dsm_range range = { .slba = htole64(0), .nlb = htole32(1) };
+		struct nvme_dsm_range range = {.slba = htole64(0), .nlb = htole32(1)};
 
 		assert_status(io(env, nvme_cmd_dsm, 6, 0, 1u << 2, 0, &range, sizeof(range)),
 			      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
@@ -649,16 +649,16 @@ static void test_async(void **state)
 {
 	struct tu_env *env = *state;
 	struct test_bdev *t = tb_create(4 << 20);
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	size_t len = 128 * 4096;
 	uint8_t *w = malloc(len), *r = malloc(len);
 	struct nvme_copy_range cr[2] = {
-		{ .slba = htole64(0), .nlb = htole16(299) },   /* more than one 1 MiB chunk */
-		{ .slba = htole64(300), .nlb = htole16(1) },
+		{.slba = htole64(0), .nlb = htole16(299)}, /* more than one 1 MiB chunk */
+		{.slba = htole64(300), .nlb = htole16(1)},
 	};
 	struct nvme_dsm_range dr[2] = {
-		{ .slba = htole64(0), .nlb = htole32(1) },
-		{ .slba = htole64(2), .nlb = htole32(1) },
+		{.slba = htole64(0), .nlb = htole32(1)},
+		{.slba = htole64(2), .nlb = htole32(1)},
 	};
 
 	t->defer = true;
@@ -694,7 +694,7 @@ static void test_async(void **state)
 static void test_expected_len(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = nvme_cmd_read, .nsid = 1, .cdw12 = 7 };
+	struct nvemu_sqe cmd = {.opc = nvme_cmd_read, .nsid = 1, .cdw12 = 7};
 
 	assert_int_equal(nvemu_io_expected_len(env->ctrl, &cmd), 4096);
 	cmd.opc = nvme_cmd_compare;

@@ -23,14 +23,14 @@
 #include <nvemu/mctp.h>
 
 /* Get Endpoint ID from EID 8 to EID 9, tag owner, tag 0. */
-static const uint8_t get_eid_pkt[] = { 0x01, 0x09, 0x08, 0xc8, 0x00, 0x81, 0x02 };
+static const uint8_t get_eid_pkt[] = {0x01, 0x09, 0x08, 0xc8, 0x00, 0x81, 0x02};
 /* The frame Linux's mctp-serial sends for it (FCS computed independently). */
-static const uint8_t get_eid_frame[] = { 0x7e, 0x01, 0x07, 0x01, 0x09, 0x08, 0xc8, 0x00,
-					 0x81, 0x02, 0x17, 0x6a, 0x7e };
+static const uint8_t get_eid_frame[] = {0x7e, 0x01, 0x07, 0x01, 0x09, 0x08, 0xc8,
+					0x00, 0x81, 0x02, 0x17, 0x6a, 0x7e};
 /* A packet holding both special bytes, and its escaped frame. */
-static const uint8_t esc_pkt[] = { 0x01, 0x09, 0x08, 0xc8, 0x7e, 0x7d, 0x02 };
-static const uint8_t esc_frame[] = { 0x7e, 0x01, 0x07, 0x01, 0x09, 0x08, 0xc8, 0x7d, 0x5e,
-				     0x7d, 0x5d, 0x02, 0x52, 0x01, 0x7e };
+static const uint8_t esc_pkt[] = {0x01, 0x09, 0x08, 0xc8, 0x7e, 0x7d, 0x02};
+static const uint8_t esc_frame[] = {0x7e, 0x01, 0x07, 0x01, 0x09, 0x08, 0xc8, 0x7d,
+				    0x5e, 0x7d, 0x5d, 0x02, 0x52, 0x01, 0x7e};
 
 struct got {
 	int n;
@@ -55,7 +55,8 @@ static void fcs_vectors(void **state)
 	assert_int_equal(nvemu_mctp_fcs16(0xffff, NULL, 0), 0xffff);
 	/* Incremental equals one shot. */
 	assert_int_equal(nvemu_mctp_fcs16(nvemu_mctp_fcs16(0xffff, (const uint8_t *)"1234", 4),
-					  (const uint8_t *)"56789", 5), 0x6f91);
+					  (const uint8_t *)"56789", 5),
+			 0x6f91);
 }
 
 static void encode_vectors(void **state)
@@ -84,12 +85,13 @@ static void encode_vectors(void **state)
 static void decode_vectors(void **state)
 {
 	struct nvemu_mctp_serial_dec d;
-	struct got g = { 0 };
+	struct got g = {0};
 
 	(void)state;
 	nvemu_mctp_serial_dec_init(&d);
-	assert_int_equal(nvemu_mctp_serial_dec_feed(&d, get_eid_frame, sizeof(get_eid_frame),
-						    got_pkt, &g), 1);
+	assert_int_equal(
+		nvemu_mctp_serial_dec_feed(&d, get_eid_frame, sizeof(get_eid_frame), got_pkt, &g),
+		1);
 	assert_int_equal(g.len[0], sizeof(get_eid_pkt));
 	assert_memory_equal(g.pkt[0], get_eid_pkt, sizeof(get_eid_pkt));
 	/* Byte by byte, as a slow line delivers it. */
@@ -104,7 +106,7 @@ static void decode_vectors(void **state)
 static void decode_resync(void **state)
 {
 	struct nvemu_mctp_serial_dec d;
-	struct got g = { 0 };
+	struct got g = {0};
 	uint8_t buf[256];
 	size_t n = 0;
 
@@ -137,14 +139,15 @@ static void decode_resync(void **state)
 	memcpy(buf + sizeof(get_eid_frame), esc_frame + 1, sizeof(esc_frame) - 1);
 	assert_int_equal(nvemu_mctp_serial_dec_feed(&d, buf,
 						    sizeof(get_eid_frame) + sizeof(esc_frame) - 1,
-						    got_pkt, &g), 2);
+						    got_pkt, &g),
+			 2);
 
 	/* Wrong revision, a count too small for a header, a missing closing flag. */
 	memcpy(buf, get_eid_frame, sizeof(get_eid_frame));
 	buf[1] = 0x02;
 	assert_int_equal(nvemu_mctp_serial_dec_feed(&d, buf, sizeof(get_eid_frame), got_pkt, &g),
 			 0);
-	const uint8_t tiny[] = { 0x7e, 0x01, 0x03, 0x01, 0x02, 0x03, 0x00, 0x00, 0x7e };
+	const uint8_t tiny[] = {0x7e, 0x01, 0x03, 0x01, 0x02, 0x03, 0x00, 0x00, 0x7e};
 
 	assert_int_equal(nvemu_mctp_serial_dec_feed(&d, tiny, sizeof(tiny), got_pkt, &g), 0);
 	memcpy(buf, get_eid_frame, sizeof(get_eid_frame));
@@ -153,8 +156,9 @@ static void decode_resync(void **state)
 			 0);
 	assert_int_equal(g.n, 4);
 	/* And it still decodes afterwards. */
-	assert_int_equal(nvemu_mctp_serial_dec_feed(&d, get_eid_frame, sizeof(get_eid_frame),
-						    got_pkt, &g), 1);
+	assert_int_equal(
+		nvemu_mctp_serial_dec_feed(&d, get_eid_frame, sizeof(get_eid_frame), got_pkt, &g),
+		1);
 }
 
 /* ---- two processes ---- */
@@ -186,7 +190,7 @@ static int read_pkts(int fd, struct got *g, int want)
 
 	nvemu_mctp_serial_dec_init(&d);
 	while (g->n < want) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t n;
 
 		if (poll(&p, 1, 5000) <= 0)
@@ -202,8 +206,8 @@ static int read_pkts(int fd, struct got *g, int want)
 /* The requester (a BMC): returns the exit status, 0 when every check passed. */
 static int requester(int fd)
 {
-	const uint8_t rsp[] = { 0x01, 0x08, 0x09, 0xc0, 0x00, 0x01, 0x02, 0x00, 0x09, 0x00, 0x00 };
-	struct got g = { 0 };
+	const uint8_t rsp[] = {0x01, 0x08, 0x09, 0xc0, 0x00, 0x01, 0x02, 0x00, 0x09, 0x00, 0x00};
+	struct got g = {0};
 	uint8_t pkt[4 + 64];
 	size_t total = 0;
 
@@ -266,7 +270,7 @@ static void run_pair(int responder_fd, int requester_fd)
 	close(requester_fd);
 	fcntl(responder_fd, F_SETFL, fcntl(responder_fd, F_GETFL) | O_NONBLOCK);
 	for (;;) {
-		struct pollfd pf = { .fd = responder_fd, .events = POLLIN };
+		struct pollfd pf = {.fd = responder_fd, .events = POLLIN};
 
 		if (poll(&pf, 1, 10000) <= 0)
 			break;
@@ -315,12 +319,9 @@ static void over_unix_socket(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fcs_vectors),
-		cmocka_unit_test(encode_vectors),
-		cmocka_unit_test(decode_vectors),
-		cmocka_unit_test(decode_resync),
-		cmocka_unit_test(over_pty),
-		cmocka_unit_test(over_unix_socket),
+		cmocka_unit_test(fcs_vectors),	  cmocka_unit_test(encode_vectors),
+		cmocka_unit_test(decode_vectors), cmocka_unit_test(decode_resync),
+		cmocka_unit_test(over_pty),	  cmocka_unit_test(over_unix_socket),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -23,7 +23,7 @@
 #include <nvemu/mctp.h>
 
 #define HOST 0x08
-#define EID 0x09
+#define EID  0x09
 
 /* A link that records what the endpoint sends. */
 struct cap {
@@ -108,8 +108,9 @@ static int teardown(void **state)
 /* One single-packet request from HOST with tag owner set. */
 static void send1(struct env *e, uint8_t dest, uint8_t tag, const uint8_t *msg, size_t len)
 {
-	uint8_t pkt[NVEMU_MCTP_HDR_LEN + 256] = { 0x01, dest, HOST,
-		NVEMU_MCTP_HDR_SOM | NVEMU_MCTP_HDR_EOM | NVEMU_MCTP_HDR_TO | tag };
+	uint8_t pkt[NVEMU_MCTP_HDR_LEN + 256] = {0x01, dest, HOST,
+						 NVEMU_MCTP_HDR_SOM | NVEMU_MCTP_HDR_EOM |
+							 NVEMU_MCTP_HDR_TO | tag};
 
 	memcpy(pkt + 4, msg, len);
 	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 4 + len);
@@ -125,8 +126,8 @@ static void expect_pkt(struct cap *c, int i, const uint8_t *want, size_t len)
 static void ctrl_get_eid(void **state)
 {
 	struct env *e = *state;
-	const uint8_t req[] = { 0x00, 0x81, 0x02 };
-	const uint8_t rsp[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x01, 0x02, 0x00, EID, 0x00, 0x00 };
+	const uint8_t req[] = {0x00, 0x81, 0x02};
+	const uint8_t rsp[] = {0x01, HOST, EID, 0xc0, 0x00, 0x01, 0x02, 0x00, EID, 0x00, 0x00};
 
 	send1(e, EID, 0, req, sizeof(req));
 	assert_int_equal(e->cap->n, 1);
@@ -136,10 +137,10 @@ static void ctrl_get_eid(void **state)
 static void ctrl_get_eid_null(void **state)
 {
 	struct env *e = *state;
-	const uint8_t req[] = { 0x00, 0x83, 0x02 };
+	const uint8_t req[] = {0x00, 0x83, 0x02};
 	/* Sent to the null EID as a bus owner does, answered from the real EID, tag kept. */
-	const uint8_t rsp[] = { 0x01, HOST, EID, 0xc5, 0x00, 0x03, 0x02, 0x00, EID, 0x00, 0x00 };
-	const uint8_t rsp0[] = { 0x01, HOST, 0x00, 0xc5, 0x00, 0x03, 0x02, 0x00, 0x00, 0x00, 0x00 };
+	const uint8_t rsp[] = {0x01, HOST, EID, 0xc5, 0x00, 0x03, 0x02, 0x00, EID, 0x00, 0x00};
+	const uint8_t rsp0[] = {0x01, HOST, 0x00, 0xc5, 0x00, 0x03, 0x02, 0x00, 0x00, 0x00, 0x00};
 
 	send1(e, NVEMU_MCTP_EID_NULL, 5, req, sizeof(req));
 	expect_pkt(e->cap, 0, rsp, sizeof(rsp));
@@ -156,18 +157,18 @@ static void ctrl_get_eid_null(void **state)
 static void ctrl_set_eid(void **state)
 {
 	struct env *e = *state;
-	const uint8_t set[] = { 0x00, 0x82, 0x01, 0x00, 0x20 };
-	const uint8_t rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x02, 0x01, 0x00, 0x00, 0x20, 0x00 };
-	const uint8_t get[] = { 0x00, 0x83, 0x02 };
-	const uint8_t grsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x03, 0x02, 0x00, 0x20, 0x00, 0x00 };
-	const uint8_t bad_eid[] = { 0x00, 0x84, 0x01, 0x00, 0xff };
-	const uint8_t bad_rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x04, 0x01, 0x02 };
-	const uint8_t null_eid[] = { 0x00, 0x85, 0x01, 0x01, 0x00 };
-	const uint8_t null_rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x05, 0x01, 0x02 };
-	const uint8_t reset_static[] = { 0x00, 0x86, 0x01, 0x02, 0x30 };
-	const uint8_t reset_rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x06, 0x01, 0x02 };
-	const uint8_t short_req[] = { 0x00, 0x87, 0x01, 0x00 };
-	const uint8_t short_rsp[] = { 0x01, HOST, 0x20, 0xc1, 0x00, 0x07, 0x01, 0x03 };
+	const uint8_t set[] = {0x00, 0x82, 0x01, 0x00, 0x20};
+	const uint8_t rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x02, 0x01, 0x00, 0x00, 0x20, 0x00};
+	const uint8_t get[] = {0x00, 0x83, 0x02};
+	const uint8_t grsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x03, 0x02, 0x00, 0x20, 0x00, 0x00};
+	const uint8_t bad_eid[] = {0x00, 0x84, 0x01, 0x00, 0xff};
+	const uint8_t bad_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x04, 0x01, 0x02};
+	const uint8_t null_eid[] = {0x00, 0x85, 0x01, 0x01, 0x00};
+	const uint8_t null_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x05, 0x01, 0x02};
+	const uint8_t reset_static[] = {0x00, 0x86, 0x01, 0x02, 0x30};
+	const uint8_t reset_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x06, 0x01, 0x02};
+	const uint8_t short_req[] = {0x00, 0x87, 0x01, 0x00};
+	const uint8_t short_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x07, 0x01, 0x03};
 
 	/* As mctpd assigns EIDs: Set Endpoint ID to the null EID. */
 	send1(e, 0, 1, set, sizeof(set));
@@ -192,8 +193,8 @@ static void ctrl_set_eid(void **state)
 static void ctrl_get_uuid(void **state)
 {
 	struct env *e = *state;
-	const uint8_t req[] = { 0x00, 0x80, 0x03 };
-	uint8_t rsp[4 + 20] = { 0x01, HOST, EID, 0xc2, 0x00, 0x00, 0x03, 0x00 };
+	const uint8_t req[] = {0x00, 0x80, 0x03};
+	uint8_t rsp[4 + 20] = {0x01, HOST, EID, 0xc2, 0x00, 0x00, 0x03, 0x00};
 
 	for (int i = 0; i < 16; i++)
 		rsp[8 + i] = 0x10 + i;
@@ -204,23 +205,22 @@ static void ctrl_get_uuid(void **state)
 static void ctrl_version_and_types(void **state)
 {
 	struct env *e = *state;
-	const uint8_t ver_base[] = { 0x00, 0x81, 0x04, 0xff };
-	const uint8_t r_base[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x01, 0x04, 0x00, 0x01,
-				   0xf1, 0xf3, 0xf1, 0x00 };
-	const uint8_t ver_ctrl[] = { 0x00, 0x81, 0x04, 0x00 };
-	const uint8_t ver_mi[] = { 0x00, 0x82, 0x04, 0x04 };
-	const uint8_t r_mi_no[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x02, 0x04, 0x80 };
-	const uint8_t r_mi[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x02, 0x04, 0x00, 0x01,
-				 0xf1, 0xf2, 0xf0, 0x00 };
-	const uint8_t ver_short[] = { 0x00, 0x83, 0x04 };
-	const uint8_t r_short[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x03, 0x04, 0x03 };
-	const uint8_t types[] = { 0x00, 0x84, 0x05 };
-	const uint8_t r_types0[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x04, 0x05, 0x00, 0x01, 0x00 };
+	const uint8_t ver_base[] = {0x00, 0x81, 0x04, 0xff};
+	const uint8_t r_base[] = {0x01, HOST, EID,  0xc0, 0x00, 0x01, 0x04,
+				  0x00, 0x01, 0xf1, 0xf3, 0xf1, 0x00};
+	const uint8_t ver_ctrl[] = {0x00, 0x81, 0x04, 0x00};
+	const uint8_t ver_mi[] = {0x00, 0x82, 0x04, 0x04};
+	const uint8_t r_mi_no[] = {0x01, HOST, EID, 0xc0, 0x00, 0x02, 0x04, 0x80};
+	const uint8_t r_mi[] = {0x01, HOST, EID,  0xc0, 0x00, 0x02, 0x04,
+				0x00, 0x01, 0xf1, 0xf2, 0xf0, 0x00};
+	const uint8_t ver_short[] = {0x00, 0x83, 0x04};
+	const uint8_t r_short[] = {0x01, HOST, EID, 0xc0, 0x00, 0x03, 0x04, 0x03};
+	const uint8_t types[] = {0x00, 0x84, 0x05};
+	const uint8_t r_types0[] = {0x01, HOST, EID, 0xc0, 0x00, 0x04, 0x05, 0x00, 0x01, 0x00};
 	/* What mctpd looks for to find an NVMe-MI endpoint (seed 001). */
-	const uint8_t r_types[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x04, 0x05, 0x00, 0x02, 0x00,
-				    0x04 };
-	const uint8_t unsup[] = { 0x00, 0x85, 0x0a };
-	const uint8_t r_unsup[] = { 0x01, HOST, EID, 0xc0, 0x00, 0x05, 0x0a, 0x05 };
+	const uint8_t r_types[] = {0x01, HOST, EID, 0xc0, 0x00, 0x04, 0x05, 0x00, 0x02, 0x00, 0x04};
+	const uint8_t unsup[] = {0x00, 0x85, 0x0a};
+	const uint8_t r_unsup[] = {0x01, HOST, EID, 0xc0, 0x00, 0x05, 0x0a, 0x05};
 
 	send1(e, EID, 0, ver_base, sizeof(ver_base));
 	expect_pkt(e->cap, 0, r_base, sizeof(r_base));
@@ -248,9 +248,9 @@ static void ctrl_version_and_types(void **state)
 static void ctrl_no_reply(void **state)
 {
 	struct env *e = *state;
-	const uint8_t rsp_msg[] = { 0x00, 0x01, 0x02, 0x00, 0x09 };	/* Rq clear: a response */
-	const uint8_t dgram[] = { 0x00, 0xc1, 0x02 };			/* datagram */
-	const uint8_t tiny[] = { 0x00, 0x81 };
+	const uint8_t rsp_msg[] = {0x00, 0x01, 0x02, 0x00, 0x09}; /* Rq clear: a response */
+	const uint8_t dgram[] = {0x00, 0xc1, 0x02};		  /* datagram */
+	const uint8_t tiny[] = {0x00, 0x81};
 
 	send1(e, EID, 0, rsp_msg, sizeof(rsp_msg));
 	send1(e, EID, 0, dgram, sizeof(dgram));
@@ -261,12 +261,12 @@ static void ctrl_no_reply(void **state)
 static void bad_packets(void **state)
 {
 	struct env *e = *state;
-	const uint8_t get[] = { 0x00, 0x81, 0x02 };
-	uint8_t pkt[8] = { 0x02, EID, HOST, 0xc8, 0x00, 0x81, 0x02 };
+	const uint8_t get[] = {0x00, 0x81, 0x02};
+	uint8_t pkt[8] = {0x02, EID, HOST, 0xc8, 0x00, 0x81, 0x02};
 	const struct nvemu_mctp_ep_stats *st = nvemu_mctp_ep_stats(e->ep);
 
-	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 7);	/* header version 2 */
-	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 3);	/* shorter than a header */
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 7); /* header version 2 */
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 3); /* shorter than a header */
 	send1(e, 0x33, 0, get, sizeof(get));		/* someone else's EID */
 	assert_int_equal(st->drop_header, 3);
 	/* A response (TO clear): the endpoint never asked anything. */
@@ -275,8 +275,8 @@ static void bad_packets(void **state)
 	nvemu_mctp_ep_rx(e->ep, &e->cap->link, pkt, 7);
 	assert_int_equal(st->drop_tag, 1);
 	/* No handler for type 0x7e; NVMe-MI to the null EID. */
-	const uint8_t t7e[] = { 0x7e, 1, 2 };
-	const uint8_t mi[] = { 0x84, 1, 2 };
+	const uint8_t t7e[] = {0x7e, 1, 2};
+	const uint8_t mi[] = {0x84, 1, 2};
 
 	send1(e, EID, 0, t7e, sizeof(t7e));
 	assert_int_equal(st->drop_type, 1);
@@ -316,8 +316,8 @@ static void send_frag(struct env *e, uint8_t tag, const size_t *sizes, int n, co
 static void reasm_multi(void **state)
 {
 	struct env *e = *state;
-	const size_t sz[] = { 64, 64, 64, 64, 64, 10 };
-	const int seq[] = { 0, 1, 2, 3, 0, 1 };	/* wraps modulo 4 */
+	const size_t sz[] = {64, 64, 64, 64, 64, 10};
+	const int seq[] = {0, 1, 2, 3, 0, 1}; /* wraps modulo 4 */
 
 	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
 	send_frag(e, 3, sz, 6, seq, 0x40);
@@ -336,10 +336,10 @@ static void reasm_multi(void **state)
 static void reasm_out_of_seq(void **state)
 {
 	struct env *e = *state;
-	const size_t sz[] = { 64, 64, 10 };
-	const int skip[] = { 0, 2, 3 };
-	const int dup[] = { 0, 0, 1 };
-	const int good[] = { 0, 1, 2 };
+	const size_t sz[] = {64, 64, 10};
+	const int skip[] = {0, 2, 3};
+	const int dup[] = {0, 0, 1};
+	const int good[] = {0, 1, 2};
 
 	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
 	send_frag(e, 1, sz, 3, skip, 0);
@@ -359,7 +359,7 @@ static void reasm_out_of_seq(void **state)
 static void reasm_unexpected_tag(void **state)
 {
 	struct env *e = *state;
-	uint8_t pkt[4 + 64] = { 0x01, EID, HOST, NVEMU_MCTP_HDR_TO | 2 | 1 << 4 };
+	uint8_t pkt[4 + 64] = {0x01, EID, HOST, NVEMU_MCTP_HDR_TO | 2 | 1 << 4};
 
 	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
 	/* A middle and an end packet with no start. */
@@ -386,8 +386,8 @@ static void reasm_unexpected_tag(void **state)
 static void reasm_interleaved(void **state)
 {
 	struct env *e = *state;
-	uint8_t a[4 + 64] = { 0x01, EID, HOST, 0x80 | 0x08 | 1 };
-	uint8_t b[4 + 64] = { 0x01, EID, HOST, 0x80 | 0x08 | 2 };
+	uint8_t a[4 + 64] = {0x01, EID, HOST, 0x80 | 0x08 | 1};
+	uint8_t b[4 + 64] = {0x01, EID, HOST, 0x80 | 0x08 | 2};
 
 	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
 	memset(a + 4, 0xaa, 64);
@@ -455,8 +455,8 @@ static void check_frags(struct cap *c, size_t total, unsigned int mtu, uint8_t t
 static void fragment_mtu(void **state)
 {
 	struct env *e = *state;
-	const uint8_t msg[] = { 0x7e, 0x01 };
-	struct nvemu_error err = { 0 };
+	const uint8_t msg[] = {0x7e, 0x01};
+	struct nvemu_error err = {0};
 
 	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
 	e->h->reply_len = 200;
@@ -489,9 +489,9 @@ static void fragment_mtu(void **state)
 static void async_reply(void **state)
 {
 	struct env *e = *state;
-	const uint8_t msg[] = { 0x7e, 0x01 };
-	const uint8_t rsp[] = { 0x7e, 0x99 };
-	const uint8_t want[] = { 0x01, HOST, EID, 0xc4, 0x7e, 0x99 };
+	const uint8_t msg[] = {0x7e, 0x01};
+	const uint8_t rsp[] = {0x7e, 0x99};
+	const uint8_t want[] = {0x01, HOST, EID, 0xc4, 0x7e, 0x99};
 
 	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
 	e->h->defer = true;
@@ -523,7 +523,7 @@ static void create_rules(void **state)
 {
 	struct nvemu_mctp_ep_params p;
 	struct nvemu_mctp_ep *ep = NULL;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	static const uint8_t zero[16];
 
 	(void)state;
@@ -548,7 +548,7 @@ static void create_rules(void **state)
 
 static int connect_router(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 
 	assert_true(fd >= 0);
@@ -561,7 +561,7 @@ static void wire_send(int fd, uint8_t type, uint8_t eid, uint8_t tag, uint32_t n
 		      const uint8_t *body, size_t len)
 {
 	uint8_t buf[sizeof(struct nvemu_mctp_wire) + 256];
-	struct nvemu_mctp_wire w = { NVEMU_MCTP_WIRE_SEND, type, eid, tag, net };
+	struct nvemu_mctp_wire w = {NVEMU_MCTP_WIRE_SEND, type, eid, tag, net};
 
 	memcpy(buf, &w, sizeof(w));
 	memcpy(buf + sizeof(w), body, len);
@@ -570,7 +570,7 @@ static void wire_send(int fd, uint8_t type, uint8_t eid, uint8_t tag, uint32_t n
 
 static void pump(struct nvemu_mctp_router *r)
 {
-	struct pollfd p = { .fd = nvemu_mctp_router_fd(r), .events = POLLIN };
+	struct pollfd p = {.fd = nvemu_mctp_router_fd(r), .events = POLLIN};
 
 	while (poll(&p, 1, 50) > 0)
 		nvemu_mctp_router_handle(r);
@@ -595,7 +595,7 @@ static void router_wire(void **state)
 	struct nvemu_mctp_wire w;
 	char path[] = "/tmp/nvemu-test-mctp-XXXXXX";
 	char sock[64];
-	const uint8_t get_eid[] = { 0x81, 0x02 };
+	const uint8_t get_eid[] = {0x81, 0x02};
 	uint8_t body[NVEMU_MCTP_MAX_MSG];
 	int fd;
 
@@ -654,7 +654,7 @@ static void router_wire(void **state)
 
 	/* A Set Endpoint ID through the router moves the route. */
 	{
-		const uint8_t set[] = { 0x82, 0x01, 0x00, 0x33 };
+		const uint8_t set[] = {0x82, 0x01, 0x00, 0x33};
 
 		wire_send(fd, 0x00, EID, MCTP_TAG_OWNER, 1, set, sizeof(set));
 		pump(r);

@@ -51,7 +51,7 @@ static int setup(void **state)
 {
 	struct mi_env *e = calloc(1, sizeof(*e));
 	struct nvemu_port_params pp;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	void *tu = NULL;
 
 	assert_non_null(e);
@@ -122,8 +122,7 @@ static size_t mi_req(uint8_t *buf, uint8_t opc, uint32_t dw0, uint32_t dw1)
 }
 
 /* Run an MI command; returns the MI status, data in *data (after the 8-byte header). */
-static uint8_t mi_cmd(struct mi_env *e, uint8_t opc, uint32_t dw0, uint32_t dw1,
-		      struct mi_resp *r)
+static uint8_t mi_cmd(struct mi_env *e, uint8_t opc, uint32_t dw0, uint32_t dw1, struct mi_resp *r)
 {
 	uint8_t msg[64];
 	size_t n = mi_req(msg, opc, dw0, dw1);
@@ -185,7 +184,7 @@ static void subsys_info_exact(void **state)
 {
 	struct mi_env *e = *state;
 	struct mi_resp r;
-	uint8_t msg[64], want[8 + 32 + 4] = { 0x84, 0x89, 0, 0, 0, 32, 0, 0, 1, 1, 2 };
+	uint8_t msg[64], want[8 + 32 + 4] = {0x84, 0x89, 0, 0, 0, 32, 0, 0, 1, 1, 2};
 	size_t n = mi_req(msg, nvme_mi_mi_opcode_mi_data_read, nvme_mi_dtyp_subsys_info << 24, 0);
 	uint32_t mic;
 
@@ -413,7 +412,8 @@ static void subsys_health(void **state)
 	assert_true(le16toh(hs.ccs) & NVME_MI_CCS_SPARE);
 	/* Configuration Set Health Status Change clears selected flags. */
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
-				NVME_MI_CONFIG_HEALTH_STATUS_CHANGE, NVME_MI_CCS_SPARE, &r), 0);
+				NVME_MI_CONFIG_HEALTH_STATUS_CHANGE, NVME_MI_CCS_SPARE, &r),
+			 0);
 	assert_int_equal(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_SPARE, 0);
 	assert_true(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_CTEMP);
 	h.temperature_k = 273 + 200;
@@ -469,7 +469,8 @@ static void ctrl_health(void **state)
 	assert_int_equal(r.buf[7], 0);
 	/* CTEMP selected, CCF clears. */
 	assert_int_equal(chsp(e, NVEMU_MI_CHSP_INCPF | 0xffu << 16,
-			      NVEMU_MI_CHSP_CTEMP | NVEMU_MI_CHSP_CCF, &r), 0);
+			      NVEMU_MI_CHSP_CTEMP | NVEMU_MI_CHSP_CCF, &r),
+			 0);
 	assert_int_equal(r.buf[7], 1);
 	memcpy(&chsc, r.buf + 8 + NVEMU_MI_CHDS_CHSC_OFF, 2);
 	assert_int_equal(le16toh(chsc) & NVME_MI_CCS_CTEMP, NVME_MI_CCS_CTEMP);
@@ -508,15 +509,19 @@ static void config(void **state)
 
 	/* SMBus frequency of the two-wire port (MI port 1). */
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
-				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r), 0);
+				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r),
+			 0);
 	assert_int_equal(r.buf[5] & 0xf, NVME_MI_CONFIG_SMBUS_FREQ_1MHz);
-	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
-				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ_400kHz << 8 |
-					NVME_MI_CONFIG_SMBUS_FREQ, 0, &r), 0);
+	assert_int_equal(
+		mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
+		       1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ_400kHz << 8 | NVME_MI_CONFIG_SMBUS_FREQ,
+		       0, &r),
+		0);
 	assert_int_equal(nvemu_mi_ep_smbus_freq(e->ep, e->tw_port),
 			 NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
-				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r), 0);
+				1u << 24 | NVME_MI_CONFIG_SMBUS_FREQ, 0, &r),
+			 0);
 	assert_int_equal(r.buf[5], NVME_MI_CONFIG_SMBUS_FREQ_400kHz);
 	/* Beyond the maximum, reserved, on a PCIe port, no such port. */
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
@@ -537,20 +542,24 @@ static void config(void **state)
 	/* MCTP transmission unit: 64 by default, applies after the response. */
 	assert_int_equal(nvemu_mi_ep_mtu(e->ep), 64);
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
-				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 0, &r), 0);
+				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 0, &r),
+			 0);
 	assert_int_equal(get16(r.buf + 5), 64);
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
-				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 250, &r), 0);
+				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 250, &r),
+			 0);
 	assert_int_equal(e->mtu_seen_in_respond, 64);
 	assert_int_equal(nvemu_mi_ep_mtu(e->ep), 250);
 	assert_int_equal(e->mtu_cb, 250);
 	assert_int_equal(e->mtu_cb_calls, 1);
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get,
-				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 0, &r), 0);
+				1u << 24 | NVME_MI_CONFIG_MCTP_MTU, 0, &r),
+			 0);
 	assert_int_equal(get16(r.buf + 5), 250);
 	/* Another port's MTU does not touch the endpoint's. */
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
-				0u << 24 | NVME_MI_CONFIG_MCTP_MTU, 4096, &r), 0);
+				0u << 24 | NVME_MI_CONFIG_MCTP_MTU, 4096, &r),
+			 0);
 	assert_int_equal(nvemu_mi_ep_mtu(e->ep), 250);
 	assert_int_equal(e->mtu_cb_calls, 1);
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_set,
@@ -659,8 +668,8 @@ static void admin_hdr(struct nvme_mi_admin_req_hdr *h, uint16_t cntlid, uint8_t 
 	h->cdw1 = htole32(nsid);
 }
 
-static void admin(struct mi_env *e, struct nvme_mi_admin_req_hdr *h, const void *data,
-		  size_t dlen, struct admin_out *o)
+static void admin(struct mi_env *e, struct nvme_mi_admin_req_hdr *h, const void *data, size_t dlen,
+		  struct admin_out *o)
 {
 	static uint8_t msg[8192];
 	uint32_t v;
@@ -943,15 +952,15 @@ static void admin_fw(void **state)
 	assert_true(o.nvme != 0);
 	assert_dnr(o.nvme);
 	/* The firmware slot log, in-band, names slot 2 for the next reset. */
-	assert_success(tu_get_log(e->tu, NVME_LOG_LID_FW_SLOT, NVME_NSID_ALL, 0, false, &fw,
-				  sizeof(fw)));
+	assert_success(
+		tu_get_log(e->tu, NVME_LOG_LID_FW_SLOT, NVME_NSID_ALL, 0, false, &fw, sizeof(fw)));
 	assert_int_equal((fw.afi >> 4) & 7, 2);
 	assert_memory_equal(fw.frs[1], "MIFW0002", 8);
 	/* An MI NVM Subsystem Reset activates it, flagged as Firmware Activated. */
 	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_RESET, 0, 0, &o.r), 0);
 	assert_success(nvemu_host_enable(e->tu->host));
-	assert_success(tu_get_log(e->tu, NVME_LOG_LID_FW_SLOT, NVME_NSID_ALL, 0, false, &fw,
-				  sizeof(fw)));
+	assert_success(
+		tu_get_log(e->tu, NVME_LOG_LID_FW_SLOT, NVME_NSID_ALL, 0, false, &fw, sizeof(fw)));
 	assert_int_equal(fw.afi & 7, 2);
 	assert_true(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_FA);
 }
@@ -960,8 +969,8 @@ static void admin_forbidden(void **state)
 {
 	struct mi_env *e = *state;
 	static const uint8_t opcs[] = {
-		nvme_admin_delete_sq, nvme_admin_create_sq, nvme_admin_delete_cq,
-		nvme_admin_create_cq, nvme_admin_abort_cmd, nvme_admin_async_event,
+		nvme_admin_delete_sq,  nvme_admin_create_sq, nvme_admin_delete_cq,
+		nvme_admin_create_cq,  nvme_admin_abort_cmd, nvme_admin_async_event,
 		nvme_admin_keep_alive, nvme_admin_dbbuf,
 	};
 	struct nvme_mi_admin_req_hdr h;

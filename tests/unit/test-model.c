@@ -8,7 +8,7 @@ static struct nvemu_subsys *mk_subsys(const char *nqn)
 {
 	struct nvemu_subsys_params p;
 	struct nvemu_subsys *s = NULL;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 
 	nvemu_subsys_params_init(&p);
 	p.nqn = nqn;
@@ -18,14 +18,17 @@ static struct nvemu_subsys *mk_subsys(const char *nqn)
 
 static void nqn_rules(void **state)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	char longnqn[300];
 
 	(void)state;
 	assert_int_equal(nvemu_nqn_validate("nqn.2022-10.io.nvda.nvme:0", &err), 0);
 	assert_int_equal(nvemu_nqn_validate("nqn.2014-08.org.nvmexpress.discovery", &err), 0);
-	assert_int_equal(nvemu_nqn_validate(
-		"nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555", &err), 0);
+	assert_int_equal(
+		nvemu_nqn_validate(
+			"nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555",
+			&err),
+		0);
 	assert_int_equal(nvemu_nqn_validate("iqn.2022-10.io.x", &err), -EINVAL);
 	assert_string_equal(err.msg, "nqn: must start with \"nqn.\"");
 	assert_int_equal(nvemu_nqn_validate("nqn.22-10.io.x", &err), -EINVAL);
@@ -47,7 +50,7 @@ static void subsys_params(void **state)
 {
 	struct nvemu_subsys_params p;
 	struct nvemu_subsys *s = NULL;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 
 	(void)state;
 	nvemu_subsys_params_init(&p);
@@ -80,7 +83,7 @@ static void ports_and_ctrls(void **state)
 	struct nvemu_subsys *s = mk_subsys("nqn.2024-01.io.nvemu:ports");
 	struct nvemu_port_params pp;
 	struct nvemu_ctrl_params cp;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint16_t pcie, tw, c1, c2;
 
 	(void)state;
@@ -126,7 +129,7 @@ static void single_ctrl(void **state)
 	struct nvemu_subsys_params p;
 	struct nvemu_port_params pp;
 	struct nvemu_subsys *s;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint16_t port, c;
 
 	(void)state;
@@ -145,7 +148,7 @@ static void namespaces(void **state)
 	struct nvemu_subsys_params p;
 	struct nvemu_ns_params np;
 	struct nvemu_subsys *s;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint32_t nsid;
 
 	(void)state;
@@ -197,7 +200,7 @@ static void namespaces(void **state)
 static void attach_events(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_ctrl *ctrl = env->ctrl;
 
 	assert_true(nvemu_ctrl_ns_attached(ctrl, 1));
@@ -235,8 +238,8 @@ static void on_aer(struct nvemu_req *req)
 static void aer_on_attach(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_error err = { 0 };
-	struct nvemu_req aer = { .cmd = { .opc = nvme_admin_async_event, .cid = 77 }, .done = on_aer };
+	struct nvemu_error err = {0};
+	struct nvemu_req aer = {.cmd = {.opc = nvme_admin_async_event, .cid = 77}, .done = on_aer};
 
 	assert_success(tu_set_feature(env, NVME_FEAT_FID_ASYNC_EVENT, false, 1u << 8, NULL));
 	aer_done = false;
@@ -252,7 +255,7 @@ static void aer_on_attach(void **state)
 static void vendor_identity(void **state)
 {
 	struct nvemu_vendor v;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint8_t oui[3];
 	uint16_t id;
 
@@ -277,7 +280,8 @@ static void vendor_identity(void **state)
 	assert_int_equal(v.ieee_oui[1], 0x11);
 	setenv("NVEMU_PCI_SDID", "zzzz", 1);
 	assert_int_equal(nvemu_vendor_from_env(&v, &err), -EINVAL);
-	assert_string_equal(err.msg, "NVEMU_PCI_SDID: 'zzzz' is not a 16-bit hex value such as ffff");
+	assert_string_equal(err.msg,
+			    "NVEMU_PCI_SDID: 'zzzz' is not a 16-bit hex value such as ffff");
 	unsetenv("NVEMU_PCI_SDID");
 	setenv("NVEMU_IEEE_OUI", "nope", 1);
 	assert_int_equal(nvemu_vendor_from_env(&v, &err), -EINVAL);
@@ -285,7 +289,7 @@ static void vendor_identity(void **state)
 	unsetenv("NVEMU_IEEE_OUI");
 	unsetenv("NVEMU_PCI_VID");
 
-	v = (struct nvemu_vendor){ { 0x00, 0x11, 0x22 }, 0x1b36, 0x10, 0x1af4, 0x1100 };
+	v = (struct nvemu_vendor){{0x00, 0x11, 0x22}, 0x1b36, 0x10, 0x1af4, 0x1100};
 	assert_false(nvemu_vendor_is_placeholder(&v));
 	v.pci_did = 0xffff;
 	assert_true(nvemu_vendor_is_placeholder(&v));
@@ -300,7 +304,7 @@ static void health_validation(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvemu_health h;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 
 	nvemu_subsys_get_health(env->subsys, &h);
 	assert_int_equal(h.avail_spare, 100);
@@ -339,7 +343,7 @@ static void registers(void **state)
 	assert_int_equal(nvemu_host_shutdown(env->host), 0);
 	assert_false(nvemu_ctrl_get_csts(ctrl) & 1);
 	/* commands to a disabled controller fail */
-	struct nvemu_sqe cmd = { .opc = nvme_admin_keep_alive };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_keep_alive};
 	assert_int_not_equal(tu_admin(env, &cmd, NULL, 0, NULL), 0);
 }
 
@@ -347,7 +351,7 @@ static void registers(void **state)
 static void suspend_resume(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_req ka = { .cmd = { .opc = nvme_admin_keep_alive }, .done = on_aer };
+	struct nvemu_req ka = {.cmd = {.opc = nvme_admin_keep_alive}, .done = on_aer};
 
 	assert_int_equal(nvemu_ctrl_suspend(env->ctrl, false), 0);
 	assert_true(nvemu_ctrl_is_suspended(env->ctrl));
@@ -363,18 +367,19 @@ static void suspend_resume(void **state)
 static void bad_queue_and_opcode(void **state)
 {
 	struct tu_env *env = *state;
-	struct nvemu_sqe cmd = { .opc = 0x7f };
+	struct nvemu_sqe cmd = {.opc = 0x7f};
 	uint8_t buf[512];
 	uint16_t st;
 
 	st = tu_admin(env, &cmd, NULL, 0, NULL);
 	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE));
 	assert_dnr(st);
-	st = nvemu_host_exec(env->host, 3, &(struct nvemu_sqe){ .opc = nvme_cmd_read, .nsid = 1 },
+	st = nvemu_host_exec(env->host, 3, &(struct nvemu_sqe){.opc = nvme_cmd_read, .nsid = 1},
 			     buf, sizeof(buf), NULL);
 	assert_status(st, NVEMU_SC_CMD(NVME_SC_QID_INVALID));
-	st = nvemu_host_exec(env->host, 1, &(struct nvemu_sqe){ .opc = nvme_cmd_read, .nsid = 1, .flags = 1 },
-			     buf, sizeof(buf), NULL);
+	st = nvemu_host_exec(env->host, 1,
+			     &(struct nvemu_sqe){.opc = nvme_cmd_read, .nsid = 1, .flags = 1}, buf,
+			     sizeof(buf), NULL);
 	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
 	/* the error log counts them */
 	assert_true(env->ctrl->err_count >= 3);

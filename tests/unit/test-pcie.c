@@ -11,15 +11,15 @@
 #include <nvemu/pcie.h>
 
 #define MEM_SIZE (16u << 20)
-#define ASQ 0x10000
-#define ACQ 0x20000
-#define IOSQ 0x30000
-#define IOCQ 0x40000
-#define DATA 0x100000 /* data pages */
-#define DATA2 0x400000
-#define LISTS 0x800000 /* PRP lists / SGL segments */
-#define QDEPTH 64
-#define NQ 4
+#define ASQ	 0x10000
+#define ACQ	 0x20000
+#define IOSQ	 0x30000
+#define IOCQ	 0x40000
+#define DATA	 0x100000 /* data pages */
+#define DATA2	 0x400000
+#define LISTS	 0x800000 /* PRP lists / SGL segments */
+#define QDEPTH	 64
+#define NQ	 4
 
 struct fx {
 	struct nvemu_subsys *subsys;
@@ -85,8 +85,11 @@ static void h_intx(void *ctx, bool level)
 }
 
 static const struct nvemu_pci_host_ops host_ops = {
-	.dma_read = h_read, .dma_write = h_write, .map = h_map,
-	.msix_notify = h_msix, .intx_set = h_intx,
+	.dma_read = h_read,
+	.dma_write = h_write,
+	.map = h_map,
+	.msix_notify = h_msix,
+	.intx_set = h_intx,
 };
 
 static int setup_common(void **state, bool use_map)
@@ -95,7 +98,7 @@ static int setup_common(void **state, bool use_map)
 	struct nvemu_subsys_params sp;
 	struct nvemu_port_params pp;
 	struct nvemu_ctrl_params cp;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint16_t port, cntlid;
 	uint32_t nsid;
 
@@ -127,8 +130,14 @@ static int setup_common(void **state, bool use_map)
 	return 0;
 }
 
-static int setup_map(void **state) { return setup_common(state, true); }
-static int setup_dma(void **state) { return setup_common(state, false); }
+static int setup_map(void **state)
+{
+	return setup_common(state, true);
+}
+static int setup_dma(void **state)
+{
+	return setup_common(state, false);
+}
 
 static int teardown(void **state)
 {
@@ -143,13 +152,22 @@ static int teardown(void **state)
 
 /* ---- register helpers */
 
-static uint32_t r32(struct fx *f, uint64_t off) { return (uint32_t)nvemu_pcie_bar0_read(f->pc, off, 4); }
-static void w32(struct fx *f, uint64_t off, uint32_t v) { nvemu_pcie_bar0_write(f->pc, off, 4, v); }
-static uint32_t csts(struct fx *f) { return r32(f, NVEMU_REG_CSTS); }
+static uint32_t r32(struct fx *f, uint64_t off)
+{
+	return (uint32_t)nvemu_pcie_bar0_read(f->pc, off, 4);
+}
+static void w32(struct fx *f, uint64_t off, uint32_t v)
+{
+	nvemu_pcie_bar0_write(f->pc, off, 4, v);
+}
+static uint32_t csts(struct fx *f)
+{
+	return r32(f, NVEMU_REG_CSTS);
+}
 
 #define CC_ENABLE (1u | 6u << 16 | 4u << 20)
-#define RDY 1u
-#define CFS 2u
+#define RDY	  1u
+#define CFS	  2u
 
 static void admin_regs(struct fx *f, uint16_t depth)
 {
@@ -170,10 +188,19 @@ static void enable_depth(struct fx *f, uint16_t depth)
 	assert_int_equal(csts(f) & (RDY | CFS), RDY);
 }
 
-static void enable(struct fx *f) { enable_depth(f, QDEPTH); }
+static void enable(struct fx *f)
+{
+	enable_depth(f, QDEPTH);
+}
 
-static void db_sq(struct fx *f, uint16_t qid, uint32_t v) { w32(f, 0x1000 + 8u * qid, v); }
-static void db_cq(struct fx *f, uint16_t qid, uint32_t v) { w32(f, 0x1000 + 8u * qid + 4, v); }
+static void db_sq(struct fx *f, uint16_t qid, uint32_t v)
+{
+	w32(f, 0x1000 + 8u * qid, v);
+}
+static void db_cq(struct fx *f, uint16_t qid, uint32_t v)
+{
+	w32(f, 0x1000 + 8u * qid + 4, v);
+}
 
 static void submit(struct fx *f, uint16_t qid, struct nvemu_sqe *cmd)
 {
@@ -208,7 +235,10 @@ static bool reap(struct fx *f, uint16_t qid, struct nvemu_cqe *cqe)
 	return true;
 }
 
-static uint16_t cqe_status(const struct nvemu_cqe *c) { return c->status >> 1; }
+static uint16_t cqe_status(const struct nvemu_cqe *c)
+{
+	return c->status >> 1;
+}
 
 static uint16_t run(struct fx *f, uint16_t qid, struct nvemu_sqe *cmd, struct nvemu_cqe *out)
 {
@@ -224,12 +254,15 @@ static uint16_t run(struct fx *f, uint16_t qid, struct nvemu_sqe *cmd, struct nv
 	return cqe_status(&c);
 }
 
-static uint16_t admin(struct fx *f, struct nvemu_sqe *cmd) { return run(f, 0, cmd, NULL); }
+static uint16_t admin(struct fx *f, struct nvemu_sqe *cmd)
+{
+	return run(f, 0, cmd, NULL);
+}
 
 static uint16_t create_cq(struct fx *f, uint16_t qid, uint64_t addr, uint16_t size, uint16_t iv,
 			  uint32_t flags)
 {
-	struct nvemu_sqe c = { .opc = nvme_admin_create_cq, .dptr1 = addr };
+	struct nvemu_sqe c = {.opc = nvme_admin_create_cq, .dptr1 = addr};
 
 	c.cdw10 = qid | (uint32_t)(size - 1) << 16;
 	c.cdw11 = flags | (uint32_t)iv << 16;
@@ -239,7 +272,7 @@ static uint16_t create_cq(struct fx *f, uint16_t qid, uint64_t addr, uint16_t si
 static uint16_t create_sq(struct fx *f, uint16_t qid, uint64_t addr, uint16_t size, uint16_t cqid,
 			  uint32_t flags)
 {
-	struct nvemu_sqe c = { .opc = nvme_admin_create_sq, .dptr1 = addr };
+	struct nvemu_sqe c = {.opc = nvme_admin_create_sq, .dptr1 = addr};
 
 	c.cdw10 = qid | (uint32_t)(size - 1) << 16;
 	c.cdw11 = flags | (uint32_t)cqid << 16;
@@ -260,8 +293,8 @@ static void io_pair(struct fx *f)
 static uint16_t rw(struct fx *f, uint8_t opc, uint64_t slba, uint32_t nlb, uint8_t psdt,
 		   uint64_t d1, uint64_t d2)
 {
-	struct nvemu_sqe c = { .opc = opc, .nsid = 1, .flags = (uint8_t)(psdt << 6),
-			       .dptr1 = d1, .dptr2 = d2 };
+	struct nvemu_sqe c = {
+		.opc = opc, .nsid = 1, .flags = (uint8_t)(psdt << 6), .dptr1 = d1, .dptr2 = d2};
 
 	c.cdw10 = (uint32_t)slba;
 	c.cdw11 = (uint32_t)(slba >> 32);
@@ -275,7 +308,10 @@ static void fill(struct fx *f, uint64_t addr, size_t len, uint8_t seed)
 		f->mem[addr + i] = (uint8_t)(seed + i * 7 + i / 512);
 }
 
-static void put64(struct fx *f, uint64_t addr, uint64_t v) { memcpy(f->mem + addr, &v, 8); }
+static void put64(struct fx *f, uint64_t addr, uint64_t v)
+{
+	memcpy(f->mem + addr, &v, 8);
+}
 
 static void sgl(struct fx *f, uint64_t at, uint64_t addr, uint32_t len, uint8_t type)
 {
@@ -285,10 +321,10 @@ static void sgl(struct fx *f, uint64_t at, uint64_t addr, uint32_t len, uint8_t 
 	f->mem[at + 15] = type;
 }
 
-#define T_DATA 0x00
+#define T_DATA	 0x00
 #define T_BUCKET 0x10
-#define T_SEG 0x20
-#define T_LAST 0x30
+#define T_SEG	 0x20
+#define T_LAST	 0x30
 
 /* Put an SGL descriptor in the SQE's DPTR (dptr1 = address, dptr2 = len | type). */
 static void sqe_sgl(uint64_t *d1, uint64_t *d2, uint64_t addr, uint32_t len, uint8_t type)
@@ -303,7 +339,7 @@ static void test_cfg_ids(void **state)
 {
 	struct fx *f = *state;
 	struct nvemu_pcie_ctrl *pc = f->pc;
-	uint8_t ptr, ids[4] = { 0 };
+	uint8_t ptr, ids[4] = {0};
 	unsigned n = 0;
 
 	assert_int_equal(nvemu_pcie_cfg_read(pc, 0, 2), 0x1b36);
@@ -321,11 +357,14 @@ static void test_cfg_ids(void **state)
 		ids[n] = (uint8_t)nvemu_pcie_cfg_read(pc, ptr, 1);
 		if (ids[n] == 0x11) {
 			assert_int_equal(nvemu_pcie_cfg_read(pc, ptr + 2, 2) & 0x7ff, NQ); /* N-1 */
-			assert_int_equal(nvemu_pcie_cfg_read(pc, ptr + 4, 4), NVEMU_PCIE_MSIX_TABLE_OFF);
-			assert_int_equal(nvemu_pcie_cfg_read(pc, ptr + 8, 4), NVEMU_PCIE_MSIX_PBA_OFF);
+			assert_int_equal(nvemu_pcie_cfg_read(pc, ptr + 4, 4),
+					 NVEMU_PCIE_MSIX_TABLE_OFF);
+			assert_int_equal(nvemu_pcie_cfg_read(pc, ptr + 8, 4),
+					 NVEMU_PCIE_MSIX_PBA_OFF);
 		}
 		if (ids[n] == 0x10) {
-			assert_int_equal(nvemu_pcie_cfg_read(pc, ptr + 2, 2) & 0xf0, 0); /* endpoint */
+			assert_int_equal(nvemu_pcie_cfg_read(pc, ptr + 2, 2) & 0xf0,
+					 0); /* endpoint */
 			assert_int_equal(nvemu_pcie_cfg_read(pc, ptr + 0x12, 2) & 0xf, 4);
 			assert_int_equal((nvemu_pcie_cfg_read(pc, ptr + 0x12, 2) >> 4) & 0x3f, 8);
 		}
@@ -375,12 +414,12 @@ static void test_regs(void **state)
 	struct fx *f = *state;
 	uint64_t cap = nvemu_pcie_bar0_read(f->pc, 0, 8);
 
-	assert_int_equal(cap & 0xffff, 1023);		/* MQES */
-	assert_true(cap & (1ull << 16));		/* CQR */
-	assert_int_equal((cap >> 32) & 0xf, 0);	/* DSTRD */
-	assert_true((cap >> 37) & 1);			/* CSS NVM */
-	assert_true((cap >> 36) & 1);			/* NSSRS */
-	assert_true((cap >> 24) & 0xff);		/* TO */
+	assert_int_equal(cap & 0xffff, 1023);	/* MQES */
+	assert_true(cap & (1ull << 16));	/* CQR */
+	assert_int_equal((cap >> 32) & 0xf, 0); /* DSTRD */
+	assert_true((cap >> 37) & 1);		/* CSS NVM */
+	assert_true((cap >> 36) & 1);		/* NSSRS */
+	assert_true((cap >> 24) & 0xff);	/* TO */
 	assert_int_equal(cap, (uint64_t)r32(f, 4) << 32 | r32(f, 0));
 	assert_int_equal(r32(f, NVEMU_REG_VS), 0x00020000);
 	assert_int_equal(r32(f, 0x38), 0);
@@ -507,7 +546,8 @@ static void test_nssr(void **state)
 static void test_identify(void **state)
 {
 	struct fx *f = *state;
-	struct nvemu_sqe c = { .opc = nvme_admin_identify, .dptr1 = DATA, .cdw10 = NVME_IDENTIFY_CNS_CTRL };
+	struct nvemu_sqe c = {
+		.opc = nvme_admin_identify, .dptr1 = DATA, .cdw10 = NVME_IDENTIFY_CNS_CTRL};
 	struct nvemu_cqe cqe;
 	struct nvme_id_ctrl id;
 
@@ -549,7 +589,8 @@ static void test_phase_wrap(void **state)
 
 	enable_depth(f, 4);
 	for (unsigned i = 0; i < 11; i++) {
-		struct nvemu_sqe c = { .opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_ARBITRATION };
+		struct nvemu_sqe c = {.opc = nvme_admin_get_features,
+				      .cdw10 = NVME_FEAT_FID_ARBITRATION};
 		struct nvemu_cqe cqe;
 		bool want_phase = f->phase[0];
 
@@ -559,7 +600,8 @@ static void test_phase_wrap(void **state)
 	assert_int_equal(f->head[0], 11 % 4);
 	/* several commands at once: all posted, in order */
 	for (unsigned i = 0; i < 3; i++) {
-		struct nvemu_sqe c = { .opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_ARBITRATION };
+		struct nvemu_sqe c = {.opc = nvme_admin_get_features,
+				      .cdw10 = NVME_FEAT_FID_ARBITRATION};
 
 		c.cid = ++f->cid;
 		memcpy(f->mem + ASQ + (uint64_t)f->tail[0] * 64, &c, 64);
@@ -582,12 +624,13 @@ static void test_cq_full_backlog(void **state)
 
 	enable_depth(f, 4); /* the CQ holds 3 */
 	for (unsigned i = 0; i < 3; i++) {
-		struct nvemu_sqe c = { .opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_ARBITRATION };
+		struct nvemu_sqe c = {.opc = nvme_admin_get_features,
+				      .cdw10 = NVME_FEAT_FID_ARBITRATION};
 
 		submit(f, 0, &c);
 	}
 	/* 3 posted without the host consuming; now one more waits for space */
-	struct nvemu_sqe c = { .opc = nvme_admin_keep_alive };
+	struct nvemu_sqe c = {.opc = nvme_admin_keep_alive};
 
 	submit(f, 0, &c);
 	assert_int_equal(nvemu_pcie_ctrl_debug(f->pc, 0, &d), 0);
@@ -626,11 +669,12 @@ static void test_create_queue_errors(void **state)
 	assert_status(create_sq(f, NQ + 1, IOSQ, 16, 1, 1), qid_invalid);
 	assert_status(create_sq(f, 1, IOSQ, 4096, 1, 1), NVEMU_SC_CMD(NVME_SC_QUEUE_SIZE));
 	assert_status(create_sq(f, 1, IOSQ, 16, 1, 0), NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
-	assert_status(create_sq(f, 1, IOSQ + 8, 16, 1, 1), NVEMU_SC_GENERIC(NVME_SC_PRP_INVALID_OFFSET));
+	assert_status(create_sq(f, 1, IOSQ + 8, 16, 1, 1),
+		      NVEMU_SC_GENERIC(NVME_SC_PRP_INVALID_OFFSET));
 	assert_success(create_sq(f, 1, IOSQ, 16, 1, 1));
 	assert_status(create_sq(f, 1, IOSQ, 16, 1, 1), qid_invalid);
 
-	struct nvemu_sqe c = { .opc = nvme_admin_delete_cq, .cdw10 = 1 };
+	struct nvemu_sqe c = {.opc = nvme_admin_delete_cq, .cdw10 = 1};
 
 	assert_status(admin(f, &c), NVEMU_SC_CMD(NVME_SC_INVALID_QUEUE));
 	c.opc = nvme_admin_delete_sq;
@@ -764,7 +808,8 @@ static void test_prp_invalid(void **state)
 	assert_status(rw(f, nvme_cmd_write, 0, 32, 0, DATA, MEM_SIZE),
 		      NVEMU_SC_GENERIC(NVME_SC_DATA_XFER_ERROR));
 	/* PSDT reserved */
-	assert_status(rw(f, nvme_cmd_write, 0, 1, 3, DATA, 0), NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
+	assert_status(rw(f, nvme_cmd_write, 0, 1, 3, DATA, 0),
+		      NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
 	/* errors are logged and DNR is set */
 	assert_true(rw(f, nvme_cmd_write, 0, 1, 0, DATA + 1, 0) & NVME_SC_DNR);
 	assert_true(f->ctrl->err_count >= 8);
@@ -784,8 +829,8 @@ static void test_mdts(void **state)
 	assert_status(rw(f, nvme_cmd_read, 0, 1024, 0, DATA, LISTS),
 		      NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
 	/* a Get Log Page larger than MDTS */
-	struct nvemu_sqe c = { .opc = nvme_admin_get_log_page, .nsid = 0xffffffff, .dptr1 = DATA,
-			       .dptr2 = LISTS };
+	struct nvemu_sqe c = {
+		.opc = nvme_admin_get_log_page, .nsid = 0xffffffff, .dptr1 = DATA, .dptr2 = LISTS};
 
 	c.cdw10 = NVME_LOG_LID_ERROR | ((128u * 1024 / 4) << 16); /* 128 KiB + 4 */
 	assert_status(admin(f, &c), NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
@@ -893,13 +938,16 @@ static void test_sgl_invalid(void **state)
 	/* a segment that points to itself runs into the descriptor limit */
 	sgl(f, LISTS + 0x500, LISTS + 0x500, 16, T_SEG);
 	sqe_sgl(&d1, &d2, LISTS + 0x500, 16, T_SEG);
-	assert_status(rw(f, nvme_cmd_write, 0, 1, 1, d1, d2), NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_COUNT));
+	assert_status(rw(f, nvme_cmd_write, 0, 1, 1, d1, d2),
+		      NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_COUNT));
 	/* a segment outside guest memory */
 	sqe_sgl(&d1, &d2, MEM_SIZE, 16, T_LAST);
-	assert_status(rw(f, nvme_cmd_write, 0, 1, 1, d1, d2), NVEMU_SC_GENERIC(NVME_SC_DATA_XFER_ERROR));
+	assert_status(rw(f, nvme_cmd_write, 0, 1, 1, d1, d2),
+		      NVEMU_SC_GENERIC(NVME_SC_DATA_XFER_ERROR));
 	/* a data block outside guest memory */
 	sqe_sgl(&d1, &d2, MEM_SIZE - 256, 512, T_DATA);
-	assert_status(rw(f, nvme_cmd_write, 0, 1, 1, d1, d2), NVEMU_SC_GENERIC(NVME_SC_DATA_XFER_ERROR));
+	assert_status(rw(f, nvme_cmd_write, 0, 1, 1, d1, d2),
+		      NVEMU_SC_GENERIC(NVME_SC_DATA_XFER_ERROR));
 }
 
 /* ---- doorbells and asynchronous events */
@@ -907,8 +955,8 @@ static void test_sgl_invalid(void **state)
 static void test_doorbell_errors(void **state)
 {
 	struct fx *f = *state;
-	struct nvemu_sqe aer = { .opc = nvme_admin_async_event };
-	struct nvemu_sqe log = { .opc = nvme_admin_get_log_page, .nsid = 0xffffffff, .dptr1 = DATA };
+	struct nvemu_sqe aer = {.opc = nvme_admin_async_event};
+	struct nvemu_sqe log = {.opc = nvme_admin_get_log_page, .nsid = 0xffffffff, .dptr1 = DATA};
 	struct nvemu_cqe cqe;
 
 	log.cdw10 = NVME_LOG_LID_ERROR | (63u << 16);
@@ -953,7 +1001,10 @@ static void test_doorbell_errors(void **state)
 
 /* ---- interrupts */
 
-static uint32_t msix_ctl_off(uint16_t v) { return NVEMU_PCIE_MSIX_TABLE_OFF + 16u * v + 12; }
+static uint32_t msix_ctl_off(uint16_t v)
+{
+	return NVEMU_PCIE_MSIX_TABLE_OFF + 16u * v + 12;
+}
 
 static void test_msix(void **state)
 {
@@ -1000,7 +1051,7 @@ static void test_msix(void **state)
 	f->sqbase[2] = IOSQ + 0x10000;
 	f->cqbase[2] = IOCQ + 0x10000;
 	f->phase[2] = true;
-	struct nvemu_sqe c = { .opc = nvme_cmd_flush, .nsid = 1 };
+	struct nvemu_sqe c = {.opc = nvme_cmd_flush, .nsid = 1};
 	unsigned before = f->msix[2];
 
 	assert_success(run(f, 2, &c, NULL));
@@ -1025,7 +1076,7 @@ static void test_msix(void **state)
 static void test_intx(void **state)
 {
 	struct fx *f = *state;
-	struct nvemu_sqe c = { .opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_ARBITRATION };
+	struct nvemu_sqe c = {.opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_ARBITRATION};
 	struct nvemu_cqe cqe;
 
 	assert_false(nvemu_pcie_msix_enabled(f->pc));
@@ -1059,7 +1110,7 @@ static void test_intx(void **state)
 static void test_coalescing(void **state)
 {
 	struct fx *f = *state;
-	struct nvemu_sqe c = { .opc = nvme_admin_set_features, .cdw10 = NVME_FEAT_FID_IRQ_COALESCE };
+	struct nvemu_sqe c = {.opc = nvme_admin_set_features, .cdw10 = NVME_FEAT_FID_IRQ_COALESCE};
 	uint64_t t0;
 
 	nvemu_pcie_cfg_write(f->pc, NVEMU_PCIE_CAP_MSIX + 2, 2, 1u << 15);
@@ -1088,7 +1139,7 @@ static void test_coalescing(void **state)
 	assert_int_equal(f->msix[1], 2);
 	assert_true(nvemu_now_ns() - t0 >= 1000000ull);
 	/* the admin queue is never coalesced */
-	struct nvemu_sqe g = { .opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_ARBITRATION };
+	struct nvemu_sqe g = {.opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_ARBITRATION};
 
 	assert_success(admin(f, &g));
 	assert_int_equal(f->msix[0], admin_irqs + 1);
@@ -1115,7 +1166,7 @@ static void test_reset_inflight(void **state)
 	/* hold I/O in the engine (suspend), then reset the controller */
 	nvemu_ctrl_suspend(f->ctrl, false);
 	for (unsigned i = 0; i < 3; i++) {
-		struct nvemu_sqe c = { .opc = nvme_cmd_write, .nsid = 1, .dptr1 = DATA };
+		struct nvemu_sqe c = {.opc = nvme_cmd_write, .nsid = 1, .dptr1 = DATA};
 
 		submit(f, 1, &c);
 	}
@@ -1138,7 +1189,7 @@ static void test_reset_inflight(void **state)
 	assert_success(rw(f, nvme_cmd_write, 0, 1, 0, DATA, 0));
 	/* I/O held by a suspend completes normally after resume */
 	nvemu_ctrl_suspend(f->ctrl, false);
-	struct nvemu_sqe c = { .opc = nvme_cmd_write, .nsid = 1, .dptr1 = DATA };
+	struct nvemu_sqe c = {.opc = nvme_cmd_write, .nsid = 1, .dptr1 = DATA};
 
 	submit(f, 1, &c);
 	nvemu_ctrl_resume(f->ctrl);
@@ -1185,20 +1236,26 @@ static int slow_poll(struct nvemu_bdev *b)
 	return (int)n;
 }
 
-static unsigned slow_inflight(struct nvemu_bdev *b) { return ((struct slow_bdev *)b)->n; }
+static unsigned slow_inflight(struct nvemu_bdev *b)
+{
+	return ((struct slow_bdev *)b)->n;
+}
 
 static const struct nvemu_bdev_ops slow_ops = {
-	.type = "slow", .submit = slow_submit, .poll = slow_poll, .inflight = slow_inflight,
+	.type = "slow",
+	.submit = slow_submit,
+	.poll = slow_poll,
+	.inflight = slow_inflight,
 };
 
 static void test_inflight_delete_reset(void **state)
 {
 	struct fx *f = *state;
-	struct slow_bdev sb = { .polls_left = 3 };
+	struct slow_bdev sb = {.polls_left = 3};
 	struct nvemu_ns_params np;
-	struct nvemu_error err = { 0 };
-	struct nvemu_sqe w = { .opc = nvme_cmd_write, .nsid = 2, .dptr1 = DATA };
-	struct nvemu_sqe del = { .opc = nvme_admin_delete_sq, .cdw10 = 1 };
+	struct nvemu_error err = {0};
+	struct nvemu_sqe w = {.opc = nvme_cmd_write, .nsid = 2, .dptr1 = DATA};
+	struct nvemu_sqe del = {.opc = nvme_admin_delete_sq, .cdw10 = 1};
 	struct nvemu_cqe cqe;
 	uint32_t nsid;
 

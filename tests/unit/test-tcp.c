@@ -18,9 +18,9 @@
 #include "test-util.h"
 #include "tcp-internal.h"
 
-#define SUBNQN "nqn.2024-01.io.nvemu:tcp-test"
+#define SUBNQN	"nqn.2024-01.io.nvemu:tcp-test"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
-#define SERIAL "NVEMU-TCP-0001"
+#define SERIAL	"NVEMU-TCP-0001"
 
 struct srv {
 	struct nvemu_subsys *s;
@@ -45,7 +45,7 @@ static struct srv *srv_new(bool allow_any)
 	struct nvemu_subsys_params sp;
 	struct nvemu_tcp_target_params tp;
 	struct nvemu_tcp_listener_info li;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint32_t nsid;
 
 	assert_non_null(sv);
@@ -64,8 +64,8 @@ static struct srv *srv_new(bool allow_any)
 	assert_true(sv->port > 0);
 	if (!allow_any) {
 		assert_int_equal(nvemu_tcp_set_allow_any_host(sv->t, sv->s, false, &err), 0);
-		assert_int_equal(nvemu_tcp_add_host(sv->t, sv->s, "nqn.2024-01.io.nvemu:host-ok",
-						    &err), 0);
+		assert_int_equal(
+			nvemu_tcp_add_host(sv->t, sv->s, "nqn.2024-01.io.nvemu:host-ok", &err), 0);
 	}
 	assert_int_equal(pthread_create(&sv->th, NULL, srv_main, sv), 0);
 	return sv;
@@ -120,8 +120,8 @@ static int xrecv(struct cl *c, void *b, size_t n)
 static struct cl *cl_open(struct srv *sv)
 {
 	struct cl *c = calloc(1, sizeof(*c));
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(sv->port) };
-	struct timeval tv = { .tv_sec = 5 };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(sv->port)};
+	struct timeval tv = {.tv_sec = 5};
 	int one = 1;
 
 	assert_non_null(c);
@@ -142,7 +142,7 @@ static void cl_close(struct cl *c)
 
 static void cl_icreq(struct cl *c, bool hd, bool dd)
 {
-	struct tcp_icreq req = { .ch = { .type = TCP_PDU_ICREQ, .hlen = 128 } };
+	struct tcp_icreq req = {.ch = {.type = TCP_PDU_ICREQ, .hlen = 128}};
 	struct tcp_icresp rsp;
 
 	req.ch.plen = htole32(128);
@@ -255,7 +255,7 @@ static void sqe_to_wire(const struct nvemu_sqe *in, uint8_t out[64])
 static int cl_cmd(struct cl *c, struct nvemu_sqe *sqe, const void *out, uint32_t olen,
 		  bool inline_data, void *in, uint32_t ilen, struct nvemu_cqe *cqe_out)
 {
-	struct tcp_cmd_pdu pdu = { .ch = { .type = TCP_PDU_CMD } };
+	struct tcp_cmd_pdu pdu = {.ch = {.type = TCP_PDU_CMD}};
 	uint8_t hdr[256];
 	uint32_t len = olen ? olen : ilen;
 
@@ -282,8 +282,8 @@ static int cl_cmd(struct cl *c, struct nvemu_sqe *sqe, const void *out, uint32_t
 			c->r2ts++;
 			assert_int_equal(le16toh(r->cccid), sqe->cid);
 			assert_true(o + l <= olen);
-			struct tcp_data_pdu d = { .ch = { .type = TCP_PDU_H2C_DATA,
-							  .flags = TCP_F_LAST } };
+			struct tcp_data_pdu d = {
+				.ch = {.type = TCP_PDU_H2C_DATA, .flags = TCP_F_LAST}};
 
 			d.cccid = r->cccid;
 			d.ttag = r->ttag;
@@ -323,7 +323,7 @@ static int cl_connect(struct cl *c, const char *subnqn, const char *hostnqn, uin
 		      uint16_t cntlid, uint32_t kato, struct nvemu_cqe *cqe)
 {
 	struct nvmf_connect_data d;
-	struct nvemu_sqe sqe = { .opc = 0x7f, .nsid = nvme_fabrics_type_connect };
+	struct nvemu_sqe sqe = {.opc = 0x7f, .nsid = nvme_fabrics_type_connect};
 
 	memset(&d, 0, sizeof(d));
 	d.cntlid = htole16(cntlid);
@@ -337,7 +337,7 @@ static int cl_connect(struct cl *c, const char *subnqn, const char *hostnqn, uin
 
 static int prop_get(struct cl *c, uint32_t off, bool wide, uint64_t *v)
 {
-	struct nvemu_sqe sqe = { .opc = 0x7f, .nsid = nvme_fabrics_type_property_get };
+	struct nvemu_sqe sqe = {.opc = 0x7f, .nsid = nvme_fabrics_type_property_get};
 	struct nvemu_cqe cqe;
 	int st;
 
@@ -350,7 +350,7 @@ static int prop_get(struct cl *c, uint32_t off, bool wide, uint64_t *v)
 
 static int prop_set(struct cl *c, uint32_t off, uint32_t v)
 {
-	struct nvemu_sqe sqe = { .opc = 0x7f, .nsid = nvme_fabrics_type_property_set };
+	struct nvemu_sqe sqe = {.opc = 0x7f, .nsid = nvme_fabrics_type_property_set};
 
 	sqe.cdw11 = off;
 	sqe.cdw12 = v;
@@ -401,7 +401,8 @@ static void test_admin_and_io(void **state)
 	a = cl_open(sv);
 	cl_icreq(a, true, true);
 	/* Property Get before Connect: Command Sequence Error */
-	assert_status(prop_get(a, NVEMU_REG_CAP, true, &v), NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
+	assert_status(prop_get(a, NVEMU_REG_CAP, true, &v),
+		      NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
 	assert_int_equal(cl_connect(a, SUBNQN, HOSTNQN, 0, 0xffff, 0, &cqe), 0);
 	a->cntlid = cqe.dw0 & 0xffff;
 	assert_true(a->cntlid >= 1);
@@ -410,7 +411,8 @@ static void test_admin_and_io(void **state)
 	assert_int_equal(prop_get(a, NVEMU_REG_VS, false, &v), 0);
 	assert_int_equal(v, NVEMU_VS);
 	/* CAP read as 4 bytes is an invalid field */
-	assert_status(prop_get(a, NVEMU_REG_CAP, false, &v), NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
+	assert_status(prop_get(a, NVEMU_REG_CAP, false, &v),
+		      NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
 	assert_int_equal(prop_get(a, NVEMU_REG_CSTS, false, &v), 0);
 	assert_int_equal(v & 1, 0);
 	assert_int_equal(prop_set(a, NVEMU_REG_CC, 1 | 6u << 16 | 4u << 20), 0);
@@ -483,7 +485,8 @@ static void test_admin_and_io(void **state)
 	assert_status(cl_cmd(io, &sqe, NULL, 0, false, rbuf, 4096, NULL),
 		      NVEMU_SC_GENERIC(NVME_SC_INVALID_NS));
 	/* Property Get on an I/O queue: Invalid Opcode */
-	assert_status(prop_get(io, NVEMU_REG_CAP, true, &v), NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE));
+	assert_status(prop_get(io, NVEMU_REG_CAP, true, &v),
+		      NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE));
 
 	/* several writes in flight on one queue, each with its own R2T */
 	{
@@ -516,8 +519,8 @@ static void test_admin_and_io(void **state)
 			memcpy(&got[r2t++], hdr, sizeof(got[0]));
 		}
 		for (int k = 2; k >= 0; k--) {
-			struct tcp_data_pdu d = { .ch = { .type = TCP_PDU_H2C_DATA,
-							  .flags = TCP_F_LAST } };
+			struct tcp_data_pdu d = {
+				.ch = {.type = TCP_PDU_H2C_DATA, .flags = TCP_F_LAST}};
 
 			d.cccid = got[k].cccid;
 			d.ttag = got[k].ttag;
@@ -594,7 +597,7 @@ static void test_malformed(void **state)
 {
 	struct srv *sv = srv_new(true);
 	struct cl *a = cl_admin(sv, true), *c;
-	struct tcp_cmd_pdu cmd = { .ch = { .type = TCP_PDU_CMD } };
+	struct tcp_cmd_pdu cmd = {.ch = {.type = TCP_PDU_CMD}};
 
 	(void)state;
 	/* capsule before ICReq */
@@ -608,7 +611,7 @@ static void test_malformed(void **state)
 	c = cl_open(sv);
 	cl_icreq(c, false, false);
 	{
-		struct tcp_r2t_pdu bad = { .ch = { .type = 0x0b, .hlen = 24 } };
+		struct tcp_r2t_pdu bad = {.ch = {.type = 0x0b, .hlen = 24}};
 
 		bad.ch.plen = htole32(24);
 		xsend(c, &bad, sizeof(bad));
@@ -621,8 +624,8 @@ static void test_malformed(void **state)
 	c = cl_open(sv);
 	cl_icreq(c, false, false);
 	{
-		struct tcp_data_pdu d = { .ch = { .type = TCP_PDU_H2C_DATA } };
-		uint8_t data[512] = { 0 };
+		struct tcp_data_pdu d = {.ch = {.type = TCP_PDU_H2C_DATA}};
+		uint8_t data[512] = {0};
 
 		d.ttag = htole16(3);
 		d.datal = htole32(sizeof(data));
@@ -636,7 +639,7 @@ static void test_malformed(void **state)
 	c = cl_open(sv);
 	cl_icreq(c, true, false);
 	{
-		uint8_t buf[76] = { 0 };
+		uint8_t buf[76] = {0};
 		struct tcp_ch *ch = (struct tcp_ch *)buf;
 
 		ch->type = TCP_PDU_CMD;
@@ -654,7 +657,7 @@ static void test_malformed(void **state)
 	c = cl_open(sv);
 	cl_icreq(c, false, false);
 	{
-		struct tcp_cmd_pdu big = { .ch = { .type = TCP_PDU_CMD, .hlen = 72, .pdo = 72 } };
+		struct tcp_cmd_pdu big = {.ch = {.type = TCP_PDU_CMD, .hlen = 72, .pdo = 72}};
 
 		big.ch.plen = htole32(72 + 65536);
 		xsend(c, &big, sizeof(big));
@@ -666,7 +669,7 @@ static void test_malformed(void **state)
 	c = cl_open(sv);
 	cl_icreq(c, false, false);
 	{
-		struct tcp_cmd_pdu bad = { .ch = { .type = TCP_PDU_CMD, .hlen = 40 } };
+		struct tcp_cmd_pdu bad = {.ch = {.type = TCP_PDU_CMD, .hlen = 40}};
 
 		bad.ch.plen = htole32(72);
 		xsend(c, &bad, sizeof(bad));
@@ -677,7 +680,7 @@ static void test_malformed(void **state)
 	/* ICReq with an unsupported PFV */
 	c = cl_open(sv);
 	{
-		struct tcp_icreq req = { .ch = { .type = TCP_PDU_ICREQ, .hlen = 128 } };
+		struct tcp_icreq req = {.ch = {.type = TCP_PDU_ICREQ, .hlen = 128}};
 
 		req.ch.plen = htole32(128);
 		req.pfv = htole16(1);
@@ -688,9 +691,9 @@ static void test_malformed(void **state)
 
 	/* a data digest error fails that command only */
 	{
-		struct nvemu_sqe sqe = { .opc = nvme_cmd_write, .nsid = 1, .cdw12 = 0 };
-		struct tcp_cmd_pdu p = { .ch = { .type = TCP_PDU_CMD } };
-		uint8_t buf[72 + 4 + 512 + 4] = { 0 };
+		struct nvemu_sqe sqe = {.opc = nvme_cmd_write, .nsid = 1, .cdw12 = 0};
+		struct tcp_cmd_pdu p = {.ch = {.type = TCP_PDU_CMD}};
+		uint8_t buf[72 + 4 + 512 + 4] = {0};
 		struct tcp_ch *ch = (struct tcp_ch *)buf;
 		struct nvemu_cqe cqe;
 		uint32_t v;
@@ -806,8 +809,8 @@ static void test_destroy_with_host(void **state)
 {
 	struct srv *sv = srv_new(true);
 	struct cl *c = cl_admin(sv, false);
-	struct tcp_cmd_pdu pdu = { .ch = { .type = TCP_PDU_CMD } };
-	struct nvemu_sqe sqe = { .opc = nvme_admin_async_event };
+	struct tcp_cmd_pdu pdu = {.ch = {.type = TCP_PDU_CMD}};
+	struct nvemu_sqe sqe = {.opc = nvme_admin_async_event};
 	uint8_t b;
 
 	(void)state;
