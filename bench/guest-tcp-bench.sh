@@ -59,12 +59,12 @@ nvemu-rpc nvme_namespace_create --nqn $NQN -b Bench0 -n 3 >/dev/null || die "nam
 NB=$CFS/nullb/nullb0
 mkdir $NB || die "mkdir $NB"
 echo "$SIZE_MB" > $NB/size && echo 4096 > $NB/blocksize && echo 1 > $NB/memory_backed &&
-	echo "$(nproc)" > $NB/submit_queues && echo 1 > $NB/power || die "null_blk setup"
+	nproc > $NB/submit_queues && echo 1 > $NB/power || die "null_blk setup"
 for _i in $(seq 50); do [ -b /dev/nullb0 ] && break; sleep 0.1; done
 [ -b /dev/nullb0 ] || die "no /dev/nullb0"
 S=$CFS/nvmet/subsystems/$KNQN
 mkdir $S && echo 1 > $S/attr_allow_any_host && mkdir $S/namespaces/1 &&
-	echo -n /dev/nullb0 > $S/namespaces/1/device_path || die "nvmet subsystem"
+	printf %s /dev/nullb0 > $S/namespaces/1/device_path || die "nvmet subsystem"
 echo 1 > $S/namespaces/1/enable || die "nvmet namespace enable"
 [ "$(cat $S/namespaces/1/enable)" = 1 ] || die "nvmet namespace not enabled"
 P=$CFS/nvmet/ports/1

@@ -91,10 +91,17 @@ build_modules() {
 	rm -rf "$work"
 }
 
-[ -s "$cache/modules.cpio.gz" ] || build_modules
+# The modules must match the base image's kernel: rebuild when it changes.
+ksum=$(cksum < "$base_cache/vmlinuz")
+if [ ! -s "$cache/modules.cpio.gz" ] || [ "$(cat "$cache/modules.kernel" 2>/dev/null)" != "$ksum" ]
+then
+	build_modules
+	echo "$ksum" > "$cache/modules.kernel"
+fi
 # Concatenated cpio archives: the kernel unpacks them in order.
-if [ ! -s "$cache/base.cpio.gz" ] || [ "$base_cache/base.cpio.gz" -nt "$cache/base.cpio.gz" ] ||
-   [ "$cache/modules.cpio.gz" -nt "$cache/base.cpio.gz" ]; then
+newer() { [ -n "$(find "$1" -newer "$2" 2>/dev/null)" ]; }
+if [ ! -s "$cache/base.cpio.gz" ] || newer "$base_cache/base.cpio.gz" "$cache/base.cpio.gz" ||
+   newer "$cache/modules.cpio.gz" "$cache/base.cpio.gz"; then
 	cat "$base_cache/base.cpio.gz" "$cache/modules.cpio.gz" > "$cache/base.cpio.gz.tmp"
 	mv "$cache/base.cpio.gz.tmp" "$cache/base.cpio.gz"
 	cp "$base_cache/vmlinuz" "$cache/vmlinuz"
