@@ -125,6 +125,8 @@ static void save_ctrls(struct nvemud *d, json_t *calls)
 		json_object_set_new(p, "name", json_string(c->name));
 		/* Attach while suspended, as SNAP recommends; resume after. */
 		json_object_set_new(p, "suspended", json_true());
+		if (nvemud_vfu_path(c))
+			json_object_set_new(p, "socket", json_string(nvemud_vfu_path(c)));
 		call(calls, "nvme_controller_create", p);
 		for (unsigned n = 0; n < ctrl->nr_ns; n++)
 			call(calls, "nvme_controller_attach_ns",

@@ -65,9 +65,10 @@ static void usage(FILE *f)
 		"Run the nvemu NVMe subsystem emulator and its JSON-RPC 2.0 control plane.\n"
 		"\n"
 		"Without -c, starts the default configuration: subsystem %s with a PCIe\n"
-		"port, controller NVMeCtrl1, RAM bdevs Malloc0 (1024 x 512 B) and Malloc1\n"
-		"(2048 x 512 B) as namespaces 1 (attached) and 2, a two-wire port with an\n"
-		"NVMe-MI endpoint at MCTP network 1, EID 9, and an NVMe/TCP listener on\n"
+		"port, controller NVMeCtrl1 (served to VMs over vfio-user, see -u), RAM bdevs\n"
+		"Malloc0 (1024 x 512 B) and Malloc1 (2048 x 512 B) as namespaces 1 (attached)\n"
+		"and 2, a two-wire port with an NVMe-MI endpoint at MCTP network 1, EID 9,\n"
+		"and an NVMe/TCP listener on\n"
 		"%s:%s that allows any host.\n"
 		"\n"
 		"  -c, --config FILE   load a configuration written by save_config (no default)\n"
@@ -83,6 +84,13 @@ static void usage(FILE *f)
 		"                      clients reach the NVMe-MI endpoints through (default\n"
 		"                      $NVEMU_MCTP_SOCKET, else %s);\n"
 		"                      \"none\" for none.\n"
+		"                      If it cannot be served, nvemud exits with an error,\n"
+		"                      except for the implicit default with -r: then it warns.\n"
+		"  -u, --vfio-user PATH\n"
+		"                      the vfio-user socket the default configuration serves\n"
+		"                      NVMeCtrl1 on, as a PCIe NVMe function for QEMU's\n"
+		"                      vfio-user-pci (default: nvemu-vfu-NVMeCtrl1.sock next to\n"
+		"                      the RPC socket); \"none\" for none. Ignored with -c.\n"
 		"                      If it cannot be served, nvemud exits with an error,\n"
 		"                      except for the implicit default with -r: then it warns.\n"
 		"  -v, --verbose       more messages (repeat: debug, trace)\n"
@@ -119,6 +127,50 @@ static void warn_vendor(struct nvemud *d)
 			   "placeholder vendor identity (OUI ac-de-48 / PCI ID ffff): set NVEMU_IEEE_OUI and NVEMU_PCI_VID/DID/SVID/SDID; such builds must not be distributed");
 }
 
+/* The default configuration's vfio-user socket: -u, else next to the RPC socket. */
+static int start_vfu(struct nvemud *d, const char *opt, const char *rpc_sock, bool rpc_given)
+{
+	struct nvemud_ctrl *c = nvemud_find_ctrl(d, "NVMeCtrl1");
+	struct nvemu_error err = { 0 };
+	struct nvemu_vendor v;
+	const char *slash;
+	char path[4096];
+
+	if (opt && !strcmp(opt, "none"))
+		return 0;
+	if (opt) {
+		snprintf(path, sizeof(path), "%s", opt);
+	} else {
+		slash = strrchr(rpc_sock, '/');
+		snprintf(path, sizeof(path), "%.*s/nvemu-vfu-NVMeCtrl1.sock",
+			 slash ? (int)(slash - rpc_sock) : 1, slash ? rpc_sock : ".");
+		if (slash == rpc_sock)
+			snprintf(path, sizeof(path), "/nvemu-vfu-NVMeCtrl1.sock");
+	}
+	if (path[0] != '/' && !opt) {
+		/* A relative RPC socket: do not drop sockets into the working directory. */
+		nvemud_log(d, NVEMUD_LOG_WARN, "no vfio-user socket: the RPC socket path is relative (use -u PATH)");
+		return 0;
+	}
+	if (!c || nvemud_vfu_start(d, c, path, &err)) {
+		if (opt || !rpc_given) {
+			nvemud_log(d, NVEMUD_LOG_ERR,
+				   "default configuration: vfio-user socket %s: %s (choose another with -u PATH, or -u none)",
+				   path, c ? err.msg : "no NVMeCtrl1");
+			return -1;
+		}
+		nvemud_log(d, NVEMUD_LOG_WARN, "default configuration: no vfio-user socket: %s",
+			   c ? err.msg : "no NVMeCtrl1");
+		return 0;
+	}
+	nvemu_vendor_build_default(&v);
+	if (!nvemu_vendor_from_env(&v, NULL) && v.pci_vid == 0xffff)
+		nvemud_log(d, NVEMUD_LOG_WARN,
+			   "*** PCI vendor ID is the placeholder 0xffff: guests see NO device on %s (PCI reads 0xffff as \"no function\"); set NVEMU_PCI_VID/DID/SVID/SDID ***",
+			   path);
+	return 0;
+}
+
 /* The AF_MCTP router: -m, else $NVEMU_MCTP_SOCKET, else the default path. */
 static int start_mctp(struct nvemud *d, const char *opt, bool rpc_given)
 {
@@ -149,6 +201,7 @@ int main(int argc, char **argv)
 		{ "rpc", required_argument, NULL, 'r' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "mctp", required_argument, NULL, 'm' },
+		{ "vfio-user", required_argument, NULL, 'u' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -156,6 +209,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *sock = NVEMUD_DEFAULT_SOCKET, *listen = NULL, *mctp = NULL;
+	const char *vfu = NULL;
 	char traddr[64] = DEFAULT_TRADDR, trsvcid[8] = DEFAULT_TRSVCID;
 	bool rpc_given = false;
 	int level = NVEMUD_LOG_INFO, opt, sfd, ret = 1;
@@ -165,7 +219,7 @@ int main(int argc, char **argv)
 	struct loop *loop;
 	sigset_t mask;
 
-	while ((opt = getopt_long(argc, argv, "c:r:l:m:vqhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:r:l:m:u:vqhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -176,6 +230,9 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			mctp = optarg;
+			break;
+		case 'u':
+			vfu = optarg;
 			break;
 		case 'l':
 			listen = optarg;
@@ -261,6 +318,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (!config && start_vfu(d, vfu, sock, rpc_given))
+		goto out_server;
 	if (start_mctp(d, mctp, rpc_given))
 		goto out_server;
 	sig_src = loop_add_fd(loop, sfd, EPOLLIN, signal_cb, d);

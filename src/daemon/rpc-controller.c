@@ -61,6 +61,10 @@ static json_t *ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_c
 	json_object_set_new(o, "nqn", json_string(c->subsys->nqn));
 	json_object_set_new(o, "suspended", json_boolean(nvemu_ctrl_is_suspended(ctrl)));
 	json_object_set_new(o, "namespaces", ns);
+	if (nvemud_vfu_path(c)) {
+		json_object_set_new(o, "socket", json_string(nvemud_vfu_path(c)));
+		json_object_set_new(o, "connected", json_boolean(nvemud_vfu_connected(c)));
+	}
 	return o;
 }
 
@@ -237,6 +241,15 @@ default_port:
 		rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
 		goto undo;
 	}
+	if (rpc_has(params, "socket") && nvemud_vfu_start(d, c, rpc_str(params, "socket"), &nerr)) {
+		rpc_err_set(e, nerr.code == -ENOMEM ? RPC_ERR_INTERNAL :
+			    nerr.code == -EINVAL || nerr.code == -ENAMETOOLONG ?
+			    RPC_ERR_INVALID_PARAMS : RPC_ERR_EXISTS, "%s", nerr.msg);
+		nvemud_del_ctrl(d, c);
+		if (!name)
+			d->next_ctrl_idx--;
+		goto undo;
+	}
 	*result = json_string(c->name);
 	ret = 0;
 	goto out;
@@ -259,6 +272,15 @@ static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **re
 
 	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
 		return -1;
+	if (c->vfu && nvemud_vfu_connected(c) && (ctrl->cc & 1) && !force)
+		return rpc_err_set(e, RPC_ERR_BUSY,
+				   "controller %s is enabled by a guest on %s: shut the guest down first or use force",
+				   c->name, nvemud_vfu_path(c));
+	if (c->vfu) {
+		/* The guest loses the device; its in-flight commands finish or are dropped. */
+		nvemud_vfu_stop(d, c);
+		rpc_ctrl_wait_idle(d, ctrl, 1000);
+	}
 	if (ctrl->tops)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is bound to the %s transport: disconnect the host first",
@@ -365,6 +387,10 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 		return -1;
 	if (!rpc_has(params, "num_queues"))
 		return 0;
+	if (c->vfu && rpc_uint(params, "num_queues", 1) != ctrl->p.num_io_queues)
+		return rpc_err_set(e, RPC_ERR_BUSY,
+				   "controller %s is served over vfio-user on %s: destroy and re-create it to change num_queues",
+				   c->name, nvemud_vfu_path(c));
 	if (ctrl_in_use(ctrl) || nvemu_ctrl_inflight(ctrl))
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is in use by a host: modify it only while idle",
@@ -459,14 +485,16 @@ static int nvme_controller_debug_get(struct nvemud *d, json_t *params, json_t **
 {
 	struct nvemud_ctrl *c;
 	struct nvemu_ctrl *ctrl;
-	json_t *sqs = json_array(), *cqs = json_array();
+	json_t *sqs = json_array(), *cqs = json_array(), *pcie = NULL;
 
 	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e)) {
 		json_decref(sqs);
 		json_decref(cqs);
 		return -1;
 	}
-	for (unsigned q = 0; q <= ctrl->p.num_io_queues; q++) {
+	if (c->vfu)
+		pcie = nvemud_vfu_debug(c, ctrl, sqs, cqs);
+	for (unsigned q = 0; !pcie && q <= ctrl->p.num_io_queues; q++) {
 		struct nvemu_sq *sq = &ctrl->sqs[q];
 		struct nvemu_cq *cq = &ctrl->cqs[q];
 
@@ -490,6 +518,8 @@ static int nvme_controller_debug_get(struct nvemud *d, json_t *params, json_t **
 			    (json_int_t)ctrl->cc, "CSTS", (json_int_t)ctrl->csts, "suspended",
 			    ctrl->suspended, "inflight", (int)nvemu_ctrl_inflight(ctrl), "sqs", sqs,
 			    "cqs", cqs);
+	if (pcie)
+		json_object_set_new(*result, "pcie", pcie);
 	return 0;
 }
 
@@ -542,12 +572,13 @@ static const struct rpc_param create_params[] = {
 	{ "suspended", RPC_P_BOOL, false, 0, 1 },
 	{ "snapshot", RPC_P_STR, false, 1, 4095 },
 	{ "admin_only", RPC_P_BOOL, false, 0, 1 },
+	{ "socket", RPC_P_STR, false, 1, 107 },
 	{ NULL },
 };
 
 const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_create", nvme_controller_create, create_params,
-	  "Create a controller (optionally suspended, or from a snapshot); returns its name." },
+	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket); returns its name." },
 	{ "nvme_controller_destroy", nvme_controller_destroy,
 	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { NULL } },
 	  "Destroy a controller; force even while a host has it enabled." },

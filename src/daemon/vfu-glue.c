@@ -6,6 +6,7 @@
  * a slow tick for deferred work are all it needs.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -15,6 +16,7 @@
 
 #include "daemon.h"
 #include "loop.h"
+#include "nvemu-internal.h"
 
 /* Stalled queues (CQ full, request slots taken by a slow backend) are retried this often. */
 #define VFU_TICK_MS 10

@@ -153,6 +153,8 @@ static const struct method methods[] = {
 		{ "suspended", P_BOOL, 0, false, "create suspended (resume to start)" },
 		{ "snapshot", P_STRING, 0, false, "create from this snapshot file" },
 		{ "admin_only", P_BOOL, 0, false, "admin queue only, no I/O queues" },
+		{ "socket", P_STRING, 0, false,
+		  "serve it as a PCIe function over vfio-user on this unix socket (absolute path)" },
 	} },
 	{ "nvme_controller_destroy", "Destroy a controller", {
 		CTRL_REQ,

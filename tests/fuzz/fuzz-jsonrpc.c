@@ -159,6 +159,14 @@ static json_t *gen_value(struct rd *r, const struct rpc_param *p)
 			return json_string(PICK(r, ctrls));
 		if (!strcmp(p->name, "filename") || !strcmp(p->name, "snapshot"))
 			return filename(r);
+		/* vfio-user sockets: only in the private dir (or a file that is not one). */
+		if (!strcmp(p->name, "socket")) {
+			char sp[160];
+
+			snprintf(sp, sizeof(sp), "%s/vfu.sock", tmpdir);
+			return sel & 4 ? filename(r) : json_string(sel & 8 ? "vfu.sock" : sp);
+		}
+
 		/* TCP listeners: free ports only, never a fixed one another process may hold. */
 		if (!strcmp(p->name, "trsvcid"))
 			return json_string(sel & 4 ? "0" : sel & 8 ? "x" : "65536");
@@ -227,8 +235,10 @@ static void check_roundtrip(struct nvemud *d)
 	struct nvemud *d2 = nvemud_new(NULL, NVEMUD_LOG_ERR);
 	struct rpc_err e = { 0 };
 
-	/* d2 binds the same listener ports: d is not used after this. */
+	/* d2 binds the same listener ports and vfio-user sockets: d is not used after this. */
 	nvemud_tcp_stop(d);
+	for (unsigned i = 0; i < d->nr_ctrls; i++)
+		nvemud_vfu_stop(d, &d->ctrls[i]);
 
 	if (!d2)
 		die("nvemud_new failed", NULL);
@@ -251,7 +261,7 @@ static void check_roundtrip(struct nvemud *d)
 static void cleanup(void)
 {
 	static const char *const left[] = { "snap0.json", "snap1.json", "snap2.json",
-					    "disk.img", "cfg.json" };
+					    "disk.img", "cfg.json", "vfu.sock" };
 	char path[192];
 
 	for (size_t k = 0; k < sizeof(left) / sizeof(left[0]); k++) {

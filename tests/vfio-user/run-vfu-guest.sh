@@ -14,10 +14,19 @@
 #   qemu-system-x86_64 shim first in PATH adds what vfio-user needs: guest RAM
 #   in a shared memfd, the vfio-user-pci device, and an extra initramfs
 #   archive with the nvme PCI driver modules (/vfu/modules.order).
-# - BUILD_DIR/tests/vfio-user/vfu-test-server serves the seed-000 controller
-#   (+ a 64 MiB namespace) on a socket; it runs for all BOOTS boots (default
-#   2), so the second guest is a reconnection that must find the first one's
-#   data.
+# - nvemud (BUILD_DIR/src/daemon) serves its default configuration's
+#   NVMeCtrl1 on a socket, plus a 64 MiB RAM namespace added over RPC; it
+#   runs for all BOOTS boots (default 2), so the second guest is a
+#   reconnection that must find the first one's data. With
+#   NVEMU_VFU_STANDALONE=1, tests/vfio-user/vfu-test-server serves instead
+#   (no RPC: the guest skips its RPC checks).
+# - RPC from the guest: the guest cannot reach the RPC socket, so a fourth
+#   serial port (ttyS3) is a pipe to a watcher here. The guest writes
+#   "@@RPC METHOD ARGS..." and reads back "RC <status> <output without
+#   blanks>"; the watcher runs nvemu-rpc against the private nvemud
+#   (@RUN@ in an argument is replaced with a private host directory).
+# - NVEMU_VFU_QEMU_EXTRA: more QEMU arguments (blank-separated words), e.g.
+#   QEMU's own -device nvme for bench/vfio-user-vs-qemu-nvme.sh.
 set -eu
 
 if [ $# -lt 2 ]; then
@@ -39,7 +48,13 @@ for tool in cpio depmod modprobe apt-get dpkg xz; do
 	command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
 done
 chroot_dir=$("$here/setup-trixie.sh") || skip "no trixie chroot with QEMU >= 10.1 (setup-trixie.sh failed)"
-server=$build/tests/vfio-user/vfu-test-server
+standalone=${NVEMU_VFU_STANDALONE:-}
+if [ -n "$standalone" ]; then
+	server=$build/tests/vfio-user/vfu-test-server
+else
+	server=$build/src/daemon/nvemud
+fi
+rpc_cli=$build/src/rpc-cli/nvemu-rpc
 [ -x "$server" ] || { echo "run-vfu-guest: $server not built" >&2; exit 1; }
 
 # The nvme PCI driver for the kernel run-guest.sh boots (its base image has
@@ -78,7 +93,12 @@ fi
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/nvemu-vfu.XXXXXX")
 srv_pid=
+watch_pid=
 cleanup() {
+	if [ -n "$watch_pid" ]; then
+		kill "$watch_pid" 2>/dev/null || true
+		wait "$watch_pid" 2>/dev/null || true
+	fi
 	if [ -n "$srv_pid" ]; then
 		kill "$srv_pid" 2>/dev/null || true
 		wait "$srv_pid" 2>/dev/null || true
@@ -93,13 +113,58 @@ sock=$run/vfu.sock
 # see the function. Tests use a test-only identity unless one is set.
 export NVEMU_PCI_VID=${NVEMU_PCI_VID:-0x1234} NVEMU_PCI_DID=${NVEMU_PCI_DID:-0x0e4e}
 export NVEMU_PCI_SVID=${NVEMU_PCI_SVID:-0x1234} NVEMU_PCI_SDID=${NVEMU_PCI_SDID:-0x0001}
-"$server" ${NVEMU_VFU_VERBOSE:+-v} -S "$serial" -m 64 "$sock" > "$run/server.out" 2> "$run/server.err" &
-srv_pid=$!
-for _ in $(seq 100); do
-	grep -q '^ready' "$run/server.out" 2>/dev/null && break
-	sleep 0.05
-done
-grep -q '^ready' "$run/server.out" || { cat "$run/server.err" >&2; exit 1; }
+rpcsock=$run/rpc.sock
+rpc() { "$rpc_cli" -s "$rpcsock" -t 20 "$@"; }
+if [ -n "$standalone" ]; then
+	"$server" ${NVEMU_VFU_VERBOSE:+-v} -S "$serial" -m 64 "$sock" > "$run/server.out" 2> "$run/server.err" &
+	srv_pid=$!
+	for _ in $(seq 100); do
+		grep -q '^ready' "$run/server.out" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q '^ready' "$run/server.out" || { cat "$run/server.err" >&2; exit 1; }
+else
+	"$server" -r "$rpcsock" -l none -m none -u "$sock" ${NVEMU_VFU_VERBOSE:+-vv} \
+		> "$run/server.out" 2> "$run/server.err" &
+	srv_pid=$!
+	for _ in $(seq 100); do
+		[ -S "$sock" ] && rpc rpc_get_methods >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	[ -S "$sock" ] || { cat "$run/server.err" >&2; exit 1; }
+	# The fio namespace: 64 MiB of RAM, attached to the served controller.
+	rpc bdev_malloc_create -b VfuBig --num_blocks 131072 --block_size 512 >/dev/null
+	rpc nvme_namespace_create --nqn nqn.2014-08.io.nvemu:default -b VfuBig -n 16 >/dev/null
+	rpc nvme_controller_attach_ns -c NVMeCtrl1 -n 16 >/dev/null
+fi
+
+# The guest's RPC requests (see the top).
+mkfifo "$run/ctl.in" "$run/ctl.out"
+watcher() {
+	exec 3<>"$run/ctl.out" 4<>"$run/ctl.in"
+	while IFS= read -r line <&3; do
+		line=${line%$'\r'}
+		case $line in
+		"@@RPC "*) ;;
+		*) continue ;;
+		esac
+		line=${line#@@RPC }
+		# @RUN@ in an argument: this run's private directory (snapshot files).
+		line=${line//@RUN@/$run}
+		# shellcheck disable=SC2086
+		set -- $line
+		echo "run-vfu-guest: guest asks: nvemu-rpc $*" >> "$run/rpc.log"
+		if [ -n "$standalone" ]; then
+			printf 'RC 99 standalone\n' >&4
+			continue
+		fi
+		out=$(rpc "$@" 2>&1) && st=0 || st=$?
+		printf '%s\n' "$out" >> "$run/rpc.log"
+		printf 'RC %s %s\n' "$st" "$(printf '%s' "$out" | tr -d ' \n\r\t')" >&4
+	done
+}
+watcher &
+watch_pid=$!
 
 mkdir -p "$run/shim"
 cat > "$run/shim/qemu-system-x86_64" <<EOF
@@ -123,7 +188,8 @@ exec "\$D/lib64/ld-linux-x86-64.so.2" \\
 	"\$D/usr/bin/qemu-system-x86_64" -L "\$D/usr/share/qemu" -L "\$D/usr/share/seabios" \\
 	"\${args[@]}" \\
 	-object memory-backend-memfd,id=mem,size=\${mem}M,share=on -machine memory-backend=mem \\
-	-device '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"$sock"}}'
+	-device '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"$sock"}}' \\
+	-serial pipe:$run/ctl ${NVEMU_VFU_QEMU_EXTRA:-}
 EOF
 chmod +x "$run/shim/qemu-system-x86_64"
 
@@ -134,7 +200,7 @@ for boot in $(seq "$boots"); do
 	PATH=$run/shim:$PATH "$src/tests/guest/run-guest.sh" "$build" "$script" || rc=$?
 	[ "$rc" = 0 ] || break
 	if ! kill -0 "$srv_pid" 2>/dev/null; then
-		echo "run-vfu-guest: vfu-test-server died" >&2
+		echo "run-vfu-guest: $(basename "$server") died" >&2
 		rc=1
 		break
 	fi
@@ -143,7 +209,11 @@ done
 kill "$srv_pid" 2>/dev/null || true
 wait "$srv_pid" 2>/dev/null || true
 srv_pid=
-echo "== vfu-test-server:"
+echo "== $(basename "$server"):"
 if [ -n "${NVEMU_VFU_VERBOSE:-}" ]; then cp "$run/server.err" "$NVEMU_VFU_VERBOSE"; fi
-tail -n 5 "$run/server.err"
+tail -n 8 "$run/server.err"
+if [ "$rc" != 0 ] && [ -s "$run/rpc.log" ]; then
+	echo "== RPC requests of the guest (last lines):"
+	tail -n 30 "$run/rpc.log"
+fi
 exit "$rc"
