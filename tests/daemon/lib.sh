@@ -8,8 +8,10 @@ set -u
 for v in NVEMUD NVEMU_RPC RPC_RAW JSON_GET; do
 	eval "p=\${$v:-}"
 	if [ -z "$p" ] || [ ! -x "$p" ]; then
-		echo "1..0 # SKIP $v not set or not executable"
-		exit 0
+		# Set by meson; a missing tool is a failure, never a skip.
+		echo "1..1"
+		echo "not ok 1 - $v not set or not executable"
+		exit 1
 	fi
 done
 

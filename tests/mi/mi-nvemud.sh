@@ -10,13 +10,13 @@
 for v in MCTP_PRELOAD MI_HEALTH; do
 	eval "p=\${$v:-}"
 	if [ -z "$p" ] || [ ! -e "$p" ]; then
-		echo "1..0 # SKIP $v not set"
-		exit 0
+		nok "$v not set (a missing tool fails, never skips)"
+		exit 1
 	fi
 done
 if ! command -v nvme >/dev/null 2>&1; then
-	echo "1..0 # SKIP nvme-cli not installed"
-	exit 0
+	nok "nvme-cli not installed (a missing tool fails, never skips)"
+	exit 1
 fi
 
 MSOCK=$T/mctp.sock

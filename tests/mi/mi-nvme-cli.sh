@@ -7,8 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v nvme >/dev/null 2>&1; then
-	echo "1..0 # SKIP nvme-cli not installed"
-	exit 0
+	not_ok "nvme-cli not installed (a missing tool fails, never skips)"
+	exit 1
 fi
 
 start_server
