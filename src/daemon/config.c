@@ -40,25 +40,14 @@ static void save_bdevs(struct nvemud *d, json_t *calls)
 	}
 }
 
+/* nvme_subsystem_add_port params: the listed port without its id (ids are reassigned in order). */
 static json_t *port_params(struct nvemu_subsys *s, const struct nvemu_port *pt)
 {
-	const struct nvemu_port_params *p = &pt->p;
+	json_t *p = nvemud_port_json(pt);
 
-	switch (p->type) {
-	case NVEMU_PORT_PCIE:
-		return json_pack("{s:s, s:s, s:i, s:i, s:i}", "nqn", s->nqn, "type", "pcie",
-				 "port_number", p->pcie.port_number, "max_link_speed",
-				 p->pcie.max_link_speed, "max_link_width", p->pcie.max_link_width);
-	case NVEMU_PORT_TWO_WIRE:
-		return json_pack("{s:s, s:s, s:i, s:i, s:b}", "nqn", s->nqn, "type", "two_wire",
-				 "address", p->two_wire.address, "max_freq", p->two_wire.max_freq,
-				 "mctp_send_enabled", p->two_wire.mctp_send_enabled);
-	case NVEMU_PORT_TCP:
-		return json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "type", "tcp",
-				 "traddr", p->tcp.traddr, "trsvcid", p->tcp.trsvcid, "adrfam",
-				 p->tcp.adrfam == 2 ? "ipv6" : "ipv4");
-	}
-	return NULL;
+	json_object_del(p, "id");
+	json_object_set_new(p, "nqn", json_string(s->nqn));
+	return p;
 }
 
 static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)

@@ -80,7 +80,8 @@ static int nvme_subsystem_destroy(struct nvemud *d, json_t *params, json_t **res
 	return 0;
 }
 
-static json_t *port_json(const struct nvemu_port *pt)
+/* A port as nvme_subsystem_list shows it; save_config reuses it as add_port params. */
+json_t *nvemud_port_json(const struct nvemu_port *pt)
 {
 	const struct nvemu_port_params *p = &pt->p;
 
@@ -106,7 +107,7 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 	json_t *ports = json_array(), *ctrls = json_array(), *ns = json_array();
 
 	for (unsigned i = 0; i < s->nr_ports; i++)
-		json_array_append_new(ports, port_json(&s->ports[i]));
+		json_array_append_new(ports, nvemud_port_json(&s->ports[i]));
 	for (unsigned i = 0; i < s->nr_ctrls; i++) {
 		const char *name = nvemud_ctrl_name(d, s, s->ctrls[i]->cntlid);
 
