@@ -72,6 +72,18 @@ struct nvemu_transport_ops {
 	void (*reset)(struct nvemu_ctrl *ctrl);
 	/* Keep Alive expired: the transport tears the association down. */
 	void (*kato_expired)(struct nvemu_ctrl *ctrl);
+	/*
+	 * Identify Controller fields the transport imposes (SGLS, IOCCSZ,
+	 * IORCSZ, ...). The engine calls it at the end of
+	 * nvemu_fill_id_ctrl(), so in-band hosts and the NVMe-MI admin tunnel
+	 * read the same data. NULL: the engine's values stand.
+	 */
+	void (*id_ctrl)(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id);
+	/*
+	 * The Keep Alive Timeout changed (Set Features KATO), in milliseconds;
+	 * 0 disables it. The transport re-arms its keep-alive timer. NULL: ignored.
+	 */
+	void (*set_kato)(struct nvemu_ctrl *ctrl, uint32_t kato_ms);
 };
 
 /* Bind a transport to the controller (one at a time); NULL unbinds. */
