@@ -240,6 +240,13 @@ void nvemu_req_complete(struct nvemu_req *req, uint16_t status)
 		req->cmd_priv = NULL;
 	}
 	req->done(req);
+	if (ctrl->idle_fn && !nvemu_ctrl_inflight(ctrl)) {
+		void (*fn)(void *) = ctrl->idle_fn;
+
+		/* Cleared first: fn may free the controller. */
+		ctrl->idle_fn = NULL;
+		fn(ctrl->idle_arg);
+	}
 }
 
 /* ---- submission */
@@ -631,6 +638,18 @@ void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl)
 		dispatch(ctrl, r);
 		r = next;
 	}
+}
+
+void nvemu_ctrl_when_idle(struct nvemu_ctrl *ctrl, void (*fn)(void *arg), void *arg)
+{
+	if (!fn || !nvemu_ctrl_inflight(ctrl)) {
+		ctrl->idle_fn = NULL;
+		if (fn)
+			fn(arg);
+		return;
+	}
+	ctrl->idle_fn = fn;
+	ctrl->idle_arg = arg;
 }
 
 bool nvemu_ctrl_is_suspended(const struct nvemu_ctrl *ctrl)

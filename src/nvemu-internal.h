@@ -147,6 +147,8 @@ struct nvemu_ctrl {
 	struct nvemu_req *held_head, *held_tail;
 	unsigned inflight;
 	struct nvemu_req *inflight_head; /* for abort after a suspend timeout */
+	void (*idle_fn)(void *arg);	 /* nvemu_ctrl_when_idle() */
+	void *idle_arg;
 
 	uint64_t last_keep_alive_ns;
 	char hostnqn[NVEMU_NQN_MAX + 1];

@@ -136,6 +136,14 @@ unsigned nvemu_ctrl_suspend(struct nvemu_ctrl *ctrl, bool admin_only);
 void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl);
 void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl);
 bool nvemu_ctrl_is_suspended(const struct nvemu_ctrl *ctrl);
+/*
+ * Call fn(arg) once no command is in flight on ctrl (outstanding AERs do
+ * not count): at once when idle, else after the last one completed. One
+ * waiter at a time; a later call replaces it, fn NULL cancels. Teardown
+ * (controller, namespace and subsystem destroy) waits through this instead
+ * of spinning the event loop; fn may free the controller.
+ */
+void nvemu_ctrl_when_idle(struct nvemu_ctrl *ctrl, void (*fn)(void *arg), void *arg);
 unsigned nvemu_ctrl_inflight(const struct nvemu_ctrl *ctrl);
 
 /* ---- driving backends */
