@@ -30,14 +30,14 @@
  * 02h Power Management         yes       controller  one power state: PS must be 0
  * 04h Temperature Threshold    yes       controller  re-evaluates health on Set
  * 05h Error Recovery           yes       controller  DULBE unsupported (must be 0)
- * 06h Volatile Write Cache     yes       controller
+ * 06h Volatile Write Cache     yes       controller  WCE=0: every write is FUA
  * 07h Number of Queues         no        controller  only before I/O queues exist
  * 08h Interrupt Coalescing     yes       controller  PCIe only
  * 09h Interrupt Vector Config  yes       controller  PCIe only
  * 0Ah Write Atomicity Normal   yes       controller
  * 0Bh Async Event Config       yes       controller  unsupported bits dropped
  * 0Eh Timestamp                no        controller  runs from the last Set
- * 0Fh Keep Alive Timer         no        controller  KATO in ms, stored as given
+ * 0Fh Keep Alive Timer         no        controller  KATO in ms, passed to the transport
  * 81h Host Identifier          no        controller  64- or 128-bit, data buffer
  */
 static const uint16_t feat_caps[256] = {
@@ -460,6 +460,9 @@ void nvemu_execute_set_features(struct nvemu_req *req)
 			st = feat_write(ctrl, &ctrl->feat_saved, fid, cdw11);
 		if (!st && fid == NVME_FEAT_FID_TEMP_THRESH)
 			nvemu_ctrl_check_health(ctrl);
+		/* The transport runs the keep-alive timer: re-arm it with the new value. */
+		if (!st && fid == NVME_FEAT_FID_KATO && ctrl->tops && ctrl->tops->set_kato)
+			ctrl->tops->set_kato(ctrl, ctrl->feat.kato);
 		break;
 	}
 	if (!st)

@@ -148,6 +148,9 @@ void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->msdbd = 0;
 
 	id->psd[0].mp = htole16(PSD0_MP_CW);
+	/* Last, so in-band hosts and the NVMe-MI tunnel read the same transport limits. */
+	if (ctrl->tops && ctrl->tops->id_ctrl)
+		ctrl->tops->id_ctrl(ctrl, id);
 }
 
 /* ---- Identify Namespace */
@@ -232,8 +235,9 @@ static uint16_t ns_list(struct nvemu_ns *const *arr, unsigned n, uint32_t after,
 	struct nvme_ns_list *l = buf;
 	unsigned k = 0;
 
+	/* FFFFFFFEh and FFFFFFFFh leave no NSID to list after them: an invalid NSID. */
 	if (after >= 0xfffffffe)
-		return invalid_field();
+		return invalid_ns();
 	for (unsigned i = 0; i < n && k < NVME_ID_NS_LIST_MAX; i++)
 		if (arr[i]->nsid > after)
 			l->ns[k++] = htole32(arr[i]->nsid);

@@ -259,11 +259,22 @@ static void format_finish(struct nvemu_req *req)
 
 	for (unsigned i = 0; i < fc->nr; i++) {
 		fc->e[i].ns->ready = true;
-		ns_notify(s, fc->e[i].ns->nsid);
+		/* A namespace deleted meanwhile must not announce its NSID (perhaps reused). */
+		if (!fc->e[i].ns->removed)
+			ns_notify(s, fc->e[i].ns->nsid);
 	}
 	if (req->bio_err)
 		st = nvemu_bio_errno_to_status(NVEMU_BIO_DEALLOCATE, req->bio_err);
 	nvemu_req_complete(req, st);
+}
+
+static void format_release(struct nvemu_req *req)
+{
+	struct format_ctx *fc = req->cmd_priv;
+
+	for (unsigned i = 0; i < fc->nr; i++)
+		if (fc->e[i].ns)
+			nvemu_ns_put(fc->e[i].ns);
 }
 
 static void format_put(struct nvemu_req *req)
@@ -335,8 +346,11 @@ void nvemu_execute_format_nvm(struct nvemu_req *req)
 	}
 	fc->nr = nr;
 	req->cmd_priv = fc; /* freed by nvemu_req_complete() */
+	req->cmd_priv_release = format_release;
 	for (i = 0; i < nr; i++) {
-		fc->e[i].ns = nsid == NVEMU_NSID_ALL ? ctrl->ns[i] : nvemu_ctrl_find_ns(ctrl, nsid);
+		/* Held until the erase ends: a namespace may be deleted meanwhile. */
+		fc->e[i].ns = nvemu_ns_get(nsid == NVEMU_NSID_ALL ? ctrl->ns[i]
+								  : nvemu_ctrl_find_ns(ctrl, nsid));
 		st = format_check(fc->e[i].ns, lbaf);
 		if (st) {
 			nvemu_req_complete(req, st);

@@ -54,6 +54,8 @@ struct file_bdev {
 	bool ring_ok;
 	unsigned depth, in_ring, inflight;
 	struct file_io *q_head, *q_tail; /* waiting for a ring slot */
+	/* Destroyed from a completion inside poll(): poll() frees it on its way out. */
+	bool in_poll, destroyed;
 };
 
 static struct file_bdev *to_file(struct nvemu_bdev *bdev)
@@ -285,6 +287,8 @@ static int file_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 	return 0;
 }
 
+static void file_free(struct file_bdev *f);
+
 static int file_poll(struct nvemu_bdev *bdev)
 {
 	struct file_bdev *f = to_file(bdev);
@@ -295,7 +299,8 @@ static int file_poll(struct nvemu_bdev *bdev)
 	/* Clear the eventfd first so a completion that lands meanwhile re-arms it. */
 	if (read(f->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
-	while (io_uring_peek_cqe(&f->ring, &cqe) == 0) {
+	f->in_poll = true;
+	while (!f->destroyed && io_uring_peek_cqe(&f->ring, &cqe) == 0) {
 		struct file_io *io = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 
@@ -303,6 +308,12 @@ static int file_poll(struct nvemu_bdev *bdev)
 		if (io_cqe(f, io, res))
 			n++;
 		drain_queue(f);
+	}
+	f->in_poll = false;
+	if (f->destroyed) {
+		/* nvemu_bdev_destroy() only lets an idle bdev go: nothing is left to reap. */
+		file_free(f);
+		return n;
 	}
 	drain_queue(f);
 	if (io_uring_sq_ready(&f->ring))
@@ -354,7 +365,14 @@ static void file_free(struct file_bdev *f)
 
 static void file_destroy(struct nvemu_bdev *bdev)
 {
-	file_free(to_file(bdev));
+	struct file_bdev *f = to_file(bdev);
+
+	/* The last namespace reference can drop inside a completion poll() runs. */
+	if (f->in_poll) {
+		f->destroyed = true;
+		return;
+	}
+	file_free(f);
 }
 
 static const struct nvemu_bdev_ops file_ops = {
@@ -448,7 +466,12 @@ int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *
 	if (rc)
 		goto fail;
 
-	flags = (opts->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (opts->direct ? O_DIRECT : 0);
+	/*
+	 * O_NONBLOCK: opening a FIFO (or a device that waits for carrier) must
+	 * not stall the caller's event loop before file_size() refuses it.
+	 */
+	flags = (opts->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK |
+		(opts->direct ? O_DIRECT : 0);
 	f->fd = open(opts->path, flags);
 	if (f->fd < 0) {
 		rc = file_err(err, -errno, opts->path,
@@ -458,6 +481,12 @@ int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *
 	rc = file_size(f, opts, blk_size, &size, err);
 	if (rc)
 		goto fail;
+	/* A regular file or a block device now: its I/O blocks as usual. */
+	flags = fcntl(f->fd, F_GETFL);
+	if (flags < 0 || fcntl(f->fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		rc = file_err(err, -errno, opts->path, "fcntl");
+		goto fail;
+	}
 	rc = nvemu_bdev_init(&f->bdev, &file_ops, name, size, blk_size, err);
 	if (rc)
 		goto fail;

@@ -12,6 +12,9 @@
 #define CSTS_CFS       (1u << NVME_CSTS_CFS_SHIFT)
 #define CSTS_SHST(v)   ((uint32_t)(v) << NVME_CSTS_SHST_SHIFT)
 #define CSTS_SHST_MASK CSTS_SHST(NVME_CSTS_SHST_MASK)
+/* CC.IOSQES / CC.IOCQES: log2 of the only entry sizes offered (Identify SQES/CQES) */
+#define CC_IOSQES 6
+#define CC_IOCQES 4
 
 /* ---- command tables: the one place that maps opcodes to handlers */
 
@@ -236,10 +239,23 @@ void nvemu_req_complete(struct nvemu_req *req, uint16_t status)
 			ctrl->cqs[sq->cqid].completions++;
 	}
 	if (req->cmd_priv) {
+		if (req->cmd_priv_release)
+			req->cmd_priv_release(req);
 		free(req->cmd_priv);
 		req->cmd_priv = NULL;
 	}
+	req->cmd_priv_release = NULL;
+	if (req->ns) {
+		/* May free a namespace removed meanwhile: done() must not see it. */
+		nvemu_ns_put(req->ns);
+		req->ns = NULL;
+	}
 	req->done(req);
+	if (ctrl->dying) {
+		if (!nvemu_ctrl_inflight(ctrl))
+			nvemu_ctrl_release(ctrl);
+		return;
+	}
 	if (ctrl->idle_fn && !nvemu_ctrl_inflight(ctrl)) {
 		void (*fn)(void *) = ctrl->idle_fn;
 
@@ -259,11 +275,14 @@ static uint16_t prepare_io(struct nvemu_ctrl *ctrl, struct nvemu_req *req,
 	if (!d)
 		return NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR;
 	if (d->needs_ns) {
-		req->ns = nvemu_ctrl_find_ns(ctrl, req->cmd.nsid);
-		if (!req->ns)
+		struct nvemu_ns *ns = nvemu_ctrl_find_ns(ctrl, req->cmd.nsid);
+
+		if (!ns)
 			return NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR;
-		if (!req->ns->ready)
+		if (!ns->ready)
 			return NVEMU_SC_GENERIC(NVME_SC_NS_NOT_READY);
+		/* Held until completion: the namespace may be deleted meanwhile. */
+		req->ns = nvemu_ns_get(ns);
 	}
 	*descp = d;
 	return 0;
@@ -323,17 +342,31 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	req->bio_pending = 0;
 	req->bio_err = 0;
 	req->cmd_priv = NULL;
+	req->cmd_priv_release = NULL;
 	memset(&req->cqe, 0, sizeof(req->cqe));
 	req->start_ns = 0;
 	inflight_add(ctrl, req);
 
-	if (req->oob)
+	if (req->oob) {
 		req->sqid = 0;
-	else if (req->sqid > ctrl->p.num_io_queues || !ctrl->sqs[req->sqid].valid) {
+	} else if (!nvemu_ctrl_enabled(ctrl)) {
+		/* Before CC.EN=1 no queue exists yet: the order of events is wrong, not the QID. */
+		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
+		return;
+	} else if (req->sqid > ctrl->p.num_io_queues || !ctrl->sqs[req->sqid].valid) {
 		nvemu_req_complete(req, NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR);
 		return;
 	}
 	ctrl->sqs[req->sqid].st.requests++;
+	if (held(ctrl, req) && req->oob) {
+		/*
+		 * A management controller waits for every reply; holding one until
+		 * an operator resumes could be forever. Command Interrupted without
+		 * DNR tells it to retry later.
+		 */
+		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_CMD_INTERRUPTED));
+		return;
+	}
 	if (held(ctrl, req)) {
 		/* Held commands are not "in flight" for suspend accounting. */
 		inflight_del(ctrl, req);
@@ -450,7 +483,7 @@ void nvemu_execute_async_event(struct nvemu_req *req)
 	aen_process(ctrl);
 }
 
-static void abort_aers(struct nvemu_ctrl *ctrl)
+void nvemu_ctrl_abort_aers(struct nvemu_ctrl *ctrl)
 {
 	while (ctrl->aer_head) {
 		struct nvemu_req *aer = ctrl->aer_head;
@@ -471,6 +504,9 @@ bool nvemu_ctrl_enabled(const struct nvemu_ctrl *ctrl)
 
 uint64_t nvemu_ctrl_get_cap(struct nvemu_ctrl *ctrl)
 {
+	/* Fabrics transports refuse a Property Set of NSSR, so they offer no subsystem reset. */
+	if (ctrl->tops && ctrl->tops->fabrics)
+		return ctrl->cap & ~(1ull << NVME_CAP_NSSRC_SHIFT);
 	return ctrl->cap;
 }
 
@@ -492,7 +528,7 @@ uint32_t nvemu_ctrl_get_csts(struct nvemu_ctrl *ctrl)
 
 static void ctrl_reset(struct nvemu_ctrl *ctrl)
 {
-	abort_aers(ctrl);
+	nvemu_ctrl_abort_aers(ctrl);
 	if (ctrl->tops && ctrl->tops->reset)
 		ctrl->tops->reset(ctrl);
 	for (unsigned q = 1; q <= ctrl->p.num_io_queues; q++) {
@@ -511,51 +547,71 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 struct shutdown_ctx {
 	struct nvemu_ctrl *ctrl;
 	unsigned pending;
+	unsigned nr;
+	struct {
+		struct nvemu_ns *ns;
+		struct nvemu_bio bio;
+	} e[];
 };
 
 static void shutdown_put(struct shutdown_ctx *sc)
 {
+	struct nvemu_ctrl *ctrl = sc->ctrl;
+
 	if (--sc->pending)
 		return;
-	sc->ctrl->csts = (sc->ctrl->csts & ~CSTS_SHST_MASK) | CSTS_SHST(NVME_CSTS_SHST_CMPLT);
+	for (unsigned i = 0; i < sc->nr; i++)
+		nvemu_ns_put(sc->e[i].ns);
 	free(sc);
+	ctrl->csts = (ctrl->csts & ~CSTS_SHST_MASK) | CSTS_SHST(NVME_CSTS_SHST_CMPLT);
+	/* The flushes counted as work in flight: a teardown may be waiting for them. */
+	ctrl->internal_ops--;
+	if (ctrl->dying) {
+		if (!nvemu_ctrl_inflight(ctrl))
+			nvemu_ctrl_release(ctrl);
+	} else if (ctrl->idle_fn && !nvemu_ctrl_inflight(ctrl)) {
+		void (*fn)(void *) = ctrl->idle_fn;
+
+		ctrl->idle_fn = NULL;
+		fn(ctrl->idle_arg);
+	}
 }
 
 static void shutdown_flush_done(struct nvemu_bio *bio, int err)
 {
-	struct shutdown_ctx *sc = bio->private;
-
 	(void)err;
-	free(bio);
-	shutdown_put(sc);
+	shutdown_put(bio->private);
 }
 
-/* Flush every attached namespace, then report CSTS.SHST complete. */
+/*
+ * Flush every attached namespace, then report CSTS.SHST complete. The
+ * flushes hold references on their namespaces and count as in flight, so
+ * neither a namespace nor the controller goes away under them.
+ */
 static void ctrl_shutdown(struct nvemu_ctrl *ctrl)
 {
-	struct shutdown_ctx *sc = calloc(1, sizeof(*sc));
+	struct shutdown_ctx *sc = calloc(1, sizeof(*sc) + ctrl->nr_ns * sizeof(sc->e[0]));
 
 	if (!sc) {
-		ctrl->csts = (ctrl->csts & ~CSTS_SHST_MASK) | CSTS_SHST(NVME_CSTS_SHST_CMPLT);
+		/* Nothing was flushed: say so rather than report a clean shutdown. */
+		ctrl->csts |= CSTS_CFS;
 		return;
 	}
 	ctrl->csts = (ctrl->csts & ~CSTS_SHST_MASK) | CSTS_SHST(NVME_CSTS_SHST_OCCUR);
 	sc->ctrl = ctrl;
 	sc->pending = 1; /* held until every flush is submitted */
+	ctrl->internal_ops++;
 	for (unsigned i = 0; i < ctrl->nr_ns; i++) {
-		struct nvemu_bio *bio = calloc(1, sizeof(*bio));
+		struct nvemu_bio *bio;
 
-		if (!bio)
-			continue;
-		bio->bdev = ctrl->ns[i]->bdev;
+		sc->e[sc->nr].ns = nvemu_ns_get(ctrl->ns[i]);
+		bio = &sc->e[sc->nr++].bio;
 		bio->op = NVEMU_BIO_FLUSH;
 		bio->end_io = shutdown_flush_done;
 		bio->private = sc;
 		sc->pending++;
-		if (nvemu_bdev_submit(bio->bdev, bio)) {
+		if (nvemu_bdev_submit(ctrl->ns[i]->bdev, bio))
 			sc->pending--;
-			free(bio);
-		}
 	}
 	shutdown_put(sc);
 }
@@ -570,6 +626,10 @@ static bool cc_valid(const struct nvemu_ctrl *ctrl, uint32_t cc)
 	if (mps < mpsmin || mps > mpsmax)
 		return false;
 	if (ams != NVME_CC_AMS_RR)
+		return false;
+	/* The entry sizes are fixed (Identify SQES/CQES); transports that check more check first. */
+	if (!ctrl->p.admin_only &&
+	    (NVME_CC_IOSQES(cc) != CC_IOSQES || NVME_CC_IOCQES(cc) != CC_IOCQES))
 		return false;
 	return true;
 }
@@ -607,7 +667,7 @@ void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc)
 
 unsigned nvemu_ctrl_inflight(const struct nvemu_ctrl *ctrl)
 {
-	return ctrl->inflight - ctrl->nr_aer;
+	return ctrl->inflight - ctrl->nr_aer + ctrl->internal_ops;
 }
 
 unsigned nvemu_ctrl_suspend(struct nvemu_ctrl *ctrl, bool admin_only)
@@ -637,6 +697,20 @@ void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl)
 		inflight_add(ctrl, r);
 		dispatch(ctrl, r);
 		r = next;
+	}
+}
+
+void nvemu_ctrl_fail_held(struct nvemu_ctrl *ctrl, uint16_t status)
+{
+	while (ctrl->held_head) {
+		struct nvemu_req *r = ctrl->held_head;
+
+		ctrl->held_head = r->next;
+		if (!ctrl->held_head)
+			ctrl->held_tail = NULL;
+		r->next = NULL;
+		inflight_add(ctrl, r);
+		nvemu_req_complete(r, status);
 	}
 }
 

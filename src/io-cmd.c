@@ -92,6 +92,12 @@ static uint16_t check_mdts(const struct nvemu_ctrl *ctrl, uint64_t bytes)
 	return 0;
 }
 
+/* FUA, or every write while the host has disabled the volatile write cache. */
+static bool write_through(const struct nvemu_req *req)
+{
+	return nvemu_ctrl_write_through(req->ctrl, le32toh(req->cmd.cdw12) & RW_FUA);
+}
+
 /* Start req->bio; a bio that could not start completes the request. */
 static void io_submit(struct nvemu_req *req, struct nvemu_bdev *bdev,
 		      void (*end_io)(struct nvemu_bio *, int))
@@ -135,6 +141,7 @@ struct io_seq {
 	uint32_t cur;	  /* Copy: bytes in the bounce buffer */
 	bool write_phase;
 	uint8_t *bounce;
+	struct nvemu_ns *held; /* Flush of all namespaces: the one being flushed */
 	union {
 		struct nvme_dsm_range dsm[DSM_MAX_RANGES];
 		struct nvme_copy_range copy[NVEMU_COPY_MSRC + 1];
@@ -276,7 +283,7 @@ void nvemu_execute_write(struct nvemu_req *req)
 		nvemu_req_complete(req, st);
 		return;
 	}
-	bio_setup(req, NVEMU_BIO_WRITE, off, len, req->buf, le32toh(req->cmd.cdw12) & RW_FUA);
+	bio_setup(req, NVEMU_BIO_WRITE, off, len, req->buf, write_through(req));
 	io_submit(req, req->ns->bdev, rw_end_io);
 }
 
@@ -323,17 +330,29 @@ static void flush_end_io(struct nvemu_bio *bio, int err)
 	nvemu_req_complete(req, io_status(req->ctrl, bio->op, err));
 }
 
+static void flush_all_release(struct nvemu_req *req)
+{
+	struct io_seq *s = req->cmd_priv;
+
+	if (s->held)
+		nvemu_ns_put(s->held);
+	s->held = NULL;
+}
+
 /* NSID FFFFFFFFh: every attached namespace, one after another. */
 static bool flush_all_next(struct io_seq *s, struct nvemu_bio *bio, struct nvemu_bdev **bdev)
 {
 	struct nvemu_ctrl *ctrl = s->req->ctrl;
 
+	flush_all_release(s->req);
 	/* Re-read the list each step: it may change while a flush runs. */
 	while (s->idx < ctrl->nr_ns) {
 		struct nvemu_ns *ns = ctrl->ns[s->idx++];
 
 		if (!ns->ready || !ns->bdev)
 			continue;
+		/* The namespace may be deleted while its flush runs. */
+		s->held = nvemu_ns_get(ns);
 		bio->op = NVEMU_BIO_FLUSH;
 		*bdev = ns->bdev;
 		return true;
@@ -353,6 +372,7 @@ void nvemu_execute_flush(struct nvemu_req *req)
 			nvemu_req_complete(req, SC_NOMEM);
 			return;
 		}
+		req->cmd_priv_release = flush_all_release;
 		seq_run(s);
 		return;
 	}
@@ -366,7 +386,7 @@ void nvemu_execute_flush(struct nvemu_req *req)
 		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_NS_NOT_READY));
 		return;
 	}
-	req->ns = ns;
+	req->ns = nvemu_ns_get(ns);
 	bio_setup(req, NVEMU_BIO_FLUSH, 0, 0, NULL, false);
 	io_submit(req, ns->bdev, flush_end_io);
 }
@@ -396,7 +416,7 @@ void nvemu_execute_write_zeroes(struct nvemu_req *req)
 	}
 	/* Deallocated blocks read back as zeroes on every backend, so DEAC may free them. */
 	bio_setup(req, (cdw12 & WZ_DEAC) ? NVEMU_BIO_DEALLOCATE : NVEMU_BIO_WRITE_ZEROES,
-		  slba << ns->lba_shift, (uint64_t)nlb << ns->lba_shift, NULL, cdw12 & RW_FUA);
+		  slba << ns->lba_shift, (uint64_t)nlb << ns->lba_shift, NULL, write_through(req));
 	io_submit(req, ns->bdev, simple_end_io);
 }
 
@@ -415,6 +435,7 @@ static bool dsm_next(struct io_seq *s, struct nvemu_bio *bio, struct nvemu_bdev 
 		bio->op = NVEMU_BIO_DEALLOCATE;
 		bio->offset = le64toh(r->slba) << ns->lba_shift;
 		bio->len = (uint64_t)nlb << ns->lba_shift;
+		bio->fua = nvemu_ctrl_write_through(s->req->ctrl, false);
 		return true;
 	}
 	return false;
@@ -513,7 +534,7 @@ static bool copy_next(struct io_seq *s, struct nvemu_bio *bio, struct nvemu_bdev
 	} else {
 		bio->op = NVEMU_BIO_WRITE;
 		bio->offset = s->dst;
-		bio->fua = le32toh(s->req->cmd.cdw12) & RW_FUA;
+		bio->fua = write_through(s->req);
 		s->dst += s->cur;
 		s->pos += s->cur;
 		if (s->pos == rlen) {

@@ -42,6 +42,14 @@ struct nvemu_ns {
 	uint8_t eui64[8];
 	uint8_t uuid[16];
 	unsigned nr_attached; /* controllers it is attached to */
+	/*
+	 * One reference for the subsystem's list, one per command that uses
+	 * the namespace. Removal unlinks it at once; the memory and the bdev's
+	 * user count go with the last reference.
+	 */
+	unsigned refs;
+	bool removed;		    /* unlinked: on subsys->dead_ns until released */
+	struct nvemu_ns *dead_next; /* subsys->dead_ns */
 };
 
 struct nvemu_queue_stats {
@@ -149,6 +157,10 @@ struct nvemu_ctrl {
 	struct nvemu_req *inflight_head; /* for abort after a suspend timeout */
 	void (*idle_fn)(void *arg);	 /* nvemu_ctrl_when_idle() */
 	void *idle_arg;
+	unsigned internal_ops; /* engine work without a request (shutdown flushes) */
+	/* Destroyed with commands in flight: freed by the last completion. */
+	bool dying;
+	struct nvemu_ctrl *dying_next; /* subsys->dying_ctrls */
 
 	uint64_t last_keep_alive_ns;
 	char hostnqn[NVEMU_NQN_MAX + 1];
@@ -183,11 +195,29 @@ struct nvemu_subsys {
 	int (*ns_bdev_alloc)(struct nvemu_subsys *subsys, uint64_t bytes, uint32_t lba_size,
 			     struct nvemu_bdev **out, void *arg);
 	void *ns_bdev_arg;
+
+	/*
+	 * Objects that outlive their removal because commands still use them;
+	 * nvemu_subsys_destroy() frees the subsystem once both lists are empty.
+	 */
+	struct nvemu_ns *dead_ns;
+	struct nvemu_ctrl *dying_ctrls;
+	bool dying;
 };
 
 /* ---- model helpers (subsys.c) */
 
 struct nvemu_ns *nvemu_ctrl_find_ns(const struct nvemu_ctrl *ctrl, uint32_t nsid);
+/* A command or sub-I/O that uses ns holds a reference until it ends. */
+static inline struct nvemu_ns *nvemu_ns_get(struct nvemu_ns *ns)
+{
+	ns->refs++;
+	return ns;
+}
+/* Drops a reference; the last one of a removed namespace frees it. */
+void nvemu_ns_put(struct nvemu_ns *ns);
+/* A dying controller whose last command completed: free it (core.c calls it). */
+void nvemu_ctrl_release(struct nvemu_ctrl *ctrl);
 /* Namespace Management create: size in blocks of lbaf; returns status. */
 uint16_t nvemu_subsys_ns_create_status(struct nvemu_subsys *subsys, uint64_t nsze, uint8_t lbaf,
 				       uint32_t *nsid);
@@ -216,6 +246,15 @@ void nvemu_ctrl_add_event(struct nvemu_ctrl *ctrl, uint8_t type, uint8_t info, u
 void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae);
 void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req, uint16_t status);
 bool nvemu_ctrl_enabled(const struct nvemu_ctrl *ctrl);
+/* Complete every outstanding AER (Command Aborted due to SQ Deletion). */
+void nvemu_ctrl_abort_aers(struct nvemu_ctrl *ctrl);
+/* Complete every command held by a suspend with status, without running it. */
+void nvemu_ctrl_fail_held(struct nvemu_ctrl *ctrl, uint16_t status);
+/* Writes must be durable before completion: FUA, or the volatile write cache is off. */
+static inline bool nvemu_ctrl_write_through(const struct nvemu_ctrl *ctrl, bool fua)
+{
+	return fua || !(ctrl->feat.volatile_wc & 1);
+}
 
 typedef void (*nvemu_execute_fn)(struct nvemu_req *req);
 

@@ -185,28 +185,118 @@ static void ctrl_free(struct nvemu_ctrl *ctrl)
 	free(ctrl);
 }
 
-static void ns_free(struct nvemu_ns *ns)
+/* A destroyed subsystem goes once nothing it owned is still in use. */
+static void subsys_maybe_free(struct nvemu_subsys *s)
 {
+	if (!s->dying || s->dead_ns || s->dying_ctrls)
+		return;
+	free(s);
+}
+
+static void ns_release(struct nvemu_ns *ns)
+{
+	struct nvemu_subsys *s = ns->subsys;
+	struct nvemu_ns **pp;
+
+	for (pp = &s->dead_ns; *pp; pp = &(*pp)->dead_next) {
+		if (*pp == ns) {
+			*pp = ns->dead_next;
+			break;
+		}
+	}
 	if (ns->bdev) {
 		ns->bdev->users--;
 		if (ns->owns_bdev)
 			nvemu_bdev_destroy(ns->bdev, NULL);
 	}
 	free(ns);
+	subsys_maybe_free(s);
+}
+
+void nvemu_ns_put(struct nvemu_ns *ns)
+{
+	if (--ns->refs == 0)
+		ns_release(ns);
+}
+
+/* Take ns out of the subsystem; it lives on while commands hold it. */
+static void ns_unlink(struct nvemu_subsys *s, struct nvemu_ns *ns)
+{
+	ns->removed = true;
+	ns->dead_next = s->dead_ns;
+	s->dead_ns = ns;
+	nvemu_ns_put(ns);
+}
+
+void nvemu_ctrl_release(struct nvemu_ctrl *ctrl)
+{
+	struct nvemu_subsys *s = ctrl->subsys;
+	struct nvemu_ctrl **pp;
+
+	for (pp = &s->dying_ctrls; *pp; pp = &(*pp)->dying_next) {
+		if (*pp == ctrl) {
+			*pp = ctrl->dying_next;
+			break;
+		}
+	}
+	ctrl_free(ctrl);
+	subsys_maybe_free(s);
+}
+
+/* Detach every namespace from ctrl, without events: the controller is going away. */
+static void ctrl_detach_all(struct nvemu_ctrl *ctrl)
+{
+	for (unsigned i = 0; i < ctrl->nr_ns; i++)
+		ctrl->ns[i]->nr_attached--;
+	ctrl->nr_ns = 0;
+}
+
+/* Stop a controller that is leaving the model: what it holds goes back first. */
+static void ctrl_quiesce(struct nvemu_ctrl *ctrl)
+{
+	/* Teardown owns the controller now; a stale waiter must not run. */
+	ctrl->idle_fn = NULL;
+	nvemu_ctrl_fail_held(ctrl, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
+	nvemu_ctrl_abort_aers(ctrl);
+	if (nvemu_ctrl_enabled(ctrl))
+		nvemu_ctrl_set_cc(ctrl, 0);
 }
 
 void nvemu_subsys_destroy(struct nvemu_subsys *s)
 {
-	if (!s)
+	if (!s || s->dying)
 		return;
-	for (unsigned i = 0; i < s->nr_ctrls; i++)
-		ctrl_free(s->ctrls[i]);
-	for (unsigned i = 0; i < s->nr_ns; i++)
-		ns_free(s->ns[i]);
+	for (unsigned i = 0; i < s->nr_ctrls; i++) {
+		struct nvemu_ctrl *ctrl = s->ctrls[i];
+
+		ctrl_quiesce(ctrl);
+		ctrl_detach_all(ctrl);
+		if (nvemu_ctrl_inflight(ctrl)) {
+			/* Its completions still reach the transport; the last one frees it. */
+			ctrl->dying = true;
+			ctrl->dying_next = s->dying_ctrls;
+			s->dying_ctrls = ctrl;
+		} else {
+			ctrl_free(ctrl);
+		}
+	}
 	free(s->ctrls);
+	s->ctrls = NULL;
+	s->nr_ctrls = 0;
+	while (s->nr_ns) {
+		struct nvemu_ns *ns = s->ns[--s->nr_ns];
+
+		ns_unlink(s, ns);
+	}
 	free(s->ns);
+	s->ns = NULL;
+	s->ns_cap = 0;
 	free(s->ports);
-	free(s);
+	s->ports = NULL;
+	s->nr_ports = 0;
+	/* Set last: releases above must not free the subsystem under this loop. */
+	s->dying = true;
+	subsys_maybe_free(s);
 }
 
 const char *nvemu_subsys_nqn(const struct nvemu_subsys *subsys)
@@ -416,18 +506,15 @@ int nvemu_subsys_remove_ctrl(struct nvemu_subsys *s, uint16_t cntlid, struct nve
 
 		if (ctrl->cntlid != cntlid)
 			continue;
-		if (ctrl->inflight > ctrl->nr_aer)
+		if (nvemu_ctrl_inflight(ctrl))
 			return nvemu_error_set(err, -EBUSY,
 					       "ctrl: controller %u has %u commands in flight",
-					       cntlid, ctrl->inflight - ctrl->nr_aer);
-		if (ctrl->held_head)
-			return nvemu_error_set(err, -EBUSY,
-					       "ctrl: controller %u holds commands while "
-					       "suspended; resume it first",
-					       cntlid);
-		/* Outstanding AERs go back to their transport as aborted. */
-		if (nvemu_ctrl_enabled(ctrl))
-			nvemu_ctrl_set_cc(ctrl, 0);
+					       cntlid, nvemu_ctrl_inflight(ctrl));
+		/*
+		 * Outstanding AERs and commands held by a suspend never started:
+		 * they go back to their transport as aborted.
+		 */
+		ctrl_quiesce(ctrl);
 		memmove(&s->ctrls[i], &s->ctrls[i + 1], (s->nr_ctrls - i - 1) * sizeof(*s->ctrls));
 		s->nr_ctrls--;
 		ctrl_free(ctrl);
@@ -578,6 +665,7 @@ int nvemu_subsys_add_ns_ex(struct nvemu_subsys *s, const struct nvemu_ns_params 
 	ns->bdev = bdev;
 	ns->owns_bdev = owns;
 	ns->ready = true;
+	ns->refs = 1; /* the subsystem's list */
 	bdev->users++;
 	if (p->has_uuid) {
 		memcpy(ns->uuid, p->uuid, 16);
@@ -625,8 +713,9 @@ int nvemu_subsys_remove_ns(struct nvemu_subsys *s, uint32_t nsid, struct nvemu_e
 			err, -EBUSY,
 			"nsid: namespace %u is attached to %u controller(s); detach it first", nsid,
 			ns->nr_attached);
+	/* New commands see Invalid Namespace now; running ones keep it until they end. */
 	ns_delete(s->ns, &s->nr_ns, nsid);
-	ns_free(ns);
+	ns_unlink(s, ns);
 	return 0;
 }
 
@@ -637,12 +726,16 @@ uint16_t nvemu_subsys_ns_create_status(struct nvemu_subsys *s, uint64_t nsze, ui
 	struct nvemu_ns_params p;
 	struct nvemu_bdev *bdev = NULL;
 	struct nvemu_error err = {0};
+	uint64_t used, avail;
 
 	if (!lba)
 		return NVEMU_SC_CMD(NVME_SC_INVALID_FORMAT) | NVEMU_DNR;
 	if (s->nr_ns >= s->mnan)
 		return NVEMU_SC_CMD(NVME_SC_NS_ID_UNAVAILABLE) | NVEMU_DNR;
-	if (!nsze || nsze > (s->tnvmcap - ns_bytes_total(s)) / lba)
+	/* Namespaces created by the control plane may already exceed TNVMCAP. */
+	used = ns_bytes_total(s);
+	avail = used < s->tnvmcap ? s->tnvmcap - used : 0;
+	if (!nsze || nsze > avail / lba)
 		return NVEMU_SC_CMD(NVME_SC_NS_INSUFFICIENT_CAP) | NVEMU_DNR;
 	nvemu_ns_params_init(&p);
 	p.nblocks = nsze;
@@ -769,13 +862,26 @@ int nvemu_subsys_set_health(struct nvemu_subsys *s, const struct nvemu_health *h
 
 int nvemu_subsys_poll(struct nvemu_subsys *s)
 {
-	int n = 0;
+	struct nvemu_ns *ns, *next;
+	int n = 0, r;
 
+	/* A reference across each poll: a completion may remove the namespace. */
 	for (unsigned i = 0; i < s->nr_ns; i++) {
-		int r = nvemu_bdev_poll(s->ns[i]->bdev);
-
+		ns = nvemu_ns_get(s->ns[i]);
+		r = nvemu_bdev_poll(ns->bdev);
+		nvemu_ns_put(ns);
 		if (r > 0)
 			n += r;
+	}
+	/* Removed namespaces still finish the commands that hold them. */
+	ns = s->dead_ns ? nvemu_ns_get(s->dead_ns) : NULL;
+	while (ns) {
+		r = nvemu_bdev_poll(ns->bdev);
+		if (r > 0)
+			n += r;
+		next = ns->dead_next ? nvemu_ns_get(ns->dead_next) : NULL;
+		nvemu_ns_put(ns);
+		ns = next;
 	}
 	return n;
 }

@@ -46,6 +46,8 @@ struct nvemu_req {
 	int bio_pending; /* sub-I/Os outstanding (Copy, Flush-all, Format) */
 	int bio_err;	 /* first error of those */
 	void *cmd_priv;	 /* per-command scratch (bounce buffers) */
+	/* Called with cmd_priv before it is freed: drops what it holds (namespace references). */
+	void (*cmd_priv_release)(struct nvemu_req *req);
 	uint64_t start_ns;
 };
 

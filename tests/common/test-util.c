@@ -154,3 +154,47 @@ uint16_t tu_rw(struct tu_env *env, uint8_t opc, uint32_t nsid, uint64_t slba, ui
 	cmd.cdw12 = (nlb - 1) & 0xffff;
 	return tu_io(env, &cmd, buf, len, NULL);
 }
+
+uint64_t tu_error_count(struct tu_env *env)
+{
+	struct nvme_error_log_page e;
+
+	memset(&e, 0, sizeof(e));
+	/* RAE: reading the log must not change the event state under test. */
+	assert_int_equal(tu_get_log(env, NVME_LOG_LID_ERROR, 0, 0, true, &e, sizeof(e)), 0);
+	return le64toh(e.error_count);
+}
+
+void tu_assert_error_logged(struct tu_env *env, uint64_t count_before, uint16_t sqid, uint16_t cid,
+			    uint32_t nsid, uint16_t status, uint16_t parm_loc)
+{
+	struct nvme_error_log_page e;
+
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(tu_get_log(env, NVME_LOG_LID_ERROR, 0, 0, true, &e, sizeof(e)), 0);
+	assert_int_equal(le64toh(e.error_count), count_before + 1);
+	assert_int_equal(le16toh(e.sqid), sqid);
+	assert_int_equal(le16toh(e.cmdid), cid);
+	/* Bits 15:1 of the CQE's DW3 status, phase tag clear. */
+	assert_int_equal(le16toh(e.status_field), (uint16_t)(status << 1));
+	assert_int_equal(le16toh(e.parm_error_location), parm_loc);
+	assert_int_equal(le32toh(e.nsid), nsid);
+}
+
+uint16_t tu_expect_error(struct tu_env *env, uint16_t sqid, struct nvemu_sqe *cmd, void *buf,
+			 uint32_t len, uint16_t want)
+{
+	static uint16_t next_cid = 0xe000;
+	uint64_t before = tu_error_count(env);
+	struct nvemu_cqe cqe;
+	uint16_t st;
+
+	if (!cmd->cid)
+		cmd->cid = next_cid++ | 0xe000;
+	st = nvemu_host_exec(env->host, sqid, cmd, buf, len, &cqe);
+	/* The whole status: SCT, SC and DNR (More and CRD are never set). */
+	assert_int_equal(st, want);
+	assert_int_equal(cqe.cid, cmd->cid);
+	tu_assert_error_logged(env, before, sqid, cmd->cid, cmd->nsid, want, 0xffff);
+	return st;
+}

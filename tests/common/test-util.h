@@ -46,6 +46,22 @@ uint16_t tu_set_feature(struct tu_env *env, uint8_t fid, bool save, uint32_t cdw
 uint16_t tu_rw(struct tu_env *env, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb,
 	       void *buf, uint32_t len);
 
+/*
+ * Invalid commands: run cmd on sqid (0: admin, 1: I/O queue 1) and assert
+ * that it completes with exactly want (DNR included), and that the Error
+ * Information log gained one entry for it: error count one more than
+ * before, SQID, CID (one is assigned when cmd->cid is 0), status field,
+ * NSID, and the parameter error location (0xffff: none reported). Returns
+ * the status.
+ */
+uint16_t tu_expect_error(struct tu_env *env, uint16_t sqid, struct nvemu_sqe *cmd, void *buf,
+			 uint32_t len, uint16_t want);
+/* The same for a command run some other way: check the newest entry. */
+void tu_assert_error_logged(struct tu_env *env, uint64_t count_before, uint16_t sqid, uint16_t cid,
+			    uint32_t nsid, uint16_t status, uint16_t parm_loc);
+/* Error count of the controller, as the Error Information log reports it. */
+uint64_t tu_error_count(struct tu_env *env);
+
 /* Status checks that print the status in hex when they fail. */
 #define assert_status(got, want) assert_int_equal((got)&0x7ff, (want)&0x7ff)
 #define assert_success(got)	 assert_int_equal((got), 0)
