@@ -691,6 +691,376 @@ static void test_async(void **state)
 	free(r);
 }
 
+/* ---- namespaces, controllers and subsystems removed while commands run */
+
+struct async_cmd {
+	struct nvemu_req req;
+	unsigned done;
+};
+
+static void async_done(struct nvemu_req *req)
+{
+	((struct async_cmd *)req->transport_priv)->done++;
+}
+
+static void submit_async(struct nvemu_host *h, uint16_t sqid, struct async_cmd *a,
+			 const struct nvemu_sqe *cmd, void *buf, uint32_t len)
+{
+	memset(a, 0, sizeof(*a));
+	a->req.cmd = *cmd;
+	a->req.buf = buf;
+	a->req.buf_len = len;
+	a->req.done = async_done;
+	a->req.transport_priv = a;
+	nvemu_host_submit(h, sqid, &a->req);
+}
+
+static void set_idle(void *arg)
+{
+	*(unsigned *)arg = 1;
+}
+
+/* Complete every deferred bio of t, including the ones completions submit. */
+static void tb_drain(struct test_bdev *t)
+{
+	for (int i = 0; i < 100 && t->nr; i++)
+		nvemu_bdev_poll(&t->bdev);
+	assert_int_equal(t->nr, 0);
+}
+
+static uint16_t ns_mgmt_delete(struct tu_env *env, uint32_t nsid)
+{
+	struct nvemu_sqe cmd = {.opc = nvme_admin_ns_mgmt, .nsid = nsid, .cdw10 = 1};
+
+	return tu_admin(env, &cmd, NULL, 0, NULL);
+}
+
+/*
+ * Namespace Management deletes every namespace (NSID FFFFFFFFh) while a
+ * Copy, a DSM, a Flush of all namespaces, a Write Zeroes and a Write run on
+ * one of them: they finish on the namespace they started on, new commands
+ * see Invalid Namespace, and the bdev is released with the last of them.
+ */
+static void test_ns_delete_all_under_io(void **state)
+{
+	struct tu_env *env = *state;
+	struct test_bdev *t = tb_create(1 << 20);
+	struct nvemu_error err = {0};
+	struct nvme_copy_range cr = {.slba = htole64(0), .nlb = htole16(3)};
+	struct nvme_dsm_range dr[2] = {
+		{.slba = htole64(8), .nlb = htole32(1)},
+		{.slba = htole64(10), .nlb = htole32(1)},
+	};
+	static struct async_cmd a[5];
+	uint8_t w[512] = {0x5a}, r[512];
+	struct nvemu_sqe cmd;
+
+	attach(env, &t->bdev, 0, 6);
+	t->defer = true;
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_copy, .nsid = 6, .cdw10 = 100};
+	submit_async(env->host, 1, &a[0], &cmd, &cr, sizeof(cr));
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_dsm, .nsid = 6, .cdw10 = 1, .cdw11 = 1u << 2};
+	submit_async(env->host, 1, &a[1], &cmd, dr, sizeof(dr));
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_flush, .nsid = NVEMU_NSID_ALL};
+	submit_async(env->host, 1, &a[2], &cmd, NULL, 0);
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_write_zeroes, .nsid = 6, .cdw10 = 20};
+	submit_async(env->host, 1, &a[3], &cmd, NULL, 0);
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_write, .nsid = 6, .cdw10 = 30};
+	submit_async(env->host, 1, &a[4], &cmd, w, sizeof(w));
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(a[i].done, 0);
+
+	assert_success(ns_mgmt_delete(env, NVEMU_NSID_ALL));
+	assert_null(nvemu_subsys_ns(env->subsys, 6));
+	assert_null(nvemu_subsys_ns(env->subsys, 1));
+	/* Still used by the commands in flight. */
+	assert_int_equal(t->bdev.users, 1);
+	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), -EBUSY);
+
+	tb_drain(t);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(a[i].done, 1);
+		assert_int_equal(a[i].req.cqe.status, 0);
+	}
+	assert_int_equal(t->bdev.users, 0);
+	assert_null(env->subsys->dead_ns);
+	/* New commands to the deleted namespace. */
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_read, .nsid = 6};
+	tu_expect_error(env, 1, &cmd, r, sizeof(r), SC_INVALID_NS);
+	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), 0);
+}
+
+/*
+ * Format NVM of a namespace that the control plane detaches and deletes
+ * while the erase runs, and a second controller's Write to a namespace the
+ * first controller deletes with Namespace Management.
+ */
+static void test_ns_delete_under_format_and_other_ctrl(void **state)
+{
+	struct tu_env *env = *state;
+	struct test_bdev *t = tb_create(1 << 20), *t2 = tb_create(1 << 20);
+	struct nvemu_error err = {0};
+	struct nvemu_ctrl_params cp;
+	struct nvemu_host *h2;
+	struct nvemu_ctrl *c2;
+	static struct async_cmd fmt, wr;
+	uint8_t w[512] = {0x33};
+	struct nvemu_sqe cmd;
+	uint16_t cntlid;
+
+	attach(env, &t->bdev, 0, 6);
+	attach(env, &t2->bdev, 0, 7);
+	t->defer = t2->defer = true;
+	/* Format with a User Data Erase: the deallocate is deferred. */
+	cmd = (struct nvemu_sqe){.opc = nvme_admin_format_nvm, .nsid = 6, .cdw10 = 1u << 9};
+	submit_async(env->host, 0, &fmt, &cmd, NULL, 0);
+	assert_int_equal(fmt.done, 0);
+	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, 6, &err), 0);
+	assert_int_equal(nvemu_subsys_remove_ns(env->subsys, 6, &err), 0);
+	assert_int_equal(t->bdev.users, 1);
+	tb_drain(t);
+	assert_int_equal(fmt.done, 1);
+	assert_int_equal(fmt.req.cqe.status, 0);
+	assert_int_equal(t->bdev.users, 0);
+
+	/* Namespace 7 is shared with controller 2, which has a Write in flight. */
+	nvemu_ctrl_params_init(&cp);
+	cp.port_id = env->ctrl->p.port_id;
+	assert_int_equal(nvemu_subsys_add_ctrl_ex(env->subsys, &cp, &cntlid, &err), 0);
+	c2 = nvemu_subsys_ctrl(env->subsys, cntlid);
+	assert_int_equal(nvemu_ctrl_attach_ns(c2, 7, &err), 0);
+	assert_int_equal(nvemu_host_create(c2, &h2, &err), 0);
+	assert_int_equal(nvemu_host_enable(h2), 0);
+	cmd = (struct nvemu_sqe){.opc = nvme_admin_create_cq, .dptr1 = 0x10000};
+	cmd.cdw10 = 1 | 15u << 16;
+	cmd.cdw11 = 1;
+	assert_success(nvemu_host_exec(h2, 0, &cmd, NULL, 0, NULL));
+	cmd = (struct nvemu_sqe){.opc = nvme_admin_create_sq, .dptr1 = 0x20000};
+	cmd.cdw10 = 1 | 15u << 16;
+	cmd.cdw11 = 1 | 1u << 16;
+	assert_success(nvemu_host_exec(h2, 0, &cmd, NULL, 0, NULL));
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_write, .nsid = 7, .cdw10 = 3};
+	submit_async(h2, 1, &wr, &cmd, w, sizeof(w));
+	assert_int_equal(wr.done, 0);
+	assert_success(ns_mgmt_delete(env, 7));
+	assert_false(nvemu_ctrl_ns_attached(c2, 7));
+	assert_int_equal(t2->bdev.users, 1);
+	tb_drain(t2);
+	assert_int_equal(wr.done, 1);
+	assert_int_equal(wr.req.cqe.status, 0);
+	assert_int_equal(t2->bdev.users, 0);
+
+	nvemu_host_destroy(h2);
+	assert_int_equal(nvemu_subsys_remove_ctrl(env->subsys, cntlid, &err), 0);
+	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), 0);
+	assert_int_equal(nvemu_bdev_destroy(&t2->bdev, &err), 0);
+}
+
+/*
+ * A shutdown's flushes count as work in flight: the controller can't be
+ * removed under them, and the namespace they flush survives its deletion.
+ */
+static void test_shutdown_flush_holds_ctrl(void **state)
+{
+	struct tu_env *env = *state;
+	struct test_bdev *t = tb_create(1 << 20);
+	struct nvemu_error err = {0};
+	unsigned idle = 0;
+
+	attach(env, &t->bdev, 0, 6);
+	t->defer = true;
+	nvemu_ctrl_set_cc(env->ctrl,
+			  env->ctrl->cc | (uint32_t)NVME_CC_SHN_NORMAL << NVME_CC_SHN_SHIFT);
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(env->ctrl)), NVME_CSTS_SHST_OCCUR);
+	assert_int_equal(nvemu_ctrl_inflight(env->ctrl), 1);
+	nvemu_ctrl_when_idle(env->ctrl, set_idle, &idle);
+	assert_int_equal(idle, 0);
+	assert_int_equal(nvemu_subsys_remove_ctrl(env->subsys, env->ctrl->cntlid, &err), -EBUSY);
+	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, 6, &err), 0);
+	assert_int_equal(nvemu_subsys_remove_ns(env->subsys, 6, &err), 0);
+	assert_int_equal(t->bdev.users, 1);
+	tb_drain(t);
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(env->ctrl)), NVME_CSTS_SHST_CMPLT);
+	assert_int_equal(idle, 1);
+	assert_int_equal(nvemu_ctrl_inflight(env->ctrl), 0);
+	assert_int_equal(t->bdev.users, 0);
+	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), 0);
+}
+
+/*
+ * nvemu_subsys_destroy() with a Write in flight: the controller and the
+ * namespace stay until the Write completes into its transport, then go
+ * (LeakSanitizer checks that they do).
+ */
+static void test_subsys_destroy_under_io(void **state)
+{
+	struct tu_env *env = *state;
+	struct test_bdev *t = tb_create(1 << 20);
+	struct nvemu_error err = {0};
+	static struct async_cmd wr, aer;
+	uint8_t w[512] = {0x77};
+	struct nvemu_sqe cmd;
+
+	attach(env, &t->bdev, 0, 6);
+	t->defer = true;
+	cmd = (struct nvemu_sqe){.opc = nvme_admin_async_event};
+	submit_async(env->host, 0, &aer, &cmd, NULL, 0);
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_write, .nsid = 6, .cdw10 = 9};
+	submit_async(env->host, 1, &wr, &cmd, w, sizeof(w));
+	assert_int_equal(wr.done + aer.done, 0);
+
+	nvemu_subsys_destroy(env->subsys);
+	env->subsys = NULL;
+	/* The AER went back aborted; the Write is still running. */
+	assert_int_equal(aer.done, 1);
+	assert_int_equal(aer.req.cqe.status, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
+	assert_int_equal(wr.done, 0);
+	assert_int_equal(t->bdev.users, 1);
+	tb_drain(t);
+	assert_int_equal(wr.done, 1);
+	assert_int_equal(wr.req.cqe.status, 0);
+	assert_int_equal(t->bdev.users, 0);
+	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), 0);
+	/* The host's controller is gone with the subsystem: free the host alone. */
+	free(env->host);
+	env->host = NULL;
+}
+
+/* ---- Volatile Write Cache: with WCE=0 every write is durable before completion */
+
+/* A file bdev behind a spy that records whether each write asked for durability. */
+struct spy_bdev {
+	struct nvemu_bdev bdev;
+	struct nvemu_bdev *file;
+	unsigned writes, durable;
+};
+
+struct spy_io {
+	struct nvemu_bio sub, *orig;
+};
+
+static void spy_end_io(struct nvemu_bio *bio, int err)
+{
+	struct spy_io *io = (struct spy_io *)bio;
+	struct nvemu_bio *orig = io->orig;
+
+	free(io);
+	orig->end_io(orig, err);
+}
+
+static int spy_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
+{
+	struct spy_bdev *s = (struct spy_bdev *)bdev;
+	struct spy_io *io = calloc(1, sizeof(*io));
+	int rc;
+
+	assert_non_null(io);
+	if (bio->op != NVEMU_BIO_READ && bio->op != NVEMU_BIO_FLUSH) {
+		s->writes++;
+		s->durable += bio->fua;
+	}
+	io->sub = *bio;
+	io->sub.end_io = spy_end_io;
+	io->orig = bio;
+	rc = nvemu_bdev_submit(s->file, &io->sub);
+	if (rc)
+		free(io);
+	return rc;
+}
+
+static int spy_poll(struct nvemu_bdev *bdev)
+{
+	return nvemu_bdev_poll(((struct spy_bdev *)bdev)->file);
+}
+
+static int spy_get_fd(struct nvemu_bdev *bdev)
+{
+	return nvemu_bdev_get_fd(((struct spy_bdev *)bdev)->file);
+}
+
+static unsigned spy_inflight(struct nvemu_bdev *bdev)
+{
+	return nvemu_bdev_inflight(((struct spy_bdev *)bdev)->file);
+}
+
+static void spy_destroy(struct nvemu_bdev *bdev)
+{
+	struct spy_bdev *s = (struct spy_bdev *)bdev;
+
+	nvemu_bdev_destroy(s->file, NULL);
+	free(s);
+}
+
+static const struct nvemu_bdev_ops spy_ops = {
+	.type = "spy",
+	.submit = spy_submit,
+	.poll = spy_poll,
+	.get_fd = spy_get_fd,
+	.inflight = spy_inflight,
+	.destroy = spy_destroy,
+};
+
+static void test_volatile_wc_off(void **state)
+{
+	struct tu_env *env = *state;
+	struct spy_bdev *spy = calloc(1, sizeof(*spy));
+	struct nvemu_bdev_file_opts o = {0};
+	struct nvemu_error err = {0};
+	struct nvme_id_ctrl *id = calloc(1, sizeof(*id));
+	struct nvme_dsm_range range = {.slba = htole64(40), .nlb = htole32(2)};
+	struct nvme_copy_range cr = {.slba = htole64(0), .nlb = htole16(1)};
+	uint8_t w[1024], r[1024];
+	char *path = tmp_file();
+	uint32_t dw0 = 9;
+
+	assert_non_null(spy);
+	assert_non_null(id);
+	o.path = path;
+	o.size = 1 << 20;
+	assert_int_equal(nvemu_bdev_file_create("vwc-file", &o, &spy->file, &err), 0);
+	assert_int_equal(nvemu_bdev_init(&spy->bdev, &spy_ops, "vwc-spy", 1 << 20, 512, &err), 0);
+	attach(env, &spy->bdev, 0, 3);
+	fill(w, sizeof(w), 4);
+
+	/* Cache on (the default): only FUA writes ask for durability. */
+	assert_success(tu_rw(env, nvme_cmd_write, 3, 0, 2, w, sizeof(w)));
+	assert_int_equal(spy->writes, 1);
+	assert_int_equal(spy->durable, 0);
+
+	assert_success(tu_set_feature(env, NVME_FEAT_FID_VOLATILE_WC, false, 0, NULL));
+	assert_success(tu_get_feature(env, NVME_FEAT_FID_VOLATILE_WC, 0, 0, &dw0));
+	assert_int_equal(dw0, 0);
+	/* The controller still has a cache the host may turn back on. */
+	assert_success(tu_identify(env, NVME_IDENTIFY_CNS_CTRL, 0, 0, id));
+	assert_true(id->vwc & NVME_CTRL_VWC_PRESENT);
+
+	spy->writes = spy->durable = 0;
+	assert_success(tu_rw(env, nvme_cmd_write, 3, 2, 2, w, sizeof(w)));
+	assert_success(io(env, nvme_cmd_write_zeroes, 3, 10, 0, 1, NULL, 0));
+	assert_success(io(env, nvme_cmd_dsm, 3, 0, 1u << 2, 0, &range, sizeof(range)));
+	assert_success(io(env, nvme_cmd_copy, 3, 100, 0, 0, &cr, sizeof(cr)));
+	assert_int_equal(spy->writes, 4);
+	assert_int_equal(spy->durable, 4);
+	assert_success(tu_rw(env, nvme_cmd_read, 3, 2, 2, r, sizeof(r)));
+	assert_memory_equal(r, w, sizeof(r));
+	assert_success(tu_rw(env, nvme_cmd_read, 3, 100, 2, r, sizeof(r)));
+	assert_memory_equal(r, w, sizeof(r));
+
+	/* Back on: plain writes may sit in the cache again. */
+	assert_success(tu_set_feature(env, NVME_FEAT_FID_VOLATILE_WC, false, 1, NULL));
+	spy->writes = spy->durable = 0;
+	assert_success(tu_rw(env, nvme_cmd_write, 3, 4, 2, w, sizeof(w)));
+	assert_success(io(env, nvme_cmd_write, 3, 6, 0, 1u << 30 | 1, w, sizeof(w)));
+	assert_int_equal(spy->writes, 2);
+	assert_int_equal(spy->durable, 1);
+
+	detach(env, 3);
+	assert_int_equal(nvemu_bdev_destroy(&spy->bdev, &err), 0);
+	unlink(path);
+	free(path);
+	free(id);
+}
+
 static void test_expected_len(void **state)
 {
 	struct tu_env *env = *state;
@@ -752,6 +1122,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_only, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_backend_errors, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_async, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_ns_delete_all_under_io, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_ns_delete_under_format_and_other_ctrl, tu_setup,
+						tu_teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_flush_holds_ctrl, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_subsys_destroy_under_io, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_volatile_wc_off, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_expected_len, tu_setup, tu_teardown),
 		cmocka_unit_test(test_errno_map),
 	};

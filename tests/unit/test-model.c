@@ -385,6 +385,220 @@ static void bad_queue_and_opcode(void **state)
 	assert_true(env->ctrl->err_count >= 3);
 }
 
+/* ---- commands before CC.EN, fabrics transports, transport hooks */
+
+static void count_done(struct nvemu_req *req)
+{
+	(*(unsigned *)req->transport_priv)++;
+}
+
+static void set_flag(void *arg)
+{
+	*(unsigned *)arg = 1;
+}
+
+/* Before CC.EN=1 there is no queue at all: Command Sequence Error, logged, not Invalid QID. */
+static void commands_before_enable(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_ctrl *ctrl = env->ctrl;
+	const uint16_t seq = NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR);
+	uint8_t buf[4096];
+	uint16_t sqid;
+
+	for (sqid = 0; sqid < 2; sqid++) {
+		struct nvemu_sqe cmd = {.opc = sqid ? nvme_cmd_read : nvme_admin_identify,
+					.nsid = 1,
+					.cid = (uint16_t)(0x100 + sqid)};
+		uint64_t before = ctrl->err_count;
+		const struct nvme_error_log_page *e;
+		struct nvemu_cqe cqe;
+
+		assert_int_equal(nvemu_host_exec(env->host, sqid, &cmd, buf, sizeof(buf), &cqe),
+				 seq);
+		/* Get Log Page is refused too before CC.EN: read the ring directly. */
+		assert_int_equal(ctrl->err_count, before + 1);
+		e = &ctrl->errlog[(ctrl->err_count - 1) % NVEMU_ERRLOG_ENTRIES];
+		assert_int_equal(le64toh(e->error_count), before + 1);
+		assert_int_equal(le16toh(e->sqid), sqid);
+		assert_int_equal(le16toh(e->cmdid), cmd.cid);
+		assert_int_equal(le16toh(e->status_field), (uint16_t)(seq << 1));
+		assert_int_equal(le16toh(e->parm_error_location), 0xffff);
+	}
+}
+
+static struct {
+	unsigned id_ctrl_calls, kato_calls;
+	uint32_t kato_ms;
+} hooks;
+
+static void fake_id_ctrl(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
+{
+	(void)ctrl;
+	hooks.id_ctrl_calls++;
+	id->sgls = htole32(0x00100005);
+	id->ioccsz = htole32(260);
+	id->iorcsz = htole32(1);
+}
+
+static void fake_set_kato(struct nvemu_ctrl *ctrl, uint32_t kato_ms)
+{
+	(void)ctrl;
+	hooks.kato_calls++;
+	hooks.kato_ms = kato_ms;
+}
+
+static const struct nvemu_transport_ops fake_fabrics_ops = {
+	.name = "fake-fabrics",
+	.fabrics = true,
+	.id_ctrl = fake_id_ctrl,
+	.set_kato = fake_set_kato,
+};
+
+static void bind_fake(struct nvemu_ctrl *ctrl)
+{
+	struct nvemu_error err = {0};
+
+	/* The fixture's host keeps submitting through the engine: only the ops change. */
+	assert_int_equal(nvemu_ctrl_bind_transport(ctrl, NULL, NULL, &err), 0);
+	assert_int_equal(nvemu_ctrl_bind_transport(ctrl, &fake_fabrics_ops, NULL, &err), 0);
+}
+
+/* Fabrics: no subsystem reset in CAP; CC.IOSQES/IOCQES are checked like on PCIe. */
+static void fabrics_cap_and_cc(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_ctrl *ctrl = env->ctrl;
+	const uint32_t en = 1u << NVME_CC_EN_SHIFT;
+	const uint32_t sizes = 6u << NVME_CC_IOSQES_SHIFT | 4u << NVME_CC_IOCQES_SHIFT;
+
+	assert_true(NVME_CAP_NSSRC(nvemu_ctrl_get_cap(ctrl))); /* loop: memory-based */
+	bind_fake(ctrl);
+	assert_false(NVME_CAP_NSSRC(nvemu_ctrl_get_cap(ctrl)));
+	ctrl->aqa = 31 | 31u << 16;
+	/* No entry sizes at all (or wrong ones): CSTS.CFS, never ready. */
+	nvemu_ctrl_set_cc(ctrl, en);
+	assert_int_equal(nvemu_ctrl_get_csts(ctrl) & 3, 2);
+	nvemu_ctrl_set_cc(ctrl, 0);
+	nvemu_ctrl_set_cc(ctrl, en | 7u << NVME_CC_IOSQES_SHIFT | 4u << NVME_CC_IOCQES_SHIFT);
+	assert_int_equal(nvemu_ctrl_get_csts(ctrl) & 3, 2);
+	nvemu_ctrl_set_cc(ctrl, 0);
+	nvemu_ctrl_set_cc(ctrl, en | 6u << NVME_CC_IOSQES_SHIFT | 5u << NVME_CC_IOCQES_SHIFT);
+	assert_int_equal(nvemu_ctrl_get_csts(ctrl) & 3, 2);
+	nvemu_ctrl_set_cc(ctrl, 0);
+	nvemu_ctrl_set_cc(ctrl, en | sizes);
+	assert_int_equal(nvemu_ctrl_get_csts(ctrl) & 3, 1);
+	nvemu_ctrl_set_cc(ctrl, 0);
+}
+
+/* The transport's Identify fields and keep-alive timer are reached through its ops. */
+static void transport_hooks(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvme_id_ctrl *id = calloc(1, sizeof(*id)), *direct = calloc(1, sizeof(*direct));
+	uint32_t dw0 = 0;
+
+	assert_non_null(id);
+	assert_non_null(direct);
+	memset(&hooks, 0, sizeof(hooks));
+	bind_fake(env->ctrl);
+	assert_success(tu_identify(env, NVME_IDENTIFY_CNS_CTRL, 0, 0, id));
+	assert_int_equal(hooks.id_ctrl_calls, 1);
+	assert_int_equal(le32toh(id->sgls), 0x00100005);
+	assert_int_equal(le32toh(id->ioccsz), 260);
+	/* NVMe-MI builds the same structure: it must read the same limits. */
+	nvemu_fill_id_ctrl(env->ctrl, direct);
+	assert_memory_equal(id, direct, sizeof(*id));
+
+	assert_success(tu_set_feature(env, NVME_FEAT_FID_KATO, false, 5000, NULL));
+	assert_int_equal(hooks.kato_calls, 1);
+	assert_int_equal(hooks.kato_ms, 5000);
+	assert_success(tu_get_feature(env, NVME_FEAT_FID_KATO, 0, 0, &dw0));
+	assert_int_equal(dw0, 5000);
+	assert_success(tu_set_feature(env, NVME_FEAT_FID_KATO, false, 0, NULL));
+	assert_int_equal(hooks.kato_calls, 2);
+	assert_int_equal(hooks.kato_ms, 0);
+	free(id);
+	free(direct);
+}
+
+/* A management controller's tunnelled command gets an answer even while suspended. */
+static void oob_while_suspended(void **state)
+{
+	struct tu_env *env = *state;
+	unsigned done = 0, held_done = 0;
+	struct nvemu_req oob = {.cmd = {.opc = nvme_admin_get_features,
+					.cdw10 = NVME_FEAT_FID_VOLATILE_WC},
+				.oob = true,
+				.done = count_done,
+				.transport_priv = &done};
+	struct nvemu_req inband = {.cmd = {.opc = nvme_admin_keep_alive},
+				   .done = count_done,
+				   .transport_priv = &held_done};
+
+	nvemu_ctrl_suspend(env->ctrl, false);
+	nvemu_host_submit(env->host, 0, &inband);
+	assert_int_equal(held_done, 0); /* in-band commands wait for resume */
+	nvemu_ctrl_submit(env->ctrl, &oob);
+	assert_int_equal(done, 1);
+	/* Command Interrupted without DNR: retry later. */
+	assert_int_equal(oob.cqe.status, NVEMU_SC_GENERIC(NVME_SC_CMD_INTERRUPTED));
+	nvemu_ctrl_resume(env->ctrl);
+	assert_int_equal(held_done, 1);
+	assert_int_equal(inband.cqe.status, 0);
+	/* Not suspended: it runs. */
+	nvemu_ctrl_submit(env->ctrl, &oob);
+	assert_int_equal(done, 2);
+	assert_int_equal(oob.cqe.status, 0);
+	assert_int_equal(oob.cqe.dw0, 1);
+}
+
+/*
+ * The teardown sequence: suspend, wait for idle, unbind, remove. Outstanding
+ * AERs and commands held by the suspend complete (aborted); nothing is left.
+ */
+static void remove_ctrl_completes_aers_and_held(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_ctrl_params cp;
+	struct nvemu_error err = {0};
+	struct nvemu_ctrl *ctrl;
+	unsigned aer_done = 0, held_done = 0, idle = 0;
+	struct nvemu_req aer = {.cmd = {.opc = nvme_admin_async_event},
+				.done = count_done,
+				.transport_priv = &aer_done};
+	struct nvemu_req ka = {.cmd = {.opc = nvme_admin_keep_alive},
+			       .done = count_done,
+			       .transport_priv = &held_done};
+	uint16_t cntlid;
+
+	nvemu_ctrl_params_init(&cp);
+	cp.port_id = env->ctrl->p.port_id;
+	assert_int_equal(nvemu_subsys_add_ctrl_ex(env->subsys, &cp, &cntlid, &err), 0);
+	ctrl = nvemu_subsys_ctrl(env->subsys, cntlid);
+	assert_int_equal(nvemu_ctrl_attach_ns(ctrl, 1, &err), 0);
+	ctrl->aqa = 31 | 31u << 16;
+	nvemu_ctrl_set_cc(ctrl, 1u << NVME_CC_EN_SHIFT | 6u << NVME_CC_IOSQES_SHIFT |
+					4u << NVME_CC_IOCQES_SHIFT);
+	assert_true(nvemu_ctrl_enabled(ctrl));
+	nvemu_ctrl_submit(ctrl, &aer);
+	assert_int_equal(nvemu_ctrl_suspend(ctrl, false), 0);
+	nvemu_ctrl_submit(ctrl, &ka);
+	assert_int_equal(aer_done + held_done, 0);
+	/* AERs and held commands are not in flight: idle at once. */
+	nvemu_ctrl_when_idle(ctrl, set_flag, &idle);
+	assert_int_equal(idle, 1);
+	assert_int_equal(nvemu_ctrl_bind_transport(ctrl, NULL, NULL, &err), 0);
+
+	assert_int_equal(nvemu_subsys_remove_ctrl(env->subsys, cntlid, &err), 0);
+	assert_int_equal(aer_done, 1);
+	assert_int_equal(held_done, 1);
+	assert_int_equal(aer.cqe.status, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
+	assert_int_equal(ka.cqe.status, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
+	assert_null(nvemu_subsys_ctrl(env->subsys, cntlid));
+	assert_int_equal(nvemu_subsys_ns(env->subsys, 1)->nr_attached, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +614,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(registers, tu_setup_bare, tu_teardown),
 		cmocka_unit_test_setup_teardown(suspend_resume, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(bad_queue_and_opcode, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(commands_before_enable, tu_setup_bare, tu_teardown),
+		cmocka_unit_test_setup_teardown(fabrics_cap_and_cc, tu_setup_bare, tu_teardown),
+		cmocka_unit_test_setup_teardown(transport_hooks, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(oob_while_suspended, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(remove_ctrl_completes_aers_and_held, tu_setup,
+						tu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
