@@ -82,16 +82,41 @@ int tu_teardown(void **state)
 	return 0;
 }
 
+/* What the Error Information log must show if the last tu_exec() command failed. */
+static struct {
+	struct tu_env *env;
+	uint64_t count_before;
+	uint16_t sqid, cid;
+	uint32_t nsid;
+} last;
+
+uint16_t tu_exec(struct tu_env *env, uint16_t sqid, const struct nvemu_sqe *cmd, void *buf,
+		 uint32_t len, struct nvemu_cqe *cqe)
+{
+	static uint16_t next_cid;
+	struct nvemu_sqe c = *cmd;
+
+	/* A CID of its own, so the log entry can only be this command's. */
+	if (!c.cid)
+		c.cid = 0xe000 | (next_cid++ & 0xfff);
+	last.env = env;
+	last.count_before = env->ctrl->err_count;
+	last.sqid = sqid;
+	last.cid = c.cid;
+	last.nsid = c.nsid;
+	return nvemu_host_exec(env->host, sqid, &c, buf, len, cqe);
+}
+
 uint16_t tu_admin(struct tu_env *env, struct nvemu_sqe *cmd, void *buf, uint32_t len,
 		  struct nvemu_cqe *cqe)
 {
-	return nvemu_host_exec(env->host, 0, cmd, buf, len, cqe);
+	return tu_exec(env, 0, cmd, buf, len, cqe);
 }
 
 uint16_t tu_io(struct tu_env *env, struct nvemu_sqe *cmd, void *buf, uint32_t len,
 	       struct nvemu_cqe *cqe)
 {
-	return nvemu_host_exec(env->host, 1, cmd, buf, len, cqe);
+	return tu_exec(env, 1, cmd, buf, len, cqe);
 }
 
 uint16_t tu_identify(struct tu_env *env, uint8_t cns, uint32_t nsid, uint16_t cntid, void *buf)
@@ -181,20 +206,20 @@ void tu_assert_error_logged(struct tu_env *env, uint64_t count_before, uint16_t 
 	assert_int_equal(le32toh(e.nsid), nsid);
 }
 
+void tu_assert_failed(struct tu_env *env, uint16_t got, uint16_t want)
+{
+	/* The whole status: SCT, SC and DNR (More and CRD are never set). */
+	assert_int_equal(got, want);
+	assert_ptr_equal(last.env, env);
+	tu_assert_error_logged(env, last.count_before, last.sqid, last.cid, last.nsid, want,
+			       0xffff);
+}
+
 uint16_t tu_expect_error(struct tu_env *env, uint16_t sqid, struct nvemu_sqe *cmd, void *buf,
 			 uint32_t len, uint16_t want)
 {
-	static uint16_t next_cid = 0xe000;
-	uint64_t before = tu_error_count(env);
-	struct nvemu_cqe cqe;
-	uint16_t st;
+	uint16_t st = tu_exec(env, sqid, cmd, buf, len, NULL);
 
-	if (!cmd->cid)
-		cmd->cid = next_cid++ | 0xe000;
-	st = nvemu_host_exec(env->host, sqid, cmd, buf, len, &cqe);
-	/* The whole status: SCT, SC and DNR (More and CRD are never set). */
-	assert_int_equal(st, want);
-	assert_int_equal(cqe.cid, cmd->cid);
-	tu_assert_error_logged(env, before, sqid, cmd->cid, cmd->nsid, want, 0xffff);
+	tu_assert_failed(env, st, want);
 	return st;
 }

@@ -30,7 +30,13 @@ int tu_setup(void **state);	 /* the default fixture in *state */
 int tu_setup_bare(void **state); /* subsystem + controller, not enabled, no namespaces */
 int tu_teardown(void **state);
 
-/* Run an admin / I/O (SQ 1) command; returns the status. */
+/*
+ * Run a command on sqid (0: admin); returns the status. A CID is assigned
+ * when cmd->cid is 0, and the command is remembered for tu_assert_failed().
+ */
+uint16_t tu_exec(struct tu_env *env, uint16_t sqid, const struct nvemu_sqe *cmd, void *buf,
+		 uint32_t len, struct nvemu_cqe *cqe);
+/* Run an admin / I/O (SQ 1) command through tu_exec(); returns the status. */
 uint16_t tu_admin(struct tu_env *env, struct nvemu_sqe *cmd, void *buf, uint32_t len,
 		  struct nvemu_cqe *cqe);
 uint16_t tu_io(struct tu_env *env, struct nvemu_sqe *cmd, void *buf, uint32_t len,
@@ -47,13 +53,14 @@ uint16_t tu_rw(struct tu_env *env, uint8_t opc, uint32_t nsid, uint64_t slba, ui
 	       void *buf, uint32_t len);
 
 /*
- * Invalid commands: run cmd on sqid (0: admin, 1: I/O queue 1) and assert
- * that it completes with exactly want (DNR included), and that the Error
- * Information log gained one entry for it: error count one more than
- * before, SQID, CID (one is assigned when cmd->cid is 0), status field,
- * NSID, and the parameter error location (0xffff: none reported). Returns
- * the status.
+ * Invalid commands: got, the status of the last tu_exec() / tu_admin() /
+ * tu_io() command, is exactly want (DNR included), and the Error
+ * Information log (read with Get Log Page) gained one entry for it: error
+ * count one more than before, SQID, CID, status field, NSID, and the
+ * parameter error location (0xffff: none reported).
  */
+void tu_assert_failed(struct tu_env *env, uint16_t got, uint16_t want);
+/* Run cmd on sqid, then tu_assert_failed(); returns the status. */
 uint16_t tu_expect_error(struct tu_env *env, uint16_t sqid, struct nvemu_sqe *cmd, void *buf,
 			 uint32_t len, uint16_t want);
 /* The same for a command run some other way: check the newest entry. */

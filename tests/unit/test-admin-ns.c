@@ -9,8 +9,8 @@
 #define SC_DNR(sc)  (NVEMU_SC_CMD(sc) | NVEMU_DNR)
 #define GEN_DNR(sc) (NVEMU_SC_GENERIC(sc) | NVEMU_DNR)
 
-/* Exact status including DNR. */
-#define assert_status_dnr(got, want) assert_int_equal((got)&0x47ff, (want)&0x47ff)
+/* Exact status including DNR, and the command's Error Information log entry. */
+#define assert_status_dnr(got, want) tu_assert_failed(env, (got), (want))
 
 static uint16_t ns_create(struct tu_env *env, uint64_t nsze, uint64_t ncap, uint8_t flbas,
 			  uint32_t cdw11, uint32_t *nsid)
@@ -179,6 +179,36 @@ static void test_create_invalid(void **state)
 	assert_int_equal(nsid, 3);
 	assert_status_dnr(ns_create(env, 8, 8, 0, 0, NULL), SC_DNR(NVME_SC_NS_ID_UNAVAILABLE));
 	assert_int_equal(env->subsys->nr_ns, 3);
+}
+
+/*
+ * Namespaces the control plane created may already exceed TNVMCAP: the
+ * capacity left saturates at 0 and a create fails cleanly.
+ */
+static void test_create_beyond_tnvmcap(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvme_id_ctrl *id = calloc(1, sizeof(*id));
+	uint64_t unvmcap;
+
+	assert_non_null(id);
+	/* The fixture's namespaces hold 1.5 MiB. */
+	env->subsys->tnvmcap = 1 << 20;
+	assert_status_dnr(ns_create(env, 8, 8, 0, 0, NULL), SC_DNR(NVME_SC_NS_INSUFFICIENT_CAP));
+	assert_status_dnr(ns_create(env, 1, 1, 1, 0, NULL), SC_DNR(NVME_SC_NS_INSUFFICIENT_CAP));
+	assert_int_equal(env->subsys->nr_ns, 2);
+	assert_success(tu_identify(env, NVME_IDENTIFY_CNS_CTRL, 0, 0, id));
+	memcpy(&unvmcap, id->unvmcap, sizeof(unvmcap));
+	assert_int_equal(le64toh(unvmcap), 0);
+	/* Exactly full: still nothing left. */
+	env->subsys->tnvmcap = 3 << 19;
+	assert_status_dnr(ns_create(env, 1, 1, 0, 0, NULL), SC_DNR(NVME_SC_NS_INSUFFICIENT_CAP));
+	/* Room for 8 blocks, not 9. */
+	env->subsys->tnvmcap += 8 * 512;
+	assert_status_dnr(ns_create(env, 9, 9, 0, 0, NULL), SC_DNR(NVME_SC_NS_INSUFFICIENT_CAP));
+	assert_success(ns_create(env, 8, 8, 0, 0, NULL));
+	assert_int_equal(env->subsys->nr_ns, 3);
+	free(id);
 }
 
 static void test_delete(void **state)
@@ -487,6 +517,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lifecycle, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_create_invalid, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_create_beyond_tnvmcap, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_delete, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_invalid, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_event, tu_setup, tu_teardown),

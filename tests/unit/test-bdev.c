@@ -571,6 +571,35 @@ static void test_file_errors(void **state)
 	free(path);
 }
 
+/*
+ * A FIFO (no writer) is refused at once: the file type is checked before
+ * anything could block. The alarm turns a hang into a failure.
+ */
+static void test_file_fifo(void **state)
+{
+	struct nvemu_error err = {0};
+	struct nvemu_bdev_file_opts o = {0};
+	struct nvemu_bdev *b = NULL;
+	char path[] = "/var/tmp/nvemu-test-fifo-XXXXXX";
+	char fifo[sizeof(path) + 8];
+
+	(void)state;
+	assert_non_null(mkdtemp(path));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", path);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	o.path = fifo;
+	alarm(10);
+	for (int ro = 0; ro < 2; ro++) {
+		o.read_only = ro;
+		assert_int_equal(nvemu_bdev_file_create("f", &o, &b, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "not a regular file or a block device"));
+		assert_non_null(strstr(err.msg, fifo));
+	}
+	alarm(0);
+	assert_int_equal(unlink(fifo), 0);
+	assert_int_equal(rmdir(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_file_direct),
 		cmocka_unit_test(test_file_queue_full),
 		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_file_fifo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
