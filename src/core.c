@@ -627,7 +627,7 @@ static bool cc_valid(const struct nvemu_ctrl *ctrl, uint32_t cc)
 		return false;
 	if (ams != NVME_CC_AMS_RR)
 		return false;
-	/* The entry sizes are fixed (Identify SQES/CQES); transports that check more check first. */
+	/* The entry sizes are fixed (Identify SQES/CQES); a transport may check first. */
 	if (!ctrl->p.admin_only &&
 	    (NVME_CC_IOSQES(cc) != CC_IOSQES || NVME_CC_IOCQES(cc) != CC_IOCQES))
 		return false;

@@ -190,29 +190,35 @@ uint64_t tu_error_count(struct tu_env *env)
 	return le64toh(e.error_count);
 }
 
-void tu_assert_error_logged(struct tu_env *env, uint64_t count_before, uint16_t sqid, uint16_t cid,
-			    uint32_t nsid, uint16_t status, uint16_t parm_loc)
+/* cmocka's equality check, reported at the caller's line. */
+#define eq(a, b)                                                                                   \
+	_assert_int_equal(cast_to_largest_integral_type(a), cast_to_largest_integral_type(b),      \
+			  file, line)
+
+void _tu_assert_error_logged(struct tu_env *env, uint64_t count_before, uint16_t sqid, uint16_t cid,
+			     uint32_t nsid, uint16_t status, uint16_t parm_loc, const char *file,
+			     int line)
 {
 	struct nvme_error_log_page e;
 
 	memset(&e, 0, sizeof(e));
-	assert_int_equal(tu_get_log(env, NVME_LOG_LID_ERROR, 0, 0, true, &e, sizeof(e)), 0);
-	assert_int_equal(le64toh(e.error_count), count_before + 1);
-	assert_int_equal(le16toh(e.sqid), sqid);
-	assert_int_equal(le16toh(e.cmdid), cid);
+	eq(tu_get_log(env, NVME_LOG_LID_ERROR, 0, 0, true, &e, sizeof(e)), 0);
+	eq(le64toh(e.error_count), count_before + 1);
+	eq(le16toh(e.sqid), sqid);
+	eq(le16toh(e.cmdid), cid);
 	/* Bits 15:1 of the CQE's DW3 status, phase tag clear. */
-	assert_int_equal(le16toh(e.status_field), (uint16_t)(status << 1));
-	assert_int_equal(le16toh(e.parm_error_location), parm_loc);
-	assert_int_equal(le32toh(e.nsid), nsid);
+	eq(le16toh(e.status_field), (uint16_t)(status << 1));
+	eq(le16toh(e.parm_error_location), parm_loc);
+	eq(le32toh(e.nsid), nsid);
 }
 
-void tu_assert_failed(struct tu_env *env, uint16_t got, uint16_t want)
+void _tu_assert_failed(struct tu_env *env, uint16_t got, uint16_t want, const char *file, int line)
 {
 	/* The whole status: SCT, SC and DNR (More and CRD are never set). */
-	assert_int_equal(got, want);
-	assert_ptr_equal(last.env, env);
-	tu_assert_error_logged(env, last.count_before, last.sqid, last.cid, last.nsid, want,
-			       0xffff);
+	eq(got, want);
+	eq(last.env == env, 1);
+	_tu_assert_error_logged(env, last.count_before, last.sqid, last.cid, last.nsid, want,
+				0xffff, file, line);
 }
 
 uint16_t tu_expect_error(struct tu_env *env, uint16_t sqid, struct nvemu_sqe *cmd, void *buf,

@@ -59,13 +59,18 @@ uint16_t tu_rw(struct tu_env *env, uint8_t opc, uint32_t nsid, uint64_t slba, ui
  * count one more than before, SQID, CID, status field, NSID, and the
  * parameter error location (0xffff: none reported).
  */
-void tu_assert_failed(struct tu_env *env, uint16_t got, uint16_t want);
+#define tu_assert_failed(env, got, want) _tu_assert_failed(env, got, want, __FILE__, __LINE__)
+void _tu_assert_failed(struct tu_env *env, uint16_t got, uint16_t want, const char *file, int line);
 /* Run cmd on sqid, then tu_assert_failed(); returns the status. */
 uint16_t tu_expect_error(struct tu_env *env, uint16_t sqid, struct nvemu_sqe *cmd, void *buf,
 			 uint32_t len, uint16_t want);
 /* The same for a command run some other way: check the newest entry. */
-void tu_assert_error_logged(struct tu_env *env, uint64_t count_before, uint16_t sqid, uint16_t cid,
-			    uint32_t nsid, uint16_t status, uint16_t parm_loc);
+#define tu_assert_error_logged(env, count_before, sqid, cid, nsid, status, parm_loc)               \
+	_tu_assert_error_logged(env, count_before, sqid, cid, nsid, status, parm_loc, __FILE__,    \
+				__LINE__)
+void _tu_assert_error_logged(struct tu_env *env, uint64_t count_before, uint16_t sqid, uint16_t cid,
+			     uint32_t nsid, uint16_t status, uint16_t parm_loc, const char *file,
+			     int line);
 /* Error count of the controller, as the Error Information log reports it. */
 uint64_t tu_error_count(struct tu_env *env);
 

@@ -17,6 +17,9 @@
 #define SC_WP		  (NVEMU_SC_GENERIC(NVME_SC_NS_WRITE_PROTECTED) | NVEMU_DNR)
 #define SC_SIZE_LIMIT	  (NVEMU_SC_CMD(NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) | NVEMU_DNR)
 
+/* Exact status, DNR included, and the command's Error Information log entry. */
+#define assert_failed(got, want) tu_assert_failed(env, (got), (want))
+
 static uint16_t io(struct tu_env *env, uint8_t opc, uint32_t nsid, uint32_t cdw10, uint32_t cdw11,
 		   uint32_t cdw12, void *buf, uint32_t len)
 {
@@ -246,7 +249,7 @@ static void rw_file(struct tu_env *env, bool direct)
 	assert_success(tu_rw(env, nvme_cmd_read, 3, 1000, 4, r, 4 * 4096));
 	assert_memory_equal(r, w, 4 * 4096);
 	assert_success(io(env, nvme_cmd_flush, 3, 0, 0, 0, NULL, 0));
-	assert_status(tu_rw(env, nvme_cmd_read, 3, 1021, 4, r, 4 * 4096), SC_LBA_RANGE);
+	assert_failed(tu_rw(env, nvme_cmd_read, 3, 1021, 4, r, 4 * 4096), SC_LBA_RANGE);
 
 	/* Write Zeroes and DSM deallocate on a file read back zeroes. */
 	assert_success(io(env, nvme_cmd_write_zeroes, 3, 12, 0, 1, NULL, 0));
@@ -311,15 +314,15 @@ static void test_flush(void **state)
 	assert_int_equal(t->submitted, 2);
 	/* ... and reports a failing one. */
 	t->fail[NVEMU_BIO_FLUSH] = -EIO;
-	assert_status(io(env, nvme_cmd_flush, NVEMU_NSID_ALL, 0, 0, 0, NULL, 0),
+	assert_failed(io(env, nvme_cmd_flush, NVEMU_NSID_ALL, 0, 0, 0, NULL, 0),
 		      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
 	t->fail[NVEMU_BIO_FLUSH] = 0;
 
-	assert_status(io(env, nvme_cmd_flush, 0, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	assert_failed(io(env, nvme_cmd_flush, 0, 0, 0, 0, NULL, 0), SC_INVALID_NS);
 	assert_dnr(io(env, nvme_cmd_flush, 0, 0, 0, 0, NULL, 0));
-	assert_status(io(env, nvme_cmd_flush, 2, 0, 0, 0, NULL, 0), SC_INVALID_NS);
-	assert_status(io(env, nvme_cmd_flush, 77, 0, 0, 0, NULL, 0), SC_INVALID_NS);
-	assert_status(io(env, nvme_cmd_flush, 0xfffffffe, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	assert_failed(io(env, nvme_cmd_flush, 2, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	assert_failed(io(env, nvme_cmd_flush, 77, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	assert_failed(io(env, nvme_cmd_flush, 0xfffffffe, 0, 0, 0, NULL, 0), SC_INVALID_NS);
 
 	detach(env, 5);
 	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), 0);
@@ -355,12 +358,12 @@ static void test_write_zeroes(void **state)
 	assert_success(io(env, nvme_cmd_write_zeroes, 1, 0, 0, NS1_BLOCKS - 1, NULL, 0));
 	assert_int_equal(nvemu_bdev_ram_resident(nvemu_subsys_ns(env->subsys, 1)->bdev), 0);
 
-	assert_status(io(env, nvme_cmd_write_zeroes, 1, NS1_BLOCKS, 0, 0, NULL, 0), SC_LBA_RANGE);
-	assert_status(io(env, nvme_cmd_write_zeroes, 1, NS1_BLOCKS - 1, 0, 1, NULL, 0),
+	assert_failed(io(env, nvme_cmd_write_zeroes, 1, NS1_BLOCKS, 0, 0, NULL, 0), SC_LBA_RANGE);
+	assert_failed(io(env, nvme_cmd_write_zeroes, 1, NS1_BLOCKS - 1, 0, 1, NULL, 0),
 		      SC_LBA_RANGE);
-	assert_status(io(env, nvme_cmd_write_zeroes, 2, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	assert_failed(io(env, nvme_cmd_write_zeroes, 2, 0, 0, 0, NULL, 0), SC_INVALID_NS);
 	env->ctrl->p.write_zeroes = false;
-	assert_status(io(env, nvme_cmd_write_zeroes, 1, 0, 0, 0, NULL, 0), SC_INVALID_OPCODE);
+	assert_failed(io(env, nvme_cmd_write_zeroes, 1, 0, 0, 0, NULL, 0), SC_INVALID_OPCODE);
 }
 
 /* ---- Compare */
@@ -380,16 +383,16 @@ static void test_compare(void **state)
 	w[1000] ^= 1;
 	uint16_t st = tu_rw(env, nvme_cmd_compare, 1, 300, 4, w, sizeof(w));
 
-	assert_status(st, NVEMU_SC_MEDIA(NVME_SC_COMPARE_FAILED));
+	assert_failed(st, NVEMU_SC_MEDIA(NVME_SC_COMPARE_FAILED) | NVEMU_DNR);
 	assert_int_equal(nvemu_status_sct(st), NVME_SCT_MEDIA);
 	/* A compare failure is not a media error. */
 	assert_int_equal(env->ctrl->smart.media_errors, before.media_errors);
-	assert_status(tu_rw(env, nvme_cmd_compare, 1, 300, 4, w, sizeof(w) - 1), SC_SGL_LEN);
-	assert_status(tu_rw(env, nvme_cmd_compare, 1, NS1_BLOCKS - 2, 4, w, sizeof(w)),
+	assert_failed(tu_rw(env, nvme_cmd_compare, 1, 300, 4, w, sizeof(w) - 1), SC_SGL_LEN);
+	assert_failed(tu_rw(env, nvme_cmd_compare, 1, NS1_BLOCKS - 2, 4, w, sizeof(w)),
 		      SC_LBA_RANGE);
 	env->ctrl->p.compare = false;
 	env->ctrl->p.compare_write = false;
-	assert_status(tu_rw(env, nvme_cmd_compare, 1, 300, 4, w, sizeof(w)), SC_INVALID_OPCODE);
+	assert_failed(tu_rw(env, nvme_cmd_compare, 1, 300, 4, w, sizeof(w)), SC_INVALID_OPCODE);
 }
 
 /* ---- Dataset Management */
@@ -427,14 +430,14 @@ static void test_dsm(void **state)
 		{.slba = htole64(NS1_BLOCKS - 1), .nlb = htole32(2)},
 	};
 
-	assert_status(io(env, nvme_cmd_dsm, 1, 1, 1u << 2, 0, bad, sizeof(bad)), SC_LBA_RANGE);
+	assert_failed(io(env, nvme_cmd_dsm, 1, 1, 1u << 2, 0, bad, sizeof(bad)), SC_LBA_RANGE);
 	assert_success(tu_rw(env, nvme_cmd_read, 1, 132, 1, r, 512));
 	assert_memory_equal(r, w + 132 * 512, 512);
 	/* NR = 1 means two ranges: 16 bytes is too short. */
-	assert_status(io(env, nvme_cmd_dsm, 1, 1, 1u << 2, 0, bad, sizeof(bad[0])), SC_SGL_LEN);
-	assert_status(io(env, nvme_cmd_dsm, 2, 0, 1u << 2, 0, bad, sizeof(bad[0])), SC_INVALID_NS);
+	assert_failed(io(env, nvme_cmd_dsm, 1, 1, 1u << 2, 0, bad, sizeof(bad[0])), SC_SGL_LEN);
+	assert_failed(io(env, nvme_cmd_dsm, 2, 0, 1u << 2, 0, bad, sizeof(bad[0])), SC_INVALID_NS);
 	env->ctrl->p.dsm = false;
-	assert_status(io(env, nvme_cmd_dsm, 1, 0, 1u << 2, 0, ranges, sizeof(ranges[0])),
+	assert_failed(io(env, nvme_cmd_dsm, 1, 0, 1u << 2, 0, ranges, sizeof(ranges[0])),
 		      SC_INVALID_OPCODE);
 }
 
@@ -449,9 +452,9 @@ static void test_verify(void **state)
 	assert_int_equal(env->ctrl->smart.host_read_cmds, before.host_read_cmds + 1);
 	assert_int_equal(env->ctrl->smart.units_read, before.units_read + NS1_BLOCKS);
 	assert_success(io(env, nvme_cmd_verify, 1, NS1_BLOCKS - 1, 0, 0, NULL, 0));
-	assert_status(io(env, nvme_cmd_verify, 1, NS1_BLOCKS - 1, 0, 1, NULL, 0), SC_LBA_RANGE);
-	assert_status(io(env, nvme_cmd_verify, 1, 0, 1, 0, NULL, 0), SC_LBA_RANGE);
-	assert_status(io(env, nvme_cmd_verify, 9, 0, 0, 0, NULL, 0), SC_INVALID_NS);
+	assert_failed(io(env, nvme_cmd_verify, 1, NS1_BLOCKS - 1, 0, 1, NULL, 0), SC_LBA_RANGE);
+	assert_failed(io(env, nvme_cmd_verify, 1, 0, 1, 0, NULL, 0), SC_LBA_RANGE);
+	assert_failed(io(env, nvme_cmd_verify, 9, 0, 0, 0, NULL, 0), SC_INVALID_NS);
 }
 
 /* ---- Copy */
@@ -490,33 +493,33 @@ static void test_copy_errors(void **state)
 
 	memset(cr, 0, sizeof(cr));
 	/* Descriptor formats other than 0 */
-	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 1u << 8, cr, 32), SC_INVALID_FIELD);
+	assert_failed(io(env, nvme_cmd_copy, 1, 0, 0, 1u << 8, cr, 32), SC_INVALID_FIELD);
 	/* 129 ranges > MSRC + 1 */
-	assert_status(io(env, nvme_cmd_copy, 1, 900, 0, NVEMU_COPY_MSRC + 1, cr, sizeof(cr)),
+	assert_failed(io(env, nvme_cmd_copy, 1, 900, 0, NVEMU_COPY_MSRC + 1, cr, sizeof(cr)),
 		      SC_SIZE_LIMIT);
 	assert_success(
 		io(env, nvme_cmd_copy, 1, 800, 0, NVEMU_COPY_MSRC, cr, (NVEMU_COPY_MSRC + 1) * 32));
 	/* A 65536-block range > MSSRL */
 	cr[0].nlb = htole16(0xffff);
-	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 0, cr, 32), SC_SIZE_LIMIT);
+	assert_failed(io(env, nvme_cmd_copy, 1, 0, 0, 0, cr, 32), SC_SIZE_LIMIT);
 	/* Two ranges of 40000 blocks > MCL */
 	cr[0].nlb = cr[1].nlb = htole16(39999);
-	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 1, cr, 64), SC_SIZE_LIMIT);
+	assert_failed(io(env, nvme_cmd_copy, 1, 0, 0, 1, cr, 64), SC_SIZE_LIMIT);
 	/* Source past the end */
 	cr[0].nlb = htole16(1);
 	cr[0].slba = htole64(NS1_BLOCKS - 1);
-	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 0, cr, 32), SC_LBA_RANGE);
+	assert_failed(io(env, nvme_cmd_copy, 1, 0, 0, 0, cr, 32), SC_LBA_RANGE);
 	/* Destination past the end */
 	cr[0].slba = htole64(0);
-	assert_status(io(env, nvme_cmd_copy, 1, NS1_BLOCKS - 1, 0, 0, cr, 32), SC_LBA_RANGE);
-	assert_status(io(env, nvme_cmd_copy, 1, 0, 1, 0, cr, 32), SC_LBA_RANGE);
+	assert_failed(io(env, nvme_cmd_copy, 1, NS1_BLOCKS - 1, 0, 0, cr, 32), SC_LBA_RANGE);
+	assert_failed(io(env, nvme_cmd_copy, 1, 0, 1, 0, cr, 32), SC_LBA_RANGE);
 	/* The range list shorter than NR says */
-	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 1, cr, 32), SC_SGL_LEN);
-	assert_status(io(env, nvme_cmd_copy, 1, 0, 0, 0, NULL, 0), SC_SGL_LEN);
+	assert_failed(io(env, nvme_cmd_copy, 1, 0, 0, 1, cr, 32), SC_SGL_LEN);
+	assert_failed(io(env, nvme_cmd_copy, 1, 0, 0, 0, NULL, 0), SC_SGL_LEN);
 	/* The refused copies wrote nothing: block 0 and its targets are as they were. */
 	fill(w, sizeof(w), 10);
 	assert_success(tu_rw(env, nvme_cmd_write, 1, 0, 1, w, 512));
-	assert_status(io(env, nvme_cmd_copy, 1, NS1_BLOCKS - 1, 0, 0, cr, 32), SC_LBA_RANGE);
+	assert_failed(io(env, nvme_cmd_copy, 1, NS1_BLOCKS - 1, 0, 0, cr, 32), SC_LBA_RANGE);
 	assert_success(tu_rw(env, nvme_cmd_read, 1, NS1_BLOCKS - 1, 1, r, 512));
 	assert_true(all_zero(r, 512));
 }
@@ -529,34 +532,34 @@ static void test_invalid(void **state)
 	static uint8_t buf[64 * 1024];
 
 	/* LBA range: past the end, straddling it, and SLBA + NLB wrapping 64 bits. */
-	assert_status(tu_rw(env, nvme_cmd_read, 1, NS1_BLOCKS, 1, buf, 512), SC_LBA_RANGE);
+	assert_failed(tu_rw(env, nvme_cmd_read, 1, NS1_BLOCKS, 1, buf, 512), SC_LBA_RANGE);
 	assert_dnr(tu_rw(env, nvme_cmd_read, 1, NS1_BLOCKS, 1, buf, 512));
-	assert_status(tu_rw(env, nvme_cmd_write, 1, NS1_BLOCKS - 4, 8, buf, 4096), SC_LBA_RANGE);
-	assert_status(tu_rw(env, nvme_cmd_read, 1, UINT64_MAX, 2, buf, 1024), SC_LBA_RANGE);
-	assert_status(tu_rw(env, nvme_cmd_write, 1, UINT64_MAX - 1, 4, buf, 2048), SC_LBA_RANGE);
+	assert_failed(tu_rw(env, nvme_cmd_write, 1, NS1_BLOCKS - 4, 8, buf, 4096), SC_LBA_RANGE);
+	assert_failed(tu_rw(env, nvme_cmd_read, 1, UINT64_MAX, 2, buf, 1024), SC_LBA_RANGE);
+	assert_failed(tu_rw(env, nvme_cmd_write, 1, UINT64_MAX - 1, 4, buf, 2048), SC_LBA_RANGE);
 
 	/* MDTS: 4 KiB << 1 = 8 KiB */
 	env->ctrl->p.mdts = 1;
 	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 16, buf, 8192));
-	assert_status(tu_rw(env, nvme_cmd_read, 1, 0, 17, buf, sizeof(buf)), SC_INVALID_FIELD);
-	assert_status(tu_rw(env, nvme_cmd_write, 1, 0, 17, buf, sizeof(buf)), SC_INVALID_FIELD);
-	assert_status(tu_rw(env, nvme_cmd_compare, 1, 0, 17, buf, sizeof(buf)), SC_INVALID_FIELD);
+	assert_failed(tu_rw(env, nvme_cmd_read, 1, 0, 17, buf, sizeof(buf)), SC_INVALID_FIELD);
+	assert_failed(tu_rw(env, nvme_cmd_write, 1, 0, 17, buf, sizeof(buf)), SC_INVALID_FIELD);
+	assert_failed(tu_rw(env, nvme_cmd_compare, 1, 0, 17, buf, sizeof(buf)), SC_INVALID_FIELD);
 	assert_dnr(tu_rw(env, nvme_cmd_read, 1, 0, 17, buf, sizeof(buf)));
 	env->ctrl->p.mdts = 7;
 
 	/* NSIDs: 0, not attached, not existing, broadcast (only Flush takes it). */
-	assert_status(tu_rw(env, nvme_cmd_read, 0, 0, 1, buf, 512), SC_INVALID_NS);
-	assert_status(tu_rw(env, nvme_cmd_write, 2, 0, 1, buf, 512), SC_INVALID_NS);
-	assert_status(tu_rw(env, nvme_cmd_read, 1000, 0, 1, buf, 512), SC_INVALID_NS);
-	assert_status(tu_rw(env, nvme_cmd_read, NVEMU_NSID_ALL, 0, 1, buf, 512), SC_INVALID_NS);
+	assert_failed(tu_rw(env, nvme_cmd_read, 0, 0, 1, buf, 512), SC_INVALID_NS);
+	assert_failed(tu_rw(env, nvme_cmd_write, 2, 0, 1, buf, 512), SC_INVALID_NS);
+	assert_failed(tu_rw(env, nvme_cmd_read, 1000, 0, 1, buf, 512), SC_INVALID_NS);
+	assert_failed(tu_rw(env, nvme_cmd_read, NVEMU_NSID_ALL, 0, 1, buf, 512), SC_INVALID_NS);
 
 	/* Host buffer shorter than the transfer, or none at all. */
-	assert_status(tu_rw(env, nvme_cmd_read, 1, 0, 2, buf, 1023), SC_SGL_LEN);
-	assert_status(tu_rw(env, nvme_cmd_write, 1, 0, 2, buf, 512), SC_SGL_LEN);
-	assert_status(tu_rw(env, nvme_cmd_read, 1, 0, 1, NULL, 0), SC_SGL_LEN);
+	assert_failed(tu_rw(env, nvme_cmd_read, 1, 0, 2, buf, 1023), SC_SGL_LEN);
+	assert_failed(tu_rw(env, nvme_cmd_write, 1, 0, 2, buf, 512), SC_SGL_LEN);
+	assert_failed(tu_rw(env, nvme_cmd_read, 1, 0, 1, NULL, 0), SC_SGL_LEN);
 
 	/* An opcode the NVM command set does not have. */
-	assert_status(io(env, 0x7f, 1, 0, 0, 0, NULL, 0), SC_INVALID_OPCODE);
+	assert_failed(io(env, 0x7f, 1, 0, 0, 0, NULL, 0), SC_INVALID_OPCODE);
 }
 
 static void test_read_only(void **state)
@@ -569,11 +572,11 @@ static void test_read_only(void **state)
 
 	assert_success(tu_rw(env, nvme_cmd_write, 1, 5, 1, w, 512));
 	bdev->read_only = true;
-	assert_status(tu_rw(env, nvme_cmd_write, 1, 5, 1, r, 512), SC_WP);
+	assert_failed(tu_rw(env, nvme_cmd_write, 1, 5, 1, r, 512), SC_WP);
 	assert_dnr(tu_rw(env, nvme_cmd_write, 1, 5, 1, r, 512));
-	assert_status(io(env, nvme_cmd_write_zeroes, 1, 5, 0, 0, NULL, 0), SC_WP);
-	assert_status(io(env, nvme_cmd_dsm, 1, 0, 1u << 2, 0, &range, sizeof(range)), SC_WP);
-	assert_status(io(env, nvme_cmd_copy, 1, 5, 0, 0, &cr, sizeof(cr)), SC_WP);
+	assert_failed(io(env, nvme_cmd_write_zeroes, 1, 5, 0, 0, NULL, 0), SC_WP);
+	assert_failed(io(env, nvme_cmd_dsm, 1, 0, 1u << 2, 0, &range, sizeof(range)), SC_WP);
+	assert_failed(io(env, nvme_cmd_copy, 1, 5, 0, 0, &cr, sizeof(cr)), SC_WP);
 	/* Reads, compares, verifies, flushes and DSM hints still work. */
 	assert_success(tu_rw(env, nvme_cmd_read, 1, 5, 1, r, 512));
 	assert_memory_equal(r, w, 512);
@@ -599,32 +602,32 @@ static void test_backend_errors(void **state)
 	for (int defer = 0; defer < 2; defer++) {
 		t->defer = defer;
 		t->fail[NVEMU_BIO_READ] = -EIO;
-		assert_status(tu_rw(env, nvme_cmd_read, 6, 0, 8, buf, 4096),
+		assert_failed(tu_rw(env, nvme_cmd_read, 6, 0, 8, buf, 4096),
 			      NVEMU_SC_MEDIA(NVME_SC_READ_ERROR));
-		assert_status(tu_rw(env, nvme_cmd_compare, 6, 0, 8, buf, 4096),
+		assert_failed(tu_rw(env, nvme_cmd_compare, 6, 0, 8, buf, 4096),
 			      NVEMU_SC_MEDIA(NVME_SC_READ_ERROR));
-		assert_status(io(env, nvme_cmd_verify, 6, 0, 0, 7, NULL, 0),
+		assert_failed(io(env, nvme_cmd_verify, 6, 0, 0, 7, NULL, 0),
 			      NVEMU_SC_MEDIA(NVME_SC_READ_ERROR));
-		assert_status(io(env, nvme_cmd_copy, 6, 100, 0, 0, &cr, sizeof(cr)),
+		assert_failed(io(env, nvme_cmd_copy, 6, 100, 0, 0, &cr, sizeof(cr)),
 			      NVEMU_SC_MEDIA(NVME_SC_READ_ERROR));
 		t->fail[NVEMU_BIO_READ] = 0;
 		t->fail[NVEMU_BIO_WRITE] = -EIO;
-		assert_status(tu_rw(env, nvme_cmd_write, 6, 0, 8, buf, 4096),
+		assert_failed(tu_rw(env, nvme_cmd_write, 6, 0, 8, buf, 4096),
 			      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
-		assert_status(io(env, nvme_cmd_copy, 6, 100, 0, 0, &cr, sizeof(cr)),
+		assert_failed(io(env, nvme_cmd_copy, 6, 100, 0, 0, &cr, sizeof(cr)),
 			      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
 		t->fail[NVEMU_BIO_WRITE] = -ENOSPC;
-		assert_status(tu_rw(env, nvme_cmd_write, 6, 0, 8, buf, 4096),
-			      NVEMU_SC_GENERIC(NVME_SC_CAP_EXCEEDED));
+		assert_failed(tu_rw(env, nvme_cmd_write, 6, 0, 8, buf, 4096),
+			      NVEMU_SC_GENERIC(NVME_SC_CAP_EXCEEDED) | NVEMU_DNR);
 		t->fail[NVEMU_BIO_WRITE] = 0;
 		t->fail[NVEMU_BIO_WRITE_ZEROES] = -EOPNOTSUPP;
-		assert_status(io(env, nvme_cmd_write_zeroes, 6, 0, 0, 0, NULL, 0),
+		assert_failed(io(env, nvme_cmd_write_zeroes, 6, 0, 0, 0, NULL, 0),
 			      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
 		t->fail[NVEMU_BIO_WRITE_ZEROES] = 0;
 		t->fail[NVEMU_BIO_DEALLOCATE] = -EIO;
 		struct nvme_dsm_range range = {.slba = htole64(0), .nlb = htole32(1)};
 
-		assert_status(io(env, nvme_cmd_dsm, 6, 0, 1u << 2, 0, &range, sizeof(range)),
+		assert_failed(io(env, nvme_cmd_dsm, 6, 0, 1u << 2, 0, &range, sizeof(range)),
 			      NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT));
 		t->fail[NVEMU_BIO_DEALLOCATE] = 0;
 	}
@@ -633,11 +636,11 @@ static void test_backend_errors(void **state)
 
 	/* A bio the backend refuses to start. */
 	t->refuse = -ENOMEM;
-	assert_status(tu_rw(env, nvme_cmd_read, 6, 0, 8, buf, 4096),
+	assert_failed(tu_rw(env, nvme_cmd_read, 6, 0, 8, buf, 4096),
 		      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
-	assert_status(io(env, nvme_cmd_flush, 6, 0, 0, 0, NULL, 0),
+	assert_failed(io(env, nvme_cmd_flush, 6, 0, 0, 0, NULL, 0),
 		      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
-	assert_status(io(env, nvme_cmd_verify, 6, 0, 0, 0, NULL, 0),
+	assert_failed(io(env, nvme_cmd_verify, 6, 0, 0, 0, NULL, 0),
 		      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
 	t->refuse = 0;
 	detach(env, 6);
@@ -1123,10 +1126,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backend_errors, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_async, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_ns_delete_all_under_io, tu_setup, tu_teardown),
-		cmocka_unit_test_setup_teardown(test_ns_delete_under_format_and_other_ctrl, tu_setup,
+		cmocka_unit_test_setup_teardown(test_ns_delete_under_format_and_other_ctrl,
+						tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_flush_holds_ctrl, tu_setup,
 						tu_teardown),
-		cmocka_unit_test_setup_teardown(test_shutdown_flush_holds_ctrl, tu_setup, tu_teardown),
-		cmocka_unit_test_setup_teardown(test_subsys_destroy_under_io, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_subsys_destroy_under_io, tu_setup,
+						tu_teardown),
 		cmocka_unit_test_setup_teardown(test_volatile_wc_off, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_expected_len, tu_setup, tu_teardown),
 		cmocka_unit_test(test_errno_map),

@@ -527,11 +527,11 @@ static void oob_while_suspended(void **state)
 {
 	struct tu_env *env = *state;
 	unsigned done = 0, held_done = 0;
-	struct nvemu_req oob = {.cmd = {.opc = nvme_admin_get_features,
-					.cdw10 = NVME_FEAT_FID_VOLATILE_WC},
-				.oob = true,
-				.done = count_done,
-				.transport_priv = &done};
+	struct nvemu_req oob = {
+		.cmd = {.opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_VOLATILE_WC},
+		.oob = true,
+		.done = count_done,
+		.transport_priv = &done};
 	struct nvemu_req inband = {.cmd = {.opc = nvme_admin_keep_alive},
 				   .done = count_done,
 				   .transport_priv = &held_done};
