@@ -757,6 +757,8 @@ static void test_ns_delete_all_under_io(void **state)
 	static struct async_cmd a[5];
 	uint8_t w[512] = {0x5a}, r[512];
 	struct nvemu_sqe cmd;
+	unsigned users;
+	int busy;
 
 	attach(env, &t->bdev, 0, 6);
 	t->defer = true;
@@ -776,11 +778,13 @@ static void test_ns_delete_all_under_io(void **state)
 	assert_success(ns_mgmt_delete(env, NVEMU_NSID_ALL));
 	assert_null(nvemu_subsys_ns(env->subsys, 6));
 	assert_null(nvemu_subsys_ns(env->subsys, 1));
-	/* Still used by the commands in flight. */
-	assert_int_equal(t->bdev.users, 1);
-	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), -EBUSY);
+	/* Still used by the commands in flight (checked after they ran, so ASan sees them run). */
+	users = t->bdev.users;
+	busy = nvemu_bdev_destroy(&t->bdev, &err);
 
 	tb_drain(t);
+	assert_int_equal(users, 1);
+	assert_int_equal(busy, -EBUSY);
 	for (int i = 0; i < 5; i++) {
 		assert_int_equal(a[i].done, 1);
 		assert_int_equal(a[i].req.cqe.status, 0);
@@ -810,6 +814,7 @@ static void test_ns_delete_under_format_and_other_ctrl(void **state)
 	uint8_t w[512] = {0x33};
 	struct nvemu_sqe cmd;
 	uint16_t cntlid;
+	unsigned users;
 
 	attach(env, &t->bdev, 0, 6);
 	attach(env, &t2->bdev, 0, 7);
@@ -820,8 +825,9 @@ static void test_ns_delete_under_format_and_other_ctrl(void **state)
 	assert_int_equal(fmt.done, 0);
 	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, 6, &err), 0);
 	assert_int_equal(nvemu_subsys_remove_ns(env->subsys, 6, &err), 0);
-	assert_int_equal(t->bdev.users, 1);
+	users = t->bdev.users;
 	tb_drain(t);
+	assert_int_equal(users, 1);
 	assert_int_equal(fmt.done, 1);
 	assert_int_equal(fmt.req.cqe.status, 0);
 	assert_int_equal(t->bdev.users, 0);
@@ -847,8 +853,9 @@ static void test_ns_delete_under_format_and_other_ctrl(void **state)
 	assert_int_equal(wr.done, 0);
 	assert_success(ns_mgmt_delete(env, 7));
 	assert_false(nvemu_ctrl_ns_attached(c2, 7));
-	assert_int_equal(t2->bdev.users, 1);
+	users = t2->bdev.users;
 	tb_drain(t2);
+	assert_int_equal(users, 1);
 	assert_int_equal(wr.done, 1);
 	assert_int_equal(wr.req.cqe.status, 0);
 	assert_int_equal(t2->bdev.users, 0);
@@ -868,21 +875,27 @@ static void test_shutdown_flush_holds_ctrl(void **state)
 	struct tu_env *env = *state;
 	struct test_bdev *t = tb_create(1 << 20);
 	struct nvemu_error err = {0};
-	unsigned idle = 0;
+	unsigned idle = 0, early_idle, inflight, users;
+	int removed;
 
 	attach(env, &t->bdev, 0, 6);
 	t->defer = true;
 	nvemu_ctrl_set_cc(env->ctrl,
 			  env->ctrl->cc | (uint32_t)NVME_CC_SHN_NORMAL << NVME_CC_SHN_SHIFT);
 	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(env->ctrl)), NVME_CSTS_SHST_OCCUR);
-	assert_int_equal(nvemu_ctrl_inflight(env->ctrl), 1);
+	inflight = nvemu_ctrl_inflight(env->ctrl);
 	nvemu_ctrl_when_idle(env->ctrl, set_idle, &idle);
-	assert_int_equal(idle, 0);
-	assert_int_equal(nvemu_subsys_remove_ctrl(env->subsys, env->ctrl->cntlid, &err), -EBUSY);
+	early_idle = idle;
+	/* Refused: freeing the controller here would leave the flush to write into it. */
+	removed = nvemu_subsys_remove_ctrl(env->subsys, env->ctrl->cntlid, &err);
 	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, 6, &err), 0);
 	assert_int_equal(nvemu_subsys_remove_ns(env->subsys, 6, &err), 0);
-	assert_int_equal(t->bdev.users, 1);
+	users = t->bdev.users;
 	tb_drain(t);
+	assert_int_equal(inflight, 1);
+	assert_int_equal(early_idle, 0);
+	assert_int_equal(removed, -EBUSY);
+	assert_int_equal(users, 1);
 	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(env->ctrl)), NVME_CSTS_SHST_CMPLT);
 	assert_int_equal(idle, 1);
 	assert_int_equal(nvemu_ctrl_inflight(env->ctrl), 0);
@@ -903,6 +916,7 @@ static void test_subsys_destroy_under_io(void **state)
 	static struct async_cmd wr, aer;
 	uint8_t w[512] = {0x77};
 	struct nvemu_sqe cmd;
+	unsigned users, early_done;
 
 	attach(env, &t->bdev, 0, 6);
 	t->defer = true;
@@ -914,12 +928,14 @@ static void test_subsys_destroy_under_io(void **state)
 
 	nvemu_subsys_destroy(env->subsys);
 	env->subsys = NULL;
-	/* The AER went back aborted; the Write is still running. */
+	users = t->bdev.users;
+	early_done = wr.done;
+	tb_drain(t);
+	/* The AER went back aborted; the Write ran to its end. */
 	assert_int_equal(aer.done, 1);
 	assert_int_equal(aer.req.cqe.status, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
-	assert_int_equal(wr.done, 0);
-	assert_int_equal(t->bdev.users, 1);
-	tb_drain(t);
+	assert_int_equal(early_done, 0);
+	assert_int_equal(users, 1);
 	assert_int_equal(wr.done, 1);
 	assert_int_equal(wr.req.cqe.status, 0);
 	assert_int_equal(t->bdev.users, 0);
