@@ -65,7 +65,17 @@ int nvemu_subsys_info_environment(struct nvemu_subsys_params *p, struct nvemu_er
 
 int nvemu_subsys_create(const struct nvemu_subsys_params *p, struct nvemu_subsys **out,
 			struct nvemu_error *err);
-/* Destroys controllers and namespaces too (namespaces' own bdevs included). */
+/*
+ * Destroys controllers and namespaces too (namespaces' own bdevs included).
+ * Never blocks. Commands held by a suspend and outstanding AERs complete
+ * at once (Command Aborted due to SQ Deletion). The intended order is the
+ * one for a controller (see nvemu_subsys_remove_ctrl()) for each of them
+ * first; a controller that still has commands in flight stays allocated,
+ * out of the subsystem, and is freed by its last completion, as are the
+ * namespaces those commands use and then the subsystem itself. Until then
+ * their backends must still be polled (registered bdevs by their owner);
+ * the subsystem pointer must not be used again after this call.
+ */
 void nvemu_subsys_destroy(struct nvemu_subsys *subsys);
 
 const char *nvemu_subsys_nqn(const struct nvemu_subsys *subsys);
@@ -133,6 +143,16 @@ int nvemu_subsys_add_ctrl_ex(struct nvemu_subsys *subsys, const struct nvemu_ctr
 /* Seed-000 spelling: a controller with default parameters on a port. */
 int nvemu_subsys_add_ctrl(struct nvemu_subsys *subsys, uint16_t port_id, uint16_t *cntlid,
 			  struct nvemu_error *err);
+/*
+ * Never blocks and never frees a controller a command still uses: -EBUSY
+ * while commands are in flight (nvemu_ctrl_inflight(), which counts the
+ * flushes of a shutdown too). The teardown sequence is: suspend it
+ * (nvemu_ctrl_suspend()), after a timeout nvemu_ctrl_abort_inflight(), wait
+ * with nvemu_ctrl_when_idle(), unbind the transport, then remove it. Its
+ * outstanding AERs and the commands the suspend held complete first
+ * through their done() callbacks (Command Aborted due to SQ Deletion), so
+ * the transport's requests must still be valid when this is called.
+ */
 int nvemu_subsys_remove_ctrl(struct nvemu_subsys *subsys, uint16_t cntlid, struct nvemu_error *err);
 struct nvemu_ctrl *nvemu_subsys_ctrl(struct nvemu_subsys *subsys, uint16_t cntlid);
 uint16_t nvemu_ctrl_cntlid(const struct nvemu_ctrl *ctrl);
@@ -141,6 +161,8 @@ struct nvemu_subsys *nvemu_ctrl_subsys(struct nvemu_ctrl *ctrl);
 /*
  * Attach and detach. On an enabled controller both queue a Namespace
  * Attribute Changed event and add the NSID to its Changed Namespace List.
+ * Detach is safe with commands in flight: new commands to the NSID see
+ * Invalid Namespace, running ones finish on the namespace they hold.
  */
 int nvemu_ctrl_attach_ns(struct nvemu_ctrl *ctrl, uint32_t nsid, struct nvemu_error *err);
 int nvemu_ctrl_detach_ns(struct nvemu_ctrl *ctrl, uint32_t nsid, struct nvemu_error *err);
@@ -169,7 +191,14 @@ int nvemu_subsys_add_ns_ex(struct nvemu_subsys *subsys, const struct nvemu_ns_pa
 /* Seed-000 spelling: a RAM namespace of nblocks 512-byte blocks. */
 int nvemu_subsys_add_ns(struct nvemu_subsys *subsys, uint64_t nblocks, uint32_t *nsid,
 			struct nvemu_error *err);
-/* Refused (-EBUSY) while attached to a controller. */
+/*
+ * Refused (-EBUSY) while attached to a controller. Never blocks: the NSID
+ * is free (and new commands see Invalid Namespace) at once, while every
+ * command that uses the namespace (I/O, Copy, DSM, a Flush or Format of
+ * all namespaces, a shutdown's flush) keeps it until it completes. The
+ * memory, the bdev's users count and a bdev the namespace owns go with the
+ * last of them; a registered bdev can be destroyed only after that.
+ */
 int nvemu_subsys_remove_ns(struct nvemu_subsys *subsys, uint32_t nsid, struct nvemu_error *err);
 int nvemu_subsys_resize_ns(struct nvemu_subsys *subsys, uint32_t nsid, uint64_t nblocks,
 			   struct nvemu_error *err);

@@ -22,7 +22,10 @@ struct nvemu_req {
 	uint16_t sqid; /* 0: admin queue */
 	/*
 	 * Out-of-band (NVMe-MI admin tunnel): runs on the admin path whether
-	 * or not a host has enabled the controller.
+	 * or not a host has enabled the controller. A suspended controller
+	 * answers it at once with Command Interrupted (no DNR: retry later)
+	 * instead of holding it, since a management controller waits for
+	 * every reply.
 	 */
 	bool oob;
 	void *buf;	  /* data: host data for writes, filled for reads */
@@ -93,7 +96,10 @@ int nvemu_ctrl_bind_transport(struct nvemu_ctrl *ctrl, const struct nvemu_transp
 			      void *priv, struct nvemu_error *err);
 void *nvemu_ctrl_transport_priv(struct nvemu_ctrl *ctrl);
 
-/* Start a command. done() may run before this returns. */
+/*
+ * Start a command. done() may run before this returns. Before CC.EN=1 every
+ * in-band command fails with Command Sequence Error.
+ */
 void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req);
 
 /*
@@ -130,11 +136,15 @@ void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc);
 /* ---- suspend/resume (SNAP semantics) */
 
 /*
- * Stop taking new commands; they are held until resume. In-flight ones
- * complete. Returns the number of commands still in flight.
+ * Stop taking new commands; they are held until resume (out-of-band ones
+ * are answered with Command Interrupted). In-flight ones complete. Returns
+ * the number of commands still in flight.
  */
 unsigned nvemu_ctrl_suspend(struct nvemu_ctrl *ctrl, bool admin_only);
-/* Fail in-flight commands (Command Aborted) after a suspend timeout. */
+/*
+ * Fail in-flight commands (Command Abort Requested) after a suspend
+ * timeout: each completes with that status when its backend I/O ends.
+ */
 void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl);
 void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl);
 bool nvemu_ctrl_is_suspended(const struct nvemu_ctrl *ctrl);
@@ -146,6 +156,7 @@ bool nvemu_ctrl_is_suspended(const struct nvemu_ctrl *ctrl);
  * of spinning the event loop; fn may free the controller.
  */
 void nvemu_ctrl_when_idle(struct nvemu_ctrl *ctrl, void (*fn)(void *arg), void *arg);
+/* Commands in flight (outstanding AERs and held commands excluded, shutdown flushes included). */
 unsigned nvemu_ctrl_inflight(const struct nvemu_ctrl *ctrl);
 
 /* ---- driving backends */
