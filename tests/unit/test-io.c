@@ -2,6 +2,7 @@
 /* NVM I/O commands through the in-process host, on RAM, file and test backends. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -945,6 +946,67 @@ static void test_subsys_destroy_under_io(void **state)
 	env->host = NULL;
 }
 
+/* Namespace Management backing store: a file bdev per namespace. */
+static int file_ns_alloc(struct nvemu_subsys *subsys, uint64_t bytes, uint32_t lba_size,
+			 struct nvemu_bdev **out, void *arg)
+{
+	struct nvemu_bdev_file_opts o = {0};
+	struct nvemu_error err = {0};
+
+	(void)subsys;
+	(void)lba_size;
+	o.path = arg;
+	o.size = bytes;
+	return nvemu_bdev_file_create("ns-file", &o, out, &err);
+}
+
+/*
+ * A namespace with its own file bdev, deleted while a Write is in the
+ * io_uring: the Write completes from the subsystem's poll, and the bdev is
+ * destroyed by that completion, inside the backend's own poll.
+ */
+static void test_owned_file_bdev_freed_by_completion(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvme_id_ns *id = calloc(1, sizeof(*id));
+	char *path = tmp_file();
+	static struct async_cmd wr;
+	static uint8_t w[4096];
+	struct nvemu_sqe cmd = {.opc = nvme_admin_ns_mgmt};
+	struct nvemu_cqe cqe;
+	struct nvemu_error err = {0};
+	struct nvemu_bdev *bdev;
+	uint32_t nsid;
+
+	assert_non_null(id);
+	env->subsys->ns_bdev_alloc = file_ns_alloc;
+	env->subsys->ns_bdev_arg = path;
+	id->nsze = id->ncap = htole64(64);
+	assert_success(tu_admin(env, &cmd, id, sizeof(*id), &cqe));
+	nsid = cqe.dw0;
+	assert_true(nvemu_subsys_ns(env->subsys, nsid)->owns_bdev);
+	assert_int_equal(nvemu_ctrl_attach_ns(env->ctrl, nsid, &err), 0);
+	fill(w, sizeof(w), 3);
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_write, .nsid = nsid, .cdw12 = 7};
+	submit_async(env->host, 1, &wr, &cmd, w, sizeof(w));
+	bdev = nvemu_subsys_ns(env->subsys, nsid)->bdev;
+	assert_success(ns_mgmt_delete(env, nsid));
+	assert_null(nvemu_subsys_ns(env->subsys, nsid));
+	/* Reaped by the bdev's own poll, as an event loop watching its fd does. */
+	for (int i = 0; i < 2000 && !wr.done; i++) {
+		struct pollfd pfd = {.fd = nvemu_bdev_get_fd(bdev), .events = POLLIN};
+
+		poll(&pfd, 1, 10);
+		nvemu_bdev_poll(bdev); /* the last round frees it, on its way out */
+	}
+	assert_int_equal(wr.done, 1);
+	assert_int_equal(wr.req.cqe.status, 0);
+	assert_null(env->subsys->dead_ns);
+	unlink(path);
+	free(path);
+	free(id);
+}
+
 /* ---- Volatile Write Cache: with WCE=0 every write is durable before completion */
 
 /* A file bdev behind a spy that records whether each write asked for durability. */
@@ -1147,6 +1209,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shutdown_flush_holds_ctrl, tu_setup,
 						tu_teardown),
 		cmocka_unit_test_setup_teardown(test_subsys_destroy_under_io, tu_setup,
+						tu_teardown),
+		cmocka_unit_test_setup_teardown(test_owned_file_bdev_freed_by_completion, tu_setup,
 						tu_teardown),
 		cmocka_unit_test_setup_teardown(test_volatile_wc_off, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_expected_len, tu_setup, tu_teardown),
