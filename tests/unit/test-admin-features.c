@@ -2,8 +2,11 @@
 /* Get Features / Set Features and the SMART/Health events they drive. */
 #include "test-util.h"
 
-#define SC_INVALID_FIELD NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD)
-#define SC_NOT_SAVEABLE	 NVEMU_SC_CMD(NVME_SC_FEATURE_NOT_SAVEABLE)
+/* Exact status, DNR included, and the command's Error Information log entry. */
+#define assert_failed(got, want) tu_assert_failed(env, (got), (want))
+
+#define SC_INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
+#define SC_NOT_SAVEABLE	 (NVEMU_SC_CMD(NVME_SC_FEATURE_NOT_SAVEABLE) | NVEMU_DNR)
 #define CAP_SAVE	 1u
 #define CAP_NS		 2u
 #define CAP_CHANGE	 4u
@@ -192,7 +195,7 @@ static void test_sel_reserved(void **state)
 	for (uint8_t sel = 4; sel < 8; sel++) {
 		uint16_t st = tu_get_feature(env, NVME_FEAT_FID_VOLATILE_WC, sel, 0, NULL);
 
-		assert_status(st, SC_INVALID_FIELD);
+		assert_failed(st, SC_INVALID_FIELD);
 		assert_dnr(st);
 	}
 }
@@ -233,15 +236,15 @@ static void test_unknown_fid(void **state)
 		for (uint8_t sel = 0; sel < 4; sel++) {
 			uint16_t st = tu_get_feature(env, fids[i], sel, 0, NULL);
 
-			assert_status(st, SC_INVALID_FIELD);
+			assert_failed(st, SC_INVALID_FIELD);
 			assert_dnr(st);
 		}
 		uint16_t st = tu_set_feature(env, fids[i], false, 0, NULL);
 
-		assert_status(st, SC_INVALID_FIELD);
+		assert_failed(st, SC_INVALID_FIELD);
 		assert_dnr(st);
 		st = tu_set_feature(env, fids[i], true, 0, NULL);
-		assert_status(st, SC_INVALID_FIELD);
+		assert_failed(st, SC_INVALID_FIELD);
 		assert_dnr(st);
 	}
 }
@@ -255,7 +258,7 @@ static void test_not_saveable(void **state)
 	for (size_t i = 0; i < sizeof(fids); i++) {
 		uint16_t st = tu_set_feature(env, fids[i], true, 0, NULL);
 
-		assert_status(st, SC_NOT_SAVEABLE);
+		assert_failed(st, SC_NOT_SAVEABLE);
 		assert_dnr(st);
 	}
 	/* Nothing changed. */
@@ -271,12 +274,12 @@ static void test_set_nsid(void **state)
 				10, NULL, 0, NULL));
 	assert_int_equal(get(env, NVME_FEAT_FID_KATO, 0, 0), 10);
 	st = feat_cmd(env, nvme_admin_set_features, 1, NVME_FEAT_FID_KATO, 20, NULL, 0, NULL);
-	assert_status(st, NVEMU_SC_CMD(NVME_SC_FEATURE_NOT_PER_NS));
+	assert_failed(st, NVEMU_SC_CMD(NVME_SC_FEATURE_NOT_PER_NS) | NVEMU_DNR);
 	assert_dnr(st);
 	if (env->subsys->nn < 0xfffffffe) {
 		st = feat_cmd(env, nvme_admin_set_features, env->subsys->nn + 1, NVME_FEAT_FID_KATO,
 			      20, NULL, 0, NULL);
-		assert_status(st, NVEMU_SC_GENERIC(NVME_SC_INVALID_NS));
+		assert_failed(st, NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR);
 		assert_dnr(st);
 	}
 	assert_int_equal(get(env, NVME_FEAT_FID_KATO, 0, 0), 10);
@@ -292,11 +295,11 @@ static void test_uuid_index(void **state)
 		.opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_KATO, .cdw14 = 1};
 	uint16_t st = tu_admin(env, &cmd, NULL, 0, NULL);
 
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	assert_dnr(st);
 	cmd.opc = nvme_admin_set_features;
 	st = tu_admin(env, &cmd, NULL, 0, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 }
 
 /* ---- individual features */
@@ -308,7 +311,7 @@ static void test_power_mgmt(void **state)
 
 	for (uint32_t ps = 1; ps < 32; ps++) {
 		st = tu_set_feature(env, NVME_FEAT_FID_POWER_MGMT, false, ps, NULL);
-		assert_status(st, SC_INVALID_FIELD);
+		assert_failed(st, SC_INVALID_FIELD);
 		assert_dnr(st);
 	}
 	assert_success(tu_set_feature(env, NVME_FEAT_FID_POWER_MGMT, false, 2u << 5, NULL));
@@ -343,21 +346,21 @@ static void test_temp_threshold(void **state)
 
 	/* ...but cannot be read back as one value. */
 	st = tu_get_feature(env, NVME_FEAT_FID_TEMP_THRESH, 0, TT(0, 0xf, 0), NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	assert_dnr(st);
 	for (unsigned s = 9; s < 0xf; s++) {
 		st = tu_get_feature(env, NVME_FEAT_FID_TEMP_THRESH, 0, TT(0, s, 0), NULL);
-		assert_status(st, SC_INVALID_FIELD);
+		assert_failed(st, SC_INVALID_FIELD);
 		st = tu_set_feature(env, NVME_FEAT_FID_TEMP_THRESH, false, TT(300, s, 0), NULL);
-		assert_status(st, SC_INVALID_FIELD);
+		assert_failed(st, SC_INVALID_FIELD);
 		assert_dnr(st);
 	}
 	for (unsigned th = 2; th < 4; th++) {
 		st = tu_get_feature(env, NVME_FEAT_FID_TEMP_THRESH, 0, TT(0, 0, th), NULL);
-		assert_status(st, SC_INVALID_FIELD);
+		assert_failed(st, SC_INVALID_FIELD);
 		assert_dnr(st);
 		st = tu_set_feature(env, NVME_FEAT_FID_TEMP_THRESH, false, TT(300, 0, th), NULL);
-		assert_status(st, SC_INVALID_FIELD);
+		assert_failed(st, SC_INVALID_FIELD);
 		assert_dnr(st);
 	}
 	assert_int_equal(get(env, NVME_FEAT_FID_TEMP_THRESH, 0, TT(0, 0, 0)) & 0xffff, 360);
@@ -372,7 +375,7 @@ static void test_err_recovery(void **state)
 	assert_int_equal(get(env, NVME_FEAT_FID_ERR_RECOVERY, 0, 0), 0x1234);
 	/* DULBE needs NSFEAT bit 2, which no namespace reports. */
 	st = tu_set_feature(env, NVME_FEAT_FID_ERR_RECOVERY, false, 1u << 16 | 5, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	assert_dnr(st);
 	assert_int_equal(get(env, NVME_FEAT_FID_ERR_RECOVERY, 0, 0), 0x1234);
 }
@@ -406,7 +409,7 @@ static void test_num_queues(void **state)
 
 	/* I/O queues exist (the fixture made pair 1): too late. */
 	st = tu_set_feature(env, NVME_FEAT_FID_NUM_QUEUES, false, 0, NULL);
-	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
+	assert_failed(st, NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
 	assert_int_equal(get(env, NVME_FEAT_FID_NUM_QUEUES, 0, 0), 3 | 3u << 16);
 
 	delete_queue_pair_1(env);
@@ -421,10 +424,10 @@ static void test_num_queues(void **state)
 	assert_int_equal(dw0, 0);
 
 	st = tu_set_feature(env, NVME_FEAT_FID_NUM_QUEUES, false, 0xffff, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	assert_dnr(st);
 	st = tu_set_feature(env, NVME_FEAT_FID_NUM_QUEUES, false, 0xffffu << 16, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	assert_dnr(st);
 	assert_int_equal(get(env, NVME_FEAT_FID_NUM_QUEUES, 0, 0), 0);
 	assert_int_equal(get(env, NVME_FEAT_FID_NUM_QUEUES, 1, 0), 3 | 3u << 16);
@@ -456,12 +459,12 @@ static void test_irq_config(void **state)
 	assert_int_equal(get(env, NVME_FEAT_FID_IRQ_CONFIG, 2, 2), 2);
 
 	st = tu_set_feature(env, NVME_FEAT_FID_IRQ_CONFIG, false, 5 | 1u << 16, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	assert_dnr(st);
 	st = tu_set_feature(env, NVME_FEAT_FID_IRQ_CONFIG, false, 0xffff, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	st = tu_get_feature(env, NVME_FEAT_FID_IRQ_CONFIG, 0, 5, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	assert_dnr(st);
 }
 
@@ -529,11 +532,11 @@ static void test_host_id(void **state)
 
 	/* The buffer is smaller than the identifier. */
 	st = feat_cmd(env, nvme_admin_set_features, 0, NVME_FEAT_FID_HOST_ID, 1, id16, 8, NULL);
-	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA));
+	assert_failed(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR);
 	st = feat_cmd(env, nvme_admin_get_features, 0, NVME_FEAT_FID_HOST_ID, 1, out, 4, NULL);
-	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA));
+	assert_failed(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR);
 	st = feat_cmd(env, nvme_admin_set_features, 0, NVME_FEAT_FID_HOST_ID, 0, NULL, 0, NULL);
-	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA));
+	assert_failed(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR);
 	/* The failed Set did not change the identifier. */
 	assert_success(feat_cmd(env, nvme_admin_get_features, 0, NVME_FEAT_FID_HOST_ID, 1, out,
 				sizeof(out), NULL));
@@ -574,7 +577,7 @@ static void test_timestamp(void **state)
 				0, out, sizeof(out), NULL));
 	assert_int_equal(ts_of(out), 0);
 	st = feat_cmd(env, nvme_admin_set_features, 0, NVME_FEAT_FID_TIMESTAMP, 0, in, 4, NULL);
-	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA));
+	assert_failed(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR);
 }
 
 /* A controller reached through a fabrics transport. */
@@ -589,15 +592,15 @@ static void test_fabrics_only_features(void **state)
 	fab.fabrics = true;
 	env->ctrl->tops = &fab;
 	st = tu_get_feature(env, NVME_FEAT_FID_IRQ_COALESCE, 0, 0, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	st = tu_set_feature(env, NVME_FEAT_FID_IRQ_CONFIG, false, 1, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	assert_dnr(st);
 	/* The Host Identifier comes with Connect. */
 	st = feat_cmd(env, nvme_admin_set_features, 0, NVME_FEAT_FID_HOST_ID, 1, id, 16, NULL);
-	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
+	assert_failed(st, NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
 	st = feat_cmd(env, nvme_admin_get_features, 0, NVME_FEAT_FID_HOST_ID, 0, id, 16, NULL);
-	assert_status(st, SC_INVALID_FIELD);
+	assert_failed(st, SC_INVALID_FIELD);
 	env->ctrl->tops = old;
 }
 

@@ -6,7 +6,8 @@
 
 #define SC_DNR(sc)		     (NVEMU_SC_CMD(sc) | NVEMU_DNR)
 #define GEN_DNR(sc)		     (NVEMU_SC_GENERIC(sc) | NVEMU_DNR)
-#define assert_status_dnr(got, want) assert_int_equal((got)&0x47ff, (want)&0x47ff)
+/* Exact status including DNR, and the command's Error Information log entry. */
+#define assert_status_dnr(got, want) tu_assert_failed(env, (got), (want))
 
 /* Commit actions */
 #define CA_REPLACE     0
@@ -306,8 +307,8 @@ static void test_download_invalid(void **state)
 	/* host buffer smaller than NUMD says */
 	cmd.cdw10 = 2047;
 	cmd.cdw11 = 1024 / 4;
-	assert_status(tu_admin(env, &cmd, img, 4096, NULL),
-		      NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA));
+	tu_assert_failed(env, tu_admin(env, &cmd, img, 4096, NULL),
+			 NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR);
 	assert_int_equal(env->ctrl->fw.image_len, 1024);
 	/* the next piece still fits */
 	assert_success(fw_download(env, 1024, img, 1024));
@@ -344,8 +345,8 @@ static void test_single_slot(void **state)
 	assert_success(tu_identify(&env2, NVME_IDENTIFY_CNS_CTRL, 0, 0, id));
 	assert_int_equal(id->frmw, 1 | 1 << 1 | 1 << 4);
 	download_image(&env2, "NVEMU-X1");
-	assert_status_dnr(fw_commit(&env2, 0, CA_REPLACE), SC_DNR(NVME_SC_FIRMWARE_SLOT));
-	assert_status_dnr(fw_commit(&env2, 2, CA_REPLACE), SC_DNR(NVME_SC_FIRMWARE_SLOT));
+	tu_assert_failed(&env2, fw_commit(&env2, 0, CA_REPLACE), SC_DNR(NVME_SC_FIRMWARE_SLOT));
+	tu_assert_failed(&env2, fw_commit(&env2, 2, CA_REPLACE), SC_DNR(NVME_SC_FIRMWARE_SLOT));
 	assert_success(fw_commit(&env2, 1, CA_ACTIVATE));
 	/* the other controller's slots are its own */
 	assert_int_equal(env->ctrl->fw.image_len, 0);

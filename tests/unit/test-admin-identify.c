@@ -238,16 +238,19 @@ static void test_id_ns_invalid_nsid(void **state)
 	uint16_t st;
 
 	st = tu_identify(env, NVME_IDENTIFY_CNS_NS, 0, 0, buf);
-	assert_status(st, INVALID_NS);
+	tu_assert_failed(env, st, INVALID_NS);
 	assert_dnr(st);
 	env->subsys->nn = 16;
 	st = tu_identify(env, NVME_IDENTIFY_CNS_NS, 17, 0, buf);
-	assert_status(st, INVALID_NS);
+	tu_assert_failed(env, st, INVALID_NS);
 	assert_dnr(st);
-	assert_status(tu_identify(env, NVME_IDENTIFY_CNS_ALLOCATED_NS, 17, 0, buf), INVALID_NS);
-	assert_status(tu_identify(env, NVME_IDENTIFY_CNS_ALLOCATED_NS, NVEMU_NSID_ALL, 0, buf),
-		      INVALID_NS);
-	assert_status(tu_identify(env, NVME_IDENTIFY_CNS_ALLOCATED_NS, 0, 0, buf), INVALID_NS);
+	tu_assert_failed(env, tu_identify(env, NVME_IDENTIFY_CNS_ALLOCATED_NS, 17, 0, buf),
+			 INVALID_NS);
+	tu_assert_failed(env,
+			 tu_identify(env, NVME_IDENTIFY_CNS_ALLOCATED_NS, NVEMU_NSID_ALL, 0, buf),
+			 INVALID_NS);
+	tu_assert_failed(env, tu_identify(env, NVME_IDENTIFY_CNS_ALLOCATED_NS, 0, 0, buf),
+			 INVALID_NS);
 	assert_success(tu_identify(env, NVME_IDENTIFY_CNS_NS, 16, 0, buf));
 }
 
@@ -353,8 +356,10 @@ static void test_ns_desc_list(void **state)
 	p += 4 + 1;
 	assert_true(all_zero(p, (size_t)(buf + sizeof(buf) - p)));
 
-	assert_status(tu_identify(env, NVME_IDENTIFY_CNS_NS_DESC_LIST, 2, 0, buf), INVALID_NS);
-	assert_status(tu_identify(env, NVME_IDENTIFY_CNS_NS_DESC_LIST, 0, 0, buf), INVALID_NS);
+	tu_assert_failed(env, tu_identify(env, NVME_IDENTIFY_CNS_NS_DESC_LIST, 2, 0, buf),
+			 INVALID_NS);
+	tu_assert_failed(env, tu_identify(env, NVME_IDENTIFY_CNS_NS_DESC_LIST, 0, 0, buf),
+			 INVALID_NS);
 }
 
 /* ---- CNS 05h / 06h / 08h / 1Ch */
@@ -369,12 +374,12 @@ static void test_csi_ns(void **state)
 	/* no storage tags, no protection information */
 	assert_true(all_zero(buf, sizeof(buf)));
 	st = identify_csi(env, NVME_IDENTIFY_CNS_CSI_NS, 1, NVME_CSI_ZNS, buf);
-	assert_status(st, INVALID_FIELD);
+	tu_assert_failed(env, st, INVALID_FIELD);
 	assert_dnr(st);
-	assert_status(identify_csi(env, NVME_IDENTIFY_CNS_CSI_NS, 1, NVME_CSI_KV, buf),
-		      INVALID_FIELD);
-	assert_status(identify_csi(env, NVME_IDENTIFY_CNS_CSI_NS, 0, NVME_CSI_NVM, buf),
-		      INVALID_NS);
+	tu_assert_failed(env, identify_csi(env, NVME_IDENTIFY_CNS_CSI_NS, 1, NVME_CSI_KV, buf),
+			 INVALID_FIELD);
+	tu_assert_failed(env, identify_csi(env, NVME_IDENTIFY_CNS_CSI_NS, 0, NVME_CSI_NVM, buf),
+			 INVALID_NS);
 }
 
 static void test_csi_ctrl(void **state)
@@ -388,8 +393,8 @@ static void test_csi_ctrl(void **state)
 	assert_int_equal(le32toh(id->dmrsl), UINT32_MAX);
 	assert_true(le64toh(id->dmsl) >= le32toh(id->dmrsl));
 	assert_true(all_zero(id->rsvd16, sizeof(id->rsvd16)));
-	assert_status(identify_csi(env, NVME_IDENTIFY_CNS_CSI_CTRL, 0, NVME_CSI_ZNS, buf),
-		      INVALID_FIELD);
+	tu_assert_failed(env, identify_csi(env, NVME_IDENTIFY_CNS_CSI_CTRL, 0, NVME_CSI_ZNS, buf),
+			 INVALID_FIELD);
 }
 
 static void test_indep_id_ns(void **state)
@@ -404,8 +409,8 @@ static void test_indep_id_ns(void **state)
 	memset(buf, 0xa5, sizeof(buf));
 	assert_success(tu_identify(env, NVME_IDENTIFY_CNS_CSI_INDEPENDENT_ID_NS, 2, 0, buf));
 	assert_true(all_zero(buf, sizeof(buf)));
-	assert_status(tu_identify(env, NVME_IDENTIFY_CNS_CSI_INDEPENDENT_ID_NS, 0, 0, buf),
-		      INVALID_NS);
+	tu_assert_failed(env, tu_identify(env, NVME_IDENTIFY_CNS_CSI_INDEPENDENT_ID_NS, 0, 0, buf),
+			 INVALID_NS);
 }
 
 static void test_iocs(void **state)
@@ -452,9 +457,11 @@ static void test_ctrl_lists(void **state)
 	/* allocated but attached nowhere */
 	assert_success(tu_identify(env, NVME_IDENTIFY_CNS_NS_CTRL_LIST, 2, 0, buf));
 	assert_int_equal(le16toh(l->num), 0);
-	assert_status(tu_identify(env, NVME_IDENTIFY_CNS_NS_CTRL_LIST, 0, 0, buf), INVALID_NS);
-	assert_status(tu_identify(env, NVME_IDENTIFY_CNS_NS_CTRL_LIST, NVEMU_NSID_ALL, 0, buf),
-		      INVALID_NS);
+	tu_assert_failed(env, tu_identify(env, NVME_IDENTIFY_CNS_NS_CTRL_LIST, 0, 0, buf),
+			 INVALID_NS);
+	tu_assert_failed(env,
+			 tu_identify(env, NVME_IDENTIFY_CNS_NS_CTRL_LIST, NVEMU_NSID_ALL, 0, buf),
+			 INVALID_NS);
 
 	assert_int_equal(nvemu_ctrl_detach_ns(c.ctrl, 1, NULL), 0);
 	ctrl2_del(env, &c);
@@ -470,7 +477,7 @@ static void test_invalid_cns(void **state)
 
 	for (size_t i = 0; i < sizeof(bad); i++) {
 		st = tu_identify(env, bad[i], 1, 0, buf);
-		assert_status(st, INVALID_FIELD);
+		tu_assert_failed(env, st, INVALID_FIELD);
 		assert_dnr(st);
 	}
 }
@@ -482,7 +489,7 @@ static void test_short_buffer(void **state)
 	uint16_t st;
 
 	st = tu_admin(env, &cmd, buf, 512, NULL);
-	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA));
+	tu_assert_failed(env, st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR);
 	assert_dnr(st);
 }
 

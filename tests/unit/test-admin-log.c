@@ -4,6 +4,9 @@
 
 #include "test-util.h"
 
+/* Exact status, DNR included, and the command's Error Information log entry. */
+#define assert_failed(got, want) tu_assert_failed(env, (got), (want))
+
 #define INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
 #define INVALID_LOG   (NVEMU_SC_CMD(NVME_SC_INVALID_LOG_PAGE) | NVEMU_DNR)
 
@@ -76,7 +79,7 @@ static void test_unknown_lid(void **state)
 
 	for (size_t i = 0; i < sizeof(bad); i++) {
 		st = tu_get_log(env, bad[i], 0, 0, false, buf, 512);
-		assert_status(st, INVALID_LOG);
+		assert_failed(st, INVALID_LOG);
 		assert_dnr(st);
 	}
 }
@@ -91,16 +94,16 @@ static void test_offsets(void **state)
 
 	/* not dword aligned */
 	st = tu_get_log(env, NVME_LOG_LID_SMART, 0, 2, false, buf, 512);
-	assert_status(st, INVALID_FIELD);
+	assert_failed(st, INVALID_FIELD);
 	assert_dnr(st);
-	assert_status(tu_get_log(env, NVME_LOG_LID_SMART, 0, 513, false, buf, 4), INVALID_FIELD);
+	assert_failed(tu_get_log(env, NVME_LOG_LID_SMART, 0, 513, false, buf, 4), INVALID_FIELD);
 	/* past the end of the 512-byte log */
 	st = tu_get_log(env, NVME_LOG_LID_SMART, 0, 516, false, buf, 4);
-	assert_status(st, INVALID_FIELD);
+	assert_failed(st, INVALID_FIELD);
 	assert_dnr(st);
-	assert_status(tu_get_log(env, NVME_LOG_LID_SMART, 0, 1ull << 32, false, buf, 4),
+	assert_failed(tu_get_log(env, NVME_LOG_LID_SMART, 0, 1ull << 32, false, buf, 4),
 		      INVALID_FIELD);
-	assert_status(tu_get_log(env, NVME_LOG_LID_CMD_EFFECTS, 0, 4100, false, buf, 4),
+	assert_failed(tu_get_log(env, NVME_LOG_LID_CMD_EFFECTS, 0, 4100, false, buf, 4),
 		      INVALID_FIELD);
 	/* exactly at the end: nothing left, zero-filled */
 	memset(buf, 0xa5, sizeof(buf));
@@ -135,13 +138,13 @@ static void test_buffer_too_small(void **state)
 
 	cmd.cdw10 = NVME_LOG_LID_SMART | 127u << 16; /* 512 bytes */
 	st = tu_admin(env, &cmd, buf, 256, NULL);
-	assert_status(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA));
+	assert_failed(st, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR);
 	assert_dnr(st);
 	/* NUMDU counts too */
 	cmd.cdw10 = NVME_LOG_LID_SMART | 127u << 16;
 	cmd.cdw11 = 1;
-	assert_status(tu_admin(env, &cmd, buf, sizeof(buf), NULL),
-		      NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA));
+	assert_failed(tu_admin(env, &cmd, buf, sizeof(buf), NULL),
+		      NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR);
 }
 
 static void test_index_offset_unsupported(void **state)
@@ -151,7 +154,7 @@ static void test_index_offset_unsupported(void **state)
 
 	cmd.cdw10 = NVME_LOG_LID_SMART | 127u << 16;
 	cmd.cdw14 = 1u << 23; /* OT: index offsets */
-	assert_status(tu_admin(env, &cmd, buf, 512, NULL), INVALID_FIELD);
+	assert_failed(tu_admin(env, &cmd, buf, 512, NULL), INVALID_FIELD);
 }
 
 /* ---- 01h */
@@ -165,10 +168,10 @@ static void test_error_log(void **state)
 	uint64_t base = env->ctrl->err_count;
 
 	st1 = tu_admin(env, &cmd, buf, 4096, NULL);
-	assert_status(st1, INVALID_FIELD);
+	assert_failed(st1, INVALID_FIELD);
 	cmd = (struct nvemu_sqe){.opc = 0xc5, .cid = 0x4321, .nsid = 1};
 	st2 = tu_admin(env, &cmd, NULL, 0, NULL);
-	assert_status(st2, NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE));
+	assert_failed(st2, NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR);
 
 	memset(buf, 0xa5, sizeof(buf));
 	assert_success(tu_get_log(env, NVME_LOG_LID_ERROR, 0, 0, false, buf, 4096));
@@ -194,7 +197,7 @@ static void test_error_log_wraps(void **state)
 
 	for (unsigned i = 0; i < NVEMU_ERRLOG_ENTRIES + 10; i++) {
 		cmd.cid = (uint16_t)i;
-		assert_status(tu_admin(env, &cmd, buf, 4096, NULL), INVALID_FIELD);
+		assert_failed(tu_admin(env, &cmd, buf, 4096, NULL), INVALID_FIELD);
 	}
 	total = env->ctrl->err_count;
 	assert_success(tu_get_log(env, NVME_LOG_LID_ERROR, NVEMU_NSID_ALL, 0, false, buf, 4096));
@@ -250,10 +253,10 @@ static void test_smart_nsid(void **state)
 	assert_success(tu_get_log(env, NVME_LOG_LID_SMART, 1, 0, false, buf, 512));
 	/* allocated but not attached, and unallocated */
 	st = tu_get_log(env, NVME_LOG_LID_SMART, 2, 0, false, buf, 512);
-	assert_status(st, INVALID_FIELD);
+	assert_failed(st, INVALID_FIELD);
 	assert_dnr(st);
-	assert_status(tu_get_log(env, NVME_LOG_LID_SMART, 9, 0, false, buf, 512), INVALID_FIELD);
-	assert_status(tu_get_log(env, NVME_LOG_LID_SMART, 0xfffffffe, 0, false, buf, 512),
+	assert_failed(tu_get_log(env, NVME_LOG_LID_SMART, 9, 0, false, buf, 512), INVALID_FIELD);
+	assert_failed(tu_get_log(env, NVME_LOG_LID_SMART, 0xfffffffe, 0, false, buf, 512),
 		      INVALID_FIELD);
 }
 
@@ -387,7 +390,7 @@ static void test_cmd_effects(void **state)
 	/* a command set other than NVM */
 	cmd.cdw10 = NVME_LOG_LID_CMD_EFFECTS | 1023u << 16;
 	cmd.cdw14 = (uint32_t)NVME_CSI_ZNS << 24;
-	assert_status(tu_admin(env, &cmd, buf, 4096, NULL), INVALID_FIELD);
+	assert_failed(tu_admin(env, &cmd, buf, 4096, NULL), INVALID_FIELD);
 }
 
 static void test_cmd_effects_disabled_cmds(void **state)

@@ -41,17 +41,14 @@ static uint16_t delete_q(struct tu_env *env, uint8_t opc, uint16_t qid)
 	return tu_admin(env, &cmd, NULL, 0, NULL);
 }
 
-static void expect(uint16_t st, uint16_t want)
-{
-	if ((st & 0x7ff) != (want & 0x7ff) || !(st & NVME_SC_DNR))
-		fail_msg("status %#x, expected %#x with DNR", st, want | NVME_SC_DNR);
-}
+/* Failed with want and DNR, and left its Error Information log entry. */
+#define expect(st, want) tu_assert_failed(env, (st), (want) | NVME_SC_DNR)
 
 static uint16_t flush_on(struct tu_env *env, uint16_t sqid)
 {
 	struct nvemu_sqe cmd = {.opc = nvme_cmd_flush, .nsid = 1};
 
-	return nvemu_host_exec(env->host, sqid, &cmd, NULL, 0, NULL);
+	return tu_exec(env, sqid, &cmd, NULL, 0, NULL);
 }
 
 /* ---- create */
@@ -123,8 +120,9 @@ static void test_create_beyond_granted(void **state)
 	assert_success(create_sq(env, 2, 16, 1, 3, 0));
 	expect(create_sq(env, 3, 16, 1, 3, 0), SC_QID_INVALID);
 	/* Once queues exist the grant is fixed. */
-	assert_status(tu_set_feature(env, NVME_FEAT_FID_NUM_QUEUES, false, 3 | 3u << 16, NULL),
-		      NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
+	tu_assert_failed(env,
+			 tu_set_feature(env, NVME_FEAT_FID_NUM_QUEUES, false, 3 | 3u << 16, NULL),
+			 NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
 	expect(create_cq(env, 4, 16, CQ_PC, 0, 0), SC_QID_INVALID);
 }
 
@@ -344,12 +342,12 @@ static void test_transport_hooks(void **state)
 
 	/* A failure of the transport is the command's status; nothing is created. */
 	hook_status = fail;
-	assert_status(create_cq(env, 2, 32, CQ_PC | CQ_IEN, 3, 0x30000), fail);
+	tu_assert_failed(env, create_cq(env, 2, 32, CQ_PC | CQ_IEN, 3, 0x30000), fail);
 	assert_false(env->ctrl->cqs[2].valid);
 	hook_status = 0;
 	assert_success(create_cq(env, 2, 32, CQ_PC | CQ_IEN, 3, 0x30000));
 	hook_status = fail;
-	assert_status(create_sq(env, 2, 8, 1 | 1u << 1, 2, 0), fail);
+	tu_assert_failed(env, create_sq(env, 2, 8, 1 | 1u << 1, 2, 0), fail);
 	assert_int_equal(env->ctrl->cqs[2].nr_sqs, 0);
 	hook_status = 0;
 	assert_success(create_sq(env, 2, 8, 1 | 1u << 1, 2, 0));
@@ -359,7 +357,7 @@ static void test_transport_hooks(void **state)
 	assert_int_equal(hook_calls, 4);
 
 	hook_status = fail;
-	assert_status(delete_q(env, nvme_admin_delete_sq, 2), fail);
+	tu_assert_failed(env, delete_q(env, nvme_admin_delete_sq, 2), fail);
 	assert_true(env->ctrl->sqs[2].valid);
 	hook_status = 0;
 	assert_success(delete_q(env, nvme_admin_delete_sq, 2));
