@@ -867,6 +867,38 @@ static void test_ns_delete_under_format_and_other_ctrl(void **state)
 	assert_int_equal(nvemu_bdev_destroy(&t2->bdev, &err), 0);
 }
 
+/* Namespace Attachment detaches a namespace while a Copy runs on it. */
+static void test_detach_under_io(void **state)
+{
+	struct tu_env *env = *state;
+	struct test_bdev *t = tb_create(1 << 20);
+	struct nvme_ctrl_list *list = calloc(1, sizeof(*list));
+	struct nvme_copy_range cr = {.slba = htole64(0), .nlb = htole16(1)};
+	struct nvemu_error err = {0};
+	static struct async_cmd cp;
+	uint8_t r[512];
+	struct nvemu_sqe cmd;
+
+	assert_non_null(list);
+	attach(env, &t->bdev, 0, 6);
+	t->defer = true;
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_copy, .nsid = 6, .cdw10 = 50};
+	submit_async(env->host, 1, &cp, &cmd, &cr, sizeof(cr));
+	list->num = htole16(1);
+	list->identifier[0] = htole16(env->ctrl->cntlid);
+	cmd = (struct nvemu_sqe){.opc = nvme_admin_ns_attach, .nsid = 6, .cdw10 = 1};
+	assert_success(tu_admin(env, &cmd, list, sizeof(*list), NULL));
+	cmd = (struct nvemu_sqe){.opc = nvme_cmd_read, .nsid = 6};
+	tu_expect_error(env, 1, &cmd, r, sizeof(r), SC_INVALID_NS);
+	tb_drain(t);
+	assert_int_equal(cp.done, 1);
+	assert_int_equal(cp.req.cqe.status, 0);
+	assert_int_equal(nvemu_subsys_ns(env->subsys, 6)->refs, 1);
+	assert_int_equal(nvemu_subsys_remove_ns(env->subsys, 6, &err), 0);
+	assert_int_equal(nvemu_bdev_destroy(&t->bdev, &err), 0);
+	free(list);
+}
+
 /*
  * A shutdown's flushes count as work in flight: the controller can't be
  * removed under them, and the namespace they flush survives its deletion.
@@ -1206,6 +1238,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ns_delete_all_under_io, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_ns_delete_under_format_and_other_ctrl,
 						tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_detach_under_io, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_flush_holds_ctrl, tu_setup,
 						tu_teardown),
 		cmocka_unit_test_setup_teardown(test_subsys_destroy_under_io, tu_setup,

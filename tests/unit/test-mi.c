@@ -777,6 +777,32 @@ static void admin_identify(void **state)
 	assert_int_equal(o.dlen, 4096);
 }
 
+/*
+ * A suspended controller still answers a tunnelled command: Command
+ * Interrupted without DNR, so the management controller retries later.
+ */
+static void admin_suspended(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvme_mi_admin_req_hdr h;
+	struct admin_out o;
+
+	nvemu_ctrl_suspend(e->tu->ctrl, false);
+	admin_hdr(&h, 1, nvme_admin_identify, 0);
+	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
+	h.flags = 1;
+	h.dlen = htole32(4096);
+	admin(e, &h, NULL, 0, &o); /* exactly one response, at once */
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, NVEMU_SC_GENERIC(NVME_SC_CMD_INTERRUPTED));
+	assert_int_equal(o.dlen, 0);
+	assert_int_equal(nvemu_ctrl_inflight(e->tu->ctrl), 0);
+	nvemu_ctrl_resume(e->tu->ctrl);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.nvme, 0);
+	assert_int_equal(o.dlen, 4096);
+}
+
 static void admin_log_features(void **state)
 {
 	struct mi_env *e = *state;
@@ -1035,6 +1061,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(vpd, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_identify, setup, teardown),
+		cmocka_unit_test_setup_teardown(admin_suspended, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_log_features, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_ns, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_fw, setup, teardown),
