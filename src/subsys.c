@@ -251,14 +251,18 @@ static void ctrl_detach_all(struct nvemu_ctrl *ctrl)
 	ctrl->nr_ns = 0;
 }
 
-/* Stop a controller that is leaving the model: what it holds goes back first. */
-static void ctrl_quiesce(struct nvemu_ctrl *ctrl)
+/*
+ * Stop a controller that is leaving the model: what it holds goes back
+ * first. reset: also a controller reset, which reaches a transport still
+ * bound through its reset hook.
+ */
+static void ctrl_quiesce(struct nvemu_ctrl *ctrl, bool reset)
 {
 	/* Teardown owns the controller now; a stale waiter must not run. */
 	ctrl->idle_fn = NULL;
 	nvemu_ctrl_fail_held(ctrl, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
 	nvemu_ctrl_abort_aers(ctrl);
-	if (nvemu_ctrl_enabled(ctrl))
+	if (reset && nvemu_ctrl_enabled(ctrl))
 		nvemu_ctrl_set_cc(ctrl, 0);
 }
 
@@ -269,7 +273,8 @@ void nvemu_subsys_destroy(struct nvemu_subsys *s)
 	for (unsigned i = 0; i < s->nr_ctrls; i++) {
 		struct nvemu_ctrl *ctrl = s->ctrls[i];
 
-		ctrl_quiesce(ctrl);
+		/* No controller reset: the transport may be half gone already. */
+		ctrl_quiesce(ctrl, false);
 		ctrl_detach_all(ctrl);
 		if (nvemu_ctrl_inflight(ctrl)) {
 			/* Its completions still reach the transport; the last one frees it. */
@@ -514,7 +519,7 @@ int nvemu_subsys_remove_ctrl(struct nvemu_subsys *s, uint16_t cntlid, struct nve
 		 * Outstanding AERs and commands held by a suspend never started:
 		 * they go back to their transport as aborted.
 		 */
-		ctrl_quiesce(ctrl);
+		ctrl_quiesce(ctrl, true);
 		memmove(&s->ctrls[i], &s->ctrls[i + 1], (s->nr_ctrls - i - 1) * sizeof(*s->ctrls));
 		s->nr_ctrls--;
 		ctrl_free(ctrl);
