@@ -9,6 +9,8 @@
  * saveable features, defaults of the others). Get Features reads current,
  * defaults (built on the fly) or saved through the same code.
  */
+#include <stdlib.h>
+
 #include "nvemu-internal.h"
 
 #define SEL_CURRENT   0
@@ -30,7 +32,7 @@
  * 02h Power Management         yes       controller  one power state: PS must be 0
  * 04h Temperature Threshold    yes       controller  re-evaluates health on Set
  * 05h Error Recovery           yes       controller  DULBE unsupported (must be 0)
- * 06h Volatile Write Cache     yes       controller  WCE=0: every write is FUA
+ * 06h Volatile Write Cache     yes       controller  WCE=0: flush, then every write is FUA
  * 07h Number of Queues         no        controller  only before I/O queues exist
  * 08h Interrupt Coalescing     yes       controller  PCIe only
  * 09h Interrupt Vector Config  yes       controller  PCIe only
@@ -418,6 +420,76 @@ static uint16_t feat_write(const struct nvemu_ctrl *ctrl, struct nvemu_features 
 	}
 }
 
+/*
+ * Turning the volatile write cache off: what earlier writes left in it must
+ * be durable too before the command completes, so every attached namespace
+ * is flushed first. The flushes hold their namespaces.
+ */
+struct vwc_flush {
+	unsigned nr;
+	struct {
+		struct nvemu_ns *ns;
+		struct nvemu_bio bio;
+	} e[];
+};
+
+static void vwc_flush_release(struct nvemu_req *req)
+{
+	struct vwc_flush *vf = req->cmd_priv;
+
+	for (unsigned i = 0; i < vf->nr; i++)
+		nvemu_ns_put(vf->e[i].ns);
+}
+
+static void vwc_flush_put(struct nvemu_req *req)
+{
+	if (--req->bio_pending)
+		return;
+	nvemu_req_complete(
+		req, req->bio_err ? nvemu_bio_errno_to_status(NVEMU_BIO_FLUSH, req->bio_err) : 0);
+}
+
+static void vwc_flush_done(struct nvemu_bio *bio, int err)
+{
+	struct nvemu_req *req = bio->private;
+
+	if (err && !req->bio_err)
+		req->bio_err = err;
+	vwc_flush_put(req);
+}
+
+/* Returns a status, or 0 when the flushes complete the command. */
+static uint16_t vwc_flush_start(struct nvemu_req *req)
+{
+	struct nvemu_ctrl *ctrl = req->ctrl;
+	struct vwc_flush *vf = calloc(1, sizeof(*vf) + ctrl->nr_ns * sizeof(vf->e[0]));
+
+	if (!vf)
+		return NVEMU_SC_GENERIC(NVME_SC_INTERNAL);
+	req->cmd_priv = vf;
+	req->cmd_priv_release = vwc_flush_release;
+	req->bio_pending = 1; /* held until every flush is submitted */
+	req->bio_err = 0;
+	for (unsigned i = 0; i < ctrl->nr_ns; i++) {
+		struct nvemu_bio *bio = &vf->e[vf->nr].bio;
+		int rc;
+
+		vf->e[vf->nr++].ns = nvemu_ns_get(ctrl->ns[i]);
+		bio->op = NVEMU_BIO_FLUSH;
+		bio->end_io = vwc_flush_done;
+		bio->private = req;
+		req->bio_pending++;
+		rc = nvemu_bdev_submit(ctrl->ns[i]->bdev, bio);
+		if (rc) {
+			if (!req->bio_err)
+				req->bio_err = rc;
+			req->bio_pending--;
+		}
+	}
+	vwc_flush_put(req);
+	return 0;
+}
+
 void nvemu_execute_set_features(struct nvemu_req *req)
 {
 	struct nvemu_ctrl *ctrl = req->ctrl;
@@ -454,6 +526,22 @@ void nvemu_execute_set_features(struct nvemu_req *req)
 	case NVME_FEAT_FID_HOST_ID:
 		st = set_host_id(req, cdw11);
 		break;
+	case NVME_FEAT_FID_VOLATILE_WC:
+		if ((ctrl->feat.volatile_wc & 1) && !(cdw11 & 1)) {
+			uint32_t cur = ctrl->feat.volatile_wc, saved = ctrl->feat_saved.volatile_wc;
+
+			/* First, so writes from now on are write-through while the flush runs. */
+			feat_write(ctrl, &ctrl->feat, fid, cdw11);
+			if (save)
+				feat_write(ctrl, &ctrl->feat_saved, fid, cdw11);
+			st = vwc_flush_start(req);
+			if (!st)
+				return;		      /* the last flush completes the command */
+			ctrl->feat.volatile_wc = cur; /* failed: nothing changes */
+			ctrl->feat_saved.volatile_wc = saved;
+			break;
+		}
+		/* fallthrough */
 	default:
 		st = feat_write(ctrl, &ctrl->feat, fid, cdw11);
 		if (!st && save)

@@ -1045,7 +1045,7 @@ static void test_owned_file_bdev_freed_by_completion(void **state)
 struct spy_bdev {
 	struct nvemu_bdev bdev;
 	struct nvemu_bdev *file;
-	unsigned writes, durable;
+	unsigned writes, durable, flushes;
 };
 
 struct spy_io {
@@ -1068,7 +1068,9 @@ static int spy_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 	int rc;
 
 	assert_non_null(io);
-	if (bio->op != NVEMU_BIO_READ && bio->op != NVEMU_BIO_FLUSH) {
+	if (bio->op == NVEMU_BIO_FLUSH) {
+		s->flushes++;
+	} else if (bio->op != NVEMU_BIO_READ) {
 		s->writes++;
 		s->durable += bio->fua;
 	}
@@ -1140,7 +1142,13 @@ static void test_volatile_wc_off(void **state)
 	assert_int_equal(spy->writes, 1);
 	assert_int_equal(spy->durable, 0);
 
+	/* Turning it off flushes what the cache holds, before the command completes. */
 	assert_success(tu_set_feature(env, NVME_FEAT_FID_VOLATILE_WC, false, 0, NULL));
+	assert_int_equal(spy->flushes, 1);
+	assert_int_equal(nvemu_bdev_inflight(&spy->bdev), 0);
+	/* Already off: nothing to flush. */
+	assert_success(tu_set_feature(env, NVME_FEAT_FID_VOLATILE_WC, false, 0, NULL));
+	assert_int_equal(spy->flushes, 1);
 	assert_success(tu_get_feature(env, NVME_FEAT_FID_VOLATILE_WC, 0, 0, &dw0));
 	assert_int_equal(dw0, 0);
 	/* The controller still has a cache the host may turn back on. */
