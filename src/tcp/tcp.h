@@ -56,6 +56,26 @@ struct nvemu_tcp_target_params {
 	uint16_t num_io_queues;	 /* per controller; 0: 31 */
 	uint16_t queue_depth;	 /* I/O queue entries (MQES+1), 0: 128; at most 256 */
 	unsigned pdu_timeout_ms; /* a PDU half received for longer is an error; 0: 10 s */
+	/* A socket that has not finished ICReq and Connect by then is closed; 0: 10 s. */
+	unsigned connect_timeout_ms;
+	/*
+	 * A command waiting for H2CData longer than this ends the connection
+	 * (C2HTermReq); 0: 30 s.
+	 */
+	unsigned data_timeout_ms;
+	/*
+	 * Data buffers (R2T and C2H transfers) the commands of one queue may
+	 * hold at once; more waits, and the queue's socket is not read meanwhile
+	 * (backpressure on a host that does not read its responses). At least
+	 * the largest transfer (2 MiB); 0: 4 MiB. In-capsule data (8 KiB per
+	 * queue entry) comes on top.
+	 */
+	uint32_t queue_buf_max;
+	/*
+	 * A discovery controller connected with KATO 0 is dropped after this
+	 * long without a command (as Linux nvmet does); 0: 120 s.
+	 */
+	unsigned disc_kato_ms;
 };
 
 void nvemu_tcp_target_params_init(struct nvemu_tcp_target_params *p);
@@ -87,7 +107,7 @@ int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys
 bool nvemu_tcp_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
 int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 		       struct nvemu_error *err);
-/* Existing associations of that host stay (as in SPDK). */
+/* Also ends that host's live associations with s (as SPDK does). */
 int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 			  struct nvemu_error *err);
 /* The idx-th allowed host NQN, NULL past the end. */
