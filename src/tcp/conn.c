@@ -97,6 +97,22 @@ int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries)
 	return 0;
 }
 
+static void wait_remove(struct tcp_conn *c, struct tcp_cmd *cmd)
+{
+	struct tcp_cmd **pp = &c->wait_head, *prev = NULL;
+
+	while (*pp && *pp != cmd) {
+		prev = *pp;
+		pp = &(*pp)->next_wait;
+	}
+	if (!*pp)
+		return;
+	*pp = cmd->next_wait;
+	if (c->wait_tail == cmd)
+		c->wait_tail = prev;
+	cmd->next_wait = NULL;
+}
+
 void tcp_cmd_release(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
@@ -105,8 +121,8 @@ void tcp_cmd_release(struct tcp_cmd *cmd)
 		return;
 	if (c->disc_aer == cmd)
 		c->disc_aer = NULL;
-	if (c->wait_cmd == cmd)
-		c->wait_cmd = NULL;
+	if (cmd->st == CMD_WAIT)
+		wait_remove(c, cmd);
 	cmd->st = CMD_FREE;
 	c->buf_bytes -= cmd->counted;
 	cmd->counted = 0;
@@ -519,10 +535,11 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 			tcp_cmd_release(cmd);
 	}
 	c->rx_cmd = NULL;
-	c->wait_cmd = NULL;
+	c->wait_head = c->wait_tail = NULL;
 	free(c->stash);
 	c->stash = NULL;
-	c->stash_len = c->stash_off = 0;
+	c->stash_len = 0;
+	c->ch_pending = false;
 	/* Detaching may end the association and complete its AERs into c: keep c alive. */
 	c->in_cb++;
 	tcp_conn_detach(c);
@@ -584,8 +601,11 @@ bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now)
 		for (unsigned i = 0; i < c->nr_cmds && c->cmds[i]; i++) {
 			struct tcp_cmd *cmd = c->cmds[i];
 
-			/* Data still arriving (RX_DATA) counts as progress. */
-			if (cmd->st == CMD_H2C && cmd != c->rx_cmd &&
+			/*
+			 * Data still arriving (RX_DATA) counts as progress; while
+			 * paused, the data may sit unread in the socket.
+			 */
+			if (cmd->st == CMD_H2C && cmd != c->rx_cmd && !c->rx_paused &&
 			    now - cmd->data_ns > data_limit) {
 				tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0, "no H2CData for an R2T in time");
 				return true;
@@ -922,16 +942,16 @@ static void rx_hdr(struct tcp_conn *c)
 	}
 }
 
-/* Backpressure: a command waits for buffer room, or the host is not reading. */
+/* Backpressure: the host is not reading what we send. */
 static bool conn_should_pause(const struct tcp_conn *c)
 {
-	return c->wait_cmd || c->tx_bytes > c->t->p.queue_buf_max / 2;
+	return c->tx_bytes > c->t->p.queue_buf_max / 2;
 }
 
 /* Keep bytes that arrived while paused, in order; false when over the bound. */
 static bool stash_add(struct tcp_conn *c, const uint8_t *buf, size_t len)
 {
-	uint32_t keep = c->stash_len - c->stash_off;
+	uint32_t keep = c->stash_len;
 	uint8_t *b;
 
 	if (keep + len > TCP_STASH_MAX) {
@@ -944,12 +964,11 @@ static bool stash_add(struct tcp_conn *c, const uint8_t *buf, size_t len)
 		return false;
 	}
 	if (keep)
-		memcpy(b, c->stash + c->stash_off, keep);
+		memcpy(b, c->stash, keep);
 	memcpy(b + keep, buf, len);
 	free(c->stash);
 	c->stash = b;
 	c->stash_len = keep + (uint32_t)len;
-	c->stash_off = 0;
 	return true;
 }
 
@@ -967,7 +986,7 @@ void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 {
 	if (!len)
 		return;
-	if (c->rx_paused || c->stash_len > c->stash_off) {
+	if (c->rx_paused || c->stash_len) {
 		/* Older bytes are waiting: these go behind them. */
 		if (stash_add(c, buf, len) && !c->rx_paused)
 			tcp_conn_kick(c);
@@ -980,21 +999,24 @@ void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 
 		switch (c->rx) {
 		case RX_CH:
-			if (!c->hdr_got && conn_should_pause(c)) {
-				/* Between PDUs: no new command until the queue has room. */
-				conn_set_paused(c, true);
-				stash_add(c, buf, len);
-				len = 0;
-				continue;
-			}
 			if (!c->hdr_got)
 				c->rx_start_ns = nvemu_now_ns();
 			n = 8 - c->hdr_got;
 			n = n < len ? n : len;
 			memcpy(c->hdr + c->hdr_got, buf, n);
 			c->hdr_got += n;
-			if (c->hdr_got == 8)
-				rx_ch(c);
+			if (c->hdr_got < 8)
+				break;
+			if (c->hdr[0] == TCP_PDU_CMD && conn_should_pause(c)) {
+				/* No new command until the host reads what we sent. */
+				conn_set_paused(c, true);
+				c->ch_pending = true;
+				if (len > n)
+					stash_add(c, buf + n, len - n);
+				len = n;
+				break;
+			}
+			rx_ch(c);
 			break;
 		case RX_HDR:
 			n = c->hdr_need - c->hdr_got;
@@ -1056,19 +1078,31 @@ void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 	c->in_cb--;
 }
 
+static bool buf_room(const struct tcp_conn *c, const struct tcp_cmd *cmd)
+{
+	uint32_t others = c->buf_bytes - cmd->counted;
+
+	/* Alone, any command fits (queue_buf_max >= the largest transfer). */
+	return !others || others + cmd->len <= c->t->p.queue_buf_max;
+}
+
 void tcp_cmd_start_data(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
-	uint32_t others = c->buf_bytes - cmd->counted;
 
-	if (others && others + cmd->len > c->t->p.queue_buf_max) {
-		/* Other commands hold the queue's share: wait for them (no R2T yet). */
+	if (cmd->st != CMD_WAIT && (c->wait_head || !buf_room(c, cmd))) {
+		/* Other commands hold the queue's share: wait, in order (no R2T yet). */
 		cmd->st = CMD_WAIT;
-		c->wait_cmd = cmd;
+		cmd->next_wait = NULL;
+		if (c->wait_tail)
+			c->wait_tail->next_wait = cmd;
+		else
+			c->wait_head = cmd;
+		c->wait_tail = cmd;
 		return;
 	}
-	if (c->wait_cmd == cmd)
-		c->wait_cmd = NULL;
+	if (cmd->st == CMD_WAIT)
+		wait_remove(c, cmd);
 	cmd->st = CMD_RX;
 	if (cmd_buf(cmd, cmd->len)) {
 		tcp_log(c->t, NVEMU_TCP_LOG_ERR, "%s: out of memory for %u data bytes", c->peer,
@@ -1089,22 +1123,30 @@ void tcp_conn_kick(struct tcp_conn *c)
 		return;
 	c->kicking = true;
 	c->in_cb++;
-	if (c->wait_cmd) {
-		struct tcp_cmd *w = c->wait_cmd;
-		uint32_t others = c->buf_bytes - w->counted;
+	while (c->wait_head && c->state == CONN_LIVE && buf_room(c, c->wait_head))
+		tcp_cmd_start_data(c->wait_head);
+	if (c->rx_paused && !conn_should_pause(c) && c->state == CONN_LIVE && !c->in_rx) {
+		uint64_t now = nvemu_now_ns();
 
-		if (!others || others + w->len <= c->t->p.queue_buf_max)
-			tcp_cmd_start_data(w);
-	}
-	if (c->rx_paused && !conn_should_pause(c) && c->state == CONN_LIVE) {
 		conn_set_paused(c, false);
-		if (!c->in_rx && c->stash_len > c->stash_off) {
+		/* Time spent paused was ours, not the host's. */
+		c->rx_start_ns = now;
+		for (unsigned i = 0; i < c->nr_cmds && c->cmds[i]; i++)
+			if (c->cmds[i]->st == CMD_H2C)
+				c->cmds[i]->data_ns = now;
+		if (c->ch_pending) {
+			c->ch_pending = false;
+			c->in_rx = true;
+			rx_ch(c);
+			c->in_rx = false;
+		}
+		if (c->stash_len) {
 			uint8_t *b = c->stash;
-			uint32_t off = c->stash_off, n = c->stash_len - c->stash_off;
+			uint32_t n = c->stash_len;
 
 			c->stash = NULL;
-			c->stash_len = c->stash_off = 0;
-			tcp_conn_rx(c, b + off, n);
+			c->stash_len = 0;
+			tcp_conn_rx(c, b, n);
 			free(b);
 		}
 	}

@@ -181,6 +181,7 @@ struct tcp_cmd {
 	uint32_t counted; /* bytes of buf counted in the queue's buf_bytes */
 	uint64_t data_ns; /* last R2T sent or H2CData received */
 	struct tcp_cmd *next_free;
+	struct tcp_cmd *next_wait; /* CMD_WAIT: the queue's waiting list */
 };
 
 struct tx_item {
@@ -229,14 +230,20 @@ struct tcp_conn {
 	uint64_t rx_start_ns;	/* a PDU started arriving */
 	uint8_t term_buf[TCP_TERM_MAX_PLEN];
 	uint64_t start_ns; /* accepted: ICReq and Connect are due within connect_timeout_ms */
-	/* Backpressure: no PDU is parsed (nor the socket read) while paused. */
+	/*
+	 * Backpressure on a host that does not read: no new capsule is parsed
+	 * (nor the socket read) while paused. H2CData is never held back by a
+	 * waiting command, only by a full transmit queue.
+	 */
 	bool rx_paused;
+	bool ch_pending; /* paused with a capsule's common header in hdr */
 	bool in_rx;
 	bool kicking;
 	uint8_t *stash; /* bytes read but not parsed while paused */
-	uint32_t stash_len, stash_off;
-	struct tcp_cmd *wait_cmd; /* the command waiting for buffer room */
-	uint32_t buf_bytes;	  /* data buffers held by the queue's commands */
+	uint32_t stash_len;
+	/* Commands waiting for buffer room, in arrival order (no R2T sent yet). */
+	struct tcp_cmd *wait_head, *wait_tail;
+	uint32_t buf_bytes; /* data buffers held by the queue's commands */
 	size_t tx_bytes;	  /* bytes queued for transmission */
 	bool tx_lost;		  /* a PDU could not be queued: the connection must end */
 
