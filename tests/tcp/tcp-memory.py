@@ -124,4 +124,51 @@ try:
     tap.ok(d.alive(), "the target is still running")
 finally:
     d.stop()
+
+# Commands waiting for buffer room must not hold back the data of earlier
+# ones: queue_buf_max 2 MiB, five 512 KiB writes sent back to back.
+d = Daemon("target", ["-m", "8", "-B", str(2 << 20)])
+try:
+    a = admin(d.port, d.subnqn, HOST)
+    q = io_queue(d.port, d.subnqn, HOST, a.cntlid, qid=1, sqsize=15)
+    n = READ_KIB * 2
+    payload = [bytes([0x40 + i]) * (READ_KIB * 1024) for i in range(5)]
+    cids = {}
+    for i in range(5):
+        sqe, cid = q.sqe(WRITE, nsid=NS, cdw10=i * n, cdw12=n - 1, sgl_len=READ_KIB * 1024)
+        cids[cid] = i
+        q.send_cmd(sqe)
+    done, bad, r2t_before = {}, 0, 0
+    q.s.settimeout(10)
+    try:
+        while len(done) < 5:
+            t, hdr, _ = q.recv_pdu()
+            if t == R2T:
+                cccid, ttag, r2to, r2tl = struct.unpack_from("<HHII", hdr, 8)
+                if cids[cccid] == 4 and len(done) == 0:
+                    r2t_before += 1
+                pos = r2to
+                while pos < r2to + r2tl:
+                    m = min(q.maxh2cdata, r2to + r2tl - pos)
+                    h = struct.pack("<BBBBIHHIII", 6, 4 if pos + m == r2to + r2tl else 0, 0, 0,
+                                    0, cccid, ttag, pos, m, 0)
+                    q.send_pdu(h, payload[cids[cccid]][pos:pos + m])
+                    pos += m
+            elif t == RSP:
+                cid = struct.unpack_from("<H", hdr, 20)[0]
+                done[cid] = struct.unpack_from("<H", hdr, 22)[0] >> 1
+    except Exception as e:
+        tap.diag(f"broke after {len(done)} writes: {e!r}")
+    tap.eq(sorted(done.values()), [0] * 5,
+           "five 512 KiB writes over a 2 MiB queue budget all complete")
+    tap.eq(r2t_before, 0, "the fifth write got no R2T while the others held the budget")
+    ok = True
+    for i in range(5):
+        r = q.cmd(READ, rlen=READ_KIB * 1024, nsid=NS, cdw10=i * n, cdw12=n - 1)
+        ok &= r["status"] == 0 and bytes(r["data"]) == payload[i]
+    tap.ok(ok, "... and read back intact")
+    q.close()
+    a.close()
+finally:
+    d.stop()
 tap.done()
