@@ -18,6 +18,25 @@
  * (drive it with nvemu_tcp_target_run_once). Either way, call
  * nvemu_tcp_target_tick() about every 100 ms (Keep Alive, stalled PDUs,
  * deferred controller removal). Not thread-safe: one thread drives it.
+ *
+ * Every host may be hostile; what one can hold is bounded:
+ *  - a socket must finish ICReq and Connect within connect_timeout_ms;
+ *  - a queue has as many command slots as its Connect SQSIZE asked (1
+ *    before Connect), at most queue_depth (I/O) or 32 (admin);
+ *  - a command is validated (queue state, PSDT, SGL, length against what
+ *    it transfers, MDTS) before any buffer is allocated or R2T sent; data
+ *    buffers of one queue stay within queue_buf_max (later commands wait,
+ *    in order), plus 8 KiB of in-capsule data per slot;
+ *  - when more than queue_buf_max / 2 waits to be sent (the host does not
+ *    read), no new capsule is parsed and the socket is not read (at most
+ *    128 KiB already read is held back);
+ *  - an R2T unanswered for data_timeout_ms ends the connection (C2HTermReq);
+ *  - KATO 0 disables Keep Alive as the spec says; TCP keep-alive probes
+ *    (60 s idle, 3 probes 10 s apart) close sockets of hosts that vanished.
+ *    A discovery controller with KATO 0 is dropped after disc_kato_ms idle;
+ *  - accept() failing with EMFILE/ENFILE/ENOMEM/ENOBUFS stops polling the
+ *    listener for 100 ms, doubling to 1.6 s while it repeats, and logs one
+ *    line per 10 s at most.
  */
 #ifndef NVEMU_TCP_H
 #define NVEMU_TCP_H
