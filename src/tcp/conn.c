@@ -607,7 +607,8 @@ bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now)
 			 */
 			if (cmd->st == CMD_H2C && cmd != c->rx_cmd && !c->rx_paused &&
 			    now - cmd->data_ns > data_limit) {
-				tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0, "no H2CData for an R2T in time");
+				tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0,
+					       "no H2CData for an R2T in time");
 				return true;
 			}
 		}
@@ -955,7 +956,8 @@ static bool stash_add(struct tcp_conn *c, const uint8_t *buf, size_t len)
 	uint8_t *b;
 
 	if (keep + len > TCP_STASH_MAX) {
-		tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0, "too much data while the queue is full");
+		tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0,
+			       "too much data while the queue is full");
 		return false;
 	}
 	b = malloc(keep + len);

@@ -403,8 +403,8 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	}
 	if (memcmp(a->hostid, d->hostid, sizeof(a->hostid))) {
 		tcp_log(c->t, NVEMU_TCP_LOG_WARN,
-			"%s: I/O queue Connect to controller %u with another host identifier", c->peer,
-			cntlid);
+			"%s: I/O queue Connect to controller %u with another host identifier",
+			c->peer, cntlid);
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(hostid), 0);
 		return;
 	}
@@ -737,8 +737,8 @@ static void disc_log(struct tcp_cmd *cmd)
 }
 
 /* Notice, Discovery Log Page Change, log page 70h (Discovery). */
-#define DISC_AEN_DW0                                                          \
-	(NVME_AER_NOTICE | (uint32_t)NVME_AER_NOTICE_DISC_CHANGED << 8 |      \
+#define DISC_AEN_DW0                                                                               \
+	(NVME_AER_NOTICE | (uint32_t)NVME_AER_NOTICE_DISC_CHANGED << 8 |                           \
 	 (uint32_t)NVME_LOG_LID_DISCOVER << 16)
 
 static void disc_send_aen(struct tcp_conn *c)
@@ -932,8 +932,8 @@ uint16_t tcp_cmd_check(struct tcp_cmd *cmd, uint32_t inline_len)
 			return STATUS_INVALID_OPCODE;
 		}
 	}
-	if (!c->connected && (sqe->opc != FABRICS_OPC ||
-			      (sqe->nsid & 0xff) != nvme_fabrics_type_connect))
+	if (!c->connected &&
+	    (sqe->opc != FABRICS_OPC || (sqe->nsid & 0xff) != nvme_fabrics_type_connect))
 		return STATUS_SEQ_ERROR;
 	/* Fabrics data pointers are SGLs: PRPs (00b) and the reserved 11b are not. */
 	if (psdt == 0 || psdt == 3)

@@ -489,6 +489,19 @@ int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const
 	return 0;
 }
 
+/* Access is revoked now, not at the host's next Connect (as SPDK does). */
+static void drop_host_assocs(struct nvemu_tcp_target *t, struct tcp_subsys *ts, const char *hostnqn)
+{
+again:
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
+		if (!a->dead && a->ts == ts && !strcmp(a->hostnqn, hostnqn)) {
+			tcp_assoc_teardown(a, "host removed from the subsystem");
+			goto again;
+		}
+	}
+	tcp_assoc_gc(t);
+}
+
 int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 			  struct nvemu_error *err)
 {
@@ -502,15 +515,7 @@ int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, co
 		free(ts->hosts[i]);
 		memmove(&ts->hosts[i], &ts->hosts[i + 1], (ts->nr_hosts - i - 1) * sizeof(char *));
 		ts->nr_hosts--;
-		/* Access is revoked now, not at the host's next Connect (as SPDK does). */
-again:
-		for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
-			if (!a->dead && a->ts == ts && !strcmp(a->hostnqn, hostnqn)) {
-				tcp_assoc_teardown(a, "host removed from the subsystem");
-				goto again;
-			}
-		}
-		tcp_assoc_gc(t);
+		drop_host_assocs(t, ts, hostnqn);
 		tcp_disc_log_changed(t);
 		return 0;
 	}

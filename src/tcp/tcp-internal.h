@@ -244,8 +244,8 @@ struct tcp_conn {
 	/* Commands waiting for buffer room, in arrival order (no R2T sent yet). */
 	struct tcp_cmd *wait_head, *wait_tail;
 	uint32_t buf_bytes; /* data buffers held by the queue's commands */
-	size_t tx_bytes;	  /* bytes queued for transmission */
-	bool tx_lost;		  /* a PDU could not be queued: the connection must end */
+	size_t tx_bytes;    /* bytes queued for transmission */
+	bool tx_lost;	    /* a PDU could not be queued: the connection must end */
 
 	/* queue */
 	bool connected;
@@ -266,7 +266,7 @@ struct tcp_conn {
 	uint32_t kato_ms;
 	uint64_t last_ka_ns;
 	struct tcp_cmd *disc_aer;
-	uint32_t disc_aec;	  /* Asynchronous Event Configuration */
+	uint32_t disc_aec;     /* Asynchronous Event Configuration */
 	bool disc_aen_pending; /* a log change not reported yet (no AER outstanding) */
 
 	/* transmit path */

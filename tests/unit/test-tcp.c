@@ -888,7 +888,8 @@ static void test_connect_nqn_fields(void **state)
 	static const struct {
 		size_t len; /* 0: as the bytes say */
 		const char *tail;
-	} bad[] = {{255, ""}, {256, ""}, {224, ""}, {0, "x\n"}, {0, "\xff"}, {0, "\xe0\x80\x80"},
+	} bad[] = {{255, ""},		{256, ""},	 {224, ""},
+		   {0, "x\n"},		{0, "\xff"},	 {0, "\xe0\x80\x80"},
 		   {0, "\xed\xa0\x80"}, {0, "\xc2\x9b"}, {0, "\x7f"}};
 
 	(void)state;
@@ -989,8 +990,7 @@ void *__wrap_calloc(size_t n, size_t size)
 	return __real_calloc(n, size);
 }
 
-static void feed_pdu(struct tcp_conn *c, void *hdr, uint8_t hlen, const void *data,
-		     uint32_t dlen)
+static void feed_pdu(struct tcp_conn *c, void *hdr, uint8_t hlen, const void *data, uint32_t dlen)
 {
 	uint8_t buf[2048];
 	struct tcp_ch *ch = hdr;
