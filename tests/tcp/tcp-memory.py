@@ -122,6 +122,8 @@ try:
         q.close()
     a.close()
     tap.ok(d.alive(), "the target is still running")
+except Exception as e:  # the target died or broke the protocol
+    tap.ok(False, f"test aborted: {e!r}", d.logtext()[-2000:])
 finally:
     d.stop()
 
@@ -169,6 +171,8 @@ try:
     tap.ok(ok, "... and read back intact")
     q.close()
     a.close()
+except Exception as e:  # the target died or broke the protocol
+    tap.ok(False, f"test aborted: {e!r}", d.logtext()[-2000:])
 finally:
     d.stop()
 tap.done()

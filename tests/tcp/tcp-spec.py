@@ -124,6 +124,8 @@ try:
     dc.close()
     quiet.close()
     tap.ok(d.alive(), "nvemud is still running")
+except Exception as e:  # the target died or broke the protocol
+    tap.ok(False, f"test aborted: {e!r}", d.logtext()[-2000:])
 finally:
     d.stop()
 tap.done()
