@@ -160,15 +160,22 @@ class Daemon:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
+        """SIGTERM; returns the exit status (a sanitizer report makes it non-zero)
+        and prints the log's end when that is not 0."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        rc = self.proc.returncode
+        if rc:
+            for line in self.logtext()[-3000:].splitlines():
+                print(f"# {line}")
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        return rc
 
 
 class Closed(Exception):

@@ -125,7 +125,7 @@ try:
 except Exception as e:  # the target died or broke the protocol
     tap.ok(False, f"test aborted: {e!r}", d.logtext()[-2000:])
 finally:
-    d.stop()
+    tap.eq(d.stop(), 0, "the target exits cleanly (status 0, no sanitizer report)")
 
 # Commands waiting for buffer room must not hold back the data of earlier
 # ones: queue_buf_max 2 MiB, five 512 KiB writes sent back to back.
@@ -174,5 +174,5 @@ try:
 except Exception as e:  # the target died or broke the protocol
     tap.ok(False, f"test aborted: {e!r}", d.logtext()[-2000:])
 finally:
-    d.stop()
+    tap.eq(d.stop(), 0, "the target exits cleanly (status 0, no sanitizer report)")
 tap.done()

@@ -127,5 +127,5 @@ try:
 except Exception as e:  # the target died or broke the protocol
     tap.ok(False, f"test aborted: {e!r}", d.logtext()[-2000:])
 finally:
-    d.stop()
+    tap.eq(d.stop(), 0, "the target exits cleanly (status 0, no sanitizer report)")
 tap.done()

@@ -59,7 +59,7 @@ try:
 except Exception as e:  # the target died or broke the protocol
     tap.ok(False, f"test aborted: {e!r}", d.logtext()[-2000:])
 finally:
-    d.stop()
+    tap.eq(d.stop(), 0, "the target exits cleanly (status 0, no sanitizer report)")
 
 
 # At the descriptor limit
@@ -97,5 +97,5 @@ except Exception as e:  # the target died or broke the protocol
 finally:
     for s in socks:
         s.close()
-    d.stop()
+    tap.eq(d.stop(), 0, "the target exits cleanly (status 0, no sanitizer report)")
 tap.done()
