@@ -589,25 +589,24 @@ void nvemu_tcp_ns_removed(struct nvemu_tcp_target *t, struct nvemu_subsys *s, ui
  */
 static void listener_backoff(struct tcp_listener *l, int e)
 {
-	static uint64_t last_log_ns;
-	static unsigned suppressed;
+	struct nvemu_tcp_target *t = l->t;
 	uint64_t now = nvemu_now_ns();
 
 	l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : 100;
 	if (l->backoff_ms > 1600)
 		l->backoff_ms = 1600;
 	l->resume_ns = now + l->backoff_ms * 1000000ull;
-	l->t->ops->mod_fd(l->t->loop, l->h, 0);
-	if (last_log_ns && now - last_log_ns < 10000000000ull) {
-		suppressed++;
+	t->ops->mod_fd(t->loop, l->h, 0);
+	if (t->accept_log_ns && now - t->accept_log_ns < 10000000000ull) {
+		t->accept_suppressed++;
 		return;
 	}
-	tcp_log(l->t, NVEMU_TCP_LOG_ERR,
+	tcp_log(t, NVEMU_TCP_LOG_ERR,
 		"accept on %s:%s: %s; not accepting for %u ms (%u more such failures since the "
 		"last message)",
-		l->traddr, l->trsvcid, strerror(e), l->backoff_ms, suppressed);
-	last_log_ns = now;
-	suppressed = 0;
+		l->traddr, l->trsvcid, strerror(e), l->backoff_ms, t->accept_suppressed);
+	t->accept_log_ns = now;
+	t->accept_suppressed = 0;
 }
 
 /* Keep-alive probes find hosts that vanished (also with KATO 0): ~90 s. */

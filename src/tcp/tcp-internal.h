@@ -309,6 +309,9 @@ struct nvemu_tcp_target {
 	struct tcp_assoc *assocs;
 	uint64_t genctr;
 	uint16_t next_disc_cntlid;
+	/* accept() failures: one log line per 10 s */
+	uint64_t accept_log_ns;
+	unsigned accept_suppressed;
 };
 
 /* target.c */

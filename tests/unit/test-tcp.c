@@ -975,6 +975,32 @@ static void test_remove_host_disconnects(void **state)
 	srv_free(sv);
 }
 
+/*
+ * KATO 0 disables Keep Alive; a host that vanishes is still found, by TCP
+ * keep-alive probes on every accepted socket.
+ */
+static void test_socket_keepalive(void **state)
+{
+	struct srv *sv = srv_new(true);
+	struct cl *c = cl_open(sv);
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	(void)state;
+	cl_icreq(c, false, false);
+	srv_pause(sv);
+	assert_non_null(sv->t->conns);
+	assert_int_equal(getsockopt(sv->t->conns->fd, SOL_SOCKET, SO_KEEPALIVE, &v, &l), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(getsockopt(sv->t->conns->fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &l), 0);
+	assert_int_equal(v, 60);
+	assert_int_equal(getsockopt(sv->t->conns->fd, IPPROTO_TCP, TCP_KEEPCNT, &v, &l), 0);
+	assert_int_equal(v, 3);
+	srv_resume(sv);
+	cl_close(c);
+	srv_free(sv);
+}
+
 /* ---- in-process connections (no socket) */
 
 /* Fails the next tx_item allocations (calloc is wrapped for this test). */
@@ -1085,6 +1111,7 @@ int main(void)
 		cmocka_unit_test(test_connect_nqn_fields),
 		cmocka_unit_test(test_io_connect_hostid),
 		cmocka_unit_test(test_remove_host_disconnects),
+		cmocka_unit_test(test_socket_keepalive),
 		cmocka_unit_test(test_response_alloc_failure),
 	};
 
