@@ -45,7 +45,7 @@ static void tcp_id_ctrl(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->icdoff = 0;
 	id->fcatt = 0; /* dynamic controller model */
 	id->msdbd = 1;
-	/* SGLs, Transport SGL Data Block and offsets in in-capsule data; bit 18 clear. */
+	/* SGLs, with offsets into in-capsule data; bit 18 (SGL longer than the data) clear. */
 	id->sgls = htole32(1u | 1u << 20);
 	if (maxcmd)
 		id->maxcmd = htole16(maxcmd);
