@@ -44,13 +44,35 @@ static inline uint32_t get_le32(const uint8_t *p)
 
 /* ---- command slots */
 
+static unsigned slots_made(const struct tcp_conn *c)
+{
+	unsigned n = 0;
+
+	while (n < c->nr_cmds && c->cmds[n])
+		n++;
+	return n;
+}
+
+/* NULL when the queue is full (more commands than entries) or out of memory. */
 static struct tcp_cmd *cmd_alloc(struct tcp_conn *c)
 {
 	struct tcp_cmd *cmd = c->free_cmds;
 
-	if (!cmd)
-		return NULL;
-	c->free_cmds = cmd->next_free;
+	if (cmd) {
+		c->free_cmds = cmd->next_free;
+	} else {
+		/* Slots are made on first use, up to the queue's entries. */
+		unsigned i = slots_made(c);
+
+		if (i >= c->nr_cmds)
+			return NULL;
+		cmd = calloc(1, sizeof(*cmd));
+		if (!cmd)
+			return NULL;
+		cmd->conn = c;
+		cmd->idx = (uint16_t)i;
+		c->cmds[i] = cmd;
+	}
 	cmd->next_free = NULL;
 	cmd->st = CMD_RX;
 	cmd->len = cmd->rcvd = cmd->r2t_end = 0;
@@ -58,6 +80,37 @@ static struct tcp_cmd *cmd_alloc(struct tcp_conn *c)
 	cmd->tx_refs = 0;
 	memset(&cmd->req, 0, sizeof(cmd->req));
 	return cmd;
+}
+
+int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries)
+{
+	struct tcp_cmd **arr;
+
+	if (entries <= c->nr_cmds)
+		return 0;
+	arr = realloc(c->cmds, entries * sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	memset(arr + c->nr_cmds, 0, (entries - c->nr_cmds) * sizeof(*arr));
+	c->cmds = arr;
+	c->nr_cmds = entries;
+	return 0;
+}
+
+static void wait_remove(struct tcp_conn *c, struct tcp_cmd *cmd)
+{
+	struct tcp_cmd **pp = &c->wait_head, *prev = NULL;
+
+	while (*pp && *pp != cmd) {
+		prev = *pp;
+		pp = &(*pp)->next_wait;
+	}
+	if (!*pp)
+		return;
+	*pp = cmd->next_wait;
+	if (c->wait_tail == cmd)
+		c->wait_tail = prev;
+	cmd->next_wait = NULL;
 }
 
 void tcp_cmd_release(struct tcp_cmd *cmd)
@@ -68,9 +121,13 @@ void tcp_cmd_release(struct tcp_cmd *cmd)
 		return;
 	if (c->disc_aer == cmd)
 		c->disc_aer = NULL;
+	if (cmd->st == CMD_WAIT)
+		wait_remove(c, cmd);
 	cmd->st = CMD_FREE;
-	/* Keep small buffers for the next command; give big ones back. */
-	if (cmd->cap > 128 * 1024) {
+	c->buf_bytes -= cmd->counted;
+	cmd->counted = 0;
+	/* Keep in-capsule sized buffers for the next command; give bigger ones back. */
+	if (cmd->cap > TCP_IN_CAPSULE_MAX) {
 		free(cmd->buf);
 		cmd->buf = NULL;
 		cmd->cap = 0;
@@ -81,15 +138,20 @@ void tcp_cmd_release(struct tcp_cmd *cmd)
 
 static int cmd_buf(struct tcp_cmd *cmd, uint32_t len)
 {
+	struct tcp_conn *c = cmd->conn;
 	uint8_t *b;
 
-	if (len <= cmd->cap)
-		return 0;
-	b = realloc(cmd->buf, len);
-	if (!b)
-		return -ENOMEM;
-	cmd->buf = b;
-	cmd->cap = len;
+	if (len > cmd->cap) {
+		b = realloc(cmd->buf, len);
+		if (!b)
+			return -ENOMEM;
+		cmd->buf = b;
+		cmd->cap = len;
+	}
+	if (len > cmd->counted) {
+		c->buf_bytes += len - cmd->counted;
+		cmd->counted = len;
+	}
 	return 0;
 }
 
@@ -104,18 +166,12 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 
 	if (!c)
 		return NULL;
-	c->nr_cmds = TCP_MAX_SLOTS;
+	/* One slot for Connect; Connect sizes the rest from SQSIZE. */
+	c->nr_cmds = 1;
 	c->cmds = calloc(c->nr_cmds, sizeof(*c->cmds));
 	if (!c->cmds) {
 		free(c);
 		return NULL;
-	}
-	for (unsigned i = c->nr_cmds; i-- > 0;) {
-		c->cmds[i].conn = c;
-		c->cmds[i].idx = (uint16_t)i;
-		c->cmds[i].st = CMD_FREE;
-		c->cmds[i].next_free = c->free_cmds;
-		c->free_cmds = &c->cmds[i];
 	}
 	c->t = t;
 	c->lst = lst;
@@ -124,6 +180,7 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 	c->rx = RX_CH;
 	c->maxh2cdata = t->p.maxh2cdata;
 	c->rx_start_ns = nvemu_now_ns();
+	c->start_ns = c->rx_start_ns;
 	snprintf(c->peer, sizeof(c->peer), "fd %d", fd);
 	if (fd >= 0) {
 		c->events = EPOLLIN;
@@ -147,10 +204,10 @@ static void tx_item_done(struct tcp_conn *c, struct tx_item *it)
 {
 	struct tcp_cmd *cmd = it->cmd;
 
+	c->tx_bytes -= it->counted;
 	free(it);
 	if (cmd && --cmd->tx_refs == 0 && cmd->st == CMD_TX)
 		tcp_cmd_release(cmd);
-	(void)c;
 }
 
 static void tx_drop_all(struct tcp_conn *c)
@@ -239,7 +296,7 @@ void tcp_conn_flush(struct tcp_conn *c)
 			tx_item_done(c, it);
 		}
 	}
-	want = EPOLLIN | (c->tx_head ? EPOLLOUT : 0);
+	want = (c->rx_paused ? 0 : EPOLLIN) | (c->tx_head ? EPOLLOUT : 0);
 	if (want != c->events)
 		tcp_fd_mod(c, want);
 	if (!c->tx_head && c->close_after_tx)
@@ -250,13 +307,18 @@ static struct tx_item *tx_new(struct tcp_conn *c)
 {
 	struct tx_item *it = calloc(1, sizeof(*it));
 
-	if (!it)
-		tcp_log(c->t, NVEMU_TCP_LOG_ERR, "%s: out of memory", c->peer);
+	if (!it && !c->tx_lost) {
+		/* A PDU (maybe a completion) is lost: the tick ends the connection. */
+		tcp_log(c->t, NVEMU_TCP_LOG_ERR, "%s: out of memory queueing a PDU", c->peer);
+		c->tx_lost = true;
+	}
 	return it;
 }
 
 static void tx_queue(struct tcp_conn *c, struct tx_item *it)
 {
+	it->counted = it->hdr_len + it->data_len + it->tail_len;
+	c->tx_bytes += it->counted;
 	if (c->tx_tail)
 		c->tx_tail->next = it;
 	else
@@ -397,6 +459,7 @@ static void send_r2t(struct tcp_cmd *cmd)
 	if (n > c->maxh2cdata)
 		n = c->maxh2cdata;
 	cmd->r2t_end = cmd->rcvd + n;
+	cmd->data_ns = nvemu_now_ns();
 	pdu.cccid = htole16(cmd->req.cmd.cid);
 	pdu.ttag = htole16(cmd->idx);
 	pdu.r2to = htole32(cmd->rcvd);
@@ -465,13 +528,18 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 		c->h = NULL;
 	}
 	tx_drop_all(c);
-	for (unsigned i = 0; i < c->nr_cmds; i++) {
-		struct tcp_cmd *cmd = &c->cmds[i];
+	for (unsigned i = 0; i < c->nr_cmds && c->cmds[i]; i++) {
+		struct tcp_cmd *cmd = c->cmds[i];
 
 		if (cmd->st != CMD_FREE && cmd->st != CMD_ENGINE)
 			tcp_cmd_release(cmd);
 	}
 	c->rx_cmd = NULL;
+	c->wait_head = c->wait_tail = NULL;
+	free(c->stash);
+	c->stash = NULL;
+	c->stash_len = 0;
+	c->ch_pending = false;
 	/* Detaching may end the association and complete its AERs into c: keep c alive. */
 	c->in_cb++;
 	tcp_conn_detach(c);
@@ -491,31 +559,63 @@ void tcp_conn_free_if_idle(struct tcp_conn *c)
 		t->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	for (unsigned i = 0; i < c->nr_cmds; i++)
-		free(c->cmds[i].buf);
+	for (unsigned i = 0; i < c->nr_cmds && c->cmds[i]; i++) {
+		free(c->cmds[i]->buf);
+		free(c->cmds[i]);
+	}
 	free(c->cmds);
+	free(c->stash);
 	free(c);
 }
 
 /* Returns true when it closed something (the caller restarts its walk). */
 bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now)
 {
-	uint64_t limit = (uint64_t)c->t->p.pdu_timeout_ms * 1000000ull;
+	const struct nvemu_tcp_target_params *p = &c->t->p;
+	uint64_t limit = (uint64_t)p->pdu_timeout_ms * 1000000ull;
+	uint64_t conn_limit = (uint64_t)p->connect_timeout_ms * 1000000ull;
+	uint64_t data_limit = (uint64_t)p->data_timeout_ms * 1000000ull;
+	uint32_t kato;
 
+	if (c->tx_lost && c->state != CONN_CLOSED) {
+		tcp_conn_close(c, "a PDU could not be queued (out of memory)");
+		return true;
+	}
 	switch (c->state) {
 	case CONN_IC:
-		if (now - c->rx_start_ns > limit) {
+		if (now - c->start_ns > conn_limit) {
 			tcp_conn_close(c, "no ICReq in time");
 			return true;
 		}
 		return false;
 	case CONN_LIVE:
-		if ((c->rx != RX_CH || c->hdr_got) && now - c->rx_start_ns > limit) {
+		if (!c->connected && now - c->start_ns > conn_limit) {
+			tcp_conn_close(c, "no Connect in time");
+			return true;
+		}
+		if (!c->rx_paused && (c->rx != RX_CH || c->hdr_got) &&
+		    now - c->rx_start_ns > limit) {
 			tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0, "PDU stalled half received");
 			return true;
 		}
-		if (c->disc && c->kato_ms &&
-		    now - c->last_ka_ns > (uint64_t)c->kato_ms * 1000000ull + 1000000000ull) {
+		for (unsigned i = 0; i < c->nr_cmds && c->cmds[i]; i++) {
+			struct tcp_cmd *cmd = c->cmds[i];
+
+			/*
+			 * Data still arriving (RX_DATA) counts as progress; while
+			 * paused, the data may sit unread in the socket.
+			 */
+			if (cmd->st == CMD_H2C && cmd != c->rx_cmd && !c->rx_paused &&
+			    now - cmd->data_ns > data_limit) {
+				tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0,
+					       "no H2CData for an R2T in time");
+				return true;
+			}
+		}
+		/* KATO 0 on a discovery controller: nvmet's default, not forever. */
+		kato = c->kato_ms ? c->kato_ms : p->disc_kato_ms;
+		if (c->disc && c->connected &&
+		    now - c->last_ka_ns > (uint64_t)kato * 1000000ull + 1000000000ull) {
 			tcp_conn_close(c, "discovery keep alive timeout");
 			return true;
 		}
@@ -615,6 +715,7 @@ static void rx_capsule(struct tcp_conn *c)
 	uint32_t plen = le32toh(ch->plen), hn = c->hdr_need, dd = 0, data_len = 0;
 	struct tcp_cmd *cmd;
 	struct nvemu_sqe *sqe;
+	uint16_t st;
 
 	if (plen > hn) {
 		dd = c->ddgst ? 4 : 0;
@@ -639,7 +740,8 @@ static void rx_capsule(struct tcp_conn *c)
 	}
 	cmd = cmd_alloc(c);
 	if (!cmd) {
-		tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0, "queue overflow: more commands than entries");
+		tcp_conn_fatal(c, TCP_FES_PDU_SEQ, 0,
+			       "queue overflow: more commands than entries (or out of memory)");
 		return;
 	}
 	sqe = &cmd->req.cmd;
@@ -658,20 +760,27 @@ static void rx_capsule(struct tcp_conn *c)
 	sqe->cdw14 = le32toh(sqe->cdw14);
 	sqe->cdw15 = le32toh(sqe->cdw15);
 	cmd->rcvd = data_len; /* in-capsule bytes */
+	/* Nothing is buffered for a command that is not valid on this queue. */
+	st = tcp_cmd_check(cmd, data_len);
 	if (!data_len) {
 		c->rx = RX_CH;
 		c->hdr_got = 0;
-		tcp_cmd_execute_capsule(cmd);
+		if (st)
+			tcp_cmd_respond(cmd, st, 0, 0);
+		else
+			tcp_cmd_execute_capsule(cmd);
 		return;
 	}
-	if (cmd_buf(cmd, data_len)) {
+	cmd->status = st;
+	if (!st && cmd->len && cmd_buf(cmd, data_len)) {
 		tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0, "out of memory");
 		tcp_cmd_release(cmd);
 		return;
 	}
 	c->rx_cmd = cmd;
 	c->rx_datal = data_len;
-	c->data_dst = cmd->buf;
+	/* NULL: the in-capsule data is read and dropped. */
+	c->data_dst = !st && cmd->len ? cmd->buf : NULL;
 	c->data_left = data_len;
 	c->pad_left = ch->pdo - hn;
 	c->rx = c->pad_left ? RX_PAD : RX_DATA;
@@ -686,11 +795,11 @@ static void rx_h2c_data(struct tcp_conn *c)
 	uint16_t ttag = le16toh(pdu->ttag);
 	struct tcp_cmd *cmd;
 
-	if (ttag >= c->nr_cmds || c->cmds[ttag].st != CMD_H2C) {
+	if (ttag >= c->nr_cmds || !c->cmds[ttag] || c->cmds[ttag]->st != CMD_H2C) {
 		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 10, "H2CData without an R2T (bad TTAG)");
 		return;
 	}
-	cmd = &c->cmds[ttag];
+	cmd = c->cmds[ttag];
 	if (le16toh(pdu->cccid) != cmd->req.cmd.cid) {
 		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 8, "H2CData: CCCID does not match TTAG");
 		return;
@@ -719,6 +828,7 @@ static void rx_h2c_data(struct tcp_conn *c)
 		tcp_conn_fatal(c, TCP_FES_INVALID_HDR, 1, "H2CData: DDGSTF mismatch");
 		return;
 	}
+	cmd->data_ns = nvemu_now_ns();
 	c->rx_cmd = cmd;
 	c->rx_datal = datal;
 	c->data_dst = cmd->buf + datao;
@@ -833,10 +943,60 @@ static void rx_hdr(struct tcp_conn *c)
 	}
 }
 
+/* Backpressure: the host is not reading what we send. */
+static bool conn_should_pause(const struct tcp_conn *c)
+{
+	return c->tx_bytes > c->t->p.queue_buf_max / 2;
+}
+
+/* Keep bytes that arrived while paused, in order; false when over the bound. */
+static bool stash_add(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	uint32_t keep = c->stash_len;
+	uint8_t *b;
+
+	if (keep + len > TCP_STASH_MAX) {
+		tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0,
+			       "too much data while the queue is full");
+		return false;
+	}
+	b = malloc(keep + len);
+	if (!b) {
+		tcp_conn_fatal(c, TCP_FES_LIMIT_EXCEEDED, 0, "out of memory");
+		return false;
+	}
+	if (keep)
+		memcpy(b, c->stash, keep);
+	memcpy(b + keep, buf, len);
+	free(c->stash);
+	c->stash = b;
+	c->stash_len = keep + (uint32_t)len;
+	return true;
+}
+
+static void conn_set_paused(struct tcp_conn *c, bool paused)
+{
+	uint32_t want;
+
+	c->rx_paused = paused;
+	want = (paused ? 0 : EPOLLIN) | (c->tx_head ? EPOLLOUT : 0);
+	if (c->fd >= 0 && want != c->events)
+		tcp_fd_mod(c, want);
+}
+
 void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 {
+	if (!len)
+		return;
+	if (c->rx_paused || c->stash_len) {
+		/* Older bytes are waiting: these go behind them. */
+		if (stash_add(c, buf, len) && !c->rx_paused)
+			tcp_conn_kick(c);
+		return;
+	}
 	c->in_cb++;
-	while (len && (c->state == CONN_IC || c->state == CONN_LIVE)) {
+	c->in_rx = true;
+	while (len && (c->state == CONN_IC || c->state == CONN_LIVE) && !c->tx_lost) {
 		size_t n = 0;
 
 		switch (c->rx) {
@@ -847,8 +1007,18 @@ void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 			n = n < len ? n : len;
 			memcpy(c->hdr + c->hdr_got, buf, n);
 			c->hdr_got += n;
-			if (c->hdr_got == 8)
-				rx_ch(c);
+			if (c->hdr_got < 8)
+				break;
+			if (c->hdr[0] == TCP_PDU_CMD && conn_should_pause(c)) {
+				/* No new command until the host reads what we sent. */
+				conn_set_paused(c, true);
+				c->ch_pending = true;
+				if (len > n)
+					stash_add(c, buf + n, len - n);
+				len = n;
+				break;
+			}
+			rx_ch(c);
 			break;
 		case RX_HDR:
 			n = c->hdr_need - c->hdr_got;
@@ -866,10 +1036,12 @@ void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 			break;
 		case RX_DATA:
 			n = c->data_left < len ? c->data_left : len;
-			memcpy(c->data_dst, buf, n);
+			if (c->data_dst) {
+				memcpy(c->data_dst, buf, n);
+				c->data_dst += n;
+			}
 			if (c->ddgst)
 				c->data_crc = nvemu_tcp_crc32c(c->data_crc, buf, n);
-			c->data_dst += n;
 			c->data_left -= n;
 			if (!c->data_left) {
 				if (c->ddgst) {
@@ -904,7 +1076,84 @@ void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 		buf += n;
 		len -= n;
 	}
+	c->in_rx = false;
 	c->in_cb--;
+}
+
+static bool buf_room(const struct tcp_conn *c, const struct tcp_cmd *cmd)
+{
+	uint32_t others = c->buf_bytes - cmd->counted;
+
+	/* Alone, any command fits (queue_buf_max >= the largest transfer). */
+	return !others || others + cmd->len <= c->t->p.queue_buf_max;
+}
+
+void tcp_cmd_start_data(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
+
+	if (cmd->st != CMD_WAIT && (c->wait_head || !buf_room(c, cmd))) {
+		/* Other commands hold the queue's share: wait, in order (no R2T yet). */
+		cmd->st = CMD_WAIT;
+		cmd->next_wait = NULL;
+		if (c->wait_tail)
+			c->wait_tail->next_wait = cmd;
+		else
+			c->wait_head = cmd;
+		c->wait_tail = cmd;
+		return;
+	}
+	if (cmd->st == CMD_WAIT)
+		wait_remove(c, cmd);
+	cmd->st = CMD_RX;
+	if (cmd_buf(cmd, cmd->len)) {
+		tcp_log(c->t, NVEMU_TCP_LOG_ERR, "%s: out of memory for %u data bytes", c->peer,
+			cmd->len);
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
+		return;
+	}
+	if ((cmd->req.cmd.opc & 1) && c->state == CONN_LIVE) {
+		tcp_cmd_start_h2c(cmd);
+		return;
+	}
+	tcp_cmd_data_ready(cmd);
+}
+
+void tcp_conn_kick(struct tcp_conn *c)
+{
+	if (c->kicking || c->state != CONN_LIVE)
+		return;
+	c->kicking = true;
+	c->in_cb++;
+	while (c->wait_head && c->state == CONN_LIVE && buf_room(c, c->wait_head))
+		tcp_cmd_start_data(c->wait_head);
+	if (c->rx_paused && !conn_should_pause(c) && c->state == CONN_LIVE && !c->in_rx) {
+		uint64_t now = nvemu_now_ns();
+
+		conn_set_paused(c, false);
+		/* Time spent paused was ours, not the host's. */
+		c->rx_start_ns = now;
+		for (unsigned i = 0; i < c->nr_cmds && c->cmds[i]; i++)
+			if (c->cmds[i]->st == CMD_H2C)
+				c->cmds[i]->data_ns = now;
+		if (c->ch_pending) {
+			c->ch_pending = false;
+			c->in_rx = true;
+			rx_ch(c);
+			c->in_rx = false;
+		}
+		if (c->stash_len) {
+			uint8_t *b = c->stash;
+			uint32_t n = c->stash_len;
+
+			c->stash = NULL;
+			c->stash_len = 0;
+			tcp_conn_rx(c, b, n);
+			free(b);
+		}
+	}
+	c->in_cb--;
+	c->kicking = false;
 }
 
 void tcp_conn_event(int fd, uint32_t revents, void *arg)
@@ -915,8 +1164,10 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 	c->in_cb++;
 	if ((revents & EPOLLOUT) && c->state != CONN_CLOSED)
 		tcp_conn_flush(c);
-	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		for (int i = 0; i < 16 && c->state != CONN_CLOSED; i++) {
+	if (c->rx_paused && (revents & (EPOLLHUP | EPOLLERR))) {
+		tcp_conn_close(c, "peer gone");
+	} else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		for (int i = 0; i < 16 && c->state != CONN_CLOSED && !c->rx_paused; i++) {
 			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 			if (r > 0) {
@@ -940,6 +1191,10 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 	}
 	struct nvemu_tcp_target *t = c->t;
 
+	/* Sent PDUs may have freed buffer room: resume a paused queue. */
+	tcp_conn_kick(c);
+	if (c->tx_lost && c->state != CONN_CLOSED)
+		tcp_conn_close(c, "a PDU could not be queued (out of memory)");
 	c->in_cb--;
 	tcp_conn_free_if_idle(c);
 	tcp_assoc_gc(t);

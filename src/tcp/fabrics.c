@@ -23,13 +23,45 @@
 
 static void tcp_reset(struct nvemu_ctrl *ctrl);
 static void tcp_kato_expired(struct nvemu_ctrl *ctrl);
+static void tcp_id_ctrl(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id);
+static void tcp_set_kato(struct nvemu_ctrl *ctrl, uint32_t kato_ms);
 
 static const struct nvemu_transport_ops tcp_ops = {
 	.name = "tcp",
 	.fabrics = true,
 	.reset = tcp_reset,
 	.kato_expired = tcp_kato_expired,
+	.id_ctrl = tcp_id_ctrl,
+	.set_kato = tcp_set_kato,
 };
+
+/* What the TCP binding imposes on Identify Controller (both in-band and NVMe-MI). */
+static void tcp_id_ctrl(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
+{
+	uint16_t maxcmd = ctrl->p.max_queue_entries;
+
+	id->ioccsz = htole32(TCP_IOCCSZ);
+	id->iorcsz = htole32(1);
+	id->icdoff = 0;
+	id->fcatt = 0; /* dynamic controller model */
+	id->msdbd = 1;
+	/* SGLs, with offsets into in-capsule data; bit 18 (SGL longer than the data) clear. */
+	id->sgls = htole32(1u | 1u << 20);
+	if (maxcmd)
+		id->maxcmd = htole16(maxcmd);
+}
+
+/* Set Features KATO: the association's timer follows, counting from now. */
+static void tcp_set_kato(struct nvemu_ctrl *ctrl, uint32_t kato_ms)
+{
+	struct tcp_assoc *a = nvemu_ctrl_transport_priv(ctrl);
+
+	if (!a)
+		return;
+	a->kato_ms = kato_ms;
+	a->start_ns = nvemu_now_ns();
+	ctrl->last_keep_alive_ns = a->start_ns;
+}
 
 /* ---- associations */
 
@@ -179,9 +211,78 @@ static bool host_allowed(const struct tcp_subsys *ts, const char *hostnqn)
 	return false;
 }
 
+void tcp_escape(char *dst, size_t dstsz, const char *src, size_t srclen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < srclen && src[i] && o + 5 < dstsz; i++) {
+		uint8_t ch = (uint8_t)src[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			dst[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(dst + o, dstsz - o, "\\x%02x", ch);
+	}
+	if (dstsz)
+		dst[o < dstsz ? o : dstsz - 1] = 0;
+}
+
+/*
+ * A Connect NQN field: NUL-terminated within its 256 bytes, 1..223 bytes,
+ * UTF-8 without control characters (C0, DEL, C1), so it is safe to store,
+ * compare and log.
+ */
+static bool nqn_field_ok(const char field[NVME_NQN_LENGTH])
+{
+	const uint8_t *p = (const uint8_t *)field;
+	size_t len = strnlen(field, NVME_NQN_LENGTH);
+
+	if (!len || len > NVMF_NQN_SIZE)
+		return false;
+	for (size_t i = 0; i < len;) {
+		uint32_t cp, min;
+		unsigned more;
+
+		if (p[i] < 0x80) {
+			if (p[i] < 0x20 || p[i] == 0x7f)
+				return false;
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			cp = p[i] & 0x1f;
+			more = 1;
+			min = 0x80;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			cp = p[i] & 0x0f;
+			more = 2;
+			min = 0x800;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			cp = p[i] & 0x07;
+			more = 3;
+			min = 0x10000;
+		} else {
+			return false;
+		}
+		if (len - i <= more)
+			return false;
+		for (unsigned k = 1; k <= more; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+		    (cp >= 0x80 && cp <= 0x9f))
+			return false;
+		i += more + 1;
+	}
+	return true;
+}
+
+/* dst holds NVEMU_NQN_MAX + 1 bytes; src passed nqn_field_ok(). */
 static void copy_nqn(char *dst, const char *src)
 {
-	size_t n = strnlen(src, NVME_NQN_LENGTH - 1);
+	size_t n = strnlen(src, NVEMU_NQN_MAX);
 
 	memcpy(dst, src, n);
 	dst[n] = 0;
@@ -217,6 +318,10 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	}
 	if (sqsize + 1u > TCP_ADMIN_DEPTH) {
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
+		return;
+	}
+	if (tcp_conn_set_depth(c, sqsize + 1u)) {
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
 		return;
 	}
 	a = calloc(1, sizeof(*a));
@@ -291,8 +396,16 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(cntlid), 0);
 		return;
 	}
+	/* Only the host that made the association may add queues to it. */
 	if (strcmp(a->hostnqn, hostnqn)) {
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(hostnqn), 0);
+		return;
+	}
+	if (memcmp(a->hostid, d->hostid, sizeof(a->hostid))) {
+		tcp_log(c->t, NVEMU_TCP_LOG_WARN,
+			"%s: I/O queue Connect to controller %u with another host identifier",
+			c->peer, cntlid);
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(hostid), 0);
 		return;
 	}
 	ctrl = a->ctrl;
@@ -310,6 +423,10 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	}
 	if (a->io[qid] || ctrl->sqs[qid].valid) {
 		tcp_cmd_respond(cmd, STATUS_SEQ_ERROR, 0, 0);
+		return;
+	}
+	if (tcp_conn_set_depth(c, sqsize + 1u)) {
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
 		return;
 	}
 	ctrl->sqs[qid] = (struct nvemu_sq){
@@ -333,7 +450,7 @@ static void fabrics_connect(struct tcp_cmd *cmd)
 	uint16_t recfmt = sqe->cdw10 & 0xffff, qid = sqe->cdw10 >> 16;
 	uint16_t sqsize = sqe->cdw11 & 0xffff;
 	uint8_t cattr = (sqe->cdw11 >> 16) & 0xff;
-	char subnqn[NVME_NQN_LENGTH], hostnqn[NVME_NQN_LENGTH];
+	char subnqn[NVEMU_NQN_MAX + 1], hostnqn[NVEMU_NQN_MAX + 1];
 	const struct nvmf_connect_data *d = (const void *)cmd->buf;
 	struct tcp_subsys *ts = NULL;
 	const struct tcp_sub_listener *sl = NULL;
@@ -355,6 +472,20 @@ static void fabrics_connect(struct tcp_cmd *cmd)
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
 		return;
 	}
+	/* Checked before anything is copied, compared or logged. */
+	if (!nqn_field_ok(d->subsysnqn) || !nqn_field_ok(d->hostnqn)) {
+		bool sub = !nqn_field_ok(d->subsysnqn);
+		char esc[128];
+
+		tcp_escape(esc, sizeof(esc), sub ? d->subsysnqn : d->hostnqn, NVME_NQN_LENGTH);
+		tcp_log(t, NVEMU_TCP_LOG_WARN,
+			"%s: Connect refused: %s is not a valid NQN (1..%d bytes of UTF-8, no "
+			"control characters): \"%s\"",
+			c->peer, sub ? "subnqn" : "hostnqn", NVMF_NQN_SIZE, esc);
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM,
+				sub ? IPO_DATA(subsysnqn) : IPO_DATA(hostnqn), 0);
+		return;
+	}
 	copy_nqn(subnqn, d->subsysnqn);
 	copy_nqn(hostnqn, d->hostnqn);
 	if (!strcmp(subnqn, NVME_DISC_SUBSYS_NAME)) {
@@ -364,6 +495,10 @@ static void fabrics_connect(struct tcp_cmd *cmd)
 		}
 		if (sqsize + 1u > TCP_ADMIN_DEPTH) {
 			tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
+			return;
+		}
+		if (tcp_conn_set_depth(c, sqsize + 1u)) {
+			tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
 			return;
 		}
 		c->disc = true;
@@ -533,6 +668,7 @@ static void disc_identify(struct tcp_cmd *cmd)
 	id->elpe = 0;
 	id->maxcmd = htole16(TCP_ADMIN_DEPTH);
 	id->kas = htole16(1);
+	id->oaes = htole32((uint32_t)NVME_CTRL_OAES_DL);
 	id->sgls = htole32(1u | 1u << 20);
 	id->ioccsz = htole32(TCP_IOCCSZ);
 	id->iorcsz = htole32(1);
@@ -600,6 +736,33 @@ static void disc_log(struct tcp_cmd *cmd)
 	tcp_cmd_complete_read(cmd, (uint32_t)len, 0, 0, 0);
 }
 
+/* Notice, Discovery Log Page Change, log page 70h (Discovery). */
+#define DISC_AEN_DW0                                                                               \
+	(NVME_AER_NOTICE | (uint32_t)NVME_AER_NOTICE_DISC_CHANGED << 8 |                           \
+	 (uint32_t)NVME_LOG_LID_DISCOVER << 16)
+
+static void disc_send_aen(struct tcp_conn *c)
+{
+	struct tcp_cmd *aer = c->disc_aer;
+
+	c->disc_aer = NULL;
+	c->disc_aen_pending = false;
+	tcp_cmd_respond(aer, 0, DISC_AEN_DW0, 0);
+}
+
+void tcp_disc_log_changed(struct nvemu_tcp_target *t)
+{
+	t->genctr++;
+	for (struct tcp_conn *c = t->conns; c; c = c->next) {
+		if (!c->disc || !c->connected || c->state != CONN_LIVE ||
+		    !(c->disc_aec & (uint32_t)NVME_CTRL_OAES_DL))
+			continue;
+		c->disc_aen_pending = true;
+		if (c->disc_aer)
+			disc_send_aen(c);
+	}
+}
+
 static void disc_cmd(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
@@ -625,6 +788,8 @@ static void disc_cmd(struct tcp_cmd *cmd)
 			c->kato_ms = sqe->cdw11;
 			tcp_cmd_respond(cmd, 0, 0, 0);
 		} else if ((sqe->cdw10 & 0xff) == NVME_FEAT_FID_ASYNC_EVENT) {
+			/* Only Discovery Log Page Change notices exist here. */
+			c->disc_aec = sqe->cdw11 & (uint32_t)NVME_CTRL_OAES_DL;
 			tcp_cmd_respond(cmd, 0, 0, 0);
 		} else {
 			tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
@@ -633,6 +798,8 @@ static void disc_cmd(struct tcp_cmd *cmd)
 	case nvme_admin_get_features:
 		if ((sqe->cdw10 & 0xff) == NVME_FEAT_FID_KATO)
 			tcp_cmd_respond(cmd, 0, c->kato_ms, 0);
+		else if ((sqe->cdw10 & 0xff) == NVME_FEAT_FID_ASYNC_EVENT)
+			tcp_cmd_respond(cmd, 0, c->disc_aec, 0);
 		else
 			tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
 		return;
@@ -641,8 +808,9 @@ static void disc_cmd(struct tcp_cmd *cmd)
 			tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_ASYNC_LIMIT) | NVEMU_DNR, 0, 0);
 			return;
 		}
-		/* Held until the connection ends: the log changes only by RPC. */
-		c->disc_aer = cmd; /* stays CMD_RX: released when the connection closes */
+		c->disc_aer = cmd; /* stays CMD_RX until a log change or the connection ends */
+		if (c->disc_aen_pending)
+			disc_send_aen(c);
 		return;
 	default:
 		tcp_cmd_respond(cmd, STATUS_INVALID_OPCODE, 0, 0);
@@ -650,20 +818,6 @@ static void disc_cmd(struct tcp_cmd *cmd)
 }
 
 /* ---- the engine */
-
-/* Fields of Identify Controller that only a fabrics transport knows. */
-static void patch_id_ctrl(struct tcp_cmd *cmd)
-{
-	struct nvme_id_ctrl *id = (struct nvme_id_ctrl *)cmd->buf;
-
-	id->ioccsz = htole32(TCP_IOCCSZ);
-	id->iorcsz = htole32(1);
-	id->icdoff = 0;
-	id->fcatt = 0; /* dynamic controller model */
-	id->msdbd = 1;
-	id->sgls = htole32(1u | 1u << 20); /* SGLs; offsets in in-capsule data */
-	id->maxcmd = htole16(cmd->conn->t->p.queue_depth);
-}
 
 static void req_done(struct nvemu_req *req)
 {
@@ -678,15 +832,17 @@ static void req_done(struct nvemu_req *req)
 		tcp_conn_free_if_idle(c);
 		return;
 	}
-	if (!req->sqid && req->cmd.opc == nvme_admin_identify && !status &&
-	    (req->cmd.cdw10 & 0xff) == NVME_IDENTIFY_CNS_CTRL && len >= sizeof(struct nvme_id_ctrl))
-		patch_id_ctrl(cmd);
 	if (len > cmd->len)
 		len = cmd->len;
+	c->in_cb++;
 	if (nvemu_opc_dir(req->cmd.opc) == NVEMU_XFER_FROM_CTRL)
 		tcp_cmd_complete_read(cmd, status ? 0 : len, status, req->cqe.dw0, req->cqe.dw1);
 	else
 		tcp_cmd_respond(cmd, status, req->cqe.dw0, req->cqe.dw1);
+	/* A sent response may free room a waiting command needs. */
+	tcp_conn_kick(c);
+	c->in_cb--;
+	tcp_conn_free_if_idle(c);
 }
 
 static void submit(struct tcp_cmd *cmd)
@@ -725,52 +881,96 @@ void tcp_cmd_data_ready(struct tcp_cmd *cmd)
 		submit(cmd);
 }
 
-/* Decode the TCP binding's SGL: in-capsule data, or data moved by R2T/C2HData. */
+/* Bytes the command transfers on this queue; -1: let the engine refuse it. */
+static int64_t cmd_xfer_len(struct tcp_cmd *cmd, int64_t *max)
+{
+	struct tcp_conn *c = cmd->conn;
+	const struct nvemu_sqe *sqe = &cmd->req.cmd;
+	struct tcp_assoc *a = c->assoc;
+	uint32_t numd;
+
+	*max = TCP_MAX_DATA;
+	if (sqe->opc == FABRICS_OPC)
+		return (sqe->nsid & 0xff) == nvme_fabrics_type_connect
+			       ? (int64_t)sizeof(struct nvmf_connect_data)
+			       : 0;
+	if (c->disc) {
+		switch (sqe->opc) {
+		case nvme_admin_identify:
+			return NVME_IDENTIFY_DATA_SIZE;
+		case nvme_admin_get_log_page:
+			numd = (sqe->cdw10 >> 16) | (sqe->cdw11 & 0xffff) << 16;
+			return ((int64_t)numd + 1) * 4;
+		default:
+			return 0;
+		}
+	}
+	if (!a || a->dead || !a->ctrl)
+		return -1;
+	if (a->ctrl->p.mdts && (4096ll << a->ctrl->p.mdts) < *max)
+		*max = 4096ll << a->ctrl->p.mdts;
+	return nvemu_req_expected_len(a->ctrl, c->qid, sqe);
+}
+
+uint16_t tcp_cmd_check(struct tcp_cmd *cmd, uint32_t inline_len)
+{
+	struct tcp_conn *c = cmd->conn;
+	const struct nvemu_sqe *sqe = &cmd->req.cmd;
+	uint8_t type = (uint8_t)(sqe->dptr2 >> 56), psdt = (sqe->flags >> 6) & 3;
+	uint32_t sgl_len = (uint32_t)sqe->dptr2;
+	int64_t want, max;
+
+	cmd->len = 0;
+	if (sqe->opc == FABRICS_OPC) {
+		switch (sqe->nsid & 0xff) {
+		case nvme_fabrics_type_connect:
+		case nvme_fabrics_type_property_get:
+		case nvme_fabrics_type_property_set:
+		case nvme_fabrics_type_disconnect:
+			break;
+		default:
+			return STATUS_INVALID_OPCODE;
+		}
+	}
+	if (!c->connected &&
+	    (sqe->opc != FABRICS_OPC || (sqe->nsid & 0xff) != nvme_fabrics_type_connect))
+		return STATUS_SEQ_ERROR;
+	/* Fabrics data pointers are SGLs: PRPs (00b) and the reserved 11b are not. */
+	if (psdt == 0 || psdt == 3)
+		return STATUS_INVALID_FIELD;
+	if (inline_len) {
+		if (type != TCP_SGL_INCAPSULE)
+			return NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_TYPE) | NVEMU_DNR;
+		if (sqe->dptr1)
+			return NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_OFFSET) | NVEMU_DNR;
+		if (sgl_len != inline_len || !(sqe->opc & 1))
+			return STATUS_SGL_LEN;
+	} else if (type == TCP_SGL_INCAPSULE && sgl_len) {
+		/* In-capsule data described but none sent. */
+		return STATUS_SGL_LEN;
+	} else if (type != TCP_SGL_INCAPSULE && type != TCP_SGL_TRANSPORT) {
+		return NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_TYPE) | NVEMU_DNR;
+	}
+	want = cmd_xfer_len(cmd, &max);
+	if (want < 0)
+		return 0; /* no buffer: the engine answers with the precise error */
+	if (want > max)
+		return STATUS_INVALID_FIELD;
+	/* SGLS bit 18 is clear: the SGL must describe exactly the transfer. */
+	if (sgl_len != want)
+		return STATUS_SGL_LEN;
+	cmd->len = sgl_len;
+	return 0;
+}
+
+/* A valid capsule is in: run it, or first move its data with R2Ts. */
 void tcp_cmd_execute_capsule(struct tcp_cmd *cmd)
 {
-	const struct nvemu_sqe *sqe = &cmd->req.cmd;
-	uint8_t type = (uint8_t)(sqe->dptr2 >> 56);
-	uint32_t sgl_len = (uint32_t)sqe->dptr2;
 	uint32_t inline_len = cmd->rcvd;
 
 	cmd->rcvd = 0;
-	if (inline_len) {
-		if (type != TCP_SGL_INCAPSULE) {
-			tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_TYPE) | NVEMU_DNR,
-					0, 0);
-			return;
-		}
-		if (sqe->dptr1) {
-			tcp_cmd_respond(cmd,
-					NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_OFFSET) | NVEMU_DNR, 0,
-					0);
-			return;
-		}
-		if (sgl_len != inline_len || !(sqe->opc & 1)) {
-			tcp_cmd_respond(cmd, STATUS_SGL_LEN, 0, 0);
-			return;
-		}
-		cmd->len = inline_len;
+	if (inline_len || !cmd->len)
 		tcp_cmd_data_ready(cmd);
-		return;
-	}
-	if (type == TCP_SGL_INCAPSULE && sgl_len) {
-		/* In-capsule data described but none sent. */
-		tcp_cmd_respond(cmd, STATUS_SGL_LEN, 0, 0);
-		return;
-	}
-	if (type != TCP_SGL_INCAPSULE && type != TCP_SGL_TRANSPORT) {
-		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_TYPE) | NVEMU_DNR, 0, 0);
-		return;
-	}
-	if (sgl_len > TCP_MAX_DATA || tcp_cmd_buf(cmd, sgl_len)) {
-		tcp_cmd_respond(cmd, STATUS_SGL_LEN, 0, 0);
-		return;
-	}
-	cmd->len = sgl_len;
-	if ((sqe->opc & 1) && sgl_len && cmd->conn->state == CONN_LIVE) {
-		tcp_cmd_start_h2c(cmd);
-		return;
-	}
-	tcp_cmd_data_ready(cmd);
+	else
+		tcp_cmd_start_data(cmd);
 }

@@ -136,6 +136,18 @@ int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p, struct nvem
 		t->p.queue_depth = 128;
 	if (!t->p.pdu_timeout_ms)
 		t->p.pdu_timeout_ms = 10000;
+	if (!t->p.connect_timeout_ms)
+		t->p.connect_timeout_ms = 10000;
+	if (!t->p.data_timeout_ms)
+		t->p.data_timeout_ms = 30000;
+	if (!t->p.queue_buf_max)
+		t->p.queue_buf_max = 4u << 20;
+	if (!t->p.disc_kato_ms)
+		t->p.disc_kato_ms = 120000;
+	if (t->p.queue_buf_max < TCP_MAX_DATA) {
+		free(t);
+		return nvemu_error_set(err, -EINVAL, "queue_buf_max: at least %u", TCP_MAX_DATA);
+	}
 	if (t->p.maxh2cdata < 4096 || t->p.maxh2cdata % 4 || t->p.maxh2cdata > TCP_MAX_DATA) {
 		free(t);
 		return nvemu_error_set(err, -EINVAL, "maxh2cdata: a multiple of 4 in 4096..%u",
@@ -294,14 +306,32 @@ void nvemu_tcp_target_destroy(struct nvemu_tcp_target *t)
 	free(t);
 }
 
+static void listener_resume(struct tcp_listener *l, uint64_t now)
+{
+	if (!l->resume_ns || now < l->resume_ns || l->fd < 0)
+		return;
+	l->resume_ns = 0;
+	l->t->ops->mod_fd(l->t->loop, l->h, EPOLLIN);
+}
+
 void nvemu_tcp_target_tick(struct nvemu_tcp_target *t)
 {
 	uint64_t now = nvemu_now_ns();
 
+	for (unsigned i = 0; i < t->nr_lst; i++)
+		listener_resume(t->lst[i], now);
 again_conn:
-	for (struct tcp_conn *c = t->conns; c; c = c->next)
+	for (struct tcp_conn *c = t->conns; c; c = c->next) {
 		if (tcp_conn_tick_closed(c, now))
 			goto again_conn;
+		if (c->rx_paused) {
+			tcp_conn_kick(c);
+			if (c->state == CONN_CLOSED) {
+				tcp_conn_free_if_idle(c);
+				goto again_conn;
+			}
+		}
+	}
 again_assoc:
 	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
 		if (tcp_assoc_tick(a, now))
@@ -410,7 +440,7 @@ void nvemu_tcp_remove_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
 	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
 		if (a->ts > &t->subs[idx])
 			a->ts--;
-	t->genctr++;
+	tcp_disc_log_changed(t);
 }
 
 int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, bool allow,
@@ -455,7 +485,21 @@ int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const
 	if (!dup)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	ts->hosts[ts->nr_hosts++] = dup;
+	tcp_disc_log_changed(t);
 	return 0;
+}
+
+/* Access is revoked now, not at the host's next Connect (as SPDK does). */
+static void drop_host_assocs(struct nvemu_tcp_target *t, struct tcp_subsys *ts, const char *hostnqn)
+{
+again:
+	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
+		if (!a->dead && a->ts == ts && !strcmp(a->hostnqn, hostnqn)) {
+			tcp_assoc_teardown(a, "host removed from the subsystem");
+			goto again;
+		}
+	}
+	tcp_assoc_gc(t);
 }
 
 int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
@@ -471,6 +515,8 @@ int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, co
 		free(ts->hosts[i]);
 		memmove(&ts->hosts[i], &ts->hosts[i + 1], (ts->nr_hosts - i - 1) * sizeof(char *));
 		ts->nr_hosts--;
+		drop_host_assocs(t, ts, hostnqn);
+		tcp_disc_log_changed(t);
 		return 0;
 	}
 	return nvemu_error_set(err, -ENOENT, "host: %s is not on the list", hostnqn);
@@ -535,32 +581,80 @@ void nvemu_tcp_ns_removed(struct nvemu_tcp_target *t, struct nvemu_subsys *s, ui
 
 /* ---- listeners */
 
+/*
+ * Out of descriptors or memory: the pending connection stays in the
+ * backlog and the listener would fire again at once. Stop polling it for a
+ * while (100 ms doubling to 1.6 s; the tick resumes it) and log one line
+ * per 10 s, not one per attempt.
+ */
+static void listener_backoff(struct tcp_listener *l, int e)
+{
+	struct nvemu_tcp_target *t = l->t;
+	uint64_t now = nvemu_now_ns();
+
+	l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : 100;
+	if (l->backoff_ms > 1600)
+		l->backoff_ms = 1600;
+	l->resume_ns = now + l->backoff_ms * 1000000ull;
+	t->ops->mod_fd(t->loop, l->h, 0);
+	if (t->accept_log_ns && now - t->accept_log_ns < 10000000000ull) {
+		t->accept_suppressed++;
+		return;
+	}
+	tcp_log(t, NVEMU_TCP_LOG_ERR,
+		"accept on %s:%s: %s; not accepting for %u ms (%u more such failures since the "
+		"last message)",
+		l->traddr, l->trsvcid, strerror(e), l->backoff_ms, t->accept_suppressed);
+	t->accept_log_ns = now;
+	t->accept_suppressed = 0;
+}
+
+/* Keep-alive probes find hosts that vanished (also with KATO 0): ~90 s. */
+static void conn_sockopts(int fd)
+{
+	int one = 1, idle = 60, intvl = 10, cnt = 3;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 static void accept_cb(int fd, uint32_t revents, void *arg)
 {
 	struct tcp_listener *l = arg;
 
 	(void)revents;
+	if (l->resume_ns)
+		return; /* backing off; a stale event of this round */
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int one = 1,
-		    cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct tcp_conn *c;
 		char host[64] = "?", serv[16] = "?";
 
 		if (cfd < 0) {
-			if (errno == EINTR)
+			int e = errno;
+
+			if (e == EINTR || e == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				tcp_log(l->t, NVEMU_TCP_LOG_WARN, "accept: %s", strerror(errno));
+			if (e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS) {
+				listener_backoff(l, e);
+				return;
+			}
+			if (e != EAGAIN && e != EWOULDBLOCK)
+				tcp_log(l->t, NVEMU_TCP_LOG_WARN, "accept: %s", strerror(e));
 			return;
 		}
-		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		l->backoff_ms = 0;
+		conn_sockopts(cfd);
 		c = tcp_conn_new(l->t, l, cfd);
 		if (!c) {
 			close(cfd);
-			tcp_log(l->t, NVEMU_TCP_LOG_ERR, "out of memory for a connection");
-			continue;
+			listener_backoff(l, ENOMEM);
+			return;
 		}
 		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
@@ -713,7 +807,7 @@ int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, c
 		return ret;
 	}
 	ts->ls[ts->nr_ls++] = (struct tcp_sub_listener){.l = l, .port_id = port_id};
-	t->genctr++;
+	tcp_disc_log_changed(t);
 	return 0;
 }
 
@@ -740,7 +834,7 @@ int nvemu_tcp_remove_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s
 	l = ts->ls[i].l;
 	port_id = ts->ls[i].port_id;
 	ts->ls[i] = ts->ls[--ts->nr_ls];
-	t->genctr++;
+	tcp_disc_log_changed(t);
 again:
 	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
 		if (!a->dead && a->ts == ts && a->port_id == port_id) {

@@ -117,6 +117,7 @@ _Static_assert(sizeof(struct tcp_term_pdu) == 24, "TermReq");
 #define TCP_MAX_DATA	   (2u << 20) /* largest data transfer of one command */
 #define TCP_ADMIN_DEPTH	   32
 #define TCP_MAX_SLOTS	   256
+#define TCP_STASH_MAX	   (128u << 10) /* bytes held back while a queue is paused */
 #define TCP_SGL_INCAPSULE  0x01 /* Data Block, Offset subtype */
 #define TCP_SGL_TRANSPORT  0x5a /* Transport Data Block, transport specific */
 
@@ -141,6 +142,9 @@ struct tcp_listener {
 	void *h;
 	unsigned refs; /* subsystems listening here */
 	struct nvemu_tcp_target *t;
+	/* accept() out of descriptors or memory: not polled until resume_ns */
+	uint64_t resume_ns;
+	unsigned backoff_ms;
 };
 
 struct tcp_sub_listener {
@@ -159,7 +163,8 @@ struct tcp_subsys {
 	unsigned nr_dead_ports;
 };
 
-enum cmd_state { CMD_FREE, CMD_RX, CMD_H2C, CMD_ENGINE, CMD_TX };
+/* CMD_WAIT: parsed and valid, waiting until the queue may hold its data buffer. */
+enum cmd_state { CMD_FREE, CMD_RX, CMD_WAIT, CMD_H2C, CMD_ENGINE, CMD_TX };
 
 struct tcp_cmd {
 	struct nvemu_req req;
@@ -173,7 +178,10 @@ struct tcp_cmd {
 	uint32_t r2t_end; /* end of the outstanding R2T */
 	uint16_t status;  /* set when the data phase failed */
 	unsigned tx_refs; /* queued PDUs that point into buf */
+	uint32_t counted; /* bytes of buf counted in the queue's buf_bytes */
+	uint64_t data_ns; /* last R2T sent or H2CData received */
 	struct tcp_cmd *next_free;
+	struct tcp_cmd *next_wait; /* CMD_WAIT: the queue's waiting list */
 };
 
 struct tx_item {
@@ -182,6 +190,7 @@ struct tx_item {
 	uint32_t data_len;
 	uint32_t tail_len; /* data digest */
 	uint32_t off;	   /* bytes already sent */
+	uint32_t counted;  /* bytes counted in the connection's tx_bytes */
 	const uint8_t *data;
 	struct tcp_cmd *cmd; /* released when sent */
 	uint8_t tail[4];
@@ -220,6 +229,23 @@ struct tcp_conn {
 	uint32_t rx_datal;	/* data bytes of this PDU */
 	uint64_t rx_start_ns;	/* a PDU started arriving */
 	uint8_t term_buf[TCP_TERM_MAX_PLEN];
+	uint64_t start_ns; /* accepted: ICReq and Connect are due within connect_timeout_ms */
+	/*
+	 * Backpressure on a host that does not read: no new capsule is parsed
+	 * (nor the socket read) while paused. H2CData is never held back by a
+	 * waiting command, only by a full transmit queue.
+	 */
+	bool rx_paused;
+	bool ch_pending; /* paused with a capsule's common header in hdr */
+	bool in_rx;
+	bool kicking;
+	uint8_t *stash; /* bytes read but not parsed while paused */
+	uint32_t stash_len;
+	/* Commands waiting for buffer room, in arrival order (no R2T sent yet). */
+	struct tcp_cmd *wait_head, *wait_tail;
+	uint32_t buf_bytes; /* data buffers held by the queue's commands */
+	size_t tx_bytes;    /* bytes queued for transmission */
+	bool tx_lost;	    /* a PDU could not be queued: the connection must end */
 
 	/* queue */
 	bool connected;
@@ -229,8 +255,8 @@ struct tcp_conn {
 	uint16_t sqsize; /* entries */
 	uint16_t sqhd;
 	struct tcp_assoc *assoc;
-	struct tcp_cmd *cmds;
-	unsigned nr_cmds;
+	struct tcp_cmd **cmds; /* slots by transfer tag, allocated on first use */
+	unsigned nr_cmds;      /* 1 until Connect, then the queue's entries */
 	struct tcp_cmd *free_cmds;
 	unsigned engine_inflight;
 
@@ -240,6 +266,8 @@ struct tcp_conn {
 	uint32_t kato_ms;
 	uint64_t last_ka_ns;
 	struct tcp_cmd *disc_aer;
+	uint32_t disc_aec;     /* Asynchronous Event Configuration */
+	bool disc_aen_pending; /* a log change not reported yet (no AER outstanding) */
 
 	/* transmit path */
 	struct tx_item *tx_head, *tx_tail;
@@ -281,6 +309,9 @@ struct nvemu_tcp_target {
 	struct tcp_assoc *assocs;
 	uint64_t genctr;
 	uint16_t next_disc_cntlid;
+	/* accept() failures: one log line per 10 s */
+	uint64_t accept_log_ns;
+	unsigned accept_suppressed;
 };
 
 /* target.c */
@@ -312,10 +343,27 @@ void tcp_cmd_start_h2c(struct tcp_cmd *cmd);
 int tcp_cmd_buf(struct tcp_cmd *cmd, uint32_t len);
 void tcp_cmd_release(struct tcp_cmd *cmd);
 void tcp_conn_flush(struct tcp_conn *c);
+/* Size the command slots to the queue's entries (after Connect). */
+int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries);
+/* The command's data is known valid: get its buffer (or wait for room), then R2T or run it. */
+void tcp_cmd_start_data(struct tcp_cmd *cmd);
+/* Start a waiting command and resume reading once the queue has room again. */
+void tcp_conn_kick(struct tcp_conn *c);
 
 /* fabrics.c */
+/*
+ * Validate a parsed command before any data moves: queue state, PSDT, the
+ * SGL, and its length against what the command transfers. Returns an NVMe
+ * status; on success cmd->len is the data to buffer (0: none, any
+ * in-capsule data is discarded and the engine refuses the command).
+ */
+uint16_t tcp_cmd_check(struct tcp_cmd *cmd, uint32_t inline_len);
 /* A capsule arrived (cmd->rcvd bytes of in-capsule data in buf). */
 void tcp_cmd_execute_capsule(struct tcp_cmd *cmd);
+/* The discovery log changed: bump GENCTR and send the AEN to hosts that asked. */
+void tcp_disc_log_changed(struct nvemu_tcp_target *t);
+/* Printable, escaped copy of at most srclen bytes of a peer's string (for logs). */
+void tcp_escape(char *dst, size_t dstsz, const char *src, size_t srclen);
 /* All of the command's data is in buf (cmd->len bytes). */
 void tcp_cmd_data_ready(struct tcp_cmd *cmd);
 void tcp_assoc_teardown(struct tcp_assoc *a, const char *why);

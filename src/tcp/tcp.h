@@ -18,6 +18,25 @@
  * (drive it with nvemu_tcp_target_run_once). Either way, call
  * nvemu_tcp_target_tick() about every 100 ms (Keep Alive, stalled PDUs,
  * deferred controller removal). Not thread-safe: one thread drives it.
+ *
+ * Every host may be hostile; what one can hold is bounded:
+ *  - a socket must finish ICReq and Connect within connect_timeout_ms;
+ *  - a queue has as many command slots as its Connect SQSIZE asked (1
+ *    before Connect), at most queue_depth (I/O) or 32 (admin);
+ *  - a command is validated (queue state, PSDT, SGL, length against what
+ *    it transfers, MDTS) before any buffer is allocated or R2T sent; data
+ *    buffers of one queue stay within queue_buf_max (later commands wait,
+ *    in order), plus 8 KiB of in-capsule data per slot;
+ *  - when more than queue_buf_max / 2 waits to be sent (the host does not
+ *    read), no new capsule is parsed and the socket is not read (at most
+ *    128 KiB already read is held back);
+ *  - an R2T unanswered for data_timeout_ms ends the connection (C2HTermReq);
+ *  - KATO 0 disables Keep Alive as the spec says; TCP keep-alive probes
+ *    (60 s idle, 3 probes 10 s apart) close sockets of hosts that vanished.
+ *    A discovery controller with KATO 0 is dropped after disc_kato_ms idle;
+ *  - accept() failing with EMFILE/ENFILE/ENOMEM/ENOBUFS stops polling the
+ *    listener for 100 ms, doubling to 1.6 s while it repeats, and logs one
+ *    line per 10 s at most.
  */
 #ifndef NVEMU_TCP_H
 #define NVEMU_TCP_H
@@ -56,6 +75,26 @@ struct nvemu_tcp_target_params {
 	uint16_t num_io_queues;	 /* per controller; 0: 31 */
 	uint16_t queue_depth;	 /* I/O queue entries (MQES+1), 0: 128; at most 256 */
 	unsigned pdu_timeout_ms; /* a PDU half received for longer is an error; 0: 10 s */
+	/* A socket that has not finished ICReq and Connect by then is closed; 0: 10 s. */
+	unsigned connect_timeout_ms;
+	/*
+	 * A command waiting for H2CData longer than this ends the connection
+	 * (C2HTermReq); 0: 30 s.
+	 */
+	unsigned data_timeout_ms;
+	/*
+	 * Data buffers (R2T and C2H transfers) the commands of one queue may
+	 * hold at once; more waits, and the queue's socket is not read meanwhile
+	 * (backpressure on a host that does not read its responses). At least
+	 * the largest transfer (2 MiB); 0: 4 MiB. In-capsule data (8 KiB per
+	 * queue entry) comes on top.
+	 */
+	uint32_t queue_buf_max;
+	/*
+	 * A discovery controller connected with KATO 0 is dropped after this
+	 * long without a command (as Linux nvmet does); 0: 120 s.
+	 */
+	unsigned disc_kato_ms;
 };
 
 void nvemu_tcp_target_params_init(struct nvemu_tcp_target_params *p);
@@ -87,7 +126,7 @@ int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys
 bool nvemu_tcp_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
 int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 		       struct nvemu_error *err);
-/* Existing associations of that host stay (as in SPDK). */
+/* Also ends that host's live associations with s (as SPDK does). */
 int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 			  struct nvemu_error *err);
 /* The idx-th allowed host NQN, NULL past the end. */

@@ -6,9 +6,12 @@
  * ADDR:PORT (default 127.0.0.1:4420) with the built-in loop.
  *
  *   nvemu-tcp-target [-a ADDR] [-s PORT] [-n NQN] [-S SERIAL] [-m MiB] [-H HOSTNQN]
+ *                    [-t CONNECT_MS] [-T DATA_MS] [-B QUEUE_BUF_BYTES] [-K DISC_KATO_MS]
  *
  * -H (repeatable) turns allow-any-host off and allows that host only.
- * Runs until SIGTERM/SIGINT; prints "ready" on stdout once listening.
+ * -t/-T/-B/-K set the target's limits (struct nvemu_tcp_target_params), so
+ * tests can use short timeouts. PORT 0 takes a free port.
+ * Runs until SIGTERM/SIGINT; prints "ready NQN ADDR:PORT" on stdout once listening.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -42,13 +45,15 @@ int main(int argc, char **argv)
 	struct nvemu_error err = { 0 };
 	struct nvemu_subsys_params sp;
 	struct nvemu_tcp_target_params tp;
+	struct nvemu_tcp_listener_info li;
 	struct nvemu_tcp_target *t;
 	struct nvemu_subsys *s;
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint32_t nsid;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "a:s:n:S:m:H:")) != -1) {
+	nvemu_tcp_target_params_init(&tp);
+	while ((opt = getopt(argc, argv, "a:s:n:S:m:H:t:T:B:K:")) != -1) {
 		switch (opt) {
 		case 'a': addr = optarg; break;
 		case 's': port = optarg; break;
@@ -59,8 +64,13 @@ int main(int argc, char **argv)
 			if (nr_hosts < 16)
 				hosts[nr_hosts++] = optarg;
 			break;
+		case 't': tp.connect_timeout_ms = (unsigned)atoi(optarg); break;
+		case 'T': tp.data_timeout_ms = (unsigned)atoi(optarg); break;
+		case 'B': tp.queue_buf_max = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'K': tp.disc_kato_ms = (unsigned)atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: %s [-a ADDR] [-s PORT] [-n NQN] [-S SERIAL] [-m MiB] [-H HOSTNQN]\n",
+			fprintf(stderr, "usage: %s [-a ADDR] [-s PORT] [-n NQN] [-S SERIAL] [-m MiB] [-H HOSTNQN]"
+				" [-t CONNECT_MS] [-T DATA_MS] [-B QUEUE_BUF_BYTES] [-K DISC_KATO_MS]\n",
 				argv[0]);
 			return 2;
 		}
@@ -78,7 +88,6 @@ int main(int argc, char **argv)
 	if (nvemu_subsys_add_ns(s, 1024, &nsid, &err) || nvemu_subsys_add_ns(s, 2048, &nsid, &err) ||
 	    nvemu_subsys_add_ns(s, (uint64_t)mib * 2048, &nsid, &err))
 		goto fail;
-	nvemu_tcp_target_params_init(&tp);
 	tp.log = log_cb;
 	if (nvemu_tcp_target_create(&tp, &t, &err))
 		goto fail;
@@ -90,7 +99,9 @@ int main(int argc, char **argv)
 			if (nvemu_tcp_add_host(t, s, hosts[i], &err))
 				goto fail;
 	}
-	printf("ready %s %s:%s\n", nqn, addr, port);
+	if (nvemu_tcp_get_listener(t, s, 0, &li))
+		goto fail;
+	printf("ready %s %s:%s\n", nqn, addr, li.trsvcid);
 	fflush(stdout);
 	while (!stop)
 		nvemu_tcp_target_run_once(t, 100);

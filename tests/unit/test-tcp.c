@@ -319,6 +319,16 @@ static int cl_cmd(struct cl *c, struct nvemu_sqe *sqe, const void *out, uint32_t
 	}
 }
 
+static int cl_connect_d(struct cl *c, const struct nvmf_connect_data *d, uint16_t qid,
+			struct nvemu_cqe *cqe)
+{
+	struct nvemu_sqe sqe = {.opc = 0x7f, .nsid = nvme_fabrics_type_connect};
+
+	sqe.cdw10 = (uint32_t)qid << 16;
+	sqe.cdw11 = qid ? 127u : 31u;
+	return cl_cmd(c, &sqe, d, sizeof(*d), true, NULL, 0, cqe);
+}
+
 static int cl_connect(struct cl *c, const char *subnqn, const char *hostnqn, uint16_t qid,
 		      uint16_t cntlid, uint32_t kato, struct nvemu_cqe *cqe)
 {
@@ -835,6 +845,258 @@ static void test_destroy_with_host(void **state)
 	cl_close(c);
 }
 
+/* Stop/restart the loop thread, so the test thread may call the target API. */
+static void srv_pause(struct srv *sv)
+{
+	atomic_store(&sv->stop, 1);
+	pthread_join(sv->th, NULL);
+}
+
+static void srv_resume(struct srv *sv)
+{
+	atomic_store(&sv->stop, 0);
+	assert_int_equal(pthread_create(&sv->th, NULL, srv_main, sv), 0);
+}
+
+static void test_escape(void **state)
+{
+	char out[64];
+
+	(void)state;
+	tcp_escape(out, sizeof(out), "a\nb\\\x7f\xc3\xa9z", 64);
+	assert_string_equal(out, "a\\x0ab\\x5c\\x7f\\xc3\\xa9z");
+	/* the source is bounded by its length, the result by the destination */
+	tcp_escape(out, sizeof(out), "abcdef", 3);
+	assert_string_equal(out, "abc");
+	tcp_escape(out, 8, "\n\n\n\n\n\n", 6);
+	assert_true(strlen(out) < 8);
+	assert_string_equal(out, "\\x0a");
+}
+
+/*
+ * Connect NQN fields that are too long, unterminated, not UTF-8 or hold
+ * control characters are refused before anything is copied (a 255-byte
+ * hostnqn overran the controller's 224-byte copy).
+ */
+static void test_connect_nqn_fields(void **state)
+{
+	struct srv *sv = srv_new(true);
+	struct cl *c = cl_open(sv);
+	struct nvmf_connect_data d;
+	struct nvemu_cqe cqe;
+	const char *prefix = "nqn.2014-08.org.nvmexpress:uuid:";
+	static const struct {
+		size_t len; /* 0: as the bytes say */
+		const char *tail;
+	} bad[] = {{255, ""},		{256, ""},	 {224, ""},
+		   {0, "x\n"},		{0, "\xff"},	 {0, "\xe0\x80\x80"},
+		   {0, "\xed\xa0\x80"}, {0, "\xc2\x9b"}, {0, "\x7f"}};
+
+	(void)state;
+	cl_icreq(c, false, false);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&d, 0, sizeof(d));
+		d.cntlid = htole16(0xffff);
+		strcpy(d.subsysnqn, SUBNQN);
+		if (bad[i].len) {
+			memset(d.hostnqn, 'a', bad[i].len > 256 ? 256 : bad[i].len);
+			memcpy(d.hostnqn, prefix, strlen(prefix));
+		} else {
+			snprintf(d.hostnqn, sizeof(d.hostnqn), "%s%s", prefix, bad[i].tail);
+		}
+		assert_status(cl_connect_d(c, &d, 0, &cqe),
+			      NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_PARAM));
+		assert_true((cqe.status >> 1) & NVME_SC_DNR);
+		assert_int_equal(cqe.dw0, (1u << 16) | 512);
+		/* and the same in the subsystem NQN */
+		memcpy(d.subsysnqn, d.hostnqn, sizeof(d.subsysnqn));
+		strcpy(d.hostnqn, HOSTNQN);
+		assert_status(cl_connect_d(c, &d, 0, &cqe),
+			      NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_PARAM));
+		assert_int_equal(cqe.dw0, (1u << 16) | 256);
+	}
+	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 0);
+	/* 223 bytes is the longest NQN */
+	memset(&d, 0, sizeof(d));
+	d.cntlid = htole16(0xffff);
+	strcpy(d.subsysnqn, SUBNQN);
+	memset(d.hostnqn, 'b', 223);
+	memcpy(d.hostnqn, prefix, strlen(prefix));
+	assert_int_equal(cl_connect_d(c, &d, 0, &cqe), 0);
+	cl_close(c);
+	srv_free(sv);
+}
+
+/* I/O queues join an association only with its cntlid, hostnqn and hostid. */
+static void test_io_connect_hostid(void **state)
+{
+	struct srv *sv = srv_new(true);
+	struct cl *a = cl_admin(sv, false), *io = cl_open(sv);
+	struct nvmf_connect_data d;
+	struct nvemu_cqe cqe;
+
+	(void)state;
+	cl_icreq(io, false, false);
+	memset(&d, 0, sizeof(d)); /* cl_admin connected with a zero hostid */
+	d.cntlid = htole16(a->cntlid);
+	strcpy(d.subsysnqn, SUBNQN);
+	strcpy(d.hostnqn, HOSTNQN);
+	d.hostid[15] = 1;
+	assert_status(cl_connect_d(io, &d, 1, &cqe), NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(cqe.dw0, (1u << 16) | 0); /* IATTR: Connect data, offset of HOSTID */
+	d.hostid[15] = 0;
+	assert_int_equal(cl_connect_d(io, &d, 1, &cqe), 0);
+	cl_close(io);
+	cl_close(a);
+	srv_free(sv);
+}
+
+/* Removing a host from the access list ends its live associations. */
+static void test_remove_host_disconnects(void **state)
+{
+	struct srv *sv = srv_new(false);
+	struct cl *c = cl_open(sv);
+	struct nvemu_cqe cqe;
+	struct nvemu_error err = {0};
+	uint8_t b;
+
+	(void)state;
+	cl_icreq(c, false, false);
+	assert_int_equal(cl_connect(c, SUBNQN, "nqn.2024-01.io.nvemu:host-ok", 0, 0xffff, 0, &cqe),
+			 0);
+	srv_pause(sv);
+	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 1);
+	assert_int_equal(nvemu_tcp_remove_host(sv->t, sv->s, "nqn.2024-01.io.nvemu:host-ok", &err),
+			 0);
+	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 0);
+	srv_resume(sv);
+	assert_int_equal(recv(c->fd, &b, 1, 0), 0);
+	cl_close(c);
+	srv_free(sv);
+}
+
+/*
+ * KATO 0 disables Keep Alive; a host that vanishes is still found, by TCP
+ * keep-alive probes on every accepted socket.
+ */
+static void test_socket_keepalive(void **state)
+{
+	struct srv *sv = srv_new(true);
+	struct cl *c = cl_open(sv);
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	(void)state;
+	cl_icreq(c, false, false);
+	srv_pause(sv);
+	assert_non_null(sv->t->conns);
+	assert_int_equal(getsockopt(sv->t->conns->fd, SOL_SOCKET, SO_KEEPALIVE, &v, &l), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(getsockopt(sv->t->conns->fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &l), 0);
+	assert_int_equal(v, 60);
+	assert_int_equal(getsockopt(sv->t->conns->fd, IPPROTO_TCP, TCP_KEEPCNT, &v, &l), 0);
+	assert_int_equal(v, 3);
+	srv_resume(sv);
+	cl_close(c);
+	srv_free(sv);
+}
+
+/* ---- in-process connections (no socket) */
+
+/* Fails the next tx_item allocations (calloc is wrapped for this test). */
+static atomic_int fail_tx_alloc;
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size)
+{
+	if (n == 1 && size == sizeof(struct tx_item) && atomic_load(&fail_tx_alloc) > 0) {
+		atomic_fetch_sub(&fail_tx_alloc, 1);
+		return NULL;
+	}
+	return __real_calloc(n, size);
+}
+
+static void feed_pdu(struct tcp_conn *c, void *hdr, uint8_t hlen, const void *data, uint32_t dlen)
+{
+	uint8_t buf[2048];
+	struct tcp_ch *ch = hdr;
+
+	assert_true(hlen + dlen <= sizeof(buf));
+	ch->hlen = hlen;
+	ch->pdo = dlen ? hlen : 0;
+	ch->plen = htole32(hlen + dlen);
+	memcpy(buf, hdr, hlen);
+	if (dlen)
+		memcpy(buf + hlen, data, dlen);
+	tcp_conn_rx(c, buf, hlen + dlen);
+}
+
+static void feed_cmd(struct tcp_conn *c, struct nvemu_sqe *sqe, const void *data, uint32_t dlen)
+{
+	struct tcp_cmd_pdu pdu = {.ch = {.type = TCP_PDU_CMD}};
+
+	sqe->flags = 0x40;
+	sqe->dptr2 = (uint64_t)(dlen ? TCP_SGL_INCAPSULE : TCP_SGL_TRANSPORT) << 56 | dlen;
+	sqe_to_wire(sqe, pdu.sqe);
+	feed_pdu(c, &pdu, sizeof(pdu), data, dlen);
+}
+
+/*
+ * A completion that cannot be queued (out of memory) is not dropped
+ * silently: the connection ends, so the host sees the failure.
+ */
+static void test_response_alloc_failure(void **state)
+{
+	struct srv *sv = calloc(1, sizeof(*sv));
+	struct nvemu_subsys_params sp;
+	struct nvemu_tcp_target_params tp;
+	struct nvemu_error err = {0};
+	struct tcp_icreq ic = {.ch = {.type = TCP_PDU_ICREQ}};
+	struct nvmf_connect_data d;
+	struct nvemu_sqe sqe;
+	struct tcp_conn *c;
+	uint32_t nsid;
+
+	(void)state;
+	assert_non_null(sv);
+	nvemu_subsys_params_init(&sp);
+	sp.nqn = SUBNQN;
+	sp.serial = SERIAL;
+	assert_int_equal(nvemu_subsys_create(&sp, &sv->s, &err), 0);
+	assert_int_equal(nvemu_subsys_add_ns(sv->s, 4096, &nsid, &err), 0);
+	nvemu_tcp_target_params_init(&tp);
+	assert_int_equal(nvemu_tcp_target_create(&tp, &sv->t, &err), 0);
+	assert_int_equal(nvemu_tcp_add_listener(sv->t, sv->s, "127.0.0.1", "0", 0, &err), 0);
+	c = tcp_conn_new(sv->t, NULL, -1);
+	assert_non_null(c);
+	feed_pdu(c, &ic, sizeof(ic), NULL, 0);
+	memset(&d, 0, sizeof(d));
+	d.cntlid = htole16(0xffff);
+	strcpy(d.subsysnqn, SUBNQN);
+	strcpy(d.hostnqn, HOSTNQN);
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = 0x7f;
+	sqe.nsid = nvme_fabrics_type_connect;
+	sqe.cdw11 = 31;
+	feed_cmd(c, &sqe, &d, sizeof(d));
+	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 1);
+	/* Property Get CSTS whose response cannot be allocated */
+	atomic_store(&fail_tx_alloc, 1);
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = 0x7f;
+	sqe.nsid = nvme_fabrics_type_property_get;
+	sqe.cdw11 = NVEMU_REG_CSTS;
+	feed_cmd(c, &sqe, NULL, 0);
+	assert_int_equal(atomic_load(&fail_tx_alloc), 0);
+	nvemu_tcp_target_tick(sv->t); /* c is freed here */
+	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 0);
+	assert_null(sv->t->conns);
+	nvemu_tcp_remove_subsys(sv->t, sv->s);
+	nvemu_tcp_target_destroy(sv->t);
+	nvemu_subsys_destroy(sv->s);
+	free(sv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -845,6 +1107,12 @@ int main(void)
 		cmocka_unit_test(test_discovery),
 		cmocka_unit_test(test_keep_alive_timeout),
 		cmocka_unit_test(test_destroy_with_host),
+		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_connect_nqn_fields),
+		cmocka_unit_test(test_io_connect_hostid),
+		cmocka_unit_test(test_remove_host_disconnects),
+		cmocka_unit_test(test_socket_keepalive),
+		cmocka_unit_test(test_response_alloc_failure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
