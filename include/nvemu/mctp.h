@@ -231,9 +231,12 @@ struct nvemu_mctp_wire {
 struct nvemu_mctp_router;
 
 /*
- * Listen on a unix SOCK_SEQPACKET socket at path (an existing socket file is
- * replaced). Everything the router does happens in nvemu_mctp_router_handle(),
- * called when nvemu_mctp_router_fd() (an epoll fd) is readable.
+ * Listen on a unix SOCK_SEQPACKET socket at path, mode 0600 whatever the
+ * umask. A socket file nobody serves is replaced; a live one is refused with
+ * -EADDRINUSE, any other file with -EEXIST. At most 64 clients are connected
+ * at once; more are closed at once. Everything the router does happens in
+ * nvemu_mctp_router_handle(), called when nvemu_mctp_router_fd() (an epoll fd)
+ * is readable.
  */
 int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
 			     struct nvemu_error *err);
