@@ -1165,5 +1165,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_accept_out_of_fds, setup, teardown),
 	};
 
+	/* TEST_FILTER=test_name (a glob) runs only the tests it matches */
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
