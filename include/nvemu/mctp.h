@@ -96,7 +96,7 @@ struct nvemu_mctp_ep_stats {
 	uint64_t drop_tag;    /* middle/end packet without a started message, or a response */
 	uint64_t drop_size;   /* message over NVEMU_MCTP_MAX_MSG */
 	uint64_t drop_type;   /* no handler for the message type */
-	uint64_t drop_busy;   /* too many replies outstanding */
+	uint64_t drop_busy;   /* too many replies outstanding, or every reassembly slot busy */
 };
 
 void nvemu_mctp_ep_params_init(struct nvemu_mctp_ep_params *p);

@@ -412,6 +412,53 @@ static void reasm_interleaved(void **state)
 	assert_int_equal(e->h->msg[70], 0xaa);
 }
 
+/*
+ * Packets that arrive while a handler runs (a link looping back) start new
+ * messages; they must never take the slot whose buffer the handler reads.
+ */
+struct nest {
+	struct env *e;
+	int calls;
+	bool intact;
+};
+
+static void nesting_handler(void *ctx, const uint8_t *msg, size_t len,
+			    struct nvemu_mctp_reply *reply)
+{
+	struct nest *n = ctx;
+	uint8_t copy[70];
+
+	n->calls++;
+	assert_int_equal(len, sizeof(copy));
+	memcpy(copy, msg, len);
+	/* More message starts than there are slots, from other sources. */
+	for (int i = 0; i < 12; i++) {
+		uint8_t p[4 + 64] = {0x01, EID, (uint8_t)(0x20 + i), 0x80 | 0x08 | 3};
+
+		memset(p + 4, 0x11 * (i + 1), 64);
+		p[4] = 0x7e;
+		nvemu_mctp_ep_rx(n->e->ep, &n->e->cap->link, p, sizeof(p));
+	}
+	n->intact = !memcmp(copy, msg, len);
+	nvemu_mctp_reply_drop(reply);
+}
+
+static void reasm_busy_slot_kept(void **state)
+{
+	struct env *e = *state;
+	struct nest n = {.e = e};
+	uint8_t a[4 + 64] = {0x01, EID, HOST, 0x80 | 0x08 | 1};
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, nesting_handler, &n), 0);
+	memset(a + 4, 0xaa, 64);
+	a[4] = 0x7e;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, a, sizeof(a));
+	a[3] = 0x40 | 0x08 | 1 | 1 << 4;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, a, 4 + 6);
+	assert_int_equal(n.calls, 1);
+	assert_true(n.intact);
+}
+
 static void reasm_oversized(void **state)
 {
 	struct env *e = *state;
@@ -921,6 +968,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reasm_unexpected_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(reasm_interleaved, setup, teardown),
 		cmocka_unit_test_setup_teardown(reasm_oversized, setup, teardown),
+		cmocka_unit_test_setup_teardown(reasm_busy_slot_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(fragment_mtu, setup, teardown),
 		cmocka_unit_test_setup_teardown(async_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_wire, setup, teardown),
