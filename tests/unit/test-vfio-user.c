@@ -1125,7 +1125,7 @@ static void test_accept_out_of_fds(void **state)
 	close(saved_err);
 
 	/* rests ~100 ms per try: about ten wake-ups a second, not thousands */
-	print_message("out of fds for 1 s: %u wake-ups, %u accept failures, %.3f s CPU\n", wakes,
+	print_message("# out of fds for 1 s: %u wake-ups, %u accept failures, %.3f s CPU\n", wakes,
 		      (unsigned)st.accept_errors, cpu);
 	assert_true(st.accept_errors >= 1 && st.accept_errors <= 30);
 	assert_true(wakes <= 60);
