@@ -354,6 +354,8 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 		if (c > body - off)
 			c = body - off;
+		if (!c)
+			continue; /* a zero-length entry (a size probe) may have no buffer */
 		memcpy(msg->msg_iov[i].iov_base, ps->buf + hl + off, c);
 		off += c;
 	}
