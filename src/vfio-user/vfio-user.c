@@ -594,10 +594,27 @@ static void zombies_free(struct nvemu_vfu_server *s)
 	s->nr_zombie = 0;
 }
 
-/* Drop a mapping; a running controller may hold pointers into it (queues). */
+/*
+ * May the controller hold pointers into guest memory? Queues while it is
+ * enabled, data buffers while commands are in flight (a reset does not end
+ * those a backend or a suspend still holds).
+ */
+static bool dma_in_use(struct nvemu_vfu_server *s)
+{
+	return (nvemu_ctrl_get_cc(s->ctrl) & 1) || nvemu_pcie_ctrl_busy(s->pc);
+}
+
+/* Unmap what was kept for the controller once it can no longer reach it. */
+static void zombies_reap(struct nvemu_vfu_server *s)
+{
+	if (s->nr_zombie && !dma_in_use(s))
+		zombies_free(s);
+}
+
+/* Drop a mapping; the controller may still hold pointers into it. */
 static void dma_retire(struct nvemu_vfu_server *s, struct vfu_dma *d)
 {
-	if (d->ptr && (nvemu_ctrl_get_cc(s->ctrl) & 1)) {
+	if (d->ptr && dma_in_use(s)) {
 		if (s->nr_zombie == s->zombie_cap) {
 			unsigned cap = s->zombie_cap ? s->zombie_cap * 2 : 8;
 			struct vfu_dma *z = realloc(s->zombie, cap * sizeof(*z));
@@ -616,12 +633,13 @@ static void dma_retire(struct nvemu_vfu_server *s, struct vfu_dma *d)
 	dma_unmap_one(d);
 }
 
+/* The client is gone: every mapping goes, as soon as nothing can reach it. */
 static void dma_clear(struct nvemu_vfu_server *s)
 {
 	for (unsigned i = 0; i < s->nr_dma; i++)
-		dma_unmap_one(&s->dma[i]);
+		dma_retire(s, &s->dma[i]);
 	s->nr_dma = 0;
-	zombies_free(s);
+	zombies_reap(s);
 }
 
 static void irqs_clear(struct nvemu_vfu_server *s)
@@ -1118,7 +1136,7 @@ static void device_reset(struct nvemu_vfu_server *s)
 	/* the reset re-enabled the in-band MSI-X table; the client still owns it */
 	if (s->msix_on)
 		nvemu_pcie_msix_ext_enable(s->pc, true);
-	zombies_free(s);
+	zombies_reap(s);
 }
 
 static void trace_msg(struct nvemu_vfu_server *s, const struct vfu_msg *m)
@@ -1404,6 +1422,7 @@ int nvemu_vfu_server_process(struct nvemu_vfu_server *s)
 		handled++;
 	}
 	accept_resume(s);
+	zombies_reap(s);
 	rearm_timer(s);
 	return handled;
 }
@@ -1504,8 +1523,19 @@ void nvemu_vfu_server_destroy(struct nvemu_vfu_server *s)
 	unlink(s->path);
 	close(s->timer_fd);
 	close(s->epfd);
-	nvemu_pcie_ctrl_destroy(s->pc);
+	/*
+	 * Commands still held (a suspended controller) or in a backend write
+	 * into guest memory when they finish: leave their mappings in place
+	 * rather than have them write into whatever is mapped there next.
+	 */
 	dma_clear(s);
+	if (s->nr_zombie && nvemu_pcie_ctrl_busy(s->pc)) {
+		vwarn(s, "commands still in flight: leaving %u guest memory mappings mapped",
+		      s->nr_zombie);
+		s->nr_zombie = 0;
+	}
+	zombies_free(s);
+	nvemu_pcie_ctrl_destroy(s->pc);
 	free(s->dma);
 	free(s->zombie);
 	free(s->msix_fd);

@@ -1144,6 +1144,60 @@ static void test_accept_out_of_fds(void **state)
 	assert_int_equal(cl_version(e, 0, NULL), 0);
 }
 
+/*
+ * A command held by a suspend when its client went away runs on resume,
+ * once the next client enabled the controller: it writes its data into the
+ * old client's memory, which must still be mapped there, not into whatever
+ * (the new client's memory) was mapped at its address since.
+ */
+static void test_held_command_outlives_client(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_sqe sqe = { .opc = nvme_admin_identify, .cid = 9 };
+	uint8_t want[4096];
+	uint32_t db;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	mem_init(e, true);
+	ctrl_enable(e);
+	identify_ctrl(e);
+	server_pause(e);
+	nvemu_ctrl_suspend(e->ctrl, false);
+	server_resume(e);
+	sqe.dptr1 = htole64(DATA);
+	sqe.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
+	memcpy(e->mem + (ASQ - IOVA) + e->sq_tail * 64, &sqe, 64);
+	db = ++e->sq_tail % AQ_ENTRIES;
+	region_post(e, VFIO_PCI_BAR0_REGION_INDEX, NVEMU_PCIE_DB_OFF, &db, 4);
+	(void)bar_rd(e, 0x1c, 4); /* fetched, and held */
+	assert_true(nvemu_pcie_ctrl_busy(nvemu_vfu_server_pcie(e->srv)));
+
+	/* the client goes away: the controller is reset, its mappings retired */
+	close(e->fd);
+	for (int i = 0; i < 1000 && nvemu_vfu_server_connected(e->srv); i++)
+		usleep(1000);
+	assert_false(nvemu_vfu_server_connected(e->srv));
+
+	/* the next client maps its memory and enables the controller */
+	e->fd = cl_connect(e);
+	e->id = 0;
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	munmap(e->mem, MEMSZ);
+	close(e->memfd);
+	mem_init(e, true);
+	ctrl_enable(e);
+	memset(want, 0x5a, sizeof(want));
+	memcpy(e->mem + (DATA - IOVA), want, sizeof(want));
+
+	/* resumed, the held Identify runs and writes its data: not into ours */
+	server_pause(e);
+	nvemu_ctrl_resume(e->ctrl);
+	assert_false(nvemu_pcie_ctrl_busy(nvemu_vfu_server_pcie(e->srv)));
+	server_resume(e);
+	assert_memory_equal(e->mem + (DATA - IOVA), want, sizeof(want));
+	identify_ctrl(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1163,6 +1217,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flood_during_dma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_wait_bounded, setup_fast, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_out_of_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_command_outlives_client, setup, teardown),
 	};
 
 	/* TEST_FILTER=test_name (a glob) runs only the tests it matches */
