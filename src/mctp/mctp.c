@@ -45,8 +45,7 @@ static struct mctp_reasm_slot *reasm_find(struct mctp_reasm *r, const struct nve
 	for (int i = 0; i < MCTP_REASM_SLOTS; i++) {
 		struct mctp_reasm_slot *s = &r->slot[i];
 
-		if (s->active && !s->held && s->link == link && s->src == src &&
-		    s->flags == flags)
+		if (s->active && !s->held && s->link == link && s->src == src && s->flags == flags)
 			return s;
 	}
 	return NULL;

@@ -22,8 +22,8 @@ static int probe(const struct sockaddr_un *addr, int type)
 	if (fd < 0)
 		return -errno;
 	/* Non-blocking: a server with a full backlog (or stopped) answers EAGAIN, not a hang. */
-	if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) &&
-	    errno != EAGAIN && errno != EINPROGRESS)
+	if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) && errno != EAGAIN &&
+	    errno != EINPROGRESS)
 		ret = errno == EPROTOTYPE ? 0 : -errno; /* bound, of another type: in use */
 	close(fd);
 	return ret;
@@ -46,7 +46,8 @@ int nvemu_unix_listen(const char *path, int type, int backlog, const char *what,
 		if (!S_ISSOCK(st.st_mode))
 			return nvemu_error_set(err, -EEXIST,
 					       "%s socket %s: exists and is not a socket; not "
-					       "replacing it", what, path);
+					       "replacing it",
+					       what, path);
 		ret = probe(&addr, type);
 		if (!ret)
 			return nvemu_error_set(err, -EADDRINUSE,

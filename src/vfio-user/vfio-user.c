@@ -348,8 +348,10 @@ static int defer(struct nvemu_vfu_server *s, struct vfu_msg *m)
 {
 	if (s->nr_deferred >= VFU_MAX_DEFERRED ||
 	    s->deferred_bytes + m->hdr.size > VFU_MAX_DEFERRED_BYTES) {
-		vwarn(s, "more than %u requests or %u bytes queued during a DMA round trip: "
-		      "disconnecting the client", VFU_MAX_DEFERRED, VFU_MAX_DEFERRED_BYTES);
+		vwarn(s,
+		      "more than %u requests or %u bytes queued during a DMA round trip: "
+		      "disconnecting the client",
+		      VFU_MAX_DEFERRED, VFU_MAX_DEFERRED_BYTES);
 		msg_free(m);
 		return -ENOBUFS;
 	}

@@ -920,9 +920,11 @@ static void router_accept_out_of_fds(void **state)
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 1000000000L);
 	getrusage(RUSAGE_SELF, &ru1);
-	cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+	cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+	      (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
 	      ((ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
-	       (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) / 1e6;
+	       (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) /
+		      1e6;
 	assert_int_equal(nvemu_mctp_router_clients(r), 0);
 
 	while (nfill--)
