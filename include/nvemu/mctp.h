@@ -189,7 +189,8 @@ int nvemu_mctp_serial_dec_feed(struct nvemu_mctp_serial_dec *d, const uint8_t *b
  * A serial line (pty, unix or TCP socket, any stream fd) carrying one
  * endpoint. The fd belongs to the caller; make it non-blocking and call
  * nvemu_mctp_serial_handle() when it is readable. Responses are written with
- * blocking retries on EAGAIN, bounded by a short poll.
+ * blocking retries on EAGAIN, bounded by a short poll (1 s); after such a
+ * timeout packets are dropped at once until the peer drains the line.
  */
 struct nvemu_mctp_serial;
 
