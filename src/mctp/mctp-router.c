@@ -345,8 +345,12 @@ static void accept_resume(struct nvemu_mctp_router *r)
 
 	if (read(r->tfd, &exp, sizeof(exp)) < 0 || !r->resting)
 		return;
-	if (!epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &ev))
+	if (!epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &ev) || errno == EEXIST)
 		r->resting = false;
+	else /* still short of memory: rest again */
+		timerfd_settime(r->tfd, 0,
+				&(struct itimerspec){.it_value.tv_nsec = NVEMU_ACCEPT_BACKOFF_MS * 1000000L},
+				NULL);
 }
 
 static void accept_clients(struct nvemu_mctp_router *r)

@@ -1276,8 +1276,10 @@ static void accept_resume(struct nvemu_vfu_server *s)
 
 	if (!s->accept_resume_ns || now_ms() * 1000000ull < s->accept_resume_ns)
 		return;
-	if (!epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev))
+	if (!epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) || errno == EEXIST)
 		s->accept_resume_ns = 0;
+	else /* still short of memory: rest again */
+		s->accept_resume_ns = (now_ms() + NVEMU_ACCEPT_BACKOFF_MS) * 1000000ull;
 }
 
 /*
