@@ -349,7 +349,8 @@ static void accept_resume(struct nvemu_mctp_router *r)
 		r->resting = false;
 	else /* still short of memory: rest again */
 		timerfd_settime(r->tfd, 0,
-				&(struct itimerspec){.it_value.tv_nsec = NVEMU_ACCEPT_BACKOFF_MS * 1000000L},
+				&(struct itimerspec){.it_value.tv_nsec =
+							     NVEMU_ACCEPT_BACKOFF_MS * 1000000L},
 				NULL);
 }
 
