@@ -96,7 +96,7 @@ struct nvemu_mctp_ep_stats {
 	uint64_t drop_tag;    /* middle/end packet without a started message, or a response */
 	uint64_t drop_size;   /* message over NVEMU_MCTP_MAX_MSG */
 	uint64_t drop_type;   /* no handler for the message type */
-	uint64_t drop_busy;   /* too many replies outstanding */
+	uint64_t drop_busy;   /* too many replies outstanding, or every reassembly slot busy */
 };
 
 void nvemu_mctp_ep_params_init(struct nvemu_mctp_ep_params *p);
@@ -189,7 +189,8 @@ int nvemu_mctp_serial_dec_feed(struct nvemu_mctp_serial_dec *d, const uint8_t *b
  * A serial line (pty, unix or TCP socket, any stream fd) carrying one
  * endpoint. The fd belongs to the caller; make it non-blocking and call
  * nvemu_mctp_serial_handle() when it is readable. Responses are written with
- * blocking retries on EAGAIN, bounded by a short poll.
+ * blocking retries on EAGAIN, bounded by a short poll (1 s); after such a
+ * timeout packets are dropped at once until the peer drains the line.
  */
 struct nvemu_mctp_serial;
 
@@ -231,9 +232,12 @@ struct nvemu_mctp_wire {
 struct nvemu_mctp_router;
 
 /*
- * Listen on a unix SOCK_SEQPACKET socket at path (an existing socket file is
- * replaced). Everything the router does happens in nvemu_mctp_router_handle(),
- * called when nvemu_mctp_router_fd() (an epoll fd) is readable.
+ * Listen on a unix SOCK_SEQPACKET socket at path, mode 0600 whatever the
+ * umask. A socket file nobody serves is replaced; a live one is refused with
+ * -EADDRINUSE, any other file with -EEXIST. At most 64 clients are connected
+ * at once; more are closed at once. Everything the router does happens in
+ * nvemu_mctp_router_handle(), called when nvemu_mctp_router_fd() (an epoll fd)
+ * is readable.
  */
 int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
 			     struct nvemu_error *err);

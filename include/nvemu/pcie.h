@@ -96,6 +96,12 @@ struct nvemu_ctrl *nvemu_pcie_ctrl_engine(struct nvemu_pcie_ctrl *pc);
  * to power-on values. AQA/ASQ/ACQ keep their values as the spec allows.
  */
 void nvemu_pcie_ctrl_reset(struct nvemu_pcie_ctrl *pc);
+/*
+ * Commands fetched and not completed yet, a reset ago included (a backend
+ * still working on them, or held by a suspend): their data pointers from
+ * map() are still in use, so the guest memory behind them must stay mapped.
+ */
+bool nvemu_pcie_ctrl_busy(const struct nvemu_pcie_ctrl *pc);
 
 /* ---- configuration space (off < NVEMU_PCIE_CFG_SIZE; size 1, 2 or 4) */
 

@@ -34,9 +34,10 @@ struct nvemu_vfu_params {
 void nvemu_vfu_params_init(struct nvemu_vfu_params *p);
 
 /*
- * Create the unix socket at path (an existing socket file there is replaced;
- * any other file is refused with -EEXIST) and bind the controller's PCIe
- * function to it. params may be NULL for the defaults.
+ * Create the unix socket at path, mode 0600 whatever the umask, and bind the
+ * controller's PCIe function to it. A socket file nobody serves is replaced;
+ * a live one is refused with -EADDRINUSE, any other file with -EEXIST.
+ * params may be NULL for the defaults.
  */
 int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 			    const struct nvemu_vfu_params *params, struct nvemu_vfu_server **out,
@@ -65,6 +66,7 @@ struct nvemu_vfu_stats {
 	uint64_t dma_msgs; /* DMA_READ/WRITE round trips for unshared memory */
 	uint64_t irqs;	   /* eventfd signals sent */
 	uint64_t errors;   /* requests answered with an error */
+	uint64_t accept_errors; /* accepts that failed for want of fds or memory */
 };
 
 void nvemu_vfu_server_stats(const struct nvemu_vfu_server *s, struct nvemu_vfu_stats *st);

@@ -143,24 +143,6 @@ static void router_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 	nvemu_mctp_router_handle(arg);
 }
 
-/* Another process serves path: do not take its socket away. */
-static bool socket_live(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	bool live;
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return false;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	strcpy(sa.sun_path, path);
-	live = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	return live;
-}
-
 int nvemud_mi_start(struct nvemud *d, const char *path, struct nvemu_error *err)
 {
 	struct nvemud_mi *m = mi_state(d);
@@ -174,8 +156,7 @@ int nvemud_mi_start(struct nvemud *d, const char *path, struct nvemu_error *err)
 		return nvemu_error_set(err, -EEXIST, "the MCTP router is already running");
 	if (!path || !*path)
 		path = NVEMU_MCTP_SOCKET_DEFAULT;
-	if (socket_live(path))
-		return nvemu_error_set(err, -EADDRINUSE, "%s: another process serves it", path);
+	/* Refuses a live socket of another process, replaces only a stale one. */
 	ret = nvemu_mctp_router_create(path, &m->router, err);
 	if (ret)
 		return ret;

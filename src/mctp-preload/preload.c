@@ -228,7 +228,8 @@ static int wire_send(int fd, const struct nvemu_mctp_wire *w, const struct iovec
 	}
 	v[0].iov_base = (void *)w;
 	v[0].iov_len = sizeof(*w);
-	memcpy(v + 1, iov, iovcnt * sizeof(*iov));
+	if (iovcnt) /* iov may be NULL then, which memcpy must not see */
+		memcpy(v + 1, iov, iovcnt * sizeof(*iov));
 	return real.sendmsg(fd, &mh, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
@@ -353,6 +354,8 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 		if (c > body - off)
 			c = body - off;
+		if (!c)
+			continue; /* a zero-length entry (a size probe) may have no buffer */
 		memcpy(msg->msg_iov[i].iov_base, ps->buf + hl + off, c);
 		off += c;
 	}

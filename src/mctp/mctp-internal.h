@@ -6,12 +6,14 @@
 
 /*
  * Reassembly keyed by (link, source EID, TO, tag), as Linux keys its
- * reassembly. A few slots; a new message evicts the least recently used.
+ * reassembly. A few slots; a new message evicts the least recently used,
+ * never one handed out complete and not released yet (a handler reading it).
  */
 #define MCTP_REASM_SLOTS 8
 
 struct mctp_reasm_slot {
 	bool active;
+	bool held; /* complete, in use until mctp_reasm_release() */
 	const struct nvemu_mctp_link *link;
 	uint8_t src, dest, flags; /* flags: TO | tag */
 	uint8_t next_seq;
@@ -33,6 +35,7 @@ enum {
 	MCTP_RX_DROP_TAG = -3,
 	MCTP_RX_DROP_SIZE = -4,
 	MCTP_RX_NOMEM = -5,
+	MCTP_RX_BUSY = -6, /* every slot holds a message being handled */
 };
 
 int mctp_reasm_push(struct mctp_reasm *r, const struct nvemu_mctp_link *link, const uint8_t *pkt,

@@ -9,11 +9,12 @@
  * path is the one a real bus takes. Nobody owning an EID means no answer.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,10 +22,16 @@
 #include <linux/mctp.h>
 
 #include "mctp-internal.h"
+#include "unix-listen.h"
 
 /* Linux keeps an unanswered tag for 6 s (mctp_key_lifetime). */
 #define TAG_LIFETIME_NS (6ULL * 1000000000ULL)
 #define MAX_BINDS	8
+/*
+ * Preload clients connected at once (each holds a descriptor of the daemon);
+ * more are accepted and closed at once, so they fail fast.
+ */
+#define MAX_CLIENTS 64
 
 struct router_client {
 	struct nvemu_mctp_router *r;
@@ -56,7 +63,9 @@ struct router_ep {
 };
 
 struct nvemu_mctp_router {
-	int lfd, epfd;
+	int lfd, epfd, tfd;
+	bool resting; /* accept ran out of fds: the listener is out of epfd until tfd fires */
+	struct nvemu_ratelimit accept_rl;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint8_t local_eid;
 	struct router_client *clients;
@@ -306,6 +315,45 @@ static void reap(struct nvemu_mctp_router *r)
 	}
 }
 
+/* Out of descriptors or memory: rest the listener, which stays readable, for a while. */
+static void accept_rest(struct nvemu_mctp_router *r, int err)
+{
+	struct itimerspec its = {.it_value.tv_nsec = NVEMU_ACCEPT_BACKOFF_MS * 1000000L};
+
+	if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL) ||
+	    timerfd_settime(r->tfd, 0, &its, NULL)) {
+		/* Cannot rest: keep the listener rather than lose it. */
+		epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd,
+			  &(struct epoll_event){.events = EPOLLIN, .data.ptr = r});
+		return;
+	}
+	r->resting = true;
+	if (nvemu_ratelimit_ok(&r->accept_rl, NVEMU_ACCEPT_LOG_SEC * 1000000000ull)) {
+		fprintf(stderr,
+			"mctp router %s: accept: %s; not accepting for %d ms (%llu more such "
+			"failures not logged)\n",
+			r->path, strerror(err), NVEMU_ACCEPT_BACKOFF_MS,
+			(unsigned long long)r->accept_rl.suppressed);
+		r->accept_rl.suppressed = 0;
+	}
+}
+
+static void accept_resume(struct nvemu_mctp_router *r)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r};
+	uint64_t exp;
+
+	if (read(r->tfd, &exp, sizeof(exp)) < 0 || !r->resting)
+		return;
+	if (!epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &ev) || errno == EEXIST)
+		r->resting = false;
+	else /* still short of memory: rest again */
+		timerfd_settime(r->tfd, 0,
+				&(struct itimerspec){.it_value.tv_nsec =
+							     NVEMU_ACCEPT_BACKOFF_MS * 1000000L},
+				NULL);
+}
+
 static void accept_clients(struct nvemu_mctp_router *r)
 {
 	for (;;) {
@@ -313,11 +361,21 @@ static void accept_clients(struct nvemu_mctp_router *r)
 		struct epoll_event ev = {.events = EPOLLIN};
 		struct router_client *c;
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (nvemu_accept_exhausted(errno))
+				accept_rest(r, errno);
 			return;
+		}
+		if (r->nclients >= MAX_CLIENTS) {
+			close(fd);
+			continue;
+		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
+			accept_rest(r, ENOMEM);
 			return;
 		}
 		c->r = r;
@@ -338,14 +396,19 @@ int nvemu_mctp_router_handle(struct nvemu_mctp_router *r)
 {
 	struct epoll_event ev[16];
 	int n = epoll_wait(r->epfd, ev, 16, 0);
+	bool accept_ready = false;
 
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
 		struct router_client *c = ev[i].data.ptr;
 
-		if (!c) {
-			accept_clients(r);
+		if (ev[i].data.ptr == r) {
+			accept_ready = true;
+			continue;
+		}
+		if (ev[i].data.ptr == &r->tfd) {
+			accept_resume(r);
 			continue;
 		}
 		if (ev[i].events & EPOLLIN)
@@ -355,6 +418,9 @@ int nvemu_mctp_router_handle(struct nvemu_mctp_router *r)
 	}
 	/* Only now: an event later in ev[] may name a client freed earlier. */
 	reap(r);
+	/* After the reaping, so clients that just left free their seats. */
+	if (accept_ready)
+		accept_clients(r);
 	return n;
 }
 
@@ -362,9 +428,8 @@ int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
 			     struct nvemu_error *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	struct epoll_event ev = {.events = EPOLLIN};
 	struct nvemu_mctp_router *r;
-	struct stat st;
 	int ret;
 
 	if (!path || !*path)
@@ -376,29 +441,29 @@ int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
-	r->lfd = r->epfd = -1;
+	r->lfd = r->epfd = r->tfd = -1;
 	r->local_eid = NVEMU_MCTP_ROUTER_LOCAL_EID;
 	strcpy(r->path, path);
-	strcpy(sa.sun_path, path);
 	r->buf = malloc(WIRE_BUF);
 	if (!r->buf) {
 		ret = nvemu_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	r->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (r->lfd < 0) {
-		ret = nvemu_error_set(err, -errno, "mctp socket: %m");
-		goto fail;
-	}
-	/* Replace a stale socket file, never anything else. */
-	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
-		unlink(path);
-	if (bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(r->lfd, 64)) {
-		ret = nvemu_error_set(err, -errno, "mctp socket %s: %m", path);
-		goto fail;
-	}
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &ev)) {
+	r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (r->epfd < 0 || r->tfd < 0 ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->tfd,
+		      &(struct epoll_event){.events = EPOLLIN, .data.ptr = &r->tfd})) {
+		ret = nvemu_error_set(err, -errno, "mctp router epoll: %m");
+		goto fail;
+	}
+	/* Owner-only; a live router's socket is never taken over, a stale one is. */
+	ret = nvemu_unix_listen(path, SOCK_SEQPACKET, 64, "mctp router", err);
+	if (ret < 0)
+		goto fail;
+	r->lfd = ret;
+	ev.data.ptr = r;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &ev)) {
 		ret = nvemu_error_set(err, -errno, "mctp router epoll: %m");
 		unlink(path);
 		goto fail;
@@ -410,6 +475,8 @@ fail:
 		close(r->lfd);
 	if (r->epfd >= 0)
 		close(r->epfd);
+	if (r->tfd >= 0)
+		close(r->tfd);
 	free(r->buf);
 	free(r);
 	return ret;
@@ -424,6 +491,7 @@ void nvemu_mctp_router_destroy(struct nvemu_mctp_router *r)
 	while (r->clients)
 		client_free(r->clients);
 	close(r->epfd);
+	close(r->tfd);
 	close(r->lfd);
 	unlink(r->path);
 	free(r->buf);

@@ -167,6 +167,7 @@ int nvemu_mctp_serial_dec_feed(struct nvemu_mctp_serial_dec *d, const uint8_t *b
 
 struct nvemu_mctp_serial {
 	int fd;
+	bool stalled; /* a write timed out: the peer reads nothing */
 	struct nvemu_mctp_ep *ep;
 	struct nvemu_mctp_link link;
 	struct nvemu_mctp_serial_dec dec;
@@ -200,10 +201,25 @@ int nvemu_mctp_serial_tx_packet(void *ctx, const uint8_t *pkt, size_t len)
 	struct nvemu_mctp_serial *s = ctx;
 	uint8_t frame[NVEMU_MCTP_SERIAL_MAX_FRAME];
 	int n = nvemu_mctp_serial_encode(pkt, len, frame, sizeof(frame));
+	int ret;
 
 	if (n < 0)
 		return n;
-	return write_all(s->fd, frame, n);
+	/*
+	 * Once the peer stopped reading, drop packets until it drains the line
+	 * rather than wait a second for each: a stuck peer costs one wait.
+	 */
+	if (s->stalled) {
+		struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+
+		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+			return -ETIMEDOUT;
+		s->stalled = false;
+	}
+	ret = write_all(s->fd, frame, n);
+	if (ret == -ETIMEDOUT)
+		s->stalled = true;
+	return ret;
 }
 
 int nvemu_mctp_serial_create(int fd, struct nvemu_mctp_ep *ep, struct nvemu_mctp_serial **out,

@@ -45,7 +45,7 @@ static struct mctp_reasm_slot *reasm_find(struct mctp_reasm *r, const struct nve
 	for (int i = 0; i < MCTP_REASM_SLOTS; i++) {
 		struct mctp_reasm_slot *s = &r->slot[i];
 
-		if (s->active && s->link == link && s->src == src && s->flags == flags)
+		if (s->active && !s->held && s->link == link && s->src == src && s->flags == flags)
 			return s;
 	}
 	return NULL;
@@ -77,11 +77,14 @@ int mctp_reasm_push(struct mctp_reasm *r, const struct nvemu_mctp_link *link, co
 					s = &r->slot[i];
 					break;
 				}
-				if (!old || r->slot[i].stamp < old->stamp)
+				/* A held slot's buffer is being read: never evicted. */
+				if (!r->slot[i].held && (!old || r->slot[i].stamp < old->stamp))
 					old = &r->slot[i];
 			}
 			if (!s)
 				s = old;
+			if (!s)
+				return MCTP_RX_BUSY;
 		}
 		if (!s->buf) {
 			s->buf = malloc(NVEMU_MCTP_MAX_MSG);
@@ -116,6 +119,7 @@ int mctp_reasm_push(struct mctp_reasm *r, const struct nvemu_mctp_link *link, co
 		s->active = false;
 		return MCTP_RX_DROP_HDR;
 	}
+	s->held = true;
 	*done = s;
 	return MCTP_RX_DONE;
 }
@@ -123,12 +127,13 @@ int mctp_reasm_push(struct mctp_reasm *r, const struct nvemu_mctp_link *link, co
 void mctp_reasm_release(struct mctp_reasm_slot *s)
 {
 	s->active = false;
+	s->held = false;
 }
 
 void mctp_reasm_flush(struct mctp_reasm *r, const struct nvemu_mctp_link *link)
 {
 	for (int i = 0; i < MCTP_REASM_SLOTS; i++)
-		if (!link || r->slot[i].link == link)
+		if ((!link || r->slot[i].link == link) && !r->slot[i].held)
 			r->slot[i].active = false;
 }
 
@@ -438,6 +443,9 @@ void nvemu_mctp_ep_rx(struct nvemu_mctp_ep *ep, const struct nvemu_mctp_link *li
 		return;
 	case MCTP_RX_DROP_SIZE:
 		ep->stats.drop_size++;
+		return;
+	case MCTP_RX_BUSY:
+		ep->stats.drop_busy++;
 		return;
 	default:
 		ep->stats.drop_header++;

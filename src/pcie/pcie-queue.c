@@ -431,6 +431,16 @@ void pcie_doorbell(struct nvemu_pcie_ctrl *pc, uint32_t db, uint32_t val)
 	pcie_arbitrate(pc);
 }
 
+bool nvemu_pcie_ctrl_busy(const struct nvemu_pcie_ctrl *pc)
+{
+	if (pc->zombies)
+		return true;
+	for (unsigned q = 0; q < pc->nq; q++)
+		if (pc->sqs[q] && pc->sqs[q]->outstanding)
+			return true;
+	return false;
+}
+
 /* ---- waiting for commands in backends */
 
 static unsigned in_engine(struct nvemu_pcie_ctrl *pc, struct pcie_sq *only)

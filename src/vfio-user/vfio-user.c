@@ -25,17 +25,30 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include <nvemu/pcie.h>
 #include <nvemu/request.h>
 #include <nvemu/vfio-user.h>
 
+#include "mctp/unix-listen.h"
 #include "vfu-proto.h"
 
 #define VFU_MAX_FDS 16		/* what we accept per message; QEMU's limit too */
 #define VFU_DEF_XFER (1u << 20)
-#define VFU_MAX_DMA_REGIONS 65535
+/*
+ * DMA mappings a client may hold, those unmapped while the controller runs
+ * (kept until its reset) included: each can be an mmap, and QEMU maps only
+ * a handful of RAM regions. Advertised as max_dma_maps.
+ */
+#define VFU_MAX_DMA_REGIONS 4096
 #define VFU_PGSIZE 4096u
+/*
+ * Requests a client may queue while the server waits for the reply to its
+ * own DMA_READ/DMA_WRITE; beyond either limit the client is disconnected.
+ */
+#define VFU_MAX_DEFERRED 1024
+#define VFU_MAX_DEFERRED_BYTES (16u << 20)
 
 struct vfu_msg {
 	struct vfu_hdr hdr;
@@ -68,6 +81,12 @@ struct nvemu_vfu_server {
 	struct vfu_msg *rx;
 	size_t rx_got;
 	struct vfu_msg *deferred_head, *deferred_tail;
+	unsigned nr_deferred;
+	size_t deferred_bytes;
+
+	/* accept ran out of descriptors: the listener rests until then */
+	uint64_t accept_resume_ns;
+	struct nvemu_ratelimit accept_rl;
 
 	struct vfu_dma *dma; /* sorted by iova, non-overlapping */
 	unsigned nr_dma, dma_cap;
@@ -97,6 +116,38 @@ static void vlog(struct nvemu_vfu_server *s, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
+}
+
+/* Logged whatever the verbosity: the operator has to act on these. */
+static void vwarn(struct nvemu_vfu_server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void vwarn(struct nvemu_vfu_server *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "vfio-user %s: ", s->path);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left until deadline, for poll(); 0 once it passed. */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now = now_ms();
+
+	if (now >= deadline)
+		return 0;
+	return deadline - now > INT32_MAX ? INT32_MAX : (int)(deadline - now);
 }
 
 void nvemu_vfu_params_init(struct nvemu_vfu_params *p)
@@ -215,6 +266,8 @@ static int recv_msg(struct nvemu_vfu_server *s, struct vfu_msg **out)
 static int send_all(struct nvemu_vfu_server *s, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
+	/* One deadline for the whole message: a trickling reader cannot stretch it. */
+	uint64_t deadline = now_ms() + s->p.dma_timeout_ms;
 
 	if (s->client_fd < 0 || s->dead)
 		return -ENOTCONN;
@@ -227,7 +280,8 @@ static int send_all(struct nvemu_vfu_server *s, const void *buf, size_t len)
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				struct pollfd pfd = { .fd = s->client_fd, .events = POLLOUT };
 
-				if (poll(&pfd, 1, (int)s->p.dma_timeout_ms) <= 0) {
+				if (!ms_left(deadline) || poll(&pfd, 1, ms_left(deadline)) <= 0) {
+					vlog(s, "client does not read: disconnecting it");
 					s->dead = true;
 					return -ETIMEDOUT;
 				}
@@ -289,23 +343,53 @@ static int reply_err(struct nvemu_vfu_server *s, const struct vfu_msg *m, int er
 	return send_all(s, &h, sizeof(h));
 }
 
-static void defer(struct nvemu_vfu_server *s, struct vfu_msg *m)
+/* Queue a request for later; a client that floods the queue is cut off. */
+static int defer(struct nvemu_vfu_server *s, struct vfu_msg *m)
 {
+	if (s->nr_deferred >= VFU_MAX_DEFERRED ||
+	    s->deferred_bytes + m->hdr.size > VFU_MAX_DEFERRED_BYTES) {
+		vwarn(s,
+		      "more than %u requests or %u bytes queued during a DMA round trip: "
+		      "disconnecting the client",
+		      VFU_MAX_DEFERRED, VFU_MAX_DEFERRED_BYTES);
+		msg_free(m);
+		return -ENOBUFS;
+	}
+	s->nr_deferred++;
+	s->deferred_bytes += m->hdr.size;
 	m->next = NULL;
 	if (s->deferred_tail)
 		s->deferred_tail->next = m;
 	else
 		s->deferred_head = m;
 	s->deferred_tail = m;
+	return 0;
+}
+
+static struct vfu_msg *undefer(struct nvemu_vfu_server *s)
+{
+	struct vfu_msg *m = s->deferred_head;
+
+	if (!m)
+		return NULL;
+	s->deferred_head = m->next;
+	if (!s->deferred_head)
+		s->deferred_tail = NULL;
+	s->nr_deferred--;
+	s->deferred_bytes -= m->hdr.size;
+	return m;
 }
 
 /*
  * Send a request of ours and wait for its reply; requests that arrive in the
- * meantime are deferred. Returns the reply (caller frees) or NULL.
+ * meantime are deferred. Returns the reply (caller frees) or NULL. The wait
+ * is bounded as a whole, however much else the client sends meanwhile.
  */
 static struct vfu_msg *request(struct nvemu_vfu_server *s, const void *buf, size_t len,
 			       uint16_t id)
 {
+	uint64_t deadline = now_ms() + s->p.dma_timeout_ms;
+
 	if (send_all(s, buf, len))
 		return NULL;
 	for (;;) {
@@ -319,7 +403,7 @@ static struct vfu_msg *request(struct nvemu_vfu_server *s, const void *buf, size
 		if (r == 0) {
 			struct pollfd pfd = { .fd = s->client_fd, .events = POLLIN };
 
-			r = poll(&pfd, 1, (int)s->p.dma_timeout_ms);
+			r = ms_left(deadline) ? poll(&pfd, 1, ms_left(deadline)) : 0;
 			if (r <= 0) {
 				vlog(s, "no reply to DMA request %u", id);
 				s->dead = true;
@@ -332,9 +416,15 @@ static struct vfu_msg *request(struct nvemu_vfu_server *s, const void *buf, size
 				return m;
 			vlog(s, "unexpected reply id %u", m->hdr.id);
 			msg_free(m);
-			continue;
+		} else if (defer(s, m)) {
+			s->dead = true;
+			return NULL;
 		}
-		defer(s, m);
+		if (!ms_left(deadline)) {
+			vlog(s, "no reply to DMA request %u", id);
+			s->dead = true;
+			return NULL;
+		}
 	}
 }
 
@@ -506,10 +596,27 @@ static void zombies_free(struct nvemu_vfu_server *s)
 	s->nr_zombie = 0;
 }
 
-/* Drop a mapping; a running controller may hold pointers into it (queues). */
+/*
+ * May the controller hold pointers into guest memory? Queues while it is
+ * enabled, data buffers while commands are in flight (a reset does not end
+ * those a backend or a suspend still holds).
+ */
+static bool dma_in_use(struct nvemu_vfu_server *s)
+{
+	return (nvemu_ctrl_get_cc(s->ctrl) & 1) || nvemu_pcie_ctrl_busy(s->pc);
+}
+
+/* Unmap what was kept for the controller once it can no longer reach it. */
+static void zombies_reap(struct nvemu_vfu_server *s)
+{
+	if (s->nr_zombie && !dma_in_use(s))
+		zombies_free(s);
+}
+
+/* Drop a mapping; the controller may still hold pointers into it. */
 static void dma_retire(struct nvemu_vfu_server *s, struct vfu_dma *d)
 {
-	if (d->ptr && (nvemu_ctrl_get_cc(s->ctrl) & 1)) {
+	if (d->ptr && dma_in_use(s)) {
 		if (s->nr_zombie == s->zombie_cap) {
 			unsigned cap = s->zombie_cap ? s->zombie_cap * 2 : 8;
 			struct vfu_dma *z = realloc(s->zombie, cap * sizeof(*z));
@@ -528,12 +635,13 @@ static void dma_retire(struct nvemu_vfu_server *s, struct vfu_dma *d)
 	dma_unmap_one(d);
 }
 
+/* The client is gone: every mapping goes, as soon as nothing can reach it. */
 static void dma_clear(struct nvemu_vfu_server *s)
 {
 	for (unsigned i = 0; i < s->nr_dma; i++)
-		dma_unmap_one(&s->dma[i]);
+		dma_retire(s, &s->dma[i]);
 	s->nr_dma = 0;
-	zombies_free(s);
+	zombies_reap(s);
 }
 
 static void irqs_clear(struct nvemu_vfu_server *s)
@@ -610,6 +718,22 @@ static int cmd_version(struct nvemu_vfu_server *s, struct vfu_msg *m)
 	return reply(s, m, out, 4 + n + 1);
 }
 
+/* Index of the first mapping at or above iova. */
+static unsigned dma_insert_pos(const struct nvemu_vfu_server *s, uint64_t iova)
+{
+	unsigned lo = 0, hi = s->nr_dma;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (s->dma[mid].iova < iova)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static int cmd_dma_map(struct nvemu_vfu_server *s, struct vfu_msg *m)
 {
 	const struct vfu_dma_map *rq = (const void *)m->buf;
@@ -621,13 +745,16 @@ static int cmd_dma_map(struct nvemu_vfu_server *s, struct vfu_msg *m)
 	if (!rq->size || rq->iova + rq->size < rq->iova ||
 	    !(rq->flags & VFIO_DMA_MAP_FLAG_READ))
 		return reply_err(s, m, EINVAL);
-	if (s->nr_dma >= VFU_MAX_DMA_REGIONS)
+	if (s->nr_dma + s->nr_zombie >= VFU_MAX_DMA_REGIONS) {
+		vlog(s, "dma map: %u mappings held (%u awaiting a reset): the limit",
+		     s->nr_dma + s->nr_zombie, s->nr_zombie);
 		return reply_err(s, m, ENOSPC);
-	/* no overlap with an existing mapping */
-	for (i = 0; i < s->nr_dma; i++)
-		if (rq->iova < s->dma[i].iova + s->dma[i].size &&
-		    s->dma[i].iova < rq->iova + rq->size)
-			return reply_err(s, m, EEXIST);
+	}
+	/* Sorted and disjoint: only the neighbours of the insertion point can overlap. */
+	i = dma_insert_pos(s, rq->iova);
+	if ((i < s->nr_dma && s->dma[i].iova < rq->iova + rq->size) ||
+	    (i > 0 && rq->iova - s->dma[i - 1].iova < s->dma[i - 1].size))
+		return reply_err(s, m, EEXIST);
 	d.iova = rq->iova;
 	d.size = rq->size;
 	d.writable = rq->flags & VFIO_DMA_MAP_FLAG_WRITE;
@@ -655,8 +782,7 @@ static int cmd_dma_map(struct nvemu_vfu_server *s, struct vfu_msg *m)
 		s->dma = nd;
 		s->dma_cap = cap;
 	}
-	for (i = 0; i < s->nr_dma && s->dma[i].iova < d.iova; i++)
-		;
+	i = dma_insert_pos(s, d.iova);
 	memmove(&s->dma[i + 1], &s->dma[i], (s->nr_dma - i) * sizeof(d));
 	s->dma[i] = d;
 	s->nr_dma++;
@@ -1012,7 +1138,7 @@ static void device_reset(struct nvemu_vfu_server *s)
 	/* the reset re-enabled the in-band MSI-X table; the client still owns it */
 	if (s->msix_on)
 		nvemu_pcie_msix_ext_enable(s->pc, true);
-	zombies_free(s);
+	zombies_reap(s);
 }
 
 static void trace_msg(struct nvemu_vfu_server *s, const struct vfu_msg *m)
@@ -1054,8 +1180,13 @@ static int handle(struct nvemu_vfu_server *s, struct vfu_msg *m)
 	}
 	if (!s->negotiated && m->hdr.command != VFU_CMD_VERSION)
 		return reply_err(s, m, EINVAL);
-	/* Only DMA_MAP and SET_IRQS carry file descriptors. */
-	if (m->nfds && m->hdr.command != VFU_CMD_DMA_MAP && m->hdr.command != VFU_CMD_SET_IRQS)
+	/*
+	 * Only DMA_MAP and SET_IRQS use file descriptors. Some clients attach
+	 * the region's fd to DMA_UNMAP too; it is closed unused (msg_free), as
+	 * libvfio-user does.
+	 */
+	if (m->nfds && m->hdr.command != VFU_CMD_DMA_MAP && m->hdr.command != VFU_CMD_SET_IRQS &&
+	    m->hdr.command != VFU_CMD_DMA_UNMAP)
 		return reply_err(s, m, EINVAL);
 	switch (m->hdr.command) {
 	case VFU_CMD_VERSION:
@@ -1100,11 +1231,8 @@ static void client_close(struct nvemu_vfu_server *s)
 	msg_free(s->rx);
 	s->rx = NULL;
 	s->rx_got = 0;
-	while ((m = s->deferred_head)) {
-		s->deferred_head = m->next;
+	while ((m = undefer(s)))
 		msg_free(m);
-	}
-	s->deferred_tail = NULL;
 	/*
 	 * Reset before the guest's memory goes: in-flight commands finish (or
 	 * are abandoned) while their buffers are still mapped. Acknowledged
@@ -1119,15 +1247,71 @@ static void client_close(struct nvemu_vfu_server *s)
 	vlog(s, "client disconnected");
 }
 
+/* epoll data of the server's fds */
+enum { EV_LISTEN, EV_CLIENT, EV_TIMER };
+
+static int client_events(struct nvemu_vfu_server *s);
+
+/*
+ * Out of descriptors or memory: the pending connection stays queued and the
+ * listener readable, so take it out of the epoll set until the timer says
+ * to try again, and say so once in a while.
+ */
+static void accept_rest(struct nvemu_vfu_server *s, int err)
+{
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+	s->accept_resume_ns = (now_ms() + NVEMU_ACCEPT_BACKOFF_MS) * 1000000ull;
+	s->st.accept_errors++;
+	if (nvemu_ratelimit_ok(&s->accept_rl, NVEMU_ACCEPT_LOG_SEC * 1000000000ull)) {
+		vwarn(s, "accept: %s; not accepting for %d ms (%llu more such failures not logged)",
+		      strerror(err), NVEMU_ACCEPT_BACKOFF_MS,
+		      (unsigned long long)s->accept_rl.suppressed);
+		s->accept_rl.suppressed = 0;
+	}
+}
+
+static void accept_resume(struct nvemu_vfu_server *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = EV_LISTEN };
+
+	if (!s->accept_resume_ns || now_ms() * 1000000ull < s->accept_resume_ns)
+		return;
+	if (!epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) || errno == EEXIST)
+		s->accept_resume_ns = 0;
+	else /* still short of memory: rest again */
+		s->accept_resume_ns = (now_ms() + NVEMU_ACCEPT_BACKOFF_MS) * 1000000ull;
+}
+
+/*
+ * Is the connected client gone? Its hang-up may sit in the same epoll batch
+ * as the next client's connection (a VMM reconnecting at once): finish it
+ * off here rather than turn the newcomer away.
+ */
+static bool client_gone(struct nvemu_vfu_server *s)
+{
+	struct pollfd pfd = { .fd = s->client_fd, .events = POLLIN | POLLRDHUP };
+
+	if (!s->dead && poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+		client_events(s); /* what it sent before hanging up, then EOF */
+	if (s->dead || (pfd.revents & (POLLHUP | POLLERR)))
+		client_close(s);
+	return s->client_fd < 0;
+}
+
 static void do_accept(struct nvemu_vfu_server *s)
 {
 	for (;;) {
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = 1 };
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = EV_CLIENT };
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (nvemu_accept_exhausted(errno))
+				accept_rest(s, errno);
 			return;
-		if (s->client_fd >= 0) {
+		}
+		if (s->client_fd >= 0 && !client_gone(s)) {
 			/* one client at a time: the next VMM fails fast instead of hanging */
 			vlog(s, "refusing a second client");
 			close(fd);
@@ -1148,6 +1332,13 @@ static void rearm_timer(struct nvemu_vfu_server *s)
 	uint64_t us = nvemu_pcie_ctrl_poll_interval_us(s->pc);
 	struct itimerspec its = { 0 };
 
+	if (s->accept_resume_ns) {
+		uint64_t now = now_ms() * 1000000ull;
+		uint64_t rest = s->accept_resume_ns > now ? (s->accept_resume_ns - now) / 1000 : 1;
+
+		if (!us || rest < us)
+			us = rest ? rest : 1;
+	}
 	if (us) {
 		its.it_value.tv_sec = us / 1000000;
 		its.it_value.tv_nsec = (long)(us % 1000000) * 1000;
@@ -1160,11 +1351,8 @@ static int run_deferred(struct nvemu_vfu_server *s)
 	int n = 0;
 
 	while (s->deferred_head && !s->dead) {
-		struct vfu_msg *m = s->deferred_head;
+		struct vfu_msg *m = undefer(s);
 
-		s->deferred_head = m->next;
-		if (!s->deferred_head)
-			s->deferred_tail = NULL;
 		if (handle(s, m) < 0)
 			s->dead = true;
 		msg_free(m);
@@ -1200,6 +1388,7 @@ static int client_events(struct nvemu_vfu_server *s)
 int nvemu_vfu_server_process(struct nvemu_vfu_server *s)
 {
 	struct epoll_event evs[4];
+	bool accept_ready = false;
 	int n, handled = 0;
 
 	n = epoll_wait(s->epfd, evs, 4, 0);
@@ -1207,17 +1396,19 @@ int nvemu_vfu_server_process(struct nvemu_vfu_server *s)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
 		switch (evs[i].data.fd) {
-		case 0:
-			do_accept(s);
-			handled++;
+		case EV_LISTEN:
+			/* after the client's events: its hang-up frees the seat */
+			accept_ready = true;
 			break;
-		case 1:
+		case EV_CLIENT:
+			if (s->client_fd < 0)
+				break;
 			if (evs[i].events & (EPOLLHUP | EPOLLERR) && !(evs[i].events & EPOLLIN))
 				s->dead = true;
 			else
 				handled += client_events(s);
 			break;
-		case 2: {
+		case EV_TIMER: {
 			uint64_t exp;
 
 			if (read(s->timer_fd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
@@ -1230,23 +1421,17 @@ int nvemu_vfu_server_process(struct nvemu_vfu_server *s)
 		handled += nvemu_pcie_ctrl_poll(s->pc);
 	if (s->dead && s->client_fd >= 0)
 		client_close(s);
+	if (accept_ready) {
+		do_accept(s);
+		handled++;
+	}
+	accept_resume(s);
+	zombies_reap(s);
 	rearm_timer(s);
 	return handled;
 }
 
 /* ---- lifecycle */
-
-static bool socket_alive(const struct sockaddr_un *addr)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool alive;
-
-	if (fd < 0)
-		return false;
-	alive = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0;
-	close(fd);
-	return alive;
-}
 
 int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 			    const struct nvemu_vfu_params *params,
@@ -1255,7 +1440,6 @@ int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct nvemu_vfu_server *s;
-	struct stat stt;
 	int ret;
 
 	if (!path || !*path || strlen(path) >= sizeof(addr.sun_path))
@@ -1264,15 +1448,6 @@ int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 				       sizeof(addr.sun_path) - 1);
 	if (!ctrl)
 		return nvemu_error_set(err, -EINVAL, "no controller");
-	strcpy(addr.sun_path, path);
-	if (lstat(path, &stt) == 0) {
-		if (!S_ISSOCK(stt.st_mode))
-			return nvemu_error_set(err, -EEXIST, "%s exists and is not a socket", path);
-		if (socket_alive(&addr))
-			return nvemu_error_set(err, -EADDRINUSE, "%s is served by another process",
-					       path);
-		unlink(path);
-	}
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -1292,11 +1467,16 @@ int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 	s->listen_fd = s->client_fd = s->timer_fd = s->epfd = s->intx_fd = -1;
 	s->client_max_xfer = VFU_DEF_XFER;
 
-	ret = nvemu_pcie_ctrl_create(ctrl, &vfu_host_ops, s, &s->pc, err);
-	if (ret) {
+	/* The path first: a socket in use is the likelier mistake, and binds nothing. */
+	ret = nvemu_unix_listen(path, SOCK_STREAM, 4, "vfio-user", err);
+	if (ret < 0) {
 		free(s);
 		return ret;
 	}
+	s->listen_fd = ret;
+	ret = nvemu_pcie_ctrl_create(ctrl, &vfu_host_ops, s, &s->pc, err);
+	if (ret)
+		goto fail;
 	s->nr_msix = nvemu_pcie_msix_vectors(s->pc);
 	s->msix_fd = malloc(sizeof(int) * (s->nr_msix ? s->nr_msix : 1));
 	if (!s->msix_fd) {
@@ -1308,21 +1488,14 @@ int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->epfd < 0 || s->timer_fd < 0 || s->listen_fd < 0) {
+	if (s->epfd < 0 || s->timer_fd < 0) {
 		ret = nvemu_error_set(err, -errno, "vfio-user: %s", strerror(errno));
 		goto fail;
 	}
-	if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) ||
-	    listen(s->listen_fd, 4)) {
-		ret = nvemu_error_set(err, -errno, "vfio-user socket %s: %s", path,
-				      strerror(errno));
-		goto fail;
-	}
-	ev.data.fd = 0;
+	ev.data.fd = EV_LISTEN;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev))
 		goto fail_errno;
-	ev.data.fd = 2;
+	ev.data.fd = EV_TIMER;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->timer_fd, &ev))
 		goto fail_errno;
 	*out = s;
@@ -1354,8 +1527,19 @@ void nvemu_vfu_server_destroy(struct nvemu_vfu_server *s)
 	unlink(s->path);
 	close(s->timer_fd);
 	close(s->epfd);
-	nvemu_pcie_ctrl_destroy(s->pc);
+	/*
+	 * Commands still held (a suspended controller) or in a backend write
+	 * into guest memory when they finish: leave their mappings in place
+	 * rather than have them write into whatever is mapped there next.
+	 */
 	dma_clear(s);
+	if (s->nr_zombie && nvemu_pcie_ctrl_busy(s->pc)) {
+		vwarn(s, "commands still in flight: leaving %u guest memory mappings mapped",
+		      s->nr_zombie);
+		s->nr_zombie = 0;
+	}
+	zombies_free(s);
+	nvemu_pcie_ctrl_destroy(s->pc);
 	free(s->dma);
 	free(s->zombie);
 	free(s->msix_fd);

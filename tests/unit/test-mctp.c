@@ -4,7 +4,9 @@
  * drops, fragmentation with the transmission unit, asynchronous replies, and
  * the router's wire protocol over a real unix socket.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -407,6 +412,53 @@ static void reasm_interleaved(void **state)
 	assert_int_equal(e->h->msg[70], 0xaa);
 }
 
+/*
+ * Packets that arrive while a handler runs (a link looping back) start new
+ * messages; they must never take the slot whose buffer the handler reads.
+ */
+struct nest {
+	struct env *e;
+	int calls;
+	bool intact;
+};
+
+static void nesting_handler(void *ctx, const uint8_t *msg, size_t len,
+			    struct nvemu_mctp_reply *reply)
+{
+	struct nest *n = ctx;
+	uint8_t copy[70];
+
+	n->calls++;
+	assert_int_equal(len, sizeof(copy));
+	memcpy(copy, msg, len);
+	/* More message starts than there are slots, from other sources. */
+	for (int i = 0; i < 12; i++) {
+		uint8_t p[4 + 64] = {0x01, EID, (uint8_t)(0x20 + i), 0x80 | 0x08 | 3};
+
+		memset(p + 4, 0x11 * (i + 1), 64);
+		p[4] = 0x7e;
+		nvemu_mctp_ep_rx(n->e->ep, &n->e->cap->link, p, sizeof(p));
+	}
+	n->intact = !memcmp(copy, msg, len);
+	nvemu_mctp_reply_drop(reply);
+}
+
+static void reasm_busy_slot_kept(void **state)
+{
+	struct env *e = *state;
+	struct nest n = {.e = e};
+	uint8_t a[4 + 64] = {0x01, EID, HOST, 0x80 | 0x08 | 1};
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, nesting_handler, &n), 0);
+	memset(a + 4, 0xaa, 64);
+	a[4] = 0x7e;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, a, sizeof(a));
+	a[3] = 0x40 | 0x08 | 1 | 1 << 4;
+	nvemu_mctp_ep_rx(e->ep, &e->cap->link, a, 4 + 6);
+	assert_int_equal(n.calls, 1);
+	assert_true(n.intact);
+}
+
 static void reasm_oversized(void **state)
 {
 	struct env *e = *state;
@@ -675,6 +727,233 @@ static void router_wire(void **state)
 	rmdir(path);
 }
 
+/* ---- the router's socket: owner-only, never another's, rests when out of fds ---- */
+
+static void router_dir(char *dir, char *sock, size_t len)
+{
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, len, "%s/s", dir);
+}
+
+static void get_eid_roundtrip(struct nvemu_mctp_router *r, int fd)
+{
+	const uint8_t get_eid[] = {0x81, 0x02};
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+
+	wire_send(fd, 0x00, EID, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+	assert_int_equal(body[3], EID);
+}
+
+static void router_socket_rules(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_mctp_router *r = NULL, *r2 = NULL;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[] = "/tmp/nvemu-test-mctp-XXXXXX", sock[64], file[80];
+	struct nvemu_error err = {0};
+	struct stat st, st2;
+	mode_t old;
+	int fd, ret;
+
+	router_dir(dir, sock, sizeof(sock));
+	/* A stale socket (its server gone) is replaced, and the new one is 0600 under umask 0. */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	strcpy(sa.sun_path, sock);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	old = umask(0);
+	ret = nvemu_mctp_router_create(sock, &r, &err);
+	umask(old);
+	assert_int_equal(ret, 0);
+	assert_int_equal(stat(sock, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
+
+	/* A live router's socket is refused, and the first router goes on working. */
+	assert_int_equal(nvemu_mctp_router_create(sock, &r2, &err), -EADDRINUSE);
+	assert_non_null(strstr(err.msg, "another process"));
+	assert_int_equal(stat(sock, &st2), 0);
+	assert_int_equal(st2.st_ino, st.st_ino);
+	pump(r); /* the probe's connection comes and goes */
+	fd = connect_router(sock);
+	pump(r);
+	get_eid_roundtrip(r, fd);
+	close(fd);
+
+	/* A file that is not a socket is never removed. */
+	snprintf(file, sizeof(file), "%s/f", dir);
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(nvemu_mctp_router_create(file, &r2, &err), -EEXIST);
+	assert_int_equal(access(file, F_OK), 0);
+	unlink(file);
+
+	pump(r);
+	nvemu_mctp_router_remove_ep(r, e->ep);
+	nvemu_mctp_router_destroy(r);
+	rmdir(dir);
+}
+
+static void router_max_clients(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_mctp_router *r = NULL;
+	char dir[] = "/tmp/nvemu-test-mctp-XXXXXX", sock[64];
+	int fds[70], shut = 0;
+	char byte;
+
+	router_dir(dir, sock, sizeof(sock));
+	assert_int_equal(nvemu_mctp_router_create(sock, &r, NULL), 0);
+	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
+	for (int i = 0; i < 70; i++) {
+		fds[i] = connect_router(sock);
+		pump(r);
+	}
+	assert_int_equal(nvemu_mctp_router_clients(r), 64);
+	/* The ones beyond the limit were closed: they read end of file. */
+	for (int i = 0; i < 70; i++)
+		if (recv(fds[i], &byte, 1, MSG_DONTWAIT) == 0)
+			shut++;
+	assert_int_equal(shut, 6);
+	/* A seat that comes free is taken by the next client. */
+	close(fds[0]);
+	close(fds[69]);
+	pump(r);
+	fds[0] = connect_router(sock);
+	pump(r);
+	assert_int_equal(nvemu_mctp_router_clients(r), 64);
+	get_eid_roundtrip(r, fds[0]);
+	for (int i = 0; i < 69; i++)
+		close(fds[i]);
+	pump(r);
+	assert_int_equal(nvemu_mctp_router_clients(r), 0);
+	nvemu_mctp_router_remove_ep(r, e->ep);
+	nvemu_mctp_router_destroy(r);
+	rmdir(dir);
+}
+
+static int highest_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int hi = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (atoi(de->d_name) > hi)
+			hi = atoi(de->d_name);
+	closedir(d);
+	return hi;
+}
+
+static unsigned count_lines(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	unsigned n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Out of descriptors, a pending connection keeps the listener readable: the
+ * router must rest (its fd quiet) rather than spin, log once, then recover.
+ */
+static void router_accept_out_of_fds(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_mctp_router *r = NULL;
+	char dir[] = "/tmp/nvemu-test-mctp-XXXXXX", sock[64];
+	char logpath[] = "/tmp/nvemu-test-mctp-log-XXXXXX";
+	static int fill[4096];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct rlimit old, lim;
+	struct rusage ru0, ru1;
+	struct timespec t0, t;
+	int logfd, saved_err, cfd, nfill = 0;
+	unsigned wakes = 0;
+	double cpu;
+
+	router_dir(dir, sock, sizeof(sock));
+	assert_int_equal(nvemu_mctp_router_create(sock, &r, NULL), 0);
+	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
+	logfd = mkstemp(logpath);
+	assert_true(logfd >= 0);
+	saved_err = dup(2);
+	cfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(saved_err >= 0 && cfd >= 0);
+	fflush(stderr);
+	dup2(logfd, 2);
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = highest_fd() + 8;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (nfill < 4096 && (fill[nfill] = dup(logfd)) >= 0)
+		nfill++;
+	if (nfill == 4096 || errno != EMFILE) {
+		dup2(saved_err, 2);
+		fail_msg("cannot run out of fds: %d filled, %s", nfill, strerror(errno));
+	}
+	strcpy(sa.sun_path, sock);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+
+	/* An event loop's second: wake when the router fd is readable, handle it. */
+	getrusage(RUSAGE_SELF, &ru0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct pollfd p = {.fd = nvemu_mctp_router_fd(r), .events = POLLIN};
+
+		if (poll(&p, 1, 10) > 0) {
+			wakes++;
+			nvemu_mctp_router_handle(r);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 1000000000L);
+	getrusage(RUSAGE_SELF, &ru1);
+	cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+	      (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+	      ((ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
+	       (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) /
+		      1e6;
+	assert_int_equal(nvemu_mctp_router_clients(r), 0);
+
+	while (nfill--)
+		close(fill[nfill]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	fflush(stderr);
+	dup2(saved_err, 2);
+	close(saved_err);
+
+	print_message("# out of fds for 1 s: %u wake-ups, %.3f s CPU\n", wakes, cpu);
+	/* ~100 ms rests: about ten wake-ups, not one per poll */
+	assert_true(wakes >= 1 && wakes <= 40);
+	assert_true(cpu < 0.5);
+	assert_int_equal(count_lines(logpath, "not accepting"), 1);
+	close(logfd);
+	unlink(logpath);
+
+	/* Descriptors are back: the waiting client gets in and is answered. */
+	for (int i = 0; i < 100 && !nvemu_mctp_router_clients(r); i++)
+		pump(r);
+	assert_int_equal(nvemu_mctp_router_clients(r), 1);
+	get_eid_roundtrip(r, cfd);
+	close(cfd);
+	pump(r);
+	nvemu_mctp_router_remove_ep(r, e->ep);
+	nvemu_mctp_router_destroy(r);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -691,10 +970,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reasm_unexpected_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(reasm_interleaved, setup, teardown),
 		cmocka_unit_test_setup_teardown(reasm_oversized, setup, teardown),
+		cmocka_unit_test_setup_teardown(reasm_busy_slot_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(fragment_mtu, setup, teardown),
 		cmocka_unit_test_setup_teardown(async_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_wire, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_socket_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_max_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_accept_out_of_fds, setup, teardown),
 	};
 
+	/* TEST_FILTER=name (a glob) runs only the tests it matches */
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests_name("mctp", tests, NULL, NULL);
 }

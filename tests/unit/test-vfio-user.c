@@ -19,10 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <linux/vfio.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,6 +51,9 @@ struct env {
 	struct nvemu_vfu_server *srv;
 	pthread_t thr;
 	atomic_bool stop;
+	atomic_bool pause, paused; /* hold the server loop, e.g. to batch events */
+	atomic_uint wakeups;	   /* times the server fd was readable */
+	uint16_t port;
 	char path[108];
 	int fd;
 	uint16_t id;
@@ -67,9 +72,16 @@ static void *server_thread(void *arg)
 	while (!atomic_load(&e->stop)) {
 		struct pollfd pfd = { .fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN };
 
-		if (poll(&pfd, 1, 10) > 0)
+		if (atomic_load(&e->pause)) {
+			atomic_store(&e->paused, true);
+			usleep(100);
+			continue;
+		}
+		atomic_store(&e->paused, false);
+		if (poll(&pfd, 1, 10) > 0) {
+			atomic_fetch_add(&e->wakeups, 1);
 			nvemu_vfu_server_process(e->srv);
-		else
+		} else
 			nvemu_vfu_server_process(e->srv); /* timers */
 	}
 	return NULL;
@@ -306,7 +318,19 @@ static void bar_wr(struct env *e, uint64_t off, unsigned size, uint64_t v)
 	assert_int_equal(region_rw(e, VFIO_PCI_BAR0_REGION_INDEX, off, &v, size, true), 0);
 }
 
-static int setup(void **state)
+static void server_pause(struct env *e)
+{
+	atomic_store(&e->pause, true);
+	while (!atomic_load(&e->paused))
+		usleep(100);
+}
+
+static void server_resume(struct env *e)
+{
+	atomic_store(&e->pause, false);
+}
+
+static int setup_with(void **state, const struct nvemu_vfu_params *vp)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	struct nvemu_error err = { 0 };
@@ -322,18 +346,34 @@ static int setup(void **state)
 	nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
 	assert_int_equal(nvemu_subsys_add_port(e->subsys, &pp, &port, &err), 0);
 	assert_int_equal(nvemu_subsys_add_ctrl(e->subsys, port, &cntlid, &err), 0);
+	e->port = port;
 	assert_int_equal(nvemu_subsys_add_ns(e->subsys, 1024, &nsid, &err), 0);
 	e->ctrl = nvemu_subsys_ctrl(e->subsys, cntlid);
 	assert_int_equal(nvemu_ctrl_attach_ns(e->ctrl, nsid, &err), 0);
 
 	snprintf(e->path, sizeof(e->path), "/tmp/nvemu-test-vfu-%d.sock", getpid());
-	assert_int_equal(nvemu_vfu_server_create(e->path, e->ctrl, NULL, &e->srv, &err), 0);
+	assert_int_equal(nvemu_vfu_server_create(e->path, e->ctrl, vp, &e->srv, &err), 0);
 	atomic_store(&e->stop, false);
 	assert_int_equal(pthread_create(&e->thr, NULL, server_thread, e), 0);
 	e->fd = cl_connect(e);
 	e->memfd = -1;
 	*state = e;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL);
+}
+
+/* A short DMA reply timeout, for tests that wait it out. */
+static int setup_fast(void **state)
+{
+	struct nvemu_vfu_params vp;
+
+	nvemu_vfu_params_init(&vp);
+	vp.dma_timeout_ms = 500;
+	return setup_with(state, &vp);
 }
 
 static int teardown(void **state)
@@ -779,6 +819,385 @@ static void test_socket_in_use(void **state)
 	unlink(path);
 }
 
+/* A second controller of the subsystem, for a second server. */
+static struct nvemu_ctrl *second_ctrl(struct env *e)
+{
+	struct nvemu_error err = { 0 };
+	uint16_t cntlid;
+
+	assert_int_equal(nvemu_subsys_add_ctrl(e->subsys, e->port, &cntlid, &err), 0);
+	return nvemu_subsys_ctrl(e->subsys, cntlid);
+}
+
+static void test_socket_owner_only(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_ctrl *c2 = second_ctrl(e);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct nvemu_error err = { 0 };
+	struct nvemu_vfu_server *s2 = NULL;
+	struct stat st;
+	mode_t old;
+	int fd, r;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "/tmp/nvemu-test-vfu-%d-2.sock", getpid());
+	unlink(a.sun_path);
+	/* a stale socket: bound, its server gone; it is replaced */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	close(fd);
+	old = umask(0);
+	r = nvemu_vfu_server_create(a.sun_path, c2, NULL, &s2, &err);
+	umask(old);
+	assert_int_equal(r, 0);
+	assert_int_equal(stat(a.sun_path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	nvemu_vfu_server_destroy(s2);
+	assert_int_equal(stat(a.sun_path, &st), -1);
+}
+
+/* A server that does not accept (stopped, backlog full) is alive, not stale. */
+static void test_socket_in_use_busy(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_error err = { 0 };
+	struct nvemu_vfu_server *s2 = NULL;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st0, st1;
+	int q[64], n = 0;
+
+	assert_int_equal(stat(e->path, &st0), 0);
+	server_pause(e);
+	strcpy(a.sun_path, e->path);
+	for (n = 0; n < 64; n++) {
+		q[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		assert_true(q[n] >= 0);
+		if (connect(q[n], (struct sockaddr *)&a, sizeof(a))) {
+			assert_int_equal(errno, EAGAIN); /* the backlog is full */
+			close(q[n]);
+			break;
+		}
+	}
+	assert_true(n < 64);
+	/* neither a hang on the full backlog nor a takeover */
+	assert_int_equal(nvemu_vfu_server_create(e->path, second_ctrl(e), NULL, &s2, &err),
+			 -EADDRINUSE);
+	assert_non_null(strstr(err.msg, "another process"));
+	assert_int_equal(stat(e->path, &st1), 0);
+	assert_int_equal(st1.st_ino, st0.st_ino);
+	while (n--)
+		close(q[n]);
+	server_resume(e);
+	/* the first server still serves its client */
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+}
+
+/*
+ * A VMM that disconnects and connects again at once: the hang-up and the new
+ * connection reach the server in one batch; the newcomer is served.
+ */
+static void test_reconnect_at_once(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vfu_stats st;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		server_pause(e);
+		close(e->fd);
+		e->fd = cl_connect(e);
+		server_resume(e);
+		e->id = 0;
+		assert_int_equal(cl_version(e, 0, NULL), 0);
+	}
+	nvemu_vfu_server_stats(e->srv, &st);
+	assert_int_equal(st.connects, 21);
+	assert_int_equal(st.disconnects, 20);
+}
+
+static unsigned count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* DMA_UNMAP with the region's fd attached (as some clients send it) is accepted. */
+static void test_dma_unmap_with_fd(void **state)
+{
+	struct env *e = *state;
+	struct vfu_dma_unmap du = { .argsz = 24, .iova = IOVA, .size = MEMSZ };
+	struct vfu_dma_map dm = { .argsz = 32, .iova = IOVA, .size = MEMSZ,
+				  .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE };
+	unsigned fds;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	mem_init(e, true);
+	ctrl_enable(e);
+	identify_ctrl(e);
+	fds = count_fds();
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(cl_call_fds(e, VFU_CMD_DMA_UNMAP, &du.argsz, 24, &e->memfd, 1,
+					     NULL), 0);
+		/* the range is free again: map it anew and run through it */
+		assert_int_equal(cl_call_fds(e, VFU_CMD_DMA_MAP, &dm.argsz, 32, &e->memfd, 1,
+					     NULL), 0);
+		identify_ctrl(e);
+	}
+	/* the server kept none of the fds it was sent */
+	assert_int_equal(count_fds(), fds);
+}
+
+/* Requests flooding in while the server waits for its DMA_READ reply cut the client off. */
+static void test_flood_during_dma(void **state)
+{
+	struct env *e = *state;
+	struct timeval tv = { .tv_sec = 3 };
+	struct nvemu_sqe sqe = { .opc = nvme_admin_identify, .cid = 1 };
+	uint32_t db = 1, info[4] = { 16 };
+	struct vfu_hdr *h;
+	uint8_t *m, byte;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	mem_init(e, false);
+	ctrl_enable(e);
+	sqe.dptr1 = htole64(DATA);
+	sqe.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
+	memcpy(e->mem + (ASQ - IOVA), &sqe, 64);
+	region_post(e, VFIO_PCI_BAR0_REGION_INDEX, NVEMU_PCIE_DB_OFF, &db, 4);
+	m = cl_recv(e); /* the SQE fetch, left unanswered */
+	assert_non_null(m);
+	h = (void *)m;
+	assert_int_equal(h->command, VFU_CMD_DMA_READ);
+	free(m);
+	for (int i = 0; i < 1100; i++)
+		cl_send(e, ++e->id, VFU_CMD_DEVICE_GET_INFO, VFU_REQUEST | VFU_NO_REPLY, info,
+			sizeof(info), NULL, 0);
+	/* cut off at once, not after the 5 s DMA timeout */
+	setsockopt(e->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* EOF, or a reset for the requests it never read; not the receive timeout */
+	errno = 0;
+	assert_true(read(e->fd, &byte, 1) <= 0);
+	assert_true(errno == 0 || errno == ECONNRESET);
+	for (int i = 0; i < 1000 && nvemu_vfu_server_connected(e->srv); i++)
+		usleep(1000);
+	assert_false(nvemu_vfu_server_connected(e->srv));
+}
+
+/* Stray replies do not stretch the wait for a DMA reply beyond its timeout. */
+static void test_dma_wait_bounded(void **state)
+{
+	struct env *e = *state;
+	struct timeval tv = { .tv_sec = 3 };
+	struct nvemu_sqe sqe = { .opc = nvme_admin_identify, .cid = 1 };
+	uint32_t db = 1;
+	uint8_t *m, byte;
+	bool cut = false;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	mem_init(e, false);
+	ctrl_enable(e);
+	sqe.dptr1 = htole64(DATA);
+	sqe.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
+	memcpy(e->mem + (ASQ - IOVA), &sqe, 64);
+	region_post(e, VFIO_PCI_BAR0_REGION_INDEX, NVEMU_PCIE_DB_OFF, &db, 4);
+	m = cl_recv(e);
+	assert_non_null(m);
+	free(m);
+	/* a reply to nothing every 50 ms for up to 3 s; the timeout is 500 ms */
+	for (int i = 0; i < 60 && !cut; i++) {
+		struct pollfd p = { .fd = e->fd, .events = POLLIN };
+		struct vfu_hdr rh = { .id = 0x7777, .command = VFU_CMD_DMA_READ,
+				      .size = sizeof(rh), .flags = VFU_REPLY };
+
+		if (send(e->fd, &rh, sizeof(rh), MSG_NOSIGNAL) != sizeof(rh))
+			cut = true;
+		if (poll(&p, 1, 50) == 1)
+			cut = true;
+	}
+	assert_true(cut);
+	setsockopt(e->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	errno = 0;
+	assert_true(read(e->fd, &byte, 1) <= 0);
+	assert_true(errno == 0 || errno == ECONNRESET);
+}
+
+static int highest_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int hi = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (atoi(de->d_name) > hi)
+			hi = atoi(de->d_name);
+	closedir(d);
+	return hi;
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static unsigned count_lines(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	unsigned n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Out of descriptors, the listener rests instead of spinning (the pending
+ * connection keeps it readable), says so once, and serves the client once
+ * descriptors are free again.
+ */
+static void test_accept_out_of_fds(void **state)
+{
+	struct env *e = *state;
+	char logpath[] = "/tmp/nvemu-test-vfu-log-XXXXXX";
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct nvemu_vfu_stats st;
+	struct rlimit old, lim;
+	int logfd, saved_err, cfd, nfill = 0, fill[4096];
+	unsigned wake0, wakes;
+	double cpu0, cpu;
+
+	/* free the seat: the next client would be accepted */
+	close(e->fd);
+	e->fd = -1;
+	for (int i = 0; i < 1000 && nvemu_vfu_server_connected(e->srv); i++)
+		usleep(1000);
+	assert_false(nvemu_vfu_server_connected(e->srv));
+
+	logfd = mkstemp(logpath);
+	assert_true(logfd >= 0);
+	saved_err = dup(2);
+	assert_true(saved_err >= 0);
+	cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(cfd >= 0);
+	fflush(stderr);
+	dup2(logfd, 2);
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = highest_fd() + 8;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (nfill < 4096 && (fill[nfill] = dup(logfd)) >= 0)
+		nfill++;
+	if (nfill == 4096 || errno != EMFILE) {
+		dup2(saved_err, 2);
+		fail_msg("cannot run out of fds: %d filled, %s", nfill, strerror(errno));
+	}
+
+	strcpy(a.sun_path, e->path);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	wake0 = atomic_load(&e->wakeups);
+	cpu0 = cpu_seconds();
+	usleep(1000 * 1000);
+	wakes = atomic_load(&e->wakeups) - wake0;
+	cpu = cpu_seconds() - cpu0;
+	nvemu_vfu_server_stats(e->srv, &st);
+	assert_false(nvemu_vfu_server_connected(e->srv));
+
+	while (nfill--)
+		close(fill[nfill]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	fflush(stderr);
+	dup2(saved_err, 2);
+	close(saved_err);
+
+	/* rests ~100 ms per try: about ten wake-ups a second, not thousands */
+	print_message("# out of fds for 1 s: %u wake-ups, %u accept failures, %.3f s CPU\n", wakes,
+		      (unsigned)st.accept_errors, cpu);
+	assert_true(st.accept_errors >= 1 && st.accept_errors <= 30);
+	assert_true(wakes <= 60);
+	assert_true(cpu < 0.5);
+	/* one line, not one per failure */
+	assert_int_equal(count_lines(logpath, "not accepting"), 1);
+	close(logfd);
+	unlink(logpath);
+
+	/* descriptors are back: the waiting client is served */
+	for (int i = 0; i < 2000 && !nvemu_vfu_server_connected(e->srv); i++)
+		usleep(1000);
+	assert_true(nvemu_vfu_server_connected(e->srv));
+	e->fd = cfd;
+	e->id = 0;
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+}
+
+/*
+ * A command held by a suspend when its client went away runs on resume,
+ * once the next client enabled the controller: it writes its data into the
+ * old client's memory, which must still be mapped there, not into whatever
+ * (the new client's memory) was mapped at its address since.
+ */
+static void test_held_command_outlives_client(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_sqe sqe = { .opc = nvme_admin_identify, .cid = 9 };
+	uint8_t want[4096];
+	uint32_t db;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	mem_init(e, true);
+	ctrl_enable(e);
+	identify_ctrl(e);
+	server_pause(e);
+	nvemu_ctrl_suspend(e->ctrl, false);
+	server_resume(e);
+	sqe.dptr1 = htole64(DATA);
+	sqe.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
+	memcpy(e->mem + (ASQ - IOVA) + e->sq_tail * 64, &sqe, 64);
+	db = ++e->sq_tail % AQ_ENTRIES;
+	region_post(e, VFIO_PCI_BAR0_REGION_INDEX, NVEMU_PCIE_DB_OFF, &db, 4);
+	(void)bar_rd(e, 0x1c, 4); /* fetched, and held */
+	assert_true(nvemu_pcie_ctrl_busy(nvemu_vfu_server_pcie(e->srv)));
+
+	/* the client goes away: the controller is reset, its mappings retired */
+	close(e->fd);
+	for (int i = 0; i < 1000 && nvemu_vfu_server_connected(e->srv); i++)
+		usleep(1000);
+	assert_false(nvemu_vfu_server_connected(e->srv));
+
+	/* the next client maps its memory and enables the controller */
+	e->fd = cl_connect(e);
+	e->id = 0;
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	munmap(e->mem, MEMSZ);
+	close(e->memfd);
+	mem_init(e, true);
+	ctrl_enable(e);
+	memset(want, 0x5a, sizeof(want));
+	memcpy(e->mem + (DATA - IOVA), want, sizeof(want));
+
+	/* resumed, the held Identify runs and writes its data: not into ours */
+	server_pause(e);
+	nvemu_ctrl_resume(e->ctrl);
+	assert_false(nvemu_pcie_ctrl_busy(nvemu_vfu_server_pcie(e->srv)));
+	server_resume(e);
+	assert_memory_equal(e->mem + (DATA - IOVA), want, sizeof(want));
+	identify_ctrl(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -791,7 +1210,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_map_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_owner_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_in_use_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_unmap_with_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flood_during_dma, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_wait_bounded, setup_fast, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_out_of_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_command_outlives_client, setup, teardown),
 	};
 
+	/* TEST_FILTER=test_name (a glob) runs only the tests it matches */
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
