@@ -223,25 +223,6 @@ void nvemud_mi_free(struct nvemud *d)
 	d->mi = NULL;
 }
 
-/*
- * The id the endpoint's port gets back when save_config's calls run: they
- * re-add the saved ports in order to a new subsystem (ids from 0), and a TCP
- * port whose listener is gone (hosts lingering) is not saved.
- */
-static uint16_t saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t port)
-{
-	uint16_t id = 0;
-
-	for (unsigned i = 0; i < s->nr_ports && s->ports[i].id != port; i++) {
-		json_t *listener = NULL;
-
-		if (!rpc_nvmf_owns_port(d, s, s->ports[i].id, &listener) || listener)
-			id++;
-		json_decref(listener);
-	}
-	return id;
-}
-
 void rpc_mi_save(struct nvemud *d, json_t *calls)
 {
 	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++) {
@@ -252,7 +233,7 @@ void rpc_mi_save(struct nvemud *d, json_t *calls)
 			json_pack("{s:s, s:{s:s, s:i, s:I, s:i, s:i}}", "method",
 				  "nvme_mi_endpoint_create", "params", "nqn",
 				  nvemu_subsys_nqn(ep->subsys), "port",
-				  saved_port_id(d, ep->subsys, ep->port), "net",
+				  rpc_saved_port_id(d, ep->subsys, ep->port), "net",
 				  (json_int_t)nvemu_mctp_ep_net(ep->mctp), "eid",
 				  nvemu_mctp_ep_eid(ep->mctp), "mtu", nvemu_mctp_ep_mtu(ep->mctp)));
 	}

@@ -424,7 +424,7 @@ static const struct bad bad_calls[] = {
 	{ "nvme_subsystem_get_health", "{\"nqn\":\"nqn.2022-10.io.nvda.nvme:9\"}", -32000,
 	  "no subsystem" },
 	{ "save_config", "{\"filename\":\"/nonexistent/dir/cfg.json\"}", -32005, "cannot write" },
-	{ "load_config", "{\"filename\":\"/nonexistent\"}", -32700, "/nonexistent" },
+	{ "load_config", "{\"filename\":\"/nonexistent\"}", -32005, "filename: cannot read /nonexistent" },
 	{ "rpc_get_methods", "{\"x\":1}", -32602, "x: unknown parameter" },
 };
 
