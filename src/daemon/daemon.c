@@ -139,7 +139,10 @@ struct nvemud *nvemud_new(struct loop *loop, int log_level)
 	}
 	if (loop) {
 		d->tcp_tick = loop_add_timer(loop, 100, true, tcp_tick_cb, d);
-		if (!d->tcp_tick) {
+		if (!d->tcp_tick || nvemud_teardown_init(d)) {
+			loop_del(d->tcp_tick);
+			loop_del(d->td_tick);
+			loop_del(d->td_kick);
 			nvemu_tcp_target_destroy(d->tcp);
 			free(d);
 			return NULL;

@@ -49,8 +49,10 @@ struct rpc_server {
 	int fd;
 	char *path;
 	struct loop_src *src;
+	/* Made at start: they must work when no descriptor is left. */
 	struct loop_src *resume;  /* runs clients with a backlog, after other events */
 	struct loop_src *backoff; /* accept paused (EMFILE, ...) */
+	bool resume_armed, backing_off;
 	uint64_t last_accept_log;
 	unsigned accept_errors;	  /* since the last log line */
 	struct client *clients;
@@ -252,8 +254,7 @@ static void resume_cb(struct loop_src *src, void *arg)
 	struct rpc_server *srv = arg;
 	struct client *c, *next;
 
-	loop_del(src);
-	srv->resume = NULL;
+	srv->resume_armed = false;
 	/* Round robin: each client with a backlog gets one more budget, then the loop goes on. */
 	for (c = srv->clients; c; c = next) {
 		next = c->next;
@@ -267,8 +268,8 @@ static void resume_cb(struct loop_src *src, void *arg)
 
 static void schedule_resume(struct rpc_server *srv)
 {
-	if (!srv->resume)
-		srv->resume = loop_add_timer(srv->d->loop, 0, false, resume_cb, srv);
+	if (!srv->resume_armed && !loop_timer_arm(srv->resume, 0, false))
+		srv->resume_armed = true;
 }
 
 static void client_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
@@ -344,8 +345,7 @@ static void backoff_cb(struct loop_src *src, void *arg)
 {
 	struct rpc_server *srv = arg;
 
-	loop_del(src);
-	srv->backoff = NULL;
+	srv->backing_off = false;
 	loop_mod_fd(srv->src, EPOLLIN);
 }
 
@@ -373,11 +373,10 @@ static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 					srv->last_accept_log = now;
 					srv->accept_errors = 0;
 				}
-				if (!srv->backoff) {
-					srv->backoff = loop_add_timer(srv->d->loop, ACCEPT_BACKOFF_MS,
-								      false, backoff_cb, srv);
-					if (srv->backoff)
-						loop_mod_fd(srv->src, 0);
+				if (!srv->backing_off &&
+				    !loop_timer_arm(srv->backoff, ACCEPT_BACKOFF_MS, false)) {
+					srv->backing_off = true;
+					loop_mod_fd(srv->src, 0);
 				}
 			}
 			return;
@@ -473,7 +472,12 @@ int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err
 	srv->d = d;
 	srv->fd = fd;
 	srv->src = loop_add_fd(d->loop, fd, EPOLLIN, accept_cb, srv);
-	if (!srv->src) {
+	srv->resume = loop_add_disarmed_timer(d->loop, resume_cb, srv);
+	srv->backoff = loop_add_disarmed_timer(d->loop, backoff_cb, srv);
+	if (!srv->src || !srv->resume || !srv->backoff) {
+		loop_del(srv->src);
+		loop_del(srv->resume);
+		loop_del(srv->backoff);
 		close(fd);
 		unlink(path);
 		free(srv->path);

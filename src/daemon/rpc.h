@@ -156,6 +156,8 @@ int nvemud_suspend_ctrl(struct nvemud *d, struct nvemud_ctrl *c, bool admin_only
 bool nvemud_ns_destroying(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
 bool nvemud_subsys_busy(struct nvemud *d, struct nvemu_subsys *s);
 bool nvemud_nqn_destroying(struct nvemud *d, const char *nqn);
+/* The teardown timers on d->loop (nvemud_new). */
+int nvemud_teardown_init(struct nvemud *d);
 /* Advance every teardown (from the loop, or the in-process driver). */
 void nvemud_teardown_run(struct nvemud *d);
 /* In process (or at shutdown): poll backends until *done or every teardown ends. */

@@ -56,11 +56,7 @@ static void td_tick_cb(struct loop_src *src, void *arg);
 
 static void td_kick_cb(struct loop_src *src, void *arg)
 {
-	struct nvemud *d = arg;
-
-	loop_del(src);
-	d->td_kick = NULL;
-	nvemud_teardown_run(d);
+	nvemud_teardown_run(arg);
 }
 
 /* A controller went idle (called from inside its last completion): continue from the loop. */
@@ -68,8 +64,16 @@ static void td_idle(void *arg)
 {
 	struct nvemud *d = arg;
 
-	if (d->loop && !d->td_kick)
-		d->td_kick = loop_add_timer(d->loop, 0, false, td_kick_cb, d);
+	if (d->td_kick)
+		loop_timer_arm(d->td_kick, 0, false);
+}
+
+int nvemud_teardown_init(struct nvemud *d)
+{
+	/* Made up front: a teardown must progress even when no descriptor is left. */
+	d->td_tick = loop_add_disarmed_timer(d->loop, td_tick_cb, d);
+	d->td_kick = loop_add_disarmed_timer(d->loop, td_kick_cb, d);
+	return d->td_tick && d->td_kick ? 0 : -ENOMEM;
 }
 
 static void td_free(struct teardown *t)
@@ -222,10 +226,8 @@ static void td_unlink(struct nvemud *d, struct teardown *t)
 			break;
 		}
 	}
-	if (!d->teardowns && d->td_tick) {
-		loop_del(d->td_tick);
-		d->td_tick = NULL;
-	}
+	if (!d->teardowns && d->td_tick)
+		loop_timer_disarm(d->td_tick);
 }
 
 /* Start t: done at once (0 / -1) when nothing is in flight, else RPC_DEFERRED. */
@@ -250,8 +252,8 @@ static int td_start(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 	}
 	t->next = d->teardowns;
 	d->teardowns = t;
-	if (d->loop && !d->td_tick)
-		d->td_tick = loop_add_timer(d->loop, TICK_MS, true, td_tick_cb, d);
+	if (d->td_tick)
+		loop_timer_arm(d->td_tick, TICK_MS, true);
 	nvemud_log(d, NVEMUD_LOG_DEBUG, "%s: %s: waiting for commands in flight",
 		   kind_names[t->kind], t->name[0] ? t->name : t->nqn);
 	return RPC_DEFERRED;
@@ -459,8 +461,7 @@ void nvemud_teardown_finish_all(struct nvemud *d, unsigned timeout_ms)
 		rpc_pending_done(t->reply, NULL, &e);
 		td_free(t);
 	}
-	if (d->td_kick) {
-		loop_del(d->td_kick);
-		d->td_kick = NULL;
-	}
+	loop_del(d->td_kick);
+	loop_del(d->td_tick);
+	d->td_kick = d->td_tick = NULL;
 }
