@@ -42,8 +42,11 @@ struct teardown {
 	uint8_t uuid[16];
 	/* The controllers to drain, by id: a host's may go away meanwhile. */
 	uint16_t *cntlids;
-	bool *resume; /* TD_NS: suspended by us, resumed after */
+	bool *resume; /* suspended by us, resumed after (a suspend that fails) */
 	unsigned nr;
+	/* TD_NS: the commands that may use the namespace, in flight when it went. */
+	struct nvemu_req **reqs;
+	unsigned nr_reqs;
 	uint64_t deadline_ns;
 	unsigned timeout_ms;
 	bool aborted;
@@ -78,6 +81,7 @@ int nvemud_teardown_init(struct nvemud *d)
 
 static void td_free(struct teardown *t)
 {
+	free(t->reqs);
 	free(t->cntlids);
 	free(t->resume);
 	free(t);
@@ -110,18 +114,65 @@ static void td_hold(struct teardown *t, struct nvemu_ctrl *ctrl, bool admin_only
 	nvemu_ctrl_suspend(ctrl, admin_only);
 }
 
+static bool req_on_ns(const struct teardown *t, const struct nvemu_req *r)
+{
+	return r->ns == t->ns || r->cmd.nsid == t->nsid || r->cmd.nsid == NVME_NSID_ALL;
+}
+
+/* Is r (recorded at the start) still in flight on a controller of the subsystem? */
+static bool req_live(const struct teardown *t, const struct nvemu_req *r)
+{
+	for (unsigned i = 0; i < t->s->nr_ctrls; i++)
+		for (struct nvemu_req *x = t->s->ctrls[i]->inflight_head; x; x = x->inflight_next)
+			if (x == r)
+				return req_on_ns(t, r);
+	return false;
+}
+
+/*
+ * A namespace: only the commands that may point at it matter; the hosts'
+ * other I/O goes on. It is detached, so no new command reaches it.
+ */
+static bool ns_quiet(struct nvemud *d, struct teardown *t)
+{
+	bool idle = true, expired = !t->aborted && nvemu_now_ns() >= t->deadline_ns;
+
+	for (unsigned i = 0; i < t->nr_reqs; i++) {
+		struct nvemu_req *r = t->reqs[i];
+
+		if (!r)
+			continue;
+		if (!req_live(t, r)) {
+			t->reqs[i] = NULL;
+			continue;
+		}
+		idle = false;
+		if (expired && !r->abort_status)
+			r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+	}
+	if (expired && !idle) {
+		t->aborted = true;
+		nvemud_log(d, NVEMUD_LOG_WARN,
+			   "%s: %s namespace %u: commands still in flight after %u ms, aborting them",
+			   kind_names[t->kind], t->nqn, t->nsid, t->timeout_ms);
+	}
+	return idle;
+}
+
 /* True once none of t's controllers has a command in flight. */
 static bool td_quiet(struct nvemud *d, struct teardown *t)
 {
 	bool idle = true;
+
+	if (t->kind == TD_NS)
+		return ns_quiet(d, t);
 
 	for (unsigned i = 0; i < t->nr; i++) {
 		struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(t->s, t->cntlids[i]);
 
 		if (!ctrl)
 			continue;
-		if (!nvemu_ctrl_inflight(ctrl) && ctrl->held_head && t->kind != TD_SUSPEND &&
-		    t->kind != TD_NS) {
+		if (!nvemu_ctrl_inflight(ctrl) && ctrl->held_head && t->kind != TD_SUSPEND) {
 			/*
 			 * Held commands (an MI tunnel's) would keep the controller
 			 * from being removed: run them, aborted, and drain again.
@@ -149,21 +200,18 @@ static bool td_quiet(struct nvemud *d, struct teardown *t)
 			nvemu_ctrl_abort_inflight(ctrl);
 		}
 	}
-	/* Host (TCP) controllers may have a waiter of their transport's: the tick covers them. */
-	if (t->kind != TD_NS) {
-		for (unsigned i = 0; i < t->nr; i++) {
-			struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(t->s, t->cntlids[i]);
+	for (unsigned i = 0; i < t->nr; i++) {
+		struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(t->s, t->cntlids[i]);
 
-			if (ctrl && nvemu_ctrl_inflight(ctrl))
-				nvemu_ctrl_when_idle(ctrl, td_idle, d);
-		}
+		if (ctrl && nvemu_ctrl_inflight(ctrl))
+			nvemu_ctrl_when_idle(ctrl, td_idle, d);
 	}
 	return false;
 }
 
 static void td_unwatch(struct teardown *t)
 {
-	for (unsigned i = 0; t->kind != TD_NS && i < t->nr; i++) {
+	for (unsigned i = 0; i < t->nr; i++) {
 		struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(t->s, t->cntlids[i]);
 
 		if (ctrl)
@@ -203,12 +251,6 @@ static int td_finish(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 		if (ns && ns == t->ns && !memcmp(ns->uuid, t->uuid, 16) &&
 		    nvemu_subsys_remove_ns(t->s, t->nsid, &nerr))
 			ret = rpc_err_nvemu(e, &nerr);
-		for (unsigned i = 0; i < t->nr; i++) {
-			struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(t->s, t->cntlids[i]);
-
-			if (ctrl && t->resume[i])
-				nvemu_ctrl_resume(ctrl);
-		}
 		break;
 	case TD_SUBSYS:
 		nvemu_subsys_destroy(t->s);
@@ -339,26 +381,37 @@ int nvemud_teardown_ns(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid,
 {
 	struct nvemu_ns *ns = nvemu_subsys_ns(s, nsid);
 	struct teardown *t;
-	unsigned inflight = 0;
+	unsigned n = 0;
 
 	if (!ns)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nsid: no namespace %u in %s", nsid,
 				   s->nqn);
-	for (unsigned i = 0; i < s->nr_ctrls; i++)
-		if (nvemu_ctrl_ns_attached(s->ctrls[i], nsid))
-			inflight += nvemu_ctrl_inflight(s->ctrls[i]);
-	if (inflight && !rpc_can_defer(d))
-		return no_wait(d, "its hosts' controllers", inflight, e);
-	t = td_new(TD_NS, s, s->nr_ctrls);
+	t = td_new(TD_NS, s, 0);
 	if (!t)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
 	t->nsid = nsid;
 	t->ns = ns;
 	memcpy(t->uuid, ns->uuid, 16);
-	/* Commands of the controllers it was attached to may still point at it. */
+	/* Commands in flight that may point at it (detached controllers' too). */
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
-		if (nvemu_ctrl_ns_attached(s->ctrls[i], nsid))
-			td_hold(t, s->ctrls[i], false);
+		n += nvemu_ctrl_inflight(s->ctrls[i]);
+	if (n) {
+		t->reqs = calloc(n, sizeof(*t->reqs));
+		if (!t->reqs) {
+			td_free(t);
+			return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
+		}
+	}
+	for (unsigned i = 0; i < s->nr_ctrls; i++)
+		for (struct nvemu_req *r = s->ctrls[i]->inflight_head;
+		     r && t->nr_reqs < n; r = r->inflight_next)
+			if (req_on_ns(t, r))
+				t->reqs[t->nr_reqs++] = r;
+	if (t->nr_reqs && !rpc_can_defer(d)) {
+		n = t->nr_reqs;
+		td_free(t);
+		return no_wait(d, "the namespace", n, e);
+	}
 	/* Hosts see it go (Namespace Attribute Changed); new commands to it fail. */
 	rpc_nvmf_ns_removed(d, s, nsid);
 	return td_start(d, t, e);

@@ -964,6 +964,44 @@ static void test_subsys_destroy_and_suspend_wait(void **state)
 	nvemud_free(d);
 }
 
+/* A namespace detached while a command on it is in flight is freed only after that command. */
+static void test_ns_destroy_waits_for_its_commands(void **state)
+{
+	struct nvemud *d = daemon_new(true);
+	struct held_bdev hb;
+	struct oob_cmd fmt;
+	struct reply r = { 0 };
+	json_t *l;
+
+	held_setup(d, &hb, &fmt);
+	ok_true(d, "nvme_controller_detach_ns", "{\"ctrl\":\"NVMeCtrl1\",\"nsid\":5}");
+	call_async(d, "nvme_namespace_destroy", "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\",\"nsid\":5}",
+		   &r);
+	assert_int_equal(r.calls, 0);
+	/* Out of reach meanwhile; the namespace (and its bdev) still exist for the command. */
+	l = ok(d, "nvme_namespace_list", NULL);
+	assert_int_equal(json_array_size(l), 2);
+	json_decref(l);
+	err(d, "nvme_namespace_destroy", "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\",\"nsid\":5}",
+	    RPC_ERR_BUSY, "being destroyed");
+	err(d, "nvme_controller_attach_ns", "{\"ctrl\":\"NVMeCtrl1\",\"nsid\":5}", RPC_ERR_BUSY,
+	    "being destroyed");
+	err(d, "bdev_delete", "{\"name\":\"held0\"}", RPC_ERR_BUSY, "used by");
+	nvemud_teardown_run(d);
+	assert_int_equal(r.calls, 0);
+	assert_non_null(nvemu_subsys_ns(nvemud_find_subsys(d, NVEMUD_DEFAULT_NQN), 5));
+	hb.release = true;
+	nvemud_poll_backends(d);
+	assert_true(fmt.done);
+	nvemud_teardown_run(d);
+	assert_int_equal(r.calls, 1);
+	assert_true(json_is_true(json_object_get(r.resp, "result")));
+	assert_null(nvemu_subsys_ns(nvemud_find_subsys(d, NVEMUD_DEFAULT_NQN), 5));
+	ok_true(d, "bdev_delete", "{\"name\":\"held0\"}");
+	json_decref(r.resp);
+	nvemud_free(d);
+}
+
 /* ---- the same through the socket: other clients are served while a reply waits */
 
 static int connect_sock(const char *path)
@@ -1301,6 +1339,7 @@ int main(void)
 		cmocka_unit_test(test_modify),
 		cmocka_unit_test(test_destroy_waits_without_blocking),
 		cmocka_unit_test(test_subsys_destroy_and_suspend_wait),
+		cmocka_unit_test(test_ns_destroy_waits_for_its_commands),
 		cmocka_unit_test(test_server_deferred_reply),
 		cmocka_unit_test(test_framer),
 		cmocka_unit_test(test_nested_load_config),
