@@ -349,6 +349,26 @@ static void backoff_cb(struct loop_src *src, void *arg)
 	loop_mod_fd(srv->src, EPOLLIN);
 }
 
+/* One line per ACCEPT_LOG_INTERVAL_NS at most, counting what it stands for. */
+static void accept_log(struct rpc_server *srv, int err)
+{
+	uint64_t now = nvemu_now_ns();
+
+	srv->accept_errors++;
+	if (srv->last_accept_log && now - srv->last_accept_log < ACCEPT_LOG_INTERVAL_NS)
+		return;
+	if (err)
+		nvemud_log(srv->d, NVEMUD_LOG_WARN,
+			   "RPC accept: %s (%u time(s) since the last message); pausing accepts for %u ms",
+			   strerror(err), srv->accept_errors, ACCEPT_BACKOFF_MS);
+	else
+		nvemud_log(srv->d, NVEMUD_LOG_WARN,
+			   "too many RPC clients (%u): refused %u connection(s) since the last message",
+			   MAX_CLIENTS, srv->accept_errors);
+	srv->last_accept_log = now;
+	srv->accept_errors = 0;
+}
+
 static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 {
 	struct rpc_server *srv = arg;
@@ -360,19 +380,8 @@ static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 		if (cfd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
-				uint64_t now = nvemu_now_ns();
-
 				/* Pending connections stay queued; polling them now would spin. */
-				srv->accept_errors++;
-				if (now - srv->last_accept_log >= ACCEPT_LOG_INTERVAL_NS ||
-				    !srv->last_accept_log) {
-					nvemud_log(srv->d, NVEMUD_LOG_WARN,
-						   "RPC accept: %s (%u time(s) since the last message); pausing accepts for %u ms",
-						   strerror(errno), srv->accept_errors,
-						   ACCEPT_BACKOFF_MS);
-					srv->last_accept_log = now;
-					srv->accept_errors = 0;
-				}
+				accept_log(srv, errno);
 				if (!srv->backing_off &&
 				    !loop_timer_arm(srv->backoff, ACCEPT_BACKOFF_MS, false)) {
 					srv->backing_off = true;
@@ -382,7 +391,7 @@ static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 			return;
 		}
 		if (srv->nr_clients >= MAX_CLIENTS) {
-			nvemud_log(srv->d, NVEMUD_LOG_WARN, "too many RPC clients; refusing one");
+			accept_log(srv, 0);
 			close(cfd);
 			continue;
 		}
