@@ -228,6 +228,9 @@ void rpc_mi_save(struct nvemud *d, json_t *calls)
 	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++) {
 		struct mi_endpoint *ep = &d->mi->eps[i];
 
+		/* A subsystem being destroyed is not saved, nor are its endpoints. */
+		if (nvemud_find_subsys(d, nvemu_subsys_nqn(ep->subsys)) != ep->subsys)
+			continue;
 		json_array_append_new(
 			calls,
 			json_pack("{s:s, s:{s:s, s:i, s:I, s:i, s:i}}", "method",
@@ -380,9 +383,13 @@ static int nvme_mi_endpoint_list(struct nvemud *d, json_t *params, json_t **resu
 	if (rpc_has(params, "nqn") && mi_find_subsys(d, params, &only, e))
 		return -1;
 	arr = json_array();
-	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++)
-		if (!only || d->mi->eps[i].subsys == only)
+	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++) {
+		struct nvemu_subsys *s = d->mi->eps[i].subsys;
+
+		/* Endpoints of a subsystem being destroyed are gone for RPCs already. */
+		if ((!only || s == only) && nvemud_find_subsys(d, nvemu_subsys_nqn(s)) == s)
 			json_array_append_new(arr, ep_json(&d->mi->eps[i]));
+	}
 	*result = arr;
 	return 0;
 }

@@ -253,6 +253,8 @@ static int td_finish(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 			ret = rpc_err_nvemu(e, &nerr);
 		break;
 	case TD_SUBSYS:
+		/* Its MI endpoints last: a tunnelled command of theirs may have been in flight. */
+		nvemud_mi_remove_subsys(d, t->s);
 		nvemu_subsys_destroy(t->s);
 		t->s = NULL;
 		break;
@@ -429,9 +431,8 @@ int nvemud_teardown_subsys(struct nvemud *d, struct nvemu_subsys *s, struct rpc_
 	t = td_new(TD_SUBSYS, s, s->nr_ctrls);
 	if (!t)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
-	/* Out of reach at once: hosts disconnected, endpoints and names gone. */
+	/* Out of reach at once: hosts disconnected, controller names (and guests) gone. */
 	rpc_nvmf_remove_subsys(d, s);
-	nvemud_mi_remove_subsys(d, s);
 	nvemud_del_subsys(d, s);
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
 		td_hold(t, s->ctrls[i], false);
@@ -508,8 +509,10 @@ void nvemud_teardown_finish_all(struct nvemud *d, unsigned timeout_ms)
 		td_unlink(d, t);
 		td_unwatch(t);
 		/* Shutdown frees everything anyway; only an owned subsystem is ours to free. */
-		if (t->kind == TD_SUBSYS)
+		if (t->kind == TD_SUBSYS) {
+			nvemud_mi_remove_subsys(d, t->s);
 			nvemu_subsys_destroy(t->s);
+		}
 		rpc_err_set(&e, RPC_ERR_BUSY, "shutting down");
 		rpc_pending_done(t->reply, NULL, &e);
 		td_free(t);
