@@ -13,20 +13,32 @@
 #include "nvemu-internal.h"
 #include "daemon.h"
 #include "loop.h"
+#include "rpc.h"
 #include "tcp.h"
 
 void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug", "trace" };
+	char msg[1024], out[4 * sizeof(msg)];
+	size_t o = 0;
 	va_list ap;
 
 	if (d && level > d->log_level)
 		return;
-	fprintf(stderr, "nvemud: %s: ", names[level < 0 ? 0 : level > 4 ? 4 : level]);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* Names and NQNs come from peers: a newline in one must not forge a log line. */
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", *p);
+		else if (*p == '\\')
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\\\");
+		else
+			out[o++] = (char)*p;
+	}
+	out[o] = 0;
+	fprintf(stderr, "nvemud: %s: %s\n", names[level < 0 ? 0 : level > 4 ? 4 : level], out);
 }
 
 /* ---- the TCP target on the daemon's loop */
@@ -127,7 +139,10 @@ struct nvemud *nvemud_new(struct loop *loop, int log_level)
 	}
 	if (loop) {
 		d->tcp_tick = loop_add_timer(loop, 100, true, tcp_tick_cb, d);
-		if (!d->tcp_tick) {
+		if (!d->tcp_tick || nvemud_teardown_init(d)) {
+			loop_del(d->tcp_tick);
+			loop_del(d->td_tick);
+			loop_del(d->td_kick);
 			nvemu_tcp_target_destroy(d->tcp);
 			free(d);
 			return NULL;
@@ -142,6 +157,7 @@ void nvemud_free(struct nvemud *d)
 
 	if (!d)
 		return;
+	nvemud_teardown_finish_all(d, 5000);
 	nvemud_drain(d, 5000);
 	/* Before the subsystems: it ends the host associations and removes their controllers. */
 	nvemud_tcp_stop(d);
@@ -163,6 +179,7 @@ void nvemud_free(struct nvemud *d)
 	free(d->subsys);
 	free(d->bdevs);
 	free(d->ctrls);
+	json_decref(d->skipped);
 	free(d);
 }
 
@@ -240,6 +257,71 @@ void nvemud_drain(struct nvemud *d, unsigned timeout_ms)
 		else if (!done)
 			nvemud_log(d, NVEMUD_LOG_WARN, "bdev %s: flush did not complete", b->name);
 	}
+}
+
+/* ---- Namespace Management backing store */
+
+/*
+ * A RAM bdev made for a namespace a host creates is named and listed like any
+ * other, so save_config saves it (geometry only, as RAM bdevs are). The
+ * engine destroys it with its namespace: the wrapper drops it from the list.
+ */
+struct nsm_bdev {
+	struct nvemu_bdev_ops ops; /* first: the bdev's ops point here */
+	const struct nvemu_bdev_ops *orig;
+	struct nvemud *d;
+};
+
+static void nsm_destroy(struct nvemu_bdev *b)
+{
+	struct nsm_bdev *w = (struct nsm_bdev *)(uintptr_t)b->ops;
+	struct nvemud *d = w->d;
+
+	for (unsigned i = 0; i < d->nr_bdevs; i++) {
+		if (d->bdevs[i].bdev == b) {
+			nvemud_del_bdev(d, &d->bdevs[i]);
+			break;
+		}
+	}
+	b->ops = w->orig;
+	free(w);
+	b->ops->destroy(b);
+}
+
+static int nsm_alloc(struct nvemu_subsys *s, uint64_t bytes, uint32_t lba_size,
+		     struct nvemu_bdev **out, void *arg)
+{
+	struct nvemud *d = arg;
+	struct nsm_bdev *w = calloc(1, sizeof(*w));
+	struct nvemu_bdev *b;
+	char name[64];
+
+	if (!w)
+		return -ENOMEM;
+	do
+		snprintf(name, sizeof(name), "NsMgmt%u", ++d->next_nsm_bdev);
+	while (nvemud_find_bdev(d, name));
+	if (nvemu_bdev_ram_create(name, bytes, 512, &b, NULL)) {
+		free(w);
+		return -ENOMEM;
+	}
+	w->ops = *b->ops;
+	w->ops.destroy = nsm_destroy;
+	w->orig = b->ops;
+	w->d = d;
+	b->ops = &w->ops;
+	if (nvemud_add_bdev(d, b, NULL)) {
+		nvemu_bdev_destroy(b, NULL);
+		return -ENOMEM;
+	}
+	*out = b;
+	return 0;
+}
+
+void nvemud_subsys_setup(struct nvemud *d, struct nvemu_subsys *s)
+{
+	s->ns_bdev_alloc = nsm_alloc;
+	s->ns_bdev_arg = d;
 }
 
 /* ---- lookups */
@@ -440,6 +522,7 @@ int nvemud_load_default(struct nvemud *d, struct nvemu_error *err)
 	if (nvemud_add_subsys(d, s) || nvemud_add_bdev(d, b0, NULL) ||
 	    nvemud_add_bdev(d, b1, NULL) || !nvemud_add_ctrl(d, NULL, s, cntlid))
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	nvemud_subsys_setup(d, s);
 	/* NVMe-MI on the two-wire port, MCTP network 1, EID 9. */
 	return nvemud_mi_add_ep(d, s, twport, 1, 9, 0, err);
 fail:

@@ -15,6 +15,7 @@
 #define NVEMUD_DEFAULT_SOCKET "/var/tmp/nvemu.sock"
 #define NVEMUD_DEFAULT_NQN "nqn.2014-08.io.nvemu:default"
 #define NVEMUD_CTRL_NAME_MAX 32
+extern const char NVEMUD_CTRL_DESTROYING[]; /* a struct nvemud_ctrl busy reason */
 
 enum nvemud_log_level {
 	NVEMUD_LOG_ERR,
@@ -33,16 +34,22 @@ struct nvemud_mi;
 struct nvemud_bdev {
 	struct nvemu_bdev *bdev;
 	char *filename;	     /* file bdevs */
+	bool direct;	     /* file bdevs: opened with O_DIRECT */
+	bool sized;	     /* file bdevs: num_blocks given (else the file's size) */
 	struct loop_src *src; /* completion fd, when the backend has one */
 };
 
 struct nvemud_vfu;
+struct teardown;
+struct rpc_call_ctx;
 
 struct nvemud_ctrl {
 	char name[NVEMUD_CTRL_NAME_MAX];
 	struct nvemu_subsys *subsys;
 	uint16_t cntlid;
 	struct nvemud_vfu *vfu; /* served over vfio-user (vfu-glue.c), else NULL */
+	/* Why RPCs must leave it alone (NVEMUD_CTRL_DESTROYING, ...), else NULL. */
+	const char *busy;
 };
 
 struct nvemud {
@@ -69,6 +76,17 @@ struct nvemud {
 	struct loop_src *tcp_tick;
 
 	struct nvemud_mi *mi; /* NVMe-MI endpoints and the AF_MCTP router (rpc-mi.c) */
+
+	/* Teardowns waiting for I/O to drain (teardown.c), and their timers. */
+	struct teardown *teardowns;
+	struct loop_src *td_tick, *td_kick;
+	/* The request being run, for rpc_defer (rpc.c). */
+	struct rpc_call_ctx *call;
+	unsigned config_depth; /* load_config running */
+	/* Start-up (-c): a bdev whose file cannot be opened is skipped with its users. */
+	bool lenient_config;
+	json_t *skipped; /* what lenient loading left out: bdev names, "nqn/nsid" */
+	unsigned next_nsm_bdev; /* names of bdevs made for Namespace Management */
 };
 
 /* loop may be NULL. */
@@ -101,8 +119,11 @@ void nvemud_drain(struct nvemud *d, unsigned timeout_ms);
 /* Reap completions of every backend; returns how many completed. */
 int nvemud_poll_backends(struct nvemud *d);
 
+/* Control characters (peer-supplied strings included) are written escaped. */
 void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Back Namespace Management namespaces of s with named RAM bdevs (saved by save_config). */
+void nvemud_subsys_setup(struct nvemud *d, struct nvemu_subsys *s);
 
 /* ---- vfio-user (vfu-glue.c) */
 /* Serve c's PCIe function on a vfio-user socket at path (absolute). */

@@ -147,22 +147,58 @@ void loop_del(struct loop_src *src)
 		reap(loop);
 }
 
-struct loop_src *loop_add_timer(struct loop *loop, unsigned ms, bool periodic,
-				loop_timer_cb cb, void *arg)
+static int arm(int fd, unsigned ms, bool periodic)
 {
 	struct itimerspec its = { 0 };
-	struct loop_src *src;
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 
-	if (fd < 0)
-		return NULL;
 	its.it_value.tv_sec = ms / 1000;
 	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
 	if (!ms)
 		its.it_value.tv_nsec = 1; /* 0 would disarm */
 	if (periodic)
 		its.it_interval = its.it_value;
-	if (timerfd_settime(fd, 0, &its, NULL) < 0) {
+	return timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+int loop_timer_arm(struct loop_src *src, unsigned ms, bool periodic)
+{
+	return arm(src->fd, ms, periodic);
+}
+
+int loop_timer_disarm(struct loop_src *src)
+{
+	struct itimerspec its = { 0 };
+
+	return timerfd_settime(src->fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+struct loop_src *loop_add_disarmed_timer(struct loop *loop, loop_timer_cb cb, void *arg)
+{
+	struct loop_src *src;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	src = add(loop, fd, EPOLLIN);
+	if (!src) {
+		close(fd);
+		return NULL;
+	}
+	src->is_timer = true;
+	src->timer_cb = cb;
+	src->arg = arg;
+	return src;
+}
+
+struct loop_src *loop_add_timer(struct loop *loop, unsigned ms, bool periodic,
+				loop_timer_cb cb, void *arg)
+{
+	struct loop_src *src;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (arm(fd, ms, periodic) < 0) {
 		close(fd);
 		return NULL;
 	}

@@ -30,6 +30,14 @@ void loop_del(struct loop_src *src);
 /* Fires after ms, then every ms if periodic. */
 struct loop_src *loop_add_timer(struct loop *loop, unsigned ms, bool periodic,
 				loop_timer_cb cb, void *arg);
+/*
+ * A timer made up front and armed later, for what must still work when no
+ * descriptor is left (backing off EMFILE, draining a teardown).
+ */
+struct loop_src *loop_add_disarmed_timer(struct loop *loop, loop_timer_cb cb, void *arg);
+/* (Re)arm: after ms (0: at once), then every ms if periodic. */
+int loop_timer_arm(struct loop_src *src, unsigned ms, bool periodic);
+int loop_timer_disarm(struct loop_src *src);
 
 /* Wait up to timeout_ms (-1: forever) and dispatch; returns events handled or -errno. */
 int loop_run_once(struct loop *loop, int timeout_ms);

@@ -292,12 +292,27 @@ int main(int argc, char **argv)
 	}
 	if (config) {
 		struct rpc_err e = { 0 };
+		int failed;
 
-		if (nvemud_load_config_file(d, config, &e)) {
+		/* A bdev whose file is missing is skipped with its users; the rest starts. */
+		d->lenient_config = true;
+		d->skipped = json_array();
+		failed = nvemud_load_config_file(d, config, &e);
+		d->lenient_config = false;
+		if (failed) {
 			nvemud_log(d, NVEMUD_LOG_ERR, "%s: %s", config, e.msg);
 			goto out_server;
 		}
-		nvemud_log(d, NVEMUD_LOG_INFO, "loaded %s", config);
+		if (json_array_size(d->skipped)) {
+			char *what = json_dumps(d->skipped, JSON_COMPACT);
+
+			nvemud_log(d, NVEMUD_LOG_ERR,
+				   "loaded %s with %zu item(s) skipped (started without them): %s",
+				   config, json_array_size(d->skipped), what ? what : "?");
+			free(what);
+		} else {
+			nvemud_log(d, NVEMUD_LOG_INFO, "loaded %s", config);
+		}
 		if (listen)
 			nvemud_log(d, NVEMUD_LOG_WARN, "--listen %s ignored with -c", listen);
 	} else if (nvemud_load_default(d, &err)) {

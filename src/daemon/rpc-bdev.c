@@ -38,8 +38,10 @@ static json_t *bdev_json(struct nvemud_bdev *b)
 			      "block_size", (json_int_t)bd->blk_size, "read_only", bd->read_only,
 			      "users", (int)bd->users);
 
-	if (b->filename)
+	if (b->filename) {
 		json_object_set_new(o, "filename", json_string(b->filename));
+		json_object_set_new(o, "direct", json_boolean(b->direct));
+	}
 	return o;
 }
 
@@ -112,9 +114,25 @@ static int bdev_file_create(struct nvemud *d, json_t *params, json_t **result,
 					   "num_blocks: size in bytes overflows 64 bits");
 		o.size = nb * o.blk_size;
 	}
-	if (nvemu_bdev_file_create(name, &o, &b, &nerr))
+	if (nvemu_bdev_file_create(name, &o, &b, &nerr)) {
+		if (d->lenient_config && (nerr.code == -ENOENT || nerr.code == -EACCES ||
+					  nerr.code == -EPERM || nerr.code == -ENOTDIR)) {
+			/* Start-up: leave it and what depends on it out, start the rest. */
+			nvemud_log(d, NVEMUD_LOG_ERR,
+				   "bdev %s skipped: file %s: %s; its namespaces and attachments are skipped too",
+				   name, o.path, nerr.msg);
+			json_array_append_new(d->skipped, json_pack("{s:s, s:s, s:s}", "bdev",
+								     name, "filename", o.path,
+								     "error", nerr.msg));
+			return 0;
+		}
 		return rpc_err_nvemu(e, &nerr);
-	return register_new(d, b, o.path, result, e);
+	}
+	if (register_new(d, b, o.path, result, e))
+		return -1;
+	d->bdevs[d->nr_bdevs - 1].direct = o.direct;
+	d->bdevs[d->nr_bdevs - 1].sized = o.size != 0;
+	return 0;
 }
 
 static int bdev_delete(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
@@ -132,9 +150,12 @@ static int bdev_delete(struct nvemud *d, json_t *params, json_t **result, struct
 				   bdev->users);
 	if (nvemu_bdev_inflight(bdev))
 		return rpc_err_set(e, RPC_ERR_BUSY, "bdev %s has I/O in flight", name);
-	if (nvemu_bdev_destroy(bdev, &nerr))
-		return rpc_err_nvemu(e, &nerr);
+	/* Off the list first: destroying a Namespace Management bdev also unlists it. */
 	nvemud_del_bdev(d, b);
+	if (nvemu_bdev_destroy(bdev, &nerr)) {
+		nvemud_add_bdev(d, bdev, NULL);
+		return rpc_err_nvemu(e, &nerr);
+	}
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "rpc.h"
 
 #define SUSPEND_DEFAULT_TIMEOUT_MS 30000
+#define DESTROYING NVEMUD_CTRL_DESTROYING
 
 int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 		    struct nvemu_ctrl **ctrl, struct rpc_err *e)
@@ -19,24 +20,12 @@ int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 	*c = nvemud_find_ctrl(d, name);
 	if (!*c)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "ctrl: no controller %.64s", name);
+	if ((*c)->busy)
+		return rpc_err_set(e, RPC_ERR_BUSY, "ctrl: controller %s is %s", name, (*c)->busy);
 	*ctrl = nvemud_ctrl_get(*c);
 	if (!*ctrl)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "controller %s vanished", name);
 	return 0;
-}
-
-bool rpc_ctrl_wait_idle(struct nvemud *d, struct nvemu_ctrl *ctrl, unsigned timeout_ms)
-{
-	uint64_t deadline = nvemu_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	const struct timespec ts = { 0, 100000 };
-
-	while (nvemu_ctrl_inflight(ctrl)) {
-		if (nvemu_now_ns() >= deadline)
-			return false;
-		if (!nvemud_poll_backends(d))
-			nanosleep(&ts, NULL);
-	}
-	return true;
 }
 
 json_t *rpc_ctrl_params_json(const struct nvemu_ctrl *ctrl)
@@ -78,13 +67,10 @@ static const struct rpc_param create_params[];
 
 static int load_snapshot(const char *file, json_t **snap, struct rpc_err *e)
 {
-	json_error_t jerr;
 	json_t *v;
 
-	*snap = json_load_file(file, 0, &jerr);
-	if (!*snap)
-		return rpc_err_set(e, RPC_ERR_IO, "snapshot: cannot read %.150s: %.80s", file,
-				   jerr.text);
+	if (nvemud_read_json_file(file, "snapshot", snap, e))
+		return -1;
 	v = json_object_get(*snap, "nvemu_snapshot");
 	if (!json_is_integer(v) || json_integer_value(v) != 1 ||
 	    !json_is_object(json_object_get(*snap, "params")) ||
@@ -118,7 +104,8 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 	if (!s)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
 	if (name && nvemud_find_ctrl(d, name))
-		return rpc_err_set(e, RPC_ERR_EXISTS, "name: controller %s already exists", name);
+		return rpc_err_set(e, RPC_ERR_EXISTS, "name: controller %s already exists%s", name,
+				   nvemud_find_ctrl(d, name)->busy ? " (being destroyed)" : "");
 	if (s->single_ctrl && s->nr_ctrls)
 		return rpc_err_set(e, RPC_ERR_LIMIT,
 				   "subsystem %s is restricted to a single controller", s->nqn);
@@ -265,7 +252,6 @@ out:
 static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **result,
 				   struct rpc_err *e)
 {
-	struct nvemu_error nerr = { 0 };
 	struct nvemud_ctrl *c;
 	struct nvemu_ctrl *ctrl;
 	bool force = rpc_bool(params, "force", false);
@@ -276,37 +262,19 @@ static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **re
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is enabled by a guest on %s: shut the guest down first or use force",
 				   c->name, nvemud_vfu_path(c));
-	if (c->vfu) {
-		/* The guest loses the device; its in-flight commands finish or are dropped. */
-		nvemud_vfu_stop(d, c);
-		rpc_ctrl_wait_idle(d, ctrl, 1000);
-	}
-	if (ctrl->tops)
+	/* Served over vfio-user: stopping the server unbinds it and resets the controller. */
+	if (!c->vfu && ctrl->tops)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is bound to the %s transport: disconnect the host first",
 				   c->name, ctrl->tops->name);
-	if ((ctrl->cc & 1) && !force)
+	if (!c->vfu && (ctrl->cc & 1) && !force)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is enabled by a host (CC.EN=1): shut it down first or use force",
 				   c->name);
-	if (nvemu_ctrl_inflight(ctrl)) {
-		if (!force)
-			return rpc_err_set(e, RPC_ERR_BUSY,
-					   "controller %s has %u commands in flight", c->name,
-					   nvemu_ctrl_inflight(ctrl));
-		nvemu_ctrl_suspend(ctrl, false);
-		if (!rpc_ctrl_wait_idle(d, ctrl, 1000)) {
-			nvemu_ctrl_abort_inflight(ctrl);
-			if (!rpc_ctrl_wait_idle(d, ctrl, 1000))
-				return rpc_err_set(e, RPC_ERR_BUSY,
-						   "controller %s: %u commands did not complete",
-						   c->name, nvemu_ctrl_inflight(ctrl));
-		}
-	}
-	if (nvemu_subsys_remove_ctrl(c->subsys, c->cntlid, &nerr))
-		return rpc_err_nvemu(e, &nerr);
-	nvemud_del_ctrl(d, c);
-	return 0;
+	if (!c->vfu && nvemu_ctrl_inflight(ctrl) && !force)
+		return rpc_err_set(e, RPC_ERR_BUSY, "controller %s has %u commands in flight",
+				   c->name, nvemu_ctrl_inflight(ctrl));
+	return nvemud_teardown_ctrl(d, c, e);
 }
 
 static int nvme_controller_suspend(struct nvemud *d, json_t *params, json_t **result,
@@ -315,18 +283,10 @@ static int nvme_controller_suspend(struct nvemud *d, json_t *params, json_t **re
 	unsigned timeout = (unsigned)rpc_uint(params, "timeout_ms", SUSPEND_DEFAULT_TIMEOUT_MS);
 	struct nvemud_ctrl *c;
 	struct nvemu_ctrl *ctrl;
-	unsigned inflight;
 
 	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
 		return -1;
-	inflight = nvemu_ctrl_suspend(ctrl, rpc_bool(params, "admin_only", false));
-	if (inflight && !rpc_ctrl_wait_idle(d, ctrl, timeout)) {
-		nvemud_log(d, NVEMUD_LOG_WARN, "%s: %u commands still in flight after %u ms, aborting",
-			   c->name, nvemu_ctrl_inflight(ctrl), timeout);
-		nvemu_ctrl_abort_inflight(ctrl);
-		rpc_ctrl_wait_idle(d, ctrl, 1000);
-	}
-	return 0;
+	return nvemud_suspend_ctrl(d, c, rpc_bool(params, "admin_only", false), timeout, e);
 }
 
 static int nvme_controller_resume(struct nvemud *d, json_t *params, json_t **result,
@@ -355,14 +315,15 @@ static int nvme_controller_list(struct nvemud *d, json_t *params, json_t **resul
 		if (!only)
 			return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
 	}
-	if (name && !nvemud_find_ctrl(d, name))
+	if (name && (!nvemud_find_ctrl(d, name) || nvemud_find_ctrl(d, name)->busy == DESTROYING))
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "ctrl: no controller %.64s", name);
 	arr = json_array();
 	for (unsigned i = 0; i < d->nr_ctrls; i++) {
 		struct nvemud_ctrl *c = &d->ctrls[i];
 		struct nvemu_ctrl *ctrl = nvemud_ctrl_get(c);
 
-		if ((only && c->subsys != only) || (name && strcmp(name, c->name)) || !ctrl)
+		if ((only && c->subsys != only) || (name && strcmp(name, c->name)) || !ctrl ||
+		    c->busy == DESTROYING)
 			continue;
 		json_array_append_new(arr, ctrl_json(d, c, ctrl));
 	}
@@ -447,6 +408,9 @@ static int attach_detach(struct nvemud *d, json_t *params, json_t **result,
 	if (!nvemu_subsys_ns(c->subsys, nsid))
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nsid: no namespace %u in %s", nsid,
 				   c->subsys->nqn);
+	if (nvemud_ns_destroying(d, c->subsys, nsid))
+		return rpc_err_set(e, RPC_ERR_BUSY, "nsid: namespace %u of %s is being destroyed",
+				   nsid, c->subsys->nqn);
 	if (attach && nvemu_ctrl_ns_attached(ctrl, nsid))
 		return rpc_err_set(e, RPC_ERR_EXISTS,
 				   "namespace %u is already attached to controller %s", nsid,
@@ -581,13 +545,13 @@ const struct rpc_method rpc_controller_methods[] = {
 	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket); returns its name." },
 	{ "nvme_controller_destroy", nvme_controller_destroy,
 	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { NULL } },
-	  "Destroy a controller; force even while a host has it enabled." },
+	  "Destroy a controller; force even while a host has it enabled or commands are in flight (the reply waits for them; aborted past 1 s)." },
 	{ "nvme_controller_suspend", nvme_controller_suspend,
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "timeout_ms", RPC_P_UINT, false, 0, 3600000 },
 				      { "admin_only", RPC_P_BOOL, false, 0, 1 },
 				      { NULL } },
-	  "Hold new commands; wait for in-flight ones (abort them past timeout_ms)." },
+	  "Hold new commands; reply once in-flight ones are done (past timeout_ms they are aborted, and their completion still awaited)." },
 	{ "nvme_controller_resume", nvme_controller_resume,
 	  (const struct rpc_param[]){ P_CTRL, { NULL } }, "Resume a suspended controller." },
 	{ "nvme_controller_list", nvme_controller_list,

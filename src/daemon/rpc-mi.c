@@ -204,36 +204,20 @@ void nvemud_mi_free(struct nvemud *d)
 	d->mi = NULL;
 }
 
-/*
- * The id the endpoint's port gets back when save_config's calls run: they
- * re-add the saved ports in order to a new subsystem (ids from 0), and a TCP
- * port whose listener is gone (hosts lingering) is not saved.
- */
-static uint16_t saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t port)
-{
-	uint16_t id = 0;
-
-	for (unsigned i = 0; i < s->nr_ports && s->ports[i].id != port; i++) {
-		json_t *listener = NULL;
-
-		if (!rpc_nvmf_owns_port(d, s, s->ports[i].id, &listener) || listener)
-			id++;
-		json_decref(listener);
-	}
-	return id;
-}
-
 void rpc_mi_save(struct nvemud *d, json_t *calls)
 {
 	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++) {
 		struct mi_endpoint *ep = &d->mi->eps[i];
 
+		/* A subsystem being destroyed is not saved, nor are its endpoints. */
+		if (nvemud_find_subsys(d, nvemu_subsys_nqn(ep->subsys)) != ep->subsys)
+			continue;
 		json_array_append_new(
 			calls,
 			json_pack("{s:s, s:{s:s, s:i, s:I, s:i, s:i}}", "method",
 				  "nvme_mi_endpoint_create", "params", "nqn",
 				  nvemu_subsys_nqn(ep->subsys), "port",
-				  saved_port_id(d, ep->subsys, ep->port), "net",
+				  rpc_saved_port_id(d, ep->subsys, ep->port), "net",
 				  (json_int_t)nvemu_mctp_ep_net(ep->mctp), "eid",
 				  nvemu_mctp_ep_eid(ep->mctp), "mtu", nvemu_mctp_ep_mtu(ep->mctp)));
 	}
@@ -380,9 +364,13 @@ static int nvme_mi_endpoint_list(struct nvemud *d, json_t *params, json_t **resu
 	if (rpc_has(params, "nqn") && mi_find_subsys(d, params, &only, e))
 		return -1;
 	arr = json_array();
-	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++)
-		if (!only || d->mi->eps[i].subsys == only)
+	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++) {
+		struct nvemu_subsys *s = d->mi->eps[i].subsys;
+
+		/* Endpoints of a subsystem being destroyed are gone for RPCs already. */
+		if ((!only || s == only) && nvemud_find_subsys(d, nvemu_subsys_nqn(s)) == s)
 			json_array_append_new(arr, ep_json(&d->mi->eps[i]));
+	}
 	*result = arr;
 	return 0;
 }

@@ -51,8 +51,9 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 	if (p.nsid > s->nn)
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "nsid: must be in 1..%u (nn)", s->nn);
 	if (nvemu_subsys_ns(s, p.nsid))
-		return rpc_err_set(e, RPC_ERR_EXISTS, "nsid: namespace %u already exists in %s",
-				   p.nsid, s->nqn);
+		return rpc_err_set(e, RPC_ERR_EXISTS, "nsid: namespace %u already exists in %s%s",
+				   p.nsid, s->nqn,
+				   nvemud_ns_destroying(d, s, p.nsid) ? " (being destroyed)" : "");
 	if (b->bdev->users)
 		return rpc_err_set(e, RPC_ERR_EXISTS, "bdev_name: bdev %s is already used by a namespace",
 				   bname);
@@ -98,7 +99,6 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 	const char *nqn = rpc_str(params, "nqn");
 	struct nvemu_subsys *s = nvemud_find_subsys(d, nqn);
 	uint32_t nsid = (uint32_t)rpc_uint(params, "nsid", 0);
-	struct nvemu_error nerr = { 0 };
 	struct nvemu_ns *ns;
 
 	if (!s)
@@ -107,9 +107,12 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 	if (!ns)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nsid: no namespace %u in %s", nsid,
 				   s->nqn);
+	if (nvemud_ns_destroying(d, s, nsid))
+		return rpc_err_set(e, RPC_ERR_BUSY, "nsid: namespace %u of %s is being destroyed",
+				   nsid, s->nqn);
 	if (ns->nr_attached) {
 		for (unsigned i = 0; i < s->nr_ctrls; i++) {
-			/* NVMe/TCP hosts' controllers follow the subsystem: detached below. */
+			/* NVMe/TCP hosts' controllers follow the subsystem: detached by the teardown. */
 			if (nvemu_ctrl_ns_attached(s->ctrls[i], nsid) &&
 			    !rpc_nvmf_owns_ctrl(d, s->ctrls[i])) {
 				const char *name = nvemud_ctrl_name(d, s, s->ctrls[i]->cntlid);
@@ -120,10 +123,7 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 			}
 		}
 	}
-	rpc_nvmf_ns_removed(d, s, nsid);
-	if (nvemu_subsys_remove_ns(s, nsid, &nerr))
-		return rpc_err_nvemu(e, &nerr);
-	return 0;
+	return nvemud_teardown_ns(d, s, nsid, e);
 }
 
 static int nvme_namespace_list(struct nvemud *d, json_t *params, json_t **result,
@@ -145,7 +145,8 @@ static int nvme_namespace_list(struct nvemud *d, json_t *params, json_t **result
 		if (only && only != s)
 			continue;
 		for (unsigned n = 0; n < s->nr_ns; n++)
-			json_array_append_new(arr, ns_json(d, s->ns[n]));
+			if (!nvemud_ns_destroying(d, s, s->ns[n]->nsid))
+				json_array_append_new(arr, ns_json(d, s->ns[n]));
 	}
 	*result = arr;
 	return 0;
@@ -166,7 +167,7 @@ const struct rpc_method rpc_namespace_methods[] = {
 	  "Create a namespace over a bdev; give the UUID to keep it across restarts." },
 	{ "nvme_namespace_destroy", nvme_namespace_destroy,
 	  (const struct rpc_param[]){ P_NQN, P_NSID, { NULL } },
-	  "Destroy a namespace that is not attached." },
+	  "Destroy a namespace that is not attached (NVMe/TCP hosts' controllers are detached; the reply waits for their commands in flight)." },
 	{ "nvme_namespace_list", nvme_namespace_list,
 	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { NULL } },
 	  "List namespaces (of one subsystem with nqn)." },

@@ -372,13 +372,8 @@ void rpc_nvmf_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid
 {
 	if (!d->tcp)
 		return;
+	/* Commands already in the engine are drained by the caller (teardown.c). */
 	nvemu_tcp_ns_removed(d->tcp, s, nsid);
-	/* Commands already in the engine may still point at the namespace. */
-	for (unsigned i = 0; i < s->nr_ctrls; i++)
-		if (nvemu_tcp_owns_ctrl(d->tcp, s->ctrls[i]) &&
-		    !rpc_ctrl_wait_idle(d, s->ctrls[i], 2000))
-			nvemud_log(d, NVEMUD_LOG_WARN, "%s: controller %u still busy", s->nqn,
-				   s->ctrls[i]->cntlid);
 }
 
 void rpc_nvmf_remove_subsys(struct nvemud *d, struct nvemu_subsys *s)
@@ -407,7 +402,7 @@ const struct rpc_method rpc_nvmf_methods[] = {
 	{ "nvmf_subsystem_remove_host", nvmf_subsystem_remove_host,
 	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
 				      { NULL } },
-	  "Remove a host NQN from the allow list; its connections stay." },
+	  "Remove a host NQN from the allow list and disconnect its associations." },
 	{ "nvmf_subsystem_allow_any_host", nvmf_subsystem_allow_any_host,
 	  (const struct rpc_param[]){ P_NQN, { "allow_any_host", RPC_P_BOOL, true, 0, 1 },
 				      { NULL } },

@@ -11,13 +11,21 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "nvemu-internal.h"
 #include "loop.h"
+#include "rpc-framer.h"
 #include "rpc-server.h"
 #include "rpc.h"
 
 #define READ_CHUNK 65536
 #define MAX_CLIENTS 4096
 #define MAX_PENDING_OUT (16u << 20) /* a client that never reads is dropped */
+/* Per client and wakeup: bytes read and requests run, so that others get their turn. */
+#define READ_BUDGET (64u << 10)
+#define REQ_BUDGET 8
+/* Out of descriptors or memory: stop accepting this long, then retry. */
+#define ACCEPT_BACKOFF_MS 100
+#define ACCEPT_LOG_INTERVAL_NS (10ull * 1000000000ull)
 
 struct client {
 	struct rpc_server *srv;
@@ -25,10 +33,14 @@ struct client {
 	struct loop_src *src;
 	char *in;
 	size_t in_len, in_cap;
+	size_t in_off;		 /* start of the value being framed */
+	struct rpc_framer fr;
 	char *out;
 	size_t out_len, out_off;
-	bool closing;	 /* close once out is flushed */
-	bool may_parse;	 /* a '}' or ']' arrived since the last incomplete parse */
+	bool closing;		 /* close once out is flushed */
+	bool eof;		 /* no more input */
+	bool backlog;		 /* complete input left after the per-wakeup budget */
+	struct rpc_pending *pending; /* a request whose reply comes later */
 	struct client *prev, *next;
 };
 
@@ -37,6 +49,12 @@ struct rpc_server {
 	int fd;
 	char *path;
 	struct loop_src *src;
+	/* Made at start: they must work when no descriptor is left. */
+	struct loop_src *resume;  /* runs clients with a backlog, after other events */
+	struct loop_src *backoff; /* accept paused (EMFILE, ...) */
+	bool resume_armed, backing_off;
+	uint64_t last_accept_log;
+	unsigned accept_errors;	  /* since the last log line */
 	struct client *clients;
 	unsigned nr_clients;
 	dev_t dev;
@@ -47,6 +65,8 @@ static void client_free(struct client *c)
 {
 	struct rpc_server *srv = c->srv;
 
+	/* The method goes on; its reply is dropped. */
+	rpc_pending_cancel(c->pending);
 	loop_del(c->src);
 	close(c->fd);
 	if (c->prev)
@@ -63,11 +83,12 @@ static void client_free(struct client *c)
 
 static void client_update_events(struct client *c)
 {
-	uint32_t ev = c->closing ? 0 : EPOLLIN;
+	/* While a reply is pending or requests are queued, read no more (back-pressure). */
+	uint32_t ev = c->closing || c->eof || c->pending || c->backlog ? 0 : EPOLLIN | EPOLLRDHUP;
 
 	if (c->out_len > c->out_off)
 		ev |= EPOLLOUT;
-	loop_mod_fd(c->src, ev | EPOLLRDHUP);
+	loop_mod_fd(c->src, ev);
 }
 
 /* Returns false when the client was freed. */
@@ -89,7 +110,7 @@ static bool client_flush(struct client *c)
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
-		if (c->closing) {
+		if ((c->closing || (c->eof && !c->backlog)) && !c->pending) {
 			client_free(c);
 			return false;
 		}
@@ -121,10 +142,6 @@ static void client_queue(struct client *c, json_t *resp)
 		c->out_len -= c->out_off;
 		c->out_off = 0;
 	}
-	if (c->out_len + len + 1 > SIZE_MAX / 2) {
-		free(s);
-		return;
-	}
 	{
 		char *n = realloc(c->out, c->out_len + len + 1);
 
@@ -141,102 +158,128 @@ static void client_queue(struct client *c, json_t *resp)
 	free(s);
 }
 
-/* Incomplete input (wait for more) as opposed to malformed input. */
-static bool incomplete(const json_error_t *err, const char *buf, size_t len)
+static void too_large(struct client *c)
 {
-	enum json_error_code code = json_error_code(err);
-	unsigned char last = len ? (unsigned char)buf[len - 1] : 0;
-
-	if (code == json_error_premature_end_of_input)
-		return true;
-	if ((size_t)err->position < len)
-		return false;
-	/* A keyword or number cut short ("tru"), or a UTF-8 sequence cut short. */
-	if (code == json_error_invalid_syntax &&
-	    ((last >= 'a' && last <= 'z') || (last >= '0' && last <= '9') || last == '.' ||
-	     last == '-' || last == '+' || last == 'E'))
-		return true;
-	return code == json_error_invalid_utf8 && (last & 0x80);
+	client_queue(c, rpc_error_response(NULL, RPC_ERR_INVALID_REQUEST,
+					   "request exceeds 1 MiB"));
+	c->closing = true;
 }
 
-/* First byte of a pending request that can't start an object: parse now, don't wait. */
-static bool starts_scalar(const char *p, size_t len)
-{
-	return len && *p != '{' && *p != '[';
-}
+static void schedule_resume(struct rpc_server *srv);
+static void client_reply(void *arg, json_t *resp);
 
-static void client_process(struct client *c, bool eof)
+/*
+ * Run the complete requests in the buffer, at most REQ_BUDGET of them. Each
+ * byte is framed once however many reads it took to arrive.
+ */
+static void client_process(struct client *c)
 {
 	struct nvemud *d = c->srv->d;
-	size_t off = 0;
+	unsigned handled = 0;
 
-	while (!c->closing) {
-		const char *p;
-		size_t len;
+	c->backlog = false;
+	while (!c->closing && !c->pending) {
 		json_error_t err;
+		size_t len;
 		json_t *req;
 
-		while (off < c->in_len && (c->in[off] == ' ' || c->in[off] == '\n' ||
-					   c->in[off] == '\r' || c->in[off] == '\t'))
-			off++;
-		p = c->in + off;
-		len = c->in_len - off;
-		if (!len || (!c->may_parse && !eof && !starts_scalar(p, len)))
+		if (!c->fr.started) {
+			while (c->in_off < c->in_len &&
+			       (c->in[c->in_off] == ' ' || c->in[c->in_off] == '\n' ||
+				c->in[c->in_off] == '\r' || c->in[c->in_off] == '\t'))
+				c->in_off++;
+		}
+		if (c->in_off == c->in_len)
 			break;
-		req = json_loadb(p, len, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &err);
-		/*
-		 * A bare number may go on in the next read; it is an invalid request
-		 * either way, so answering it now is harmless.
-		 */
+		if (handled == REQ_BUDGET) {
+			c->backlog = true;
+			schedule_resume(c->srv);
+			break;
+		}
+		len = rpc_framer_scan(&c->fr, c->in + c->in_off, c->in_len - c->in_off, c->eof);
+		if (!len) {
+			if (c->in_len - c->in_off > RPC_MAX_REQUEST)
+				too_large(c);
+			break;
+		}
+		if (len > RPC_MAX_REQUEST) {
+			too_large(c);
+			break;
+		}
+		req = json_loadb(c->in + c->in_off, len, JSON_DECODE_ANY, &err);
 		if (!req) {
-			if (!eof && incomplete(&err, p, len)) {
-				c->may_parse = false;
-				if (len > RPC_MAX_REQUEST) {
-					client_queue(c, rpc_error_response(
-								NULL, RPC_ERR_INVALID_REQUEST,
-								"request exceeds 1 MiB"));
-					c->closing = true;
-				}
-				break;
-			}
-			{
-				char msg[300];
+			char msg[300];
 
-				snprintf(msg, sizeof(msg), "parse error: %s at byte %d", err.text,
-					 err.position);
-				client_queue(c, rpc_error_response(NULL, RPC_ERR_PARSE, msg));
-			}
+			snprintf(msg, sizeof(msg), "parse error: %s at byte %d", err.text,
+				 err.position);
+			client_queue(c, rpc_error_response(NULL, RPC_ERR_PARSE, msg));
 			/* The stream can't be resynchronised reliably. */
 			c->closing = true;
 			break;
 		}
-		if ((size_t)err.position > RPC_MAX_REQUEST) {
-			json_decref(req);
-			client_queue(c, rpc_error_response(NULL, RPC_ERR_INVALID_REQUEST,
-							   "request exceeds 1 MiB"));
-			c->closing = true;
-			break;
+		c->in_off += len;
+		rpc_framer_reset(&c->fr);
+		handled++;
+		nvemud_log(d, NVEMUD_LOG_TRACE, "client %d: request of %zu bytes", c->fd, len);
+		{
+			struct rpc_pending *p;
+			json_t *resp = nvemud_rpc_call_async(d, req, client_reply, c, &p);
+
+			c->pending = p;
+			client_queue(c, resp);
 		}
-		off += (size_t)err.position;
-		nvemud_log(d, NVEMUD_LOG_TRACE, "client %d: request of %d bytes", c->fd,
-			   err.position);
-		client_queue(c, nvemud_rpc_call(d, req));
 		json_decref(req);
 	}
-	if (off) {
-		memmove(c->in, c->in + off, c->in_len - off);
-		c->in_len -= off;
+	/* Drop what was consumed, so the buffer holds at most one request in the making. */
+	if (c->in_off) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
 	}
+}
+
+/* A deferred reply is ready (from the loop): send it and go on with what is queued. */
+static void client_reply(void *arg, json_t *resp)
+{
+	struct client *c = arg;
+
+	c->pending = NULL;
+	client_queue(c, resp);
+	client_process(c);
+	client_flush(c);
+}
+
+static void resume_cb(struct loop_src *src, void *arg)
+{
+	struct rpc_server *srv = arg;
+	struct client *c, *next;
+
+	srv->resume_armed = false;
+	/* Round robin: each client with a backlog gets one more budget, then the loop goes on. */
+	for (c = srv->clients; c; c = next) {
+		next = c->next;
+		if (!c->backlog)
+			continue;
+		client_process(c);
+		if (!client_flush(c))
+			continue;
+	}
+}
+
+static void schedule_resume(struct rpc_server *srv)
+{
+	if (!srv->resume_armed && !loop_timer_arm(srv->resume, 0, false))
+		srv->resume_armed = true;
 }
 
 static void client_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 {
 	struct client *c = arg;
-	bool eof = false;
+	size_t budget = READ_BUDGET;
 
-	if (revents & EPOLLIN) {
-		/* Bounded per wakeup, so one busy client can't starve the rest. */
-		for (int rounds = 0; rounds < 16 && !c->closing; rounds++) {
+	if ((revents & EPOLLIN) && !c->pending && !c->backlog) {
+		while (budget && !c->closing && !c->eof) {
+			size_t want;
 			ssize_t n;
 
 			if (c->in_cap - c->in_len < READ_CHUNK) {
@@ -246,15 +289,8 @@ static void client_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 				if (cap > RPC_MAX_REQUEST + 2 * READ_CHUNK)
 					cap = RPC_MAX_REQUEST + 2 * READ_CHUNK;
 				if (cap <= c->in_len) {
-					/* Full: over 1 MiB of request not yet parsed. */
-					c->may_parse = true;
-					client_process(c, false);
-					if (c->in_cap - c->in_len == 0 && !c->closing) {
-						client_queue(c, rpc_error_response(
-									NULL, RPC_ERR_INVALID_REQUEST,
-									"request exceeds 1 MiB"));
-						c->closing = true;
-					}
+					/* Full: over 1 MiB of one request not yet complete. */
+					too_large(c);
 					break;
 				}
 				nb = realloc(c->in, cap);
@@ -265,35 +301,72 @@ static void client_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 				c->in = nb;
 				c->in_cap = cap;
 			}
-			n = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+			want = c->in_cap - c->in_len;
+			if (want > budget)
+				want = budget;
+			n = recv(fd, c->in + c->in_len, want, MSG_DONTWAIT);
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
 				if (errno != EAGAIN && errno != EWOULDBLOCK)
-					eof = true;
+					c->eof = true;
 				break;
 			}
 			if (n == 0) {
-				eof = true;
+				c->eof = true;
 				break;
 			}
-			if (memchr(c->in + c->in_len, '}', (size_t)n) ||
-			    memchr(c->in + c->in_len, ']', (size_t)n) ||
-			    memchr(c->in + c->in_len, '\n', (size_t)n))
-				c->may_parse = true;
 			c->in_len += (size_t)n;
-			if (c->in_len > RPC_MAX_REQUEST)
-				c->may_parse = true; /* so the size check runs */
-			client_process(c, false);
+			budget -= (size_t)n;
+			client_process(c);
+			if (c->pending || c->backlog)
+				break;
 		}
 	}
-	if (eof || (revents & (EPOLLHUP | EPOLLERR))) {
-		/* End of input completes what is left (or makes it a parse error). */
-		if (!c->closing)
-			client_process(c, true);
-		c->closing = true;
+	if (revents & EPOLLERR) {
+		client_free(c);
+		return;
 	}
+	if (revents & EPOLLHUP) {
+		/* Gone for good: nobody to answer; a running method finishes anyway. */
+		c->eof = true;
+		if (c->pending) {
+			client_free(c);
+			return;
+		}
+	}
+	/* End of input completes what is left (or makes it a parse error). */
+	if (c->eof && !c->closing && !c->pending)
+		client_process(c);
 	client_flush(c);
+}
+
+static void backoff_cb(struct loop_src *src, void *arg)
+{
+	struct rpc_server *srv = arg;
+
+	srv->backing_off = false;
+	loop_mod_fd(srv->src, EPOLLIN);
+}
+
+/* One line per ACCEPT_LOG_INTERVAL_NS at most, counting what it stands for. */
+static void accept_log(struct rpc_server *srv, int err)
+{
+	uint64_t now = nvemu_now_ns();
+
+	srv->accept_errors++;
+	if (srv->last_accept_log && now - srv->last_accept_log < ACCEPT_LOG_INTERVAL_NS)
+		return;
+	if (err)
+		nvemud_log(srv->d, NVEMUD_LOG_WARN,
+			   "RPC accept: %s (%u time(s) since the last message); pausing accepts for %u ms",
+			   strerror(err), srv->accept_errors, ACCEPT_BACKOFF_MS);
+	else
+		nvemud_log(srv->d, NVEMUD_LOG_WARN,
+			   "too many RPC clients (%u): refused %u connection(s) since the last message",
+			   MAX_CLIENTS, srv->accept_errors);
+	srv->last_accept_log = now;
+	srv->accept_errors = 0;
 }
 
 static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
@@ -304,10 +377,21 @@ static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *c;
 
-		if (cfd < 0)
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* Pending connections stay queued; polling them now would spin. */
+				accept_log(srv, errno);
+				if (!srv->backing_off &&
+				    !loop_timer_arm(srv->backoff, ACCEPT_BACKOFF_MS, false)) {
+					srv->backing_off = true;
+					loop_mod_fd(srv->src, 0);
+				}
+			}
 			return;
+		}
 		if (srv->nr_clients >= MAX_CLIENTS) {
-			nvemud_log(srv->d, NVEMUD_LOG_WARN, "too many RPC clients; refusing one");
+			accept_log(srv, 0);
 			close(cfd);
 			continue;
 		}
@@ -397,7 +481,12 @@ int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err
 	srv->d = d;
 	srv->fd = fd;
 	srv->src = loop_add_fd(d->loop, fd, EPOLLIN, accept_cb, srv);
-	if (!srv->src) {
+	srv->resume = loop_add_disarmed_timer(d->loop, resume_cb, srv);
+	srv->backoff = loop_add_disarmed_timer(d->loop, backoff_cb, srv);
+	if (!srv->src || !srv->resume || !srv->backoff) {
+		loop_del(srv->src);
+		loop_del(srv->resume);
+		loop_del(srv->backoff);
 		close(fd);
 		unlink(path);
 		free(srv->path);
@@ -417,6 +506,8 @@ void rpc_server_stop(struct nvemud *d)
 	if (!srv)
 		return;
 	loop_del(srv->src);
+	loop_del(srv->resume);
+	loop_del(srv->backoff);
 	close(srv->fd);
 	while (srv->clients)
 		client_free(srv->clients);

@@ -43,12 +43,16 @@ static int nvme_subsystem_create(struct nvemud *d, json_t *params, json_t **resu
 		return rpc_err_nvemu(e, &nerr);
 	if (nvemud_find_subsys(d, p.nqn))
 		return rpc_err_set(e, RPC_ERR_EXISTS, "nqn: subsystem %s already exists", p.nqn);
+	if (nvemud_nqn_destroying(d, p.nqn))
+		return rpc_err_set(e, RPC_ERR_BUSY, "nqn: subsystem %s is still being destroyed",
+				   p.nqn);
 	if (nvemu_subsys_create(&p, &s, &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	if (nvemud_add_subsys(d, s)) {
 		nvemu_subsys_destroy(s);
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
 	}
+	nvemud_subsys_setup(d, s);
 	*result = json_string(nvemu_subsys_nqn(s));
 	return 0;
 }
@@ -64,20 +68,11 @@ static int nvme_subsystem_destroy(struct nvemud *d, json_t *params, json_t **res
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "subsystem %s still has %u controller(s) and %u namespace(s): destroy them first or use force",
 				   s->nqn, s->nr_ctrls, s->nr_ns);
-	/* Hosts first: their controllers go with their associations. */
-	rpc_nvmf_remove_subsys(d, s);
-	/* Like its ports, its MI endpoints go with it. */
-	nvemud_mi_remove_subsys(d, s);
-	for (unsigned i = 0; i < s->nr_ctrls; i++) {
-		if (nvemu_ctrl_inflight(s->ctrls[i])) {
-			nvemu_ctrl_suspend(s->ctrls[i], false);
-			if (!rpc_ctrl_wait_idle(d, s->ctrls[i], 1000))
-				nvemu_ctrl_abort_inflight(s->ctrls[i]);
-		}
-	}
-	nvemud_del_subsys(d, s);
-	nvemu_subsys_destroy(s);
-	return 0;
+	if (nvemud_subsys_busy(d, s))
+		return rpc_err_set(e, RPC_ERR_BUSY,
+				   "subsystem %s: a controller or namespace of it is being destroyed or suspended; retry when that has finished",
+				   s->nqn);
+	return nvemud_teardown_subsys(d, s, e);
 }
 
 /* A port as nvme_subsystem_list shows it; save_config reuses it as add_port params. */
@@ -249,7 +244,7 @@ const struct rpc_method rpc_subsystem_methods[] = {
 	  "Create an NVMe subsystem." },
 	{ "nvme_subsystem_destroy", nvme_subsystem_destroy,
 	  (const struct rpc_param[]){ P_NQN, { "force", RPC_P_BOOL, false, 0, 1 }, { NULL } },
-	  "Destroy a subsystem; force also destroys its controllers and namespaces." },
+	  "Destroy a subsystem; force also destroys its controllers and namespaces (the reply waits for their commands in flight)." },
 	{ "nvme_subsystem_list", nvme_subsystem_list,
 	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { NULL } },
 	  "List subsystems." },

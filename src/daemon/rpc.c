@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
 
@@ -254,6 +255,104 @@ json_t *rpc_error_response(json_t *id, int code, const char *msg)
 			 "error", "code", code, "message", msg);
 }
 
+/* ---- deferred replies */
+
+struct rpc_call_ctx {
+	bool may_defer;
+	json_t *id;		     /* NULL: a notification */
+	const char *method;
+	rpc_reply_fn fn;
+	void *arg;
+	struct rpc_pending *pending; /* set by rpc_defer */
+};
+
+struct rpc_pending {
+	struct nvemud *d;
+	json_t *id;
+	char method[64];
+	rpc_reply_fn fn;
+	void *arg;
+};
+
+bool rpc_can_defer(struct nvemud *d)
+{
+	return d->call && d->call->may_defer;
+}
+
+struct rpc_pending *rpc_defer(struct nvemud *d)
+{
+	struct rpc_call_ctx *c = d->call;
+	struct rpc_pending *p;
+
+	if (!c || !c->may_defer || c->pending)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->d = d;
+	p->id = json_incref(c->id);
+	snprintf(p->method, sizeof(p->method), "%s", c->method);
+	p->fn = c->fn;
+	p->arg = c->arg;
+	c->pending = p;
+	return p;
+}
+
+static json_t *response(struct nvemud *d, const char *method, json_t *id, json_t *result,
+			const struct rpc_err *e)
+{
+	if (!e) {
+		nvemud_log(d, NVEMUD_LOG_DEBUG, "rpc %s: ok", method);
+		if (!id) {
+			json_decref(result);
+			return NULL;
+		}
+		return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result",
+				 result ? result : json_true());
+	}
+	nvemud_log(d, NVEMUD_LOG_DEBUG, "rpc %.100s: error %d: %s", method, e->code, e->msg);
+	json_decref(result);
+	if (!id)
+		return NULL;
+	return rpc_error_response(id, e->code, e->msg);
+}
+
+void rpc_pending_done(struct rpc_pending *p, json_t *result, const struct rpc_err *e)
+{
+	json_t *resp;
+
+	if (!p) {
+		json_decref(result);
+		return;
+	}
+	resp = response(p->d, p->method, p->id, result, e);
+	if (p->fn)
+		p->fn(p->arg, resp);
+	else
+		json_decref(resp);
+	json_decref(p->id);
+	free(p);
+}
+
+void rpc_pending_cancel(struct rpc_pending *p)
+{
+	if (p)
+		p->fn = NULL;
+}
+
+struct sync_reply {
+	bool done;
+	json_t *resp;
+};
+
+static void sync_reply_fn(void *arg, json_t *resp)
+{
+	struct sync_reply *r = arg;
+
+	r->done = true;
+	r->resp = resp;
+}
+
 static int run(struct nvemud *d, const struct rpc_method *m, json_t *params, json_t **result,
 	       struct rpc_err *e)
 {
@@ -269,6 +368,8 @@ static int run(struct nvemud *d, const struct rpc_method *m, json_t *params, jso
 	*result = NULL;
 	ret = m->fn(d, params, result, e);
 	json_decref(empty);
+	if (ret == RPC_DEFERRED)
+		return RPC_DEFERRED;
 	if (ret) {
 		json_decref(*result);
 		*result = NULL;
@@ -295,7 +396,34 @@ int nvemud_rpc_invoke(struct nvemud *d, const char *method, json_t *params,
 		json_decref(params);
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "params: must be an object");
 	}
-	ret = run(d, m, params, &r, e);
+	{
+		struct sync_reply sr = { 0 };
+		struct rpc_call_ctx ctx = { .method = m->name, .fn = sync_reply_fn, .arg = &sr },
+				    *outer = d->call;
+		json_t *id = json_integer(0);
+
+		/* With an event loop, waiting here would stall it: such methods refuse. */
+		ctx.may_defer = !d->loop;
+		ctx.id = id;
+		d->call = &ctx;
+		ret = run(d, m, params, &r, e);
+		d->call = outer;
+		if (ret == RPC_DEFERRED) {
+			json_t *err;
+
+			nvemud_teardown_drive(d, &sr.done, 0);
+			err = json_object_get(sr.resp, "error");
+			ret = err ? -1 : 0;
+			if (err)
+				rpc_err_set(e, (int)json_integer_value(json_object_get(err, "code")),
+					    "%s",
+					    json_string_value(json_object_get(err, "message")));
+			else
+				r = json_incref(json_object_get(sr.resp, "result"));
+			json_decref(sr.resp);
+		}
+		json_decref(id);
+	}
 	json_decref(params);
 	if (result)
 		*result = r;
@@ -304,12 +432,16 @@ int nvemud_rpc_invoke(struct nvemud *d, const char *method, json_t *params,
 	return ret;
 }
 
-json_t *nvemud_rpc_call(struct nvemud *d, json_t *req)
+json_t *nvemud_rpc_call_async(struct nvemud *d, json_t *req, rpc_reply_fn fn, void *arg,
+			      struct rpc_pending **pending)
 {
 	struct rpc_err e = { 0 };
 	const struct rpc_method *m;
 	json_t *id, *ver, *method, *params, *result = NULL;
+	struct rpc_call_ctx ctx = { 0 }, *outer;
+	int ret;
 
+	*pending = NULL;
 	if (json_is_array(req))
 		return rpc_error_response(NULL, RPC_ERR_INVALID_REQUEST,
 					  "batch requests are not supported");
@@ -339,17 +471,33 @@ json_t *nvemud_rpc_call(struct nvemud *d, json_t *req)
 	if (!m) {
 		rpc_err_set(&e, RPC_ERR_METHOD_NOT_FOUND, "method not found: %.200s",
 			    json_string_value(method));
-	} else if (!run(d, m, params, &result, &e)) {
-		nvemud_log(d, NVEMUD_LOG_DEBUG, "rpc %s: ok", m->name);
-		if (!id) {
-			json_decref(result);
-			return NULL;
-		}
-		return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
+		return response(d, json_string_value(method), id, NULL, &e);
 	}
-	nvemud_log(d, NVEMUD_LOG_DEBUG, "rpc %.100s: error %d: %s", json_string_value(method),
-		   e.code, e.msg);
-	if (!id)
+	ctx.may_defer = fn != NULL;
+	ctx.id = id;
+	ctx.method = m->name;
+	ctx.fn = fn;
+	ctx.arg = arg;
+	outer = d->call;
+	d->call = &ctx;
+	ret = run(d, m, params, &result, &e);
+	d->call = outer;
+	if (ret == RPC_DEFERRED) {
+		*pending = ctx.pending;
 		return NULL;
-	return rpc_error_response(id, e.code, e.msg);
+	}
+	return response(d, m->name, id, ret ? NULL : result, ret ? &e : NULL);
+}
+
+json_t *nvemud_rpc_call(struct nvemud *d, json_t *req)
+{
+	struct sync_reply r = { 0 };
+	struct rpc_pending *p;
+	json_t *resp = nvemud_rpc_call_async(d, req, sync_reply_fn, &r, &p);
+
+	if (!p)
+		return resp;
+	/* In process (tests, fuzzer): drive the backends here until the reply is ready. */
+	nvemud_teardown_drive(d, &r.done, 0);
+	return r.resp;
 }

@@ -56,9 +56,28 @@ struct rpc_param {
 	uint64_t min, max;
 };
 
-/* result: a new reference on success (json_true() if the method has nothing to say). */
+/*
+ * result: a new reference on success (json_true() if the method has nothing to say).
+ * Returns 0, -1 (e set) or RPC_DEFERRED after rpc_defer(): the reply comes later.
+ */
 typedef int (*rpc_handler)(struct nvemud *d, json_t *params, json_t **result,
 			   struct rpc_err *e);
+
+#define RPC_DEFERRED 1
+
+/* A request whose reply a method sends later (it waits for I/O to drain). */
+struct rpc_pending;
+/* resp: the response (stolen), NULL for a notification or a cancelled requester. */
+typedef void (*rpc_reply_fn)(void *arg, json_t *resp);
+
+/* Whether the running method may answer later; if not it must not wait. */
+bool rpc_can_defer(struct nvemud *d);
+/* The running request's deferred reply handle; only when rpc_can_defer(). */
+struct rpc_pending *rpc_defer(struct nvemud *d);
+/* Send the deferred reply: result (stolen) when e is NULL. Frees p. */
+void rpc_pending_done(struct rpc_pending *p, json_t *result, const struct rpc_err *e);
+/* The requester went away: the work goes on, its reply is dropped. */
+void rpc_pending_cancel(struct rpc_pending *p);
 
 struct rpc_method {
 	const char *name;
@@ -85,6 +104,13 @@ const struct rpc_method *rpc_find_method(const char *name);
  * response for a bad request.
  */
 json_t *nvemud_rpc_call(struct nvemud *d, json_t *request);
+/*
+ * The same without waiting: when the method answers later, returns NULL with
+ * *pending set, and fn(arg, response) runs once the reply is ready (from the
+ * event loop, never from inside this call) unless rpc_pending_cancel(*pending).
+ */
+json_t *nvemud_rpc_call_async(struct nvemud *d, json_t *request, rpc_reply_fn fn, void *arg,
+			      struct rpc_pending **pending);
 /* Response for a request that could not be read (parse error, too large). */
 json_t *rpc_error_response(json_t *id, int code, const char *msg);
 /* Convenience for internal callers (config load): method + params (stolen). */
@@ -104,8 +130,40 @@ bool rpc_has(json_t *params, const char *name);
 int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 		    struct nvemu_ctrl **ctrl, struct rpc_err *e);
 json_t *rpc_ctrl_params_json(const struct nvemu_ctrl *ctrl);
-/* Wait (polling backends) until ctrl has nothing in flight or timeout; true if drained. */
-bool rpc_ctrl_wait_idle(struct nvemud *d, struct nvemu_ctrl *ctrl, unsigned timeout_ms);
+/*
+ * The id port gets back when save_config's calls run: they re-add the saved
+ * ports in order to a new subsystem (ids from 0), and a TCP port whose
+ * listener is gone (hosts lingering) is not saved.
+ */
+uint16_t rpc_saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t port);
+/* Read a JSON file that must be a regular file (never blocks on a FIFO); field names it. */
+int nvemud_read_json_file(const char *path, const char *field, json_t **out,
+			  struct rpc_err *e);
+
+/*
+ * Teardown without blocking the loop (teardown.c): the objects are held
+ * (no new commands), in-flight commands drain (aborted past a timeout, then
+ * their completions are still awaited) and only then freed. Each returns 0
+ * (done at once), -1 (e set) or RPC_DEFERRED (the reply follows).
+ */
+#define NVEMUD_TEARDOWN_ABORT_MS 1000
+int nvemud_teardown_ctrl(struct nvemud *d, struct nvemud_ctrl *c, struct rpc_err *e);
+int nvemud_teardown_subsys(struct nvemud *d, struct nvemu_subsys *s, struct rpc_err *e);
+int nvemud_teardown_ns(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid,
+		       struct rpc_err *e);
+int nvemud_suspend_ctrl(struct nvemud *d, struct nvemud_ctrl *c, bool admin_only,
+			unsigned timeout_ms, struct rpc_err *e);
+bool nvemud_ns_destroying(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
+bool nvemud_subsys_busy(struct nvemud *d, struct nvemu_subsys *s);
+bool nvemud_nqn_destroying(struct nvemud *d, const char *nqn);
+/* The teardown timers on d->loop (nvemud_new). */
+int nvemud_teardown_init(struct nvemud *d);
+/* Advance every teardown (from the loop, or the in-process driver). */
+void nvemud_teardown_run(struct nvemud *d);
+/* In process (or at shutdown): poll backends until *done or every teardown ends. */
+void nvemud_teardown_drive(struct nvemud *d, const bool *done, unsigned timeout_ms);
+/* Shutdown: finish what is left, waiting up to timeout_ms for I/O. */
+void nvemud_teardown_finish_all(struct nvemud *d, unsigned timeout_ms);
 
 /* rpc-nvmf.c: the NVMe/TCP target's side of other methods (no-ops once it is stopped) */
 /* Port port_id is a TCP listener's (*listener: its add_listener params) or still has hosts. */
@@ -135,7 +193,7 @@ struct nvemu_port;
 json_t *nvemud_port_json(const struct nvemu_port *pt);
 int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e);
 int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e);
-/* Write JSON to path atomically (tmp + rename). */
-int nvemud_write_json(const char *path, json_t *j, struct rpc_err *e);
+/* Write JSON to path atomically (tmp + rename); never over a bdev's file or a non-regular file. */
+int nvemud_write_json(struct nvemud *d, const char *path, json_t *j, struct rpc_err *e);
 
 #endif

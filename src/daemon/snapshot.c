@@ -414,7 +414,7 @@ static int nvme_controller_snapshot_get(struct nvemud *d, json_t *params, json_t
 				   c->name, nvemu_ctrl_inflight(ctrl));
 	snap = nvemud_ctrl_snapshot(d, ctrl);
 	json_object_set_new(snap, "name", json_string(c->name));
-	ret = nvemud_write_json(rpc_str(params, "filename"), snap, e);
+	ret = nvemud_write_json(d, rpc_str(params, "filename"), snap, e);
 	json_decref(snap);
 	return ret;
 }

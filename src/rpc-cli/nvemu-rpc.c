@@ -196,7 +196,7 @@ static const struct method methods[] = {
 		NQN_REQ,
 		{ "host", P_STRING, 0, true, "host NQN" },
 	} },
-	{ "nvmf_subsystem_remove_host", "Remove a host NQN from the allow list", {
+	{ "nvmf_subsystem_remove_host", "Remove a host NQN from the allow list and disconnect it", {
 		NQN_REQ,
 		{ "host", P_STRING, 0, true, "host NQN" },
 	} },

@@ -26,6 +26,14 @@ _finish() {
 		kill -TERM "$DPID" 2>/dev/null
 		wait "$DPID" 2>/dev/null
 	fi
+	# A sanitizer build reports into the daemon log: any report fails the test.
+	if cat "$T"/*.log 2>/dev/null |
+	   grep -q -E "ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: .*Sanitizer"; then
+		_n=$((_n + 1))
+		_failed=$((_failed + 1))
+		echo "not ok $_n - a sanitizer reported an error in the daemon log"
+		cat "$T"/*.log | grep -A 30 -E "Sanitizer|runtime error:" | head -n 60 | sed 's/^/#   /'
+	fi
 	if [ "$_failed" -ne 0 ] && [ -f "$T/daemon.log" ]; then
 		echo "# daemon log (last lines):"
 		tail -n 20 "$T/daemon.log" | sed 's/^/#   /'

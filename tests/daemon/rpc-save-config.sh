@@ -85,3 +85,47 @@ printf '{"subsystems": [' >"$T/bad.json"
 check "nvemud -c with a truncated file exits non-zero" [ $? -ne 0 ]
 check "... naming the file" grep -q "bad.json" "$T/bad.out"
 check "... and leaves no socket" [ ! -e "$SOCK" ]
+
+# A backing file missing at start-up: that bdev, its namespace and attachment
+# are skipped with an error naming them; everything else starts.
+truncate -s 4M "$T/keep.img" "$T/gone.img"
+check "nvemud starts (for the missing-file case)" start_daemon
+expect_ok "subsystem" nvme_subsystem_create --nqn $NQN
+expect_ok "file bdev Keep" bdev_file_create -b Keep -f "$T/keep.img"
+expect_ok "file bdev Gone" bdev_file_create -b Gone -f "$T/gone.img"
+expect_ok "namespace on Keep" nvme_namespace_create --nqn $NQN -b Keep -n 1
+expect_ok "namespace on Gone" nvme_namespace_create --nqn $NQN -b Gone -n 2
+expect_ok "controller" nvme_controller_create --nqn $NQN --name Cm
+expect_ok "attach 1" nvme_controller_attach_ns -c Cm -n 1
+expect_ok "attach 2" nvme_controller_attach_ns -c Cm -n 2
+rpc save_config -f "$T/missing.json" >/dev/null
+stop_daemon TERM
+rm -f "$T/gone.img"
+: >"$T/daemon.log"
+check "nvemud -c starts although a backing file is missing" start_daemon -c "$T/missing.json"
+check "the log names the skipped bdev and its file" grep -q "bdev Gone skipped: file $T/gone.img" "$T/daemon.log"
+check "the log says what was skipped" grep -q "item(s) skipped" "$T/daemon.log"
+call bdev_list
+check "bdev Keep is there" jhas name=Keep
+check "bdev Gone is not" not jhas name=Gone
+call nvme_namespace_list --nqn $NQN
+expect_eq "only the namespace on Keep" "$(jget -l .)/$(jget 0.nsid)" "1/1"
+call nvme_controller_list -c Cm
+expect_eq "the controller has the namespace that is left" "$(jget 0.namespaces)" "[1]"
+stop_daemon TERM
+
+# Port ids are handed out anew on reload: a controller on a later port still reloads.
+check "nvemud starts (for the port-id case)" start_daemon
+expect_ok "subsystem" nvme_subsystem_create --nqn $NQN
+expect_ok "port 0" nvme_subsystem_add_port --nqn $NQN -t pcie
+expect_ok "port 1" nvme_subsystem_add_port --nqn $NQN -t pcie --port_number 2
+expect_ok "remove port 0" nvme_subsystem_remove_port --nqn $NQN --port 0
+expect_ok "a controller on port 1" nvme_controller_create --nqn $NQN --port 1 --name Cp
+call save_config
+printf '%s\n' "$OUT" >"$T/ports.json"
+ports_saved=$(jget -c)
+stop_daemon TERM
+check "nvemud -c of that configuration starts" start_daemon -c "$T/ports.json"
+call save_config
+expect_eq "and saves it back identically" "$(jget -c)" "$ports_saved"
+stop_daemon TERM

@@ -12,7 +12,16 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
 #include "nvemu-internal.h"
+#include "loop.h"
+#include "rpc-framer.h"
+#include "rpc-server.h"
 #include "rpc.h"
 
 #define SNAP_NQN "nqn.2022-10.io.nvda.nvme:0"
@@ -424,7 +433,7 @@ static const struct bad bad_calls[] = {
 	{ "nvme_subsystem_get_health", "{\"nqn\":\"nqn.2022-10.io.nvda.nvme:9\"}", -32000,
 	  "no subsystem" },
 	{ "save_config", "{\"filename\":\"/nonexistent/dir/cfg.json\"}", -32005, "cannot write" },
-	{ "load_config", "{\"filename\":\"/nonexistent\"}", -32700, "/nonexistent" },
+	{ "load_config", "{\"filename\":\"/nonexistent\"}", -32005, "filename: cannot read /nonexistent" },
 	{ "rpc_get_methods", "{\"x\":1}", -32602, "x: unknown parameter" },
 };
 
@@ -740,6 +749,582 @@ static void test_modify(void **state)
 	nvemud_free(d);
 }
 
+
+/* ---- teardown with commands in flight: deferred replies, nothing blocks */
+
+/* A backend whose I/O completes only when the test releases it. */
+struct held_bdev {
+	struct nvemu_bdev bdev;
+	struct nvemu_bio *pending[8];
+	unsigned n;
+	bool release;
+};
+
+static int held_submit(struct nvemu_bdev *b, struct nvemu_bio *bio)
+{
+	struct held_bdev *hb = (struct held_bdev *)b;
+
+	if (hb->n == 8)
+		return -EAGAIN;
+	hb->pending[hb->n++] = bio;
+	return 0;
+}
+
+static int held_poll(struct nvemu_bdev *b)
+{
+	struct held_bdev *hb = (struct held_bdev *)b;
+	unsigned n = hb->n;
+
+	if (!hb->release || !n)
+		return 0;
+	hb->n = 0;
+	for (unsigned i = 0; i < n; i++)
+		hb->pending[i]->end_io(hb->pending[i], 0);
+	return (int)n;
+}
+
+static unsigned held_inflight(struct nvemu_bdev *b)
+{
+	return ((struct held_bdev *)b)->n;
+}
+
+static void held_destroy(struct nvemu_bdev *b)
+{
+}
+
+static const struct nvemu_bdev_ops held_ops = {
+	.type = "held",
+	.submit = held_submit,
+	.poll = held_poll,
+	.inflight = held_inflight,
+	.destroy = held_destroy,
+};
+
+struct oob_cmd {
+	struct nvemu_req req;
+	bool done;
+	uint16_t status;
+};
+
+static void oob_done(struct nvemu_req *req)
+{
+	struct oob_cmd *c = (struct oob_cmd *)req;
+
+	c->done = true;
+	c->status = req->cqe.status;
+}
+
+/*
+ * Namespace 5 of the default subsystem on a held bdev, attached to
+ * NVMeCtrl1, with a Format (user data erase) stuck in its backend.
+ */
+static void held_setup(struct nvemud *d, struct held_bdev *hb, struct oob_cmd *fmt)
+{
+	struct nvemu_error nerr = { 0 };
+
+	memset(hb, 0, sizeof(*hb));
+	assert_int_equal(nvemu_bdev_init(&hb->bdev, &held_ops, "held0", 1 << 20, 512, &nerr), 0);
+	assert_int_equal(nvemud_add_bdev(d, &hb->bdev, NULL), 0);
+	json_decref(ok(d, "nvme_namespace_create",
+		       "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\",\"bdev_name\":\"held0\",\"nsid\":5}"));
+	ok_true(d, "nvme_controller_attach_ns", "{\"ctrl\":\"NVMeCtrl1\",\"nsid\":5}");
+	memset(fmt, 0, sizeof(*fmt));
+	fmt->req.cmd.opc = nvme_admin_format_nvm;
+	fmt->req.cmd.nsid = 5;
+	fmt->req.cmd.cdw10 = 1u << 9; /* SES: user data erase, goes to the backend */
+	fmt->req.oob = true;
+	fmt->req.done = oob_done;
+	nvemu_ctrl_submit(ctrl_of(d, "NVMeCtrl1"), &fmt->req);
+	assert_false(fmt->done);
+	assert_int_equal(nvemu_ctrl_inflight(ctrl_of(d, "NVMeCtrl1")), 1);
+}
+
+struct reply {
+	int calls;
+	json_t *resp;
+};
+
+static void reply_fn(void *arg, json_t *resp)
+{
+	struct reply *r = arg;
+
+	r->calls++;
+	json_decref(r->resp);
+	r->resp = resp;
+}
+
+static struct rpc_pending *call_async(struct nvemud *d, const char *method, const char *params,
+				      struct reply *r)
+{
+	json_t *req = json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 7, "method",
+				method, "params", json_loads(params, 0, NULL));
+	struct rpc_pending *p;
+	json_t *resp = nvemud_rpc_call_async(d, req, reply_fn, r, &p);
+
+	json_decref(req);
+	assert_null(resp);
+	assert_non_null(p);
+	return p;
+}
+
+static void test_destroy_waits_without_blocking(void **state)
+{
+	struct nvemud *d = daemon_new(true);
+	struct held_bdev hb;
+	struct oob_cmd fmt;
+	struct reply r = { 0 };
+	json_t *l;
+
+	held_setup(d, &hb, &fmt);
+	/* The reply waits for the command; the call itself returns at once. */
+	call_async(d, "nvme_controller_destroy", "{\"ctrl\":\"NVMeCtrl1\",\"force\":true}", &r);
+	assert_int_equal(r.calls, 0);
+	/* Meanwhile it is out of reach of other RPCs, which are answered. */
+	err(d, "nvme_controller_resume", "{\"ctrl\":\"NVMeCtrl1\"}", RPC_ERR_BUSY,
+	    "being destroyed");
+	err(d, "nvme_controller_destroy", "{\"ctrl\":\"NVMeCtrl1\",\"force\":true}", RPC_ERR_BUSY,
+	    "being destroyed");
+	err(d, "nvme_subsystem_destroy", "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\",\"force\":true}",
+	    RPC_ERR_BUSY, "being destroyed");
+	l = ok(d, "nvme_controller_list", NULL);
+	assert_int_equal(json_array_size(l), 0);
+	json_decref(l);
+	/* Nothing was freed under the command. */
+	nvemud_teardown_run(d);
+	assert_int_equal(r.calls, 0);
+	assert_non_null(nvemu_subsys_ctrl(nvemud_find_subsys(d, NVEMUD_DEFAULT_NQN), 1));
+	/* Past the timeout the command is marked aborted and still awaited. */
+	usleep((NVEMUD_TEARDOWN_ABORT_MS + 100) * 1000);
+	nvemud_teardown_run(d);
+	assert_int_equal(r.calls, 0);
+	assert_false(fmt.done);
+	hb.release = true;
+	nvemud_poll_backends(d);
+	assert_true(fmt.done);
+	assert_int_equal(fmt.status & 0x7ff, NVME_SC_ABORT_REQ);
+	nvemud_teardown_run(d);
+	assert_int_equal(r.calls, 1);
+	assert_true(json_is_true(json_object_get(r.resp, "result")));
+	assert_null(nvemud_find_ctrl(d, "NVMeCtrl1"));
+	assert_null(nvemu_subsys_ctrl(nvemud_find_subsys(d, NVEMUD_DEFAULT_NQN), 1));
+	json_decref(r.resp);
+	nvemud_free(d);
+}
+
+static void test_subsys_destroy_and_suspend_wait(void **state)
+{
+	struct nvemud *d = daemon_new(true);
+	struct held_bdev hb;
+	struct oob_cmd fmt;
+	struct reply r = { 0 }, r2 = { 0 };
+	struct rpc_pending *p;
+	json_t *l;
+
+	/* Suspend answers once the command is done. */
+	held_setup(d, &hb, &fmt);
+	call_async(d, "nvme_controller_suspend", "{\"ctrl\":\"NVMeCtrl1\"}", &r);
+	err(d, "nvme_controller_resume", "{\"ctrl\":\"NVMeCtrl1\"}", RPC_ERR_BUSY,
+	    "being suspended");
+	nvemud_teardown_run(d);
+	assert_int_equal(r.calls, 0);
+	hb.release = true;
+	nvemud_poll_backends(d);
+	assert_true(fmt.done);
+	assert_int_equal(fmt.status, 0);
+	nvemud_teardown_run(d);
+	assert_int_equal(r.calls, 1);
+	assert_true(json_is_true(json_object_get(r.resp, "result")));
+	ok_true(d, "nvme_controller_resume", "{\"ctrl\":\"NVMeCtrl1\"}");
+
+	/* A forced subsystem destroy: gone from the lists at once, freed after the I/O. */
+	hb.release = false;
+	nvemu_ctrl_submit(ctrl_of(d, "NVMeCtrl1"), (memset(&fmt, 0, sizeof(fmt)),
+						   fmt.req.cmd.opc = nvme_admin_format_nvm,
+						   fmt.req.cmd.nsid = 5, fmt.req.cmd.cdw10 = 1u << 9,
+						   fmt.req.oob = true, fmt.req.done = oob_done,
+						   &fmt.req));
+	assert_false(fmt.done);
+	p = call_async(d, "nvme_subsystem_destroy",
+		       "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\",\"force\":true}", &r2);
+	l = ok(d, "nvme_subsystem_list", NULL);
+	assert_int_equal(json_array_size(l), 0);
+	json_decref(l);
+	err(d, "nvme_subsystem_create", "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\"}", RPC_ERR_BUSY,
+	    "still being destroyed");
+	/* The requester goes away: the teardown still completes, its reply is dropped. */
+	rpc_pending_cancel(p);
+	hb.release = true;
+	nvemud_teardown_drive(d, NULL, 5000);
+	assert_true(fmt.done);
+	assert_int_equal(r2.calls, 0);
+	json_decref(ok(d, "nvme_subsystem_create", "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\"}"));
+	/* The namespace let go of its bdev. */
+	assert_int_equal(hb.bdev.users, 0);
+	json_decref(r.resp);
+	nvemud_free(d);
+}
+
+/* A namespace detached while a command on it is in flight is freed only after that command. */
+static void test_ns_destroy_waits_for_its_commands(void **state)
+{
+	struct nvemud *d = daemon_new(true);
+	struct held_bdev hb;
+	struct oob_cmd fmt;
+	struct reply r = { 0 };
+	json_t *l;
+
+	held_setup(d, &hb, &fmt);
+	ok_true(d, "nvme_controller_detach_ns", "{\"ctrl\":\"NVMeCtrl1\",\"nsid\":5}");
+	call_async(d, "nvme_namespace_destroy", "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\",\"nsid\":5}",
+		   &r);
+	assert_int_equal(r.calls, 0);
+	/* Out of reach meanwhile; the namespace (and its bdev) still exist for the command. */
+	l = ok(d, "nvme_namespace_list", NULL);
+	assert_int_equal(json_array_size(l), 2);
+	json_decref(l);
+	err(d, "nvme_namespace_destroy", "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\",\"nsid\":5}",
+	    RPC_ERR_BUSY, "being destroyed");
+	err(d, "nvme_controller_attach_ns", "{\"ctrl\":\"NVMeCtrl1\",\"nsid\":5}", RPC_ERR_BUSY,
+	    "being destroyed");
+	err(d, "bdev_delete", "{\"name\":\"held0\"}", RPC_ERR_BUSY, "used by");
+	nvemud_teardown_run(d);
+	assert_int_equal(r.calls, 0);
+	assert_non_null(nvemu_subsys_ns(nvemud_find_subsys(d, NVEMUD_DEFAULT_NQN), 5));
+	hb.release = true;
+	nvemud_poll_backends(d);
+	assert_true(fmt.done);
+	nvemud_teardown_run(d);
+	assert_int_equal(r.calls, 1);
+	assert_true(json_is_true(json_object_get(r.resp, "result")));
+	assert_null(nvemu_subsys_ns(nvemud_find_subsys(d, NVEMUD_DEFAULT_NQN), 5));
+	ok_true(d, "bdev_delete", "{\"name\":\"held0\"}");
+	json_decref(r.resp);
+	nvemud_free(d);
+}
+
+/* ---- the same through the socket: other clients are served while a reply waits */
+
+static int connect_sock(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void send_str(int fd, const char *s)
+{
+	assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* Run the loop until fd has a line (the reply) or rounds run out; returns it or NULL. */
+static json_t *loop_reply(struct loop *loop, int fd, int rounds)
+{
+	char buf[65536];
+	size_t len = 0;
+
+	while (rounds-- > 0) {
+		loop_run_once(loop, 10);
+		/* A byte at a time: the next reply stays in the socket for the next call. */
+		while (len < sizeof(buf) - 1) {
+			ssize_t n = recv(fd, buf + len, 1, MSG_DONTWAIT);
+
+			if (n <= 0)
+				break;
+			if (buf[len++] == '\n')
+				return json_loadb(buf, len, 0, NULL);
+		}
+	}
+	return NULL;
+}
+
+static void test_server_deferred_reply(void **state)
+{
+	struct loop *loop = loop_new();
+	struct nvemud *d;
+	struct nvemu_error nerr = { 0 };
+	char dir[] = "/tmp/nvemud-test-XXXXXX", path[128];
+	struct held_bdev hb;
+	struct oob_cmd fmt;
+	int a, b, c;
+	json_t *resp;
+
+	assert_non_null(loop);
+	d = nvemud_new(loop, NVEMUD_LOG_ERR);
+	assert_non_null(d);
+	assert_int_equal(nvemud_load_default(d, &nerr), 0);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	assert_int_equal(rpc_server_start(d, path, &nerr), 0);
+	held_setup(d, &hb, &fmt);
+
+	a = connect_sock(path);
+	send_str(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"nvme_controller_destroy\","
+		    "\"params\":{\"ctrl\":\"NVMeCtrl1\",\"force\":true}}\n"
+		    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"bdev_list\"}\n");
+	b = connect_sock(path);
+	send_str(b, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"nvme_controller_list\"}\n");
+	/* b is answered while a's destroy waits; a's next request waits its turn. */
+	resp = loop_reply(loop, b, 50);
+	assert_non_null(resp);
+	assert_int_equal(json_integer_value(json_object_get(resp, "id")), 3);
+	assert_int_equal(json_array_size(json_object_get(resp, "result")), 0);
+	json_decref(resp);
+	assert_null(loop_reply(loop, a, 20));
+	/* A client that disconnects while its destroy waits. */
+	c = connect_sock(path);
+	send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"nvme_controller_suspend\","
+		    "\"params\":{\"ctrl\":\"NVMeCtrl2\"}}\n");
+	resp = loop_reply(loop, c, 50);
+	assert_non_null(resp); /* no such controller: answered at once */
+	json_decref(resp);
+	close(c);
+
+	hb.release = true;
+	nvemud_poll_backends(d);
+	resp = loop_reply(loop, a, 50);
+	assert_non_null(resp);
+	assert_int_equal(json_integer_value(json_object_get(resp, "id")), 1);
+	assert_true(json_is_true(json_object_get(resp, "result")));
+	json_decref(resp);
+	resp = loop_reply(loop, a, 50);
+	assert_non_null(resp);
+	assert_int_equal(json_integer_value(json_object_get(resp, "id")), 2);
+	json_decref(resp);
+	assert_null(nvemud_find_ctrl(d, "NVMeCtrl1"));
+
+	/* Disconnect while a reply is pending: handled, the teardown completes. */
+	hb.release = false;
+	json_decref(ok(d, "nvme_controller_create",
+		       "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\",\"name\":\"C9\"}"));
+	ok_true(d, "nvme_controller_attach_ns", "{\"ctrl\":\"C9\",\"nsid\":5}");
+	memset(&fmt, 0, sizeof(fmt));
+	fmt.req.cmd.opc = nvme_admin_format_nvm;
+	fmt.req.cmd.nsid = 5;
+	fmt.req.cmd.cdw10 = 1u << 9;
+	fmt.req.oob = true;
+	fmt.req.done = oob_done;
+	nvemu_ctrl_submit(ctrl_of(d, "C9"), &fmt.req);
+	c = connect_sock(path);
+	send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"nvme_controller_destroy\","
+		    "\"params\":{\"ctrl\":\"C9\",\"force\":true}}\n");
+	assert_null(loop_reply(loop, c, 10));
+	close(c);
+	for (int i = 0; i < 10; i++)
+		loop_run_once(loop, 10);
+	hb.release = true;
+	nvemud_poll_backends(d);
+	for (int i = 0; i < 10; i++)
+		loop_run_once(loop, 10);
+	assert_true(fmt.done);
+	assert_null(nvemud_find_ctrl(d, "C9"));
+
+	close(a);
+	close(b);
+	rpc_server_stop(d);
+	nvemud_free(d);
+	loop_free(loop);
+	rmdir(dir);
+}
+
+/* ---- the request framer */
+
+static size_t frame_pieces(const char *s, size_t piece)
+{
+	struct rpc_framer f;
+	size_t len = strlen(s), got = 0;
+
+	rpc_framer_reset(&f);
+	for (size_t have = piece; !got; have += piece) {
+		if (have > len)
+			have = len;
+		got = rpc_framer_scan(&f, s, have, false);
+		if (have == len)
+			break;
+	}
+	return got;
+}
+
+static void test_framer(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t want; /* 0: incomplete */
+	} cases[] = {
+		{ "{\"a\":1}", 7 },
+		{ "{\"a\":1} {\"b\":2}", 7 },
+		{ "{\"a\":\"}\"}x", 9 },	 /* a brace inside a string */
+		{ "{\"a\":\"\\\"}\"}x", 11 }, /* an escaped quote before it */
+		{ "{\"a\":\"\\\\\"}x", 10 },	 /* an escaped backslash, then the closing quote */
+		{ "[[[{}]]]]", 8 },
+		{ "{\"a\":[1,{\"b\":{}}]", 0 },
+		{ "\"str\\\"ing\" 1", 10 },
+		{ "{\"a\":\"\\u007d\"}", 14 },
+		{ "{", 0 },
+	};
+	struct rpc_framer f;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t piece = 1; piece <= 4; piece++) {
+			if (frame_pieces(cases[i].in, piece) != cases[i].want)
+				fail_msg("framer: %s in pieces of %zu: got %zu, want %zu",
+					 cases[i].in, piece, frame_pieces(cases[i].in, piece),
+					 cases[i].want);
+		}
+	}
+	/* End of input makes what is there the value; a bare scalar needs no delimiter. */
+	rpc_framer_reset(&f);
+	assert_int_equal(rpc_framer_scan(&f, "{\"a\"", 4, true), 4);
+	rpc_framer_reset(&f);
+	assert_int_equal(rpc_framer_scan(&f, "42", 2, false), 2);
+	rpc_framer_reset(&f);
+	assert_int_equal(rpc_framer_scan(&f, "42 {}", 5, false), 2);
+	/* Each call scans only the new bytes. */
+	rpc_framer_reset(&f);
+	assert_int_equal(rpc_framer_scan(&f, "{\"a\":[", 6, false), 0);
+	assert_int_equal(f.pos, 6);
+	assert_int_equal(f.depth, 2);
+	assert_int_equal(rpc_framer_scan(&f, "{\"a\":[]}", 8, false), 8);
+}
+
+/* ---- configuration */
+
+static void test_nested_load_config(void **state)
+{
+	struct nvemud *d = daemon_new(false);
+	char path[] = "/tmp/nvemud-test-nested-XXXXXX", msg[256];
+	json_t *cfg, *params;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	cfg = json_pack("{s:i, s:[{s:s, s:{s:s}}]}", "nvemu_config", 1, "calls", "method",
+			"load_config", "params", "filename", path);
+	assert_int_equal(json_dumpfd(cfg, fd, 0), 0);
+	close(fd);
+	json_decref(cfg);
+	/* The file loads itself: refused (it used to recurse until the stack ran out). */
+	params = json_pack("{s:s}", "filename", path);
+	{
+		char *p = json_dumps(params, 0);
+
+		err(d, "load_config", p, RPC_ERR_INVALID_PARAMS,
+		    "calls[0] load_config: load_config: not allowed inside a configuration");
+		free(p);
+	}
+	json_decref(params);
+	/* Still usable afterwards. */
+	snprintf(msg, sizeof(msg), "{\"filename\":\"%s\"}", path);
+	err(d, "load_config", msg, RPC_ERR_INVALID_PARAMS, "not allowed");
+	json_decref(ok(d, "bdev_list", NULL));
+	unlink(path);
+	nvemud_free(d);
+}
+
+static void test_fifo_refused(void **state)
+{
+	struct nvemud *d = daemon_new(true);
+	char dir[] = "/tmp/nvemud-test-fifo-XXXXXX", fifo[128], params[512];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* Each would have blocked in open() waiting for a writer. */
+	snprintf(params, sizeof(params), "{\"filename\":\"%s\"}", fifo);
+	err(d, "load_config", params, RPC_ERR_INVALID_PARAMS, "filename: ");
+	err(d, "load_config", params, RPC_ERR_INVALID_PARAMS, "is not a regular file");
+	snprintf(params, sizeof(params),
+		 "{\"nqn\":\"" NVEMUD_DEFAULT_NQN "\",\"snapshot\":\"%s\"}", fifo);
+	err(d, "nvme_controller_create", params, RPC_ERR_INVALID_PARAMS,
+	    "snapshot: ");
+	/* Nor is a FIFO written through by save_config. */
+	snprintf(params, sizeof(params), "{\"filename\":\"%s\"}", fifo);
+	err(d, "save_config", params, RPC_ERR_INVALID_PARAMS, "not a regular file");
+	unlink(fifo);
+	rmdir(dir);
+	nvemud_free(d);
+}
+
+/* Host-created (Namespace Management) namespaces and file bdev options survive save/load. */
+static void test_save_nsmgmt_and_file_options(void **state)
+{
+	struct nvemud *d = daemon_new(true), *d2;
+	struct nvemu_subsys *s = nvemud_find_subsys(d, NVEMUD_DEFAULT_NQN);
+	char img[] = "/tmp/nvemud-test-img-XXXXXX", params[512];
+	struct rpc_err e = { 0 };
+	json_t *cfg, *l, *cfg2;
+	char *a, *b;
+	uint32_t nsid;
+	int fd = mkstemp(img);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	/* What the Namespace Management admin command does for a host. */
+	assert_int_equal(nvemu_subsys_ns_create_status(s, 100, 0, &nsid), 0);
+	l = ok(d, "bdev_list", "{\"name\":\"NsMgmt1\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "num_blocks")), 100);
+	json_decref(l);
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"f0\",\"filename\":\"%s\",\"num_blocks\":256,\"direct\":true}", img);
+	json_decref(ok(d, "bdev_file_create", params));
+	cfg = ok(d, "save_config", NULL);
+	a = lists(d);
+
+	d2 = daemon_new(false);
+	assert_int_equal(nvemud_load_config(d2, cfg, &e), 0);
+	b = lists(d2);
+	assert_string_equal(a, b);
+	l = ok(d2, "nvme_namespace_list", NULL);
+	assert_int_equal(json_array_size(l), 3);
+	json_decref(l);
+	l = ok(d2, "bdev_list", "{\"name\":\"f0\"}");
+	/* The file is 1 MiB; the given 256 blocks are kept, and so is O_DIRECT. */
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "num_blocks")), 256);
+	assert_true(json_is_true(json_object_get(json_array_get(l, 0), "direct")));
+	json_decref(l);
+	cfg2 = ok(d2, "save_config", NULL);
+	assert_true(json_equal(cfg, cfg2));
+	json_decref(cfg2);
+
+	/* A host deleting its namespace frees the bdev, which leaves the list. */
+	assert_int_equal(nvemu_subsys_remove_ns(s, nsid, NULL), 0);
+	err(d, "bdev_list", "{\"name\":\"NsMgmt1\"}", RPC_ERR_NOT_FOUND, "no bdev");
+	free(a);
+	free(b);
+	json_decref(cfg);
+	nvemud_free(d);
+	nvemud_free(d2);
+	unlink(img);
+}
+
+/* Port ids are handed out anew on reload: a controller on a later port still loads. */
+static void test_save_port_ids(void **state)
+{
+	struct nvemud *d = daemon_new(false), *d2;
+	struct rpc_err e = { 0 };
+	json_t *cfg, *cfg2;
+
+	json_decref(ok(d, "nvme_subsystem_create", "{\"nqn\":\"" SNAP_NQN "\"}"));
+	json_decref(ok(d, "nvme_subsystem_add_port", "{\"nqn\":\"" SNAP_NQN "\",\"type\":\"pcie\"}"));
+	json_decref(ok(d, "nvme_subsystem_add_port", "{\"nqn\":\"" SNAP_NQN "\",\"type\":\"pcie\","
+						    "\"port_number\":3}"));
+	ok_true(d, "nvme_subsystem_remove_port", "{\"nqn\":\"" SNAP_NQN "\",\"port\":0}");
+	json_decref(ok(d, "nvme_controller_create", "{\"nqn\":\"" SNAP_NQN "\",\"port\":1}"));
+	cfg = ok(d, "save_config", NULL);
+	d2 = daemon_new(false);
+	if (nvemud_load_config(d2, cfg, &e))
+		fail_msg("the saved configuration does not load: %s", e.msg);
+	cfg2 = ok(d2, "save_config", NULL);
+	assert_true(json_equal(cfg, cfg2));
+	json_decref(cfg);
+	json_decref(cfg2);
+	nvemud_free(d);
+	nvemud_free(d2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -752,6 +1337,15 @@ int main(void)
 		cmocka_unit_test(test_snapshot_restore),
 		cmocka_unit_test(test_health),
 		cmocka_unit_test(test_modify),
+		cmocka_unit_test(test_destroy_waits_without_blocking),
+		cmocka_unit_test(test_subsys_destroy_and_suspend_wait),
+		cmocka_unit_test(test_ns_destroy_waits_for_its_commands),
+		cmocka_unit_test(test_server_deferred_reply),
+		cmocka_unit_test(test_framer),
+		cmocka_unit_test(test_nested_load_config),
+		cmocka_unit_test(test_fifo_refused),
+		cmocka_unit_test(test_save_nsmgmt_and_file_options),
+		cmocka_unit_test(test_save_port_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
