@@ -17,7 +17,7 @@ rm -rf "$work"
 mkdir -p "$work/reports" || exit 1
 
 # dies KIND PATTERN DESC [extra UBSAN_OPTIONS]: the trigger must die, report
-# PATTERN into its own report directory (never the run's) and not go on.
+# PATTERN (into its own report directory, never the run's) and not go on.
 dies() {
 	kind=$1; pat=$2; desc=$3; extra=${4:-}
 	rm -f "$work/reports/"*
@@ -25,8 +25,9 @@ dies() {
 	UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1$extra:log_path=$work/reports/ubsan" \
 		"$trigger" "$kind" >"$work/$kind.out" 2>"$work/$kind.err"
 	rc=$?
+	# GCC's libubsan writes to stderr whatever log_path says; ASan honours it.
 	if [ $rc -ne 0 ] && ! grep -q survived "$work/$kind.out" &&
-		cat "$work/reports/"* 2>/dev/null | grep -q "$pat"; then
+		cat "$work/$kind.err" "$work/reports/"* 2>/dev/null | grep -q "$pat"; then
 		ok "$desc (exit status $rc)"
 	else
 		nok "$desc (exit status $rc)"
@@ -38,7 +39,8 @@ dies ub "runtime error: signed integer overflow" "UBSan: signed overflow kills t
 dies ub "runtime error: signed integer overflow" \
 	"UBSan: still fatal with UBSAN_OPTIONS=halt_on_error=0 (built with -fno-sanitize-recover=all)" \
 	":halt_on_error=0"
-dies heap "heap-buffer-overflow" "ASan: heap overflow kills the process"
+# UBSan's object-size check may see the overflow before ASan does: either kills it.
+dies heap "heap-buffer-overflow\|insufficient space" "ASan/UBSan: a heap overflow kills the process"
 dies leak "detected memory leaks" "LSan: a leak makes the process exit non-zero"
 
 # check-reports.sh: a report fails, none passes.
