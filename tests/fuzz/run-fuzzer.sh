@@ -4,6 +4,8 @@
 # and replayed first, so every crash input ever committed runs every time.
 #
 # usage: run-fuzzer.sh FUZZER SECONDS WORKDIR [SEED_DIR]
+# FUZZ_TIMEOUT (seconds per input, default 10) and FUZZ_RSS_LIMIT_MB
+# (default 2048) override libFuzzer's limits (tests/fuzz/selftest.sh).
 #
 # Any finding is a failure, never a skip: libFuzzer's own exit codes (77 for
 # a crash or leak, 70 a timeout, 71 out of memory) would read as SKIP or be
