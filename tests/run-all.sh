@@ -10,8 +10,9 @@
 # under build-asan/sanitizer-reports/, so that a report from a process whose
 # exit status nobody checks (a daemon a shell test started in the
 # background) still fails the run. (GCC's libubsan ignores log_path and
-# reports on stderr; the process dies, so the test sees its daemon gone.) A skipped test fails it too
-# (tools/count-tests.py; NVEMU_ALLOW_SKIP=1 accepts skips).
+# reports on stderr; the process dies, so the test sees its daemon gone.)
+# A skipped test fails the run too (tools/count-tests.py; NVEMU_ALLOW_SKIP=1
+# accepts skips).
 set -u
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -21,6 +22,7 @@ logs=""
 run_suite() { # name, build dir, log name, meson test args...
 	name=$1; dir=$2; logbase=$3; shift 3
 	echo "=== $name"
+	mkdir -p "$dir"
 	if ! ninja -C "$dir" >"$dir/run-all-ninja.log" 2>&1; then
 		cat "$dir/run-all-ninja.log"
 		echo "not ok - $name: build failed" >>"$dir.buildfail"

@@ -82,6 +82,16 @@ fi
 for f in $found; do
 	echo "# input: $f"
 	echo "# reproduce: $fuzzer $f"
-	echo "# keep as a regression seed: cp $f tests/fuzz/corpus/$name/"
+	known=
+	if [ -n "$seeds" ]; then
+		for s in "$seeds"/*; do
+			[ -f "$s" ] && cmp -s "$f" "$s" && known=$s && break
+		done
+	fi
+	if [ -n "$known" ]; then
+		echo "# this is the committed seed $known (a known finding, not fixed yet)"
+	else
+		echo "# keep as a regression seed: cp $f tests/fuzz/corpus/$name/"
+	fi
 done
 exit 1
