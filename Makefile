@@ -1,8 +1,10 @@
 # Thin wrapper around meson/ninja. `make run` builds and starts nvemud with
-# its embedded default configuration; `make check` runs every test suite.
+# its embedded default configuration; `make check` runs every test suite;
+# `make fuzz-long` runs every fuzz target for FUZZ_SECONDS each.
 BUILD ?= build
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build run check test install clean format
+.PHONY: all deps build run check test install clean format fuzz-build fuzz-long
 
 all: build
 
@@ -22,6 +24,20 @@ check: deps
 	./tests/run-all.sh
 
 test: check
+
+# The libFuzzer build tests/run-all.sh uses (clang, ASan+UBSan, instrumented library).
+build-fuzz/build.ninja:
+	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args='-fsanitize=fuzzer-no-link -fno-sanitize-recover=all' \
+		-Dc_link_args=-fsanitize=fuzzer-no-link
+
+fuzz-build: deps build-fuzz/build.ninja
+	ninja -C build-fuzz
+
+# A longer campaign (docs/fuzzing.md): every target, FUZZ_SECONDS each.
+fuzz-long: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/fuzz/fuzz-long.sh build-fuzz
 
 install: build
 	meson install -C $(BUILD)

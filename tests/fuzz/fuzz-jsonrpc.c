@@ -2,7 +2,10 @@
 /*
  * libFuzzer target for nvemud's JSON-RPC request path.
  *
- * The first input byte picks a mode:
+ * An input that starts with '{' or '[' is a request as text, run on the
+ * default configuration (the seed files in corpus/fuzz-jsonrpc/ are such
+ * requests). Otherwise the first input byte picks a mode (bit 1: start from
+ * the default configuration):
  *   even: the rest is a request as text, parsed and run like the socket
  *         server does (parse errors answered -32700);
  *   odd:  the rest is a program: a sequence of method calls whose parameters
@@ -14,8 +17,9 @@
  * the end save_config must restore into a fresh daemon identically.
  *
  * Built with -fsanitize=fuzzer when meson -Dfuzz=true (clang); built with
- * -DFUZZ_STANDALONE it is a plain program that replays files given on the
- * command line and then runs random programs (for CI without libFuzzer).
+ * -DFUZZ_STANDALONE it is a plain program that replays the files given on
+ * the command line as they are (the same inputs libFuzzer runs) and then
+ * runs random programs (for CI without libFuzzer).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
@@ -187,9 +192,28 @@ static json_t *gen_value(struct rd *r, const struct rpc_param *p)
 	return json_null();
 }
 
+/* FUZZ_JSONRPC_TRACE=1: print each request and response (to read a crash input). */
+static void trace(const char *dir, json_t *j)
+{
+	static int on = -1;
+	char *s;
+
+	if (on < 0)
+		on = getenv("FUZZ_JSONRPC_TRACE") && !strcmp(getenv("FUZZ_JSONRPC_TRACE"), "1");
+	if (!on || !j)
+		return;
+	s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	fprintf(stderr, "%s %s\n", dir, s ? s : "?");
+	free(s);
+}
+
 static json_t *call(struct nvemud *d, json_t *req)
 {
-	json_t *resp = nvemud_rpc_call(d, req);
+	json_t *resp;
+
+	trace("->", req);
+	resp = nvemud_rpc_call(d, req);
+	trace("<-", resp);
 
 	check_response(req, resp);
 	/* Let backend completions run, as the event loop would between requests. */
@@ -258,25 +282,54 @@ static void check_roundtrip(struct nvemud *d)
 	nvemud_free(d2);
 }
 
-static void cleanup(void)
+/* Removes everything the daemon left in the private directory. */
+static void clear_tmpdir(void)
 {
-	static const char *const left[] = { "snap0.json", "snap1.json", "snap2.json",
-					    "disk.img", "cfg.json", "vfu.sock" };
-	char path[192];
+	DIR *dir = opendir(tmpdir);
+	struct dirent *de;
+	char path[sizeof(tmpdir) + 260];
 
-	for (size_t k = 0; k < sizeof(left) / sizeof(left[0]); k++) {
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, left[k]);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name);
 		unlink(path);
 	}
+	closedir(dir);
+}
+
+static void cleanup(void)
+{
+	clear_tmpdir();
 	rmdir(tmpdir);
+}
+
+/*
+ * Every input starts from the same files (a 1 MiB disk.img and nothing else),
+ * so that a crash input reproduces on its own, not only after the inputs
+ * that left files behind.
+ */
+static void reset_tmpdir(void)
+{
+	char path[128];
+	FILE *f;
+
+	clear_tmpdir();
+	snprintf(path, sizeof(path), "%s/disk.img", tmpdir);
+	f = fopen(path, "w");
+	if (f) {
+		if (ftruncate(fileno(f), 1 << 20))
+			abort();
+		fclose(f);
+	}
 }
 
 static void init(void)
 {
 	struct nvemud *d;
 	struct rpc_err e = { 0 };
-	char path[128];
-	FILE *f;
 
 	if (methods)
 		return;
@@ -286,12 +339,6 @@ static void init(void)
 	if (chdir(tmpdir))
 		abort();
 	atexit(cleanup);
-	snprintf(path, sizeof(path), "%s/disk.img", tmpdir);
-	f = fopen(path, "w");
-	if (f) {
-		ftruncate(fileno(f), 1 << 20);
-		fclose(f);
-	}
 	d = nvemud_new(NULL, NVEMUD_LOG_ERR);
 	if (!d || nvemud_rpc_invoke(d, "rpc_get_methods", NULL, &methods, &e) ||
 	    !json_array_size(methods))
@@ -304,17 +351,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rd r = { data, size };
 	struct nvemud *d;
 	struct nvemu_error nerr = { 0 };
+	bool text;
 
 	init();
 	if (!size)
 		return 0;
+	reset_tmpdir();
+	text = data[0] == '{' || data[0] == '[';
 	d = nvemud_new(NULL, NVEMUD_LOG_ERR);
 	if (!d)
 		die("nvemud_new failed", NULL);
 	/* Start from the default configuration as a bare nvemud would. */
-	if (byte(&r) & 2)
+	if (text || byte(&r) & 2)
 		nvemud_load_default(d, &nerr);
-	if (!(data[0] & 1)) {
+	if (text || !(data[0] & 1)) {
 		json_error_t jerr;
 		json_t *req;
 
@@ -341,7 +391,43 @@ out:
 }
 
 #ifdef FUZZ_STANDALONE
-/* Replay files, then random programs: FUZZ_ITERATIONS (default 2000), FUZZ_SEED. */
+
+/* Replays one input file as libFuzzer would; 0 or -1 if it cannot be read. */
+static int replay(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *data;
+	long len;
+
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	data = malloc(len + 1);
+	if (len < 0 || !data || fread(data, 1, len, f) != (size_t)len) {
+		fprintf(stderr, "%s: cannot read\n", path);
+		fclose(f);
+		free(data);
+		return -1;
+	}
+	fclose(f);
+	LLVMFuzzerTestOneInput(data, len);
+	free(data);
+	return 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/*
+ * Replay files and directories of inputs (every regular file in them, in name
+ * order), then random programs: FUZZ_ITERATIONS (default 2000), FUZZ_SEED.
+ */
 int main(int argc, char **argv)
 {
 	unsigned iters = getenv("FUZZ_ITERATIONS") ? atoi(getenv("FUZZ_ITERATIONS")) : 2000;
@@ -350,25 +436,41 @@ int main(int argc, char **argv)
 	int files = 0;
 
 	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		uint8_t *data;
-		long len;
+		struct dirent **ents;
+		struct stat st;
+		int n;
 
-		if (!f) {
+		if (stat(argv[i], &st)) {
 			perror(argv[i]);
 			return 1;
 		}
-		fseek(f, 0, SEEK_END);
-		len = ftell(f);
-		rewind(f);
-		data = malloc(len + 1);
-		data[0] = 2; /* mode: text request on the default configuration */
-		if (fread(data + 1, 1, len, f) != (size_t)len)
+		if (!S_ISDIR(st.st_mode)) {
+			if (replay(argv[i]))
+				return 1;
+			files++;
+			continue;
+		}
+		n = scandir(argv[i], &ents, NULL, by_name);
+		if (n < 0) {
+			perror(argv[i]);
 			return 1;
-		fclose(f);
-		LLVMFuzzerTestOneInput(data, len + 1);
-		free(data);
-		files++;
+		}
+		for (int k = 0; k < n; k++) {
+			char path[4096];
+
+			snprintf(path, sizeof(path), "%s/%s", argv[i], ents[k]->d_name);
+			if (!stat(path, &st) && S_ISREG(st.st_mode)) {
+				if (replay(path))
+					return 1;
+				files++;
+			}
+			free(ents[k]);
+		}
+		free(ents);
+	}
+	if (!files && argc > 1) {
+		fprintf(stderr, "no input files found\n");
+		return 1;
 	}
 	srand(seed);
 	for (unsigned it = 0; it < iters; it++) {
@@ -377,9 +479,11 @@ int main(int argc, char **argv)
 		for (size_t k = 0; k < n; k++)
 			buf[k] = (uint8_t)rand();
 		buf[0] |= 1; /* program mode: random text rarely parses */
+		if (buf[0] == '{' || buf[0] == '[')
+			buf[0] ^= 2;
 		LLVMFuzzerTestOneInput(buf, n);
 	}
-	printf("1..1\nok 1 - %d request files and %u random programs (seed %u) ran without a "
+	printf("1..1\nok 1 - %d input files and %u random programs (seed %u) ran without a "
 	       "violation\n", files, iters, seed);
 	return 0;
 }
