@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 #define CONFIG_VERSION 1

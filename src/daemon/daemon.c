@@ -10,11 +10,11 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "daemon.h"
 #include "loop.h"
 #include "rpc.h"
-#include "tcp.h"
+#include <nvemu/tcp.h>
 
 void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
 {

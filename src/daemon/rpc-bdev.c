@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 #define BDEV_NAME_MAX 63

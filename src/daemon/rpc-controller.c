@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 #define SUSPEND_DEFAULT_TIMEOUT_MS 30000

@@ -18,7 +18,7 @@
 #include <nvemu/mctp.h>
 #include <nvemu/mi.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "loop.h"
 #include "rpc.h"
 

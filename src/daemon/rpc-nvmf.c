@@ -14,9 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "rpc.h"
-#include "tcp.h"
+#include <nvemu/tcp.h>
 
 struct listen_addr {
 	char traddr[64];

@@ -11,7 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "loop.h"
 #include "rpc-framer.h"
 #include "rpc-server.h"

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 static int find_subsys(struct nvemud *d, json_t *params, struct nvemu_subsys **s,

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "loop.h"
 #include "rpc.h"
 

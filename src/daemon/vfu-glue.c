@@ -16,7 +16,7 @@
 
 #include "daemon.h"
 #include "loop.h"
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 /* Stalled queues (CQ full, request slots taken by a slow backend) are retried this often. */
 #define VFU_TICK_MS 10

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 /*
  * The default fixture: one subsystem (nqn.2024-01.io.nvemu:test, SN

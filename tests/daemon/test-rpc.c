@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include "loop.h"
 #include "rpc-framer.h"
 #include "rpc-server.h"

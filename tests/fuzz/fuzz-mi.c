@@ -26,7 +26,7 @@
 
 #include <nvemu/mi.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 /* libFuzzer keeps the model between inputs; rebuilt now and then to bound growth. */
 static struct nvemu_subsys *subsys;

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include <nvemu/pcie.h>
 
 #define MEM (1u << 20)

@@ -50,7 +50,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 #define MAX_DATA	(64 * 1024)
 #define MAX_RECORDS	128

@@ -32,7 +32,7 @@
 #include <nvemu/nvemu.h>
 #include <nvemu/vfio-user.h>
 
-#include "vfio-user/vfu-proto.h"
+#include "transport/vfio-user/vfu-proto.h"
 
 #define MEMSZ (1u << 20)
 #define MAX_BODY 4096

@@ -20,7 +20,7 @@
 
 #include <nvemu/nvemu.h>
 
-#include "tcp.h"
+#include <nvemu/tcp.h>
 
 static volatile sig_atomic_t stop;
 

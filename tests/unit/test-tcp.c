@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "test-util.h"
-#include "tcp-internal.h"
+#include "transport/tcp/tcp-internal.h"
 
 #define SUBNQN	"nqn.2024-01.io.nvemu:tcp-test"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"

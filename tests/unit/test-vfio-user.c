@@ -31,11 +31,11 @@
 #include <cmocka.h>
 
 #include <nvemu/nvemu.h>
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include <nvemu/pcie.h>
 #include <nvemu/vfio-user.h>
 
-#include "vfio-user/vfu-proto.h"
+#include "transport/vfio-user/vfu-proto.h"
 
 #define TEST_SN "NVEMU-VFU-0001"
 #define IOVA 0x100000ull

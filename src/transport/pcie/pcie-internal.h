@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 #include <nvemu/pcie.h>
 
 #define PCIE_SQE_SIZE 64u

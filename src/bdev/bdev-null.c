@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 static int null_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 {

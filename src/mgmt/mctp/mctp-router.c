@@ -22,7 +22,7 @@
 #include <linux/mctp.h>
 
 #include "mctp-internal.h"
-#include "unix-listen.h"
+#include "util/unix-listen.h"
 
 /* Linux keeps an unanswered tag for 6 s (mctp_key_lifetime). */
 #define TAG_LIFETIME_NS (6ULL * 1000000000ULL)

@@ -10,7 +10,7 @@
 #include <nvme/mi.h>
 #include <nvemu/mi.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 #define MI_MIC_LEN 4
 /* NVMe-MI 1.2 3.1: a message is at most 4 KiB + 128 bytes. */

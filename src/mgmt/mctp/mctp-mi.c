@@ -14,7 +14,7 @@
 #include <endian.h>
 #include <string.h>
 
-#include "mi/mi-internal.h"
+#include "mgmt/mi/mi-internal.h"
 #include "mctp-internal.h"
 
 static void mi_respond(void *ctx, const uint8_t *resp, size_t len)

@@ -8,7 +8,7 @@
 #include <poll.h>
 #include <stdlib.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 struct nvemu_host {
 	struct nvemu_ctrl *ctrl;

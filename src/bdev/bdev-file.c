@@ -19,7 +19,7 @@
 
 #include <liburing.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 #define FILE_DEPTH_DEFAULT 128
 #define FILE_DEPTH_MAX	   4096

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 #define BDEV_BLK_MIN 512u
 #define BDEV_BLK_MAX 65536u

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nvemu-internal.h"
-#include "tcp.h"
+#include "engine/nvemu-internal.h"
+#include <nvemu/tcp.h>
 
 /* ---- PDUs (NVMe/TCP Transport Specification 1.0) */
 

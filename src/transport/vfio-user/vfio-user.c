@@ -31,7 +31,7 @@
 #include <nvemu/request.h>
 #include <nvemu/vfio-user.h>
 
-#include "mctp/unix-listen.h"
+#include "util/unix-listen.h"
 #include "vfu-proto.h"
 
 #define VFU_MAX_FDS 16		/* what we accept per message; QEMU's limit too */

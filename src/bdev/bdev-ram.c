@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "nvemu-internal.h"
+#include "engine/nvemu-internal.h"
 
 #define CHUNK_SHIFT  16
 #define CHUNK_SIZE   (1ull << CHUNK_SHIFT)
