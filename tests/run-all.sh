@@ -54,12 +54,14 @@ NVEMU_RUN_ALL=1
 export ASAN_OPTIONS UBSAN_OPTIONS NVEMU_RUN_ALL
 # Guest and MI suites run unsanitized binaries (QEMU, nvme-cli with the AF_MCTP preload),
 # which cannot load ASan-instrumented libraries; their engine code is covered above.
-run_suite "tests (ASan+UBSan)" build-asan testlog --no-suite guest --no-suite guest-vfio-user --no-suite mi
+# Sanitized processes start and exit (leak check) several times slower, and
+# shell tests spawn hundreds of them: timeouts are tripled.
+run_suite "tests (ASan+UBSan)" build-asan testlog --timeout-multiplier 3 --no-suite guest --no-suite guest-vfio-user --no-suite mi
 # The destroy-under-load guest test also runs a sanitized nvemud (inside the
 # guest, where the test checks its log), with the base image the -Werror run built.
 NVEMU_GUEST_CACHE=${NVEMU_GUEST_CACHE:-$PWD/build/guest-cache}
 export NVEMU_GUEST_CACHE
-run_suite "guest destroy test (ASan+UBSan nvemud)" build-asan testlog-guest guest-tcp-destroy
+run_suite "guest destroy test (ASan+UBSan nvemud)" build-asan testlog-guest --timeout-multiplier 2 guest-tcp-destroy
 unset ASAN_OPTIONS UBSAN_OPTIONS NVEMU_RUN_ALL
 if ! tests/harness/check-reports.sh "$reports"; then
 	echo "not ok - sanitizer reports in $reports" >>build-asan.buildfail
