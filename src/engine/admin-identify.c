@@ -24,14 +24,6 @@
 _Static_assert(sizeof(struct nvme_id_ctrl) == ID_LEN, "Identify Controller is 4 KiB");
 _Static_assert(sizeof(struct nvme_id_ns) == ID_LEN, "Identify Namespace is 4 KiB");
 
-static void put_le128(uint8_t dst[16], uint64_t v)
-{
-	uint64_t lo = htole64(v);
-
-	memcpy(dst, &lo, 8);
-	memset(dst + 8, 0, 8);
-}
-
 static bool is_zero(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

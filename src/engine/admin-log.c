@@ -36,14 +36,6 @@ static const uint8_t supported_lids[] = {
 };
 
 /* 128-bit little-endian counter as SMART reports them. */
-static void put_le128(uint8_t dst[16], uint64_t v)
-{
-	uint64_t lo = htole64(v);
-
-	memcpy(dst, &lo, 8);
-	memset(dst + 8, 0, 8);
-}
-
 /* Data units are thousands of 512-byte units, rounded up. */
 static uint64_t data_units(uint64_t units)
 {

@@ -87,7 +87,9 @@ static uint16_t check_range(const struct nvemu_ns *ns, uint64_t slba, uint64_t n
 
 static uint16_t check_mdts(const struct nvemu_ctrl *ctrl, uint64_t bytes)
 {
-	if (ctrl->p.mdts && bytes > (4096ull << ctrl->p.mdts))
+	uint64_t max = nvemu_ctrl_max_xfer_bytes(ctrl);
+
+	if (max && bytes > max)
 		return SC_INVALID_FIELD;
 	return 0;
 }

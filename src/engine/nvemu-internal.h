@@ -230,6 +230,23 @@ static inline uint32_t nvemu_ns_lba_size(const struct nvemu_ns *ns)
 }
 /* Copy a string into a space-padded, non-terminated spec field. */
 void nvemu_strpad(char *dst, size_t dst_len, const char *src);
+/* A 128-bit little-endian log field (SMART counters, capacities) from a 64-bit count. */
+static inline void put_le128(uint8_t dst[16], uint64_t v)
+{
+	uint64_t lo = htole64(v);
+
+	memcpy(dst, &lo, 8);
+	memset(dst + 8, 0, 8);
+}
+/*
+ * Largest data transfer of one command in bytes, from MDTS (in units of
+ * CAP.MPSMIN, 4 KiB); 0: no limit. The engine checks I/O commands against
+ * it; transports refuse larger transfers before they allocate buffers.
+ */
+static inline uint64_t nvemu_ctrl_max_xfer_bytes(const struct nvemu_ctrl *ctrl)
+{
+	return ctrl->p.mdts ? 4096ull << ctrl->p.mdts : 0;
+}
 
 /* ---- engine (core.c) */
 

@@ -17,6 +17,7 @@
 
 #include "test-util.h"
 #include "transport/tcp/tcp-internal.h"
+#include "util/crc32c.h"
 
 #define SUBNQN	"nqn.2024-01.io.nvemu:tcp-test"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
@@ -94,7 +95,7 @@ struct cl {
 
 static uint32_t crc(const void *b, size_t n)
 {
-	return tcp_crc_final(nvemu_tcp_crc32c(TCP_CRC_INIT, b, n));
+	return nvemu_crc32c(b, n);
 }
 
 static void xsend(struct cl *c, const void *b, size_t n)
@@ -389,12 +390,12 @@ static struct cl *cl_admin(struct srv *sv, bool digests)
 static void test_crc32c(void **state)
 {
 	const char *s = "123456789";
-	uint32_t a = nvemu_tcp_crc32c(TCP_CRC_INIT, s, 4);
+	uint32_t a = nvemu_crc32c_update(NVEMU_CRC32C_INIT, s, 4);
 
 	(void)state;
 	assert_int_equal(crc(s, 9), 0xe3069283u);
-	a = nvemu_tcp_crc32c(a, s + 4, 5);
-	assert_int_equal(tcp_crc_final(a), 0xe3069283u);
+	a = nvemu_crc32c_update(a, s + 4, 5);
+	assert_int_equal(nvemu_crc32c_final(a), 0xe3069283u);
 }
 
 static void test_admin_and_io(void **state)

@@ -261,18 +261,13 @@ static void fail_local(struct nvemu_pcie_ctrl *pc, struct pcie_req *r, uint16_t 
 
 /* ---- submission */
 
-static uint32_t mdts_bytes(const struct nvemu_ctrl *ctrl)
-{
-	/* MDTS is in units of CAP.MPSMIN (4 KiB). */
-	return 4096u << ctrl->p.mdts;
-}
-
 static bool fetch_one(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
 {
 	struct nvemu_ctrl *ctrl = pc->ctrl;
 	struct pcie_req *r = sq->free;
 	struct nvemu_req *req = &r->req;
 	uint64_t off = (uint64_t)sq->head * PCIE_SQE_SIZE;
+	uint64_t max = nvemu_ctrl_max_xfer_bytes(ctrl);
 	int64_t len;
 	uint16_t st = 0;
 	uint8_t psdt;
@@ -305,7 +300,7 @@ static bool fetch_one(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
 	len = nvemu_req_expected_len(ctrl, sq->qid, &req->cmd);
 	if (sq->qid == 0 && psdt)
 		st = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR; /* admin: PRPs only */
-	else if (len > 0 && (uint64_t)len > mdts_bytes(ctrl))
+	else if (len > 0 && max && (uint64_t)len > max)
 		st = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR;
 	else if (len > 0)
 		st = pcie_dptr_setup(pc, r, (uint32_t)len);

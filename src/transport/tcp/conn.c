@@ -13,20 +13,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <isa-l/crc.h>
-
 #include "tcp-internal.h"
-
-uint32_t nvemu_tcp_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	/* ISA-L's crc32_iscsi is CRC-32C without the final inversion. */
-	return crc32_iscsi((unsigned char *)buf, (int)len, crc);
-}
-
-static uint32_t crc32c(const void *buf, size_t len)
-{
-	return tcp_crc_final(nvemu_tcp_crc32c(TCP_CRC_INIT, buf, len));
-}
+#include "util/crc32c.h"
 
 static inline void put_le32(uint8_t *p, uint32_t v)
 {
@@ -358,13 +346,13 @@ static void tx_pdu(struct tcp_conn *c, const void *hdr, uint8_t hlen, const uint
 	ch->plen =
 		htole32((pdo ? pdo : off) + data_len + (data_len && digests && c->ddgst ? 4 : 0));
 	if (digests && c->hdgst)
-		put_le32(it->hdr + hlen, crc32c(it->hdr, hlen));
+		put_le32(it->hdr + hlen, nvemu_crc32c(it->hdr, hlen));
 	/* padding bytes are zero (calloc) */
 	it->hdr_len = pdo ? pdo : off;
 	it->data = data;
 	it->data_len = data_len;
 	if (data_len && digests && c->ddgst) {
-		put_le32(it->tail, crc32c(data, data_len));
+		put_le32(it->tail, nvemu_crc32c(data, data_len));
 		it->tail_len = 4;
 	}
 	if (cmd) {
@@ -643,7 +631,7 @@ static uint32_t hd_len(const struct tcp_conn *c, uint8_t type)
 static void start_data(struct tcp_conn *c)
 {
 	c->rx = c->data_left ? RX_DATA : RX_CH;
-	c->data_crc = TCP_CRC_INIT;
+	c->data_crc = NVEMU_CRC32C_INIT;
 }
 
 static void data_done(struct tcp_conn *c, bool digest_ok)
@@ -784,7 +772,7 @@ static void rx_capsule(struct tcp_conn *c)
 	c->data_left = data_len;
 	c->pad_left = ch->pdo - hn;
 	c->rx = c->pad_left ? RX_PAD : RX_DATA;
-	c->data_crc = TCP_CRC_INIT;
+	c->data_crc = NVEMU_CRC32C_INIT;
 }
 
 static void rx_h2c_data(struct tcp_conn *c)
@@ -835,7 +823,7 @@ static void rx_h2c_data(struct tcp_conn *c)
 	c->data_left = datal;
 	c->pad_left = pdu->ch.pdo - c->hdr_need;
 	c->rx = c->pad_left ? RX_PAD : RX_DATA;
-	c->data_crc = TCP_CRC_INIT;
+	c->data_crc = NVEMU_CRC32C_INIT;
 }
 
 /* The common header is in: check it and size the rest of the header. */
@@ -914,7 +902,7 @@ static void rx_hdr(struct tcp_conn *c)
 {
 	struct tcp_ch *ch = (struct tcp_ch *)c->hdr;
 
-	if (hd_len(c, ch->type) && crc32c(c->hdr, ch->hlen) != get_le32(c->hdr + ch->hlen)) {
+	if (hd_len(c, ch->type) && nvemu_crc32c(c->hdr, ch->hlen) != get_le32(c->hdr + ch->hlen)) {
 		tcp_conn_fatal(c, TCP_FES_HDR_DIGEST, 0, "header digest error");
 		return;
 	}
@@ -1041,7 +1029,7 @@ void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 				c->data_dst += n;
 			}
 			if (c->ddgst)
-				c->data_crc = nvemu_tcp_crc32c(c->data_crc, buf, n);
+				c->data_crc = nvemu_crc32c_update(c->data_crc, buf, n);
 			c->data_left -= n;
 			if (!c->data_left) {
 				if (c->ddgst) {
@@ -1058,7 +1046,7 @@ void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 			memcpy(c->ddgst_rx + c->ddgst_got, buf, n);
 			c->ddgst_got += n;
 			if (c->ddgst_got == 4)
-				data_done(c, get_le32(c->ddgst_rx) == tcp_crc_final(c->data_crc));
+				data_done(c, get_le32(c->ddgst_rx) == nvemu_crc32c_final(c->data_crc));
 			break;
 		case RX_TERM:
 			n = c->data_left < len ? c->data_left : len;

@@ -138,7 +138,8 @@ void tcp_assoc_gc(struct nvemu_tcp_target *t)
 		if (!a->dead)
 			continue;
 		if (a->ctrl) {
-			if (a->ctrl->inflight > a->ctrl->nr_aer || a->ctrl->held_head)
+			/* Held commands and shutdown flushes still reference it. */
+			if (nvemu_ctrl_inflight(a->ctrl) || a->ctrl->held_head)
 				continue;
 			nvemu_ctrl_bind_transport(a->ctrl, NULL, NULL, NULL);
 			if (nvemu_subsys_remove_ctrl(a->ts->s, a->cntlid, NULL)) {
@@ -907,8 +908,9 @@ static int64_t cmd_xfer_len(struct tcp_cmd *cmd, int64_t *max)
 	}
 	if (!a || a->dead || !a->ctrl)
 		return -1;
-	if (a->ctrl->p.mdts && (4096ll << a->ctrl->p.mdts) < *max)
-		*max = 4096ll << a->ctrl->p.mdts;
+	if (nvemu_ctrl_max_xfer_bytes(a->ctrl) &&
+	    nvemu_ctrl_max_xfer_bytes(a->ctrl) < (uint64_t)*max)
+		*max = (int64_t)nvemu_ctrl_max_xfer_bytes(a->ctrl);
 	return nvemu_req_expected_len(a->ctrl, c->qid, sqe);
 }
 

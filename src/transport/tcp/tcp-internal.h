@@ -121,14 +121,6 @@ _Static_assert(sizeof(struct tcp_term_pdu) == 24, "TermReq");
 #define TCP_SGL_INCAPSULE  0x01 /* Data Block, Offset subtype */
 #define TCP_SGL_TRANSPORT  0x5a /* Transport Data Block, transport specific */
 
-/* CRC-32C as the NVMe/TCP digests use it (init ~0, final inversion). */
-uint32_t nvemu_tcp_crc32c(uint32_t crc, const void *buf, size_t len);
-#define TCP_CRC_INIT 0xffffffffu
-static inline uint32_t tcp_crc_final(uint32_t crc)
-{
-	return ~crc;
-}
-
 /* ---- objects */
 
 struct tcp_conn;
