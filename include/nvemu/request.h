@@ -75,7 +75,13 @@ struct nvemu_transport_ops {
 	uint16_t (*delete_sq)(struct nvemu_ctrl *ctrl, uint16_t qid);
 	/* Controller reset (CC.EN 1->0) or shutdown: drop transport queues. */
 	void (*reset)(struct nvemu_ctrl *ctrl);
-	/* Keep Alive expired: the transport tears the association down. */
+	/*
+	 * Keep alive has one owner, the engine: it keeps KATO (Connect, Set
+	 * Features) and the time of the host's last sign of life. A transport
+	 * with a timer calls nvemu_ctrl_check_keep_alive() from it, and the
+	 * engine calls this once the timeout passed: the transport tears the
+	 * association down. NULL: nothing to tear down (memory-based transports).
+	 */
 	void (*kato_expired)(struct nvemu_ctrl *ctrl);
 	/*
 	 * Identify Controller fields the transport imposes (SGLS, IOCCSZ,
@@ -86,9 +92,18 @@ struct nvemu_transport_ops {
 	void (*id_ctrl)(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id);
 	/*
 	 * The Keep Alive Timeout changed (Set Features KATO), in milliseconds;
-	 * 0 disables it. The transport re-arms its keep-alive timer. NULL: ignored.
+	 * 0 disables it. For a transport whose keep-alive timer has to be
+	 * re-armed; one that polls nvemu_ctrl_check_keep_alive() needs none.
 	 */
 	void (*set_kato)(struct nvemu_ctrl *ctrl, uint32_t kato_ms);
+	/*
+	 * Transport limits the engine applies. enable_ok: what only the
+	 * transport can check before CC.EN takes effect (its admin queue
+	 * registers); false fails the enable with CSTS.CFS. NULL: no limit.
+	 */
+	bool (*enable_ok)(const struct nvemu_ctrl *ctrl, uint32_t cc);
+	/* Identify SGLS: the SGL support the transport offers (0: PRPs only). */
+	uint32_t sgls;
 };
 
 /* Bind a transport to the controller (one at a time); NULL unbinds. */

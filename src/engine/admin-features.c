@@ -548,9 +548,12 @@ void nvemu_execute_set_features(struct nvemu_req *req)
 			st = feat_write(ctrl, &ctrl->feat_saved, fid, cdw11);
 		if (!st && fid == NVME_FEAT_FID_TEMP_THRESH)
 			nvemu_ctrl_check_health(ctrl);
-		/* The transport runs the keep-alive timer: re-arm it with the new value. */
-		if (!st && fid == NVME_FEAT_FID_KATO && ctrl->tops && ctrl->tops->set_kato)
-			ctrl->tops->set_kato(ctrl, ctrl->feat.kato);
+		/* The new timeout counts from now; a transport may re-arm a timer. */
+		if (!st && fid == NVME_FEAT_FID_KATO) {
+			nvemu_ctrl_keep_alive(ctrl);
+			if (ctrl->tops && ctrl->tops->set_kato)
+				ctrl->tops->set_kato(ctrl, ctrl->feat.kato);
+		}
 		break;
 	}
 	if (!st)

@@ -134,7 +134,7 @@ void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->fna = 0;
 	id->vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;
 	id->ocfs = htole16(1u << 0); /* Copy source range format 0 */
-	id->sgls = htole32(ctrl->sgls);
+	id->sgls = htole32(ctrl->tops ? ctrl->tops->sgls : 0);
 	id->mnan = htole32(s->mnan);
 	snprintf(id->subnqn, sizeof(id->subnqn), "%s", s->nqn);
 	id->msdbd = 0;

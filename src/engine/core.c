@@ -306,7 +306,7 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 		d = nvemu_admin_cmd(ctrl, req->cmd.opc);
 		st = d ? 0 : NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR;
 		if (!st && req->cmd.opc == nvme_admin_keep_alive)
-			ctrl->last_keep_alive_ns = nvemu_now_ns();
+			nvemu_ctrl_keep_alive(ctrl);
 	} else {
 		st = prepare_io(ctrl, req, &d);
 	}
@@ -528,6 +528,8 @@ uint32_t nvemu_ctrl_get_csts(struct nvemu_ctrl *ctrl)
 
 static void ctrl_reset(struct nvemu_ctrl *ctrl)
 {
+	uint32_t kato = ctrl->feat.kato;
+
 	nvemu_ctrl_abort_aers(ctrl);
 	if (ctrl->tops && ctrl->tops->reset)
 		ctrl->tops->reset(ctrl);
@@ -540,6 +542,9 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 	ctrl->aen_masked = 0;
 	ctrl->feat = ctrl->feat_saved;
 	ctrl->feat.num_queues_set = false;
+	/* On fabrics KATO comes from Connect and lasts as long as the association. */
+	if (ctrl->tops && ctrl->tops->fabrics)
+		ctrl->feat.kato = kato;
 	nvemu_fw_reset(ctrl);
 	ctrl->csts = 0;
 }
@@ -627,11 +632,11 @@ static bool cc_valid(const struct nvemu_ctrl *ctrl, uint32_t cc)
 		return false;
 	if (ams != NVME_CC_AMS_RR)
 		return false;
-	/* The entry sizes are fixed (Identify SQES/CQES); a transport may check first. */
+	/* The entry sizes are fixed (Identify SQES/CQES). */
 	if (!ctrl->p.admin_only &&
 	    (NVME_CC_IOSQES(cc) != CC_IOSQES || NVME_CC_IOCQES(cc) != CC_IOCQES))
 		return false;
-	return true;
+	return !ctrl->tops || !ctrl->tops->enable_ok || ctrl->tops->enable_ok(ctrl, cc);
 }
 
 void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc)
@@ -647,12 +652,17 @@ void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc)
 		}
 		uint16_t asqs = (ctrl->aqa & 0xfff) + 1, acqs = ((ctrl->aqa >> 16) & 0xfff) + 1;
 
-		ctrl->sqs[0] = (struct nvemu_sq){.valid = true, .qid = 0, .cqid = 0, .size = asqs};
-		ctrl->cqs[0] = (struct nvemu_cq){
-			.valid = true, .qid = 0, .size = acqs, .ien = true, .nr_sqs = 1};
+		ctrl->sqs[0] = (struct nvemu_sq){
+			.valid = true, .qid = 0, .cqid = 0, .size = asqs, .addr = ctrl->asq};
+		ctrl->cqs[0] = (struct nvemu_cq){.valid = true,
+						 .qid = 0,
+						 .size = acqs,
+						 .ien = true,
+						 .addr = ctrl->acq,
+						 .nr_sqs = 1};
 		ctrl->csts = CSTS_RDY;
 		ctrl->subsys->power_cycles++;
-		ctrl->last_keep_alive_ns = nvemu_now_ns();
+		nvemu_ctrl_keep_alive(ctrl);
 	} else if (!en && was_en) {
 		ctrl_reset(ctrl);
 		return;
@@ -661,6 +671,62 @@ void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc)
 		ctrl_shutdown(ctrl);
 	else if (!NVME_CC_SHN(cc))
 		ctrl->csts &= ~CSTS_SHST_MASK;
+}
+
+void nvemu_ctrl_set_aqa(struct nvemu_ctrl *ctrl, uint32_t aqa)
+{
+	ctrl->aqa = aqa & 0x0fff0fff;
+}
+
+void nvemu_ctrl_set_admin_queue_addr(struct nvemu_ctrl *ctrl, uint64_t asq, uint64_t acq)
+{
+	/* Bits 11:0 are reserved: the queues start on a 4 KiB boundary at least. */
+	ctrl->asq = asq & ~0xfffull;
+	ctrl->acq = acq & ~0xfffull;
+}
+
+void nvemu_ctrl_set_intms(struct nvemu_ctrl *ctrl, uint32_t intms)
+{
+	ctrl->intms = intms;
+}
+
+void nvemu_ctrl_fatal(struct nvemu_ctrl *ctrl)
+{
+	ctrl->csts |= CSTS_CFS;
+}
+
+void nvemu_ctrl_reset_regs(struct nvemu_ctrl *ctrl)
+{
+	ctrl->cc = 0;
+	ctrl->csts &= ~CSTS_CFS;
+}
+
+/* ---- keep alive: the transport's timer asks, the engine decides */
+
+/* A little slack over KATO for hosts whose timers run late. */
+#define KATO_SLACK_NS 500000000ull
+
+void nvemu_ctrl_keep_alive(struct nvemu_ctrl *ctrl)
+{
+	ctrl->last_keep_alive_ns = nvemu_now_ns();
+}
+
+void nvemu_ctrl_set_kato(struct nvemu_ctrl *ctrl, uint32_t kato_ms)
+{
+	ctrl->feat.kato = kato_ms;
+	nvemu_ctrl_keep_alive(ctrl);
+}
+
+bool nvemu_ctrl_check_keep_alive(struct nvemu_ctrl *ctrl, uint64_t now_ns)
+{
+	uint64_t last = ctrl->last_keep_alive_ns;
+
+	if (!ctrl->feat.kato || now_ns <= last ||
+	    now_ns - last <= (uint64_t)ctrl->feat.kato * 1000000ull + KATO_SLACK_NS)
+		return false;
+	if (ctrl->tops && ctrl->tops->kato_expired)
+		ctrl->tops->kato_expired(ctrl);
+	return true;
 }
 
 /* ---- suspend / resume */

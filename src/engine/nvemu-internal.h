@@ -120,7 +120,6 @@ struct nvemu_ctrl {
 	/* the transport currently bound */
 	const struct nvemu_transport_ops *tops;
 	void *tpriv;
-	uint32_t sgls; /* Identify SGLS: SGL support the transport offers */
 
 	/* queues: index = qid, 0..p.num_io_queues */
 	struct nvemu_sq *sqs;
@@ -272,6 +271,35 @@ static inline bool nvemu_ctrl_write_through(const struct nvemu_ctrl *ctrl, bool 
 {
 	return fua || !(ctrl->feat.volatile_wc & 1);
 }
+
+/*
+ * ---- for transports: the controller state they may change. Every
+ * transport is part of libnvemu, so these stay internal; what a transport
+ * outside the library needs is in <nvemu/request.h>.
+ */
+
+/* AQA (0's based queue sizes), taken at the next CC.EN 0->1. */
+void nvemu_ctrl_set_aqa(struct nvemu_ctrl *ctrl, uint32_t aqa);
+/* ASQ and ACQ, the admin queues in host memory (memory-based transports). */
+void nvemu_ctrl_set_admin_queue_addr(struct nvemu_ctrl *ctrl, uint64_t asq, uint64_t acq);
+/* Interrupt Mask (written through INTMS/INTMC). */
+void nvemu_ctrl_set_intms(struct nvemu_ctrl *ctrl, uint32_t intms);
+/* A fatal controller condition (CSTS.CFS), e.g. a failed DMA of a queue entry. */
+void nvemu_ctrl_fatal(struct nvemu_ctrl *ctrl);
+/*
+ * CC and CSTS.CFS back to 0 after a reset the transport already ran
+ * (PCIe Function Level Reset, NVM Subsystem Reset): no CC write side effects.
+ */
+void nvemu_ctrl_reset_regs(struct nvemu_ctrl *ctrl);
+/* The host proved it is alive: the Keep Alive Timeout period restarts. */
+void nvemu_ctrl_keep_alive(struct nvemu_ctrl *ctrl);
+/* KATO as a fabrics Connect sets it (ms, 0: none); the period restarts. */
+void nvemu_ctrl_set_kato(struct nvemu_ctrl *ctrl, uint32_t kato_ms);
+/*
+ * The keep-alive check a transport's timer runs: once KATO passed without
+ * a sign of the host, calls the transport's kato_expired() and returns true.
+ */
+bool nvemu_ctrl_check_keep_alive(struct nvemu_ctrl *ctrl, uint64_t now_ns);
 
 typedef void (*nvemu_execute_fn)(struct nvemu_req *req);
 

@@ -75,7 +75,7 @@ int nvemu_host_enable(struct nvemu_host *h)
 {
 	struct nvemu_ctrl *ctrl = h->ctrl;
 
-	ctrl->aqa = 31 | 31u << 16;
+	nvemu_ctrl_set_aqa(ctrl, 31 | 31u << 16);
 	nvemu_ctrl_set_cc(ctrl, 1u << NVME_CC_EN_SHIFT | 6u << NVME_CC_IOSQES_SHIFT |
 					4u << NVME_CC_IOCQES_SHIFT);
 	if (!(nvemu_ctrl_get_csts(ctrl) & (1u << NVME_CSTS_RDY_SHIFT)))

@@ -146,6 +146,8 @@ void pcie_dptr_free(struct pcie_req *r);
 /* The controller hit a fatal condition (e.g. failed DMA of a queue entry). */
 void pcie_fatal(struct nvemu_pcie_ctrl *pc);
 bool pcie_ready(const struct nvemu_pcie_ctrl *pc);
+/* The ops table's enable_ok(): admin queue registers and entry sizes. */
+bool pcie_enable_ok(const struct nvemu_ctrl *ctrl, uint32_t cc);
 void pcie_free(struct nvemu_pcie_ctrl *pc);
 
 #endif

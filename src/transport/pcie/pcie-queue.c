@@ -571,6 +571,7 @@ static void hook_reset(struct nvemu_ctrl *ctrl)
 	pcie_queues_teardown(to_pc(ctrl));
 }
 
+/* No keep-alive timer: a PCIe host is gone when the function is. */
 const struct nvemu_transport_ops pcie_transport_ops = {
 	.name = "pcie",
 	.fabrics = false,
@@ -579,6 +580,9 @@ const struct nvemu_transport_ops pcie_transport_ops = {
 	.delete_cq = hook_delete_cq,
 	.delete_sq = hook_delete_sq,
 	.reset = hook_reset,
+	.enable_ok = pcie_enable_ok,
+	/* SGLs supported, no alignment or granularity rules (01b), Bit Bucket */
+	.sgls = 1u | NVME_CTRL_SGLS_BIT_BUCKET,
 };
 
 uint16_t pcie_admin_queues_create(struct nvemu_pcie_ctrl *pc)
@@ -594,7 +598,5 @@ uint16_t pcie_admin_queues_create(struct nvemu_pcie_ctrl *pc)
 	}
 	pc->cqs[0] = cq;
 	pc->sqs[0] = sq;
-	ctrl->sqs[0].addr = ctrl->asq;
-	ctrl->cqs[0].addr = ctrl->acq;
 	return 0;
 }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * BAR0: the controller registers (NVMe Base 2.0 3.1.4) and doorbells, and
- * the PCIe controller's life cycle. CC goes through the engine
- * (nvemu_ctrl_set_cc: enable, reset, shutdown); what only a memory-based
- * transport can check (AQA/ASQ/ACQ, queue entry sizes) is checked here.
+ * the PCIe controller's life cycle. Every register write goes through the
+ * engine (nvemu_ctrl_set_cc: enable, reset, shutdown; the admin queue and
+ * interrupt mask setters); what only a memory-based transport can check
+ * before an enable (AQA/ASQ/ACQ, queue entry sizes) is the ops table's
+ * enable_ok().
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@
 
 void pcie_fatal(struct nvemu_pcie_ctrl *pc)
 {
-	pc->ctrl->csts |= CSTS_CFS;
+	nvemu_ctrl_fatal(pc->ctrl);
 }
 
 struct nvemu_ctrl *nvemu_pcie_ctrl_engine(struct nvemu_pcie_ctrl *pc)
@@ -44,7 +46,7 @@ static void ctrl_disable(struct nvemu_pcie_ctrl *pc, struct nvemu_ctrl *ctrl)
 	pc->resetting = true;
 	nvemu_ctrl_set_cc(ctrl, 0);
 	pc->resetting = false;
-	ctrl->intms = 0;
+	nvemu_ctrl_set_intms(ctrl, 0);
 }
 
 int nvemu_pcie_ctrl_create(struct nvemu_ctrl *ctrl, const struct nvemu_pci_host_ops *ops, void *ctx,
@@ -83,8 +85,6 @@ int nvemu_pcie_ctrl_create(struct nvemu_ctrl *ctrl, const struct nvemu_pci_host_
 	/* Queues set up through another path are not in guest memory: start clean. */
 	if (ctrl->cc & CC_EN)
 		ctrl_disable(pc, ctrl);
-	/* SGLs supported, no alignment or granularity rules (01b), Bit Bucket */
-	ctrl->sgls = 1u | NVME_CTRL_SGLS_BIT_BUCKET;
 	*out = pc;
 	return 0;
 }
@@ -100,7 +100,6 @@ void nvemu_pcie_ctrl_destroy(struct nvemu_pcie_ctrl *pc)
 		ctrl_disable(pc, ctrl);
 	else
 		pcie_queues_teardown(pc);
-	ctrl->sgls = 0;
 	nvemu_ctrl_bind_transport(ctrl, NULL, NULL, NULL);
 	/* Commands a backend still holds keep their zombie SQ, and it keeps pc. */
 	if (pc->zombies)
@@ -117,8 +116,7 @@ void nvemu_pcie_ctrl_reset(struct nvemu_pcie_ctrl *pc)
 		ctrl_disable(pc, ctrl);
 	else
 		pcie_queues_teardown(pc);
-	ctrl->cc = 0;
-	ctrl->csts &= ~CSTS_CFS;
+	nvemu_ctrl_reset_regs(ctrl);
 	pc->nssro = false;
 	pcie_cfg_init(pc);
 	pcie_irq_reset(pc, true);
@@ -127,9 +125,8 @@ void nvemu_pcie_ctrl_reset(struct nvemu_pcie_ctrl *pc)
 /* ---- registers */
 
 /* What only the PCIe transport can check before CC.EN takes effect. */
-static bool enable_ok(const struct nvemu_pcie_ctrl *pc, uint32_t cc)
+bool pcie_enable_ok(const struct nvemu_ctrl *ctrl, uint32_t cc)
 {
-	const struct nvemu_ctrl *ctrl = pc->ctrl;
 	uint64_t page = 4096ull << NVME_CC_MPS(cc);
 
 	/* Admin queues hold at least two entries (AQA fields are 0's based). */
@@ -146,14 +143,11 @@ static void cc_write(struct nvemu_pcie_ctrl *pc, uint32_t cc)
 	bool en = cc & CC_EN, was = ctrl->cc & CC_EN;
 
 	if (en && !was) {
-		if (!enable_ok(pc, cc)) {
-			ctrl->cc = cc;
-			ctrl->csts |= CSTS_CFS;
-			return;
-		}
-		pc->page_size = (uint32_t)(4096ull << NVME_CC_MPS(cc));
 		nvemu_ctrl_set_cc(ctrl, cc);
-		if ((ctrl->csts & CSTS_RDY) && pcie_admin_queues_create(pc))
+		if (!(ctrl->csts & CSTS_RDY))
+			return;
+		pc->page_size = (uint32_t)(4096ull << NVME_CC_MPS(cc));
+		if (pcie_admin_queues_create(pc))
 			pcie_fatal(pc);
 		return;
 	}
@@ -161,7 +155,7 @@ static void cc_write(struct nvemu_pcie_ctrl *pc, uint32_t cc)
 		pc->resetting = true;
 		nvemu_ctrl_set_cc(ctrl, cc);
 		pc->resetting = false;
-		ctrl->intms = 0;
+		nvemu_ctrl_set_intms(ctrl, 0);
 		return;
 	}
 	nvemu_ctrl_set_cc(ctrl, cc);
@@ -180,11 +174,11 @@ static void nssr(struct nvemu_pcie_ctrl *pc)
 			o->resetting = true;
 		if (c->cc & CC_EN)
 			nvemu_ctrl_set_cc(c, 0);
-		c->cc = 0;
+		nvemu_ctrl_reset_regs(c);
 		if (o) {
 			o->resetting = false;
 			o->nssro = true;
-			c->intms = 0;
+			nvemu_ctrl_set_intms(c, 0);
 		}
 	}
 }
@@ -224,17 +218,28 @@ static uint32_t reg_read32(struct nvemu_pcie_ctrl *pc, uint32_t off)
 	}
 }
 
+/* One dword of a 64-bit register. */
+static uint64_t set_lo(uint64_t reg, uint32_t v)
+{
+	return (reg & ~0xffffffffull) | v;
+}
+
+static uint64_t set_hi(uint64_t reg, uint32_t v)
+{
+	return (reg & 0xffffffffull) | (uint64_t)v << 32;
+}
+
 static void reg_write32(struct nvemu_pcie_ctrl *pc, uint32_t off, uint32_t v)
 {
 	struct nvemu_ctrl *ctrl = pc->ctrl;
 
 	switch (off) {
 	case NVEMU_REG_INTMS:
-		ctrl->intms |= v;
+		nvemu_ctrl_set_intms(ctrl, ctrl->intms | v);
 		pcie_irq_update(pc);
 		break;
 	case NVEMU_REG_INTMC:
-		ctrl->intms &= ~v;
+		nvemu_ctrl_set_intms(ctrl, ctrl->intms & ~v);
 		pcie_irq_update(pc);
 		break;
 	case NVEMU_REG_CC:
@@ -249,19 +254,19 @@ static void reg_write32(struct nvemu_pcie_ctrl *pc, uint32_t off, uint32_t v)
 			nssr(pc);
 		break;
 	case NVEMU_REG_AQA:
-		ctrl->aqa = v & 0x0fff0fff;
+		nvemu_ctrl_set_aqa(ctrl, v);
 		break;
 	case NVEMU_REG_ASQ:
-		ctrl->asq = (ctrl->asq & ~0xffffffffull) | (v & ~0xfffu);
+		nvemu_ctrl_set_admin_queue_addr(ctrl, set_lo(ctrl->asq, v), ctrl->acq);
 		break;
 	case NVEMU_REG_ASQ + 4:
-		ctrl->asq = (ctrl->asq & 0xffffffffull) | (uint64_t)v << 32;
+		nvemu_ctrl_set_admin_queue_addr(ctrl, set_hi(ctrl->asq, v), ctrl->acq);
 		break;
 	case NVEMU_REG_ACQ:
-		ctrl->acq = (ctrl->acq & ~0xffffffffull) | (v & ~0xfffu);
+		nvemu_ctrl_set_admin_queue_addr(ctrl, ctrl->asq, set_lo(ctrl->acq, v));
 		break;
 	case NVEMU_REG_ACQ + 4:
-		ctrl->acq = (ctrl->acq & 0xffffffffull) | (uint64_t)v << 32;
+		nvemu_ctrl_set_admin_queue_addr(ctrl, ctrl->asq, set_hi(ctrl->acq, v));
 		break;
 	default:
 		break; /* read-only or reserved */

@@ -24,15 +24,18 @@
 static void tcp_reset(struct nvemu_ctrl *ctrl);
 static void tcp_kato_expired(struct nvemu_ctrl *ctrl);
 static void tcp_id_ctrl(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id);
-static void tcp_set_kato(struct nvemu_ctrl *ctrl, uint32_t kato_ms);
 
+/*
+ * Keep alive: the target's tick asks the engine (tcp_assoc_tick ->
+ * nvemu_ctrl_check_keep_alive), which calls kato_expired on a timeout.
+ * Limits that Identify reports come from id_ctrl.
+ */
 static const struct nvemu_transport_ops tcp_ops = {
 	.name = "tcp",
 	.fabrics = true,
 	.reset = tcp_reset,
 	.kato_expired = tcp_kato_expired,
 	.id_ctrl = tcp_id_ctrl,
-	.set_kato = tcp_set_kato,
 };
 
 /* What the TCP binding imposes on Identify Controller (both in-band and NVMe-MI). */
@@ -49,18 +52,6 @@ static void tcp_id_ctrl(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->sgls = htole32(1u | 1u << 20);
 	if (maxcmd)
 		id->maxcmd = htole16(maxcmd);
-}
-
-/* Set Features KATO: the association's timer follows, counting from now. */
-static void tcp_set_kato(struct nvemu_ctrl *ctrl, uint32_t kato_ms)
-{
-	struct tcp_assoc *a = nvemu_ctrl_transport_priv(ctrl);
-
-	if (!a)
-		return;
-	a->kato_ms = kato_ms;
-	a->start_ns = nvemu_now_ns();
-	ctrl->last_keep_alive_ns = a->start_ns;
 }
 
 /* ---- associations */
@@ -166,17 +157,9 @@ void tcp_assoc_gc(struct nvemu_tcp_target *t)
 
 bool tcp_assoc_tick(struct tcp_assoc *a, uint64_t now)
 {
-	uint64_t last;
-
-	if (a->dead || !a->kato_ms || !a->ctrl)
+	if (a->dead || !a->ctrl)
 		return false;
-	last = a->ctrl->last_keep_alive_ns > a->start_ns ? a->ctrl->last_keep_alive_ns
-							 : a->start_ns;
-	/* A little slack over KATO for hosts whose timers run late. */
-	if (now - last <= (uint64_t)a->kato_ms * 1000000ull + 500000000ull)
-		return false;
-	tcp_kato_expired(a->ctrl);
-	return true;
+	return nvemu_ctrl_check_keep_alive(a->ctrl, now);
 }
 
 void tcp_conn_detach(struct tcp_conn *c)
@@ -349,8 +332,8 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	/* The subsystem is the template: every namespace is attached. */
 	for (unsigned i = 0; i < ts->s->nr_ns; i++)
 		nvemu_ctrl_attach_ns(ctrl, ts->s->ns[i]->nsid, NULL);
-	ctrl->aqa = sqsize | (uint32_t)sqsize << 16;
-	ctrl->feat.kato = kato;
+	nvemu_ctrl_set_aqa(ctrl, sqsize | (uint32_t)sqsize << 16);
+	nvemu_ctrl_set_kato(ctrl, kato);
 	copy_nqn(ctrl->hostnqn, hostnqn);
 	memcpy(ctrl->hostid, d->hostid, 16);
 	nvemu_ctrl_bind_transport(ctrl, &tcp_ops, a, NULL);
@@ -362,8 +345,6 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	a->port_id = sl->port_id;
 	a->admin = c;
 	a->nr_io = t->p.num_io_queues;
-	a->kato_ms = kato;
-	a->start_ns = nvemu_now_ns();
 	copy_nqn(a->hostnqn, hostnqn);
 	memcpy(a->hostid, d->hostid, 16);
 	a->next = t->assocs;
@@ -864,7 +845,7 @@ static void submit(struct tcp_cmd *cmd)
 	cmd->st = CMD_ENGINE;
 	c->engine_inflight++;
 	/* Any command proves the host alive (as with TBKAS). */
-	a->ctrl->last_keep_alive_ns = nvemu_now_ns();
+	nvemu_ctrl_keep_alive(a->ctrl);
 	nvemu_ctrl_submit(a->ctrl, req);
 }
 

@@ -549,7 +549,7 @@ int nvemu_tcp_get_assoc(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsi
 		out->port_id = a->port_id;
 		for (unsigned q = 1; q <= a->nr_io; q++)
 			out->nr_io_queues += a->io[q] != NULL;
-		out->kato_ms = a->kato_ms;
+		out->kato_ms = a->ctrl ? a->ctrl->feat.kato : 0;
 		snprintf(out->hostnqn, sizeof(out->hostnqn), "%s", a->hostnqn);
 		memcpy(out->hostid, a->hostid, sizeof(out->hostid));
 		return 0;

@@ -278,8 +278,6 @@ struct tcp_assoc {
 	struct tcp_conn *admin;
 	struct tcp_conn **io; /* index qid */
 	uint16_t nr_io;
-	uint32_t kato_ms;
-	uint64_t start_ns;
 	bool dead;
 	char hostnqn[NVME_NQN_LENGTH];
 	uint8_t hostid[16];
