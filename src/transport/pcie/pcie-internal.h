@@ -4,6 +4,7 @@
 #define NVEMU_PCIE_INTERNAL_H
 
 #include <stddef.h>
+#include <sys/queue.h>
 
 #include "engine/nvemu-internal.h"
 #include <nvemu/pcie.h>
@@ -31,7 +32,7 @@ struct pcie_seg {
 struct pcie_req {
 	struct nvemu_req req;
 	struct pcie_sq *sq;
-	struct pcie_req *next; /* free list, or the CQ backlog */
+	STAILQ_ENTRY(pcie_req) link; /* the SQ's free list, or the CQ's backlog */
 	void *bounce;
 	uint32_t bounce_cap;
 	struct pcie_seg *segs;
@@ -41,31 +42,40 @@ struct pcie_req {
 	bool scatter;	/* copy the bounce buffer to the host on success */
 };
 
+STAILQ_HEAD(pcie_req_list, pcie_req);
+
+/*
+ * The transport's side of an SQ. The queue itself (qid, cqid, size, base
+ * address, head, tail) is the engine's struct nvemu_sq; this keeps what
+ * only a memory-based transport has: the mapped ring and a request per entry.
+ */
 struct pcie_sq {
 	struct nvemu_pcie_ctrl *pc;
-	uint16_t qid, cqid, size;
-	uint64_t addr;
-	uint8_t *ring; /* mapped ring, or NULL: DMA */
-	uint32_t head, tail;
-	struct pcie_req *reqs; /* pool of size entries */
-	struct pcie_req *free;
+	struct nvemu_sq *q; /* ctrl->sqs[qid], or retired once deleted */
+	/*
+	 * The queue's last state once it is deleted: the engine may give the
+	 * qid to a new queue while commands of this one are still in a backend.
+	 */
+	struct nvemu_sq retired;
+	uint8_t *ring;	       /* mapped ring, or NULL: DMA */
+	struct pcie_req *reqs; /* the pool, one per entry */
+	uint16_t nr_reqs;
+	struct pcie_req_list free;
 	unsigned outstanding; /* fetched, not yet released */
 	unsigned in_engine;
 	struct pcie_cq *cq; /* NULL once the CQ is gone */
 	bool zombie;	    /* deleted; freed when outstanding drops to 0 */
 	bool orphan;	    /* controller reset: drop its completions */
-	struct pcie_sq *znext;
+	LIST_ENTRY(pcie_sq) zombie_link;
 };
 
+/* The transport's side of a CQ; the queue is the engine's struct nvemu_cq. */
 struct pcie_cq {
-	uint16_t qid, size, iv;
-	bool ien;
-	uint64_t addr;
+	struct nvemu_cq *q; /* ctrl->cqs[qid] */
 	uint8_t *ring;
-	uint32_t head, tail;
 	bool phase;
-	struct pcie_req *bl_head, *bl_tail; /* completions waiting for space */
-	unsigned backlog;
+	struct pcie_req_list backlog; /* completions waiting for space */
+	unsigned nr_backlog;
 };
 
 struct pcie_vec {
@@ -96,7 +106,7 @@ struct nvemu_pcie_ctrl {
 	unsigned nq;
 	struct pcie_sq **sqs;
 	struct pcie_cq **cqs;
-	struct pcie_sq *zombies;
+	LIST_HEAD(, pcie_sq) zombies;
 	uint32_t page_size; /* CC.MPS at enable */
 
 	bool nssro;

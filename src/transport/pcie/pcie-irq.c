@@ -159,7 +159,7 @@ static bool intx_wanted(struct nvemu_pcie_ctrl *pc)
 	for (unsigned q = 0; q < pc->nq; q++) {
 		struct pcie_cq *cq = pc->cqs[q];
 
-		if (cq && cq->ien && cq->head != cq->tail)
+		if (cq && cq->q->ien && cq->q->head != cq->q->tail)
 			return true;
 	}
 	return false;
@@ -176,9 +176,9 @@ static bool coalesced(struct nvemu_pcie_ctrl *pc, const struct pcie_cq *cq)
 	const struct nvemu_features *f = &pc->ctrl->feat;
 
 	/* The admin CQ's completions are never delayed. */
-	if (cq->qid == 0 || !(f->irq_coalesce & 0xffff))
+	if (cq->q->qid == 0 || !(f->irq_coalesce & 0xffff))
 		return false;
-	if (cq->iv < NVEMU_IV_MAX && (f->irq_config[cq->iv] & IVC_CD))
+	if (cq->q->iv < NVEMU_IV_MAX && (f->irq_config[cq->q->iv] & IVC_CD))
 		return false;
 	return true;
 }
@@ -188,15 +188,15 @@ void pcie_irq_cq_posted(struct nvemu_pcie_ctrl *pc, struct pcie_cq *cq)
 	const struct nvemu_features *f = &pc->ctrl->feat;
 	struct pcie_vec *vec;
 
-	if (!cq->ien)
+	if (!cq->q->ien)
 		return;
 	if (!nvemu_pcie_msix_enabled(pc)) {
 		set_intx(pc, intx_wanted(pc));
 		return;
 	}
-	if (cq->iv >= pc->nvec)
+	if (cq->q->iv >= pc->nvec)
 		return;
-	vec = &pc->vec[cq->iv];
+	vec = &pc->vec[cq->q->iv];
 	if (coalesced(pc, cq)) {
 		uint32_t thr = (f->irq_coalesce & 0xff) + 1u;
 		uint64_t time_ns = ((f->irq_coalesce >> 8) & 0xff) * 100000ull;
@@ -212,7 +212,7 @@ void pcie_irq_cq_posted(struct nvemu_pcie_ctrl *pc, struct pcie_cq *cq)
 			return;
 		}
 	}
-	fire(pc, cq->iv);
+	fire(pc, cq->q->iv);
 }
 
 void pcie_irq_drop_vector(struct nvemu_pcie_ctrl *pc, uint16_t iv)

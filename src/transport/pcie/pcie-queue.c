@@ -30,20 +30,22 @@ static void *ring_map(struct nvemu_pcie_ctrl *pc, uint64_t addr, size_t len)
 	return pc->ops->map ? pc->ops->map(pc->ctx, addr, len) : NULL;
 }
 
-static struct pcie_cq *cq_new(struct nvemu_pcie_ctrl *pc, uint16_t qid, uint64_t addr,
-			      uint16_t size, uint16_t iv, bool ien)
+/* The engine fills q (ctrl->cqs[qid]) once the transport accepted the queue. */
+static struct pcie_cq *cq_new(struct nvemu_pcie_ctrl *pc, struct nvemu_cq *q, uint64_t addr,
+			      uint16_t size)
 {
 	struct pcie_cq *cq = calloc(1, sizeof(*cq));
 
 	if (!cq)
 		return NULL;
-	*cq = (struct pcie_cq){
-		.qid = qid, .size = size, .iv = iv, .ien = ien, .addr = addr, .phase = true};
+	cq->q = q;
+	cq->phase = true;
+	STAILQ_INIT(&cq->backlog);
 	cq->ring = ring_map(pc, addr, (size_t)size * PCIE_CQE_SIZE);
 	return cq;
 }
 
-static struct pcie_sq *sq_new(struct nvemu_pcie_ctrl *pc, uint16_t qid, uint64_t addr,
+static struct pcie_sq *sq_new(struct nvemu_pcie_ctrl *pc, struct nvemu_sq *q, uint64_t addr,
 			      uint16_t size, struct pcie_cq *cq)
 {
 	struct pcie_sq *sq = calloc(1, sizeof(*sq));
@@ -56,52 +58,41 @@ static struct pcie_sq *sq_new(struct nvemu_pcie_ctrl *pc, uint16_t qid, uint64_t
 		return NULL;
 	}
 	sq->pc = pc;
-	sq->qid = qid;
-	sq->cqid = cq->qid;
-	sq->size = size;
-	sq->addr = addr;
+	sq->q = q;
+	sq->nr_reqs = size;
 	sq->cq = cq;
 	sq->ring = ring_map(pc, addr, (size_t)size * PCIE_SQE_SIZE);
+	STAILQ_INIT(&sq->free);
 	for (unsigned i = size; i-- > 0;) {
 		sq->reqs[i].sq = sq;
-		sq->reqs[i].next = sq->free;
-		sq->free = &sq->reqs[i];
+		STAILQ_INSERT_HEAD(&sq->free, &sq->reqs[i], link);
 	}
 	return sq;
 }
 
 static void sq_free(struct pcie_sq *sq)
 {
-	for (unsigned i = 0; i < sq->size; i++)
+	for (unsigned i = 0; i < sq->nr_reqs; i++)
 		pcie_dptr_free(&sq->reqs[i]);
 	free(sq->reqs);
 	free(sq);
 }
 
-static void zombie_unlink(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
-{
-	for (struct pcie_sq **pp = &pc->zombies; *pp; pp = &(*pp)->znext) {
-		if (*pp == sq) {
-			*pp = sq->znext;
-			return;
-		}
-	}
-}
-
 /* Detach an SQ from its qid; freed now or when its last command returns. */
 static void sq_retire(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq, bool orphan)
 {
-	pc->sqs[sq->qid] = NULL;
+	pc->sqs[sq->q->qid] = NULL;
 	if (!sq->outstanding) {
 		sq_free(sq);
 		return;
 	}
+	sq->retired = *sq->q;
+	sq->q = &sq->retired;
 	sq->zombie = true;
 	sq->orphan |= orphan;
 	if (orphan)
 		sq->cq = NULL;
-	sq->znext = pc->zombies;
-	pc->zombies = sq;
+	LIST_INSERT_HEAD(&pc->zombies, sq, zombie_link);
 }
 
 static void req_release(struct pcie_req *r)
@@ -109,15 +100,14 @@ static void req_release(struct pcie_req *r)
 	struct pcie_sq *sq = r->sq;
 
 	pcie_dptr_release(r);
-	r->next = sq->free;
-	sq->free = r;
+	STAILQ_INSERT_HEAD(&sq->free, r, link);
 	sq->outstanding--;
 	if (sq->zombie && !sq->outstanding) {
 		struct nvemu_pcie_ctrl *pc = sq->pc;
 
-		zombie_unlink(pc, sq);
+		LIST_REMOVE(sq, zombie_link);
 		sq_free(sq);
-		if (pc->destroyed && !pc->zombies)
+		if (pc->destroyed && LIST_EMPTY(&pc->zombies))
 			pcie_free(pc);
 	}
 }
@@ -126,19 +116,20 @@ static void req_release(struct pcie_req *r)
 
 static bool cq_full(const struct pcie_cq *cq)
 {
-	return (cq->tail + 1) % cq->size == cq->head;
+	return (cq->q->tail + 1) % cq->q->size == cq->q->head;
 }
 
 static void post(struct nvemu_pcie_ctrl *pc, struct pcie_cq *cq, struct pcie_req *r)
 {
 	struct nvemu_req *req = &r->req;
-	struct pcie_sq *sq = r->sq;
+	struct nvemu_sq *sq = r->sq->q;
+	struct nvemu_cq *q = cq->q;
 	uint16_t status = (uint16_t)(req->cqe.status << 1) | cq->phase;
 	uint8_t cqe[PCIE_CQE_SIZE];
 	uint32_t dw0 = htole32(req->cqe.dw0), dw1 = htole32(req->cqe.dw1);
 	uint16_t sqhd = htole16((uint16_t)sq->head), sqid = htole16(sq->qid);
 	uint16_t st = htole16(status);
-	uint64_t off = (uint64_t)cq->tail * PCIE_CQE_SIZE;
+	uint64_t off = (uint64_t)q->tail * PCIE_CQE_SIZE;
 
 	memcpy(cqe, &dw0, 4);
 	memcpy(cqe + 4, &dw1, 4);
@@ -150,16 +141,14 @@ static void post(struct nvemu_pcie_ctrl *pc, struct pcie_cq *cq, struct pcie_req
 		/* The phase tag (in the status word) becomes visible last. */
 		memcpy(cq->ring + off, cqe, 14);
 		__atomic_store_n((uint16_t *)(void *)(cq->ring + off + 14), st, __ATOMIC_RELEASE);
-	} else if (pc->ops->dma_write(pc->ctx, cq->addr + off, cqe, sizeof(cqe))) {
+	} else if (pc->ops->dma_write(pc->ctx, q->addr + off, cqe, sizeof(cqe))) {
 		pcie_fatal(pc);
 		return;
 	}
-	if (++cq->tail == cq->size) {
-		cq->tail = 0;
+	if (++q->tail == q->size) {
+		q->tail = 0;
 		cq->phase = !cq->phase;
 	}
-	if (cq->qid <= pc->ctrl->p.num_io_queues)
-		pc->ctrl->cqs[cq->qid].tail = cq->tail;
 	pcie_irq_cq_posted(pc, cq);
 }
 
@@ -167,20 +156,15 @@ static void complete(struct nvemu_pcie_ctrl *pc, struct pcie_req *r)
 {
 	struct pcie_sq *sq = r->sq;
 	struct pcie_cq *cq = sq->cq;
-	bool kick = !sq->zombie && sq->head != sq->tail;
+	bool kick = !sq->zombie && sq->q->head != sq->q->tail;
 
 	if (sq->orphan || pc->resetting || !cq) {
 		req_release(r);
 		return;
 	}
-	if (cq->backlog || cq_full(cq)) {
-		r->next = NULL;
-		if (cq->bl_tail)
-			cq->bl_tail->next = r;
-		else
-			cq->bl_head = r;
-		cq->bl_tail = r;
-		cq->backlog++;
+	if (cq->nr_backlog || cq_full(cq)) {
+		STAILQ_INSERT_TAIL(&cq->backlog, r, link);
+		cq->nr_backlog++;
 		return;
 	}
 	post(pc, cq, r);
@@ -194,13 +178,11 @@ static void flush_backlog(struct nvemu_pcie_ctrl *pc, struct pcie_cq *cq)
 {
 	bool any = false;
 
-	while (cq->bl_head && !cq_full(cq) && pcie_ready(pc)) {
-		struct pcie_req *r = cq->bl_head;
+	while (!STAILQ_EMPTY(&cq->backlog) && !cq_full(cq) && pcie_ready(pc)) {
+		struct pcie_req *r = STAILQ_FIRST(&cq->backlog);
 
-		cq->bl_head = r->next;
-		if (!cq->bl_head)
-			cq->bl_tail = NULL;
-		cq->backlog--;
+		STAILQ_REMOVE_HEAD(&cq->backlog, link);
+		cq->nr_backlog--;
 		post(pc, cq, r);
 		req_release(r);
 		any = true;
@@ -211,14 +193,13 @@ static void flush_backlog(struct nvemu_pcie_ctrl *pc, struct pcie_cq *cq)
 
 static void drop_backlog(struct pcie_cq *cq)
 {
-	while (cq->bl_head) {
-		struct pcie_req *r = cq->bl_head;
+	while (!STAILQ_EMPTY(&cq->backlog)) {
+		struct pcie_req *r = STAILQ_FIRST(&cq->backlog);
 
-		cq->bl_head = r->next;
+		STAILQ_REMOVE_HEAD(&cq->backlog, link);
 		req_release(r);
 	}
-	cq->bl_tail = NULL;
-	cq->backlog = 0;
+	cq->nr_backlog = 0;
 }
 
 static void req_done(struct nvemu_req *req)
@@ -245,17 +226,14 @@ static void req_done(struct nvemu_req *req)
 static void fail_local(struct nvemu_pcie_ctrl *pc, struct pcie_req *r, uint16_t status)
 {
 	struct nvemu_req *req = &r->req;
-	struct nvemu_ctrl *ctrl = pc->ctrl;
 
 	memset(&req->cqe, 0, sizeof(req->cqe));
 	req->cqe.status = status;
 	req->cqe.cid = req->cmd.cid;
 	req->cqe.sqid = req->sqid;
-	nvemu_ctrl_record_error(ctrl, req, status);
-	if (req->sqid <= ctrl->p.num_io_queues) {
-		ctrl->sqs[req->sqid].st.requests++;
-		ctrl->sqs[req->sqid].st.completions++;
-	}
+	nvemu_ctrl_record_error(pc->ctrl, req, status);
+	r->sq->q->st.requests++;
+	r->sq->q->st.completions++;
 	complete(pc, r);
 }
 
@@ -264,9 +242,10 @@ static void fail_local(struct nvemu_pcie_ctrl *pc, struct pcie_req *r, uint16_t 
 static bool fetch_one(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
 {
 	struct nvemu_ctrl *ctrl = pc->ctrl;
-	struct pcie_req *r = sq->free;
+	struct nvemu_sq *q = sq->q;
+	struct pcie_req *r = STAILQ_FIRST(&sq->free);
 	struct nvemu_req *req = &r->req;
-	uint64_t off = (uint64_t)sq->head * PCIE_SQE_SIZE;
+	uint64_t off = (uint64_t)q->head * PCIE_SQE_SIZE;
 	uint64_t max = nvemu_ctrl_max_xfer_bytes(ctrl);
 	int64_t len;
 	uint16_t st = 0;
@@ -275,18 +254,15 @@ static bool fetch_one(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
 	if (sq->ring) {
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		memcpy(&req->cmd, sq->ring + off, PCIE_SQE_SIZE);
-	} else if (pc->ops->dma_read(pc->ctx, sq->addr + off, &req->cmd, PCIE_SQE_SIZE)) {
+	} else if (pc->ops->dma_read(pc->ctx, q->addr + off, &req->cmd, PCIE_SQE_SIZE)) {
 		pcie_fatal(pc);
 		return false;
 	}
-	sq->free = r->next;
-	r->next = NULL;
+	STAILQ_REMOVE_HEAD(&sq->free, link);
 	sq->outstanding++;
-	sq->head = (sq->head + 1) % sq->size;
-	if (sq->qid <= ctrl->p.num_io_queues)
-		ctrl->sqs[sq->qid].head = sq->head;
+	q->head = (q->head + 1) % q->size;
 
-	req->sqid = sq->qid;
+	req->sqid = q->qid;
 	req->oob = false;
 	req->buf = NULL;
 	req->buf_len = 0;
@@ -297,8 +273,8 @@ static bool fetch_one(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
 	r->scatter = false;
 
 	psdt = req->cmd.flags >> 6;
-	len = nvemu_req_expected_len(ctrl, sq->qid, &req->cmd);
-	if (sq->qid == 0 && psdt)
+	len = nvemu_req_expected_len(ctrl, q->qid, &req->cmd);
+	if (q->qid == 0 && psdt)
 		st = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR; /* admin: PRPs only */
 	else if (len > 0 && max && (uint64_t)len > max)
 		st = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR;
@@ -319,6 +295,12 @@ bool pcie_ready(const struct nvemu_pcie_ctrl *pc)
 	uint32_t csts = pc->ctrl->csts;
 
 	return (csts & (1u << NVME_CSTS_RDY_SHIFT)) && !(csts & (1u << NVME_CSTS_CFS_SHIFT));
+}
+
+/* The SQ has commands to fetch and a free request to take one. */
+static bool sq_fetchable(const struct pcie_sq *sq)
+{
+	return sq && sq->q->head != sq->q->tail && !STAILQ_EMPTY(&sq->free);
 }
 
 /*
@@ -345,8 +327,7 @@ void pcie_arbitrate(struct nvemu_pcie_ctrl *pc)
 				for (unsigned n = 0; n < burst; n++) {
 					struct pcie_sq *sq = pc->sqs[q];
 
-					if (!sq || sq->head == sq->tail || !sq->free ||
-					    !pcie_ready(pc))
+					if (!sq_fetchable(sq) || !pcie_ready(pc))
 						break;
 					if (!fetch_one(pc, sq))
 						break;
@@ -366,7 +347,7 @@ int pcie_queue_poll(struct nvemu_pcie_ctrl *pc)
 	for (unsigned q = 0; q < pc->nq; q++) {
 		struct pcie_sq *sq = pc->sqs[q];
 
-		if (sq && sq->head != sq->tail && sq->free && pcie_ready(pc))
+		if (sq_fetchable(sq) && pcie_ready(pc))
 			n++;
 	}
 	if (n)
@@ -382,53 +363,57 @@ static void db_error(struct nvemu_pcie_ctrl *pc, uint8_t info)
 	nvemu_ctrl_add_event(pc->ctrl, NVME_AER_ERROR, info, NVME_LOG_LID_ERROR);
 }
 
+/* CQ head doorbell: the host consumed entries up to val. */
+static void cq_doorbell(struct nvemu_pcie_ctrl *pc, uint32_t qid, uint32_t val)
+{
+	struct pcie_cq *cq = qid < pc->nq ? pc->cqs[qid] : NULL;
+	struct nvemu_cq *q;
+	uint32_t used, adv;
+
+	if (!cq) {
+		db_error(pc, NVME_AER_ERROR_INVALID_DB_REG);
+		return;
+	}
+	q = cq->q;
+	used = (q->tail + q->size - q->head) % q->size;
+	adv = (val + q->size - q->head) % q->size;
+	/* The host cannot consume entries not posted yet. */
+	if (val >= q->size || adv > used) {
+		db_error(pc, NVME_AER_ERROR_INVALID_DB_VAL);
+		return;
+	}
+	q->head = val;
+	flush_backlog(pc, cq);
+	pcie_irq_update(pc);
+}
+
 void pcie_doorbell(struct nvemu_pcie_ctrl *pc, uint32_t db, uint32_t val)
 {
 	uint32_t qid = db / 2;
+	struct pcie_sq *sq;
 
 	if (!pcie_ready(pc))
 		return;
 	if (db & 1) {
-		struct pcie_cq *cq = qid < pc->nq ? pc->cqs[qid] : NULL;
-		uint32_t used, adv;
-
-		if (!cq) {
-			db_error(pc, NVME_AER_ERROR_INVALID_DB_REG);
-			return;
-		}
-		used = (cq->tail + cq->size - cq->head) % cq->size;
-		adv = (val + cq->size - cq->head) % cq->size;
-		/* The host cannot consume entries not posted yet. */
-		if (val >= cq->size || adv > used) {
-			db_error(pc, NVME_AER_ERROR_INVALID_DB_VAL);
-			return;
-		}
-		cq->head = val;
-		if (qid <= pc->ctrl->p.num_io_queues)
-			pc->ctrl->cqs[qid].head = val;
-		flush_backlog(pc, cq);
-		pcie_irq_update(pc);
+		cq_doorbell(pc, qid, val);
 		return;
 	}
-	struct pcie_sq *sq = qid < pc->nq ? pc->sqs[qid] : NULL;
-
+	sq = qid < pc->nq ? pc->sqs[qid] : NULL;
 	if (!sq) {
 		db_error(pc, NVME_AER_ERROR_INVALID_DB_REG);
 		return;
 	}
-	if (val >= sq->size) {
+	if (val >= sq->q->size) {
 		db_error(pc, NVME_AER_ERROR_INVALID_DB_VAL);
 		return;
 	}
-	sq->tail = val;
-	if (qid <= pc->ctrl->p.num_io_queues)
-		pc->ctrl->sqs[qid].tail = val;
+	sq->q->tail = val;
 	pcie_arbitrate(pc);
 }
 
 bool nvemu_pcie_ctrl_busy(const struct nvemu_pcie_ctrl *pc)
 {
-	if (pc->zombies)
+	if (!LIST_EMPTY(&pc->zombies))
 		return true;
 	for (unsigned q = 0; q < pc->nq; q++)
 		if (pc->sqs[q] && pc->sqs[q]->outstanding)
@@ -440,6 +425,7 @@ bool nvemu_pcie_ctrl_busy(const struct nvemu_pcie_ctrl *pc)
 
 static unsigned in_engine(struct nvemu_pcie_ctrl *pc, struct pcie_sq *only)
 {
+	struct pcie_sq *z;
 	unsigned n = 0;
 
 	if (only)
@@ -447,7 +433,7 @@ static unsigned in_engine(struct nvemu_pcie_ctrl *pc, struct pcie_sq *only)
 	for (unsigned q = 0; q < pc->nq; q++)
 		if (pc->sqs[q])
 			n += pc->sqs[q]->in_engine;
-	for (struct pcie_sq *z = pc->zombies; z; z = z->znext)
+	LIST_FOREACH(z, &pc->zombies, zombie_link)
 		n += z->in_engine;
 	return n;
 }
@@ -482,7 +468,7 @@ static uint16_t hook_create_cq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t a
 		return NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR;
 	if (ien && iv >= pc->nvec)
 		return NVEMU_SC_CMD(NVME_SC_INVALID_VECTOR) | NVEMU_DNR;
-	cq = cq_new(pc, qid, addr, size, iv, ien);
+	cq = cq_new(pc, &ctrl->cqs[qid], addr, size);
 	if (!cq)
 		return st_internal;
 	pc->cqs[qid] = cq;
@@ -499,7 +485,7 @@ static uint16_t hook_create_sq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t a
 		return NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR;
 	if (cqid >= pc->nq || !pc->cqs[cqid])
 		return NVEMU_SC_CMD(NVME_SC_CQ_INVALID) | NVEMU_DNR;
-	sq = sq_new(pc, qid, addr, size, pc->cqs[cqid]);
+	sq = sq_new(pc, &ctrl->sqs[qid], addr, size, pc->cqs[cqid]);
 	if (!sq)
 		return st_internal;
 	pc->sqs[qid] = sq;
@@ -523,6 +509,7 @@ static uint16_t hook_delete_cq(struct nvemu_ctrl *ctrl, uint16_t qid)
 {
 	struct nvemu_pcie_ctrl *pc = to_pc(ctrl);
 	struct pcie_cq *cq = qid < pc->nq ? pc->cqs[qid] : NULL;
+	struct pcie_sq *z;
 
 	if (!cq)
 		return NVEMU_SC_CMD(NVME_SC_QID_INVALID) | NVEMU_DNR;
@@ -530,12 +517,12 @@ static uint16_t hook_delete_cq(struct nvemu_ctrl *ctrl, uint16_t qid)
 		if (pc->sqs[q] && pc->sqs[q]->cq == cq)
 			return NVEMU_SC_CMD(NVME_SC_INVALID_QUEUE) | NVEMU_DNR;
 	pc->cqs[qid] = NULL;
-	for (struct pcie_sq *z = pc->zombies; z; z = z->znext)
+	LIST_FOREACH(z, &pc->zombies, zombie_link)
 		if (z->cq == cq)
 			z->cq = NULL;
 	drop_backlog(cq);
-	if (cq->ien)
-		pcie_irq_drop_vector(pc, cq->iv);
+	if (cq->q->ien)
+		pcie_irq_drop_vector(pc, cq->q->iv);
 	free(cq);
 	pcie_irq_update(pc);
 	return 0;
@@ -543,8 +530,10 @@ static uint16_t hook_delete_cq(struct nvemu_ctrl *ctrl, uint16_t qid)
 
 void pcie_queues_teardown(struct nvemu_pcie_ctrl *pc)
 {
+	struct pcie_sq *z;
+
 	pcie_drain(pc, NULL);
-	for (struct pcie_sq *z = pc->zombies; z; z = z->znext) {
+	LIST_FOREACH(z, &pc->zombies, zombie_link) {
 		z->orphan = true;
 		z->cq = NULL;
 	}
@@ -588,9 +577,11 @@ const struct nvemu_transport_ops pcie_transport_ops = {
 uint16_t pcie_admin_queues_create(struct nvemu_pcie_ctrl *pc)
 {
 	struct nvemu_ctrl *ctrl = pc->ctrl;
-	uint16_t asqs = (ctrl->aqa & 0xfff) + 1, acqs = ((ctrl->aqa >> 16) & 0xfff) + 1;
-	struct pcie_cq *cq = cq_new(pc, 0, ctrl->acq, acqs, 0, true);
-	struct pcie_sq *sq = cq ? sq_new(pc, 0, ctrl->asq, asqs, cq) : NULL;
+	struct nvemu_sq *asq = &ctrl->sqs[0];
+	struct nvemu_cq *acq = &ctrl->cqs[0];
+	/* The engine set both up from AQA/ASQ/ACQ when CC.EN went to 1. */
+	struct pcie_cq *cq = cq_new(pc, acq, acq->addr, acq->size);
+	struct pcie_sq *sq = cq ? sq_new(pc, asq, asq->addr, asq->size, cq) : NULL;
 
 	if (!sq) {
 		free(cq);

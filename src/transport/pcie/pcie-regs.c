@@ -70,6 +70,7 @@ int nvemu_pcie_ctrl_create(struct nvemu_ctrl *ctrl, const struct nvemu_pci_host_
 	pc->nq = ctrl->p.num_io_queues + 1u;
 	pc->nvec = pc->nq < NVEMU_MAX_MSIX ? pc->nq : NVEMU_MAX_MSIX;
 	pc->page_size = 4096;
+	LIST_INIT(&pc->zombies);
 	pc->sqs = calloc(pc->nq, sizeof(*pc->sqs));
 	pc->cqs = calloc(pc->nq, sizeof(*pc->cqs));
 	if (!pc->sqs || !pc->cqs || pcie_irq_init(pc)) {
@@ -102,7 +103,7 @@ void nvemu_pcie_ctrl_destroy(struct nvemu_pcie_ctrl *pc)
 		pcie_queues_teardown(pc);
 	nvemu_ctrl_bind_transport(ctrl, NULL, NULL, NULL);
 	/* Commands a backend still holds keep their zombie SQ, and it keeps pc. */
-	if (pc->zombies)
+	if (!LIST_EMPTY(&pc->zombies))
 		pc->destroyed = true;
 	else
 		pcie_free(pc);
@@ -354,23 +355,23 @@ int nvemu_pcie_ctrl_debug(struct nvemu_pcie_ctrl *pc, uint16_t qid,
 	cq = pc->cqs[qid];
 	if (sq) {
 		out->sq_valid = true;
-		out->sq_size = sq->size;
-		out->sq_cqid = sq->cqid;
-		out->driver_sq_tail = sq->tail;
-		out->device_sq_head = sq->head;
+		out->sq_size = sq->q->size;
+		out->sq_cqid = sq->q->cqid;
+		out->driver_sq_tail = sq->q->tail;
+		out->device_sq_head = sq->q->head;
 		out->sq_inflight = sq->outstanding;
 	}
 	if (cq) {
 		out->cq_valid = true;
-		out->cq_size = cq->size;
-		out->cq_iv = cq->iv;
-		out->cq_ien = cq->ien;
-		out->driver_cq_head = cq->head;
-		out->device_cq_tail = cq->tail;
+		out->cq_size = cq->q->size;
+		out->cq_iv = cq->q->iv;
+		out->cq_ien = cq->q->ien;
+		out->driver_cq_head = cq->q->head;
+		out->device_cq_tail = cq->q->tail;
 		out->cq_phase = cq->phase;
-		out->cq_backlog = cq->backlog;
-		if (cq->iv < pc->nvec)
-			out->interrupts = pc->vec[cq->iv].count;
+		out->cq_backlog = cq->nr_backlog;
+		if (cq->q->iv < pc->nvec)
+			out->interrupts = pc->vec[cq->q->iv].count;
 	}
 	out->doorbell_errors = pc->db_errors;
 	return 0;
