@@ -152,6 +152,25 @@ void nvemu_execute_delete_sq(struct nvemu_req *req)
 	nvemu_req_complete(req, st);
 }
 
+struct nvemu_sq *nvemu_ctrl_connect_queue(struct nvemu_ctrl *ctrl, uint16_t qid,
+					  uint16_t entries)
+{
+	/* Admin commands run once CC.EN is 1; until then the queue only carries Fabrics commands. */
+	bool valid = qid || nvemu_ctrl_enabled(ctrl);
+
+	ctrl->sqs[qid] =
+		(struct nvemu_sq){.valid = valid, .qid = qid, .cqid = qid, .size = entries};
+	ctrl->cqs[qid] = (struct nvemu_cq){
+		.valid = valid, .qid = qid, .size = entries, .ien = !qid, .nr_sqs = 1};
+	return &ctrl->sqs[qid];
+}
+
+void nvemu_ctrl_disconnect_queue(struct nvemu_ctrl *ctrl, uint16_t qid)
+{
+	ctrl->sqs[qid].valid = false;
+	ctrl->cqs[qid].valid = false;
+}
+
 void nvemu_execute_delete_cq(struct nvemu_req *req)
 {
 	struct nvemu_ctrl *ctrl = req->ctrl;

@@ -639,6 +639,24 @@ static bool cc_valid(const struct nvemu_ctrl *ctrl, uint32_t cc)
 	return !ctrl->tops || !ctrl->tops->enable_ok || ctrl->tops->enable_ok(ctrl, cc);
 }
 
+/*
+ * CC.EN 0->1: a memory-based transport's admin queues come from AQA, ASQ
+ * and ACQ now; a fabrics admin queue was created by Connect and carries on.
+ */
+static void admin_queues_enable(struct nvemu_ctrl *ctrl)
+{
+	uint16_t asqs = (ctrl->aqa & 0xfff) + 1, acqs = ((ctrl->aqa >> 16) & 0xfff) + 1;
+
+	if (!memq_transport(ctrl)) {
+		ctrl->sqs[0].valid = ctrl->cqs[0].valid = true;
+		return;
+	}
+	ctrl->sqs[0] = (struct nvemu_sq){
+		.valid = true, .qid = 0, .cqid = 0, .size = asqs, .addr = ctrl->asq};
+	ctrl->cqs[0] = (struct nvemu_cq){
+		.valid = true, .qid = 0, .size = acqs, .ien = true, .addr = ctrl->acq, .nr_sqs = 1};
+}
+
 void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc)
 {
 	uint32_t old = ctrl->cc;
@@ -650,16 +668,7 @@ void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc)
 			ctrl->csts |= CSTS_CFS;
 			return;
 		}
-		uint16_t asqs = (ctrl->aqa & 0xfff) + 1, acqs = ((ctrl->aqa >> 16) & 0xfff) + 1;
-
-		ctrl->sqs[0] = (struct nvemu_sq){
-			.valid = true, .qid = 0, .cqid = 0, .size = asqs, .addr = ctrl->asq};
-		ctrl->cqs[0] = (struct nvemu_cq){.valid = true,
-						 .qid = 0,
-						 .size = acqs,
-						 .ien = true,
-						 .addr = ctrl->acq,
-						 .nr_sqs = 1};
+		admin_queues_enable(ctrl);
 		ctrl->csts = CSTS_RDY;
 		ctrl->subsys->power_cycles++;
 		nvemu_ctrl_keep_alive(ctrl);

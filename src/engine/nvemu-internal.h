@@ -291,6 +291,15 @@ void nvemu_ctrl_fatal(struct nvemu_ctrl *ctrl);
  * (PCIe Function Level Reset, NVM Subsystem Reset): no CC write side effects.
  */
 void nvemu_ctrl_reset_regs(struct nvemu_ctrl *ctrl);
+/*
+ * Fabrics: Connect creates a queue pair (the SQ and CQ share the qid) and
+ * returns the SQ, which the transport keeps as its queue. The admin pair
+ * exists from Connect on; CC.EN 0->1 enables it instead of creating it.
+ */
+struct nvemu_sq *nvemu_ctrl_connect_queue(struct nvemu_ctrl *ctrl, uint16_t qid,
+					  uint16_t entries);
+/* Fabrics: the queue pair's connection is gone. */
+void nvemu_ctrl_disconnect_queue(struct nvemu_ctrl *ctrl, uint16_t qid);
 /* The host proved it is alive: the Keep Alive Timeout period restarts. */
 void nvemu_ctrl_keep_alive(struct nvemu_ctrl *ctrl);
 /* KATO as a fabrics Connect sets it (ms, 0: none); the period restarts. */

@@ -376,12 +376,15 @@ void tcp_cmd_respond(struct tcp_cmd *cmd, uint16_t status, uint32_t dw0, uint32_
 	put_le32(pdu.cqe + 4, dw1);
 	if (c->sqflow_off) {
 		v16 = htole16(0xffff);
+	} else if (c->sq) {
+		/* Each response reports the command it answers as consumed. */
+		c->sq->head = (c->sq->head + 1) % (c->sq->size ? c->sq->size : 1);
+		v16 = htole16((uint16_t)c->sq->head);
 	} else {
-		c->sqhd = (uint16_t)((c->sqhd + 1) % (c->sqsize ? c->sqsize : 1));
-		v16 = htole16(c->sqhd);
+		v16 = 0;
 	}
 	memcpy(pdu.cqe + 8, &v16, 2);
-	v16 = htole16(c->qid);
+	v16 = htole16(tcp_conn_qid(c));
 	memcpy(pdu.cqe + 10, &v16, 2);
 	v16 = htole16(cmd->req.cmd.cid);
 	memcpy(pdu.cqe + 12, &v16, 2);

@@ -65,6 +65,7 @@ static void assoc_close_io(struct tcp_assoc *a, const char *why)
 			continue;
 		a->io[q] = NULL;
 		c->assoc = NULL;
+		c->sq = NULL;
 		tcp_conn_close(c, why);
 	}
 }
@@ -99,6 +100,7 @@ void tcp_assoc_teardown(struct tcp_assoc *a, const char *why)
 	if (admin) {
 		a->admin = NULL;
 		admin->assoc = NULL;
+		admin->sq = NULL;
 		tcp_conn_close(admin, why);
 	}
 	/* Outstanding AERs complete (aborted) into the closed admin queue. */
@@ -165,21 +167,21 @@ bool tcp_assoc_tick(struct tcp_assoc *a, uint64_t now)
 void tcp_conn_detach(struct tcp_conn *c)
 {
 	struct tcp_assoc *a = c->assoc;
+	uint16_t qid = tcp_conn_qid(c);
 
 	if (!a)
 		return;
 	c->assoc = NULL;
+	c->sq = NULL;
 	if (a->admin == c) {
 		a->admin = NULL;
 		tcp_assoc_teardown(a, "admin queue closed");
 		return;
 	}
-	if (c->qid && c->qid <= a->nr_io && a->io[c->qid] == c) {
-		a->io[c->qid] = NULL;
-		if (a->ctrl && !a->dead) {
-			a->ctrl->sqs[c->qid].valid = false;
-			a->ctrl->cqs[c->qid].valid = false;
-		}
+	if (qid && qid <= a->nr_io && a->io[qid] == c) {
+		a->io[qid] = NULL;
+		if (a->ctrl && !a->dead)
+			nvemu_ctrl_disconnect_queue(a->ctrl, qid);
 	}
 }
 
@@ -353,8 +355,7 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	t->assocs = a;
 
 	c->assoc = a;
-	c->qid = 0;
-	c->sqsize = sqsize + 1;
+	c->sq = nvemu_ctrl_connect_queue(ctrl, 0, sqsize + 1);
 	c->connected = true;
 	c->sqflow_off = cattr & (1u << 2);
 	tcp_log(t, NVEMU_TCP_LOG_INFO, "%s: host %s connected to %s: controller %u, KATO %u ms",
@@ -411,14 +412,9 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
 		return;
 	}
-	ctrl->sqs[qid] = (struct nvemu_sq){
-		.valid = true, .qid = qid, .cqid = qid, .size = (uint16_t)(sqsize + 1)};
-	ctrl->cqs[qid] = (struct nvemu_cq){
-		.valid = true, .qid = qid, .size = (uint16_t)(sqsize + 1), .nr_sqs = 1};
 	a->io[qid] = c;
 	c->assoc = a;
-	c->qid = qid;
-	c->sqsize = sqsize + 1;
+	c->sq = nvemu_ctrl_connect_queue(ctrl, qid, sqsize + 1);
 	c->connected = true;
 	c->sqflow_off = cattr & (1u << 2);
 	tcp_cmd_respond(cmd, 0, cntlid, 0);
@@ -485,8 +481,8 @@ static void fabrics_connect(struct tcp_cmd *cmd)
 		}
 		c->disc = true;
 		c->connected = true;
-		c->qid = 0;
-		c->sqsize = sqsize + 1;
+		c->disc_sq = (struct nvemu_sq){.valid = true, .size = sqsize + 1};
+		c->sq = &c->disc_sq;
 		c->sqflow_off = cattr & (1u << 2);
 		c->kato_ms = sqe->cdw12;
 		c->last_ka_ns = nvemu_now_ns();
@@ -599,14 +595,14 @@ static void fabrics_cmd(struct tcp_cmd *cmd)
 	switch (fctype) {
 	case nvme_fabrics_type_property_get:
 	case nvme_fabrics_type_property_set:
-		if (c->qid) {
+		if (tcp_conn_qid(c)) {
 			tcp_cmd_respond(cmd, STATUS_INVALID_OPCODE, 0, 0);
 			return;
 		}
 		fabrics_property(cmd, fctype == nvme_fabrics_type_property_set);
 		return;
 	case nvme_fabrics_type_disconnect:
-		if (!c->qid) {
+		if (!tcp_conn_qid(c)) {
 			tcp_cmd_respond(cmd,
 					NVEMU_SC_CMD(NVME_SC_DISCONNECT_INVALID_QTYPE) | NVEMU_DNR,
 					0, 0);
@@ -837,7 +833,7 @@ static void submit(struct tcp_cmd *cmd)
 		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ), 0, 0);
 		return;
 	}
-	req->sqid = c->qid;
+	req->sqid = tcp_conn_qid(c);
 	req->buf = cmd->len ? cmd->buf : NULL;
 	req->buf_len = cmd->len;
 	req->done = req_done;
@@ -892,7 +888,7 @@ static int64_t cmd_xfer_len(struct tcp_cmd *cmd, int64_t *max)
 	if (nvemu_ctrl_max_xfer_bytes(a->ctrl) &&
 	    nvemu_ctrl_max_xfer_bytes(a->ctrl) < (uint64_t)*max)
 		*max = (int64_t)nvemu_ctrl_max_xfer_bytes(a->ctrl);
-	return nvemu_req_expected_len(a->ctrl, c->qid, sqe);
+	return nvemu_req_expected_len(a->ctrl, tcp_conn_qid(c), sqe);
 }
 
 uint16_t tcp_cmd_check(struct tcp_cmd *cmd, uint32_t inline_len)

@@ -243,9 +243,14 @@ struct tcp_conn {
 	bool connected;
 	bool disc;
 	bool sqflow_off;
-	uint16_t qid;
-	uint16_t sqsize; /* entries */
-	uint16_t sqhd;
+	/*
+	 * The queue (qid, entries, SQ head): the engine's ctrl->sqs[qid] once
+	 * Connect made it, disc_sq on a discovery controller, which the
+	 * transport runs itself. NULL before Connect and once the association
+	 * let go of the connection.
+	 */
+	struct nvemu_sq *sq;
+	struct nvemu_sq disc_sq;
 	struct tcp_assoc *assoc;
 	struct tcp_cmd **cmds; /* slots by transfer tag, allocated on first use */
 	unsigned nr_cmds;      /* 1 until Connect, then the queue's entries */
@@ -309,6 +314,12 @@ void tcp_log(struct nvemu_tcp_target *t, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 struct tcp_subsys *tcp_find_subsys(struct nvemu_tcp_target *t, const struct nvemu_subsys *s);
 void tcp_fd_mod(struct tcp_conn *c, uint32_t events);
+
+/* The queue's ID; 0 (admin) before Connect. */
+static inline uint16_t tcp_conn_qid(const struct tcp_conn *c)
+{
+	return c->sq ? c->sq->qid : 0;
+}
 
 /* conn.c */
 /* A connection on fd (-1: no socket, transmitted PDUs are dropped). */
