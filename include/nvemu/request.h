@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <nvemu/bdev.h>
 #include <nvemu/model.h>
 #include <nvemu/spec.h>
@@ -40,8 +41,8 @@ struct nvemu_req {
 	/* Engine-private. */
 	struct nvemu_ctrl *ctrl;
 	struct nvemu_ns *ns;
-	struct nvemu_req *next; /* AER and suspend lists */
-	struct nvemu_req *inflight_prev, *inflight_next;
+	STAILQ_ENTRY(nvemu_req) queue_link; /* the outstanding AERs, or the held commands */
+	LIST_ENTRY(nvemu_req) inflight_link; /* the controller's commands in flight */
 	/* Set when the command was aborted (Abort, SQ deletion, suspend timeout):
 	 * it completes with this status once its backend I/O ends. */
 	uint16_t abort_status;

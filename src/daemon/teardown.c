@@ -123,7 +123,8 @@ static bool req_on_ns(const struct teardown *t, const struct nvemu_req *r)
 static bool req_live(const struct teardown *t, const struct nvemu_req *r)
 {
 	for (unsigned i = 0; i < t->s->nr_ctrls; i++)
-		for (struct nvemu_req *x = t->s->ctrls[i]->inflight_head; x; x = x->inflight_next)
+		for (struct nvemu_req *x = LIST_FIRST(&t->s->ctrls[i]->inflight_reqs); x;
+		     x = LIST_NEXT(x, inflight_link))
 			if (x == r)
 				return req_on_ns(t, r);
 	return false;
@@ -172,7 +173,7 @@ static bool td_quiet(struct nvemud *d, struct teardown *t)
 
 		if (!ctrl)
 			continue;
-		if (!nvemu_ctrl_inflight(ctrl) && ctrl->held_head && t->kind != TD_SUSPEND) {
+		if (!nvemu_ctrl_inflight(ctrl) && !STAILQ_EMPTY(&ctrl->held) && t->kind != TD_SUSPEND) {
 			/*
 			 * Held commands (an MI tunnel's) would keep the controller
 			 * from being removed: run them, aborted, and drain again.
@@ -405,8 +406,8 @@ int nvemud_teardown_ns(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid,
 		}
 	}
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
-		for (struct nvemu_req *r = s->ctrls[i]->inflight_head;
-		     r && t->nr_reqs < n; r = r->inflight_next)
+		for (struct nvemu_req *r = LIST_FIRST(&s->ctrls[i]->inflight_reqs);
+		     r && t->nr_reqs < n; r = LIST_NEXT(r, inflight_link))
 			if (req_on_ns(t, r))
 				t->reqs[t->nr_reqs++] = r;
 	if (t->nr_reqs && !rpc_can_defer(d)) {

@@ -130,6 +130,7 @@ void nvemu_execute_delete_sq(struct nvemu_req *req)
 {
 	struct nvemu_ctrl *ctrl = req->ctrl;
 	uint16_t qid = le32toh(req->cmd.cdw10) & 0xffff;
+	struct nvemu_req *r;
 	struct nvemu_sq *sq;
 	uint16_t st = 0;
 
@@ -142,7 +143,7 @@ void nvemu_execute_delete_sq(struct nvemu_req *req)
 		st = ctrl->tops->delete_sq(ctrl, qid);
 	if (!st) {
 		/* Commands still in a backend complete as aborted. */
-		for (struct nvemu_req *r = ctrl->inflight_head; r; r = r->inflight_next)
+		LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link)
 			if (r->sqid == qid)
 				r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE);
 		sq->valid = false;
@@ -204,13 +205,14 @@ void nvemu_execute_abort(struct nvemu_req *req)
 	uint32_t cdw10 = le32toh(req->cmd.cdw10);
 	uint16_t sqid = cdw10 & 0xffff, cid = cdw10 >> 16;
 	uint32_t not_aborted = 1;
+	struct nvemu_req *r;
 
 	if (sqid > ctrl->p.num_io_queues || !ctrl->sqs[sqid].valid) {
 		req->cqe.dw0 = htole32(1);
 		nvemu_req_complete(req, invalid_field);
 		return;
 	}
-	for (struct nvemu_req *r = ctrl->inflight_head; r; r = r->inflight_next) {
+	LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link) {
 		if (r == req || r->sqid != sqid || r->cmd.cid != cid || r->abort_status)
 			continue;
 		if (sqid == 0 &&

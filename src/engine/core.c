@@ -198,23 +198,13 @@ void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req, uin
 
 static void inflight_add(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 {
-	req->inflight_prev = NULL;
-	req->inflight_next = ctrl->inflight_head;
-	if (ctrl->inflight_head)
-		ctrl->inflight_head->inflight_prev = req;
-	ctrl->inflight_head = req;
+	LIST_INSERT_HEAD(&ctrl->inflight_reqs, req, inflight_link);
 	ctrl->inflight++;
 }
 
 static void inflight_del(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 {
-	if (req->inflight_prev)
-		req->inflight_prev->inflight_next = req->inflight_next;
-	else
-		ctrl->inflight_head = req->inflight_next;
-	if (req->inflight_next)
-		req->inflight_next->inflight_prev = req->inflight_prev;
-	req->inflight_prev = req->inflight_next = NULL;
+	LIST_REMOVE(req, inflight_link);
 	ctrl->inflight--;
 }
 
@@ -337,7 +327,6 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	req->ctrl = ctrl;
 	req->ns = NULL;
 	req->xfer_len = 0;
-	req->next = NULL;
 	req->abort_status = 0;
 	req->bio_pending = 0;
 	req->bio_err = 0;
@@ -370,11 +359,7 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	if (held(ctrl, req)) {
 		/* Held commands are not "in flight" for suspend accounting. */
 		inflight_del(ctrl, req);
-		if (ctrl->held_tail)
-			ctrl->held_tail->next = req;
-		else
-			ctrl->held_head = req;
-		ctrl->held_tail = req;
+		STAILQ_INSERT_TAIL(&ctrl->held, req, queue_link);
 		return;
 	}
 	dispatch(ctrl, req);
@@ -407,7 +392,7 @@ static bool event_enabled(const struct nvemu_ctrl *ctrl, uint8_t type, uint8_t i
 
 static void aen_process(struct nvemu_ctrl *ctrl)
 {
-	while (ctrl->aer_head && ctrl->nr_events) {
+	while (!STAILQ_EMPTY(&ctrl->aers) && ctrl->nr_events) {
 		unsigned i;
 
 		for (i = 0; i < ctrl->nr_events; i++)
@@ -417,17 +402,14 @@ static void aen_process(struct nvemu_ctrl *ctrl)
 			return;
 
 		struct nvemu_event ev = ctrl->events[i];
-		struct nvemu_req *aer = ctrl->aer_head;
+		struct nvemu_req *aer = STAILQ_FIRST(&ctrl->aers);
 
 		memmove(&ctrl->events[i], &ctrl->events[i + 1],
 			(ctrl->nr_events - i - 1) * sizeof(ev));
 		ctrl->nr_events--;
 		ctrl->aen_masked |= 1u << ev.type;
-		ctrl->aer_head = aer->next;
-		if (!ctrl->aer_head)
-			ctrl->aer_tail = NULL;
+		STAILQ_REMOVE_HEAD(&ctrl->aers, queue_link);
 		ctrl->nr_aer--;
-		aer->next = NULL;
 		aer->cqe.dw0 = ev.type | (uint32_t)ev.info << 8 | (uint32_t)ev.lid << 16;
 		nvemu_req_complete(aer, 0);
 	}
@@ -473,26 +455,20 @@ void nvemu_execute_async_event(struct nvemu_req *req)
 		nvemu_req_complete(req, NVEMU_SC_CMD(NVME_SC_ASYNC_LIMIT) | NVEMU_DNR);
 		return;
 	}
-	req->next = NULL;
-	if (ctrl->aer_tail)
-		ctrl->aer_tail->next = req;
-	else
-		ctrl->aer_head = req;
-	ctrl->aer_tail = req;
+	STAILQ_INSERT_TAIL(&ctrl->aers, req, queue_link);
 	ctrl->nr_aer++;
 	aen_process(ctrl);
 }
 
 void nvemu_ctrl_abort_aers(struct nvemu_ctrl *ctrl)
 {
-	while (ctrl->aer_head) {
-		struct nvemu_req *aer = ctrl->aer_head;
+	while (!STAILQ_EMPTY(&ctrl->aers)) {
+		struct nvemu_req *aer = STAILQ_FIRST(&ctrl->aers);
 
-		ctrl->aer_head = aer->next;
+		STAILQ_REMOVE_HEAD(&ctrl->aers, queue_link);
 		ctrl->nr_aer--;
 		nvemu_req_complete(aer, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
 	}
-	ctrl->aer_tail = NULL;
 }
 
 /* ---- registers */
@@ -754,36 +730,34 @@ unsigned nvemu_ctrl_suspend(struct nvemu_ctrl *ctrl, bool admin_only)
 
 void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
 {
-	for (struct nvemu_req *r = ctrl->inflight_head; r; r = r->inflight_next)
+	struct nvemu_req *r;
+
+	LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link)
 		if (r->cmd.opc != nvme_admin_async_event || r->sqid)
 			r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
 }
 
 void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl)
 {
-	struct nvemu_req *r = ctrl->held_head;
+	struct nvemu_req_queue held = STAILQ_HEAD_INITIALIZER(held);
+	struct nvemu_req *r;
 
 	ctrl->suspended = false;
-	ctrl->held_head = ctrl->held_tail = NULL;
-	while (r) {
-		struct nvemu_req *next = r->next;
-
-		r->next = NULL;
+	/* Detached first: running one may submit, and hold, more. */
+	STAILQ_CONCAT(&held, &ctrl->held);
+	while ((r = STAILQ_FIRST(&held))) {
+		STAILQ_REMOVE_HEAD(&held, queue_link);
 		inflight_add(ctrl, r);
 		dispatch(ctrl, r);
-		r = next;
 	}
 }
 
 void nvemu_ctrl_fail_held(struct nvemu_ctrl *ctrl, uint16_t status)
 {
-	while (ctrl->held_head) {
-		struct nvemu_req *r = ctrl->held_head;
+	while (!STAILQ_EMPTY(&ctrl->held)) {
+		struct nvemu_req *r = STAILQ_FIRST(&ctrl->held);
 
-		ctrl->held_head = r->next;
-		if (!ctrl->held_head)
-			ctrl->held_tail = NULL;
-		r->next = NULL;
+		STAILQ_REMOVE_HEAD(&ctrl->held, queue_link);
 		inflight_add(ctrl, r);
 		nvemu_req_complete(r, status);
 	}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <nvemu/nvemu.h>
 
@@ -48,9 +49,12 @@ struct nvemu_ns {
 	 * user count go with the last reference.
 	 */
 	unsigned refs;
-	bool removed;		    /* unlinked: on subsys->dead_ns until released */
-	struct nvemu_ns *dead_next; /* subsys->dead_ns */
+	bool removed;		       /* unlinked: on subsys->dead_ns until released */
+	LIST_ENTRY(nvemu_ns) dead_link; /* subsys->dead_ns */
 };
+
+/* The outstanding AERs, or the commands a suspend holds, in arrival order. */
+STAILQ_HEAD(nvemu_req_queue, nvemu_req);
 
 struct nvemu_queue_stats {
 	uint64_t requests;
@@ -130,7 +134,7 @@ struct nvemu_ctrl {
 	struct nvemu_fw_state fw;
 
 	/* Asynchronous events */
-	struct nvemu_req *aer_head, *aer_tail; /* outstanding AERs */
+	struct nvemu_req_queue aers; /* outstanding AERs */
 	unsigned nr_aer;
 	struct nvemu_event events[NVEMU_MAX_EVENTS]; /* queued, not reported yet */
 	unsigned nr_events;
@@ -151,15 +155,15 @@ struct nvemu_ctrl {
 	/* suspend / in flight */
 	bool suspended;
 	bool suspend_admin_only;
-	struct nvemu_req *held_head, *held_tail;
+	struct nvemu_req_queue held;
 	unsigned inflight;
-	struct nvemu_req *inflight_head; /* for abort after a suspend timeout */
+	LIST_HEAD(, nvemu_req) inflight_reqs; /* for Abort, SQ deletion, a suspend timeout */
 	void (*idle_fn)(void *arg);	 /* nvemu_ctrl_when_idle() */
 	void *idle_arg;
 	unsigned internal_ops; /* engine work without a request (shutdown flushes) */
 	/* Destroyed with commands in flight: freed by the last completion. */
 	bool dying;
-	struct nvemu_ctrl *dying_next; /* subsys->dying_ctrls */
+	LIST_ENTRY(nvemu_ctrl) dying_link; /* subsys->dying_ctrls */
 
 	uint64_t last_keep_alive_ns;
 	char hostnqn[NVEMU_NQN_MAX + 1];
@@ -199,8 +203,8 @@ struct nvemu_subsys {
 	 * Objects that outlive their removal because commands still use them;
 	 * nvemu_subsys_destroy() frees the subsystem once both lists are empty.
 	 */
-	struct nvemu_ns *dead_ns;
-	struct nvemu_ctrl *dying_ctrls;
+	LIST_HEAD(, nvemu_ns) dead_ns;
+	LIST_HEAD(, nvemu_ctrl) dying_ctrls;
 	bool dying;
 };
 

@@ -188,7 +188,7 @@ static void ctrl_free(struct nvemu_ctrl *ctrl)
 /* A destroyed subsystem goes once nothing it owned is still in use. */
 static void subsys_maybe_free(struct nvemu_subsys *s)
 {
-	if (!s->dying || s->dead_ns || s->dying_ctrls)
+	if (!s->dying || !LIST_EMPTY(&s->dead_ns) || !LIST_EMPTY(&s->dying_ctrls))
 		return;
 	free(s);
 }
@@ -196,14 +196,9 @@ static void subsys_maybe_free(struct nvemu_subsys *s)
 static void ns_release(struct nvemu_ns *ns)
 {
 	struct nvemu_subsys *s = ns->subsys;
-	struct nvemu_ns **pp;
 
-	for (pp = &s->dead_ns; *pp; pp = &(*pp)->dead_next) {
-		if (*pp == ns) {
-			*pp = ns->dead_next;
-			break;
-		}
-	}
+	if (ns->removed)
+		LIST_REMOVE(ns, dead_link);
 	if (ns->bdev) {
 		ns->bdev->users--;
 		if (ns->owns_bdev)
@@ -223,22 +218,15 @@ void nvemu_ns_put(struct nvemu_ns *ns)
 static void ns_unlink(struct nvemu_subsys *s, struct nvemu_ns *ns)
 {
 	ns->removed = true;
-	ns->dead_next = s->dead_ns;
-	s->dead_ns = ns;
+	LIST_INSERT_HEAD(&s->dead_ns, ns, dead_link);
 	nvemu_ns_put(ns);
 }
 
 void nvemu_ctrl_release(struct nvemu_ctrl *ctrl)
 {
 	struct nvemu_subsys *s = ctrl->subsys;
-	struct nvemu_ctrl **pp;
 
-	for (pp = &s->dying_ctrls; *pp; pp = &(*pp)->dying_next) {
-		if (*pp == ctrl) {
-			*pp = ctrl->dying_next;
-			break;
-		}
-	}
+	LIST_REMOVE(ctrl, dying_link);
 	ctrl_free(ctrl);
 	subsys_maybe_free(s);
 }
@@ -279,8 +267,7 @@ void nvemu_subsys_destroy(struct nvemu_subsys *s)
 		if (nvemu_ctrl_inflight(ctrl)) {
 			/* Its completions still reach the transport; the last one frees it. */
 			ctrl->dying = true;
-			ctrl->dying_next = s->dying_ctrls;
-			s->dying_ctrls = ctrl;
+			LIST_INSERT_HEAD(&s->dying_ctrls, ctrl, dying_link);
 		} else {
 			ctrl_free(ctrl);
 		}
@@ -470,6 +457,8 @@ int nvemu_subsys_add_ctrl_ex(struct nvemu_subsys *s, const struct nvemu_ctrl_par
 	if (!ctrl->sqs || !ctrl->cqs)
 		goto nomem;
 	ctrl->subsys = s;
+	STAILQ_INIT(&ctrl->aers);
+	STAILQ_INIT(&ctrl->held);
 	ctrl->cntlid = id;
 	ctrl->p = *p;
 	ctrl->p.cntlid = id;
@@ -879,12 +868,12 @@ int nvemu_subsys_poll(struct nvemu_subsys *s)
 			n += r;
 	}
 	/* Removed namespaces still finish the commands that hold them. */
-	ns = s->dead_ns ? nvemu_ns_get(s->dead_ns) : NULL;
+	ns = LIST_FIRST(&s->dead_ns) ? nvemu_ns_get(LIST_FIRST(&s->dead_ns)) : NULL;
 	while (ns) {
 		r = nvemu_bdev_poll(ns->bdev);
 		if (r > 0)
 			n += r;
-		next = ns->dead_next ? nvemu_ns_get(ns->dead_next) : NULL;
+		next = LIST_NEXT(ns, dead_link) ? nvemu_ns_get(LIST_NEXT(ns, dead_link)) : NULL;
 		nvemu_ns_put(ns);
 		ns = next;
 	}

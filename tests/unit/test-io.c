@@ -791,7 +791,7 @@ static void test_ns_delete_all_under_io(void **state)
 		assert_int_equal(a[i].req.cqe.status, 0);
 	}
 	assert_int_equal(t->bdev.users, 0);
-	assert_null(env->subsys->dead_ns);
+	assert_true(LIST_EMPTY(&env->subsys->dead_ns));
 	/* New commands to the deleted namespace. */
 	cmd = (struct nvemu_sqe){.opc = nvme_cmd_read, .nsid = 6};
 	tu_expect_error(env, 1, &cmd, r, sizeof(r), SC_INVALID_NS);
@@ -1033,7 +1033,7 @@ static void test_owned_file_bdev_freed_by_completion(void **state)
 	}
 	assert_int_equal(wr.done, 1);
 	assert_int_equal(wr.req.cqe.status, 0);
-	assert_null(env->subsys->dead_ns);
+	assert_true(LIST_EMPTY(&env->subsys->dead_ns));
 	unlink(path);
 	free(path);
 	free(id);

@@ -132,7 +132,7 @@ void tcp_assoc_gc(struct nvemu_tcp_target *t)
 			continue;
 		if (a->ctrl) {
 			/* Held commands and shutdown flushes still reference it. */
-			if (nvemu_ctrl_inflight(a->ctrl) || a->ctrl->held_head)
+			if (nvemu_ctrl_inflight(a->ctrl) || !STAILQ_EMPTY(&a->ctrl->held))
 				continue;
 			nvemu_ctrl_bind_transport(a->ctrl, NULL, NULL, NULL);
 			if (nvemu_subsys_remove_ctrl(a->ts->s, a->cntlid, NULL)) {
