@@ -125,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nvemu_subsys_poll(subsys);
 	tcp_assoc_gc(tgt);
 	/* Everything an input created must be gone again. */
-	if (tgt->conns || tgt->assocs || subsys->nr_ctrls)
+	if (!LIST_EMPTY(&tgt->conns) || !LIST_EMPTY(&tgt->assocs) || subsys->nr_ctrls)
 		__builtin_trap();
 	return 0;
 }

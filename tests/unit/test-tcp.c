@@ -990,12 +990,12 @@ static void test_socket_keepalive(void **state)
 	(void)state;
 	cl_icreq(c, false, false);
 	srv_pause(sv);
-	assert_non_null(sv->t->conns);
-	assert_int_equal(getsockopt(sv->t->conns->fd, SOL_SOCKET, SO_KEEPALIVE, &v, &l), 0);
+	assert_false(LIST_EMPTY(&sv->t->conns));
+	assert_int_equal(getsockopt(LIST_FIRST(&sv->t->conns)->fd, SOL_SOCKET, SO_KEEPALIVE, &v, &l), 0);
 	assert_int_equal(v, 1);
-	assert_int_equal(getsockopt(sv->t->conns->fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &l), 0);
+	assert_int_equal(getsockopt(LIST_FIRST(&sv->t->conns)->fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &l), 0);
 	assert_int_equal(v, 60);
-	assert_int_equal(getsockopt(sv->t->conns->fd, IPPROTO_TCP, TCP_KEEPCNT, &v, &l), 0);
+	assert_int_equal(getsockopt(LIST_FIRST(&sv->t->conns)->fd, IPPROTO_TCP, TCP_KEEPCNT, &v, &l), 0);
 	assert_int_equal(v, 3);
 	srv_resume(sv);
 	cl_close(c);
@@ -1091,7 +1091,7 @@ static void test_response_alloc_failure(void **state)
 	assert_int_equal(atomic_load(&fail_tx_alloc), 0);
 	nvemu_tcp_target_tick(sv->t); /* c is freed here */
 	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 0);
-	assert_null(sv->t->conns);
+	assert_true(LIST_EMPTY(&sv->t->conns));
 	nvemu_tcp_remove_subsys(sv->t, sv->s);
 	nvemu_tcp_target_destroy(sv->t);
 	nvemu_subsys_destroy(sv->s);

@@ -44,10 +44,10 @@ static unsigned slots_made(const struct tcp_conn *c)
 /* NULL when the queue is full (more commands than entries) or out of memory. */
 static struct tcp_cmd *cmd_alloc(struct tcp_conn *c)
 {
-	struct tcp_cmd *cmd = c->free_cmds;
+	struct tcp_cmd *cmd = SLIST_FIRST(&c->free_cmds);
 
 	if (cmd) {
-		c->free_cmds = cmd->next_free;
+		SLIST_REMOVE_HEAD(&c->free_cmds, free_link);
 	} else {
 		/* Slots are made on first use, up to the queue's entries. */
 		unsigned i = slots_made(c);
@@ -61,7 +61,6 @@ static struct tcp_cmd *cmd_alloc(struct tcp_conn *c)
 		cmd->idx = (uint16_t)i;
 		c->cmds[i] = cmd;
 	}
-	cmd->next_free = NULL;
 	cmd->st = CMD_RX;
 	cmd->len = cmd->rcvd = cmd->r2t_end = 0;
 	cmd->status = 0;
@@ -85,22 +84,6 @@ int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries)
 	return 0;
 }
 
-static void wait_remove(struct tcp_conn *c, struct tcp_cmd *cmd)
-{
-	struct tcp_cmd **pp = &c->wait_head, *prev = NULL;
-
-	while (*pp && *pp != cmd) {
-		prev = *pp;
-		pp = &(*pp)->next_wait;
-	}
-	if (!*pp)
-		return;
-	*pp = cmd->next_wait;
-	if (c->wait_tail == cmd)
-		c->wait_tail = prev;
-	cmd->next_wait = NULL;
-}
-
 void tcp_cmd_release(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
@@ -110,7 +93,7 @@ void tcp_cmd_release(struct tcp_cmd *cmd)
 	if (c->disc_aer == cmd)
 		c->disc_aer = NULL;
 	if (cmd->st == CMD_WAIT)
-		wait_remove(c, cmd);
+		TAILQ_REMOVE(&c->waiting, cmd, wait_link);
 	cmd->st = CMD_FREE;
 	c->buf_bytes -= cmd->counted;
 	cmd->counted = 0;
@@ -120,8 +103,7 @@ void tcp_cmd_release(struct tcp_cmd *cmd)
 		cmd->buf = NULL;
 		cmd->cap = 0;
 	}
-	cmd->next_free = c->free_cmds;
-	c->free_cmds = cmd;
+	SLIST_INSERT_HEAD(&c->free_cmds, cmd, free_link);
 }
 
 static int cmd_buf(struct tcp_cmd *cmd, uint32_t len)
@@ -164,6 +146,8 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 	c->t = t;
 	c->lst = lst;
 	c->fd = fd;
+	TAILQ_INIT(&c->waiting);
+	STAILQ_INIT(&c->tx);
 	c->state = CONN_IC;
 	c->rx = RX_CH;
 	c->maxh2cdata = t->p.maxh2cdata;
@@ -179,10 +163,7 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 			return NULL;
 		}
 	}
-	c->next = t->conns;
-	if (t->conns)
-		t->conns->prev = c;
-	t->conns = c;
+	LIST_INSERT_HEAD(&t->conns, c, link);
 	return c;
 }
 
@@ -200,13 +181,12 @@ static void tx_item_done(struct tcp_conn *c, struct tx_item *it)
 
 static void tx_drop_all(struct tcp_conn *c)
 {
-	while (c->tx_head) {
-		struct tx_item *it = c->tx_head;
+	while (!STAILQ_EMPTY(&c->tx)) {
+		struct tx_item *it = STAILQ_FIRST(&c->tx);
 
-		c->tx_head = it->next;
+		STAILQ_REMOVE_HEAD(&c->tx, link);
 		tx_item_done(c, it);
 	}
-	c->tx_tail = NULL;
 }
 
 static void conn_finish_drain(struct tcp_conn *c)
@@ -232,14 +212,14 @@ void tcp_conn_flush(struct tcp_conn *c)
 			conn_finish_drain(c);
 		return;
 	}
-	while (c->tx_head) {
+	while (!STAILQ_EMPTY(&c->tx)) {
 		struct iovec iov[64];
 		struct msghdr msg = {.msg_iov = iov};
 		struct tx_item *it;
 		size_t n = 0;
 		ssize_t r;
 
-		for (it = c->tx_head; it && n + 3 <= 64; it = it->next) {
+		for (it = STAILQ_FIRST(&c->tx); it && n + 3 <= 64; it = STAILQ_NEXT(it, link)) {
 			uint32_t off = it->off;
 
 			if (off < it->hdr_len) {
@@ -268,8 +248,8 @@ void tcp_conn_flush(struct tcp_conn *c)
 			tx_drop_all(c);
 			break;
 		}
-		while (r > 0 && c->tx_head) {
-			it = c->tx_head;
+		while (r > 0 && !STAILQ_EMPTY(&c->tx)) {
+			it = STAILQ_FIRST(&c->tx);
 			uint32_t left = it->hdr_len + it->data_len + it->tail_len - it->off;
 
 			if ((size_t)r < left) {
@@ -278,16 +258,14 @@ void tcp_conn_flush(struct tcp_conn *c)
 				break;
 			}
 			r -= left;
-			c->tx_head = it->next;
-			if (!c->tx_head)
-				c->tx_tail = NULL;
+			STAILQ_REMOVE_HEAD(&c->tx, link);
 			tx_item_done(c, it);
 		}
 	}
-	want = (c->rx_paused ? 0 : EPOLLIN) | (c->tx_head ? EPOLLOUT : 0);
+	want = (c->rx_paused ? 0 : EPOLLIN) | (!STAILQ_EMPTY(&c->tx) ? EPOLLOUT : 0);
 	if (want != c->events)
 		tcp_fd_mod(c, want);
-	if (!c->tx_head && c->close_after_tx)
+	if (STAILQ_EMPTY(&c->tx) && c->close_after_tx)
 		conn_finish_drain(c);
 }
 
@@ -307,11 +285,7 @@ static void tx_queue(struct tcp_conn *c, struct tx_item *it)
 {
 	it->counted = it->hdr_len + it->data_len + it->tail_len;
 	c->tx_bytes += it->counted;
-	if (c->tx_tail)
-		c->tx_tail->next = it;
-	else
-		c->tx_head = it;
-	c->tx_tail = it;
+	STAILQ_INSERT_TAIL(&c->tx, it, link);
 }
 
 /*
@@ -526,7 +500,7 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 			tcp_cmd_release(cmd);
 	}
 	c->rx_cmd = NULL;
-	c->wait_head = c->wait_tail = NULL;
+	TAILQ_INIT(&c->waiting);
 	free(c->stash);
 	c->stash = NULL;
 	c->stash_len = 0;
@@ -540,16 +514,9 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 
 void tcp_conn_free_if_idle(struct tcp_conn *c)
 {
-	struct nvemu_tcp_target *t = c->t;
-
 	if (c->state != CONN_CLOSED || c->in_cb || c->engine_inflight)
 		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		t->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 	for (unsigned i = 0; i < c->nr_cmds && c->cmds[i]; i++) {
 		free(c->cmds[i]->buf);
 		free(c->cmds[i]);
@@ -970,7 +937,7 @@ static void conn_set_paused(struct tcp_conn *c, bool paused)
 	uint32_t want;
 
 	c->rx_paused = paused;
-	want = (paused ? 0 : EPOLLIN) | (c->tx_head ? EPOLLOUT : 0);
+	want = (paused ? 0 : EPOLLIN) | (!STAILQ_EMPTY(&c->tx) ? EPOLLOUT : 0);
 	if (c->fd >= 0 && want != c->events)
 		tcp_fd_mod(c, want);
 }
@@ -1083,19 +1050,14 @@ void tcp_cmd_start_data(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
 
-	if (cmd->st != CMD_WAIT && (c->wait_head || !buf_room(c, cmd))) {
+	if (cmd->st != CMD_WAIT && (!TAILQ_EMPTY(&c->waiting) || !buf_room(c, cmd))) {
 		/* Other commands hold the queue's share: wait, in order (no R2T yet). */
 		cmd->st = CMD_WAIT;
-		cmd->next_wait = NULL;
-		if (c->wait_tail)
-			c->wait_tail->next_wait = cmd;
-		else
-			c->wait_head = cmd;
-		c->wait_tail = cmd;
+		TAILQ_INSERT_TAIL(&c->waiting, cmd, wait_link);
 		return;
 	}
 	if (cmd->st == CMD_WAIT)
-		wait_remove(c, cmd);
+		TAILQ_REMOVE(&c->waiting, cmd, wait_link);
 	cmd->st = CMD_RX;
 	if (cmd_buf(cmd, cmd->len)) {
 		tcp_log(c->t, NVEMU_TCP_LOG_ERR, "%s: out of memory for %u data bytes", c->peer,
@@ -1116,8 +1078,9 @@ void tcp_conn_kick(struct tcp_conn *c)
 		return;
 	c->kicking = true;
 	c->in_cb++;
-	while (c->wait_head && c->state == CONN_LIVE && buf_room(c, c->wait_head))
-		tcp_cmd_start_data(c->wait_head);
+	while (!TAILQ_EMPTY(&c->waiting) && c->state == CONN_LIVE &&
+	       buf_room(c, TAILQ_FIRST(&c->waiting)))
+		tcp_cmd_start_data(TAILQ_FIRST(&c->waiting));
 	if (c->rx_paused && !conn_should_pause(c) && c->state == CONN_LIVE && !c->in_rx) {
 		uint64_t now = nvemu_now_ns();
 

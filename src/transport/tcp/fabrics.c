@@ -110,14 +110,7 @@ void tcp_assoc_teardown(struct tcp_assoc *a, const char *why)
 
 static void assoc_free(struct tcp_assoc *a)
 {
-	struct nvemu_tcp_target *t = a->t;
-
-	if (a->prev)
-		a->prev->next = a->next;
-	else
-		t->assocs = a->next;
-	if (a->next)
-		a->next->prev = a->prev;
+	LIST_REMOVE(a, link);
 	free(a->io);
 	free(a);
 }
@@ -126,8 +119,8 @@ void tcp_assoc_gc(struct nvemu_tcp_target *t)
 {
 	struct tcp_assoc *a, *next;
 
-	for (a = t->assocs; a; a = next) {
-		next = a->next;
+	for (a = LIST_FIRST(&t->assocs); a; a = next) {
+		next = LIST_NEXT(a, link);
 		if (!a->dead)
 			continue;
 		if (a->ctrl) {
@@ -349,10 +342,7 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	a->nr_io = t->p.num_io_queues;
 	copy_nqn(a->hostnqn, hostnqn);
 	memcpy(a->hostid, d->hostid, 16);
-	a->next = t->assocs;
-	if (t->assocs)
-		t->assocs->prev = a;
-	t->assocs = a;
+	LIST_INSERT_HEAD(&t->assocs, a, link);
 
 	c->assoc = a;
 	c->sq = nvemu_ctrl_connect_queue(ctrl, 0, sqsize + 1);
@@ -372,7 +362,7 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	struct tcp_assoc *a;
 	struct nvemu_ctrl *ctrl;
 
-	for (a = c->t->assocs; a; a = a->next)
+	LIST_FOREACH(a, &c->t->assocs, link)
 		if (!a->dead && a->ts == ts && a->cntlid == cntlid)
 			break;
 	if (!a) {
@@ -731,7 +721,7 @@ static void disc_send_aen(struct tcp_conn *c)
 void tcp_disc_log_changed(struct nvemu_tcp_target *t)
 {
 	t->genctr++;
-	for (struct tcp_conn *c = t->conns; c; c = c->next) {
+	for (struct tcp_conn *c = LIST_FIRST(&t->conns); c; c = LIST_NEXT(c, link)) {
 		if (!c->disc || !c->connected || c->state != CONN_LIVE ||
 		    !(c->disc_aec & (uint32_t)NVME_CTRL_OAES_DL))
 			continue;

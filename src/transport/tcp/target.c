@@ -41,12 +41,12 @@ struct epoll_src {
 	nvemu_tcp_fd_cb cb;
 	void *arg;
 	bool dead;
-	struct epoll_src *next_dead;
+	SLIST_ENTRY(epoll_src) dead_link;
 };
 
 struct builtin_loop {
 	int epfd;
-	struct epoll_src *dead;
+	SLIST_HEAD(, epoll_src) dead;
 };
 
 static void *ep_add(void *loop, int fd, uint32_t events, nvemu_tcp_fd_cb cb, void *arg)
@@ -85,8 +85,7 @@ static void ep_del(void *loop, void *h)
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->fd, NULL);
 	s->dead = true;
 	/* This round's event array may still name it: free after dispatch. */
-	s->next_dead = l->dead;
-	l->dead = s;
+	SLIST_INSERT_HEAD(&l->dead, s, dead_link);
 }
 
 static const struct nvemu_tcp_loop_ops builtin_ops = {
@@ -97,10 +96,10 @@ static const struct nvemu_tcp_loop_ops builtin_ops = {
 
 static void reap_dead(struct builtin_loop *l)
 {
-	while (l->dead) {
-		struct epoll_src *s = l->dead;
+	while (!SLIST_EMPTY(&l->dead)) {
+		struct epoll_src *s = SLIST_FIRST(&l->dead);
 
-		l->dead = s->next_dead;
+		SLIST_REMOVE_HEAD(&l->dead, dead_link);
 		free(s);
 	}
 }
@@ -195,7 +194,7 @@ int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p, struct nvem
 static void close_listener_conns(struct nvemu_tcp_target *t, struct tcp_listener *l)
 {
 again:
-	for (struct tcp_conn *c = t->conns; c; c = c->next) {
+	for (struct tcp_conn *c = LIST_FIRST(&t->conns); c; c = LIST_NEXT(c, link)) {
 		if (c->state != CONN_CLOSED && (!l || c->lst == l)) {
 			tcp_conn_close(c, "listener removed");
 			goto again;
@@ -209,7 +208,7 @@ static void listener_put(struct nvemu_tcp_target *t, struct tcp_listener *l)
 		return;
 	close_listener_conns(t, l);
 	/* Closed conns still waiting for the engine must not point at it. */
-	for (struct tcp_conn *c = t->conns; c; c = c->next)
+	for (struct tcp_conn *c = LIST_FIRST(&t->conns); c; c = LIST_NEXT(c, link))
 		if (c->lst == l)
 			c->lst = NULL;
 	for (unsigned i = 0; i < t->nr_lst; i++) {
@@ -231,7 +230,7 @@ static void drain_subsys(struct nvemu_tcp_target *t, struct tcp_subsys *ts)
 	bool busy;
 
 again:
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link)) {
 		if (a->ts == ts && !a->dead) {
 			tcp_assoc_teardown(a, "subsystem removed");
 			goto again;
@@ -240,26 +239,21 @@ again:
 	do {
 		tcp_assoc_gc(t);
 		busy = false;
-		for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+		for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
 			busy |= a->ts == ts;
 		if (busy)
 			nvemu_subsys_poll(ts->s);
 	} while (busy && nvemu_now_ns() < deadline);
 	/* Still busy: forget them; destroying the subsystem takes the controllers. */
-	for (struct tcp_assoc *a = t->assocs, *next; a; a = next) {
-		next = a->next;
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs), *next; a; a = next) {
+		next = LIST_NEXT(a, link);
 		if (a->ts != ts)
 			continue;
 		tcp_log(t, NVEMU_TCP_LOG_WARN, "controller %u still has commands in flight",
 			a->cntlid);
 		if (a->ctrl)
 			nvemu_ctrl_bind_transport(a->ctrl, NULL, NULL, NULL);
-		if (a->prev)
-			a->prev->next = a->next;
-		else
-			t->assocs = a->next;
-		if (a->next)
-			a->next->prev = a->prev;
+		LIST_REMOVE(a, link);
 		free(a->io);
 		free(a);
 	}
@@ -286,8 +280,8 @@ void nvemu_tcp_target_destroy(struct nvemu_tcp_target *t)
 		listener_put(t, t->lst[0]);
 	}
 	/* Connections still referenced by the engine: nothing will complete them now. */
-	while (t->conns) {
-		struct tcp_conn *c = t->conns;
+	while (!LIST_EMPTY(&t->conns)) {
+		struct tcp_conn *c = LIST_FIRST(&t->conns);
 
 		c->engine_inflight = 0;
 		c->in_cb = 0;
@@ -321,7 +315,7 @@ void nvemu_tcp_target_tick(struct nvemu_tcp_target *t)
 	for (unsigned i = 0; i < t->nr_lst; i++)
 		listener_resume(t->lst[i], now);
 again_conn:
-	for (struct tcp_conn *c = t->conns; c; c = c->next) {
+	for (struct tcp_conn *c = LIST_FIRST(&t->conns); c; c = LIST_NEXT(c, link)) {
 		if (tcp_conn_tick_closed(c, now))
 			goto again_conn;
 		if (c->rx_paused) {
@@ -333,7 +327,7 @@ again_conn:
 		}
 	}
 again_assoc:
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
 		if (tcp_assoc_tick(a, now))
 			goto again_assoc;
 	tcp_assoc_gc(t);
@@ -349,7 +343,7 @@ int nvemu_tcp_target_run_once(struct nvemu_tcp_target *t, int timeout_ms)
 
 	if (t->epfd < 0)
 		return -EINVAL;
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
 		if (a->ctrl && a->ctrl->inflight > a->ctrl->nr_aer)
 			inflight = true;
 	if (now >= t->next_tick_ns)
@@ -409,7 +403,7 @@ int nvemu_tcp_add_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
 	if (t->nr_subs)
 		memcpy(subs, t->subs, t->nr_subs * sizeof(*subs));
 	subs[t->nr_subs] = (struct tcp_subsys){.s = s, .allow_any = true};
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
 		a->ts = &subs[a->ts - t->subs];
 	free(t->subs);
 	t->subs = subs;
@@ -437,7 +431,7 @@ void nvemu_tcp_remove_subsys(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
 	idx = (unsigned)(ts - t->subs);
 	memmove(&t->subs[idx], &t->subs[idx + 1], (t->nr_subs - idx - 1) * sizeof(*ts));
 	t->nr_subs--;
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
 		if (a->ts > &t->subs[idx])
 			a->ts--;
 	tcp_disc_log_changed(t);
@@ -493,7 +487,7 @@ int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const
 static void drop_host_assocs(struct nvemu_tcp_target *t, struct tcp_subsys *ts, const char *hostnqn)
 {
 again:
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link)) {
 		if (!a->dead && a->ts == ts && !strcmp(a->hostnqn, hostnqn)) {
 			tcp_assoc_teardown(a, "host removed from the subsystem");
 			goto again;
@@ -533,7 +527,7 @@ unsigned nvemu_tcp_nr_assocs(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
 {
 	unsigned n = 0;
 
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
 		n += !a->dead && a->ts->s == s;
 	return n;
 }
@@ -541,7 +535,7 @@ unsigned nvemu_tcp_nr_assocs(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
 int nvemu_tcp_get_assoc(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
 			struct nvemu_tcp_assoc_info *out)
 {
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link)) {
 		if (a->dead || a->ts->s != s || idx--)
 			continue;
 		memset(out, 0, sizeof(*out));
@@ -559,7 +553,7 @@ int nvemu_tcp_get_assoc(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsi
 
 bool nvemu_tcp_owns_ctrl(struct nvemu_tcp_target *t, const struct nvemu_ctrl *ctrl)
 {
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
 		if (a->ctrl == ctrl)
 			return true;
 	return false;
@@ -567,14 +561,14 @@ bool nvemu_tcp_owns_ctrl(struct nvemu_tcp_target *t, const struct nvemu_ctrl *ct
 
 void nvemu_tcp_ns_added(struct nvemu_tcp_target *t, struct nvemu_subsys *s, uint32_t nsid)
 {
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
 		if (!a->dead && a->ctrl && a->ts->s == s && !nvemu_ctrl_ns_attached(a->ctrl, nsid))
 			nvemu_ctrl_attach_ns(a->ctrl, nsid, NULL);
 }
 
 void nvemu_tcp_ns_removed(struct nvemu_tcp_target *t, struct nvemu_subsys *s, uint32_t nsid)
 {
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next)
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
 		if (a->ctrl && a->ts->s == s && nvemu_ctrl_ns_attached(a->ctrl, nsid))
 			nvemu_ctrl_detach_ns(a->ctrl, nsid, NULL);
 }
@@ -836,7 +830,7 @@ int nvemu_tcp_remove_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s
 	ts->ls[i] = ts->ls[--ts->nr_ls];
 	tcp_disc_log_changed(t);
 again:
-	for (struct tcp_assoc *a = t->assocs; a; a = a->next) {
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link)) {
 		if (!a->dead && a->ts == ts && a->port_id == port_id) {
 			tcp_assoc_teardown(a, "listener removed");
 			goto again;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "engine/nvemu-internal.h"
 #include <nvemu/tcp.h>
@@ -172,12 +173,12 @@ struct tcp_cmd {
 	unsigned tx_refs; /* queued PDUs that point into buf */
 	uint32_t counted; /* bytes of buf counted in the queue's buf_bytes */
 	uint64_t data_ns; /* last R2T sent or H2CData received */
-	struct tcp_cmd *next_free;
-	struct tcp_cmd *next_wait; /* CMD_WAIT: the queue's waiting list */
+	SLIST_ENTRY(tcp_cmd) free_link;
+	TAILQ_ENTRY(tcp_cmd) wait_link; /* CMD_WAIT: the queue's waiting list */
 };
 
 struct tx_item {
-	struct tx_item *next;
+	STAILQ_ENTRY(tx_item) link;
 	uint32_t hdr_len;
 	uint32_t data_len;
 	uint32_t tail_len; /* data digest */
@@ -194,8 +195,8 @@ enum rx_state { RX_CH, RX_HDR, RX_PAD, RX_DATA, RX_DDGST, RX_TERM };
 
 struct tcp_conn {
 	struct nvemu_tcp_target *t;
-	struct tcp_conn *prev, *next; /* target's list */
-	struct tcp_listener *lst;     /* NULL: every subsystem (fuzzing) */
+	LIST_ENTRY(tcp_conn) link; /* the target's connections */
+	struct tcp_listener *lst;  /* NULL: every subsystem (fuzzing) */
 	int fd;
 	void *h;
 	uint32_t events;
@@ -234,7 +235,7 @@ struct tcp_conn {
 	uint8_t *stash; /* bytes read but not parsed while paused */
 	uint32_t stash_len;
 	/* Commands waiting for buffer room, in arrival order (no R2T sent yet). */
-	struct tcp_cmd *wait_head, *wait_tail;
+	TAILQ_HEAD(, tcp_cmd) waiting;
 	uint32_t buf_bytes; /* data buffers held by the queue's commands */
 	size_t tx_bytes;    /* bytes queued for transmission */
 	bool tx_lost;	    /* a PDU could not be queued: the connection must end */
@@ -254,7 +255,7 @@ struct tcp_conn {
 	struct tcp_assoc *assoc;
 	struct tcp_cmd **cmds; /* slots by transfer tag, allocated on first use */
 	unsigned nr_cmds;      /* 1 until Connect, then the queue's entries */
-	struct tcp_cmd *free_cmds;
+	SLIST_HEAD(, tcp_cmd) free_cmds;
 	unsigned engine_inflight;
 
 	/* discovery controller state */
@@ -267,14 +268,14 @@ struct tcp_conn {
 	bool disc_aen_pending; /* a log change not reported yet (no AER outstanding) */
 
 	/* transmit path */
-	struct tx_item *tx_head, *tx_tail;
+	STAILQ_HEAD(, tx_item) tx;
 	unsigned in_cb; /* nesting of callbacks: not freed while > 0 */
 	bool close_after_tx;
 	uint64_t drain_start_ns;
 };
 
 struct tcp_assoc {
-	struct tcp_assoc *prev, *next; /* target's list */
+	LIST_ENTRY(tcp_assoc) link; /* the target's associations */
 	struct nvemu_tcp_target *t;
 	struct tcp_subsys *ts;
 	struct nvemu_ctrl *ctrl;
@@ -300,8 +301,8 @@ struct nvemu_tcp_target {
 	struct tcp_listener **lst;
 	unsigned nr_lst;
 
-	struct tcp_conn *conns;
-	struct tcp_assoc *assocs;
+	LIST_HEAD(, tcp_conn) conns;
+	LIST_HEAD(, tcp_assoc) assocs;
 	uint64_t genctr;
 	uint16_t next_disc_cntlid;
 	/* accept() failures: one log line per 10 s */
