@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,7 +35,7 @@ enum file_step {
 };
 
 struct file_io {
-	struct file_io *next;
+	STAILQ_ENTRY(file_io) link; /* file_bdev.waiting */
 	struct nvemu_bio *bio;
 	enum file_step step;
 	void *bounce; /* aligned copy for O_DIRECT, or the zero buffer */
@@ -53,7 +54,7 @@ struct file_bdev {
 	struct io_uring ring;
 	bool ring_ok;
 	unsigned depth, in_ring, inflight;
-	struct file_io *q_head, *q_tail; /* waiting for a ring slot */
+	STAILQ_HEAD(, file_io) waiting; /* for a ring slot */
 	/* Destroyed from a completion inside poll(): poll() frees it on its way out. */
 	bool in_poll, destroyed;
 };
@@ -61,24 +62,6 @@ struct file_bdev {
 static struct file_bdev *to_file(struct nvemu_bdev *bdev)
 {
 	return (struct file_bdev *)bdev;
-}
-
-static void queue_tail(struct file_bdev *f, struct file_io *io)
-{
-	io->next = NULL;
-	if (f->q_tail)
-		f->q_tail->next = io;
-	else
-		f->q_head = io;
-	f->q_tail = io;
-}
-
-static void queue_head(struct file_bdev *f, struct file_io *io)
-{
-	io->next = f->q_head;
-	f->q_head = io;
-	if (!f->q_tail)
-		f->q_tail = io;
 }
 
 static void *io_buf(struct file_io *io)
@@ -98,9 +81,9 @@ static void io_push(struct file_bdev *f, struct file_io *io, bool front)
 		sqe = io_uring_get_sqe(&f->ring);
 	if (!sqe) {
 		if (front)
-			queue_head(f, io);
+			STAILQ_INSERT_HEAD(&f->waiting, io, link);
 		else
-			queue_tail(f, io);
+			STAILQ_INSERT_TAIL(&f->waiting, io, link);
 		return;
 	}
 	switch (io->step) {
@@ -226,14 +209,12 @@ static bool io_cqe(struct file_bdev *f, struct file_io *io, int res)
 
 static void drain_queue(struct file_bdev *f)
 {
-	while (f->q_head && f->in_ring < f->depth) {
-		struct file_io *io = f->q_head;
+	while (!STAILQ_EMPTY(&f->waiting) && f->in_ring < f->depth) {
+		struct file_io *io = STAILQ_FIRST(&f->waiting);
 
-		f->q_head = io->next;
-		if (!f->q_head)
-			f->q_tail = NULL;
+		STAILQ_REMOVE_HEAD(&f->waiting, link);
 		io_push(f, io, true);
-		if (f->q_head == io)
+		if (STAILQ_FIRST(&f->waiting) == io)
 			break; /* no SQE after all */
 	}
 }
@@ -280,8 +261,8 @@ static int file_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 	}
 	f->inflight++;
 	/* Keep submission order: nothing overtakes what is already queued. */
-	if (f->q_head)
-		queue_tail(f, io);
+	if (!STAILQ_EMPTY(&f->waiting))
+		STAILQ_INSERT_TAIL(&f->waiting, io, link);
 	else
 		io_push(f, io, false);
 	return 0;
@@ -455,6 +436,7 @@ int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return nvemu_error_set(err, -ENOMEM, "file: %s: out of memory", opts->path);
+	STAILQ_INIT(&f->waiting);
 	f->fd = f->efd = -1;
 	f->path = strdup(opts->path);
 	if (!f->path) {
