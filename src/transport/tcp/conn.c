@@ -942,6 +942,111 @@ static void conn_set_paused(struct tcp_conn *c, bool paused)
 		tcp_fd_mod(c, want);
 }
 
+/* Each rx_*_bytes() takes what its receive state wants of buf and returns how much. */
+
+static size_t rx_ch_bytes(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	size_t n = 8 - c->hdr_got;
+
+	if (!c->hdr_got)
+		c->rx_start_ns = nvemu_now_ns();
+	n = n < len ? n : len;
+	memcpy(c->hdr + c->hdr_got, buf, n);
+	c->hdr_got += n;
+	if (c->hdr_got < 8)
+		return n;
+	if (c->hdr[0] == TCP_PDU_CMD && conn_should_pause(c)) {
+		/* No new command until the host reads what we sent; keep the rest. */
+		conn_set_paused(c, true);
+		c->ch_pending = true;
+		if (len > n)
+			stash_add(c, buf + n, len - n);
+		return len;
+	}
+	rx_ch(c);
+	return n;
+}
+
+static size_t rx_data_bytes(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	size_t n = c->data_left < len ? c->data_left : len;
+
+	if (c->data_dst) {
+		memcpy(c->data_dst, buf, n);
+		c->data_dst += n;
+	}
+	if (c->ddgst)
+		c->data_crc = nvemu_crc32c_update(c->data_crc, buf, n);
+	c->data_left -= n;
+	if (!c->data_left) {
+		if (c->ddgst) {
+			c->rx = RX_DDGST;
+			c->ddgst_got = 0;
+		} else {
+			data_done(c, true);
+		}
+	}
+	return n;
+}
+
+static size_t rx_ddgst_bytes(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	size_t n = 4 - c->ddgst_got;
+
+	n = n < len ? n : len;
+	memcpy(c->ddgst_rx + c->ddgst_got, buf, n);
+	c->ddgst_got += n;
+	if (c->ddgst_got == 4)
+		data_done(c, get_le32(c->ddgst_rx) == nvemu_crc32c_final(c->data_crc));
+	return n;
+}
+
+/* The rest of an H2CTermReq: log it, then close. */
+static size_t rx_term_bytes(struct tcp_conn *c, size_t len)
+{
+	size_t n = c->data_left < len ? c->data_left : len;
+	const struct tcp_term_pdu *tp = (const struct tcp_term_pdu *)c->hdr;
+
+	c->data_left -= n;
+	if (!c->data_left) {
+		tcp_log(c->t, NVEMU_TCP_LOG_WARN, "%s: host sent H2CTermReq FES %u FEI %u",
+			c->peer, le16toh(tp->fes), le32toh(tp->fei));
+		tcp_conn_close(c, "H2CTermReq");
+	}
+	return n;
+}
+
+static size_t rx_bytes(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	size_t n = 0;
+
+	switch (c->rx) {
+	case RX_CH:
+		return rx_ch_bytes(c, buf, len);
+	case RX_HDR:
+		n = c->hdr_need - c->hdr_got;
+		n = n < len ? n : len;
+		memcpy(c->hdr + c->hdr_got, buf, n);
+		c->hdr_got += n;
+		if (c->hdr_got == c->hdr_need)
+			rx_hdr(c);
+		return n;
+	case RX_PAD:
+		n = c->pad_left < len ? c->pad_left : len;
+		c->pad_left -= n;
+		if (!c->pad_left)
+			start_data(c);
+		return n;
+	case RX_DATA:
+		return rx_data_bytes(c, buf, len);
+	case RX_DDGST:
+		return rx_ddgst_bytes(c, buf, len);
+	case RX_TERM:
+		return rx_term_bytes(c, len);
+	}
+	return n;
+}
+
 void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 {
 	if (!len)
@@ -955,82 +1060,8 @@ void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len)
 	c->in_cb++;
 	c->in_rx = true;
 	while (len && (c->state == CONN_IC || c->state == CONN_LIVE) && !c->tx_lost) {
-		size_t n = 0;
+		size_t n = rx_bytes(c, buf, len);
 
-		switch (c->rx) {
-		case RX_CH:
-			if (!c->hdr_got)
-				c->rx_start_ns = nvemu_now_ns();
-			n = 8 - c->hdr_got;
-			n = n < len ? n : len;
-			memcpy(c->hdr + c->hdr_got, buf, n);
-			c->hdr_got += n;
-			if (c->hdr_got < 8)
-				break;
-			if (c->hdr[0] == TCP_PDU_CMD && conn_should_pause(c)) {
-				/* No new command until the host reads what we sent. */
-				conn_set_paused(c, true);
-				c->ch_pending = true;
-				if (len > n)
-					stash_add(c, buf + n, len - n);
-				len = n;
-				break;
-			}
-			rx_ch(c);
-			break;
-		case RX_HDR:
-			n = c->hdr_need - c->hdr_got;
-			n = n < len ? n : len;
-			memcpy(c->hdr + c->hdr_got, buf, n);
-			c->hdr_got += n;
-			if (c->hdr_got == c->hdr_need)
-				rx_hdr(c);
-			break;
-		case RX_PAD:
-			n = c->pad_left < len ? c->pad_left : len;
-			c->pad_left -= n;
-			if (!c->pad_left)
-				start_data(c);
-			break;
-		case RX_DATA:
-			n = c->data_left < len ? c->data_left : len;
-			if (c->data_dst) {
-				memcpy(c->data_dst, buf, n);
-				c->data_dst += n;
-			}
-			if (c->ddgst)
-				c->data_crc = nvemu_crc32c_update(c->data_crc, buf, n);
-			c->data_left -= n;
-			if (!c->data_left) {
-				if (c->ddgst) {
-					c->rx = RX_DDGST;
-					c->ddgst_got = 0;
-				} else {
-					data_done(c, true);
-				}
-			}
-			break;
-		case RX_DDGST:
-			n = 4 - c->ddgst_got;
-			n = n < len ? n : len;
-			memcpy(c->ddgst_rx + c->ddgst_got, buf, n);
-			c->ddgst_got += n;
-			if (c->ddgst_got == 4)
-				data_done(c, get_le32(c->ddgst_rx) == nvemu_crc32c_final(c->data_crc));
-			break;
-		case RX_TERM:
-			n = c->data_left < len ? c->data_left : len;
-			c->data_left -= n;
-			if (!c->data_left) {
-				struct tcp_term_pdu *tp = (struct tcp_term_pdu *)c->hdr;
-
-				tcp_log(c->t, NVEMU_TCP_LOG_WARN,
-					"%s: host sent H2CTermReq FES %u FEI %u", c->peer,
-					le16toh(tp->fes), le32toh(tp->fei));
-				tcp_conn_close(c, "H2CTermReq");
-			}
-			break;
-		}
 		buf += n;
 		len -= n;
 	}

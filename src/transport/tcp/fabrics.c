@@ -410,18 +410,100 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	tcp_cmd_respond(cmd, 0, cntlid, 0);
 }
 
-static void fabrics_connect(struct tcp_cmd *cmd)
+/* The discovery controller: run by the transport itself, one per connection. */
+static void connect_discovery(struct tcp_cmd *cmd, uint16_t qid, uint16_t sqsize, uint8_t cattr,
+			      uint32_t kato)
 {
 	struct tcp_conn *c = cmd->conn;
 	struct nvemu_tcp_target *t = c->t;
+
+	if (qid) {
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(42), 0);
+		return;
+	}
+	if (sqsize + 1u > TCP_ADMIN_DEPTH) {
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
+		return;
+	}
+	if (tcp_conn_set_depth(c, sqsize + 1u)) {
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
+		return;
+	}
+	c->disc = true;
+	c->connected = true;
+	c->disc_sq = (struct nvemu_sq){.valid = true, .size = sqsize + 1};
+	c->sq = &c->disc_sq;
+	c->sqflow_off = cattr & (1u << 2);
+	c->kato_ms = kato;
+	c->last_ka_ns = nvemu_now_ns();
+	if (++t->next_disc_cntlid >= 0xfff0)
+		t->next_disc_cntlid = 1;
+	c->disc_cntlid = t->next_disc_cntlid;
+	tcp_cmd_respond(cmd, 0, c->disc_cntlid, 0);
+}
+
+/* Both NQNs are checked before anything is copied, compared or logged; false: refused. */
+static bool connect_nqns_ok(struct tcp_cmd *cmd, const struct nvmf_connect_data *d)
+{
+	struct tcp_conn *c = cmd->conn;
+	bool sub = !nqn_field_ok(d->subsysnqn);
+	char esc[128];
+
+	if (!sub && nqn_field_ok(d->hostnqn))
+		return true;
+	tcp_escape(esc, sizeof(esc), sub ? d->subsysnqn : d->hostnqn, NVME_NQN_LENGTH);
+	tcp_log(c->t, NVEMU_TCP_LOG_WARN,
+		"%s: Connect refused: %s is not a valid NQN (1..%d bytes of UTF-8, no "
+		"control characters): \"%s\"",
+		c->peer, sub ? "subnqn" : "hostnqn", NVMF_NQN_SIZE, esc);
+	tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, sub ? IPO_DATA(subsysnqn) : IPO_DATA(hostnqn),
+			0);
+	return false;
+}
+
+/* The subsystem subnqn names, if the connection's listener serves it; NULL: refused. */
+static struct tcp_subsys *connect_subsys(struct tcp_cmd *cmd, const char *subnqn,
+					 const char *hostnqn, const struct tcp_sub_listener **sl)
+{
+	struct tcp_conn *c = cmd->conn;
+	struct nvemu_tcp_target *t = c->t;
+	struct tcp_subsys *ts = NULL;
+
+	for (unsigned i = 0; i < t->nr_subs; i++) {
+		if (strcmp(nvemu_subsys_nqn(t->subs[i].s), subnqn))
+			continue;
+		*sl = sub_listener(&t->subs[i], c);
+		if (*sl)
+			ts = &t->subs[i];
+		break;
+	}
+	if (!ts) {
+		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: Connect to unknown subsystem %s", c->peer,
+			subnqn);
+		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(subsysnqn), 0);
+		return NULL;
+	}
+	if (!host_allowed(ts, hostnqn)) {
+		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: host %s is not allowed to connect to %s",
+			c->peer, hostnqn, subnqn);
+		tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_HOST) | NVEMU_DNR,
+				IPO_DATA(hostnqn), 0);
+		return NULL;
+	}
+	return ts;
+}
+
+static void fabrics_connect(struct tcp_cmd *cmd)
+{
+	struct tcp_conn *c = cmd->conn;
 	const struct nvemu_sqe *sqe = &cmd->req.cmd;
 	uint16_t recfmt = sqe->cdw10 & 0xffff, qid = sqe->cdw10 >> 16;
 	uint16_t sqsize = sqe->cdw11 & 0xffff;
 	uint8_t cattr = (sqe->cdw11 >> 16) & 0xff;
 	char subnqn[NVEMU_NQN_MAX + 1], hostnqn[NVEMU_NQN_MAX + 1];
 	const struct nvmf_connect_data *d = (const void *)cmd->buf;
-	struct tcp_subsys *ts = NULL;
 	const struct tcp_sub_listener *sl = NULL;
+	struct tcp_subsys *ts;
 
 	if (c->connected) {
 		tcp_cmd_respond(cmd, STATUS_SEQ_ERROR, 0, 0);
@@ -440,69 +522,17 @@ static void fabrics_connect(struct tcp_cmd *cmd)
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
 		return;
 	}
-	/* Checked before anything is copied, compared or logged. */
-	if (!nqn_field_ok(d->subsysnqn) || !nqn_field_ok(d->hostnqn)) {
-		bool sub = !nqn_field_ok(d->subsysnqn);
-		char esc[128];
-
-		tcp_escape(esc, sizeof(esc), sub ? d->subsysnqn : d->hostnqn, NVME_NQN_LENGTH);
-		tcp_log(t, NVEMU_TCP_LOG_WARN,
-			"%s: Connect refused: %s is not a valid NQN (1..%d bytes of UTF-8, no "
-			"control characters): \"%s\"",
-			c->peer, sub ? "subnqn" : "hostnqn", NVMF_NQN_SIZE, esc);
-		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM,
-				sub ? IPO_DATA(subsysnqn) : IPO_DATA(hostnqn), 0);
+	if (!connect_nqns_ok(cmd, d))
 		return;
-	}
 	copy_nqn(subnqn, d->subsysnqn);
 	copy_nqn(hostnqn, d->hostnqn);
 	if (!strcmp(subnqn, NVME_DISC_SUBSYS_NAME)) {
-		if (qid) {
-			tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(42), 0);
-			return;
-		}
-		if (sqsize + 1u > TCP_ADMIN_DEPTH) {
-			tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_SQE(44), 0);
-			return;
-		}
-		if (tcp_conn_set_depth(c, sqsize + 1u)) {
-			tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
-			return;
-		}
-		c->disc = true;
-		c->connected = true;
-		c->disc_sq = (struct nvemu_sq){.valid = true, .size = sqsize + 1};
-		c->sq = &c->disc_sq;
-		c->sqflow_off = cattr & (1u << 2);
-		c->kato_ms = sqe->cdw12;
-		c->last_ka_ns = nvemu_now_ns();
-		if (++t->next_disc_cntlid >= 0xfff0)
-			t->next_disc_cntlid = 1;
-		c->disc_cntlid = t->next_disc_cntlid;
-		tcp_cmd_respond(cmd, 0, c->disc_cntlid, 0);
+		connect_discovery(cmd, qid, sqsize, cattr, sqe->cdw12);
 		return;
 	}
-	for (unsigned i = 0; i < t->nr_subs; i++) {
-		if (strcmp(nvemu_subsys_nqn(t->subs[i].s), subnqn))
-			continue;
-		sl = sub_listener(&t->subs[i], c);
-		if (sl)
-			ts = &t->subs[i];
-		break;
-	}
-	if (!ts) {
-		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: Connect to unknown subsystem %s", c->peer,
-			subnqn);
-		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(subsysnqn), 0);
+	ts = connect_subsys(cmd, subnqn, hostnqn, &sl);
+	if (!ts)
 		return;
-	}
-	if (!host_allowed(ts, hostnqn)) {
-		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: host %s is not allowed to connect to %s",
-			c->peer, hostnqn, subnqn);
-		tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_HOST) | NVEMU_DNR,
-				IPO_DATA(hostnqn), 0);
-		return;
-	}
 	if (!qid)
 		connect_admin(cmd, ts, sl, d, hostnqn, sqsize, cattr, sqe->cdw12);
 	else
