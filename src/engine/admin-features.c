@@ -149,6 +149,37 @@ static uint64_t timestamp_ms(const struct nvemu_features *f)
  * Value of fid in f: dw0, and for the features with a data structure the
  * bytes in data/len. Returns a status.
  */
+/* The features whose value is a data buffer (Timestamp, Host Identifier); dw0 is 0. */
+static uint16_t feat_read_data(const struct nvemu_ctrl *ctrl, const struct nvemu_features *f,
+			       uint8_t fid, uint32_t cdw11, uint32_t *dw0, uint8_t *data,
+			       uint32_t *len)
+{
+	bool ext = cdw11 & 1;
+
+	if (fid == NVME_FEAT_FID_TIMESTAMP) {
+		/* The defaults have no start time: they read as 0. */
+		uint64_t ts = f->ts_ns ? timestamp_ms(f) : f->ts_ms;
+
+		for (int i = 0; i < 6; i++)
+			data[i] = (uint8_t)(ts >> (8 * i));
+		data[6] = f->ts_set ? 1u << 1 : 0; /* Timestamp Origin, Synch = 0 */
+		data[7] = 0;
+		*len = 8;
+	} else {
+		*len = ext ? 16 : 8;
+		if (fabrics(ctrl)) {
+			/* Always the 128-bit identifier the host gave in Connect. */
+			if (!ext)
+				return invalid_field;
+			memcpy(data, f == &ctrl->feat ? ctrl->hostid : f->host_id, 16);
+		} else {
+			memcpy(data, f->host_id, *len);
+		}
+	}
+	*dw0 = 0;
+	return 0;
+}
+
 static uint16_t feat_read(const struct nvemu_ctrl *ctrl, const struct nvemu_features *f,
 			  uint8_t fid, uint32_t cdw11, uint32_t *dw0, uint8_t *data, uint32_t *len)
 {
@@ -201,31 +232,9 @@ static uint16_t feat_read(const struct nvemu_ctrl *ctrl, const struct nvemu_feat
 	case NVME_FEAT_FID_KATO:
 		v = f->kato;
 		break;
-	case NVME_FEAT_FID_TIMESTAMP: {
-		/* The defaults have no start time: they read as 0. */
-		uint64_t ts = f->ts_ns ? timestamp_ms(f) : f->ts_ms;
-
-		for (int i = 0; i < 6; i++)
-			data[i] = (uint8_t)(ts >> (8 * i));
-		data[6] = f->ts_set ? 1u << 1 : 0; /* Timestamp Origin, Synch = 0 */
-		data[7] = 0;
-		*len = 8;
-		break;
-	}
-	case NVME_FEAT_FID_HOST_ID: {
-		bool ext = cdw11 & 1;
-
-		*len = ext ? 16 : 8;
-		if (fabrics(ctrl)) {
-			/* Always the 128-bit identifier the host gave in Connect. */
-			if (!ext)
-				return invalid_field;
-			memcpy(data, f == &ctrl->feat ? ctrl->hostid : f->host_id, 16);
-		} else {
-			memcpy(data, f->host_id, *len);
-		}
-		break;
-	}
+	case NVME_FEAT_FID_TIMESTAMP:
+	case NVME_FEAT_FID_HOST_ID:
+		return feat_read_data(ctrl, f, fid, cdw11, dw0, data, len);
 	default:
 		return invalid_field;
 	}

@@ -145,6 +145,32 @@ static uint16_t log_cmd_effects(struct nvemu_ctrl *ctrl, uint8_t csi, void *buf,
 	return 0;
 }
 
+/* The whole log page lid into log (LOG_MAX bytes), its length in size. */
+static uint16_t log_build(struct nvemu_ctrl *ctrl, uint8_t lid, uint32_t nsid, uint8_t csi,
+			  uint8_t *log, size_t *size)
+{
+	switch (lid) {
+	case NVME_LOG_LID_SUPPORTED_LOG_PAGES:
+		log_supported(log, size);
+		return 0;
+	case NVME_LOG_LID_ERROR:
+		log_error(ctrl, log, size);
+		return 0;
+	case NVME_LOG_LID_SMART:
+		return log_smart(ctrl, nsid, log, size);
+	case NVME_LOG_LID_FW_SLOT:
+		log_fw_slot(ctrl, log, size);
+		return 0;
+	case NVME_LOG_LID_CHANGED_NS:
+		log_changed_ns(ctrl, log, size);
+		return 0;
+	case NVME_LOG_LID_CMD_EFFECTS:
+		return log_cmd_effects(ctrl, csi, log, size);
+	default:
+		return NVEMU_SC_CMD(NVME_SC_INVALID_LOG_PAGE) | NVEMU_DNR;
+	}
+}
+
 void nvemu_execute_get_log_page(struct nvemu_req *req)
 {
 	struct nvemu_ctrl *ctrl = req->ctrl;
@@ -173,29 +199,7 @@ void nvemu_execute_get_log_page(struct nvemu_req *req)
 		goto out;
 	}
 
-	switch (lid) {
-	case NVME_LOG_LID_SUPPORTED_LOG_PAGES:
-		log_supported(log, &size);
-		break;
-	case NVME_LOG_LID_ERROR:
-		log_error(ctrl, log, &size);
-		break;
-	case NVME_LOG_LID_SMART:
-		st = log_smart(ctrl, req->cmd.nsid, log, &size);
-		break;
-	case NVME_LOG_LID_FW_SLOT:
-		log_fw_slot(ctrl, log, &size);
-		break;
-	case NVME_LOG_LID_CHANGED_NS:
-		log_changed_ns(ctrl, log, &size);
-		break;
-	case NVME_LOG_LID_CMD_EFFECTS:
-		st = log_cmd_effects(ctrl, CSI(cdw14), log, &size);
-		break;
-	default:
-		st = NVEMU_SC_CMD(NVME_SC_INVALID_LOG_PAGE) | NVEMU_DNR;
-		break;
-	}
+	st = log_build(ctrl, lid, req->cmd.nsid, CSI(cdw14), log, &size);
 	if (st)
 		goto out;
 	if (off > size) {

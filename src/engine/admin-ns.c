@@ -306,6 +306,45 @@ static uint16_t format_check(const struct nvemu_ns *ns, uint8_t lbaf)
 	return 0;
 }
 
+/*
+ * Switch every namespace of fc to lbaf, keeping its capacity in bytes, and
+ * erase it (User Data Erase): commands to the namespaces see Namespace Not
+ * Ready until the last erase ends.
+ */
+static void format_start(struct nvemu_req *req, struct format_ctx *fc, uint8_t lbaf, bool erase)
+{
+	uint32_t lba = nvemu_lbaf_size(lbaf);
+
+	req->bio_pending = 1;
+	req->bio_err = 0;
+	for (unsigned i = 0; i < fc->nr; i++) {
+		struct nvemu_ns *ns = fc->e[i].ns;
+		struct nvemu_bio *bio = &fc->e[i].bio;
+		uint64_t bytes = ns->nblocks << ns->lba_shift;
+		int ret;
+
+		ns->ready = false;
+		ns->lbaf = lbaf;
+		ns->lba_shift = (uint8_t)__builtin_ctz(lba);
+		ns->nblocks = bytes >> ns->lba_shift;
+		if (!erase)
+			continue;
+		bio->op = NVEMU_BIO_DEALLOCATE;
+		bio->offset = 0;
+		bio->len = ns->nblocks << ns->lba_shift;
+		bio->end_io = format_erase_done;
+		bio->private = req;
+		req->bio_pending++;
+		ret = nvemu_bdev_submit(ns->bdev, bio);
+		if (ret) {
+			if (!req->bio_err)
+				req->bio_err = ret;
+			req->bio_pending--;
+		}
+	}
+	format_put(req);
+}
+
 void nvemu_execute_format_nvm(struct nvemu_req *req)
 {
 	struct nvemu_ctrl *ctrl = req->ctrl;
@@ -358,34 +397,5 @@ void nvemu_execute_format_nvm(struct nvemu_req *req)
 		}
 	}
 
-	/* Commands to the namespaces see Namespace Not Ready until the erase ends. */
-	req->bio_pending = 1;
-	req->bio_err = 0;
-	for (i = 0; i < nr; i++) {
-		struct nvemu_ns *ns = fc->e[i].ns;
-		struct nvemu_bio *bio = &fc->e[i].bio;
-		uint64_t bytes = ns->nblocks << ns->lba_shift;
-		uint32_t lba = nvemu_lbaf_size(lbaf);
-		int ret;
-
-		ns->ready = false;
-		ns->lbaf = lbaf;
-		ns->lba_shift = (uint8_t)__builtin_ctz(lba);
-		ns->nblocks = bytes >> ns->lba_shift;
-		if (ses != FORMAT_SES_USER_DATA)
-			continue;
-		bio->op = NVEMU_BIO_DEALLOCATE;
-		bio->offset = 0;
-		bio->len = ns->nblocks << ns->lba_shift;
-		bio->end_io = format_erase_done;
-		bio->private = req;
-		req->bio_pending++;
-		ret = nvemu_bdev_submit(ns->bdev, bio);
-		if (ret) {
-			if (!req->bio_err)
-				req->bio_err = ret;
-			req->bio_pending--;
-		}
-	}
-	format_put(req);
+	format_start(req, fc, lbaf, ses == FORMAT_SES_USER_DATA);
 }

@@ -591,6 +591,57 @@ static uint64_t ns_bytes_total(const struct nvemu_subsys *s)
 	return t;
 }
 
+/* The identifiers the caller gave, or generated ones (EUI-64 under the vendor's OUI). */
+static void ns_set_ids(struct nvemu_ns *ns, const struct nvemu_ns_params *p,
+		       const struct nvemu_vendor *vendor)
+{
+	uuid_t u;
+
+	if (p->has_uuid) {
+		memcpy(ns->uuid, p->uuid, 16);
+	} else {
+		uuid_generate(u);
+		memcpy(ns->uuid, u, 16);
+	}
+	if (p->has_nguid) {
+		memcpy(ns->nguid, p->nguid, 16);
+	} else {
+		uuid_generate(u);
+		memcpy(ns->nguid, u, 16);
+	}
+	if (p->has_eui64) {
+		memcpy(ns->eui64, p->eui64, 8);
+	} else {
+		/* EUI-64 from the vendor's OUI and 40 random bits */
+		uuid_generate(u);
+		memcpy(ns->eui64, vendor->ieee_oui, 3);
+		memcpy(ns->eui64 + 3, u, 5);
+	}
+}
+
+/* The size in blocks of lba bytes: given, or all of bdev (NULL: a RAM bdev is made). */
+static int ns_check_size(const struct nvemu_bdev *bdev, uint32_t lba, uint64_t *nblocks,
+			 struct nvemu_error *err)
+{
+	if (bdev) {
+		if (lba < bdev->blk_size || lba % bdev->blk_size)
+			return nvemu_error_set(
+				err, -EINVAL,
+				"lbaf: %u-byte blocks do not fit bdev %s's %u-byte blocks", lba,
+				bdev->name, bdev->blk_size);
+		if (!*nblocks)
+			*nblocks = bdev->size / lba;
+		if (*nblocks > bdev->size / lba)
+			return nvemu_error_set(err, -EINVAL, "size: %llu blocks exceed bdev %s",
+					       (unsigned long long)*nblocks, bdev->name);
+	}
+	if (!*nblocks)
+		return nvemu_error_set(err, -EINVAL, "size: must be at least one block");
+	if (*nblocks > (UINT64_MAX >> 13))
+		return nvemu_error_set(err, -EINVAL, "size: too large");
+	return 0;
+}
+
 int nvemu_subsys_add_ns_ex(struct nvemu_subsys *s, const struct nvemu_ns_params *p,
 			   uint32_t *nsid_out, struct nvemu_error *err)
 {
@@ -599,7 +650,6 @@ int nvemu_subsys_add_ns_ex(struct nvemu_subsys *s, const struct nvemu_ns_params 
 	struct nvemu_ns *ns;
 	uint64_t nblocks = p->nblocks;
 	bool owns = false;
-	uuid_t u;
 	int ret;
 
 	if (!lba)
@@ -618,22 +668,9 @@ int nvemu_subsys_add_ns_ex(struct nvemu_subsys *s, const struct nvemu_ns_params 
 		if (nsid > s->nn)
 			return nvemu_error_set(err, -ENOSPC, "nsid: no free NSID");
 	}
-	if (bdev) {
-		if (lba < bdev->blk_size || lba % bdev->blk_size)
-			return nvemu_error_set(
-				err, -EINVAL,
-				"lbaf: %u-byte blocks do not fit bdev %s's %u-byte blocks", lba,
-				bdev->name, bdev->blk_size);
-		if (!nblocks)
-			nblocks = bdev->size / lba;
-		if (nblocks > bdev->size / lba)
-			return nvemu_error_set(err, -EINVAL, "size: %llu blocks exceed bdev %s",
-					       (unsigned long long)nblocks, bdev->name);
-	}
-	if (!nblocks)
-		return nvemu_error_set(err, -EINVAL, "size: must be at least one block");
-	if (nblocks > (UINT64_MAX >> 13))
-		return nvemu_error_set(err, -EINVAL, "size: too large");
+	ret = ns_check_size(bdev, lba, &nblocks, err);
+	if (ret)
+		return ret;
 	if (!bdev) {
 		char name[64];
 
@@ -661,26 +698,7 @@ int nvemu_subsys_add_ns_ex(struct nvemu_subsys *s, const struct nvemu_ns_params 
 	ns->ready = true;
 	ns->refs = 1; /* the subsystem's list */
 	bdev->users++;
-	if (p->has_uuid) {
-		memcpy(ns->uuid, p->uuid, 16);
-	} else {
-		uuid_generate(u);
-		memcpy(ns->uuid, u, 16);
-	}
-	if (p->has_nguid) {
-		memcpy(ns->nguid, p->nguid, 16);
-	} else {
-		uuid_generate(u);
-		memcpy(ns->nguid, u, 16);
-	}
-	if (p->has_eui64) {
-		memcpy(ns->eui64, p->eui64, 8);
-	} else {
-		/* EUI-64 from the vendor's OUI and 40 random bits */
-		uuid_generate(u);
-		memcpy(ns->eui64, s->vendor.ieee_oui, 3);
-		memcpy(ns->eui64 + 3, u, 5);
-	}
+	ns_set_ids(ns, p, &s->vendor);
 	if (nsid_out)
 		*nsid_out = nsid;
 	return 0;
