@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The NVMe subsystem model: subsystems, ports, controllers and namespaces
- * as the NVMe specification defines them. All objects hang off a
- * struct nvemu_subsys; there is no global state, so several subsystems
- * can live in one process.
+ * The NVMe subsystem model, as the NVMe specification defines it. A
+ * subsystem (named by its NQN) owns ports (the PCIe, SMBus/I2C and TCP
+ * ports NVMe-MI reports), controllers and namespaces. A controller sits on
+ * one port and sees the namespaces attached to it; a namespace stores its
+ * data in a block backend (<nvemu/bdev.h>). Hosts reach a controller
+ * through the one transport bound to it (<nvemu/request.h>). All objects
+ * hang off a struct nvemu_subsys; there is no global state, so several
+ * subsystems can live in one process.
  */
 #ifndef NVEMU_MODEL_H
 #define NVEMU_MODEL_H
@@ -22,7 +26,7 @@ struct nvemu_ns;
 #define NVEMU_MN_MAX  40
 #define NVEMU_FR_MAX  8
 
-/* ---- vendor identity (seed 000: build-time defaults, run-time override) */
+/* ---- vendor identity: build-time defaults, which the environment may override */
 
 struct nvemu_vendor {
 	uint8_t ieee_oui[3]; /* as written in IEEE RA form: ac-de-48 -> {ac,de,48} */
@@ -60,7 +64,7 @@ struct nvemu_subsys_params {
 
 /* Defaults: nn 0xfffffffe... capped to 1024 namespaces, vendor from build+env. */
 void nvemu_subsys_params_init(struct nvemu_subsys_params *p);
-/* The seed-000 spelling: defaults with the vendor identity of the environment. */
+/* nvemu_subsys_params_init(), then nvemu_vendor_from_env() on its vendor identity. */
 int nvemu_subsys_info_environment(struct nvemu_subsys_params *p, struct nvemu_error *err);
 
 int nvemu_subsys_create(const struct nvemu_subsys_params *p, struct nvemu_subsys **out,
@@ -110,7 +114,10 @@ struct nvemu_port_params {
 	};
 };
 
-/* Fills the type's defaults; the seed-000 PCIePort::new() / TwoWirePort::new(). */
+/*
+ * Fills the type's defaults: PCIe x4 at 16 GT/s; SMBus address 1Dh (the
+ * NVMe-MI default) at 100 kHz; TCP 127.0.0.1:4420 over IPv4.
+ */
 void nvemu_port_params_init(struct nvemu_port_params *p, enum nvemu_port_type type);
 int nvemu_subsys_add_port(struct nvemu_subsys *subsys, const struct nvemu_port_params *p,
 			  uint16_t *port_id, struct nvemu_error *err);
@@ -123,7 +130,7 @@ int nvemu_subsys_remove_port(struct nvemu_subsys *subsys, uint16_t port_id,
 struct nvemu_ctrl_params {
 	uint16_t cntlid; /* 0: the lowest free id >= 1 */
 	uint16_t port_id;
-	uint16_t num_io_queues;	    /* 1..NVEMU_MAX_IO_QUEUES (SNAP's default range 1..31) */
+	uint16_t num_io_queues;	    /* 1..NVEMU_MAX_IO_QUEUES */
 	uint8_t mdts;		    /* log2 of max transfer in 4 KiB units, 1..7 */
 	uint16_t max_queue_entries; /* MQES+1, 2..4096 */
 	uint8_t fw_slots;	    /* 1..7 */
@@ -140,7 +147,7 @@ struct nvemu_ctrl_params {
 void nvemu_ctrl_params_init(struct nvemu_ctrl_params *p);
 int nvemu_subsys_add_ctrl_ex(struct nvemu_subsys *subsys, const struct nvemu_ctrl_params *p,
 			     uint16_t *cntlid, struct nvemu_error *err);
-/* Seed-000 spelling: a controller with default parameters on a port. */
+/* Shorthand: a controller with the default parameters on port_id. */
 int nvemu_subsys_add_ctrl(struct nvemu_subsys *subsys, uint16_t port_id, uint16_t *cntlid,
 			  struct nvemu_error *err);
 /*
@@ -188,7 +195,7 @@ uint32_t nvemu_lbaf_size(uint8_t lbaf); /* 0 for an unknown index */
 void nvemu_ns_params_init(struct nvemu_ns_params *p);
 int nvemu_subsys_add_ns_ex(struct nvemu_subsys *subsys, const struct nvemu_ns_params *p,
 			   uint32_t *nsid, struct nvemu_error *err);
-/* Seed-000 spelling: a RAM namespace of nblocks 512-byte blocks. */
+/* Shorthand: a RAM namespace of nblocks 512-byte blocks. */
 int nvemu_subsys_add_ns(struct nvemu_subsys *subsys, uint64_t nblocks, uint32_t *nsid,
 			struct nvemu_error *err);
 /*

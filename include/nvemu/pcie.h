@@ -135,7 +135,7 @@ void nvemu_pcie_msix_ext_mask(struct nvemu_pcie_ctrl *pc, uint16_t vector, bool 
 /* Current INTx level (MSI-X off, INTx not disabled, INTMS bit 0 clear). */
 bool nvemu_pcie_intx_level(struct nvemu_pcie_ctrl *pc);
 
-/* ---- debug (SNAP's controller debug_get) */
+/* ---- debug: the state of one queue pair, as both sides see it */
 
 struct nvemu_pcie_queue_debug {
 	bool sq_valid;

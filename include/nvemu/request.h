@@ -149,7 +149,7 @@ uint32_t nvemu_ctrl_get_csts(struct nvemu_ctrl *ctrl);
  */
 void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc);
 
-/* ---- suspend/resume (SNAP semantics) */
+/* ---- suspend/resume: quiesce a controller (snapshot, teardown) without losing commands */
 
 /*
  * Stop taking new commands; they are held until resume (out-of-band ones

@@ -11,8 +11,8 @@
  *   mkdir -p fuzz-out && build-fuzz/tests/fuzz/fuzz-pcie -max_total_time=300 fuzz-out
  * By hand, from the top of the tree:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc -I<builddir> \
- *         tests/fuzz/fuzz-pcie.c src/[a-z]*.c src/pcie/[a-z]*.c -lnvme -luring -luuid -lisal \
- *         -o fuzz-pcie
+ *         tests/fuzz/fuzz-pcie.c src/engine/[a-z]*.c src/bdev/[a-z]*.c src/transport/loop.c \
+ *         src/transport/pcie/[a-z]*.c -lnvme -luring -luuid -o fuzz-pcie
  *
  * Input: byte 0 bit 0 = share guest memory (map) or DMA only; then records:
  *   0 le16 off, u8 size, le64 val   BAR0 write

@@ -16,7 +16,8 @@
  *
  * By hand, from the top of the tree:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc -I<builddir> \
- *         tests/fuzz/fuzz-sqe.c src/[a-z]*.c -lnvme -luring -luuid -o fuzz-sqe
+ *         tests/fuzz/fuzz-sqe.c src/engine/[a-z]*.c src/bdev/[a-z]*.c src/transport/loop.c \
+ *         -lnvme -luring -luuid -o fuzz-sqe
  *   ./fuzz-sqe -max_total_time=60 -timeout=10
  *
  * Input: a sequence of records, each

@@ -15,8 +15,9 @@
  *   test('fuzz-tcp-pdu', exe, args: ['-max_total_time=20', '-timeout=10'])
  *
  * By hand, from the top of the tree:
- *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc -Isrc/tcp \
- *         -I<builddir> tests/fuzz/fuzz-tcp-pdu.c src/tcp/[a-z]*.c src/[a-z]*.c \
+ *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc -I<builddir> \
+ *         tests/fuzz/fuzz-tcp-pdu.c src/transport/tcp/[a-z]*.c src/engine/[a-z]*.c \
+ *         src/bdev/[a-z]*.c src/transport/loop.c \
  *         -lnvme -luring -luuid -lisal -o fuzz-tcp-pdu
  *   ./fuzz-tcp-pdu -max_total_time=60 -timeout=10
  *
