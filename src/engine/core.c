@@ -686,6 +686,15 @@ void nvemu_ctrl_reset_regs(struct nvemu_ctrl *ctrl)
 	ctrl->csts &= ~CSTS_CFS;
 }
 
+void nvemu_ctrl_set_host(struct nvemu_ctrl *ctrl, const char *hostnqn, const uint8_t hostid[16])
+{
+	size_t n = strnlen(hostnqn, NVEMU_NQN_MAX);
+
+	memcpy(ctrl->hostnqn, hostnqn, n);
+	ctrl->hostnqn[n] = 0;
+	memcpy(ctrl->hostid, hostid, sizeof(ctrl->hostid));
+}
+
 /* ---- keep alive: the transport's timer asks, the engine decides */
 
 /* A little slack over KATO for hosts whose timers run late. */

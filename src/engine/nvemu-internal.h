@@ -304,6 +304,8 @@ struct nvemu_sq *nvemu_ctrl_connect_queue(struct nvemu_ctrl *ctrl, uint16_t qid,
 					  uint16_t entries);
 /* Fabrics: the queue pair's connection is gone. */
 void nvemu_ctrl_disconnect_queue(struct nvemu_ctrl *ctrl, uint16_t qid);
+/* Fabrics: the host NQN and Host Identifier Connect gave (hostnqn: a valid NQN). */
+void nvemu_ctrl_set_host(struct nvemu_ctrl *ctrl, const char *hostnqn, const uint8_t hostid[16]);
 /* The host proved it is alive: the Keep Alive Timeout period restarts. */
 void nvemu_ctrl_keep_alive(struct nvemu_ctrl *ctrl);
 /* KATO as a fabrics Connect sets it (ms, 0: none); the period restarts. */

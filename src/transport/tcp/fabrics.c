@@ -95,7 +95,7 @@ void tcp_assoc_teardown(struct tcp_assoc *a, const char *why)
 		return;
 	a->dead = true;
 	tcp_log(a->t, NVEMU_TCP_LOG_INFO, "%s: controller %u (host %s): association ends: %s",
-		nvemu_subsys_nqn(a->ts->s), a->cntlid, a->hostnqn, why);
+		nvemu_subsys_nqn(a->ts->s), a->ctrl->cntlid, a->ctrl->hostnqn, why);
 	assoc_close_io(a, why);
 	if (admin) {
 		a->admin = NULL;
@@ -128,7 +128,7 @@ void tcp_assoc_gc(struct nvemu_tcp_target *t)
 			if (nvemu_ctrl_inflight(a->ctrl) || !STAILQ_EMPTY(&a->ctrl->held))
 				continue;
 			nvemu_ctrl_bind_transport(a->ctrl, NULL, NULL, NULL);
-			if (nvemu_subsys_remove_ctrl(a->ts->s, a->cntlid, NULL)) {
+			if (nvemu_subsys_remove_ctrl(a->ts->s, a->ctrl->cntlid, NULL)) {
 				nvemu_ctrl_bind_transport(a->ctrl, &tcp_ops, a, NULL);
 				continue;
 			}
@@ -329,19 +329,14 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 		nvemu_ctrl_attach_ns(ctrl, ts->s->ns[i]->nsid, NULL);
 	nvemu_ctrl_set_aqa(ctrl, sqsize | (uint32_t)sqsize << 16);
 	nvemu_ctrl_set_kato(ctrl, kato);
-	copy_nqn(ctrl->hostnqn, hostnqn);
-	memcpy(ctrl->hostid, d->hostid, 16);
+	nvemu_ctrl_set_host(ctrl, hostnqn, d->hostid);
 	nvemu_ctrl_bind_transport(ctrl, &tcp_ops, a, NULL);
 
 	a->t = t;
 	a->ts = ts;
 	a->ctrl = ctrl;
-	a->cntlid = cntlid;
-	a->port_id = sl->port_id;
 	a->admin = c;
 	a->nr_io = t->p.num_io_queues;
-	copy_nqn(a->hostnqn, hostnqn);
-	memcpy(a->hostid, d->hostid, 16);
 	LIST_INSERT_HEAD(&t->assocs, a, link);
 
 	c->assoc = a;
@@ -363,18 +358,18 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	struct nvemu_ctrl *ctrl;
 
 	LIST_FOREACH(a, &c->t->assocs, link)
-		if (!a->dead && a->ts == ts && a->cntlid == cntlid)
+		if (!a->dead && a->ts == ts && a->ctrl->cntlid == cntlid)
 			break;
 	if (!a) {
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(cntlid), 0);
 		return;
 	}
 	/* Only the host that made the association may add queues to it. */
-	if (strcmp(a->hostnqn, hostnqn)) {
+	if (strcmp(a->ctrl->hostnqn, hostnqn)) {
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(hostnqn), 0);
 		return;
 	}
-	if (memcmp(a->hostid, d->hostid, sizeof(a->hostid))) {
+	if (memcmp(a->ctrl->hostid, d->hostid, sizeof(a->ctrl->hostid))) {
 		tcp_log(c->t, NVEMU_TCP_LOG_WARN,
 			"%s: I/O queue Connect to controller %u with another host identifier",
 			c->peer, cntlid);

@@ -250,7 +250,7 @@ again:
 		if (a->ts != ts)
 			continue;
 		tcp_log(t, NVEMU_TCP_LOG_WARN, "controller %u still has commands in flight",
-			a->cntlid);
+			a->ctrl->cntlid);
 		if (a->ctrl)
 			nvemu_ctrl_bind_transport(a->ctrl, NULL, NULL, NULL);
 		LIST_REMOVE(a, link);
@@ -344,7 +344,7 @@ int nvemu_tcp_target_run_once(struct nvemu_tcp_target *t, int timeout_ms)
 	if (t->epfd < 0)
 		return -EINVAL;
 	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link))
-		if (a->ctrl && a->ctrl->inflight > a->ctrl->nr_aer)
+		if (a->ctrl && nvemu_ctrl_inflight(a->ctrl))
 			inflight = true;
 	if (now >= t->next_tick_ns)
 		tmo = 0;
@@ -488,7 +488,7 @@ static void drop_host_assocs(struct nvemu_tcp_target *t, struct tcp_subsys *ts, 
 {
 again:
 	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link)) {
-		if (!a->dead && a->ts == ts && !strcmp(a->hostnqn, hostnqn)) {
+		if (!a->dead && a->ts == ts && !strcmp(a->ctrl->hostnqn, hostnqn)) {
 			tcp_assoc_teardown(a, "host removed from the subsystem");
 			goto again;
 		}
@@ -539,13 +539,13 @@ int nvemu_tcp_get_assoc(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsi
 		if (a->dead || a->ts->s != s || idx--)
 			continue;
 		memset(out, 0, sizeof(*out));
-		out->cntlid = a->cntlid;
-		out->port_id = a->port_id;
+		out->cntlid = a->ctrl->cntlid;
+		out->port_id = a->ctrl->p.port_id;
 		for (unsigned q = 1; q <= a->nr_io; q++)
 			out->nr_io_queues += a->io[q] != NULL;
-		out->kato_ms = a->ctrl ? a->ctrl->feat.kato : 0;
-		snprintf(out->hostnqn, sizeof(out->hostnqn), "%s", a->hostnqn);
-		memcpy(out->hostid, a->hostid, sizeof(out->hostid));
+		out->kato_ms = a->ctrl->feat.kato;
+		snprintf(out->hostnqn, sizeof(out->hostnqn), "%s", a->ctrl->hostnqn);
+		memcpy(out->hostid, a->ctrl->hostid, sizeof(out->hostid));
 		return 0;
 	}
 	return -ENOENT;
@@ -831,7 +831,7 @@ int nvemu_tcp_remove_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s
 	tcp_disc_log_changed(t);
 again:
 	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link)) {
-		if (!a->dead && a->ts == ts && a->port_id == port_id) {
+		if (!a->dead && a->ts == ts && a->ctrl->p.port_id == port_id) {
 			tcp_assoc_teardown(a, "listener removed");
 			goto again;
 		}

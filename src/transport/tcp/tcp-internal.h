@@ -278,15 +278,12 @@ struct tcp_assoc {
 	LIST_ENTRY(tcp_assoc) link; /* the target's associations */
 	struct nvemu_tcp_target *t;
 	struct tcp_subsys *ts;
+	/* Its controller: cntlid, port, host NQN and ID, KATO come from there. */
 	struct nvemu_ctrl *ctrl;
-	uint16_t cntlid;
-	uint16_t port_id;
 	struct tcp_conn *admin;
 	struct tcp_conn **io; /* index qid */
 	uint16_t nr_io;
 	bool dead;
-	char hostnqn[NVME_NQN_LENGTH];
-	uint8_t hostid[16];
 };
 
 struct nvemu_tcp_target {
