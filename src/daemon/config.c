@@ -408,10 +408,10 @@ static int load_config(struct nvemud *d, json_t *params, json_t **result, struct
 
 const struct rpc_method rpc_config_methods[] = {
 	{ "save_config", save_config,
-	  (const struct rpc_param[]){ { "filename", RPC_P_STR, false, 1, 4095 }, { NULL } },
+	  (const struct rpc_param[]){ { "filename", RPC_P_STR, false, 1, 4095 }, { .name = NULL } },
 	  "The running configuration (written to filename if given), for nvemud -c." },
 	{ "load_config", load_config,
-	  (const struct rpc_param[]){ { "filename", RPC_P_STR, true, 1, 4095 }, { NULL } },
+	  (const struct rpc_param[]){ { "filename", RPC_P_STR, true, 1, 4095 }, { .name = NULL } },
 	  "Apply a configuration saved by save_config on top of the running one." },
-	{ NULL },
+	{ .name = NULL },
 };

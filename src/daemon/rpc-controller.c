@@ -129,7 +129,7 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 		}
 		spec[n++] = (struct rpc_param){ "ctrl", RPC_P_UINT, false, 1, 0xffef };
 		spec[n++] = (struct rpc_param){ "port", RPC_P_UINT, false, 0, 65535 };
-		spec[n] = (struct rpc_param){ NULL };
+		spec[n] = (struct rpc_param){ .name = NULL };
 		if (rpc_check_params(cp, spec, e)) {
 			char msg[sizeof(e->msg)];
 
@@ -537,46 +537,46 @@ static const struct rpc_param create_params[] = {
 	{ "snapshot", RPC_P_STR, false, 1, 4095 },
 	{ "admin_only", RPC_P_BOOL, false, 0, 1 },
 	{ "socket", RPC_P_STR, false, 1, 107 },
-	{ NULL },
+	{ .name = NULL },
 };
 
 const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_create", nvme_controller_create, create_params,
 	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket); returns its name." },
 	{ "nvme_controller_destroy", nvme_controller_destroy,
-	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { NULL } },
+	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
 	  "Destroy a controller; force even while a host has it enabled or commands are in flight (the reply waits for them; aborted past 1 s)." },
 	{ "nvme_controller_suspend", nvme_controller_suspend,
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "timeout_ms", RPC_P_UINT, false, 0, 3600000 },
 				      { "admin_only", RPC_P_BOOL, false, 0, 1 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Hold new commands; reply once in-flight ones are done (past timeout_ms they are aborted, and their completion still awaited)." },
 	{ "nvme_controller_resume", nvme_controller_resume,
-	  (const struct rpc_param[]){ P_CTRL, { NULL } }, "Resume a suspended controller." },
+	  (const struct rpc_param[]){ P_CTRL, { .name = NULL } }, "Resume a suspended controller." },
 	{ "nvme_controller_list", nvme_controller_list,
 	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX },
 				      { "ctrl", RPC_P_STR, false, 1, NVEMUD_CTRL_NAME_MAX - 1 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "List controllers." },
 	{ "nvme_controller_modify", nvme_controller_modify,
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "num_queues", RPC_P_UINT, false, 1, 31 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Change a controller's parameters while no host uses it." },
 	{ "nvme_controller_attach_ns", nvme_controller_attach_ns,
 	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Attach a namespace to a controller." },
 	{ "nvme_controller_detach_ns", nvme_controller_detach_ns,
 	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Detach a namespace from a controller." },
 	{ "nvme_controller_debug_get", nvme_controller_debug_get,
-	  (const struct rpc_param[]){ P_CTRL, { NULL } },
+	  (const struct rpc_param[]){ P_CTRL, { .name = NULL } },
 	  "Registers and queue state of a controller." },
 	{ "nvme_controller_iostat", nvme_controller_iostat,
-	  (const struct rpc_param[]){ P_CTRL, { NULL } },
+	  (const struct rpc_param[]){ P_CTRL, { .name = NULL } },
 	  "Per-queue and total read/write/flush counts." },
-	{ NULL },
+	{ .name = NULL },
 };

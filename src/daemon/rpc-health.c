@@ -51,10 +51,10 @@ const struct rpc_method rpc_health_methods[] = {
 				      { "available_spare_threshold", RPC_P_UINT, false, 0, 100 },
 				      { "percentage_used", RPC_P_UINT, false, 0, 255 },
 				      { "critical_warning", RPC_P_UINT, false, 0, 0xff },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Set composite temperature (Kelvin), available spare, percentage used, critical warning." },
 	{ "nvme_subsystem_get_health", nvme_subsystem_get_health,
-	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }, { NULL } },
+	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }, { .name = NULL } },
 	  "Get the health values of a subsystem." },
-	{ NULL },
+	{ .name = NULL },
 };

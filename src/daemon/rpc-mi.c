@@ -385,7 +385,7 @@ const struct rpc_method rpc_mi_methods[] = {
 				      { "eid", RPC_P_UINT, false, EID_MIN, EID_MAX },
 				      { "mtu", RPC_P_UINT, false, NVEMU_MI_MTU_MIN,
 					NVEMU_MI_MTU_MAX },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Create an NVMe-MI endpoint on a subsystem's port (default: its first two-wire "
 	  "port) at MCTP network net (default 1), EID eid (8..254, default 9)." },
 	{ "nvme_mi_endpoint_destroy", nvme_mi_endpoint_destroy,
@@ -393,10 +393,10 @@ const struct rpc_method rpc_mi_methods[] = {
 				      { "port", RPC_P_UINT, false, 0, 65535 },
 				      { "net", RPC_P_UINT, false, 1, 0xffffffff },
 				      { "eid", RPC_P_UINT, false, 0, 255 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Destroy an NVMe-MI endpoint, named by net (default 1) and eid, or by nqn (and port)." },
 	{ "nvme_mi_endpoint_list", nvme_mi_endpoint_list,
-	  (const struct rpc_param[]){ P_NQN_OPT, { NULL } },
+	  (const struct rpc_param[]){ P_NQN_OPT, { .name = NULL } },
 	  "List NVMe-MI endpoints with their current EID (a bus owner may have changed it) and MTU." },
-	{ NULL },
+	{ .name = NULL },
 };

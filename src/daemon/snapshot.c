@@ -423,7 +423,7 @@ const struct rpc_method rpc_snapshot_methods[] = {
 	{ "nvme_controller_snapshot_get", nvme_controller_snapshot_get,
 	  (const struct rpc_param[]){ { "ctrl", RPC_P_STR, true, 1, NVEMUD_CTRL_NAME_MAX - 1 },
 				      { "filename", RPC_P_STR, true, 1, 4095 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Write a suspended controller's whole state to a file (for create --snapshot)." },
-	{ NULL },
+	{ .name = NULL },
 };
