@@ -12,7 +12,7 @@
 
 #include "engine/nvemu-internal.h"
 #include "daemon.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc.h"
 #include <nvemu/tcp.h>
 

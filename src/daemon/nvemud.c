@@ -17,7 +17,7 @@
 
 #include "config.h"
 #include "daemon.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc-server.h"
 #include "rpc.h"
 

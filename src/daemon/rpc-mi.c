@@ -19,7 +19,7 @@
 #include <nvemu/mi.h>
 
 #include "engine/nvemu-internal.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc.h"
 
 struct mi_endpoint {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "engine/nvemu-internal.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc-framer.h"
 #include "rpc-server.h"
 #include "rpc.h"

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "engine/nvemu-internal.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc.h"
 
 #define TICK_MS 10

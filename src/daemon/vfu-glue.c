@@ -15,7 +15,7 @@
 #include <nvemu/vfio-user.h>
 
 #include "daemon.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "engine/nvemu-internal.h"
 
 /* Stalled queues (CQ full, request slots taken by a slow backend) are retried this often. */

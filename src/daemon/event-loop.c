@@ -6,7 +6,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "event-loop.h"
 
 struct loop_src {
 	struct loop *loop;
