@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * NVMe-MI endpoints of the model (issue 5): an MI endpoint on a two-wire (or
+ * NVMe-MI endpoints of the model: an MI endpoint on a two-wire (or
  * PCIe) port of a subsystem, reached as MCTP (network, EID) through the
  * userspace AF_MCTP router that libnvemu-mctp-preload.so talks to. Endpoints
  * exist without the router (in process, or nvemud -m none); the router routes
