@@ -137,7 +137,7 @@ static void save_ctrls(struct nvemud *d, json_t *calls)
 
 		if (!ctrl || c->busy == NVEMUD_CTRL_DESTROYING)
 			continue;
-		p = rpc_ctrl_params_json(ctrl);
+		p = nvemud_ctrl_params_json(ctrl);
 		/* Port ids are handed out anew on reload: the id its port gets back then. */
 		json_object_set_new(p, "port",
 				    json_integer(rpc_saved_port_id(d, c->subsys, ctrl->p.port_id)));

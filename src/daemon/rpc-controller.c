@@ -28,28 +28,14 @@ int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 	return 0;
 }
 
-json_t *rpc_ctrl_params_json(const struct nvemu_ctrl *ctrl)
-{
-	const struct nvemu_ctrl_params *p = &ctrl->p;
-
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:b}", "ctrl",
-			 ctrl->cntlid, "port", p->port_id, "num_queues", p->num_io_queues, "mdts",
-			 p->mdts, "fw_slots", p->fw_slots, "max_queue_entries",
-			 p->max_queue_entries, "aerl", p->aerl, "write_zeroes", p->write_zeroes,
-			 "compare", p->compare, "compare_write", p->compare_write,
-			 "deallocate_dsm", p->dsm, "admin_only", p->admin_only);
-}
-
 static json_t *ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl)
 {
-	json_t *o = rpc_ctrl_params_json(ctrl), *ns = json_array();
+	json_t *o = nvemud_ctrl_params_json(ctrl);
 
-	for (unsigned i = 0; i < ctrl->nr_ns; i++)
-		json_array_append_new(ns, json_integer(ctrl->ns[i]->nsid));
 	json_object_set_new(o, "name", json_string(c->name));
 	json_object_set_new(o, "nqn", json_string(c->subsys->nqn));
 	json_object_set_new(o, "suspended", json_boolean(nvemu_ctrl_is_suspended(ctrl)));
-	json_object_set_new(o, "namespaces", ns);
+	json_object_set_new(o, "namespaces", nvemud_ctrl_nsids_json(ctrl));
 	if (nvemud_vfu_path(c)) {
 		json_object_set_new(o, "socket", json_string(nvemud_vfu_path(c)));
 		json_object_set_new(o, "connected", json_boolean(nvemud_vfu_connected(c)));
@@ -540,6 +526,29 @@ static const struct rpc_param create_params[] = {
 	{ .name = NULL },
 };
 
+static int nvme_controller_snapshot_get(struct nvemud *d, json_t *params, json_t **result,
+					struct rpc_err *e)
+{
+	struct nvemud_ctrl *c;
+	struct nvemu_ctrl *ctrl;
+	json_t *snap;
+	int ret;
+
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+		return -1;
+	if (!nvemu_ctrl_is_suspended(ctrl))
+		return rpc_err_set(e, RPC_ERR_STATE,
+				   "controller %s is not suspended: suspend it first", c->name);
+	if (nvemu_ctrl_inflight(ctrl))
+		return rpc_err_set(e, RPC_ERR_BUSY, "controller %s still has %u commands in flight",
+				   c->name, nvemu_ctrl_inflight(ctrl));
+	snap = nvemud_ctrl_snapshot(d, ctrl);
+	json_object_set_new(snap, "name", json_string(c->name));
+	ret = nvemud_write_json(d, rpc_str(params, "filename"), snap, e);
+	json_decref(snap);
+	return ret;
+}
+
 const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_create", nvme_controller_create, create_params,
 	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket); returns its name." },
@@ -578,5 +587,10 @@ const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_iostat", nvme_controller_iostat,
 	  (const struct rpc_param[]){ P_CTRL, { .name = NULL } },
 	  "Per-queue and total read/write/flush counts." },
+	{ "nvme_controller_snapshot_get", nvme_controller_snapshot_get,
+	  (const struct rpc_param[]){ { "ctrl", RPC_P_STR, true, 1, NVEMUD_CTRL_NAME_MAX - 1 },
+				      { "filename", RPC_P_STR, true, 1, 4095 },
+				      { .name = NULL } },
+	  "Write a suspended controller's whole state to a file (for create --snapshot)." },
 	{ .name = NULL },
 };

@@ -83,7 +83,6 @@ static const struct rpc_method *const tables[] = {
 	rpc_controller_methods,
 	rpc_health_methods,
 	rpc_config_methods,
-	rpc_snapshot_methods,
 	rpc_nvmf_methods,
 	rpc_mi_methods,
 };

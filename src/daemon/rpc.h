@@ -92,7 +92,6 @@ extern const struct rpc_method rpc_namespace_methods[];
 extern const struct rpc_method rpc_controller_methods[];
 extern const struct rpc_method rpc_health_methods[];
 extern const struct rpc_method rpc_config_methods[];
-extern const struct rpc_method rpc_snapshot_methods[];
 extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_mi_methods[];
 
@@ -126,10 +125,8 @@ uint64_t rpc_uint(json_t *params, const char *name, uint64_t def);
 bool rpc_bool(json_t *params, const char *name, bool def);
 bool rpc_has(json_t *params, const char *name);
 
-/* shared by rpc-controller.c and snapshot.c */
 int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 		    struct nvemu_ctrl **ctrl, struct rpc_err *e);
-json_t *rpc_ctrl_params_json(const struct nvemu_ctrl *ctrl);
 /*
  * The id port gets back when save_config's calls run: they re-add the saved
  * ports in order to a new subsystem (ids from 0), and a TCP port whose
@@ -178,7 +175,11 @@ void rpc_nvmf_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid
 /* Close its listeners and end its host associations; before destroying s. */
 void rpc_nvmf_remove_subsys(struct nvemud *d, struct nvemu_subsys *s);
 
-/* snapshot.c */
+/* snapshot.c: a controller as JSON */
+/* Its parameters as nvme_controller_create takes them, with "ctrl" (its cntlid). */
+json_t *nvemud_ctrl_params_json(const struct nvemu_ctrl *ctrl);
+/* The NSIDs of the namespaces attached to it. */
+json_t *nvemud_ctrl_nsids_json(const struct nvemu_ctrl *ctrl);
 json_t *nvemud_ctrl_snapshot(struct nvemud *d, struct nvemu_ctrl *ctrl);
 /* Restores the state saved by nvemud_ctrl_snapshot into a freshly created ctrl. */
 int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
