@@ -31,6 +31,15 @@ struct nvemu_ns *nvemu_subsys_ns_at(struct nvemu_subsys *subsys, unsigned i);
 /* The i-th port (creation order): its id and parameters; -ENOENT past the end. */
 int nvemu_subsys_port_at(const struct nvemu_subsys *subsys, unsigned i, uint16_t *port_id,
 			 struct nvemu_port_params *p);
+/*
+ * Where Namespace Management gets the backing store of the namespaces it
+ * creates (bytes, LBA size): alloc fills *out or returns -errno. NULL: RAM
+ * bdevs the namespaces own.
+ */
+typedef int (*nvemu_ns_bdev_alloc_fn)(struct nvemu_subsys *subsys, uint64_t bytes,
+				      uint32_t lba_size, struct nvemu_bdev **out, void *arg);
+void nvemu_subsys_set_ns_bdev_alloc(struct nvemu_subsys *subsys, nvemu_ns_bdev_alloc_fn alloc,
+				    void *arg);
 /* The parameters of port_id, or NULL. */
 const struct nvemu_port_params *nvemu_subsys_port(const struct nvemu_subsys *subsys,
 						  uint16_t port_id);
@@ -39,6 +48,7 @@ struct nvemu_ns_info {
 	uint32_t nsid;
 	uint64_t nblocks;
 	uint8_t lbaf;
+	uint32_t lba_size;
 	struct nvemu_bdev *bdev;
 	const uint8_t *nguid; /* 16 bytes */
 	const uint8_t *eui64; /* 8 bytes */
@@ -94,6 +104,9 @@ struct nvemu_state_field {
 
 /* Every field, ending with one whose name is NULL. */
 const struct nvemu_state_field *nvemu_ctrl_state_fields(void);
+/* The field of the scope named group and name, or NULL. */
+const struct nvemu_state_field *nvemu_ctrl_state_field(enum nvemu_state_scope scope,
+						       const char *group, const char *name);
 
 /* Whether queue qid of the scope (NVEMU_STATE_SQ / _CQ) exists; qid <= num_io_queues. */
 bool nvemu_ctrl_state_queue_valid(const struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,

@@ -51,6 +51,13 @@ int nvemu_subsys_port_at(const struct nvemu_subsys *subsys, unsigned i, uint16_t
 	return 0;
 }
 
+void nvemu_subsys_set_ns_bdev_alloc(struct nvemu_subsys *subsys, nvemu_ns_bdev_alloc_fn alloc,
+				    void *arg)
+{
+	subsys->ns_bdev_alloc = alloc;
+	subsys->ns_bdev_arg = arg;
+}
+
 const struct nvemu_port_params *nvemu_subsys_port(const struct nvemu_subsys *subsys,
 						  uint16_t port_id)
 {
@@ -66,6 +73,7 @@ void nvemu_ns_info(const struct nvemu_ns *ns, struct nvemu_ns_info *info)
 		.nsid = ns->nsid,
 		.nblocks = ns->nblocks,
 		.lbaf = ns->lbaf,
+		.lba_size = nvemu_ns_lba_size(ns),
 		.bdev = ns->bdev,
 		.nguid = ns->nguid,
 		.eui64 = ns->eui64,
@@ -247,6 +255,15 @@ static const struct nvemu_state_field state_fields[] = {
 const struct nvemu_state_field *nvemu_ctrl_state_fields(void)
 {
 	return state_fields;
+}
+
+const struct nvemu_state_field *nvemu_ctrl_state_field(enum nvemu_state_scope scope,
+						       const char *group, const char *name)
+{
+	for (const struct nvemu_state_field *f = state_fields; f->name; f++)
+		if (f->scope == scope && !strcmp(f->group, group) && !strcmp(f->name, name))
+			return f;
+	return NULL;
 }
 
 bool nvemu_ctrl_state_queue_valid(const struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,
