@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 #define CONFIG_VERSION 1
@@ -53,12 +52,12 @@ static void save_bdevs(struct nvemud *d, json_t *calls)
 
 uint16_t rpc_saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t port)
 {
-	uint16_t id = 0;
+	uint16_t id = 0, pid;
 
-	for (unsigned i = 0; i < s->nr_ports && s->ports[i].id != port; i++) {
+	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, &pid, NULL) && pid != port; i++) {
 		json_t *listener = NULL;
 
-		if (!rpc_nvmf_owns_port(d, s, s->ports[i].id, &listener) || listener)
+		if (!rpc_nvmf_owns_port(d, s, pid, &listener) || listener)
 			id++;
 		json_decref(listener);
 	}
@@ -66,66 +65,84 @@ uint16_t rpc_saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t po
 }
 
 /* nvme_subsystem_add_port params: the listed port without its id (ids are reassigned in order). */
-static json_t *port_params(struct nvemu_subsys *s, const struct nvemu_port *pt)
+static json_t *port_params(struct nvemu_subsys *s, uint16_t id, const struct nvemu_port_params *pp)
 {
-	json_t *p = nvemud_port_json(pt);
+	json_t *p = nvemud_port_json(id, pp);
 
 	json_object_del(p, "id");
-	json_object_set_new(p, "nqn", json_string(s->nqn));
+	json_object_set_new(p, "nqn", json_string(nvemu_subsys_nqn(s)));
 	return p;
 }
 
-static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+static void save_ports(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 {
-	struct nvemu_health h;
+	struct nvemu_port_params pp;
+	uint16_t id;
 
-	call(calls, "nvme_subsystem_create",
-	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "nqn", s->nqn, "serial_number",
-		       s->sn, "model_number", s->mn, "firmware_rev", s->fr, "nn",
-		       (json_int_t)s->nn, "mnan", (json_int_t)s->mnan, "single_ctrl",
-		       s->single_ctrl));
-	/* Access first, so a restored listener never serves a host it should refuse. */
-	rpc_nvmf_save_access(d, s, calls);
 	/* In port order, so that port IDs come back the same. */
-	for (unsigned i = 0; i < s->nr_ports; i++) {
+	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, &id, &pp); i++) {
 		json_t *p, *listener;
 
-		if (rpc_nvmf_owns_port(d, s, s->ports[i].id, &listener)) {
+		if (rpc_nvmf_owns_port(d, s, id, &listener)) {
 			if (listener)
 				call(calls, "nvmf_subsystem_add_listener", listener);
 			continue;
 		}
-		p = port_params(s, &s->ports[i]);
+		p = port_params(s, id, &pp);
 		if (p)
 			call(calls, "nvme_subsystem_add_port", p);
 	}
+}
+
+static void save_namespaces(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+{
+	struct nvemu_ns *ns;
+
+	for (unsigned i = 0; (ns = nvemu_subsys_ns_at(s, i)); i++) {
+		char uuid[37], nguid[33], eui64[17];
+		struct nvemu_ns_info ni;
+
+		nvemu_ns_info(ns, &ni);
+		if (nvemud_ns_destroying(d, s, ni.nsid))
+			continue;
+		/* A host's Namespace Management namespaces have named bdevs too (daemon.c). */
+		if (!ni.bdev || !nvemud_find_bdev(d, ni.bdev->name)) {
+			nvemud_log(d, NVEMUD_LOG_WARN,
+				   "save_config: %s namespace %u has no named bdev; not saved",
+				   nvemu_subsys_nqn(s), ni.nsid);
+			continue;
+		}
+		nvemud_uuid_unparse(ni.uuid, uuid);
+		nvemud_hex(ni.nguid, 16, nguid);
+		nvemud_hex(ni.eui64, 8, eui64);
+		call(calls, "nvme_namespace_create",
+		     json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "nqn", nvemu_subsys_nqn(s),
+			       "bdev_name", ni.bdev->name, "nsid", (json_int_t)ni.nsid, "uuid", uuid,
+			       "nguid", nguid, "eui64", eui64));
+	}
+}
+
+static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+{
+	struct nvemu_subsys_info si;
+	struct nvemu_health h;
+
+	nvemu_subsys_info(s, &si);
+	call(calls, "nvme_subsystem_create",
+	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "nqn", nvemu_subsys_nqn(s),
+		       "serial_number", si.sn, "model_number", si.mn, "firmware_rev", si.fr, "nn",
+		       (json_int_t)si.nn, "mnan", (json_int_t)si.mnan, "single_ctrl",
+		       si.single_ctrl));
+	/* Access first, so a restored listener never serves a host it should refuse. */
+	rpc_nvmf_save_access(d, s, calls);
+	save_ports(d, s, calls);
 	nvemu_subsys_get_health(s, &h);
 	call(calls, "nvme_subsystem_set_health",
-	     json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "nqn", s->nqn, "temperature",
+	     json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "nqn", nvemu_subsys_nqn(s), "temperature",
 		       h.temperature_k, "available_spare", h.avail_spare,
 		       "available_spare_threshold", h.spare_thresh, "percentage_used",
 		       h.percent_used, "critical_warning", h.critical_warning));
-	for (unsigned i = 0; i < s->nr_ns; i++) {
-		struct nvemu_ns *ns = s->ns[i];
-		char uuid[37], nguid[33], eui64[17];
-
-		if (nvemud_ns_destroying(d, s, ns->nsid))
-			continue;
-		/* A host's Namespace Management namespaces have named bdevs too (daemon.c). */
-		if (!ns->bdev || !nvemud_find_bdev(d, ns->bdev->name)) {
-			nvemud_log(d, NVEMUD_LOG_WARN,
-				   "save_config: %s namespace %u has no named bdev; not saved",
-				   s->nqn, ns->nsid);
-			continue;
-		}
-		nvemud_uuid_unparse(ns->uuid, uuid);
-		nvemud_hex(ns->nguid, 16, nguid);
-		nvemud_hex(ns->eui64, 8, eui64);
-		call(calls, "nvme_namespace_create",
-		     json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "nqn", s->nqn, "bdev_name",
-			       ns->bdev->name, "nsid", (json_int_t)ns->nsid, "uuid", uuid, "nguid",
-			       nguid, "eui64", eui64));
-	}
+	save_namespaces(d, s, calls);
 }
 
 static void save_ctrls(struct nvemud *d, json_t *calls)
@@ -140,18 +157,19 @@ static void save_ctrls(struct nvemud *d, json_t *calls)
 		p = nvemud_ctrl_params_json(ctrl);
 		/* Port ids are handed out anew on reload: the id its port gets back then. */
 		json_object_set_new(p, "port",
-				    json_integer(rpc_saved_port_id(d, c->subsys, ctrl->p.port_id)));
-		json_object_set_new(p, "nqn", json_string(c->subsys->nqn));
+				    json_integer(rpc_saved_port_id(d, c->subsys,
+								   nvemu_ctrl_params(ctrl)->port_id)));
+		json_object_set_new(p, "nqn", json_string(nvemu_subsys_nqn(c->subsys)));
 		json_object_set_new(p, "name", json_string(c->name));
 		/* Attach while suspended, as SNAP recommends; resume after. */
 		json_object_set_new(p, "suspended", json_true());
 		if (nvemud_vfu_path(c))
 			json_object_set_new(p, "socket", json_string(nvemud_vfu_path(c)));
 		call(calls, "nvme_controller_create", p);
-		for (unsigned n = 0; n < ctrl->nr_ns; n++)
+		for (unsigned n = 0; n < nvemu_ctrl_nr_ns(ctrl); n++)
 			call(calls, "nvme_controller_attach_ns",
 			     json_pack("{s:s, s:I}", "ctrl", c->name, "nsid",
-				       (json_int_t)ctrl->ns[n]->nsid));
+				       (json_int_t)nvemu_ctrl_nsid_at(ctrl, n)));
 		if (!nvemu_ctrl_is_suspended(ctrl))
 			call(calls, "nvme_controller_resume", json_pack("{s:s}", "ctrl", c->name));
 	}
@@ -199,7 +217,7 @@ static bool skip_dependent(struct nvemud *d, const char *method, json_t *params)
 		}
 	}
 	if (!strcmp(method, "nvme_controller_attach_ns") && ctrl && nvemud_find_ctrl(d, ctrl)) {
-		const char *cnqn = nvemud_find_ctrl(d, ctrl)->subsys->nqn;
+		const char *cnqn = nvemu_subsys_nqn(nvemud_find_ctrl(d, ctrl)->subsys);
 
 		json_array_foreach(d->skipped, i, v) {
 			const char *n = json_string_value(json_object_get(v, "nqn"));

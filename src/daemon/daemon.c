@@ -10,7 +10,6 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "engine/nvemu-internal.h"
 #include "daemon.h"
 #include "event-loop.h"
 #include "rpc.h"
@@ -212,8 +211,10 @@ static unsigned total_inflight(struct nvemud *d)
 	for (unsigned i = 0; i < d->nr_subsys; i++) {
 		struct nvemu_subsys *s = d->subsys[i];
 
-		for (unsigned c = 0; c < s->nr_ctrls; c++)
-			n += nvemu_ctrl_inflight(s->ctrls[c]);
+		struct nvemu_ctrl *ctrl;
+
+		for (unsigned c = 0; (ctrl = nvemu_subsys_ctrl_at(s, c)); c++)
+			n += nvemu_ctrl_inflight(ctrl);
 	}
 	for (unsigned i = 0; i < d->nr_bdevs; i++)
 		n += nvemu_bdev_inflight(d->bdevs[i].bdev);
@@ -227,10 +228,10 @@ static void flush_end_io(struct nvemu_bio *bio, int err)
 
 void nvemud_drain(struct nvemud *d, unsigned timeout_ms)
 {
-	uint64_t deadline = nvemu_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = nvemud_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	const struct timespec ts = { 0, 200000 };
 
-	while (total_inflight(d) && nvemu_now_ns() < deadline) {
+	while (total_inflight(d) && nvemud_now_ns() < deadline) {
 		if (!nvemud_poll_backends(d))
 			nanosleep(&ts, NULL);
 	}
@@ -247,7 +248,7 @@ void nvemud_drain(struct nvemud *d, unsigned timeout_ms)
 		bio.private = &done;
 		if (nvemu_bdev_submit(b, &bio))
 			continue;
-		while (!done && nvemu_now_ns() < deadline + 5000000000ull) {
+		while (!done && nvemud_now_ns() < deadline + 5000000000ull) {
 			if (nvemu_bdev_poll(b) <= 0 && !done)
 				nanosleep(&ts, NULL);
 		}
@@ -320,8 +321,7 @@ static int nsm_alloc(struct nvemu_subsys *s, uint64_t bytes, uint32_t lba_size,
 
 void nvemud_subsys_setup(struct nvemud *d, struct nvemu_subsys *s)
 {
-	s->ns_bdev_alloc = nsm_alloc;
-	s->ns_bdev_arg = d;
+	nvemu_subsys_set_ns_bdev_alloc(s, nsm_alloc, d);
 }
 
 /* ---- lookups */
@@ -554,6 +554,14 @@ int nvemud_add_default_listener(struct nvemud *d, const char *traddr, const char
 }
 
 /* ---- helpers */
+
+uint64_t nvemud_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 void nvemud_uuid_unparse(const uint8_t uuid[16], char out[37])
 {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include <nvemu/ctrl-state.h>
 #include <nvemu/nvemu.h>
 
 #define NVEMUD_DEFAULT_SOCKET "/var/tmp/nvemu.sock"
@@ -159,6 +160,10 @@ struct nvemud_ctrl *nvemud_add_ctrl(struct nvemud *d, const char *name,
 void nvemud_del_ctrl(struct nvemud *d, struct nvemud_ctrl *c);
 
 /* ---- helpers shared by the method files */
+uint64_t nvemud_now_ns(void); /* CLOCK_MONOTONIC */
+/* A counter of queue qid: "requests", "completions", ... (snapshot.c, from the state table). */
+uint64_t nvemud_queue_stat(const struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,
+			   unsigned qid, const char *name);
 void nvemud_uuid_unparse(const uint8_t uuid[16], char out[37]);
 void nvemud_hex(const void *buf, size_t len, char *out); /* out: 2*len+1 */
 int nvemud_unhex(const char *s, void *buf, size_t len);	 /* exact length */

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 #define BDEV_NAME_MAX 63

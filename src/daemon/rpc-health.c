@@ -2,7 +2,6 @@
 /* Health values of a subsystem: what SMART logs and NVMe-MI health polls report. */
 #include <string.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 static int nvme_subsystem_set_health(struct nvemud *d, json_t *params, json_t **result,

@@ -18,7 +18,6 @@
 #include <nvemu/mctp.h>
 #include <nvemu/mi.h>
 
-#include "engine/nvemu-internal.h"
 #include "event-loop.h"
 #include "rpc.h"
 
@@ -252,26 +251,21 @@ static int nvme_mi_endpoint_create(struct nvemud *d, json_t *params, json_t **re
 	if (mi_find_subsys(d, params, &s, e))
 		return -1;
 	if (rpc_has(params, "port")) {
-		unsigned i;
-
 		port = (uint16_t)rpc_uint(params, "port", 0);
-		for (i = 0; i < s->nr_ports; i++)
-			if (s->ports[i].id == port)
-				break;
-		if (i == s->nr_ports)
+		if (!nvemu_subsys_port(s, port))
 			return rpc_err_set(e, RPC_ERR_NOT_FOUND, "port: %s has no port %u",
-					   s->nqn, port);
+					   nvemu_subsys_nqn(s), port);
 	} else {
+		struct nvemu_port_params pp;
 		unsigned i;
 
-		for (i = 0; i < s->nr_ports; i++)
-			if (s->ports[i].p.type == NVEMU_PORT_TWO_WIRE)
+		for (i = 0; !nvemu_subsys_port_at(s, i, &port, &pp); i++)
+			if (pp.type == NVEMU_PORT_TWO_WIRE)
 				break;
-		if (i == s->nr_ports)
+		if (nvemu_subsys_port_at(s, i, NULL, NULL))
 			return rpc_err_set(e, RPC_ERR_NOT_FOUND,
 					   "port: %s has no two-wire port: add one or give port",
-					   s->nqn);
-		port = s->ports[i].id;
+					   nvemu_subsys_nqn(s));
 	}
 	if (rpc_nvmf_owns_port(d, s, port, NULL))
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
@@ -322,10 +316,10 @@ static int lookup(struct nvemud *d, json_t *params, unsigned *idx, struct rpc_er
 	}
 	if (!found)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: %.200s has no such MI endpoint",
-				   s->nqn);
+				   nvemu_subsys_nqn(s));
 	if (found > 1)
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "port: %.200s has %u MI endpoints: name the port", s->nqn, found);
+				   "port: %.200s has %u MI endpoints: name the port", nvemu_subsys_nqn(s), found);
 	return 0;
 }
 

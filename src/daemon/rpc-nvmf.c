@@ -14,7 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 #include <nvemu/tcp.h>
 
@@ -154,7 +153,7 @@ static int nvmf_subsystem_add_listener(struct nvemud *d, json_t *params, json_t 
 		last = li;
 		n++;
 	}
-	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listening on %s:%s", s->nqn, last.traddr,
+	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listening on %s:%s", nvemu_subsys_nqn(s), last.traddr,
 		   last.trsvcid);
 	*result = addr_json(last.traddr, last.trsvcid, last.adrfam);
 	return 0;
@@ -279,16 +278,23 @@ static int nvmf_subsystem_get_controllers(struct nvemud *d, json_t *params, json
 static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 {
 	json_t *hosts = json_array(), *ns = json_array();
+	struct nvemu_subsys_info si;
+	struct nvemu_ns *n;
 	const char *h;
 
 	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
 		json_array_append_new(hosts, json_pack("{s:s}", "nqn", h));
-	for (unsigned i = 0; i < s->nr_ns; i++)
-		json_array_append_new(ns, json_pack("{s:I, s:s?}", "nsid",
-						    (json_int_t)s->ns[i]->nsid, "bdev_name",
-						    s->ns[i]->bdev ? s->ns[i]->bdev->name : NULL));
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "nqn", s->nqn,
-			 "subtype", "NVMe", "serial_number", s->sn, "model_number", s->mn,
+	for (unsigned i = 0; (n = nvemu_subsys_ns_at(s, i)); i++) {
+		struct nvemu_ns_info ni;
+
+		nvemu_ns_info(n, &ni);
+		json_array_append_new(ns, json_pack("{s:I, s:s?}", "nsid", (json_int_t)ni.nsid,
+						    "bdev_name", ni.bdev ? ni.bdev->name : NULL));
+	}
+	nvemu_subsys_info(s, &si);
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "nqn",
+			 nvemu_subsys_nqn(s), "subtype", "NVMe", "serial_number", si.sn,
+			 "model_number", si.mn,
 			 "exposed", nvemu_tcp_has_subsys(d->tcp, s),
 			 /* A subsystem not exposed yet gets allow-any-host once it is. */
 			 "allow_any_host",
@@ -321,6 +327,7 @@ bool rpc_nvmf_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_
 			json_t **listener)
 {
 	struct nvemu_tcp_listener_info li;
+	struct nvemu_ctrl *ctrl;
 
 	if (listener)
 		*listener = NULL;
@@ -330,13 +337,13 @@ bool rpc_nvmf_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_
 		if (li.port_id != port_id)
 			continue;
 		if (listener)
-			*listener = json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
+			*listener = json_pack("{s:s, s:o}", "nqn", nvemu_subsys_nqn(s), "listen_address",
 					      addr_json(li.traddr, li.trsvcid, li.adrfam));
 		return true;
 	}
 	/* A removed listener's port lingers while its controllers go away. */
-	for (unsigned i = 0; i < s->nr_ctrls; i++)
-		if (s->ctrls[i]->p.port_id == port_id && nvemu_tcp_owns_ctrl(d->tcp, s->ctrls[i]))
+	for (unsigned i = 0; (ctrl = nvemu_subsys_ctrl_at(s, i)); i++)
+		if (nvemu_ctrl_params(ctrl)->port_id == port_id && nvemu_tcp_owns_ctrl(d->tcp, ctrl))
 			return true;
 	return false;
 }
@@ -354,12 +361,12 @@ void rpc_nvmf_save_access(struct nvemud *d, struct nvemu_subsys *s, json_t *call
 		return;
 	json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:b}}", "method",
 					       "nvmf_subsystem_allow_any_host", "params", "nqn",
-					       s->nqn, "allow_any_host",
+					       nvemu_subsys_nqn(s), "allow_any_host",
 					       nvemu_tcp_allow_any_host(d->tcp, s)));
 	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
 		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
 						       "nvmf_subsystem_add_host", "params", "nqn",
-						       s->nqn, "host", h));
+						       nvemu_subsys_nqn(s), "host", h));
 }
 
 void rpc_nvmf_ns_added(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid)

@@ -190,8 +190,8 @@ void rpc_mi_save(struct nvemud *d, json_t *calls);
 
 /* config.c */
 json_t *nvemud_save_config(struct nvemud *d);
-struct nvemu_port;
-json_t *nvemud_port_json(const struct nvemu_port *pt);
+/* A port as nvme_subsystem_list shows it; save_config reuses it as add_port params. */
+json_t *nvemud_port_json(uint16_t id, const struct nvemu_port_params *p);
 int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e);
 int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e);
 /* Write JSON to path atomically (tmp + rename); never over a bdev's file or a non-regular file. */

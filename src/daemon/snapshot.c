@@ -82,6 +82,14 @@ json_t *nvemud_ctrl_nsids_json(const struct nvemu_ctrl *ctrl)
 	return a;
 }
 
+uint64_t nvemud_queue_stat(const struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,
+			   unsigned qid, const char *name)
+{
+	const struct nvemu_state_field *f = nvemu_ctrl_state_field(scope, "", name);
+
+	return f ? nvemu_ctrl_state_get(ctrl, f, qid, 0) : 0;
+}
+
 /* The object for group "a.b" under root; made on the way if create, else NULL if missing. */
 static json_t *group_obj(json_t *root, const char *group, bool create)
 {

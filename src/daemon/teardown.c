@@ -95,7 +95,7 @@ static struct teardown *td_new(enum td_kind kind, struct nvemu_subsys *s, unsign
 		return NULL;
 	t->kind = kind;
 	t->s = s;
-	snprintf(t->nqn, sizeof(t->nqn), "%s", s->nqn);
+	snprintf(t->nqn, sizeof(t->nqn), "%s", nvemu_subsys_nqn(s));
 	t->cntlids = calloc(nr_max + 1, sizeof(*t->cntlids));
 	t->resume = calloc(nr_max + 1, sizeof(*t->resume));
 	if (!t->cntlids || !t->resume) {
@@ -135,7 +135,7 @@ static bool req_live(const struct teardown *t, const struct nvemu_req *r)
  */
 static bool ns_quiet(struct nvemud *d, struct teardown *t)
 {
-	bool idle = true, expired = !t->aborted && nvemu_now_ns() >= t->deadline_ns;
+	bool idle = true, expired = !t->aborted && nvemud_now_ns() >= t->deadline_ns;
 
 	for (unsigned i = 0; i < t->nr_reqs; i++) {
 		struct nvemu_req *r = t->reqs[i];
@@ -186,7 +186,7 @@ static bool td_quiet(struct nvemud *d, struct teardown *t)
 	}
 	if (idle)
 		return true;
-	if (!t->aborted && nvemu_now_ns() >= t->deadline_ns) {
+	if (!t->aborted && nvemud_now_ns() >= t->deadline_ns) {
 		t->aborted = true;
 		for (unsigned i = 0; i < t->nr; i++) {
 			struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(t->s, t->cntlids[i]);
@@ -279,7 +279,7 @@ static int td_start(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 {
 	int ret;
 
-	t->deadline_ns = nvemu_now_ns() + (uint64_t)t->timeout_ms * 1000000ull;
+	t->deadline_ns = nvemud_now_ns() + (uint64_t)t->timeout_ms * 1000000ull;
 	if (td_quiet(d, t)) {
 		ret = td_finish(d, t, e);
 		td_free(t);
@@ -387,7 +387,7 @@ int nvemud_teardown_ns(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid,
 
 	if (!ns)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nsid: no namespace %u in %s", nsid,
-				   s->nqn);
+				   nvemu_subsys_nqn(s));
 	t = td_new(TD_NS, s, 0);
 	if (!t)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
@@ -427,7 +427,7 @@ int nvemud_teardown_subsys(struct nvemud *d, struct nvemu_subsys *s, struct rpc_
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
 		inflight += nvemu_ctrl_inflight(s->ctrls[i]);
 	if (inflight && !rpc_can_defer(d))
-		return no_wait(d, s->nqn, inflight, e);
+		return no_wait(d, nvemu_subsys_nqn(s), inflight, e);
 	t = td_new(TD_SUBSYS, s, s->nr_ctrls);
 	if (!t)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
@@ -479,7 +479,7 @@ static unsigned td_inflight(struct nvemud *d)
 
 void nvemud_teardown_drive(struct nvemud *d, const bool *done, unsigned timeout_ms)
 {
-	uint64_t deadline = nvemu_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = nvemud_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	const struct timespec ts = { 0, 100000 };
 
 	while (d->teardowns && !(done && *done)) {
@@ -490,7 +490,7 @@ void nvemud_teardown_drive(struct nvemud *d, const bool *done, unsigned timeout_
 			if (t->kind == TD_SUBSYS)
 				n += nvemu_subsys_poll(t->s) > 0;
 		nvemud_teardown_run(d);
-		if (timeout_ms && nvemu_now_ns() >= deadline)
+		if (timeout_ms && nvemud_now_ns() >= deadline)
 			break;
 		if (!n && d->teardowns && td_inflight(d))
 			nanosleep(&ts, NULL);

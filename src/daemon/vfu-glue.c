@@ -16,7 +16,6 @@
 
 #include "daemon.h"
 #include "event-loop.h"
-#include "engine/nvemu-internal.h"
 
 /* Stalled queues (CQ full, request slots taken by a slow backend) are retried this often. */
 #define VFU_TICK_MS 10
@@ -153,9 +152,11 @@ json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t 
 					       (json_int_t)q.driver_sq_tail, "device_sq_head",
 					       (json_int_t)q.device_sq_head, "inflight",
 					       (json_int_t)q.sq_inflight, "requests",
-					       (json_int_t)ctrl->sqs[qid].st.requests,
+					       (json_int_t)nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, qid,
+									     "requests"),
 					       "completions",
-					       (json_int_t)ctrl->sqs[qid].st.completions));
+					       (json_int_t)nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, qid,
+									     "completions")));
 		if (q.cq_valid)
 			json_array_append_new(
 				cqs, json_pack("{s:i, s:i, s:s, s:I, s:I, s:b, s:i, s:b, s:I, s:I, s:I}",
@@ -165,7 +166,8 @@ json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t 
 					       "phase", q.cq_phase, "iv", q.cq_iv, "ien", q.cq_ien,
 					       "backlog", (json_int_t)q.cq_backlog, "interrupts",
 					       (json_int_t)q.interrupts, "completions",
-					       (json_int_t)ctrl->cqs[qid].completions));
+					       (json_int_t)nvemud_queue_stat(ctrl, NVEMU_STATE_CQ, qid,
+									     "completions")));
 	}
 	nvemu_vfu_server_stats(c->vfu->srv, &st);
 	return json_pack("{s:s, s:b, s:b, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
