@@ -13,11 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nvemu/mctp.h>
+#include <nvemu/tcp.h>
+
 #include "rpc.h"
 
 #define CONFIG_VERSION 1
-/* A configuration or snapshot file larger than this is refused (not read). */
-#define JSON_FILE_MAX (64u << 20)
 
 static void call(json_t *calls, const char *method, json_t *params)
 {
@@ -50,14 +51,19 @@ static void save_bdevs(struct nvemud *d, json_t *calls)
 	}
 }
 
-uint16_t rpc_saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t port)
+/*
+ * The id port gets back when save_config's calls run: they re-add the saved
+ * ports in order to a new subsystem (ids from 0), and a TCP port whose
+ * listener is gone (hosts lingering) is not saved.
+ */
+static uint16_t saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t port)
 {
 	uint16_t id = 0, pid;
 
 	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, &pid, NULL) && pid != port; i++) {
 		json_t *listener = NULL;
 
-		if (!rpc_nvmf_owns_port(d, s, pid, &listener) || listener)
+		if (!nvemud_tcp_owns_port(d, s, pid, &listener) || listener)
 			id++;
 		json_decref(listener);
 	}
@@ -74,6 +80,43 @@ static json_t *port_params(struct nvemu_subsys *s, uint16_t id, const struct nve
 	return p;
 }
 
+/* allow_any_host / add_host calls for s if it is exposed over TCP. */
+static void save_tcp_access(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+{
+	const char *h;
+
+	if (!d->tcp || !nvemu_tcp_has_subsys(d->tcp, s))
+		return;
+	json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:b}}", "method",
+					       "nvmf_subsystem_allow_any_host", "params", "nqn",
+					       nvemu_subsys_nqn(s), "allow_any_host",
+					       nvemu_tcp_allow_any_host(d->tcp, s)));
+	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
+		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
+						       "nvmf_subsystem_add_host", "params", "nqn",
+						       nvemu_subsys_nqn(s), "host", h));
+}
+
+/* nvme_mi_endpoint_create calls for every endpoint. */
+static void save_mi_endpoints(struct nvemud *d, json_t *calls)
+{
+	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++) {
+		struct mi_endpoint *ep = &d->mi->eps[i];
+
+		/* A subsystem being destroyed is not saved, nor are its endpoints. */
+		if (nvemud_find_subsys(d, nvemu_subsys_nqn(ep->subsys)) != ep->subsys)
+			continue;
+		json_array_append_new(
+			calls,
+			json_pack("{s:s, s:{s:s, s:i, s:I, s:i, s:i}}", "method",
+				  "nvme_mi_endpoint_create", "params", "nqn",
+				  nvemu_subsys_nqn(ep->subsys), "port",
+				  saved_port_id(d, ep->subsys, ep->port), "net",
+				  (json_int_t)nvemu_mctp_ep_net(ep->mctp), "eid",
+				  nvemu_mctp_ep_eid(ep->mctp), "mtu", nvemu_mctp_ep_mtu(ep->mctp)));
+	}
+}
+
 static void save_ports(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 {
 	struct nvemu_port_params pp;
@@ -83,7 +126,7 @@ static void save_ports(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, &id, &pp); i++) {
 		json_t *p, *listener;
 
-		if (rpc_nvmf_owns_port(d, s, id, &listener)) {
+		if (nvemud_tcp_owns_port(d, s, id, &listener)) {
 			if (listener)
 				call(calls, "nvmf_subsystem_add_listener", listener);
 			continue;
@@ -134,7 +177,7 @@ static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 		       (json_int_t)si.nn, "mnan", (json_int_t)si.mnan, "single_ctrl",
 		       si.single_ctrl));
 	/* Access first, so a restored listener never serves a host it should refuse. */
-	rpc_nvmf_save_access(d, s, calls);
+	save_tcp_access(d, s, calls);
 	save_ports(d, s, calls);
 	nvemu_subsys_get_health(s, &h);
 	call(calls, "nvme_subsystem_set_health",
@@ -157,7 +200,7 @@ static void save_ctrls(struct nvemud *d, json_t *calls)
 		p = nvemud_ctrl_params_json(ctrl);
 		/* Port ids are handed out anew on reload: the id its port gets back then. */
 		json_object_set_new(p, "port",
-				    json_integer(rpc_saved_port_id(d, c->subsys,
+				    json_integer(saved_port_id(d, c->subsys,
 								   nvemu_ctrl_params(ctrl)->port_id)));
 		json_object_set_new(p, "nqn", json_string(nvemu_subsys_nqn(c->subsys)));
 		json_object_set_new(p, "name", json_string(c->name));
@@ -183,7 +226,7 @@ json_t *nvemud_save_config(struct nvemud *d)
 	for (unsigned i = 0; i < d->nr_subsys; i++)
 		save_subsys(d, d->subsys[i], calls);
 	save_ctrls(d, calls);
-	rpc_mi_save(d, calls);
+	save_mi_endpoints(d, calls);
 	return json_pack("{s:i, s:s, s:o}", "nvemu_config", CONFIG_VERSION, "note",
 			 "RAM and null bdevs are saved by size only; their data is not saved",
 			 "calls", calls);
@@ -277,66 +320,6 @@ int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e)
 	return ret;
 }
 
-int nvemud_read_json_file(const char *path, const char *field, json_t **out,
-			  struct rpc_err *e)
-{
-	/* Non-blocking open: a FIFO must not stall the daemon before it is refused. */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	json_error_t jerr;
-	struct stat st;
-	char *buf;
-	size_t len = 0;
-
-	*out = NULL;
-	if (fd < 0)
-		return rpc_err_set(e, RPC_ERR_IO, "%s: cannot read %.150s: %s", field, path,
-				   strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "%s: %.150s is not a regular file",
-				   field, path);
-	}
-	if ((uint64_t)st.st_size > JSON_FILE_MAX) {
-		close(fd);
-		return rpc_err_set(e, RPC_ERR_LIMIT, "%s: %.150s is larger than %u MiB", field,
-				   path, JSON_FILE_MAX >> 20);
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
-	}
-	while (len <= (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int err = errno;
-
-			free(buf);
-			close(fd);
-			return rpc_err_set(e, RPC_ERR_IO, "%s: cannot read %.150s: %s", field,
-					   path, strerror(err));
-		}
-		if (!n)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (len > (size_t)st.st_size) {
-		free(buf);
-		return rpc_err_set(e, RPC_ERR_IO, "%s: %.150s changed while being read", field,
-				   path);
-	}
-	*out = json_loadb(buf, len, 0, &jerr);
-	free(buf);
-	if (!*out)
-		return rpc_err_set(e, RPC_ERR_PARSE, "%s: %.150s:%d:%d: %.80s", field, path,
-				   jerr.line, jerr.column, jerr.text);
-	return 0;
-}
-
 int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e)
 {
 	json_t *cfg;
@@ -347,57 +330,6 @@ int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *
 	ret = nvemud_load_config(d, cfg, e);
 	json_decref(cfg);
 	return ret;
-}
-
-/* Write atomically: a crash never leaves half a file under the final name. */
-static int write_json_file(const char *path, json_t *j, struct rpc_err *e)
-{
-	char tmp[4200];
-	struct stat st;
-	int fd, err;
-
-	/* Never write through (or block on) a FIFO, device or directory at the name. */
-	if (!lstat(path, &st) && !S_ISREG(st.st_mode))
-		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "filename: %.200s exists and is not a regular file", path);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return rpc_err_set(e, RPC_ERR_IO, "filename: cannot write %.200s: %s", path,
-				   strerror(errno));
-	if (json_dumpfd(j, fd, JSON_INDENT(2) | JSON_SORT_KEYS) || fsync(fd)) {
-		err = errno;
-		close(fd);
-		unlink(tmp);
-		return rpc_err_set(e, RPC_ERR_IO, "filename: cannot write %.200s: %s", path,
-				   strerror(err));
-	}
-	close(fd);
-	if (rename(tmp, path)) {
-		err = errno;
-		unlink(tmp);
-		return rpc_err_set(e, RPC_ERR_IO, "filename: cannot write %.200s: %s", path,
-				   strerror(err));
-	}
-	return 0;
-}
-
-int nvemud_write_json(struct nvemud *d, const char *path, json_t *j, struct rpc_err *e)
-{
-	struct stat st, bst;
-
-	/* Overwriting a bdev's backing file with JSON would destroy the disk under it. */
-	if (!stat(path, &st)) {
-		for (unsigned i = 0; i < d->nr_bdevs; i++) {
-			const char *f = d->bdevs[i].filename;
-
-			if (f && !stat(f, &bst) && bst.st_dev == st.st_dev && bst.st_ino == st.st_ino)
-				return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-						   "filename: %.200s is the backing file of bdev %s",
-						   path, d->bdevs[i].bdev->name);
-		}
-	}
-	return write_json_file(path, j, e);
 }
 
 static int save_config(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)

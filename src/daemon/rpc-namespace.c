@@ -95,7 +95,7 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 	}
 	if (nvemu_subsys_add_ns_ex(s, &p, &nsid, &nerr))
 		return rpc_err_nvemu(e, &nerr);
-	rpc_nvmf_ns_added(d, s, nsid);
+	nvemud_tcp_ns_added(d, s, nsid);
 	*result = json_integer(nsid);
 	return 0;
 }
@@ -123,7 +123,7 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 	if (ni.nr_attached) {
 		for (unsigned i = 0; (ctrl = nvemu_subsys_ctrl_at(s, i)); i++) {
 			/* NVMe/TCP hosts' controllers follow the subsystem: detached by the teardown. */
-			if (nvemu_ctrl_ns_attached(ctrl, nsid) && !rpc_nvmf_owns_ctrl(d, ctrl)) {
+			if (nvemu_ctrl_ns_attached(ctrl, nsid) && !nvemud_tcp_owns_ctrl(d, ctrl)) {
 				const char *name = nvemud_ctrl_name(d, s, nvemu_ctrl_cntlid(ctrl));
 
 				return rpc_err_set(e, RPC_ERR_BUSY,

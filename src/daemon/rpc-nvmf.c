@@ -23,17 +23,6 @@ struct listen_addr {
 	uint8_t adrfam; /* NVMF_ADDR_FAMILY_IP4/IP6 */
 };
 
-static const char *adrfam_name(uint8_t adrfam)
-{
-	return adrfam == NVMF_ADDR_FAMILY_IP6 ? "ipv6" : "ipv4";
-}
-
-static json_t *addr_json(const char *traddr, const char *trsvcid, uint8_t adrfam)
-{
-	return json_pack("{s:s, s:s, s:s, s:s}", "trtype", "tcp", "adrfam", adrfam_name(adrfam),
-			 "traddr", traddr, "trsvcid", trsvcid);
-}
-
 static const struct rpc_param addr_spec[] = {
 	{ "trtype", RPC_P_STR, false, 1, 16 },
 	{ "adrfam", RPC_P_STR, false, 1, 8 },
@@ -155,7 +144,7 @@ static int nvmf_subsystem_add_listener(struct nvemud *d, json_t *params, json_t 
 	}
 	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listening on %s:%s", nvemu_subsys_nqn(s), last.traddr,
 		   last.trsvcid);
-	*result = addr_json(last.traddr, last.trsvcid, last.adrfam);
+	*result = nvemud_tcp_addr_json(last.traddr, last.trsvcid, last.adrfam);
 	return 0;
 }
 
@@ -226,7 +215,7 @@ static json_t *listeners_json(struct nvemud *d, struct nvemu_subsys *s, bool wra
 	json_t *arr = json_array();
 
 	for (unsigned i = 0; !nvemu_tcp_get_listener(d->tcp, s, i, &li); i++) {
-		json_t *a = addr_json(li.traddr, li.trsvcid, li.adrfam);
+		json_t *a = nvemud_tcp_addr_json(li.traddr, li.trsvcid, li.adrfam);
 
 		if (wrapped)
 			a = json_pack("{s:o, s:i}", "address", a, "port_id", li.port_id);
@@ -319,74 +308,6 @@ static int nvmf_get_subsystems(struct nvemud *d, json_t *params, json_t **result
 			json_array_append_new(arr, subsys_json(d, d->subsys[i]));
 	*result = arr;
 	return 0;
-}
-
-/* ---- shared with config.c, rpc-subsystem.c, rpc-namespace.c */
-
-bool rpc_nvmf_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_id,
-			json_t **listener)
-{
-	struct nvemu_tcp_listener_info li;
-	struct nvemu_ctrl *ctrl;
-
-	if (listener)
-		*listener = NULL;
-	if (!d->tcp)
-		return false;
-	for (unsigned i = 0; !nvemu_tcp_get_listener(d->tcp, s, i, &li); i++) {
-		if (li.port_id != port_id)
-			continue;
-		if (listener)
-			*listener = json_pack("{s:s, s:o}", "nqn", nvemu_subsys_nqn(s), "listen_address",
-					      addr_json(li.traddr, li.trsvcid, li.adrfam));
-		return true;
-	}
-	/* A removed listener's port lingers while its controllers go away. */
-	for (unsigned i = 0; (ctrl = nvemu_subsys_ctrl_at(s, i)); i++)
-		if (nvemu_ctrl_params(ctrl)->port_id == port_id && nvemu_tcp_owns_ctrl(d->tcp, ctrl))
-			return true;
-	return false;
-}
-
-bool rpc_nvmf_owns_ctrl(struct nvemud *d, const struct nvemu_ctrl *ctrl)
-{
-	return d->tcp && nvemu_tcp_owns_ctrl(d->tcp, ctrl);
-}
-
-void rpc_nvmf_save_access(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
-{
-	const char *h;
-
-	if (!d->tcp || !nvemu_tcp_has_subsys(d->tcp, s))
-		return;
-	json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:b}}", "method",
-					       "nvmf_subsystem_allow_any_host", "params", "nqn",
-					       nvemu_subsys_nqn(s), "allow_any_host",
-					       nvemu_tcp_allow_any_host(d->tcp, s)));
-	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
-		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
-						       "nvmf_subsystem_add_host", "params", "nqn",
-						       nvemu_subsys_nqn(s), "host", h));
-}
-
-void rpc_nvmf_ns_added(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid)
-{
-	if (d->tcp)
-		nvemu_tcp_ns_added(d->tcp, s, nsid);
-}
-
-void rpc_nvmf_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid)
-{
-	if (!d->tcp)
-		return;
-	/* Commands already in the engine are drained by the caller (teardown.c). */
-	nvemu_tcp_ns_removed(d->tcp, s, nsid);
-}
-
-void rpc_nvmf_remove_subsys(struct nvemud *d, struct nvemu_subsys *s)
-{
-	if (d->tcp)
-		nvemu_tcp_remove_subsys(d->tcp, s);
 }
 
 #define P_NQN { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }

@@ -76,26 +76,6 @@ static int nvme_subsystem_destroy(struct nvemud *d, json_t *params, json_t **res
 	return nvemud_teardown_subsys(d, s, e);
 }
 
-/* A port as nvme_subsystem_list shows it; save_config reuses it as add_port params. */
-json_t *nvemud_port_json(uint16_t id, const struct nvemu_port_params *p)
-{
-	switch (p->type) {
-	case NVEMU_PORT_PCIE:
-		return json_pack("{s:i, s:s, s:i, s:i, s:i}", "id", id, "type", "pcie",
-				 "port_number", p->pcie.port_number, "max_link_speed",
-				 p->pcie.max_link_speed, "max_link_width", p->pcie.max_link_width);
-	case NVEMU_PORT_TWO_WIRE:
-		return json_pack("{s:i, s:s, s:i, s:i, s:b}", "id", id, "type", "two_wire",
-				 "address", p->two_wire.address, "max_freq", p->two_wire.max_freq,
-				 "mctp_send_enabled", p->two_wire.mctp_send_enabled);
-	case NVEMU_PORT_TCP:
-		return json_pack("{s:i, s:s, s:s, s:s, s:s}", "id", id, "type", "tcp",
-				 "traddr", p->tcp.traddr, "trsvcid", p->tcp.trsvcid, "adrfam",
-				 p->tcp.adrfam == 2 ? "ipv6" : "ipv4");
-	}
-	return json_pack("{s:i, s:s}", "id", id, "type", "unknown");
-}
-
 static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 {
 	json_t *ports = json_array(), *ctrls = json_array(), *nsids = json_array();
@@ -227,7 +207,7 @@ static int nvme_subsystem_remove_port(struct nvemud *d, json_t *params, json_t *
 
 	if (find_subsys(d, params, &s, e))
 		return -1;
-	if (rpc_nvmf_owns_port(d, s, (uint16_t)rpc_uint(params, "port", 0), NULL))
+	if (nvemud_tcp_owns_port(d, s, (uint16_t)rpc_uint(params, "port", 0), NULL))
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "port: %u belongs to a TCP listener: use nvmf_subsystem_remove_listener",
 				   (unsigned)rpc_uint(params, "port", 0));

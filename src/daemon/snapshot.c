@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * A controller as JSON: its parameters, and its whole state for
+ * Model objects as JSON: a port as listed and saved, a controller's
+ * parameters and attached namespaces, and a controller's whole state for
  * nvme_controller_snapshot_get and create-from-snapshot (registers,
  * features current and saved, logs, firmware slots, queues, pending events,
  * SMART counters, attached namespaces, parameters). The fields are the
@@ -60,6 +61,26 @@ static json_t *u64j(uint64_t v)
 }
 
 #define SET(o, field, val) json_object_set_new(o, field, u64j(val))
+
+/* A port as nvme_subsystem_list shows it; save_config reuses it as add_port params. */
+json_t *nvemud_port_json(uint16_t id, const struct nvemu_port_params *p)
+{
+	switch (p->type) {
+	case NVEMU_PORT_PCIE:
+		return json_pack("{s:i, s:s, s:i, s:i, s:i}", "id", id, "type", "pcie",
+				 "port_number", p->pcie.port_number, "max_link_speed",
+				 p->pcie.max_link_speed, "max_link_width", p->pcie.max_link_width);
+	case NVEMU_PORT_TWO_WIRE:
+		return json_pack("{s:i, s:s, s:i, s:i, s:b}", "id", id, "type", "two_wire",
+				 "address", p->two_wire.address, "max_freq", p->two_wire.max_freq,
+				 "mctp_send_enabled", p->two_wire.mctp_send_enabled);
+	case NVEMU_PORT_TCP:
+		return json_pack("{s:i, s:s, s:s, s:s, s:s}", "id", id, "type", "tcp",
+				 "traddr", p->tcp.traddr, "trsvcid", p->tcp.trsvcid, "adrfam",
+				 p->tcp.adrfam == 2 ? "ipv6" : "ipv4");
+	}
+	return json_pack("{s:i, s:s}", "id", id, "type", "unknown");
+}
 
 json_t *nvemud_ctrl_params_json(const struct nvemu_ctrl *ctrl)
 {

@@ -415,7 +415,7 @@ int nvemud_teardown_ns(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid,
 		return no_wait(d, "the namespace", n, e);
 	}
 	/* Hosts see it go (Namespace Attribute Changed); new commands to it fail. */
-	rpc_nvmf_ns_removed(d, s, nsid);
+	nvemud_tcp_ns_removed(d, s, nsid);
 	return td_start(d, t, e);
 }
 
@@ -432,7 +432,8 @@ int nvemud_teardown_subsys(struct nvemud *d, struct nvemu_subsys *s, struct rpc_
 	if (!t)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
 	/* Out of reach at once: hosts disconnected, controller names (and guests) gone. */
-	rpc_nvmf_remove_subsys(d, s);
+	nvemud_tcp_remove_subsys(d, s);
+	nvemud_vfu_stop_subsys(d, s);
 	nvemud_del_subsys(d, s);
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
 		td_hold(t, s->ctrls[i], false);

@@ -124,6 +124,13 @@ void nvemud_vfu_stop(struct nvemud *d, struct nvemud_ctrl *c)
 	free(v);
 }
 
+void nvemud_vfu_stop_subsys(struct nvemud *d, struct nvemu_subsys *s)
+{
+	for (unsigned i = 0; i < d->nr_ctrls; i++)
+		if (d->ctrls[i].subsys == s)
+			nvemud_vfu_stop(d, &d->ctrls[i]);
+}
+
 const char *nvemud_vfu_path(const struct nvemud_ctrl *c)
 {
 	return c->vfu ? nvemu_vfu_server_path(c->vfu->srv) : NULL;
