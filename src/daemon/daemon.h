@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <jansson.h>
 
 #include <nvemu/ctrl-state.h>
@@ -98,7 +99,7 @@ struct nvemud {
 	struct nvemud_mi *mi; /* NVMe-MI endpoints and the AF_MCTP router (rpc-mi.c) */
 
 	/* Teardowns waiting for I/O to drain (teardown.c), and their timers. */
-	struct teardown *teardowns;
+	LIST_HEAD(, teardown) teardowns;
 	struct loop_src *td_tick, *td_kick;
 	/* The request being run, for rpc_defer (rpc.c). */
 	struct rpc_call_ctx *call;

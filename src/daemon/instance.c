@@ -20,6 +20,7 @@ struct nvemud *nvemud_new(struct loop *loop, int log_level)
 	d->loop = loop;
 	d->log_level = log_level;
 	d->next_ctrl_idx = 1;
+	LIST_INIT(&d->teardowns);
 	if (nvemud_tcp_start(d)) {
 		free(d);
 		return NULL;

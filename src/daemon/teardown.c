@@ -14,6 +14,12 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * The one daemon file on the engine's internal header: draining a namespace
+ * follows the individual commands in flight that may use it (their NSID and
+ * namespace, abort_status) and runs commands a suspend held, state the
+ * engine keeps to itself.
+ */
 #include "engine/nvemu-internal.h"
 #include "event-loop.h"
 #include "rpc.h"
@@ -30,7 +36,7 @@ enum td_kind {
 };
 
 struct teardown {
-	struct teardown *next;
+	LIST_ENTRY(teardown) link; /* d->teardowns */
 	enum td_kind kind;
 	struct rpc_pending *reply;
 	/* TD_SUBSYS: out of the registry, owned here; else the registry's. */
@@ -264,13 +270,8 @@ static int td_finish(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 
 static void td_unlink(struct nvemud *d, struct teardown *t)
 {
-	for (struct teardown **pp = &d->teardowns; *pp; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	}
-	if (!d->teardowns && d->td_tick)
+	LIST_REMOVE(t, link);
+	if (LIST_EMPTY(&d->teardowns) && d->td_tick)
 		loop_timer_disarm(d->td_tick);
 }
 
@@ -294,8 +295,7 @@ static int td_start(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 		td_free(t);
 		return -1;
 	}
-	t->next = d->teardowns;
-	d->teardowns = t;
+	LIST_INSERT_HEAD(&d->teardowns, t, link);
 	if (d->td_tick)
 		loop_timer_arm(d->td_tick, TICK_MS, true);
 	nvemud_log(d, NVEMUD_LOG_DEBUG, "%s: %s: waiting for commands in flight",
@@ -305,13 +305,13 @@ static int td_start(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 
 void nvemud_teardown_run(struct nvemud *d)
 {
-	struct teardown *t = d->teardowns, *next;
+	struct teardown *t = LIST_FIRST(&d->teardowns), *next;
 
 	for (; t; t = next) {
 		struct rpc_err e = { 0 };
 		int ret;
 
-		next = t->next;
+		next = LIST_NEXT(t, link);
 		if (!td_quiet(d, t))
 			continue;
 		td_unlink(d, t);
@@ -319,7 +319,7 @@ void nvemud_teardown_run(struct nvemud *d)
 		rpc_pending_done(t->reply, ret ? NULL : json_true(), ret ? &e : NULL);
 		td_free(t);
 		/* The reply may have run more RPCs (another client's turn): start over. */
-		next = d->teardowns;
+		next = LIST_FIRST(&d->teardowns);
 	}
 }
 
@@ -442,7 +442,9 @@ int nvemud_teardown_subsys(struct nvemud *d, struct nvemu_subsys *s, struct rpc_
 
 bool nvemud_ns_destroying(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid)
 {
-	for (struct teardown *t = d->teardowns; t; t = t->next)
+	struct teardown *t;
+
+	LIST_FOREACH(t, &d->teardowns, link)
 		if (t->kind == TD_NS && t->s == s && t->nsid == nsid)
 			return true;
 	return false;
@@ -450,7 +452,9 @@ bool nvemud_ns_destroying(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsi
 
 bool nvemud_subsys_busy(struct nvemud *d, struct nvemu_subsys *s)
 {
-	for (struct teardown *t = d->teardowns; t; t = t->next)
+	struct teardown *t;
+
+	LIST_FOREACH(t, &d->teardowns, link)
 		if (t->s == s)
 			return true;
 	return false;
@@ -458,7 +462,9 @@ bool nvemud_subsys_busy(struct nvemud *d, struct nvemu_subsys *s)
 
 bool nvemud_nqn_destroying(struct nvemud *d, const char *nqn)
 {
-	for (struct teardown *t = d->teardowns; t; t = t->next)
+	struct teardown *t;
+
+	LIST_FOREACH(t, &d->teardowns, link)
 		if (t->kind == TD_SUBSYS && !strcmp(t->nqn, nqn))
 			return true;
 	return false;
@@ -466,9 +472,10 @@ bool nvemud_nqn_destroying(struct nvemud *d, const char *nqn)
 
 static unsigned td_inflight(struct nvemud *d)
 {
+	struct teardown *t;
 	unsigned n = 0;
 
-	for (struct teardown *t = d->teardowns; t; t = t->next)
+	LIST_FOREACH(t, &d->teardowns, link)
 		for (unsigned i = 0; i < t->nr; i++) {
 			struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(t->s, t->cntlids[i]);
 
@@ -483,17 +490,18 @@ void nvemud_teardown_drive(struct nvemud *d, const bool *done, unsigned timeout_
 	uint64_t deadline = nvemud_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	const struct timespec ts = { 0, 100000 };
 
-	while (d->teardowns && !(done && *done)) {
+	while (!LIST_EMPTY(&d->teardowns) && !(done && *done)) {
 		int n = nvemud_poll_backends(d);
+		struct teardown *t;
 
 		/* Subsystems being destroyed are out of the registry: poll them too. */
-		for (struct teardown *t = d->teardowns; t; t = t->next)
+		LIST_FOREACH(t, &d->teardowns, link)
 			if (t->kind == TD_SUBSYS)
 				n += nvemu_subsys_poll(t->s) > 0;
 		nvemud_teardown_run(d);
 		if (timeout_ms && nvemud_now_ns() >= deadline)
 			break;
-		if (!n && d->teardowns && td_inflight(d))
+		if (!n && !LIST_EMPTY(&d->teardowns) && td_inflight(d))
 			nanosleep(&ts, NULL);
 	}
 }
@@ -501,8 +509,8 @@ void nvemud_teardown_drive(struct nvemud *d, const bool *done, unsigned timeout_
 void nvemud_teardown_finish_all(struct nvemud *d, unsigned timeout_ms)
 {
 	nvemud_teardown_drive(d, NULL, timeout_ms);
-	while (d->teardowns) {
-		struct teardown *t = d->teardowns;
+	while (!LIST_EMPTY(&d->teardowns)) {
+		struct teardown *t = LIST_FIRST(&d->teardowns);
 		struct rpc_err e = { 0 };
 
 		nvemud_log(d, NVEMUD_LOG_WARN, "%s: %s: %u commands never completed",
