@@ -131,7 +131,7 @@ const void *nvemu_ctrl_state_bytes(const struct nvemu_ctrl *ctrl,
  * queues and fields, then nvemu_ctrl_state_restore_end().
  */
 void nvemu_ctrl_state_restore_begin(struct nvemu_ctrl *ctrl);
-/* Mark queue qid of the scope as created, every field zero; -EINVAL past num_io_queues. */
+/* Mark queue qid of the scope as created (fields zero until set); -EINVAL if out of range. */
 int nvemu_ctrl_state_queue_create(struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,
 				  unsigned qid);
 void nvemu_ctrl_state_set(struct nvemu_ctrl *ctrl, const struct nvemu_state_field *f,
