@@ -13,12 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/nvemu-internal.h"
+#include <nvemu/mctp.h>
+#include <nvemu/tcp.h>
+
 #include "rpc.h"
 
 #define CONFIG_VERSION 1
-/* A configuration or snapshot file larger than this is refused (not read). */
-#define JSON_FILE_MAX (64u << 20)
 
 static void call(json_t *calls, const char *method, json_t *params)
 {
@@ -51,14 +51,19 @@ static void save_bdevs(struct nvemud *d, json_t *calls)
 	}
 }
 
-uint16_t rpc_saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t port)
+/*
+ * The id port gets back when save_config's calls run: they re-add the saved
+ * ports in order to a new subsystem (ids from 0), and a TCP port whose
+ * listener is gone (hosts lingering) is not saved.
+ */
+static uint16_t saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t port)
 {
-	uint16_t id = 0;
+	uint16_t id = 0, pid;
 
-	for (unsigned i = 0; i < s->nr_ports && s->ports[i].id != port; i++) {
+	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, &pid, NULL) && pid != port; i++) {
 		json_t *listener = NULL;
 
-		if (!rpc_nvmf_owns_port(d, s, s->ports[i].id, &listener) || listener)
+		if (!nvemud_tcp_owns_port(d, s, pid, &listener) || listener)
 			id++;
 		json_decref(listener);
 	}
@@ -66,66 +71,121 @@ uint16_t rpc_saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t po
 }
 
 /* nvme_subsystem_add_port params: the listed port without its id (ids are reassigned in order). */
-static json_t *port_params(struct nvemu_subsys *s, const struct nvemu_port *pt)
+static json_t *port_params(struct nvemu_subsys *s, uint16_t id, const struct nvemu_port_params *pp)
 {
-	json_t *p = nvemud_port_json(pt);
+	json_t *p = nvemud_port_json(id, pp);
 
 	json_object_del(p, "id");
-	json_object_set_new(p, "nqn", json_string(s->nqn));
+	json_object_set_new(p, "nqn", json_string(nvemu_subsys_nqn(s)));
 	return p;
 }
 
-static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+/* allow_any_host / add_host calls for s if it is exposed over TCP. */
+static void save_tcp_access(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 {
-	struct nvemu_health h;
+	const char *h;
 
-	call(calls, "nvme_subsystem_create",
-	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "nqn", s->nqn, "serial_number",
-		       s->sn, "model_number", s->mn, "firmware_rev", s->fr, "nn",
-		       (json_int_t)s->nn, "mnan", (json_int_t)s->mnan, "single_ctrl",
-		       s->single_ctrl));
-	/* Access first, so a restored listener never serves a host it should refuse. */
-	rpc_nvmf_save_access(d, s, calls);
+	if (!d->tcp || !nvemu_tcp_has_subsys(d->tcp, s))
+		return;
+	json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:b}}", "method",
+					       "nvmf_subsystem_allow_any_host", "params", "nqn",
+					       nvemu_subsys_nqn(s), "allow_any_host",
+					       nvemu_tcp_allow_any_host(d->tcp, s)));
+	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
+		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
+						       "nvmf_subsystem_add_host", "params", "nqn",
+						       nvemu_subsys_nqn(s), "host", h));
+}
+
+/* nvme_mi_endpoint_create calls for every endpoint. */
+static void save_mi_endpoints(struct nvemud *d, json_t *calls)
+{
+	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++) {
+		struct mi_endpoint *ep = &d->mi->eps[i];
+
+		/* A subsystem being destroyed is not saved, nor are its endpoints. */
+		if (nvemud_find_subsys(d, nvemu_subsys_nqn(ep->subsys)) != ep->subsys)
+			continue;
+		json_array_append_new(
+			calls,
+			json_pack("{s:s, s:{s:s, s:i, s:I, s:i, s:i}}", "method",
+				  "nvme_mi_endpoint_create", "params", "nqn",
+				  nvemu_subsys_nqn(ep->subsys), "port",
+				  saved_port_id(d, ep->subsys, ep->port), "net",
+				  (json_int_t)nvemu_mctp_ep_net(ep->mctp), "eid",
+				  nvemu_mctp_ep_eid(ep->mctp), "mtu", nvemu_mctp_ep_mtu(ep->mctp)));
+	}
+}
+
+static void save_ports(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+{
+	struct nvemu_port_params pp;
+	uint16_t id;
+
 	/* In port order, so that port IDs come back the same. */
-	for (unsigned i = 0; i < s->nr_ports; i++) {
+	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, &id, &pp); i++) {
 		json_t *p, *listener;
 
-		if (rpc_nvmf_owns_port(d, s, s->ports[i].id, &listener)) {
+		if (nvemud_tcp_owns_port(d, s, id, &listener)) {
 			if (listener)
 				call(calls, "nvmf_subsystem_add_listener", listener);
 			continue;
 		}
-		p = port_params(s, &s->ports[i]);
+		p = port_params(s, id, &pp);
 		if (p)
 			call(calls, "nvme_subsystem_add_port", p);
 	}
+}
+
+static void save_namespaces(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+{
+	struct nvemu_ns *ns;
+
+	for (unsigned i = 0; (ns = nvemu_subsys_ns_at(s, i)); i++) {
+		char uuid[37], nguid[33], eui64[17];
+		struct nvemu_ns_info ni;
+
+		nvemu_ns_info(ns, &ni);
+		if (nvemud_ns_destroying(d, s, ni.nsid))
+			continue;
+		/* A host's Namespace Management namespaces have named bdevs too (daemon.c). */
+		if (!ni.bdev || !nvemud_find_bdev(d, ni.bdev->name)) {
+			nvemud_log(d, NVEMUD_LOG_WARN,
+				   "save_config: %s namespace %u has no named bdev; not saved",
+				   nvemu_subsys_nqn(s), ni.nsid);
+			continue;
+		}
+		nvemud_uuid_unparse(ni.uuid, uuid);
+		nvemud_hex(ni.nguid, 16, nguid);
+		nvemud_hex(ni.eui64, 8, eui64);
+		call(calls, "nvme_namespace_create",
+		     json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "nqn", nvemu_subsys_nqn(s),
+			       "bdev_name", ni.bdev->name, "nsid", (json_int_t)ni.nsid, "uuid", uuid,
+			       "nguid", nguid, "eui64", eui64));
+	}
+}
+
+static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
+{
+	struct nvemu_subsys_info si;
+	struct nvemu_health h;
+
+	nvemu_subsys_info(s, &si);
+	call(calls, "nvme_subsystem_create",
+	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "nqn", nvemu_subsys_nqn(s),
+		       "serial_number", si.sn, "model_number", si.mn, "firmware_rev", si.fr, "nn",
+		       (json_int_t)si.nn, "mnan", (json_int_t)si.mnan, "single_ctrl",
+		       si.single_ctrl));
+	/* Access first, so a restored listener never serves a host it should refuse. */
+	save_tcp_access(d, s, calls);
+	save_ports(d, s, calls);
 	nvemu_subsys_get_health(s, &h);
 	call(calls, "nvme_subsystem_set_health",
-	     json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "nqn", s->nqn, "temperature",
+	     json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "nqn", nvemu_subsys_nqn(s), "temperature",
 		       h.temperature_k, "available_spare", h.avail_spare,
 		       "available_spare_threshold", h.spare_thresh, "percentage_used",
 		       h.percent_used, "critical_warning", h.critical_warning));
-	for (unsigned i = 0; i < s->nr_ns; i++) {
-		struct nvemu_ns *ns = s->ns[i];
-		char uuid[37], nguid[33], eui64[17];
-
-		if (nvemud_ns_destroying(d, s, ns->nsid))
-			continue;
-		/* A host's Namespace Management namespaces have named bdevs too (daemon.c). */
-		if (!ns->bdev || !nvemud_find_bdev(d, ns->bdev->name)) {
-			nvemud_log(d, NVEMUD_LOG_WARN,
-				   "save_config: %s namespace %u has no named bdev; not saved",
-				   s->nqn, ns->nsid);
-			continue;
-		}
-		nvemud_uuid_unparse(ns->uuid, uuid);
-		nvemud_hex(ns->nguid, 16, nguid);
-		nvemud_hex(ns->eui64, 8, eui64);
-		call(calls, "nvme_namespace_create",
-		     json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "nqn", s->nqn, "bdev_name",
-			       ns->bdev->name, "nsid", (json_int_t)ns->nsid, "uuid", uuid, "nguid",
-			       nguid, "eui64", eui64));
-	}
+	save_namespaces(d, s, calls);
 }
 
 static void save_ctrls(struct nvemud *d, json_t *calls)
@@ -137,21 +197,22 @@ static void save_ctrls(struct nvemud *d, json_t *calls)
 
 		if (!ctrl || c->busy == NVEMUD_CTRL_DESTROYING)
 			continue;
-		p = rpc_ctrl_params_json(ctrl);
+		p = nvemud_ctrl_params_json(ctrl);
 		/* Port ids are handed out anew on reload: the id its port gets back then. */
 		json_object_set_new(p, "port",
-				    json_integer(rpc_saved_port_id(d, c->subsys, ctrl->p.port_id)));
-		json_object_set_new(p, "nqn", json_string(c->subsys->nqn));
+				    json_integer(saved_port_id(d, c->subsys,
+								   nvemu_ctrl_params(ctrl)->port_id)));
+		json_object_set_new(p, "nqn", json_string(nvemu_subsys_nqn(c->subsys)));
 		json_object_set_new(p, "name", json_string(c->name));
 		/* Attach while suspended, as SNAP recommends; resume after. */
 		json_object_set_new(p, "suspended", json_true());
 		if (nvemud_vfu_path(c))
 			json_object_set_new(p, "socket", json_string(nvemud_vfu_path(c)));
 		call(calls, "nvme_controller_create", p);
-		for (unsigned n = 0; n < ctrl->nr_ns; n++)
+		for (unsigned n = 0; n < nvemu_ctrl_nr_ns(ctrl); n++)
 			call(calls, "nvme_controller_attach_ns",
 			     json_pack("{s:s, s:I}", "ctrl", c->name, "nsid",
-				       (json_int_t)ctrl->ns[n]->nsid));
+				       (json_int_t)nvemu_ctrl_nsid_at(ctrl, n)));
 		if (!nvemu_ctrl_is_suspended(ctrl))
 			call(calls, "nvme_controller_resume", json_pack("{s:s}", "ctrl", c->name));
 	}
@@ -165,7 +226,7 @@ json_t *nvemud_save_config(struct nvemud *d)
 	for (unsigned i = 0; i < d->nr_subsys; i++)
 		save_subsys(d, d->subsys[i], calls);
 	save_ctrls(d, calls);
-	rpc_mi_save(d, calls);
+	save_mi_endpoints(d, calls);
 	return json_pack("{s:i, s:s, s:o}", "nvemu_config", CONFIG_VERSION, "note",
 			 "RAM and null bdevs are saved by size only; their data is not saved",
 			 "calls", calls);
@@ -199,7 +260,7 @@ static bool skip_dependent(struct nvemud *d, const char *method, json_t *params)
 		}
 	}
 	if (!strcmp(method, "nvme_controller_attach_ns") && ctrl && nvemud_find_ctrl(d, ctrl)) {
-		const char *cnqn = nvemud_find_ctrl(d, ctrl)->subsys->nqn;
+		const char *cnqn = nvemu_subsys_nqn(nvemud_find_ctrl(d, ctrl)->subsys);
 
 		json_array_foreach(d->skipped, i, v) {
 			const char *n = json_string_value(json_object_get(v, "nqn"));
@@ -259,66 +320,6 @@ int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e)
 	return ret;
 }
 
-int nvemud_read_json_file(const char *path, const char *field, json_t **out,
-			  struct rpc_err *e)
-{
-	/* Non-blocking open: a FIFO must not stall the daemon before it is refused. */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	json_error_t jerr;
-	struct stat st;
-	char *buf;
-	size_t len = 0;
-
-	*out = NULL;
-	if (fd < 0)
-		return rpc_err_set(e, RPC_ERR_IO, "%s: cannot read %.150s: %s", field, path,
-				   strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "%s: %.150s is not a regular file",
-				   field, path);
-	}
-	if ((uint64_t)st.st_size > JSON_FILE_MAX) {
-		close(fd);
-		return rpc_err_set(e, RPC_ERR_LIMIT, "%s: %.150s is larger than %u MiB", field,
-				   path, JSON_FILE_MAX >> 20);
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
-	}
-	while (len <= (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int err = errno;
-
-			free(buf);
-			close(fd);
-			return rpc_err_set(e, RPC_ERR_IO, "%s: cannot read %.150s: %s", field,
-					   path, strerror(err));
-		}
-		if (!n)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (len > (size_t)st.st_size) {
-		free(buf);
-		return rpc_err_set(e, RPC_ERR_IO, "%s: %.150s changed while being read", field,
-				   path);
-	}
-	*out = json_loadb(buf, len, 0, &jerr);
-	free(buf);
-	if (!*out)
-		return rpc_err_set(e, RPC_ERR_PARSE, "%s: %.150s:%d:%d: %.80s", field, path,
-				   jerr.line, jerr.column, jerr.text);
-	return 0;
-}
-
 int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e)
 {
 	json_t *cfg;
@@ -329,57 +330,6 @@ int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *
 	ret = nvemud_load_config(d, cfg, e);
 	json_decref(cfg);
 	return ret;
-}
-
-/* Write atomically: a crash never leaves half a file under the final name. */
-static int write_json_file(const char *path, json_t *j, struct rpc_err *e)
-{
-	char tmp[4200];
-	struct stat st;
-	int fd, err;
-
-	/* Never write through (or block on) a FIFO, device or directory at the name. */
-	if (!lstat(path, &st) && !S_ISREG(st.st_mode))
-		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "filename: %.200s exists and is not a regular file", path);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return rpc_err_set(e, RPC_ERR_IO, "filename: cannot write %.200s: %s", path,
-				   strerror(errno));
-	if (json_dumpfd(j, fd, JSON_INDENT(2) | JSON_SORT_KEYS) || fsync(fd)) {
-		err = errno;
-		close(fd);
-		unlink(tmp);
-		return rpc_err_set(e, RPC_ERR_IO, "filename: cannot write %.200s: %s", path,
-				   strerror(err));
-	}
-	close(fd);
-	if (rename(tmp, path)) {
-		err = errno;
-		unlink(tmp);
-		return rpc_err_set(e, RPC_ERR_IO, "filename: cannot write %.200s: %s", path,
-				   strerror(err));
-	}
-	return 0;
-}
-
-int nvemud_write_json(struct nvemud *d, const char *path, json_t *j, struct rpc_err *e)
-{
-	struct stat st, bst;
-
-	/* Overwriting a bdev's backing file with JSON would destroy the disk under it. */
-	if (!stat(path, &st)) {
-		for (unsigned i = 0; i < d->nr_bdevs; i++) {
-			const char *f = d->bdevs[i].filename;
-
-			if (f && !stat(f, &bst) && bst.st_dev == st.st_dev && bst.st_ino == st.st_ino)
-				return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-						   "filename: %.200s is the backing file of bdev %s",
-						   path, d->bdevs[i].bdev->name);
-		}
-	}
-	return write_json_file(path, j, e);
 }
 
 static int save_config(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
@@ -408,10 +358,10 @@ static int load_config(struct nvemud *d, json_t *params, json_t **result, struct
 
 const struct rpc_method rpc_config_methods[] = {
 	{ "save_config", save_config,
-	  (const struct rpc_param[]){ { "filename", RPC_P_STR, false, 1, 4095 }, { NULL } },
+	  (const struct rpc_param[]){ { "filename", RPC_P_STR, false, 1, 4095 }, { .name = NULL } },
 	  "The running configuration (written to filename if given), for nvemud -c." },
 	{ "load_config", load_config,
-	  (const struct rpc_param[]){ { "filename", RPC_P_STR, true, 1, 4095 }, { NULL } },
+	  (const struct rpc_param[]){ { "filename", RPC_P_STR, true, 1, 4095 }, { .name = NULL } },
 	  "Apply a configuration saved by save_config on top of the running one." },
-	{ NULL },
+	{ .name = NULL },
 };

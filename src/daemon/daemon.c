@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* The daemon's registries (subsystems, bdevs, controller names) and the default setup. */
+/*
+ * The daemon's registries: subsystems, bdevs and controller names, looked
+ * up by the method files and the other daemon objects; calls nothing above
+ * it. Helpers shared by all of them.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,11 +14,8 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "engine/nvemu-internal.h"
 #include "daemon.h"
-#include "loop.h"
-#include "rpc.h"
-#include <nvemu/tcp.h>
+#include "event-loop.h"
 
 void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
 {
@@ -39,148 +40,6 @@ void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
 	}
 	out[o] = 0;
 	fprintf(stderr, "nvemud: %s: %s\n", names[level < 0 ? 0 : level > 4 ? 4 : level], out);
-}
-
-/* ---- the TCP target on the daemon's loop */
-
-struct tcp_watch {
-	struct loop_src *src;
-	nvemu_tcp_fd_cb cb;
-	void *arg;
-};
-
-static void tcp_watch_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
-{
-	struct tcp_watch *w = arg;
-
-	/* w may be freed by the callback (del_fd): do not touch it after. */
-	w->cb(fd, revents, w->arg);
-}
-
-static void *tcp_add_fd(void *loop, int fd, uint32_t events, nvemu_tcp_fd_cb cb, void *arg)
-{
-	struct tcp_watch *w = calloc(1, sizeof(*w));
-
-	if (!w)
-		return NULL;
-	w->cb = cb;
-	w->arg = arg;
-	w->src = loop_add_fd(loop, fd, events, tcp_watch_cb, w);
-	if (!w->src) {
-		free(w);
-		return NULL;
-	}
-	return w;
-}
-
-static int tcp_mod_fd(void *loop, void *handle, uint32_t events)
-{
-	return loop_mod_fd(((struct tcp_watch *)handle)->src, events);
-}
-
-static void tcp_del_fd(void *loop, void *handle)
-{
-	struct tcp_watch *w = handle;
-
-	/* loop_del keeps the source until the dispatch round ends; w is ours. */
-	loop_del(w->src);
-	free(w);
-}
-
-static const struct nvemu_tcp_loop_ops tcp_loop_ops = {
-	.add_fd = tcp_add_fd,
-	.mod_fd = tcp_mod_fd,
-	.del_fd = tcp_del_fd,
-};
-
-static void tcp_log_cb(void *arg, int level, const char *msg)
-{
-	nvemud_log(arg, level, "tcp: %s", msg);
-}
-
-static void tcp_tick_cb(struct loop_src *src, void *arg)
-{
-	struct nvemud *d = arg;
-
-	if (d->tcp)
-		nvemu_tcp_target_tick(d->tcp);
-}
-
-void nvemud_tcp_stop(struct nvemud *d)
-{
-	loop_del(d->tcp_tick);
-	d->tcp_tick = NULL;
-	nvemu_tcp_target_destroy(d->tcp);
-	d->tcp = NULL;
-}
-
-struct nvemud *nvemud_new(struct loop *loop, int log_level)
-{
-	struct nvemud *d = calloc(1, sizeof(*d));
-	struct nvemu_tcp_target_params tp;
-	struct nvemu_error err = { 0 };
-
-	if (!d)
-		return NULL;
-	d->loop = loop;
-	d->log_level = log_level;
-	d->next_ctrl_idx = 1;
-	nvemu_tcp_target_params_init(&tp);
-	tp.log = tcp_log_cb;
-	tp.log_arg = d;
-	if (loop) {
-		tp.ops = &tcp_loop_ops;
-		tp.loop = loop;
-	}
-	if (nvemu_tcp_target_create(&tp, &d->tcp, &err)) {
-		nvemud_log(d, NVEMUD_LOG_ERR, "TCP target: %s", err.msg);
-		free(d);
-		return NULL;
-	}
-	if (loop) {
-		d->tcp_tick = loop_add_timer(loop, 100, true, tcp_tick_cb, d);
-		if (!d->tcp_tick || nvemud_teardown_init(d)) {
-			loop_del(d->tcp_tick);
-			loop_del(d->td_tick);
-			loop_del(d->td_kick);
-			nvemu_tcp_target_destroy(d->tcp);
-			free(d);
-			return NULL;
-		}
-	}
-	return d;
-}
-
-void nvemud_free(struct nvemud *d)
-{
-	struct nvemu_error err;
-
-	if (!d)
-		return;
-	nvemud_teardown_finish_all(d, 5000);
-	nvemud_drain(d, 5000);
-	/* Before the subsystems: it ends the host associations and removes their controllers. */
-	nvemud_tcp_stop(d);
-	nvemud_mi_free(d);
-	while (d->nr_subsys) {
-		struct nvemu_subsys *s = d->subsys[d->nr_subsys - 1];
-
-		nvemud_del_subsys(d, s);
-		nvemu_subsys_destroy(s);
-	}
-	while (d->nr_bdevs) {
-		struct nvemud_bdev *b = &d->bdevs[d->nr_bdevs - 1];
-		struct nvemu_bdev *bdev = b->bdev;
-
-		nvemud_del_bdev(d, b);
-		if (nvemu_bdev_destroy(bdev, &err))
-			nvemud_log(d, NVEMUD_LOG_WARN, "bdev: %s", err.msg);
-	}
-	free(d->subsys);
-	free(d->bdevs);
-	free(d->ctrls);
-	json_decref(d->skipped);
-	free(d);
 }
 
 /* ---- backends */
@@ -212,8 +71,10 @@ static unsigned total_inflight(struct nvemud *d)
 	for (unsigned i = 0; i < d->nr_subsys; i++) {
 		struct nvemu_subsys *s = d->subsys[i];
 
-		for (unsigned c = 0; c < s->nr_ctrls; c++)
-			n += nvemu_ctrl_inflight(s->ctrls[c]);
+		struct nvemu_ctrl *ctrl;
+
+		for (unsigned c = 0; (ctrl = nvemu_subsys_ctrl_at(s, c)); c++)
+			n += nvemu_ctrl_inflight(ctrl);
 	}
 	for (unsigned i = 0; i < d->nr_bdevs; i++)
 		n += nvemu_bdev_inflight(d->bdevs[i].bdev);
@@ -227,10 +88,10 @@ static void flush_end_io(struct nvemu_bio *bio, int err)
 
 void nvemud_drain(struct nvemud *d, unsigned timeout_ms)
 {
-	uint64_t deadline = nvemu_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = nvemud_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	const struct timespec ts = { 0, 200000 };
 
-	while (total_inflight(d) && nvemu_now_ns() < deadline) {
+	while (total_inflight(d) && nvemud_now_ns() < deadline) {
 		if (!nvemud_poll_backends(d))
 			nanosleep(&ts, NULL);
 	}
@@ -247,7 +108,7 @@ void nvemud_drain(struct nvemud *d, unsigned timeout_ms)
 		bio.private = &done;
 		if (nvemu_bdev_submit(b, &bio))
 			continue;
-		while (!done && nvemu_now_ns() < deadline + 5000000000ull) {
+		while (!done && nvemud_now_ns() < deadline + 5000000000ull) {
 			if (nvemu_bdev_poll(b) <= 0 && !done)
 				nanosleep(&ts, NULL);
 		}
@@ -320,8 +181,7 @@ static int nsm_alloc(struct nvemu_subsys *s, uint64_t bytes, uint32_t lba_size,
 
 void nvemud_subsys_setup(struct nvemud *d, struct nvemu_subsys *s)
 {
-	s->ns_bdev_alloc = nsm_alloc;
-	s->ns_bdev_arg = d;
+	nvemu_subsys_set_ns_bdev_alloc(s, nsm_alloc, d);
 }
 
 /* ---- lookups */
@@ -465,95 +325,19 @@ void nvemud_del_ctrl(struct nvemud *d, struct nvemud_ctrl *c)
 {
 	unsigned i = c - d->ctrls;
 
-	nvemud_vfu_stop(d, c);
 	memmove(&d->ctrls[i], &d->ctrls[i + 1], (d->nr_ctrls - i - 1) * sizeof(*d->ctrls));
 	d->nr_ctrls--;
 }
 
-/* ---- the seed-000 default */
-
-int nvemud_load_default(struct nvemud *d, struct nvemu_error *err)
-{
-	struct nvemu_subsys_params sp;
-	struct nvemu_port_params pp;
-	struct nvemu_ns_params np;
-	struct nvemu_subsys *s;
-	struct nvemu_bdev *b0 = NULL, *b1 = NULL;
-	uint16_t port, twport, cntlid;
-	uint32_t nsid1, nsid2;
-	int ret;
-
-	ret = nvemu_subsys_info_environment(&sp, err);
-	if (ret)
-		return ret;
-	sp.nqn = NVEMUD_DEFAULT_NQN;
-	/* Served over PCIe: SeaBIOS identifies every NSID up to NN at boot. */
-	sp.nn = 256;
-	sp.mnan = 256;
-	ret = nvemu_subsys_create(&sp, &s, err);
-	if (ret)
-		return ret;
-	ret = nvemu_bdev_ram_create("Malloc0", 1024 * 512ull, 512, &b0, err);
-	if (!ret)
-		ret = nvemu_bdev_ram_create("Malloc1", 2048 * 512ull, 512, &b1, err);
-	if (ret)
-		goto fail;
-	nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
-	ret = nvemu_subsys_add_port(s, &pp, &port, err);
-	if (!ret)
-		ret = nvemu_subsys_add_ctrl(s, port, &cntlid, err);
-	if (ret)
-		goto fail;
-	nvemu_ns_params_init(&np);
-	np.bdev = b0;
-	ret = nvemu_subsys_add_ns_ex(s, &np, &nsid1, err);
-	if (ret)
-		goto fail;
-	np.bdev = b1;
-	ret = nvemu_subsys_add_ns_ex(s, &np, &nsid2, err);
-	if (!ret)
-		ret = nvemu_ctrl_attach_ns(nvemu_subsys_ctrl(s, cntlid), nsid1, err);
-	if (ret)
-		goto fail;
-	nvemu_port_params_init(&pp, NVEMU_PORT_TWO_WIRE);
-	ret = nvemu_subsys_add_port(s, &pp, &twport, err);
-	if (ret)
-		goto fail;
-	if (nvemud_add_subsys(d, s) || nvemud_add_bdev(d, b0, NULL) ||
-	    nvemud_add_bdev(d, b1, NULL) || !nvemud_add_ctrl(d, NULL, s, cntlid))
-		return nvemu_error_set(err, -ENOMEM, "out of memory");
-	nvemud_subsys_setup(d, s);
-	/* NVMe-MI on the two-wire port, MCTP network 1, EID 9. */
-	return nvemud_mi_add_ep(d, s, twport, 1, 9, 0, err);
-fail:
-	nvemu_subsys_destroy(s);
-	if (b1)
-		nvemu_bdev_destroy(b1, NULL);
-	if (b0)
-		nvemu_bdev_destroy(b0, NULL);
-	return ret;
-}
-
-int nvemud_add_default_listener(struct nvemud *d, const char *traddr, const char *trsvcid,
-				struct nvemu_error *err)
-{
-	struct nvemu_subsys *s = nvemud_find_subsys(d, NVEMUD_DEFAULT_NQN);
-	int ret;
-
-	if (!s || !d->tcp)
-		return nvemu_error_set(err, -ENOENT, "no default subsystem");
-	if (!nvemu_tcp_has_subsys(d->tcp, s)) {
-		ret = nvemu_tcp_add_subsys(d->tcp, s, err);
-		if (ret)
-			return ret;
-	}
-	ret = nvemu_tcp_set_allow_any_host(d->tcp, s, true, err);
-	if (ret)
-		return ret;
-	return nvemu_tcp_add_listener(d->tcp, s, traddr, trsvcid, 0, err);
-}
-
 /* ---- helpers */
+
+uint64_t nvemud_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 void nvemud_uuid_unparse(const uint8_t uuid[16], char out[37])
 {

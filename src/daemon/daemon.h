@@ -8,8 +8,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <jansson.h>
 
+#include <nvemu/ctrl-state.h>
 #include <nvemu/nvemu.h>
 
 #define NVEMUD_DEFAULT_SOCKET "/var/tmp/nvemu.sock"
@@ -37,6 +39,25 @@ struct nvemud_bdev {
 	bool direct;	     /* file bdevs: opened with O_DIRECT */
 	bool sized;	     /* file bdevs: num_blocks given (else the file's size) */
 	struct loop_src *src; /* completion fd, when the backend has one */
+};
+
+struct nvemu_mctp_router;
+struct nvemu_mctp_ep;
+struct nvemu_mi_ep;
+
+struct mi_endpoint {
+	struct nvemu_subsys *subsys;
+	uint16_t port;
+	struct nvemu_mi_ep *mi;
+	struct nvemu_mctp_ep *mctp;
+};
+
+/* NVMe-MI endpoints and the AF_MCTP router (mi-endpoints.c). */
+struct nvemud_mi {
+	struct nvemu_mctp_router *router;
+	struct loop_src *router_src;
+	struct mi_endpoint *eps; /* creation order */
+	unsigned nr_eps;
 };
 
 struct nvemud_vfu;
@@ -78,7 +99,7 @@ struct nvemud {
 	struct nvemud_mi *mi; /* NVMe-MI endpoints and the AF_MCTP router (rpc-mi.c) */
 
 	/* Teardowns waiting for I/O to drain (teardown.c), and their timers. */
-	struct teardown *teardowns;
+	LIST_HEAD(, teardown) teardowns;
 	struct loop_src *td_tick, *td_kick;
 	/* The request being run, for rpc_defer (rpc.c). */
 	struct rpc_call_ctx *call;
@@ -89,6 +110,7 @@ struct nvemud {
 	unsigned next_nsm_bdev; /* names of bdevs made for Namespace Management */
 };
 
+/* ---- the instance (instance.c) */
 /* loop may be NULL. */
 struct nvemud *nvemud_new(struct loop *loop, int log_level);
 /* Destroys every subsystem and bdev (after draining I/O). */
@@ -98,10 +120,26 @@ int nvemud_load_default(struct nvemud *d, struct nvemu_error *err);
 /* The default configuration's TCP listener (allow any host) on the default subsystem. */
 int nvemud_add_default_listener(struct nvemud *d, const char *traddr, const char *trsvcid,
 				struct nvemu_error *err);
+
+/* ---- the NVMe/TCP target (nvmf-target.c) */
+/* Create d->tcp, on d->loop if there is one; -1 (logged) on failure. */
+int nvemud_tcp_start(struct nvemud *d);
 /* Close every TCP listener and connection and remove the host controllers (shutdown). */
 void nvemud_tcp_stop(struct nvemud *d);
+/* {trtype, adrfam, traddr, trsvcid} as nvmf_* methods show a listen address. */
+json_t *nvemud_tcp_addr_json(const char *traddr, const char *trsvcid, uint8_t adrfam);
+/* The rest are no-ops once the target is stopped. */
+/* Port port_id is a TCP listener's (*listener: its add_listener params) or still has hosts. */
+bool nvemud_tcp_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_id,
+			  json_t **listener);
+bool nvemud_tcp_owns_ctrl(struct nvemud *d, const struct nvemu_ctrl *ctrl);
+/* Attach to / detach from every host controller of s (hosts get a Namespace Attribute AEN). */
+void nvemud_tcp_ns_added(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
+void nvemud_tcp_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
+/* Close its listeners and end its host associations; before destroying s. */
+void nvemud_tcp_remove_subsys(struct nvemud *d, struct nvemu_subsys *s);
 
-/* ---- NVMe-MI endpoints (rpc-mi.c) */
+/* ---- NVMe-MI endpoints (mi-endpoints.c) */
 /* An MI endpoint on port of s at MCTP (net, eid); routed if the router runs. */
 int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port, unsigned net,
 		     uint8_t eid, unsigned mtu, struct nvemu_error *err);
@@ -109,6 +147,8 @@ int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port, un
 int nvemud_mi_start(struct nvemud *d, const char *path, struct nvemu_error *err);
 /* Close the router and remove its socket file; endpoints stay. */
 void nvemud_mi_stop(struct nvemud *d);
+/* Destroy endpoint i of d->mi. */
+void nvemud_mi_del_ep(struct nvemud *d, unsigned i);
 /* Destroy every endpoint (before the subsystems). */
 void nvemud_mi_free(struct nvemud *d);
 bool nvemud_mi_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port);
@@ -131,6 +171,8 @@ int nvemud_vfu_start(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
 		     struct nvemu_error *err);
 /* Disconnect the guest, reset the controller, remove the socket; no-op without one. */
 void nvemud_vfu_stop(struct nvemud *d, struct nvemud_ctrl *c);
+/* The same for every controller of s; before forgetting them (nvemud_del_subsys). */
+void nvemud_vfu_stop_subsys(struct nvemud *d, struct nvemu_subsys *s);
 const char *nvemud_vfu_path(const struct nvemud_ctrl *c); /* NULL: not served */
 bool nvemud_vfu_connected(const struct nvemud_ctrl *c);
 /* A controller of this daemon serving path, or NULL. */
@@ -149,7 +191,7 @@ struct nvemu_ctrl *nvemud_ctrl_get(struct nvemud_ctrl *c);
 
 /* ---- registry updates (no validation: callers checked) */
 int nvemud_add_subsys(struct nvemud *d, struct nvemu_subsys *s);
-/* Drops it from the list and forgets its controllers' names (does not destroy). */
+/* Drops it from the list and forgets its controllers' names (does not destroy, nor stop their vfio-user servers). */
 void nvemud_del_subsys(struct nvemud *d, struct nvemu_subsys *s);
 int nvemud_add_bdev(struct nvemud *d, struct nvemu_bdev *b, const char *filename);
 void nvemud_del_bdev(struct nvemud *d, struct nvemud_bdev *b);
@@ -159,6 +201,10 @@ struct nvemud_ctrl *nvemud_add_ctrl(struct nvemud *d, const char *name,
 void nvemud_del_ctrl(struct nvemud *d, struct nvemud_ctrl *c);
 
 /* ---- helpers shared by the method files */
+uint64_t nvemud_now_ns(void); /* CLOCK_MONOTONIC */
+/* A counter of queue qid: "requests", "completions", ... (snapshot.c, from the state table). */
+uint64_t nvemud_queue_stat(const struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,
+			   unsigned qid, const char *name);
 void nvemud_uuid_unparse(const uint8_t uuid[16], char out[37]);
 void nvemud_hex(const void *buf, size_t len, char *out); /* out: 2*len+1 */
 int nvemud_unhex(const char *s, void *buf, size_t len);	 /* exact length */

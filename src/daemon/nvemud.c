@@ -17,7 +17,7 @@
 
 #include "config.h"
 #include "daemon.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc-server.h"
 #include "rpc.h"
 
@@ -194,7 +194,15 @@ static int start_mctp(struct nvemud *d, const char *opt, bool rpc_given)
 	return 0;
 }
 
-int main(int argc, char **argv)
+struct nvemud_opts {
+	const char *config, *sock, *listen, *mctp, *vfu;
+	char traddr[64], trsvcid[8];
+	bool rpc_given; /* -r: a private instance */
+	int level;
+};
+
+/* Returns -1 to go on, else the exit status (help, version, usage errors). */
+static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -208,47 +216,41 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *sock = NVEMUD_DEFAULT_SOCKET, *listen = NULL, *mctp = NULL;
-	const char *vfu = NULL;
-	char traddr[64] = DEFAULT_TRADDR, trsvcid[8] = DEFAULT_TRSVCID;
-	bool rpc_given = false;
-	int level = NVEMUD_LOG_INFO, opt, sfd, ret = 1;
-	struct nvemu_error err = { 0 };
-	struct loop_src *sig_src;
-	struct nvemud *d;
-	struct loop *loop;
-	sigset_t mask;
+	int opt;
 
+	*o = (struct nvemud_opts){ .sock = NVEMUD_DEFAULT_SOCKET, .traddr = DEFAULT_TRADDR,
+				   .trsvcid = DEFAULT_TRSVCID, .level = NVEMUD_LOG_INFO };
 	while ((opt = getopt_long(argc, argv, "c:r:l:m:u:vqhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			config = optarg;
+			o->config = optarg;
 			break;
 		case 'r':
-			sock = optarg;
-			rpc_given = true;
+			o->sock = optarg;
+			o->rpc_given = true;
 			break;
 		case 'm':
-			mctp = optarg;
+			o->mctp = optarg;
 			break;
 		case 'u':
-			vfu = optarg;
+			o->vfu = optarg;
 			break;
 		case 'l':
-			listen = optarg;
-			if (strcmp(listen, "none") &&
-			    parse_listen(listen, traddr, sizeof(traddr), trsvcid, sizeof(trsvcid))) {
+			o->listen = optarg;
+			if (strcmp(o->listen, "none") &&
+			    parse_listen(o->listen, o->traddr, sizeof(o->traddr), o->trsvcid,
+					 sizeof(o->trsvcid))) {
 				fprintf(stderr, "nvemud: --listen: ADDR:PORT, [ADDR6]:PORT or none: %s\n",
-					listen);
+					o->listen);
 				return 2;
 			}
 			break;
 		case 'v':
-			if (level < NVEMUD_LOG_TRACE)
-				level++;
+			if (o->level < NVEMUD_LOG_TRACE)
+				o->level++;
 			break;
 		case 'q':
-			level = NVEMUD_LOG_ERR;
+			o->level = NVEMUD_LOG_ERR;
 			break;
 		case 'h':
 			usage(stdout);
@@ -266,90 +268,131 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* -c: a bdev whose file is missing is skipped with its users; the rest starts. */
+static int load_config(struct nvemud *d, const struct nvemud_opts *o)
+{
+	struct rpc_err e = { 0 };
+	int failed;
+
+	d->lenient_config = true;
+	d->skipped = json_array();
+	failed = nvemud_load_config_file(d, o->config, &e);
+	d->lenient_config = false;
+	if (failed) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "%s: %s", o->config, e.msg);
+		return -1;
+	}
+	if (json_array_size(d->skipped)) {
+		char *what = json_dumps(d->skipped, JSON_COMPACT);
+
+		nvemud_log(d, NVEMUD_LOG_ERR,
+			   "loaded %s with %zu item(s) skipped (started without them): %s", o->config,
+			   json_array_size(d->skipped), what ? what : "?");
+		free(what);
+	} else {
+		nvemud_log(d, NVEMUD_LOG_INFO, "loaded %s", o->config);
+	}
+	if (o->listen)
+		nvemud_log(d, NVEMUD_LOG_WARN, "--listen %s ignored with -c", o->listen);
+	return 0;
+}
+
+/* The seed-000 default configuration and its NVMe/TCP listener (-l). */
+static int load_default(struct nvemud *d, const struct nvemud_opts *o)
+{
+	struct nvemu_error err = { 0 };
+
+	if (nvemud_load_default(d, &err)) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "default configuration: %s", err.msg);
+		return -1;
+	}
+	if (o->listen && !strcmp(o->listen, "none"))
+		return 0;
+	if (!nvemud_add_default_listener(d, o->traddr, o->trsvcid, &err))
+		return 0;
+	/* A private instance (-r) must not fail because a system one holds 4420. */
+	if (o->listen || !o->rpc_given) {
+		nvemud_log(d, NVEMUD_LOG_ERR,
+			   "default configuration: NVMe/TCP listener %s:%s: %s (choose another with -l ADDR:PORT, or -l none)",
+			   o->traddr, o->trsvcid, err.msg);
+		return -1;
+	}
+	nvemud_log(d, NVEMUD_LOG_WARN, "default configuration: no NVMe/TCP listener on %s:%s: %s",
+		   o->traddr, o->trsvcid, err.msg);
+	return 0;
+}
+
+/* SIGINT/SIGTERM arrive on a signalfd (the loop stops); SIGPIPE is ignored. */
+static int signal_fd(void)
+{
+	sigset_t mask;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* Everything the daemon serves, then the loop until a signal; the exit status. */
+static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
+{
+	struct nvemu_error err = { 0 };
+	struct loop_src *sig_src;
+	int ret = 1;
+
+	/* Refuse early if another daemon serves the socket, before building anything. */
+	if (rpc_server_start(d, o->sock, &err)) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
+		return 1;
+	}
+	if (o->config ? load_config(d, o) : load_default(d, o))
+		goto out;
+	if (!o->config && start_vfu(d, o->vfu, o->sock, o->rpc_given))
+		goto out;
+	if (start_mctp(d, o->mctp, o->rpc_given))
+		goto out;
+	sig_src = loop_add_fd(d->loop, sfd, EPOLLIN, signal_cb, d);
+	if (!sig_src) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "cannot watch signals");
+		goto out;
+	}
+	nvemud_log(d, NVEMUD_LOG_INFO, "ready");
+	ret = loop_run(d->loop) ? 1 : 0;
+	loop_del(sig_src);
+out:
+	nvemud_mi_stop(d);
+	rpc_server_stop(d);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct nvemud_opts o;
+	struct nvemud *d;
+	struct loop *loop;
+	int sfd, ret;
+
+	ret = parse_args(argc, argv, &o);
+	if (ret >= 0)
+		return ret;
+	sfd = signal_fd();
 	loop = loop_new();
 	if (sfd < 0 || !loop) {
 		fprintf(stderr, "nvemud: cannot set up the event loop: %s\n", strerror(errno));
 		return 1;
 	}
-	d = nvemud_new(loop, level);
+	d = nvemud_new(loop, o.level);
 	if (!d) {
 		fprintf(stderr, "nvemud: out of memory\n");
 		return 1;
 	}
 	warn_vendor(d);
-
-	/* Refuse early if another daemon serves the socket, before building anything. */
-	if (rpc_server_start(d, sock, &err)) {
-		nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
-		goto out;
-	}
-	if (config) {
-		struct rpc_err e = { 0 };
-		int failed;
-
-		/* A bdev whose file is missing is skipped with its users; the rest starts. */
-		d->lenient_config = true;
-		d->skipped = json_array();
-		failed = nvemud_load_config_file(d, config, &e);
-		d->lenient_config = false;
-		if (failed) {
-			nvemud_log(d, NVEMUD_LOG_ERR, "%s: %s", config, e.msg);
-			goto out_server;
-		}
-		if (json_array_size(d->skipped)) {
-			char *what = json_dumps(d->skipped, JSON_COMPACT);
-
-			nvemud_log(d, NVEMUD_LOG_ERR,
-				   "loaded %s with %zu item(s) skipped (started without them): %s",
-				   config, json_array_size(d->skipped), what ? what : "?");
-			free(what);
-		} else {
-			nvemud_log(d, NVEMUD_LOG_INFO, "loaded %s", config);
-		}
-		if (listen)
-			nvemud_log(d, NVEMUD_LOG_WARN, "--listen %s ignored with -c", listen);
-	} else if (nvemud_load_default(d, &err)) {
-		nvemud_log(d, NVEMUD_LOG_ERR, "default configuration: %s", err.msg);
-		goto out_server;
-	} else if (!listen || strcmp(listen, "none")) {
-		if (nvemud_add_default_listener(d, traddr, trsvcid, &err)) {
-			/* A private instance (-r) must not fail because a system one holds 4420. */
-			if (listen || !rpc_given) {
-				nvemud_log(d, NVEMUD_LOG_ERR,
-					   "default configuration: NVMe/TCP listener %s:%s: %s (choose another with -l ADDR:PORT, or -l none)",
-					   traddr, trsvcid, err.msg);
-				goto out_server;
-			}
-			nvemud_log(d, NVEMUD_LOG_WARN,
-				   "default configuration: no NVMe/TCP listener on %s:%s: %s",
-				   traddr, trsvcid, err.msg);
-		}
-	}
-
-	if (!config && start_vfu(d, vfu, sock, rpc_given))
-		goto out_server;
-	if (start_mctp(d, mctp, rpc_given))
-		goto out_server;
-	sig_src = loop_add_fd(loop, sfd, EPOLLIN, signal_cb, d);
-	if (!sig_src) {
-		nvemud_log(d, NVEMUD_LOG_ERR, "cannot watch signals");
-		goto out_server;
-	}
-	nvemud_log(d, NVEMUD_LOG_INFO, "ready");
-	ret = loop_run(loop) ? 1 : 0;
-	loop_del(sig_src);
-
-out_server:
-	nvemud_mi_stop(d);
-	rpc_server_stop(d);
-out:
+	ret = serve(d, &o, sfd);
 	nvemud_drain(d, SHUTDOWN_DRAIN_MS);
 	nvemud_free(d);
 	loop_free(loop);

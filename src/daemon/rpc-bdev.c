@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 #define BDEV_NAME_MAX 63
@@ -181,10 +180,10 @@ static int bdev_list(struct nvemud *d, json_t *params, json_t **result, struct r
 
 const struct rpc_method rpc_bdev_methods[] = {
 	{ "bdev_null_create", bdev_null_create,
-	  (const struct rpc_param[]){ P_NAME, P_NB, P_BS, { NULL } },
+	  (const struct rpc_param[]){ P_NAME, P_NB, P_BS, { .name = NULL } },
 	  "Create a null bdev (reads return zeroes, writes are dropped)." },
 	{ "bdev_malloc_create", bdev_malloc_create,
-	  (const struct rpc_param[]){ P_NAME, P_NB, P_BS, { NULL } },
+	  (const struct rpc_param[]){ P_NAME, P_NB, P_BS, { .name = NULL } },
 	  "Create a RAM bdev (sparse; its data is not saved by save_config)." },
 	{ "bdev_file_create", bdev_file_create,
 	  (const struct rpc_param[]){ P_NAME,
@@ -193,12 +192,12 @@ const struct rpc_method rpc_bdev_methods[] = {
 				      { "num_blocks", RPC_P_UINT, false, 1, INT64_MAX },
 				      { "read_only", RPC_P_BOOL, false, 0, 1 },
 				      { "direct", RPC_P_BOOL, false, 0, 1 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Create a bdev on a file or block device (io_uring)." },
-	{ "bdev_delete", bdev_delete, (const struct rpc_param[]){ P_NAME, { NULL } },
+	{ "bdev_delete", bdev_delete, (const struct rpc_param[]){ P_NAME, { .name = NULL } },
 	  "Delete a bdev no namespace uses." },
 	{ "bdev_list", bdev_list,
-	  (const struct rpc_param[]){ { "name", RPC_P_STR, false, 1, BDEV_NAME_MAX }, { NULL } },
+	  (const struct rpc_param[]){ { "name", RPC_P_STR, false, 1, BDEV_NAME_MAX }, { .name = NULL } },
 	  "List bdevs." },
-	{ NULL },
+	{ .name = NULL },
 };

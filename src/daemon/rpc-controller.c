@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 #define SUSPEND_DEFAULT_TIMEOUT_MS 30000
@@ -28,28 +27,14 @@ int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 	return 0;
 }
 
-json_t *rpc_ctrl_params_json(const struct nvemu_ctrl *ctrl)
-{
-	const struct nvemu_ctrl_params *p = &ctrl->p;
-
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:b}", "ctrl",
-			 ctrl->cntlid, "port", p->port_id, "num_queues", p->num_io_queues, "mdts",
-			 p->mdts, "fw_slots", p->fw_slots, "max_queue_entries",
-			 p->max_queue_entries, "aerl", p->aerl, "write_zeroes", p->write_zeroes,
-			 "compare", p->compare, "compare_write", p->compare_write,
-			 "deallocate_dsm", p->dsm, "admin_only", p->admin_only);
-}
-
 static json_t *ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl)
 {
-	json_t *o = rpc_ctrl_params_json(ctrl), *ns = json_array();
+	json_t *o = nvemud_ctrl_params_json(ctrl);
 
-	for (unsigned i = 0; i < ctrl->nr_ns; i++)
-		json_array_append_new(ns, json_integer(ctrl->ns[i]->nsid));
 	json_object_set_new(o, "name", json_string(c->name));
-	json_object_set_new(o, "nqn", json_string(c->subsys->nqn));
+	json_object_set_new(o, "nqn", json_string(nvemu_subsys_nqn(c->subsys)));
 	json_object_set_new(o, "suspended", json_boolean(nvemu_ctrl_is_suspended(ctrl)));
-	json_object_set_new(o, "namespaces", ns);
+	json_object_set_new(o, "namespaces", nvemud_ctrl_nsids_json(ctrl));
 	if (nvemud_vfu_path(c)) {
 		json_object_set_new(o, "socket", json_string(nvemud_vfu_path(c)));
 		json_object_set_new(o, "connected", json_boolean(nvemud_vfu_connected(c)));
@@ -60,7 +45,7 @@ static json_t *ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_c
 /* A host is using it: enabled, or a transport is bound. */
 static bool ctrl_in_use(const struct nvemu_ctrl *ctrl)
 {
-	return (ctrl->cc & 1) || ctrl->tops;
+	return (nvemu_ctrl_cc(ctrl) & 1) || nvemu_ctrl_transport(ctrl);
 }
 
 static const struct rpc_param create_params[];
@@ -83,21 +68,165 @@ static int load_snapshot(const char *file, json_t **snap, struct rpc_err *e)
 	return 0;
 }
 
+/* Parameters a snapshot brings; nvme_controller_create refuses them alongside one. */
+static const char *const from_snap[] = {
+	"num_queues",	  "mdts",	"fw_slots",	     "write_zeroes", "compare",
+	"compare_write",  "deallocate_dsm", "admin_only", "max_queue_entries", "aerl",
+	NULL,
+};
+
+/* The snapshot's params pass the same checks as ours; the namespaces it had exist in s. */
+static int check_snapshot(struct nvemu_subsys *s, json_t *snap, struct rpc_err *e)
+{
+	json_t *cp = json_object_get(snap, "params"), *nsids = json_object_get(snap, "namespaces");
+	struct rpc_param spec[16];
+	unsigned n = 0;
+
+	for (const struct rpc_param *sp = create_params; sp->name; sp++) {
+		for (const char *const *k = from_snap; *k; k++)
+			if (!strcmp(*k, sp->name))
+				spec[n++] = *sp;
+	}
+	spec[n++] = (struct rpc_param){ "ctrl", RPC_P_UINT, false, 1, 0xffef };
+	spec[n++] = (struct rpc_param){ "port", RPC_P_UINT, false, 0, 65535 };
+	spec[n] = (struct rpc_param){ .name = NULL };
+	if (rpc_check_params(cp, spec, e)) {
+		char msg[sizeof(e->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", e->msg);
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "snapshot: %s", msg);
+	}
+	for (size_t i = 0; i < json_array_size(nsids); i++) {
+		json_t *v = json_array_get(nsids, i);
+
+		if (!json_is_integer(v) || !nvemu_subsys_ns(s, (uint32_t)json_integer_value(v)))
+			return rpc_err_set(e, RPC_ERR_NOT_FOUND,
+					   "snapshot: namespace %lld it was attached to does not exist in %s",
+					   (long long)json_integer_value(v), nvemu_subsys_nqn(s));
+	}
+	return 0;
+}
+
+/* The snapshot file of params, checked; *snap stays NULL on failure. */
+static int create_snapshot(struct nvemu_subsys *s, json_t *params, json_t **snap,
+			   struct rpc_err *e)
+{
+	for (const char *const *k = from_snap; *k; k++)
+		if (rpc_has(params, *k))
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "%s: not allowed with snapshot (taken from it)", *k);
+	if (load_snapshot(rpc_str(params, "snapshot"), snap, e))
+		return -1;
+	if (check_snapshot(s, *snap, e)) {
+		json_decref(*snap);
+		*snap = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Controller parameters from cp (params, or the snapshot's); explicit ctrl/port win. */
+static void create_ctrl_params(struct nvemu_subsys *s, json_t *params, json_t *cp, bool snap,
+			       struct nvemu_ctrl_params *p)
+{
+	nvemu_ctrl_params_init(p);
+	p->num_io_queues = (uint16_t)rpc_uint(cp, "num_queues", 1);
+	p->mdts = (uint8_t)rpc_uint(cp, "mdts", 7);
+	p->fw_slots = (uint8_t)rpc_uint(cp, "fw_slots", 4);
+	p->max_queue_entries = (uint16_t)rpc_uint(cp, "max_queue_entries", p->max_queue_entries);
+	p->aerl = (uint8_t)rpc_uint(cp, "aerl", p->aerl);
+	p->write_zeroes = rpc_bool(cp, "write_zeroes", true);
+	p->compare = rpc_bool(cp, "compare", true);
+	p->compare_write = rpc_bool(cp, "compare_write", true);
+	p->dsm = rpc_bool(cp, "deallocate_dsm", true);
+	p->admin_only = rpc_bool(cp, "admin_only", false);
+	p->cntlid = (uint16_t)rpc_uint(params, "ctrl", rpc_uint(cp, "ctrl", 0));
+	/* The snapshot's cntlid is only a wish: taken, the next free one. */
+	if (snap && !rpc_has(params, "ctrl") && nvemu_subsys_ctrl(s, p->cntlid))
+		p->cntlid = 0;
+}
+
+/*
+ * The port: the one given, or the snapshot's if s still has it, else the
+ * first PCIe port, else a new PCIe port (*added).
+ */
+static int create_port(struct nvemu_subsys *s, json_t *params, json_t *cp, bool snap,
+		       uint16_t *port_id, bool *added, struct rpc_err *e)
+{
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_port_params pp;
+
+	*added = false;
+	if (rpc_has(params, "port") || (snap && rpc_has(cp, "port"))) {
+		uint16_t port = (uint16_t)rpc_uint(params, "port", rpc_uint(cp, "port", 0));
+
+		*port_id = port;
+		if (nvemu_subsys_port(s, port))
+			return 0;
+		if (rpc_has(params, "port"))
+			return rpc_err_set(e, RPC_ERR_NOT_FOUND, "port: no port %u in %s", port,
+					   nvemu_subsys_nqn(s));
+	}
+	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, port_id, &pp); i++)
+		if (pp.type == NVEMU_PORT_PCIE)
+			return 0;
+	nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
+	if (nvemu_subsys_add_port(s, &pp, port_id, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	*added = true;
+	return 0;
+}
+
+/* The snapshot's namespaces attached and its state restored into the new controller. */
+static int create_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
+			  struct rpc_err *e)
+{
+	json_t *nsids = json_object_get(snap, "namespaces");
+	struct nvemu_error nerr = { 0 };
+
+	for (size_t i = 0; i < json_array_size(nsids); i++) {
+		uint32_t nsid = (uint32_t)json_integer_value(json_array_get(nsids, i));
+
+		if (nvemu_ctrl_attach_ns(ctrl, nsid, &nerr))
+			return rpc_err_nvemu(e, &nerr);
+	}
+	return snap ? nvemud_ctrl_restore(d, ctrl, snap, e) : 0;
+}
+
+/* Name it and, with socket, serve it over vfio-user; nothing is left on failure. */
+static int create_register(struct nvemud *d, json_t *params, struct nvemu_subsys *s,
+			   uint16_t cntlid, struct nvemud_ctrl **out, struct rpc_err *e)
+{
+	const char *name = rpc_str(params, "name");
+	struct nvemu_error nerr = { 0 };
+	struct nvemud_ctrl *c = nvemud_add_ctrl(d, name, s, cntlid);
+
+	if (!c)
+		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
+	if (rpc_has(params, "socket") && nvemud_vfu_start(d, c, rpc_str(params, "socket"), &nerr)) {
+		rpc_err_set(e, nerr.code == -ENOMEM ? RPC_ERR_INTERNAL :
+			    nerr.code == -EINVAL || nerr.code == -ENAMETOOLONG ?
+			    RPC_ERR_INVALID_PARAMS : RPC_ERR_EXISTS, "%s", nerr.msg);
+		nvemud_del_ctrl(d, c);
+		if (!name)
+			d->next_ctrl_idx--;
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
 static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **result,
 				  struct rpc_err *e)
 {
-	static const char *const from_snap[] = { "num_queues", "mdts", "fw_slots", "write_zeroes",
-						 "compare", "compare_write", "deallocate_dsm",
-						 "admin_only", "max_queue_entries", "aerl", NULL };
 	const char *nqn = rpc_str(params, "nqn"), *name = rpc_str(params, "name");
-	const char *snapfile = rpc_str(params, "snapshot");
 	struct nvemu_subsys *s = nvemud_find_subsys(d, nqn);
 	struct nvemu_error nerr = { 0 };
 	struct nvemu_ctrl_params p;
-	struct nvemu_ctrl *ctrl;
-	struct nvemud_ctrl *c;
-	json_t *snap = NULL, *cp = params, *nsids = NULL;
-	bool port_added = false;
+	struct nvemu_subsys_info si;
+	struct nvemud_ctrl *c = NULL;
+	json_t *snap = NULL;
+	bool port_added;
 	uint16_t cntlid;
 	int ret = -1;
 
@@ -106,142 +235,38 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 	if (name && nvemud_find_ctrl(d, name))
 		return rpc_err_set(e, RPC_ERR_EXISTS, "name: controller %s already exists%s", name,
 				   nvemud_find_ctrl(d, name)->busy ? " (being destroyed)" : "");
-	if (s->single_ctrl && s->nr_ctrls)
+	nvemu_subsys_info(s, &si);
+	if (si.single_ctrl && si.nr_ctrls)
 		return rpc_err_set(e, RPC_ERR_LIMIT,
-				   "subsystem %s is restricted to a single controller", s->nqn);
-	if (snapfile) {
-		struct rpc_param spec[16];
-		unsigned n = 0;
-
-		for (const char *const *k = from_snap; *k; k++)
-			if (rpc_has(params, *k))
-				return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-						   "%s: not allowed with snapshot (taken from it)",
-						   *k);
-		if (load_snapshot(snapfile, &snap, e))
-			return -1;
-		cp = json_object_get(snap, "params");
-		/* The snapshot's params must pass the same checks as ours. */
-		for (const struct rpc_param *sp = create_params; sp->name; sp++) {
-			for (const char *const *k = from_snap; *k; k++)
-				if (!strcmp(*k, sp->name))
-					spec[n++] = *sp;
-		}
-		spec[n++] = (struct rpc_param){ "ctrl", RPC_P_UINT, false, 1, 0xffef };
-		spec[n++] = (struct rpc_param){ "port", RPC_P_UINT, false, 0, 65535 };
-		spec[n] = (struct rpc_param){ NULL };
-		if (rpc_check_params(cp, spec, e)) {
-			char msg[sizeof(e->msg)];
-
-			snprintf(msg, sizeof(msg), "%s", e->msg);
-			rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "snapshot: %s", msg);
-			goto out;
-		}
-		nsids = json_object_get(snap, "namespaces");
-		for (size_t i = 0; i < json_array_size(nsids); i++) {
-			json_t *v = json_array_get(nsids, i);
-
-			if (!json_is_integer(v) ||
-			    !nvemu_subsys_ns(s, (uint32_t)json_integer_value(v))) {
-				rpc_err_set(e, RPC_ERR_NOT_FOUND,
-					    "snapshot: namespace %lld it was attached to does not exist in %s",
-					    (long long)json_integer_value(v), s->nqn);
-				goto out;
-			}
-		}
-	}
-
-	nvemu_ctrl_params_init(&p);
-	p.num_io_queues = (uint16_t)rpc_uint(cp, "num_queues", 1);
-	p.mdts = (uint8_t)rpc_uint(cp, "mdts", 7);
-	p.fw_slots = (uint8_t)rpc_uint(cp, "fw_slots", 4);
-	p.max_queue_entries = (uint16_t)rpc_uint(cp, "max_queue_entries", p.max_queue_entries);
-	p.aerl = (uint8_t)rpc_uint(cp, "aerl", p.aerl);
-	p.write_zeroes = rpc_bool(cp, "write_zeroes", true);
-	p.compare = rpc_bool(cp, "compare", true);
-	p.compare_write = rpc_bool(cp, "compare_write", true);
-	p.dsm = rpc_bool(cp, "deallocate_dsm", true);
-	p.admin_only = rpc_bool(cp, "admin_only", false);
-	/* Explicit ctrl/port win over the snapshot's. */
-	p.cntlid = (uint16_t)rpc_uint(params, "ctrl", rpc_uint(cp, "ctrl", 0));
-	if (snap && !rpc_has(params, "ctrl") && nvemu_subsys_ctrl(s, p.cntlid))
-		p.cntlid = 0;
+				   "subsystem %s is restricted to a single controller",
+				   nvemu_subsys_nqn(s));
+	if (rpc_has(params, "snapshot") && create_snapshot(s, params, &snap, e))
+		return -1;
+	create_ctrl_params(s, params, snap ? json_object_get(snap, "params") : params, snap, &p);
 	if (p.cntlid && nvemu_subsys_ctrl(s, p.cntlid)) {
 		rpc_err_set(e, RPC_ERR_EXISTS, "ctrl: controller id %u already exists in %s",
-			    p.cntlid, s->nqn);
+			    p.cntlid, nvemu_subsys_nqn(s));
 		goto out;
 	}
-	if (rpc_has(params, "port") || (snap && rpc_has(cp, "port"))) {
-		uint16_t port = (uint16_t)rpc_uint(params, "port", rpc_uint(cp, "port", 0));
-		bool found = false;
-
-		for (unsigned i = 0; i < s->nr_ports; i++)
-			found |= s->ports[i].id == port;
-		if (!found && rpc_has(params, "port")) {
-			rpc_err_set(e, RPC_ERR_NOT_FOUND, "port: no port %u in %s", port, s->nqn);
-			goto out;
-		}
-		p.port_id = port;
-		if (!found)
-			goto default_port;
-	} else {
-		struct nvemu_port_params pp;
-		bool found;
-default_port:
-		found = false;
-		for (unsigned i = 0; i < s->nr_ports && !found; i++) {
-			if (s->ports[i].p.type == NVEMU_PORT_PCIE) {
-				p.port_id = s->ports[i].id;
-				found = true;
-			}
-		}
-		if (!found) {
-			nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
-			if (nvemu_subsys_add_port(s, &pp, &p.port_id, &nerr)) {
-				rpc_err_nvemu(e, &nerr);
-				goto out;
-			}
-			port_added = true;
-		}
-	}
+	if (create_port(s, params, snap ? json_object_get(snap, "params") : params, snap,
+			&p.port_id, &port_added, e))
+		goto out;
 	if (nvemu_subsys_add_ctrl_ex(s, &p, &cntlid, &nerr)) {
 		rpc_err_nvemu(e, &nerr);
-		if (port_added)
-			nvemu_subsys_remove_port(s, p.port_id, NULL);
-		goto out;
+		goto undo_port;
 	}
-	ctrl = nvemu_subsys_ctrl(s, cntlid);
-	for (size_t i = 0; i < json_array_size(nsids); i++) {
-		uint32_t nsid = (uint32_t)json_integer_value(json_array_get(nsids, i));
-
-		if (nvemu_ctrl_attach_ns(ctrl, nsid, &nerr)) {
-			rpc_err_nvemu(e, &nerr);
-			goto undo;
-		}
-	}
-	if (snap && nvemud_ctrl_restore(d, ctrl, snap, e))
+	if (create_restore(d, nvemu_subsys_ctrl(s, cntlid), snap, e))
 		goto undo;
 	if (rpc_bool(params, "suspended", snap != NULL))
-		nvemu_ctrl_suspend(ctrl, false);
-	c = nvemud_add_ctrl(d, name, s, cntlid);
-	if (!c) {
-		rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
+		nvemu_ctrl_suspend(nvemu_subsys_ctrl(s, cntlid), false);
+	if (create_register(d, params, s, cntlid, &c, e))
 		goto undo;
-	}
-	if (rpc_has(params, "socket") && nvemud_vfu_start(d, c, rpc_str(params, "socket"), &nerr)) {
-		rpc_err_set(e, nerr.code == -ENOMEM ? RPC_ERR_INTERNAL :
-			    nerr.code == -EINVAL || nerr.code == -ENAMETOOLONG ?
-			    RPC_ERR_INVALID_PARAMS : RPC_ERR_EXISTS, "%s", nerr.msg);
-		nvemud_del_ctrl(d, c);
-		if (!name)
-			d->next_ctrl_idx--;
-		goto undo;
-	}
 	*result = json_string(c->name);
 	ret = 0;
 	goto out;
 undo:
 	nvemu_subsys_remove_ctrl(s, cntlid, NULL);
+undo_port:
 	if (port_added)
 		nvemu_subsys_remove_port(s, p.port_id, NULL);
 out:
@@ -258,16 +283,16 @@ static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **re
 
 	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
 		return -1;
-	if (c->vfu && nvemud_vfu_connected(c) && (ctrl->cc & 1) && !force)
+	if (c->vfu && nvemud_vfu_connected(c) && (nvemu_ctrl_cc(ctrl) & 1) && !force)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is enabled by a guest on %s: shut the guest down first or use force",
 				   c->name, nvemud_vfu_path(c));
 	/* Served over vfio-user: stopping the server unbinds it and resets the controller. */
-	if (!c->vfu && ctrl->tops)
+	if (!c->vfu && nvemu_ctrl_transport(ctrl))
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is bound to the %s transport: disconnect the host first",
-				   c->name, ctrl->tops->name);
-	if (!c->vfu && (ctrl->cc & 1) && !force)
+				   c->name, nvemu_ctrl_transport(ctrl));
+	if (!c->vfu && (nvemu_ctrl_cc(ctrl) & 1) && !force)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is enabled by a host (CC.EN=1): shut it down first or use force",
 				   c->name);
@@ -348,7 +373,7 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 		return -1;
 	if (!rpc_has(params, "num_queues"))
 		return 0;
-	if (c->vfu && rpc_uint(params, "num_queues", 1) != ctrl->p.num_io_queues)
+	if (c->vfu && rpc_uint(params, "num_queues", 1) != nvemu_ctrl_params(ctrl)->num_io_queues)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is served over vfio-user on %s: destroy and re-create it to change num_queues",
 				   c->name, nvemud_vfu_path(c));
@@ -356,21 +381,21 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is in use by a host: modify it only while idle",
 				   c->name);
-	p = ctrl->p;
+	p = *nvemu_ctrl_params(ctrl);
 	p.num_io_queues = (uint16_t)rpc_uint(params, "num_queues", 1);
-	if (p.num_io_queues == ctrl->p.num_io_queues)
+	if (p.num_io_queues == nvemu_ctrl_params(ctrl)->num_io_queues)
 		return 0;
 	/* Re-create it: queue arrays and identify data follow the parameters. */
-	nr_ns = ctrl->nr_ns;
+	nr_ns = nvemu_ctrl_nr_ns(ctrl);
 	nsids = calloc(nr_ns + 1, sizeof(*nsids));
 	if (!nsids)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
 	for (unsigned i = 0; i < nr_ns; i++)
-		nsids[i] = ctrl->ns[i]->nsid;
+		nsids[i] = nvemu_ctrl_nsid_at(ctrl, i);
 	suspended = nvemu_ctrl_is_suspended(ctrl);
-	p.cntlid = ctrl->cntlid;
-	old = ctrl->p;
-	old.cntlid = ctrl->cntlid;
+	p.cntlid = nvemu_ctrl_cntlid(ctrl);
+	old = *nvemu_ctrl_params(ctrl);
+	old.cntlid = nvemu_ctrl_cntlid(ctrl);
 	if (nvemu_subsys_remove_ctrl(c->subsys, c->cntlid, &nerr)) {
 		free(nsids);
 		return rpc_err_nvemu(e, &nerr);
@@ -407,10 +432,10 @@ static int attach_detach(struct nvemud *d, json_t *params, json_t **result,
 		return -1;
 	if (!nvemu_subsys_ns(c->subsys, nsid))
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nsid: no namespace %u in %s", nsid,
-				   c->subsys->nqn);
+				   nvemu_subsys_nqn(c->subsys));
 	if (nvemud_ns_destroying(d, c->subsys, nsid))
 		return rpc_err_set(e, RPC_ERR_BUSY, "nsid: namespace %u of %s is being destroyed",
-				   nsid, c->subsys->nqn);
+				   nsid, nvemu_subsys_nqn(c->subsys));
 	if (attach && nvemu_ctrl_ns_attached(ctrl, nsid))
 		return rpc_err_set(e, RPC_ERR_EXISTS,
 				   "namespace %u is already attached to controller %s", nsid,
@@ -439,9 +464,27 @@ static int nvme_controller_detach_ns(struct nvemud *d, json_t *params, json_t **
 	return attach_detach(d, params, result, e, false);
 }
 
-static const char *queue_state(bool valid)
+static json_t *sq_debug_json(const struct nvemu_ctrl *ctrl, unsigned q)
 {
-	return valid ? "active" : "inactive";
+	enum nvemu_state_scope sq = NVEMU_STATE_SQ;
+
+	return json_pack("{s:i, s:i, s:i, s:s, s:I, s:I, s:I}", "qid", q, "depth",
+			 (int)nvemud_queue_stat(ctrl, sq, q, "size"), "cqid",
+			 (int)nvemud_queue_stat(ctrl, sq, q, "cqid"), "state", "active",
+			 "driver_sq_tail", (json_int_t)nvemud_queue_stat(ctrl, sq, q, "tail"),
+			 "device_sq_head", (json_int_t)nvemud_queue_stat(ctrl, sq, q, "head"),
+			 "requests", (json_int_t)nvemud_queue_stat(ctrl, sq, q, "requests"));
+}
+
+static json_t *cq_debug_json(const struct nvemu_ctrl *ctrl, unsigned q)
+{
+	enum nvemu_state_scope cq = NVEMU_STATE_CQ;
+
+	return json_pack("{s:i, s:i, s:s, s:I, s:I, s:I}", "qid", q, "depth",
+			 (int)nvemud_queue_stat(ctrl, cq, q, "size"), "state", "active",
+			 "driver_cq_head", (json_int_t)nvemud_queue_stat(ctrl, cq, q, "head"),
+			 "device_cq_tail", (json_int_t)nvemud_queue_stat(ctrl, cq, q, "tail"),
+			 "completions", (json_int_t)nvemud_queue_stat(ctrl, cq, q, "completions"));
 }
 
 static int nvme_controller_debug_get(struct nvemud *d, json_t *params, json_t **result,
@@ -458,30 +501,16 @@ static int nvme_controller_debug_get(struct nvemud *d, json_t *params, json_t **
 	}
 	if (c->vfu)
 		pcie = nvemud_vfu_debug(c, ctrl, sqs, cqs);
-	for (unsigned q = 0; !pcie && q <= ctrl->p.num_io_queues; q++) {
-		struct nvemu_sq *sq = &ctrl->sqs[q];
-		struct nvemu_cq *cq = &ctrl->cqs[q];
-
-		if (sq->valid)
-			json_array_append_new(
-				sqs, json_pack("{s:i, s:i, s:i, s:s, s:I, s:I, s:I}", "qid", q,
-					       "depth", sq->size, "cqid", sq->cqid, "state",
-					       queue_state(sq->valid), "driver_sq_tail",
-					       (json_int_t)sq->tail, "device_sq_head",
-					       (json_int_t)sq->head, "requests",
-					       (json_int_t)sq->st.requests));
-		if (cq->valid)
-			json_array_append_new(
-				cqs, json_pack("{s:i, s:i, s:s, s:I, s:I, s:I}", "qid", q, "depth",
-					       cq->size, "state", queue_state(cq->valid),
-					       "driver_cq_head", (json_int_t)cq->head,
-					       "device_cq_tail", (json_int_t)cq->tail,
-					       "completions", (json_int_t)cq->completions));
+	for (unsigned q = 0; !pcie && q <= nvemu_ctrl_params(ctrl)->num_io_queues; q++) {
+		if (nvemu_ctrl_state_queue_valid(ctrl, NVEMU_STATE_SQ, q))
+			json_array_append_new(sqs, sq_debug_json(ctrl, q));
+		if (nvemu_ctrl_state_queue_valid(ctrl, NVEMU_STATE_CQ, q))
+			json_array_append_new(cqs, cq_debug_json(ctrl, q));
 	}
 	*result = json_pack("{s:s, s:I, s:I, s:b, s:i, s:o, s:o}", "ctrl", c->name, "CC",
-			    (json_int_t)ctrl->cc, "CSTS", (json_int_t)ctrl->csts, "suspended",
-			    ctrl->suspended, "inflight", (int)nvemu_ctrl_inflight(ctrl), "sqs", sqs,
-			    "cqs", cqs);
+			    (json_int_t)nvemu_ctrl_cc(ctrl), "CSTS", (json_int_t)nvemu_ctrl_csts(ctrl),
+			    "suspended", nvemu_ctrl_is_suspended(ctrl), "inflight",
+			    (int)nvemu_ctrl_inflight(ctrl), "sqs", sqs, "cqs", cqs);
 	if (pcie)
 		json_object_set_new(*result, "pcie", pcie);
 	return 0;
@@ -498,18 +527,21 @@ static int nvme_controller_iostat(struct nvemud *d, json_t *params, json_t **res
 	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
 		return -1;
 	qs = json_array();
-	for (unsigned q = 1; q <= ctrl->p.num_io_queues; q++) {
-		struct nvemu_sq *sq = &ctrl->sqs[q];
+	for (unsigned q = 1; q <= nvemu_ctrl_params(ctrl)->num_io_queues; q++) {
+		uint64_t reads = nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, q, "reads");
+		uint64_t writes = nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, q, "writes");
+		uint64_t flushes = nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, q, "flushes");
 
-		if (!sq->valid && !sq->st.requests)
+		if (!nvemu_ctrl_state_queue_valid(ctrl, NVEMU_STATE_SQ, q) &&
+		    !nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, q, "requests"))
 			continue;
 		json_array_append_new(qs, json_pack("{s:i, s:I, s:I, s:I}", "queue_id", q,
-						    "read_io_count", (json_int_t)sq->st.reads,
-						    "write_io_count", (json_int_t)sq->st.writes,
-						    "flush_io_count", (json_int_t)sq->st.flushes));
-		r += sq->st.reads;
-		w += sq->st.writes;
-		f += sq->st.flushes;
+						    "read_io_count", (json_int_t)reads,
+						    "write_io_count", (json_int_t)writes,
+						    "flush_io_count", (json_int_t)flushes));
+		r += reads;
+		w += writes;
+		f += flushes;
 	}
 	*result = json_pack("{s:s, s:o, s:I, s:I, s:I}", "ctrl_id", c->name, "queues", qs,
 			    "read_io_count", (json_int_t)r, "write_io_count", (json_int_t)w,
@@ -537,46 +569,74 @@ static const struct rpc_param create_params[] = {
 	{ "snapshot", RPC_P_STR, false, 1, 4095 },
 	{ "admin_only", RPC_P_BOOL, false, 0, 1 },
 	{ "socket", RPC_P_STR, false, 1, 107 },
-	{ NULL },
+	{ .name = NULL },
 };
+
+static int nvme_controller_snapshot_get(struct nvemud *d, json_t *params, json_t **result,
+					struct rpc_err *e)
+{
+	struct nvemud_ctrl *c;
+	struct nvemu_ctrl *ctrl;
+	json_t *snap;
+	int ret;
+
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+		return -1;
+	if (!nvemu_ctrl_is_suspended(ctrl))
+		return rpc_err_set(e, RPC_ERR_STATE,
+				   "controller %s is not suspended: suspend it first", c->name);
+	if (nvemu_ctrl_inflight(ctrl))
+		return rpc_err_set(e, RPC_ERR_BUSY, "controller %s still has %u commands in flight",
+				   c->name, nvemu_ctrl_inflight(ctrl));
+	snap = nvemud_ctrl_snapshot(d, ctrl);
+	json_object_set_new(snap, "name", json_string(c->name));
+	ret = nvemud_write_json(d, rpc_str(params, "filename"), snap, e);
+	json_decref(snap);
+	return ret;
+}
 
 const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_create", nvme_controller_create, create_params,
 	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket); returns its name." },
 	{ "nvme_controller_destroy", nvme_controller_destroy,
-	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { NULL } },
+	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
 	  "Destroy a controller; force even while a host has it enabled or commands are in flight (the reply waits for them; aborted past 1 s)." },
 	{ "nvme_controller_suspend", nvme_controller_suspend,
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "timeout_ms", RPC_P_UINT, false, 0, 3600000 },
 				      { "admin_only", RPC_P_BOOL, false, 0, 1 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Hold new commands; reply once in-flight ones are done (past timeout_ms they are aborted, and their completion still awaited)." },
 	{ "nvme_controller_resume", nvme_controller_resume,
-	  (const struct rpc_param[]){ P_CTRL, { NULL } }, "Resume a suspended controller." },
+	  (const struct rpc_param[]){ P_CTRL, { .name = NULL } }, "Resume a suspended controller." },
 	{ "nvme_controller_list", nvme_controller_list,
 	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX },
 				      { "ctrl", RPC_P_STR, false, 1, NVEMUD_CTRL_NAME_MAX - 1 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "List controllers." },
 	{ "nvme_controller_modify", nvme_controller_modify,
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "num_queues", RPC_P_UINT, false, 1, 31 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Change a controller's parameters while no host uses it." },
 	{ "nvme_controller_attach_ns", nvme_controller_attach_ns,
 	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Attach a namespace to a controller." },
 	{ "nvme_controller_detach_ns", nvme_controller_detach_ns,
 	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Detach a namespace from a controller." },
 	{ "nvme_controller_debug_get", nvme_controller_debug_get,
-	  (const struct rpc_param[]){ P_CTRL, { NULL } },
+	  (const struct rpc_param[]){ P_CTRL, { .name = NULL } },
 	  "Registers and queue state of a controller." },
 	{ "nvme_controller_iostat", nvme_controller_iostat,
-	  (const struct rpc_param[]){ P_CTRL, { NULL } },
+	  (const struct rpc_param[]){ P_CTRL, { .name = NULL } },
 	  "Per-queue and total read/write/flush counts." },
-	{ NULL },
+	{ "nvme_controller_snapshot_get", nvme_controller_snapshot_get,
+	  (const struct rpc_param[]){ { "ctrl", RPC_P_STR, true, 1, NVEMUD_CTRL_NAME_MAX - 1 },
+				      { "filename", RPC_P_STR, true, 1, 4095 },
+				      { .name = NULL } },
+	  "Write a suspended controller's whole state to a file (for create --snapshot)." },
+	{ .name = NULL },
 };

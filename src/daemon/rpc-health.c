@@ -2,7 +2,6 @@
 /* Health values of a subsystem: what SMART logs and NVMe-MI health polls report. */
 #include <string.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 static int nvme_subsystem_set_health(struct nvemud *d, json_t *params, json_t **result,
@@ -51,10 +50,10 @@ const struct rpc_method rpc_health_methods[] = {
 				      { "available_spare_threshold", RPC_P_UINT, false, 0, 100 },
 				      { "percentage_used", RPC_P_UINT, false, 0, 255 },
 				      { "critical_warning", RPC_P_UINT, false, 0, 0xff },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Set composite temperature (Kelvin), available spare, percentage used, critical warning." },
 	{ "nvme_subsystem_get_health", nvme_subsystem_get_health,
-	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }, { NULL } },
+	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }, { .name = NULL } },
 	  "Get the health values of a subsystem." },
-	{ NULL },
+	{ .name = NULL },
 };

@@ -1,11 +1,5 @@
 // SPDX-License-Identifier: MIT
-/*
- * NVMe-MI endpoints of the model (issue 5): an MI endpoint on a two-wire (or
- * PCIe) port of a subsystem, reached as MCTP (network, EID) through the
- * userspace AF_MCTP router that libnvemu-mctp-preload.so talks to. Endpoints
- * exist without the router (in process, or nvemud -m none); the router routes
- * every endpoint, whenever either was created.
- */
+/* nvme_mi_endpoint_* methods: the NVMe-MI endpoints of mi-endpoints.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,212 +12,8 @@
 #include <nvemu/mctp.h>
 #include <nvemu/mi.h>
 
-#include "engine/nvemu-internal.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc.h"
-
-struct mi_endpoint {
-	struct nvemu_subsys *subsys;
-	uint16_t port;
-	struct nvemu_mi_ep *mi;
-	struct nvemu_mctp_ep *mctp;
-};
-
-struct nvemud_mi {
-	struct nvemu_mctp_router *router;
-	struct loop_src *router_src;
-	struct mi_endpoint *eps; /* creation order */
-	unsigned nr_eps;
-};
-
-static struct nvemud_mi *mi_state(struct nvemud *d)
-{
-	if (!d->mi)
-		d->mi = calloc(1, sizeof(*d->mi));
-	return d->mi;
-}
-
-static void ep_free(struct nvemud *d, struct mi_endpoint *ep)
-{
-	if (d->mi && d->mi->router)
-		nvemu_mctp_router_remove_ep(d->mi->router, ep->mctp);
-	nvemu_mctp_ep_destroy(ep->mctp);
-	nvemu_mi_ep_destroy(ep->mi);
-}
-
-static void ep_del(struct nvemud *d, unsigned i)
-{
-	struct nvemud_mi *m = d->mi;
-
-	ep_free(d, &m->eps[i]);
-	memmove(&m->eps[i], &m->eps[i + 1], (m->nr_eps - i - 1) * sizeof(*m->eps));
-	m->nr_eps--;
-}
-
-int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port, unsigned net,
-		     uint8_t eid, unsigned mtu, struct nvemu_error *err)
-{
-	struct nvemud_mi *m = mi_state(d);
-	struct nvemu_mctp_ep_params p;
-	struct mi_endpoint ep = { .subsys = s, .port = port }, *n;
-	int ret;
-
-	if (!m)
-		return nvemu_error_set(err, -ENOMEM, "out of memory");
-	if (!mtu)
-		mtu = NVEMU_MCTP_BTU;
-	for (unsigned i = 0; i < m->nr_eps; i++) {
-		if (nvemu_mctp_ep_net(m->eps[i].mctp) == net &&
-		    nvemu_mctp_ep_eid(m->eps[i].mctp) == eid)
-			return nvemu_error_set(err, -EEXIST,
-					       "eid: network %u EID %u is already an endpoint's",
-					       net, eid);
-		if (m->eps[i].subsys == s && m->eps[i].port == port)
-			return nvemu_error_set(err, -EEXIST,
-					       "port: %s port %u already has an endpoint",
-					       nvemu_subsys_nqn(s), port);
-	}
-	ret = nvemu_mi_ep_create(s, port, &ep.mi, err);
-	if (ret)
-		return ret;
-	/* The MI port configuration is what Configuration Get reports and MCTP follows. */
-	ret = nvemu_mi_ep_set_port_mtu(ep.mi, port, (uint16_t)mtu, err);
-	if (ret)
-		goto fail_mi;
-	nvemu_mctp_ep_params_init(&p);
-	p.net = net;
-	p.eid = eid;
-	p.mtu = mtu;
-	ret = nvemu_mctp_ep_create(&p, &ep.mctp, err);
-	if (ret)
-		goto fail_mi;
-	ret = nvemu_mctp_ep_attach_mi(ep.mctp, ep.mi, err);
-	if (!ret && m->router)
-		ret = nvemu_mctp_router_add_ep(m->router, ep.mctp, err);
-	if (ret)
-		goto fail_mctp;
-	n = realloc(m->eps, (m->nr_eps + 1) * sizeof(*n));
-	if (!n) {
-		ret = nvemu_error_set(err, -ENOMEM, "out of memory");
-		ep_free(d, &ep);
-		return ret;
-	}
-	m->eps = n;
-	m->eps[m->nr_eps++] = ep;
-	return 0;
-fail_mctp:
-	nvemu_mctp_ep_destroy(ep.mctp);
-fail_mi:
-	nvemu_mi_ep_destroy(ep.mi);
-	return ret;
-}
-
-bool nvemud_mi_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port)
-{
-	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++)
-		if (d->mi->eps[i].subsys == s && d->mi->eps[i].port == port)
-			return true;
-	return false;
-}
-
-void nvemud_mi_remove_subsys(struct nvemud *d, struct nvemu_subsys *s)
-{
-	for (unsigned i = 0; d->mi && i < d->mi->nr_eps;) {
-		if (d->mi->eps[i].subsys == s)
-			ep_del(d, i);
-		else
-			i++;
-	}
-}
-
-/* ---- the router */
-
-static void router_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
-{
-	nvemu_mctp_router_handle(arg);
-}
-
-int nvemud_mi_start(struct nvemud *d, const char *path, struct nvemu_error *err)
-{
-	struct nvemud_mi *m = mi_state(d);
-	int ret;
-
-	if (!m)
-		return nvemu_error_set(err, -ENOMEM, "out of memory");
-	if (!d->loop)
-		return nvemu_error_set(err, -EINVAL, "the MCTP router needs the event loop");
-	if (m->router)
-		return nvemu_error_set(err, -EEXIST, "the MCTP router is already running");
-	if (!path || !*path)
-		path = NVEMU_MCTP_SOCKET_DEFAULT;
-	/* Refuses a live socket of another process, replaces only a stale one. */
-	ret = nvemu_mctp_router_create(path, &m->router, err);
-	if (ret)
-		return ret;
-	m->router_src = loop_add_fd(d->loop, nvemu_mctp_router_fd(m->router), EPOLLIN,
-				    router_cb, m->router);
-	if (!m->router_src) {
-		ret = nvemu_error_set(err, -ENOMEM, "cannot watch the MCTP router");
-		goto fail;
-	}
-	for (unsigned i = 0; i < m->nr_eps; i++) {
-		ret = nvemu_mctp_router_add_ep(m->router, m->eps[i].mctp, err);
-		if (ret)
-			goto fail;
-	}
-	return 0;
-fail:
-	nvemud_mi_stop(d);
-	return ret;
-}
-
-void nvemud_mi_stop(struct nvemud *d)
-{
-	struct nvemud_mi *m = d->mi;
-
-	if (!m || !m->router)
-		return;
-	loop_del(m->router_src);
-	m->router_src = NULL;
-	for (unsigned i = 0; i < m->nr_eps; i++)
-		nvemu_mctp_router_remove_ep(m->router, m->eps[i].mctp);
-	/* Removes the socket file. */
-	nvemu_mctp_router_destroy(m->router);
-	m->router = NULL;
-}
-
-void nvemud_mi_free(struct nvemud *d)
-{
-	if (!d->mi)
-		return;
-	nvemud_mi_stop(d);
-	while (d->mi->nr_eps)
-		ep_del(d, d->mi->nr_eps - 1);
-	free(d->mi->eps);
-	free(d->mi);
-	d->mi = NULL;
-}
-
-void rpc_mi_save(struct nvemud *d, json_t *calls)
-{
-	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++) {
-		struct mi_endpoint *ep = &d->mi->eps[i];
-
-		/* A subsystem being destroyed is not saved, nor are its endpoints. */
-		if (nvemud_find_subsys(d, nvemu_subsys_nqn(ep->subsys)) != ep->subsys)
-			continue;
-		json_array_append_new(
-			calls,
-			json_pack("{s:s, s:{s:s, s:i, s:I, s:i, s:i}}", "method",
-				  "nvme_mi_endpoint_create", "params", "nqn",
-				  nvemu_subsys_nqn(ep->subsys), "port",
-				  rpc_saved_port_id(d, ep->subsys, ep->port), "net",
-				  (json_int_t)nvemu_mctp_ep_net(ep->mctp), "eid",
-				  nvemu_mctp_ep_eid(ep->mctp), "mtu", nvemu_mctp_ep_mtu(ep->mctp)));
-	}
-}
-
-/* ---- methods */
 
 #define EID_MIN 8
 #define EID_MAX 254
@@ -252,28 +42,23 @@ static int nvme_mi_endpoint_create(struct nvemud *d, json_t *params, json_t **re
 	if (mi_find_subsys(d, params, &s, e))
 		return -1;
 	if (rpc_has(params, "port")) {
-		unsigned i;
-
 		port = (uint16_t)rpc_uint(params, "port", 0);
-		for (i = 0; i < s->nr_ports; i++)
-			if (s->ports[i].id == port)
-				break;
-		if (i == s->nr_ports)
+		if (!nvemu_subsys_port(s, port))
 			return rpc_err_set(e, RPC_ERR_NOT_FOUND, "port: %s has no port %u",
-					   s->nqn, port);
+					   nvemu_subsys_nqn(s), port);
 	} else {
+		struct nvemu_port_params pp;
 		unsigned i;
 
-		for (i = 0; i < s->nr_ports; i++)
-			if (s->ports[i].p.type == NVEMU_PORT_TWO_WIRE)
+		for (i = 0; !nvemu_subsys_port_at(s, i, &port, &pp); i++)
+			if (pp.type == NVEMU_PORT_TWO_WIRE)
 				break;
-		if (i == s->nr_ports)
+		if (nvemu_subsys_port_at(s, i, NULL, NULL))
 			return rpc_err_set(e, RPC_ERR_NOT_FOUND,
 					   "port: %s has no two-wire port: add one or give port",
-					   s->nqn);
-		port = s->ports[i].id;
+					   nvemu_subsys_nqn(s));
 	}
-	if (rpc_nvmf_owns_port(d, s, port, NULL))
+	if (nvemud_tcp_owns_port(d, s, port, NULL))
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
 				   "port: %u is a TCP listener's; MI needs a two-wire or PCIe port",
 				   port);
@@ -322,10 +107,10 @@ static int lookup(struct nvemud *d, json_t *params, unsigned *idx, struct rpc_er
 	}
 	if (!found)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: %.200s has no such MI endpoint",
-				   s->nqn);
+				   nvemu_subsys_nqn(s));
 	if (found > 1)
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "port: %.200s has %u MI endpoints: name the port", s->nqn, found);
+				   "port: %.200s has %u MI endpoints: name the port", nvemu_subsys_nqn(s), found);
 	return 0;
 }
 
@@ -336,7 +121,7 @@ static int nvme_mi_endpoint_destroy(struct nvemud *d, json_t *params, json_t **r
 
 	if (lookup(d, params, &i, e))
 		return -1;
-	ep_del(d, i);
+	nvemud_mi_del_ep(d, i);
 	return 0;
 }
 
@@ -385,7 +170,7 @@ const struct rpc_method rpc_mi_methods[] = {
 				      { "eid", RPC_P_UINT, false, EID_MIN, EID_MAX },
 				      { "mtu", RPC_P_UINT, false, NVEMU_MI_MTU_MIN,
 					NVEMU_MI_MTU_MAX },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Create an NVMe-MI endpoint on a subsystem's port (default: its first two-wire "
 	  "port) at MCTP network net (default 1), EID eid (8..254, default 9)." },
 	{ "nvme_mi_endpoint_destroy", nvme_mi_endpoint_destroy,
@@ -393,10 +178,10 @@ const struct rpc_method rpc_mi_methods[] = {
 				      { "port", RPC_P_UINT, false, 0, 65535 },
 				      { "net", RPC_P_UINT, false, 1, 0xffffffff },
 				      { "eid", RPC_P_UINT, false, 0, 255 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Destroy an NVMe-MI endpoint, named by net (default 1) and eid, or by nqn (and port)." },
 	{ "nvme_mi_endpoint_list", nvme_mi_endpoint_list,
-	  (const struct rpc_param[]){ P_NQN_OPT, { NULL } },
+	  (const struct rpc_param[]){ P_NQN_OPT, { .name = NULL } },
 	  "List NVMe-MI endpoints with their current EID (a bus owner may have changed it) and MTU." },
-	{ NULL },
+	{ .name = NULL },
 };

@@ -4,31 +4,32 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
-static json_t *ns_json(struct nvemud *d, struct nvemu_ns *ns)
+static json_t *ns_json(struct nvemud *d, struct nvemu_subsys *s, struct nvemu_ns *ns)
 {
-	struct nvemu_subsys *s = ns->subsys;
 	char uuid[37], nguid[33], eui64[17];
 	json_t *ctrls = json_array();
+	struct nvemu_ns_info ni;
+	struct nvemu_ctrl *ctrl;
 
-	nvemud_uuid_unparse(ns->uuid, uuid);
-	nvemud_hex(ns->nguid, 16, nguid);
-	nvemud_hex(ns->eui64, 8, eui64);
-	for (unsigned i = 0; i < s->nr_ctrls; i++) {
-		if (nvemu_ctrl_ns_attached(s->ctrls[i], ns->nsid)) {
-			const char *name = nvemud_ctrl_name(d, s, s->ctrls[i]->cntlid);
+	nvemu_ns_info(ns, &ni);
+	nvemud_uuid_unparse(ni.uuid, uuid);
+	nvemud_hex(ni.nguid, 16, nguid);
+	nvemud_hex(ni.eui64, 8, eui64);
+	for (unsigned i = 0; (ctrl = nvemu_subsys_ctrl_at(s, i)); i++) {
+		if (nvemu_ctrl_ns_attached(ctrl, ni.nsid)) {
+			const char *name = nvemud_ctrl_name(d, s, nvemu_ctrl_cntlid(ctrl));
 
 			json_array_append_new(ctrls, name ? json_string(name) :
-							    json_integer(s->ctrls[i]->cntlid));
+							    json_integer(nvemu_ctrl_cntlid(ctrl)));
 		}
 	}
-	return json_pack("{s:s, s:I, s:s?, s:I, s:i, s:s, s:s, s:s, s:o}", "nqn", s->nqn, "nsid",
-			 (json_int_t)ns->nsid, "bdev_name", ns->bdev ? ns->bdev->name : NULL,
-			 "num_blocks", (json_int_t)ns->nblocks, "block_size",
-			 (int)nvemu_ns_lba_size(ns), "uuid", uuid, "nguid", nguid, "eui64", eui64,
-			 "controllers", ctrls);
+	return json_pack("{s:s, s:I, s:s?, s:I, s:i, s:s, s:s, s:s, s:o}", "nqn",
+			 nvemu_subsys_nqn(s), "nsid", (json_int_t)ni.nsid, "bdev_name",
+			 ni.bdev ? ni.bdev->name : NULL, "num_blocks", (json_int_t)ni.nblocks,
+			 "block_size", (int)ni.lba_size, "uuid", uuid, "nguid", nguid, "eui64",
+			 eui64, "controllers", ctrls);
 }
 
 static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **result,
@@ -37,22 +38,25 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 	const char *nqn = rpc_str(params, "nqn"), *bname = rpc_str(params, "bdev_name");
 	struct nvemu_subsys *s = nvemud_find_subsys(d, nqn);
 	struct nvemu_error nerr = { 0 };
+	struct nvemu_subsys_info si;
 	struct nvemu_ns_params p;
 	struct nvemud_bdev *b;
+	struct nvemu_ns *ns;
 	uint32_t nsid;
 
 	if (!s)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	nvemu_subsys_info(s, &si);
 	b = nvemud_find_bdev(d, bname);
 	if (!b)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "bdev_name: no bdev %.64s", bname);
 	nvemu_ns_params_init(&p);
 	p.nsid = (uint32_t)rpc_uint(params, "nsid", 0);
-	if (p.nsid > s->nn)
-		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "nsid: must be in 1..%u (nn)", s->nn);
+	if (p.nsid > si.nn)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "nsid: must be in 1..%u (nn)", si.nn);
 	if (nvemu_subsys_ns(s, p.nsid))
 		return rpc_err_set(e, RPC_ERR_EXISTS, "nsid: namespace %u already exists in %s%s",
-				   p.nsid, s->nqn,
+				   p.nsid, nvemu_subsys_nqn(s),
 				   nvemud_ns_destroying(d, s, p.nsid) ? " (being destroyed)" : "");
 	if (b->bdev->users)
 		return rpc_err_set(e, RPC_ERR_EXISTS, "bdev_name: bdev %s is already used by a namespace",
@@ -68,11 +72,14 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 	if (rpc_has(params, "uuid")) {
 		uuid_parse(rpc_str(params, "uuid"), p.uuid);
 		p.has_uuid = true;
-		for (unsigned i = 0; i < s->nr_ns; i++)
-			if (!memcmp(s->ns[i]->uuid, p.uuid, 16))
+		for (unsigned i = 0; (ns = nvemu_subsys_ns_at(s, i)); i++) {
+			struct nvemu_ns_info ni;
+
+			nvemu_ns_info(ns, &ni);
+			if (!memcmp(ni.uuid, p.uuid, 16))
 				return rpc_err_set(e, RPC_ERR_EXISTS,
-						   "uuid: already used by namespace %u",
-						   s->ns[i]->nsid);
+						   "uuid: already used by namespace %u", ni.nsid);
+		}
 	}
 	if (rpc_has(params, "nguid")) {
 		if (nvemud_unhex(rpc_str(params, "nguid"), p.nguid, 16))
@@ -88,7 +95,7 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 	}
 	if (nvemu_subsys_add_ns_ex(s, &p, &nsid, &nerr))
 		return rpc_err_nvemu(e, &nerr);
-	rpc_nvmf_ns_added(d, s, nsid);
+	nvemud_tcp_ns_added(d, s, nsid);
 	*result = json_integer(nsid);
 	return 0;
 }
@@ -99,6 +106,8 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 	const char *nqn = rpc_str(params, "nqn");
 	struct nvemu_subsys *s = nvemud_find_subsys(d, nqn);
 	uint32_t nsid = (uint32_t)rpc_uint(params, "nsid", 0);
+	struct nvemu_ctrl *ctrl;
+	struct nvemu_ns_info ni;
 	struct nvemu_ns *ns;
 
 	if (!s)
@@ -106,16 +115,16 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 	ns = nvemu_subsys_ns(s, nsid);
 	if (!ns)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nsid: no namespace %u in %s", nsid,
-				   s->nqn);
+				   nvemu_subsys_nqn(s));
 	if (nvemud_ns_destroying(d, s, nsid))
 		return rpc_err_set(e, RPC_ERR_BUSY, "nsid: namespace %u of %s is being destroyed",
-				   nsid, s->nqn);
-	if (ns->nr_attached) {
-		for (unsigned i = 0; i < s->nr_ctrls; i++) {
+				   nsid, nvemu_subsys_nqn(s));
+	nvemu_ns_info(ns, &ni);
+	if (ni.nr_attached) {
+		for (unsigned i = 0; (ctrl = nvemu_subsys_ctrl_at(s, i)); i++) {
 			/* NVMe/TCP hosts' controllers follow the subsystem: detached by the teardown. */
-			if (nvemu_ctrl_ns_attached(s->ctrls[i], nsid) &&
-			    !rpc_nvmf_owns_ctrl(d, s->ctrls[i])) {
-				const char *name = nvemud_ctrl_name(d, s, s->ctrls[i]->cntlid);
+			if (nvemu_ctrl_ns_attached(ctrl, nsid) && !nvemud_tcp_owns_ctrl(d, ctrl)) {
+				const char *name = nvemud_ctrl_name(d, s, nvemu_ctrl_cntlid(ctrl));
 
 				return rpc_err_set(e, RPC_ERR_BUSY,
 						   "namespace %u is attached to controller %s: detach it first",
@@ -141,12 +150,17 @@ static int nvme_namespace_list(struct nvemud *d, json_t *params, json_t **result
 	arr = json_array();
 	for (unsigned i = 0; i < d->nr_subsys; i++) {
 		struct nvemu_subsys *s = d->subsys[i];
+		struct nvemu_ns *ns;
 
 		if (only && only != s)
 			continue;
-		for (unsigned n = 0; n < s->nr_ns; n++)
-			if (!nvemud_ns_destroying(d, s, s->ns[n]->nsid))
-				json_array_append_new(arr, ns_json(d, s->ns[n]));
+		for (unsigned n = 0; (ns = nvemu_subsys_ns_at(s, n)); n++) {
+			struct nvemu_ns_info ni;
+
+			nvemu_ns_info(ns, &ni);
+			if (!nvemud_ns_destroying(d, s, ni.nsid))
+				json_array_append_new(arr, ns_json(d, s, ns));
+		}
 	}
 	*result = arr;
 	return 0;
@@ -163,13 +177,13 @@ const struct rpc_method rpc_namespace_methods[] = {
 				      { "uuid", RPC_P_UUID, false, 0, 0 },
 				      { "nguid", RPC_P_STR, false, 32, 32 },
 				      { "eui64", RPC_P_STR, false, 16, 16 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Create a namespace over a bdev; give the UUID to keep it across restarts." },
 	{ "nvme_namespace_destroy", nvme_namespace_destroy,
-	  (const struct rpc_param[]){ P_NQN, P_NSID, { NULL } },
+	  (const struct rpc_param[]){ P_NQN, P_NSID, { .name = NULL } },
 	  "Destroy a namespace that is not attached (NVMe/TCP hosts' controllers are detached; the reply waits for their commands in flight)." },
 	{ "nvme_namespace_list", nvme_namespace_list,
-	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { NULL } },
+	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { .name = NULL } },
 	  "List namespaces (of one subsystem with nqn)." },
-	{ NULL },
+	{ .name = NULL },
 };

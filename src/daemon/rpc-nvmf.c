@@ -14,7 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 #include <nvemu/tcp.h>
 
@@ -24,23 +23,12 @@ struct listen_addr {
 	uint8_t adrfam; /* NVMF_ADDR_FAMILY_IP4/IP6 */
 };
 
-static const char *adrfam_name(uint8_t adrfam)
-{
-	return adrfam == NVMF_ADDR_FAMILY_IP6 ? "ipv6" : "ipv4";
-}
-
-static json_t *addr_json(const char *traddr, const char *trsvcid, uint8_t adrfam)
-{
-	return json_pack("{s:s, s:s, s:s, s:s}", "trtype", "tcp", "adrfam", adrfam_name(adrfam),
-			 "traddr", traddr, "trsvcid", trsvcid);
-}
-
 static const struct rpc_param addr_spec[] = {
 	{ "trtype", RPC_P_STR, false, 1, 16 },
 	{ "adrfam", RPC_P_STR, false, 1, 8 },
 	{ "traddr", RPC_P_STR, true, 1, 63 },
 	{ "trsvcid", RPC_P_STR, true, 1, 5 },
-	{ NULL },
+	{ .name = NULL },
 };
 
 /* Both forms; every message names the field (listen_address.X for the object form). */
@@ -154,9 +142,9 @@ static int nvmf_subsystem_add_listener(struct nvemud *d, json_t *params, json_t 
 		last = li;
 		n++;
 	}
-	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listening on %s:%s", s->nqn, last.traddr,
+	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listening on %s:%s", nvemu_subsys_nqn(s), last.traddr,
 		   last.trsvcid);
-	*result = addr_json(last.traddr, last.trsvcid, last.adrfam);
+	*result = nvemud_tcp_addr_json(last.traddr, last.trsvcid, last.adrfam);
 	return 0;
 }
 
@@ -227,7 +215,7 @@ static json_t *listeners_json(struct nvemud *d, struct nvemu_subsys *s, bool wra
 	json_t *arr = json_array();
 
 	for (unsigned i = 0; !nvemu_tcp_get_listener(d->tcp, s, i, &li); i++) {
-		json_t *a = addr_json(li.traddr, li.trsvcid, li.adrfam);
+		json_t *a = nvemud_tcp_addr_json(li.traddr, li.trsvcid, li.adrfam);
 
 		if (wrapped)
 			a = json_pack("{s:o, s:i}", "address", a, "port_id", li.port_id);
@@ -279,16 +267,23 @@ static int nvmf_subsystem_get_controllers(struct nvemud *d, json_t *params, json
 static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 {
 	json_t *hosts = json_array(), *ns = json_array();
+	struct nvemu_subsys_info si;
+	struct nvemu_ns *n;
 	const char *h;
 
 	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
 		json_array_append_new(hosts, json_pack("{s:s}", "nqn", h));
-	for (unsigned i = 0; i < s->nr_ns; i++)
-		json_array_append_new(ns, json_pack("{s:I, s:s?}", "nsid",
-						    (json_int_t)s->ns[i]->nsid, "bdev_name",
-						    s->ns[i]->bdev ? s->ns[i]->bdev->name : NULL));
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "nqn", s->nqn,
-			 "subtype", "NVMe", "serial_number", s->sn, "model_number", s->mn,
+	for (unsigned i = 0; (n = nvemu_subsys_ns_at(s, i)); i++) {
+		struct nvemu_ns_info ni;
+
+		nvemu_ns_info(n, &ni);
+		json_array_append_new(ns, json_pack("{s:I, s:s?}", "nsid", (json_int_t)ni.nsid,
+						    "bdev_name", ni.bdev ? ni.bdev->name : NULL));
+	}
+	nvemu_subsys_info(s, &si);
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "nqn",
+			 nvemu_subsys_nqn(s), "subtype", "NVMe", "serial_number", si.sn,
+			 "model_number", si.mn,
 			 "exposed", nvemu_tcp_has_subsys(d->tcp, s),
 			 /* A subsystem not exposed yet gets allow-any-host once it is. */
 			 "allow_any_host",
@@ -315,73 +310,6 @@ static int nvmf_get_subsystems(struct nvemud *d, json_t *params, json_t **result
 	return 0;
 }
 
-/* ---- shared with config.c, rpc-subsystem.c, rpc-namespace.c */
-
-bool rpc_nvmf_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_id,
-			json_t **listener)
-{
-	struct nvemu_tcp_listener_info li;
-
-	if (listener)
-		*listener = NULL;
-	if (!d->tcp)
-		return false;
-	for (unsigned i = 0; !nvemu_tcp_get_listener(d->tcp, s, i, &li); i++) {
-		if (li.port_id != port_id)
-			continue;
-		if (listener)
-			*listener = json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
-					      addr_json(li.traddr, li.trsvcid, li.adrfam));
-		return true;
-	}
-	/* A removed listener's port lingers while its controllers go away. */
-	for (unsigned i = 0; i < s->nr_ctrls; i++)
-		if (s->ctrls[i]->p.port_id == port_id && nvemu_tcp_owns_ctrl(d->tcp, s->ctrls[i]))
-			return true;
-	return false;
-}
-
-bool rpc_nvmf_owns_ctrl(struct nvemud *d, const struct nvemu_ctrl *ctrl)
-{
-	return d->tcp && nvemu_tcp_owns_ctrl(d->tcp, ctrl);
-}
-
-void rpc_nvmf_save_access(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
-{
-	const char *h;
-
-	if (!d->tcp || !nvemu_tcp_has_subsys(d->tcp, s))
-		return;
-	json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:b}}", "method",
-					       "nvmf_subsystem_allow_any_host", "params", "nqn",
-					       s->nqn, "allow_any_host",
-					       nvemu_tcp_allow_any_host(d->tcp, s)));
-	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
-		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
-						       "nvmf_subsystem_add_host", "params", "nqn",
-						       s->nqn, "host", h));
-}
-
-void rpc_nvmf_ns_added(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid)
-{
-	if (d->tcp)
-		nvemu_tcp_ns_added(d->tcp, s, nsid);
-}
-
-void rpc_nvmf_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid)
-{
-	if (!d->tcp)
-		return;
-	/* Commands already in the engine are drained by the caller (teardown.c). */
-	nvemu_tcp_ns_removed(d->tcp, s, nsid);
-}
-
-void rpc_nvmf_remove_subsys(struct nvemud *d, struct nvemu_subsys *s)
-{
-	if (d->tcp)
-		nvemu_tcp_remove_subsys(d->tcp, s);
-}
-
 #define P_NQN { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }
 #define P_ADDR                                                                                   \
 	{ "listen_address", RPC_P_OBJ, false, 0, 0 }, { "trtype", RPC_P_STR, false, 1, 16 },     \
@@ -390,31 +318,31 @@ void rpc_nvmf_remove_subsys(struct nvemud *d, struct nvemu_subsys *s)
 
 const struct rpc_method rpc_nvmf_methods[] = {
 	{ "nvmf_subsystem_add_listener", nvmf_subsystem_add_listener,
-	  (const struct rpc_param[]){ P_NQN, P_ADDR, { NULL } },
+	  (const struct rpc_param[]){ P_NQN, P_ADDR, { .name = NULL } },
 	  "Listen for NVMe/TCP hosts on traddr:trsvcid (trsvcid 0: any free port); returns the address." },
 	{ "nvmf_subsystem_remove_listener", nvmf_subsystem_remove_listener,
-	  (const struct rpc_param[]){ P_NQN, P_ADDR, { NULL } },
+	  (const struct rpc_param[]){ P_NQN, P_ADDR, { .name = NULL } },
 	  "Stop listening; hosts connected through it are disconnected." },
 	{ "nvmf_subsystem_add_host", nvmf_subsystem_add_host,
 	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Allow a host NQN (used when allow_any_host is false)." },
 	{ "nvmf_subsystem_remove_host", nvmf_subsystem_remove_host,
 	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Remove a host NQN from the allow list and disconnect its associations." },
 	{ "nvmf_subsystem_allow_any_host", nvmf_subsystem_allow_any_host,
 	  (const struct rpc_param[]){ P_NQN, { "allow_any_host", RPC_P_BOOL, true, 0, 1 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Let any host connect (true) or only the allowed host NQNs (false)." },
 	{ "nvmf_subsystem_get_listeners", nvmf_subsystem_get_listeners,
-	  (const struct rpc_param[]){ P_NQN, { NULL } },
+	  (const struct rpc_param[]){ P_NQN, { .name = NULL } },
 	  "List the TCP listeners of a subsystem." },
 	{ "nvmf_subsystem_get_controllers", nvmf_subsystem_get_controllers,
-	  (const struct rpc_param[]){ P_NQN, { NULL } },
+	  (const struct rpc_param[]){ P_NQN, { .name = NULL } },
 	  "List the controllers connected hosts use (host NQN, host ID, queues)." },
 	{ "nvmf_get_subsystems", nvmf_get_subsystems,
-	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { NULL } },
+	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { .name = NULL } },
 	  "Subsystems as NVMe/TCP hosts see them: listeners, hosts, namespaces, controllers." },
-	{ NULL },
+	{ .name = NULL },
 };

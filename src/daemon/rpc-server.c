@@ -11,8 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "engine/nvemu-internal.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc-framer.h"
 #include "rpc-server.h"
 #include "rpc.h"
@@ -352,7 +351,7 @@ static void backoff_cb(struct loop_src *src, void *arg)
 /* One line per ACCEPT_LOG_INTERVAL_NS at most, counting what it stands for. */
 static void accept_log(struct rpc_server *srv, int err)
 {
-	uint64_t now = nvemu_now_ns();
+	uint64_t now = nvemud_now_ns();
 
 	srv->accept_errors++;
 	if (srv->last_accept_log && now - srv->last_accept_log < ACCEPT_LOG_INTERVAL_NS)

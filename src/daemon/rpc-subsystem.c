@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 static int find_subsys(struct nvemud *d, json_t *params, struct nvemu_subsys **s,
@@ -60,61 +59,53 @@ static int nvme_subsystem_create(struct nvemud *d, json_t *params, json_t **resu
 static int nvme_subsystem_destroy(struct nvemud *d, json_t *params, json_t **result,
 				  struct rpc_err *e)
 {
+	struct nvemu_subsys_info si;
 	struct nvemu_subsys *s;
 
 	if (find_subsys(d, params, &s, e))
 		return -1;
-	if ((s->nr_ctrls || s->nr_ns) && !rpc_bool(params, "force", false))
+	nvemu_subsys_info(s, &si);
+	if ((si.nr_ctrls || si.nr_ns) && !rpc_bool(params, "force", false))
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "subsystem %s still has %u controller(s) and %u namespace(s): destroy them first or use force",
-				   s->nqn, s->nr_ctrls, s->nr_ns);
+				   nvemu_subsys_nqn(s), si.nr_ctrls, si.nr_ns);
 	if (nvemud_subsys_busy(d, s))
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "subsystem %s: a controller or namespace of it is being destroyed or suspended; retry when that has finished",
-				   s->nqn);
+				   nvemu_subsys_nqn(s));
 	return nvemud_teardown_subsys(d, s, e);
-}
-
-/* A port as nvme_subsystem_list shows it; save_config reuses it as add_port params. */
-json_t *nvemud_port_json(const struct nvemu_port *pt)
-{
-	const struct nvemu_port_params *p = &pt->p;
-
-	switch (p->type) {
-	case NVEMU_PORT_PCIE:
-		return json_pack("{s:i, s:s, s:i, s:i, s:i}", "id", pt->id, "type", "pcie",
-				 "port_number", p->pcie.port_number, "max_link_speed",
-				 p->pcie.max_link_speed, "max_link_width", p->pcie.max_link_width);
-	case NVEMU_PORT_TWO_WIRE:
-		return json_pack("{s:i, s:s, s:i, s:i, s:b}", "id", pt->id, "type", "two_wire",
-				 "address", p->two_wire.address, "max_freq", p->two_wire.max_freq,
-				 "mctp_send_enabled", p->two_wire.mctp_send_enabled);
-	case NVEMU_PORT_TCP:
-		return json_pack("{s:i, s:s, s:s, s:s, s:s}", "id", pt->id, "type", "tcp",
-				 "traddr", p->tcp.traddr, "trsvcid", p->tcp.trsvcid, "adrfam",
-				 p->tcp.adrfam == 2 ? "ipv6" : "ipv4");
-	}
-	return json_pack("{s:i, s:s}", "id", pt->id, "type", "unknown");
 }
 
 static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 {
-	json_t *ports = json_array(), *ctrls = json_array(), *ns = json_array();
+	json_t *ports = json_array(), *ctrls = json_array(), *nsids = json_array();
+	struct nvemu_port_params pp;
+	struct nvemu_subsys_info si;
+	struct nvemu_ctrl *ctrl;
+	struct nvemu_ns *ns;
+	uint16_t id;
 
-	for (unsigned i = 0; i < s->nr_ports; i++)
-		json_array_append_new(ports, nvemud_port_json(&s->ports[i]));
-	for (unsigned i = 0; i < s->nr_ctrls; i++) {
-		const char *name = nvemud_ctrl_name(d, s, s->ctrls[i]->cntlid);
+	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, &id, &pp); i++)
+		json_array_append_new(ports, nvemud_port_json(id, &pp));
+	for (unsigned i = 0; (ctrl = nvemu_subsys_ctrl_at(s, i)); i++) {
+		uint16_t cntlid = nvemu_ctrl_cntlid(ctrl);
+		const char *name = nvemud_ctrl_name(d, s, cntlid);
 
-		json_array_append_new(ctrls, json_pack("{s:s?, s:i}", "name", name, "cntlid",
-						       s->ctrls[i]->cntlid));
+		json_array_append_new(ctrls,
+				      json_pack("{s:s?, s:i}", "name", name, "cntlid", cntlid));
 	}
-	for (unsigned i = 0; i < s->nr_ns; i++)
-		json_array_append_new(ns, json_integer(s->ns[i]->nsid));
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:o, s:o, s:o}", "nqn", s->nqn,
-			 "serial_number", s->sn, "model_number", s->mn, "firmware_rev", s->fr,
-			 "nn", (json_int_t)s->nn, "mnan", (json_int_t)s->mnan, "single_ctrl",
-			 s->single_ctrl, "ports", ports, "controllers", ctrls, "namespaces", ns);
+	for (unsigned i = 0; (ns = nvemu_subsys_ns_at(s, i)); i++) {
+		struct nvemu_ns_info ni;
+
+		nvemu_ns_info(ns, &ni);
+		json_array_append_new(nsids, json_integer(ni.nsid));
+	}
+	nvemu_subsys_info(s, &si);
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:o, s:o, s:o}", "nqn",
+			 nvemu_subsys_nqn(s), "serial_number", si.sn, "model_number", si.mn,
+			 "firmware_rev", si.fr, "nn", (json_int_t)si.nn, "mnan",
+			 (json_int_t)si.mnan, "single_ctrl", si.single_ctrl, "ports", ports,
+			 "controllers", ctrls, "namespaces", nsids);
 }
 
 static int nvme_subsystem_list(struct nvemud *d, json_t *params, json_t **result,
@@ -216,7 +207,7 @@ static int nvme_subsystem_remove_port(struct nvemud *d, json_t *params, json_t *
 
 	if (find_subsys(d, params, &s, e))
 		return -1;
-	if (rpc_nvmf_owns_port(d, s, (uint16_t)rpc_uint(params, "port", 0), NULL))
+	if (nvemud_tcp_owns_port(d, s, (uint16_t)rpc_uint(params, "port", 0), NULL))
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "port: %u belongs to a TCP listener: use nvmf_subsystem_remove_listener",
 				   (unsigned)rpc_uint(params, "port", 0));
@@ -240,13 +231,13 @@ const struct rpc_method rpc_subsystem_methods[] = {
 				      { "nn", RPC_P_UINT, false, 1, 0xfffffffe },
 				      { "mnan", RPC_P_UINT, false, 1, 0xfffffffe },
 				      { "single_ctrl", RPC_P_BOOL, false, 0, 1 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Create an NVMe subsystem." },
 	{ "nvme_subsystem_destroy", nvme_subsystem_destroy,
-	  (const struct rpc_param[]){ P_NQN, { "force", RPC_P_BOOL, false, 0, 1 }, { NULL } },
+	  (const struct rpc_param[]){ P_NQN, { "force", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
 	  "Destroy a subsystem; force also destroys its controllers and namespaces (the reply waits for their commands in flight)." },
 	{ "nvme_subsystem_list", nvme_subsystem_list,
-	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { NULL } },
+	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { .name = NULL } },
 	  "List subsystems." },
 	{ "nvme_subsystem_add_port", nvme_subsystem_add_port,
 	  (const struct rpc_param[]){ P_NQN,
@@ -260,10 +251,10 @@ const struct rpc_method rpc_subsystem_methods[] = {
 				      { "traddr", RPC_P_STR, false, 1, 63 },
 				      { "trsvcid", RPC_P_STR, false, 1, 31 },
 				      { "adrfam", RPC_P_STR, false, 1, 8 },
-				      { NULL } },
+				      { .name = NULL } },
 	  "Add a port (pcie, two_wire, tcp) to a subsystem; returns its id." },
 	{ "nvme_subsystem_remove_port", nvme_subsystem_remove_port,
-	  (const struct rpc_param[]){ P_NQN, { "port", RPC_P_UINT, true, 0, 65535 }, { NULL } },
+	  (const struct rpc_param[]){ P_NQN, { "port", RPC_P_UINT, true, 0, 65535 }, { .name = NULL } },
 	  "Remove a port no controller uses." },
-	{ NULL },
+	{ .name = NULL },
 };

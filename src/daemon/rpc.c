@@ -70,9 +70,9 @@ static int rpc_get_methods(struct nvemud *d, json_t *params, json_t **result,
 			   struct rpc_err *e);
 
 static const struct rpc_method core_methods[] = {
-	{ "rpc_get_methods", rpc_get_methods, (const struct rpc_param[]){ { NULL } },
+	{ "rpc_get_methods", rpc_get_methods, (const struct rpc_param[]){ { .name = NULL } },
 	  "List the methods the daemon serves." },
-	{ NULL },
+	{ .name = NULL },
 };
 
 static const struct rpc_method *const tables[] = {
@@ -83,7 +83,6 @@ static const struct rpc_method *const tables[] = {
 	rpc_controller_methods,
 	rpc_health_methods,
 	rpc_config_methods,
-	rpc_snapshot_methods,
 	rpc_nvmf_methods,
 	rpc_mi_methods,
 };

@@ -92,7 +92,6 @@ extern const struct rpc_method rpc_namespace_methods[];
 extern const struct rpc_method rpc_controller_methods[];
 extern const struct rpc_method rpc_health_methods[];
 extern const struct rpc_method rpc_config_methods[];
-extern const struct rpc_method rpc_snapshot_methods[];
 extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_mi_methods[];
 
@@ -126,17 +125,9 @@ uint64_t rpc_uint(json_t *params, const char *name, uint64_t def);
 bool rpc_bool(json_t *params, const char *name, bool def);
 bool rpc_has(json_t *params, const char *name);
 
-/* shared by rpc-controller.c and snapshot.c */
 int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 		    struct nvemu_ctrl **ctrl, struct rpc_err *e);
-json_t *rpc_ctrl_params_json(const struct nvemu_ctrl *ctrl);
-/*
- * The id port gets back when save_config's calls run: they re-add the saved
- * ports in order to a new subsystem (ids from 0), and a TCP port whose
- * listener is gone (hosts lingering) is not saved.
- */
-uint16_t rpc_saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t port);
-/* Read a JSON file that must be a regular file (never blocks on a FIFO); field names it. */
+/* json-file.c: read a JSON file that must be a regular file (never blocks on a FIFO); field names it. */
 int nvemud_read_json_file(const char *path, const char *field, json_t **out,
 			  struct rpc_err *e);
 
@@ -165,35 +156,23 @@ void nvemud_teardown_drive(struct nvemud *d, const bool *done, unsigned timeout_
 /* Shutdown: finish what is left, waiting up to timeout_ms for I/O. */
 void nvemud_teardown_finish_all(struct nvemud *d, unsigned timeout_ms);
 
-/* rpc-nvmf.c: the NVMe/TCP target's side of other methods (no-ops once it is stopped) */
-/* Port port_id is a TCP listener's (*listener: its add_listener params) or still has hosts. */
-bool rpc_nvmf_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_id,
-			json_t **listener);
-bool rpc_nvmf_owns_ctrl(struct nvemud *d, const struct nvemu_ctrl *ctrl);
-/* Append allow_any_host / add_host calls for s if it is exposed over TCP. */
-void rpc_nvmf_save_access(struct nvemud *d, struct nvemu_subsys *s, json_t *calls);
-/* Attach to / detach from every host controller of s (hosts get a Namespace Attribute AEN). */
-void rpc_nvmf_ns_added(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
-void rpc_nvmf_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
-/* Close its listeners and end its host associations; before destroying s. */
-void rpc_nvmf_remove_subsys(struct nvemud *d, struct nvemu_subsys *s);
-
-/* snapshot.c */
+/* snapshot.c: model objects as JSON */
+/* A port as nvme_subsystem_list shows it; save_config reuses it as add_port params. */
+json_t *nvemud_port_json(uint16_t id, const struct nvemu_port_params *p);
+/* Its parameters as nvme_controller_create takes them, with "ctrl" (its cntlid). */
+json_t *nvemud_ctrl_params_json(const struct nvemu_ctrl *ctrl);
+/* The NSIDs of the namespaces attached to it. */
+json_t *nvemud_ctrl_nsids_json(const struct nvemu_ctrl *ctrl);
 json_t *nvemud_ctrl_snapshot(struct nvemud *d, struct nvemu_ctrl *ctrl);
 /* Restores the state saved by nvemud_ctrl_snapshot into a freshly created ctrl. */
 int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
 			struct rpc_err *e);
 
-/* rpc-mi.c: append nvme_mi_endpoint_create calls for every endpoint */
-void rpc_mi_save(struct nvemud *d, json_t *calls);
-
 /* config.c */
 json_t *nvemud_save_config(struct nvemud *d);
-struct nvemu_port;
-json_t *nvemud_port_json(const struct nvemu_port *pt);
 int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e);
 int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e);
-/* Write JSON to path atomically (tmp + rename); never over a bdev's file or a non-regular file. */
+/* json-file.c: write JSON to path atomically (tmp + rename); never over a bdev's file or a non-regular file. */
 int nvemud_write_json(struct nvemud *d, const char *path, json_t *j, struct rpc_err *e);
 
 #endif

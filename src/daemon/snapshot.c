@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * nvme_controller_snapshot_get and create-from-snapshot: a suspended
- * controller's whole state as JSON (registers, features current and saved,
- * logs, firmware slots, queues, pending events, SMART counters, attached
- * namespaces, parameters). Commands held by the suspend stay with the
- * transport/host that submitted them; a suspended controller has none in
- * flight.
+ * Model objects as JSON: a port as listed and saved, a controller's
+ * parameters and attached namespaces, and a controller's whole state for
+ * nvme_controller_snapshot_get and create-from-snapshot (registers,
+ * features current and saved, logs, firmware slots, queues, pending events,
+ * SMART counters, attached namespaces, parameters). The fields are the
+ * engine's state table (include/nvemu/ctrl-state.h): saving and restoring
+ * walk it, and only the engine writes them. Commands held by the suspend
+ * stay with the transport/host that submitted them; a suspended controller
+ * has none in flight.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/nvemu-internal.h"
+#include <nvemu/ctrl-state.h>
+
 #include "rpc.h"
 
 #define SNAPSHOT_VERSION 1
@@ -29,18 +33,9 @@ static json_t *hexj(const void *buf, size_t len)
 	return j;
 }
 
-static void unhexj(json_t *o, const char *key, void *buf, size_t len)
+/* v as an integer: a number, a boolean or a decimal/hex string; def otherwise. */
+static uint64_t jval(json_t *v, uint64_t def)
 {
-	json_t *v = json_object_get(o, key);
-
-	if (json_is_string(v))
-		nvemud_unhex(json_string_value(v), buf, len);
-}
-
-static uint64_t jget(json_t *o, const char *key, uint64_t def)
-{
-	json_t *v = json_object_get(o, key);
-
 	if (json_is_integer(v))
 		return (uint64_t)json_integer_value(v);
 	if (json_is_boolean(v))
@@ -48,6 +43,11 @@ static uint64_t jget(json_t *o, const char *key, uint64_t def)
 	if (json_is_string(v)) /* 64-bit values beyond json_int_t */
 		return strtoull(json_string_value(v), NULL, 0);
 	return def;
+}
+
+static uint64_t jget(json_t *o, const char *key, uint64_t def)
+{
+	return jval(json_object_get(o, key), def);
 }
 
 static json_t *u64j(uint64_t v)
@@ -61,369 +61,352 @@ static json_t *u64j(uint64_t v)
 }
 
 #define SET(o, field, val) json_object_set_new(o, field, u64j(val))
-#define GET(o, field, dst) ((dst) = (__typeof__(dst))jget(o, field, dst))
 
-#define FEAT_SCALARS(X)                                                                    \
-	X(arbitration) X(power_mgmt) X(err_recovery) X(volatile_wc) X(num_queues)          \
-	X(num_queues_set) X(irq_coalesce) X(write_atomic) X(async_event_cfg) X(kato)       \
-	X(host_id_ext) X(host_id_set)
+/* A port as nvme_subsystem_list shows it; save_config reuses it as add_port params. */
+json_t *nvemud_port_json(uint16_t id, const struct nvemu_port_params *p)
+{
+	switch (p->type) {
+	case NVEMU_PORT_PCIE:
+		return json_pack("{s:i, s:s, s:i, s:i, s:i}", "id", id, "type", "pcie",
+				 "port_number", p->pcie.port_number, "max_link_speed",
+				 p->pcie.max_link_speed, "max_link_width", p->pcie.max_link_width);
+	case NVEMU_PORT_TWO_WIRE:
+		return json_pack("{s:i, s:s, s:i, s:i, s:b}", "id", id, "type", "two_wire",
+				 "address", p->two_wire.address, "max_freq", p->two_wire.max_freq,
+				 "mctp_send_enabled", p->two_wire.mctp_send_enabled);
+	case NVEMU_PORT_TCP:
+		return json_pack("{s:i, s:s, s:s, s:s, s:s}", "id", id, "type", "tcp",
+				 "traddr", p->tcp.traddr, "trsvcid", p->tcp.trsvcid, "adrfam",
+				 p->tcp.adrfam == 2 ? "ipv6" : "ipv4");
+	}
+	return json_pack("{s:i, s:s}", "id", id, "type", "unknown");
+}
 
-static json_t *u32_array(const void *base, size_t elem, unsigned n)
+json_t *nvemud_ctrl_params_json(const struct nvemu_ctrl *ctrl)
+{
+	const struct nvemu_ctrl_params *p = nvemu_ctrl_params(ctrl);
+
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:b}", "ctrl",
+			 nvemu_ctrl_cntlid(ctrl), "port", p->port_id, "num_queues",
+			 p->num_io_queues, "mdts", p->mdts, "fw_slots", p->fw_slots,
+			 "max_queue_entries", p->max_queue_entries, "aerl", p->aerl,
+			 "write_zeroes", p->write_zeroes, "compare", p->compare, "compare_write",
+			 p->compare_write, "deallocate_dsm", p->dsm, "admin_only", p->admin_only);
+}
+
+json_t *nvemud_ctrl_nsids_json(const struct nvemu_ctrl *ctrl)
 {
 	json_t *a = json_array();
 
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t v = elem == 2 ? ((const uint16_t *)base)[i] : ((const uint32_t *)base)[i];
+	for (unsigned i = 0; i < nvemu_ctrl_nr_ns(ctrl); i++)
+		json_array_append_new(a, json_integer(nvemu_ctrl_nsid_at(ctrl, i)));
+	return a;
+}
 
-		json_array_append_new(a, u64j(v));
+uint64_t nvemud_queue_stat(const struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,
+			   unsigned qid, const char *name)
+{
+	const struct nvemu_state_field *f = nvemu_ctrl_state_field(scope, "", name);
+
+	return f ? nvemu_ctrl_state_get(ctrl, f, qid, 0) : 0;
+}
+
+/* The object for group "a.b" under root; made on the way if create, else NULL if missing. */
+static json_t *group_obj(json_t *root, const char *group, bool create)
+{
+	char name[64];
+	const char *dot;
+
+	while (*group && root) {
+		json_t *o;
+
+		dot = strchr(group, '.');
+		snprintf(name, sizeof(name), "%.*s", dot ? (int)(dot - group) : (int)strlen(group),
+			 group);
+		o = json_object_get(root, name);
+		if (!o && create) {
+			o = json_object();
+			json_object_set_new(root, name, o);
+		}
+		root = o;
+		group = dot ? dot + 1 : "";
+	}
+	return root;
+}
+
+static json_t *bytes_json(const struct nvemu_ctrl *ctrl, const struct nvemu_state_field *f,
+			  unsigned qid, unsigned idx)
+{
+	size_t len;
+	const void *p = nvemu_ctrl_state_bytes(ctrl, f, qid, idx, &len);
+
+	return hexj(p, len);
+}
+
+static json_t *list_json(const struct nvemu_ctrl *ctrl, const struct nvemu_state_field *f)
+{
+	json_t *a = json_array();
+	size_t n = nvemu_ctrl_state_len(ctrl, f);
+
+	for (unsigned i = 0; i < n; i++) {
+		json_t *o;
+
+		if (!f->members) {
+			json_array_append_new(a, u64j(nvemu_ctrl_state_get(ctrl, f, 0, i)));
+			continue;
+		}
+		o = json_object();
+		for (unsigned m = 0; m < f->nr_members; m++)
+			SET(o, f->members[m],
+			    nvemu_ctrl_state_get(ctrl, f, 0, i * f->nr_members + m));
+		json_array_append_new(a, o);
 	}
 	return a;
 }
 
-static void u32_array_get(json_t *o, const char *key, void *base, size_t elem, unsigned n)
+/* The value of f, NULL when there is nothing to save (no image being downloaded). */
+static json_t *field_json(const struct nvemu_ctrl *ctrl, const struct nvemu_state_field *f,
+			  unsigned qid)
 {
-	json_t *a = json_object_get(o, key);
+	json_t *a;
+	size_t len;
+	const void *p;
 
-	for (unsigned i = 0; i < n && i < json_array_size(a); i++) {
-		json_t *v = json_array_get(a, i);
-
-		if (!json_is_integer(v))
-			continue;
-		if (elem == 2)
-			((uint16_t *)base)[i] = (uint16_t)json_integer_value(v);
-		else
-			((uint32_t *)base)[i] = (uint32_t)json_integer_value(v);
+	switch (f->kind) {
+	case NVEMU_STATE_UINT:
+	case NVEMU_STATE_BYTES:
+		if (!f->count)
+			return f->kind == NVEMU_STATE_UINT ? u64j(nvemu_ctrl_state_get(ctrl, f, qid, 0))
+							   : bytes_json(ctrl, f, qid, 0);
+		a = json_array();
+		for (unsigned i = 0; i < f->count; i++)
+			json_array_append_new(a, f->kind == NVEMU_STATE_UINT ?
+							 u64j(nvemu_ctrl_state_get(ctrl, f, qid, i)) :
+							 bytes_json(ctrl, f, qid, i));
+		return a;
+	case NVEMU_STATE_BOOL:
+		return json_boolean(nvemu_ctrl_state_get(ctrl, f, qid, 0));
+	case NVEMU_STATE_SPARSE:
+		a = json_array();
+		for (unsigned i = 0; i < f->count; i++) {
+			p = nvemu_ctrl_state_bytes(ctrl, f, qid, i, &len);
+			if (!nvemud_all_zero(p, len))
+				json_array_append_new(a, json_pack("{s:i, s:o}", "index", i, "entry",
+								   hexj(p, len)));
+		}
+		return a;
+	case NVEMU_STATE_STRING:
+		p = nvemu_ctrl_state_bytes(ctrl, f, qid, 0, &len);
+		return json_stringn(p, len);
+	case NVEMU_STATE_BLOB:
+		p = nvemu_ctrl_state_bytes(ctrl, f, qid, 0, &len);
+		return p && len ? hexj(p, len) : NULL;
+	case NVEMU_STATE_UINT_LIST:
+		return list_json(ctrl, f);
 	}
+	return NULL;
 }
 
-static json_t *feat_json(const struct nvemu_features *f)
+static json_t *queue_json(const struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,
+			  unsigned qid)
 {
 	json_t *o = json_object();
 
-#define X(n) SET(o, #n, f->n);
-	FEAT_SCALARS(X)
-#undef X
-	json_object_set_new(o, "temp_over", u32_array(f->temp_over, 2, NVEMU_TEMP_SENSORS));
-	json_object_set_new(o, "temp_under", u32_array(f->temp_under, 2, NVEMU_TEMP_SENSORS));
-	json_object_set_new(o, "irq_config", u32_array(f->irq_config, 4, NVEMU_IV_MAX));
-	json_object_set_new(o, "host_id", hexj(f->host_id, sizeof(f->host_id)));
+	for (const struct nvemu_state_field *f = nvemu_ctrl_state_fields(); f->name; f++)
+		if (f->scope == scope)
+			json_object_set_new(o, f->name, field_json(ctrl, f, qid));
 	return o;
-}
-
-static void feat_restore(json_t *o, struct nvemu_features *f)
-{
-	if (!json_is_object(o))
-		return;
-#define X(n) GET(o, #n, f->n);
-	FEAT_SCALARS(X)
-#undef X
-	u32_array_get(o, "temp_over", f->temp_over, 2, NVEMU_TEMP_SENSORS);
-	u32_array_get(o, "temp_under", f->temp_under, 2, NVEMU_TEMP_SENSORS);
-	u32_array_get(o, "irq_config", f->irq_config, 4, NVEMU_IV_MAX);
-	unhexj(o, "host_id", f->host_id, sizeof(f->host_id));
 }
 
 static json_t *queues_json(const struct nvemu_ctrl *ctrl)
 {
 	json_t *sqs = json_array(), *cqs = json_array();
 
-	for (unsigned q = 0; q <= ctrl->p.num_io_queues; q++) {
-		const struct nvemu_sq *sq = &ctrl->sqs[q];
-		const struct nvemu_cq *cq = &ctrl->cqs[q];
-
-		if (sq->valid) {
-			json_t *o = json_object();
-
-			SET(o, "qid", sq->qid);
-			SET(o, "cqid", sq->cqid);
-			SET(o, "size", sq->size);
-			SET(o, "prio", sq->prio);
-			SET(o, "pc", sq->pc);
-			SET(o, "addr", sq->addr);
-			SET(o, "tail", sq->tail);
-			SET(o, "head", sq->head);
-			SET(o, "requests", sq->st.requests);
-			SET(o, "completions", sq->st.completions);
-			SET(o, "reads", sq->st.reads);
-			SET(o, "writes", sq->st.writes);
-			SET(o, "flushes", sq->st.flushes);
-			json_array_append_new(sqs, o);
-		}
-		if (cq->valid) {
-			json_t *o = json_object();
-
-			SET(o, "qid", cq->qid);
-			SET(o, "size", cq->size);
-			SET(o, "iv", cq->iv);
-			SET(o, "ien", cq->ien);
-			SET(o, "pc", cq->pc);
-			SET(o, "addr", cq->addr);
-			SET(o, "head", cq->head);
-			SET(o, "tail", cq->tail);
-			SET(o, "nr_sqs", cq->nr_sqs);
-			SET(o, "completions", cq->completions);
-			json_array_append_new(cqs, o);
-		}
+	for (unsigned q = 0; q <= nvemu_ctrl_params(ctrl)->num_io_queues; q++) {
+		if (nvemu_ctrl_state_queue_valid(ctrl, NVEMU_STATE_SQ, q))
+			json_array_append_new(sqs, queue_json(ctrl, NVEMU_STATE_SQ, q));
+		if (nvemu_ctrl_state_queue_valid(ctrl, NVEMU_STATE_CQ, q))
+			json_array_append_new(cqs, queue_json(ctrl, NVEMU_STATE_CQ, q));
 	}
 	return json_pack("{s:o, s:o}", "sqs", sqs, "cqs", cqs);
 }
 
+json_t *nvemud_ctrl_snapshot(struct nvemud *d, struct nvemu_ctrl *ctrl)
+{
+	json_t *snap = json_object();
+
+	json_object_set_new(snap, "nvemu_snapshot", json_integer(SNAPSHOT_VERSION));
+	json_object_set_new(snap, "nqn", json_string(nvemu_subsys_nqn(nvemu_ctrl_subsys(ctrl))));
+	json_object_set_new(snap, "params", nvemud_ctrl_params_json(ctrl));
+	json_object_set_new(snap, "namespaces", nvemud_ctrl_nsids_json(ctrl));
+	for (const struct nvemu_state_field *f = nvemu_ctrl_state_fields(); f->name; f++) {
+		json_t *v;
+
+		if (f->scope != NVEMU_STATE_CTRL)
+			continue;
+		v = field_json(ctrl, f, 0);
+		if (v)
+			json_object_set_new(group_obj(snap, f->group, true), f->name, v);
+	}
+	json_object_set_new(snap, "queues", queues_json(ctrl));
+	return snap;
+}
+
+/*
+ * Decode hex over the current bytes and store what came out: a malformed
+ * string changes what it decoded up to the bad digit, as it always has.
+ */
+static void bytes_restore(struct nvemu_ctrl *ctrl, const struct nvemu_state_field *f,
+			  unsigned qid, unsigned idx, json_t *v)
+{
+	uint8_t buf[4096];
+	size_t len;
+	const void *cur = nvemu_ctrl_state_bytes(ctrl, f, qid, idx, &len);
+
+	if (!json_is_string(v) || !cur || len > sizeof(buf))
+		return;
+	memcpy(buf, cur, len);
+	nvemud_unhex(json_string_value(v), buf, len);
+	nvemu_ctrl_state_set_bytes(ctrl, f, qid, idx, buf, len);
+}
+
+static void blob_restore(struct nvemu_ctrl *ctrl, const struct nvemu_state_field *f, json_t *v)
+{
+	size_t len = json_string_length(v) / 2;
+	uint8_t *buf;
+
+	if (!json_is_string(v) || !json_string_length(v) || (json_string_length(v) & 1))
+		return;
+	buf = malloc(len);
+	if (buf && !nvemud_unhex(json_string_value(v), buf, len))
+		nvemu_ctrl_state_set_bytes(ctrl, f, 0, 0, buf, len);
+	free(buf);
+}
+
+static void list_restore(struct nvemu_ctrl *ctrl, const struct nvemu_state_field *f, json_t *a)
+{
+	uint64_t m[8] = { 0 };
+	json_t *v;
+	size_t i;
+
+	nvemu_ctrl_state_clear(ctrl, f);
+	json_array_foreach(a, i, v) {
+		if (f->members) {
+			for (unsigned k = 0; k < f->nr_members && k < 8; k++)
+				m[k] = jget(v, f->members[k], 0);
+		} else if (json_is_integer(v)) {
+			m[0] = (uint64_t)json_integer_value(v);
+		} else {
+			continue;
+		}
+		if (nvemu_ctrl_state_append(ctrl, f, m))
+			break;
+	}
+}
+
+static void sparse_restore(struct nvemu_ctrl *ctrl, const struct nvemu_state_field *f, json_t *a)
+{
+	json_t *v;
+	size_t i;
+
+	nvemu_ctrl_state_clear(ctrl, f);
+	json_array_foreach(a, i, v) {
+		uint64_t idx = jget(v, "index", UINT64_MAX);
+
+		if (idx < f->count)
+			bytes_restore(ctrl, f, 0, (unsigned)idx, json_object_get(v, "entry"));
+	}
+}
+
+/* Restore f from v, the value saved for it (NULL if absent: most kinds keep theirs). */
+static void field_restore(struct nvemu_ctrl *ctrl, const struct nvemu_state_field *f,
+			  unsigned qid, json_t *v)
+{
+	switch (f->kind) {
+	case NVEMU_STATE_UINT:
+	case NVEMU_STATE_BOOL:
+		if (!f->count) {
+			nvemu_ctrl_state_set(ctrl, f, qid, 0,
+					     jval(v, nvemu_ctrl_state_get(ctrl, f, qid, 0)));
+			break;
+		}
+		for (unsigned i = 0; i < f->count && i < json_array_size(v); i++)
+			if (json_is_integer(json_array_get(v, i)))
+				nvemu_ctrl_state_set(ctrl, f, qid, i,
+						     (uint64_t)json_integer_value(json_array_get(v, i)));
+		break;
+	case NVEMU_STATE_BYTES:
+		if (!f->count) {
+			bytes_restore(ctrl, f, qid, 0, v);
+			break;
+		}
+		for (unsigned i = 0; i < f->count && i < json_array_size(v); i++)
+			bytes_restore(ctrl, f, qid, i, json_array_get(v, i));
+		break;
+	case NVEMU_STATE_SPARSE:
+		sparse_restore(ctrl, f, v);
+		break;
+	case NVEMU_STATE_STRING:
+		if (json_is_string(v))
+			nvemu_ctrl_state_set_bytes(ctrl, f, qid, 0, json_string_value(v),
+						   strnlen(json_string_value(v), f->size - 1));
+		break;
+	case NVEMU_STATE_BLOB:
+		blob_restore(ctrl, f, v);
+		break;
+	case NVEMU_STATE_UINT_LIST:
+		list_restore(ctrl, f, v);
+		break;
+	}
+}
+
 static int queues_restore(json_t *o, struct nvemu_ctrl *ctrl, struct rpc_err *e)
 {
+	static const struct {
+		const char *key;
+		enum nvemu_state_scope scope;
+	} kinds[] = { { "cqs", NVEMU_STATE_CQ }, { "sqs", NVEMU_STATE_SQ } };
+	unsigned nq = nvemu_ctrl_params(ctrl)->num_io_queues;
 	json_t *sqs = json_object_get(o, "sqs"), *cqs = json_object_get(o, "cqs"), *q;
 	size_t i;
 
 	/* Check every qid first: a bad snapshot leaves the controller untouched. */
 	json_array_foreach(sqs, i, q)
-		if (jget(q, "qid", UINT64_MAX) > ctrl->p.num_io_queues ||
-		    jget(q, "cqid", UINT64_MAX) > ctrl->p.num_io_queues)
+		if (jget(q, "qid", UINT64_MAX) > nq || jget(q, "cqid", UINT64_MAX) > nq)
 			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
 					   "snapshot: queues.sqs[%zu]: qid/cqid out of range", i);
 	json_array_foreach(cqs, i, q)
-		if (jget(q, "qid", UINT64_MAX) > ctrl->p.num_io_queues)
+		if (jget(q, "qid", UINT64_MAX) > nq)
 			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
 					   "snapshot: queues.cqs[%zu]: qid out of range", i);
-	for (unsigned n = 0; n <= ctrl->p.num_io_queues; n++) {
-		memset(&ctrl->sqs[n], 0, sizeof(ctrl->sqs[n]));
-		memset(&ctrl->cqs[n], 0, sizeof(ctrl->cqs[n]));
-	}
-	json_array_foreach(cqs, i, q) {
-		struct nvemu_cq *cq = &ctrl->cqs[jget(q, "qid", 0)];
+	nvemu_ctrl_state_restore_begin(ctrl);
+	for (unsigned k = 0; k < 2; k++) {
+		json_array_foreach(json_object_get(o, kinds[k].key), i, q) {
+			unsigned qid = (unsigned)jget(q, "qid", 0);
 
-		cq->valid = true;
-		GET(q, "qid", cq->qid);
-		GET(q, "size", cq->size);
-		GET(q, "iv", cq->iv);
-		GET(q, "ien", cq->ien);
-		GET(q, "pc", cq->pc);
-		GET(q, "addr", cq->addr);
-		GET(q, "head", cq->head);
-		GET(q, "tail", cq->tail);
-		GET(q, "nr_sqs", cq->nr_sqs);
-		GET(q, "completions", cq->completions);
-	}
-	json_array_foreach(sqs, i, q) {
-		struct nvemu_sq *sq = &ctrl->sqs[jget(q, "qid", 0)];
-
-		sq->valid = true;
-		GET(q, "qid", sq->qid);
-		GET(q, "cqid", sq->cqid);
-		GET(q, "size", sq->size);
-		GET(q, "prio", sq->prio);
-		GET(q, "pc", sq->pc);
-		GET(q, "addr", sq->addr);
-		GET(q, "tail", sq->tail);
-		GET(q, "head", sq->head);
-		GET(q, "requests", sq->st.requests);
-		GET(q, "completions", sq->st.completions);
-		GET(q, "reads", sq->st.reads);
-		GET(q, "writes", sq->st.writes);
-		GET(q, "flushes", sq->st.flushes);
+			nvemu_ctrl_state_queue_create(ctrl, kinds[k].scope, qid);
+			for (const struct nvemu_state_field *f = nvemu_ctrl_state_fields(); f->name;
+			     f++)
+				if (f->scope == kinds[k].scope)
+					field_restore(ctrl, f, qid, json_object_get(q, f->name));
+		}
 	}
 	return 0;
-}
-
-json_t *nvemud_ctrl_snapshot(struct nvemud *d, struct nvemu_ctrl *ctrl)
-{
-	json_t *snap = json_object(), *o, *a;
-
-	json_object_set_new(snap, "nvemu_snapshot", json_integer(SNAPSHOT_VERSION));
-	json_object_set_new(snap, "nqn", json_string(ctrl->subsys->nqn));
-	json_object_set_new(snap, "params", rpc_ctrl_params_json(ctrl));
-	a = json_array();
-	for (unsigned i = 0; i < ctrl->nr_ns; i++)
-		json_array_append_new(a, json_integer(ctrl->ns[i]->nsid));
-	json_object_set_new(snap, "namespaces", a);
-
-	o = json_object();
-	SET(o, "cap", ctrl->cap);
-	SET(o, "cc", ctrl->cc);
-	SET(o, "csts", ctrl->csts);
-	SET(o, "aqa", ctrl->aqa);
-	SET(o, "asq", ctrl->asq);
-	SET(o, "acq", ctrl->acq);
-	SET(o, "intms", ctrl->intms);
-	json_object_set_new(snap, "registers", o);
-
-	json_object_set_new(snap, "features",
-			    json_pack("{s:o, s:o}", "current", feat_json(&ctrl->feat), "saved",
-				      feat_json(&ctrl->feat_saved)));
-
-	a = json_array();
-	for (unsigned i = 0; i < NVEMU_ERRLOG_ENTRIES; i++)
-		if (!nvemud_all_zero(&ctrl->errlog[i], sizeof(ctrl->errlog[i])))
-			json_array_append_new(a, json_pack("{s:i, s:o}", "index", i, "entry",
-							   hexj(&ctrl->errlog[i],
-								sizeof(ctrl->errlog[i]))));
-	o = json_object();
-	SET(o, "count", ctrl->err_count);
-	json_object_set_new(o, "entries", a);
-	json_object_set_new(snap, "error_log", o);
-
-	a = json_array();
-	for (unsigned i = 0; i < ctrl->nr_changed_ns && i < NVEMU_CHANGED_NS_MAX; i++)
-		json_array_append_new(a, u64j(ctrl->changed_ns[i]));
-	json_object_set_new(snap, "changed_ns", json_pack("{s:o, s:b}", "list", a, "overflow",
-							  ctrl->changed_ns_overflow));
-
-	a = json_array();
-	for (unsigned i = 0; i < NVEMU_FW_SLOTS_MAX; i++)
-		json_array_append_new(a, hexj(ctrl->fw.slot_rev[i], sizeof(ctrl->fw.slot_rev[i])));
-	o = json_pack("{s:o, s:i, s:i}", "slots", a, "active_slot", ctrl->fw.active_slot,
-		      "next_slot", ctrl->fw.next_slot);
-	if (ctrl->fw.image && ctrl->fw.image_len)
-		json_object_set_new(o, "image", hexj(ctrl->fw.image, ctrl->fw.image_len));
-	json_object_set_new(snap, "firmware", o);
-
-	json_object_set_new(snap, "queues", queues_json(ctrl));
-
-	a = json_array();
-	for (unsigned i = 0; i < ctrl->nr_events && i < NVEMU_MAX_EVENTS; i++)
-		json_array_append_new(a, json_pack("{s:i, s:i, s:i}", "type",
-						   ctrl->events[i].type, "info",
-						   ctrl->events[i].info, "lid", ctrl->events[i].lid));
-	json_object_set_new(snap, "events", json_pack("{s:o, s:I, s:i, s:i}", "pending", a,
-						      "aen_masked", (json_int_t)ctrl->aen_masked,
-						      "temp_warning", ctrl->temp_warning,
-						      "outstanding_aers", ctrl->nr_aer));
-
-	o = json_object();
-	SET(o, "units_read", ctrl->smart.units_read);
-	SET(o, "units_written", ctrl->smart.units_written);
-	SET(o, "host_read_cmds", ctrl->smart.host_read_cmds);
-	SET(o, "host_write_cmds", ctrl->smart.host_write_cmds);
-	SET(o, "media_errors", ctrl->smart.media_errors);
-	SET(o, "busy_ns", ctrl->smart.busy_ns);
-	json_object_set_new(snap, "smart", o);
-
-	json_object_set_new(snap, "host",
-			    json_pack("{s:s, s:o}", "hostnqn", ctrl->hostnqn, "hostid",
-				      hexj(ctrl->hostid, sizeof(ctrl->hostid))));
-	json_object_set_new(snap, "suspended", json_boolean(ctrl->suspended));
-	json_object_set_new(snap, "suspend_admin_only", json_boolean(ctrl->suspend_admin_only));
-	return snap;
 }
 
 int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
 			struct rpc_err *e)
 {
-	json_t *o, *a, *v;
-	size_t i;
-
 	if (queues_restore(json_object_get(snap, "queues"), ctrl, e))
 		return -1;
+	for (const struct nvemu_state_field *f = nvemu_ctrl_state_fields(); f->name; f++) {
+		json_t *o;
 
-	o = json_object_get(snap, "registers");
-	GET(o, "cc", ctrl->cc);
-	GET(o, "csts", ctrl->csts);
-	GET(o, "aqa", ctrl->aqa);
-	GET(o, "asq", ctrl->asq);
-	GET(o, "acq", ctrl->acq);
-	GET(o, "intms", ctrl->intms);
-
-	o = json_object_get(snap, "features");
-	feat_restore(json_object_get(o, "current"), &ctrl->feat);
-	feat_restore(json_object_get(o, "saved"), &ctrl->feat_saved);
-
-	o = json_object_get(snap, "error_log");
-	GET(o, "count", ctrl->err_count);
-	memset(ctrl->errlog, 0, sizeof(ctrl->errlog));
-	json_array_foreach(json_object_get(o, "entries"), i, v) {
-		uint64_t idx = jget(v, "index", UINT64_MAX);
-
-		if (idx < NVEMU_ERRLOG_ENTRIES)
-			unhexj(v, "entry", &ctrl->errlog[idx], sizeof(ctrl->errlog[idx]));
+		if (f->scope != NVEMU_STATE_CTRL || f->save_only)
+			continue;
+		o = group_obj(snap, f->group, false);
+		field_restore(ctrl, f, 0, json_object_get(o, f->name));
 	}
-
-	o = json_object_get(snap, "changed_ns");
-	ctrl->nr_changed_ns = 0;
-	json_array_foreach(json_object_get(o, "list"), i, v)
-		if (json_is_integer(v) && ctrl->nr_changed_ns < NVEMU_CHANGED_NS_MAX)
-			ctrl->changed_ns[ctrl->nr_changed_ns++] = (uint32_t)json_integer_value(v);
-	GET(o, "overflow", ctrl->changed_ns_overflow);
-
-	o = json_object_get(snap, "firmware");
-	a = json_object_get(o, "slots");
-	for (i = 0; i < NVEMU_FW_SLOTS_MAX && i < json_array_size(a); i++)
-		if (json_is_string(json_array_get(a, i)))
-			nvemud_unhex(json_string_value(json_array_get(a, i)), ctrl->fw.slot_rev[i],
-				     sizeof(ctrl->fw.slot_rev[i]));
-	GET(o, "active_slot", ctrl->fw.active_slot);
-	GET(o, "next_slot", ctrl->fw.next_slot);
-	v = json_object_get(o, "image");
-	if (json_is_string(v) && json_string_length(v) && !(json_string_length(v) & 1)) {
-		size_t len = json_string_length(v) / 2;
-		uint8_t *img = malloc(len);
-
-		if (img && !nvemud_unhex(json_string_value(v), img, len)) {
-			free(ctrl->fw.image);
-			ctrl->fw.image = img;
-			ctrl->fw.image_len = len;
-		} else {
-			free(img);
-		}
-	}
-
-	o = json_object_get(snap, "events");
-	ctrl->nr_events = 0;
-	json_array_foreach(json_object_get(o, "pending"), i, v) {
-		struct nvemu_event *ev;
-
-		if (ctrl->nr_events >= NVEMU_MAX_EVENTS)
-			break;
-		ev = &ctrl->events[ctrl->nr_events++];
-		ev->type = (uint8_t)jget(v, "type", 0);
-		ev->info = (uint8_t)jget(v, "info", 0);
-		ev->lid = (uint8_t)jget(v, "lid", 0);
-	}
-	GET(o, "aen_masked", ctrl->aen_masked);
-	GET(o, "temp_warning", ctrl->temp_warning);
-
-	o = json_object_get(snap, "smart");
-	GET(o, "units_read", ctrl->smart.units_read);
-	GET(o, "units_written", ctrl->smart.units_written);
-	GET(o, "host_read_cmds", ctrl->smart.host_read_cmds);
-	GET(o, "host_write_cmds", ctrl->smart.host_write_cmds);
-	GET(o, "media_errors", ctrl->smart.media_errors);
-	GET(o, "busy_ns", ctrl->smart.busy_ns);
-
-	o = json_object_get(snap, "host");
-	v = json_object_get(o, "hostnqn");
-	if (json_is_string(v))
-		snprintf(ctrl->hostnqn, sizeof(ctrl->hostnqn), "%s", json_string_value(v));
-	unhexj(o, "hostid", ctrl->hostid, sizeof(ctrl->hostid));
-	ctrl->last_keep_alive_ns = nvemu_now_ns();
+	nvemu_ctrl_state_restore_end(ctrl);
 	return 0;
 }
-
-static int nvme_controller_snapshot_get(struct nvemud *d, json_t *params, json_t **result,
-					struct rpc_err *e)
-{
-	struct nvemud_ctrl *c;
-	struct nvemu_ctrl *ctrl;
-	json_t *snap;
-	int ret;
-
-	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
-		return -1;
-	if (!nvemu_ctrl_is_suspended(ctrl))
-		return rpc_err_set(e, RPC_ERR_STATE,
-				   "controller %s is not suspended: suspend it first", c->name);
-	if (nvemu_ctrl_inflight(ctrl))
-		return rpc_err_set(e, RPC_ERR_BUSY, "controller %s still has %u commands in flight",
-				   c->name, nvemu_ctrl_inflight(ctrl));
-	snap = nvemud_ctrl_snapshot(d, ctrl);
-	json_object_set_new(snap, "name", json_string(c->name));
-	ret = nvemud_write_json(d, rpc_str(params, "filename"), snap, e);
-	json_decref(snap);
-	return ret;
-}
-
-const struct rpc_method rpc_snapshot_methods[] = {
-	{ "nvme_controller_snapshot_get", nvme_controller_snapshot_get,
-	  (const struct rpc_param[]){ { "ctrl", RPC_P_STR, true, 1, NVEMUD_CTRL_NAME_MAX - 1 },
-				      { "filename", RPC_P_STR, true, 1, 4095 },
-				      { NULL } },
-	  "Write a suspended controller's whole state to a file (for create --snapshot)." },
-	{ NULL },
-};

@@ -14,8 +14,14 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * The one daemon file on the engine's internal header: draining a namespace
+ * follows the individual commands in flight that may use it (their NSID and
+ * namespace, abort_status) and runs commands a suspend held, state the
+ * engine keeps to itself.
+ */
 #include "engine/nvemu-internal.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc.h"
 
 #define TICK_MS 10
@@ -30,7 +36,7 @@ enum td_kind {
 };
 
 struct teardown {
-	struct teardown *next;
+	LIST_ENTRY(teardown) link; /* d->teardowns */
 	enum td_kind kind;
 	struct rpc_pending *reply;
 	/* TD_SUBSYS: out of the registry, owned here; else the registry's. */
@@ -95,7 +101,7 @@ static struct teardown *td_new(enum td_kind kind, struct nvemu_subsys *s, unsign
 		return NULL;
 	t->kind = kind;
 	t->s = s;
-	snprintf(t->nqn, sizeof(t->nqn), "%s", s->nqn);
+	snprintf(t->nqn, sizeof(t->nqn), "%s", nvemu_subsys_nqn(s));
 	t->cntlids = calloc(nr_max + 1, sizeof(*t->cntlids));
 	t->resume = calloc(nr_max + 1, sizeof(*t->resume));
 	if (!t->cntlids || !t->resume) {
@@ -136,7 +142,7 @@ static bool req_live(const struct teardown *t, const struct nvemu_req *r)
  */
 static bool ns_quiet(struct nvemud *d, struct teardown *t)
 {
-	bool idle = true, expired = !t->aborted && nvemu_now_ns() >= t->deadline_ns;
+	bool idle = true, expired = !t->aborted && nvemud_now_ns() >= t->deadline_ns;
 
 	for (unsigned i = 0; i < t->nr_reqs; i++) {
 		struct nvemu_req *r = t->reqs[i];
@@ -187,7 +193,7 @@ static bool td_quiet(struct nvemud *d, struct teardown *t)
 	}
 	if (idle)
 		return true;
-	if (!t->aborted && nvemu_now_ns() >= t->deadline_ns) {
+	if (!t->aborted && nvemud_now_ns() >= t->deadline_ns) {
 		t->aborted = true;
 		for (unsigned i = 0; i < t->nr; i++) {
 			struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(t->s, t->cntlids[i]);
@@ -265,13 +271,8 @@ static int td_finish(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 
 static void td_unlink(struct nvemud *d, struct teardown *t)
 {
-	for (struct teardown **pp = &d->teardowns; *pp; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	}
-	if (!d->teardowns && d->td_tick)
+	LIST_REMOVE(t, link);
+	if (LIST_EMPTY(&d->teardowns) && d->td_tick)
 		loop_timer_disarm(d->td_tick);
 }
 
@@ -280,7 +281,7 @@ static int td_start(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 {
 	int ret;
 
-	t->deadline_ns = nvemu_now_ns() + (uint64_t)t->timeout_ms * 1000000ull;
+	t->deadline_ns = nvemud_now_ns() + (uint64_t)t->timeout_ms * 1000000ull;
 	if (td_quiet(d, t)) {
 		ret = td_finish(d, t, e);
 		td_free(t);
@@ -295,8 +296,7 @@ static int td_start(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 		td_free(t);
 		return -1;
 	}
-	t->next = d->teardowns;
-	d->teardowns = t;
+	LIST_INSERT_HEAD(&d->teardowns, t, link);
 	if (d->td_tick)
 		loop_timer_arm(d->td_tick, TICK_MS, true);
 	nvemud_log(d, NVEMUD_LOG_DEBUG, "%s: %s: waiting for commands in flight",
@@ -306,13 +306,13 @@ static int td_start(struct nvemud *d, struct teardown *t, struct rpc_err *e)
 
 void nvemud_teardown_run(struct nvemud *d)
 {
-	struct teardown *t = d->teardowns, *next;
+	struct teardown *t = LIST_FIRST(&d->teardowns), *next;
 
 	for (; t; t = next) {
 		struct rpc_err e = { 0 };
 		int ret;
 
-		next = t->next;
+		next = LIST_NEXT(t, link);
 		if (!td_quiet(d, t))
 			continue;
 		td_unlink(d, t);
@@ -320,7 +320,7 @@ void nvemud_teardown_run(struct nvemud *d)
 		rpc_pending_done(t->reply, ret ? NULL : json_true(), ret ? &e : NULL);
 		td_free(t);
 		/* The reply may have run more RPCs (another client's turn): start over. */
-		next = d->teardowns;
+		next = LIST_FIRST(&d->teardowns);
 	}
 }
 
@@ -388,7 +388,7 @@ int nvemud_teardown_ns(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid,
 
 	if (!ns)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nsid: no namespace %u in %s", nsid,
-				   s->nqn);
+				   nvemu_subsys_nqn(s));
 	t = td_new(TD_NS, s, 0);
 	if (!t)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
@@ -416,7 +416,7 @@ int nvemud_teardown_ns(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid,
 		return no_wait(d, "the namespace", n, e);
 	}
 	/* Hosts see it go (Namespace Attribute Changed); new commands to it fail. */
-	rpc_nvmf_ns_removed(d, s, nsid);
+	nvemud_tcp_ns_removed(d, s, nsid);
 	return td_start(d, t, e);
 }
 
@@ -428,12 +428,13 @@ int nvemud_teardown_subsys(struct nvemud *d, struct nvemu_subsys *s, struct rpc_
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
 		inflight += nvemu_ctrl_inflight(s->ctrls[i]);
 	if (inflight && !rpc_can_defer(d))
-		return no_wait(d, s->nqn, inflight, e);
+		return no_wait(d, nvemu_subsys_nqn(s), inflight, e);
 	t = td_new(TD_SUBSYS, s, s->nr_ctrls);
 	if (!t)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
 	/* Out of reach at once: hosts disconnected, controller names (and guests) gone. */
-	rpc_nvmf_remove_subsys(d, s);
+	nvemud_tcp_remove_subsys(d, s);
+	nvemud_vfu_stop_subsys(d, s);
 	nvemud_del_subsys(d, s);
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
 		td_hold(t, s->ctrls[i], false);
@@ -442,7 +443,9 @@ int nvemud_teardown_subsys(struct nvemud *d, struct nvemu_subsys *s, struct rpc_
 
 bool nvemud_ns_destroying(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid)
 {
-	for (struct teardown *t = d->teardowns; t; t = t->next)
+	struct teardown *t;
+
+	LIST_FOREACH(t, &d->teardowns, link)
 		if (t->kind == TD_NS && t->s == s && t->nsid == nsid)
 			return true;
 	return false;
@@ -450,7 +453,9 @@ bool nvemud_ns_destroying(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsi
 
 bool nvemud_subsys_busy(struct nvemud *d, struct nvemu_subsys *s)
 {
-	for (struct teardown *t = d->teardowns; t; t = t->next)
+	struct teardown *t;
+
+	LIST_FOREACH(t, &d->teardowns, link)
 		if (t->s == s)
 			return true;
 	return false;
@@ -458,7 +463,9 @@ bool nvemud_subsys_busy(struct nvemud *d, struct nvemu_subsys *s)
 
 bool nvemud_nqn_destroying(struct nvemud *d, const char *nqn)
 {
-	for (struct teardown *t = d->teardowns; t; t = t->next)
+	struct teardown *t;
+
+	LIST_FOREACH(t, &d->teardowns, link)
 		if (t->kind == TD_SUBSYS && !strcmp(t->nqn, nqn))
 			return true;
 	return false;
@@ -466,9 +473,10 @@ bool nvemud_nqn_destroying(struct nvemud *d, const char *nqn)
 
 static unsigned td_inflight(struct nvemud *d)
 {
+	struct teardown *t;
 	unsigned n = 0;
 
-	for (struct teardown *t = d->teardowns; t; t = t->next)
+	LIST_FOREACH(t, &d->teardowns, link)
 		for (unsigned i = 0; i < t->nr; i++) {
 			struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(t->s, t->cntlids[i]);
 
@@ -480,20 +488,21 @@ static unsigned td_inflight(struct nvemud *d)
 
 void nvemud_teardown_drive(struct nvemud *d, const bool *done, unsigned timeout_ms)
 {
-	uint64_t deadline = nvemu_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = nvemud_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	const struct timespec ts = { 0, 100000 };
 
-	while (d->teardowns && !(done && *done)) {
+	while (!LIST_EMPTY(&d->teardowns) && !(done && *done)) {
 		int n = nvemud_poll_backends(d);
+		struct teardown *t;
 
 		/* Subsystems being destroyed are out of the registry: poll them too. */
-		for (struct teardown *t = d->teardowns; t; t = t->next)
+		LIST_FOREACH(t, &d->teardowns, link)
 			if (t->kind == TD_SUBSYS)
 				n += nvemu_subsys_poll(t->s) > 0;
 		nvemud_teardown_run(d);
-		if (timeout_ms && nvemu_now_ns() >= deadline)
+		if (timeout_ms && nvemud_now_ns() >= deadline)
 			break;
-		if (!n && d->teardowns && td_inflight(d))
+		if (!n && !LIST_EMPTY(&d->teardowns) && td_inflight(d))
 			nanosleep(&ts, NULL);
 	}
 }
@@ -501,8 +510,8 @@ void nvemud_teardown_drive(struct nvemud *d, const bool *done, unsigned timeout_
 void nvemud_teardown_finish_all(struct nvemud *d, unsigned timeout_ms)
 {
 	nvemud_teardown_drive(d, NULL, timeout_ms);
-	while (d->teardowns) {
-		struct teardown *t = d->teardowns;
+	while (!LIST_EMPTY(&d->teardowns)) {
+		struct teardown *t = LIST_FIRST(&d->teardowns);
 		struct rpc_err e = { 0 };
 
 		nvemud_log(d, NVEMUD_LOG_WARN, "%s: %s: %u commands never completed",

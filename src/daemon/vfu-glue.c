@@ -15,8 +15,7 @@
 #include <nvemu/vfio-user.h>
 
 #include "daemon.h"
-#include "loop.h"
-#include "engine/nvemu-internal.h"
+#include "event-loop.h"
 
 /* Stalled queues (CQ full, request slots taken by a slow backend) are retried this often. */
 #define VFU_TICK_MS 10
@@ -125,6 +124,13 @@ void nvemud_vfu_stop(struct nvemud *d, struct nvemud_ctrl *c)
 	free(v);
 }
 
+void nvemud_vfu_stop_subsys(struct nvemud *d, struct nvemu_subsys *s)
+{
+	for (unsigned i = 0; i < d->nr_ctrls; i++)
+		if (d->ctrls[i].subsys == s)
+			nvemud_vfu_stop(d, &d->ctrls[i]);
+}
+
 const char *nvemud_vfu_path(const struct nvemud_ctrl *c)
 {
 	return c->vfu ? nvemu_vfu_server_path(c->vfu->srv) : NULL;
@@ -153,9 +159,11 @@ json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t 
 					       (json_int_t)q.driver_sq_tail, "device_sq_head",
 					       (json_int_t)q.device_sq_head, "inflight",
 					       (json_int_t)q.sq_inflight, "requests",
-					       (json_int_t)ctrl->sqs[qid].st.requests,
+					       (json_int_t)nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, qid,
+									     "requests"),
 					       "completions",
-					       (json_int_t)ctrl->sqs[qid].st.completions));
+					       (json_int_t)nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, qid,
+									     "completions")));
 		if (q.cq_valid)
 			json_array_append_new(
 				cqs, json_pack("{s:i, s:i, s:s, s:I, s:I, s:b, s:i, s:b, s:I, s:I, s:I}",
@@ -165,7 +173,8 @@ json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t 
 					       "phase", q.cq_phase, "iv", q.cq_iv, "ien", q.cq_ien,
 					       "backlog", (json_int_t)q.cq_backlog, "interrupts",
 					       (json_int_t)q.interrupts, "completions",
-					       (json_int_t)ctrl->cqs[qid].completions));
+					       (json_int_t)nvemud_queue_stat(ctrl, NVEMU_STATE_CQ, qid,
+									     "completions")));
 	}
 	nvemu_vfu_server_stats(c->vfu->srv, &st);
 	return json_pack("{s:s, s:b, s:b, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",

@@ -286,7 +286,7 @@ static const struct method *find_method(const char *name)
 static const struct param *find_param(const struct method *m, const char *name, char alias)
 {
 	for (const struct param *p = m->params; p->name; p++) {
-		if (alias ? p->alias == alias : !strcmp(p->name, name))
+		if (alias ? p->alias == alias : name && !strcmp(p->name, name))
 			return p;
 	}
 	return NULL;
@@ -426,31 +426,10 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/*
- * Send one request and read one JSON value back. The daemon's stream may
- * carry no delimiter, so parse after every read until the value is complete.
- */
-static json_t *call(const char *path, double timeout, const char *req, size_t req_len)
+static bool send_all(int fd, const char *path, const char *req, size_t req_len,
+		     long long deadline)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	long long deadline = now_ms() + (long long)(timeout * 1000);
-	size_t len = 0, cap = 0, off = 0;
-	char *buf = NULL;
-	json_t *reply = NULL;
-	json_error_t jerr;
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "%s: socket path too long: %s\n", prog, path);
-		return NULL;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || !connect_timeout(fd, &sa, (int)(timeout * 1000))) {
-		fprintf(stderr, "%s: cannot connect to %s: %s (is nvemud running?)\n", prog, path,
-			strerror(errno));
-		goto out;
-	}
+	size_t off = 0;
 
 	while (off < req_len) {
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
@@ -462,64 +441,106 @@ static json_t *call(const char *path, double timeout, const char *req, size_t re
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			fprintf(stderr, "%s: send to %s: %s\n", prog, path, strerror(errno));
-			goto out;
+			return false;
 		}
 		if (poll(&pfd, 1, (int)(deadline - now_ms())) <= 0) {
 			fprintf(stderr, "%s: timed out sending the request\n", prog);
-			goto out;
+			return false;
 		}
 	}
+	return true;
+}
+
+/* Room for another read in *buf (up to MAX_REPLY). */
+static bool grow(char **buf, size_t len, size_t *cap)
+{
+	char *nb;
+
+	if (len + 4096 <= *cap)
+		return true;
+	*cap = *cap ? *cap * 2 : 16384;
+	if (*cap > MAX_REPLY) {
+		fprintf(stderr, "%s: reply larger than %u bytes\n", prog, MAX_REPLY);
+		return false;
+	}
+	nb = realloc(*buf, *cap);
+	if (!nb) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return false;
+	}
+	*buf = nb;
+	return true;
+}
+
+/*
+ * Read one JSON value. The daemon's stream may carry no delimiter, so parse
+ * after every read until the value is complete.
+ */
+static json_t *read_reply(int fd, const char *path, long long deadline, double timeout)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	json_t *reply = NULL;
+	json_error_t jerr;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		long long left = deadline - now_ms();
 		ssize_t n;
 
-		if (len + 4096 > cap) {
-			char *nb;
-
-			cap = cap ? cap * 2 : 16384;
-			if (cap > MAX_REPLY) {
-				fprintf(stderr, "%s: reply larger than %u bytes\n", prog, MAX_REPLY);
-				goto out;
-			}
-			nb = realloc(buf, cap);
-			if (!nb) {
-				fprintf(stderr, "%s: out of memory\n", prog);
-				goto out;
-			}
-			buf = nb;
-		}
+		if (!grow(&buf, len, &cap))
+			break;
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
 			fprintf(stderr, "%s: timed out waiting for the reply after %g s\n", prog,
 				timeout);
-			goto out;
+			break;
 		}
 		n = recv(fd, buf + len, cap - len, 0);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			fprintf(stderr, "%s: receive from %s: %s\n", prog, path, strerror(errno));
-			goto out;
+			break;
 		}
 		if (n == 0) {
 			reply = len ? json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr) : NULL;
 			if (!reply)
 				fprintf(stderr, "%s: connection closed %s\n", prog,
 					len ? "in the middle of the reply" : "without a reply");
-			goto out;
+			break;
 		}
 		len += n;
 		reply = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr);
 		if (reply)
-			goto out;
+			break;
 		if (json_error_code(&jerr) != json_error_premature_end_of_input) {
 			fprintf(stderr, "%s: malformed reply: %s\n", prog, jerr.text);
-			goto out;
+			break;
 		}
 	}
-out:
 	free(buf);
+	return reply;
+}
+
+/* Send one request and read one JSON value back. */
+static json_t *call(const char *path, double timeout, const char *req, size_t req_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	long long deadline = now_ms() + (long long)(timeout * 1000);
+	json_t *reply = NULL;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "%s: socket path too long: %s\n", prog, path);
+		return NULL;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || !connect_timeout(fd, &sa, (int)(timeout * 1000)))
+		fprintf(stderr, "%s: cannot connect to %s: %s (is nvemud running?)\n", prog, path,
+			strerror(errno));
+	else if (send_all(fd, path, req, req_len, deadline))
+		reply = read_reply(fd, path, deadline, timeout);
 	if (fd >= 0)
 		close(fd);
 	return reply;
@@ -570,26 +591,21 @@ static void normalize(char *name)
 			*name = '_';
 }
 
-int main(int argc, char **argv)
-{
-	const char *sock = getenv("NVEMU_RPC_SOCKET");
-	const char *raw = NULL;
-	const struct method *m;
+struct cli {
+	const char *sock;
+	const char *raw; /* -j JSON */
+	double timeout;
+	bool verbose;
 	const char *mname;
-	double timeout = DEFAULT_TIMEOUT;
-	bool verbose = false;
-	json_t *params, *req, *reply;
-	char *text;
-	int i, ret;
+	const struct method *m; /* NULL: a method the table does not know */
+};
 
-	if (argv[0] && strrchr(argv[0], '/'))
-		prog = strrchr(argv[0], '/') + 1;
-	else if (argv[0])
-		prog = argv[0];
-	if (!sock || !*sock)
-		sock = DEFAULT_SOCKET;
+/* Options before METHOD; returns -1 with *next at METHOD, else the exit status. */
+static int parse_options(int argc, char **argv, struct cli *c, int *next)
+{
+	int i;
 
-	/* Options before METHOD; getopt would permute into the method's own options. */
+	/* getopt would permute into the method's own options. */
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 
@@ -600,20 +616,20 @@ int main(int argc, char **argv)
 			printf("nvemu-rpc %s\n", NVEMU_VERSION);
 			return 0;
 		} else if (!strcmp(a, "-v")) {
-			verbose = true;
+			c->verbose = true;
 		} else if ((!strcmp(a, "-s") || !strcmp(a, "-t") || !strcmp(a, "-j")) &&
 			   i + 1 < argc) {
 			const char *v = argv[++i];
 
 			if (a[1] == 's') {
-				sock = v;
+				c->sock = v;
 			} else if (a[1] == 'j') {
-				raw = v;
+				c->raw = v;
 			} else {
 				char *end;
 
-				timeout = strtod(v, &end);
-				if (*end || end == v || !(timeout > 0) || timeout > 86400) {
+				c->timeout = strtod(v, &end);
+				if (*end || end == v || !(c->timeout > 0) || c->timeout > 86400) {
 					fprintf(stderr, "%s: -t: expected seconds > 0, got '%s'\n",
 						prog, v);
 					return 2;
@@ -633,148 +649,168 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	mname = argv[i++];
-	m = find_method(mname);
+	*next = i;
+	return -1;
+}
 
-	params = json_object();
-	for (; i < argc; i++) {
-		char *a = argv[i];
-		const struct param *p = NULL;
-		char *name, *val = NULL, *eq;
-		json_t *v;
+/* The value of parameter name (p NULL: unknown) given without "=": a bool may stand alone. */
+static int param_value(const struct param *p, const char *name, int argc, char **argv, int *i,
+		       char **val)
+{
+	bool next_is_val = *i + 1 < argc;
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			if (m) {
-				method_usage(stdout, m);
-			} else {
-				printf("%s: no help for '%s'; the daemon's methods are listed by "
-				       "'%s rpc_get_methods'\n", prog, mname, prog);
-			}
-			json_decref(params);
-			return 0;
-		}
-		if (!strcmp(a, "-j") && i + 1 < argc) {
-			raw = argv[++i];
-			continue;
-		}
-		if (!strcmp(a, "-s") && i + 1 < argc && !(m && find_param(m, NULL, 's'))) {
-			sock = argv[++i];
-			continue;
-		}
-		if (a[0] != '-' || !a[1] || (a[1] != '-' && a[2])) {
-			fprintf(stderr, "%s: %s: unexpected argument '%s' (parameters are given "
-				"as --name value)\n", prog, mname, a);
-			goto usage_err;
-		}
-		if (a[1] == '-') {
-			name = a + 2;
-			eq = strchr(name, '=');
-			if (eq) {
-				*eq = '\0';
-				val = eq + 1;
-			}
-			normalize(name);
-			if (!*name) {
-				fprintf(stderr, "%s: empty parameter name\n", prog);
-				goto usage_err;
-			}
-			if (m)
-				p = find_param(m, name, 0);
-		} else {
-			p = m ? find_param(m, NULL, a[1]) : NULL;
-			if (!p) {
-				fprintf(stderr, "%s: %s has no option -%c\n", prog, mname, a[1]);
-				goto usage_err;
-			}
-			name = (char *)p->name;
-		}
-		if (m && !p) {
-			fprintf(stderr, "%s: %s has no parameter '%s' (see %s %s --help)\n", prog,
-				mname, name, prog, mname);
-			goto usage_err;
-		}
-
-		/* A bool may stand alone as a flag, as SNAP's "--suspended". */
-		if (!val) {
-			bool next_is_val = i + 1 < argc;
-
-			if (next_is_val && (!p || p->type == P_BOOL))
-				next_is_val = parse_bool(argv[i + 1]) >= 0 ||
-					(!p && argv[i + 1][0] != '-');
-			if (!p && next_is_val && argv[i + 1][0] == '-')
-				next_is_val = parse_int(argv[i + 1], &(json_int_t){ 0 });
-			if (next_is_val)
-				val = argv[++i];
-			else if (!p || p->type == P_BOOL)
-				val = "true";
-			else {
-				fprintf(stderr, "%s: --%s needs a value (%s)\n", prog, name,
-					ptype_name[p->type]);
-				goto usage_err;
-			}
-		}
-		v = p ? convert(p, val) : guess_value(val);
-		if (!v)
-			goto usage_err;
-		json_object_set_new(params, name, v);
+	/* A bool may stand alone as a flag, as SNAP's "--suspended". */
+	if (next_is_val && (!p || p->type == P_BOOL))
+		next_is_val = parse_bool(argv[*i + 1]) >= 0 || (!p && argv[*i + 1][0] != '-');
+	if (!p && next_is_val && argv[*i + 1][0] == '-')
+		next_is_val = parse_int(argv[*i + 1], &(json_int_t){ 0 });
+	if (next_is_val) {
+		*val = argv[++*i];
+	} else if (!p || p->type == P_BOOL) {
+		*val = "true";
+	} else {
+		fprintf(stderr, "%s: --%s needs a value (%s)\n", prog, name, ptype_name[p->type]);
+		return -1;
 	}
+	return 0;
+}
 
-	if (raw) {
-		json_error_t jerr;
-		json_t *rp = json_loads(raw, JSON_DECODE_ANY, &jerr);
+/*
+ * One method argument at argv[*i] (and maybe its value) into params.
+ * Returns -1 to go on, else the exit status (help printed, usage error).
+ */
+static int parse_param(struct cli *c, int argc, char **argv, int *i, json_t *params)
+{
+	const struct method *m = c->m;
+	char *a = argv[*i], *name, *val = NULL, *eq;
+	const struct param *p = NULL;
+	json_t *v;
 
-		if (!rp) {
-			fprintf(stderr, "%s: -j: invalid JSON: %s (column %d)\n", prog, jerr.text,
-				jerr.column);
-			goto usage_err;
-		}
-		if (json_is_object(rp)) {
-			json_object_update_missing(params, rp);
-			json_decref(rp);
-		} else if (json_object_size(params)) {
-			fprintf(stderr, "%s: -j: only an object can be combined with --params\n",
-				prog);
-			json_decref(rp);
-			goto usage_err;
-		} else {
-			json_decref(params);
-			params = rp;
-		}
+	if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		if (m)
+			method_usage(stdout, m);
+		else
+			printf("%s: no help for '%s'; the daemon's methods are listed by "
+			       "'%s rpc_get_methods'\n", prog, c->mname, prog);
+		return 0;
 	}
+	if (!strcmp(a, "-j") && *i + 1 < argc) {
+		c->raw = argv[++*i];
+		return -1;
+	}
+	if (!strcmp(a, "-s") && *i + 1 < argc && !(m && find_param(m, NULL, 's'))) {
+		c->sock = argv[++*i];
+		return -1;
+	}
+	if (a[0] != '-' || !a[1] || (a[1] != '-' && a[2])) {
+		fprintf(stderr, "%s: %s: unexpected argument '%s' (parameters are given "
+			"as --name value)\n", prog, c->mname, a);
+		return 2;
+	}
+	if (a[1] == '-') {
+		name = a + 2;
+		eq = strchr(name, '=');
+		if (eq) {
+			*eq = '\0';
+			val = eq + 1;
+		}
+		normalize(name);
+		if (!*name) {
+			fprintf(stderr, "%s: empty parameter name\n", prog);
+			return 2;
+		}
+		if (m)
+			p = find_param(m, name, 0);
+	} else {
+		p = m ? find_param(m, NULL, a[1]) : NULL;
+		if (!p) {
+			fprintf(stderr, "%s: %s has no option -%c\n", prog, c->mname, a[1]);
+			return 2;
+		}
+		name = (char *)p->name;
+	}
+	if (m && !p) {
+		fprintf(stderr, "%s: %s has no parameter '%s' (see %s %s --help)\n", prog,
+			c->mname, name, prog, c->mname);
+		return 2;
+	}
+	if (!val && param_value(p, name, argc, argv, i, &val))
+		return 2;
+	v = p ? convert(p, val) : guess_value(val);
+	if (!v)
+		return 2;
+	json_object_set_new(params, name, v);
+	return -1;
+}
 
-	req = json_pack("{s:s, s:i, s:s}", "jsonrpc", "2.0", "id", 1, "method", mname);
+/* -j JSON: an object adds what --params did not give; anything else is the params. */
+static int merge_raw(const char *raw, json_t **params)
+{
+	json_error_t jerr;
+	json_t *rp = json_loads(raw, JSON_DECODE_ANY, &jerr);
+
+	if (!rp) {
+		fprintf(stderr, "%s: -j: invalid JSON: %s (column %d)\n", prog, jerr.text,
+			jerr.column);
+		return 2;
+	}
+	if (json_is_object(rp)) {
+		json_object_update_missing(*params, rp);
+		json_decref(rp);
+	} else if (json_object_size(*params)) {
+		fprintf(stderr, "%s: -j: only an object can be combined with --params\n", prog);
+		json_decref(rp);
+		return 2;
+	} else {
+		json_decref(*params);
+		*params = rp;
+	}
+	return 0;
+}
+
+/* The request line: compact JSON and a newline (line-framed servers; JSON whitespace). */
+static char *request_line(const char *mname, json_t *params)
+{
+	json_t *req = json_pack("{s:s, s:i, s:s}", "jsonrpc", "2.0", "id", 1, "method", mname);
+	char *text, *line;
+	size_t n;
+
 	if (!req)
-		return 1;
+		return NULL;
 	/* An empty params object is left out; SPDK's rpc.py does the same. */
 	if (!json_is_object(params) || json_object_size(params))
 		json_object_set(req, "params", params);
-	json_decref(params);
 	text = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	if (!text)
-		return 1;
-	if (verbose)
-		fprintf(stderr, "-> %s\n", text);
-	/* A trailing newline keeps line-framed servers happy and is JSON whitespace. */
-	{
-		size_t n = strlen(text);
-		char *line = malloc(n + 2);
-
-		if (!line) {
-			free(text);
-			return 1;
-		}
+		return NULL;
+	n = strlen(text);
+	line = malloc(n + 2);
+	if (line) {
 		memcpy(line, text, n);
 		line[n] = '\n';
 		line[n + 1] = '\0';
-		free(text);
-		text = line;
 	}
-	reply = call(sock, timeout, text, strlen(text));
 	free(text);
+	return line;
+}
+
+/* Send the request, print the reply; the exit status. */
+static int run(const struct cli *c, json_t *params)
+{
+	char *line = request_line(c->mname, params);
+	json_t *reply;
+	int ret;
+
+	if (!line)
+		return 1;
+	if (c->verbose)
+		fprintf(stderr, "-> %.*s\n", (int)strlen(line) - 1, line);
+	reply = call(c->sock, c->timeout, line, strlen(line));
+	free(line);
 	if (!reply)
 		return 1;
-	if (verbose) {
+	if (c->verbose) {
 		char *s = json_dumps(reply, JSON_COMPACT);
 
 		fprintf(stderr, "<- %s\n", s ? s : "?");
@@ -783,8 +819,33 @@ int main(int argc, char **argv)
 	ret = print_reply(reply);
 	json_decref(reply);
 	return ret;
+}
 
-usage_err:
+int main(int argc, char **argv)
+{
+	struct cli c = { .sock = getenv("NVEMU_RPC_SOCKET"), .timeout = DEFAULT_TIMEOUT };
+	json_t *params;
+	int i, ret;
+
+	if (argv[0] && strrchr(argv[0], '/'))
+		prog = strrchr(argv[0], '/') + 1;
+	else if (argv[0])
+		prog = argv[0];
+	if (!c.sock || !*c.sock)
+		c.sock = DEFAULT_SOCKET;
+	ret = parse_options(argc, argv, &c, &i);
+	if (ret >= 0)
+		return ret;
+	c.mname = argv[i++];
+	c.m = find_method(c.mname);
+
+	params = json_object();
+	for (ret = -1; i < argc && ret < 0; i++)
+		ret = parse_param(&c, argc, argv, &i, params);
+	if (ret < 0 && c.raw)
+		ret = merge_raw(c.raw, &params) ? 2 : -1;
+	if (ret < 0)
+		ret = run(&c, params);
 	json_decref(params);
-	return 2;
+	return ret;
 }

@@ -43,7 +43,7 @@ for m in nvme_subsystem_create nvme_subsystem_destroy nvme_subsystem_list bdev_n
 	rpc_get_methods; do
 	printf '%s' "$OUT" | grep -q "\"$m\"" || missing="${missing:-} $m"
 done
-expect_eq "rpc_get_methods lists every method of issue 3" "${missing:-}" ""
+expect_eq "rpc_get_methods lists every control-plane method" "${missing:-}" ""
 
 # A second daemon on the same live socket must refuse and leave the first alone.
 "$NVEMUD" -r "$SOCK" >"$T/second" 2>&1 &

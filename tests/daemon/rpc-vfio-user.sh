@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Controllers served over vfio-user (issue 6), without a guest: the default
+# Controllers served over vfio-user, without a guest: the default
 # configuration's socket, nvme_controller_create --socket (created by nvemud,
 # removed on destroy, a live or foreign one refused), list/debug_get/
 # save_config, suspend/snapshot/resume on such a controller, -u.

@@ -19,7 +19,7 @@
 #include <sys/un.h>
 
 #include "engine/nvemu-internal.h"
-#include "loop.h"
+#include "event-loop.h"
 #include "rpc-framer.h"
 #include "rpc-server.h"
 #include "rpc.h"

@@ -4,8 +4,8 @@
  * backend completion fds register here; timers are timerfds, so an idle
  * daemon sleeps in epoll_wait.
  */
-#ifndef NVEMUD_LOOP_H
-#define NVEMUD_LOOP_H
+#ifndef NVEMUD_EVENT_LOOP_H
+#define NVEMUD_EVENT_LOOP_H
 
 #include <stdbool.h>
 #include <stdint.h>

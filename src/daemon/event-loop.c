@@ -2,10 +2,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "event-loop.h"
 
 struct loop_src {
 	struct loop *loop;
@@ -15,17 +16,16 @@ struct loop_src {
 	loop_fd_cb fd_cb;
 	loop_timer_cb timer_cb;
 	void *arg;
-	struct loop_src *next_dead;
+	LIST_ENTRY(loop_src) link;	 /* loop->srcs while live */
+	SLIST_ENTRY(loop_src) dead_link; /* loop->dead once deleted */
 };
 
 struct loop {
 	int epfd;
 	bool stop;
 	bool dispatching;
-	struct loop_src *dead; /* freed after the current dispatch round */
-	unsigned nr_srcs;
-	struct loop_src **srcs; /* every live source, for loop_free */
-	unsigned srcs_cap;
+	SLIST_HEAD(, loop_src) dead; /* freed after the current dispatch round */
+	LIST_HEAD(, loop_src) srcs;  /* every live source, for loop_free */
 };
 
 struct loop *loop_new(void)
@@ -39,40 +39,17 @@ struct loop *loop_new(void)
 		free(loop);
 		return NULL;
 	}
+	LIST_INIT(&loop->srcs);
+	SLIST_INIT(&loop->dead);
 	return loop;
-}
-
-static int track(struct loop *loop, struct loop_src *src)
-{
-	if (loop->nr_srcs == loop->srcs_cap) {
-		unsigned cap = loop->srcs_cap ? loop->srcs_cap * 2 : 16;
-		struct loop_src **n = realloc(loop->srcs, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		loop->srcs = n;
-		loop->srcs_cap = cap;
-	}
-	loop->srcs[loop->nr_srcs++] = src;
-	return 0;
-}
-
-static void untrack(struct loop *loop, struct loop_src *src)
-{
-	for (unsigned i = 0; i < loop->nr_srcs; i++) {
-		if (loop->srcs[i] == src) {
-			loop->srcs[i] = loop->srcs[--loop->nr_srcs];
-			return;
-		}
-	}
 }
 
 static void reap(struct loop *loop)
 {
-	while (loop->dead) {
-		struct loop_src *s = loop->dead;
+	while (!SLIST_EMPTY(&loop->dead)) {
+		struct loop_src *s = SLIST_FIRST(&loop->dead);
 
-		loop->dead = s->next_dead;
+		SLIST_REMOVE_HEAD(&loop->dead, dead_link);
 		free(s);
 	}
 }
@@ -81,11 +58,10 @@ void loop_free(struct loop *loop)
 {
 	if (!loop)
 		return;
-	while (loop->nr_srcs)
-		loop_del(loop->srcs[0]);
+	while (!LIST_EMPTY(&loop->srcs))
+		loop_del(LIST_FIRST(&loop->srcs));
 	reap(loop);
 	close(loop->epfd);
-	free(loop->srcs);
 	free(loop);
 }
 
@@ -99,11 +75,11 @@ static struct loop_src *add(struct loop *loop, int fd, uint32_t events)
 	src->loop = loop;
 	src->fd = fd;
 	ev.data.ptr = src;
-	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 || track(loop, src) < 0) {
-		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		free(src);
 		return NULL;
 	}
+	LIST_INSERT_HEAD(&loop->srcs, src, link);
 	return src;
 }
 
@@ -139,10 +115,9 @@ void loop_del(struct loop_src *src)
 	if (src->is_timer)
 		close(src->fd);
 	src->dead = true;
-	untrack(loop, src);
+	LIST_REMOVE(src, link);
 	/* epoll may still hold an event for it in this round's array. */
-	src->next_dead = loop->dead;
-	loop->dead = src;
+	SLIST_INSERT_HEAD(&loop->dead, src, dead_link);
 	if (!loop->dispatching)
 		reap(loop);
 }
@@ -193,23 +168,12 @@ struct loop_src *loop_add_disarmed_timer(struct loop *loop, loop_timer_cb cb, vo
 struct loop_src *loop_add_timer(struct loop *loop, unsigned ms, bool periodic,
 				loop_timer_cb cb, void *arg)
 {
-	struct loop_src *src;
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	struct loop_src *src = loop_add_disarmed_timer(loop, cb, arg);
 
-	if (fd < 0)
-		return NULL;
-	if (arm(fd, ms, periodic) < 0) {
-		close(fd);
+	if (src && loop_timer_arm(src, ms, periodic) < 0) {
+		loop_del(src);
 		return NULL;
 	}
-	src = add(loop, fd, EPOLLIN);
-	if (!src) {
-		close(fd);
-		return NULL;
-	}
-	src->is_timer = true;
-	src->timer_cb = cb;
-	src->arg = arg;
 	return src;
 }
 

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A daemon instance as a whole: made with its NVMe/TCP target and teardown
+ * timers, the seed-000 default configuration, and freed after draining,
+ * every face (TCP, MI, vfio-user) before the objects they serve. The one
+ * file that knows every part; none of them calls back here.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "event-loop.h"
+#include "rpc.h"
+
+struct nvemud *nvemud_new(struct loop *loop, int log_level)
+{
+	struct nvemud *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->loop = loop;
+	d->log_level = log_level;
+	d->next_ctrl_idx = 1;
+	LIST_INIT(&d->teardowns);
+	if (nvemud_tcp_start(d)) {
+		free(d);
+		return NULL;
+	}
+	if (loop && nvemud_teardown_init(d)) {
+		loop_del(d->td_tick);
+		loop_del(d->td_kick);
+		nvemud_tcp_stop(d);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void nvemud_free(struct nvemud *d)
+{
+	struct nvemu_error err;
+
+	if (!d)
+		return;
+	nvemud_teardown_finish_all(d, 5000);
+	nvemud_drain(d, 5000);
+	/* Before the subsystems: it ends the host associations and removes their controllers. */
+	nvemud_tcp_stop(d);
+	nvemud_mi_free(d);
+	while (d->nr_subsys) {
+		struct nvemu_subsys *s = d->subsys[d->nr_subsys - 1];
+
+		nvemud_vfu_stop_subsys(d, s);
+		nvemud_del_subsys(d, s);
+		nvemu_subsys_destroy(s);
+	}
+	while (d->nr_bdevs) {
+		struct nvemud_bdev *b = &d->bdevs[d->nr_bdevs - 1];
+		struct nvemu_bdev *bdev = b->bdev;
+
+		nvemud_del_bdev(d, b);
+		if (nvemu_bdev_destroy(bdev, &err))
+			nvemud_log(d, NVEMUD_LOG_WARN, "bdev: %s", err.msg);
+	}
+	free(d->subsys);
+	free(d->bdevs);
+	free(d->ctrls);
+	json_decref(d->skipped);
+	free(d);
+}
+
+/* ---- the seed-000 default */
+
+int nvemud_load_default(struct nvemud *d, struct nvemu_error *err)
+{
+	struct nvemu_subsys_params sp;
+	struct nvemu_port_params pp;
+	struct nvemu_ns_params np;
+	struct nvemu_subsys *s;
+	struct nvemu_bdev *b0 = NULL, *b1 = NULL;
+	uint16_t port, twport, cntlid;
+	uint32_t nsid1, nsid2;
+	int ret;
+
+	ret = nvemu_subsys_info_environment(&sp, err);
+	if (ret)
+		return ret;
+	sp.nqn = NVEMUD_DEFAULT_NQN;
+	/* Served over PCIe: SeaBIOS identifies every NSID up to NN at boot. */
+	sp.nn = 256;
+	sp.mnan = 256;
+	ret = nvemu_subsys_create(&sp, &s, err);
+	if (ret)
+		return ret;
+	ret = nvemu_bdev_ram_create("Malloc0", 1024 * 512ull, 512, &b0, err);
+	if (!ret)
+		ret = nvemu_bdev_ram_create("Malloc1", 2048 * 512ull, 512, &b1, err);
+	if (ret)
+		goto fail;
+	nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
+	ret = nvemu_subsys_add_port(s, &pp, &port, err);
+	if (!ret)
+		ret = nvemu_subsys_add_ctrl(s, port, &cntlid, err);
+	if (ret)
+		goto fail;
+	nvemu_ns_params_init(&np);
+	np.bdev = b0;
+	ret = nvemu_subsys_add_ns_ex(s, &np, &nsid1, err);
+	if (ret)
+		goto fail;
+	np.bdev = b1;
+	ret = nvemu_subsys_add_ns_ex(s, &np, &nsid2, err);
+	if (!ret)
+		ret = nvemu_ctrl_attach_ns(nvemu_subsys_ctrl(s, cntlid), nsid1, err);
+	if (ret)
+		goto fail;
+	nvemu_port_params_init(&pp, NVEMU_PORT_TWO_WIRE);
+	ret = nvemu_subsys_add_port(s, &pp, &twport, err);
+	if (ret)
+		goto fail;
+	if (nvemud_add_subsys(d, s) || nvemud_add_bdev(d, b0, NULL) ||
+	    nvemud_add_bdev(d, b1, NULL) || !nvemud_add_ctrl(d, NULL, s, cntlid))
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	nvemud_subsys_setup(d, s);
+	/* NVMe-MI on the two-wire port, MCTP network 1, EID 9. */
+	return nvemud_mi_add_ep(d, s, twport, 1, 9, 0, err);
+fail:
+	nvemu_subsys_destroy(s);
+	if (b1)
+		nvemu_bdev_destroy(b1, NULL);
+	if (b0)
+		nvemu_bdev_destroy(b0, NULL);
+	return ret;
+}

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+/*
+ * NVMe-MI endpoints of the model: an MI endpoint on a two-wire (or
+ * PCIe) port of a subsystem, reached as MCTP (network, EID) through the
+ * userspace AF_MCTP router that libnvemu-mctp-preload.so talks to. Endpoints
+ * exist without the router (in process, or nvemud -m none); the router routes
+ * every endpoint, whenever either was created.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include <nvemu/mctp.h>
+#include <nvemu/mi.h>
+
+#include "event-loop.h"
+#include "daemon.h"
+
+static struct nvemud_mi *mi_state(struct nvemud *d)
+{
+	if (!d->mi)
+		d->mi = calloc(1, sizeof(*d->mi));
+	return d->mi;
+}
+
+static void ep_free(struct nvemud *d, struct mi_endpoint *ep)
+{
+	if (d->mi && d->mi->router)
+		nvemu_mctp_router_remove_ep(d->mi->router, ep->mctp);
+	nvemu_mctp_ep_destroy(ep->mctp);
+	nvemu_mi_ep_destroy(ep->mi);
+}
+
+void nvemud_mi_del_ep(struct nvemud *d, unsigned i)
+{
+	struct nvemud_mi *m = d->mi;
+
+	ep_free(d, &m->eps[i]);
+	memmove(&m->eps[i], &m->eps[i + 1], (m->nr_eps - i - 1) * sizeof(*m->eps));
+	m->nr_eps--;
+}
+
+int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port, unsigned net,
+		     uint8_t eid, unsigned mtu, struct nvemu_error *err)
+{
+	struct nvemud_mi *m = mi_state(d);
+	struct nvemu_mctp_ep_params p;
+	struct mi_endpoint ep = { .subsys = s, .port = port }, *n;
+	int ret;
+
+	if (!m)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	if (!mtu)
+		mtu = NVEMU_MCTP_BTU;
+	for (unsigned i = 0; i < m->nr_eps; i++) {
+		if (nvemu_mctp_ep_net(m->eps[i].mctp) == net &&
+		    nvemu_mctp_ep_eid(m->eps[i].mctp) == eid)
+			return nvemu_error_set(err, -EEXIST,
+					       "eid: network %u EID %u is already an endpoint's",
+					       net, eid);
+		if (m->eps[i].subsys == s && m->eps[i].port == port)
+			return nvemu_error_set(err, -EEXIST,
+					       "port: %s port %u already has an endpoint",
+					       nvemu_subsys_nqn(s), port);
+	}
+	ret = nvemu_mi_ep_create(s, port, &ep.mi, err);
+	if (ret)
+		return ret;
+	/* The MI port configuration is what Configuration Get reports and MCTP follows. */
+	ret = nvemu_mi_ep_set_port_mtu(ep.mi, port, (uint16_t)mtu, err);
+	if (ret)
+		goto fail_mi;
+	nvemu_mctp_ep_params_init(&p);
+	p.net = net;
+	p.eid = eid;
+	p.mtu = mtu;
+	ret = nvemu_mctp_ep_create(&p, &ep.mctp, err);
+	if (ret)
+		goto fail_mi;
+	ret = nvemu_mctp_ep_attach_mi(ep.mctp, ep.mi, err);
+	if (!ret && m->router)
+		ret = nvemu_mctp_router_add_ep(m->router, ep.mctp, err);
+	if (ret)
+		goto fail_mctp;
+	n = realloc(m->eps, (m->nr_eps + 1) * sizeof(*n));
+	if (!n) {
+		ret = nvemu_error_set(err, -ENOMEM, "out of memory");
+		ep_free(d, &ep);
+		return ret;
+	}
+	m->eps = n;
+	m->eps[m->nr_eps++] = ep;
+	return 0;
+fail_mctp:
+	nvemu_mctp_ep_destroy(ep.mctp);
+fail_mi:
+	nvemu_mi_ep_destroy(ep.mi);
+	return ret;
+}
+
+bool nvemud_mi_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port)
+{
+	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++)
+		if (d->mi->eps[i].subsys == s && d->mi->eps[i].port == port)
+			return true;
+	return false;
+}
+
+void nvemud_mi_remove_subsys(struct nvemud *d, struct nvemu_subsys *s)
+{
+	for (unsigned i = 0; d->mi && i < d->mi->nr_eps;) {
+		if (d->mi->eps[i].subsys == s)
+			nvemud_mi_del_ep(d, i);
+		else
+			i++;
+	}
+}
+
+/* ---- the router */
+
+static void router_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
+{
+	nvemu_mctp_router_handle(arg);
+}
+
+int nvemud_mi_start(struct nvemud *d, const char *path, struct nvemu_error *err)
+{
+	struct nvemud_mi *m = mi_state(d);
+	int ret;
+
+	if (!m)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	if (!d->loop)
+		return nvemu_error_set(err, -EINVAL, "the MCTP router needs the event loop");
+	if (m->router)
+		return nvemu_error_set(err, -EEXIST, "the MCTP router is already running");
+	if (!path || !*path)
+		path = NVEMU_MCTP_SOCKET_DEFAULT;
+	/* Refuses a live socket of another process, replaces only a stale one. */
+	ret = nvemu_mctp_router_create(path, &m->router, err);
+	if (ret)
+		return ret;
+	m->router_src = loop_add_fd(d->loop, nvemu_mctp_router_fd(m->router), EPOLLIN,
+				    router_cb, m->router);
+	if (!m->router_src) {
+		ret = nvemu_error_set(err, -ENOMEM, "cannot watch the MCTP router");
+		goto fail;
+	}
+	for (unsigned i = 0; i < m->nr_eps; i++) {
+		ret = nvemu_mctp_router_add_ep(m->router, m->eps[i].mctp, err);
+		if (ret)
+			goto fail;
+	}
+	return 0;
+fail:
+	nvemud_mi_stop(d);
+	return ret;
+}
+
+void nvemud_mi_stop(struct nvemud *d)
+{
+	struct nvemud_mi *m = d->mi;
+
+	if (!m || !m->router)
+		return;
+	loop_del(m->router_src);
+	m->router_src = NULL;
+	for (unsigned i = 0; i < m->nr_eps; i++)
+		nvemu_mctp_router_remove_ep(m->router, m->eps[i].mctp);
+	/* Removes the socket file. */
+	nvemu_mctp_router_destroy(m->router);
+	m->router = NULL;
+}
+
+void nvemud_mi_free(struct nvemud *d)
+{
+	if (!d->mi)
+		return;
+	nvemud_mi_stop(d);
+	while (d->mi->nr_eps)
+		nvemud_mi_del_ep(d, d->mi->nr_eps - 1);
+	free(d->mi->eps);
+	free(d->mi);
+	d->mi = NULL;
+}
