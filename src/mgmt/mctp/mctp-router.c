@@ -22,6 +22,7 @@
 #include <linux/mctp.h>
 
 #include "mctp-internal.h"
+#include "util/accept-backoff.h"
 #include "util/unix-listen.h"
 
 /* Linux keeps an unanswered tag for 6 s (mctp_key_lifetime). */
@@ -64,8 +65,8 @@ struct router_ep {
 
 struct nvemu_mctp_router {
 	int lfd, epfd, tfd;
-	bool resting; /* accept ran out of fds: the listener is out of epfd until tfd fires */
-	struct nvemu_ratelimit accept_rl;
+	/* accept ran out of fds: the listener is out of epfd until tfd fires */
+	struct nvemu_accept_backoff accept;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint8_t local_eid;
 	struct router_client *clients;
@@ -315,27 +316,31 @@ static void reap(struct nvemu_mctp_router *r)
 	}
 }
 
-/* Out of descriptors or memory: rest the listener, which stays readable, for a while. */
-static void accept_rest(struct nvemu_mctp_router *r, int err)
+static int arm_rest_timer(struct nvemu_mctp_router *r)
 {
 	struct itimerspec its = {.it_value.tv_nsec = NVEMU_ACCEPT_BACKOFF_MS * 1000000L};
 
-	if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL) ||
-	    timerfd_settime(r->tfd, 0, &its, NULL)) {
+	nvemu_accept_backoff_rest(&r->accept);
+	return timerfd_settime(r->tfd, 0, &its, NULL);
+}
+
+/* Out of descriptors or memory: rest the listener, which stays readable, for a while. */
+static void accept_rest(struct nvemu_mctp_router *r, int err)
+{
+	uint64_t missed;
+
+	if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL) || arm_rest_timer(r)) {
 		/* Cannot rest: keep the listener rather than lose it. */
+		nvemu_accept_backoff_end(&r->accept);
 		epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd,
 			  &(struct epoll_event){.events = EPOLLIN, .data.ptr = r});
 		return;
 	}
-	r->resting = true;
-	if (nvemu_ratelimit_ok(&r->accept_rl, NVEMU_ACCEPT_LOG_SEC * 1000000000ull)) {
+	if (nvemu_accept_backoff_log_ok(&r->accept, &missed))
 		fprintf(stderr,
 			"mctp router %s: accept: %s; not accepting for %d ms (%llu more such "
 			"failures not logged)\n",
-			r->path, strerror(err), NVEMU_ACCEPT_BACKOFF_MS,
-			(unsigned long long)r->accept_rl.suppressed);
-		r->accept_rl.suppressed = 0;
-	}
+			r->path, strerror(err), NVEMU_ACCEPT_BACKOFF_MS, (unsigned long long)missed);
 }
 
 static void accept_resume(struct nvemu_mctp_router *r)
@@ -343,15 +348,12 @@ static void accept_resume(struct nvemu_mctp_router *r)
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r};
 	uint64_t exp;
 
-	if (read(r->tfd, &exp, sizeof(exp)) < 0 || !r->resting)
+	if (read(r->tfd, &exp, sizeof(exp)) < 0 || !nvemu_accept_backoff_resting(&r->accept))
 		return;
 	if (!epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &ev) || errno == EEXIST)
-		r->resting = false;
+		nvemu_accept_backoff_end(&r->accept);
 	else /* still short of memory: rest again */
-		timerfd_settime(r->tfd, 0,
-				&(struct itimerspec){.it_value.tv_nsec =
-							     NVEMU_ACCEPT_BACKOFF_MS * 1000000L},
-				NULL);
+		arm_rest_timer(r);
 }
 
 static void accept_clients(struct nvemu_mctp_router *r)

@@ -31,6 +31,7 @@
 #include <nvemu/request.h>
 #include <nvemu/vfio-user.h>
 
+#include "util/accept-backoff.h"
 #include "util/unix-listen.h"
 #include "vfu-proto.h"
 
@@ -84,9 +85,8 @@ struct nvemu_vfu_server {
 	unsigned nr_deferred;
 	size_t deferred_bytes;
 
-	/* accept ran out of descriptors: the listener rests until then */
-	uint64_t accept_resume_ns;
-	struct nvemu_ratelimit accept_rl;
+	/* accept ran out of descriptors: the listener is out of epfd while it rests */
+	struct nvemu_accept_backoff accept;
 
 	struct vfu_dma *dma; /* sorted by iova, non-overlapping */
 	unsigned nr_dma, dma_cap;
@@ -1259,27 +1259,26 @@ static int client_events(struct nvemu_vfu_server *s);
  */
 static void accept_rest(struct nvemu_vfu_server *s, int err)
 {
+	uint64_t missed;
+
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
-	s->accept_resume_ns = (now_ms() + NVEMU_ACCEPT_BACKOFF_MS) * 1000000ull;
+	nvemu_accept_backoff_rest(&s->accept);
 	s->st.accept_errors++;
-	if (nvemu_ratelimit_ok(&s->accept_rl, NVEMU_ACCEPT_LOG_SEC * 1000000000ull)) {
+	if (nvemu_accept_backoff_log_ok(&s->accept, &missed))
 		vwarn(s, "accept: %s; not accepting for %d ms (%llu more such failures not logged)",
-		      strerror(err), NVEMU_ACCEPT_BACKOFF_MS,
-		      (unsigned long long)s->accept_rl.suppressed);
-		s->accept_rl.suppressed = 0;
-	}
+		      strerror(err), NVEMU_ACCEPT_BACKOFF_MS, (unsigned long long)missed);
 }
 
 static void accept_resume(struct nvemu_vfu_server *s)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = EV_LISTEN };
 
-	if (!s->accept_resume_ns || now_ms() * 1000000ull < s->accept_resume_ns)
+	if (!nvemu_accept_backoff_resting(&s->accept) || nvemu_accept_backoff_left_ns(&s->accept))
 		return;
 	if (!epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) || errno == EEXIST)
-		s->accept_resume_ns = 0;
+		nvemu_accept_backoff_end(&s->accept);
 	else /* still short of memory: rest again */
-		s->accept_resume_ns = (now_ms() + NVEMU_ACCEPT_BACKOFF_MS) * 1000000ull;
+		nvemu_accept_backoff_rest(&s->accept);
 }
 
 /*
@@ -1332,9 +1331,8 @@ static void rearm_timer(struct nvemu_vfu_server *s)
 	uint64_t us = nvemu_pcie_ctrl_poll_interval_us(s->pc);
 	struct itimerspec its = { 0 };
 
-	if (s->accept_resume_ns) {
-		uint64_t now = now_ms() * 1000000ull;
-		uint64_t rest = s->accept_resume_ns > now ? (s->accept_resume_ns - now) / 1000 : 1;
+	if (nvemu_accept_backoff_resting(&s->accept)) {
+		uint64_t rest = nvemu_accept_backoff_left_ns(&s->accept) / 1000;
 
 		if (!us || rest < us)
 			us = rest ? rest : 1;
