@@ -4,7 +4,6 @@
  * drops, fragmentation with the transmission unit, asynchronous replies, and
  * the router's wire protocol over a real unix socket.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,6 +24,8 @@
 #include <linux/mctp.h>
 
 #include <nvemu/mctp.h>
+
+#include "fd-exhaust.h"
 
 #define HOST 0x08
 #define EID  0x09
@@ -837,33 +837,6 @@ static void router_max_clients(void **state)
 	rmdir(dir);
 }
 
-static int highest_fd(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int hi = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (atoi(de->d_name) > hi)
-			hi = atoi(de->d_name);
-	closedir(d);
-	return hi;
-}
-
-static unsigned count_lines(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "r");
-	char line[512];
-	unsigned n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /*
  * Out of descriptors, a pending connection keeps the listener readable: the
  * router must rest (its fd quiet) rather than spin, log once, then recover.
@@ -873,42 +846,24 @@ static void router_accept_out_of_fds(void **state)
 	struct env *e = *state;
 	struct nvemu_mctp_router *r = NULL;
 	char dir[] = "/tmp/nvemu-test-mctp-XXXXXX", sock[64];
-	char logpath[] = "/tmp/nvemu-test-mctp-log-XXXXXX";
-	static int fill[4096];
+	static struct tu_fd_exhaust fdx;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct rlimit old, lim;
-	struct rusage ru0, ru1;
 	struct timespec t0, t;
-	int logfd, saved_err, cfd, nfill = 0;
 	unsigned wakes = 0;
 	double cpu;
+	int cfd;
 
 	router_dir(dir, sock, sizeof(sock));
 	assert_int_equal(nvemu_mctp_router_create(sock, &r, NULL), 0);
 	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
-	logfd = mkstemp(logpath);
-	assert_true(logfd >= 0);
-	saved_err = dup(2);
 	cfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	assert_true(saved_err >= 0 && cfd >= 0);
-	fflush(stderr);
-	dup2(logfd, 2);
-
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-	lim = old;
-	lim.rlim_cur = highest_fd() + 8;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-	while (nfill < 4096 && (fill[nfill] = dup(logfd)) >= 0)
-		nfill++;
-	if (nfill == 4096 || errno != EMFILE) {
-		dup2(saved_err, 2);
-		fail_msg("cannot run out of fds: %d filled, %s", nfill, strerror(errno));
-	}
+	assert_true(cfd >= 0);
+	tu_fd_exhaust_begin(&fdx);
 	strcpy(sa.sun_path, sock);
 	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 
 	/* An event loop's second: wake when the router fd is readable, handle it. */
-	getrusage(RUSAGE_SELF, &ru0);
+	cpu = tu_cpu_seconds();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		struct pollfd p = {.fd = nvemu_mctp_router_fd(r), .events = POLLIN};
@@ -919,28 +874,16 @@ static void router_accept_out_of_fds(void **state)
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 1000000000L);
-	getrusage(RUSAGE_SELF, &ru1);
-	cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
-	      (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-	      ((ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
-	       (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) /
-		      1e6;
+	cpu = tu_cpu_seconds() - cpu;
 	assert_int_equal(nvemu_mctp_router_clients(r), 0);
-
-	while (nfill--)
-		close(fill[nfill]);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-	fflush(stderr);
-	dup2(saved_err, 2);
-	close(saved_err);
+	tu_fd_exhaust_end(&fdx);
 
 	print_message("# out of fds for 1 s: %u wake-ups, %.3f s CPU\n", wakes, cpu);
 	/* ~100 ms rests: about ten wake-ups, not one per poll */
 	assert_true(wakes >= 1 && wakes <= 40);
 	assert_true(cpu < 0.5);
-	assert_int_equal(count_lines(logpath, "not accepting"), 1);
-	close(logfd);
-	unlink(logpath);
+	assert_int_equal(tu_fd_exhaust_log_lines(&fdx, "not accepting"), 1);
+	tu_fd_exhaust_free(&fdx);
 
 	/* Descriptors are back: the waiting client gets in and is answered. */
 	for (int i = 0; i < 100 && !nvemu_mctp_router_clients(r); i++)
