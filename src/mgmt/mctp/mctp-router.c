@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
@@ -43,7 +44,7 @@ struct router_client {
 		uint8_t type;
 	} bind[MAX_BINDS];
 	unsigned int nbind;
-	struct router_client *next;
+	LIST_ENTRY(router_client) link;
 };
 
 struct router_tag {
@@ -60,7 +61,7 @@ struct router_ep {
 	struct nvemu_mctp_link to_ep;	/* our packets go into the endpoint */
 	struct mctp_reasm reasm;
 	struct router_tag tags[8];
-	struct router_ep *next;
+	LIST_ENTRY(router_ep) link;
 };
 
 struct nvemu_mctp_router {
@@ -69,8 +70,8 @@ struct nvemu_mctp_router {
 	struct nvemu_accept_backoff accept;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint8_t local_eid;
-	struct router_client *clients;
-	struct router_ep *eps;
+	LIST_HEAD(, router_client) clients;
+	LIST_HEAD(, router_ep) eps;
 	unsigned int nclients;
 	uint8_t *buf; /* one wire message: header, type byte slot, body */
 };
@@ -120,6 +121,7 @@ static void deliver(struct router_ep *re, const struct mctp_reasm_slot *s)
 		.net = nvemu_mctp_ep_net(re->ep),
 	};
 	uint8_t tag = s->flags & NVEMU_MCTP_HDR_TAG_MASK;
+	struct router_client *c;
 
 	if (!(s->flags & NVEMU_MCTP_HDR_TO)) {
 		struct router_tag *t = &re->tags[tag];
@@ -134,7 +136,7 @@ static void deliver(struct router_ep *re, const struct mctp_reasm_slot *s)
 	}
 	/* A request from the endpoint: to every socket bound to its type. */
 	w.tag = MCTP_TAG_OWNER | tag;
-	for (struct router_client *c = r->clients; c; c = c->next)
+	LIST_FOREACH(c, &r->clients, link)
 		for (unsigned int i = 0; i < c->nbind; i++)
 			if ((c->bind[i].net == MCTP_NET_ANY || c->bind[i].net == w.net) &&
 			    c->bind[i].type == (w.type & 0x7f)) {
@@ -159,10 +161,10 @@ static int from_ep_tx(void *ctx, const uint8_t *pkt, size_t len)
 
 static struct router_ep *route(struct nvemu_mctp_router *r, unsigned int net, uint8_t eid)
 {
-	struct router_ep *only = NULL;
+	struct router_ep *re, *only = NULL;
 	unsigned int n = 0;
 
-	for (struct router_ep *re = r->eps; re; re = re->next) {
+	LIST_FOREACH(re, &r->eps, link) {
 		if (nvemu_mctp_ep_net(re->ep) != net)
 			continue;
 		if (eid != NVEMU_MCTP_EID_NULL && nvemu_mctp_ep_eid(re->ep) == eid)
@@ -228,7 +230,9 @@ static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wir
 
 static void client_drop_tag(struct router_client *c, uint8_t addr, uint8_t ctag)
 {
-	for (struct router_ep *re = c->r->eps; re; re = re->next)
+	struct router_ep *re;
+
+	LIST_FOREACH(re, &c->r->eps, link)
 		for (int i = 0; i < 8; i++)
 			if (re->tags[i].client == c && re->tags[i].client_tag == ctag &&
 			    re->tags[i].addr == addr)
@@ -238,18 +242,13 @@ static void client_drop_tag(struct router_client *c, uint8_t addr, uint8_t ctag)
 static void client_free(struct router_client *c)
 {
 	struct nvemu_mctp_router *r = c->r;
-	struct router_client **pp;
+	struct router_ep *re;
 
-	for (struct router_ep *re = r->eps; re; re = re->next)
+	LIST_FOREACH(re, &r->eps, link)
 		for (int i = 0; i < 8; i++)
 			if (re->tags[i].client == c)
 				re->tags[i].client = NULL;
-	for (pp = &r->clients; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
+	LIST_REMOVE(c, link);
 	epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	r->nclients--;
@@ -307,10 +306,10 @@ static void client_read(struct router_client *c)
 
 static void reap(struct nvemu_mctp_router *r)
 {
-	struct router_client *c = r->clients, *n;
+	struct router_client *c, *n;
 
-	for (; c; c = n) {
-		n = c->next;
+	for (c = LIST_FIRST(&r->clients); c; c = n) {
+		n = LIST_NEXT(c, link);
 		if (c->dead)
 			client_free(c);
 	}
@@ -388,8 +387,7 @@ static void accept_clients(struct nvemu_mctp_router *r)
 			free(c);
 			return;
 		}
-		c->next = r->clients;
-		r->clients = c;
+		LIST_INSERT_HEAD(&r->clients, c, link);
 		r->nclients++;
 	}
 }
@@ -444,6 +442,8 @@ int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
 	if (!r)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	r->lfd = r->epfd = r->tfd = -1;
+	LIST_INIT(&r->clients);
+	LIST_INIT(&r->eps);
 	r->local_eid = NVEMU_MCTP_ROUTER_LOCAL_EID;
 	strcpy(r->path, path);
 	r->buf = malloc(WIRE_BUF);
@@ -488,10 +488,10 @@ void nvemu_mctp_router_destroy(struct nvemu_mctp_router *r)
 {
 	if (!r)
 		return;
-	while (r->eps)
-		nvemu_mctp_router_remove_ep(r, r->eps->ep);
-	while (r->clients)
-		client_free(r->clients);
+	while (!LIST_EMPTY(&r->eps))
+		nvemu_mctp_router_remove_ep(r, LIST_FIRST(&r->eps)->ep);
+	while (!LIST_EMPTY(&r->clients))
+		client_free(LIST_FIRST(&r->clients));
 	close(r->epfd);
 	close(r->tfd);
 	close(r->lfd);
@@ -520,7 +520,7 @@ int nvemu_mctp_router_add_ep(struct nvemu_mctp_router *r, struct nvemu_mctp_ep *
 {
 	struct router_ep *re;
 
-	for (re = r->eps; re; re = re->next)
+	LIST_FOREACH(re, &r->eps, link)
 		if (re->ep == ep)
 			return nvemu_error_set(err, -EEXIST, "mctp endpoint already routed");
 	re = calloc(1, sizeof(*re));
@@ -532,19 +532,18 @@ int nvemu_mctp_router_add_ep(struct nvemu_mctp_router *r, struct nvemu_mctp_ep *
 	re->from_ep.ctx = re;
 	re->to_ep.tx_packet = to_ep_tx;
 	re->to_ep.ctx = re;
-	re->next = r->eps;
-	r->eps = re;
+	LIST_INSERT_HEAD(&r->eps, re, link);
 	return 0;
 }
 
 void nvemu_mctp_router_remove_ep(struct nvemu_mctp_router *r, struct nvemu_mctp_ep *ep)
 {
-	for (struct router_ep **pp = &r->eps; *pp; pp = &(*pp)->next) {
-		struct router_ep *re = *pp;
+	struct router_ep *re;
 
+	LIST_FOREACH(re, &r->eps, link) {
 		if (re->ep != ep)
 			continue;
-		*pp = re->next;
+		LIST_REMOVE(re, link);
 		nvemu_mctp_ep_link_gone(ep, &re->from_ep);
 		mctp_reasm_free(&re->reasm);
 		free(re);
