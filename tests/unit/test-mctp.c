@@ -26,6 +26,7 @@
 #include <nvemu/mctp.h>
 
 #include "fd-exhaust.h"
+#include "mgmt/mctp/mctp-internal.h"
 
 #define HOST 0x08
 #define EID  0x09
@@ -727,6 +728,76 @@ static void router_wire(void **state)
 	rmdir(path);
 }
 
+/* Get Endpoint ID with each of the preallocated tags 0..7 at once: each is answered. */
+static void prealloc_all(struct nvemu_mctp_router *r, int fd)
+{
+	const uint8_t get_eid[] = {0x81, 0x02};
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+	unsigned seen = 0;
+
+	for (uint8_t t = 0; t < 8; t++)
+		wire_send(fd, 0x00, EID, MCTP_TAG_OWNER | MCTP_TAG_PREALLOC | t, 1, get_eid,
+			  sizeof(get_eid));
+	pump(r);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+		assert_true(w.tag < 8);
+		seen |= 1u << w.tag;
+	}
+	assert_int_equal(seen, 0xff);
+}
+
+/*
+ * An endpoint has eight tags. One client preallocating all of them blocks
+ * others only while it uses them: a tag unused for the tag lifetime goes to
+ * the next client that needs one, and the first client's later messages
+ * with it still get their answer.
+ */
+static void router_tag_expiry(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_mctp_router *r = NULL;
+	char path[] = "/tmp/nvemu-test-mctp-XXXXXX", sock[64];
+	const uint8_t get_eid[] = {0x81, 0x02};
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+	int a, b;
+
+	assert_non_null(mkdtemp(path));
+	snprintf(sock, sizeof(sock), "%s/s", path);
+	assert_int_equal(nvemu_mctp_router_create(sock, &r, NULL), 0);
+	mctp_router_set_tag_lifetime(r, 1000 * 1000000ull);
+	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
+	a = connect_router(sock);
+	b = connect_router(sock);
+	pump(r);
+
+	prealloc_all(r, a);
+	/* All eight held and fresh: another client gets no tag, so no answer. */
+	wire_send(b, 0x00, EID, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(b, &w, body, sizeof(body)), -1);
+
+	/* Unused for longer than the lifetime: the next request takes one over. */
+	usleep(1200 * 1000);
+	wire_send(b, 0x00, EID, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(b, &w, body, sizeof(body)), 6);
+	assert_int_equal(body[3], EID);
+	assert_int_equal(w.tag & MCTP_TAG_OWNER, 0);
+
+	/* The first client's preallocated tags still work, whichever it lost. */
+	prealloc_all(r, a);
+
+	close(a);
+	close(b);
+	pump(r);
+	nvemu_mctp_router_remove_ep(r, e->ep);
+	nvemu_mctp_router_destroy(r);
+	rmdir(path);
+}
+
 /* ---- the router's socket: owner-only, never another's, rests when out of fds ---- */
 
 static void router_dir(char *dir, char *sock, size_t len)
@@ -917,6 +988,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fragment_mtu, setup, teardown),
 		cmocka_unit_test_setup_teardown(async_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_wire, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_tag_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_socket_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_max_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_accept_out_of_fds, setup, teardown),

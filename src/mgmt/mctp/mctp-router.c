@@ -26,7 +26,14 @@
 #include "util/accept-backoff.h"
 #include "util/unix-listen.h"
 
-/* Linux keeps an unanswered tag for 6 s (mctp_key_lifetime). */
+/*
+ * Linux keeps an unanswered tag for 6 s (mctp_key_lifetime). A preallocated
+ * tag (SIOCMCTPALLOCTAG) is kept as long as it is used: one not sent on for
+ * as long may go to another client, so that a client that allocates tags and
+ * never drops them cannot take all eight of an endpoint for good. Once taken
+ * over, the owner's next message with it gets another tag, as if newly
+ * allocated.
+ */
 #define TAG_LIFETIME_NS (6ULL * 1000000000ULL)
 #define MAX_BINDS	8
 /*
@@ -51,7 +58,7 @@ struct router_tag {
 	struct router_client *client; /* NULL: free */
 	uint8_t client_tag;	      /* what the client passed (TO, PREALLOC, tag) */
 	uint8_t addr;		      /* the EID the client addressed */
-	uint64_t expires;	      /* non-preallocated tags only */
+	uint64_t expires;	      /* may be taken over after this (CLOCK_MONOTONIC ns) */
 };
 
 struct router_ep {
@@ -74,6 +81,7 @@ struct nvemu_mctp_router {
 	LIST_HEAD(, router_ep) eps;
 	unsigned int nclients;
 	uint8_t *buf; /* one wire message: header, type byte slot, body */
+	uint64_t tag_lifetime_ns; /* TAG_LIFETIME_NS; shorter in tests */
 };
 
 #define WIRE_BUF (sizeof(struct nvemu_mctp_wire) + NVEMU_MCTP_MAX_MSG)
@@ -185,20 +193,23 @@ static int tag_get(struct router_ep *re, struct router_client *c, uint8_t ctag, 
 		for (i = 0; i < 8; i++) {
 			struct router_tag *t = &re->tags[i];
 
-			if (t->client == c && t->client_tag == ctag && t->addr == addr)
+			if (t->client == c && t->client_tag == ctag && t->addr == addr) {
+				t->expires = now + re->r->tag_lifetime_ns;
 				return i;
+			}
 		}
 	}
 	for (i = 0; i < 8; i++) {
 		struct router_tag *t = &re->tags[i];
 
-		if (t->client && !(t->client_tag & MCTP_TAG_PREALLOC) && t->expires < now)
+		/* Unanswered, or preallocated and unused, for the lifetime. */
+		if (t->client && t->expires < now)
 			t->client = NULL;
 		if (!t->client) {
 			t->client = c;
 			t->client_tag = ctag;
 			t->addr = addr;
-			t->expires = now + TAG_LIFETIME_NS;
+			t->expires = now + re->r->tag_lifetime_ns;
 			return i;
 		}
 	}
@@ -445,6 +456,7 @@ int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
 	LIST_INIT(&r->clients);
 	LIST_INIT(&r->eps);
 	r->local_eid = NVEMU_MCTP_ROUTER_LOCAL_EID;
+	r->tag_lifetime_ns = TAG_LIFETIME_NS;
 	strcpy(r->path, path);
 	r->buf = malloc(WIRE_BUF);
 	if (!r->buf) {
@@ -513,6 +525,11 @@ void nvemu_mctp_router_set_local_eid(struct nvemu_mctp_router *r, uint8_t eid)
 unsigned int nvemu_mctp_router_clients(const struct nvemu_mctp_router *r)
 {
 	return r->nclients;
+}
+
+void mctp_router_set_tag_lifetime(struct nvemu_mctp_router *r, uint64_t ns)
+{
+	r->tag_lifetime_ns = ns;
 }
 
 int nvemu_mctp_router_add_ep(struct nvemu_mctp_router *r, struct nvemu_mctp_ep *ep,
