@@ -10,7 +10,8 @@
  *
  * By hand, from the top of the tree (<builddir> holds config.h):
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc -I<builddir> \
- *         tests/fuzz/fuzz-mi.c src/[a-z]*.c src/mi/[a-z]*.c -lnvme -luring -luuid -lisal -o fuzz-mi
+ *         tests/fuzz/fuzz-mi.c src/engine/[a-z]*.c src/bdev/[a-z]*.c src/mgmt/mi/[a-z]*.c \
+ *         src/util/[a-z]*.c -lnvme -luring -luuid -lisal -o fuzz-mi
  *   ./fuzz-mi -max_total_time=60 -timeout=10
  *
  * Input: u8 mode | message bytes. Mode bit 0 set: the message gets type
@@ -26,7 +27,7 @@
 
 #include <nvemu/mi.h>
 
-#include "engine/nvemu-internal.h"
+#include "engine/nvemu-internal.h" /* subsys->tnvmcap */
 #include "util/crc32c.h"
 
 /* libFuzzer keeps the model between inputs; rebuilt now and then to bound growth. */

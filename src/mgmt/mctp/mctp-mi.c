@@ -14,8 +14,10 @@
 #include <endian.h>
 #include <string.h>
 
-#include "mgmt/mi/mi-internal.h"
+#include <nvemu/mi.h>
+
 #include "mctp-internal.h"
+#include "mgmt/mi/mi-msg.h"
 #include "util/crc32c.h"
 
 static void mi_respond(void *ctx, const uint8_t *resp, size_t len)
