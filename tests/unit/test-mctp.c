@@ -641,6 +641,40 @@ static ssize_t wire_recv(int fd, struct nvemu_mctp_wire *w, uint8_t *body, size_
 	return n - sizeof(*w);
 }
 
+/* A multi-packet NVMe-MI-sized echo through packetization both ways. */
+static void router_echo_multi_packet(struct env *e, struct nvemu_mctp_router *r, int fd)
+{
+	uint8_t req[200], body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	e->h->reply_len = 300;
+	memset(req, 0x5a, sizeof(req));
+	wire_send(fd, 0x7e, EID, MCTP_TAG_OWNER, 1, req, sizeof(req));
+	pump(r);
+	assert_int_equal(e->h->len, 201);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 299);
+	assert_int_equal(w.type, 0x7e);
+	assert_int_equal(body[298], 0xa5);
+}
+
+/* A Set Endpoint ID through the router moves the route. */
+static void router_set_eid_moves_route(struct nvemu_mctp_router *r, int fd)
+{
+	const uint8_t set[] = {0x82, 0x01, 0x00, 0x33}, get_eid[] = {0x81, 0x02};
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+
+	wire_send(fd, 0x00, EID, MCTP_TAG_OWNER, 1, set, sizeof(set));
+	pump(r);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+	assert_int_equal(w.eid, 0x33);
+	wire_send(fd, 0x00, 0x33, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+	assert_int_equal(body[3], 0x33);
+}
+
 static void router_wire(void **state)
 {
 	struct env *e = *state;
@@ -690,34 +724,8 @@ static void router_wire(void **state)
 	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
 	assert_int_equal(w.tag, 6);
 
-	/* A multi-packet NVMe-MI-sized echo through packetization both ways. */
-	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
-	e->h->reply_len = 300;
-	{
-		uint8_t req[200];
-
-		memset(req, 0x5a, sizeof(req));
-		wire_send(fd, 0x7e, EID, MCTP_TAG_OWNER, 1, req, sizeof(req));
-	}
-	pump(r);
-	assert_int_equal(e->h->len, 201);
-	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 299);
-	assert_int_equal(w.type, 0x7e);
-	assert_int_equal(body[298], 0xa5);
-
-	/* A Set Endpoint ID through the router moves the route. */
-	{
-		const uint8_t set[] = {0x82, 0x01, 0x00, 0x33};
-
-		wire_send(fd, 0x00, EID, MCTP_TAG_OWNER, 1, set, sizeof(set));
-		pump(r);
-		assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
-		assert_int_equal(w.eid, 0x33);
-		wire_send(fd, 0x00, 0x33, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
-		pump(r);
-		assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
-		assert_int_equal(body[3], 0x33);
-	}
+	router_echo_multi_packet(e, r, fd);
+	router_set_eid_moves_route(r, fd);
 
 	close(fd);
 	pump(r);

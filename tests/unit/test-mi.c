@@ -696,6 +696,16 @@ static void admin(struct mi_env *e, struct nvme_mi_admin_req_hdr *h, const void 
 	o->dlen = o->r.len - 24;
 }
 
+/* Identify CNS cns of nsid on controller ctrl_id, all 4 KiB of it (DLEN valid). */
+static void identify_hdr(struct nvme_mi_admin_req_hdr *h, uint16_t ctrl_id, uint32_t nsid,
+			 uint8_t cns)
+{
+	admin_hdr(h, ctrl_id, nvme_admin_identify, nsid);
+	h->cdw10 = htole32(cns);
+	h->flags = 1;
+	h->dlen = htole32(4096);
+}
+
 static void admin_identify(void **state)
 {
 	struct mi_env *e = *state;
@@ -704,10 +714,7 @@ static void admin_identify(void **state)
 	struct admin_out o;
 
 	assert_success(tu_identify(e->tu, NVME_IDENTIFY_CNS_CTRL, 0, 0, inband));
-	admin_hdr(&h, 1, nvme_admin_identify, 0);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 1, 0, NVME_IDENTIFY_CNS_CTRL);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, 0);
 	assert_int_equal(o.nvme, 0);
@@ -737,27 +744,18 @@ static void admin_identify(void **state)
 
 	/* Identify Namespace 1, and an invalid NSID answered by the engine. */
 	assert_success(tu_identify(e->tu, NVME_IDENTIFY_CNS_NS, 1, 0, inband));
-	admin_hdr(&h, 1, nvme_admin_identify, 1);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 1, 1, NVME_IDENTIFY_CNS_NS);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.nvme, 0);
 	assert_memory_equal(o.data, inband, 4096);
-	admin_hdr(&h, 1, nvme_admin_identify, 0);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 1, 0, NVME_IDENTIFY_CNS_NS);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, 0);
 	assert_status(o.nvme, NVEMU_SC_GENERIC(NVME_SC_INVALID_NS));
 	assert_int_equal(o.dlen, 0);
 
 	/* Controller 0 (nvme-cli's default) names the first controller. */
-	admin_hdr(&h, 0, nvme_admin_identify, 0);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 0, 0, NVME_IDENTIFY_CNS_CTRL);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.nvme, 0);
 	assert_int_equal(get16(o.data + offsetof(struct nvme_id_ctrl, cntlid)), 1);
@@ -768,10 +766,7 @@ static void admin_identify(void **state)
 
 	/* Out of band: works with the controller disabled. */
 	nvemu_ctrl_set_cc(e->tu->ctrl, 0);
-	admin_hdr(&h, 1, nvme_admin_identify, 0);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 1, 0, NVME_IDENTIFY_CNS_CTRL);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, 0);
 	assert_int_equal(o.nvme, 0);
