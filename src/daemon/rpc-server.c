@@ -355,11 +355,13 @@ static void accept_log(struct rpc_server *srv, int err)
 		return;
 	if (err)
 		nvemud_log(srv->d, NVEMUD_LOG_WARN,
-			   "RPC accept: %s (%llu time(s) since the last message); pausing accepts for %u ms",
+			   "RPC accept: %s (%llu time(s) since the last message); pausing accepts "
+			   "for %u ms",
 			   strerror(err), (unsigned long long)missed + 1, NVEMU_ACCEPT_BACKOFF_MS);
 	else
 		nvemud_log(srv->d, NVEMUD_LOG_WARN,
-			   "too many RPC clients (%u): refused %llu connection(s) since the last message",
+			   "too many RPC clients (%u): refused %llu connection(s) since the last "
+			   "message",
 			   MAX_CLIENTS, (unsigned long long)missed + 1);
 }
 

@@ -47,8 +47,8 @@ static uint8_t set_eid(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len,
 }
 
 /* Get MCTP Version Support; fills rsp from byte 4 and returns the completion code. */
-static uint8_t get_version(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len,
-			   uint8_t *rsp, size_t *rlen)
+static uint8_t get_version(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len, uint8_t *rsp,
+			   size_t *rlen)
 {
 	const uint8_t *v;
 

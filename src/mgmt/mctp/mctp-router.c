@@ -350,7 +350,8 @@ static void accept_rest(struct nvemu_mctp_router *r, int err)
 		fprintf(stderr,
 			"mctp router %s: accept: %s; not accepting for %d ms (%llu more such "
 			"failures not logged)\n",
-			r->path, strerror(err), NVEMU_ACCEPT_BACKOFF_MS, (unsigned long long)missed);
+			r->path, strerror(err), NVEMU_ACCEPT_BACKOFF_MS,
+			(unsigned long long)missed);
 }
 
 static void accept_resume(struct nvemu_mctp_router *r)
