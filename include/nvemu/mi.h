@@ -111,7 +111,4 @@ int nvemu_mi_ep_vpd_write(struct nvemu_mi_ep *ep, uint32_t off, const void *data
 /* Composite Controller Status flags pending (NVM Subsystem Health Status Poll). */
 uint16_t nvemu_mi_ep_ccs(struct nvemu_mi_ep *ep);
 
-/* CRC-32C as the MIC uses it (init ~0, final inversion). */
-uint32_t nvemu_mi_crc32c(const void *buf, size_t len);
-
 #endif

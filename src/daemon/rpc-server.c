@@ -15,6 +15,7 @@
 #include "rpc-framer.h"
 #include "rpc-server.h"
 #include "rpc.h"
+#include "util/accept-backoff.h"
 
 #define READ_CHUNK 65536
 #define MAX_CLIENTS 4096
@@ -22,9 +23,6 @@
 /* Per client and wakeup: bytes read and requests run, so that others get their turn. */
 #define READ_BUDGET (64u << 10)
 #define REQ_BUDGET 8
-/* Out of descriptors or memory: stop accepting this long, then retry. */
-#define ACCEPT_BACKOFF_MS 100
-#define ACCEPT_LOG_INTERVAL_NS (10ull * 1000000000ull)
 
 struct client {
 	struct rpc_server *srv;
@@ -51,9 +49,8 @@ struct rpc_server {
 	/* Made at start: they must work when no descriptor is left. */
 	struct loop_src *resume;  /* runs clients with a backlog, after other events */
 	struct loop_src *backoff; /* accept paused (EMFILE, ...) */
-	bool resume_armed, backing_off;
-	uint64_t last_accept_log;
-	unsigned accept_errors;	  /* since the last log line */
+	bool resume_armed;
+	struct nvemu_accept_backoff accept; /* also rate-limits the too-many-clients line */
 	struct client *clients;
 	unsigned nr_clients;
 	dev_t dev;
@@ -344,28 +341,40 @@ static void backoff_cb(struct loop_src *src, void *arg)
 {
 	struct rpc_server *srv = arg;
 
-	srv->backing_off = false;
+	nvemu_accept_backoff_end(&srv->accept);
 	loop_mod_fd(srv->src, EPOLLIN);
 }
 
-/* One line per ACCEPT_LOG_INTERVAL_NS at most, counting what it stands for. */
+/* One line per NVEMU_ACCEPT_LOG_SEC at most, counting what it stands for. */
 static void accept_log(struct rpc_server *srv, int err)
 {
-	uint64_t now = nvemud_now_ns();
+	uint64_t missed;
 
-	srv->accept_errors++;
-	if (srv->last_accept_log && now - srv->last_accept_log < ACCEPT_LOG_INTERVAL_NS)
+	if (!nvemu_accept_backoff_log_ok(&srv->accept, &missed))
 		return;
 	if (err)
 		nvemud_log(srv->d, NVEMUD_LOG_WARN,
-			   "RPC accept: %s (%u time(s) since the last message); pausing accepts for %u ms",
-			   strerror(err), srv->accept_errors, ACCEPT_BACKOFF_MS);
+			   "RPC accept: %s (%llu time(s) since the last message); pausing accepts "
+			   "for %u ms",
+			   strerror(err), (unsigned long long)missed + 1, NVEMU_ACCEPT_BACKOFF_MS);
 	else
 		nvemud_log(srv->d, NVEMUD_LOG_WARN,
-			   "too many RPC clients (%u): refused %u connection(s) since the last message",
-			   MAX_CLIENTS, srv->accept_errors);
-	srv->last_accept_log = now;
-	srv->accept_errors = 0;
+			   "too many RPC clients (%u): refused %llu connection(s) since the last "
+			   "message",
+			   MAX_CLIENTS, (unsigned long long)missed + 1);
+}
+
+/* Pending connections stay queued; polling them now would spin. */
+static void accept_rest(struct rpc_server *srv, int err)
+{
+	accept_log(srv, err);
+	if (nvemu_accept_backoff_resting(&srv->accept))
+		return;
+	nvemu_accept_backoff_rest(&srv->accept);
+	if (loop_timer_arm(srv->backoff, NVEMU_ACCEPT_BACKOFF_MS, false))
+		nvemu_accept_backoff_end(&srv->accept); /* no timer: keep polling */
+	else
+		loop_mod_fd(srv->src, 0);
 }
 
 static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
@@ -377,16 +386,8 @@ static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 		struct client *c;
 
 		if (cfd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
-				/* Pending connections stay queued; polling them now would spin. */
-				accept_log(srv, errno);
-				if (!srv->backing_off &&
-				    !loop_timer_arm(srv->backoff, ACCEPT_BACKOFF_MS, false)) {
-					srv->backing_off = true;
-					loop_mod_fd(srv->src, 0);
-				}
-			}
+			if (nvemu_accept_exhausted(errno))
+				accept_rest(srv, errno);
 			return;
 		}
 		if (srv->nr_clients >= MAX_CLIENTS) {

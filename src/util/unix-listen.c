@@ -1,14 +1,10 @@
 // SPDX-License-Identifier: MIT
-/*
- * Owner-only listening unix sockets that never take a live server's path,
- * and the back-off helpers of the accept loops using them.
- */
+/* Owner-only listening unix sockets that never take a live server's path. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "unix-listen.h"
@@ -82,24 +78,4 @@ int nvemu_unix_listen(const char *path, int type, int backlog, const char *what,
 		return nvemu_error_set(err, ret, "%s socket %s: %s", what, path, strerror(-ret));
 	}
 	return fd;
-}
-
-bool nvemu_accept_exhausted(int err)
-{
-	return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
-}
-
-bool nvemu_ratelimit_ok(struct nvemu_ratelimit *rl, uint64_t interval_ns)
-{
-	struct timespec ts;
-	uint64_t now;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	if (rl->last_ns && now - rl->last_ns < interval_ns) {
-		rl->suppressed++;
-		return false;
-	}
-	rl->last_ns = now;
-	return true;
 }

@@ -5,8 +5,8 @@
  *
  * Built by tests/fuzz/meson.build (CC=clang, -Dfuzz=true); by hand:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
- *         tests/fuzz/fuzz-mctp-reassembly.c src/mctp/mctp.c src/mctp/mctp-control.c \
- *         src/error.c -luuid -o fuzz-mctp-reassembly
+ *         tests/fuzz/fuzz-mctp-reassembly.c src/mgmt/mctp/mctp.c src/mgmt/mctp/mctp-control.c \
+ *         src/engine/error.c -luuid -o fuzz-mctp-reassembly
  *   ./fuzz-mctp-reassembly -max_total_time=60
  *
  * Input: records of  u8 len | len bytes  (one packet each). A record of

@@ -2,12 +2,13 @@
 /*
  * libFuzzer target: the DSP0253 serial decoder on an arbitrary byte stream,
  * fed in uneven chunks; every packet it delivers must re-encode and decode
- * to itself (up to the 125 bytes the encoder takes). The input is also encoded as a packet and must round-trip.
+ * to itself (up to the 125 bytes the encoder takes). The input is also
+ * encoded as a packet and must round-trip.
  *
  * Built by tests/fuzz/meson.build (CC=clang, -Dfuzz=true); by hand:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
- *         tests/fuzz/fuzz-mctp-serial.c src/mctp/mctp-serial.c src/error.c \
- *         -o fuzz-mctp-serial
+ *         tests/fuzz/fuzz-mctp-serial.c src/mgmt/mctp/mctp-serial.c src/mgmt/mctp/mctp.c \
+ *         src/mgmt/mctp/mctp-control.c src/engine/error.c -luuid -o fuzz-mctp-serial
  *   ./fuzz-mctp-serial -max_total_time=60
  */
 #include <stdint.h>

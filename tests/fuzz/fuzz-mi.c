@@ -10,7 +10,8 @@
  *
  * By hand, from the top of the tree (<builddir> holds config.h):
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc -I<builddir> \
- *         tests/fuzz/fuzz-mi.c src/[a-z]*.c src/mi/[a-z]*.c -lnvme -luring -luuid -lisal -o fuzz-mi
+ *         tests/fuzz/fuzz-mi.c src/engine/[a-z]*.c src/bdev/[a-z]*.c src/mgmt/mi/[a-z]*.c \
+ *         src/util/[a-z]*.c -lnvme -luring -luuid -lisal -o fuzz-mi
  *   ./fuzz-mi -max_total_time=60 -timeout=10
  *
  * Input: u8 mode | message bytes. Mode bit 0 set: the message gets type
@@ -26,7 +27,8 @@
 
 #include <nvemu/mi.h>
 
-#include "engine/nvemu-internal.h"
+#include "engine/nvemu-internal.h" /* subsys->tnvmcap */
+#include "util/crc32c.h"
 
 /* libFuzzer keeps the model between inputs; rebuilt now and then to bound growth. */
 static struct nvemu_subsys *subsys;
@@ -78,7 +80,7 @@ static void check(void *ctx, const uint8_t *r, size_t len)
 	if (++calls > 1 || len < 12 || len % 4 || r[0] != 0x84 || !(r[1] & 0x80))
 		__builtin_trap();
 	memcpy(&mic, r + len - 4, 4);
-	if (le32toh(mic) != nvemu_mi_crc32c(r, len - 4))
+	if (le32toh(mic) != nvemu_crc32c(r, len - 4))
 		__builtin_trap();
 }
 
@@ -105,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		msg[0] = 0x84;
 		if (((mode >> 1) & 7) != 7)
 			msg[1] = (msg[1] & 0x81) | ((mode >> 1) & 7) << 3;
-		mic = htole32(nvemu_mi_crc32c(msg, n));
+		mic = htole32(nvemu_crc32c(msg, n));
 		memcpy(msg + n, &mic, 4);
 		n += 4;
 	}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: the vfio-user server (src/vfio-user) on arbitrary
+ * libFuzzer target: the vfio-user server (src/transport/vfio-user) on arbitrary
  * client messages over its real unix socket, serving a PCIe controller
  * with one attached namespace.
  *

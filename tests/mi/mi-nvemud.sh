@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# NVMe-MI served by nvemud (issue 5): the default configuration's endpoint
+# NVMe-MI served by nvemud: the default configuration's endpoint
 # (network 1, EID 9, on the default subsystem's two-wire port), reached by
 # unmodified nvme-cli and Debian's libnvme-mi through libnvemu-mctp-preload.so
 # on a private MCTP socket. One model: what RPC changes, MI sees, and what MI

@@ -4,7 +4,6 @@
  * drops, fragmentation with the transmission unit, asynchronous replies, and
  * the router's wire protocol over a real unix socket.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,6 +24,9 @@
 #include <linux/mctp.h>
 
 #include <nvemu/mctp.h>
+
+#include "fd-exhaust.h"
+#include "mgmt/mctp/mctp-internal.h"
 
 #define HOST 0x08
 #define EID  0x09
@@ -640,6 +641,40 @@ static ssize_t wire_recv(int fd, struct nvemu_mctp_wire *w, uint8_t *body, size_
 	return n - sizeof(*w);
 }
 
+/* A multi-packet NVMe-MI-sized echo through packetization both ways. */
+static void router_echo_multi_packet(struct env *e, struct nvemu_mctp_router *r, int fd)
+{
+	uint8_t req[200], body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+
+	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
+	e->h->reply_len = 300;
+	memset(req, 0x5a, sizeof(req));
+	wire_send(fd, 0x7e, EID, MCTP_TAG_OWNER, 1, req, sizeof(req));
+	pump(r);
+	assert_int_equal(e->h->len, 201);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 299);
+	assert_int_equal(w.type, 0x7e);
+	assert_int_equal(body[298], 0xa5);
+}
+
+/* A Set Endpoint ID through the router moves the route. */
+static void router_set_eid_moves_route(struct nvemu_mctp_router *r, int fd)
+{
+	const uint8_t set[] = {0x82, 0x01, 0x00, 0x33}, get_eid[] = {0x81, 0x02};
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+
+	wire_send(fd, 0x00, EID, MCTP_TAG_OWNER, 1, set, sizeof(set));
+	pump(r);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+	assert_int_equal(w.eid, 0x33);
+	wire_send(fd, 0x00, 0x33, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+	assert_int_equal(body[3], 0x33);
+}
+
 static void router_wire(void **state)
 {
 	struct env *e = *state;
@@ -689,34 +724,8 @@ static void router_wire(void **state)
 	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
 	assert_int_equal(w.tag, 6);
 
-	/* A multi-packet NVMe-MI-sized echo through packetization both ways. */
-	assert_int_equal(nvemu_mctp_ep_set_handler(e->ep, 0x7e, handler, e->h), 0);
-	e->h->reply_len = 300;
-	{
-		uint8_t req[200];
-
-		memset(req, 0x5a, sizeof(req));
-		wire_send(fd, 0x7e, EID, MCTP_TAG_OWNER, 1, req, sizeof(req));
-	}
-	pump(r);
-	assert_int_equal(e->h->len, 201);
-	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 299);
-	assert_int_equal(w.type, 0x7e);
-	assert_int_equal(body[298], 0xa5);
-
-	/* A Set Endpoint ID through the router moves the route. */
-	{
-		const uint8_t set[] = {0x82, 0x01, 0x00, 0x33};
-
-		wire_send(fd, 0x00, EID, MCTP_TAG_OWNER, 1, set, sizeof(set));
-		pump(r);
-		assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
-		assert_int_equal(w.eid, 0x33);
-		wire_send(fd, 0x00, 0x33, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
-		pump(r);
-		assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
-		assert_int_equal(body[3], 0x33);
-	}
+	router_echo_multi_packet(e, r, fd);
+	router_set_eid_moves_route(r, fd);
 
 	close(fd);
 	pump(r);
@@ -724,6 +733,76 @@ static void router_wire(void **state)
 	nvemu_mctp_router_remove_ep(r, e->ep);
 	nvemu_mctp_router_destroy(r);
 	assert_int_equal(access(sock, F_OK), -1);
+	rmdir(path);
+}
+
+/* Get Endpoint ID with each of the preallocated tags 0..7 at once: each is answered. */
+static void prealloc_all(struct nvemu_mctp_router *r, int fd)
+{
+	const uint8_t get_eid[] = {0x81, 0x02};
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+	unsigned seen = 0;
+
+	for (uint8_t t = 0; t < 8; t++)
+		wire_send(fd, 0x00, EID, MCTP_TAG_OWNER | MCTP_TAG_PREALLOC | t, 1, get_eid,
+			  sizeof(get_eid));
+	pump(r);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+		assert_true(w.tag < 8);
+		seen |= 1u << w.tag;
+	}
+	assert_int_equal(seen, 0xff);
+}
+
+/*
+ * An endpoint has eight tags. One client preallocating all of them blocks
+ * others only while it uses them: a tag unused for the tag lifetime goes to
+ * the next client that needs one, and the first client's later messages
+ * with it still get their answer.
+ */
+static void router_tag_expiry(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_mctp_router *r = NULL;
+	char path[] = "/tmp/nvemu-test-mctp-XXXXXX", sock[64];
+	const uint8_t get_eid[] = {0x81, 0x02};
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+	int a, b;
+
+	assert_non_null(mkdtemp(path));
+	snprintf(sock, sizeof(sock), "%s/s", path);
+	assert_int_equal(nvemu_mctp_router_create(sock, &r, NULL), 0);
+	mctp_router_set_tag_lifetime(r, 1000 * 1000000ull);
+	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
+	a = connect_router(sock);
+	b = connect_router(sock);
+	pump(r);
+
+	prealloc_all(r, a);
+	/* All eight held and fresh: another client gets no tag, so no answer. */
+	wire_send(b, 0x00, EID, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(b, &w, body, sizeof(body)), -1);
+
+	/* Unused for longer than the lifetime: the next request takes one over. */
+	usleep(1200 * 1000);
+	wire_send(b, 0x00, EID, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(b, &w, body, sizeof(body)), 6);
+	assert_int_equal(body[3], EID);
+	assert_int_equal(w.tag & MCTP_TAG_OWNER, 0);
+
+	/* The first client's preallocated tags still work, whichever it lost. */
+	prealloc_all(r, a);
+
+	close(a);
+	close(b);
+	pump(r);
+	nvemu_mctp_router_remove_ep(r, e->ep);
+	nvemu_mctp_router_destroy(r);
 	rmdir(path);
 }
 
@@ -837,33 +916,6 @@ static void router_max_clients(void **state)
 	rmdir(dir);
 }
 
-static int highest_fd(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int hi = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (atoi(de->d_name) > hi)
-			hi = atoi(de->d_name);
-	closedir(d);
-	return hi;
-}
-
-static unsigned count_lines(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "r");
-	char line[512];
-	unsigned n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /*
  * Out of descriptors, a pending connection keeps the listener readable: the
  * router must rest (its fd quiet) rather than spin, log once, then recover.
@@ -873,42 +925,24 @@ static void router_accept_out_of_fds(void **state)
 	struct env *e = *state;
 	struct nvemu_mctp_router *r = NULL;
 	char dir[] = "/tmp/nvemu-test-mctp-XXXXXX", sock[64];
-	char logpath[] = "/tmp/nvemu-test-mctp-log-XXXXXX";
-	static int fill[4096];
+	static struct tu_fd_exhaust fdx;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct rlimit old, lim;
-	struct rusage ru0, ru1;
 	struct timespec t0, t;
-	int logfd, saved_err, cfd, nfill = 0;
 	unsigned wakes = 0;
 	double cpu;
+	int cfd;
 
 	router_dir(dir, sock, sizeof(sock));
 	assert_int_equal(nvemu_mctp_router_create(sock, &r, NULL), 0);
 	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
-	logfd = mkstemp(logpath);
-	assert_true(logfd >= 0);
-	saved_err = dup(2);
 	cfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	assert_true(saved_err >= 0 && cfd >= 0);
-	fflush(stderr);
-	dup2(logfd, 2);
-
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-	lim = old;
-	lim.rlim_cur = highest_fd() + 8;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-	while (nfill < 4096 && (fill[nfill] = dup(logfd)) >= 0)
-		nfill++;
-	if (nfill == 4096 || errno != EMFILE) {
-		dup2(saved_err, 2);
-		fail_msg("cannot run out of fds: %d filled, %s", nfill, strerror(errno));
-	}
+	assert_true(cfd >= 0);
+	tu_fd_exhaust_begin(&fdx);
 	strcpy(sa.sun_path, sock);
 	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 
 	/* An event loop's second: wake when the router fd is readable, handle it. */
-	getrusage(RUSAGE_SELF, &ru0);
+	cpu = tu_cpu_seconds();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		struct pollfd p = {.fd = nvemu_mctp_router_fd(r), .events = POLLIN};
@@ -919,28 +953,16 @@ static void router_accept_out_of_fds(void **state)
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 1000000000L);
-	getrusage(RUSAGE_SELF, &ru1);
-	cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
-	      (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-	      ((ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
-	       (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) /
-		      1e6;
+	cpu = tu_cpu_seconds() - cpu;
 	assert_int_equal(nvemu_mctp_router_clients(r), 0);
-
-	while (nfill--)
-		close(fill[nfill]);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-	fflush(stderr);
-	dup2(saved_err, 2);
-	close(saved_err);
+	tu_fd_exhaust_end(&fdx);
 
 	print_message("# out of fds for 1 s: %u wake-ups, %.3f s CPU\n", wakes, cpu);
 	/* ~100 ms rests: about ten wake-ups, not one per poll */
 	assert_true(wakes >= 1 && wakes <= 40);
 	assert_true(cpu < 0.5);
-	assert_int_equal(count_lines(logpath, "not accepting"), 1);
-	close(logfd);
-	unlink(logpath);
+	assert_int_equal(tu_fd_exhaust_log_lines(&fdx, "not accepting"), 1);
+	tu_fd_exhaust_free(&fdx);
 
 	/* Descriptors are back: the waiting client gets in and is answered. */
 	for (int i = 0; i < 100 && !nvemu_mctp_router_clients(r); i++)
@@ -974,6 +996,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fragment_mtu, setup, teardown),
 		cmocka_unit_test_setup_teardown(async_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_wire, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_tag_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_socket_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_max_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_accept_out_of_fds, setup, teardown),

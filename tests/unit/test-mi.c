@@ -10,6 +10,7 @@
 #include <nvemu/mi.h>
 
 #include "test-util.h"
+#include "util/crc32c.h"
 
 struct mi_env {
 	struct tu_env *tu;
@@ -82,7 +83,7 @@ static int teardown(void **state)
 /* Append the MIC to msg[0..len) and run it; returns the responses seen. */
 static int xfer(struct mi_env *e, uint8_t *msg, size_t len, struct mi_resp *out)
 {
-	uint32_t mic = htole32(nvemu_mi_crc32c(msg, len));
+	uint32_t mic = htole32(nvemu_crc32c(msg, len));
 
 	memcpy(msg + len, &mic, 4);
 	memset(out, 0, sizeof(*out));
@@ -100,7 +101,7 @@ static uint8_t resp_status(const struct mi_resp *r, uint8_t nmimt)
 	assert_true(r->len >= 12);
 	assert_int_equal(r->len % 4, 0);
 	memcpy(&mic, r->buf + r->len - 4, 4);
-	assert_int_equal(le32toh(mic), nvemu_mi_crc32c(r->buf, r->len - 4));
+	assert_int_equal(le32toh(mic), nvemu_crc32c(r->buf, r->len - 4));
 	assert_int_equal(r->buf[0], NVME_MI_MSGTYPE_NVME);
 	assert_int_equal(r->buf[1] & 0x80, 0x80);
 	assert_int_equal((r->buf[1] >> 3) & 0xf, nmimt);
@@ -146,8 +147,8 @@ static uint16_t get16(const uint8_t *p)
 static void mic_vector(void **state)
 {
 	(void)state;
-	assert_int_equal(nvemu_mi_crc32c("123456789", 9), 0xE3069283);
-	assert_int_equal(nvemu_mi_crc32c("", 0), 0);
+	assert_int_equal(nvemu_crc32c("123456789", 9), 0xE3069283);
+	assert_int_equal(nvemu_crc32c("", 0), 0);
 }
 
 static void drops(void **state)
@@ -159,7 +160,7 @@ static void drops(void **state)
 	uint32_t mic;
 
 	/* Bad MIC. */
-	mic = htole32(nvemu_mi_crc32c(msg, n) ^ 1);
+	mic = htole32(nvemu_crc32c(msg, n) ^ 1);
 	memcpy(msg + n, &mic, 4);
 	memset(&r, 0, sizeof(r));
 	nvemu_mi_ep_handle(e->ep, msg, n + 4, on_resp, &r);
@@ -190,7 +191,7 @@ static void subsys_info_exact(void **state)
 
 	msg[1] |= 1; /* command slot 1 is echoed */
 	assert_int_equal(xfer(e, msg, n, &r), 1);
-	mic = htole32(nvemu_mi_crc32c(want, 40));
+	mic = htole32(nvemu_crc32c(want, 40));
 	memcpy(want + 40, &mic, 4);
 	assert_int_equal(r.len, sizeof(want));
 	assert_memory_equal(r.buf, want, sizeof(want));
@@ -695,6 +696,16 @@ static void admin(struct mi_env *e, struct nvme_mi_admin_req_hdr *h, const void 
 	o->dlen = o->r.len - 24;
 }
 
+/* Identify CNS cns of nsid on controller ctrl_id, all 4 KiB of it (DLEN valid). */
+static void identify_hdr(struct nvme_mi_admin_req_hdr *h, uint16_t ctrl_id, uint32_t nsid,
+			 uint8_t cns)
+{
+	admin_hdr(h, ctrl_id, nvme_admin_identify, nsid);
+	h->cdw10 = htole32(cns);
+	h->flags = 1;
+	h->dlen = htole32(4096);
+}
+
 static void admin_identify(void **state)
 {
 	struct mi_env *e = *state;
@@ -703,10 +714,7 @@ static void admin_identify(void **state)
 	struct admin_out o;
 
 	assert_success(tu_identify(e->tu, NVME_IDENTIFY_CNS_CTRL, 0, 0, inband));
-	admin_hdr(&h, 1, nvme_admin_identify, 0);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 1, 0, NVME_IDENTIFY_CNS_CTRL);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, 0);
 	assert_int_equal(o.nvme, 0);
@@ -736,27 +744,18 @@ static void admin_identify(void **state)
 
 	/* Identify Namespace 1, and an invalid NSID answered by the engine. */
 	assert_success(tu_identify(e->tu, NVME_IDENTIFY_CNS_NS, 1, 0, inband));
-	admin_hdr(&h, 1, nvme_admin_identify, 1);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 1, 1, NVME_IDENTIFY_CNS_NS);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.nvme, 0);
 	assert_memory_equal(o.data, inband, 4096);
-	admin_hdr(&h, 1, nvme_admin_identify, 0);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 1, 0, NVME_IDENTIFY_CNS_NS);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, 0);
 	assert_status(o.nvme, NVEMU_SC_GENERIC(NVME_SC_INVALID_NS));
 	assert_int_equal(o.dlen, 0);
 
 	/* Controller 0 (nvme-cli's default) names the first controller. */
-	admin_hdr(&h, 0, nvme_admin_identify, 0);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 0, 0, NVME_IDENTIFY_CNS_CTRL);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.nvme, 0);
 	assert_int_equal(get16(o.data + offsetof(struct nvme_id_ctrl, cntlid)), 1);
@@ -767,10 +766,7 @@ static void admin_identify(void **state)
 
 	/* Out of band: works with the controller disabled. */
 	nvemu_ctrl_set_cc(e->tu->ctrl, 0);
-	admin_hdr(&h, 1, nvme_admin_identify, 0);
-	h.cdw10 = htole32(NVME_IDENTIFY_CNS_CTRL);
-	h.flags = 1;
-	h.dlen = htole32(4096);
+	identify_hdr(&h, 1, 0, NVME_IDENTIFY_CNS_CTRL);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, 0);
 	assert_int_equal(o.nvme, 0);

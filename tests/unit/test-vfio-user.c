@@ -24,7 +24,6 @@
 #include <linux/vfio.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +34,7 @@
 #include <nvemu/pcie.h>
 #include <nvemu/vfio-user.h>
 
+#include "fd-exhaust.h"
 #include "transport/vfio-user/vfu-proto.h"
 
 #define TEST_SN "NVEMU-VFU-0001"
@@ -1039,42 +1039,6 @@ static void test_dma_wait_bounded(void **state)
 	assert_true(errno == 0 || errno == ECONNRESET);
 }
 
-static int highest_fd(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int hi = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (atoi(de->d_name) > hi)
-			hi = atoi(de->d_name);
-	closedir(d);
-	return hi;
-}
-
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static unsigned count_lines(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "r");
-	char line[512];
-	unsigned n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /*
  * Out of descriptors, the listener rests instead of spinning (the pending
  * connection keeps it readable), says so once, and serves the client once
@@ -1083,13 +1047,12 @@ static unsigned count_lines(const char *path, const char *needle)
 static void test_accept_out_of_fds(void **state)
 {
 	struct env *e = *state;
-	char logpath[] = "/tmp/nvemu-test-vfu-log-XXXXXX";
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	static struct tu_fd_exhaust fdx;
 	struct nvemu_vfu_stats st;
-	struct rlimit old, lim;
-	int logfd, saved_err, cfd, nfill = 0, fill[4096];
 	unsigned wake0, wakes;
 	double cpu0, cpu;
+	int cfd;
 
 	/* free the seat: the next client would be accepted */
 	close(e->fd);
@@ -1098,42 +1061,19 @@ static void test_accept_out_of_fds(void **state)
 		usleep(1000);
 	assert_false(nvemu_vfu_server_connected(e->srv));
 
-	logfd = mkstemp(logpath);
-	assert_true(logfd >= 0);
-	saved_err = dup(2);
-	assert_true(saved_err >= 0);
 	cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(cfd >= 0);
-	fflush(stderr);
-	dup2(logfd, 2);
-
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-	lim = old;
-	lim.rlim_cur = highest_fd() + 8;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-	while (nfill < 4096 && (fill[nfill] = dup(logfd)) >= 0)
-		nfill++;
-	if (nfill == 4096 || errno != EMFILE) {
-		dup2(saved_err, 2);
-		fail_msg("cannot run out of fds: %d filled, %s", nfill, strerror(errno));
-	}
-
+	tu_fd_exhaust_begin(&fdx);
 	strcpy(a.sun_path, e->path);
 	assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof(a)), 0);
 	wake0 = atomic_load(&e->wakeups);
-	cpu0 = cpu_seconds();
+	cpu0 = tu_cpu_seconds();
 	usleep(1000 * 1000);
 	wakes = atomic_load(&e->wakeups) - wake0;
-	cpu = cpu_seconds() - cpu0;
+	cpu = tu_cpu_seconds() - cpu0;
 	nvemu_vfu_server_stats(e->srv, &st);
 	assert_false(nvemu_vfu_server_connected(e->srv));
-
-	while (nfill--)
-		close(fill[nfill]);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-	fflush(stderr);
-	dup2(saved_err, 2);
-	close(saved_err);
+	tu_fd_exhaust_end(&fdx);
 
 	/* rests ~100 ms per try: about ten wake-ups a second, not thousands */
 	print_message("# out of fds for 1 s: %u wake-ups, %u accept failures, %.3f s CPU\n", wakes,
@@ -1142,9 +1082,8 @@ static void test_accept_out_of_fds(void **state)
 	assert_true(wakes <= 60);
 	assert_true(cpu < 0.5);
 	/* one line, not one per failure */
-	assert_int_equal(count_lines(logpath, "not accepting"), 1);
-	close(logfd);
-	unlink(logpath);
+	assert_int_equal(tu_fd_exhaust_log_lines(&fdx, "not accepting"), 1);
+	tu_fd_exhaust_free(&fdx);
 
 	/* descriptors are back: the waiting client is served */
 	for (int i = 0; i < 2000 && !nvemu_vfu_server_connected(e->srv); i++)

@@ -33,33 +33,17 @@ static int fail(const char *what, const struct nvemu_error *err)
 	return 1;
 }
 
-int main(int argc, char **argv)
+/* The seed-000 model, plus a RAM namespace of mib MiB when mib is not 0; 1 on failure (said). */
+static int build_model(const char *serial, unsigned long mib, struct nvemu_subsys **out,
+		       struct nvemu_ctrl **ctrl_out)
 {
 	struct nvemu_error err = { 0 };
 	struct nvemu_subsys_params sp;
 	struct nvemu_port_params pp;
-	struct nvemu_vfu_params vp;
 	struct nvemu_subsys *subsys;
-	struct nvemu_vfu_server *srv;
 	struct nvemu_ctrl *ctrl;
-	struct sigaction sa = { .sa_handler = on_signal };
-	const char *serial = NULL;
-	unsigned long mib = 0;
 	uint16_t port, cntlid;
 	uint32_t nsid;
-	int opt, ret = 1;
-
-	nvemu_vfu_params_init(&vp);
-	while ((opt = getopt(argc, argv, "S:m:v")) != -1) {
-		switch (opt) {
-		case 'S': serial = optarg; break;
-		case 'm': mib = strtoul(optarg, NULL, 0); break;
-		case 'v': vp.verbose = true; break;
-		default: goto usage;
-		}
-	}
-	if (optind != argc - 1)
-		goto usage;
 
 	if (nvemu_subsys_info_environment(&sp, &err))
 		return fail("environment", &err);
@@ -88,7 +72,52 @@ int main(int argc, char **argv)
 	nvemu_port_params_init(&pp, NVEMU_PORT_TWO_WIRE);
 	if (nvemu_subsys_add_port(subsys, &pp, &port, &err))
 		return fail("two-wire port", &err);
+	*out = subsys;
+	*ctrl_out = ctrl;
+	return 0;
+}
 
+static void print_stats(struct nvemu_vfu_server *srv)
+{
+	struct nvemu_vfu_stats st;
+
+	nvemu_vfu_server_stats(srv, &st);
+	fprintf(stderr, "vfu-test-server: connects %llu disconnects %llu messages %llu "
+		"region reads %llu writes %llu dma maps %llu dma msgs %llu irqs %llu "
+		"errors %llu\n",
+		(unsigned long long)st.connects, (unsigned long long)st.disconnects,
+		(unsigned long long)st.messages, (unsigned long long)st.region_reads,
+		(unsigned long long)st.region_writes, (unsigned long long)st.dma_maps,
+		(unsigned long long)st.dma_msgs, (unsigned long long)st.irqs,
+		(unsigned long long)st.errors);
+}
+
+int main(int argc, char **argv)
+{
+	struct nvemu_error err = { 0 };
+	struct nvemu_vfu_params vp;
+	struct nvemu_subsys *subsys = NULL;
+	struct nvemu_vfu_server *srv;
+	struct nvemu_ctrl *ctrl;
+	struct sigaction sa = { .sa_handler = on_signal };
+	const char *serial = NULL;
+	unsigned long mib = 0;
+	int opt;
+
+	nvemu_vfu_params_init(&vp);
+	while ((opt = getopt(argc, argv, "S:m:v")) != -1) {
+		switch (opt) {
+		case 'S': serial = optarg; break;
+		case 'm': mib = strtoul(optarg, NULL, 0); break;
+		case 'v': vp.verbose = true; break;
+		default: goto usage;
+		}
+	}
+	if (optind != argc - 1)
+		goto usage;
+
+	if (build_model(serial, mib, &subsys, &ctrl))
+		return 1;
 	if (nvemu_vfu_server_create(argv[optind], ctrl, &vp, &srv, &err))
 		return fail("vfio-user", &err);
 	sigaction(SIGTERM, &sa, NULL);
@@ -107,23 +136,10 @@ int main(int argc, char **argv)
 			break;
 		nvemu_subsys_poll(subsys);
 	}
-	ret = 0;
-	{
-		struct nvemu_vfu_stats st;
-
-		nvemu_vfu_server_stats(srv, &st);
-		fprintf(stderr, "vfu-test-server: connects %llu disconnects %llu messages %llu "
-			"region reads %llu writes %llu dma maps %llu dma msgs %llu irqs %llu "
-			"errors %llu\n",
-			(unsigned long long)st.connects, (unsigned long long)st.disconnects,
-			(unsigned long long)st.messages, (unsigned long long)st.region_reads,
-			(unsigned long long)st.region_writes, (unsigned long long)st.dma_maps,
-			(unsigned long long)st.dma_msgs, (unsigned long long)st.irqs,
-			(unsigned long long)st.errors);
-	}
+	print_stats(srv);
 	nvemu_vfu_server_destroy(srv);
 	nvemu_subsys_destroy(subsys);
-	return ret;
+	return 0;
 usage:
 	fprintf(stderr, "usage: %s [-S serial] [-m MiB] [-v] SOCKET\n", argv[0]);
 	return 2;

@@ -22,11 +22,55 @@ static void ctrl_reply(struct nvemu_mctp_reply *reply, uint8_t *rsp, size_t len,
 	nvemu_mctp_reply_send(reply, rsp, cc == NVEMU_MCTP_CC_SUCCESS ? len : 4);
 }
 
+/* Set Endpoint ID; fills rsp from byte 4 and returns the completion code. */
+static uint8_t set_eid(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len, uint8_t *rsp,
+		       size_t *rlen)
+{
+	uint8_t op, eid;
+
+	if (len < 5)
+		return NVEMU_MCTP_CC_INVALID_LENGTH;
+	op = msg[3] & 0x3;
+	eid = msg[4];
+	if (op == 2)
+		return NVEMU_MCTP_CC_INVALID_DATA; /* Reset static EID: this endpoint has none. */
+	if (op != 3) {
+		if (eid == NVEMU_MCTP_EID_NULL || eid == NVEMU_MCTP_EID_BCAST)
+			return NVEMU_MCTP_CC_INVALID_DATA;
+		nvemu_mctp_ep_set_eid(ep, eid, NULL);
+	}
+	rsp[4] = 0x00; /* EID assignment accepted, no EID pool */
+	rsp[5] = nvemu_mctp_ep_eid(ep);
+	rsp[6] = 0; /* pool size */
+	*rlen = 7;
+	return NVEMU_MCTP_CC_SUCCESS;
+}
+
+/* Get MCTP Version Support; fills rsp from byte 4 and returns the completion code. */
+static uint8_t get_version(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len, uint8_t *rsp,
+			   size_t *rlen)
+{
+	const uint8_t *v;
+
+	if (len < 4)
+		return NVEMU_MCTP_CC_INVALID_LENGTH;
+	if (msg[3] == 0xff || msg[3] == NVEMU_MCTP_TYPE_CONTROL)
+		v = ver_mctp;
+	else if (msg[3] == NVEMU_MCTP_TYPE_NVME_MI && mctp_ep_handles(ep, NVEMU_MCTP_TYPE_NVME_MI))
+		v = ver_nvme_mi;
+	else
+		return NVEMU_MCTP_CC_TYPE_UNSUPPORTED;
+	rsp[4] = 1;
+	memcpy(rsp + 5, v, 4);
+	*rlen = 9;
+	return NVEMU_MCTP_CC_SUCCESS;
+}
+
 void mctp_control_handle(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len,
 			 struct nvemu_mctp_reply *reply)
 {
-	uint8_t rsp[4 + 2 + 128];
-	size_t n;
+	uint8_t rsp[4 + 2 + 128], cc;
+	size_t n = 4;
 
 	/* A response, a datagram or a message too short to name a command: no reply. */
 	if (len < 3 || !(msg[1] & CTRL_RQ) || (msg[1] & CTRL_D)) {
@@ -39,73 +83,32 @@ void mctp_control_handle(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t le
 	rsp[2] = msg[2];
 
 	switch (msg[2]) {
-	case NVEMU_MCTP_CTRL_SET_EID: {
-		uint8_t op, eid;
-
-		if (len < 5) {
-			ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_INVALID_LENGTH);
-			return;
-		}
-		op = msg[3] & 0x3;
-		eid = msg[4];
-		if (op == 2) {
-			/* Reset static EID: this endpoint has none. */
-			ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_INVALID_DATA);
-			return;
-		}
-		if (op != 3) {
-			if (eid == NVEMU_MCTP_EID_NULL || eid == NVEMU_MCTP_EID_BCAST) {
-				ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_INVALID_DATA);
-				return;
-			}
-			nvemu_mctp_ep_set_eid(ep, eid, NULL);
-		}
-		rsp[4] = 0x00; /* EID assignment accepted, no EID pool */
-		rsp[5] = nvemu_mctp_ep_eid(ep);
-		rsp[6] = 0; /* pool size */
-		ctrl_reply(reply, rsp, 7, NVEMU_MCTP_CC_SUCCESS);
-		return;
-	}
+	case NVEMU_MCTP_CTRL_SET_EID:
+		cc = set_eid(ep, msg, len, rsp, &n);
+		break;
 	case NVEMU_MCTP_CTRL_GET_EID:
 		rsp[4] = nvemu_mctp_ep_eid(ep);
 		rsp[5] = 0x00; /* simple endpoint, dynamic EID */
 		rsp[6] = 0x00; /* medium specific */
-		ctrl_reply(reply, rsp, 7, NVEMU_MCTP_CC_SUCCESS);
-		return;
+		n = 7;
+		cc = NVEMU_MCTP_CC_SUCCESS;
+		break;
 	case NVEMU_MCTP_CTRL_GET_UUID:
 		memcpy(rsp + 4, nvemu_mctp_ep_uuid(ep), 16);
-		ctrl_reply(reply, rsp, 20, NVEMU_MCTP_CC_SUCCESS);
-		return;
-	case NVEMU_MCTP_CTRL_GET_VERSION: {
-		const uint8_t *v;
-
-		if (len < 4) {
-			ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_INVALID_LENGTH);
-			return;
-		}
-		if (msg[3] == 0xff || msg[3] == NVEMU_MCTP_TYPE_CONTROL)
-			v = ver_mctp;
-		else if (msg[3] == NVEMU_MCTP_TYPE_NVME_MI &&
-			 mctp_ep_handles(ep, NVEMU_MCTP_TYPE_NVME_MI))
-			v = ver_nvme_mi;
-		else
-			v = NULL;
-		if (!v) {
-			ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_TYPE_UNSUPPORTED);
-			return;
-		}
-		rsp[4] = 1;
-		memcpy(rsp + 5, v, 4);
-		ctrl_reply(reply, rsp, 9, NVEMU_MCTP_CC_SUCCESS);
-		return;
-	}
+		n = 20;
+		cc = NVEMU_MCTP_CC_SUCCESS;
+		break;
+	case NVEMU_MCTP_CTRL_GET_VERSION:
+		cc = get_version(ep, msg, len, rsp, &n);
+		break;
 	case NVEMU_MCTP_CTRL_GET_MSG_TYPES:
-		n = mctp_ep_msg_types(ep, rsp + 5, sizeof(rsp) - 5);
-		rsp[4] = n;
-		ctrl_reply(reply, rsp, 5 + n, NVEMU_MCTP_CC_SUCCESS);
-		return;
+		rsp[4] = mctp_ep_msg_types(ep, rsp + 5, sizeof(rsp) - 5);
+		n = 5 + rsp[4];
+		cc = NVEMU_MCTP_CC_SUCCESS;
+		break;
 	default:
-		ctrl_reply(reply, rsp, 4, NVEMU_MCTP_CC_UNSUPPORTED_CMD);
-		return;
+		cc = NVEMU_MCTP_CC_UNSUPPORTED_CMD;
+		break;
 	}
+	ctrl_reply(reply, rsp, n, cc);
 }

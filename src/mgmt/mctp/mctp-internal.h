@@ -60,4 +60,7 @@ struct nvemu_mctp_reply *mctp_ep_mi_pending(struct nvemu_mctp_ep *ep,
 					    struct nvemu_mctp_reply *reply);
 void mctp_ep_mi_answered(struct nvemu_mctp_reply *reply);
 
+/* mctp-router.c: how long an owned tag lasts unanswered or unused (tests shorten it). */
+void mctp_router_set_tag_lifetime(struct nvemu_mctp_router *r, uint64_t ns);
+
 #endif

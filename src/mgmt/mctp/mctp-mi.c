@@ -14,8 +14,11 @@
 #include <endian.h>
 #include <string.h>
 
-#include "mgmt/mi/mi-internal.h"
+#include <nvemu/mi.h>
+
 #include "mctp-internal.h"
+#include "mgmt/mi/mi-msg.h"
+#include "util/crc32c.h"
 
 static void mi_respond(void *ctx, const uint8_t *resp, size_t len)
 {
@@ -36,7 +39,7 @@ static bool mi_dropped(const uint8_t *msg, size_t len)
 	    msg[0] != (NVEMU_MCTP_TYPE_IC | NVEMU_MCTP_TYPE_NVME_MI))
 		return true;
 	memcpy(&mic, msg + len - MI_MIC_LEN, MI_MIC_LEN);
-	if (le32toh(mic) != nvemu_mi_crc32c(msg, len - MI_MIC_LEN))
+	if (le32toh(mic) != nvemu_crc32c(msg, len - MI_MIC_LEN))
 		return true;
 	return msg[1] & MI_NMP_ROR;
 }

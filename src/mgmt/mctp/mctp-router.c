@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
@@ -22,9 +23,17 @@
 #include <linux/mctp.h>
 
 #include "mctp-internal.h"
+#include "util/accept-backoff.h"
 #include "util/unix-listen.h"
 
-/* Linux keeps an unanswered tag for 6 s (mctp_key_lifetime). */
+/*
+ * Linux keeps an unanswered tag for 6 s (mctp_key_lifetime). A preallocated
+ * tag (SIOCMCTPALLOCTAG) is kept as long as it is used: one not sent on for
+ * as long may go to another client, so that a client that allocates tags and
+ * never drops them cannot take all eight of an endpoint for good. Once taken
+ * over, the owner's next message with it gets another tag, as if newly
+ * allocated.
+ */
 #define TAG_LIFETIME_NS (6ULL * 1000000000ULL)
 #define MAX_BINDS	8
 /*
@@ -42,14 +51,14 @@ struct router_client {
 		uint8_t type;
 	} bind[MAX_BINDS];
 	unsigned int nbind;
-	struct router_client *next;
+	LIST_ENTRY(router_client) link;
 };
 
 struct router_tag {
 	struct router_client *client; /* NULL: free */
 	uint8_t client_tag;	      /* what the client passed (TO, PREALLOC, tag) */
 	uint8_t addr;		      /* the EID the client addressed */
-	uint64_t expires;	      /* non-preallocated tags only */
+	uint64_t expires;	      /* may be taken over after this (CLOCK_MONOTONIC ns) */
 };
 
 struct router_ep {
@@ -59,19 +68,20 @@ struct router_ep {
 	struct nvemu_mctp_link to_ep;	/* our packets go into the endpoint */
 	struct mctp_reasm reasm;
 	struct router_tag tags[8];
-	struct router_ep *next;
+	LIST_ENTRY(router_ep) link;
 };
 
 struct nvemu_mctp_router {
 	int lfd, epfd, tfd;
-	bool resting; /* accept ran out of fds: the listener is out of epfd until tfd fires */
-	struct nvemu_ratelimit accept_rl;
+	/* accept ran out of fds: the listener is out of epfd until tfd fires */
+	struct nvemu_accept_backoff accept;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint8_t local_eid;
-	struct router_client *clients;
-	struct router_ep *eps;
+	LIST_HEAD(, router_client) clients;
+	LIST_HEAD(, router_ep) eps;
 	unsigned int nclients;
 	uint8_t *buf; /* one wire message: header, type byte slot, body */
+	uint64_t tag_lifetime_ns; /* TAG_LIFETIME_NS; shorter in tests */
 };
 
 #define WIRE_BUF (sizeof(struct nvemu_mctp_wire) + NVEMU_MCTP_MAX_MSG)
@@ -119,6 +129,7 @@ static void deliver(struct router_ep *re, const struct mctp_reasm_slot *s)
 		.net = nvemu_mctp_ep_net(re->ep),
 	};
 	uint8_t tag = s->flags & NVEMU_MCTP_HDR_TAG_MASK;
+	struct router_client *c;
 
 	if (!(s->flags & NVEMU_MCTP_HDR_TO)) {
 		struct router_tag *t = &re->tags[tag];
@@ -133,7 +144,7 @@ static void deliver(struct router_ep *re, const struct mctp_reasm_slot *s)
 	}
 	/* A request from the endpoint: to every socket bound to its type. */
 	w.tag = MCTP_TAG_OWNER | tag;
-	for (struct router_client *c = r->clients; c; c = c->next)
+	LIST_FOREACH(c, &r->clients, link)
 		for (unsigned int i = 0; i < c->nbind; i++)
 			if ((c->bind[i].net == MCTP_NET_ANY || c->bind[i].net == w.net) &&
 			    c->bind[i].type == (w.type & 0x7f)) {
@@ -158,10 +169,10 @@ static int from_ep_tx(void *ctx, const uint8_t *pkt, size_t len)
 
 static struct router_ep *route(struct nvemu_mctp_router *r, unsigned int net, uint8_t eid)
 {
-	struct router_ep *only = NULL;
+	struct router_ep *re, *only = NULL;
 	unsigned int n = 0;
 
-	for (struct router_ep *re = r->eps; re; re = re->next) {
+	LIST_FOREACH(re, &r->eps, link) {
 		if (nvemu_mctp_ep_net(re->ep) != net)
 			continue;
 		if (eid != NVEMU_MCTP_EID_NULL && nvemu_mctp_ep_eid(re->ep) == eid)
@@ -182,20 +193,23 @@ static int tag_get(struct router_ep *re, struct router_client *c, uint8_t ctag, 
 		for (i = 0; i < 8; i++) {
 			struct router_tag *t = &re->tags[i];
 
-			if (t->client == c && t->client_tag == ctag && t->addr == addr)
+			if (t->client == c && t->client_tag == ctag && t->addr == addr) {
+				t->expires = now + re->r->tag_lifetime_ns;
 				return i;
+			}
 		}
 	}
 	for (i = 0; i < 8; i++) {
 		struct router_tag *t = &re->tags[i];
 
-		if (t->client && !(t->client_tag & MCTP_TAG_PREALLOC) && t->expires < now)
+		/* Unanswered, or preallocated and unused, for the lifetime. */
+		if (t->client && t->expires < now)
 			t->client = NULL;
 		if (!t->client) {
 			t->client = c;
 			t->client_tag = ctag;
 			t->addr = addr;
-			t->expires = now + TAG_LIFETIME_NS;
+			t->expires = now + re->r->tag_lifetime_ns;
 			return i;
 		}
 	}
@@ -227,7 +241,9 @@ static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wir
 
 static void client_drop_tag(struct router_client *c, uint8_t addr, uint8_t ctag)
 {
-	for (struct router_ep *re = c->r->eps; re; re = re->next)
+	struct router_ep *re;
+
+	LIST_FOREACH(re, &c->r->eps, link)
 		for (int i = 0; i < 8; i++)
 			if (re->tags[i].client == c && re->tags[i].client_tag == ctag &&
 			    re->tags[i].addr == addr)
@@ -237,18 +253,13 @@ static void client_drop_tag(struct router_client *c, uint8_t addr, uint8_t ctag)
 static void client_free(struct router_client *c)
 {
 	struct nvemu_mctp_router *r = c->r;
-	struct router_client **pp;
+	struct router_ep *re;
 
-	for (struct router_ep *re = r->eps; re; re = re->next)
+	LIST_FOREACH(re, &r->eps, link)
 		for (int i = 0; i < 8; i++)
 			if (re->tags[i].client == c)
 				re->tags[i].client = NULL;
-	for (pp = &r->clients; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
+	LIST_REMOVE(c, link);
 	epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	r->nclients--;
@@ -306,36 +317,41 @@ static void client_read(struct router_client *c)
 
 static void reap(struct nvemu_mctp_router *r)
 {
-	struct router_client *c = r->clients, *n;
+	struct router_client *c, *n;
 
-	for (; c; c = n) {
-		n = c->next;
+	for (c = LIST_FIRST(&r->clients); c; c = n) {
+		n = LIST_NEXT(c, link);
 		if (c->dead)
 			client_free(c);
 	}
 }
 
-/* Out of descriptors or memory: rest the listener, which stays readable, for a while. */
-static void accept_rest(struct nvemu_mctp_router *r, int err)
+static int arm_rest_timer(struct nvemu_mctp_router *r)
 {
 	struct itimerspec its = {.it_value.tv_nsec = NVEMU_ACCEPT_BACKOFF_MS * 1000000L};
 
-	if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL) ||
-	    timerfd_settime(r->tfd, 0, &its, NULL)) {
+	nvemu_accept_backoff_rest(&r->accept);
+	return timerfd_settime(r->tfd, 0, &its, NULL);
+}
+
+/* Out of descriptors or memory: rest the listener, which stays readable, for a while. */
+static void accept_rest(struct nvemu_mctp_router *r, int err)
+{
+	uint64_t missed;
+
+	if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL) || arm_rest_timer(r)) {
 		/* Cannot rest: keep the listener rather than lose it. */
+		nvemu_accept_backoff_end(&r->accept);
 		epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd,
 			  &(struct epoll_event){.events = EPOLLIN, .data.ptr = r});
 		return;
 	}
-	r->resting = true;
-	if (nvemu_ratelimit_ok(&r->accept_rl, NVEMU_ACCEPT_LOG_SEC * 1000000000ull)) {
+	if (nvemu_accept_backoff_log_ok(&r->accept, &missed))
 		fprintf(stderr,
 			"mctp router %s: accept: %s; not accepting for %d ms (%llu more such "
 			"failures not logged)\n",
 			r->path, strerror(err), NVEMU_ACCEPT_BACKOFF_MS,
-			(unsigned long long)r->accept_rl.suppressed);
-		r->accept_rl.suppressed = 0;
-	}
+			(unsigned long long)missed);
 }
 
 static void accept_resume(struct nvemu_mctp_router *r)
@@ -343,15 +359,12 @@ static void accept_resume(struct nvemu_mctp_router *r)
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r};
 	uint64_t exp;
 
-	if (read(r->tfd, &exp, sizeof(exp)) < 0 || !r->resting)
+	if (read(r->tfd, &exp, sizeof(exp)) < 0 || !nvemu_accept_backoff_resting(&r->accept))
 		return;
 	if (!epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &ev) || errno == EEXIST)
-		r->resting = false;
+		nvemu_accept_backoff_end(&r->accept);
 	else /* still short of memory: rest again */
-		timerfd_settime(r->tfd, 0,
-				&(struct itimerspec){.it_value.tv_nsec =
-							     NVEMU_ACCEPT_BACKOFF_MS * 1000000L},
-				NULL);
+		arm_rest_timer(r);
 }
 
 static void accept_clients(struct nvemu_mctp_router *r)
@@ -386,8 +399,7 @@ static void accept_clients(struct nvemu_mctp_router *r)
 			free(c);
 			return;
 		}
-		c->next = r->clients;
-		r->clients = c;
+		LIST_INSERT_HEAD(&r->clients, c, link);
 		r->nclients++;
 	}
 }
@@ -442,7 +454,10 @@ int nvemu_mctp_router_create(const char *path, struct nvemu_mctp_router **out,
 	if (!r)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	r->lfd = r->epfd = r->tfd = -1;
+	LIST_INIT(&r->clients);
+	LIST_INIT(&r->eps);
 	r->local_eid = NVEMU_MCTP_ROUTER_LOCAL_EID;
+	r->tag_lifetime_ns = TAG_LIFETIME_NS;
 	strcpy(r->path, path);
 	r->buf = malloc(WIRE_BUF);
 	if (!r->buf) {
@@ -486,10 +501,10 @@ void nvemu_mctp_router_destroy(struct nvemu_mctp_router *r)
 {
 	if (!r)
 		return;
-	while (r->eps)
-		nvemu_mctp_router_remove_ep(r, r->eps->ep);
-	while (r->clients)
-		client_free(r->clients);
+	while (!LIST_EMPTY(&r->eps))
+		nvemu_mctp_router_remove_ep(r, LIST_FIRST(&r->eps)->ep);
+	while (!LIST_EMPTY(&r->clients))
+		client_free(LIST_FIRST(&r->clients));
 	close(r->epfd);
 	close(r->tfd);
 	close(r->lfd);
@@ -513,12 +528,17 @@ unsigned int nvemu_mctp_router_clients(const struct nvemu_mctp_router *r)
 	return r->nclients;
 }
 
+void mctp_router_set_tag_lifetime(struct nvemu_mctp_router *r, uint64_t ns)
+{
+	r->tag_lifetime_ns = ns;
+}
+
 int nvemu_mctp_router_add_ep(struct nvemu_mctp_router *r, struct nvemu_mctp_ep *ep,
 			     struct nvemu_error *err)
 {
 	struct router_ep *re;
 
-	for (re = r->eps; re; re = re->next)
+	LIST_FOREACH(re, &r->eps, link)
 		if (re->ep == ep)
 			return nvemu_error_set(err, -EEXIST, "mctp endpoint already routed");
 	re = calloc(1, sizeof(*re));
@@ -530,19 +550,18 @@ int nvemu_mctp_router_add_ep(struct nvemu_mctp_router *r, struct nvemu_mctp_ep *
 	re->from_ep.ctx = re;
 	re->to_ep.tx_packet = to_ep_tx;
 	re->to_ep.ctx = re;
-	re->next = r->eps;
-	r->eps = re;
+	LIST_INSERT_HEAD(&r->eps, re, link);
 	return 0;
 }
 
 void nvemu_mctp_router_remove_ep(struct nvemu_mctp_router *r, struct nvemu_mctp_ep *ep)
 {
-	for (struct router_ep **pp = &r->eps; *pp; pp = &(*pp)->next) {
-		struct router_ep *re = *pp;
+	struct router_ep *re;
 
+	LIST_FOREACH(re, &r->eps, link) {
 		if (re->ep != ep)
 			continue;
-		*pp = re->next;
+		LIST_REMOVE(re, link);
 		nvemu_mctp_ep_link_gone(ep, &re->from_ep);
 		mctp_reasm_free(&re->reasm);
 		free(re);

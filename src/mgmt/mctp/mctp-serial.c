@@ -73,92 +73,110 @@ void nvemu_mctp_serial_dec_init(struct nvemu_mctp_serial_dec *d)
 	d->state = DEC_IDLE;
 }
 
+/* A byte of a frame's body: unescaped and kept until the count is reached. */
+static void dec_data(struct nvemu_mctp_serial_dec *d, uint8_t c)
+{
+	/* A flag inside a frame: the frame was cut, this may start the next. */
+	if (c == NVEMU_MCTP_SERIAL_FLAG) {
+		d->bad_frame++;
+		d->state = DEC_REV;
+		return;
+	}
+	if (!d->esc && c == NVEMU_MCTP_SERIAL_ESC) {
+		d->esc = 1;
+		return;
+	}
+	if (d->esc) {
+		c ^= 0x20;
+		d->esc = 0;
+	}
+	d->buf[d->pos++] = c;
+	d->fcs = nvemu_mctp_fcs16(d->fcs, &c, 1);
+	if (d->pos == d->len)
+		d->state = DEC_FCS_HI;
+}
+
+/* The byte after the FCS: true when it closes a good frame. */
+static bool dec_end(struct nvemu_mctp_serial_dec *d, uint8_t c)
+{
+	if (c != NVEMU_MCTP_SERIAL_FLAG) {
+		d->bad_frame++;
+		d->state = DEC_IDLE;
+		return false;
+	}
+	/* The closing flag may also open the next frame. */
+	d->state = DEC_REV;
+	if (d->fcs != d->fcs_rx) {
+		d->bad_fcs++;
+		return false;
+	}
+	d->frames++;
+	return true;
+}
+
+/* One byte through the decoder: true when it completed a good frame in d->buf. */
+static bool dec_byte(struct nvemu_mctp_serial_dec *d, uint8_t c)
+{
+	switch (d->state) {
+	case DEC_IDLE:
+		if (c == NVEMU_MCTP_SERIAL_FLAG)
+			d->state = DEC_REV;
+		break;
+	case DEC_REV:
+		/* Back-to-back flags: the previous one closed a frame. */
+		if (c == NVEMU_MCTP_SERIAL_FLAG)
+			break;
+		if (c != NVEMU_MCTP_SERIAL_REV) {
+			d->bad_frame++;
+			d->state = DEC_IDLE;
+			break;
+		}
+		d->fcs = nvemu_mctp_fcs16(0xffff, &c, 1);
+		d->state = DEC_COUNT;
+		break;
+	case DEC_COUNT:
+		if (c == NVEMU_MCTP_SERIAL_FLAG || c < NVEMU_MCTP_HDR_LEN) {
+			d->bad_frame++;
+			d->state = c == NVEMU_MCTP_SERIAL_FLAG ? DEC_REV : DEC_IDLE;
+			break;
+		}
+		d->fcs = nvemu_mctp_fcs16(d->fcs, &c, 1);
+		d->len = c;
+		d->pos = 0;
+		d->esc = 0;
+		d->state = DEC_DATA;
+		break;
+	case DEC_DATA:
+		dec_data(d, c);
+		break;
+	case DEC_FCS_HI:
+		d->fcs_rx = (uint16_t)c << 8;
+		d->state = DEC_FCS_LO;
+		break;
+	case DEC_FCS_LO:
+		d->fcs_rx |= c;
+		d->state = DEC_END;
+		break;
+	case DEC_END:
+		return dec_end(d, c);
+	default:
+		d->state = DEC_IDLE;
+		break;
+	}
+	return false;
+}
+
 int nvemu_mctp_serial_dec_feed(struct nvemu_mctp_serial_dec *d, const uint8_t *buf, size_t len,
 			       void (*pkt_cb)(void *ctx, const uint8_t *pkt, size_t len), void *ctx)
 {
 	int delivered = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		uint8_t c = buf[i];
-
-		switch (d->state) {
-		case DEC_IDLE:
-			if (c == NVEMU_MCTP_SERIAL_FLAG)
-				d->state = DEC_REV;
-			break;
-		case DEC_REV:
-			/* Back-to-back flags: the previous one closed a frame. */
-			if (c == NVEMU_MCTP_SERIAL_FLAG)
-				break;
-			if (c != NVEMU_MCTP_SERIAL_REV) {
-				d->bad_frame++;
-				d->state = DEC_IDLE;
-				break;
-			}
-			d->fcs = nvemu_mctp_fcs16(0xffff, &c, 1);
-			d->state = DEC_COUNT;
-			break;
-		case DEC_COUNT:
-			if (c == NVEMU_MCTP_SERIAL_FLAG || c < NVEMU_MCTP_HDR_LEN) {
-				d->bad_frame++;
-				d->state = c == NVEMU_MCTP_SERIAL_FLAG ? DEC_REV : DEC_IDLE;
-				break;
-			}
-			d->fcs = nvemu_mctp_fcs16(d->fcs, &c, 1);
-			d->len = c;
-			d->pos = 0;
-			d->esc = 0;
-			d->state = DEC_DATA;
-			break;
-		case DEC_DATA:
-			/* A flag inside a frame: the frame was cut, this may start the next. */
-			if (c == NVEMU_MCTP_SERIAL_FLAG) {
-				d->bad_frame++;
-				d->state = DEC_REV;
-				break;
-			}
-			if (!d->esc && c == NVEMU_MCTP_SERIAL_ESC) {
-				d->esc = 1;
-				break;
-			}
-			if (d->esc) {
-				c ^= 0x20;
-				d->esc = 0;
-			}
-			d->buf[d->pos++] = c;
-			d->fcs = nvemu_mctp_fcs16(d->fcs, &c, 1);
-			if (d->pos == d->len)
-				d->state = DEC_FCS_HI;
-			break;
-		case DEC_FCS_HI:
-			d->fcs_rx = (uint16_t)c << 8;
-			d->state = DEC_FCS_LO;
-			break;
-		case DEC_FCS_LO:
-			d->fcs_rx |= c;
-			d->state = DEC_END;
-			break;
-		case DEC_END:
-			if (c != NVEMU_MCTP_SERIAL_FLAG) {
-				d->bad_frame++;
-				d->state = DEC_IDLE;
-				break;
-			}
-			/* The closing flag may also open the next frame. */
-			d->state = DEC_REV;
-			if (d->fcs != d->fcs_rx) {
-				d->bad_fcs++;
-				break;
-			}
-			d->frames++;
-			delivered++;
-			if (pkt_cb)
-				pkt_cb(ctx, d->buf, d->len);
-			break;
-		default:
-			d->state = DEC_IDLE;
-			break;
-		}
+		if (!dec_byte(d, buf[i]))
+			continue;
+		delivered++;
+		if (pkt_cb)
+			pkt_cb(ctx, d->buf, d->len);
 	}
 	return delivered;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <uuid/uuid.h>
 
@@ -17,7 +18,7 @@ struct nvemu_mctp_reply {
 	struct nvemu_mctp_ep *ep;
 	const struct nvemu_mctp_link *link; /* NULL once the link is gone */
 	uint8_t dest, tag;
-	struct nvemu_mctp_reply *prev, *next;
+	LIST_ENTRY(nvemu_mctp_reply) link_entry; /* in the endpoint's pending replies */
 };
 
 struct nvemu_mctp_ep {
@@ -30,7 +31,7 @@ struct nvemu_mctp_ep {
 		void *ctx;
 	} handler[128];
 	struct mctp_reasm reasm;
-	struct nvemu_mctp_reply *replies;
+	LIST_HEAD(, nvemu_mctp_reply) replies;
 	unsigned int nreplies;
 	struct nvemu_mctp_ep_stats stats;
 	struct nvemu_mi_ep *mi;
@@ -208,6 +209,7 @@ int nvemu_mctp_ep_create(const struct nvemu_mctp_ep_params *p, struct nvemu_mctp
 	ep = calloc(1, sizeof(*ep));
 	if (!ep)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	LIST_INIT(&ep->replies);
 	ep->net = p->net;
 	ep->eid = p->eid;
 	ep->mtu = mtu;
@@ -221,12 +223,12 @@ int nvemu_mctp_ep_create(const struct nvemu_mctp_ep_params *p, struct nvemu_mctp
 
 void nvemu_mctp_ep_destroy(struct nvemu_mctp_ep *ep)
 {
-	struct nvemu_mctp_reply *r, *n;
+	struct nvemu_mctp_reply *r;
 
 	if (!ep)
 		return;
-	for (r = ep->replies; r; r = n) {
-		n = r->next;
+	while ((r = LIST_FIRST(&ep->replies))) {
+		LIST_REMOVE(r, link_entry);
 		free(r);
 	}
 	mctp_reasm_free(&ep->reasm);
@@ -334,15 +336,8 @@ bool mctp_ep_handles(const struct nvemu_mctp_ep *ep, uint8_t type)
 
 static void reply_unlink(struct nvemu_mctp_reply *r)
 {
-	struct nvemu_mctp_ep *ep = r->ep;
-
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		ep->replies = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	ep->nreplies--;
+	LIST_REMOVE(r, link_entry);
+	r->ep->nreplies--;
 }
 
 int nvemu_mctp_reply_send(struct nvemu_mctp_reply *r, const uint8_t *msg, size_t len)
@@ -377,7 +372,9 @@ void nvemu_mctp_reply_drop(struct nvemu_mctp_reply *r)
 
 void nvemu_mctp_ep_link_gone(struct nvemu_mctp_ep *ep, const struct nvemu_mctp_link *link)
 {
-	for (struct nvemu_mctp_reply *r = ep->replies; r; r = r->next)
+	struct nvemu_mctp_reply *r;
+
+	LIST_FOREACH(r, &ep->replies, link_entry)
 		if (r->link == link)
 			r->link = NULL;
 	mctp_reasm_flush(&ep->reasm, link);
@@ -399,10 +396,7 @@ reply_new(struct nvemu_mctp_ep *ep, const struct nvemu_mctp_link *link, uint8_t 
 	r->link = link;
 	r->dest = dest;
 	r->tag = tag & NVEMU_MCTP_HDR_TAG_MASK; /* a response: TO clear */
-	r->next = ep->replies;
-	if (r->next)
-		r->next->prev = r;
-	ep->replies = r;
+	LIST_INSERT_HEAD(&ep->replies, r, link_entry);
 	ep->nreplies++;
 	return r;
 }

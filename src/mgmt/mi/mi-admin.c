@@ -84,15 +84,102 @@ static struct nvemu_ctrl *admin_ctrl(struct nvemu_subsys *s, uint16_t id)
 	return ctrl;
 }
 
+/* The SQE from the request header's dwords (NVMe-MI 1.2 Figure 135). */
+static void admin_sqe(struct nvemu_sqe *cmd, const struct nvme_mi_admin_req_hdr *h)
+{
+	cmd->opc = h->opcode;
+	cmd->nsid = le32toh(h->cdw1);
+	cmd->cdw2 = le32toh(h->cdw2);
+	cmd->cdw3 = le32toh(h->cdw3);
+	cmd->mptr = (uint64_t)le32toh(h->cdw5) << 32 | le32toh(h->cdw4);
+	cmd->cdw10 = le32toh(h->cdw10);
+	cmd->cdw11 = le32toh(h->cdw11);
+	cmd->cdw12 = le32toh(h->cdw12);
+	cmd->cdw13 = le32toh(h->cdw13);
+	cmd->cdw14 = le32toh(h->cdw14);
+	cmd->cdw15 = le32toh(h->cdw15);
+}
+
+/* Host to controller: the request data is the command's. Returns an MI status. */
+static uint8_t admin_write_buf(struct mi_admin_ctx *c, const uint8_t *rdata, uint32_t rlen,
+			       uint32_t dofst, uint32_t dlen)
+{
+	/* libnvme leaves DLEN 0 on some writes: the data is what follows. */
+	if (dofst)
+		return NVME_MI_RESP_INVALID_PARAM;
+	if ((dlen && dlen != rlen) || rlen > MI_ADMIN_DLEN_MAX)
+		return NVME_MI_RESP_INVALID_INPUT_SIZE;
+	if (rlen) {
+		c->buf = malloc(rlen);
+		if (!c->buf)
+			return NVME_MI_RESP_INTERNAL_ERR;
+		memcpy(c->buf, rdata, rlen);
+	}
+	c->req.buf_len = rlen;
+	return NVME_MI_RESP_SUCCESS;
+}
+
+/*
+ * Controller to host: a buffer for all of the command's data, of which the
+ * response carries the DOFST/DLEN window. Returns an MI status.
+ */
+static uint8_t admin_read_buf(struct mi_admin_ctx *c, struct nvemu_ctrl *ctrl, bool dlenv,
+			      uint32_t dofst, uint32_t dlen)
+{
+	int64_t exp = nvemu_req_expected_len(ctrl, 0, &c->req.cmd);
+
+	if (exp < 0)
+		exp = 0; /* malformed: the engine says how */
+	if (exp > MI_ADMIN_XFER_MAX)
+		return NVME_MI_RESP_INVALID_PARAM;
+	/* No DLEN at all (libnvme's Get Features): all of the data. */
+	if (!dlen && !dlenv)
+		dlen = exp > dofst ? (uint32_t)exp - dofst : 0;
+	if (dlen > MI_ADMIN_DLEN_MAX)
+		dlen = MI_ADMIN_DLEN_MAX;
+	/*
+	 * A window beyond the data is Invalid Parameter; commands whose size
+	 * the engine does not know (0: vendor, unsupported) get the buffer
+	 * the window describes and answer for themselves.
+	 */
+	if (exp && dlen && (uint64_t)dofst + dlen > (uint64_t)exp)
+		return NVME_MI_RESP_INVALID_PARAM;
+	if (!exp) {
+		exp = (int64_t)dofst + dlen;
+		if (exp > MI_ADMIN_XFER_MAX)
+			return NVME_MI_RESP_INVALID_PARAM;
+	}
+	c->read = true;
+	c->win_off = dofst;
+	c->win_len = dlen;
+	c->buf = calloc(1, exp ? (size_t)exp : 1);
+	if (!c->buf)
+		return NVME_MI_RESP_INTERNAL_ERR;
+	c->req.buf_len = (uint32_t)exp;
+	return NVME_MI_RESP_SUCCESS;
+}
+
+/* The request header's checks before any command is built; an MI status. */
+static uint8_t admin_check(const struct nvme_mi_admin_req_hdr *h)
+{
+	uint8_t dir = h->opcode & 3;
+	uint32_t dofst = le32toh(h->doff), dlen = le32toh(h->dlen);
+
+	if (prohibited(h->opcode))
+		return NVME_MI_RESP_INVALID_OPCODE;
+	if (dir == NVEMU_XFER_TO_CTRL + NVEMU_XFER_FROM_CTRL || (dofst & 3) || (dlen & 3) ||
+	    dlen > MI_ADMIN_DLEN_MAX)
+		return NVME_MI_RESP_INVALID_PARAM;
+	return NVME_MI_RESP_SUCCESS;
+}
+
 void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r)
 {
 	struct nvme_mi_admin_req_hdr h;
-	const uint8_t *rdata = msg + MI_ADMIN_HDR_LEN;
 	struct mi_admin_ctx *c;
 	struct nvemu_ctrl *ctrl;
-	struct nvemu_sqe *cmd;
 	uint32_t dofst, dlen, rlen;
-	uint8_t dir;
+	uint8_t dir, status;
 
 	if (len < MI_ADMIN_HDR_LEN) {
 		mi_send_status(r, NVME_MI_RESP_INVALID_CMD_SIZE);
@@ -101,22 +188,14 @@ void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, str
 	memcpy(&h, msg, sizeof(h));
 	rlen = (uint32_t)(len - MI_ADMIN_HDR_LEN);
 	ctrl = admin_ctrl(ep->subsys, le16toh(h.ctrl_id));
-	if (!ctrl) {
-		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
-		return;
-	}
-	if (prohibited(h.opcode)) {
-		mi_send_status(r, NVME_MI_RESP_INVALID_OPCODE);
+	status = ctrl ? admin_check(&h) : NVME_MI_RESP_INVALID_PARAM;
+	if (status) {
+		mi_send_status(r, status);
 		return;
 	}
 	dir = h.opcode & 3;
 	dofst = le32toh(h.doff);
 	dlen = le32toh(h.dlen);
-	if (dir == NVEMU_XFER_TO_CTRL + NVEMU_XFER_FROM_CTRL || (dofst & 3) || (dlen & 3) ||
-	    dlen > MI_ADMIN_DLEN_MAX) {
-		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
-		return;
-	}
 
 	c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -124,73 +203,18 @@ void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, str
 		return;
 	}
 	c->r = *r;
-	cmd = &c->req.cmd;
-	cmd->opc = h.opcode;
-	cmd->nsid = le32toh(h.cdw1);
-	cmd->cdw2 = le32toh(h.cdw2);
-	cmd->cdw3 = le32toh(h.cdw3);
-	cmd->mptr = (uint64_t)le32toh(h.cdw5) << 32 | le32toh(h.cdw4);
-	cmd->cdw10 = le32toh(h.cdw10);
-	cmd->cdw11 = le32toh(h.cdw11);
-	cmd->cdw12 = le32toh(h.cdw12);
-	cmd->cdw13 = le32toh(h.cdw13);
-	cmd->cdw14 = le32toh(h.cdw14);
-	cmd->cdw15 = le32toh(h.cdw15);
-
-	if (dir == NVEMU_XFER_TO_CTRL) {
-		/* libnvme leaves DLEN 0 on some writes: the data is what follows. */
-		if (dofst || (dlen && dlen != rlen) || rlen > MI_ADMIN_DLEN_MAX) {
-			mi_send_status(r, dofst ? NVME_MI_RESP_INVALID_PARAM
-						: NVME_MI_RESP_INVALID_INPUT_SIZE);
-			goto fail;
-		}
-		if (rlen) {
-			c->buf = malloc(rlen);
-			if (!c->buf)
-				goto nomem;
-			memcpy(c->buf, rdata, rlen);
-		}
-		c->req.buf_len = rlen;
-	} else if (rlen) {
-		mi_send_status(r, NVME_MI_RESP_INVALID_INPUT_SIZE);
-		goto fail;
-	} else if (dir == NVEMU_XFER_FROM_CTRL) {
-		int64_t exp = nvemu_req_expected_len(ctrl, 0, cmd);
-
-		if (exp < 0)
-			exp = 0; /* malformed: the engine says how */
-		if (exp > MI_ADMIN_XFER_MAX) {
-			mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
-			goto fail;
-		}
-		/* No DLEN at all (libnvme's Get Features): all of the data. */
-		if (!dlen && !(h.flags & MI_ADMIN_DLENV))
-			dlen = exp > dofst ? (uint32_t)exp - dofst : 0;
-		if (dlen > MI_ADMIN_DLEN_MAX)
-			dlen = MI_ADMIN_DLEN_MAX;
-		/*
-		 * A window beyond the data is Invalid Parameter; commands whose size
-		 * the engine does not know (0: vendor, unsupported) get the buffer
-		 * the window describes and answer for themselves.
-		 */
-		if (exp && dlen && (uint64_t)dofst + dlen > (uint64_t)exp) {
-			mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
-			goto fail;
-		}
-		if (!exp) {
-			exp = (int64_t)dofst + dlen;
-			if (exp > MI_ADMIN_XFER_MAX) {
-				mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
-				goto fail;
-			}
-		}
-		c->read = true;
-		c->win_off = dofst;
-		c->win_len = dlen;
-		c->buf = calloc(1, exp ? (size_t)exp : 1);
-		if (!c->buf)
-			goto nomem;
-		c->req.buf_len = (uint32_t)exp;
+	admin_sqe(&c->req.cmd, &h);
+	if (dir == NVEMU_XFER_TO_CTRL)
+		status = admin_write_buf(c, msg + MI_ADMIN_HDR_LEN, rlen, dofst, dlen);
+	else if (rlen)
+		status = NVME_MI_RESP_INVALID_INPUT_SIZE;
+	else if (dir == NVEMU_XFER_FROM_CTRL)
+		status = admin_read_buf(c, ctrl, h.flags & MI_ADMIN_DLENV, dofst, dlen);
+	if (status) {
+		mi_send_status(r, status);
+		free(c->buf);
+		free(c);
+		return;
 	}
 	c->req.buf = c->buf;
 	c->req.sqid = 0;
@@ -199,11 +223,4 @@ void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, str
 	c->req.transport_priv = c;
 	ep->inflight++;
 	nvemu_ctrl_submit(ctrl, &c->req);
-	return;
-
-nomem:
-	mi_send_status(r, NVME_MI_RESP_INTERNAL_ERR);
-fail:
-	free(c->buf);
-	free(c);
 }

@@ -10,19 +10,13 @@
 #include <nvme/mi.h>
 #include <nvemu/mi.h>
 
+/* The endpoint reads the model's state (controllers, ports, health) directly. */
 #include "engine/nvemu-internal.h"
+#include "mi-msg.h"
 
-#define MI_MIC_LEN 4
-/* NVMe-MI 1.2 3.1: a message is at most 4 KiB + 128 bytes. */
-#define MI_MSG_MAX 4224
 /* Largest data an Admin command may produce before DOFST/DLEN pick from it. */
 #define MI_ADMIN_XFER_MAX (1u << 20)
 #define MI_ADMIN_DLEN_MAX 4096
-
-/* nmp byte: ROR 7, NMIMT 6:3, CSI 0 */
-#define MI_NMP_ROR	  0x80
-#define MI_NMP_NMIMT(nmp) (((nmp) >> 3) & 0xf)
-#define MI_NMP_CSI	  0x01
 
 /* Composite Controller Status / CHSC bits the endpoint tracks. */
 #define MI_CCS_ALL 0x1ff7

@@ -9,15 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <isa-l/crc.h>
-
 #include "mi-internal.h"
-
-uint32_t nvemu_mi_crc32c(const void *buf, size_t len)
-{
-	/* ISA-L neither pre- nor post-inverts: seed ~0 and invert here. */
-	return ~crc32_iscsi((unsigned char *)buf, (int)len, 0xffffffff);
-}
+#include "util/crc32c.h"
 
 /* ---- ports */
 
@@ -426,7 +419,7 @@ void mi_send(struct mi_reply *r, uint8_t status, const uint8_t nmresp[3], const 
 	/* Messages are whole dwords (libnvme-mi rejects others): zero-pad. */
 	while (n & 3)
 		buf[n++] = 0;
-	mic = htole32(nvemu_mi_crc32c(buf, n));
+	mic = htole32(nvemu_crc32c(buf, n));
 	memcpy(buf + n, &mic, MI_MIC_LEN);
 	n += MI_MIC_LEN;
 	r->respond(r->ctx, buf, n);
@@ -467,7 +460,7 @@ void nvemu_mi_ep_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
 		return;
 	len -= MI_MIC_LEN;
 	memcpy(&mic, msg + len, MI_MIC_LEN);
-	if (le32toh(mic) != nvemu_mi_crc32c(msg, len))
+	if (le32toh(mic) != nvemu_crc32c(msg, len))
 		return; /* NVMe-MI 1.2 3.1.1.1: discard on an integrity check failure */
 	if (msg[1] & MI_NMP_ROR)
 		return; /* a response: nothing to answer */

@@ -2,7 +2,7 @@
 /*
  * vfio-user server (QEMU docs/interop/vfio-user.rst, as QEMU's hw/vfio-user
  * client speaks it): one unix socket, one client at a time, serving the
- * PCIe function of one controller (src/pcie).
+ * PCIe function of one controller (src/transport/pcie).
  *
  * Guest memory shared by fd (memory-backend-memfd,share=on) is mmap'ed and
  * handed to the controller as pointers; memory mapped without an fd is
@@ -21,6 +21,7 @@
 #include <linux/vfio.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -31,6 +32,7 @@
 #include <nvemu/request.h>
 #include <nvemu/vfio-user.h>
 
+#include "util/accept-backoff.h"
 #include "util/unix-listen.h"
 #include "vfu-proto.h"
 
@@ -55,7 +57,7 @@ struct vfu_msg {
 	uint8_t *buf; /* the whole message, header included */
 	int fds[VFU_MAX_FDS];
 	unsigned nfds;
-	struct vfu_msg *next;
+	STAILQ_ENTRY(vfu_msg) link; /* in the deferred queue */
 };
 
 struct vfu_dma {
@@ -80,13 +82,12 @@ struct nvemu_vfu_server {
 	/* receive state */
 	struct vfu_msg *rx;
 	size_t rx_got;
-	struct vfu_msg *deferred_head, *deferred_tail;
+	STAILQ_HEAD(, vfu_msg) deferred;
 	unsigned nr_deferred;
 	size_t deferred_bytes;
 
-	/* accept ran out of descriptors: the listener rests until then */
-	uint64_t accept_resume_ns;
-	struct nvemu_ratelimit accept_rl;
+	/* accept ran out of descriptors: the listener is out of epfd while it rests */
+	struct nvemu_accept_backoff accept;
 
 	struct vfu_dma *dma; /* sorted by iova, non-overlapping */
 	unsigned nr_dma, dma_cap;
@@ -357,24 +358,17 @@ static int defer(struct nvemu_vfu_server *s, struct vfu_msg *m)
 	}
 	s->nr_deferred++;
 	s->deferred_bytes += m->hdr.size;
-	m->next = NULL;
-	if (s->deferred_tail)
-		s->deferred_tail->next = m;
-	else
-		s->deferred_head = m;
-	s->deferred_tail = m;
+	STAILQ_INSERT_TAIL(&s->deferred, m, link);
 	return 0;
 }
 
 static struct vfu_msg *undefer(struct nvemu_vfu_server *s)
 {
-	struct vfu_msg *m = s->deferred_head;
+	struct vfu_msg *m = STAILQ_FIRST(&s->deferred);
 
 	if (!m)
 		return NULL;
-	s->deferred_head = m->next;
-	if (!s->deferred_head)
-		s->deferred_tail = NULL;
+	STAILQ_REMOVE_HEAD(&s->deferred, link);
 	s->nr_deferred--;
 	s->deferred_bytes -= m->hdr.size;
 	return m;
@@ -907,20 +901,28 @@ static void intx_unmask(struct nvemu_vfu_server *s)
 		host_intx_set(s, true);
 }
 
-static int cmd_set_irqs(struct nvemu_vfu_server *s, struct vfu_msg *m)
+/* One SET_IRQS request: the fields of vfio_irq_set taken apart, after checking. */
+struct irq_set {
+	uint32_t index, start, count;
+	uint32_t data;	      /* VFIO_IRQ_SET_DATA_* */
+	uint32_t action;      /* VFIO_IRQ_SET_ACTION_* */
+	const uint8_t *bools; /* DATA_BOOL: one byte per vector */
+};
+
+/* 0, or the errno to refuse the request with. */
+static int set_irqs_parse(struct nvemu_vfu_server *s, const struct vfu_msg *m, struct irq_set *is)
 {
 	const struct vfio_irq_set *rq = (const void *)(m->buf + sizeof(m->hdr));
 	size_t body = m->hdr.size - sizeof(m->hdr);
-	uint32_t data = 0, action = 0, max, i;
-	const uint8_t *bools;
+	uint32_t max;
 
 	if (body < sizeof(*rq) || rq->argsz < sizeof(*rq))
-		return reply_err(s, m, EINVAL);
-	data = rq->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
-	action = rq->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
-	if (__builtin_popcount(data) != 1 || __builtin_popcount(action) != 1 ||
+		return EINVAL;
+	is->data = rq->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
+	is->action = rq->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
+	if (__builtin_popcount(is->data) != 1 || __builtin_popcount(is->action) != 1 ||
 	    (rq->flags & ~(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK)))
-		return reply_err(s, m, EINVAL);
+		return EINVAL;
 	switch (rq->index) {
 	case VFIO_PCI_INTX_IRQ_INDEX:
 		max = 1;
@@ -933,91 +935,123 @@ static int cmd_set_irqs(struct nvemu_vfu_server *s, struct vfu_msg *m)
 		break;
 	}
 	if (rq->start > max || rq->count > max - rq->start)
-		return reply_err(s, m, EINVAL);
-	if (data == VFIO_IRQ_SET_DATA_EVENTFD) {
+		return EINVAL;
+	if (is->data == VFIO_IRQ_SET_DATA_EVENTFD) {
 		/* QEMU sends no fds for a run of "no eventfd" (-1) vectors */
-		if (action != VFIO_IRQ_SET_ACTION_TRIGGER || (m->nfds && m->nfds != rq->count))
-			return reply_err(s, m, EINVAL);
+		if (is->action != VFIO_IRQ_SET_ACTION_TRIGGER || (m->nfds && m->nfds != rq->count))
+			return EINVAL;
 	} else if (m->nfds) {
-		return reply_err(s, m, EINVAL);
+		return EINVAL;
 	}
-	if (data == VFIO_IRQ_SET_DATA_BOOL && body < sizeof(*rq) + rq->count)
-		return reply_err(s, m, EINVAL);
-	bools = m->buf + sizeof(m->hdr) + sizeof(*rq);
+	if (is->data == VFIO_IRQ_SET_DATA_BOOL && body < sizeof(*rq) + rq->count)
+		return EINVAL;
+	is->index = rq->index;
+	is->start = rq->start;
+	is->count = rq->count;
+	is->bools = m->buf + sizeof(m->hdr) + sizeof(*rq);
+	return 0;
+}
 
-	if (rq->index == VFIO_PCI_INTX_IRQ_INDEX) {
-		if (action == VFIO_IRQ_SET_ACTION_TRIGGER) {
-			if (data == VFIO_IRQ_SET_DATA_EVENTFD) {
-				if (s->intx_fd >= 0)
-					close(s->intx_fd);
-				s->intx_fd = -1;
-				if (m->nfds) {
-					s->intx_fd = m->fds[0];
-					m->fds[0] = -1;
-				}
-				s->intx_masked = false;
-				if (s->intx_fd >= 0 && nvemu_pcie_intx_level(s->pc))
-					host_intx_set(s, true);
-			} else if (data == VFIO_IRQ_SET_DATA_NONE && rq->count == 0) {
-				if (s->intx_fd >= 0)
-					close(s->intx_fd);
-				s->intx_fd = -1;
-			} else if (rq->count && (data == VFIO_IRQ_SET_DATA_NONE || bools[0])) {
-				signal_fd(s, s->intx_fd);
-			}
-		} else if (rq->count) {
-			bool set = data == VFIO_IRQ_SET_DATA_NONE || bools[0];
+/* Does the request act on vector i of its range (DATA_NONE: all; DATA_BOOL: those set)? */
+static bool irq_set_on(const struct irq_set *is, uint32_t i)
+{
+	return is->data == VFIO_IRQ_SET_DATA_NONE || is->bools[i];
+}
 
-			if (action == VFIO_IRQ_SET_ACTION_MASK && set)
+static void set_irqs_intx(struct nvemu_vfu_server *s, struct vfu_msg *m, const struct irq_set *is)
+{
+	if (is->action != VFIO_IRQ_SET_ACTION_TRIGGER) {
+		if (is->count && irq_set_on(is, 0)) {
+			if (is->action == VFIO_IRQ_SET_ACTION_MASK)
 				s->intx_masked = true;
-			else if (action == VFIO_IRQ_SET_ACTION_UNMASK && set)
+			else if (is->action == VFIO_IRQ_SET_ACTION_UNMASK)
 				intx_unmask(s);
 		}
-		return reply(s, m, NULL, 0);
+		return;
 	}
-	if (rq->index != VFIO_PCI_MSIX_IRQ_INDEX) {
-		if (rq->count)
-			return reply_err(s, m, EINVAL);
-		return reply(s, m, NULL, 0);
-	}
-
-	if (action == VFIO_IRQ_SET_ACTION_TRIGGER) {
-		if (data == VFIO_IRQ_SET_DATA_NONE && rq->count == 0) {
-			for (i = 0; i < s->nr_msix; i++) {
-				if (s->msix_fd[i] >= 0)
-					close(s->msix_fd[i]);
-				s->msix_fd[i] = -1;
-			}
-			s->msix_on = false;
-			nvemu_pcie_msix_ext_enable(s->pc, false);
-		} else if (data == VFIO_IRQ_SET_DATA_EVENTFD) {
-			for (i = 0; i < rq->count; i++) {
-				int *slot = &s->msix_fd[rq->start + i];
-
-				if (*slot >= 0)
-					close(*slot);
-				*slot = -1;
-				if (m->nfds) {
-					*slot = m->fds[i];
-					m->fds[i] = -1;
-				}
-			}
-			if (rq->count && !s->msix_on) {
-				s->msix_on = true;
-				nvemu_pcie_msix_ext_enable(s->pc, true);
-			}
-		} else {
-			for (i = 0; i < rq->count; i++)
-				if (data == VFIO_IRQ_SET_DATA_NONE || bools[i])
-					signal_fd(s, s->msix_fd[rq->start + i]);
+	if (is->data == VFIO_IRQ_SET_DATA_EVENTFD) {
+		if (s->intx_fd >= 0)
+			close(s->intx_fd);
+		s->intx_fd = -1;
+		if (m->nfds) {
+			s->intx_fd = m->fds[0];
+			m->fds[0] = -1;
 		}
-		return reply(s, m, NULL, 0);
+		s->intx_masked = false;
+		if (s->intx_fd >= 0 && nvemu_pcie_intx_level(s->pc))
+			host_intx_set(s, true);
+	} else if (is->data == VFIO_IRQ_SET_DATA_NONE && is->count == 0) {
+		if (s->intx_fd >= 0)
+			close(s->intx_fd);
+		s->intx_fd = -1;
+	} else if (is->count && irq_set_on(is, 0)) {
+		signal_fd(s, s->intx_fd);
 	}
-	for (i = 0; i < rq->count; i++) {
-		if (data == VFIO_IRQ_SET_DATA_BOOL && !bools[i])
-			continue;
-		nvemu_pcie_msix_ext_mask(s->pc, (uint16_t)(rq->start + i),
-					 action == VFIO_IRQ_SET_ACTION_MASK);
+}
+
+/* ACTION_TRIGGER on MSI-X: tear down, attach eventfds, or fire vectors. */
+static void set_irqs_msix_trigger(struct nvemu_vfu_server *s, struct vfu_msg *m,
+				  const struct irq_set *is)
+{
+	uint32_t i;
+
+	if (is->data == VFIO_IRQ_SET_DATA_NONE && is->count == 0) {
+		for (i = 0; i < s->nr_msix; i++) {
+			if (s->msix_fd[i] >= 0)
+				close(s->msix_fd[i]);
+			s->msix_fd[i] = -1;
+		}
+		s->msix_on = false;
+		nvemu_pcie_msix_ext_enable(s->pc, false);
+	} else if (is->data == VFIO_IRQ_SET_DATA_EVENTFD) {
+		for (i = 0; i < is->count; i++) {
+			int *slot = &s->msix_fd[is->start + i];
+
+			if (*slot >= 0)
+				close(*slot);
+			*slot = -1;
+			if (m->nfds) {
+				*slot = m->fds[i];
+				m->fds[i] = -1;
+			}
+		}
+		if (is->count && !s->msix_on) {
+			s->msix_on = true;
+			nvemu_pcie_msix_ext_enable(s->pc, true);
+		}
+	} else {
+		for (i = 0; i < is->count; i++)
+			if (irq_set_on(is, i))
+				signal_fd(s, s->msix_fd[is->start + i]);
+	}
+}
+
+static int cmd_set_irqs(struct nvemu_vfu_server *s, struct vfu_msg *m)
+{
+	struct irq_set is;
+	int err = set_irqs_parse(s, m, &is);
+
+	if (err)
+		return reply_err(s, m, err);
+	switch (is.index) {
+	case VFIO_PCI_INTX_IRQ_INDEX:
+		set_irqs_intx(s, m, &is);
+		break;
+	case VFIO_PCI_MSIX_IRQ_INDEX:
+		if (is.action == VFIO_IRQ_SET_ACTION_TRIGGER) {
+			set_irqs_msix_trigger(s, m, &is);
+			break;
+		}
+		/* MASK and UNMASK: the per-vector mask the client keeps outside the table */
+		for (uint32_t i = 0; i < is.count; i++)
+			if (irq_set_on(&is, i))
+				nvemu_pcie_msix_ext_mask(s->pc, (uint16_t)(is.start + i),
+							 is.action == VFIO_IRQ_SET_ACTION_MASK);
+		break;
+	default: /* no MSI, error or request interrupts: only an empty range */
+		if (is.count)
+			return reply_err(s, m, EINVAL);
+		break;
 	}
 	return reply(s, m, NULL, 0);
 }
@@ -1259,27 +1293,26 @@ static int client_events(struct nvemu_vfu_server *s);
  */
 static void accept_rest(struct nvemu_vfu_server *s, int err)
 {
+	uint64_t missed;
+
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
-	s->accept_resume_ns = (now_ms() + NVEMU_ACCEPT_BACKOFF_MS) * 1000000ull;
+	nvemu_accept_backoff_rest(&s->accept);
 	s->st.accept_errors++;
-	if (nvemu_ratelimit_ok(&s->accept_rl, NVEMU_ACCEPT_LOG_SEC * 1000000000ull)) {
+	if (nvemu_accept_backoff_log_ok(&s->accept, &missed))
 		vwarn(s, "accept: %s; not accepting for %d ms (%llu more such failures not logged)",
-		      strerror(err), NVEMU_ACCEPT_BACKOFF_MS,
-		      (unsigned long long)s->accept_rl.suppressed);
-		s->accept_rl.suppressed = 0;
-	}
+		      strerror(err), NVEMU_ACCEPT_BACKOFF_MS, (unsigned long long)missed);
 }
 
 static void accept_resume(struct nvemu_vfu_server *s)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = EV_LISTEN };
 
-	if (!s->accept_resume_ns || now_ms() * 1000000ull < s->accept_resume_ns)
+	if (!nvemu_accept_backoff_resting(&s->accept) || nvemu_accept_backoff_left_ns(&s->accept))
 		return;
 	if (!epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) || errno == EEXIST)
-		s->accept_resume_ns = 0;
+		nvemu_accept_backoff_end(&s->accept);
 	else /* still short of memory: rest again */
-		s->accept_resume_ns = (now_ms() + NVEMU_ACCEPT_BACKOFF_MS) * 1000000ull;
+		nvemu_accept_backoff_rest(&s->accept);
 }
 
 /*
@@ -1332,9 +1365,8 @@ static void rearm_timer(struct nvemu_vfu_server *s)
 	uint64_t us = nvemu_pcie_ctrl_poll_interval_us(s->pc);
 	struct itimerspec its = { 0 };
 
-	if (s->accept_resume_ns) {
-		uint64_t now = now_ms() * 1000000ull;
-		uint64_t rest = s->accept_resume_ns > now ? (s->accept_resume_ns - now) / 1000 : 1;
+	if (nvemu_accept_backoff_resting(&s->accept)) {
+		uint64_t rest = nvemu_accept_backoff_left_ns(&s->accept) / 1000;
 
 		if (!us || rest < us)
 			us = rest ? rest : 1;
@@ -1350,7 +1382,7 @@ static int run_deferred(struct nvemu_vfu_server *s)
 {
 	int n = 0;
 
-	while (s->deferred_head && !s->dead) {
+	while (!STAILQ_EMPTY(&s->deferred) && !s->dead) {
 		struct vfu_msg *m = undefer(s);
 
 		if (handle(s, m) < 0)
@@ -1433,12 +1465,44 @@ int nvemu_vfu_server_process(struct nvemu_vfu_server *s)
 
 /* ---- lifecycle */
 
+/* The caller's parameters (or the defaults), with unset or too small values defaulted. */
+static void params_apply(struct nvemu_vfu_params *p, const struct nvemu_vfu_params *params)
+{
+	if (params)
+		*p = *params;
+	else
+		nvemu_vfu_params_init(p);
+	if (!p->dma_timeout_ms)
+		p->dma_timeout_ms = 5000;
+	if (!p->max_data_xfer)
+		p->max_data_xfer = VFU_DEF_XFER;
+	if (p->max_data_xfer < 4096)
+		p->max_data_xfer = 4096;
+}
+
+/* The epoll set the caller polls: the listener and the poll/back-off timer. */
+static int server_watch(struct nvemu_vfu_server *s, struct nvemu_error *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->epfd < 0 || s->timer_fd < 0)
+		return nvemu_error_set(err, -errno, "vfio-user: %s", strerror(errno));
+	ev.data.fd = EV_LISTEN;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev))
+		return nvemu_error_set(err, -errno, "vfio-user: epoll: %s", strerror(errno));
+	ev.data.fd = EV_TIMER;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->timer_fd, &ev))
+		return nvemu_error_set(err, -errno, "vfio-user: epoll: %s", strerror(errno));
+	return 0;
+}
+
 int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 			    const struct nvemu_vfu_params *params,
 			    struct nvemu_vfu_server **out, struct nvemu_error *err)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct epoll_event ev = { .events = EPOLLIN };
 	struct nvemu_vfu_server *s;
 	int ret;
 
@@ -1453,16 +1517,8 @@ int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 	if (!s)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	strcpy(s->path, path);
-	if (params)
-		s->p = *params;
-	else
-		nvemu_vfu_params_init(&s->p);
-	if (!s->p.dma_timeout_ms)
-		s->p.dma_timeout_ms = 5000;
-	if (!s->p.max_data_xfer)
-		s->p.max_data_xfer = VFU_DEF_XFER;
-	if (s->p.max_data_xfer < 4096)
-		s->p.max_data_xfer = 4096;
+	STAILQ_INIT(&s->deferred);
+	params_apply(&s->p, params);
 	s->ctrl = ctrl;
 	s->listen_fd = s->client_fd = s->timer_fd = s->epfd = s->intx_fd = -1;
 	s->client_max_xfer = VFU_DEF_XFER;
@@ -1486,23 +1542,12 @@ int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 	for (unsigned i = 0; i < s->nr_msix; i++)
 		s->msix_fd[i] = -1;
 
-	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (s->epfd < 0 || s->timer_fd < 0) {
-		ret = nvemu_error_set(err, -errno, "vfio-user: %s", strerror(errno));
+	ret = server_watch(s, err);
+	if (ret)
 		goto fail;
-	}
-	ev.data.fd = EV_LISTEN;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev))
-		goto fail_errno;
-	ev.data.fd = EV_TIMER;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->timer_fd, &ev))
-		goto fail_errno;
 	*out = s;
 	return 0;
 
-fail_errno:
-	ret = nvemu_error_set(err, -errno, "vfio-user: epoll: %s", strerror(errno));
 fail:
 	if (s->listen_fd >= 0) {
 		close(s->listen_fd);
