@@ -87,6 +87,7 @@ struct rpc_method {
 };
 
 extern const struct rpc_method rpc_bdev_methods[];
+extern const struct rpc_method rpc_bdev_delay_methods[];
 extern const struct rpc_method rpc_subsystem_methods[];
 extern const struct rpc_method rpc_namespace_methods[];
 extern const struct rpc_method rpc_controller_methods[];
@@ -186,6 +187,9 @@ int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
 
 /* rpc-mi.c: append nvme_mi_endpoint_create calls for every endpoint */
 void rpc_mi_save(struct nvemud *d, json_t *calls);
+
+/* rpc-bdev-delay.c: bdev_delay_create params that re-create a delay bdev (save_config) */
+json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev);
 
 /* config.c */
 json_t *nvemud_save_config(struct nvemud *d);
