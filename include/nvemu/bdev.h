@@ -104,5 +104,10 @@ int nvemu_bdev_delay_create(const char *name, struct nvemu_bdev *base,
 /* A delay bdev's base and latencies; -EINVAL if bdev is not a delay bdev. */
 int nvemu_bdev_delay_get(struct nvemu_bdev *bdev, struct nvemu_bdev **base,
 			 struct nvemu_bdev_delay_opts *opts);
+/* New latencies for the I/O submitted from now on (held I/O keeps its due time). */
+int nvemu_bdev_delay_set_latency(struct nvemu_bdev *bdev, const struct nvemu_bdev_delay_opts *opts,
+				 struct nvemu_error *err);
+/* Bios a delay bdev has completed since it was created (0 for other bdevs). */
+uint64_t nvemu_bdev_delay_completed(struct nvemu_bdev *bdev);
 
 #endif

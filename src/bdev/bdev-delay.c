@@ -34,6 +34,7 @@ struct delay_bdev {
 	int tfd;
 	struct delay_list held; /* done on the base, waiting for due_ns; earliest first */
 	unsigned inflight;	/* submitted, end_io not called yet */
+	uint64_t completed;
 	/* Destroyed from a completion inside poll(): poll() frees it on its way out. */
 	bool in_poll, destroyed;
 };
@@ -148,6 +149,7 @@ static int delay_poll(struct nvemu_bdev *bdev)
 		TAILQ_REMOVE(&d->held, io, link);
 		free(io);
 		d->inflight--;
+		d->completed++;
 		n++;
 		bio->end_io(bio, err);
 	}
@@ -193,15 +195,8 @@ static const struct nvemu_bdev_ops delay_ops = {
 	.destroy = delay_destroy,
 };
 
-int nvemu_bdev_delay_create(const char *name, struct nvemu_bdev *base,
-			    const struct nvemu_bdev_delay_opts *opts, struct nvemu_bdev **out,
-			    struct nvemu_error *err)
+static int check_opts(const struct nvemu_bdev_delay_opts *opts, struct nvemu_error *err)
 {
-	struct delay_bdev *d;
-	int rc;
-
-	if (!base)
-		return nvemu_error_set(err, -EINVAL, "delay: base_bdev_name: required");
 	if (!opts)
 		return nvemu_error_set(err, -EINVAL, "delay: latency: required");
 	if (opts->read_latency_us > NVEMU_BDEV_DELAY_MAX_US)
@@ -212,6 +207,21 @@ int nvemu_bdev_delay_create(const char *name, struct nvemu_bdev *base,
 		return nvemu_error_set(err, -EINVAL, "delay: write_latency_us: %llu is above %llu",
 				       (unsigned long long)opts->write_latency_us,
 				       NVEMU_BDEV_DELAY_MAX_US);
+	return 0;
+}
+
+int nvemu_bdev_delay_create(const char *name, struct nvemu_bdev *base,
+			    const struct nvemu_bdev_delay_opts *opts, struct nvemu_bdev **out,
+			    struct nvemu_error *err)
+{
+	struct delay_bdev *d;
+	int rc;
+
+	if (!base)
+		return nvemu_error_set(err, -EINVAL, "delay: base_bdev_name: required");
+	rc = check_opts(opts, err);
+	if (rc)
+		return rc;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return nvemu_error_set(err, -ENOMEM, "delay: out of memory");
@@ -247,4 +257,25 @@ int nvemu_bdev_delay_get(struct nvemu_bdev *bdev, struct nvemu_bdev **base,
 	if (opts)
 		*opts = to_delay(bdev)->opts;
 	return 0;
+}
+
+int nvemu_bdev_delay_set_latency(struct nvemu_bdev *bdev, const struct nvemu_bdev_delay_opts *opts,
+				 struct nvemu_error *err)
+{
+	int rc;
+
+	if (!bdev || bdev->ops != &delay_ops)
+		return nvemu_error_set(err, -EINVAL, "delay: name: not a delay bdev");
+	rc = check_opts(opts, err);
+	if (rc)
+		return rc;
+	to_delay(bdev)->opts = *opts;
+	return 0;
+}
+
+uint64_t nvemu_bdev_delay_completed(struct nvemu_bdev *bdev)
+{
+	if (!bdev || bdev->ops != &delay_ops)
+		return 0;
+	return to_delay(bdev)->completed;
 }

@@ -91,6 +91,63 @@ static int bdev_delay_delete(struct nvemud *d, json_t *params, json_t **result,
 	return 0;
 }
 
+/* A registered delay bdev by name, or NULL with e set. */
+static struct nvemu_bdev *find_delay(struct nvemud *d, const char *name, struct rpc_err *e)
+{
+	struct nvemud_bdev *b = nvemud_find_bdev(d, name);
+
+	if (!b || nvemu_bdev_delay_get(b->bdev, NULL, NULL)) {
+		rpc_err_set(e, RPC_ERR_NOT_FOUND, "name: no delay bdev %s", name);
+		return NULL;
+	}
+	return b->bdev;
+}
+
+static int bdev_delay_update_latency(struct nvemud *d, json_t *params, json_t **result,
+				     struct rpc_err *e)
+{
+	struct nvemu_bdev *bdev = find_delay(d, rpc_str(params, "name"), e);
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_bdev_delay_opts o;
+
+	if (!bdev)
+		return -1;
+	nvemu_bdev_delay_get(bdev, NULL, &o);
+	if (rpc_has(params, "latency_us"))
+		o.read_latency_us = o.write_latency_us = rpc_uint(params, "latency_us", 0);
+	o.read_latency_us = rpc_uint(params, "read_latency_us", o.read_latency_us);
+	o.write_latency_us = rpc_uint(params, "write_latency_us", o.write_latency_us);
+	if (nvemu_bdev_delay_set_latency(bdev, &o, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	return 0;
+}
+
+static int bdev_delay_list(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+{
+	const char *name = rpc_str(params, "name");
+	json_t *arr;
+
+	if (name && !find_delay(d, name, e))
+		return -1;
+	arr = json_array();
+	for (unsigned i = 0; i < d->nr_bdevs; i++) {
+		struct nvemu_bdev *bdev = d->bdevs[i].bdev;
+		json_t *o = rpc_bdev_delay_params(bdev);
+
+		if (!o || (name && strcmp(name, bdev->name))) {
+			json_decref(o);
+			continue;
+		}
+		/* Counters: a test proves that I/O was (or no longer is) held in the backend. */
+		json_object_set_new(o, "inflight", json_integer(nvemu_bdev_inflight(bdev)));
+		json_object_set_new(o, "completed",
+				    json_integer((json_int_t)nvemu_bdev_delay_completed(bdev)));
+		json_array_append_new(arr, o);
+	}
+	*result = arr;
+	return 0;
+}
+
 json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev)
 {
 	struct nvemu_bdev_delay_opts o;
@@ -118,5 +175,15 @@ const struct rpc_method rpc_bdev_delay_methods[] = {
 	{ "bdev_delay_delete", bdev_delay_delete,
 	  (const struct rpc_param[]){ { "name", RPC_P_STR, true, 1, BDEV_NAME_MAX }, { NULL } },
 	  "Delete a delay bdev no namespace uses (its base bdev stays)." },
+	{ "bdev_delay_update_latency", bdev_delay_update_latency,
+	  (const struct rpc_param[]){ { "name", RPC_P_STR, true, 1, BDEV_NAME_MAX },
+				      P_LATENCY("latency_us"),
+				      P_LATENCY("read_latency_us"),
+				      P_LATENCY("write_latency_us"),
+				      { NULL } },
+	  "Change a delay bdev's latencies for the I/O submitted from now on." },
+	{ "bdev_delay_list", bdev_delay_list,
+	  (const struct rpc_param[]){ { "name", RPC_P_STR, false, 1, BDEV_NAME_MAX }, { NULL } },
+	  "List delay bdevs: base, latencies, I/O in flight and completed." },
 	{ NULL },
 };

@@ -131,6 +131,15 @@ static const struct method methods[] = {
 		{ "write_latency_us", P_INT, 'w', false, "write/flush latency in microseconds" },
 	} },
 	{ "bdev_delay_delete", "Delete a delay bdev (its base stays)", { BDEV_NAME } },
+	{ "bdev_delay_update_latency", "Change a delay bdev's latencies for new I/O", {
+		BDEV_NAME,
+		{ "latency_us", P_INT, 'l', false, "latency of every I/O in microseconds (max 10 s)" },
+		{ "read_latency_us", P_INT, 'r', false, "read latency in microseconds" },
+		{ "write_latency_us", P_INT, 'w', false, "write/flush latency in microseconds" },
+	} },
+	{ "bdev_delay_list", "List delay bdevs with their I/O counters", {
+		{ "name", P_STRING, 'b', false, "only this bdev" },
+	} },
 	{ "bdev_list", "List bdevs", {
 		{ "name", P_STRING, 'b', false, "only this bdev" },
 	} },

@@ -18,6 +18,15 @@ expect_eq "listed as type delay" "$(jget 0.type)" delay
 expect_eq "with its base's geometry" "$(jget 0.num_blocks)/$(jget 0.block_size)" 8192/4096
 call bdev_list -b Base
 expect_eq "the base counts both delay bdevs as users" "$(jget 0.users)" 2
+call bdev_delay_list -b Slow
+expect_eq "bdev_delay_list: base, latencies, idle counters" \
+	"$(jget 0.base_bdev_name) $(jget 0.read_latency_us) $(jget 0.write_latency_us) $(jget 0.inflight) $(jget 0.completed)" \
+	"Base 30000 30000 0 0"
+expect_ok "bdev_delay_update_latency of the reads only" bdev_delay_update_latency -b Slow \
+	--read_latency_us 40000
+call bdev_delay_list
+expect_eq "bdev_delay_list lists both, the new read latency kept apart from the write one" \
+	"$(jget -l .) $(jget 0.read_latency_us) $(jget 0.write_latency_us)" "2 40000 30000"
 
 # Errors change nothing and name the field.
 before=$(state)
@@ -37,6 +46,12 @@ expect_err "bdev_delete of the base while delayed over" -32002 "Base" bdev_delet
 expect_err "bdev_delay_delete of a bdev that is not a delay bdev" -32000 "Base" \
 	bdev_delay_delete -b Base
 expect_err "bdev_delay_delete of an unknown bdev" -32000 "Nope" bdev_delay_delete -b Nope
+expect_err "bdev_delay_update_latency over 10 s" -32602 "write_latency_us" \
+	bdev_delay_update_latency -b Slow --write_latency_us 10000001
+expect_err "bdev_delay_update_latency of a bdev that is not a delay bdev" -32000 "Base" \
+	bdev_delay_update_latency -b Base --latency_us 1
+expect_err "bdev_delay_list of a bdev that is not a delay bdev" -32000 "Base" \
+	bdev_delay_list -b Base
 expect_eq "no state change on any error" "$(state)" "$before"
 
 # In use by a namespace, like any bdev.

@@ -132,6 +132,7 @@ static void test_latency(void **state)
 	assert_int_equal(d.err, 0);
 	assert_true(d.at_ns - t0 >= 50 * MS);
 	assert_int_equal(nvemu_bdev_inflight(f->dly), 0);
+	assert_int_equal(nvemu_bdev_delay_completed(f->dly), 1);
 }
 
 /* Reads and writes get their own latency, and the data goes through to the base. */
@@ -148,6 +149,28 @@ static void test_read_write(void **state)
 	assert_memory_equal(in, out, sizeof(in));
 	assert_true(tw >= 20 * MS);
 	assert_true(tr >= 50 * MS);
+}
+
+/* A new latency applies to what is submitted afterwards; the bounds still hold. */
+static void test_set_latency(void **state)
+{
+	struct fixture *f = *state;
+	struct nvemu_bdev_delay_opts o = { .read_latency_us = 80000, .write_latency_us = 0 };
+	struct nvemu_error err = { 0 };
+	struct bio_done r = { 0 };
+	char buf[4096];
+
+	assert_int_equal(nvemu_bdev_delay_set_latency(f->dly, &o, &err), 0);
+	assert_true(timed_io(f->dly, NVEMU_BIO_READ, buf, &r) >= 80 * MS);
+	o.write_latency_us = NVEMU_BDEV_DELAY_MAX_US + 1;
+	assert_int_equal(nvemu_bdev_delay_set_latency(f->dly, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "write_latency_us"));
+	assert_int_equal(nvemu_bdev_delay_set_latency(f->ram, &o, &err), -EINVAL);
+	assert_int_equal(nvemu_bdev_delay_get(f->dly, NULL, &o), 0);
+	assert_int_equal(o.read_latency_us, 80000);
+	assert_int_equal(o.write_latency_us, 0);
+	assert_int_equal(nvemu_bdev_delay_completed(f->dly), 1);
+	assert_int_equal(nvemu_bdev_delay_completed(f->ram), 0);
 }
 
 /* Completions come in due order whatever the submission order. */
@@ -203,6 +226,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_geometry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_latency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	};
