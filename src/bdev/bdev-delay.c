@@ -19,10 +19,10 @@
 struct delay_io {
 	TAILQ_ENTRY(delay_io) link;
 	struct delay_bdev *dly;
-	struct nvemu_bio *bio;	 /* the caller's */
-	struct nvemu_bio child;	 /* the same I/O on the base */
-	uint64_t due_ns;	 /* CLOCK_MONOTONIC */
-	int err;		 /* the base's result */
+	struct nvemu_bio *bio;	/* the caller's */
+	struct nvemu_bio child; /* the same I/O on the base */
+	uint64_t due_ns;	/* CLOCK_MONOTONIC */
+	int err;		/* the base's result */
 };
 
 TAILQ_HEAD(delay_list, delay_io);
@@ -58,7 +58,7 @@ static uint64_t mono_ns(void)
 static void delay_arm(struct delay_bdev *d)
 {
 	struct delay_io *io = TAILQ_FIRST(&d->held);
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 
 	if (io) {
 		/* An absolute time already past fires at once; 0 would disarm. */
@@ -79,9 +79,10 @@ static void delay_base_done(struct nvemu_bio *child, int err)
 
 	io->err = err;
 	/* Reads and writes differ in latency: walk back from the latest to keep due order. */
-	TAILQ_FOREACH_REVERSE(prev, &d->held, delay_list, link)
+	TAILQ_FOREACH_REVERSE(prev, &d->held, delay_list, link) {
 		if (prev->due_ns <= io->due_ns)
 			break;
+	}
 	if (prev)
 		TAILQ_INSERT_AFTER(&d->held, prev, io, link);
 	else
@@ -94,8 +95,8 @@ static int delay_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 {
 	struct delay_bdev *d = to_delay(bdev);
 	struct delay_io *io = calloc(1, sizeof(*io));
-	uint64_t us = bio->op == NVEMU_BIO_READ ? d->opts.read_latency_us :
-						  d->opts.write_latency_us;
+	uint64_t us =
+		bio->op == NVEMU_BIO_READ ? d->opts.read_latency_us : d->opts.write_latency_us;
 	int rc;
 
 	if (!io)

@@ -24,19 +24,18 @@ static bool base_skipped(struct nvemud *d, const char *name, const char *base)
 
 		if (b && !strcmp(b, base)) {
 			nvemud_log(d, NVEMUD_LOG_ERR,
-				   "bdev %s skipped: its base bdev %s was skipped; its namespaces and attachments are skipped too",
+				   "bdev %s skipped: its base bdev %s was skipped; its namespaces "
+				   "and attachments are skipped too",
 				   name, base);
-			json_array_append_new(d->skipped,
-					      json_pack("{s:s, s:s}", "bdev", name, "base_bdev_name",
-							base));
+			json_array_append_new(d->skipped, json_pack("{s:s, s:s}", "bdev", name,
+								    "base_bdev_name", base));
 			return true;
 		}
 	}
 	return false;
 }
 
-static int bdev_delay_create(struct nvemud *d, json_t *params, json_t **result,
-			     struct rpc_err *e)
+static int bdev_delay_create(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
 {
 	const char *name = rpc_str(params, "name");
 	const char *base_name = rpc_str(params, "base_bdev_name");
@@ -45,7 +44,7 @@ static int bdev_delay_create(struct nvemud *d, json_t *params, json_t **result,
 		.read_latency_us = rpc_uint(params, "read_latency_us", lat),
 		.write_latency_us = rpc_uint(params, "write_latency_us", lat),
 	};
-	struct nvemu_error nerr = { 0 };
+	struct nvemu_error nerr = {0};
 	struct nvemud_bdev *base;
 	struct nvemu_bdev *b;
 
@@ -67,12 +66,11 @@ static int bdev_delay_create(struct nvemud *d, json_t *params, json_t **result,
 	return 0;
 }
 
-static int bdev_delay_delete(struct nvemud *d, json_t *params, json_t **result,
-			     struct rpc_err *e)
+static int bdev_delay_delete(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
 {
 	const char *name = rpc_str(params, "name");
 	struct nvemud_bdev *b = nvemud_find_bdev(d, name);
-	struct nvemu_error nerr = { 0 };
+	struct nvemu_error nerr = {0};
 	struct nvemu_bdev *bdev;
 
 	if (!b || nvemu_bdev_delay_get(b->bdev, NULL, NULL))
@@ -107,7 +105,7 @@ static int bdev_delay_update_latency(struct nvemud *d, json_t *params, json_t **
 				     struct rpc_err *e)
 {
 	struct nvemu_bdev *bdev = find_delay(d, rpc_str(params, "name"), e);
-	struct nvemu_error nerr = { 0 };
+	struct nvemu_error nerr = {0};
 	struct nvemu_bdev_delay_opts o;
 
 	if (!bdev)
@@ -163,27 +161,27 @@ json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev)
 #define P_LATENCY(n) { n, RPC_P_UINT, false, 0, NVEMU_BDEV_DELAY_MAX_US }
 
 const struct rpc_method rpc_bdev_delay_methods[] = {
-	{ "bdev_delay_create", bdev_delay_create,
-	  (const struct rpc_param[]){ { "name", RPC_P_STR, true, 1, BDEV_NAME_MAX },
-				      { "base_bdev_name", RPC_P_STR, true, 1, BDEV_NAME_MAX },
-				      P_LATENCY("latency_us"),
-				      P_LATENCY("read_latency_us"),
-				      P_LATENCY("write_latency_us"),
-				      { NULL } },
-	  "Create a bdev that completes each I/O of base_bdev_name only after a latency in "
-	  "microseconds (latency_us for all, or read_latency_us / write_latency_us; at most 10 s)." },
-	{ "bdev_delay_delete", bdev_delay_delete,
-	  (const struct rpc_param[]){ { "name", RPC_P_STR, true, 1, BDEV_NAME_MAX }, { NULL } },
-	  "Delete a delay bdev no namespace uses (its base bdev stays)." },
-	{ "bdev_delay_update_latency", bdev_delay_update_latency,
-	  (const struct rpc_param[]){ { "name", RPC_P_STR, true, 1, BDEV_NAME_MAX },
-				      P_LATENCY("latency_us"),
-				      P_LATENCY("read_latency_us"),
-				      P_LATENCY("write_latency_us"),
-				      { NULL } },
-	  "Change a delay bdev's latencies for the I/O submitted from now on." },
-	{ "bdev_delay_list", bdev_delay_list,
-	  (const struct rpc_param[]){ { "name", RPC_P_STR, false, 1, BDEV_NAME_MAX }, { NULL } },
-	  "List delay bdevs: base, latencies, I/O in flight and completed." },
-	{ NULL },
+	{"bdev_delay_create", bdev_delay_create,
+	 (const struct rpc_param[]){{"name", RPC_P_STR, true, 1, BDEV_NAME_MAX},
+				    {"base_bdev_name", RPC_P_STR, true, 1, BDEV_NAME_MAX},
+				    P_LATENCY("latency_us"),
+				    P_LATENCY("read_latency_us"),
+				    P_LATENCY("write_latency_us"),
+				    {NULL}},
+	 "Create a bdev that completes each I/O of base_bdev_name only after a latency in "
+	 "microseconds (latency_us for all, or read_latency_us / write_latency_us; at most 10 s)."},
+	{"bdev_delay_delete", bdev_delay_delete,
+	 (const struct rpc_param[]){{"name", RPC_P_STR, true, 1, BDEV_NAME_MAX}, {NULL}},
+	 "Delete a delay bdev no namespace uses (its base bdev stays)."},
+	{"bdev_delay_update_latency", bdev_delay_update_latency,
+	 (const struct rpc_param[]){{"name", RPC_P_STR, true, 1, BDEV_NAME_MAX},
+				    P_LATENCY("latency_us"),
+				    P_LATENCY("read_latency_us"),
+				    P_LATENCY("write_latency_us"),
+				    {NULL}},
+	 "Change a delay bdev's latencies for the I/O submitted from now on."},
+	{"bdev_delay_list", bdev_delay_list,
+	 (const struct rpc_param[]){{"name", RPC_P_STR, false, 1, BDEV_NAME_MAX}, {NULL}},
+	 "List delay bdevs: base, latencies, I/O in flight and completed."},
+	{NULL},
 };

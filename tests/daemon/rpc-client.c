@@ -22,7 +22,7 @@ long long client_now_ms(void)
 
 int client_connect(const char *path, bool nonblock)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -54,7 +54,7 @@ int client_send(int fd, const void *buf, size_t len)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+				struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 
 				poll(&pfd, 1, 1000);
 				continue;
@@ -108,7 +108,7 @@ int client_read(int fd, struct client_buf *cb, int timeout_ms, json_t **out)
 	if (t >= 0)
 		return t;
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		long long left = deadline - client_now_ms();
 		ssize_t n;
 
@@ -138,5 +138,5 @@ int client_read(int fd, struct client_buf *cb, int timeout_ms, json_t **out)
 void client_buf_free(struct client_buf *cb)
 {
 	free(cb->buf);
-	*cb = (struct client_buf){ 0 };
+	*cb = (struct client_buf){0};
 }

@@ -72,7 +72,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	int opt;
 
-	*o = (struct opts){ .timeout = 10, .nconn = 1, .nreplies = 1 };
+	*o = (struct opts){.timeout = 10, .nconn = 1, .nreplies = 1};
 	while ((opt = getopt(argc, argv, "b:chS:n:m:t:")) != -1) {
 		switch (opt) {
 		case 'b':
@@ -141,7 +141,7 @@ static int read_many(const struct opts *o, int *fds)
 	int ok = 0;
 
 	for (int i = 0; i < o->nconn; i++) {
-		struct client_buf cb = { 0 };
+		struct client_buf cb = {0};
 		json_t *r;
 
 		if (!client_read(fds[i], &cb, (int)(o->timeout * 1000), &r) &&
@@ -158,7 +158,7 @@ static int read_many(const struct opts *o, int *fds)
 /* -m: the replies on the one connection, each printed compact on a line. */
 static int read_replies(const struct opts *o, int fd)
 {
-	struct client_buf cb = { 0 };
+	struct client_buf cb = {0};
 	int ret = 0;
 
 	for (int k = 0; k < o->nreplies && !ret; k++) {
@@ -192,8 +192,8 @@ static int after_send(const struct opts *o, int *fds)
 		return 0;
 	}
 	if (o->stall > 0) {
-		struct timespec ts = { (time_t)o->stall,
-				       (long)((o->stall - (time_t)o->stall) * 1e9) };
+		struct timespec ts = {(time_t)o->stall,
+				      (long)((o->stall - (time_t)o->stall) * 1e9)};
 
 		nanosleep(&ts, NULL);
 		printf("stalled\n");

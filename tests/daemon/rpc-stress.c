@@ -103,7 +103,7 @@ static int check_big_reply(int fd, struct client_buf *cb)
 /* Send all of req but its last 2 bytes in 1..64-byte pieces on a, probing on b after each. */
 static int send_pieces(int a, int b, const char *req, size_t len, unsigned *probes)
 {
-	struct client_buf cb = { 0 };
+	struct client_buf cb = {0};
 	time_t start = time(NULL);
 	unsigned seed = 12345;
 	size_t off = 0;
@@ -130,7 +130,8 @@ static int send_pieces(int a, int b, const char *req, size_t len, unsigned *prob
 		(*probes)++;
 		if (time(NULL) - start > PIECES_BUDGET_S) {
 			fprintf(stderr,
-				"rpc-stress: after %u replies, %zu of %zu bytes in %d s: each reply waits for the partial request to be re-parsed\n",
+				"rpc-stress: after %u replies, %zu of %zu bytes in %d s: each "
+				"reply waits for the partial request to be re-parsed\n",
 				*probes, off, len, PIECES_BUDGET_S);
 			ret = 1;
 		}
@@ -141,7 +142,7 @@ static int send_pieces(int a, int b, const char *req, size_t len, unsigned *prob
 
 static int pieces(const char *path)
 {
-	struct client_buf cb = { 0 };
+	struct client_buf cb = {0};
 	time_t start = time(NULL);
 	unsigned probes = 0;
 	struct pollfd p;
@@ -157,7 +158,7 @@ static int pieces(const char *path)
 		return fail("cannot connect");
 	ret = send_pieces(a, b, req, len, &probes);
 	/* Nothing may have answered the big one before its last byte. */
-	p = (struct pollfd){ .fd = a, .events = POLLIN };
+	p = (struct pollfd){.fd = a, .events = POLLIN};
 	if (!ret && poll(&p, 1, 0) == 1)
 		ret = fail("a reply came before the request was complete");
 	if (!ret && client_send(a, req + len - 2, 2))
@@ -177,7 +178,7 @@ static int pieces(const char *path)
 static int hold(const char *path, int n, int secs)
 {
 	int *fds = calloc((size_t)n, sizeof(*fds)), got = 0;
-	struct timespec ts = { secs, 0 };
+	struct timespec ts = {secs, 0};
 
 	if (!fds)
 		return fail("out of memory");

@@ -36,7 +36,7 @@ static void bio_end(struct nvemu_bio *bio, int err)
 /* Poll b as an event loop would: wait on its fd up to ms, then poll(). */
 static void poll_for(struct nvemu_bdev *b, int ms)
 {
-	struct pollfd p = { .fd = nvemu_bdev_get_fd(b), .events = POLLIN };
+	struct pollfd p = {.fd = nvemu_bdev_get_fd(b), .events = POLLIN};
 
 	assert_true(p.fd >= 0);
 	poll(&p, 1, ms);
@@ -50,8 +50,8 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct nvemu_bdev_delay_opts o = { .read_latency_us = 50000, .write_latency_us = 20000 };
-	struct nvemu_error err = { 0 };
+	struct nvemu_bdev_delay_opts o = {.read_latency_us = 50000, .write_latency_us = 20000};
+	struct nvemu_error err = {0};
 
 	assert_int_equal(nvemu_bdev_ram_create("ram0", 1 << 20, 512, &f->ram, &err), 0);
 	assert_int_equal(nvemu_bdev_delay_create("dly0", f->ram, &o, &f->dly, &err), 0);
@@ -70,11 +70,10 @@ static int teardown(void **state)
 }
 
 /* Submit one bio and wait for it; returns how long it took. */
-static uint64_t timed_io(struct nvemu_bdev *b, enum nvemu_bio_op op, void *buf,
-			 struct bio_done *d)
+static uint64_t timed_io(struct nvemu_bdev *b, enum nvemu_bio_op op, void *buf, struct bio_done *d)
 {
-	struct nvemu_bio bio = { .op = op, .offset = 4096, .len = 4096, .buf = buf,
-				 .end_io = bio_end, .private = d };
+	struct nvemu_bio bio = {
+		.op = op, .offset = 4096, .len = 4096, .buf = buf, .end_io = bio_end, .private = d};
 	uint64_t t0 = now_ns();
 
 	assert_int_equal(nvemu_bdev_submit(b, &bio), 0);
@@ -108,10 +107,14 @@ static void test_geometry(void **state)
 static void test_latency(void **state)
 {
 	struct fixture *f = *state;
-	struct bio_done d = { 0 };
+	struct bio_done d = {0};
 	char buf[4096];
-	struct nvemu_bio bio = { .op = NVEMU_BIO_READ, .offset = 0, .len = 4096, .buf = buf,
-				 .end_io = bio_end, .private = &d };
+	struct nvemu_bio bio = {.op = NVEMU_BIO_READ,
+				.offset = 0,
+				.len = 4096,
+				.buf = buf,
+				.end_io = bio_end,
+				.private = &d};
 	uint64_t t0 = now_ns();
 
 	assert_int_equal(nvemu_bdev_submit(f->dly, &bio), 0);
@@ -139,7 +142,7 @@ static void test_latency(void **state)
 static void test_read_write(void **state)
 {
 	struct fixture *f = *state;
-	struct bio_done w = { 0 }, r = { 0 };
+	struct bio_done w = {0}, r = {0};
 	char in[4096], out[4096];
 	uint64_t tw, tr;
 
@@ -155,9 +158,9 @@ static void test_read_write(void **state)
 static void test_set_latency(void **state)
 {
 	struct fixture *f = *state;
-	struct nvemu_bdev_delay_opts o = { .read_latency_us = 80000, .write_latency_us = 0 };
-	struct nvemu_error err = { 0 };
-	struct bio_done r = { 0 };
+	struct nvemu_bdev_delay_opts o = {.read_latency_us = 80000, .write_latency_us = 0};
+	struct nvemu_error err = {0};
+	struct bio_done r = {0};
 	char buf[4096];
 
 	assert_int_equal(nvemu_bdev_delay_set_latency(f->dly, &o, &err), 0);
@@ -177,12 +180,16 @@ static void test_set_latency(void **state)
 static void test_order(void **state)
 {
 	struct fixture *f = *state;
-	struct bio_done dr = { 0 }, dw = { 0 };
-	char rb[4096], wb[4096] = { 0 };
-	struct nvemu_bio rd = { .op = NVEMU_BIO_READ, .len = 4096, .buf = rb, .end_io = bio_end,
-				.private = &dr };
-	struct nvemu_bio wr = { .op = NVEMU_BIO_WRITE, .offset = 8192, .len = 4096, .buf = wb,
-				.end_io = bio_end, .private = &dw };
+	struct bio_done dr = {0}, dw = {0};
+	char rb[4096], wb[4096] = {0};
+	struct nvemu_bio rd = {
+		.op = NVEMU_BIO_READ, .len = 4096, .buf = rb, .end_io = bio_end, .private = &dr};
+	struct nvemu_bio wr = {.op = NVEMU_BIO_WRITE,
+			       .offset = 8192,
+			       .len = 4096,
+			       .buf = wb,
+			       .end_io = bio_end,
+			       .private = &dw};
 
 	assert_int_equal(nvemu_bdev_submit(f->dly, &rd), 0);
 	assert_int_equal(nvemu_bdev_submit(f->dly, &wr), 0);
@@ -199,22 +206,26 @@ static void test_order(void **state)
 static void test_errors(void **state)
 {
 	struct fixture *f = *state;
-	struct nvemu_bdev_delay_opts o = { .read_latency_us = NVEMU_BDEV_DELAY_MAX_US + 1 };
-	struct nvemu_error err = { 0 };
+	struct nvemu_bdev_delay_opts o = {.read_latency_us = NVEMU_BDEV_DELAY_MAX_US + 1};
+	struct nvemu_error err = {0};
 	struct nvemu_bdev *b = NULL;
-	struct bio_done d = { 0 };
+	struct bio_done d = {0};
 	char buf[4096];
-	struct nvemu_bio bio = { .op = NVEMU_BIO_READ, .offset = 1 << 20, .len = 4096, .buf = buf,
-				 .end_io = bio_end, .private = &d };
+	struct nvemu_bio bio = {.op = NVEMU_BIO_READ,
+				.offset = 1 << 20,
+				.len = 4096,
+				.buf = buf,
+				.end_io = bio_end,
+				.private = &d};
 
 	assert_int_equal(nvemu_bdev_submit(f->dly, &bio), -ERANGE);
 	assert_int_equal(nvemu_bdev_inflight(f->dly), 0);
 	assert_int_equal(nvemu_bdev_delay_create("dly1", f->ram, &o, &b, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "read_latency_us"));
-	o = (struct nvemu_bdev_delay_opts){ .write_latency_us = NVEMU_BDEV_DELAY_MAX_US + 1 };
+	o = (struct nvemu_bdev_delay_opts){.write_latency_us = NVEMU_BDEV_DELAY_MAX_US + 1};
 	assert_int_equal(nvemu_bdev_delay_create("dly1", f->ram, &o, &b, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "write_latency_us"));
-	o = (struct nvemu_bdev_delay_opts){ 0 };
+	o = (struct nvemu_bdev_delay_opts){0};
 	assert_int_equal(nvemu_bdev_delay_create("bad name", f->ram, &o, &b, &err), -EINVAL);
 	assert_int_equal(nvemu_bdev_delay_create("dly1", NULL, &o, &b, &err), -EINVAL);
 	assert_int_equal(f->ram->users, 1);
