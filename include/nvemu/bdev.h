@@ -86,4 +86,28 @@ int nvemu_bdev_resize(struct nvemu_bdev *bdev, uint64_t new_size);
 /* Bytes of memory the RAM backend holds (0 for other types). */
 uint64_t nvemu_bdev_ram_resident(struct nvemu_bdev *bdev);
 
+/*
+ * The delay backend: a bdev over a base bdev whose completions are held
+ * until a fixed latency after submission has passed (SPDK's delay vbdev).
+ * It holds the base (users) until destroyed; poll() also polls the base.
+ */
+#define NVEMU_BDEV_DELAY_MAX_US 10000000ull /* 10 s */
+
+struct nvemu_bdev_delay_opts {
+	uint64_t read_latency_us;
+	uint64_t write_latency_us; /* writes, flushes, write zeroes, deallocate */
+};
+
+int nvemu_bdev_delay_create(const char *name, struct nvemu_bdev *base,
+			    const struct nvemu_bdev_delay_opts *opts, struct nvemu_bdev **out,
+			    struct nvemu_error *err);
+/* A delay bdev's base and latencies; -EINVAL if bdev is not a delay bdev. */
+int nvemu_bdev_delay_get(struct nvemu_bdev *bdev, struct nvemu_bdev **base,
+			 struct nvemu_bdev_delay_opts *opts);
+/* New latencies for the I/O submitted from now on (held I/O keeps its due time). */
+int nvemu_bdev_delay_set_latency(struct nvemu_bdev *bdev, const struct nvemu_bdev_delay_opts *opts,
+				 struct nvemu_error *err);
+/* Bios a delay bdev has completed since it was created (0 for other bdevs). */
+uint64_t nvemu_bdev_delay_completed(struct nvemu_bdev *bdev);
+
 #endif

@@ -43,6 +43,8 @@ static void save_bdevs(struct nvemud *d, json_t *calls)
 				json_object_set_new(p, "num_blocks", json_integer(nb));
 			call(calls, "bdev_file_create", p);
 		}
+		else if (!strcmp(bd->ops->type, "delay"))
+			call(calls, "bdev_delay_create", rpc_bdev_delay_params(bd));
 		else
 			call(calls, !strcmp(bd->ops->type, "null") ? "bdev_null_create" :
 								       "bdev_malloc_create",

@@ -78,6 +78,7 @@ static const struct rpc_method core_methods[] = {
 static const struct rpc_method *const tables[] = {
 	core_methods,
 	rpc_bdev_methods,
+	rpc_bdev_delay_methods,
 	rpc_subsystem_methods,
 	rpc_namespace_methods,
 	rpc_controller_methods,

@@ -87,6 +87,7 @@ struct rpc_method {
 };
 
 extern const struct rpc_method rpc_bdev_methods[];
+extern const struct rpc_method rpc_bdev_delay_methods[];
 extern const struct rpc_method rpc_subsystem_methods[];
 extern const struct rpc_method rpc_namespace_methods[];
 extern const struct rpc_method rpc_controller_methods[];
@@ -167,6 +168,9 @@ json_t *nvemud_ctrl_snapshot(struct nvemud *d, struct nvemu_ctrl *ctrl);
 /* Restores the state saved by nvemud_ctrl_snapshot into a freshly created ctrl. */
 int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
 			struct rpc_err *e);
+
+/* rpc-bdev-delay.c: bdev_delay_create params that re-create a delay bdev (save_config) */
+json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev);
 
 /* config.c */
 json_t *nvemud_save_config(struct nvemud *d);

@@ -123,6 +123,23 @@ static const struct method methods[] = {
 		{ "direct", P_BOOL, 0, false, "open with O_DIRECT" },
 	} },
 	{ "bdev_delete", "Delete a bdev not used by a namespace", { BDEV_NAME } },
+	{ "bdev_delay_create", "Create a bdev that adds a latency to each I/O of a base bdev", {
+		BDEV_NAME,
+		{ "base_bdev_name", P_STRING, 0, true, "the bdev whose I/O is delayed" },
+		{ "latency_us", P_INT, 'l', false, "latency of every I/O in microseconds (max 10 s)" },
+		{ "read_latency_us", P_INT, 'r', false, "read latency in microseconds" },
+		{ "write_latency_us", P_INT, 'w', false, "write/flush latency in microseconds" },
+	} },
+	{ "bdev_delay_delete", "Delete a delay bdev (its base stays)", { BDEV_NAME } },
+	{ "bdev_delay_update_latency", "Change a delay bdev's latencies for new I/O", {
+		BDEV_NAME,
+		{ "latency_us", P_INT, 'l', false, "latency of every I/O in microseconds (max 10 s)" },
+		{ "read_latency_us", P_INT, 'r', false, "read latency in microseconds" },
+		{ "write_latency_us", P_INT, 'w', false, "write/flush latency in microseconds" },
+	} },
+	{ "bdev_delay_list", "List delay bdevs with their I/O counters", {
+		{ "name", P_STRING, 'b', false, "only this bdev" },
+	} },
 	{ "bdev_list", "List bdevs", {
 		{ "name", P_STRING, 'b', false, "only this bdev" },
 	} },

@@ -20,7 +20,6 @@
  * reply, 4 timeout, 1 other errors. The reply is printed compact on one line.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,120 +27,16 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
-#include <jansson.h>
+#include "rpc-client.h"
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static int connect_to(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -1;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* The server may close on us after replying to garbage: EPIPE is not our failure. */
-static int send_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* Bytes past the first reply, kept for the next read_reply on the same connection. */
-struct rbuf {
-	char *buf;
-	size_t len, cap;
+struct opts {
+	size_t big;
+	double stall, timeout;
+	bool close_early, half_close;
+	int nconn, nreplies;
+	const char *sock, *data;
 };
-
-/* Parse one value off the front of rb; 1 if complete, 0 if more is needed, -1 bad. */
-static int take(struct rbuf *rb, json_t **out)
-{
-	json_error_t jerr;
-	size_t skip = 0;
-
-	while (skip < rb->len && strchr(" \t\r\n", rb->buf[skip]))
-		skip++;
-	if (skip == rb->len)
-		return 0;
-	*out = json_loadb(rb->buf + skip, rb->len - skip, JSON_DISABLE_EOF_CHECK, &jerr);
-	if (*out) {
-		size_t used = skip + (size_t)jerr.position;
-
-		memmove(rb->buf, rb->buf + used, rb->len - used);
-		rb->len -= used;
-		return 1;
-	}
-	if (json_error_code(&jerr) == json_error_premature_end_of_input)
-		return 0;
-	fprintf(stderr, "rpc-raw: malformed reply: %s\n", jerr.text);
-	return -1;
-}
-
-/* Returns 0 and the reply, 3 if closed first, 4 on timeout. */
-static int read_reply(int fd, struct rbuf *rb, int timeout_ms, json_t **out)
-{
-	long long deadline = now_ms() + timeout_ms;
-	int t;
-
-	*out = NULL;
-	t = take(rb, out);
-	if (t)
-		return t > 0 ? 0 : 1;
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long long left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return 4;
-		if (rb->len + 4096 > rb->cap) {
-			size_t cap = rb->cap ? rb->cap * 2 : 1 << 16;
-			char *nb = realloc(rb->buf, cap);
-
-			if (!nb)
-				return 1;
-			rb->buf = nb;
-			rb->cap = cap;
-		}
-		n = recv(fd, rb->buf + rb->len, rb->cap - rb->len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return 3;
-		rb->len += n;
-		t = take(rb, out);
-		if (t)
-			return t > 0 ? 0 : 1;
-	}
-}
 
 static char *read_stdin(size_t *len)
 {
@@ -166,141 +61,180 @@ static char *read_stdin(size_t *len)
 	return buf;
 }
 
-int main(int argc, char **argv)
+static int usage(void)
 {
-	size_t big = 0, len;
-	double stall = 0, timeout = 10;
-	bool close_early = false, half_close = false;
-	int nconn = 1, nreplies = 1, opt, ret = 0;
-	char *data;
-	int *fds;
+	fprintf(stderr, "usage: rpc-raw [-b N] [-c] [-h] [-m N] [-S SECS] [-n N] [-t SECS] "
+			"SOCKET [DATA]\n");
+	return 1;
+}
 
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	int opt;
+
+	*o = (struct opts){.timeout = 10, .nconn = 1, .nreplies = 1};
 	while ((opt = getopt(argc, argv, "b:chS:n:m:t:")) != -1) {
 		switch (opt) {
 		case 'b':
-			big = strtoull(optarg, NULL, 0);
+			o->big = strtoull(optarg, NULL, 0);
 			break;
 		case 'c':
-			close_early = true;
+			o->close_early = true;
 			break;
 		case 'h':
-			half_close = true;
+			o->half_close = true;
 			break;
 		case 'S':
-			stall = atof(optarg);
+			o->stall = atof(optarg);
 			break;
 		case 'n':
-			nconn = atoi(optarg);
+			o->nconn = atoi(optarg);
 			break;
 		case 'm':
-			nreplies = atoi(optarg);
+			o->nreplies = atoi(optarg);
 			break;
 		case 't':
-			timeout = atof(optarg);
+			o->timeout = atof(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: rpc-raw [-b N] [-c] [-h] [-m N] [-S SECS] [-n N] [-t SECS] "
-					"SOCKET [DATA]\n");
-			return 1;
+			return usage();
 		}
 	}
-	if (optind >= argc || nconn < 1 || nconn > 4096) {
+	if (optind >= argc || o->nconn < 1 || o->nconn > 4096) {
 		fprintf(stderr, "rpc-raw: need a socket path\n");
 		return 1;
 	}
-	if (optind + 1 < argc) {
-		data = strdup(argv[optind + 1]);
-		len = strlen(data);
+	o->sock = argv[optind];
+	o->data = optind + 1 < argc ? argv[optind + 1] : NULL;
+	return 0;
+}
+
+/* The bytes to send: DATA or stdin, with -b's filler inside a JSON string. */
+static char *load_data(const struct opts *o, size_t *len)
+{
+	static const char tail[] = "\"}}\n";
+	char *data, *nb;
+
+	if (o->data) {
+		data = strdup(o->data);
+		*len = data ? strlen(data) : 0;
 	} else {
-		data = read_stdin(&len);
+		data = read_stdin(len);
 	}
-	if (!data)
-		return 1;
-	if (big) {
-		static const char tail[] = "\"}}\n";
-		char *nb = realloc(data, len + big + sizeof(tail));
-
-		if (!nb)
-			return 1;
-		data = nb;
-		memset(data + len, 'A', big);
-		memcpy(data + len + big, tail, sizeof(tail));
-		len += big + sizeof(tail) - 1;
+	if (!data || !o->big)
+		return data;
+	nb = realloc(data, *len + o->big + sizeof(tail));
+	if (!nb) {
+		free(data);
+		return NULL;
 	}
+	data = nb;
+	memset(data + *len, 'A', o->big);
+	memcpy(data + *len + o->big, tail, sizeof(tail));
+	*len += o->big + sizeof(tail) - 1;
+	return data;
+}
 
-	fds = calloc(nconn, sizeof(*fds));
-	if (!fds)
-		return 1;
-	for (int i = 0; i < nconn; i++) {
-		fds[i] = connect_to(argv[optind]);
-		if (fds[i] < 0) {
-			fprintf(stderr, "rpc-raw: connect %s: %s\n", argv[optind], strerror(errno));
-			free(data);
-			free(fds);
-			return 1;
-		}
-		/* A send error after a partial write is fine: the server may refuse early. */
-		send_all(fds[i], data, len);
-		if (half_close)
-			shutdown(fds[i], SHUT_WR);
+/* -n: one reply per connection; prints how many were results. */
+static int read_many(const struct opts *o, int *fds)
+{
+	int ok = 0;
+
+	for (int i = 0; i < o->nconn; i++) {
+		struct client_buf cb = {0};
+		json_t *r;
+
+		if (!client_read(fds[i], &cb, (int)(o->timeout * 1000), &r) &&
+		    json_object_get(r, "result"))
+			ok++;
+		json_decref(r);
+		client_buf_free(&cb);
+		close(fds[i]);
 	}
-	free(data);
-	data = NULL;
-	if (close_early) {
-		for (int i = 0; i < nconn; i++)
-			close(fds[i]);
-		printf("closed\n");
-		free(fds);
-		return 0;
-	}
-	if (stall > 0) {
-		struct timespec ts = { (time_t)stall, (long)((stall - (time_t)stall) * 1e9) };
+	printf("%d\n", ok);
+	return ok == o->nconn ? 0 : 1;
+}
 
-		nanosleep(&ts, NULL);
-		printf("stalled\n");
-		free(fds);
-		return 0;
-	}
-	if (nconn > 1) {
-		int ok = 0;
+/* -m: the replies on the one connection, each printed compact on a line. */
+static int read_replies(const struct opts *o, int fd)
+{
+	struct client_buf cb = {0};
+	int ret = 0;
 
-		for (int i = 0; i < nconn; i++) {
-			struct rbuf rb = { 0 };
-			json_t *r;
-
-			if (!read_reply(fds[i], &rb, (int)(timeout * 1000), &r) &&
-			    json_object_get(r, "result"))
-				ok++;
-			json_decref(r);
-			free(rb.buf);
-			close(fds[i]);
-		}
-		printf("%d\n", ok);
-		free(fds);
-		return ok == nconn ? 0 : 1;
-	}
-
-	struct rbuf rb = { 0 };
-
-	for (int k = 0; k < nreplies && !ret; k++) {
+	for (int k = 0; k < o->nreplies && !ret; k++) {
 		json_t *r;
 		char *s;
 
-		ret = read_reply(fds[0], &rb, (int)(timeout * 1000), &r);
+		ret = client_read(fd, &cb, (int)(o->timeout * 1000), &r);
 		if (!ret) {
 			s = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
 			printf("%s\n", s ? s : "");
 			free(s);
 			json_decref(r);
-		} else if (ret == 3) {
+		} else if (ret == CLIENT_CLOSED) {
 			printf("closed\n");
-		} else if (ret == 4) {
+		} else if (ret == CLIENT_TIMEOUT) {
 			printf("timeout\n");
 		}
 	}
-	close(fds[0]);
-	free(rb.buf);
+	close(fd);
+	client_buf_free(&cb);
+	return ret;
+}
+
+/* What to do once everything is sent: close, stall, or read replies. */
+static int after_send(const struct opts *o, int *fds)
+{
+	if (o->close_early) {
+		for (int i = 0; i < o->nconn; i++)
+			close(fds[i]);
+		printf("closed\n");
+		return 0;
+	}
+	if (o->stall > 0) {
+		struct timespec ts = {(time_t)o->stall,
+				      (long)((o->stall - (time_t)o->stall) * 1e9)};
+
+		nanosleep(&ts, NULL);
+		printf("stalled\n");
+		return 0;
+	}
+	if (o->nconn > 1)
+		return read_many(o, fds);
+	return read_replies(o, fds[0]);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	size_t len;
+	char *data;
+	int *fds, ret;
+
+	if (parse_opts(argc, argv, &o))
+		return 1;
+	data = load_data(&o, &len);
+	fds = calloc(o.nconn, sizeof(*fds));
+	if (!data || !fds) {
+		free(data);
+		free(fds);
+		return 1;
+	}
+	for (int i = 0; i < o.nconn; i++) {
+		fds[i] = client_connect(o.sock, false);
+		if (fds[i] < 0) {
+			fprintf(stderr, "rpc-raw: connect %s: %s\n", o.sock, strerror(errno));
+			free(data);
+			free(fds);
+			return 1;
+		}
+		/* A send error after a partial write is fine: the server may refuse early. */
+		client_send(fds[i], data, len);
+		if (o.half_close)
+			shutdown(fds[i], SHUT_WR);
+	}
 	free(data);
+	ret = after_send(&o, fds);
 	free(fds);
 	return ret;
 }

@@ -17,86 +17,19 @@
  *       seconds without sending anything, close them; prints how many
  *       connected.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
+#include "rpc-client.h"
 
 #define BIG (1024 * 1024 - 4096)
 /* About 30 times what a server that frames incrementally needs, sanitizers included. */
 #define PIECES_BUDGET_S 90
-
-static int connect_to(const char *path, bool nonblock)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -1;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int send_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd p = { .fd = fd, .events = POLLOUT };
-
-				poll(&p, 1, 1000);
-				continue;
-			}
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* The one reply to the one request outstanding, within timeout_ms; NULL on timeout or close. */
-static json_t *read_line(int fd, int timeout_ms)
-{
-	static char buf[1 << 16];
-	size_t len = 0;
-
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, timeout_ms) != 1)
-			return NULL;
-		n = recv(fd, buf + len, sizeof(buf) - len, 0);
-		if (n <= 0)
-			return NULL;
-		len += (size_t)n;
-		if (buf[len - 1] == '\n')
-			return json_loadb(buf, len - 1, 0, NULL);
-		if (len == sizeof(buf))
-			return NULL;
-	}
-}
 
 static int fail(const char *msg)
 {
@@ -104,109 +37,153 @@ static int fail(const char *msg)
 	return 1;
 }
 
-static int pieces(const char *path)
+/* The big request: nested and comma-separated, so that every piece holds a closing brace. */
+static char *big_request(size_t *len)
 {
 	static const char head[] =
 		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"bdev_list\",\"params\":{\"pad\":[";
 	static const char tail[] = "{}]}}\n";
 	char *req = malloc(BIG + 64);
-	size_t len, off = 0;
-	unsigned probes = 0, seed = 12345;
-	time_t start = time(NULL);
-	int a, b;
-	json_t *r;
 
 	if (!req)
-		return fail("out of memory");
-	len = strlen(head);
-	memcpy(req, head, len);
-	/* Nested and comma-separated: every piece holds a closing brace. */
-	while (len + 16 < BIG) {
-		memcpy(req + len, "{\"a\":[{}]},", 11);
-		len += 11;
+		return NULL;
+	*len = strlen(head);
+	memcpy(req, head, *len);
+	while (*len + 16 < BIG) {
+		memcpy(req + *len, "{\"a\":[{}]},", 11);
+		*len += 11;
 	}
-	memcpy(req + len, tail, strlen(tail));
-	len += strlen(tail);
+	memcpy(req + *len, tail, strlen(tail));
+	*len += strlen(tail);
+	return req;
+}
 
-	a = connect_to(path, false);
-	b = connect_to(path, false);
-	if (a < 0 || b < 0)
-		return fail("cannot connect");
-	/* All but the closing brace and newline, which complete the request. */
-	while (off < len - 2) {
+/* The other client is served while the big request is incomplete: one request, its reply. */
+static int probe(int fd, struct client_buf *cb, unsigned id)
+{
+	char req[128];
+	json_t *r;
+	int ok;
+
+	snprintf(req, sizeof(req),
+		 "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"nvme_subsystem_list\"}\n", id);
+	if (client_send(fd, req, strlen(req)))
+		return -1;
+	if (client_read(fd, cb, 10000, &r))
+		return -1;
+	ok = json_integer_value(json_object_get(r, "id")) == id &&
+	     json_is_array(json_object_get(r, "result"));
+	json_decref(r);
+	return ok ? 0 : -1;
+}
+
+/* The big request's reply must be the unknown-parameter error: it was parsed whole. */
+static int check_big_reply(int fd, struct client_buf *cb)
+{
+	json_t *r, *err;
+	const char *msg;
+
+	if (client_read(fd, cb, 30000, &r))
+		return fail("no reply to the big request");
+	err = json_object_get(r, "error");
+	msg = json_string_value(json_object_get(err, "message"));
+	if (json_integer_value(json_object_get(err, "code")) != -32602 || !msg ||
+	    !strstr(msg, "pad: unknown parameter")) {
+		char *s = json_dumps(r, 0);
+
+		fprintf(stderr, "rpc-stress: unexpected reply to the big request: %s\n", s);
+		free(s);
+		json_decref(r);
+		return 1;
+	}
+	json_decref(r);
+	return 0;
+}
+
+/* Send all of req but its last 2 bytes in 1..64-byte pieces on a, probing on b after each. */
+static int send_pieces(int a, int b, const char *req, size_t len, unsigned *probes)
+{
+	struct client_buf cb = {0};
+	time_t start = time(NULL);
+	unsigned seed = 12345;
+	size_t off = 0;
+	int ret = 0;
+
+	while (!ret && off < len - 2) {
 		size_t n;
 
 		seed = seed * 1103515245u + 12345u;
 		n = 1 + (seed >> 16) % 64;
 		if (n > len - 2 - off)
 			n = len - 2 - off;
-		if (send_all(a, req + off, n))
-			return fail("the big request's connection was closed early");
-		off += n;
-		{
-			char probe[128];
-
-			/* The other client is served while the big request is incomplete. */
-			snprintf(probe, sizeof(probe),
-				 "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"nvme_subsystem_list\"}\n",
-				 100 + probes);
-			if (send_all(b, probe, strlen(probe)))
-				return fail("probe send failed");
-			r = read_line(b, 10000);
-			if (!r || json_integer_value(json_object_get(r, "id")) != 100 + probes ||
-			    !json_is_array(json_object_get(r, "result"))) {
-				fprintf(stderr, "rpc-stress: probe %u not answered at byte %zu of %zu\n",
-					probes, off, len);
-				return 1;
-			}
-			json_decref(r);
-			probes++;
+		if (client_send(a, req + off, n)) {
+			ret = fail("the big request's connection was closed early");
+			break;
 		}
+		off += n;
+		if (probe(b, &cb, 100 + *probes)) {
+			fprintf(stderr, "rpc-stress: probe %u not answered at byte %zu of %zu\n",
+				*probes, off, len);
+			ret = 1;
+			break;
+		}
+		(*probes)++;
 		if (time(NULL) - start > PIECES_BUDGET_S) {
 			fprintf(stderr,
-				"rpc-stress: after %u replies, %zu of %zu bytes in %d s: each reply waits for the partial request to be re-parsed\n",
-				probes, off, len, PIECES_BUDGET_S);
-			return 1;
+				"rpc-stress: after %u replies, %zu of %zu bytes in %d s: each "
+				"reply waits for the partial request to be re-parsed\n",
+				*probes, off, len, PIECES_BUDGET_S);
+			ret = 1;
 		}
 	}
+	client_buf_free(&cb);
+	return ret;
+}
+
+static int pieces(const char *path)
+{
+	struct client_buf cb = {0};
+	time_t start = time(NULL);
+	unsigned probes = 0;
+	struct pollfd p;
+	size_t len;
+	char *req = big_request(&len);
+	int a, b, ret;
+
+	if (!req)
+		return fail("out of memory");
+	a = client_connect(path, false);
+	b = client_connect(path, false);
+	if (a < 0 || b < 0)
+		return fail("cannot connect");
+	ret = send_pieces(a, b, req, len, &probes);
 	/* Nothing may have answered the big one before its last byte. */
-	{
-		struct pollfd p = { .fd = a, .events = POLLIN };
-
-		if (poll(&p, 1, 0) == 1)
-			return fail("a reply came before the request was complete");
-	}
-	if (send_all(a, req + len - 2, 2))
-		return fail("last bytes");
-	r = read_line(a, 30000);
-	if (!r)
-		return fail("no reply to the big request");
-	if (json_integer_value(json_object_get(json_object_get(r, "error"), "code")) != -32602 ||
-	    !strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
-		    "pad: unknown parameter")) {
-		char *s = json_dumps(r, 0);
-
-		fprintf(stderr, "rpc-stress: unexpected reply to the big request: %s\n", s);
-		return 1;
-	}
-	json_decref(r);
-	printf("%u requests answered during a %zu-byte request in %ld s\n", probes, len,
-	       (long)(time(NULL) - start));
+	p = (struct pollfd){.fd = a, .events = POLLIN};
+	if (!ret && poll(&p, 1, 0) == 1)
+		ret = fail("a reply came before the request was complete");
+	if (!ret && client_send(a, req + len - 2, 2))
+		ret = fail("last bytes");
+	if (!ret)
+		ret = check_big_reply(a, &cb);
+	if (!ret)
+		printf("%u requests answered during a %zu-byte request in %ld s\n", probes, len,
+		       (long)(time(NULL) - start));
+	client_buf_free(&cb);
 	close(a);
 	close(b);
 	free(req);
-	return 0;
+	return ret;
 }
 
 static int hold(const char *path, int n, int secs)
 {
 	int *fds = calloc((size_t)n, sizeof(*fds)), got = 0;
-	struct timespec ts = { secs, 0 };
+	struct timespec ts = {secs, 0};
 
 	if (!fds)
 		return fail("out of memory");
 	for (int i = 0; i < n; i++) {
-		fds[i] = connect_to(path, true);
+		fds[i] = client_connect(path, true);
 		if (fds[i] >= 0)
 			got++;
 	}

@@ -10,8 +10,9 @@
 # dependencies, busybox-static, nvme-cli, fio, each with its ldd libraries)
 # is built once from `apt-get download`ed packages and cached in
 # ${NVEMU_GUEST_CACHE:-BUILD_DIR/guest-cache}. Each run appends a small
-# archive with the script and nvemu's binaries from BUILD_DIR (nvemud,
-# nvemu-rpc, tests/guest/nvemu-tcp-target, with their libraries).
+# archive with the script, tests/guest/lib.sh and nvemu's binaries from
+# BUILD_DIR (nvemud, nvemu-rpc, tests/guest/nvemu-tcp-target, with their
+# libraries).
 #
 # The guest has no network device (-nic none): everything stays on its
 # loopback. Serial ports: ttyS0 kernel console, ttyS1 the script's output,
@@ -141,6 +142,8 @@ run=$(mktemp -d "${TMPDIR:-/tmp}/nvemu-guest.XXXXXX")
 trap 'rm -rf "$run"' EXIT
 mkdir -p "$run/root/test" "$run/root/nvemu/bin"
 cp "$script" "$run/root/test/script.sh"
+# The scripts source their shared helpers from next to themselves.
+cp "$(dirname "$0")/lib.sh" "$run/root/test/lib.sh"
 for b in src/daemon/nvemud src/rpc-cli/nvemu-rpc tests/guest/nvemu-tcp-target; do
 	if [ -x "$build/$b" ]; then
 		cp "$build/$b" "$run/root/nvemu/bin/"

@@ -8,99 +8,12 @@
 # nqn.2014-08.io.nvemu:default, listener 127.0.0.1:4420, any host); the
 # script adds a 16 MiB RAM namespace (NSID 3) and a 16 MiB file namespace on
 # the guest's tmpfs (NSID 4) over RPC.
-set -u
-NQN=nqn.2014-08.io.nvemu:default
-HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:6e7a1c2b-8d3e-4f50-9a61-7b8c9d0e1f23
-HOSTID=6e7a1c2b-8d3e-4f50-9a61-7b8c9d0e1f23
+. "$(dirname "$0")/lib.sh"
 OTHERNQN=nqn.2014-08.org.nvmexpress:uuid:0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b
 OTHERID=0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b
-ADDR="-t tcp -a 127.0.0.1 -s 4420"
 FILE=/tmp/nvemu-file0.img
 CFG=/tmp/nvemu-config.json
-LOG=/tmp/nvemud.log
-OUT=/tmp/out
-n=0
-failed=0
 
-diag() { sed 's/^/# /' "$@"; }
-T0=$(date +%s)
-el() { echo "[$(($(date +%s) - T0))s]"; }
-ok() { n=$((n + 1)); echo "ok $n - $1 $(el)"; }
-nok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1 $(el)"
-	[ -s $OUT ] && tail -n 15 $OUT | diag
-}
-# tg DESC PATTERN FILE: FILE has a line matching PATTERN (FILE shown if not).
-tg() {
-	if grep -q "$2" "$3"; then ok "$1"; else nok "$1"; tail -n 30 "$3" | diag; fi
-}
-# t DESC CMD...: one check, the command's output in $OUT.
-t() {
-	_d=$1
-	shift
-	if "$@" >$OUT 2>&1; then ok "$_d"; else nok "$_d"; fi
-}
-bail() {
-	echo "Bail out! $*"
-	echo "# nvemud log:"
-	diag $LOG 2>/dev/null | tail -n 30
-	exit 1
-}
-rpc() { nvemu-rpc -t 20 "$@"; }
-
-start_nvemud() {
-	nvemud "$@" >>$LOG 2>&1 &
-	NVEMUD_PID=$!
-	for _i in $(seq 100); do
-		rpc rpc_get_methods >/dev/null 2>&1 && return 0
-		kill -0 $NVEMUD_PID 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-# stop_nvemud: SIGTERM, wait up to 15 s; sets STOP_RC.
-stop_nvemud() {
-	kill -TERM $NVEMUD_PID
-	for _i in $(seq 150); do
-		kill -0 $NVEMUD_PID 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 $NVEMUD_PID 2>/dev/null; then
-		kill -KILL $NVEMUD_PID
-		STOP_RC=timeout
-	fi
-	wait $NVEMUD_PID
-	STOP_RC=${STOP_RC:-$?}
-}
-
-# The block device of NSID $1 (multipath head or plain), empty if none.
-ns_dev() {
-	for _b in /sys/block/nvme*; do
-		case ${_b##*/} in nvme*c*) continue ;; esac
-		[ "$(cat "$_b/nsid" 2>/dev/null)" = "$1" ] && [ -b "/dev/${_b##*/}" ] &&
-			echo "/dev/${_b##*/}" && return 0
-	done
-	return 1
-}
-# wait_ns NSID [gone]: up to 15 s for the namespace to appear (or to disappear).
-wait_ns() {
-	for _i in $(seq 150); do
-		if [ "${2:-}" = gone ]; then ns_dev "$1" >/dev/null || return 0
-		else ns_dev "$1" >/dev/null && return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-ctrl_dev() {
-	for _c in /sys/class/nvme/nvme*; do
-		[ -e "$_c/subsysnqn" ] && grep -qx "$NQN" "$_c/subsysnqn" &&
-			[ "$(cat "$_c/state")" = live ] && echo "/dev/${_c##*/}" && return 0
-	done
-	return 1
-}
 wait_ctrl() {
 	for _i in $(seq 150); do
 		CTRL=$(ctrl_dev) && return 0
@@ -139,7 +52,7 @@ fio_small() {
 }
 
 # ---- nvemud with its default configuration
-start_nvemud || bail "nvemud did not start"
+start_nvemud || bail "nvemud starts with the default configuration"
 ok "nvemud starts with the default configuration"
 rpc nvmf_subsystem_get_listeners --nqn $NQN >$OUT 2>&1
 if grep -q '"traddr": "127.0.0.1"' $OUT && grep -q '"trsvcid": "4420"' $OUT; then
@@ -166,7 +79,7 @@ if grep -q "subnqn: *$NQN" $OUT && grep -q "traddr: *127.0.0.1" $OUT; then
 else
 	nok "nvme discover lists $NQN at 127.0.0.1"
 fi
-connect >$OUT 2>&1 || { nok "nvme connect"; bail "cannot connect"; }
+connect >$OUT 2>&1 || bail "nvme connect: controller and namespaces 3 and 4 appear"
 ok "nvme connect: controller $CTRL, namespaces 3 and 4 appear"
 RAMDEV=$(ns_dev 3)
 FILEDEV=$(ns_dev 4)
@@ -222,7 +135,7 @@ stop_nvemud
 t "SIGTERM with a host connected: nvemud exits 0 (got $STOP_RC)" [ "$STOP_RC" = 0 ]
 t "... and says it stopped" grep -q "nvemud: stopped" $LOG
 t "nvme disconnect of the orphaned controller" disconnect
-start_nvemud -c $CFG >$OUT 2>&1 || bail "nvemud -c $CFG did not start"
+start_nvemud -c $CFG >$OUT 2>&1 || bail "nvemud restarts with -c $CFG"
 ok "nvemud restarts with -c $CFG"
 t "listener 127.0.0.1:4420 restored" sh -c \
 	"nvemu-rpc nvmf_subsystem_get_listeners --nqn $NQN | grep -q '\"trsvcid\": \"4420\"'"
@@ -251,11 +164,7 @@ nvme connect $ADDR -n $NQN --hostnqn="$OTHERNQN" --hostid="$OTHERID" >$OUT 2>&1 
 t "the allowed host NQN connects" [ $? -eq 0 ]
 t "nvme disconnect" disconnect
 
+check_sanitizer
 stop_nvemud
 t "nvemud stops on SIGTERM (exit $STOP_RC)" [ "$STOP_RC" = 0 ]
-if [ $failed -ne 0 ]; then
-	echo "# nvemud log:"
-	tail -n 40 $LOG | diag
-fi
-echo "1..$n"
-[ $failed -eq 0 ]
+finish

@@ -7,88 +7,71 @@
 # (never hang, never read stale or corrupt data: fio verifies what is still
 # there), and a namespace re-created in place must work and read as new.
 # TAP output, one line per check; exit status 1 if any check failed.
-set -u
-NQN=nqn.2014-08.io.nvemu:default
-HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:6e7a1c2b-8d3e-4f50-9a61-7b8c9d0e1f23
-HOSTID=6e7a1c2b-8d3e-4f50-9a61-7b8c9d0e1f23
-ADDR="-t tcp -a 127.0.0.1 -s 4420"
-LOG=/tmp/nvemud.log
-OUT=/tmp/out
-n=0
-failed=0
+. "$(dirname "$0")/lib.sh"
 
-diag() { sed 's/^/# /' "$@"; }
-T0=$(date +%s)
-el() { echo "[$(($(date +%s) - T0))s]"; }
-ok() { n=$((n + 1)); echo "ok $n - $1 $(el)"; }
-nok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1 $(el)"
-	[ -s $OUT ] && tail -n 15 $OUT | diag
-}
-# t DESC CMD...: one check, the command's output in $OUT.
-t() {
-	_d=$1
-	shift
-	if "$@" >$OUT 2>&1; then ok "$_d"; else nok "$_d"; fi
-}
-finish() {
-	if [ $failed -ne 0 ]; then
-		echo "# nvemud log:"
-		tail -n 40 $LOG | diag
-		echo "# kernel:"
-		dmesg | grep -i nvme | tail -n 20 | diag
-	fi
-	echo "1..$n"
-	[ $failed -eq 0 ]
-	exit $?
-}
-bail() {
-	nok "$*"
-	finish
-}
-rpc() { nvemu-rpc -t 20 "$@"; }
+# The namespaces sit on delay bdevs over RAM: 20 ms per I/O normally. Just
+# before each destroy their latency goes up to 5 s: every command the host
+# submits from then on is held in the backend that long, and bdev_delay_list
+# shows them in flight as the destroy starts. The destroy must answer only
+# once they have completed (seconds later, past its 1 s abort deadline) and
+# leave nothing in flight behind it. A destroy that freed the controller or
+# namespace under them would answer at once, with the I/O still held, and
+# their late completions would reach freed memory.
+LAT_US=20000
+HOLD_US=5000000
 
-# The block device of NSID $1, empty if none.
-ns_dev() {
-	for _b in /sys/block/nvme*; do
-		case ${_b##*/} in nvme*c*) continue ;; esac
-		[ "$(cat "$_b/nsid" 2>/dev/null)" = "$1" ] && [ -b "/dev/${_b##*/}" ] &&
-			echo "/dev/${_b##*/}" && return 0
-	done
-	return 1
+# delay_stat BDEV FIELD: a delay bdev's counter (inflight, completed).
+delay_stat() {
+	rpc bdev_delay_list -b "$1" | sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p"
 }
-# wait_ns NSID [gone]: up to 15 s for the namespace to appear (or to disappear).
-wait_ns() {
-	for _i in $(seq 150); do
-		if [ "${2:-}" = gone ]; then ns_dev "$1" >/dev/null || return 0
-		else ns_dev "$1" >/dev/null && return 0
-		fi
-		sleep 0.1
+# hold BDEV...: raise the latency; 0.3 s later the 20 ms I/O is done and what is
+# in flight was submitted after the raise, so it is held for about 5 s.
+hold() {
+	for _b; do
+		rpc bdev_delay_update_latency -b "$_b" --latency_us $HOLD_US || return 1
 	done
-	return 1
+	sleep 0.3
 }
-ctrl_live() {
-	for _c in /sys/class/nvme/nvme*; do
-		[ -e "$_c/subsysnqn" ] && grep -qx "$NQN" "$_c/subsysnqn" &&
-			[ "$(cat "$_c/state")" = live ] && return 0
+# held BDEV...: each has I/O in flight in the backend now (fio may take a few
+# seconds to start under TCG: up to 15 s for that).
+held() {
+	for _b; do
+		for _i in $(seq 50); do
+			_v=$(delay_stat "$_b" inflight)
+			[ "${_v:-0}" -gt 0 ] && break
+			sleep 0.3
+		done
+		echo "$_b: ${_v:-?} in flight"
+		[ "${_v:-0}" -gt 0 ] || return 1
 	done
-	return 1
 }
-# wait_pid PID SECONDS: 0 once PID has exited (status in WAIT_RC), 1 if still running.
-wait_pid() {
-	for _i in $(seq $(($2 * 10))); do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			WAIT_RC=$?
-			return 0
-		fi
-		sleep 0.1
+# timed CMD...: run it; how long it took in DESTROY_CS (centiseconds).
+now_cs() { tr -d . </proc/uptime | cut -d' ' -f1; }
+timed() {
+	_t0=$(now_cs)
+	"$@"
+	_rc=$?
+	DESTROY_CS=$(($(now_cs) - _t0))
+	return $_rc
+}
+# drained BDEV...: none has I/O in flight, and none completes any more in the next
+# 2 s: nothing was left behind when the destroy answered.
+drained() {
+	_before=
+	for _b; do
+		_v=$(delay_stat "$_b" inflight)
+		echo "$_b: ${_v:-?} in flight"
+		[ "${_v:-1}" -eq 0 ] || return 1
+		_before="$_before $(delay_stat "$_b" completed)"
 	done
-	return 1
+	sleep 2
+	_after=
+	for _b; do
+		_after="$_after $(delay_stat "$_b" completed)"
+	done
+	echo "completed:$_before, 2 s later:$_after"
+	[ "$_before" = "$_after" ]
 }
-alive() { kill -0 $NVEMUD_PID 2>/dev/null && rpc rpc_get_methods >/dev/null 2>&1; }
 
 # fio on DEV: MODE write (write then verify), verify (check the last write),
 # load (random writes for up to 30 s, errors expected, no verify).
@@ -99,24 +82,19 @@ fio_run() {
 	load) _m="--rw=randrw --bs=128k --iodepth=32 --numjobs=2 --time_based --runtime=30" ;;
 	esac
 	# 128 KiB writes at depth 32 (load) keep commands in flight in the target
-	# (waiting for their data, or in the file bdev's io_uring) at any moment.
+	# (waiting for their data, or held by the delay bdev) at any moment.
 	fio --ioengine=libaio --direct=1 --iodepth=16 --bs=4k --size=4M --name=j \
 		--filename="$1" $_m
 }
 
 # ---- nvemud (default configuration: NSIDs 1 and 2, PCIe controller NVMeCtrl1)
-nvemud >>$LOG 2>&1 &
-NVEMUD_PID=$!
-for _i in $(seq 100); do
-	alive && break
-	sleep 0.1
-done
-alive || bail "nvemud starts"
+start_nvemud || bail "nvemud starts"
 ok "nvemud starts"
-truncate -s 8M /tmp/victim.img
-t "RAM namespace 3 (kept) and file namespace 4 (destroyed under load) created over RPC" sh -c "
-	nvemu-rpc bdev_malloc_create -b Keep --num_blocks 16384 &&
-	nvemu-rpc bdev_file_create -b Victim --filename /tmp/victim.img --direct false &&
+t "namespace 3 (kept) and 4 (destroyed under load) on 20 ms delay bdevs over RAM" sh -c "
+	nvemu-rpc bdev_malloc_create -b KeepRam --num_blocks 16384 &&
+	nvemu-rpc bdev_delay_create -b Keep --base_bdev_name KeepRam --latency_us $LAT_US &&
+	nvemu-rpc bdev_malloc_create -b VictimRam --num_blocks 16384 &&
+	nvemu-rpc bdev_delay_create -b Victim --base_bdev_name VictimRam --latency_us $LAT_US &&
 	nvemu-rpc nvme_namespace_create --nqn $NQN -b Keep -n 3 &&
 	nvemu-rpc nvme_namespace_create --nqn $NQN -b Victim -n 4"
 # A short controller-loss timeout: when the subsystem goes, the host gives up
@@ -136,8 +114,16 @@ sleep 2
 kill -0 $VFIO 2>/dev/null || bail "fio load on namespace 4 is running"
 fio_run "$KEEP" verify >/tmp/fio-keep.log 2>&1 &
 KFIO=$!
-t "nvme_namespace_destroy of namespace 4 under fio load returns" rpc nvme_namespace_destroy \
-	--nqn $NQN -n 4
+t "namespace 4's I/O held 5 s in its backend" hold Victim
+t "commands in flight in namespace 4's backend as it is destroyed" held Victim
+t "nvme_namespace_destroy of namespace 4 under fio load returns" timed rpc \
+	nvme_namespace_destroy --nqn $NQN -n 4
+t "... only once the held I/O completed (after ${DESTROY_CS} cs, at least 200)" \
+	[ "$DESTROY_CS" -ge 200 ]
+t "no I/O left in namespace 4's backend once the destroy returned, none completing later" \
+	drained Victim
+tg "the destroy aborted them at its deadline and still waited for them" \
+	"namespace 4: commands still in flight after" $LOG
 t "nvemud alive and answering RPC after the destroy" alive
 t "namespace 4 disappears from the host (namespace-change event)" wait_ns 4 gone
 if wait_pid $VFIO 40; then
@@ -161,11 +147,12 @@ else
 fi
 
 # ---- re-created in place: works and reads as new, never the old data
-rpc bdev_malloc_create -b Fresh --num_blocks 16384 >$OUT 2>&1 &&
+rpc bdev_malloc_create -b FreshRam --num_blocks 16384 >$OUT 2>&1 &&
+	rpc bdev_delay_create -b Fresh --base_bdev_name FreshRam --latency_us $LAT_US >>$OUT 2>&1 &&
 	rpc nvme_namespace_create --nqn $NQN -b Fresh -n 4 >>$OUT 2>&1
 t "namespace 4 re-created on a new bdev appears on the host" wait_ns 4
 VICTIM=$(ns_dev 4)
-zero_bytes() { [ "$(dd if="$1" bs=4096 count=1024 iflag=direct 2>/dev/null | tr -d '\000' | wc -c)" -eq 0 ]; }
+zero_bytes() { [ "$(dd if="$1" bs=1M count=4 iflag=direct 2>/dev/null | tr -d '\000' | wc -c)" -eq 0 ]; }
 t "the re-created namespace reads zeros, not the destroyed one's data" zero_bytes "$VICTIM"
 t "fio writes and verifies the re-created namespace 4" fio_run "$VICTIM" write
 
@@ -188,8 +175,14 @@ KFIO=$!
 fio_run "$VICTIM" load >/tmp/fio-victim.log 2>&1 &
 VFIO=$!
 sleep 2
+t "both namespaces' I/O held 5 s in their backends" hold Keep Fresh
+t "commands in flight in both backends as the subsystem is destroyed" held Keep Fresh
 t "nvme_subsystem_destroy --force under fio load on two namespaces returns" \
-	rpc nvme_subsystem_destroy --nqn $NQN --force true
+	timed rpc nvme_subsystem_destroy --nqn $NQN --force true
+t "... only once the held I/O completed (after ${DESTROY_CS} cs, at least 200)" \
+	[ "$DESTROY_CS" -ge 200 ]
+t "no I/O left in either backend once the destroy returned, none completing later" \
+	drained Keep Fresh
 t "nvemud alive and answering RPC after the subsystem destroy" alive
 t "the subsystem is gone from nvme_subsystem_list" sh -c \
 	"! nvemu-rpc nvme_subsystem_list | grep -q '\"$NQN\"'"
@@ -211,19 +204,11 @@ not_live() {
 t "the host's controller is no longer live" not_live
 nvme disconnect -n $NQN >/dev/null 2>&1
 
-# A sanitized nvemud (run-guest.sh with build-asan) reports into its log.
-if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" $LOG; then
-	nok "no sanitizer report in the nvemud log"
-	grep -A 12 "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" $LOG | head -n 40 |
-		diag
-else
-	ok "no sanitizer report in the nvemud log"
-fi
-kill -TERM $NVEMUD_PID
-if wait_pid $NVEMUD_PID 15; then
-	t "nvemud exits 0 on SIGTERM afterwards (exit $WAIT_RC)" [ "$WAIT_RC" -eq 0 ]
-else
-	nok "nvemud exits on SIGTERM afterwards"
-	kill -KILL $NVEMUD_PID
-fi
+t "the namespaces let go of their bdevs: delay bdevs and bases delete" sh -c "
+	nvemu-rpc bdev_delay_delete -b Keep && nvemu-rpc bdev_delay_delete -b Fresh &&
+	nvemu-rpc bdev_delay_delete -b Victim && nvemu-rpc bdev_delete -b KeepRam &&
+	nvemu-rpc bdev_delete -b FreshRam && nvemu-rpc bdev_delete -b VictimRam"
+check_sanitizer
+stop_nvemud
+t "nvemud exits 0 on SIGTERM afterwards (exit $STOP_RC)" [ "$STOP_RC" = 0 ]
 finish
