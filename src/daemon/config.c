@@ -17,6 +17,7 @@
 #include <nvemu/tcp.h>
 
 #include "rpc.h"
+#include "teardown.h"
 
 #define CONFIG_VERSION 1
 

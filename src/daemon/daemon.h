@@ -100,6 +100,11 @@ struct nvemud {
 
 	/* Teardowns waiting for I/O to drain (teardown.c), and their timers. */
 	LIST_HEAD(, teardown) teardowns;
+	/*
+	 * Without a loop, a deferred reply is waited for by calling this until
+	 * *done (set by nvemud_new: rpc.c must not call up into teardown.c).
+	 */
+	void (*drive)(struct nvemud *d, const bool *done, unsigned timeout_ms);
 	struct loop_src *td_tick, *td_kick;
 	/* The request being run, for rpc_defer (rpc.c). */
 	struct rpc_call_ctx *call;

@@ -10,6 +10,7 @@
 
 #include "event-loop.h"
 #include "rpc.h"
+#include "teardown.h"
 
 struct nvemud *nvemud_new(struct loop *loop, int log_level)
 {
@@ -21,6 +22,7 @@ struct nvemud *nvemud_new(struct loop *loop, int log_level)
 	d->log_level = log_level;
 	d->next_ctrl_idx = 1;
 	LIST_INIT(&d->teardowns);
+	d->drive = nvemud_teardown_drive;
 	if (nvemud_tcp_start(d)) {
 		free(d);
 		return NULL;

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "engine/nvemu-internal.h"
 #include "rpc.h"
 
 #define BDEV_NAME_MAX 63
@@ -70,23 +69,10 @@ static int bdev_delay_delete(struct nvemud *d, json_t *params, json_t **result, 
 {
 	const char *name = rpc_str(params, "name");
 	struct nvemud_bdev *b = nvemud_find_bdev(d, name);
-	struct nvemu_error nerr = {0};
-	struct nvemu_bdev *bdev;
 
 	if (!b || nvemu_bdev_delay_get(b->bdev, NULL, NULL))
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "name: no delay bdev %s", name);
-	bdev = b->bdev;
-	if (bdev->users)
-		return rpc_err_set(e, RPC_ERR_BUSY, "bdev %s is used by %u namespace(s)", name,
-				   bdev->users);
-	if (nvemu_bdev_inflight(bdev))
-		return rpc_err_set(e, RPC_ERR_BUSY, "bdev %s has I/O in flight", name);
-	nvemud_del_bdev(d, b);
-	if (nvemu_bdev_destroy(bdev, &nerr)) {
-		nvemud_add_bdev(d, bdev, NULL);
-		return rpc_err_nvemu(e, &nerr);
-	}
-	return 0;
+	return nvemud_bdev_delete(d, b, e);
 }
 
 /* A registered delay bdev by name, or NULL with e set. */

@@ -134,21 +134,16 @@ static int bdev_file_create(struct nvemud *d, json_t *params, json_t **result,
 	return 0;
 }
 
-static int bdev_delete(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+int nvemud_bdev_delete(struct nvemud *d, struct nvemud_bdev *b, struct rpc_err *e)
 {
-	const char *name = rpc_str(params, "name");
-	struct nvemud_bdev *b = nvemud_find_bdev(d, name);
+	struct nvemu_bdev *bdev = b->bdev;
 	struct nvemu_error nerr = { 0 };
-	struct nvemu_bdev *bdev;
 
-	if (!b)
-		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "name: no bdev %s", name);
-	bdev = b->bdev;
 	if (bdev->users)
-		return rpc_err_set(e, RPC_ERR_BUSY, "bdev %s is used by %u namespace(s)", name,
-				   bdev->users);
+		return rpc_err_set(e, RPC_ERR_BUSY, "bdev %s is used by %u namespace(s)",
+				   bdev->name, bdev->users);
 	if (nvemu_bdev_inflight(bdev))
-		return rpc_err_set(e, RPC_ERR_BUSY, "bdev %s has I/O in flight", name);
+		return rpc_err_set(e, RPC_ERR_BUSY, "bdev %s has I/O in flight", bdev->name);
 	/* Off the list first: destroying a Namespace Management bdev also unlists it. */
 	nvemud_del_bdev(d, b);
 	if (nvemu_bdev_destroy(bdev, &nerr)) {
@@ -156,6 +151,16 @@ static int bdev_delete(struct nvemud *d, json_t *params, json_t **result, struct
 		return rpc_err_nvemu(e, &nerr);
 	}
 	return 0;
+}
+
+static int bdev_delete(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+{
+	const char *name = rpc_str(params, "name");
+	struct nvemud_bdev *b = nvemud_find_bdev(d, name);
+
+	if (!b)
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "name: no bdev %s", name);
+	return nvemud_bdev_delete(d, b, e);
 }
 
 static int bdev_list(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "rpc.h"
+#include "teardown.h"
 
 #define SUSPEND_DEFAULT_TIMEOUT_MS 30000
 #define DESTROYING NVEMUD_CTRL_DESTROYING

@@ -5,6 +5,7 @@
 #include <uuid/uuid.h>
 
 #include "rpc.h"
+#include "teardown.h"
 
 static json_t *ns_json(struct nvemud *d, struct nvemu_subsys *s, struct nvemu_ns *ns)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rpc.h"
+#include "teardown.h"
 
 static int find_subsys(struct nvemud *d, json_t *params, struct nvemu_subsys **s,
 		       struct rpc_err *e)

@@ -411,7 +411,7 @@ int nvemud_rpc_invoke(struct nvemud *d, const char *method, json_t *params,
 		if (ret == RPC_DEFERRED) {
 			json_t *err;
 
-			nvemud_teardown_drive(d, &sr.done, 0);
+			d->drive(d, &sr.done, 0);
 			err = json_object_get(sr.resp, "error");
 			ret = err ? -1 : 0;
 			if (err)
@@ -498,6 +498,6 @@ json_t *nvemud_rpc_call(struct nvemud *d, json_t *req)
 	if (!p)
 		return resp;
 	/* In process (tests, fuzzer): drive the backends here until the reply is ready. */
-	nvemud_teardown_drive(d, &r.done, 0);
+	d->drive(d, &r.done, 0);
 	return r.resp;
 }

@@ -132,31 +132,6 @@ int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 int nvemud_read_json_file(const char *path, const char *field, json_t **out,
 			  struct rpc_err *e);
 
-/*
- * Teardown without blocking the loop (teardown.c): the objects are held
- * (no new commands), in-flight commands drain (aborted past a timeout, then
- * their completions are still awaited) and only then freed. Each returns 0
- * (done at once), -1 (e set) or RPC_DEFERRED (the reply follows).
- */
-#define NVEMUD_TEARDOWN_ABORT_MS 1000
-int nvemud_teardown_ctrl(struct nvemud *d, struct nvemud_ctrl *c, struct rpc_err *e);
-int nvemud_teardown_subsys(struct nvemud *d, struct nvemu_subsys *s, struct rpc_err *e);
-int nvemud_teardown_ns(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid,
-		       struct rpc_err *e);
-int nvemud_suspend_ctrl(struct nvemud *d, struct nvemud_ctrl *c, bool admin_only,
-			unsigned timeout_ms, struct rpc_err *e);
-bool nvemud_ns_destroying(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
-bool nvemud_subsys_busy(struct nvemud *d, struct nvemu_subsys *s);
-bool nvemud_nqn_destroying(struct nvemud *d, const char *nqn);
-/* The teardown timers on d->loop (nvemud_new). */
-int nvemud_teardown_init(struct nvemud *d);
-/* Advance every teardown (from the loop, or the in-process driver). */
-void nvemud_teardown_run(struct nvemud *d);
-/* In process (or at shutdown): poll backends until *done or every teardown ends. */
-void nvemud_teardown_drive(struct nvemud *d, const bool *done, unsigned timeout_ms);
-/* Shutdown: finish what is left, waiting up to timeout_ms for I/O. */
-void nvemud_teardown_finish_all(struct nvemud *d, unsigned timeout_ms);
-
 /* snapshot.c: model objects as JSON */
 /* A port as nvme_subsystem_list shows it; save_config reuses it as add_port params. */
 json_t *nvemud_port_json(uint16_t id, const struct nvemu_port_params *p);
@@ -169,6 +144,8 @@ json_t *nvemud_ctrl_snapshot(struct nvemud *d, struct nvemu_ctrl *ctrl);
 int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
 			struct rpc_err *e);
 
+/* rpc-bdev.c: delete a registered bdev unless namespaces use it or I/O is in flight. */
+int nvemud_bdev_delete(struct nvemud *d, struct nvemud_bdev *b, struct rpc_err *e);
 /* rpc-bdev-delay.c: bdev_delay_create params that re-create a delay bdev (save_config) */
 json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev);
 

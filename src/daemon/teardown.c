@@ -23,6 +23,7 @@
 #include "engine/nvemu-internal.h"
 #include "event-loop.h"
 #include "rpc.h"
+#include "teardown.h"
 
 #define TICK_MS 10
 

@@ -23,6 +23,7 @@
 #include "rpc-framer.h"
 #include "rpc-server.h"
 #include "rpc.h"
+#include "teardown.h"
 
 #define SNAP_NQN "nqn.2022-10.io.nvda.nvme:0"
 #define SNAP_UUID "263826ad-19a3-4feb-bc25-4bc81ee7749e"
