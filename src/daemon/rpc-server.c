@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,6 +17,7 @@
 #include "rpc-server.h"
 #include "rpc.h"
 #include "util/accept-backoff.h"
+#include "util/unix-listen.h"
 
 #define READ_CHUNK 65536
 #define MAX_CLIENTS 4096
@@ -38,7 +40,7 @@ struct client {
 	bool eof;		 /* no more input */
 	bool backlog;		 /* complete input left after the per-wakeup budget */
 	struct rpc_pending *pending; /* a request whose reply comes later */
-	struct client *prev, *next;
+	LIST_ENTRY(client) link;
 };
 
 struct rpc_server {
@@ -51,7 +53,7 @@ struct rpc_server {
 	struct loop_src *backoff; /* accept paused (EMFILE, ...) */
 	bool resume_armed;
 	struct nvemu_accept_backoff accept; /* also rate-limits the too-many-clients line */
-	struct client *clients;
+	LIST_HEAD(, client) clients;
 	unsigned nr_clients;
 	dev_t dev;
 	ino_t ino;
@@ -65,12 +67,7 @@ static void client_free(struct client *c)
 	rpc_pending_cancel(c->pending);
 	loop_del(c->src);
 	close(c->fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		srv->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 	srv->nr_clients--;
 	free(c->in);
 	free(c->out);
@@ -252,8 +249,8 @@ static void resume_cb(struct loop_src *src, void *arg)
 
 	srv->resume_armed = false;
 	/* Round robin: each client with a backlog gets one more budget, then the loop goes on. */
-	for (c = srv->clients; c; c = next) {
-		next = c->next;
+	for (c = LIST_FIRST(&srv->clients); c; c = next) {
+		next = LIST_NEXT(c, link);
 		if (!c->backlog)
 			continue;
 		client_process(c);
@@ -408,65 +405,21 @@ static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 			free(c);
 			continue;
 		}
-		c->next = srv->clients;
-		if (c->next)
-			c->next->prev = c;
-		srv->clients = c;
+		LIST_INSERT_HEAD(&srv->clients, c, link);
 		srv->nr_clients++;
 		nvemud_log(srv->d, NVEMUD_LOG_TRACE, "client %d connected", cfd);
 	}
 }
 
-/* Is something answering on path? */
-static bool socket_alive(const struct sockaddr_un *addr)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool alive;
-
-	if (fd < 0)
-		return false;
-	alive = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0 ||
-		errno == EAGAIN;
-	close(fd);
-	return alive;
-}
-
 int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct rpc_server *srv;
 	struct stat st;
-	mode_t old;
-	int fd, ret;
+	int fd;
 
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return nvemu_error_set(err, -ENAMETOOLONG, "socket path %s: at most %zu bytes",
-				       path, sizeof(addr.sun_path) - 1);
-	strcpy(addr.sun_path, path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return nvemu_error_set(err, -EEXIST,
-					       "%s exists and is not a socket; not replacing it",
-					       path);
-		if (socket_alive(&addr))
-			return nvemu_error_set(err, -EADDRINUSE,
-					       "another nvemud is already serving %s", path);
-		nvemud_log(d, NVEMUD_LOG_INFO, "replacing stale socket %s", path);
-		if (unlink(path) && errno != ENOENT)
-			return nvemu_error_set(err, -errno, "cannot remove stale socket %s: %s",
-					       path, strerror(errno));
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = nvemu_unix_listen(path, SOCK_STREAM, 128, "RPC", err);
 	if (fd < 0)
-		return nvemu_error_set(err, -errno, "socket: %s", strerror(errno));
-	old = umask(0177);
-	ret = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
-	umask(old);
-	if (ret < 0 || chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
-		ret = -errno;
-		close(fd);
-		return nvemu_error_set(err, ret, "cannot listen on %s: %s", path, strerror(-ret));
-	}
+		return fd;
 	srv = calloc(1, sizeof(*srv));
 	if (!srv || !(srv->path = strdup(path))) {
 		free(srv);
@@ -479,6 +432,7 @@ int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err
 		srv->ino = st.st_ino;
 	}
 	srv->d = d;
+	LIST_INIT(&srv->clients);
 	srv->fd = fd;
 	srv->src = loop_add_fd(d->loop, fd, EPOLLIN, accept_cb, srv);
 	srv->resume = loop_add_disarmed_timer(d->loop, resume_cb, srv);
@@ -509,8 +463,8 @@ void rpc_server_stop(struct nvemud *d)
 	loop_del(srv->resume);
 	loop_del(srv->backoff);
 	close(srv->fd);
-	while (srv->clients)
-		client_free(srv->clients);
+	while (!LIST_EMPTY(&srv->clients))
+		client_free(LIST_FIRST(&srv->clients));
 	/* Only remove the file if it is still ours. */
 	if (stat(srv->path, &st) == 0 && st.st_dev == srv->dev && st.st_ino == srv->ino)
 		unlink(srv->path);
