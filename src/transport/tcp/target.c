@@ -754,6 +754,17 @@ static int find_sub_listener(struct tcp_subsys *ts, const char *traddr, const ch
 	return -1;
 }
 
+/* Unset fields mean loopback, the IANA NVMe/TCP port and the family of traddr. */
+static void listener_defaults(const char **traddr, const char **trsvcid, uint8_t *adrfam)
+{
+	if (!*traddr || !**traddr)
+		*traddr = "127.0.0.1";
+	if (!*trsvcid || !**trsvcid)
+		*trsvcid = "4420";
+	if (!*adrfam)
+		*adrfam = guess_adrfam(*traddr);
+}
+
 int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *traddr,
 			   const char *trsvcid, uint8_t adrfam, struct nvemu_error *err)
 {
@@ -764,12 +775,7 @@ int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, c
 	uint16_t port_id;
 	int ret;
 
-	if (!traddr || !*traddr)
-		traddr = "127.0.0.1";
-	if (!trsvcid || !*trsvcid)
-		trsvcid = "4420";
-	if (!adrfam)
-		adrfam = guess_adrfam(traddr);
+	listener_defaults(&traddr, &trsvcid, &adrfam);
 	if (adrfam != NVMF_ADDR_FAMILY_IP4 && adrfam != NVMF_ADDR_FAMILY_IP6)
 		return nvemu_error_set(err, -EINVAL, "adrfam: IPv4 or IPv6");
 	if (strlen(traddr) >= sizeof(pp.tcp.traddr) || strlen(trsvcid) >= sizeof(pp.tcp.trsvcid))
@@ -815,12 +821,7 @@ int nvemu_tcp_remove_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s
 	uint16_t *dp;
 	int i;
 
-	if (!traddr || !*traddr)
-		traddr = "127.0.0.1";
-	if (!trsvcid || !*trsvcid)
-		trsvcid = "4420";
-	if (!adrfam)
-		adrfam = guess_adrfam(traddr);
+	listener_defaults(&traddr, &trsvcid, &adrfam);
 	i = ts ? find_sub_listener(ts, traddr, trsvcid, adrfam) : -1;
 	if (i < 0)
 		return nvemu_error_set(err, -ENOENT, "no listener %s:%s on %s", traddr, trsvcid,
