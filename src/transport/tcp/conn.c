@@ -206,6 +206,10 @@ void tcp_conn_flush(struct tcp_conn *c)
 
 	if (c->state == CONN_CLOSED)
 		return;
+	if (c->tx_batch) {
+		c->tx_flush_pending = true;
+		return;
+	}
 	if (c->fd < 0) {
 		tx_drop_all(c);
 		if (c->close_after_tx)
@@ -1141,6 +1145,22 @@ void tcp_conn_kick(struct tcp_conn *c)
 	c->kicking = false;
 }
 
+/*
+ * Commands that complete while a chunk is parsed (RAM and null namespaces
+ * complete inline) send their PDUs together: one sendmsg per chunk instead
+ * of one per completion.
+ */
+static void rx_batched(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	c->tx_batch = true;
+	tcp_conn_rx(c, buf, len);
+	c->tx_batch = false;
+	if (c->tx_flush_pending) {
+		c->tx_flush_pending = false;
+		tcp_conn_flush(c);
+	}
+}
+
 void tcp_conn_event(int fd, uint32_t revents, void *arg)
 {
 	struct tcp_conn *c = arg;
@@ -1158,7 +1178,7 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 			if (r > 0) {
 				if (c->state == CONN_DRAIN)
 					continue;
-				tcp_conn_rx(c, buf, (size_t)r);
+				rx_batched(c, buf, (size_t)r);
 				if ((size_t)r < sizeof(buf))
 					break;
 				continue;

@@ -232,6 +232,9 @@ struct tcp_conn {
 	bool ch_pending; /* paused with a capsule's common header in hdr */
 	bool in_rx;
 	bool kicking;
+	/* Inside one received chunk: PDUs queue up and go in one sendmsg after it. */
+	bool tx_batch;
+	bool tx_flush_pending;
 	uint8_t *stash; /* bytes read but not parsed while paused */
 	uint32_t stash_len;
 	/* Commands waiting for buffer room, in arrival order (no R2T sent yet). */
