@@ -1081,7 +1081,14 @@ static void test_response_alloc_failure(void **state)
 	sqe.cdw11 = 31;
 	feed_cmd(c, &sqe, &d, sizeof(d));
 	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 1);
-	/* Property Get CSTS whose response cannot be allocated */
+	/* Property Get CSTS whose response cannot be allocated (no sent item to reuse) */
+	while (!STAILQ_EMPTY(&c->tx_free)) {
+		struct tx_item *it = STAILQ_FIRST(&c->tx_free);
+
+		STAILQ_REMOVE_HEAD(&c->tx_free, link);
+		free(it);
+	}
+	c->nr_tx_free = 0;
 	atomic_store(&fail_tx_alloc, 1);
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.opc = 0x7f;

@@ -148,6 +148,7 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 	c->fd = fd;
 	TAILQ_INIT(&c->waiting);
 	STAILQ_INIT(&c->tx);
+	STAILQ_INIT(&c->tx_free);
 	c->state = CONN_IC;
 	c->rx = RX_CH;
 	c->maxh2cdata = t->p.maxh2cdata;
@@ -169,12 +170,19 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 
 /* ---- transmit */
 
+#define TX_FREE_MAX 64
+
 static void tx_item_done(struct tcp_conn *c, struct tx_item *it)
 {
 	struct tcp_cmd *cmd = it->cmd;
 
 	c->tx_bytes -= it->counted;
-	free(it);
+	if (c->nr_tx_free < TX_FREE_MAX) {
+		STAILQ_INSERT_HEAD(&c->tx_free, it, link);
+		c->nr_tx_free++;
+	} else {
+		free(it);
+	}
 	if (cmd && --cmd->tx_refs == 0 && cmd->st == CMD_TX)
 		tcp_cmd_release(cmd);
 }
@@ -275,8 +283,15 @@ void tcp_conn_flush(struct tcp_conn *c)
 
 static struct tx_item *tx_new(struct tcp_conn *c)
 {
-	struct tx_item *it = calloc(1, sizeof(*it));
+	struct tx_item *it = STAILQ_FIRST(&c->tx_free);
 
+	if (it) {
+		STAILQ_REMOVE_HEAD(&c->tx_free, link);
+		c->nr_tx_free--;
+		memset(it, 0, sizeof(*it));
+		return it;
+	}
+	it = calloc(1, sizeof(*it));
 	if (!it && !c->tx_lost) {
 		/* A PDU (maybe a completion) is lost: the tick ends the connection. */
 		tcp_log(c->t, NVEMU_TCP_LOG_ERR, "%s: out of memory queueing a PDU", c->peer);
@@ -527,6 +542,12 @@ void tcp_conn_free_if_idle(struct tcp_conn *c)
 	}
 	free(c->cmds);
 	free(c->stash);
+	while (!STAILQ_EMPTY(&c->tx_free)) {
+		struct tx_item *it = STAILQ_FIRST(&c->tx_free);
+
+		STAILQ_REMOVE_HEAD(&c->tx_free, link);
+		free(it);
+	}
 	free(c);
 }
 

@@ -272,6 +272,9 @@ struct tcp_conn {
 
 	/* transmit path */
 	STAILQ_HEAD(, tx_item) tx;
+	/* Sent items kept for reuse (at most TX_FREE_MAX): no allocation per PDU. */
+	STAILQ_HEAD(, tx_item) tx_free;
+	unsigned nr_tx_free;
 	unsigned in_cb; /* nesting of callbacks: not freed while > 0 */
 	bool close_after_tx;
 	uint64_t drain_start_ns;
