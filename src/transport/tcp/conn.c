@@ -48,6 +48,8 @@ static struct tcp_cmd *cmd_alloc(struct tcp_conn *c)
 
 	if (cmd) {
 		SLIST_REMOVE_HEAD(&c->free_cmds, free_link);
+		if (cmd->cap > TCP_IN_CAPSULE_MAX)
+			c->idle_buf_bytes -= cmd->cap;
 	} else {
 		/* Slots are made on first use, up to the queue's entries. */
 		unsigned i = slots_made(c);
@@ -97,11 +99,19 @@ void tcp_cmd_release(struct tcp_cmd *cmd)
 	cmd->st = CMD_FREE;
 	c->buf_bytes -= cmd->counted;
 	cmd->counted = 0;
-	/* Keep in-capsule sized buffers for the next command; give bigger ones back. */
+	/*
+	 * Keep buffers for the next command: faulting in a fresh large buffer
+	 * per command costs more than the I/O. Large ones only up to half the
+	 * queue's buffer budget, so an idle queue holds a bounded amount.
+	 */
 	if (cmd->cap > TCP_IN_CAPSULE_MAX) {
-		free(cmd->buf);
-		cmd->buf = NULL;
-		cmd->cap = 0;
+		if (c->idle_buf_bytes + cmd->cap <= c->t->p.queue_buf_max / 2) {
+			c->idle_buf_bytes += cmd->cap;
+		} else {
+			free(cmd->buf);
+			cmd->buf = NULL;
+			cmd->cap = 0;
+		}
 	}
 	SLIST_INSERT_HEAD(&c->free_cmds, cmd, free_link);
 }

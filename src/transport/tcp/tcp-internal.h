@@ -240,6 +240,7 @@ struct tcp_conn {
 	/* Commands waiting for buffer room, in arrival order (no R2T sent yet). */
 	TAILQ_HEAD(, tcp_cmd) waiting;
 	uint32_t buf_bytes; /* data buffers held by the queue's commands */
+	uint32_t idle_buf_bytes; /* large buffers kept by free slots for reuse */
 	size_t tx_bytes;    /* bytes queued for transmission */
 	bool tx_lost;	    /* a PDU could not be queued: the connection must end */
 
