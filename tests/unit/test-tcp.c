@@ -22,6 +22,7 @@
 #define SUBNQN	"nqn.2024-01.io.nvemu:tcp-test"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
 #define SERIAL	"NVEMU-TCP-0001"
+#define TEST_MAXH2CDATA 4096u
 
 struct srv {
 	struct nvemu_subsys *s;
@@ -56,7 +57,7 @@ static struct srv *srv_new(bool allow_any)
 	assert_int_equal(nvemu_subsys_create(&sp, &sv->s, &err), 0);
 	assert_int_equal(nvemu_subsys_add_ns(sv->s, 4096, &nsid, &err), 0);
 	nvemu_tcp_target_params_init(&tp);
-	tp.maxh2cdata = 4096; /* several R2Ts per write */
+	tp.maxh2cdata = TEST_MAXH2CDATA; /* several H2CData PDUs per write */
 	tp.num_io_queues = 4;
 	assert_int_equal(nvemu_tcp_target_create(&tp, &sv->t, &err), 0);
 	assert_int_equal(nvemu_tcp_add_listener(sv->t, sv->s, "127.0.0.1", "0", 0, &err), 0);
@@ -89,7 +90,7 @@ struct cl {
 	bool hdgst, ddgst;
 	bool sqflow_off;
 	uint16_t cid;
-	unsigned r2ts, c2h_success;
+	unsigned r2ts, h2c_pdus, c2h_success;
 	uint16_t cntlid;
 };
 
@@ -283,14 +284,20 @@ static int cl_cmd(struct cl *c, struct nvemu_sqe *sqe, const void *out, uint32_t
 			c->r2ts++;
 			assert_int_equal(le16toh(r->cccid), sqe->cid);
 			assert_true(o + l <= olen);
-			struct tcp_data_pdu d = {
-				.ch = {.type = TCP_PDU_H2C_DATA, .flags = TCP_F_LAST}};
+			/* As a host does: the R2T's data in PDUs of at most MAXH2CDATA. */
+			for (uint32_t done = 0; done < l;) {
+				uint32_t n = l - done < TEST_MAXH2CDATA ? l - done : TEST_MAXH2CDATA;
+				struct tcp_data_pdu d = {.ch = {.type = TCP_PDU_H2C_DATA}};
 
-			d.cccid = r->cccid;
-			d.ttag = r->ttag;
-			d.datao = htole32(o);
-			d.datal = htole32(l);
-			send_pdu(c, &d, sizeof(d), (const uint8_t *)out + o, l);
+				d.ch.flags = done + n == l ? TCP_F_LAST : 0;
+				d.cccid = r->cccid;
+				d.ttag = r->ttag;
+				d.datao = htole32(o + done);
+				d.datal = htole32(n);
+				send_pdu(c, &d, sizeof(d), (const uint8_t *)out + o + done, n);
+				c->h2c_pdus++;
+				done += n;
+			}
 		} else if (ch->type == TCP_PDU_C2H_DATA) {
 			struct tcp_data_pdu *d = (struct tcp_data_pdu *)hdr;
 			uint32_t o = le32toh(d->datao);
@@ -460,14 +467,15 @@ static void test_admin_and_io(void **state)
 
 	for (unsigned i = 0; i < sizeof(wbuf); i++)
 		wbuf[i] = (uint8_t)(i * 7 + 3);
-	/* 16 KiB write by R2T, MAXH2CDATA 4 KiB: four R2Ts */
+	/* 16 KiB write by R2T, MAXH2CDATA 4 KiB: one R2T, four H2CData PDUs */
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.opc = nvme_cmd_write;
 	sqe.nsid = 1;
 	sqe.cdw10 = 8;
 	sqe.cdw12 = 32 - 1;
 	assert_int_equal(cl_cmd(io, &sqe, wbuf, sizeof(wbuf), false, NULL, 0, NULL), 0);
-	assert_int_equal(io->r2ts, 4);
+	assert_int_equal(io->r2ts, 1);
+	assert_int_equal(io->h2c_pdus, 4);
 	/* 4 KiB in-capsule write at LBA 100 */
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.opc = nvme_cmd_write;
@@ -475,7 +483,7 @@ static void test_admin_and_io(void **state)
 	sqe.cdw10 = 100;
 	sqe.cdw12 = 8 - 1;
 	assert_int_equal(cl_cmd(io, &sqe, wbuf + 8192, 4096, true, NULL, 0, NULL), 0);
-	assert_int_equal(io->r2ts, 4);
+	assert_int_equal(io->r2ts, 1);
 	/* read back */
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.opc = nvme_cmd_read;

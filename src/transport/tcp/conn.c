@@ -448,10 +448,14 @@ static void send_r2t(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
 	struct tcp_r2t_pdu pdu = {.ch = {.type = TCP_PDU_R2T}};
+	/*
+	 * One R2T for all the data still missing (as nvmet does): the host
+	 * sends it in H2CData PDUs of at most MAXH2CDATA each, without a
+	 * round trip per MAXH2CDATA. The buffer already holds the whole
+	 * transfer, so this asks for no extra memory.
+	 */
 	uint32_t n = cmd->len - cmd->rcvd;
 
-	if (n > c->maxh2cdata)
-		n = c->maxh2cdata;
 	cmd->r2t_end = cmd->rcvd + n;
 	cmd->data_ns = nvemu_now_ns();
 	pdu.cccid = htole16(cmd->req.cmd.cid);
