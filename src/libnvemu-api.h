@@ -17,6 +17,7 @@
 #include <nvemu/pcie.h>
 #include <nvemu/tcp.h>
 #include <nvemu/vfio-user.h>
+#include <nvemu/vhost-blk.h>
 #pragma GCC visibility pop
 
 #endif
