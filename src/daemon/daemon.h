@@ -111,7 +111,7 @@ struct nvemud {
 	unsigned next_nsm_bdev; /* names of bdevs made for Namespace Management */
 
 	LIST_HEAD(, nvemud_vblk) vblks; /* virtio-blk exports (vblk-exports.c) */
-	unsigned next_vblk_idx;		/* VblkCtrl<idx> */
+	unsigned next_vblk_idx;		/* the next VblkCtrl<idx> to try (0: 1) */
 };
 
 /* ---- the instance (instance.c) */
@@ -195,7 +195,7 @@ struct nvemud_vblk {
 	json_t *params;
 	bool detaching; /* virtio_blk_controller_bdev_detach waits for its requests */
 };
-/* vb served on d's loop, with the daemon's log; params: the create call's (new reference taken). */
+/* Register vb as name; params: the create call's (a new reference is taken). */
 struct nvemud_vblk *nvemud_vblk_add(struct nvemud *d, const char *name, struct nvemu_vblk *vb,
 				    json_t *params);
 struct nvemud_vblk *nvemud_vblk_find(struct nvemud *d, const char *name);

@@ -148,10 +148,10 @@ static int virtio_blk_controller_create(struct nvemud *d, json_t *params, json_t
 	if (resolve_target(d, params, &p.target, e) || target_busy(d, &p.target, e))
 		return -1;
 	if (!name) {
-		unsigned idx = d->next_vblk_idx;
+		unsigned idx = d->next_vblk_idx ? d->next_vblk_idx : 1;
 
 		do
-			snprintf(gen, sizeof(gen), "VblkCtrl%u", ++idx);
+			snprintf(gen, sizeof(gen), "VblkCtrl%u", idx++);
 		while (nvemud_vblk_find(d, gen));
 		name = gen;
 	}

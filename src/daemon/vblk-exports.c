@@ -94,16 +94,10 @@ struct nvemud_vblk *nvemud_vblk_add(struct nvemud *d, const char *name, struct n
 
 	if (!v)
 		return NULL;
-	if (name) {
-		snprintf(v->name, sizeof(v->name), "%s", name);
-		/* Keep generated names from colliding with restored ones. */
-		if (sscanf(name, "VblkCtrl%u", &idx) == 1 && idx >= d->next_vblk_idx)
-			d->next_vblk_idx = idx + 1;
-	} else {
-		do
-			snprintf(v->name, sizeof(v->name), "VblkCtrl%u", ++d->next_vblk_idx);
-		while (nvemud_vblk_find(d, v->name));
-	}
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	/* Keep generated names from colliding with restored ones. */
+	if (sscanf(name, "VblkCtrl%u", &idx) == 1 && idx >= d->next_vblk_idx)
+		d->next_vblk_idx = idx + 1;
 	v->vb = vb;
 	v->params = json_incref(params);
 	LIST_FOREACH(it, &d->vblks, link)

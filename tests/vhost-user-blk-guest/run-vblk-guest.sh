@@ -80,6 +80,17 @@ if [ ! -s "$kmod_cpio" ]; then
 fi
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/nvemu-vblk.XXXXXX")
+# util-linux's blkdiscard for the guest (busybox's has no -z, write zeroes),
+# with its libraries, at /vblk/bin.
+blkdiscard=$(PATH=$PATH:/sbin:/usr/sbin command -v blkdiscard || true)
+[ -n "$blkdiscard" ] && "$blkdiscard" --help 2>&1 | grep -q -- '--zeroout' ||
+	{ rm -rf "$run"; fail "util-linux blkdiscard not found"; }
+mkdir -p "$run/tools/vblk/bin"
+cp "$blkdiscard" "$run/tools/vblk/bin/"
+for lib in $(ldd "$blkdiscard" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
+	cp -L --parents "$lib" "$run/tools"
+done
+(cd "$run/tools" && find . | cpio -o -H newc --quiet) | gzip -1 > "$run/tools.cpio.gz"
 watch_pid=
 HOST_PIDS=()
 cleanup() {
@@ -99,7 +110,7 @@ rpc() { "$NVEMU_RPC" -s "$RPCSOCK" -t 20 "$@"; }
 # logging to $run/nvemud.log; 0 once it answers. Its pid is kept in a file:
 # host functions the guest calls (a restart) run in the watcher's subshell.
 start_nvemud() {
-	"$NVEMUD" -r "$RPCSOCK" -m none "$@" >> "$run/nvemud.log" 2>&1 &
+	"$NVEMUD" -r "$RPCSOCK" -m none -u none "$@" >> "$run/nvemud.log" 2>&1 &
 	echo $! > "$run/nvemud.pid"
 	for _ in $(seq 200); do
 		rpc rpc_get_methods >/dev/null 2>&1 && return 0
@@ -182,7 +193,7 @@ mkdir -p "$run/shim"
 	echo 'for a in "$@"; do'
 	echo '	case $prev in'
 	echo '	-m) mem=${a%%[Mm]} ;;'
-	echo "	-initrd) cat \"\$a\" \"$kmod_cpio\" > \"\$a.vblk\"; a=\$a.vblk ;;"
+	echo "	-initrd) cat \"\$a\" \"$kmod_cpio\" \"$run/tools.cpio.gz\" > \"\$a.vblk\"; a=\$a.vblk ;;"
 	echo '	esac'
 	echo '	args+=("$a"); prev=$a'
 	echo 'done'
