@@ -55,6 +55,7 @@ host_setup() {
 }
 
 host_tcp_write() { python3 "$here/tcp-write.py" "$PORT" "$NQN" "$@"; }
+host_ns_destroy() { rpc nvme_namespace_destroy --nqn "$NQN" -n "$1"; }
 host_list() { rpc virtio_blk_controller_list "$@"; }
 host_restart() {
 	stop_nvemud

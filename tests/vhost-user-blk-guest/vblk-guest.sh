@@ -152,5 +152,13 @@ dd if=$D of=/tmp/back bs=1M count=16 iflag=direct 2>/dev/null
 check "D: its data is intact (nothing in flight was lost)" cmp /tmp/pat /tmp/back
 check "A: reconnected too: reads work" dd if=$A of=/dev/null bs=4096 count=16 iflag=direct
 
+# ---- namespace 17 destroyed under VBLK-B: its I/O fails, never stale data
+check "B: reads before its namespace goes" dd if=$B of=/dev/null bs=4096 count=1 iflag=direct
+check "namespace 17 destroyed over RPC (its export detached)" host ns_destroy 17
+dd if=$B of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null
+check "B: reads fail once the namespace is gone" test $? != 0
+host list --ctrl VblkCtrl1
+check "B: listed as detached" sh -c "printf '%s' '$OUT' | grep -q '\"attached\":false'"
+
 echo "1..$n"
 [ $failed = 0 ]
