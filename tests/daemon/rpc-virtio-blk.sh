@@ -141,6 +141,13 @@ call virtio_blk_controller_list --ctrl Part
 expect_eq "its export is detached" "$(jget 0.attached)" false
 call nvme_namespace_list --nqn $NQN
 check "namespace 17 is gone" not jhas nsid=17
+expect_ok "an export on the second subsystem" virtio_blk_controller_create --ctrl OnSub \
+	--socket "$T/s.sock" --device VBLKSN0001:n1
+expect_ok "destroy that subsystem (force) under its export" nvme_subsystem_destroy \
+	--nqn nqn.2024-01.io.nvemu:vblk --force
+call virtio_blk_controller_list --ctrl OnSub
+expect_eq "its export is detached" "$(jget 0.attached)" false
+expect_ok "and can be destroyed" virtio_blk_controller_destroy --ctrl OnSub
 expect_ok "destroy an export" virtio_blk_controller_destroy --ctrl VblkCtrl1
 check "its socket is removed" test ! -e "$T/a.sock"
 expect_err "no longer listed" -32000 "no virtio-blk controller" virtio_blk_controller_list --ctrl VblkCtrl1
