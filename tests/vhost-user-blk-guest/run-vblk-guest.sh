@@ -220,7 +220,7 @@ if [ "$rc" != 0 ] || [ -n "${NVEMU_VBLK_VERBOSE:-}" ]; then
 	echo "== host requests of the guest (last lines):"
 	tail -n 40 "$run/host.log" 2>/dev/null | sed 's/^/# /'
 fi
-if grep -q "ERROR: AddressSanitizer\|runtime error:" "$run/nvemud.log" 2>/dev/null; then
+if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$run/nvemud.log" 2>/dev/null; then
 	echo "run-vblk-guest: sanitizer report in the nvemud log" >&2
 	rc=1
 fi
