@@ -13,9 +13,11 @@
 #include <nvemu/ctrl-state.h>
 #include <nvemu/mctp.h>
 #include <nvemu/mi.h>
+#include <nvemu/partition.h>
 #include <nvemu/pcie.h>
 #include <nvemu/tcp.h>
 #include <nvemu/vfio-user.h>
+#include <nvemu/vhost-blk.h>
 #pragma GCC visibility pop
 
 #endif

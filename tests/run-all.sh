@@ -62,6 +62,10 @@ run_suite "tests (ASan+UBSan)" build-asan testlog --timeout-multiplier 3 --no-su
 NVEMU_GUEST_CACHE=${NVEMU_GUEST_CACHE:-$PWD/build/guest-cache}
 export NVEMU_GUEST_CACHE
 run_suite "guest destroy test (ASan+UBSan nvemud)" build-asan testlog-guest --timeout-multiplier 2 guest-tcp-destroy
+# The virtio-blk guest test's nvemud runs on the host: the sanitized one serves QEMU there.
+NVEMU_VBLK_CACHE=${NVEMU_VBLK_CACHE:-$PWD/build/vblk-cache}
+export NVEMU_VBLK_CACHE
+run_suite "guest virtio-blk test (ASan+UBSan nvemud)" build-asan testlog-guest-vblk --timeout-multiplier 2 guest-vblk
 unset ASAN_OPTIONS UBSAN_OPTIONS NVEMU_RUN_ALL
 if ! tests/harness/check-reports.sh "$reports"; then
 	echo "not ok - sanitizer reports in $reports" >>build-asan.buildfail

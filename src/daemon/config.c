@@ -66,7 +66,8 @@ static uint16_t saved_port_id(struct nvemud *d, struct nvemu_subsys *s, uint16_t
 	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, &pid, NULL) && pid != port; i++) {
 		json_t *listener = NULL;
 
-		if (!nvemud_tcp_owns_port(d, s, pid, &listener) || listener)
+		if ((!nvemud_tcp_owns_port(d, s, pid, &listener) || listener) &&
+		    !nvemud_vblk_owns_port(d, s, pid))
 			id++;
 		json_decref(listener);
 	}
@@ -129,6 +130,9 @@ static void save_ports(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 	for (unsigned i = 0; !nvemu_subsys_port_at(s, i, &id, &pp); i++) {
 		json_t *p, *listener;
 
+		/* A virtio-blk export's port comes back with the export. */
+		if (nvemud_vblk_owns_port(d, s, id))
+			continue;
 		if (nvemud_tcp_owns_port(d, s, id, &listener)) {
 			if (listener)
 				call(calls, "nvmf_subsystem_add_listener", listener);
@@ -221,6 +225,22 @@ static void save_ctrls(struct nvemud *d, json_t *calls)
 	}
 }
 
+/* virtio-blk exports last: their targets exist by then. */
+static void save_vblks(struct nvemud *d, json_t *calls)
+{
+	struct nvemud_vblk *v;
+
+	LIST_FOREACH(v, &d->vblks, link) {
+		struct nvemu_vblk_info vi;
+
+		call(calls, "virtio_blk_controller_create", json_deep_copy(v->params));
+		nvemu_vblk_get_info(v->vb, &vi);
+		if (vi.suspended)
+			call(calls, "virtio_blk_controller_suspend",
+			     json_pack("{s:s}", "ctrl", v->name));
+	}
+}
+
 json_t *nvemud_save_config(struct nvemud *d)
 {
 	json_t *calls = json_array();
@@ -230,6 +250,7 @@ json_t *nvemud_save_config(struct nvemud *d)
 		save_subsys(d, d->subsys[i], calls);
 	save_ctrls(d, calls);
 	save_mi_endpoints(d, calls);
+	save_vblks(d, calls);
 	return json_pack("{s:i, s:s, s:o}", "nvemu_config", CONFIG_VERSION, "note",
 			 "RAM and null bdevs are saved by size only; their data is not saved",
 			 "calls", calls);

@@ -238,6 +238,8 @@ int nvemud_add_subsys(struct nvemud *d, struct nvemu_subsys *s)
 
 void nvemud_del_subsys(struct nvemud *d, struct nvemu_subsys *s)
 {
+	/* Its virtio-blk exports detach (their controllers go when their requests have). */
+	nvemud_vblk_ns_removed(d, s, 0);
 	for (unsigned i = 0; i < d->nr_ctrls;) {
 		if (d->ctrls[i].subsys == s)
 			nvemud_del_ctrl(d, &d->ctrls[i]);

@@ -13,6 +13,7 @@
 
 #include <nvemu/ctrl-state.h>
 #include <nvemu/nvemu.h>
+#include <nvemu/vhost-blk.h>
 
 #define NVEMUD_DEFAULT_SOCKET "/var/tmp/nvemu.sock"
 #define NVEMUD_DEFAULT_NQN "nqn.2014-08.io.nvemu:default"
@@ -113,6 +114,9 @@ struct nvemud {
 	bool lenient_config;
 	json_t *skipped; /* what lenient loading left out: bdev names, "nqn/nsid" */
 	unsigned next_nsm_bdev; /* names of bdevs made for Namespace Management */
+
+	LIST_HEAD(, nvemud_vblk) vblks; /* virtio-blk exports (vblk-exports.c) */
+	unsigned next_vblk_idx;		/* the next VblkCtrl<idx> to try (0: 1) */
 };
 
 /* ---- the instance (instance.c) */
@@ -185,6 +189,33 @@ struct nvemud_ctrl *nvemud_vfu_find(struct nvemud *d, const char *path);
 /* PCIe queue state into the sqs/cqs arrays; returns the "pcie" object. */
 json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t *sqs,
 			 json_t *cqs);
+
+/* ---- virtio-blk exports over vhost-user-blk (vblk-exports.c, rpc-virtio-blk.c) */
+struct nvemu_vblk;
+struct nvemud_vblk {
+	LIST_ENTRY(nvemud_vblk) link; /* d->vblks, creation order */
+	char name[NVEMUD_CTRL_NAME_MAX];
+	struct nvemu_vblk *vb;
+	/* virtio_blk_controller_create's params, the target as given (save_config). */
+	json_t *params;
+	bool detaching; /* virtio_blk_controller_bdev_detach waits for its requests */
+};
+/* Register vb as name; params: the create call's (a new reference is taken). */
+struct nvemud_vblk *nvemud_vblk_add(struct nvemud *d, const char *name, struct nvemu_vblk *vb,
+				    json_t *params);
+struct nvemud_vblk *nvemud_vblk_find(struct nvemud *d, const char *name);
+/* Out of the registry; the export is freed once its requests drained, then done(arg). */
+void nvemud_vblk_del(struct nvemud *d, struct nvemud_vblk *v, void (*done)(void *arg), void *arg);
+/* The controller or port is an export's (not saved, not listed as the user's). */
+bool nvemud_vblk_owns_ctrl(struct nvemud *d, const struct nvemu_ctrl *ctrl);
+bool nvemud_vblk_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_id);
+/* Exports of namespace nsid of s (every namespace with nsid 0) are detached: their I/O fails. */
+void nvemud_vblk_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t nsid);
+/* Shutdown: destroy every export, waiting up to timeout_ms for their requests. */
+void nvemud_vblk_free_all(struct nvemud *d, unsigned timeout_ms);
+/* nvemu_vblk_loop_ops on d->loop. */
+const struct nvemu_vblk_loop_ops *nvemud_vblk_loop_ops(void);
+void nvemud_vblk_log(void *arg, int level, const char *msg);
 
 /* ---- lookups */
 struct nvemu_subsys *nvemud_find_subsys(struct nvemud *d, const char *nqn);

@@ -23,6 +23,7 @@ struct nvemud *nvemud_new(struct loop *loop, int log_level)
 	d->next_ctrl_idx = 1;
 	LIST_INIT(&d->teardowns);
 	d->drive = nvemud_teardown_drive;
+	LIST_INIT(&d->vblks);
 	if (nvemud_tcp_start(d)) {
 		free(d);
 		return NULL;
@@ -45,6 +46,8 @@ void nvemud_free(struct nvemud *d)
 		return;
 	nvemud_teardown_finish_all(d, 5000);
 	nvemud_drain(d, 5000);
+	/* Exports are hosts of namespaces: gone before the subsystems. */
+	nvemud_vblk_free_all(d, 5000);
 	/* Before the subsystems: it ends the host associations and removes their controllers. */
 	nvemud_tcp_stop(d);
 	nvemud_mi_free(d);

@@ -93,12 +93,21 @@ static void usage(FILE *f)
 		"                      the RPC socket); \"none\" for none. Ignored with -c.\n"
 		"                      If it cannot be served, nvemud exits with an error,\n"
 		"                      except for the implicit default with -r: then it warns.\n"
+		"  --client SOCKET     a virtio-blk export on a vhost-user-blk socket (absolute\n"
+		"                      path), for QEMU's vhost-user-blk-pci; the options up to\n"
+		"                      the next --client are its own:\n"
+		"    --device NAME     what it serves: SN:n<NSID> (the subsystem with that\n"
+		"                      serial number), NQN:n<NSID>, or a GPT partition UUID\n"
+		"    --readonly        a read-only disk\n"
+		"    --ds-max N        memory regions the client may register (1..%d)\n"
+		"    --register-ds PATH  accept only guest memory backed by this file\n"
+		"    --num-queues N, --queue-size N, --serial S\n"
 		"  -v, --verbose       more messages (repeat: debug, trace)\n"
 		"  -q, --quiet         errors only\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n",
 		NVEMUD_DEFAULT_NQN, DEFAULT_TRADDR, DEFAULT_TRSVCID, NVEMUD_DEFAULT_SOCKET,
-		NVEMU_MCTP_SOCKET_DEFAULT);
+		NVEMU_MCTP_SOCKET_DEFAULT, NVEMU_VBLK_MAX_DS);
 }
 
 static void signal_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
@@ -199,7 +208,113 @@ struct nvemud_opts {
 	char traddr[64], trsvcid[8];
 	bool rpc_given; /* -r: a private instance */
 	int level;
+	json_t *clients; /* virtio_blk_controller_create params, one per --client */
 };
+
+enum {
+	OPT_CLIENT = 256,
+	OPT_DEVICE,
+	OPT_READONLY,
+	OPT_DS_MAX,
+	OPT_REGISTER_DS,
+	OPT_NUM_QUEUES,
+	OPT_QUEUE_SIZE,
+	OPT_SERIAL,
+};
+
+/* Each --client option and the virtio_blk_controller_create parameter it sets. */
+static const struct client_opt {
+	int id;
+	const char *opt, *param;
+	unsigned max; /* integers: 1..max; 0: a string */
+} client_opts[] = {
+	{ OPT_CLIENT, "client", "socket", 0 },
+	{ OPT_DEVICE, "device", "device", 0 },
+	{ OPT_READONLY, "readonly", "readonly", 0 },
+	{ OPT_DS_MAX, "ds-max", "ds_max", NVEMU_VBLK_MAX_DS },
+	{ OPT_REGISTER_DS, "register-ds", "register_ds", 0 },
+	{ OPT_NUM_QUEUES, "num-queues", "num_queues", NVEMU_VBLK_MAX_QUEUES },
+	{ OPT_QUEUE_SIZE, "queue-size", "queue_size", NVEMU_VBLK_MAX_QUEUE_SIZE },
+	{ OPT_SERIAL, "serial", "serial", 0 },
+};
+
+/* A --client group's option into the last group's params; 0, or 2 (usage error). */
+static int client_arg(struct nvemud_opts *o, int id, const char *arg)
+{
+	const struct client_opt *c = NULL;
+	json_t *p;
+	char *end;
+
+	for (size_t i = 0; i < sizeof(client_opts) / sizeof(client_opts[0]); i++)
+		if (client_opts[i].id == id)
+			c = &client_opts[i];
+	if (!o->clients)
+		o->clients = json_array();
+	if (id == OPT_CLIENT)
+		json_array_append_new(o->clients, json_object());
+	p = json_array_get(o->clients, json_array_size(o->clients) - 1);
+	if (!p) {
+		fprintf(stderr, "nvemud: --%s: must follow a --client SOCKET\n", c->opt);
+		return 2;
+	}
+	if (json_object_get(p, c->param)) {
+		fprintf(stderr, "nvemud: --%s: given twice for one --client\n", c->opt);
+		return 2;
+	}
+	if (id == OPT_READONLY) {
+		json_object_set_new(p, c->param, json_true());
+	} else if (c->max) {
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(arg, &end, 0);
+		if (!*arg || *end || errno || v < 1 || v > c->max) {
+			fprintf(stderr, "nvemud: --%s: must be an integer in 1..%u: %s\n", c->opt,
+				c->max, arg);
+			return 2;
+		}
+		json_object_set_new(p, c->param, json_integer((json_int_t)v));
+	} else {
+		json_object_set_new(p, c->param, json_string(arg));
+	}
+	return 0;
+}
+
+/* "field: rule" from the RPC layer, with the option's name for the field. */
+static void client_error(struct nvemud *d, const char *sock, const char *msg)
+{
+	for (size_t i = 0; i < sizeof(client_opts) / sizeof(client_opts[0]); i++) {
+		size_t n = strlen(client_opts[i].param);
+
+		if (!strncmp(msg, client_opts[i].param, n) && msg[n] == ':') {
+			nvemud_log(d, NVEMUD_LOG_ERR, "--client %s: --%s%s", sock,
+				   client_opts[i].opt, msg + n);
+			return;
+		}
+	}
+	nvemud_log(d, NVEMUD_LOG_ERR, "--client %s: %s", sock, msg);
+}
+
+/* The --client exports, after the configuration they name exists. */
+static int start_clients(struct nvemud *d, const struct nvemud_opts *o)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(o->clients, i, p) {
+		const char *sock = json_string_value(json_object_get(p, "socket"));
+		struct rpc_err e = { 0 };
+		json_t *res = NULL;
+
+		if (nvemud_rpc_invoke(d, "virtio_blk_controller_create", json_incref(p), &res, &e)) {
+			client_error(d, sock, e.msg);
+			return -1;
+		}
+		nvemud_log(d, NVEMUD_LOG_INFO, "--client %s: %s", sock, json_string_value(res));
+		json_decref(res);
+	}
+	return 0;
+}
 
 /* Returns -1 to go on, else the exit status (help, version, usage errors). */
 static int parse_args(int argc, char **argv, struct nvemud_opts *o)
@@ -214,6 +329,14 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "client", required_argument, NULL, OPT_CLIENT },
+		{ "device", required_argument, NULL, OPT_DEVICE },
+		{ "readonly", no_argument, NULL, OPT_READONLY },
+		{ "ds-max", required_argument, NULL, OPT_DS_MAX },
+		{ "register-ds", required_argument, NULL, OPT_REGISTER_DS },
+		{ "num-queues", required_argument, NULL, OPT_NUM_QUEUES },
+		{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -258,6 +381,17 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		case 'V':
 			printf("nvemud %s\n", NVEMU_VERSION);
 			return 0;
+		case OPT_CLIENT:
+		case OPT_DEVICE:
+		case OPT_READONLY:
+		case OPT_DS_MAX:
+		case OPT_REGISTER_DS:
+		case OPT_NUM_QUEUES:
+		case OPT_QUEUE_SIZE:
+		case OPT_SERIAL:
+			if (client_arg(o, opt, optarg))
+				return 2;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -356,6 +490,8 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 		goto out;
 	if (start_mctp(d, o->mctp, o->rpc_given))
 		goto out;
+	if (start_clients(d, o))
+		goto out;
 	sig_src = loop_add_fd(d->loop, sfd, EPOLLIN, signal_cb, d);
 	if (!sig_src) {
 		nvemud_log(d, NVEMUD_LOG_ERR, "cannot watch signals");
@@ -378,8 +514,10 @@ int main(int argc, char **argv)
 	int sfd, ret;
 
 	ret = parse_args(argc, argv, &o);
-	if (ret >= 0)
+	if (ret >= 0) {
+		json_decref(o.clients);
 		return ret;
+	}
 	sfd = signal_fd();
 	loop = loop_new();
 	if (sfd < 0 || !loop) {
@@ -397,6 +535,7 @@ int main(int argc, char **argv)
 	nvemud_free(d);
 	loop_free(loop);
 	close(sfd);
+	json_decref(o.clients);
 	if (!ret)
 		fprintf(stderr, "nvemud: stopped\n");
 	return ret;

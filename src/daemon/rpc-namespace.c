@@ -124,7 +124,8 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 	if (ni.nr_attached) {
 		for (unsigned i = 0; (ctrl = nvemu_subsys_ctrl_at(s, i)); i++) {
 			/* NVMe/TCP hosts' controllers follow the subsystem: detached by the teardown. */
-			if (nvemu_ctrl_ns_attached(ctrl, nsid) && !nvemud_tcp_owns_ctrl(d, ctrl)) {
+			if (nvemu_ctrl_ns_attached(ctrl, nsid) && !nvemud_tcp_owns_ctrl(d, ctrl) &&
+			    !nvemud_vblk_owns_ctrl(d, ctrl)) {
 				const char *name = nvemud_ctrl_name(d, s, nvemu_ctrl_cntlid(ctrl));
 
 				return rpc_err_set(e, RPC_ERR_BUSY,
@@ -133,6 +134,8 @@ static int nvme_namespace_destroy(struct nvemud *d, json_t *params, json_t **res
 			}
 		}
 	}
+	/* virtio-blk exports of it are detached: their guests get I/O errors. */
+	nvemud_vblk_ns_removed(d, s, nsid);
 	return nvemud_teardown_ns(d, s, nsid, e);
 }
 

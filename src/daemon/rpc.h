@@ -95,6 +95,7 @@ extern const struct rpc_method rpc_health_methods[];
 extern const struct rpc_method rpc_config_methods[];
 extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_mi_methods[];
+extern const struct rpc_method rpc_virtio_blk_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 

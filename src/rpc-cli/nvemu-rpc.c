@@ -63,6 +63,13 @@ struct method {
 	{ "trsvcid", P_STRING, 0, false, "TCP port (required unless listen_address)" }, \
 	{ "adrfam", P_STRING, 'f', false, "ipv4 or ipv6 (default: from traddr)" }
 
+#define VBLK_CTRL_REQ	{ "ctrl", P_STRING, 'c', true, "virtio-blk controller name, e.g. VblkCtrl1" }
+#define VBLK_TARGET \
+	{ "device", P_STRING, 'd', false, "SN:n<NSID>, NQN:n<NSID> or a GPT partition UUID" }, \
+	{ "bdev", P_STRING, 'b', false, "the bdev of the namespace to serve" }, \
+	{ "nqn", P_STRING, 0, false, "subsystem NQN (with nsid)" }, \
+	{ "nsid", P_INT, 'n', false, "namespace ID (with nqn)" }
+
 static const struct method methods[] = {
 	{ "nvme_subsystem_create", "Create an NVMe subsystem", {
 		NQN_REQ,
@@ -242,6 +249,38 @@ static const struct method methods[] = {
 	{ "nvme_mi_endpoint_list", "List NVMe-MI endpoints (current EID, MTU, counters)", {
 		NQN_OPT } },
 	{ "rpc_get_methods", "List the methods the daemon serves", { { 0 } } },
+	{ "virtio_blk_controller_create",
+	  "Serve a namespace or GPT partition as a virtio-blk disk on a vhost-user-blk socket", {
+		{ "ctrl", P_STRING, 'c', false, "its name (default VblkCtrl<n>)" },
+		{ "socket", P_STRING, 0, true, "vhost-user-blk socket (absolute path)" },
+		VBLK_TARGET,
+		{ "num_queues", P_INT, 0, false, "virtqueues offered (default 1, at most 64)" },
+		{ "queue_size", P_INT, 0, false, "largest ring accepted (default 256, at most 1024)" },
+		{ "readonly", P_BOOL, 0, false, "a read-only disk (VIRTIO_BLK_F_RO)" },
+		{ "ds_max", P_INT, 0, false, "memory regions the client may register (default 8, at most 32)" },
+		{ "serial", P_STRING, 0, false, "the disk's serial (GET_ID), at most 20 characters; default: its name" },
+		{ "register_ds", P_STRING, 0, false, "accept only guest memory backed by this file" },
+	} },
+	{ "virtio_blk_controller_destroy", "Destroy a virtio-blk controller (waits for its requests)", {
+		VBLK_CTRL_REQ,
+	} },
+	{ "virtio_blk_controller_list", "List virtio-blk controllers", {
+		{ "ctrl", P_STRING, 'c', false, "only this controller" },
+	} },
+	{ "virtio_blk_controller_bdev_attach", "Give a detached virtio-blk controller its target", {
+		VBLK_CTRL_REQ,
+		VBLK_TARGET,
+	} },
+	{ "virtio_blk_controller_bdev_detach",
+	  "Detach a virtio-blk controller's target (its I/O fails; waits for requests in flight)", {
+		VBLK_CTRL_REQ,
+	} },
+	{ "virtio_blk_controller_suspend", "Stop taking requests from a virtio-blk controller's rings", {
+		VBLK_CTRL_REQ,
+	} },
+	{ "virtio_blk_controller_resume", "Take requests from a virtio-blk controller's rings again", {
+		VBLK_CTRL_REQ,
+	} },
 };
 
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
