@@ -38,7 +38,9 @@ struct drv_req {
 	nvemu_drv_cb cb;
 	void *arg;
 	uint64_t start_ns;
-	uint32_t timeout_ms;
+	uint32_t timeout_ms; /* 0: none (AER) */
+	bool timed_out;	     /* fails with -ETIMEDOUT when the reset comes */
+	uint8_t dsm[16];     /* a Dataset Management range (the command's data) */
 	/* Transport scratch: bytes moved so far (TCP), a PRP list page (PCIe)... */
 	uint32_t xfered;
 	void *tr_priv;
@@ -53,10 +55,15 @@ struct nvemu_drv_qpair {
 	struct drv_req *reqs;
 	SLIST_HEAD(, drv_req) free_reqs;
 	unsigned inflight;
-	bool connected; /* the transport made it; false after loss or delete */
+	/*
+	 * Set by the transport once the queue carries commands (before it sends
+	 * Connect on fabrics); cleared on loss and by qpair_delete/disconnect.
+	 */
+	bool connected;
 	void *tr;	/* the transport's queue state */
 	void *loop_h;	/* loop_ops handle of the transport's fd */
 	int loop_fd;
+	uint32_t loop_events;
 	unsigned in_process; /* nesting of nvemu_drv_qpair_process */
 };
 
@@ -142,6 +149,8 @@ struct nvemu_drv_ctrl {
 	unsigned nr_ns;
 
 	bool aer_outstanding;
+	bool aer_log_pending; /* an AER completed: read log page aer_log, re-arm */
+	uint8_t aer_log;
 	bool rescan_pending;
 	bool ka_outstanding;
 	bool reset_pending; /* a queue was lost: reset at the next tick */
@@ -157,7 +166,8 @@ uint64_t drv_now_ns(void);
 void drv_log(struct nvemu_drv_ctrl *ctrl, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /*
- * A completion from the wire or the CQ ring. Returns 0, or -EPROTO when it
+ * A completion from the wire or the CQ ring (status without the phase tag:
+ * DW3 bits 31:17 shifted down by one, as struct nvemu_cqe holds it). Returns 0, or -EPROTO when it
  * names no command in flight or the wrong queue (the transport reports the
  * queue lost).
  */
@@ -173,8 +183,28 @@ void drv_qpair_lost(struct nvemu_drv_qpair *qp, const char *why);
  */
 int drv_exec_sync(struct nvemu_drv_qpair *qp, const struct nvemu_sqe *cmd, void *buf,
 		  uint32_t len, unsigned timeout_ms, struct nvemu_cqe *cqe);
+/* A free slot (NULL: queue full), then fill cmd/buf/len/cb/arg and send it. */
+struct drv_req *drv_req_get(struct nvemu_drv_qpair *qp);
+void drv_req_put(struct drv_req *req);
+/* Hand req to the transport; on error the slot is free again and cb is not called. */
+int drv_req_send(struct drv_req *req);
+/* Fail every command in flight on qp with err (callbacks run). */
+void drv_qpair_fail_all(struct nvemu_drv_qpair *qp, int err);
+/* Put qp's fd on the caller's loop / take it off / follow get_events(). */
+int drv_qpair_watch(struct nvemu_drv_qpair *qp);
+void drv_qpair_unwatch(struct nvemu_drv_qpair *qp);
+void drv_qpair_update_events(struct nvemu_drv_qpair *qp);
 struct nvemu_drv_qpair *drv_qpair_alloc(struct nvemu_drv_ctrl *ctrl, uint16_t qid, uint16_t size);
 void drv_qpair_free(struct nvemu_drv_qpair *qp);
+
+/* ---- ctrl.c */
+/* Leave ENABLED: drop the transport's queues, fail what is in flight, reconnect later. */
+void drv_ctrl_lost(struct nvemu_drv_ctrl *ctrl, const char *why);
+
+/* ---- ns.c */
+/* Read the active namespace list and each namespace (events for changes). */
+int drv_ns_scan(struct nvemu_drv_ctrl *ctrl, bool notify);
+const struct drv_ns *drv_ns_find(const struct nvemu_drv_ctrl *ctrl, uint32_t nsid);
 
 /* ---- transports.c: the table of transports linked in (add a line per transport) */
 extern const struct nvemu_drv_transport_ops drv_tcp_ops;	 /* tcp.c */
