@@ -117,6 +117,7 @@ void pcie_queue_free(struct pcie_ctrl *pc, struct nvemu_drv_qpair *qp)
 	if (!q)
 		return;
 	qp->tr = NULL;
+	qp->connected = false;
 	if (q->qid < pc->nr_queues && pc->queues[q->qid] == q)
 		pc->queues[q->qid] = NULL;
 	if (pc->nvec && pc->vec[q->vector].users)
@@ -188,9 +189,7 @@ int pcie_submit(struct nvemu_drv_qpair *qp, struct drv_req *req)
 			map_sgl(q, &sqe, req->cid, req->len);
 		else
 			map_prp(q, &sqe, req->cid, req->len);
-	} else {
-		sqe.dptr1 = sqe.dptr2 = 0;
-	}
+	} /* else the caller's PRP1 stands: Create I/O CQ/SQ point at a ring */
 	memcpy((uint8_t *)q->sq.vaddr + (size_t)q->sq_tail * 64, &sqe, sizeof(sqe));
 	q->sq_tail = (uint16_t)((q->sq_tail + 1) % q->size);
 	r = pcie_write_db(q->pc, q->qid, false, q->sq_tail);

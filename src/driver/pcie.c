@@ -301,6 +301,7 @@ static int pcie_connect_admin(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpai
 	if (r)
 		return nvemu_error_set(err, r, "%s: admin queue registers: %s", pc->dev->addr,
 				       strerror(-r));
+	aq->connected = true;
 	return 0;
 }
 
@@ -345,6 +346,7 @@ static int pcie_qpair_create(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpair
 		return nvemu_error_set(err, r, "%s: create I/O queue %u: %s", pc->dev->addr,
 				       qp->qid, strerror(-r));
 	}
+	qp->connected = true;
 	return 0;
 }
 
