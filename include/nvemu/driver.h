@@ -229,4 +229,27 @@ int nvemu_drv_submit(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpair *qp,
 /* Reap completions (at most max, 0: all); returns how many or -errno (the queue is lost). */
 int nvemu_drv_qpair_process(struct nvemu_drv_qpair *qp, unsigned max);
 
+/* ---- bdev_nvme: a namespace of a driven controller as a block device */
+
+struct nvemu_bdev;
+struct nvemu_bdev_nvme_ctrlr;
+
+/*
+ * What the bdevs of one controller share: I/O waiting for a free command
+ * slot, the queue pair rotation. The controller outlives it.
+ */
+int nvemu_bdev_nvme_ctrlr_create(struct nvemu_drv_ctrl *ctrl, struct nvemu_bdev_nvme_ctrlr **out);
+/* -EBUSY while a bdev of it exists. */
+int nvemu_bdev_nvme_ctrlr_destroy(struct nvemu_bdev_nvme_ctrlr *c);
+/*
+ * A bdev over namespace nsid (its LBA size and capacity). I/O is split at
+ * the controller's largest transfer and waits for a free slot when the
+ * queues are full; I/O while the controller is resetting or failed, or to
+ * a namespace that went away, fails with -EIO (no retry).
+ */
+int nvemu_bdev_nvme_create(const char *name, struct nvemu_bdev_nvme_ctrlr *c, uint32_t nsid,
+			   struct nvemu_bdev **out, struct nvemu_error *err);
+/* The controller and NSID of a bdev_nvme bdev; -EINVAL for other bdevs. */
+int nvemu_bdev_nvme_get(struct nvemu_bdev *bdev, struct nvemu_drv_ctrl **ctrl, uint32_t *nsid);
+
 #endif

@@ -32,6 +32,7 @@ struct loop_src;
 struct rpc_server;
 struct nvemu_tcp_target;
 struct nvemud_mi;
+struct nvemud_nvme;
 
 struct nvemud_bdev {
 	struct nvemu_bdev *bdev;
@@ -97,6 +98,7 @@ struct nvemud {
 	struct loop_src *tcp_tick;
 
 	struct nvemud_mi *mi; /* NVMe-MI endpoints and the AF_MCTP router (rpc-mi.c) */
+	struct nvemud_nvme *nvme; /* controllers driven by bdev_nvme (rpc-bdev-nvme.c) */
 
 	/* Teardowns waiting for I/O to drain (teardown.c), and their timers. */
 	LIST_HEAD(, teardown) teardowns;
@@ -180,6 +182,12 @@ struct nvemud_ctrl *nvemud_vfu_find(struct nvemud *d, const char *path);
 /* PCIe queue state into the sqs/cqs arrays; returns the "pcie" object. */
 json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t *sqs,
 			 json_t *cqs);
+
+/* ---- bdev_nvme (rpc-bdev-nvme.c) */
+/* Disconnect every driven controller; after their bdevs are gone (nvemud_free). */
+void nvemud_nvme_free(struct nvemud *d);
+/* The bdev of "SN:n<NSID>": a namespace of a driven controller by its serial number. */
+struct nvemu_bdev *nvemud_nvme_find_sn(struct nvemud *d, const char *name);
 
 /* ---- lookups */
 struct nvemu_subsys *nvemud_find_subsys(struct nvemud *d, const char *nqn);

@@ -86,6 +86,7 @@ static const struct rpc_method *const tables[] = {
 	rpc_config_methods,
 	rpc_nvmf_methods,
 	rpc_mi_methods,
+	rpc_bdev_nvme_methods,
 };
 
 const struct rpc_method *rpc_find_method(const char *name)

@@ -95,6 +95,7 @@ extern const struct rpc_method rpc_health_methods[];
 extern const struct rpc_method rpc_config_methods[];
 extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_mi_methods[];
+extern const struct rpc_method rpc_bdev_nvme_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 
@@ -171,6 +172,9 @@ int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
 
 /* rpc-bdev-delay.c: bdev_delay_create params that re-create a delay bdev (save_config) */
 json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev);
+
+/* rpc-bdev-nvme.c: bdev_nvme_attach_controller calls that re-attach every controller */
+void rpc_bdev_nvme_save(struct nvemud *d, json_t *calls);
 
 /* config.c */
 json_t *nvemud_save_config(struct nvemud *d);

@@ -103,7 +103,9 @@ int drv_req_send(struct drv_req *req)
 	int rc;
 
 	req->cmd.cid = req->cid;
-	req->dir = nvemu_opc_dir(req->cmd.opc);
+	/* Fabrics commands carry the direction in the command type (FCTYPE bits 1:0). */
+	req->dir = nvemu_opc_dir(req->cmd.opc == nvme_admin_fabrics ? (uint8_t)req->cmd.nsid
+								    : req->cmd.opc);
 	if (!req->buf || !req->len)
 		req->dir = NVEMU_XFER_NONE;
 	req->start_ns = drv_now_ns();

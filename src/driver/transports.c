@@ -5,7 +5,7 @@
 #include "driver/driver-internal.h"
 
 static const struct nvemu_drv_transport_ops *const transports[] = {
-	NULL, /* the NVMe/TCP transport goes here */
+	&drv_tcp_ops,
 };
 
 const struct nvemu_drv_transport_ops *drv_transport_find(enum nvemu_drv_trtype t)
