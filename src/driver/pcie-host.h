@@ -33,8 +33,7 @@ struct pcie_queue;
 /* One interrupt vector the device signals on an eventfd. */
 struct pcie_vec {
 	int fd;
-	bool shared;	/* several queues: the loop watches it and wakes theirs */
-	void *loop_h;	/* its handle on the caller's loop, NULL: none */
+	bool shared;	/* several queues: each watches it edge-triggered in its own epoll fd */
 	unsigned users; /* queues on it */
 };
 
@@ -63,7 +62,7 @@ struct pcie_queue {
 	bool phase;
 	uint16_t vector;
 	bool own_vector; /* the vector's eventfd is the queue's fd */
-	int efd;	 /* the queue's own eventfd when the vector is shared */
+	int efd;	 /* shared vector: an epoll fd watching it, the queue's fd */
 };
 
 static inline struct pcie_ctrl *pcie_ctrl_of(struct nvemu_drv_ctrl *ctrl)

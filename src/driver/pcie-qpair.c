@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 
 #include "pcie-host.h"
 
@@ -41,6 +41,24 @@ static uint64_t slot_iova(struct pcie_queue *q, uint16_t cid)
 	return q->data.iova + (uint64_t)cid * q->slot_bytes;
 }
 
+/*
+ * A queue on a shared vector waits on an epoll fd of its own that watches
+ * the vector's eventfd edge-triggered: every signal makes each queue's fd
+ * readable until that queue's process() consumes it, whichever queue reads
+ * the counter, so no queue misses a wakeup meant for it.
+ */
+static int shared_fd(int vec_fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd >= 0 && epoll_ctl(fd, EPOLL_CTL_ADD, vec_fd, &ev)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* Where a queue's interrupts come from, decided by the vectors pcie.c set up. */
 static void queue_vector(struct pcie_ctrl *pc, struct pcie_queue *q)
 {
@@ -56,9 +74,8 @@ static void queue_vector(struct pcie_ctrl *pc, struct pcie_queue *q)
 	v = &pc->vec[q->vector];
 	v->users++;
 	q->own_vector = !v->shared;
-	/* a shared vector's eventfd is the loop's; it wakes the queues' own */
-	if (v->shared && v->loop_h)
-		q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (v->shared)
+		q->efd = shared_fd(v->fd);
 }
 
 static int queue_slot(struct pcie_ctrl *pc, struct pcie_queue *q)
@@ -236,12 +253,21 @@ static int cq_error(struct pcie_queue *q, const struct nvemu_cqe *cqe, const cha
 	return -EPROTO;
 }
 
-static void drain(int fd)
+/* Take the queue's wakeup before looking at the ring, so a later signal wakes it again. */
+static void drain(struct pcie_queue *q)
 {
+	struct pcie_ctrl *pc = q->pc;
+	struct epoll_event ev;
 	uint64_t v;
 
-	if (fd >= 0 && read(fd, &v, sizeof(v)) < 0)
+	if (!pc->nvec)
 		return;
+	if (q->efd >= 0)
+		epoll_wait(q->efd, &ev, 1, 0);
+	/* INTx is masked by each delivery: unmask once the CQs are looked at */
+	if (read(pc->vec[q->vector].fd, &v, sizeof(v)) == sizeof(v) && v &&
+	    pc->irq == NVEMU_PCI_IRQ_INTX)
+		pc->intx_masked = true;
 }
 
 int pcie_process(struct nvemu_drv_qpair *qp, unsigned max)
@@ -252,7 +278,7 @@ int pcie_process(struct nvemu_drv_qpair *qp, unsigned max)
 
 	if (!q)
 		return -ENOTCONN;
-	drain(pcie_get_fd(qp));
+	drain(q);
 	limit = max && max < q->size ? max : q->size;
 	while (n < limit && !pcie_cq_peek(q, &cqe)) {
 		struct drv_req *req;

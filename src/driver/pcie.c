@@ -87,24 +87,6 @@ static int disable(struct pcie_ctrl *pc, unsigned ms)
 
 /* ---- interrupts */
 
-static void vec_cb(int fd, uint32_t revents, void *arg)
-{
-	struct pcie_ctrl *pc = arg;
-	uint64_t v, one = 1;
-
-	if (read(fd, &v, sizeof(v)) < 0)
-		return;
-	if (pc->irq == NVEMU_PCI_IRQ_INTX)
-		pc->intx_masked = true; /* delivery masks it until unmasked */
-	for (unsigned i = 0; i < pc->nr_queues; i++) {
-		struct pcie_queue *q = pc->queues[i];
-
-		if (q && !q->own_vector && q->efd >= 0 && pc->vec[q->vector].fd == fd &&
-		    write(q->efd, &one, sizeof(one)) < 0)
-			continue;
-	}
-}
-
 void pcie_irq_done(struct pcie_ctrl *pc)
 {
 	if (pc->intx_masked && !pc->dev->broken) {
@@ -115,18 +97,13 @@ void pcie_irq_done(struct pcie_ctrl *pc)
 
 static void irq_off(struct pcie_ctrl *pc)
 {
-	const struct nvemu_drv_opts *o = &pc->ctrl->opts;
-
 	if (!pc->nvec)
 		return;
 	if (!pc->dev->broken)
 		pc->dev->ops->irq_set(pc->dev, pc->irq, NULL, 0);
-	for (unsigned i = 0; i < pc->nvec; i++) {
-		if (pc->vec[i].loop_h)
-			o->loop_ops->del_fd(o->loop, pc->vec[i].loop_h);
+	for (unsigned i = 0; i < pc->nvec; i++)
 		if (pc->vec[i].fd >= 0)
 			close(pc->vec[i].fd);
-	}
 	free(pc->vec);
 	pc->vec = NULL;
 	pc->nvec = 0;
@@ -182,8 +159,6 @@ static int irq_setup(struct pcie_ctrl *pc, struct nvemu_error *err)
 	}
 	/* vector 0 serves the admin queue and those beyond the vectors there are */
 	pc->vec[0].shared = n < want;
-	if (pc->vec[0].shared && o->loop_ops)
-		pc->vec[0].loop_h = o->loop_ops->add_fd(o->loop, pc->vec[0].fd, EPOLLIN, vec_cb, pc);
 	r = pc->dev->ops->irq_set(pc->dev, kind, fds, n);
 	if (r) {
 		irq_off(pc);
@@ -331,8 +306,7 @@ static int pcie_qpair_create(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpair
 	/* Identify has been read by now; admin commands use PRPs whatever SGLS says */
 	pc->sgl = !ctrl->opts.nosgl && (ctrl->id.sgls & 3);
 	q10 = (uint32_t)(q->size - 1) << 16 | q->qid;
-	/* a polled queue, or one whose shared vector nobody watches, runs without */
-	ien = pc->nvec && pcie_get_fd(qp) >= 0;
+	ien = pc->nvec != 0;
 	r = admin_cmd(ctrl, ADM_CREATE_CQ, q10, (uint32_t)q->vector << 16 | (ien ? 2u : 0u) | 1u,
 		      q->cq.iova, timeout_ms);
 	if (!r) {

@@ -194,7 +194,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-enum mode { M_MSIX, M_POLL, M_INTX_LOOP, M_NOSGL };
+enum mode { M_MSIX, M_POLL, M_INTX_LOOP, M_INTX, M_NOSGL };
 
 static void connect_mode(struct env *e, enum mode m)
 {
@@ -208,7 +208,7 @@ static void connect_mode(struct env *e, enum mode m)
 	o.io_queue_size = 32;
 	o.nosgl = m == M_NOSGL;
 	o.nointr = m == M_POLL;
-	o.nomsix = m == M_INTX_LOOP;
+	o.nomsix = m == M_INTX_LOOP || m == M_INTX;
 	if (m == M_INTX_LOOP) {
 		o.loop_ops = &tl_ops;
 		o.loop = &e->loop;
@@ -366,6 +366,21 @@ static void test_polling(void **state)
 	round_trips(e, M_POLL);
 }
 
+/* INTx without a loop: each queue's fd wakes on the shared line. */
+static void test_intx(void **state)
+{
+	struct env *e = *state;
+
+	connect_mode(e, M_INTX);
+	assert_int_equal(((struct pcie_ctrl *)e->dc->tr)->irq, NVEMU_PCI_IRQ_INTX);
+	for (unsigned q = 0; q < TEST_QUEUES; q++) {
+		struct nvemu_drv_qpair *qp = nvemu_drv_ctrl_qpair(e->dc, q);
+
+		assert_true(qp->ctrl->ops->get_fd(qp) >= 0);
+	}
+	round_trips(e, M_INTX);
+}
+
 static void test_intx_loop(void **state)
 {
 	struct env *e = *state;
@@ -446,6 +461,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msix_sgl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nosgl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_polling, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_cqe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_no_server, setup, teardown),
