@@ -12,6 +12,11 @@
  * Input: u8 queue size (2 + n % 63), u8 flags (bit 0: SGLs, bit 1: refill
  * commands each round), u8 commands to start with, then rounds of
  * u8 length + that many bytes copied into the ring at the CQ head.
+ *
+ * With -DFUZZ_STANDALONE it is a plain program (the test suite runs it
+ * without libFuzzer): it replays the files or directories named on the
+ * command line, then FUZZ_ITERATIONS random inputs of mostly well-formed
+ * completions (the phase tag right, CIDs in range), and prints TAP.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -182,3 +187,108 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(pc.queues);
 	return 0;
 }
+
+#ifdef FUZZ_STANDALONE
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+static int replay_file(const char *path)
+{
+	static uint8_t buf[1 << 16];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	LLVMFuzzerTestOneInput(buf, n);
+	return 0;
+}
+
+static int replay(const char *path)
+{
+	struct dirent *e;
+	struct stat st;
+	char p[4096];
+	int n = 0;
+	DIR *d;
+
+	if (stat(path, &st) || !S_ISDIR(st.st_mode))
+		return replay_file(path) ? -1 : 1;
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+		if (replay_file(p)) {
+			closedir(d);
+			return -1;
+		}
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static uint64_t next(uint64_t *s)
+{
+	*s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+	return *s;
+}
+
+/* Rounds of CQEs for queue 1 with phase 1, CIDs and SQ heads mostly in range. */
+static size_t random_input(uint8_t *b, size_t cap, uint64_t *s)
+{
+	uint8_t qsize = (uint8_t)(next(s) % 63);
+	size_t n = 3;
+
+	b[0] = qsize;
+	b[1] = (uint8_t)next(s);
+	b[2] = (uint8_t)next(s);
+	while (n + 1 + 64 < cap && next(s) % 8) {
+		uint8_t k = (uint8_t)(1 + next(s) % 4);
+
+		b[n++] = (uint8_t)(k * 16);
+		for (unsigned i = 0; i < k; i++, n += 16) {
+			uint32_t e[4];
+			uint64_t r = next(s);
+
+			e[0] = (uint32_t)r;
+			e[1] = 0;
+			e[2] = (r % 13 ? 1u : (uint32_t)(r >> 8)) << 16 | (uint32_t)((r >> 16) % (qsize + 3u));
+			e[3] = (r % 11 ? 1u << 16 : (uint32_t)(r >> 32) & 0x10000) |
+			       (uint32_t)((r >> 24) % (qsize + 3u)) | (r % 5 ? 0 : 0x20000u);
+			memcpy(b + n, e, 16);
+		}
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	const char *it = getenv("FUZZ_ITERATIONS");
+	unsigned iters = it ? (unsigned)atoi(it) : 2000, files = 0;
+	uint64_t s = 0x2545f4914f6cdd1dull;
+	static uint8_t buf[4096];
+
+	printf("1..1\n");
+	for (int i = 1; i < argc; i++) {
+		int r = replay(argv[i]);
+
+		if (r < 0) {
+			printf("not ok 1 - cannot read %s\n", argv[i]);
+			return 1;
+		}
+		files += (unsigned)r;
+	}
+	for (unsigned i = 0; i < iters; i++)
+		LLVMFuzzerTestOneInput(buf, random_input(buf, sizeof(buf), &s));
+	printf("ok 1 - %u seed files and %u random inputs through the completion path\n", files,
+	       iters);
+	return 0;
+}
+#endif
