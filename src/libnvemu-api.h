@@ -11,6 +11,7 @@
 #pragma GCC visibility push(default)
 #include <nvemu/nvemu.h>
 #include <nvemu/ctrl-state.h>
+#include <nvemu/driver.h>
 #include <nvemu/mctp.h>
 #include <nvemu/mi.h>
 #include <nvemu/partition.h>

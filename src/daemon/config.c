@@ -28,10 +28,14 @@ static void call(json_t *calls, const char *method, json_t *params)
 
 static void save_bdevs(struct nvemud *d, json_t *calls)
 {
+	rpc_bdev_nvme_save(d, calls); /* their bdevs come with the controller */
 	for (unsigned i = 0; i < d->nr_bdevs; i++) {
 		struct nvemud_bdev *b = &d->bdevs[i];
 		struct nvemu_bdev *bd = b->bdev;
 		json_int_t nb = (json_int_t)(bd->size / bd->blk_size);
+
+		if (!strcmp(bd->ops->type, "nvme"))
+			continue;
 
 		/* A given size is kept: a file that grew must not grow its namespace. */
 		if (!strcmp(bd->ops->type, "file")) {

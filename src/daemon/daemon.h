@@ -33,6 +33,7 @@ struct loop_src;
 struct rpc_server;
 struct nvemu_tcp_target;
 struct nvemud_mi;
+struct nvemud_nvme;
 
 struct nvemud_bdev {
 	struct nvemu_bdev *bdev;
@@ -98,6 +99,7 @@ struct nvemud {
 	struct loop_src *tcp_tick;
 
 	struct nvemud_mi *mi; /* NVMe-MI endpoints and the AF_MCTP router (rpc-mi.c) */
+	struct nvemud_nvme *nvme; /* controllers driven by bdev_nvme (rpc-bdev-nvme.c) */
 
 	/* Teardowns waiting for I/O to drain (teardown.c), and their timers. */
 	LIST_HEAD(, teardown) teardowns;
@@ -216,6 +218,12 @@ void nvemud_vblk_free_all(struct nvemud *d, unsigned timeout_ms);
 /* nvemu_vblk_loop_ops on d->loop. */
 const struct nvemu_vblk_loop_ops *nvemud_vblk_loop_ops(void);
 void nvemud_vblk_log(void *arg, int level, const char *msg);
+
+/* ---- bdev_nvme (rpc-bdev-nvme.c) */
+/* Disconnect every driven controller; after their bdevs are gone (nvemud_free). */
+void nvemud_nvme_free(struct nvemud *d);
+/* The bdev of "SN:n<NSID>": a namespace of a driven controller by its serial number. */
+struct nvemu_bdev *nvemud_nvme_find_sn(struct nvemud *d, const char *name);
 
 /* ---- lookups */
 struct nvemu_subsys *nvemud_find_subsys(struct nvemud *d, const char *nqn);

@@ -66,6 +66,7 @@ void nvemud_free(struct nvemud *d)
 		if (nvemu_bdev_destroy(bdev, &err))
 			nvemud_log(d, NVEMUD_LOG_WARN, "bdev: %s", err.msg);
 	}
+	nvemud_nvme_free(d);
 	free(d->subsys);
 	free(d->bdevs);
 	free(d->ctrls);

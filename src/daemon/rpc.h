@@ -96,6 +96,7 @@ extern const struct rpc_method rpc_config_methods[];
 extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_mi_methods[];
 extern const struct rpc_method rpc_virtio_blk_methods[];
+extern const struct rpc_method rpc_bdev_nvme_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 
@@ -149,6 +150,9 @@ int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
 int nvemud_bdev_delete(struct nvemud *d, struct nvemud_bdev *b, struct rpc_err *e);
 /* rpc-bdev-delay.c: bdev_delay_create params that re-create a delay bdev (save_config) */
 json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev);
+
+/* rpc-bdev-nvme.c: bdev_nvme_attach_controller calls that re-attach every controller */
+void rpc_bdev_nvme_save(struct nvemud *d, json_t *calls);
 
 /* config.c */
 json_t *nvemud_save_config(struct nvemud *d);

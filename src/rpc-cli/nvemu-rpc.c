@@ -150,6 +150,30 @@ static const struct method methods[] = {
 	{ "bdev_list", "List bdevs", {
 		{ "name", P_STRING, 'b', false, "only this bdev" },
 	} },
+	{ "bdev_nvme_attach_controller", "Drive an NVMe controller; a bdev <name>n<NSID> per namespace", {
+		{ "name", P_STRING, 'b', true, "controller name (bdevs are <name>n<NSID>)" },
+		{ "trtype", P_STRING, 't', true, "tcp, pcie or vfio-user" },
+		{ "traddr", P_STRING, 'a', true, "tcp: numeric IP; pcie: PCI address; vfio-user: socket" },
+		{ "trsvcid", P_STRING, 's', false, "tcp: port (default 4420)" },
+		{ "adrfam", P_STRING, 'f', false, "ipv4 or ipv6 (default: from traddr)" },
+		{ "subnqn", P_STRING, 'n', false, "subsystem NQN (required for tcp)" },
+		{ "hostnqn", P_STRING, 'q', false, "host NQN (default: from a random host ID)" },
+		{ "hdgst", P_BOOL, 0, false, "tcp: header digest" },
+		{ "ddgst", P_BOOL, 0, false, "tcp: data digest" },
+		{ "nosgl", P_BOOL, 0, false, "pcie: PRP lists only" },
+		{ "nomsi", P_BOOL, 0, false, "pcie: do not use MSI" },
+		{ "nomsix", P_BOOL, 0, false, "pcie: do not use MSI-X" },
+		{ "num_io_queues", P_INT, 0, false, "I/O queue pairs (default 2)" },
+		{ "io_queue_size", P_INT, 0, false, "entries per I/O queue (default 128)" },
+		{ "reconnect_delay_sec", P_INT, 0, false, "between reconnect attempts (default 1)" },
+		{ "ctrlr_loss_timeout_sec", P_INT, 0, false, "give up after this long lost (default 60)" },
+	} },
+	{ "bdev_nvme_detach_controller", "Disconnect a controller and delete its bdevs", {
+		{ "name", P_STRING, 'b', true, "controller name" },
+	} },
+	{ "bdev_nvme_get_controllers", "List driven controllers: state, namespaces, bdevs", {
+		{ "name", P_STRING, 'b', false, "only this controller" },
+	} },
 	{ "nvme_namespace_create", "Create a namespace on a bdev", {
 		NQN_REQ,
 		{ "bdev_name", P_STRING, 'b', true, "backing bdev name" },
