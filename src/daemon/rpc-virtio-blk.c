@@ -16,6 +16,7 @@
 #include <nvemu/partition.h>
 
 #include "rpc.h"
+#include "teardown.h"
 
 static const char *const target_keys[] = { "device", "bdev", "nqn", "nsid" };
 
