@@ -379,6 +379,7 @@ static void report(struct perf *p, double secs, double cpu)
 	double avg = st->ios ? (double)st->lat_sum / (double)st->ios / 1000.0 : 0;
 	double cpu_io = st->ios ? cpu * 1e6 / (double)st->ios : 0;
 	static const double pcts[] = {50, 90, 99, 99.9, 99.99};
+	static const char *const keys[] = {"p50", "p90", "p99", "p999", "p9999"};
 
 	if (p->c.json) {
 		printf("{\"ios\": %" PRIu64 ", \"reads\": %" PRIu64 ", \"writes\": %" PRIu64
@@ -388,7 +389,7 @@ static void report(struct perf *p, double secs, double cpu)
 		       st->ios, st->reads, st->writes, st->errors, st->miscompares, secs, iops, mibs,
 		       avg, st->lat_min / 1000.0, st->lat_max / 1000.0);
 		for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
-			printf(", \"p%g_us\": %.2f", pcts[i], percentile(st, pcts[i]) / 1000.0);
+			printf(", \"%s_us\": %.2f", keys[i], percentile(st, pcts[i]) / 1000.0);
 		printf(", \"cpu_us_per_io\": %.2f, \"resets\": %" PRIu64 "}\n", cpu_io,
 		       nvemu_drv_ctrl_resets(p->ctrl));
 		return;
