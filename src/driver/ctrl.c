@@ -536,7 +536,8 @@ int nvemu_drv_ctrl_process_admin(struct nvemu_drv_ctrl *ctrl)
 int nvemu_drv_ctrl_reset(struct nvemu_drv_ctrl *ctrl)
 {
 	if (ctrl->state == NVEMU_DRV_STATE_ENABLED) {
-		drv_ctrl_lost(ctrl, "reset requested");
+		/* Maybe called from a completion callback: the tick does it. */
+		ctrl->reset_pending = true;
 	} else if (ctrl->state == NVEMU_DRV_STATE_FAILED) {
 		ctrl->lost_ns = ctrl->next_reconnect_ns = drv_now_ns();
 		set_state(ctrl, NVEMU_DRV_STATE_RESETTING);
