@@ -473,18 +473,32 @@ static void keep_alive(struct nvemu_drv_ctrl *ctrl, uint64_t now)
 	}
 }
 
+/*
+ * One bring-up attempt. It blocks (bounded) when the target accepts but
+ * does not answer: such attempts back off (the delay doubles, up to 16x),
+ * so that a hung target costs the caller's loop little; a refused
+ * connection returns at once and is retried at the normal pace.
+ */
 static void reconnect(struct nvemu_drv_ctrl *ctrl, uint64_t now)
 {
 	struct nvemu_error err = {0};
+	uint64_t delay = (uint64_t)ctrl->opts.reconnect_delay_ms * 1000000ull;
 
 	if (ctrl_init(ctrl, &err) == 0) {
 		drv_log(ctrl, NVEMU_DRV_LOG_WARN, "reconnected");
+		ctrl->slow_attempts = 0;
 		return;
 	}
 	drv_log(ctrl, NVEMU_DRV_LOG_INFO, "reconnect failed: %s", err.msg);
 	ctrl_drop_queues(ctrl, -ECONNRESET);
+	if (drv_now_ns() - now > 100000000ull) {
+		if (ctrl->slow_attempts < 4)
+			ctrl->slow_attempts++;
+	} else {
+		ctrl->slow_attempts = 0;
+	}
 	now = drv_now_ns();
-	ctrl->next_reconnect_ns = now + (uint64_t)ctrl->opts.reconnect_delay_ms * 1000000ull;
+	ctrl->next_reconnect_ns = now + (delay << ctrl->slow_attempts);
 	if (ctrl->opts.ctrl_loss_timeout_ms != UINT32_MAX &&
 	    now - ctrl->lost_ns >= (uint64_t)ctrl->opts.ctrl_loss_timeout_ms * 1000000ull)
 		set_state(ctrl, NVEMU_DRV_STATE_FAILED);
