@@ -126,8 +126,8 @@ static struct nvme_ctrlr *find_ctrlr(struct nvemud *d, const char *name)
 	if (!d->nvme)
 		return NULL;
 	LIST_FOREACH(c, &d->nvme->ctrlrs, link)
-		if (!strcmp(c->name, name))
-			return c;
+	if (!strcmp(c->name, name))
+		return c;
 	return NULL;
 }
 
@@ -415,11 +415,10 @@ static json_t *ctrlr_json(struct nvme_ctrlr *c)
 	for (uint32_t nsid = 0; (nsid = nvemu_drv_ns_next(c->ctrl, nsid));) {
 		nvemu_drv_ns_get(c->ctrl, nsid, &ni);
 		b = ns_bdev(c, nsid);
-		json_array_append_new(nss, json_pack("{s:I, s:s?, s:I, s:I}", "nsid",
-						     (json_int_t)nsid, "bdev_name",
-						     b ? b->bdev->name : NULL, "num_blocks",
-						     (json_int_t)ni.nsze, "block_size",
-						     (json_int_t)ni.blk_size));
+		json_array_append_new(
+			nss, json_pack("{s:I, s:s?, s:I, s:I}", "nsid", (json_int_t)nsid,
+				       "bdev_name", b ? b->bdev->name : NULL, "num_blocks",
+				       (json_int_t)ni.nsze, "block_size", (json_int_t)ni.blk_size));
 	}
 	return json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:i, s:s, s:s%, s:I, s:i, s:o}",
 			 "name", c->name, "trid", "trtype", nvemu_drv_trtype_name(t->trtype),
@@ -444,8 +443,8 @@ static int get_controllers(struct nvemud *d, json_t *params, json_t **result, st
 	}
 	if (d->nvme)
 		LIST_FOREACH(c, &d->nvme->ctrlrs, link)
-			if (!name || !strcmp(name, c->name))
-				json_array_append_new(arr, ctrlr_json(c));
+	if (!name || !strcmp(name, c->name))
+		json_array_append_new(arr, ctrlr_json(c));
 	*result = arr;
 	return 0;
 }
@@ -463,11 +462,10 @@ void rpc_bdev_nvme_save(struct nvemud *d, json_t *calls)
 	}
 	/* The list is newest first: save in attach order. */
 	LIST_FOREACH(c, &d->nvme->ctrlrs, link)
-		json_array_insert_new(rev, 0, json_pack("{s:s, s:O}", "method",
-							"bdev_nvme_attach_controller", "params",
-							c->params));
-	json_array_foreach(rev, i, v)
-		json_array_append(calls, v);
+	json_array_insert_new(rev, 0,
+			      json_pack("{s:s, s:O}", "method", "bdev_nvme_attach_controller",
+					"params", c->params));
+	json_array_foreach(rev, i, v) json_array_append(calls, v);
 	json_decref(rev);
 }
 
@@ -481,11 +479,12 @@ struct nvemu_bdev *nvemud_nvme_find_sn(struct nvemud *d, const char *name)
 	if (!d->nvme)
 		return NULL;
 	LIST_FOREACH(c, &d->nvme->ctrlrs, link)
-		if (n < sizeof(ctrls) / sizeof(ctrls[0]))
-			ctrls[n++] = c->ctrl;
+	if (n < sizeof(ctrls) / sizeof(ctrls[0]))
+		ctrls[n++] = c->ctrl;
 	if (nvemu_drv_find_sn_ns(ctrls, n, name, &ctrl, &nsid))
 		return NULL;
-	LIST_FOREACH(c, &d->nvme->ctrlrs, link) {
+	LIST_FOREACH(c, &d->nvme->ctrlrs, link)
+	{
 		struct nvemud_bdev *b;
 
 		if (c->ctrl == ctrl && (b = ns_bdev(c, nsid)))
@@ -494,7 +493,10 @@ struct nvemu_bdev *nvemud_nvme_find_sn(struct nvemud *d, const char *name)
 	return NULL;
 }
 
-#define P_BOOL(n) {n, RPC_P_BOOL, false, 0, 1}
+#define P_BOOL(n)                                                                                  \
+	{                                                                                          \
+		n, RPC_P_BOOL, false, 0, 1                                                         \
+	}
 
 const struct rpc_method rpc_bdev_nvme_methods[] = {
 	{"bdev_nvme_attach_controller", attach,
@@ -517,7 +519,8 @@ const struct rpc_method rpc_bdev_nvme_methods[] = {
 				    {"ctrlr_loss_timeout_sec", RPC_P_UINT, false, 0, 86400},
 				    {0}},
 	 "Drive an NVMe controller (trtype tcp: traddr, trsvcid, subnqn; pcie: traddr is the "
-	 "PCI address; vfio-user: the socket; nosgl, nomsi, nomsix, nointr: PCIe data and interrupt "
+	 "PCI address; vfio-user: the socket; nosgl, nomsi, nomsix, nointr: PCIe data and "
+	 "interrupt "
 	 "modes, nointr polls every 1 ms) and make a bdev <name>n<NSID> per namespace. "
 	 "Returns the bdev names. A lost controller is reconnected every reconnect_delay_sec "
 	 "(1) until ctrlr_loss_timeout_sec (60) has passed, then it is failed."},

@@ -84,7 +84,7 @@ static void serve(struct fake *f, int fd)
 	ic[2] = 128;
 	ic[4] = 128;
 	ic[8] = f->mode == BAD_ICRESP ? 1 : 0; /* PFV */
-	ic[14] = 1; /* MAXH2CDATA 64 KiB */
+	ic[14] = 1;			       /* MAXH2CDATA 64 KiB */
 	send(fd, ic, sizeof(ic), MSG_NOSIGNAL);
 	for (;;) {
 		uint32_t plen, off;
@@ -102,7 +102,8 @@ static void serve(struct fake *f, int fd)
 			continue;
 		}
 		if (buf[12] == 0x01) /* Connect */
-			respond(fd, cid, 1, f->mode == CONNECT_REFUSED ? NVME_SC_CONNECT_INVALID_HOST : 0);
+			respond(fd, cid, 1,
+				f->mode == CONNECT_REFUSED ? NVME_SC_CONNECT_INVALID_HOST : 0);
 		else if (buf[12] == 0x04) /* Property Get */
 			respond(fd, cid, property(f, off), 0);
 		else

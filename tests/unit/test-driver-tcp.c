@@ -213,8 +213,8 @@ static void test_bringup_and_io(void **state)
 	assert_int_equal(ni.blk_size, 512);
 	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 1);
 
-	rw_check(c, 0, 0, 1, 1);     /* in-capsule write, one C2HData */
-	rw_check(c, 1, 100, 64, 2);  /* 32 KiB: R2T, several H2CData and C2HData */
+	rw_check(c, 0, 0, 1, 1);	    /* in-capsule write, one C2HData */
+	rw_check(c, 1, 100, 64, 2);	    /* 32 KiB: R2T, several H2CData and C2HData */
 	rw_check(c, 0, 8192 - 256, 256, 3); /* 128 KiB up to the end */
 	/* out of range, unknown namespace: refused before anything is sent */
 	assert_int_equal(io_sync(c, 0, 1, NVEMU_DRV_IO_READ, 8192, 1, &ni), -EINVAL);
@@ -529,14 +529,10 @@ static void test_keep_alive(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_trid_parse),
-		cmocka_unit_test(test_bringup_and_io),
-		cmocka_unit_test(test_digests_small_h2c),
-		cmocka_unit_test(test_connect_errors),
-		cmocka_unit_test(test_loss_and_reconnect),
-		cmocka_unit_test(test_ns_rescan),
-		cmocka_unit_test(test_timeout_and_4k),
-		cmocka_unit_test(test_keep_alive),
+		cmocka_unit_test(test_trid_parse),	   cmocka_unit_test(test_bringup_and_io),
+		cmocka_unit_test(test_digests_small_h2c),  cmocka_unit_test(test_connect_errors),
+		cmocka_unit_test(test_loss_and_reconnect), cmocka_unit_test(test_ns_rescan),
+		cmocka_unit_test(test_timeout_and_4k),	   cmocka_unit_test(test_keep_alive),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
