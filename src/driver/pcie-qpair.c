@@ -210,7 +210,11 @@ int pcie_submit(struct nvemu_drv_qpair *qp, struct drv_req *req)
 	memcpy((uint8_t *)q->sq.vaddr + (size_t)q->sq_tail * 64, &sqe, sizeof(sqe));
 	q->sq_tail = (uint16_t)((q->sq_tail + 1) % q->size);
 	r = pcie_write_db(q->pc, q->qid, false, q->sq_tail);
-	return r ? -ENOTCONN : 0;
+	if (r) { /* the device (or its server) is gone: the core resets at its next tick */
+		drv_qpair_lost(qp, "SQ doorbell write failed");
+		return -ENOTCONN;
+	}
+	return 0;
 }
 
 int pcie_cq_peek(struct pcie_queue *q, struct nvemu_cqe *cqe)
@@ -278,6 +282,8 @@ int pcie_process(struct nvemu_drv_qpair *qp, unsigned max)
 
 	if (!q)
 		return -ENOTCONN;
+	if (q->pc->dev->broken)
+		return -ENODEV;
 	drain(q);
 	limit = max && max < q->size ? max : q->size;
 	while (n < limit && !pcie_cq_peek(q, &cqe)) {

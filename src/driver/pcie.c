@@ -248,8 +248,15 @@ static int pcie_connect_admin(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpai
 	unsigned to_ms = (unsigned)(pc->cap >> 24 & 0xff) * 500;
 	int r;
 
-	if (pc->dev->broken)
-		return nvemu_error_set(err, -ENODEV, "%s: device lost", pc->dev->addr);
+	if (pc->dev->broken) { /* the server went away (or broke the protocol): reconnect */
+		struct nvemu_pci_dev *nd;
+
+		r = open_dev(ctrl, &nd, err);
+		if (r)
+			return r;
+		nvemu_pci_dev_close(pc->dev);
+		pc->dev = nd;
+	}
 	r = disable(pc, to_ms && to_ms < timeout_ms ? to_ms : timeout_ms);
 	if (r)
 		return nvemu_error_set(err, r, "%s: controller does not disable: %s", pc->dev->addr,

@@ -144,6 +144,23 @@ static void *server_thread(void *arg)
 	return NULL;
 }
 
+static void server_start(struct env *e)
+{
+	struct nvemu_error err = { 0 };
+
+	assert_int_equal(nvemu_vfu_server_create(e->path, e->ctrl, NULL, &e->srv, &err), 0);
+	atomic_store(&e->stop, false);
+	assert_int_equal(pthread_create(&e->thr, NULL, server_thread, e), 0);
+}
+
+static void server_stop(struct env *e)
+{
+	atomic_store(&e->stop, true);
+	pthread_join(e->thr, NULL);
+	nvemu_vfu_server_destroy(e->srv);
+	e->srv = NULL;
+}
+
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
@@ -185,9 +202,8 @@ static int teardown(void **state)
 	struct env *e = *state;
 
 	nvemu_drv_ctrl_destroy(e->dc);
-	atomic_store(&e->stop, true);
-	pthread_join(e->thr, NULL);
-	nvemu_vfu_server_destroy(e->srv);
+	if (e->srv)
+		server_stop(e);
 	nvemu_subsys_destroy(e->subsys);
 	close(e->loop.ep);
 	free(e);
@@ -209,6 +225,7 @@ static void connect_mode(struct env *e, enum mode m)
 	o.nosgl = m == M_NOSGL;
 	o.nointr = m == M_POLL;
 	o.nomsix = m == M_INTX_LOOP || m == M_INTX;
+	o.reconnect_delay_ms = 50;
 	if (m == M_INTX_LOOP) {
 		o.loop_ops = &tl_ops;
 		o.loop = &e->loop;
@@ -432,6 +449,43 @@ static void test_hostile_cqe(void **state)
 	}
 }
 
+static bool wait_state(struct env *e, enum nvemu_drv_state st, unsigned ms)
+{
+	for (unsigned i = 0; i < ms / 2 && nvemu_drv_ctrl_state(e->dc) != st; i++) {
+		nvemu_drv_ctrl_tick(e->dc);
+		usleep(2000);
+	}
+	return nvemu_drv_ctrl_state(e->dc) == st;
+}
+
+/* The server goes away and comes back: I/O fails meanwhile, then the driver reconnects. */
+static void test_server_restart(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_drv_qpair *qp;
+	struct io_wait w = { 0 };
+	uint8_t buf[512] = { 0 };
+	int r;
+
+	connect_mode(e, M_MSIX);
+	rw_round_trip(e, M_MSIX, 0, 0, 8);
+	server_stop(e);
+	qp = nvemu_drv_ctrl_qpair(e->dc, 0);
+	r = nvemu_drv_io(qp, 1, NVEMU_DRV_IO_WRITE, 0, 1, buf, io_cb, &w);
+	if (!r) /* the posted doorbell may have gone out before the hang-up was seen */
+		for (int i = 0; i < 1000 && !w.done; i++) {
+			nvemu_drv_qpair_process(qp, 0);
+			nvemu_drv_ctrl_tick(e->dc);
+			usleep(2000);
+		}
+	assert_true(r != 0 || (w.done && w.err != 0));
+	assert_true(wait_state(e, NVEMU_DRV_STATE_RESETTING, 2000));
+	server_start(e);
+	assert_true(wait_state(e, NVEMU_DRV_STATE_ENABLED, 5000));
+	assert_true(nvemu_drv_ctrl_resets(e->dc) >= 1);
+	rw_round_trip(e, M_MSIX, 1, 40, 64);
+}
+
 static void test_reset_and_no_server(void **state)
 {
 	struct env *e = *state;
@@ -464,6 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_cqe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_no_server, setup, teardown),
 	};
 
