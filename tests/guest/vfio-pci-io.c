@@ -68,11 +68,13 @@ static int wait_io(struct nvemu_drv_qpair *qp, struct io_wait *w, unsigned *irqs
 
 	for (int i = 0; i < 10000 && !w->done; i++) {
 		if (fd >= 0) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 			if (poll(&pfd, 1, 1) != 1)
 				continue;
 			(*irqs)++;
+		} else {
+			usleep(1000); /* polled: QEMU completes in its own time */
 		}
 		if (nvemu_drv_qpair_process(qp, 0) < 0)
 			return -EIO;
@@ -86,7 +88,7 @@ static int round_trip(struct nvemu_drv_ctrl *c, unsigned qidx, uint32_t bs, uint
 	struct nvemu_drv_qpair *qp = nvemu_drv_ctrl_qpair(c, qidx);
 	size_t len = (size_t)nlb * bs;
 	uint8_t *out = malloc(len), *in = calloc(1, len);
-	struct io_wait w = { 0 };
+	struct io_wait w = {0};
 	int r;
 
 	for (size_t i = 0; i < len; i++)
@@ -109,8 +111,8 @@ static int round_trip(struct nvemu_drv_ctrl *c, unsigned qidx, uint32_t bs, uint
 
 int main(int argc, char **argv)
 {
-	struct nvemu_drv_trid trid = { .trtype = NVEMU_DRV_TRTYPE_PCIE };
-	struct nvemu_error err = { 0 };
+	struct nvemu_drv_trid trid = {.trtype = NVEMU_DRV_TRTYPE_PCIE};
+	struct nvemu_error err = {0};
 	struct nvemu_drv_ns_info ns;
 	struct nvemu_drv_ctrl *c = NULL;
 	struct nvemu_drv_opts o;
@@ -122,10 +124,17 @@ int main(int argc, char **argv)
 	o.num_io_queues = 2;
 	while ((opt = getopt(argc, argv, "sxp")) != -1) {
 		switch (opt) {
-		case 's': o.nosgl = true; break;
-		case 'x': o.nomsix = true; break;
-		case 'p': o.nointr = true; break;
-		default: goto usage;
+		case 's':
+			o.nosgl = true;
+			break;
+		case 'x':
+			o.nomsix = true;
+			break;
+		case 'p':
+			o.nointr = true;
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (optind != argc - 1)
@@ -139,15 +148,22 @@ int main(int argc, char **argv)
 	pc = c->tr;
 	printf("# serial %s, %u I/O queues, interrupts %s (%u vectors), SGLs %s\n",
 	       nvemu_drv_ctrl_serial(c), nvemu_drv_ctrl_nr_qpairs(c),
-	       pc->irq == NVEMU_PCI_IRQ_MSIX ? "MSI-X" : pc->irq == NVEMU_PCI_IRQ_MSI ? "MSI" :
-	       pc->irq == NVEMU_PCI_IRQ_INTX ? "INTx" : "none", pc->nvec, pc->sgl ? "on" : "off");
-	check(pc->irq == (o.nointr ? NVEMU_PCI_IRQ_NONE :
-			  o.nomsix ? NVEMU_PCI_IRQ_INTX : NVEMU_PCI_IRQ_MSIX),
+	       pc->irq == NVEMU_PCI_IRQ_MSIX   ? "MSI-X"
+	       : pc->irq == NVEMU_PCI_IRQ_MSI  ? "MSI"
+	       : pc->irq == NVEMU_PCI_IRQ_INTX ? "INTx"
+					       : "none",
+	       pc->nvec, pc->sgl ? "on" : "off");
+	check(pc->irq == (o.nointr   ? NVEMU_PCI_IRQ_NONE
+			  : o.nomsix ? NVEMU_PCI_IRQ_INTX
+				     : NVEMU_PCI_IRQ_MSIX),
 	      "the interrupt kind the switches ask for");
-	check(!nvemu_drv_ns_get(c, 1, &ns) && ns.nsze >= 4096, "namespace 1: %llu blocks of %u",
-	      (unsigned long long)ns.nsze, ns.blk_size);
+	r = nvemu_drv_ns_get(c, 1, &ns);
+	check(!r && ns.nsze >= 4096, "namespace 1: %llu blocks of %u", (unsigned long long)ns.nsze,
+	      ns.blk_size);
+	if (r)
+		return 1;
 	for (unsigned q = 0; q < nvemu_drv_ctrl_nr_qpairs(c); q++) {
-		static const uint32_t nlb[] = { 1, 8, 32, 256 };
+		static const uint32_t nlb[] = {1, 8, 32, 256};
 
 		for (unsigned i = 0; i < 4; i++) {
 			uint32_t n = (uint32_t)((uint64_t)nlb[i] * 512 / ns.blk_size);

@@ -70,12 +70,12 @@ static void *tl_add(void *loop, int fd, uint32_t events, nvemu_drv_fd_cb cb, voi
 {
 	struct tloop *l = loop;
 	struct th *h;
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (l->n == 256)
 		return NULL;
 	h = &l->h[l->n++];
-	*h = (struct th){ .fd = fd, .cb = cb, .arg = arg };
+	*h = (struct th){.fd = fd, .cb = cb, .arg = arg};
 	ev.data.ptr = h;
 	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev))
 		return NULL;
@@ -86,7 +86,7 @@ static int tl_mod(void *loop, void *handle, uint32_t events)
 {
 	struct tloop *l = loop;
 	struct th *h = handle;
-	struct epoll_event ev = { .events = events, .data.ptr = h };
+	struct epoll_event ev = {.events = events, .data.ptr = h};
 
 	return epoll_ctl(l->ep, EPOLL_CTL_MOD, h->fd, &ev) ? -errno : 0;
 }
@@ -100,8 +100,8 @@ static void tl_del(void *loop, void *handle)
 	h->dead = true;
 }
 
-static const struct nvemu_drv_loop_ops tl_ops = { .add_fd = tl_add, .mod_fd = tl_mod,
-						  .del_fd = tl_del };
+static const struct nvemu_drv_loop_ops tl_ops = {
+	.add_fd = tl_add, .mod_fd = tl_mod, .del_fd = tl_del};
 
 static unsigned tl_run(struct tloop *l, int timeout_ms)
 {
@@ -135,7 +135,7 @@ static void *server_thread(void *arg)
 	struct env *e = arg;
 
 	while (!atomic_load(&e->stop)) {
-		struct pollfd pfd = { .fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN };
+		struct pollfd pfd = {.fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN};
 
 		poll(&pfd, 1, 5);
 		nvemu_vfu_server_process(e->srv);
@@ -146,7 +146,7 @@ static void *server_thread(void *arg)
 
 static void server_start(struct env *e)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 
 	assert_int_equal(nvemu_vfu_server_create(e->path, e->ctrl, NULL, &e->srv, &err), 0);
 	atomic_store(&e->stop, false);
@@ -164,7 +164,7 @@ static void server_stop(struct env *e)
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_subsys_params sp;
 	struct nvemu_port_params pp;
 	struct nvemu_ctrl_params cp;
@@ -214,8 +214,8 @@ enum mode { M_MSIX, M_POLL, M_INTX_LOOP, M_INTX, M_NOSGL };
 
 static void connect_mode(struct env *e, enum mode m)
 {
-	struct nvemu_drv_trid trid = { .trtype = NVEMU_DRV_TRTYPE_VFIO_USER };
-	struct nvemu_error err = { 0 };
+	struct nvemu_drv_trid trid = {.trtype = NVEMU_DRV_TRTYPE_VFIO_USER};
+	struct nvemu_error err = {0};
 	struct nvemu_drv_opts o;
 	int r;
 
@@ -252,8 +252,7 @@ static void io_cb(void *arg, int err, const struct nvemu_cqe *cqe)
 }
 
 /* Wait for w the way the mode delivers completions; returns interrupts seen. */
-static unsigned wait_io(struct env *e, struct nvemu_drv_qpair *qp, struct io_wait *w,
-			enum mode m)
+static unsigned wait_io(struct env *e, struct nvemu_drv_qpair *qp, struct io_wait *w, enum mode m)
 {
 	int fd = qp->ctrl->ops->get_fd(qp);
 	unsigned irqs = 0;
@@ -264,7 +263,7 @@ static unsigned wait_io(struct env *e, struct nvemu_drv_qpair *qp, struct io_wai
 			continue;
 		}
 		if (fd >= 0) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 			if (poll(&pfd, 1, 1) == 1)
 				irqs++;
@@ -280,8 +279,10 @@ static unsigned wait_io(struct env *e, struct nvemu_drv_qpair *qp, struct io_wai
 		struct pcie_queue *q = qp->tr;
 
 		nvemu_pcie_ctrl_debug(nvemu_vfu_server_pcie(e->srv), qp->qid, &d);
-		fprintf(stderr, "# qid %u: sq valid %d size %u tail %u head %u inflight %u cq valid %d "
-			"tail %u head %u backlog %u dberr %llu; host tail %u cq_head %u connected %d\n",
+		fprintf(stderr,
+			"# qid %u: sq valid %d size %u tail %u head %u inflight %u cq valid %d "
+			"tail %u head %u backlog %u dberr %llu; host tail %u cq_head %u connected "
+			"%d\n",
 			qp->qid, d.sq_valid, d.sq_size, d.driver_sq_tail, d.device_sq_head,
 			d.sq_inflight, d.cq_valid, d.device_cq_tail, d.driver_cq_head, d.cq_backlog,
 			(unsigned long long)d.doorbell_errors, q ? q->sq_tail : 0,
@@ -296,7 +297,7 @@ static void rw_round_trip(struct env *e, enum mode m, unsigned qidx, uint64_t sl
 	struct nvemu_drv_qpair *qp = nvemu_drv_ctrl_qpair(e->dc, qidx);
 	size_t len = (size_t)nlb * 512;
 	uint8_t *out = malloc(len), *in = malloc(len);
-	struct io_wait w = { 0 };
+	struct io_wait w = {0};
 	unsigned irqs;
 
 	for (size_t i = 0; i < len; i++)
@@ -463,8 +464,8 @@ static void test_server_restart(void **state)
 {
 	struct env *e = *state;
 	struct nvemu_drv_qpair *qp;
-	struct io_wait w = { 0 };
-	uint8_t buf[512] = { 0 };
+	struct io_wait w = {0};
+	uint8_t buf[512] = {0};
 	int r;
 
 	connect_mode(e, M_MSIX);
@@ -489,8 +490,8 @@ static void test_server_restart(void **state)
 static void test_reset_and_no_server(void **state)
 {
 	struct env *e = *state;
-	struct nvemu_drv_trid trid = { .trtype = NVEMU_DRV_TRTYPE_VFIO_USER };
-	struct nvemu_error err = { 0 };
+	struct nvemu_drv_trid trid = {.trtype = NVEMU_DRV_TRTYPE_VFIO_USER};
+	struct nvemu_error err = {0};
 	struct nvemu_drv_ctrl *c = NULL;
 
 	connect_mode(e, M_MSIX);
