@@ -3,9 +3,11 @@
 #
 # VFIO on a real PCIe function: a QEMU guest (TCG, q35 with -device
 # intel-iommu, intel_iommu=on) whose hardware is QEMU's own -device nvme.
-# Inside, the device is bound to vfio-pci and tests/guest/vfio-pci-io drives
-# it through nvemu's host driver (trtype pcie): data written and read back on
-# every queue, with SGLs, with nosgl, with INTx (nomsix) and polling.
+# Inside, the device is bound to vfio-pci and driven by nvemu's host driver
+# (trtype pcie): tests/guest/vfio-pci-io writes and reads back on every queue
+# with SGLs, nosgl, INTx (nomsix) and polling; then nvemud attaches it,
+# serves its namespace over NVMe/TCP on the guest's loopback and the kernel's
+# host runs fio verify against that (tests/guest/vfio-pci-guest.sh).
 #
 #   tests/guest/vfio-pci-run.sh BUILD_DIR
 #
@@ -78,12 +80,18 @@ if [ ! -s "$cache/vfio.cpio.gz" ]; then
 	rm -rf "$work"
 fi
 
-# The guest script, the driver program and its libraries.
-mkdir -p "$run/root/test" "$run/root/nvemu/bin"
+# The guest script and its helpers; the driver program, nvemud and nvemu-rpc with their libraries.
+mkdir -p "$run/root/test" "$run/root/nvemu/bin" "$run/root/nvemu/lib"
 cp "$here/vfio-pci-guest.sh" "$run/root/test/script.sh"
-cp "$io" "$run/root/nvemu/bin/"
-for lib in $(ldd "$io" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
-	[ -e "$run/root$lib" ] || cp -L --parents "$lib" "$run/root"
+cp "$here/lib.sh" "$run/root/test/lib.sh"
+for bin in "$io" "$build/src/daemon/nvemud" "$build/src/rpc-cli/nvemu-rpc"; do
+	cp "$bin" "$run/root/nvemu/bin/"
+	for lib in $(ldd "$bin" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
+		case $lib in
+		/lib/* | /lib64/* | /usr/lib/*) [ -e "$run/root$lib" ] || cp -L --parents "$lib" "$run/root" ;;
+		*) cp -L "$lib" "$run/root/nvemu/lib/" ;; # build-tree libnvemu.so
+		esac
+	done
 done
 (cd "$run/root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$run/run.cpio.gz"
 cat "$cache/base.cpio.gz" "$cache/vfio.cpio.gz" "$run/run.cpio.gz" > "$run/initrd"
