@@ -146,7 +146,10 @@ void nvemu_drv_ctrl_destroy(struct nvemu_drv_ctrl *ctrl);
 void nvemu_drv_ctrl_tick(struct nvemu_drv_ctrl *ctrl);
 /* Reap admin completions (AER, Keep Alive); returns how many or -errno. */
 int nvemu_drv_ctrl_process_admin(struct nvemu_drv_ctrl *ctrl);
-/* Reset now (also leaves FAILED): in-flight I/O fails, then reconnect. */
+/*
+ * Reset at the next nvemu_drv_ctrl_tick() (also leaves FAILED): in-flight
+ * I/O fails, then the driver reconnects.
+ */
 int nvemu_drv_ctrl_reset(struct nvemu_drv_ctrl *ctrl);
 
 enum nvemu_drv_state nvemu_drv_ctrl_state(const struct nvemu_drv_ctrl *ctrl);

@@ -169,7 +169,11 @@ static int nvme_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 	return 0;
 }
 
-/* Without an event loop: reap completions and run the controller's timers here. */
+/*
+ * Without an event loop: reap I/O completions here. Admin completions and
+ * the timers stay with the driver's own fds and nvemu_drv_ctrl_tick(): a
+ * rescan may delete bdevs, which must not happen inside a bdev's poll.
+ */
 static int nvme_poll(struct nvemu_bdev *bdev)
 {
 	struct bdev_nvme *b = (struct bdev_nvme *)bdev;
@@ -181,7 +185,6 @@ static int nvme_poll(struct nvemu_bdev *bdev)
 		if (rc > 0)
 			n += rc;
 	}
-	nvemu_drv_ctrl_process_admin(ctrl);
 	return n;
 }
 

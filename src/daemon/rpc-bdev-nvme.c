@@ -28,6 +28,7 @@
 #define CTRLR_NAME_MAX	  32
 #define ATTACH_TIMEOUT_MS 3000
 #define TICK_MS		  100
+#define POLL_MS		  1
 
 struct nvme_ctrlr {
 	LIST_ENTRY(nvme_ctrlr) link;
@@ -37,6 +38,7 @@ struct nvme_ctrlr {
 	struct nvemu_bdev_nvme_ctrlr *bc;
 	json_t *params; /* as attached: save_config repeats them */
 	struct loop_src *tick;
+	struct loop_src *poller; /* nointr: completions are polled every POLL_MS */
 };
 
 struct nvemud_nvme {
@@ -98,6 +100,16 @@ static void ctrlr_tick(struct loop_src *src, void *arg)
 	nvemu_drv_ctrl_tick(((struct nvme_ctrlr *)arg)->ctrl);
 }
 
+/* Queues without interrupts (nointr) have no fd for the loop: reap them here. */
+static void ctrlr_poll(struct loop_src *src, void *arg)
+{
+	struct nvemu_drv_ctrl *ctrl = ((struct nvme_ctrlr *)arg)->ctrl;
+
+	for (unsigned i = 0; i < nvemu_drv_ctrl_nr_qpairs(ctrl); i++)
+		nvemu_drv_qpair_process(nvemu_drv_ctrl_qpair(ctrl, i), 0);
+	nvemu_drv_ctrl_process_admin(ctrl);
+}
+
 static void drv_log_cb(void *arg, int level, const char *msg)
 {
 	struct nvme_ctrlr *c = arg;
@@ -114,8 +126,8 @@ static struct nvme_ctrlr *find_ctrlr(struct nvemud *d, const char *name)
 	if (!d->nvme)
 		return NULL;
 	LIST_FOREACH(c, &d->nvme->ctrlrs, link)
-		if (!strcmp(c->name, name))
-			return c;
+	if (!strcmp(c->name, name))
+		return c;
 	return NULL;
 }
 
@@ -215,6 +227,7 @@ static void ctrlr_free(struct nvme_ctrlr *c)
 			del_ns_bdev(c, &c->d->bdevs[i]);
 	}
 	loop_del(c->tick);
+	loop_del(c->poller);
 	nvemu_bdev_nvme_ctrlr_destroy(c->bc);
 	nvemu_drv_ctrl_destroy(c->ctrl);
 	json_decref(c->params);
@@ -281,6 +294,7 @@ static void params_to_opts(struct nvme_ctrlr *c, json_t *params, struct nvemu_dr
 	o->nosgl = rpc_bool(params, "nosgl", false);
 	o->nomsi = rpc_bool(params, "nomsi", false);
 	o->nomsix = rpc_bool(params, "nomsix", false);
+	o->nointr = rpc_bool(params, "nointr", false);
 	o->num_io_queues = (uint16_t)rpc_uint(params, "num_io_queues", 2);
 	o->io_queue_size = (uint16_t)rpc_uint(params, "io_queue_size", 128);
 	o->reconnect_delay_ms = (uint32_t)rpc_uint(params, "reconnect_delay_sec", 1) * 1000;
@@ -341,7 +355,9 @@ static int attach(struct nvemud *d, json_t *params, json_t **result, struct rpc_
 				   "%s", nerr.msg);
 	}
 	if (nvemu_bdev_nvme_ctrlr_create(c->ctrl, &c->bc) ||
-	    (d->loop && !(c->tick = loop_add_timer(d->loop, TICK_MS, true, ctrlr_tick, c)))) {
+	    (d->loop && !(c->tick = loop_add_timer(d->loop, TICK_MS, true, ctrlr_tick, c))) ||
+	    (d->loop && o.nointr &&
+	     !(c->poller = loop_add_timer(d->loop, POLL_MS, true, ctrlr_poll, c)))) {
 		ctrlr_free(c);
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
 	}
@@ -399,11 +415,10 @@ static json_t *ctrlr_json(struct nvme_ctrlr *c)
 	for (uint32_t nsid = 0; (nsid = nvemu_drv_ns_next(c->ctrl, nsid));) {
 		nvemu_drv_ns_get(c->ctrl, nsid, &ni);
 		b = ns_bdev(c, nsid);
-		json_array_append_new(nss, json_pack("{s:I, s:s?, s:I, s:I}", "nsid",
-						     (json_int_t)nsid, "bdev_name",
-						     b ? b->bdev->name : NULL, "num_blocks",
-						     (json_int_t)ni.nsze, "block_size",
-						     (json_int_t)ni.blk_size));
+		json_array_append_new(
+			nss, json_pack("{s:I, s:s?, s:I, s:I}", "nsid", (json_int_t)nsid,
+				       "bdev_name", b ? b->bdev->name : NULL, "num_blocks",
+				       (json_int_t)ni.nsze, "block_size", (json_int_t)ni.blk_size));
 	}
 	return json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:i, s:s, s:s%, s:I, s:i, s:o}",
 			 "name", c->name, "trid", "trtype", nvemu_drv_trtype_name(t->trtype),
@@ -428,8 +443,8 @@ static int get_controllers(struct nvemud *d, json_t *params, json_t **result, st
 	}
 	if (d->nvme)
 		LIST_FOREACH(c, &d->nvme->ctrlrs, link)
-			if (!name || !strcmp(name, c->name))
-				json_array_append_new(arr, ctrlr_json(c));
+	if (!name || !strcmp(name, c->name))
+		json_array_append_new(arr, ctrlr_json(c));
 	*result = arr;
 	return 0;
 }
@@ -447,11 +462,10 @@ void rpc_bdev_nvme_save(struct nvemud *d, json_t *calls)
 	}
 	/* The list is newest first: save in attach order. */
 	LIST_FOREACH(c, &d->nvme->ctrlrs, link)
-		json_array_insert_new(rev, 0, json_pack("{s:s, s:O}", "method",
-							"bdev_nvme_attach_controller", "params",
-							c->params));
-	json_array_foreach(rev, i, v)
-		json_array_append(calls, v);
+	json_array_insert_new(rev, 0,
+			      json_pack("{s:s, s:O}", "method", "bdev_nvme_attach_controller",
+					"params", c->params));
+	json_array_foreach(rev, i, v) json_array_append(calls, v);
 	json_decref(rev);
 }
 
@@ -465,11 +479,12 @@ struct nvemu_bdev *nvemud_nvme_find_sn(struct nvemud *d, const char *name)
 	if (!d->nvme)
 		return NULL;
 	LIST_FOREACH(c, &d->nvme->ctrlrs, link)
-		if (n < sizeof(ctrls) / sizeof(ctrls[0]))
-			ctrls[n++] = c->ctrl;
+	if (n < sizeof(ctrls) / sizeof(ctrls[0]))
+		ctrls[n++] = c->ctrl;
 	if (nvemu_drv_find_sn_ns(ctrls, n, name, &ctrl, &nsid))
 		return NULL;
-	LIST_FOREACH(c, &d->nvme->ctrlrs, link) {
+	LIST_FOREACH(c, &d->nvme->ctrlrs, link)
+	{
 		struct nvemud_bdev *b;
 
 		if (c->ctrl == ctrl && (b = ns_bdev(c, nsid)))
@@ -478,7 +493,10 @@ struct nvemu_bdev *nvemud_nvme_find_sn(struct nvemud *d, const char *name)
 	return NULL;
 }
 
-#define P_BOOL(n) {n, RPC_P_BOOL, false, 0, 1}
+#define P_BOOL(n)                                                                                  \
+	{                                                                                          \
+		n, RPC_P_BOOL, false, 0, 1                                                         \
+	}
 
 const struct rpc_method rpc_bdev_nvme_methods[] = {
 	{"bdev_nvme_attach_controller", attach,
@@ -494,13 +512,16 @@ const struct rpc_method rpc_bdev_nvme_methods[] = {
 				    P_BOOL("nosgl"),
 				    P_BOOL("nomsi"),
 				    P_BOOL("nomsix"),
+				    P_BOOL("nointr"),
 				    {"num_io_queues", RPC_P_UINT, false, 1, 64},
 				    {"io_queue_size", RPC_P_UINT, false, 2, 1024},
 				    {"reconnect_delay_sec", RPC_P_UINT, false, 1, 3600},
 				    {"ctrlr_loss_timeout_sec", RPC_P_UINT, false, 0, 86400},
 				    {0}},
 	 "Drive an NVMe controller (trtype tcp: traddr, trsvcid, subnqn; pcie: traddr is the "
-	 "PCI address; vfio-user: the socket) and make a bdev <name>n<NSID> per namespace. "
+	 "PCI address; vfio-user: the socket; nosgl, nomsi, nomsix, nointr: PCIe data and "
+	 "interrupt "
+	 "modes, nointr polls every 1 ms) and make a bdev <name>n<NSID> per namespace. "
 	 "Returns the bdev names. A lost controller is reconnected every reconnect_delay_sec "
 	 "(1) until ctrlr_loss_timeout_sec (60) has passed, then it is failed."},
 	{"bdev_nvme_detach_controller", detach,

@@ -27,7 +27,8 @@ void drv_log(struct nvemu_drv_ctrl *ctrl, int level, const char *fmt, ...)
 	int n;
 	va_list ap;
 
-	n = snprintf(msg, sizeof(msg), "nvme %s %s: ", ctrl ? nvemu_drv_trtype_name(ctrl->trid.trtype) : "-",
+	n = snprintf(msg, sizeof(msg),
+		     "nvme %s %s: ", ctrl ? nvemu_drv_trtype_name(ctrl->trid.trtype) : "-",
 		     ctrl ? ctrl->trid.traddr : "-");
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		n = 0;
@@ -215,8 +216,8 @@ static void sync_wait_io(struct nvemu_drv_qpair *qp, int ms)
 	poll(&pfd, 1, ms);
 }
 
-int drv_exec_sync(struct nvemu_drv_qpair *qp, const struct nvemu_sqe *cmd, void *buf,
-		  uint32_t len, unsigned timeout_ms, struct nvemu_cqe *cqe)
+int drv_exec_sync(struct nvemu_drv_qpair *qp, const struct nvemu_sqe *cmd, void *buf, uint32_t len,
+		  unsigned timeout_ms, struct nvemu_cqe *cqe)
 {
 	uint64_t deadline = drv_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	struct sync_wait w = {0};

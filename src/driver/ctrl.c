@@ -17,13 +17,13 @@
 #define REG_CC	 0x14
 #define REG_CSTS 0x1c
 
-#define CC_EN	    (1u << 0)
-#define CC_SHN_NORM (1u << 14)
-#define CC_IOSQES   (6u << 16)
-#define CC_IOCQES   (4u << 20)
-#define CSTS_RDY    (1u << 0)
-#define CSTS_CFS    (1u << 1)
-#define CSTS_SHST   (3u << 2)
+#define CC_EN	       (1u << 0)
+#define CC_SHN_NORM    (1u << 14)
+#define CC_IOSQES      (6u << 16)
+#define CC_IOCQES      (4u << 20)
+#define CSTS_RDY       (1u << 0)
+#define CSTS_CFS       (1u << 1)
+#define CSTS_SHST      (3u << 2)
 #define CSTS_SHST_DONE (2u << 2)
 
 #define AEC_NS_ATTR (1u << 8)
@@ -38,7 +38,7 @@ static const char *const state_names[] = {
 const char *nvemu_drv_state_name(enum nvemu_drv_state s)
 {
 	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s]
-									   : "unknown";
+									  : "unknown";
 }
 
 void nvemu_drv_opts_init(struct nvemu_drv_opts *o)
@@ -131,9 +131,9 @@ static int ctrl_enable(struct nvemu_drv_ctrl *ctrl, struct nvemu_error *err)
 		if (v & CSTS_RDY)
 			return 0;
 		if (drv_now_ns() >= deadline)
-			return nvemu_error_set(err, -ETIMEDOUT,
-					       "controller did not set CSTS.RDY within CAP.TO (%u ms)",
-					       to_ms);
+			return nvemu_error_set(
+				err, -ETIMEDOUT,
+				"controller did not set CSTS.RDY within CAP.TO (%u ms)", to_ms);
 		sleep_ms(wait);
 		if (wait < 16)
 			wait *= 2;
@@ -168,8 +168,8 @@ static int ctrl_identify(struct nvemu_drv_ctrl *ctrl, struct nvemu_error *err)
 	free(id);
 	memcpy(ctrl->serial, ctrl->id.sn, sizeof(ctrl->id.sn));
 	ctrl->serial[sizeof(ctrl->id.sn)] = 0;
-	for (n = (int)sizeof(ctrl->id.sn) - 1; n >= 0 && (ctrl->serial[n] == ' ' || !ctrl->serial[n]);
-	     n--)
+	for (n = (int)sizeof(ctrl->id.sn) - 1;
+	     n >= 0 && (ctrl->serial[n] == ' ' || !ctrl->serial[n]); n--)
 		ctrl->serial[n] = 0;
 	for (int i = 0; ctrl->serial[i]; i++)
 		if (ctrl->serial[i] < 0x20 || ctrl->serial[i] > 0x7e)
@@ -195,7 +195,8 @@ static int ctrl_set_nr_queues(struct nvemu_drv_ctrl *ctrl, unsigned want, unsign
 	cmd.cdw11 = (want - 1) | ((want - 1) << 16);
 	rc = admin_sync(ctrl, &cmd, NULL, 0, &cqe);
 	if (rc)
-		return nvemu_error_set(err, rc, "Set Features Number of Queues failed (%s, status 0x%x)",
+		return nvemu_error_set(err, rc,
+				       "Set Features Number of Queues failed (%s, status 0x%x)",
 				       strerror(-rc), cqe.status);
 	nsq = (cqe.dw0 & 0xffff) + 1;
 	ncq = (cqe.dw0 >> 16) + 1;
@@ -232,7 +233,8 @@ static void aer_cb(void *arg, int err, const struct nvemu_cqe *cqe)
 	/* Its log page must be read to unmask the event; done outside the completion path. */
 	ctrl->aer_log = (uint8_t)(cqe->dw0 >> 16);
 	ctrl->aer_log_pending = true;
-	if ((cqe->dw0 & 7) == NVME_AER_NOTICE && ((cqe->dw0 >> 8) & 0xff) == NVME_AER_NOTICE_NS_CHANGED)
+	if ((cqe->dw0 & 7) == NVME_AER_NOTICE &&
+	    ((cqe->dw0 >> 8) & 0xff) == NVME_AER_NOTICE_NS_CHANGED)
 		ctrl->rescan_pending = true;
 }
 
@@ -249,7 +251,8 @@ static void aer_followup(struct nvemu_drv_ctrl *ctrl)
 	if (buf) {
 		cmd.cdw10 = ctrl->aer_log | ((4096 / 4 - 1) << 16);
 		if (admin_sync(ctrl, &cmd, buf, 4096, NULL))
-			drv_log(ctrl, NVEMU_DRV_LOG_WARN, "Get Log Page 0x%x failed", ctrl->aer_log);
+			drv_log(ctrl, NVEMU_DRV_LOG_WARN, "Get Log Page 0x%x failed",
+				ctrl->aer_log);
 		free(buf);
 	}
 	if (ctrl->rescan_pending) {
@@ -279,11 +282,13 @@ static int ctrl_create_qpairs(struct nvemu_drv_ctrl *ctrl, unsigned nr, struct n
 			ctrl->nr_qps = i + 1;
 		}
 	} else if (nr < ctrl->nr_qps) {
-		return nvemu_error_set(err, -EIO, "controller grants %u I/O queues, %u before the reset",
-				       nr, ctrl->nr_qps);
+		return nvemu_error_set(err, -EIO,
+				       "controller grants %u I/O queues, %u before the reset", nr,
+				       ctrl->nr_qps);
 	}
 	for (unsigned i = 0; i < ctrl->nr_qps; i++) {
-		rc = ctrl->ops->qpair_create(ctrl, ctrl->qps[i], ctrl->opts.connect_timeout_ms, err);
+		rc = ctrl->ops->qpair_create(ctrl, ctrl->qps[i], ctrl->opts.connect_timeout_ms,
+					     err);
 		if (rc)
 			return rc;
 	}
@@ -305,8 +310,8 @@ static int ctrl_init(struct nvemu_drv_ctrl *ctrl, struct nvemu_error *err)
 	if (!rc)
 		rc = ctrl_identify(ctrl, err);
 	if (!rc)
-		rc = ctrl_set_nr_queues(ctrl, ctrl->nr_qps ? ctrl->nr_qps : ctrl->opts.num_io_queues,
-					&nr, err);
+		rc = ctrl_set_nr_queues(
+			ctrl, ctrl->nr_qps ? ctrl->nr_qps : ctrl->opts.num_io_queues, &nr, err);
 	if (!rc)
 		rc = ctrl_create_qpairs(ctrl, nr, err);
 	if (!rc)
@@ -386,7 +391,8 @@ int nvemu_drv_ctrl_connect(const struct nvemu_drv_trid *trid, const struct nvemu
 	ctrl->admin = drv_qpair_alloc(ctrl, 0, ctrl->opts.admin_queue_size);
 	rc = ctrl->admin ? ctrl_init(ctrl, err) : nvemu_error_set(err, -ENOMEM, "out of memory");
 	if (rc) {
-		ctrl->state = NVEMU_DRV_STATE_FAILED; /* no events for a controller never returned */
+		ctrl->state =
+			NVEMU_DRV_STATE_FAILED; /* no events for a controller never returned */
 		ctrl->opts.event = NULL;
 		nvemu_drv_ctrl_destroy(ctrl);
 		return rc;
@@ -436,8 +442,8 @@ static void check_timeouts(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpair *
 		if (!req->inflight || !req->timeout_ms ||
 		    now - req->start_ns < (uint64_t)req->timeout_ms * 1000000ull)
 			continue;
-		drv_log(ctrl, NVEMU_DRV_LOG_ERR, "queue %u: command 0x%02x CID %u timed out", qp->qid,
-			req->cmd.opc, req->cid);
+		drv_log(ctrl, NVEMU_DRV_LOG_ERR, "queue %u: command 0x%02x CID %u timed out",
+			qp->qid, req->cmd.opc, req->cid);
 		req->timed_out = true;
 		ctrl->reset_pending = true;
 	}
@@ -473,18 +479,32 @@ static void keep_alive(struct nvemu_drv_ctrl *ctrl, uint64_t now)
 	}
 }
 
+/*
+ * One bring-up attempt. It blocks (bounded) when the target accepts but
+ * does not answer: such attempts back off (the delay doubles, up to 16x),
+ * so that a hung target costs the caller's loop little; a refused
+ * connection returns at once and is retried at the normal pace.
+ */
 static void reconnect(struct nvemu_drv_ctrl *ctrl, uint64_t now)
 {
 	struct nvemu_error err = {0};
+	uint64_t delay = (uint64_t)ctrl->opts.reconnect_delay_ms * 1000000ull;
 
 	if (ctrl_init(ctrl, &err) == 0) {
 		drv_log(ctrl, NVEMU_DRV_LOG_WARN, "reconnected");
+		ctrl->slow_attempts = 0;
 		return;
 	}
 	drv_log(ctrl, NVEMU_DRV_LOG_INFO, "reconnect failed: %s", err.msg);
 	ctrl_drop_queues(ctrl, -ECONNRESET);
+	if (drv_now_ns() - now > 100000000ull) {
+		if (ctrl->slow_attempts < 4)
+			ctrl->slow_attempts++;
+	} else {
+		ctrl->slow_attempts = 0;
+	}
 	now = drv_now_ns();
-	ctrl->next_reconnect_ns = now + (uint64_t)ctrl->opts.reconnect_delay_ms * 1000000ull;
+	ctrl->next_reconnect_ns = now + (delay << ctrl->slow_attempts);
 	if (ctrl->opts.ctrl_loss_timeout_ms != UINT32_MAX &&
 	    now - ctrl->lost_ns >= (uint64_t)ctrl->opts.ctrl_loss_timeout_ms * 1000000ull)
 		set_state(ctrl, NVEMU_DRV_STATE_FAILED);
@@ -536,7 +556,8 @@ int nvemu_drv_ctrl_process_admin(struct nvemu_drv_ctrl *ctrl)
 int nvemu_drv_ctrl_reset(struct nvemu_drv_ctrl *ctrl)
 {
 	if (ctrl->state == NVEMU_DRV_STATE_ENABLED) {
-		drv_ctrl_lost(ctrl, "reset requested");
+		/* Maybe called from a completion callback: the tick does it. */
+		ctrl->reset_pending = true;
 	} else if (ctrl->state == NVEMU_DRV_STATE_FAILED) {
 		ctrl->lost_ns = ctrl->next_reconnect_ns = drv_now_ns();
 		set_state(ctrl, NVEMU_DRV_STATE_RESETTING);

@@ -158,6 +158,7 @@ struct nvemu_drv_ctrl {
 	uint64_t lost_ns;	    /* when it left ENABLED */
 	uint64_t next_reconnect_ns; /* RESETTING: next attempt */
 	uint64_t resets;
+	unsigned slow_attempts; /* reconnects in a row that blocked (timed out) */
 	unsigned in_tick;
 };
 

@@ -94,8 +94,8 @@ static int build_io(const struct nvemu_drv_ctrl *ctrl, struct drv_req *req, uint
 	return 0;
 }
 
-int nvemu_drv_io(struct nvemu_drv_qpair *qp, uint32_t nsid, enum nvemu_drv_io_op op,
-		 uint64_t slba, uint32_t nlb, void *buf, nvemu_drv_cb cb, void *arg)
+int nvemu_drv_io(struct nvemu_drv_qpair *qp, uint32_t nsid, enum nvemu_drv_io_op op, uint64_t slba,
+		 uint32_t nlb, void *buf, nvemu_drv_cb cb, void *arg)
 {
 	struct nvemu_drv_ctrl *ctrl = qp->ctrl;
 	struct drv_req *req;
@@ -167,8 +167,7 @@ int nvemu_drv_qpair_process(struct nvemu_drv_qpair *qp, unsigned max)
 		if (qp->in_process || ctrl->in_tick) {
 			drv_qpair_unwatch(qp); /* a dead socket stays readable */
 			ctrl->reset_pending = true;
-		}
-		else
+		} else
 			drv_ctrl_lost(ctrl, "I/O queue lost");
 		return rc;
 	}

@@ -66,8 +66,8 @@ static int ns_read(struct nvemu_drv_ctrl *ctrl, uint32_t nsid, void *page,
 	ds = id->lbaf[fmt].ds;
 	if (ds < 9 || ds > 16 || id->lbaf[fmt].ms) {
 		drv_log(ctrl, NVEMU_DRV_LOG_WARN,
-			"namespace %u: LBA format (2^%u bytes, %u metadata) not supported", nsid, ds,
-			id->lbaf[fmt].ms);
+			"namespace %u: LBA format (2^%u bytes, %u metadata) not supported", nsid,
+			ds, id->lbaf[fmt].ms);
 		return -ENOENT;
 	}
 	memset(info, 0, sizeof(*info));

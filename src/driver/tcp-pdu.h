@@ -32,14 +32,14 @@ enum {
 	HT_F_SUCCESS = 1 << 3,
 };
 
-#define HT_CH_LEN	8
-#define HT_HDR_MAX	160
-#define HT_TERM_MAX	152
-#define HT_ADMIN_ICD	8192u		/* in-capsule data on the admin queue */
-#define HT_MAX_XFER	(1u << 20)	/* largest data transfer of one command */
-#define HT_RXBUF	(64u << 10)
-#define HT_SGL_OFFSET	0x01 /* Data Block, Offset: in-capsule data */
-#define HT_SGL_TRANSP	0x5a /* Transport Data Block: R2T / C2HData */
+#define HT_CH_LEN     8
+#define HT_HDR_MAX    160
+#define HT_TERM_MAX   152
+#define HT_ADMIN_ICD  8192u	 /* in-capsule data on the admin queue */
+#define HT_MAX_XFER   (1u << 20) /* largest data transfer of one command */
+#define HT_RXBUF      (64u << 10)
+#define HT_SGL_OFFSET 0x01 /* Data Block, Offset: in-capsule data */
+#define HT_SGL_TRANSP 0x5a /* Transport Data Block: R2T / C2HData */
 
 enum ht_rx { HT_RX_CH, HT_RX_HDR, HT_RX_PAD, HT_RX_DATA, HT_RX_DDGST };
 
@@ -86,8 +86,7 @@ int ht_tx_append(struct tcp_hq *hq, const void *buf, size_t len);
 /* PDU data offset for a header of hlen bytes: header digest and CPDA alignment. */
 uint32_t ht_pdo(const struct tcp_hq *hq, uint32_t hlen);
 /* Queue the H2CData PDUs for one R2T. */
-int ht_send_h2c(struct tcp_hq *hq, struct drv_req *req, uint16_t ttag, uint32_t off,
-		uint32_t len);
+int ht_send_h2c(struct tcp_hq *hq, struct drv_req *req, uint16_t ttag, uint32_t off, uint32_t len);
 /* A queue state with no socket, for tests and the fuzzer (free with ht_hq_free). */
 struct tcp_hq *ht_hq_new(struct nvemu_drv_qpair *qp);
 void ht_hq_free(struct tcp_hq *hq);

@@ -145,8 +145,8 @@ static int on_r2t(struct tcp_hq *hq)
 	if (!req || req->dir != NVEMU_XFER_TO_CTRL)
 		return fail(hq, -EPROTO, "R2T for CID %u, which has no data to send", cid);
 	if (off != req->xfered || !len || len > req->len - off)
-		return fail(hq, -EPROTO, "R2T for CID %u: offset %u length %u (sent %u of %u)",
-			    cid, off, len, req->xfered, req->len);
+		return fail(hq, -EPROTO, "R2T for CID %u: offset %u length %u (sent %u of %u)", cid,
+			    off, len, req->xfered, req->len);
 	if (ht_send_h2c(hq, req, ttag, off, len))
 		return fail(hq, -ENOMEM, "out of memory queueing H2CData");
 	req->xfered += len;

@@ -176,8 +176,7 @@ static int tx_data(struct tcp_hq *hq, const void *data, uint32_t len)
 	return rc;
 }
 
-int ht_send_h2c(struct tcp_hq *hq, struct drv_req *req, uint16_t ttag, uint32_t off,
-		uint32_t len)
+int ht_send_h2c(struct tcp_hq *hq, struct drv_req *req, uint16_t ttag, uint32_t off, uint32_t len)
 {
 	uint32_t end = off + len;
 
@@ -214,7 +213,8 @@ static int tcp_submit(struct nvemu_drv_qpair *qp, struct drv_req *req)
 		return -EINVAL;
 	sqe.flags = (uint8_t)((sqe.flags & 3) | 0x40) /* PSDT: SGL */;
 	sqe.dptr1 = 0;
-	sqe.dptr2 = (uint64_t)(req->dir == NVEMU_XFER_NONE ? 0 : req->len) | (uint64_t)(icd ? HT_SGL_OFFSET : HT_SGL_TRANSP) << 56;
+	sqe.dptr2 = (uint64_t)(req->dir == NVEMU_XFER_NONE ? 0 : req->len) |
+		    (uint64_t)(icd ? HT_SGL_OFFSET : HT_SGL_TRANSP) << 56;
 	memcpy(h + 8, &sqe, sizeof(sqe));
 	rc = tx_header(hq, h, sizeof(h), icd ? req->len : 0);
 	if (!rc && icd && req->len)
@@ -389,12 +389,12 @@ static int fabrics_connect(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpair *
 	rc = drv_exec_sync(qp, &cmd, data, 1024, timeout_ms, &cqe);
 	free(data);
 	if (rc == -EIO)
-		return nvemu_error_set(err, rc, "Connect (queue %u) refused: status 0x%x%s", qp->qid,
-				       cqe.status,
-				       cqe.status == NVME_SC_CONNECT_INVALID_HOST ? " (host not allowed)"
-				       : cqe.status == NVME_SC_CONNECT_INVALID_PARAM
-					       ? " (invalid parameters: subnqn?)"
-					       : "");
+		return nvemu_error_set(
+			err, rc, "Connect (queue %u) refused: status 0x%x%s", qp->qid, cqe.status,
+			cqe.status == NVME_SC_CONNECT_INVALID_HOST ? " (host not allowed)"
+			: cqe.status == NVME_SC_CONNECT_INVALID_PARAM
+				? " (invalid parameters: subnqn?)"
+				: "");
 	if (rc)
 		return nvemu_error_set(err, rc, "Connect (queue %u) failed: %s", qp->qid,
 				       strerror(-rc));
@@ -502,9 +502,10 @@ static int resolve(struct nvemu_drv_ctrl *ctrl, struct tcp_hctrl *tc, struct nve
 	rc = getaddrinfo(ctrl->trid.traddr, ctrl->trid.trsvcid[0] ? ctrl->trid.trsvcid : "4420",
 			 &hints, &ai);
 	if (rc)
-		return nvemu_error_set(err, -EINVAL,
-				       "traddr/trsvcid: '%s' port '%s' is not a numeric address (%s)",
-				       ctrl->trid.traddr, ctrl->trid.trsvcid, gai_strerror(rc));
+		return nvemu_error_set(
+			err, -EINVAL,
+			"traddr/trsvcid: '%s' port '%s' is not a numeric address (%s)",
+			ctrl->trid.traddr, ctrl->trid.trsvcid, gai_strerror(rc));
 	memcpy(&tc->addr, ai->ai_addr, ai->ai_addrlen);
 	tc->alen = ai->ai_addrlen;
 	freeaddrinfo(ai);

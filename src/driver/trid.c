@@ -67,12 +67,14 @@ static int parse_pair(struct nvemu_drv_trid *trid, const char *tok, size_t len,
 	memcpy(key, tok, klen);
 	key[klen] = 0;
 	if (!strcasecmp(key, "traddr"))
-		return set_field(trid->traddr, sizeof(trid->traddr), "traddr", colon + 1, vlen, err);
+		return set_field(trid->traddr, sizeof(trid->traddr), "traddr", colon + 1, vlen,
+				 err);
 	if (!strcasecmp(key, "trsvcid"))
 		return set_field(trid->trsvcid, sizeof(trid->trsvcid), "trsvcid", colon + 1, vlen,
 				 err);
 	if (!strcasecmp(key, "subnqn"))
-		return set_field(trid->subnqn, sizeof(trid->subnqn), "subnqn", colon + 1, vlen, err);
+		return set_field(trid->subnqn, sizeof(trid->subnqn), "subnqn", colon + 1, vlen,
+				 err);
 	if (vlen >= sizeof(val))
 		return nvemu_error_set(err, -EINVAL, "%s: value too long", key);
 	memcpy(val, colon + 1, vlen);

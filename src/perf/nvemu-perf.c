@@ -238,8 +238,7 @@ static void slot_pick(struct slot *s)
 	unit = p->c.rand ? xorshift(&p->rng) % p->range_blocks : p->next_seq++ % p->range_blocks;
 	s->nlb = p->c.io_size / p->ns.blk_size;
 	s->lba = unit * s->nlb;
-	s->write = p->c.wl == WL_WRITE ||
-		   (p->c.wl == WL_RW && xorshift(&p->rng) % 100 >= p->c.mix);
+	s->write = p->c.wl == WL_WRITE || (p->c.wl == WL_RW && xorshift(&p->rng) % 100 >= p->c.mix);
 	if (s->write && p->c.verify)
 		for (uint32_t i = 0; i < s->nlb; i++)
 			pattern_fill(s->buf + (size_t)i * p->ns.blk_size, p->ns.blk_size,
@@ -280,8 +279,8 @@ static int setup(struct perf *p)
 		return -1;
 	}
 	bs = p->ns.blk_size;
-	if (p->c.io_size < bs || p->c.io_size % bs || p->c.io_size > nvemu_drv_ctrl_max_xfer(p->ctrl) ||
-	    p->c.io_size > 65536u * bs) {
+	if (p->c.io_size < bs || p->c.io_size % bs ||
+	    p->c.io_size > nvemu_drv_ctrl_max_xfer(p->ctrl) || p->c.io_size > 65536u * bs) {
 		fprintf(stderr,
 			"nvemu-perf: -o: the I/O size must be a multiple of the LBA size %u and at "
 			"most %u\n",
@@ -354,7 +353,8 @@ static void run(struct perf *p)
 			for (unsigned i = 0; i < p->nr_slots && more_to_issue(p); i++)
 				if (!p->slots[i].busy)
 					slot_start(&p->slots[i]);
-			if (nvemu_drv_ctrl_state(p->ctrl) == NVEMU_DRV_STATE_FAILED && !busy_slots(p))
+			if (nvemu_drv_ctrl_state(p->ctrl) == NVEMU_DRV_STATE_FAILED &&
+			    !busy_slots(p))
 				break;
 		}
 		if (idle && nvemu_drv_ctrl_state(p->ctrl) != NVEMU_DRV_STATE_ENABLED)
@@ -379,16 +379,17 @@ static void report(struct perf *p, double secs, double cpu)
 	double avg = st->ios ? (double)st->lat_sum / (double)st->ios / 1000.0 : 0;
 	double cpu_io = st->ios ? cpu * 1e6 / (double)st->ios : 0;
 	static const double pcts[] = {50, 90, 99, 99.9, 99.99};
+	static const char *const keys[] = {"p50", "p90", "p99", "p999", "p9999"};
 
 	if (p->c.json) {
 		printf("{\"ios\": %" PRIu64 ", \"reads\": %" PRIu64 ", \"writes\": %" PRIu64
 		       ", \"errors\": %" PRIu64 ", \"miscompares\": %" PRIu64
 		       ", \"seconds\": %.3f, \"iops\": %.0f, \"mibps\": %.2f, \"lat_avg_us\": %.2f"
 		       ", \"lat_min_us\": %.2f, \"lat_max_us\": %.2f",
-		       st->ios, st->reads, st->writes, st->errors, st->miscompares, secs, iops, mibs,
-		       avg, st->lat_min / 1000.0, st->lat_max / 1000.0);
+		       st->ios, st->reads, st->writes, st->errors, st->miscompares, secs, iops,
+		       mibs, avg, st->lat_min / 1000.0, st->lat_max / 1000.0);
 		for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
-			printf(", \"p%g_us\": %.2f", pcts[i], percentile(st, pcts[i]) / 1000.0);
+			printf(", \"%s_us\": %.2f", keys[i], percentile(st, pcts[i]) / 1000.0);
 		printf(", \"cpu_us_per_io\": %.2f, \"resets\": %" PRIu64 "}\n", cpu_io,
 		       nvemu_drv_ctrl_resets(p->ctrl));
 		return;
@@ -400,8 +401,9 @@ static void report(struct perf *p, double secs, double cpu)
 	printf("latency percentiles (us):");
 	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
 		printf(" p%g=%.2f", pcts[i], percentile(st, pcts[i]) / 1000.0);
-	printf("\nI/Os %" PRIu64 " (reads %" PRIu64 ", writes %" PRIu64 ") in %.2f s; errors %" PRIu64
-	       ", miscompares %" PRIu64 ", controller resets %" PRIu64 "\n",
+	printf("\nI/Os %" PRIu64 " (reads %" PRIu64 ", writes %" PRIu64
+	       ") in %.2f s; errors %" PRIu64 ", miscompares %" PRIu64
+	       ", controller resets %" PRIu64 "\n",
 	       st->ios, st->reads, st->writes, secs, st->errors, st->miscompares,
 	       nvemu_drv_ctrl_resets(p->ctrl));
 	printf("CPU %.2f us per I/O (%.2f s user+system)\n", cpu_io, cpu);
@@ -436,8 +438,9 @@ static int parse_wl(struct cfg *c, const char *s)
 		const char *n;
 		enum wl wl;
 		bool rand;
-	} t[] = {{"read", WL_READ, false},	 {"write", WL_WRITE, false}, {"rw", WL_RW, false},
-		 {"randread", WL_READ, true}, {"randwrite", WL_WRITE, true}, {"randrw", WL_RW, true}};
+	} t[] = {{"read", WL_READ, false},	{"write", WL_WRITE, false},
+		 {"rw", WL_RW, false},		{"randread", WL_READ, true},
+		 {"randwrite", WL_WRITE, true}, {"randrw", WL_RW, true}};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (!strcmp(s, t[i].n)) {
@@ -469,21 +472,43 @@ static int parse_num(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-enum { O_SEED = 256, O_NSID, O_RANGE, O_HOSTNQN, O_HDGST, O_DDGST, O_JSON, O_QUIET, O_TRADDR,
-       O_TRSVCID, O_SUBNQN };
+enum {
+	O_SEED = 256,
+	O_NSID,
+	O_RANGE,
+	O_HOSTNQN,
+	O_HDGST,
+	O_DDGST,
+	O_JSON,
+	O_QUIET,
+	O_TRADDR,
+	O_TRSVCID,
+	O_SUBNQN
+};
 
 static const struct option long_opts[] = {
-	{"trid", required_argument, NULL, 'r'},	   {"workload", required_argument, NULL, 'w'},
-	{"rwmixread", required_argument, NULL, 'M'}, {"io-size", required_argument, NULL, 'o'},
-	{"queue-depth", required_argument, NULL, 'q'}, {"queues", required_argument, NULL, 'P'},
-	{"time", required_argument, NULL, 't'},	   {"ios", required_argument, NULL, 'N'},
-	{"verify", no_argument, NULL, 'V'},	   {"seed", required_argument, NULL, O_SEED},
-	{"nsid", required_argument, NULL, O_NSID},   {"range", required_argument, NULL, O_RANGE},
-	{"hostnqn", required_argument, NULL, O_HOSTNQN}, {"hdgst", no_argument, NULL, O_HDGST},
-	{"ddgst", no_argument, NULL, O_DDGST},	   {"json", no_argument, NULL, O_JSON},
-	{"quiet", no_argument, NULL, O_QUIET},	   {"traddr", required_argument, NULL, O_TRADDR},
-	{"trsvcid", required_argument, NULL, O_TRSVCID}, {"subnqn", required_argument, NULL, O_SUBNQN},
-	{"help", no_argument, NULL, 'h'},	   {0},
+	{"trid", required_argument, NULL, 'r'},
+	{"workload", required_argument, NULL, 'w'},
+	{"rwmixread", required_argument, NULL, 'M'},
+	{"io-size", required_argument, NULL, 'o'},
+	{"queue-depth", required_argument, NULL, 'q'},
+	{"queues", required_argument, NULL, 'P'},
+	{"time", required_argument, NULL, 't'},
+	{"ios", required_argument, NULL, 'N'},
+	{"verify", no_argument, NULL, 'V'},
+	{"seed", required_argument, NULL, O_SEED},
+	{"nsid", required_argument, NULL, O_NSID},
+	{"range", required_argument, NULL, O_RANGE},
+	{"hostnqn", required_argument, NULL, O_HOSTNQN},
+	{"hdgst", no_argument, NULL, O_HDGST},
+	{"ddgst", no_argument, NULL, O_DDGST},
+	{"json", no_argument, NULL, O_JSON},
+	{"quiet", no_argument, NULL, O_QUIET},
+	{"traddr", required_argument, NULL, O_TRADDR},
+	{"trsvcid", required_argument, NULL, O_TRSVCID},
+	{"subnqn", required_argument, NULL, O_SUBNQN},
+	{"help", no_argument, NULL, 'h'},
+	{0},
 };
 
 /* One option into c; -1 on a bad value (message printed). */
@@ -543,9 +568,10 @@ static int parse_opt(struct cfg *c, int opt, const char *arg, bool *have_trid)
 	case O_TRSVCID:
 	case O_SUBNQN:
 		c->trid.trtype = NVEMU_DRV_TRTYPE_TCP;
-		snprintf(opt == O_TRADDR ? c->trid.traddr : opt == O_SUBNQN ? c->trid.subnqn
-									     : c->trid.trsvcid,
-			 opt == O_TRADDR ? sizeof(c->trid.traddr)
+		snprintf(opt == O_TRADDR   ? c->trid.traddr
+			 : opt == O_SUBNQN ? c->trid.subnqn
+					   : c->trid.trsvcid,
+			 opt == O_TRADDR   ? sizeof(c->trid.traddr)
 			 : opt == O_SUBNQN ? sizeof(c->trid.subnqn)
 					   : sizeof(c->trid.trsvcid),
 			 "%s", arg);
@@ -585,8 +611,8 @@ static int parse_args(struct cfg *c, int argc, char **argv)
 		}
 	}
 	if (optind != argc || !have_trid) {
-		fprintf(stderr, "nvemu-perf: %s\n", have_trid ? "unexpected arguments"
-							      : "the controller (-r) is required");
+		fprintf(stderr, "nvemu-perf: %s\n",
+			have_trid ? "unexpected arguments" : "the controller (-r) is required");
 		usage(stderr);
 		return -1;
 	}
@@ -629,7 +655,9 @@ int main(int argc, char **argv)
 		printf("nvemu-perf: %s %s:%s %s nsid %u: %s%s %u B, QD %u x %u queue(s)%s\n",
 		       nvemu_drv_trtype_name(p.c.trid.trtype), p.c.trid.traddr, p.c.trid.trsvcid,
 		       nvemu_drv_ctrl_serial(p.ctrl), p.c.nsid, p.c.rand ? "rand" : "seq",
-		       p.c.wl == WL_READ ? "read" : p.c.wl == WL_WRITE ? "write" : "rw",
+		       p.c.wl == WL_READ    ? "read"
+		       : p.c.wl == WL_WRITE ? "write"
+					    : "rw",
 		       p.c.io_size, p.c.qd, p.c.nq, p.c.verify ? ", verify" : "");
 	t0 = (double)now_ns() / 1e9;
 	c0 = cpu_secs();

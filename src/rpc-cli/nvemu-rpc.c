@@ -156,6 +156,7 @@ static const struct method methods[] = {
 		{ "nosgl", P_BOOL, 0, false, "pcie: PRP lists only" },
 		{ "nomsi", P_BOOL, 0, false, "pcie: do not use MSI" },
 		{ "nomsix", P_BOOL, 0, false, "pcie: do not use MSI-X" },
+		{ "nointr", P_BOOL, 0, false, "pcie: no interrupts, poll completions every 1 ms" },
 		{ "num_io_queues", P_INT, 0, false, "I/O queue pairs (default 2)" },
 		{ "io_queue_size", P_INT, 0, false, "entries per I/O queue (default 128)" },
 		{ "reconnect_delay_sec", P_INT, 0, false, "between reconnect attempts (default 1)" },

@@ -158,6 +158,30 @@ check "save_config keeps bdev_nvme_attach_controller (before the namespace using
 expect_err "detach while a namespace uses its bdev" -32002 "used by" \
 	bdev_nvme_detach_controller --name NA
 
+# --- namespaces coming and going on A: AEN, rescan, bdevs follow (unused ones)
+# wait_bdev NAME yes|no: until B has (or has not) the bdev, 5 s.
+wait_bdev() {
+	_i=0
+	while [ $_i -lt 100 ]; do
+		if rb bdev_list --name "$1" >/dev/null 2>&1; then _has=yes; else _has=no; fi
+		[ $_has = "$2" ] && return 0
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	return 1
+}
+check "A: a second namespace" sh -c '
+	"$1" -s "$2" bdev_malloc_create --name M1 --num_blocks 2048 --block_size 512 >/dev/null &&
+	"$1" -s "$2" nvme_namespace_create --nqn "$3" --bdev_name M1 --nsid 2 >/dev/null' \
+	- "$NVEMU_RPC" "$SA" $NQA
+check "B: bdev NAn2 appears (Namespace Attribute Changed, rescan)" wait_bdev NAn2 yes
+check "nvemu-perf through A on namespace 2" perf -r "$TA" --nsid 2 -w write -V -o 4096 -N 64
+check "A: namespace 2 destroyed" sh -c '"$1" -s "$2" nvme_namespace_destroy --nqn "$3" --nsid 2 \
+	>/dev/null' - "$NVEMU_RPC" "$SA" $NQA
+check "B: bdev NAn2 goes away" wait_bdev NAn2 no
+call bdev_nvme_get_controllers --name NA
+expect_eq "get_controllers: one namespace again" "$(jget -l 0.namespaces)" 1
+
 # --- A goes away under load, and comes back
 ra save_config --filename "$T/a.json" >/dev/null
 expect_ok "B: a second controller with ctrlr_loss_timeout_sec 1" bdev_nvme_attach_controller \

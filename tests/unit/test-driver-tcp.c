@@ -213,8 +213,8 @@ static void test_bringup_and_io(void **state)
 	assert_int_equal(ni.blk_size, 512);
 	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 1);
 
-	rw_check(c, 0, 0, 1, 1);     /* in-capsule write, one C2HData */
-	rw_check(c, 1, 100, 64, 2);  /* 32 KiB: R2T, several H2CData and C2HData */
+	rw_check(c, 0, 0, 1, 1);	    /* in-capsule write, one C2HData */
+	rw_check(c, 1, 100, 64, 2);	    /* 32 KiB: R2T, several H2CData and C2HData */
 	rw_check(c, 0, 8192 - 256, 256, 3); /* 128 KiB up to the end */
 	/* out of range, unknown namespace: refused before anything is sent */
 	assert_int_equal(io_sync(c, 0, 1, NVEMU_DRV_IO_READ, 8192, 1, &ni), -EINVAL);
@@ -436,15 +436,103 @@ static void test_ns_rescan(void **state)
 	srv_free(sv);
 }
 
+/* A namespace on a delay bdev (reads take 1.5 s) and one with 4 KiB LBAs. */
+static void test_timeout_and_4k(void **state)
+{
+	struct srv *sv = calloc(1, sizeof(*sv));
+	struct nvemu_bdev_delay_opts dopt = {.read_latency_us = 1500000};
+	struct nvemu_bdev *ram, *slow;
+	struct nvemu_subsys_params sp;
+	struct nvemu_ns_params np;
+	struct nvemu_error err = {0};
+	struct nvemu_drv_trid trid;
+	struct nvemu_drv_opts o;
+	struct nvemu_drv_ns_info ni;
+	struct nvemu_drv_ctrl *c;
+	struct io_wait w = {0};
+	uint8_t buf[8192], wbuf[8192];
+	uint32_t nsid;
+
+	assert_non_null(sv);
+	nvemu_subsys_params_init(&sp);
+	sp.nqn = SUBNQN;
+	sp.serial = SERIAL;
+	assert_int_equal(nvemu_subsys_create(&sp, &sv->s, &err), 0);
+	assert_int_equal(nvemu_bdev_ram_create("r0", 1 << 20, 512, &ram, &err), 0);
+	assert_int_equal(nvemu_bdev_delay_create("d0", ram, &dopt, &slow, &err), 0);
+	nvemu_ns_params_init(&np);
+	np.bdev = slow;
+	assert_int_equal(nvemu_subsys_add_ns_ex(sv->s, &np, &nsid, &err), 0);
+	nvemu_ns_params_init(&np);
+	np.nblocks = 256;
+	np.lbaf = 1;
+	assert_int_equal(nvemu_subsys_add_ns_ex(sv->s, &np, &nsid, &err), 0);
+	srv_start(sv);
+
+	opts_for(sv, &trid, &o);
+	o.io_timeout_ms = 300;
+	c = connect_ok(&trid, &o);
+	assert_int_equal(nvemu_drv_ns_get(c, 2, &ni), 0);
+	assert_int_equal(ni.blk_size, 4096);
+	assert_int_equal(ni.nsze, 256);
+	fill(wbuf, sizeof(wbuf), 12);
+	assert_int_equal(io_sync(c, 0, 2, NVEMU_DRV_IO_WRITE, 255, 1, wbuf), 0);
+	assert_int_equal(io_sync(c, 0, 2, NVEMU_DRV_IO_READ, 255, 1, buf), 0);
+	assert_memory_equal(buf, wbuf, 4096);
+	assert_int_equal(io_sync(c, 0, 2, NVEMU_DRV_IO_READ, 255, 2, buf), -EINVAL);
+	/* a read the target holds past io_timeout_ms: -ETIMEDOUT, reset, reconnect */
+	assert_int_equal(nvemu_drv_io(nvemu_drv_ctrl_qpair(c, 1), 1, NVEMU_DRV_IO_READ, 0, 1, buf,
+				      io_cb, &w),
+			 0);
+	assert_int_equal(wait_io(c, nvemu_drv_ctrl_qpair(c, 1), &w), -ETIMEDOUT);
+	assert_int_equal(drain_until(c, NVEMU_DRV_STATE_ENABLED, 5000), 0);
+	assert_int_equal(nvemu_drv_ctrl_resets(c), 1);
+	/* the 4 KiB namespace still holds its data */
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(io_sync(c, 1, 2, NVEMU_DRV_IO_READ, 255, 1, buf), 0);
+	assert_memory_equal(buf, wbuf, 4096);
+	nvemu_drv_ctrl_destroy(c);
+	usleep(1600000); /* let the held reads finish before the bdevs go */
+	srv_stop(sv);
+	nvemu_subsys_destroy(sv->s);
+	assert_int_equal(nvemu_bdev_destroy(slow, &err), 0);
+	assert_int_equal(nvemu_bdev_destroy(ram, &err), 0);
+	free(sv);
+}
+
+/* Keep Alive keeps an idle association up past its KATO. */
+static void test_keep_alive(void **state)
+{
+	struct srv *sv = srv_new(0);
+	struct nvemu_drv_trid trid;
+	struct nvemu_drv_opts o;
+	struct nvemu_drv_ctrl *c;
+	uint64_t end;
+
+	opts_for(sv, &trid, &o);
+	o.kato_ms = 1000;
+	c = connect_ok(&trid, &o);
+	end = drv_now_ns() + 3000000000ull;
+	while (drv_now_ns() < end) {
+		nvemu_drv_ctrl_process_admin(c);
+		nvemu_drv_ctrl_tick(c);
+		usleep(20000);
+	}
+	assert_int_equal(nvemu_drv_ctrl_state(c), NVEMU_DRV_STATE_ENABLED);
+	assert_int_equal(nvemu_drv_ctrl_resets(c), 0);
+	assert_int_equal(nvemu_tcp_nr_assocs(sv->t, sv->s), 1);
+	rw_check(c, 0, 0, 1, 14);
+	nvemu_drv_ctrl_destroy(c);
+	srv_free(sv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_trid_parse),
-		cmocka_unit_test(test_bringup_and_io),
-		cmocka_unit_test(test_digests_small_h2c),
-		cmocka_unit_test(test_connect_errors),
-		cmocka_unit_test(test_loss_and_reconnect),
-		cmocka_unit_test(test_ns_rescan),
+		cmocka_unit_test(test_trid_parse),	   cmocka_unit_test(test_bringup_and_io),
+		cmocka_unit_test(test_digests_small_h2c),  cmocka_unit_test(test_connect_errors),
+		cmocka_unit_test(test_loss_and_reconnect), cmocka_unit_test(test_ns_rescan),
+		cmocka_unit_test(test_timeout_and_4k),	   cmocka_unit_test(test_keep_alive),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
