@@ -5,7 +5,7 @@
 # vfio-pci-io (data round trips with SGLs, nosgl, INTx and polling), then
 # nvemud attaches it (bdev_nvme_attach_controller --trtype pcie), exports the
 # namespace over NVMe/TCP on the guest's loopback, and the kernel's NVMe/TCP
-# host runs fio verify against it: with SGLs, with nosgl, with nomsix. TAP.
+# host runs fio verify against it: with SGLs, nosgl, nomsix and nointr. TAP.
 . "$(dirname "$0")/lib.sh"
 NQV=nqn.2024-01.io.nvemu:vfio-export
 PORT=4421
@@ -99,6 +99,7 @@ ok "nvemud starts"
 export_round "SGLs, MSI-X"
 export_round "nosgl" --nosgl true
 export_round "nomsix (INTx)" --nomsix true
+export_round "nointr (polling)" --nointr true
 stop_nvemud
 [ "$STOP_RC" = 0 ] && ok "nvemud stops cleanly" || nok "nvemud stops cleanly ($STOP_RC)"
 finish

@@ -493,9 +493,17 @@ static void test_reset_and_no_server(void **state)
 	struct nvemu_drv_trid trid = {.trtype = NVEMU_DRV_TRTYPE_VFIO_USER};
 	struct nvemu_error err = {0};
 	struct nvemu_drv_ctrl *c = NULL;
+	uint64_t resets;
 
 	connect_mode(e, M_MSIX);
+	resets = nvemu_drv_ctrl_resets(e->dc);
 	assert_int_equal(nvemu_drv_ctrl_reset(e->dc), 0);
+	/* the reset runs at the next tick */
+	for (int i = 0; i < 500 && nvemu_drv_ctrl_resets(e->dc) == resets; i++) {
+		nvemu_drv_ctrl_tick(e->dc);
+		usleep(2000);
+	}
+	assert_true(nvemu_drv_ctrl_resets(e->dc) > resets);
 	for (int i = 0; i < 500 && nvemu_drv_ctrl_state(e->dc) != NVEMU_DRV_STATE_ENABLED; i++) {
 		nvemu_drv_ctrl_tick(e->dc);
 		usleep(2000);
