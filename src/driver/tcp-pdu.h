@@ -32,11 +32,13 @@ enum {
 	HT_F_SUCCESS = 1 << 3,
 };
 
-#define HT_CH_LEN     8
-#define HT_HDR_MAX    160
-#define HT_TERM_MAX   152
-#define HT_ADMIN_ICD  8192u	 /* in-capsule data on the admin queue */
-#define HT_MAX_XFER   (1u << 20) /* largest data transfer of one command */
+#define HT_CH_LEN    8
+#define HT_HDR_MAX   160
+#define HT_TERM_MAX  152
+#define HT_ADMIN_ICD 8192u	/* in-capsule data on the admin queue */
+#define HT_MAX_XFER  (1u << 20) /* largest data transfer of one command */
+/* Unsent bytes a queue holds before new commands wait (a target that stops reading). */
+#define HT_TX_MAX     (4u << 20)
 #define HT_RXBUF      (64u << 10)
 #define HT_SGL_OFFSET 0x01 /* Data Block, Offset: in-capsule data */
 #define HT_SGL_TRANSP 0x5a /* Transport Data Block: R2T / C2HData */

@@ -211,6 +211,8 @@ static int tcp_submit(struct nvemu_drv_qpair *qp, struct drv_req *req)
 		return -ENOTCONN;
 	if (req->dir == NVEMU_XFER_BIDI)
 		return -EINVAL;
+	if (hq->tx_len - hq->tx_off > HT_TX_MAX)
+		return -EAGAIN; /* the core's callers wait; the command timeout bounds it */
 	sqe.flags = (uint8_t)((sqe.flags & 3) | 0x40) /* PSDT: SGL */;
 	sqe.dptr1 = 0;
 	sqe.dptr2 = (uint64_t)(req->dir == NVEMU_XFER_NONE ? 0 : req->len) |

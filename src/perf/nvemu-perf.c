@@ -298,8 +298,16 @@ static int setup(struct perf *p)
 		fprintf(stderr, "nvemu-perf: --range: smaller than one I/O\n");
 		return -1;
 	}
-	if (p->c.nq > nvemu_drv_ctrl_nr_qpairs(p->ctrl))
+	if (p->c.nq > nvemu_drv_ctrl_nr_qpairs(p->ctrl)) {
+		fprintf(stderr, "nvemu-perf: the controller grants %u queue pair(s)\n",
+			nvemu_drv_ctrl_nr_qpairs(p->ctrl));
 		p->c.nq = nvemu_drv_ctrl_nr_qpairs(p->ctrl);
+	}
+	if (p->c.qd > nvemu_drv_qpair_depth(nvemu_drv_ctrl_qpair(p->ctrl, 0))) {
+		p->c.qd = nvemu_drv_qpair_depth(nvemu_drv_ctrl_qpair(p->ctrl, 0));
+		fprintf(stderr, "nvemu-perf: queue depth limited to %u by the controller\n",
+			p->c.qd);
+	}
 	p->nr_slots = p->c.qd * p->c.nq;
 	p->slots = calloc(p->nr_slots, sizeof(*p->slots));
 	if (!p->slots)
