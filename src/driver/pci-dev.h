@@ -45,14 +45,14 @@ struct nvemu_pci_dev_ops {
 	/* Region access, off and len already checked against the region's size. */
 	int (*region_read)(struct nvemu_pci_dev *d, unsigned region, uint64_t off, void *buf,
 			   size_t len);
-	int (*region_write)(struct nvemu_pci_dev *d, unsigned region, uint64_t off,
-			    const void *buf, size_t len);
+	int (*region_write)(struct nvemu_pci_dev *d, unsigned region, uint64_t off, const void *buf,
+			    size_t len);
 	/*
 	 * A write whose completion need not be waited for (doorbells): ordered
 	 * before any later access. May be the same as region_write.
 	 */
-	int (*region_post)(struct nvemu_pci_dev *d, unsigned region, uint64_t off,
-			   const void *buf, size_t len);
+	int (*region_post)(struct nvemu_pci_dev *d, unsigned region, uint64_t off, const void *buf,
+			   size_t len);
 	/*
 	 * Let the device reach len bytes at vaddr (page aligned, from fd at
 	 * fd_off: vfio-user shares the memory by fd) at the IOVA iova.

@@ -15,18 +15,18 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "queue entries are written in host order: little-endian hosts only");
 
-#define PCIE_PAGE     4096u
-#define PCIE_MAX_XFER (128u * 1024) /* bounce buffer per command slot */
-#define PCIE_REG_CAP  0x00
-#define PCIE_REG_VS   0x08
+#define PCIE_PAGE      4096u
+#define PCIE_MAX_XFER  (128u * 1024) /* bounce buffer per command slot */
+#define PCIE_REG_CAP   0x00
+#define PCIE_REG_VS    0x08
 #define PCIE_REG_INTMS 0x0c
 #define PCIE_REG_INTMC 0x10
-#define PCIE_REG_CC   0x14
-#define PCIE_REG_CSTS 0x1c
-#define PCIE_REG_AQA  0x24
-#define PCIE_REG_ASQ  0x28
-#define PCIE_REG_ACQ  0x30
-#define PCIE_DB_BASE  0x1000
+#define PCIE_REG_CC    0x14
+#define PCIE_REG_CSTS  0x1c
+#define PCIE_REG_AQA   0x24
+#define PCIE_REG_ASQ   0x28
+#define PCIE_REG_ACQ   0x30
+#define PCIE_DB_BASE   0x1000
 
 struct pcie_queue;
 
@@ -45,8 +45,8 @@ struct pcie_ctrl {
 	enum nvemu_pci_irq irq;
 	struct pcie_vec *vec;
 	unsigned nvec;
-	bool intx_masked; /* INTx was delivered (and so masked) and is not unmasked yet */
-	bool sgl;	  /* the controller takes SGLs for I/O and nosgl is off */
+	bool intx_masked;	    /* INTx was delivered (and so masked) and is not unmasked yet */
+	bool sgl;		    /* the controller takes SGLs for I/O and nosgl is off */
 	struct pcie_queue **queues; /* by qid, for sharing a vector */
 	unsigned nr_queues;
 	uint64_t errors; /* completions refused */

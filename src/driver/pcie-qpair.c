@@ -49,7 +49,7 @@ static uint64_t slot_iova(struct pcie_queue *q, uint16_t cid)
  */
 static int shared_fd(int vec_fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET};
 	int fd = epoll_create1(EPOLL_CLOEXEC);
 
 	if (fd >= 0 && epoll_ctl(fd, EPOLL_CTL_ADD, vec_fd, &ev)) {
@@ -171,18 +171,18 @@ static void map_sgl(struct pcie_queue *q, struct nvemu_sqe *sqe, uint16_t cid, u
 {
 	uint64_t iova = slot_iova(q, cid);
 	struct sgl_desc *list = (struct sgl_desc *)(slot_buf(q, cid) + PCIE_MAX_XFER);
-	struct sgl_desc d = { .addr = iova, .len = len, .type = SGL_DATA };
+	struct sgl_desc d = {.addr = iova, .len = len, .type = SGL_DATA};
 	uint32_t n = 0;
 
 	sqe->flags = (uint8_t)((sqe->flags & ~0xc0u) | PSDT_SGL);
 	if (len > PCIE_PAGE) {
 		for (uint32_t off = 0; off < len; off += PCIE_PAGE, n++) {
-			list[n] = (struct sgl_desc){ .addr = iova + off, .type = SGL_DATA };
+			list[n] = (struct sgl_desc){.addr = iova + off, .type = SGL_DATA};
 			list[n].len = len - off < PCIE_PAGE ? len - off : PCIE_PAGE;
 		}
-		d = (struct sgl_desc){ .addr = iova + PCIE_MAX_XFER,
-				       .len = n * (uint32_t)sizeof(d),
-				       .type = SGL_LAST_SEG };
+		d = (struct sgl_desc){.addr = iova + PCIE_MAX_XFER,
+				      .len = n * (uint32_t)sizeof(d),
+				      .type = SGL_LAST_SEG};
 	}
 	memcpy(&sqe->dptr1, &d, sizeof(d));
 }
@@ -210,7 +210,11 @@ int pcie_submit(struct nvemu_drv_qpair *qp, struct drv_req *req)
 	memcpy((uint8_t *)q->sq.vaddr + (size_t)q->sq_tail * 64, &sqe, sizeof(sqe));
 	q->sq_tail = (uint16_t)((q->sq_tail + 1) % q->size);
 	r = pcie_write_db(q->pc, q->qid, false, q->sq_tail);
-	return r ? -ENOTCONN : 0;
+	if (r) { /* the device (or its server) is gone: the core resets at its next tick */
+		drv_qpair_lost(qp, "SQ doorbell write failed");
+		return -ENOTCONN;
+	}
+	return 0;
 }
 
 int pcie_cq_peek(struct pcie_queue *q, struct nvemu_cqe *cqe)
@@ -278,14 +282,17 @@ int pcie_process(struct nvemu_drv_qpair *qp, unsigned max)
 
 	if (!q)
 		return -ENOTCONN;
+	if (q->pc->dev->broken)
+		return -ENODEV;
 	drain(q);
 	limit = max && max < q->size ? max : q->size;
 	while (n < limit && !pcie_cq_peek(q, &cqe)) {
 		struct drv_req *req;
 
 		if (pcie_cqe_check(q, &cqe))
-			return cq_error(q, &cqe, cqe.sqid != q->qid ? "names another queue" :
-								      "moves the SQ head out of range");
+			return cq_error(q, &cqe,
+					cqe.sqid != q->qid ? "names another queue"
+							   : "moves the SQ head out of range");
 		req = drv_req_lookup(qp, cqe.cid);
 		if (!req || req->cid >= qp->depth)
 			return cq_error(q, &cqe, "is for no command in flight");

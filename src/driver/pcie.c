@@ -19,15 +19,15 @@
 
 #include "pcie-host.h"
 
-#define PCI_COMMAND	   0x04
-#define PCI_CMD_MEM	   (1u << 1)
-#define PCI_CMD_MASTER	   (1u << 2)
-#define PCI_CMD_INTX_OFF   (1u << 10)
-#define ADM_DELETE_SQ	   0x00
-#define ADM_CREATE_SQ	   0x01
-#define ADM_DELETE_CQ	   0x04
-#define ADM_CREATE_CQ	   0x05
-#define DISABLE_WAIT_MS	   2000u /* at teardown, however long CAP.TO is */
+#define PCI_COMMAND	 0x04
+#define PCI_CMD_MEM	 (1u << 1)
+#define PCI_CMD_MASTER	 (1u << 2)
+#define PCI_CMD_INTX_OFF (1u << 10)
+#define ADM_DELETE_SQ	 0x00
+#define ADM_CREATE_SQ	 0x01
+#define ADM_DELETE_CQ	 0x04
+#define ADM_CREATE_CQ	 0x05
+#define DISABLE_WAIT_MS	 2000u /* at teardown, however long CAP.TO is */
 
 int pcie_write_db(struct pcie_ctrl *pc, uint16_t qid, bool cq, uint16_t val)
 {
@@ -57,8 +57,8 @@ static int pcie_reg_write(struct nvemu_drv_ctrl *ctrl, uint32_t off, unsigned si
 	struct pcie_ctrl *pc = pcie_ctrl_of(ctrl);
 
 	if (size == 8) /* low half first, as the spec allows a 32-bit host to */
-		return nvemu_pci_write32(pc->dev, 0, off, (uint32_t)val) ?:
-			       nvemu_pci_write32(pc->dev, 0, off + 4, (uint32_t)(val >> 32));
+		return nvemu_pci_write32(pc->dev, 0, off, (uint32_t)val)
+			       ?: nvemu_pci_write32(pc->dev, 0, off + 4, (uint32_t)(val >> 32));
 	if (size != 4)
 		return -EINVAL;
 	return nvemu_pci_write32(pc->dev, 0, off, (uint32_t)val);
@@ -163,8 +163,10 @@ static int irq_setup(struct pcie_ctrl *pc, struct nvemu_error *err)
 	if (r) {
 		irq_off(pc);
 		return nvemu_error_set(err, r, "%s: interrupts (%s, %u vectors): %s", pc->dev->addr,
-				       kind == NVEMU_PCI_IRQ_MSIX ? "MSI-X" :
-				       kind == NVEMU_PCI_IRQ_MSI  ? "MSI" : "INTx", n, strerror(-r));
+				       kind == NVEMU_PCI_IRQ_MSIX  ? "MSI-X"
+				       : kind == NVEMU_PCI_IRQ_MSI ? "MSI"
+								   : "INTx",
+				       n, strerror(-r));
 	}
 	return 0;
 }
@@ -248,8 +250,15 @@ static int pcie_connect_admin(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpai
 	unsigned to_ms = (unsigned)(pc->cap >> 24 & 0xff) * 500;
 	int r;
 
-	if (pc->dev->broken)
-		return nvemu_error_set(err, -ENODEV, "%s: device lost", pc->dev->addr);
+	if (pc->dev->broken) { /* the server went away (or broke the protocol): reconnect */
+		struct nvemu_pci_dev *nd;
+
+		r = open_dev(ctrl, &nd, err);
+		if (r)
+			return r;
+		nvemu_pci_dev_close(pc->dev);
+		pc->dev = nd;
+	}
 	r = disable(pc, to_ms && to_ms < timeout_ms ? to_ms : timeout_ms);
 	if (r)
 		return nvemu_error_set(err, r, "%s: controller does not disable: %s", pc->dev->addr,
@@ -283,7 +292,7 @@ static int pcie_connect_admin(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpai
 static int admin_cmd(struct nvemu_drv_ctrl *ctrl, uint8_t opc, uint32_t cdw10, uint32_t cdw11,
 		     uint64_t prp1, unsigned timeout_ms)
 {
-	struct nvemu_sqe cmd = { .opc = opc, .dptr1 = prp1, .cdw10 = cdw10, .cdw11 = cdw11 };
+	struct nvemu_sqe cmd = {.opc = opc, .dptr1 = prp1, .cdw10 = cdw10, .cdw11 = cdw11};
 	struct nvemu_cqe cqe;
 
 	return drv_exec_sync(ctrl->admin, &cmd, NULL, 0, timeout_ms, &cqe);
@@ -332,8 +341,8 @@ static void pcie_qpair_delete(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpai
 	if (!q)
 		return;
 	/* the device must stop using the rings before their memory goes */
-	if (q->qid && ctrl->state == NVEMU_DRV_STATE_ENABLED && ctrl->admin &&
-	    ctrl->admin->tr && !pc->dev->broken) {
+	if (q->qid && ctrl->state == NVEMU_DRV_STATE_ENABLED && ctrl->admin && ctrl->admin->tr &&
+	    !pc->dev->broken) {
 		unsigned to = ctrl->opts.admin_timeout_ms;
 
 		admin_cmd(ctrl, ADM_DELETE_SQ, q->qid, 0, 0, to);
@@ -382,12 +391,11 @@ static void pcie_destroy(struct nvemu_drv_ctrl *ctrl)
 	ctrl->tr = NULL;
 }
 
-#define PCIE_OPS_COMMON                                                                           \
-	.fabrics = false, .create = pcie_create, .connect_admin = pcie_connect_admin,             \
-	.reg_read = pcie_reg_read, .reg_write = pcie_reg_write,                                   \
-	.qpair_create = pcie_qpair_create, .qpair_delete = pcie_qpair_delete,                     \
-	.submit = pcie_submit, .process = pcie_process, .get_fd = pcie_get_fd,                    \
-	.get_events = pcie_get_events, .max_xfer = pcie_max_xfer,                                 \
+#define PCIE_OPS_COMMON                                                                            \
+	.fabrics = false, .create = pcie_create, .connect_admin = pcie_connect_admin,              \
+	.reg_read = pcie_reg_read, .reg_write = pcie_reg_write, .qpair_create = pcie_qpair_create, \
+	.qpair_delete = pcie_qpair_delete, .submit = pcie_submit, .process = pcie_process,         \
+	.get_fd = pcie_get_fd, .get_events = pcie_get_events, .max_xfer = pcie_max_xfer,           \
 	.disconnect = pcie_disconnect, .destroy = pcie_destroy
 
 const struct nvemu_drv_transport_ops drv_pcie_ops = {

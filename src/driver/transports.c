@@ -6,6 +6,8 @@
 
 static const struct nvemu_drv_transport_ops *const transports[] = {
 	&drv_tcp_ops,
+	&drv_pcie_ops,
+	&drv_vfio_user_ops,
 };
 
 const struct nvemu_drv_transport_ops *drv_transport_find(enum nvemu_drv_trtype t)

@@ -40,8 +40,8 @@ static int vp_region_read(struct nvemu_pci_dev *d, unsigned region, uint64_t off
 	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
 }
 
-static int vp_region_write(struct nvemu_pci_dev *d, unsigned region, uint64_t off,
-			   const void *buf, size_t len)
+static int vp_region_write(struct nvemu_pci_dev *d, unsigned region, uint64_t off, const void *buf,
+			   size_t len)
 {
 	struct vfio_pci *v = (struct vfio_pci *)d;
 	ssize_t n = pwrite(v->device, buf, len, (off_t)(v->reg_off[region] + off));
@@ -67,7 +67,7 @@ static int vp_dma_map(struct nvemu_pci_dev *d, void *vaddr, size_t len, int fd, 
 static int vp_dma_unmap(struct nvemu_pci_dev *d, uint64_t iova, size_t len)
 {
 	struct vfio_pci *v = (struct vfio_pci *)d;
-	struct vfio_iommu_type1_dma_unmap m = { .argsz = sizeof(m), .iova = iova, .size = len };
+	struct vfio_iommu_type1_dma_unmap m = {.argsz = sizeof(m), .iova = iova, .size = len};
 
 	return ioctl(v->container, VFIO_IOMMU_UNMAP_DMA, &m) ? -errno : 0;
 }
@@ -79,8 +79,7 @@ static unsigned vp_irq_count(struct nvemu_pci_dev *d, enum nvemu_pci_irq kind)
 	return kind <= NVEMU_PCI_IRQ_MSIX ? v->nirq[kind] : 0;
 }
 
-static int vp_irq_set(struct nvemu_pci_dev *d, enum nvemu_pci_irq kind, const int *efds,
-		      unsigned n)
+static int vp_irq_set(struct nvemu_pci_dev *d, enum nvemu_pci_irq kind, const int *efds, unsigned n)
 {
 	struct vfio_pci *v = (struct vfio_pci *)d;
 	struct vfio_irq_set *s;
@@ -169,8 +168,10 @@ static int find_group(const char *bdf, struct nvemu_error *err)
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
-		return nvemu_error_set(err, -errno, "%s: no IOMMU group (%s): is the IOMMU on "
-				       "and the device bound to vfio-pci?", bdf, strerror(errno));
+		return nvemu_error_set(err, -errno,
+				       "%s: no IOMMU group (%s): is the IOMMU on "
+				       "and the device bound to vfio-pci?",
+				       bdf, strerror(errno));
 	link[n] = '\0';
 	errno = 0;
 	g = strtol(basename(link), &end, 10);
@@ -181,7 +182,7 @@ static int find_group(const char *bdf, struct nvemu_error *err)
 
 static int open_container(struct vfio_pci *v, int group_nr, struct nvemu_error *err)
 {
-	struct vfio_group_status st = { .argsz = sizeof(st) };
+	struct vfio_group_status st = {.argsz = sizeof(st)};
 	char path[64];
 
 	v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
@@ -197,13 +198,15 @@ static int open_container(struct vfio_pci *v, int group_nr, struct nvemu_error *
 	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &st))
 		return nvemu_error_set(err, -errno, "%s: status: %s", path, strerror(errno));
 	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return nvemu_error_set(err, -EBUSY, "%s: not viable: bind every device of "
-				       "the group to vfio-pci", path);
+		return nvemu_error_set(err, -EBUSY,
+				       "%s: not viable: bind every device of "
+				       "the group to vfio-pci",
+				       path);
 	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container))
 		return nvemu_error_set(err, -errno, "%s: set container: %s", path, strerror(errno));
 	if (ioctl(v->container, VFIO_SET_IOMMU,
-		  ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) ?
-			  VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU))
+		  ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) ? VFIO_TYPE1v2_IOMMU
+										: VFIO_TYPE1_IOMMU))
 		return nvemu_error_set(err, -errno, "VFIO: set IOMMU: %s", strerror(errno));
 	return 0;
 }
@@ -215,8 +218,7 @@ static void map_region(struct vfio_pci *v, unsigned i, const struct vfio_region_
 	/* a kernel that traps part of the BAR refuses: pread/pwrite then */
 	if (!(ri->flags & VFIO_REGION_INFO_FLAG_MMAP) || !ri->size || ri->size > (1ull << 32))
 		return;
-	p = mmap(NULL, ri->size, PROT_READ | PROT_WRITE, MAP_SHARED, v->device,
-		 (off_t)ri->offset);
+	p = mmap(NULL, ri->size, PROT_READ | PROT_WRITE, MAP_SHARED, v->device, (off_t)ri->offset);
 	if (p == MAP_FAILED)
 		return;
 	v->dev.region[i].map = p;
@@ -225,7 +227,7 @@ static void map_region(struct vfio_pci *v, unsigned i, const struct vfio_region_
 
 static int probe_device(struct vfio_pci *v, struct nvemu_error *err)
 {
-	struct vfio_device_info di = { .argsz = sizeof(di) };
+	struct vfio_device_info di = {.argsz = sizeof(di)};
 
 	if (ioctl(v->device, VFIO_DEVICE_GET_INFO, &di))
 		return nvemu_error_set(err, -errno, "%s: device info: %s", v->dev.addr,
@@ -233,7 +235,7 @@ static int probe_device(struct vfio_pci *v, struct nvemu_error *err)
 	if (!(di.flags & VFIO_DEVICE_FLAGS_PCI))
 		return nvemu_error_set(err, -ENODEV, "%s: not a PCI device", v->dev.addr);
 	for (unsigned i = 0; i < NVEMU_PCI_NR_REGIONS && i < di.num_regions; i++) {
-		struct vfio_region_info ri = { .argsz = sizeof(ri), .index = i };
+		struct vfio_region_info ri = {.argsz = sizeof(ri), .index = i};
 
 		if (i == 6 || ioctl(v->device, VFIO_DEVICE_GET_REGION_INFO, &ri))
 			continue;
@@ -245,7 +247,7 @@ static int probe_device(struct vfio_pci *v, struct nvemu_error *err)
 			map_region(v, i, &ri);
 	}
 	for (unsigned i = 0; i < 3 && i < di.num_irqs; i++) {
-		struct vfio_irq_info ii = { .argsz = sizeof(ii), .index = i };
+		struct vfio_irq_info ii = {.argsz = sizeof(ii), .index = i};
 
 		if (!ioctl(v->device, VFIO_DEVICE_GET_IRQ_INFO, &ii) &&
 		    (ii.flags & VFIO_IRQ_INFO_EVENTFD))
@@ -273,7 +275,8 @@ int nvemu_vfio_pci_open(const char *bdf, struct nvemu_pci_dev **out, struct nvem
 	if (!r) {
 		v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
 		if (v->device < 0)
-			r = nvemu_error_set(err, -errno, "%s: get device: %s", bdf, strerror(errno));
+			r = nvemu_error_set(err, -errno, "%s: get device: %s", bdf,
+					    strerror(errno));
 	}
 	if (!r)
 		r = probe_device(v, err);

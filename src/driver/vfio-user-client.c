@@ -34,9 +34,9 @@ struct vfu_client {
 	int fd;
 	unsigned timeout_ms;
 	uint16_t next_id;
-	uint32_t max_xfer;	/* what both ends take */
-	unsigned max_fds;	/* fds the server takes per message */
-	unsigned nirq[3];	/* INTx, MSI, MSI-X vectors */
+	uint32_t max_xfer; /* what both ends take */
+	unsigned max_fds;  /* fds the server takes per message */
+	unsigned nirq[3];  /* INTx, MSI, MSI-X vectors */
 	size_t map_len[NVEMU_PCI_NR_REGIONS];
 };
 
@@ -70,7 +70,7 @@ static uint64_t now_ms(void)
 static int wait_fd(struct vfu_client *c, short events, uint64_t deadline)
 {
 	for (;;) {
-		struct pollfd pfd = { .fd = c->fd, .events = events };
+		struct pollfd pfd = {.fd = c->fd, .events = events};
 		uint64_t now = now_ms();
 		int r;
 
@@ -96,8 +96,8 @@ static int send_msg(struct vfu_client *c, const void *buf, size_t len, const int
 	if (nfds > 16)
 		return -EINVAL;
 	while (len) {
-		struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 		ssize_t n;
 
 		if (nfds) { /* the fds go with the first byte */
@@ -167,8 +167,8 @@ static int recv_part(struct vfu_client *c, struct vfu_rx *m, void *dst, size_t l
 	uint8_t *p = dst;
 
 	while (len) {
-		struct iovec iov = { .iov_base = p, .iov_len = len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		struct iovec iov = {.iov_base = p, .iov_len = len};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 		ssize_t n;
 		int r;
 
@@ -287,8 +287,8 @@ static int call(struct vfu_client *c, uint16_t cmd, void *req, size_t len, const
 }
 
 /* A request whose reply carries nothing we need (and must carry no fds). */
-static int call_simple(struct vfu_client *c, uint16_t cmd, void *req, size_t len,
-		       const int *fds, unsigned nfds)
+static int call_simple(struct vfu_client *c, uint16_t cmd, void *req, size_t len, const int *fds,
+		       unsigned nfds)
 {
 	struct vfu_rx rp;
 	int r = call(c, cmd, req, len, fds, nfds, &rp);
@@ -320,9 +320,10 @@ static int rw_chunk(struct vfu_client *c, bool write, bool post, unsigned region
 	if (post) {
 		uint64_t deadline = now_ms() + c->timeout_ms;
 
-		rq->hdr = (struct vfu_hdr){ .id = c->next_id++, .command = VFU_CMD_REGION_WRITE,
-					    .size = (uint32_t)len,
-					    .flags = VFU_REQUEST | VFU_NO_REPLY };
+		rq->hdr = (struct vfu_hdr){.id = c->next_id++,
+					   .command = VFU_CMD_REGION_WRITE,
+					   .size = (uint32_t)len,
+					   .flags = VFU_REQUEST | VFU_NO_REPLY};
 		r = send_msg(c, rq, len, NULL, 0, deadline);
 		free(rq);
 		return r ? fail(c, r) : 0;
@@ -369,14 +370,14 @@ static int vfu_region_read(struct nvemu_pci_dev *d, unsigned region, uint64_t of
 	return region_rw((struct vfu_client *)d, false, false, region, off, buf, len);
 }
 
-static int vfu_region_write(struct nvemu_pci_dev *d, unsigned region, uint64_t off,
-			    const void *buf, size_t len)
+static int vfu_region_write(struct nvemu_pci_dev *d, unsigned region, uint64_t off, const void *buf,
+			    size_t len)
 {
 	return region_rw((struct vfu_client *)d, true, false, region, off, (void *)buf, len);
 }
 
-static int vfu_region_post(struct nvemu_pci_dev *d, unsigned region, uint64_t off,
-			   const void *buf, size_t len)
+static int vfu_region_post(struct nvemu_pci_dev *d, unsigned region, uint64_t off, const void *buf,
+			   size_t len)
 {
 	return region_rw((struct vfu_client *)d, true, true, region, off, (void *)buf, len);
 }
@@ -427,8 +428,11 @@ struct irq_msg {
 static int irq_msg(struct vfu_client *c, uint32_t flags, unsigned index, unsigned start,
 		   unsigned count, const int *fds, unsigned nfds)
 {
-	struct irq_msg rq = { .set = { .argsz = sizeof(rq.set), .flags = flags, .index = index,
-				       .start = start, .count = count } };
+	struct irq_msg rq = {.set = {.argsz = sizeof(rq.set),
+				     .flags = flags,
+				     .index = index,
+				     .start = start,
+				     .count = count}};
 
 	return call_simple(c, VFU_CMD_SET_IRQS, &rq, sizeof(rq), fds, nfds);
 }
@@ -446,8 +450,8 @@ static int vfu_irq_set(struct nvemu_pci_dev *d, enum nvemu_pci_irq kind, const i
 			       NULL, 0);
 	for (unsigned i = 0; i < n; i += per) {
 		unsigned k = n - i < per ? n - i : per;
-		int r = irq_msg(c, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, kind,
-				i, k, efds + i, k);
+		int r = irq_msg(c, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, kind, i,
+				k, efds + i, k);
 
 		if (r)
 			return r;
@@ -547,7 +551,8 @@ static int negotiate(struct vfu_client *c, struct nvemu_error *err)
 	rq = (void *)rp.buf;
 	if (body < 4 || rp.nfds || rq->major != VFU_MAJOR || body - 4 > CLIENT_MAX_CAPS) {
 		rx_free(&rp);
-		return nvemu_error_set(err, fail(c, -EPROTO), "%s: version: bad reply", c->dev.addr);
+		return nvemu_error_set(err, fail(c, -EPROTO), "%s: version: bad reply",
+				       c->dev.addr);
 	}
 	memcpy(json, rq->caps, body - 4);
 	json[body - 4] = '\0';
@@ -591,11 +596,9 @@ static void region_mmap(struct vfu_client *c, unsigned idx, const struct vfio_re
 	void *p;
 
 	if (!(ri->flags & VFIO_REGION_INFO_FLAG_MMAP) || (ri->flags & VFIO_REGION_INFO_FLAG_CAPS) ||
-	    rp->nfds != 1 || ri->size > CLIENT_MAX_MMAP || (ri->size & 4095) ||
-	    (ri->offset & 4095))
+	    rp->nfds != 1 || ri->size > CLIENT_MAX_MMAP || (ri->size & 4095) || (ri->offset & 4095))
 		return;
-	p = mmap(NULL, ri->size, PROT_READ | PROT_WRITE, MAP_SHARED, rp->fds[0],
-		 (off_t)ri->offset);
+	p = mmap(NULL, ri->size, PROT_READ | PROT_WRITE, MAP_SHARED, rp->fds[0], (off_t)ri->offset);
 	if (p == MAP_FAILED)
 		return;
 	c->dev.region[idx].map = p;
@@ -604,7 +607,7 @@ static void region_mmap(struct vfu_client *c, unsigned idx, const struct vfio_re
 
 static int probe_regions(struct vfu_client *c, struct nvemu_error *err)
 {
-	struct vfio_device_info di = { .argsz = 16 };
+	struct vfio_device_info di = {.argsz = 16};
 	int r = get_info(c, VFU_CMD_DEVICE_GET_INFO, &di, 16, &di, 16, NULL);
 
 	if (r)
@@ -612,7 +615,7 @@ static int probe_regions(struct vfu_client *c, struct nvemu_error *err)
 	if (!(di.flags & VFIO_DEVICE_FLAGS_PCI))
 		return nvemu_error_set(err, -ENODEV, "%s: not a PCI device", c->dev.addr);
 	for (unsigned i = 0; i < NVEMU_PCI_NR_REGIONS && i < di.num_regions; i++) {
-		struct vfio_region_info ri = { .argsz = sizeof(ri), .index = i };
+		struct vfio_region_info ri = {.argsz = sizeof(ri), .index = i};
 		struct vfu_rx rp;
 
 		if (i == 6) /* expansion ROM */
@@ -624,8 +627,8 @@ static int probe_regions(struct vfu_client *c, struct nvemu_error *err)
 					       strerror(-r));
 		if (ri.index != i) {
 			rx_free(&rp);
-			return nvemu_error_set(err, fail(c, -EPROTO), "%s: region %u info: bad reply",
-					       c->dev.addr, i);
+			return nvemu_error_set(err, fail(c, -EPROTO),
+					       "%s: region %u info: bad reply", c->dev.addr, i);
 		}
 		c->dev.region[i].size = ri.size;
 		c->dev.region[i].readable = ri.flags & VFIO_REGION_INFO_FLAG_READ;
@@ -634,9 +637,10 @@ static int probe_regions(struct vfu_client *c, struct nvemu_error *err)
 		rx_free(&rp);
 	}
 	for (unsigned i = 0; i < 3 && i < di.num_irqs; i++) {
-		struct vfio_irq_info ii = { .argsz = sizeof(ii), .index = i };
+		struct vfio_irq_info ii = {.argsz = sizeof(ii), .index = i};
 
-		r = get_info(c, VFU_CMD_DEVICE_GET_IRQ_INFO, &ii, sizeof(ii), &ii, sizeof(ii), NULL);
+		r = get_info(c, VFU_CMD_DEVICE_GET_IRQ_INFO, &ii, sizeof(ii), &ii, sizeof(ii),
+			     NULL);
 		if (r)
 			return nvemu_error_set(err, r, "%s: irq %u info: %s", c->dev.addr, i,
 					       strerror(-r));
@@ -648,7 +652,7 @@ static int probe_regions(struct vfu_client *c, struct nvemu_error *err)
 
 static int connect_socket(const char *path, struct nvemu_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, r;
 
 	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
@@ -687,8 +691,8 @@ int nvemu_vfu_client_open(const char *path, unsigned timeout_ms, struct nvemu_pc
 	r = negotiate(c, err);
 	if (!r)
 		r = probe_regions(c, err);
-	if (!r && (c->dev.region[0].size < 0x2000 ||
-		   c->dev.region[NVEMU_PCI_REGION_CFG].size < 256))
+	if (!r &&
+	    (c->dev.region[0].size < 0x2000 || c->dev.region[NVEMU_PCI_REGION_CFG].size < 256))
 		r = nvemu_error_set(err, -ENODEV, "%s: BAR0 or config space missing or too small",
 				    path);
 	if (r) {

@@ -135,8 +135,8 @@ static void start_one(struct nvemu_drv_qpair *qp, unsigned kind)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct nvemu_drv_ctrl ctrl = { 0 };
-	struct pcie_ctrl pc = { 0 };
+	struct nvemu_drv_ctrl ctrl = {0};
+	struct pcie_ctrl pc = {0};
 	struct stub dev;
 	struct nvemu_drv_qpair *qp;
 	struct pcie_queue *q;
@@ -259,7 +259,8 @@ static size_t random_input(uint8_t *b, size_t cap, uint64_t *s)
 
 			e[0] = (uint32_t)r;
 			e[1] = 0;
-			e[2] = (r % 13 ? 1u : (uint32_t)(r >> 8)) << 16 | (uint32_t)((r >> 16) % (qsize + 3u));
+			e[2] = (r % 13 ? 1u : (uint32_t)(r >> 8)) << 16 |
+			       (uint32_t)((r >> 16) % (qsize + 3u));
 			e[3] = (r % 11 ? 1u << 16 : (uint32_t)(r >> 32) & 0x10000) |
 			       (uint32_t)((r >> 24) % (qsize + 3u)) | (r % 5 ? 0 : 0x20000u);
 			memcpy(b + n, e, 16);

@@ -70,12 +70,12 @@ static void *tl_add(void *loop, int fd, uint32_t events, nvemu_drv_fd_cb cb, voi
 {
 	struct tloop *l = loop;
 	struct th *h;
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (l->n == 256)
 		return NULL;
 	h = &l->h[l->n++];
-	*h = (struct th){ .fd = fd, .cb = cb, .arg = arg };
+	*h = (struct th){.fd = fd, .cb = cb, .arg = arg};
 	ev.data.ptr = h;
 	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev))
 		return NULL;
@@ -86,7 +86,7 @@ static int tl_mod(void *loop, void *handle, uint32_t events)
 {
 	struct tloop *l = loop;
 	struct th *h = handle;
-	struct epoll_event ev = { .events = events, .data.ptr = h };
+	struct epoll_event ev = {.events = events, .data.ptr = h};
 
 	return epoll_ctl(l->ep, EPOLL_CTL_MOD, h->fd, &ev) ? -errno : 0;
 }
@@ -100,8 +100,8 @@ static void tl_del(void *loop, void *handle)
 	h->dead = true;
 }
 
-static const struct nvemu_drv_loop_ops tl_ops = { .add_fd = tl_add, .mod_fd = tl_mod,
-						  .del_fd = tl_del };
+static const struct nvemu_drv_loop_ops tl_ops = {
+	.add_fd = tl_add, .mod_fd = tl_mod, .del_fd = tl_del};
 
 static unsigned tl_run(struct tloop *l, int timeout_ms)
 {
@@ -135,7 +135,7 @@ static void *server_thread(void *arg)
 	struct env *e = arg;
 
 	while (!atomic_load(&e->stop)) {
-		struct pollfd pfd = { .fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN };
+		struct pollfd pfd = {.fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN};
 
 		poll(&pfd, 1, 5);
 		nvemu_vfu_server_process(e->srv);
@@ -144,10 +144,27 @@ static void *server_thread(void *arg)
 	return NULL;
 }
 
+static void server_start(struct env *e)
+{
+	struct nvemu_error err = {0};
+
+	assert_int_equal(nvemu_vfu_server_create(e->path, e->ctrl, NULL, &e->srv, &err), 0);
+	atomic_store(&e->stop, false);
+	assert_int_equal(pthread_create(&e->thr, NULL, server_thread, e), 0);
+}
+
+static void server_stop(struct env *e)
+{
+	atomic_store(&e->stop, true);
+	pthread_join(e->thr, NULL);
+	nvemu_vfu_server_destroy(e->srv);
+	e->srv = NULL;
+}
+
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_subsys_params sp;
 	struct nvemu_port_params pp;
 	struct nvemu_ctrl_params cp;
@@ -185,9 +202,8 @@ static int teardown(void **state)
 	struct env *e = *state;
 
 	nvemu_drv_ctrl_destroy(e->dc);
-	atomic_store(&e->stop, true);
-	pthread_join(e->thr, NULL);
-	nvemu_vfu_server_destroy(e->srv);
+	if (e->srv)
+		server_stop(e);
 	nvemu_subsys_destroy(e->subsys);
 	close(e->loop.ep);
 	free(e);
@@ -198,8 +214,8 @@ enum mode { M_MSIX, M_POLL, M_INTX_LOOP, M_INTX, M_NOSGL };
 
 static void connect_mode(struct env *e, enum mode m)
 {
-	struct nvemu_drv_trid trid = { .trtype = NVEMU_DRV_TRTYPE_VFIO_USER };
-	struct nvemu_error err = { 0 };
+	struct nvemu_drv_trid trid = {.trtype = NVEMU_DRV_TRTYPE_VFIO_USER};
+	struct nvemu_error err = {0};
 	struct nvemu_drv_opts o;
 	int r;
 
@@ -209,6 +225,7 @@ static void connect_mode(struct env *e, enum mode m)
 	o.nosgl = m == M_NOSGL;
 	o.nointr = m == M_POLL;
 	o.nomsix = m == M_INTX_LOOP || m == M_INTX;
+	o.reconnect_delay_ms = 50;
 	if (m == M_INTX_LOOP) {
 		o.loop_ops = &tl_ops;
 		o.loop = &e->loop;
@@ -235,8 +252,7 @@ static void io_cb(void *arg, int err, const struct nvemu_cqe *cqe)
 }
 
 /* Wait for w the way the mode delivers completions; returns interrupts seen. */
-static unsigned wait_io(struct env *e, struct nvemu_drv_qpair *qp, struct io_wait *w,
-			enum mode m)
+static unsigned wait_io(struct env *e, struct nvemu_drv_qpair *qp, struct io_wait *w, enum mode m)
 {
 	int fd = qp->ctrl->ops->get_fd(qp);
 	unsigned irqs = 0;
@@ -247,7 +263,7 @@ static unsigned wait_io(struct env *e, struct nvemu_drv_qpair *qp, struct io_wai
 			continue;
 		}
 		if (fd >= 0) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 			if (poll(&pfd, 1, 1) == 1)
 				irqs++;
@@ -263,8 +279,10 @@ static unsigned wait_io(struct env *e, struct nvemu_drv_qpair *qp, struct io_wai
 		struct pcie_queue *q = qp->tr;
 
 		nvemu_pcie_ctrl_debug(nvemu_vfu_server_pcie(e->srv), qp->qid, &d);
-		fprintf(stderr, "# qid %u: sq valid %d size %u tail %u head %u inflight %u cq valid %d "
-			"tail %u head %u backlog %u dberr %llu; host tail %u cq_head %u connected %d\n",
+		fprintf(stderr,
+			"# qid %u: sq valid %d size %u tail %u head %u inflight %u cq valid %d "
+			"tail %u head %u backlog %u dberr %llu; host tail %u cq_head %u connected "
+			"%d\n",
 			qp->qid, d.sq_valid, d.sq_size, d.driver_sq_tail, d.device_sq_head,
 			d.sq_inflight, d.cq_valid, d.device_cq_tail, d.driver_cq_head, d.cq_backlog,
 			(unsigned long long)d.doorbell_errors, q ? q->sq_tail : 0,
@@ -279,7 +297,7 @@ static void rw_round_trip(struct env *e, enum mode m, unsigned qidx, uint64_t sl
 	struct nvemu_drv_qpair *qp = nvemu_drv_ctrl_qpair(e->dc, qidx);
 	size_t len = (size_t)nlb * 512;
 	uint8_t *out = malloc(len), *in = malloc(len);
-	struct io_wait w = { 0 };
+	struct io_wait w = {0};
 	unsigned irqs;
 
 	for (size_t i = 0; i < len; i++)
@@ -432,15 +450,60 @@ static void test_hostile_cqe(void **state)
 	}
 }
 
+static bool wait_state(struct env *e, enum nvemu_drv_state st, unsigned ms)
+{
+	for (unsigned i = 0; i < ms / 2 && nvemu_drv_ctrl_state(e->dc) != st; i++) {
+		nvemu_drv_ctrl_tick(e->dc);
+		usleep(2000);
+	}
+	return nvemu_drv_ctrl_state(e->dc) == st;
+}
+
+/* The server goes away and comes back: I/O fails meanwhile, then the driver reconnects. */
+static void test_server_restart(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_drv_qpair *qp;
+	struct io_wait w = {0};
+	uint8_t buf[512] = {0};
+	int r;
+
+	connect_mode(e, M_MSIX);
+	rw_round_trip(e, M_MSIX, 0, 0, 8);
+	server_stop(e);
+	qp = nvemu_drv_ctrl_qpair(e->dc, 0);
+	r = nvemu_drv_io(qp, 1, NVEMU_DRV_IO_WRITE, 0, 1, buf, io_cb, &w);
+	if (!r) /* the posted doorbell may have gone out before the hang-up was seen */
+		for (int i = 0; i < 1000 && !w.done; i++) {
+			nvemu_drv_qpair_process(qp, 0);
+			nvemu_drv_ctrl_tick(e->dc);
+			usleep(2000);
+		}
+	assert_true(r != 0 || (w.done && w.err != 0));
+	assert_true(wait_state(e, NVEMU_DRV_STATE_RESETTING, 2000));
+	server_start(e);
+	assert_true(wait_state(e, NVEMU_DRV_STATE_ENABLED, 5000));
+	assert_true(nvemu_drv_ctrl_resets(e->dc) >= 1);
+	rw_round_trip(e, M_MSIX, 1, 40, 64);
+}
+
 static void test_reset_and_no_server(void **state)
 {
 	struct env *e = *state;
-	struct nvemu_drv_trid trid = { .trtype = NVEMU_DRV_TRTYPE_VFIO_USER };
-	struct nvemu_error err = { 0 };
+	struct nvemu_drv_trid trid = {.trtype = NVEMU_DRV_TRTYPE_VFIO_USER};
+	struct nvemu_error err = {0};
 	struct nvemu_drv_ctrl *c = NULL;
+	uint64_t resets;
 
 	connect_mode(e, M_MSIX);
+	resets = nvemu_drv_ctrl_resets(e->dc);
 	assert_int_equal(nvemu_drv_ctrl_reset(e->dc), 0);
+	/* the reset runs at the next tick */
+	for (int i = 0; i < 500 && nvemu_drv_ctrl_resets(e->dc) == resets; i++) {
+		nvemu_drv_ctrl_tick(e->dc);
+		usleep(2000);
+	}
+	assert_true(nvemu_drv_ctrl_resets(e->dc) > resets);
 	for (int i = 0; i < 500 && nvemu_drv_ctrl_state(e->dc) != NVEMU_DRV_STATE_ENABLED; i++) {
 		nvemu_drv_ctrl_tick(e->dc);
 		usleep(2000);
@@ -464,6 +527,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_cqe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_no_server, setup, teardown),
 	};
 

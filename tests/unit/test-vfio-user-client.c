@@ -52,7 +52,7 @@ static void *server_thread(void *arg)
 	struct env *e = arg;
 
 	while (!atomic_load(&e->stop)) {
-		struct pollfd pfd = { .fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN };
+		struct pollfd pfd = {.fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN};
 
 		poll(&pfd, 1, 10);
 		nvemu_vfu_server_process(e->srv);
@@ -64,7 +64,7 @@ static void *server_thread(void *arg)
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_subsys_params sp;
 	struct nvemu_port_params pp;
 	uint16_t port, cntlid;
@@ -101,7 +101,7 @@ static int teardown(void **state)
 
 static struct nvemu_pci_dev *open_dev(const char *path)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_pci_dev *d = NULL;
 	int r = nvemu_vfu_client_open(path, 2000, &d, &err);
 
@@ -172,12 +172,12 @@ static void test_identify_by_hand(void **state)
 {
 	struct env *e = *state;
 	struct nvemu_pci_dev *d = open_dev(e->path);
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_pci_dma sq, cq, buf;
-	struct nvemu_sqe cmd = { .opc = 0x06, .cid = 0x42, .cdw10 = 1 };
+	struct nvemu_sqe cmd = {.opc = 0x06, .cid = 0x42, .cdw10 = 1};
 	uint32_t *cqe, one = 1;
 	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+	struct pollfd pfd = {.fd = efd, .events = POLLIN};
 	uint16_t cmdreg;
 
 	assert_int_equal(nvemu_pci_dma_alloc(d, 16 * 64, &sq, &err), 0);
@@ -201,7 +201,7 @@ static void test_identify_by_hand(void **state)
 	cqe = cq.vaddr;
 	assert_int_equal(cqe[3] & 0xffff, 0x42);
 	assert_int_equal((cqe[3] >> 16) & 1, 1); /* phase */
-	assert_int_equal(cqe[3] >> 17, 0);	  /* status */
+	assert_int_equal(cqe[3] >> 17, 0);	 /* status */
 	assert_memory_equal((uint8_t *)buf.vaddr + 4, TEST_SN, strlen(TEST_SN));
 	assert_int_equal(nvemu_pci_post(d, 0, 0x1004, &one, 4), 0);
 
@@ -221,7 +221,7 @@ static void test_identify_by_hand(void **state)
 
 static void test_no_server(void **state)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_pci_dev *d = NULL;
 	char longp[200];
 
@@ -238,15 +238,15 @@ static void test_no_server(void **state)
 /* ---- hostile servers */
 
 enum scenario {
-	FS_SILENT,	 /* never answers VERSION */
-	FS_HUGE,	 /* a reply announcing 4 GiB */
-	FS_WRONG_ID,	 /* a reply to another request */
-	FS_HANGUP,	 /* closes instead of answering */
-	FS_SHORT_READ,	 /* fewer data bytes than asked */
-	FS_OWN_REQUEST,	 /* sends a DMA_READ of its own first */
-	FS_FD_FLOOD,	 /* attaches more fds than allowed */
-	FS_ERROR,	 /* an error reply, then a good one */
-	FS_TRICKLE,	 /* sends a reply one byte at a time, slower than the timeout */
+	FS_SILENT,	/* never answers VERSION */
+	FS_HUGE,	/* a reply announcing 4 GiB */
+	FS_WRONG_ID,	/* a reply to another request */
+	FS_HANGUP,	/* closes instead of answering */
+	FS_SHORT_READ,	/* fewer data bytes than asked */
+	FS_OWN_REQUEST, /* sends a DMA_READ of its own first */
+	FS_FD_FLOOD,	/* attaches more fds than allowed */
+	FS_ERROR,	/* an error reply, then a good one */
+	FS_TRICKLE,	/* sends a reply one byte at a time, slower than the timeout */
 };
 
 struct fake {
@@ -275,14 +275,16 @@ static int read_full(int fd, void *buf, size_t len)
 static void fake_reply(int fd, const struct vfu_hdr *rq, const void *body, size_t len,
 		       uint16_t id_delta, const int *fds, unsigned nfds)
 {
-	struct vfu_hdr h = { .id = (uint16_t)(rq->id + id_delta), .command = rq->command,
-			     .size = (uint32_t)(sizeof(h) + len), .flags = VFU_REPLY };
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)body, len } };
+	struct vfu_hdr h = {.id = (uint16_t)(rq->id + id_delta),
+			    .command = rq->command,
+			    .size = (uint32_t)(sizeof(h) + len),
+			    .flags = VFU_REPLY};
+	struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)body, len}};
 	union {
 		char b[CMSG_SPACE(sizeof(int) * 16)];
 		struct cmsghdr align;
 	} cb;
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
 
 	if (nfds) {
 		struct cmsghdr *c;
@@ -310,8 +312,10 @@ static bool fake_setup_reply(int fd, const struct vfu_hdr *h, const uint8_t *bod
 		return true;
 	}
 	case VFU_CMD_DEVICE_GET_INFO: {
-		struct vfio_device_info di = { .argsz = 16, .flags = VFIO_DEVICE_FLAGS_PCI,
-					       .num_regions = 9, .num_irqs = 5 };
+		struct vfio_device_info di = {.argsz = 16,
+					      .flags = VFIO_DEVICE_FLAGS_PCI,
+					      .num_regions = 9,
+					      .num_irqs = 5};
 
 		fake_reply(fd, h, &di, 16, 0, NULL, 0);
 		return true;
@@ -350,8 +354,10 @@ static void fake_region_read(struct fake *f, int fd, const struct vfu_hdr *h, co
 	memset(out + 16, 0x5a, n);
 	switch (f->sc) {
 	case FS_HUGE: {
-		struct vfu_hdr big = { .id = h->id, .command = h->command, .size = 0xfffffff0u,
-				       .flags = VFU_REPLY };
+		struct vfu_hdr big = {.id = h->id,
+				      .command = h->command,
+				      .size = 0xfffffff0u,
+				      .flags = VFU_REPLY};
 
 		if (write(fd, &big, sizeof(big)) < 0)
 			return;
@@ -364,9 +370,9 @@ static void fake_region_read(struct fake *f, int fd, const struct vfu_hdr *h, co
 		fake_reply(fd, h, out, 16 + n - 1, 0, NULL, 0);
 		return;
 	case FS_OWN_REQUEST: {
-		struct vfu_hdr rq = { .id = 77, .command = VFU_CMD_DMA_READ, .size = 32,
-				      .flags = VFU_REQUEST };
-		uint8_t msg[32] = { 0 };
+		struct vfu_hdr rq = {
+			.id = 77, .command = VFU_CMD_DMA_READ, .size = 32, .flags = VFU_REQUEST};
+		uint8_t msg[32] = {0};
 		struct vfu_hdr rp;
 
 		memcpy(msg, &rq, sizeof(rq));
@@ -388,8 +394,11 @@ static void fake_region_read(struct fake *f, int fd, const struct vfu_hdr *h, co
 	}
 	case FS_ERROR: {
 		static bool once;
-		struct vfu_hdr eh = { .id = h->id, .command = h->command, .size = 16,
-				      .flags = VFU_REPLY | VFU_ERROR, .error = EACCES };
+		struct vfu_hdr eh = {.id = h->id,
+				     .command = h->command,
+				     .size = 16,
+				     .flags = VFU_REPLY | VFU_ERROR,
+				     .error = EACCES};
 
 		once = !once;
 		if (once) {
@@ -401,8 +410,10 @@ static void fake_region_read(struct fake *f, int fd, const struct vfu_hdr *h, co
 		return;
 	}
 	case FS_TRICKLE: {
-		struct vfu_hdr rh = { .id = h->id, .command = h->command,
-				      .size = (uint32_t)(16 + 16 + n), .flags = VFU_REPLY };
+		struct vfu_hdr rh = {.id = h->id,
+				     .command = h->command,
+				     .size = (uint32_t)(16 + 16 + n),
+				     .flags = VFU_REPLY};
 
 		/* a header, then silence past the client's deadline */
 		if (write(fd, &rh, sizeof(rh)) < 0)
@@ -451,7 +462,7 @@ static void *fake_thread(void *arg)
 
 static void fake_start(struct fake *f, enum scenario sc)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 
 	memset(f, 0, sizeof(*f));
 	f->sc = sc;
@@ -495,7 +506,7 @@ static uint64_t ms_now(void)
 /* Open against the fake server, then one 8-byte BAR0 read: its result. */
 static int fake_read(struct fake *f, enum scenario sc, struct nvemu_pci_dev **dp, uint8_t *out)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_pci_dev *d = NULL;
 	int r;
 
@@ -511,7 +522,7 @@ static int fake_read(struct fake *f, enum scenario sc, struct nvemu_pci_dev **dp
 
 static void test_hostile_silent(void **state)
 {
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_pci_dev *d = NULL;
 	struct fake f;
 	uint64_t t0 = ms_now();
@@ -529,8 +540,8 @@ static void test_hostile_replies(void **state)
 		enum scenario sc;
 		int err;
 	} cases[] = {
-		{ FS_HUGE, -EPROTO },	   { FS_WRONG_ID, -EPROTO }, { FS_HANGUP, -ECONNRESET },
-		{ FS_SHORT_READ, -EPROTO }, { FS_FD_FLOOD, -EPROTO }, { FS_TRICKLE, -ETIMEDOUT },
+		{FS_HUGE, -EPROTO},	  {FS_WRONG_ID, -EPROTO}, {FS_HANGUP, -ECONNRESET},
+		{FS_SHORT_READ, -EPROTO}, {FS_FD_FLOOD, -EPROTO}, {FS_TRICKLE, -ETIMEDOUT},
 	};
 	unsigned before = open_fds();
 
@@ -568,7 +579,7 @@ static void test_error_reply(void **state)
 {
 	struct nvemu_pci_dev *d;
 	struct fake f;
-	uint8_t buf[8] = { 0 };
+	uint8_t buf[8] = {0};
 
 	assert_int_equal(fake_read(&f, FS_ERROR, &d, buf), -EACCES);
 	assert_false(d->broken); /* an error reply is an answer */
