@@ -71,6 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		check(&chain);
 		vblk_vring_push(&vr, chain.head, (uint32_t)chain.in_bytes);
+		if (i & 1)
+			vblk_vring_notify_needed(&vr);
 		vblk_vring_enable_notify(&vr);
 	}
 	return 0;

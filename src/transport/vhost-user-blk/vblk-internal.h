@@ -252,8 +252,13 @@ enum vblk_pop vblk_vring_pop(struct vblk_vring *vr, const struct vblk_mem *m,
 /* Walk the chain at head (resubmission from inflight memory). */
 enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, uint16_t head,
 			      struct vblk_chain *ch, char *why, size_t why_len);
-/* Put head on the used ring with len bytes written; true when the driver wants a call. */
-bool vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len);
+/* Put head on the used ring with len bytes written. */
+void vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len);
+/*
+ * Whether the driver wants a call for what was pushed since the last one
+ * (event index, or the NO_INTERRUPT flag). Asked once per batch.
+ */
+bool vblk_vring_notify_needed(struct vblk_vring *vr);
 /* With event index: publish where we are and say whether more arrived meanwhile. */
 bool vblk_vring_enable_notify(struct vblk_vring *vr);
 /* Inflight memory: check it at ring start; returns the heads to resubmit in order. */

@@ -70,10 +70,18 @@ void vblk_config(const struct nvemu_vblk *vb, struct virtio_blk_config *c)
 
 /* ---- completion */
 
+static void flush_call(struct vblk_queue *q)
+{
+	if (vblk_vring_notify_needed(&q->vr))
+		vblk_queue_call(q);
+}
+
+/* Completions while the ring is being processed are signalled once, at its end. */
 static void queue_done(struct vblk_queue *q, uint16_t head, uint32_t written)
 {
-	if (vblk_vring_push(&q->vr, head, written))
-		vblk_queue_call(q);
+	vblk_vring_push(&q->vr, head, written);
+	if (!q->processing)
+		flush_call(q);
 }
 
 /* Answer a request without the engine. */
@@ -461,4 +469,5 @@ void vblk_queue_process(struct vblk_queue *q)
 			return;
 	} while (q->kicked && !q->full);
 	q->processing = false;
+	flush_call(q);
 }

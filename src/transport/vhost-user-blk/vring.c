@@ -167,11 +167,9 @@ static uint16_t *avail_event(struct vblk_vring *vr)
 	return (uint16_t *)&vr->used->ring[vr->num];
 }
 
-bool vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len)
+void vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len)
 {
 	struct vring_used_elem *e = &vr->used->ring[vr->used_idx & (vr->num - 1)];
-	uint16_t old = vr->signalled, now;
-	bool valid = vr->signalled_valid;
 
 	if (vr->inflight)
 		vr->inflight->last_batch_head = head;
@@ -182,12 +180,20 @@ bool vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len)
 		__atomic_store_n(&vr->inflight->desc[head].inflight, 0, __ATOMIC_RELEASE);
 		STORE16(&vr->inflight->used_idx, vr->used_idx);
 	}
+}
+
+bool vblk_vring_notify_needed(struct vblk_vring *vr)
+{
+	uint16_t old = vr->signalled, now = vr->used_idx;
+	bool valid = vr->signalled_valid;
+
+	if (valid && old == now)
+		return false;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!vr->event_idx)
-		return !(LOAD16(&vr->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
-	now = vr->used_idx;
 	vr->signalled = now;
 	vr->signalled_valid = true;
+	if (!vr->event_idx)
+		return !(LOAD16(&vr->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 	return !valid || vring_need_event(le16toh(LOAD16(used_event(vr))), now, old);
 }
 
