@@ -3,8 +3,11 @@
  * Serves a RAM namespace as a virtio-blk export over vhost-user-blk, so a
  * VMM can be pointed at it without the daemon:
  *
- *   vblk-test-server [-m MiB] [-b 512|4096] [-q queues] [-s serial] [-r]
- *                    [-d ds_max] [-w first_lba:nr_lbas] [-v] SOCKET
+ *   vblk-test-server [-m MiB] [-b 512|4096] [-f FILE] [-q queues] [-s serial]
+ *                    [-r] [-d ds_max] [-w first_lba:nr_lbas] [-v] SOCKET
+ *
+ * The namespace is RAM, or with -f a file of -m MiB (io_uring), whose data
+ * outlives the server: kill and restart it under a VMM that reconnects.
  *
  * e.g. qemu-system-x86_64 -object memory-backend-memfd,id=mem,size=512M,share=on
  *        -numa node,memdev=mem -chardev socket,id=c,path=SOCKET
@@ -89,13 +92,22 @@ static void log_cb(void *arg, int level, const char *msg)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: vblk-test-server [-m MiB] [-b 512|4096] [-q queues] [-s serial] "
+	fprintf(stderr, "usage: vblk-test-server [-m MiB] [-b 512|4096] [-f FILE] [-q queues] [-s serial] "
 			"[-r] [-d ds_max] [-w first_lba:nr_lbas] [-v] SOCKET\n");
 	return 2;
 }
 
-static int build(unsigned long mib, unsigned bs, struct nvemu_subsys **s, uint32_t *nsid)
+static void bdev_ready(int fd, uint32_t revents, void *arg)
 {
+	(void)fd;
+	(void)revents;
+	nvemu_bdev_poll(arg);
+}
+
+static int build(unsigned long mib, unsigned bs, const char *file, struct loop *l,
+		 struct nvemu_subsys **s, uint32_t *nsid, struct nvemu_bdev **bdev)
+{
+	struct nvemu_bdev_file_opts fo = {.path = file, .blk_size = bs, .size = mib << 20};
 	struct nvemu_error err = {0};
 	struct nvemu_subsys_params sp;
 	struct nvemu_ns_params np;
@@ -104,6 +116,15 @@ static int build(unsigned long mib, unsigned bs, struct nvemu_subsys **s, uint32
 	nvemu_ns_params_init(&np);
 	np.lbaf = bs == 4096 ? 1 : 0;
 	np.nblocks = mib * 1024 * 1024 / bs;
+	if (file) {
+		if (nvemu_bdev_file_create("file0", &fo, bdev, &err)) {
+			fprintf(stderr, "vblk-test-server: %s\n", err.msg);
+			return 1;
+		}
+		np.bdev = *bdev;
+		if (!l_add(l, nvemu_bdev_get_fd(*bdev), EPOLLIN, bdev_ready, *bdev))
+			return 1;
+	}
 	if (nvemu_subsys_create(&sp, s, &err) || nvemu_subsys_add_ns_ex(*s, &np, nsid, &err)) {
 		fprintf(stderr, "vblk-test-server: %s\n", err.msg);
 		return 1;
@@ -142,6 +163,8 @@ int main(int argc, char **argv)
 	struct nvemu_vblk *vb;
 	struct loop l = {.ep = epoll_create1(EPOLL_CLOEXEC)};
 	unsigned long mib = 64;
+	const char *file = NULL;
+	struct nvemu_bdev *bdev = NULL;
 	unsigned bs = 512;
 	bool verbose = false;
 	uint32_t nsid;
@@ -149,10 +172,11 @@ int main(int argc, char **argv)
 
 	nvemu_vblk_params_init(&p);
 	p.serial = "nvemu-vblk-test";
-	while ((c = getopt(argc, argv, "m:b:q:s:rd:w:v")) != -1) {
+	while ((c = getopt(argc, argv, "m:b:f:q:s:rd:w:v")) != -1) {
 		switch (c) {
 		case 'm': mib = strtoul(optarg, NULL, 0); break;
 		case 'b': bs = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'f': file = optarg; break;
 		case 'q': p.num_queues = (uint16_t)strtoul(optarg, NULL, 0); break;
 		case 's': p.serial = optarg; break;
 		case 'r': p.readonly = true; break;
@@ -167,7 +191,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1 || (bs != 512 && bs != 4096) || !mib)
 		return usage();
-	if (build(mib, bs, &s, &nsid))
+	if (build(mib, bs, file, &l, &s, &nsid, &bdev))
 		return 1;
 	p.ops = &lops;
 	p.loop = &l;
@@ -186,8 +210,12 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 	run(&l, s);
-	/* RAM completes inline: nothing is in flight once the loop stops. */
 	nvemu_vblk_destroy(vb, NULL, NULL);
+	/* The subsystem waits for nothing: let file I/O in flight finish first. */
+	while (bdev && nvemu_bdev_inflight(bdev))
+		nvemu_bdev_poll(bdev);
 	nvemu_subsys_destroy(s);
+	if (bdev)
+		nvemu_bdev_destroy(bdev, NULL);
 	return 0;
 }

@@ -180,6 +180,9 @@ static int queue_inflight(struct nvemu_vblk *vb, struct vblk_queue *q)
 	}
 	q->nr_resubmit = (unsigned)n;
 	vb->st.resubmitted += (unsigned)n;
+	if (n)
+		vblk_log(vb, NVEMU_VBLK_LOG_INFO, "%s: ring %u: resubmitting %d requests in flight",
+			 vb->path, q->idx, n);
 	return 0;
 }
 
