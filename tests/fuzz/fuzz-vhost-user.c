@@ -38,8 +38,8 @@
 
 #include "transport/vhost-user-blk/vblk-internal.h"
 
-#define MEMSZ (64u * 1024u)
-#define MAX_H 64
+#define MEMSZ	 (64u * 1024u)
+#define MAX_H	 64
 #define MAX_EVFD 16
 
 struct h {
@@ -122,7 +122,8 @@ static void init(void)
 	uint32_t nsid = 0;
 
 	nvemu_subsys_params_init(&sp);
-	if (nvemu_subsys_create(&sp, &subsys, &err) || nvemu_subsys_add_ns(subsys, 1024, &nsid, &err))
+	if (nvemu_subsys_create(&sp, &subsys, &err) ||
+	    nvemu_subsys_add_ns(subsys, 1024, &nsid, &err))
 		fail(err.msg);
 	snprintf(path, sizeof(path), "/tmp/nvemu-fuzz-vblk.%d.sock", (int)getpid());
 	nvemu_vblk_params_init(&p);
@@ -256,7 +257,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if ((op & 3) == 1) {
 			size_t len = rest >= 2 ? (size_t)(data[i] | data[i + 1] << 8) : 0;
 
-			len = len > rest - (rest >= 2 ? 2 : rest) ? rest - (rest >= 2 ? 2 : rest) : len;
+			len = len > rest - (rest >= 2 ? 2 : rest) ? rest - (rest >= 2 ? 2 : rest)
+								  : len;
 			i += rest >= 2 ? 2 : rest;
 			send(s, data + i, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 			i += len;

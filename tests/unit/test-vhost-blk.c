@@ -32,13 +32,13 @@
 #include <nvemu/vhost-blk.h>
 #include "transport/vhost-user-blk/vblk-internal.h"
 
-#define MEM_SIZE (2u << 20)
-#define QBASE(q) ((uint64_t)(q) * 0x4000u)
-#define IND_BASE 0x10000u
-#define HDR_BASE 0x18000u
-#define ST_BASE 0x1c000u
+#define MEM_SIZE  (2u << 20)
+#define QBASE(q)  ((uint64_t)(q)*0x4000u)
+#define IND_BASE  0x10000u
+#define HDR_BASE  0x18000u
+#define ST_BASE	  0x1c000u
 #define DATA_BASE 0x20000u
-#define NUM 64u
+#define NUM	  64u
 
 /* ---- a tiny event loop for the export */
 
@@ -209,8 +209,8 @@ struct vm {
 	int inflight_fd;
 };
 
-static void vm_send(struct vm *vm, uint32_t req, uint32_t flags, const void *payload,
-		    uint32_t size, const int *fds, unsigned nfds)
+static void vm_send(struct vm *vm, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+		    const int *fds, unsigned nfds)
 {
 	uint32_t hdr[3] = {req, VHOST_USER_VERSION | flags, size};
 	struct iovec iov[2] = {{hdr, 12}, {(void *)payload, size}};
@@ -237,7 +237,9 @@ static ssize_t vm_recv(struct vm *vm, struct vhost_user_msg *m, int *fd)
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	uint8_t buf[12 + 512];
 	struct iovec iov = {buf, sizeof(buf)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf)};
 	struct pollfd pfd = {.fd = vm->sock, .events = POLLIN};
 	ssize_t n;
@@ -329,7 +331,8 @@ static void vm_negotiate(struct vm *vm, uint64_t want)
 	/* As QEMU: no reply asked before REPLY_ACK is agreed. */
 	vm_send(vm, VHOST_USER_SET_PROTOCOL_FEATURES, 0,
 		&(uint64_t){1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK |
-			    1ull << VHOST_USER_PROTOCOL_F_CONFIG | 1ull << VHOST_USER_PROTOCOL_F_MQ |
+			    1ull << VHOST_USER_PROTOCOL_F_CONFIG |
+			    1ull << VHOST_USER_PROTOCOL_F_MQ |
 			    1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD},
 		8, NULL, 0);
 	vm_u64(vm, VHOST_USER_SET_FEATURES, vm->features);
@@ -373,9 +376,9 @@ static void vm_up(struct env *e, struct vm *vm, const char *path, unsigned nq, u
 		vm_mem(vm);
 	vm_negotiate(vm, want);
 	t = one_region(vm);
-	assert_int_equal(vm_ack(vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]),
-				&vm->memfd, 1),
-			 0);
+	assert_int_equal(
+		vm_ack(vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &vm->memfd, 1),
+		0);
 	for (unsigned q = 0; q < nq; q++)
 		vm_start_ring(vm, q, 0);
 }
@@ -452,8 +455,8 @@ static uint16_t vm_req(struct vm *vm, unsigned q, uint32_t type, uint64_t sector
 		chain[k++] = (struct vring_desc){
 			.addr = s[i].gpa, .len = s[i].len, .flags = w ? VRING_DESC_F_WRITE : 0};
 	vm->mem[ST_BASE + head] = 0xee;
-	chain[k++] = (struct vring_desc){
-		.addr = ST_BASE + head, .len = 1, .flags = VRING_DESC_F_WRITE};
+	chain[k++] =
+		(struct vring_desc){.addr = ST_BASE + head, .len = 1, .flags = VRING_DESC_F_WRITE};
 	if (indirect) {
 		struct vring_desc *t = (void *)(vm->mem + IND_BASE + head * 256);
 
@@ -603,8 +606,8 @@ static void test_io_round_trip(void **state)
 	assert_memory_equal(vm.mem + DATA_BASE, nv, 4096);
 
 	/* Scattered segments (a bounce buffer) and an indirect table. */
-	struct seg s[3] = {{DATA_BASE + 0x10000, 512}, {DATA_BASE + 0x3000, 1024},
-			   {DATA_BASE + 0x8000, 2560}};
+	struct seg s[3] = {
+		{DATA_BASE + 0x10000, 512}, {DATA_BASE + 0x3000, 1024}, {DATA_BASE + 0x8000, 2560}};
 	fill(vm.mem + DATA_BASE + 0x10000, 512, 3);
 	fill(vm.mem + DATA_BASE + 0x3000, 1024, 4);
 	fill(vm.mem + DATA_BASE + 0x8000, 2560, 5);
@@ -643,8 +646,7 @@ static void test_io_round_trip(void **state)
 	assert_int_equal(vm_io(&vm, 0, 99, 0, DATA_BASE, 512), VIRTIO_BLK_S_UNSUPP);
 	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 0, DATA_BASE, 100), VIRTIO_BLK_S_IOERR);
 	/* Past the end of the namespace (1024 sectors). */
-	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 1020, DATA_BASE, 4096),
-			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 1020, DATA_BASE, 4096), VIRTIO_BLK_S_IOERR);
 
 	nvemu_vblk_get_info(e->vb, &info);
 	assert_true(info.connected && info.attached);
@@ -717,8 +719,7 @@ static void test_lba_window(void **state)
 	assert_memory_equal(nv, vm.mem + DATA_BASE, 4096);
 	/* The window's last sectors work, one past them does not. */
 	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 192, DATA_BASE, 4096), VIRTIO_BLK_S_OK);
-	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 193, DATA_BASE, 4096),
-			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 193, DATA_BASE, 4096), VIRTIO_BLK_S_IOERR);
 	vm_free(&vm);
 
 	/* A window outside the namespace is refused, naming the field. */
@@ -845,12 +846,14 @@ static void test_hostile_memory(void **state)
 	/* A ring outside guest memory. */
 	vm_connect(e, &vm, e->path);
 	vm_negotiate(&vm, ALL_FEATURES);
-	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]),
-				&vm.memfd, 1),
-			 0);
+	assert_int_equal(
+		vm_ack(&vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &vm.memfd, 1),
+		0);
 	struct vhost_user_vring_state st = {0, NUM};
-	struct vhost_user_vring_addr a = {.index = 0, .desc = (uintptr_t)vm.mem + MEM_SIZE,
-					  .avail = (uintptr_t)vm.mem, .used = (uintptr_t)vm.mem};
+	struct vhost_user_vring_addr a = {.index = 0,
+					  .desc = (uintptr_t)vm.mem + MEM_SIZE,
+					  .avail = (uintptr_t)vm.mem,
+					  .used = (uintptr_t)vm.mem};
 	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 0);
 	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), -1);
 	assert_non_null(strstr(e->last_log, "outside"));
@@ -1080,9 +1083,9 @@ static void test_inflight_reconnect(void **state)
 	vm_connect(e, &vm, e->path);
 	vm_negotiate(&vm, ALL_FEATURES);
 	struct vhost_user_mem t = one_region(&vm);
-	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]),
-				&vm.memfd, 1),
-			 0);
+	assert_int_equal(
+		vm_ack(&vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &vm.memfd, 1),
+		0);
 	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &infd, 1), 0);
 	vm.inflight_fd = infd;
 	vm_start_ring(&vm, 0, 1);

@@ -92,8 +92,9 @@ static void log_cb(void *arg, int level, const char *msg)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: vblk-test-server [-m MiB] [-b 512|4096] [-f FILE] [-q queues] [-s serial] "
-			"[-r] [-d ds_max] [-w first_lba:nr_lbas] [-v] SOCKET\n");
+	fprintf(stderr,
+		"usage: vblk-test-server [-m MiB] [-b 512|4096] [-f FILE] [-q queues] [-s serial] "
+		"[-r] [-d ds_max] [-w first_lba:nr_lbas] [-v] SOCKET\n");
 	return 2;
 }
 
@@ -174,19 +175,36 @@ int main(int argc, char **argv)
 	p.serial = "nvemu-vblk-test";
 	while ((c = getopt(argc, argv, "m:b:f:q:s:rd:w:v")) != -1) {
 		switch (c) {
-		case 'm': mib = strtoul(optarg, NULL, 0); break;
-		case 'b': bs = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'f': file = optarg; break;
-		case 'q': p.num_queues = (uint16_t)strtoul(optarg, NULL, 0); break;
-		case 's': p.serial = optarg; break;
-		case 'r': p.readonly = true; break;
-		case 'd': p.ds_max = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'm':
+			mib = strtoul(optarg, NULL, 0);
+			break;
+		case 'b':
+			bs = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'q':
+			p.num_queues = (uint16_t)strtoul(optarg, NULL, 0);
+			break;
+		case 's':
+			p.serial = optarg;
+			break;
+		case 'r':
+			p.readonly = true;
+			break;
+		case 'd':
+			p.ds_max = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
 		case 'w':
 			if (sscanf(optarg, "%lu:%lu", &p.target.first_lba, &p.target.nr_lbas) != 2)
 				return usage();
 			break;
-		case 'v': verbose = true; break;
-		default: return usage();
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			return usage();
 		}
 	}
 	if (optind != argc - 1 || (bs != 512 && bs != 4096) || !mib)

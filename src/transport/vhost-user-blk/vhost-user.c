@@ -159,7 +159,8 @@ static int queue_inflight(struct nvemu_vblk *vb, struct vblk_queue *q)
 {
 	struct vblk_conn *c = vb->conn;
 	size_t per = (sizeof(struct vblk_inflight_queue) +
-		      (size_t)q->vr.num * sizeof(struct vblk_inflight_desc) + 63) & ~(size_t)63;
+		      (size_t)q->vr.num * sizeof(struct vblk_inflight_desc) + 63) &
+		     ~(size_t)63;
 	int n;
 
 	q->vr.inflight = NULL;
@@ -240,8 +241,8 @@ static int h_vring_state(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int 
 	switch (msg->request) {
 	case VHOST_USER_SET_VRING_NUM:
 		if (q->started || !num || (num & (num - 1)) || num > vb->p.queue_size) {
-			vblk_conn_fail(vb, "ring %u: size %u refused (power of 2 up to %u)",
-				       q->idx, num, vb->p.queue_size);
+			vblk_conn_fail(vb, "ring %u: size %u refused (power of 2 up to %u)", q->idx,
+				       num, vb->p.queue_size);
 			return -EINVAL;
 		}
 		q->vr.num = (uint16_t)num;
@@ -398,7 +399,8 @@ static int h_mem_reg(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds
 	if (ret) {
 		vblk_mem_put(m);
 		vblk_conn_fail(vb, "%s: %s",
-			       msg->request == VHOST_USER_ADD_MEM_REG ? "ADD_MEM_REG" : "REM_MEM_REG",
+			       msg->request == VHOST_USER_ADD_MEM_REG ? "ADD_MEM_REG"
+								      : "REM_MEM_REG",
 			       why);
 		return ret;
 	}
@@ -428,8 +430,9 @@ static int h_config(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds)
 
 static size_t inflight_size(uint32_t nq, uint32_t qs)
 {
-	size_t per = (sizeof(struct vblk_inflight_queue) + qs * sizeof(struct vblk_inflight_desc) +
-		      63) & ~(size_t)63;
+	size_t per =
+		(sizeof(struct vblk_inflight_queue) + qs * sizeof(struct vblk_inflight_desc) + 63) &
+		~(size_t)63;
 
 	return per * nq;
 }
@@ -583,7 +586,8 @@ int vblk_handle_msg(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds,
 		vblk_conn_fail(vb, "unknown or unsupported request %u", msg->request);
 		ret = -EINVAL;
 	} else if ((msg->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
-		   msg->size < h->min_size || nr_fds > (h->fds == 2 ? VHOST_USER_MAX_FDS : h->fds)) {
+		   msg->size < h->min_size ||
+		   nr_fds > (h->fds == 2 ? VHOST_USER_MAX_FDS : h->fds)) {
 		vblk_conn_fail(vb, "request %u: bad version, size %u or %u fds", msg->request,
 			       msg->size, nr_fds);
 		ret = -EINVAL;

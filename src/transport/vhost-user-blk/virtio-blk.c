@@ -14,11 +14,11 @@
 
 #include "vblk-internal.h"
 
-#define SECTOR 512u
-#define MAX_XFER (512u * 1024u) /* the controller's MDTS */
-#define SEG_SIZE 4096u		/* size_max: MAX_XFER / SEG_SIZE segments at most */
-#define MAX_WZ_LBAS 65536u	/* Write Zeroes NLB is 16 bits */
-#define ANSWER_NOW 0x80u	/* prep(): answered here (GET_ID), status in the low bits */
+#define SECTOR	    512u
+#define MAX_XFER    (512u * 1024u) /* the controller's MDTS */
+#define SEG_SIZE    4096u	   /* size_max: MAX_XFER / SEG_SIZE segments at most */
+#define MAX_WZ_LBAS 65536u	   /* Write Zeroes NLB is 16 bits */
+#define ANSWER_NOW  0x80u	   /* prep(): answered here (GET_ID), status in the low bits */
 
 uint64_t vblk_capacity(const struct nvemu_vblk *vb)
 {
@@ -163,8 +163,7 @@ void vblk_orphan_queue(struct nvemu_vblk *vb, struct vblk_queue *q)
 /* ---- submission */
 
 /* The data segments: readable ones after the 16-byte header, or writable ones before status. */
-static unsigned data_segs(struct vblk_chain *ch, bool out, struct vblk_seg **first,
-			  uint64_t *len)
+static unsigned data_segs(struct vblk_chain *ch, bool out, struct vblk_seg **first, uint64_t *len)
 {
 	unsigned n;
 
@@ -255,13 +254,16 @@ static uint8_t prep_dwz(struct vblk_req *r, struct vblk_seg *s, unsigned n, uint
 		return VIRTIO_BLK_S_UNSUPP;
 	memcpy(&d, s[0].addr, sizeof(d));
 	flags = le32toh(d.flags);
-	if (r->type == VIRTIO_BLK_T_DISCARD ? flags != 0 : (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
+	if (r->type == VIRTIO_BLK_T_DISCARD ? flags != 0
+					    : (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
 		return VIRTIO_BLK_S_UNSUPP;
-	if (!to_lbas(vb, le64toh(d.sector), (uint64_t)le32toh(d.num_sectors) * SECTOR, &slba, &nlb) ||
+	if (!to_lbas(vb, le64toh(d.sector), (uint64_t)le32toh(d.num_sectors) * SECTOR, &slba,
+		     &nlb) ||
 	    nlb > MAX_WZ_LBAS)
 		return VIRTIO_BLK_S_IOERR;
 	if (r->type == VIRTIO_BLK_T_DISCARD) {
-		r->dsm = (struct nvme_dsm_range){.nlb = htole32((uint32_t)nlb), .slba = htole64(slba)};
+		r->dsm = (struct nvme_dsm_range){.nlb = htole32((uint32_t)nlb),
+						 .slba = htole64(slba)};
 		r->nreq.cmd.opc = nvme_cmd_dsm;
 		r->nreq.cmd.nsid = htole32(vb->t.nsid);
 		r->nreq.cmd.cdw11 = htole32(NVME_DSMGMT_AD);
@@ -408,8 +410,8 @@ static int take(struct vblk_queue *q, struct vblk_chain *ch, enum vblk_pop pop, 
 		if (ch->nr >= VBLK_MAX_SEGS)
 			return -EINVAL;
 		memmove(&ch->seg[2], &ch->seg[1], (ch->nr - 1) * sizeof(ch->seg[0]));
-		ch->seg[1] = (struct vblk_seg){.addr = ch->seg[0].addr + 16,
-					       .len = ch->seg[0].len - 16};
+		ch->seg[1] =
+			(struct vblk_seg){.addr = ch->seg[0].addr + 16, .len = ch->seg[0].len - 16};
 		ch->seg[0].len = 16;
 		ch->nr++;
 		ch->nr_out++;

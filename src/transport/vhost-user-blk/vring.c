@@ -15,7 +15,7 @@
 
 #include "vblk-internal.h"
 
-#define LOAD16(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOAD16(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE16(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 int vblk_vring_map(struct vblk_vring *vr, const struct vblk_mem *m, uint64_t desc_uva,
@@ -113,7 +113,8 @@ enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, u
 
 		/* A table of len entries cannot hold a longer chain without a loop. */
 		if (seen++ >= len)
-			return fail(why, why_len, "descriptor chain loops or exceeds the ring size");
+			return fail(why, why_len,
+				    "descriptor chain loops or exceeds the ring size");
 		memcpy(&d, (const void *)&table[i], sizeof(d));
 		if (le16toh(d.flags) & VRING_DESC_F_INDIRECT) {
 			if (in_indirect || seen != 1)
@@ -135,8 +136,8 @@ enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, u
 	}
 }
 
-enum vblk_pop vblk_vring_pop(struct vblk_vring *vr, const struct vblk_mem *m,
-			     struct vblk_chain *ch, char *why, size_t why_len)
+enum vblk_pop vblk_vring_pop(struct vblk_vring *vr, const struct vblk_mem *m, struct vblk_chain *ch,
+			     char *why, size_t why_len)
 {
 	int pending = vblk_vring_pending(vr);
 	uint16_t head;
