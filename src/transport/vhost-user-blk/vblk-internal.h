@@ -205,6 +205,8 @@ void *vblk_uva(const struct vblk_mem *m, uint64_t uva, uint64_t len);
 /* ---- split rings and descriptor chains (vring.c) */
 
 #define VBLK_MAX_SEGS NVEMU_VBLK_MAX_QUEUE_SIZE
+/* Bounce buffers an export holds before its rings wait for completions. */
+#define VBLK_BOUNCE_MAX (32u << 20)
 
 struct vblk_seg {
 	uint8_t *addr;
@@ -344,6 +346,7 @@ struct nvemu_vblk {
 	bool suspended;
 	unsigned inflight; /* all requests in the engine, orphans included */
 	unsigned orphans;  /* of those, requests of a client that is gone */
+	uint64_t bounce_bytes; /* bounce buffers of requests in flight */
 	LIST_HEAD(, vblk_req) reqs;
 	struct vblk_chain chain; /* scratch for the walker */
 	struct nvemu_vblk_stats st;

@@ -686,7 +686,12 @@ static void conn_cb(int fd, uint32_t revents, void *arg)
 	struct nvemu_vblk *vb = arg;
 
 	(void)fd;
-	(void)revents;
+	if (vb->conn && !vb->conn->reading && (revents & (EPOLLHUP | EPOLLERR))) {
+		/* Gone while a GET_VRING_BASE waited: epoll keeps reporting it. */
+		vblk_log(vb, NVEMU_VBLK_LOG_INFO, "%s: client disconnected", vb->path);
+		vblk_conn_close(vb);
+		return;
+	}
 	/* A bounded number of messages per wake-up keeps the loop fair. */
 	for (int i = 0; i < 64 && vb->conn && vb->conn->reading; i++) {
 		struct vblk_conn *c = vb->conn;

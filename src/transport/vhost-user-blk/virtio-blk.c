@@ -110,6 +110,8 @@ static void scatter(const struct vblk_req *r)
 
 static void req_free(struct vblk_req *r)
 {
+	if (r->bounce)
+		r->vb->bounce_bytes -= r->nreq.buf_len;
 	LIST_REMOVE(r, link);
 	vblk_mem_put(r->mem);
 	free(r->bounce);
@@ -203,6 +205,7 @@ static int map_data(struct vblk_req *r, struct vblk_seg *s, unsigned n, uint32_t
 	p = r->bounce = malloc(len);
 	if (!p)
 		return -ENOMEM;
+	r->vb->bounce_bytes += len;
 	r->nreq.buf = p;
 	if (out) {
 		for (unsigned i = 0; i < n; i++, p += s[i - 1].len)
@@ -371,6 +374,8 @@ static void start(struct vblk_queue *q, struct vblk_chain *ch)
 	r->vb = vb;
 	st = prep(r, ch, &written);
 	if (st != VIRTIO_BLK_S_OK) {
+		if (r->bounce)
+			vb->bounce_bytes -= r->nreq.buf_len;
 		free(r->bounce);
 		free(r->segs);
 		free(r);
@@ -405,10 +410,12 @@ static int take(struct vblk_queue *q, struct vblk_chain *ch, enum vblk_pop pop, 
 			       pop == VBLK_POP_ERR ? why : "request without header or status");
 		return -EINVAL;
 	}
-	if (ch->nr_out == 1 && ch->seg[0].len > sizeof(struct virtio_blk_outhdr)) {
+	if (ch->seg[0].len > sizeof(struct virtio_blk_outhdr)) {
 		/* Header and data in one descriptor: split it. */
-		if (ch->nr >= VBLK_MAX_SEGS)
+		if (ch->nr >= VBLK_MAX_SEGS) {
+			vblk_conn_fail(q->vb, "ring %u: descriptor chain too long", q->idx);
 			return -EINVAL;
+		}
 		memmove(&ch->seg[2], &ch->seg[1], (ch->nr - 1) * sizeof(ch->seg[0]));
 		ch->seg[1] =
 			(struct vblk_seg){.addr = ch->seg[0].addr + 16, .len = ch->seg[0].len - 16};
@@ -418,6 +425,16 @@ static int take(struct vblk_queue *q, struct vblk_chain *ch, enum vblk_pop pop, 
 	}
 	start(q, ch);
 	return 0;
+}
+
+/*
+ * Bounce buffers of one export stay near VBLK_BOUNCE_MAX: past it a ring
+ * waits for its own requests to complete (one with none in flight still
+ * goes on, so every ring progresses).
+ */
+static bool over_budget(const struct vblk_queue *q)
+{
+	return q->vb->bounce_bytes >= VBLK_BOUNCE_MAX && q->inflight;
 }
 
 /* Take chains until the ring is empty or as many are in flight as it holds. */
@@ -437,14 +454,14 @@ static int drain(struct vblk_queue *q)
 	for (;;) {
 		enum vblk_pop pop;
 
-		while (q->inflight < q->vr.num) {
+		while (q->inflight < q->vr.num && !over_budget(q)) {
 			pop = vblk_vring_pop(&q->vr, vb->conn->mem, ch, why, sizeof(why));
 			if (pop == VBLK_POP_EMPTY)
 				break;
 			if (take(q, ch, pop, why))
 				return -EINVAL;
 		}
-		if (q->inflight >= q->vr.num) {
+		if (q->inflight >= q->vr.num || over_budget(q)) {
 			q->full = true;
 			return 0;
 		}
