@@ -200,6 +200,7 @@ static int queue_start(struct nvemu_vblk *vb, struct vblk_queue *q)
 	q->vr.signalled_valid = false;
 	if (queue_inflight(vb, q))
 		return -EINVAL;
+	q->vr.signalled = q->vr.used_idx;
 	q->kick_handle = vb->p.ops->add_fd(vb->p.loop, q->kick_fd, EPOLLIN, kick_cb, q);
 	if (!q->kick_handle)
 		return -ENOMEM;

@@ -153,7 +153,8 @@ void vblk_orphan_queue(struct nvemu_vblk *vb, struct vblk_queue *q)
 {
 	struct vblk_req *r;
 
-	LIST_FOREACH(r, &vb->reqs, link) {
+	LIST_FOREACH(r, &vb->reqs, link)
+	{
 		if (r->q == q) {
 			r->q = NULL;
 			q->inflight--;

@@ -188,8 +188,8 @@ bool vblk_vring_notify_needed(struct vblk_vring *vr)
 	uint16_t old = vr->signalled, now = vr->used_idx;
 	bool valid = vr->signalled_valid;
 
-	if (valid && old == now)
-		return false;
+	if (old == now)
+		return false; /* nothing used since the last call (or the ring's start) */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	vr->signalled = now;
 	vr->signalled_valid = true;
