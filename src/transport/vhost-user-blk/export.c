@@ -128,7 +128,8 @@ int nvemu_vblk_create(const struct nvemu_vblk_params *p, struct nvemu_vblk **out
 	vb->p.ds_max = p->ds_max ? p->ds_max : 8;
 	snprintf(vb->path, sizeof(vb->path), "%s", p->socket_path);
 	snprintf(vb->serial, sizeof(vb->serial), "%s", p->serial ? p->serial : "");
-	snprintf(vb->register_ds, sizeof(vb->register_ds), "%s", p->register_ds ? p->register_ds : "");
+	snprintf(vb->register_ds, sizeof(vb->register_ds), "%s",
+		 p->register_ds ? p->register_ds : "");
 	vb->p.socket_path = vb->path;
 	vb->p.serial = vb->serial;
 	vb->p.register_ds = *vb->register_ds ? vb->register_ds : NULL;
@@ -284,11 +285,10 @@ int nvemu_vblk_attach(struct nvemu_vblk *vb, const struct nvemu_vblk_target *t,
 		w.nr_lbas = ni.nblocks;
 	}
 	if (w.first_lba > ni.nblocks || w.nr_lbas > ni.nblocks - w.first_lba)
-		return nvemu_error_set(err, -ERANGE,
-				       "first_lba: LBAs %llu+%llu outside namespace %u (%llu LBAs)",
-				       (unsigned long long)w.first_lba,
-				       (unsigned long long)w.nr_lbas, t->nsid,
-				       (unsigned long long)ni.nblocks);
+		return nvemu_error_set(
+			err, -ERANGE, "first_lba: LBAs %llu+%llu outside namespace %u (%llu LBAs)",
+			(unsigned long long)w.first_lba, (unsigned long long)w.nr_lbas, t->nsid,
+			(unsigned long long)ni.nblocks);
 	ret = add_ctrl(vb, &w, err);
 	if (ret)
 		return ret;

@@ -159,7 +159,8 @@ static int queue_inflight(struct nvemu_vblk *vb, struct vblk_queue *q)
 {
 	struct vblk_conn *c = vb->conn;
 	size_t per = (sizeof(struct vblk_inflight_queue) +
-		      (size_t)q->vr.num * sizeof(struct vblk_inflight_desc) + 63) & ~(size_t)63;
+		      (size_t)q->vr.num * sizeof(struct vblk_inflight_desc) + 63) &
+		     ~(size_t)63;
 	int n;
 
 	q->vr.inflight = NULL;
@@ -180,6 +181,9 @@ static int queue_inflight(struct nvemu_vblk *vb, struct vblk_queue *q)
 	}
 	q->nr_resubmit = (unsigned)n;
 	vb->st.resubmitted += (unsigned)n;
+	if (n)
+		vblk_log(vb, NVEMU_VBLK_LOG_INFO, "%s: ring %u: resubmitting %d requests in flight",
+			 vb->path, q->idx, n);
 	return 0;
 }
 
@@ -196,6 +200,7 @@ static int queue_start(struct nvemu_vblk *vb, struct vblk_queue *q)
 	q->vr.signalled_valid = false;
 	if (queue_inflight(vb, q))
 		return -EINVAL;
+	q->vr.signalled = q->vr.used_idx;
 	q->kick_handle = vb->p.ops->add_fd(vb->p.loop, q->kick_fd, EPOLLIN, kick_cb, q);
 	if (!q->kick_handle)
 		return -ENOMEM;
@@ -237,8 +242,8 @@ static int h_vring_state(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int 
 	switch (msg->request) {
 	case VHOST_USER_SET_VRING_NUM:
 		if (q->started || !num || (num & (num - 1)) || num > vb->p.queue_size) {
-			vblk_conn_fail(vb, "ring %u: size %u refused (power of 2 up to %u)",
-				       q->idx, num, vb->p.queue_size);
+			vblk_conn_fail(vb, "ring %u: size %u refused (power of 2 up to %u)", q->idx,
+				       num, vb->p.queue_size);
 			return -EINVAL;
 		}
 		q->vr.num = (uint16_t)num;
@@ -395,7 +400,8 @@ static int h_mem_reg(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds
 	if (ret) {
 		vblk_mem_put(m);
 		vblk_conn_fail(vb, "%s: %s",
-			       msg->request == VHOST_USER_ADD_MEM_REG ? "ADD_MEM_REG" : "REM_MEM_REG",
+			       msg->request == VHOST_USER_ADD_MEM_REG ? "ADD_MEM_REG"
+								      : "REM_MEM_REG",
 			       why);
 		return ret;
 	}
@@ -425,8 +431,9 @@ static int h_config(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds)
 
 static size_t inflight_size(uint32_t nq, uint32_t qs)
 {
-	size_t per = (sizeof(struct vblk_inflight_queue) + qs * sizeof(struct vblk_inflight_desc) +
-		      63) & ~(size_t)63;
+	size_t per =
+		(sizeof(struct vblk_inflight_queue) + qs * sizeof(struct vblk_inflight_desc) + 63) &
+		~(size_t)63;
 
 	return per * nq;
 }
@@ -580,7 +587,8 @@ int vblk_handle_msg(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds,
 		vblk_conn_fail(vb, "unknown or unsupported request %u", msg->request);
 		ret = -EINVAL;
 	} else if ((msg->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
-		   msg->size < h->min_size || nr_fds > (h->fds == 2 ? VHOST_USER_MAX_FDS : h->fds)) {
+		   msg->size < h->min_size ||
+		   nr_fds > (h->fds == 2 ? VHOST_USER_MAX_FDS : h->fds)) {
 		vblk_conn_fail(vb, "request %u: bad version, size %u or %u fds", msg->request,
 			       msg->size, nr_fds);
 		ret = -EINVAL;
@@ -679,7 +687,12 @@ static void conn_cb(int fd, uint32_t revents, void *arg)
 	struct nvemu_vblk *vb = arg;
 
 	(void)fd;
-	(void)revents;
+	if (vb->conn && !vb->conn->reading && (revents & (EPOLLHUP | EPOLLERR))) {
+		/* Gone while a GET_VRING_BASE waited: epoll keeps reporting it. */
+		vblk_log(vb, NVEMU_VBLK_LOG_INFO, "%s: client disconnected", vb->path);
+		vblk_conn_close(vb);
+		return;
+	}
 	/* A bounded number of messages per wake-up keeps the loop fair. */
 	for (int i = 0; i < 64 && vb->conn && vb->conn->reading; i++) {
 		struct vblk_conn *c = vb->conn;
