@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <cmocka.h>
 
+#include "fd-exhaust.h"
 #include "test-util.h"
 #include <nvemu/host.h>
 #include <nvemu/vhost-blk.h>
@@ -1243,6 +1244,45 @@ static void test_gone_during_stop(void **state)
 	vm_free(&vm);
 }
 
+/* Out of descriptors, accept() fails and the listener rests instead of spinning. */
+static void test_accept_out_of_fds(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct nvemu_vblk_info info;
+	static struct tu_fd_exhaust fdx;
+	struct vm vm = {0};
+	double cpu0, cpu;
+	int logs0;
+
+	params(e, &p, e->path, 2);
+	e->vb = export(e, &p);
+	vm.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	close(vm.sock);
+	tu_fd_exhaust_begin(&fdx);
+	/* The socket the client connects with is the last descriptor left. */
+	close(fdx.fill[--fdx.nfill]);
+	vm_connect(e, &vm, e->path);
+	logs0 = e->logs;
+	cpu0 = tu_cpu_seconds();
+	for (int i = 0; i < 1000; i++)
+		pump(e, 1);
+	cpu = tu_cpu_seconds() - cpu0;
+	nvemu_vblk_get_info(e->vb, &info);
+	tu_fd_exhaust_end(&fdx);
+	tu_fd_exhaust_free(&fdx);
+	print_message("# out of fds for ~1 s: %u accept failures, %.3f s CPU\n",
+		      (unsigned)info.stats.accept_errors, cpu);
+	assert_false(info.connected);
+	assert_true(info.stats.accept_errors >= 1 && info.stats.accept_errors <= 30);
+	assert_true(cpu < 0.5);
+	assert_int_equal(e->logs - logs0, 1); /* one line, not one per failure */
+	assert_non_null(strstr(e->last_log, "not accepting"));
+	/* Descriptors back: the waiting client is served. */
+	assert_int_equal(vm_get_u64(&vm, VHOST_USER_GET_QUEUE_NUM), 2);
+	vm_close(&vm);
+}
+
 static void test_params(void **state)
 {
 	struct env *e = *state;
@@ -1286,6 +1326,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mem_slots_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_with_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_during_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_out_of_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_params, setup, teardown),
 	};
 

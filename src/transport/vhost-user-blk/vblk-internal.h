@@ -20,6 +20,8 @@
 #include <nvemu/request.h>
 #include <nvemu/vhost-blk.h>
 
+#include "util/accept-backoff.h"
+
 /* ---- the vhost-user protocol (not in the system headers) */
 
 enum vhost_user_req {
@@ -330,6 +332,9 @@ struct nvemu_vblk {
 	char register_ds[256];
 	int listen_fd;
 	void *listen_handle;
+	int timer_fd; /* the accept back-off */
+	void *timer_handle;
+	struct nvemu_accept_backoff backoff;
 	struct vblk_conn *conn;
 
 	struct nvemu_vblk_target t;
@@ -344,8 +349,8 @@ struct nvemu_vblk {
 	void *destroy_arg;
 
 	bool suspended;
-	unsigned inflight; /* all requests in the engine, orphans included */
-	unsigned orphans;  /* of those, requests of a client that is gone */
+	unsigned inflight;     /* all requests in the engine, orphans included */
+	unsigned orphans;      /* of those, requests of a client that is gone */
 	uint64_t bounce_bytes; /* bounce buffers of requests in flight */
 	LIST_HEAD(, vblk_req) reqs;
 	struct vblk_chain chain; /* scratch for the walker */
@@ -382,6 +387,8 @@ uint64_t vblk_features(const struct nvemu_vblk *vb);
 uint64_t vblk_capacity(const struct nvemu_vblk *vb);
 
 /* export.c */
+/* Poll the listener again (the client left), unless accept() is resting. */
+void vblk_listen(struct nvemu_vblk *vb);
 /* Process every started ring (resume, orphans gone). */
 void vblk_kick_all(struct nvemu_vblk *vb);
 /* Last request done: finish a detach or destroy waiting for it. */

@@ -751,8 +751,7 @@ void vblk_conn_close(struct nvemu_vblk *vb)
 	free(c);
 	vb->conn = NULL;
 	vb->st.disconnects++;
-	if (vb->listen_handle)
-		vb->p.ops->mod_fd(vb->p.loop, vb->listen_handle, EPOLLIN);
+	vblk_listen(vb);
 }
 
 void vblk_conn_fail(struct nvemu_vblk *vb, const char *fmt, ...)
