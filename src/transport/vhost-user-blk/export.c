@@ -150,8 +150,13 @@ static void vblk_free(void *arg)
 	struct nvemu_vblk *vb = arg;
 	void (*done)(void *) = vb->destroy_done;
 	void *done_arg = vb->destroy_arg;
+	void (*detached)(void *) = vb->chained_detach_done;
+	void *detached_arg = vb->chained_detach_arg;
 
 	free(vb);
+	/* A detach the destroy overtook still reports its end. */
+	if (detached)
+		detached(detached_arg);
 	if (done)
 		done(done_arg);
 }
@@ -245,6 +250,8 @@ void nvemu_vblk_destroy(struct nvemu_vblk *vb, void (*done)(void *arg), void *ar
 	}
 	if (vb->detaching) {
 		/* The running detach finishes the job. */
+		vb->chained_detach_done = vb->detach_done;
+		vb->chained_detach_arg = vb->detach_arg;
 		vb->detach_done = vblk_free;
 		vb->detach_arg = vb;
 	} else if (vb->attached) {

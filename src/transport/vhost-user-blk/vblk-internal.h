@@ -304,6 +304,7 @@ struct vblk_conn {
 	struct vblk_mem *mem;
 	void *inflight_map;
 	size_t inflight_len;
+	uint16_t inflight_nq, inflight_qsize; /* its layout: rings and entries per ring */
 	struct vblk_queue q[NVEMU_VBLK_MAX_QUEUES];
 	unsigned nr_q; /* rings the client touched (GET_QUEUE_NUM bounds it) */
 };
@@ -347,6 +348,8 @@ struct nvemu_vblk {
 	bool destroying;
 	void (*destroy_done)(void *arg);
 	void *destroy_arg;
+	void (*chained_detach_done)(void *arg); /* a detach running when destroy came */
+	void *chained_detach_arg;
 
 	bool suspended;
 	unsigned inflight;     /* all requests in the engine, orphans included */
