@@ -21,7 +21,9 @@
  * table beyond ds_max or outside the trusted memory file, a descriptor
  * outside the registered regions, a descriptor loop or a chain longer than
  * the queue disconnects it with one log line; a write to a read-only export
- * fails with VIRTIO_BLK_S_IOERR. Other exports are never affected.
+ * fails with VIRTIO_BLK_S_IOERR. Other exports are never affected. An
+ * accept() out of fds or memory rests the listener for 100 ms (a timerfd
+ * on the same loop) rather than spinning.
  * Not thread-safe: one thread drives it.
  */
 #ifndef NVEMU_VHOST_BLK_H
@@ -135,9 +137,10 @@ struct nvemu_vblk_stats {
 	uint64_t protocol_errors; /* clients dropped for a bad message, ring or memory table */
 	uint64_t reads, writes, flushes, discards, write_zeroes, get_ids;
 	uint64_t read_bytes, write_bytes;
-	uint64_t ioerr;	      /* requests answered VIRTIO_BLK_S_IOERR */
-	uint64_t unsupported; /* requests answered VIRTIO_BLK_S_UNSUPP */
-	uint64_t resubmitted; /* inflight requests resubmitted after a reconnect */
+	uint64_t ioerr;		/* requests answered VIRTIO_BLK_S_IOERR */
+	uint64_t unsupported;	/* requests answered VIRTIO_BLK_S_UNSUPP */
+	uint64_t resubmitted;	/* inflight requests resubmitted after a reconnect */
+	uint64_t accept_errors; /* accepts that failed for want of fds or memory */
 };
 
 struct nvemu_vblk_info {

@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <cmocka.h>
 
+#include "fd-exhaust.h"
 #include "test-util.h"
 #include <nvemu/host.h>
 #include <nvemu/vhost-blk.h>
@@ -857,6 +858,23 @@ static void test_hostile_memory(void **state)
 	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 0);
 	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), -1);
 	assert_non_null(strstr(e->last_log, "outside"));
+	vm_close(&vm);
+	/* Inflight memory in a file shorter than it claims (touching it would SIGBUS). */
+	struct vhost_user_inflight in = {.num_queues = 1, .queue_size = NUM};
+	struct vhost_user_msg m;
+	int infd = -1, small = memfd_create("small", MFD_CLOEXEC);
+
+	vm_connect(e, &vm, e->path);
+	vm_negotiate(&vm, ALL_FEATURES);
+	vm_send(&vm, VHOST_USER_GET_INFLIGHT_FD, 0, &in, sizeof(in), NULL, 0);
+	assert_true(vm_recv(&vm, &m, &infd) > 0);
+	assert_true(infd >= 0);
+	close(infd);
+	in = m.p.inflight;
+	assert_int_equal(ftruncate(small, 512), 0);
+	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &small, 1), -1);
+	assert_non_null(strstr(e->last_log, "SET_INFLIGHT_FD"));
+	close(small);
 	vm_free(&vm);
 	check_other_export(e);
 }
@@ -977,6 +995,33 @@ static void test_detach_attach(void **state)
 	/* A namespace detached from the export's controller behind its back: an error, no data. */
 	assert_int_equal(nvemu_ctrl_detach_ns(nvemu_vblk_ctrl(e->vb), 2, &err), 0);
 	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 0, DATA_BASE, 4096), VIRTIO_BLK_S_IOERR);
+	vm_free(&vm);
+}
+
+/* Destroy while a detach waits for a request: both callbacks run, once, after it. */
+static void test_destroy_during_detach(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct vm vm = {0};
+	struct seg s = {DATA_BASE, 4096};
+	int det = 0, done = 0;
+
+	params(e, &p, e->path, e->delay_nsid);
+	e->vb = export(e, &p);
+	vm_up(e, &vm, e->path, 1, ALL_FEATURES);
+	vm_req(&vm, 0, VIRTIO_BLK_T_IN, 0, &s, 1, false);
+	vm_kick(&vm, 0);
+	for (int i = 0; i < 3; i++)
+		pump(e, 1);
+	assert_int_equal(nvemu_vblk_detach(e->vb, detached, &det), 0);
+	assert_int_equal(det, 0);
+	nvemu_vblk_destroy(e->vb, destroyed, &done);
+	e->vb = NULL;
+	assert_int_equal(det + done, 0);
+	PUMP_UNTIL(e, done == 1);
+	assert_int_equal(det, 1);
+	assert_int_equal(done, 1);
 	vm_free(&vm);
 }
 
@@ -1243,6 +1288,45 @@ static void test_gone_during_stop(void **state)
 	vm_free(&vm);
 }
 
+/* Out of descriptors, accept() fails and the listener rests instead of spinning. */
+static void test_accept_out_of_fds(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct nvemu_vblk_info info;
+	static struct tu_fd_exhaust fdx;
+	struct vm vm = {0};
+	double cpu0, cpu;
+	int logs0;
+
+	params(e, &p, e->path, 2);
+	e->vb = export(e, &p);
+	vm.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	close(vm.sock);
+	tu_fd_exhaust_begin(&fdx);
+	/* The socket the client connects with is the last descriptor left. */
+	close(fdx.fill[--fdx.nfill]);
+	vm_connect(e, &vm, e->path);
+	logs0 = e->logs;
+	cpu0 = tu_cpu_seconds();
+	for (int i = 0; i < 1000; i++)
+		pump(e, 1);
+	cpu = tu_cpu_seconds() - cpu0;
+	nvemu_vblk_get_info(e->vb, &info);
+	tu_fd_exhaust_end(&fdx);
+	tu_fd_exhaust_free(&fdx);
+	print_message("# out of fds for ~1 s: %u accept failures, %.3f s CPU\n",
+		      (unsigned)info.stats.accept_errors, cpu);
+	assert_false(info.connected);
+	assert_true(info.stats.accept_errors >= 1 && info.stats.accept_errors <= 30);
+	assert_true(cpu < 0.5);
+	assert_int_equal(e->logs - logs0, 1); /* one line, not one per failure */
+	assert_non_null(strstr(e->last_log, "not accepting"));
+	/* Descriptors back: the waiting client is served. */
+	assert_int_equal(vm_get_u64(&vm, VHOST_USER_GET_QUEUE_NUM), 2);
+	vm_close(&vm);
+}
+
 static void test_params(void **state)
 {
 	struct env *e = *state;
@@ -1279,6 +1363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_register_ds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_attach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_during_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_suspend_and_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_reconnect, setup, teardown),
@@ -1286,6 +1371,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mem_slots_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_with_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_during_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_out_of_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_params, setup, teardown),
 	};
 

@@ -229,6 +229,12 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	run(&l, s);
 	nvemu_vblk_destroy(vb, NULL, NULL);
+	while (l.dead) {
+		struct handle *h = l.dead;
+
+		l.dead = h->next_free;
+		free(h);
+	}
 	/* The subsystem waits for nothing: let file I/O in flight finish first. */
 	while (bdev && nvemu_bdev_inflight(bdev))
 		nvemu_bdev_poll(bdev);

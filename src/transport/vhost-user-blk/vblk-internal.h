@@ -20,6 +20,8 @@
 #include <nvemu/request.h>
 #include <nvemu/vhost-blk.h>
 
+#include "util/accept-backoff.h"
+
 /* ---- the vhost-user protocol (not in the system headers) */
 
 enum vhost_user_req {
@@ -302,6 +304,7 @@ struct vblk_conn {
 	struct vblk_mem *mem;
 	void *inflight_map;
 	size_t inflight_len;
+	uint16_t inflight_nq, inflight_qsize; /* its layout: rings and entries per ring */
 	struct vblk_queue q[NVEMU_VBLK_MAX_QUEUES];
 	unsigned nr_q; /* rings the client touched (GET_QUEUE_NUM bounds it) */
 };
@@ -330,6 +333,9 @@ struct nvemu_vblk {
 	char register_ds[256];
 	int listen_fd;
 	void *listen_handle;
+	int timer_fd; /* the accept back-off */
+	void *timer_handle;
+	struct nvemu_accept_backoff backoff;
 	struct vblk_conn *conn;
 
 	struct nvemu_vblk_target t;
@@ -342,10 +348,12 @@ struct nvemu_vblk {
 	bool destroying;
 	void (*destroy_done)(void *arg);
 	void *destroy_arg;
+	void (*chained_detach_done)(void *arg); /* a detach running when destroy came */
+	void *chained_detach_arg;
 
 	bool suspended;
-	unsigned inflight; /* all requests in the engine, orphans included */
-	unsigned orphans;  /* of those, requests of a client that is gone */
+	unsigned inflight;     /* all requests in the engine, orphans included */
+	unsigned orphans;      /* of those, requests of a client that is gone */
 	uint64_t bounce_bytes; /* bounce buffers of requests in flight */
 	LIST_HEAD(, vblk_req) reqs;
 	struct vblk_chain chain; /* scratch for the walker */
@@ -382,6 +390,8 @@ uint64_t vblk_features(const struct nvemu_vblk *vb);
 uint64_t vblk_capacity(const struct nvemu_vblk *vb);
 
 /* export.c */
+/* Poll the listener again (the client left), unless accept() is resting. */
+void vblk_listen(struct nvemu_vblk *vb);
 /* Process every started ring (resume, orphans gone). */
 void vblk_kick_all(struct nvemu_vblk *vb);
 /* Last request done: finish a detach or destroy waiting for it. */

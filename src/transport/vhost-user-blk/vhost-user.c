@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vblk-internal.h"
@@ -154,20 +155,24 @@ static int queue_map(struct nvemu_vblk *vb, struct vblk_queue *q)
 	return 0;
 }
 
+static size_t inflight_stride(uint32_t qs)
+{
+	return (sizeof(struct vblk_inflight_queue) + qs * sizeof(struct vblk_inflight_desc) + 63) &
+	       ~(size_t)63;
+}
+
 /* Inflight memory: attach the ring's part and collect what to resubmit. */
 static int queue_inflight(struct nvemu_vblk *vb, struct vblk_queue *q)
 {
 	struct vblk_conn *c = vb->conn;
-	size_t per = (sizeof(struct vblk_inflight_queue) +
-		      (size_t)q->vr.num * sizeof(struct vblk_inflight_desc) + 63) &
-		     ~(size_t)63;
+	size_t per = inflight_stride(c->inflight_qsize);
 	int n;
 
 	q->vr.inflight = NULL;
 	if (!c->inflight_map)
 		return 0;
-	if ((size_t)(q->idx + 1) * per > c->inflight_len) {
-		vblk_conn_fail(vb, "ring %u: inflight memory too small", q->idx);
+	if (q->idx >= c->inflight_nq || q->vr.num > c->inflight_qsize) {
+		vblk_conn_fail(vb, "ring %u: not covered by the inflight memory", q->idx);
 		return -EINVAL;
 	}
 	q->vr.inflight = (void *)((uint8_t *)c->inflight_map + q->idx * per);
@@ -431,59 +436,67 @@ static int h_config(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds)
 
 static size_t inflight_size(uint32_t nq, uint32_t qs)
 {
-	size_t per =
-		(sizeof(struct vblk_inflight_queue) + qs * sizeof(struct vblk_inflight_desc) + 63) &
-		~(size_t)63;
-
-	return per * nq;
+	return inflight_stride(qs) * nq;
 }
 
-static int map_inflight(struct nvemu_vblk *vb, int fd, size_t len, uint64_t off)
+/* Map the inflight memory; a file shorter than the mapping would SIGBUS us later. */
+static int map_inflight(struct nvemu_vblk *vb, int fd, const struct vhost_user_inflight *in)
 {
 	struct vblk_conn *c = vb->conn;
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+	struct stat st;
+	void *p;
 
+	if (fstat(fd, &st) || (uint64_t)st.st_size < in->mmap_offset + in->mmap_size)
+		return -EINVAL;
+	p = mmap(NULL, in->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)in->mmap_offset);
 	if (p == MAP_FAILED)
 		return -errno;
 	if (c->inflight_map)
 		munmap(c->inflight_map, c->inflight_len);
 	c->inflight_map = p;
-	c->inflight_len = len;
+	c->inflight_len = in->mmap_size;
+	c->inflight_nq = in->num_queues;
+	c->inflight_qsize = in->queue_size;
 	return 0;
 }
 
 static int h_inflight(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds, unsigned nr)
 {
 	struct vhost_user_inflight *in = &msg->p.inflight;
-	size_t max = inflight_size(vb->p.num_queues, vb->p.queue_size);
+	size_t size = inflight_size(in->num_queues, in->queue_size);
 	int fd, ret;
 
-	if (msg->request == VHOST_USER_SET_INFLIGHT_FD) {
-		if (nr != 1 || !in->mmap_size || in->mmap_size > max || in->mmap_offset & 4095) {
-			vblk_conn_fail(vb, "SET_INFLIGHT_FD: bad size, offset or fd");
-			return -EINVAL;
-		}
-		ret = map_inflight(vb, fds[0], in->mmap_size, in->mmap_offset);
-		if (ret)
-			vblk_conn_fail(vb, "SET_INFLIGHT_FD: mmap failed: %s", strerror(-ret));
-		return ret;
-	}
 	if (!in->num_queues || in->num_queues > vb->p.num_queues || !in->queue_size ||
 	    in->queue_size > vb->p.queue_size) {
-		vblk_conn_fail(vb, "GET_INFLIGHT_FD: %u queues of %u refused", in->num_queues,
+		vblk_conn_fail(vb, "inflight memory: %u queues of %u refused", in->num_queues,
 			       in->queue_size);
 		return -EINVAL;
 	}
+	if (msg->request == VHOST_USER_SET_INFLIGHT_FD) {
+		if (nr != 1 || in->mmap_size != size || in->mmap_offset & 4095 ||
+		    in->mmap_offset > (1ull << 40)) {
+			vblk_conn_fail(vb, "SET_INFLIGHT_FD: bad size, offset or fd");
+			return -EINVAL;
+		}
+		ret = map_inflight(vb, fds[0], in);
+		if (ret)
+			vblk_conn_fail(vb, "SET_INFLIGHT_FD: cannot map it: %s", strerror(-ret));
+		return ret;
+	}
 	fd = memfd_create("vhost-blk-inflight", MFD_CLOEXEC);
-	max = inflight_size(in->num_queues, in->queue_size);
-	if (fd < 0 || ftruncate(fd, (off_t)max) || map_inflight(vb, fd, max, 0)) {
+	in->mmap_size = size;
+	in->mmap_offset = 0;
+	if (fd < 0 || ftruncate(fd, (off_t)size) || map_inflight(vb, fd, in)) {
 		if (fd >= 0)
 			close(fd);
 		return -ENOMEM;
 	}
-	memset(vb->conn->inflight_map, 0, max);
-	in->mmap_size = max;
-	in->mmap_offset = 0;
+	memset(vb->conn->inflight_map, 0, size);
+	for (unsigned i = 0; i < in->num_queues; i++)
+		((struct vblk_inflight_queue *)((uint8_t *)vb->conn->inflight_map +
+						i * inflight_stride(in->queue_size)))
+			->desc_num = in->queue_size;
 	ret = send_reply(vb->conn, msg, sizeof(*in), fd);
 	close(fd);
 	return ret ? -EIO : 1;
@@ -751,8 +764,7 @@ void vblk_conn_close(struct nvemu_vblk *vb)
 	free(c);
 	vb->conn = NULL;
 	vb->st.disconnects++;
-	if (vb->listen_handle)
-		vb->p.ops->mod_fd(vb->p.loop, vb->listen_handle, EPOLLIN);
+	vblk_listen(vb);
 }
 
 void vblk_conn_fail(struct nvemu_vblk *vb, const char *fmt, ...)

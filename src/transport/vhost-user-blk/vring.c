@@ -225,10 +225,11 @@ int vblk_vring_inflight_start(struct vblk_vring *vr, uint16_t *heads, unsigned m
 	if (!q->version) {
 		/* Fresh memory: nothing was in flight. */
 		q->version = 1;
-		q->desc_num = vr->num;
+		if (!q->desc_num)
+			q->desc_num = vr->num;
 		return 0;
 	}
-	if (q->desc_num != vr->num)
+	if (q->desc_num < vr->num)
 		return -EINVAL;
 	vr->used_idx = le16toh(LOAD16(&vr->used->idx));
 	if (q->used_idx != vr->used_idx) {
