@@ -21,7 +21,9 @@
  * table beyond ds_max or outside the trusted memory file, a descriptor
  * outside the registered regions, a descriptor loop or a chain longer than
  * the queue disconnects it with one log line; a write to a read-only export
- * fails with VIRTIO_BLK_S_IOERR. Other exports are never affected.
+ * fails with VIRTIO_BLK_S_IOERR. Other exports are never affected. An
+ * accept() out of fds or memory rests the listener for 100 ms (a timerfd
+ * on the same loop) rather than spinning.
  * Not thread-safe: one thread drives it.
  */
 #ifndef NVEMU_VHOST_BLK_H
@@ -60,10 +62,10 @@ struct nvemu_vblk_target {
 	uint64_t nr_lbas;   /* 0: the whole namespace (first_lba must be 0) */
 };
 
-#define NVEMU_VBLK_SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
-#define NVEMU_VBLK_MAX_QUEUES 64
+#define NVEMU_VBLK_SERIAL_MAX	  20 /* VIRTIO_BLK_ID_BYTES */
+#define NVEMU_VBLK_MAX_QUEUES	  64
 #define NVEMU_VBLK_MAX_QUEUE_SIZE 1024
-#define NVEMU_VBLK_MAX_DS 32 /* memory regions a client may register */
+#define NVEMU_VBLK_MAX_DS	  32 /* memory regions a client may register */
 
 struct nvemu_vblk_params {
 	const struct nvemu_vblk_loop_ops *ops; /* required */
@@ -72,7 +74,7 @@ struct nvemu_vblk_params {
 	void (*log)(void *arg, int level, const char *msg);
 	void *log_arg;
 
-	const char *socket_path; /* required; mode 0600, a live socket is never replaced */
+	const char *socket_path;	 /* required; mode 0600, a live socket is never replaced */
 	struct nvemu_vblk_target target; /* subsys NULL: created detached */
 	bool readonly;			 /* VIRTIO_BLK_F_RO; writes, discards fail */
 	uint16_t num_queues;		 /* 0: 1; at most NVEMU_VBLK_MAX_QUEUES */
@@ -135,9 +137,10 @@ struct nvemu_vblk_stats {
 	uint64_t protocol_errors; /* clients dropped for a bad message, ring or memory table */
 	uint64_t reads, writes, flushes, discards, write_zeroes, get_ids;
 	uint64_t read_bytes, write_bytes;
-	uint64_t ioerr;	      /* requests answered VIRTIO_BLK_S_IOERR */
-	uint64_t unsupported; /* requests answered VIRTIO_BLK_S_UNSUPP */
-	uint64_t resubmitted; /* inflight requests resubmitted after a reconnect */
+	uint64_t ioerr;		/* requests answered VIRTIO_BLK_S_IOERR */
+	uint64_t unsupported;	/* requests answered VIRTIO_BLK_S_UNSUPP */
+	uint64_t resubmitted;	/* inflight requests resubmitted after a reconnect */
+	uint64_t accept_errors; /* accepts that failed for want of fds or memory */
 };
 
 struct nvemu_vblk_info {
@@ -149,14 +152,14 @@ struct nvemu_vblk_info {
 	bool connected;
 	bool suspended;
 	bool readonly;
-	uint16_t cntlid;     /* the export's controller, 0 when detached */
-	uint32_t block_size; /* the namespace's LBA size, 0 when detached */
-	uint64_t capacity;   /* 512-byte sectors the client sees */
-	uint16_t num_queues; /* offered */
-	uint16_t queue_size; /* largest ring accepted */
+	uint16_t cntlid;	/* the export's controller, 0 when detached */
+	uint32_t block_size;	/* the namespace's LBA size, 0 when detached */
+	uint64_t capacity;	/* 512-byte sectors the client sees */
+	uint16_t num_queues;	/* offered */
+	uint16_t queue_size;	/* largest ring accepted */
 	uint16_t active_queues; /* rings the client started */
 	uint32_t ds_max;
-	uint32_t nr_regions; /* memory regions the client registered */
+	uint32_t nr_regions;   /* memory regions the client registered */
 	char register_ds[256]; /* "" when any memory is accepted */
 	unsigned inflight;     /* requests started and not completed */
 	struct nvemu_vblk_stats stats;

@@ -333,7 +333,7 @@ static int virtio_blk_controller_resume(struct nvemud *d, json_t *params, json_t
 
 static json_t *stats_json(const struct nvemu_vblk_stats *s)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "connects", (json_int_t)s->connects, "disconnects",
 			 (json_int_t)s->disconnects, "protocol_errors",
 			 (json_int_t)s->protocol_errors, "reads", (json_int_t)s->reads, "writes",
@@ -342,7 +342,7 @@ static json_t *stats_json(const struct nvemu_vblk_stats *s)
 			 "get_ids", (json_int_t)s->get_ids, "read_bytes", (json_int_t)s->read_bytes,
 			 "write_bytes", (json_int_t)s->write_bytes, "ioerr", (json_int_t)s->ioerr,
 			 "unsupported", (json_int_t)s->unsupported, "resubmitted",
-			 (json_int_t)s->resubmitted);
+			 (json_int_t)s->resubmitted, "accept_errors", (json_int_t)s->accept_errors);
 }
 
 static json_t *vblk_json(struct nvemud_vblk *v)

@@ -27,18 +27,19 @@
 #include <sys/un.h>
 #include <cmocka.h>
 
+#include "fd-exhaust.h"
 #include "test-util.h"
 #include <nvemu/host.h>
 #include <nvemu/vhost-blk.h>
 #include "transport/vhost-user-blk/vblk-internal.h"
 
-#define MEM_SIZE (2u << 20)
-#define QBASE(q) ((uint64_t)(q) * 0x4000u)
-#define IND_BASE 0x10000u
-#define HDR_BASE 0x18000u
-#define ST_BASE 0x1c000u
+#define MEM_SIZE  (2u << 20)
+#define QBASE(q)  ((uint64_t)(q)*0x4000u)
+#define IND_BASE  0x10000u
+#define HDR_BASE  0x18000u
+#define ST_BASE	  0x1c000u
 #define DATA_BASE 0x20000u
-#define NUM 64u
+#define NUM	  64u
 
 /* ---- a tiny event loop for the export */
 
@@ -209,8 +210,8 @@ struct vm {
 	int inflight_fd;
 };
 
-static void vm_send(struct vm *vm, uint32_t req, uint32_t flags, const void *payload,
-		    uint32_t size, const int *fds, unsigned nfds)
+static void vm_send(struct vm *vm, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+		    const int *fds, unsigned nfds)
 {
 	uint32_t hdr[3] = {req, VHOST_USER_VERSION | flags, size};
 	struct iovec iov[2] = {{hdr, 12}, {(void *)payload, size}};
@@ -237,7 +238,9 @@ static ssize_t vm_recv(struct vm *vm, struct vhost_user_msg *m, int *fd)
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	uint8_t buf[12 + 512];
 	struct iovec iov = {buf, sizeof(buf)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf)};
 	struct pollfd pfd = {.fd = vm->sock, .events = POLLIN};
 	ssize_t n;
@@ -329,7 +332,8 @@ static void vm_negotiate(struct vm *vm, uint64_t want)
 	/* As QEMU: no reply asked before REPLY_ACK is agreed. */
 	vm_send(vm, VHOST_USER_SET_PROTOCOL_FEATURES, 0,
 		&(uint64_t){1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK |
-			    1ull << VHOST_USER_PROTOCOL_F_CONFIG | 1ull << VHOST_USER_PROTOCOL_F_MQ |
+			    1ull << VHOST_USER_PROTOCOL_F_CONFIG |
+			    1ull << VHOST_USER_PROTOCOL_F_MQ |
 			    1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD},
 		8, NULL, 0);
 	vm_u64(vm, VHOST_USER_SET_FEATURES, vm->features);
@@ -373,9 +377,9 @@ static void vm_up(struct env *e, struct vm *vm, const char *path, unsigned nq, u
 		vm_mem(vm);
 	vm_negotiate(vm, want);
 	t = one_region(vm);
-	assert_int_equal(vm_ack(vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]),
-				&vm->memfd, 1),
-			 0);
+	assert_int_equal(
+		vm_ack(vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &vm->memfd, 1),
+		0);
 	for (unsigned q = 0; q < nq; q++)
 		vm_start_ring(vm, q, 0);
 }
@@ -452,8 +456,8 @@ static uint16_t vm_req(struct vm *vm, unsigned q, uint32_t type, uint64_t sector
 		chain[k++] = (struct vring_desc){
 			.addr = s[i].gpa, .len = s[i].len, .flags = w ? VRING_DESC_F_WRITE : 0};
 	vm->mem[ST_BASE + head] = 0xee;
-	chain[k++] = (struct vring_desc){
-		.addr = ST_BASE + head, .len = 1, .flags = VRING_DESC_F_WRITE};
+	chain[k++] =
+		(struct vring_desc){.addr = ST_BASE + head, .len = 1, .flags = VRING_DESC_F_WRITE};
 	if (indirect) {
 		struct vring_desc *t = (void *)(vm->mem + IND_BASE + head * 256);
 
@@ -603,8 +607,8 @@ static void test_io_round_trip(void **state)
 	assert_memory_equal(vm.mem + DATA_BASE, nv, 4096);
 
 	/* Scattered segments (a bounce buffer) and an indirect table. */
-	struct seg s[3] = {{DATA_BASE + 0x10000, 512}, {DATA_BASE + 0x3000, 1024},
-			   {DATA_BASE + 0x8000, 2560}};
+	struct seg s[3] = {
+		{DATA_BASE + 0x10000, 512}, {DATA_BASE + 0x3000, 1024}, {DATA_BASE + 0x8000, 2560}};
 	fill(vm.mem + DATA_BASE + 0x10000, 512, 3);
 	fill(vm.mem + DATA_BASE + 0x3000, 1024, 4);
 	fill(vm.mem + DATA_BASE + 0x8000, 2560, 5);
@@ -643,8 +647,7 @@ static void test_io_round_trip(void **state)
 	assert_int_equal(vm_io(&vm, 0, 99, 0, DATA_BASE, 512), VIRTIO_BLK_S_UNSUPP);
 	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 0, DATA_BASE, 100), VIRTIO_BLK_S_IOERR);
 	/* Past the end of the namespace (1024 sectors). */
-	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 1020, DATA_BASE, 4096),
-			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 1020, DATA_BASE, 4096), VIRTIO_BLK_S_IOERR);
 
 	nvemu_vblk_get_info(e->vb, &info);
 	assert_true(info.connected && info.attached);
@@ -717,8 +720,7 @@ static void test_lba_window(void **state)
 	assert_memory_equal(nv, vm.mem + DATA_BASE, 4096);
 	/* The window's last sectors work, one past them does not. */
 	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 192, DATA_BASE, 4096), VIRTIO_BLK_S_OK);
-	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 193, DATA_BASE, 4096),
-			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 193, DATA_BASE, 4096), VIRTIO_BLK_S_IOERR);
 	vm_free(&vm);
 
 	/* A window outside the namespace is refused, naming the field. */
@@ -845,15 +847,34 @@ static void test_hostile_memory(void **state)
 	/* A ring outside guest memory. */
 	vm_connect(e, &vm, e->path);
 	vm_negotiate(&vm, ALL_FEATURES);
-	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]),
-				&vm.memfd, 1),
-			 0);
+	assert_int_equal(
+		vm_ack(&vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &vm.memfd, 1),
+		0);
 	struct vhost_user_vring_state st = {0, NUM};
-	struct vhost_user_vring_addr a = {.index = 0, .desc = (uintptr_t)vm.mem + MEM_SIZE,
-					  .avail = (uintptr_t)vm.mem, .used = (uintptr_t)vm.mem};
+	struct vhost_user_vring_addr a = {.index = 0,
+					  .desc = (uintptr_t)vm.mem + MEM_SIZE,
+					  .avail = (uintptr_t)vm.mem,
+					  .used = (uintptr_t)vm.mem};
 	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 0);
 	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), -1);
 	assert_non_null(strstr(e->last_log, "outside"));
+	vm_close(&vm);
+	/* Inflight memory in a file shorter than it claims (touching it would SIGBUS). */
+	struct vhost_user_inflight in = {.num_queues = 1, .queue_size = NUM};
+	struct vhost_user_msg m;
+	int infd = -1, small = memfd_create("small", MFD_CLOEXEC);
+
+	vm_connect(e, &vm, e->path);
+	vm_negotiate(&vm, ALL_FEATURES);
+	vm_send(&vm, VHOST_USER_GET_INFLIGHT_FD, 0, &in, sizeof(in), NULL, 0);
+	assert_true(vm_recv(&vm, &m, &infd) > 0);
+	assert_true(infd >= 0);
+	close(infd);
+	in = m.p.inflight;
+	assert_int_equal(ftruncate(small, 512), 0);
+	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &small, 1), -1);
+	assert_non_null(strstr(e->last_log, "SET_INFLIGHT_FD"));
+	close(small);
 	vm_free(&vm);
 	check_other_export(e);
 }
@@ -977,6 +998,33 @@ static void test_detach_attach(void **state)
 	vm_free(&vm);
 }
 
+/* Destroy while a detach waits for a request: both callbacks run, once, after it. */
+static void test_destroy_during_detach(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct vm vm = {0};
+	struct seg s = {DATA_BASE, 4096};
+	int det = 0, done = 0;
+
+	params(e, &p, e->path, e->delay_nsid);
+	e->vb = export(e, &p);
+	vm_up(e, &vm, e->path, 1, ALL_FEATURES);
+	vm_req(&vm, 0, VIRTIO_BLK_T_IN, 0, &s, 1, false);
+	vm_kick(&vm, 0);
+	for (int i = 0; i < 3; i++)
+		pump(e, 1);
+	assert_int_equal(nvemu_vblk_detach(e->vb, detached, &det), 0);
+	assert_int_equal(det, 0);
+	nvemu_vblk_destroy(e->vb, destroyed, &done);
+	e->vb = NULL;
+	assert_int_equal(det + done, 0);
+	PUMP_UNTIL(e, done == 1);
+	assert_int_equal(det, 1);
+	assert_int_equal(done, 1);
+	vm_free(&vm);
+}
+
 /* Suspend holds requests; GET_VRING_BASE waits for those in flight. */
 static void test_suspend_and_stop(void **state)
 {
@@ -1080,9 +1128,9 @@ static void test_inflight_reconnect(void **state)
 	vm_connect(e, &vm, e->path);
 	vm_negotiate(&vm, ALL_FEATURES);
 	struct vhost_user_mem t = one_region(&vm);
-	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]),
-				&vm.memfd, 1),
-			 0);
+	assert_int_equal(
+		vm_ack(&vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &vm.memfd, 1),
+		0);
 	assert_int_equal(vm_ack(&vm, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &infd, 1), 0);
 	vm.inflight_fd = infd;
 	vm_start_ring(&vm, 0, 1);
@@ -1091,6 +1139,192 @@ static void test_inflight_reconnect(void **state)
 	assert_int_equal(info.stats.resubmitted, 1);
 	assert_int_equal(info.stats.writes, 2);
 	vm_free(&vm);
+}
+
+/* Calls: one per batch, and none while the driver's used_event says it does not want one. */
+static void test_calls_and_event_idx(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct vm vm = {0};
+	struct seg s = {DATA_BASE, 512};
+	eventfd_t v = 0;
+	uint16_t h[4];
+
+	params(e, &p, e->path, 2);
+	e->vb = export(e, &p);
+	vm_up(e, &vm, e->path, 1, ALL_FEATURES);
+	assert_true(vm.features & 1ull << VIRTIO_RING_F_EVENT_IDX);
+	/* used_event 0: call once the first entry is used. */
+	for (int i = 0; i < 4; i++)
+		h[i] = vm_req(&vm, 0, VIRTIO_BLK_T_IN, (uint64_t)i, &s, 1, false);
+	vm_kick(&vm, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(vm_wait(&vm, 0, h[i], NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(eventfd_read(vm.call[0], &v), 0);
+	assert_int_equal(v, 1); /* four completions, one call */
+	/* The driver asks for a call only after entry 100: none comes. */
+	avail(&vm, 0)->ring[NUM] = 100;
+	h[0] = vm_req(&vm, 0, VIRTIO_BLK_T_IN, 0, &s, 1, false);
+	vm_kick(&vm, 0);
+	assert_int_equal(vm_wait(&vm, 0, h[0], NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(eventfd_read(vm.call[0], &v), -1);
+	/* The server published where it stands: the driver need not kick before that index. */
+	uint16_t avail_event;
+
+	memcpy(&avail_event, &used(&vm, 0)->ring[NUM], sizeof(avail_event));
+	assert_int_equal(avail_event, vm.avail[0]);
+	vm_free(&vm);
+}
+
+/* Regions added and removed one by one (CONFIGURE_MEM_SLOTS), then a device reset. */
+static void test_mem_slots_and_reset(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct nvemu_vblk_info info;
+	struct vhost_user_mem_one r = {0};
+	struct vm vm = {0};
+
+	params(e, &p, e->path, 2);
+	p.ds_max = 2;
+	e->vb = export(e, &p);
+	vm_mem(&vm);
+	vm_connect(e, &vm, e->path);
+	vm.inflight_fd = -1;
+	vm_negotiate(&vm, ALL_FEATURES);
+	r.region = (struct vhost_user_region){0, MEM_SIZE / 2, (uintptr_t)vm.mem, 0};
+	assert_int_equal(vm_ack(&vm, VHOST_USER_ADD_MEM_REG, &r, sizeof(r), &vm.memfd, 1), 0);
+	r.region = (struct vhost_user_region){MEM_SIZE / 2, MEM_SIZE / 2,
+					      (uintptr_t)vm.mem + MEM_SIZE / 2, MEM_SIZE / 2};
+	assert_int_equal(vm_ack(&vm, VHOST_USER_ADD_MEM_REG, &r, sizeof(r), &vm.memfd, 1), 0);
+	nvemu_vblk_get_info(e->vb, &info);
+	assert_int_equal(info.nr_regions, 2);
+	vm_start_ring(&vm, 0, 0);
+	/* Data in the second region, header in the first. */
+	fill(vm.mem + MEM_SIZE / 2, 4096, 3);
+	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_OUT, 0, MEM_SIZE / 2, 4096), VIRTIO_BLK_S_OK);
+	/* Removing it makes that data unreachable: the next such request drops the client. */
+	assert_int_equal(vm_ack(&vm, VHOST_USER_REM_MEM_REG, &r, sizeof(r), NULL, 0), 0);
+	nvemu_vblk_get_info(e->vb, &info);
+	assert_int_equal(info.nr_regions, 1);
+	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 0, DATA_BASE, 4096), VIRTIO_BLK_S_OK);
+	/* A reset stops the rings; started again, they go on from the ring's indices. */
+	vm_send(&vm, VHOST_USER_RESET_DEVICE, 0, NULL, 0, NULL, 0);
+	nvemu_vblk_get_info(e->vb, &info);
+	PUMP_UNTIL(e, (nvemu_vblk_get_info(e->vb, &info), info.active_queues == 0));
+	assert_int_equal(info.active_queues, 0);
+	vm_negotiate(&vm, ALL_FEATURES);
+	close(vm.kick[0]);
+	close(vm.call[0]);
+	vm_start_ring(&vm, 0, vm.avail[0]);
+	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_IN, 0, DATA_BASE, 4096), VIRTIO_BLK_S_OK);
+	/* A region past ds_max. */
+	r.region.gpa = MEM_SIZE;
+	r.region.uva = (uintptr_t)vm.mem + MEM_SIZE;
+	r.region.mmap_offset = 0;
+	r.region.size = 4096;
+	assert_int_equal(vm_ack(&vm, VHOST_USER_ADD_MEM_REG, &r, sizeof(r), &vm.memfd, 1), 0);
+	assert_int_equal(vm_ack(&vm, VHOST_USER_ADD_MEM_REG, &r, sizeof(r), &vm.memfd, 1), -1);
+	assert_non_null(strstr(e->last_log, "ds_max"));
+	vm_free(&vm);
+}
+
+/* Header and data in one descriptor, as some drivers lay requests out. */
+static void test_header_with_data(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct vm vm = {0};
+	uint8_t nv[4096];
+	uint16_t h;
+
+	params(e, &p, e->path, 1);
+	e->vb = export(e, &p);
+	vm_up(e, &vm, e->path, 1, ALL_FEATURES);
+	h = vm.next_desc[0];
+	*(struct virtio_blk_outhdr *)(vm.mem + DATA_BASE) =
+		(struct virtio_blk_outhdr){.type = VIRTIO_BLK_T_OUT, .sector = 40};
+	fill(vm.mem + DATA_BASE + 16, 4096, 8);
+	desc(&vm, 0)[h] = (struct vring_desc){DATA_BASE, 16 + 4096, VRING_DESC_F_NEXT, h + 1};
+	desc(&vm, 0)[h + 1] = (struct vring_desc){ST_BASE + h, 1, VRING_DESC_F_WRITE, 0};
+	avail(&vm, 0)->ring[0] = h;
+	__atomic_store_n(&avail(&vm, 0)->idx, ++vm.avail[0], __ATOMIC_RELEASE);
+	vm_kick(&vm, 0);
+	assert_int_equal(vm_wait(&vm, 0, h, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(tu_rw(e->tu, nvme_cmd_read, 1, 40, 8, nv, 4096), 0);
+	assert_memory_equal(nv, vm.mem + DATA_BASE + 16, 4096);
+	vm_free(&vm);
+}
+
+/* A client that vanishes while GET_VRING_BASE waits for a request is noticed at once. */
+static void test_gone_during_stop(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct nvemu_vblk_info info;
+	struct vm vm = {0};
+	struct seg s = {DATA_BASE, 4096};
+	struct vhost_user_vring_state st = {0, 0};
+
+	params(e, &p, e->path, e->delay_nsid);
+	e->vb = export(e, &p);
+	vm_up(e, &vm, e->path, 1, ALL_FEATURES);
+	vm_req(&vm, 0, VIRTIO_BLK_T_IN, 0, &s, 1, false);
+	vm_kick(&vm, 0);
+	for (int i = 0; i < 3; i++)
+		pump(e, 1);
+	vm_send(&vm, VHOST_USER_GET_VRING_BASE, 0, &st, sizeof(st), NULL, 0);
+	for (int i = 0; i < 3; i++)
+		pump(e, 1);
+	vm_close(&vm);
+	for (int i = 0; i < 5; i++)
+		pump(e, 1);
+	nvemu_vblk_get_info(e->vb, &info);
+	assert_false(info.connected);
+	assert_int_equal(info.inflight, 1); /* the read goes on, its memory still mapped */
+	PUMP_UNTIL(e, (nvemu_vblk_get_info(e->vb, &info), info.inflight == 0));
+	assert_int_equal(info.inflight, 0);
+	vm_free(&vm);
+}
+
+/* Out of descriptors, accept() fails and the listener rests instead of spinning. */
+static void test_accept_out_of_fds(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct nvemu_vblk_info info;
+	static struct tu_fd_exhaust fdx;
+	struct vm vm = {0};
+	double cpu0, cpu;
+	int logs0;
+
+	params(e, &p, e->path, 2);
+	e->vb = export(e, &p);
+	vm.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	close(vm.sock);
+	tu_fd_exhaust_begin(&fdx);
+	/* The socket the client connects with is the last descriptor left. */
+	close(fdx.fill[--fdx.nfill]);
+	vm_connect(e, &vm, e->path);
+	logs0 = e->logs;
+	cpu0 = tu_cpu_seconds();
+	for (int i = 0; i < 1000; i++)
+		pump(e, 1);
+	cpu = tu_cpu_seconds() - cpu0;
+	nvemu_vblk_get_info(e->vb, &info);
+	tu_fd_exhaust_end(&fdx);
+	tu_fd_exhaust_free(&fdx);
+	print_message("# out of fds for ~1 s: %u accept failures, %.3f s CPU\n",
+		      (unsigned)info.stats.accept_errors, cpu);
+	assert_false(info.connected);
+	assert_true(info.stats.accept_errors >= 1 && info.stats.accept_errors <= 30);
+	assert_true(cpu < 0.5);
+	assert_int_equal(e->logs - logs0, 1); /* one line, not one per failure */
+	assert_non_null(strstr(e->last_log, "not accepting"));
+	/* Descriptors back: the waiting client is served. */
+	assert_int_equal(vm_get_u64(&vm, VHOST_USER_GET_QUEUE_NUM), 2);
+	vm_close(&vm);
 }
 
 static void test_params(void **state)
@@ -1129,9 +1363,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_register_ds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_attach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_during_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_suspend_and_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_and_event_idx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mem_slots_and_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_with_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gone_during_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_out_of_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_params, setup, teardown),
 	};
 

@@ -13,9 +13,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "engine/nvemu-internal.h"
+#include "util/accept-backoff.h"
 #include "util/unix-listen.h"
 #include "vblk-internal.h"
 
@@ -53,26 +55,69 @@ void vblk_kick_all(struct nvemu_vblk *vb)
 			vblk_queue_process(&vb->conn->q[i]);
 }
 
+/* Poll the listener again, unless a client holds the seat or accept() is resting. */
+void vblk_listen(struct nvemu_vblk *vb)
+{
+	if (vb->listen_handle && !vb->conn && !nvemu_accept_backoff_resting(&vb->backoff))
+		vb->p.ops->mod_fd(vb->p.loop, vb->listen_handle, EPOLLIN);
+}
+
+/*
+ * Out of descriptors or memory the pending connection stays queued and the
+ * listener readable: stop polling it for a while rather than spin.
+ */
+static void accept_rest(struct nvemu_vblk *vb, int err)
+{
+	struct itimerspec its = {.it_value.tv_nsec = NVEMU_ACCEPT_BACKOFF_MS * 1000000L};
+	uint64_t missed;
+
+	vb->p.ops->mod_fd(vb->p.loop, vb->listen_handle, 0);
+	nvemu_accept_backoff_rest(&vb->backoff);
+	timerfd_settime(vb->timer_fd, 0, &its, NULL);
+	vb->st.accept_errors++;
+	if (nvemu_accept_backoff_log_ok(&vb->backoff, &missed))
+		vblk_log(vb, NVEMU_VBLK_LOG_WARN,
+			 "%s: accept: %s; not accepting for %d ms (%llu more such failures not "
+			 "logged)",
+			 vb->path, strerror(err), NVEMU_ACCEPT_BACKOFF_MS,
+			 (unsigned long long)missed);
+}
+
+static void timer_cb(int fd, uint32_t revents, void *arg)
+{
+	struct nvemu_vblk *vb = arg;
+	uint64_t n;
+
+	(void)revents;
+	if (read(fd, &n, sizeof(n)) < 0)
+		return;
+	nvemu_accept_backoff_end(&vb->backoff);
+	vblk_listen(vb);
+}
+
 static void accept_cb(int fd, uint32_t revents, void *arg)
 {
 	struct nvemu_vblk *vb = arg;
 	int c;
 
 	(void)revents;
-	if (vb->conn) {
-		/* One client at a time: the next one waits in the backlog. */
-		vb->p.ops->mod_fd(vb->p.loop, vb->listen_handle, 0);
-		return;
-	}
-	c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (c < 0)
-		return;
-	if (!vblk_conn_new(vb, c)) {
-		vblk_log(vb, NVEMU_VBLK_LOG_WARN, "%s: out of memory for a client", vb->path);
-		close(c);
-		return;
-	}
+	/* One client at a time: the next one waits in the backlog. */
 	vb->p.ops->mod_fd(vb->p.loop, vb->listen_handle, 0);
+	if (vb->conn)
+		return;
+	c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (c < 0) {
+		if (nvemu_accept_exhausted(errno))
+			accept_rest(vb, errno);
+		else
+			vblk_listen(vb);
+		return;
+	}
+	if (!vblk_conn_new(vb, c)) {
+		close(c);
+		accept_rest(vb, ENOMEM);
+		return;
+	}
 	vblk_log(vb, NVEMU_VBLK_LOG_INFO, "%s: client connected", vb->path);
 }
 
@@ -105,10 +150,25 @@ static void vblk_free(void *arg)
 	struct nvemu_vblk *vb = arg;
 	void (*done)(void *) = vb->destroy_done;
 	void *done_arg = vb->destroy_arg;
+	void (*detached)(void *) = vb->chained_detach_done;
+	void *detached_arg = vb->chained_detach_arg;
 
 	free(vb);
+	/* A detach the destroy overtook still reports its end. */
+	if (detached)
+		detached(detached_arg);
 	if (done)
 		done(done_arg);
+}
+
+static void close_timer(struct nvemu_vblk *vb)
+{
+	if (vb->timer_handle)
+		vb->p.ops->del_fd(vb->p.loop, vb->timer_handle);
+	vb->timer_handle = NULL;
+	if (vb->timer_fd >= 0)
+		close(vb->timer_fd);
+	vb->timer_fd = -1;
 }
 
 int nvemu_vblk_create(const struct nvemu_vblk_params *p, struct nvemu_vblk **out,
@@ -128,12 +188,14 @@ int nvemu_vblk_create(const struct nvemu_vblk_params *p, struct nvemu_vblk **out
 	vb->p.ds_max = p->ds_max ? p->ds_max : 8;
 	snprintf(vb->path, sizeof(vb->path), "%s", p->socket_path);
 	snprintf(vb->serial, sizeof(vb->serial), "%s", p->serial ? p->serial : "");
-	snprintf(vb->register_ds, sizeof(vb->register_ds), "%s", p->register_ds ? p->register_ds : "");
+	snprintf(vb->register_ds, sizeof(vb->register_ds), "%s",
+		 p->register_ds ? p->register_ds : "");
 	vb->p.socket_path = vb->path;
 	vb->p.serial = vb->serial;
 	vb->p.register_ds = *vb->register_ds ? vb->register_ds : NULL;
 	LIST_INIT(&vb->reqs);
 	vb->listen_fd = -1;
+	vb->timer_fd = -1;
 	if (p->target.subsys && (ret = nvemu_vblk_attach(vb, &p->target, err))) {
 		free(vb);
 		return ret;
@@ -143,8 +205,13 @@ int nvemu_vblk_create(const struct nvemu_vblk_params *p, struct nvemu_vblk **out
 		ret = vb->listen_fd;
 		goto fail;
 	}
-	vb->listen_handle = p->ops->add_fd(p->loop, vb->listen_fd, EPOLLIN, accept_cb, vb);
+	vb->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (vb->timer_fd >= 0)
+		vb->timer_handle = p->ops->add_fd(p->loop, vb->timer_fd, EPOLLIN, timer_cb, vb);
+	if (vb->timer_handle)
+		vb->listen_handle = p->ops->add_fd(p->loop, vb->listen_fd, EPOLLIN, accept_cb, vb);
 	if (!vb->listen_handle) {
+		close_timer(vb);
 		close(vb->listen_fd);
 		unlink(vb->path);
 		ret = nvemu_error_set(err, -ENOMEM, "socket_path: cannot watch the socket");
@@ -174,13 +241,17 @@ void nvemu_vblk_destroy(struct nvemu_vblk *vb, void (*done)(void *arg), void *ar
 	if (vb->listen_handle)
 		vb->p.ops->del_fd(vb->p.loop, vb->listen_handle);
 	vb->listen_handle = NULL;
+	close_timer(vb);
 	if (vb->listen_fd >= 0) {
 		close(vb->listen_fd);
 		unlink(vb->path);
 		vb->listen_fd = -1;
+		vb->timer_fd = -1;
 	}
 	if (vb->detaching) {
 		/* The running detach finishes the job. */
+		vb->chained_detach_done = vb->detach_done;
+		vb->chained_detach_arg = vb->detach_arg;
 		vb->detach_done = vblk_free;
 		vb->detach_arg = vb;
 	} else if (vb->attached) {
@@ -284,11 +355,10 @@ int nvemu_vblk_attach(struct nvemu_vblk *vb, const struct nvemu_vblk_target *t,
 		w.nr_lbas = ni.nblocks;
 	}
 	if (w.first_lba > ni.nblocks || w.nr_lbas > ni.nblocks - w.first_lba)
-		return nvemu_error_set(err, -ERANGE,
-				       "first_lba: LBAs %llu+%llu outside namespace %u (%llu LBAs)",
-				       (unsigned long long)w.first_lba,
-				       (unsigned long long)w.nr_lbas, t->nsid,
-				       (unsigned long long)ni.nblocks);
+		return nvemu_error_set(
+			err, -ERANGE, "first_lba: LBAs %llu+%llu outside namespace %u (%llu LBAs)",
+			(unsigned long long)w.first_lba, (unsigned long long)w.nr_lbas, t->nsid,
+			(unsigned long long)ni.nblocks);
 	ret = add_ctrl(vb, &w, err);
 	if (ret)
 		return ret;

@@ -116,8 +116,8 @@ int vblk_mem_add(struct vblk_mem *m, unsigned max, const struct vhost_user_regio
 	ret = check_region(m, max, r, why, why_len);
 	if (!ret)
 		ret = check_trusted(fd, trusted, why, why_len);
-	if (!ret && (fstat(fd, &st) || (S_ISREG(st.st_mode) &&
-					 (uint64_t)st.st_size < r->mmap_offset + r->size))) {
+	if (!ret && (fstat(fd, &st) ||
+		     (S_ISREG(st.st_mode) && (uint64_t)st.st_size < r->mmap_offset + r->size))) {
 		/* A region past the end of its file would SIGBUS us on access. */
 		snprintf(why, why_len, "memory region beyond the end of its file");
 		ret = -EINVAL;

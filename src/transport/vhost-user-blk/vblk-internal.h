@@ -20,6 +20,8 @@
 #include <nvemu/request.h>
 #include <nvemu/vhost-blk.h>
 
+#include "util/accept-backoff.h"
+
 /* ---- the vhost-user protocol (not in the system headers) */
 
 enum vhost_user_req {
@@ -51,27 +53,27 @@ enum vhost_user_req {
 	VHOST_USER_REM_MEM_REG = 38,
 };
 
-#define VHOST_USER_VERSION 0x1u
+#define VHOST_USER_VERSION	0x1u
 #define VHOST_USER_VERSION_MASK 0x3u
-#define VHOST_USER_REPLY 0x4u
-#define VHOST_USER_NEED_REPLY 0x8u
+#define VHOST_USER_REPLY	0x4u
+#define VHOST_USER_NEED_REPLY	0x8u
 
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 
-#define VHOST_USER_PROTOCOL_F_MQ 0
-#define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
-#define VHOST_USER_PROTOCOL_F_CONFIG 9
-#define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
-#define VHOST_USER_PROTOCOL_F_RESET_DEVICE 13
+#define VHOST_USER_PROTOCOL_F_MQ		  0
+#define VHOST_USER_PROTOCOL_F_REPLY_ACK		  3
+#define VHOST_USER_PROTOCOL_F_CONFIG		  9
+#define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD	  12
+#define VHOST_USER_PROTOCOL_F_RESET_DEVICE	  13
 #define VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
 
 #define VHOST_USER_VRING_IDX_MASK 0xffu
-#define VHOST_USER_VRING_NOFD (1u << 8)
+#define VHOST_USER_VRING_NOFD	  (1u << 8)
 
-#define VHOST_USER_HDR_SIZE 12u
-#define VHOST_USER_PAYLOAD_MAX 4096u
-#define VHOST_USER_MAX_FDS 8u /* file descriptors one message may carry */
-#define VHOST_USER_MEM_BASELINE 8u /* regions a SET_MEM_TABLE may hold */
+#define VHOST_USER_HDR_SIZE	    12u
+#define VHOST_USER_PAYLOAD_MAX	    4096u
+#define VHOST_USER_MAX_FDS	    8u /* file descriptors one message may carry */
+#define VHOST_USER_MEM_BASELINE	    8u /* regions a SET_MEM_TABLE may hold */
 #define VHOST_USER_CONFIG_SPACE_MAX 256u
 
 struct vhost_user_region {
@@ -205,6 +207,8 @@ void *vblk_uva(const struct vblk_mem *m, uint64_t uva, uint64_t len);
 /* ---- split rings and descriptor chains (vring.c) */
 
 #define VBLK_MAX_SEGS NVEMU_VBLK_MAX_QUEUE_SIZE
+/* Bounce buffers an export holds before its rings wait for completions. */
+#define VBLK_BOUNCE_MAX (32u << 20)
 
 struct vblk_seg {
 	uint8_t *addr;
@@ -228,11 +232,11 @@ struct vblk_vring {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	uint16_t last_avail;
-	uint16_t used_idx;   /* our copy of used->idx */
-	uint16_t signalled;  /* used idx at the last call */
+	uint16_t used_idx;  /* our copy of used->idx */
+	uint16_t signalled; /* used idx at the last call */
 	bool signalled_valid;
 	struct vblk_inflight_queue *inflight; /* NULL without inflight shared memory */
-	uint64_t counter;		     /* inflight submission order */
+	uint64_t counter;		      /* inflight submission order */
 };
 
 enum vblk_pop {
@@ -247,13 +251,18 @@ int vblk_vring_map(struct vblk_vring *vr, const struct vblk_mem *m, uint64_t des
 /* Entries the driver made available and we have not taken, or -1 if impossible. */
 int vblk_vring_pending(const struct vblk_vring *vr);
 /* Take the next chain (ch->head), walking and checking every descriptor. */
-enum vblk_pop vblk_vring_pop(struct vblk_vring *vr, const struct vblk_mem *m,
-			     struct vblk_chain *ch, char *why, size_t why_len);
+enum vblk_pop vblk_vring_pop(struct vblk_vring *vr, const struct vblk_mem *m, struct vblk_chain *ch,
+			     char *why, size_t why_len);
 /* Walk the chain at head (resubmission from inflight memory). */
 enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, uint16_t head,
 			      struct vblk_chain *ch, char *why, size_t why_len);
-/* Put head on the used ring with len bytes written; true when the driver wants a call. */
-bool vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len);
+/* Put head on the used ring with len bytes written. */
+void vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len);
+/*
+ * Whether the driver wants a call for what was pushed since the last one
+ * (event index, or the NO_INTERRUPT flag). Asked once per batch.
+ */
+bool vblk_vring_notify_needed(struct vblk_vring *vr);
 /* With event index: publish where we are and say whether more arrived meanwhile. */
 bool vblk_vring_enable_notify(struct vblk_vring *vr);
 /* Inflight memory: check it at ring start; returns the heads to resubmit in order. */
@@ -273,11 +282,11 @@ struct vblk_queue {
 	bool started; /* kick fd set, rings mapped */
 	int kick_fd, call_fd, err_fd;
 	void *kick_handle;
-	unsigned inflight; /* requests of this ring in the engine */
-	bool base_pending; /* GET_VRING_BASE waits for inflight to reach 0 */
-	bool kicked;	   /* work may be pending (set while suspended or processing) */
-	bool full;	   /* stopped taking requests: inflight reached the ring size */
-	bool processing;   /* inside vblk_queue_process (completions may nest) */
+	unsigned inflight;  /* requests of this ring in the engine */
+	bool base_pending;  /* GET_VRING_BASE waits for inflight to reach 0 */
+	bool kicked;	    /* work may be pending (set while suspended or processing) */
+	bool full;	    /* stopped taking requests: inflight reached the ring size */
+	bool processing;    /* inside vblk_queue_process (completions may nest) */
 	uint16_t *resubmit; /* inflight heads to resubmit before the ring */
 	unsigned nr_resubmit, resubmit_pos;
 };
@@ -295,6 +304,7 @@ struct vblk_conn {
 	struct vblk_mem *mem;
 	void *inflight_map;
 	size_t inflight_len;
+	uint16_t inflight_nq, inflight_qsize; /* its layout: rings and entries per ring */
 	struct vblk_queue q[NVEMU_VBLK_MAX_QUEUES];
 	unsigned nr_q; /* rings the client touched (GET_QUEUE_NUM bounds it) */
 };
@@ -307,9 +317,9 @@ struct vblk_req {
 	LIST_ENTRY(vblk_req) link;
 	uint16_t head;
 	uint8_t type;
-	uint8_t *status;  /* the status byte in guest memory */
-	uint32_t written; /* used length */
-	void *bounce;	  /* data not contiguous in guest memory */
+	uint8_t *status;       /* the status byte in guest memory */
+	uint32_t written;      /* used length */
+	void *bounce;	       /* data not contiguous in guest memory */
 	struct vblk_seg *segs; /* where a bounced read goes */
 	unsigned nr_segs;
 	uint32_t data_len;
@@ -323,6 +333,9 @@ struct nvemu_vblk {
 	char register_ds[256];
 	int listen_fd;
 	void *listen_handle;
+	int timer_fd; /* the accept back-off */
+	void *timer_handle;
+	struct nvemu_accept_backoff backoff;
 	struct vblk_conn *conn;
 
 	struct nvemu_vblk_target t;
@@ -335,10 +348,13 @@ struct nvemu_vblk {
 	bool destroying;
 	void (*destroy_done)(void *arg);
 	void *destroy_arg;
+	void (*chained_detach_done)(void *arg); /* a detach running when destroy came */
+	void *chained_detach_arg;
 
 	bool suspended;
-	unsigned inflight; /* all requests in the engine, orphans included */
-	unsigned orphans;  /* of those, requests of a client that is gone */
+	unsigned inflight;     /* all requests in the engine, orphans included */
+	unsigned orphans;      /* of those, requests of a client that is gone */
+	uint64_t bounce_bytes; /* bounce buffers of requests in flight */
 	LIST_HEAD(, vblk_req) reqs;
 	struct vblk_chain chain; /* scratch for the walker */
 	struct nvemu_vblk_stats st;
@@ -351,7 +367,8 @@ void vblk_log(struct nvemu_vblk *vb, int level, const char *fmt, ...)
 struct vblk_conn *vblk_conn_new(struct nvemu_vblk *vb, int fd);
 void vblk_conn_close(struct nvemu_vblk *vb);
 /* Drop the client after a protocol violation, with one log line. */
-void vblk_conn_fail(struct nvemu_vblk *vb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vblk_conn_fail(struct nvemu_vblk *vb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /*
  * Handle one complete message; fds (an array of VHOST_USER_MAX_FDS, the
  * first nr_fds valid) are consumed. <0: the client was or must be dropped.
@@ -373,6 +390,8 @@ uint64_t vblk_features(const struct nvemu_vblk *vb);
 uint64_t vblk_capacity(const struct nvemu_vblk *vb);
 
 /* export.c */
+/* Poll the listener again (the client left), unless accept() is resting. */
+void vblk_listen(struct nvemu_vblk *vb);
 /* Process every started ring (resume, orphans gone). */
 void vblk_kick_all(struct nvemu_vblk *vb);
 /* Last request done: finish a detach or destroy waiting for it. */

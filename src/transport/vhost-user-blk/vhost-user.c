@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vblk-internal.h"
@@ -154,19 +155,24 @@ static int queue_map(struct nvemu_vblk *vb, struct vblk_queue *q)
 	return 0;
 }
 
+static size_t inflight_stride(uint32_t qs)
+{
+	return (sizeof(struct vblk_inflight_queue) + qs * sizeof(struct vblk_inflight_desc) + 63) &
+	       ~(size_t)63;
+}
+
 /* Inflight memory: attach the ring's part and collect what to resubmit. */
 static int queue_inflight(struct nvemu_vblk *vb, struct vblk_queue *q)
 {
 	struct vblk_conn *c = vb->conn;
-	size_t per = (sizeof(struct vblk_inflight_queue) +
-		      (size_t)q->vr.num * sizeof(struct vblk_inflight_desc) + 63) & ~(size_t)63;
+	size_t per = inflight_stride(c->inflight_qsize);
 	int n;
 
 	q->vr.inflight = NULL;
 	if (!c->inflight_map)
 		return 0;
-	if ((size_t)(q->idx + 1) * per > c->inflight_len) {
-		vblk_conn_fail(vb, "ring %u: inflight memory too small", q->idx);
+	if (q->idx >= c->inflight_nq || q->vr.num > c->inflight_qsize) {
+		vblk_conn_fail(vb, "ring %u: not covered by the inflight memory", q->idx);
 		return -EINVAL;
 	}
 	q->vr.inflight = (void *)((uint8_t *)c->inflight_map + q->idx * per);
@@ -180,6 +186,9 @@ static int queue_inflight(struct nvemu_vblk *vb, struct vblk_queue *q)
 	}
 	q->nr_resubmit = (unsigned)n;
 	vb->st.resubmitted += (unsigned)n;
+	if (n)
+		vblk_log(vb, NVEMU_VBLK_LOG_INFO, "%s: ring %u: resubmitting %d requests in flight",
+			 vb->path, q->idx, n);
 	return 0;
 }
 
@@ -196,6 +205,7 @@ static int queue_start(struct nvemu_vblk *vb, struct vblk_queue *q)
 	q->vr.signalled_valid = false;
 	if (queue_inflight(vb, q))
 		return -EINVAL;
+	q->vr.signalled = q->vr.used_idx;
 	q->kick_handle = vb->p.ops->add_fd(vb->p.loop, q->kick_fd, EPOLLIN, kick_cb, q);
 	if (!q->kick_handle)
 		return -ENOMEM;
@@ -237,8 +247,8 @@ static int h_vring_state(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int 
 	switch (msg->request) {
 	case VHOST_USER_SET_VRING_NUM:
 		if (q->started || !num || (num & (num - 1)) || num > vb->p.queue_size) {
-			vblk_conn_fail(vb, "ring %u: size %u refused (power of 2 up to %u)",
-				       q->idx, num, vb->p.queue_size);
+			vblk_conn_fail(vb, "ring %u: size %u refused (power of 2 up to %u)", q->idx,
+				       num, vb->p.queue_size);
 			return -EINVAL;
 		}
 		q->vr.num = (uint16_t)num;
@@ -395,7 +405,8 @@ static int h_mem_reg(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds
 	if (ret) {
 		vblk_mem_put(m);
 		vblk_conn_fail(vb, "%s: %s",
-			       msg->request == VHOST_USER_ADD_MEM_REG ? "ADD_MEM_REG" : "REM_MEM_REG",
+			       msg->request == VHOST_USER_ADD_MEM_REG ? "ADD_MEM_REG"
+								      : "REM_MEM_REG",
 			       why);
 		return ret;
 	}
@@ -425,58 +436,67 @@ static int h_config(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds)
 
 static size_t inflight_size(uint32_t nq, uint32_t qs)
 {
-	size_t per = (sizeof(struct vblk_inflight_queue) + qs * sizeof(struct vblk_inflight_desc) +
-		      63) & ~(size_t)63;
-
-	return per * nq;
+	return inflight_stride(qs) * nq;
 }
 
-static int map_inflight(struct nvemu_vblk *vb, int fd, size_t len, uint64_t off)
+/* Map the inflight memory; a file shorter than the mapping would SIGBUS us later. */
+static int map_inflight(struct nvemu_vblk *vb, int fd, const struct vhost_user_inflight *in)
 {
 	struct vblk_conn *c = vb->conn;
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+	struct stat st;
+	void *p;
 
+	if (fstat(fd, &st) || (uint64_t)st.st_size < in->mmap_offset + in->mmap_size)
+		return -EINVAL;
+	p = mmap(NULL, in->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)in->mmap_offset);
 	if (p == MAP_FAILED)
 		return -errno;
 	if (c->inflight_map)
 		munmap(c->inflight_map, c->inflight_len);
 	c->inflight_map = p;
-	c->inflight_len = len;
+	c->inflight_len = in->mmap_size;
+	c->inflight_nq = in->num_queues;
+	c->inflight_qsize = in->queue_size;
 	return 0;
 }
 
 static int h_inflight(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds, unsigned nr)
 {
 	struct vhost_user_inflight *in = &msg->p.inflight;
-	size_t max = inflight_size(vb->p.num_queues, vb->p.queue_size);
+	size_t size = inflight_size(in->num_queues, in->queue_size);
 	int fd, ret;
 
-	if (msg->request == VHOST_USER_SET_INFLIGHT_FD) {
-		if (nr != 1 || !in->mmap_size || in->mmap_size > max || in->mmap_offset & 4095) {
-			vblk_conn_fail(vb, "SET_INFLIGHT_FD: bad size, offset or fd");
-			return -EINVAL;
-		}
-		ret = map_inflight(vb, fds[0], in->mmap_size, in->mmap_offset);
-		if (ret)
-			vblk_conn_fail(vb, "SET_INFLIGHT_FD: mmap failed: %s", strerror(-ret));
-		return ret;
-	}
 	if (!in->num_queues || in->num_queues > vb->p.num_queues || !in->queue_size ||
 	    in->queue_size > vb->p.queue_size) {
-		vblk_conn_fail(vb, "GET_INFLIGHT_FD: %u queues of %u refused", in->num_queues,
+		vblk_conn_fail(vb, "inflight memory: %u queues of %u refused", in->num_queues,
 			       in->queue_size);
 		return -EINVAL;
 	}
+	if (msg->request == VHOST_USER_SET_INFLIGHT_FD) {
+		if (nr != 1 || in->mmap_size != size || in->mmap_offset & 4095 ||
+		    in->mmap_offset > (1ull << 40)) {
+			vblk_conn_fail(vb, "SET_INFLIGHT_FD: bad size, offset or fd");
+			return -EINVAL;
+		}
+		ret = map_inflight(vb, fds[0], in);
+		if (ret)
+			vblk_conn_fail(vb, "SET_INFLIGHT_FD: cannot map it: %s", strerror(-ret));
+		return ret;
+	}
 	fd = memfd_create("vhost-blk-inflight", MFD_CLOEXEC);
-	max = inflight_size(in->num_queues, in->queue_size);
-	if (fd < 0 || ftruncate(fd, (off_t)max) || map_inflight(vb, fd, max, 0)) {
+	in->mmap_size = size;
+	in->mmap_offset = 0;
+	if (fd < 0 || ftruncate(fd, (off_t)size) || map_inflight(vb, fd, in)) {
 		if (fd >= 0)
 			close(fd);
 		return -ENOMEM;
 	}
-	memset(vb->conn->inflight_map, 0, max);
-	in->mmap_size = max;
-	in->mmap_offset = 0;
+	memset(vb->conn->inflight_map, 0, size);
+	for (unsigned i = 0; i < in->num_queues; i++)
+		((struct vblk_inflight_queue *)((uint8_t *)vb->conn->inflight_map +
+						i * inflight_stride(in->queue_size)))
+			->desc_num = in->queue_size;
 	ret = send_reply(vb->conn, msg, sizeof(*in), fd);
 	close(fd);
 	return ret ? -EIO : 1;
@@ -580,7 +600,8 @@ int vblk_handle_msg(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fds,
 		vblk_conn_fail(vb, "unknown or unsupported request %u", msg->request);
 		ret = -EINVAL;
 	} else if ((msg->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
-		   msg->size < h->min_size || nr_fds > (h->fds == 2 ? VHOST_USER_MAX_FDS : h->fds)) {
+		   msg->size < h->min_size ||
+		   nr_fds > (h->fds == 2 ? VHOST_USER_MAX_FDS : h->fds)) {
 		vblk_conn_fail(vb, "request %u: bad version, size %u or %u fds", msg->request,
 			       msg->size, nr_fds);
 		ret = -EINVAL;
@@ -679,7 +700,12 @@ static void conn_cb(int fd, uint32_t revents, void *arg)
 	struct nvemu_vblk *vb = arg;
 
 	(void)fd;
-	(void)revents;
+	if (vb->conn && !vb->conn->reading && (revents & (EPOLLHUP | EPOLLERR))) {
+		/* Gone while a GET_VRING_BASE waited: epoll keeps reporting it. */
+		vblk_log(vb, NVEMU_VBLK_LOG_INFO, "%s: client disconnected", vb->path);
+		vblk_conn_close(vb);
+		return;
+	}
 	/* A bounded number of messages per wake-up keeps the loop fair. */
 	for (int i = 0; i < 64 && vb->conn && vb->conn->reading; i++) {
 		struct vblk_conn *c = vb->conn;
@@ -738,8 +764,7 @@ void vblk_conn_close(struct nvemu_vblk *vb)
 	free(c);
 	vb->conn = NULL;
 	vb->st.disconnects++;
-	if (vb->listen_handle)
-		vb->p.ops->mod_fd(vb->p.loop, vb->listen_handle, EPOLLIN);
+	vblk_listen(vb);
 }
 
 void vblk_conn_fail(struct nvemu_vblk *vb, const char *fmt, ...)

@@ -14,11 +14,11 @@
 
 #include "vblk-internal.h"
 
-#define SECTOR 512u
-#define MAX_XFER (512u * 1024u) /* the controller's MDTS */
-#define SEG_SIZE 4096u		/* size_max: MAX_XFER / SEG_SIZE segments at most */
-#define MAX_WZ_LBAS 65536u	/* Write Zeroes NLB is 16 bits */
-#define ANSWER_NOW 0x80u	/* prep(): answered here (GET_ID), status in the low bits */
+#define SECTOR	    512u
+#define MAX_XFER    (512u * 1024u) /* the controller's MDTS */
+#define SEG_SIZE    4096u	   /* size_max: MAX_XFER / SEG_SIZE segments at most */
+#define MAX_WZ_LBAS 65536u	   /* Write Zeroes NLB is 16 bits */
+#define ANSWER_NOW  0x80u	   /* prep(): answered here (GET_ID), status in the low bits */
 
 uint64_t vblk_capacity(const struct nvemu_vblk *vb)
 {
@@ -70,10 +70,18 @@ void vblk_config(const struct nvemu_vblk *vb, struct virtio_blk_config *c)
 
 /* ---- completion */
 
+static void flush_call(struct vblk_queue *q)
+{
+	if (vblk_vring_notify_needed(&q->vr))
+		vblk_queue_call(q);
+}
+
+/* Completions while the ring is being processed are signalled once, at its end. */
 static void queue_done(struct vblk_queue *q, uint16_t head, uint32_t written)
 {
-	if (vblk_vring_push(&q->vr, head, written))
-		vblk_queue_call(q);
+	vblk_vring_push(&q->vr, head, written);
+	if (!q->processing)
+		flush_call(q);
 }
 
 /* Answer a request without the engine. */
@@ -102,6 +110,8 @@ static void scatter(const struct vblk_req *r)
 
 static void req_free(struct vblk_req *r)
 {
+	if (r->bounce)
+		r->vb->bounce_bytes -= r->nreq.buf_len;
 	LIST_REMOVE(r, link);
 	vblk_mem_put(r->mem);
 	free(r->bounce);
@@ -143,7 +153,8 @@ void vblk_orphan_queue(struct nvemu_vblk *vb, struct vblk_queue *q)
 {
 	struct vblk_req *r;
 
-	LIST_FOREACH(r, &vb->reqs, link) {
+	LIST_FOREACH(r, &vb->reqs, link)
+	{
 		if (r->q == q) {
 			r->q = NULL;
 			q->inflight--;
@@ -155,8 +166,7 @@ void vblk_orphan_queue(struct nvemu_vblk *vb, struct vblk_queue *q)
 /* ---- submission */
 
 /* The data segments: readable ones after the 16-byte header, or writable ones before status. */
-static unsigned data_segs(struct vblk_chain *ch, bool out, struct vblk_seg **first,
-			  uint64_t *len)
+static unsigned data_segs(struct vblk_chain *ch, bool out, struct vblk_seg **first, uint64_t *len)
 {
 	unsigned n;
 
@@ -196,6 +206,7 @@ static int map_data(struct vblk_req *r, struct vblk_seg *s, unsigned n, uint32_t
 	p = r->bounce = malloc(len);
 	if (!p)
 		return -ENOMEM;
+	r->vb->bounce_bytes += len;
 	r->nreq.buf = p;
 	if (out) {
 		for (unsigned i = 0; i < n; i++, p += s[i - 1].len)
@@ -247,13 +258,16 @@ static uint8_t prep_dwz(struct vblk_req *r, struct vblk_seg *s, unsigned n, uint
 		return VIRTIO_BLK_S_UNSUPP;
 	memcpy(&d, s[0].addr, sizeof(d));
 	flags = le32toh(d.flags);
-	if (r->type == VIRTIO_BLK_T_DISCARD ? flags != 0 : (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
+	if (r->type == VIRTIO_BLK_T_DISCARD ? flags != 0
+					    : (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
 		return VIRTIO_BLK_S_UNSUPP;
-	if (!to_lbas(vb, le64toh(d.sector), (uint64_t)le32toh(d.num_sectors) * SECTOR, &slba, &nlb) ||
+	if (!to_lbas(vb, le64toh(d.sector), (uint64_t)le32toh(d.num_sectors) * SECTOR, &slba,
+		     &nlb) ||
 	    nlb > MAX_WZ_LBAS)
 		return VIRTIO_BLK_S_IOERR;
 	if (r->type == VIRTIO_BLK_T_DISCARD) {
-		r->dsm = (struct nvme_dsm_range){.nlb = htole32((uint32_t)nlb), .slba = htole64(slba)};
+		r->dsm = (struct nvme_dsm_range){.nlb = htole32((uint32_t)nlb),
+						 .slba = htole64(slba)};
 		r->nreq.cmd.opc = nvme_cmd_dsm;
 		r->nreq.cmd.nsid = htole32(vb->t.nsid);
 		r->nreq.cmd.cdw11 = htole32(NVME_DSMGMT_AD);
@@ -361,6 +375,8 @@ static void start(struct vblk_queue *q, struct vblk_chain *ch)
 	r->vb = vb;
 	st = prep(r, ch, &written);
 	if (st != VIRTIO_BLK_S_OK) {
+		if (r->bounce)
+			vb->bounce_bytes -= r->nreq.buf_len;
 		free(r->bounce);
 		free(r->segs);
 		free(r);
@@ -395,19 +411,31 @@ static int take(struct vblk_queue *q, struct vblk_chain *ch, enum vblk_pop pop, 
 			       pop == VBLK_POP_ERR ? why : "request without header or status");
 		return -EINVAL;
 	}
-	if (ch->nr_out == 1 && ch->seg[0].len > sizeof(struct virtio_blk_outhdr)) {
+	if (ch->seg[0].len > sizeof(struct virtio_blk_outhdr)) {
 		/* Header and data in one descriptor: split it. */
-		if (ch->nr >= VBLK_MAX_SEGS)
+		if (ch->nr >= VBLK_MAX_SEGS) {
+			vblk_conn_fail(q->vb, "ring %u: descriptor chain too long", q->idx);
 			return -EINVAL;
+		}
 		memmove(&ch->seg[2], &ch->seg[1], (ch->nr - 1) * sizeof(ch->seg[0]));
-		ch->seg[1] = (struct vblk_seg){.addr = ch->seg[0].addr + 16,
-					       .len = ch->seg[0].len - 16};
+		ch->seg[1] =
+			(struct vblk_seg){.addr = ch->seg[0].addr + 16, .len = ch->seg[0].len - 16};
 		ch->seg[0].len = 16;
 		ch->nr++;
 		ch->nr_out++;
 	}
 	start(q, ch);
 	return 0;
+}
+
+/*
+ * Bounce buffers of one export stay near VBLK_BOUNCE_MAX: past it a ring
+ * waits for its own requests to complete (one with none in flight still
+ * goes on, so every ring progresses).
+ */
+static bool over_budget(const struct vblk_queue *q)
+{
+	return q->vb->bounce_bytes >= VBLK_BOUNCE_MAX && q->inflight;
 }
 
 /* Take chains until the ring is empty or as many are in flight as it holds. */
@@ -427,14 +455,14 @@ static int drain(struct vblk_queue *q)
 	for (;;) {
 		enum vblk_pop pop;
 
-		while (q->inflight < q->vr.num) {
+		while (q->inflight < q->vr.num && !over_budget(q)) {
 			pop = vblk_vring_pop(&q->vr, vb->conn->mem, ch, why, sizeof(why));
 			if (pop == VBLK_POP_EMPTY)
 				break;
 			if (take(q, ch, pop, why))
 				return -EINVAL;
 		}
-		if (q->inflight >= q->vr.num) {
+		if (q->inflight >= q->vr.num || over_budget(q)) {
 			q->full = true;
 			return 0;
 		}
@@ -461,4 +489,5 @@ void vblk_queue_process(struct vblk_queue *q)
 			return;
 	} while (q->kicked && !q->full);
 	q->processing = false;
+	flush_call(q);
 }

@@ -15,7 +15,7 @@
 
 #include "vblk-internal.h"
 
-#define LOAD16(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOAD16(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE16(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 int vblk_vring_map(struct vblk_vring *vr, const struct vblk_mem *m, uint64_t desc_uva,
@@ -113,7 +113,8 @@ enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, u
 
 		/* A table of len entries cannot hold a longer chain without a loop. */
 		if (seen++ >= len)
-			return fail(why, why_len, "descriptor chain loops or exceeds the ring size");
+			return fail(why, why_len,
+				    "descriptor chain loops or exceeds the ring size");
 		memcpy(&d, (const void *)&table[i], sizeof(d));
 		if (le16toh(d.flags) & VRING_DESC_F_INDIRECT) {
 			if (in_indirect || seen != 1)
@@ -135,8 +136,8 @@ enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, u
 	}
 }
 
-enum vblk_pop vblk_vring_pop(struct vblk_vring *vr, const struct vblk_mem *m,
-			     struct vblk_chain *ch, char *why, size_t why_len)
+enum vblk_pop vblk_vring_pop(struct vblk_vring *vr, const struct vblk_mem *m, struct vblk_chain *ch,
+			     char *why, size_t why_len)
 {
 	int pending = vblk_vring_pending(vr);
 	uint16_t head;
@@ -167,11 +168,9 @@ static uint16_t *avail_event(struct vblk_vring *vr)
 	return (uint16_t *)&vr->used->ring[vr->num];
 }
 
-bool vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len)
+void vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len)
 {
 	struct vring_used_elem *e = &vr->used->ring[vr->used_idx & (vr->num - 1)];
-	uint16_t old = vr->signalled, now;
-	bool valid = vr->signalled_valid;
 
 	if (vr->inflight)
 		vr->inflight->last_batch_head = head;
@@ -182,12 +181,20 @@ bool vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len)
 		__atomic_store_n(&vr->inflight->desc[head].inflight, 0, __ATOMIC_RELEASE);
 		STORE16(&vr->inflight->used_idx, vr->used_idx);
 	}
+}
+
+bool vblk_vring_notify_needed(struct vblk_vring *vr)
+{
+	uint16_t old = vr->signalled, now = vr->used_idx;
+	bool valid = vr->signalled_valid;
+
+	if (old == now)
+		return false; /* nothing used since the last call (or the ring's start) */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!vr->event_idx)
-		return !(LOAD16(&vr->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
-	now = vr->used_idx;
 	vr->signalled = now;
 	vr->signalled_valid = true;
+	if (!vr->event_idx)
+		return !(LOAD16(&vr->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 	return !valid || vring_need_event(le16toh(LOAD16(used_event(vr))), now, old);
 }
 
@@ -218,10 +225,11 @@ int vblk_vring_inflight_start(struct vblk_vring *vr, uint16_t *heads, unsigned m
 	if (!q->version) {
 		/* Fresh memory: nothing was in flight. */
 		q->version = 1;
-		q->desc_num = vr->num;
+		if (!q->desc_num)
+			q->desc_num = vr->num;
 		return 0;
 	}
-	if (q->desc_num != vr->num)
+	if (q->desc_num < vr->num)
 		return -EINVAL;
 	vr->used_idx = le16toh(LOAD16(&vr->used->idx));
 	if (q->used_idx != vr->used_idx) {
