@@ -86,7 +86,7 @@ static const struct nvemu_vblk_loop_ops lops = {l_add, l_mod, l_del};
 
 static void log_cb(void *arg, int level, const char *msg)
 {
-	if (arg || level <= NVEMU_VBLK_LOG_WARN)
+	if ((arg && level <= NVEMU_VBLK_LOG_DEBUG) || level <= NVEMU_VBLK_LOG_WARN)
 		fprintf(stderr, "vblk-test-server: %s\n", msg);
 }
 
