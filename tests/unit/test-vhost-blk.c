@@ -641,6 +641,14 @@ static void test_io_round_trip(void **state)
 	*d = (struct virtio_blk_discard_write_zeroes){.sector = 100, .num_sectors = 8};
 	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_DISCARD, 0, DATA_BASE + 0x20000, 16),
 			 VIRTIO_BLK_S_OK);
+	/* Write zeroes that may unmap: Write Zeroes with DEAC. */
+	assert_int_equal(tu_rw(e->tu, nvme_cmd_write, 1, 300, 8, buf + 4096, 4096), 0);
+	*d = (struct virtio_blk_discard_write_zeroes){
+		.sector = 300, .num_sectors = 8, .flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP};
+	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, DATA_BASE + 0x20000, 16),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(tu_rw(e->tu, nvme_cmd_read, 1, 300, 8, nv, 4096), 0);
+	assert_memory_equal(nv, buf, 4096);
 	d->flags = 1; /* discard takes no flags */
 	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_DISCARD, 0, DATA_BASE + 0x20000, 16),
 			 VIRTIO_BLK_S_UNSUPP);
@@ -657,7 +665,7 @@ static void test_io_round_trip(void **state)
 	assert_int_equal(info.stats.get_ids, 1);
 	assert_int_equal(info.stats.flushes, 1);
 	assert_int_equal(info.stats.discards, 1);
-	assert_int_equal(info.stats.write_zeroes, 1);
+	assert_int_equal(info.stats.write_zeroes, 2);
 	assert_int_equal(info.stats.unsupported, 2);
 	assert_int_equal(info.stats.ioerr, 2);
 	assert_int_equal(info.stats.protocol_errors, 0);
