@@ -14,6 +14,10 @@
  * as stale data. Data moves between guest memory and the backend directly
  * when a request's buffers are contiguous in the mapped guest memory.
  *
+ * Split and packed virtqueues, indirect descriptors, event index,
+ * multiqueue (one ring per I/O queue of the controller), inflight shared
+ * memory (split rings). See docs/virtio-blk.md.
+ *
  * The export runs on its caller's event loop (struct nvemu_vblk_loop_ops)
  * and never blocks it. One client at a time; a client that disconnects
  * may reconnect and, through the inflight shared memory, resubmit what was

@@ -5,7 +5,9 @@
  * arbitrary ring in guest memory.
  *
  * Input: byte 0 picks the ring size (2^(b % 9), 1..256) and whether event
- * index and inflight memory are in use; the rest is guest memory (up to
+ * index, inflight memory (split) and the packed layout (bit 6: descriptors
+ * at 0, driver and device event structures at 0x1000 and 0x2000, both wrap
+ * counters from bit 7) are in use; the rest is guest memory (up to
  * 64 KiB, zero-padded) with the descriptor table at 0, the available ring
  * at 0x1000, the used ring at 0x2000 and the inflight memory at 0x3000.
  * Every chain is taken until the ring is empty or broken, each one's
@@ -52,9 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.r[0] = (struct vblk_region){.gpa = 0, .size = MEMSZ, .uva = 0x10000000, .host = mem};
 	vr.num = (uint16_t)(1u << (data[0] % 9));
 	vr.event_idx = data[0] & 0x10;
+	vr.packed = data[0] & 0x40;
+	vblk_vring_set_base(&vr, data[0] & 0x80 ? 1u << 15 | 1u << 31 : 0);
 	if (vblk_vring_map(&vr, &m, 0x10000000, 0x10001000, 0x10002000, why, sizeof(why)))
 		abort(); /* a good ring always maps */
-	if (data[0] & 0x20) {
+	if ((data[0] & 0x20) && !vr.packed) {
 		vr.inflight = (struct vblk_inflight_queue *)(mem + 0x3000);
 		int n = vblk_vring_inflight_start(&vr, heads, vr.num);
 
@@ -70,7 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r != VBLK_POP_OK)
 			break;
 		check(&chain);
-		vblk_vring_push(&vr, chain.head, (uint32_t)chain.in_bytes);
+		if (!vr.packed && chain.head >= vr.num)
+			abort();
+		vblk_vring_push(&vr, chain.head, chain.ndesc, (uint32_t)chain.in_bytes);
 		if (i & 1)
 			vblk_vring_notify_needed(&vr);
 		vblk_vring_enable_notify(&vr);

@@ -339,7 +339,7 @@ static void vm_negotiate(struct vm *vm, uint64_t want)
 	vm_u64(vm, VHOST_USER_SET_FEATURES, vm->features);
 }
 
-static void vm_start_ring(struct vm *vm, unsigned q, uint16_t base)
+static void vm_start_ring(struct vm *vm, unsigned q, uint32_t base)
 {
 	struct vhost_user_vring_state st = {q, NUM};
 	struct vhost_user_vring_addr a = {.index = q,
@@ -412,7 +412,7 @@ static void vm_free(struct vm *vm)
 	vm->inflight_fd = -1;
 }
 
-#define ALL_FEATURES (~0ull)
+#define ALL_FEATURES (~(1ull << VIRTIO_F_RING_PACKED)) /* split rings unless a test asks */
 
 /* ---- requests */
 
@@ -641,6 +641,14 @@ static void test_io_round_trip(void **state)
 	*d = (struct virtio_blk_discard_write_zeroes){.sector = 100, .num_sectors = 8};
 	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_DISCARD, 0, DATA_BASE + 0x20000, 16),
 			 VIRTIO_BLK_S_OK);
+	/* Write zeroes that may unmap: Write Zeroes with DEAC. */
+	assert_int_equal(tu_rw(e->tu, nvme_cmd_write, 1, 300, 8, buf + 4096, 4096), 0);
+	*d = (struct virtio_blk_discard_write_zeroes){
+		.sector = 300, .num_sectors = 8, .flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP};
+	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, DATA_BASE + 0x20000, 16),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(tu_rw(e->tu, nvme_cmd_read, 1, 300, 8, nv, 4096), 0);
+	assert_memory_equal(nv, buf, 4096);
 	d->flags = 1; /* discard takes no flags */
 	assert_int_equal(vm_io(&vm, 0, VIRTIO_BLK_T_DISCARD, 0, DATA_BASE + 0x20000, 16),
 			 VIRTIO_BLK_S_UNSUPP);
@@ -657,7 +665,7 @@ static void test_io_round_trip(void **state)
 	assert_int_equal(info.stats.get_ids, 1);
 	assert_int_equal(info.stats.flushes, 1);
 	assert_int_equal(info.stats.discards, 1);
-	assert_int_equal(info.stats.write_zeroes, 1);
+	assert_int_equal(info.stats.write_zeroes, 2);
 	assert_int_equal(info.stats.unsupported, 2);
 	assert_int_equal(info.stats.ioerr, 2);
 	assert_int_equal(info.stats.protocol_errors, 0);
@@ -1141,6 +1149,178 @@ static void test_inflight_reconnect(void **state)
 	vm_free(&vm);
 }
 
+/* ---- a packed-ring driver */
+
+struct pring {
+	uint16_t avail, used;
+	bool avail_wrap, used_wrap;
+	uint16_t nd[NUM]; /* slots of the chain with that id */
+};
+
+static struct vring_packed_desc *pdesc(struct vm *vm, unsigned q)
+{
+	return (struct vring_packed_desc *)(vm->mem + QBASE(q));
+}
+
+static uint16_t avail_bits(bool wrap)
+{
+	return wrap ? 1u << VRING_PACKED_DESC_F_AVAIL : 1u << VRING_PACKED_DESC_F_USED;
+}
+
+/* Like vm_req, on a packed ring; the id is the chain's first slot. */
+static uint16_t vm_preq(struct vm *vm, struct pring *pr, uint32_t type, uint64_t sector,
+			const struct seg *s, unsigned n, bool indirect)
+{
+	bool w = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
+	uint16_t id = pr->avail, first_flags = 0;
+	struct vring_packed_desc chain[16];
+	unsigned k = 0;
+
+	*(struct virtio_blk_outhdr *)(vm->mem + HDR_BASE + id * 16) =
+		(struct virtio_blk_outhdr){.type = type, .sector = sector};
+	chain[k++] = (struct vring_packed_desc){.addr = HDR_BASE + id * 16, .len = 16};
+	for (unsigned i = 0; i < n; i++)
+		chain[k++] = (struct vring_packed_desc){
+			.addr = s[i].gpa, .len = s[i].len, .flags = w ? VRING_DESC_F_WRITE : 0};
+	vm->mem[ST_BASE + id] = 0xee;
+	chain[k++] = (struct vring_packed_desc){
+		.addr = ST_BASE + id, .len = 1, .flags = VRING_DESC_F_WRITE};
+	if (indirect) {
+		memcpy(vm->mem + IND_BASE + id * 256, chain, k * sizeof(chain[0]));
+		chain[0] = (struct vring_packed_desc){
+			.addr = IND_BASE + id * 256, .len = k * 16, .flags = VRING_DESC_F_INDIRECT};
+		k = 1;
+	}
+	for (unsigned i = 0; i < k; i++) {
+		struct vring_packed_desc *d = &pdesc(vm, 0)[pr->avail];
+		uint16_t f = chain[i].flags | (i + 1 < k ? VRING_DESC_F_NEXT : 0) |
+			     avail_bits(pr->avail_wrap);
+
+		*d = chain[i];
+		d->id = id;
+		/* The first descriptor's flags go last: they hand the chain over. */
+		if (i)
+			d->flags = f;
+		else
+			first_flags = f;
+		if (++pr->avail == NUM) {
+			pr->avail = 0;
+			pr->avail_wrap = !pr->avail_wrap;
+		}
+	}
+	pr->nd[id] = (uint16_t)k;
+	__atomic_store_n(&pdesc(vm, 0)[id].flags, first_flags, __ATOMIC_RELEASE);
+	return id;
+}
+
+static uint8_t vm_pwait(struct vm *vm, struct pring *pr, uint16_t id)
+{
+	struct vring_packed_desc *d = &pdesc(vm, 0)[pr->used];
+	uint16_t want = pr->used_wrap ? avail_bits(true) | 1u << VRING_PACKED_DESC_F_USED : 0;
+	uint16_t mask = 1u << VRING_PACKED_DESC_F_AVAIL | 1u << VRING_PACKED_DESC_F_USED;
+
+	PUMP_UNTIL(vm->e, (__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE) & mask) == want);
+	if ((d->flags & mask) != want)
+		return 0xee;
+	assert_int_equal(d->id, id);
+	pr->used = (uint16_t)(pr->used + pr->nd[id]);
+	if (pr->used >= NUM) {
+		pr->used -= NUM;
+		pr->used_wrap = !pr->used_wrap;
+	}
+	return vm->mem[ST_BASE + id];
+}
+
+/* Negotiate packed rings and start ring 0 (both wrap counters at 1). */
+static void vm_packed_up(struct vm *vm)
+{
+	struct vhost_user_mem t;
+
+	vm_negotiate(vm, ~0ull);
+	assert_true(vm->features & 1ull << VIRTIO_F_RING_PACKED);
+	t = one_region(vm);
+	assert_int_equal(
+		vm_ack(vm, VHOST_USER_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &vm->memfd, 1),
+		0);
+	vm_start_ring(vm, 0, 1u << 15 | 1u << 31);
+}
+
+static void test_packed_hostile(void **state)
+{
+	struct env *e = *state;
+	struct vm vm = {0};
+	struct pring pr = {.avail_wrap = true, .used_wrap = true};
+	struct seg s = {MEM_SIZE - 100, 512};
+
+	two_exports(e, 8, NULL);
+	/* A chain that never ends (NEXT on every slot). */
+	vm_mem(&vm);
+	vm_connect(e, &vm, e->path);
+	vm.inflight_fd = -1;
+	vm_packed_up(&vm);
+	for (unsigned i = 0; i < NUM; i++)
+		pdesc(&vm, 0)[i] = (struct vring_packed_desc){DATA_BASE, 16, 0,
+							      VRING_DESC_F_NEXT | avail_bits(true)};
+	vm_kick(&vm, 0);
+	expect_dropped(e, &vm, "exceeds the ring size");
+	vm_close(&vm);
+	/* A data descriptor outside guest memory. */
+	vm_connect(e, &vm, e->path);
+	memset(vm.mem, 0, 0x4000);
+	vm_packed_up(&vm);
+	vm_preq(&vm, &pr, VIRTIO_BLK_T_IN, 0, &s, 1, false);
+	vm_kick(&vm, 0);
+	assert_true(vm_hung_up(&vm));
+	assert_non_null(strstr(e->last_log, "outside the memory regions"));
+	vm_free(&vm);
+}
+
+static void test_packed_ring(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_vblk_params p;
+	struct vhost_user_msg m;
+	struct vm vm = {0};
+	struct pring pr = {.avail_wrap = true, .used_wrap = true};
+	uint8_t nv[4096];
+
+	params(e, &p, e->path, 1);
+	e->vb = export(e, &p);
+	vm_mem(&vm);
+	vm_connect(e, &vm, e->path);
+	vm.inflight_fd = -1;
+	vm_packed_up(&vm);
+	/* Chains of 3, 4 and 1 (indirect) slots straddle the ring's end several times. */
+	for (unsigned i = 0; i < 150; i++) {
+		struct seg s[2] = {{DATA_BASE + (i % 8) * 0x2000, 2048},
+				   {DATA_BASE + (i % 8) * 0x2000 + 2048, 2048}};
+		uint16_t id;
+
+		fill(vm.mem + s[0].gpa, 4096, i);
+		id = vm_preq(&vm, &pr, VIRTIO_BLK_T_OUT, 8 * (i % 64), s, 1 + i % 2, i % 3 == 0);
+		vm_kick(&vm, 0);
+		assert_int_equal(vm_pwait(&vm, &pr, id), VIRTIO_BLK_S_OK);
+		if (i % 2 == 0)
+			continue; /* 2 KiB written; the 4 KiB ones are read back */
+		assert_int_equal(tu_rw(e->tu, nvme_cmd_read, 1, 8 * (i % 64), 8, nv, 4096), 0);
+		assert_memory_equal(nv, vm.mem + s[0].gpa, 4096);
+		memset(vm.mem + s[0].gpa, 0, 4096);
+		id = vm_preq(&vm, &pr, VIRTIO_BLK_T_IN, 8 * (i % 64), s, 2, i % 5 == 0);
+		vm_kick(&vm, 0);
+		assert_int_equal(vm_pwait(&vm, &pr, id), VIRTIO_BLK_S_OK);
+		assert_memory_equal(nv, vm.mem + s[0].gpa, 4096);
+	}
+	/* GET_VRING_BASE: avail and used positions with their wrap counters. */
+	struct vhost_user_vring_state st = {0, 0};
+
+	vm_send(&vm, VHOST_USER_GET_VRING_BASE, 0, &st, sizeof(st), NULL, 0);
+	assert_true(vm_recv(&vm, &m, NULL) > 0);
+	assert_int_equal(m.p.state.num, (uint32_t)(pr.avail | pr.avail_wrap << 15) |
+						(uint32_t)(pr.used | pr.used_wrap << 15) << 16);
+	assert_int_equal(pr.avail, pr.used);
+	vm_free(&vm);
+}
+
 /* Calls: one per batch, and none while the driver's used_event says it does not want one. */
 static void test_calls_and_event_idx(void **state)
 {
@@ -1368,6 +1548,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_destroy_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_calls_and_event_idx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_slots_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_with_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_during_stop, setup, teardown),

@@ -86,7 +86,7 @@ static const struct nvemu_vblk_loop_ops lops = {l_add, l_mod, l_del};
 
 static void log_cb(void *arg, int level, const char *msg)
 {
-	if (arg || level <= NVEMU_VBLK_LOG_WARN)
+	if ((arg && level <= NVEMU_VBLK_LOG_DEBUG) || level <= NVEMU_VBLK_LOG_WARN)
 		fprintf(stderr, "vblk-test-server: %s\n", msg);
 }
 
@@ -106,7 +106,7 @@ static void bdev_ready(int fd, uint32_t revents, void *arg)
 }
 
 static int build(unsigned long mib, unsigned bs, const char *file, struct loop *l,
-		 struct nvemu_subsys **s, uint32_t *nsid, struct nvemu_bdev **bdev)
+		 struct nvemu_subsys **s, uint32_t *nsid, struct nvemu_bdev **bdev, void **watch)
 {
 	struct nvemu_bdev_file_opts fo = {.path = file, .blk_size = bs, .size = mib << 20};
 	struct nvemu_error err = {0};
@@ -123,7 +123,8 @@ static int build(unsigned long mib, unsigned bs, const char *file, struct loop *
 			return 1;
 		}
 		np.bdev = *bdev;
-		if (!l_add(l, nvemu_bdev_get_fd(*bdev), EPOLLIN, bdev_ready, *bdev))
+		*watch = l_add(l, nvemu_bdev_get_fd(*bdev), EPOLLIN, bdev_ready, *bdev);
+		if (!*watch)
 			return 1;
 	}
 	if (nvemu_subsys_create(&sp, s, &err) || nvemu_subsys_add_ns_ex(*s, &np, nsid, &err)) {
@@ -166,6 +167,7 @@ int main(int argc, char **argv)
 	unsigned long mib = 64;
 	const char *file = NULL;
 	struct nvemu_bdev *bdev = NULL;
+	void *bdev_watch = NULL;
 	unsigned bs = 512;
 	bool verbose = false;
 	uint32_t nsid;
@@ -209,7 +211,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1 || (bs != 512 && bs != 4096) || !mib)
 		return usage();
-	if (build(mib, bs, file, &l, &s, &nsid, &bdev))
+	if (build(mib, bs, file, &l, &s, &nsid, &bdev, &bdev_watch))
 		return 1;
 	p.ops = &lops;
 	p.loop = &l;
@@ -229,6 +231,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	run(&l, s);
 	nvemu_vblk_destroy(vb, NULL, NULL);
+	if (bdev_watch)
+		l_del(&l, bdev_watch);
 	while (l.dead) {
 		struct handle *h = l.dead;
 

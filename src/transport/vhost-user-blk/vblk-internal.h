@@ -218,7 +218,8 @@ struct vblk_seg {
 
 /* One descriptor chain, translated. */
 struct vblk_chain {
-	uint16_t head;
+	uint16_t head;	   /* split: the head index; packed: the buffer id */
+	uint16_t ndesc;	   /* packed: ring slots the chain took */
 	unsigned nr;	   /* segments */
 	unsigned nr_out;   /* device-readable segments (all before the writable ones) */
 	uint64_t in_bytes; /* device-writable bytes */
@@ -228,11 +229,16 @@ struct vblk_chain {
 struct vblk_vring {
 	uint16_t num;
 	bool event_idx;
+	bool packed; /* VIRTIO_F_RING_PACKED */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
+	/* packed: the descriptor ring and the two event suppression structures */
+	struct vring_packed_desc *pdesc;
+	struct vring_packed_desc_event *driver_ev, *device_ev;
+	bool avail_wrap, used_wrap;
 	uint16_t last_avail;
-	uint16_t used_idx;  /* our copy of used->idx */
+	uint16_t used_idx;  /* split: our copy of used->idx; packed: the next used slot */
 	uint16_t signalled; /* used idx at the last call */
 	bool signalled_valid;
 	struct vblk_inflight_queue *inflight; /* NULL without inflight shared memory */
@@ -256,8 +262,11 @@ enum vblk_pop vblk_vring_pop(struct vblk_vring *vr, const struct vblk_mem *m, st
 /* Walk the chain at head (resubmission from inflight memory). */
 enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, uint16_t head,
 			      struct vblk_chain *ch, char *why, size_t why_len);
-/* Put head on the used ring with len bytes written. */
-void vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len);
+/* Put head (ndesc slots, packed) on the used ring with len bytes written. */
+void vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint16_t ndesc, uint32_t len);
+/* The ring position GET_VRING_BASE reports and SET_VRING_BASE sets. */
+uint32_t vblk_vring_get_base(const struct vblk_vring *vr);
+void vblk_vring_set_base(struct vblk_vring *vr, uint32_t base);
 /*
  * Whether the driver wants a call for what was pushed since the last one
  * (event index, or the NO_INTERRUPT flag). Asked once per batch.
@@ -316,6 +325,7 @@ struct vblk_req {
 	struct vblk_mem *mem; /* referenced until completion */
 	LIST_ENTRY(vblk_req) link;
 	uint16_t head;
+	uint16_t ndesc;
 	uint8_t type;
 	uint8_t *status;       /* the status byte in guest memory */
 	uint32_t written;      /* used length */

@@ -192,19 +192,33 @@ static int queue_inflight(struct nvemu_vblk *vb, struct vblk_queue *q)
 	return 0;
 }
 
+static bool ring_packed(const struct nvemu_vblk *vb)
+{
+	return vb->conn->features & (1ull << VIRTIO_F_RING_PACKED);
+}
+
 static int queue_start(struct nvemu_vblk *vb, struct vblk_queue *q)
 {
 	if (!q->addr_set || !vb->conn->mem || q->kick_fd < 0) {
 		vblk_conn_fail(vb, "ring %u kicked before its size, addresses and memory", q->idx);
 		return -EINVAL;
 	}
+	q->vr.packed = ring_packed(vb);
 	if (queue_map(vb, q))
 		return -EINVAL;
 	q->vr.event_idx = vb->conn->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
-	q->vr.used_idx = le16toh(q->vr.used->idx);
 	q->vr.signalled_valid = false;
-	if (queue_inflight(vb, q))
-		return -EINVAL;
+	if (q->vr.packed) {
+		/* No inflight tracking in packed layout: the client's memory is left alone. */
+		if (q->vr.last_avail >= q->vr.num || q->vr.used_idx >= q->vr.num) {
+			vblk_conn_fail(vb, "ring %u: base beyond the ring", q->idx);
+			return -EINVAL;
+		}
+	} else {
+		q->vr.used_idx = le16toh(q->vr.used->idx);
+		if (queue_inflight(vb, q))
+			return -EINVAL;
+	}
 	q->vr.signalled = q->vr.used_idx;
 	q->kick_handle = vb->p.ops->add_fd(vb->p.loop, q->kick_fd, EPOLLIN, kick_cb, q);
 	if (!q->kick_handle)
@@ -224,7 +238,8 @@ void vblk_queue_idle(struct nvemu_vblk *vb, struct vblk_queue *q)
 	if (!q->base_pending || q->inflight)
 		return;
 	q->base_pending = false;
-	msg.p.state = (struct vhost_user_vring_state){.index = q->idx, .num = q->vr.last_avail};
+	msg.p.state = (struct vhost_user_vring_state){.index = q->idx,
+						      .num = vblk_vring_get_base(&q->vr)};
 	if (send_reply(vb->conn, &msg, sizeof(msg.p.state), -1)) {
 		vblk_conn_fail(vb, "cannot send a reply");
 		return;
@@ -254,12 +269,12 @@ static int h_vring_state(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int 
 		q->vr.num = (uint16_t)num;
 		return 0;
 	case VHOST_USER_SET_VRING_BASE:
-		if (q->started || num > 0xffff) {
+		q->vr.packed = ring_packed(vb);
+		if (q->started || (!q->vr.packed && num > 0xffff)) {
 			vblk_conn_fail(vb, "ring %u: base %u refused", q->idx, num);
 			return -EINVAL;
 		}
-		q->vr.last_avail = (uint16_t)num;
-		q->vr.used_idx = (uint16_t)num;
+		vblk_vring_set_base(&q->vr, num);
 		return 0;
 	case VHOST_USER_SET_VRING_ENABLE:
 		q->enabled = num != 0;
@@ -535,6 +550,9 @@ static int h_features(struct nvemu_vblk *vb, struct vhost_user_msg *msg, int *fd
 		}
 		c->features = v;
 		c->features_set = true;
+		vblk_log(vb, NVEMU_VBLK_LOG_DEBUG, "%s: features %#llx (%s ring)", vb->path,
+			 (unsigned long long)v,
+			 v & (1ull << VIRTIO_F_RING_PACKED) ? "packed" : "split");
 		return 0;
 	case VHOST_USER_SET_PROTOCOL_FEATURES:
 		if (v & ~PROTOCOL_FEATURES) {

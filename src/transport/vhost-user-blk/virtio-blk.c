@@ -31,7 +31,8 @@ uint64_t vblk_features(const struct nvemu_vblk *vb)
 		     1ull << VIRTIO_RING_F_EVENT_IDX | 1ull << VHOST_USER_F_PROTOCOL_FEATURES |
 		     1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX |
 		     1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH |
-		     1ull << VIRTIO_BLK_F_TOPOLOGY | 1ull << VIRTIO_BLK_F_MQ;
+		     1ull << VIRTIO_BLK_F_TOPOLOGY | 1ull << VIRTIO_BLK_F_MQ |
+		     1ull << VIRTIO_F_RING_PACKED;
 
 	if (vb->p.readonly)
 		f |= 1ull << VIRTIO_BLK_F_RO;
@@ -77,16 +78,16 @@ static void flush_call(struct vblk_queue *q)
 }
 
 /* Completions while the ring is being processed are signalled once, at its end. */
-static void queue_done(struct vblk_queue *q, uint16_t head, uint32_t written)
+static void queue_done(struct vblk_queue *q, uint16_t head, uint16_t ndesc, uint32_t written)
 {
-	vblk_vring_push(&q->vr, head, written);
+	vblk_vring_push(&q->vr, head, ndesc, written);
 	if (!q->processing)
 		flush_call(q);
 }
 
 /* Answer a request without the engine. */
-static void finish_now(struct vblk_queue *q, uint16_t head, uint8_t *status_byte, uint8_t status,
-		       uint32_t written)
+static void finish_now(struct vblk_queue *q, const struct vblk_chain *ch, uint8_t *status_byte,
+		       uint8_t status, uint32_t written)
 {
 	struct nvemu_vblk *vb = q->vb;
 
@@ -95,7 +96,7 @@ static void finish_now(struct vblk_queue *q, uint16_t head, uint8_t *status_byte
 		vb->st.ioerr++;
 	else if (status == VIRTIO_BLK_S_UNSUPP)
 		vb->st.unsupported++;
-	queue_done(q, head, written + 1);
+	queue_done(q, ch->head, ch->ndesc, written + 1);
 }
 
 static void scatter(const struct vblk_req *r)
@@ -140,7 +141,7 @@ static void req_done(struct nvemu_req *nreq)
 		scatter(r);
 	*r->status = st;
 	q->inflight--;
-	queue_done(q, r->head, st == VIRTIO_BLK_S_OK ? r->written : 1);
+	queue_done(q, r->head, r->ndesc, st == VIRTIO_BLK_S_OK ? r->written : 1);
 	req_free(r);
 	if (q->full) {
 		q->full = false;
@@ -369,7 +370,7 @@ static void start(struct vblk_queue *q, struct vblk_chain *ch)
 	uint8_t st;
 
 	if (!r) {
-		finish_now(q, ch->head, status, VIRTIO_BLK_S_IOERR, 0);
+		finish_now(q, ch, status, VIRTIO_BLK_S_IOERR, 0);
 		return;
 	}
 	r->vb = vb;
@@ -380,11 +381,12 @@ static void start(struct vblk_queue *q, struct vblk_chain *ch)
 		free(r->bounce);
 		free(r->segs);
 		free(r);
-		finish_now(q, ch->head, status, st & ~ANSWER_NOW, written);
+		finish_now(q, ch, status, st & ~ANSWER_NOW, written);
 		return;
 	}
 	r->q = q;
 	r->head = ch->head;
+	r->ndesc = ch->ndesc;
 	r->status = status;
 	r->mem = vb->conn->mem;
 	vblk_mem_get(r->mem);

@@ -27,9 +27,19 @@ int vblk_vring_map(struct vblk_vring *vr, const struct vblk_mem *m, uint64_t des
 		snprintf(why, why_len, "ring size %u is not a power of 2", vr->num);
 		return -EINVAL;
 	}
-	if ((desc_uva & 15) || (avail_uva & 1) || (used_uva & 3)) {
+	if ((desc_uva & 15) || (avail_uva & 3) || (used_uva & 3)) {
 		snprintf(why, why_len, "misaligned ring address");
 		return -EINVAL;
+	}
+	if (vr->packed) {
+		vr->pdesc = vblk_uva(m, desc_uva, 16 * n);
+		vr->driver_ev = vblk_uva(m, avail_uva, sizeof(*vr->driver_ev));
+		vr->device_ev = vblk_uva(m, used_uva, sizeof(*vr->device_ev));
+		if (!vr->pdesc || !vr->driver_ev || !vr->device_ev) {
+			snprintf(why, why_len, "ring outside the memory regions");
+			return -EFAULT;
+		}
+		return 0;
 	}
 	vr->desc = vblk_uva(m, desc_uva, 16 * n);
 	vr->avail = vblk_uva(m, avail_uva, 6 + 2 * n);
@@ -41,8 +51,19 @@ int vblk_vring_map(struct vblk_vring *vr, const struct vblk_mem *m, uint64_t des
 	return 0;
 }
 
+static bool packed_avail(const struct vblk_vring *vr)
+{
+	uint16_t f = le16toh(LOAD16(&vr->pdesc[vr->last_avail].flags));
+	bool avail = f & (1u << VRING_PACKED_DESC_F_AVAIL),
+	     used = f & (1u << VRING_PACKED_DESC_F_USED);
+
+	return avail == vr->avail_wrap && used != vr->avail_wrap;
+}
+
 int vblk_vring_pending(const struct vblk_vring *vr)
 {
+	if (vr->packed)
+		return packed_avail(vr);
 	uint16_t n = (uint16_t)(LOAD16(&vr->avail->idx) - vr->last_avail);
 
 	return n > vr->num ? -1 : n;
@@ -72,18 +93,16 @@ static enum vblk_pop indirect(const struct vring_desc *d, const struct vblk_mem 
 	return VBLK_POP_OK;
 }
 
-static enum vblk_pop add_seg(struct vblk_chain *ch, const struct vring_desc *d,
+static enum vblk_pop add_seg(struct vblk_chain *ch, uint64_t addr, uint32_t len, bool write,
 			     const struct vblk_mem *m, char *why, size_t why_len)
 {
-	uint32_t len = le32toh(d->len);
-	bool write = le16toh(d->flags) & VRING_DESC_F_WRITE;
 	uint8_t *p;
 
 	if (!write && ch->nr_out != ch->nr)
 		return fail(why, why_len, "device-readable descriptor after a writable one");
 	if (ch->nr >= VBLK_MAX_SEGS)
 		return fail(why, why_len, "descriptor chain too long");
-	p = vblk_gpa(m, le64toh(d->addr), len);
+	p = vblk_gpa(m, addr, len);
 	if (!p)
 		return fail(why, why_len, "descriptor outside the memory regions");
 	if (!len)
@@ -104,6 +123,7 @@ enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, u
 	bool in_indirect = false;
 
 	ch->head = head;
+	ch->ndesc = 1;
 	ch->nr = ch->nr_out = 0;
 	ch->in_bytes = 0;
 	if (head >= vr->num)
@@ -126,7 +146,8 @@ enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, u
 			i = 0;
 			continue;
 		}
-		if (add_seg(ch, &d, m, why, why_len) != VBLK_POP_OK)
+		if (add_seg(ch, le64toh(d.addr), le32toh(d.len),
+			    le16toh(d.flags) & VRING_DESC_F_WRITE, m, why, why_len) != VBLK_POP_OK)
 			return VBLK_POP_ERR;
 		if (!(le16toh(d.flags) & VRING_DESC_F_NEXT))
 			return VBLK_POP_OK;
@@ -136,12 +157,82 @@ enum vblk_pop vblk_vring_walk(struct vblk_vring *vr, const struct vblk_mem *m, u
 	}
 }
 
+/* A packed indirect table: every entry belongs to the chain (no NEXT). */
+static enum vblk_pop packed_indirect(const struct vring_packed_desc *d, const struct vblk_mem *m,
+				     struct vblk_chain *ch, char *why, size_t why_len)
+{
+	uint32_t l = le32toh(d->len);
+	const struct vring_packed_desc *t;
+
+	if (!l || l % sizeof(*d) || l / sizeof(*d) > VBLK_MAX_SEGS)
+		return fail(why, why_len, "indirect table of bad length");
+	t = vblk_gpa(m, le64toh(d->addr), l);
+	if (!t)
+		return fail(why, why_len, "indirect table outside the memory regions");
+	for (unsigned i = 0; i < l / sizeof(*d); i++) {
+		struct vring_packed_desc e;
+
+		memcpy(&e, (const void *)&t[i], sizeof(e));
+		if (le16toh(e.flags) & VRING_DESC_F_INDIRECT)
+			return fail(why, why_len, "indirect descriptor inside a chain");
+		if (add_seg(ch, le64toh(e.addr), le32toh(e.len),
+			    le16toh(e.flags) & VRING_DESC_F_WRITE, m, why, why_len) != VBLK_POP_OK)
+			return VBLK_POP_ERR;
+	}
+	return VBLK_POP_OK;
+}
+
+/* Walk a packed chain: consecutive slots from last_avail while NEXT is set. */
+static enum vblk_pop packed_pop(struct vblk_vring *vr, const struct vblk_mem *m,
+				struct vblk_chain *ch, char *why, size_t why_len)
+{
+	unsigned i = vr->last_avail, n = 0;
+	struct vring_packed_desc d;
+
+	ch->nr = ch->nr_out = 0;
+	ch->in_bytes = 0;
+	if (!packed_avail(vr))
+		return VBLK_POP_EMPTY;
+	/* The acquire load of the first flags orders the reads of the chain after it. */
+	for (;;) {
+		uint16_t f;
+
+		memcpy(&d, (const void *)&vr->pdesc[i], sizeof(d));
+		f = le16toh(d.flags);
+		if (++n > vr->num)
+			return fail(why, why_len, "descriptor chain exceeds the ring size");
+		if (f & VRING_DESC_F_INDIRECT) {
+			if (n != 1 || (f & VRING_DESC_F_NEXT))
+				return fail(why, why_len, "indirect descriptor inside a chain");
+			if (packed_indirect(&d, m, ch, why, why_len) != VBLK_POP_OK)
+				return VBLK_POP_ERR;
+		} else if (add_seg(ch, le64toh(d.addr), le32toh(d.len), f & VRING_DESC_F_WRITE, m,
+				   why, why_len) != VBLK_POP_OK) {
+			return VBLK_POP_ERR;
+		}
+		if (++i == vr->num)
+			i = 0;
+		if (!(f & VRING_DESC_F_NEXT))
+			break;
+	}
+	ch->head = le16toh(d.id); /* the buffer id sits in the chain's last descriptor */
+	ch->ndesc = (uint16_t)n;
+	if (i <= vr->last_avail)
+		vr->avail_wrap = !vr->avail_wrap;
+	vr->last_avail = (uint16_t)i;
+	return VBLK_POP_OK;
+}
+
 enum vblk_pop vblk_vring_pop(struct vblk_vring *vr, const struct vblk_mem *m, struct vblk_chain *ch,
 			     char *why, size_t why_len)
 {
-	int pending = vblk_vring_pending(vr);
+	int pending;
 	uint16_t head;
 
+	if (vr->packed)
+		return packed_pop(vr, m, ch, why, why_len);
+	pending = vblk_vring_pending(vr);
+	ch->ndesc = 1;
 	if (pending < 0)
 		return fail(why, why_len, "available index moved by more than the ring size");
 	if (!pending)
@@ -168,10 +259,33 @@ static uint16_t *avail_event(struct vblk_vring *vr)
 	return (uint16_t *)&vr->used->ring[vr->num];
 }
 
-void vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len)
+/* A used descriptor in the next used slot; the flags, stored last, hand it over. */
+static void packed_push(struct vblk_vring *vr, uint16_t id, uint16_t ndesc, uint32_t len)
 {
-	struct vring_used_elem *e = &vr->used->ring[vr->used_idx & (vr->num - 1)];
+	struct vring_packed_desc *d = &vr->pdesc[vr->used_idx];
+	uint16_t f = vr->used_wrap
+			     ? (1u << VRING_PACKED_DESC_F_AVAIL | 1u << VRING_PACKED_DESC_F_USED)
+			     : 0;
 
+	d->id = htole16(id);
+	d->len = htole32(len);
+	STORE16(&d->flags, htole16(f));
+	vr->used_idx = (uint16_t)(vr->used_idx + (ndesc ? ndesc : 1));
+	if (vr->used_idx >= vr->num) {
+		vr->used_idx = (uint16_t)(vr->used_idx - vr->num);
+		vr->used_wrap = !vr->used_wrap;
+	}
+}
+
+void vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint16_t ndesc, uint32_t len)
+{
+	struct vring_used_elem *e;
+
+	if (vr->packed) {
+		packed_push(vr, head, ndesc, len);
+		return;
+	}
+	e = &vr->used->ring[vr->used_idx & (vr->num - 1)];
 	if (vr->inflight)
 		vr->inflight->last_batch_head = head;
 	e->id = htole32(head);
@@ -181,6 +295,22 @@ void vblk_vring_push(struct vblk_vring *vr, uint16_t head, uint32_t len)
 		__atomic_store_n(&vr->inflight->desc[head].inflight, 0, __ATOMIC_RELEASE);
 		STORE16(&vr->inflight->used_idx, vr->used_idx);
 	}
+}
+
+/* The driver's event suppression structure, as QEMU reads it. */
+static bool packed_notify(struct vblk_vring *vr, bool valid, uint16_t old, uint16_t now)
+{
+	uint16_t flags = le16toh(LOAD16(&vr->driver_ev->flags));
+	uint16_t off_wrap = le16toh(LOAD16(&vr->driver_ev->off_wrap));
+	int off = off_wrap & 0x7fff;
+
+	if (flags == VRING_PACKED_EVENT_FLAG_DISABLE)
+		return false;
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !vr->event_idx || !valid)
+		return true;
+	if (vr->used_wrap != (off_wrap >> 15))
+		off -= vr->num;
+	return vring_need_event((uint16_t)off, now, old);
 }
 
 bool vblk_vring_notify_needed(struct vblk_vring *vr)
@@ -193,6 +323,8 @@ bool vblk_vring_notify_needed(struct vblk_vring *vr)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	vr->signalled = now;
 	vr->signalled_valid = true;
+	if (vr->packed)
+		return packed_notify(vr, valid, old, now);
 	if (!vr->event_idx)
 		return !(LOAD16(&vr->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 	return !valid || vring_need_event(le16toh(LOAD16(used_event(vr))), now, old);
@@ -200,10 +332,41 @@ bool vblk_vring_notify_needed(struct vblk_vring *vr)
 
 bool vblk_vring_enable_notify(struct vblk_vring *vr)
 {
+	if (vr->packed) {
+		/* Kicks stay enabled (the device structure is never changed): look again. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		return packed_avail(vr);
+	}
 	if (vr->event_idx)
 		STORE16(avail_event(vr), htole16(vr->last_avail));
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return vblk_vring_pending(vr) != 0;
+}
+
+uint32_t vblk_vring_get_base(const struct vblk_vring *vr)
+{
+	if (!vr->packed)
+		return vr->last_avail;
+	return (uint32_t)(vr->last_avail | vr->avail_wrap << 15) |
+	       (uint32_t)(vr->used_idx | vr->used_wrap << 15) << 16;
+}
+
+void vblk_vring_set_base(struct vblk_vring *vr, uint32_t base)
+{
+	vr->last_avail = (uint16_t)base;
+	vr->used_idx = (uint16_t)base;
+	if (!vr->packed)
+		return;
+	/* Packed: avail index and wrap counter, and the same for used in the upper half. */
+	vr->last_avail = base & 0x7fff;
+	vr->avail_wrap = base >> 15 & 1;
+	if (base >> 16) {
+		vr->used_idx = base >> 16 & 0x7fff;
+		vr->used_wrap = base >> 31;
+	} else {
+		vr->used_idx = vr->last_avail;
+		vr->used_wrap = vr->avail_wrap;
+	}
 }
 
 static int by_counter(const void *a, const void *b, void *arg)
