@@ -12,36 +12,15 @@
 #include <stdint.h>
 
 #include "driver/driver-internal.h"
-
-enum {
-	HT_ICREQ = 0x00,
-	HT_ICRESP = 0x01,
-	HT_H2C_TERM = 0x02,
-	HT_C2H_TERM = 0x03,
-	HT_CMD = 0x04,
-	HT_RSP = 0x05,
-	HT_H2C_DATA = 0x06,
-	HT_C2H_DATA = 0x07,
-	HT_R2T = 0x09,
-};
-
-enum {
-	HT_F_HDGST = 1 << 0,
-	HT_F_DDGST = 1 << 1,
-	HT_F_LAST = 1 << 2,
-	HT_F_SUCCESS = 1 << 3,
-};
+#include "util/nvme-tcp-pdu.h"
 
 #define HT_CH_LEN    8
 #define HT_HDR_MAX   160
-#define HT_TERM_MAX  152
 #define HT_ADMIN_ICD 8192u	/* in-capsule data on the admin queue */
 #define HT_MAX_XFER  (1u << 20) /* largest data transfer of one command */
 /* Unsent bytes a queue holds before new commands wait (a target that stops reading). */
 #define HT_TX_MAX     (4u << 20)
 #define HT_RXBUF      (64u << 10)
-#define HT_SGL_OFFSET 0x01 /* Data Block, Offset: in-capsule data */
-#define HT_SGL_TRANSP 0x5a /* Transport Data Block: R2T / C2HData */
 
 enum ht_rx { HT_RX_CH, HT_RX_HDR, HT_RX_PAD, HT_RX_DATA, HT_RX_DDGST };
 

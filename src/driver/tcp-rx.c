@@ -44,28 +44,28 @@ static int check_ch(struct tcp_hq *hq)
 {
 	uint8_t type = hq->hdr[0], flags = hq->hdr[1], hlen = hq->hdr[2];
 	uint32_t plen = le32(hq->hdr + 4);
-	uint32_t hd = (hq->hdgst && type != HT_ICRESP && type != HT_C2H_TERM) ? 4 : 0;
+	uint32_t hd = (hq->hdgst && type != TCP_PDU_ICRESP && type != TCP_PDU_C2H_TERM) ? 4 : 0;
 
-	if (!hq->ic_done != (type == HT_ICRESP))
+	if (!hq->ic_done != (type == TCP_PDU_ICRESP))
 		return fail(hq, -EPROTO, "PDU type 0x%02x out of sequence", type);
-	if (type != HT_ICRESP && type != HT_C2H_TERM && !!(flags & HT_F_HDGST) != !!hd)
+	if (type != TCP_PDU_ICRESP && type != TCP_PDU_C2H_TERM && !!(flags & TCP_F_HDGST) != !!hd)
 		return fail(hq, -EPROTO, "PDU type 0x%02x: header digest flag disagrees", type);
 	switch (type) {
-	case HT_ICRESP:
+	case TCP_PDU_ICRESP:
 		if (hlen != 128 || plen != 128)
 			return fail(hq, -EPROTO, "ICResp: hlen %u plen %u", hlen, plen);
 		break;
-	case HT_C2H_TERM:
-		if (hlen != 24 || plen < 24 || plen > HT_TERM_MAX)
+	case TCP_PDU_C2H_TERM:
+		if (hlen != 24 || plen < 24 || plen > TCP_TERM_MAX_PLEN)
 			return fail(hq, -EPROTO, "C2HTermReq: hlen %u plen %u", hlen, plen);
 		break;
-	case HT_RSP:
-	case HT_R2T:
+	case TCP_PDU_RSP:
+	case TCP_PDU_R2T:
 		if (hlen != 24 || plen != hlen + hd || hq->hdr[3])
 			return fail(hq, -EPROTO, "PDU type 0x%02x: hlen %u pdo %u plen %u", type,
 				    hlen, hq->hdr[3], plen);
 		break;
-	case HT_C2H_DATA:
+	case TCP_PDU_C2H_DATA:
 		if (hlen != 24 || plen < hlen + hd)
 			return fail(hq, -EPROTO, "C2HData: hlen %u plen %u", hlen, plen);
 		break;
@@ -159,7 +159,7 @@ static int on_c2h(struct tcp_hq *hq)
 	uint8_t flags = p[1], pdo = p[3];
 	uint32_t plen = le32(p + 4), off = le32(p + 12), datal = le32(p + 16);
 	uint16_t cid = le16(p + 8);
-	uint32_t dd = (flags & HT_F_DDGST) ? 4 : 0;
+	uint32_t dd = (flags & TCP_F_DDGST) ? 4 : 0;
 	struct drv_req *req = drv_req_lookup(hq->qp, cid);
 
 	if (!req || req->dir != NVEMU_XFER_FROM_CTRL)
@@ -171,7 +171,7 @@ static int on_c2h(struct tcp_hq *hq)
 			    cid, off, datal, req->xfered, req->len);
 	if (pdo < hq->hdr_need || (uint64_t)pdo + datal + dd != plen)
 		return fail(hq, -EPROTO, "C2HData: pdo %u datal %u plen %u", pdo, datal, plen);
-	if ((flags & HT_F_SUCCESS) && (!(flags & HT_F_LAST) || off + datal != req->len))
+	if ((flags & TCP_F_SUCCESS) && (!(flags & TCP_F_LAST) || off + datal != req->len))
 		return fail(hq, -EPROTO, "C2HData: SUCCESS before the last byte");
 	hq->rx_req = req;
 	hq->rx_datal = datal;
@@ -194,13 +194,13 @@ static int on_header(struct tcp_hq *hq)
 	hq->rx = HT_RX_CH;
 	hq->hdr_got = 0;
 	switch (hq->hdr[0]) {
-	case HT_ICRESP:
+	case TCP_PDU_ICRESP:
 		return on_icresp(hq);
-	case HT_RSP:
+	case TCP_PDU_RSP:
 		return on_rsp(hq);
-	case HT_R2T:
+	case TCP_PDU_R2T:
 		return on_r2t(hq);
-	case HT_C2H_DATA:
+	case TCP_PDU_C2H_DATA:
 		return on_c2h(hq);
 	default: /* C2HTermReq */
 		return fail(hq, -ECONNRESET, "target ended the connection (C2HTermReq FES %u)",
@@ -217,7 +217,7 @@ static int on_c2h_done(struct tcp_hq *hq)
 	req->xfered += hq->rx_datal;
 	hq->rx_req = NULL;
 	hq->rx = HT_RX_CH;
-	if (!(hq->rx_flags & HT_F_SUCCESS))
+	if (!(hq->rx_flags & TCP_F_SUCCESS))
 		return 0;
 	if (drv_complete(hq->qp, &cqe))
 		return fail(hq, -EPROTO, "C2HData SUCCESS for CID %u not in flight", cqe.cid);

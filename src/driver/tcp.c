@@ -150,7 +150,7 @@ static int tx_header(struct tcp_hq *hq, uint8_t *hdr, uint32_t hlen, uint32_t da
 	uint8_t dg[4];
 	int rc;
 
-	hdr[1] = (uint8_t)((hq->hdgst ? HT_F_HDGST : 0) | (dd ? HT_F_DDGST : 0) | hdr[1]);
+	hdr[1] = (uint8_t)((hq->hdgst ? TCP_F_HDGST : 0) | (dd ? TCP_F_DDGST : 0) | hdr[1]);
 	hdr[2] = (uint8_t)hlen;
 	hdr[3] = (uint8_t)pdo;
 	put_le32(hdr + 4, (pdo ? pdo : hlen + (hq->hdgst ? 4 : 0)) + datal + dd);
@@ -182,7 +182,7 @@ int ht_send_h2c(struct tcp_hq *hq, struct drv_req *req, uint16_t ttag, uint32_t 
 
 	while (off < end) {
 		uint32_t n = end - off < hq->maxh2cdata ? end - off : hq->maxh2cdata;
-		uint8_t h[24] = {HT_H2C_DATA, off + n == end ? HT_F_LAST : 0};
+		uint8_t h[24] = {TCP_PDU_H2C_DATA, off + n == end ? TCP_F_LAST : 0};
 		int rc;
 
 		put_le16(h + 8, req->cid);
@@ -202,7 +202,7 @@ int ht_send_h2c(struct tcp_hq *hq, struct drv_req *req, uint16_t ttag, uint32_t 
 static int tcp_submit(struct nvemu_drv_qpair *qp, struct drv_req *req)
 {
 	struct tcp_hq *hq = qp->tr;
-	uint8_t h[72] = {HT_CMD};
+	uint8_t h[72] = {TCP_PDU_CMD};
 	bool icd = req->dir == NVEMU_XFER_TO_CTRL && req->len <= hq->icd;
 	struct nvemu_sqe sqe = req->cmd;
 	int rc;
@@ -216,7 +216,7 @@ static int tcp_submit(struct nvemu_drv_qpair *qp, struct drv_req *req)
 	sqe.flags = (uint8_t)((sqe.flags & 3) | 0x40) /* PSDT: SGL */;
 	sqe.dptr1 = 0;
 	sqe.dptr2 = (uint64_t)(req->dir == NVEMU_XFER_NONE ? 0 : req->len) |
-		    (uint64_t)(icd ? HT_SGL_OFFSET : HT_SGL_TRANSP) << 56;
+		    (uint64_t)(icd ? TCP_SGL_INCAPSULE : TCP_SGL_TRANSPORT) << 56;
 	memcpy(h + 8, &sqe, sizeof(sqe));
 	rc = tx_header(hq, h, sizeof(h), icd ? req->len : 0);
 	if (!rc && icd && req->len)
@@ -336,7 +336,7 @@ fail:
 static int ic_exchange(struct tcp_hq *hq, const struct nvemu_drv_opts *o, uint64_t deadline,
 		       struct nvemu_error *err)
 {
-	uint8_t req[128] = {HT_ICREQ, 0, 128, 0, 128};
+	uint8_t req[128] = {TCP_PDU_ICREQ, 0, 128, 0, 128};
 	struct pollfd pfd = {.fd = hq->fd};
 	int rc;
 

@@ -131,7 +131,7 @@ static size_t rsp(struct fx *f, uint8_t *out, uint16_t cid, uint16_t sqid, uint1
 	put16(cqe + 10, sqid);
 	put16(cqe + 12, cid);
 	put16(cqe + 14, (uint16_t)(status << 1));
-	return pdu(f, out, HT_RSP, 0, cqe, sizeof(cqe), NULL, 0);
+	return pdu(f, out, TCP_PDU_RSP, 0, cqe, sizeof(cqe), NULL, 0);
 }
 
 static size_t c2h(struct fx *f, uint8_t *out, uint16_t cid, uint32_t off, const uint8_t *data,
@@ -142,7 +142,7 @@ static size_t c2h(struct fx *f, uint8_t *out, uint16_t cid, uint32_t off, const 
 	put16(h, cid);
 	put32(h + 4, off);
 	put32(h + 8, len);
-	return pdu(f, out, HT_C2H_DATA, flags, h, sizeof(h), data, len);
+	return pdu(f, out, TCP_PDU_C2H_DATA, flags, h, sizeof(h), data, len);
 }
 
 static void test_good_read_and_write(void **state)
@@ -158,7 +158,7 @@ static void test_good_read_and_write(void **state)
 	/* a read answered by two C2HData, the second with SUCCESS: no CapsuleResp needed */
 	cid = send_cmd(f, 0x02, 8192);
 	n = c2h(f, out, cid, 0, data, 4096, 0);
-	n += c2h(f, out + n, cid, 4096, data, 4096, HT_F_LAST | HT_F_SUCCESS);
+	n += c2h(f, out + n, cid, 4096, data, 4096, TCP_F_LAST | TCP_F_SUCCESS);
 	for (size_t i = 0; i < n; i++) /* one byte at a time: any split must work */
 		assert_int_equal(ht_rx_feed(f->hq, out + i, 1), 0);
 	assert_int_equal(f->done, 1);
@@ -170,10 +170,10 @@ static void test_good_read_and_write(void **state)
 	put16(r2t, cid);
 	put16(r2t + 2, 7);
 	put32(r2t + 8, 8192);
-	n = pdu(f, out, HT_R2T, 0, r2t, sizeof(r2t), NULL, 0);
+	n = pdu(f, out, TCP_PDU_R2T, 0, r2t, sizeof(r2t), NULL, 0);
 	assert_int_equal(ht_rx_feed(f->hq, out, n), 0);
 	assert_int_equal(f->hq->tx_len, 2 * (24 + 4 + 4096 + 4));
-	assert_int_equal(f->hq->tx[0], HT_H2C_DATA);
+	assert_int_equal(f->hq->tx[0], TCP_PDU_H2C_DATA);
 	n = rsp(f, out, cid, 1, 0);
 	assert_int_equal(ht_rx_feed(f->hq, out, n), 0);
 	assert_int_equal(f->done, 2);
@@ -242,26 +242,26 @@ static void test_hostile_data(void **state)
 	/* C2HData larger than the command's buffer: nothing past it is written */
 	f = fx_new(false, false);
 	cid = send_cmd(f, 0x02, 4096);
-	n = c2h(f, out, cid, 0, data, 8192, HT_F_LAST);
+	n = c2h(f, out, cid, 0, data, 8192, TCP_F_LAST);
 	expect_dead(f, out, n, -EPROTO, "offset 0 length 8192");
 	assert_int_equal(f->buf[4096], 0xa5);
 	fx_free(f);
 	/* C2HData out of order */
 	f = fx_new(false, false);
 	cid = send_cmd(f, 0x02, 8192);
-	n = c2h(f, out, cid, 4096, data, 4096, HT_F_LAST);
+	n = c2h(f, out, cid, 4096, data, 4096, TCP_F_LAST);
 	expect_dead(f, out, n, -EPROTO, "offset 4096");
 	fx_free(f);
 	/* C2HData for a write */
 	f = fx_new(false, false);
 	cid = send_cmd(f, 0x01, 4096);
-	n = c2h(f, out, cid, 0, data, 4096, HT_F_LAST);
+	n = c2h(f, out, cid, 0, data, 4096, TCP_F_LAST);
 	expect_dead(f, out, n, -EPROTO, "reads nothing");
 	fx_free(f);
 	/* SUCCESS before the last byte */
 	f = fx_new(false, false);
 	cid = send_cmd(f, 0x02, 8192);
-	n = c2h(f, out, cid, 0, data, 4096, HT_F_LAST | HT_F_SUCCESS);
+	n = c2h(f, out, cid, 0, data, 4096, TCP_F_LAST | TCP_F_SUCCESS);
 	expect_dead(f, out, n, -EPROTO, "SUCCESS");
 	fx_free(f);
 	/* R2T for a read, and an R2T past the end of a write */
@@ -269,7 +269,7 @@ static void test_hostile_data(void **state)
 	cid = send_cmd(f, 0x02, 4096);
 	put16(r2t, cid);
 	put32(r2t + 8, 4096);
-	n = pdu(f, out, HT_R2T, 0, r2t, sizeof(r2t), NULL, 0);
+	n = pdu(f, out, TCP_PDU_R2T, 0, r2t, sizeof(r2t), NULL, 0);
 	expect_dead(f, out, n, -EPROTO, "no data to send");
 	fx_free(f);
 	f = fx_new(false, false);
@@ -277,7 +277,7 @@ static void test_hostile_data(void **state)
 	put16(r2t, cid);
 	put32(r2t + 4, 0);
 	put32(r2t + 8, 8192);
-	n = pdu(f, out, HT_R2T, 0, r2t, sizeof(r2t), NULL, 0);
+	n = pdu(f, out, TCP_PDU_R2T, 0, r2t, sizeof(r2t), NULL, 0);
 	expect_dead(f, out, n, -EPROTO, "length 8192");
 	assert_int_equal(f->hq->tx_len, 0);
 	fx_free(f);
@@ -300,14 +300,14 @@ static void test_hostile_framing(void **state)
 	/* data digest error */
 	f = fx_new(false, true);
 	cid = send_cmd(f, 0x02, 4096);
-	n = c2h(f, out, cid, 0, data, 4096, HT_F_LAST | HT_F_SUCCESS);
+	n = c2h(f, out, cid, 0, data, 4096, TCP_F_LAST | TCP_F_SUCCESS);
 	out[n - 1] ^= 1;
 	expect_dead(f, out, n, -EBADMSG, "data digest");
 	fx_free(f);
 	/* digest flag missing although negotiated */
 	f = fx_new(true, false);
 	n = rsp(f, out, 0, 1, 0);
-	out[1] &= (uint8_t)~HT_F_HDGST;
+	out[1] &= (uint8_t)~TCP_F_HDGST;
 	expect_dead(f, out, n, -EPROTO, "digest flag");
 	fx_free(f);
 	/* CapsuleResp with a wrong length, an unknown PDU type, ICResp after IC */
@@ -323,7 +323,7 @@ static void test_hostile_framing(void **state)
 	fx_free(f);
 	f = fx_new(false, false);
 	memset(out, 0, 128);
-	out[0] = HT_ICRESP;
+	out[0] = TCP_PDU_ICRESP;
 	out[2] = 128;
 	put32(out + 4, 128);
 	expect_dead(f, out, 8, -EPROTO, "out of sequence");
@@ -331,7 +331,7 @@ static void test_hostile_framing(void **state)
 	/* C2HTermReq ends the connection */
 	f = fx_new(false, false);
 	memset(out, 0, 24);
-	out[0] = HT_C2H_TERM;
+	out[0] = TCP_PDU_C2H_TERM;
 	out[2] = 24;
 	put32(out + 4, 24);
 	put16(out + 8, 5);
@@ -351,7 +351,7 @@ static void test_hostile_framing(void **state)
 
 static void test_icresp_checks(void **state)
 {
-	uint8_t ic[128] = {HT_ICRESP, 0, 128, 0, 128};
+	uint8_t ic[128] = {TCP_PDU_ICRESP, 0, 128, 0, 128};
 	struct fx *f;
 
 	/* a good one: digests only as asked, MAXH2CDATA kept */

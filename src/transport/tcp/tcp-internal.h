@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* NVMe/TCP target internals: PDU layouts, connections, associations. */
+/* NVMe/TCP target internals: connections, associations (PDU layouts: util/nvme-tcp-pdu.h). */
 #ifndef NVEMU_TCP_INTERNAL_H
 #define NVEMU_TCP_INTERNAL_H
 
@@ -9,118 +9,15 @@
 #include <sys/queue.h>
 
 #include "engine/nvemu-internal.h"
+#include "util/nvme-tcp-pdu.h"
 #include <nvemu/tcp.h>
-
-/* ---- PDUs (NVMe/TCP Transport Specification 1.0) */
-
-enum {
-	TCP_PDU_ICREQ = 0x00,
-	TCP_PDU_ICRESP = 0x01,
-	TCP_PDU_H2C_TERM = 0x02,
-	TCP_PDU_C2H_TERM = 0x03,
-	TCP_PDU_CMD = 0x04,
-	TCP_PDU_RSP = 0x05,
-	TCP_PDU_H2C_DATA = 0x06,
-	TCP_PDU_C2H_DATA = 0x07,
-	TCP_PDU_R2T = 0x09,
-};
-
-enum {
-	TCP_F_HDGST = 1 << 0,
-	TCP_F_DDGST = 1 << 1,
-	TCP_F_LAST = 1 << 2,
-	TCP_F_SUCCESS = 1 << 3,
-};
-
-/* Fatal Error Status of a TermReq */
-enum {
-	TCP_FES_INVALID_HDR = 0x01,
-	TCP_FES_PDU_SEQ = 0x02,
-	TCP_FES_HDR_DIGEST = 0x03,
-	TCP_FES_OUT_OF_RANGE = 0x04,
-	TCP_FES_LIMIT_EXCEEDED = 0x05,
-	TCP_FES_UNSUPPORTED = 0x06,
-};
-
-struct tcp_ch {
-	uint8_t type;
-	uint8_t flags;
-	uint8_t hlen;
-	uint8_t pdo;
-	uint32_t plen;
-} __attribute__((packed));
-
-struct tcp_icreq {
-	struct tcp_ch ch;
-	uint16_t pfv;
-	uint8_t hpda;
-	uint8_t digest; /* bit 0 HDGST_ENABLE, bit 1 DDGST_ENABLE */
-	uint32_t maxr2t;
-	uint8_t rsvd[112];
-} __attribute__((packed));
-
-struct tcp_icresp {
-	struct tcp_ch ch;
-	uint16_t pfv;
-	uint8_t cpda;
-	uint8_t digest;
-	uint32_t maxh2cdata;
-	uint8_t rsvd[112];
-} __attribute__((packed));
-
-struct tcp_cmd_pdu {
-	struct tcp_ch ch;
-	uint8_t sqe[64];
-} __attribute__((packed));
-
-struct tcp_rsp_pdu {
-	struct tcp_ch ch;
-	uint8_t cqe[16];
-} __attribute__((packed));
-
-/* H2CData and C2HData (ttag reserved in C2H) */
-struct tcp_data_pdu {
-	struct tcp_ch ch;
-	uint16_t cccid;
-	uint16_t ttag;
-	uint32_t datao;
-	uint32_t datal;
-	uint32_t rsvd;
-} __attribute__((packed));
-
-struct tcp_r2t_pdu {
-	struct tcp_ch ch;
-	uint16_t cccid;
-	uint16_t ttag;
-	uint32_t r2to;
-	uint32_t r2tl;
-	uint32_t rsvd;
-} __attribute__((packed));
-
-struct tcp_term_pdu {
-	struct tcp_ch ch;
-	uint16_t fes;
-	uint32_t fei;
-	uint8_t rsvd[10];
-} __attribute__((packed));
-
-_Static_assert(sizeof(struct tcp_icreq) == 128, "ICReq");
-_Static_assert(sizeof(struct tcp_icresp) == 128, "ICResp");
-_Static_assert(sizeof(struct tcp_cmd_pdu) == 72, "CapsuleCmd");
-_Static_assert(sizeof(struct tcp_rsp_pdu) == 24, "CapsuleResp");
-_Static_assert(sizeof(struct tcp_data_pdu) == 24, "Data");
-_Static_assert(sizeof(struct tcp_r2t_pdu) == 24, "R2T");
-_Static_assert(sizeof(struct tcp_term_pdu) == 24, "TermReq");
 
 #define TCP_IN_CAPSULE_MAX 8192u			    /* bytes of in-capsule data */
 #define TCP_IOCCSZ	   ((64 + TCP_IN_CAPSULE_MAX) / 16) /* in 16-byte units */
-#define TCP_TERM_MAX_PLEN  152
 #define TCP_MAX_DATA	   (2u << 20) /* largest data transfer of one command */
 #define TCP_ADMIN_DEPTH	   32
 #define TCP_MAX_SLOTS	   256
 #define TCP_STASH_MAX	   (128u << 10) /* bytes held back while a queue is paused */
-#define TCP_SGL_INCAPSULE  0x01 /* Data Block, Offset subtype */
-#define TCP_SGL_TRANSPORT  0x5a /* Transport Data Block, transport specific */
 
 /* ---- objects */
 
