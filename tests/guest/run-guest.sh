@@ -144,7 +144,7 @@ mkdir -p "$run/root/test" "$run/root/nvemu/bin"
 cp "$script" "$run/root/test/script.sh"
 # The scripts source their shared helpers from next to themselves.
 cp "$(dirname "$0")/lib.sh" "$run/root/test/lib.sh"
-for b in src/daemon/nvemud src/rpc-cli/nvemu-rpc tests/guest/nvemu-tcp-target; do
+for b in src/daemon/nvemud src/rpc-cli/nvemu-rpc src/perf/nvemu-perf tests/guest/nvemu-tcp-target; do
 	if [ -x "$build/$b" ]; then
 		cp "$build/$b" "$run/root/nvemu/bin/"
 		copy_with_libs "$run/root" "$build/$b"
