@@ -89,6 +89,7 @@ struct drv_req *drv_req_get(struct nvemu_drv_qpair *qp)
 	req->xfered = 0;
 	req->tr_priv = NULL;
 	req->timed_out = false;
+	req->abort_sent = false;
 	req->timeout_ms = 0;
 	return req;
 }

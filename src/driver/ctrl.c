@@ -433,17 +433,59 @@ void nvemu_drv_ctrl_destroy(struct nvemu_drv_ctrl *ctrl)
 	free(ctrl);
 }
 
-/* Fail commands older than their timeout: the controller is reset (no Abort). */
+static void abort_cb(void *arg, int err, const struct nvemu_cqe *cqe)
+{
+	struct nvemu_drv_ctrl *ctrl = arg;
+
+	if (err == -EIO)
+		drv_log(ctrl, NVEMU_DRV_LOG_WARN, "Abort failed: status 0x%x", cqe->status);
+	else if (!err)
+		drv_log(ctrl, NVEMU_DRV_LOG_INFO, "Abort completed: command %s",
+			(cqe->dw0 & 1) ? "not aborted" : "aborted");
+}
+
+/* Abort (SQID, CID) of req on the admin queue; 0 when sent. */
+static int send_abort(struct nvemu_drv_ctrl *ctrl, const struct drv_req *req)
+{
+	struct drv_req *a = drv_req_get(ctrl->admin);
+
+	if (!a)
+		return -EBUSY;
+	memset(&a->cmd, 0, sizeof(a->cmd));
+	a->cmd.opc = nvme_admin_abort_cmd;
+	a->cmd.cdw10 = req->qp->qid | (uint32_t)req->cid << 16;
+	a->cb = abort_cb;
+	a->arg = ctrl;
+	a->timeout_ms = ctrl->opts.admin_timeout_ms;
+	return drv_req_send(a);
+}
+
+/*
+ * An I/O command older than its timeout gets an Abort, as the Linux driver
+ * does, and admin_timeout_ms more to complete (a command the target aborts
+ * completes with Command Abort Requested): no reset. An admin command (the
+ * Abort included) or an I/O command still out after that resets the
+ * controller.
+ */
 static void check_timeouts(struct nvemu_drv_ctrl *ctrl, struct nvemu_drv_qpair *qp, uint64_t now)
 {
 	for (unsigned i = 0; i < qp->depth; i++) {
 		struct drv_req *req = &qp->reqs[i];
 
-		if (!req->inflight || !req->timeout_ms ||
+		if (!req->inflight || !req->timeout_ms || req->timed_out ||
 		    now - req->start_ns < (uint64_t)req->timeout_ms * 1000000ull)
 			continue;
-		drv_log(ctrl, NVEMU_DRV_LOG_ERR, "queue %u: command 0x%02x CID %u timed out",
-			qp->qid, req->cmd.opc, req->cid);
+		if (qp->qid && !req->abort_sent && !send_abort(ctrl, req)) {
+			drv_log(ctrl, NVEMU_DRV_LOG_WARN,
+				"queue %u: command 0x%02x CID %u timed out: sent Abort", qp->qid,
+				req->cmd.opc, req->cid);
+			req->abort_sent = true;
+			req->start_ns = now;
+			req->timeout_ms = ctrl->opts.admin_timeout_ms;
+			continue;
+		}
+		drv_log(ctrl, NVEMU_DRV_LOG_ERR, "queue %u: command 0x%02x CID %u timed out%s",
+			qp->qid, req->cmd.opc, req->cid, req->abort_sent ? " after Abort" : "");
 		req->timed_out = true;
 		ctrl->reset_pending = true;
 	}

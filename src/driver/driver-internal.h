@@ -40,6 +40,7 @@ struct drv_req {
 	uint64_t start_ns;
 	uint32_t timeout_ms; /* 0: none (AER) */
 	bool timed_out;	     /* fails with -ETIMEDOUT when the reset comes */
+	bool abort_sent;     /* timed out once: an Abort for it is out */
 	uint8_t dsm[16];     /* a Dataset Management range (the command's data) */
 	/* Transport scratch: bytes moved so far (TCP), a PRP list page (PCIe)... */
 	uint32_t xfered;

@@ -436,6 +436,14 @@ static void test_ns_rescan(void **state)
 	srv_free(sv);
 }
 
+/* Counts the driver's "sent Abort" messages. */
+static void count_aborts(void *arg, int level, const char *msg)
+{
+	(void)level;
+	if (strstr(msg, "sent Abort"))
+		(*(int *)arg)++;
+}
+
 /* A namespace on a delay bdev (reads take 1.5 s) and one with 4 KiB LBAs. */
 static void test_timeout_and_4k(void **state)
 {
@@ -452,6 +460,7 @@ static void test_timeout_and_4k(void **state)
 	struct io_wait w = {0};
 	uint8_t buf[8192], wbuf[8192];
 	uint32_t nsid;
+	int aborts = 0;
 
 	assert_non_null(sv);
 	nvemu_subsys_params_init(&sp);
@@ -480,11 +489,38 @@ static void test_timeout_and_4k(void **state)
 	assert_int_equal(io_sync(c, 0, 2, NVEMU_DRV_IO_READ, 255, 1, buf), 0);
 	assert_memory_equal(buf, wbuf, 4096);
 	assert_int_equal(io_sync(c, 0, 2, NVEMU_DRV_IO_READ, 255, 2, buf), -EINVAL);
-	/* a read the target holds past io_timeout_ms: -ETIMEDOUT, reset, reconnect */
+	/*
+	 * A read the target holds past io_timeout_ms: the driver sends Abort,
+	 * the target marks the read, which completes with Command Abort
+	 * Requested when the backend returns: no reset.
+	 */
+	o.log = count_aborts;
+	o.log_arg = &aborts;
+	nvemu_drv_ctrl_destroy(c);
+	c = connect_ok(&trid, &o);
+	assert_int_equal(nvemu_drv_io(nvemu_drv_ctrl_qpair(c, 1), 1, NVEMU_DRV_IO_READ, 0, 1, buf,
+				      io_cb, &w),
+			 0);
+	assert_int_equal(wait_io(c, nvemu_drv_ctrl_qpair(c, 1), &w), -EIO);
+	assert_int_equal(nvemu_status_sc(w.status), NVME_SC_ABORT_REQ);
+	assert_int_equal(aborts, 1);
+	assert_int_equal(nvemu_drv_ctrl_resets(c), 0);
+	assert_int_equal(nvemu_drv_ctrl_state(c), NVEMU_DRV_STATE_ENABLED);
+	nvemu_drv_ctrl_destroy(c);
+	/*
+	 * The same read when the Abort's grace (admin_timeout_ms) ends before
+	 * the target completes it: the fallback resets, -ETIMEDOUT, reconnect.
+	 */
+	usleep(1600000);
+	o.admin_timeout_ms = 400;
+	c = connect_ok(&trid, &o);
+	memset(&w, 0, sizeof(w));
+	aborts = 0;
 	assert_int_equal(nvemu_drv_io(nvemu_drv_ctrl_qpair(c, 1), 1, NVEMU_DRV_IO_READ, 0, 1, buf,
 				      io_cb, &w),
 			 0);
 	assert_int_equal(wait_io(c, nvemu_drv_ctrl_qpair(c, 1), &w), -ETIMEDOUT);
+	assert_int_equal(aborts, 1);
 	assert_int_equal(drain_until(c, NVEMU_DRV_STATE_ENABLED, 5000), 0);
 	assert_int_equal(nvemu_drv_ctrl_resets(c), 1);
 	/* the 4 KiB namespace still holds its data */
