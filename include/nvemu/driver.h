@@ -113,7 +113,7 @@ struct nvemu_drv_opts {
 	uint32_t kato_ms;		 /* fabrics Keep Alive; 0: 10 s */
 	uint32_t connect_timeout_ms;	 /* one connect / reconnect attempt; 0: 5 s */
 	uint32_t admin_timeout_ms;	 /* 0: 10 s */
-	uint32_t io_timeout_ms;		 /* a command older than this resets the ctrl; 0: 30 s */
+	uint32_t io_timeout_ms;		 /* older: Abort, then reset (docs/driver.md); 0: 30 s */
 	uint32_t reconnect_delay_ms;	 /* between attempts; 0: 1 s */
 	/* Failed after being lost this long; 0: 60 s, UINT32_MAX: never. */
 	uint32_t ctrl_loss_timeout_ms;
