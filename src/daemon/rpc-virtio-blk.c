@@ -3,7 +3,8 @@
  * virtio_blk_controller_* methods (NVIDIA SNAP's names): virtio-blk exports
  * over vhost-user-blk sockets. An export's target is named by a device
  * string (SN:n<NSID>, NQN:n<NSID> or a GPT partition UUID,
- * include/nvemu/partition.h), by the bdev under a namespace, or by nqn +
+ * include/nvemu/partition.h; SN may also be a bdev_nvme controller's serial,
+ * naming the namespace its bdev backs), by the bdev under a namespace, or by nqn +
  * nsid; without one it is created detached and bdev_attach gives it one.
  */
 #include <errno.h>
@@ -41,6 +42,27 @@ static int target_by_bdev(struct nvemud *d, const char *name, struct nvemu_vblk_
 	if (!nvemud_find_bdev(d, name))
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "bdev: no bdev %.64s", name);
 	return rpc_err_set(e, RPC_ERR_NOT_FOUND, "bdev: bdev %.64s backs no namespace", name);
+}
+
+/*
+ * SN:n<NSID> of a controller driven through bdev_nvme (no nvemu subsystem
+ * has that serial): the namespace its bdev backs. nerr: why the device
+ * string named no nvemu namespace, reported when it names no driven one
+ * either.
+ */
+static int target_by_driven_sn(struct nvemud *d, const char *dev, struct nvemu_vblk_target *t,
+			       const struct nvemu_error *nerr, struct rpc_err *e)
+{
+	struct nvemu_bdev *b = nvemud_nvme_find_sn(d, dev);
+
+	if (!b)
+		return rpc_err_nvemu(e, nerr);
+	if (target_by_bdev(d, b->name, t, e) == 0)
+		return 0;
+	return rpc_err_set(e, RPC_ERR_NOT_FOUND,
+			   "device: %.64s is bdev %.64s, which backs no namespace: create one "
+			   "with nvme_namespace_create",
+			   dev, b->name);
 }
 
 static uint64_t whole_lbas(struct nvemu_subsys *s, uint32_t nsid)
@@ -85,7 +107,7 @@ static int resolve_target(struct nvemud *d, json_t *params, struct nvemu_vblk_ta
 	if (!rpc_has(params, "device"))
 		return 0;
 	if (nvemu_ns_range_resolve(d->subsys, d->nr_subsys, rpc_str(params, "device"), &r, &nerr))
-		return rpc_err_nvemu(e, &nerr);
+		return target_by_driven_sn(d, rpc_str(params, "device"), t, &nerr, e);
 	t->subsys = r.subsys;
 	t->nsid = r.nsid;
 	/* A whole namespace (nr_lbas 0) follows a resize; a partition is a fixed window. */
