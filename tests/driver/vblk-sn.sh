@@ -75,3 +75,16 @@ expect_eq "... namespace 5 of $NQB" "$(jget 0.target.nqn) $(jget 0.target.nsid)"
 expect_ok "destroy V1" virtio_blk_controller_destroy --ctrl V1
 expect_ok "destroy V2" virtio_blk_controller_destroy --ctrl V2
 check "B is alive" kill -0 $BPID
+
+# nvemud --client --device SN:n1: the configuration attaches the controller and
+# creates the namespace before the command line's exports start.
+expect_ok "B: save_config" save_config --filename "$T/b.json"
+kill -TERM $BPID
+wait $BPID
+"$NVEMUD" -r "$SB" -l none -m none -u none -c "$T/b.json" --client "$T/c1.sock" \
+	--device VSNA0001:n1 >>"$T/b.log" 2>&1 &
+BPID=$!
+check "B restarts with the configuration and --client --device VSNA0001:n1" up "$SB" $BPID
+call virtio_blk_controller_list
+expect_eq "the --client export targets namespace 5 of $NQB" \
+	"$(jget 0.attached) $(jget 0.target.nqn) $(jget 0.target.nsid)" "true $NQB 5"
