@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/queue.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "event-loop.h"
@@ -12,12 +13,16 @@ struct loop_src {
 	struct loop *loop;
 	int fd;
 	bool is_timer;
+	bool is_poller;
+	bool needs_polling;
 	bool dead;
+	loop_poll_cb poll_cb;
 	loop_fd_cb fd_cb;
 	loop_timer_cb timer_cb;
 	void *arg;
 	LIST_ENTRY(loop_src) link;	 /* loop->srcs while live */
 	SLIST_ENTRY(loop_src) dead_link; /* loop->dead once deleted */
+	LIST_ENTRY(loop_src) poll_link;	 /* loop->pollers until reaped */
 };
 
 struct loop {
@@ -26,6 +31,12 @@ struct loop {
 	bool dispatching;
 	SLIST_HEAD(, loop_src) dead; /* freed after the current dispatch round */
 	LIST_HEAD(, loop_src) srcs;  /* every live source, for loop_free */
+	LIST_HEAD(, loop_src) pollers;
+	unsigned needs_polling; /* live pollers marked so */
+	unsigned busy_poll_us;
+	unsigned idle_poll_ms;
+	uint64_t last_work_ns;
+	struct loop_stats st;
 };
 
 struct loop *loop_new(void)
@@ -40,7 +51,10 @@ struct loop *loop_new(void)
 		return NULL;
 	}
 	LIST_INIT(&loop->srcs);
+	LIST_INIT(&loop->pollers);
 	SLIST_INIT(&loop->dead);
+	loop->busy_poll_us = LOOP_BUSY_POLL_US_DEFAULT;
+	loop->idle_poll_ms = LOOP_IDLE_POLL_MS_DEFAULT;
 	return loop;
 }
 
@@ -50,6 +64,9 @@ static void reap(struct loop *loop)
 		struct loop_src *s = SLIST_FIRST(&loop->dead);
 
 		SLIST_REMOVE_HEAD(&loop->dead, dead_link);
+		/* Pollers leave their list only here: a poller round may be walking it. */
+		if (s->is_poller)
+			LIST_REMOVE(s, poll_link);
 		free(s);
 	}
 }
@@ -111,7 +128,10 @@ void loop_del(struct loop_src *src)
 	if (!src || src->dead)
 		return;
 	loop = src->loop;
-	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, src->fd, NULL);
+	if (src->is_poller)
+		loop_poller_set_needs_polling(src, false);
+	else
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, src->fd, NULL);
 	if (src->is_timer)
 		close(src->fd);
 	src->dead = true;
@@ -177,11 +197,103 @@ struct loop_src *loop_add_timer(struct loop *loop, unsigned ms, bool periodic,
 	return src;
 }
 
+struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg)
+{
+	struct loop_src *src = calloc(1, sizeof(*src));
+
+	if (!src)
+		return NULL;
+	src->loop = loop;
+	src->fd = -1;
+	src->is_poller = true;
+	src->poll_cb = cb;
+	src->arg = arg;
+	LIST_INSERT_HEAD(&loop->srcs, src, link);
+	LIST_INSERT_HEAD(&loop->pollers, src, poll_link);
+	return src;
+}
+
+void loop_poller_set_needs_polling(struct loop_src *src, bool on)
+{
+	if (!src || src->dead || src->needs_polling == on)
+		return;
+	src->needs_polling = on;
+	if (on)
+		src->loop->needs_polling++;
+	else
+		src->loop->needs_polling--;
+}
+
+void loop_set_polling(struct loop *loop, unsigned busy_poll_us, unsigned idle_poll_ms)
+{
+	if (busy_poll_us > LOOP_BUSY_POLL_US_MAX)
+		busy_poll_us = LOOP_BUSY_POLL_US_MAX;
+	if (!idle_poll_ms)
+		idle_poll_ms = 1;
+	if (idle_poll_ms > LOOP_IDLE_POLL_MS_MAX)
+		idle_poll_ms = LOOP_IDLE_POLL_MS_MAX;
+	loop->busy_poll_us = busy_poll_us;
+	loop->idle_poll_ms = idle_poll_ms;
+}
+
+void loop_get_stats(const struct loop *loop, struct loop_stats *st)
+{
+	*st = loop->st;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int run_pollers(struct loop *loop)
+{
+	struct loop_src *p;
+	int work = 0;
+
+	LIST_FOREACH(p, &loop->pollers, poll_link) {
+		int r;
+
+		if (p->dead)
+			continue;
+		r = p->poll_cb(p->arg);
+		if (r > 0)
+			work += r;
+	}
+	return work;
+}
+
+/* The wait the caller asked for, shortened by busy and needed polling. */
+static int effective_timeout(struct loop *loop, int timeout_ms, uint64_t *now)
+{
+	if (timeout_ms == 0)
+		return 0;
+	if (loop->busy_poll_us && loop->last_work_ns) {
+		*now = now_ns();
+		if (*now - loop->last_work_ns < (uint64_t)loop->busy_poll_us * 1000u)
+			return 0;
+	}
+	if (loop->needs_polling && (timeout_ms < 0 || (unsigned)timeout_ms > loop->idle_poll_ms))
+		return (int)loop->idle_poll_ms;
+	return timeout_ms;
+}
+
 int loop_run_once(struct loop *loop, int timeout_ms)
 {
 	struct epoll_event evs[64];
-	int n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
+	uint64_t now = 0;
+	int tmo = effective_timeout(loop, timeout_ms, &now);
+	int n, work, io = 0;
 
+	loop->st.iterations++;
+	if (tmo)
+		loop->st.sleeps++;
+	else
+		loop->st.busy_polls++;
+	n = epoll_wait(loop->epfd, evs, 64, tmo);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	loop->dispatching = true;
@@ -197,12 +309,17 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 				continue;
 			src->timer_cb(src, src->arg);
 		} else {
+			io++;
 			src->fd_cb(src, src->fd, evs[i].events, src->arg);
 		}
 	}
+	work = run_pollers(loop);
 	loop->dispatching = false;
 	reap(loop);
-	return n;
+	/* Timers are not traffic: a periodic tick must not keep the loop spinning. */
+	if ((io > 0 || work > 0) && loop->busy_poll_us)
+		loop->last_work_ns = now_ns();
+	return n + work;
 }
 
 int loop_run(struct loop *loop)

@@ -39,7 +39,42 @@ struct loop_src *loop_add_disarmed_timer(struct loop *loop, loop_timer_cb cb, vo
 int loop_timer_arm(struct loop_src *src, unsigned ms, bool periodic);
 int loop_timer_disarm(struct loop_src *src);
 
-/* Wait up to timeout_ms (-1: forever) and dispatch; returns events handled or -errno. */
+/*
+ * Pollers run once per loop iteration, after the fd events: for work that
+ * has no fd (doorbells in shared memory) or that is batched until the
+ * iteration ends (backend submissions). cb returns > 0 when it did work.
+ *
+ * The loop busy-polls (epoll with a zero timeout) for busy_poll_us after
+ * the last fd event or poller work, then sleeps: a busy target keeps its
+ * core and answers without a wake-up, an idle one costs nothing. A poller
+ * marked needs_polling (loop_poller_set_needs_polling) has nothing that
+ * wakes the loop when work arrives, so while one exists the loop sleeps at
+ * most idle_poll_ms.
+ */
+typedef int (*loop_poll_cb)(void *arg);
+
+struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg);
+void loop_poller_set_needs_polling(struct loop_src *src, bool on);
+
+#define LOOP_BUSY_POLL_US_DEFAULT 0
+#define LOOP_IDLE_POLL_MS_DEFAULT 1
+#define LOOP_BUSY_POLL_US_MAX	  1000000u
+#define LOOP_IDLE_POLL_MS_MAX	  1000u
+/* 0 busy_poll_us: never spin. idle_poll_ms: 1..LOOP_IDLE_POLL_MS_MAX. */
+void loop_set_polling(struct loop *loop, unsigned busy_poll_us, unsigned idle_poll_ms);
+
+struct loop_stats {
+	uint64_t iterations;
+	uint64_t sleeps;    /* epoll_wait calls that could block */
+	uint64_t busy_polls; /* epoll_wait calls with a zero timeout */
+};
+void loop_get_stats(const struct loop *loop, struct loop_stats *st);
+
+/*
+ * Wait up to timeout_ms (-1: forever; shortened while busy-polling or while
+ * a poller needs polling), dispatch, run the pollers; returns fd events and
+ * poller work handled, or -errno.
+ */
 int loop_run_once(struct loop *loop, int timeout_ms);
 /* Run until loop_stop(). */
 int loop_run(struct loop *loop);

@@ -102,12 +102,35 @@ static void usage(FILE *f)
 		"    --ds-max N        memory regions the client may register (1..%d)\n"
 		"    --register-ds PATH  accept only guest memory backed by this file\n"
 		"    --num-queues N, --queue-size N, --serial S\n"
+		"  --poll-us N         after I/O, keep polling for N microseconds before\n"
+		"                      sleeping: lower latency for a busy target at the cost\n"
+		"                      of CPU while it is busy (0: never spin; default %u;\n"
+		"                      at most %u). An idle daemon always sleeps.\n"
+		"  --idle-poll-ms N    how often to look at memory that nothing signals\n"
+		"                      (mmapped doorbells) while idle (1..%u, default %u)\n"
 		"  -v, --verbose       more messages (repeat: debug, trace)\n"
 		"  -q, --quiet         errors only\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n",
 		NVEMUD_DEFAULT_NQN, DEFAULT_TRADDR, DEFAULT_TRSVCID, NVEMUD_DEFAULT_SOCKET,
-		NVEMU_MCTP_SOCKET_DEFAULT, NVEMU_VBLK_MAX_DS);
+		NVEMU_MCTP_SOCKET_DEFAULT, NVEMU_VBLK_MAX_DS, LOOP_BUSY_POLL_US_DEFAULT,
+		LOOP_BUSY_POLL_US_MAX, LOOP_IDLE_POLL_MS_MAX, LOOP_IDLE_POLL_MS_DEFAULT);
+}
+
+static int parse_uint_opt(const char *name, const char *arg, unsigned min, unsigned max,
+			  unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "nvemud: %s: a number from %u to %u: %s\n", name, min, max, arg);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
 }
 
 static void signal_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
@@ -209,6 +232,7 @@ struct nvemud_opts {
 	bool rpc_given; /* -r: a private instance */
 	int level;
 	json_t *clients; /* virtio_blk_controller_create params, one per --client */
+	unsigned poll_us, idle_poll_ms;
 };
 
 enum {
@@ -220,6 +244,8 @@ enum {
 	OPT_NUM_QUEUES,
 	OPT_QUEUE_SIZE,
 	OPT_SERIAL,
+	OPT_POLL_US,
+	OPT_IDLE_POLL_MS,
 };
 
 /* Each --client option and the virtio_blk_controller_create parameter it sets. */
@@ -337,12 +363,16 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "num-queues", required_argument, NULL, OPT_NUM_QUEUES },
 		{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
 		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "poll-us", required_argument, NULL, OPT_POLL_US },
+		{ "idle-poll-ms", required_argument, NULL, OPT_IDLE_POLL_MS },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 
 	*o = (struct nvemud_opts){ .sock = NVEMUD_DEFAULT_SOCKET, .traddr = DEFAULT_TRADDR,
-				   .trsvcid = DEFAULT_TRSVCID, .level = NVEMUD_LOG_INFO };
+				   .trsvcid = DEFAULT_TRSVCID, .level = NVEMUD_LOG_INFO,
+				   .poll_us = LOOP_BUSY_POLL_US_DEFAULT,
+				   .idle_poll_ms = LOOP_IDLE_POLL_MS_DEFAULT };
 	while ((opt = getopt_long(argc, argv, "c:r:l:m:u:vqhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -367,6 +397,15 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 					o->listen);
 				return 2;
 			}
+			break;
+		case OPT_POLL_US:
+			if (parse_uint_opt("--poll-us", optarg, 0, LOOP_BUSY_POLL_US_MAX, &o->poll_us))
+				return 2;
+			break;
+		case OPT_IDLE_POLL_MS:
+			if (parse_uint_opt("--idle-poll-ms", optarg, 1, LOOP_IDLE_POLL_MS_MAX,
+					   &o->idle_poll_ms))
+				return 2;
 			break;
 		case 'v':
 			if (o->level < NVEMUD_LOG_TRACE)
@@ -524,6 +563,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nvemud: cannot set up the event loop: %s\n", strerror(errno));
 		return 1;
 	}
+	loop_set_polling(loop, o.poll_us, o.idle_poll_ms);
 	d = nvemud_new(loop, o.level);
 	if (!d) {
 		fprintf(stderr, "nvemud: out of memory\n");

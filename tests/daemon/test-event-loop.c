@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+/* The daemon's event loop: pollers, adaptive busy polling, deletion from callbacks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "event-loop.h"
+
+struct counter {
+	int calls;
+	int work; /* returned by each call */
+	struct loop_src *self;
+	struct loop_src *victim; /* deleted from inside the callback */
+};
+
+static int count_poll(void *arg)
+{
+	struct counter *c = arg;
+
+	c->calls++;
+	if (c->victim) {
+		loop_del(c->victim);
+		c->victim = NULL;
+	}
+	return c->work;
+}
+
+static void test_pollers_run_each_iteration(void **state)
+{
+	struct loop *loop = loop_new();
+	struct counter a = { 0 }, b = { .work = 1 };
+	struct loop_src *pa, *pb;
+
+	(void)state;
+	assert_non_null(loop);
+	pa = loop_add_poller(loop, count_poll, &a);
+	pb = loop_add_poller(loop, count_poll, &b);
+	assert_non_null(pa);
+	assert_non_null(pb);
+	/* No fd is ready: the pollers still run once per iteration. */
+	assert_int_equal(loop_run_once(loop, 0), 1);
+	assert_int_equal(loop_run_once(loop, 0), 1);
+	assert_int_equal(a.calls, 2);
+	assert_int_equal(b.calls, 2);
+	loop_del(pb);
+	assert_int_equal(loop_run_once(loop, 0), 0);
+	assert_int_equal(a.calls, 3);
+	assert_int_equal(b.calls, 2);
+	loop_free(loop);
+}
+
+static void test_poller_deletes_another(void **state)
+{
+	struct loop *loop = loop_new();
+	struct counter a = { 0 }, b = { 0 };
+
+	(void)state;
+	a.self = loop_add_poller(loop, count_poll, &a);
+	b.self = loop_add_poller(loop, count_poll, &b);
+	/* Whichever runs first deletes the other; the other must not run after. */
+	a.victim = b.self;
+	b.victim = a.self;
+	loop_run_once(loop, 0);
+	assert_int_equal(a.calls + b.calls, 1);
+	loop_run_once(loop, 0);
+	assert_int_equal(a.calls + b.calls, 2);
+	loop_free(loop);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* needs_polling shortens an infinite wait to idle_poll_ms; clearing it restores it. */
+static void test_needs_polling_bounds_the_wait(void **state)
+{
+	struct loop *loop = loop_new();
+	struct counter a = { 0 };
+	struct loop_src *p = loop_add_poller(loop, count_poll, &a);
+	struct loop_stats st;
+	uint64_t t0;
+
+	(void)state;
+	loop_set_polling(loop, 0, 5);
+	loop_poller_set_needs_polling(p, true);
+	t0 = mono_ms();
+	/* -1 would block forever without the poller: it returns after ~5 ms. */
+	assert_true(loop_run_once(loop, -1) >= 0);
+	assert_int_equal(a.calls, 1);
+	assert_true(mono_ms() - t0 < 5000);
+	loop_get_stats(loop, &st);
+	assert_int_equal(st.sleeps, 1);
+	assert_int_equal(st.busy_polls, 0);
+	/* Without it, a bounded wait keeps its own length. */
+	loop_poller_set_needs_polling(p, false);
+	assert_true(loop_run_once(loop, 1) >= 0);
+	loop_del(p);
+	loop_free(loop);
+}
+
+/* After work, the loop polls with a zero timeout within the busy window only. */
+static void test_busy_poll_after_work(void **state)
+{
+	struct loop *loop = loop_new();
+	struct counter a = { .work = 1 };
+	struct loop_src *p = loop_add_poller(loop, count_poll, &a);
+	struct loop_stats st;
+
+	(void)state;
+	loop_set_polling(loop, LOOP_BUSY_POLL_US_MAX, 1);
+	/* First iteration: no work seen yet, so it may sleep (timeout 0 anyway). */
+	loop_run_once(loop, 1);
+	/* The poller did work: the next waits are busy polls although -1 was asked. */
+	loop_run_once(loop, -1);
+	loop_run_once(loop, -1);
+	loop_get_stats(loop, &st);
+	assert_int_equal(st.iterations, 3);
+	assert_int_equal(st.busy_polls, 2);
+	/* Busy polling off: a timed wait sleeps. */
+	a.work = 0;
+	loop_set_polling(loop, 0, 1);
+	loop_run_once(loop, 1);
+	loop_get_stats(loop, &st);
+	assert_int_equal(st.sleeps, 2);
+	loop_del(p);
+	loop_free(loop);
+}
+
+static void efd_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
+{
+	uint64_t v;
+	int *hits = arg;
+
+	(void)src;
+	(void)revents;
+	if (read(fd, &v, sizeof(v)) == sizeof(v))
+		(*hits)++;
+}
+
+/* An idle loop with busy polling enabled sleeps once the window has passed. */
+static void test_idle_sleeps(void **state)
+{
+	struct loop *loop = loop_new();
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int hits = 0;
+	uint64_t one = 1;
+	struct loop_src *s;
+	struct loop_stats st;
+
+	(void)state;
+	loop_set_polling(loop, 1000, 1); /* 1 ms window */
+	s = loop_add_fd(loop, efd, EPOLLIN, efd_cb, &hits);
+	assert_non_null(s);
+	assert_int_equal(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	assert_int_equal(loop_run_once(loop, 100), 1);
+	assert_int_equal(hits, 1);
+	usleep(20000); /* past the window */
+	assert_int_equal(loop_run_once(loop, 10), 0);
+	loop_get_stats(loop, &st);
+	assert_int_equal(st.sleeps, 2);
+	assert_int_equal(st.busy_polls, 0);
+	loop_del(s);
+	close(efd);
+	loop_free(loop);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pollers_run_each_iteration),
+		cmocka_unit_test(test_poller_deletes_another),
+		cmocka_unit_test(test_needs_polling_bounds_the_wait),
+		cmocka_unit_test(test_busy_poll_after_work),
+		cmocka_unit_test(test_idle_sleeps),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
