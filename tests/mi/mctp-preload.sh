@@ -21,9 +21,9 @@ expect() {
 	fi
 }
 
-expect "Get Endpoint ID" "eid=9 010200090000" 1 9 0 8102
+expect "Get Endpoint ID" "eid=9 010200090200" 1 9 0 8102
 expect "Get Message Type Support lists control and NVMe-MI" "eid=9 020500020004" 1 9 0 8205
-expect "Get MCTP Version Support (base spec 1.3.1)" "eid=9 03040001f1f3f100" 1 9 0 8304ff
+expect "Get MCTP Version Support (base spec 1.0 to 1.3.1)" "eid=9 03040004f1f0ff00f1f1ff00f1f2ff00f1f3f100" 1 9 0 8304ff
 expect "Get MCTP Version Support (NVMe-MI 1.2)" "eid=9 04040001f1f2f000" 1 9 0 840404
 expect "Get MCTP Version Support (unsupported type)" "eid=9 050480" 1 9 0 850405
 expect "unsupported control command" "eid=9 060a05" 1 9 0 860a
@@ -43,7 +43,7 @@ pre "$MCTP_CTL" 2 9 0 8102 300 >/dev/null 2>&1
 
 # A bus owner moves the endpoint; the route follows.
 expect "Set Endpoint ID 0x20" "eid=32 090100002000" 1 9 0 89010020
-expect "Get Endpoint ID at the new EID" "eid=32 0a0200200000" 1 32 0 8a02
+expect "Get Endpoint ID at the new EID" "eid=32 0a0200200300" 1 32 0 8a02
 pre "$MCTP_CTL" 1 9 0 8102 300 >/dev/null 2>&1
 [ $? -eq 2 ] && ok "old EID no longer answers" || not_ok "old EID still answers"
 expect "Set Endpoint ID back to 9" "eid=9 0b0100000900" 1 32 0 8b010009
@@ -57,7 +57,7 @@ done
 wait $pids
 wait_ok=0
 for i in 1 2 3 4 5 6; do
-	[ "$(cat "$T/par.$i")" = "eid=9 010200090000" ] && wait_ok=$((wait_ok + 1))
+	[ "$(cat "$T/par.$i")" = "eid=9 010200090200" ] && wait_ok=$((wait_ok + 1))
 done
 [ $wait_ok -eq 6 ] && ok "six concurrent clients answered" ||
 	not_ok "concurrent: $wait_ok/6: $(cat "$T"/par.1 "$T"/par.1.err)"

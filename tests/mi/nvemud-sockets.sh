@@ -43,7 +43,7 @@ expect_eq "the MCTP socket is owner-only" "$(mode "$MSOCK")" 600
 expect_eq "the default vfio-user socket is owner-only" "$(mode "$DEF")" 600
 expect_eq "a created vfio-user socket is owner-only" "$(mode "$T/c2.sock")" 600
 expect_eq "the RPC socket is owner-only" "$(mode "$SOCK")" 600
-expect_eq "MCTP answers: Get Endpoint ID" "$(get_eid)" "eid=9 010200090000"
+expect_eq "MCTP answers: Get Endpoint ID" "$(get_eid)" "eid=9 010200090200"
 
 # A second nvemud on the live MCTP socket: refused, nothing taken over.
 ino=$(stat -c %i "$MSOCK")
@@ -64,14 +64,14 @@ fi
 check "  saying another process serves it" grep -q "another process is serving it" \
 	"$T/daemon2.log"
 expect_eq "  the socket is still the first nvemud's" "$(stat -c %i "$MSOCK")" "$ino"
-expect_eq "  which still answers" "$(get_eid)" "eid=9 010200090000"
+expect_eq "  which still answers" "$(get_eid)" "eid=9 010200090200"
 
 # kill -9 leaves the socket files behind; a restart replaces them.
 stop_daemon KILL
 check "kill -9 left the MCTP socket behind" [ -S "$MSOCK" ]
 check "and the vfio-user socket" [ -S "$DEF" ]
 check "nvemud restarts over the stale sockets" start_daemon
-expect_eq "the MCTP router serves again" "$(get_eid)" "eid=9 010200090000"
+expect_eq "the MCTP router serves again" "$(get_eid)" "eid=9 010200090200"
 call nvme_controller_list -c NVMeCtrl1
 expect_eq "NVMeCtrl1 is served on its socket again" "$(jget 0.socket)" "$DEF"
 

@@ -133,11 +133,28 @@ static void ctrl_get_eid(void **state)
 {
 	struct env *e = *state;
 	const uint8_t req[] = {0x00, 0x81, 0x02};
-	const uint8_t rsp[] = {0x01, HOST, EID, 0xc0, 0x00, 0x01, 0x02, 0x00, EID, 0x00, 0x00};
+	/* DSP0236 12.4: the configured EID is static, and the present one matches it (10b). */
+	const uint8_t rsp[] = {0x01, HOST, EID, 0xc0, 0x00, 0x01, 0x02, 0x00, EID, 0x02, 0x00};
+	/* DSP0236 12.1: a request longer than the command's is Invalid Length. */
+	const uint8_t longer[] = {0x00, 0x82, 0x02, 0x00};
+	const uint8_t r_longer[] = {0x01, HOST, EID, 0xc0, 0x00, 0x02, 0x02, 0x03};
 
 	send1(e, EID, 0, req, sizeof(req));
 	assert_int_equal(e->cap->n, 1);
 	expect_pkt(e->cap, 0, rsp, sizeof(rsp));
+	send1(e, EID, 0, longer, sizeof(longer));
+	expect_pkt(e->cap, 1, r_longer, sizeof(r_longer));
+}
+
+/* DSP0236 12.2: control messages never carry IC; one with it set is dropped unanswered. */
+static void ctrl_ic_bit_dropped(void **state)
+{
+	struct env *e = *state;
+	const uint8_t req[] = {0x80, 0x81, 0x02};
+
+	send1(e, EID, 0, req, sizeof(req));
+	assert_int_equal(e->cap->n, 0);
+	assert_int_equal(nvemu_mctp_ep_stats(e->ep)->drop_type, 1);
 }
 
 static void ctrl_get_eid_null(void **state)
@@ -145,7 +162,7 @@ static void ctrl_get_eid_null(void **state)
 	struct env *e = *state;
 	const uint8_t req[] = {0x00, 0x83, 0x02};
 	/* Sent to the null EID as a bus owner does, answered from the real EID, tag kept. */
-	const uint8_t rsp[] = {0x01, HOST, EID, 0xc5, 0x00, 0x03, 0x02, 0x00, EID, 0x00, 0x00};
+	const uint8_t rsp[] = {0x01, HOST, EID, 0xc5, 0x00, 0x03, 0x02, 0x00, EID, 0x02, 0x00};
 	const uint8_t rsp0[] = {0x01, HOST, 0x00, 0xc5, 0x00, 0x03, 0x02, 0x00, 0x00, 0x00, 0x00};
 
 	send1(e, NVEMU_MCTP_EID_NULL, 5, req, sizeof(req));
@@ -166,15 +183,25 @@ static void ctrl_set_eid(void **state)
 	const uint8_t set[] = {0x00, 0x82, 0x01, 0x00, 0x20};
 	const uint8_t rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x02, 0x01, 0x00, 0x00, 0x20, 0x00};
 	const uint8_t get[] = {0x00, 0x83, 0x02};
-	const uint8_t grsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x03, 0x02, 0x00, 0x20, 0x00, 0x00};
+	/* Assigned over the configured one: static, present value differs (11b). */
+	const uint8_t grsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x03, 0x02, 0x00, 0x20, 0x03, 0x00};
 	const uint8_t bad_eid[] = {0x00, 0x84, 0x01, 0x00, 0xff};
 	const uint8_t bad_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x04, 0x01, 0x02};
 	const uint8_t null_eid[] = {0x00, 0x85, 0x01, 0x01, 0x00};
 	const uint8_t null_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x05, 0x01, 0x02};
-	const uint8_t reset_static[] = {0x00, 0x86, 0x01, 0x02, 0x30};
-	const uint8_t reset_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x06, 0x01, 0x02};
 	const uint8_t short_req[] = {0x00, 0x87, 0x01, 0x00};
 	const uint8_t short_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x07, 0x01, 0x03};
+	/* DSP0236 8.2: EIDs 01h-07h are reserved. */
+	const uint8_t reserved[] = {0x00, 0x88, 0x01, 0x00, 0x07};
+	const uint8_t reserved_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x08, 0x01, 0x02};
+	const uint8_t longer[] = {0x00, 0x89, 0x01, 0x00, 0x21, 0x00};
+	const uint8_t longer_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x09, 0x01, 0x03};
+	/* An assignment through the broadcast EID is refused (ERROR). */
+	const uint8_t bcast[] = {0x00, 0x8a, 0x01, 0x00, 0x22};
+	const uint8_t bcast_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x0a, 0x01, 0x01};
+	/* Reset static EID goes back to the configured EID. */
+	const uint8_t reset_static[] = {0x00, 0x86, 0x01, 0x02, 0x30};
+	const uint8_t reset_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x06, 0x01, 0x00, 0x00, EID, 0x00};
 
 	/* As mctpd assigns EIDs: Set Endpoint ID to the null EID. */
 	send1(e, 0, 1, set, sizeof(set));
@@ -186,14 +213,41 @@ static void ctrl_set_eid(void **state)
 	expect_pkt(e->cap, 2, bad_rsp, sizeof(bad_rsp));
 	send1(e, 0x20, 1, null_eid, sizeof(null_eid));
 	expect_pkt(e->cap, 3, null_rsp, sizeof(null_rsp));
-	send1(e, 0x20, 1, reset_static, sizeof(reset_static));
-	expect_pkt(e->cap, 4, reset_rsp, sizeof(reset_rsp));
 	send1(e, 0x20, 1, short_req, sizeof(short_req));
-	expect_pkt(e->cap, 5, short_rsp, sizeof(short_rsp));
+	expect_pkt(e->cap, 4, short_rsp, sizeof(short_rsp));
+	send1(e, 0x20, 1, reserved, sizeof(reserved));
+	expect_pkt(e->cap, 5, reserved_rsp, sizeof(reserved_rsp));
+	send1(e, 0x20, 1, longer, sizeof(longer));
+	expect_pkt(e->cap, 6, longer_rsp, sizeof(longer_rsp));
+	send1(e, NVEMU_MCTP_EID_BCAST, 1, bcast, sizeof(bcast));
+	expect_pkt(e->cap, 7, bcast_rsp, sizeof(bcast_rsp));
 	assert_int_equal(nvemu_mctp_ep_eid(e->ep), 0x20);
 	/* The old EID no longer reaches it. */
 	send1(e, EID, 1, get, sizeof(get));
-	assert_int_equal(e->cap->n, 6);
+	assert_int_equal(e->cap->n, 8);
+	send1(e, 0x20, 1, reset_static, sizeof(reset_static));
+	assert_int_equal(e->cap->n, 9);
+	/* The reply comes from the EID in force when the request arrived. */
+	assert_memory_equal(e->cap->pkt[8] + 4, reset_rsp + 4, sizeof(reset_rsp) - 4);
+	assert_int_equal(nvemu_mctp_ep_eid(e->ep), EID);
+}
+
+/* An endpoint configured without an EID reports a dynamic one and has no static to reset to. */
+static void ctrl_dynamic_eid(void **state)
+{
+	struct env *e = *state;
+	const uint8_t set[] = {0x00, 0x82, 0x01, 0x00, 0x20};
+	const uint8_t get[] = {0x00, 0x83, 0x02};
+	const uint8_t grsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x03, 0x02, 0x00, 0x20, 0x00, 0x00};
+	const uint8_t reset_static[] = {0x00, 0x86, 0x01, 0x02, 0x00};
+	const uint8_t reset_rsp[] = {0x01, HOST, 0x20, 0xc1, 0x00, 0x06, 0x01, 0x02};
+
+	assert_int_equal(nvemu_mctp_ep_set_eid(e->ep, 0, NULL), 0);
+	send1(e, 0, 1, set, sizeof(set));
+	send1(e, 0x20, 1, get, sizeof(get));
+	expect_pkt(e->cap, 1, grsp, sizeof(grsp));
+	send1(e, 0x20, 1, reset_static, sizeof(reset_static));
+	expect_pkt(e->cap, 2, reset_rsp, sizeof(reset_rsp));
 }
 
 static void ctrl_get_uuid(void **state)
@@ -212,8 +266,10 @@ static void ctrl_version_and_types(void **state)
 {
 	struct env *e = *state;
 	const uint8_t ver_base[] = {0x00, 0x81, 0x04, 0xff};
-	const uint8_t r_base[] = {0x01, HOST, EID,  0xc0, 0x00, 0x01, 0x04,
-				  0x00, 0x01, 0xf1, 0xf3, 0xf1, 0x00};
+	/* DSP0236 12.6: every compatible version, 1.0 to 1.3.1. */
+	const uint8_t r_base[] = {0x01, HOST, EID,  0xc0, 0x00, 0x01, 0x04, 0x00, 0x04,
+				  0xf1, 0xf0, 0xff, 0x00, 0xf1, 0xf1, 0xff, 0x00, 0xf1,
+				  0xf2, 0xff, 0x00, 0xf1, 0xf3, 0xf1, 0x00};
 	const uint8_t ver_ctrl[] = {0x00, 0x81, 0x04, 0x00};
 	const uint8_t ver_mi[] = {0x00, 0x82, 0x04, 0x04};
 	const uint8_t r_mi_no[] = {0x01, HOST, EID, 0xc0, 0x00, 0x02, 0x04, 0x80};
@@ -981,6 +1037,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(create_rules),
 		cmocka_unit_test_setup_teardown(ctrl_get_eid, setup, teardown),
+		cmocka_unit_test_setup_teardown(ctrl_ic_bit_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(ctrl_dynamic_eid, setup, teardown),
 		cmocka_unit_test_setup_teardown(ctrl_get_eid_null, setup, teardown),
 		cmocka_unit_test_setup_teardown(ctrl_set_eid, setup, teardown),
 		cmocka_unit_test_setup_teardown(ctrl_get_uuid, setup, teardown),

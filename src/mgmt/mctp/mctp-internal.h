@@ -45,9 +45,15 @@ void mctp_reasm_release(struct mctp_reasm_slot *s);
 void mctp_reasm_flush(struct mctp_reasm *r, const struct nvemu_mctp_link *link);
 void mctp_reasm_free(struct mctp_reasm *r);
 
-/* mctp-control.c: answer a control request (msg starts with the type byte). */
-void mctp_control_handle(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len,
+/*
+ * mctp-control.c: answer a control request (msg starts with the type byte);
+ * dest is the EID the request was sent to (the endpoint's, null or broadcast).
+ */
+void mctp_control_handle(struct nvemu_mctp_ep *ep, uint8_t dest, const uint8_t *msg, size_t len,
 			 struct nvemu_mctp_reply *reply);
+/* mctp.c: the EID configuration gave (0: none) and an assignment by a bus owner. */
+uint8_t mctp_ep_static_eid(const struct nvemu_mctp_ep *ep);
+void mctp_ep_assign_eid(struct nvemu_mctp_ep *ep, uint8_t eid);
 /* mctp.c: what Get Message Type Support lists (type 0 and the handled ones). */
 size_t mctp_ep_msg_types(const struct nvemu_mctp_ep *ep, uint8_t *types, size_t max);
 bool mctp_ep_handles(const struct nvemu_mctp_ep *ep, uint8_t type);

@@ -24,6 +24,7 @@ struct nvemu_mctp_reply {
 struct nvemu_mctp_ep {
 	unsigned int net;
 	uint8_t eid;
+	uint8_t static_eid; /* from configuration; Get Endpoint ID reports it as static */
 	uint8_t uuid[16];
 	unsigned int mtu;
 	struct {
@@ -212,6 +213,7 @@ int nvemu_mctp_ep_create(const struct nvemu_mctp_ep_params *p, struct nvemu_mctp
 	LIST_INIT(&ep->replies);
 	ep->net = p->net;
 	ep->eid = p->eid;
+	ep->static_eid = p->eid;
 	ep->mtu = mtu;
 	if (memcmp(p->uuid, zero, 16))
 		memcpy(ep->uuid, p->uuid, 16);
@@ -265,7 +267,18 @@ int nvemu_mctp_ep_set_eid(struct nvemu_mctp_ep *ep, uint8_t eid, struct nvemu_er
 	if (eid == NVEMU_MCTP_EID_BCAST)
 		return nvemu_error_set(err, -EINVAL, "eid: 0xff is the broadcast EID");
 	ep->eid = eid;
+	ep->static_eid = eid;
 	return 0;
+}
+
+uint8_t mctp_ep_static_eid(const struct nvemu_mctp_ep *ep)
+{
+	return ep->static_eid;
+}
+
+void mctp_ep_assign_eid(struct nvemu_mctp_ep *ep, uint8_t eid)
+{
+	ep->eid = eid;
 }
 
 int nvemu_mctp_ep_set_mtu(struct nvemu_mctp_ep *ep, unsigned int mtu, struct nvemu_error *err)
@@ -447,6 +460,11 @@ void nvemu_mctp_ep_rx(struct nvemu_mctp_ep *ep, const struct nvemu_mctp_link *li
 	}
 	ep->stats.rx_messages++;
 	type = s->buf[0] & ~NVEMU_MCTP_TYPE_IC;
+	/* DSP0236 12.2: control messages carry no integrity check; IC set is malformed. */
+	if (type == NVEMU_MCTP_TYPE_CONTROL && (s->buf[0] & NVEMU_MCTP_TYPE_IC)) {
+		ep->stats.drop_type++;
+		goto out;
+	}
 	/* Only control messages make sense to the null or broadcast EID. */
 	if (type != NVEMU_MCTP_TYPE_CONTROL && s->dest != ep->eid) {
 		ep->stats.drop_header++;
@@ -461,7 +479,7 @@ void nvemu_mctp_ep_rx(struct nvemu_mctp_ep *ep, const struct nvemu_mctp_link *li
 		goto out;
 	/* The slot stays busy while the handler runs: a nested rx cannot reuse it. */
 	if (type == NVEMU_MCTP_TYPE_CONTROL)
-		mctp_control_handle(ep, s->buf, s->len, reply);
+		mctp_control_handle(ep, s->dest, s->buf, s->len, reply);
 	else
 		ep->handler[type].fn(ep->handler[type].ctx, s->buf, s->len, reply);
 out:
