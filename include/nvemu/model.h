@@ -13,6 +13,7 @@
 #define NVEMU_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <nvemu/bdev.h>
 #include <nvemu/error.h>
@@ -44,6 +45,12 @@ void nvemu_vendor_build_default(struct nvemu_vendor *v);
  * and a message naming the variable.
  */
 int nvemu_vendor_from_env(struct nvemu_vendor *v, struct nvemu_error *err);
+/*
+ * The NVME_MI_DEV_* aliases (the names the nvme-mi-dev crate reads) set to
+ * values other than their NVEMU_* counterparts: returns how many, and lists
+ * them in buf for a warning. The NVEMU_* value is the one used.
+ */
+size_t nvemu_vendor_env_shadowed(char *buf, size_t len);
 int nvemu_vendor_parse_oui(const char *s, uint8_t oui[3]);
 int nvemu_vendor_parse_id16(const char *s, uint16_t *id);
 /* True when any field still holds a placeholder (OUI ac-de-48, ID ffff). */

@@ -149,14 +149,18 @@ static void warn_vendor(struct nvemud *d)
 	struct nvemu_vendor v;
 	struct nvemu_error err;
 
+	char shadowed[256];
+
 	nvemu_vendor_build_default(&v);
+	if (nvemu_vendor_env_shadowed(shadowed, sizeof(shadowed)))
+		nvemud_log(d, NVEMUD_LOG_WARN, "vendor identity: both names set, %s", shadowed);
 	if (nvemu_vendor_from_env(&v, &err)) {
 		nvemud_log(d, NVEMUD_LOG_WARN, "%s", err.msg);
 		return;
 	}
 	if (nvemu_vendor_is_placeholder(&v))
 		nvemud_log(d, NVEMUD_LOG_WARN,
-			   "placeholder vendor identity (OUI ac-de-48 / PCI ID ffff): set NVEMU_IEEE_OUI and NVEMU_PCI_VID/DID/SVID/SDID; such builds must not be distributed");
+			   "placeholder vendor identity (OUI ac-de-48 / PCI ID ffff): set NVEMU_IEEE_OUI and NVEMU_PCI_VID/DID/SVID/SDID (or their NVME_MI_DEV_* names); such builds must not be distributed");
 }
 
 /* The default configuration's vfio-user socket: -u, else next to the RPC socket. */

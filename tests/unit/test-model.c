@@ -300,6 +300,38 @@ static void vendor_identity(void **state)
 	assert_true(nvemu_vendor_is_placeholder(&v));
 }
 
+/* The seed's NVME_MI_DEV_* names are aliases; NVEMU_* wins when both are set. */
+static void vendor_identity_aliases(void **state)
+{
+	struct nvemu_vendor v;
+	struct nvemu_error err = {0};
+	char buf[256];
+
+	(void)state;
+	nvemu_vendor_build_default(&v);
+	setenv("NVME_MI_DEV_IEEE_OUI", "00-aa-bb", 1);
+	setenv("NVME_MI_DEV_PCI_DID", "0x1234", 1);
+	assert_int_equal(nvemu_vendor_from_env(&v, &err), 0);
+	assert_int_equal(v.ieee_oui[1], 0xaa);
+	assert_int_equal(v.pci_did, 0x1234);
+	assert_int_equal(nvemu_vendor_env_shadowed(buf, sizeof(buf)), 0);
+	/* Both set and different: NVEMU_* is used, and the conflict is reported. */
+	setenv("NVEMU_PCI_DID", "5678", 1);
+	assert_int_equal(nvemu_vendor_from_env(&v, &err), 0);
+	assert_int_equal(v.pci_did, 0x5678);
+	assert_int_equal(nvemu_vendor_env_shadowed(buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "NVME_MI_DEV_PCI_DID (NVEMU_PCI_DID wins)");
+	/* A malformed alias names the variable it came from. */
+	setenv("NVME_MI_DEV_PCI_SVID", "xyz", 1);
+	assert_int_equal(nvemu_vendor_from_env(&v, &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "NVME_MI_DEV_PCI_SVID: 'xyz' is not a 16-bit hex value such as ffff");
+	unsetenv("NVME_MI_DEV_PCI_SVID");
+	unsetenv("NVME_MI_DEV_IEEE_OUI");
+	unsetenv("NVME_MI_DEV_PCI_DID");
+	unsetenv("NVEMU_PCI_DID");
+}
+
 static void health_validation(void **state)
 {
 	struct tu_env *env = *state;
@@ -608,6 +640,7 @@ int main(void)
 		cmocka_unit_test(single_ctrl),
 		cmocka_unit_test(namespaces),
 		cmocka_unit_test(vendor_identity),
+		cmocka_unit_test(vendor_identity_aliases),
 		cmocka_unit_test_setup_teardown(attach_events, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(aer_on_attach, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(health_validation, tu_setup, tu_teardown),
