@@ -934,6 +934,46 @@ static void router_socket_rules(void **state)
 	rmdir(dir);
 }
 
+/*
+ * Like the kernel's AF_MCTP: an empty record is an empty message, not the
+ * end of the client, and the broadcast EID reaches the endpoint.
+ */
+static void router_empty_record_and_broadcast(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_mctp_router *r = NULL;
+	char dir[] = "/tmp/nvemu-test-mctp-XXXXXX", sock[64];
+	const uint8_t get_eid[] = {0x81, 0x02};
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+	int fd;
+
+	router_dir(dir, sock, sizeof(sock));
+	assert_int_equal(nvemu_mctp_router_create(sock, &r, NULL), 0);
+	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
+	fd = connect_router(sock);
+	pump(r);
+	assert_int_equal(send(fd, "", 0, 0), 0);
+	pump(r);
+	get_eid_roundtrip(r, fd);
+
+	wire_send(fd, 0x00, NVEMU_MCTP_EID_BCAST, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(wire_recv(fd, &w, body, sizeof(body)), 6);
+	assert_int_equal(w.eid, EID);
+	assert_int_equal(body[3], EID);
+	/* Another network's broadcast reaches nobody. */
+	wire_send(fd, 0x00, NVEMU_MCTP_EID_BCAST, MCTP_TAG_OWNER, 2, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_true(wire_recv(fd, &w, body, sizeof(body)) < 0);
+	close(fd);
+	pump(r);
+	nvemu_mctp_router_remove_ep(r, e->ep);
+	nvemu_mctp_router_destroy(r);
+	unlink(sock);
+	rmdir(dir);
+}
+
 static void router_max_clients(void **state)
 {
 	struct env *e = *state;
@@ -1056,6 +1096,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(router_wire, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_tag_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_socket_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_empty_record_and_broadcast, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_max_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_accept_out_of_fds, setup, teardown),
 	};

@@ -9,6 +9,7 @@
  * path is the one a real bus takes. Nobody owning an EID means no answer.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,15 +217,11 @@ static int tag_get(struct router_ep *re, struct router_client *c, uint8_t ctag, 
 	return -EBUSY;
 }
 
-static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wire *w, uint8_t *msg,
-			    size_t len)
+static void send_to_ep(struct router_client *c, struct router_ep *re,
+		       const struct nvemu_mctp_wire *w, uint8_t *msg, size_t len)
 {
-	struct nvemu_mctp_router *r = c->r;
-	struct router_ep *re = route(r, w->net, w->eid);
 	uint8_t flags;
 
-	if (!re)
-		return;
 	if (w->tag & MCTP_TAG_OWNER) {
 		int tag = tag_get(re, c, w->tag, w->eid);
 
@@ -235,8 +232,26 @@ static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wir
 		flags = w->tag & MCTP_TAG_MASK;
 	}
 	msg[0] = w->type;
-	nvemu_mctp_fragment(w->eid, r->local_eid, flags, msg, len, nvemu_mctp_ep_mtu(re->ep),
+	nvemu_mctp_fragment(w->eid, c->r->local_eid, flags, msg, len, nvemu_mctp_ep_mtu(re->ep),
 			    &re->to_ep);
+}
+
+static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wire *w, uint8_t *msg,
+			    size_t len)
+{
+	struct nvemu_mctp_router *r = c->r;
+	struct router_ep *re;
+
+	if (w->eid != NVEMU_MCTP_EID_BCAST) {
+		re = route(r, w->net, w->eid);
+		if (re)
+			send_to_ep(c, re, w, msg, len);
+		return;
+	}
+	/* The broadcast EID reaches every endpoint on the network, as on a shared bus. */
+	LIST_FOREACH(re, &r->eps, link)
+		if (nvemu_mctp_ep_net(re->ep) == w->net)
+			send_to_ep(c, re, w, msg, len);
 }
 
 static void client_drop_tag(struct router_client *c, uint8_t addr, uint8_t ctag)
@@ -290,8 +305,12 @@ static void client_read(struct router_client *c)
 			return;
 		}
 		if (n == 0) {
-			c->dead = true;
-			return;
+			/* SEQPACKET reads 0 for an empty record as for the end: only a hang-up ends it. */
+			struct pollfd pf = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+
+			if (poll(&pf, 1, 0) < 0 || (pf.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+				c->dead = true;
+			continue;
 		}
 		if ((size_t)n < hl || (mh.msg_flags & MSG_TRUNC))
 			continue; /* malformed or over NVEMU_MCTP_MAX_MSG: dropped */
