@@ -95,7 +95,14 @@ void nvemu_mi_ep_set_mtu_cb(struct nvemu_mi_ep *ep, void (*cb)(void *arg, uint16
 uint8_t nvemu_mi_ep_smbus_freq(struct nvemu_mi_ep *ep, uint16_t port_id);
 int nvemu_mi_ep_set_smbus_freq(struct nvemu_mi_ep *ep, uint16_t port_id, uint8_t freq,
 			       struct nvemu_error *err);
-/* MTU of any model port (64 by default); set validates 64..4096. */
+/*
+ * The largest transmission unit the endpoint's binding carries (a DSP0253
+ * serial line: 64); 0 restores NVEMU_MI_MTU_MAX. Read NVMe-MI Data Structure
+ * reports it, and a Configuration Set above it is Invalid Parameter.
+ */
+void nvemu_mi_ep_set_mtu_max(struct nvemu_mi_ep *ep, uint16_t max);
+uint16_t nvemu_mi_ep_mtu_max(const struct nvemu_mi_ep *ep);
+/* MTU of any model port (64 by default); set validates 64..the maximum above. */
 uint16_t nvemu_mi_ep_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id);
 int nvemu_mi_ep_set_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id, uint16_t mtu,
 			     struct nvemu_error *err);

@@ -110,18 +110,24 @@ static void save_mi_endpoints(struct nvemud *d, json_t *calls)
 {
 	for (unsigned i = 0; d->mi && i < d->mi->nr_eps; i++) {
 		struct mi_endpoint *ep = &d->mi->eps[i];
+		json_t *p;
 
 		/* A subsystem being destroyed is not saved, nor are its endpoints. */
 		if (nvemud_find_subsys(d, nvemu_subsys_nqn(ep->subsys)) != ep->subsys)
 			continue;
-		json_array_append_new(
-			calls,
-			json_pack("{s:s, s:{s:s, s:i, s:I, s:i, s:i}}", "method",
-				  "nvme_mi_endpoint_create", "params", "nqn",
-				  nvemu_subsys_nqn(ep->subsys), "port",
-				  saved_port_id(d, ep->subsys, ep->port), "net",
-				  (json_int_t)nvemu_mctp_ep_net(ep->mctp), "eid",
-				  nvemu_mctp_ep_eid(ep->mctp), "mtu", nvemu_mctp_ep_mtu(ep->mctp)));
+		p = json_pack("{s:s, s:i, s:I, s:i, s:i}", "nqn", nvemu_subsys_nqn(ep->subsys),
+			      "port", saved_port_id(d, ep->subsys, ep->port), "net",
+			      (json_int_t)nvemu_mctp_ep_net(ep->mctp), "eid",
+			      nvemu_mctp_ep_eid(ep->mctp), "mtu", nvemu_mctp_ep_mtu(ep->mctp));
+		if (p && ep->serial) {
+			json_object_set_new(p, "binding", json_string("serial"));
+			json_object_set_new(p, "serial",
+					    json_string(nvemud_mi_serial_spec(ep->serial)));
+			json_object_set_new(p, "baud",
+					    json_integer(nvemud_mi_serial_baud(ep->serial)));
+		}
+		json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
+						       "nvme_mi_endpoint_create", "params", p));
 	}
 }
 

@@ -47,11 +47,15 @@ struct nvemu_mctp_router;
 struct nvemu_mctp_ep;
 struct nvemu_mi_ep;
 
+struct mi_serial;
+
 struct mi_endpoint {
 	struct nvemu_subsys *subsys;
 	uint16_t port;
 	struct nvemu_mi_ep *mi;
 	struct nvemu_mctp_ep *mctp;
+	/* A DSP0253 serial line (mi-serial.c) instead of the AF_MCTP router; or NULL. */
+	struct mi_serial *serial;
 };
 
 /* NVMe-MI endpoints and the AF_MCTP router (mi-endpoints.c). */
@@ -151,9 +155,32 @@ void nvemud_tcp_ns_removed(struct nvemud *d, struct nvemu_subsys *s, uint32_t ns
 void nvemud_tcp_remove_subsys(struct nvemud *d, struct nvemu_subsys *s);
 
 /* ---- NVMe-MI endpoints (mi-endpoints.c) */
-/* An MI endpoint on port of s at MCTP (net, eid); routed if the router runs. */
-int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port, unsigned net,
-		     uint8_t eid, unsigned mtu, struct nvemu_error *err);
+#define NVEMUD_MI_SERIAL_SPEC_MAX 128
+
+struct nvemud_mi_ep_opts {
+	unsigned net;
+	uint8_t eid;
+	unsigned mtu; /* 0: the MCTP baseline */
+	/*
+	 * NULL: reached through the AF_MCTP router (when it runs). Else the
+	 * serial line it is bound to: "pty", "unix:/PATH" or "tcp:ADDRESS:PORT".
+	 */
+	const char *serial;
+	unsigned baud; /* for the record (a pty or socket has no rate) */
+};
+
+/* An MI endpoint on port of s at MCTP (net, eid). */
+int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
+		     const struct nvemud_mi_ep_opts *o, struct nvemu_error *err);
+/* mi-serial.c: the serial line of an endpoint. */
+int nvemud_mi_serial_open(struct nvemud *d, struct nvemu_mctp_ep *ep, const char *spec,
+			  unsigned baud, struct mi_serial **out, struct nvemu_error *err);
+void nvemud_mi_serial_close(struct mi_serial *s);
+const char *nvemud_mi_serial_spec(const struct mi_serial *s);
+/* The pty to open, the socket path or the address:port actually bound. */
+const char *nvemud_mi_serial_name(const struct mi_serial *s);
+unsigned nvemud_mi_serial_baud(const struct mi_serial *s);
+bool nvemud_mi_serial_connected(const struct mi_serial *s);
 /* The AF_MCTP router on path (NULL or "": NVEMU_MCTP_SOCKET_DEFAULT); needs d->loop. */
 int nvemud_mi_start(struct nvemud *d, const char *path, struct nvemu_error *err);
 /* Close the router and remove its socket file; endpoints stay. */

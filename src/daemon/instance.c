@@ -128,7 +128,8 @@ int nvemud_load_default(struct nvemud *d, struct nvemu_error *err)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	nvemud_subsys_setup(d, s);
 	/* NVMe-MI on the two-wire port, MCTP network 1, EID 9. */
-	return nvemud_mi_add_ep(d, s, twport, 1, 9, 0, err);
+	return nvemud_mi_add_ep(d, s, twport, &(struct nvemud_mi_ep_opts){ .net = 1, .eid = 9 },
+				err);
 fail:
 	nvemu_subsys_destroy(s);
 	if (b1)

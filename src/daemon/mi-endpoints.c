@@ -2,9 +2,10 @@
 /*
  * NVMe-MI endpoints of the model: an MI endpoint on a two-wire (or
  * PCIe) port of a subsystem, reached as MCTP (network, EID) through the
- * userspace AF_MCTP router that libnvemu-mctp-preload.so talks to. Endpoints
- * exist without the router (in process, or nvemud -m none); the router routes
- * every endpoint, whenever either was created.
+ * userspace AF_MCTP router that libnvemu-mctp-preload.so talks to, or over a
+ * serial line of its own (mi-serial.c). Endpoints exist without the router
+ * (in process, or nvemud -m none); the router routes every endpoint that has
+ * no serial line, whenever either was created.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,7 +28,9 @@ static struct nvemud_mi *mi_state(struct nvemud *d)
 
 static void ep_free(struct nvemud *d, struct mi_endpoint *ep)
 {
-	if (d->mi && d->mi->router)
+	if (ep->serial)
+		nvemud_mi_serial_close(ep->serial);
+	else if (d->mi && d->mi->router)
 		nvemu_mctp_router_remove_ep(d->mi->router, ep->mctp);
 	nvemu_mctp_ep_destroy(ep->mctp);
 	nvemu_mi_ep_destroy(ep->mi);
@@ -42,12 +45,14 @@ void nvemud_mi_del_ep(struct nvemud *d, unsigned i)
 	m->nr_eps--;
 }
 
-int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port, unsigned net,
-		     uint8_t eid, unsigned mtu, struct nvemu_error *err)
+int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
+		     const struct nvemud_mi_ep_opts *o, struct nvemu_error *err)
 {
 	struct nvemud_mi *m = mi_state(d);
 	struct nvemu_mctp_ep_params p;
 	struct mi_endpoint ep = { .subsys = s, .port = port }, *n;
+	unsigned net = o->net, mtu = o->mtu;
+	uint8_t eid = o->eid;
 	int ret;
 
 	if (!m)
@@ -68,6 +73,9 @@ int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port, un
 	ret = nvemu_mi_ep_create(s, port, &ep.mi, err);
 	if (ret)
 		return ret;
+	/* A DSP0253 line carries packets of the baseline unit (Linux's mctp-serial limit). */
+	if (o->serial)
+		nvemu_mi_ep_set_mtu_max(ep.mi, NVEMU_MCTP_SERIAL_MAX_PKT - NVEMU_MCTP_HDR_LEN);
 	/* The MI port configuration is what Configuration Get reports and MCTP follows. */
 	ret = nvemu_mi_ep_set_port_mtu(ep.mi, port, (uint16_t)mtu, err);
 	if (ret)
@@ -80,7 +88,9 @@ int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port, un
 	if (ret)
 		goto fail_mi;
 	ret = nvemu_mctp_ep_attach_mi(ep.mctp, ep.mi, err);
-	if (!ret && m->router)
+	if (!ret && o->serial)
+		ret = nvemud_mi_serial_open(d, ep.mctp, o->serial, o->baud, &ep.serial, err);
+	else if (!ret && m->router)
 		ret = nvemu_mctp_router_add_ep(m->router, ep.mctp, err);
 	if (ret)
 		goto fail_mctp;
@@ -149,6 +159,8 @@ int nvemud_mi_start(struct nvemud *d, const char *path, struct nvemu_error *err)
 		goto fail;
 	}
 	for (unsigned i = 0; i < m->nr_eps; i++) {
+		if (m->eps[i].serial)
+			continue;
 		ret = nvemu_mctp_router_add_ep(m->router, m->eps[i].mctp, err);
 		if (ret)
 			goto fail;
@@ -168,7 +180,8 @@ void nvemud_mi_stop(struct nvemud *d)
 	loop_del(m->router_src);
 	m->router_src = NULL;
 	for (unsigned i = 0; i < m->nr_eps; i++)
-		nvemu_mctp_router_remove_ep(m->router, m->eps[i].mctp);
+		if (!m->eps[i].serial)
+			nvemu_mctp_router_remove_ep(m->router, m->eps[i].mctp);
 	/* Removes the socket file. */
 	nvemu_mctp_router_destroy(m->router);
 	m->router = NULL;

@@ -34,10 +34,15 @@ static int nvme_mi_endpoint_create(struct nvemud *d, json_t *params, json_t **re
 {
 	struct nvemu_error nerr = { 0 };
 	struct nvemu_subsys *s;
-	unsigned net = (unsigned)rpc_uint(params, "net", 1);
-	uint8_t eid = (uint8_t)rpc_uint(params, "eid", 9);
-	unsigned mtu = (unsigned)rpc_uint(params, "mtu", NVEMU_MCTP_BTU);
+	struct nvemud_mi_ep_opts o = {
+		.net = (unsigned)rpc_uint(params, "net", 1),
+		.eid = (uint8_t)rpc_uint(params, "eid", 9),
+		.mtu = (unsigned)rpc_uint(params, "mtu", NVEMU_MCTP_BTU),
+		.baud = (unsigned)rpc_uint(params, "baud", 115200),
+	};
+	const char *binding = rpc_has(params, "binding") ? rpc_str(params, "binding") : "mctp";
 	uint16_t port;
+	json_t *res;
 
 	if (mi_find_subsys(d, params, &s, e))
 		return -1;
@@ -62,9 +67,35 @@ static int nvme_mi_endpoint_create(struct nvemud *d, json_t *params, json_t **re
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
 				   "port: %u is a TCP listener's; MI needs a two-wire or PCIe port",
 				   port);
-	if (nvemud_mi_add_ep(d, s, port, net, eid, mtu, &nerr))
+	if (!strcmp(binding, "serial")) {
+		if (!rpc_has(params, "serial"))
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "serial: required with binding serial (pty, "
+					   "unix:/PATH or tcp:ADDRESS:PORT)");
+		o.serial = rpc_str(params, "serial");
+		/* The serial binding carries the baseline unit only (DSP0253, Linux). */
+		if (o.mtu != NVEMU_MCTP_BTU)
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "mtu: a serial line carries %u-byte units", NVEMU_MCTP_BTU);
+	} else if (strcmp(binding, "mctp")) {
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "binding: mctp (the AF_MCTP router) or serial, got %.32s", binding);
+	} else if (rpc_has(params, "serial") || rpc_has(params, "baud")) {
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "serial: only with binding serial");
+	}
+	if (nvemud_mi_add_ep(d, s, port, &o, &nerr))
 		return rpc_err_nvemu(e, &nerr);
-	*result = json_pack("{s:I, s:i}", "net", (json_int_t)net, "eid", eid);
+	res = json_pack("{s:I, s:i}", "net", (json_int_t)o.net, "eid", o.eid);
+	if (o.serial) {
+		struct mi_endpoint *ep = &d->mi->eps[d->mi->nr_eps - 1];
+
+		json_object_set_new(res, "serial_path",
+				    json_string(nvemud_mi_serial_name(ep->serial)));
+		nvemud_log(d, NVEMUD_LOG_INFO, "NVMe-MI network %u EID %u on serial line %s", o.net,
+			   o.eid, nvemud_mi_serial_name(ep->serial));
+	}
+	*result = res;
 	return 0;
 }
 
@@ -129,15 +160,28 @@ static json_t *ep_json(struct mi_endpoint *ep)
 {
 	const struct nvemu_mctp_ep_stats *st = nvemu_mctp_ep_stats(ep->mctp);
 	char uuid[37];
+	json_t *j;
 
 	nvemud_uuid_unparse(nvemu_mctp_ep_uuid(ep->mctp), uuid);
-	return json_pack("{s:s, s:i, s:I, s:i, s:i, s:s, s:{s:I, s:I, s:I, s:I}}", "nqn",
+	j = json_pack("{s:s, s:i, s:I, s:i, s:i, s:s, s:{s:I, s:I, s:I, s:I}}", "nqn",
 			 nvemu_subsys_nqn(ep->subsys), "port", ep->port, "net",
 			 (json_int_t)nvemu_mctp_ep_net(ep->mctp), "eid",
 			 nvemu_mctp_ep_eid(ep->mctp), "mtu", nvemu_mctp_ep_mtu(ep->mctp), "uuid",
 			 uuid, "stats", "rx_messages", (json_int_t)st->rx_messages, "tx_messages",
 			 (json_int_t)st->tx_messages, "rx_packets", (json_int_t)st->rx_packets,
 			 "tx_packets", (json_int_t)st->tx_packets);
+	if (!j)
+		return json_null();
+	json_object_set_new(j, "binding", json_string(ep->serial ? "serial" : "mctp"));
+	if (ep->serial) {
+		json_object_set_new(j, "serial", json_string(nvemud_mi_serial_spec(ep->serial)));
+		json_object_set_new(j, "serial_path",
+				    json_string(nvemud_mi_serial_name(ep->serial)));
+		json_object_set_new(j, "baud", json_integer(nvemud_mi_serial_baud(ep->serial)));
+		json_object_set_new(j, "connected",
+				    json_boolean(nvemud_mi_serial_connected(ep->serial)));
+	}
+	return j;
 }
 
 static int nvme_mi_endpoint_list(struct nvemud *d, json_t *params, json_t **result,
@@ -170,9 +214,15 @@ const struct rpc_method rpc_mi_methods[] = {
 				      { "eid", RPC_P_UINT, false, EID_MIN, EID_MAX },
 				      { "mtu", RPC_P_UINT, false, NVEMU_MI_MTU_MIN,
 					NVEMU_MI_MTU_MAX },
+				      { "binding", RPC_P_STR, false, 1, 16 },
+				      { "serial", RPC_P_STR, false, 1, NVEMUD_MI_SERIAL_SPEC_MAX - 1 },
+				      { "baud", RPC_P_UINT, false, 300, 4000000 },
 				      { .name = NULL } },
 	  "Create an NVMe-MI endpoint on a subsystem's port (default: its first two-wire "
-	  "port) at MCTP network net (default 1), EID eid (8..254, default 9)." },
+	  "port) at MCTP network net (default 1), EID eid (8..254, default 9), reached "
+	  "through the AF_MCTP router (binding mctp, the default) or over a DSP0253 serial "
+	  "line (binding serial; serial: pty, unix:/PATH or tcp:ADDRESS:PORT; baud kept "
+	  "for the record, default 115200)." },
 	{ "nvme_mi_endpoint_destroy", nvme_mi_endpoint_destroy,
 	  (const struct rpc_param[]){ P_NQN_OPT,
 				      { "port", RPC_P_UINT, false, 0, 65535 },

@@ -264,6 +264,11 @@ static const struct method methods[] = {
 		{ "net", P_INT, 0, false, "MCTP network ID (default 1)" },
 		{ "eid", P_INT, 0, false, "MCTP endpoint ID, 8-254 (default 9)" },
 		{ "mtu", P_INT, 0, false, "MCTP transmission unit, 64-4096 (default 64)" },
+		{ "binding", P_STRING, 0, false,
+		  "mctp (the AF_MCTP router, default) or serial (DSP0253 line)" },
+		{ "serial", P_STRING, 0, false,
+		  "with binding serial: pty, unix:/PATH or tcp:ADDRESS:PORT" },
+		{ "baud", P_INT, 0, false, "with binding serial: the line rate, for the record" },
 	} },
 	{ "nvme_mi_endpoint_destroy", "Destroy an NVMe-MI endpoint (by net/eid or nqn/port)", {
 		{ "nqn", P_STRING, 0, false, "subsystem NQN (instead of eid)" },

@@ -58,7 +58,7 @@ static void read_port_info(struct nvemu_mi_ep *ep, struct mi_reply *r, unsigned 
 	memset(&pi, 0, sizeof(pi));
 	pi.portt = port_type(port);
 	if (pi.portt)
-		pi.mmctptus = htole16(NVEMU_MI_MTU_MAX);
+		pi.mmctptus = htole16(nvemu_mi_ep_mtu_max(ep));
 	pi.meb = 0;
 	if (port->p.type == NVEMU_PORT_PCIE) {
 		uint8_t speed = port->p.pcie.max_link_speed;
@@ -350,7 +350,8 @@ static void config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0,
 	case NVME_MI_CONFIG_MCTP_MTU:
 		port = cfg_port(ep, dw0, false);
 		mtu = dw1 & 0xffff;
-		if (!port || mtu < NVEMU_MI_MTU_MIN || mtu > NVEMU_MI_MTU_MAX ||
+		/* NVMe-MI 1.2 5.2: a unit the binding cannot carry is Invalid Parameter. */
+		if (!port || mtu < NVEMU_MI_MTU_MIN || mtu > nvemu_mi_ep_mtu_max(ep) ||
 		    !mi_port_cfg(ep, port->id))
 			break;
 		/* The new unit applies to the messages after this response. */

@@ -56,6 +56,7 @@ struct nvemu_mi_ep {
 	unsigned nr_pcfg;
 	void (*mtu_cb)(void *arg, uint16_t mtu);
 	void *mtu_arg;
+	uint16_t mtu_max; /* what the binding carries; 0: NVEMU_MI_MTU_MAX */
 
 	uint8_t vpd[NVEMU_MI_VPD_SIZE];
 

@@ -87,6 +87,16 @@ void nvemu_mi_ep_set_mtu_cb(struct nvemu_mi_ep *ep, void (*cb)(void *arg, uint16
 	ep->mtu_arg = arg;
 }
 
+void nvemu_mi_ep_set_mtu_max(struct nvemu_mi_ep *ep, uint16_t max)
+{
+	ep->mtu_max = max;
+}
+
+uint16_t nvemu_mi_ep_mtu_max(const struct nvemu_mi_ep *ep)
+{
+	return ep->mtu_max && ep->mtu_max < NVEMU_MI_MTU_MAX ? ep->mtu_max : NVEMU_MI_MTU_MAX;
+}
+
 int nvemu_mi_ep_set_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id, uint16_t mtu,
 			     struct nvemu_error *err)
 {
@@ -94,9 +104,9 @@ int nvemu_mi_ep_set_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id, uint16_t 
 
 	if (!find_port(ep->subsys, port_id))
 		return nvemu_error_set(err, -ENOENT, "port: no port %u", port_id);
-	if (mtu < NVEMU_MI_MTU_MIN || mtu > NVEMU_MI_MTU_MAX)
+	if (mtu < NVEMU_MI_MTU_MIN || mtu > nvemu_mi_ep_mtu_max(ep))
 		return nvemu_error_set(err, -EINVAL, "mtu: %u..%u", NVEMU_MI_MTU_MIN,
-				       NVEMU_MI_MTU_MAX);
+				       nvemu_mi_ep_mtu_max(ep));
 	c = mi_port_cfg(ep, port_id);
 	if (!c)
 		return nvemu_error_set(err, -ENOMEM, "mtu: out of memory");
