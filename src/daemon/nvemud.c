@@ -93,6 +93,10 @@ static void usage(FILE *f)
 		"                      the RPC socket); \"none\" for none. Ignored with -c.\n"
 		"                      If it cannot be served, nvemud exits with an error,\n"
 		"                      except for the implicit default with -r: then it warns.\n"
+		"  --mi-serial LINE    serve the default configuration's NVMe-MI endpoint\n"
+		"                      over a DSP0253 serial line instead of the AF_MCTP\n"
+		"                      router: pty (nvemud creates one and logs its name),\n"
+		"                      unix:/PATH or tcp:ADDRESS:PORT. Ignored with -c.\n"
 		"  --client SOCKET     a virtio-blk export on a vhost-user-blk socket (absolute\n"
 		"                      path), for QEMU's vhost-user-blk-pci; the options up to\n"
 		"                      the next --client are its own:\n"
@@ -237,6 +241,7 @@ struct nvemud_opts {
 	int level;
 	json_t *clients; /* virtio_blk_controller_create params, one per --client */
 	unsigned poll_us, idle_poll_ms;
+	const char *mi_serial;
 };
 
 enum {
@@ -250,6 +255,7 @@ enum {
 	OPT_SERIAL,
 	OPT_POLL_US,
 	OPT_IDLE_POLL_MS,
+	OPT_MI_SERIAL,
 };
 
 /* Each --client option and the virtio_blk_controller_create parameter it sets. */
@@ -369,6 +375,7 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ "poll-us", required_argument, NULL, OPT_POLL_US },
 		{ "idle-poll-ms", required_argument, NULL, OPT_IDLE_POLL_MS },
+		{ "mi-serial", required_argument, NULL, OPT_MI_SERIAL },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -401,6 +408,9 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 					o->listen);
 				return 2;
 			}
+			break;
+		case OPT_MI_SERIAL:
+			o->mi_serial = optarg;
 			break;
 		case OPT_POLL_US:
 			if (parse_uint_opt("--poll-us", optarg, 0, LOOP_BUSY_POLL_US_MAX, &o->poll_us))
@@ -516,6 +526,33 @@ static int signal_fd(void)
 }
 
 /* Everything the daemon serves, then the loop until a signal; the exit status. */
+/* --mi-serial: the default endpoint moves from the router to a serial line. */
+static int start_mi_serial(struct nvemud *d, const char *spec)
+{
+	struct nvemu_error err = { 0 };
+	struct mi_endpoint *ep;
+	struct nvemud_mi_ep_opts mo = { .serial = spec, .baud = 115200 };
+	struct nvemu_subsys *s;
+	uint16_t port;
+
+	if (!d->mi || !d->mi->nr_eps)
+		return 0;
+	ep = &d->mi->eps[0];
+	s = ep->subsys;
+	port = ep->port;
+	mo.net = nvemu_mctp_ep_net(ep->mctp);
+	mo.eid = nvemu_mctp_ep_eid(ep->mctp);
+	nvemud_mi_del_ep(d, 0);
+	if (nvemud_mi_add_ep(d, s, port, &mo, &err)) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "--mi-serial: %s", err.msg);
+		return -1;
+	}
+	ep = &d->mi->eps[d->mi->nr_eps - 1];
+	nvemud_log(d, NVEMUD_LOG_INFO, "NVMe-MI network %u EID %u on serial line %s", mo.net, mo.eid,
+		   nvemud_mi_serial_name(ep->serial));
+	return 0;
+}
+
 static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 {
 	struct nvemu_error err = { 0 };
@@ -530,6 +567,8 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 	if (o->config ? load_config(d, o) : load_default(d, o))
 		goto out;
 	if (!o->config && start_vfu(d, o->vfu, o->sock, o->rpc_given))
+		goto out;
+	if (!o->config && o->mi_serial && start_mi_serial(d, o->mi_serial))
 		goto out;
 	if (start_mctp(d, o->mctp, o->rpc_given))
 		goto out;

@@ -130,3 +130,16 @@ check "save_config keeps the serial bindings" sh -c \
 expect_ok "destroy the unix-socket endpoint" nvme_mi_endpoint_destroy --net 3 --eid 33
 check "its socket file is gone" not test -e "$T/mi.sock"
 check "nvemud still serves" daemon_alive
+
+# --- nvemud --mi-serial: the default configuration's endpoint on a line
+stop_daemon
+check "nvemud --mi-serial unix:PATH starts" start_daemon --mi-serial "unix:$T/def.sock"
+"$SERIAL_PEER" "unix:$T/def.sock" 9 $GET_EID >"$T/def.out" 2>&1
+expect_eq "the default endpoint (EID 9) answers on the line" "$(cat "$T/def.out")" 00010200090200
+call nvme_mi_endpoint_list
+expect_eq "and is listed as serial" "$(field eid=9 binding)" serial
+stop_daemon
+"$NVEMUD" -r "$T/sock2" -l none -m none -u none --mi-serial bogus >"$T/bad.log" 2>&1
+rc=$?
+check "a bad --mi-serial line fails the start with a message" \
+	sh -c '[ "$1" -ne 0 ] && grep -q "mi-serial" "$2"' - "$rc" "$T/bad.log"
