@@ -3,7 +3,7 @@
 # Runs apt-get only for what is missing, so a second run is quick.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config python3 clang libclang-rt-14-dev \
-libnvme-dev libjson-c-dev libjansson-dev liburing-dev libisal-dev uuid-dev libblkid-dev \
+libnvme-dev libdbus-1-dev libjson-c-dev libjansson-dev liburing-dev libisal-dev uuid-dev libblkid-dev \
 libcmocka-dev nvme-cli valgrind \
 qemu-system-x86 qemu-utils cpio kmod fio busybox-static debootstrap fdisk xz-utils"
 missing=""

@@ -167,6 +167,7 @@ struct nvemud_mi_ep_opts {
 	 */
 	const char *serial;
 	unsigned baud; /* for the record (a pty or socket has no rate) */
+	bool no_ctrl0_alias; /* nvemu_mi_ep_set_ctrl0_alias(false) */
 };
 
 /* An MI endpoint on port of s at MCTP (net, eid). */
