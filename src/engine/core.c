@@ -74,6 +74,8 @@ static const struct nvemu_cmd_desc admin_cmds[256] = {
 	[nvme_admin_keep_alive] = {"Keep Alive", nvemu_execute_keep_alive, 0, false, NULL},
 	[nvme_admin_format_nvm] = {"Format NVM", nvemu_execute_format_nvm,
 				   E_LBCC | E_NSCHG | E_CSE_NS, false, NULL},
+	[nvme_admin_sanitize_nvm] = {"Sanitize", nvemu_execute_sanitize, E_LBCC | E_CSE_NS, false,
+				     NULL},
 };
 
 static const struct nvemu_cmd_desc io_cmds[256] = {
@@ -292,6 +294,11 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR);
 		return;
 	}
+	st = nvemu_sanitize_check(ctrl, req);
+	if (st) {
+		nvemu_req_complete(req, st);
+		return;
+	}
 	if (req->sqid == 0) {
 		d = nvemu_admin_cmd(ctrl, req->cmd.opc);
 		st = d ? 0 : NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR;
@@ -440,7 +447,8 @@ void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae)
 	for (unsigned t = 0; t < 8; t++) {
 		bool clears = type_lid[t] == lid ||
 			      (t == NVME_AER_NOTICE &&
-			       (lid == NVME_LOG_LID_CHANGED_NS || lid == NVME_LOG_LID_FW_SLOT));
+			       (lid == NVME_LOG_LID_CHANGED_NS || lid == NVME_LOG_LID_FW_SLOT)) ||
+			      (t == NVME_AER_CSS && lid == NVME_LOG_LID_SANITIZE);
 		if (clears)
 			ctrl->aen_masked &= ~(1u << t);
 	}

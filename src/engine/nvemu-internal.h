@@ -170,6 +170,16 @@ struct nvemu_ctrl {
 	uint8_t hostid[16];
 };
 
+/* A subsystem's sanitize state (admin-sanitize.c). */
+struct nvemu_sanitize {
+	bool running;
+	bool failed; /* failure mode: commands fail with Sanitize Failed */
+	uint8_t passes;
+	uint16_t sprog, sstat;
+	uint32_t scdw10;
+	struct san_job *job;
+};
+
 struct nvemu_subsys {
 	char nqn[NVEMU_NQN_MAX + 1];
 	char sn[NVEMU_SN_MAX + 1];
@@ -190,6 +200,7 @@ struct nvemu_subsys {
 	unsigned nr_ns, ns_cap;
 
 	struct nvemu_health health;
+	struct nvemu_sanitize san;
 	uint64_t tnvmcap; /* capacity Namespace Management may hand out, bytes */
 	uint64_t power_cycles;
 	uint64_t poh_base_ns; /* monotonic time the subsystem powered on */
@@ -358,6 +369,16 @@ void nvemu_execute_async_event(struct nvemu_req *req);
 void nvemu_execute_ns_mgmt(struct nvemu_req *req);
 void nvemu_execute_ns_attach(struct nvemu_req *req);
 void nvemu_execute_format_nvm(struct nvemu_req *req);
+
+/* Feature Identifiers Supported and Effects log entry of fid (0: not supported). */
+uint32_t nvemu_feature_effects(const struct nvemu_ctrl *ctrl, uint8_t fid);
+
+/* admin-sanitize.c */
+void nvemu_execute_sanitize(struct nvemu_req *req);
+/* The status a command gets while a sanitize runs or failed; 0: it may run. */
+uint16_t nvemu_sanitize_check(const struct nvemu_ctrl *ctrl, const struct nvemu_req *req);
+/* Sanitize Status log (81h) into buf (zeroed, >= 512 bytes). */
+void nvemu_log_sanitize(const struct nvemu_subsys *s, void *buf, size_t *size);
 /* admin-fw.c */
 void nvemu_execute_fw_download(struct nvemu_req *req);
 void nvemu_execute_fw_commit(struct nvemu_req *req);

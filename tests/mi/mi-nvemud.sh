@@ -226,6 +226,23 @@ expect_ok "nvme_subsystem_destroy --force takes its endpoint" nvme_subsystem_des
 call nvme_mi_endpoint_list
 expect_eq "only the default endpoint left" "$(jget -l .) $(jget 0.eid)" "1 9"
 
+# --- Sanitize through the MI Admin tunnel (nvme-cli), with its Sanitize Status log
+check "nvme sanitize over MI: overwrite, 3 passes, inverted" \
+	pre nvme sanitize $DEV -a 3 -n 3 -i -p 0x5a5a5a5a
+if pre nvme sanitize-log $DEV -o json >"$T/san" 2>"$T/err"; then
+	expect_eq "nvme sanitize-log: completed, 3 passes, SCDW10 of the command" \
+		"$(grep -c '"status":"(1)' "$T/san") $(json_field "$T/san" no_cmplted_passes) $(json_field "$T/san" cdw10_info)" \
+		"1 3 $((3 | 3 << 4 | 1 << 8))"
+else
+	nok "nvme sanitize-log"
+	diag "$(cat "$T/err")"
+fi
+if pre nvme sanitize $DEV -a 7 2>"$T/err"; then
+	nok "nvme sanitize -a 7 (reserved action) accepted"
+else
+	ok "nvme sanitize -a 7: refused (Invalid Field)"
+fi
+
 # --- save_config / -c restores the endpoints (on a second private daemon)
 stop_daemon
 expect_eq "nvemud stops cleanly" "$DRC" 0
