@@ -219,6 +219,7 @@ void nvemu_req_complete(struct nvemu_req *req, uint16_t status)
 	req->cqe.status = status;
 	req->cqe.cid = req->cmd.cid;
 	req->cqe.sqid = req->sqid;
+	nvemu_ctrl_metrics_account(ctrl, req, status);
 	/* An AER completing normally is not an error; an aborted one is. */
 	if (status & (NVME_SC_MASK | (NVME_SCT_MASK << NVME_SCT_SHIFT)))
 		nvemu_ctrl_record_error(ctrl, req, status);
@@ -340,7 +341,7 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	req->cmd_priv = NULL;
 	req->cmd_priv_release = NULL;
 	memset(&req->cqe, 0, sizeof(req->cqe));
-	req->start_ns = 0;
+	req->start_ns = nvemu_now_ns();
 	inflight_add(ctrl, req);
 
 	if (req->oob) {
@@ -418,6 +419,7 @@ static void aen_process(struct nvemu_ctrl *ctrl)
 		STAILQ_REMOVE_HEAD(&ctrl->aers, queue_link);
 		ctrl->nr_aer--;
 		aer->cqe.dw0 = ev.type | (uint32_t)ev.info << 8 | (uint32_t)ev.lid << 16;
+		ctrl->metrics.aens++;
 		nvemu_req_complete(aer, 0);
 	}
 }

@@ -111,6 +111,7 @@ struct nvemu_ctrl {
 	struct nvemu_subsys *subsys;
 	uint16_t cntlid;
 	struct nvemu_ctrl_params p;
+	struct nvemu_ctrl_metrics metrics; /* ctrl-metrics.c */
 
 	/* attached namespaces, sorted by NSID */
 	struct nvemu_ns **ns;
@@ -372,6 +373,10 @@ void nvemu_execute_format_nvm(struct nvemu_req *req);
 
 /* Feature Identifiers Supported and Effects log entry of fid (0: not supported). */
 uint32_t nvemu_feature_effects(const struct nvemu_ctrl *ctrl, uint8_t fid);
+
+/* ctrl-metrics.c: count a command as it completes with status. */
+void nvemu_ctrl_metrics_account(struct nvemu_ctrl *ctrl, const struct nvemu_req *req,
+				uint16_t status);
 
 /* admin-sanitize.c */
 void nvemu_execute_sanitize(struct nvemu_req *req);
