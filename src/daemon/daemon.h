@@ -279,6 +279,13 @@ uint64_t nvemud_now_ns(void); /* CLOCK_MONOTONIC */
 /* A counter of queue qid: "requests", "completions", ... (snapshot.c, from the state table). */
 uint64_t nvemud_queue_stat(const struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,
 			   unsigned qid, const char *name);
+/* ---- systemd notification (sd-notify.c); no-ops without $NOTIFY_SOCKET */
+int nvemud_sd_notify(const char *state);
+struct loop;
+struct loop_src;
+/* WATCHDOG=1 pings at half of $WATCHDOG_USEC from the loop; NULL if not asked. */
+struct loop_src *nvemud_sd_watchdog_start(struct loop *loop);
+
 /* ---- Prometheus metrics over HTTP (metrics.c) */
 /* Listen on "ADDR:PORT" / "[ADDR6]:PORT" (port 0: any, logged); needs d->loop. */
 int nvemud_metrics_start(struct nvemud *d, const char *spec, struct nvemu_error *err);

@@ -564,7 +564,7 @@ static int start_mi_serial(struct nvemud *d, const char *spec)
 static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 {
 	struct nvemu_error err = { 0 };
-	struct loop_src *sig_src;
+	struct loop_src *sig_src, *wd;
 	int ret = 1;
 
 	/* Refuse early if another daemon serves the socket, before building anything. */
@@ -592,7 +592,12 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 		goto out;
 	}
 	nvemud_log(d, NVEMUD_LOG_INFO, "ready");
+	/* Type=notify: ready once every socket listens and the configuration is loaded. */
+	nvemud_sd_notify("READY=1\nSTATUS=serving");
+	wd = nvemud_sd_watchdog_start(d->loop);
 	ret = loop_run(d->loop) ? 1 : 0;
+	nvemud_sd_notify("STOPPING=1");
+	loop_del(wd);
 	loop_del(sig_src);
 out:
 	nvemud_metrics_stop(d);
