@@ -56,7 +56,7 @@ export ASAN_OPTIONS UBSAN_OPTIONS NVEMU_RUN_ALL
 # which cannot load ASan-instrumented libraries; their engine code is covered above.
 # Sanitized processes start and exit (leak check) several times slower, and
 # shell tests spawn hundreds of them: timeouts are tripled.
-run_suite "tests (ASan+UBSan)" build-asan testlog --timeout-multiplier 3 --no-suite guest --no-suite guest-vfio-user --no-suite mi
+run_suite "tests (ASan+UBSan)" build-asan testlog --timeout-multiplier 3 --no-suite guest --no-suite guest-vfio-user --no-suite mi --no-suite package
 # The destroy-under-load guest test also runs a sanitized nvemud (inside the
 # guest, where the test checks its log), with the base image the -Werror run built.
 NVEMU_GUEST_CACHE=${NVEMU_GUEST_CACHE:-$PWD/build/guest-cache}

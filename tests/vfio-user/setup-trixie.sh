@@ -6,7 +6,8 @@
 set -eu
 
 DIR=${NVEMU_CHROOT_CACHE:-/var/tmp/nvemu-trixie}
-MIRROR=${NVEMU_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The mirror this machine's apt uses (or $NVEMU_DEBIAN_MIRROR).
+MIRROR=$("$(dirname "$0")/../../tools/debian-mirror.sh")
 STAMP=$DIR/.nvemu-qemu-ready
 
 if [ -f "$STAMP" ] && [ -x "$DIR/usr/bin/qemu-system-x86_64" ]; then
