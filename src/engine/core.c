@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "nvemu-internal.h"
+#include "reservations.h"
 
 #define CSTS_RDY       (1u << NVME_CSTS_RDY_SHIFT)
 #define CSTS_CFS       (1u << NVME_CSTS_CFS_SHIFT)
@@ -86,6 +87,13 @@ static const struct nvemu_cmd_desc io_cmds[256] = {
 	[nvme_cmd_dsm] = {"Dataset Management", nvemu_execute_dsm, E_LBCC, true, has_dsm},
 	[nvme_cmd_verify] = {"Verify", nvemu_execute_verify, 0, true, NULL},
 	[nvme_cmd_copy] = {"Copy", nvemu_execute_copy, E_LBCC, true, NULL},
+	[nvme_cmd_resv_register] = {"Reservation Register", nvemu_execute_resv_register, 0, true,
+				    NULL},
+	[nvme_cmd_resv_report] = {"Reservation Report", nvemu_execute_resv_report, 0, true, NULL},
+	[nvme_cmd_resv_acquire] = {"Reservation Acquire", nvemu_execute_resv_acquire, 0, true,
+				   NULL},
+	[nvme_cmd_resv_release] = {"Reservation Release", nvemu_execute_resv_release, 0, true,
+				   NULL},
 };
 
 static const struct nvemu_cmd_desc *lookup(const struct nvemu_cmd_desc *tbl,
@@ -288,10 +296,12 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 		return;
 	}
 	if (req->cmd.flags & 0x3) {
-		/* Fused operations are not offered (FUSES = 0). */
-		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR);
+		/* Fused Compare and Write (io-fused.c) */
+		nvemu_fused_submit(ctrl, req);
 		return;
 	}
+	if (req->sqid)
+		nvemu_fused_check_missing(ctrl, req->sqid);
 	if (req->sqid == 0) {
 		d = nvemu_admin_cmd(ctrl, req->cmd.opc);
 		st = d ? 0 : NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR;
@@ -300,6 +310,10 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	} else {
 		st = prepare_io(ctrl, req, &d);
 	}
+	if (!st && req->ns && nvemu_fused_hold(req))
+		return; /* a fused pair runs on the namespace: dispatched again after it */
+	if (!st && req->ns)
+		st = nvemu_resv_check(ctrl, req->ns, req->cmd.opc);
 	if (st) {
 		nvemu_req_complete(req, st);
 		return;
@@ -315,6 +329,11 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 			sq->st.flushes++;
 	}
 	d->execute(req);
+}
+
+void nvemu_ctrl_redispatch(struct nvemu_req *req)
+{
+	dispatch(req->ctrl, req);
 }
 
 static bool held(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
@@ -433,6 +452,7 @@ void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae)
 	static const uint8_t type_lid[8] = {
 		[NVME_AER_ERROR] = NVME_LOG_LID_ERROR,
 		[NVME_AER_SMART] = NVME_LOG_LID_SMART,
+		[6] = NVME_LOG_LID_RESERVATION, /* I/O command specific: reservations */
 	};
 
 	if (rae)
@@ -507,6 +527,7 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 	uint32_t kato = ctrl->feat.kato;
 
 	nvemu_ctrl_abort_aers(ctrl);
+	nvemu_fused_ctrl_reset(ctrl);
 	if (ctrl->tops && ctrl->tops->reset)
 		ctrl->tops->reset(ctrl);
 	for (unsigned q = 1; q <= ctrl->p.num_io_queues; q++) {
@@ -744,6 +765,8 @@ void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
 	LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link)
 		if (r->cmd.opc != nvme_admin_async_event || r->sqid)
 			r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+	/* A fused first half would wait for its second forever. */
+	nvemu_fused_ctrl_reset(ctrl);
 }
 
 void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl)

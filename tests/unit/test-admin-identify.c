@@ -130,11 +130,12 @@ static void test_id_ctrl_fields(void **state)
 	oncs = le16toh(id->oncs);
 	assert_int_equal(oncs & 0x1bd, NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
 					       NVME_CTRL_ONCS_WRITE_ZEROES |
+					       NVME_CTRL_ONCS_RESERVATIONS |
 					       NVME_CTRL_ONCS_SAVE_FEATURES |
 					       NVME_CTRL_ONCS_VERIFY | NVME_CTRL_ONCS_COPY);
 	assert_false(oncs & NVME_CTRL_ONCS_WRITE_UNCORRECTABLE);
-	assert_false(oncs & NVME_CTRL_ONCS_RESERVATIONS);
-	assert_int_equal(le16toh(id->fuses), 0);
+	assert_true(oncs & NVME_CTRL_ONCS_RESERVATIONS);
+	assert_int_equal(le16toh(id->fuses), env->ctrl->p.compare_write ? 1 : 0);
 	assert_int_equal(id->fna, 0);
 	assert_int_equal(id->vwc, 0x7);
 	assert_int_equal(le16toh(id->ocfs), 1);
