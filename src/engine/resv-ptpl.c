@@ -133,7 +133,7 @@ static int parse_u64(const char **s, int base, uint64_t max, uint64_t *v)
 							       : -1;
 		if (d < 0)
 			break;
-		if (x > (max - (uint64_t)d) / (uint64_t)base)
+		if ((uint64_t)d > max || x > (max - (uint64_t)d) / (uint64_t)base)
 			return -EINVAL;
 		x = x * (uint64_t)base + (uint64_t)d;
 	}
