@@ -193,7 +193,7 @@ static int parse_line(struct nvemu_resv *r, const char *s, unsigned lineno)
 		if (parse_host(&s, &r->holder))
 			return -EINVAL;
 	} else if (!strncmp(s, "reg ", 4)) {
-		struct nvemu_resv_reg g;
+		struct nvemu_resv_reg g = {0};
 
 		s += 4;
 		if (r->nr_regs == NVEMU_RESV_MAX_REGS || parse_host(&s, &g.host) ||
