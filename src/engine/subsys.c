@@ -381,6 +381,7 @@ void nvemu_ctrl_params_init(struct nvemu_ctrl_params *p)
 	p->max_queue_entries = 1024;
 	p->fw_slots = 4;
 	p->write_zeroes = p->compare = p->dsm = true;
+	p->compare_write = true; /* fused Compare and Write (io-fused.c) */
 	p->aerl = 3;
 }
 

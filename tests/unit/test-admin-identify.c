@@ -62,7 +62,7 @@ static void ctrl2_add(struct tu_env *env, bool optional_cmds, struct ctrl2 *c)
 
 	nvemu_ctrl_params_init(&cp);
 	cp.port_id = env->ctrl->p.port_id;
-	cp.compare = cp.dsm = cp.write_zeroes = optional_cmds;
+	cp.compare = cp.dsm = cp.write_zeroes = cp.compare_write = optional_cmds;
 	assert_int_equal(nvemu_subsys_add_ctrl_ex(env->subsys, &cp, &cntlid, &err), 0);
 	assert_int_equal(cntlid, 2);
 	c->ctrl = nvemu_subsys_ctrl(env->subsys, cntlid);
