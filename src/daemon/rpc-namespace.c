@@ -26,7 +26,7 @@ static json_t *ns_json(struct nvemud *d, struct nvemu_subsys *s, struct nvemu_ns
 							    json_integer(nvemu_ctrl_cntlid(ctrl)));
 		}
 	}
-	return json_pack("{s:s, s:I, s:s?, s:I, s:i, s:s, s:s, s:s, s:o, s:s?}", "nqn",
+	return json_pack("{s:s, s:I, s:s?, s:I, s:i, s:s, s:s, s:s, s:o, s:s*}", "nqn",
 			 nvemu_subsys_nqn(s), "nsid", (json_int_t)ni.nsid, "bdev_name",
 			 ni.bdev ? ni.bdev->name : NULL, "num_blocks", (json_int_t)ni.nblocks,
 			 "block_size", (int)ni.lba_size, "uuid", uuid, "nguid", nguid, "eui64",
