@@ -300,7 +300,7 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 		nvemu_fused_submit(ctrl, req);
 		return;
 	}
-	if (req->sqid)
+	if (req->sqid && ctrl->resv) /* state only once reservations or fused commands were used */
 		nvemu_fused_check_missing(ctrl, req->sqid);
 	if (req->sqid == 0) {
 		d = nvemu_admin_cmd(ctrl, req->cmd.opc);
@@ -310,10 +310,11 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	} else {
 		st = prepare_io(ctrl, req, &d);
 	}
-	if (!st && req->ns && nvemu_fused_hold(req))
-		return; /* a fused pair runs on the namespace: dispatched again after it */
-	if (!st && req->ns)
+	if (!st && req->ns && req->ns->resv) {
+		if (nvemu_fused_hold(req))
+			return; /* a fused pair runs on the namespace: dispatched again after it */
 		st = nvemu_resv_check(ctrl, req->ns, req->cmd.opc);
+	}
 	if (st) {
 		nvemu_req_complete(req, st);
 		return;

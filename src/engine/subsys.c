@@ -215,7 +215,7 @@ void nvemu_ns_put(struct nvemu_ns *ns)
 {
 	if (--ns->refs == 0)
 		ns_release(ns);
-	else
+	else if (ns->resv)
 		nvemu_fused_ns_put(ns); /* a fused pair may be waiting for the I/O to drain */
 }
 
