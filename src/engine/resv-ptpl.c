@@ -283,7 +283,18 @@ int nvemu_ns_set_ptpl_file(struct nvemu_subsys *subsys, uint32_t nsid, const cha
 	memset(&loaded, 0, sizeof(loaded));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && errno != ENOENT)
-		return nvemu_error_set(err, -errno, "ptpl_file: cannot open %s: %s", path, strerror(errno));
+		return nvemu_error_set(err, -EINVAL, "ptpl_file: cannot open %s: %s", path,
+				       strerror(errno));
+	if (fd < 0) {
+		/* No state yet: the place must take one, or every later save would fail. */
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return nvemu_error_set(err, -EINVAL, "ptpl_file: cannot create %s: %s", path,
+					       strerror(errno));
+		close(fd);
+		unlink(path);
+		fd = -1;
+	}
 	if (fd >= 0) {
 		text = malloc(PTPL_MAX_FILE + 1);
 		if (!text) {
