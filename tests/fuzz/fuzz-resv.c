@@ -192,7 +192,8 @@ static void fuzz_cmds(const uint8_t *data, size_t size)
 		memcpy(buf, p + 8, 16);
 		st = exec(h, 1, &cmd, buf, len);
 		check_state(ns->resv);
-		if (cmd.opc == nvme_cmd_resv_report && !st && len >= 24 && ns->resv) {
+		/* NUMD of at least 2 dwords: the header's type and count came back */
+		if (cmd.opc == nvme_cmd_resv_report && !st && le32toh(cmd.cdw10) >= 1 && ns->resv) {
 			unsigned regctl = buf[5] | buf[6] << 8;
 
 			if (regctl != ns->resv->nr_regs || buf[4] != ns->resv->rtype)
