@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "test-util.h"
+#include <nvemu/pcie.h>
 
 #define FUSE_FIRST  1
 #define FUSE_SECOND 2
@@ -237,6 +238,210 @@ static void test_atomic(void **state)
 	assert_memory_equal(rd, d, 512);
 }
 
+
+/* ---- PCIe: the halves are adjacent SQ entries in host memory, one doorbell */
+
+#define P_MEM  (4u << 20)
+#define P_ASQ  0x10000
+#define P_ACQ  0x20000
+#define P_IOSQ 0x30000
+#define P_IOCQ 0x40000
+#define P_DATA 0x100000
+#define P_QD   16
+
+struct pfx {
+	struct nvemu_subsys *subsys;
+	struct nvemu_pcie_ctrl *pc;
+	uint8_t *mem;
+	uint16_t tail[2], head[2], cid;
+	bool phase[2];
+};
+
+static int p_read(void *ctx, uint64_t a, void *b, size_t n)
+{
+	struct pfx *f = ctx;
+
+	if (a > P_MEM || n > P_MEM - a)
+		return -1;
+	memcpy(b, f->mem + a, n);
+	return 0;
+}
+
+static int p_write(void *ctx, uint64_t a, const void *b, size_t n)
+{
+	struct pfx *f = ctx;
+
+	if (a > P_MEM || n > P_MEM - a)
+		return -1;
+	memcpy(f->mem + a, b, n);
+	return 0;
+}
+
+static void p_msix(void *ctx, uint16_t v)
+{
+	(void)ctx;
+	(void)v;
+}
+
+static void p_intx(void *ctx, bool level)
+{
+	(void)ctx;
+	(void)level;
+}
+
+static const struct nvemu_pci_host_ops p_ops = {
+	.dma_read = p_read, .dma_write = p_write, .msix_notify = p_msix, .intx_set = p_intx};
+
+static void p_put(struct pfx *f, uint16_t qid, struct nvemu_sqe *c)
+{
+	c->cid = ++f->cid;
+	memcpy(f->mem + (qid ? P_IOSQ : P_ASQ) + (uint64_t)f->tail[qid] * 64, c, 64);
+	f->tail[qid] = (f->tail[qid] + 1) % P_QD;
+}
+
+static void p_ring(struct pfx *f, uint16_t qid)
+{
+	nvemu_pcie_bar0_write(f->pc, 0x1000 + 8u * qid, 4, f->tail[qid]);
+}
+
+static uint16_t p_reap(struct pfx *f, uint16_t qid, uint16_t *cid)
+{
+	uint8_t *e = f->mem + (qid ? P_IOCQ : P_ACQ) + (uint64_t)f->head[qid] * 16;
+	uint16_t st;
+
+	memcpy(&st, e + 14, 2);
+	assert_int_equal(st & 1, f->phase[qid]);
+	if (cid)
+		memcpy(cid, e + 12, 2);
+	if (++f->head[qid] == P_QD) {
+		f->head[qid] = 0;
+		f->phase[qid] = !f->phase[qid];
+	}
+	nvemu_pcie_bar0_write(f->pc, 0x1000 + 8u * qid + 4, 4, f->head[qid]);
+	return st >> 1;
+}
+
+static uint16_t p_run(struct pfx *f, uint16_t qid, struct nvemu_sqe *c)
+{
+	p_put(f, qid, c);
+	p_ring(f, qid);
+	return p_reap(f, qid, NULL);
+}
+
+static struct nvemu_sqe p_rw(uint8_t opc, uint8_t fuse, uint64_t data)
+{
+	struct nvemu_sqe c = {.opc = opc, .flags = fuse, .nsid = 1, .dptr1 = data};
+
+	c.cdw10 = 4;
+	c.cdw12 = 0;
+	return c;
+}
+
+static int setup_pcie(void **state)
+{
+	struct pfx *f = calloc(1, sizeof(*f));
+	struct nvemu_subsys_params sp;
+	struct nvemu_port_params pp;
+	struct nvemu_ctrl_params cp;
+	struct nvemu_error err = {0};
+	struct nvemu_sqe c;
+	uint16_t port, cntlid;
+	uint32_t nsid;
+
+	assert_non_null(f);
+	f->mem = calloc(1, P_MEM);
+	assert_non_null(f->mem);
+	f->phase[0] = f->phase[1] = true;
+	nvemu_subsys_params_init(&sp);
+	sp.nqn = "nqn.2024-01.io.nvemu:fused-pcie";
+	assert_int_equal(nvemu_subsys_create(&sp, &f->subsys, &err), 0);
+	nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
+	assert_int_equal(nvemu_subsys_add_port(f->subsys, &pp, &port, &err), 0);
+	nvemu_ctrl_params_init(&cp); /* compare_write on by default */
+	cp.port_id = port;
+	cp.num_io_queues = 1;
+	assert_int_equal(nvemu_subsys_add_ctrl_ex(f->subsys, &cp, &cntlid, &err), 0);
+	assert_int_equal(nvemu_subsys_add_ns(f->subsys, 64, &nsid, &err), 0);
+	assert_int_equal(nvemu_ctrl_attach_ns(nvemu_subsys_ctrl(f->subsys, cntlid), 1, &err), 0);
+	assert_int_equal(
+		nvemu_pcie_ctrl_create(nvemu_subsys_ctrl(f->subsys, cntlid), &p_ops, f, &f->pc, &err),
+		0);
+	nvemu_pcie_bar0_write(f->pc, NVEMU_REG_AQA, 4, (P_QD - 1) | (P_QD - 1) << 16);
+	nvemu_pcie_bar0_write(f->pc, NVEMU_REG_ASQ, 8, P_ASQ);
+	nvemu_pcie_bar0_write(f->pc, NVEMU_REG_ACQ, 8, P_ACQ);
+	nvemu_pcie_bar0_write(f->pc, NVEMU_REG_CC, 4, 1u | 6u << 16 | 4u << 20);
+	assert_int_equal(nvemu_pcie_bar0_read(f->pc, NVEMU_REG_CSTS, 4) & 3, 1);
+	c = (struct nvemu_sqe){.opc = nvme_admin_create_cq, .dptr1 = P_IOCQ};
+	c.cdw10 = 1 | (P_QD - 1) << 16;
+	c.cdw11 = 1; /* PC, no interrupts */
+	assert_success(p_run(f, 0, &c));
+	c = (struct nvemu_sqe){.opc = nvme_admin_create_sq, .dptr1 = P_IOSQ};
+	c.cdw10 = 1 | (P_QD - 1) << 16;
+	c.cdw11 = 1 | 1u << 16;
+	assert_success(p_run(f, 0, &c));
+	*state = f;
+	return 0;
+}
+
+static int teardown_pcie(void **state)
+{
+	struct pfx *f = *state;
+
+	nvemu_pcie_ctrl_destroy(f->pc);
+	nvemu_subsys_destroy(f->subsys);
+	free(f->mem);
+	free(f);
+	return 0;
+}
+
+static void test_pcie_adjacent(void **state)
+{
+	struct pfx *f = *state;
+	struct nvemu_sqe c;
+	uint16_t cid1, cid2, st1, st2;
+
+	memset(f->mem + P_DATA, 0x11, 512);	    /* current */
+	memset(f->mem + P_DATA + 4096, 0x22, 512); /* new */
+	c = p_rw(nvme_cmd_write, 0, P_DATA);
+	assert_success(p_run(f, 1, &c));
+	/* both entries, then one doorbell */
+	c = p_rw(nvme_cmd_compare, 1, P_DATA);
+	p_put(f, 1, &c);
+	c = p_rw(nvme_cmd_write, 2, P_DATA + 4096);
+	p_put(f, 1, &c);
+	p_ring(f, 1);
+	st1 = p_reap(f, 1, &cid1);
+	st2 = p_reap(f, 1, &cid2);
+	assert_int_equal(cid1, f->cid - 1);
+	assert_int_equal(cid2, f->cid);
+	assert_success(st1);
+	assert_success(st2);
+	c = p_rw(nvme_cmd_read, 0, P_DATA + 8192);
+	assert_success(p_run(f, 1, &c));
+	assert_memory_equal(f->mem + P_DATA + 8192, f->mem + P_DATA + 4096, 512);
+
+	/* a miscompare: the old data stays */
+	c = p_rw(nvme_cmd_compare, 1, P_DATA);
+	p_put(f, 1, &c);
+	c = p_rw(nvme_cmd_write, 2, P_DATA);
+	p_put(f, 1, &c);
+	p_ring(f, 1);
+	assert_int_equal(p_reap(f, 1, NULL), MISCOMPARE);
+	assert_int_equal(p_reap(f, 1, NULL), FAILED);
+	c = p_rw(nvme_cmd_read, 0, P_DATA + 8192);
+	assert_success(p_run(f, 1, &c));
+	assert_memory_equal(f->mem + P_DATA + 8192, f->mem + P_DATA + 4096, 512);
+
+	/* the first half, then a Read in the next entry: missing its partner */
+	c = p_rw(nvme_cmd_compare, 1, P_DATA);
+	p_put(f, 1, &c);
+	c = p_rw(nvme_cmd_read, 0, P_DATA + 8192);
+	p_put(f, 1, &c);
+	p_ring(f, 1);
+	assert_int_equal(p_reap(f, 1, NULL), MISSING);
+	assert_success(p_reap(f, 1, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_and_mismatched, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_disabled, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_atomic, setup_delay, teardown_delay),
+		cmocka_unit_test_setup_teardown(test_pcie_adjacent, setup_pcie, teardown_pcie),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
