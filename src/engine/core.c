@@ -244,9 +244,22 @@ void nvemu_req_complete(struct nvemu_req *req, uint16_t status)
 	}
 	req->cmd_priv_release = NULL;
 	if (req->ns) {
-		/* May free a namespace removed meanwhile: done() must not see it. */
-		nvemu_ns_put(req->ns);
+		struct nvemu_ns *ns = req->ns;
+
 		req->ns = NULL;
+		/* May free a namespace removed meanwhile: done() must not see it. */
+		if (ns->resv) {
+			/*
+			 * The put may start a fused pair that completes other commands
+			 * of this controller: it must not look idle (and be freed)
+			 * before this command's done() ran.
+			 */
+			ctrl->internal_ops++;
+			nvemu_ns_put(ns);
+			ctrl->internal_ops--;
+		} else {
+			nvemu_ns_put(ns);
+		}
 	}
 	req->done(req);
 	if (ctrl->dying) {
