@@ -115,6 +115,8 @@ t "B acquiring it too: refused" refused nvme resv-acquire /dev/$CB -n 1 -c $KB -
 t "A writes" wr $DA
 t "B's write meets the reservation" refused wr $DB
 t "B reads (Write Exclusive)" rd $DB
+dmesg >/tmp/dmesg
+tg "the kernel logged the refused write as SC 83h (Reservation Conflict)" "sc 0x83" /tmp/dmesg
 report $CB /tmp/rep
 t "report: rtype 1" [ "$(field rtype /tmp/rep)" = 1 ]
 
