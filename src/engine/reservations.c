@@ -400,9 +400,33 @@ void nvemu_execute_resv_register(struct nvemu_req *req)
 	nvemu_req_complete(req, st);
 }
 
+/*
+ * Host h lost its registration to a preempt: tell it, and for Preempt and
+ * Abort end its commands on the namespace that are still running (each
+ * completes with Command Abort Requested when its backend I/O ends).
+ */
+static void preempted(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
+		      const struct nvemu_resv_host *h, bool abort)
+{
+	struct nvemu_subsys *s = ns->subsys;
+
+	notify_host(ns, h, ctrl, NVME_RESV_NOTIFY_RNLPT_REGISTRATION_PREEMPTED);
+	for (unsigned i = 0; abort && i < s->nr_ctrls; i++) {
+		struct nvemu_resv_host ch;
+		struct nvemu_req *r;
+
+		ctrl_host(s->ctrls[i], &ch);
+		if (!host_eq(&ch, h))
+			continue;
+		LIST_FOREACH(r, &s->ctrls[i]->inflight_reqs, inflight_link)
+			if (r->sqid && r->ns == ns && !r->abort_status)
+				r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+	}
+}
+
 /* Remove every registrant with key prkey but host me; true when one was. */
 static bool preempt_key(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
-			const struct nvemu_resv_host *me, uint64_t prkey)
+			const struct nvemu_resv_host *me, uint64_t prkey, bool abort)
 {
 	struct nvemu_resv *r = ns->resv;
 	bool any = false;
@@ -416,7 +440,7 @@ static bool preempt_key(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
 		}
 		memmove(&r->regs[i], &r->regs[i + 1], (r->nr_regs - i - 1) * sizeof(r->regs[0]));
 		r->nr_regs--;
-		notify_host(ns, &h, ctrl, NVME_RESV_NOTIFY_RNLPT_REGISTRATION_PREEMPTED);
+		preempted(ns, ctrl, &h, abort);
 		any = true;
 	}
 	return any;
@@ -429,17 +453,17 @@ static void take(struct nvemu_resv *r, const struct nvemu_resv_host *h, uint8_t 
 }
 
 static uint16_t preempt(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
-			const struct nvemu_resv_host *me, uint64_t prkey, uint8_t rtype)
+			const struct nvemu_resv_host *me, uint64_t prkey, uint8_t rtype, bool abort)
 {
 	struct nvemu_resv *r = ns->resv;
 	uint64_t holder_key;
 	int hi;
 
 	if (!r->rtype)
-		return preempt_key(ns, ctrl, me, prkey) ? 0 : SC_CONFLICT;
+		return preempt_key(ns, ctrl, me, prkey, abort) ? 0 : SC_CONFLICT;
 	if (all_registrants(r->rtype)) {
 		if (prkey) /* only the registrations with that key go */
-			return preempt_key(ns, ctrl, me, prkey) ? 0 : SC_CONFLICT;
+			return preempt_key(ns, ctrl, me, prkey, abort) ? 0 : SC_CONFLICT;
 		/* Key 0: every other registrant goes and the reservation is ours. */
 		for (unsigned i = 0; i < r->nr_regs;) {
 			struct nvemu_resv_host h = r->regs[i].host;
@@ -451,7 +475,7 @@ static uint16_t preempt(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
 			memmove(&r->regs[i], &r->regs[i + 1],
 				(r->nr_regs - i - 1) * sizeof(r->regs[0]));
 			r->nr_regs--;
-			notify_host(ns, &h, ctrl, NVME_RESV_NOTIFY_RNLPT_REGISTRATION_PREEMPTED);
+			preempted(ns, ctrl, &h, abort);
 		}
 		take(r, me, rtype);
 		return 0;
@@ -461,7 +485,7 @@ static uint16_t preempt(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
 	if (hi >= 0 && prkey == holder_key) {
 		bool was_me = host_eq(&r->holder, me);
 
-		preempt_key(ns, ctrl, me, prkey);
+		preempt_key(ns, ctrl, me, prkey, abort);
 		take(r, me, rtype);
 		if (!was_me)
 			notify_others(ns, me, ctrl, NVME_RESV_NOTIFY_RNLPT_RESERVATION_PREEMPTED);
@@ -469,7 +493,7 @@ static uint16_t preempt(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
 	}
 	if (!prkey)
 		return SC_INVALID_FIELD;
-	return preempt_key(ns, ctrl, me, prkey) ? 0 : SC_CONFLICT;
+	return preempt_key(ns, ctrl, me, prkey, abort) ? 0 : SC_CONFLICT;
 }
 
 void nvemu_execute_resv_acquire(struct nvemu_req *req)
@@ -510,14 +534,10 @@ void nvemu_execute_resv_acquire(struct nvemu_req *req)
 		else if (!is_holder(r, &h) || r->rtype != rtype)
 			st = SC_CONFLICT;
 	} else {
-		/*
-		 * Preempt and Abort: commands of the preempted hosts that are
-		 * still running finish; new ones meet the new reservation.
-		 */
 		uint32_t gen = r->gen;
 		unsigned before = r->nr_regs;
 
-		st = preempt(ns, req->ctrl, &h, k.nkey, rtype);
+		st = preempt(ns, req->ctrl, &h, k.nkey, rtype, action == ACQ_PREEMPT_ABORT);
 		if (!st && r->nr_regs != before)
 			r->gen = gen + 1;
 	}

@@ -5,6 +5,7 @@
  * Host A and B set 64-bit Host Identifiers, host C sets none (a host of its
  * own) unless a test gives it one.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@ struct env {
 };
 
 static uint8_t buf[8192];
+static uint32_t cur_nsid = 1; /* the namespace the helpers below address */
 
 static uint16_t hexec(struct host *h, uint16_t sqid, struct nvemu_sqe *cmd, void *b, uint32_t len,
 		      struct nvemu_cqe *cqe)
@@ -130,7 +132,7 @@ static int teardown(void **state)
 static uint16_t reg(struct host *h, uint8_t action, bool iekey, uint8_t cptpl, uint64_t crkey,
 		    uint64_t nrkey)
 {
-	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_register, .nsid = 1};
+	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_register, .nsid = cur_nsid};
 	uint64_t d[2] = {htole64(crkey), htole64(nrkey)};
 
 	cmd.cdw10 = action | (iekey ? 1u << 3 : 0) | (uint32_t)cptpl << 30;
@@ -139,7 +141,7 @@ static uint16_t reg(struct host *h, uint8_t action, bool iekey, uint8_t cptpl, u
 
 static uint16_t acq(struct host *h, uint8_t action, uint8_t rtype, uint64_t crkey, uint64_t prkey)
 {
-	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_acquire, .nsid = 1};
+	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_acquire, .nsid = cur_nsid};
 	uint64_t d[2] = {htole64(crkey), htole64(prkey)};
 
 	cmd.cdw10 = action | (uint32_t)rtype << 8;
@@ -148,7 +150,7 @@ static uint16_t acq(struct host *h, uint8_t action, uint8_t rtype, uint64_t crke
 
 static uint16_t rel(struct host *h, uint8_t action, uint8_t rtype, uint64_t crkey)
 {
-	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_release, .nsid = 1};
+	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_release, .nsid = cur_nsid};
 	uint64_t d = htole64(crkey);
 
 	cmd.cdw10 = action | (uint32_t)rtype << 8;
@@ -157,7 +159,7 @@ static uint16_t rel(struct host *h, uint8_t action, uint8_t rtype, uint64_t crke
 
 static uint16_t report(struct host *h, bool eds, uint32_t len)
 {
-	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_report, .nsid = 1};
+	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_report, .nsid = cur_nsid};
 
 	memset(buf, 0xa5, sizeof(buf));
 	cmd.cdw10 = len / 4 - 1;
@@ -167,7 +169,7 @@ static uint16_t report(struct host *h, bool eds, uint32_t len)
 
 static uint16_t io(struct host *h, uint8_t opc)
 {
-	struct nvemu_sqe cmd = {.opc = opc, .nsid = 1};
+	struct nvemu_sqe cmd = {.opc = opc, .nsid = cur_nsid};
 	static uint8_t data[512];
 
 	if (opc == nvme_cmd_dsm) {
@@ -248,7 +250,7 @@ static void test_register_invalid(void **state)
 {
 	struct env *e = *state;
 	struct host *a = &e->h[0];
-	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_register, .nsid = 1};
+	struct nvemu_sqe cmd = {.opc = nvme_cmd_resv_register, .nsid = cur_nsid};
 	uint64_t d[2] = {0};
 
 	assert_status(reg(a, 3, false, 0, 0, KEY_A), INVALID_FIELD);
@@ -450,6 +452,71 @@ static void test_preempt_no_reservation(void **state)
 	assert_success(report(a, false, 4096));
 	assert_int_equal(regctl(), 1);
 	assert_int_equal(rs()->rtype, 0); /* nothing acquired */
+}
+
+
+/* ---- Preempt and Abort: the preempted host's commands still running are aborted */
+
+struct pending {
+	struct nvemu_req req;
+	bool done;
+};
+
+static void pending_done(struct nvemu_req *req)
+{
+	((struct pending *)req)->done = true;
+}
+
+static void test_preempt_and_abort(void **state)
+{
+	struct env *e = *state;
+	struct host *a = &e->h[0], *b = &e->h[1];
+	struct nvemu_bdev_delay_opts o = {.read_latency_us = 50000, .write_latency_us = 50000};
+	struct nvemu_error err = {0};
+	struct nvemu_bdev *ram, *dly;
+	struct nvemu_ns_params np;
+	struct pending w = {0}, w2 = {0};
+	static uint8_t data[512];
+
+	assert_int_equal(nvemu_bdev_ram_create("pa-ram", 1 << 20, 512, &ram, &err), 0);
+	assert_int_equal(nvemu_bdev_delay_create("pa-dly", ram, &o, &dly, &err), 0);
+	nvemu_ns_params_init(&np);
+	np.nsid = 2;
+	np.bdev = dly;
+	assert_int_equal(nvemu_subsys_add_ns_ex(e->subsys, &np, NULL, &err), 0);
+	assert_int_equal(nvemu_ctrl_attach_ns(a->ctrl, 2, &err), 0);
+	assert_int_equal(nvemu_ctrl_attach_ns(b->ctrl, 2, &err), 0);
+	cur_nsid = 2;
+	assert_success(reg(a, 0, false, 0, 0, KEY_A));
+	assert_success(reg(b, 0, false, 0, 0, KEY_B));
+	assert_success(acq(a, 0, NVME_RESERVATION_RTYPE_WE, KEY_A, 0));
+	/* A's writes are in the delay bdev for 50 ms ... */
+	w.req.cmd = (struct nvemu_sqe){.opc = nvme_cmd_write, .nsid = 2, .cid = 0x77};
+	w.req.buf = data;
+	w.req.buf_len = sizeof(data);
+	w.req.done = pending_done;
+	w2 = w;
+	w2.req.cmd.cid = 0x78;
+	nvemu_host_submit(a->host, 1, &w.req);
+	nvemu_host_submit(a->host, 1, &w2.req);
+	assert_false(w.done);
+	/* ... when B preempts A with Preempt and Abort */
+	assert_success(acq(b, 2, NVME_RESERVATION_RTYPE_EA, KEY_B, KEY_A));
+	for (int i = 0; i < 500 && !(w.done && w2.done); i++) {
+		poll(NULL, 0, 2);
+		nvemu_host_poll(a->host);
+	}
+	assert_true(w.done && w2.done);
+	assert_int_equal(w.req.cqe.status, NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ));
+	assert_int_equal(w2.req.cqe.status, NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ));
+	/* what A sends from now on meets the new reservation */
+	assert_status(io(a, nvme_cmd_write), CONFLICT);
+	cur_nsid = 1;
+	assert_int_equal(nvemu_ctrl_detach_ns(a->ctrl, 2, &err), 0);
+	assert_int_equal(nvemu_ctrl_detach_ns(b->ctrl, 2, &err), 0);
+	assert_int_equal(nvemu_subsys_remove_ns(e->subsys, 2, &err), 0);
+	assert_int_equal(nvemu_bdev_destroy(dly, NULL), 0);
+	assert_int_equal(nvemu_bdev_destroy(ram, NULL), 0);
 }
 
 /* ---- Release and Clear */
@@ -730,6 +797,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preempt_all_registrants, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preempt_no_reservation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_and_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unregister_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_formats, setup, teardown),
