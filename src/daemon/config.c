@@ -179,9 +179,10 @@ static void save_namespaces(struct nvemud *d, struct nvemu_subsys *s, json_t *ca
 		nvemud_hex(ni.nguid, 16, nguid);
 		nvemud_hex(ni.eui64, 8, eui64);
 		call(calls, "nvme_namespace_create",
-		     json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "nqn", nvemu_subsys_nqn(s),
+		     json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s*}", "nqn", nvemu_subsys_nqn(s),
 			       "bdev_name", ni.bdev->name, "nsid", (json_int_t)ni.nsid, "uuid", uuid,
-			       "nguid", nguid, "eui64", eui64));
+			       "nguid", nguid, "eui64", eui64, "ptpl_file",
+			       nvemu_ns_get_ptpl_file(s, ni.nsid)));
 	}
 }
 

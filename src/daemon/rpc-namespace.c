@@ -26,11 +26,26 @@ static json_t *ns_json(struct nvemud *d, struct nvemu_subsys *s, struct nvemu_ns
 							    json_integer(nvemu_ctrl_cntlid(ctrl)));
 		}
 	}
-	return json_pack("{s:s, s:I, s:s?, s:I, s:i, s:s, s:s, s:s, s:o}", "nqn",
+	return json_pack("{s:s, s:I, s:s?, s:I, s:i, s:s, s:s, s:s, s:o, s:s*}", "nqn",
 			 nvemu_subsys_nqn(s), "nsid", (json_int_t)ni.nsid, "bdev_name",
 			 ni.bdev ? ni.bdev->name : NULL, "num_blocks", (json_int_t)ni.nblocks,
 			 "block_size", (int)ni.lba_size, "uuid", uuid, "nguid", nguid, "eui64",
-			 eui64, "controllers", ctrls);
+			 eui64, "controllers", ctrls, "ptpl_file",
+			 nvemu_ns_get_ptpl_file(s, ni.nsid));
+}
+
+/* Reservations persist through power loss in ptpl_file (restored from it when it exists). */
+static int ns_set_ptpl(struct nvemu_subsys *s, uint32_t nsid, json_t *params,
+		       struct nvemu_error *nerr)
+{
+	int ret;
+
+	if (!rpc_has(params, "ptpl_file"))
+		return 0;
+	ret = nvemu_ns_set_ptpl_file(s, nsid, rpc_str(params, "ptpl_file"), nerr);
+	if (ret)
+		nvemu_subsys_remove_ns(s, nsid, NULL); /* not attached yet: goes at once */
+	return ret;
 }
 
 static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **result,
@@ -95,6 +110,8 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 		p.has_eui64 = true;
 	}
 	if (nvemu_subsys_add_ns_ex(s, &p, &nsid, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	if (ns_set_ptpl(s, nsid, params, &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	nvemud_tcp_ns_added(d, s, nsid);
 	*result = json_integer(nsid);
@@ -181,6 +198,7 @@ const struct rpc_method rpc_namespace_methods[] = {
 				      { "uuid", RPC_P_UUID, false, 0, 0 },
 				      { "nguid", RPC_P_STR, false, 32, 32 },
 				      { "eui64", RPC_P_STR, false, 16, 16 },
+				      { "ptpl_file", RPC_P_STR, false, 1, 4000 },
 				      { .name = NULL } },
 	  "Create a namespace over a bdev; give the UUID to keep it across restarts." },
 	{ "nvme_namespace_destroy", nvme_namespace_destroy,

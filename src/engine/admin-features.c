@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "nvemu-internal.h"
+#include "reservations.h"
 
 #define SEL_CURRENT   0
 #define SEL_DEFAULT   1
@@ -56,6 +57,8 @@ static const uint16_t feat_caps[256] = {
 	[NVME_FEAT_FID_TIMESTAMP] = F_SUP | CAP_CHANGE,
 	[NVME_FEAT_FID_KATO] = F_SUP | CAP_CHANGE,
 	[NVME_FEAT_FID_HOST_ID] = F_SUP | CAP_CHANGE,
+	[NVME_FEAT_FID_RESV_MASK] = F_SUP | CAP_NS | CAP_CHANGE,	 /* reservations.c */
+	[NVME_FEAT_FID_RESV_PERSIST] = F_SUP | CAP_NS | CAP_CHANGE, /* reservations.c */
 };
 
 #define TEMP_OVER_DEFAULT 343 /* 70 C */
@@ -275,6 +278,10 @@ void nvemu_execute_get_features(struct nvemu_req *req)
 		nvemu_req_complete(req, invalid_field);
 		return;
 	}
+	if (fid == NVME_FEAT_FID_RESV_MASK || fid == NVME_FEAT_FID_RESV_PERSIST) {
+		nvemu_resv_feature(req, true);
+		return;
+	}
 	switch (sel) {
 	case SEL_CURRENT:
 		f = &ctrl->feat;
@@ -384,8 +391,8 @@ static uint16_t set_host_id(struct nvemu_req *req, uint32_t cdw11)
 	uint8_t id[16] = {0};
 	uint16_t st;
 
-	/* On fabrics the Host Identifier comes with Connect. */
-	if (fabrics(req->ctrl))
+	/* On fabrics the Host Identifier comes with Connect; a registered host keeps its own. */
+	if (fabrics(req->ctrl) || nvemu_resv_ctrl_registered(req->ctrl))
 		return NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR);
 	st = nvemu_req_from_host(req, id, ext ? 16 : 8);
 	if (st)
@@ -528,6 +535,10 @@ void nvemu_execute_set_features(struct nvemu_req *req)
 	if (!(caps & F_SUP) || ((caps & F_NO_FABRICS) && fabrics(ctrl)) ||
 	    (le32toh(req->cmd.cdw14) & 0x7f)) {
 		nvemu_req_complete(req, invalid_field);
+		return;
+	}
+	if (fid == NVME_FEAT_FID_RESV_MASK || fid == NVME_FEAT_FID_RESV_PERSIST) {
+		nvemu_resv_feature(req, false);
 		return;
 	}
 	/* Every feature here is controller-wide: an NSID other than 0/all is refused. */

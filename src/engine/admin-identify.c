@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "nvemu-internal.h"
+#include "reservations.h"
 
 #define ID_LEN 4096
 
@@ -65,6 +66,7 @@ static uint16_t id_oncs(const struct nvemu_ctrl *ctrl)
 		{nvme_cmd_write_zeroes, NVME_CTRL_ONCS_WRITE_ZEROES},
 		{nvme_cmd_verify, NVME_CTRL_ONCS_VERIFY},
 		{nvme_cmd_copy, NVME_CTRL_ONCS_COPY},
+		{nvme_cmd_resv_register, NVME_CTRL_ONCS_RESERVATIONS},
 	};
 	/* Set Features saves (SV) and the Timestamp feature are supported */
 	uint16_t oncs = NVME_CTRL_ONCS_SAVE_FEATURES | NVME_CTRL_ONCS_TIMESTAMP;
@@ -133,7 +135,7 @@ void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->maxcmd = htole16(ctrl->p.max_queue_entries);
 	id->nn = htole32(s->nn);
 	id->oncs = htole16(id_oncs(ctrl));
-	id->fuses = 0;
+	id->fuses = htole16(ctrl->p.compare_write ? NVME_CTRL_FUSES_COMPARE_AND_WRITE : 0);
 	id->fna = 0;
 	id->vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;
 	id->ocfs = htole16(1u << 0); /* Copy source range format 0 */
@@ -180,6 +182,7 @@ void nvemu_fill_id_ns(struct nvemu_ns *ns, struct nvme_id_ns *id)
 	put_le128(id->nvmcap, ns->nblocks << ns->lba_shift);
 	memcpy(id->nguid, ns->nguid, sizeof(id->nguid));
 	memcpy(id->eui64, ns->eui64, sizeof(id->eui64));
+	id->rescap = nvemu_resv_rescap(ns);
 }
 
 /* ---- helpers */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "nvemu-internal.h"
+#include "reservations.h"
 
 #define LID(cdw10)   ((uint8_t)((cdw10)&0xff))
 #define RAE(cdw10)   (((cdw10) >> 15) & 1)
@@ -36,6 +37,7 @@ static const uint8_t supported_lids[] = {
 	NVME_LOG_LID_FW_SLOT,
 	NVME_LOG_LID_CHANGED_NS,
 	NVME_LOG_LID_CMD_EFFECTS,
+	NVME_LOG_LID_RESERVATION,
 	NVME_LOG_LID_FID_SUPPORTED_EFFECTS,
 	NVME_LOG_LID_SANITIZE,
 };
@@ -177,6 +179,9 @@ static uint16_t log_build(struct nvemu_ctrl *ctrl, uint8_t lid, uint32_t nsid, u
 		return 0;
 	case NVME_LOG_LID_CHANGED_NS:
 		log_changed_ns(ctrl, log, size);
+		return 0;
+	case NVME_LOG_LID_RESERVATION:
+		nvemu_resv_log(ctrl, log, size);
 		return 0;
 	case NVME_LOG_LID_CMD_EFFECTS:
 		return log_cmd_effects(ctrl, csi, log, size);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "nvemu-internal.h"
+#include "reservations.h"
 
 #define CSTS_RDY       (1u << NVME_CSTS_RDY_SHIFT)
 #define CSTS_CFS       (1u << NVME_CSTS_CFS_SHIFT)
@@ -88,6 +89,13 @@ static const struct nvemu_cmd_desc io_cmds[256] = {
 	[nvme_cmd_dsm] = {"Dataset Management", nvemu_execute_dsm, E_LBCC, true, has_dsm},
 	[nvme_cmd_verify] = {"Verify", nvemu_execute_verify, 0, true, NULL},
 	[nvme_cmd_copy] = {"Copy", nvemu_execute_copy, E_LBCC, true, NULL},
+	[nvme_cmd_resv_register] = {"Reservation Register", nvemu_execute_resv_register, 0, true,
+				    NULL},
+	[nvme_cmd_resv_report] = {"Reservation Report", nvemu_execute_resv_report, 0, true, NULL},
+	[nvme_cmd_resv_acquire] = {"Reservation Acquire", nvemu_execute_resv_acquire, 0, true,
+				   NULL},
+	[nvme_cmd_resv_release] = {"Reservation Release", nvemu_execute_resv_release, 0, true,
+				   NULL},
 };
 
 static const struct nvemu_cmd_desc *lookup(const struct nvemu_cmd_desc *tbl,
@@ -239,9 +247,22 @@ void nvemu_req_complete(struct nvemu_req *req, uint16_t status)
 	}
 	req->cmd_priv_release = NULL;
 	if (req->ns) {
-		/* May free a namespace removed meanwhile: done() must not see it. */
-		nvemu_ns_put(req->ns);
+		struct nvemu_ns *ns = req->ns;
+
 		req->ns = NULL;
+		/* May free a namespace removed meanwhile: done() must not see it. */
+		if (ns->resv) {
+			/*
+			 * The put may start a fused pair that completes other commands
+			 * of this controller: it must not look idle (and be freed)
+			 * before this command's done() ran.
+			 */
+			ctrl->internal_ops++;
+			nvemu_ns_put(ns);
+			ctrl->internal_ops--;
+		} else {
+			nvemu_ns_put(ns);
+		}
 	}
 	req->done(req);
 	if (ctrl->dying) {
@@ -290,16 +311,18 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_CMD_SEQ_ERROR));
 		return;
 	}
-	if (req->cmd.flags & 0x3) {
-		/* Fused operations are not offered (FUSES = 0). */
-		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR);
-		return;
-	}
 	st = nvemu_sanitize_check(ctrl, req);
 	if (st) {
 		nvemu_req_complete(req, st);
 		return;
 	}
+	if (req->cmd.flags & 0x3) {
+		/* Fused Compare and Write (io-fused.c) */
+		nvemu_fused_submit(ctrl, req);
+		return;
+	}
+	if (req->sqid && ctrl->resv) /* state only once reservations or fused commands were used */
+		nvemu_fused_check_missing(ctrl, req->sqid);
 	if (req->sqid == 0) {
 		d = nvemu_admin_cmd(ctrl, req->cmd.opc);
 		st = d ? 0 : NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR;
@@ -307,6 +330,11 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 			nvemu_ctrl_keep_alive(ctrl);
 	} else {
 		st = prepare_io(ctrl, req, &d);
+	}
+	if (!st && req->ns && req->ns->resv) {
+		if (nvemu_fused_hold(req))
+			return; /* a fused pair runs on the namespace: dispatched again after it */
+		st = nvemu_resv_check(ctrl, req->ns, req->cmd.opc);
 	}
 	if (st) {
 		nvemu_req_complete(req, st);
@@ -323,6 +351,11 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 			sq->st.flushes++;
 	}
 	d->execute(req);
+}
+
+void nvemu_ctrl_redispatch(struct nvemu_req *req)
+{
+	dispatch(req->ctrl, req);
 }
 
 static bool held(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
@@ -442,6 +475,7 @@ void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae)
 	static const uint8_t type_lid[8] = {
 		[NVME_AER_ERROR] = NVME_LOG_LID_ERROR,
 		[NVME_AER_SMART] = NVME_LOG_LID_SMART,
+		[6] = NVME_LOG_LID_RESERVATION, /* I/O command specific: reservations */
 	};
 
 	if (rae)
@@ -517,6 +551,7 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 	uint32_t kato = ctrl->feat.kato;
 
 	nvemu_ctrl_abort_aers(ctrl);
+	nvemu_fused_ctrl_reset(ctrl);
 	if (ctrl->tops && ctrl->tops->reset)
 		ctrl->tops->reset(ctrl);
 	for (unsigned q = 1; q <= ctrl->p.num_io_queues; q++) {
@@ -754,6 +789,8 @@ void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
 	LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link)
 		if (r->cmd.opc != nvme_admin_async_event || r->sqid)
 			r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+	/* A fused first half would wait for its second forever. */
+	nvemu_fused_ctrl_reset(ctrl);
 }
 
 void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl)

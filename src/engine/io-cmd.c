@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "nvemu-internal.h"
+#include "reservations.h"
 
 #define RW_FUA	       (1u << 30) /* CDW12: Force Unit Access */
 #define WZ_DEAC	       (1u << 25) /* Write Zeroes CDW12: Deallocate */
@@ -388,6 +389,11 @@ void nvemu_execute_flush(struct nvemu_req *req)
 		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_NS_NOT_READY));
 		return;
 	}
+	/* Flush has no namespace lookup in dispatch, so reservations are checked here. */
+	if (nvemu_resv_check(req->ctrl, ns, nvme_cmd_flush)) {
+		nvemu_req_complete(req, nvemu_resv_check(req->ctrl, ns, nvme_cmd_flush));
+		return;
+	}
 	req->ns = nvemu_ns_get(ns);
 	bio_setup(req, NVEMU_BIO_FLUSH, 0, 0, NULL, false);
 	io_submit(req, ns->bdev, flush_end_io);
@@ -638,6 +644,13 @@ int64_t nvemu_io_expected_len(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *c
 		return ((int64_t)(le32toh(cmd->cdw10) & 0xff) + 1) * sizeof(struct nvme_dsm_range);
 	case nvme_cmd_copy:
 		return ((int64_t)(le32toh(cmd->cdw12) & 0xff) + 1) * sizeof(struct nvme_copy_range);
+	case nvme_cmd_resv_register:
+	case nvme_cmd_resv_acquire:
+		return 16; /* CRKEY + NRKEY / PRKEY */
+	case nvme_cmd_resv_release:
+		return 8; /* CRKEY */
+	case nvme_cmd_resv_report:
+		return ((int64_t)le32toh(cmd->cdw10) + 1) * 4; /* NUMD, 0's based */
 	default:
 		return 0;
 	}

@@ -51,6 +51,7 @@ struct nvemu_ns {
 	unsigned refs;
 	bool removed;		       /* unlinked: on subsys->dead_ns until released */
 	LIST_ENTRY(nvemu_ns) dead_link; /* subsys->dead_ns */
+	struct nvemu_resv *resv;	 /* reservations and the fused gate (reservations.h) */
 };
 
 /* The outstanding AERs, or the commands a suspend holds, in arrival order. */
@@ -169,6 +170,7 @@ struct nvemu_ctrl {
 	uint64_t last_keep_alive_ns;
 	char hostnqn[NVEMU_NQN_MAX + 1];
 	uint8_t hostid[16];
+	struct nvemu_resv_ctrl *resv; /* reservation notifications, fused halves (reservations.h) */
 };
 
 /* A subsystem's sanitize state (admin-sanitize.c). */

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "nvemu-internal.h"
+#include "reservations.h"
 
 #define DEFAULT_TNVMCAP (1ull << 40) /* 1 TiB for Namespace Management */
 
@@ -179,6 +180,7 @@ static void ctrl_free(struct nvemu_ctrl *ctrl)
 	for (unsigned i = 0; i < ctrl->nr_ns; i++)
 		ctrl->ns[i]->nr_attached--;
 	nvemu_fw_free(ctrl);
+	nvemu_resv_ctrl_free(ctrl);
 	free(ctrl->ns);
 	free(ctrl->sqs);
 	free(ctrl->cqs);
@@ -204,6 +206,7 @@ static void ns_release(struct nvemu_ns *ns)
 		if (ns->owns_bdev)
 			nvemu_bdev_destroy(ns->bdev, NULL);
 	}
+	nvemu_resv_ns_free(ns);
 	free(ns);
 	subsys_maybe_free(s);
 }
@@ -212,6 +215,8 @@ void nvemu_ns_put(struct nvemu_ns *ns)
 {
 	if (--ns->refs == 0)
 		ns_release(ns);
+	else if (ns->resv)
+		nvemu_fused_ns_put(ns); /* a fused pair may be waiting for the I/O to drain */
 }
 
 /* Take ns out of the subsystem; it lives on while commands hold it. */
@@ -376,6 +381,7 @@ void nvemu_ctrl_params_init(struct nvemu_ctrl_params *p)
 	p->max_queue_entries = 1024;
 	p->fw_slots = 4;
 	p->write_zeroes = p->compare = p->dsm = true;
+	p->compare_write = true; /* fused Compare and Write (io-fused.c) */
 	p->aerl = 3;
 }
 

@@ -182,6 +182,7 @@ static const struct method methods[] = {
 		{ "uuid", P_UUID, 'u', false, "namespace UUID (kept across detach/attach)" },
 		{ "nguid", P_STRING, 'g', false, "namespace GUID, 32 hex digits" },
 		{ "eui64", P_STRING, 'e', false, "IEEE EUI-64, 16 hex digits" },
+		{ "ptpl_file", P_STRING, 'p', false, "reservation state file (Persist Through Power Loss)" },
 	} },
 	{ "nvme_namespace_destroy", "Destroy a namespace", { NQN_REQ, NSID_REQ } },
 	{ "nvme_namespace_list", "List namespaces", { NQN_OPT } },

@@ -228,7 +228,7 @@ static void test_unknown_fid(void **state)
 				       NVME_FEAT_FID_HOST_MEM_BUF,
 				       NVME_FEAT_FID_HCTM,
 				       0x7f,
-				       NVME_FEAT_FID_RESV_MASK,
+				       NVME_FEAT_FID_WRITE_PROTECT,
 				       0xc0,
 				       0xff};
 

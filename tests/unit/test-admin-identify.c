@@ -62,7 +62,7 @@ static void ctrl2_add(struct tu_env *env, bool optional_cmds, struct ctrl2 *c)
 
 	nvemu_ctrl_params_init(&cp);
 	cp.port_id = env->ctrl->p.port_id;
-	cp.compare = cp.dsm = cp.write_zeroes = optional_cmds;
+	cp.compare = cp.dsm = cp.write_zeroes = cp.compare_write = optional_cmds;
 	assert_int_equal(nvemu_subsys_add_ctrl_ex(env->subsys, &cp, &cntlid, &err), 0);
 	assert_int_equal(cntlid, 2);
 	c->ctrl = nvemu_subsys_ctrl(env->subsys, cntlid);
@@ -130,11 +130,12 @@ static void test_id_ctrl_fields(void **state)
 	oncs = le16toh(id->oncs);
 	assert_int_equal(oncs & 0x1bd, NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
 					       NVME_CTRL_ONCS_WRITE_ZEROES |
+					       NVME_CTRL_ONCS_RESERVATIONS |
 					       NVME_CTRL_ONCS_SAVE_FEATURES |
 					       NVME_CTRL_ONCS_VERIFY | NVME_CTRL_ONCS_COPY);
 	assert_false(oncs & NVME_CTRL_ONCS_WRITE_UNCORRECTABLE);
-	assert_false(oncs & NVME_CTRL_ONCS_RESERVATIONS);
-	assert_int_equal(le16toh(id->fuses), 0);
+	assert_true(oncs & NVME_CTRL_ONCS_RESERVATIONS);
+	assert_int_equal(le16toh(id->fuses), env->ctrl->p.compare_write ? 1 : 0);
 	assert_int_equal(id->fna, 0);
 	assert_int_equal(id->vwc, 0x7);
 	assert_int_equal(le16toh(id->ocfs), 1);

@@ -59,7 +59,7 @@ static void test_supported_log_pages(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvme_supported_log_pages *l = (void *)buf;
-	static const uint8_t lids[] = {0, 1, 2, 3, 4, 5, 0x12, 0x81};
+	static const uint8_t lids[] = {0, 1, 2, 3, 4, 5, 0x12, 0x80, 0x81};
 
 	memset(buf, 0xa5, sizeof(buf));
 	assert_success(tu_get_log(env, NVME_LOG_LID_SUPPORTED_LOG_PAGES, 0, 0, false, buf, 1024));
@@ -74,7 +74,7 @@ static void test_supported_log_pages(void **state)
 static void test_unknown_lid(void **state)
 {
 	struct tu_env *env = *state;
-	static const uint8_t bad[] = {0x06, 0x07, 0x0c, 0x70, 0x80, 0xc0, 0xff};
+	static const uint8_t bad[] = {0x06, 0x07, 0x0c, 0x70, 0x82, 0xc0, 0xff};
 	uint16_t st;
 
 	for (size_t i = 0; i < sizeof(bad); i++) {
@@ -384,7 +384,7 @@ static void test_cmd_effects(void **state)
 	assert_int_equal(le32toh(l->iocs[nvme_cmd_write]), csupp | NVME_CMD_EFFECTS_LBCC);
 	assert_int_equal(le32toh(l->iocs[nvme_cmd_dsm]) & 1, 1);
 	assert_int_equal(le32toh(l->iocs[nvme_cmd_write_uncor]), 0);
-	assert_int_equal(le32toh(l->iocs[nvme_cmd_resv_register]), 0);
+	assert_int_equal(le32toh(l->iocs[nvme_cmd_resv_register]), csupp);
 	assert_true(all_zero(l->rsvd, sizeof(l->rsvd)));
 
 	/* a command set other than NVM */
