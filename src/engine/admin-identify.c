@@ -140,6 +140,7 @@ void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->msdbd = 0;
 
 	id->psd[0].mp = htole16(PSD0_MP_CW);
+	nvemu_ana_fill_id_ctrl(ctrl, id);
 	/* Last, so in-band hosts and the NVMe-MI tunnel read the same transport limits. */
 	if (ctrl->tops && ctrl->tops->id_ctrl)
 		ctrl->tops->id_ctrl(ctrl, id);
@@ -177,6 +178,7 @@ void nvemu_fill_id_ns(struct nvemu_ns *ns, struct nvme_id_ns *id)
 	put_le128(id->nvmcap, ns->nblocks << ns->lba_shift);
 	memcpy(id->nguid, ns->nguid, sizeof(id->nguid));
 	memcpy(id->eui64, ns->eui64, sizeof(id->eui64));
+	nvemu_ana_fill_id_ns(ns, id);
 }
 
 /* ---- helpers */
