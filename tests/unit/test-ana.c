@@ -357,6 +357,22 @@ static void test_mask(void **state)
 				NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR);
 	}
 
+	/* Nor through the Namespace Attachment command. */
+	{
+		struct nvme_ctrl_list cl;
+		struct nvemu_sqe cmd;
+
+		memset(&cl, 0, sizeof(cl));
+		cl.num = htole16(1);
+		cl.identifier[0] = htole16(nvemu_ctrl_cntlid(env->ctrl));
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.opc = nvme_admin_ns_attach;
+		cmd.nsid = nsid;
+		tu_expect_error(env, 0, &cmd, &cl, sizeof(cl),
+				NVEMU_SC_CMD(NVME_SC_CTRL_LIST_INVALID) | NVEMU_DNR);
+		assert_false(in_active_list(env, nsid));
+	}
+
 	/* Adding HOST2 changes nothing for HOST1. */
 	assert_int_equal(nvemu_ns_add_host(env->subsys, nsid, HOST2, &err), 0);
 	assert_false(in_active_list(env, nsid));
