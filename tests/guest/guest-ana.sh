@@ -10,7 +10,7 @@
 # path is set inaccessible over RPC: the host reads the ANA change (AEN, ANA
 # log), I/O goes on through the other path and the verify passes. Then the
 # roles swap. Masking: namespace 2 is visible only to the first host NQN; a
-# second host NQN does not see it until nvmf_ns_add_host.
+# second host NQN (through a third listener) does not see it until nvmf_ns_add_host.
 . "$(dirname "$0")/lib.sh"
 NQN=nqn.2024-01.io.nvemu:ana
 SHORT=ana
@@ -184,9 +184,12 @@ tg "nvmf_subsystem_get_listeners shows ana_states" '"ana_state": "optimized"' /t
 
 # ---- masking: namespace 2 is only for $HOSTNQN
 t "the first host sees namespace 2" wait_ns_on "$CA" 2
-# -D: nvme-cli would take the first host's controller on this address for this one.
-if nvme connect -D -t tcp -a 127.0.0.1 -s 4420 -n $NQN --hostnqn="$OTHERNQN" --hostid="$OTHERID" \
-	>/tmp/conn2 2>&1 && wait_ctrl_at 4420 "$OTHERNQN"; then
+# Through a third listener: nvme-cli takes a controller of another host on the same
+# address for "already connected".
+t "a third listener (4422)" rpc nvmf_subsystem_add_listener --nqn $NQN --traddr 127.0.0.1 \
+	--trsvcid 4422
+if nvme connect -t tcp -a 127.0.0.1 -s 4422 -n $NQN --hostnqn="$OTHERNQN" --hostid="$OTHERID" \
+	>/tmp/conn2 2>&1 && wait_ctrl_at 4422 "$OTHERNQN"; then
 	ok "a second host NQN connects"
 else
 	nok "a second host NQN connects"
@@ -194,7 +197,7 @@ else
 	dmesg | tail -n 15 | diag
 	for c in /sys/class/nvme/nvme*; do echo "$c $(cat $c/state) $(cat $c/hostnqn 2>&1)"; done | diag
 fi
-CO=$(ctrl_at 4420 "$OTHERNQN")
+CO=$(ctrl_at 4422 "$OTHERNQN")
 echo "# second host's controller: $CO"
 t "... it sees namespace 1" wait_ns_on "$CO" 1
 if has_ns "$CO" 2; then nok "second host: namespace 2 absent from its active list"; else
