@@ -202,35 +202,44 @@ uint16_t nvemu_ana_log(const struct nvemu_ctrl *ctrl, bool rgo, void *buf, size_
 {
 	const struct nvemu_subsys *s = ctrl->subsys;
 	const struct nvemu_port *port = port_find(s, ctrl->p.port_id);
-	struct nvme_ana_log *hdr = buf;
-	uint8_t *p = (uint8_t *)buf + sizeof(*hdr);
+	struct nvme_ana_log hdr = {0};
+	uint8_t *p = (uint8_t *)buf + sizeof(hdr);
 	uint16_t ngrps = 0;
 
 	if (!s->ana_reporting)
 		return NVEMU_SC_CMD(NVME_SC_INVALID_LOG_PAGE) | NVEMU_DNR;
-	/* One descriptor per group that holds a namespace attached here, ascending. */
+	/*
+	 * One descriptor per group that holds a namespace attached here,
+	 * ascending. A descriptor follows an odd number of NSIDs at a 4-byte
+	 * boundary only: fields are copied in, never written through a pointer.
+	 */
 	for (uint32_t g = 1; g <= NVEMU_ANAGRPMAX; g++) {
-		struct nvme_ana_group_desc *d = (struct nvme_ana_group_desc *)p;
+		struct nvme_ana_group_desc d = {0};
+		uint8_t *nsids = p + sizeof(d);
 		uint32_t n = 0;
 
 		for (unsigned i = 0; i < ctrl->nr_ns; i++) {
+			uint32_t nsid = htole32(ctrl->ns[i]->nsid);
+
 			if (ctrl->ns[i]->anagrpid != g)
 				continue;
 			if (!rgo)
-				d->nsids[n] = htole32(ctrl->ns[i]->nsid);
+				memcpy(nsids + n * sizeof(nsid), &nsid, sizeof(nsid));
 			n++;
 		}
 		if (!n)
 			continue;
-		d->grpid = htole32(g);
-		d->nnsids = htole32(rgo ? 0 : n);
-		d->chgcnt = htole64(s->ana_grp_chgcnt[g - 1]);
-		d->state = (uint8_t)port_state(port, g);
-		p += sizeof(*d) + (rgo ? 0 : n * sizeof(uint32_t));
+		d.grpid = htole32(g);
+		d.nnsids = htole32(rgo ? 0 : n);
+		d.chgcnt = htole64(s->ana_grp_chgcnt[g - 1]);
+		d.state = (uint8_t)port_state(port, g);
+		memcpy(p, &d, sizeof(d));
+		p += sizeof(d) + (rgo ? 0 : n * sizeof(uint32_t));
 		ngrps++;
 	}
-	hdr->chgcnt = htole64(s->ana_chgcnt);
-	hdr->ngrps = htole16(ngrps);
+	hdr.chgcnt = htole64(s->ana_chgcnt);
+	hdr.ngrps = htole16(ngrps);
+	memcpy(buf, &hdr, sizeof(hdr));
 	*size = (size_t)(p - (uint8_t *)buf);
 	return 0;
 }

@@ -145,6 +145,23 @@ static void test_log_page(void **state)
 	assert_int_equal(le32toh(d->grpid), 2);
 	assert_int_equal(d->state, NVME_ANA_STATE_NONOPTIMIZED);
 
+	/* An odd NSID count: the next descriptor starts at a 4-byte boundary only. */
+	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, 3, &err), 0);
+	memset(log, 0xaa, sizeof(log));
+	assert_success(get_ana_log(env, false, false, log, sizeof(log)));
+	{
+		uint32_t v;
+		size_t second = sizeof(*hdr) + sizeof(*d) + 4;
+
+		memcpy(&v, log + sizeof(*hdr) + 4, 4);
+		assert_int_equal(le32toh(v), 1); /* group 1: one NSID */
+		memcpy(&v, log + second, 4);
+		assert_int_equal(le32toh(v), 2); /* group 2 right after it */
+		assert_int_equal(log[second + 16], NVME_ANA_STATE_NONOPTIMIZED);
+		memcpy(&v, log + second + sizeof(*d), 4);
+		assert_int_equal(le32toh(v), 2);
+	}
+
 	/* LSP bits other than RGO are reserved. */
 	{
 		struct nvemu_sqe cmd;
