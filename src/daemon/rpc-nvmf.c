@@ -282,11 +282,13 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 		struct nvemu_ns_info ni;
 
 		nvemu_ns_info(n, &ni);
-		json_array_append_new(ns, json_pack("{s:I, s:s?}", "nsid", (json_int_t)ni.nsid,
-						    "bdev_name", ni.bdev ? ni.bdev->name : NULL));
+		json_array_append_new(ns, json_pack("{s:I, s:s?, s:I}", "nsid", (json_int_t)ni.nsid,
+						    "bdev_name", ni.bdev ? ni.bdev->name : NULL,
+						    "anagrpid",
+						    (json_int_t)nvemu_ns_anagrpid(s, ni.nsid)));
 	}
 	nvemu_subsys_info(s, &si);
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "nqn",
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:b}", "nqn",
 			 nvemu_subsys_nqn(s), "subtype", "NVMe", "serial_number", si.sn,
 			 "model_number", si.mn,
 			 "exposed", nvemu_tcp_has_subsys(d->tcp, s),
@@ -294,7 +296,8 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 			 "allow_any_host",
 			 !nvemu_tcp_has_subsys(d->tcp, s) || nvemu_tcp_allow_any_host(d->tcp, s),
 			 "hosts", hosts, "listen_addresses", listeners_json(d, s, false),
-			 "namespaces", ns, "controllers", controllers_json(d, s));
+			 "namespaces", ns, "controllers", controllers_json(d, s), "ana_reporting",
+			 nvemu_subsys_ana_reporting(s));
 }
 
 static int nvmf_get_subsystems(struct nvemud *d, json_t *params, json_t **result,

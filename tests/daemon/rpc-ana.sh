@@ -19,6 +19,8 @@ expect_ok "nvme_subsystem_create --ana_reporting" nvme_subsystem_create --nqn $N
 expect_ok "a subsystem without ANA" nvme_subsystem_create --nqn $OFF
 call nvme_subsystem_list --nqn $NQN
 expect_eq "nvme_subsystem_list: ana_reporting true" "$(jget 0.ana_reporting)" true
+call nvmf_get_subsystems --nqn $NQN
+expect_eq "nvmf_get_subsystems: ana_reporting true (as SPDK)" "$(jget 0.ana_reporting)" true
 call nvme_subsystem_list --nqn $OFF
 expect_eq "... false by default (as SPDK)" "$(jget 0.ana_reporting)" false
 expect_err "ana_reporting: not a bool" -32602 "ana_reporting" nvme_subsystem_create \
@@ -39,6 +41,10 @@ expect_err "anagrpid 0" -32602 "anagrpid" nvme_namespace_create --nqn $OFF -b An
 call nvme_namespace_list --nqn $NQN
 expect_eq "nvme_namespace_list: anagrpid 1 1 3" \
 	"$(jget 0.anagrpid) $(jget 1.anagrpid) $(jget 2.anagrpid)" "1 1 3"
+call nvmf_get_subsystems --nqn $NQN
+expect_eq "nvmf_get_subsystems: namespaces' anagrpid" \
+	"$(jget 0.namespaces.0.anagrpid) $(jget 0.namespaces.2.anagrpid)" "1 3"
+call nvme_namespace_list --nqn $NQN
 expect_eq "... no_auto_visible false false true" \
 	"$(jget 0.no_auto_visible) $(jget 1.no_auto_visible) $(jget 2.no_auto_visible)" \
 	"false false true"
