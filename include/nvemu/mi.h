@@ -102,6 +102,15 @@ int nvemu_mi_ep_set_smbus_freq(struct nvemu_mi_ep *ep, uint16_t port_id, uint8_t
  */
 void nvemu_mi_ep_set_mtu_max(struct nvemu_mi_ep *ep, uint16_t max);
 uint16_t nvemu_mi_ep_mtu_max(const struct nvemu_mi_ep *ep);
+/*
+ * Controller ID 0 when the subsystem has no controller 0 (nvemu numbers
+ * from 1): with the alias on (the default), Admin commands and Read
+ * Controller Information for ID 0 reach the lowest-numbered controller, so
+ * that nvme-cli's "mctp:<net>,<eid>" (controller 0) works; off, ID 0 is
+ * Invalid Parameter as for any other absent controller.
+ */
+void nvemu_mi_ep_set_ctrl0_alias(struct nvemu_mi_ep *ep, bool on);
+bool nvemu_mi_ep_ctrl0_alias(const struct nvemu_mi_ep *ep);
 /* MTU of any model port (64 by default); set validates 64..the maximum above. */
 uint16_t nvemu_mi_ep_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id);
 int nvemu_mi_ep_set_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id, uint16_t mtu,

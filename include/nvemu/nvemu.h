@@ -8,6 +8,7 @@
 #include <nvemu/model.h>
 #include <nvemu/request.h>
 #include <nvemu/host.h>
+#include <nvemu/metrics.h>
 
 const char *nvemu_version(void);
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <nvemu/mctp.h>
+#include <nvemu/mi.h>
 #include <nvemu/tcp.h>
 
 #include "rpc.h"
@@ -119,6 +120,8 @@ static void save_mi_endpoints(struct nvemud *d, json_t *calls)
 			      "port", saved_port_id(d, ep->subsys, ep->port), "net",
 			      (json_int_t)nvemu_mctp_ep_net(ep->mctp), "eid",
 			      nvemu_mctp_ep_eid(ep->mctp), "mtu", nvemu_mctp_ep_mtu(ep->mctp));
+		if (p && !nvemu_mi_ep_ctrl0_alias(ep->mi))
+			json_object_set_new(p, "ctrl_id0_alias", json_false());
 		if (p && ep->serial) {
 			json_object_set_new(p, "binding", json_string("serial"));
 			json_object_set_new(p, "serial",

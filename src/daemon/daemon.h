@@ -123,6 +123,8 @@ struct nvemud {
 
 	LIST_HEAD(, nvemud_vblk) vblks; /* virtio-blk exports (vblk-exports.c) */
 	unsigned next_vblk_idx;		/* the next VblkCtrl<idx> to try (0: 1) */
+
+	struct nvemud_metrics *metrics; /* --metrics (metrics.c), or NULL */
 };
 
 /* ---- the instance (instance.c) */
@@ -167,6 +169,7 @@ struct nvemud_mi_ep_opts {
 	 */
 	const char *serial;
 	unsigned baud; /* for the record (a pty or socket has no rate) */
+	bool no_ctrl0_alias; /* nvemu_mi_ep_set_ctrl0_alias(false) */
 };
 
 /* An MI endpoint on port of s at MCTP (net, eid). */
@@ -276,6 +279,25 @@ uint64_t nvemud_now_ns(void); /* CLOCK_MONOTONIC */
 /* A counter of queue qid: "requests", "completions", ... (snapshot.c, from the state table). */
 uint64_t nvemud_queue_stat(const struct nvemu_ctrl *ctrl, enum nvemu_state_scope scope,
 			   unsigned qid, const char *name);
+/* ---- systemd notification (sd-notify.c); no-ops without $NOTIFY_SOCKET */
+int nvemud_sd_notify(const char *state);
+struct loop;
+struct loop_src;
+/* WATCHDOG=1 pings at half of $WATCHDOG_USEC from the loop; NULL if not asked. */
+struct loop_src *nvemud_sd_watchdog_start(struct loop *loop);
+
+/* ---- Prometheus metrics over HTTP (metrics.c) */
+/* Listen on "ADDR:PORT" / "[ADDR6]:PORT" (port 0: any, logged); needs d->loop. */
+int nvemud_metrics_start(struct nvemud *d, const char *spec, struct nvemu_error *err);
+void nvemud_metrics_stop(struct nvemud *d);
+/* The exposition text (malloc'd; *len set), m NULL: without the process metrics. */
+char *nvemud_metrics_render(struct nvemud *d, struct nvemud_metrics *m, size_t *len);
+/*
+ * An HTTP/1.x request head in buf: 0 while incomplete, else the status to
+ * answer (200: a GET, its target in path).
+ */
+int nvemud_http_parse_request(const char *buf, size_t len, char *path, size_t path_size);
+
 void nvemud_uuid_unparse(const uint8_t uuid[16], char out[37]);
 void nvemud_hex(const void *buf, size_t len, char *out); /* out: 2*len+1 */
 int nvemud_unhex(const char *s, void *buf, size_t len);	 /* exact length */

@@ -73,6 +73,7 @@ int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
 	ret = nvemu_mi_ep_create(s, port, &ep.mi, err);
 	if (ret)
 		return ret;
+	nvemu_mi_ep_set_ctrl0_alias(ep.mi, !o->no_ctrl0_alias);
 	/* A DSP0253 line carries packets of the baseline unit (Linux's mctp-serial limit). */
 	if (o->serial)
 		nvemu_mi_ep_set_mtu_max(ep.mi, NVEMU_MCTP_SERIAL_MAX_PKT - NVEMU_MCTP_HDR_LEN);

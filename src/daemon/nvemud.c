@@ -93,6 +93,8 @@ static void usage(FILE *f)
 		"                      the RPC socket); \"none\" for none. Ignored with -c.\n"
 		"                      If it cannot be served, nvemud exits with an error,\n"
 		"                      except for the implicit default with -r: then it warns.\n"
+		"  --metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"                      (e.g. 127.0.0.1:9469; port 0: any, logged)\n"
 		"  --mi-serial LINE    serve the default configuration's NVMe-MI endpoint\n"
 		"                      over a DSP0253 serial line instead of the AF_MCTP\n"
 		"                      router: pty (nvemud creates one and logs its name),\n"
@@ -242,6 +244,7 @@ struct nvemud_opts {
 	json_t *clients; /* virtio_blk_controller_create params, one per --client */
 	unsigned poll_us, idle_poll_ms;
 	const char *mi_serial;
+	const char *metrics;
 };
 
 enum {
@@ -256,6 +259,7 @@ enum {
 	OPT_POLL_US,
 	OPT_IDLE_POLL_MS,
 	OPT_MI_SERIAL,
+	OPT_METRICS,
 };
 
 /* Each --client option and the virtio_blk_controller_create parameter it sets. */
@@ -376,6 +380,7 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "poll-us", required_argument, NULL, OPT_POLL_US },
 		{ "idle-poll-ms", required_argument, NULL, OPT_IDLE_POLL_MS },
 		{ "mi-serial", required_argument, NULL, OPT_MI_SERIAL },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -411,6 +416,9 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 			break;
 		case OPT_MI_SERIAL:
 			o->mi_serial = optarg;
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
 			break;
 		case OPT_POLL_US:
 			if (parse_uint_opt("--poll-us", optarg, 0, LOOP_BUSY_POLL_US_MAX, &o->poll_us))
@@ -556,7 +564,7 @@ static int start_mi_serial(struct nvemud *d, const char *spec)
 static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 {
 	struct nvemu_error err = { 0 };
-	struct loop_src *sig_src;
+	struct loop_src *sig_src, *wd;
 	int ret = 1;
 
 	/* Refuse early if another daemon serves the socket, before building anything. */
@@ -574,15 +582,25 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 		goto out;
 	if (start_clients(d, o))
 		goto out;
+	if (o->metrics && nvemud_metrics_start(d, o->metrics, &err)) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "--metrics: %s", err.msg);
+		goto out;
+	}
 	sig_src = loop_add_fd(d->loop, sfd, EPOLLIN, signal_cb, d);
 	if (!sig_src) {
 		nvemud_log(d, NVEMUD_LOG_ERR, "cannot watch signals");
 		goto out;
 	}
 	nvemud_log(d, NVEMUD_LOG_INFO, "ready");
+	/* Type=notify: ready once every socket listens and the configuration is loaded. */
+	nvemud_sd_notify("READY=1\nSTATUS=serving");
+	wd = nvemud_sd_watchdog_start(d->loop);
 	ret = loop_run(d->loop) ? 1 : 0;
+	nvemud_sd_notify("STOPPING=1");
+	loop_del(wd);
 	loop_del(sig_src);
 out:
+	nvemud_metrics_stop(d);
 	nvemud_mi_stop(d);
 	rpc_server_stop(d);
 	return ret;

@@ -39,6 +39,7 @@ static int nvme_mi_endpoint_create(struct nvemud *d, json_t *params, json_t **re
 		.eid = (uint8_t)rpc_uint(params, "eid", 9),
 		.mtu = (unsigned)rpc_uint(params, "mtu", NVEMU_MCTP_BTU),
 		.baud = (unsigned)rpc_uint(params, "baud", 115200),
+		.no_ctrl0_alias = !rpc_bool(params, "ctrl_id0_alias", true),
 	};
 	const char *binding = rpc_has(params, "binding") ? rpc_str(params, "binding") : "mctp";
 	uint16_t port;
@@ -173,6 +174,7 @@ static json_t *ep_json(struct mi_endpoint *ep)
 	if (!j)
 		return json_null();
 	json_object_set_new(j, "binding", json_string(ep->serial ? "serial" : "mctp"));
+	json_object_set_new(j, "ctrl_id0_alias", json_boolean(nvemu_mi_ep_ctrl0_alias(ep->mi)));
 	if (ep->serial) {
 		json_object_set_new(j, "serial", json_string(nvemud_mi_serial_spec(ep->serial)));
 		json_object_set_new(j, "serial_path",
@@ -217,12 +219,15 @@ const struct rpc_method rpc_mi_methods[] = {
 				      { "binding", RPC_P_STR, false, 1, 16 },
 				      { "serial", RPC_P_STR, false, 1, NVEMUD_MI_SERIAL_SPEC_MAX - 1 },
 				      { "baud", RPC_P_UINT, false, 300, 4000000 },
+				      { "ctrl_id0_alias", RPC_P_BOOL, false, 0, 1 },
 				      { .name = NULL } },
 	  "Create an NVMe-MI endpoint on a subsystem's port (default: its first two-wire "
 	  "port) at MCTP network net (default 1), EID eid (8..254, default 9), reached "
 	  "through the AF_MCTP router (binding mctp, the default) or over a DSP0253 serial "
 	  "line (binding serial; serial: pty, unix:/PATH or tcp:ADDRESS:PORT; baud kept "
-	  "for the record, default 115200)." },
+	  "for the record, default 115200). ctrl_id0_alias (default true): controller ID 0 "
+	  "names the lowest-numbered controller when there is no controller 0, as nvme-cli's "
+	  "mctp:<net>,<eid> expects; false: ID 0 is Invalid Parameter like any absent ID." },
 	{ "nvme_mi_endpoint_destroy", nvme_mi_endpoint_destroy,
 	  (const struct rpc_param[]){ P_NQN_OPT,
 				      { "port", RPC_P_UINT, false, 0, 65535 },

@@ -243,6 +243,22 @@ static uint16_t feat_read(const struct nvemu_ctrl *ctrl, const struct nvemu_feat
 	return 0;
 }
 
+uint32_t nvemu_feature_effects(const struct nvemu_ctrl *ctrl, uint8_t fid)
+{
+	uint16_t caps = feat_caps[fid];
+	uint32_t e;
+
+	if (!(caps & F_SUP) || ((caps & F_NO_FABRICS) && fabrics(ctrl)))
+		return 0;
+	/* Every implemented feature is per controller. */
+	e = NVME_FID_SUPPORTED_EFFECTS_FSUPP |
+	    (uint32_t)NVME_FID_SUPPORTED_EFFECTS_SCOPE_CTRL << NVME_FID_SUPPORTED_EFFECTS_SCOPE_SHIFT;
+	/* Number of Queues changes what the controller offers the host. */
+	if (fid == NVME_FEAT_FID_NUM_QUEUES)
+		e |= NVME_FID_SUPPORTED_EFFECTS_CCC;
+	return e;
+}
+
 void nvemu_execute_get_features(struct nvemu_req *req)
 {
 	struct nvemu_ctrl *ctrl = req->ctrl;

@@ -117,6 +117,9 @@ void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 		id->frmw = (uint8_t)((ctrl->p.fw_slots & 7) << 1) | NVME_CTRL_FRMW_FW_ACT_NO_RESET;
 	id->fwug = NVEMU_FW_FWUG;
 	id->lpa = NVME_CTRL_LPA_CMD_EFFECTS | NVME_CTRL_LPA_EXTENDED;
+	/* admin-sanitize.c: all three actions; No-Deallocate After Sanitize is ignored (NDI). */
+	id->sanicap = htole32(NVME_CTRL_SANICAP_CES | NVME_CTRL_SANICAP_BES |
+			      NVME_CTRL_SANICAP_OWS | NVME_CTRL_SANICAP_NDI);
 	id->elpe = NVEMU_ERRLOG_ENTRIES - 1;
 	id->npss = 0;
 	id->wctemp = htole16(WCTEMP_K);

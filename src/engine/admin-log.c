@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Get Log Page (NVMe Base 2.0, 5.16): Supported Log Pages, Error
- * Information, SMART / Health, Firmware Slot, Changed Namespace List and
- * Commands Supported and Effects.
+ * Information, SMART / Health, Firmware Slot, Changed Namespace List,
+ * Commands Supported and Effects, Feature Identifiers Supported and Effects
+ * and Sanitize Status (built by admin-sanitize.c).
  */
 #include <stdlib.h>
 
@@ -26,6 +27,8 @@ _Static_assert(sizeof(struct nvme_supported_log_pages) <= LOG_MAX, "log buffer")
 _Static_assert(sizeof(struct nvme_cmd_effects_log) <= LOG_MAX, "log buffer");
 _Static_assert(NVEMU_ERRLOG_ENTRIES * sizeof(struct nvme_error_log_page) <= LOG_MAX, "log buffer");
 _Static_assert(NVEMU_CHANGED_NS_MAX * sizeof(uint32_t) <= LOG_MAX, "log buffer");
+_Static_assert(sizeof(struct nvme_fid_supported_effects_log) <= LOG_MAX, "log buffer");
+_Static_assert(sizeof(struct nvme_sanitize_log_page) <= LOG_MAX, "log buffer");
 
 static const uint8_t supported_lids[] = {
 	NVME_LOG_LID_SUPPORTED_LOG_PAGES,
@@ -34,6 +37,8 @@ static const uint8_t supported_lids[] = {
 	NVME_LOG_LID_FW_SLOT,
 	NVME_LOG_LID_CHANGED_NS,
 	NVME_LOG_LID_CMD_EFFECTS,
+	NVME_LOG_LID_FID_SUPPORTED_EFFECTS,
+	NVME_LOG_LID_SANITIZE,
 };
 
 /* 128-bit little-endian counter as SMART reports them. */
@@ -66,6 +71,15 @@ static void log_supported_ana(const struct nvemu_ctrl *ctrl, void *buf)
 
 	if (ctrl->subsys->ana_reporting)
 		l->lid_support[NVME_LOG_LID_ANA] = htole32(1u << 0); /* LSUPP */
+}
+
+static void log_fid_effects(const struct nvemu_ctrl *ctrl, void *buf, size_t *size)
+{
+	struct nvme_fid_supported_effects_log *l = buf;
+
+	for (unsigned fid = 0; fid < NVME_LOG_FID_SUPPORTED_EFFECTS_MAX; fid++)
+		l->fid_support[fid] = htole32(nvemu_feature_effects(ctrl, (uint8_t)fid));
+	*size = sizeof(*l);
 }
 
 static void log_error(struct nvemu_ctrl *ctrl, void *buf, size_t *size)
@@ -181,6 +195,12 @@ static uint16_t log_build(struct nvemu_ctrl *ctrl, uint8_t lid, uint32_t nsid, u
 		if (lsp & ~(uint8_t)NVME_LOG_ANA_LSP_RGO_GROUPS_ONLY)
 			return invalid_field();
 		return nvemu_ana_log(ctrl, lsp & NVME_LOG_ANA_LSP_RGO_GROUPS_ONLY, log, size);
+	case NVME_LOG_LID_FID_SUPPORTED_EFFECTS:
+		log_fid_effects(ctrl, log, size);
+		return 0;
+	case NVME_LOG_LID_SANITIZE:
+		nvemu_log_sanitize(ctrl->subsys, log, size);
+		return 0;
 	default:
 		return NVEMU_SC_CMD(NVME_SC_INVALID_LOG_PAGE) | NVEMU_DNR;
 	}

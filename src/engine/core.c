@@ -74,6 +74,8 @@ static const struct nvemu_cmd_desc admin_cmds[256] = {
 	[nvme_admin_keep_alive] = {"Keep Alive", nvemu_execute_keep_alive, 0, false, NULL},
 	[nvme_admin_format_nvm] = {"Format NVM", nvemu_execute_format_nvm,
 				   E_LBCC | E_NSCHG | E_CSE_NS, false, NULL},
+	[nvme_admin_sanitize_nvm] = {"Sanitize", nvemu_execute_sanitize, E_LBCC | E_CSE_NS, false,
+				     NULL},
 };
 
 static const struct nvemu_cmd_desc io_cmds[256] = {
@@ -217,6 +219,7 @@ void nvemu_req_complete(struct nvemu_req *req, uint16_t status)
 	req->cqe.status = status;
 	req->cqe.cid = req->cmd.cid;
 	req->cqe.sqid = req->sqid;
+	nvemu_ctrl_metrics_account(ctrl, req, status);
 	/* An AER completing normally is not an error; an aborted one is. */
 	if (status & (NVME_SC_MASK | (NVME_SCT_MASK << NVME_SCT_SHIFT)))
 		nvemu_ctrl_record_error(ctrl, req, status);
@@ -296,6 +299,11 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR);
 		return;
 	}
+	st = nvemu_sanitize_check(ctrl, req);
+	if (st) {
+		nvemu_req_complete(req, st);
+		return;
+	}
 	if (req->sqid == 0) {
 		d = nvemu_admin_cmd(ctrl, req->cmd.opc);
 		st = d ? 0 : NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR;
@@ -337,7 +345,7 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	req->cmd_priv = NULL;
 	req->cmd_priv_release = NULL;
 	memset(&req->cqe, 0, sizeof(req->cqe));
-	req->start_ns = 0;
+	req->start_ns = nvemu_now_ns();
 	inflight_add(ctrl, req);
 
 	if (req->oob) {
@@ -417,6 +425,7 @@ static void aen_process(struct nvemu_ctrl *ctrl)
 		STAILQ_REMOVE_HEAD(&ctrl->aers, queue_link);
 		ctrl->nr_aer--;
 		aer->cqe.dw0 = ev.type | (uint32_t)ev.info << 8 | (uint32_t)ev.lid << 16;
+		ctrl->metrics.aens++;
 		nvemu_req_complete(aer, 0);
 	}
 }
@@ -447,7 +456,8 @@ void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae)
 		bool clears = type_lid[t] == lid ||
 			      (t == NVME_AER_NOTICE &&
 			       (lid == NVME_LOG_LID_CHANGED_NS || lid == NVME_LOG_LID_FW_SLOT ||
-				lid == NVME_LOG_LID_ANA));
+				lid == NVME_LOG_LID_ANA)) ||
+			      (t == NVME_AER_CSS && lid == NVME_LOG_LID_SANITIZE);
 		if (clears)
 			ctrl->aen_masked &= ~(1u << t);
 	}

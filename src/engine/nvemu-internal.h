@@ -116,6 +116,7 @@ struct nvemu_ctrl {
 	struct nvemu_subsys *subsys;
 	uint16_t cntlid;
 	struct nvemu_ctrl_params p;
+	struct nvemu_ctrl_metrics metrics; /* ctrl-metrics.c */
 
 	/* attached namespaces, sorted by NSID */
 	struct nvemu_ns **ns;
@@ -175,6 +176,16 @@ struct nvemu_ctrl {
 	uint8_t hostid[16];
 };
 
+/* A subsystem's sanitize state (admin-sanitize.c). */
+struct nvemu_sanitize {
+	bool running;
+	bool failed; /* failure mode: commands fail with Sanitize Failed */
+	uint8_t passes;
+	uint16_t sprog, sstat;
+	uint32_t scdw10;
+	struct san_job *job;
+};
+
 struct nvemu_subsys {
 	char nqn[NVEMU_NQN_MAX + 1];
 	char sn[NVEMU_SN_MAX + 1];
@@ -195,6 +206,7 @@ struct nvemu_subsys {
 	unsigned nr_ns, ns_cap;
 
 	struct nvemu_health health;
+	struct nvemu_sanitize san;
 	uint64_t tnvmcap; /* capacity Namespace Management may hand out, bytes */
 	uint64_t power_cycles;
 	uint64_t poh_base_ns; /* monotonic time the subsystem powered on */
@@ -384,6 +396,20 @@ void nvemu_ana_ns_free(struct nvemu_ns *ns);
 bool nvemu_ns_visible_to(const struct nvemu_ns *ns, const char *hostnqn);
 /* The host NQN is known now: detach the namespaces it may not see. */
 void nvemu_ana_ctrl_mask(struct nvemu_ctrl *ctrl);
+
+/* Feature Identifiers Supported and Effects log entry of fid (0: not supported). */
+uint32_t nvemu_feature_effects(const struct nvemu_ctrl *ctrl, uint8_t fid);
+
+/* ctrl-metrics.c: count a command as it completes with status. */
+void nvemu_ctrl_metrics_account(struct nvemu_ctrl *ctrl, const struct nvemu_req *req,
+				uint16_t status);
+
+/* admin-sanitize.c */
+void nvemu_execute_sanitize(struct nvemu_req *req);
+/* The status a command gets while a sanitize runs or failed; 0: it may run. */
+uint16_t nvemu_sanitize_check(const struct nvemu_ctrl *ctrl, const struct nvemu_req *req);
+/* Sanitize Status log (81h) into buf (zeroed, >= 512 bytes). */
+void nvemu_log_sanitize(const struct nvemu_subsys *s, void *buf, size_t *size);
 /* admin-fw.c */
 void nvemu_execute_fw_download(struct nvemu_req *req);
 void nvemu_execute_fw_commit(struct nvemu_req *req);

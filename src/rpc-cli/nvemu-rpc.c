@@ -289,6 +289,8 @@ static const struct method methods[] = {
 		{ "serial", P_STRING, 0, false,
 		  "with binding serial: pty, unix:/PATH or tcp:ADDRESS:PORT" },
 		{ "baud", P_INT, 0, false, "with binding serial: the line rate, for the record" },
+		{ "ctrl_id0_alias", P_BOOL, 0, false,
+		  "controller ID 0 names the first controller when none is 0 (default true)" },
 	} },
 	{ "nvme_mi_endpoint_destroy", "Destroy an NVMe-MI endpoint (by net/eid or nqn/port)", {
 		{ "nqn", P_STRING, 0, false, "subsystem NQN (instead of eid)" },

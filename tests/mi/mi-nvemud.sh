@@ -166,21 +166,27 @@ expect_err "MTU 63 is out of range" -32602 "mtu" nvme_mi_endpoint_create --nqn $
 	--mtu 63
 expect_err "unknown port" -32000 "port" nvme_mi_endpoint_create --nqn $NQN2 --eid 20 --port 99
 expect_err "unknown subsystem" -32000 "nqn" nvme_mi_endpoint_create --nqn nqn.none:x --eid 20
-expect_ok "nvme_mi_endpoint_create on network 1 EID 20, MTU 128" \
-	nvme_mi_endpoint_create --nqn $NQN2 --eid 20 --mtu 128
+expect_ok "nvme_mi_endpoint_create on network 1 EID 20, MTU 128, no controller-0 alias" \
+	nvme_mi_endpoint_create --nqn $NQN2 --eid 20 --mtu 128 --ctrl_id0_alias false
 expect_eq "  returns net and eid" "$(jget eid)" 20
 expect_err "one endpoint per port" -32001 "already" nvme_mi_endpoint_create --nqn $NQN2 --eid 21
 call nvme_mi_endpoint_list --nqn $NQN2
-expect_eq "listed with its port and MTU" "$(jget 0.port) $(jget 0.mtu)" "$P2 128"
-if pre nvme id-ctrl mctp:1,20 -o json >"$T/idc2" 2>"$T/err"; then
-	expect_eq "nvme id-ctrl mctp:1,20: the new subsystem's serial" \
+expect_eq "listed with its port, MTU and alias" \
+	"$(jget 0.port) $(jget 0.mtu) $(jget 0.ctrl_id0_alias)" "$P2 128 false"
+if pre nvme id-ctrl mctp:1,20 -o json >"$T/idc0" 2>"$T/err"; then
+	nok "nvme id-ctrl mctp:1,20 (controller 0) answered without the alias"
+else
+	ok "nvme id-ctrl mctp:1,20: controller 0 does not exist without the alias"
+fi
+if pre nvme id-ctrl mctp:1,20:1 -o json >"$T/idc2" 2>"$T/err"; then
+	expect_eq "nvme id-ctrl mctp:1,20:1: the new subsystem's serial" \
 		"$(json_field "$T/idc2" sn)" MI2SERIAL
 else
-	nok "nvme id-ctrl mctp:1,20"
+	nok "nvme id-ctrl mctp:1,20:1"
 	diag "$(cat "$T/err")"
 fi
-expect_eq "mctp:1,20 id-ns 1 is the new subsystem's (not attached: zeroes)" \
-	"$(nsze_of 1 mctp:1,20)" 0
+expect_eq "mctp:1,20:1 id-ns 1 is the new subsystem's (not attached: zeroes)" \
+	"$(nsze_of 1 mctp:1,20:1)" 0
 expect_eq "mctp:1,9 still the default subsystem's" "$(nsze_of 1)" 1024
 expect_err "remove_port refused while an endpoint sits on it" -32002 "nvme_mi_endpoint_destroy" \
 	nvme_subsystem_remove_port --nqn $NQN2 --port "$P2"
@@ -189,6 +195,7 @@ call save_config
 printf '%s' "$OUT" >"$T/cfg.json"
 check "save_config keeps both endpoints" \
 	sh -c '[ "$(grep -c "\"nvme_mi_endpoint_create\"" "$1")" -eq 2 ]' - "$T/cfg.json"
+check "save_config keeps ctrl_id0_alias false" grep -q '"ctrl_id0_alias": *false' "$T/cfg.json"
 
 expect_err "destroy: unknown EID" -32000 "EID 77" nvme_mi_endpoint_destroy --eid 77
 expect_err "destroy: eid and nqn together" -32602 "either" nvme_mi_endpoint_destroy --eid 20 \
@@ -219,6 +226,23 @@ expect_ok "nvme_subsystem_destroy --force takes its endpoint" nvme_subsystem_des
 call nvme_mi_endpoint_list
 expect_eq "only the default endpoint left" "$(jget -l .) $(jget 0.eid)" "1 9"
 
+# --- Sanitize through the MI Admin tunnel (nvme-cli), with its Sanitize Status log
+check "nvme sanitize over MI: overwrite, 3 passes, inverted" \
+	pre nvme sanitize $DEV -a 3 -n 3 -i -p 0x5a5a5a5a
+if pre nvme sanitize-log $DEV -o json >"$T/san" 2>"$T/err"; then
+	expect_eq "nvme sanitize-log: completed, 3 passes, SCDW10 of the command" \
+		"$(grep -c '"status":"(1)' "$T/san") $(json_field "$T/san" no_cmplted_passes) $(json_field "$T/san" cdw10_info)" \
+		"1 3 $((3 | 3 << 4 | 1 << 8))"
+else
+	nok "nvme sanitize-log"
+	diag "$(cat "$T/err")"
+fi
+if pre nvme sanitize $DEV -a 7 2>"$T/err"; then
+	nok "nvme sanitize -a 7 (reserved action) accepted"
+else
+	ok "nvme sanitize -a 7: refused (Invalid Field)"
+fi
+
 # --- save_config / -c restores the endpoints (on a second private daemon)
 stop_daemon
 expect_eq "nvemud stops cleanly" "$DRC" 0
@@ -229,7 +253,8 @@ call nvme_mi_endpoint_list
 expect_eq "both endpoints restored" "$(jget -l .)" 2
 i=$(jget -f eid=20 .)
 expect_eq "  EID 20 with MTU 128" "$(jget "$i.mtu")" 128
-if pre nvme id-ctrl mctp:1,20 -o json >"$T/idc4" 2>"$T/err"; then
+expect_eq "  and without the controller-0 alias" "$(jget "$i.ctrl_id0_alias")" false
+if pre nvme id-ctrl mctp:1,20:1 -o json >"$T/idc4" 2>"$T/err"; then
 	expect_eq "restored endpoint answers" "$(json_field "$T/idc4" sn)" MI2SERIAL
 else
 	nok "restored endpoint answers"

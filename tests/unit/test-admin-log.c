@@ -59,7 +59,7 @@ static void test_supported_log_pages(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvme_supported_log_pages *l = (void *)buf;
-	static const uint8_t lids[] = {0, 1, 2, 3, 4, 5};
+	static const uint8_t lids[] = {0, 1, 2, 3, 4, 5, 0x12, 0x81};
 
 	memset(buf, 0xa5, sizeof(buf));
 	assert_success(tu_get_log(env, NVME_LOG_LID_SUPPORTED_LOG_PAGES, 0, 0, false, buf, 1024));

@@ -286,6 +286,7 @@ static void port_info(void **state)
 	assert_int_equal(r.len, 12);
 	/* Unknown data structure type, MEB list (no MEB). */
 	assert_int_equal(mi_cmd(e, 0, 0x06u << 24, 0, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 11); /* DTYP */
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_meb_support << 24, 0, &r),
 			 NVME_MI_RESP_INVALID_PARAM);
 }
@@ -309,10 +310,10 @@ static void ctrl_list_and_info(void **state)
 	assert_int_equal(get16(r.buf + 8), 2);
 	assert_int_equal(get16(r.buf + 10), 1);
 	assert_int_equal(get16(r.buf + 12), 2);
-	/* libnvme's form: start ID in the port byte. */
+	/* The port byte is not a start ID (libnvme 1.3 puts one there): the whole list. */
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_list << 24 | 2 << 16, 0, &r), 0);
-	assert_int_equal(get16(r.buf + 8), 1);
-	assert_int_equal(get16(r.buf + 10), 2);
+	assert_int_equal(get16(r.buf + 8), 2);
+	assert_int_equal(get16(r.buf + 10), 1);
 	/* The spec's form: start ID in CTRLID. */
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_list << 24 | 2, 0, &r), 0);
 	assert_int_equal(get16(r.buf + 8), 1);
@@ -333,8 +334,18 @@ static void ctrl_list_and_info(void **state)
 	assert_int_equal(le16toh(ci.ssid), s->vendor.pci_sdid);
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_info << 24 | 9, 0, &r),
 			 NVME_MI_RESP_INVALID_PARAM);
+	/* Parameter Error Location: CTRLID, byte 8 bit 0 of the request. */
+	assert_int_equal(r.buf[5], 0);
+	assert_int_equal(get16(r.buf + 6), 8);
+	/* ID 0: the first controller while the alias is on (the default), as Admin commands. */
+	assert_true(nvemu_mi_ep_ctrl0_alias(e->ep));
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_info << 24 | 0, 0, &r), 0);
+	memcpy(&ci, r.buf + 8, sizeof(ci));
+	assert_int_equal(le16toh(ci.pri), 0);
+	nvemu_mi_ep_set_ctrl0_alias(e->ep, false);
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_ctrl_info << 24 | 0, 0, &r),
 			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 8);
 }
 
 static void opt_cmds(void **state)
@@ -729,18 +740,36 @@ static void admin_identify(void **state)
 	assert_int_equal(o.status, 0);
 	assert_int_equal(o.dlen, 64);
 	assert_memory_equal(o.data, inband + 8, 64);
-	/* Misaligned, too long, beyond the data. */
+	/* DOFST without DOFSTV is not an offset; DLEN without DLENV not a length. */
+	h.flags = 1;
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.dlen, 64);
+	assert_memory_equal(o.data, inband, 64);
+	h.flags = 2;
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.dlen, 4096 - 8);
+	assert_memory_equal(o.data, inband + 8, 4096 - 8);
+	h.flags = 3;
+	/* Misaligned, too long, beyond the data; each names its field (bytes 6-7). */
 	h.doff = htole32(6);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), offsetof(struct nvme_mi_admin_req_hdr, doff));
 	h.doff = 0;
 	h.dlen = htole32(4100);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), offsetof(struct nvme_mi_admin_req_hdr, dlen));
 	h.doff = htole32(4092);
 	h.dlen = htole32(8);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	h.flags = 2; /* the same offset, DLEN not valid: what is left from 4092 */
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.dlen, 4);
 
 	/* Identify Namespace 1, and an invalid NSID answered by the engine. */
 	assert_success(tu_identify(e->tu, NVME_IDENTIFY_CNS_NS, 1, 0, inband));
@@ -759,10 +788,18 @@ static void admin_identify(void **state)
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.nvme, 0);
 	assert_int_equal(get16(o.data + offsetof(struct nvme_id_ctrl, cntlid)), 1);
-	/* Unknown controller. */
+	/* Unknown controller: the location is CTLID, byte 6. */
 	admin_hdr(&h, 7, nvme_admin_identify, 0);
 	admin(e, &h, NULL, 0, &o);
 	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), offsetof(struct nvme_mi_admin_req_hdr, ctrl_id));
+	/* Without the alias, controller 0 is as unknown as 7. */
+	nvemu_mi_ep_set_ctrl0_alias(e->ep, false);
+	identify_hdr(&h, 0, 0, NVME_IDENTIFY_CNS_CTRL);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), 6);
+	nvemu_mi_ep_set_ctrl0_alias(e->ep, true);
 
 	/* Out of band: works with the controller disabled. */
 	nvemu_ctrl_set_cc(e->tu->ctrl, 0);

@@ -71,19 +71,6 @@ out:
 	free(c);
 }
 
-/*
- * Controller ID 0 names the first controller when none has ID 0: nvme-cli's
- * "mctp:<net>,<eid>" means controller 0, and nvemu numbers from 1.
- */
-static struct nvemu_ctrl *admin_ctrl(struct nvemu_subsys *s, uint16_t id)
-{
-	struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(s, id);
-
-	if (!ctrl && id == 0 && s->nr_ctrls)
-		ctrl = s->ctrls[0];
-	return ctrl;
-}
-
 /* The SQE from the request header's dwords (NVMe-MI 1.2 Figure 135). */
 static void admin_sqe(struct nvemu_sqe *cmd, const struct nvme_mi_admin_req_hdr *h)
 {
@@ -100,14 +87,22 @@ static void admin_sqe(struct nvemu_sqe *cmd, const struct nvme_mi_admin_req_hdr 
 	cmd->cdw15 = le32toh(h->cdw15);
 }
 
+/*
+ * An MI status; for Invalid Parameter, *pel is the request byte of the
+ * offending field (the Parameter Error Location).
+ */
+
 /* Host to controller: the request data is the command's. Returns an MI status. */
 static uint8_t admin_write_buf(struct mi_admin_ctx *c, const uint8_t *rdata, uint32_t rlen,
-			       uint32_t dofst, uint32_t dlen)
+			       bool dlenv, uint32_t dofst, uint32_t dlen, uint16_t *pel)
 {
-	/* libnvme leaves DLEN 0 on some writes: the data is what follows. */
-	if (dofst)
+	/* The data is what follows the header; an offset into it means nothing. */
+	if (dofst) {
+		*pel = MI_PEL_ADMIN_DOFST;
 		return NVME_MI_RESP_INVALID_PARAM;
-	if ((dlen && dlen != rlen) || rlen > MI_ADMIN_DLEN_MAX)
+	}
+	/* libnvme leaves DLEN (and DLENV) clear on some writes. */
+	if ((dlenv && dlen != rlen) || rlen > MI_ADMIN_DLEN_MAX)
 		return NVME_MI_RESP_INVALID_INPUT_SIZE;
 	if (rlen) {
 		c->buf = malloc(rlen);
@@ -124,16 +119,17 @@ static uint8_t admin_write_buf(struct mi_admin_ctx *c, const uint8_t *rdata, uin
  * response carries the DOFST/DLEN window. Returns an MI status.
  */
 static uint8_t admin_read_buf(struct mi_admin_ctx *c, struct nvemu_ctrl *ctrl, bool dlenv,
-			      uint32_t dofst, uint32_t dlen)
+			      uint32_t dofst, uint32_t dlen, uint16_t *pel)
 {
 	int64_t exp = nvemu_req_expected_len(ctrl, 0, &c->req.cmd);
 
+	*pel = MI_PEL_ADMIN_DLEN;
 	if (exp < 0)
 		exp = 0; /* malformed: the engine says how */
 	if (exp > MI_ADMIN_XFER_MAX)
 		return NVME_MI_RESP_INVALID_PARAM;
-	/* No DLEN at all (libnvme's Get Features): all of the data. */
-	if (!dlen && !dlenv)
+	/* DLEN not valid (libnvme's Get Features): all of the data from the offset. */
+	if (!dlenv)
 		dlen = exp > dofst ? (uint32_t)exp - dofst : 0;
 	if (dlen > MI_ADMIN_DLEN_MAX)
 		dlen = MI_ADMIN_DLEN_MAX;
@@ -142,8 +138,11 @@ static uint8_t admin_read_buf(struct mi_admin_ctx *c, struct nvemu_ctrl *ctrl, b
 	 * the engine does not know (0: vendor, unsupported) get the buffer
 	 * the window describes and answer for themselves.
 	 */
-	if (exp && dlen && (uint64_t)dofst + dlen > (uint64_t)exp)
+	if (exp && dlen && (uint64_t)dofst + dlen > (uint64_t)exp) {
+		if (dofst >= exp)
+			*pel = MI_PEL_ADMIN_DOFST;
 		return NVME_MI_RESP_INVALID_PARAM;
+	}
 	if (!exp) {
 		exp = (int64_t)dofst + dlen;
 		if (exp > MI_ADMIN_XFER_MAX)
@@ -159,18 +158,35 @@ static uint8_t admin_read_buf(struct mi_admin_ctx *c, struct nvemu_ctrl *ctrl, b
 	return NVME_MI_RESP_SUCCESS;
 }
 
-/* The request header's checks before any command is built; an MI status. */
-static uint8_t admin_check(const struct nvme_mi_admin_req_hdr *h)
+/*
+ * The request header's checks before any command is built; an MI status.
+ * DOFST and DLEN count only when the flags say they are valid.
+ */
+static uint8_t admin_check(const struct nvme_mi_admin_req_hdr *h, uint32_t dofst, uint32_t dlen,
+			   uint16_t *pel)
 {
 	uint8_t dir = h->opcode & 3;
-	uint32_t dofst = le32toh(h->doff), dlen = le32toh(h->dlen);
 
 	if (prohibited(h->opcode))
 		return NVME_MI_RESP_INVALID_OPCODE;
-	if (dir == NVEMU_XFER_TO_CTRL + NVEMU_XFER_FROM_CTRL || (dofst & 3) || (dlen & 3) ||
-	    dlen > MI_ADMIN_DLEN_MAX)
+	*pel = MI_PEL_OPCODE;
+	if (dir == NVEMU_XFER_TO_CTRL + NVEMU_XFER_FROM_CTRL)
+		return NVME_MI_RESP_INVALID_PARAM;
+	*pel = MI_PEL_ADMIN_DOFST;
+	if (dofst & 3)
+		return NVME_MI_RESP_INVALID_PARAM;
+	*pel = MI_PEL_ADMIN_DLEN;
+	if ((dlen & 3) || dlen > MI_ADMIN_DLEN_MAX)
 		return NVME_MI_RESP_INVALID_PARAM;
 	return NVME_MI_RESP_SUCCESS;
+}
+
+static void admin_fail(struct mi_reply *r, uint8_t status, uint16_t pel)
+{
+	if (status == NVME_MI_RESP_INVALID_PARAM)
+		mi_send_invalid_param(r, pel, 0);
+	else
+		mi_send_status(r, status);
 }
 
 void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r)
@@ -180,6 +196,8 @@ void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, str
 	struct nvemu_ctrl *ctrl;
 	uint32_t dofst, dlen, rlen;
 	uint8_t dir, status;
+	uint16_t pel = MI_PEL_ADMIN_CTLID;
+	bool dlenv;
 
 	if (len < MI_ADMIN_HDR_LEN) {
 		mi_send_status(r, NVME_MI_RESP_INVALID_CMD_SIZE);
@@ -187,15 +205,16 @@ void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, str
 	}
 	memcpy(&h, msg, sizeof(h));
 	rlen = (uint32_t)(len - MI_ADMIN_HDR_LEN);
-	ctrl = admin_ctrl(ep->subsys, le16toh(h.ctrl_id));
-	status = ctrl ? admin_check(&h) : NVME_MI_RESP_INVALID_PARAM;
+	dir = h.opcode & 3;
+	dlenv = h.flags & MI_ADMIN_DLENV;
+	dofst = h.flags & MI_ADMIN_DOFSTV ? le32toh(h.doff) : 0;
+	dlen = dlenv ? le32toh(h.dlen) : 0;
+	ctrl = mi_ctrl_by_id(ep, le16toh(h.ctrl_id));
+	status = ctrl ? admin_check(&h, dofst, dlen, &pel) : NVME_MI_RESP_INVALID_PARAM;
 	if (status) {
-		mi_send_status(r, status);
+		admin_fail(r, status, pel);
 		return;
 	}
-	dir = h.opcode & 3;
-	dofst = le32toh(h.doff);
-	dlen = le32toh(h.dlen);
 
 	c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -205,13 +224,13 @@ void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, str
 	c->r = *r;
 	admin_sqe(&c->req.cmd, &h);
 	if (dir == NVEMU_XFER_TO_CTRL)
-		status = admin_write_buf(c, msg + MI_ADMIN_HDR_LEN, rlen, dofst, dlen);
+		status = admin_write_buf(c, msg + MI_ADMIN_HDR_LEN, rlen, dlenv, dofst, dlen, &pel);
 	else if (rlen)
 		status = NVME_MI_RESP_INVALID_INPUT_SIZE;
 	else if (dir == NVEMU_XFER_FROM_CTRL)
-		status = admin_read_buf(c, ctrl, h.flags & MI_ADMIN_DLENV, dofst, dlen);
+		status = admin_read_buf(c, ctrl, dlenv, dofst, dlen, &pel);
 	if (status) {
-		mi_send_status(r, status);
+		admin_fail(r, status, pel);
 		free(c->buf);
 		free(c);
 		return;

@@ -52,7 +52,7 @@ static void read_port_info(struct nvemu_mi_ep *ep, struct mi_reply *r, unsigned 
 	uint8_t nmresp[3] = {0};
 
 	if (!port) {
-		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+		mi_send_invalid_param(r, MI_PEL_DW0 + 2, 0); /* PORTID */
 		return;
 	}
 	memset(&pi, 0, sizeof(pi));
@@ -103,13 +103,13 @@ static void read_ctrl_list(struct nvemu_mi_ep *ep, struct mi_reply *r, uint16_t 
 static void read_ctrl_info(struct nvemu_mi_ep *ep, struct mi_reply *r, uint16_t cntlid)
 {
 	struct nvemu_subsys *s = ep->subsys;
-	struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(s, cntlid);
+	struct nvemu_ctrl *ctrl = mi_ctrl_by_id(ep, cntlid);
 	struct nvme_mi_read_ctrl_info ci;
 	uint8_t nmresp[3] = {0};
 	int idx;
 
 	if (!ctrl) {
-		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+		mi_send_invalid_param(r, MI_PEL_DW0, 0); /* CTRLID */
 		return;
 	}
 	memset(&ci, 0, sizeof(ci));
@@ -173,8 +173,12 @@ static void read_data(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 		read_port_info(ep, r, portid);
 		break;
 	case nvme_mi_dtyp_ctrl_list:
-		/* libnvme puts the start ID in the PORTID byte; the spec in CTRLID. */
-		read_ctrl_list(ep, r, ctrlid ? ctrlid : portid);
+		/*
+		 * The list starts at CTRLID (NVMe-MI 1.2 5.7); PORTID is not
+		 * used. libnvme 1.3 puts its start ID in the PORTID byte and
+		 * so gets the list from 0, a superset it filters itself.
+		 */
+		read_ctrl_list(ep, r, ctrlid);
 		break;
 	case nvme_mi_dtyp_ctrl_info:
 		read_ctrl_info(ep, r, ctrlid);
@@ -184,7 +188,7 @@ static void read_data(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 		break;
 	default:
 		/* Includes the MEB command list: there is no MEB. */
-		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+		mi_send_invalid_param(r, MI_PEL_DW0 + 3, 0); /* DTYP */
 		break;
 	}
 }
@@ -290,6 +294,10 @@ static void ctrl_health_poll(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_
 
 /* ---- Configuration Get / Set */
 
+/* Configuration Get/Set DW0: CONFIGID 7:0, PORTID 31:24. */
+#define MI_PEL_CFG_ID	(MI_PEL_DW0)
+#define MI_PEL_CFG_PORT (MI_PEL_DW0 + 3)
+
 static struct nvemu_port *cfg_port(struct nvemu_mi_ep *ep, uint32_t dw0, bool two_wire)
 {
 	struct nvemu_port *port = mi_port_by_index(ep->subsys, dw0 >> 24);
@@ -307,6 +315,7 @@ static void config_get(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 {
 	uint8_t nmresp[3] = {0};
 	struct nvemu_port *port;
+	uint16_t pel = MI_PEL_CFG_PORT;
 
 	switch (dw0 & 0xff) {
 	case NVME_MI_CONFIG_SMBUS_FREQ:
@@ -327,20 +336,28 @@ static void config_get(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 		put_le16(nmresp, nvemu_mi_ep_port_mtu(ep, port->id));
 		mi_send(r, NVME_MI_RESP_SUCCESS, nmresp, NULL, 0, NULL, 0);
 		return;
+	default:
+		pel = MI_PEL_CFG_ID;
+		break;
 	}
-	mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+	mi_send_invalid_param(r, pel, 0);
 }
 
 static void config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0, uint32_t dw1)
 {
 	struct nvemu_port *port;
+	uint16_t pel = MI_PEL_CFG_PORT;
 	uint16_t mtu;
 
 	switch (dw0 & 0xff) {
 	case NVME_MI_CONFIG_SMBUS_FREQ:
 		port = cfg_port(ep, dw0, true);
-		if (!port || nvemu_mi_ep_set_smbus_freq(ep, port->id, (dw0 >> 8) & 0xf, NULL))
+		if (!port)
 			break;
+		if (nvemu_mi_ep_set_smbus_freq(ep, port->id, (dw0 >> 8) & 0xf, NULL)) {
+			pel = MI_PEL_DW0 + 1; /* the frequency, DW0 11:8 */
+			break;
+		}
 		mi_send_status(r, NVME_MI_RESP_SUCCESS);
 		return;
 	case NVME_MI_CONFIG_HEALTH_STATUS_CHANGE:
@@ -350,16 +367,22 @@ static void config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0,
 	case NVME_MI_CONFIG_MCTP_MTU:
 		port = cfg_port(ep, dw0, false);
 		mtu = dw1 & 0xffff;
-		/* NVMe-MI 1.2 5.2: a unit the binding cannot carry is Invalid Parameter. */
-		if (!port || mtu < NVEMU_MI_MTU_MIN || mtu > nvemu_mi_ep_mtu_max(ep) ||
-		    !mi_port_cfg(ep, port->id))
+		if (!port || !mi_port_cfg(ep, port->id))
 			break;
+		/* NVMe-MI 1.2 5.2: a unit the binding cannot carry is Invalid Parameter. */
+		if (mtu < NVEMU_MI_MTU_MIN || mtu > nvemu_mi_ep_mtu_max(ep)) {
+			pel = MI_PEL_DW1;
+			break;
+		}
 		/* The new unit applies to the messages after this response. */
 		mi_send_status(r, NVME_MI_RESP_SUCCESS);
 		nvemu_mi_ep_set_port_mtu(ep, port->id, mtu, NULL);
 		return;
+	default:
+		pel = MI_PEL_CFG_ID;
+		break;
 	}
-	mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+	mi_send_invalid_param(r, pel, 0);
 }
 
 /* ---- VPD, Reset */
@@ -369,7 +392,7 @@ static void vpd_read(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0, u
 	uint32_t off = dw0 & 0xffff, len = dw1 & 0xffff;
 
 	if (off + len > sizeof(ep->vpd)) {
-		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+		mi_send_invalid_param(r, off >= sizeof(ep->vpd) ? MI_PEL_DW0 : MI_PEL_DW1, 0);
 		return;
 	}
 	mi_send(r, NVME_MI_RESP_SUCCESS, NULL, ep->vpd + off, len, NULL, 0);
@@ -385,7 +408,7 @@ static void vpd_write(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0, 
 		return;
 	}
 	if (nvemu_mi_ep_vpd_write(ep, off, data, len, NULL)) {
-		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+		mi_send_invalid_param(r, off >= sizeof(ep->vpd) ? MI_PEL_DW0 : MI_PEL_DW1, 0);
 		return;
 	}
 	mi_send_status(r, NVME_MI_RESP_SUCCESS);
@@ -397,7 +420,7 @@ static void mi_reset(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 
 	if (dw0 >> 24) {
 		/* Only type 0, NVM Subsystem Reset, is defined. */
-		mi_send_status(r, NVME_MI_RESP_INVALID_PARAM);
+		mi_send_invalid_param(r, MI_PEL_DW0 + 3, 0);
 		return;
 	}
 	mi_send_status(r, NVME_MI_RESP_SUCCESS);

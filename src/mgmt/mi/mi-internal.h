@@ -57,6 +57,7 @@ struct nvemu_mi_ep {
 	void (*mtu_cb)(void *arg, uint16_t mtu);
 	void *mtu_arg;
 	uint16_t mtu_max; /* what the binding carries; 0: NVEMU_MI_MTU_MAX */
+	bool ctrl0_alias;
 
 	uint8_t vpd[NVEMU_MI_VPD_SIZE];
 
@@ -84,6 +85,22 @@ static inline void mi_send_status(struct mi_reply *r, uint8_t status)
 {
 	mi_send(r, status, NULL, NULL, 0, NULL, 0);
 }
+/*
+ * Invalid Parameter with the Parameter Error Location (NVMe-MI 1.2 4.1.2):
+ * the byte of the request message (from its first byte, the message type)
+ * and the bit within that byte where the offending field starts.
+ */
+void mi_send_invalid_param(struct mi_reply *r, uint16_t byte, uint8_t bit);
+
+/* Request offsets of the fields an Invalid Parameter points at. */
+#define MI_PEL_NMP	     1	/* message header: NMIMT, MEB */
+#define MI_PEL_MEB	     2
+#define MI_PEL_OPCODE	     4
+#define MI_PEL_DW0	     8	/* NVMe-MI Command Dword 0 */
+#define MI_PEL_DW1	     12 /* NVMe-MI Command Dword 1 */
+#define MI_PEL_ADMIN_CTLID   6
+#define MI_PEL_ADMIN_DOFST   28
+#define MI_PEL_ADMIN_DLEN    32
 
 /* Refresh change flags from the model (called on every request). */
 void mi_update_health(struct nvemu_mi_ep *ep);
@@ -94,6 +111,8 @@ uint8_t mi_subsys_cwarn(struct nvemu_subsys *subsys, struct nvemu_ctrl *only);
 struct nvemu_port *mi_port_by_index(struct nvemu_subsys *subsys, unsigned idx);
 int mi_port_index(struct nvemu_subsys *subsys, uint16_t port_id);
 struct mi_port_cfg *mi_port_cfg(struct nvemu_mi_ep *ep, uint16_t port_id);
+/* The controller a request's controller ID names (the ID 0 alias applied); NULL if none. */
+struct nvemu_ctrl *mi_ctrl_by_id(struct nvemu_mi_ep *ep, uint16_t id);
 
 /* mi-cmd.c: NMIMT 1, msg without the MIC. */
 void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r);

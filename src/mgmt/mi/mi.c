@@ -97,6 +97,27 @@ uint16_t nvemu_mi_ep_mtu_max(const struct nvemu_mi_ep *ep)
 	return ep->mtu_max && ep->mtu_max < NVEMU_MI_MTU_MAX ? ep->mtu_max : NVEMU_MI_MTU_MAX;
 }
 
+void nvemu_mi_ep_set_ctrl0_alias(struct nvemu_mi_ep *ep, bool on)
+{
+	ep->ctrl0_alias = on;
+}
+
+bool nvemu_mi_ep_ctrl0_alias(const struct nvemu_mi_ep *ep)
+{
+	return ep->ctrl0_alias;
+}
+
+struct nvemu_ctrl *mi_ctrl_by_id(struct nvemu_mi_ep *ep, uint16_t id)
+{
+	struct nvemu_subsys *s = ep->subsys;
+	struct nvemu_ctrl *ctrl = nvemu_subsys_ctrl(s, id);
+
+	/* ctrls[] is sorted by ID: [0] is the lowest. */
+	if (!ctrl && id == 0 && ep->ctrl0_alias && s->nr_ctrls)
+		ctrl = s->ctrls[0];
+	return ctrl;
+}
+
 int nvemu_mi_ep_set_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id, uint16_t mtu,
 			     struct nvemu_error *err)
 {
@@ -366,6 +387,7 @@ int nvemu_mi_ep_create(struct nvemu_subsys *subsys, uint16_t two_wire_port_id,
 		return nvemu_error_set(err, -ENOMEM, "mi: out of memory");
 	ep->subsys = subsys;
 	ep->port_id = two_wire_port_id;
+	ep->ctrl0_alias = true;
 	vpd_init(ep);
 	mi_update_health(ep);
 	ep->ccs = 0; /* the state at creation is the baseline */
@@ -435,6 +457,13 @@ void mi_send(struct mi_reply *r, uint8_t status, const uint8_t nmresp[3], const 
 	r->respond(r->ctx, buf, n);
 }
 
+void mi_send_invalid_param(struct mi_reply *r, uint16_t byte, uint8_t bit)
+{
+	uint8_t nmresp[3] = {(uint8_t)(bit & 7), (uint8_t)byte, (uint8_t)(byte >> 8)};
+
+	mi_send(r, NVME_MI_RESP_INVALID_PARAM, nmresp, NULL, 0, NULL, 0);
+}
+
 /* Control Primitives (NVMe-MI 1.2 4.2): Pause, Resume, Abort, Get State, Replay. */
 static void control_primitive(struct mi_reply *r, const uint8_t *msg, size_t len)
 {
@@ -484,7 +513,7 @@ void nvemu_mi_ep_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
 	}
 	if (msg[2] & 1) {
 		/* No Management Endpoint Buffer (Port Information MEB = 0). */
-		mi_send_status(&r, NVME_MI_RESP_INVALID_PARAM);
+		mi_send_invalid_param(&r, MI_PEL_MEB, 0);
 		return;
 	}
 	switch (nmimt) {
@@ -502,7 +531,7 @@ void nvemu_mi_ep_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
 		mi_send_status(&r, NVME_MI_RESP_INVALID_OPCODE);
 		break;
 	default:
-		mi_send_status(&r, NVME_MI_RESP_INVALID_PARAM);
+		mi_send_invalid_param(&r, MI_PEL_NMP, 3); /* NMIMT, bits 6:3 */
 		break;
 	}
 }
