@@ -193,6 +193,8 @@ struct nvemu_ns_params {
 	uint8_t nguid[16];
 	uint8_t eui64[8];
 	uint8_t uuid[16];
+	uint32_t anagrpid;    /* ANA group, 1..NVEMU_ANAGRPMAX; 0: the NSID if it fits, else 1 */
+	bool no_auto_visible; /* visible only to hosts given to nvemu_ns_add_host() */
 };
 
 /* LBA formats every namespace offers (no metadata). */
@@ -235,5 +237,62 @@ void nvemu_subsys_get_health(struct nvemu_subsys *subsys, struct nvemu_health *h
  */
 int nvemu_subsys_set_health(struct nvemu_subsys *subsys, const struct nvemu_health *h,
 			    struct nvemu_error *err);
+
+/*
+ * ---- Asymmetric Namespace Access (ana.c). Each port holds one ANA state
+ * per ANA group; a namespace belongs to one group. With ANA reporting on,
+ * controllers report CMIC bit 3, the ANA log page (0Ch) and ANA change
+ * events, and I/O through a port whose state for the namespace's group is
+ * inaccessible, persistent loss or change fails with the Path Related
+ * status; admin commands are not affected.
+ */
+#define NVEMU_ANAGRPMAX 32
+#define NVEMU_ANATT_S	10 /* ANA Transition Time the controllers report, seconds */
+
+enum nvemu_ana_state {
+	NVEMU_ANA_OPTIMIZED = 0x1,
+	NVEMU_ANA_NON_OPTIMIZED = 0x2,
+	NVEMU_ANA_INACCESSIBLE = 0x3,
+	NVEMU_ANA_PERSISTENT_LOSS = 0x4,
+	NVEMU_ANA_CHANGE = 0xf,
+};
+
+/* "optimized", "non_optimized", "inaccessible", "persistent_loss", "change" (SPDK's names). */
+const char *nvemu_ana_state_name(enum nvemu_ana_state st);
+int nvemu_ana_state_parse(const char *name, enum nvemu_ana_state *st);
+/* Refused (-EBUSY) while the subsystem has controllers: hosts read CMIC once. */
+int nvemu_subsys_set_ana_reporting(struct nvemu_subsys *subsys, bool on, struct nvemu_error *err);
+bool nvemu_subsys_ana_reporting(const struct nvemu_subsys *subsys);
+/*
+ * Set port_id's state for ANA group anagrpid (0: every group). Needs ANA
+ * reporting (-EPERM). A change raises the ANA Change notice on the
+ * controllers of that port.
+ */
+int nvemu_port_set_ana_state(struct nvemu_subsys *subsys, uint16_t port_id, uint32_t anagrpid,
+			     enum nvemu_ana_state st, struct nvemu_error *err);
+/* Optimized until set; -ENOENT for an unknown port or group. */
+int nvemu_port_get_ana_state(struct nvemu_subsys *subsys, uint16_t port_id, uint32_t anagrpid,
+			     enum nvemu_ana_state *st);
+/* The namespace's ANA group ID, 0 if there is no such namespace. */
+uint32_t nvemu_ns_anagrpid(struct nvemu_subsys *subsys, uint32_t nsid);
+
+/*
+ * ---- per-host namespace masking (ana.c). A namespace created with
+ * no_auto_visible is visible only to the host NQNs added here; controllers
+ * with a host NQN (fabrics associations) never have an invisible namespace
+ * attached. Adding or removing a host attaches or detaches the namespace on
+ * that host's controllers, which raises Namespace Attribute Changed there.
+ * Controllers without a host NQN (PCIe, named) are not masked.
+ */
+#define NVEMU_NS_HOSTS_MAX 64
+int nvemu_ns_add_host(struct nvemu_subsys *subsys, uint32_t nsid, const char *hostnqn,
+		      struct nvemu_error *err);
+int nvemu_ns_remove_host(struct nvemu_subsys *subsys, uint32_t nsid, const char *hostnqn,
+			 struct nvemu_error *err);
+/* The idx-th host of nsid's list, NULL past the end. */
+const char *nvemu_ns_get_host(struct nvemu_subsys *subsys, uint32_t nsid, unsigned idx);
+bool nvemu_ns_auto_visible(struct nvemu_subsys *subsys, uint32_t nsid);
+/* Whether a host with this NQN sees nsid ("" or NULL: a host without an NQN). */
+bool nvemu_ns_visible(struct nvemu_subsys *subsys, uint32_t nsid, const char *hostnqn);
 
 #endif

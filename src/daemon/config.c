@@ -134,6 +134,34 @@ static void save_mi_endpoints(struct nvemud *d, json_t *calls)
 	}
 }
 
+/* A listener's ANA states other than optimized (the default), per group. */
+static void save_listener_ana(struct nvemud *d, struct nvemu_subsys *s, uint16_t id, json_t *calls)
+{
+	for (uint32_t g = 1; nvemu_subsys_ana_reporting(s) && g <= NVEMU_ANAGRPMAX; g++) {
+		enum nvemu_ana_state st;
+		json_t *listener = NULL;
+
+		if (nvemu_port_get_ana_state(s, id, g, &st) || st == NVEMU_ANA_OPTIMIZED)
+			continue;
+		if (!nvemud_tcp_owns_port(d, s, id, &listener) || !listener)
+			return;
+		json_object_set_new(listener, "ana_state", json_string(nvemu_ana_state_name(st)));
+		json_object_set_new(listener, "anagrpid", json_integer(g));
+		call(calls, "nvmf_subsystem_listener_set_ana_state", listener);
+	}
+}
+
+/* The namespace's host list (namespace masking). */
+static void save_ns_hosts(struct nvemu_subsys *s, uint32_t nsid, json_t *calls)
+{
+	const char *h;
+
+	for (unsigned i = 0; (h = nvemu_ns_get_host(s, nsid, i)); i++)
+		call(calls, "nvmf_ns_add_host",
+		     json_pack("{s:s, s:I, s:s}", "nqn", nvemu_subsys_nqn(s), "nsid",
+			       (json_int_t)nsid, "host", h));
+}
+
 static void save_ports(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 {
 	struct nvemu_port_params pp;
@@ -147,8 +175,10 @@ static void save_ports(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 		if (nvemud_vblk_owns_port(d, s, id))
 			continue;
 		if (nvemud_tcp_owns_port(d, s, id, &listener)) {
-			if (listener)
+			if (listener) {
 				call(calls, "nvmf_subsystem_add_listener", listener);
+				save_listener_ana(d, s, id, calls);
+			}
 			continue;
 		}
 		p = port_params(s, id, &pp);
@@ -179,10 +209,13 @@ static void save_namespaces(struct nvemud *d, struct nvemu_subsys *s, json_t *ca
 		nvemud_hex(ni.nguid, 16, nguid);
 		nvemud_hex(ni.eui64, 8, eui64);
 		call(calls, "nvme_namespace_create",
-		     json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s*}", "nqn", nvemu_subsys_nqn(s),
-			       "bdev_name", ni.bdev->name, "nsid", (json_int_t)ni.nsid, "uuid", uuid,
-			       "nguid", nguid, "eui64", eui64, "ptpl_file",
+		     json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:b, s:s*}", "nqn",
+			       nvemu_subsys_nqn(s), "bdev_name", ni.bdev->name, "nsid",
+			       (json_int_t)ni.nsid, "uuid", uuid, "nguid", nguid, "eui64", eui64,
+			       "anagrpid", (json_int_t)nvemu_ns_anagrpid(s, ni.nsid),
+			       "no_auto_visible", !nvemu_ns_auto_visible(s, ni.nsid), "ptpl_file",
 			       nvemu_ns_get_ptpl_file(s, ni.nsid)));
+		save_ns_hosts(s, ni.nsid, calls);
 	}
 }
 
@@ -193,10 +226,10 @@ static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 
 	nvemu_subsys_info(s, &si);
 	call(calls, "nvme_subsystem_create",
-	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "nqn", nvemu_subsys_nqn(s),
+	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b}", "nqn", nvemu_subsys_nqn(s),
 		       "serial_number", si.sn, "model_number", si.mn, "firmware_rev", si.fr, "nn",
 		       (json_int_t)si.nn, "mnan", (json_int_t)si.mnan, "single_ctrl",
-		       si.single_ctrl));
+		       si.single_ctrl, "ana_reporting", nvemu_subsys_ana_reporting(s)));
 	/* Access first, so a restored listener never serves a host it should refuse. */
 	save_tcp_access(d, s, calls);
 	save_ports(d, s, calls);

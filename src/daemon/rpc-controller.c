@@ -8,6 +8,7 @@
 
 #include "rpc.h"
 #include "teardown.h"
+#include <nvemu/tcp.h>
 
 #define SUSPEND_DEFAULT_TIMEOUT_MS 30000
 #define DESTROYING NVEMUD_CTRL_DESTROYING
@@ -26,6 +27,60 @@ int rpc_ctrl_lookup(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
 	if (!*ctrl)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "controller %s vanished", name);
 	return 0;
+}
+
+/*
+ * NVMe/TCP hosts' controllers are not in the registry (each association
+ * makes and ends its own), so they are named on the fly from what does not
+ * change while they live: "<NQN after its last ':', at most 16
+ * characters>-tcp-<cntlid>". list, debug_get, iostat, suspend and resume
+ * reach them by that name.
+ */
+static void tcp_ctrl_name(struct nvemu_subsys *s, uint16_t cntlid, char *buf)
+{
+	const char *nqn = nvemu_subsys_nqn(s), *sfx = strrchr(nqn, ':');
+
+	snprintf(buf, NVEMUD_CTRL_NAME_MAX, "%.16s-tcp-%u", sfx && sfx[1] ? sfx + 1 : nqn, cntlid);
+}
+
+/* The idx-th host controller of s, as a registry entry in *c (not kept). */
+static struct nvemu_ctrl *tcp_ctrl_at(struct nvemud *d, struct nvemu_subsys *s, unsigned idx,
+				      struct nvemud_ctrl *c)
+{
+	struct nvemu_tcp_assoc_info ai;
+
+	if (!d->tcp || nvemu_tcp_get_assoc(d->tcp, s, idx, &ai))
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->subsys = s;
+	c->cntlid = ai.cntlid;
+	tcp_ctrl_name(s, ai.cntlid, c->name);
+	return nvemu_subsys_ctrl(s, ai.cntlid);
+}
+
+static struct nvemu_ctrl *tcp_ctrl_find(struct nvemud *d, const char *name, struct nvemud_ctrl *c)
+{
+	for (unsigned i = 0; name && i < d->nr_subsys; i++) {
+		struct nvemu_ctrl *ctrl;
+
+		for (unsigned k = 0; (ctrl = tcp_ctrl_at(d, d->subsys[i], k, c)); k++)
+			if (!strcmp(c->name, name))
+				return ctrl;
+	}
+	return NULL;
+}
+
+/* rpc_ctrl_lookup(), and NVMe/TCP hosts' controllers by their names into *tmp. */
+static int ctrl_lookup_any(struct nvemud *d, json_t *params, struct nvemud_ctrl **c,
+			   struct nvemu_ctrl **ctrl, struct nvemud_ctrl *tmp, struct rpc_err *e)
+{
+	const char *name = rpc_str(params, "ctrl");
+
+	if (!nvemud_find_ctrl(d, name) && (*ctrl = tcp_ctrl_find(d, name, tmp))) {
+		*c = tmp;
+		return 0;
+	}
+	return rpc_ctrl_lookup(d, params, c, ctrl, e);
 }
 
 static json_t *ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl)
@@ -307,10 +362,10 @@ static int nvme_controller_suspend(struct nvemud *d, json_t *params, json_t **re
 				   struct rpc_err *e)
 {
 	unsigned timeout = (unsigned)rpc_uint(params, "timeout_ms", SUSPEND_DEFAULT_TIMEOUT_MS);
-	struct nvemud_ctrl *c;
+	struct nvemud_ctrl *c, tmp;
 	struct nvemu_ctrl *ctrl;
 
-	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+	if (ctrl_lookup_any(d, params, &c, &ctrl, &tmp, e))
 		return -1;
 	return nvemud_suspend_ctrl(d, c, rpc_bool(params, "admin_only", false), timeout, e);
 }
@@ -318,10 +373,10 @@ static int nvme_controller_suspend(struct nvemud *d, json_t *params, json_t **re
 static int nvme_controller_resume(struct nvemud *d, json_t *params, json_t **result,
 				  struct rpc_err *e)
 {
-	struct nvemud_ctrl *c;
+	struct nvemud_ctrl *c, tmp;
 	struct nvemu_ctrl *ctrl;
 
-	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+	if (ctrl_lookup_any(d, params, &c, &ctrl, &tmp, e))
 		return -1;
 	if (!nvemu_ctrl_is_suspended(ctrl))
 		return rpc_err_set(e, RPC_ERR_STATE, "controller %s is not suspended", c->name);
@@ -334,6 +389,7 @@ static int nvme_controller_list(struct nvemud *d, json_t *params, json_t **resul
 {
 	const char *nqn = rpc_str(params, "nqn"), *name = rpc_str(params, "ctrl");
 	struct nvemu_subsys *only = NULL;
+	struct nvemud_ctrl tmp;
 	json_t *arr;
 
 	if (nqn) {
@@ -341,7 +397,8 @@ static int nvme_controller_list(struct nvemud *d, json_t *params, json_t **resul
 		if (!only)
 			return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
 	}
-	if (name && (!nvemud_find_ctrl(d, name) || nvemud_find_ctrl(d, name)->busy == DESTROYING))
+	if (name && (!nvemud_find_ctrl(d, name) || nvemud_find_ctrl(d, name)->busy == DESTROYING) &&
+	    !tcp_ctrl_find(d, name, &tmp))
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "ctrl: no controller %.64s", name);
 	arr = json_array();
 	for (unsigned i = 0; i < d->nr_ctrls; i++) {
@@ -352,6 +409,23 @@ static int nvme_controller_list(struct nvemud *d, json_t *params, json_t **resul
 		    c->busy == DESTROYING)
 			continue;
 		json_array_append_new(arr, ctrl_json(d, c, ctrl));
+	}
+	/* Then the NVMe/TCP hosts' controllers, subsystem by subsystem. */
+	for (unsigned i = 0; i < d->nr_subsys; i++) {
+		struct nvemu_ctrl *ctrl;
+
+		for (unsigned k = 0; (ctrl = tcp_ctrl_at(d, d->subsys[i], k, &tmp)); k++) {
+			struct nvemu_tcp_assoc_info ai;
+			json_t *o;
+
+			if ((only && d->subsys[i] != only) || (name && strcmp(name, tmp.name)))
+				continue;
+			o = ctrl_json(d, &tmp, ctrl);
+			json_object_set_new(o, "transport", json_string("tcp"));
+			if (!nvemu_tcp_get_assoc(d->tcp, d->subsys[i], k, &ai))
+				json_object_set_new(o, "hostnqn", json_string(ai.hostnqn));
+			json_array_append_new(arr, o);
+		}
 	}
 	*result = arr;
 	return 0;
@@ -491,11 +565,11 @@ static json_t *cq_debug_json(const struct nvemu_ctrl *ctrl, unsigned q)
 static int nvme_controller_debug_get(struct nvemud *d, json_t *params, json_t **result,
 				     struct rpc_err *e)
 {
-	struct nvemud_ctrl *c;
+	struct nvemud_ctrl *c, tmp;
 	struct nvemu_ctrl *ctrl;
 	json_t *sqs = json_array(), *cqs = json_array(), *pcie = NULL;
 
-	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e)) {
+	if (ctrl_lookup_any(d, params, &c, &ctrl, &tmp, e)) {
 		json_decref(sqs);
 		json_decref(cqs);
 		return -1;
@@ -521,11 +595,11 @@ static int nvme_controller_iostat(struct nvemud *d, json_t *params, json_t **res
 				  struct rpc_err *e)
 {
 	uint64_t r = 0, w = 0, f = 0;
-	struct nvemud_ctrl *c;
+	struct nvemud_ctrl *c, tmp;
 	struct nvemu_ctrl *ctrl;
 	json_t *qs;
 
-	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+	if (ctrl_lookup_any(d, params, &c, &ctrl, &tmp, e))
 		return -1;
 	qs = json_array();
 	for (unsigned q = 1; q <= nvemu_ctrl_params(ctrl)->num_io_queues; q++) {

@@ -7,10 +7,20 @@
 #include "rpc.h"
 #include "teardown.h"
 
+static json_t *ns_hosts_json(struct nvemu_subsys *s, uint32_t nsid)
+{
+	json_t *arr = json_array();
+	const char *h;
+
+	for (unsigned i = 0; (h = nvemu_ns_get_host(s, nsid, i)); i++)
+		json_array_append_new(arr, json_string(h));
+	return arr;
+}
+
 static json_t *ns_json(struct nvemud *d, struct nvemu_subsys *s, struct nvemu_ns *ns)
 {
 	char uuid[37], nguid[33], eui64[17];
-	json_t *ctrls = json_array();
+	json_t *ctrls = json_array(), *j;
 	struct nvemu_ns_info ni;
 	struct nvemu_ctrl *ctrl;
 
@@ -26,12 +36,17 @@ static json_t *ns_json(struct nvemud *d, struct nvemu_subsys *s, struct nvemu_ns
 							    json_integer(nvemu_ctrl_cntlid(ctrl)));
 		}
 	}
-	return json_pack("{s:s, s:I, s:s?, s:I, s:i, s:s, s:s, s:s, s:o, s:s*}", "nqn",
-			 nvemu_subsys_nqn(s), "nsid", (json_int_t)ni.nsid, "bdev_name",
-			 ni.bdev ? ni.bdev->name : NULL, "num_blocks", (json_int_t)ni.nblocks,
-			 "block_size", (int)ni.lba_size, "uuid", uuid, "nguid", nguid, "eui64",
-			 eui64, "controllers", ctrls, "ptpl_file",
-			 nvemu_ns_get_ptpl_file(s, ni.nsid));
+	j = json_pack("{s:s, s:I, s:s?, s:I, s:i, s:s, s:s, s:s, s:o, s:s*}", "nqn",
+		      nvemu_subsys_nqn(s), "nsid", (json_int_t)ni.nsid, "bdev_name",
+		      ni.bdev ? ni.bdev->name : NULL, "num_blocks", (json_int_t)ni.nblocks,
+		      "block_size", (int)ni.lba_size, "uuid", uuid, "nguid", nguid, "eui64", eui64,
+		      "controllers", ctrls, "ptpl_file", nvemu_ns_get_ptpl_file(s, ni.nsid));
+	/* ANA group and host masking */
+	json_object_set_new(j, "anagrpid", json_integer(nvemu_ns_anagrpid(s, ni.nsid)));
+	json_object_set_new(j, "no_auto_visible",
+			    json_boolean(!nvemu_ns_auto_visible(s, ni.nsid)));
+	json_object_set_new(j, "hosts", ns_hosts_json(s, ni.nsid));
+	return j;
 }
 
 /* Reservations persist through power loss in ptpl_file (restored from it when it exists). */
@@ -109,6 +124,8 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 					   "eui64: must be 16 hexadecimal digits");
 		p.has_eui64 = true;
 	}
+	p.anagrpid = (uint32_t)rpc_uint(params, "anagrpid", 0);
+	p.no_auto_visible = rpc_bool(params, "no_auto_visible", false);
 	if (nvemu_subsys_add_ns_ex(s, &p, &nsid, &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	if (ns_set_ptpl(s, nsid, params, &nerr))
@@ -199,6 +216,8 @@ const struct rpc_method rpc_namespace_methods[] = {
 				      { "nguid", RPC_P_STR, false, 32, 32 },
 				      { "eui64", RPC_P_STR, false, 16, 16 },
 				      { "ptpl_file", RPC_P_STR, false, 1, 4000 },
+				      { "anagrpid", RPC_P_UINT, false, 1, NVEMU_ANAGRPMAX },
+				      { "no_auto_visible", RPC_P_BOOL, false, 0, 1 },
 				      { .name = NULL } },
 	  "Create a namespace over a bdev; give the UUID to keep it across restarts." },
 	{ "nvme_namespace_destroy", nvme_namespace_destroy,

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "rpc.h"
+#include "teardown.h"
 #include <nvemu/tcp.h>
 
 struct listen_addr {
@@ -209,6 +210,8 @@ static int nvmf_subsystem_allow_any_host(struct nvemud *d, json_t *params, json_
 	return 0;
 }
 
+static json_t *ana_states_json(struct nvemu_subsys *s, uint16_t port_id);
+
 static json_t *listeners_json(struct nvemud *d, struct nvemu_subsys *s, bool wrapped)
 {
 	struct nvemu_tcp_listener_info li;
@@ -219,6 +222,8 @@ static json_t *listeners_json(struct nvemud *d, struct nvemu_subsys *s, bool wra
 
 		if (wrapped)
 			a = json_pack("{s:o, s:i}", "address", a, "port_id", li.port_id);
+		if (wrapped && nvemu_subsys_ana_reporting(s))
+			json_object_set_new(a, "ana_states", ana_states_json(s, li.port_id));
 		json_array_append_new(arr, a);
 	}
 	return arr;
@@ -277,11 +282,13 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 		struct nvemu_ns_info ni;
 
 		nvemu_ns_info(n, &ni);
-		json_array_append_new(ns, json_pack("{s:I, s:s?}", "nsid", (json_int_t)ni.nsid,
-						    "bdev_name", ni.bdev ? ni.bdev->name : NULL));
+		json_array_append_new(ns, json_pack("{s:I, s:s?, s:I}", "nsid", (json_int_t)ni.nsid,
+						    "bdev_name", ni.bdev ? ni.bdev->name : NULL,
+						    "anagrpid",
+						    (json_int_t)nvemu_ns_anagrpid(s, ni.nsid)));
 	}
 	nvemu_subsys_info(s, &si);
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "nqn",
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:b}", "nqn",
 			 nvemu_subsys_nqn(s), "subtype", "NVMe", "serial_number", si.sn,
 			 "model_number", si.mn,
 			 "exposed", nvemu_tcp_has_subsys(d->tcp, s),
@@ -289,7 +296,8 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 			 "allow_any_host",
 			 !nvemu_tcp_has_subsys(d->tcp, s) || nvemu_tcp_allow_any_host(d->tcp, s),
 			 "hosts", hosts, "listen_addresses", listeners_json(d, s, false),
-			 "namespaces", ns, "controllers", controllers_json(d, s));
+			 "namespaces", ns, "controllers", controllers_json(d, s), "ana_reporting",
+			 nvemu_subsys_ana_reporting(s));
 }
 
 static int nvmf_get_subsystems(struct nvemud *d, json_t *params, json_t **result,
@@ -308,6 +316,104 @@ static int nvmf_get_subsystems(struct nvemud *d, json_t *params, json_t **result
 			json_array_append_new(arr, subsys_json(d, d->subsys[i]));
 	*result = arr;
 	return 0;
+}
+
+/* ---- ANA and namespace masking (SPDK's method names) */
+
+/*
+ * The listener's ANA state of every group that holds a namespace or was
+ * set to something other than optimized, as SPDK lists them.
+ */
+static json_t *ana_states_json(struct nvemu_subsys *s, uint16_t port_id)
+{
+	json_t *arr = json_array();
+
+	for (uint32_t g = 1; g <= NVEMU_ANAGRPMAX; g++) {
+		enum nvemu_ana_state st = NVEMU_ANA_OPTIMIZED;
+		bool used = false;
+		struct nvemu_ns *ns;
+
+		nvemu_port_get_ana_state(s, port_id, g, &st);
+		for (unsigned i = 0; !used && (ns = nvemu_subsys_ns_at(s, i)); i++) {
+			struct nvemu_ns_info ni;
+
+			nvemu_ns_info(ns, &ni);
+			used = nvemu_ns_anagrpid(s, ni.nsid) == g;
+		}
+		if (used || st != NVEMU_ANA_OPTIMIZED)
+			json_array_append_new(arr, json_pack("{s:I, s:s}", "ana_group",
+							     (json_int_t)g, "ana_state",
+							     nvemu_ana_state_name(st)));
+	}
+	return arr;
+}
+
+static int nvmf_subsystem_listener_set_ana_state(struct nvemud *d, json_t *params,
+						 json_t **result, struct rpc_err *e)
+{
+	uint32_t grp = (uint32_t)rpc_uint(params, "anagrpid", 0);
+	struct nvemu_tcp_listener_info li;
+	struct nvemu_error nerr = { 0 };
+	enum nvemu_ana_state st;
+	struct nvemu_subsys *s;
+	struct listen_addr la;
+	unsigned i;
+
+	if (nvemu_ana_state_parse(rpc_str(params, "ana_state"), &st))
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "ana_state: must be optimized, non_optimized, inaccessible, persistent_loss or change");
+	if (parse_addr(params, &la, e) || find_subsys(d, params, &s, e))
+		return -1;
+	if (!nvemu_subsys_ana_reporting(s))
+		return rpc_err_set(e, RPC_ERR_STATE,
+				   "nqn: %s was created without ana_reporting", nvemu_subsys_nqn(s));
+	for (i = 0; !nvemu_tcp_get_listener(d->tcp, s, i, &li); i++)
+		if (li.adrfam == la.adrfam && !strcmp(li.traddr, la.traddr) &&
+		    !strcmp(li.trsvcid, la.trsvcid))
+			break;
+	if (nvemu_tcp_get_listener(d->tcp, s, i, &li))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND,
+				   "listen_address: %s has no listener on %s:%s",
+				   nvemu_subsys_nqn(s), la.traddr, la.trsvcid);
+	if (nvemu_port_set_ana_state(s, li.port_id, grp, st, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listener %s:%s ANA group %s%u: %s",
+		   nvemu_subsys_nqn(s), li.traddr, li.trsvcid, grp ? "" : "all/", grp,
+		   nvemu_ana_state_name(st));
+	return 0;
+}
+
+static int ns_host(struct nvemud *d, json_t *params, bool add, struct rpc_err *e)
+{
+	const char *nqn = rpc_str(params, "nqn"), *host = rpc_str(params, "host");
+	uint32_t nsid = (uint32_t)rpc_uint(params, "nsid", 0);
+	struct nvemu_subsys *s = nvemud_find_subsys(d, nqn);
+	struct nvemu_error nerr = { 0 };
+
+	if (!s)
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	if (nvemu_nqn_validate(host, &nerr))
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "host: %s", nerr.msg);
+	if (nvemud_ns_destroying(d, s, nsid))
+		return rpc_err_set(e, RPC_ERR_BUSY, "nsid: namespace %u of %s is being destroyed",
+				   nsid, nvemu_subsys_nqn(s));
+	if (!(add ? nvemu_ns_add_host : nvemu_ns_remove_host)(s, nsid, host, &nerr))
+		return 0;
+	if (nerr.code == -EPERM)
+		return rpc_err_set(e, RPC_ERR_STATE, "%s", nerr.msg);
+	return rpc_err_nvemu(e, &nerr);
+}
+
+static int nvmf_ns_add_host(struct nvemud *d, json_t *params, json_t **result,
+			    struct rpc_err *e)
+{
+	return ns_host(d, params, true, e);
+}
+
+static int nvmf_ns_remove_host(struct nvemud *d, json_t *params, json_t **result,
+			       struct rpc_err *e)
+{
+	return ns_host(d, params, false, e);
 }
 
 #define P_NQN { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }
@@ -344,5 +450,21 @@ const struct rpc_method rpc_nvmf_methods[] = {
 	{ "nvmf_get_subsystems", nvmf_get_subsystems,
 	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { .name = NULL } },
 	  "Subsystems as NVMe/TCP hosts see them: listeners, hosts, namespaces, controllers." },
+	{ "nvmf_subsystem_listener_set_ana_state", nvmf_subsystem_listener_set_ana_state,
+	  (const struct rpc_param[]){ P_NQN, P_ADDR,
+				      { "ana_state", RPC_P_STR, true, 1, 16 },
+				      { "anagrpid", RPC_P_UINT, false, 1, NVEMU_ANAGRPMAX },
+				      { .name = NULL } },
+	  "Set a listener's ANA state (optimized, non_optimized, inaccessible, persistent_loss, change) for one ANA group, or all without anagrpid; hosts get an ANA change event." },
+	{ "nvmf_ns_add_host", nvmf_ns_add_host,
+	  (const struct rpc_param[]){ P_NQN, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
+				      { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { .name = NULL } },
+	  "Make a namespace created with no_auto_visible visible to a host NQN (its controllers get a Namespace Attribute Changed event)." },
+	{ "nvmf_ns_remove_host", nvmf_ns_remove_host,
+	  (const struct rpc_param[]){ P_NQN, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
+				      { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { .name = NULL } },
+	  "Hide a no_auto_visible namespace from a host NQN again." },
 	{ .name = NULL },
 };

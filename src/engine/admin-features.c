@@ -72,6 +72,7 @@ static const uint16_t feat_caps[256] = {
 #define ERR_DULBE     (1u << 16)
 #define IVC_CD	      (1u << 16)
 #define AEC_SUPPORTED (0xffu | 1u << 8 | 1u << 9) /* SMART, NS attr, FW activation */
+#define AEC_ANA	      (1u << 11)		    /* ANA change, with ANA reporting */
 #define TS_MASK	      ((1ull << 48) - 1)
 
 static const uint16_t invalid_field = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR;
@@ -442,7 +443,8 @@ static uint16_t feat_write(const struct nvemu_ctrl *ctrl, struct nvemu_features 
 		f->write_atomic = cdw11 & 1;
 		return 0;
 	case NVME_FEAT_FID_ASYNC_EVENT:
-		f->async_event_cfg = cdw11 & AEC_SUPPORTED;
+		f->async_event_cfg =
+			cdw11 & (AEC_SUPPORTED | (ctrl->subsys->ana_reporting ? AEC_ANA : 0));
 		return 0;
 	case NVME_FEAT_FID_KATO:
 		f->kato = cdw11;

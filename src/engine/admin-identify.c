@@ -145,6 +145,7 @@ void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->msdbd = 0;
 
 	id->psd[0].mp = htole16(PSD0_MP_CW);
+	nvemu_ana_fill_id_ctrl(ctrl, id);
 	/* Last, so in-band hosts and the NVMe-MI tunnel read the same transport limits. */
 	if (ctrl->tops && ctrl->tops->id_ctrl)
 		ctrl->tops->id_ctrl(ctrl, id);
@@ -183,6 +184,7 @@ void nvemu_fill_id_ns(struct nvemu_ns *ns, struct nvme_id_ns *id)
 	memcpy(id->nguid, ns->nguid, sizeof(id->nguid));
 	memcpy(id->eui64, ns->eui64, sizeof(id->eui64));
 	id->rescap = nvemu_resv_rescap(ns);
+	nvemu_ana_fill_id_ns(ns, id);
 }
 
 /* ---- helpers */

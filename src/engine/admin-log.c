@@ -16,6 +16,7 @@
 #define NUMDU(cdw11) ((cdw11)&0xffff)
 #define OT(cdw14)    (((cdw14) >> 23) & 1)
 #define CSI(cdw14)   ((uint8_t)((cdw14) >> 24))
+#define LSP(cdw10)   (((cdw10) >> 8) & 0x7f)
 
 #define NS_PER_HOUR (3600ull * 1000000000ull)
 #define NS_PER_MIN  (60ull * 1000000000ull)
@@ -63,6 +64,15 @@ static void log_supported(void *buf, size_t *size)
 	for (size_t i = 0; i < sizeof(supported_lids); i++)
 		l->lid_support[supported_lids[i]] = htole32(1u << 0); /* LSUPP */
 	*size = sizeof(*l);
+}
+
+/* The ANA log is offered while ANA reporting is on. */
+static void log_supported_ana(const struct nvemu_ctrl *ctrl, void *buf)
+{
+	struct nvme_supported_log_pages *l = buf;
+
+	if (ctrl->subsys->ana_reporting)
+		l->lid_support[NVME_LOG_LID_ANA] = htole32(1u << 0); /* LSUPP */
 }
 
 static void log_fid_effects(const struct nvemu_ctrl *ctrl, void *buf, size_t *size)
@@ -163,11 +173,12 @@ static uint16_t log_cmd_effects(struct nvemu_ctrl *ctrl, uint8_t csi, void *buf,
 
 /* The whole log page lid into log (LOG_MAX bytes), its length in size. */
 static uint16_t log_build(struct nvemu_ctrl *ctrl, uint8_t lid, uint32_t nsid, uint8_t csi,
-			  uint8_t *log, size_t *size)
+			  uint8_t lsp, uint8_t *log, size_t *size)
 {
 	switch (lid) {
 	case NVME_LOG_LID_SUPPORTED_LOG_PAGES:
 		log_supported(log, size);
+		log_supported_ana(ctrl, log);
 		return 0;
 	case NVME_LOG_LID_ERROR:
 		log_error(ctrl, log, size);
@@ -185,6 +196,10 @@ static uint16_t log_build(struct nvemu_ctrl *ctrl, uint8_t lid, uint32_t nsid, u
 		return 0;
 	case NVME_LOG_LID_CMD_EFFECTS:
 		return log_cmd_effects(ctrl, csi, log, size);
+	case NVME_LOG_LID_ANA:
+		if (lsp & ~(uint8_t)NVME_LOG_ANA_LSP_RGO_GROUPS_ONLY)
+			return invalid_field();
+		return nvemu_ana_log(ctrl, lsp & NVME_LOG_ANA_LSP_RGO_GROUPS_ONLY, log, size);
 	case NVME_LOG_LID_FID_SUPPORTED_EFFECTS:
 		log_fid_effects(ctrl, log, size);
 		return 0;
@@ -218,13 +233,13 @@ void nvemu_execute_get_log_page(struct nvemu_req *req)
 		st = invalid_field();
 		goto out;
 	}
-	log = calloc(1, LOG_MAX);
+	log = calloc(1, nvemu_ana_log_max(ctrl) > LOG_MAX ? nvemu_ana_log_max(ctrl) : LOG_MAX);
 	if (!log) {
 		st = NVEMU_SC_GENERIC(NVME_SC_INTERNAL);
 		goto out;
 	}
 
-	st = log_build(ctrl, lid, req->cmd.nsid, CSI(cdw14), log, &size);
+	st = log_build(ctrl, lid, req->cmd.nsid, CSI(cdw14), (uint8_t)LSP(cdw10), log, &size);
 	if (st)
 		goto out;
 	if (off > size) {

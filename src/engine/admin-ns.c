@@ -203,6 +203,11 @@ static uint16_t ns_attach(struct nvemu_req *req, bool attach)
 			st = NVEMU_SC_CMD(NVME_SC_NS_NOT_ATTACHED) | NVEMU_DNR;
 			goto out;
 		}
+		/* A masked namespace cannot go to a host that may not see it (ana.c). */
+		if (attach && !nvemu_ns_visible_to(nvemu_subsys_ns(s, nsid), ctrls[i]->hostnqn)) {
+			st = NVEMU_SC_CMD(NVME_SC_CTRL_LIST_INVALID) | NVEMU_DNR;
+			goto out;
+		}
 	}
 	for (i = 0; i < num; i++) {
 		if (!attach) {

@@ -295,6 +295,10 @@ static uint16_t prepare_io(struct nvemu_ctrl *ctrl, struct nvemu_req *req,
 			return NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR;
 		if (!ns->ready)
 			return NVEMU_SC_GENERIC(NVME_SC_NS_NOT_READY);
+		uint16_t ana = nvemu_ana_io_status(ctrl, ns);
+
+		if (ana)
+			return ana;
 		/* Held until completion: the namespace may be deleted meanwhile. */
 		req->ns = nvemu_ns_get(ns);
 	}
@@ -425,6 +429,8 @@ static bool event_enabled(const struct nvemu_ctrl *ctrl, uint8_t type, uint8_t i
 			return cfg & (1u << 8);
 		if (info == 1) /* Firmware Activation Starting */
 			return cfg & (1u << 9);
+		if (info == NVME_AER_NOTICE_ANA)
+			return cfg & (1u << 11);
 		return false;
 	default:
 		return true; /* error events cannot be masked */
@@ -483,7 +489,8 @@ void nvemu_ctrl_log_read(struct nvemu_ctrl *ctrl, uint8_t lid, bool rae)
 	for (unsigned t = 0; t < 8; t++) {
 		bool clears = type_lid[t] == lid ||
 			      (t == NVME_AER_NOTICE &&
-			       (lid == NVME_LOG_LID_CHANGED_NS || lid == NVME_LOG_LID_FW_SLOT)) ||
+			       (lid == NVME_LOG_LID_CHANGED_NS || lid == NVME_LOG_LID_FW_SLOT ||
+				lid == NVME_LOG_LID_ANA)) ||
 			      (t == NVME_AER_CSS && lid == NVME_LOG_LID_SANITIZE);
 		if (clears)
 			ctrl->aen_masked &= ~(1u << t);
@@ -738,6 +745,7 @@ void nvemu_ctrl_set_host(struct nvemu_ctrl *ctrl, const char *hostnqn, const uin
 	memcpy(ctrl->hostnqn, hostnqn, n);
 	ctrl->hostnqn[n] = 0;
 	memcpy(ctrl->hostid, hostid, sizeof(ctrl->hostid));
+	nvemu_ana_ctrl_mask(ctrl);
 }
 
 /* ---- keep alive: the transport's timer asks, the engine decides */

@@ -28,6 +28,7 @@
 struct nvemu_port {
 	uint16_t id;
 	struct nvemu_port_params p;
+	uint8_t ana_state[NVEMU_ANAGRPMAX]; /* per ANA group; 0 reads as optimized */
 };
 
 struct nvemu_ns {
@@ -52,6 +53,10 @@ struct nvemu_ns {
 	bool removed;		       /* unlinked: on subsys->dead_ns until released */
 	LIST_ENTRY(nvemu_ns) dead_link; /* subsys->dead_ns */
 	struct nvemu_resv *resv;	 /* reservations and the fused gate (reservations.h) */
+	uint32_t anagrpid;	       /* ANA group, 1..NVEMU_ANAGRPMAX */
+	bool no_auto_visible;	       /* masked: visible to hosts[] only */
+	char **hosts;		       /* host NQNs that see it (ana.c) */
+	unsigned nr_hosts;
 };
 
 /* The outstanding AERs, or the commands a suspend holds, in arrival order. */
@@ -220,6 +225,10 @@ struct nvemu_subsys {
 	LIST_HEAD(, nvemu_ns) dead_ns;
 	LIST_HEAD(, nvemu_ctrl) dying_ctrls;
 	bool dying;
+
+	bool ana_reporting;
+	uint64_t ana_chgcnt;			  /* ANA log Change Count */
+	uint64_t ana_grp_chgcnt[NVEMU_ANAGRPMAX]; /* per group */
 };
 
 /* ---- model helpers (subsys.c) */
@@ -372,6 +381,23 @@ void nvemu_execute_async_event(struct nvemu_req *req);
 void nvemu_execute_ns_mgmt(struct nvemu_req *req);
 void nvemu_execute_ns_attach(struct nvemu_req *req);
 void nvemu_execute_format_nvm(struct nvemu_req *req);
+/* ana.c: ANA and namespace masking hooks */
+/* Path Related status for I/O to ns through ctrl's port, 0 if the path is usable. */
+uint16_t nvemu_ana_io_status(const struct nvemu_ctrl *ctrl, const struct nvemu_ns *ns);
+void nvemu_ana_fill_id_ctrl(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id);
+void nvemu_ana_fill_id_ns(const struct nvemu_ns *ns, struct nvme_id_ns *id);
+/* Largest ANA log ctrl can return, bytes. */
+size_t nvemu_ana_log_max(const struct nvemu_ctrl *ctrl);
+/* The ANA log page (0Ch) into buf (nvemu_ana_log_max() bytes, zeroed); rgo: groups only. */
+uint16_t nvemu_ana_log(const struct nvemu_ctrl *ctrl, bool rgo, void *buf, size_t *size);
+/* Check p's ANA/masking fields; fill ns's from them. */
+int nvemu_ana_ns_check(const struct nvemu_subsys *s, const struct nvemu_ns_params *p,
+		       struct nvemu_error *err);
+void nvemu_ana_ns_init(struct nvemu_ns *ns, const struct nvemu_ns_params *p);
+void nvemu_ana_ns_free(struct nvemu_ns *ns);
+bool nvemu_ns_visible_to(const struct nvemu_ns *ns, const char *hostnqn);
+/* The host NQN is known now: detach the namespaces it may not see. */
+void nvemu_ana_ctrl_mask(struct nvemu_ctrl *ctrl);
 
 /* Feature Identifiers Supported and Effects log entry of fid (0: not supported). */
 uint32_t nvemu_feature_effects(const struct nvemu_ctrl *ctrl, uint8_t fid);

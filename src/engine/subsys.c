@@ -207,6 +207,7 @@ static void ns_release(struct nvemu_ns *ns)
 			nvemu_bdev_destroy(ns->bdev, NULL);
 	}
 	nvemu_resv_ns_free(ns);
+	nvemu_ana_ns_free(ns);
 	free(ns);
 	subsys_maybe_free(s);
 }
@@ -660,6 +661,9 @@ int nvemu_subsys_add_ns_ex(struct nvemu_subsys *s, const struct nvemu_ns_params 
 
 	if (!lba)
 		return nvemu_error_set(err, -EINVAL, "lbaf: must be 0 (512 B) or 1 (4 KiB)");
+	ret = nvemu_ana_ns_check(s, p, err);
+	if (ret)
+		return ret;
 	if (nsid == NVEMU_NSID_ALL || nsid > s->nn)
 		return nvemu_error_set(err, -EINVAL, "nsid: must be in 1..%u", s->nn);
 	if (nsid && nvemu_subsys_ns(s, nsid))
@@ -705,6 +709,7 @@ int nvemu_subsys_add_ns_ex(struct nvemu_subsys *s, const struct nvemu_ns_params 
 	ns->refs = 1; /* the subsystem's list */
 	bdev->users++;
 	ns_set_ids(ns, p, &s->vendor);
+	nvemu_ana_ns_init(ns, p);
 	if (nsid_out)
 		*nsid_out = nsid;
 	return 0;
@@ -827,6 +832,9 @@ int nvemu_ctrl_attach_ns(struct nvemu_ctrl *ctrl, uint32_t nsid, struct nvemu_er
 		return nvemu_error_set(err, -EEXIST,
 				       "nsid: namespace %u is already attached to controller %u",
 				       nsid, ctrl->cntlid);
+	if (!nvemu_ns_visible_to(ns, ctrl->hostnqn))
+		return nvemu_error_set(err, -EPERM, "nsid: namespace %u is masked from host %s",
+				       nsid, ctrl->hostnqn);
 	if (ns_insert(&ctrl->ns, &ctrl->nr_ns, &ctrl->ns_cap, ns))
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	ns->nr_attached++;

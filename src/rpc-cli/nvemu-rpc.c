@@ -79,6 +79,8 @@ static const struct method methods[] = {
 		{ "nn", P_INT, 0, false, "largest NSID allowed (1-0xFFFFFFFE, default 0xFFFFFFFE)" },
 		{ "mnan", P_INT, 0, false, "maximum number of namespaces (default 1024)" },
 		{ "single_ctrl", P_BOOL, 0, false, "restrict the subsystem to one controller" },
+		{ "ana_reporting", P_BOOL, 'r', false,
+		  "report Asymmetric Namespace Access (multipath: ANA log, per-listener states)" },
 	} },
 	{ "nvme_subsystem_destroy", "Destroy an NVMe subsystem", {
 		NQN_REQ,
@@ -183,6 +185,9 @@ static const struct method methods[] = {
 		{ "nguid", P_STRING, 'g', false, "namespace GUID, 32 hex digits" },
 		{ "eui64", P_STRING, 'e', false, "IEEE EUI-64, 16 hex digits" },
 		{ "ptpl_file", P_STRING, 'p', false, "reservation state file (Persist Through Power Loss)" },
+		{ "anagrpid", P_INT, 0, false, "ANA group ID, 1-32 (default: the NSID, or 1)" },
+		{ "no_auto_visible", P_BOOL, 0, false,
+		  "visible only to hosts added with nvmf_ns_add_host" },
 	} },
 	{ "nvme_namespace_destroy", "Destroy a namespace", { NQN_REQ, NSID_REQ } },
 	{ "nvme_namespace_list", "List namespaces", { NQN_OPT } },
@@ -258,6 +263,21 @@ static const struct method methods[] = {
 	{ "nvmf_subsystem_get_controllers", "List the controllers of connected hosts", { NQN_REQ } },
 	{ "nvmf_get_subsystems", "Subsystems with listeners, hosts and connected controllers", {
 		NQN_OPT } },
+	{ "nvmf_subsystem_listener_set_ana_state",
+	  "Set a listener's ANA state for one ANA group (all without anagrpid)", {
+		NQN_REQ, LISTEN_ADDR,
+		{ "ana_state", P_STRING, 'n', true,
+		  "optimized, non_optimized, inaccessible, persistent_loss or change" },
+		{ "anagrpid", P_INT, 'g', false, "ANA group ID, 1-32 (default: every group)" },
+	} },
+	{ "nvmf_ns_add_host", "Make a no_auto_visible namespace visible to a host NQN", {
+		NQN_REQ, NSID_REQ,
+		{ "host", P_STRING, 0, true, "host NQN" },
+	} },
+	{ "nvmf_ns_remove_host", "Hide a no_auto_visible namespace from a host NQN", {
+		NQN_REQ, NSID_REQ,
+		{ "host", P_STRING, 0, true, "host NQN" },
+	} },
 	{ "nvme_mi_endpoint_create",
 	  "Create an NVMe-MI endpoint reached over MCTP (nvme-cli: mctp:NET,EID)", {
 		NQN_REQ,

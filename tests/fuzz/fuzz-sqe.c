@@ -248,6 +248,9 @@ static void model_build(void)
 
 	nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
 	rc |= nvemu_subsys_add_port(fs.subsys, &pp, &port, &err);
+	/* ANA on, so the ANA log (LSP, offsets) and the I/O path check are fuzzed too. */
+	rc |= nvemu_subsys_set_ana_reporting(fs.subsys, true, &err);
+	rc |= nvemu_port_set_ana_state(fs.subsys, port, 2, NVEMU_ANA_NON_OPTIMIZED, &err);
 	nvemu_ctrl_params_init(&cp);
 	cp.port_id = port;
 	cp.num_io_queues = 4;
