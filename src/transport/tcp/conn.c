@@ -1011,7 +1011,9 @@ static size_t rx_data_bytes(struct tcp_conn *c, const uint8_t *buf, size_t len)
 	size_t n = c->data_left < len ? c->data_left : len;
 
 	if (c->data_dst) {
-		memcpy(c->data_dst, buf, n);
+		/* Received in place (tcp_conn_rx_dst): nothing to copy. */
+		if (c->data_dst != buf)
+			memcpy(c->data_dst, buf, n);
 		c->data_dst += n;
 	}
 	if (c->ddgst)
@@ -1180,21 +1182,43 @@ void tcp_conn_kick(struct tcp_conn *c)
 	c->kicking = false;
 }
 
+uint32_t tcp_conn_rx_dst(struct tcp_conn *c, uint8_t **dst)
+{
+	/*
+	 * Only the data of a PDU whose header passed every check, with nothing
+	 * older stashed: data_dst/data_left were validated against the
+	 * command's buffer by rx_capsule/rx_h2c_data.
+	 */
+	if (c->rx != RX_DATA || !c->data_dst || c->rx_paused || c->stash_len ||
+	    (c->state != CONN_LIVE))
+		return 0;
+	*dst = c->data_dst;
+	return c->data_left;
+}
+
 /*
  * Commands that complete while a chunk is parsed (RAM and null namespaces
  * complete inline) send their PDUs together: one sendmsg per chunk instead
- * of one per completion.
+ * of one per completion. direct bytes were received in place at the
+ * command's data buffer and come first, then len bytes of buf.
  */
-static void rx_batched(struct tcp_conn *c, const uint8_t *buf, size_t len)
+static void rx_batched(struct tcp_conn *c, uint8_t *direct, size_t dlen, const uint8_t *buf,
+		       size_t len)
 {
 	c->tx_batch = true;
-	tcp_conn_rx(c, buf, len);
+	if (dlen)
+		tcp_conn_rx(c, direct, dlen);
+	if (len && c->state != CONN_CLOSED)
+		tcp_conn_rx(c, buf, len);
 	c->tx_batch = false;
 	if (c->tx_flush_pending) {
 		c->tx_flush_pending = false;
 		tcp_conn_flush(c);
 	}
 }
+
+/* Large PDU data goes straight into the command's buffer, not via the stack. */
+#define RX_DIRECT_MIN 512u
 
 void tcp_conn_event(int fd, uint32_t revents, void *arg)
 {
@@ -1208,13 +1232,27 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 		tcp_conn_close(c, "peer gone");
 	} else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		for (int i = 0; i < 16 && c->state != CONN_CLOSED && !c->rx_paused; i++) {
-			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			struct iovec iov[2];
+			struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+			uint8_t *dst = NULL;
+			uint32_t dn = tcp_conn_rx_dst(c, &dst);
+			size_t want;
+			ssize_t r;
 
+			if (dn < RX_DIRECT_MIN)
+				dn = 0;
+			/* The data, then what follows it (digest, next headers) on the stack. */
+			iov[0] = (struct iovec){dst, dn};
+			iov[1] = (struct iovec){buf, sizeof(buf)};
+			want = dn + sizeof(buf);
+			r = recvmsg(fd, &msg, MSG_DONTWAIT);
 			if (r > 0) {
+				size_t d = (size_t)r < dn ? (size_t)r : dn;
+
 				if (c->state == CONN_DRAIN)
 					continue;
-				rx_batched(c, buf, (size_t)r);
-				if ((size_t)r < sizeof(buf))
+				rx_batched(c, dst, d, buf, (size_t)r - d);
+				if ((size_t)r < want)
 					break;
 				continue;
 			}

@@ -229,6 +229,11 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 /* Feed received bytes through the PDU parser. */
 void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len);
 void tcp_conn_event(int fd, uint32_t revents, void *arg);
+/*
+ * Where the next received bytes may go directly (the command's data buffer,
+ * then tcp_conn_rx(c, *dst, n)), and at most how many; 0: feed a copy.
+ */
+uint32_t tcp_conn_rx_dst(struct tcp_conn *c, uint8_t **dst);
 /* Stop the connection now (socket closed); freed once the engine is done with it. */
 void tcp_conn_close(struct tcp_conn *c, const char *why);
 void tcp_conn_free_if_idle(struct tcp_conn *c);
