@@ -48,8 +48,6 @@ static struct tcp_cmd *cmd_alloc(struct tcp_conn *c)
 
 	if (cmd) {
 		SLIST_REMOVE_HEAD(&c->free_cmds, free_link);
-		if (cmd->cap > TCP_IN_CAPSULE_MAX)
-			c->idle_buf_bytes -= cmd->cap;
 	} else {
 		/* Slots are made on first use, up to the queue's entries. */
 		unsigned i = slots_made(c);
@@ -86,6 +84,8 @@ int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries)
 	return 0;
 }
 
+static void pool_put(struct tcp_conn *c, uint8_t *p, uint32_t cap);
+
 void tcp_cmd_release(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
@@ -100,34 +100,108 @@ void tcp_cmd_release(struct tcp_cmd *cmd)
 	c->buf_bytes -= cmd->counted;
 	cmd->counted = 0;
 	/*
-	 * Keep buffers for the next command: faulting in a fresh large buffer
-	 * per command costs more than the I/O. Large ones only up to half the
-	 * queue's buffer budget, so an idle queue holds a bounded amount.
+	 * A small buffer stays with its slot (in-capsule data); a large one
+	 * goes back to the queue's pool for whichever command needs it next:
+	 * faulting in a fresh large buffer per command costs more than the I/O.
 	 */
 	if (cmd->cap > TCP_IN_CAPSULE_MAX) {
-		if (c->idle_buf_bytes + cmd->cap <= c->t->p.queue_buf_max / 2) {
-			c->idle_buf_bytes += cmd->cap;
-		} else {
-			free(cmd->buf);
-			cmd->buf = NULL;
-			cmd->cap = 0;
-		}
+		pool_put(c, cmd->buf, cmd->cap);
+		cmd->buf = NULL;
+		cmd->cap = 0;
 	}
 	SLIST_INSERT_HEAD(&c->free_cmds, cmd, free_link);
+}
+
+static void big_free(struct tcp_conn *c, uint8_t *p, uint32_t cap)
+{
+	free(p);
+	c->big_bytes -= cap;
+}
+
+static void pool_put(struct tcp_conn *c, uint8_t *p, uint32_t cap)
+{
+	c->pool_used_ns = nvemu_now_ns();
+	if (c->nr_pool < TCP_POOL_MAX && c->big_bytes <= c->t->p.queue_buf_max &&
+	    c->state != CONN_CLOSED)
+		c->pool[c->nr_pool++] = (struct tcp_buf){p, cap};
+	else
+		big_free(c, p, cap);
+}
+
+/* The smallest idle buffer of at least len bytes, or NULL. */
+static uint8_t *pool_take(struct tcp_conn *c, uint32_t len, uint32_t *cap)
+{
+	unsigned best = c->nr_pool;
+	uint8_t *p;
+
+	for (unsigned i = 0; i < c->nr_pool; i++)
+		if (c->pool[i].cap >= len && (best == c->nr_pool || c->pool[i].cap < c->pool[best].cap))
+			best = i;
+	if (best == c->nr_pool)
+		return NULL;
+	p = c->pool[best].p;
+	*cap = c->pool[best].cap;
+	c->pool[best] = c->pool[--c->nr_pool];
+	c->pool_used_ns = nvemu_now_ns();
+	return p;
+}
+
+void tcp_conn_pool_drop(struct tcp_conn *c)
+{
+	while (c->nr_pool) {
+		c->nr_pool--;
+		big_free(c, c->pool[c->nr_pool].p, c->pool[c->nr_pool].cap);
+	}
+}
+
+/* Sizes rounded up so that buffers of similar transfers are interchangeable. */
+static uint32_t buf_round(uint32_t len)
+{
+	uint32_t g = len > (64u << 10) ? (64u << 10) : TCP_BUF_ALIGN;
+
+	return (len + g - 1) & ~(g - 1);
+}
+
+static int cmd_buf_grow(struct tcp_cmd *cmd, uint32_t len)
+{
+	struct tcp_conn *c = cmd->conn;
+	uint32_t cap = 0;
+	uint8_t *b = NULL;
+	/* Bytes already in the buffer (in-capsule data) move with it. */
+	uint32_t keep = cmd->rcvd < cmd->cap ? cmd->rcvd : cmd->cap;
+
+	if (len > TCP_IN_CAPSULE_MAX)
+		b = pool_take(c, len, &cap);
+	if (!b) {
+		cap = buf_round(len);
+		/* Idle buffers of the wrong size make room within the budget first. */
+		while (cap > TCP_IN_CAPSULE_MAX && c->nr_pool &&
+		       c->big_bytes + cap > c->t->p.queue_buf_max) {
+			c->nr_pool--;
+			big_free(c, c->pool[c->nr_pool].p, c->pool[c->nr_pool].cap);
+		}
+		if (posix_memalign((void **)&b, TCP_BUF_ALIGN, cap))
+			return -ENOMEM;
+		if (cap > TCP_IN_CAPSULE_MAX)
+			c->big_bytes += cap;
+	}
+	if (keep)
+		memcpy(b, cmd->buf, keep);
+	if (cmd->cap > TCP_IN_CAPSULE_MAX)
+		pool_put(c, cmd->buf, cmd->cap);
+	else
+		free(cmd->buf);
+	cmd->buf = b;
+	cmd->cap = cap;
+	return 0;
 }
 
 static int cmd_buf(struct tcp_cmd *cmd, uint32_t len)
 {
 	struct tcp_conn *c = cmd->conn;
-	uint8_t *b;
 
-	if (len > cmd->cap) {
-		b = realloc(cmd->buf, len);
-		if (!b)
-			return -ENOMEM;
-		cmd->buf = b;
-		cmd->cap = len;
-	}
+	if (len > cmd->cap && cmd_buf_grow(cmd, len))
+		return -ENOMEM;
 	if (len > cmd->counted) {
 		c->buf_bytes += len - cmd->counted;
 		cmd->counted = len;
@@ -532,6 +606,7 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 		if (cmd->st != CMD_FREE && cmd->st != CMD_ENGINE)
 			tcp_cmd_release(cmd);
 	}
+	tcp_conn_pool_drop(c);
 	c->rx_cmd = NULL;
 	TAILQ_INIT(&c->waiting);
 	free(c->stash);
@@ -554,6 +629,7 @@ void tcp_conn_free_if_idle(struct tcp_conn *c)
 		free(c->cmds[i]->buf);
 		free(c->cmds[i]);
 	}
+	tcp_conn_pool_drop(c);
 	free(c->cmds);
 	free(c->stash);
 	while (!STAILQ_EMPTY(&c->tx_free)) {
@@ -578,6 +654,8 @@ bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now)
 		tcp_conn_close(c, "a PDU could not be queued (out of memory)");
 		return true;
 	}
+	if (c->nr_pool && now - c->pool_used_ns > TCP_BUF_IDLE_NS)
+		tcp_conn_pool_drop(c);
 	switch (c->state) {
 	case CONN_IC:
 		if (now - c->start_ns > conn_limit) {

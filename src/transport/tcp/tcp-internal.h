@@ -21,6 +21,15 @@
 
 /* ---- objects */
 
+#define TCP_POOL_MAX	32		       /* idle large buffers kept per queue */
+#define TCP_BUF_IDLE_NS (2000ull * 1000000ull) /* idle large buffers freed after */
+#define TCP_BUF_ALIGN	4096u		       /* data buffers: O_DIRECT needs no bounce */
+
+struct tcp_buf {
+	uint8_t *p;
+	uint32_t cap;
+};
+
 struct tcp_conn;
 struct tcp_assoc;
 
@@ -137,7 +146,17 @@ struct tcp_conn {
 	/* Commands waiting for buffer room, in arrival order (no R2T sent yet). */
 	TAILQ_HEAD(, tcp_cmd) waiting;
 	uint32_t buf_bytes; /* data buffers held by the queue's commands */
-	uint32_t idle_buf_bytes; /* large buffers kept by free slots for reuse */
+	/*
+	 * Large data buffers (over TCP_IN_CAPSULE_MAX, page aligned): bytes
+	 * allocated, in use or idle in the pool; at most queue_buf_max plus
+	 * the one command that may exceed it alone. Idle ones are reused by
+	 * the next command (no page faults per large I/O) and freed after
+	 * TCP_BUF_IDLE_NS without use.
+	 */
+	uint32_t big_bytes;
+	struct tcp_buf pool[TCP_POOL_MAX];
+	unsigned nr_pool;
+	uint64_t pool_used_ns; /* last time a command took or returned a large buffer */
 	size_t tx_bytes;    /* bytes queued for transmission */
 	bool tx_lost;	    /* a PDU could not be queued: the connection must end */
 
@@ -250,6 +269,8 @@ void tcp_cmd_complete_read(struct tcp_cmd *cmd, uint32_t len, uint16_t status, u
 void tcp_cmd_start_h2c(struct tcp_cmd *cmd);
 int tcp_cmd_buf(struct tcp_cmd *cmd, uint32_t len);
 void tcp_cmd_release(struct tcp_cmd *cmd);
+/* Free the queue's idle large buffers. */
+void tcp_conn_pool_drop(struct tcp_conn *c);
 void tcp_conn_flush(struct tcp_conn *c);
 /* Size the command slots to the queue's entries (after Connect). */
 int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries);
