@@ -1297,6 +1297,8 @@ static void rx_batched(struct tcp_conn *c, uint8_t *direct, size_t dlen, const u
 
 /* Large PDU data goes straight into the command's buffer, not via the stack. */
 #define RX_DIRECT_MIN 512u
+#define RX_DIRECT_BIG  16384u
+#define RX_DIRECT_TAIL 128u /* a digest, an H2CData or CapsuleCmd header with digest, padding */
 
 void tcp_conn_event(int fd, uint32_t revents, void *arg)
 {
@@ -1319,10 +1321,17 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 
 			if (dn < RX_DIRECT_MIN)
 				dn = 0;
-			/* The data, then what follows it (digest, next headers) on the stack. */
+			/*
+			 * The data, then what follows it (digest, next headers) on
+			 * the stack. After a large piece, only about a header's
+			 * worth: the next PDU is likely more data, which the next
+			 * round receives in place too instead of copying it.
+			 */
 			iov[0] = (struct iovec){dst, dn};
-			iov[1] = (struct iovec){buf, sizeof(buf)};
-			want = dn + sizeof(buf);
+			iov[1] = (struct iovec){buf, dn >= RX_DIRECT_BIG || c->rx_big
+							     ? RX_DIRECT_TAIL
+							     : sizeof(buf)};
+			want = dn + iov[1].iov_len;
 			r = recvmsg(fd, &msg, MSG_DONTWAIT);
 			if (r > 0) {
 				size_t d = (size_t)r < dn ? (size_t)r : dn;
@@ -1330,6 +1339,13 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 				if (c->state == CONN_DRAIN)
 					continue;
 				rx_batched(c, dst, d, buf, (size_t)r - d);
+				/*
+				 * Large data is streaming: read only the next
+				 * header (a split one, too) into the stack, so
+				 * the data after it is received in place.
+				 */
+				c->rx_big = dn >= RX_DIRECT_BIG ||
+					    (c->rx == RX_DATA && c->data_left >= RX_DIRECT_BIG);
 				if ((size_t)r < want)
 					break;
 				continue;

@@ -127,6 +127,7 @@ struct tcp_conn {
 	struct tcp_cmd *rx_cmd; /* command whose data is arriving */
 	uint32_t rx_datal;	/* data bytes of this PDU */
 	uint64_t rx_start_ns;	/* a PDU started arriving */
+	bool rx_big;		/* large PDU data streaming: read headers on their own */
 	uint8_t term_buf[TCP_TERM_MAX_PLEN];
 	uint64_t start_ns; /* accepted: ICReq and Connect are due within connect_timeout_ms */
 	/*
