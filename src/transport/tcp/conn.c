@@ -1316,7 +1316,7 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 			struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
 			uint8_t *dst = NULL;
 			uint32_t dn = tcp_conn_rx_dst(c, &dst);
-			size_t want;
+			size_t want, tail;
 			ssize_t r;
 
 			if (dn < RX_DIRECT_MIN)
@@ -1328,9 +1328,10 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 			 * round receives in place too instead of copying it.
 			 */
 			iov[0] = (struct iovec){dst, dn};
-			iov[1] = (struct iovec){buf, dn >= RX_DIRECT_BIG || c->rx_big
-							     ? RX_DIRECT_TAIL
-							     : sizeof(buf)};
+			tail = dn >= RX_DIRECT_BIG || (c->rx_big && c->state == CONN_LIVE)
+				       ? RX_DIRECT_TAIL
+				       : sizeof(buf);
+			iov[1] = (struct iovec){buf, tail};
 			want = dn + iov[1].iov_len;
 			r = recvmsg(fd, &msg, MSG_DONTWAIT);
 			if (r > 0) {
