@@ -26,7 +26,9 @@
  *  - a command is validated (queue state, PSDT, SGL, length against what
  *    it transfers, MDTS) before any buffer is allocated or R2T sent; data
  *    buffers of one queue stay within queue_buf_max (later commands wait,
- *    in order), plus 8 KiB of in-capsule data per slot;
+ *    in order), plus 8 KiB of in-capsule data per slot; idle large
+ *    buffers are kept for reuse only within queue_buf_max, and freed
+ *    after 2 s unused;
  *  - when more than queue_buf_max / 2 waits to be sent (the host does not
  *    read), no new capsule is parsed and the socket is not read (at most
  *    128 KiB already read is held back);
