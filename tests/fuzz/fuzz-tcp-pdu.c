@@ -17,8 +17,8 @@
  * By hand, from the top of the tree:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc -I<builddir> \
  *         tests/fuzz/fuzz-tcp-pdu.c src/transport/tcp/[a-z]*.c src/engine/[a-z]*.c \
- *         src/bdev/[a-z]*.c src/transport/loop.c \
- *         -lnvme -luring -luuid -lisal -o fuzz-tcp-pdu
+ *         src/bdev/[a-z]*.c src/transport/loop.c src/driver/[a-z]*.c src/util/[a-z]*.c \
+ *         -lnvme -luring -luuid -lisal -ljansson -lblkid -o fuzz-tcp-pdu
  *   ./fuzz-tcp-pdu -max_total_time=60 -timeout=10
  *
  * Input: records of  u8 selector | le16 length | bytes. Selector bit 0
