@@ -26,7 +26,9 @@
  *  - a command is validated (queue state, PSDT, SGL, length against what
  *    it transfers, MDTS) before any buffer is allocated or R2T sent; data
  *    buffers of one queue stay within queue_buf_max (later commands wait,
- *    in order), plus 8 KiB of in-capsule data per slot;
+ *    in order), plus 8 KiB of in-capsule data per slot; idle large
+ *    buffers are kept for reuse only within queue_buf_max, and freed
+ *    after 2 s unused;
  *  - when more than queue_buf_max / 2 waits to be sent (the host does not
  *    read), no new capsule is parsed and the socket is not read (at most
  *    128 KiB already read is held back);
@@ -65,6 +67,8 @@ enum {
 	NVEMU_TCP_LOG_DEBUG = 3,
 };
 
+#define NVEMU_TCP_DEFAULT_IO_QUEUES 128
+
 struct nvemu_tcp_target_params {
 	const struct nvemu_tcp_loop_ops *ops; /* NULL: the built-in epoll loop */
 	void *loop;
@@ -72,7 +76,7 @@ struct nvemu_tcp_target_params {
 	void (*log)(void *arg, int level, const char *msg);
 	void *log_arg;
 	uint32_t maxh2cdata;	 /* 0: 128 KiB */
-	uint16_t num_io_queues;	 /* per controller; 0: 31 */
+	uint16_t num_io_queues;	 /* per controller; 0: NVEMU_TCP_DEFAULT_IO_QUEUES (128) */
 	uint16_t queue_depth;	 /* I/O queue entries (MQES+1), 0: 128; at most 256 */
 	unsigned pdu_timeout_ms; /* a PDU half received for longer is an error; 0: 10 s */
 	/* A socket that has not finished ICReq and Connect by then is closed; 0: 10 s. */

@@ -17,8 +17,8 @@
  * By hand, from the top of the tree:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc -I<builddir> \
  *         tests/fuzz/fuzz-tcp-pdu.c src/transport/tcp/[a-z]*.c src/engine/[a-z]*.c \
- *         src/bdev/[a-z]*.c src/transport/loop.c \
- *         -lnvme -luring -luuid -lisal -o fuzz-tcp-pdu
+ *         src/bdev/[a-z]*.c src/transport/loop.c src/driver/[a-z]*.c src/util/[a-z]*.c \
+ *         -lnvme -luring -luuid -lisal -ljansson -lblkid -o fuzz-tcp-pdu
  *   ./fuzz-tcp-pdu -max_total_time=60 -timeout=10
  *
  * Input: records of  u8 selector | le16 length | bytes. Selector bit 0
@@ -26,7 +26,13 @@
  * controller the other one created: controller IDs restart at 1 for each
  * input); bit 1 closes that connection first and opens a fresh one. At
  * the end of the input both connections close, and the model must be back
- * where it started (no controller, no connection left).
+ * where it started (no controller, no connection left). Bit 2 feeds the
+ * record as the socket path does: PDU data is received in place into the
+ * command's buffer (tcp_conn_rx_dst), the rest in short pieces.
+ *
+ * With -DFUZZ_STANDALONE it is a plain program that replays the files named
+ * on the command line, then FUZZ_ITERATIONS mutations of them, so the test
+ * suite runs it without libFuzzer (fuzz-tcp-pdu-smoke).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,6 +98,26 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* As tcp_conn_event does: data in place, headers and digests copied. */
+static void feed_direct(struct tcp_conn *c, const uint8_t *d, size_t len)
+{
+	while (len) {
+		uint8_t *dst;
+		size_t n = tcp_conn_rx_dst(c, &dst);
+
+		if (n) {
+			n = n < len ? n : len;
+			memcpy(dst, d, n);
+			tcp_conn_rx(c, dst, n);
+		} else {
+			n = len < 8 ? len : 8;
+			tcp_conn_rx(c, d, n);
+		}
+		d += n;
+		len -= n;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tcp_conn *c[2];
@@ -115,7 +141,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!c[i])
 				abort();
 		}
-		tcp_conn_rx(c[i], data, len);
+		if (sel & 4)
+			feed_direct(c[i], data, len);
+		else
+			tcp_conn_rx(c[i], data, len);
 		nvemu_subsys_poll(subsys);
 		nvemu_tcp_target_tick(tgt);
 		data += len;
@@ -130,3 +159,119 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	return 0;
 }
+
+#ifdef FUZZ_STANDALONE
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#define MAX_SEEDS 512
+#define MAX_SEED  (1 << 16)
+
+static uint8_t *seeds[MAX_SEEDS];
+static size_t seed_len[MAX_SEEDS];
+static unsigned nr_seeds;
+
+static int load(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *b = malloc(MAX_SEED);
+	size_t n;
+
+	if (!f || !b) {
+		perror(path);
+		free(b);
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	n = fread(b, 1, MAX_SEED, f);
+	fclose(f);
+	LLVMFuzzerTestOneInput(b, n);
+	if (nr_seeds < MAX_SEEDS) {
+		seeds[nr_seeds] = b;
+		seed_len[nr_seeds++] = n;
+	} else {
+		free(b);
+	}
+	return 0;
+}
+
+/* A file, or every file of a directory; returns how many or -1. */
+static int replay(const char *path)
+{
+	struct stat st;
+	struct dirent *e;
+	char p[4096];
+	int n = 0;
+	DIR *d;
+
+	if (stat(path, &st) || !S_ISDIR(st.st_mode))
+		return load(path) ? -1 : 1;
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+		if (load(p)) {
+			closedir(d);
+			return -1;
+		}
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+int main(int argc, char **argv)
+{
+	const char *it = getenv("FUZZ_ITERATIONS");
+	unsigned iters = it ? (unsigned)atoi(it) : 2000, n = 0;
+	uint64_t s = 0x9e3779b97f4a7c15ull;
+	static uint8_t buf[MAX_SEED];
+
+	LLVMFuzzerInitialize(&argc, &argv);
+	for (int i = 1; i < argc; i++) {
+		int r = replay(argv[i]);
+
+		if (r < 0)
+			return 1;
+		n += (unsigned)r;
+	}
+	if (!nr_seeds) {
+		printf("1..1\nnot ok 1 - no seeds\n");
+		return 1;
+	}
+	/* Each seed again with a few bytes changed, and the selectors' bit 2 flipped. */
+	for (unsigned i = 0; i < iters; i++) {
+		unsigned k = (unsigned)(rnd(&s) % nr_seeds), flips = 1 + (unsigned)(rnd(&s) % 4);
+		size_t len = seed_len[k];
+
+		memcpy(buf, seeds[k], len);
+		if (i & 1)
+			for (size_t p = 0; p + 3 <= len;) {
+				size_t l = buf[p + 1] | (size_t)buf[p + 2] << 8;
+
+				buf[p] ^= 4;
+				p += 3 + l;
+			}
+		for (unsigned f = 0; len && f < flips; f++)
+			buf[rnd(&s) % len] ^= (uint8_t)(1u << (rnd(&s) % 8));
+		LLVMFuzzerTestOneInput(buf, len);
+	}
+	for (unsigned i = 0; i < nr_seeds; i++)
+		free(seeds[i]);
+	printf("1..1\nok 1 - %u corpus files and %u mutated inputs\n", n, iters);
+	return 0;
+}
+#endif

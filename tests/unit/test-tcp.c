@@ -41,7 +41,14 @@ static void *srv_main(void *arg)
 	return NULL;
 }
 
+static struct srv *srv_new_q(bool allow_any, uint16_t num_io_queues);
+
 static struct srv *srv_new(bool allow_any)
+{
+	return srv_new_q(allow_any, 4);
+}
+
+static struct srv *srv_new_q(bool allow_any, uint16_t num_io_queues)
 {
 	struct srv *sv = calloc(1, sizeof(*sv));
 	struct nvemu_subsys_params sp;
@@ -58,7 +65,7 @@ static struct srv *srv_new(bool allow_any)
 	assert_int_equal(nvemu_subsys_add_ns(sv->s, 4096, &nsid, &err), 0);
 	nvemu_tcp_target_params_init(&tp);
 	tp.maxh2cdata = TEST_MAXH2CDATA; /* several H2CData PDUs per write */
-	tp.num_io_queues = 4;
+	tp.num_io_queues = num_io_queues;
 	assert_int_equal(nvemu_tcp_target_create(&tp, &sv->t, &err), 0);
 	assert_int_equal(nvemu_tcp_add_listener(sv->t, sv->s, "127.0.0.1", "0", 0, &err), 0);
 	assert_int_equal(nvemu_tcp_get_listener(sv->t, sv->s, 0, &li), 0);
@@ -1010,6 +1017,153 @@ static void test_socket_keepalive(void **state)
 	srv_free(sv);
 }
 
+/* The connection of I/O queue qid (the loop thread paused). */
+static struct tcp_conn *io_conn(struct srv *sv, uint16_t qid)
+{
+	struct tcp_conn *c;
+
+	LIST_FOREACH(c, &sv->t->conns, link)
+		if (c->sq && tcp_conn_qid(c) == qid)
+			return c;
+	return NULL;
+}
+
+/*
+ * Large data buffers are page aligned, go back to the queue's pool after
+ * the command and serve the next large command (read or write) without a
+ * new allocation; the pool empties after 2 s unused.
+ */
+static void test_buffer_pool(void **state)
+{
+	struct srv *sv = srv_new(true);
+	const uint32_t len = 256u << 10;
+	uint8_t *w = malloc(len), *r = malloc(len), *p;
+	struct cl *a, *io;
+	struct nvemu_cqe cqe;
+	struct nvemu_sqe sqe;
+	struct tcp_conn *c;
+	uint32_t cap;
+
+	(void)state;
+	assert_non_null(w);
+	assert_non_null(r);
+	for (uint32_t i = 0; i < len; i++)
+		w[i] = (uint8_t)(i * 13 + (i >> 12));
+	a = cl_admin(sv, false);
+	io = cl_open(sv);
+	cl_icreq(io, false, false);
+	assert_int_equal(cl_connect(io, SUBNQN, HOSTNQN, 1, a->cntlid, 0, &cqe), 0);
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = nvme_cmd_write;
+	sqe.nsid = 1;
+	sqe.cdw12 = len / 512 - 1;
+	assert_int_equal(cl_cmd(io, &sqe, w, len, false, NULL, 0, NULL), 0);
+	assert_int_equal(io->r2ts, 1);
+	srv_pause(sv);
+	c = io_conn(sv, 1);
+	assert_non_null(c);
+	assert_int_equal(c->nr_pool, 1);
+	p = c->pool[0].p;
+	cap = c->pool[0].cap;
+	assert_true(cap >= len);
+	assert_int_equal((uintptr_t)p % 4096, 0);
+	assert_int_equal(c->big_bytes, cap);
+	srv_resume(sv);
+
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = nvme_cmd_read;
+	sqe.nsid = 1;
+	sqe.cdw12 = len / 512 - 1;
+	memset(r, 0, len);
+	assert_int_equal(cl_cmd(io, &sqe, NULL, 0, false, r, len, NULL), 0);
+	assert_memory_equal(r, w, len);
+	srv_pause(sv);
+	/* The same buffer served the read: nothing new was allocated. */
+	assert_int_equal(c->nr_pool, 1);
+	assert_ptr_equal(c->pool[0].p, p);
+	assert_int_equal(c->big_bytes, cap);
+	/* Unused for 2 s: freed by the tick. */
+	c->pool_used_ns = nvemu_now_ns() - 3000000000ull;
+	nvemu_tcp_target_tick(sv->t);
+	assert_int_equal(c->nr_pool, 0);
+	assert_int_equal(c->big_bytes, 0);
+	srv_resume(sv);
+
+	/* A smaller large write after that: a fresh aligned buffer, pooled again. */
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = nvme_cmd_write;
+	sqe.nsid = 1;
+	sqe.cdw10 = 1024;
+	sqe.cdw12 = (64u << 10) / 512 - 1;
+	assert_int_equal(cl_cmd(io, &sqe, w, 64u << 10, false, NULL, 0, NULL), 0);
+	srv_pause(sv);
+	assert_int_equal(c->nr_pool, 1);
+	assert_int_equal((uintptr_t)c->pool[0].p % 4096, 0);
+	assert_true(c->big_bytes <= sv->t->p.queue_buf_max);
+	srv_resume(sv);
+	cl_close(io);
+	cl_close(a);
+	srv_free(sv);
+	free(w);
+	free(r);
+}
+
+/* Set Features Number of Queues, then Connect that many I/O queues. */
+static void connect_io_queues(struct srv *sv, unsigned want, unsigned expect)
+{
+	struct cl *a = cl_admin(sv, false), *extra;
+	struct cl **io = calloc(expect, sizeof(*io));
+	struct nvemu_sqe sqe;
+	struct nvemu_cqe cqe;
+
+	assert_non_null(io);
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = nvme_admin_set_features;
+	sqe.cdw10 = NVME_FEAT_FID_NUM_QUEUES;
+	sqe.cdw11 = (want - 1) | (want - 1) << 16;
+	assert_int_equal(cl_cmd(a, &sqe, NULL, 0, false, NULL, 0, &cqe), 0);
+	assert_int_equal(cqe.dw0, (expect - 1) | (expect - 1) << 16);
+	for (unsigned q = 1; q <= expect; q++) {
+		io[q - 1] = cl_open(sv);
+		cl_icreq(io[q - 1], false, false);
+		assert_int_equal(cl_connect(io[q - 1], SUBNQN, HOSTNQN, (uint16_t)q, a->cntlid, 0,
+					    &cqe),
+				 0);
+	}
+	/* One past what the host was granted: refused, naming QID. */
+	extra = cl_open(sv);
+	cl_icreq(extra, false, false);
+	assert_status(cl_connect(extra, SUBNQN, HOSTNQN, (uint16_t)(expect + 1), a->cntlid, 0,
+				 &cqe),
+		      NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_PARAM));
+	cl_close(extra);
+	srv_pause(sv);
+	{
+		struct nvemu_tcp_assoc_info ai;
+
+		assert_int_equal(nvemu_tcp_get_assoc(sv->t, sv->s, 0, &ai), 0);
+		assert_int_equal(ai.nr_io_queues, expect);
+	}
+	srv_resume(sv);
+	for (unsigned q = 0; q < expect; q++)
+		cl_close(io[q]);
+	free(io);
+	cl_close(a);
+}
+
+/* By default a host gets 128 I/O queues (Linux asks one per CPU). */
+static void test_io_queue_count(void **state)
+{
+	struct srv *sv = srv_new_q(true, 0);
+
+	(void)state;
+	connect_io_queues(sv, 128, 128);
+	srv_free(sv);
+	sv = srv_new_q(true, 32);
+	connect_io_queues(sv, 200, 32);
+	srv_free(sv);
+}
+
 /* ---- in-process connections (no socket) */
 
 /* Fails the next tx_item allocations (calloc is wrapped for this test). */
@@ -1118,6 +1272,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_admin_and_io),
+		cmocka_unit_test(test_buffer_pool),
+		cmocka_unit_test(test_io_queue_count),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_discovery),

@@ -48,8 +48,6 @@ static struct tcp_cmd *cmd_alloc(struct tcp_conn *c)
 
 	if (cmd) {
 		SLIST_REMOVE_HEAD(&c->free_cmds, free_link);
-		if (cmd->cap > TCP_IN_CAPSULE_MAX)
-			c->idle_buf_bytes -= cmd->cap;
 	} else {
 		/* Slots are made on first use, up to the queue's entries. */
 		unsigned i = slots_made(c);
@@ -86,6 +84,8 @@ int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries)
 	return 0;
 }
 
+static void pool_put(struct tcp_conn *c, uint8_t *p, uint32_t cap);
+
 void tcp_cmd_release(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
@@ -100,34 +100,108 @@ void tcp_cmd_release(struct tcp_cmd *cmd)
 	c->buf_bytes -= cmd->counted;
 	cmd->counted = 0;
 	/*
-	 * Keep buffers for the next command: faulting in a fresh large buffer
-	 * per command costs more than the I/O. Large ones only up to half the
-	 * queue's buffer budget, so an idle queue holds a bounded amount.
+	 * A small buffer stays with its slot (in-capsule data); a large one
+	 * goes back to the queue's pool for whichever command needs it next:
+	 * faulting in a fresh large buffer per command costs more than the I/O.
 	 */
 	if (cmd->cap > TCP_IN_CAPSULE_MAX) {
-		if (c->idle_buf_bytes + cmd->cap <= c->t->p.queue_buf_max / 2) {
-			c->idle_buf_bytes += cmd->cap;
-		} else {
-			free(cmd->buf);
-			cmd->buf = NULL;
-			cmd->cap = 0;
-		}
+		pool_put(c, cmd->buf, cmd->cap);
+		cmd->buf = NULL;
+		cmd->cap = 0;
 	}
 	SLIST_INSERT_HEAD(&c->free_cmds, cmd, free_link);
+}
+
+static void big_free(struct tcp_conn *c, uint8_t *p, uint32_t cap)
+{
+	free(p);
+	c->big_bytes -= cap;
+}
+
+static void pool_put(struct tcp_conn *c, uint8_t *p, uint32_t cap)
+{
+	c->pool_used_ns = nvemu_now_ns();
+	if (c->nr_pool < TCP_POOL_MAX && c->big_bytes <= c->t->p.queue_buf_max &&
+	    c->state != CONN_CLOSED)
+		c->pool[c->nr_pool++] = (struct tcp_buf){p, cap};
+	else
+		big_free(c, p, cap);
+}
+
+/* The smallest idle buffer of at least len bytes, or NULL. */
+static uint8_t *pool_take(struct tcp_conn *c, uint32_t len, uint32_t *cap)
+{
+	unsigned best = c->nr_pool;
+	uint8_t *p;
+
+	for (unsigned i = 0; i < c->nr_pool; i++)
+		if (c->pool[i].cap >= len && (best == c->nr_pool || c->pool[i].cap < c->pool[best].cap))
+			best = i;
+	if (best == c->nr_pool)
+		return NULL;
+	p = c->pool[best].p;
+	*cap = c->pool[best].cap;
+	c->pool[best] = c->pool[--c->nr_pool];
+	c->pool_used_ns = nvemu_now_ns();
+	return p;
+}
+
+void tcp_conn_pool_drop(struct tcp_conn *c)
+{
+	while (c->nr_pool) {
+		c->nr_pool--;
+		big_free(c, c->pool[c->nr_pool].p, c->pool[c->nr_pool].cap);
+	}
+}
+
+/* Sizes rounded up so that buffers of similar transfers are interchangeable. */
+static uint32_t buf_round(uint32_t len)
+{
+	uint32_t g = len > (64u << 10) ? (64u << 10) : TCP_BUF_ALIGN;
+
+	return (len + g - 1) & ~(g - 1);
+}
+
+static int cmd_buf_grow(struct tcp_cmd *cmd, uint32_t len)
+{
+	struct tcp_conn *c = cmd->conn;
+	uint32_t cap = 0;
+	uint8_t *b = NULL;
+	/* Bytes already in the buffer (in-capsule data) move with it. */
+	uint32_t keep = cmd->rcvd < cmd->cap ? cmd->rcvd : cmd->cap;
+
+	if (len > TCP_IN_CAPSULE_MAX)
+		b = pool_take(c, len, &cap);
+	if (!b) {
+		cap = buf_round(len);
+		/* Idle buffers of the wrong size make room within the budget first. */
+		while (cap > TCP_IN_CAPSULE_MAX && c->nr_pool &&
+		       c->big_bytes + cap > c->t->p.queue_buf_max) {
+			c->nr_pool--;
+			big_free(c, c->pool[c->nr_pool].p, c->pool[c->nr_pool].cap);
+		}
+		if (posix_memalign((void **)&b, TCP_BUF_ALIGN, cap))
+			return -ENOMEM;
+		if (cap > TCP_IN_CAPSULE_MAX)
+			c->big_bytes += cap;
+	}
+	if (keep)
+		memcpy(b, cmd->buf, keep);
+	if (cmd->cap > TCP_IN_CAPSULE_MAX)
+		pool_put(c, cmd->buf, cmd->cap);
+	else
+		free(cmd->buf);
+	cmd->buf = b;
+	cmd->cap = cap;
+	return 0;
 }
 
 static int cmd_buf(struct tcp_cmd *cmd, uint32_t len)
 {
 	struct tcp_conn *c = cmd->conn;
-	uint8_t *b;
 
-	if (len > cmd->cap) {
-		b = realloc(cmd->buf, len);
-		if (!b)
-			return -ENOMEM;
-		cmd->buf = b;
-		cmd->cap = len;
-	}
+	if (len > cmd->cap && cmd_buf_grow(cmd, len))
+		return -ENOMEM;
 	if (len > cmd->counted) {
 		c->buf_bytes += len - cmd->counted;
 		cmd->counted = len;
@@ -532,6 +606,7 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 		if (cmd->st != CMD_FREE && cmd->st != CMD_ENGINE)
 			tcp_cmd_release(cmd);
 	}
+	tcp_conn_pool_drop(c);
 	c->rx_cmd = NULL;
 	TAILQ_INIT(&c->waiting);
 	free(c->stash);
@@ -554,6 +629,7 @@ void tcp_conn_free_if_idle(struct tcp_conn *c)
 		free(c->cmds[i]->buf);
 		free(c->cmds[i]);
 	}
+	tcp_conn_pool_drop(c);
 	free(c->cmds);
 	free(c->stash);
 	while (!STAILQ_EMPTY(&c->tx_free)) {
@@ -578,6 +654,8 @@ bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now)
 		tcp_conn_close(c, "a PDU could not be queued (out of memory)");
 		return true;
 	}
+	if (c->nr_pool && now - c->pool_used_ns > TCP_BUF_IDLE_NS)
+		tcp_conn_pool_drop(c);
 	switch (c->state) {
 	case CONN_IC:
 		if (now - c->start_ns > conn_limit) {
@@ -1011,7 +1089,9 @@ static size_t rx_data_bytes(struct tcp_conn *c, const uint8_t *buf, size_t len)
 	size_t n = c->data_left < len ? c->data_left : len;
 
 	if (c->data_dst) {
-		memcpy(c->data_dst, buf, n);
+		/* Received in place (tcp_conn_rx_dst): nothing to copy. */
+		if (c->data_dst != buf)
+			memcpy(c->data_dst, buf, n);
 		c->data_dst += n;
 	}
 	if (c->ddgst)
@@ -1180,21 +1260,45 @@ void tcp_conn_kick(struct tcp_conn *c)
 	c->kicking = false;
 }
 
+uint32_t tcp_conn_rx_dst(struct tcp_conn *c, uint8_t **dst)
+{
+	/*
+	 * Only the data of a PDU whose header passed every check, with nothing
+	 * older stashed: data_dst/data_left were validated against the
+	 * command's buffer by rx_capsule/rx_h2c_data.
+	 */
+	if (c->rx != RX_DATA || !c->data_dst || c->rx_paused || c->stash_len ||
+	    (c->state != CONN_LIVE))
+		return 0;
+	*dst = c->data_dst;
+	return c->data_left;
+}
+
 /*
  * Commands that complete while a chunk is parsed (RAM and null namespaces
  * complete inline) send their PDUs together: one sendmsg per chunk instead
- * of one per completion.
+ * of one per completion. direct bytes were received in place at the
+ * command's data buffer and come first, then len bytes of buf.
  */
-static void rx_batched(struct tcp_conn *c, const uint8_t *buf, size_t len)
+static void rx_batched(struct tcp_conn *c, uint8_t *direct, size_t dlen, const uint8_t *buf,
+		       size_t len)
 {
 	c->tx_batch = true;
-	tcp_conn_rx(c, buf, len);
+	if (dlen)
+		tcp_conn_rx(c, direct, dlen);
+	if (len && c->state != CONN_CLOSED)
+		tcp_conn_rx(c, buf, len);
 	c->tx_batch = false;
 	if (c->tx_flush_pending) {
 		c->tx_flush_pending = false;
 		tcp_conn_flush(c);
 	}
 }
+
+/* Large PDU data goes straight into the command's buffer, not via the stack. */
+#define RX_DIRECT_MIN 512u
+#define RX_DIRECT_BIG  16384u
+#define RX_DIRECT_TAIL 128u /* a digest, an H2CData or CapsuleCmd header with digest, padding */
 
 void tcp_conn_event(int fd, uint32_t revents, void *arg)
 {
@@ -1208,13 +1312,42 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 		tcp_conn_close(c, "peer gone");
 	} else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		for (int i = 0; i < 16 && c->state != CONN_CLOSED && !c->rx_paused; i++) {
-			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			struct iovec iov[2];
+			struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+			uint8_t *dst = NULL;
+			uint32_t dn = tcp_conn_rx_dst(c, &dst);
+			size_t want, tail;
+			ssize_t r;
 
+			if (dn < RX_DIRECT_MIN)
+				dn = 0;
+			/*
+			 * The data, then what follows it (digest, next headers) on
+			 * the stack. After a large piece, only about a header's
+			 * worth: the next PDU is likely more data, which the next
+			 * round receives in place too instead of copying it.
+			 */
+			iov[0] = (struct iovec){dst, dn};
+			tail = dn >= RX_DIRECT_BIG || (c->rx_big && c->state == CONN_LIVE)
+				       ? RX_DIRECT_TAIL
+				       : sizeof(buf);
+			iov[1] = (struct iovec){buf, tail};
+			want = dn + iov[1].iov_len;
+			r = recvmsg(fd, &msg, MSG_DONTWAIT);
 			if (r > 0) {
+				size_t d = (size_t)r < dn ? (size_t)r : dn;
+
 				if (c->state == CONN_DRAIN)
 					continue;
-				rx_batched(c, buf, (size_t)r);
-				if ((size_t)r < sizeof(buf))
+				rx_batched(c, dst, d, buf, (size_t)r - d);
+				/*
+				 * Large data is streaming: read only the next
+				 * header (a split one, too) into the stack, so
+				 * the data after it is received in place.
+				 */
+				c->rx_big = dn >= RX_DIRECT_BIG ||
+					    (c->rx == RX_DATA && c->data_left >= RX_DIRECT_BIG);
+				if ((size_t)r < want)
 					break;
 				continue;
 			}

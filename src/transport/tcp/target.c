@@ -129,8 +129,9 @@ int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p, struct nvem
 	t->p = *p;
 	if (!t->p.maxh2cdata)
 		t->p.maxh2cdata = 128 * 1024;
+	/* As many as a host has CPUs (Linux asks one queue per CPU). */
 	if (!t->p.num_io_queues)
-		t->p.num_io_queues = 31;
+		t->p.num_io_queues = NVEMU_TCP_DEFAULT_IO_QUEUES;
 	if (!t->p.queue_depth)
 		t->p.queue_depth = 128;
 	if (!t->p.pdu_timeout_ms)

@@ -21,6 +21,15 @@
 
 /* ---- objects */
 
+#define TCP_POOL_MAX	32		       /* idle large buffers kept per queue */
+#define TCP_BUF_IDLE_NS (2000ull * 1000000ull) /* idle large buffers freed after */
+#define TCP_BUF_ALIGN	4096u		       /* data buffers: O_DIRECT needs no bounce */
+
+struct tcp_buf {
+	uint8_t *p;
+	uint32_t cap;
+};
+
 struct tcp_conn;
 struct tcp_assoc;
 
@@ -118,6 +127,7 @@ struct tcp_conn {
 	struct tcp_cmd *rx_cmd; /* command whose data is arriving */
 	uint32_t rx_datal;	/* data bytes of this PDU */
 	uint64_t rx_start_ns;	/* a PDU started arriving */
+	bool rx_big;		/* large PDU data streaming: read headers on their own */
 	uint8_t term_buf[TCP_TERM_MAX_PLEN];
 	uint64_t start_ns; /* accepted: ICReq and Connect are due within connect_timeout_ms */
 	/*
@@ -137,7 +147,17 @@ struct tcp_conn {
 	/* Commands waiting for buffer room, in arrival order (no R2T sent yet). */
 	TAILQ_HEAD(, tcp_cmd) waiting;
 	uint32_t buf_bytes; /* data buffers held by the queue's commands */
-	uint32_t idle_buf_bytes; /* large buffers kept by free slots for reuse */
+	/*
+	 * Large data buffers (over TCP_IN_CAPSULE_MAX, page aligned): bytes
+	 * allocated, in use or idle in the pool; at most queue_buf_max plus
+	 * the one command that may exceed it alone. Idle ones are reused by
+	 * the next command (no page faults per large I/O) and freed after
+	 * TCP_BUF_IDLE_NS without use.
+	 */
+	uint32_t big_bytes;
+	struct tcp_buf pool[TCP_POOL_MAX];
+	unsigned nr_pool;
+	uint64_t pool_used_ns; /* last time a command took or returned a large buffer */
 	size_t tx_bytes;    /* bytes queued for transmission */
 	bool tx_lost;	    /* a PDU could not be queued: the connection must end */
 
@@ -229,6 +249,11 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 /* Feed received bytes through the PDU parser. */
 void tcp_conn_rx(struct tcp_conn *c, const uint8_t *buf, size_t len);
 void tcp_conn_event(int fd, uint32_t revents, void *arg);
+/*
+ * Where the next received bytes may go directly (the command's data buffer,
+ * then tcp_conn_rx(c, *dst, n)), and at most how many; 0: feed a copy.
+ */
+uint32_t tcp_conn_rx_dst(struct tcp_conn *c, uint8_t **dst);
 /* Stop the connection now (socket closed); freed once the engine is done with it. */
 void tcp_conn_close(struct tcp_conn *c, const char *why);
 void tcp_conn_free_if_idle(struct tcp_conn *c);
@@ -245,6 +270,8 @@ void tcp_cmd_complete_read(struct tcp_cmd *cmd, uint32_t len, uint16_t status, u
 void tcp_cmd_start_h2c(struct tcp_cmd *cmd);
 int tcp_cmd_buf(struct tcp_cmd *cmd, uint32_t len);
 void tcp_cmd_release(struct tcp_cmd *cmd);
+/* Free the queue's idle large buffers. */
+void tcp_conn_pool_drop(struct tcp_conn *c);
 void tcp_conn_flush(struct tcp_conn *c);
 /* Size the command slots to the queue's entries (after Connect). */
 int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries);
