@@ -50,6 +50,17 @@ int nvemu_vfu_server_fd(const struct nvemu_vfu_server *s);
 /* Handle every ready event without blocking; returns events handled or -errno. */
 int nvemu_vfu_server_process(struct nvemu_vfu_server *s);
 
+/*
+ * BAR0's doorbell pages are offered for mmap (a sparse area, memory shared
+ * by fd, new for each client): a client that maps them rings doorbells
+ * without messages, and the server finds the values by polling. While
+ * nvemu_vfu_server_needs_polling() says so, call nvemu_vfu_server_poll()
+ * often (every loop iteration, with a bounded sleep); it returns the
+ * doorbell values taken.
+ */
+bool nvemu_vfu_server_needs_polling(const struct nvemu_vfu_server *s);
+int nvemu_vfu_server_poll(struct nvemu_vfu_server *s);
+
 const char *nvemu_vfu_server_path(const struct nvemu_vfu_server *s);
 /* The PCIe function it serves (include/nvemu/pcie.h), e.g. for nvemu_pcie_ctrl_debug(). */
 struct nvemu_pcie_ctrl *nvemu_vfu_server_pcie(struct nvemu_vfu_server *s);
