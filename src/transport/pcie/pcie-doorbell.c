@@ -114,6 +114,8 @@ static void db_write(struct nvemu_pcie_ctrl *pc, uint32_t db, uint32_t val)
 {
 	if (pc->shadow && db >= 2 && db < pc->shadow_ndb) {
 		val = load(&pc->shadow[db]);
+		if (val != pc->shadow_seen[db])
+			pc->dbst.shadow_updates++;
 		pc->shadow_seen[db] = val;
 	}
 	pcie_doorbell(pc, db, val);
