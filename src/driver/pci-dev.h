@@ -36,6 +36,9 @@ struct nvemu_pci_region {
 	uint64_t size; /* 0: not implemented */
 	bool readable, writable;
 	void *map; /* the whole region mapped into this process, or NULL */
+	/* else one part of it mapped (a sparse mmap area: NVMe doorbells), or NULL */
+	void *part;
+	uint64_t part_off, part_len;
 };
 
 struct nvemu_pci_dev;
@@ -71,6 +74,12 @@ struct nvemu_pci_dev_ops {
 	int (*reset)(struct nvemu_pci_dev *d);
 	/* Undo everything and free d. */
 	void (*close)(struct nvemu_pci_dev *d);
+	/*
+	 * Optional: is the device still there? With doorbells in mapped
+	 * memory no message may fail for weeks, so a server that went away
+	 * is noticed here (0, or -errno with d->broken set). Must be cheap.
+	 */
+	int (*alive)(struct nvemu_pci_dev *d);
 };
 
 struct nvemu_pci_dev {

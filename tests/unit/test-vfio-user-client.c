@@ -54,8 +54,10 @@ static void *server_thread(void *arg)
 	while (!atomic_load(&e->stop)) {
 		struct pollfd pfd = {.fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN};
 
-		poll(&pfd, 1, 10);
+		/* mapped doorbells: nothing wakes the server, so it polls them */
+		poll(&pfd, 1, nvemu_vfu_server_needs_polling(e->srv) ? 1 : 10);
 		nvemu_vfu_server_process(e->srv);
+		nvemu_vfu_server_poll(e->srv);
 		nvemu_subsys_poll(e->subsys);
 	}
 	return NULL;
@@ -204,6 +206,23 @@ static void test_identify_by_hand(void **state)
 	assert_int_equal(cqe[3] >> 17, 0);	 /* status */
 	assert_memory_equal((uint8_t *)buf.vaddr + 4, TEST_SN, strlen(TEST_SN));
 	assert_int_equal(nvemu_pci_post(d, 0, 0x1004, &one, 4), 0);
+	/* the doorbell pages were offered as a sparse mmap area and mapped: no messages */
+	assert_null(d->region[0].map);
+	assert_non_null(d->region[0].part);
+	assert_int_equal(d->region[0].part_off, 0x1000);
+	assert_int_equal(d->region[0].part_len, 4096);
+	assert_int_equal(((volatile uint32_t *)d->region[0].part)[1], 1); /* CQ 0 head, as written */
+	for (int i = 0; i < 2000; i++) {
+		struct nvemu_pcie_db_stats st;
+
+		nvemu_pcie_db_stats(nvemu_vfu_server_pcie(e->srv), &st);
+		if (st.mem_writes == 2) {
+			assert_int_equal(st.msg_writes, 0);
+			break;
+		}
+		assert_true(i < 1999);
+		usleep(1000);
+	}
 
 	/* a device reset disables the controller */
 	assert_int_equal(d->ops->reset(d), 0);
