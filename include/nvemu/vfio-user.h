@@ -29,6 +29,12 @@ struct nvemu_vfu_params {
 	uint32_t max_data_xfer; /* 0: 1 MiB */
 	/* Log protocol errors to stderr. */
 	bool verbose;
+	/*
+	 * Offer BAR0's doorbell pages for mmap (default true). Only worth it
+	 * when the caller polls often (nvemu_vfu_server_poll): a client that
+	 * maps them never sends a doorbell message that would wake it.
+	 */
+	bool map_doorbells;
 };
 
 void nvemu_vfu_params_init(struct nvemu_vfu_params *p);

@@ -81,6 +81,7 @@ int nvemud_vfu_start(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
 {
 	struct nvemu_ctrl *ctrl = nvemud_ctrl_get(c);
 	struct nvemud_ctrl *other;
+	struct nvemu_vfu_params vp;
 	struct nvemud_vfu *v;
 	int ret;
 
@@ -100,7 +101,14 @@ int nvemud_vfu_start(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	v->d = d;
 	snprintf(v->name, sizeof(v->name), "%s", c->name);
-	ret = nvemu_vfu_server_create(path, ctrl, NULL, &v->srv, err);
+	nvemu_vfu_params_init(&vp);
+	/*
+	 * Mapped doorbells wake nobody: the loop finds them only as fast as it
+	 * polls. Without --poll-us it sleeps up to --idle-poll-ms between looks,
+	 * far slower than a doorbell message, so they stay messages then.
+	 */
+	vp.map_doorbells = d->loop && loop_busy_poll_us(d->loop) > 0;
+	ret = nvemu_vfu_server_create(path, ctrl, &vp, &v->srv, err);
 	if (ret) {
 		/* Say which parameter, and that a live socket belongs to someone else. */
 		char msg[sizeof(err->msg)];

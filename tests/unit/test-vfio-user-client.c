@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -266,6 +267,8 @@ enum scenario {
 	FS_FD_FLOOD,	/* attaches more fds than allowed */
 	FS_ERROR,	/* an error reply, then a good one */
 	FS_TRICKLE,	/* sends a reply one byte at a time, slower than the timeout */
+	FS_SPARSE_OK,	/* BAR0 info with a sparse mmap area at 0x1000 and a memfd */
+	FS_SPARSE_BAD,	/* the same with a capability loop and an area past the region */
 };
 
 struct fake {
@@ -321,6 +324,42 @@ static void fake_reply(int fd, const struct vfu_hdr *rq, const void *body, size_
 }
 
 /* The answers a well-behaved server gives while the client sets up. */
+static bool fake_sparse_reply(int fd, const struct vfu_hdr *h, struct vfio_region_info *ri,
+			      bool bad)
+{
+	struct {
+		struct vfio_region_info info;
+		struct vfio_region_info_cap_sparse_mmap sp;
+		struct vfio_region_sparse_mmap_area area;
+	} r;
+	int mfd;
+
+	if (ri->argsz < sizeof(r)) { /* say how much room the capability needs */
+		ri->argsz = sizeof(r);
+		fake_reply(fd, h, ri, sizeof(*ri), 0, NULL, 0);
+		return true;
+	}
+	memset(&r, 0, sizeof(r));
+	r.info = *ri;
+	r.info.argsz = sizeof(r);
+	r.info.flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+	r.info.cap_offset = sizeof(r.info);
+	r.sp.header.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
+	r.sp.header.version = 1;
+	r.sp.nr_areas = bad ? 1000000 : 1;
+	r.sp.header.next = bad ? sizeof(r.info) : 0; /* bad: points at itself */
+	r.area.offset = bad ? 0x3000 : 0x1000;
+	r.area.size = bad ? 0x2000 : 0x1000; /* bad: past the 16 KiB region */
+	mfd = memfd_create("fake-bar0", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, 0x4000))
+		return false;
+	fake_reply(fd, h, &r, sizeof(r), 0, &mfd, 1);
+	close(mfd);
+	return true;
+}
+
+static enum scenario fake_sc; /* for fake_setup_reply: the running scenario */
+
 static bool fake_setup_reply(int fd, const struct vfu_hdr *h, const uint8_t *body)
 {
 	switch (h->command) {
@@ -345,6 +384,8 @@ static bool fake_setup_reply(int fd, const struct vfu_hdr *h, const uint8_t *bod
 		memcpy(&ri, body, sizeof(ri));
 		ri.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 		ri.size = ri.index == 0 ? 0x4000 : ri.index == 7 ? 0x1000 : 0;
+		if (ri.index == 0 && (fake_sc == FS_SPARSE_OK || fake_sc == FS_SPARSE_BAD))
+			return fake_sparse_reply(fd, h, &ri, fake_sc == FS_SPARSE_BAD);
 		fake_reply(fd, h, &ri, sizeof(ri), 0, NULL, 0);
 		return true;
 	}
@@ -485,6 +526,7 @@ static void fake_start(struct fake *f, enum scenario sc)
 
 	memset(f, 0, sizeof(*f));
 	f->sc = sc;
+	fake_sc = sc;
 	snprintf(f->path, sizeof(f->path), "/tmp/nvemu-test-vfuc-fake-%d.sock", getpid());
 	unlink(f->path);
 	strcpy(a.sun_path, f->path);
@@ -608,6 +650,39 @@ static void test_error_reply(void **state)
 	fake_stop(&f);
 }
 
+/* A sparse mmap area is mapped when sane, ignored when not; registers stay messages. */
+static void test_sparse_mmap(void **state)
+{
+	unsigned before = open_fds();
+
+	for (int bad = 0; bad < 2; bad++) {
+		struct nvemu_pci_dev *d;
+		struct fake f;
+		uint8_t buf[8];
+		uint32_t v = 7;
+
+		assert_int_equal(fake_read(&f, bad ? FS_SPARSE_BAD : FS_SPARSE_OK, &d, buf), 0);
+		assert_int_equal(buf[0], 0x5a); /* register read by message */
+		assert_null(d->region[0].map);
+		if (bad) {
+			assert_null(d->region[0].part);
+		} else {
+			assert_non_null(d->region[0].part);
+			assert_int_equal(d->region[0].part_off, 0x1000);
+			assert_int_equal(d->region[0].part_len, 0x1000);
+			/* a doorbell goes into the mapping, no message */
+			assert_int_equal(nvemu_pci_write32(d, 0, 0x1008, 5), 0);
+			assert_int_equal(((volatile uint32_t *)d->region[0].part)[2], 5);
+			assert_int_equal(nvemu_pci_read32(d, 0, 0x1008, &v), 0);
+			assert_int_equal(v, 5);
+		}
+		assert_false(d->broken);
+		nvemu_pci_dev_close(d);
+		fake_stop(&f);
+	}
+	assert_int_equal(open_fds(), before); /* the memfds came and went */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -618,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_replies),
 		cmocka_unit_test(test_hostile_own_request),
 		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_sparse_mmap),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

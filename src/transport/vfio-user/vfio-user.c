@@ -161,6 +161,7 @@ void nvemu_vfu_params_init(struct nvemu_vfu_params *p)
 	memset(p, 0, sizeof(*p));
 	p->dma_timeout_ms = 5000;
 	p->max_data_xfer = VFU_DEF_XFER;
+	p->map_doorbells = true;
 }
 
 /* ---- messages */
@@ -973,6 +974,10 @@ static int cmd_region_info(struct nvemu_vfu_server *s, struct vfu_msg *m)
 		info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 		info->size = NVEMU_PCIE_BAR0_SIZE;
 		info->argsz = sizeof(r);
+		if (!s->p.map_doorbells) {
+			info->argsz = sizeof(*info);
+			return reply(s, m, info, sizeof(*info));
+		}
 		/* Too small for the capability: say how much, offer no mapping (as VFIO does). */
 		if (rq->argsz < sizeof(r))
 			return reply(s, m, info, sizeof(*info));
