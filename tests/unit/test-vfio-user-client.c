@@ -329,8 +329,7 @@ static bool fake_sparse_reply(int fd, const struct vfu_hdr *h, struct vfio_regio
 {
 	struct {
 		struct vfio_region_info info;
-		struct vfio_region_info_cap_sparse_mmap sp;
-		struct vfio_region_sparse_mmap_area area;
+		struct vfu_sparse_mmap1 sp;
 	} r;
 	int mfd;
 
@@ -348,8 +347,8 @@ static bool fake_sparse_reply(int fd, const struct vfu_hdr *h, struct vfio_regio
 	r.sp.header.version = 1;
 	r.sp.nr_areas = bad ? 1000000 : 1;
 	r.sp.header.next = bad ? sizeof(r.info) : 0; /* bad: points at itself */
-	r.area.offset = bad ? 0x3000 : 0x1000;
-	r.area.size = bad ? 0x2000 : 0x1000; /* bad: past the 16 KiB region */
+	r.sp.area.offset = bad ? 0x3000 : 0x1000;
+	r.sp.area.size = bad ? 0x2000 : 0x1000; /* bad: past the 16 KiB region */
 	mfd = memfd_create("fake-bar0", MFD_CLOEXEC);
 	if (mfd < 0 || ftruncate(mfd, 0x4000))
 		return false;

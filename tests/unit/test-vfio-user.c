@@ -1182,8 +1182,7 @@ static void test_doorbells_mapped(void **state)
 	struct {
 		struct vfu_hdr h;
 		struct vfio_region_info info;
-		struct vfio_region_info_cap_sparse_mmap sp;
-		struct vfio_region_sparse_mmap_area area;
+		struct vfu_sparse_mmap1 sp;
 	} r;
 	struct nvemu_pcie_db_stats st;
 	struct nvemu_sqe sqe = { .opc = nvme_admin_identify, .cid = 9, .cdw10 = 1 };
@@ -1207,10 +1206,10 @@ static void test_doorbells_mapped(void **state)
 	assert_int_equal(r.sp.header.id, VFIO_REGION_INFO_CAP_SPARSE_MMAP);
 	assert_int_equal(r.sp.header.next, 0);
 	assert_int_equal(r.sp.nr_areas, 1);
-	assert_int_equal(r.area.offset, NVEMU_PCIE_DB_OFF);
-	assert_int_equal(r.area.size, 4096);
-	db = mmap(NULL, r.area.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		  (off_t)(r.info.offset + r.area.offset));
+	assert_int_equal(r.sp.area.offset, NVEMU_PCIE_DB_OFF);
+	assert_int_equal(r.sp.area.size, 4096);
+	db = mmap(NULL, r.sp.area.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		  (off_t)(r.info.offset + r.sp.area.offset));
 	assert_true(db != MAP_FAILED);
 	close(fd);
 

@@ -952,8 +952,7 @@ static int cmd_region_info(struct nvemu_vfu_server *s, struct vfu_msg *m)
 	const struct vfio_region_info *rq = (const void *)(m->buf + sizeof(m->hdr));
 	struct {
 		struct vfio_region_info info;
-		struct vfio_region_info_cap_sparse_mmap sparse;
-		struct vfio_region_sparse_mmap_area area;
+		struct vfu_sparse_mmap1 sparse;
 	} r;
 	struct vfio_region_info *info = &r.info;
 
@@ -993,8 +992,8 @@ static int cmd_region_info(struct nvemu_vfu_server *s, struct vfu_msg *m)
 		r.sparse.header.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
 		r.sparse.header.version = 1;
 		r.sparse.nr_areas = 1;
-		r.area.offset = NVEMU_PCIE_DB_OFF;
-		r.area.size = nvemu_pcie_db_area_size(s->pc);
+		r.sparse.area.offset = NVEMU_PCIE_DB_OFF;
+		r.sparse.area.size = nvemu_pcie_db_area_size(s->pc);
 		return reply_fd(s, m, &r, sizeof(r), s->db_fd);
 	}
 	return reply(s, m, info, sizeof(*info));
