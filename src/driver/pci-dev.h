@@ -98,6 +98,12 @@ struct nvemu_pci_dev {
  */
 int nvemu_vfu_client_open(const char *path, unsigned timeout_ms, struct nvemu_pci_dev **out,
 			  struct nvemu_error *err);
+/*
+ * The first usable area (page aligned, inside the region, not empty) of a
+ * VFIO sparse mmap capability in a region info reply of len bytes, as a
+ * server sent it: 0 and the area, or -ENOENT. Never reads past len.
+ */
+int nvemu_vfu_sparse_area(const uint8_t *info, uint32_t len, uint64_t *off, uint64_t *size);
 /* Open a PCI function bound to vfio-pci, e.g. "0000:00:04.0". */
 int nvemu_vfio_pci_open(const char *bdf, struct nvemu_pci_dev **out, struct nvemu_error *err);
 

@@ -622,54 +622,67 @@ static void region_mmap(struct vfu_client *c, unsigned idx, const struct vfio_re
 
 #define CLIENT_MAX_INFO 256u /* region info with capabilities we ask for */
 
-/*
- * A sparse mmap capability (the server lets part of the region, e.g. the
- * NVMe doorbells, be mapped): map its first usable area. Everything in the
- * reply is checked against its length and the region's size.
- */
-static void region_mmap_sparse(struct vfu_client *c, unsigned idx, const uint8_t *info,
-			       uint32_t len, struct vfu_rx *rp)
+int nvemu_vfu_sparse_area(const uint8_t *info, uint32_t len, uint64_t *off, uint64_t *size)
 {
-	const struct vfio_region_info *ri = (const void *)info;
-	uint32_t off = ri->cap_offset;
+	struct vfio_region_info ri;
+	uint32_t at;
 	unsigned hops = 0;
 
-	if (!(ri->flags & VFIO_REGION_INFO_FLAG_MMAP) || rp->nfds != 1 || (ri->offset & 4095))
-		return;
+	if (len < sizeof(ri))
+		return -ENOENT;
+	memcpy(&ri, info, sizeof(ri));
+	if (!(ri.flags & VFIO_REGION_INFO_FLAG_CAPS) || !(ri.flags & VFIO_REGION_INFO_FLAG_MMAP))
+		return -ENOENT;
+	at = ri.cap_offset;
 	/* capability offsets only go forward, so the walk ends */
-	while (off >= sizeof(*ri) && off <= len - sizeof(struct vfio_info_cap_header) && hops++ < 16) {
+	while (at >= sizeof(ri) && at <= len - sizeof(struct vfio_info_cap_header) && hops++ < 16) {
 		struct vfio_info_cap_header h;
 		struct vfio_region_info_cap_sparse_mmap sp;
 
-		memcpy(&h, info + off, sizeof(h));
-		if (h.id == VFIO_REGION_INFO_CAP_SPARSE_MMAP && off <= len - sizeof(sp)) {
-			memcpy(&sp, info + off, sizeof(sp));
+		memcpy(&h, info + at, sizeof(h));
+		if (h.id == VFIO_REGION_INFO_CAP_SPARSE_MMAP && at <= len - sizeof(sp)) {
+			memcpy(&sp, info + at, sizeof(sp));
 			for (uint32_t a = 0; a < sp.nr_areas && a < 16 &&
-					     off + sizeof(sp) + (a + 1) * sizeof(sp.areas[0]) <= len;
+					     (uint64_t)at + sizeof(sp) + (a + 1ull) * sizeof(sp.areas[0]) <= len;
 			     a++) {
 				struct vfio_region_sparse_mmap_area ar;
-				void *p;
 
-				memcpy(&ar, info + off + sizeof(sp) + a * sizeof(ar), sizeof(ar));
+				memcpy(&ar, info + at + sizeof(sp) + a * sizeof(ar), sizeof(ar));
 				if (!ar.size || (ar.offset & 4095) || (ar.size & 4095) ||
-				    ar.size > CLIENT_MAX_MMAP || ar.offset > ri->size ||
-				    ar.size > ri->size - ar.offset)
+				    ar.size > CLIENT_MAX_MMAP || ar.offset > ri.size ||
+				    ar.size > ri.size - ar.offset)
 					continue;
-				p = mmap(NULL, ar.size, PROT_READ | PROT_WRITE, MAP_SHARED, rp->fds[0],
-					 (off_t)(ri->offset + ar.offset));
-				if (p == MAP_FAILED)
-					continue;
-				c->dev.region[idx].part = p;
-				c->dev.region[idx].part_off = ar.offset;
-				c->dev.region[idx].part_len = ar.size;
-				c->map_len[idx] = ar.size;
-				return;
+				*off = ar.offset;
+				*size = ar.size;
+				return 0;
 			}
 		}
-		if (h.next <= off)
-			return;
-		off = h.next;
+		if (h.next <= at)
+			break;
+		at = h.next;
 	}
+	return -ENOENT;
+}
+
+/* Map the sparse area the capability offers (the NVMe doorbells), if any. */
+static void region_mmap_sparse(struct vfu_client *c, unsigned idx, const uint8_t *info,
+			       uint32_t len, struct vfu_rx *rp)
+{
+	struct vfio_region_info ri;
+	uint64_t off, size;
+	void *p;
+
+	memcpy(&ri, info, sizeof(ri));
+	if (rp->nfds != 1 || (ri.offset & 4095) || ri.offset > CLIENT_MAX_MMAP ||
+	    nvemu_vfu_sparse_area(info, len, &off, &size))
+		return;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, rp->fds[0], (off_t)(ri.offset + off));
+	if (p == MAP_FAILED)
+		return;
+	c->dev.region[idx].part = p;
+	c->dev.region[idx].part_off = off;
+	c->dev.region[idx].part_len = size;
+	c->map_len[idx] = size;
 }
 
 /* The region's info again with room for its capabilities (the server said how much). */
@@ -677,18 +690,19 @@ static void region_caps(struct vfu_client *c, unsigned idx, uint32_t argsz)
 {
 	struct vfio_region_info rq = {.argsz = argsz, .index = idx};
 	uint8_t info[CLIENT_MAX_INFO];
-	const struct vfio_region_info *ri = (const void *)info;
+	struct vfio_region_info ri;
 	struct vfu_rx rp;
 
 	if (argsz <= sizeof(rq) || argsz > sizeof(info))
 		return;
 	if (get_info(c, VFU_CMD_DEVICE_GET_REGION_INFO, &rq, sizeof(rq), info, sizeof(rq), &rp))
 		return;
-	/* what came is at most what was asked for, and says the same region */
-	if (rp.hdr.size - sizeof(struct vfu_hdr) >= argsz && ri->index == idx &&
-	    (ri->flags & VFIO_REGION_INFO_FLAG_CAPS)) {
+	/* all that was asked for came, about the same region */
+	if (rp.hdr.size - sizeof(struct vfu_hdr) >= argsz) {
 		memcpy(info, rp.buf + sizeof(struct vfu_hdr), argsz);
-		region_mmap_sparse(c, idx, info, argsz, &rp);
+		memcpy(&ri, info, sizeof(ri));
+		if (ri.index == idx)
+			region_mmap_sparse(c, idx, info, argsz, &rp);
 	}
 	rx_free(&rp);
 }
