@@ -18,6 +18,9 @@
  *   0x4000  MSI-X table (BIR 0), 16 bytes per vector
  *   0x8000  MSI-X PBA (BIR 0)
  * No other BAR is implemented (BAR2..5 read 0 and size to 0).
+ * The doorbell pages may also live in memory the host maps (see
+ * nvemu_pcie_db_attach), and Doorbell Buffer Config (admin 7Ch, OACS bit
+ * 8) adds shadow doorbells with EventIdx for I/O queues.
  *
  * MSI-X vectors: nvemu_pcie_msix_vectors() = num_io_queues + 1 (vector 0
  * serves the admin CQ). In-band, the table's per-vector Mask bits, the
@@ -159,5 +162,41 @@ struct nvemu_pcie_queue_debug {
 /* -ENOENT when qid > num_io_queues. */
 int nvemu_pcie_ctrl_debug(struct nvemu_pcie_ctrl *pc, uint16_t qid,
 			  struct nvemu_pcie_queue_debug *out);
+
+/* ---- doorbells without register accesses */
+
+/*
+ * Bytes of BAR0 from NVEMU_PCIE_DB_OFF that hold this function's
+ * doorbells, in whole 4 KiB pages: what a transport may let the host map.
+ */
+uint32_t nvemu_pcie_db_area_size(const struct nvemu_pcie_ctrl *pc);
+/*
+ * mem (nvemu_pcie_db_area_size() bytes, 4-byte aligned) mirrors BAR0 from
+ * NVEMU_PCIE_DB_OFF in memory the host writes directly (its mmap of the
+ * doorbell pages); NULL detaches it. mem is zeroed. Register writes to the
+ * doorbells keep working and are stored into mem too.
+ */
+void nvemu_pcie_db_attach(struct nvemu_pcie_ctrl *pc, void *mem);
+/*
+ * Something to poll: shared doorbells or shadow doorbells (Doorbell Buffer
+ * Config) while the controller is ready. Nothing signals a change there,
+ * so the transport's loop must keep calling nvemu_pcie_db_poll().
+ */
+bool nvemu_pcie_db_needs_polling(const struct nvemu_pcie_ctrl *pc);
+/* Take new values from the shared and shadow doorbells; returns how many. */
+int nvemu_pcie_db_poll(struct nvemu_pcie_ctrl *pc);
+
+struct nvemu_pcie_db_stats {
+	bool mapped;		/* shared doorbell memory attached */
+	bool shadow;		/* Doorbell Buffer Config in effect */
+	uint64_t shadow_addr;	/* its Shadow Doorbell buffer (PRP1) */
+	uint64_t eventidx_addr; /* its EventIdx buffer (PRP2) */
+	uint64_t msg_writes;	/* doorbell register writes (messages) */
+	uint64_t mem_writes;	/* new values found in the shared doorbells */
+	uint64_t shadow_updates; /* new values found in the Shadow Doorbell buffer */
+	uint64_t polls;
+};
+
+void nvemu_pcie_db_stats(const struct nvemu_pcie_ctrl *pc, struct nvemu_pcie_db_stats *out);
 
 #endif

@@ -105,6 +105,13 @@ struct nvemu_transport_ops {
 	bool (*enable_ok)(const struct nvemu_ctrl *ctrl, uint32_t cc);
 	/* Identify SGLS: the SGL support the transport offers (0: PRPs only). */
 	uint32_t sgls;
+	/*
+	 * Doorbell Buffer Config (shadow doorbells + EventIdx, for I/O
+	 * queues): dbs and eis are the buffers' page-aligned addresses the
+	 * engine checked. Returns an NVMe status. NULL (fabrics: no
+	 * doorbells): the opcode is Invalid Opcode.
+	 */
+	uint16_t (*dbbuf_config)(struct nvemu_ctrl *ctrl, uint64_t dbs, uint64_t eis);
 };
 
 /* Bind a transport to the controller (one at a time); NULL unbinds. */

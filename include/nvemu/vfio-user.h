@@ -29,6 +29,12 @@ struct nvemu_vfu_params {
 	uint32_t max_data_xfer; /* 0: 1 MiB */
 	/* Log protocol errors to stderr. */
 	bool verbose;
+	/*
+	 * Offer BAR0's doorbell pages for mmap (default true). Only worth it
+	 * when the caller polls often (nvemu_vfu_server_poll): a client that
+	 * maps them never sends a doorbell message that would wake it.
+	 */
+	bool map_doorbells;
 };
 
 void nvemu_vfu_params_init(struct nvemu_vfu_params *p);
@@ -49,6 +55,17 @@ void nvemu_vfu_server_destroy(struct nvemu_vfu_server *s);
 int nvemu_vfu_server_fd(const struct nvemu_vfu_server *s);
 /* Handle every ready event without blocking; returns events handled or -errno. */
 int nvemu_vfu_server_process(struct nvemu_vfu_server *s);
+
+/*
+ * BAR0's doorbell pages are offered for mmap (a sparse area, memory shared
+ * by fd, new for each client): a client that maps them rings doorbells
+ * without messages, and the server finds the values by polling. While
+ * nvemu_vfu_server_needs_polling() says so, call nvemu_vfu_server_poll()
+ * often (every loop iteration, with a bounded sleep); it returns the
+ * doorbell values taken.
+ */
+bool nvemu_vfu_server_needs_polling(const struct nvemu_vfu_server *s);
+int nvemu_vfu_server_poll(struct nvemu_vfu_server *s);
 
 const char *nvemu_vfu_server_path(const struct nvemu_vfu_server *s);
 /* The PCIe function it serves (include/nvemu/pcie.h), e.g. for nvemu_pcie_ctrl_debug(). */

@@ -342,3 +342,8 @@ bool loop_stopped(const struct loop *loop)
 {
 	return loop->stop;
 }
+
+unsigned loop_busy_poll_us(const struct loop *loop)
+{
+	return loop->busy_poll_us;
+}

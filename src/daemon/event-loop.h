@@ -62,6 +62,8 @@ void loop_poller_set_needs_polling(struct loop_src *src, bool on);
 #define LOOP_IDLE_POLL_MS_MAX	  1000u
 /* 0 busy_poll_us: never spin. idle_poll_ms: 1..LOOP_IDLE_POLL_MS_MAX. */
 void loop_set_polling(struct loop *loop, unsigned busy_poll_us, unsigned idle_poll_ms);
+/* The busy_poll_us in effect (0: the loop never spins). */
+unsigned loop_busy_poll_us(const struct loop *loop);
 
 struct loop_stats {
 	uint64_t iterations;

@@ -181,6 +181,10 @@ static int create_snapshot(struct nvemu_subsys *s, json_t *params, json_t **snap
 	return 0;
 }
 
+/* I/O queues of a controller; one served over vfio-user may have more. */
+#define CTRL_MAX_QUEUES	    31
+#define CTRL_MAX_QUEUES_VFU 128
+
 /* Controller parameters from cp (params, or the snapshot's); explicit ctrl/port win. */
 static void create_ctrl_params(struct nvemu_subsys *s, json_t *params, json_t *cp, bool snap,
 			       struct nvemu_ctrl_params *p)
@@ -299,6 +303,13 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 	if (rpc_has(params, "snapshot") && create_snapshot(s, params, &snap, e))
 		return -1;
 	create_ctrl_params(s, params, snap ? json_object_get(snap, "params") : params, snap, &p);
+	/* Past 31 queues only where doorbells scale: vfio-user (mapped, polled). */
+	if (p.num_io_queues > CTRL_MAX_QUEUES && !rpc_has(params, "socket")) {
+		rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+			    "num_queues: %u needs a vfio-user controller (socket); at most %u otherwise",
+			    p.num_io_queues, CTRL_MAX_QUEUES);
+		goto out;
+	}
 	if (p.cntlid && nvemu_subsys_ctrl(s, p.cntlid)) {
 		rpc_err_set(e, RPC_ERR_EXISTS, "ctrl: controller id %u already exists in %s",
 			    p.cntlid, nvemu_subsys_nqn(s));
@@ -631,7 +642,7 @@ static const struct rpc_param create_params[] = {
 	{ "name", RPC_P_STR, false, 1, NVEMUD_CTRL_NAME_MAX - 1 },
 	{ "ctrl", RPC_P_UINT, false, 1, 0xffef },
 	{ "port", RPC_P_UINT, false, 0, 65535 },
-	{ "num_queues", RPC_P_UINT, false, 1, 31 },
+	{ "num_queues", RPC_P_UINT, false, 1, CTRL_MAX_QUEUES_VFU },
 	{ "mdts", RPC_P_UINT, false, 1, 7 },
 	{ "fw_slots", RPC_P_UINT, false, 1, 7 },
 	{ "max_queue_entries", RPC_P_UINT, false, 2, 4096 },
@@ -691,7 +702,7 @@ const struct rpc_method rpc_controller_methods[] = {
 	  "List controllers." },
 	{ "nvme_controller_modify", nvme_controller_modify,
 	  (const struct rpc_param[]){ P_CTRL,
-				      { "num_queues", RPC_P_UINT, false, 1, 31 },
+				      { "num_queues", RPC_P_UINT, false, 1, CTRL_MAX_QUEUES },
 				      { .name = NULL } },
 	  "Change a controller's parameters while no host uses it." },
 	{ "nvme_controller_attach_ns", nvme_controller_attach_ns,

@@ -25,6 +25,7 @@ struct nvemud_vfu {
 	struct nvemu_vfu_server *srv;
 	struct loop_src *src;
 	struct loop_src *tick;
+	struct loop_src *poller; /* doorbells in shared memory */
 	char name[NVEMUD_CTRL_NAME_MAX];
 };
 
@@ -34,6 +35,10 @@ static void vfu_process(struct nvemud_vfu *v)
 
 	if (r < 0)
 		nvemud_log(v->d, NVEMUD_LOG_WARN, "%s: vfio-user: %s", v->name, strerror(-r));
+	/* CC.EN or a connection changed: polling may start or stop. */
+	if (v->poller)
+		loop_poller_set_needs_polling(v->poller,
+					      nvemu_vfu_server_needs_polling(v->srv));
 }
 
 static void vfu_fd_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
@@ -49,6 +54,20 @@ static void vfu_tick_cb(struct loop_src *src, void *arg)
 		vfu_process(v);
 }
 
+/*
+ * Mapped and shadow doorbells change without a message: look at them every
+ * loop iteration while the controller is ready, and keep the loop's sleeps
+ * short (--idle-poll-ms) only for that time.
+ */
+static int vfu_poll_cb(void *arg)
+{
+	struct nvemud_vfu *v = arg;
+	int n = nvemu_vfu_server_poll(v->srv);
+
+	loop_poller_set_needs_polling(v->poller, nvemu_vfu_server_needs_polling(v->srv));
+	return n > 0 ? n : 0;
+}
+
 struct nvemud_ctrl *nvemud_vfu_find(struct nvemud *d, const char *path)
 {
 	for (unsigned i = 0; i < d->nr_ctrls; i++)
@@ -62,6 +81,7 @@ int nvemud_vfu_start(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
 {
 	struct nvemu_ctrl *ctrl = nvemud_ctrl_get(c);
 	struct nvemud_ctrl *other;
+	struct nvemu_vfu_params vp;
 	struct nvemud_vfu *v;
 	int ret;
 
@@ -81,7 +101,14 @@ int nvemud_vfu_start(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	v->d = d;
 	snprintf(v->name, sizeof(v->name), "%s", c->name);
-	ret = nvemu_vfu_server_create(path, ctrl, NULL, &v->srv, err);
+	nvemu_vfu_params_init(&vp);
+	/*
+	 * Mapped doorbells wake nobody: the loop finds them only as fast as it
+	 * polls. Without --poll-us it sleeps up to --idle-poll-ms between looks,
+	 * far slower than a doorbell message, so they stay messages then.
+	 */
+	vp.map_doorbells = d->loop && loop_busy_poll_us(d->loop) > 0;
+	ret = nvemu_vfu_server_create(path, ctrl, &vp, &v->srv, err);
 	if (ret) {
 		/* Say which parameter, and that a live socket belongs to someone else. */
 		char msg[sizeof(err->msg)];
@@ -98,9 +125,11 @@ int nvemud_vfu_start(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
 	if (d->loop) {
 		v->src = loop_add_fd(d->loop, nvemu_vfu_server_fd(v->srv), EPOLLIN, vfu_fd_cb, v);
 		v->tick = loop_add_timer(d->loop, VFU_TICK_MS, true, vfu_tick_cb, v);
-		if (!v->src || !v->tick) {
+		v->poller = loop_add_poller(d->loop, vfu_poll_cb, v);
+		if (!v->src || !v->tick || !v->poller) {
 			loop_del(v->src);
 			loop_del(v->tick);
+			loop_del(v->poller);
 			nvemu_vfu_server_destroy(v->srv);
 			free(v);
 			return nvemu_error_set(err, -ENOMEM, "cannot watch the vfio-user socket");
@@ -120,6 +149,7 @@ void nvemud_vfu_stop(struct nvemud *d, struct nvemud_ctrl *c)
 	c->vfu = NULL;
 	loop_del(v->src);
 	loop_del(v->tick);
+	loop_del(v->poller);
 	nvemu_vfu_server_destroy(v->srv);
 	free(v);
 }
@@ -147,7 +177,9 @@ json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t 
 	struct nvemu_pcie_ctrl *pc = nvemu_vfu_server_pcie(c->vfu->srv);
 	struct nvemu_pcie_queue_debug q;
 	struct nvemu_vfu_stats st;
+	struct nvemu_pcie_db_stats dbs;
 	uint64_t doorbell_errors = 0;
+	json_t *res;
 
 	for (uint16_t qid = 0; nvemu_pcie_ctrl_debug(pc, qid, &q) == 0; qid++) {
 		doorbell_errors = q.doorbell_errors;
@@ -177,7 +209,8 @@ json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t 
 									     "completions")));
 	}
 	nvemu_vfu_server_stats(c->vfu->srv, &st);
-	return json_pack("{s:s, s:b, s:b, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	nvemu_pcie_db_stats(pc, &dbs);
+	res = json_pack("{s:s, s:b, s:b, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 			 "socket", nvemu_vfu_server_path(c->vfu->srv), "connected",
 			 nvemu_vfu_server_connected(c->vfu->srv), "msix_enabled",
 			 nvemu_pcie_msix_enabled(pc), "doorbell_errors",
@@ -188,4 +221,16 @@ json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t 
 			 "dma_maps", (json_int_t)st.dma_maps, "dma_unmaps",
 			 (json_int_t)st.dma_unmaps, "dma_msgs", (json_int_t)st.dma_msgs, "irqs",
 			 (json_int_t)st.irqs, "errors", (json_int_t)st.errors);
+	if (res)
+		json_object_set_new(
+			res, "doorbells",
+			json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mapped",
+				  dbs.mapped, "shadow", dbs.shadow, "shadow_addr",
+				  (json_int_t)dbs.shadow_addr, "eventidx_addr",
+				  (json_int_t)dbs.eventidx_addr, "msg_writes",
+				  (json_int_t)dbs.msg_writes, "mem_writes",
+				  (json_int_t)dbs.mem_writes, "shadow_updates",
+				  (json_int_t)dbs.shadow_updates, "polls", (json_int_t)dbs.polls,
+				  "errors", (json_int_t)doorbell_errors));
+	return res;
 }

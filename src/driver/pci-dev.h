@@ -36,6 +36,9 @@ struct nvemu_pci_region {
 	uint64_t size; /* 0: not implemented */
 	bool readable, writable;
 	void *map; /* the whole region mapped into this process, or NULL */
+	/* else one part of it mapped (a sparse mmap area: NVMe doorbells), or NULL */
+	void *part;
+	uint64_t part_off, part_len;
 };
 
 struct nvemu_pci_dev;
@@ -71,6 +74,12 @@ struct nvemu_pci_dev_ops {
 	int (*reset)(struct nvemu_pci_dev *d);
 	/* Undo everything and free d. */
 	void (*close)(struct nvemu_pci_dev *d);
+	/*
+	 * Optional: is the device still there? With doorbells in mapped
+	 * memory no message may fail for weeks, so a server that went away
+	 * is noticed here (0, or -errno with d->broken set). Must be cheap.
+	 */
+	int (*alive)(struct nvemu_pci_dev *d);
 };
 
 struct nvemu_pci_dev {
@@ -89,6 +98,12 @@ struct nvemu_pci_dev {
  */
 int nvemu_vfu_client_open(const char *path, unsigned timeout_ms, struct nvemu_pci_dev **out,
 			  struct nvemu_error *err);
+/*
+ * The first usable area (page aligned, inside the region, not empty) of a
+ * VFIO sparse mmap capability in a region info reply of len bytes, as a
+ * server sent it: 0 and the area, or -ENOENT. Never reads past len.
+ */
+int nvemu_vfu_sparse_area(const uint8_t *info, uint32_t len, uint64_t *off, uint64_t *size);
 /* Open a PCI function bound to vfio-pci, e.g. "0000:00:04.0". */
 int nvemu_vfio_pci_open(const char *bdf, struct nvemu_pci_dev **out, struct nvemu_error *err);
 

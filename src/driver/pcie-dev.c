@@ -61,15 +61,28 @@ static void mmio_copy(void *dst, const void *src, size_t len)
 		memcpy(dst, src, len);
 }
 
+/* The mapping that holds [off, off + len) of the region, at that offset; NULL: use messages. */
+static uint8_t *mapped_at(const struct nvemu_pci_region *r, uint64_t off, size_t len)
+{
+	if (r->map)
+		return (uint8_t *)r->map + off;
+	if (r->part && off >= r->part_off && len <= r->part_len &&
+	    off - r->part_off <= r->part_len - len)
+		return (uint8_t *)r->part + (off - r->part_off);
+	return NULL;
+}
+
 int nvemu_pci_read(struct nvemu_pci_dev *d, unsigned region, uint64_t off, void *buf, size_t len)
 {
 	int r = check(d, region, off, len, false);
+	uint8_t *p;
 
 	if (r)
 		return r;
-	if (d->region[region].map) {
+	p = mapped_at(&d->region[region], off, len);
+	if (p) {
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		mmio_copy(buf, (uint8_t *)d->region[region].map + off, len);
+		mmio_copy(buf, p, len);
 		return 0;
 	}
 	return d->ops->region_read(d, region, off, buf, len);
@@ -79,13 +92,15 @@ static int write_common(struct nvemu_pci_dev *d, unsigned region, uint64_t off, 
 			size_t len, bool post)
 {
 	int r = check(d, region, off, len, true);
+	uint8_t *p;
 
 	if (r)
 		return r;
-	if (d->region[region].map) {
+	p = mapped_at(&d->region[region], off, len);
+	if (p) {
 		/* the device must see queue entries written before the doorbell */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		mmio_copy((uint8_t *)d->region[region].map + off, buf, len);
+		mmio_copy(p, buf, len);
 		return 0;
 	}
 	if (post)

@@ -50,6 +50,7 @@ struct pcie_ctrl {
 	struct pcie_queue **queues; /* by qid, for sharing a vector */
 	unsigned nr_queues;
 	uint64_t errors; /* completions refused */
+	uint64_t alive_ns; /* when the device was last asked whether it is there */
 };
 
 struct pcie_queue {

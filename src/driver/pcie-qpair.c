@@ -274,6 +274,22 @@ static void drain(struct pcie_queue *q)
 		pc->intx_masked = true;
 }
 
+/* Mapped doorbells fail no write when the device goes: ask it now and then. */
+#define PCIE_ALIVE_NS (10ull * 1000 * 1000)
+
+static bool pcie_dev_gone(struct pcie_ctrl *pc)
+{
+	uint64_t now;
+
+	if (!pc->dev->ops->alive)
+		return false;
+	now = drv_now_ns();
+	if (now - pc->alive_ns < PCIE_ALIVE_NS)
+		return false;
+	pc->alive_ns = now;
+	return pc->dev->ops->alive(pc->dev) != 0;
+}
+
 int pcie_process(struct nvemu_drv_qpair *qp, unsigned max)
 {
 	struct pcie_queue *q = qp->tr;
@@ -282,7 +298,7 @@ int pcie_process(struct nvemu_drv_qpair *qp, unsigned max)
 
 	if (!q)
 		return -ENOTCONN;
-	if (q->pc->dev->broken)
+	if (q->pc->dev->broken || pcie_dev_gone(q->pc))
 		return -ENODEV;
 	drain(q);
 	limit = max && max < q->size ? max : q->size;

@@ -37,7 +37,7 @@ struct vfu_client {
 	uint32_t max_xfer; /* what both ends take */
 	unsigned max_fds;  /* fds the server takes per message */
 	unsigned nirq[3];  /* INTx, MSI, MSI-X vectors */
-	size_t map_len[NVEMU_PCI_NR_REGIONS];
+	size_t map_len[NVEMU_PCI_NR_REGIONS]; /* of region[i].map or .part */
 };
 
 /* A received message: the whole of it, and the fds that came with it. */
@@ -481,14 +481,29 @@ static void vfu_close(struct nvemu_pci_dev *d)
 	struct vfu_client *c = (struct vfu_client *)d;
 
 	for (unsigned i = 0; i < NVEMU_PCI_NR_REGIONS; i++)
-		if (d->region[i].map)
-			munmap(d->region[i].map, c->map_len[i]);
+		if (d->region[i].map || d->region[i].part)
+			munmap(d->region[i].map ? d->region[i].map : d->region[i].part,
+			       c->map_len[i]);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
 }
 
+/* The server hung up: no request notices while doorbells go through memory. */
+static int vfu_alive(struct nvemu_pci_dev *d)
+{
+	struct vfu_client *c = (struct vfu_client *)d;
+	struct pollfd pfd = {.fd = c->fd, .events = POLLRDHUP};
+
+	if (d->broken)
+		return -ENODEV;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR | POLLRDHUP)))
+		return fail(c, -ECONNRESET);
+	return 0;
+}
+
 static const struct nvemu_pci_dev_ops vfu_client_ops = {
+	.alive = vfu_alive,
 	.name = "vfio-user",
 	.region_read = vfu_region_read,
 	.region_write = vfu_region_write,
@@ -605,6 +620,93 @@ static void region_mmap(struct vfu_client *c, unsigned idx, const struct vfio_re
 	c->map_len[idx] = ri->size;
 }
 
+#define CLIENT_MAX_INFO 256u /* region info with capabilities we ask for */
+
+int nvemu_vfu_sparse_area(const uint8_t *info, uint32_t len, uint64_t *off, uint64_t *size)
+{
+	struct vfio_region_info ri;
+	uint32_t at;
+	unsigned hops = 0;
+
+	if (len < sizeof(ri))
+		return -ENOENT;
+	memcpy(&ri, info, sizeof(ri));
+	if (!(ri.flags & VFIO_REGION_INFO_FLAG_CAPS) || !(ri.flags & VFIO_REGION_INFO_FLAG_MMAP))
+		return -ENOENT;
+	at = ri.cap_offset;
+	/* capability offsets only go forward, so the walk ends */
+	while (at >= sizeof(ri) && at <= len - sizeof(struct vfio_info_cap_header) && hops++ < 16) {
+		struct vfio_info_cap_header h;
+		struct vfio_region_info_cap_sparse_mmap sp;
+
+		memcpy(&h, info + at, sizeof(h));
+		if (h.id == VFIO_REGION_INFO_CAP_SPARSE_MMAP && at <= len - sizeof(sp)) {
+			memcpy(&sp, info + at, sizeof(sp));
+			for (uint32_t a = 0; a < sp.nr_areas && a < 16 &&
+					     (uint64_t)at + sizeof(sp) + (a + 1ull) * sizeof(sp.areas[0]) <= len;
+			     a++) {
+				struct vfio_region_sparse_mmap_area ar;
+
+				memcpy(&ar, info + at + sizeof(sp) + a * sizeof(ar), sizeof(ar));
+				if (!ar.size || (ar.offset & 4095) || (ar.size & 4095) ||
+				    ar.size > CLIENT_MAX_MMAP || ar.offset > ri.size ||
+				    ar.size > ri.size - ar.offset)
+					continue;
+				*off = ar.offset;
+				*size = ar.size;
+				return 0;
+			}
+		}
+		if (h.next <= at)
+			break;
+		at = h.next;
+	}
+	return -ENOENT;
+}
+
+/* Map the sparse area the capability offers (the NVMe doorbells), if any. */
+static void region_mmap_sparse(struct vfu_client *c, unsigned idx, const uint8_t *info,
+			       uint32_t len, struct vfu_rx *rp)
+{
+	struct vfio_region_info ri;
+	uint64_t off, size;
+	void *p;
+
+	memcpy(&ri, info, sizeof(ri));
+	if (rp->nfds != 1 || (ri.offset & 4095) || ri.offset > CLIENT_MAX_MMAP ||
+	    nvemu_vfu_sparse_area(info, len, &off, &size))
+		return;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, rp->fds[0], (off_t)(ri.offset + off));
+	if (p == MAP_FAILED)
+		return;
+	c->dev.region[idx].part = p;
+	c->dev.region[idx].part_off = off;
+	c->dev.region[idx].part_len = size;
+	c->map_len[idx] = size;
+}
+
+/* The region's info again with room for its capabilities (the server said how much). */
+static void region_caps(struct vfu_client *c, unsigned idx, uint32_t argsz)
+{
+	struct vfio_region_info rq = {.argsz = argsz, .index = idx};
+	uint8_t info[CLIENT_MAX_INFO];
+	struct vfio_region_info ri;
+	struct vfu_rx rp;
+
+	if (argsz <= sizeof(rq) || argsz > sizeof(info))
+		return;
+	if (get_info(c, VFU_CMD_DEVICE_GET_REGION_INFO, &rq, sizeof(rq), info, sizeof(rq), &rp))
+		return;
+	/* all that was asked for came, about the same region */
+	if (rp.hdr.size - sizeof(struct vfu_hdr) >= argsz) {
+		memcpy(info, rp.buf + sizeof(struct vfu_hdr), argsz);
+		memcpy(&ri, info, sizeof(ri));
+		if (ri.index == idx)
+			region_mmap_sparse(c, idx, info, argsz, &rp);
+	}
+	rx_free(&rp);
+}
+
 static int probe_regions(struct vfu_client *c, struct nvemu_error *err)
 {
 	struct vfio_device_info di = {.argsz = 16};
@@ -635,6 +737,8 @@ static int probe_regions(struct vfu_client *c, struct nvemu_error *err)
 		c->dev.region[i].writable = ri.flags & VFIO_REGION_INFO_FLAG_WRITE;
 		region_mmap(c, i, &ri, &rp);
 		rx_free(&rp);
+		if (!c->dev.region[i].map && ri.argsz > sizeof(ri))
+			region_caps(c, i, ri.argsz);
 	}
 	for (unsigned i = 0; i < 3 && i < di.num_irqs; i++) {
 		struct vfio_irq_info ii = {.argsz = sizeof(ii), .index = i};

@@ -41,6 +41,10 @@ static bool has_dsm(const struct nvemu_ctrl *ctrl)
 {
 	return ctrl->p.dsm;
 }
+static bool has_dbbuf(const struct nvemu_ctrl *ctrl)
+{
+	return ctrl->tops && ctrl->tops->dbbuf_config;
+}
 
 #define E_LBCC	NVME_CMD_EFFECTS_LBCC
 #define E_NSCHG (NVME_CMD_EFFECTS_NCC | NVME_CMD_EFFECTS_NIC)
@@ -73,6 +77,8 @@ static const struct nvemu_cmd_desc admin_cmds[256] = {
 	[nvme_admin_ns_attach] = {"Namespace Attachment", nvemu_execute_ns_attach, E_NSCHG, false,
 				  NULL},
 	[nvme_admin_keep_alive] = {"Keep Alive", nvemu_execute_keep_alive, 0, false, NULL},
+	[nvme_admin_dbbuf] = {"Doorbell Buffer Config", nvemu_execute_doorbell_buffer_config, 0,
+			      false, has_dbbuf},
 	[nvme_admin_format_nvm] = {"Format NVM", nvemu_execute_format_nvm,
 				   E_LBCC | E_NSCHG | E_CSE_NS, false, NULL},
 	[nvme_admin_sanitize_nvm] = {"Sanitize", nvemu_execute_sanitize, E_LBCC | E_CSE_NS, false,

@@ -362,6 +362,8 @@ void nvemu_execute_create_cq(struct nvemu_req *req);
 void nvemu_execute_delete_cq(struct nvemu_req *req);
 void nvemu_execute_abort(struct nvemu_req *req);
 void nvemu_execute_keep_alive(struct nvemu_req *req);
+/* admin-dbbuf.c */
+void nvemu_execute_doorbell_buffer_config(struct nvemu_req *req);
 /* admin-identify.c */
 void nvemu_execute_identify(struct nvemu_req *req);
 /* The Identify Controller / Namespace data, shared with NVMe-MI. */

@@ -94,6 +94,8 @@ raw_err "malformed uuid" -32602 "uuid" nvme_namespace_create \
 	"{\"nqn\":\"$NQN\",\"bdev_name\":\"Mb2\",\"nsid\":2,\"uuid\":\"263826ad-19a3-4feb-bc25-4bc81ee7749\"}"
 raw_err "num_queues 0" -32602 "num_queues" nvme_controller_create "{\"nqn\":\"$NQN\",\"num_queues\":0}"
 raw_err "num_queues 32" -32602 "num_queues" nvme_controller_create "{\"nqn\":\"$NQN\",\"num_queues\":32}"
+raw_err "num_queues 128 without a vfio-user socket" -32602 "socket" nvme_controller_create \
+	"{\"nqn\":\"$NQN\",\"num_queues\":128}"
 raw_err "mdts 0" -32602 "mdts" nvme_controller_create "{\"nqn\":\"$NQN\",\"mdts\":0}"
 raw_err "mdts 8" -32602 "mdts" nvme_controller_create "{\"nqn\":\"$NQN\",\"mdts\":8}"
 raw_err "bool given as 2" -32602 "suspended" nvme_controller_create "{\"nqn\":\"$NQN\",\"suspended\":2}"

@@ -44,6 +44,15 @@ expect_eq "debug_get has the PCIe state (socket)" "$(jget pcie.socket)" "$T/c2.s
 expect_eq "debug_get: no vfio-user connection yet" "$(jget pcie.vfio_user.connects)" 0
 expect_err "modify num_queues of a served controller is refused" -32002 "vfio-user" \
 	nvme_controller_modify -c "$C2" --num_queues 2
+call nvme_controller_debug_get -c "$C2"
+expect_eq "debug_get: doorbells not mapped before a client" "$(jget pcie.doorbells.mapped)" false
+expect_ok "a vfio-user controller takes 128 I/O queues" \
+	nvme_controller_create --nqn $NQN --socket "$T/c128.sock" --num_queues 128 --name Q128
+call nvme_controller_list -c Q128
+expect_eq "it has 128 I/O queues" "$(jget 0.num_queues)" 128
+expect_ok "destroy it" nvme_controller_destroy -c Q128
+expect_err "129 I/O queues are refused" -32602 "num_queues" \
+	nvme_controller_create --nqn $NQN --socket "$T/c129.sock" --num_queues 129
 
 call save_config
 check "save_config keeps the sockets" \

@@ -14,7 +14,8 @@
  *         tests/fuzz/fuzz-pcie.c src/engine/[a-z]*.c src/bdev/[a-z]*.c src/transport/loop.c \
  *         src/transport/pcie/[a-z]*.c -lnvme -luring -luuid -o fuzz-pcie
  *
- * Input: byte 0 bit 0 = share guest memory (map) or DMA only; then records:
+ * Input: byte 0 bit 0 = share guest memory (map) or DMA only, bit 1 = doorbells
+ * in shared memory too (nvemu_pcie_db_attach); then records (op & 15):
  *   0 le16 off, u8 size, le64 val   BAR0 write
  *   1 le16 off, u8 size, le32 val   config space write
  *   2 le32 addr, u8 len, data       guest memory write (queue entries, PRP lists, SGLs)
@@ -23,6 +24,9 @@
  *   5                               nvemu_pcie_ctrl_poll + nvemu_subsys_poll
  *   6 u8 depth                      enable: AQA/ASQ/ACQ + CC with valid values
  *   7 u8 qid                        create I/O CQ+SQ qid (admin commands in memory)
+ *   8 u8 db, le32 val               store val into shared doorbell db, then
+ *                                   nvemu_pcie_db_poll (also picks up shadow
+ *                                   doorbells a Doorbell Buffer Config set up)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t port, cntlid;
 	uint32_t nsid;
 	uint8_t op;
+	uint32_t *dbmem = NULL;
+	bool dbshm;
 
 	if (!size)
 		return 0;
@@ -118,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!z.mem)
 		return 0;
 	z.map = data[0] & 1;
+	dbshm = data[0] & 2;
 	data++;
 	size--;
 	nvemu_subsys_params_init(&sp);
@@ -139,6 +146,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	if (nvemu_pcie_ctrl_create(ctrl, &ops, &z, &pc, NULL))
 		goto out;
+	if (dbshm) {
+		dbmem = calloc(1, nvemu_pcie_db_area_size(pc));
+		if (!dbmem)
+			goto out;
+		nvemu_pcie_db_attach(pc, dbmem);
+	}
 
 	while (take(&data, &size, &op, 1)) {
 		uint16_t off;
@@ -147,6 +160,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t v32 = 0, addr;
 		uint8_t sqe[64];
 
+		if (op & 8) {
+			uint8_t db;
+
+			if (!take(&data, &size, &db, 1) || !take(&data, &size, &v32, 4))
+				goto done;
+			if (dbmem)
+				dbmem[db % (nvemu_pcie_db_area_size(pc) / 4)] = v32;
+			nvemu_pcie_db_poll(pc);
+			continue;
+		}
 		switch (op & 7) {
 		case 0:
 			if (!take(&data, &size, &off, 2) || !take(&data, &size, &sz, 1) ||
@@ -221,6 +244,7 @@ done:
 	nvemu_subsys_poll(s);
 out:
 	nvemu_pcie_ctrl_destroy(pc);
+	free(dbmem);
 	if (s)
 		nvemu_subsys_destroy(s);
 	free(z.mem);

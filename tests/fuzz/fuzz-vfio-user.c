@@ -96,6 +96,7 @@ static void pump(int fd)
 	for (int i = 0; i < 8; i++)
 		if (nvemu_vfu_server_process(srv) <= 0)
 			break;
+	nvemu_vfu_server_poll(srv); /* doorbell memory, once a REGION_INFO offered it */
 	for (;;) {
 		struct iovec iov = { buf, sizeof(buf) };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,

@@ -137,8 +137,10 @@ static void *server_thread(void *arg)
 	while (!atomic_load(&e->stop)) {
 		struct pollfd pfd = {.fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN};
 
-		poll(&pfd, 1, 5);
+		/* mapped doorbells: nothing wakes the server, so it polls them */
+		poll(&pfd, 1, nvemu_vfu_server_needs_polling(e->srv) ? 1 : 5);
 		nvemu_vfu_server_process(e->srv);
+		nvemu_vfu_server_poll(e->srv);
 		nvemu_subsys_poll(e->subsys);
 	}
 	return NULL;

@@ -34,6 +34,9 @@ struct fx {
 	bool phase[NQ + 1];
 	uint16_t cid;
 	uint64_t sqbase[NQ + 1], cqbase[NQ + 1];
+	/* how doorbells are rung: registers, shared doorbell memory, shadow buffer */
+	enum { DB_REG, DB_MEM, DB_SHADOW } dbmode;
+	uint32_t *dbmem;
 };
 
 /* ---- host ops */
@@ -193,13 +196,35 @@ static void enable(struct fx *f)
 	enable_depth(f, QDEPTH);
 }
 
+#define SHADOW	 0xc00000 /* Doorbell Buffer Config pages */
+#define EVENTIDX 0xc01000
+
+static uint32_t *shadow_at(struct fx *f, uint64_t base, unsigned db)
+{
+	return (uint32_t *)(void *)(f->mem + base + 4u * db);
+}
+
+static void ring(struct fx *f, unsigned db, uint32_t v)
+{
+	if (f->dbmode == DB_MEM) {
+		__atomic_store_n(&f->dbmem[db], v, __ATOMIC_RELEASE);
+		nvemu_pcie_db_poll(f->pc);
+	} else if (f->dbmode == DB_SHADOW && db >= 2) {
+		/* the host side of EventIdx: the shadow only, the controller polls it */
+		__atomic_store_n(shadow_at(f, SHADOW, db), v, __ATOMIC_RELEASE);
+		nvemu_pcie_db_poll(f->pc);
+	} else {
+		w32(f, 0x1000 + 4u * db, v);
+	}
+}
+
 static void db_sq(struct fx *f, uint16_t qid, uint32_t v)
 {
-	w32(f, 0x1000 + 8u * qid, v);
+	ring(f, 2u * qid, v);
 }
 static void db_cq(struct fx *f, uint16_t qid, uint32_t v)
 {
-	w32(f, 0x1000 + 8u * qid + 4, v);
+	ring(f, 2u * qid + 1, v);
 }
 
 static void submit(struct fx *f, uint16_t qid, struct nvemu_sqe *cmd)
@@ -1321,6 +1346,198 @@ static void test_dma_path(void **state)
 	test_prp_list(state);
 }
 
+/* ---- doorbells in shared memory, shadow doorbells */
+
+static void test_db_mem(void **state)
+{
+	struct fx *f = *state;
+	struct nvemu_pcie_db_stats st;
+	uint32_t len = nvemu_pcie_db_area_size(f->pc);
+
+	assert_int_equal(len, 4096); /* (NQ + 1) * 8 bytes, whole pages */
+	f->dbmem = calloc(1, len);
+	assert_non_null(f->dbmem);
+	f->dbmem[0] = 7; /* whatever the memory held is forgotten */
+	nvemu_pcie_db_attach(f->pc, f->dbmem);
+	assert_int_equal(f->dbmem[0], 0);
+	assert_false(nvemu_pcie_db_needs_polling(f->pc)); /* not enabled yet */
+	enable(f);
+	assert_true(nvemu_pcie_db_needs_polling(f->pc));
+	f->dbmode = DB_MEM;
+	io_pair(f);
+	fill(f, DATA, 4096, 3);
+	assert_success(rw(f, nvme_cmd_write, 0, 8, 0, DATA, 0));
+	check_rw(f, DATA, 4096);
+	/* nothing new: a poll takes nothing */
+	assert_int_equal(nvemu_pcie_db_poll(f->pc), 0);
+	nvemu_pcie_db_stats(f->pc, &st);
+	assert_true(st.mapped);
+	assert_int_equal(st.msg_writes, 0);
+	assert_true(st.mem_writes >= 8);
+	/* a register write still works, and lands in the shared page too */
+	f->dbmode = DB_REG;
+	assert_success(rw(f, nvme_cmd_read, 0, 1, 0, DATA2, 0));
+	assert_int_equal(f->dbmem[2], f->tail[1]);
+	assert_int_equal(f->dbmem[3], f->head[1]);
+	assert_int_equal(nvemu_pcie_db_poll(f->pc), 0);
+	nvemu_pcie_db_stats(f->pc, &st);
+	assert_int_equal(st.msg_writes, 2);
+	/* a reset puts the doorbells back to 0 and stops the polling */
+	w32(f, NVEMU_REG_CC, 0);
+	assert_int_equal(f->dbmem[2], 0);
+	assert_int_equal(f->dbmem[3], 0);
+	assert_false(nvemu_pcie_db_needs_polling(f->pc));
+	/* and it works again after the next enable */
+	memset(f->mem + ACQ, 0, 4096);
+	memset(f->tail, 0, sizeof(f->tail));
+	memset(f->head, 0, sizeof(f->head));
+	f->phase[0] = true;
+	f->dbmode = DB_MEM;
+	enable(f);
+	io_pair(f);
+	memset(f->mem + IOCQ, 0, QDEPTH * 16);
+	assert_success(rw(f, nvme_cmd_read, 0, 1, 0, DATA2, 0));
+	nvemu_pcie_db_attach(f->pc, NULL);
+	assert_false(nvemu_pcie_db_needs_polling(f->pc));
+	free(f->dbmem);
+	f->dbmem = NULL;
+}
+
+/* A hostile host writes nonsense into the shared page: AERs, counted once per value. */
+static void test_db_mem_hostile(void **state)
+{
+	struct fx *f = *state;
+	struct nvemu_sqe aer = {.opc = nvme_admin_async_event};
+	struct nvemu_sqe log = {.opc = nvme_admin_get_log_page, .nsid = 0xffffffff, .dptr1 = DATA};
+	struct nvemu_pcie_queue_debug d;
+	struct nvemu_cqe cqe;
+	uint32_t *mem = calloc(1, nvemu_pcie_db_area_size(f->pc));
+
+	assert_non_null(mem);
+	log.cdw10 = NVME_LOG_LID_ERROR | (63u << 16);
+	f->dbmem = mem;
+	nvemu_pcie_db_attach(f->pc, mem);
+	enable(f);
+	f->dbmode = DB_MEM;
+	io_pair(f);
+	submit(f, 0, &aer);
+	assert_false(reap_nodb(f, 0, &cqe));
+	/* a tail beyond the queue, seen by several polls */
+	mem[2] = 0xffffffffu;
+	nvemu_pcie_db_poll(f->pc);
+	nvemu_pcie_db_poll(f->pc);
+	assert_true(reap(f, 0, &cqe));
+	assert_int_equal((le32toh(cqe.dw0) >> 8) & 0xff, NVME_AER_ERROR_INVALID_DB_VAL);
+	assert_success(admin(f, &log));
+	assert_int_equal(nvemu_pcie_ctrl_debug(f->pc, 1, &d), 0);
+	assert_int_equal(d.doorbell_errors, 1);
+	assert_int_equal(d.driver_sq_tail, 0);
+	/* a doorbell of a queue that does not exist */
+	submit(f, 0, &aer);
+	mem[2 * 3] = 1;
+	nvemu_pcie_db_poll(f->pc);
+	assert_true(reap(f, 0, &cqe));
+	assert_int_equal((le32toh(cqe.dw0) >> 8) & 0xff, NVME_AER_ERROR_INVALID_DB_REG);
+	assert_success(admin(f, &log));
+	/* the queue still works once the host writes sane values */
+	fill(f, DATA, 512, 1);
+	assert_success(rw(f, nvme_cmd_write, 0, 1, 0, DATA, 0));
+	assert_int_equal(nvemu_pcie_ctrl_debug(f->pc, 1, &d), 0);
+	assert_int_equal(d.doorbell_errors, 2);
+	nvemu_pcie_db_attach(f->pc, NULL);
+	free(mem);
+	f->dbmem = NULL;
+}
+
+static uint16_t dbbuf_config(struct fx *f, uint64_t dbs, uint64_t eis)
+{
+	struct nvemu_sqe c = {.opc = nvme_admin_dbbuf, .dptr1 = dbs, .dptr2 = eis};
+
+	return admin(f, &c);
+}
+
+static void test_dbbuf(void **state)
+{
+	struct fx *f = *state;
+	struct nvemu_sqe id = {
+		.opc = nvme_admin_identify, .dptr1 = DATA, .cdw10 = NVME_IDENTIFY_CNS_CTRL};
+	struct nvemu_pcie_db_stats st;
+	struct nvemu_cqe cqe;
+	struct nvme_id_ctrl idc;
+
+	enable(f);
+	assert_success(admin(f, &id));
+	memcpy(&idc, f->mem + DATA, sizeof(idc));
+	assert_true(le16toh(idc.oacs) & NVME_CTRL_OACS_DBBUF_CFG);
+	/* both buffers, page aligned, distinct */
+	assert_status(dbbuf_config(f, SHADOW + 8, EVENTIDX), NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
+	assert_status(dbbuf_config(f, SHADOW, 0), NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
+	assert_status(dbbuf_config(f, SHADOW, SHADOW), NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
+	/* beyond guest memory: cannot be mapped */
+	assert_status(dbbuf_config(f, MEM_SIZE, EVENTIDX), NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
+	memset(f->mem + SHADOW, 0xee, 8192);
+	assert_success(dbbuf_config(f, SHADOW, EVENTIDX));
+	nvemu_pcie_db_stats(f->pc, &st);
+	assert_true(st.shadow);
+	assert_int_equal(st.shadow_addr, SHADOW);
+	assert_int_equal(st.eventidx_addr, EVENTIDX);
+	assert_true(nvemu_pcie_db_needs_polling(f->pc));
+	io_pair(f);
+	/* a new queue starts at 0 in both buffers */
+	assert_int_equal(*shadow_at(f, SHADOW, 2), 0);
+	assert_int_equal(*shadow_at(f, EVENTIDX, 3), 0);
+	f->dbmode = DB_SHADOW;
+	fill(f, DATA, 4096, 9);
+	assert_success(rw(f, nvme_cmd_write, 0, 8, 0, DATA, 0));
+	check_rw(f, DATA, 4096);
+	/* EventIdx follows what the controller took */
+	assert_int_equal(*shadow_at(f, EVENTIDX, 2), f->tail[1]);
+	assert_int_equal(*shadow_at(f, EVENTIDX, 3), f->head[1]);
+	nvemu_pcie_db_stats(f->pc, &st);
+	assert_true(st.shadow_updates >= 4);
+	/*
+	 * Two commands on the shadow, the register rung with the older tail
+	 * only: the shadow wins, both run, the tail never moves back.
+	 */
+	for (int i = 0; i < 2; i++) {
+		struct nvemu_sqe c = {.opc = nvme_cmd_read, .nsid = 1, .dptr1 = DATA2};
+
+		c.cid = ++f->cid;
+		memcpy(f->mem + f->sqbase[1] + (uint64_t)f->tail[1] * 64, &c, 64);
+		f->tail[1] = (f->tail[1] + 1) % f->size[1];
+		*shadow_at(f, SHADOW, 2) = f->tail[1];
+	}
+	w32(f, 0x1000 + 8, (f->tail[1] + f->size[1] - 1) % f->size[1]);
+	assert_true(reap_nodb(f, 1, &cqe));
+	assert_success(cqe_status(&cqe));
+	assert_true(reap_nodb(f, 1, &cqe));
+	assert_success(cqe_status(&cqe));
+	assert_false(reap_nodb(f, 1, &cqe));
+	db_cq(f, 1, f->head[1]);
+	/* a bad shadow value: one AER-worthy error, not one per poll */
+	*shadow_at(f, SHADOW, 2) = 0xffff;
+	nvemu_pcie_db_poll(f->pc);
+	nvemu_pcie_db_poll(f->pc);
+	struct nvemu_pcie_queue_debug d;
+
+	assert_int_equal(nvemu_pcie_ctrl_debug(f->pc, 1, &d), 0);
+	assert_int_equal(d.doorbell_errors, 1);
+	/* a reset forgets the buffers */
+	w32(f, NVEMU_REG_CC, 0);
+	nvemu_pcie_db_stats(f->pc, &st);
+	assert_false(st.shadow);
+	assert_false(nvemu_pcie_db_needs_polling(f->pc));
+}
+
+/* Without shared guest memory the buffers cannot be polled: refused. */
+static void test_dbbuf_dma(void **state)
+{
+	struct fx *f = *state;
+
+	enable(f);
+	assert_status(dbbuf_config(f, SHADOW, EVENTIDX), NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1350,6 +1567,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_path, setup_dma, teardown),
 		cmocka_unit_test_setup_teardown(test_sgl, setup_dma, teardown),
 		cmocka_unit_test_setup_teardown(test_phase_wrap, setup_dma, teardown),
+		cmocka_unit_test_setup_teardown(test_db_mem, setup_map, teardown),
+		cmocka_unit_test_setup_teardown(test_db_mem_hostile, setup_map, teardown),
+		cmocka_unit_test_setup_teardown(test_dbbuf, setup_map, teardown),
+		cmocka_unit_test_setup_teardown(test_dbbuf_dma, setup_dma, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

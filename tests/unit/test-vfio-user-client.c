@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,8 +55,10 @@ static void *server_thread(void *arg)
 	while (!atomic_load(&e->stop)) {
 		struct pollfd pfd = {.fd = nvemu_vfu_server_fd(e->srv), .events = POLLIN};
 
-		poll(&pfd, 1, 10);
+		/* mapped doorbells: nothing wakes the server, so it polls them */
+		poll(&pfd, 1, nvemu_vfu_server_needs_polling(e->srv) ? 1 : 10);
 		nvemu_vfu_server_process(e->srv);
+		nvemu_vfu_server_poll(e->srv);
 		nvemu_subsys_poll(e->subsys);
 	}
 	return NULL;
@@ -204,6 +207,23 @@ static void test_identify_by_hand(void **state)
 	assert_int_equal(cqe[3] >> 17, 0);	 /* status */
 	assert_memory_equal((uint8_t *)buf.vaddr + 4, TEST_SN, strlen(TEST_SN));
 	assert_int_equal(nvemu_pci_post(d, 0, 0x1004, &one, 4), 0);
+	/* the doorbell pages were offered as a sparse mmap area and mapped: no messages */
+	assert_null(d->region[0].map);
+	assert_non_null(d->region[0].part);
+	assert_int_equal(d->region[0].part_off, 0x1000);
+	assert_int_equal(d->region[0].part_len, 4096);
+	assert_int_equal(((volatile uint32_t *)d->region[0].part)[1], 1); /* CQ 0 head, as written */
+	for (int i = 0; i < 2000; i++) {
+		struct nvemu_pcie_db_stats st;
+
+		nvemu_pcie_db_stats(nvemu_vfu_server_pcie(e->srv), &st);
+		if (st.mem_writes == 2) {
+			assert_int_equal(st.msg_writes, 0);
+			break;
+		}
+		assert_true(i < 1999);
+		usleep(1000);
+	}
 
 	/* a device reset disables the controller */
 	assert_int_equal(d->ops->reset(d), 0);
@@ -247,6 +267,8 @@ enum scenario {
 	FS_FD_FLOOD,	/* attaches more fds than allowed */
 	FS_ERROR,	/* an error reply, then a good one */
 	FS_TRICKLE,	/* sends a reply one byte at a time, slower than the timeout */
+	FS_SPARSE_OK,	/* BAR0 info with a sparse mmap area at 0x1000 and a memfd */
+	FS_SPARSE_BAD,	/* the same with a capability loop and an area past the region */
 };
 
 struct fake {
@@ -302,6 +324,41 @@ static void fake_reply(int fd, const struct vfu_hdr *rq, const void *body, size_
 }
 
 /* The answers a well-behaved server gives while the client sets up. */
+static bool fake_sparse_reply(int fd, const struct vfu_hdr *h, struct vfio_region_info *ri,
+			      bool bad)
+{
+	struct {
+		struct vfio_region_info info;
+		struct vfu_sparse_mmap1 sp;
+	} r;
+	int mfd;
+
+	if (ri->argsz < sizeof(r)) { /* say how much room the capability needs */
+		ri->argsz = sizeof(r);
+		fake_reply(fd, h, ri, sizeof(*ri), 0, NULL, 0);
+		return true;
+	}
+	memset(&r, 0, sizeof(r));
+	r.info = *ri;
+	r.info.argsz = sizeof(r);
+	r.info.flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+	r.info.cap_offset = sizeof(r.info);
+	r.sp.header.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
+	r.sp.header.version = 1;
+	r.sp.nr_areas = bad ? 1000000 : 1;
+	r.sp.header.next = bad ? sizeof(r.info) : 0; /* bad: points at itself */
+	r.sp.area.offset = bad ? 0x3000 : 0x1000;
+	r.sp.area.size = bad ? 0x2000 : 0x1000; /* bad: past the 16 KiB region */
+	mfd = memfd_create("fake-bar0", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, 0x4000))
+		return false;
+	fake_reply(fd, h, &r, sizeof(r), 0, &mfd, 1);
+	close(mfd);
+	return true;
+}
+
+static enum scenario fake_sc; /* for fake_setup_reply: the running scenario */
+
 static bool fake_setup_reply(int fd, const struct vfu_hdr *h, const uint8_t *body)
 {
 	switch (h->command) {
@@ -326,6 +383,8 @@ static bool fake_setup_reply(int fd, const struct vfu_hdr *h, const uint8_t *bod
 		memcpy(&ri, body, sizeof(ri));
 		ri.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 		ri.size = ri.index == 0 ? 0x4000 : ri.index == 7 ? 0x1000 : 0;
+		if (ri.index == 0 && (fake_sc == FS_SPARSE_OK || fake_sc == FS_SPARSE_BAD))
+			return fake_sparse_reply(fd, h, &ri, fake_sc == FS_SPARSE_BAD);
 		fake_reply(fd, h, &ri, sizeof(ri), 0, NULL, 0);
 		return true;
 	}
@@ -466,6 +525,7 @@ static void fake_start(struct fake *f, enum scenario sc)
 
 	memset(f, 0, sizeof(*f));
 	f->sc = sc;
+	fake_sc = sc;
 	snprintf(f->path, sizeof(f->path), "/tmp/nvemu-test-vfuc-fake-%d.sock", getpid());
 	unlink(f->path);
 	strcpy(a.sun_path, f->path);
@@ -589,6 +649,39 @@ static void test_error_reply(void **state)
 	fake_stop(&f);
 }
 
+/* A sparse mmap area is mapped when sane, ignored when not; registers stay messages. */
+static void test_sparse_mmap(void **state)
+{
+	unsigned before = open_fds();
+
+	for (int bad = 0; bad < 2; bad++) {
+		struct nvemu_pci_dev *d;
+		struct fake f;
+		uint8_t buf[8];
+		uint32_t v = 7;
+
+		assert_int_equal(fake_read(&f, bad ? FS_SPARSE_BAD : FS_SPARSE_OK, &d, buf), 0);
+		assert_int_equal(buf[0], 0x5a); /* register read by message */
+		assert_null(d->region[0].map);
+		if (bad) {
+			assert_null(d->region[0].part);
+		} else {
+			assert_non_null(d->region[0].part);
+			assert_int_equal(d->region[0].part_off, 0x1000);
+			assert_int_equal(d->region[0].part_len, 0x1000);
+			/* a doorbell goes into the mapping, no message */
+			assert_int_equal(nvemu_pci_write32(d, 0, 0x1008, 5), 0);
+			assert_int_equal(((volatile uint32_t *)d->region[0].part)[2], 5);
+			assert_int_equal(nvemu_pci_read32(d, 0, 0x1008, &v), 0);
+			assert_int_equal(v, 5);
+		}
+		assert_false(d->broken);
+		nvemu_pci_dev_close(d);
+		fake_stop(&f);
+	}
+	assert_int_equal(open_fds(), before); /* the memfds came and went */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -599,6 +692,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_replies),
 		cmocka_unit_test(test_hostile_own_request),
 		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_sparse_mmap),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

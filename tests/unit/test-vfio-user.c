@@ -80,11 +80,12 @@ static void *server_thread(void *arg)
 			continue;
 		}
 		atomic_store(&e->paused, false);
-		if (poll(&pfd, 1, 10) > 0) {
+		if (poll(&pfd, 1, nvemu_vfu_server_needs_polling(e->srv) ? 1 : 10) > 0) {
 			atomic_fetch_add(&e->wakeups, 1);
 			nvemu_vfu_server_process(e->srv);
 		} else
 			nvemu_vfu_server_process(e->srv); /* timers */
+		nvemu_vfu_server_poll(e->srv); /* mapped doorbells */
 	}
 	return NULL;
 }
@@ -1148,6 +1149,128 @@ static void test_held_command_outlives_client(void **state)
 	identify_ctrl(e);
 }
 
+/* BAR0 region info with room for capabilities: the doorbell pages, with a memfd. */
+static int region_info_sparse(struct env *e, uint32_t argsz, uint8_t *out, size_t outlen)
+{
+	struct vfio_region_info ri = { .argsz = argsz, .index = VFIO_PCI_BAR0_REGION_INDEX };
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} cb;
+	struct iovec iov = { out, outlen };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+			     .msg_controllen = sizeof(cb.b) };
+	struct cmsghdr *c;
+	int fd = -1;
+	ssize_t n;
+
+	cl_send(e, ++e->id, VFU_CMD_DEVICE_GET_REGION_INFO, VFU_REQUEST, &ri, sizeof(ri), NULL, 0);
+	n = recvmsg(e->fd, &mh, MSG_WAITALL);
+	assert_true(n >= (ssize_t)(sizeof(struct vfu_hdr) + sizeof(ri)));
+	assert_int_equal(((struct vfu_hdr *)out)->size, n);
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_type == SCM_RIGHTS) {
+			assert_int_equal(c->cmsg_len, CMSG_LEN(sizeof(int)));
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+		}
+	return fd;
+}
+
+static void test_doorbells_mapped(void **state)
+{
+	struct env *e = *state;
+	struct {
+		struct vfu_hdr h;
+		struct vfio_region_info info;
+		struct vfu_sparse_mmap1 sp;
+	} r;
+	struct nvemu_pcie_db_stats st;
+	struct nvemu_sqe sqe = { .opc = nvme_admin_identify, .cid = 9, .cdw10 = 1 };
+	struct nvemu_cqe cqe;
+	volatile uint32_t *db;
+	int fd, i;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	/* too small for the capability: its size, no mapping, no fd */
+	memset(&r, 0, sizeof(r));
+	fd = region_info_sparse(e, sizeof(r.info), (uint8_t *)&r, sizeof(r.h) + sizeof(r.info));
+	assert_int_equal(fd, -1);
+	assert_int_equal(r.info.argsz, sizeof(r) - sizeof(r.h));
+	assert_false(r.info.flags & (VFIO_REGION_INFO_FLAG_CAPS | VFIO_REGION_INFO_FLAG_MMAP));
+	/* with room: the sparse area over the doorbells and the fd to map */
+	fd = region_info_sparse(e, sizeof(r) - sizeof(r.h), (uint8_t *)&r, sizeof(r));
+	assert_true(fd >= 0);
+	assert_true(r.info.flags & VFIO_REGION_INFO_FLAG_CAPS);
+	assert_true(r.info.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	assert_int_equal(r.info.cap_offset, sizeof(r.info));
+	assert_int_equal(r.sp.header.id, VFIO_REGION_INFO_CAP_SPARSE_MMAP);
+	assert_int_equal(r.sp.header.next, 0);
+	assert_int_equal(r.sp.nr_areas, 1);
+	assert_int_equal(r.sp.area.offset, NVEMU_PCIE_DB_OFF);
+	assert_int_equal(r.sp.area.size, 4096);
+	db = mmap(NULL, r.sp.area.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		  (off_t)(r.info.offset + r.sp.area.offset));
+	assert_true(db != MAP_FAILED);
+	close(fd);
+
+	/* an admin command rung through the mapping: no doorbell message */
+	mem_init(e, true);
+	ctrl_enable(e);
+	assert_true(nvemu_vfu_server_needs_polling(e->srv));
+	sqe.dptr1 = IOVA + 0x4000;
+	memcpy(e->mem + (ASQ - IOVA), &sqe, 64);
+	__atomic_store_n(&db[0], 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 2000; i++) {
+		memcpy(&cqe, e->mem + (ACQ - IOVA), 16);
+		if (le16toh(cqe.status) & 1)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(le16toh(cqe.status), 1); /* phase 1, success */
+	assert_int_equal(cqe.cid, 9);
+	assert_memory_equal(e->mem + 0x4000 + 4, TEST_SN, strlen(TEST_SN));
+	__atomic_store_n(&db[1], 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 2000; i++) {
+		server_pause(e);
+		nvemu_pcie_db_stats(nvemu_vfu_server_pcie(e->srv), &st);
+		server_resume(e);
+		if (st.mem_writes == 2)
+			break;
+		usleep(1000);
+	}
+	assert_true(st.mapped);
+	assert_int_equal(st.mem_writes, 2);
+	assert_int_equal(st.msg_writes, 0);
+	munmap((void *)db, 4096);
+}
+
+/* A caller that will not poll often keeps doorbells as messages. */
+static void test_doorbells_not_offered(void **state)
+{
+	struct env *e = *state;
+	struct {
+		struct vfu_hdr h;
+		struct vfio_region_info info;
+		uint8_t caps[32];
+	} r;
+
+	assert_int_equal(cl_version(e, 0, NULL), 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(region_info_sparse(e, sizeof(r) - sizeof(r.h), (uint8_t *)&r,
+					    sizeof(r.h) + sizeof(r.info)), -1);
+	assert_int_equal(r.info.argsz, sizeof(r.info));
+	assert_false(r.info.flags & (VFIO_REGION_INFO_FLAG_CAPS | VFIO_REGION_INFO_FLAG_MMAP));
+}
+
+static int setup_nomap(void **state)
+{
+	struct nvemu_vfu_params vp;
+
+	nvemu_vfu_params_init(&vp);
+	vp.map_doorbells = false;
+	return setup_with(state, &vp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1168,6 +1291,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_wait_bounded, setup_fast, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_out_of_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_command_outlives_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doorbells_mapped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doorbells_not_offered, setup_nomap, teardown),
 	};
 
 	/* TEST_FILTER=test_name (a glob) runs only the tests it matches */

@@ -124,7 +124,8 @@ if [ -n "$standalone" ]; then
 	done
 	grep -q '^ready' "$run/server.out" || { cat "$run/server.err" >&2; exit 1; }
 else
-	"$server" -r "$rpcsock" -l none -m none -u "$sock" ${NVEMU_VFU_VERBOSE:+-vv} \
+	# --poll-us: nvemud offers the doorbell pages for mmap only when it busy-polls
+	"$server" -r "$rpcsock" -l none -m none -u "$sock" --poll-us 200 ${NVEMU_VFU_VERBOSE:+-vv} \
 		> "$run/server.out" 2> "$run/server.err" &
 	srv_pid=$!
 	for _ in $(seq 100); do

@@ -166,6 +166,30 @@ fi
 fio $v4k --do_verify=1 --output=/tmp/fio1 && ok "fio 4k randwrite + verify, depth 32" ||
 	{ cat /tmp/fio1; nok "fio 4k randwrite + verify"; }
 grep -E 'IOPS|err=' /tmp/fio1 | head -n 2
+# ---- the doorbells went through shared memory, not messages
+if rpc nvme_controller_debug_get -c NVMeCtrl1; then
+	db=$(printf '%s' "$RPC_OUT" | sed -n 's/.*"doorbells":{\([^}]*\)}.*/\1/p')
+	echo "doorbells: $db"
+	dbnum() { printf '%s' "$db" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+	case $db in
+	*'"mapped":true'*) ok "doorbell pages mapped by QEMU (sparse mmap area of BAR0)" ;;
+	*) nok "doorbell pages mapped by QEMU: $db" ;;
+	esac
+	[ "$(dbnum mem_writes)" -gt 1000 ] 2>/dev/null &&
+		ok "doorbell values found in shared memory: $(dbnum mem_writes) (messages: $(dbnum msg_writes))" ||
+		nok "doorbell values found in shared memory: $db"
+	case $db in
+	*'"shadow":true'*) ok "the driver configured shadow doorbells (Doorbell Buffer Config)" ;;
+	*) nok "the driver configured shadow doorbells: $db" ;;
+	esac
+	[ "$(dbnum shadow_updates)" -gt 100 ] 2>/dev/null &&
+		ok "shadow doorbell values taken: $(dbnum shadow_updates)" ||
+		nok "shadow doorbell values taken: $db"
+elif [ -z "$have_rpc" ]; then
+	skip "doorbells mapped and shadowed"
+else
+	nok "RPC nvme_controller_debug_get: $RPC_RC $RPC_OUT"
+fi
 # shellcheck disable=SC2086
 fio $v128k --do_verify=1 --output=/tmp/fio2 && ok "fio 128k randwrite + verify, depth 32, 2 jobs" ||
 	{ cat /tmp/fio2; nok "fio 128k randwrite + verify"; }

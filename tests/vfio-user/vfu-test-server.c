@@ -128,12 +128,14 @@ int main(int argc, char **argv)
 
 	while (!stop) {
 		struct pollfd pfd = { .fd = nvemu_vfu_server_fd(srv), .events = POLLIN };
-		int r = poll(&pfd, 1, 100);
+		/* mapped doorbells wake nobody: look at them every millisecond */
+		int r = poll(&pfd, 1, nvemu_vfu_server_needs_polling(srv) ? 1 : 100);
 
 		if (r < 0 && errno != EINTR)
 			break;
 		if (nvemu_vfu_server_process(srv) < 0)
 			break;
+		nvemu_vfu_server_poll(srv);
 		nvemu_subsys_poll(subsys);
 	}
 	print_stats(srv);

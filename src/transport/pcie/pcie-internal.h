@@ -114,6 +114,15 @@ struct nvemu_pcie_ctrl {
 	bool destroyed; /* freed when the last zombie SQ goes */
 	bool in_arb, arb_again;
 	uint64_t db_errors;
+
+	/* doorbells in memory (pcie-doorbell.c), index = 2 * qid + (CQ head) */
+	uint32_t *db_shm;      /* BAR0 doorbells shared with the host, NULL: registers only */
+	uint32_t *db_seen;     /* last value taken from db_shm */
+	uint32_t *shadow;      /* Doorbell Buffer Config, mapped; NULL: off */
+	uint32_t *eventidx;
+	uint32_t shadow_ndb;   /* doorbells the shadow page covers */
+	uint32_t *shadow_seen; /* last value taken from shadow */
+	struct nvemu_pcie_db_stats dbst;
 };
 
 /* pci-cfg.c */
@@ -143,6 +152,15 @@ void pcie_doorbell(struct nvemu_pcie_ctrl *pc, uint32_t db, uint32_t val);
 void pcie_arbitrate(struct nvemu_pcie_ctrl *pc);
 int pcie_queue_poll(struct nvemu_pcie_ctrl *pc);
 void pcie_drain(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq);
+
+/* pcie-doorbell.c */
+int pcie_db_init(struct nvemu_pcie_ctrl *pc);
+void pcie_db_free(struct nvemu_pcie_ctrl *pc);
+void pcie_db_reset(struct nvemu_pcie_ctrl *pc);
+void pcie_db_queue_created(struct nvemu_pcie_ctrl *pc, uint32_t db);
+/* A doorbell register write (a message, not the shared page). */
+void pcie_db_msg_write(struct nvemu_pcie_ctrl *pc, uint32_t db, uint32_t val);
+uint16_t pcie_dbbuf_config(struct nvemu_ctrl *ctrl, uint64_t dbs, uint64_t eis);
 
 /* pcie-dptr.c */
 /* Describe, allocate and (for host-to-controller data) gather len bytes. */

@@ -472,6 +472,7 @@ static uint16_t hook_create_cq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t a
 	if (!cq)
 		return st_internal;
 	pc->cqs[qid] = cq;
+	pcie_db_queue_created(pc, 2u * qid + 1);
 	return 0;
 }
 
@@ -489,6 +490,7 @@ static uint16_t hook_create_sq(struct nvemu_ctrl *ctrl, uint16_t qid, uint64_t a
 	if (!sq)
 		return st_internal;
 	pc->sqs[qid] = sq;
+	pcie_db_queue_created(pc, 2u * qid);
 	return 0;
 }
 
@@ -553,11 +555,18 @@ void pcie_queues_teardown(struct nvemu_pcie_ctrl *pc)
 		if (pc->sqs[q])
 			sq_retire(pc, pc->sqs[q], true);
 	pcie_irq_reset(pc, false);
+	pcie_db_reset(pc);
 }
 
 static void hook_reset(struct nvemu_ctrl *ctrl)
 {
 	pcie_queues_teardown(to_pc(ctrl));
+}
+
+/* Doorbell Buffer Config is offered: OACS says so (the engine fills the rest). */
+static void hook_id_ctrl(const struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
+{
+	id->oacs |= htole16(NVME_CTRL_OACS_DBBUF_CFG);
 }
 
 /* No keep-alive timer: a PCIe host is gone when the function is. */
@@ -572,6 +581,8 @@ const struct nvemu_transport_ops pcie_transport_ops = {
 	.enable_ok = pcie_enable_ok,
 	/* SGLs supported, no alignment or granularity rules (01b), Bit Bucket */
 	.sgls = 1u | NVME_CTRL_SGLS_BIT_BUCKET,
+	.id_ctrl = hook_id_ctrl,
+	.dbbuf_config = pcie_dbbuf_config,
 };
 
 uint16_t pcie_admin_queues_create(struct nvemu_pcie_ctrl *pc)
@@ -589,5 +600,6 @@ uint16_t pcie_admin_queues_create(struct nvemu_pcie_ctrl *pc)
 	}
 	pc->cqs[0] = cq;
 	pc->sqs[0] = sq;
+	pcie_db_reset(pc);
 	return 0;
 }

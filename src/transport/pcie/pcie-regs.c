@@ -35,6 +35,7 @@ struct nvemu_ctrl *nvemu_pcie_ctrl_engine(struct nvemu_pcie_ctrl *pc)
 void pcie_free(struct nvemu_pcie_ctrl *pc)
 {
 	pcie_irq_free(pc);
+	pcie_db_free(pc);
 	free(pc->sqs);
 	free(pc->cqs);
 	free(pc);
@@ -73,7 +74,7 @@ int nvemu_pcie_ctrl_create(struct nvemu_ctrl *ctrl, const struct nvemu_pci_host_
 	LIST_INIT(&pc->zombies);
 	pc->sqs = calloc(pc->nq, sizeof(*pc->sqs));
 	pc->cqs = calloc(pc->nq, sizeof(*pc->cqs));
-	if (!pc->sqs || !pc->cqs || pcie_irq_init(pc)) {
+	if (!pc->sqs || !pc->cqs || pcie_irq_init(pc) || pcie_db_init(pc)) {
 		pcie_free(pc);
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	}
@@ -305,7 +306,7 @@ void nvemu_pcie_bar0_write(struct nvemu_pcie_ctrl *pc, uint64_t off, unsigned si
 	}
 	if (off >= NVEMU_PCIE_DB_OFF) {
 		if (size == 4 && !(off & 3))
-			pcie_doorbell(pc, (uint32_t)(off - NVEMU_PCIE_DB_OFF) / 4, (uint32_t)val);
+			pcie_db_msg_write(pc, (uint32_t)(off - NVEMU_PCIE_DB_OFF) / 4, (uint32_t)val);
 		return;
 	}
 	if (size == 8 && !(off & 7)) {

@@ -95,6 +95,11 @@ struct nvemu_vfu_server {
 	struct vfu_dma *zombie;
 	unsigned nr_zombie, zombie_cap;
 
+	/* BAR0 doorbell pages the client may mmap: fd offset = BAR0 offset */
+	int db_fd;
+	void *db_mem;
+	size_t db_len;
+
 	int *msix_fd;
 	unsigned nr_msix;
 	bool msix_on;
@@ -156,6 +161,7 @@ void nvemu_vfu_params_init(struct nvemu_vfu_params *p)
 	memset(p, 0, sizeof(*p));
 	p->dma_timeout_ms = 5000;
 	p->max_data_xfer = VFU_DEF_XFER;
+	p->map_doorbells = true;
 }
 
 /* ---- messages */
@@ -842,27 +848,155 @@ static int cmd_device_info(struct nvemu_vfu_server *s, struct vfu_msg *m)
 	return reply(s, m, &info, 16);
 }
 
+/*
+ * The doorbell pages in a memfd of this connection (a client that goes away
+ * keeps its mapping, so the next one gets fresh memory). The fd covers
+ * BAR0 up to the end of the doorbells so its offsets are BAR0 offsets.
+ */
+static int db_mem_get(struct nvemu_vfu_server *s)
+{
+	size_t len = NVEMU_PCIE_DB_OFF + nvemu_pcie_db_area_size(s->pc);
+	void *p;
+	int fd;
+
+	if (s->db_fd >= 0)
+		return 0;
+	fd = memfd_create("nvemu-doorbells", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len)) {
+		close(fd);
+		return -errno;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -errno;
+	}
+	s->db_fd = fd;
+	s->db_mem = p;
+	s->db_len = len;
+	nvemu_pcie_db_attach(s->pc, (uint8_t *)p + NVEMU_PCIE_DB_OFF);
+	return 0;
+}
+
+static void db_mem_put(struct nvemu_vfu_server *s)
+{
+	if (s->db_fd < 0)
+		return;
+	nvemu_pcie_db_attach(s->pc, NULL);
+	munmap(s->db_mem, s->db_len);
+	close(s->db_fd);
+	s->db_fd = -1;
+	s->db_mem = NULL;
+}
+
+/* A reply carrying one descriptor (SCM_RIGHTS with its first byte). */
+static int reply_fd(struct nvemu_vfu_server *s, const struct vfu_msg *m, const void *body,
+		    size_t len, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct vfu_hdr h = {
+		.id = m->hdr.id,
+		.command = m->hdr.command,
+		.size = (uint32_t)(sizeof(h) + len),
+		.flags = VFU_REPLY,
+	};
+	uint8_t buf[256];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(h) + len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (m->hdr.flags & VFU_NO_REPLY)
+		return 0;
+	if (sizeof(h) + len > sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), body, len);
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	do
+		n = sendmsg(s->client_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		/* Nothing went out: wait for room like any reply, then send it whole. */
+		struct pollfd pfd = { .fd = s->client_fd, .events = POLLOUT };
+
+		if (poll(&pfd, 1, (int)s->p.dma_timeout_ms) <= 0) {
+			s->dead = true;
+			return -ETIMEDOUT;
+		}
+		do
+			n = sendmsg(s->client_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+	}
+	if (n < 0) {
+		s->dead = true;
+		return -errno;
+	}
+	/* The descriptor went with the first byte; the rest is plain data. */
+	return send_all(s, buf + n, sizeof(h) + len - (size_t)n);
+}
+
 static int cmd_region_info(struct nvemu_vfu_server *s, struct vfu_msg *m)
 {
 	const struct vfio_region_info *rq = (const void *)(m->buf + sizeof(m->hdr));
-	struct vfio_region_info info;
+	struct {
+		struct vfio_region_info info;
+		struct vfu_sparse_mmap1 sparse;
+	} r;
+	struct vfio_region_info *info = &r.info;
 
-	if (m->hdr.size < sizeof(m->hdr) + sizeof(info) || rq->argsz < sizeof(info))
+	if (m->hdr.size < sizeof(m->hdr) + sizeof(*info) || rq->argsz < sizeof(*info))
 		return reply_err(s, m, EINVAL);
 	if (rq->index >= VFIO_PCI_NUM_REGIONS)
 		return reply_err(s, m, EINVAL);
-	memset(&info, 0, sizeof(info));
-	info.argsz = sizeof(info);
-	info.index = rq->index;
+	memset(&r, 0, sizeof(r));
+	info->argsz = sizeof(*info);
+	info->index = rq->index;
 	if (rq->index == VFIO_PCI_CONFIG_REGION_INDEX) {
-		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
-		info.size = NVEMU_PCIE_CFG_SIZE;
+		info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+		info->size = NVEMU_PCIE_CFG_SIZE;
 	} else if (rq->index == VFIO_PCI_BAR0_REGION_INDEX) {
-		/* not mmap-able: every access is a message the controller sees */
-		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
-		info.size = NVEMU_PCIE_BAR0_SIZE;
+		int ret;
+
+		/* registers stay messages; the doorbell pages may be mapped */
+		info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+		info->size = NVEMU_PCIE_BAR0_SIZE;
+		info->argsz = sizeof(r);
+		if (!s->p.map_doorbells) {
+			info->argsz = sizeof(*info);
+			return reply(s, m, info, sizeof(*info));
+		}
+		/* Too small for the capability: say how much, offer no mapping (as VFIO does). */
+		if (rq->argsz < sizeof(r))
+			return reply(s, m, info, sizeof(*info));
+		ret = db_mem_get(s);
+		if (ret) {
+			vlog(s, "doorbell memory: %s; doorbells stay messages", strerror(-ret));
+			info->argsz = sizeof(*info);
+			return reply(s, m, info, sizeof(*info));
+		}
+		info->flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+		info->cap_offset = sizeof(*info);
+		info->offset = 0; /* into the fd sent along */
+		r.sparse.header.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
+		r.sparse.header.version = 1;
+		r.sparse.nr_areas = 1;
+		r.sparse.area.offset = NVEMU_PCIE_DB_OFF;
+		r.sparse.area.size = nvemu_pcie_db_area_size(s->pc);
+		return reply_fd(s, m, &r, sizeof(r), s->db_fd);
 	}
-	return reply(s, m, &info, sizeof(info));
+	return reply(s, m, info, sizeof(*info));
 }
 
 static int cmd_irq_info(struct nvemu_vfu_server *s, struct vfu_msg *m)
@@ -1274,6 +1408,7 @@ static void client_close(struct nvemu_vfu_server *s)
 	 */
 	irqs_clear(s);
 	nvemu_pcie_ctrl_reset(s->pc);
+	db_mem_put(s);
 	dma_clear(s);
 	s->negotiated = false;
 	s->dead = false;
@@ -1520,7 +1655,7 @@ int nvemu_vfu_server_create(const char *path, struct nvemu_ctrl *ctrl,
 	STAILQ_INIT(&s->deferred);
 	params_apply(&s->p, params);
 	s->ctrl = ctrl;
-	s->listen_fd = s->client_fd = s->timer_fd = s->epfd = s->intx_fd = -1;
+	s->listen_fd = s->client_fd = s->timer_fd = s->epfd = s->intx_fd = s->db_fd = -1;
 	s->client_max_xfer = VFU_DEF_XFER;
 
 	/* The path first: a socket in use is the likelier mistake, and binds nothing. */
@@ -1604,6 +1739,18 @@ const char *nvemu_vfu_server_path(const struct nvemu_vfu_server *s)
 struct nvemu_pcie_ctrl *nvemu_vfu_server_pcie(struct nvemu_vfu_server *s)
 {
 	return s->pc;
+}
+
+bool nvemu_vfu_server_needs_polling(const struct nvemu_vfu_server *s)
+{
+	return s->client_fd >= 0 && !s->dead && nvemu_pcie_db_needs_polling(s->pc);
+}
+
+int nvemu_vfu_server_poll(struct nvemu_vfu_server *s)
+{
+	if (!nvemu_vfu_server_needs_polling(s) || s->depth)
+		return 0;
+	return nvemu_pcie_db_poll(s->pc);
 }
 
 bool nvemu_vfu_server_connected(const struct nvemu_vfu_server *s)

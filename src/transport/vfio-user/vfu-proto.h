@@ -8,6 +8,7 @@
 #define NVEMU_VFU_PROTO_H
 
 #include <stdint.h>
+#include <linux/vfio.h>
 
 struct vfu_hdr {
 	uint16_t id;
@@ -98,5 +99,21 @@ struct vfu_wr_one {
 	uint32_t count;
 	uint8_t data[8];
 };
+
+/*
+ * A sparse mmap capability with one area (struct
+ * vfio_region_info_cap_sparse_mmap ends in a flexible array, which cannot
+ * sit inside another struct in ISO C).
+ */
+struct vfu_sparse_mmap1 {
+	struct vfio_info_cap_header header;
+	uint32_t nr_areas;
+	uint32_t reserved;
+	struct vfio_region_sparse_mmap_area area;
+};
+_Static_assert(sizeof(struct vfu_sparse_mmap1) ==
+		       sizeof(struct vfio_region_info_cap_sparse_mmap) +
+			       sizeof(struct vfio_region_sparse_mmap_area),
+	       "VFIO sparse mmap capability layout");
 
 #endif
