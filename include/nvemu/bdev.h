@@ -71,6 +71,8 @@ struct nvemu_bdev_file_opts {
 
 int nvemu_bdev_null_create(const char *name, uint64_t size, uint32_t blk_size,
 			   struct nvemu_bdev **out, struct nvemu_error *err);
+/* A RAM bdev is sparse, but its chunk directory is not: capacity is capped. */
+#define NVEMU_BDEV_RAM_MAX_BYTES (1ull << 46) /* 64 TiB */
 int nvemu_bdev_ram_create(const char *name, uint64_t size, uint32_t blk_size,
 			  struct nvemu_bdev **out, struct nvemu_error *err);
 int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *opts,

@@ -164,6 +164,8 @@ static int ram_resize(struct nvemu_bdev *bdev, uint64_t new_size)
 	uint64_t nr_top = top_entries(new_size);
 	struct ram_leaf **top;
 
+	if (new_size > NVEMU_BDEV_RAM_MAX_BYTES)
+		return -EFBIG;
 	if (nr_top > r->nr_top) {
 		top = realloc(r->top, nr_top * sizeof(*top));
 		if (!top)
@@ -232,6 +234,12 @@ int nvemu_bdev_ram_create(const char *name, uint64_t size, uint32_t blk_size,
 
 	if (!r)
 		return nvemu_error_set(err, -ENOMEM, "ram: out of memory");
+	/* The chunk directory grows with the capacity: bound it (16 MiB at the cap). */
+	if (size > NVEMU_BDEV_RAM_MAX_BYTES) {
+		free(r);
+		return nvemu_error_set(err, -EINVAL, "ram %s: at most %llu TiB, asked %llu bytes",
+				       name, NVEMU_BDEV_RAM_MAX_BYTES >> 40, (unsigned long long)size);
+	}
 	rc = nvemu_bdev_init(&r->bdev, &ram_ops, name, size, blk_size, err);
 	if (rc) {
 		free(r);

@@ -290,6 +290,13 @@ static void test_errors(void **state)
 	(void)state;
 	assert_int_equal(nvemu_bdev_ram_create("", 1 * MIB, 512, &b, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "name"));
+	/* The chunk directory is bounded: a RAM bdev is at most 64 TiB, at creation and resize. */
+	assert_int_equal(nvemu_bdev_ram_create("huge", NVEMU_BDEV_RAM_MAX_BYTES + 512, 512, &b, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "at most 64 TiB"));
+	assert_int_equal(nvemu_bdev_ram_create("max", NVEMU_BDEV_RAM_MAX_BYTES, 512, &b, &err), 0);
+	assert_int_equal(nvemu_bdev_resize(b, NVEMU_BDEV_RAM_MAX_BYTES + 512), -EFBIG);
+	destroy(b);
 	memset(longname, 'x', 64);
 	longname[64] = 0;
 	assert_int_equal(nvemu_bdev_ram_create(longname, 1 * MIB, 512, &b, &err), -EINVAL);
