@@ -64,6 +64,7 @@ struct nvemud_mi {
 	struct loop_src *router_src;
 	struct mi_endpoint *eps; /* creation order */
 	unsigned nr_eps;
+	struct loop_src *aem_src; /* polls the endpoints' Asynchronous Events */
 };
 
 struct nvemud_vfu;

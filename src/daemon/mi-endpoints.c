@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 #include <nvemu/mctp.h>
 #include <nvemu/mi.h>
@@ -43,6 +44,30 @@ void nvemud_mi_del_ep(struct nvemud *d, unsigned i)
 	ep_free(d, &m->eps[i]);
 	memmove(&m->eps[i], &m->eps[i + 1], (m->nr_eps - i - 1) * sizeof(*m->eps));
 	m->nr_eps--;
+}
+
+/*
+ * Asynchronous Event Messages: every endpoint with AEs enabled looks at the
+ * model, sends and retransmits on this tick; the AEM latency is at most one
+ * tick plus the requester's AEMD.
+ */
+#define MI_AEM_TICK_MS 20
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void aem_tick(struct loop_src *src, void *arg)
+{
+	struct nvemud_mi *m = arg;
+	uint64_t now = mono_ns();
+
+	for (unsigned i = 0; i < m->nr_eps; i++)
+		nvemu_mi_ep_aem_poll(m->eps[i].mi, now);
 }
 
 int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
@@ -103,6 +128,8 @@ int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
 	}
 	m->eps = n;
 	m->eps[m->nr_eps++] = ep;
+	if (!m->aem_src && d->loop)
+		m->aem_src = loop_add_timer(d->loop, MI_AEM_TICK_MS, true, aem_tick, m);
 	return 0;
 fail_mctp:
 	nvemu_mctp_ep_destroy(ep.mctp);
@@ -193,6 +220,8 @@ void nvemud_mi_free(struct nvemud *d)
 	if (!d->mi)
 		return;
 	nvemud_mi_stop(d);
+	if (d->mi->aem_src)
+		loop_del(d->mi->aem_src);
 	while (d->mi->nr_eps)
 		nvemud_mi_del_ep(d, d->mi->nr_eps - 1);
 	free(d->mi->eps);

@@ -17,7 +17,7 @@ static void put_le16(uint8_t *p, uint16_t v)
 }
 
 /* NVMe-MI 1.2 Figure 108 CTEMP: Celsius, two's complement, saturating. */
-static uint8_t mi_ctemp(uint16_t kelvin)
+uint8_t mi_ctemp(uint16_t kelvin)
 {
 	int c;
 
@@ -325,6 +325,9 @@ static void config_get(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 		nmresp[0] = nvemu_mi_ep_smbus_freq(ep, port->id) & 0xf;
 		mi_send(r, NVME_MI_RESP_SUCCESS, nmresp, NULL, 0, NULL, 0);
 		return;
+	case NVEMU_MI_CONFIG_AE:
+		mi_aem_config_get(ep, r);
+		return;
 	case NVME_MI_CONFIG_HEALTH_STATUS_CHANGE:
 		/* Write-only configuration: nothing to report. */
 		mi_send(r, NVME_MI_RESP_SUCCESS, nmresp, NULL, 0, NULL, 0);
@@ -343,12 +346,21 @@ static void config_get(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 	mi_send_invalid_param(r, pel, 0);
 }
 
-static void config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0, uint32_t dw1)
+static void config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0, uint32_t dw1,
+		       const uint8_t *data, size_t dlen)
 {
 	struct nvemu_port *port;
 	uint16_t pel = MI_PEL_CFG_PORT;
 	uint16_t mtu;
 
+	if ((dw0 & 0xff) == NVEMU_MI_CONFIG_AE) {
+		mi_aem_config_set(ep, r, dw0, data, dlen);
+		return;
+	}
+	if (dlen) {
+		mi_send_status(r, NVME_MI_RESP_INVALID_CMD_SIZE);
+		return;
+	}
 	switch (dw0 & 0xff) {
 	case NVME_MI_CONFIG_SMBUS_FREQ:
 		port = cfg_port(ep, dw0, true);
@@ -461,7 +473,7 @@ void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struc
 		mi_send_status(r, NVME_MI_RESP_INVALID_OPCODE);
 		return;
 	}
-	if (dlen && opc != NVEMU_MI_OPC_VPD_WRITE) {
+	if (dlen && opc != NVEMU_MI_OPC_VPD_WRITE && opc != nvme_mi_mi_opcode_configuration_set) {
 		mi_send_status(r, NVME_MI_RESP_INVALID_CMD_SIZE);
 		return;
 	}
@@ -476,7 +488,7 @@ void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struc
 		ctrl_health_poll(ep, r, dw0, dw1);
 		break;
 	case nvme_mi_mi_opcode_configuration_set:
-		config_set(ep, r, dw0, dw1);
+		config_set(ep, r, dw0, dw1, data, dlen);
 		break;
 	case nvme_mi_mi_opcode_configuration_get:
 		config_get(ep, r, dw0);
