@@ -36,7 +36,17 @@ enum nvemu_mi_opcode {
 	NVEMU_MI_OPC_VPD_READ = 0x05,
 	NVEMU_MI_OPC_VPD_WRITE = 0x06,
 	NVEMU_MI_OPC_RESET = 0x07,
+	NVEMU_MI_OPC_SES_RECEIVE = 0x08,
+	NVEMU_MI_OPC_SES_SEND = 0x09,
+	NVEMU_MI_OPC_MEB_READ = 0x0a,
+	NVEMU_MI_OPC_MEB_WRITE = 0x0b,
+	NVEMU_MI_OPC_SHUTDOWN = 0x0c,
 };
+
+/* Management Endpoint Buffer size (Port Information MEBS of the endpoint's port). */
+#define NVEMU_MI_MEB_SIZE 4096
+/* Shutdown DW0 bit 0: abrupt (CC.SHN 10b) rather than normal (01b). */
+#define NVEMU_MI_SHUTDOWN_ABRUPT 0x1
 
 /* Controller Health Status Poll DW0 bits 31:24 and DW1 (NVMe-MI 1.2 5.3). */
 #define NVEMU_MI_CHSP_INCF  (1u << 24)

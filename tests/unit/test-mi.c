@@ -215,7 +215,7 @@ static void bad_messages(void **state)
 	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_CMD_SIZE);
 	/* Unknown / unoffered opcodes. */
 	assert_int_equal(mi_cmd(e, 0x08, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
-	assert_int_equal(mi_cmd(e, 0x0c, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
+	assert_int_equal(mi_cmd(e, 0x0d, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
 	assert_int_equal(mi_cmd(e, 0xff, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
 	/* Reserved NMIMT, PCIe commands, MEB. */
 	n = mi_req(msg, 0, 0, 0);
@@ -280,15 +280,18 @@ static void port_info(void **state)
 	assert_int_equal(pi.smb.mme_addr, 0x1d);
 	assert_int_equal(pi.smb.mme_freq, NVME_MI_CONFIG_SMBUS_FREQ_1MHz);
 	assert_int_equal(pi.smb.mvpd_freq, NVME_MI_CONFIG_SMBUS_FREQ_1MHz);
+	/* NVMe-MI 1.2 5.7 Port Information MEBS: the endpoint's port has the buffer. */
+	assert_int_equal(le32toh(pi.meb), NVEMU_MI_MEB_SIZE);
 
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_port_info << 24 | 2 << 16, 0, &r),
 			 NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(r.len, 12);
-	/* Unknown data structure type, MEB list (no MEB). */
+	/* Unknown data structure type; the MEB Command Support List is empty. */
 	assert_int_equal(mi_cmd(e, 0, 0x06u << 24, 0, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 11); /* DTYP */
-	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_meb_support << 24, 0, &r),
-			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_meb_support << 24, 0, &r), 0);
+	assert_int_equal(get16(r.buf + 5), 4);
+	assert_int_equal(get16(r.buf + 8), 0);
 }
 
 static void ctrl_list_and_info(void **state)
@@ -356,7 +359,8 @@ static void opt_cmds(void **state)
 
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_opt_cmd_support << 24, 0, &r), 0);
 	n = get16(r.buf + 8);
-	assert_int_equal(data_len(&r, 8), 2 + 2 * n);
+	assert_int_equal(get16(r.buf + 5), 2 + 2 * n);
+	assert_int_equal(data_len(&r, 8), (2 + 2 * n + 3) & ~3u);
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *c = r.buf + 10 + 2 * i;
 
@@ -1350,6 +1354,136 @@ static void aem_delay_and_ctrl_scope(void **state)
 	assert_int_equal(k.msg[41 + 9], 0);
 }
 
+/* ---- Management Endpoint Buffer, Shutdown, SES */
+
+/* NVMe-MI 1.2 5.8/5.9 Management Endpoint Buffer Read/Write: DW0 offset, DW1 length. */
+static void meb_read_write(void **state)
+{
+	struct mi_env *e = *state;
+	uint8_t msg[NVEMU_MI_MEB_SIZE + 64];
+	struct mi_resp r;
+	size_t n;
+
+	/* The buffer starts zeroed. */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0, 16, &r), 0);
+	assert_int_equal(data_len(&r, 8), 16);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(r.buf[8 + i], 0);
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 4090, 6);
+	memcpy(msg + n, "abcdef", 6);
+	assert_int_equal(xfer(e, msg, n + 6, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 4088, 8, &r), 0);
+	assert_memory_equal(r.buf + 8, "\0\0abcdef", 8);
+	/* The whole buffer at once, both ways. */
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 0, NVEMU_MI_MEB_SIZE);
+	for (int i = 0; i < NVEMU_MI_MEB_SIZE; i++)
+		msg[n + i] = (uint8_t)(i * 7);
+	assert_int_equal(xfer(e, msg, n + NVEMU_MI_MEB_SIZE, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0, NVEMU_MI_MEB_SIZE, &r), 0);
+	assert_memory_equal(r.buf + 8, msg + n, NVEMU_MI_MEB_SIZE);
+	/* Out of the buffer: Invalid Parameter at the offset or the length. */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, NVEMU_MI_MEB_SIZE, 1, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 8);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 1, NVEMU_MI_MEB_SIZE, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 12);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0xffffffff, 2, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 4095, 2);
+	memcpy(msg + n, "xy", 2);
+	assert_int_equal(xfer(e, msg, n + 2, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_PARAM);
+	/* Data not matching the length. */
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 0, 8);
+	assert_int_equal(xfer(e, msg, n + 4, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_INPUT_SIZE);
+	/* Listed in the Optionally Supported Command List. */
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_opt_cmd_support << 24, 0, &r), 0);
+	{
+		unsigned cnt = get16(r.buf + 8), found = 0;
+
+		for (unsigned i = 0; i < cnt; i++) {
+			const uint8_t *c = r.buf + 10 + 2 * i;
+
+			found += c[0] == NVME_MI_MT_MI &&
+				 (c[1] == NVEMU_MI_OPC_MEB_READ || c[1] == NVEMU_MI_OPC_MEB_WRITE ||
+				  c[1] == NVEMU_MI_OPC_SHUTDOWN);
+			assert_false(c[0] == NVME_MI_MT_MI && (c[1] == NVEMU_MI_OPC_SES_RECEIVE ||
+							       c[1] == NVEMU_MI_OPC_SES_SEND));
+		}
+		assert_int_equal(found, 3);
+	}
+}
+
+/*
+ * NVMe-MI 1.2 5.11 Shutdown: CC.SHN on every enabled controller through the
+ * model; CSTS.SHST reaches "complete", as the in-band host reads it, and the
+ * Controller Health Status Poll reports the SHST change.
+ */
+static void shutdown_cmd(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_ctrl *ctrl = e->tu->ctrl;
+	struct mi_resp r;
+	int i;
+
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)), 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SHUTDOWN, 2, 0, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(r.buf[5], 1);
+	assert_int_equal(get16(r.buf + 6), 8);
+	assert_int_equal(NVME_CC_SHN(nvemu_ctrl_get_cc(ctrl)), 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SHUTDOWN, 0, 0, &r), 0);
+	assert_int_equal(NVME_CC_SHN(nvemu_ctrl_get_cc(ctrl)), NVME_CC_SHN_NORMAL);
+	for (i = 0; i < 1000 && NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)) != NVME_CSTS_SHST_CMPLT;
+	     i++)
+		nvemu_subsys_poll(e->tu->subsys);
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)), NVME_CSTS_SHST_CMPLT);
+	assert_true(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_SHST);
+	/* Already shut down: nothing more to do, still Success. */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SHUTDOWN, NVEMU_MI_SHUTDOWN_ABRUPT, 0, &r), 0);
+	assert_int_equal(NVME_CC_SHN(nvemu_ctrl_get_cc(ctrl)), NVME_CC_SHN_NORMAL);
+	/* The host clears CC.EN and enables again; an abrupt shutdown then sets SHN 10b. */
+	nvemu_ctrl_set_cc(ctrl, 0);
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)), 0);
+}
+
+static void shutdown_abrupt(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_ctrl *ctrl = e->tu->ctrl;
+	struct mi_resp r;
+
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SHUTDOWN, NVEMU_MI_SHUTDOWN_ABRUPT, 0, &r), 0);
+	assert_int_equal(NVME_CC_SHN(nvemu_ctrl_get_cc(ctrl)), NVME_CC_SHN_ABRUPT);
+	for (int i = 0; i < 1000 && NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)) != NVME_CSTS_SHST_CMPLT;
+	     i++)
+		nvemu_subsys_poll(e->tu->subsys);
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)), NVME_CSTS_SHST_CMPLT);
+}
+
+/*
+ * NVMe-MI 1.2 5.9/5.10 SES Receive/Send are optional; without enclosure
+ * services the endpoint answers Invalid Command Opcode (4.1.2) and does not
+ * list them as supported.
+ */
+static void ses_unsupported(void **state)
+{
+	struct mi_env *e = *state;
+	uint8_t msg[64];
+	struct mi_resp r;
+	size_t n;
+
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SES_RECEIVE, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
+	assert_int_equal(r.len, 12);
+	n = mi_req(msg, NVEMU_MI_OPC_SES_SEND, 0, 4);
+	memset(msg + n, 0, 4);
+	assert_int_equal(xfer(e, msg, n + 4, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_OPCODE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1365,6 +1499,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(config, setup, teardown),
 		cmocka_unit_test_setup_teardown(vpd, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(meb_read_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(shutdown_cmd, setup, teardown),
+		cmocka_unit_test_setup_teardown(shutdown_abrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(ses_unsupported, setup, teardown),
 		cmocka_unit_test_setup_teardown(aem_supported_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(aem_enable_list_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(aem_send_retransmit_ack, setup, teardown),

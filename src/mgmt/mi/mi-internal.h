@@ -100,6 +100,7 @@ struct nvemu_mi_ep {
 	struct mi_health_snap hsnap;
 
 	struct mi_aem aem;
+	uint8_t meb[NVEMU_MI_MEB_SIZE]; /* Management Endpoint Buffer */
 
 	unsigned inflight; /* Admin commands the engine still runs */
 	bool dying;
