@@ -49,9 +49,12 @@ void nvemud_mi_del_ep(struct nvemud *d, unsigned i)
 /*
  * Asynchronous Event Messages: every endpoint with AEs enabled looks at the
  * model, sends and retransmits on this tick; the AEM latency is at most one
- * tick plus the requester's AEMD.
+ * tick plus the requester's AEMD. With no AE enabled anywhere the tick slows
+ * down (an enabling Set is seen on the next slow tick; changes are caught
+ * up from the snapshots, none is lost).
  */
-#define MI_AEM_TICK_MS 20
+#define MI_AEM_TICK_MS 10
+#define MI_AEM_IDLE_MS 100
 
 static uint64_t mono_ns(void)
 {
@@ -65,9 +68,14 @@ static void aem_tick(struct loop_src *src, void *arg)
 {
 	struct nvemud_mi *m = arg;
 	uint64_t now = mono_ns();
+	bool active = false;
 
 	for (unsigned i = 0; i < m->nr_eps; i++)
-		nvemu_mi_ep_aem_poll(m->eps[i].mi, now);
+		active |= nvemu_mi_ep_aem_poll(m->eps[i].mi, now) != 0;
+	if (active != m->aem_active) {
+		m->aem_active = active;
+		loop_timer_arm(src, active ? MI_AEM_TICK_MS : MI_AEM_IDLE_MS, true);
+	}
 }
 
 int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
@@ -129,7 +137,7 @@ int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
 	m->eps = n;
 	m->eps[m->nr_eps++] = ep;
 	if (!m->aem_src && d->loop)
-		m->aem_src = loop_add_timer(d->loop, MI_AEM_TICK_MS, true, aem_tick, m);
+		m->aem_src = loop_add_timer(d->loop, MI_AEM_IDLE_MS, true, aem_tick, m);
 	return 0;
 fail_mctp:
 	nvemu_mctp_ep_destroy(ep.mctp);
