@@ -410,6 +410,8 @@ int main(int argc, char **argv)
 	struct result res[2] = { { .name = "Identify Controller (4 KiB)" },
 				 { .name = "NVM Subsystem Health Status Poll" } };
 	struct result aem = {.name = "AEM: RPC set_health -> AEM"};
+	struct result nores = {.name = "Health Poll, no send verdicts"};
+	nvme_mi_ep_t ep2;
 	struct ser_result ser;
 	char rsock[4200];
 	double secs = 2.0;
@@ -467,6 +469,14 @@ int main(int argc, char **argv)
 	}
 	if (run(OP_IDENTIFY, ep, ctrl, secs, &res[0]) || run(OP_HEALTH, ep, ctrl, secs, &res[1]))
 		goto out_daemon;
+	/* The same poll from a socket that asks the router for no send verdicts (no EAGAIN). */
+	setenv("NVEMU_MCTP_SEND_RESULT", "0", 1);
+	ep2 = nvme_mi_open_mctp(root, 1, 9);
+	unsetenv("NVEMU_MCTP_SEND_RESULT");
+	if (!ep2 || run(OP_HEALTH, ep2, ctrl, secs, &nores)) {
+		fprintf(stderr, "bench-mi: second endpoint failed\n");
+		goto out_daemon;
+	}
 
 	printf("NVMe-MI through libnvemu-mctp-preload.so -> nvemud (MCTP net 1, EID 9, MTU 64), "
 	       "one request at a time\n\n");
@@ -476,6 +486,11 @@ int main(int argc, char **argv)
 		printf("%-34s %9lu %12.0f %10.1f %10.1f %10.1f %10.1f\n", res[i].name, res[i].n,
 		       (double)res[i].n / res[i].secs, res[i].mean_us, res[i].p50_us, res[i].p99_us,
 		       res[i].max_us);
+	printf("%-34s %9lu %12.0f %10.1f %10.1f %10.1f %10.1f\n", nores.name, nores.n,
+	       (double)nores.n / nores.secs, nores.mean_us, nores.p50_us, nores.p99_us,
+	       nores.max_us);
+	printf("ratio with / without send verdicts (EAGAIN reporting), round trips/s: %.2f\n",
+	       ((double)res[1].n / res[1].secs) / ((double)nores.n / nores.secs));
 	fflush(stdout);
 
 	if (run_serial(secs, &ser))

@@ -221,8 +221,8 @@ enum {
 	NVEMU_MCTP_WIRE_DROPTAG = 4, /* client -> router: SIOCMCTPDROPTAG */
 	/*
 	 * client -> router: the descriptor (SCM_RIGHTS) of a SOCK_SEQPACKET
-	 * socket on which the router answers every later SEND with a
-	 * SEND_RESULT, so that sendmsg() can fail as the kernel's does.
+	 * socket on which the router answers every later tag-owner SEND
+	 * with a SEND_RESULT, so that sendmsg() can fail as the kernel's does.
 	 */
 	NVEMU_MCTP_WIRE_HELLO = 5,
 	/* router -> client (on the HELLO socket): net = 0 or a positive errno (EAGAIN). */

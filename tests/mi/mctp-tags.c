@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 	   "A closed: B's send goes");
 	p.fd = fb;
 	ok(poll(&p, 1, 2000) == 1, "B: the answer arrives");
-	n = recvfrom(fb, rsp, sizeof(rsp), 0, NULL, NULL);
+	n = recvfrom(fb, rsp, sizeof(rsp), MSG_DONTWAIT, NULL, NULL);
 	ok(n >= 3 && rsp[1] == 0x02 && rsp[2] == 0, "B: Get Endpoint ID Success");
 	close(fb);
 	printf("1..%d\n", n_tests);

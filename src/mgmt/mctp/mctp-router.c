@@ -186,6 +186,20 @@ static struct router_ep *route(struct nvemu_mctp_router *r, unsigned int net, ui
 	return eid == NVEMU_MCTP_EID_NULL && n == 1 ? only : NULL;
 }
 
+/*
+ * A holder that has hung up but whose hang-up is not handled yet (another
+ * client's send came first in this batch): the kernel would have freed its
+ * tags at close(), so do it now.
+ */
+static bool client_gone(struct router_client *c)
+{
+	struct pollfd pf = {.fd = c->fd, .events = POLLRDHUP};
+
+	if (!c->dead && poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+		c->dead = true;
+	return c->dead;
+}
+
 static int tag_get(struct router_ep *re, struct router_client *c, uint8_t ctag, uint8_t addr)
 {
 	uint64_t now = now_ns();
@@ -208,6 +222,18 @@ static int tag_get(struct router_ep *re, struct router_client *c, uint8_t ctag, 
 		if (t->client && t->expires < now)
 			t->client = NULL;
 		if (!t->client) {
+			t->client = c;
+			t->client_tag = ctag;
+			t->addr = addr;
+			t->expires = now + re->r->tag_lifetime_ns;
+			return i;
+		}
+	}
+	/* All taken: free those of holders that hung up meanwhile, then look again. */
+	for (i = 0; i < 8; i++) {
+		struct router_tag *t = &re->tags[i];
+
+		if (t->client != c && client_gone(t->client)) {
 			t->client = c;
 			t->client_tag = ctag;
 			t->addr = addr;
@@ -239,12 +265,13 @@ static int send_to_ep(struct router_client *c, struct router_ep *re,
 	return 0;
 }
 
-static void send_result(struct router_client *c, int err)
+/* Only a tag owner's send can fail (no tag), and only its sender waits for the verdict. */
+static void send_result(struct router_client *c, const struct nvemu_mctp_wire *req, int err)
 {
 	struct nvemu_mctp_wire w = {.op = NVEMU_MCTP_WIRE_SEND_RESULT, .net = (uint32_t)err};
 
 	/* The client waits for it; a full queue means it stopped waiting. */
-	if (c->ack_fd >= 0)
+	if (c->ack_fd >= 0 && (req->tag & MCTP_TAG_OWNER))
 		send(c->ack_fd, &w, sizeof(w), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
@@ -260,14 +287,14 @@ static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wir
 		re = route(r, w->net, w->eid);
 		if (re)
 			err = send_to_ep(c, re, w, msg, len);
-		send_result(c, err);
+		send_result(c, w, err);
 		return;
 	}
 	/* The broadcast EID reaches every endpoint on the network, as on a shared bus. */
 	LIST_FOREACH(re, &r->eps, link)
 		if (nvemu_mctp_ep_net(re->ep) == w->net)
 			send_to_ep(c, re, w, msg, len);
-	send_result(c, 0);
+	send_result(c, w, 0);
 }
 
 /* Descriptors passed with a message: the HELLO socket is kept, anything else closed. */
