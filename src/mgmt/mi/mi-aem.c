@@ -231,8 +231,9 @@ void mi_aem_config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0,
 	/* Any Set acknowledges the outstanding AEM. */
 	drop_msg(a);
 	if (numaee) {
-		a->bound = any_enabled(a);
-		if (a->bound && a->ops && a->ops->bind)
+		/* Without a binding (in process) there is nowhere to send AEMs. */
+		a->bound = any_enabled(a) && a->ops;
+		if (a->bound && a->ops->bind)
 			a->ops->bind(a->arg);
 	}
 	/* The response reports what occurred since the AEM (or the enable). */
@@ -282,11 +283,12 @@ static void aem_build(struct mi_aem *a)
 
 uint64_t nvemu_mi_ep_aem_poll(struct nvemu_mi_ep *ep, uint64_t now)
 {
-	struct mi_aem *a = &ep->aem;
+	struct mi_aem *a;
 	uint64_t rd, next = 0;
 
-	if (!ep || ep->dying || !any_enabled(a))
+	if (!ep || ep->dying || !any_enabled(&ep->aem))
 		return 0;
+	a = &ep->aem;
 	mi_update_health(ep);
 	rd = (a->aerd ? a->aerd : 1) * NS_PER_100MS;
 	if (a->awaiting && now >= a->retry_at) {
