@@ -38,3 +38,8 @@ check "aem-receiver exits 0" [ "$rrc" -eq 0 ]
 [ "$rrc" -eq 0 ] || diag "$(cat "$T/recv.err")"
 call nvme_mi_endpoint_list
 check "the endpoint counted transmitted messages" [ "$(jget 0.stats.tx_messages)" -ge 8 ]
+expect_eq "nvme_mi_endpoint_list: 2 AEMs sent" "$(jget 0.aem.sent)" 2
+# 1 before the ack (a second may cross it on a loaded machine), 4 never acknowledged.
+rt=$(jget 0.aem.retransmitted)
+check "nvme_mi_endpoint_list: $rt retransmitted (5, or 6 if one crossed the ack)" \
+	[ "$rt" -ge 5 ] && [ "$rt" -le 6 ]
