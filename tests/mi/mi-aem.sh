@@ -42,4 +42,4 @@ expect_eq "nvme_mi_endpoint_list: 2 AEMs sent" "$(jget 0.aem.sent)" 2
 # 1 before the ack (a second may cross it on a loaded machine), 4 never acknowledged.
 rt=$(jget 0.aem.retransmitted)
 check "nvme_mi_endpoint_list: $rt retransmitted (5, or 6 if one crossed the ack)" \
-	[ "$rt" -ge 5 ] && [ "$rt" -le 6 ]
+	test "$rt" -ge 5 -a "$rt" -le 6
