@@ -106,7 +106,8 @@ static int config_set_ae(uint32_t dw0, const uint8_t *data, size_t dlen, uint8_t
 
 	dw0 |= 0x04;
 	memcpy(b + 7, &dw0, 4);
-	memcpy(b + 15, data, dlen);
+	if (dlen)
+		memcpy(b + 15, data, dlen);
 	return mi_request(b, 15 + dlen, rsp, max);
 }
 
@@ -166,6 +167,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: aem-receiver NET EID CMD1 CMD2\n");
 		return 1;
 	}
+	/* The preload is loaded already; the RPC commands run without it. */
+	unsetenv("LD_PRELOAD");
 	peer.smctp_family = AF_MCTP;
 	peer.smctp_network = strtoul(argv[1], NULL, 0);
 	peer.smctp_addr.s_addr = strtoul(argv[2], NULL, 0);

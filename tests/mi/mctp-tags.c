@@ -46,6 +46,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3)
 		return 1;
+	alarm(30); /* every wait below is bounded; this bounds the whole run too */
 	a.smctp_network = strtoul(argv[1], NULL, 0);
 	a.smctp_addr.s_addr = strtoul(argv[2], NULL, 0);
 	fa = socket(AF_MCTP, SOCK_DGRAM, 0);

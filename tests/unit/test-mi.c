@@ -1117,7 +1117,8 @@ static uint8_t aem_set(struct mi_env *e, uint32_t dw0, const uint8_t *data, size
 	uint8_t msg[256];
 	size_t n = mi_req(msg, nvme_mi_mi_opcode_configuration_set, NVEMU_MI_CONFIG_AE | dw0, 0);
 
-	memcpy(msg + n, data, dlen);
+	if (dlen)
+		memcpy(msg + n, data, dlen);
 	assert_int_equal(xfer(e, msg, n + dlen, r), 1);
 	return resp_status(r, NVME_MI_MT_MI);
 }
