@@ -219,6 +219,14 @@ enum {
 	NVEMU_MCTP_WIRE_RECV = 2,    /* router -> client: a message from (net, eid) */
 	NVEMU_MCTP_WIRE_BIND = 3,    /* client -> router: receive requests of a type */
 	NVEMU_MCTP_WIRE_DROPTAG = 4, /* client -> router: SIOCMCTPDROPTAG */
+	/*
+	 * client -> router: the descriptor (SCM_RIGHTS) of a SOCK_SEQPACKET
+	 * socket on which the router answers every later tag-owner SEND
+	 * with a SEND_RESULT, so that sendmsg() can fail as the kernel's does.
+	 */
+	NVEMU_MCTP_WIRE_HELLO = 5,
+	/* router -> client (on the HELLO socket): net = 0 or a positive errno (EAGAIN). */
+	NVEMU_MCTP_WIRE_SEND_RESULT = 6,
 };
 
 struct nvemu_mctp_wire {

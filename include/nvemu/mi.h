@@ -36,7 +36,17 @@ enum nvemu_mi_opcode {
 	NVEMU_MI_OPC_VPD_READ = 0x05,
 	NVEMU_MI_OPC_VPD_WRITE = 0x06,
 	NVEMU_MI_OPC_RESET = 0x07,
+	NVEMU_MI_OPC_SES_RECEIVE = 0x08,
+	NVEMU_MI_OPC_SES_SEND = 0x09,
+	NVEMU_MI_OPC_MEB_READ = 0x0a,
+	NVEMU_MI_OPC_MEB_WRITE = 0x0b,
+	NVEMU_MI_OPC_SHUTDOWN = 0x0c,
 };
+
+/* Management Endpoint Buffer size (Port Information MEBS of the endpoint's port). */
+#define NVEMU_MI_MEB_SIZE 4096
+/* Shutdown DW0 bit 0: abrupt (CC.SHN 10b) rather than normal (01b). */
+#define NVEMU_MI_SHUTDOWN_ABRUPT 0x1
 
 /* Controller Health Status Poll DW0 bits 31:24 and DW1 (NVMe-MI 1.2 5.3). */
 #define NVEMU_MI_CHSP_INCF  (1u << 24)
@@ -126,5 +136,45 @@ int nvemu_mi_ep_vpd_write(struct nvemu_mi_ep *ep, uint32_t off, const void *data
 
 /* Composite Controller Status flags pending (NVM Subsystem Health Status Poll). */
 uint16_t nvemu_mi_ep_ccs(struct nvemu_mi_ep *ep);
+
+/*
+ * Asynchronous Event Messages (NVMe-MI 2.0, TP6035). Configuration Set
+ * with Configuration Identifier 04h enables AEs; the requester of that Set
+ * becomes the destination of the endpoint's AEMs. The binding supplies:
+ *  bind: remember the source of the request being handled now;
+ *  send: send msg (type byte .. MIC) to that source as a request the
+ *        endpoint owns the tag of; 0 or a negative errno.
+ * nvemu_mi_ep_aem_poll() notices model changes, sends a due AEM and
+ * retransmits an unacknowledged one; call it at least as often as the
+ * returned deadline (CLOCK_MONOTONIC ns; 0: no AE is enabled, nothing due).
+ */
+#define NVEMU_MI_CONFIG_AE	      0x04
+#define NVEMU_MI_NMIMT_AE	      5
+#define NVEMU_MI_AEM_MAX_RETRIES      4
+/* nvemu's AE identifiers: the Composite Controller Status bit number + 1. */
+enum nvemu_mi_aei {
+	NVEMU_MI_AEI_RDY = 0x01,
+	NVEMU_MI_AEI_CFS = 0x02,
+	NVEMU_MI_AEI_SHST = 0x03,
+	NVEMU_MI_AEI_NSSRO = 0x05,
+	NVEMU_MI_AEI_CECO = 0x06,
+	NVEMU_MI_AEI_NAC = 0x07,
+	NVEMU_MI_AEI_FA = 0x08,
+	NVEMU_MI_AEI_CTEMP = 0x0a,
+	NVEMU_MI_AEI_PDLU = 0x0b,
+	NVEMU_MI_AEI_SPARE = 0x0c,
+	NVEMU_MI_AEI_CWARN = 0x0d,
+};
+
+struct nvemu_mi_aem_ops {
+	void (*bind)(void *arg);
+	int (*send)(void *arg, const uint8_t *msg, size_t len);
+};
+
+void nvemu_mi_ep_set_aem_ops(struct nvemu_mi_ep *ep, const struct nvemu_mi_aem_ops *ops,
+			     void *arg);
+uint64_t nvemu_mi_ep_aem_poll(struct nvemu_mi_ep *ep, uint64_t now_ns);
+/* AEMs sent and retransmitted so far (for tests and statistics). */
+void nvemu_mi_ep_aem_stats(const struct nvemu_mi_ep *ep, uint64_t *sent, uint64_t *retransmitted);
 
 #endif

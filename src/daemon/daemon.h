@@ -64,6 +64,8 @@ struct nvemud_mi {
 	struct loop_src *router_src;
 	struct mi_endpoint *eps; /* creation order */
 	unsigned nr_eps;
+	struct loop_src *aem_src; /* polls the endpoints' Asynchronous Events */
+	bool aem_active;	  /* some endpoint has AEs enabled: the fast tick */
 };
 
 struct nvemud_vfu;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 #include <nvemu/mctp.h>
 #include <nvemu/mi.h>
@@ -43,6 +44,38 @@ void nvemud_mi_del_ep(struct nvemud *d, unsigned i)
 	ep_free(d, &m->eps[i]);
 	memmove(&m->eps[i], &m->eps[i + 1], (m->nr_eps - i - 1) * sizeof(*m->eps));
 	m->nr_eps--;
+}
+
+/*
+ * Asynchronous Event Messages: every endpoint with AEs enabled looks at the
+ * model, sends and retransmits on this tick; the AEM latency is at most one
+ * tick plus the requester's AEMD. With no AE enabled anywhere the tick slows
+ * down (an enabling Set is seen on the next slow tick; changes are caught
+ * up from the snapshots, none is lost).
+ */
+#define MI_AEM_TICK_MS 10
+#define MI_AEM_IDLE_MS 100
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void aem_tick(struct loop_src *src, void *arg)
+{
+	struct nvemud_mi *m = arg;
+	uint64_t now = mono_ns();
+	bool active = false;
+
+	for (unsigned i = 0; i < m->nr_eps; i++)
+		active |= nvemu_mi_ep_aem_poll(m->eps[i].mi, now) != 0;
+	if (active != m->aem_active) {
+		m->aem_active = active;
+		loop_timer_arm(src, active ? MI_AEM_TICK_MS : MI_AEM_IDLE_MS, true);
+	}
 }
 
 int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
@@ -103,6 +136,8 @@ int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
 	}
 	m->eps = n;
 	m->eps[m->nr_eps++] = ep;
+	if (!m->aem_src && d->loop)
+		m->aem_src = loop_add_timer(d->loop, MI_AEM_IDLE_MS, true, aem_tick, m);
 	return 0;
 fail_mctp:
 	nvemu_mctp_ep_destroy(ep.mctp);
@@ -193,6 +228,8 @@ void nvemud_mi_free(struct nvemud *d)
 	if (!d->mi)
 		return;
 	nvemud_mi_stop(d);
+	if (d->mi->aem_src)
+		loop_del(d->mi->aem_src);
 	while (d->mi->nr_eps)
 		nvemud_mi_del_ep(d, d->mi->nr_eps - 1);
 	free(d->mi->eps);

@@ -175,6 +175,14 @@ static json_t *ep_json(struct mi_endpoint *ep)
 		return json_null();
 	json_object_set_new(j, "binding", json_string(ep->serial ? "serial" : "mctp"));
 	json_object_set_new(j, "ctrl_id0_alias", json_boolean(nvemu_mi_ep_ctrl0_alias(ep->mi)));
+	{
+		uint64_t sent, resent;
+
+		/* Asynchronous Event Messages sent, and sent again for want of an ack. */
+		nvemu_mi_ep_aem_stats(ep->mi, &sent, &resent);
+		json_object_set_new(j, "aem", json_pack("{s:I, s:I}", "sent", (json_int_t)sent,
+							"retransmitted", (json_int_t)resent));
+	}
 	if (ep->serial) {
 		json_object_set_new(j, "serial", json_string(nvemud_mi_serial_spec(ep->serial)));
 		json_object_set_new(j, "serial_path",

@@ -19,7 +19,10 @@
  * parsers; clear: the bytes go in as they are (MIC and framing checks).
  * Bits 3:1 pick the NMIMT forced into byte 1 (7: keep the fuzzer's byte).
  * Every response must be framed right: 0x84, ROR set, whole dwords, a
- * valid MIC, at most one per request.
+ * valid MIC, at most one per request. Asynchronous Event Messages (enabled
+ * by an AE Enable List in the input) are polled after every input, the
+ * clock advancing 100 ms a run: each must be a request of NMIMT 5 with a
+ * valid MIC and an occurrence list whose length fits the message.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,6 +38,29 @@ static struct nvemu_subsys *subsys;
 static struct nvemu_mi_ep *ep;
 static unsigned runs;
 static int calls; /* responses to the current input */
+
+static void aem_bind(void *arg)
+{
+	(void)arg;
+}
+
+static int aem_check(void *arg, const uint8_t *m, size_t len)
+{
+	uint32_t mic, ll;
+
+	(void)arg;
+	if (len < 4 + 7 + 4 || len % 4 || m[0] != 0x84 || m[1] != NVEMU_MI_NMIMT_AE << 3)
+		__builtin_trap();
+	memcpy(&mic, m + len - 4, 4);
+	if (le32toh(mic) != nvemu_crc32c(m, len - 4))
+		__builtin_trap();
+	ll = m[6] | m[7] << 8 | (uint32_t)(m[8] & 0x7f) << 16;
+	if (ll < 7 || 4 + ll > len - 4 || m[9] != 7)
+		__builtin_trap();
+	return 0;
+}
+
+static const struct nvemu_mi_aem_ops aem_ops = {.bind = aem_bind, .send = aem_check};
 
 static void build(void)
 {
@@ -70,6 +96,7 @@ static void build(void)
 	subsys->tnvmcap = 1 << 20;
 	if (nvemu_mi_ep_create(subsys, tw, &ep, NULL))
 		abort();
+	nvemu_mi_ep_set_aem_ops(ep, &aem_ops, NULL);
 }
 
 static void check(void *ctx, const uint8_t *r, size_t len)
@@ -114,5 +141,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	calls = 0;
 	nvemu_mi_ep_handle(ep, msg, n, check, NULL);
 	nvemu_subsys_poll(subsys);
+	nvemu_mi_ep_aem_poll(ep, (uint64_t)runs * 100000000ULL);
 	return 0;
 }

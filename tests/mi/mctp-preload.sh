@@ -62,6 +62,17 @@ done
 [ $wait_ok -eq 6 ] && ok "six concurrent clients answered" ||
 	not_ok "concurrent: $wait_ok/6: $(cat "$T"/par.1 "$T"/par.1.err)"
 
+# Tag exhaustion: EAGAIN from sendmsg, as AF_MCTP; responses stay queued.
+if pre "$MCTP_TAGS" 1 9 >"$T/tags.out" 2>"$T/tags.err"; then
+	ok "tag exhaustion: $(grep -c '^ok' "$T/tags.out") checks of mctp-tags passed"
+else
+	not_ok "tag exhaustion (mctp-tags)"
+	grep -v '^ok' "$T/tags.out" | sed 's/^/#   /'
+	sed 's/^/#   /' "$T/tags.err"
+fi
+# The eight tags were taken by a socket that is closed now: others work again.
+expect "after the tag holder closed, Get Endpoint ID" "eid=9 010200090200" 1 9 0 8102
+
 # No router: socket(AF_MCTP) fails and says where it looked.
 if LD_PRELOAD="$PRELOAD" NVEMU_MCTP_SOCKET="$T/none" "$MCTP_CTL" 1 9 0 8102 \
 	>/dev/null 2>"$T/err"; then

@@ -862,6 +862,117 @@ static void router_tag_expiry(void **state)
 	rmdir(path);
 }
 
+/* Send a wire header with descriptors attached (SCM_RIGHTS). */
+static void wire_send_fds(int fd, uint8_t op, const int *fds, int nfds)
+{
+	struct nvemu_mctp_wire w = {.op = op};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} cbuf;
+	struct iovec iov = {.iov_base = &w, .iov_len = sizeof(w)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+
+	memset(&cbuf, 0, sizeof(cbuf));
+	if (nfds) {
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	}
+	assert_int_equal(sendmsg(fd, &mh, 0), (ssize_t)sizeof(w));
+}
+
+/* The verdict the router wrote on the HELLO socket: errno or -1 for none. */
+static int send_result(int ctl)
+{
+	struct nvemu_mctp_wire w;
+
+	if (recv(ctl, &w, sizeof(w), MSG_DONTWAIT) != (ssize_t)sizeof(w))
+		return -1;
+	assert_int_equal(w.op, NVEMU_MCTP_WIRE_SEND_RESULT);
+	return (int)w.net;
+}
+
+/* An fd's peer is closed when reading it gives end of file. */
+static bool peer_closed(int fd)
+{
+	char c;
+
+	return recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+/*
+ * Tag exhaustion reported as AF_MCTP reports it (EAGAIN from sendmsg): a
+ * client that said HELLO with a socket gets a SEND_RESULT for every SEND;
+ * descriptors passed with any other message are closed, not kept.
+ */
+static void router_send_result(void **state)
+{
+	struct env *e = *state;
+	struct nvemu_mctp_router *r = NULL;
+	char path[] = "/tmp/nvemu-test-mctp-XXXXXX", sock[64];
+	const uint8_t get_eid[] = {0x81, 0x02};
+	uint8_t body[NVEMU_MCTP_MAX_MSG];
+	struct nvemu_mctp_wire w;
+	int a, b, sa[2], sb[2], junk[2];
+
+	assert_non_null(mkdtemp(path));
+	snprintf(sock, sizeof(sock), "%s/s", path);
+	assert_int_equal(nvemu_mctp_router_create(sock, &r, NULL), 0);
+	assert_int_equal(nvemu_mctp_router_add_ep(r, e->ep, NULL), 0);
+	a = connect_router(sock);
+	b = connect_router(sock);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sa), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sb), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, junk), 0);
+	wire_send_fds(a, NVEMU_MCTP_WIRE_HELLO, &sa[1], 1);
+	wire_send_fds(b, NVEMU_MCTP_WIRE_HELLO, &sb[1], 1);
+	close(sa[1]);
+	close(sb[1]);
+	/* A descriptor riding on a BIND is not kept. */
+	wire_send_fds(b, NVEMU_MCTP_WIRE_BIND, &junk[1], 1);
+	close(junk[1]);
+	pump(r);
+	assert_true(peer_closed(junk[0]));
+
+	/* A takes all eight tags with answered-later preallocated requests. */
+	prealloc_all(r, a);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(send_result(sa[0]), 0);
+	/* B: EAGAIN, at once, and nothing reaches the endpoint. */
+	wire_send(b, 0x00, EID, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(send_result(sb[0]), EAGAIN);
+	assert_int_equal(wire_recv(b, &w, body, sizeof(body)), -1);
+	/* A message without TO needs no tag: sent, and nobody waits for a verdict. */
+	wire_send(b, 0x7e, EID, 0, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(send_result(sb[0]), -1);
+	/* A leaves: its tags are free, B's next send goes and is answered. */
+	close(a);
+	pump(r);
+	assert_true(peer_closed(sa[0]));
+	wire_send(b, 0x00, EID, MCTP_TAG_OWNER, 1, get_eid, sizeof(get_eid));
+	pump(r);
+	assert_int_equal(send_result(sb[0]), 0);
+	assert_int_equal(wire_recv(b, &w, body, sizeof(body)), 6);
+	/* A client without HELLO gets no results at all (older preloads). */
+	close(b);
+	pump(r);
+	assert_true(peer_closed(sb[0]));
+	close(sa[0]);
+	close(sb[0]);
+	close(junk[0]);
+	nvemu_mctp_router_remove_ep(r, e->ep);
+	nvemu_mctp_router_destroy(r);
+	rmdir(path);
+}
+
 /* ---- the router's socket: owner-only, never another's, rests when out of fds ---- */
 
 static void router_dir(char *dir, char *sock, size_t len)
@@ -1095,6 +1206,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(async_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_wire, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_tag_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_send_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_socket_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_empty_record_and_broadcast, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_max_clients, setup, teardown),

@@ -215,7 +215,7 @@ static void bad_messages(void **state)
 	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_CMD_SIZE);
 	/* Unknown / unoffered opcodes. */
 	assert_int_equal(mi_cmd(e, 0x08, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
-	assert_int_equal(mi_cmd(e, 0x0c, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
+	assert_int_equal(mi_cmd(e, 0x0d, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
 	assert_int_equal(mi_cmd(e, 0xff, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
 	/* Reserved NMIMT, PCIe commands, MEB. */
 	n = mi_req(msg, 0, 0, 0);
@@ -280,15 +280,18 @@ static void port_info(void **state)
 	assert_int_equal(pi.smb.mme_addr, 0x1d);
 	assert_int_equal(pi.smb.mme_freq, NVME_MI_CONFIG_SMBUS_FREQ_1MHz);
 	assert_int_equal(pi.smb.mvpd_freq, NVME_MI_CONFIG_SMBUS_FREQ_1MHz);
+	/* NVMe-MI 1.2 5.7 Port Information MEBS: the endpoint's port has the buffer. */
+	assert_int_equal(le32toh(pi.meb), NVEMU_MI_MEB_SIZE);
 
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_port_info << 24 | 2 << 16, 0, &r),
 			 NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(r.len, 12);
-	/* Unknown data structure type, MEB list (no MEB). */
+	/* Unknown data structure type; the MEB Command Support List is empty. */
 	assert_int_equal(mi_cmd(e, 0, 0x06u << 24, 0, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 11); /* DTYP */
-	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_meb_support << 24, 0, &r),
-			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_meb_support << 24, 0, &r), 0);
+	assert_int_equal(get16(r.buf + 5), 4);
+	assert_int_equal(get16(r.buf + 8), 0);
 }
 
 static void ctrl_list_and_info(void **state)
@@ -356,7 +359,8 @@ static void opt_cmds(void **state)
 
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_opt_cmd_support << 24, 0, &r), 0);
 	n = get16(r.buf + 8);
-	assert_int_equal(data_len(&r, 8), 2 + 2 * n);
+	assert_int_equal(get16(r.buf + 5), 2 + 2 * n);
+	assert_int_equal(data_len(&r, 8), (2 + 2 * n + 3) & ~3u);
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *c = r.buf + 10 + 2 * i;
 
@@ -1078,6 +1082,409 @@ static void admin_forbidden(void **state)
 	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
 }
 
+/* ---- Asynchronous Event Messages (NVMe-MI 2.0, TP6035) */
+
+struct aem_sink {
+	int binds, sends;
+	uint8_t msg[1024];
+	size_t len;
+};
+
+static void sink_bind(void *arg)
+{
+	((struct aem_sink *)arg)->binds++;
+}
+
+static int sink_send(void *arg, const uint8_t *msg, size_t len)
+{
+	struct aem_sink *k = arg;
+
+	assert_true(len <= sizeof(k->msg));
+	memcpy(k->msg, msg, len);
+	k->len = len;
+	k->sends++;
+	return 0;
+}
+
+static const struct nvemu_mi_aem_ops sink_ops = {.bind = sink_bind, .send = sink_send};
+
+#define MS(x) ((uint64_t)(x) * 1000000ULL)
+
+/* Configuration Set, ID 04h, with data (an AE Enable List or nothing). */
+static uint8_t aem_set(struct mi_env *e, uint32_t dw0, const uint8_t *data, size_t dlen,
+		       struct mi_resp *r)
+{
+	uint8_t msg[256];
+	size_t n = mi_req(msg, nvme_mi_mi_opcode_configuration_set, NVEMU_MI_CONFIG_AE | dw0, 0);
+
+	if (dlen)
+		memcpy(msg + n, data, dlen);
+	assert_int_equal(xfer(e, msg, n + dlen, r), 1);
+	return resp_status(r, NVME_MI_MT_MI);
+}
+
+/* An AE Enable List of n items: ids[i], enabled per en bit i. */
+static size_t aee_list(uint8_t *p, const uint8_t *ids, unsigned n, unsigned en)
+{
+	size_t tl = 5 + 3 * n;
+
+	p[0] = (uint8_t)n;
+	p[1] = 0;
+	p[2] = (uint8_t)tl;
+	p[3] = (uint8_t)(tl >> 8);
+	p[4] = 5;
+	for (unsigned i = 0; i < n; i++) {
+		p[5 + 3 * i] = 3;
+		p[6 + 3 * i] = ids[i];
+		p[7 + 3 * i] = (en >> i) & 1 ? 0x80 : 0;
+	}
+	return tl;
+}
+
+/* NVMe-MI 2.0 Configuration Get, Asynchronous Event: the AE Supported List. */
+static void aem_supported_list(void **state)
+{
+	static const uint8_t ids[] = {1, 2, 3, 5, 6, 7, 8, 0x0a, 0x0b, 0x0c, 0x0d};
+	struct mi_env *e = *state;
+	uint8_t list[64];
+	struct mi_resp r;
+	const uint8_t *d;
+
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get, NVEMU_MI_CONFIG_AE, 0, &r),
+			 0);
+	d = r.buf + 8;
+	assert_int_equal(d[0], sizeof(ids)); /* NUMAES */
+	assert_int_equal(d[1], 0);	     /* AESLVER */
+	assert_int_equal(get16(d + 2), 5 + 3 * sizeof(ids));
+	assert_int_equal(d[4], 5); /* AESLHL */
+	for (unsigned i = 0; i < sizeof(ids); i++) {
+		assert_int_equal(d[5 + 3 * i], 3);
+		assert_int_equal(get16(d + 6 + 3 * i), ids[i]); /* not enabled: bit 15 clear */
+	}
+	/* Enabled ones report bit 15. */
+	assert_int_equal(aem_set(e, 0, list, aee_list(list, (const uint8_t[]){0x0a}, 1, 1), &r), 0);
+	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get, NVEMU_MI_CONFIG_AE, 0, &r),
+			 0);
+	assert_int_equal(get16(r.buf + 8 + 6 + 3 * 7), 0x800a);
+	assert_int_equal(get16(r.buf + 8 + 6 + 3 * 8), 0x000b);
+}
+
+/* Malformed AE Enable Lists: Invalid Parameter at the field, nothing changed. */
+static void aem_enable_list_errors(void **state)
+{
+	struct mi_env *e = *state;
+	uint8_t l[64];
+	struct mi_resp r;
+	size_t n;
+
+	n = aee_list(l, (const uint8_t[]){0x0a, 0x0b}, 2, 3);
+	l[1] = 1; /* AEELVER */
+	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 17);
+	n = aee_list(l, (const uint8_t[]){0x0a, 0x0b}, 2, 3);
+	l[4] = 6; /* AEELHL */
+	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 20);
+	n = aee_list(l, (const uint8_t[]){0x0a, 0x0b}, 2, 3);
+	l[2] = 12; /* AEETL */
+	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 18);
+	n = aee_list(l, (const uint8_t[]){0x0a, 0x0b}, 2, 3);
+	l[8] = 2; /* second item's AEEL */
+	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 24);
+	n = aee_list(l, (const uint8_t[]){0x0a, 0x04}, 2, 3); /* 04h unsupported */
+	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 25);
+	n = aee_list(l, (const uint8_t[]){0x0a}, 1, 1);
+	l[7] |= 0x01; /* AEEI reserved bit 8 */
+	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 23);
+	n = aee_list(l, (const uint8_t[]){0x0a}, 1, 1);
+	assert_int_equal(aem_set(e, 0, l, 3, &r), NVME_MI_RESP_INVALID_INPUT_SIZE);
+	assert_int_equal(aem_set(e, 0, l, n - 1, &r), NVME_MI_RESP_INVALID_INPUT_SIZE); /* TL != data */
+	l[2] = (uint8_t)(n - 1);
+	assert_int_equal(aem_set(e, 0, l, n - 1, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(aem_set(e, 1u << 27, NULL, 0, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(r.buf[5], 3);
+	assert_int_equal(get16(r.buf + 6), 11);
+	/* Other configurations still take no data. */
+	{
+		uint8_t msg[64];
+		size_t m = mi_req(msg, nvme_mi_mi_opcode_configuration_set,
+				  NVME_MI_CONFIG_HEALTH_STATUS_CHANGE, 0);
+
+		memset(msg + m, 0, 4);
+		assert_int_equal(xfer(e, msg, m + 4, &r), 1);
+		assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_CMD_SIZE);
+	}
+	/* Nothing was enabled by any of them. */
+	assert_int_equal(nvemu_mi_ep_aem_poll(e->ep, MS(1)), 0);
+}
+
+static void check_mic(const uint8_t *m, size_t len)
+{
+	uint32_t mic;
+
+	assert_int_equal(len % 4, 0);
+	memcpy(&mic, m + len - 4, 4);
+	assert_int_equal(le32toh(mic), nvemu_crc32c(m, len - 4));
+}
+
+/*
+ * The AEM (NVMe-MI 2.0 "Asynchronous Event Message"): enable, a model
+ * change, the message byte by byte, retransmission every AERD until the
+ * acknowledgement (a Configuration Set), none after it, and a bounded
+ * number without one.
+ */
+static void aem_send_retransmit_ack(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_subsys *s = e->tu->subsys;
+	struct aem_sink k = {0};
+	struct nvemu_health h;
+	struct nvemu_error err;
+	uint8_t l[64], want[24] = {0x84, NVEMU_MI_NMIMT_AE << 3, 0, 0,
+				   1, 0, 17, 0, 0, 7, 1 << 3,
+				   9, 1, 0, NVEMU_MI_AEI_CTEMP, 0, 0, 0, 0, 0, 61};
+	uint64_t sent, resent;
+	struct mi_resp r;
+	size_t n;
+
+	nvemu_mi_ep_set_aem_ops(e->ep, &sink_ops, &k);
+	n = aee_list(l, (const uint8_t[]){NVEMU_MI_AEI_CTEMP, NVEMU_MI_AEI_PDLU}, 2, 3);
+	/* AERD 2 (200 ms), AEMD 0. */
+	assert_int_equal(aem_set(e, 2u << 8, l, n, &r), 0);
+	assert_int_equal(k.binds, 1);
+	/* The response: an empty AE Occurrence List of generation 0. */
+	assert_int_equal(data_len(&r, 8), 8);
+	assert_memory_equal(r.buf + 8, ((const uint8_t[]){0, 0, 7, 0, 0, 7, 0, 0}), 8);
+	assert_int_not_equal(nvemu_mi_ep_aem_poll(e->ep, MS(1000)), 0);
+	assert_int_equal(k.sends, 0);
+
+	nvemu_subsys_get_health(s, &h);
+	h.temperature_k = 273 + 61;
+	assert_int_equal(nvemu_subsys_set_health(s, &h, &err), 0);
+	assert_int_equal(nvemu_mi_ep_aem_poll(e->ep, MS(1020)), MS(1220));
+	assert_int_equal(k.sends, 1);
+	assert_int_equal(k.len, 28);
+	assert_memory_equal(k.msg, want, sizeof(want));
+	check_mic(k.msg, k.len);
+	/* Not yet due, then due: the same message again. */
+	nvemu_mi_ep_aem_poll(e->ep, MS(1120));
+	assert_int_equal(k.sends, 1);
+	memset(k.msg, 0, sizeof(k.msg));
+	nvemu_mi_ep_aem_poll(e->ep, MS(1220));
+	assert_int_equal(k.sends, 2);
+	assert_memory_equal(k.msg, want, sizeof(want));
+	/* A change before the ack comes with the ack's response, not a new AEM. */
+	h.percent_used = 9;
+	assert_int_equal(nvemu_subsys_set_health(s, &h, &err), 0);
+	assert_int_equal(aem_set(e, 2u << 8, NULL, 0, &r), 0);
+	assert_int_equal(k.binds, 1); /* an ack does not move the destination */
+	assert_int_equal(data_len(&r, 8), 20);
+	assert_memory_equal(r.buf + 8,
+			    ((const uint8_t[]){1, 0, 17, 0, 0, 7, 1 << 3, 9, 1, 0,
+					       NVEMU_MI_AEI_PDLU, 0, 0, 0, 0, 0, 9, 0, 0, 0}),
+			    20);
+	for (int t = 1300; t < 3000; t += 100)
+		nvemu_mi_ep_aem_poll(e->ep, MS(t));
+	assert_int_equal(k.sends, 2);
+
+	/* No ack: NVEMU_MI_AEM_MAX_RETRIES retransmissions, then silence. */
+	h.temperature_k = 273 + 62;
+	assert_int_equal(nvemu_subsys_set_health(s, &h, &err), 0);
+	for (int t = 3000; t < 6000; t += 50)
+		nvemu_mi_ep_aem_poll(e->ep, MS(t));
+	assert_int_equal(k.sends, 3 + NVEMU_MI_AEM_MAX_RETRIES);
+	assert_int_equal(k.msg[10], 2 << 3); /* generation 2 */
+	assert_int_equal(k.msg[20], 62);
+	nvemu_mi_ep_aem_stats(e->ep, &sent, &resent);
+	assert_int_equal(sent, 2);
+	assert_int_equal(resent, 1 + NVEMU_MI_AEM_MAX_RETRIES);
+
+	/* Disabling everything stops the polling. */
+	n = aee_list(l, (const uint8_t[]){NVEMU_MI_AEI_CTEMP, NVEMU_MI_AEI_PDLU}, 2, 0);
+	assert_int_equal(aem_set(e, 0, l, n, &r), 0);
+	assert_int_equal(nvemu_mi_ep_aem_poll(e->ep, MS(7000)), 0);
+}
+
+/* AEMD coalesces; controller-scoped AEs need ENCFA/EMPFA and carry the controller ID. */
+static void aem_delay_and_ctrl_scope(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_subsys *s = e->tu->subsys;
+	struct aem_sink k = {0};
+	struct nvemu_health h;
+	struct nvemu_error err;
+	uint8_t l[64];
+	struct mi_resp r;
+	size_t n;
+
+	nvemu_mi_ep_set_aem_ops(e->ep, &sink_ops, &k);
+	n = aee_list(l,
+		     (const uint8_t[]){NVEMU_MI_AEI_SPARE, NVEMU_MI_AEI_CWARN, NVEMU_MI_AEI_RDY,
+				       NVEMU_MI_AEI_CECO},
+		     4, 0xf);
+	/* AEMD 3 (300 ms), ENCFA. */
+	assert_int_equal(aem_set(e, 3u << 16 | 1u << 24, l, n, &r), 0);
+	nvemu_subsys_get_health(s, &h);
+	h.avail_spare = 50;
+	assert_int_equal(nvemu_subsys_set_health(s, &h, &err), 0);
+	nvemu_mi_ep_aem_poll(e->ep, MS(100));
+	assert_int_equal(k.sends, 0);
+	h.critical_warning = NVME_SMART_CRIT_MEDIA;
+	assert_int_equal(nvemu_subsys_set_health(s, &h, &err), 0);
+	nvemu_ctrl_set_cc(e->tu->ctrl, 0); /* CC.EN 1 -> 0: CECO and RDY */
+	nvemu_mi_ep_aem_poll(e->ep, MS(300));
+	assert_int_equal(k.sends, 0);
+	nvemu_mi_ep_aem_poll(e->ep, MS(400));
+	assert_int_equal(k.sends, 1);
+	check_mic(k.msg, k.len);
+	assert_int_equal(k.msg[4], 4); /* NUMAEO */
+	assert_int_equal(k.msg[6], 7 + 4 * 10);
+	/* Subsystem-wide first (noted first), then the controller's. */
+	assert_int_equal(k.msg[11 + 3], NVEMU_MI_AEI_SPARE);
+	assert_int_equal(k.msg[11 + 9], 50);
+	assert_int_equal(k.msg[21 + 3], NVEMU_MI_AEI_CWARN);
+	assert_int_equal(k.msg[21 + 9], NVME_SMART_CRIT_MEDIA);
+	assert_int_equal(k.msg[31 + 3], NVEMU_MI_AEI_RDY);
+	assert_int_equal(get16(k.msg + 31 + 4), e->tu->ctrl->cntlid);
+	assert_int_equal(k.msg[31 + 9] & 1, 0); /* CSTS.RDY now 0 */
+	assert_int_equal(k.msg[41 + 3], NVEMU_MI_AEI_CECO);
+	assert_int_equal(k.msg[41 + 9], 0);
+}
+
+/* ---- Management Endpoint Buffer, Shutdown, SES */
+
+/* NVMe-MI 1.2 5.8/5.9 Management Endpoint Buffer Read/Write: DW0 offset, DW1 length. */
+static void meb_read_write(void **state)
+{
+	struct mi_env *e = *state;
+	uint8_t msg[NVEMU_MI_MEB_SIZE + 64];
+	struct mi_resp r;
+	size_t n;
+
+	/* The buffer starts zeroed. */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0, 16, &r), 0);
+	assert_int_equal(data_len(&r, 8), 16);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(r.buf[8 + i], 0);
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 4090, 6);
+	memcpy(msg + n, "abcdef", 6);
+	assert_int_equal(xfer(e, msg, n + 6, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 4088, 8, &r), 0);
+	assert_memory_equal(r.buf + 8, "\0\0abcdef", 8);
+	/* The whole buffer at once, both ways. */
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 0, NVEMU_MI_MEB_SIZE);
+	for (int i = 0; i < NVEMU_MI_MEB_SIZE; i++)
+		msg[n + i] = (uint8_t)(i * 7);
+	assert_int_equal(xfer(e, msg, n + NVEMU_MI_MEB_SIZE, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0, NVEMU_MI_MEB_SIZE, &r), 0);
+	assert_memory_equal(r.buf + 8, msg + n, NVEMU_MI_MEB_SIZE);
+	/* Out of the buffer: Invalid Parameter at the offset or the length. */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, NVEMU_MI_MEB_SIZE, 1, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 8);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 1, NVEMU_MI_MEB_SIZE, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 12);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0xffffffff, 2, &r),
+			 NVME_MI_RESP_INVALID_PARAM);
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 4095, 2);
+	memcpy(msg + n, "xy", 2);
+	assert_int_equal(xfer(e, msg, n + 2, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_PARAM);
+	/* Data not matching the length. */
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 0, 8);
+	assert_int_equal(xfer(e, msg, n + 4, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_INPUT_SIZE);
+	/* Listed in the Optionally Supported Command List. */
+	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_opt_cmd_support << 24, 0, &r), 0);
+	{
+		unsigned cnt = get16(r.buf + 8), found = 0;
+
+		for (unsigned i = 0; i < cnt; i++) {
+			const uint8_t *c = r.buf + 10 + 2 * i;
+
+			found += c[0] == NVME_MI_MT_MI &&
+				 (c[1] == NVEMU_MI_OPC_MEB_READ || c[1] == NVEMU_MI_OPC_MEB_WRITE ||
+				  c[1] == NVEMU_MI_OPC_SHUTDOWN);
+			assert_false(c[0] == NVME_MI_MT_MI && (c[1] == NVEMU_MI_OPC_SES_RECEIVE ||
+							       c[1] == NVEMU_MI_OPC_SES_SEND));
+		}
+		assert_int_equal(found, 3);
+	}
+}
+
+/*
+ * NVMe-MI 1.2 5.11 Shutdown: CC.SHN on every enabled controller through the
+ * model; CSTS.SHST reaches "complete", as the in-band host reads it, and the
+ * Controller Health Status Poll reports the SHST change.
+ */
+static void shutdown_cmd(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_ctrl *ctrl = e->tu->ctrl;
+	struct mi_resp r;
+	int i;
+
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)), 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SHUTDOWN, 2, 0, &r), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(r.buf[5], 1);
+	assert_int_equal(get16(r.buf + 6), 8);
+	assert_int_equal(NVME_CC_SHN(nvemu_ctrl_get_cc(ctrl)), 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SHUTDOWN, 0, 0, &r), 0);
+	assert_int_equal(NVME_CC_SHN(nvemu_ctrl_get_cc(ctrl)), NVME_CC_SHN_NORMAL);
+	for (i = 0; i < 1000 && NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)) != NVME_CSTS_SHST_CMPLT;
+	     i++)
+		nvemu_subsys_poll(e->tu->subsys);
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)), NVME_CSTS_SHST_CMPLT);
+	assert_true(nvemu_mi_ep_ccs(e->ep) & NVME_MI_CCS_SHST);
+	/* Already shut down: nothing more to do, still Success. */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SHUTDOWN, NVEMU_MI_SHUTDOWN_ABRUPT, 0, &r), 0);
+	assert_int_equal(NVME_CC_SHN(nvemu_ctrl_get_cc(ctrl)), NVME_CC_SHN_NORMAL);
+	/* The host clears CC.EN and enables again; an abrupt shutdown then sets SHN 10b. */
+	nvemu_ctrl_set_cc(ctrl, 0);
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)), 0);
+}
+
+static void shutdown_abrupt(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_ctrl *ctrl = e->tu->ctrl;
+	struct mi_resp r;
+
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SHUTDOWN, NVEMU_MI_SHUTDOWN_ABRUPT, 0, &r), 0);
+	assert_int_equal(NVME_CC_SHN(nvemu_ctrl_get_cc(ctrl)), NVME_CC_SHN_ABRUPT);
+	for (int i = 0; i < 1000 && NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)) != NVME_CSTS_SHST_CMPLT;
+	     i++)
+		nvemu_subsys_poll(e->tu->subsys);
+	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)), NVME_CSTS_SHST_CMPLT);
+}
+
+/*
+ * NVMe-MI 1.2 5.9/5.10 SES Receive/Send are optional; without enclosure
+ * services the endpoint answers Invalid Command Opcode (4.1.2) and does not
+ * list them as supported.
+ */
+static void ses_unsupported(void **state)
+{
+	struct mi_env *e = *state;
+	uint8_t msg[64];
+	struct mi_resp r;
+	size_t n;
+
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SES_RECEIVE, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
+	assert_int_equal(r.len, 12);
+	n = mi_req(msg, NVEMU_MI_OPC_SES_SEND, 0, 4);
+	memset(msg + n, 0, 4);
+	assert_int_equal(xfer(e, msg, n + 4, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), NVME_MI_RESP_INVALID_OPCODE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1093,6 +1500,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(config, setup, teardown),
 		cmocka_unit_test_setup_teardown(vpd, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(meb_read_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(shutdown_cmd, setup, teardown),
+		cmocka_unit_test_setup_teardown(shutdown_abrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(ses_unsupported, setup, teardown),
+		cmocka_unit_test_setup_teardown(aem_supported_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(aem_enable_list_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(aem_send_retransmit_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(aem_delay_and_ctrl_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_identify, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_suspended, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_log_features, setup, teardown),

@@ -17,12 +17,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -40,6 +42,7 @@
 #define EXPORT __attribute__((visibility("default")))
 
 struct psock {
+	int ctl; /* the router's SEND_RESULTs (HELLO); -1 if it could not be set up */
 	bool bound;
 	bool addr_ext;
 	uint8_t tags[256]; /* preallocated tags per peer EID, a bit each */
@@ -144,6 +147,71 @@ static const char *sock_path(void)
 	return p && *p ? p : NVEMU_MCTP_SOCKET_DEFAULT;
 }
 
+/*
+ * A second channel for the router's verdict on each send: our end of a
+ * socketpair, the other end passed to the router. Data keeps arriving on
+ * the main socket only, so poll() and recvmsg() on it need nothing else.
+ */
+static int hello(int fd)
+{
+	struct nvemu_mctp_wire w = {.op = NVEMU_MCTP_WIRE_HELLO};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	struct iovec iov = {.iov_base = &w, .iov_len = sizeof(w)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf.buf,
+			    .msg_controllen = sizeof(cbuf.buf)};
+	struct cmsghdr *cm;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -1;
+	memset(&cbuf, 0, sizeof(cbuf));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &sv[1], sizeof(int));
+	if (real.sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+		real.close(sv[0]);
+		real.close(sv[1]);
+		return -1;
+	}
+	real.close(sv[1]);
+	{
+		struct timeval tv = {.tv_sec = 1};
+
+		real.setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	return sv[0];
+}
+
+/*
+ * The router's verdict on the tag-owner send just made: 0 or an errno. A
+ * router that does not answer within a second (none of this version)
+ * counts as sent. The socket has SO_RCVTIMEO: one blocking recv, no poll.
+ */
+static int send_result(struct psock *ps)
+{
+	struct nvemu_mctp_wire w;
+
+	if (ps->ctl < 0)
+		return 0;
+	for (;;) {
+		ssize_t n = real.recv(ps->ctl, &w, sizeof(w), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != sizeof(w))
+			return 0;
+		if (w.op == NVEMU_MCTP_WIRE_SEND_RESULT)
+			return w.net > 4095 ? EIO : (int)w.net;
+	}
+}
+
 EXPORT int socket(int domain, int type, int protocol)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -190,7 +258,13 @@ EXPORT int socket(int domain, int type, int protocol)
 	if (!ps)
 		goto fail;
 	ps->buf = malloc(WIRE_BUF);
+	/* NVEMU_MCTP_SEND_RESULT=0: no verdicts (sendmsg never fails with EAGAIN), one wait less. */
+	ps->ctl = getenv("NVEMU_MCTP_SEND_RESULT") && !strcmp(getenv("NVEMU_MCTP_SEND_RESULT"), "0") ?
+			  -1 :
+			  hello(fd);
 	if (!ps->buf || track(fd, ps)) {
+		if (ps->ctl >= 0)
+			real.close(ps->ctl);
 		free(ps->buf);
 		free(ps);
 		goto fail;
@@ -210,6 +284,8 @@ EXPORT int close(int fd)
 	INIT();
 	ps = untrack(fd);
 	if (ps) {
+		if (ps->ctl >= 0)
+			real.close(ps->ctl);
 		free(ps->buf);
 		free(ps);
 	}
@@ -270,6 +346,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	struct nvemu_mctp_wire w = {.op = NVEMU_MCTP_WIRE_SEND};
 	struct psock *ps;
 	size_t len = 0;
+	int e;
 
 	INIT();
 	ps = lookup(fd);
@@ -299,6 +376,12 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	w.tag = sm->smctp_tag;
 	if (wire_send(fd, &w, msg->msg_iov, msg->msg_iovlen, flags))
 		return -1;
+	/* As AF_MCTP: EAGAIN when every tag to the peer is taken (only a tag owner needs one). */
+	e = sm->smctp_tag & MCTP_TAG_OWNER ? send_result(ps) : 0;
+	if (e) {
+		errno = e;
+		return -1;
+	}
 	return len;
 }
 

@@ -65,6 +65,9 @@ struct nvemu_mi_ep *mctp_ep_mi(const struct nvemu_mctp_ep *ep);
 struct nvemu_mctp_reply *mctp_ep_mi_pending(struct nvemu_mctp_ep *ep,
 					    struct nvemu_mctp_reply *reply);
 void mctp_ep_mi_answered(struct nvemu_mctp_reply *reply);
+/* AEMs: remember the source of the MI request being handled; send to it with an owned tag. */
+void mctp_ep_aem_bind(struct nvemu_mctp_ep *ep);
+int mctp_ep_aem_send(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len);
 
 /* mctp-router.c: how long an owned tag lasts unanswered or unused (tests shorten it). */
 void mctp_router_set_tag_lifetime(struct nvemu_mctp_router *r, uint64_t ns);

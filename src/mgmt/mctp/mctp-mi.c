@@ -60,14 +60,28 @@ static void mi_mtu_changed(void *arg, uint16_t mtu)
 	nvemu_mctp_ep_set_mtu(arg, mtu, NULL);
 }
 
+static void aem_bind(void *arg)
+{
+	mctp_ep_aem_bind(arg);
+}
+
+static int aem_send(void *arg, const uint8_t *msg, size_t len)
+{
+	return mctp_ep_aem_send(arg, msg, len);
+}
+
+static const struct nvemu_mi_aem_ops aem_ops = {.bind = aem_bind, .send = aem_send};
+
 int nvemu_mctp_ep_attach_mi(struct nvemu_mctp_ep *ep, struct nvemu_mi_ep *mi,
 			    struct nvemu_error *err)
 {
 	int ret;
 
 	if (!mi) {
-		if (mctp_ep_mi(ep))
+		if (mctp_ep_mi(ep)) {
 			nvemu_mi_ep_set_mtu_cb(mctp_ep_mi(ep), NULL, NULL);
+			nvemu_mi_ep_set_aem_ops(mctp_ep_mi(ep), NULL, NULL);
+		}
 		nvemu_mctp_ep_set_handler(ep, NVEMU_MCTP_TYPE_NVME_MI, NULL, NULL);
 		mctp_ep_set_mi(ep, NULL);
 		return 0;
@@ -77,5 +91,6 @@ int nvemu_mctp_ep_attach_mi(struct nvemu_mctp_ep *ep, struct nvemu_mi_ep *mi,
 		return ret;
 	mctp_ep_set_mi(ep, mi);
 	nvemu_mi_ep_set_mtu_cb(mi, mi_mtu_changed, ep);
+	nvemu_mi_ep_set_aem_ops(mi, &aem_ops, ep);
 	return nvemu_mctp_ep_set_handler(ep, NVEMU_MCTP_TYPE_NVME_MI, mi_msg, ep);
 }

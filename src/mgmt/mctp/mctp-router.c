@@ -46,6 +46,7 @@
 struct router_client {
 	struct nvemu_mctp_router *r;
 	int fd;
+	int ack_fd; /* SEND_RESULTs go here (HELLO); -1: the client wants none */
 	bool dead;
 	struct {
 		unsigned int net;
@@ -185,6 +186,20 @@ static struct router_ep *route(struct nvemu_mctp_router *r, unsigned int net, ui
 	return eid == NVEMU_MCTP_EID_NULL && n == 1 ? only : NULL;
 }
 
+/*
+ * A holder that has hung up but whose hang-up is not handled yet (another
+ * client's send came first in this batch): the kernel would have freed its
+ * tags at close(), so do it now.
+ */
+static bool client_gone(struct router_client *c)
+{
+	struct pollfd pf = {.fd = c->fd, .events = POLLRDHUP};
+
+	if (!c->dead && poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+		c->dead = true;
+	return c->dead;
+}
+
 static int tag_get(struct router_ep *re, struct router_client *c, uint8_t ctag, uint8_t addr)
 {
 	uint64_t now = now_ns();
@@ -214,11 +229,24 @@ static int tag_get(struct router_ep *re, struct router_client *c, uint8_t ctag, 
 			return i;
 		}
 	}
+	/* All taken: free those of holders that hung up meanwhile, then look again. */
+	for (i = 0; i < 8; i++) {
+		struct router_tag *t = &re->tags[i];
+
+		if (t->client != c && client_gone(t->client)) {
+			t->client = c;
+			t->client_tag = ctag;
+			t->addr = addr;
+			t->expires = now + re->r->tag_lifetime_ns;
+			return i;
+		}
+	}
 	return -EBUSY;
 }
 
-static void send_to_ep(struct router_client *c, struct router_ep *re,
-		       const struct nvemu_mctp_wire *w, uint8_t *msg, size_t len)
+/* 0 or a positive errno: all eight tags to the peer are in use (the kernel's EAGAIN). */
+static int send_to_ep(struct router_client *c, struct router_ep *re,
+		      const struct nvemu_mctp_wire *w, uint8_t *msg, size_t len)
 {
 	uint8_t flags;
 
@@ -226,7 +254,7 @@ static void send_to_ep(struct router_client *c, struct router_ep *re,
 		int tag = tag_get(re, c, w->tag, w->eid);
 
 		if (tag < 0)
-			return; /* the kernel would fail with EAGAIN; the client times out */
+			return EAGAIN;
 		flags = NVEMU_MCTP_HDR_TO | tag;
 	} else {
 		flags = w->tag & MCTP_TAG_MASK;
@@ -234,6 +262,17 @@ static void send_to_ep(struct router_client *c, struct router_ep *re,
 	msg[0] = w->type;
 	nvemu_mctp_fragment(w->eid, c->r->local_eid, flags, msg, len, nvemu_mctp_ep_mtu(re->ep),
 			    &re->to_ep);
+	return 0;
+}
+
+/* Only a tag owner's send can fail (no tag), and only its sender waits for the verdict. */
+static void send_result(struct router_client *c, const struct nvemu_mctp_wire *req, int err)
+{
+	struct nvemu_mctp_wire w = {.op = NVEMU_MCTP_WIRE_SEND_RESULT, .net = (uint32_t)err};
+
+	/* The client waits for it; a full queue means it stopped waiting. */
+	if (c->ack_fd >= 0 && (req->tag & MCTP_TAG_OWNER))
+		send(c->ack_fd, &w, sizeof(w), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wire *w, uint8_t *msg,
@@ -241,17 +280,47 @@ static void client_send_msg(struct router_client *c, const struct nvemu_mctp_wir
 {
 	struct nvemu_mctp_router *r = c->r;
 	struct router_ep *re;
+	int err = 0;
 
 	if (w->eid != NVEMU_MCTP_EID_BCAST) {
+		/* No route: dropped, the requester times out (nothing answers). */
 		re = route(r, w->net, w->eid);
 		if (re)
-			send_to_ep(c, re, w, msg, len);
+			err = send_to_ep(c, re, w, msg, len);
+		send_result(c, w, err);
 		return;
 	}
 	/* The broadcast EID reaches every endpoint on the network, as on a shared bus. */
 	LIST_FOREACH(re, &r->eps, link)
 		if (nvemu_mctp_ep_net(re->ep) == w->net)
 			send_to_ep(c, re, w, msg, len);
+	send_result(c, w, 0);
+}
+
+/* Descriptors passed with a message: the HELLO socket is kept, anything else closed. */
+static int take_fds(struct msghdr *mh, bool keep_first)
+{
+	int kept = -1;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t n;
+		int *fds;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		fds = (int *)CMSG_DATA(cm);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, fds + i, sizeof(fd));
+			if (keep_first && kept < 0)
+				kept = fd;
+			else
+				close(fd);
+		}
+	}
+	return kept;
 }
 
 static void client_drop_tag(struct router_client *c, uint8_t addr, uint8_t ctag)
@@ -277,6 +346,8 @@ static void client_free(struct router_client *c)
 	LIST_REMOVE(c, link);
 	epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	if (c->ack_fd >= 0)
+		close(c->ack_fd);
 	r->nclients--;
 	free(c);
 }
@@ -294,8 +365,16 @@ static void client_read(struct router_client *c)
 			/* body lands after a slot for the type byte */
 			{.iov_base = r->buf + 1, .iov_len = NVEMU_MCTP_MAX_MSG - 1},
 		};
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(4 * sizeof(int))];
+		} cbuf;
+		struct msghdr mh = {.msg_iov = iov,
+				    .msg_iovlen = 2,
+				    .msg_control = cbuf.buf,
+				    .msg_controllen = sizeof(cbuf.buf)};
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int fd;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -312,9 +391,21 @@ static void client_read(struct router_client *c)
 				c->dead = true;
 			continue;
 		}
-		if ((size_t)n < hl || (mh.msg_flags & MSG_TRUNC))
+		fd = take_fds(&mh, (size_t)n >= hl && w.op == NVEMU_MCTP_WIRE_HELLO &&
+					   !(mh.msg_flags & MSG_CTRUNC));
+		if ((size_t)n < hl || (mh.msg_flags & MSG_TRUNC)) {
+			if (fd >= 0)
+				close(fd);
 			continue; /* malformed or over NVEMU_MCTP_MAX_MSG: dropped */
+		}
 		switch (w.op) {
+		case NVEMU_MCTP_WIRE_HELLO:
+			if (fd >= 0) {
+				if (c->ack_fd >= 0)
+					close(c->ack_fd);
+				c->ack_fd = fd;
+			}
+			break;
 		case NVEMU_MCTP_WIRE_SEND:
 			client_send_msg(c, &w, r->buf, n - hl + 1);
 			break;
@@ -412,6 +503,7 @@ static void accept_clients(struct nvemu_mctp_router *r)
 		}
 		c->r = r;
 		c->fd = fd;
+		c->ack_fd = -1;
 		ev.data.ptr = c;
 		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			close(fd);

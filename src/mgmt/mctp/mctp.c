@@ -37,6 +37,10 @@ struct nvemu_mctp_ep {
 	struct nvemu_mctp_ep_stats stats;
 	struct nvemu_mi_ep *mi;
 	struct nvemu_mctp_reply *mi_cur;
+	/* Where AEMs go: the source of the request that enabled them. */
+	const struct nvemu_mctp_link *aem_link;
+	uint8_t aem_eid;
+	uint8_t next_tag; /* tags the endpoint owns, round robin */
 };
 
 /* ---- reassembly ---- */
@@ -342,6 +346,31 @@ void mctp_ep_mi_answered(struct nvemu_mctp_reply *reply)
 		reply->ep->mi_cur = NULL;
 }
 
+void mctp_ep_aem_bind(struct nvemu_mctp_ep *ep)
+{
+	if (!ep->mi_cur)
+		return;
+	ep->aem_link = ep->mi_cur->link;
+	ep->aem_eid = ep->mi_cur->dest;
+}
+
+int mctp_ep_aem_send(struct nvemu_mctp_ep *ep, const uint8_t *msg, size_t len)
+{
+	uint8_t flags;
+	int ret;
+
+	if (!ep->aem_link)
+		return -ENOTCONN;
+	/* A request: the endpoint is the tag owner (DSP0236 8.4). */
+	flags = NVEMU_MCTP_HDR_TO | (ep->next_tag++ & NVEMU_MCTP_HDR_TAG_MASK);
+	ret = nvemu_mctp_fragment(ep->aem_eid, ep->eid, flags, msg, len, ep->mtu, ep->aem_link);
+	if (!ret) {
+		ep->stats.tx_messages++;
+		ep->stats.tx_packets += (len + ep->mtu - 1) / ep->mtu;
+	}
+	return ret;
+}
+
 bool mctp_ep_handles(const struct nvemu_mctp_ep *ep, uint8_t type)
 {
 	return type < 128 && ep->handler[type].fn;
@@ -390,6 +419,8 @@ void nvemu_mctp_ep_link_gone(struct nvemu_mctp_ep *ep, const struct nvemu_mctp_l
 	LIST_FOREACH(r, &ep->replies, link_entry)
 		if (r->link == link)
 			r->link = NULL;
+	if (ep->aem_link == link)
+		ep->aem_link = NULL;
 	mctp_reasm_flush(&ep->reasm, link);
 }
 

@@ -17,7 +17,7 @@ static void put_le16(uint8_t *p, uint16_t v)
 }
 
 /* NVMe-MI 1.2 Figure 108 CTEMP: Celsius, two's complement, saturating. */
-static uint8_t mi_ctemp(uint16_t kelvin)
+uint8_t mi_ctemp(uint16_t kelvin)
 {
 	int c;
 
@@ -59,7 +59,8 @@ static void read_port_info(struct nvemu_mi_ep *ep, struct mi_reply *r, unsigned 
 	pi.portt = port_type(port);
 	if (pi.portt)
 		pi.mmctptus = htole16(nvemu_mi_ep_mtu_max(ep));
-	pi.meb = 0;
+	/* The endpoint's own port carries its Management Endpoint Buffer. */
+	pi.meb = htole32(port->id == ep->port_id ? NVEMU_MI_MEB_SIZE : 0);
 	if (port->p.type == NVEMU_PORT_PCIE) {
 		uint8_t speed = port->p.pcie.max_link_speed;
 
@@ -137,6 +138,9 @@ static void read_opt_cmds(struct mi_reply *r)
 		{NVME_MI_MT_MI, NVEMU_MI_OPC_VPD_READ},
 		{NVME_MI_MT_MI, NVEMU_MI_OPC_VPD_WRITE},
 		{NVME_MI_MT_MI, NVEMU_MI_OPC_RESET},
+		{NVME_MI_MT_MI, NVEMU_MI_OPC_MEB_READ},
+		{NVME_MI_MT_MI, NVEMU_MI_OPC_MEB_WRITE},
+		{NVME_MI_MT_MI, NVEMU_MI_OPC_SHUTDOWN},
 		{NVME_MI_MT_ADMIN, nvme_admin_set_features},
 		{NVME_MI_MT_ADMIN, nvme_admin_ns_mgmt},
 		{NVME_MI_MT_ADMIN, nvme_admin_fw_commit},
@@ -186,8 +190,15 @@ static void read_data(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 	case nvme_mi_dtyp_opt_cmd_support:
 		read_opt_cmds(r);
 		break;
+	case nvme_mi_dtyp_meb_support: {
+		/* No command may carry its data in the MEB (the MEB bit is refused): empty. */
+		uint8_t none[4] = {0};
+
+		put_le16(nmresp, sizeof(none));
+		mi_send(r, NVME_MI_RESP_SUCCESS, nmresp, none, sizeof(none), NULL, 0);
+		break;
+	}
 	default:
-		/* Includes the MEB command list: there is no MEB. */
 		mi_send_invalid_param(r, MI_PEL_DW0 + 3, 0); /* DTYP */
 		break;
 	}
@@ -325,6 +336,9 @@ static void config_get(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 		nmresp[0] = nvemu_mi_ep_smbus_freq(ep, port->id) & 0xf;
 		mi_send(r, NVME_MI_RESP_SUCCESS, nmresp, NULL, 0, NULL, 0);
 		return;
+	case NVEMU_MI_CONFIG_AE:
+		mi_aem_config_get(ep, r);
+		return;
 	case NVME_MI_CONFIG_HEALTH_STATUS_CHANGE:
 		/* Write-only configuration: nothing to report. */
 		mi_send(r, NVME_MI_RESP_SUCCESS, nmresp, NULL, 0, NULL, 0);
@@ -343,12 +357,21 @@ static void config_get(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 	mi_send_invalid_param(r, pel, 0);
 }
 
-static void config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0, uint32_t dw1)
+static void config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0, uint32_t dw1,
+		       const uint8_t *data, size_t dlen)
 {
 	struct nvemu_port *port;
 	uint16_t pel = MI_PEL_CFG_PORT;
 	uint16_t mtu;
 
+	if ((dw0 & 0xff) == NVEMU_MI_CONFIG_AE) {
+		mi_aem_config_set(ep, r, dw0, data, dlen);
+		return;
+	}
+	if (dlen) {
+		mi_send_status(r, NVME_MI_RESP_INVALID_CMD_SIZE);
+		return;
+	}
 	switch (dw0 & 0xff) {
 	case NVME_MI_CONFIG_SMBUS_FREQ:
 		port = cfg_port(ep, dw0, true);
@@ -438,6 +461,60 @@ static void mi_reset(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 	/* The CECO/RDY changes the reset caused are picked up by the next poll. */
 }
 
+/*
+ * Management Endpoint Buffer Read/Write (NVMe-MI 1.2 5.8, 5.9): DW0 the
+ * offset, DW1 the length, within the NVEMU_MI_MEB_SIZE bytes the Port
+ * Information of the endpoint's port reports.
+ */
+static void meb_read(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t off, uint32_t len)
+{
+	if (off >= sizeof(ep->meb) || len > sizeof(ep->meb) - off) {
+		mi_send_invalid_param(r, off >= sizeof(ep->meb) ? MI_PEL_DW0 : MI_PEL_DW1, 0);
+		return;
+	}
+	mi_send(r, NVME_MI_RESP_SUCCESS, NULL, ep->meb + off, len, NULL, 0);
+}
+
+static void meb_write(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t off, uint32_t len,
+		      const uint8_t *data, size_t dlen)
+{
+	if (dlen != len) {
+		mi_send_status(r, NVME_MI_RESP_INVALID_INPUT_SIZE);
+		return;
+	}
+	if (off >= sizeof(ep->meb) || len > sizeof(ep->meb) - off) {
+		mi_send_invalid_param(r, off >= sizeof(ep->meb) ? MI_PEL_DW0 : MI_PEL_DW1, 0);
+		return;
+	}
+	memcpy(ep->meb + off, data, len);
+	mi_send_status(r, NVME_MI_RESP_SUCCESS);
+}
+
+/*
+ * Shutdown (NVMe-MI 1.2 5.11): every enabled controller of the subsystem
+ * gets CC.SHN (normal 01b, or abrupt 10b with DW0 bit 0), exactly as if
+ * its host had written CC: CSTS.SHST goes to "occurring", then "complete"
+ * once the controller has flushed, visible in-band and to health polls.
+ */
+static void mi_shutdown(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
+{
+	struct nvemu_subsys *s = ep->subsys;
+	uint32_t shn = dw0 & NVEMU_MI_SHUTDOWN_ABRUPT ? 2 : 1;
+
+	if (dw0 & ~(uint32_t)NVEMU_MI_SHUTDOWN_ABRUPT) {
+		mi_send_invalid_param(r, MI_PEL_DW0, 1); /* reserved 31:1 */
+		return;
+	}
+	mi_send_status(r, NVME_MI_RESP_SUCCESS);
+	for (unsigned i = 0; i < s->nr_ctrls; i++) {
+		struct nvemu_ctrl *ctrl = s->ctrls[i];
+		uint32_t cc = nvemu_ctrl_get_cc(ctrl);
+
+		if ((cc & 1) && !NVME_CC_SHN(cc))
+			nvemu_ctrl_set_cc(ctrl, cc | shn << NVME_CC_SHN_SHIFT);
+	}
+}
+
 void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r)
 {
 	const uint8_t *data = msg + MI_REQ_HDR_LEN;
@@ -456,12 +533,18 @@ void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struc
 	dw1 = le32toh(dw1);
 	dlen = len - MI_REQ_HDR_LEN;
 
-	if (opc > NVEMU_MI_OPC_RESET) {
-		/* SES, MEB and Shutdown are optional and not offered. */
+	if (opc > NVEMU_MI_OPC_SHUTDOWN || opc == NVEMU_MI_OPC_SES_RECEIVE ||
+	    opc == NVEMU_MI_OPC_SES_SEND) {
+		/*
+		 * SES Receive/Send are optional and there are no enclosure
+		 * services behind this endpoint: Invalid Command Opcode, as for
+		 * every optional command not implemented (NVMe-MI 1.2 4.1.2).
+		 */
 		mi_send_status(r, NVME_MI_RESP_INVALID_OPCODE);
 		return;
 	}
-	if (dlen && opc != NVEMU_MI_OPC_VPD_WRITE) {
+	if (dlen && opc != NVEMU_MI_OPC_VPD_WRITE && opc != nvme_mi_mi_opcode_configuration_set &&
+	    opc != NVEMU_MI_OPC_MEB_WRITE) {
 		mi_send_status(r, NVME_MI_RESP_INVALID_CMD_SIZE);
 		return;
 	}
@@ -476,7 +559,7 @@ void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struc
 		ctrl_health_poll(ep, r, dw0, dw1);
 		break;
 	case nvme_mi_mi_opcode_configuration_set:
-		config_set(ep, r, dw0, dw1);
+		config_set(ep, r, dw0, dw1, data, dlen);
 		break;
 	case nvme_mi_mi_opcode_configuration_get:
 		config_get(ep, r, dw0);
@@ -489,6 +572,15 @@ void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struc
 		break;
 	case NVEMU_MI_OPC_RESET:
 		mi_reset(ep, r, dw0);
+		break;
+	case NVEMU_MI_OPC_MEB_READ:
+		meb_read(ep, r, dw0, dw1);
+		break;
+	case NVEMU_MI_OPC_MEB_WRITE:
+		meb_write(ep, r, dw0, dw1, data, dlen);
+		break;
+	case NVEMU_MI_OPC_SHUTDOWN:
+		mi_shutdown(ep, r, dw0);
 		break;
 	}
 }

@@ -48,6 +48,39 @@ struct mi_health_snap {
 	uint8_t pdlu, spare, cwarn;
 };
 
+/* Asynchronous Event Messages (mi-aem.c). */
+#define MI_AEM_MAX_OCC 64
+#define MI_AEM_OCC_HDR 9
+#define MI_AEM_LIST_HDR 7
+#define MI_AEM_OSI_LEN 1 /* one byte of occurrence specific info: the new value */
+
+struct mi_aem_occ {
+	uint8_t id;
+	uint32_t cid; /* controller ID; 0 for subsystem-wide events */
+	uint8_t info;
+};
+
+struct mi_aem {
+	uint8_t enabled[32]; /* bitmap by AE identifier */
+	uint8_t aerd, aemd;  /* 100 ms units */
+	uint8_t fa;	     /* ENCFA/EMPFA/ENVFA as set, bits 2:0 */
+	bool bound;	     /* a requester enabled AEs: AEMs have a destination */
+	struct mi_aem_occ pend[MI_AEM_MAX_OCC];
+	unsigned nr_pend;
+	uint64_t overflow;
+	bool pend_since_set; /* first_at is valid */
+	uint64_t first_at;   /* when the oldest pending occurrence was polled */
+	uint8_t gen;	   /* generation number, 5 bits */
+	bool awaiting;	   /* an AEM is out and not acknowledged */
+	unsigned tries;
+	uint64_t retry_at;
+	uint8_t *msg; /* the AEM being retransmitted */
+	size_t msg_len;
+	uint64_t sent, resent;
+	const struct nvemu_mi_aem_ops *ops;
+	void *arg;
+};
+
 struct nvemu_mi_ep {
 	struct nvemu_subsys *subsys;
 	uint16_t port_id;
@@ -65,6 +98,9 @@ struct nvemu_mi_ep {
 	struct mi_ctrl_state *cs;
 	unsigned nr_cs;
 	struct mi_health_snap hsnap;
+
+	struct mi_aem aem;
+	uint8_t meb[NVEMU_MI_MEB_SIZE]; /* Management Endpoint Buffer */
 
 	unsigned inflight; /* Admin commands the engine still runs */
 	bool dying;
@@ -113,6 +149,15 @@ int mi_port_index(struct nvemu_subsys *subsys, uint16_t port_id);
 struct mi_port_cfg *mi_port_cfg(struct nvemu_mi_ep *ep, uint16_t port_id);
 /* The controller a request's controller ID names (the ID 0 alias applied); NULL if none. */
 struct nvemu_ctrl *mi_ctrl_by_id(struct nvemu_mi_ep *ep, uint16_t id);
+
+/* mi-aem.c: AE configuration and occurrence tracking. */
+/* Values for the occurrence specific info, by AE identifier. */
+void mi_aem_note(struct nvemu_mi_ep *ep, uint16_t ccs_flags, uint16_t cntlid, const uint8_t info[16]);
+void mi_aem_config_get(struct nvemu_mi_ep *ep, struct mi_reply *r);
+void mi_aem_config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0,
+		       const uint8_t *data, size_t dlen);
+void mi_aem_free(struct nvemu_mi_ep *ep);
+uint8_t mi_ctemp(uint16_t kelvin);
 
 /* mi-cmd.c: NMIMT 1, msg without the MIC. */
 void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r);

@@ -326,6 +326,15 @@ void mi_update_health(struct nvemu_mi_ep *ep)
 		hf |= NVME_MI_CCS_CCWARN;
 	ep->hsnap = hn;
 	ep->ccs |= hf;
+	if (hf) {
+		uint8_t info[16] = {0};
+
+		info[NVEMU_MI_AEI_CTEMP] = mi_ctemp(hn.temp_k);
+		info[NVEMU_MI_AEI_PDLU] = hn.pdlu;
+		info[NVEMU_MI_AEI_SPARE] = hn.spare;
+		info[NVEMU_MI_AEI_CWARN] = hn.cwarn;
+		mi_aem_note(ep, hf, 0, info);
+	}
 
 	for (j = 0; j < ep->nr_cs; j++)
 		ep->cs[j].seen = false;
@@ -349,6 +358,17 @@ void mi_update_health(struct nvemu_mi_ep *ep)
 		cf = ctrl_changes(st, &now);
 		now.chsc |= cf | hf;
 		ep->ccs |= cf;
+		if (cf) {
+			uint8_t info[16] = {0};
+
+			info[NVEMU_MI_AEI_RDY] = info[NVEMU_MI_AEI_CFS] = info[NVEMU_MI_AEI_SHST] =
+				(uint8_t)(now.csts & 0xff);
+			info[NVEMU_MI_AEI_NSSRO] = (now.csts >> 4) & 1;
+			info[NVEMU_MI_AEI_CECO] = now.en;
+			info[NVEMU_MI_AEI_NAC] = (uint8_t)now.nr_ns;
+			info[NVEMU_MI_AEI_FA] = now.fw_slot;
+			mi_aem_note(ep, cf, ctrl->cntlid, info);
+		}
 		now.seen = true;
 		*st = now;
 	}
@@ -399,6 +419,7 @@ int nvemu_mi_ep_create(struct nvemu_subsys *subsys, uint16_t two_wire_port_id,
 
 void mi_ep_free(struct nvemu_mi_ep *ep)
 {
+	mi_aem_free(ep);
 	free(ep->pcfg);
 	free(ep->cs);
 	free(ep);
