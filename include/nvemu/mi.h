@@ -120,6 +120,23 @@ uint16_t nvemu_mi_ep_mtu_max(const struct nvemu_mi_ep *ep);
  * Invalid Parameter as for any other absent controller.
  */
 void nvemu_mi_ep_set_ctrl0_alias(struct nvemu_mi_ep *ep, bool on);
+
+/*
+ * The PCIe function the PCIe Command Set (NMIMT 4: Configuration Read and
+ * Write) reaches: what a host sees of the endpoint's subsystem's function,
+ * through these calls. cfg_read and cfg_write return 0, or -1 when no
+ * function is there right now (PCIe Inaccessible). Without ops, PCIe
+ * commands get PCIe Inaccessible.
+ */
+struct nvemu_mi_pcie_ops {
+	int (*cfg_read)(void *arg, struct nvemu_subsys *s, uint32_t off, unsigned size,
+			uint32_t *val);
+	int (*cfg_write)(void *arg, struct nvemu_subsys *s, uint32_t off, unsigned size,
+			 uint32_t val);
+	uint32_t cfg_size; /* bytes of configuration space (4096 for PCIe) */
+};
+void nvemu_mi_ep_set_pcie_ops(struct nvemu_mi_ep *ep, const struct nvemu_mi_pcie_ops *ops,
+			      void *arg);
 bool nvemu_mi_ep_ctrl0_alias(const struct nvemu_mi_ep *ep);
 /* MTU of any model port (64 by default); set validates 64..the maximum above. */
 uint16_t nvemu_mi_ep_port_mtu(struct nvemu_mi_ep *ep, uint16_t port_id);

@@ -218,6 +218,8 @@ void nvemud_vfu_stop(struct nvemud *d, struct nvemud_ctrl *c);
 void nvemud_vfu_stop_subsys(struct nvemud *d, struct nvemu_subsys *s);
 const char *nvemud_vfu_path(const struct nvemud_ctrl *c); /* NULL: not served */
 bool nvemud_vfu_connected(const struct nvemud_ctrl *c);
+/* NVMe-MI PCIe Command Set ops (arg: the nvemud): the vfio-user function's config space. */
+extern const struct nvemu_mi_pcie_ops nvemud_mi_pcie_ops;
 /* A controller of this daemon serving path, or NULL. */
 struct nvemud_ctrl *nvemud_vfu_find(struct nvemud *d, const char *path);
 /* PCIe queue state into the sqs/cqs arrays; returns the "pcie" object. */

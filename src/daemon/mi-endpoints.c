@@ -107,6 +107,7 @@ int nvemud_mi_add_ep(struct nvemud *d, struct nvemu_subsys *s, uint16_t port,
 	if (ret)
 		return ret;
 	nvemu_mi_ep_set_ctrl0_alias(ep.mi, !o->no_ctrl0_alias);
+	nvemu_mi_ep_set_pcie_ops(ep.mi, &nvemud_mi_pcie_ops, d);
 	/* A DSP0253 line carries packets of the baseline unit (Linux's mctp-serial limit). */
 	if (o->serial)
 		nvemu_mi_ep_set_mtu_max(ep.mi, NVEMU_MCTP_SERIAL_MAX_PKT - NVEMU_MCTP_HDR_LEN);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include <nvemu/mi.h>
 #include <nvemu/pcie.h>
 #include <nvemu/vfio-user.h>
 
@@ -170,6 +171,47 @@ bool nvemud_vfu_connected(const struct nvemud_ctrl *c)
 {
 	return c->vfu && nvemu_vfu_server_connected(c->vfu->srv);
 }
+
+/*
+ * NVMe-MI's PCIe Command Set reaches the subsystem's first controller
+ * served over vfio-user: its configuration space as the guest sees it.
+ * Looked up at every access, so a controller destroyed meanwhile is gone.
+ */
+static struct nvemu_pcie_ctrl *mi_pcie_fn(struct nvemud *d, struct nvemu_subsys *s)
+{
+	for (unsigned i = 0; i < d->nr_ctrls; i++)
+		if (d->ctrls[i].subsys == s && d->ctrls[i].vfu && !d->ctrls[i].busy)
+			return nvemu_vfu_server_pcie(d->ctrls[i].vfu->srv);
+	return NULL;
+}
+
+static int mi_cfg_read(void *arg, struct nvemu_subsys *s, uint32_t off, unsigned size,
+		       uint32_t *val)
+{
+	struct nvemu_pcie_ctrl *pc = mi_pcie_fn(arg, s);
+
+	if (!pc)
+		return -1;
+	*val = nvemu_pcie_cfg_read(pc, off, size);
+	return 0;
+}
+
+static int mi_cfg_write(void *arg, struct nvemu_subsys *s, uint32_t off, unsigned size,
+			uint32_t val)
+{
+	struct nvemu_pcie_ctrl *pc = mi_pcie_fn(arg, s);
+
+	if (!pc)
+		return -1;
+	nvemu_pcie_cfg_write(pc, off, size, val);
+	return 0;
+}
+
+const struct nvemu_mi_pcie_ops nvemud_mi_pcie_ops = {
+	.cfg_read = mi_cfg_read,
+	.cfg_write = mi_cfg_write,
+	.cfg_size = NVEMU_PCIE_CFG_SIZE,
+};
 
 json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t *sqs,
 			 json_t *cqs)

@@ -62,6 +62,33 @@ static int aem_check(void *arg, const uint8_t *m, size_t len)
 
 static const struct nvemu_mi_aem_ops aem_ops = {.bind = aem_bind, .send = aem_check};
 
+static uint8_t cfg_space[4096];
+
+static int cfg_read(void *arg, struct nvemu_subsys *s, uint32_t off, unsigned size, uint32_t *v)
+{
+	(void)arg;
+	(void)s;
+	if (off + size > sizeof(cfg_space))
+		abort(); /* the endpoint must have checked the window */
+	*v = 0;
+	memcpy(v, cfg_space + off, size);
+	return 0;
+}
+
+static int cfg_write(void *arg, struct nvemu_subsys *s, uint32_t off, unsigned size, uint32_t v)
+{
+	(void)arg;
+	(void)s;
+	if (off + size > sizeof(cfg_space))
+		abort();
+	memcpy(cfg_space + off, &v, size);
+	return 0;
+}
+
+static const struct nvemu_mi_pcie_ops cfg_ops = {
+	.cfg_read = cfg_read, .cfg_write = cfg_write, .cfg_size = sizeof(cfg_space),
+};
+
 static void build(void)
 {
 	struct nvemu_subsys_params sp;
@@ -97,6 +124,8 @@ static void build(void)
 	if (nvemu_mi_ep_create(subsys, tw, &ep, NULL))
 		abort();
 	nvemu_mi_ep_set_aem_ops(ep, &aem_ops, NULL);
+	/* PCIe Configuration Read/Write reach a plain 4 KiB space. */
+	nvemu_mi_ep_set_pcie_ops(ep, &cfg_ops, NULL);
 }
 
 static void check(void *ctx, const uint8_t *r, size_t len)

@@ -226,6 +226,14 @@ expect_ok "nvme_subsystem_destroy --force takes its endpoint" nvme_subsystem_des
 call nvme_mi_endpoint_list
 expect_eq "only the default endpoint left" "$(jget -l .) $(jget 0.eid)" "1 9"
 
+# --- PCIe Command Set: the vfio-user function's configuration space, out of band
+if pre "$MI_PCIE_CFG" 1 9 >"$T/pcie" 2>&1; then
+	ok "PCIe Configuration Read/Write over MI: $(grep -c '^ok' "$T/pcie") checks"
+else
+	nok "PCIe Configuration Read/Write over MI"
+	diag "$(grep -v '^ok' "$T/pcie")"
+fi
+
 # --- Sanitize through the MI Admin tunnel (nvme-cli), with its Sanitize Status log
 check "nvme sanitize over MI: overwrite, 3 passes, inverted" \
 	pre nvme sanitize $DEV -a 3 -n 3 -i -p 0x5a5a5a5a

@@ -222,9 +222,9 @@ static void bad_messages(void **state)
 	msg[1] = 3 << 3;
 	assert_int_equal(xfer(e, msg, n, &r), 1);
 	assert_int_equal(resp_status(&r, 3), NVME_MI_RESP_INVALID_PARAM);
-	msg[1] = NVME_MI_MT_PCIE << 3;
+	msg[1] = NVME_MI_MT_PCIE << 3; /* shorter than a PCIe request (20 bytes) */
 	assert_int_equal(xfer(e, msg, n, &r), 1);
-	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_OPCODE);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_CMD_SIZE);
 	msg[1] = NVME_MI_MT_MI << 3;
 	msg[2] = 1;
 	assert_int_equal(xfer(e, msg, n, &r), 1);
@@ -292,6 +292,123 @@ static void port_info(void **state)
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_meb_support << 24, 0, &r), 0);
 	assert_int_equal(get16(r.buf + 5), 4);
 	assert_int_equal(get16(r.buf + 8), 0);
+}
+
+/* ---- PCIe Command Set (NMIMT 4): a fake function behind the ops */
+
+static uint8_t fake_cfg[4096];
+static int fake_cfg_present = 1;
+
+static int fake_read(void *arg, struct nvemu_subsys *s, uint32_t off, unsigned size, uint32_t *v)
+{
+	(void)arg;
+	assert_non_null(s);
+	assert_true(size == 1 || size == 4);
+	assert_true(off + size <= sizeof(fake_cfg));
+	if (!fake_cfg_present)
+		return -1;
+	*v = 0;
+	memcpy(v, fake_cfg + off, size);
+	*v = le32toh(*v);
+	return 0;
+}
+
+static int fake_write(void *arg, struct nvemu_subsys *s, uint32_t off, unsigned size, uint32_t v)
+{
+	(void)arg;
+	(void)s;
+	assert_true(off + size <= sizeof(fake_cfg));
+	if (!fake_cfg_present)
+		return -1;
+	v = htole32(v);
+	memcpy(fake_cfg + off, &v, size);
+	return 0;
+}
+
+static const struct nvemu_mi_pcie_ops fake_ops = {
+	.cfg_read = fake_read, .cfg_write = fake_write, .cfg_size = 4096,
+};
+
+static size_t pcie_req(uint8_t *msg, uint8_t opc, uint32_t len, uint32_t off)
+{
+	memset(msg, 0, 20);
+	msg[0] = NVME_MI_MSGTYPE_NVME;
+	msg[1] = NVME_MI_MT_PCIE << 3;
+	msg[4] = opc;
+	len = htole32(len);
+	off = htole32(off);
+	memcpy(msg + 8, &len, 4);
+	memcpy(msg + 12, &off, 4);
+	return 20;
+}
+
+/* NVMe-MI 1.2 7 (PCIe Command Set): Configuration Read and Write. */
+static void pcie_config_read_write(void **state)
+{
+	struct mi_env *e = *state;
+	static uint8_t msg[4200];
+	struct mi_resp r;
+	size_t n;
+
+	for (unsigned i = 0; i < sizeof(fake_cfg); i++)
+		fake_cfg[i] = (uint8_t)(i * 7 + 3);
+	fake_cfg_present = 1;
+	/* No function behind the endpoint: PCIe Inaccessible. */
+	n = pcie_req(msg, 0, 4, 0);
+	assert_int_equal(xfer(e, msg, n, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_PCIE_INACCESSIBLE);
+
+	nvemu_mi_ep_set_pcie_ops(e->ep, &fake_ops, NULL);
+	/* The whole 4 KiB space, then an unaligned window. */
+	n = pcie_req(msg, 0, 4096, 0);
+	assert_int_equal(xfer(e, msg, n, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_SUCCESS);
+	assert_int_equal(r.len, 8 + 4096 + 4);
+	assert_memory_equal(r.buf + 8, fake_cfg, 4096);
+	n = pcie_req(msg, 0, 7, 0x31);
+	xfer(e, msg, n, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_SUCCESS);
+	assert_memory_equal(r.buf + 8, fake_cfg + 0x31, 7);
+
+	/* A write reaches the function; its data length must match PCIe Request Dword 0. */
+	n = pcie_req(msg, 1, 4, 0x44);
+	memcpy(msg + n, "\x11\x22\x33\x44", 4);
+	xfer(e, msg, n + 4, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_SUCCESS);
+	assert_memory_equal(fake_cfg + 0x44, "\x11\x22\x33\x44", 4);
+	n = pcie_req(msg, 1, 4, 0x44);
+	xfer(e, msg, n, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_INPUT_SIZE);
+	n = pcie_req(msg, 1, 4, 0x44);
+	xfer(e, msg, n + 8, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_INPUT_SIZE);
+
+	/* Sizes and ranges: a read with data, a short header, a window past the space. */
+	n = pcie_req(msg, 0, 4, 0);
+	xfer(e, msg, n + 4, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_CMD_SIZE);
+	xfer(e, msg, 16, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_CMD_SIZE);
+	n = pcie_req(msg, 0, 0, 0);
+	xfer(e, msg, n, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 8); /* the length */
+	n = pcie_req(msg, 0, 8, 4092);
+	xfer(e, msg, n, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(r.buf + 6), 12); /* the offset */
+	n = pcie_req(msg, 0, 4097, 0);
+	xfer(e, msg, n, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_PARAM);
+	/* Memory and I/O space commands are not offered. */
+	n = pcie_req(msg, 2, 4, 0);
+	xfer(e, msg, n, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_INVALID_OPCODE);
+	/* The function gone (controller destroyed): PCIe Inaccessible. */
+	fake_cfg_present = 0;
+	n = pcie_req(msg, 0, 4, 0);
+	xfer(e, msg, n, &r);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_PCIE), NVME_MI_RESP_PCIE_INACCESSIBLE);
 }
 
 static void ctrl_list_and_info(void **state)
@@ -1494,6 +1611,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(port_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(ctrl_list_and_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(pcie_config_read_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(opt_cmds, setup, teardown),
 		cmocka_unit_test_setup_teardown(subsys_health, setup, teardown),
 		cmocka_unit_test_setup_teardown(ctrl_health, setup, teardown),

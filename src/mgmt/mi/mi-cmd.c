@@ -147,6 +147,9 @@ static void read_opt_cmds(struct mi_reply *r)
 		{NVME_MI_MT_ADMIN, nvme_admin_fw_download},
 		{NVME_MI_MT_ADMIN, nvme_admin_ns_attach},
 		{NVME_MI_MT_ADMIN, nvme_admin_format_nvm},
+		{NVME_MI_MT_ADMIN, nvme_admin_sanitize_nvm},
+		{NVME_MI_MT_PCIE, NVEMU_MI_PCIE_CFG_READ},
+		{NVME_MI_MT_PCIE, NVEMU_MI_PCIE_CFG_WRITE},
 	};
 	uint8_t buf[2 + sizeof(cmds)], nmresp[3] = {0};
 

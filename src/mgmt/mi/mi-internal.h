@@ -91,6 +91,8 @@ struct nvemu_mi_ep {
 	void *mtu_arg;
 	uint16_t mtu_max; /* what the binding carries; 0: NVEMU_MI_MTU_MAX */
 	bool ctrl0_alias;
+	const struct nvemu_mi_pcie_ops *pcie_ops; /* mi-pcie.c */
+	void *pcie_arg;
 
 	uint8_t vpd[NVEMU_MI_VPD_SIZE];
 
@@ -161,6 +163,12 @@ uint8_t mi_ctemp(uint16_t kelvin);
 
 /* mi-cmd.c: NMIMT 1, msg without the MIC. */
 void mi_cmd_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r);
+/* PCIe Command Set opcodes (NMIMT 4). */
+#define NVEMU_MI_PCIE_CFG_READ	0x00
+#define NVEMU_MI_PCIE_CFG_WRITE 0x01
+
+/* mi-pcie.c: NMIMT 4, msg without the MIC. */
+void mi_pcie_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r);
 /* mi-admin.c: NMIMT 2. */
 void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, struct mi_reply *r);
 /* mi.c: free an endpoint whose last Admin command completed after destroy. */

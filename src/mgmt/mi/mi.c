@@ -548,8 +548,7 @@ void nvemu_mi_ep_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
 		mi_admin_handle(ep, msg, len, &r);
 		break;
 	case NVME_MI_MT_PCIE:
-		/* PCIe commands are optional and not offered. */
-		mi_send_status(&r, NVME_MI_RESP_INVALID_OPCODE);
+		mi_pcie_handle(ep, msg, len, &r);
 		break;
 	default:
 		mi_send_invalid_param(&r, MI_PEL_NMP, 3); /* NMIMT, bits 6:3 */
