@@ -387,10 +387,19 @@ static int setup_fast(void **state)
 	return setup_with(state, &vp);
 }
 
+/* Set while test_accept_out_of_fds holds every descriptor: a failed assert must not leave it so. */
+static struct tu_fd_exhaust *fdx_active;
+
 static int teardown(void **state)
 {
 	struct env *e = *state;
 	struct stat st;
+
+	if (fdx_active) {
+		tu_fd_exhaust_end(fdx_active);
+		tu_fd_exhaust_free(fdx_active);
+		fdx_active = NULL;
+	}
 
 	if (e->fd >= 0)
 		close(e->fd);
@@ -1067,6 +1076,7 @@ static void test_accept_out_of_fds(void **state)
 	cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(cfd >= 0);
 	tu_fd_exhaust_begin(&fdx);
+	fdx_active = &fdx;
 	strcpy(a.sun_path, e->path);
 	assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof(a)), 0);
 	wake0 = atomic_load(&e->wakeups);
@@ -1085,8 +1095,9 @@ static void test_accept_out_of_fds(void **state)
 	wakes = atomic_load(&e->wakeups) - wake0;
 	cpu = tu_cpu_seconds() - cpu0;
 	nvemu_vfu_server_stats(e->srv, &st);
-	assert_false(nvemu_vfu_server_connected(e->srv));
 	tu_fd_exhaust_end(&fdx);
+	fdx_active = NULL;
+	assert_false(nvemu_vfu_server_connected(e->srv));
 
 	/*
 	 * Rests ~100 ms per try: about ten wake-ups a second, not thousands.
