@@ -724,6 +724,17 @@ static int parse_options(int argc, char **argv, struct cli *c, int *next)
 		} else if (!strcmp(a, "--version")) {
 			printf("nvemu-rpc %s\n", NVEMU_VERSION);
 			return 0;
+		} else if (!strcmp(a, "--complete-methods")) {
+			/* For shell completion (tools/nvemu-rpc.bash): one method per line. */
+			for (size_t k = 0; k < N_METHODS; k++)
+				printf("%s\n", methods[k].name);
+			return 0;
+		} else if (!strcmp(a, "--complete-params") && i + 1 < argc) {
+			const struct method *m = find_method(argv[i + 1]);
+
+			for (const struct param *p = m ? m->params : NULL; p && p->name; p++)
+				printf("--%s\n", p->name);
+			return 0;
 		} else if (!strcmp(a, "-v")) {
 			c->verbose = true;
 		} else if ((!strcmp(a, "-s") || !strcmp(a, "-t") || !strcmp(a, "-j")) &&

@@ -81,3 +81,19 @@ expect_err "daemon errors: 'error CODE: MESSAGE', exit 1" -32602 "num_blocks" \
 check "... and nothing on stdout" [ -z "$OUT" ]
 call -t 0 bdev_list
 check "-t 0 is a usage error" [ "$RC" -eq 2 ]
+
+# --- bash completion (tools/nvemu-rpc.bash): methods and parameters
+COMPL=$(dirname "$0")/../../tools/nvemu-rpc.bash
+complete_words() { # words...: the completions bash offers for the last word
+	PATH="$(dirname "$NVEMU_RPC"):$PATH" bash -c '. "$1"; shift; COMP_WORDS=("$@");
+		COMP_CWORD=$(($# - 1)); _nvemu_rpc; printf "%s\n" "${COMPREPLY[@]}"' - "$COMPL" "$@"
+}
+expect_eq "completion: method names" "$(complete_words nvemu-rpc -s "$SOCK" nvme_subsystem_cr)" \
+	nvme_subsystem_create
+expect_eq "completion: a method's parameters" \
+	"$(complete_words nvemu-rpc -s "$SOCK" nvme_namespace_create --ptpl | tr '\n' ' ')" "--ptpl_file "
+"$NVEMU_RPC" -s "$SOCK" rpc_get_methods | sed -n 's/^ *"\([a-z_0-9]*\)",\{0,1\}$/\1/p' |
+	sort -u >"$T/methods"
+complete_words nvemu-rpc -s "$SOCK" "" | sort -u >"$T/offered"
+check "completion: every method rpc_get_methods lists is offered" \
+	sh -c '[ -s "$1" ] && [ -z "$(comm -23 "$1" "$2")" ]' - "$T/methods" "$T/offered"
