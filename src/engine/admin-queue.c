@@ -5,6 +5,7 @@
  * queue state; a memory-based transport maps the rings through its ops.
  */
 #include "nvemu-internal.h"
+#include "reservations.h"
 
 #define CQ_PC  (1u << 0)
 #define CQ_IEN (1u << 1)
@@ -146,6 +147,8 @@ void nvemu_execute_delete_sq(struct nvemu_req *req)
 		LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link)
 			if (r->sqid == qid)
 				r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE);
+		/* A fused first half waiting for its second on this queue: it never comes. */
+		nvemu_fused_sq_deleted(ctrl, qid);
 		sq->valid = false;
 		if (sq->cqid <= ctrl->p.num_io_queues && ctrl->cqs[sq->cqid].nr_sqs)
 			ctrl->cqs[sq->cqid].nr_sqs--;

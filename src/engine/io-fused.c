@@ -52,6 +52,17 @@ void nvemu_fused_check_missing(struct nvemu_ctrl *ctrl, uint16_t sqid)
 	nvemu_req_complete(first, SC_MISSING);
 }
 
+void nvemu_fused_sq_deleted(struct nvemu_ctrl *ctrl, uint16_t sqid)
+{
+	struct nvemu_req *first;
+
+	if (!ctrl->resv || !ctrl->resv->fused_first || !ctrl->resv->fused_first[sqid])
+		return;
+	first = ctrl->resv->fused_first[sqid];
+	ctrl->resv->fused_first[sqid] = NULL;
+	nvemu_req_complete(first, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
+}
+
 void nvemu_fused_ctrl_reset(struct nvemu_ctrl *ctrl)
 {
 	if (!ctrl->resv || !ctrl->resv->fused_first)

@@ -100,6 +100,8 @@ bool nvemu_fused_hold(struct nvemu_req *req);
 void nvemu_fused_ns_put(struct nvemu_ns *ns);
 /* Controller going away or reset: fail the first halves it keeps. */
 void nvemu_fused_ctrl_reset(struct nvemu_ctrl *ctrl);
+/* Delete I/O SQ: its waiting fused first half completes as aborted. */
+void nvemu_fused_sq_deleted(struct nvemu_ctrl *ctrl, uint16_t sqid);
 
 /* core.c: run a command that was held back (fused gate) through dispatch. */
 void nvemu_ctrl_redispatch(struct nvemu_req *req);
