@@ -632,6 +632,19 @@ static int nvme_controller_iostat(struct nvemud *d, json_t *params, json_t **res
 	*result = json_pack("{s:s, s:o, s:I, s:I, s:I}", "ctrl_id", c->name, "queues", qs,
 			    "read_io_count", (json_int_t)r, "write_io_count", (json_int_t)w,
 			    "flush_io_count", (json_int_t)f);
+	/* Completions and their summed latency (nvemu's addition): averages over any interval. */
+	{
+		struct nvemu_ctrl_metrics m;
+		json_t *lat = json_object();
+
+		nvemu_ctrl_get_metrics(ctrl, &m);
+		for (unsigned k = 0; k < NVEMU_CLASS_NR; k++)
+			json_object_set_new(lat, nvemu_cmd_class_name(k),
+					    json_pack("{s:I, s:I}", "completed",
+						      (json_int_t)m.cls[k].cmds, "latency_ns_total",
+						      (json_int_t)m.cls[k].lat_sum_ns));
+		json_object_set_new(*result, "latency", lat);
+	}
 	return 0;
 }
 

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "status.h"
 
 #define DEFAULT_SOCKET	"/var/tmp/nvemu.sock"
 #define DEFAULT_TIMEOUT	60.0
@@ -354,8 +355,10 @@ static void usage(FILE *f)
 		"\n"
 		"Prints the JSON result; on an error prints \"error CODE: MESSAGE\" to stderr and\n"
 		"exits 1 (2 for usage errors). Methods not listed below are sent as given.\n"
+		"%s status [--interval S] [--watch]: one screen of subsystems, controllers,\n"
+		"IOPS and latency (like top with --watch).\n"
 		"\nmethods:\n",
-		prog, prog, DEFAULT_SOCKET, DEFAULT_TIMEOUT);
+		prog, prog, DEFAULT_SOCKET, DEFAULT_TIMEOUT, prog);
 	for (size_t i = 0; i < N_METHODS; i++)
 		fprintf(f, "  %-30s %s\n", methods[i].name, methods[i].help);
 }
@@ -728,6 +731,7 @@ static int parse_options(int argc, char **argv, struct cli *c, int *next)
 			/* For shell completion (tools/nvemu-rpc.bash): one method per line. */
 			for (size_t k = 0; k < N_METHODS; k++)
 				printf("%s\n", methods[k].name);
+			printf("status\n");
 			return 0;
 		} else if (!strcmp(a, "--complete-params") && i + 1 < argc) {
 			const struct method *m = find_method(argv[i + 1]);
@@ -915,6 +919,73 @@ static char *request_line(const char *mname, json_t *params)
 	return line;
 }
 
+/* status.c's JSON-RPC: one call, its result or NULL. */
+static json_t *status_call(const struct status_rpc *rpc, const char *method, json_t *params)
+{
+	const struct cli *c = rpc->priv;
+	json_t *empty = json_object(), *reply, *res = NULL;
+	char *line = request_line(method, params ? params : empty);
+
+	json_decref(empty);
+	if (!line)
+		return NULL;
+	reply = call(c->sock, c->timeout, line, strlen(line));
+	free(line);
+	if (reply && !json_object_get(reply, "error"))
+		res = json_incref(json_object_get(reply, "result"));
+	json_decref(reply);
+	return res;
+}
+
+static bool status_reachable(const struct status_rpc *rpc)
+{
+	json_t *r = status_call(rpc, "rpc_get_methods", NULL);
+	bool ok = r != NULL;
+
+	json_decref(r);
+	return ok;
+}
+
+/* nvemu-rpc status [--interval SECONDS] [--watch] */
+static int run_status(const struct cli *c, int argc, char **argv, int i)
+{
+	struct status_rpc rpc = {
+		.sock = c->sock, .call = status_call, .reachable = status_reachable,
+		.priv = (void *)c,
+	};
+	double interval = 1.0;
+	bool watch = false;
+
+	for (; i < argc; i++) {
+		char *end;
+
+		if (!strcmp(argv[i], "--watch")) {
+			watch = true;
+		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
+			interval = strtod(argv[++i], &end);
+			if (*end || !(interval >= 0.1 && interval <= 3600)) {
+				fprintf(stderr, "%s: --interval: seconds from 0.1 to 3600, got '%s'\n",
+					prog, argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--help")) {
+			printf("usage: %s [-s SOCKET] status [--interval SECONDS] [--watch]\n"
+			       "  subsystems, controllers (NVMe/TCP hosts' too) with read/write IOPS\n"
+			       "  and latency over the interval (default 1 s), per-queue IOPS;\n"
+			       "  --watch refreshes the screen until interrupted\n", prog);
+			return 0;
+		} else {
+			fprintf(stderr, "%s: status: unknown option '%s'\n", prog, argv[i]);
+			return 2;
+		}
+	}
+	if (status_run(&rpc, interval, watch)) {
+		fprintf(stderr, "%s: status: no answer from %s\n", prog, c->sock);
+		return 1;
+	}
+	return 0;
+}
+
 /* Send the request, print the reply; the exit status. */
 static int run(const struct cli *c, json_t *params)
 {
@@ -957,6 +1028,8 @@ int main(int argc, char **argv)
 	if (ret >= 0)
 		return ret;
 	c.mname = argv[i++];
+	if (!strcmp(c.mname, "status"))
+		return run_status(&c, argc, argv, i);
 	c.m = find_method(c.mname);
 
 	params = json_object();

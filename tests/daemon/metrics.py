@@ -4,6 +4,7 @@
 # checked by Debian's promtool, and hostile HTTP peers answered and bounded.
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -129,9 +130,28 @@ def run(d, tmp, log, sock):
     perf = subprocess.Popen([NVEMU_PERF, "-r",
                              f"trtype:tcp traddr:127.0.0.1 trsvcid:{tport} "
                              "subnqn:nqn.2014-08.io.nvemu:default",
-                             "-w", "randrw", "-o", "4096", "-q", "4", "-t", "4"],
+                             "-w", "randrw", "-o", "4096", "-q", "4", "-t", "7"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(2.5)
+    time.sleep(1.0)
+    # nvemu-rpc status: one 80-column screen with the host's controller busy.
+    stat = subprocess.run([NVEMU_RPC, "-s", sock, "status", "--interval", "1"],
+                          capture_output=True, text=True, timeout=30)
+    lines = stat.stdout.splitlines()
+    ok(stat.returncode == 0 and all(len(l) < 80 for l in lines),
+       "nvemu-rpc status: one screen, every line under 80 columns", stat.stdout + stat.stderr)
+    busy = [l for l in lines if re.match(r"^default-tcp-\d+ ", l)]
+    ok(len(busy) == 1 and float(busy[0].split()[3]) > 0 and float(busy[0].split()[4]) > 0,
+       "  the NVMe/TCP host's controller with its read and write IOPS", stat.stdout)
+    ok(any(re.match(r"^  q1 +\d+", l) for l in lines), "  and per-queue IOPS", stat.stdout)
+    ok(any(l.startswith("nqn.2014-08.io.nvemu:default ") and "127.0.0.1:" in l for l in lines),
+       "  the subsystem with its listener", stat.stdout)
+    w = subprocess.Popen([NVEMU_RPC, "-s", sock, "status", "--interval", "0.5", "--watch"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.6)
+    w.send_signal(signal.SIGINT)
+    wout = w.communicate(timeout=10)[0]
+    ok(w.returncode == 0 and wout.count("CONTROLLER ") >= 2 and "\033[2J" in wout,
+       "nvemu-rpc status --watch refreshes until interrupted", wout[-500:])
     st, _, body = get(port)
     out = perf.communicate(timeout=60)[0]
     ok(perf.returncode == 0, "nvemu-perf ran against the TCP listener", out)
