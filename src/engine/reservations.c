@@ -620,7 +620,8 @@ void nvemu_execute_resv_report(struct nvemu_req *req)
 {
 	struct nvemu_ns *ns = req->ns;
 	struct nvemu_resv *r = ns->resv;
-	uint32_t len = (le32toh(req->cmd.cdw10) + 1) * 4u; /* NUMD, 0's based */
+	/* NUMD, 0's based: 64-bit, as 3FFFFFFFh dwords are 4 GiB and would wrap to 0. */
+	uint64_t len = ((uint64_t)le32toh(req->cmd.cdw10) + 1) * 4u;
 	bool eds = le32toh(req->cmd.cdw11) & 1;
 	unsigned nr = r ? r->nr_regs : 0;
 	size_t hdr = eds ? 64 : 24, ent = eds ? 64 : 24, full = hdr + nr * ent;
@@ -670,9 +671,10 @@ void nvemu_execute_resv_report(struct nvemu_req *req)
 	/* The host gets as much as it asked for; the rest is cut off. */
 	st = nvemu_req_to_host(req, p, (uint32_t)(len < full ? len : full));
 	if (!st && len > full) {
-		st = nvemu_req_check_len(req, len);
+		st = len > UINT32_MAX ? NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR
+				      : nvemu_req_check_len(req, (uint32_t)len);
 		if (!st)
-			memset((uint8_t *)req->buf + full, 0, len - full);
+			memset((uint8_t *)req->buf + full, 0, (size_t)(len - full));
 	}
 	free(p);
 	nvemu_req_complete(req, st);
