@@ -496,6 +496,29 @@ static uint16_t preempt(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
 	return preempt_key(ns, ctrl, me, prkey, abort) ? 0 : SC_CONFLICT;
 }
 
+/*
+ * Acquire and Release: the keys from the data, the namespace's state, and
+ * the caller's registration, whose key must match (unless IEKEY).
+ */
+static uint16_t registered_caller(struct nvemu_req *req, bool iekey, uint32_t keylen,
+				  struct resv_keys *k, struct nvemu_resv **rp,
+				  struct nvemu_resv_host *h)
+{
+	uint16_t st = read_keys(req, k, keylen);
+	int i;
+
+	if (st)
+		return st;
+	*rp = nvemu_resv_get(req->ns);
+	if (!*rp)
+		return SC_NOMEM;
+	ctrl_host(req->ctrl, h);
+	i = find_reg(*rp, h);
+	if (i < 0 || (!iekey && (*rp)->regs[i].rkey != k->crkey))
+		return SC_CONFLICT;
+	return 0;
+}
+
 void nvemu_execute_resv_acquire(struct nvemu_req *req)
 {
 	struct nvemu_ns *ns = req->ns;
@@ -506,26 +529,14 @@ void nvemu_execute_resv_acquire(struct nvemu_req *req)
 	struct nvemu_resv *r;
 	struct resv_keys k;
 	uint16_t st;
-	int i;
 
 	if (action > ACQ_PREEMPT_ABORT || !rtype || rtype > RTYPE_MAX || (cdw10 & 0xffff00f0u)) {
 		nvemu_req_complete(req, SC_INVALID_FIELD);
 		return;
 	}
-	st = read_keys(req, &k, 16);
+	st = registered_caller(req, iekey, 16, &k, &r, &h);
 	if (st) {
 		nvemu_req_complete(req, st);
-		return;
-	}
-	r = nvemu_resv_get(ns);
-	if (!r) {
-		nvemu_req_complete(req, SC_NOMEM);
-		return;
-	}
-	ctrl_host(req->ctrl, &h);
-	i = find_reg(r, &h);
-	if (i < 0 || (!iekey && r->regs[i].rkey != k.crkey)) {
-		nvemu_req_complete(req, SC_CONFLICT);
 		return;
 	}
 	if (action == ACQ_ACQUIRE) {
@@ -556,26 +567,14 @@ void nvemu_execute_resv_release(struct nvemu_req *req)
 	struct nvemu_resv *r;
 	struct resv_keys k;
 	uint16_t st;
-	int i;
 
 	if (action > REL_CLEAR || (cdw10 & 0xffff00f0u)) {
 		nvemu_req_complete(req, SC_INVALID_FIELD);
 		return;
 	}
-	st = read_keys(req, &k, 8);
+	st = registered_caller(req, iekey, 8, &k, &r, &h);
 	if (st) {
 		nvemu_req_complete(req, st);
-		return;
-	}
-	r = nvemu_resv_get(ns);
-	if (!r) {
-		nvemu_req_complete(req, SC_NOMEM);
-		return;
-	}
-	ctrl_host(req->ctrl, &h);
-	i = find_reg(r, &h);
-	if (i < 0 || (!iekey && r->regs[i].rkey != k.crkey)) {
-		nvemu_req_complete(req, SC_CONFLICT);
 		return;
 	}
 	if (action == REL_CLEAR) {
