@@ -82,6 +82,8 @@ static const struct method methods[] = {
 		{ "single_ctrl", P_BOOL, 0, false, "restrict the subsystem to one controller" },
 		{ "ana_reporting", P_BOOL, 'r', false,
 		  "report Asymmetric Namespace Access (multipath: ANA log, per-listener states)" },
+		{ "state_file", P_STRING, 0, false,
+		  "file keeping the sanitize state through restarts, as through a power cycle" },
 	} },
 	{ "nvme_subsystem_destroy", "Destroy an NVMe subsystem", {
 		NQN_REQ,

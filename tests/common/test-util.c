@@ -45,9 +45,8 @@ int tu_setup_bare(void **state)
 	return 0;
 }
 
-int tu_setup(void **state)
+void tu_enable_with_io_queue(struct tu_env *env)
 {
-	struct tu_env *env = env_new(true);
 	struct nvemu_sqe cmd;
 
 	assert_int_equal(nvemu_host_enable(env->host), 0);
@@ -65,6 +64,13 @@ int tu_setup(void **state)
 	cmd.cdw10 = 1 | 63u << 16;
 	cmd.cdw11 = 1 | 1u << 16; /* PC, CQID 1 */
 	assert_success(tu_admin(env, &cmd, NULL, 0, NULL));
+}
+
+int tu_setup(void **state)
+{
+	struct tu_env *env = env_new(true);
+
+	tu_enable_with_io_queue(env);
 	*state = env;
 	return 0;
 }

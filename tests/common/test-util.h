@@ -29,6 +29,8 @@ struct tu_env {
 int tu_setup(void **state);	 /* the default fixture in *state */
 int tu_setup_bare(void **state); /* subsystem + controller, not enabled, no namespaces */
 int tu_teardown(void **state);
+/* Enable the controller and create I/O queue pair 1, as tu_setup() does. */
+void tu_enable_with_io_queue(struct tu_env *env);
 
 /*
  * Run a command on sqid (0: admin); returns the status. A CID is assigned
