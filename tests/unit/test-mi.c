@@ -286,12 +286,16 @@ static void port_info(void **state)
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_port_info << 24 | 2 << 16, 0, &r),
 			 NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(r.len, 12);
-	/* Unknown data structure type; the MEB Command Support List is empty. */
+	/* Unknown data structure type; the MEB Command Support List: Admin commands. */
 	assert_int_equal(mi_cmd(e, 0, 0x06u << 24, 0, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 11); /* DTYP */
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_meb_support << 24, 0, &r), 0);
-	assert_int_equal(get16(r.buf + 5), 4);
-	assert_int_equal(get16(r.buf + 8), 0);
+	assert_int_equal(get16(r.buf + 5), 2 + 2 * 7);
+	assert_int_equal(get16(r.buf + 8), 7);
+	for (unsigned i = 0; i < 7; i++)
+		assert_int_equal(r.buf[10 + 2 * i], NVME_MI_MT_ADMIN);
+	assert_int_equal(r.buf[10 + 2 * 1], NVME_MI_MT_ADMIN);
+	assert_int_equal(r.buf[11 + 2 * 1], nvme_admin_identify);
 }
 
 /* ---- PCIe Command Set (NMIMT 4): a fake function behind the ops */
@@ -1505,6 +1509,86 @@ static void aem_sanitize_failure_mode(void **state)
 }
 
 /* ---- Management Endpoint Buffer, Shutdown, SES */
+/*
+ * The MEB bit on Admin commands: request data from the MEB, response data
+ * into it (the response's MEB bit set, no data in the message).
+ */
+static void meb_admin_data(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvme_mi_admin_req_hdr h;
+	uint8_t inband[4096], msg[64];
+	struct admin_out o;
+	struct mi_resp r;
+	size_t n;
+
+	/* Identify Controller into the MEB, then read it back with MEB Read. */
+	assert_success(tu_identify(e->tu, NVME_IDENTIFY_CNS_CTRL, 0, 0, inband));
+	identify_hdr(&h, 1, 0, NVME_IDENTIFY_CNS_CTRL);
+	h.hdr.meb = 1;
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	assert_int_equal(o.dlen, 0);
+	assert_int_equal(o.r.buf[2] & 1, 1); /* the data is in the MEB */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0, 4096, &r), 0);
+	assert_memory_equal(r.buf + 8, inband, 4096);
+	/* A window lands at the start of the buffer. */
+	h.flags = 3;
+	h.doff = htole32(24);
+	h.dlen = htole32(40);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0, 40, &r), 0);
+	assert_memory_equal(r.buf + 8, inband + 24, 40);
+
+	/* Set Features Host Identifier (data to the controller) from MEB offset 16. */
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 16, 8);
+	memcpy(msg + n, "\x11\x22\x33\x44\x55\x66\x77\x88", 8);
+	assert_int_equal(xfer(e, msg, n + 8, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), 0);
+	admin_hdr(&h, 1, nvme_admin_set_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_HOST_ID);
+	h.hdr.meb = 1;
+	h.flags = 3;
+	h.doff = htole32(16);
+	h.dlen = htole32(8);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.r.buf[2] & 1, 0); /* nothing came back through the MEB */
+	admin_hdr(&h, 1, nvme_admin_get_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_HOST_ID);
+	h.flags = 1;
+	h.dlen = htole32(8);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	assert_int_equal(o.dlen, 8);
+	assert_memory_equal(o.data, "\x11\x22\x33\x44\x55\x66\x77\x88", 8);
+
+	/* Refused: a command not in the list, data in the message too, outside the MEB. */
+	admin_hdr(&h, 1, nvme_admin_format_nvm, 1);
+	h.hdr.meb = 1;
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), 2);
+	admin_hdr(&h, 1, nvme_admin_set_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_HOST_ID);
+	h.hdr.meb = 1;
+	h.flags = 1;
+	h.dlen = htole32(8);
+	admin(e, &h, "12345678", 8, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_INPUT_SIZE);
+	h.flags = 3;
+	h.doff = htole32(4092);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), offsetof(struct nvme_mi_admin_req_hdr, doff));
+	h.flags = 0; /* a write through the MEB needs its length */
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), offsetof(struct nvme_mi_admin_req_hdr, dlen));
+}
 
 /* NVMe-MI 1.2 5.8/5.9 Management Endpoint Buffer Read/Write: DW0 offset, DW1 length. */
 static void meb_read_write(void **state)
@@ -1660,6 +1744,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(aem_send_retransmit_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(aem_delay_and_ctrl_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(aem_sanitize_failure_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(meb_admin_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_identify, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_suspended, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_log_features, setup, teardown),

@@ -114,8 +114,14 @@ struct mi_reply {
 	struct nvemu_mi_ep *ep;
 	nvemu_mi_respond_fn respond;
 	void *ctx;
-	uint8_t nmp; /* request's: NMIMT and CSI are echoed */
+	uint8_t nmp;   /* request's: NMIMT and CSI are echoed */
+	bool meb;      /* the request's MEB bit: its data is in the MEB */
+	bool meb_resp; /* the response's data went to the MEB */
 };
+
+/* Admin opcodes whose data may be in the MEB (the MEB Command Support List). */
+bool mi_admin_meb_supported(uint8_t opc);
+size_t mi_admin_meb_list(uint8_t *out, size_t size);
 
 /* Send hdr | status | nmresp[3] | a | b | MIC. */
 void mi_send(struct mi_reply *r, uint8_t status, const uint8_t nmresp[3], const void *a,

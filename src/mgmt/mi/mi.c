@@ -460,7 +460,7 @@ void mi_send(struct mi_reply *r, uint8_t status, const uint8_t nmresp[3], const 
 	}
 	buf[n++] = NVME_MI_MSGTYPE_NVME;
 	buf[n++] = MI_NMP_ROR | (r->nmp & 0x7f);
-	buf[n++] = 0; /* MEB */
+	buf[n++] = r->meb_resp ? 1 : 0; /* MEB */
 	buf[n++] = 0;
 	buf[n++] = status;
 	if (nmresp)
@@ -540,9 +540,12 @@ void nvemu_mi_ep_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
 		return;
 	}
 	if (msg[2] & 1) {
-		/* No Management Endpoint Buffer (Port Information MEB = 0). */
-		mi_send_invalid_param(&r, MI_PEL_MEB, 0);
-		return;
+		/* Only Admin commands take their data from the MEB (its Command Support List). */
+		if (nmimt != NVME_MI_MT_ADMIN) {
+			mi_send_invalid_param(&r, MI_PEL_MEB, 0);
+			return;
+		}
+		r.meb = true;
 	}
 	switch (nmimt) {
 	case NVME_MI_MT_CONTROL:
