@@ -127,7 +127,18 @@ struct nvemud {
 	unsigned next_vblk_idx;		/* the next VblkCtrl<idx> to try (0: 1) */
 
 	struct nvemud_metrics *metrics; /* --metrics (metrics.c), or NULL */
+
+	LIST_HEAD(, ana_pending) ana_pending; /* ANA change -> next state (ana-transition.c) */
 };
+
+/* ---- ANA change transitions (ana-transition.c) */
+/* How long a listener stays in ANA change by default: well within ANATT (10 s). */
+#define NVEMUD_ANA_CHANGE_MS 1000
+/* After ms, port_id's group grp (1..) moves from change to next, if still in change. */
+int nvemud_ana_schedule(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_id,
+			uint32_t grp, enum nvemu_ana_state next, unsigned ms);
+/* Forget pending transitions of nqn/port_id (NULL: all), grp (0: every group). */
+void nvemud_ana_cancel(struct nvemud *d, const char *nqn, uint16_t port_id, uint32_t grp);
 
 /* ---- the instance (instance.c) */
 /* loop may be NULL. */

@@ -24,6 +24,7 @@ struct nvemud *nvemud_new(struct loop *loop, int log_level)
 	LIST_INIT(&d->teardowns);
 	d->drive = nvemud_teardown_drive;
 	LIST_INIT(&d->vblks);
+	LIST_INIT(&d->ana_pending);
 	if (nvemud_tcp_start(d)) {
 		free(d);
 		return NULL;
@@ -44,6 +45,7 @@ void nvemud_free(struct nvemud *d)
 
 	if (!d)
 		return;
+	nvemud_ana_cancel(d, NULL, 0, 0);
 	nvemud_teardown_finish_all(d, 5000);
 	nvemud_drain(d, 5000);
 	/* Exports are hosts of namespaces: gone before the subsystems. */

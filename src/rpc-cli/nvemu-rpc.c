@@ -272,6 +272,10 @@ static const struct method methods[] = {
 		{ "ana_state", P_STRING, 'n', true,
 		  "optimized, non_optimized, inaccessible, persistent_loss or change" },
 		{ "anagrpid", P_INT, 'g', false, "ANA group ID, 1-32 (default: every group)" },
+		{ "next_state", P_STRING, 0, false,
+		  "with change: the state it moves on to (default: the state before)" },
+		{ "change_ms", P_INT, 0, false,
+		  "with change: how long it lasts, 0-9000 ms (default 1000; 0: until set again)" },
 	} },
 	{ "nvmf_ns_add_host", "Make a no_auto_visible namespace visible to a host NQN", {
 		NQN_REQ, NSID_REQ,
