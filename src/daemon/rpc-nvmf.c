@@ -25,17 +25,17 @@ struct listen_addr {
 };
 
 static const struct rpc_param addr_spec[] = {
-	{"trtype", RPC_P_STR, false, 1, 16},
-	{"adrfam", RPC_P_STR, false, 1, 8},
-	{"traddr", RPC_P_STR, true, 1, 63},
-	{"trsvcid", RPC_P_STR, true, 1, 5},
-	{.name = NULL},
+	{ "trtype", RPC_P_STR, false, 1, 16 },
+	{ "adrfam", RPC_P_STR, false, 1, 8 },
+	{ "traddr", RPC_P_STR, true, 1, 63 },
+	{ "trsvcid", RPC_P_STR, true, 1, 5 },
+	{ .name = NULL },
 };
 
 /* Both forms; every message names the field (listen_address.X for the object form). */
 static int parse_addr(json_t *params, struct listen_addr *la, struct rpc_err *e)
 {
-	static const char *const flat[] = {"trtype", "adrfam", "traddr", "trsvcid", NULL};
+	static const char *const flat[] = { "trtype", "adrfam", "traddr", "trsvcid", NULL };
 	json_t *obj = json_object_get(params, "listen_address"), *src = params;
 	const char *pfx = "", *trtype, *adrfam, *traddr, *trsvcid;
 	bool has_flat = false;
@@ -47,8 +47,7 @@ static int parse_addr(json_t *params, struct listen_addr *la, struct rpc_err *e)
 		has_flat |= rpc_has(params, *k);
 	if (obj && has_flat)
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "listen_address: give either listen_address or "
-				   "trtype/traddr/trsvcid/adrfam, not both");
+				   "listen_address: give either listen_address or trtype/traddr/trsvcid/adrfam, not both");
 	if (obj) {
 		if (rpc_check_params(obj, addr_spec, e)) {
 			char msg[sizeof(e->msg)];
@@ -97,7 +96,8 @@ static int parse_addr(json_t *params, struct listen_addr *la, struct rpc_err *e)
 	return 0;
 }
 
-static int find_subsys(struct nvemud *d, json_t *params, struct nvemu_subsys **s, struct rpc_err *e)
+static int find_subsys(struct nvemud *d, json_t *params, struct nvemu_subsys **s,
+		       struct rpc_err *e)
 {
 	const char *nqn = rpc_str(params, "nqn");
 
@@ -111,7 +111,7 @@ static int find_subsys(struct nvemud *d, json_t *params, struct nvemu_subsys **s
 
 static int expose(struct nvemud *d, struct nvemu_subsys *s, struct rpc_err *e)
 {
-	struct nvemu_error nerr = {0};
+	struct nvemu_error nerr = { 0 };
 
 	if (nvemu_tcp_has_subsys(d->tcp, s))
 		return 0;
@@ -123,8 +123,8 @@ static int expose(struct nvemud *d, struct nvemu_subsys *s, struct rpc_err *e)
 static int nvmf_subsystem_add_listener(struct nvemud *d, json_t *params, json_t **result,
 				       struct rpc_err *e)
 {
-	struct nvemu_tcp_listener_info li, last = {0};
-	struct nvemu_error nerr = {0};
+	struct nvemu_tcp_listener_info li, last = { 0 };
+	struct nvemu_error nerr = { 0 };
 	struct nvemu_subsys *s;
 	struct listen_addr la;
 	unsigned n = 0;
@@ -152,7 +152,7 @@ static int nvmf_subsystem_add_listener(struct nvemud *d, json_t *params, json_t 
 static int nvmf_subsystem_remove_listener(struct nvemud *d, json_t *params, json_t **result,
 					  struct rpc_err *e)
 {
-	struct nvemu_error nerr = {0};
+	struct nvemu_error nerr = { 0 };
 	struct nvemu_subsys *s;
 	struct listen_addr la;
 
@@ -168,7 +168,7 @@ static int nvmf_subsystem_add_host(struct nvemud *d, json_t *params, json_t **re
 				   struct rpc_err *e)
 {
 	const char *host = rpc_str(params, "host");
-	struct nvemu_error nerr = {0};
+	struct nvemu_error nerr = { 0 };
 	struct nvemu_subsys *s;
 
 	if (nvemu_nqn_validate(host, &nerr))
@@ -183,7 +183,7 @@ static int nvmf_subsystem_add_host(struct nvemud *d, json_t *params, json_t **re
 static int nvmf_subsystem_remove_host(struct nvemud *d, json_t *params, json_t **result,
 				      struct rpc_err *e)
 {
-	struct nvemu_error nerr = {0};
+	struct nvemu_error nerr = { 0 };
 	struct nvemu_subsys *s;
 
 	if (find_subsys(d, params, &s, e))
@@ -199,7 +199,7 @@ static int nvmf_subsystem_remove_host(struct nvemud *d, json_t *params, json_t *
 static int nvmf_subsystem_allow_any_host(struct nvemud *d, json_t *params, json_t **result,
 					 struct rpc_err *e)
 {
-	struct nvemu_error nerr = {0};
+	struct nvemu_error nerr = { 0 };
 	struct nvemu_subsys *s;
 
 	if (find_subsys(d, params, &s, e) || expose(d, s, e))
@@ -240,8 +240,8 @@ static json_t *controllers_json(struct nvemud *d, struct nvemu_subsys *s)
 		nvemud_uuid_unparse(ai.hostid, hostid);
 		json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:i, s:i, s:I}", "cntlid",
 						     ai.cntlid, "hostnqn", ai.hostnqn, "hostid",
-						     hostid, "port_id", ai.port_id, "num_io_qpairs",
-						     ai.nr_io_queues, "kato_ms",
+						     hostid, "port_id", ai.port_id,
+						     "num_io_qpairs", ai.nr_io_queues, "kato_ms",
 						     (json_int_t)ai.kato_ms));
 	}
 	return arr;
@@ -290,7 +290,8 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 	nvemu_subsys_info(s, &si);
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:b}", "nqn",
 			 nvemu_subsys_nqn(s), "subtype", "NVMe", "serial_number", si.sn,
-			 "model_number", si.mn, "exposed", nvemu_tcp_has_subsys(d->tcp, s),
+			 "model_number", si.mn,
+			 "exposed", nvemu_tcp_has_subsys(d->tcp, s),
 			 /* A subsystem not exposed yet gets allow-any-host once it is. */
 			 "allow_any_host",
 			 !nvemu_tcp_has_subsys(d->tcp, s) || nvemu_tcp_allow_any_host(d->tcp, s),
@@ -299,7 +300,8 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 			 nvemu_subsys_ana_reporting(s));
 }
 
-static int nvmf_get_subsystems(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+static int nvmf_get_subsystems(struct nvemud *d, json_t *params, json_t **result,
+			       struct rpc_err *e)
 {
 	struct nvemu_subsys *only = NULL;
 	json_t *arr;
@@ -339,22 +341,22 @@ static json_t *ana_states_json(struct nvemu_subsys *s, uint16_t port_id)
 			used = nvemu_ns_anagrpid(s, ni.nsid) == g;
 		}
 		if (used || st != NVEMU_ANA_OPTIMIZED)
-			json_array_append_new(arr,
-					      json_pack("{s:I, s:s}", "ana_group", (json_int_t)g,
-							"ana_state", nvemu_ana_state_name(st)));
+			json_array_append_new(arr, json_pack("{s:I, s:s}", "ana_group",
+							     (json_int_t)g, "ana_state",
+							     nvemu_ana_state_name(st)));
 	}
 	return arr;
 }
 
-static int nvmf_subsystem_listener_set_ana_state(struct nvemud *d, json_t *params, json_t **result,
-						 struct rpc_err *e)
+static int nvmf_subsystem_listener_set_ana_state(struct nvemud *d, json_t *params,
+						 json_t **result, struct rpc_err *e)
 {
 	uint32_t grp = (uint32_t)rpc_uint(params, "anagrpid", 0);
 	uint64_t change_ms = rpc_uint(params, "change_ms", NVEMUD_ANA_CHANGE_MS);
 	enum nvemu_ana_state next = NVEMU_ANA_OPTIMIZED, prev[NVEMU_ANAGRPMAX];
 	struct nvemu_tcp_listener_info li;
 	bool has_next;
-	struct nvemu_error nerr = {0};
+	struct nvemu_error nerr = { 0 };
 	enum nvemu_ana_state st;
 	struct nvemu_subsys *s;
 	struct listen_addr la;
@@ -362,25 +364,21 @@ static int nvmf_subsystem_listener_set_ana_state(struct nvemud *d, json_t *param
 
 	if (nvemu_ana_state_parse(rpc_str(params, "ana_state"), &st))
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "ana_state: must be optimized, non_optimized, inaccessible, "
-				   "persistent_loss or change");
+				   "ana_state: must be optimized, non_optimized, inaccessible, persistent_loss or change");
 	has_next = rpc_has(params, "next_state");
 	if (has_next && st != NVEMU_ANA_CHANGE)
-		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "next_state: only with ana_state change");
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "next_state: only with ana_state change");
 	if (rpc_has(params, "change_ms") && st != NVEMU_ANA_CHANGE)
-		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "change_ms: only with ana_state change");
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "change_ms: only with ana_state change");
 	if (has_next && (nvemu_ana_state_parse(rpc_str(params, "next_state"), &next) ||
 			 next == NVEMU_ANA_CHANGE))
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "next_state: must be optimized, non_optimized, inaccessible or "
-				   "persistent_loss");
+				   "next_state: must be optimized, non_optimized, inaccessible or persistent_loss");
 	if (parse_addr(params, &la, e) || find_subsys(d, params, &s, e))
 		return -1;
 	if (!nvemu_subsys_ana_reporting(s))
-		return rpc_err_set(e, RPC_ERR_STATE, "nqn: %s was created without ana_reporting",
-				   nvemu_subsys_nqn(s));
+		return rpc_err_set(e, RPC_ERR_STATE,
+				   "nqn: %s was created without ana_reporting", nvemu_subsys_nqn(s));
 	for (i = 0; !nvemu_tcp_get_listener(d->tcp, s, i, &li); i++)
 		if (li.adrfam == la.adrfam && !strcmp(li.traddr, la.traddr) &&
 		    !strcmp(li.trsvcid, la.trsvcid))
@@ -396,8 +394,9 @@ static int nvmf_subsystem_listener_set_ana_state(struct nvemud *d, json_t *param
 		return rpc_err_nvemu(e, &nerr);
 	/* A state set by hand replaces a transition still pending. */
 	nvemud_ana_cancel(d, nvemu_subsys_nqn(s), li.port_id, grp);
-	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listener %s:%s ANA group %s%u: %s", nvemu_subsys_nqn(s),
-		   li.traddr, li.trsvcid, grp ? "" : "all/", grp, nvemu_ana_state_name(st));
+	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listener %s:%s ANA group %s%u: %s",
+		   nvemu_subsys_nqn(s), li.traddr, li.trsvcid, grp ? "" : "all/", grp,
+		   nvemu_ana_state_name(st));
 	if (st != NVEMU_ANA_CHANGE || !change_ms)
 		return 0;
 	for (uint32_t g = 1; g <= NVEMU_ANAGRPMAX; g++) {
@@ -419,7 +418,7 @@ static int ns_host(struct nvemud *d, json_t *params, bool add, struct rpc_err *e
 	const char *nqn = rpc_str(params, "nqn"), *host = rpc_str(params, "host");
 	uint32_t nsid = (uint32_t)rpc_uint(params, "nsid", 0);
 	struct nvemu_subsys *s = nvemud_find_subsys(d, nqn);
-	struct nvemu_error nerr = {0};
+	struct nvemu_error nerr = { 0 };
 
 	if (!s)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
@@ -435,81 +434,69 @@ static int ns_host(struct nvemud *d, json_t *params, bool add, struct rpc_err *e
 	return rpc_err_nvemu(e, &nerr);
 }
 
-static int nvmf_ns_add_host(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+static int nvmf_ns_add_host(struct nvemud *d, json_t *params, json_t **result,
+			    struct rpc_err *e)
 {
 	return ns_host(d, params, true, e);
 }
 
-static int nvmf_ns_remove_host(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+static int nvmf_ns_remove_host(struct nvemud *d, json_t *params, json_t **result,
+			       struct rpc_err *e)
 {
 	return ns_host(d, params, false, e);
 }
 
-#define P_NQN                                                                                      \
-	{                                                                                          \
-		"nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX                                           \
-	}
-#define P_ADDR                                                                                     \
-	{"listen_address", RPC_P_OBJ, false, 0, 0}, {"trtype", RPC_P_STR, false, 1, 16},           \
-		{"traddr", RPC_P_STR, false, 1, 63}, {"trsvcid", RPC_P_STR, false, 1, 5},          \
-	{                                                                                          \
-		"adrfam", RPC_P_STR, false, 1, 8                                                   \
-	}
+#define P_NQN { "nqn", RPC_P_STR, true, 1, NVEMU_NQN_MAX }
+#define P_ADDR                                                                                   \
+	{ "listen_address", RPC_P_OBJ, false, 0, 0 }, { "trtype", RPC_P_STR, false, 1, 16 },     \
+		{ "traddr", RPC_P_STR, false, 1, 63 }, { "trsvcid", RPC_P_STR, false, 1, 5 },      \
+		{ "adrfam", RPC_P_STR, false, 1, 8 }
 
 const struct rpc_method rpc_nvmf_methods[] = {
-	{"nvmf_subsystem_add_listener", nvmf_subsystem_add_listener,
-	 (const struct rpc_param[]){P_NQN, P_ADDR, {.name = NULL}},
-	 "Listen for NVMe/TCP hosts on traddr:trsvcid (trsvcid 0: any free port); returns the "
-	 "address."},
-	{"nvmf_subsystem_remove_listener", nvmf_subsystem_remove_listener,
-	 (const struct rpc_param[]){P_NQN, P_ADDR, {.name = NULL}},
-	 "Stop listening; hosts connected through it are disconnected."},
-	{"nvmf_subsystem_add_host", nvmf_subsystem_add_host,
-	 (const struct rpc_param[]){
-		 P_NQN, {"host", RPC_P_STR, true, 1, NVEMU_NQN_MAX}, {.name = NULL}},
-	 "Allow a host NQN (used when allow_any_host is false)."},
-	{"nvmf_subsystem_remove_host", nvmf_subsystem_remove_host,
-	 (const struct rpc_param[]){
-		 P_NQN, {"host", RPC_P_STR, true, 1, NVEMU_NQN_MAX}, {.name = NULL}},
-	 "Remove a host NQN from the allow list and disconnect its associations."},
-	{"nvmf_subsystem_allow_any_host", nvmf_subsystem_allow_any_host,
-	 (const struct rpc_param[]){
-		 P_NQN, {"allow_any_host", RPC_P_BOOL, true, 0, 1}, {.name = NULL}},
-	 "Let any host connect (true) or only the allowed host NQNs (false)."},
-	{"nvmf_subsystem_get_listeners", nvmf_subsystem_get_listeners,
-	 (const struct rpc_param[]){P_NQN, {.name = NULL}},
-	 "List the TCP listeners of a subsystem."},
-	{"nvmf_subsystem_get_controllers", nvmf_subsystem_get_controllers,
-	 (const struct rpc_param[]){P_NQN, {.name = NULL}},
-	 "List the controllers connected hosts use (host NQN, host ID, queues)."},
-	{"nvmf_get_subsystems", nvmf_get_subsystems,
-	 (const struct rpc_param[]){{"nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX}, {.name = NULL}},
-	 "Subsystems as NVMe/TCP hosts see them: listeners, hosts, namespaces, controllers."},
-	{"nvmf_subsystem_listener_set_ana_state", nvmf_subsystem_listener_set_ana_state,
-	 (const struct rpc_param[]){
-		 P_NQN,
-		 P_ADDR,
-		 {"ana_state", RPC_P_STR, true, 1, 16},
-		 {"next_state", RPC_P_STR, false, 1, 16},
-		 {"change_ms", RPC_P_UINT, false, 0, NVEMU_ANATT_S * 1000 - 1000},
-		 {"anagrpid", RPC_P_UINT, false, 1, NVEMU_ANAGRPMAX},
-		 {.name = NULL}},
-	 "Set a listener's ANA state (optimized, non_optimized, inaccessible, persistent_loss, "
-	 "change) for one ANA group, or all without anagrpid; hosts get an ANA change event. "
-	 "change moves on to next_state (default: the state before) after change_ms (default 1000; "
-	 "0: stays in change)."},
-	{"nvmf_ns_add_host", nvmf_ns_add_host,
-	 (const struct rpc_param[]){P_NQN,
-				    {"nsid", RPC_P_UINT, true, 1, 0xfffffffe},
-				    {"host", RPC_P_STR, true, 1, NVEMU_NQN_MAX},
-				    {.name = NULL}},
-	 "Make a namespace created with no_auto_visible visible to a host NQN (its controllers get "
-	 "a Namespace Attribute Changed event)."},
-	{"nvmf_ns_remove_host", nvmf_ns_remove_host,
-	 (const struct rpc_param[]){P_NQN,
-				    {"nsid", RPC_P_UINT, true, 1, 0xfffffffe},
-				    {"host", RPC_P_STR, true, 1, NVEMU_NQN_MAX},
-				    {.name = NULL}},
-	 "Hide a no_auto_visible namespace from a host NQN again."},
-	{.name = NULL},
+	{ "nvmf_subsystem_add_listener", nvmf_subsystem_add_listener,
+	  (const struct rpc_param[]){ P_NQN, P_ADDR, { .name = NULL } },
+	  "Listen for NVMe/TCP hosts on traddr:trsvcid (trsvcid 0: any free port); returns the address." },
+	{ "nvmf_subsystem_remove_listener", nvmf_subsystem_remove_listener,
+	  (const struct rpc_param[]){ P_NQN, P_ADDR, { .name = NULL } },
+	  "Stop listening; hosts connected through it are disconnected." },
+	{ "nvmf_subsystem_add_host", nvmf_subsystem_add_host,
+	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { .name = NULL } },
+	  "Allow a host NQN (used when allow_any_host is false)." },
+	{ "nvmf_subsystem_remove_host", nvmf_subsystem_remove_host,
+	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { .name = NULL } },
+	  "Remove a host NQN from the allow list and disconnect its associations." },
+	{ "nvmf_subsystem_allow_any_host", nvmf_subsystem_allow_any_host,
+	  (const struct rpc_param[]){ P_NQN, { "allow_any_host", RPC_P_BOOL, true, 0, 1 },
+				      { .name = NULL } },
+	  "Let any host connect (true) or only the allowed host NQNs (false)." },
+	{ "nvmf_subsystem_get_listeners", nvmf_subsystem_get_listeners,
+	  (const struct rpc_param[]){ P_NQN, { .name = NULL } },
+	  "List the TCP listeners of a subsystem." },
+	{ "nvmf_subsystem_get_controllers", nvmf_subsystem_get_controllers,
+	  (const struct rpc_param[]){ P_NQN, { .name = NULL } },
+	  "List the controllers connected hosts use (host NQN, host ID, queues)." },
+	{ "nvmf_get_subsystems", nvmf_get_subsystems,
+	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX }, { .name = NULL } },
+	  "Subsystems as NVMe/TCP hosts see them: listeners, hosts, namespaces, controllers." },
+	{ "nvmf_subsystem_listener_set_ana_state", nvmf_subsystem_listener_set_ana_state,
+	  (const struct rpc_param[]){ P_NQN, P_ADDR,
+				      { "ana_state", RPC_P_STR, true, 1, 16 },
+				      { "next_state", RPC_P_STR, false, 1, 16 },
+				      { "change_ms", RPC_P_UINT, false, 0, NVEMU_ANATT_S * 1000 - 1000 },
+				      { "anagrpid", RPC_P_UINT, false, 1, NVEMU_ANAGRPMAX },
+				      { .name = NULL } },
+	  "Set a listener's ANA state (optimized, non_optimized, inaccessible, persistent_loss, change) for one ANA group, or all without anagrpid; hosts get an ANA change event. change moves on to next_state (default: the state before) after change_ms (default 1000; 0: stays in change)." },
+	{ "nvmf_ns_add_host", nvmf_ns_add_host,
+	  (const struct rpc_param[]){ P_NQN, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
+				      { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { .name = NULL } },
+	  "Make a namespace created with no_auto_visible visible to a host NQN (its controllers get a Namespace Attribute Changed event)." },
+	{ "nvmf_ns_remove_host", nvmf_ns_remove_host,
+	  (const struct rpc_param[]){ P_NQN, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
+				      { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { .name = NULL } },
+	  "Hide a no_auto_visible namespace from a host NQN again." },
+	{ .name = NULL },
 };
