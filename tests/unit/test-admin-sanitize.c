@@ -50,6 +50,21 @@ static struct nvme_sanitize_log_page *sanitize_log(struct tu_env *env)
 	return (void *)buf;
 }
 
+/* Polls the delay bdev until the sanitize ends (5 s at most); it must have succeeded. */
+static void wait_sanitized(struct tu_env *env, struct nvemu_bdev *dly)
+{
+	struct pollfd p = {.fd = nvemu_bdev_get_fd(dly), .events = POLLIN};
+
+	for (int i = 0; i < 100 && (le16toh(sanitize_log(env)->sstat) & 7) ==
+					   NVME_SANITIZE_SSTAT_STATUS_IN_PROGESS;
+	     i++) {
+		poll(&p, 1, 50);
+		nvemu_bdev_poll(dly);
+	}
+	assert_int_equal(le16toh(sanitize_log(env)->sstat) & 7,
+			 NVME_SANITIZE_SSTAT_STATUS_COMPLETE_SUCCESS);
+}
+
 static void fill(struct tu_env *env, uint32_t nsid, uint8_t v)
 {
 	uint8_t data[4096];
@@ -172,7 +187,6 @@ static void test_in_progress(void **state)
 	struct nvemu_ns_params np;
 	struct nvemu_sqe cmd = {0};
 	uint8_t data[512] = {0};
-	struct pollfd p;
 	uint32_t nsid;
 
 	assert_int_equal(nvemu_bdev_ram_create("sram", 1 << 20, 512, &ram, &err), 0);
@@ -200,16 +214,7 @@ static void test_in_progress(void **state)
 	assert_status(sanitize(env, NVME_SANITIZE_SANACT_START_BLOCK_ERASE, 0),
 		      NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS));
 
-	p.fd = nvemu_bdev_get_fd(dly);
-	p.events = POLLIN;
-	for (int i = 0; i < 100 && (le16toh(sanitize_log(env)->sstat) & 7) ==
-					   NVME_SANITIZE_SSTAT_STATUS_IN_PROGESS;
-	     i++) {
-		poll(&p, 1, 50);
-		nvemu_bdev_poll(dly);
-	}
-	assert_int_equal(le16toh(sanitize_log(env)->sstat) & 7,
-			 NVME_SANITIZE_SSTAT_STATUS_COMPLETE_SUCCESS);
+	wait_sanitized(env, dly);
 	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 1, data, sizeof(data)));
 
 	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, nsid, &err), 0);
@@ -376,7 +381,6 @@ static void test_state_file_resumes(void **state)
 	struct nvemu_bdev *ram, *dly;
 	struct tu_env *env;
 	uint8_t data[512];
-	struct pollfd p;
 	char text[256];
 
 	(void)state;
@@ -390,16 +394,7 @@ static void test_state_file_resumes(void **state)
 		      NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS));
 	read_state(text, sizeof(text));
 	assert_string_equal(text, "nvemu-subsys 1\nsanitize 1 0 2 2 0 0\n");
-	p.fd = nvemu_bdev_get_fd(dly);
-	p.events = POLLIN;
-	for (int i = 0; i < 100 && (le16toh(sanitize_log(env)->sstat) & 7) ==
-					   NVME_SANITIZE_SSTAT_STATUS_IN_PROGESS;
-	     i++) {
-		poll(&p, 1, 50);
-		nvemu_bdev_poll(dly);
-	}
-	assert_int_equal(le16toh(sanitize_log(env)->sstat) & 7,
-			 NVME_SANITIZE_SSTAT_STATUS_COMPLETE_SUCCESS);
+	wait_sanitized(env, dly);
 	assert_int_equal(le32toh(sanitize_log(env)->scdw10),
 			 NVME_SANITIZE_SANACT_START_BLOCK_ERASE);
 	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 1, data, sizeof(data)));
