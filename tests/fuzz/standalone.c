@@ -135,7 +135,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (unsigned i = 0; i < iters; i++)
-		LLVMFuzzerTestOneInput(buf, fuzz_standalone_input(i, buf, sizeof(buf), &rng, &seeds));
+		LLVMFuzzerTestOneInput(buf,
+				       fuzz_standalone_input(i, buf, sizeof(buf), &rng, &seeds));
 	for (unsigned i = 0; i < seeds.nr; i++)
 		free(seed_data[i]);
 	printf("ok 1 - %u corpus files and %u generated inputs\n", files, iters);
