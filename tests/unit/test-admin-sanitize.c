@@ -16,26 +16,6 @@
 
 static uint8_t buf[4096];
 
-struct aer {
-	struct nvemu_req req;
-	bool done;
-};
-
-static void aer_done(struct nvemu_req *req)
-{
-	((struct aer *)req->transport_priv)->done = true;
-}
-
-static void aer_submit(struct tu_env *env, struct aer *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->req.cmd.opc = nvme_admin_async_event;
-	a->req.cmd.cid = 0x7000;
-	a->req.done = aer_done;
-	a->req.transport_priv = a;
-	nvemu_host_submit(env->host, 0, &a->req);
-}
-
 static uint16_t sanitize(struct tu_env *env, uint32_t cdw10, uint32_t cdw11)
 {
 	struct nvemu_sqe cmd = {.opc = nvme_admin_sanitize_nvm, .cdw10 = cdw10, .cdw11 = cdw11};
@@ -135,11 +115,11 @@ static void test_block_erase(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvme_sanitize_log_page *l;
-	struct aer a;
+	struct tu_aer a;
 
 	fill(env, 1, 0x5a);
 	assert_int_equal(first_byte(env, 1, 0), 0x5a);
-	aer_submit(env, &a);
+	tu_aer_submit(env, &a, 0x7000);
 	assert_false(a.done);
 	assert_success(sanitize(env, NVME_SANITIZE_SANACT_START_BLOCK_ERASE, 0));
 	/* RAM completes at once: the operation is over, with its event. */
