@@ -34,6 +34,7 @@ struct rpc_server;
 struct nvemu_tcp_target;
 struct nvemud_mi;
 struct nvemud_nvme;
+struct nvemud_reactors;
 
 struct nvemud_bdev {
 	struct nvemu_bdev *bdev;
@@ -127,11 +128,17 @@ struct nvemud {
 	unsigned next_vblk_idx;		/* the next VblkCtrl<idx> to try (0: 1) */
 
 	struct nvemud_metrics *metrics; /* --metrics (metrics.c), or NULL */
+	/* Reactor threads for NVMe/TCP I/O queues (reactor.c), or NULL: all on loop. */
+	struct nvemud_reactors *reactors;
 };
 
 /* ---- the instance (instance.c) */
 /* loop may be NULL. */
 struct nvemud *nvemud_new(struct loop *loop, int log_level);
+struct nvemud_reactor_params;
+/* With reactor threads for NVMe/TCP I/O queues (reactor.h; rp NULL: none). */
+struct nvemud *nvemud_new_reactors(struct loop *loop, int log_level,
+				   const struct nvemud_reactor_params *rp);
 /* Destroys every subsystem and bdev (after draining I/O). */
 void nvemud_free(struct nvemud *d);
 /* The seed-000 default configuration. */
