@@ -77,9 +77,15 @@ static void tcp_del_fd(void *loop, void *handle)
 
 static void *tcp_queue_loop(void *loop, const struct nvemu_ctrl *ctrl, uint16_t qid)
 {
-	struct nvemud *d = loop_user(loop) ? nvemud_reactor_owner(loop) : NULL;
+	struct nvemud *d = nvemud_reactor_owner(loop);
+	struct loop *q;
 
-	return d ? nvemud_reactor_pick(d) : loop;
+	if (!d)
+		return loop;
+	q = nvemud_reactor_pick(d);
+	nvemud_log(d, NVEMUD_LOG_DEBUG, "tcp: controller %u I/O queue %u: reactor %u",
+		   nvemu_ctrl_cntlid(ctrl), qid, nvemud_reactor_id(q));
+	return q;
 }
 
 static void tcp_queue_put(void *loop)
