@@ -80,8 +80,9 @@ int nvemud_reactor_parse_cpus(const char *arg, struct nvemud_reactor_params *p,
 							       "--cpus: CPU %d listed twice", c);
 			p->cpus[p->nr_cpus++] = c;
 		}
-		if (*s == ',')
-			s++;
+		if (*s == ',' && !*++s)
+			return nvemu_error_set(err, -EINVAL, "--cpus: a CPU after the last comma: %s",
+					       arg);
 	}
 	if (!p->nr_cpus)
 		return nvemu_error_set(err, -EINVAL, "--cpus: no CPU given");
