@@ -742,7 +742,8 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 		 * these buffers: wake it (the peer sees the end at once) and
 		 * let it release them. Nothing runs the queue meanwhile.
 		 */
-		shutdown(c->fd, SHUT_RDWR);
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
 		conn_post(c, &c->close_msg, &c->close_posted, close_msg_fn);
 	}
 	/* Detaching may end the association and complete its AERs into c: keep c alive. */
