@@ -81,8 +81,8 @@ int nvemud_reactor_parse_cpus(const char *arg, struct nvemud_reactor_params *p,
 			p->cpus[p->nr_cpus++] = c;
 		}
 		if (*s == ',' && !*++s)
-			return nvemu_error_set(err, -EINVAL, "--cpus: a CPU after the last comma: %s",
-					       arg);
+			return nvemu_error_set(err, -EINVAL,
+					       "--cpus: a CPU after the last comma: %s", arg);
 	}
 	if (!p->nr_cpus)
 		return nvemu_error_set(err, -EINVAL, "--cpus: no CPU given");

@@ -20,7 +20,7 @@ struct nvemu_ctrl;
 #define NVEMUD_REACTORS_MAX 64
 
 struct nvemud_reactor_params {
-	unsigned nr;		      /* reactors, main loop included; 0: 1 */
+	unsigned nr;		       /* reactors, main loop included; 0: 1 */
 	int cpus[NVEMUD_REACTORS_MAX]; /* pin reactor i to cpus[i] (nr_cpus of them) */
 	unsigned nr_cpus;
 };

@@ -16,8 +16,8 @@
 
 static void test_parse_cpus(void **state)
 {
-	struct nvemud_reactor_params p = { 0 };
-	struct nvemu_error err = { 0 };
+	struct nvemud_reactor_params p = {0};
+	struct nvemu_error err = {0};
 	long n = sysconf(_SC_NPROCESSORS_CONF);
 	char big[32];
 
@@ -35,8 +35,17 @@ static void test_parse_cpus(void **state)
 		assert_int_equal(p.nr_cpus, 2);
 	}
 	snprintf(big, sizeof(big), "%ld", n);
-	const char *bad[] = { "", ",", "0,", "a", "-1", "1-0", "0,0", "0-0,0", "0;1", big,
-			      "99999999999999999999" };
+	const char *bad[] = {"",
+			     ",",
+			     "0,",
+			     "a",
+			     "-1",
+			     "1-0",
+			     "0,0",
+			     "0-0,0",
+			     "0;1",
+			     big,
+			     "99999999999999999999"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&err, 0, sizeof(err));
 		assert_int_equal(nvemud_reactor_parse_cpus(bad[i], &p, &err), -EINVAL);
@@ -49,7 +58,7 @@ static void test_pick_least_loaded(void **state)
 {
 	struct loop *main_loop = loop_new();
 	struct nvemud *d = nvemud_new(main_loop, NVEMUD_LOG_ERR);
-	struct nvemud_reactor_params p = { .nr = 3 };
+	struct nvemud_reactor_params p = {.nr = 3};
 	struct loop *a, *b, *c, *e;
 
 	(void)state;
