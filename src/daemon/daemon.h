@@ -34,6 +34,7 @@ struct rpc_server;
 struct nvemu_tcp_target;
 struct nvemud_mi;
 struct nvemud_nvme;
+struct nvemud_reactors;
 
 struct nvemud_bdev {
 	struct nvemu_bdev *bdev;
@@ -129,6 +130,8 @@ struct nvemud {
 	struct nvemud_metrics *metrics; /* --metrics (metrics.c), or NULL */
 
 	LIST_HEAD(, ana_pending) ana_pending; /* ANA change -> next state (ana-transition.c) */
+	/* Reactor threads for NVMe/TCP I/O queues (reactor.c), or NULL: all on loop. */
+	struct nvemud_reactors *reactors;
 };
 
 /* ---- ANA change transitions (ana-transition.c) */
@@ -143,6 +146,10 @@ void nvemud_ana_cancel(struct nvemud *d, const char *nqn, uint16_t port_id, uint
 /* ---- the instance (instance.c) */
 /* loop may be NULL. */
 struct nvemud *nvemud_new(struct loop *loop, int log_level);
+struct nvemud_reactor_params;
+/* With reactor threads for NVMe/TCP I/O queues (reactor.h; rp NULL: none). */
+struct nvemud *nvemud_new_reactors(struct loop *loop, int log_level,
+				   const struct nvemud_reactor_params *rp);
 /* Destroys every subsystem and bdev (after draining I/O). */
 void nvemud_free(struct nvemud *d);
 /* The seed-000 default configuration. */
