@@ -40,7 +40,7 @@ struct nvemu_bdev_ops {
 	 * negative errno (and end_io is not called) when it could not start.
 	 */
 	int (*submit)(struct nvemu_bdev *bdev, struct nvemu_bio *bio);
-	/* Reap completed asynchronous I/O; returns how many completed. */
+	/* Reap completed asynchronous I/O and start what is queued; returns how many completed. */
 	int (*poll)(struct nvemu_bdev *bdev);
 	/* An fd that turns readable when poll() has work, or -1 if never. */
 	int (*get_fd)(struct nvemu_bdev *bdev);
@@ -109,9 +109,10 @@ int nvemu_bdev_resize(struct nvemu_bdev *bdev, uint64_t new_size);
 /*
  * Batched submission, for an owner with an event loop: with it on, submit()
  * may only queue a bio, and the owner must call nvemu_bdev_flush_submit()
- * before it sleeps or spins waiting for completions (the end of every loop
- * iteration). Turning it off starts whatever is queued. -EOPNOTSUPP when the
- * backend has no flush_submit (it starts every bio at once anyway).
+ * before it sleeps (the end of every loop iteration). nvemu_bdev_poll() also
+ * starts what is queued, so code that waits by polling needs nothing more.
+ * Turning it off starts whatever is queued. -EOPNOTSUPP when the backend has
+ * no flush_submit (it starts every bio at once anyway).
  */
 int nvemu_bdev_set_batching(struct nvemu_bdev *bdev, bool on);
 /* Start what is queued; how many operations started, or -errno (still queued). */

@@ -8,8 +8,9 @@
  *
  * With batch_submit on, SQEs collect in the ring and flush_submit() starts
  * them with one io_uring_enter at the end of the owner's loop iteration;
- * otherwise submit() enters the kernel at once (and poll() once for all the
- * follow-up steps it queued). The fd is registered with the ring, so the
+ * otherwise submit() enters the kernel at once. poll() starts whatever is
+ * queued when it is done reaping, so a caller that only polls never waits
+ * on an SQE nobody submitted. The fd is registered with the ring, so the
  * kernel does not look it up for every I/O. Under O_DIRECT a buffer goes to
  * the kernel as it is when it meets the file's DIO alignment (STATX_DIOALIGN,
  * or the device's logical block size); only a misaligned one is copied,
@@ -461,8 +462,11 @@ static int file_poll(struct nvemu_bdev *bdev)
 		return n;
 	}
 	drain_queue(f);
-	if (!f->bdev.batch_submit)
-		ring_submit(f);
+	/*
+	 * Follow-up steps, and what was queued before: whoever waits on poll()
+	 * (the loop, or a caller spinning on this bdev alone) gets it started.
+	 */
+	ring_submit(f);
 	return n;
 }
 

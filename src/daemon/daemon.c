@@ -49,11 +49,8 @@ int nvemud_poll_backends(struct nvemud *d)
 	int n = 0;
 
 	for (unsigned i = 0; i < d->nr_bdevs; i++) {
-		int r;
+		int r = nvemu_bdev_poll(d->bdevs[i].bdev);
 
-		/* Callers spin on this outside the loop: nothing else starts what is queued. */
-		nvemu_bdev_flush_submit(d->bdevs[i].bdev);
-		r = nvemu_bdev_poll(d->bdevs[i].bdev);
 		if (r > 0)
 			n += r;
 	}
@@ -111,7 +108,6 @@ void nvemud_drain(struct nvemud *d, unsigned timeout_ms)
 		bio.private = &done;
 		if (nvemu_bdev_submit(b, &bio))
 			continue;
-		nvemu_bdev_flush_submit(b);
 		while (!done && nvemud_now_ns() < deadline + 5000000000ull) {
 			if (nvemu_bdev_poll(b) <= 0 && !done)
 				nanosleep(&ts, NULL);

@@ -894,8 +894,6 @@ int nvemu_subsys_poll(struct nvemu_subsys *s)
 	/* A reference across each poll: a completion may remove the namespace. */
 	for (unsigned i = 0; i < s->nr_ns; i++) {
 		ns = nvemu_ns_get(s->ns[i]);
-		/* Callers spin on this: start what a batching owner has queued. */
-		nvemu_bdev_flush_submit(ns->bdev);
 		r = nvemu_bdev_poll(ns->bdev);
 		nvemu_ns_put(ns);
 		if (r > 0)
@@ -904,7 +902,6 @@ int nvemu_subsys_poll(struct nvemu_subsys *s)
 	/* Removed namespaces still finish the commands that hold them. */
 	ns = LIST_FIRST(&s->dead_ns) ? nvemu_ns_get(LIST_FIRST(&s->dead_ns)) : NULL;
 	while (ns) {
-		nvemu_bdev_flush_submit(ns->bdev);
 		r = nvemu_bdev_poll(ns->bdev);
 		if (r > 0)
 			n += r;
