@@ -89,9 +89,9 @@ int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *
 
 /* What the file backend did, for benchmarks and tests. */
 struct nvemu_bdev_file_stats {
-	uint64_t submit_calls; /* io_uring_enter calls made to submit */
-	uint64_t sqes;	       /* operations they submitted */
-	uint64_t bounces;      /* O_DIRECT transfers copied through an aligned buffer */
+	uint64_t submit_calls;	   /* io_uring_enter calls made to submit */
+	uint64_t sqes;		   /* operations they submitted */
+	uint64_t bounces;	   /* O_DIRECT transfers copied through an aligned buffer */
 	uint32_t dio_mem_align;	   /* O_DIRECT: buffer address alignment; 0 buffered */
 	uint32_t dio_offset_align; /* O_DIRECT: file offset and length alignment */
 	bool fixed_file;	   /* the fd is registered with the ring */

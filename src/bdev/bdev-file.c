@@ -51,9 +51,9 @@ struct file_io {
 	STAILQ_ENTRY(file_io) link; /* file_bdev.waiting, or .free_ios */
 	struct nvemu_bio *bio;
 	enum file_step step;
-	void *bounce; /* aligned copy for O_DIRECT */
+	void *bounce;	  /* aligned copy for O_DIRECT */
 	int bounce_class; /* -1: not pooled */
-	uint64_t done; /* bytes of the data step completed */
+	uint64_t done;	  /* bytes of the data step completed */
 	bool sync_after;
 };
 
@@ -624,8 +624,7 @@ static int dio_align(struct file_bdev *f, const char *path, uint32_t blk_size,
 	f->dio_mem_align = DIO_ALIGN_FALLBACK;
 	f->dio_off_align = blk_size;
 	if (!statx(f->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
-	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_mem_align &&
-	    stx.stx_dio_offset_align) {
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_mem_align && stx.stx_dio_offset_align) {
 		f->dio_mem_align = stx.stx_dio_mem_align;
 		f->dio_off_align = stx.stx_dio_offset_align;
 	} else if (f->blkdev && !ioctl(f->fd, BLKSSZGET, &lbs) && lbs > 0) {
@@ -638,9 +637,9 @@ static int dio_align(struct file_bdev *f, const char *path, uint32_t blk_size,
 				       "file: %s: O_DIRECT alignment %u/%u is not a power of two",
 				       path, f->dio_mem_align, f->dio_off_align);
 	if (f->dio_off_align > blk_size)
-		return nvemu_error_set(
-			err, -EINVAL, "file: %s: block size %u is below the O_DIRECT alignment %u",
-			path, blk_size, f->dio_off_align);
+		return nvemu_error_set(err, -EINVAL,
+				       "file: %s: block size %u is below the O_DIRECT alignment %u",
+				       path, blk_size, f->dio_off_align);
 	return 0;
 }
 
