@@ -92,6 +92,7 @@ struct nvemud {
 
 	struct nvemud_bdev *bdevs; /* creation order */
 	unsigned nr_bdevs;
+	struct loop_src *bdev_flusher; /* starts batched submissions; while bdevs exist */
 
 	struct nvemud_ctrl *ctrls; /* creation order */
 	unsigned nr_ctrls;

@@ -23,7 +23,7 @@ struct loop_src {
 	void *arg;
 	LIST_ENTRY(loop_src) link;	 /* loop->srcs while live */
 	SLIST_ENTRY(loop_src) dead_link; /* loop->dead once deleted */
-	LIST_ENTRY(loop_src) poll_link;	 /* loop->pollers until reaped */
+	LIST_ENTRY(loop_src) poll_link;	 /* loop->pollers or ->flushers until reaped */
 };
 
 struct loop {
@@ -33,6 +33,7 @@ struct loop {
 	SLIST_HEAD(, loop_src) dead; /* freed after the current dispatch round */
 	LIST_HEAD(, loop_src) srcs;  /* every live source, for loop_free */
 	LIST_HEAD(, loop_src) pollers;
+	LIST_HEAD(, loop_src) flushers; /* run after the pollers */
 	unsigned needs_polling; /* live pollers marked so */
 	unsigned busy_poll_us;
 	unsigned idle_poll_ms;
@@ -63,6 +64,7 @@ struct loop *loop_new(void)
 	}
 	LIST_INIT(&loop->srcs);
 	LIST_INIT(&loop->pollers);
+	LIST_INIT(&loop->flushers);
 	SLIST_INIT(&loop->dead);
 	loop->busy_poll_us = LOOP_BUSY_POLL_US_DEFAULT;
 	loop->idle_poll_ms = LOOP_IDLE_POLL_MS_DEFAULT;
@@ -215,7 +217,8 @@ struct loop_src *loop_add_timer(struct loop *loop, unsigned ms, bool periodic,
 	return src;
 }
 
-struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg)
+static struct loop_src *add_poller(struct loop *loop, loop_poll_cb cb, void *arg,
+				   bool flusher)
 {
 	struct loop_src *src = calloc(1, sizeof(*src));
 
@@ -227,8 +230,21 @@ struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg)
 	src->poll_cb = cb;
 	src->arg = arg;
 	LIST_INSERT_HEAD(&loop->srcs, src, link);
-	LIST_INSERT_HEAD(&loop->pollers, src, poll_link);
+	if (flusher)
+		LIST_INSERT_HEAD(&loop->flushers, src, poll_link);
+	else
+		LIST_INSERT_HEAD(&loop->pollers, src, poll_link);
 	return src;
+}
+
+struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg)
+{
+	return add_poller(loop, cb, arg, false);
+}
+
+struct loop_src *loop_add_flusher(struct loop *loop, loop_poll_cb cb, void *arg)
+{
+	return add_poller(loop, cb, arg, true);
 }
 
 void loop_poller_set_needs_polling(struct loop_src *src, bool on)
@@ -273,6 +289,24 @@ static int run_pollers(struct loop *loop)
 	int work = 0;
 
 	LIST_FOREACH(p, &loop->pollers, poll_link) {
+		int r;
+
+		if (p->dead)
+			continue;
+		r = p->poll_cb(p->arg);
+		if (r > 0)
+			work += r;
+	}
+	return work;
+}
+
+/* Last in an iteration: what the callbacks and pollers queued starts here. */
+static int run_flushers(struct loop *loop)
+{
+	struct loop_src *p;
+	int work = 0;
+
+	LIST_FOREACH(p, &loop->flushers, poll_link) {
 		int r;
 
 		if (p->dead)
@@ -333,6 +367,7 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 		}
 	}
 	work = run_pollers(loop);
+	work += run_flushers(loop);
 	loop->dispatching = false;
 	reap(loop);
 	loop_io_unlock(loop);

@@ -56,6 +56,12 @@ typedef int (*loop_poll_cb)(void *arg);
 
 struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg);
 void loop_poller_set_needs_polling(struct loop_src *src, bool on);
+/*
+ * Flushers are pollers that run after all the others, the last thing of an
+ * iteration before the loop may sleep: they start what the fd callbacks and
+ * pollers queued (a backend's batched submissions) in one go.
+ */
+struct loop_src *loop_add_flusher(struct loop *loop, loop_poll_cb cb, void *arg);
 
 #define LOOP_BUSY_POLL_US_DEFAULT 0
 #define LOOP_IDLE_POLL_MS_DEFAULT 1

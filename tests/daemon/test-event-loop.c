@@ -57,6 +57,71 @@ static void test_pollers_run_each_iteration(void **state)
 	loop_free(loop);
 }
 
+/* Records the order callbacks ran in. */
+struct order {
+	char seen[16];
+	int n;
+};
+
+struct tagged {
+	struct order *o;
+	char tag;
+};
+
+static int tag_poll(void *arg)
+{
+	struct tagged *t = arg;
+
+	if (t->o->n < (int)sizeof(t->o->seen) - 1)
+		t->o->seen[t->o->n++] = t->tag;
+	return 0;
+}
+
+static void tag_fd(struct loop_src *src, int fd, uint32_t revents, void *arg)
+{
+	uint64_t v;
+
+	(void)src;
+	(void)revents;
+	if (read(fd, &v, sizeof(v)) != sizeof(v))
+		fail();
+	tag_poll(arg);
+}
+
+/*
+ * A flusher runs last in every iteration, after fd callbacks and every
+ * poller, including pollers added after it: what they queue is in its batch.
+ */
+static void test_flusher_runs_last(void **state)
+{
+	struct loop *loop = loop_new();
+	struct order o = { 0 };
+	struct tagged f = { &o, 'F' }, p1 = { &o, 'p' }, p2 = { &o, 'q' }, e = { &o, 'e' };
+	int efd = eventfd(1, EFD_NONBLOCK);
+	struct loop_src *fs;
+
+	(void)state;
+	assert_non_null(loop);
+	assert_true(efd >= 0);
+	fs = loop_add_flusher(loop, tag_poll, &f);
+	assert_non_null(fs);
+	assert_non_null(loop_add_poller(loop, tag_poll, &p1));
+	assert_non_null(loop_add_fd(loop, efd, EPOLLIN, tag_fd, &e));
+	assert_non_null(loop_add_poller(loop, tag_poll, &p2));
+	loop_run_once(loop, 0);
+	assert_int_equal(o.n, 4);
+	assert_int_equal(o.seen[0], 'e');
+	assert_int_equal(o.seen[3], 'F');
+	/* Deleted, it runs no more. */
+	loop_del(fs);
+	o.n = 0;
+	loop_run_once(loop, 0);
+	assert_int_equal(o.n, 2);
+	assert_true(o.seen[0] != 'F' && o.seen[1] != 'F');
+	loop_free(loop);
+	close(efd);
+}
+
 static void test_poller_deletes_another(void **state)
 {
 	struct loop *loop = loop_new();
@@ -327,6 +392,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pollers_run_each_iteration),
 		cmocka_unit_test(test_poller_deletes_another),
+		cmocka_unit_test(test_flusher_runs_last),
 		cmocka_unit_test(test_needs_polling_bounds_the_wait),
 		cmocka_unit_test(test_busy_poll_after_work),
 		cmocka_unit_test(test_idle_sleeps),
