@@ -266,20 +266,27 @@ static void bdev_ready(struct loop_src *src, int fd, uint32_t revents, void *arg
  * queued on the bdev. If it could not, the loop comes back within its idle
  * poll interval to try again rather than sleeping on queued I/O.
  */
-static int bdevs_flush(void *arg)
+int nvemud_bdevs_flush(struct nvemud *d, bool *again)
 {
-	struct nvemud *d = arg;
-	bool again = false;
 	int n = 0;
 
 	for (unsigned i = 0; i < d->nr_bdevs; i++) {
 		int rc = nvemu_bdev_flush_submit(d->bdevs[i].bdev);
 
 		if (rc < 0)
-			again = true;
+			*again = true;
 		else
 			n += rc;
 	}
+	return n;
+}
+
+static int bdevs_flush(void *arg)
+{
+	struct nvemud *d = arg;
+	bool again = false;
+	int n = nvemud_bdevs_flush(d, &again);
+
 	loop_poller_set_needs_polling(d->bdev_flusher, again);
 	return n;
 }

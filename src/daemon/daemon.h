@@ -290,6 +290,13 @@ struct nvemu_ctrl *nvemud_ctrl_get(struct nvemud_ctrl *c);
 int nvemud_add_subsys(struct nvemud *d, struct nvemu_subsys *s);
 /* Drops it from the list and forgets its controllers' names (does not destroy, nor stop their vfio-user servers). */
 void nvemud_del_subsys(struct nvemud *d, struct nvemu_subsys *s);
+/*
+ * Starts what every registered bdev queued during this loop iteration (one
+ * system call each); *again when one could not, so the caller's loop comes
+ * back soon instead of sleeping. Every loop that submits I/O runs it: the
+ * main loop and each reactor (under the model lock).
+ */
+int nvemud_bdevs_flush(struct nvemud *d, bool *again);
 int nvemud_add_bdev(struct nvemud *d, struct nvemu_bdev *b, const char *filename);
 void nvemud_del_bdev(struct nvemud *d, struct nvemud_bdev *b);
 /* name NULL: the next NVMeCtrl<n>. */

@@ -26,6 +26,7 @@ struct reactor {
 	pthread_t th;
 	bool started;
 	int cpu;	    /* -1: not pinned */
+	struct loop_src *flusher; /* starts the bdev I/O this reactor's queues submitted */
 	unsigned nr_queues; /* under the model lock */
 };
 
@@ -111,6 +112,16 @@ static void *reactor_main(void *arg)
 	return NULL;
 }
 
+static int reactor_flush(void *arg)
+{
+	struct reactor *r = arg;
+	bool again = false;
+	int n = nvemud_bdevs_flush(r->d, &again);
+
+	loop_poller_set_needs_polling(r->flusher, again);
+	return n;
+}
+
 int nvemud_reactors_start(struct nvemud *d, const struct nvemud_reactor_params *p)
 {
 	unsigned nr = p->nr ? p->nr : 1;
@@ -143,9 +154,16 @@ int nvemud_reactors_start(struct nvemud *d, const struct nvemud_reactor_params *
 				goto fail;
 			loop_set_lock(r->loop, &rs->lock);
 		}
-		if (i)
+		if (i) {
 			loop_set_polling(r->loop, loop_busy_poll_us(d->loop),
 					 LOOP_IDLE_POLL_MS_DEFAULT);
+			/* Batched bdevs queue I/O here too: the main loop may be asleep. */
+			r->flusher = loop_add_flusher(r->loop, reactor_flush, r);
+			if (!r->flusher) {
+				ret = -ENOMEM;
+				goto fail;
+			}
+		}
 	}
 	if (rs->r[0].cpu >= 0 && (ret = pin(pthread_self(), rs->r[0].cpu))) {
 		nvemud_log(d, NVEMUD_LOG_ERR, "reactor 0: cannot pin to CPU %d: %s", rs->r[0].cpu,
