@@ -77,6 +77,8 @@ int nvemu_virt_set_online(struct nvemu_subsys *s, uint16_t pcid, uint16_t vfn, b
 /* Resources of type rt of every VF back to the pool; -EBUSY while any VF is Online. */
 int nvemu_virt_reclaim(struct nvemu_subsys *s, uint16_t pcid, enum nvemu_virt_rt rt,
 		       struct nvemu_error *err);
+/* The primary and VF Number of a secondary controller; false if ctrl is none. */
+bool nvemu_ctrl_virt_secondary_of(const struct nvemu_ctrl *ctrl, uint16_t *pcid, uint16_t *vfn);
 /* A secondary's MSI-X vectors (its VIs); 0: not limited (not a secondary, or none assigned). */
 unsigned nvemu_ctrl_virt_vectors(const struct nvemu_ctrl *ctrl);
 

@@ -24,7 +24,9 @@ struct nvemud *nvemud_new(struct loop *loop, int log_level)
 	LIST_INIT(&d->teardowns);
 	d->drive = nvemud_teardown_drive;
 	LIST_INIT(&d->vblks);
-	if (nvemud_tcp_start(d)) {
+	/* One PF without VFs, sockets in /var/tmp, until nvemud or emulation_functions_configure says. */
+	if (nvemud_funcs_configure(d, 1, 0, "/var/tmp", NULL) || nvemud_tcp_start(d)) {
+		nvemud_funcs_free(d);
 		free(d);
 		return NULL;
 	}
@@ -69,6 +71,7 @@ void nvemud_free(struct nvemud *d)
 	nvemud_nvme_free(d);
 	free(d->subsys);
 	free(d->bdevs);
+	nvemud_funcs_free(d);
 	free(d->ctrls);
 	json_decref(d->skipped);
 	free(d);

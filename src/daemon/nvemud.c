@@ -561,6 +561,19 @@ static int start_mi_serial(struct nvemud *d, const char *spec)
 	return 0;
 }
 
+/* The PCIe functions' sockets go next to an absolute RPC socket (else /var/tmp). */
+static void funcs_next_to(struct nvemud *d, const char *rpc_sock)
+{
+	const char *slash = strrchr(rpc_sock, '/');
+	char dir[NVEMUD_FUNC_DIR_MAX + 1];
+
+	if (rpc_sock[0] != '/' || !slash || slash == rpc_sock ||
+	    (size_t)(slash - rpc_sock) > NVEMUD_FUNC_DIR_MAX)
+		return;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - rpc_sock), rpc_sock);
+	nvemud_funcs_configure(d, d->num_pfs, d->num_vfs, dir, NULL);
+}
+
 static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 {
 	struct nvemu_error err = { 0 };
@@ -572,6 +585,7 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 		nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
 		return 1;
 	}
+	funcs_next_to(d, o->sock);
 	if (o->config ? load_config(d, o) : load_default(d, o))
 		goto out;
 	if (!o->config && start_vfu(d, o->vfu, o->sock, o->rpc_given))

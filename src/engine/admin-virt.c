@@ -192,6 +192,13 @@ void nvemu_virt_ctrl_removed(struct nvemu_ctrl *ctrl)
 	ctrl->sec_vfn = 0;
 }
 
+bool nvemu_ctrl_virt_secondary_of(const struct nvemu_ctrl *ctrl, uint16_t *pcid, uint16_t *vfn)
+{
+	*pcid = ctrl->sec_vfn ? ctrl->sec_pcid : 0;
+	*vfn = ctrl->sec_vfn;
+	return ctrl->sec_vfn != 0;
+}
+
 bool nvemu_ctrl_is_primary(const struct nvemu_ctrl *ctrl)
 {
 	return virt_find(ctrl->subsys, ctrl->cntlid) != NULL;
