@@ -264,8 +264,8 @@ void rpc_func_ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, json_t *o)
 	struct nvemu_virt_vf_info vi;
 	uint16_t pcid, vfn;
 
-	if (c->core_policy)
-		json_object_set_new(o, "queue_core_alloc_policy", json_string(c->core_policy));
+	json_object_set_new(o, "queue_core_alloc_policy",
+			    json_string(c->core_policy ? c->core_policy : core_policies[0]));
 	if (!f)
 		return;
 	json_object_set_new(o, "pf_id", json_integer(f->pf_id));
@@ -290,8 +290,8 @@ void rpc_func_save(struct nvemud *d, struct nvemud_ctrl *c, json_t *p)
 	struct nvemu_virt_vf_info vi;
 	uint16_t pcid, vfn;
 
-	if (c->core_policy)
-		json_object_set_new(p, "queue_core_alloc_policy", json_string(c->core_policy));
+	json_object_set_new(p, "queue_core_alloc_policy",
+			    json_string(c->core_policy ? c->core_policy : core_policies[0]));
 	if (!f)
 		return;
 	json_object_del(p, "socket");
