@@ -18,7 +18,7 @@
 
 #include "daemon.h"
 
-static void func_name(struct nvemud_func *f, unsigned pfs)
+static void func_name(struct nvemud_func *f)
 {
 	unsigned rid_fn = f->is_vf ? f->vf_id + 1u : 0;
 
@@ -60,7 +60,7 @@ int nvemud_funcs_configure(struct nvemud *d, unsigned pfs, unsigned vfs, const c
 			f->is_vf = v > 0;
 			f->vf_id = (uint16_t)(v ? v - 1 : 0);
 			f->vhca_id = k;
-			func_name(f, pfs);
+			func_name(f);
 			if (f->is_vf)
 				snprintf(f->socket, sizeof(f->socket), "%s/nvemu-pf%u-vf%u.sock", dir,
 					 p, v - 1);

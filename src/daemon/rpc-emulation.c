@@ -145,6 +145,7 @@ int rpc_func_open(struct nvemud *d, json_t *params, struct nvemud_func *f, struc
 {
 	struct nvemu_error nerr = { 0 };
 	struct nvemu_virt_params vp;
+	uint16_t pcid;
 
 	if (!f)
 		return 0;
@@ -156,14 +157,13 @@ int rpc_func_open(struct nvemud *d, json_t *params, struct nvemud_func *f, struc
 			return rpc_err_nvemu(e, &nerr);
 		return 0;
 	}
-	if (nvemu_ctrl_set_secondary(nvemu_subsys_ctrl(s, cntlid),
-				     nvemud_find_ctrl(d, nvemud_func_pf(d, f->pf_id)->ctrl)->cntlid,
-				     f->vf_id + 1u, &nerr))
+	/* rpc_func_check_create() saw the parent's controller. */
+	pcid = nvemud_func_parent_ctrl(d, f)->cntlid;
+	if (nvemu_ctrl_set_secondary(nvemu_subsys_ctrl(s, cntlid), pcid, f->vf_id + 1u, &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	if (rpc_has(params, "vf_num_msix") &&
-	    nvemu_virt_assign(s, nvemud_find_ctrl(d, nvemud_func_pf(d, f->pf_id)->ctrl)->cntlid,
-			      f->vf_id + 1u, NVEMU_VIRT_VI, (uint16_t)rpc_uint(params, "vf_num_msix", 0),
-			      &nerr))
+	    nvemu_virt_assign(s, pcid, f->vf_id + 1u, NVEMU_VIRT_VI,
+			      (uint16_t)rpc_uint(params, "vf_num_msix", 0), &nerr))
 		return rpc_err_set(e, RPC_ERR_LIMIT, "vf_num_msix: %s", nerr.msg);
 	return 0;
 }
