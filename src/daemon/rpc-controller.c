@@ -346,6 +346,14 @@ out:
 	return ret;
 }
 
+/* Enabled and not shut down: a driver that removed the device shut it down first. */
+static bool driver_up(const struct nvemu_ctrl *ctrl)
+{
+	return (nvemu_ctrl_cc(ctrl) & 1) &&
+	       ((nvemu_ctrl_csts(ctrl) >> NVME_CSTS_SHST_SHIFT) & NVME_CSTS_SHST_MASK) !=
+		       NVME_CSTS_SHST_CMPLT;
+}
+
 static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **result,
 				   struct rpc_err *e)
 {
@@ -355,7 +363,7 @@ static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **re
 
 	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
 		return -1;
-	if (c->vfu && nvemud_vfu_connected(c) && (nvemu_ctrl_cc(ctrl) & 1) && !force)
+	if (c->vfu && nvemud_vfu_connected(c) && driver_up(ctrl) && !force)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is enabled by a guest on %s: shut the guest down first or use force",
 				   c->name, nvemud_vfu_path(c));
@@ -364,7 +372,7 @@ static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **re
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is bound to the %s transport: disconnect the host first",
 				   c->name, nvemu_ctrl_transport(ctrl));
-	if (!c->vfu && (nvemu_ctrl_cc(ctrl) & 1) && !force)
+	if (!c->vfu && driver_up(ctrl) && !force)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is enabled by a host (CC.EN=1): shut it down first or use force",
 				   c->name);

@@ -145,7 +145,8 @@ else
 		set -x
 		rpc emulation_functions_configure --num_vfs 1 >/dev/null
 		rpc bdev_malloc_create -b nvme0n1 --num_blocks 131072 --block_size 512 >/dev/null
-		rpc nvme_subsystem_create --nqn nqn.2022-10.io.nvda.nvme:0 >/dev/null
+		# nn: SeaBIOS identifies every NSID up to NN at boot (README, PCIe over vfio-user).
+		rpc nvme_subsystem_create --nqn nqn.2022-10.io.nvda.nvme:0 --nn 32 >/dev/null
 		rpc nvme_namespace_create -b nvme0n1 -n 1 --nqn nqn.2022-10.io.nvda.nvme:0 --uuid 263826ad-19a3-4feb-bc25-4bc81ee7749e >/dev/null
 		rpc nvme_controller_create --nqn nqn.2022-10.io.nvda.nvme:0 --pf_id 0 --suspended --dynamic_msix >/dev/null
 		rpc nvme_controller_attach_ns -c NVMeCtrl2 -n 1 >/dev/null

@@ -145,7 +145,7 @@ grep -q "Number of IO Completion Queues Allocated (NCQA): 2" /tmp/nq &&
 	ok "Number of Queues: 2 I/O queues (3 VQs less the admin pair)" ||
 	{ cat /tmp/nq; nok "Number of Queues: 2 I/O queues (3 VQs less the admin pair)"; }
 if fio --name=vf --filename="$dev" --ioengine=libaio --direct=1 --rw=randwrite --bs=4k \
-	--iodepth=16 --size=16M --verify=crc32c --verify_fatal=1 --numjobs=2 --offset_increment=16M \
+	--iodepth=16 --size=16M --verify=crc32c --verify_fatal=1 --numjobs=2 --offset_increment=16M --eta=never \
 	--output=/tmp/fio; then
 	ok "fio verify on the VF's namespace"
 else
