@@ -139,4 +139,16 @@ check "seed: nvme_subsystem_destroy" snap_rpc nvme_subsystem_destroy --nqn nqn.2
 expect_ok "reconfiguring brings detached functions back" emulation_functions_configure --num_vfs 1
 call emulation_function_list
 expect_eq "one VF, present" "$(jget 0.num_vfs) $(jget 0.vfs.0.state)" "1 present"
+
+# --- a subsystem destroyed with its PF and VF controllers open
+rpc bdev_malloc_create -b forced --num_blocks 1024 >/dev/null
+rpc nvme_subsystem_create --nqn $NQN >/dev/null
+rpc nvme_namespace_create -b forced -n 1 --nqn $NQN >/dev/null
+rpc nvme_controller_create --nqn $NQN --pf_id 0 --dynamic_msix >/dev/null
+expect_ok "a VF controller under it" nvme_controller_create --nqn $NQN --pf_id 0 --vf_id 0 --vf_num_msix 2
+expect_ok "nvme_subsystem_destroy --force takes both" nvme_subsystem_destroy --nqn $NQN --force
+call emulation_function_list
+expect_eq "both functions are free again" "$(jget 0.ctrl_id) $(jget 0.vfs.0.ctrl_id)" "null null"
+rpc nvme_subsystem_create --nqn $NQN >/dev/null
+expect_ok "the PF takes a new controller" nvme_controller_create --nqn $NQN --pf_id 0
 check "nvemud still running" daemon_alive
