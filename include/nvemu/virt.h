@@ -25,11 +25,11 @@
 #define NVEMU_VIRT_MAX_VFS 127 /* entries a Secondary Controller List holds */
 
 struct nvemu_virt_params {
-	uint16_t total_vfs;   /* secondary controllers, 1..NVEMU_VIRT_MAX_VFS */
-	uint32_t vq_flex;     /* VQFRT: the flexible VQ pool */
-	uint32_t vi_flex;     /* VIFRT: the flexible VI pool */
-	uint16_t vq_sec_max;  /* VQFRSM: most VQs one secondary may get */
-	uint16_t vi_sec_max;  /* VIFRSM */
+	uint16_t total_vfs;  /* secondary controllers, 1..NVEMU_VIRT_MAX_VFS */
+	uint32_t vq_flex;    /* VQFRT: the flexible VQ pool */
+	uint32_t vi_flex;    /* VIFRT: the flexible VI pool */
+	uint16_t vq_sec_max; /* VQFRSM: most VQs one secondary may get */
+	uint16_t vi_sec_max; /* VIFRSM */
 };
 
 enum nvemu_virt_rt {
@@ -69,8 +69,8 @@ int nvemu_ctrl_set_secondary(struct nvemu_ctrl *ctrl, uint16_t pcid, uint16_t vf
  * (Offline) gets nr resources of type rt; -EBUSY online, -ENOSPC beyond the
  * pool or VxFRSM.
  */
-int nvemu_virt_assign(struct nvemu_subsys *s, uint16_t pcid, uint16_t vfn,
-		      enum nvemu_virt_rt rt, uint16_t nr, struct nvemu_error *err);
+int nvemu_virt_assign(struct nvemu_subsys *s, uint16_t pcid, uint16_t vfn, enum nvemu_virt_rt rt,
+		      uint16_t nr, struct nvemu_error *err);
 /* Online / Offline as 1Ch actions 9h / 7h do. */
 int nvemu_virt_set_online(struct nvemu_subsys *s, uint16_t pcid, uint16_t vfn, bool online,
 			  struct nvemu_error *err);

@@ -42,7 +42,8 @@ int nvemud_funcs_configure(struct nvemud *d, unsigned pfs, unsigned vfs, const c
 	if (vfs > NVEMU_VIRT_MAX_VFS)
 		return nvemu_error_set(err, -EINVAL, "num_vfs: at most %u", NVEMU_VIRT_MAX_VFS);
 	if (!dir || dir[0] != '/' || strlen(dir) > NVEMUD_FUNC_DIR_MAX)
-		return nvemu_error_set(err, -EINVAL, "socket_dir: an absolute path of at most %u characters",
+		return nvemu_error_set(err, -EINVAL,
+				       "socket_dir: an absolute path of at most %u characters",
 				       NVEMUD_FUNC_DIR_MAX);
 	for (unsigned i = 0; i < d->nr_funcs; i++)
 		if (d->funcs[i].ctrl[0])
@@ -62,10 +63,11 @@ int nvemud_funcs_configure(struct nvemud *d, unsigned pfs, unsigned vfs, const c
 			f->vhca_id = k;
 			func_name(f);
 			if (f->is_vf)
-				snprintf(f->socket, sizeof(f->socket), "%s/nvemu-pf%u-vf%u.sock", dir,
-					 p, v - 1);
+				snprintf(f->socket, sizeof(f->socket), "%s/nvemu-pf%u-vf%u.sock",
+					 dir, p, v - 1);
 			else
-				snprintf(f->socket, sizeof(f->socket), "%s/nvemu-pf%u.sock", dir, p);
+				snprintf(f->socket, sizeof(f->socket), "%s/nvemu-pf%u.sock", dir,
+					 p);
 		}
 	}
 	free(d->funcs);

@@ -13,7 +13,7 @@
 
 #include "rpc.h"
 
-static const char *const core_policies[] = { "on-demand", "pre-allocation", NULL };
+static const char *const core_policies[] = {"on-demand", "pre-allocation", NULL};
 
 static bool has_selector(json_t *params)
 {
@@ -27,7 +27,7 @@ static struct nvemud_func *func_by(struct nvemud *d, json_t *params, const char 
 	for (unsigned i = 0; i < d->nr_funcs; i++) {
 		struct nvemud_func *c = &d->funcs[i];
 
-		if (!strcmp(field, "vuid") ? !strcmp(rpc_str(params, field), c->vuid)
+		if (!strcmp(field, "vuid")	? !strcmp(rpc_str(params, field), c->vuid)
 		    : !strcmp(field, "pci_bdf") ? !strcasecmp(rpc_str(params, field), c->bdf)
 						: rpc_uint(params, field, 0) == c->vhca_id)
 			return c;
@@ -38,7 +38,7 @@ static struct nvemud_func *func_by(struct nvemud *d, json_t *params, const char 
 /* The function every given selector names (they must agree); *f NULL if none given. */
 int rpc_func_select(struct nvemud *d, json_t *params, struct nvemud_func **f, struct rpc_err *e)
 {
-	static const char *const by[] = { "vuid", "pci_bdf", "vhca_id", NULL };
+	static const char *const by[] = {"vuid", "pci_bdf", "vhca_id", NULL};
 	struct nvemud_func *hit = NULL;
 
 	*f = NULL;
@@ -50,8 +50,8 @@ int rpc_func_select(struct nvemud *d, json_t *params, struct nvemud_func **f, st
 		unsigned pf = (unsigned)rpc_uint(params, "pf_id", 0);
 
 		if (pf >= d->num_pfs)
-			return rpc_err_set(e, RPC_ERR_NOT_FOUND, "pf_id: no PF %u (there are %u)", pf,
-					   d->num_pfs);
+			return rpc_err_set(e, RPC_ERR_NOT_FOUND, "pf_id: no PF %u (there are %u)",
+					   pf, d->num_pfs);
 		hit = nvemud_func_pf(d, pf);
 		if (rpc_has(params, "vf_id")) {
 			unsigned vf = (unsigned)rpc_uint(params, "vf_id", 0);
@@ -70,12 +70,13 @@ int rpc_func_select(struct nvemud *d, json_t *params, struct nvemud_func **f, st
 			continue;
 		c = func_by(d, params, *k);
 		if (!c)
-			return rpc_err_set(e, RPC_ERR_NOT_FOUND,
-					   "%s: no such PCIe function (see emulation_function_list)", *k);
+			return rpc_err_set(
+				e, RPC_ERR_NOT_FOUND,
+				"%s: no such PCIe function (see emulation_function_list)", *k);
 		if (hit && hit != c)
 			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-					   "%s: names function %s, the other selectors %s", *k, c->vuid,
-					   hit->vuid);
+					   "%s: names function %s, the other selectors %s", *k,
+					   c->vuid, hit->vuid);
 		hit = c;
 	}
 	*f = hit;
@@ -96,17 +97,20 @@ int rpc_func_check_create(struct nvemud *d, json_t *params, struct nvemud_func *
 				   "queue_core_alloc_policy: \"on-demand\" or \"pre-allocation\"");
 	if (!f) {
 		if (rpc_has(params, "dynamic_msix") || rpc_has(params, "vf_num_msix"))
-			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-					   "%s: only for a controller on a PCIe function (pf_id/vf_id)",
-					   rpc_has(params, "dynamic_msix") ? "dynamic_msix" : "vf_num_msix");
+			return rpc_err_set(
+				e, RPC_ERR_INVALID_PARAMS,
+				"%s: only for a controller on a PCIe function (pf_id/vf_id)",
+				rpc_has(params, "dynamic_msix") ? "dynamic_msix" : "vf_num_msix");
 		return 0;
 	}
 	if (rpc_has(params, "socket"))
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "socket: not with a PCIe function (it is served on %s)", f->socket);
+				   "socket: not with a PCIe function (it is served on %s)",
+				   f->socket);
 	if (f->state != NVEMUD_FUNC_PRESENT)
 		return rpc_err_set(e, RPC_ERR_STATE, "function %s is %s", f->vuid,
-				   f->state == NVEMUD_FUNC_DETACHED ? "detached" : "being detached");
+				   f->state == NVEMUD_FUNC_DETACHED ? "detached"
+								    : "being detached");
 	if (f->ctrl[0])
 		return rpc_err_set(e, RPC_ERR_EXISTS, "function %s already has controller %s",
 				   f->vuid, f->ctrl);
@@ -119,19 +123,23 @@ int rpc_func_check_create(struct nvemud *d, json_t *params, struct nvemud_func *
 		struct nvemud_ctrl *pc = nvemud_func_parent_ctrl(d, f);
 
 		if (rpc_has(params, "dynamic_msix"))
-			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "dynamic_msix: only for a PF");
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "dynamic_msix: only for a PF");
 		if (!pc)
 			return rpc_err_set(e, RPC_ERR_STATE,
-					   "pf_id: PF %u has no controller: create the PF's (primary) controller first",
+					   "pf_id: PF %u has no controller: create the PF's "
+					   "(primary) controller first",
 					   f->pf_id);
 		if (pc->subsys != s)
-			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-					   "nqn: a VF's controller is a secondary of %s, in its subsystem %s",
-					   pc->name, nvemu_subsys_nqn(pc->subsys));
+			return rpc_err_set(
+				e, RPC_ERR_INVALID_PARAMS,
+				"nqn: a VF's controller is a secondary of %s, in its subsystem %s",
+				pc->name, nvemu_subsys_nqn(pc->subsys));
 		if (rpc_has(params, "vf_num_msix") && !pc->dynamic_msix)
-			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-					   "vf_num_msix: PF controller %s was not created with dynamic_msix",
-					   pc->name);
+			return rpc_err_set(
+				e, RPC_ERR_INVALID_PARAMS,
+				"vf_num_msix: PF controller %s was not created with dynamic_msix",
+				pc->name);
 	}
 	return 0;
 }
@@ -143,7 +151,7 @@ int rpc_func_check_create(struct nvemud *d, json_t *params, struct nvemud_func *
 int rpc_func_open(struct nvemud *d, json_t *params, struct nvemud_func *f, struct nvemu_subsys *s,
 		  uint16_t cntlid, struct rpc_err *e)
 {
-	struct nvemu_error nerr = { 0 };
+	struct nvemu_error nerr = {0};
 	struct nvemu_virt_params vp;
 	uint16_t pcid;
 
@@ -169,8 +177,7 @@ int rpc_func_open(struct nvemud *d, json_t *params, struct nvemud_func *f, struc
 }
 
 /* Registered as c: remember it on f, with its SNAP settings. */
-void rpc_func_opened(struct nvemud *d, json_t *params, struct nvemud_func *f,
-		     struct nvemud_ctrl *c)
+void rpc_func_opened(struct nvemud *d, json_t *params, struct nvemud_func *f, struct nvemud_ctrl *c)
 {
 	const char *pol = rpc_str(params, "queue_core_alloc_policy");
 
@@ -200,15 +207,17 @@ static bool vf_ids(struct nvemud *d, struct nvemud_ctrl *c, uint16_t *pcid, uint
 int rpc_func_destroy(struct nvemud *d, json_t *params, struct nvemud_ctrl *c, struct rpc_err *e)
 {
 	struct nvemud_func *f = nvemud_func_of_ctrl(d, c->name);
-	struct nvemu_error nerr = { 0 };
+	struct nvemu_error nerr = {0};
 	const char *vfc = NULL;
 	uint16_t pcid, vfn;
 
 	if (rpc_bool(params, "release_msix", false) && (!f || !f->is_vf))
-		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "release_msix: only for a VF's controller");
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "release_msix: only for a VF's controller");
 	if (f && !f->is_vf && nvemud_func_vf_ctrls(d, f, &vfc))
 		return rpc_err_set(e, RPC_ERR_BUSY,
-				   "controller %s is the primary of VF controller %s: destroy the VFs' controllers first",
+				   "controller %s is the primary of VF controller %s: destroy the "
+				   "VFs' controllers first",
 				   c->name, vfc);
 	if (rpc_bool(params, "release_msix", false) && vf_ids(d, c, &pcid, &vfn)) {
 		nvemu_virt_set_online(c->subsys, pcid, vfn, false, NULL);
@@ -219,17 +228,17 @@ int rpc_func_destroy(struct nvemud *d, json_t *params, struct nvemud_ctrl *c, st
 }
 
 /* nvme_controller_modify's num_msix: the VF's VIs, while it is Offline. */
-int rpc_func_modify_msix(struct nvemud *d, json_t *params, struct nvemud_ctrl *c,
-			 struct rpc_err *e)
+int rpc_func_modify_msix(struct nvemud *d, json_t *params, struct nvemud_ctrl *c, struct rpc_err *e)
 {
-	struct nvemu_error nerr = { 0 };
+	struct nvemu_error nerr = {0};
 	struct nvemud_func *f = nvemud_func_of_ctrl(d, c->name);
 	uint16_t pcid, vfn;
 
 	if (!rpc_has(params, "num_msix"))
 		return 0;
 	if (!vf_ids(d, c, &pcid, &vfn))
-		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "num_msix: only for a VF's controller");
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "num_msix: only for a VF's controller");
 	if (!nvemud_func_parent_ctrl(d, f)->dynamic_msix)
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
 				   "num_msix: PF controller %s was not created with dynamic_msix",
@@ -250,7 +259,8 @@ int rpc_func_ctrl_name(struct nvemud *d, json_t *params, const char **name, stru
 		return -1;
 	if (!f)
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
-				   "ctrl: missing (or name the function: vuid, pf_id/vf_id, pci_bdf, vhca_id)");
+				   "ctrl: missing (or name the function: vuid, pf_id/vf_id, "
+				   "pci_bdf, vhca_id)");
 	if (!f->ctrl[0])
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "function %s has no controller", f->vuid);
 	*name = f->ctrl;
@@ -316,7 +326,7 @@ json_t *rpc_funcs_save(struct nvemud *d)
 static json_t *func_json(struct nvemud *d, struct nvemud_func *f)
 {
 	struct nvemud_ctrl *c = f->ctrl[0] ? nvemud_find_ctrl(d, f->ctrl) : NULL;
-	static const char *const states[] = { "present", "detach_prepared", "detached" };
+	static const char *const states[] = {"present", "detach_prepared", "detached"};
 	json_t *o = json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:s}", "emulation_type", "NVMe",
 			      f->is_vf ? "vf_index" : "pf_index", f->is_vf ? f->vf_id : f->pf_id,
 			      "pci_bdf", f->bdf, "vhca_id", (int)f->vhca_id, "vuid", f->vuid,
@@ -353,10 +363,11 @@ static int emulation_function_list(struct nvemud *d, json_t *params, json_t **re
 static int emulation_functions_configure(struct nvemud *d, json_t *params, json_t **result,
 					 struct rpc_err *e)
 {
-	struct nvemu_error nerr = { 0 };
+	struct nvemu_error nerr = {0};
 	unsigned pfs = (unsigned)rpc_uint(params, "num_pfs", d->num_pfs);
 	unsigned vfs = (unsigned)rpc_uint(params, "num_vfs", d->num_vfs);
-	const char *dir = rpc_has(params, "socket_dir") ? rpc_str(params, "socket_dir") : d->func_dir;
+	const char *dir =
+		rpc_has(params, "socket_dir") ? rpc_str(params, "socket_dir") : d->func_dir;
 	char keep[NVEMUD_FUNC_DIR_MAX + 1];
 
 	snprintf(keep, sizeof(keep), "%s", dir);
@@ -417,7 +428,7 @@ static int emulation_device_detach(struct nvemud *d, json_t *params, json_t **re
 static int nvme_controller_vfs_msix_reclaim(struct nvemud *d, json_t *params, json_t **result,
 					    struct rpc_err *e)
 {
-	struct nvemu_error nerr = { 0 };
+	struct nvemu_error nerr = {0};
 	struct nvemud_ctrl *c;
 	struct nvemu_ctrl *ctrl;
 	struct nvemud_func *f;
@@ -434,24 +445,27 @@ static int nvme_controller_vfs_msix_reclaim(struct nvemud *d, json_t *params, js
 }
 
 const struct rpc_method rpc_emulation_methods[] = {
-	{ "emulation_function_list", emulation_function_list,
-	  (const struct rpc_param[]){ { .name = NULL } },
-	  "List the emulated PCIe functions (PFs and their VFs: pf_index/vf_index, pci_bdf, vhca_id, vuid, vfio-user socket, controller)." },
-	{ "emulation_functions_configure", emulation_functions_configure,
-	  (const struct rpc_param[]){ { "num_pfs", RPC_P_UINT, false, 0, NVEMUD_MAX_PFS },
-				      { "num_vfs", RPC_P_UINT, false, 0, NVEMU_VIRT_MAX_VFS },
-				      { "socket_dir", RPC_P_STR, false, 1, NVEMUD_FUNC_DIR_MAX },
-				      { .name = NULL } },
-	  "Set how many PFs, VFs per PF, and where their vfio-user sockets go (no controller may be open on a function)." },
-	{ "emulation_device_detach_prepare", emulation_device_detach_prepare,
-	  (const struct rpc_param[]){ { "vuid", RPC_P_STR, true, 1, 39 }, { .name = NULL } },
-	  "Prepare a function's hot-unplug: no new controller on it; then destroy its controller and emulation_device_detach." },
-	{ "emulation_device_detach", emulation_device_detach,
-	  (const struct rpc_param[]){ { "vuid", RPC_P_STR, true, 1, 39 }, { .name = NULL } },
-	  "Remove a prepared function whose controller is destroyed." },
-	{ "nvme_controller_vfs_msix_reclaim", nvme_controller_vfs_msix_reclaim,
-	  (const struct rpc_param[]){ { "ctrl", RPC_P_STR, true, 1, NVEMUD_CTRL_NAME_MAX - 1 },
-				      { .name = NULL } },
-	  "Give every VF's MSI-X (VI resources) back to the PF's pool; every VF offline." },
-	{ .name = NULL },
+	{"emulation_function_list", emulation_function_list,
+	 (const struct rpc_param[]){{.name = NULL}},
+	 "List the emulated PCIe functions (PFs and their VFs: pf_index/vf_index, pci_bdf, "
+	 "vhca_id, vuid, vfio-user socket, controller)."},
+	{"emulation_functions_configure", emulation_functions_configure,
+	 (const struct rpc_param[]){{"num_pfs", RPC_P_UINT, false, 0, NVEMUD_MAX_PFS},
+				    {"num_vfs", RPC_P_UINT, false, 0, NVEMU_VIRT_MAX_VFS},
+				    {"socket_dir", RPC_P_STR, false, 1, NVEMUD_FUNC_DIR_MAX},
+				    {.name = NULL}},
+	 "Set how many PFs, VFs per PF, and where their vfio-user sockets go (no controller may be "
+	 "open on a function)."},
+	{"emulation_device_detach_prepare", emulation_device_detach_prepare,
+	 (const struct rpc_param[]){{"vuid", RPC_P_STR, true, 1, 39}, {.name = NULL}},
+	 "Prepare a function's hot-unplug: no new controller on it; then destroy its controller "
+	 "and emulation_device_detach."},
+	{"emulation_device_detach", emulation_device_detach,
+	 (const struct rpc_param[]){{"vuid", RPC_P_STR, true, 1, 39}, {.name = NULL}},
+	 "Remove a prepared function whose controller is destroyed."},
+	{"nvme_controller_vfs_msix_reclaim", nvme_controller_vfs_msix_reclaim,
+	 (const struct rpc_param[]){{"ctrl", RPC_P_STR, true, 1, NVEMUD_CTRL_NAME_MAX - 1},
+				    {.name = NULL}},
+	 "Give every VF's MSI-X (VI resources) back to the PF's pool; every VF offline."},
+	{.name = NULL},
 };

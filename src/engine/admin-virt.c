@@ -10,8 +10,8 @@
 
 #include "nvemu-internal.h"
 
-#define VIRT_ACT(cdw10)	  ((cdw10) & 0xf)
-#define VIRT_RT(cdw10)	  (((cdw10) >> 8) & 0x7)
+#define VIRT_ACT(cdw10)	   ((cdw10)&0xf)
+#define VIRT_RT(cdw10)	   (((cdw10) >> 8) & 0x7)
 #define VIRT_CNTLID(cdw10) ((uint16_t)((cdw10) >> 16))
 
 /* A secondary needs the admin pair plus one I/O pair, and one vector, to go Online. */
@@ -63,13 +63,15 @@ int nvemu_subsys_virt_add(struct nvemu_subsys *s, uint16_t pcid, const struct nv
 	if (!pcid || pcid > 0xffef)
 		return nvemu_error_set(err, -EINVAL, "pcid: controller id %u out of range", pcid);
 	if (virt_find(s, pcid))
-		return nvemu_error_set(err, -EEXIST, "pcid: controller %u is a primary already", pcid);
+		return nvemu_error_set(err, -EEXIST, "pcid: controller %u is a primary already",
+				       pcid);
 	if (p->total_vfs < 1 || p->total_vfs > NVEMU_VIRT_MAX_VFS)
 		return nvemu_error_set(err, -EINVAL, "total_vfs: 1..%u", NVEMU_VIRT_MAX_VFS);
 	if (!p->vq_sec_max || !p->vi_sec_max || p->vq_flex > 0xffff * (uint32_t)p->total_vfs ||
 	    p->vi_flex > 0xffff * (uint32_t)p->total_vfs)
-		return nvemu_error_set(err, -EINVAL,
-				       "vq_sec_max/vi_sec_max: at least 1; pools at most 65535 per VF");
+		return nvemu_error_set(
+			err, -EINVAL,
+			"vq_sec_max/vi_sec_max: at least 1; pools at most 65535 per VF");
 	v = calloc(1, sizeof(*v));
 	arr = realloc(s->virt, (s->nr_virt + 1) * sizeof(*arr));
 	if (!v || !arr) {
@@ -230,8 +232,8 @@ bool nvemu_virt_enable_ok(const struct nvemu_ctrl *ctrl)
 
 /* ---- the actions: NVMe status, 0 on success (*dw0: resources now assigned) */
 
-static uint16_t do_assign(struct nvemu_virt *v, struct nvemu_virt_vf *vf, unsigned rt,
-			  uint32_t nr, uint32_t *dw0)
+static uint16_t do_assign(struct nvemu_virt *v, struct nvemu_virt_vf *vf, unsigned rt, uint32_t nr,
+			  uint32_t *dw0)
 {
 	uint32_t pool = rt == NVEMU_VIRT_VQ ? v->p.vq_flex : v->p.vi_flex;
 	uint32_t prim = rt == NVEMU_VIRT_VQ ? v->vqrfap : v->virfap;
@@ -335,8 +337,8 @@ void nvemu_execute_virt_mgmt(struct nvemu_req *req)
 
 /* ---- the control plane's side: the same rules, errno and a message */
 
-int nvemu_virt_assign(struct nvemu_subsys *s, uint16_t pcid, uint16_t vfn,
-		      enum nvemu_virt_rt rt, uint16_t nr, struct nvemu_error *err)
+int nvemu_virt_assign(struct nvemu_subsys *s, uint16_t pcid, uint16_t vfn, enum nvemu_virt_rt rt,
+		      uint16_t nr, struct nvemu_error *err)
 {
 	struct nvemu_virt *v;
 	struct nvemu_virt_vf *vf = vf_of(s, pcid, vfn, &v, err);
@@ -350,9 +352,10 @@ int nvemu_virt_assign(struct nvemu_subsys *s, uint16_t pcid, uint16_t vfn,
 		return 0;
 	if (vf->online)
 		return nvemu_error_set(err, -EBUSY, "VF %u is online: take it offline first", vfn);
-	return nvemu_error_set(err, -ENOSPC,
-			       "%s: %u for VF %u exceeds the per-VF maximum or what the pool has left",
-			       rt == NVEMU_VIRT_VQ ? "vq" : "msix", nr, vfn);
+	return nvemu_error_set(
+		err, -ENOSPC,
+		"%s: %u for VF %u exceeds the per-VF maximum or what the pool has left",
+		rt == NVEMU_VIRT_VQ ? "vq" : "msix", nr, vfn);
 }
 
 int nvemu_virt_set_online(struct nvemu_subsys *s, uint16_t pcid, uint16_t vfn, bool online,
@@ -363,9 +366,9 @@ int nvemu_virt_set_online(struct nvemu_subsys *s, uint16_t pcid, uint16_t vfn, b
 	if (!vf)
 		return -ENOENT;
 	if (do_online(s, vf, online))
-		return nvemu_error_set(err, -EINVAL,
-				       "VF %u needs at least %u VQ and %u VI resources to go online",
-				       vfn, SEC_MIN_VQ, SEC_MIN_VI);
+		return nvemu_error_set(
+			err, -EINVAL, "VF %u needs at least %u VQ and %u VI resources to go online",
+			vfn, SEC_MIN_VQ, SEC_MIN_VI);
 	return 0;
 }
 
@@ -378,8 +381,8 @@ int nvemu_virt_reclaim(struct nvemu_subsys *s, uint16_t pcid, enum nvemu_virt_rt
 		return nvemu_error_set(err, -ENOENT, "pcid: controller %u is not a primary", pcid);
 	for (unsigned i = 0; i < v->p.total_vfs; i++)
 		if (v->vf[i].online)
-			return nvemu_error_set(err, -EBUSY,
-					       "VF %u is online: take every VF offline first", i + 1);
+			return nvemu_error_set(
+				err, -EBUSY, "VF %u is online: take every VF offline first", i + 1);
 	for (unsigned i = 0; i < v->p.total_vfs; i++) {
 		if (rt == NVEMU_VIRT_VQ)
 			v->vf[i].nvq = 0;

@@ -25,7 +25,7 @@ static int setup(void **state)
 {
 	struct virt_env *ve = calloc(1, sizeof(*ve));
 	struct nvemu_virt_params p;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint16_t c2, c3;
 
 	assert_non_null(ve);
@@ -61,10 +61,10 @@ static int teardown(void **state)
 static uint16_t virt_mgmt(struct tu_env *env, unsigned act, unsigned rt, uint16_t cntlid,
 			  uint16_t nr, uint32_t *dw0)
 {
-	struct nvemu_sqe cmd = { .opc = nvme_admin_virtual_mgmt,
-				 .cdw10 = act | rt << 8 | (uint32_t)cntlid << 16,
-				 .cdw11 = nr };
-	struct nvemu_cqe cqe = { 0 };
+	struct nvemu_sqe cmd = {.opc = nvme_admin_virtual_mgmt,
+				.cdw10 = act | rt << 8 | (uint32_t)cntlid << 16,
+				.cdw11 = nr};
+	struct nvemu_cqe cqe = {0};
 	uint16_t st = tu_admin(env, &cmd, NULL, 0, &cqe);
 
 	if (dw0)
@@ -158,9 +158,9 @@ static void secondary_enable(void **state)
 {
 	struct virt_env *ve = *state;
 	struct nvemu_host *h;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	uint16_t s1 = nvemu_ctrl_cntlid(ve->vf1);
-	struct nvemu_sqe cmd = { 0 };
+	struct nvemu_sqe cmd = {0};
 	struct nvemu_cqe cqe;
 
 	assert_int_equal(nvemu_host_create(ve->vf1, &h, &err), 0);
@@ -204,7 +204,7 @@ static void control_plane_view(void **state)
 {
 	struct virt_env *ve = *state;
 	struct nvemu_subsys *s = ve->env->subsys;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_virt_vf_info vi;
 	struct nvemu_virt_info info;
 	struct nvme_secondary_ctrl_list *l = calloc(1, 4096);
@@ -248,14 +248,14 @@ static int no_dma_w(void *ctx, uint64_t addr, const void *buf, size_t len)
 	return -EFAULT;
 }
 
-static const struct nvemu_pci_host_ops ops = { .dma_read = no_dma, .dma_write = no_dma_w };
+static const struct nvemu_pci_host_ops ops = {.dma_read = no_dma, .dma_write = no_dma_w};
 
 /* The PF's config space has SR-IOV; a VF's MSI-X Table Size is its VI count. */
 static void pcie_side(void **state)
 {
 	struct virt_env *ve = *state;
 	struct nvemu_subsys *s = ve->env->subsys;
-	struct nvemu_error err = { 0 };
+	struct nvemu_error err = {0};
 	struct nvemu_ctrl_params cp;
 	struct nvemu_virt_params p;
 	struct nvemu_pcie_ctrl *pf, *vf;
@@ -268,10 +268,13 @@ static void pcie_side(void **state)
 	nvemu_virt_params_init(&p, 3);
 	assert_int_equal(nvemu_subsys_virt_add(s, pcid, &p, &err), 0);
 	assert_int_equal(nvemu_ctrl_set_secondary(nvemu_subsys_ctrl(s, scid), pcid, 3, &err), 0);
-	assert_int_equal(nvemu_pcie_ctrl_create(nvemu_subsys_ctrl(s, pcid), &ops, NULL, &pf, &err), 0);
-	assert_int_equal(nvemu_pcie_ctrl_create(nvemu_subsys_ctrl(s, scid), &ops, NULL, &vf, &err), 0);
+	assert_int_equal(nvemu_pcie_ctrl_create(nvemu_subsys_ctrl(s, pcid), &ops, NULL, &pf, &err),
+			 0);
+	assert_int_equal(nvemu_pcie_ctrl_create(nvemu_subsys_ctrl(s, scid), &ops, NULL, &vf, &err),
+			 0);
 	assert_int_equal(nvemu_pcie_cfg_read(pf, NVEMU_PCIE_ECAP_SRIOV, 4), 0x00010010);
-	assert_int_equal(nvemu_pcie_cfg_read(pf, NVEMU_PCIE_ECAP_SRIOV + 0x0e, 2), 3); /* TotalVFs */
+	assert_int_equal(nvemu_pcie_cfg_read(pf, NVEMU_PCIE_ECAP_SRIOV + 0x0e, 2),
+			 3); /* TotalVFs */
 	assert_int_equal(nvemu_pcie_cfg_read(pf, NVEMU_PCIE_ECAP_SRIOV + 0x10, 2), 3); /* NumVFs */
 	nvemu_pcie_cfg_write(pf, NVEMU_PCIE_ECAP_SRIOV + 0x10, 2, 1);
 	assert_int_equal(nvemu_pcie_cfg_read(pf, NVEMU_PCIE_ECAP_SRIOV + 0x10, 2), 3);
