@@ -152,3 +152,13 @@ expect_eq "both functions are free again" "$(jget 0.ctrl_id) $(jget 0.vfs.0.ctrl
 rpc nvme_subsystem_create --nqn $NQN >/dev/null
 expect_ok "the PF takes a new controller" nvme_controller_create --nqn $NQN --pf_id 0
 check "nvemud still running" daemon_alive
+
+# --- nvemud --num-pfs / --num-vfs
+stop_daemon
+check "nvemud --num-pfs 2 --num-vfs 3" start_daemon --num-pfs 2 --num-vfs 3
+call emulation_function_list
+expect_eq "two PFs with three VFs each; PF 1's VF 2 on its own socket" \
+	"$(jget -l .) $(jget 1.num_vfs) $(jget 1.vfs.2.socket) $(jget 1.vfs.2.pci_bdf)" \
+	"2 3 $T/nvemu-pf1-vf2.sock 02:00.3"
+stop_daemon
+check "nvemud --num-vfs 200 is refused" not "$NVEMUD" -r "$T/x.sock" --num-vfs 200
