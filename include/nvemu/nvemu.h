@@ -10,6 +10,7 @@
 #include <nvemu/host.h>
 #include <nvemu/resv.h>
 #include <nvemu/metrics.h>
+#include <nvemu/virt.h>
 
 const char *nvemu_version(void);
 

@@ -55,6 +55,7 @@
 #define NVEMU_PCIE_CAP_PM   0x40u /* Power Management, -> 0x50 */
 #define NVEMU_PCIE_CAP_MSIX 0x50u /* MSI-X, -> 0x60 */
 #define NVEMU_PCIE_CAP_EXP  0x60u /* PCI Express (v2, endpoint), end of list */
+#define NVEMU_PCIE_ECAP_SRIOV 0x100u /* SR-IOV extended capability, on a primary controller */
 
 struct nvemu_pcie_ctrl;
 

@@ -263,6 +263,7 @@ static void save_ctrls(struct nvemud *d, json_t *calls)
 		json_object_set_new(p, "suspended", json_true());
 		if (nvemud_vfu_path(c))
 			json_object_set_new(p, "socket", json_string(nvemud_vfu_path(c)));
+		rpc_func_save(d, c, p);
 		call(calls, "nvme_controller_create", p);
 		for (unsigned n = 0; n < nvemu_ctrl_nr_ns(ctrl); n++)
 			call(calls, "nvme_controller_attach_ns",
@@ -293,6 +294,8 @@ json_t *nvemud_save_config(struct nvemud *d)
 {
 	json_t *calls = json_array();
 
+	/* The PCIe functions first: controllers are opened on them. */
+	call(calls, "emulation_functions_configure", rpc_funcs_save(d));
 	save_bdevs(d, calls);
 	for (unsigned i = 0; i < d->nr_subsys; i++)
 		save_subsys(d, d->subsys[i], calls);

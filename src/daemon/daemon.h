@@ -80,6 +80,30 @@ struct nvemud_ctrl {
 	struct nvemud_vfu *vfu; /* served over vfio-user (vfu-glue.c), else NULL */
 	/* Why RPCs must leave it alone (NVEMUD_CTRL_DESTROYING, ...), else NULL. */
 	const char *busy;
+	/* SNAP's dynamic_msix (a PF's) and queue_core_alloc_policy ("on-demand" default). */
+	bool dynamic_msix;
+	const char *core_policy;
+};
+
+/* ---- emulated PCIe functions (functions.c, rpc-emulation.c) */
+#define NVEMUD_MAX_PFS	    16
+#define NVEMUD_FUNC_DIR_MAX 80
+
+enum nvemud_func_state {
+	NVEMUD_FUNC_PRESENT,
+	NVEMUD_FUNC_DETACH_PREPARED, /* emulation_device_detach_prepare: no new controller */
+	NVEMUD_FUNC_DETACHED,	     /* emulation_device_detach: gone until reconfigured */
+};
+
+struct nvemud_func {
+	bool is_vf;
+	uint16_t pf_id, vf_id; /* vf_id: 0-based; VF Number vf_id + 1 */
+	uint32_t vhca_id;
+	char vuid[40];
+	char bdf[16];
+	char socket[108];
+	char ctrl[NVEMUD_CTRL_NAME_MAX]; /* the controller opened on it, "" none */
+	enum nvemud_func_state state;
 };
 
 struct nvemud {
@@ -133,7 +157,24 @@ struct nvemud {
 	LIST_HEAD(, ana_pending) ana_pending; /* ANA change -> next state (ana-transition.c) */
 	/* Reactor threads for NVMe/TCP I/O queues (reactor.c), or NULL: all on loop. */
 	struct nvemud_reactors *reactors;
+	/* PCIe functions: PF p at [p * (1 + num_vfs)], its VFs after it. */
+	struct nvemud_func *funcs;
+	unsigned nr_funcs, num_pfs, num_vfs;
+	char func_dir[NVEMUD_FUNC_DIR_MAX + 1]; /* where their sockets go */
 };
+
+/* pfs PFs with vfs VFs each, sockets in dir; -EBUSY while a controller is open on one. */
+int nvemud_funcs_configure(struct nvemud *d, unsigned pfs, unsigned vfs, const char *dir,
+			   struct nvemu_error *err);
+void nvemud_funcs_free(struct nvemud *d);
+struct nvemud_func *nvemud_func_pf(struct nvemud *d, unsigned pf_id);
+/* The function controller name is open on, or NULL. */
+struct nvemud_func *nvemud_func_of_ctrl(struct nvemud *d, const char *name);
+/* Registry hook: c is forgotten (nvemud_del_ctrl). */
+void nvemud_func_ctrl_gone(struct nvemud *d, struct nvemud_ctrl *c);
+/* Controllers open on pf's VFs; the first one's name into *name. */
+unsigned nvemud_func_vf_ctrls(struct nvemud *d, const struct nvemud_func *pf, const char **name);
+struct nvemud_ctrl *nvemud_func_parent_ctrl(struct nvemud *d, const struct nvemud_func *vf);
 
 /* ---- ANA change transitions (ana-transition.c) */
 /* How long a listener stays in ANA change by default: well within ANATT (10 s). */

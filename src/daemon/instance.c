@@ -37,7 +37,9 @@ struct nvemud *nvemud_new_reactors(struct loop *loop, int log_level,
 		free(d);
 		return NULL;
 	}
-	if (nvemud_tcp_start(d)) {
+	/* One PF without VFs, sockets in /var/tmp, until nvemud or emulation_functions_configure says. */
+	if (nvemud_funcs_configure(d, 1, 0, "/var/tmp", NULL) || nvemud_tcp_start(d)) {
+		nvemud_funcs_free(d);
 		nvemud_reactors_free(d);
 		free(d);
 		return NULL;
@@ -48,6 +50,7 @@ struct nvemud *nvemud_new_reactors(struct loop *loop, int log_level,
 		nvemud_reactors_stop(d);
 		nvemud_tcp_stop(d);
 		nvemud_reactors_free(d);
+		nvemud_funcs_free(d);
 		free(d);
 		return NULL;
 	}
@@ -89,6 +92,7 @@ void nvemud_free(struct nvemud *d)
 	nvemud_nvme_free(d);
 	free(d->subsys);
 	free(d->bdevs);
+	nvemud_funcs_free(d);
 	free(d->ctrls);
 	json_decref(d->skipped);
 	free(d);

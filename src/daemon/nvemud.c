@@ -94,6 +94,10 @@ static void usage(FILE *f)
 		"                      the RPC socket); \"none\" for none. Ignored with -c.\n"
 		"                      If it cannot be served, nvemud exits with an error,\n"
 		"                      except for the implicit default with -r: then it warns.\n"
+		"  --num-pfs N, --num-vfs M\n"
+		"                      emulated PCIe functions controllers open on with\n"
+		"                      pf_id/vf_id: N PFs (default 1) with M VFs each\n"
+		"                      (default 0), sockets next to the RPC socket\n"
 		"  --metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 		"                      (e.g. 127.0.0.1:9469; port 0: any, logged)\n"
 		"  --mi-serial LINE    serve the default configuration's NVMe-MI endpoint\n"
@@ -252,6 +256,7 @@ struct nvemud_opts {
 	struct nvemud_reactor_params reactors;
 	const char *mi_serial;
 	const char *metrics;
+	unsigned num_pfs, num_vfs; /* --num-pfs, --num-vfs */
 };
 
 enum {
@@ -269,6 +274,8 @@ enum {
 	OPT_CPUS,
 	OPT_MI_SERIAL,
 	OPT_METRICS,
+	OPT_NUM_PFS,
+	OPT_NUM_VFS,
 };
 
 /* Each --client option and the virtio_blk_controller_create parameter it sets. */
@@ -392,6 +399,8 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "mi-serial", required_argument, NULL, OPT_MI_SERIAL },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "num-pfs", required_argument, NULL, OPT_NUM_PFS },
+		{ "num-vfs", required_argument, NULL, OPT_NUM_VFS },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -399,7 +408,7 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 	*o = (struct nvemud_opts){ .sock = NVEMUD_DEFAULT_SOCKET, .traddr = DEFAULT_TRADDR,
 				   .trsvcid = DEFAULT_TRSVCID, .level = NVEMUD_LOG_INFO,
 				   .poll_us = LOOP_BUSY_POLL_US_DEFAULT,
-				   .idle_poll_ms = LOOP_IDLE_POLL_MS_DEFAULT };
+				   .idle_poll_ms = LOOP_IDLE_POLL_MS_DEFAULT, .num_pfs = 1 };
 	while ((opt = getopt_long(argc, argv, "c:r:l:m:u:vqhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -430,6 +439,14 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 			break;
 		case OPT_METRICS:
 			o->metrics = optarg;
+			break;
+		case OPT_NUM_PFS:
+			if (parse_uint_opt("--num-pfs", optarg, 0, NVEMUD_MAX_PFS, &o->num_pfs))
+				return 2;
+			break;
+		case OPT_NUM_VFS:
+			if (parse_uint_opt("--num-vfs", optarg, 0, NVEMU_VIRT_MAX_VFS, &o->num_vfs))
+				return 2;
 			break;
 		case OPT_POLL_US:
 			if (parse_uint_opt("--poll-us", optarg, 0, LOOP_BUSY_POLL_US_MAX, &o->poll_us))
@@ -597,6 +614,22 @@ static int start_mi_serial(struct nvemud *d, const char *spec)
 	return 0;
 }
 
+/*
+ * --num-pfs/--num-vfs PCIe functions, their sockets next to an absolute RPC
+ * socket (else /var/tmp). A configuration (-c) may set them again.
+ */
+static void funcs_setup(struct nvemud *d, const struct nvemud_opts *o)
+{
+	const char *rpc_sock = o->sock, *slash = strrchr(rpc_sock, '/');
+	char dir[NVEMUD_FUNC_DIR_MAX + 1];
+
+	snprintf(dir, sizeof(dir), "%s", d->func_dir);
+	if (rpc_sock[0] == '/' && slash && slash != rpc_sock &&
+	    (size_t)(slash - rpc_sock) <= NVEMUD_FUNC_DIR_MAX)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - rpc_sock), rpc_sock);
+	nvemud_funcs_configure(d, o->num_pfs, o->num_vfs, dir, NULL);
+}
+
 static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 {
 	struct nvemu_error err = { 0 };
@@ -608,6 +641,7 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 		nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
 		return 1;
 	}
+	funcs_setup(d, o);
 	if (o->config ? load_config(d, o) : load_default(d, o))
 		goto out;
 	if (!o->config && start_vfu(d, o->vfu, o->sock, o->rpc_given))

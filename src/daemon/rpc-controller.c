@@ -95,14 +95,10 @@ static json_t *ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_c
 		json_object_set_new(o, "socket", json_string(nvemud_vfu_path(c)));
 		json_object_set_new(o, "connected", json_boolean(nvemud_vfu_connected(c)));
 	}
+	rpc_func_ctrl_json(d, c, o);
 	return o;
 }
 
-/* A host is using it: enabled, or a transport is bound. */
-static bool ctrl_in_use(const struct nvemu_ctrl *ctrl)
-{
-	return (nvemu_ctrl_cc(ctrl) & 1) || nvemu_ctrl_transport(ctrl);
-}
 
 static const struct rpc_param create_params[];
 
@@ -253,9 +249,10 @@ static int create_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *sna
 	return snap ? nvemud_ctrl_restore(d, ctrl, snap, e) : 0;
 }
 
-/* Name it and, with socket, serve it over vfio-user; nothing is left on failure. */
+/* Name it and, with a socket path, serve it over vfio-user; nothing is left on failure. */
 static int create_register(struct nvemud *d, json_t *params, struct nvemu_subsys *s,
-			   uint16_t cntlid, struct nvemud_ctrl **out, struct rpc_err *e)
+			   uint16_t cntlid, const char *path, struct nvemud_ctrl **out,
+			   struct rpc_err *e)
 {
 	const char *name = rpc_str(params, "name");
 	struct nvemu_error nerr = { 0 };
@@ -263,7 +260,7 @@ static int create_register(struct nvemud *d, json_t *params, struct nvemu_subsys
 
 	if (!c)
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
-	if (rpc_has(params, "socket") && nvemud_vfu_start(d, c, rpc_str(params, "socket"), &nerr)) {
+	if (path && nvemud_vfu_start(d, c, path, &nerr)) {
 		rpc_err_set(e, nerr.code == -ENOMEM ? RPC_ERR_INTERNAL :
 			    nerr.code == -EINVAL || nerr.code == -ENAMETOOLONG ?
 			    RPC_ERR_INVALID_PARAMS : RPC_ERR_EXISTS, "%s", nerr.msg);
@@ -285,6 +282,7 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 	struct nvemu_ctrl_params p;
 	struct nvemu_subsys_info si;
 	struct nvemud_ctrl *c = NULL;
+	struct nvemud_func *fn = NULL; /* the PCIe function it is opened on (pf_id, ...) */
 	json_t *snap = NULL;
 	bool port_added;
 	uint16_t cntlid;
@@ -300,11 +298,13 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 		return rpc_err_set(e, RPC_ERR_LIMIT,
 				   "subsystem %s is restricted to a single controller",
 				   nvemu_subsys_nqn(s));
+	if (rpc_func_select(d, params, &fn, e) || rpc_func_check_create(d, params, fn, s, e))
+		return -1;
 	if (rpc_has(params, "snapshot") && create_snapshot(s, params, &snap, e))
 		return -1;
 	create_ctrl_params(s, params, snap ? json_object_get(snap, "params") : params, snap, &p);
 	/* Past 31 queues only where doorbells scale: vfio-user (mapped, polled). */
-	if (p.num_io_queues > CTRL_MAX_QUEUES && !rpc_has(params, "socket")) {
+	if (p.num_io_queues > CTRL_MAX_QUEUES && !rpc_has(params, "socket") && !fn) {
 		rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
 			    "num_queues: %u needs a vfio-user controller (socket); at most %u otherwise",
 			    p.num_io_queues, CTRL_MAX_QUEUES);
@@ -326,8 +326,13 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 		goto undo;
 	if (rpc_bool(params, "suspended", snap != NULL))
 		nvemu_ctrl_suspend(nvemu_subsys_ctrl(s, cntlid), false);
-	if (create_register(d, params, s, cntlid, &c, e))
+	if (rpc_func_open(d, params, fn, s, cntlid, e) ||
+	    create_register(d, params, s, cntlid, fn ? fn->socket : rpc_str(params, "socket"), &c,
+			    e)) {
+		nvemu_subsys_virt_remove(s, cntlid);
 		goto undo;
+	}
+	rpc_func_opened(d, params, fn, c);
 	*result = json_string(c->name);
 	ret = 0;
 	goto out;
@@ -341,6 +346,14 @@ out:
 	return ret;
 }
 
+/* Enabled and not shut down: a driver that removed the device shut it down first. */
+static bool driver_up(const struct nvemu_ctrl *ctrl)
+{
+	return (nvemu_ctrl_cc(ctrl) & 1) &&
+	       ((nvemu_ctrl_csts(ctrl) >> NVME_CSTS_SHST_SHIFT) & NVME_CSTS_SHST_MASK) !=
+		       NVME_CSTS_SHST_CMPLT;
+}
+
 static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **result,
 				   struct rpc_err *e)
 {
@@ -350,7 +363,7 @@ static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **re
 
 	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
 		return -1;
-	if (c->vfu && nvemud_vfu_connected(c) && (nvemu_ctrl_cc(ctrl) & 1) && !force)
+	if (c->vfu && nvemud_vfu_connected(c) && driver_up(ctrl) && !force)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is enabled by a guest on %s: shut the guest down first or use force",
 				   c->name, nvemud_vfu_path(c));
@@ -359,13 +372,15 @@ static int nvme_controller_destroy(struct nvemud *d, json_t *params, json_t **re
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is bound to the %s transport: disconnect the host first",
 				   c->name, nvemu_ctrl_transport(ctrl));
-	if (!c->vfu && (nvemu_ctrl_cc(ctrl) & 1) && !force)
+	if (!c->vfu && driver_up(ctrl) && !force)
 		return rpc_err_set(e, RPC_ERR_BUSY,
 				   "controller %s is enabled by a host (CC.EN=1): shut it down first or use force",
 				   c->name);
 	if (!c->vfu && nvemu_ctrl_inflight(ctrl) && !force)
 		return rpc_err_set(e, RPC_ERR_BUSY, "controller %s has %u commands in flight",
 				   c->name, nvemu_ctrl_inflight(ctrl));
+	if (rpc_func_destroy(d, params, c, e))
+		return -1;
 	return nvemud_teardown_ctrl(d, c, e);
 }
 
@@ -453,22 +468,39 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 	int ret = 0;
 	unsigned nr_ns;
 	bool suspended;
-	uint16_t cntlid;
+	uint16_t cntlid, pcid = 0, vfn = 0;
+	char vfu_path[108] = "";
+	json_t *sel = params;
 
-	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+	/* Without ctrl, the function's (SNAP: the emulated function is the handle). */
+	if (!rpc_has(params, "ctrl")) {
+		const char *name;
+
+		if (rpc_func_ctrl_name(d, params, &name, e))
+			return -1;
+		sel = json_pack("{s:s}", "ctrl", name);
+	}
+	ret = rpc_ctrl_lookup(d, sel, &c, &ctrl, e);
+	if (sel != params)
+		json_decref(sel);
+	if (ret)
+		return -1;
+	if ((rpc_has(params, "num_msix") || rpc_has(params, "num_queues")) &&
+	    ((nvemu_ctrl_cc(ctrl) & 1) || (!c->vfu && nvemu_ctrl_transport(ctrl)) ||
+	     nvemu_ctrl_inflight(ctrl) || nvemud_vfu_connected(c)))
+		return rpc_err_set(e, RPC_ERR_BUSY,
+				   "controller %s is in use by a host%s: modify it only while idle",
+				   c->name, nvemud_vfu_connected(c) ? " (a guest is connected)" : "");
+	if (rpc_func_modify_msix(d, params, c, e))
 		return -1;
 	if (!rpc_has(params, "num_queues"))
 		return 0;
-	if (c->vfu && rpc_uint(params, "num_queues", 1) != nvemu_ctrl_params(ctrl)->num_io_queues)
-		return rpc_err_set(e, RPC_ERR_BUSY,
-				   "controller %s is served over vfio-user on %s: destroy and re-create it to change num_queues",
-				   c->name, nvemud_vfu_path(c));
-	if (ctrl_in_use(ctrl) || nvemu_ctrl_inflight(ctrl))
-		return rpc_err_set(e, RPC_ERR_BUSY,
-				   "controller %s is in use by a host: modify it only while idle",
-				   c->name);
 	p = *nvemu_ctrl_params(ctrl);
 	p.num_io_queues = (uint16_t)rpc_uint(params, "num_queues", 1);
+	if (p.num_io_queues > CTRL_MAX_QUEUES && !c->vfu)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "num_queues: %u needs a vfio-user controller; at most %u otherwise",
+				   p.num_io_queues, CTRL_MAX_QUEUES);
 	if (p.num_io_queues == nvemu_ctrl_params(ctrl)->num_io_queues)
 		return 0;
 	/* Re-create it: queue arrays and identify data follow the parameters. */
@@ -482,9 +514,16 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 	p.cntlid = nvemu_ctrl_cntlid(ctrl);
 	old = *nvemu_ctrl_params(ctrl);
 	old.cntlid = nvemu_ctrl_cntlid(ctrl);
+	/* Served over vfio-user with no guest: serve the new controller on the same socket. */
+	if (c->vfu) {
+		snprintf(vfu_path, sizeof(vfu_path), "%s", nvemud_vfu_path(c));
+		nvemud_vfu_stop(d, c);
+	}
+	nvemu_ctrl_virt_secondary_of(ctrl, &pcid, &vfn);
 	if (nvemu_subsys_remove_ctrl(c->subsys, c->cntlid, &nerr)) {
 		free(nsids);
-		return rpc_err_nvemu(e, &nerr);
+		rpc_err_nvemu(e, &nerr);
+		goto restart;
 	}
 	if (nvemu_subsys_add_ctrl_ex(c->subsys, &p, &cntlid, &nerr)) {
 		/* Put the old one back, so a failing call changes nothing. */
@@ -501,8 +540,16 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 		nvemu_ctrl_attach_ns(ctrl, nsids[i], NULL);
 	if (suspended)
 		nvemu_ctrl_suspend(ctrl, false);
+	if (vfn)
+		nvemu_ctrl_set_secondary(ctrl, pcid, vfn, NULL);
 	free(nsids);
-	return ret;
+restart:
+	if (vfu_path[0] && nvemud_vfu_start(d, c, vfu_path, &nerr)) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "%s: vfio-user on %s after modify: %s", c->name,
+			   vfu_path, nerr.msg);
+		return rpc_err_set(e, RPC_ERR_INTERNAL, "socket: %s: %s", vfu_path, nerr.msg);
+	}
+	return ret ? -1 : 0;
 }
 
 static int attach_detach(struct nvemud *d, json_t *params, json_t **result,
@@ -621,7 +668,9 @@ static int nvme_controller_iostat(struct nvemud *d, json_t *params, json_t **res
 		if (!nvemu_ctrl_state_queue_valid(ctrl, NVEMU_STATE_SQ, q) &&
 		    !nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, q, "requests"))
 			continue;
-		json_array_append_new(qs, json_pack("{s:i, s:I, s:I, s:I}", "queue_id", q,
+		/* core_id: the reactor serving the queue; one event-loop thread today. */
+		json_array_append_new(qs, json_pack("{s:i, s:i, s:I, s:I, s:I}", "queue_id", q,
+						    "core_id", 0,
 						    "read_io_count", (json_int_t)reads,
 						    "write_io_count", (json_int_t)writes,
 						    "flush_io_count", (json_int_t)flushes));
@@ -668,6 +717,15 @@ static const struct rpc_param create_params[] = {
 	{ "snapshot", RPC_P_STR, false, 1, 4095 },
 	{ "admin_only", RPC_P_BOOL, false, 0, 1 },
 	{ "socket", RPC_P_STR, false, 1, 107 },
+	/* the PCIe function (rpc-emulation.c) and SNAP's MSI-X / core settings */
+	{ "vuid", RPC_P_STR, false, 1, 39 },
+	{ "pf_id", RPC_P_UINT, false, 0, NVEMUD_MAX_PFS - 1 },
+	{ "vf_id", RPC_P_UINT, false, 0, NVEMU_VIRT_MAX_VFS - 1 },
+	{ "pci_bdf", RPC_P_STR, false, 1, 15 },
+	{ "vhca_id", RPC_P_UINT, false, 0, 0xffff },
+	{ "dynamic_msix", RPC_P_BOOL, false, 0, 1 },
+	{ "vf_num_msix", RPC_P_UINT, false, 0, 0xffff },
+	{ "queue_core_alloc_policy", RPC_P_STR, false, 1, 16 },
 	{ .name = NULL },
 };
 
@@ -696,10 +754,11 @@ static int nvme_controller_snapshot_get(struct nvemud *d, json_t *params, json_t
 
 const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_create", nvme_controller_create, create_params,
-	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket); returns its name." },
+	  "Create a controller (optionally suspended, or from a snapshot; on a PCIe function by pf_id/vf_id/vuid/pci_bdf/vhca_id, or served to a VM over vfio-user on socket); returns its name." },
 	{ "nvme_controller_destroy", nvme_controller_destroy,
-	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
-	  "Destroy a controller; force even while a host has it enabled or commands are in flight (the reply waits for them; aborted past 1 s)." },
+	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 },
+				      { "release_msix", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
+	  "Destroy a controller; force even while a host has it enabled or commands are in flight (the reply waits for them; aborted past 1 s); release_msix: a VF's MSI-X back to the PF's pool." },
 	{ "nvme_controller_suspend", nvme_controller_suspend,
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "timeout_ms", RPC_P_UINT, false, 0, 3600000 },
@@ -714,10 +773,16 @@ const struct rpc_method rpc_controller_methods[] = {
 				      { .name = NULL } },
 	  "List controllers." },
 	{ "nvme_controller_modify", nvme_controller_modify,
-	  (const struct rpc_param[]){ P_CTRL,
-				      { "num_queues", RPC_P_UINT, false, 1, CTRL_MAX_QUEUES },
+	  (const struct rpc_param[]){ { "ctrl", RPC_P_STR, false, 1, NVEMUD_CTRL_NAME_MAX - 1 },
+				      { "num_queues", RPC_P_UINT, false, 1, CTRL_MAX_QUEUES_VFU },
+				      { "num_msix", RPC_P_UINT, false, 0, 0xffff },
+				      { "vuid", RPC_P_STR, false, 1, 39 },
+				      { "pf_id", RPC_P_UINT, false, 0, NVEMUD_MAX_PFS - 1 },
+				      { "vf_id", RPC_P_UINT, false, 0, NVEMU_VIRT_MAX_VFS - 1 },
+				      { "pci_bdf", RPC_P_STR, false, 1, 15 },
+				      { "vhca_id", RPC_P_UINT, false, 0, 0xffff },
 				      { .name = NULL } },
-	  "Change a controller's parameters while no host uses it." },
+	  "Change a controller's parameters (num_queues; a VF's num_msix) while no host uses it; without ctrl, the controller on the function vuid/pf_id/vf_id/pci_bdf/vhca_id names." },
 	{ "nvme_controller_attach_ns", nvme_controller_attach_ns,
 	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
 				      { .name = NULL } },

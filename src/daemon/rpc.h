@@ -97,6 +97,23 @@ extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_mi_methods[];
 extern const struct rpc_method rpc_virtio_blk_methods[];
 extern const struct rpc_method rpc_bdev_nvme_methods[];
+extern const struct rpc_method rpc_emulation_methods[];
+
+/* ---- controllers on PCIe functions (rpc-emulation.c), for rpc-controller.c and config.c */
+int rpc_func_select(struct nvemud *d, json_t *params, struct nvemud_func **f, struct rpc_err *e);
+int rpc_func_check_create(struct nvemud *d, json_t *params, struct nvemud_func *f,
+			  struct nvemu_subsys *s, struct rpc_err *e);
+int rpc_func_open(struct nvemud *d, json_t *params, struct nvemud_func *f, struct nvemu_subsys *s,
+		  uint16_t cntlid, struct rpc_err *e);
+void rpc_func_opened(struct nvemud *d, json_t *params, struct nvemud_func *f,
+		     struct nvemud_ctrl *c);
+int rpc_func_destroy(struct nvemud *d, json_t *params, struct nvemud_ctrl *c, struct rpc_err *e);
+int rpc_func_modify_msix(struct nvemud *d, json_t *params, struct nvemud_ctrl *c,
+			 struct rpc_err *e);
+int rpc_func_ctrl_name(struct nvemud *d, json_t *params, const char **name, struct rpc_err *e);
+void rpc_func_ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, json_t *o);
+void rpc_func_save(struct nvemud *d, struct nvemud_ctrl *c, json_t *p);
+json_t *rpc_funcs_save(struct nvemud *d);
 
 const struct rpc_method *rpc_find_method(const char *name);
 

@@ -92,7 +92,8 @@ static unsigned nr_vectors(const struct nvemu_ctrl *ctrl)
 
 static void feat_defaults(const struct nvemu_ctrl *ctrl, struct nvemu_features *f)
 {
-	uint32_t nq = ctrl->p.num_io_queues ? ctrl->p.num_io_queues - 1u : 0;
+	unsigned lim = nvemu_ctrl_io_queue_limit(ctrl);
+	uint32_t nq = lim ? lim - 1u : 0;
 
 	memset(f, 0, sizeof(*f));
 	for (unsigned i = 0; i < NVEMU_TEMP_SENSORS; i++)
@@ -351,7 +352,8 @@ static uint16_t set_temp_thresh(struct nvemu_features *f, uint32_t cdw11)
 static uint16_t set_num_queues(struct nvemu_ctrl *ctrl, uint32_t cdw11, uint32_t *dw0)
 {
 	uint32_t nsqr = cdw11 & 0xffff, ncqr = cdw11 >> 16;
-	uint32_t max = ctrl->p.num_io_queues ? ctrl->p.num_io_queues - 1u : 0;
+	unsigned lim = nvemu_ctrl_io_queue_limit(ctrl);
+	uint32_t max = lim ? lim - 1u : 0;
 
 	if (nsqr == 0xffff || ncqr == 0xffff)
 		return invalid_field;

@@ -110,7 +110,8 @@ void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->cntrltype = ctrl->p.admin_only ? NVME_CTRL_CNTRLTYPE_ADMIN : NVME_CTRL_CNTRLTYPE_IO;
 	id->crdt1 = id->crdt2 = id->crdt3 = 0;
 
-	id->oacs = htole16(NVME_CTRL_OACS_FORMAT | NVME_CTRL_OACS_FW | NVME_CTRL_OACS_NS_MGMT);
+	id->oacs = htole16(NVME_CTRL_OACS_FORMAT | NVME_CTRL_OACS_FW | NVME_CTRL_OACS_NS_MGMT |
+			   (nvemu_ctrl_is_primary(ctrl) ? NVME_CTRL_OACS_VIRT_MGMT : 0));
 	id->acl = 3;
 	id->aerl = ctrl->p.aerl;
 	/* admin-fw.c owns the slot policy (slot 1 read-only, activation without reset) */
@@ -407,6 +408,12 @@ void nvemu_execute_identify(struct nvemu_req *req)
 		break;
 	case NVME_IDENTIFY_CNS_CTRL_LIST:
 		st = ctrl_list(s, nsid, false, cntid, buf);
+		break;
+	case NVME_IDENTIFY_CNS_PRIMARY_CTRL_CAP:
+		st = nvemu_id_primary_ctrl_caps(ctrl, buf);
+		break;
+	case NVME_IDENTIFY_CNS_SECONDARY_CTRL_LIST:
+		st = nvemu_id_secondary_ctrl_list(ctrl, cntid, buf);
 		break;
 	case NVME_IDENTIFY_CNS_COMMAND_SET_STRUCTURE:
 		st = iocs(buf);

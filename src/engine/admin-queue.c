@@ -19,18 +19,23 @@ static unsigned granted(const struct nvemu_ctrl *ctrl, bool cq)
 {
 	uint32_t nq = ctrl->feat.num_queues;
 
+	unsigned lim = nvemu_ctrl_io_queue_limit(ctrl);
+
 	if (!ctrl->feat.num_queues_set)
-		return ctrl->p.num_io_queues;
+		return lim;
 	nq = cq ? nq >> 16 : nq & 0xffff;
-	/* Never beyond the arrays, whatever the feature holds. */
-	return nq + 1u < ctrl->p.num_io_queues ? nq + 1u : ctrl->p.num_io_queues;
+	/* Never beyond the arrays (or a secondary's VQs), whatever the feature holds. */
+	return nq + 1u < lim ? nq + 1u : lim;
 }
 
 /* MSI-X vectors: one per I/O queue plus the admin queue's. */
 static unsigned nr_vectors(const struct nvemu_ctrl *ctrl)
 {
-	unsigned n = ctrl->p.num_io_queues + 1u;
+	unsigned n = ctrl->p.num_io_queues + 1u, vi = nvemu_ctrl_virt_vectors(ctrl);
 
+	/* A secondary controller has the VIs it was assigned. */
+	if (vi && vi < n)
+		n = vi;
 	return n < NVEMU_MAX_MSIX ? n : NVEMU_MAX_MSIX;
 }
 

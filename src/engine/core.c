@@ -41,6 +41,10 @@ static bool has_dsm(const struct nvemu_ctrl *ctrl)
 {
 	return ctrl->p.dsm;
 }
+static bool is_primary(const struct nvemu_ctrl *ctrl)
+{
+	return nvemu_ctrl_is_primary(ctrl);
+}
 static bool has_dbbuf(const struct nvemu_ctrl *ctrl)
 {
 	return ctrl->tops && ctrl->tops->dbbuf_config;
@@ -83,6 +87,8 @@ static const struct nvemu_cmd_desc admin_cmds[256] = {
 				   E_LBCC | E_NSCHG | E_CSE_NS, false, NULL},
 	[nvme_admin_sanitize_nvm] = {"Sanitize", nvemu_execute_sanitize, E_LBCC | E_CSE_NS, false,
 				     NULL},
+	[nvme_admin_virtual_mgmt] = {"Virtualization Management", nvemu_execute_virt_mgmt, 0,
+				     false, is_primary},
 };
 
 static const struct nvemu_cmd_desc io_cmds[256] = {
@@ -700,7 +706,8 @@ void nvemu_ctrl_set_cc(struct nvemu_ctrl *ctrl, uint32_t cc)
 
 	ctrl->cc = cc;
 	if (en && !was_en) {
-		if (!cc_valid(ctrl, cc)) {
+		/* An Offline secondary controller fails enable (no CSTS.RDY). */
+		if (!cc_valid(ctrl, cc) || !nvemu_virt_enable_ok(ctrl)) {
 			ctrl->csts |= CSTS_CFS;
 			return;
 		}

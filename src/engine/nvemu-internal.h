@@ -176,6 +176,8 @@ struct nvemu_ctrl {
 	char hostnqn[NVEMU_NQN_MAX + 1];
 	uint8_t hostid[16];
 	struct nvemu_resv_ctrl *resv; /* reservation notifications, fused halves (reservations.h) */
+	/* SR-IOV secondary controller of VF sec_vfn of primary sec_pcid; sec_vfn 0: not one. */
+	uint16_t sec_pcid, sec_vfn;
 };
 
 /* A subsystem's sanitize state (admin-sanitize.c). */
@@ -239,6 +241,23 @@ struct nvemu_subsys {
 	bool ana_reporting;
 	uint64_t ana_chgcnt;			  /* ANA log Change Count */
 	uint64_t ana_grp_chgcnt[NVEMU_ANAGRPMAX]; /* per group */
+
+	struct nvemu_virt **virt; /* SR-IOV primaries (admin-virt.c) */
+	unsigned nr_virt;
+};
+
+/* One primary controller's flexible resources and its VFs (admin-virt.c). */
+struct nvemu_virt_vf {
+	uint16_t scid;
+	bool online;
+	uint16_t nvq, nvi;
+};
+
+struct nvemu_virt {
+	uint16_t pcid;
+	struct nvemu_virt_params p;
+	uint16_t vqrfap, virfap;
+	struct nvemu_virt_vf vf[NVEMU_VIRT_MAX_VFS];
 };
 
 /* ---- model helpers (subsys.c) */
@@ -424,6 +443,19 @@ void nvemu_execute_sanitize(struct nvemu_req *req);
 uint16_t nvemu_sanitize_check(const struct nvemu_ctrl *ctrl, const struct nvemu_req *req);
 /* Sanitize Status log (81h) into buf (zeroed, >= 512 bytes). */
 void nvemu_log_sanitize(const struct nvemu_subsys *s, void *buf, size_t *size);
+/* admin-virt.c */
+void nvemu_execute_virt_mgmt(struct nvemu_req *req);
+bool nvemu_ctrl_is_primary(const struct nvemu_ctrl *ctrl);
+/* Identify CNS 14h / 15h into buf (4 KiB, zeroed); NVMe status. */
+uint16_t nvemu_id_primary_ctrl_caps(struct nvemu_ctrl *ctrl, void *buf);
+uint16_t nvemu_id_secondary_ctrl_list(struct nvemu_ctrl *ctrl, uint16_t cntid, void *buf);
+/* I/O queue pairs the controller may have: num_io_queues, or a secondary's VQs less the admin pair. */
+unsigned nvemu_ctrl_io_queue_limit(const struct nvemu_ctrl *ctrl);
+/* CC.EN 0->1 allowed: not an Offline secondary controller. */
+bool nvemu_virt_enable_ok(const struct nvemu_ctrl *ctrl);
+/* The controller is going away: its VF has no controller (and is Offline). */
+void nvemu_virt_ctrl_removed(struct nvemu_ctrl *ctrl);
+void nvemu_virt_subsys_free(struct nvemu_subsys *s);
 /* admin-fw.c */
 void nvemu_execute_fw_download(struct nvemu_req *req);
 void nvemu_execute_fw_commit(struct nvemu_req *req);

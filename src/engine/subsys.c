@@ -179,6 +179,7 @@ static void ctrl_free(struct nvemu_ctrl *ctrl)
 {
 	for (unsigned i = 0; i < ctrl->nr_ns; i++)
 		ctrl->ns[i]->nr_attached--;
+	nvemu_virt_ctrl_removed(ctrl);
 	nvemu_fw_free(ctrl);
 	nvemu_resv_ctrl_free(ctrl);
 	free(ctrl->ns);
@@ -192,6 +193,7 @@ static void subsys_maybe_free(struct nvemu_subsys *s)
 {
 	if (!s->dying || !LIST_EMPTY(&s->dead_ns) || !LIST_EMPTY(&s->dying_ctrls))
 		return;
+	nvemu_virt_subsys_free(s);
 	free(s);
 }
 

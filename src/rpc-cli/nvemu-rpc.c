@@ -45,7 +45,7 @@ struct param {
 	const char *help;
 };
 
-#define MAX_PARAMS 20
+#define MAX_PARAMS 32
 
 struct method {
 	const char *name;
@@ -63,6 +63,14 @@ struct method {
 	{ "traddr", P_STRING, 'a', false, "numeric IP address (required unless listen_address)" }, \
 	{ "trsvcid", P_STRING, 0, false, "TCP port (required unless listen_address)" }, \
 	{ "adrfam", P_STRING, 'f', false, "ipv4 or ipv6 (default: from traddr)" }
+
+/* The PCIe function a controller is on (emulation_function_list). */
+#define FUNC_SEL \
+	{ "vuid", P_STRING, 0, false, "VUID of the PCIe function" }, \
+	{ "pf_id", P_INT, 0, false, "PCIe PF index" }, \
+	{ "vf_id", P_INT, 0, false, "PCIe VF index (with pf_id)" }, \
+	{ "pci_bdf", P_STRING, 0, false, "PCIe BDF of the function" }, \
+	{ "vhca_id", P_INT, 0, false, "vHCA ID of the function" }
 
 #define VBLK_CTRL_REQ	{ "ctrl", P_STRING, 'c', true, "virtio-blk controller name, e.g. VblkCtrl1" }
 #define VBLK_TARGET \
@@ -213,10 +221,15 @@ static const struct method methods[] = {
 		{ "admin_only", P_BOOL, 0, false, "admin queue only, no I/O queues" },
 		{ "socket", P_STRING, 0, false,
 		  "serve it as a PCIe function over vfio-user on this unix socket (absolute path)" },
+		FUNC_SEL,
+		{ "dynamic_msix", P_BOOL, 0, false, "PF: its VFs' MSI-X come from its pool" },
+		{ "vf_num_msix", P_INT, 0, false, "VF: MSI-X (VI resources) from the PF's pool" },
+		{ "queue_core_alloc_policy", P_STRING, 0, false, "on-demand or pre-allocation" },
 	} },
 	{ "nvme_controller_destroy", "Destroy a controller", {
 		CTRL_REQ,
 		{ "force", P_BOOL, 0, false, "destroy even while a host uses it" },
+		{ "release_msix", P_BOOL, 0, false, "VF: give its MSI-X back to the PF's pool" },
 	} },
 	{ "nvme_controller_suspend", "Suspend a controller", {
 		CTRL_REQ,
@@ -233,9 +246,23 @@ static const struct method methods[] = {
 		{ "ctrl", P_STRING, 'c', false, "only this controller" },
 	} },
 	{ "nvme_controller_modify", "Change a controller not used by a host", {
-		CTRL_REQ,
+		{ "ctrl", P_STRING, 'c', false, "controller name (or name its function)" },
 		{ "num_queues", P_INT, 0, false, "number of I/O queues" },
+		{ "num_msix", P_INT, 0, false, "VF: MSI-X (VI resources) from the PF's pool" },
+		FUNC_SEL,
 	} },
+	{ "nvme_controller_vfs_msix_reclaim", "Give every VF's MSI-X back to the PF's pool", {
+		CTRL_REQ } },
+	{ "emulation_function_list", "List the emulated PCIe functions (PFs, VFs)", { { 0 } } },
+	{ "emulation_functions_configure", "Set the number of PFs and VFs and their socket directory", {
+		{ "num_pfs", P_INT, 0, false, "physical functions (0-16)" },
+		{ "num_vfs", P_INT, 0, false, "virtual functions per PF (0-127)" },
+		{ "socket_dir", P_STRING, 0, false, "directory of their vfio-user sockets" },
+	} },
+	{ "emulation_device_detach_prepare", "Prepare a function's hot-unplug", {
+		{ "vuid", P_STRING, 0, true, "VUID of the function" } } },
+	{ "emulation_device_detach", "Remove a function prepared for hot-unplug", {
+		{ "vuid", P_STRING, 0, true, "VUID of the function" } } },
 	{ "nvme_controller_attach_ns", "Attach a namespace to a controller", { CTRL_REQ, NSID_REQ } },
 	{ "nvme_controller_detach_ns", "Detach a namespace from a controller", { CTRL_REQ, NSID_REQ } },
 	{ "nvme_controller_debug_get", "Show registers and queue state", { CTRL_REQ } },

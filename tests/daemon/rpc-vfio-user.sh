@@ -42,8 +42,12 @@ check "nvemud created the socket" [ -S "$T/c2.sock" ]
 call nvme_controller_debug_get -c "$C2"
 expect_eq "debug_get has the PCIe state (socket)" "$(jget pcie.socket)" "$T/c2.sock"
 expect_eq "debug_get: no vfio-user connection yet" "$(jget pcie.vfio_user.connects)" 0
-expect_err "modify num_queues of a served controller is refused" -32002 "vfio-user" \
+expect_ok "modify num_queues of a served controller with no guest" \
 	nvme_controller_modify -c "$C2" --num_queues 2
+call nvme_controller_list -c "$C2"
+expect_eq "it has 2 queues and is served on the same socket" \
+	"$(jget 0.num_queues) $(jget 0.socket)" "2 $T/c2.sock"
+check "the socket is there again" [ -S "$T/c2.sock" ]
 call nvme_controller_debug_get -c "$C2"
 expect_eq "debug_get: doorbells not mapped before a client" "$(jget pcie.doorbells.mapped)" false
 expect_ok "a vfio-user controller takes 128 I/O queues" \

@@ -261,6 +261,22 @@ static void model_build(void)
 	if (rc)
 		goto fail;
 	fs.ctrl = nvemu_subsys_ctrl(fs.subsys, cntlid);
+	/* A primary controller with two secondaries: Virtualization Management (1Ch) and CNS 14h/15h. */
+	{
+		struct nvemu_virt_params vp;
+		uint16_t sec;
+
+		nvemu_virt_params_init(&vp, 2);
+		vp.vq_flex = vp.vi_flex = 8;
+		rc |= nvemu_subsys_virt_add(fs.subsys, cntlid, &vp, &err);
+		for (uint16_t vfn = 1; vfn <= 2 && !rc; vfn++) {
+			rc |= nvemu_subsys_add_ctrl_ex(fs.subsys, &cp, &sec, &err);
+			rc |= nvemu_ctrl_set_secondary(nvemu_subsys_ctrl(fs.subsys, sec), cntlid, vfn,
+						       &err);
+		}
+		if (rc)
+			goto fail;
+	}
 
 	rc |= nvemu_subsys_add_ns(fs.subsys, NS_BLOCKS, NULL, &err); /* 1: RAM */
 	nvemu_ns_params_init(&np);

@@ -25,6 +25,11 @@
 #   "@@RPC METHOD ARGS..." and reads back "RC <status> <output without
 #   blanks>"; the watcher runs nvemu-rpc against the private nvemud
 #   (@RUN@ in an argument is replaced with a private host directory).
+# - NVEMU_VFU_SRIOV=1 (tests/vfio-user/sriov-guest.sh): nvemud serves PCIe
+#   functions instead (one PF, one VF): the SNAP seed's sequence opens the
+#   PF's controller with --pf_id 0 and a 64 MiB RAM namespace, a second
+#   controller on VF 0 gets a 32 MiB namespace of its own; QEMU has both
+#   functions as two vfio-user-pci devices (the PF first).
 # - NVEMU_VFU_QEMU_EXTRA: more QEMU arguments (blank-separated words), e.g.
 #   QEMU's own -device nvme for bench/vfio-user-vs-qemu-nvme.sh.
 set -eu
@@ -108,6 +113,7 @@ cleanup() {
 trap cleanup EXIT
 
 sock=$run/vfu.sock
+vf_dev=
 # A PCI vendor ID of ffff (the placeholder identity of builds without
 # NVEMU_PCI_*) means "no device" to PCI enumeration: the guest would never
 # see the function. Tests use a test-only identity unless one is set.
@@ -125,18 +131,45 @@ if [ -n "$standalone" ]; then
 	grep -q '^ready' "$run/server.out" || { cat "$run/server.err" >&2; exit 1; }
 else
 	# --poll-us: nvemud offers the doorbell pages for mmap only when it busy-polls
-	"$server" -r "$rpcsock" -l none -m none -u "$sock" --poll-us 200 ${NVEMU_VFU_VERBOSE:+-vv} \
+	vfu_opt=$sock
+	[ -z "${NVEMU_VFU_SRIOV:-}" ] || vfu_opt=none
+	"$server" -r "$rpcsock" -l none -m none -u "$vfu_opt" --poll-us 200 ${NVEMU_VFU_VERBOSE:+-vv} \
 		> "$run/server.out" 2> "$run/server.err" &
 	srv_pid=$!
+	if [ -n "${NVEMU_VFU_SRIOV:-}" ]; then
+		for _ in $(seq 100); do
+			rpc rpc_get_methods >/dev/null 2>&1 && break
+			sleep 0.05
+		done
+		# The SNAP seed's sequence on PF 0, then a secondary controller on VF 0.
+		set -x
+		rpc emulation_functions_configure --num_vfs 1 >/dev/null
+		rpc bdev_malloc_create -b nvme0n1 --num_blocks 131072 --block_size 512 >/dev/null
+		# nn: SeaBIOS identifies every NSID up to NN at boot (README, PCIe over vfio-user).
+		rpc nvme_subsystem_create --nqn nqn.2022-10.io.nvda.nvme:0 --nn 32 >/dev/null
+		rpc nvme_namespace_create -b nvme0n1 -n 1 --nqn nqn.2022-10.io.nvda.nvme:0 --uuid 263826ad-19a3-4feb-bc25-4bc81ee7749e >/dev/null
+		rpc nvme_controller_create --nqn nqn.2022-10.io.nvda.nvme:0 --pf_id 0 --suspended --dynamic_msix >/dev/null
+		rpc nvme_controller_attach_ns -c NVMeCtrl2 -n 1 >/dev/null
+		rpc nvme_controller_resume -c NVMeCtrl2 >/dev/null
+		rpc bdev_malloc_create -b VfDisk --num_blocks 65536 --block_size 512 >/dev/null
+		rpc nvme_namespace_create -b VfDisk -n 2 --nqn nqn.2022-10.io.nvda.nvme:0 >/dev/null
+		rpc nvme_controller_create --nqn nqn.2022-10.io.nvda.nvme:0 --pf_id 0 --vf_id 0 --num_queues 2 >/dev/null
+		rpc nvme_controller_attach_ns -c NVMeCtrl3 -n 2 >/dev/null
+		set +x
+		sock=$run/nvemu-pf0.sock
+		vf_dev="{\"driver\":\"vfio-user-pci\",\"socket\":{\"type\":\"unix\",\"path\":\"$run/nvemu-pf0-vf0.sock\"}}"
+	fi
 	for _ in $(seq 100); do
 		[ -S "$sock" ] && rpc rpc_get_methods >/dev/null 2>&1 && break
 		sleep 0.05
 	done
 	[ -S "$sock" ] || { cat "$run/server.err" >&2; exit 1; }
-	# The fio namespace: 64 MiB of RAM, attached to the served controller.
-	rpc bdev_malloc_create -b VfuBig --num_blocks 131072 --block_size 512 >/dev/null
-	rpc nvme_namespace_create --nqn nqn.2014-08.io.nvemu:default -b VfuBig -n 16 >/dev/null
-	rpc nvme_controller_attach_ns -c NVMeCtrl1 -n 16 >/dev/null
+	if [ -z "${NVEMU_VFU_SRIOV:-}" ]; then
+		# The fio namespace: 64 MiB of RAM, attached to the served controller.
+		rpc bdev_malloc_create -b VfuBig --num_blocks 131072 --block_size 512 >/dev/null
+		rpc nvme_namespace_create --nqn nqn.2014-08.io.nvemu:default -b VfuBig -n 16 >/dev/null
+		rpc nvme_controller_attach_ns -c NVMeCtrl1 -n 16 >/dev/null
+	fi
 fi
 
 # The guest's RPC requests (see the top).
@@ -190,6 +223,7 @@ exec "\$D/lib64/ld-linux-x86-64.so.2" \\
 	"\${args[@]}" \\
 	-object memory-backend-memfd,id=mem,size=\${mem}M,share=on -machine memory-backend=mem \\
 	-device '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"$sock"}}' \\
+	${vf_dev:+-device '$vf_dev'} \\
 	-serial pipe:$run/ctl ${NVEMU_VFU_QEMU_EXTRA:-}
 EOF
 chmod +x "$run/shim/qemu-system-x86_64"

@@ -2,7 +2,8 @@
 /*
  * PCI configuration space of the NVMe function: a type 0 header with class
  * 01 08 02 (mass storage, NVM, NVMe I/O controller), BAR0 (64-bit memory),
- * and the Power Management, MSI-X and PCI Express capabilities.
+ * and the Power Management, MSI-X and PCI Express capabilities; a primary
+ * controller (SR-IOV PF) adds the SR-IOV extended capability at 0x100.
  * Writes go through a per-byte writable mask, which also makes BAR sizing
  * (all-ones in, size mask out) fall out naturally.
  */
@@ -66,8 +67,45 @@ static const struct nvemu_port *ctrl_port(const struct nvemu_ctrl *ctrl)
 	return NULL;
 }
 
+/*
+ * SR-IOV (PCIe 6.0 9.3.3). Each VF is its own vfio-user function, all of
+ * them there from the start: TotalVFs = InitialVFs = NumVFs, VF Enable and
+ * VF MSE set, read-only (the VFs come from nvemud's configuration).
+ */
+static void cfg_sriov(struct nvemu_pcie_ctrl *pc, const struct nvemu_virt_info *vi)
+{
+	uint32_t c = NVEMU_PCIE_ECAP_SRIOV;
+	uint16_t n = vi->p.total_vfs;
+
+	put32(pc, c, 0x0010u | 1u << 16, 0); /* ID 0010h, version 1, last */
+	put32(pc, c + 0x04, 0, 0);	      /* SR-IOV Capabilities */
+	put16(pc, c + 0x08, 1u << 0 | 1u << 3, 0); /* VF Enable, VF MSE */
+	put16(pc, c + 0x0c, n, 0);		   /* InitialVFs */
+	put16(pc, c + 0x0e, n, 0);		   /* TotalVFs */
+	put16(pc, c + 0x10, n, 0);		   /* NumVFs */
+	put16(pc, c + 0x14, 1, 0);		   /* First VF Offset */
+	put16(pc, c + 0x16, 1, 0);		   /* VF Stride */
+	put16(pc, c + 0x1a, pc->ctrl->subsys->vendor.pci_did, 0);
+	put32(pc, c + 0x1c, 0x553, 0); /* Supported Page Sizes: 4K, 8K, 64K, 256K, 1M, 4M */
+	put32(pc, c + 0x20, 1, 0x553); /* System Page Size: 4K */
+	/* VF BAR0: the same 64-bit BAR0 as the PF's */
+	put32(pc, c + 0x24, 0x4, ~(NVEMU_PCIE_BAR0_SIZE - 1));
+	put32(pc, c + 0x28, 0, 0xffffffff);
+}
+
+/* A secondary controller's vectors follow its VI resources, which change while it exists. */
+static void cfg_sync_msix(struct nvemu_pcie_ctrl *pc)
+{
+	uint32_t o = NVEMU_PCIE_CAP_MSIX + 2;
+	uint16_t mc = (uint16_t)((get16(pc, o) & ~0x7ffu) | (nvemu_pcie_msix_vectors(pc) - 1u));
+
+	pc->cfg[o] = mc & 0xff;
+	pc->cfg[o + 1] = mc >> 8;
+}
+
 void pcie_cfg_init(struct nvemu_pcie_ctrl *pc)
 {
+	struct nvemu_virt_info vi;
 	const struct nvemu_vendor *v = &pc->ctrl->subsys->vendor;
 	const struct nvemu_port *port = ctrl_port(pc->ctrl);
 	uint8_t speed = 3, width = 4; /* 8 GT/s x4 unless the port says otherwise */
@@ -140,7 +178,9 @@ void pcie_cfg_init(struct nvemu_pcie_ctrl *pc)
 	/* LinkCap2: supported speeds up to the max */
 	put32(pc, e + 0x2c, ((1u << speed) - 1) << 1, 0);
 	put16(pc, e + 0x30, speed, 0x000f);
-	/* 0x100: no extended capabilities (the header reads 0) */
+	/* 0x100: no extended capabilities (the header reads 0) but SR-IOV on a primary */
+	if (!nvemu_subsys_virt_info(pc->ctrl->subsys, pc->ctrl->cntlid, &vi))
+		cfg_sriov(pc, &vi);
 }
 
 uint32_t nvemu_pcie_cfg_read(struct nvemu_pcie_ctrl *pc, uint32_t off, unsigned size)
@@ -150,6 +190,7 @@ uint32_t nvemu_pcie_cfg_read(struct nvemu_pcie_ctrl *pc, uint32_t off, unsigned 
 	if ((size != 1 && size != 2 && size != 4) || off >= NVEMU_PCIE_CFG_SIZE ||
 	    size > NVEMU_PCIE_CFG_SIZE - off)
 		return size == 4 ? 0xffffffffu : (1u << (size * 8 % 32)) - 1;
+	cfg_sync_msix(pc);
 	for (unsigned i = 0; i < size; i++) {
 		uint8_t b = pc->cfg[off + i];
 

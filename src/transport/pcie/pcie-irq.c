@@ -78,7 +78,10 @@ bool nvemu_pcie_msix_enabled(struct nvemu_pcie_ctrl *pc)
 
 unsigned nvemu_pcie_msix_vectors(struct nvemu_pcie_ctrl *pc)
 {
-	return pc->nvec;
+	unsigned vi = nvemu_ctrl_virt_vectors(pc->ctrl);
+
+	/* A secondary controller (VF) has the VI resources it was assigned. */
+	return vi && vi < pc->nvec ? vi : pc->nvec;
 }
 
 static bool bit(const uint64_t *map, unsigned v)
