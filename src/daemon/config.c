@@ -262,6 +262,7 @@ static void save_ctrls(struct nvemud *d, json_t *calls)
 		json_object_set_new(p, "suspended", json_true());
 		if (nvemud_vfu_path(c))
 			json_object_set_new(p, "socket", json_string(nvemud_vfu_path(c)));
+		nvemud_fwd_save(c, p);
 		call(calls, "nvme_controller_create", p);
 		for (unsigned n = 0; n < nvemu_ctrl_nr_ns(ctrl); n++)
 			call(calls, "nvme_controller_attach_ns",

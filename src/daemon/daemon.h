@@ -79,6 +79,7 @@ struct nvemud_ctrl {
 	struct nvemud_vfu *vfu; /* served over vfio-user (vfu-glue.c), else NULL */
 	/* Why RPCs must leave it alone (NVEMUD_CTRL_DESTROYING, ...), else NULL. */
 	const char *busy;
+	struct nvemud_fwd *fwd; /* admin command forwarding (admin-fwd.c), else NULL */
 };
 
 struct nvemud {
@@ -225,6 +226,35 @@ struct nvemud_ctrl *nvemud_vfu_find(struct nvemud *d, const char *path);
 /* PCIe queue state into the sqs/cqs arrays; returns the "pcie" object. */
 json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t *sqs,
 			 json_t *cqs);
+
+/* ---- admin command forwarding (admin-fwd.c) */
+#define NVEMUD_FWD_TIMEOUT_DEFAULT_MS 1000
+#define NVEMUD_FWD_TIMEOUT_MAX_MS     10000
+struct rpc_err;
+/* nvme_controller_create's forwarding params are valid (nothing is created). */
+int nvemud_fwd_check(struct nvemud *d, json_t *params, struct rpc_err *e);
+/* Forward c's commands as params say (no-op without them); binds ctrl. */
+int nvemud_fwd_setup(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl,
+		     json_t *params, struct rpc_err *e);
+/* Bind ctrl (re-created by nvme_controller_modify) to c's forwarding. */
+void nvemud_fwd_bind(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl);
+/* Ends the commands it holds (the engine answers them), closes, unbinds. */
+void nvemud_fwd_free(struct nvemud_ctrl *c);
+/* Its create params into p (save_config, nvme_controller_list). */
+void nvemud_fwd_save(const struct nvemud_ctrl *c, json_t *p);
+/* Counters for nvme_controller_debug_get; NULL without forwarding. */
+json_t *nvemud_fwd_stats_json(const struct nvemud_ctrl *c);
+/* A reply from the forwarder, as parsed; data points into the buffer parsed. */
+struct nvemud_fwd_msg {
+	uint32_t tag;
+	uint16_t status, flags;
+	uint32_t dw0, dw1, data_len;
+	const uint8_t *data;
+};
+/* One reply at buf: its length, 0 while incomplete, -1 when malformed (the stream is lost). */
+int nvemud_fwd_parse_reply(const uint8_t *buf, size_t len, struct nvemud_fwd_msg *m);
+/* A parsed reply fits a command of opcode opc: 0, else -1. */
+int nvemud_fwd_check_reply(const struct nvemud_fwd_msg *m, uint8_t opc);
 
 /* ---- virtio-blk exports over vhost-user-blk (vblk-exports.c, rpc-virtio-blk.c) */
 struct nvemu_vblk;

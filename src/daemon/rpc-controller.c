@@ -91,6 +91,7 @@ static json_t *ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_c
 	json_object_set_new(o, "nqn", json_string(nvemu_subsys_nqn(c->subsys)));
 	json_object_set_new(o, "suspended", json_boolean(nvemu_ctrl_is_suspended(ctrl)));
 	json_object_set_new(o, "namespaces", nvemud_ctrl_nsids_json(ctrl));
+	nvemud_fwd_save(c, o);
 	if (nvemud_vfu_path(c)) {
 		json_object_set_new(o, "socket", json_string(nvemud_vfu_path(c)));
 		json_object_set_new(o, "connected", json_boolean(nvemud_vfu_connected(c)));
@@ -292,6 +293,8 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 
 	if (!s)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	if (nvemud_fwd_check(d, params, e))
+		return -1;
 	if (name && nvemud_find_ctrl(d, name))
 		return rpc_err_set(e, RPC_ERR_EXISTS, "name: controller %s already exists%s", name,
 				   nvemud_find_ctrl(d, name)->busy ? " (being destroyed)" : "");
@@ -328,6 +331,11 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 		nvemu_ctrl_suspend(nvemu_subsys_ctrl(s, cntlid), false);
 	if (create_register(d, params, s, cntlid, &c, e))
 		goto undo;
+	if (nvemud_fwd_setup(d, c, nvemu_subsys_ctrl(s, cntlid), params, e)) {
+		nvemud_vfu_stop(d, c);
+		nvemud_del_ctrl(d, c);
+		goto undo;
+	}
 	*result = json_string(c->name);
 	ret = 0;
 	goto out;
@@ -497,6 +505,7 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 		ret = -1;
 	}
 	ctrl = nvemu_subsys_ctrl(c->subsys, cntlid);
+	nvemud_fwd_bind(c, ctrl);
 	for (unsigned i = 0; i < nr_ns; i++)
 		nvemu_ctrl_attach_ns(ctrl, nsids[i], NULL);
 	if (suspended)
@@ -599,6 +608,8 @@ static int nvme_controller_debug_get(struct nvemud *d, json_t *params, json_t **
 			    (int)nvemu_ctrl_inflight(ctrl), "sqs", sqs, "cqs", cqs);
 	if (pcie)
 		json_object_set_new(*result, "pcie", pcie);
+	if (nvemud_fwd_stats_json(c))
+		json_object_set_new(*result, "admin_cmd_fwd", nvemud_fwd_stats_json(c));
 	return 0;
 }
 
@@ -668,6 +679,10 @@ static const struct rpc_param create_params[] = {
 	{ "snapshot", RPC_P_STR, false, 1, 4095 },
 	{ "admin_only", RPC_P_BOOL, false, 0, 1 },
 	{ "socket", RPC_P_STR, false, 1, 107 },
+	{ "admin_identify_cmd_fwd", RPC_P_STR, false, 1, 1280 },
+	{ "admin_set_features_cmd_fwd", RPC_P_STR, false, 1, 1280 },
+	{ "admin_cmd_fwd_socket", RPC_P_STR, false, 1, 107 },
+	{ "admin_cmd_fwd_timeout_ms", RPC_P_UINT, false, 1, NVEMUD_FWD_TIMEOUT_MAX_MS },
 	{ .name = NULL },
 };
 
@@ -696,7 +711,7 @@ static int nvme_controller_snapshot_get(struct nvemud *d, json_t *params, json_t
 
 const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_create", nvme_controller_create, create_params,
-	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket); returns its name." },
+	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket; Identify CNS / Set Features FID values forwarded to an application on admin_cmd_fwd_socket); returns its name." },
 	{ "nvme_controller_destroy", nvme_controller_destroy,
 	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
 	  "Destroy a controller; force even while a host has it enabled or commands are in flight (the reply waits for them; aborted past 1 s)." },

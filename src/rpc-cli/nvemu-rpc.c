@@ -45,7 +45,7 @@ struct param {
 	const char *help;
 };
 
-#define MAX_PARAMS 20
+#define MAX_PARAMS 24
 
 struct method {
 	const char *name;
@@ -211,6 +211,14 @@ static const struct method methods[] = {
 		{ "admin_only", P_BOOL, 0, false, "admin queue only, no I/O queues" },
 		{ "socket", P_STRING, 0, false,
 		  "serve it as a PCIe function over vfio-user on this unix socket (absolute path)" },
+		{ "admin_identify_cmd_fwd", P_STRING, 0, false,
+		  "forward Identify with these CNS values, e.g. 0x0,0x1 (needs admin_cmd_fwd_socket)" },
+		{ "admin_set_features_cmd_fwd", P_STRING, 0, false,
+		  "forward Set Features with these FIDs, e.g. 0xc0,0xe4 (needs admin_cmd_fwd_socket)" },
+		{ "admin_cmd_fwd_socket", P_STRING, 0, false,
+		  "unix socket the forwarding application listens on (absolute path)" },
+		{ "admin_cmd_fwd_timeout_ms", P_INT, 0, false,
+		  "answer as nvemu when the application is silent this long (default 1000, max 10000)" },
 	} },
 	{ "nvme_controller_destroy", "Destroy a controller", {
 		CTRL_REQ,
