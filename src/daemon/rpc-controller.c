@@ -608,7 +608,7 @@ static int nvme_controller_debug_get(struct nvemud *d, json_t *params, json_t **
 			    (int)nvemu_ctrl_inflight(ctrl), "sqs", sqs, "cqs", cqs);
 	if (pcie)
 		json_object_set_new(*result, "pcie", pcie);
-	if (nvemud_fwd_stats_json(c))
+	if (c->fwd)
 		json_object_set_new(*result, "admin_cmd_fwd", nvemud_fwd_stats_json(c));
 	return 0;
 }

@@ -15,8 +15,8 @@
 
 /* cmd_priv of a forwarded Identify: the engine's own answer, for the fallback. */
 struct fwd_local {
+	_Alignas(8) uint8_t page[ID_LEN]; /* built as struct nvme_id_ctrl and the like */
 	uint16_t status;
-	uint8_t page[ID_LEN];
 };
 
 void nvemu_ctrl_set_admin_fwd(struct nvemu_ctrl *ctrl, const struct nvemu_admin_fwd_ops *ops,

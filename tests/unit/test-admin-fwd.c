@@ -13,10 +13,11 @@ struct owner {
 	bool decline;
 	unsigned wants_calls, forwarded, cancelled;
 	struct nvemu_req *held;
-	uint8_t local[4096];
+	_Alignas(8) uint8_t local[4096];
 	uint16_t local_status;
 	bool had_local;
 };
+
 
 static bool o_wants(void *priv, const struct nvemu_sqe *cmd)
 {
@@ -57,7 +58,7 @@ static const struct nvemu_admin_fwd_ops o_ops = {
 struct areq {
 	struct nvemu_req req;
 	bool done;
-	uint8_t buf[4096];
+	_Alignas(8) uint8_t buf[4096];
 };
 
 static void a_done(struct nvemu_req *req)
@@ -117,7 +118,7 @@ static void not_wanted_not_forwarded(void **state)
 {
 	struct tu_env *env = *state;
 	struct owner o = {0};
-	uint8_t buf[4096];
+	_Alignas(8) uint8_t buf[4096];
 
 	nvemu_ctrl_set_admin_fwd(env->ctrl, &o_ops, &o);
 	assert_success(tu_identify(env, 0, 1, 0, buf)); /* CNS 0: not wanted */
