@@ -638,9 +638,12 @@ static void dma_retire(struct nvemu_vfu_server *s, struct vfu_dma *d)
 			s->zombie = z;
 			s->zombie_cap = cap;
 		}
+		/* A zombie is never handed over (a live update waits for none): its fd can go. */
+		if (d->fd >= 0)
+			close(d->fd);
+		d->fd = -1;
 		s->zombie[s->nr_zombie++] = *d;
 		d->ptr = NULL;
-		d->fd = -1;
 		return;
 	}
 	dma_unmap_one(d);
