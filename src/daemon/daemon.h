@@ -80,6 +80,8 @@ struct nvemud_ctrl {
 	/* Why RPCs must leave it alone (NVEMUD_CTRL_DESTROYING, ...), else NULL. */
 	const char *busy;
 	struct nvemud_fwd *fwd; /* admin command forwarding (admin-fwd.c), else NULL */
+	/* Suspended with live_update_notifier (or taken over): handed to the next nvemud. */
+	bool live_update;
 };
 
 struct nvemud {
@@ -255,6 +257,22 @@ struct nvemud_fwd_msg {
 int nvemud_fwd_parse_reply(const uint8_t *buf, size_t len, struct nvemud_fwd_msg *m);
 /* A parsed reply fits a command of opcode opc: 0, else -1. */
 int nvemud_fwd_check_reply(const struct nvemud_fwd_msg *m, uint8_t opc);
+
+/* ---- live update (live-update.c, vfu-glue.c): docs/live-update.md */
+/* Fetching from the guest's queues stops / goes on (no-op when not served over vfio-user). */
+void nvemud_vfu_pause(struct nvemud_ctrl *c, bool paused);
+int nvemud_vfu_save(struct nvemud_ctrl *c, uint8_t **blob, size_t *len, int **fds,
+		    unsigned *nfds, struct nvemu_error *err);
+/* The new daemon has it: forget the guest without touching it. */
+void nvemud_vfu_release(struct nvemud *d, struct nvemud_ctrl *c);
+/* Serve c on path from a handed-over server state and c's snapshot. */
+int nvemud_vfu_restore(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
+		       const uint8_t *blob, size_t len, const int *fds, unsigned nfds, json_t *snap,
+		       struct rpc_err *e);
+/* nvemud --take-over PATH: receive a running daemon's state on PATH; 0 or -1 (logged). */
+int nvemud_take_over(struct nvemud *d, const char *path, unsigned timeout_ms);
+/* The handover message, checked against the nfds descriptors that came with it. */
+int nvemud_lu_parse(const char *json, size_t len, unsigned nfds, json_t **out, struct rpc_err *e);
 
 /* ---- virtio-blk exports over vhost-user-blk (vblk-exports.c, rpc-virtio-blk.c) */
 struct nvemu_vblk;

@@ -22,6 +22,7 @@
 #include "rpc.h"
 
 #define SHUTDOWN_DRAIN_MS 10000
+#define TAKE_OVER_WAIT_MS (10 * 60 * 1000) /* for the operator's nvemud_live_update */
 #define DEFAULT_TRADDR "127.0.0.1"
 #define DEFAULT_TRSVCID "4420"
 
@@ -93,6 +94,11 @@ static void usage(FILE *f)
 		"                      the RPC socket); \"none\" for none. Ignored with -c.\n"
 		"                      If it cannot be served, nvemud exits with an error,\n"
 		"                      except for the implicit default with -r: then it warns.\n"
+		"  --take-over PATH    live update: wait on PATH for a running nvemud's\n"
+		"                      controllers (nvemud_live_update --socket PATH) and\n"
+		"                      take them over, guests and all, instead of loading a\n"
+		"                      configuration (-c, -l, -u, --mi-serial are ignored);\n"
+		"                      the RPC socket is bound once the old daemon let it go\n"
 		"  --metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 		"                      (e.g. 127.0.0.1:9469; port 0: any, logged)\n"
 		"  --mi-serial LINE    serve the default configuration's NVMe-MI endpoint\n"
@@ -245,6 +251,7 @@ struct nvemud_opts {
 	unsigned poll_us, idle_poll_ms;
 	const char *mi_serial;
 	const char *metrics;
+	const char *take_over; /* --take-over: the running daemon's state comes on this socket */
 };
 
 enum {
@@ -260,6 +267,7 @@ enum {
 	OPT_IDLE_POLL_MS,
 	OPT_MI_SERIAL,
 	OPT_METRICS,
+	OPT_TAKE_OVER,
 };
 
 /* Each --client option and the virtio_blk_controller_create parameter it sets. */
@@ -381,6 +389,7 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "idle-poll-ms", required_argument, NULL, OPT_IDLE_POLL_MS },
 		{ "mi-serial", required_argument, NULL, OPT_MI_SERIAL },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "take-over", required_argument, NULL, OPT_TAKE_OVER },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -419,6 +428,13 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 			break;
 		case OPT_METRICS:
 			o->metrics = optarg;
+			break;
+		case OPT_TAKE_OVER:
+			if (optarg[0] != '/') {
+				fprintf(stderr, "nvemud: --take-over: an absolute socket path\n");
+				return 2;
+			}
+			o->take_over = optarg;
 			break;
 		case OPT_POLL_US:
 			if (parse_uint_opt("--poll-us", optarg, 0, LOOP_BUSY_POLL_US_MAX, &o->poll_us))
@@ -567,17 +583,27 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 	struct loop_src *sig_src, *wd;
 	int ret = 1;
 
-	/* Refuse early if another daemon serves the socket, before building anything. */
-	if (rpc_server_start(d, o->sock, &err)) {
-		nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
-		return 1;
+	if (o->take_over) {
+		/* The old daemon holds the RPC socket until it handed everything over. */
+		if (nvemud_take_over(d, o->take_over, TAKE_OVER_WAIT_MS))
+			return 1;
+		if (rpc_server_start(d, o->sock, &err)) {
+			nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
+			goto out;
+		}
+	} else {
+		/* Refuse early if another daemon serves the socket, before building anything. */
+		if (rpc_server_start(d, o->sock, &err)) {
+			nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
+			return 1;
+		}
+		if (o->config ? load_config(d, o) : load_default(d, o))
+			goto out;
+		if (!o->config && start_vfu(d, o->vfu, o->sock, o->rpc_given))
+			goto out;
+		if (!o->config && o->mi_serial && start_mi_serial(d, o->mi_serial))
+			goto out;
 	}
-	if (o->config ? load_config(d, o) : load_default(d, o))
-		goto out;
-	if (!o->config && start_vfu(d, o->vfu, o->sock, o->rpc_given))
-		goto out;
-	if (!o->config && o->mi_serial && start_mi_serial(d, o->mi_serial))
-		goto out;
 	if (start_mctp(d, o->mctp, o->rpc_given))
 		goto out;
 	if (start_clients(d, o))

@@ -386,6 +386,20 @@ static int nvme_controller_suspend(struct nvemud *d, json_t *params, json_t **re
 
 	if (ctrl_lookup_any(d, params, &c, &ctrl, &tmp, e))
 		return -1;
+	if (rpc_bool(params, "live_update_notifier", false)) {
+		if (c == &tmp)
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "live_update_notifier: %s is an NVMe/TCP host's controller (hosts reconnect; nothing to hand over)",
+					   c->name);
+		if (rpc_bool(params, "admin_only", false))
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "live_update_notifier: a live update suspends every queue, not admin_only");
+		/* Nothing more is fetched from the guest: what waits stays in its queues. */
+		nvemud_vfu_pause(c, true);
+		c->live_update = true;
+		nvemud_log(d, NVEMUD_LOG_INFO,
+			   "live update: %s suspended for handover (nvemud_live_update)", c->name);
+	}
 	return nvemud_suspend_ctrl(d, c, rpc_bool(params, "admin_only", false), timeout, e);
 }
 
@@ -399,7 +413,14 @@ static int nvme_controller_resume(struct nvemud *d, json_t *params, json_t **res
 		return -1;
 	if (!nvemu_ctrl_is_suspended(ctrl))
 		return rpc_err_set(e, RPC_ERR_STATE, "controller %s is not suspended", c->name);
+	if (rpc_bool(params, "live_update", false) && !c->live_update)
+		return rpc_err_set(e, RPC_ERR_STATE,
+				   "live_update: controller %s was neither taken over nor suspended for a live update",
+				   c->name);
 	nvemu_ctrl_resume(ctrl);
+	/* Held AERs park again first, then fetching goes on from where the guest's queues are. */
+	c->live_update = false;
+	nvemud_vfu_pause(c, false);
 	return 0;
 }
 
@@ -719,10 +740,13 @@ const struct rpc_method rpc_controller_methods[] = {
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "timeout_ms", RPC_P_UINT, false, 0, 3600000 },
 				      { "admin_only", RPC_P_BOOL, false, 0, 1 },
+				      { "live_update_notifier", RPC_P_BOOL, false, 0, 1 },
 				      { .name = NULL } },
-	  "Hold new commands; reply once in-flight ones are done (past timeout_ms they are aborted, and their completion still awaited)." },
+	  "Hold new commands (live_update_notifier: stop fetching them, for nvemud_live_update); reply once in-flight ones are done (past timeout_ms they are aborted, and their completion still awaited)." },
 	{ "nvme_controller_resume", nvme_controller_resume,
-	  (const struct rpc_param[]){ P_CTRL, { .name = NULL } }, "Resume a suspended controller." },
+	  (const struct rpc_param[]){ P_CTRL, { "live_update", RPC_P_BOOL, false, 0, 1 },
+				      { .name = NULL } },
+	  "Resume a suspended controller (live_update: one taken over from the previous nvemud)." },
 	{ "nvme_controller_list", nvme_controller_list,
 	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX },
 				      { "ctrl", RPC_P_STR, false, 1, NVEMUD_CTRL_NAME_MAX - 1 },

@@ -228,8 +228,13 @@ static const struct method methods[] = {
 		CTRL_REQ,
 		{ "timeout_ms", P_INT, 0, false, "fail in-flight commands after this time" },
 		{ "admin_only", P_BOOL, 0, false, "suspend the admin queue only" },
+		{ "live_update_notifier", P_BOOL, 0, false,
+		  "stop fetching from the guest and mark it for nvemud_live_update" },
 	} },
-	{ "nvme_controller_resume", "Resume a suspended controller", { CTRL_REQ } },
+	{ "nvme_controller_resume", "Resume a suspended controller", {
+		CTRL_REQ,
+		{ "live_update", P_BOOL, 0, false, "resume a controller taken over by this nvemud" },
+	} },
 	{ "nvme_controller_snapshot_get", "Write a suspended controller's state to a file", {
 		CTRL_REQ,
 		{ "filename", P_STRING, 'f', true, "snapshot file path" },
@@ -310,6 +315,9 @@ static const struct method methods[] = {
 	} },
 	{ "nvme_mi_endpoint_list", "List NVMe-MI endpoints (current EID, MTU, counters)", {
 		NQN_OPT } },
+	{ "nvemud_live_update", "Hand every controller to a new nvemud (--take-over) and exit", {
+		{ "socket", P_STRING, 0, true, "the new nvemud's --take-over socket" },
+	} },
 	{ "rpc_get_methods", "List the methods the daemon serves", { { 0 } } },
 	{ "virtio_blk_controller_create",
 	  "Serve a namespace or GPT partition as a virtio-blk disk on a vhost-user-blk socket", {

@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include <nvemu/ctrl-state.h>
 #include <nvemu/pcie.h>
 #include <nvemu/request.h>
 #include <nvemu/vfio-user.h>
@@ -1831,6 +1832,43 @@ static int32_t ho_fd(int *fds, unsigned *nfds, int fd)
 	return (int32_t)(*nfds)++;
 }
 
+static bool in_zombie(const struct nvemu_vfu_server *s, uint64_t addr, uint64_t len)
+{
+	for (unsigned i = 0; i < s->nr_zombie; i++)
+		if (addr < s->zombie[i].iova + s->zombie[i].size && s->zombie[i].iova < addr + len)
+			return true;
+	return false;
+}
+
+/*
+ * Mappings the guest dropped while the controller ran are kept for the
+ * commands that may point into them. Once nothing but AERs is in flight
+ * only the queues and the shadow doorbells can: free them unless those do.
+ */
+static bool zombies_unused(struct nvemu_vfu_server *s)
+{
+	struct nvemu_pcie_db_stats dbs;
+
+	if (nvemu_ctrl_inflight(s->ctrl))
+		return false;
+	for (unsigned q = 0; q <= nvemu_ctrl_params(s->ctrl)->num_io_queues; q++) {
+		for (int k = 0; k < 2; k++) {
+			enum nvemu_state_scope sc = k ? NVEMU_STATE_CQ : NVEMU_STATE_SQ;
+			const struct nvemu_state_field *fa = nvemu_ctrl_state_field(sc, "", "addr");
+			const struct nvemu_state_field *fs = nvemu_ctrl_state_field(sc, "", "size");
+
+			if (!nvemu_ctrl_state_queue_valid(s->ctrl, sc, q))
+				continue;
+			if (in_zombie(s, nvemu_ctrl_state_get(s->ctrl, fa, q, 0),
+				      nvemu_ctrl_state_get(s->ctrl, fs, q, 0) * (k ? 16u : 64u)))
+				return false;
+		}
+	}
+	nvemu_pcie_db_stats(s->pc, &dbs);
+	return !dbs.shadow || (!in_zombie(s, dbs.shadow_addr, VFU_PGSIZE) &&
+			       !in_zombie(s, dbs.eventidx_addr, VFU_PGSIZE));
+}
+
 int nvemu_vfu_server_save(struct nvemu_vfu_server *s, uint8_t **blob, size_t *len, int **fdsp,
 			  unsigned *nfdsp, struct nvemu_error *err)
 {
@@ -1841,9 +1879,15 @@ int nvemu_vfu_server_save(struct nvemu_vfu_server *s, uint8_t **blob, size_t *le
 	int *fds;
 	int ret;
 
-	if (s->dead || s->depth || s->rx || s->rx_got || s->nr_deferred || s->nr_zombie)
+	if (s->dead || s->depth || s->rx_got || s->nr_deferred)
 		return nvemu_error_set(err, -EAGAIN,
-				       "vfio-user %s: a message or unmapped memory is still being handled; try again",
+				       "vfio-user %s: a message is still being handled; try again",
+				       s->path);
+	if (s->nr_zombie && zombies_unused(s))
+		zombies_free(s);
+	if (s->nr_zombie)
+		return nvemu_error_set(err, -EBUSY,
+				       "vfio-user %s: the guest unmapped memory the controller's queues are in",
 				       s->path);
 	ret = nvemu_pcie_ctrl_save(s->pc, &pcie, &pcie_len, err);
 	if (ret)
