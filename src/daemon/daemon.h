@@ -269,8 +269,11 @@ void nvemud_vfu_release(struct nvemud *d, struct nvemud_ctrl *c);
 int nvemud_vfu_restore(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
 		       const uint8_t *blob, size_t len, const int *fds, unsigned nfds, json_t *snap,
 		       struct rpc_err *e);
-/* nvemud --take-over PATH: receive a running daemon's state on PATH; 0 or -1 (logged). */
-int nvemud_take_over(struct nvemud *d, const char *path, unsigned timeout_ms);
+/*
+ * nvemud --take-over PATH: receive a running daemon's state on PATH; 0 or
+ * -1 (logged). stop_fd readable (a signalfd) ends the wait.
+ */
+int nvemud_take_over(struct nvemud *d, const char *path, unsigned timeout_ms, int stop_fd);
 /* The handover message, checked against the nfds descriptors that came with it. */
 int nvemud_lu_parse(const char *json, size_t len, unsigned nfds, json_t **out, struct rpc_err *e);
 

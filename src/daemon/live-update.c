@@ -609,7 +609,7 @@ static void lu_abandon(struct nvemud *d)
 		nvemud_vfu_release(d, &d->ctrls[i]);
 }
 
-int nvemud_take_over(struct nvemud *d, const char *path, unsigned timeout_ms)
+int nvemud_take_over(struct nvemud *d, const char *path, unsigned timeout_ms, int stop_fd)
 {
 	struct nvemu_error err = { 0 };
 	struct rpc_err e = { 0 };
@@ -630,11 +630,21 @@ int nvemud_take_over(struct nvemud *d, const char *path, unsigned timeout_ms)
 		   "--take-over: waiting on %s for the running nvemud (nvemud_live_update --socket %s)",
 		   path, path);
 	while (sock < 0) {
-		if (wait_fd(lfd, POLLIN, deadline)) {
+		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
+				       { .fd = stop_fd, .events = POLLIN } };
+		uint64_t now = now_ms();
+
+		if (now >= deadline) {
 			snprintf(why, sizeof(why), "nobody handed over within %u s", timeout_ms / 1000);
 			goto out;
 		}
-		sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		/* SIGINT/SIGTERM (a signalfd) end the wait. */
+		if (poll(p, stop_fd >= 0 ? 2 : 1, (int)(deadline - now)) > 0 && (p[1].revents & POLLIN)) {
+			snprintf(why, sizeof(why), "stopped by a signal before a handover");
+			goto out;
+		}
+		if (p[0].revents & POLLIN)
+			sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	}
 	if (lu_receive(sock, &in, now_ms() + LU_REPLY_TIMEOUT_MS, why, sizeof(why)))
 		goto reply;

@@ -585,7 +585,7 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 
 	if (o->take_over) {
 		/* The old daemon holds the RPC socket until it handed everything over. */
-		if (nvemud_take_over(d, o->take_over, TAKE_OVER_WAIT_MS))
+		if (nvemud_take_over(d, o->take_over, TAKE_OVER_WAIT_MS, sfd))
 			return 1;
 		if (rpc_server_start(d, o->sock, &err)) {
 			nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
