@@ -25,6 +25,12 @@
 #   "@@RPC METHOD ARGS..." and reads back "RC <status> <output without
 #   blanks>"; the watcher runs nvemu-rpc against the private nvemud
 #   (@RUN@ in an argument is replaced with a private host directory).
+# - NVEMU_VFU_NS_FILE=1: the 64 MiB namespace is a file bdev (its data
+#   survives a live update, a RAM bdev's does not); the guest may then ask
+#   for one with "@@LIVEUPDATE": the watcher starts a new nvemud with
+#   --take-over, suspends NVMeCtrl1 with live_update_notifier, hands over
+#   (nvemud_live_update), waits for the old one to exit and resumes the
+#   controller in the new one; it answers "RC <status> <message>".
 # - NVEMU_VFU_QEMU_EXTRA: more QEMU arguments (blank-separated words), e.g.
 #   QEMU's own -device nvme for bench/vfio-user-vs-qemu-nvme.sh.
 set -eu
@@ -99,6 +105,7 @@ cleanup() {
 		kill "$watch_pid" 2>/dev/null || true
 		wait "$watch_pid" 2>/dev/null || true
 	fi
+	[ -s "$run/srv.pid" ] && srv_pid=$(cat "$run/srv.pid")
 	if [ -n "$srv_pid" ]; then
 		kill "$srv_pid" 2>/dev/null || true
 		wait "$srv_pid" 2>/dev/null || true
@@ -134,10 +141,38 @@ else
 	done
 	[ -S "$sock" ] || { cat "$run/server.err" >&2; exit 1; }
 	# The fio namespace: 64 MiB of RAM, attached to the served controller.
-	rpc bdev_malloc_create -b VfuBig --num_blocks 131072 --block_size 512 >/dev/null
+	if [ -n "${NVEMU_VFU_NS_FILE:-}" ]; then
+		truncate -s 64M "$run/ns.img"
+		rpc bdev_file_create -b VfuBig --filename "$run/ns.img" --block_size 512 >/dev/null
+	else
+		rpc bdev_malloc_create -b VfuBig --num_blocks 131072 --block_size 512 >/dev/null
+	fi
 	rpc nvme_namespace_create --nqn nqn.2014-08.io.nvemu:default -b VfuBig -n 16 >/dev/null
 	rpc nvme_controller_attach_ns -c NVMeCtrl1 -n 16 >/dev/null
 fi
+
+echo "$srv_pid" > "$run/srv.pid"
+
+# @@LIVEUPDATE (see the top): 0 and the pause in ms, or non-zero and why.
+live_update() {
+	old=$(cat "$run/srv.pid")
+	t0=$(date +%s%N)
+	"$server" --take-over "$run/lu.sock" -r "$rpcsock" -l none -m none --poll-us 200 \
+		${NVEMU_VFU_VERBOSE:+-vv} >> "$run/server.out" 2>> "$run/server.err" &
+	new=$!
+	for _ in $(seq 200); do [ -S "$run/lu.sock" ] && break; sleep 0.05; done
+	rpc nvme_controller_suspend -c NVMeCtrl1 --live_update_notifier 1 >> "$run/rpc.log" 2>&1 ||
+		{ echo "suspend failed"; return 1; }
+	rpc nvemud_live_update --socket "$run/lu.sock" >> "$run/rpc.log" 2>&1 ||
+		{ echo "nvemud_live_update failed"; return 1; }
+	for _ in $(seq 200); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$old" 2>/dev/null && { echo "the old nvemud did not exit"; return 1; }
+	echo "$new" > "$run/srv.pid"
+	for _ in $(seq 200); do rpc rpc_get_methods >/dev/null 2>&1 && break; sleep 0.05; done
+	rpc nvme_controller_resume -c NVMeCtrl1 --live_update 1 >> "$run/rpc.log" 2>&1 ||
+		{ echo "resume failed"; return 1; }
+	echo "paused_ms=$((($(date +%s%N) - t0) / 1000000)) old_pid=$old new_pid=$new"
+}
 
 # The guest's RPC requests (see the top).
 mkfifo "$run/ctl.in" "$run/ctl.out"
@@ -147,6 +182,13 @@ watcher() {
 		line=${line%$'\r'}
 		case $line in
 		"@@RPC "*) ;;
+		"@@LIVEUPDATE")
+			echo "run-vfu-guest: guest asks for a live update" >> "$run/rpc.log"
+			out=$(live_update 2>&1) && st=0 || st=$?
+			printf '%s\n' "$out" >> "$run/rpc.log"
+			printf 'RC %s %s\n' "$st" "$(printf '%s' "$out" | tr -d ' \n\r\t')" >&4
+			continue
+			;;
 		*) continue ;;
 		esac
 		line=${line#@@RPC }
@@ -200,6 +242,7 @@ for boot in $(seq "$boots"); do
 	echo "== run-vfu-guest: boot $boot of $boots"
 	PATH=$run/shim:$PATH "$src/tests/guest/run-guest.sh" "$build" "$script" || rc=$?
 	[ "$rc" = 0 ] || break
+	srv_pid=$(cat "$run/srv.pid")
 	if ! kill -0 "$srv_pid" 2>/dev/null; then
 		echo "run-vfu-guest: $(basename "$server") died" >&2
 		rc=1
@@ -207,8 +250,11 @@ for boot in $(seq "$boots"); do
 	fi
 done
 
+srv_pid=$(cat "$run/srv.pid")
 kill "$srv_pid" 2>/dev/null || true
 wait "$srv_pid" 2>/dev/null || true
+# A daemon started by a live update is not this shell's child: wait for it by pid.
+for _ in $(seq 200); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.05; done
 srv_pid=
 echo "== $(basename "$server"):"
 if [ -n "${NVEMU_VFU_VERBOSE:-}" ]; then cp "$run/server.err" "$NVEMU_VFU_VERBOSE"; fi
