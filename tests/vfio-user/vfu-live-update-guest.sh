@@ -64,7 +64,7 @@ ok "the nvme driver binds $ctrl, namespace $dev"
 job="--name=lu --filename=$dev --ioengine=libaio --direct=1 --rw=randwrite --bs=4k
  --iodepth=32 --offset=0 --size=32M --verify=crc32c --verify_fatal=1 --randrepeat=1"
 # shellcheck disable=SC2086
-fio $job --do_verify=1 --output=/tmp/fio1 &
+fio $job --do_verify=1 --eta=never --output=/tmp/fio1 &
 fpid=$!
 sleep 3
 kill -0 $fpid 2>/dev/null && ok "fio is writing when the update starts" ||
@@ -90,7 +90,7 @@ else
 	ok "the kernel saw no timeout, reset or I/O error"
 fi
 # shellcheck disable=SC2086
-fio $job --verify_only --output=/tmp/fio2 && ok "the data reads back verified from the new nvemud" ||
+fio $job --verify_only --eta=never --output=/tmp/fio2 && ok "the data reads back verified from the new nvemud" ||
 	{ cat /tmp/fio2; nok "the data reads back verified from the new nvemud"; }
 if host "@@RPC nvme_controller_list -c NVMeCtrl1" && printf '%s' "$OUT" | grep -q '"suspended":false'; then
 	ok "RPC reaches the new nvemud: NVMeCtrl1 running"
