@@ -486,6 +486,17 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 
 	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
 		return -1;
+	if (rpc_has(params, "admin_cmd_fwd_socket") || rpc_has(params, "admin_identify_cmd_fwd") ||
+	    rpc_has(params, "admin_set_features_cmd_fwd") ||
+	    rpc_has(params, "admin_cmd_fwd_timeout_ms")) {
+		/* Checked first: a refused call leaves the forwarding as it was. */
+		if (nvemud_fwd_check(d, params, e))
+			return -1;
+		/* Commands waiting on the old forwarder are answered by nvemu. */
+		nvemud_fwd_free(c);
+		if (nvemud_fwd_setup(d, c, ctrl, params, e))
+			return -1;
+	}
 	if (!rpc_has(params, "num_queues"))
 		return 0;
 	if (c->vfu && rpc_uint(params, "num_queues", 1) != nvemu_ctrl_params(ctrl)->num_io_queues)
@@ -755,8 +766,13 @@ const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_modify", nvme_controller_modify,
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "num_queues", RPC_P_UINT, false, 1, CTRL_MAX_QUEUES },
+				      { "admin_identify_cmd_fwd", RPC_P_STR, false, 1, 1280 },
+				      { "admin_set_features_cmd_fwd", RPC_P_STR, false, 1, 1280 },
+				      { "admin_cmd_fwd_socket", RPC_P_STR, false, 1, 107 },
+				      { "admin_cmd_fwd_timeout_ms", RPC_P_UINT, false, 1,
+					NVEMUD_FWD_TIMEOUT_MAX_MS },
 				      { .name = NULL } },
-	  "Change a controller's parameters while no host uses it." },
+	  "Change a controller's parameters: num_queues while no host uses it; admin command forwarding (replaced as a whole) at any time." },
 	{ "nvme_controller_attach_ns", nvme_controller_attach_ns,
 	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
 				      { .name = NULL } },

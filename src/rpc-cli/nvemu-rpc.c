@@ -246,6 +246,13 @@ static const struct method methods[] = {
 	{ "nvme_controller_modify", "Change a controller not used by a host", {
 		CTRL_REQ,
 		{ "num_queues", P_INT, 0, false, "number of I/O queues" },
+		{ "admin_identify_cmd_fwd", P_STRING, 0, false,
+		  "forward Identify with these CNS values (replaces the forwarding settings)" },
+		{ "admin_set_features_cmd_fwd", P_STRING, 0, false,
+		  "forward Set Features with these FIDs" },
+		{ "admin_cmd_fwd_socket", P_STRING, 0, false,
+		  "unix socket the forwarding application listens on" },
+		{ "admin_cmd_fwd_timeout_ms", P_INT, 0, false, "forwarding timeout (default 1000)" },
 	} },
 	{ "nvme_controller_attach_ns", "Attach a namespace to a controller", { CTRL_REQ, NSID_REQ } },
 	{ "nvme_controller_detach_ns", "Detach a namespace from a controller", { CTRL_REQ, NSID_REQ } },

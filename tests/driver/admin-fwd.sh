@@ -187,3 +187,23 @@ check "A is alive" kill -0 $APID
 check "B is alive" kill -0 $BPID
 call nvme_controller_list --nqn $NQA
 expect_eq "no controller left" "$(jget -c .)" "[]"
+
+# --- forwarding set on an existing controller (nvme_controller_modify)
+CM=$(ra nvme_controller_create --nqn $NQA --name FwdMod | "$JSON_GET" .)
+expect_eq "a controller without forwarding" "$CM" FwdMod
+expect_err "modify: a bad CNS list is refused, naming it" -32602 "admin_identify_cmd_fwd" \
+	nvme_controller_modify -c FwdMod --admin_identify_cmd_fwd 0x1x --admin_cmd_fwd_socket "$FWD"
+call nvme_controller_list -c FwdMod
+expect_eq "the refused modify changed nothing" "$(jget 0.admin_cmd_fwd_socket)" ""
+expect_ok "modify: forward Identify CNS 1" nvme_controller_modify -c FwdMod \
+	--admin_identify_cmd_fwd 0x1 --admin_cmd_fwd_socket "$FWD" --admin_cmd_fwd_timeout_ms 300
+call nvme_controller_list -c FwdMod
+expect_eq "list shows the new forwarding" \
+	"$(jget 0.admin_identify_cmd_fwd) $(jget 0.admin_cmd_fwd_timeout_ms)" "0x1 300"
+expect_ok "modify again: Set Features FID C0h instead" nvme_controller_modify -c FwdMod \
+	--admin_set_features_cmd_fwd 0xc0 --admin_cmd_fwd_socket "$FWD"
+call nvme_controller_list -c FwdMod
+expect_eq "the settings were replaced as a whole" \
+	"$(jget 0.admin_identify_cmd_fwd)|$(jget 0.admin_set_features_cmd_fwd)|$(jget 0.admin_cmd_fwd_timeout_ms)" \
+	"|0xc0|1000"
+expect_ok "destroy it" nvme_controller_destroy -c FwdMod
