@@ -31,6 +31,9 @@
 #   --take-over, suspends NVMeCtrl1 with live_update_notifier, hands over
 #   (nvemud_live_update), waits for the old one to exit and resumes the
 #   controller in the new one; it answers "RC <status> <message>".
+# - NVEMU_VFU_FWD_EXAMPLE: the admin command forwarder example
+#   (examples/admin-fwd-example.c), started on @RUN@/fwd.sock with the model
+#   number "forwarded by example" for the guest to turn forwarding on.
 # - NVEMU_VFU_QEMU_EXTRA: more QEMU arguments (blank-separated words), e.g.
 #   QEMU's own -device nvme for bench/vfio-user-vs-qemu-nvme.sh.
 set -eu
@@ -100,7 +103,12 @@ fi
 run=$(mktemp -d "${TMPDIR:-/tmp}/nvemu-vfu.XXXXXX")
 srv_pid=
 watch_pid=
+fwd_pid=
 cleanup() {
+	if [ -n "$fwd_pid" ]; then
+		kill "$fwd_pid" 2>/dev/null || true
+		wait "$fwd_pid" 2>/dev/null || true
+	fi
 	if [ -n "$watch_pid" ]; then
 		kill "$watch_pid" 2>/dev/null || true
 		wait "$watch_pid" 2>/dev/null || true
@@ -152,6 +160,13 @@ else
 fi
 
 echo "$srv_pid" > "$run/srv.pid"
+if [ -n "${NVEMU_VFU_FWD_EXAMPLE:-}" ]; then
+	"$NVEMU_VFU_FWD_EXAMPLE" "$run/fwd.sock" --model-number "forwarded by example" \
+		> "$run/fwd.out" 2>&1 &
+	fwd_pid=$!
+	for _ in $(seq 100); do [ -S "$run/fwd.sock" ] && break; sleep 0.05; done
+	[ -S "$run/fwd.sock" ] || { echo "run-vfu-guest: the forwarder did not start" >&2; exit 1; }
+fi
 
 # @@LIVEUPDATE (see the top): 0 and the pause in ms, or non-zero and why.
 live_update() {

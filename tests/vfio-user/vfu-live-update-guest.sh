@@ -7,6 +7,9 @@
 # writes with verification across the update and must see no I/O error;
 # the kernel must not have reset the controller or timed a command out;
 # the data reads back verified afterwards, and RPC reaches the new daemon.
+# Before the update nvme-cli reads an Identify Controller answered by the
+# host's example admin command forwarder (turned on over RPC); after it,
+# the new nvemud (which got the forwarding settings) does the same.
 set -u
 n=0
 failed=0
@@ -61,6 +64,21 @@ done
 [ -n "$dev" ] || fail "the nvme driver binds nvemu's controller, 64 MiB namespace"
 ok "the nvme driver binds $ctrl, namespace $dev"
 
+# ---- admin command forwarding seen by nvme-cli: Identify Controller answered by the
+# host's example forwarder (it rewrites the model number)
+idmn() { nvme id-ctrl "/dev/$ctrl" 2>/dev/null | sed -n 's/^mn *: *//p' | sed 's/ *$//'; }
+if host "@@RPC nvme_controller_modify -c NVMeCtrl1 --admin_identify_cmd_fwd 0x1 --admin_cmd_fwd_socket @RUN@/fwd.sock"; then
+	ok "forwarding of Identify CNS 1 turned on over RPC"
+else
+	nok "forwarding of Identify CNS 1 turned on over RPC: $OUT"
+fi
+mn=$(idmn)
+[ "$mn" = "forwarded by example" ] && ok "nvme id-ctrl shows the forwarder's model number" ||
+	nok "nvme id-ctrl shows the forwarder's model number (got '$mn')"
+nvme id-ns "$dev" > /tmp/idns 2>&1 && grep -q "^nsze *: *0x20000" /tmp/idns &&
+	ok "Identify Namespace (CNS 0, not forwarded) answered by nvemu" ||
+	{ cat /tmp/idns; nok "Identify Namespace answered by nvemu"; }
+
 job="--name=lu --filename=$dev --ioengine=libaio --direct=1 --rw=randwrite --bs=4k
  --iodepth=32 --offset=0 --size=32M --verify=crc32c --verify_fatal=1 --randrepeat=1"
 # shellcheck disable=SC2086
@@ -97,6 +115,10 @@ if host "@@RPC nvme_controller_list -c NVMeCtrl1" && printf '%s' "$OUT" | grep -
 else
 	nok "RPC reaches the new nvemud: $OUT"
 fi
-nvme id-ctrl "/dev/$ctrl" > /tmp/idctrl && grep -q "^mn *: *nvemu" /tmp/idctrl &&
-	ok "admin commands work after the update (id-ctrl)" || nok "id-ctrl after the update"
+mn=$(idmn)
+[ "$mn" = "forwarded by example" ] &&
+	ok "after the update the new nvemud forwards Identify too (its configuration came along)" ||
+	nok "forwarding after the update (id-ctrl model number '$mn')"
+nvme smart-log "/dev/$ctrl" > /tmp/smart 2>&1 && grep -q temperature /tmp/smart &&
+	ok "admin commands work after the update (smart-log)" || { cat /tmp/smart; nok "smart-log after the update"; }
 finish
