@@ -107,6 +107,30 @@ void nvemu_pcie_ctrl_reset(struct nvemu_pcie_ctrl *pc);
  */
 bool nvemu_pcie_ctrl_busy(const struct nvemu_pcie_ctrl *pc);
 
+/* ---- live update: the function handed to another process (pcie-state.c) */
+
+/* Paused, no SQ is fetched from: doorbells are recorded, commands wait in guest memory. */
+void nvemu_pcie_ctrl_pause(struct nvemu_pcie_ctrl *pc, bool paused);
+bool nvemu_pcie_ctrl_paused(const struct nvemu_pcie_ctrl *pc);
+/*
+ * The function's state (configuration space, MSI-X, doorbells, CQ phases,
+ * shadow doorbells, the host's outstanding AERs) as a malloc'd blob.
+ * -EBUSY unless paused with nothing in flight but AERs. Pending coalesced
+ * interrupts are signalled first.
+ */
+int nvemu_pcie_ctrl_save(struct nvemu_pcie_ctrl *pc, uint8_t **blob, size_t *len,
+			 struct nvemu_error *err);
+/*
+ * Load a blob into a new function whose engine controller has had its
+ * state (registers, queues) restored, the guest memory behind its queues
+ * mapped by the host ops; db_mem: the shared doorbell pages (their values
+ * kept), or NULL. The function is left paused, the AERs resubmitted.
+ */
+int nvemu_pcie_ctrl_load(struct nvemu_pcie_ctrl *pc, const uint8_t *blob, size_t len,
+			 void *db_mem, struct nvemu_error *err);
+/* After a handover: nothing of the guest is touched again (host ops, rings, doorbells gone). */
+void nvemu_pcie_ctrl_detach_host(struct nvemu_pcie_ctrl *pc);
+
 /* ---- configuration space (off < NVEMU_PCIE_CFG_SIZE; size 1, 2 or 4) */
 
 uint32_t nvemu_pcie_cfg_read(struct nvemu_pcie_ctrl *pc, uint32_t off, unsigned size);

@@ -53,6 +53,7 @@ struct nvemu_req {
 	/* Called with cmd_priv before it is freed: drops what it holds (namespace references). */
 	void (*cmd_priv_release)(struct nvemu_req *req);
 	uint64_t start_ns;
+	bool fwd; /* held by the admin forwarder (nvemu_ctrl_set_admin_fwd) */
 };
 
 /* The transport a controller is currently reached through. */
@@ -131,6 +132,41 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req);
  * command is malformed. Transports use it to size bounce buffers.
  */
 int64_t nvemu_req_expected_len(struct nvemu_ctrl *ctrl, uint16_t sqid, const struct nvemu_sqe *cmd);
+
+/* ---- admin command forwarding: an owner may answer Identify / Set Features itself */
+
+struct nvemu_admin_fwd_ops {
+	/* Whether the owner wants this admin command (called for Identify and Set Features only). */
+	bool (*wants)(void *priv, const struct nvemu_sqe *cmd);
+	/*
+	 * Take the command. local: for Identify, the engine's own answer (4096
+	 * bytes) with local_status; NULL for Set Features. Returns false to
+	 * decline (the engine answers at once). A taken command stays in
+	 * flight until the owner ends it with nvemu_req_fwd_complete(),
+	 * nvemu_req_fwd_fallback() or nvemu_req_fwd_abort().
+	 */
+	bool (*forward)(void *priv, struct nvemu_req *req, const void *local, uint16_t local_status);
+	/*
+	 * The command was aborted (Abort, suspend timeout, controller reset):
+	 * the owner ends it soon with nvemu_req_fwd_abort(), from its own
+	 * loop, not from inside this call.
+	 */
+	void (*cancel)(void *priv, struct nvemu_req *req);
+};
+
+/* ops NULL unbinds; the owner must have ended every command it holds. */
+void nvemu_ctrl_set_admin_fwd(struct nvemu_ctrl *ctrl, const struct nvemu_admin_fwd_ops *ops,
+			      void *priv);
+/*
+ * The owner's answer: status (libnvme encoding), DW0/DW1 and, for
+ * Identify, data (len bytes, at most the command's transfer length).
+ */
+void nvemu_req_fwd_complete(struct nvemu_req *req, uint16_t status, uint32_t dw0, uint32_t dw1,
+			    const void *data, uint32_t len);
+/* The owner did not answer: the engine answers as it would have without forwarding. */
+void nvemu_req_fwd_fallback(struct nvemu_req *req);
+/* End a cancelled command: Command Aborted (or the status its abort set). */
+void nvemu_req_fwd_abort(struct nvemu_req *req);
 
 /* ---- controller registers / fabrics properties */
 

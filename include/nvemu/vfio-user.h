@@ -16,6 +16,7 @@
 #define NVEMU_VFIO_USER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <nvemu/error.h>
 #include <nvemu/model.h>
@@ -87,5 +88,38 @@ struct nvemu_vfu_stats {
 };
 
 void nvemu_vfu_server_stats(const struct nvemu_vfu_server *s, struct nvemu_vfu_stats *st);
+
+/*
+ * ---- live update: the server, its connected client and guest memory
+ * handed to another process (docs/live-update.md)
+ */
+
+/* Stop / restart fetching commands from the guest's queues (doorbells are still taken). */
+void nvemu_vfu_server_pause(struct nvemu_vfu_server *s, bool paused);
+/*
+ * The server's state as a malloc'd blob plus the descriptors it refers to
+ * (*fds malloc'd; the descriptors stay the server's: send copies). Needs
+ * the function paused with nothing in flight but AERs (-EBUSY) and no
+ * message half handled (-EAGAIN: try again from the loop).
+ */
+int nvemu_vfu_server_save(struct nvemu_vfu_server *s, uint8_t **blob, size_t *len, int **fds,
+			  unsigned *nfds, struct nvemu_error *err);
+/*
+ * After the new process took over: forget the guest without touching it
+ * (no reset, no interrupt, no unmap it would see) and free the server; the
+ * socket file stays for the new process.
+ */
+void nvemu_vfu_server_release(struct nvemu_vfu_server *s);
+/*
+ * The new process: a server on path for ctrl (fresh, not enabled) from a
+ * saved blob and copies of its descriptors (duplicated; the caller closes
+ * its own). Then restore the engine's state into ctrl (registers, queues)
+ * and call nvemu_vfu_server_restore_queues(); the function stays paused.
+ */
+int nvemu_vfu_server_restore(const char *path, struct nvemu_ctrl *ctrl,
+			     const struct nvemu_vfu_params *params, const uint8_t *blob, size_t len,
+			     const int *fds, unsigned nfds, struct nvemu_vfu_server **out,
+			     struct nvemu_error *err);
+int nvemu_vfu_server_restore_queues(struct nvemu_vfu_server *s, struct nvemu_error *err);
 
 #endif

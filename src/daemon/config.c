@@ -264,6 +264,7 @@ static void save_ctrls(struct nvemud *d, json_t *calls)
 		if (nvemud_vfu_path(c))
 			json_object_set_new(p, "socket", json_string(nvemud_vfu_path(c)));
 		rpc_func_save(d, c, p);
+		nvemud_fwd_save(c, p);
 		call(calls, "nvme_controller_create", p);
 		for (unsigned n = 0; n < nvemu_ctrl_nr_ns(ctrl); n++)
 			call(calls, "nvme_controller_attach_ns",

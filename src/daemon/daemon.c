@@ -369,6 +369,7 @@ void nvemud_del_ctrl(struct nvemud *d, struct nvemud_ctrl *c)
 	unsigned i = c - d->ctrls;
 
 	nvemud_func_ctrl_gone(d, c);
+	nvemud_fwd_free(c);
 	memmove(&d->ctrls[i], &d->ctrls[i + 1], (d->nr_ctrls - i - 1) * sizeof(*d->ctrls));
 	d->nr_ctrls--;
 }

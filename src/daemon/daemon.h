@@ -83,6 +83,9 @@ struct nvemud_ctrl {
 	/* SNAP's dynamic_msix (a PF's) and queue_core_alloc_policy ("on-demand" default). */
 	bool dynamic_msix;
 	const char *core_policy;
+	struct nvemud_fwd *fwd; /* admin command forwarding (admin-fwd.c), else NULL */
+	/* Suspended with live_update_notifier (or taken over): handed to the next nvemud. */
+	bool live_update;
 };
 
 /* ---- emulated PCIe functions (functions.c, rpc-emulation.c) */
@@ -285,6 +288,54 @@ struct nvemud_ctrl *nvemud_vfu_find(struct nvemud *d, const char *path);
 /* PCIe queue state into the sqs/cqs arrays; returns the "pcie" object. */
 json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t *sqs,
 			 json_t *cqs);
+
+/* ---- admin command forwarding (admin-fwd.c) */
+#define NVEMUD_FWD_TIMEOUT_DEFAULT_MS 1000
+#define NVEMUD_FWD_TIMEOUT_MAX_MS     10000
+struct rpc_err;
+/* nvme_controller_create's forwarding params are valid (nothing is created). */
+int nvemud_fwd_check(struct nvemud *d, json_t *params, struct rpc_err *e);
+/* Forward c's commands as params say (no-op without them); binds ctrl. */
+int nvemud_fwd_setup(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl,
+		     json_t *params, struct rpc_err *e);
+/* Bind ctrl (re-created by nvme_controller_modify) to c's forwarding. */
+void nvemud_fwd_bind(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl);
+/* Ends the commands it holds (the engine answers them), closes, unbinds. */
+void nvemud_fwd_free(struct nvemud_ctrl *c);
+/* Its create params into p (save_config, nvme_controller_list). */
+void nvemud_fwd_save(const struct nvemud_ctrl *c, json_t *p);
+/* Counters for nvme_controller_debug_get; NULL without forwarding. */
+json_t *nvemud_fwd_stats_json(const struct nvemud_ctrl *c);
+/* A reply from the forwarder, as parsed; data points into the buffer parsed. */
+struct nvemud_fwd_msg {
+	uint32_t tag;
+	uint16_t status, flags;
+	uint32_t dw0, dw1, data_len;
+	const uint8_t *data;
+};
+/* One reply at buf: its length, 0 while incomplete, -1 when malformed (the stream is lost). */
+int nvemud_fwd_parse_reply(const uint8_t *buf, size_t len, struct nvemud_fwd_msg *m);
+/* A parsed reply fits a command of opcode opc: 0, else -1. */
+int nvemud_fwd_check_reply(const struct nvemud_fwd_msg *m, uint8_t opc);
+
+/* ---- live update (live-update.c, vfu-glue.c): docs/live-update.md */
+/* Fetching from the guest's queues stops / goes on (no-op when not served over vfio-user). */
+void nvemud_vfu_pause(struct nvemud_ctrl *c, bool paused);
+int nvemud_vfu_save(struct nvemud_ctrl *c, uint8_t **blob, size_t *len, int **fds,
+		    unsigned *nfds, struct nvemu_error *err);
+/* The new daemon has it: forget the guest without touching it. */
+void nvemud_vfu_release(struct nvemud *d, struct nvemud_ctrl *c);
+/* Serve c on path from a handed-over server state and c's snapshot. */
+int nvemud_vfu_restore(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
+		       const uint8_t *blob, size_t len, const int *fds, unsigned nfds, json_t *snap,
+		       struct rpc_err *e);
+/*
+ * nvemud --take-over PATH: receive a running daemon's state on PATH; 0 or
+ * -1 (logged). stop_fd readable (a signalfd) ends the wait.
+ */
+int nvemud_take_over(struct nvemud *d, const char *path, unsigned timeout_ms, int stop_fd);
+/* The handover message, checked against the nfds descriptors that came with it. */
+int nvemud_lu_parse(const char *json, size_t len, unsigned nfds, json_t **out, struct rpc_err *e);
 
 /* ---- virtio-blk exports over vhost-user-blk (vblk-exports.c, rpc-virtio-blk.c) */
 struct nvemu_vblk;

@@ -23,6 +23,7 @@
 #include "rpc.h"
 
 #define SHUTDOWN_DRAIN_MS 10000
+#define TAKE_OVER_WAIT_MS (10 * 60 * 1000) /* for the operator's nvemud_live_update */
 #define DEFAULT_TRADDR "127.0.0.1"
 #define DEFAULT_TRSVCID "4420"
 
@@ -98,6 +99,11 @@ static void usage(FILE *f)
 		"                      emulated PCIe functions controllers open on with\n"
 		"                      pf_id/vf_id: N PFs (default 1) with M VFs each\n"
 		"                      (default 0), sockets next to the RPC socket\n"
+		"  --take-over PATH    live update: wait on PATH for a running nvemud's\n"
+		"                      controllers (nvemud_live_update --socket PATH) and\n"
+		"                      take them over, guests and all, instead of loading a\n"
+		"                      configuration (-c, -l, -u, --mi-serial are ignored);\n"
+		"                      the RPC socket is bound once the old daemon let it go\n"
 		"  --metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 		"                      (e.g. 127.0.0.1:9469; port 0: any, logged)\n"
 		"  --mi-serial LINE    serve the default configuration's NVMe-MI endpoint\n"
@@ -257,6 +263,7 @@ struct nvemud_opts {
 	const char *mi_serial;
 	const char *metrics;
 	unsigned num_pfs, num_vfs; /* --num-pfs, --num-vfs */
+	const char *take_over; /* --take-over: the running daemon's state comes on this socket */
 };
 
 enum {
@@ -276,6 +283,7 @@ enum {
 	OPT_METRICS,
 	OPT_NUM_PFS,
 	OPT_NUM_VFS,
+	OPT_TAKE_OVER,
 };
 
 /* Each --client option and the virtio_blk_controller_create parameter it sets. */
@@ -401,6 +409,7 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "num-pfs", required_argument, NULL, OPT_NUM_PFS },
 		{ "num-vfs", required_argument, NULL, OPT_NUM_VFS },
+		{ "take-over", required_argument, NULL, OPT_TAKE_OVER },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -447,6 +456,13 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		case OPT_NUM_VFS:
 			if (parse_uint_opt("--num-vfs", optarg, 0, NVEMU_VIRT_MAX_VFS, &o->num_vfs))
 				return 2;
+			break;
+		case OPT_TAKE_OVER:
+			if (optarg[0] != '/') {
+				fprintf(stderr, "nvemud: --take-over: an absolute socket path\n");
+				return 2;
+			}
+			o->take_over = optarg;
 			break;
 		case OPT_POLL_US:
 			if (parse_uint_opt("--poll-us", optarg, 0, LOOP_BUSY_POLL_US_MAX, &o->poll_us))
@@ -636,18 +652,28 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 	struct loop_src *sig_src, *wd;
 	int ret = 1;
 
-	/* Refuse early if another daemon serves the socket, before building anything. */
-	if (rpc_server_start(d, o->sock, &err)) {
-		nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
-		return 1;
+	if (o->take_over) {
+		/* The old daemon holds the RPC socket until it handed everything over. */
+		if (nvemud_take_over(d, o->take_over, TAKE_OVER_WAIT_MS, sfd))
+			return 1;
+		if (rpc_server_start(d, o->sock, &err)) {
+			nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
+			goto out;
+		}
+	} else {
+		/* Refuse early if another daemon serves the socket, before building anything. */
+		if (rpc_server_start(d, o->sock, &err)) {
+			nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
+			return 1;
+		}
+		funcs_setup(d, o);
+		if (o->config ? load_config(d, o) : load_default(d, o))
+			goto out;
+		if (!o->config && start_vfu(d, o->vfu, o->sock, o->rpc_given))
+			goto out;
+		if (!o->config && o->mi_serial && start_mi_serial(d, o->mi_serial))
+			goto out;
 	}
-	funcs_setup(d, o);
-	if (o->config ? load_config(d, o) : load_default(d, o))
-		goto out;
-	if (!o->config && start_vfu(d, o->vfu, o->sock, o->rpc_given))
-		goto out;
-	if (!o->config && o->mi_serial && start_mi_serial(d, o->mi_serial))
-		goto out;
 	if (start_mctp(d, o->mctp, o->rpc_given))
 		goto out;
 	if (start_clients(d, o))

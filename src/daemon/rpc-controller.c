@@ -91,6 +91,7 @@ static json_t *ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, struct nvemu_c
 	json_object_set_new(o, "nqn", json_string(nvemu_subsys_nqn(c->subsys)));
 	json_object_set_new(o, "suspended", json_boolean(nvemu_ctrl_is_suspended(ctrl)));
 	json_object_set_new(o, "namespaces", nvemud_ctrl_nsids_json(ctrl));
+	nvemud_fwd_save(c, o);
 	if (nvemud_vfu_path(c)) {
 		json_object_set_new(o, "socket", json_string(nvemud_vfu_path(c)));
 		json_object_set_new(o, "connected", json_boolean(nvemud_vfu_connected(c)));
@@ -290,6 +291,8 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 
 	if (!s)
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "nqn: no subsystem %.223s", nqn);
+	if (nvemud_fwd_check(d, params, e))
+		return -1;
 	if (name && nvemud_find_ctrl(d, name))
 		return rpc_err_set(e, RPC_ERR_EXISTS, "name: controller %s already exists%s", name,
 				   nvemud_find_ctrl(d, name)->busy ? " (being destroyed)" : "");
@@ -329,6 +332,12 @@ static int nvme_controller_create(struct nvemud *d, json_t *params, json_t **res
 	if (rpc_func_open(d, params, fn, s, cntlid, e) ||
 	    create_register(d, params, s, cntlid, fn ? fn->socket : rpc_str(params, "socket"), &c,
 			    e)) {
+		nvemu_subsys_virt_remove(s, cntlid);
+		goto undo;
+	}
+	if (nvemud_fwd_setup(d, c, nvemu_subsys_ctrl(s, cntlid), params, e)) {
+		nvemud_vfu_stop(d, c);
+		nvemud_del_ctrl(d, c);
 		nvemu_subsys_virt_remove(s, cntlid);
 		goto undo;
 	}
@@ -393,6 +402,20 @@ static int nvme_controller_suspend(struct nvemud *d, json_t *params, json_t **re
 
 	if (ctrl_lookup_any(d, params, &c, &ctrl, &tmp, e))
 		return -1;
+	if (rpc_bool(params, "live_update_notifier", false)) {
+		if (c == &tmp)
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "live_update_notifier: %s is an NVMe/TCP host's controller (hosts reconnect; nothing to hand over)",
+					   c->name);
+		if (rpc_bool(params, "admin_only", false))
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "live_update_notifier: a live update suspends every queue, not admin_only");
+		/* Nothing more is fetched from the guest: what waits stays in its queues. */
+		nvemud_vfu_pause(c, true);
+		c->live_update = true;
+		nvemud_log(d, NVEMUD_LOG_INFO,
+			   "live update: %s suspended for handover (nvemud_live_update)", c->name);
+	}
 	return nvemud_suspend_ctrl(d, c, rpc_bool(params, "admin_only", false), timeout, e);
 }
 
@@ -406,7 +429,14 @@ static int nvme_controller_resume(struct nvemud *d, json_t *params, json_t **res
 		return -1;
 	if (!nvemu_ctrl_is_suspended(ctrl))
 		return rpc_err_set(e, RPC_ERR_STATE, "controller %s is not suspended", c->name);
+	if (rpc_bool(params, "live_update", false) && !c->live_update)
+		return rpc_err_set(e, RPC_ERR_STATE,
+				   "live_update: controller %s was neither taken over nor suspended for a live update",
+				   c->name);
 	nvemu_ctrl_resume(ctrl);
+	/* Held AERs park again first, then fetching goes on from where the guest's queues are. */
+	c->live_update = false;
+	nvemud_vfu_pause(c, false);
 	return 0;
 }
 
@@ -493,6 +523,17 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 				   c->name, nvemud_vfu_connected(c) ? " (a guest is connected)" : "");
 	if (rpc_func_modify_msix(d, params, c, e))
 		return -1;
+	if (rpc_has(params, "admin_cmd_fwd_socket") || rpc_has(params, "admin_identify_cmd_fwd") ||
+	    rpc_has(params, "admin_set_features_cmd_fwd") ||
+	    rpc_has(params, "admin_cmd_fwd_timeout_ms")) {
+		/* Checked first: a refused call leaves the forwarding as it was. */
+		if (nvemud_fwd_check(d, params, e))
+			return -1;
+		/* Commands waiting on the old forwarder are answered by nvemu. */
+		nvemud_fwd_free(c);
+		if (nvemud_fwd_setup(d, c, ctrl, params, e))
+			return -1;
+	}
 	if (!rpc_has(params, "num_queues"))
 		return 0;
 	p = *nvemu_ctrl_params(ctrl);
@@ -536,6 +577,7 @@ static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **res
 		ret = -1;
 	}
 	ctrl = nvemu_subsys_ctrl(c->subsys, cntlid);
+	nvemud_fwd_bind(c, ctrl);
 	for (unsigned i = 0; i < nr_ns; i++)
 		nvemu_ctrl_attach_ns(ctrl, nsids[i], NULL);
 	if (suspended)
@@ -646,6 +688,8 @@ static int nvme_controller_debug_get(struct nvemud *d, json_t *params, json_t **
 			    (int)nvemu_ctrl_inflight(ctrl), "sqs", sqs, "cqs", cqs);
 	if (pcie)
 		json_object_set_new(*result, "pcie", pcie);
+	if (c->fwd)
+		json_object_set_new(*result, "admin_cmd_fwd", nvemud_fwd_stats_json(c));
 	return 0;
 }
 
@@ -726,6 +770,10 @@ static const struct rpc_param create_params[] = {
 	{ "dynamic_msix", RPC_P_BOOL, false, 0, 1 },
 	{ "vf_num_msix", RPC_P_UINT, false, 0, 0xffff },
 	{ "queue_core_alloc_policy", RPC_P_STR, false, 1, 16 },
+	{ "admin_identify_cmd_fwd", RPC_P_STR, false, 1, 1280 },
+	{ "admin_set_features_cmd_fwd", RPC_P_STR, false, 1, 1280 },
+	{ "admin_cmd_fwd_socket", RPC_P_STR, false, 1, 107 },
+	{ "admin_cmd_fwd_timeout_ms", RPC_P_UINT, false, 1, NVEMUD_FWD_TIMEOUT_MAX_MS },
 	{ .name = NULL },
 };
 
@@ -754,7 +802,7 @@ static int nvme_controller_snapshot_get(struct nvemud *d, json_t *params, json_t
 
 const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_create", nvme_controller_create, create_params,
-	  "Create a controller (optionally suspended, or from a snapshot; on a PCIe function by pf_id/vf_id/vuid/pci_bdf/vhca_id, or served to a VM over vfio-user on socket); returns its name." },
+	  "Create a controller (optionally suspended, or from a snapshot; on a PCIe function by pf_id/vf_id/vuid/pci_bdf/vhca_id, or served to a VM over vfio-user on socket; Identify CNS / Set Features FID values forwarded to an application on admin_cmd_fwd_socket); returns its name." },
 	{ "nvme_controller_destroy", nvme_controller_destroy,
 	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 },
 				      { "release_msix", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
@@ -763,10 +811,13 @@ const struct rpc_method rpc_controller_methods[] = {
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "timeout_ms", RPC_P_UINT, false, 0, 3600000 },
 				      { "admin_only", RPC_P_BOOL, false, 0, 1 },
+				      { "live_update_notifier", RPC_P_BOOL, false, 0, 1 },
 				      { .name = NULL } },
-	  "Hold new commands; reply once in-flight ones are done (past timeout_ms they are aborted, and their completion still awaited)." },
+	  "Hold new commands (live_update_notifier: stop fetching them, for nvemud_live_update); reply once in-flight ones are done (past timeout_ms they are aborted, and their completion still awaited)." },
 	{ "nvme_controller_resume", nvme_controller_resume,
-	  (const struct rpc_param[]){ P_CTRL, { .name = NULL } }, "Resume a suspended controller." },
+	  (const struct rpc_param[]){ P_CTRL, { "live_update", RPC_P_BOOL, false, 0, 1 },
+				      { .name = NULL } },
+	  "Resume a suspended controller (live_update: one taken over from the previous nvemud)." },
 	{ "nvme_controller_list", nvme_controller_list,
 	  (const struct rpc_param[]){ { "nqn", RPC_P_STR, false, 1, NVEMU_NQN_MAX },
 				      { "ctrl", RPC_P_STR, false, 1, NVEMUD_CTRL_NAME_MAX - 1 },
@@ -781,8 +832,13 @@ const struct rpc_method rpc_controller_methods[] = {
 				      { "vf_id", RPC_P_UINT, false, 0, NVEMU_VIRT_MAX_VFS - 1 },
 				      { "pci_bdf", RPC_P_STR, false, 1, 15 },
 				      { "vhca_id", RPC_P_UINT, false, 0, 0xffff },
+				      { "admin_identify_cmd_fwd", RPC_P_STR, false, 1, 1280 },
+				      { "admin_set_features_cmd_fwd", RPC_P_STR, false, 1, 1280 },
+				      { "admin_cmd_fwd_socket", RPC_P_STR, false, 1, 107 },
+				      { "admin_cmd_fwd_timeout_ms", RPC_P_UINT, false, 1,
+					NVEMUD_FWD_TIMEOUT_MAX_MS },
 				      { .name = NULL } },
-	  "Change a controller's parameters (num_queues; a VF's num_msix) while no host uses it; without ctrl, the controller on the function vuid/pf_id/vf_id/pci_bdf/vhca_id names." },
+	  "Change a controller's parameters: num_queues (and a VF's num_msix) while no host uses it; admin command forwarding (replaced as a whole) at any time; without ctrl, the controller on the function vuid/pf_id/vf_id/pci_bdf/vhca_id names." },
 	{ "nvme_controller_attach_ns", nvme_controller_attach_ns,
 	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
 				      { .name = NULL } },

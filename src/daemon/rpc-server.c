@@ -462,7 +462,8 @@ void rpc_server_stop(struct nvemud *d)
 	loop_del(srv->src);
 	loop_del(srv->resume);
 	loop_del(srv->backoff);
-	close(srv->fd);
+	if (srv->fd >= 0)
+		close(srv->fd);
 	while (!LIST_EMPTY(&srv->clients))
 		client_free(LIST_FIRST(&srv->clients));
 	/* Only remove the file if it is still ours. */
@@ -471,4 +472,25 @@ void rpc_server_stop(struct nvemud *d)
 	free(srv->path);
 	free(srv);
 	d->server = NULL;
+}
+
+void rpc_server_close_listener(struct nvemud *d)
+{
+	struct rpc_server *srv = d->server;
+	struct stat st;
+
+	if (!srv || srv->fd < 0)
+		return;
+	/* Clients stay (the live update's reply is still to go out): only the listener goes. */
+	loop_del(srv->src);
+	srv->src = NULL;
+	loop_del(srv->backoff);
+	srv->backoff = NULL;
+	close(srv->fd);
+	srv->fd = -1;
+	if (stat(srv->path, &st) == 0 && st.st_dev == srv->dev && st.st_ino == srv->ino)
+		unlink(srv->path);
+	/* The file is gone: rpc_server_stop() must not remove a successor's. */
+	srv->ino = 0;
+	srv->dev = 0;
 }

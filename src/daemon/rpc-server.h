@@ -16,5 +16,7 @@
 int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err);
 /* Stop accepting, drop clients, remove the socket file. */
 void rpc_server_stop(struct nvemud *d);
+/* Live update: stop listening and remove the socket file; connected clients stay. */
+void rpc_server_close_listener(struct nvemud *d);
 
 #endif

@@ -89,6 +89,7 @@ static const struct rpc_method *const tables[] = {
 	rpc_virtio_blk_methods,
 	rpc_bdev_nvme_methods,
 	rpc_emulation_methods,
+	rpc_live_update_methods,
 };
 
 const struct rpc_method *rpc_find_method(const char *name)

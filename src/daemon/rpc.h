@@ -114,6 +114,7 @@ int rpc_func_ctrl_name(struct nvemud *d, json_t *params, const char **name, stru
 void rpc_func_ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, json_t *o);
 void rpc_func_save(struct nvemud *d, struct nvemud_ctrl *c, json_t *p);
 json_t *rpc_funcs_save(struct nvemud *d);
+extern const struct rpc_method rpc_live_update_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 

@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "event-loop.h"
+#include "rpc.h"
 
 /* Stalled queues (CQ full, request slots taken by a slow backend) are retried this often. */
 #define VFU_TICK_MS 10
@@ -275,4 +276,78 @@ json_t *nvemud_vfu_debug(struct nvemud_ctrl *c, struct nvemu_ctrl *ctrl, json_t 
 				  (json_int_t)dbs.shadow_updates, "polls", (json_int_t)dbs.polls,
 				  "errors", (json_int_t)doorbell_errors));
 	return res;
+}
+
+/* ---- live update (live-update.c) */
+
+void nvemud_vfu_pause(struct nvemud_ctrl *c, bool paused)
+{
+	if (c->vfu)
+		nvemu_vfu_server_pause(c->vfu->srv, paused);
+}
+
+int nvemud_vfu_save(struct nvemud_ctrl *c, uint8_t **blob, size_t *len, int **fds,
+		    unsigned *nfds, struct nvemu_error *err)
+{
+	return nvemu_vfu_server_save(c->vfu->srv, blob, len, fds, nfds, err);
+}
+
+void nvemud_vfu_release(struct nvemud *d, struct nvemud_ctrl *c)
+{
+	struct nvemud_vfu *v = c->vfu;
+
+	if (!v)
+		return;
+	c->vfu = NULL;
+	loop_del(v->src);
+	loop_del(v->tick);
+	loop_del(v->poller);
+	nvemu_vfu_server_release(v->srv);
+	free(v);
+}
+
+int nvemud_vfu_restore(struct nvemud *d, struct nvemud_ctrl *c, const char *path,
+		       const uint8_t *blob, size_t len, const int *fds, unsigned nfds, json_t *snap,
+		       struct rpc_err *e)
+{
+	struct nvemu_ctrl *ctrl = nvemud_ctrl_get(c);
+	struct nvemu_error err = { 0 };
+	struct nvemu_vfu_params vp;
+	struct nvemud_vfu *v;
+
+	if (!ctrl || c->vfu || !d->loop)
+		return rpc_err_set(e, RPC_ERR_STATE, "%s: cannot take over its vfio-user server",
+				   c->name);
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
+	v->d = d;
+	snprintf(v->name, sizeof(v->name), "%s", c->name);
+	nvemu_vfu_params_init(&vp);
+	vp.map_doorbells = loop_busy_poll_us(d->loop) > 0;
+	if (nvemu_vfu_server_restore(path, ctrl, &vp, blob, len, fds, nfds, &v->srv, &err)) {
+		free(v);
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "%s: %s", c->name, err.msg);
+	}
+	/* The engine's registers and queues, then the function's queues over them. */
+	if (nvemud_ctrl_restore(d, ctrl, snap, e) ||
+	    nvemu_vfu_server_restore_queues(v->srv, &err)) {
+		if (err.msg[0])
+			rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "%s: %s", c->name, err.msg);
+		nvemu_vfu_server_release(v->srv);
+		free(v);
+		return -1;
+	}
+	v->src = loop_add_fd(d->loop, nvemu_vfu_server_fd(v->srv), EPOLLIN, vfu_fd_cb, v);
+	v->tick = loop_add_timer(d->loop, VFU_TICK_MS, true, vfu_tick_cb, v);
+	v->poller = loop_add_poller(d->loop, vfu_poll_cb, v);
+	c->vfu = v;
+	if (!v->src || !v->tick || !v->poller) {
+		nvemud_vfu_release(d, c);
+		return rpc_err_set(e, RPC_ERR_INTERNAL, "cannot watch the vfio-user socket");
+	}
+	loop_poller_set_needs_polling(v->poller, nvemu_vfu_server_needs_polling(v->srv));
+	nvemud_log(d, NVEMUD_LOG_INFO, "%s: vfio-user on %s taken over (guest %s)", c->name, path,
+		   nvemu_vfu_server_connected(v->srv) ? "connected" : "not connected");
+	return 0;
 }

@@ -348,27 +348,13 @@ static uint16_t iocs(void *buf)
 	return 0;
 }
 
-void nvemu_execute_identify(struct nvemu_req *req)
+uint16_t nvemu_identify_build(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *cmd, void *buf)
 {
-	struct nvemu_ctrl *ctrl = req->ctrl;
 	struct nvemu_subsys *s = ctrl->subsys;
-	uint32_t cdw10 = req->cmd.cdw10, cdw11 = req->cmd.cdw11, nsid = req->cmd.nsid;
+	uint32_t cdw10 = cmd->cdw10, cdw11 = cmd->cdw11, nsid = cmd->nsid;
 	uint8_t csi = CSI(cdw11);
 	uint16_t cntid = CNTID(cdw10);
 	uint16_t st;
-	void *buf;
-
-	/* Fail a short buffer before doing any work. */
-	st = nvemu_req_check_len(req, ID_LEN);
-	if (st) {
-		nvemu_req_complete(req, st);
-		return;
-	}
-	buf = calloc(1, ID_LEN);
-	if (!buf) {
-		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
-		return;
-	}
 
 	switch (CNS(cdw10)) {
 	case NVME_IDENTIFY_CNS_NS:
@@ -422,6 +408,26 @@ void nvemu_execute_identify(struct nvemu_req *req)
 		st = invalid_field();
 		break;
 	}
+	return st;
+}
+
+void nvemu_execute_identify(struct nvemu_req *req)
+{
+	uint16_t st;
+	void *buf;
+
+	/* Fail a short buffer before doing any work. */
+	st = nvemu_req_check_len(req, ID_LEN);
+	if (st) {
+		nvemu_req_complete(req, st);
+		return;
+	}
+	buf = calloc(1, ID_LEN);
+	if (!buf) {
+		nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
+		return;
+	}
+	st = nvemu_identify_build(req->ctrl, &req->cmd, buf);
 	if (st)
 		nvemu_req_complete(req, st);
 	else

@@ -227,6 +227,8 @@ void nvemu_execute_abort(struct nvemu_req *req)
 		    (r->cmd.opc == nvme_admin_async_event || r->cmd.opc == nvme_admin_abort_cmd))
 			continue;
 		r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+		/* A forwarded one ends now rather than when its owner answers. */
+		nvemu_admin_fwd_cancel(ctrl, r, r->abort_status);
 		not_aborted = 0;
 		break;
 	}

@@ -368,6 +368,8 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 		else if (req->cmd.opc == nvme_cmd_flush)
 			sq->st.flushes++;
 	}
+	if (req->sqid == 0 && ctrl->fwd_ops && nvemu_admin_fwd(ctrl, req))
+		return;
 	d->execute(req);
 }
 
@@ -391,6 +393,7 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	req->bio_err = 0;
 	req->cmd_priv = NULL;
 	req->cmd_priv_release = NULL;
+	req->fwd = false;
 	memset(&req->cqe, 0, sizeof(req->cqe));
 	req->start_ns = nvemu_now_ns();
 	inflight_add(ctrl, req);
@@ -573,6 +576,13 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 
 	nvemu_ctrl_abort_aers(ctrl);
 	nvemu_fused_ctrl_reset(ctrl);
+	if (ctrl->fwd_ops) {
+		struct nvemu_req *r;
+
+		/* A forwarded admin command must not land on the controller after the reset. */
+		LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link)
+			nvemu_admin_fwd_cancel(ctrl, r, NVEMU_SC_GENERIC(NVME_SC_ABORT_QUEUE));
+	}
 	if (ctrl->tops && ctrl->tops->reset)
 		ctrl->tops->reset(ctrl);
 	for (unsigned q = 1; q <= ctrl->p.num_io_queues; q++) {
@@ -810,8 +820,10 @@ void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
 	struct nvemu_req *r;
 
 	LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link)
-		if (r->cmd.opc != nvme_admin_async_event || r->sqid)
+		if (r->cmd.opc != nvme_admin_async_event || r->sqid) {
 			r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+			nvemu_admin_fwd_cancel(ctrl, r, r->abort_status);
+		}
 	/* A fused first half would wait for its second forever. */
 	nvemu_fused_ctrl_reset(ctrl);
 }

@@ -178,6 +178,8 @@ struct nvemu_ctrl {
 	struct nvemu_resv_ctrl *resv; /* reservation notifications, fused halves (reservations.h) */
 	/* SR-IOV secondary controller of VF sec_vfn of primary sec_pcid; sec_vfn 0: not one. */
 	uint16_t sec_pcid, sec_vfn;
+	const struct nvemu_admin_fwd_ops *fwd_ops; /* admin-fwd.c */
+	void *fwd_priv;
 };
 
 /* A subsystem's sanitize state (admin-sanitize.c). */
@@ -395,6 +397,13 @@ void nvemu_execute_keep_alive(struct nvemu_req *req);
 void nvemu_execute_doorbell_buffer_config(struct nvemu_req *req);
 /* admin-identify.c */
 void nvemu_execute_identify(struct nvemu_req *req);
+/* The Identify data cmd asks for into buf (4096 bytes, zeroed); returns its status. */
+uint16_t nvemu_identify_build(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *cmd, void *buf);
+/* admin-fwd.c */
+/* Hand an admin command to the forwarding owner; true when it took it. */
+bool nvemu_admin_fwd(struct nvemu_ctrl *ctrl, struct nvemu_req *req);
+/* Tell the owner a forwarded command was aborted with status. */
+void nvemu_admin_fwd_cancel(struct nvemu_ctrl *ctrl, struct nvemu_req *req, uint16_t status);
 /* The Identify Controller / Namespace data, shared with NVMe-MI. */
 void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id);
 void nvemu_fill_id_ns(struct nvemu_ns *ns, struct nvme_id_ns *id);

@@ -45,7 +45,7 @@ struct param {
 	const char *help;
 };
 
-#define MAX_PARAMS 32
+#define MAX_PARAMS 40
 
 struct method {
 	const char *name;
@@ -225,6 +225,14 @@ static const struct method methods[] = {
 		{ "dynamic_msix", P_BOOL, 0, false, "PF: its VFs' MSI-X come from its pool" },
 		{ "vf_num_msix", P_INT, 0, false, "VF: MSI-X (VI resources) from the PF's pool" },
 		{ "queue_core_alloc_policy", P_STRING, 0, false, "on-demand or pre-allocation" },
+		{ "admin_identify_cmd_fwd", P_STRING, 0, false,
+		  "forward Identify with these CNS values, e.g. 0x0,0x1 (needs admin_cmd_fwd_socket)" },
+		{ "admin_set_features_cmd_fwd", P_STRING, 0, false,
+		  "forward Set Features with these FIDs, e.g. 0xc0,0xe4 (needs admin_cmd_fwd_socket)" },
+		{ "admin_cmd_fwd_socket", P_STRING, 0, false,
+		  "unix socket the forwarding application listens on (absolute path)" },
+		{ "admin_cmd_fwd_timeout_ms", P_INT, 0, false,
+		  "answer as nvemu when the application is silent this long (default 1000, max 10000)" },
 	} },
 	{ "nvme_controller_destroy", "Destroy a controller", {
 		CTRL_REQ,
@@ -235,8 +243,13 @@ static const struct method methods[] = {
 		CTRL_REQ,
 		{ "timeout_ms", P_INT, 0, false, "fail in-flight commands after this time" },
 		{ "admin_only", P_BOOL, 0, false, "suspend the admin queue only" },
+		{ "live_update_notifier", P_BOOL, 0, false,
+		  "stop fetching from the guest and mark it for nvemud_live_update" },
 	} },
-	{ "nvme_controller_resume", "Resume a suspended controller", { CTRL_REQ } },
+	{ "nvme_controller_resume", "Resume a suspended controller", {
+		CTRL_REQ,
+		{ "live_update", P_BOOL, 0, false, "resume a controller taken over by this nvemud" },
+	} },
 	{ "nvme_controller_snapshot_get", "Write a suspended controller's state to a file", {
 		CTRL_REQ,
 		{ "filename", P_STRING, 'f', true, "snapshot file path" },
@@ -250,6 +263,13 @@ static const struct method methods[] = {
 		{ "num_queues", P_INT, 0, false, "number of I/O queues" },
 		{ "num_msix", P_INT, 0, false, "VF: MSI-X (VI resources) from the PF's pool" },
 		FUNC_SEL,
+		{ "admin_identify_cmd_fwd", P_STRING, 0, false,
+		  "forward Identify with these CNS values (replaces the forwarding settings)" },
+		{ "admin_set_features_cmd_fwd", P_STRING, 0, false,
+		  "forward Set Features with these FIDs" },
+		{ "admin_cmd_fwd_socket", P_STRING, 0, false,
+		  "unix socket the forwarding application listens on" },
+		{ "admin_cmd_fwd_timeout_ms", P_INT, 0, false, "forwarding timeout (default 1000)" },
 	} },
 	{ "nvme_controller_vfs_msix_reclaim", "Give every VF's MSI-X back to the PF's pool", {
 		CTRL_REQ } },
@@ -335,6 +355,9 @@ static const struct method methods[] = {
 	} },
 	{ "nvme_mi_endpoint_list", "List NVMe-MI endpoints (current EID, MTU, counters)", {
 		NQN_OPT } },
+	{ "nvemud_live_update", "Hand every controller to a new nvemud (--take-over) and exit", {
+		{ "socket", P_STRING, 0, true, "the new nvemud's --take-over socket" },
+	} },
 	{ "rpc_get_methods", "List the methods the daemon serves", { { 0 } } },
 	{ "virtio_blk_controller_create",
 	  "Serve a namespace or GPT partition as a virtio-blk disk on a vhost-user-blk socket", {

@@ -30,6 +30,15 @@
 #   PF's controller with --pf_id 0 and a 64 MiB RAM namespace, a second
 #   controller on VF 0 gets a 32 MiB namespace of its own; QEMU has both
 #   functions as two vfio-user-pci devices (the PF first).
+# - NVEMU_VFU_NS_FILE=1: the 64 MiB namespace is a file bdev (its data
+#   survives a live update, a RAM bdev's does not); the guest may then ask
+#   for one with "@@LIVEUPDATE": the watcher starts a new nvemud with
+#   --take-over, suspends NVMeCtrl1 with live_update_notifier, hands over
+#   (nvemud_live_update), waits for the old one to exit and resumes the
+#   controller in the new one; it answers "RC <status> <message>".
+# - NVEMU_VFU_FWD_EXAMPLE: the admin command forwarder example
+#   (examples/admin-fwd-example.c), started on @RUN@/fwd.sock with the model
+#   number "forwarded by example" for the guest to turn forwarding on.
 # - NVEMU_VFU_QEMU_EXTRA: more QEMU arguments (blank-separated words), e.g.
 #   QEMU's own -device nvme for bench/vfio-user-vs-qemu-nvme.sh.
 set -eu
@@ -99,11 +108,17 @@ fi
 run=$(mktemp -d "${TMPDIR:-/tmp}/nvemu-vfu.XXXXXX")
 srv_pid=
 watch_pid=
+fwd_pid=
 cleanup() {
+	if [ -n "$fwd_pid" ]; then
+		kill "$fwd_pid" 2>/dev/null || true
+		wait "$fwd_pid" 2>/dev/null || true
+	fi
 	if [ -n "$watch_pid" ]; then
 		kill "$watch_pid" 2>/dev/null || true
 		wait "$watch_pid" 2>/dev/null || true
 	fi
+	[ -s "$run/srv.pid" ] && srv_pid=$(cat "$run/srv.pid")
 	if [ -n "$srv_pid" ]; then
 		kill "$srv_pid" 2>/dev/null || true
 		wait "$srv_pid" 2>/dev/null || true
@@ -165,12 +180,47 @@ else
 	done
 	[ -S "$sock" ] || { cat "$run/server.err" >&2; exit 1; }
 	if [ -z "${NVEMU_VFU_SRIOV:-}" ]; then
-		# The fio namespace: 64 MiB of RAM, attached to the served controller.
-		rpc bdev_malloc_create -b VfuBig --num_blocks 131072 --block_size 512 >/dev/null
+		# The fio namespace: 64 MiB, attached to the served controller.
+		if [ -n "${NVEMU_VFU_NS_FILE:-}" ]; then
+			truncate -s 64M "$run/ns.img"
+			rpc bdev_file_create -b VfuBig --filename "$run/ns.img" --block_size 512 >/dev/null
+		else
+			rpc bdev_malloc_create -b VfuBig --num_blocks 131072 --block_size 512 >/dev/null
+		fi
 		rpc nvme_namespace_create --nqn nqn.2014-08.io.nvemu:default -b VfuBig -n 16 >/dev/null
 		rpc nvme_controller_attach_ns -c NVMeCtrl1 -n 16 >/dev/null
 	fi
 fi
+
+echo "$srv_pid" > "$run/srv.pid"
+if [ -n "${NVEMU_VFU_FWD_EXAMPLE:-}" ]; then
+	"$NVEMU_VFU_FWD_EXAMPLE" "$run/fwd.sock" --model-number "forwarded by example" \
+		> "$run/fwd.out" 2>&1 &
+	fwd_pid=$!
+	for _ in $(seq 100); do [ -S "$run/fwd.sock" ] && break; sleep 0.05; done
+	[ -S "$run/fwd.sock" ] || { echo "run-vfu-guest: the forwarder did not start" >&2; exit 1; }
+fi
+
+# @@LIVEUPDATE (see the top): 0 and the pause in ms, or non-zero and why.
+live_update() {
+	old=$(cat "$run/srv.pid")
+	t0=$(date +%s%N)
+	"$server" --take-over "$run/lu.sock" -r "$rpcsock" -l none -m none --poll-us 200 \
+		${NVEMU_VFU_VERBOSE:+-vv} >> "$run/server.out" 2>> "$run/server.err" &
+	new=$!
+	for _ in $(seq 200); do [ -S "$run/lu.sock" ] && break; sleep 0.05; done
+	rpc nvme_controller_suspend -c NVMeCtrl1 --live_update_notifier 1 >> "$run/rpc.log" 2>&1 ||
+		{ echo "suspend failed"; return 1; }
+	rpc nvemud_live_update --socket "$run/lu.sock" >> "$run/rpc.log" 2>&1 ||
+		{ echo "nvemud_live_update failed"; return 1; }
+	for _ in $(seq 200); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$old" 2>/dev/null && { echo "the old nvemud did not exit"; return 1; }
+	echo "$new" > "$run/srv.pid"
+	for _ in $(seq 200); do rpc rpc_get_methods >/dev/null 2>&1 && break; sleep 0.05; done
+	rpc nvme_controller_resume -c NVMeCtrl1 --live_update 1 >> "$run/rpc.log" 2>&1 ||
+		{ echo "resume failed"; return 1; }
+	echo "paused_ms=$((($(date +%s%N) - t0) / 1000000)) old_pid=$old new_pid=$new"
+}
 
 # The guest's RPC requests (see the top).
 mkfifo "$run/ctl.in" "$run/ctl.out"
@@ -180,6 +230,13 @@ watcher() {
 		line=${line%$'\r'}
 		case $line in
 		"@@RPC "*) ;;
+		"@@LIVEUPDATE")
+			echo "run-vfu-guest: guest asks for a live update" >> "$run/rpc.log"
+			out=$(live_update 2>&1) && st=0 || st=$?
+			printf '%s\n' "$out" >> "$run/rpc.log"
+			printf 'RC %s %s\n' "$st" "$(printf '%s' "$out" | tr -d ' \n\r\t')" >&4
+			continue
+			;;
 		*) continue ;;
 		esac
 		line=${line#@@RPC }
@@ -234,6 +291,7 @@ for boot in $(seq "$boots"); do
 	echo "== run-vfu-guest: boot $boot of $boots"
 	PATH=$run/shim:$PATH "$src/tests/guest/run-guest.sh" "$build" "$script" || rc=$?
 	[ "$rc" = 0 ] || break
+	srv_pid=$(cat "$run/srv.pid")
 	if ! kill -0 "$srv_pid" 2>/dev/null; then
 		echo "run-vfu-guest: $(basename "$server") died" >&2
 		rc=1
@@ -241,8 +299,11 @@ for boot in $(seq "$boots"); do
 	fi
 done
 
+srv_pid=$(cat "$run/srv.pid")
 kill "$srv_pid" 2>/dev/null || true
 wait "$srv_pid" 2>/dev/null || true
+# A daemon started by a live update is not this shell's child: wait for it by pid.
+for _ in $(seq 200); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.05; done
 srv_pid=
 echo "== $(basename "$server"):"
 if [ -n "${NVEMU_VFU_VERBOSE:-}" ]; then cp "$run/server.err" "$NVEMU_VFU_VERBOSE"; fi

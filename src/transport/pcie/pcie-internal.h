@@ -110,6 +110,7 @@ struct nvemu_pcie_ctrl {
 	uint32_t page_size; /* CC.MPS at enable */
 
 	bool nssro;
+	bool paused; /* no SQ is fetched from (live update): doorbells are only recorded */
 	bool resetting;
 	bool destroyed; /* freed when the last zombie SQ goes */
 	bool in_arb, arb_again;
@@ -141,6 +142,8 @@ void pcie_irq_cq_posted(struct nvemu_pcie_ctrl *pc, struct pcie_cq *cq);
 /* MSI-X enable / function mask / INTx disable / INTMS changed. */
 void pcie_irq_update(struct nvemu_pcie_ctrl *pc);
 void pcie_irq_drop_vector(struct nvemu_pcie_ctrl *pc, uint16_t iv);
+/* Signal every vector holding coalesced interrupts now. */
+void pcie_irq_flush(struct nvemu_pcie_ctrl *pc);
 int pcie_irq_poll(struct nvemu_pcie_ctrl *pc);
 uint64_t pcie_irq_next_us(struct nvemu_pcie_ctrl *pc);
 
@@ -152,6 +155,14 @@ void pcie_doorbell(struct nvemu_pcie_ctrl *pc, uint32_t db, uint32_t val);
 void pcie_arbitrate(struct nvemu_pcie_ctrl *pc);
 int pcie_queue_poll(struct nvemu_pcie_ctrl *pc);
 void pcie_drain(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq);
+/* pcie-state.c: the transport side of every queue the engine has (restored state); phase per CQ. */
+int pcie_queues_restore(struct nvemu_pcie_ctrl *pc, const uint8_t *cq_phase);
+/* An outstanding AER the host submitted with cid, submitted again (restored state). */
+int pcie_aer_resubmit(struct nvemu_pcie_ctrl *pc, uint16_t cid);
+/* The CIDs of the outstanding AERs into cids (room for max); returns how many, -1 if busy otherwise. */
+int pcie_aer_cids(struct nvemu_pcie_ctrl *pc, uint16_t *cids, unsigned max);
+bool pcie_cq_phase(const struct nvemu_pcie_ctrl *pc, unsigned qid);
+bool pcie_cq_backlogged(const struct nvemu_pcie_ctrl *pc);
 
 /* pcie-doorbell.c */
 int pcie_db_init(struct nvemu_pcie_ctrl *pc);

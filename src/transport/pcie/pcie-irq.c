@@ -131,6 +131,13 @@ static void fire(struct nvemu_pcie_ctrl *pc, unsigned v)
 }
 
 /* Deliver pending messages of vectors that are unmasked now. */
+void pcie_irq_flush(struct nvemu_pcie_ctrl *pc)
+{
+	for (unsigned v = 0; v < pc->nvec; v++)
+		if (pc->vec[v].pending)
+			fire(pc, v);
+}
+
 static void deliver_pending(struct nvemu_pcie_ctrl *pc)
 {
 	if (!nvemu_pcie_msix_enabled(pc))

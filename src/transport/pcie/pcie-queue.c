@@ -300,7 +300,7 @@ bool pcie_ready(const struct nvemu_pcie_ctrl *pc)
 /* The SQ has commands to fetch and a free request to take one. */
 static bool sq_fetchable(const struct pcie_sq *sq)
 {
-	return sq && sq->q->head != sq->q->tail && !STAILQ_EMPTY(&sq->free);
+	return sq && !sq->pc->paused && sq->q->head != sq->q->tail && !STAILQ_EMPTY(&sq->free);
 }
 
 /*
@@ -602,4 +602,105 @@ uint16_t pcie_admin_queues_create(struct nvemu_pcie_ctrl *pc)
 	pc->sqs[0] = sq;
 	pcie_db_reset(pc);
 	return 0;
+}
+
+/* ---- live update (pcie-state.c) */
+
+int pcie_queues_restore(struct nvemu_pcie_ctrl *pc, const uint8_t *cq_phase)
+{
+	struct nvemu_ctrl *ctrl = pc->ctrl;
+
+	for (unsigned q = 0; q < pc->nq; q++) {
+		struct nvemu_cq *eq = &ctrl->cqs[q];
+
+		if (!eq->valid)
+			continue;
+		if (eq->size < 2 || eq->tail >= eq->size || eq->head >= eq->size ||
+		    (eq->ien && eq->iv >= pc->nvec))
+			return -EINVAL;
+		pc->cqs[q] = cq_new(pc, eq, eq->addr, eq->size);
+		if (!pc->cqs[q])
+			return -ENOMEM;
+		pc->cqs[q]->phase = cq_phase[q];
+	}
+	for (unsigned q = 0; q < pc->nq; q++) {
+		struct nvemu_sq *eq = &ctrl->sqs[q];
+
+		if (!eq->valid)
+			continue;
+		if (eq->size < 2 || eq->tail >= eq->size || eq->head >= eq->size ||
+		    eq->cqid >= pc->nq || !pc->cqs[eq->cqid])
+			return -EINVAL;
+		pc->sqs[q] = sq_new(pc, eq, eq->addr, eq->size, pc->cqs[eq->cqid]);
+		if (!pc->sqs[q])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int pcie_aer_resubmit(struct nvemu_pcie_ctrl *pc, uint16_t cid)
+{
+	struct pcie_sq *sq = pc->sqs[0];
+	struct pcie_req *r = sq ? STAILQ_FIRST(&sq->free) : NULL;
+	struct nvemu_req *req;
+
+	if (!r)
+		return -ENOSPC;
+	STAILQ_REMOVE_HEAD(&sq->free, link);
+	sq->outstanding++;
+	req = &r->req;
+	memset(&req->cmd, 0, sizeof(req->cmd));
+	req->cmd.opc = nvme_admin_async_event;
+	req->cmd.cid = cid;
+	req->sqid = 0;
+	req->oob = false;
+	req->buf = NULL;
+	req->buf_len = 0;
+	req->done = req_done;
+	req->transport_priv = r;
+	r->nsegs = 0;
+	r->len = 0;
+	r->scatter = false;
+	r->in_engine = true;
+	sq->in_engine++;
+	/* The controller is suspended: the engine holds it until resume, then parks it. */
+	nvemu_ctrl_submit(pc->ctrl, req);
+	return 0;
+}
+
+int pcie_aer_cids(struct nvemu_pcie_ctrl *pc, uint16_t *cids, unsigned max)
+{
+	unsigned n = 0;
+
+	if (!LIST_EMPTY(&pc->zombies))
+		return -1;
+	for (unsigned q = 0; q < pc->nq; q++) {
+		struct pcie_sq *sq = pc->sqs[q];
+
+		if (!sq)
+			continue;
+		for (unsigned i = 0; i < sq->nr_reqs; i++) {
+			struct pcie_req *r = &sq->reqs[i];
+
+			if (!r->in_engine)
+				continue;
+			if (q || r->req.cmd.opc != nvme_admin_async_event || n == max)
+				return -1;
+			cids[n++] = r->req.cmd.cid;
+		}
+	}
+	return (int)n;
+}
+
+bool pcie_cq_phase(const struct nvemu_pcie_ctrl *pc, unsigned qid)
+{
+	return pc->cqs[qid] ? pc->cqs[qid]->phase : true;
+}
+
+bool pcie_cq_backlogged(const struct nvemu_pcie_ctrl *pc)
+{
+	for (unsigned q = 0; q < pc->nq; q++)
+		if (pc->cqs[q] && pc->cqs[q]->nr_backlog)
+			return true;
+	return false;
 }

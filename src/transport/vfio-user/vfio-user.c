@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include <nvemu/ctrl-state.h>
 #include <nvemu/pcie.h>
 #include <nvemu/request.h>
 #include <nvemu/vfio-user.h>
@@ -64,6 +65,9 @@ struct vfu_dma {
 	uint64_t iova, size;
 	void *ptr; /* NULL: not shared, use DMA_READ/DMA_WRITE */
 	bool writable;
+	/* Kept with the mapping so a live update can hand it on (-1: none). */
+	int fd;
+	uint64_t offset;
 };
 
 struct nvemu_vfu_server {
@@ -105,6 +109,10 @@ struct nvemu_vfu_server {
 	bool msix_on;
 	int intx_fd;
 	bool intx_masked;
+
+	bool released; /* handed to another process: the socket file stays */
+	uint8_t *pcie_state; /* restored, loaded by nvemu_vfu_server_restore_queues() */
+	size_t pcie_state_len;
 
 	struct nvemu_vfu_stats st;
 };
@@ -587,6 +595,9 @@ static void dma_unmap_one(struct vfu_dma *d)
 	if (d->ptr)
 		munmap(d->ptr, d->size);
 	d->ptr = NULL;
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
 }
 
 static void zombies_free(struct nvemu_vfu_server *s)
@@ -628,6 +639,10 @@ static void dma_retire(struct nvemu_vfu_server *s, struct vfu_dma *d)
 			s->zombie = z;
 			s->zombie_cap = cap;
 		}
+		/* A zombie is never handed over (a live update waits for none): its fd can go. */
+		if (d->fd >= 0)
+			close(d->fd);
+		d->fd = -1;
 		s->zombie[s->nr_zombie++] = *d;
 		d->ptr = NULL;
 		return;
@@ -737,7 +752,7 @@ static unsigned dma_insert_pos(const struct nvemu_vfu_server *s, uint64_t iova)
 static int cmd_dma_map(struct nvemu_vfu_server *s, struct vfu_msg *m)
 {
 	const struct vfu_dma_map *rq = (const void *)m->buf;
-	struct vfu_dma d = { 0 };
+	struct vfu_dma d = { .fd = -1 };
 	unsigned i;
 
 	if (m->hdr.size < sizeof(*rq) || m->nfds > 1)
@@ -768,7 +783,8 @@ static int cmd_dma_map(struct nvemu_vfu_server *s, struct vfu_msg *m)
 		if (p == MAP_FAILED)
 			return reply_err(s, m, errno);
 		d.ptr = p;
-		close(m->fds[0]);
+		d.fd = m->fds[0];
+		d.offset = rq->offset;
 		m->fds[0] = -1;
 	}
 	if (s->nr_dma == s->dma_cap) {
@@ -1704,8 +1720,10 @@ void nvemu_vfu_server_destroy(struct nvemu_vfu_server *s)
 		return;
 	client_close(s);
 	close(s->listen_fd);
-	unlink(s->path);
+	if (!s->released)
+		unlink(s->path);
 	close(s->timer_fd);
+	free(s->pcie_state);
 	close(s->epfd);
 	/*
 	 * Commands still held (a suspended controller) or in a backend write
@@ -1761,4 +1779,399 @@ bool nvemu_vfu_server_connected(const struct nvemu_vfu_server *s)
 void nvemu_vfu_server_stats(const struct nvemu_vfu_server *s, struct nvemu_vfu_stats *st)
 {
 	*st = s->st;
+}
+
+/* ---- live update: the server handed to another process */
+
+#define HO_MAGIC   0x5556564eu /* "NVVU" */
+#define HO_VERSION 1
+
+struct ho_w {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void ho_put(struct ho_w *w, const void *src, size_t n)
+{
+	if (w->oom)
+		return;
+	if (w->len + n > w->cap) {
+		size_t cap = (w->len + n) * 2;
+		uint8_t *np = realloc(w->p, cap);
+
+		if (!np) {
+			w->oom = true;
+			return;
+		}
+		w->p = np;
+		w->cap = cap;
+	}
+	memcpy(w->p + w->len, src, n);
+	w->len += n;
+}
+
+static void ho_u32(struct ho_w *w, uint32_t v)
+{
+	v = htole32(v);
+	ho_put(w, &v, 4);
+}
+
+static void ho_u64(struct ho_w *w, uint64_t v)
+{
+	v = htole64(v);
+	ho_put(w, &v, 8);
+}
+
+/* fd into the list (its index on the wire), -1 stays -1. */
+static int32_t ho_fd(int *fds, unsigned *nfds, int fd)
+{
+	if (fd < 0)
+		return -1;
+	fds[*nfds] = fd;
+	return (int32_t)(*nfds)++;
+}
+
+static bool in_zombie(const struct nvemu_vfu_server *s, uint64_t addr, uint64_t len)
+{
+	for (unsigned i = 0; i < s->nr_zombie; i++)
+		if (addr < s->zombie[i].iova + s->zombie[i].size && s->zombie[i].iova < addr + len)
+			return true;
+	return false;
+}
+
+/*
+ * Mappings the guest dropped while the controller ran are kept for the
+ * commands that may point into them. Once nothing but AERs is in flight
+ * only the queues and the shadow doorbells can: free them unless those do.
+ */
+static bool zombies_unused(struct nvemu_vfu_server *s)
+{
+	struct nvemu_pcie_db_stats dbs;
+
+	if (nvemu_ctrl_inflight(s->ctrl))
+		return false;
+	for (unsigned q = 0; q <= nvemu_ctrl_params(s->ctrl)->num_io_queues; q++) {
+		for (int k = 0; k < 2; k++) {
+			enum nvemu_state_scope sc = k ? NVEMU_STATE_CQ : NVEMU_STATE_SQ;
+			const struct nvemu_state_field *fa = nvemu_ctrl_state_field(sc, "", "addr");
+			const struct nvemu_state_field *fs = nvemu_ctrl_state_field(sc, "", "size");
+
+			if (!nvemu_ctrl_state_queue_valid(s->ctrl, sc, q))
+				continue;
+			if (in_zombie(s, nvemu_ctrl_state_get(s->ctrl, fa, q, 0),
+				      nvemu_ctrl_state_get(s->ctrl, fs, q, 0) * (k ? 16u : 64u)))
+				return false;
+		}
+	}
+	nvemu_pcie_db_stats(s->pc, &dbs);
+	return !dbs.shadow || (!in_zombie(s, dbs.shadow_addr, VFU_PGSIZE) &&
+			       !in_zombie(s, dbs.eventidx_addr, VFU_PGSIZE));
+}
+
+int nvemu_vfu_server_save(struct nvemu_vfu_server *s, uint8_t **blob, size_t *len, int **fdsp,
+			  unsigned *nfdsp, struct nvemu_error *err)
+{
+	struct ho_w w = { 0 };
+	uint8_t *pcie = NULL;
+	size_t pcie_len = 0;
+	unsigned nfds = 0;
+	int *fds;
+	int ret;
+
+	if (s->dead || s->depth || s->rx_got || s->nr_deferred)
+		return nvemu_error_set(err, -EAGAIN,
+				       "vfio-user %s: a message is still being handled; try again",
+				       s->path);
+	if (s->nr_zombie && zombies_unused(s))
+		zombies_free(s);
+	if (s->nr_zombie)
+		return nvemu_error_set(err, -EBUSY,
+				       "vfio-user %s: the guest unmapped memory the controller's queues are in",
+				       s->path);
+	ret = nvemu_pcie_ctrl_save(s->pc, &pcie, &pcie_len, err);
+	if (ret)
+		return ret;
+	fds = malloc(sizeof(*fds) * (4 + s->nr_msix + s->nr_dma));
+	if (!fds) {
+		free(pcie);
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	}
+	ho_u32(&w, HO_MAGIC);
+	ho_u32(&w, HO_VERSION);
+	ho_put(&w, &(uint8_t[4]){ s->client_fd >= 0, s->negotiated, s->msix_on, s->intx_masked }, 4);
+	ho_u32(&w, s->client_max_xfer);
+	ho_u32(&w, s->next_id);
+	ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->listen_fd));
+	ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->client_fd));
+	ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->db_fd));
+	ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->intx_fd));
+	ho_u64(&w, s->db_fd >= 0 ? s->db_len : 0);
+	ho_u32(&w, s->nr_msix);
+	for (unsigned i = 0; i < s->nr_msix; i++)
+		ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->msix_fd[i]));
+	ho_u32(&w, s->nr_dma);
+	for (unsigned i = 0; i < s->nr_dma; i++) {
+		const struct vfu_dma *d = &s->dma[i];
+
+		ho_u64(&w, d->iova);
+		ho_u64(&w, d->size);
+		ho_u64(&w, d->offset);
+		ho_u32(&w, d->writable);
+		ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, d->ptr ? d->fd : -1));
+	}
+	ho_u32(&w, (uint32_t)pcie_len);
+	ho_put(&w, pcie, pcie_len);
+	free(pcie);
+	if (w.oom) {
+		free(w.p);
+		free(fds);
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	}
+	*blob = w.p;
+	*len = w.len;
+	*fdsp = fds;
+	*nfdsp = nfds;
+	return 0;
+}
+
+void nvemu_vfu_server_release(struct nvemu_vfu_server *s)
+{
+	if (!s)
+		return;
+	/* The new process owns the guest now: nothing here may touch it again. */
+	nvemu_pcie_ctrl_detach_host(s->pc);
+	irqs_clear(s);
+	s->released = true;
+	nvemu_vfu_server_destroy(s);
+}
+
+struct ho_r {
+	const uint8_t *p;
+	size_t len, off;
+	bool bad;
+};
+
+static uint32_t ho_get32(struct ho_r *r)
+{
+	uint32_t v = 0;
+
+	if (r->bad || r->len - r->off < 4)
+		r->bad = true;
+	else
+		memcpy(&v, r->p + r->off, 4);
+	r->off += r->bad ? 0 : 4;
+	return le32toh(v);
+}
+
+static uint64_t ho_get64(struct ho_r *r)
+{
+	uint64_t v = 0;
+
+	if (r->bad || r->len - r->off < 8)
+		r->bad = true;
+	else
+		memcpy(&v, r->p + r->off, 8);
+	r->off += r->bad ? 0 : 8;
+	return le64toh(v);
+}
+
+/* A copy of handed fd number idx (-1: none), or -2 when idx is out of range. */
+static int ho_dup(const int *fds, unsigned nfds, uint32_t idx)
+{
+	int fd;
+
+	if ((int32_t)idx == -1)
+		return -1;
+	if (idx >= nfds)
+		return -2;
+	fd = fcntl(fds[idx], F_DUPFD_CLOEXEC, 0);
+	return fd < 0 ? -2 : fd;
+}
+
+int nvemu_vfu_server_restore(const char *path, struct nvemu_ctrl *ctrl,
+			     const struct nvemu_vfu_params *params, const uint8_t *blob, size_t len,
+			     const int *fds, unsigned nfds, struct nvemu_vfu_server **out,
+			     struct nvemu_error *err)
+{
+	struct ho_r r = { .p = blob, .len = len };
+	struct nvemu_vfu_server *s;
+	uint8_t flags[4] = { 0 };
+	uint32_t lfd, cfd, dfd, ifd, n, plen;
+	uint64_t db_len;
+	int ret = -EINVAL;
+
+	if (!path || strlen(path) >= sizeof(s->path) || !ctrl)
+		return nvemu_error_set(err, -EINVAL, "vfio-user restore: bad path or controller");
+	if (ho_get32(&r) != HO_MAGIC || ho_get32(&r) != HO_VERSION)
+		return nvemu_error_set(err, -EINVAL, "vfio-user restore: not an nvemu vfio-user state (version 1)");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	strcpy(s->path, path);
+	STAILQ_INIT(&s->deferred);
+	params_apply(&s->p, params);
+	s->ctrl = ctrl;
+	s->listen_fd = s->client_fd = s->timer_fd = s->epfd = s->intx_fd = s->db_fd = -1;
+	s->released = true; /* until it is whole: a failure must not unlink the live socket */
+
+	if (r.len - r.off >= 4)
+		memcpy(flags, r.p + r.off, 4);
+	r.off += 4;
+	s->client_max_xfer = ho_get32(&r);
+	s->next_id = (uint16_t)ho_get32(&r);
+	lfd = ho_get32(&r);
+	cfd = ho_get32(&r);
+	dfd = ho_get32(&r);
+	ifd = ho_get32(&r);
+	db_len = ho_get64(&r);
+	if (r.bad || r.off > r.len)
+		goto bad;
+	s->listen_fd = ho_dup(fds, nfds, lfd);
+	if (s->listen_fd < 0) {
+		s->listen_fd = -1;
+		goto bad;
+	}
+	ret = nvemu_pcie_ctrl_create(ctrl, &vfu_host_ops, s, &s->pc, err);
+	if (ret)
+		goto fail;
+	ret = -EINVAL;
+	s->nr_msix = nvemu_pcie_msix_vectors(s->pc);
+	s->msix_fd = malloc(sizeof(int) * (s->nr_msix ? s->nr_msix : 1));
+	if (!s->msix_fd) {
+		ret = nvemu_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (unsigned i = 0; i < s->nr_msix; i++)
+		s->msix_fd[i] = -1;
+	if (server_watch(s, err)) {
+		ret = -errno;
+		goto fail;
+	}
+	s->negotiated = flags[1];
+	s->msix_on = flags[2];
+	s->intx_masked = flags[3];
+	if (flags[0]) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = EV_CLIENT };
+
+		s->client_fd = ho_dup(fds, nfds, cfd);
+		if (s->client_fd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->client_fd, &ev)) {
+			if (s->client_fd < 0)
+				s->client_fd = -1;
+			goto bad;
+		}
+		s->st.connects++;
+	}
+	s->intx_fd = ho_dup(fds, nfds, ifd);
+	if (s->intx_fd == -2) {
+		s->intx_fd = -1;
+		goto bad;
+	}
+	if ((int32_t)dfd != -1) {
+		if (db_len != NVEMU_PCIE_DB_OFF + nvemu_pcie_db_area_size(s->pc))
+			goto bad;
+		s->db_fd = ho_dup(fds, nfds, dfd);
+		if (s->db_fd < 0) {
+			s->db_fd = -1;
+			goto bad;
+		}
+		s->db_mem = mmap(NULL, db_len, PROT_READ | PROT_WRITE, MAP_SHARED, s->db_fd, 0);
+		if (s->db_mem == MAP_FAILED) {
+			s->db_mem = NULL;
+			close(s->db_fd);
+			s->db_fd = -1;
+			goto bad;
+		}
+		s->db_len = db_len;
+	}
+	n = ho_get32(&r);
+	if (r.bad || n != s->nr_msix)
+		goto bad;
+	for (unsigned i = 0; i < n; i++) {
+		int fd = ho_dup(fds, nfds, ho_get32(&r));
+
+		if (fd == -2 || r.bad)
+			goto bad;
+		s->msix_fd[i] = fd;
+	}
+	n = ho_get32(&r);
+	if (r.bad || n > VFU_MAX_DMA_REGIONS)
+		goto bad;
+	s->dma = calloc(n ? n : 1, sizeof(*s->dma));
+	if (!s->dma) {
+		ret = nvemu_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	s->dma_cap = n ? n : 1;
+	for (unsigned i = 0; i < n; i++) {
+		struct vfu_dma d = { .fd = -1 };
+
+		d.iova = ho_get64(&r);
+		d.size = ho_get64(&r);
+		d.offset = ho_get64(&r);
+		d.writable = ho_get32(&r);
+		d.fd = ho_dup(fds, nfds, ho_get32(&r));
+		/* Sorted, disjoint, page-sized: as cmd_dma_map left them. */
+		if (r.bad || d.fd == -2 || !d.size || d.iova + d.size < d.iova ||
+		    (i && s->dma[i - 1].iova + s->dma[i - 1].size > d.iova) ||
+		    ((d.offset | d.size) & (VFU_PGSIZE - 1))) {
+			if (d.fd >= 0)
+				close(d.fd);
+			goto bad;
+		}
+		if (d.fd >= 0) {
+			d.ptr = mmap(NULL, d.size, PROT_READ | (d.writable ? PROT_WRITE : 0),
+				     MAP_SHARED, d.fd, (off_t)d.offset);
+			if (d.ptr == MAP_FAILED) {
+				close(d.fd);
+				goto bad;
+			}
+		}
+		s->dma[s->nr_dma++] = d;
+	}
+	plen = ho_get32(&r);
+	if (r.bad || plen != r.len - r.off)
+		goto bad;
+	s->pcie_state = malloc(plen ? plen : 1);
+	if (!s->pcie_state) {
+		ret = nvemu_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	memcpy(s->pcie_state, r.p + r.off, plen);
+	s->pcie_state_len = plen;
+	s->released = false;
+	*out = s;
+	return 0;
+bad:
+	ret = nvemu_error_set(err, -EINVAL, "vfio-user restore: truncated or inconsistent state");
+fail:
+	/* Nothing of the guest is touched: the handing process still serves it. */
+	if (s->pc) {
+		nvemu_pcie_ctrl_detach_host(s->pc);
+		if (s->client_fd < 0) {
+			irqs_clear(s);
+			db_mem_put(s);
+		}
+	}
+	s->released = true;
+	nvemu_vfu_server_destroy(s);
+	return ret;
+}
+
+int nvemu_vfu_server_restore_queues(struct nvemu_vfu_server *s, struct nvemu_error *err)
+{
+	int ret;
+
+	if (!s->pcie_state)
+		return nvemu_error_set(err, -EINVAL, "vfio-user: nothing to restore");
+	ret = nvemu_pcie_ctrl_load(s->pc, s->pcie_state, s->pcie_state_len,
+				   s->db_mem ? (uint8_t *)s->db_mem + NVEMU_PCIE_DB_OFF : NULL, err);
+	free(s->pcie_state);
+	s->pcie_state = NULL;
+	return ret;
+}
+
+void nvemu_vfu_server_pause(struct nvemu_vfu_server *s, bool paused)
+{
+	nvemu_pcie_ctrl_pause(s->pc, paused);
 }
