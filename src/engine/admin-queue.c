@@ -223,6 +223,8 @@ void nvemu_execute_abort(struct nvemu_req *req)
 			continue;
 		r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
 		not_aborted = 0;
+		/* One a backend holds (a stopped error bdev) ends now. */
+		nvemu_req_cancel_io(r);
 		break;
 	}
 	req->cqe.dw0 = htole32(not_aborted);

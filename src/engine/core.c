@@ -564,6 +564,8 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 	uint32_t kato = ctrl->feat.kato;
 
 	nvemu_ctrl_abort_aers(ctrl);
+	/* A reset aborts outstanding commands: a backend holding one must let it go. */
+	nvemu_ctrl_cancel_io(ctrl, false);
 	nvemu_fused_ctrl_reset(ctrl);
 	if (ctrl->tops && ctrl->tops->reset)
 		ctrl->tops->reset(ctrl);
@@ -796,6 +798,39 @@ unsigned nvemu_ctrl_suspend(struct nvemu_ctrl *ctrl, bool admin_only)
 	return nvemu_ctrl_inflight(ctrl);
 }
 
+int nvemu_req_cancel_io(struct nvemu_req *req)
+{
+	if (!req->sqid || !req->ns || !req->ns->bdev)
+		return -ENOENT;
+	return nvemu_bdev_cancel(req->ns->bdev, &req->bio);
+}
+
+void nvemu_ctrl_cancel_io(struct nvemu_ctrl *ctrl, bool aborted_only)
+{
+	struct nvemu_req *r;
+
+	/* Held as work in flight: the last completion must not free the controller under us. */
+	ctrl->internal_ops++;
+again:
+	LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link) {
+		if (aborted_only && !r->abort_status)
+			continue;
+		/* It completed and left the list: start over. */
+		if (!nvemu_req_cancel_io(r))
+			goto again;
+	}
+	ctrl->internal_ops--;
+	if (ctrl->dying) {
+		if (!nvemu_ctrl_inflight(ctrl))
+			nvemu_ctrl_release(ctrl);
+	} else if (ctrl->idle_fn && !nvemu_ctrl_inflight(ctrl)) {
+		void (*fn)(void *) = ctrl->idle_fn;
+
+		ctrl->idle_fn = NULL;
+		fn(ctrl->idle_arg);
+	}
+}
+
 void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
 {
 	struct nvemu_req *r;
@@ -805,6 +840,7 @@ void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
 			r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
 	/* A fused first half would wait for its second forever. */
 	nvemu_fused_ctrl_reset(ctrl);
+	nvemu_ctrl_cancel_io(ctrl, true);
 }
 
 void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl)

@@ -270,6 +270,8 @@ void nvemu_subsys_destroy(struct nvemu_subsys *s)
 		/* No controller reset: the transport may be half gone already. */
 		ctrl_quiesce(ctrl, false);
 		ctrl_detach_all(ctrl);
+		/* I/O a backend holds on purpose (a stopped error bdev) would never free it. */
+		nvemu_ctrl_cancel_io(ctrl, false);
 		if (nvemu_ctrl_inflight(ctrl)) {
 			/* Its completions still reach the transport; the last one frees it. */
 			ctrl->dying = true;
