@@ -200,17 +200,28 @@ static unsigned delay_inflight(struct nvemu_bdev *bdev)
 }
 
 /*
- * Only what the base holds on purpose is cancelled (an error bdev below); a
- * completion held here ends at its due time, as it always has.
+ * Only what the base holds on purpose is cancelled (an error bdev below);
+ * other completions held here end at their due time, as they always have.
  */
 static int delay_cancel(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 {
 	struct delay_bdev *d = to_delay(bdev);
 	struct delay_io *io;
 
-	TAILQ_FOREACH(io, &d->on_base, link)
-		if (io->bio == bio)
-			return nvemu_bdev_cancel(d->base, &io->child);
+	TAILQ_FOREACH(io, &d->on_base, link) {
+		if (io->bio != bio)
+			continue;
+		if (nvemu_bdev_cancel(d->base, &io->child))
+			return -ENOENT;
+		/* delay_base_done() has queued it: it ends now, not at its due time. */
+		TAILQ_REMOVE(&d->held, io, link);
+		free(io);
+		d->inflight--;
+		d->completed++;
+		delay_arm(d);
+		bio->end_io(bio, -ECANCELED);
+		return 0;
+	}
 	return -ENOENT;
 }
 
