@@ -309,8 +309,14 @@ json_t *rpc_bdev_error_rules(struct nvemu_bdev *bdev)
 	for (unsigned k = 0; k < nr; k++) {
 		if (!rules[k].num)
 			continue; /* used up: it would remove the others */
-		/* A rule on several types is saved per type, in the order it matches. */
-		for (size_t i = 0; i + 1 < sizeof(io_types) / sizeof(io_types[0]); i++)
+		size_t all = sizeof(io_types) / sizeof(io_types[0]) - 1;
+
+		if (rules[k].io_mask == io_types[all].mask) {
+			json_array_append_new(a, rule_params(bdev, &rules[k], "all"));
+			continue;
+		}
+		/* Another mix of types is saved per type, in the order it matches. */
+		for (size_t i = 0; i < all; i++)
 			if (rules[k].io_mask & io_types[i].mask)
 				json_array_append_new(a,
 						      rule_params(bdev, &rules[k], io_types[i].name));
