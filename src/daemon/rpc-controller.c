@@ -128,7 +128,7 @@ static int load_snapshot(const char *file, json_t **snap, struct rpc_err *e)
 static const char *const from_snap[] = {
 	"num_queues",	  "mdts",	"fw_slots",	     "write_zeroes", "compare",
 	"compare_write",  "deallocate_dsm", "admin_only", "max_queue_entries", "aerl",
-	NULL,
+	"quirks", NULL,
 };
 
 /* The snapshot's params pass the same checks as ours; the namespaces it had exist in s. */
@@ -200,6 +200,7 @@ static void create_ctrl_params(struct nvemu_subsys *s, json_t *params, json_t *c
 	p->compare_write = rpc_bool(cp, "compare_write", true);
 	p->dsm = rpc_bool(cp, "deallocate_dsm", true);
 	p->admin_only = rpc_bool(cp, "admin_only", false);
+	p->quirks = (uint32_t)rpc_uint(cp, "quirks", 0);
 	p->cntlid = (uint16_t)rpc_uint(params, "ctrl", rpc_uint(cp, "ctrl", 0));
 	/* The snapshot's cntlid is only a wish: taken, the next free one. */
 	if (snap && !rpc_has(params, "ctrl") && nvemu_subsys_ctrl(s, p->cntlid))
@@ -442,8 +443,33 @@ static int nvme_controller_list(struct nvemud *d, json_t *params, json_t **resul
 	return 0;
 }
 
+static int modify_queues(struct nvemud *d, json_t *params, struct rpc_err *e);
+
+/* quirks change in place (the engine reads them per event/command); num_queues re-creates it. */
 static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **result,
 				  struct rpc_err *e)
+{
+	uint32_t quirks = (uint32_t)rpc_uint(params, "quirks", 0);
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_ctrl *ctrl;
+	struct nvemud_ctrl *c;
+
+	if (quirks & ~NVEMU_QUIRKS_VALID)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "quirks: bits 0x%x are not defined (bits 0, 1, 3, 4)",
+				   quirks & ~NVEMU_QUIRKS_VALID);
+	if (modify_queues(d, params, e))
+		return -1;
+	if (!rpc_has(params, "quirks"))
+		return 0;
+	if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+		return -1;
+	if (nvemu_ctrl_set_quirks(ctrl, quirks, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	return 0;
+}
+
+static int modify_queues(struct nvemud *d, json_t *params, struct rpc_err *e)
 {
 	struct nvemu_error nerr = { 0 };
 	struct nvemu_ctrl_params p, old;
@@ -668,6 +694,7 @@ static const struct rpc_param create_params[] = {
 	{ "snapshot", RPC_P_STR, false, 1, 4095 },
 	{ "admin_only", RPC_P_BOOL, false, 0, 1 },
 	{ "socket", RPC_P_STR, false, 1, 107 },
+	{ "quirks", RPC_P_UINT, false, 0, NVEMU_QUIRKS_VALID },
 	{ .name = NULL },
 };
 
@@ -696,7 +723,7 @@ static int nvme_controller_snapshot_get(struct nvemud *d, json_t *params, json_t
 
 const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_create", nvme_controller_create, create_params,
-	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket); returns its name." },
+	  "Create a controller (optionally suspended, or from a snapshot; served to a VM over vfio-user on socket); returns its name. quirks: SNAP's bitmask (0 Namespace Attribute Changed even if disabled, 1 also without a Changed Namespace List read, 3 OACS Namespace Management, 4 no SGLs on PCIe)." },
 	{ "nvme_controller_destroy", nvme_controller_destroy,
 	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
 	  "Destroy a controller; force even while a host has it enabled or commands are in flight (the reply waits for them; aborted past 1 s)." },
@@ -716,8 +743,9 @@ const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_modify", nvme_controller_modify,
 	  (const struct rpc_param[]){ P_CTRL,
 				      { "num_queues", RPC_P_UINT, false, 1, CTRL_MAX_QUEUES },
+				      { "quirks", RPC_P_UINT, false, 0, 0xffffffff },
 				      { .name = NULL } },
-	  "Change a controller's parameters while no host uses it." },
+	  "Change a controller's parameters: num_queues while no host uses it, quirks (SNAP's bits: 0 Namespace Attribute Changed even if disabled, 1 without a Changed Namespace List read, 3 OACS Namespace Management, 4 no SGLs on PCIe) at any time." },
 	{ "nvme_controller_attach_ns", nvme_controller_attach_ns,
 	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
 				      { .name = NULL } },

@@ -431,8 +431,8 @@ static bool event_enabled(const struct nvemu_ctrl *ctrl, uint8_t type, uint8_t i
 			return cfg & NVME_SMART_CRIT_SPARE;
 		return cfg & 0xff;
 	case NVME_AER_NOTICE:
-		if (info == 0) /* Namespace Attribute Changed */
-			return cfg & (1u << 8);
+		if (info == 0) /* Namespace Attribute Changed; quirk: for drivers that never enable it */
+			return (cfg & (1u << 8)) || (ctrl->p.quirks & NVEMU_QUIRK_NS_ATTR_AEN_FORCE);
 		if (info == 1) /* Firmware Activation Starting */
 			return cfg & (1u << 9);
 		if (info == NVME_AER_NOTICE_ANA)
@@ -460,7 +460,10 @@ static void aen_process(struct nvemu_ctrl *ctrl)
 		memmove(&ctrl->events[i], &ctrl->events[i + 1],
 			(ctrl->nr_events - i - 1) * sizeof(ev));
 		ctrl->nr_events--;
-		ctrl->aen_masked |= 1u << ev.type;
+		/* Quirk: drivers that never read the Changed Namespace List still get the next one. */
+		if (!(ev.type == NVME_AER_NOTICE && ev.info == 0 &&
+		      (ctrl->p.quirks & NVEMU_QUIRK_NS_ATTR_AEN_REPEAT)))
+			ctrl->aen_masked |= 1u << ev.type;
 		STAILQ_REMOVE_HEAD(&ctrl->aers, queue_link);
 		ctrl->nr_aer--;
 		aer->cqe.dw0 = ev.type | (uint32_t)ev.info << 8 | (uint32_t)ev.lid << 16;

@@ -243,6 +243,7 @@ static const struct method methods[] = {
 		{ "suspended", P_BOOL, 0, false, "create suspended (resume to start)" },
 		{ "snapshot", P_STRING, 0, false, "create from this snapshot file" },
 		{ "admin_only", P_BOOL, 0, false, "admin queue only, no I/O queues" },
+		{ "quirks", P_INT, 0, false, "SNAP quirks bitmask: 0x1 NS Attribute Changed even if disabled, 0x2 also without a Changed NS List read, 0x8 OACS NS Management, 0x10 no SGLs (PCIe)" },
 		{ "socket", P_STRING, 0, false,
 		  "serve it as a PCIe function over vfio-user on this unix socket (absolute path)" },
 	} },
@@ -267,6 +268,7 @@ static const struct method methods[] = {
 	{ "nvme_controller_modify", "Change a controller not used by a host", {
 		CTRL_REQ,
 		{ "num_queues", P_INT, 0, false, "number of I/O queues" },
+		{ "quirks", P_INT, 0, false, "SNAP quirks bitmask: 0x1 NS Attribute Changed even if disabled, 0x2 also without a Changed NS List read, 0x8 OACS NS Management, 0x10 no SGLs (PCIe)" },
 	} },
 	{ "nvme_controller_attach_ns", "Attach a namespace to a controller", { CTRL_REQ, NSID_REQ } },
 	{ "nvme_controller_detach_ns", "Detach a namespace from a controller", { CTRL_REQ, NSID_REQ } },

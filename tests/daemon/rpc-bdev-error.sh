@@ -116,6 +116,19 @@ expect_err "p99 over 10 s" -32602 "p99_read_latency" bdev_delay_create -b S2 \
 expect_err "update without a name" -32602 "delay_bdev_name" bdev_delay_update_latency \
 	--latency_us 1
 
+# SNAP's quirks on nvme_controller_create / modify.
+expect_ok "nvme_controller_create --quirks 0x11" nvme_controller_create --nqn $NQN --quirks 0x11
+QC=$(printf '%s' "$OUT" | tr -d '"')
+call nvme_controller_list -c "$QC"
+expect_eq "listed with quirks 17" "$(jget 0.quirks)" 17
+expect_err "quirks bit 2 (reserved) at create" -32602 "quirks" nvme_controller_create \
+	--nqn $NQN --quirks 4
+expect_err "quirks bit 2 (reserved) at modify" -32602 "quirks" nvme_controller_modify \
+	-c "$QC" --quirks 0x14
+expect_ok "nvme_controller_modify --quirks 0x1b" nvme_controller_modify -c "$QC" --quirks 0x1b
+call nvme_controller_list -c "$QC"
+expect_eq "listed with quirks 27" "$(jget 0.quirks)" 27
+
 # save_config keeps both kinds with their settings.
 before=$(state)
 rules=$(rpc bdev_error_list | "$JSON_GET" -c)
