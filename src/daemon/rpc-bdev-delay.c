@@ -10,6 +10,21 @@
 
 #define BDEV_NAME_MAX 63
 
+bool rpc_bdev_used_by_ns(struct nvemud *d, const struct nvemu_bdev *bdev)
+{
+	struct nvemu_ns *ns;
+
+	for (unsigned i = 0; i < d->nr_subsys; i++)
+		for (unsigned k = 0; (ns = nvemu_subsys_ns_at(d->subsys[i], k)); k++) {
+			struct nvemu_ns_info ni;
+
+			nvemu_ns_info(ns, &ni);
+			if (ni.bdev == bdev)
+				return true;
+		}
+	return false;
+}
+
 bool rpc_bdev_skipped(struct nvemud *d, const char *name)
 {
 	size_t i;
@@ -76,6 +91,10 @@ static int bdev_delay_create(struct nvemud *d, json_t *params, json_t **result, 
 			return 0;
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "base_bdev_name: no bdev %s", base_name);
 	}
+	/* A namespace writes it directly: a second path to it is refused (SPDK's claim). */
+	if (rpc_bdev_used_by_ns(d, base->bdev))
+		return rpc_err_set(e, RPC_ERR_EXISTS,
+				   "base_bdev_name: bdev %s is already used by a namespace", base_name);
 	if (nvemu_bdev_delay_create(name, base->bdev, &o, &b, &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	if (nvemud_add_bdev(d, b, NULL)) {

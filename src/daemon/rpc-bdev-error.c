@@ -71,6 +71,10 @@ int rpc_bdev_error_create_on(struct nvemud *d, const char *name, struct nvemud_b
 
 	if (nvemud_find_bdev(d, name))
 		return rpc_err_set(e, RPC_ERR_EXISTS, "name: bdev %s already exists", name);
+	/* A namespace writes it directly: a second path to it is refused (SPDK's claim). */
+	if (rpc_bdev_used_by_ns(d, base->bdev))
+		return rpc_err_set(e, RPC_ERR_EXISTS,
+				   "base_name: bdev %s is already used by a namespace", base->bdev->name);
 	if (nvemu_bdev_error_create(name, base->bdev, &b, &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	if (nvemud_add_bdev(d, b, NULL)) {

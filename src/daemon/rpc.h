@@ -153,6 +153,8 @@ int nvemud_bdev_delete(struct nvemud *d, struct nvemud_bdev *b, struct rpc_err *
 json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev);
 /* Start-up with a bdev skipped: was name skipped? Skip name (logged) if its base was. */
 bool rpc_bdev_skipped(struct nvemud *d, const char *name);
+/* Is a namespace on bdev (stacked bdevs over it are not counted)? */
+bool rpc_bdev_used_by_ns(struct nvemud *d, const struct nvemu_bdev *bdev);
 bool rpc_bdev_base_skipped(struct nvemud *d, const char *name, const char *base);
 /* rpc-bdev-error.c: bdev_error_create params, and its rules as bdev_error_inject_error params */
 json_t *rpc_bdev_error_params(struct nvemu_bdev *bdev);

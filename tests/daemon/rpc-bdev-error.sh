@@ -96,6 +96,10 @@ expect_err "dbg_bdev_type on a bdev in use" -32001 "bdev_name" nvme_namespace_cr
 expect_ok "a rule on it" bdev_error_inject_error -b EE_Base2 --io_type all \
 	--error_type failure --num 2 --status unrecovered_read_error
 expect_ok "namespace on EE_Base" nvme_namespace_create --nqn $NQN -b EE_Base -n 1
+expect_err "bdev_error_create over a bdev a namespace uses" -32001 "base_name" \
+	bdev_error_create --base_name EE_Base
+expect_err "bdev_delay_create over a bdev a namespace uses" -32001 "base_bdev_name" \
+	bdev_delay_create -b D9 --base_bdev_name EE_Base --latency_us 1
 
 # Delay bdevs with SPDK's parameters.
 expect_ok "bdev_delay_create with SPDK's avg/p99 latencies" bdev_delay_create -b Slow \
