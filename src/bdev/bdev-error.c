@@ -206,6 +206,10 @@ static int error_poll(struct nvemu_bdev *bdev)
 	return nvemu_bdev_poll(to_eb(bdev)->base);
 }
 
+/*
+ * The base's fd: an event loop that registers the base already watches it
+ * (adding it again fails harmlessly); an in-process caller polls it through us.
+ */
 static int error_get_fd(struct nvemu_bdev *bdev)
 {
 	return nvemu_bdev_get_fd(to_eb(bdev)->base);
