@@ -567,8 +567,6 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 	uint32_t kato = ctrl->feat.kato;
 
 	nvemu_ctrl_abort_aers(ctrl);
-	/* A reset aborts outstanding commands: a backend holding one must let it go. */
-	nvemu_ctrl_cancel_io(ctrl, false);
 	nvemu_fused_ctrl_reset(ctrl);
 	if (ctrl->tops && ctrl->tops->reset)
 		ctrl->tops->reset(ctrl);
@@ -586,6 +584,11 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 		ctrl->feat.kato = kato;
 	nvemu_fw_reset(ctrl);
 	ctrl->csts = 0;
+	/*
+	 * A reset aborts outstanding commands: a backend holding one must let it
+	 * go. Last, as it may complete them.
+	 */
+	nvemu_ctrl_cancel_io(ctrl, false);
 }
 
 struct shutdown_ctx {

@@ -30,11 +30,13 @@ fns() {
 	done
 	return 1
 }
-# connect NSID: connect to $FNQN; C and D set once the controller and namespace are up.
+# connect NSID [ARGS]: connect to $FNQN; C and D set once the controller and namespace are up.
 connect() {
-	nvme connect $FADDR -n $FNQN --hostnqn="$HOSTNQN" --hostid="$HOSTID" || return 1
+	_nsid=$1
+	shift
+	nvme connect $FADDR -n $FNQN --hostnqn="$HOSTNQN" --hostid="$HOSTID" "$@" || return 1
 	for _i in $(seq 150); do
-		C=$(fctrl) && D=$(fns "$1") && return 0
+		C=$(fctrl) && D=$(fns "$_nsid") && return 0
 		sleep 0.1
 	done
 	return 1
@@ -131,7 +133,9 @@ nvme disconnect -n $FNQN >/dev/null 2>&1
 # ---- stopped with a host connected: SIGTERM still shuts down
 t "namespace 2 on EE_Fault (no rule: the host scans it)" sh -c "
 	nvemu-rpc nvme_namespace_create --nqn $FNQN -b EE_Fault -n 2"
-connect 2 >$OUT 2>&1 || bail "connected again: namespace 2 appears"
+# Once nvemud is gone the host gives up after 2 s instead of reconnecting for minutes.
+connect 2 --ctrl-loss-tmo=2 --reconnect-delay=1 >$OUT 2>&1 ||
+	bail "connected again: namespace 2 appears"
 D2=$D
 ok "connected again ($D2)"
 t "inject: pending" inject --io_type all --error_type pending --num 4294967295
@@ -142,6 +146,6 @@ t "a read is held (got $(pending))" [ "$(pending)" -ge 1 ]
 stop_nvemud
 t "SIGTERM: nvemud exits with the read held (status $STOP_RC)" [ "$STOP_RC" = 0 ]
 check_sanitizer
-kill $DD 2>/dev/null
-nvme disconnect -n $FNQN >/dev/null 2>&1
+t "the host gives the held read up once nvemud is gone" wait_pid $DD 60
+nvme disconnect -n $FNQN >/dev/null 2>&1 &
 finish
