@@ -37,6 +37,8 @@ struct nvemu_bio {
 	 * map err (nvemu_bio_errno_to_status()). Cleared by nvemu_bdev_submit().
 	 */
 	uint16_t status;
+	/* With status: the first byte that failed, for the Error Information log's LBA. */
+	uint64_t fail_offset;
 };
 
 struct nvemu_bdev_ops {

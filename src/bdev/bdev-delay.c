@@ -26,6 +26,7 @@ struct delay_io {
 	uint64_t due_ns;	/* CLOCK_MONOTONIC */
 	int err;		/* the base's result */
 	uint16_t status;	/* and its exact NVMe status, if any */
+	uint64_t fail_offset;
 };
 
 TAILQ_HEAD(delay_list, delay_io);
@@ -84,6 +85,7 @@ static void delay_base_done(struct nvemu_bio *child, int err)
 
 	io->err = err;
 	io->status = child->status;
+	io->fail_offset = child->fail_offset;
 	TAILQ_REMOVE(&d->on_base, io, link);
 	/* Reads and writes differ in latency: walk back from the latest to keep due order. */
 	TAILQ_FOREACH_REVERSE(prev, &d->held, delay_list, link) {
@@ -172,6 +174,7 @@ static int delay_poll(struct nvemu_bdev *bdev)
 		int err = io->err;
 
 		bio->status = io->status;
+		bio->fail_offset = io->fail_offset;
 		TAILQ_REMOVE(&d->held, io, link);
 		free(io);
 		d->inflight--;

@@ -114,6 +114,7 @@ static void base_done(struct nvemu_bio *child, int err)
 	if (!err && io->corrupt_value && bio->op == NVEMU_BIO_READ && io->corrupt_at < bio->len)
 		((uint8_t *)bio->buf)[io->corrupt_at] ^= io->corrupt_value;
 	bio->status = child->status; /* a stacked error bdev's exact status */
+	bio->fail_offset = child->fail_offset;
 	eb->inflight--;
 	io_free(io);
 	bio->end_io(bio, err);
@@ -188,6 +189,8 @@ static int error_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 		eb->inflight--;
 		free(io);
 		bio->status = st;
+		/* The first LBA of the range that failed, as a drive reports it. */
+		bio->fail_offset = bio->offset > r->offset ? bio->offset : r->offset;
 		bio->end_io(bio, -EIO);
 		return 0;
 	}

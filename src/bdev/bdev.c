@@ -52,6 +52,7 @@ int nvemu_bdev_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 		return -EINVAL;
 	bio->bdev = bdev;
 	bio->status = 0;
+	bio->fail_offset = bio->offset;
 	switch (bio->op) {
 	case NVEMU_BIO_FLUSH:
 		return bdev->ops->submit(bdev, bio);

@@ -207,6 +207,12 @@ void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req, uin
 			  req->cmd.opc == nvme_cmd_compare ||
 			  req->cmd.opc == nvme_cmd_write_zeroes || req->cmd.opc == nvme_cmd_verify))
 		e->lba = htole64((uint64_t)req->cmd.cdw11 << 32 | req->cmd.cdw10);
+	/* A backend that said which block failed (the error bdev): that LBA. */
+	if (req->sqid && req->ns && req->bio.status &&
+	    (req->cmd.opc == nvme_cmd_read || req->cmd.opc == nvme_cmd_write) &&
+	    req->bio.fail_offset >= req->bio.offset &&
+	    req->bio.fail_offset - req->bio.offset < req->bio.len)
+		e->lba = htole64(req->bio.fail_offset >> req->ns->lba_shift);
 	e->trtype = 0;
 }
 
@@ -381,6 +387,7 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	req->abort_status = 0;
 	req->bio_pending = 0;
 	req->bio_err = 0;
+	req->bio.status = 0; /* a failed command's error log entry reads it */
 	req->cmd_priv = NULL;
 	req->cmd_priv_release = NULL;
 	memset(&req->cqe, 0, sizeof(req->cqe));

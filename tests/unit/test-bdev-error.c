@@ -409,7 +409,7 @@ static void test_engine_statuses(void **state)
 		assert_success(tu_get_log(env, NVME_LOG_LID_ERROR, 0, 0, false, &e, sizeof(e)));
 		assert_int_equal(le16toh(e.status_field) >> 1, want);
 		assert_int_equal(le32toh(e.nsid), 5);
-		assert_int_equal(le64toh(e.lba), 196);
+		assert_int_equal(le64toh(e.lba), 200); /* the first LBA that failed */
 		media += cases[i].media;
 		assert_int_equal(env->ctrl->smart.media_errors, media);
 		/* Outside the range, and once used up: fine. */
