@@ -117,6 +117,26 @@ t "clear: the device completes again" inject --io_type clear
 t "the held read completes successfully" wait_pid $DD 20
 t "dd exit status 0 (got ${WAIT_RC:-?})" [ "${WAIT_RC:-1}" -eq 0 ]
 
+# ---- stopped: a controller reset (a new association over NVMe/TCP) aborts the held
+# command on the old controller, which then goes away instead of lingering
+# Controllers of $FNQN in the model, dead associations' included (nvmf_ lists only live ones).
+ctrls() { rpc nvme_controller_list --nqn $FNQN | grep -o -- '-tcp-[0-9]*' | sort -u | wc -l; }
+t "inject: pending" inject --io_type all --error_type pending --num 4294967295
+dd if=$D of=/dev/null bs=4096 skip=150 count=1 iflag=direct >/tmp/dd1 2>&1 &
+DD=$!
+sleep 3
+t "a read is held (got $(pending))" [ "$(pending)" -ge 1 ]
+t "nvme reset completes with the read held" timeout 60 nvme reset /dev/$C
+for _i in $(seq 100); do
+	[ "$(ctrls)" = 1 ] && [ "$(cat /sys/class/nvme/$C/state)" = live ] && break
+	sleep 0.2
+done
+t "one controller left on the target: the old one went (got $(ctrls))" [ "$(ctrls)" = 1 ]
+t "the host is live again" [ "$(cat /sys/class/nvme/$C/state)" = live ]
+t "clear: the retried read completes" inject --io_type clear
+t "the read ends" wait_pid $DD 30
+t "dd exit status 0 (got ${WAIT_RC:-?})" [ "${WAIT_RC:-1}" -eq 0 ]
+
 # ---- stopped again: namespace destroy aborts the held command and finishes
 t "inject: pending again" inject --io_type all --error_type pending --num 4294967295
 dd if=$D of=/dev/null bs=4096 skip=200 count=1 iflag=direct >/tmp/dd2 2>&1 &
