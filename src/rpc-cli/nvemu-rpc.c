@@ -45,7 +45,7 @@ struct param {
 	const char *help;
 };
 
-#define MAX_PARAMS 20
+#define MAX_PARAMS 32 /* the list ends at the first unnamed entry: keep one spare */
 
 struct method {
 	const char *name;
