@@ -61,7 +61,8 @@ run_suite "tests (ASan+UBSan)" build-asan testlog --timeout-multiplier 3 --no-su
 # guest, where the test checks its log), with the base image the -Werror run built.
 NVEMU_GUEST_CACHE=${NVEMU_GUEST_CACHE:-$PWD/build/guest-cache}
 export NVEMU_GUEST_CACHE
-run_suite "guest destroy test (ASan+UBSan nvemud)" build-asan testlog-guest --timeout-multiplier 2 guest-tcp-destroy
+# So does the fault-injection test: a stopped device under reset, destroy and shutdown must not leak.
+run_suite "guest destroy and fault tests (ASan+UBSan nvemud)" build-asan testlog-guest --timeout-multiplier 2 guest-tcp-destroy guest-fault
 # The virtio-blk guest test's nvemud runs on the host: the sanitized one serves QEMU there.
 NVEMU_VBLK_CACHE=${NVEMU_VBLK_CACHE:-$PWD/build/vblk-cache}
 export NVEMU_VBLK_CACHE

@@ -31,6 +31,14 @@ struct nvemu_bio {
 	/* Called exactly once, possibly from inside submit(); err is 0 or -errno. */
 	void (*end_io)(struct nvemu_bio *bio, int err);
 	void *private;
+	/*
+	 * Set by a backend that knows the exact NVMe status of a failure (the
+	 * error backend) before end_io with a negative err; 0 lets the engine
+	 * map err (nvemu_bio_errno_to_status()). Cleared by nvemu_bdev_submit().
+	 */
+	uint16_t status;
+	/* With status: the first byte that failed, for the Error Information log's LBA. */
+	uint64_t fail_offset;
 };
 
 struct nvemu_bdev_ops {
@@ -55,6 +63,13 @@ struct nvemu_bdev_ops {
 	 * call. NULL: the backend starts every bio inside submit().
 	 */
 	int (*flush_submit)(struct nvemu_bdev *bdev);
+	/*
+	 * Optional: if the backend holds bio (submitted, end_io not run) and can
+	 * give it up, call end_io(bio, -ECANCELED) and return 0; else -ENOENT.
+	 * Lets controller reset, Abort and teardown end I/O a backend would
+	 * otherwise hold for ever (the error backend's "pending").
+	 */
+	int (*cancel)(struct nvemu_bdev *bdev, struct nvemu_bio *bio);
 };
 
 struct nvemu_bdev {
@@ -117,6 +132,8 @@ int nvemu_bdev_resize(struct nvemu_bdev *bdev, uint64_t new_size);
 int nvemu_bdev_set_batching(struct nvemu_bdev *bdev, bool on);
 /* Start what is queued; how many operations started, or -errno (still queued). */
 int nvemu_bdev_flush_submit(struct nvemu_bdev *bdev);
+/* 0 if bio was held by bdev (or a bdev under it) and end_io ran with -ECANCELED. */
+int nvemu_bdev_cancel(struct nvemu_bdev *bdev, struct nvemu_bio *bio);
 /* Bytes of memory the RAM backend holds (0 for other types). */
 uint64_t nvemu_bdev_ram_resident(struct nvemu_bdev *bdev);
 
@@ -128,8 +145,11 @@ uint64_t nvemu_bdev_ram_resident(struct nvemu_bdev *bdev);
 #define NVEMU_BDEV_DELAY_MAX_US 10000000ull /* 10 s */
 
 struct nvemu_bdev_delay_opts {
-	uint64_t read_latency_us;
+	uint64_t read_latency_us;  /* the average (SPDK's avg_read_latency) */
 	uint64_t write_latency_us; /* writes, flushes, write zeroes, deallocate */
+	/* The tail: 1 in 100 I/Os takes this long instead (SPDK's p99_*); 0: no tail. */
+	uint64_t p99_read_latency_us;
+	uint64_t p99_write_latency_us;
 };
 
 int nvemu_bdev_delay_create(const char *name, struct nvemu_bdev *base,
@@ -143,5 +163,52 @@ int nvemu_bdev_delay_set_latency(struct nvemu_bdev *bdev, const struct nvemu_bde
 				 struct nvemu_error *err);
 /* Bios a delay bdev has completed since it was created (0 for other bdevs). */
 uint64_t nvemu_bdev_delay_completed(struct nvemu_bdev *bdev);
+
+/*
+ * The error backend (SPDK's error vbdev, named "EE_<base>" by the daemon):
+ * passes bios to a base bdev and injects faults by rules, changed at run
+ * time. The first rule that matches a bio (I/O type, byte range overlap,
+ * queue depth, then its probability) and has injections left acts on it.
+ */
+enum nvemu_bdev_error_type {
+	NVEMU_BDEV_ERROR_FAILURE,      /* end with an NVMe status */
+	NVEMU_BDEV_ERROR_PENDING,      /* never end: held until cleared or cancelled */
+	NVEMU_BDEV_ERROR_CORRUPT_DATA, /* succeed with one byte XORed (read data, written data) */
+	NVEMU_BDEV_ERROR_NOMEM,	       /* refuse to start: -ENOMEM from submit */
+};
+
+#define NVEMU_BDEV_ERROR_MAX_RULES 16
+#define NVEMU_BDEV_ERROR_FOREVER   UINT32_MAX /* num: no limit */
+#define NVEMU_BDEV_ERROR_PPM	   1000000u   /* probability: always */
+
+struct nvemu_bdev_error_rule {
+	uint32_t io_mask; /* bits 1u << enum nvemu_bio_op */
+	enum nvemu_bdev_error_type type;
+	uint32_t num;	      /* injections left; 0 in inject(): remove rules on these types */
+	uint32_t queue_depth; /* act only with at least this many bios in flight (0, 1: always) */
+	uint64_t offset, len; /* bytes the I/O must overlap; len 0: to the end */
+	uint32_t probability_ppm; /* chance per matching bio in 1/1000000; 0: always */
+	/* FAILURE: 0 means Unrecovered Read Error for reads, Write Fault for writes, else Internal Error. */
+	uint16_t status;
+	uint64_t corrupt_offset; /* CORRUPT_DATA: byte in the I/O to XOR */
+	uint8_t corrupt_value;	 /* 1..255 */
+	uint64_t injected;	 /* out: how many bios it acted on */
+};
+
+int nvemu_bdev_error_create(const char *name, struct nvemu_bdev *base, struct nvemu_bdev **out,
+			    struct nvemu_error *err);
+/* Add a rule (or, with num 0, remove the rules on any of rule->io_mask's types). */
+int nvemu_bdev_error_inject(struct nvemu_bdev *bdev, const struct nvemu_bdev_error_rule *rule,
+			    struct nvemu_error *err);
+/* Remove every rule; held (pending) bios go on to the base. */
+int nvemu_bdev_error_clear(struct nvemu_bdev *bdev);
+/* The seed of the generator probabilities and injected data use (default: fixed). */
+int nvemu_bdev_error_set_seed(struct nvemu_bdev *bdev, uint64_t seed);
+/*
+ * Base, rules (up to *nr on entry; *nr set to the count) and bios held
+ * pending; -EINVAL if bdev is not an error bdev. Any out pointer may be NULL.
+ */
+int nvemu_bdev_error_get(struct nvemu_bdev *bdev, struct nvemu_bdev **base,
+			 struct nvemu_bdev_error_rule *rules, unsigned *nr, unsigned *pending);
 
 #endif

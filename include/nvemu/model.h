@@ -155,7 +155,17 @@ struct nvemu_ctrl_params {
 	bool dsm;	    /* Dataset Management (deallocate) */
 	bool admin_only;
 	uint8_t aerl; /* AERL: up to aerl+1 outstanding AERs */
+	uint32_t quirks; /* NVEMU_QUIRK_*: SNAP's quirks for drivers that need them */
 };
+
+/* SNAP's nvme_controller_create quirks bits. */
+#define NVEMU_QUIRK_NS_ATTR_AEN_FORCE	(1u << 0) /* Namespace Attribute Changed even if disabled */
+#define NVEMU_QUIRK_NS_ATTR_AEN_REPEAT	(1u << 1) /* ... without the Changed NS List read in between */
+#define NVEMU_QUIRK_OACS_NS_MGMT	(1u << 3) /* OACS Namespace Management (always set in nvemu) */
+#define NVEMU_QUIRK_NO_SGL		(1u << 4) /* PCIe: no SGLs (SGLS 0, PSDT != 0 refused) */
+#define NVEMU_QUIRKS_VALID                                                                   \
+	(NVEMU_QUIRK_NS_ATTR_AEN_FORCE | NVEMU_QUIRK_NS_ATTR_AEN_REPEAT | NVEMU_QUIRK_OACS_NS_MGMT | \
+	 NVEMU_QUIRK_NO_SGL)
 
 #define NVEMU_MAX_IO_QUEUES 1023
 
@@ -177,6 +187,8 @@ int nvemu_subsys_add_ctrl(struct nvemu_subsys *subsys, uint16_t port_id, uint16_
  */
 int nvemu_subsys_remove_ctrl(struct nvemu_subsys *subsys, uint16_t cntlid, struct nvemu_error *err);
 struct nvemu_ctrl *nvemu_subsys_ctrl(struct nvemu_subsys *subsys, uint16_t cntlid);
+/* Change a controller's quirks at run time (-EINVAL for bits SNAP does not define). */
+int nvemu_ctrl_set_quirks(struct nvemu_ctrl *ctrl, uint32_t quirks, struct nvemu_error *err);
 uint16_t nvemu_ctrl_cntlid(const struct nvemu_ctrl *ctrl);
 struct nvemu_subsys *nvemu_ctrl_subsys(struct nvemu_ctrl *ctrl);
 

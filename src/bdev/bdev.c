@@ -51,6 +51,8 @@ int nvemu_bdev_submit(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
 	if (!bdev || !bio || !bio->end_io)
 		return -EINVAL;
 	bio->bdev = bdev;
+	bio->status = 0;
+	bio->fail_offset = bio->offset;
 	switch (bio->op) {
 	case NVEMU_BIO_FLUSH:
 		return bdev->ops->submit(bdev, bio);
@@ -120,6 +122,13 @@ unsigned nvemu_bdev_inflight(struct nvemu_bdev *bdev)
 	if (!bdev || !bdev->ops->inflight)
 		return 0;
 	return bdev->ops->inflight(bdev);
+}
+
+int nvemu_bdev_cancel(struct nvemu_bdev *bdev, struct nvemu_bio *bio)
+{
+	if (!bdev || !bio || !bdev->ops->cancel)
+		return -ENOENT;
+	return bdev->ops->cancel(bdev, bio);
 }
 
 int nvemu_bdev_resize(struct nvemu_bdev *bdev, uint64_t new_size)

@@ -51,6 +51,15 @@ static void save_bdevs(struct nvemud *d, json_t *calls)
 		}
 		else if (!strcmp(bd->ops->type, "delay"))
 			call(calls, "bdev_delay_create", rpc_bdev_delay_params(bd));
+		else if (!strcmp(bd->ops->type, "error")) {
+			json_t *rules = rpc_bdev_error_rules(bd), *r;
+			size_t k;
+
+			call(calls, "bdev_error_create", rpc_bdev_error_params(bd));
+			json_array_foreach(rules, k, r)
+				call(calls, "bdev_error_inject_error", json_incref(r));
+			json_decref(rules);
+		}
 		else
 			call(calls, !strcmp(bd->ops->type, "null") ? "bdev_null_create" :
 								       "bdev_malloc_create",

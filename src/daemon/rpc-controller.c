@@ -125,7 +125,7 @@ static int load_snapshot(const char *file, json_t **snap, struct rpc_err *e)
 static const char *const from_snap[] = {
 	"num_queues",	  "mdts",	"fw_slots",	     "write_zeroes", "compare",
 	"compare_write",  "deallocate_dsm", "admin_only", "max_queue_entries", "aerl",
-	NULL,
+	"quirks", NULL,
 };
 
 /* The snapshot's params pass the same checks as ours; the namespaces it had exist in s. */
@@ -197,6 +197,7 @@ static void create_ctrl_params(struct nvemu_subsys *s, json_t *params, json_t *c
 	p->compare_write = rpc_bool(cp, "compare_write", true);
 	p->dsm = rpc_bool(cp, "deallocate_dsm", true);
 	p->admin_only = rpc_bool(cp, "admin_only", false);
+	p->quirks = (uint32_t)rpc_uint(cp, "quirks", 0);
 	p->cntlid = (uint16_t)rpc_uint(params, "ctrl", rpc_uint(cp, "ctrl", 0));
 	/* The snapshot's cntlid is only a wish: taken, the next free one. */
 	if (snap && !rpc_has(params, "ctrl") && nvemu_subsys_ctrl(s, p->cntlid))
@@ -487,8 +488,48 @@ static int nvme_controller_list(struct nvemud *d, json_t *params, json_t **resul
 	return 0;
 }
 
+static int modify_queues(struct nvemud *d, json_t *params, struct rpc_err *e);
+
+/* quirks change in place (the engine reads them per event/command); num_queues re-creates it. */
 static int nvme_controller_modify(struct nvemud *d, json_t *params, json_t **result,
 				  struct rpc_err *e)
+{
+	uint32_t quirks = (uint32_t)rpc_uint(params, "quirks", 0);
+	struct nvemu_error nerr = { 0 };
+	struct nvemu_ctrl *ctrl;
+	struct nvemud_ctrl *c;
+
+	if (quirks & ~NVEMU_QUIRKS_VALID)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "quirks: bits 0x%x are not defined (bits 0, 1, 3, 4)",
+				   quirks & ~NVEMU_QUIRKS_VALID);
+	if (modify_queues(d, params, e))
+		return -1;
+	if (!rpc_has(params, "quirks"))
+		return 0;
+	if (rpc_has(params, "ctrl")) {
+		if (rpc_ctrl_lookup(d, params, &c, &ctrl, e))
+			return -1;
+	} else {
+		/* Named by its PCIe function, as modify_queues() found it. */
+		const char *name;
+		json_t *sel;
+		int ret;
+
+		if (rpc_func_ctrl_name(d, params, &name, e))
+			return -1;
+		sel = json_pack("{s:s}", "ctrl", name);
+		ret = rpc_ctrl_lookup(d, sel, &c, &ctrl, e);
+		json_decref(sel);
+		if (ret)
+			return -1;
+	}
+	if (nvemu_ctrl_set_quirks(ctrl, quirks, &nerr))
+		return rpc_err_nvemu(e, &nerr);
+	return 0;
+}
+
+static int modify_queues(struct nvemud *d, json_t *params, struct rpc_err *e)
 {
 	struct nvemu_error nerr = { 0 };
 	struct nvemu_ctrl_params p, old;
@@ -774,6 +815,7 @@ static const struct rpc_param create_params[] = {
 	{ "admin_set_features_cmd_fwd", RPC_P_STR, false, 1, 1280 },
 	{ "admin_cmd_fwd_socket", RPC_P_STR, false, 1, 107 },
 	{ "admin_cmd_fwd_timeout_ms", RPC_P_UINT, false, 1, NVEMUD_FWD_TIMEOUT_MAX_MS },
+	{ "quirks", RPC_P_UINT, false, 0, NVEMU_QUIRKS_VALID },
 	{ .name = NULL },
 };
 
@@ -802,7 +844,7 @@ static int nvme_controller_snapshot_get(struct nvemud *d, json_t *params, json_t
 
 const struct rpc_method rpc_controller_methods[] = {
 	{ "nvme_controller_create", nvme_controller_create, create_params,
-	  "Create a controller (optionally suspended, or from a snapshot; on a PCIe function by pf_id/vf_id/vuid/pci_bdf/vhca_id, or served to a VM over vfio-user on socket; Identify CNS / Set Features FID values forwarded to an application on admin_cmd_fwd_socket); returns its name." },
+	  "Create a controller (optionally suspended, or from a snapshot; on a PCIe function by pf_id/vf_id/vuid/pci_bdf/vhca_id, or served to a VM over vfio-user on socket; Identify CNS / Set Features FID values forwarded to an application on admin_cmd_fwd_socket); returns its name. quirks: SNAP's bitmask (0 Namespace Attribute Changed even if disabled, 1 also without a Changed Namespace List read, 3 OACS Namespace Management, 4 no SGLs on PCIe)." },
 	{ "nvme_controller_destroy", nvme_controller_destroy,
 	  (const struct rpc_param[]){ P_CTRL, { "force", RPC_P_BOOL, false, 0, 1 },
 				      { "release_msix", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
@@ -837,8 +879,9 @@ const struct rpc_method rpc_controller_methods[] = {
 				      { "admin_cmd_fwd_socket", RPC_P_STR, false, 1, 107 },
 				      { "admin_cmd_fwd_timeout_ms", RPC_P_UINT, false, 1,
 					NVEMUD_FWD_TIMEOUT_MAX_MS },
+				      { "quirks", RPC_P_UINT, false, 0, 0xffffffff },
 				      { .name = NULL } },
-	  "Change a controller's parameters: num_queues (and a VF's num_msix) while no host uses it; admin command forwarding (replaced as a whole) at any time; without ctrl, the controller on the function vuid/pf_id/vf_id/pci_bdf/vhca_id names." },
+	  "Change a controller's parameters: num_queues (and a VF's num_msix) while no host uses it; admin command forwarding (replaced as a whole) and quirks (SNAP's bits: 0 Namespace Attribute Changed even if disabled, 1 without a Changed Namespace List read, 3 OACS Namespace Management, 4 no SGLs on PCIe) at any time; without ctrl, the controller on the function vuid/pf_id/vf_id/pci_bdf/vhca_id names." },
 	{ "nvme_controller_attach_ns", nvme_controller_attach_ns,
 	  (const struct rpc_param[]){ P_CTRL, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
 				      { .name = NULL } },

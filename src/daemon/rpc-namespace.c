@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* nvme_namespace_* methods: namespaces over named bdevs. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <uuid/uuid.h>
 
@@ -71,7 +72,7 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 	struct nvemu_error nerr = { 0 };
 	struct nvemu_subsys_info si;
 	struct nvemu_ns_params p;
-	struct nvemud_bdev *b;
+	struct nvemud_bdev *b, *dbg = NULL;
 	struct nvemu_ns *ns;
 	uint32_t nsid;
 
@@ -92,6 +93,19 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 	if (b->bdev->users)
 		return rpc_err_set(e, RPC_ERR_EXISTS, "bdev_name: bdev %s is already used by a namespace",
 				   bname);
+	if (rpc_has(params, "dbg_bdev_type")) {
+		/* SNAP's bdev plugin: the namespace goes on an error bdev EE_<bdev_name> over it. */
+		char ee[80];
+
+		if (strcmp(rpc_str(params, "dbg_bdev_type"), "error"))
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "dbg_bdev_type: only \"error\" (an error-injection bdev)");
+		snprintf(ee, sizeof(ee), "EE_%s", bname);
+		if (rpc_bdev_error_create_on(d, ee, b, e))
+			return -1;
+		b = nvemud_find_bdev(d, ee);
+		dbg = b;
+	}
 	p.bdev = b->bdev;
 	p.lbaf = 0;
 	for (uint8_t f = 0; f < NVEMU_NUM_LBAF; f++) {
@@ -126,8 +140,13 @@ static int nvme_namespace_create(struct nvemud *d, json_t *params, json_t **resu
 	}
 	p.anagrpid = (uint32_t)rpc_uint(params, "anagrpid", 0);
 	p.no_auto_visible = rpc_bool(params, "no_auto_visible", false);
-	if (nvemu_subsys_add_ns_ex(s, &p, &nsid, &nerr))
+	if (nvemu_subsys_add_ns_ex(s, &p, &nsid, &nerr)) {
+		struct rpc_err ignore;
+
+		if (dbg) /* a failing call changes nothing */
+			nvemud_bdev_delete(d, dbg, &ignore);
 		return rpc_err_nvemu(e, &nerr);
+	}
 	if (ns_set_ptpl(s, nsid, params, &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	nvemud_tcp_ns_added(d, s, nsid);
@@ -218,8 +237,11 @@ const struct rpc_method rpc_namespace_methods[] = {
 				      { "ptpl_file", RPC_P_STR, false, 1, 4000 },
 				      { "anagrpid", RPC_P_UINT, false, 1, NVEMU_ANAGRPMAX },
 				      { "no_auto_visible", RPC_P_BOOL, false, 0, 1 },
+				      { "dbg_bdev_type", RPC_P_STR, false, 1, 16 },
 				      { .name = NULL } },
-	  "Create a namespace over a bdev; give the UUID to keep it across restarts." },
+	  "Create a namespace over a bdev; give the UUID to keep it across restarts. "
+	  "dbg_bdev_type \"error\" puts it on a new error bdev EE_<bdev_name> "
+	  "(bdev_error_inject_error)." },
 	{ "nvme_namespace_destroy", nvme_namespace_destroy,
 	  (const struct rpc_param[]){ P_NQN, P_NSID, { .name = NULL } },
 	  "Destroy a namespace that is not attached (NVMe/TCP hosts' controllers are detached; the reply waits for their commands in flight)." },

@@ -79,6 +79,7 @@ static const struct rpc_method *const tables[] = {
 	core_methods,
 	rpc_bdev_methods,
 	rpc_bdev_delay_methods,
+	rpc_bdev_error_methods,
 	rpc_subsystem_methods,
 	rpc_namespace_methods,
 	rpc_controller_methods,

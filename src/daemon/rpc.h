@@ -88,6 +88,7 @@ struct rpc_method {
 
 extern const struct rpc_method rpc_bdev_methods[];
 extern const struct rpc_method rpc_bdev_delay_methods[];
+extern const struct rpc_method rpc_bdev_error_methods[];
 extern const struct rpc_method rpc_subsystem_methods[];
 extern const struct rpc_method rpc_namespace_methods[];
 extern const struct rpc_method rpc_controller_methods[];
@@ -168,6 +169,17 @@ int nvemud_ctrl_restore(struct nvemud *d, struct nvemu_ctrl *ctrl, json_t *snap,
 int nvemud_bdev_delete(struct nvemud *d, struct nvemud_bdev *b, struct rpc_err *e);
 /* rpc-bdev-delay.c: bdev_delay_create params that re-create a delay bdev (save_config) */
 json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev);
+/* Start-up with a bdev skipped: was name skipped? Skip name (logged) if its base was. */
+bool rpc_bdev_skipped(struct nvemud *d, const char *name);
+/* Is a namespace on bdev (stacked bdevs over it are not counted)? */
+bool rpc_bdev_used_by_ns(struct nvemud *d, const struct nvemu_bdev *bdev);
+bool rpc_bdev_base_skipped(struct nvemud *d, const char *name, const char *base);
+/* rpc-bdev-error.c: bdev_error_create params, and its rules as bdev_error_inject_error params */
+json_t *rpc_bdev_error_params(struct nvemu_bdev *bdev);
+json_t *rpc_bdev_error_rules(struct nvemu_bdev *bdev);
+/* Register an error bdev name over base (dbg_bdev_type); 0 or -1 with e set. */
+int rpc_bdev_error_create_on(struct nvemud *d, const char *name, struct nvemud_bdev *base,
+			     struct rpc_err *e);
 
 /* rpc-bdev-nvme.c: bdev_nvme_attach_controller calls that re-attach every controller */
 void rpc_bdev_nvme_save(struct nvemud *d, json_t *calls);

@@ -85,13 +85,18 @@ json_t *nvemud_port_json(uint16_t id, const struct nvemu_port_params *p)
 json_t *nvemud_ctrl_params_json(const struct nvemu_ctrl *ctrl)
 {
 	const struct nvemu_ctrl_params *p = nvemu_ctrl_params(ctrl);
+	json_t *j;
 
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:b}", "ctrl",
+	j = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:b}", "ctrl",
 			 nvemu_ctrl_cntlid(ctrl), "port", p->port_id, "num_queues",
 			 p->num_io_queues, "mdts", p->mdts, "fw_slots", p->fw_slots,
 			 "max_queue_entries", p->max_queue_entries, "aerl", p->aerl,
 			 "write_zeroes", p->write_zeroes, "compare", p->compare, "compare_write",
 			 p->compare_write, "deallocate_dsm", p->dsm, "admin_only", p->admin_only);
+	/* Only when set: lists and configs without quirks stay as they were. */
+	if (j && p->quirks)
+		json_object_set_new(j, "quirks", json_integer(p->quirks));
+	return j;
 }
 
 json_t *nvemud_ctrl_nsids_json(const struct nvemu_ctrl *ctrl)

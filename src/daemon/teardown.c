@@ -155,8 +155,12 @@ static bool ns_quiet(struct nvemud *d, struct teardown *t)
 			continue;
 		}
 		idle = false;
-		if (expired && !r->abort_status)
+		if (expired && !r->abort_status) {
 			r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+			/* Held by its backend on purpose (a stopped error bdev): end it now. */
+			if (!nvemu_req_cancel_io(r))
+				t->reqs[i] = NULL;
+		}
 	}
 	if (expired && !idle) {
 		t->aborted = true;

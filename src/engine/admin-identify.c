@@ -147,6 +147,9 @@ void nvemu_fill_id_ctrl(struct nvemu_ctrl *ctrl, struct nvme_id_ctrl *id)
 
 	id->psd[0].mp = htole16(PSD0_MP_CW);
 	nvemu_ana_fill_id_ctrl(ctrl, id);
+	/* Quirk for drivers that mishandle SGLs; fabrics need them, so PCIe only. */
+	if ((ctrl->p.quirks & NVEMU_QUIRK_NO_SGL) && !(ctrl->tops && ctrl->tops->fabrics))
+		id->sgls = 0;
 	/* Last, so in-band hosts and the NVMe-MI tunnel read the same transport limits. */
 	if (ctrl->tops && ctrl->tops->id_ctrl)
 		ctrl->tops->id_ctrl(ctrl, id);

@@ -230,6 +230,8 @@ void nvemu_execute_abort(struct nvemu_req *req)
 		/* A forwarded one ends now rather than when its owner answers. */
 		nvemu_admin_fwd_cancel(ctrl, r, r->abort_status);
 		not_aborted = 0;
+		/* One a backend holds (a stopped error bdev) ends now. */
+		nvemu_req_cancel_io(r);
 		break;
 	}
 	req->cqe.dw0 = htole32(not_aborted);

@@ -213,6 +213,12 @@ void nvemu_ctrl_record_error(struct nvemu_ctrl *ctrl, struct nvemu_req *req, uin
 			  req->cmd.opc == nvme_cmd_compare ||
 			  req->cmd.opc == nvme_cmd_write_zeroes || req->cmd.opc == nvme_cmd_verify))
 		e->lba = htole64((uint64_t)req->cmd.cdw11 << 32 | req->cmd.cdw10);
+	/* A backend that said which block failed (the error bdev): that LBA. */
+	if (req->sqid && req->ns && req->bio.status &&
+	    (req->cmd.opc == nvme_cmd_read || req->cmd.opc == nvme_cmd_write) &&
+	    req->bio.fail_offset >= req->bio.offset &&
+	    req->bio.fail_offset - req->bio.offset < req->bio.len)
+		e->lba = htole64(req->bio.fail_offset >> req->ns->lba_shift);
 	e->trtype = 0;
 }
 
@@ -391,6 +397,7 @@ void nvemu_ctrl_submit(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 	req->abort_status = 0;
 	req->bio_pending = 0;
 	req->bio_err = 0;
+	req->bio.status = 0; /* a failed command's error log entry reads it */
 	req->cmd_priv = NULL;
 	req->cmd_priv_release = NULL;
 	req->fwd = false;
@@ -442,8 +449,8 @@ static bool event_enabled(const struct nvemu_ctrl *ctrl, uint8_t type, uint8_t i
 			return cfg & NVME_SMART_CRIT_SPARE;
 		return cfg & 0xff;
 	case NVME_AER_NOTICE:
-		if (info == 0) /* Namespace Attribute Changed */
-			return cfg & (1u << 8);
+		if (info == 0) /* Namespace Attribute Changed; quirk: for drivers that never enable it */
+			return (cfg & (1u << 8)) || (ctrl->p.quirks & NVEMU_QUIRK_NS_ATTR_AEN_FORCE);
 		if (info == 1) /* Firmware Activation Starting */
 			return cfg & (1u << 9);
 		if (info == NVME_AER_NOTICE_ANA)
@@ -471,7 +478,10 @@ static void aen_process(struct nvemu_ctrl *ctrl)
 		memmove(&ctrl->events[i], &ctrl->events[i + 1],
 			(ctrl->nr_events - i - 1) * sizeof(ev));
 		ctrl->nr_events--;
-		ctrl->aen_masked |= 1u << ev.type;
+		/* Quirk: drivers that never read the Changed Namespace List still get the next one. */
+		if (!(ev.type == NVME_AER_NOTICE && ev.info == 0 &&
+		      (ctrl->p.quirks & NVEMU_QUIRK_NS_ATTR_AEN_REPEAT)))
+			ctrl->aen_masked |= 1u << ev.type;
 		STAILQ_REMOVE_HEAD(&ctrl->aers, queue_link);
 		ctrl->nr_aer--;
 		aer->cqe.dw0 = ev.type | (uint32_t)ev.info << 8 | (uint32_t)ev.lid << 16;
@@ -599,6 +609,11 @@ static void ctrl_reset(struct nvemu_ctrl *ctrl)
 		ctrl->feat.kato = kato;
 	nvemu_fw_reset(ctrl);
 	ctrl->csts = 0;
+	/*
+	 * A reset aborts outstanding commands: a backend holding one must let it
+	 * go. Last, as it may complete them.
+	 */
+	nvemu_ctrl_cancel_io(ctrl, false);
 }
 
 struct shutdown_ctx {
@@ -815,6 +830,39 @@ unsigned nvemu_ctrl_suspend(struct nvemu_ctrl *ctrl, bool admin_only)
 	return nvemu_ctrl_inflight(ctrl);
 }
 
+int nvemu_req_cancel_io(struct nvemu_req *req)
+{
+	if (!req->sqid || !req->ns || !req->ns->bdev)
+		return -ENOENT;
+	return nvemu_bdev_cancel(req->ns->bdev, &req->bio);
+}
+
+void nvemu_ctrl_cancel_io(struct nvemu_ctrl *ctrl, bool aborted_only)
+{
+	struct nvemu_req *r;
+
+	/* Held as work in flight: the last completion must not free the controller under us. */
+	ctrl->internal_ops++;
+again:
+	LIST_FOREACH(r, &ctrl->inflight_reqs, inflight_link) {
+		if (aborted_only && !r->abort_status)
+			continue;
+		/* It completed and left the list: start over. */
+		if (!nvemu_req_cancel_io(r))
+			goto again;
+	}
+	ctrl->internal_ops--;
+	if (ctrl->dying) {
+		if (!nvemu_ctrl_inflight(ctrl))
+			nvemu_ctrl_release(ctrl);
+	} else if (ctrl->idle_fn && !nvemu_ctrl_inflight(ctrl)) {
+		void (*fn)(void *) = ctrl->idle_fn;
+
+		ctrl->idle_fn = NULL;
+		fn(ctrl->idle_arg);
+	}
+}
+
 void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
 {
 	struct nvemu_req *r;
@@ -826,6 +874,7 @@ void nvemu_ctrl_abort_inflight(struct nvemu_ctrl *ctrl)
 		}
 	/* A fused first half would wait for its second forever. */
 	nvemu_fused_ctrl_reset(ctrl);
+	nvemu_ctrl_cancel_io(ctrl, true);
 }
 
 void nvemu_ctrl_resume(struct nvemu_ctrl *ctrl)

@@ -22,6 +22,11 @@
 #define SC_INVALID_NS	   (NVEMU_SC_GENERIC(NVME_SC_INVALID_NS) | NVEMU_DNR)
 #define SC_SIZE_LIMIT	   (NVEMU_SC_CMD(NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) | NVEMU_DNR)
 
+/*
+ * A backend's errno as the NVMe status a drive would return (NVM Command
+ * Set and Base specifications, Media and Data Integrity Errors and Generic
+ * Command Status). Retryable conditions leave DNR clear.
+ */
 uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err)
 {
 	if (err > 0)
@@ -29,12 +34,17 @@ uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err)
 	switch (err) {
 	case 0:
 		return 0;
-	case -EIO:
-	case -EBADMSG:
-	case -ENODATA:
-	case -EILSEQ:
+	case -EIO: /* the medium failed: what a drive reports for an unreadable/unwritable LBA */
 		return op == NVEMU_BIO_READ ? NVEMU_SC_MEDIA(NVME_SC_READ_ERROR)
 					    : NVEMU_SC_MEDIA(NVME_SC_WRITE_FAULT);
+	case -EBADMSG: /* data read back but failed its integrity check */
+	case -EILSEQ:
+		return NVEMU_SC_MEDIA(NVME_SC_GUARD_CHECK) | NVEMU_DNR;
+	case -ENODATA: /* nothing was ever written there and the backend will not make it up */
+		return NVEMU_SC_MEDIA(NVME_SC_UNWRITTEN_BLOCK) | NVEMU_DNR;
+	case -EACCES:
+	case -EPERM:
+		return NVEMU_SC_MEDIA(NVME_SC_ACCESS_DENIED) | NVEMU_DNR;
 	case -ENOSPC:
 	case -EDQUOT:
 		return NVEMU_SC_GENERIC(NVME_SC_CAP_EXCEEDED) | NVEMU_DNR;
@@ -42,18 +52,52 @@ uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err)
 		return SC_LBA_RANGE;
 	case -EROFS:
 		return SC_WRITE_PROTECTED;
-	default:
+	case -ECANCELED: /* cancelled in the backend by a reset, Abort or teardown */
+		return NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+	case -ENXIO: /* the storage behind the namespace went away */
+	case -ENODEV:
+	case -ENOTCONN:
+	case -ESHUTDOWN:
+		return NVEMU_SC_GENERIC(NVME_SC_NS_NOT_READY);
+	default: /* -ENOMEM, -EAGAIN and the rest: DNR clear, the host may retry */
 		return NVEMU_SC_GENERIC(NVME_SC_INTERNAL);
 	}
 }
 
-static uint16_t io_status(struct nvemu_ctrl *ctrl, enum nvemu_bio_op op, int err)
+/* Media and Data Integrity errors SMART counts: the data was lost or is wrong. */
+static bool integrity_error(uint16_t st)
 {
-	uint16_t st = nvemu_bio_errno_to_status(op, err);
+	if (nvemu_status_sct(st) != NVME_SCT_MEDIA)
+		return false;
+	switch (nvemu_status_sc(st)) {
+	case NVME_SC_WRITE_FAULT:
+	case NVME_SC_READ_ERROR:
+	case NVME_SC_GUARD_CHECK:
+	case NVME_SC_APPTAG_CHECK:
+	case NVME_SC_REFTAG_CHECK:
+	case NVME_SC_STORAGE_TAG_CHECK:
+		return true;
+	default: /* Compare Failure, Access Denied, Unwritten Block: the medium is fine */
+		return false;
+	}
+}
 
-	if (st && nvemu_status_sct(st) == NVME_SCT_MEDIA)
+uint16_t nvemu_bio_status(struct nvemu_ctrl *ctrl, const struct nvemu_bio *bio, int err)
+{
+	uint16_t st;
+
+	if (!err)
+		return 0;
+	/* A backend that knows the exact status (the error backend) said so. */
+	st = bio->status ? bio->status : nvemu_bio_errno_to_status(bio->op, err);
+	if (integrity_error(st))
 		ctrl->smart.media_errors++;
 	return st;
+}
+
+static uint16_t io_status(struct nvemu_ctrl *ctrl, const struct nvemu_bio *bio, int err)
+{
+	return nvemu_bio_status(ctrl, bio, err);
 }
 
 static void count_read(struct nvemu_ctrl *ctrl, uint64_t bytes)
@@ -111,7 +155,7 @@ static void io_submit(struct nvemu_req *req, struct nvemu_bdev *bdev,
 	req->bio.private = req;
 	rc = nvemu_bdev_submit(bdev, &req->bio);
 	if (rc)
-		nvemu_req_complete(req, io_status(req->ctrl, req->bio.op, rc));
+		nvemu_req_complete(req, io_status(req->ctrl, &req->bio, rc));
 }
 
 static void bio_setup(struct nvemu_req *req, enum nvemu_bio_op op, uint64_t offset, uint64_t len,
@@ -156,7 +200,7 @@ static void seq_run(struct io_seq *s);
 static void seq_finish(struct io_seq *s, int err)
 {
 	struct nvemu_req *req = s->req;
-	uint16_t st = err ? io_status(req->ctrl, req->bio.op, err) : 0;
+	uint16_t st = err ? io_status(req->ctrl, &req->bio, err) : 0;
 
 	if (!st && s->success)
 		s->success(s);
@@ -252,7 +296,7 @@ static uint16_t rw_prep(struct nvemu_req *req, bool write, uint64_t *off, uint64
 static void rw_end_io(struct nvemu_bio *bio, int err)
 {
 	struct nvemu_req *req = bio->private;
-	uint16_t st = io_status(req->ctrl, bio->op, err);
+	uint16_t st = io_status(req->ctrl, bio, err);
 
 	if (!st) {
 		req->xfer_len = (uint32_t)bio->len;
@@ -295,7 +339,7 @@ void nvemu_execute_write(struct nvemu_req *req)
 static void compare_end_io(struct nvemu_bio *bio, int err)
 {
 	struct nvemu_req *req = bio->private;
-	uint16_t st = io_status(req->ctrl, bio->op, err);
+	uint16_t st = io_status(req->ctrl, bio, err);
 
 	if (!st) {
 		count_read(req->ctrl, bio->len);
@@ -330,7 +374,7 @@ static void flush_end_io(struct nvemu_bio *bio, int err)
 {
 	struct nvemu_req *req = bio->private;
 
-	nvemu_req_complete(req, io_status(req->ctrl, bio->op, err));
+	nvemu_req_complete(req, io_status(req->ctrl, bio, err));
 }
 
 static void flush_all_release(struct nvemu_req *req)
@@ -405,7 +449,7 @@ static void simple_end_io(struct nvemu_bio *bio, int err)
 {
 	struct nvemu_req *req = bio->private;
 
-	nvemu_req_complete(req, io_status(req->ctrl, bio->op, err));
+	nvemu_req_complete(req, io_status(req->ctrl, bio, err));
 }
 
 void nvemu_execute_write_zeroes(struct nvemu_req *req)

@@ -125,7 +125,7 @@ static void write_end_io(struct nvemu_bio *bio, int err)
 	struct fused_ctx *c = cmp->cmd_priv;
 	struct nvemu_req *wr = c->wr;
 	struct nvemu_ns *ns = nvemu_ns_get(c->ns); /* the completions may drop the last one */
-	uint16_t st = nvemu_bio_errno_to_status(NVEMU_BIO_WRITE, err);
+	uint16_t st = nvemu_bio_status(cmp->ctrl, bio, err);
 
 	if (!st) {
 		wr->xfer_len = (uint32_t)c->len;
@@ -144,7 +144,7 @@ static void compare_end_io(struct nvemu_bio *bio, int err)
 	struct fused_ctx *c = cmp->cmd_priv;
 	struct nvemu_req *wr = c->wr;
 	struct nvemu_ns *ns = nvemu_ns_get(c->ns);
-	uint16_t st = nvemu_bio_errno_to_status(NVEMU_BIO_READ, err);
+	uint16_t st = nvemu_bio_status(cmp->ctrl, bio, err);
 	int rc;
 
 	if (!st) {

@@ -490,6 +490,12 @@ void nvemu_execute_copy(struct nvemu_req *req);
 int64_t nvemu_io_expected_len(struct nvemu_ctrl *ctrl, const struct nvemu_sqe *cmd);
 /* Map a backend errno to an NVMe status for the operation. */
 uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err);
+/* A finished bio's status: the backend's exact one or the errno's; counts SMART media errors. */
+uint16_t nvemu_bio_status(struct nvemu_ctrl *ctrl, const struct nvemu_bio *bio, int err);
+/* core.c: end req's bio if its backend holds it (nvemu_bdev_cancel()); 0 if it did. */
+int nvemu_req_cancel_io(struct nvemu_req *req);
+/* Cancel the held backend I/O of every in-flight command (aborted_only: marked aborted ones). */
+void nvemu_ctrl_cancel_io(struct nvemu_ctrl *ctrl, bool aborted_only);
 
 /* bdev.c: validate the name and block size, fill the common fields (blk_size 0: 512). */
 int nvemu_bdev_init(struct nvemu_bdev *bdev, const struct nvemu_bdev_ops *ops, const char *name,

@@ -272,6 +272,8 @@ void nvemu_subsys_destroy(struct nvemu_subsys *s)
 		/* No controller reset: the transport may be half gone already. */
 		ctrl_quiesce(ctrl, false);
 		ctrl_detach_all(ctrl);
+		/* I/O a backend holds on purpose (a stopped error bdev) would never free it. */
+		nvemu_ctrl_cancel_io(ctrl, false);
 		if (nvemu_ctrl_inflight(ctrl)) {
 			/* Its completions still reach the transport; the last one frees it. */
 			ctrl->dying = true;
@@ -447,6 +449,10 @@ int nvemu_subsys_add_ctrl_ex(struct nvemu_subsys *s, const struct nvemu_ctrl_par
 				       NVEMU_FW_SLOTS_MAX);
 	if (p->aerl > 15)
 		return nvemu_error_set(err, -EINVAL, "aerl: must be in 0..15");
+	if (p->quirks & ~NVEMU_QUIRKS_VALID)
+		return nvemu_error_set(err, -EINVAL,
+				       "quirks: bits 0x%x are not defined (0x%x: bits 0, 1, 3, 4)",
+				       p->quirks & ~NVEMU_QUIRKS_VALID, NVEMU_QUIRKS_VALID);
 	if (id >= 0xfff0)
 		return nvemu_error_set(err, -EINVAL, "ctrl: controller ids are 1..0xffef");
 	if (id && nvemu_subsys_ctrl(s, id))
@@ -917,4 +923,16 @@ int nvemu_subsys_poll(struct nvemu_subsys *s)
 		ns = next;
 	}
 	return n;
+}
+
+int nvemu_ctrl_set_quirks(struct nvemu_ctrl *ctrl, uint32_t quirks, struct nvemu_error *err)
+{
+	if (!ctrl)
+		return nvemu_error_set(err, -EINVAL, "ctrl: required");
+	if (quirks & ~NVEMU_QUIRKS_VALID)
+		return nvemu_error_set(err, -EINVAL,
+				       "quirks: bits 0x%x are not defined (0x%x: bits 0, 1, 3, 4)",
+				       quirks & ~NVEMU_QUIRKS_VALID, NVEMU_QUIRKS_VALID);
+	ctrl->p.quirks = quirks;
+	return 0;
 }

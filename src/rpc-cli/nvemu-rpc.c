@@ -45,7 +45,7 @@ struct param {
 	const char *help;
 };
 
-#define MAX_PARAMS 40
+#define MAX_PARAMS 40 /* the list ends at the first unnamed entry: keep one spare */
 
 struct method {
 	const char *name;
@@ -149,15 +149,48 @@ static const struct method methods[] = {
 		{ "latency_us", P_INT, 'l', false, "latency of every I/O in microseconds (max 10 s)" },
 		{ "read_latency_us", P_INT, 'r', false, "read latency in microseconds" },
 		{ "write_latency_us", P_INT, 'w', false, "write/flush latency in microseconds" },
+		{ "avg_read_latency", P_INT, 0, false, "SPDK's name for read_latency_us" },
+		{ "avg_write_latency", P_INT, 0, false, "SPDK's name for write_latency_us" },
+		{ "p99_read_latency", P_INT, 0, false, "latency of 1 read in 100 (microseconds)" },
+		{ "p99_write_latency", P_INT, 0, false, "latency of 1 write in 100 (microseconds)" },
 	} },
 	{ "bdev_delay_delete", "Delete a delay bdev (its base stays)", { BDEV_NAME } },
 	{ "bdev_delay_update_latency", "Change a delay bdev's latencies for new I/O", {
-		BDEV_NAME,
+		{ "name", P_STRING, 'b', false, "delay bdev name" },
+		{ "delay_bdev_name", P_STRING, 'd', false, "SPDK's name for name" },
+		{ "latency_type", P_STRING, 't', false, "SPDK: avg_read, avg_write, p99_read or p99_write (sets latency_us)" },
 		{ "latency_us", P_INT, 'l', false, "latency of every I/O in microseconds (max 10 s)" },
 		{ "read_latency_us", P_INT, 'r', false, "read latency in microseconds" },
 		{ "write_latency_us", P_INT, 'w', false, "write/flush latency in microseconds" },
+		{ "p99_read_latency", P_INT, 0, false, "latency of 1 read in 100 (microseconds)" },
+		{ "p99_write_latency", P_INT, 0, false, "latency of 1 write in 100 (microseconds)" },
 	} },
 	{ "bdev_delay_list", "List delay bdevs with their I/O counters", {
+		{ "name", P_STRING, 'b', false, "only this bdev" },
+	} },
+	{ "bdev_error_create", "Create an error-injection bdev EE_<base_name> over a bdev", {
+		{ "base_name", P_STRING, 'b', true, "the bdev whose I/O passes through" },
+		{ "name", P_STRING, 'n', false, "its name (default EE_<base_name>)" },
+	} },
+	{ "bdev_error_delete", "Delete an error bdev (its base stays)", { BDEV_NAME } },
+	{ "bdev_error_inject_error", "Add a fault rule to an error bdev (or clear them)", {
+		BDEV_NAME,
+		{ "io_type", P_STRING, 't', true, "clear, read, write, unmap, flush, write_zeroes or all" },
+		{ "error_type", P_STRING, 'e', false, "failure, pending (stop completing), corrupt_data or nomem" },
+		{ "num", P_INT, 'n', false, "I/Os to act on (default 1; 0 removes the rules on io_type; 4294967295 no limit)" },
+		{ "queue_depth", P_INT, 'q', false, "act only with this many I/Os in flight" },
+		{ "corrupt_offset", P_INT, 'o', false, "corrupt_data: byte in the I/O to XOR" },
+		{ "corrupt_value", P_INT, 0, false, "corrupt_data: XOR value (1-255)" },
+		{ "offset_blocks", P_INT, 0, false, "first block of the LBA range the I/O must overlap" },
+		{ "num_blocks", P_INT, 0, false, "blocks in the range (default: to the end)" },
+		{ "probability", P_INT, 'p', false, "percent of matching I/Os to act on (default 100)" },
+		{ "seed", P_INT, 0, false, "seed of the probability's generator (repeatable runs)" },
+		{ "status", P_STRING, 0, false, "failure status: unrecovered_read_error, write_fault, guard_check_error, access_denied, internal_error, ..." },
+		{ "sct", P_INT, 0, false, "failure status code type (with sc)" },
+		{ "sc", P_INT, 0, false, "failure status code" },
+		{ "dnr", P_BOOL, 0, false, "set Do Not Retry on sct/sc" },
+	} },
+	{ "bdev_error_list", "List error bdevs with their rules and held I/O", {
 		{ "name", P_STRING, 'b', false, "only this bdev" },
 	} },
 	{ "bdev_list", "List bdevs", {
@@ -193,6 +226,7 @@ static const struct method methods[] = {
 		{ "bdev_name", P_STRING, 'b', true, "backing bdev name" },
 		NSID_REQ,
 		{ "uuid", P_UUID, 'u', false, "namespace UUID (kept across detach/attach)" },
+		{ "dbg_bdev_type", P_STRING, 0, false, "error: put the namespace on a new error bdev EE_<bdev_name>" },
 		{ "nguid", P_STRING, 'g', false, "namespace GUID, 32 hex digits" },
 		{ "eui64", P_STRING, 'e', false, "IEEE EUI-64, 16 hex digits" },
 		{ "ptpl_file", P_STRING, 'p', false, "reservation state file (Persist Through Power Loss)" },
@@ -219,6 +253,7 @@ static const struct method methods[] = {
 		{ "suspended", P_BOOL, 0, false, "create suspended (resume to start)" },
 		{ "snapshot", P_STRING, 0, false, "create from this snapshot file" },
 		{ "admin_only", P_BOOL, 0, false, "admin queue only, no I/O queues" },
+		{ "quirks", P_INT, 0, false, "SNAP quirks bitmask: 0x1 NS Attribute Changed even if disabled, 0x2 also without a Changed NS List read, 0x8 OACS NS Management, 0x10 no SGLs (PCIe)" },
 		{ "socket", P_STRING, 0, false,
 		  "serve it as a PCIe function over vfio-user on this unix socket (absolute path)" },
 		FUNC_SEL,
@@ -270,6 +305,7 @@ static const struct method methods[] = {
 		{ "admin_cmd_fwd_socket", P_STRING, 0, false,
 		  "unix socket the forwarding application listens on" },
 		{ "admin_cmd_fwd_timeout_ms", P_INT, 0, false, "forwarding timeout (default 1000)" },
+		{ "quirks", P_INT, 0, false, "SNAP quirks bitmask: 0x1 NS Attribute Changed even if disabled, 0x2 also without a Changed NS List read, 0x8 OACS NS Management, 0x10 no SGLs (PCIe)" },
 	} },
 	{ "nvme_controller_vfs_msix_reclaim", "Give every VF's MSI-X back to the PF's pool", {
 		CTRL_REQ } },

@@ -98,13 +98,16 @@ static uint32_t u32(struct rd *r)
 static const char *const nqns[] = {
 	"nqn.2014-08.io.nvemu:default", "nqn.2022-10.io.nvda.nvme:0", "nqn.2022-10.io.nvda.nvme:1",
 };
-static const char *const bdevs[] = { "Malloc0", "Malloc1", "Null0", "File0" };
+static const char *const bdevs[] = { "Malloc0", "Malloc1", "Null0", "File0", "EE_Malloc1" };
 static const char *const ctrls[] = { "NVMeCtrl1", "NVMeCtrl2", "NVMeCtrl3", "NVMeCtrl9" };
 static const char *const words[] = {
 	"", "x", "pcie", "two_wire", "tcp", "127.0.0.1", "4420", "ipv4", "SN0123456789",
 	"123456789012345678901", "263826ad-19a3-4feb-bc25-4bc81ee7749e",
 	"00000000-0000-0000-0000-000000000000", "0123456789abcdef0123456789abcdef",
 	"0123456789abcdef",
+	/* error bdevs' io_type, error_type and status; delay bdevs' latency_type */
+	"read", "write", "all", "clear", "failure", "pending", "corrupt_data", "nomem",
+	"unrecovered_read_error", "error", "p99_read",
 };
 static const uint64_t ints[] = {
 	0, 1, 2, 3, 4, 7, 8, 31, 32, 64, 127, 255, 256, 512, 1024, 4096, 65535, 65536,
@@ -158,7 +161,9 @@ static json_t *gen_value(struct rd *r, const struct rpc_param *p)
 	case RPC_P_STR:
 		if (!strcmp(p->name, "nqn"))
 			return json_string(PICK(r, nqns));
-		if (!strcmp(p->name, "name") || !strcmp(p->name, "bdev_name"))
+		if (!strcmp(p->name, "name") || !strcmp(p->name, "bdev_name") ||
+		    !strcmp(p->name, "base_name") || !strcmp(p->name, "base_bdev_name") ||
+		    !strcmp(p->name, "delay_bdev_name"))
 			return json_string(PICK(r, bdevs));
 		if (!strcmp(p->name, "ctrl"))
 			return json_string(PICK(r, ctrls));

@@ -911,6 +911,34 @@ static void test_sgl(void **state)
 	assert_memory_equal(f->mem + DATA2, f->mem + DATA + 0x10000, 512);
 }
 
+/* SNAP quirk bit 4: no SGLs. SGLS reads 0 and an I/O with PSDT != 0 is refused; PRPs still work. */
+static void test_quirk_no_sgl(void **state)
+{
+	struct fx *f = *state;
+	struct nvemu_sqe c = {
+		.opc = nvme_admin_identify, .dptr1 = DATA, .cdw10 = NVME_IDENTIFY_CNS_CTRL};
+	struct nvemu_error err = {0};
+	struct nvme_id_ctrl id;
+	uint64_t d1, d2;
+
+	enable(f);
+	io_pair(f);
+	sqe_sgl(&d1, &d2, DATA, 512, T_DATA);
+	assert_success(rw(f, nvme_cmd_write, 0, 1, 1, d1, d2)); /* SGLs by default */
+	assert_int_equal(nvemu_ctrl_set_quirks(f->ctrl, NVEMU_QUIRK_NO_SGL, &err), 0);
+	assert_success(admin(f, &c));
+	memcpy(&id, f->mem + DATA, sizeof(id));
+	assert_int_equal(le32toh(id.sgls), 0);
+	assert_status(rw(f, nvme_cmd_write, 0, 1, 1, d1, d2),
+		      NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
+	assert_status(rw(f, nvme_cmd_read, 0, 1, 2, d1, d2),
+		      NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD));
+	assert_success(rw(f, nvme_cmd_read, 0, 1, 0, DATA2, 0));
+	/* Taken back at run time: SGLs again. */
+	assert_int_equal(nvemu_ctrl_set_quirks(f->ctrl, 0, &err), 0);
+	assert_success(rw(f, nvme_cmd_write, 0, 1, 1, d1, d2));
+}
+
 static void test_sgl_invalid(void **state)
 {
 	struct fx *f = *state;
@@ -1558,6 +1586,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mdts, setup_map, teardown),
 		cmocka_unit_test_setup_teardown(test_sgl, setup_map, teardown),
 		cmocka_unit_test_setup_teardown(test_sgl_invalid, setup_map, teardown),
+		cmocka_unit_test_setup_teardown(test_quirk_no_sgl, setup_map, teardown),
 		cmocka_unit_test_setup_teardown(test_doorbell_errors, setup_map, teardown),
 		cmocka_unit_test_setup_teardown(test_msix, setup_map, teardown),
 		cmocka_unit_test_setup_teardown(test_intx, setup_map, teardown),

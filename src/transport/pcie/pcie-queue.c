@@ -274,8 +274,9 @@ static bool fetch_one(struct nvemu_pcie_ctrl *pc, struct pcie_sq *sq)
 
 	psdt = req->cmd.flags >> 6;
 	len = nvemu_req_expected_len(ctrl, q->qid, &req->cmd);
-	if (q->qid == 0 && psdt)
-		st = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR; /* admin: PRPs only */
+	/* admin: PRPs only; I/O too when the no-SGL quirk took SGLS away */
+	if (psdt && (q->qid == 0 || (ctrl->p.quirks & NVEMU_QUIRK_NO_SGL)))
+		st = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR;
 	else if (len > 0 && max && (uint64_t)len > max)
 		st = NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR;
 	else if (len > 0)
