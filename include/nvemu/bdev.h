@@ -112,4 +112,48 @@ int nvemu_bdev_delay_set_latency(struct nvemu_bdev *bdev, const struct nvemu_bde
 /* Bios a delay bdev has completed since it was created (0 for other bdevs). */
 uint64_t nvemu_bdev_delay_completed(struct nvemu_bdev *bdev);
 
+/*
+ * The RBD backend: a Ceph RBD image through librbd's asynchronous API
+ * (docs/rbd.md). Creation connects to the cluster and opens the image, so
+ * it blocks for up to the mount timeout: call it off the event loop.
+ * Completions arrive on librbd's threads and are delivered by poll() on
+ * the caller's thread. Builds without librbd return -ENOTSUP.
+ */
+struct nvemu_bdev_rbd_opts {
+	const char *pool_name;	  /* required */
+	const char *rbd_name;	  /* required */
+	const char *user_id;	  /* cephx user without "client."; NULL: "admin" */
+	const char *cluster_name; /* Ceph cluster name; NULL: "ceph" */
+	const char *config_file;  /* a ceph.conf; NULL: Ceph's default search */
+	const char *key_file;	  /* a keyring; NULL: the configuration's */
+	const char *const *config; /* key, value, key, value, ..., NULL: rados_conf_set */
+	uint32_t blk_size;	   /* 0: 512 */
+	/*
+	 * Take RBD's exclusive lock by hand and keep it: writes are accepted
+	 * only while this client holds it (others fail with -ENOLCK); a
+	 * standby retries every second and gets it once the holder is gone.
+	 */
+	bool exclusive;
+};
+
+/* Events handed to the callback from poll(). */
+#define NVEMU_BDEV_RBD_RESIZED 0x1 /* the image's size changed; bdev->size follows */
+#define NVEMU_BDEV_RBD_LOCK    0x2 /* exclusive mode: the lock was taken or lost */
+typedef void (*nvemu_bdev_rbd_event_fn)(struct nvemu_bdev *bdev, unsigned events, void *arg);
+
+struct nvemu_bdev_rbd_info {
+	uint64_t image_size; /* bytes, as last read from the cluster */
+	bool exclusive;
+	bool lock_owner;
+	int lock_err; /* the last failed lock attempt (-errno), 0 */
+	unsigned inflight;
+	uint64_t completed, errors;
+};
+
+int nvemu_bdev_rbd_create(const char *name, const struct nvemu_bdev_rbd_opts *opts,
+			  struct nvemu_bdev **out, struct nvemu_error *err);
+/* -EINVAL if bdev is not an RBD bdev. */
+int nvemu_bdev_rbd_set_event_cb(struct nvemu_bdev *bdev, nvemu_bdev_rbd_event_fn fn, void *arg);
+int nvemu_bdev_rbd_get_info(struct nvemu_bdev *bdev, struct nvemu_bdev_rbd_info *info);
+
 #endif

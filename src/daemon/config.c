@@ -27,7 +27,7 @@ static void call(json_t *calls, const char *method, json_t *params)
 	json_array_append_new(calls, json_pack("{s:s, s:o}", "method", method, "params", params));
 }
 
-static void save_bdevs(struct nvemud *d, json_t *calls)
+static void save_bdevs(struct nvemud *d, json_t *calls, bool secrets)
 {
 	rpc_bdev_nvme_save(d, calls); /* their bdevs come with the controller */
 	for (unsigned i = 0; i < d->nr_bdevs; i++) {
@@ -49,6 +49,8 @@ static void save_bdevs(struct nvemud *d, json_t *calls)
 				json_object_set_new(p, "num_blocks", json_integer(nb));
 			call(calls, "bdev_file_create", p);
 		}
+		else if (!strcmp(bd->ops->type, "rbd"))
+			rpc_bdev_rbd_save(d, calls, bd->name, secrets);
 		else if (!strcmp(bd->ops->type, "delay"))
 			call(calls, "bdev_delay_create", rpc_bdev_delay_params(bd));
 		else
@@ -290,9 +292,14 @@ static void save_vblks(struct nvemud *d, json_t *calls)
 
 json_t *nvemud_save_config(struct nvemud *d)
 {
+	return nvemud_save_config_ex(d, false);
+}
+
+json_t *nvemud_save_config_ex(struct nvemud *d, bool secrets)
+{
 	json_t *calls = json_array();
 
-	save_bdevs(d, calls);
+	save_bdevs(d, calls, secrets);
 	for (unsigned i = 0; i < d->nr_subsys; i++)
 		save_subsys(d, d->subsys[i], calls);
 	save_ctrls(d, calls);
@@ -406,7 +413,7 @@ int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *
 static int save_config(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
 {
 	const char *file = rpc_str(params, "filename");
-	json_t *cfg = nvemud_save_config(d);
+	json_t *cfg = nvemud_save_config_ex(d, rpc_bool(params, "secrets", false));
 	int ret = 0;
 
 	if (file) {
@@ -429,8 +436,11 @@ static int load_config(struct nvemud *d, json_t *params, json_t **result, struct
 
 const struct rpc_method rpc_config_methods[] = {
 	{ "save_config", save_config,
-	  (const struct rpc_param[]){ { "filename", RPC_P_STR, false, 1, 4095 }, { .name = NULL } },
-	  "The running configuration (written to filename if given), for nvemud -c." },
+	  (const struct rpc_param[]){ { "filename", RPC_P_STR, false, 1, 4095 },
+				      { "secrets", RPC_P_BOOL, false, 0, 1 },
+				      { .name = NULL } },
+	  "The running configuration (written to filename if given), for nvemud -c; "
+	  "secrets: include RBD cephx keys given in config_param." },
 	{ "load_config", load_config,
 	  (const struct rpc_param[]){ { "filename", RPC_P_STR, true, 1, 4095 }, { .name = NULL } },
 	  "Apply a configuration saved by save_config on top of the running one." },

@@ -127,6 +127,8 @@ struct nvemud {
 	unsigned next_vblk_idx;		/* the next VblkCtrl<idx> to try (0: 1) */
 
 	struct nvemud_metrics *metrics; /* --metrics (metrics.c), or NULL */
+
+	LIST_HEAD(, nvemud_rbd) rbds; /* RBD bdevs' creation parameters (rpc-bdev-rbd.c) */
 };
 
 /* ---- the instance (instance.c) */
@@ -256,6 +258,8 @@ void nvemud_vblk_log(void *arg, int level, const char *msg);
 /* ---- bdev_nvme (rpc-bdev-nvme.c) */
 /* Disconnect every driven controller; after their bdevs are gone (nvemud_free). */
 void nvemud_nvme_free(struct nvemud *d);
+/* ---- bdev_rbd (rpc-bdev-rbd.c): forget the RBD bdevs' parameters (after the bdevs are gone). */
+void nvemud_rbd_free(struct nvemud *d);
 /* The bdev of "SN:n<NSID>": a namespace of a driven controller by its serial number. */
 struct nvemu_bdev *nvemud_nvme_find_sn(struct nvemud *d, const char *name);
 

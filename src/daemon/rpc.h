@@ -97,6 +97,7 @@ extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_mi_methods[];
 extern const struct rpc_method rpc_virtio_blk_methods[];
 extern const struct rpc_method rpc_bdev_nvme_methods[];
+extern const struct rpc_method rpc_bdev_rbd_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 
@@ -154,8 +155,13 @@ json_t *rpc_bdev_delay_params(struct nvemu_bdev *bdev);
 /* rpc-bdev-nvme.c: bdev_nvme_attach_controller calls that re-attach every controller */
 void rpc_bdev_nvme_save(struct nvemud *d, json_t *calls);
 
+/* rpc-bdev-rbd.c: the bdev_rbd_create call that re-creates bdev name (cephx keys only with secrets) */
+void rpc_bdev_rbd_save(struct nvemud *d, json_t *calls, const char *name, bool secrets);
+
 /* config.c */
 json_t *nvemud_save_config(struct nvemud *d);
+/* The same, with secrets (RBD cephx keys) when asked. */
+json_t *nvemud_save_config_ex(struct nvemud *d, bool secrets);
 int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e);
 int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e);
 /* json-file.c: write JSON to path atomically (tmp + rename); never over a bdev's file or a non-regular file. */

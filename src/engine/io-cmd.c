@@ -42,6 +42,10 @@ uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err)
 		return SC_LBA_RANGE;
 	case -EROFS:
 		return SC_WRITE_PROTECTED;
+	case -ETIMEDOUT: /* a remote backend (RBD) did not answer in time: worth a retry */
+		return NVEMU_SC_GENERIC(NVME_SC_NS_NOT_READY);
+	case -ENOLCK: /* another path (gateway) holds the backend's lock: use that one */
+		return NVEMU_STATUS(NVME_SCT_PATH, NVME_SC_ANA_INACCESSIBLE);
 	default:
 		return NVEMU_SC_GENERIC(NVME_SC_INTERNAL);
 	}

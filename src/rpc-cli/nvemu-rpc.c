@@ -31,10 +31,10 @@
 /* The daemon refuses requests over 1 MiB; replies (save_config) may be larger. */
 #define MAX_REPLY	(64u << 20)
 
-enum ptype { P_STRING, P_INT, P_BOOL, P_UUID };
+enum ptype { P_STRING, P_INT, P_BOOL, P_UUID, P_JSON };
 
 static const char *const ptype_name[] = {
-	[P_STRING] = "string", [P_INT] = "int", [P_BOOL] = "bool", [P_UUID] = "uuid",
+	[P_STRING] = "string", [P_INT] = "int", [P_BOOL] = "bool", [P_UUID] = "uuid", [P_JSON] = "json",
 };
 
 struct param {
@@ -150,6 +150,25 @@ static const struct method methods[] = {
 	{ "bdev_delay_list", "List delay bdevs with their I/O counters", {
 		{ "name", P_STRING, 'b', false, "only this bdev" },
 	} },
+	{ "bdev_rbd_create", "Create a bdev on a Ceph RBD image (librbd)", {
+		BDEV_NAME,
+		{ "pool_name", P_STRING, 0, true, "Ceph pool" },
+		{ "rbd_name", P_STRING, 0, true, "RBD image in the pool" },
+		{ "block_size", P_INT, 0, false, "block size in bytes (default 512)" },
+		{ "user_id", P_STRING, 0, false, "cephx user without client. (default admin)" },
+		{ "cluster_name", P_STRING, 0, false, "Ceph cluster name (default ceph)" },
+		{ "config_file", P_STRING, 0, false, "a ceph.conf (default: Ceph's search)" },
+		{ "key_file", P_STRING, 0, false, "a keyring file" },
+		{ "config_param", P_JSON, 0, false,
+		  "Ceph settings as JSON, e.g. '{\"mon_host\": \"127.0.0.1:6789\"}'" },
+		{ "config", P_JSON, 0, false, "SPDK's name for config_param" },
+		{ "exclusive", P_BOOL, 0, false,
+		  "hold RBD's exclusive lock; writes only while held (multi-gateway)" },
+	} },
+	{ "bdev_rbd_delete", "Delete an RBD bdev (the image stays)", { BDEV_NAME } },
+	{ "bdev_rbd_list", "List RBD bdevs: parameters, lock owner, I/O counters", {
+		{ "name", P_STRING, 'b', false, "only this bdev" },
+	} },
 	{ "bdev_list", "List bdevs", {
 		{ "name", P_STRING, 'b', false, "only this bdev" },
 	} },
@@ -240,6 +259,7 @@ static const struct method methods[] = {
 	{ "nvme_controller_iostat", "Show per-queue I/O counts", { CTRL_REQ } },
 	{ "save_config", "Print the running configuration (for nvemud -c)", {
 		{ "filename", P_STRING, 'f', false, "write it to this file instead" },
+		{ "secrets", P_BOOL, 0, false, "include secrets (RBD cephx keys in config_param)" },
 	} },
 	{ "load_config", "Apply a configuration saved by save_config", {
 		{ "filename", P_STRING, 'f', true, "configuration file" },
@@ -503,6 +523,15 @@ static json_t *convert(const struct param *p, const char *s)
 			return NULL;
 		}
 		return json_string(s);
+	case P_JSON: {
+		json_error_t jerr;
+		json_t *j = json_loads(s, JSON_DECODE_ANY, &jerr);
+
+		if (!j)
+			fprintf(stderr, "%s: --%s: expected JSON, e.g. '{\"key\": \"value\"}': %s\n",
+				prog, p->name, jerr.text);
+		return j;
+	}
 	case P_STRING:
 		break;
 	}
