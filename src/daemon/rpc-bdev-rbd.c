@@ -30,6 +30,8 @@ struct nvemud_rbd {
 	struct nvemud *d;
 	struct nvemu_bdev *bdev;
 	json_t *params; /* bdev_rbd_create's, as given */
+	/* Exclusive mode: keeps ports added after the lock changed in line with it. */
+	struct loop_src *timer;
 };
 
 /* A create in progress on its own thread. */
@@ -59,6 +61,22 @@ static bool is_secret(const char *k)
 	return false;
 }
 
+static void rbd_entry_free(struct nvemud_rbd *r)
+{
+	if (r->timer)
+		loop_del(r->timer);
+	json_decref(r->params);
+	free(r);
+}
+
+static bool registered(struct nvemud *d, struct nvemu_bdev *bdev)
+{
+	for (unsigned i = 0; i < d->nr_bdevs; i++)
+		if (d->bdevs[i].bdev == bdev)
+			return true;
+	return false;
+}
+
 static struct nvemud_rbd *find_rbd(struct nvemud *d, const char *name)
 {
 	struct nvemud_rbd *r;
@@ -78,18 +96,10 @@ static void prune(struct nvemud *d)
 	struct nvemud_rbd *r, *n;
 
 	for (r = LIST_FIRST(&d->rbds); r; r = n) {
-		struct nvemud_bdev *b;
-		bool live = false;
-
 		n = LIST_NEXT(r, link);
-		for (unsigned i = 0; i < d->nr_bdevs && !live; i++) {
-			b = &d->bdevs[i];
-			live = b->bdev == r->bdev;
-		}
-		if (!live) {
+		if (!registered(d, r->bdev)) {
 			LIST_REMOVE(r, link);
-			json_decref(r->params);
-			free(r);
+			rbd_entry_free(r);
 		}
 	}
 }
@@ -132,8 +142,6 @@ static void follow_lock(struct nvemud *d, struct nvemu_bdev *bdev, bool owner)
 {
 	enum nvemu_ana_state st = owner ? NVEMU_ANA_OPTIMIZED : NVEMU_ANA_INACCESSIBLE;
 
-	nvemud_log(d, NVEMUD_LOG_INFO, "rbd %s: exclusive lock %s", bdev->name,
-		   owner ? "taken" : "lost");
 	for (unsigned i = 0; i < d->nr_subsys; i++) {
 		struct nvemu_subsys *s = d->subsys[i];
 		struct nvemu_ns *ns;
@@ -147,9 +155,15 @@ static void follow_lock(struct nvemud *d, struct nvemu_bdev *bdev, bool owner)
 			nvemu_ns_info(ns, &ni);
 			if (ni.bdev != bdev)
 				continue;
-			for (unsigned k = 0; !nvemu_subsys_port_at(s, k, &pid, NULL); k++)
-				nvemu_port_set_ana_state(s, pid, nvemu_ns_anagrpid(s, ni.nsid), st,
-							 NULL);
+			for (unsigned k = 0; !nvemu_subsys_port_at(s, k, &pid, NULL); k++) {
+				uint32_t g = nvemu_ns_anagrpid(s, ni.nsid);
+				enum nvemu_ana_state cur;
+
+				/* Only a change: each one is an ANA change event for the hosts. */
+				if (!nvemu_port_get_ana_state(s, pid, g, &cur) && cur == st)
+					continue;
+				nvemu_port_set_ana_state(s, pid, g, st, NULL);
+			}
 		}
 	}
 }
@@ -164,8 +178,20 @@ static void rbd_event(struct nvemu_bdev *bdev, unsigned events, void *arg)
 			   (unsigned long long)bdev->size);
 		follow_resize(r->d, bdev);
 	}
-	if ((events & NVEMU_BDEV_RBD_LOCK) && !nvemu_bdev_rbd_get_info(bdev, &info))
+	if ((events & NVEMU_BDEV_RBD_LOCK) && !nvemu_bdev_rbd_get_info(bdev, &info)) {
+		nvemud_log(r->d, NVEMUD_LOG_INFO, "rbd %s: exclusive lock %s", bdev->name,
+			   info.lock_owner ? "taken" : "lost");
 		follow_lock(r->d, bdev, info.lock_owner);
+	}
+}
+
+static void lock_tick(struct loop_src *src, void *arg)
+{
+	struct nvemud_rbd *r = arg;
+	struct nvemu_bdev_rbd_info info;
+
+	if (registered(r->d, r->bdev) && !nvemu_bdev_rbd_get_info(r->bdev, &info))
+		follow_lock(r->d, r->bdev, info.lock_owner);
 }
 
 static void job_free(struct rbd_job *j)
@@ -204,6 +230,8 @@ static int job_finish(struct rbd_job *j, json_t **result, struct rpc_err *e)
 	r->params = json_incref(j->params);
 	LIST_INSERT_HEAD(&d->rbds, r, link);
 	nvemu_bdev_rbd_set_event_cb(j->bdev, rbd_event, r);
+	if (j->o.exclusive && d->loop)
+		r->timer = loop_add_timer(d->loop, 500, true, lock_tick, r);
 	nvemud_log(d, NVEMUD_LOG_INFO, "rbd %s: %s/%s, %llu bytes", j->name, j->o.pool_name,
 		   j->o.rbd_name, (unsigned long long)j->bdev->size);
 	*result = json_string(j->name);
@@ -333,15 +361,12 @@ static int bdev_rbd_delete(struct nvemud *d, json_t *params, json_t **result, st
 {
 	const char *name = rpc_str(params, "name");
 	struct nvemud_bdev *b = nvemud_find_bdev(d, name);
-	struct nvemud_rbd *r;
 
 	if (!b || nvemu_bdev_rbd_get_info(b->bdev, NULL))
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "name: no rbd bdev %s", name);
-	r = find_rbd(d, name);
 	if (nvemud_bdev_delete(d, b, e))
 		return -1;
 	prune(d);
-	(void)r;
 	*result = json_true();
 	return 0;
 }
@@ -417,8 +442,7 @@ void nvemud_rbd_free(struct nvemud *d)
 
 	while ((r = LIST_FIRST(&d->rbds))) {
 		LIST_REMOVE(r, link);
-		json_decref(r->params);
-		free(r);
+		rbd_entry_free(r);
 	}
 }
 
