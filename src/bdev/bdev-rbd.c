@@ -32,6 +32,28 @@
 #include <rbd/librbd.h>
 
 #define LOCK_RETRY_MS 1000 /* exclusive mode: how often a standby tries the lock */
+#define EXIT_WAIT_MS  10000 /* how long exit waits for images still closing */
+
+/*
+ * Images closing on their own threads. Process-wide on purpose: librbd and
+ * librados are, and exit() must not pull them from under a thread still
+ * closing an image (it would leave librbd's objects half torn down).
+ */
+static pthread_mutex_t closing_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t closing_cond = PTHREAD_COND_INITIALIZER;
+static unsigned closing;
+
+__attribute__((destructor)) static void rbd_wait_closers(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += EXIT_WAIT_MS / 1000;
+	pthread_mutex_lock(&closing_lock);
+	while (closing && !pthread_cond_timedwait(&closing_cond, &closing_lock, &ts))
+		;
+	pthread_mutex_unlock(&closing_lock);
+}
 
 struct rbd_io {
 	STAILQ_ENTRY(rbd_io) link; /* rbd_bdev.done */
@@ -318,9 +340,8 @@ static int rbd_bdev_resize(struct nvemu_bdev *bdev, uint64_t new_size)
 }
 
 /* Closing talks to the cluster (the lock, the watch): never on the owner's thread. */
-static void *rbd_closer(void *arg)
+static void rbd_close_all(struct rbd_bdev *r)
 {
-	struct rbd_bdev *r = arg;
 
 	if (r->watching)
 		rbd_update_unwatch(r->image, r->watch);
@@ -335,6 +356,15 @@ static void *rbd_closer(void *arg)
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
+}
+
+static void *rbd_closer(void *arg)
+{
+	rbd_close_all(arg);
+	pthread_mutex_lock(&closing_lock);
+	if (!--closing)
+		pthread_cond_broadcast(&closing_cond);
+	pthread_mutex_unlock(&closing_lock);
 	return NULL;
 }
 
@@ -357,6 +387,9 @@ static void rbd_bdev_free(struct rbd_bdev *r)
 	pthread_t t;
 
 	rbd_stop_worker(r);
+	pthread_mutex_lock(&closing_lock);
+	closing++;
+	pthread_mutex_unlock(&closing_lock);
 	if (!pthread_attr_init(&attr)) {
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (!pthread_create(&t, &attr, rbd_closer, r)) {
@@ -544,7 +577,7 @@ int nvemu_bdev_rbd_create(const char *name, const struct nvemu_bdev_rbd_opts *o,
 	*out = &r->bdev;
 	return 0;
 fail:
-	rbd_closer(r);
+	rbd_close_all(r);
 	return rc;
 }
 
