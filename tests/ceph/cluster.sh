@@ -124,8 +124,8 @@ osd max object namespace len = 64
 # The OSD comes back fast after a restart; the mon marks a dead OSD down soon.
 osd heartbeat grace = 6
 osd heartbeat interval = 2
-# A killed gateway's watch (and so its RBD lock) goes after 5 s, not 30.
-osd client watch timeout = 5
+# A killed gateway's watch (and so its RBD lock) goes after 10 s, not 30.
+osd client watch timeout = 10
 mon osd down out interval = 0
 mon osd min down reporters = 1
 # A test's librbd client gives up on the cluster in bounded time.

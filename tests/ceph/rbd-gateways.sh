@@ -6,7 +6,7 @@
 # RBD's exclusive lock is the optimized path; the other reports its path
 # inaccessible and refuses writes with the ANA Inaccessible path status.
 # Killing the active gateway (SIGKILL, no goodbye) hands the lock to the
-# standby once the cluster drops the dead one's watch (5 s here): the standby
+# standby once the cluster drops the dead one's watch (10 s here): the standby
 # blocklists it, turns optimized, and the data written through the dead
 # gateway verifies through the survivor, which then takes writes.
 #
@@ -32,7 +32,9 @@ check "pool and 64 MiB image" ceph_image gw 64M
 ra() { "$NVEMU_RPC" -s "$SA" -t 30 "$@"; }
 rb() { "$NVEMU_RPC" -s "$SB" -t 30 "$@"; }
 
-# gateway NAME SOCK: a daemon exporting rbd/gw; sets its port in PORT_<NAME>.
+# gateway NAME SOCK MIN MAX: a daemon exporting rbd/gw, handing out controller IDs
+# MIN..MAX (a host refuses two controllers of one subsystem with one ID); sets its
+# port in PORT_<NAME>.
 gateway() {
 	"$NVEMUD" -r "$2" -l none -m none -u none >>"$T/$1.log" 2>&1 &
 	eval "${1}PID=\$!"
@@ -47,7 +49,7 @@ gateway() {
 	"$NVEMU_RPC" -s "$2" -t 30 bdev_rbd_create -b GW --pool_name rbd --rbd_name gw \
 		--config_file "$C/ceph.conf" --exclusive 1 >/dev/null &&
 		"$NVEMU_RPC" -s "$2" nvme_subsystem_create --nqn $NQ --serial_number GW000001 \
-			--ana_reporting 1 >/dev/null &&
+			--ana_reporting 1 --min_cntlid "$3" --max_cntlid "$4" >/dev/null &&
 		"$NVEMU_RPC" -s "$2" nvme_namespace_create --nqn $NQ --bdev_name GW --nsid 1 \
 			--uuid $UUID --nguid $NGUID --eui64 $EUI --anagrpid 1 >/dev/null &&
 		_p=$("$NVEMU_RPC" -s "$2" nvmf_subsystem_add_listener --nqn $NQ --trtype tcp \
@@ -61,8 +63,8 @@ ana() { "$NVEMU_RPC" -s "$1" nvmf_subsystem_get_listeners --nqn $NQ | tr -d ' \n
 is_owner() { [ "$(owner "$1")" = "$2" ]; }
 is_ana() { [ "$(ana "$1")" = "$2" ]; }
 
-check "gateway A exports rbd/gw (exclusive)" gateway A "$SA"
-check "gateway B exports rbd/gw (exclusive)" gateway B "$SB"
+check "gateway A exports rbd/gw (exclusive)" gateway A "$SA" 1 99
+check "gateway B exports rbd/gw (exclusive)" gateway B "$SB" 100 199
 TA="trtype:tcp traddr:127.0.0.1 trsvcid:$PORT_A subnqn:$NQ"
 TB="trtype:tcp traddr:127.0.0.1 trsvcid:$PORT_B subnqn:$NQ"
 diag "A: 127.0.0.1:$PORT_A, B: 127.0.0.1:$PORT_B"
@@ -91,6 +93,9 @@ perf -r "$TA" -w write -V -o 4096 -q 8 -t 8 --range 8388608 --seed 21 >/dev/null
 LPID=$!
 _bg_pids="$_bg_pids $LPID"
 sleep 2
+cntlid() { "$NVEMU_RPC" -s "$1" nvmf_subsystem_get_controllers --nqn $NQ | "$JSON_GET" 0.cntlid; }
+in_range() { _c=$(cntlid "$1"); [ -n "$_c" ] && [ "$_c" -ge "$2" ] && [ "$_c" -le "$3" ]; }
+check "the host's controller on A has an ID in A's range 1..99" in_range "$SA" 1 99
 kill -KILL "$APID"
 s=$(date +%s)
 wait $LPID
@@ -104,6 +109,12 @@ check "what A wrote verifies through B" \
 	perf -r "$TB" -w read -V -o 4096 -q 16 -N 2048 --range 8388608 --seed 21
 check "B takes writes now (nvemu-perf --verify)" \
 	perf -r "$TB" -w write -V -o 4096 -q 16 -N 2048 --range 8388608 --seed 23
+perf -r "$TB" -w randread -o 4096 -q 4 -t 3 --range 8388608 >/dev/null 2>&1 &
+LPID=$!
+_bg_pids="$_bg_pids $LPID"
+sleep 1
+check "the host's controller on B has an ID in B's range 100..199" in_range "$SB" 100 199
+wait $LPID
 check "B's writes are in the cluster: rbd export == reads through B" \
 	sh -c 'timeout 60 rbd -c "$1" export rbd/gw "$2" >/dev/null 2>&1' - "$C/ceph.conf" "$T/gw.img"
 "$NVEMU_RPC" -s "$SB" bdev_file_create -b F --filename "$T/gw.img" >/dev/null
