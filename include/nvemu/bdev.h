@@ -155,5 +155,11 @@ int nvemu_bdev_rbd_create(const char *name, const struct nvemu_bdev_rbd_opts *op
 /* -EINVAL if bdev is not an RBD bdev. */
 int nvemu_bdev_rbd_set_event_cb(struct nvemu_bdev *bdev, nvemu_bdev_rbd_event_fn fn, void *arg);
 int nvemu_bdev_rbd_get_info(struct nvemu_bdev *bdev, struct nvemu_bdev_rbd_info *info);
+/*
+ * Destroying an RBD bdev closes the image on a thread of its own (closing
+ * talks to the cluster). Wait for all of them, e.g. before exit:
+ * 0, or -ETIMEDOUT if some are still closing after timeout_ms.
+ */
+int nvemu_bdev_rbd_wait_closed(unsigned timeout_ms);
 
 #endif

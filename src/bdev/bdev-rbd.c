@@ -43,16 +43,28 @@ static pthread_mutex_t closing_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t closing_cond = PTHREAD_COND_INITIALIZER;
 static unsigned closing;
 
-__attribute__((destructor)) static void rbd_wait_closers(void)
+int nvemu_bdev_rbd_wait_closed(unsigned timeout_ms)
 {
 	struct timespec ts;
+	int ret;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += EXIT_WAIT_MS / 1000;
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&closing_lock);
 	while (closing && !pthread_cond_timedwait(&closing_cond, &closing_lock, &ts))
 		;
+	ret = closing ? -ETIMEDOUT : 0;
 	pthread_mutex_unlock(&closing_lock);
+	return ret;
+}
+
+/* For library users that exit without waiting. */
+__attribute__((destructor)) static void rbd_wait_closers(void)
+{
+	nvemu_bdev_rbd_wait_closed(EXIT_WAIT_MS);
 }
 
 struct rbd_io {
@@ -613,6 +625,11 @@ int nvemu_bdev_rbd_get_info(struct nvemu_bdev *bdev, struct nvemu_bdev_rbd_info 
 }
 
 #else /* !NVEMU_HAVE_RBD */
+
+int nvemu_bdev_rbd_wait_closed(unsigned timeout_ms)
+{
+	return 0;
+}
 
 int nvemu_bdev_rbd_create(const char *name, const struct nvemu_bdev_rbd_opts *o,
 			  struct nvemu_bdev **out, struct nvemu_error *err)

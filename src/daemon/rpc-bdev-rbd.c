@@ -444,6 +444,9 @@ void nvemud_rbd_free(struct nvemud *d)
 		LIST_REMOVE(r, link);
 		rbd_entry_free(r);
 	}
+	/* The bdevs are gone; their images close on threads: let them finish before exit. */
+	if (nvemu_bdev_rbd_wait_closed(10000))
+		nvemud_log(d, NVEMUD_LOG_WARN, "rbd: images still closing after 10 s");
 }
 
 #define P_STR(n, req) { n, RPC_P_STR, req, 1, RBD_STR_MAX }
