@@ -25,6 +25,9 @@
 #   "@@RPC METHOD ARGS..." and reads back "RC <status> <output without
 #   blanks>"; the watcher runs nvemu-rpc against the private nvemud
 #   (@RUN@ in an argument is replaced with a private host directory).
+# - NVEMU_VFU_SETUP: a program run once nvemud is up, as
+#   PROGRAM NVEMU_RPC RPC_SOCKET, to add what the script needs (e.g. an RBD
+#   namespace, tests/ceph/rbd-vfu.sh); its failure fails the run.
 # - NVEMU_VFU_QEMU_EXTRA: more QEMU arguments (blank-separated words), e.g.
 #   QEMU's own -device nvme for bench/vfio-user-vs-qemu-nvme.sh.
 set -eu
@@ -137,6 +140,9 @@ else
 	rpc bdev_malloc_create -b VfuBig --num_blocks 131072 --block_size 512 >/dev/null
 	rpc nvme_namespace_create --nqn nqn.2014-08.io.nvemu:default -b VfuBig -n 16 >/dev/null
 	rpc nvme_controller_attach_ns -c NVMeCtrl1 -n 16 >/dev/null
+	if [ -n "${NVEMU_VFU_SETUP:-}" ]; then
+		"$NVEMU_VFU_SETUP" "$rpc_cli" "$rpcsock" || { echo "run-vfu-guest: $NVEMU_VFU_SETUP failed" >&2; exit 1; }
+	fi
 fi
 
 # The guest's RPC requests (see the top).
