@@ -15,9 +15,14 @@ if [ -z "${NVEMU_PERF:-}" ] || [ ! -x "$NVEMU_PERF" ]; then
 fi
 
 _ceph_finish() {
-	for p in $_bg_pids; do
+	for p in $_bg_pids $DPID; do
 		kill -TERM "$p" 2>/dev/null
 	done
+	# Daemons first: closing an image talks to the cluster, which must still be there.
+	for p in $_bg_pids $DPID; do
+		wait "$p" 2>/dev/null
+	done
+	DPID=
 	"$CLUSTER" stop "$C" >/dev/null 2>&1
 	if [ "$_failed" -ne 0 ] && [ -d "$C/log" ]; then
 		echo "# ceph logs (last lines):"

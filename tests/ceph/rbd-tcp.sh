@@ -119,6 +119,8 @@ check "I/O beyond the old end works" \
 
 # --- OSD outage under a verifying load: held, then resumed. The outage
 # stays well under the host's command timeout (30 s here, as Linux's).
+check "the outage test's 1 MiB written first (seed 11)" \
+	perf -r "$TR" -w write -V -o 4096 -q 16 -N 256 --range 1048576 --seed 11
 perf -r "$TR" -w write -V -o 4096 -q 8 -t 14 --io-timeout 30 --range 1048576 --seed 11 >"$T/outage.out" 2>&1 &
 LPID=$!
 _bg_pids="$_bg_pids $LPID"
