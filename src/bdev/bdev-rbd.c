@@ -495,11 +495,20 @@ static int rbd_connect(struct rbd_bdev *r, const struct nvemu_bdev_rbd_opts *o,
 	}
 	for (const char *const *kv = o->config; kv && kv[0] && kv[1]; kv += 2) {
 		rc = rados_conf_set(r->cluster, kv[0], kv[1]);
+		if (rc == -ENOENT)
+			return nvemu_error_set(err, -EINVAL, "rbd: config_param %s: not a Ceph option",
+					       kv[0]);
 		if (rc)
-			return nvemu_error_set(err, rc, "rbd: config_param %s: %s", kv[0],
-					       strerror(-rc));
+			return nvemu_error_set(err, rc, "rbd: config_param %s: bad value %s: %s",
+					       kv[0], kv[1], strerror(-rc));
 	}
 	rc = rados_connect(r->cluster);
+	if (rc == -ENOENT)
+		return nvemu_error_set(err, -EINVAL,
+				       "rbd: cluster %s: no monitor address (give config_file, or "
+				       "mon_host in config_param)",
+				       o->cluster_name && o->cluster_name[0] ? o->cluster_name
+									     : "ceph");
 	if (rc)
 		return nvemu_error_set(err, rc, "rbd: cluster %s unreachable as %s: %s",
 				       o->cluster_name && o->cluster_name[0] ? o->cluster_name
