@@ -53,6 +53,18 @@ if fio --name=z --filename="$dev" --ioengine=libaio --direct=1 --rw=trim --bs=1M
 	[ "$z" = 0 ] && ok "deallocated 4 MiB reads back as zeroes" ||
 		nok "deallocated 4 MiB reads back as zeroes ($z non-zero bytes)"
 fi
+# Write Zeroes (nvme-cli) over 1 MiB of random data at 72 MiB: RBD write-zeroes.
+lbs=$(cat /sys/block/${dev#/dev/}/queue/logical_block_size)
+dd if=/dev/urandom of="$dev" bs=1M seek=72 count=1 oflag=direct conv=fsync 2>/dev/null
+if nvme write-zeroes "$dev" --start-block=$((72 * 1048576 / lbs)) \
+	--block-count=$((1048576 / lbs - 1)) >/tmp/wz 2>&1; then
+	z=$(dd if="$dev" bs=1M skip=72 count=1 iflag=direct 2>/dev/null | tr -d '\0' | wc -c)
+	[ "$z" = 0 ] && ok "Write Zeroes: 1 MiB reads back as zeroes" ||
+		nok "Write Zeroes: 1 MiB reads back as zeroes ($z non-zero bytes)"
+else
+	cat /tmp/wz
+	nok "nvme write-zeroes"
+fi
 dd if=/dev/urandom of=/tmp/rand bs=1M count=1 2>/dev/null
 if dd if=/tmp/rand of="$dev" bs=1M seek=80 count=1 oflag=direct conv=fsync 2>/dev/null; then
 	echo "MD5 $(md5sum < /tmp/rand | cut -d' ' -f1)"
