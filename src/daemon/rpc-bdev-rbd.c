@@ -211,6 +211,17 @@ static int job_finish(struct rbd_job *j, json_t **result, struct rpc_err *e)
 	struct nvemud *d = j->d;
 	struct nvemud_rbd *r;
 
+	if (j->rc && d->lenient_config && d->skipped) {
+		/* Start-up with the cluster away: leave it and what depends on it out, start the rest. */
+		nvemud_log(d, NVEMUD_LOG_ERR,
+			   "bdev %s skipped: %s; its namespaces and attachments are skipped too",
+			   j->name, j->err.msg);
+		json_array_append_new(d->skipped, json_pack("{s:s, s:s, s:s}", "bdev", j->name,
+							    "rbd_name", j->o.rbd_name, "error",
+							    j->err.msg));
+		*result = json_null();
+		return 0;
+	}
 	if (j->rc)
 		return rpc_err_set(e, j->rc == -EINVAL ? RPC_ERR_INVALID_PARAMS : RPC_ERR_IO, "%s",
 				   j->err.msg);

@@ -155,3 +155,22 @@ check "... with Namespace Not Ready (retryable)" grep -q -i "not ready\|sct 0 sc
 "$CLUSTER" osd-start "$C"
 check "after the OSD is back, I/O on namespace 2 works" \
 	perf -r "$TR" --nsid 2 -w read -V -o 4096 -q 16 -N 256 --range 1048576 --seed 11
+
+# --- nvemud -c while the cluster is away: the RBD bdev and its namespace are
+# left out (logged), the rest starts
+cat >"$T/away.json" <<JSON
+{"nvemu_config": 1, "calls": [
+ {"method": "bdev_rbd_create", "params": {"name": "RA", "pool_name": "rbd", "rbd_name": "img0",
+  "config_file": "$C/ceph.conf", "config_param": {"client_mount_timeout": "3"}}},
+ {"method": "bdev_malloc_create", "params": {"name": "M0", "num_blocks": 2048}},
+ {"method": "nvme_subsystem_create", "params": {"nqn": "$NQ-away"}},
+ {"method": "nvme_namespace_create", "params": {"nqn": "$NQ-away", "bdev_name": "RA", "nsid": 1}},
+ {"method": "nvme_namespace_create", "params": {"nqn": "$NQ-away", "bdev_name": "M0", "nsid": 2}}]}
+JSON
+stop_daemon
+"$CLUSTER" mon-stop "$C"
+check "nvemud -c starts with the monitor down" start_daemon -u none -c "$T/away.json"
+away_ok() { rpc nvme_namespace_list --nqn $NQ-away | tr -d ' \n' | grep -q '"nsid":2' &&
+	! rpc bdev_list | grep -q '"RA"' && grep -q "bdev RA skipped" "$T/daemon.log"; }
+check "... without the RBD bdev and its namespace (logged), with the rest" away_ok
+"$CLUSTER" mon-start "$C"
