@@ -99,7 +99,6 @@ struct rbd_bdev {
 	bool worker_ok;
 
 	/* The owner's thread only. */
-	bool owner_seen; /* what the owner was last told */
 	uint64_t completed, errors;
 	nvemu_bdev_rbd_event_fn event_fn;
 	void *event_arg;
@@ -291,7 +290,6 @@ static int rbd_bdev_poll(struct nvemu_bdev *bdev)
 	struct rbd_bdev *r = to_rbd(bdev);
 	STAILQ_HEAD(, rbd_io) list = STAILQ_HEAD_INITIALIZER(list);
 	unsigned events;
-	bool owner;
 	uint64_t v, size;
 	int n = 0;
 
@@ -302,7 +300,6 @@ static int rbd_bdev_poll(struct nvemu_bdev *bdev)
 	events = r->events;
 	r->events = 0;
 	size = r->image_size;
-	owner = r->owner;
 	pthread_mutex_unlock(&r->lock);
 
 	r->in_poll = true;
@@ -325,7 +322,6 @@ static int rbd_bdev_poll(struct nvemu_bdev *bdev)
 	if (!r->destroyed && events) {
 		if (events & NVEMU_BDEV_RBD_RESIZED)
 			bdev->size = size & ~(uint64_t)(bdev->blk_size - 1);
-		r->owner_seen = owner;
 		if (r->event_fn)
 			r->event_fn(bdev, events, r->event_arg);
 	}
@@ -581,7 +577,7 @@ int nvemu_bdev_rbd_create(const char *name, const struct nvemu_bdev_rbd_opts *o,
 	if (r->exclusive) {
 		/* Take the lock now if it is free, so a lone gateway writes at once. */
 		r->lock_err = rbd_lock_acquire(r->image, RBD_LOCK_MODE_EXCLUSIVE);
-		r->owner = r->owner_seen = !r->lock_err;
+		r->owner = !r->lock_err;
 	}
 	rc = rbd_update_watch(r->image, &r->watch, rbd_header_changed, r);
 	if (rc) {

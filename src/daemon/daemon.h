@@ -129,6 +129,7 @@ struct nvemud {
 	struct nvemud_metrics *metrics; /* --metrics (metrics.c), or NULL */
 
 	LIST_HEAD(, nvemud_rbd) rbds; /* RBD bdevs' creation parameters (rpc-bdev-rbd.c) */
+	LIST_HEAD(, rbd_job) rbd_jobs; /* bdev_rbd_create calls connecting on their threads */
 };
 
 /* ---- the instance (instance.c) */

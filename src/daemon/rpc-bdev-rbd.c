@@ -36,6 +36,8 @@ struct nvemud_rbd {
 
 /* A create in progress on its own thread. */
 struct rbd_job {
+	LIST_ENTRY(rbd_job) link; /* d->rbd_jobs while the thread runs */
+	bool listed;
 	struct nvemud *d;
 	json_t *params;
 	struct nvemu_bdev_rbd_opts o;
@@ -196,6 +198,8 @@ static void lock_tick(struct loop_src *src, void *arg)
 
 static void job_free(struct rbd_job *j)
 {
+	if (j->listed)
+		LIST_REMOVE(j, link);
 	if (j->src)
 		loop_del(j->src);
 	if (j->efd >= 0)
@@ -365,6 +369,8 @@ static int bdev_rbd_create(struct nvemud *d, json_t *params, json_t **result, st
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "thread: %s", strerror(rc));
 	}
 	j->reply = rpc_defer(d);
+	LIST_INSERT_HEAD(&d->rbd_jobs, j, link);
+	j->listed = true;
 	return RPC_DEFERRED;
 }
 
@@ -450,6 +456,20 @@ static int bdev_rbd_list(struct nvemud *d, json_t *params, json_t **result, stru
 void nvemud_rbd_free(struct nvemud *d)
 {
 	struct nvemud_rbd *r;
+	struct rbd_job *j;
+
+	/* Creates still connecting: they end within the mount timeout; nobody gets the bdev. */
+	while ((j = LIST_FIRST(&d->rbd_jobs))) {
+		struct rpc_err e = { .code = RPC_ERR_STATE };
+
+		pthread_join(j->thread, NULL);
+		if (!j->rc)
+			nvemu_bdev_destroy(j->bdev, NULL);
+		snprintf(e.msg, sizeof(e.msg), "nvemud is shutting down");
+		rpc_pending_cancel(j->reply);
+		rpc_pending_done(j->reply, NULL, &e);
+		job_free(j);
+	}
 
 	while ((r = LIST_FIRST(&d->rbds))) {
 		LIST_REMOVE(r, link);
