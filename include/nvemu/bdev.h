@@ -211,4 +211,54 @@ int nvemu_bdev_error_set_seed(struct nvemu_bdev *bdev, uint64_t seed);
 int nvemu_bdev_error_get(struct nvemu_bdev *bdev, struct nvemu_bdev **base,
 			 struct nvemu_bdev_error_rule *rules, unsigned *nr, unsigned *pending);
 
+/*
+ * The RBD backend: a Ceph RBD image through librbd's asynchronous API
+ * (docs/rbd.md). Creation connects to the cluster and opens the image, so
+ * it blocks for up to the mount timeout: call it off the event loop.
+ * Completions arrive on librbd's threads and are delivered by poll() on
+ * the caller's thread. Builds without librbd return -ENOTSUP.
+ */
+struct nvemu_bdev_rbd_opts {
+	const char *pool_name;	  /* required */
+	const char *rbd_name;	  /* required */
+	const char *user_id;	  /* cephx user without "client."; NULL: "admin" */
+	const char *cluster_name; /* Ceph cluster name; NULL: "ceph" */
+	const char *config_file;  /* a ceph.conf; NULL: Ceph's default search */
+	const char *key_file;	  /* a keyring; NULL: the configuration's */
+	const char *const *config; /* key, value, key, value, ..., NULL: rados_conf_set */
+	uint32_t blk_size;	   /* 0: 512 */
+	/*
+	 * Take RBD's exclusive lock by hand and keep it: writes are accepted
+	 * only while this client holds it (others fail with -ENOLCK); a
+	 * standby retries every second and gets it once the holder is gone.
+	 */
+	bool exclusive;
+};
+
+/* Events handed to the callback from poll(). */
+#define NVEMU_BDEV_RBD_RESIZED 0x1 /* the image's size changed; bdev->size follows */
+#define NVEMU_BDEV_RBD_LOCK    0x2 /* exclusive mode: the lock was taken or lost */
+typedef void (*nvemu_bdev_rbd_event_fn)(struct nvemu_bdev *bdev, unsigned events, void *arg);
+
+struct nvemu_bdev_rbd_info {
+	uint64_t image_size; /* bytes, as last read from the cluster */
+	bool exclusive;
+	bool lock_owner;
+	int lock_err; /* the last failed lock attempt (-errno), 0 */
+	unsigned inflight;
+	uint64_t completed, errors;
+};
+
+int nvemu_bdev_rbd_create(const char *name, const struct nvemu_bdev_rbd_opts *opts,
+			  struct nvemu_bdev **out, struct nvemu_error *err);
+/* -EINVAL if bdev is not an RBD bdev. */
+int nvemu_bdev_rbd_set_event_cb(struct nvemu_bdev *bdev, nvemu_bdev_rbd_event_fn fn, void *arg);
+int nvemu_bdev_rbd_get_info(struct nvemu_bdev *bdev, struct nvemu_bdev_rbd_info *info);
+/*
+ * Destroying an RBD bdev closes the image on a thread of its own (closing
+ * talks to the cluster). Wait for all of them, e.g. before exit:
+ * 0, or -ETIMEDOUT if some are still closing after timeout_ms.
+ */
+int nvemu_bdev_rbd_wait_closed(unsigned timeout_ms);
+
 #endif

@@ -22,6 +22,7 @@ struct nvemu_subsys_info {
 	uint32_t nn, mnan;
 	bool single_ctrl;
 	unsigned nr_ctrls, nr_ns, nr_ports;
+	uint16_t min_cntlid, max_cntlid;
 };
 
 void nvemu_subsys_info(const struct nvemu_subsys *subsys, struct nvemu_subsys_info *info);

@@ -67,6 +67,12 @@ struct nvemu_subsys_params {
 	uint32_t mnan;		  /* max namespaces, 1..nn */
 	bool single_ctrl;
 	struct nvemu_vendor vendor;
+	/*
+	 * Controller IDs given out (SPDK's min_cntlid/max_cntlid); 0: 1 and
+	 * 0xffef. Gateways exporting one subsystem use disjoint ranges: a host
+	 * refuses two controllers of one subsystem with the same ID.
+	 */
+	uint16_t min_cntlid, max_cntlid;
 };
 
 /* Defaults: nn 0xfffffffe... capped to 1024 namespaces, vendor from build+env. */

@@ -27,7 +27,7 @@ static void call(json_t *calls, const char *method, json_t *params)
 	json_array_append_new(calls, json_pack("{s:s, s:o}", "method", method, "params", params));
 }
 
-static void save_bdevs(struct nvemud *d, json_t *calls)
+static void save_bdevs(struct nvemud *d, json_t *calls, bool secrets)
 {
 	rpc_bdev_nvme_save(d, calls); /* their bdevs come with the controller */
 	for (unsigned i = 0; i < d->nr_bdevs; i++) {
@@ -49,6 +49,8 @@ static void save_bdevs(struct nvemud *d, json_t *calls)
 				json_object_set_new(p, "num_blocks", json_integer(nb));
 			call(calls, "bdev_file_create", p);
 		}
+		else if (!strcmp(bd->ops->type, "rbd"))
+			rpc_bdev_rbd_save(d, calls, bd->name, secrets);
 		else if (!strcmp(bd->ops->type, "delay"))
 			call(calls, "bdev_delay_create", rpc_bdev_delay_params(bd));
 		else if (!strcmp(bd->ops->type, "error")) {
@@ -235,11 +237,12 @@ static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 
 	nvemu_subsys_info(s, &si);
 	call(calls, "nvme_subsystem_create",
-	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b, s:s*}", "nqn", nvemu_subsys_nqn(s),
-		       "serial_number", si.sn, "model_number", si.mn, "firmware_rev", si.fr, "nn",
-		       (json_int_t)si.nn, "mnan", (json_int_t)si.mnan, "single_ctrl",
-		       si.single_ctrl, "ana_reporting", nvemu_subsys_ana_reporting(s),
-		       "state_file", nvemu_subsys_state_file(s)));
+	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b, s:i, s:i, s:s*}", "nqn",
+		       nvemu_subsys_nqn(s), "serial_number", si.sn, "model_number", si.mn,
+		       "firmware_rev", si.fr, "nn", (json_int_t)si.nn, "mnan", (json_int_t)si.mnan,
+		       "single_ctrl", si.single_ctrl, "ana_reporting",
+		       nvemu_subsys_ana_reporting(s), "min_cntlid", (int)si.min_cntlid,
+		       "max_cntlid", (int)si.max_cntlid, "state_file", nvemu_subsys_state_file(s)));
 	/* Access first, so a restored listener never serves a host it should refuse. */
 	save_tcp_access(d, s, calls);
 	save_ports(d, s, calls);
@@ -302,11 +305,16 @@ static void save_vblks(struct nvemud *d, json_t *calls)
 
 json_t *nvemud_save_config(struct nvemud *d)
 {
+	return nvemud_save_config_ex(d, false);
+}
+
+json_t *nvemud_save_config_ex(struct nvemud *d, bool secrets)
+{
 	json_t *calls = json_array();
 
 	/* The PCIe functions first: controllers are opened on them. */
 	call(calls, "emulation_functions_configure", rpc_funcs_save(d));
-	save_bdevs(d, calls);
+	save_bdevs(d, calls, secrets);
 	for (unsigned i = 0; i < d->nr_subsys; i++)
 		save_subsys(d, d->subsys[i], calls);
 	save_ctrls(d, calls);
@@ -420,7 +428,7 @@ int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *
 static int save_config(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
 {
 	const char *file = rpc_str(params, "filename");
-	json_t *cfg = nvemud_save_config(d);
+	json_t *cfg = nvemud_save_config_ex(d, rpc_bool(params, "secrets", false));
 	int ret = 0;
 
 	if (file) {
@@ -443,8 +451,11 @@ static int load_config(struct nvemud *d, json_t *params, json_t **result, struct
 
 const struct rpc_method rpc_config_methods[] = {
 	{ "save_config", save_config,
-	  (const struct rpc_param[]){ { "filename", RPC_P_STR, false, 1, 4095 }, { .name = NULL } },
-	  "The running configuration (written to filename if given), for nvemud -c." },
+	  (const struct rpc_param[]){ { "filename", RPC_P_STR, false, 1, 4095 },
+				      { "secrets", RPC_P_BOOL, false, 0, 1 },
+				      { .name = NULL } },
+	  "The running configuration (written to filename if given), for nvemud -c; "
+	  "secrets: include RBD cephx keys given in config_param." },
 	{ "load_config", load_config,
 	  (const struct rpc_param[]){ { "filename", RPC_P_STR, true, 1, 4095 }, { .name = NULL } },
 	  "Apply a configuration saved by save_config on top of the running one." },

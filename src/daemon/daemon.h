@@ -164,6 +164,8 @@ struct nvemud {
 	struct nvemud_func *funcs;
 	unsigned nr_funcs, num_pfs, num_vfs;
 	char func_dir[NVEMUD_FUNC_DIR_MAX + 1]; /* where their sockets go */
+	LIST_HEAD(, nvemud_rbd) rbds; /* RBD bdevs' creation parameters (rpc-bdev-rbd.c) */
+	LIST_HEAD(, rbd_job) rbd_jobs; /* bdev_rbd_create calls connecting on their threads */
 };
 
 /* pfs PFs with vfs VFs each, sockets in dir; -EBUSY while a controller is open on one. */
@@ -367,6 +369,8 @@ void nvemud_vblk_log(void *arg, int level, const char *msg);
 /* ---- bdev_nvme (rpc-bdev-nvme.c) */
 /* Disconnect every driven controller; after their bdevs are gone (nvemud_free). */
 void nvemud_nvme_free(struct nvemud *d);
+/* ---- bdev_rbd (rpc-bdev-rbd.c): forget the RBD bdevs' parameters (after the bdevs are gone). */
+void nvemud_rbd_free(struct nvemud *d);
 /* The bdev of "SN:n<NSID>": a namespace of a driven controller by its serial number. */
 struct nvemu_bdev *nvemud_nvme_find_sn(struct nvemud *d, const char *name);
 

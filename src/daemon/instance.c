@@ -90,6 +90,7 @@ void nvemud_free(struct nvemud *d)
 			nvemud_log(d, NVEMUD_LOG_WARN, "bdev: %s", err.msg);
 	}
 	nvemud_nvme_free(d);
+	nvemud_rbd_free(d);
 	free(d->subsys);
 	free(d->bdevs);
 	nvemud_funcs_free(d);

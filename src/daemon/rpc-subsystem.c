@@ -37,6 +37,11 @@ static int nvme_subsystem_create(struct nvemud *d, json_t *params, json_t **resu
 	if (!rpc_has(params, "mnan") && p.mnan > p.nn)
 		p.mnan = p.nn;
 	p.single_ctrl = rpc_bool(params, "single_ctrl", false);
+	p.min_cntlid = (uint16_t)rpc_uint(params, "min_cntlid", 1);
+	p.max_cntlid = (uint16_t)rpc_uint(params, "max_cntlid", 0xffef);
+	if (p.min_cntlid > p.max_cntlid)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "min_cntlid: %u is above max_cntlid %u",
+				   p.min_cntlid, p.max_cntlid);
 	if (p.mnan > p.nn)
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "mnan: at most nn (%u)", p.nn);
 	if (nvemu_nqn_validate(p.nqn, &nerr))
@@ -240,6 +245,8 @@ const struct rpc_method rpc_subsystem_methods[] = {
 				      { "nn", RPC_P_UINT, false, 1, 0xfffffffe },
 				      { "mnan", RPC_P_UINT, false, 1, 0xfffffffe },
 				      { "single_ctrl", RPC_P_BOOL, false, 0, 1 },
+				      { "min_cntlid", RPC_P_UINT, false, 1, 0xffef },
+				      { "max_cntlid", RPC_P_UINT, false, 1, 0xffef },
 				      { "ana_reporting", RPC_P_BOOL, false, 0, 1 },
 				      { "state_file", RPC_P_STR, false, 1, 4000 },
 				      { .name = NULL } },

@@ -91,6 +91,7 @@ static const struct rpc_method *const tables[] = {
 	rpc_bdev_nvme_methods,
 	rpc_emulation_methods,
 	rpc_live_update_methods,
+	rpc_bdev_rbd_methods,
 };
 
 const struct rpc_method *rpc_find_method(const char *name)

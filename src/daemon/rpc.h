@@ -116,6 +116,7 @@ void rpc_func_ctrl_json(struct nvemud *d, struct nvemud_ctrl *c, json_t *o);
 void rpc_func_save(struct nvemud *d, struct nvemud_ctrl *c, json_t *p);
 json_t *rpc_funcs_save(struct nvemud *d);
 extern const struct rpc_method rpc_live_update_methods[];
+extern const struct rpc_method rpc_bdev_rbd_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 
@@ -184,8 +185,13 @@ int rpc_bdev_error_create_on(struct nvemud *d, const char *name, struct nvemud_b
 /* rpc-bdev-nvme.c: bdev_nvme_attach_controller calls that re-attach every controller */
 void rpc_bdev_nvme_save(struct nvemud *d, json_t *calls);
 
+/* rpc-bdev-rbd.c: the bdev_rbd_create call that re-creates bdev name (cephx keys only with secrets) */
+void rpc_bdev_rbd_save(struct nvemud *d, json_t *calls, const char *name, bool secrets);
+
 /* config.c */
 json_t *nvemud_save_config(struct nvemud *d);
+/* The same, with secrets (RBD cephx keys) when asked. */
+json_t *nvemud_save_config_ex(struct nvemud *d, bool secrets);
 int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e);
 int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e);
 /* json-file.c: write JSON to path atomically (tmp + rename); never over a bdev's file or a non-regular file. */

@@ -23,6 +23,8 @@ void nvemu_subsys_info(const struct nvemu_subsys *subsys, struct nvemu_subsys_in
 		.nn = subsys->nn,
 		.mnan = subsys->mnan,
 		.single_ctrl = subsys->single_ctrl,
+		.min_cntlid = subsys->min_cntlid,
+		.max_cntlid = subsys->max_cntlid,
 		.nr_ctrls = subsys->nr_ctrls,
 		.nr_ns = subsys->nr_ns,
 		.nr_ports = subsys->nr_ports,

@@ -59,6 +59,10 @@ uint16_t nvemu_bio_errno_to_status(enum nvemu_bio_op op, int err)
 	case -ENOTCONN:
 	case -ESHUTDOWN:
 		return NVEMU_SC_GENERIC(NVME_SC_NS_NOT_READY);
+	case -ETIMEDOUT: /* a remote backend (RBD) did not answer in time: worth a retry */
+		return NVEMU_SC_GENERIC(NVME_SC_NS_NOT_READY);
+	case -ENOLCK: /* another path (gateway) holds the backend's lock: use that one */
+		return NVEMU_STATUS(NVME_SCT_PATH, NVME_SC_ANA_INACCESSIBLE);
 	default: /* -ENOMEM, -EAGAIN and the rest: DNR clear, the host may retry */
 		return NVEMU_SC_GENERIC(NVME_SC_INTERNAL);
 	}

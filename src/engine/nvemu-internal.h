@@ -208,6 +208,7 @@ struct nvemu_subsys {
 	char fr[NVEMU_FR_MAX + 1];
 	uint32_t nn, mnan;
 	bool single_ctrl;
+	uint16_t min_cntlid, max_cntlid; /* the IDs add_ctrl gives out */
 	struct nvemu_vendor vendor;
 
 	struct nvemu_port *ports;

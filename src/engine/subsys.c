@@ -147,6 +147,11 @@ int nvemu_subsys_create(const struct nvemu_subsys_params *p, struct nvemu_subsys
 		return nvemu_error_set(err, -EINVAL, "nn: must be in 1..0xfffffffe");
 	if (p->mnan < 1 || p->mnan > p->nn)
 		return nvemu_error_set(err, -EINVAL, "mnan: must be in 1..nn (%u)", p->nn);
+	if (p->max_cntlid >= 0xfff0 || p->min_cntlid >= 0xfff0)
+		return nvemu_error_set(err, -EINVAL, "max_cntlid: controller ids are 1..0xffef");
+	if (p->max_cntlid && p->min_cntlid > p->max_cntlid)
+		return nvemu_error_set(err, -EINVAL, "min_cntlid: %u is above max_cntlid %u",
+				       p->min_cntlid, p->max_cntlid);
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -166,6 +171,8 @@ int nvemu_subsys_create(const struct nvemu_subsys_params *p, struct nvemu_subsys
 	s->nn = p->nn;
 	s->mnan = p->mnan;
 	s->single_ctrl = p->single_ctrl;
+	s->min_cntlid = p->min_cntlid ? p->min_cntlid : 1;
+	s->max_cntlid = p->max_cntlid ? p->max_cntlid : 0xffef;
 	s->vendor = p->vendor;
 	s->tnvmcap = DEFAULT_TNVMCAP;
 	s->health =
@@ -458,10 +465,11 @@ int nvemu_subsys_add_ctrl_ex(struct nvemu_subsys *s, const struct nvemu_ctrl_par
 	if (id && nvemu_subsys_ctrl(s, id))
 		return nvemu_error_set(err, -EEXIST, "ctrl: controller id %u is in use", id);
 	if (!id) {
-		for (id = 1; id < 0xfff0 && nvemu_subsys_ctrl(s, id); id++)
+		for (id = s->min_cntlid; id <= s->max_cntlid && nvemu_subsys_ctrl(s, id); id++)
 			;
-		if (id == 0xfff0)
-			return nvemu_error_set(err, -ENOSPC, "ctrl: no free controller id");
+		if (id > s->max_cntlid)
+			return nvemu_error_set(err, -ENOSPC, "ctrl: no free controller id in %u..%u",
+					       s->min_cntlid, s->max_cntlid);
 	}
 
 	ctrl = calloc(1, sizeof(*ctrl));

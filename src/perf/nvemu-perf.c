@@ -44,6 +44,8 @@ struct cfg {
 	uint64_t seed;
 	uint32_t nsid;
 	uint64_t range; /* bytes, 0: the namespace */
+	uint64_t io_timeout_s; /* 0: 10 */
+	uint64_t idle_us;      /* sleep when a poll finds nothing; 0: busy-poll */
 };
 
 struct stats {
@@ -367,6 +369,8 @@ static void run(struct perf *p)
 		}
 		if (idle && nvemu_drv_ctrl_state(p->ctrl) != NVEMU_DRV_STATE_ENABLED)
 			usleep(1000);
+		else if (idle && p->c.idle_us)
+			usleep((useconds_t)p->c.idle_us);
 	}
 }
 
@@ -435,6 +439,9 @@ static void usage(FILE *f)
 		"      --seed N             pattern seed (1)\n"
 		"      --nsid N             namespace (the first)\n"
 		"      --range BYTES        use only the first BYTES of the namespace\n"
+		"      --io-timeout SECONDS a command not completed by then is aborted (10)\n"
+		"      --idle-us N          sleep N us when a poll finds nothing (0: busy-poll),\n"
+		"                           to leave the CPU to a backend on the same machine\n"
 		"      --hostnqn NQN, --hdgst, --ddgst   NVMe/TCP options\n"
 		"      --json               one JSON object instead of the table\n"
 		"      --quiet              no per-error messages\n");
@@ -491,7 +498,9 @@ enum {
 	O_QUIET,
 	O_TRADDR,
 	O_TRSVCID,
-	O_SUBNQN
+	O_SUBNQN,
+	O_IO_TIMEOUT,
+	O_IDLE_US
 };
 
 static const struct option long_opts[] = {
@@ -505,6 +514,8 @@ static const struct option long_opts[] = {
 	{"ios", required_argument, NULL, 'N'},
 	{"verify", no_argument, NULL, 'V'},
 	{"seed", required_argument, NULL, O_SEED},
+	{"io-timeout", required_argument, NULL, O_IO_TIMEOUT},
+	{"idle-us", required_argument, NULL, O_IDLE_US},
 	{"nsid", required_argument, NULL, O_NSID},
 	{"range", required_argument, NULL, O_RANGE},
 	{"hostnqn", required_argument, NULL, O_HOSTNQN},
@@ -557,6 +568,10 @@ static int parse_opt(struct cfg *c, int opt, const char *arg, bool *have_trid)
 		return parse_num(arg, 0xfffffffe, &v) || !v ? -1 : (c->nsid = (uint32_t)v, 0);
 	case O_RANGE:
 		return parse_num(arg, UINT64_MAX, &c->range);
+	case O_IDLE_US:
+		return parse_num(arg, 100000, &c->idle_us);
+	case O_IO_TIMEOUT:
+		return parse_num(arg, 3600, &c->io_timeout_s) || !c->io_timeout_s ? -1 : 0;
 	case O_HOSTNQN:
 		snprintf(c->o.hostnqn, sizeof(c->o.hostnqn), "%s", arg);
 		return 0;
@@ -633,7 +648,7 @@ static int parse_args(struct cfg *c, int argc, char **argv)
 	c->o.num_io_queues = (uint16_t)c->nq;
 	c->o.io_queue_size = (uint16_t)(c->qd + 1);
 	c->o.ctrl_loss_timeout_ms = 30000;
-	c->o.io_timeout_ms = 10000;
+	c->o.io_timeout_ms = c->io_timeout_s ? (uint32_t)c->io_timeout_s * 1000 : 10000;
 	return 0;
 }
 

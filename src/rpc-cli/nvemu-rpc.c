@@ -31,10 +31,10 @@
 /* The daemon refuses requests over 1 MiB; replies (save_config) may be larger. */
 #define MAX_REPLY	(64u << 20)
 
-enum ptype { P_STRING, P_INT, P_BOOL, P_UUID };
+enum ptype { P_STRING, P_INT, P_BOOL, P_UUID, P_JSON };
 
 static const char *const ptype_name[] = {
-	[P_STRING] = "string", [P_INT] = "int", [P_BOOL] = "bool", [P_UUID] = "uuid",
+	[P_STRING] = "string", [P_INT] = "int", [P_BOOL] = "bool", [P_UUID] = "uuid", [P_JSON] = "json",
 };
 
 struct param {
@@ -88,6 +88,9 @@ static const struct method methods[] = {
 		{ "nn", P_INT, 0, false, "largest NSID allowed (1-0xFFFFFFFE, default 0xFFFFFFFE)" },
 		{ "mnan", P_INT, 0, false, "maximum number of namespaces (default 1024)" },
 		{ "single_ctrl", P_BOOL, 0, false, "restrict the subsystem to one controller" },
+		{ "min_cntlid", P_INT, 0, false, "lowest controller ID given out (default 1)" },
+		{ "max_cntlid", P_INT, 0, false,
+		  "highest controller ID given out (default 0xffef); gateways of one subsystem use disjoint ranges" },
 		{ "ana_reporting", P_BOOL, 'r', false,
 		  "report Asymmetric Namespace Access (multipath: ANA log, per-listener states)" },
 		{ "state_file", P_STRING, 0, false,
@@ -191,6 +194,25 @@ static const struct method methods[] = {
 		{ "dnr", P_BOOL, 0, false, "set Do Not Retry on sct/sc" },
 	} },
 	{ "bdev_error_list", "List error bdevs with their rules and held I/O", {
+		{ "name", P_STRING, 'b', false, "only this bdev" },
+	} },
+	{ "bdev_rbd_create", "Create a bdev on a Ceph RBD image (librbd)", {
+		BDEV_NAME,
+		{ "pool_name", P_STRING, 0, true, "Ceph pool" },
+		{ "rbd_name", P_STRING, 0, true, "RBD image in the pool" },
+		{ "block_size", P_INT, 0, false, "block size in bytes (default 512)" },
+		{ "user_id", P_STRING, 0, false, "cephx user without client. (default admin)" },
+		{ "cluster_name", P_STRING, 0, false, "Ceph cluster name (default ceph)" },
+		{ "config_file", P_STRING, 0, false, "a ceph.conf (default: Ceph's search)" },
+		{ "key_file", P_STRING, 0, false, "a keyring file" },
+		{ "config_param", P_JSON, 0, false,
+		  "Ceph settings as JSON, e.g. '{\"mon_host\": \"127.0.0.1:6789\"}'" },
+		{ "config", P_JSON, 0, false, "SPDK's name for config_param" },
+		{ "exclusive", P_BOOL, 0, false,
+		  "hold RBD's exclusive lock; writes only while held (multi-gateway)" },
+	} },
+	{ "bdev_rbd_delete", "Delete an RBD bdev (the image stays)", { BDEV_NAME } },
+	{ "bdev_rbd_list", "List RBD bdevs: parameters, lock owner, I/O counters", {
 		{ "name", P_STRING, 'b', false, "only this bdev" },
 	} },
 	{ "bdev_list", "List bdevs", {
@@ -325,6 +347,7 @@ static const struct method methods[] = {
 	{ "nvme_controller_iostat", "Show per-queue I/O counts", { CTRL_REQ } },
 	{ "save_config", "Print the running configuration (for nvemud -c)", {
 		{ "filename", P_STRING, 'f', false, "write it to this file instead" },
+		{ "secrets", P_BOOL, 0, false, "include secrets (RBD cephx keys in config_param)" },
 	} },
 	{ "load_config", "Apply a configuration saved by save_config", {
 		{ "filename", P_STRING, 'f', true, "configuration file" },
@@ -595,6 +618,15 @@ static json_t *convert(const struct param *p, const char *s)
 			return NULL;
 		}
 		return json_string(s);
+	case P_JSON: {
+		json_error_t jerr;
+		json_t *j = json_loads(s, JSON_DECODE_ANY, &jerr);
+
+		if (!j)
+			fprintf(stderr, "%s: --%s: expected JSON, e.g. '{\"key\": \"value\"}': %s\n",
+				prog, p->name, jerr.text);
+		return j;
+	}
 	case P_STRING:
 		break;
 	}

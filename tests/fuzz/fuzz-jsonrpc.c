@@ -192,6 +192,16 @@ static json_t *gen_value(struct rd *r, const struct rpc_param *p)
 	case RPC_P_UUID:
 		return json_string(PICK(r, words));
 	case RPC_P_OBJ:
+		/* Key/value maps (bdev_rbd_create's config_param): words as keys, some values not strings. */
+		if (sel & 4) {
+			json_t *o = json_object();
+
+			for (unsigned k = byte(r) % 4; k; k--)
+				json_object_set_new(o, PICK(r, words),
+						    sel & 8 ? json_integer(byte(r))
+							    : json_string(PICK(r, words)));
+			return o;
+		}
 		return json_object();
 	}
 	return json_null();

@@ -806,10 +806,51 @@ static void test_file_fifo(void **state)
 	assert_int_equal(rmdir(path), 0);
 }
 
+/* The RBD backend's checks that need no cluster (tests/ceph/ has the rest). */
+static void test_rbd_args(void **state)
+{
+	static const char *const bad_opt[] = { "no_such_ceph_option", "1", NULL };
+	static const char *const no_mon[] = { "mon_host", "", NULL };
+	struct nvemu_bdev_rbd_opts o = { .pool_name = "rbd", .rbd_name = "img" };
+	struct nvemu_error err = { 0 };
+	struct nvemu_bdev *b = NULL, *ram;
+
+	(void)state;
+	o.pool_name = NULL;
+	assert_int_equal(nvemu_bdev_rbd_create("R", &o, &b, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "pool_name"));
+	o.pool_name = "rbd";
+	o.rbd_name = "";
+	assert_int_equal(nvemu_bdev_rbd_create("R", &o, &b, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "rbd_name"));
+	o.rbd_name = "img";
+	o.blk_size = 1000;
+	assert_int_equal(nvemu_bdev_rbd_create("R", &o, &b, &err), -EINVAL);
+	o.blk_size = 0;
+	assert_int_equal(nvemu_bdev_rbd_create("bad name", &o, &b, &err), -EINVAL);
+	o.config = bad_opt;
+	assert_int_equal(nvemu_bdev_rbd_create("R", &o, &b, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not a Ceph option"));
+	o.config = no_mon;
+	o.config_file = "/nonexistent/ceph.conf";
+	assert_int_not_equal(nvemu_bdev_rbd_create("R", &o, &b, &err), 0);
+	assert_non_null(strstr(err.msg, "config_file"));
+	o.config_file = NULL;
+	assert_int_equal(nvemu_bdev_rbd_create("R", &o, &b, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "no monitor address"));
+	assert_null(b);
+	assert_int_equal(nvemu_bdev_ram_create("M", 4096, 512, &ram, &err), 0);
+	assert_int_equal(nvemu_bdev_rbd_get_info(ram, NULL), -EINVAL);
+	assert_int_equal(nvemu_bdev_rbd_set_event_cb(ram, NULL, NULL), -EINVAL);
+	assert_int_equal(nvemu_bdev_destroy(ram, &err), 0);
+	assert_int_equal(nvemu_bdev_rbd_wait_closed(100), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_null),
+		cmocka_unit_test(test_rbd_args),
 		cmocka_unit_test(test_ram_roundtrip),
 		cmocka_unit_test(test_ram_sparse),
 		cmocka_unit_test(test_ram_thousand),

@@ -143,6 +143,39 @@ static void single_ctrl(void **state)
 	nvemu_subsys_destroy(s);
 }
 
+/* Gateways of one subsystem hand out disjoint controller ID ranges. */
+static void cntlid_range(void **state)
+{
+	struct nvemu_subsys_params p;
+	struct nvemu_port_params pp;
+	struct nvemu_subsys *s;
+	struct nvemu_error err = {0};
+	uint16_t port, c;
+
+	(void)state;
+	nvemu_subsys_params_init(&p);
+	p.min_cntlid = 9;
+	p.max_cntlid = 3;
+	assert_int_equal(nvemu_subsys_create(&p, &s, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "min_cntlid"));
+	p.max_cntlid = 0xfff0;
+	assert_int_equal(nvemu_subsys_create(&p, &s, &err), -EINVAL);
+	p.min_cntlid = 100;
+	p.max_cntlid = 101;
+	assert_int_equal(nvemu_subsys_create(&p, &s, &err), 0);
+	nvemu_port_params_init(&pp, NVEMU_PORT_TCP);
+	assert_int_equal(nvemu_subsys_add_port(s, &pp, &port, &err), 0);
+	assert_int_equal(nvemu_subsys_add_ctrl(s, port, &c, &err), 0);
+	assert_int_equal(c, 100);
+	assert_int_equal(nvemu_subsys_add_ctrl(s, port, &c, &err), 0);
+	assert_int_equal(c, 101);
+	assert_int_equal(nvemu_subsys_add_ctrl(s, port, &c, &err), -ENOSPC);
+	assert_int_equal(nvemu_subsys_remove_ctrl(s, 100, &err), 0);
+	assert_int_equal(nvemu_subsys_add_ctrl(s, port, &c, &err), 0);
+	assert_int_equal(c, 100);
+	nvemu_subsys_destroy(s);
+}
+
 static void namespaces(void **state)
 {
 	struct nvemu_subsys_params p;
@@ -638,6 +671,7 @@ int main(void)
 		cmocka_unit_test(subsys_params),
 		cmocka_unit_test(ports_and_ctrls),
 		cmocka_unit_test(single_ctrl),
+		cmocka_unit_test(cntlid_range),
 		cmocka_unit_test(namespaces),
 		cmocka_unit_test(vendor_identity),
 		cmocka_unit_test(vendor_identity_aliases),

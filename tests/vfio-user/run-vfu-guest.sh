@@ -39,6 +39,9 @@
 # - NVEMU_VFU_FWD_EXAMPLE: the admin command forwarder example
 #   (examples/admin-fwd-example.c), started on @RUN@/fwd.sock with the model
 #   number "forwarded by example" for the guest to turn forwarding on.
+# - NVEMU_VFU_SETUP: a program run once nvemud is up, as
+#   PROGRAM NVEMU_RPC RPC_SOCKET, to add what the script needs (e.g. an RBD
+#   namespace, tests/ceph/rbd-vfu.sh); its failure fails the run.
 # - NVEMU_VFU_QEMU_EXTRA: more QEMU arguments (blank-separated words), e.g.
 #   QEMU's own -device nvme for bench/vfio-user-vs-qemu-nvme.sh.
 set -eu
@@ -189,6 +192,9 @@ else
 		fi
 		rpc nvme_namespace_create --nqn nqn.2014-08.io.nvemu:default -b VfuBig -n 16 >/dev/null
 		rpc nvme_controller_attach_ns -c NVMeCtrl1 -n 16 >/dev/null
+		if [ -n "${NVEMU_VFU_SETUP:-}" ]; then
+			"$NVEMU_VFU_SETUP" "$rpc_cli" "$rpcsock" || { echo "run-vfu-guest: $NVEMU_VFU_SETUP failed" >&2; exit 1; }
+		fi
 	fi
 fi
 
