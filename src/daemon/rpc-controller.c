@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "reactor.h"
 #include "rpc.h"
 #include "teardown.h"
 #include <nvemu/tcp.h>
@@ -753,9 +754,10 @@ static int nvme_controller_iostat(struct nvemud *d, json_t *params, json_t **res
 		if (!nvemu_ctrl_state_queue_valid(ctrl, NVEMU_STATE_SQ, q) &&
 		    !nvemud_queue_stat(ctrl, NVEMU_STATE_SQ, q, "requests"))
 			continue;
-		/* core_id: the reactor serving the queue; one event-loop thread today. */
+		/* core_id: the reactor serving the queue (NVMe/TCP I/O queues; others: 0). */
 		json_array_append_new(qs, json_pack("{s:i, s:i, s:I, s:I, s:I}", "queue_id", q,
-						    "core_id", 0,
+						    "core_id",
+						    (int)nvemud_tcp_queue_reactor(d, ctrl, (uint16_t)q),
 						    "read_io_count", (json_int_t)reads,
 						    "write_io_count", (json_int_t)writes,
 						    "flush_io_count", (json_int_t)flushes));

@@ -114,6 +114,12 @@ try:
     reactors = queue_reactors(a.cntlid)
     tap.ok(sorted(reactors) == [0, 0, 1, 1],
            "four I/O queues spread over the two reactors, two each", str(reactors))
+    ctrls = d.rpc("nvme_controller_list", "--nqn", NQN) or []
+    name = next((c.get("name") for c in ctrls if c.get("ctrl") == a.cntlid), None)
+    ios = d.rpc("nvme_controller_iostat", "-c", name) if name else None
+    cores = [q["core_id"] for q in (ios or {}).get("queues", [])]
+    tap.ok(sorted(cores) == [0, 0, 1, 1],
+           "nvme_controller_iostat: each queue's core_id is its reactor", f"{name} {cores}")
 
     errs = run_queues(qs, 1, 150)
     tap.ok(not errs, "four queues write and read back 150 times each at once (RAM namespace)",
