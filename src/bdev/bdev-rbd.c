@@ -498,7 +498,23 @@ static int rbd_connect(struct rbd_bdev *r, const struct nvemu_bdev_rbd_opts *o,
 			return nvemu_error_set(err, rc, "rbd: config_param %s: bad value %s: %s",
 					       kv[0], kv[1], strerror(-rc));
 	}
-	rc = rados_connect(r->cluster);
+	/*
+	 * No monitor address: librados would look for one in DNS (SRV records),
+	 * a query to whatever resolver the machine has and a wait for its
+	 * timeout. nvemu wants the address given, so refuse before that.
+	 */
+	{
+		char mon[16] = "";
+
+		if (rados_conf_get(r->cluster, "mon_host", mon, sizeof(mon)) == -ENAMETOOLONG)
+			mon[0] = 'x';
+		if (!mon[0] && rados_conf_get(r->cluster, "mon_addr", mon, sizeof(mon)) == -ENAMETOOLONG)
+			mon[0] = 'x';
+		if (!mon[0])
+			rc = -ENOENT;
+		else
+			rc = rados_connect(r->cluster);
+	}
 	if (rc == -ENOENT)
 		return nvemu_error_set(err, -EINVAL,
 				       "rbd: cluster %s: no monitor address (give config_file, or "
