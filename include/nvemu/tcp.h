@@ -69,12 +69,28 @@ enum {
 
 #define NVEMU_TCP_DEFAULT_IO_QUEUES 128
 
+/* What a message is about; NULL / -1 when not known (yet). */
+struct nvemu_tcp_log_ctx {
+	const char *site; /* the message's format: one per kind of message */
+	const char *peer; /* the host's "ADDR:PORT" */
+	const char *hostnqn;
+	const char *subnqn;
+	int cntlid;
+	int qid;
+};
+
 struct nvemu_tcp_target_params {
 	const struct nvemu_tcp_loop_ops *ops; /* NULL: the built-in epoll loop */
 	void *loop;
 	/* NULL: messages go to stderr (warnings and errors only). */
 	void (*log)(void *arg, int level, const char *msg);
 	void *log_arg;
+	/*
+	 * Messages about a connection or association, with what they concern
+	 * (for structured logs and per-peer rate limiting); NULL: log is used.
+	 */
+	void (*log_ctx)(void *arg, int level, const struct nvemu_tcp_log_ctx *ctx,
+			const char *msg);
 	uint32_t maxh2cdata;	 /* 0: 128 KiB */
 	uint16_t num_io_queues;	 /* per controller; 0: NVEMU_TCP_DEFAULT_IO_QUEUES (128) */
 	uint16_t queue_depth;	 /* I/O queue entries (MQES+1), 0: 128; at most 256 */

@@ -15,6 +15,8 @@
 #include <nvemu/nvemu.h>
 #include <nvemu/vhost-blk.h>
 
+#include "log.h"
+
 #define NVEMUD_DEFAULT_SOCKET "/var/tmp/nvemu.sock"
 #define NVEMUD_DEFAULT_NQN "nqn.2014-08.io.nvemu:default"
 #define NVEMUD_CTRL_NAME_MAX 32
@@ -85,6 +87,7 @@ struct nvemud {
 	struct loop *loop; /* NULL in-process (tests): backends are polled directly */
 	struct rpc_server *server;
 	int log_level;
+	struct nvemud_logger logger; /* sinks and the rate limiter (log.c) */
 
 	struct nvemu_subsys **subsys; /* creation order */
 	unsigned nr_subsys;

@@ -234,6 +234,11 @@ struct nvemu_tcp_target {
 /* target.c */
 void tcp_log(struct nvemu_tcp_target *t, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* About a connection / an association: with their peer, host, controller and queue. */
+void tcp_log_conn(struct tcp_conn *c, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void tcp_log_assoc(struct tcp_assoc *a, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 struct tcp_subsys *tcp_find_subsys(struct nvemu_tcp_target *t, const struct nvemu_subsys *s);
 void tcp_fd_mod(struct tcp_conn *c, uint32_t events);
 
