@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nvemu/mctp.h>
@@ -114,6 +115,10 @@ static void usage(FILE *f)
 		"                      at most %u). An idle daemon always sleeps.\n"
 		"  --idle-poll-ms N    how often to look at memory that nothing signals\n"
 		"                      (mmapped doorbells) while idle (1..%u, default %u)\n"
+		"  --log-target T      where messages go: auto (the journal, with fields\n"
+		"                      such as NVEMU_HOSTNQN, when stderr is connected to\n"
+		"                      it; default), stderr, journal, or journal:/PATH (a\n"
+		"                      socket speaking the journal's native protocol)\n"
 		"  -v, --verbose       more messages (repeat: debug, trace)\n"
 		"  -q, --quiet         errors only\n"
 		"  -h, --help          this help\n"
@@ -139,15 +144,80 @@ static int parse_uint_opt(const char *name, const char *arg, unsigned min, unsig
 	return 0;
 }
 
+struct sig_ctx {
+	struct nvemud *d;
+	const char *config; /* -c, what SIGHUP re-reads */
+};
+
+/*
+ * SIGHUP: apply what changed in the configuration file, keeping the hosts
+ * of unchanged objects; systemd hears RELOADING=1, then READY=1 and a
+ * STATUS= line saying what was applied and what failed.
+ */
+static void reload(struct nvemud *d, const char *config)
+{
+	struct rpc_err e = { 0 };
+	struct timespec ts;
+	json_t *r = NULL;
+	char st[512];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(st, sizeof(st), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	nvemud_sd_notify(st);
+	if (!config) {
+		nvemud_log(d, NVEMUD_LOG_WARN,
+			   "reload: started without -c, there is no configuration file to re-read");
+		nvemud_sd_notify("READY=1\nSTATUS=serving (reload: no configuration file)");
+		return;
+	}
+	if (nvemud_reload_config_file(d, config, &r, &e)) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "reload %s: %s; nothing changed", config, e.msg);
+		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving; reload failed: %.400s", e.msg);
+		nvemud_sd_notify(st);
+		return;
+	}
+	snprintf(st, sizeof(st),
+		 "reloaded %s: %zu added, %zu removed, %zu changed, %lld unchanged, %zu ignored, %zu failed",
+		 config, json_array_size(json_object_get(r, "added")),
+		 json_array_size(json_object_get(r, "removed")),
+		 json_array_size(json_object_get(r, "changed")),
+		 (long long)json_integer_value(json_object_get(r, "unchanged")),
+		 json_array_size(json_object_get(r, "ignored")),
+		 json_array_size(json_object_get(r, "failed")));
+	nvemud_log(d, json_array_size(json_object_get(r, "failed")) ? NVEMUD_LOG_ERR :
+								      NVEMUD_LOG_INFO,
+		   "%s", st);
+	for (const char *const *l = (const char *const[]){ "added", "removed", "changed", NULL };
+	     *l; l++) {
+		json_t *v;
+		size_t i;
+
+		json_array_foreach(json_object_get(r, *l), i, v)
+			nvemud_log(d, NVEMUD_LOG_INFO, "reload: %.7s %s", *l, json_string_value(v));
+	}
+	{
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", st);
+		nvemud_sd_notify(msg);
+	}
+	json_decref(r);
+}
+
 static void signal_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 {
-	struct nvemud *d = arg;
+	struct sig_ctx *sc = arg;
 	struct signalfd_siginfo si;
 
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	nvemud_log(d, NVEMUD_LOG_INFO, "%s: shutting down", strsignal((int)si.ssi_signo));
-	loop_stop(d->loop);
+	if (si.ssi_signo == SIGHUP) {
+		reload(sc->d, sc->config);
+		return;
+	}
+	nvemud_log(sc->d, NVEMUD_LOG_INFO, "%s: shutting down", strsignal((int)si.ssi_signo));
+	loop_stop(sc->d->loop);
 }
 
 static void warn_vendor(struct nvemud *d)
@@ -245,6 +315,7 @@ struct nvemud_opts {
 	unsigned poll_us, idle_poll_ms;
 	const char *mi_serial;
 	const char *metrics;
+	const char *log_target; /* --log-target */
 };
 
 enum {
@@ -260,6 +331,7 @@ enum {
 	OPT_IDLE_POLL_MS,
 	OPT_MI_SERIAL,
 	OPT_METRICS,
+	OPT_LOG_TARGET,
 };
 
 /* Each --client option and the virtio_blk_controller_create parameter it sets. */
@@ -381,6 +453,7 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "idle-poll-ms", required_argument, NULL, OPT_IDLE_POLL_MS },
 		{ "mi-serial", required_argument, NULL, OPT_MI_SERIAL },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "log-target", required_argument, NULL, OPT_LOG_TARGET },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -419,6 +492,9 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 			break;
 		case OPT_METRICS:
 			o->metrics = optarg;
+			break;
+		case OPT_LOG_TARGET:
+			o->log_target = optarg;
 			break;
 		case OPT_POLL_US:
 			if (parse_uint_opt("--poll-us", optarg, 0, LOOP_BUSY_POLL_US_MAX, &o->poll_us))
@@ -520,7 +596,7 @@ static int load_default(struct nvemud *d, const struct nvemud_opts *o)
 	return 0;
 }
 
-/* SIGINT/SIGTERM arrive on a signalfd (the loop stops); SIGPIPE is ignored. */
+/* SIGINT/SIGTERM (the loop stops) and SIGHUP (reload) arrive on a signalfd; SIGPIPE is ignored. */
 static int signal_fd(void)
 {
 	sigset_t mask;
@@ -528,6 +604,7 @@ static int signal_fd(void)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -565,10 +642,26 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 {
 	struct nvemu_error err = { 0 };
 	struct loop_src *sig_src, *wd;
-	int ret = 1;
+	struct sig_ctx sc = { .d = d, .config = o->config };
+	char apath[108], amsg[160];
+	int ret = 1, afd;
 
-	/* Refuse early if another daemon serves the socket, before building anything. */
-	if (rpc_server_start(d, o->sock, &err)) {
+	/* Socket activation (nvemud.socket): systemd holds the RPC socket. */
+	afd = nvemud_sd_listen_fd("rpc", apath, sizeof(apath), amsg, sizeof(amsg));
+	if (afd == -2) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "%s", amsg);
+		return 1;
+	}
+	if (afd >= 0) {
+		if (o->rpc_given && strcmp(o->sock, apath))
+			nvemud_log(d, NVEMUD_LOG_WARN, "-r %s: serving the activated socket %s instead",
+				   o->sock, apath);
+		if (rpc_server_adopt(d, afd, apath, &err)) {
+			nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
+			return 1;
+		}
+	} else if (rpc_server_start(d, o->sock, &err)) {
+		/* Refuse early if another daemon serves the socket, before building anything. */
 		nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
 		return 1;
 	}
@@ -586,7 +679,7 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 		nvemud_log(d, NVEMUD_LOG_ERR, "--metrics: %s", err.msg);
 		goto out;
 	}
-	sig_src = loop_add_fd(d->loop, sfd, EPOLLIN, signal_cb, d);
+	sig_src = loop_add_fd(d->loop, sfd, EPOLLIN, signal_cb, &sc);
 	if (!sig_src) {
 		nvemud_log(d, NVEMUD_LOG_ERR, "cannot watch signals");
 		goto out;
@@ -629,6 +722,15 @@ int main(int argc, char **argv)
 	if (!d) {
 		fprintf(stderr, "nvemud: out of memory\n");
 		return 1;
+	}
+	{
+		char msg[160];
+
+		if (nvemud_log_open(&d->logger, o.log_target, msg, sizeof(msg))) {
+			fprintf(stderr, "nvemud: %s\n", msg);
+			nvemud_free(d);
+			return 2;
+		}
 	}
 	warn_vendor(d);
 	ret = serve(d, &o, sfd);
