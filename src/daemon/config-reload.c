@@ -450,9 +450,10 @@ int nvemud_reload_config(struct nvemud *d, json_t *cfg, json_t **reportp, struct
 								 report, "unchanged")) + 1));
 			continue;
 		}
-		if (st == ST_GONE)
-			note(report, "removed", key);
 		rm = removal(key, objs[i]);
+		/* allow_any_host and health have no removal: they go with their subsystem. */
+		if (st == ST_GONE && rm)
+			note(report, "removed", key);
 		if (rm)
 			run_call(d, rm, st == ST_GONE ? "remove" : "change", key, report);
 		json_decref(rm);

@@ -234,6 +234,7 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 	STAILQ_INIT(&c->tx);
 	STAILQ_INIT(&c->tx_free);
 	c->state = CONN_IC;
+	c->log_qid = -1;
 	c->rx = RX_CH;
 	c->maxh2cdata = t->p.maxh2cdata;
 	c->rx_start_ns = nvemu_now_ns();

@@ -341,6 +341,7 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 
 	c->assoc = a;
 	c->sq = nvemu_ctrl_connect_queue(ctrl, 0, sqsize + 1);
+	c->log_qid = 0;
 	c->connected = true;
 	c->sqflow_off = cattr & (1u << 2);
 	tcp_log_conn(c, NVEMU_TCP_LOG_INFO, "%s: host %s connected to %s: controller %u, KATO %u ms",
@@ -400,6 +401,7 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	a->io[qid] = c;
 	c->assoc = a;
 	c->sq = nvemu_ctrl_connect_queue(ctrl, qid, sqsize + 1);
+	c->log_qid = qid;
 	c->connected = true;
 	c->sqflow_off = cattr & (1u << 2);
 	tcp_cmd_respond(cmd, 0, cntlid, 0);
@@ -428,6 +430,7 @@ static void connect_discovery(struct tcp_cmd *cmd, uint16_t qid, uint16_t sqsize
 	c->connected = true;
 	c->disc_sq = (struct nvemu_sq){.valid = true, .size = sqsize + 1};
 	c->sq = &c->disc_sq;
+	c->log_qid = 0;
 	c->sqflow_off = cattr & (1u << 2);
 	c->kato_ms = kato;
 	c->last_ka_ns = nvemu_now_ns();

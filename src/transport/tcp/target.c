@@ -64,8 +64,8 @@ void tcp_log_conn(struct tcp_conn *c, int level, const char *fmt, ...)
 	struct nvemu_tcp_log_ctx ctx = { .site = fmt, .peer = c->peer, .cntlid = -1, .qid = -1 };
 	va_list ap;
 
+	ctx.qid = c->log_qid;
 	if (c->connected) {
-		ctx.qid = tcp_conn_qid(c);
 		assoc_ctx(c->assoc, &ctx);
 		if (c->disc)
 			ctx.cntlid = c->disc_cntlid;

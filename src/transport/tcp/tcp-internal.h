@@ -173,6 +173,7 @@ struct tcp_conn {
 	 */
 	struct nvemu_sq *sq;
 	struct nvemu_sq disc_sq;
+	int log_qid; /* the queue Connect made, -1 before: for messages after it is let go */
 	struct tcp_assoc *assoc;
 	struct tcp_cmd **cmds; /* slots by transfer tag, allocated on first use */
 	unsigned nr_cmds;      /* 1 until Connect, then the queue's entries */
