@@ -73,10 +73,12 @@ UNIT=$X/lib/systemd/system/nvemud.service
 if command -v systemd-analyze >/dev/null 2>&1; then
 	# verify checks ExecStart's binary: point it at the extracted one.
 	sed "s|/usr/bin/nvemud|$X/usr/bin/nvemud|" "$UNIT" >"$T/nvemud.service"
-	if LD_LIBRARY_PATH=$X/usr/lib/x86_64-linux-gnu systemd-analyze verify --man=no "$T/nvemud.service" >"$T/verify" 2>&1 && ! grep -v "^$" "$T/verify" | grep -qv "is not executable: No such file"; then
-		ok "systemd-analyze verify nvemud.service"
+	cp "$X/lib/systemd/system/nvemud.socket" "$T/nvemud.socket"
+	grep -q "^ExecReload=" "$T/nvemud.service" && ok "nvemud.service has ExecReload" || nok "nvemud.service has ExecReload"
+	if LD_LIBRARY_PATH=$X/usr/lib/x86_64-linux-gnu systemd-analyze verify --man=no "$T/nvemud.socket" "$T/nvemud.service" >"$T/verify" 2>&1 && ! grep -v "^$" "$T/verify" | grep -qv "is not executable: No such file"; then
+		ok "systemd-analyze verify nvemud.socket nvemud.service"
 	else
-		nok "systemd-analyze verify nvemud.service"
+		nok "systemd-analyze verify nvemud.socket nvemud.service"
 		diag "$(cat "$T/verify")"
 	fi
 fi
