@@ -399,8 +399,7 @@ static int by_order(const void *a, const void *b)
 int nvemud_reload_config(struct nvemud *d, json_t *cfg, json_t **reportp, struct rpc_err *e)
 {
 	json_t *v = json_object_get(cfg, "nvemu_config"), *fcalls = json_object_get(cfg, "calls");
-	json_t *running, *run, *file, *report, **objs, *o, *c, *rkeys = json_array(),
-							       *fkeys = json_array();
+	json_t *running, *run, *file, *report, **objs, *o, *c, *rkeys, *fkeys;
 	const char *k;
 	size_t n = 0, i;
 
@@ -414,6 +413,8 @@ int nvemud_reload_config(struct nvemud *d, json_t *cfg, json_t **reportp, struct
 		if (!json_is_string(json_object_get(c, "method")))
 			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
 					   "calls[%zu].method: must be a string", i);
+	rkeys = json_array();
+	fkeys = json_array();
 	running = nvemud_save_config(d);
 	run = group(json_object_get(running, "calls"), rkeys);
 	file = group(fcalls, fkeys);

@@ -729,6 +729,9 @@ int main(int argc, char **argv)
 		if (nvemud_log_open(&d->logger, o.log_target, msg, sizeof(msg))) {
 			fprintf(stderr, "nvemud: %s\n", msg);
 			nvemud_free(d);
+			loop_free(loop);
+			close(sfd);
+			json_decref(o.clients);
 			return 2;
 		}
 	}

@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 			case 1: /* insert a byte */
 				if (len < sizeof(buf)) {
 					memmove(buf + pos + 1, buf + pos, len - pos);
-					buf[pos] = (uint8_t)"{}[]\",:0123"[rand() % 13];
+					buf[pos] = (uint8_t)"{}[]\",:0123"[rand() % 11];
 					len++;
 				}
 				break;
