@@ -41,7 +41,8 @@ if [ ! -f "$CACHE/root.tar" ] || [ "$(cat "$CACHE/root.pkgs" 2>/dev/null)" != "$
 		>"$CACHE/debootstrap.log" 2>&1; then
 		# What a booted test needs nothing of: documentation, locales, apt's lists.
 		rm -rf "$CACHE/tmp/usr/share/doc" "$CACHE/tmp/usr/share/man" "$CACHE/tmp/usr/share/locale" \
-			"$CACHE/tmp/var/cache/apt"/*.bin "$CACHE/tmp/var/lib/apt/lists"/*_Packages
+			"$CACHE/tmp/var/cache/apt"/*.bin "$CACHE/tmp/var/lib/apt/lists"/*_Packages \
+			"$CACHE/tmp/var/cache/apt/archives"/*.deb "$CACHE/tmp/usr/lib/x86_64-linux-gnu/gconv"
 		tar -C "$CACHE/tmp" -cf "$CACHE/root.tar" . && echo "$PKGS" >"$CACHE/root.pkgs"
 		ok "debootstrap bookworm with systemd and nvme-cli ($(($(date +%s) - start)) s, cached)"
 	else
@@ -84,11 +85,13 @@ fi
 kver=$(cat "$CACHE/kver")
 
 T=$(mktemp -d /var/tmp/nvemu-sdguest.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "${NVEMU_KEEP:-}" ] || rm -rf "$T"' EXIT
 G=$T/root
 mkdir -p "$G"
 tar -C "$G" -xf "$CACHE/root.tar"
-cp -a "$CACHE/modules/lib" "$G/"
+# /lib is /usr/lib (merged /usr).
+mkdir -p "$G/usr/lib/modules"
+cp -a "$CACHE/modules/lib/modules/$kver" "$G/usr/lib/modules/"
 depmod -b "$G" "$kver"
 mkdir -p "$G/tmp/debs"
 cp "$DEBS"/nvemu_*.deb "$DEBS"/libnvemu0_*.deb "$G/tmp/debs/"
@@ -101,8 +104,6 @@ else
 	finish
 fi
 rm -rf "$G/tmp/debs"
-[ -e "$G/etc/systemd/system/sockets.target.wants/nvemud.socket" ] &&
-	ok "the package enables nvemud.socket" || nok "the package enables nvemud.socket"
 
 # The configuration a reload moves to: the packaged one with a third namespace.
 python3 - "$G/etc/nvemu/nvemu.json" "$G/test/nvemu-reload.json" <<'EOF' || { nok "reload configuration"; finish; }
@@ -138,6 +139,7 @@ export NQN
 
 waitfor 60 'systemctl is-active nvemud' && ok "systemctl is-active nvemud" ||
 	{ nok "systemctl is-active nvemud"; systemctl status nvemud --no-pager | sed 's/^/# /'; journalctl -b --no-pager | tail -n 40 | sed 's/^/# /'; }
+t "the package enabled nvemud.service and nvemud.socket" sh -c "systemctl is-enabled nvemud.service && systemctl is-enabled nvemud.socket"
 t "nvemud.socket is active" systemctl is-active nvemud.socket
 t "Type=notify: READY=1 reached systemd (StatusText=serving)" sh -c "systemctl show -p StatusText --value nvemud | grep -qx serving"
 t "nvemud took the RPC socket from systemd (socket activation)" sh -c "journalctl -u nvemud --no-pager | grep -q 'listening on /run/nvemu/nvemu.sock (socket activation)'"
@@ -189,8 +191,16 @@ WantedBy=multi-user.target
 EOF
 mkdir -p "$G/etc/systemd/system/multi-user.target.wants"
 ln -s /etc/systemd/system/nvemu-guest-test.service "$G/etc/systemd/system/multi-user.target.wants/"
-# No consoles to log in on, no first-boot questions.
-for u in serial-getty@ttyS0.service getty@tty1.service systemd-firstboot.service; do
+# The guest's initramfs is its root: the smaller, the faster it boots under TCG.
+rm -rf "$G/var/cache/apt/archives"/*.deb "$G/usr/lib/x86_64-linux-gnu/gconv" "$G/usr/share/doc" \
+	"$G/usr/share/man" "$G/usr/share/locale"
+# Nothing that is not needed here: consoles to log in on, first-boot questions, timers,
+# nvme-cli's autoconnect, modules for devices the guest has not.
+for u in serial-getty@ttyS0.service getty@tty1.service systemd-firstboot.service \
+	nvmefc-boot-connections.service nvmf-autoconnect.service e2scrub_reap.service uuidd.socket \
+	apt-daily-upgrade.timer apt-daily.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
+	systemd-pstore.service modprobe@dm_mod.service modprobe@efi_pstore.service \
+	modprobe@fuse.service modprobe@loop.service modprobe@drm.service systemd-random-seed.service; do
 	ln -sf /dev/null "$G/etc/systemd/system/$u"
 done
 : >"$G/etc/machine-id"
