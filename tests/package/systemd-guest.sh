@@ -123,14 +123,14 @@ cat >"$G/test/script.sh" <<'EOF'
 #!/bin/sh
 exec >/dev/ttyS1 2>&1
 NQN=nqn.2014-08.io.nvemu:default
-RPC="nvemu-rpc -s /run/nvemu/nvemu.sock"
+RPC="nvemu-rpc -t 30 -s /run/nvemu/nvemu.sock"
 n=0
 fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; [ -s /tmp/out ] && tail -n 20 /tmp/out | sed 's/^/# /'; }
-t() { d=$1; shift; if "$@" >/tmp/out 2>&1; then ok "$d"; else nok "$d"; fi; }
+t() { d=$1; shift; if timeout 60 "$@" >/tmp/out 2>&1; then ok "$d"; else nok "$d"; fi; }
 # waitfor SECONDS 'SHELL CONDITION'
-waitfor() { i=0; while [ $i -lt $(($1 * 10)) ]; do sh -c "$2" >/dev/null 2>&1 && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
+waitfor() { i=0; while [ $i -lt $(($1 * 10)) ]; do timeout 10 sh -c "$2" >/dev/null 2>&1 && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
 status() { systemctl show -p StatusText --value nvemud; }
 # The kernel host's controller of $NQN, and the block device of namespace $1.
 ctrl() { for c in /sys/class/nvme/nvme*; do grep -qx $NQN $c/subsysnqn 2>/dev/null && [ -e $c/cntlid ] && echo ${c##*/} && return 0; done; return 1; }
