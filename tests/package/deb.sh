@@ -170,7 +170,8 @@ else
 fi
 
 # --- systemd as init in a QEMU guest, the kernel NVMe/TCP host against the packaged nvemud
-"$SRC/tests/package/systemd-guest.sh" "$T" >"$T/guest.tap" 2>&1
+NVEMU_SYSTEMD_GUEST_CACHE=${NVEMU_SYSTEMD_GUEST_CACHE:-$CACHE/systemd-guest} \
+	"$SRC/tests/package/systemd-guest.sh" "$T" >"$T/guest.tap" 2>&1
 while IFS= read -r line; do
 	case $line in
 	"ok "*) ok "${line#* - }" ;;
