@@ -85,12 +85,6 @@ struct nvemu_tcp_target_params {
 	/* NULL: messages go to stderr (warnings and errors only). */
 	void (*log)(void *arg, int level, const char *msg);
 	void *log_arg;
-	/*
-	 * Messages about a connection or association, with what they concern
-	 * (for structured logs and per-peer rate limiting); NULL: log is used.
-	 */
-	void (*log_ctx)(void *arg, int level, const struct nvemu_tcp_log_ctx *ctx,
-			const char *msg);
 	uint32_t maxh2cdata;	 /* 0: 128 KiB */
 	uint16_t num_io_queues;	 /* per controller; 0: NVEMU_TCP_DEFAULT_IO_QUEUES (128) */
 	uint16_t queue_depth;	 /* I/O queue entries (MQES+1), 0: 128; at most 256 */
@@ -115,6 +109,13 @@ struct nvemu_tcp_target_params {
 	 * long without a command (as Linux nvmet does); 0: 120 s.
 	 */
 	unsigned disc_kato_ms;
+	/*
+	 * Messages about a connection or association, with what they concern
+	 * (for structured logs and per-peer rate limiting); NULL: log is used.
+	 * Last: the members before it keep their offsets.
+	 */
+	void (*log_ctx)(void *arg, int level, const struct nvemu_tcp_log_ctx *ctx,
+			const char *msg);
 };
 
 void nvemu_tcp_target_params_init(struct nvemu_tcp_target_params *p);
