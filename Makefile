@@ -4,7 +4,7 @@
 BUILD ?= build
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build run check test install clean format fuzz-build fuzz-long
+.PHONY: all deps build run check check-tsan test install clean format fuzz-build fuzz-long
 
 all: build
 
@@ -45,5 +45,13 @@ install: build
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# ThreadSanitizer on the reactor threads (tests/run-all.sh runs the same).
+build-tsan/build.ninja:
+	CC=clang meson setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false
+
+check-tsan: deps build-tsan/build.ninja
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66 meson test -C build-tsan \
+		--timeout-multiplier 3 --suite tcp-reactors
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-tsan

@@ -15,12 +15,20 @@
 # randread QD32 with header and data digests. "tgt us/IO" is the target's
 # CPU time (user + system, /proc/PID/stat) per I/O.
 #
+# Then the reactor table (NEW only): nvemud --reactors 1 and --reactors 2
+# against nvemu-perf with two queue pairs (-P 2, so each reactor gets one),
+# nothing pinned (two reactors on a 2-CPU machine share the CPUs with the
+# generator): IOPS, the target's CPU per I/O (all threads) and the CPUs it
+# kept busy. Flat CPU per I/O and IOPS growing with reactors is the goal;
+# on a machine with fewer free CPUs than reactors + generator, IOPS cannot.
+#
 #   bench/perf-tcp.sh NEW_BUILD_DIR [OLD_BUILD_DIR]
 #
 # Environment: NVEMU_BENCH_RUNTIME (s per run, default 3), NVEMU_BENCH_ROUNDS
 # (default 3), NVEMU_BENCH_SIZE_MB (the RAM namespace, default 256),
 # NVEMU_BENCH_NS ("1 2": which namespaces), NVEMU_BENCH_TARGET_CPU (default 0),
-# NVEMU_BENCH_PERF_CPU (default 1).
+# NVEMU_BENCH_PERF_CPU (default 1), NVEMU_BENCH_REACTORS (reactor counts of the
+# reactor table, default "1 2"; empty: no table).
 set -eu
 
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then
@@ -36,6 +44,7 @@ size_mb=${NVEMU_BENCH_SIZE_MB:-256}
 nss=${NVEMU_BENCH_NS:-1 2}
 tcpu=${NVEMU_BENCH_TARGET_CPU:-0}
 pcpu=${NVEMU_BENCH_PERF_CPU:-1}
+reactor_counts=${NVEMU_BENCH_REACTORS-1 2}
 perf=$new/src/perf/nvemu-perf
 jget=$new/tests/daemon/json-get
 for b in "$perf" "$jget"; do
@@ -55,13 +64,17 @@ PIDS=
 trap 'for p in $PIDS; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
 hz=$(getconf CLK_TCK)
 
-# start SIDE BUILD: a target with both namespaces; writes $T/SIDE.pid and .trid
+# start SIDE BUILD [CPUS [NVEMUD-ARGS...]]: a target with both namespaces; writes
+# $T/SIDE.pid and .trid
 start() {
 	side=$1
 	bd=$2
+	cpus=${3:-$tcpu}
+	shift 2
+	[ $# -gt 0 ] && shift
 	rpc="$bd/src/rpc-cli/nvemu-rpc -s $T/$side.sock"
-	taskset -c "$tcpu" "$bd/src/daemon/nvemud" -r "$T/$side.sock" -l none -m none -u none \
-		>"$T/$side.log" 2>&1 &
+	taskset -c "$cpus" "$bd/src/daemon/nvemud" -r "$T/$side.sock" -l none -m none -u none \
+		"$@" >"$T/$side.log" 2>&1 &
 	echo $! >"$T/$side.pid"
 	PIDS="$PIDS $!"
 	i=0
@@ -93,8 +106,8 @@ run() {
 	side=$1 round=$2 ns=$3 job=$4
 	shift 4
 	t0=$(ticks "$side")
-	out=$(taskset -c "$pcpu" "$perf" -r "$(cat "$T/$side.trid")" --nsid "$ns" -t "$runtime" \
-		--json --quiet "$@")
+	out=$(taskset -c "${perf_cpus:-$pcpu}" "$perf" -r "$(cat "$T/$side.trid")" --nsid "$ns" \
+		-t "$runtime" --json --quiet "$@")
 	t1=$(ticks "$side")
 	printf '%s' "$out" >"$T/last.json"
 	g() { "$jget" "$1" <"$T/last.json"; }
@@ -163,4 +176,57 @@ for (ns, job), v in res.items():
     else:
         print(f"{nsname.get(ns, ns):4} {job:26} {med(n, 0):9.0f} {med(n, 1):9.1f} {lat(n):>15}"
               f" {med(n, 4):10.2f}")
+PY
+
+[ -n "$reactor_counts" ] || exit 0
+
+# ---- the reactor table: --reactors 1 vs 2, two queue pairs, nothing pinned
+RJOBS='4k-randread-QD32-P2|1|-w randread -o 4096 -q 32 -P 2
+4k-randwrite-QD32-P2|2|-w randwrite -o 4096 -q 32 -P 2
+128k-seqread-QD8-P2|1|-w read -o 131072 -q 8 -P 2'
+all=$(seq -s, 0 $(($(getconf _NPROCESSORS_ONLN) - 1)))
+for side in $sides; do
+	kill "$(cat "$T/$side.pid")" 2>/dev/null || true
+done
+wait 2>/dev/null || true
+PIDS=
+: >"$T/rresults"
+perf_cpus=$all
+for n in $reactor_counts; do
+	start "r$n" "$new" "$all" --reactors "$n"
+done
+r=1
+while [ $r -le "$rounds" ]; do
+	printf '%s\n' "$RJOBS" | while IFS='|' read -r job ns args; do
+		for n in $reactor_counts; do
+			: >"$T/results"
+			# shellcheck disable=SC2086
+			run "r$n" $r "$ns" "$job" $args
+			sed "s/^/$n\t/" "$T/results" >>"$T/rresults"
+		done
+	done
+	r=$((r + 1))
+done
+echo
+echo "reactors: nvemud --reactors N (unpinned, CPUs $all shared with the generator), nvemu-perf -P 2," \
+	"${runtime} s per run, median of $rounds rounds"
+python3 - "$T/rresults" "$runtime" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+runtime = float(sys.argv[2])
+res = {}
+for n, ns, job, side, rnd, iops, mibps, avg, p99, ios, cpu in rows:
+    res.setdefault(job, {}).setdefault(int(n), []).append(
+        (float(iops), float(mibps), float(avg),
+         float(cpu) * 1e6 / float(ios) if float(ios) else float("nan"), float(cpu) / runtime))
+def med(v, i):
+    return statistics.median(x[i] for x in v)
+print(f"{'job':22} {'reactors':>8} {'IOPS':>9} {'MiB/s':>9} {'avg us':>9} {'tgt us/IO':>10}"
+      f" {'tgt CPUs':>8} {'IOPS vs 1':>9}")
+for job, v in res.items():
+    base = med(v[min(v)], 0)
+    for n in sorted(v):
+        s = v[n]
+        print(f"{job:22} {n:8} {med(s, 0):9.0f} {med(s, 1):9.1f} {med(s, 2):9.1f}"
+              f" {med(s, 3):10.2f} {med(s, 4):8.2f} {med(s, 0) / base:9.2f}")
 PY

@@ -72,6 +72,22 @@ if ! tests/harness/check-reports.sh "$reports"; then
 	status=1
 fi
 
+# ThreadSanitizer (clang) on what runs on several threads: the event loop's
+# messages and lock, and the NVMe/TCP suites with I/O queues on two reactors.
+[ -f build-tsan/build.ninja ] || CC=clang meson setup build-tsan -Dwerror=true \
+	-Db_sanitize=thread -Db_lundef=false >/dev/null
+treports=$PWD/build-tsan/sanitizer-reports
+rm -rf "$treports"
+mkdir -p "$treports"
+TSAN_OPTIONS=halt_on_error=1:exitcode=66:log_path=$treports/tsan
+export TSAN_OPTIONS
+run_suite "threads (TSan)" build-tsan testlog --timeout-multiplier 3 --suite tcp-reactors
+unset TSAN_OPTIONS
+if ! tests/harness/check-reports.sh "$treports"; then
+	echo "not ok - sanitizer reports in $treports" >>build-tsan.buildfail
+	status=1
+fi
+
 if [ -z "${NVEMU_NO_FUZZ:-}" ]; then
 	# run-fuzzer.sh sets the sanitizer options libFuzzer needs and fails on any finding.
 	[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false \

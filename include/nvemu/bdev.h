@@ -40,7 +40,7 @@ struct nvemu_bdev_ops {
 	 * negative errno (and end_io is not called) when it could not start.
 	 */
 	int (*submit)(struct nvemu_bdev *bdev, struct nvemu_bio *bio);
-	/* Reap completed asynchronous I/O; returns how many completed. */
+	/* Reap completed asynchronous I/O and start what is queued; returns how many completed. */
 	int (*poll)(struct nvemu_bdev *bdev);
 	/* An fd that turns readable when poll() has work, or -1 if never. */
 	int (*get_fd)(struct nvemu_bdev *bdev);
@@ -48,6 +48,13 @@ struct nvemu_bdev_ops {
 	unsigned (*inflight)(struct nvemu_bdev *bdev);
 	int (*resize)(struct nvemu_bdev *bdev, uint64_t new_size);
 	void (*destroy)(struct nvemu_bdev *bdev);
+	/*
+	 * Start what submit() queued while batch_submit is on: one system call
+	 * for everything an event-loop iteration produced. Returns how many
+	 * operations it started, or -errno when they stay queued for the next
+	 * call. NULL: the backend starts every bio inside submit().
+	 */
+	int (*flush_submit)(struct nvemu_bdev *bdev);
 };
 
 struct nvemu_bdev {
@@ -58,6 +65,8 @@ struct nvemu_bdev {
 	bool read_only;
 	unsigned users; /* namespaces using it; a used bdev can't be deleted */
 	void *priv;
+	/* Set by nvemu_bdev_set_batching(): submit() may queue until flush_submit. */
+	bool batch_submit;
 };
 
 struct nvemu_bdev_file_opts {
@@ -77,6 +86,18 @@ int nvemu_bdev_ram_create(const char *name, uint64_t size, uint32_t blk_size,
 			  struct nvemu_bdev **out, struct nvemu_error *err);
 int nvemu_bdev_file_create(const char *name, const struct nvemu_bdev_file_opts *opts,
 			   struct nvemu_bdev **out, struct nvemu_error *err);
+
+/* What the file backend did, for benchmarks and tests. */
+struct nvemu_bdev_file_stats {
+	uint64_t submit_calls;	   /* io_uring_enter calls made to submit */
+	uint64_t sqes;		   /* operations they submitted */
+	uint64_t bounces;	   /* O_DIRECT transfers copied through an aligned buffer */
+	uint32_t dio_mem_align;	   /* O_DIRECT: buffer address alignment; 0 buffered */
+	uint32_t dio_offset_align; /* O_DIRECT: file offset and length alignment */
+	bool fixed_file;	   /* the fd is registered with the ring */
+};
+/* -EINVAL if bdev is not a file bdev. */
+int nvemu_bdev_file_get_stats(struct nvemu_bdev *bdev, struct nvemu_bdev_file_stats *st);
 /* Refuses (-EBUSY) while a namespace uses it. */
 int nvemu_bdev_destroy(struct nvemu_bdev *bdev, struct nvemu_error *err);
 
@@ -85,6 +106,17 @@ int nvemu_bdev_poll(struct nvemu_bdev *bdev);
 int nvemu_bdev_get_fd(struct nvemu_bdev *bdev);
 unsigned nvemu_bdev_inflight(struct nvemu_bdev *bdev);
 int nvemu_bdev_resize(struct nvemu_bdev *bdev, uint64_t new_size);
+/*
+ * Batched submission, for an owner with an event loop: with it on, submit()
+ * may only queue a bio, and the owner must call nvemu_bdev_flush_submit()
+ * before it sleeps (the end of every loop iteration). nvemu_bdev_poll() also
+ * starts what is queued, so code that waits by polling needs nothing more.
+ * Turning it off starts whatever is queued. -EOPNOTSUPP when the backend has
+ * no flush_submit (it starts every bio at once anyway).
+ */
+int nvemu_bdev_set_batching(struct nvemu_bdev *bdev, bool on);
+/* Start what is queued; how many operations started, or -errno (still queued). */
+int nvemu_bdev_flush_submit(struct nvemu_bdev *bdev);
 /* Bytes of memory the RAM backend holds (0 for other types). */
 uint64_t nvemu_bdev_ram_resident(struct nvemu_bdev *bdev);
 

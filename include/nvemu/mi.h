@@ -165,22 +165,26 @@ uint16_t nvemu_mi_ep_ccs(struct nvemu_mi_ep *ep);
  * retransmits an unacknowledged one; call it at least as often as the
  * returned deadline (CLOCK_MONOTONIC ns; 0: no AE is enabled, nothing due).
  */
-#define NVEMU_MI_CONFIG_AE	      0x04
-#define NVEMU_MI_NMIMT_AE	      5
-#define NVEMU_MI_AEM_MAX_RETRIES      4
-/* nvemu's AE identifiers: the Composite Controller Status bit number + 1. */
+#define NVEMU_MI_CONFIG_AE	 0x04
+#define NVEMU_MI_NMIMT_AE	 5
+#define NVEMU_MI_AEM_MAX_RETRIES 4
+/*
+ * AE identifiers (NVMe-MI 2.1, the Asynchronous Event list), and one of
+ * nvemu's own in the vendor specific range for what has no standard one.
+ */
 enum nvemu_mi_aei {
-	NVEMU_MI_AEI_RDY = 0x01,
-	NVEMU_MI_AEI_CFS = 0x02,
-	NVEMU_MI_AEI_SHST = 0x03,
-	NVEMU_MI_AEI_NSSRO = 0x05,
-	NVEMU_MI_AEI_CECO = 0x06,
-	NVEMU_MI_AEI_NAC = 0x07,
-	NVEMU_MI_AEI_FA = 0x08,
-	NVEMU_MI_AEI_CTEMP = 0x0a,
-	NVEMU_MI_AEI_PDLU = 0x0b,
-	NVEMU_MI_AEI_SPARE = 0x0c,
-	NVEMU_MI_AEI_CWARN = 0x0d,
+	NVEMU_MI_AEI_RDY = 0x00,   /* Controller Ready */
+	NVEMU_MI_AEI_CFS = 0x01,   /* Controller Fatal Status */
+	NVEMU_MI_AEI_SHST = 0x02,  /* Shutdown Status */
+	NVEMU_MI_AEI_CECO = 0x03,  /* Controller Enable */
+	NVEMU_MI_AEI_NAC = 0x04,   /* Namespace Attribute Changed */
+	NVEMU_MI_AEI_FA = 0x05,	   /* Firmware Activated */
+	NVEMU_MI_AEI_CTEMP = 0x06, /* Composite Temperature */
+	NVEMU_MI_AEI_PDLU = 0x07,  /* Percentage Drive Life Used */
+	NVEMU_MI_AEI_SPARE = 0x08, /* Available Spare */
+	NVEMU_MI_AEI_CWARN = 0x09, /* SMART Warnings */
+	NVEMU_MI_AEI_SANFM = 0x0c, /* Sanitize Failure Mode */
+	NVEMU_MI_AEI_NSSRO = 0xc0, /* vendor specific: NVM Subsystem Reset Occurred */
 };
 
 struct nvemu_mi_aem_ops {
@@ -188,8 +192,7 @@ struct nvemu_mi_aem_ops {
 	int (*send)(void *arg, const uint8_t *msg, size_t len);
 };
 
-void nvemu_mi_ep_set_aem_ops(struct nvemu_mi_ep *ep, const struct nvemu_mi_aem_ops *ops,
-			     void *arg);
+void nvemu_mi_ep_set_aem_ops(struct nvemu_mi_ep *ep, const struct nvemu_mi_aem_ops *ops, void *arg);
 uint64_t nvemu_mi_ep_aem_poll(struct nvemu_mi_ep *ep, uint64_t now_ns);
 /* AEMs sent and retransmitted so far (for tests and statistics). */
 void nvemu_mi_ep_aem_stats(const struct nvemu_mi_ep *ep, uint64_t *sent, uint64_t *retransmitted);

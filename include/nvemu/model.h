@@ -90,6 +90,14 @@ int nvemu_subsys_create(const struct nvemu_subsys_params *p, struct nvemu_subsys
 void nvemu_subsys_destroy(struct nvemu_subsys *subsys);
 
 const char *nvemu_subsys_nqn(const struct nvemu_subsys *subsys);
+/*
+ * Keep the subsystem's non-volatile state (the Sanitize Status log, sanitize
+ * failure mode, a running sanitize) in path, so that it outlives nvemud as
+ * it outlives a power cycle; loads it when the file exists. NULL: stop.
+ */
+int nvemu_subsys_set_state_file(struct nvemu_subsys *subsys, const char *path,
+				struct nvemu_error *err);
+const char *nvemu_subsys_state_file(const struct nvemu_subsys *subsys);
 int nvemu_nqn_validate(const char *nqn, struct nvemu_error *err);
 
 /* ---- ports */

@@ -17,7 +17,8 @@
  * struct nvemu_tcp_loop_ops, or with a built-in epoll loop when ops is NULL
  * (drive it with nvemu_tcp_target_run_once). Either way, call
  * nvemu_tcp_target_tick() about every 100 ms (Keep Alive, stalled PDUs,
- * deferred controller removal). Not thread-safe: one thread drives it.
+ * deferred controller removal). One thread drives it, unless the loop ops
+ * place I/O queues on loops of other threads (queue_loop, see there).
  *
  * Every host may be hostile; what one can hold is bounded:
  *  - a socket must finish ICReq and Connect within connect_timeout_ms;
@@ -52,12 +53,41 @@ struct nvemu_tcp_target;
 
 typedef void (*nvemu_tcp_fd_cb)(int fd, uint32_t revents, void *arg);
 
+/*
+ * A message to another loop's thread (embedded in the target's objects):
+ * the caller's post op runs fn(msg) there; caller[] is the caller's to
+ * queue it with.
+ */
+struct nvemu_tcp_msg {
+	void (*fn)(struct nvemu_tcp_msg *msg);
+	void *caller[3];
+};
+
 struct nvemu_tcp_loop_ops {
 	/* Watch fd for events (EPOLLIN/EPOLLOUT); returns a handle, NULL on error. */
 	void *(*add_fd)(void *loop, int fd, uint32_t events, nvemu_tcp_fd_cb cb, void *arg);
 	int (*mod_fd)(void *loop, void *handle, uint32_t events);
 	/* Must be safe from inside the handle's own callback. */
 	void (*del_fd)(void *loop, void *handle);
+	/*
+	 * Optional (all or none): I/O queues on other loops, each on its own
+	 * thread (reactors). The caller serializes the target and the model
+	 * with one lock that every loop holds while it runs callbacks.
+	 *
+	 * queue_loop: the loop an I/O queue of ctrl moves to once connected
+	 * (called on the target's loop; returning loop keeps it there);
+	 * queue_put: that queue is gone. on_loop: whether the calling thread
+	 * may act on loop's fds now. post: run msg->fn(msg) on loop's thread
+	 * with the lock held, in order; thread-safe, never fails. io_unlock /
+	 * io_lock: around a socket system call at the top of a fd callback of
+	 * loop, letting other threads run meanwhile.
+	 */
+	void *(*queue_loop)(void *loop, const struct nvemu_ctrl *ctrl, uint16_t qid);
+	void (*queue_put)(void *queue_loop);
+	bool (*on_loop)(void *loop);
+	void (*post)(void *loop, struct nvemu_tcp_msg *msg);
+	void (*io_unlock)(void *loop);
+	void (*io_lock)(void *loop);
 };
 
 enum {
@@ -201,6 +231,13 @@ struct nvemu_tcp_assoc_info {
 /* The idx-th live association of s; -ENOENT past the end. */
 int nvemu_tcp_get_assoc(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
 			struct nvemu_tcp_assoc_info *out);
+/*
+ * The loop (ops->queue_loop's answer) serving I/O queue qid of ctrl, the
+ * target's own loop for the admin queue; NULL if no such queue.
+ */
+void *nvemu_tcp_queue_loop(struct nvemu_tcp_target *t, const struct nvemu_ctrl *ctrl,
+			   uint16_t qid);
+
 /* Whether ctrl is a controller this target created for a host association. */
 bool nvemu_tcp_owns_ctrl(struct nvemu_tcp_target *t, const struct nvemu_ctrl *ctrl);
 

@@ -164,6 +164,12 @@ static int delay_poll(struct nvemu_bdev *bdev)
 	return n;
 }
 
+/* A caller that waits on this bdev alone must start what the base has queued. */
+static int delay_flush_submit(struct nvemu_bdev *bdev)
+{
+	return nvemu_bdev_flush_submit(to_delay(bdev)->base);
+}
+
 static int delay_get_fd(struct nvemu_bdev *bdev)
 {
 	return to_delay(bdev)->tfd;
@@ -194,6 +200,7 @@ static const struct nvemu_bdev_ops delay_ops = {
 	.get_fd = delay_get_fd,
 	.inflight = delay_inflight,
 	.destroy = delay_destroy,
+	.flush_submit = delay_flush_submit,
 };
 
 static int check_opts(const struct nvemu_bdev_delay_opts *opts, struct nvemu_error *err)

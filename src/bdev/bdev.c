@@ -86,6 +86,28 @@ int nvemu_bdev_poll(struct nvemu_bdev *bdev)
 	return bdev->ops->poll(bdev);
 }
 
+int nvemu_bdev_flush_submit(struct nvemu_bdev *bdev)
+{
+	if (!bdev || !bdev->ops->flush_submit)
+		return 0;
+	return bdev->ops->flush_submit(bdev);
+}
+
+int nvemu_bdev_set_batching(struct nvemu_bdev *bdev, bool on)
+{
+	if (!bdev)
+		return -EINVAL;
+	if (!bdev->ops->flush_submit)
+		return -EOPNOTSUPP;
+	bdev->batch_submit = on;
+	if (!on) {
+		int rc = bdev->ops->flush_submit(bdev);
+
+		return rc < 0 ? rc : 0;
+	}
+	return 0;
+}
+
 int nvemu_bdev_get_fd(struct nvemu_bdev *bdev)
 {
 	if (!bdev || !bdev->ops->get_fd)

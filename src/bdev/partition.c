@@ -84,6 +84,8 @@ static int copy_range(struct nvemu_bdev *bdev, int fd, uint64_t off, uint64_t le
 		free(r);
 		return rc;
 	}
+	/* A batching bdev only queued it: start it before sleeping on the fd. */
+	nvemu_bdev_flush_submit(bdev);
 	while (!r->done && now_ms() < deadline) {
 		int bfd = nvemu_bdev_get_fd(bdev);
 

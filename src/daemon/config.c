@@ -226,10 +226,11 @@ static void save_subsys(struct nvemud *d, struct nvemu_subsys *s, json_t *calls)
 
 	nvemu_subsys_info(s, &si);
 	call(calls, "nvme_subsystem_create",
-	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b}", "nqn", nvemu_subsys_nqn(s),
+	     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b, s:s*}", "nqn", nvemu_subsys_nqn(s),
 		       "serial_number", si.sn, "model_number", si.mn, "firmware_rev", si.fr, "nn",
 		       (json_int_t)si.nn, "mnan", (json_int_t)si.mnan, "single_ctrl",
-		       si.single_ctrl, "ana_reporting", nvemu_subsys_ana_reporting(s)));
+		       si.single_ctrl, "ana_reporting", nvemu_subsys_ana_reporting(s),
+		       "state_file", nvemu_subsys_state_file(s)));
 	/* Access first, so a restored listener never serves a host it should refuse. */
 	save_tcp_access(d, s, calls);
 	save_ports(d, s, calls);

@@ -236,6 +236,36 @@ static void bdev_ready(struct loop_src *src, int fd, uint32_t revents, void *arg
 	nvemu_bdev_poll(arg);
 }
 
+/*
+ * End of a loop iteration: one system call starts everything the iteration
+ * queued on the bdev. If it could not, the loop comes back within its idle
+ * poll interval to try again rather than sleeping on queued I/O.
+ */
+int nvemud_bdevs_flush(struct nvemud *d, bool *again)
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < d->nr_bdevs; i++) {
+		int rc = nvemu_bdev_flush_submit(d->bdevs[i].bdev);
+
+		if (rc < 0)
+			*again = true;
+		else
+			n += rc;
+	}
+	return n;
+}
+
+static int bdevs_flush(void *arg)
+{
+	struct nvemud *d = arg;
+	bool again = false;
+	int n = nvemud_bdevs_flush(d, &again);
+
+	loop_poller_set_needs_polling(d->bdev_flusher, again);
+	return n;
+}
+
 int nvemud_add_bdev(struct nvemud *d, struct nvemu_bdev *b, const char *filename)
 {
 	struct nvemud_bdev *n = realloc(d->bdevs, (d->nr_bdevs + 1) * sizeof(*n));
@@ -256,6 +286,11 @@ int nvemud_add_bdev(struct nvemud *d, struct nvemu_bdev *b, const char *filename
 	fd = nvemu_bdev_get_fd(b);
 	if (d->loop && fd >= 0)
 		nb->src = loop_add_fd(d->loop, fd, EPOLLIN, bdev_ready, b);
+	if (d->loop && !d->bdev_flusher)
+		d->bdev_flusher = loop_add_flusher(d->loop, bdevs_flush, d);
+	/* Without the flusher, every bio starts inside submit() as before. */
+	if (d->bdev_flusher)
+		nvemu_bdev_set_batching(b, true);
 	d->nr_bdevs++;
 	return 0;
 }
@@ -264,10 +299,16 @@ void nvemud_del_bdev(struct nvemud *d, struct nvemud_bdev *b)
 {
 	unsigned i = b - d->bdevs;
 
+	/* Starts what is still queued: the bdev may outlive the registry (delete waits). */
+	nvemu_bdev_set_batching(b->bdev, false);
 	loop_del(b->src);
 	free(b->filename);
 	memmove(&d->bdevs[i], &d->bdevs[i + 1], (d->nr_bdevs - i - 1) * sizeof(*d->bdevs));
 	d->nr_bdevs--;
+	if (!d->nr_bdevs) {
+		loop_del(d->bdev_flusher);
+		d->bdev_flusher = NULL;
+	}
 }
 
 struct nvemud_ctrl *nvemud_add_ctrl(struct nvemud *d, const char *name,

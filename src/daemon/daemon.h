@@ -36,6 +36,7 @@ struct rpc_server;
 struct nvemu_tcp_target;
 struct nvemud_mi;
 struct nvemud_nvme;
+struct nvemud_reactors;
 
 struct nvemud_bdev {
 	struct nvemu_bdev *bdev;
@@ -94,6 +95,7 @@ struct nvemud {
 
 	struct nvemud_bdev *bdevs; /* creation order */
 	unsigned nr_bdevs;
+	struct loop_src *bdev_flusher; /* starts batched submissions; while bdevs exist */
 
 	struct nvemud_ctrl *ctrls; /* creation order */
 	unsigned nr_ctrls;
@@ -130,11 +132,28 @@ struct nvemud {
 	unsigned next_vblk_idx;		/* the next VblkCtrl<idx> to try (0: 1) */
 
 	struct nvemud_metrics *metrics; /* --metrics (metrics.c), or NULL */
+
+	LIST_HEAD(, ana_pending) ana_pending; /* ANA change -> next state (ana-transition.c) */
+	/* Reactor threads for NVMe/TCP I/O queues (reactor.c), or NULL: all on loop. */
+	struct nvemud_reactors *reactors;
 };
+
+/* ---- ANA change transitions (ana-transition.c) */
+/* How long a listener stays in ANA change by default: well within ANATT (10 s). */
+#define NVEMUD_ANA_CHANGE_MS 1000
+/* After ms, port_id's group grp (1..) moves from change to next, if still in change. */
+int nvemud_ana_schedule(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_id,
+			uint32_t grp, enum nvemu_ana_state next, unsigned ms);
+/* Forget pending transitions of nqn/port_id (NULL: all), grp (0: every group). */
+void nvemud_ana_cancel(struct nvemud *d, const char *nqn, uint16_t port_id, uint32_t grp);
 
 /* ---- the instance (instance.c) */
 /* loop may be NULL. */
 struct nvemud *nvemud_new(struct loop *loop, int log_level);
+struct nvemud_reactor_params;
+/* With reactor threads for NVMe/TCP I/O queues (reactor.h; rp NULL: none). */
+struct nvemud *nvemud_new_reactors(struct loop *loop, int log_level,
+				   const struct nvemud_reactor_params *rp);
 /* Destroys every subsystem and bdev (after draining I/O). */
 void nvemud_free(struct nvemud *d);
 /* The seed-000 default configuration. */
@@ -274,6 +293,13 @@ struct nvemu_ctrl *nvemud_ctrl_get(struct nvemud_ctrl *c);
 int nvemud_add_subsys(struct nvemud *d, struct nvemu_subsys *s);
 /* Drops it from the list and forgets its controllers' names (does not destroy, nor stop their vfio-user servers). */
 void nvemud_del_subsys(struct nvemud *d, struct nvemu_subsys *s);
+/*
+ * Starts what every registered bdev queued during this loop iteration (one
+ * system call each); *again when one could not, so the caller's loop comes
+ * back soon instead of sleeping. Every loop that submits I/O runs it: the
+ * main loop and each reactor (under the model lock).
+ */
+int nvemud_bdevs_flush(struct nvemud *d, bool *again);
 int nvemud_add_bdev(struct nvemud *d, struct nvemu_bdev *b, const char *filename);
 void nvemud_del_bdev(struct nvemud *d, struct nvemud_bdev *b);
 /* name NULL: the next NVMeCtrl<n>. */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/queue.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -22,7 +23,7 @@ struct loop_src {
 	void *arg;
 	LIST_ENTRY(loop_src) link;	 /* loop->srcs while live */
 	SLIST_ENTRY(loop_src) dead_link; /* loop->dead once deleted */
-	LIST_ENTRY(loop_src) poll_link;	 /* loop->pollers until reaped */
+	LIST_ENTRY(loop_src) poll_link;	 /* loop->pollers or ->flushers until reaped */
 };
 
 struct loop {
@@ -32,11 +33,22 @@ struct loop {
 	SLIST_HEAD(, loop_src) dead; /* freed after the current dispatch round */
 	LIST_HEAD(, loop_src) srcs;  /* every live source, for loop_free */
 	LIST_HEAD(, loop_src) pollers;
+	LIST_HEAD(, loop_src) flushers; /* run after the pollers */
 	unsigned needs_polling; /* live pollers marked so */
 	unsigned busy_poll_us;
 	unsigned idle_poll_ms;
 	uint64_t last_work_ns;
 	struct loop_stats st;
+
+	pthread_mutex_t *lock; /* the model lock, held while dispatching */
+	bool locked;	       /* by this loop's thread, now */
+	bool running;	       /* inside loop_run (atomic) */
+	pthread_t thread;      /* which thread, while running */
+	int msg_fd;	       /* eventfd: messages posted (-1: none) */
+	struct loop_src *msg_src;
+	pthread_mutex_t msg_lock;
+	struct loop_msg *msg_head, **msg_tail;
+	void *user;
 };
 
 struct loop *loop_new(void)
@@ -52,9 +64,13 @@ struct loop *loop_new(void)
 	}
 	LIST_INIT(&loop->srcs);
 	LIST_INIT(&loop->pollers);
+	LIST_INIT(&loop->flushers);
 	SLIST_INIT(&loop->dead);
 	loop->busy_poll_us = LOOP_BUSY_POLL_US_DEFAULT;
 	loop->idle_poll_ms = LOOP_IDLE_POLL_MS_DEFAULT;
+	loop->msg_fd = -1;
+	loop->msg_tail = &loop->msg_head;
+	pthread_mutex_init(&loop->msg_lock, NULL);
 	return loop;
 }
 
@@ -75,9 +91,13 @@ void loop_free(struct loop *loop)
 {
 	if (!loop)
 		return;
+	loop_run_messages(loop);
 	while (!LIST_EMPTY(&loop->srcs))
 		loop_del(LIST_FIRST(&loop->srcs));
 	reap(loop);
+	if (loop->msg_fd >= 0)
+		close(loop->msg_fd);
+	pthread_mutex_destroy(&loop->msg_lock);
 	close(loop->epfd);
 	free(loop);
 }
@@ -197,7 +217,8 @@ struct loop_src *loop_add_timer(struct loop *loop, unsigned ms, bool periodic,
 	return src;
 }
 
-struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg)
+static struct loop_src *add_poller(struct loop *loop, loop_poll_cb cb, void *arg,
+				   bool flusher)
 {
 	struct loop_src *src = calloc(1, sizeof(*src));
 
@@ -209,8 +230,21 @@ struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg)
 	src->poll_cb = cb;
 	src->arg = arg;
 	LIST_INSERT_HEAD(&loop->srcs, src, link);
-	LIST_INSERT_HEAD(&loop->pollers, src, poll_link);
+	if (flusher)
+		LIST_INSERT_HEAD(&loop->flushers, src, poll_link);
+	else
+		LIST_INSERT_HEAD(&loop->pollers, src, poll_link);
 	return src;
+}
+
+struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg)
+{
+	return add_poller(loop, cb, arg, false);
+}
+
+struct loop_src *loop_add_flusher(struct loop *loop, loop_poll_cb cb, void *arg)
+{
+	return add_poller(loop, cb, arg, true);
 }
 
 void loop_poller_set_needs_polling(struct loop_src *src, bool on)
@@ -266,6 +300,24 @@ static int run_pollers(struct loop *loop)
 	return work;
 }
 
+/* Last in an iteration: what the callbacks and pollers queued starts here. */
+static int run_flushers(struct loop *loop)
+{
+	struct loop_src *p;
+	int work = 0;
+
+	LIST_FOREACH(p, &loop->flushers, poll_link) {
+		int r;
+
+		if (p->dead)
+			continue;
+		r = p->poll_cb(p->arg);
+		if (r > 0)
+			work += r;
+	}
+	return work;
+}
+
 /* The wait the caller asked for, shortened by busy and needed polling. */
 static int effective_timeout(struct loop *loop, int timeout_ms, uint64_t *now)
 {
@@ -296,6 +348,7 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 	n = epoll_wait(loop->epfd, evs, 64, tmo);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	loop_io_lock(loop);
 	loop->dispatching = true;
 	for (int i = 0; i < n; i++) {
 		struct loop_src *src = evs[i].data.ptr;
@@ -314,8 +367,10 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 		}
 	}
 	work = run_pollers(loop);
+	work += run_flushers(loop);
 	loop->dispatching = false;
 	reap(loop);
+	loop_io_unlock(loop);
 	/* Timers are not traffic: a periodic tick must not keep the loop spinning. */
 	if ((io > 0 || work > 0) && loop->busy_poll_us)
 		loop->last_work_ns = now_ns();
@@ -324,23 +379,139 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 
 int loop_run(struct loop *loop)
 {
-	while (!loop->stop) {
-		int ret = loop_run_once(loop, -1);
+	int ret = 0;
 
+	loop->thread = pthread_self();
+	__atomic_store_n(&loop->running, true, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE)) {
+		ret = loop_run_once(loop, -1);
 		if (ret < 0)
-			return ret;
+			break;
+		ret = 0;
 	}
-	return 0;
+	__atomic_store_n(&loop->running, false, __ATOMIC_RELEASE);
+	return ret;
 }
 
 void loop_stop(struct loop *loop)
 {
-	loop->stop = true;
+	uint64_t one = 1;
+
+	__atomic_store_n(&loop->stop, true, __ATOMIC_RELEASE);
+	if (loop->msg_fd >= 0 && write(loop->msg_fd, &one, sizeof(one)) < 0) {
+		/* The counter is saturated: the loop is awake anyway. */
+	}
 }
 
 bool loop_stopped(const struct loop *loop)
 {
-	return loop->stop;
+	return __atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE);
+}
+
+/* ---- threads: the model lock and messages */
+
+void loop_set_lock(struct loop *loop, pthread_mutex_t *lock)
+{
+	loop->lock = lock;
+}
+
+void loop_io_unlock(struct loop *loop)
+{
+	if (loop->lock && loop->locked) {
+		loop->locked = false;
+		pthread_mutex_unlock(loop->lock);
+	}
+}
+
+void loop_io_lock(struct loop *loop)
+{
+	if (loop->lock && !loop->locked) {
+		pthread_mutex_lock(loop->lock);
+		loop->locked = true;
+	}
+}
+
+bool loop_on_thread(const struct loop *loop)
+{
+	return !__atomic_load_n(&loop->running, __ATOMIC_ACQUIRE) ||
+	       pthread_equal(loop->thread, pthread_self());
+}
+
+void loop_set_user(struct loop *loop, void *user)
+{
+	loop->user = user;
+}
+
+void *loop_user(const struct loop *loop)
+{
+	return loop->user;
+}
+
+void loop_run_messages(struct loop *loop)
+{
+	struct loop_msg *m;
+
+	for (;;) {
+		pthread_mutex_lock(&loop->msg_lock);
+		m = loop->msg_head;
+		if (m) {
+			loop->msg_head = m->next;
+			if (!loop->msg_head)
+				loop->msg_tail = &loop->msg_head;
+		}
+		pthread_mutex_unlock(&loop->msg_lock);
+		if (!m)
+			return;
+		m->next = NULL;
+		m->fn(m);
+	}
+}
+
+static void msg_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: another round already took the count */
+	}
+	loop_run_messages(arg);
+}
+
+int loop_enable_messages(struct loop *loop)
+{
+	if (loop->msg_fd >= 0)
+		return 0;
+	loop->msg_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->msg_fd < 0)
+		return -errno;
+	loop->msg_src = loop_add_fd(loop, loop->msg_fd, EPOLLIN, msg_cb, loop);
+	if (!loop->msg_src) {
+		close(loop->msg_fd);
+		loop->msg_fd = -1;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void loop_post(struct loop *loop, struct loop_msg *msg)
+{
+	uint64_t one = 1;
+	bool first;
+
+	if (loop->msg_fd < 0) {
+		msg->fn(msg);
+		return;
+	}
+	msg->next = NULL;
+	pthread_mutex_lock(&loop->msg_lock);
+	first = !loop->msg_head;
+	*loop->msg_tail = msg;
+	loop->msg_tail = &msg->next;
+	pthread_mutex_unlock(&loop->msg_lock);
+	/* Only the first message of a batch costs a wake-up. */
+	if (first && write(loop->msg_fd, &one, sizeof(one)) < 0) {
+		/* saturated counter: the loop is awake anyway */
+	}
 }
 
 unsigned loop_busy_poll_us(const struct loop *loop)

@@ -7,6 +7,7 @@
 #ifndef NVEMUD_EVENT_LOOP_H
 #define NVEMUD_EVENT_LOOP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -55,6 +56,12 @@ typedef int (*loop_poll_cb)(void *arg);
 
 struct loop_src *loop_add_poller(struct loop *loop, loop_poll_cb cb, void *arg);
 void loop_poller_set_needs_polling(struct loop_src *src, bool on);
+/*
+ * Flushers are pollers that run after all the others, the last thing of an
+ * iteration before the loop may sleep: they start what the fd callbacks and
+ * pollers queued (a backend's batched submissions) in one go.
+ */
+struct loop_src *loop_add_flusher(struct loop *loop, loop_poll_cb cb, void *arg);
 
 #define LOOP_BUSY_POLL_US_DEFAULT 0
 #define LOOP_IDLE_POLL_MS_DEFAULT 1
@@ -80,7 +87,45 @@ void loop_get_stats(const struct loop *loop, struct loop_stats *st);
 int loop_run_once(struct loop *loop, int timeout_ms);
 /* Run until loop_stop(). */
 int loop_run(struct loop *loop);
+/* Safe from any thread (wakes the loop when messages are enabled). */
 void loop_stop(struct loop *loop);
 bool loop_stopped(const struct loop *loop);
+
+/*
+ * ---- several loops on several threads (reactor.c)
+ *
+ * The model (subsystems, controllers, the NVMe/TCP target's associations)
+ * is kept consistent by one mutex, the model lock: a loop given it holds it
+ * while it dispatches (callbacks, pollers, messages) and lets it go while
+ * it waits in epoll_wait. A callback may let it go around a system call
+ * that touches nothing shared (loop_io_unlock / loop_io_lock), which is
+ * where the reactors run in parallel: socket receive and send.
+ */
+void loop_set_lock(struct loop *loop, pthread_mutex_t *lock);
+void loop_io_unlock(struct loop *loop);
+void loop_io_lock(struct loop *loop);
+
+/*
+ * A message runs fn(msg) on the loop's thread, under its lock, in the order
+ * posted. The caller owns msg (embed it), which must stay valid until fn ran.
+ */
+struct loop_msg {
+	struct loop_msg *next;
+	void (*fn)(struct loop_msg *msg);
+};
+/* An eventfd that wakes the loop for messages; 0 or -errno. */
+int loop_enable_messages(struct loop *loop);
+/* Thread-safe; never fails once messages are enabled (without: runs fn at once). */
+void loop_post(struct loop *loop, struct loop_msg *msg);
+/* Run the messages already posted (after the loop's thread ended). */
+void loop_run_messages(struct loop *loop);
+/*
+ * Whether the calling thread may act on the loop's objects directly: the
+ * thread inside loop_run, or any thread while the loop does not run.
+ */
+bool loop_on_thread(const struct loop *loop);
+/* What the loop's owner hangs on it (the reactor), NULL by default. */
+void loop_set_user(struct loop *loop, void *user);
+void *loop_user(const struct loop *loop);
 
 #endif

@@ -9,10 +9,17 @@
 #include <stdlib.h>
 
 #include "event-loop.h"
+#include "reactor.h"
 #include "rpc.h"
 #include "teardown.h"
 
 struct nvemud *nvemud_new(struct loop *loop, int log_level)
+{
+	return nvemud_new_reactors(loop, log_level, NULL);
+}
+
+struct nvemud *nvemud_new_reactors(struct loop *loop, int log_level,
+				   const struct nvemud_reactor_params *rp)
 {
 	struct nvemud *d = calloc(1, sizeof(*d));
 
@@ -27,14 +34,23 @@ struct nvemud *nvemud_new(struct loop *loop, int log_level)
 	LIST_INIT(&d->teardowns);
 	d->drive = nvemud_teardown_drive;
 	LIST_INIT(&d->vblks);
+	LIST_INIT(&d->ana_pending);
+	/* Before the target: it takes the reactors' loop ops when there are several. */
+	if (loop && rp && (rp->nr > 1 || rp->nr_cpus) && nvemud_reactors_start(d, rp)) {
+		free(d);
+		return NULL;
+	}
 	if (nvemud_tcp_start(d)) {
+		nvemud_reactors_free(d);
 		free(d);
 		return NULL;
 	}
 	if (loop && nvemud_teardown_init(d)) {
 		loop_del(d->td_tick);
 		loop_del(d->td_kick);
+		nvemud_reactors_stop(d);
 		nvemud_tcp_stop(d);
+		nvemud_reactors_free(d);
 		free(d);
 		return NULL;
 	}
@@ -47,12 +63,16 @@ void nvemud_free(struct nvemud *d)
 
 	if (!d)
 		return;
+	nvemud_ana_cancel(d, NULL, 0, 0);
+	/* One thread from here: the reactors' queues drain and close on this one. */
+	nvemud_reactors_stop(d);
 	nvemud_teardown_finish_all(d, 5000);
 	nvemud_drain(d, 5000);
 	/* Exports are hosts of namespaces: gone before the subsystems. */
 	nvemud_vblk_free_all(d, 5000);
 	/* Before the subsystems: it ends the host associations and removes their controllers. */
 	nvemud_tcp_stop(d);
+	nvemud_reactors_free(d);
 	nvemud_mi_free(d);
 	while (d->nr_subsys) {
 		struct nvemu_subsys *s = d->subsys[d->nr_subsys - 1];

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "event-loop.h"
+#include "reactor.h"
 #include "rpc-server.h"
 #include "rpc.h"
 
@@ -113,6 +114,11 @@ static void usage(FILE *f)
 		"                      sleeping: lower latency for a busy target at the cost\n"
 		"                      of CPU while it is busy (0: never spin; default %u;\n"
 		"                      at most %u). An idle daemon always sleeps.\n"
+		"  --reactors N        serve NVMe/TCP I/O queues on N event loops: the main\n"
+		"                      one and N-1 threads, each queue on the one with the\n"
+		"                      fewest (1..%d, default 1: all on the main loop)\n"
+		"  --cpus LIST         one reactor per CPU of LIST (e.g. 0,2-3), each pinned\n"
+		"                      to its CPU; the main loop is the first\n"
 		"  --idle-poll-ms N    how often to look at memory that nothing signals\n"
 		"                      (mmapped doorbells) while idle (1..%u, default %u)\n"
 		"  --log-target T      where messages go: auto (the journal, with fields\n"
@@ -125,7 +131,7 @@ static void usage(FILE *f)
 		"  -V, --version       print the version\n",
 		NVEMUD_DEFAULT_NQN, DEFAULT_TRADDR, DEFAULT_TRSVCID, NVEMUD_DEFAULT_SOCKET,
 		NVEMU_MCTP_SOCKET_DEFAULT, NVEMU_VBLK_MAX_DS, LOOP_BUSY_POLL_US_DEFAULT,
-		LOOP_BUSY_POLL_US_MAX, LOOP_IDLE_POLL_MS_MAX, LOOP_IDLE_POLL_MS_DEFAULT);
+		LOOP_BUSY_POLL_US_MAX, NVEMUD_REACTORS_MAX, LOOP_IDLE_POLL_MS_MAX, LOOP_IDLE_POLL_MS_DEFAULT);
 }
 
 static int parse_uint_opt(const char *name, const char *arg, unsigned min, unsigned max,
@@ -313,6 +319,7 @@ struct nvemud_opts {
 	int level;
 	json_t *clients; /* virtio_blk_controller_create params, one per --client */
 	unsigned poll_us, idle_poll_ms;
+	struct nvemud_reactor_params reactors;
 	const char *mi_serial;
 	const char *metrics;
 	const char *log_target; /* --log-target */
@@ -329,6 +336,8 @@ enum {
 	OPT_SERIAL,
 	OPT_POLL_US,
 	OPT_IDLE_POLL_MS,
+	OPT_REACTORS,
+	OPT_CPUS,
 	OPT_MI_SERIAL,
 	OPT_METRICS,
 	OPT_LOG_TARGET,
@@ -451,6 +460,8 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ "poll-us", required_argument, NULL, OPT_POLL_US },
 		{ "idle-poll-ms", required_argument, NULL, OPT_IDLE_POLL_MS },
+		{ "reactors", required_argument, NULL, OPT_REACTORS },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "mi-serial", required_argument, NULL, OPT_MI_SERIAL },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "log-target", required_argument, NULL, OPT_LOG_TARGET },
@@ -500,6 +511,31 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 			if (parse_uint_opt("--poll-us", optarg, 0, LOOP_BUSY_POLL_US_MAX, &o->poll_us))
 				return 2;
 			break;
+		case OPT_REACTORS:
+			if (parse_uint_opt("--reactors", optarg, 1, NVEMUD_REACTORS_MAX,
+					   &o->reactors.nr))
+				return 2;
+			if (o->reactors.nr_cpus && o->reactors.nr != o->reactors.nr_cpus) {
+				fprintf(stderr, "nvemud: --reactors %u and --cpus (%u CPUs) disagree\n",
+					o->reactors.nr, o->reactors.nr_cpus);
+				return 2;
+			}
+			break;
+		case OPT_CPUS: {
+			struct nvemu_error err = { 0 };
+			unsigned nr = o->reactors.nr;
+
+			if (nvemud_reactor_parse_cpus(optarg, &o->reactors, &err)) {
+				fprintf(stderr, "nvemud: %s\n", err.msg);
+				return 2;
+			}
+			if (nr && nr != o->reactors.nr_cpus) {
+				fprintf(stderr, "nvemud: --reactors %u and --cpus (%u CPUs) disagree\n",
+					nr, o->reactors.nr_cpus);
+				return 2;
+			}
+			break;
+		}
 		case OPT_IDLE_POLL_MS:
 			if (parse_uint_opt("--idle-poll-ms", optarg, 1, LOOP_IDLE_POLL_MS_MAX,
 					   &o->idle_poll_ms))
@@ -718,7 +754,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	loop_set_polling(loop, o.poll_us, o.idle_poll_ms);
-	d = nvemud_new(loop, o.level);
+	d = nvemud_new_reactors(loop, o.level, &o.reactors);
 	if (!d) {
 		fprintf(stderr, "nvemud: out of memory\n");
 		return 1;
@@ -737,6 +773,8 @@ int main(int argc, char **argv)
 	}
 	warn_vendor(d);
 	ret = serve(d, &o, sfd);
+	/* In-flight I/O drains on this thread alone. */
+	nvemud_reactors_stop(d);
 	nvemud_drain(d, SHUTDOWN_DRAIN_MS);
 	nvemud_free(d);
 	loop_free(loop);

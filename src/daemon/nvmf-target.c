@@ -13,6 +13,7 @@
 #include <nvemu/tcp.h>
 
 #include "event-loop.h"
+#include "reactor.h"
 #include "rpc.h"
 
 static const char *adrfam_name(uint8_t adrfam)
@@ -72,11 +73,89 @@ static void tcp_del_fd(void *loop, void *handle)
 	free(w);
 }
 
+/* ---- reactors: I/O queues on loops of their own (reactor.c) */
+
+static void *tcp_queue_loop(void *loop, const struct nvemu_ctrl *ctrl, uint16_t qid)
+{
+	struct nvemud *d = nvemud_reactor_owner(loop);
+	struct loop *q;
+
+	if (!d)
+		return loop;
+	q = nvemud_reactor_pick(d);
+	nvemud_log(d, NVEMUD_LOG_DEBUG, "tcp: controller %u I/O queue %u: reactor %u",
+		   nvemu_ctrl_cntlid(ctrl), qid, nvemud_reactor_id(q));
+	return q;
+}
+
+static void tcp_queue_put(void *loop)
+{
+	nvemud_reactor_put(loop);
+}
+
+static bool tcp_on_loop(void *loop)
+{
+	return loop_on_thread(loop);
+}
+
+/* The message rides in the target's own storage (caller[]): nothing to allocate. */
+struct tcp_msg_link {
+	struct loop_msg lm;
+	struct nvemu_tcp_msg *m;
+};
+_Static_assert(sizeof(struct tcp_msg_link) <= sizeof(((struct nvemu_tcp_msg *)0)->caller),
+	       "nvemu_tcp_msg.caller holds a loop_msg");
+
+static void tcp_msg_run(struct loop_msg *lm)
+{
+	struct nvemu_tcp_msg *m = ((struct tcp_msg_link *)lm)->m;
+
+	m->fn(m);
+}
+
+static void tcp_post(void *loop, struct nvemu_tcp_msg *m)
+{
+	struct tcp_msg_link *l = (struct tcp_msg_link *)m->caller;
+
+	l->lm.fn = tcp_msg_run;
+	l->m = m;
+	loop_post(loop, &l->lm);
+}
+
+static void tcp_io_unlock(void *loop)
+{
+	loop_io_unlock(loop);
+}
+
+static void tcp_io_lock(void *loop)
+{
+	loop_io_lock(loop);
+}
+
 static const struct nvemu_tcp_loop_ops tcp_loop_ops = {
 	.add_fd = tcp_add_fd,
 	.mod_fd = tcp_mod_fd,
 	.del_fd = tcp_del_fd,
 };
+
+static const struct nvemu_tcp_loop_ops tcp_reactor_ops = {
+	.add_fd = tcp_add_fd,
+	.mod_fd = tcp_mod_fd,
+	.del_fd = tcp_del_fd,
+	.queue_loop = tcp_queue_loop,
+	.queue_put = tcp_queue_put,
+	.on_loop = tcp_on_loop,
+	.post = tcp_post,
+	.io_unlock = tcp_io_unlock,
+	.io_lock = tcp_io_lock,
+};
+
+unsigned nvemud_tcp_queue_reactor(struct nvemud *d, const struct nvemu_ctrl *ctrl, uint16_t qid)
+{
+	void *loop = d->tcp ? nvemu_tcp_queue_loop(d->tcp, ctrl, qid) : NULL;
+
+	return loop ? nvemud_reactor_id(loop) : 0;
+}
 
 static void tcp_log_cb(void *arg, int level, const char *msg)
 {
@@ -134,7 +213,7 @@ int nvemud_tcp_start(struct nvemud *d)
 	tp.log_ctx = tcp_log_ctx_cb;
 	tp.log_arg = d;
 	if (d->loop) {
-		tp.ops = &tcp_loop_ops;
+		tp.ops = nvemud_nr_reactors(d) > 1 ? &tcp_reactor_ops : &tcp_loop_ops;
 		tp.loop = d->loop;
 	}
 	if (nvemu_tcp_target_create(&tp, &d->tcp, &err)) {

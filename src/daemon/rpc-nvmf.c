@@ -352,7 +352,10 @@ static int nvmf_subsystem_listener_set_ana_state(struct nvemud *d, json_t *param
 						 json_t **result, struct rpc_err *e)
 {
 	uint32_t grp = (uint32_t)rpc_uint(params, "anagrpid", 0);
+	uint64_t change_ms = rpc_uint(params, "change_ms", NVEMUD_ANA_CHANGE_MS);
+	enum nvemu_ana_state next = NVEMU_ANA_OPTIMIZED, prev[NVEMU_ANAGRPMAX];
 	struct nvemu_tcp_listener_info li;
+	bool has_next;
 	struct nvemu_error nerr = { 0 };
 	enum nvemu_ana_state st;
 	struct nvemu_subsys *s;
@@ -362,6 +365,15 @@ static int nvmf_subsystem_listener_set_ana_state(struct nvemud *d, json_t *param
 	if (nvemu_ana_state_parse(rpc_str(params, "ana_state"), &st))
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
 				   "ana_state: must be optimized, non_optimized, inaccessible, persistent_loss or change");
+	has_next = rpc_has(params, "next_state");
+	if (has_next && st != NVEMU_ANA_CHANGE)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "next_state: only with ana_state change");
+	if (rpc_has(params, "change_ms") && st != NVEMU_ANA_CHANGE)
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "change_ms: only with ana_state change");
+	if (has_next && (nvemu_ana_state_parse(rpc_str(params, "next_state"), &next) ||
+			 next == NVEMU_ANA_CHANGE))
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+				   "next_state: must be optimized, non_optimized, inaccessible or persistent_loss");
 	if (parse_addr(params, &la, e) || find_subsys(d, params, &s, e))
 		return -1;
 	if (!nvemu_subsys_ana_reporting(s))
@@ -375,11 +387,29 @@ static int nvmf_subsystem_listener_set_ana_state(struct nvemud *d, json_t *param
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND,
 				   "listen_address: %s has no listener on %s:%s",
 				   nvemu_subsys_nqn(s), la.traddr, la.trsvcid);
+	for (uint32_t g = 1; g <= NVEMU_ANAGRPMAX; g++)
+		if (!grp || g == grp)
+			nvemu_port_get_ana_state(s, li.port_id, g, &prev[g - 1]);
 	if (nvemu_port_set_ana_state(s, li.port_id, grp, st, &nerr))
 		return rpc_err_nvemu(e, &nerr);
+	/* A state set by hand replaces a transition still pending. */
+	nvemud_ana_cancel(d, nvemu_subsys_nqn(s), li.port_id, grp);
 	nvemud_log(d, NVEMUD_LOG_INFO, "%s: listener %s:%s ANA group %s%u: %s",
 		   nvemu_subsys_nqn(s), li.traddr, li.trsvcid, grp ? "" : "all/", grp,
 		   nvemu_ana_state_name(st));
+	if (st != NVEMU_ANA_CHANGE || !change_ms)
+		return 0;
+	for (uint32_t g = 1; g <= NVEMU_ANAGRPMAX; g++) {
+		enum nvemu_ana_state to = has_next ? next : prev[g - 1];
+
+		if (grp && g != grp)
+			continue;
+		if (to == NVEMU_ANA_CHANGE)
+			to = NVEMU_ANA_OPTIMIZED; /* it was in change already: a path that works */
+		if (nvemud_ana_schedule(d, s, li.port_id, g, to, (unsigned)change_ms))
+			return rpc_err_set(e, RPC_ERR_INTERNAL,
+					   "out of memory or descriptors: the change state stays");
+	}
 	return 0;
 }
 
@@ -453,9 +483,11 @@ const struct rpc_method rpc_nvmf_methods[] = {
 	{ "nvmf_subsystem_listener_set_ana_state", nvmf_subsystem_listener_set_ana_state,
 	  (const struct rpc_param[]){ P_NQN, P_ADDR,
 				      { "ana_state", RPC_P_STR, true, 1, 16 },
+				      { "next_state", RPC_P_STR, false, 1, 16 },
+				      { "change_ms", RPC_P_UINT, false, 0, NVEMU_ANATT_S * 1000 - 1000 },
 				      { "anagrpid", RPC_P_UINT, false, 1, NVEMU_ANAGRPMAX },
 				      { .name = NULL } },
-	  "Set a listener's ANA state (optimized, non_optimized, inaccessible, persistent_loss, change) for one ANA group, or all without anagrpid; hosts get an ANA change event." },
+	  "Set a listener's ANA state (optimized, non_optimized, inaccessible, persistent_loss, change) for one ANA group, or all without anagrpid; hosts get an ANA change event. change moves on to next_state (default: the state before) after change_ms (default 1000; 0: stays in change)." },
 	{ "nvmf_ns_add_host", nvmf_ns_add_host,
 	  (const struct rpc_param[]){ P_NQN, { "nsid", RPC_P_UINT, true, 1, 0xfffffffe },
 				      { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },

@@ -50,6 +50,11 @@ static int nvme_subsystem_create(struct nvemud *d, json_t *params, json_t **resu
 		return rpc_err_nvemu(e, &nerr);
 	/* No controller yet: this cannot fail. */
 	nvemu_subsys_set_ana_reporting(s, rpc_bool(params, "ana_reporting", false), NULL);
+	if (rpc_has(params, "state_file") &&
+	    nvemu_subsys_set_state_file(s, rpc_str(params, "state_file"), &nerr)) {
+		nvemu_subsys_destroy(s);
+		return rpc_err_nvemu(e, &nerr);
+	}
 	if (nvemud_add_subsys(d, s)) {
 		nvemu_subsys_destroy(s);
 		return rpc_err_set(e, RPC_ERR_INTERNAL, "out of memory");
@@ -104,12 +109,12 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 		json_array_append_new(nsids, json_integer(ni.nsid));
 	}
 	nvemu_subsys_info(s, &si);
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:o, s:o, s:o, s:b}", "nqn",
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:o, s:o, s:o, s:b, s:s?}", "nqn",
 			 nvemu_subsys_nqn(s), "serial_number", si.sn, "model_number", si.mn,
 			 "firmware_rev", si.fr, "nn", (json_int_t)si.nn, "mnan",
 			 (json_int_t)si.mnan, "single_ctrl", si.single_ctrl, "ports", ports,
 			 "controllers", ctrls, "namespaces", nsids, "ana_reporting",
-			 nvemu_subsys_ana_reporting(s));
+			 nvemu_subsys_ana_reporting(s), "state_file", nvemu_subsys_state_file(s));
 }
 
 static int nvme_subsystem_list(struct nvemud *d, json_t *params, json_t **result,
@@ -236,8 +241,9 @@ const struct rpc_method rpc_subsystem_methods[] = {
 				      { "mnan", RPC_P_UINT, false, 1, 0xfffffffe },
 				      { "single_ctrl", RPC_P_BOOL, false, 0, 1 },
 				      { "ana_reporting", RPC_P_BOOL, false, 0, 1 },
+				      { "state_file", RPC_P_STR, false, 1, 4000 },
 				      { .name = NULL } },
-	  "Create an NVMe subsystem." },
+	  "Create an NVMe subsystem; state_file keeps its sanitize state through restarts." },
 	{ "nvme_subsystem_destroy", nvme_subsystem_destroy,
 	  (const struct rpc_param[]){ P_NQN, { "force", RPC_P_BOOL, false, 0, 1 }, { .name = NULL } },
 	  "Destroy a subsystem; force also destroys its controllers and namespaces (the reply waits for their commands in flight)." },

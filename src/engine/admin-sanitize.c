@@ -25,7 +25,7 @@
 struct san_job {
 	struct nvemu_subsys *subsys;
 	uint8_t sanact;
-	uint32_t pattern; /* Overwrite: the last pass's pattern */
+	uint32_t pattern;     /* Overwrite: the last pass's pattern */
 	uint64_t total, done; /* bytes, for SPROG */
 	unsigned cur;	      /* namespace being erased */
 	uint64_t off;	      /* in it */
@@ -58,8 +58,11 @@ static void san_finish(struct san_job *j)
 		san->failed = false;
 		san->sstat = NVME_SANITIZE_SSTAT_STATUS_COMPLETE_SUCCESS;
 		if (j->sanact == NVME_SANITIZE_SANACT_START_OVERWRITE)
-			san->sstat |= (uint16_t)(san->passes << NVME_SANITIZE_SSTAT_COMPLETED_PASSES_SHIFT);
+			san->sstat |= (uint16_t)(san->passes
+						 << NVME_SANITIZE_SSTAT_COMPLETED_PASSES_SHIFT);
 	}
+	/* If this cannot be saved, a restart finds it running and runs it again: harmless. */
+	nvemu_subsys_state_save(s);
 	for (unsigned i = 0; i < s->nr_ctrls; i++)
 		nvemu_ctrl_add_event(s->ctrls[i], NVME_AER_CSS, NVME_AER_CSS_NVM_SANITIZE_COMPLETED,
 				     NVME_LOG_LID_SANITIZE);
@@ -119,7 +122,7 @@ static void san_step(struct san_job *j)
 
 static uint16_t san_start(struct nvemu_subsys *s, uint32_t cdw10, uint32_t ovrpat)
 {
-	struct nvemu_sanitize *san = &s->san;
+	struct nvemu_sanitize *san = &s->san, saved = *san;
 	struct san_job *j;
 
 	for (unsigned i = 0; i < s->nr_ns; i++)
@@ -152,10 +155,21 @@ static uint16_t san_start(struct nvemu_subsys *s, uint32_t cdw10, uint32_t ovrpa
 		j->total += s->ns[i]->nblocks << s->ns[i]->lba_shift;
 	}
 	san->running = true;
+	san->resume = false;
 	san->job = j;
 	san->sprog = 0;
 	san->scdw10 = cdw10;
+	san->ovrpat = ovrpat;
 	san->sstat = NVME_SANITIZE_SSTAT_STATUS_IN_PROGESS;
+	/* Once started it must continue after a power cycle: refuse what could not be kept. */
+	if (nvemu_subsys_state_save(s)) {
+		*san = saved;
+		for (unsigned i = 0; i < j->nr; i++)
+			nvemu_ns_put(j->ns[i]);
+		free(j->buf);
+		free(j);
+		return NVEMU_SC_GENERIC(NVME_SC_INTERNAL);
+	}
 	/* Started after the command's completion is posted: see nvemu_execute_sanitize. */
 	return 0;
 }
@@ -175,7 +189,14 @@ void nvemu_execute_sanitize(struct nvemu_req *req)
 	switch (act) {
 	case NVME_SANITIZE_SANACT_EXIT_FAILURE:
 		/* Leaves failure mode (the log still reports the failure); a no-op otherwise. */
-		s->san.failed = false;
+		if (s->san.failed) {
+			s->san.failed = false;
+			if (nvemu_subsys_state_save(s)) {
+				s->san.failed = true;
+				nvemu_req_complete(req, NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
+				return;
+			}
+		}
 		nvemu_req_complete(req, 0);
 		return;
 	case NVME_SANITIZE_SANACT_START_BLOCK_ERASE:
@@ -193,21 +214,48 @@ void nvemu_execute_sanitize(struct nvemu_req *req)
 		san_step(s->san.job);
 }
 
+void nvemu_sanitize_resume(struct nvemu_subsys *s)
+{
+	struct nvemu_sanitize *san = &s->san;
+
+	if (!san->resume || san->running || !s->nr_ns)
+		return;
+	if (san_start(s, san->scdw10, san->ovrpat)) {
+		/* It cannot run now: it stays pending, and commands keep failing. */
+		san->resume = true;
+		return;
+	}
+	san_step(san->job);
+}
+
 uint16_t nvemu_sanitize_check(const struct nvemu_ctrl *ctrl, const struct nvemu_req *req)
 {
 	const struct nvemu_sanitize *san = &ctrl->subsys->san;
 	uint8_t opc = req->cmd.opc;
 
-	if (!san->running && !san->failed)
+	if (!san->running && !san->resume && !san->failed)
 		return 0;
 	if (req->sqid) {
 		if (opc == nvme_cmd_flush)
 			return 0;
-		return san->running ? NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS)
-				    : NVEMU_SC_GENERIC(NVME_SC_SANITIZE_FAILED);
+		return san->running || san->resume ? NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS)
+						   : NVEMU_SC_GENERIC(NVME_SC_SANITIZE_FAILED);
 	}
-	/* Admin commands a host needs to watch the operation (Base 2.0, 8.21). */
+	/*
+	 * Admin commands a host needs to bring a controller up and watch the
+	 * operation (Base 2.1, 8.1.24.4 and the sanitize column of Figure 142).
+	 */
 	switch (opc) {
+	case nvme_admin_create_cq:
+	case nvme_admin_create_sq:
+	case nvme_admin_delete_cq:
+	case nvme_admin_delete_sq:
+	case nvme_admin_dbbuf:
+	case nvme_admin_directive_send:
+	case nvme_admin_directive_recv:
+	case nvme_admin_virtual_mgmt:
+	case nvme_admin_nvme_mi_send:
+	case nvme_admin_nvme_mi_recv:
 	case nvme_admin_abort_cmd:
 	case nvme_admin_async_event:
 	case nvme_admin_get_log_page:
@@ -218,10 +266,11 @@ uint16_t nvemu_sanitize_check(const struct nvemu_ctrl *ctrl, const struct nvemu_
 		return 0;
 	case nvme_admin_sanitize_nvm:
 		/* A new sanitize may restart a failed one, not overlap a running one. */
-		return san->running ? NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS) : 0;
+		return san->running || san->resume ? NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS)
+						   : 0;
 	default:
-		return san->running ? NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS)
-				    : NVEMU_SC_GENERIC(NVME_SC_SANITIZE_FAILED);
+		return san->running || san->resume ? NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS)
+						   : NVEMU_SC_GENERIC(NVME_SC_SANITIZE_FAILED);
 	}
 }
 
@@ -229,7 +278,8 @@ void nvemu_log_sanitize(const struct nvemu_subsys *s, void *buf, size_t *size)
 {
 	struct nvme_sanitize_log_page *l = buf;
 
-	l->sprog = htole16(s->san.running ? s->san.sprog : (uint16_t)(SAN_PROG_SCALE - 1));
+	l->sprog = htole16(s->san.running || s->san.resume ? s->san.sprog
+							   : (uint16_t)(SAN_PROG_SCALE - 1));
 	l->sstat = htole16(s->san.sstat);
 	l->scdw10 = htole32(s->san.scdw10);
 	/* Estimated times: 0xffffffff is "no estimate". */

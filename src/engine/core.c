@@ -338,6 +338,8 @@ static void dispatch(struct nvemu_ctrl *ctrl, struct nvemu_req *req)
 		st = d ? 0 : NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR;
 		if (!st && req->cmd.opc == nvme_admin_keep_alive)
 			nvemu_ctrl_keep_alive(ctrl);
+		if (!st)
+			st = nvemu_resv_check_admin(ctrl, req);
 	} else {
 		st = prepare_io(ctrl, req, &d);
 	}

@@ -181,12 +181,21 @@ struct nvemu_ctrl {
 /* A subsystem's sanitize state (admin-sanitize.c). */
 struct nvemu_sanitize {
 	bool running;
+	bool resume; /* one was running at the last power off: restarts with a controller */
 	bool failed; /* failure mode: commands fail with Sanitize Failed */
 	uint8_t passes;
 	uint16_t sprog, sstat;
-	uint32_t scdw10;
+	uint32_t scdw10, ovrpat;
 	struct san_job *job;
 };
+
+/* subsys-state.c: the subsystem's state_file (sanitize state through restarts). */
+int nvemu_subsys_state_parse(struct nvemu_sanitize *san, const char *text, size_t len);
+/* The file's text into buf; its length, or -ENOSPC. */
+int nvemu_subsys_state_format(const struct nvemu_sanitize *san, char *buf, size_t size);
+int nvemu_subsys_state_save(struct nvemu_subsys *s);
+/* Restarts a sanitize the state file says was running (admin-sanitize.c). */
+void nvemu_sanitize_resume(struct nvemu_subsys *s);
 
 struct nvemu_subsys {
 	char nqn[NVEMU_NQN_MAX + 1];
@@ -209,6 +218,7 @@ struct nvemu_subsys {
 
 	struct nvemu_health health;
 	struct nvemu_sanitize san;
+	char *state_file; /* NULL: state does not outlive nvemud */
 	uint64_t tnvmcap; /* capacity Namespace Management may hand out, bytes */
 	uint64_t power_cycles;
 	uint64_t poh_base_ns; /* monotonic time the subsystem powered on */

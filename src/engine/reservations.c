@@ -202,7 +202,11 @@ void nvemu_resv_log(struct nvemu_ctrl *ctrl, void *buf, size_t *size)
 	l->nalp = (uint8_t)(rc->nr > 255 ? 255 : rc->nr);
 }
 
-/* ---- access rules (NVMe Base 2.0, Figure "Command Behavior in the Presence of a Reservation") */
+/*
+ * ---- access rules (NVMe Base 2.1, Figure 646 "Command Behavior in the Presence of a
+ * Reservation"): the write command group has Flush, the writes, and the admin commands
+ * Format NVM, Namespace Attachment, Namespace Management and Sanitize.
+ */
 
 static bool opc_writes(uint8_t opc)
 {
@@ -246,6 +250,47 @@ uint16_t nvemu_resv_check(struct nvemu_ctrl *ctrl, struct nvemu_ns *ns, uint8_t 
 	    find_reg(r, &h) >= 0)
 		return 0;
 	return SC_CONFLICT;
+}
+
+/* A namespace an admin command of the write group writes: as a write from this host. */
+static uint16_t admin_ns_check(struct nvemu_ctrl *ctrl, struct nvemu_ns *ns)
+{
+	return ns && ns->resv ? nvemu_resv_check(ctrl, ns, nvme_cmd_write) : 0;
+}
+
+uint16_t nvemu_resv_check_admin(struct nvemu_ctrl *ctrl, const struct nvemu_req *req)
+{
+	struct nvemu_subsys *s = ctrl->subsys;
+	uint32_t nsid = req->cmd.nsid;
+	uint16_t st = 0;
+
+	switch (req->cmd.opc) {
+	case nvme_admin_format_nvm:
+		if (nsid != NVME_NSID_ALL)
+			return admin_ns_check(ctrl, nvemu_subsys_ns(s, nsid));
+		/* Every namespace attached to the controller is formatted. */
+		for (unsigned i = 0; !st && i < ctrl->nr_ns; i++)
+			st = admin_ns_check(ctrl, ctrl->ns[i]);
+		return st;
+	case nvme_admin_sanitize_nvm:
+		/* The whole subsystem is erased. */
+		for (unsigned i = 0; !st && i < s->nr_ns; i++)
+			st = admin_ns_check(ctrl, s->ns[i]);
+		return st;
+	case nvme_admin_ns_attach:
+		return admin_ns_check(ctrl, nvemu_subsys_ns(s, nsid));
+	case nvme_admin_ns_mgmt:
+		/* Delete (SEL 1) names a namespace; create does not. */
+		if ((req->cmd.cdw10 & 0xf) != NVME_NS_MGMT_SEL_DELETE)
+			return 0;
+		if (nsid != NVME_NSID_ALL)
+			return admin_ns_check(ctrl, nvemu_subsys_ns(s, nsid));
+		for (unsigned i = 0; !st && i < s->nr_ns; i++)
+			st = admin_ns_check(ctrl, s->ns[i]);
+		return st;
+	default:
+		return 0;
+	}
 }
 
 bool nvemu_resv_ctrl_registered(struct nvemu_ctrl *ctrl)
@@ -405,8 +450,8 @@ void nvemu_execute_resv_register(struct nvemu_req *req)
  * Abort end its commands on the namespace that are still running (each
  * completes with Command Abort Requested when its backend I/O ends).
  */
-static void preempted(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
-		      const struct nvemu_resv_host *h, bool abort)
+static void preempted(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl, const struct nvemu_resv_host *h,
+		      bool abort)
 {
 	struct nvemu_subsys *s = ns->subsys;
 
@@ -419,8 +464,8 @@ static void preempted(struct nvemu_ns *ns, struct nvemu_ctrl *ctrl,
 		if (!host_eq(&ch, h))
 			continue;
 		LIST_FOREACH(r, &s->ctrls[i]->inflight_reqs, inflight_link)
-			if (r->sqid && r->ns == ns && !r->abort_status)
-				r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
+		if (r->sqid && r->ns == ns && !r->abort_status)
+			r->abort_status = NVEMU_SC_GENERIC(NVME_SC_ABORT_REQ);
 	}
 }
 

@@ -33,7 +33,7 @@ struct nvemu_resv {
 	struct nvemu_resv_reg regs[NVEMU_RESV_MAX_REGS];
 	unsigned nr_regs;
 	uint32_t gen;
-	uint8_t rtype; /* 0: no reservation */
+	uint8_t rtype;		       /* 0: no reservation */
 	struct nvemu_resv_host holder; /* types 1-4; types 5-6: every registrant holds it */
 	bool ptpl;		       /* Persist Through Power Loss state */
 	char *ptpl_file;	       /* NULL: PTPL is not offered on this namespace */
@@ -75,6 +75,12 @@ void nvemu_resv_ns_free(struct nvemu_ns *ns);
 void nvemu_resv_ctrl_free(struct nvemu_ctrl *ctrl);
 /* Reservation Conflict status when ctrl's host may not run opc on ns now, else 0. */
 uint16_t nvemu_resv_check(struct nvemu_ctrl *ctrl, struct nvemu_ns *ns, uint8_t opc);
+/*
+ * The admin commands of the write command group (Format NVM, Sanitize,
+ * Namespace Attachment, Namespace Management delete): Reservation Conflict
+ * if this host could not write a namespace the command changes.
+ */
+uint16_t nvemu_resv_check_admin(struct nvemu_ctrl *ctrl, const struct nvemu_req *req);
 /* True when ctrl's host is registered on some namespace (Set Features Host Identifier). */
 bool nvemu_resv_ctrl_registered(struct nvemu_ctrl *ctrl);
 /* RESCAP of a namespace. */

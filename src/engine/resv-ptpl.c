@@ -22,6 +22,7 @@
 
 #include <nvemu/resv.h>
 
+#include "nv-file.h"
 #include "reservations.h"
 
 #define PTPL_MAX_FILE (64 + 96 * NVEMU_RESV_MAX_REGS + 96)
@@ -45,37 +46,18 @@ static int put_host(char *p, size_t left, const char *tag, const struct nvemu_re
 	return snprintf(p, left, "%s %d %u %s", tag, h->ext, h->anon, id);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int nvemu_resv_ptpl_save(struct nvemu_ns *ns)
 {
 	struct nvemu_resv *r = ns->resv;
-	char *buf, *tmp;
 	size_t len = 0, cap = PTPL_MAX_FILE;
-	int fd, ret;
+	char *buf;
+	int ret;
 
 	if (!r || !r->ptpl_file)
 		return 0;
 	buf = malloc(cap);
-	tmp = malloc(strlen(r->ptpl_file) + 5);
-	if (!buf || !tmp) {
-		free(buf);
-		free(tmp);
+	if (!buf)
 		return -ENOMEM;
-	}
 	len += (size_t)snprintf(buf + len, cap - len, "nvemu-resv 1\nptpl %d\ngen %u\nrtype %u\n",
 				r->ptpl, r->gen, r->rtype);
 	if (r->rtype) {
@@ -87,18 +69,7 @@ int nvemu_resv_ptpl_save(struct nvemu_ns *ns)
 		len += (size_t)snprintf(buf + len, cap - len, " %016llx\n",
 					(unsigned long long)r->regs[i].rkey);
 	}
-	sprintf(tmp, "%s.tmp", r->ptpl_file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	ret = fd < 0 ? -errno : write_all(fd, buf, len);
-	if (!ret && fdatasync(fd))
-		ret = -errno;
-	if (fd >= 0 && close(fd) && !ret)
-		ret = -EIO;
-	if (!ret && rename(tmp, r->ptpl_file))
-		ret = -errno;
-	if (ret && fd >= 0)
-		unlink(tmp);
-	free(tmp);
+	ret = nvemu_nvfile_write(r->ptpl_file, buf, len);
 	free(buf);
 	return ret;
 }
@@ -121,44 +92,14 @@ static int unhex(const char *s, uint8_t *out, size_t n)
 	return s[2 * n] == ' ' || s[2 * n] == 0 ? 0 : -EINVAL;
 }
 
-static int parse_u64(const char **s, int base, uint64_t max, uint64_t *v)
-{
-	const char *p = *s;
-	uint64_t x = 0;
-	int digits = 0;
-
-	for (;; p++, digits++) {
-		int d = *p >= '0' && *p <= '9'			? *p - '0'
-			: base == 16 && *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
-							       : -1;
-		if (d < 0)
-			break;
-		if ((uint64_t)d > max || x > (max - (uint64_t)d) / (uint64_t)base)
-			return -EINVAL;
-		x = x * (uint64_t)base + (uint64_t)d;
-	}
-	if (!digits || digits > 20)
-		return -EINVAL;
-	*v = x;
-	*s = p;
-	return 0;
-}
-
-static int expect(const char **s, char c)
-{
-	if (**s != c)
-		return -EINVAL;
-	(*s)++;
-	return 0;
-}
-
 static int parse_host(const char **s, struct nvemu_resv_host *h)
 {
 	uint64_t ext, anon;
 
 	memset(h, 0, sizeof(*h));
-	if (parse_u64(s, 10, 1, &ext) || expect(s, ' ') || parse_u64(s, 10, 0xffef, &anon) ||
-	    expect(s, ' ') || unhex(*s, h->id, 16))
+	if (nvemu_nvfile_u64(s, 10, 1, &ext) || nvemu_nvfile_expect(s, ' ') ||
+	    nvemu_nvfile_u64(s, 10, 0xffef, &anon) || nvemu_nvfile_expect(s, ' ') ||
+	    unhex(*s, h->id, 16))
 		return -EINVAL;
 	*s += 32;
 	h->ext = ext;
@@ -166,29 +107,37 @@ static int parse_host(const char **s, struct nvemu_resv_host *h)
 	return 0;
 }
 
+struct ptpl_parse {
+	struct nvemu_resv *r;
+	bool has_holder;
+};
+
 /* One line, NUL-terminated, without its newline. */
-static int parse_line(struct nvemu_resv *r, const char *s, unsigned lineno)
+static int parse_line(void *arg, const char *s, unsigned lineno)
 {
+	struct ptpl_parse *pp = arg;
+	struct nvemu_resv *r = pp->r;
 	uint64_t v;
 
 	if (lineno == 0)
 		return strcmp(s, "nvemu-resv 1") ? -EINVAL : 0;
 	if (!strncmp(s, "ptpl ", 5)) {
 		s += 5;
-		if (parse_u64(&s, 10, 1, &v))
+		if (nvemu_nvfile_u64(&s, 10, 1, &v))
 			return -EINVAL;
 		r->ptpl = v;
 	} else if (!strncmp(s, "gen ", 4)) {
 		s += 4;
-		if (parse_u64(&s, 10, UINT32_MAX, &v))
+		if (nvemu_nvfile_u64(&s, 10, UINT32_MAX, &v))
 			return -EINVAL;
 		r->gen = (uint32_t)v;
 	} else if (!strncmp(s, "rtype ", 6)) {
 		s += 6;
-		if (parse_u64(&s, 10, 6, &v))
+		if (nvemu_nvfile_u64(&s, 10, 6, &v))
 			return -EINVAL;
 		r->rtype = (uint8_t)v;
 	} else if (!strncmp(s, "holder ", 7)) {
+		pp->has_holder = true;
 		s += 7;
 		if (parse_host(&s, &r->holder))
 			return -EINVAL;
@@ -197,7 +146,7 @@ static int parse_line(struct nvemu_resv *r, const char *s, unsigned lineno)
 
 		s += 4;
 		if (r->nr_regs == NVEMU_RESV_MAX_REGS || parse_host(&s, &g.host) ||
-		    expect(&s, ' ') || parse_u64(&s, 16, UINT64_MAX, &g.rkey))
+		    nvemu_nvfile_expect(&s, ' ') || nvemu_nvfile_u64(&s, 16, UINT64_MAX, &g.rkey))
 			return -EINVAL;
 		for (unsigned i = 0; i < r->nr_regs; i++)
 			if (!memcmp(&r->regs[i].host, &g.host, sizeof(g.host)))
@@ -211,35 +160,17 @@ static int parse_line(struct nvemu_resv *r, const char *s, unsigned lineno)
 
 int nvemu_resv_ptpl_parse(struct nvemu_resv *r, const char *text, size_t len)
 {
-	char line[160];
-	unsigned lineno = 0;
-	size_t pos = 0;
-	bool has_holder = false;
+	struct ptpl_parse pp = {.r = r};
+	bool has_holder;
 
 	r->nr_regs = 0;
 	r->rtype = 0;
 	r->gen = 0;
 	r->ptpl = false;
 	memset(&r->holder, 0, sizeof(r->holder));
-	while (pos < len) {
-		size_t n = 0;
-
-		while (pos < len && text[pos] != '\n') {
-			if (n + 1 >= sizeof(line) || !text[pos])
-				return -EINVAL;
-			line[n++] = text[pos++];
-		}
-		if (pos == len)
-			return -EINVAL; /* every line ends with a newline: a cut file is refused */
-		pos++;
-		line[n] = 0;
-		if (!strncmp(line, "holder ", 7))
-			has_holder = true;
-		if (parse_line(r, line, lineno++))
-			return -EINVAL;
-	}
-	if (!lineno)
+	if (!len || nvemu_nvfile_lines(text, len, 160, parse_line, &pp))
 		return -EINVAL;
+	has_holder = pp.has_holder;
 	/* A reservation needs its holder among the registrants (types 5 and 6: any). */
 	if (r->rtype && (!has_holder || !r->nr_regs))
 		return -EINVAL;
@@ -264,8 +195,8 @@ int nvemu_ns_set_ptpl_file(struct nvemu_subsys *subsys, uint32_t nsid, const cha
 	struct nvemu_ns *ns = nvemu_subsys_ns(subsys, nsid);
 	struct nvemu_resv *r, loaded;
 	char *text = NULL, *copy = NULL;
-	ssize_t n = 0;
-	int fd;
+	size_t n = 0;
+	int ret;
 
 	if (!ns)
 		return nvemu_error_set(err, -ENOENT, "nsid: no namespace %u", nsid);
@@ -281,37 +212,16 @@ int nvemu_ns_set_ptpl_file(struct nvemu_subsys *subsys, uint32_t nsid, const cha
 		return 0;
 	}
 	memset(&loaded, 0, sizeof(loaded));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0 && errno != ENOENT)
-		return nvemu_error_set(err, -EINVAL, "ptpl_file: cannot open %s: %s", path,
-				       strerror(errno));
-	if (fd < 0) {
-		/* No state yet: the place must take one, or every later save would fail. */
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0)
-			return nvemu_error_set(err, -EINVAL, "ptpl_file: cannot create %s: %s", path,
-					       strerror(errno));
-		close(fd);
-		unlink(path);
-		fd = -1;
-	}
-	if (fd >= 0) {
-		text = malloc(PTPL_MAX_FILE + 1);
-		if (!text) {
-			close(fd);
-			return nvemu_error_set(err, -ENOMEM, "out of memory");
-		}
-		n = read(fd, text, PTPL_MAX_FILE + 1);
-		close(fd);
-		if (n < 0 || n > PTPL_MAX_FILE ||
-		    (n && nvemu_resv_ptpl_parse(&loaded, text, (size_t)n))) {
-			free(text);
-			return nvemu_error_set(err, -EINVAL,
-					       "ptpl_file: %s is not a saved reservation state",
-					       path);
-		}
+	ret = nvemu_nvfile_read(path, PTPL_MAX_FILE, &text, &n);
+	if (ret && ret != -ENOENT)
+		return nvemu_error_set(err, -EINVAL, "ptpl_file: cannot use %s: %s", path,
+				       nvemu_nvfile_strerror(ret));
+	if (n && nvemu_resv_ptpl_parse(&loaded, text, n)) {
 		free(text);
+		return nvemu_error_set(err, -EINVAL,
+				       "ptpl_file: %s is not a saved reservation state", path);
 	}
+	free(text);
 	copy = strdup(path);
 	if (!copy)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");

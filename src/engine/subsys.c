@@ -292,6 +292,9 @@ void nvemu_subsys_destroy(struct nvemu_subsys *s)
 	free(s->ports);
 	s->ports = NULL;
 	s->nr_ports = 0;
+	/* A sanitize still running is not recorded as done: a restart runs it again. */
+	free(s->state_file);
+	s->state_file = NULL;
 	/* Set last: releases above must not free the subsystem under this loop. */
 	s->dying = true;
 	subsys_maybe_free(s);
@@ -480,6 +483,8 @@ int nvemu_subsys_add_ctrl_ex(struct nvemu_subsys *s, const struct nvemu_ctrl_par
 	s->nr_ctrls++;
 	if (cntlid)
 		*cntlid = id;
+	/* A sanitize cut by the last power off goes on once a host can watch it. */
+	nvemu_sanitize_resume(s);
 	return 0;
 nomem:
 	if (ctrl) {

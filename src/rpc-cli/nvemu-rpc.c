@@ -82,6 +82,8 @@ static const struct method methods[] = {
 		{ "single_ctrl", P_BOOL, 0, false, "restrict the subsystem to one controller" },
 		{ "ana_reporting", P_BOOL, 'r', false,
 		  "report Asymmetric Namespace Access (multipath: ANA log, per-listener states)" },
+		{ "state_file", P_STRING, 0, false,
+		  "file keeping the sanitize state through restarts, as through a power cycle" },
 	} },
 	{ "nvme_subsystem_destroy", "Destroy an NVMe subsystem", {
 		NQN_REQ,
@@ -270,6 +272,10 @@ static const struct method methods[] = {
 		{ "ana_state", P_STRING, 'n', true,
 		  "optimized, non_optimized, inaccessible, persistent_loss or change" },
 		{ "anagrpid", P_INT, 'g', false, "ANA group ID, 1-32 (default: every group)" },
+		{ "next_state", P_STRING, 0, false,
+		  "with change: the state it moves on to (default: the state before)" },
+		{ "change_ms", P_INT, 0, false,
+		  "with change: how long it lasts, 0-9000 ms (default 1000; 0: until set again)" },
 	} },
 	{ "nvmf_ns_add_host", "Make a no_auto_visible namespace visible to a host NQN", {
 		NQN_REQ, NSID_REQ,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdlib.h>
+#include <string.h>
 
 #include "test-util.h"
 
@@ -45,9 +46,8 @@ int tu_setup_bare(void **state)
 	return 0;
 }
 
-int tu_setup(void **state)
+void tu_enable_with_io_queue(struct tu_env *env)
 {
-	struct tu_env *env = env_new(true);
 	struct nvemu_sqe cmd;
 
 	assert_int_equal(nvemu_host_enable(env->host), 0);
@@ -65,6 +65,28 @@ int tu_setup(void **state)
 	cmd.cdw10 = 1 | 63u << 16;
 	cmd.cdw11 = 1 | 1u << 16; /* PC, CQID 1 */
 	assert_success(tu_admin(env, &cmd, NULL, 0, NULL));
+}
+
+static void aer_done(struct nvemu_req *req)
+{
+	((struct tu_aer *)req->transport_priv)->done = true;
+}
+
+void tu_aer_submit(struct tu_env *env, struct tu_aer *a, uint16_t cid)
+{
+	memset(a, 0, sizeof(*a));
+	a->req.cmd.opc = nvme_admin_async_event;
+	a->req.cmd.cid = cid;
+	a->req.done = aer_done;
+	a->req.transport_priv = a;
+	nvemu_host_submit(env->host, 0, &a->req);
+}
+
+int tu_setup(void **state)
+{
+	struct tu_env *env = env_new(true);
+
+	tu_enable_with_io_queue(env);
 	*state = env;
 	return 0;
 }

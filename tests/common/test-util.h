@@ -29,6 +29,16 @@ struct tu_env {
 int tu_setup(void **state);	 /* the default fixture in *state */
 int tu_setup_bare(void **state); /* subsystem + controller, not enabled, no namespaces */
 int tu_teardown(void **state);
+/* An Asynchronous Event Request the test owns; it must complete before teardown. */
+struct tu_aer {
+	struct nvemu_req req;
+	bool done;
+};
+/* Submits it on the admin queue; a->done and a->req.cqe once an event completes it. */
+void tu_aer_submit(struct tu_env *env, struct tu_aer *a, uint16_t cid);
+
+/* Enable the controller and create I/O queue pair 1, as tu_setup() does. */
+void tu_enable_with_io_queue(struct tu_env *env);
 
 /*
  * Run a command on sqid (0: admin); returns the status. A CID is assigned

@@ -72,6 +72,34 @@ for st in optimized non_optimized inaccessible persistent_loss change; do
 	call nvmf_subsystem_get_listeners --nqn $NQN
 	expect_eq "... reads back $st" "$(jget 0.ana_states.1.ana_state)" $st
 done
+# --- change is transient: it moves on by itself well within ANATT
+setA="nvmf_subsystem_listener_set_ana_state --nqn $NQN --traddr 127.0.0.1 --trsvcid $PA -g 3"
+stateA3() {
+	call nvmf_subsystem_get_listeners --nqn $NQN
+	jget 0.ana_states.1.ana_state
+}
+expect_ok "group 3 non_optimized" $setA -n non_optimized
+expect_ok "change, default next state and time" $setA -n change
+expect_eq "... change at once" "$(stateA3)" change
+sleep 1.5
+expect_eq "... back to non_optimized after 1 s (the state before)" "$(stateA3)" non_optimized
+expect_ok "change to inaccessible in 200 ms" $setA -n change --next_state inaccessible \
+	--change_ms 200
+sleep 0.6
+expect_eq "... inaccessible" "$(stateA3)" inaccessible
+expect_ok "change_ms 0: stays in change" $setA -n change --change_ms 0
+sleep 0.5
+expect_eq "... still change" "$(stateA3)" change
+expect_ok "change for 300 ms" $setA -n change --next_state persistent_loss --change_ms 300
+expect_ok "... set by hand before it ends" $setA -n optimized
+sleep 0.6
+expect_eq "... the state set by hand stands" "$(stateA3)" optimized
+expect_err "next_state without change" -32602 "next_state" $setA -n optimized \
+	--next_state inaccessible
+expect_err "next_state change" -32602 "next_state" $setA -n change --next_state change
+expect_err "change_ms without change" -32602 "change_ms" $setA -n optimized --change_ms 5
+expect_err "change_ms beyond ANATT" -32602 "change_ms" $setA -n change --change_ms 9001
+
 expect_ok "no anagrpid: every group of A" nvmf_subsystem_listener_set_ana_state --nqn $NQN \
 	--traddr 127.0.0.1 --trsvcid "$PA" --ana_state non_optimized
 call nvmf_subsystem_get_listeners --nqn $NQN

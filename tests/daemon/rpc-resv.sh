@@ -15,7 +15,7 @@ expect_err "a malformed state file" -32602 "ptpl_file.*not a saved reservation s
 	nvme_namespace_create --nqn $NQN -b Rv1 -n 1 --ptpl_file "$T/bad.ptpl"
 expect_err "a directory" -32602 "ptpl_file" \
 	nvme_namespace_create --nqn $NQN -b Rv1 -n 1 --ptpl_file "$T"
-expect_err "a directory that does not exist" -32602 "ptpl_file: cannot create" \
+expect_err "a directory that does not exist" -32602 "ptpl_file: cannot use .*: its directory does not exist" \
 	nvme_namespace_create --nqn $NQN -b Rv1 -n 1 --ptpl_file "$T/none/x.ptpl"
 expect_err "an empty path" -32602 "ptpl_file" \
 	nvme_namespace_create --nqn $NQN -b Rv1 -n 1 --ptpl_file ""

@@ -189,50 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
-#include <dirent.h>
-#include <stdio.h>
-#include <sys/stat.h>
-
-static int replay_file(const char *path)
-{
-	static uint8_t buf[1 << 16];
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, n);
-	return 0;
-}
-
-static int replay(const char *path)
-{
-	struct dirent *e;
-	struct stat st;
-	char p[4096];
-	int n = 0;
-	DIR *d;
-
-	if (stat(path, &st) || !S_ISDIR(st.st_mode))
-		return replay_file(path) ? -1 : 1;
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-		if (replay_file(p)) {
-			closedir(d);
-			return -1;
-		}
-		n++;
-	}
-	closedir(d);
-	return n;
-}
+#include "standalone.h"
 
 static uint64_t next(uint64_t *s)
 {
@@ -269,27 +226,11 @@ static size_t random_input(uint8_t *b, size_t cap, uint64_t *s)
 	return n;
 }
 
-int main(int argc, char **argv)
+size_t fuzz_standalone_input(unsigned i, uint8_t *buf, size_t cap, uint64_t *rng,
+			     const struct fuzz_seeds *seeds)
 {
-	const char *it = getenv("FUZZ_ITERATIONS");
-	unsigned iters = it ? (unsigned)atoi(it) : 2000, files = 0;
-	uint64_t s = 0x2545f4914f6cdd1dull;
-	static uint8_t buf[4096];
-
-	printf("1..1\n");
-	for (int i = 1; i < argc; i++) {
-		int r = replay(argv[i]);
-
-		if (r < 0) {
-			printf("not ok 1 - cannot read %s\n", argv[i]);
-			return 1;
-		}
-		files += (unsigned)r;
-	}
-	for (unsigned i = 0; i < iters; i++)
-		LLVMFuzzerTestOneInput(buf, random_input(buf, sizeof(buf), &s));
-	printf("ok 1 - %u seed files and %u random inputs through the completion path\n", files,
-	       iters);
-	return 0;
+	(void)i;
+	(void)seeds;
+	return random_input(buf, cap < 4096 ? cap : 4096, rng);
 }
 #endif

@@ -118,52 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
-#include <dirent.h>
-#include <sys/stat.h>
-
-static int replay_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	static uint8_t buf[1 << 20];
-	size_t n;
-
-	if (!f) {
-		perror(path);
-		return -1;
-	}
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, n);
-	return 0;
-}
-
-/* A file, or every file of a directory; returns how many or -1. */
-static int replay(const char *path)
-{
-	struct stat st;
-	struct dirent *e;
-	char p[4096];
-	int n = 0;
-	DIR *d;
-
-	if (stat(path, &st) || !S_ISDIR(st.st_mode))
-		return replay_file(path) ? -1 : 1;
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-		if (replay_file(p)) {
-			closedir(d);
-			return -1;
-		}
-		n++;
-	}
-	closedir(d);
-	return n;
-}
+#include "standalone.h"
 
 /* Random inputs made of mostly well-formed PDUs, so the deeper paths run too. */
 static size_t random_input(uint8_t *b, size_t cap, uint64_t *s)
@@ -193,26 +148,11 @@ static size_t random_input(uint8_t *b, size_t cap, uint64_t *s)
 	return n;
 }
 
-int main(int argc, char **argv)
+size_t fuzz_standalone_input(unsigned i, uint8_t *buf, size_t cap, uint64_t *rng,
+			     const struct fuzz_seeds *seeds)
 {
-	const char *it = getenv("FUZZ_ITERATIONS");
-	unsigned iters = it ? (unsigned)atoi(it) : 2000, n = 0;
-	uint64_t s = 0x9e3779b97f4a7c15ull;
-	static uint8_t buf[4096];
-
-	for (int i = 1; i < argc; i++) {
-		int r = replay(argv[i]);
-
-		if (r < 0)
-			return 1;
-		n += (unsigned)r;
-	}
-	for (unsigned i = 0; i < iters; i++) {
-		size_t len = random_input(buf, sizeof(buf), &s);
-
-		LLVMFuzzerTestOneInput(buf, len);
-	}
-	printf("1..1\nok 1 - %u corpus files and %u random inputs\n", n, iters);
-	return 0;
+	(void)i;
+	(void)seeds;
+	return random_input(buf, cap < 4096 ? cap : 4096, rng);
 }
 #endif

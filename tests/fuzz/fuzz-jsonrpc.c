@@ -391,100 +391,21 @@ out:
 }
 
 #ifdef FUZZ_STANDALONE
+#include "standalone.h"
 
-/* Replays one input file as libFuzzer would; 0 or -1 if it cannot be read. */
-static int replay(const char *path)
+/* Random programs: random text rarely parses, so the first byte picks program mode. */
+size_t fuzz_standalone_input(unsigned i, uint8_t *buf, size_t cap, uint64_t *rng,
+			     const struct fuzz_seeds *seeds)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *data;
-	long len;
+	size_t n = 1 + fuzz_rand(rng) % (cap < 512 ? cap : 512);
 
-	if (!f) {
-		perror(path);
-		return -1;
-	}
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	data = malloc(len + 1);
-	if (len < 0 || !data || fread(data, 1, len, f) != (size_t)len) {
-		fprintf(stderr, "%s: cannot read\n", path);
-		fclose(f);
-		free(data);
-		return -1;
-	}
-	fclose(f);
-	LLVMFuzzerTestOneInput(data, len);
-	free(data);
-	return 0;
-}
-
-static int by_name(const struct dirent **a, const struct dirent **b)
-{
-	return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-/*
- * Replay files and directories of inputs (every regular file in them, in name
- * order), then random programs: FUZZ_ITERATIONS (default 2000), FUZZ_SEED.
- */
-int main(int argc, char **argv)
-{
-	unsigned iters = getenv("FUZZ_ITERATIONS") ? atoi(getenv("FUZZ_ITERATIONS")) : 2000;
-	unsigned seed = getenv("FUZZ_SEED") ? atoi(getenv("FUZZ_SEED")) : 1;
-	uint8_t buf[512];
-	int files = 0;
-
-	for (int i = 1; i < argc; i++) {
-		struct dirent **ents;
-		struct stat st;
-		int n;
-
-		if (stat(argv[i], &st)) {
-			perror(argv[i]);
-			return 1;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			if (replay(argv[i]))
-				return 1;
-			files++;
-			continue;
-		}
-		n = scandir(argv[i], &ents, NULL, by_name);
-		if (n < 0) {
-			perror(argv[i]);
-			return 1;
-		}
-		for (int k = 0; k < n; k++) {
-			char path[4096];
-
-			snprintf(path, sizeof(path), "%s/%s", argv[i], ents[k]->d_name);
-			if (!stat(path, &st) && S_ISREG(st.st_mode)) {
-				if (replay(path))
-					return 1;
-				files++;
-			}
-			free(ents[k]);
-		}
-		free(ents);
-	}
-	if (!files && argc > 1) {
-		fprintf(stderr, "no input files found\n");
-		return 1;
-	}
-	srand(seed);
-	for (unsigned it = 0; it < iters; it++) {
-		size_t n = 1 + rand() % sizeof(buf);
-
-		for (size_t k = 0; k < n; k++)
-			buf[k] = (uint8_t)rand();
-		buf[0] |= 1; /* program mode: random text rarely parses */
-		if (buf[0] == '{' || buf[0] == '[')
-			buf[0] ^= 2;
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	printf("1..1\nok 1 - %d input files and %u random programs (seed %u) ran without a "
-	       "violation\n", files, iters, seed);
-	return 0;
+	(void)i;
+	(void)seeds;
+	for (size_t k = 0; k < n; k++)
+		buf[k] = (uint8_t)fuzz_rand(rng);
+	buf[0] |= 1;
+	if (buf[0] == '{' || buf[0] == '[')
+		buf[0] ^= 2;
+	return n;
 }
 #endif

@@ -219,48 +219,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
-static int replay_file(const char *path)
-{
-	static uint8_t b[65536];
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	if (!f)
-		return -1;
-	n = fread(b, 1, sizeof(b), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(b, n);
-	return 0;
-}
-
-static int replay(const char *path)
-{
-	struct stat st;
-	struct dirent *e;
-	char p[4096];
-	int n = 0;
-	DIR *d;
-
-	if (stat(path, &st))
-		return -1;
-	if (!S_ISDIR(st.st_mode))
-		return replay_file(path) ? -1 : 1;
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-		if (replay_file(p)) {
-			closedir(d);
-			return -1;
-		}
-		n++;
-	}
-	closedir(d);
-	return n;
-}
+#include "standalone.h"
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -301,33 +260,23 @@ static size_t random_input(uint8_t *b, size_t cap, uint64_t *s)
 	return n;
 }
 
-int main(int argc, char **argv)
+/* Two saved states first (the parser's way in), then command sequences. */
+size_t fuzz_standalone_input(unsigned i, uint8_t *buf, size_t cap, uint64_t *rng,
+			     const struct fuzz_seeds *seeds)
 {
-	const char *it = getenv("FUZZ_ITERATIONS");
-	unsigned iters = it ? (unsigned)atoi(it) : 500, n = 0;
-	uint64_t s = 0x9e3779b97f4a7c15ull;
-	static uint8_t buf[2048];
 	static const char *states[] = {
 		"\0nvemu-resv 1\nptpl 1\ngen 3\nrtype 1\nholder 0 0 "
 		"10000000000000000000000000000000\nreg 0 0 10000000000000000000000000000000 a\n",
 		"\0nvemu-resv 1\nrtype 6\nholder 0 3 00000000000000000000000000000000\n",
 	};
 
-	for (int i = 1; i < argc; i++) {
-		int r = replay(argv[i]);
+	(void)seeds;
+	if (i < sizeof(states) / sizeof(states[0])) {
+		size_t n = 1 + strlen(states[i] + 1);
 
-		if (r < 0)
-			return 1;
-		n += (unsigned)r;
+		memcpy(buf, states[i], n);
+		return n;
 	}
-	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		LLVMFuzzerTestOneInput((const uint8_t *)states[i], 1 + strlen(states[i] + 1));
-	for (unsigned i = 0; i < iters; i++) {
-		size_t len = random_input(buf, sizeof(buf), &s);
-
-		LLVMFuzzerTestOneInput(buf, len);
-	}
-	printf("1..1\nok 1 - %u corpus files and %u random inputs\n", n, iters);
-	return 0;
+	return random_input(buf, cap < 2048 ? cap : 2048, rng);
 }
 #endif

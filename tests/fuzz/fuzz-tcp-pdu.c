@@ -161,117 +161,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
-#include <dirent.h>
-#include <stdio.h>
-#include <sys/stat.h>
+#include "standalone.h"
 
-#define MAX_SEEDS 512
-#define MAX_SEED  (1 << 16)
-
-static uint8_t *seeds[MAX_SEEDS];
-static size_t seed_len[MAX_SEEDS];
-static unsigned nr_seeds;
-
-static int load(const char *path)
+/* Each seed again with a few bits changed, and every other time the selectors' bit 2 flipped. */
+size_t fuzz_standalone_input(unsigned i, uint8_t *buf, size_t cap, uint64_t *rng,
+			     const struct fuzz_seeds *seeds)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *b = malloc(MAX_SEED);
-	size_t n;
+	unsigned k, flips;
+	size_t len;
 
-	if (!f || !b) {
-		perror(path);
-		free(b);
-		if (f)
-			fclose(f);
-		return -1;
-	}
-	n = fread(b, 1, MAX_SEED, f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(b, n);
-	if (nr_seeds < MAX_SEEDS) {
-		seeds[nr_seeds] = b;
-		seed_len[nr_seeds++] = n;
-	} else {
-		free(b);
-	}
-	return 0;
-}
+	if (!seeds->nr)
+		return 0;
+	k = (unsigned)(fuzz_rand(rng) % seeds->nr);
+	flips = 1 + (unsigned)(fuzz_rand(rng) % 4);
+	len = seeds->len[k] < cap ? seeds->len[k] : cap;
+	memcpy(buf, seeds->data[k], len);
+	if (i & 1)
+		for (size_t p = 0; p + 3 <= len;) {
+			size_t l = buf[p + 1] | (size_t)buf[p + 2] << 8;
 
-/* A file, or every file of a directory; returns how many or -1. */
-static int replay(const char *path)
-{
-	struct stat st;
-	struct dirent *e;
-	char p[4096];
-	int n = 0;
-	DIR *d;
-
-	if (stat(path, &st) || !S_ISDIR(st.st_mode))
-		return load(path) ? -1 : 1;
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-		if (load(p)) {
-			closedir(d);
-			return -1;
+			buf[p] ^= 4;
+			p += 3 + l;
 		}
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-int main(int argc, char **argv)
-{
-	const char *it = getenv("FUZZ_ITERATIONS");
-	unsigned iters = it ? (unsigned)atoi(it) : 2000, n = 0;
-	uint64_t s = 0x9e3779b97f4a7c15ull;
-	static uint8_t buf[MAX_SEED];
-
-	LLVMFuzzerInitialize(&argc, &argv);
-	for (int i = 1; i < argc; i++) {
-		int r = replay(argv[i]);
-
-		if (r < 0)
-			return 1;
-		n += (unsigned)r;
-	}
-	if (!nr_seeds) {
-		printf("1..1\nnot ok 1 - no seeds\n");
-		return 1;
-	}
-	/* Each seed again with a few bytes changed, and the selectors' bit 2 flipped. */
-	for (unsigned i = 0; i < iters; i++) {
-		unsigned k = (unsigned)(rnd(&s) % nr_seeds), flips = 1 + (unsigned)(rnd(&s) % 4);
-		size_t len = seed_len[k];
-
-		memcpy(buf, seeds[k], len);
-		if (i & 1)
-			for (size_t p = 0; p + 3 <= len;) {
-				size_t l = buf[p + 1] | (size_t)buf[p + 2] << 8;
-
-				buf[p] ^= 4;
-				p += 3 + l;
-			}
-		for (unsigned f = 0; len && f < flips; f++)
-			buf[rnd(&s) % len] ^= (uint8_t)(1u << (rnd(&s) % 8));
-		LLVMFuzzerTestOneInput(buf, len);
-	}
-	for (unsigned i = 0; i < nr_seeds; i++)
-		free(seeds[i]);
-	printf("1..1\nok 1 - %u corpus files and %u mutated inputs\n", n, iters);
-	return 0;
+	for (unsigned f = 0; len && f < flips; f++)
+		buf[fuzz_rand(rng) % len] ^= (uint8_t)(1u << (fuzz_rand(rng) % 8));
+	return len;
 }
 #endif

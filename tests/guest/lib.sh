@@ -63,11 +63,25 @@ wait_pid() {
 	done
 	return 1
 }
+# reactor_busy ID: nvemud's reactor thread nvemud-rID has used CPU (it served queues).
+reactor_busy() {
+	for _t in /proc/$NVEMUD_PID/task/*; do
+		[ "$(cat $_t/comm 2>/dev/null)" = "nvemud-r$1" ] || continue
+		# utime + stime: fields 14 and 15 (the name, field 2, has no spaces)
+		[ "$(awk '{ print $14 + $15 }' $_t/stat)" -gt 0 ]
+		return
+	done
+	echo "no thread nvemud-r$1"
+	return 1
+}
 alive() { kill -0 $NVEMUD_PID 2>/dev/null && rpc rpc_get_methods >/dev/null 2>&1; }
 
 # start_nvemud ARGS...: nvemud in the background, 0 once it answers RPC (up to 10 s).
+# nvemu.reactors=N on the kernel command line (NVEMU_GUEST_REACTORS for
+# run-guest.sh) runs every nvemud of the script with --reactors N.
+NVEMUD_REACTORS=$(sed -n 's/.*nvemu\.reactors=\([0-9]*\).*/\1/p' /proc/cmdline 2>/dev/null)
 start_nvemud() {
-	nvemud "$@" >>$LOG 2>&1 &
+	nvemud ${NVEMUD_REACTORS:+--reactors $NVEMUD_REACTORS} "$@" >>$LOG 2>&1 &
 	NVEMUD_PID=$!
 	for _i in $(seq 100); do
 		alive && return 0

@@ -14,6 +14,9 @@
 # BUILD_DIR (nvemud, nvemu-rpc, tests/guest/nvemu-tcp-target, with their
 # libraries).
 #
+# NVEMU_GUEST_REACTORS=N puts nvemu.reactors=N on the guest kernel's command
+# line: lib.sh's start_nvemud then runs nvemud --reactors N.
+#
 # The guest has no network device (-nic none): everything stays on its
 # loopback. Serial ports: ttyS0 kernel console, ttyS1 the script's output,
 # ttyS2 a status line carrying a per-run random tag, so the script's own
@@ -161,7 +164,7 @@ rc=0
 timeout "$timeout_s" qemu-system-x86_64 -accel tcg -nodefaults -nic none -display none \
 	-machine q35 -cpu max -smp 2 -m 1536 -no-reboot \
 	-kernel "$cache/vmlinuz" -initrd "$run/initrd" \
-	-append "console=ttyS0 panic=-1 quiet nvemu.tag=$tag" \
+	-append "console=ttyS0 panic=-1 quiet nvemu.tag=$tag${NVEMU_GUEST_REACTORS:+ nvemu.reactors=$NVEMU_GUEST_REACTORS}" \
 	-serial "file:$run/console.log" -serial "file:$run/out.log" \
 	-serial "file:$run/status.log" || rc=$?
 

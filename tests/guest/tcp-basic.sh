@@ -106,6 +106,10 @@ tg "nvme list shows $RAMDEV with serial $SN" "^$RAMDEV .* $SN " /tmp/list
 # ---- fio verify
 t "fio verify on the RAM namespace (4k and 128k, depth 32, 2+2 jobs)" fio_pair "$RAMDEV" write
 t "fio verify on the file namespace (4k and 128k, depth 32, 2+2 jobs)" fio_pair "$FILEDEV" write
+if [ -n "$NVEMUD_REACTORS" ]; then
+	t "--reactors $NVEMUD_REACTORS: the host's second I/O queue ran on reactor thread nvemud-r1" \
+		reactor_busy 1
+fi
 
 # ---- namespaces attached and detached while connected (AEN)
 t "nvmf_subsystem_get_controllers shows the host" sh -c \

@@ -30,7 +30,7 @@
 #define AF_MCTP 45
 #endif
 
-#define AEI_CTEMP 0x0a
+#define AEI_CTEMP 0x06 /* NVMe-MI 2.1: Composite Temperature */
 #define MAX_RETRIES 4
 
 static int n_tests, failed;
@@ -187,10 +187,10 @@ int main(int argc, char **argv)
 		uint8_t b[15] = {0x08, 0, 0, 0x04 /* Configuration Get */, 0, 0, 0, 0x04};
 
 		n = mi_request(b, sizeof(b), rsp, sizeof(rsp));
-		ok(n >= 8 && rsp[3] == 0 && rsp[7] == 11 && rsp[11] == 5,
-		   "Configuration Get AE: Success, 11 supported AEs, header length 5");
-		ok(n >= 8 + 5 + 3 * 8 && rsp[7 + 5 + 3 * 7 + 1] == AEI_CTEMP,
-		   "  the 8th is CTEMP (0Ah)");
+		ok(n >= 8 && rsp[3] == 0 && rsp[7] == 12 && rsp[11] == 5,
+		   "Configuration Get AE: Success, 12 supported AEs, header length 5");
+		ok(n >= 8 + 5 + 3 * 7 && rsp[7 + 5 + 3 * 6 + 1] == AEI_CTEMP,
+		   "  the 7th is Composite Temperature (06h)");
 	}
 	/* Enable CTEMP, AERD 3 (300 ms), AEMD 0. */
 	n = config_set_ae(3u << 8, enable, sizeof(enable), rsp, sizeof(rsp));

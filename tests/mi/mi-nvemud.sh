@@ -151,7 +151,7 @@ check "nvme_namespace_list: nsid 3 gone" not jhas nsid=3
 
 # --- endpoints over RPC
 NQN2=nqn.2024-01.io.nvemu:mi2
-rpc nvme_subsystem_create --nqn $NQN2 --serial_number MI2SERIAL >/dev/null
+rpc nvme_subsystem_create --nqn $NQN2 --serial_number MI2SERIAL --state_file "$T/mi2.state" >/dev/null
 rpc bdev_malloc_create -b M2 --num_blocks 512 >/dev/null
 rpc nvme_namespace_create --nqn $NQN2 -b M2 -n 1 >/dev/null
 rpc nvme_controller_create --nqn $NQN2 >/dev/null
@@ -191,8 +191,13 @@ expect_eq "mctp:1,9 still the default subsystem's" "$(nsze_of 1)" 1024
 expect_err "remove_port refused while an endpoint sits on it" -32002 "nvme_mi_endpoint_destroy" \
 	nvme_subsystem_remove_port --nqn $NQN2 --port "$P2"
 
+# The second subsystem keeps its sanitize state in a state_file: it outlives the restart below.
+check "nvme sanitize mctp:1,20:1: block erase" pre nvme sanitize mctp:1,20:1 -a 2
+check "  recorded in the state file" grep -q '^sanitize 0 0 1 2 ' "$T/mi2.state"
+
 call save_config
 printf '%s' "$OUT" >"$T/cfg.json"
+check "save_config keeps the state_file" grep -q "\"state_file\": *\"$T/mi2.state\"" "$T/cfg.json"
 check "save_config keeps both endpoints" \
 	sh -c '[ "$(grep -c "\"nvme_mi_endpoint_create\"" "$1")" -eq 2 ]' - "$T/cfg.json"
 check "save_config keeps ctrl_id0_alias false" grep -q '"ctrl_id0_alias": *false' "$T/cfg.json"
@@ -266,5 +271,12 @@ if pre nvme id-ctrl mctp:1,20:1 -o json >"$T/idc4" 2>"$T/err"; then
 	expect_eq "restored endpoint answers" "$(json_field "$T/idc4" sn)" MI2SERIAL
 else
 	nok "restored endpoint answers"
+	diag "$(cat "$T/err")"
+fi
+if pre nvme sanitize-log mctp:1,20:1 -o json >"$T/san2" 2>"$T/err"; then
+	expect_eq "after the restart: the Sanitize Status log still shows the block erase" \
+		"$(grep -c '"status":"(1)' "$T/san2") $(json_field "$T/san2" cdw10_info)" "1 2"
+else
+	nok "nvme sanitize-log mctp:1,20:1 after the restart"
 	diag "$(cat "$T/err")"
 fi

@@ -99,8 +99,10 @@ class Daemon:
         if kind == "nvemud":
             self.rpc_tool = _tool("NVEMU_RPC")
             self.sock = os.path.join(self.dir, "sock")
+            # NVEMUD_TEST_ARGS: the same tests against another setup (--reactors 2).
+            extra = os.environ.get("NVEMUD_TEST_ARGS", "").split()
             cmd = [_tool("NVEMUD"), "-r", self.sock, "-l", "127.0.0.1:0",
-                   "-m", os.path.join(self.dir, "mctp.sock"), "-u", "none", *args]
+                   "-m", os.path.join(self.dir, "mctp.sock"), "-u", "none", *extra, *args]
             self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log,
                                          preexec_fn=preexec)
             self.port = self._wait_nvemud()

@@ -31,28 +31,6 @@ static uint64_t le128_lo(const uint8_t v[16])
 	return le64toh(lo);
 }
 
-/* ---- an AER the test owns; it must complete before teardown */
-
-struct aer {
-	struct nvemu_req req;
-	bool done;
-};
-
-static void aer_done(struct nvemu_req *req)
-{
-	((struct aer *)req->transport_priv)->done = true;
-}
-
-static void aer_submit(struct tu_env *env, struct aer *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->req.cmd.opc = nvme_admin_async_event;
-	a->req.cmd.cid = 0x7000;
-	a->req.done = aer_done;
-	a->req.transport_priv = a;
-	nvemu_host_submit(env->host, 0, &a->req);
-}
-
 /* ---- 00h */
 
 static void test_supported_log_pages(void **state)
@@ -307,11 +285,11 @@ static void test_changed_ns_aer_rae(void **state)
 {
 	struct tu_env *env = *state;
 	uint32_t *l = (void *)buf;
-	struct aer a1, a2;
+	struct tu_aer a1, a2;
 
 	/* enable Namespace Attribute Notices */
 	assert_success(tu_set_feature(env, NVME_FEAT_FID_ASYNC_EVENT, false, 1u << 8, NULL));
-	aer_submit(env, &a1);
+	tu_aer_submit(env, &a1, 0x7000);
 	assert_false(a1.done);
 
 	assert_int_equal(nvemu_ctrl_attach_ns(env->ctrl, 2, NULL), 0);
@@ -329,7 +307,7 @@ static void test_changed_ns_aer_rae(void **state)
 	assert_success(tu_get_log(env, NVME_LOG_LID_CHANGED_NS, 0, 0, true, buf, 4096));
 	assert_int_equal(le32toh(l[0]), 2);
 
-	aer_submit(env, &a2);
+	tu_aer_submit(env, &a2, 0x7000);
 	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, 2, NULL), 0);
 	assert_false(a2.done);
 

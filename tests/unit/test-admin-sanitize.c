@@ -4,33 +4,17 @@
  * the Feature Identifiers Supported and Effects log (12h), through the
  * in-process host.
  */
+#include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "test-util.h"
 
 static uint8_t buf[4096];
-
-struct aer {
-	struct nvemu_req req;
-	bool done;
-};
-
-static void aer_done(struct nvemu_req *req)
-{
-	((struct aer *)req->transport_priv)->done = true;
-}
-
-static void aer_submit(struct tu_env *env, struct aer *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->req.cmd.opc = nvme_admin_async_event;
-	a->req.cmd.cid = 0x7000;
-	a->req.done = aer_done;
-	a->req.transport_priv = a;
-	nvemu_host_submit(env->host, 0, &a->req);
-}
 
 static uint16_t sanitize(struct tu_env *env, uint32_t cdw10, uint32_t cdw11)
 {
@@ -44,6 +28,21 @@ static struct nvme_sanitize_log_page *sanitize_log(struct tu_env *env)
 	memset(buf, 0xa5, sizeof(buf));
 	assert_success(tu_get_log(env, NVME_LOG_LID_SANITIZE, 0, 0, false, buf, 512));
 	return (void *)buf;
+}
+
+/* Polls the delay bdev until the sanitize ends (5 s at most); it must have succeeded. */
+static void wait_sanitized(struct tu_env *env, struct nvemu_bdev *dly)
+{
+	struct pollfd p = {.fd = nvemu_bdev_get_fd(dly), .events = POLLIN};
+
+	for (int i = 0; i < 100 && (le16toh(sanitize_log(env)->sstat) & 7) ==
+					   NVME_SANITIZE_SSTAT_STATUS_IN_PROGESS;
+	     i++) {
+		poll(&p, 1, 50);
+		nvemu_bdev_poll(dly);
+	}
+	assert_int_equal(le16toh(sanitize_log(env)->sstat) & 7,
+			 NVME_SANITIZE_SSTAT_STATUS_COMPLETE_SUCCESS);
 }
 
 static void fill(struct tu_env *env, uint32_t nsid, uint8_t v)
@@ -108,18 +107,19 @@ static void test_bad_fields(void **state)
 	tu_expect_error(env, 0, &cmd, NULL, 0, NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR);
 	/* Exit Failure Mode outside failure mode: nothing to do. */
 	assert_success(sanitize(env, NVME_SANITIZE_SANACT_EXIT_FAILURE, 0));
-	assert_int_equal(le16toh(sanitize_log(env)->sstat), NVME_SANITIZE_SSTAT_STATUS_NEVER_SANITIZED);
+	assert_int_equal(le16toh(sanitize_log(env)->sstat),
+			 NVME_SANITIZE_SSTAT_STATUS_NEVER_SANITIZED);
 }
 
 static void test_block_erase(void **state)
 {
 	struct tu_env *env = *state;
 	struct nvme_sanitize_log_page *l;
-	struct aer a;
+	struct tu_aer a;
 
 	fill(env, 1, 0x5a);
 	assert_int_equal(first_byte(env, 1, 0), 0x5a);
-	aer_submit(env, &a);
+	tu_aer_submit(env, &a, 0x7000);
 	assert_false(a.done);
 	assert_success(sanitize(env, NVME_SANITIZE_SANACT_START_BLOCK_ERASE, 0));
 	/* RAM completes at once: the operation is over, with its event. */
@@ -167,7 +167,6 @@ static void test_in_progress(void **state)
 	struct nvemu_ns_params np;
 	struct nvemu_sqe cmd = {0};
 	uint8_t data[512] = {0};
-	struct pollfd p;
 	uint32_t nsid;
 
 	assert_int_equal(nvemu_bdev_ram_create("sram", 1 << 20, 512, &ram, &err), 0);
@@ -195,15 +194,7 @@ static void test_in_progress(void **state)
 	assert_status(sanitize(env, NVME_SANITIZE_SANACT_START_BLOCK_ERASE, 0),
 		      NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS));
 
-	p.fd = nvemu_bdev_get_fd(dly);
-	p.events = POLLIN;
-	for (int i = 0; i < 100 && (le16toh(sanitize_log(env)->sstat) & 7) ==
-					   NVME_SANITIZE_SSTAT_STATUS_IN_PROGESS; i++) {
-		poll(&p, 1, 50);
-		nvemu_bdev_poll(dly);
-	}
-	assert_int_equal(le16toh(sanitize_log(env)->sstat) & 7,
-			 NVME_SANITIZE_SSTAT_STATUS_COMPLETE_SUCCESS);
+	wait_sanitized(env, dly);
 	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 1, data, sizeof(data)));
 
 	assert_int_equal(nvemu_ctrl_detach_ns(env->ctrl, nsid, &err), 0);
@@ -221,7 +212,228 @@ static void test_read_only(void **state)
 	assert_status(sanitize(env, NVME_SANITIZE_SANACT_START_BLOCK_ERASE, 0),
 		      NVEMU_SC_GENERIC(NVME_SC_NS_WRITE_PROTECTED));
 	env->subsys->ns[0]->bdev->read_only = false;
-	assert_int_equal(le16toh(sanitize_log(env)->sstat), NVME_SANITIZE_SSTAT_STATUS_NEVER_SANITIZED);
+	assert_int_equal(le16toh(sanitize_log(env)->sstat),
+			 NVME_SANITIZE_SSTAT_STATUS_NEVER_SANITIZED);
+}
+
+/* ---- the subsystem's state_file: an nvemud restart is a power cycle */
+
+static char state_dir[64], state_path[96];
+
+static int state_setup(void **state)
+{
+	strcpy(state_dir, "/tmp/nvemu-sanstate-XXXXXX");
+	assert_non_null(mkdtemp(state_dir));
+	snprintf(state_path, sizeof(state_path), "%s/subsys.state", state_dir);
+	return tu_setup(state);
+}
+
+static int state_teardown(void **state)
+{
+	char tmp[128];
+
+	tu_teardown(state);
+	unlink(state_path);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", state_path);
+	unlink(tmp);
+	rmdir(state_dir);
+	return 0;
+}
+
+static void write_state(const char *text)
+{
+	FILE *f = fopen(state_path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void read_state(char *out, size_t size)
+{
+	FILE *f = fopen(state_path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(out, 1, size - 1, f);
+	out[n] = 0;
+	fclose(f);
+}
+
+/*
+ * What nvemud does at start: the subsystem with its state file, then its
+ * namespace (bdev), then a controller.
+ */
+static struct tu_env *power_on(struct nvemu_bdev *bdev)
+{
+	struct tu_env *env = calloc(1, sizeof(*env));
+	struct nvemu_subsys_params sp;
+	struct nvemu_port_params pp;
+	struct nvemu_ctrl_params cp;
+	struct nvemu_ns_params np;
+	struct nvemu_error err = {0};
+	uint16_t port, cntlid;
+	uint32_t nsid;
+
+	assert_non_null(env);
+	nvemu_subsys_params_init(&sp);
+	sp.nqn = "nqn.2024-01.io.nvemu:again";
+	assert_int_equal(nvemu_subsys_create(&sp, &env->subsys, &err), 0);
+	assert_int_equal(nvemu_subsys_set_state_file(env->subsys, state_path, &err), 0);
+	nvemu_port_params_init(&pp, NVEMU_PORT_PCIE);
+	assert_int_equal(nvemu_subsys_add_port(env->subsys, &pp, &port, &err), 0);
+	if (bdev) {
+		nvemu_ns_params_init(&np);
+		np.bdev = bdev;
+		assert_int_equal(nvemu_subsys_add_ns_ex(env->subsys, &np, &nsid, &err), 0);
+	} else {
+		assert_int_equal(nvemu_subsys_add_ns(env->subsys, 1024, &nsid, &err), 0);
+	}
+	nvemu_ctrl_params_init(&cp);
+	cp.port_id = port;
+	cp.num_io_queues = 4;
+	assert_int_equal(nvemu_subsys_add_ctrl_ex(env->subsys, &cp, &cntlid, &err), 0);
+	env->ctrl = nvemu_subsys_ctrl(env->subsys, cntlid);
+	assert_int_equal(nvemu_ctrl_attach_ns(env->ctrl, nsid, &err), 0);
+	assert_int_equal(nvemu_host_create(env->ctrl, &env->host, &err), 0);
+	tu_enable_with_io_queue(env);
+	return env;
+}
+
+static void power_off(struct tu_env *env)
+{
+	void *st = env;
+
+	tu_teardown(&st);
+}
+
+/* NVMe Base 2.0, 5.24: the Sanitize Status log survives a power cycle. */
+static void test_state_file_keeps_log(void **state)
+{
+	struct tu_env *env = *state, *again;
+	struct nvemu_error err = {0};
+	struct nvme_sanitize_log_page *l;
+	char text[256];
+
+	assert_int_equal(nvemu_subsys_set_state_file(env->subsys, state_path, &err), 0);
+	assert_string_equal(nvemu_subsys_state_file(env->subsys), state_path);
+	read_state(text, sizeof(text));
+	assert_string_equal(text, "nvemu-subsys 1\nsanitize 0 0 0 0 0 0\n");
+	assert_success(sanitize(env, NVME_SANITIZE_SANACT_START_OVERWRITE | 2u << 4, 0x5a5a5a5a));
+	read_state(text, sizeof(text));
+	assert_string_equal(text, "nvemu-subsys 1\nsanitize 0 0 11 23 5a5a5a5a 2\n");
+
+	again = power_on(NULL);
+	l = sanitize_log(again);
+	assert_int_equal(le16toh(l->sstat) & 7, NVME_SANITIZE_SSTAT_STATUS_COMPLETE_SUCCESS);
+	assert_int_equal((le16toh(l->sstat) >> 3) & 0x1f, 2);
+	assert_int_equal(le32toh(l->scdw10), NVME_SANITIZE_SANACT_START_OVERWRITE | 2u << 4);
+	assert_int_equal(le16toh(l->sprog), 0xffff);
+	power_off(again);
+}
+
+/* 8.21.1: failure mode persists until Exit Failure Mode or a sanitize that succeeds. */
+static void test_state_file_failure_mode(void **state)
+{
+	struct tu_env *env;
+	uint8_t data[512];
+	char text[256];
+
+	(void)state;
+	write_state("nvemu-subsys 1\nsanitize 0 1 3 2 0 0\n");
+	env = power_on(NULL);
+	assert_status(tu_rw(env, nvme_cmd_read, 1, 0, 1, data, sizeof(data)),
+		      NVEMU_SC_GENERIC(NVME_SC_SANITIZE_FAILED));
+	assert_int_equal(le16toh(sanitize_log(env)->sstat) & 7,
+			 NVME_SANITIZE_SSTAT_STATUS_COMPLETED_FAILED);
+	assert_success(sanitize(env, NVME_SANITIZE_SANACT_EXIT_FAILURE, 0));
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 1, data, sizeof(data)));
+	read_state(text, sizeof(text));
+	assert_string_equal(text, "nvemu-subsys 1\nsanitize 0 0 3 2 0 0\n");
+	power_off(env);
+}
+
+/* 8.21: a sanitize cut by a power loss goes on after it, restricting commands meanwhile. */
+static void test_state_file_resumes(void **state)
+{
+	struct nvemu_bdev_delay_opts o = {.read_latency_us = 1000, .write_latency_us = 50000};
+	struct nvemu_error err = {0};
+	struct nvemu_bdev *ram, *dly;
+	struct tu_env *env;
+	uint8_t data[512];
+	char text[256];
+
+	(void)state;
+	write_state("nvemu-subsys 1\nsanitize 1 0 2 2 0 0\n");
+	assert_int_equal(nvemu_bdev_ram_create("rram", 1 << 20, 512, &ram, &err), 0);
+	assert_int_equal(nvemu_bdev_delay_create("rdly", ram, &o, &dly, &err), 0);
+	env = power_on(dly);
+	assert_int_equal(le16toh(sanitize_log(env)->sstat) & 7,
+			 NVME_SANITIZE_SSTAT_STATUS_IN_PROGESS);
+	assert_status(tu_rw(env, nvme_cmd_read, 1, 0, 1, data, sizeof(data)),
+		      NVEMU_SC_GENERIC(NVME_SC_SANITIZE_IN_PROGRESS));
+	read_state(text, sizeof(text));
+	assert_string_equal(text, "nvemu-subsys 1\nsanitize 1 0 2 2 0 0\n");
+	wait_sanitized(env, dly);
+	assert_int_equal(le32toh(sanitize_log(env)->scdw10),
+			 NVME_SANITIZE_SANACT_START_BLOCK_ERASE);
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 1, data, sizeof(data)));
+	read_state(text, sizeof(text));
+	assert_string_equal(text, "nvemu-subsys 1\nsanitize 0 0 1 2 0 0\n");
+	power_off(env);
+	assert_int_equal(nvemu_bdev_destroy(dly, &err), 0);
+	assert_int_equal(nvemu_bdev_destroy(ram, &err), 0);
+}
+
+/* A file that is not a saved state, or a place where none can be kept, is refused by name. */
+static void test_state_file_refused(void **state)
+{
+	static const char *const bad[] = {
+		"nvemu-subsys 2\nsanitize 0 0 0 0 0 0\n",
+		"nvemu-subsys 1\nsanitize 0 0 0 0 0 0",	      /* cut */
+		"nvemu-subsys 1\nsanitize 1 0 1 1 0 0\n",     /* running but not in progress */
+		"nvemu-subsys 1\nsanitize 1 0 2 1 0 0\n",     /* running Exit Failure Mode */
+		"nvemu-subsys 1\nsanitize 0 0 10000 0 0 0\n", /* SSTAT over 16 bits */
+		"nvemu-subsys 1\nsanitize 0 0 0 0 0 20\n",    /* passes over 5 bits */
+		"nvemu-subsys 1\nsanitize 0 0 0 0 0 0 \n",    /* trailing */
+		"nvemu-subsys 1\nsanitize 0 2 0 0 0 0\n",
+		"nvemu-subsys 1\nsanitize 0 0 A 0 0 0\n",
+	};
+	struct tu_env *env = *state;
+	struct nvemu_error err = {0};
+	char path[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_state(bad[i]);
+		assert_int_equal(nvemu_subsys_set_state_file(env->subsys, state_path, &err),
+				 -EINVAL);
+		assert_non_null(strstr(err.msg, "state_file"));
+		assert_null(nvemu_subsys_state_file(env->subsys));
+	}
+	snprintf(path, sizeof(path), "%s/none/x", state_dir);
+	assert_int_equal(nvemu_subsys_set_state_file(env->subsys, path, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "directory"));
+}
+
+/* Once started a sanitize must outlive a power loss: one that could not be recorded does not start.
+ */
+static void test_state_file_unwritable(void **state)
+{
+	struct tu_env *env = *state;
+	struct nvemu_error err = {0};
+	uint8_t data[512];
+
+	fill(env, 1, 0x77);
+	assert_int_equal(nvemu_subsys_set_state_file(env->subsys, state_path, &err), 0);
+	assert_int_equal(unlink(state_path), 0);
+	assert_int_equal(rmdir(state_dir), 0);
+	assert_status(sanitize(env, NVME_SANITIZE_SANACT_START_BLOCK_ERASE, 0),
+		      NVEMU_SC_GENERIC(NVME_SC_INTERNAL));
+	assert_int_equal(le16toh(sanitize_log(env)->sstat),
+			 NVME_SANITIZE_SSTAT_STATUS_NEVER_SANITIZED);
+	assert_success(tu_rw(env, nvme_cmd_read, 1, 0, 1, data, sizeof(data)));
+	assert_int_equal(first_byte(env, 1, 0), 0x77);
+	assert_int_equal(mkdir(state_dir, 0700), 0);
 }
 
 int main(void)
@@ -233,6 +445,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overwrite_pattern, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_in_progress, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_keeps_log, state_setup,
+						state_teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_failure_mode, state_setup,
+						state_teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_resumes, state_setup,
+						state_teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_refused, state_setup,
+						state_teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_unwritable, state_setup,
+						state_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -502,6 +502,205 @@ static void test_file_queue_full(void **state)
 	free(r);
 }
 
+static struct nvemu_bdev_file_stats file_stats(struct nvemu_bdev *b)
+{
+	struct nvemu_bdev_file_stats st;
+
+	assert_int_equal(nvemu_bdev_file_get_stats(b, &st), 0);
+	return st;
+}
+
+/*
+ * Batched: bios only queue until flush_submit, which starts them all with
+ * one io_uring_enter; unbatched, every bio enters the kernel on its own.
+ */
+static void test_file_batching(void **state)
+{
+	enum { N = 16, BS = 4096 };
+	struct nvemu_error err = {0};
+	struct nvemu_bdev_file_opts o = {0};
+	struct nvemu_bdev_file_stats st;
+	struct nvemu_bdev *b, *rb;
+	struct nvemu_bio bio[N];
+	struct bio_done d[N];
+	uint8_t *w = malloc(N * BS), *r = malloc(N * BS);
+	char *path = tmp_file(N * BS);
+
+	(void)state;
+	o.path = path;
+	o.depth = 32;
+	assert_int_equal(nvemu_bdev_file_create("batch", &o, &b, &err), 0);
+	st = file_stats(b);
+	assert_true(st.fixed_file); /* every supported kernel registers files */
+	assert_int_equal(st.submit_calls, 0);
+	assert_int_equal(st.dio_mem_align, 0); /* buffered */
+	assert_int_equal(nvemu_bdev_set_batching(b, true), 0);
+	fill(w, N * BS, 3);
+	memset(d, 0, sizeof(d));
+	for (int i = 0; i < N; i++) {
+		bio[i] = (struct nvemu_bio){.op = NVEMU_BIO_WRITE,
+					    .offset = (uint64_t)i * BS,
+					    .len = BS,
+					    .buf = w + i * BS,
+					    .end_io = bio_end,
+					    .private = &d[i]};
+		assert_int_equal(nvemu_bdev_submit(b, &bio[i]), 0);
+	}
+	/* Nothing reached the kernel yet. */
+	assert_int_equal(file_stats(b).submit_calls, 0);
+	assert_int_equal(nvemu_bdev_inflight(b), N);
+	assert_int_equal(nvemu_bdev_flush_submit(b), N);
+	st = file_stats(b);
+	assert_int_equal(st.submit_calls, 1);
+	assert_int_equal(st.sqes, N);
+	/* Nothing left: a second flush does not enter the kernel. */
+	assert_int_equal(nvemu_bdev_flush_submit(b), 0);
+	assert_int_equal(file_stats(b).submit_calls, 1);
+	drain(b);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(d[i].called, 1);
+		assert_int_equal(d[i].err, 0);
+	}
+
+	/* Polling alone starts what is queued (callers that wait by polling). */
+	memset(d, 0, sizeof(d));
+	bio[0] = (struct nvemu_bio){.op = NVEMU_BIO_READ, .len = N * BS, .buf = r,
+				    .end_io = bio_end, .private = &d[0]};
+	assert_int_equal(nvemu_bdev_submit(b, &bio[0]), 0);
+	drain(b);
+	assert_int_equal(d[0].called, 1);
+	assert_int_equal(d[0].err, 0);
+	assert_memory_equal(r, w, N * BS);
+
+	/* Unbatched: one system call per bio. */
+	assert_int_equal(nvemu_bdev_set_batching(b, false), 0);
+	st = file_stats(b);
+	memset(d, 0, sizeof(d));
+	for (int i = 0; i < 4; i++) {
+		bio[i] = (struct nvemu_bio){.op = NVEMU_BIO_READ,
+					    .offset = (uint64_t)i * BS,
+					    .len = BS,
+					    .buf = r + i * BS,
+					    .end_io = bio_end,
+					    .private = &d[i]};
+		assert_int_equal(nvemu_bdev_submit(b, &bio[i]), 0);
+	}
+	assert_int_equal(file_stats(b).submit_calls, st.submit_calls + 4);
+	drain(b);
+	destroy(b);
+
+	/* More bios than ring entries: one call starts a ringful, polls the rest. */
+	o.depth = 4;
+	assert_int_equal(nvemu_bdev_file_create("batch4", &o, &b, &err), 0);
+	assert_int_equal(nvemu_bdev_set_batching(b, true), 0);
+	memset(d, 0, sizeof(d));
+	for (int i = 0; i < N; i++) {
+		bio[i] = (struct nvemu_bio){.op = NVEMU_BIO_READ,
+					    .offset = (uint64_t)i * BS,
+					    .len = BS,
+					    .buf = r + i * BS,
+					    .end_io = bio_end,
+					    .private = &d[i]};
+		assert_int_equal(nvemu_bdev_submit(b, &bio[i]), 0);
+	}
+	assert_int_equal(nvemu_bdev_flush_submit(b), 4);
+	drain(b);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(d[i].called, 1);
+	st = file_stats(b);
+	assert_int_equal(st.sqes, N);
+	assert_true(st.submit_calls < N);
+	destroy(b);
+
+	/* Backends that start every bio at once have no batching. */
+	assert_int_equal(nvemu_bdev_ram_create("r", MIB, 512, &rb, &err), 0);
+	assert_int_equal(nvemu_bdev_set_batching(rb, true), -EOPNOTSUPP);
+	assert_int_equal(nvemu_bdev_flush_submit(rb), 0);
+	assert_int_equal(nvemu_bdev_file_get_stats(rb, &st), -EINVAL);
+	destroy(rb);
+	unlink(path);
+	free(path);
+	free(w);
+	free(r);
+}
+
+/*
+ * O_DIRECT takes a buffer as it is when it meets the file's DIO memory
+ * alignment (STATX_DIOALIGN: often 512, not a page), and copies it through a
+ * bounce buffer only when it does not.
+ */
+static void test_file_dio_alignment(void **state)
+{
+	enum { LEN = 64 * 1024 };
+	struct nvemu_error err = {0};
+	struct nvemu_bdev_file_opts o = {0};
+	struct nvemu_bdev_file_stats st;
+	struct nvemu_bdev *b;
+	uint8_t *mem = NULL, *w = malloc(LEN);
+	char *path = tmp_file(4 * MIB);
+	uint32_t ma;
+	int rc;
+
+	(void)state;
+	o.path = path;
+	o.direct = true;
+	o.blk_size = 4096;
+	rc = nvemu_bdev_file_create("dio", &o, &b, &err);
+	if (rc == -EINVAL && strstr(err.msg, "O_DIRECT")) {
+		unlink(path);
+		free(path);
+		free(w);
+		print_message("# SKIP: O_DIRECT not supported under /var/tmp: %s\n", err.msg);
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	st = file_stats(b);
+	ma = st.dio_mem_align;
+	assert_true(ma >= 1 && ma <= 4096 && !(ma & (ma - 1)));
+	assert_true(st.dio_offset_align >= 1 && st.dio_offset_align <= 4096);
+	assert_int_equal(posix_memalign((void **)&mem, 8192, LEN + 8192), 0);
+	fill(w, LEN, 9);
+
+	/* Page-aligned: as it is. */
+	memcpy(mem, w, LEN);
+	assert_int_equal(run(b, NVEMU_BIO_WRITE, 0, LEN, mem, false), 0);
+	assert_int_equal(file_stats(b).bounces, 0);
+
+	/* Aligned to the reported alignment but not to a page: still as it is. */
+	if (ma < 4096) {
+		memset(mem, 0, LEN + 8192);
+		assert_int_equal(run(b, NVEMU_BIO_READ, 0, LEN, mem + ma, false), 0);
+		assert_memory_equal(mem + ma, w, LEN);
+		assert_int_equal(file_stats(b).bounces, 0);
+	}
+
+	/* Off by one byte: bounced, twice (write and read), data intact. */
+	memcpy(mem + 1, w, LEN);
+	assert_int_equal(run(b, NVEMU_BIO_WRITE, 2 * MIB, LEN, mem + 1, false), 0);
+	memset(mem, 0, LEN + 8192);
+	assert_int_equal(run(b, NVEMU_BIO_READ, 2 * MIB, LEN, mem + 1, false), 0);
+	assert_memory_equal(mem + 1, w, LEN);
+	st = file_stats(b);
+	assert_true(st.bounces >= 2);
+	/* The pooled bounce buffer serves every later misaligned bio too. */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(run(b, NVEMU_BIO_READ, 2 * MIB, LEN, mem + 1, false), 0);
+	assert_memory_equal(mem + 1, w, LEN);
+	destroy(b);
+
+	/* A block size below the file's O_DIRECT offset alignment is refused up front. */
+	if (st.dio_offset_align > 512) {
+		o.blk_size = 512;
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(nvemu_bdev_file_create("dio", &o, &b, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "below the O_DIRECT alignment"));
+	}
+	unlink(path);
+	free(path);
+	free(mem);
+	free(w);
+}
+
 static void test_file_errors(void **state)
 {
 	struct nvemu_error err = {0};
@@ -619,6 +818,8 @@ int main(void)
 		cmocka_unit_test(test_file_buffered),
 		cmocka_unit_test(test_file_direct),
 		cmocka_unit_test(test_file_queue_full),
+		cmocka_unit_test(test_file_batching),
+		cmocka_unit_test(test_file_dio_alignment),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_file_fifo),
 	};

@@ -286,12 +286,16 @@ static void port_info(void **state)
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_port_info << 24 | 2 << 16, 0, &r),
 			 NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(r.len, 12);
-	/* Unknown data structure type; the MEB Command Support List is empty. */
+	/* Unknown data structure type; the MEB Command Support List: Admin commands. */
 	assert_int_equal(mi_cmd(e, 0, 0x06u << 24, 0, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 11); /* DTYP */
 	assert_int_equal(mi_cmd(e, 0, nvme_mi_dtyp_meb_support << 24, 0, &r), 0);
-	assert_int_equal(get16(r.buf + 5), 4);
-	assert_int_equal(get16(r.buf + 8), 0);
+	assert_int_equal(get16(r.buf + 5), 2 + 2 * 7);
+	assert_int_equal(get16(r.buf + 8), 7);
+	for (unsigned i = 0; i < 7; i++)
+		assert_int_equal(r.buf[10 + 2 * i], NVME_MI_MT_ADMIN);
+	assert_int_equal(r.buf[10 + 2 * 1], NVME_MI_MT_ADMIN);
+	assert_int_equal(r.buf[11 + 2 * 1], nvme_admin_identify);
 }
 
 /* ---- PCIe Command Set (NMIMT 4): a fake function behind the ops */
@@ -326,7 +330,9 @@ static int fake_write(void *arg, struct nvemu_subsys *s, uint32_t off, unsigned 
 }
 
 static const struct nvemu_mi_pcie_ops fake_ops = {
-	.cfg_read = fake_read, .cfg_write = fake_write, .cfg_size = 4096,
+	.cfg_read = fake_read,
+	.cfg_write = fake_write,
+	.cfg_size = 4096,
 };
 
 static size_t pcie_req(uint8_t *msg, uint8_t opc, uint32_t len, uint32_t off)
@@ -1225,7 +1231,7 @@ static int sink_send(void *arg, const uint8_t *msg, size_t len)
 
 static const struct nvemu_mi_aem_ops sink_ops = {.bind = sink_bind, .send = sink_send};
 
-#define MS(x) ((uint64_t)(x) * 1000000ULL)
+#define MS(x) ((uint64_t)(x)*1000000ULL)
 
 /* Configuration Set, ID 04h, with data (an AE Enable List or nothing). */
 static uint8_t aem_set(struct mi_env *e, uint32_t dw0, const uint8_t *data, size_t dlen,
@@ -1261,7 +1267,7 @@ static size_t aee_list(uint8_t *p, const uint8_t *ids, unsigned n, unsigned en)
 /* NVMe-MI 2.0 Configuration Get, Asynchronous Event: the AE Supported List. */
 static void aem_supported_list(void **state)
 {
-	static const uint8_t ids[] = {1, 2, 3, 5, 6, 7, 8, 0x0a, 0x0b, 0x0c, 0x0d};
+	static const uint8_t ids[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x0c, 0xc0};
 	struct mi_env *e = *state;
 	uint8_t list[64];
 	struct mi_resp r;
@@ -1279,11 +1285,11 @@ static void aem_supported_list(void **state)
 		assert_int_equal(get16(d + 6 + 3 * i), ids[i]); /* not enabled: bit 15 clear */
 	}
 	/* Enabled ones report bit 15. */
-	assert_int_equal(aem_set(e, 0, list, aee_list(list, (const uint8_t[]){0x0a}, 1, 1), &r), 0);
+	assert_int_equal(aem_set(e, 0, list, aee_list(list, (const uint8_t[]){0x06}, 1, 1), &r), 0);
 	assert_int_equal(mi_cmd(e, nvme_mi_mi_opcode_configuration_get, NVEMU_MI_CONFIG_AE, 0, &r),
 			 0);
-	assert_int_equal(get16(r.buf + 8 + 6 + 3 * 7), 0x800a);
-	assert_int_equal(get16(r.buf + 8 + 6 + 3 * 8), 0x000b);
+	assert_int_equal(get16(r.buf + 8 + 6 + 3 * 6), 0x8006);
+	assert_int_equal(get16(r.buf + 8 + 6 + 3 * 7), 0x0007);
 }
 
 /* Malformed AE Enable Lists: Invalid Parameter at the field, nothing changed. */
@@ -1294,32 +1300,33 @@ static void aem_enable_list_errors(void **state)
 	struct mi_resp r;
 	size_t n;
 
-	n = aee_list(l, (const uint8_t[]){0x0a, 0x0b}, 2, 3);
+	n = aee_list(l, (const uint8_t[]){0x06, 0x07}, 2, 3);
 	l[1] = 1; /* AEELVER */
 	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 17);
-	n = aee_list(l, (const uint8_t[]){0x0a, 0x0b}, 2, 3);
+	n = aee_list(l, (const uint8_t[]){0x06, 0x07}, 2, 3);
 	l[4] = 6; /* AEELHL */
 	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 20);
-	n = aee_list(l, (const uint8_t[]){0x0a, 0x0b}, 2, 3);
+	n = aee_list(l, (const uint8_t[]){0x06, 0x07}, 2, 3);
 	l[2] = 12; /* AEETL */
 	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 18);
-	n = aee_list(l, (const uint8_t[]){0x0a, 0x0b}, 2, 3);
+	n = aee_list(l, (const uint8_t[]){0x06, 0x07}, 2, 3);
 	l[8] = 2; /* second item's AEEL */
 	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 24);
-	n = aee_list(l, (const uint8_t[]){0x0a, 0x04}, 2, 3); /* 04h unsupported */
+	n = aee_list(l, (const uint8_t[]){0x06, 0x0a}, 2, 3); /* 0Ah unsupported */
 	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 25);
-	n = aee_list(l, (const uint8_t[]){0x0a}, 1, 1);
+	n = aee_list(l, (const uint8_t[]){0x06}, 1, 1);
 	l[7] |= 0x01; /* AEEI reserved bit 8 */
 	assert_int_equal(aem_set(e, 0, l, n, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(get16(r.buf + 6), 23);
-	n = aee_list(l, (const uint8_t[]){0x0a}, 1, 1);
+	n = aee_list(l, (const uint8_t[]){0x06}, 1, 1);
 	assert_int_equal(aem_set(e, 0, l, 3, &r), NVME_MI_RESP_INVALID_INPUT_SIZE);
-	assert_int_equal(aem_set(e, 0, l, n - 1, &r), NVME_MI_RESP_INVALID_INPUT_SIZE); /* TL != data */
+	assert_int_equal(aem_set(e, 0, l, n - 1, &r),
+			 NVME_MI_RESP_INVALID_INPUT_SIZE); /* TL != data */
 	l[2] = (uint8_t)(n - 1);
 	assert_int_equal(aem_set(e, 0, l, n - 1, &r), NVME_MI_RESP_INVALID_PARAM);
 	assert_int_equal(aem_set(e, 1u << 27, NULL, 0, &r), NVME_MI_RESP_INVALID_PARAM);
@@ -1361,9 +1368,9 @@ static void aem_send_retransmit_ack(void **state)
 	struct aem_sink k = {0};
 	struct nvemu_health h;
 	struct nvemu_error err;
-	uint8_t l[64], want[24] = {0x84, NVEMU_MI_NMIMT_AE << 3, 0, 0,
-				   1, 0, 17, 0, 0, 7, 1 << 3,
-				   9, 1, 0, NVEMU_MI_AEI_CTEMP, 0, 0, 0, 0, 0, 61};
+	uint8_t l[64],
+		want[24] = {0x84, NVEMU_MI_NMIMT_AE << 3, 0, 0, 1, 0, 17, 0, 0, 7, 1 << 3, 9, 1,
+			    0,	  NVEMU_MI_AEI_CTEMP,	  0, 0, 0, 0, 0,  61};
 	uint64_t sent, resent;
 	struct mi_resp r;
 	size_t n;
@@ -1400,10 +1407,10 @@ static void aem_send_retransmit_ack(void **state)
 	assert_int_equal(aem_set(e, 2u << 8, NULL, 0, &r), 0);
 	assert_int_equal(k.binds, 1); /* an ack does not move the destination */
 	assert_int_equal(data_len(&r, 8), 20);
-	assert_memory_equal(r.buf + 8,
-			    ((const uint8_t[]){1, 0, 17, 0, 0, 7, 1 << 3, 9, 1, 0,
-					       NVEMU_MI_AEI_PDLU, 0, 0, 0, 0, 0, 9, 0, 0, 0}),
-			    20);
+	assert_memory_equal(
+		r.buf + 8, ((const uint8_t[]){1, 0, 17, 0, 0, 7, 1 << 3, 9, 1, 0, NVEMU_MI_AEI_PDLU,
+					      0, 0, 0,	0, 0, 9, 0,	 0, 0}),
+		20);
 	for (int t = 1300; t < 3000; t += 100)
 		nvemu_mi_ep_aem_poll(e->ep, MS(t));
 	assert_int_equal(k.sends, 2);
@@ -1472,7 +1479,116 @@ static void aem_delay_and_ctrl_scope(void **state)
 	assert_int_equal(k.msg[41 + 9], 0);
 }
 
+/* Sanitize Failure Mode (0Ch): entering and leaving it are occurrences, with the mode as info. */
+static void aem_sanitize_failure_mode(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvemu_subsys *s = e->tu->subsys;
+	struct aem_sink k = {0};
+	uint8_t l[64];
+	struct mi_resp r;
+	size_t n;
+
+	nvemu_mi_ep_set_aem_ops(e->ep, &sink_ops, &k);
+	n = aee_list(l, (const uint8_t[]){NVEMU_MI_AEI_SANFM}, 1, 1);
+	assert_int_equal(aem_set(e, 0, l, n, &r), 0);
+	s->san.failed = true;
+	nvemu_mi_ep_aem_poll(e->ep, MS(100));
+	assert_int_equal(k.sends, 1);
+	check_mic(k.msg, k.len);
+	assert_int_equal(k.msg[4], 1);			       /* NUMAEO */
+	assert_int_equal(k.msg[11 + 3], 0x0c);		       /* AEOI */
+	assert_int_equal(get16(k.msg + 11 + 4), 0);	       /* subsystem scope */
+	assert_int_equal(k.msg[11 + 9], 1);		       /* in failure mode */
+	assert_int_equal(aem_set(e, 1u << 8, NULL, 0, &r), 0); /* ack generation 1 */
+	s->san.failed = false;
+	nvemu_mi_ep_aem_poll(e->ep, MS(200));
+	assert_int_equal(k.sends, 2);
+	assert_int_equal(k.msg[11 + 3], 0x0c);
+	assert_int_equal(k.msg[11 + 9], 0);
+}
+
 /* ---- Management Endpoint Buffer, Shutdown, SES */
+/*
+ * The MEB bit on Admin commands: request data from the MEB, response data
+ * into it (the response's MEB bit set, no data in the message).
+ */
+static void meb_admin_data(void **state)
+{
+	struct mi_env *e = *state;
+	struct nvme_mi_admin_req_hdr h;
+	uint8_t inband[4096], msg[64];
+	struct admin_out o;
+	struct mi_resp r;
+	size_t n;
+
+	/* Identify Controller into the MEB, then read it back with MEB Read. */
+	assert_success(tu_identify(e->tu, NVME_IDENTIFY_CNS_CTRL, 0, 0, inband));
+	identify_hdr(&h, 1, 0, NVME_IDENTIFY_CNS_CTRL);
+	h.hdr.meb = 1;
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	assert_int_equal(o.dlen, 0);
+	assert_int_equal(o.r.buf[2] & 1, 1); /* the data is in the MEB */
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0, 4096, &r), 0);
+	assert_memory_equal(r.buf + 8, inband, 4096);
+	/* A window lands at the start of the buffer. */
+	h.flags = 3;
+	h.doff = htole32(24);
+	h.dlen = htole32(40);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_MEB_READ, 0, 40, &r), 0);
+	assert_memory_equal(r.buf + 8, inband + 24, 40);
+
+	/* Set Features Host Identifier (data to the controller) from MEB offset 16. */
+	n = mi_req(msg, NVEMU_MI_OPC_MEB_WRITE, 16, 8);
+	memcpy(msg + n, "\x11\x22\x33\x44\x55\x66\x77\x88", 8);
+	assert_int_equal(xfer(e, msg, n + 8, &r), 1);
+	assert_int_equal(resp_status(&r, NVME_MI_MT_MI), 0);
+	admin_hdr(&h, 1, nvme_admin_set_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_HOST_ID);
+	h.hdr.meb = 1;
+	h.flags = 3;
+	h.doff = htole32(16);
+	h.dlen = htole32(8);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.r.buf[2] & 1, 0); /* nothing came back through the MEB */
+	admin_hdr(&h, 1, nvme_admin_get_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_HOST_ID);
+	h.flags = 1;
+	h.dlen = htole32(8);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.nvme, 0);
+	assert_int_equal(o.dlen, 8);
+	assert_memory_equal(o.data, "\x11\x22\x33\x44\x55\x66\x77\x88", 8);
+
+	/* Refused: a command not in the list, data in the message too, outside the MEB. */
+	admin_hdr(&h, 1, nvme_admin_format_nvm, 1);
+	h.hdr.meb = 1;
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), 2);
+	admin_hdr(&h, 1, nvme_admin_set_features, 0);
+	h.cdw10 = htole32(NVME_FEAT_FID_HOST_ID);
+	h.hdr.meb = 1;
+	h.flags = 1;
+	h.dlen = htole32(8);
+	admin(e, &h, "12345678", 8, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_INPUT_SIZE);
+	h.flags = 3;
+	h.doff = htole32(4092);
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), offsetof(struct nvme_mi_admin_req_hdr, doff));
+	h.flags = 0; /* a write through the MEB needs its length */
+	admin(e, &h, NULL, 0, &o);
+	assert_int_equal(o.status, NVME_MI_RESP_INVALID_PARAM);
+	assert_int_equal(get16(o.r.buf + 6), offsetof(struct nvme_mi_admin_req_hdr, dlen));
+}
 
 /* NVMe-MI 1.2 5.8/5.9 Management Endpoint Buffer Read/Write: DW0 offset, DW1 length. */
 static void meb_read_write(void **state)
@@ -1576,8 +1692,8 @@ static void shutdown_abrupt(void **state)
 
 	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SHUTDOWN, NVEMU_MI_SHUTDOWN_ABRUPT, 0, &r), 0);
 	assert_int_equal(NVME_CC_SHN(nvemu_ctrl_get_cc(ctrl)), NVME_CC_SHN_ABRUPT);
-	for (int i = 0; i < 1000 && NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)) != NVME_CSTS_SHST_CMPLT;
-	     i++)
+	for (int i = 0;
+	     i < 1000 && NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)) != NVME_CSTS_SHST_CMPLT; i++)
 		nvemu_subsys_poll(e->tu->subsys);
 	assert_int_equal(NVME_CSTS_SHST(nvemu_ctrl_get_csts(ctrl)), NVME_CSTS_SHST_CMPLT);
 }
@@ -1594,7 +1710,8 @@ static void ses_unsupported(void **state)
 	struct mi_resp r;
 	size_t n;
 
-	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SES_RECEIVE, 0, 0, &r), NVME_MI_RESP_INVALID_OPCODE);
+	assert_int_equal(mi_cmd(e, NVEMU_MI_OPC_SES_RECEIVE, 0, 0, &r),
+			 NVME_MI_RESP_INVALID_OPCODE);
 	assert_int_equal(r.len, 12);
 	n = mi_req(msg, NVEMU_MI_OPC_SES_SEND, 0, 4);
 	memset(msg + n, 0, 4);
@@ -1626,6 +1743,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(aem_enable_list_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(aem_send_retransmit_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(aem_delay_and_ctrl_scope, setup, teardown),
+		cmocka_unit_test_setup_teardown(aem_sanitize_failure_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(meb_admin_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_identify, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_suspended, setup, teardown),
 		cmocka_unit_test_setup_teardown(admin_log_features, setup, teardown),

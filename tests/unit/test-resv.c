@@ -13,13 +13,13 @@
 #include "engine/reservations.h"
 #include "test-util.h"
 
-#define CONFLICT	  (NVEMU_SC_GENERIC(NVME_SC_RESERVATION_CONFLICT) | NVEMU_DNR)
-#define INVALID_FIELD	  (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
-#define HOSTID_FORMAT	  (NVEMU_SC_GENERIC(NVME_SC_HOSTID_FORMAT) | NVEMU_DNR)
-#define KEY_A		  0xaaaa0000000000a1ull
-#define KEY_B		  0xbbbb0000000000b2ull
-#define KEY_C		  0xcccc0000000000c3ull
-#define NH		  3
+#define CONFLICT      (NVEMU_SC_GENERIC(NVME_SC_RESERVATION_CONFLICT) | NVEMU_DNR)
+#define INVALID_FIELD (NVEMU_SC_GENERIC(NVME_SC_INVALID_FIELD) | NVEMU_DNR)
+#define HOSTID_FORMAT (NVEMU_SC_GENERIC(NVME_SC_HOSTID_FORMAT) | NVEMU_DNR)
+#define KEY_A	      0xaaaa0000000000a1ull
+#define KEY_B	      0xbbbb0000000000b2ull
+#define KEY_C	      0xcccc0000000000c3ull
+#define NH	      3
 
 struct host {
 	struct nvemu_ctrl *ctrl;
@@ -308,10 +308,11 @@ static void check_access(struct host *h, bool can_read, bool can_write, uint8_t 
 
 		if (can_read) {
 			if (st)
-				fail_msg("rtype %u: read op %02x refused (%04x)", rtype, read_ops[i], st);
+				fail_msg("rtype %u: read op %02x refused (%04x)", rtype,
+					 read_ops[i], st);
 		} else if ((st & 0x7ff) != (CONFLICT & 0x7ff)) {
-			fail_msg("rtype %u: read op %02x: %04x, want a conflict", rtype, read_ops[i],
-				 st);
+			fail_msg("rtype %u: read op %02x: %04x, want a conflict", rtype,
+				 read_ops[i], st);
 		}
 	}
 	for (size_t i = 0; i < sizeof(write_ops); i++) {
@@ -340,9 +341,8 @@ static void test_conflict_table(void **state)
 	static const struct {
 		bool reg_read, reg_write, other_read;
 	} t[7] = {
-		[1] = {true, false, true},   [2] = {false, false, false},
-		[3] = {true, true, true},    [4] = {true, true, false},
-		[5] = {true, true, true},    [6] = {true, true, false},
+		[1] = {true, false, true}, [2] = {false, false, false}, [3] = {true, true, true},
+		[4] = {true, true, false}, [5] = {true, true, true},	[6] = {true, true, false},
 	};
 
 	check_access(c, true, true, 0); /* no reservation */
@@ -359,6 +359,59 @@ static void test_conflict_table(void **state)
 		assert_success(rel(a, 0, rtype, KEY_A));
 	}
 	check_access(c, true, true, 0);
+}
+
+/*
+ * Base 2.1 Figure 646: Format NVM, Sanitize, Namespace Attachment and
+ * Namespace Management (delete) are in the write command group.
+ */
+static void test_admin_write_group(void **state)
+{
+	struct env *e = *state;
+	struct host *a = &e->h[0], *b = &e->h[1], *c = &e->h[2];
+	struct nvemu_sqe cmd;
+	uint16_t ctrls[2] = {htole16(1), 0};
+
+	assert_success(reg(a, 0, false, 0, 0, KEY_A));
+	assert_success(reg(b, 0, false, 0, 0, KEY_B));
+	assert_success(acq(a, 0, NVME_RESERVATION_RTYPE_WERO, KEY_A, 0));
+	/* A non-registrant may not format, sanitize, detach or delete the namespace. */
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opc = nvme_admin_format_nvm;
+	cmd.nsid = 1;
+	assert_status(hexec(c, 0, &cmd, NULL, 0, NULL), CONFLICT);
+	cmd.nsid = NVME_NSID_ALL;
+	assert_status(hexec(c, 0, &cmd, NULL, 0, NULL), CONFLICT);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opc = nvme_admin_sanitize_nvm;
+	cmd.cdw10 = NVME_SANITIZE_SANACT_START_BLOCK_ERASE;
+	assert_status(hexec(c, 0, &cmd, NULL, 0, NULL), CONFLICT);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opc = nvme_admin_ns_attach;
+	cmd.nsid = 1;
+	cmd.cdw10 = NVME_NS_ATTACH_SEL_CTRL_DEATTACH;
+	memset(buf, 0, 4096);
+	memcpy(buf, ctrls, sizeof(ctrls));
+	assert_status(hexec(c, 0, &cmd, buf, 4096, NULL), CONFLICT);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opc = nvme_admin_ns_mgmt;
+	cmd.nsid = 1;
+	cmd.cdw10 = NVME_NS_MGMT_SEL_DELETE;
+	assert_status(hexec(c, 0, &cmd, NULL, 0, NULL), CONFLICT);
+	/* Other admin commands are not affected. */
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opc = nvme_admin_identify;
+	cmd.nsid = 1;
+	assert_success(hexec(c, 0, &cmd, buf, 4096, NULL));
+	/* A registrant may, under a registrants-only reservation: Format NVM goes through. */
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opc = nvme_admin_format_nvm;
+	cmd.nsid = 1;
+	assert_success(hexec(b, 0, &cmd, NULL, 0, NULL));
+	assert_success(hexec(a, 0, &cmd, NULL, 0, NULL));
+	/* Without a reservation, anyone may. */
+	assert_success(rel(a, 0, NVME_RESERVATION_RTYPE_WERO, KEY_A));
+	assert_success(hexec(c, 0, &cmd, NULL, 0, NULL));
 }
 
 /* ---- Preempt */
@@ -453,7 +506,6 @@ static void test_preempt_no_reservation(void **state)
 	assert_int_equal(regctl(), 1);
 	assert_int_equal(rs()->rtype, 0); /* nothing acquired */
 }
-
 
 /* ---- Preempt and Abort: the preempted host's commands still running are aborted */
 
@@ -794,6 +846,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_register_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_write_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preempt_all_registrants, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preempt_no_reservation, setup, teardown),

@@ -42,6 +42,35 @@ static bool prohibited(uint8_t opc)
 	}
 }
 
+/*
+ * Admin commands that may keep their data in the Management Endpoint
+ * Buffer: those whose data can be larger than a BMC wants in one message.
+ */
+static const uint8_t meb_opcodes[] = {
+	nvme_admin_get_log_page, nvme_admin_identify, nvme_admin_set_features,
+	nvme_admin_get_features, nvme_admin_ns_mgmt,  nvme_admin_fw_download,
+	nvme_admin_ns_attach,
+};
+
+bool mi_admin_meb_supported(uint8_t opc)
+{
+	return memchr(meb_opcodes, opc, sizeof(meb_opcodes)) != NULL;
+}
+
+/* NUMCMD, then (command type, opcode) pairs as in the Optionally Supported Command List. */
+size_t mi_admin_meb_list(uint8_t *out, size_t size)
+{
+	size_t n = 2;
+
+	out[0] = sizeof(meb_opcodes);
+	out[1] = 0;
+	for (size_t i = 0; i < sizeof(meb_opcodes) && n + 2 <= size; i++) {
+		out[n++] = NVME_MI_MT_ADMIN;
+		out[n++] = meb_opcodes[i];
+	}
+	return n;
+}
+
 static void admin_done(struct nvemu_req *req)
 {
 	struct mi_admin_ctx *c = req->transport_priv;
@@ -65,6 +94,14 @@ static void admin_done(struct nvemu_req *req)
 	h.cdw0 = htole32(req->cqe.dw0);
 	h.cdw1 = htole32(req->cqe.dw1);
 	h.cdw3 = htole32((uint32_t)req->cqe.status << 17 | req->cqe.cid);
+	if (c->r.meb && data) {
+		/* The window goes to the start of the MEB; the response says so and carries none.
+		 */
+		memcpy(ep->meb, data, dlen);
+		c->r.meb_resp = true;
+		data = NULL;
+		dlen = 0;
+	}
 	mi_send(&c->r, NVME_MI_RESP_SUCCESS, NULL, &h.cdw0, 12, data, dlen);
 out:
 	free(c->buf);
@@ -181,6 +218,34 @@ static uint8_t admin_check(const struct nvme_mi_admin_req_hdr *h, uint32_t dofst
 	return NVME_MI_RESP_SUCCESS;
 }
 
+/*
+ * The MEB bit: a command of the MEB Command Support List, no data in the
+ * message, and a DLEN (and DOFST, for writes) within the buffer. Writes
+ * take MEB[DOFST, DOFST + DLEN); reads put their DOFST/DLEN window at the
+ * start of the MEB. An MI status.
+ */
+static uint8_t admin_meb_check(const struct nvemu_mi_ep *ep, const struct nvme_mi_admin_req_hdr *h,
+			       uint32_t rlen, bool dlenv, uint32_t dofst, uint32_t dlen,
+			       uint16_t *pel)
+{
+	*pel = MI_PEL_MEB;
+	if (!mi_admin_meb_supported(h->opcode))
+		return NVME_MI_RESP_INVALID_PARAM;
+	if (rlen)
+		return NVME_MI_RESP_INVALID_INPUT_SIZE;
+	*pel = MI_PEL_ADMIN_DLEN;
+	if ((h->opcode & 3) == NVEMU_XFER_TO_CTRL) {
+		if (!dlenv || dlen > sizeof(ep->meb))
+			return NVME_MI_RESP_INVALID_PARAM;
+		*pel = MI_PEL_ADMIN_DOFST;
+		if (dofst > sizeof(ep->meb) - dlen)
+			return NVME_MI_RESP_INVALID_PARAM;
+	} else if (dlen > sizeof(ep->meb)) {
+		return NVME_MI_RESP_INVALID_PARAM;
+	}
+	return NVME_MI_RESP_SUCCESS;
+}
+
 static void admin_fail(struct mi_reply *r, uint8_t status, uint16_t pel)
 {
 	if (status == NVME_MI_RESP_INVALID_PARAM)
@@ -223,7 +288,13 @@ void mi_admin_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len, str
 	}
 	c->r = *r;
 	admin_sqe(&c->req.cmd, &h);
-	if (dir == NVEMU_XFER_TO_CTRL)
+	if (r->meb)
+		status = admin_meb_check(ep, &h, rlen, dlenv, dofst, dlen, &pel);
+	if (status)
+		;
+	else if (dir == NVEMU_XFER_TO_CTRL && r->meb)
+		status = admin_write_buf(c, ep->meb + dofst, dlen, true, 0, dlen, &pel);
+	else if (dir == NVEMU_XFER_TO_CTRL)
 		status = admin_write_buf(c, msg + MI_ADMIN_HDR_LEN, rlen, dlenv, dofst, dlen, &pel);
 	else if (rlen)
 		status = NVME_MI_RESP_INVALID_INPUT_SIZE;

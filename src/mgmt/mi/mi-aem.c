@@ -6,9 +6,9 @@
  * use, and the AEM itself with its generation number, delay (AEMD) and
  * bounded retransmission (AERD) until a Configuration Set acknowledges it.
  *
- * nvemu's AE identifiers are the Composite Controller Status bit numbers
- * plus one (enum nvemu_mi_aei), each occurrence carrying one byte of
- * occurrence specific info: the new value (docs/nvme-mi.md).
+ * Each Composite Controller Status change maps to its AE identifier
+ * (enum nvemu_mi_aei); an occurrence carries one byte of occurrence
+ * specific info: the new value (docs/nvme-mi.md).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,15 +20,33 @@
 #define NS_PER_100MS 100000000ULL
 
 /* Request offsets of the AE Enable List fields (after the 16-byte MI request header). */
-#define PEL_AEE_VER 17
-#define PEL_AEE_TL  18
-#define PEL_AEE_HL  20
+#define PEL_AEE_VER  17
+#define PEL_AEE_TL   18
+#define PEL_AEE_HL   20
 #define PEL_AEE_ITEM 21
 
+/* By Composite Controller Status bit; 0xff: no AE of its own. */
+static const uint8_t ccs_aei[MI_AEM_CCS_BITS] = {
+	[0] = NVEMU_MI_AEI_RDY,
+	[1] = NVEMU_MI_AEI_CFS,
+	[2] = NVEMU_MI_AEI_SHST,
+	[3] = 0xff,
+	[4] = NVEMU_MI_AEI_NSSRO,
+	[5] = NVEMU_MI_AEI_CECO,
+	[6] = NVEMU_MI_AEI_NAC,
+	[7] = NVEMU_MI_AEI_FA,
+	[8] = 0xff, /* CSTS summary */
+	[9] = NVEMU_MI_AEI_CTEMP,
+	[10] = NVEMU_MI_AEI_PDLU,
+	[11] = NVEMU_MI_AEI_SPARE,
+	[12] = NVEMU_MI_AEI_CWARN,
+	[13] = NVEMU_MI_AEI_SANFM,
+};
+
 static const uint8_t supported[] = {
-	NVEMU_MI_AEI_RDY,  NVEMU_MI_AEI_CFS,   NVEMU_MI_AEI_SHST,  NVEMU_MI_AEI_NSSRO,
-	NVEMU_MI_AEI_CECO, NVEMU_MI_AEI_NAC,   NVEMU_MI_AEI_FA,	   NVEMU_MI_AEI_CTEMP,
-	NVEMU_MI_AEI_PDLU, NVEMU_MI_AEI_SPARE, NVEMU_MI_AEI_CWARN,
+	NVEMU_MI_AEI_RDY,   NVEMU_MI_AEI_CFS,	NVEMU_MI_AEI_SHST,  NVEMU_MI_AEI_CECO,
+	NVEMU_MI_AEI_NAC,   NVEMU_MI_AEI_FA,	NVEMU_MI_AEI_CTEMP, NVEMU_MI_AEI_PDLU,
+	NVEMU_MI_AEI_SPARE, NVEMU_MI_AEI_CWARN, NVEMU_MI_AEI_SANFM, NVEMU_MI_AEI_NSSRO,
 };
 
 static bool is_supported(uint8_t id)
@@ -58,18 +76,19 @@ static bool ctrl_scope_on(const struct mi_aem *a)
 	return a->fa & 0x3; /* ENCFA or EMPFA */
 }
 
-void mi_aem_note(struct nvemu_mi_ep *ep, uint16_t ccs_flags, uint16_t cntlid, const uint8_t info[16])
+void mi_aem_note(struct nvemu_mi_ep *ep, uint32_t ccs_flags, uint16_t cntlid,
+		 const uint8_t info[MI_AEM_CCS_BITS])
 {
 	struct mi_aem *a = &ep->aem;
 
 	if (cntlid && !ctrl_scope_on(a))
 		return;
-	for (unsigned bit = 0; bit < 13; bit++) {
-		uint8_t id = (uint8_t)(bit + 1);
+	for (unsigned bit = 0; bit < MI_AEM_CCS_BITS; bit++) {
+		uint8_t id = ccs_aei[bit];
 		unsigned i;
 
-		if (bit == 8 || !(ccs_flags & (1u << bit)) || !is_enabled(a, id))
-			continue; /* bit 8 only summarises the CSTS changes */
+		if (id == 0xff || !(ccs_flags & (1u << bit)) || !is_enabled(a, id))
+			continue;
 		for (i = 0; i < a->nr_pend; i++)
 			if (a->pend[i].id == id && a->pend[i].cid == cntlid)
 				break;
@@ -82,7 +101,7 @@ void mi_aem_note(struct nvemu_mi_ep *ep, uint16_t ccs_flags, uint16_t cntlid, co
 		}
 		a->pend[i].id = id;
 		a->pend[i].cid = cntlid;
-		a->pend[i].info = info[id & 15];
+		a->pend[i].info = info[bit];
 	}
 }
 
@@ -95,12 +114,12 @@ static size_t occ_list(const struct mi_aem *a, uint8_t *p)
 		const struct mi_aem_occ *o = &a->pend[i];
 		uint32_t cid = htole32(o->cid);
 
-		p[n + 0] = MI_AEM_OCC_HDR; /* AELHLEN */
-		p[n + 1] = MI_AEM_OSI_LEN; /* AEOSIL */
-		p[n + 2] = 0;		   /* AEOVSIL */
-		p[n + 3] = o->id;	   /* AEOUI: AEOI */
+		p[n + 0] = MI_AEM_OCC_HDR;  /* AELHLEN */
+		p[n + 1] = MI_AEM_OSI_LEN;  /* AEOSIL */
+		p[n + 2] = 0;		    /* AEOVSIL */
+		p[n + 3] = o->id;	    /* AEOUI: AEOI */
 		memcpy(p + n + 4, &cid, 4); /* AEOCIDI */
-		p[n + 8] = 0;		   /* AESSI */
+		p[n + 8] = 0;		    /* AESSI */
 		p[n + 9] = o->info;
 		n += MI_AEM_OCC_HDR + MI_AEM_OSI_LEN;
 	}
@@ -109,7 +128,7 @@ static size_t occ_list(const struct mi_aem *a, uint8_t *p)
 	p[2] = n & 0xff;	    /* AEOLLI: total length, bits 22:0 */
 	p[3] = (n >> 8) & 0xff;
 	p[4] = (n >> 16) & 0x7f;
-	p[5] = MI_AEM_LIST_HDR; /* AEOLHL */
+	p[5] = MI_AEM_LIST_HDR;	       /* AEOLHL */
 	p[6] = (uint8_t)(a->gen << 3); /* AEMTI: generation number 7:3 */
 	return n;
 }
@@ -213,7 +232,7 @@ void mi_aem_config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0,
 		} else {
 			unsigned k, j;
 
-			a->enabled[id >> 3] &= (uint8_t)~(1u << (id & 7));
+			a->enabled[id >> 3] &= (uint8_t) ~(1u << (id & 7));
 			for (k = j = 0; k < a->nr_pend; k++)
 				if (a->pend[k].id != id)
 					a->pend[j++] = a->pend[k];

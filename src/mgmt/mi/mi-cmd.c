@@ -194,11 +194,11 @@ static void read_data(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0)
 		read_opt_cmds(r);
 		break;
 	case nvme_mi_dtyp_meb_support: {
-		/* No command may carry its data in the MEB (the MEB bit is refused): empty. */
-		uint8_t none[4] = {0};
+		uint8_t list[64];
+		size_t n = mi_admin_meb_list(list, sizeof(list));
 
-		put_le16(nmresp, sizeof(none));
-		mi_send(r, NVME_MI_RESP_SUCCESS, nmresp, none, sizeof(none), NULL, 0);
+		put_le16(nmresp, (uint16_t)n);
+		mi_send(r, NVME_MI_RESP_SUCCESS, nmresp, list, n, NULL, 0);
 		break;
 	}
 	default:

@@ -46,13 +46,14 @@ struct mi_ctrl_state {
 struct mi_health_snap {
 	uint16_t temp_k;
 	uint8_t pdlu, spare, cwarn;
+	bool sanfm; /* sanitize failure mode */
 };
 
 /* Asynchronous Event Messages (mi-aem.c). */
-#define MI_AEM_MAX_OCC 64
-#define MI_AEM_OCC_HDR 9
+#define MI_AEM_MAX_OCC	64
+#define MI_AEM_OCC_HDR	9
 #define MI_AEM_LIST_HDR 7
-#define MI_AEM_OSI_LEN 1 /* one byte of occurrence specific info: the new value */
+#define MI_AEM_OSI_LEN	1 /* one byte of occurrence specific info: the new value */
 
 struct mi_aem_occ {
 	uint8_t id;
@@ -70,8 +71,8 @@ struct mi_aem {
 	uint64_t overflow;
 	bool pend_since_set; /* first_at is valid */
 	uint64_t first_at;   /* when the oldest pending occurrence was polled */
-	uint8_t gen;	   /* generation number, 5 bits */
-	bool awaiting;	   /* an AEM is out and not acknowledged */
+	uint8_t gen;	     /* generation number, 5 bits */
+	bool awaiting;	     /* an AEM is out and not acknowledged */
 	unsigned tries;
 	uint64_t retry_at;
 	uint8_t *msg; /* the AEM being retransmitted */
@@ -113,8 +114,14 @@ struct mi_reply {
 	struct nvemu_mi_ep *ep;
 	nvemu_mi_respond_fn respond;
 	void *ctx;
-	uint8_t nmp; /* request's: NMIMT and CSI are echoed */
+	uint8_t nmp;   /* request's: NMIMT and CSI are echoed */
+	bool meb;      /* the request's MEB bit: its data is in the MEB */
+	bool meb_resp; /* the response's data went to the MEB */
 };
+
+/* Admin opcodes whose data may be in the MEB (the MEB Command Support List). */
+bool mi_admin_meb_supported(uint8_t opc);
+size_t mi_admin_meb_list(uint8_t *out, size_t size);
 
 /* Send hdr | status | nmresp[3] | a | b | MIC. */
 void mi_send(struct mi_reply *r, uint8_t status, const uint8_t nmresp[3], const void *a,
@@ -131,14 +138,14 @@ static inline void mi_send_status(struct mi_reply *r, uint8_t status)
 void mi_send_invalid_param(struct mi_reply *r, uint16_t byte, uint8_t bit);
 
 /* Request offsets of the fields an Invalid Parameter points at. */
-#define MI_PEL_NMP	     1	/* message header: NMIMT, MEB */
-#define MI_PEL_MEB	     2
-#define MI_PEL_OPCODE	     4
-#define MI_PEL_DW0	     8	/* NVMe-MI Command Dword 0 */
-#define MI_PEL_DW1	     12 /* NVMe-MI Command Dword 1 */
-#define MI_PEL_ADMIN_CTLID   6
-#define MI_PEL_ADMIN_DOFST   28
-#define MI_PEL_ADMIN_DLEN    32
+#define MI_PEL_NMP	   1 /* message header: NMIMT, MEB */
+#define MI_PEL_MEB	   2
+#define MI_PEL_OPCODE	   4
+#define MI_PEL_DW0	   8  /* NVMe-MI Command Dword 0 */
+#define MI_PEL_DW1	   12 /* NVMe-MI Command Dword 1 */
+#define MI_PEL_ADMIN_CTLID 6
+#define MI_PEL_ADMIN_DOFST 28
+#define MI_PEL_ADMIN_DLEN  32
 
 /* Refresh change flags from the model (called on every request). */
 void mi_update_health(struct nvemu_mi_ep *ep);
@@ -154,7 +161,15 @@ struct nvemu_ctrl *mi_ctrl_by_id(struct nvemu_mi_ep *ep, uint16_t id);
 
 /* mi-aem.c: AE configuration and occurrence tracking. */
 /* Values for the occurrence specific info, by AE identifier. */
-void mi_aem_note(struct nvemu_mi_ep *ep, uint16_t ccs_flags, uint16_t cntlid, const uint8_t info[16]);
+/*
+ * Composite Controller Status bits an AE can follow: the 13 of NVMe-MI,
+ * and bit 13 for the subsystem's sanitize failure mode, which has an AE
+ * but no status bit. info[] is indexed by bit.
+ */
+#define MI_AEM_CCS_BITS	 14
+#define MI_AEM_SANFM_BIT 13
+void mi_aem_note(struct nvemu_mi_ep *ep, uint32_t ccs_flags, uint16_t cntlid,
+		 const uint8_t info[MI_AEM_CCS_BITS]);
 void mi_aem_config_get(struct nvemu_mi_ep *ep, struct mi_reply *r);
 void mi_aem_config_set(struct nvemu_mi_ep *ep, struct mi_reply *r, uint32_t dw0,
 		       const uint8_t *data, size_t dlen);

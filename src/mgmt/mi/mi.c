@@ -324,15 +324,22 @@ void mi_update_health(struct nvemu_mi_ep *ep)
 		hf |= NVME_MI_CCS_SPARE;
 	if (hn.cwarn != ep->hsnap.cwarn)
 		hf |= NVME_MI_CCS_CCWARN;
+	/* No status bit of its own: an AE only. */
+	hn.sanfm = s->san.failed;
+	if (hn.sanfm != ep->hsnap.sanfm) {
+		uint8_t info[MI_AEM_CCS_BITS] = {[MI_AEM_SANFM_BIT] = hn.sanfm};
+
+		mi_aem_note(ep, 1u << MI_AEM_SANFM_BIT, 0, info);
+	}
 	ep->hsnap = hn;
 	ep->ccs |= hf;
 	if (hf) {
-		uint8_t info[16] = {0};
+		uint8_t info[MI_AEM_CCS_BITS] = {0};
 
-		info[NVEMU_MI_AEI_CTEMP] = mi_ctemp(hn.temp_k);
-		info[NVEMU_MI_AEI_PDLU] = hn.pdlu;
-		info[NVEMU_MI_AEI_SPARE] = hn.spare;
-		info[NVEMU_MI_AEI_CWARN] = hn.cwarn;
+		info[9] = mi_ctemp(hn.temp_k);
+		info[10] = hn.pdlu;
+		info[11] = hn.spare;
+		info[12] = hn.cwarn;
 		mi_aem_note(ep, hf, 0, info);
 	}
 
@@ -359,14 +366,14 @@ void mi_update_health(struct nvemu_mi_ep *ep)
 		now.chsc |= cf | hf;
 		ep->ccs |= cf;
 		if (cf) {
-			uint8_t info[16] = {0};
+			uint8_t info[MI_AEM_CCS_BITS] = {0};
 
-			info[NVEMU_MI_AEI_RDY] = info[NVEMU_MI_AEI_CFS] = info[NVEMU_MI_AEI_SHST] =
-				(uint8_t)(now.csts & 0xff);
-			info[NVEMU_MI_AEI_NSSRO] = (now.csts >> 4) & 1;
-			info[NVEMU_MI_AEI_CECO] = now.en;
-			info[NVEMU_MI_AEI_NAC] = (uint8_t)now.nr_ns;
-			info[NVEMU_MI_AEI_FA] = now.fw_slot;
+			/* Indexed by Composite Controller Status bit. */
+			info[0] = info[1] = info[2] = (uint8_t)(now.csts & 0xff);
+			info[4] = (now.csts >> 4) & 1;
+			info[5] = now.en;
+			info[6] = (uint8_t)now.nr_ns;
+			info[7] = now.fw_slot;
 			mi_aem_note(ep, cf, ctrl->cntlid, info);
 		}
 		now.seen = true;
@@ -453,7 +460,7 @@ void mi_send(struct mi_reply *r, uint8_t status, const uint8_t nmresp[3], const 
 	}
 	buf[n++] = NVME_MI_MSGTYPE_NVME;
 	buf[n++] = MI_NMP_ROR | (r->nmp & 0x7f);
-	buf[n++] = 0; /* MEB */
+	buf[n++] = r->meb_resp ? 1 : 0; /* MEB */
 	buf[n++] = 0;
 	buf[n++] = status;
 	if (nmresp)
@@ -533,9 +540,12 @@ void nvemu_mi_ep_handle(struct nvemu_mi_ep *ep, const uint8_t *msg, size_t len,
 		return;
 	}
 	if (msg[2] & 1) {
-		/* No Management Endpoint Buffer (Port Information MEB = 0). */
-		mi_send_invalid_param(&r, MI_PEL_MEB, 0);
-		return;
+		/* Only Admin commands take their data from the MEB (its Command Support List). */
+		if (nmimt != NVME_MI_MT_ADMIN) {
+			mi_send_invalid_param(&r, MI_PEL_MEB, 0);
+			return;
+		}
+		r.meb = true;
 	}
 	switch (nmimt) {
 	case NVME_MI_MT_CONTROL:

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -230,6 +231,7 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 	c->t = t;
 	c->lst = lst;
 	c->fd = fd;
+	c->loop = t->loop;
 	TAILQ_INIT(&c->waiting);
 	STAILQ_INIT(&c->tx);
 	STAILQ_INIT(&c->tx_free);
@@ -242,7 +244,7 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 	snprintf(c->peer, sizeof(c->peer), "fd %d", fd);
 	if (fd >= 0) {
 		c->events = EPOLLIN;
-		c->h = t->ops->add_fd(t->loop, fd, EPOLLIN, tcp_conn_event, c);
+		c->h = t->ops->add_fd(c->loop, fd, EPOLLIN, tcp_conn_event, c);
 		if (!c->h) {
 			free(c->cmds);
 			free(c);
@@ -251,6 +253,100 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 	}
 	LIST_INSERT_HEAD(&t->conns, c, link);
 	return c;
+}
+
+/* ---- threads: which loop owns the connection (reactors) */
+
+static bool conn_owned(const struct tcp_conn *c)
+{
+	const struct nvemu_tcp_loop_ops *ops = c->t->ops;
+
+	return !ops || !ops->on_loop || ops->on_loop(c->loop);
+}
+
+static void conn_post(struct tcp_conn *c, struct nvemu_tcp_msg *m, bool *posted,
+		      void (*fn)(struct nvemu_tcp_msg *))
+{
+	if (*posted)
+		return;
+	*posted = true;
+	m->fn = fn;
+	c->t->ops->post(c->loop, m);
+}
+
+/* Around a socket system call: only in the owner's fd callback, nothing nested. */
+static void conn_io_unlock(struct tcp_conn *c, bool top)
+{
+	if (top && c->t->ops && c->t->ops->io_unlock)
+		c->t->ops->io_unlock(c->loop);
+}
+
+static void conn_io_lock(struct tcp_conn *c, bool top)
+{
+	if (top && c->t->ops && c->t->ops->io_lock)
+		c->t->ops->io_lock(c->loop);
+}
+
+static void conn_flush_top(struct tcp_conn *c)
+{
+	c->io_top = true;
+	tcp_conn_flush(c);
+	c->io_top = false;
+}
+
+static void kick_msg_fn(struct nvemu_tcp_msg *m)
+{
+	struct tcp_conn *c = (struct tcp_conn *)((char *)m - offsetof(struct tcp_conn, kick_msg));
+
+	c->kick_posted = false;
+	c->in_cb++;
+	if (c->state != CONN_CLOSED) {
+		tcp_conn_kick(c);
+		conn_flush_top(c);
+	}
+	c->in_cb--;
+	tcp_conn_close_owned(c);
+}
+
+static void close_msg_fn(struct nvemu_tcp_msg *m)
+{
+	struct tcp_conn *c = (struct tcp_conn *)((char *)m - offsetof(struct tcp_conn, close_msg));
+
+	c->close_posted = false;
+	tcp_conn_close_owned(c);
+}
+
+/* Another thread flushed or kicked c: its owner does it. */
+static void conn_post_kick(struct tcp_conn *c)
+{
+	conn_post(c, &c->kick_msg, &c->kick_posted, kick_msg_fn);
+}
+
+static void adopt_msg_fn(struct nvemu_tcp_msg *m)
+{
+	struct tcp_conn *c = (struct tcp_conn *)((char *)m - offsetof(struct tcp_conn, adopt_msg));
+	uint32_t ev = (c->rx_paused ? 0 : EPOLLIN) | (!STAILQ_EMPTY(&c->tx) ? EPOLLOUT : 0);
+
+	c->adopt_posted = false;
+	if (c->state != CONN_CLOSED && c->fd >= 0) {
+		c->h = c->t->ops->add_fd(c->loop, c->fd, ev, tcp_conn_event, c);
+		if (c->h)
+			c->events = ev;
+		else
+			tcp_conn_close(c, "out of memory moving the queue to its reactor");
+	}
+	tcp_conn_close_owned(c);
+}
+
+/* After Connect: hand the I/O queue's socket to its reactor (at the end of an event). */
+static void conn_move(struct tcp_conn *c)
+{
+	if (c->h)
+		c->t->ops->del_fd(c->loop, c->h);
+	c->h = NULL;
+	c->loop = c->move_to;
+	c->move_to = NULL;
+	conn_post(c, &c->adopt_msg, &c->adopt_posted, adopt_msg_fn);
 }
 
 /* ---- transmit */
@@ -296,9 +392,15 @@ static void conn_finish_drain(struct tcp_conn *c)
 void tcp_conn_flush(struct tcp_conn *c)
 {
 	uint32_t want;
+	bool top = c->io_top;
 
 	if (c->state == CONN_CLOSED)
 		return;
+	if (!conn_owned(c)) {
+		conn_post_kick(c);
+		return;
+	}
+	c->io_top = false; /* what runs from here on is nested */
 	if (c->tx_batch) {
 		c->tx_flush_pending = true;
 		return;
@@ -334,7 +436,13 @@ void tcp_conn_flush(struct tcp_conn *c)
 				iov[n++] = (struct iovec){it->tail + off, it->tail_len - off};
 		}
 		msg.msg_iovlen = n;
+		/*
+		 * Without the lock: other threads may queue PDUs behind these
+		 * or mark c closed, but never free or resend what is queued.
+		 */
+		conn_io_unlock(c, top);
 		r = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		conn_io_lock(c, top);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -585,17 +693,12 @@ void tcp_conn_fatal(struct tcp_conn *c, uint16_t fes, uint32_t fei, const char *
 	tcp_conn_flush(c);
 }
 
-void tcp_conn_close(struct tcp_conn *c, const char *why)
+/* The owner's part of closing: the socket, queued PDUs, buffers. */
+static void conn_release(struct tcp_conn *c)
 {
-	if (c->state == CONN_CLOSED) {
-		tcp_conn_free_if_idle(c);
-		return;
-	}
-	if (why)
-		tcp_log_conn(c, NVEMU_TCP_LOG_INFO, "%s: closing: %s", c->peer, why);
-	c->state = CONN_CLOSED;
 	if (c->fd >= 0) {
-		c->t->ops->del_fd(c->t->loop, c->h);
+		if (c->h)
+			c->t->ops->del_fd(c->loop, c->h);
 		close(c->fd);
 		c->fd = -1;
 		c->h = NULL;
@@ -614,6 +717,36 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 	c->stash = NULL;
 	c->stash_len = 0;
 	c->ch_pending = false;
+}
+
+void tcp_conn_close_owned(struct tcp_conn *c)
+{
+	if (c->state == CONN_CLOSED && c->fd >= 0 && !c->in_cb && conn_owned(c))
+		conn_release(c);
+	tcp_conn_free_if_idle(c);
+}
+
+void tcp_conn_close(struct tcp_conn *c, const char *why)
+{
+	if (c->state == CONN_CLOSED) {
+		tcp_conn_close_owned(c);
+		return;
+	}
+	if (why)
+		tcp_log_conn(c, NVEMU_TCP_LOG_INFO, "%s: closing: %s", c->peer, why);
+	c->state = CONN_CLOSED;
+	if (conn_owned(c)) {
+		conn_release(c);
+	} else {
+		/*
+		 * Its reactor may be inside a system call on the socket or on
+		 * these buffers: wake it (the peer sees the end at once) and
+		 * let it release them. Nothing runs the queue meanwhile.
+		 */
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
+		conn_post(c, &c->close_msg, &c->close_posted, close_msg_fn);
+	}
 	/* Detaching may end the association and complete its AERs into c: keep c alive. */
 	c->in_cb++;
 	tcp_conn_detach(c);
@@ -623,9 +756,12 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 
 void tcp_conn_free_if_idle(struct tcp_conn *c)
 {
-	if (c->state != CONN_CLOSED || c->in_cb || c->engine_inflight)
+	if (c->state != CONN_CLOSED || c->in_cb || c->engine_inflight || c->fd >= 0 ||
+	    c->kick_posted || c->close_posted || c->adopt_posted)
 		return;
 	LIST_REMOVE(c, link);
+	if (c->queue_loop && c->t->ops->queue_put)
+		c->t->ops->queue_put(c->queue_loop);
 	for (unsigned i = 0; i < c->nr_cmds && c->cmds[i]; i++) {
 		free(c->cmds[i]->buf);
 		free(c->cmds[i]);
@@ -1227,6 +1363,10 @@ void tcp_conn_kick(struct tcp_conn *c)
 {
 	if (c->kicking || c->state != CONN_LIVE)
 		return;
+	if (!conn_owned(c)) {
+		conn_post_kick(c);
+		return;
+	}
 	c->kicking = true;
 	c->in_cb++;
 	while (!TAILQ_EMPTY(&c->waiting) && c->state == CONN_LIVE &&
@@ -1292,7 +1432,7 @@ static void rx_batched(struct tcp_conn *c, uint8_t *direct, size_t dlen, const u
 	c->tx_batch = false;
 	if (c->tx_flush_pending) {
 		c->tx_flush_pending = false;
-		tcp_conn_flush(c);
+		conn_flush_top(c);
 	}
 }
 
@@ -1308,7 +1448,7 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 
 	c->in_cb++;
 	if ((revents & EPOLLOUT) && c->state != CONN_CLOSED)
-		tcp_conn_flush(c);
+		conn_flush_top(c);
 	if (c->rx_paused && (revents & (EPOLLHUP | EPOLLERR))) {
 		tcp_conn_close(c, "peer gone");
 	} else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
@@ -1334,7 +1474,13 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 				       : sizeof(buf);
 			iov[1] = (struct iovec){buf, tail};
 			want = dn + iov[1].iov_len;
+			/*
+			 * Without the lock: no other thread parses, frees the
+			 * command whose buffer dst is, or closes the socket.
+			 */
+			conn_io_unlock(c, true);
 			r = recvmsg(fd, &msg, MSG_DONTWAIT);
+			conn_io_lock(c, true);
 			if (r > 0) {
 				size_t d = (size_t)r < dn ? (size_t)r : dn;
 
@@ -1364,12 +1510,17 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 		}
 	}
 	struct nvemu_tcp_target *t = c->t;
+	bool on_target_loop = c->loop == t->loop;
 
 	/* Sent PDUs may have freed buffer room: resume a paused queue. */
 	tcp_conn_kick(c);
 	if (c->tx_lost && c->state != CONN_CLOSED)
 		tcp_conn_close(c, "a PDU could not be queued (out of memory)");
 	c->in_cb--;
-	tcp_conn_free_if_idle(c);
-	tcp_assoc_gc(t);
+	if (c->move_to && c->state == CONN_LIVE && !c->in_cb)
+		conn_move(c);
+	tcp_conn_close_owned(c);
+	/* Controllers go away on the target's loop (a reactor's tick is the main one's). */
+	if (on_target_loop)
+		tcp_assoc_gc(t);
 }

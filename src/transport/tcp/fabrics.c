@@ -405,6 +405,12 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	c->connected = true;
 	c->sqflow_off = cattr & (1u << 2);
 	tcp_cmd_respond(cmd, 0, cntlid, 0);
+	/* Its reactor takes the queue over once this event is done (conn.c). */
+	if (c->t->ops && c->t->ops->queue_loop && c->fd >= 0 && !c->queue_loop) {
+		c->queue_loop = c->t->ops->queue_loop(c->t->loop, ctrl, qid);
+		if (c->queue_loop != c->loop)
+			c->move_to = c->queue_loop;
+	}
 }
 
 /* The discovery controller: run by the transport itself, one per connection. */

@@ -162,7 +162,7 @@ void tcp_fd_mod(struct tcp_conn *c, uint32_t events)
 {
 	if (c->fd < 0 || !c->h)
 		return;
-	if (!c->t->ops->mod_fd(c->t->loop, c->h, events))
+	if (!c->t->ops->mod_fd(c->loop, c->h, events))
 		c->events = events;
 }
 
@@ -604,6 +604,22 @@ int nvemu_tcp_get_assoc(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsi
 		return 0;
 	}
 	return -ENOENT;
+}
+
+void *nvemu_tcp_queue_loop(struct nvemu_tcp_target *t, const struct nvemu_ctrl *ctrl,
+			   uint16_t qid)
+{
+	for (struct tcp_assoc *a = LIST_FIRST(&t->assocs); a; a = LIST_NEXT(a, link)) {
+		struct tcp_conn *c;
+
+		if (a->ctrl != ctrl)
+			continue;
+		c = !qid ? a->admin : qid <= a->nr_io ? a->io[qid] : NULL;
+		if (!c)
+			return NULL;
+		return c->move_to ? c->move_to : c->loop;
+	}
+	return NULL;
 }
 
 bool nvemu_tcp_owns_ctrl(struct nvemu_tcp_target *t, const struct nvemu_ctrl *ctrl)

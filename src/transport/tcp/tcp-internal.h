@@ -105,6 +105,19 @@ struct tcp_conn {
 	struct tcp_listener *lst;  /* NULL: every subsystem (fuzzing) */
 	int fd;
 	void *h;
+	/*
+	 * The loop whose thread owns the socket and the receive and transmit
+	 * state: t->loop, or a reactor's for an I/O queue (ops->queue_loop).
+	 * Other threads change what it owns only through messages: a flush or
+	 * kick becomes kick_msg, a close close_msg (the state turns CLOSED at
+	 * once, the socket and buffers are let go by the owner).
+	 */
+	void *loop;
+	void *move_to;	   /* set by Connect: the loop to move to after this event */
+	void *queue_loop;  /* what ops->queue_loop answered (ops->queue_put on free) */
+	bool io_top;	   /* in the owner's fd callback, nothing nested: may unlock */
+	bool kick_posted, close_posted, adopt_posted;
+	struct nvemu_tcp_msg kick_msg, close_msg, adopt_msg;
 	uint32_t events;
 	enum conn_state state;
 	char peer[80];
@@ -263,6 +276,8 @@ uint32_t tcp_conn_rx_dst(struct tcp_conn *c, uint8_t **dst);
 /* Stop the connection now (socket closed); freed once the engine is done with it. */
 void tcp_conn_close(struct tcp_conn *c, const char *why);
 void tcp_conn_free_if_idle(struct tcp_conn *c);
+/* A closed connection's owner lets go of its socket and buffers; then free_if_idle. */
+void tcp_conn_close_owned(struct tcp_conn *c);
 /* Send a C2HTermReq, then close. */
 void tcp_conn_fatal(struct tcp_conn *c, uint16_t fes, uint32_t fei, const char *why);
 /* Timeouts; true when it closed something (the caller restarts its walk). */
