@@ -99,6 +99,16 @@ enum {
 
 #define NVEMU_TCP_DEFAULT_IO_QUEUES 128
 
+/* What a message is about; NULL / -1 when not known (yet). */
+struct nvemu_tcp_log_ctx {
+	const char *site; /* the message's format: one per kind of message */
+	const char *peer; /* the host's "ADDR:PORT" */
+	const char *hostnqn;
+	const char *subnqn;
+	int cntlid;
+	int qid;
+};
+
 struct nvemu_tcp_target_params {
 	const struct nvemu_tcp_loop_ops *ops; /* NULL: the built-in epoll loop */
 	void *loop;
@@ -129,6 +139,13 @@ struct nvemu_tcp_target_params {
 	 * long without a command (as Linux nvmet does); 0: 120 s.
 	 */
 	unsigned disc_kato_ms;
+	/*
+	 * Messages about a connection or association, with what they concern
+	 * (for structured logs and per-peer rate limiting); NULL: log is used.
+	 * Last: the members before it keep their offsets.
+	 */
+	void (*log_ctx)(void *arg, int level, const struct nvemu_tcp_log_ctx *ctx,
+			const char *msg);
 };
 
 void nvemu_tcp_target_params_init(struct nvemu_tcp_target_params *p);

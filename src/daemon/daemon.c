@@ -17,31 +17,6 @@
 #include "daemon.h"
 #include "event-loop.h"
 
-void nvemud_log(struct nvemud *d, int level, const char *fmt, ...)
-{
-	static const char *const names[] = { "error", "warning", "info", "debug", "trace" };
-	char msg[1024], out[4 * sizeof(msg)];
-	size_t o = 0;
-	va_list ap;
-
-	if (d && level > d->log_level)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	/* Names and NQNs come from peers: a newline in one must not forge a log line. */
-	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", *p);
-		else if (*p == '\\')
-			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\\\");
-		else
-			out[o++] = (char)*p;
-	}
-	out[o] = 0;
-	fprintf(stderr, "nvemud: %s: %s\n", names[level < 0 ? 0 : level > 4 ? 4 : level], out);
-}
-
 /* ---- backends */
 
 int nvemud_poll_backends(struct nvemud *d)

@@ -15,6 +15,8 @@
 #include <nvemu/nvemu.h>
 #include <nvemu/vhost-blk.h>
 
+#include "log.h"
+
 #define NVEMUD_DEFAULT_SOCKET "/var/tmp/nvemu.sock"
 #define NVEMUD_DEFAULT_NQN "nqn.2014-08.io.nvemu:default"
 #define NVEMUD_CTRL_NAME_MAX 32
@@ -113,6 +115,7 @@ struct nvemud {
 	struct loop *loop; /* NULL in-process (tests): backends are polled directly */
 	struct rpc_server *server;
 	int log_level;
+	struct nvemud_logger logger; /* sinks and the rate limiter (log.c) */
 
 	struct nvemu_subsys **subsys; /* creation order */
 	unsigned nr_subsys;
@@ -411,6 +414,14 @@ struct loop;
 struct loop_src;
 /* WATCHDOG=1 pings at half of $WATCHDOG_USEC from the loop; NULL if not asked. */
 struct loop_src *nvemud_sd_watchdog_start(struct loop *loop);
+/*
+ * Socket activation: the listening unix socket systemd passed (the one
+ * named name in $LISTEN_FDNAMES, else the first), its path in path; -1 when
+ * none was passed to this process, -2 (msg set) when what was passed is not
+ * usable. The LISTEN_* variables are removed.
+ */
+int nvemud_sd_listen_fd(const char *name, char *path, size_t path_size, char *msg,
+			size_t msg_size);
 
 /* ---- Prometheus metrics over HTTP (metrics.c) */
 /* Listen on "ADDR:PORT" / "[ADDR6]:PORT" (port 0: any, logged); needs d->loop. */

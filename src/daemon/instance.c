@@ -27,6 +27,9 @@ struct nvemud *nvemud_new_reactors(struct loop *loop, int log_level,
 		return NULL;
 	d->loop = loop;
 	d->log_level = log_level;
+	d->logger.jfd = -1;
+	/* Peer-caused messages: 10 at once, then one a second per kind and peer. */
+	nvemud_ratelimit_init(&d->logger.rl, 10, 1000000000ull);
 	d->next_ctrl_idx = 1;
 	LIST_INIT(&d->teardowns);
 	d->drive = nvemud_teardown_drive;
@@ -96,6 +99,7 @@ void nvemud_free(struct nvemud *d)
 	nvemud_funcs_free(d);
 	free(d->ctrls);
 	json_decref(d->skipped);
+	nvemud_log_close(&d->logger);
 	free(d);
 }
 

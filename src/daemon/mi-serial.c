@@ -65,7 +65,8 @@ static void line_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 		s->csrc = NULL;
 		return;
 	}
-	nvemud_log(s->d, NVEMUD_LOG_INFO, "MI serial %s: peer gone", s->name);
+	nvemud_log_peer(s->d, NVEMUD_LOG_INFO, "mi serial gone", s->name, NULL, 0, "MI serial %s: peer gone",
+			s->name);
 	line_close(s);
 }
 
@@ -100,12 +101,17 @@ static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 		return;
 	}
 	if (line_open(s, cfd, &err)) {
-		nvemud_log(s->d, NVEMUD_LOG_WARN, "MI serial %s: %s", s->name, err.msg);
+		const struct nvemud_log_field f[] = { { NVEMUD_F_TRANSPORT, "mctp-serial" },
+						      { NVEMUD_F_PEER, s->name } };
+
+		nvemud_log_peer(s->d, NVEMUD_LOG_WARN, "mi serial open", s->name, f, 2,
+				"MI serial %s: %s", s->name, err.msg);
 		close(cfd);
 		return;
 	}
 	s->connects++;
-	nvemud_log(s->d, NVEMUD_LOG_INFO, "MI serial %s: peer connected", s->name);
+	nvemud_log_peer(s->d, NVEMUD_LOG_INFO, "mi serial connected", s->name, NULL, 0,
+			"MI serial %s: peer connected", s->name);
 }
 
 static int open_pty(struct mi_serial *s, struct nvemu_error *err)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nvemu/mctp.h>
@@ -130,6 +131,10 @@ static void usage(FILE *f)
 		"                      to its CPU; the main loop is the first\n"
 		"  --idle-poll-ms N    how often to look at memory that nothing signals\n"
 		"                      (mmapped doorbells) while idle (1..%u, default %u)\n"
+		"  --log-target T      where messages go: auto (the journal, with fields\n"
+		"                      such as NVEMU_HOSTNQN, when stderr is connected to\n"
+		"                      it; default), stderr, journal, or journal:/PATH (a\n"
+		"                      socket speaking the journal's native protocol)\n"
 		"  -v, --verbose       more messages (repeat: debug, trace)\n"
 		"  -q, --quiet         errors only\n"
 		"  -h, --help          this help\n"
@@ -155,15 +160,80 @@ static int parse_uint_opt(const char *name, const char *arg, unsigned min, unsig
 	return 0;
 }
 
+struct sig_ctx {
+	struct nvemud *d;
+	const char *config; /* -c, what SIGHUP re-reads */
+};
+
+/*
+ * SIGHUP: apply what changed in the configuration file, keeping the hosts
+ * of unchanged objects; systemd hears RELOADING=1, then READY=1 and a
+ * STATUS= line saying what was applied and what failed.
+ */
+static void reload(struct nvemud *d, const char *config)
+{
+	struct rpc_err e = { 0 };
+	struct timespec ts;
+	json_t *r = NULL;
+	char st[512];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(st, sizeof(st), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	nvemud_sd_notify(st);
+	if (!config) {
+		nvemud_log(d, NVEMUD_LOG_WARN,
+			   "reload: started without -c, there is no configuration file to re-read");
+		nvemud_sd_notify("READY=1\nSTATUS=serving (reload: no configuration file)");
+		return;
+	}
+	if (nvemud_reload_config_file(d, config, &r, &e)) {
+		nvemud_log(d, NVEMUD_LOG_ERR, "reload %s: %s; nothing changed", config, e.msg);
+		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving; reload failed: %.400s", e.msg);
+		nvemud_sd_notify(st);
+		return;
+	}
+	snprintf(st, sizeof(st),
+		 "reloaded %s: %zu added, %zu removed, %zu changed, %lld unchanged, %zu ignored, %zu failed",
+		 config, json_array_size(json_object_get(r, "added")),
+		 json_array_size(json_object_get(r, "removed")),
+		 json_array_size(json_object_get(r, "changed")),
+		 (long long)json_integer_value(json_object_get(r, "unchanged")),
+		 json_array_size(json_object_get(r, "ignored")),
+		 json_array_size(json_object_get(r, "failed")));
+	nvemud_log(d, json_array_size(json_object_get(r, "failed")) ? NVEMUD_LOG_ERR :
+								      NVEMUD_LOG_INFO,
+		   "%s", st);
+	for (const char *const *l = (const char *const[]){ "added", "removed", "changed", NULL };
+	     *l; l++) {
+		json_t *v;
+		size_t i;
+
+		json_array_foreach(json_object_get(r, *l), i, v)
+			nvemud_log(d, NVEMUD_LOG_INFO, "reload: %.7s %s", *l, json_string_value(v));
+	}
+	{
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", st);
+		nvemud_sd_notify(msg);
+	}
+	json_decref(r);
+}
+
 static void signal_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 {
-	struct nvemud *d = arg;
+	struct sig_ctx *sc = arg;
 	struct signalfd_siginfo si;
 
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	nvemud_log(d, NVEMUD_LOG_INFO, "%s: shutting down", strsignal((int)si.ssi_signo));
-	loop_stop(d->loop);
+	if (si.ssi_signo == SIGHUP) {
+		reload(sc->d, sc->config);
+		return;
+	}
+	nvemud_log(sc->d, NVEMUD_LOG_INFO, "%s: shutting down", strsignal((int)si.ssi_signo));
+	loop_stop(sc->d->loop);
 }
 
 static void warn_vendor(struct nvemud *d)
@@ -264,6 +334,7 @@ struct nvemud_opts {
 	const char *metrics;
 	unsigned num_pfs, num_vfs; /* --num-pfs, --num-vfs */
 	const char *take_over; /* --take-over: the running daemon's state comes on this socket */
+	const char *log_target; /* --log-target */
 };
 
 enum {
@@ -284,6 +355,7 @@ enum {
 	OPT_NUM_PFS,
 	OPT_NUM_VFS,
 	OPT_TAKE_OVER,
+	OPT_LOG_TARGET,
 };
 
 /* Each --client option and the virtio_blk_controller_create parameter it sets. */
@@ -410,6 +482,7 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 		{ "num-pfs", required_argument, NULL, OPT_NUM_PFS },
 		{ "num-vfs", required_argument, NULL, OPT_NUM_VFS },
 		{ "take-over", required_argument, NULL, OPT_TAKE_OVER },
+		{ "log-target", required_argument, NULL, OPT_LOG_TARGET },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -463,6 +536,9 @@ static int parse_args(int argc, char **argv, struct nvemud_opts *o)
 				return 2;
 			}
 			o->take_over = optarg;
+			break;
+		case OPT_LOG_TARGET:
+			o->log_target = optarg;
 			break;
 		case OPT_POLL_US:
 			if (parse_uint_opt("--poll-us", optarg, 0, LOOP_BUSY_POLL_US_MAX, &o->poll_us))
@@ -589,7 +665,7 @@ static int load_default(struct nvemud *d, const struct nvemud_opts *o)
 	return 0;
 }
 
-/* SIGINT/SIGTERM arrive on a signalfd (the loop stops); SIGPIPE is ignored. */
+/* SIGINT/SIGTERM (the loop stops) and SIGHUP (reload) arrive on a signalfd; SIGPIPE is ignored. */
 static int signal_fd(void)
 {
 	sigset_t mask;
@@ -597,6 +673,7 @@ static int signal_fd(void)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -650,7 +727,9 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 {
 	struct nvemu_error err = { 0 };
 	struct loop_src *sig_src, *wd;
-	int ret = 1;
+	struct sig_ctx sc = { .d = d, .config = o->config };
+	char apath[108], amsg[160];
+	int ret = 1, afd;
 
 	if (o->take_over) {
 		/* The old daemon holds the RPC socket until it handed everything over. */
@@ -661,8 +740,23 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 			goto out;
 		}
 	} else {
-		/* Refuse early if another daemon serves the socket, before building anything. */
-		if (rpc_server_start(d, o->sock, &err)) {
+		/* Socket activation (nvemud.socket): systemd holds the RPC socket. */
+		afd = nvemud_sd_listen_fd("rpc", apath, sizeof(apath), amsg, sizeof(amsg));
+		if (afd == -2) {
+			nvemud_log(d, NVEMUD_LOG_ERR, "%s", amsg);
+			return 1;
+		}
+		if (afd >= 0) {
+			if (o->rpc_given && strcmp(o->sock, apath))
+				nvemud_log(d, NVEMUD_LOG_WARN,
+					   "-r %s: serving the activated socket %s instead", o->sock,
+					   apath);
+			if (rpc_server_adopt(d, afd, apath, &err)) {
+				nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
+				return 1;
+			}
+		} else if (rpc_server_start(d, o->sock, &err)) {
+			/* Refuse early if another daemon serves the socket, before building anything. */
 			nvemud_log(d, NVEMUD_LOG_ERR, "%s", err.msg);
 			return 1;
 		}
@@ -682,7 +776,7 @@ static int serve(struct nvemud *d, const struct nvemud_opts *o, int sfd)
 		nvemud_log(d, NVEMUD_LOG_ERR, "--metrics: %s", err.msg);
 		goto out;
 	}
-	sig_src = loop_add_fd(d->loop, sfd, EPOLLIN, signal_cb, d);
+	sig_src = loop_add_fd(d->loop, sfd, EPOLLIN, signal_cb, &sc);
 	if (!sig_src) {
 		nvemud_log(d, NVEMUD_LOG_ERR, "cannot watch signals");
 		goto out;
@@ -725,6 +819,18 @@ int main(int argc, char **argv)
 	if (!d) {
 		fprintf(stderr, "nvemud: out of memory\n");
 		return 1;
+	}
+	{
+		char msg[160];
+
+		if (nvemud_log_open(&d->logger, o.log_target, msg, sizeof(msg))) {
+			fprintf(stderr, "nvemud: %s\n", msg);
+			nvemud_free(d);
+			loop_free(loop);
+			close(sfd);
+			json_decref(o.clients);
+			return 2;
+		}
 	}
 	warn_vendor(d);
 	ret = serve(d, &o, sfd);

@@ -162,6 +162,31 @@ static void tcp_log_cb(void *arg, int level, const char *msg)
 	nvemud_log(arg, level, "tcp: %s", msg);
 }
 
+/* Every message about a connection is one a host can cause: rate limited per kind and host. */
+static void tcp_log_ctx_cb(void *arg, int level, const struct nvemu_tcp_log_ctx *ctx,
+			   const char *msg)
+{
+	char cntlid[8] = "", qid[8] = "";
+	const struct nvemud_log_field f[] = {
+		{ NVEMUD_F_TRANSPORT, "tcp" },
+		{ NVEMUD_F_PEER, ctx->peer },
+		{ NVEMUD_F_HOSTNQN, ctx->hostnqn },
+		{ NVEMUD_F_SUBNQN, ctx->subnqn },
+		{ NVEMUD_F_CNTLID, ctx->cntlid >= 0 ? cntlid : NULL },
+		{ NVEMUD_F_QID, ctx->qid >= 0 ? qid : NULL },
+	};
+
+	snprintf(cntlid, sizeof(cntlid), "%d", ctx->cntlid & 0xffff);
+	snprintf(qid, sizeof(qid), "%d", ctx->qid & 0xffff);
+	/* The peer's address without its port: a new connection is the same host. */
+	char host[80];
+	const char *colon = ctx->peer ? strrchr(ctx->peer, ':') : NULL;
+
+	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - ctx->peer) : 79,
+		 ctx->peer ? ctx->peer : "");
+	nvemud_log_peer(arg, level, ctx->site, host, f, sizeof(f) / sizeof(f[0]), "tcp: %s", msg);
+}
+
 static void tcp_tick_cb(struct loop_src *src, void *arg)
 {
 	struct nvemud *d = arg;
@@ -185,6 +210,7 @@ int nvemud_tcp_start(struct nvemud *d)
 
 	nvemu_tcp_target_params_init(&tp);
 	tp.log = tcp_log_cb;
+	tp.log_ctx = tcp_log_ctx_cb;
 	tp.log_arg = d;
 	if (d->loop) {
 		tp.ops = nvemud_nr_reactors(d) > 1 ? &tcp_reactor_ops : &tcp_loop_ops;

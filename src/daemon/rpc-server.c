@@ -57,6 +57,7 @@ struct rpc_server {
 	unsigned nr_clients;
 	dev_t dev;
 	ino_t ino;
+	bool activated; /* the socket is systemd's (socket activation): never unlinked */
 };
 
 static void client_free(struct client *c)
@@ -411,20 +412,35 @@ static void accept_cb(struct loop_src *src, int fd, uint32_t revents, void *arg)
 	}
 }
 
+static int server_new(struct nvemud *d, int fd, const char *path, bool activated,
+		      struct nvemu_error *err);
+
 int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err)
+{
+	int fd = nvemu_unix_listen(path, SOCK_STREAM, 128, "RPC", err);
+
+	if (fd < 0)
+		return fd;
+	return server_new(d, fd, path, false, err);
+}
+
+int rpc_server_adopt(struct nvemud *d, int fd, const char *path, struct nvemu_error *err)
+{
+	return server_new(d, fd, path, true, err);
+}
+
+static int server_new(struct nvemud *d, int fd, const char *path, bool activated,
+		      struct nvemu_error *err)
 {
 	struct rpc_server *srv;
 	struct stat st;
-	int fd;
 
-	fd = nvemu_unix_listen(path, SOCK_STREAM, 128, "RPC", err);
-	if (fd < 0)
-		return fd;
 	srv = calloc(1, sizeof(*srv));
 	if (!srv || !(srv->path = strdup(path))) {
 		free(srv);
 		close(fd);
-		unlink(path);
+		if (!activated)
+			unlink(path);
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	}
 	if (stat(path, &st) == 0) {
@@ -432,6 +448,7 @@ int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err
 		srv->ino = st.st_ino;
 	}
 	srv->d = d;
+	srv->activated = activated;
 	LIST_INIT(&srv->clients);
 	srv->fd = fd;
 	srv->src = loop_add_fd(d->loop, fd, EPOLLIN, accept_cb, srv);
@@ -442,13 +459,15 @@ int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err
 		loop_del(srv->resume);
 		loop_del(srv->backoff);
 		close(fd);
-		unlink(path);
+		if (!activated)
+			unlink(path);
 		free(srv->path);
 		free(srv);
 		return nvemu_error_set(err, -ENOMEM, "cannot watch the socket");
 	}
 	d->server = srv;
-	nvemud_log(d, NVEMUD_LOG_INFO, "listening on %s", path);
+	nvemud_log(d, NVEMUD_LOG_INFO, "listening on %s%s", path,
+		   activated ? " (socket activation)" : "");
 	return 0;
 }
 
@@ -467,7 +486,8 @@ void rpc_server_stop(struct nvemud *d)
 	while (!LIST_EMPTY(&srv->clients))
 		client_free(LIST_FIRST(&srv->clients));
 	/* Only remove the file if it is still ours. */
-	if (stat(srv->path, &st) == 0 && st.st_dev == srv->dev && st.st_ino == srv->ino)
+	if (!srv->activated && stat(srv->path, &st) == 0 && st.st_dev == srv->dev &&
+	    st.st_ino == srv->ino)
 		unlink(srv->path);
 	free(srv->path);
 	free(srv);

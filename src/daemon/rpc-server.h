@@ -14,6 +14,11 @@
  * with a message in err); a stale one is replaced.
  */
 int rpc_server_start(struct nvemud *d, const char *path, struct nvemu_error *err);
+/*
+ * Serve on a listening socket passed by systemd (socket activation); path is
+ * where it is bound. The socket file stays when the server stops.
+ */
+int rpc_server_adopt(struct nvemud *d, int fd, const char *path, struct nvemu_error *err);
 /* Stop accepting, drop clients, remove the socket file. */
 void rpc_server_stop(struct nvemud *d);
 /* Live update: stop listening and remove the socket file; connected clients stay. */

@@ -316,7 +316,9 @@ static json_t *response(struct nvemud *d, const char *method, json_t *id, json_t
 		return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result",
 				 result ? result : json_true());
 	}
-	nvemud_log(d, NVEMUD_LOG_DEBUG, "rpc %.100s: error %d: %s", method, e->code, e->msg);
+	/* A client's bad requests: rate limited per method. */
+	nvemud_log_peer(d, NVEMUD_LOG_DEBUG, "rpc error", method, NULL, 0, "rpc %.100s: error %d: %s",
+			method, e->code, e->msg);
 	json_decref(result);
 	if (!id)
 		return NULL;

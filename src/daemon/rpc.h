@@ -194,6 +194,15 @@ json_t *nvemud_save_config(struct nvemud *d);
 json_t *nvemud_save_config_ex(struct nvemud *d, bool secrets);
 int nvemud_load_config(struct nvemud *d, json_t *cfg, struct rpc_err *e);
 int nvemud_load_config_file(struct nvemud *d, const char *path, struct rpc_err *e);
+/*
+ * config-reload.c: apply the difference between the running configuration
+ * and cfg (objects added, removed, changed; the unchanged keep their hosts).
+ * 0 with *report {added, removed, changed, failed, ignored, unchanged}, or
+ * -1 when cfg is not a configuration (nothing changed).
+ */
+int nvemud_reload_config(struct nvemud *d, json_t *cfg, json_t **report, struct rpc_err *e);
+int nvemud_reload_config_file(struct nvemud *d, const char *path, json_t **report,
+			      struct rpc_err *e);
 /* json-file.c: write JSON to path atomically (tmp + rename); never over a bdev's file or a non-regular file. */
 int nvemud_write_json(struct nvemud *d, const char *path, json_t *j, struct rpc_err *e);
 

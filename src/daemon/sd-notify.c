@@ -6,6 +6,7 @@
  * so that nvemud needs no libsystemd; without $NOTIFY_SOCKET it does nothing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +70,75 @@ struct loop_src *nvemud_sd_watchdog_start(struct loop *loop)
 		return NULL;
 	return loop_add_timer(loop, (unsigned)(us / 2000 > 3600000 ? 3600000 : us / 2000), true,
 			      watchdog_cb, NULL);
+}
+
+/* ---- socket activation (sd_listen_fds(3)): fds from 3, LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES */
+
+#define SD_LISTEN_FDS_START 3
+
+int nvemud_sd_listen_fd(const char *name, char *path, size_t path_size, char *msg,
+			size_t msg_size)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	struct sockaddr_un sa;
+	socklen_t sl = sizeof(sa);
+	int n, idx = 0, fd, v;
+	char *end;
+	long p;
+
+	if (!pid || !fds)
+		return -1;
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	if (errno || *end || p != getpid())
+		return -1; /* meant for another process */
+	n = (int)strtol(fds, &end, 10);
+	if (*end || n < 1 || n > 64) {
+		snprintf(msg, msg_size, "LISTEN_FDS: a number from 1 to 64: %s", fds);
+		return -2;
+	}
+	/* Named sockets (FileDescriptorName=): the one called name, else the first. */
+	for (int i = 0; names && i < n; i++) {
+		const char *s = names;
+		size_t nl = strlen(name);
+
+		for (int j = 0; j < i && s; j++) {
+			s = strchr(s, ':');
+			s = s ? s + 1 : NULL;
+		}
+		if (s && !strncmp(s, name, nl) && (s[nl] == ':' || !s[nl])) {
+			idx = i;
+			break;
+		}
+	}
+	fd = SD_LISTEN_FDS_START + idx;
+	/* Ours alone: not passed on to anything nvemud starts. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	for (int i = 0; i < n; i++)
+		if (i != idx)
+			close(SD_LISTEN_FDS_START + i);
+	sl = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &sl) || v != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &sl) || !v) {
+		snprintf(msg, msg_size, "socket activation: fd %d is not a listening stream socket", fd);
+		return -2;
+	}
+	sl = sizeof(sa);
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &sl) || sa.sun_family != AF_UNIX ||
+	    sl <= offsetof(struct sockaddr_un, sun_path) || !sa.sun_path[0]) {
+		snprintf(msg, msg_size, "socket activation: fd %d is not a unix socket with a path", fd);
+		return -2;
+	}
+	snprintf(path, path_size, "%.*s", (int)(sl - offsetof(struct sockaddr_un, sun_path)),
+		 sa.sun_path);
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)) {
+		snprintf(msg, msg_size, "socket activation: fd %d: %s", fd, strerror(errno));
+		return -2;
+	}
+	return fd;
 }

@@ -80,8 +80,16 @@ void nvemud_vblk_log(void *arg, int level, const char *msg)
 	static const int map[] = { NVEMUD_LOG_ERR, NVEMUD_LOG_WARN, NVEMUD_LOG_INFO,
 				   NVEMUD_LOG_DEBUG };
 
-	nvemud_log(arg, level < 0 ? NVEMUD_LOG_ERR : level > 3 ? NVEMUD_LOG_DEBUG : map[level],
-		   "virtio-blk: %s", msg);
+	const char *colon = strchr(msg, ':');
+	char who[NVEMUD_CTRL_NAME_MAX + 64];
+
+	/* Messages start with the export or socket they concern: rate limited per one. */
+	snprintf(who, sizeof(who), "%.*s", colon ? (int)(colon - msg) : (int)sizeof(who) - 1, msg);
+	const struct nvemud_log_field f[] = { { NVEMUD_F_TRANSPORT, "vhost-user-blk" },
+					      { NVEMUD_F_PEER, who } };
+
+	nvemud_log_peer(arg, level < 0 ? NVEMUD_LOG_ERR : level > 3 ? NVEMUD_LOG_DEBUG : map[level],
+			"virtio-blk", who, f, 2, "virtio-blk: %s", msg);
 }
 
 /* ---- the registry */

@@ -35,8 +35,14 @@ static void vfu_process(struct nvemud_vfu *v)
 {
 	int r = nvemu_vfu_server_process(v->srv);
 
-	if (r < 0)
-		nvemud_log(v->d, NVEMUD_LOG_WARN, "%s: vfio-user: %s", v->name, strerror(-r));
+	if (r < 0) {
+		/* The guest's protocol errors: rate limited per controller. */
+		const struct nvemud_log_field f[] = { { NVEMUD_F_TRANSPORT, "vfio-user" },
+						      { NVEMUD_F_CTRL, v->name } };
+
+		nvemud_log_peer(v->d, NVEMUD_LOG_WARN, "vfio-user error", v->name, f, 2,
+				"%s: vfio-user: %s", v->name, strerror(-r));
+	}
 	/* CC.EN or a connection changed: polling may start or stop. */
 	if (v->poller)
 		loop_poller_set_needs_polling(v->poller,

@@ -6,9 +6,9 @@
 # I/O with nvemu-perf, /metrics), read every man page, and purge: nothing of
 # the packages may be left behind. TAP output.
 #
-# Not here: systemd as init (a chroot has none; sd-notify.py tests Type=notify
-# and the watchdog against the same binary) and `nvme discover` (it needs the
-# kernel's NVMe/TCP host: the guest tests run it against nvemud).
+# Then systemd-guest.sh boots the packages with systemd as init in a QEMU
+# guest: the unit, its socket, reload, the journal and the kernel host's
+# `nvme discover` / `nvme connect` against the packaged daemon.
 set -u
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: deb.sh BUILD_DIR}
@@ -73,10 +73,12 @@ UNIT=$X/lib/systemd/system/nvemud.service
 if command -v systemd-analyze >/dev/null 2>&1; then
 	# verify checks ExecStart's binary: point it at the extracted one.
 	sed "s|/usr/bin/nvemud|$X/usr/bin/nvemud|" "$UNIT" >"$T/nvemud.service"
-	if LD_LIBRARY_PATH=$X/usr/lib/x86_64-linux-gnu systemd-analyze verify --man=no "$T/nvemud.service" >"$T/verify" 2>&1 && ! grep -v "^$" "$T/verify" | grep -qv "is not executable: No such file"; then
-		ok "systemd-analyze verify nvemud.service"
+	cp "$X/lib/systemd/system/nvemud.socket" "$T/nvemud.socket"
+	grep -q "^ExecReload=" "$T/nvemud.service" && ok "nvemud.service has ExecReload" || nok "nvemud.service has ExecReload"
+	if LD_LIBRARY_PATH=$X/usr/lib/x86_64-linux-gnu systemd-analyze verify --man=no "$T/nvemud.socket" "$T/nvemud.service" >"$T/verify" 2>&1 && ! grep -v "^$" "$T/verify" | grep -qv "is not executable: No such file"; then
+		ok "systemd-analyze verify nvemud.socket nvemud.service"
 	else
-		nok "systemd-analyze verify nvemud.service"
+		nok "systemd-analyze verify nvemud.socket nvemud.service"
 		diag "$(cat "$T/verify")"
 	fi
 fi
@@ -166,4 +168,16 @@ else
 	nok "files left behind after purge"
 	diag "$left"
 fi
+
+# --- systemd as init in a QEMU guest, the kernel NVMe/TCP host against the packaged nvemud
+NVEMU_SYSTEMD_GUEST_CACHE=${NVEMU_SYSTEMD_GUEST_CACHE:-$CACHE/systemd-guest} \
+	"$SRC/tests/package/systemd-guest.sh" "$T" >"$T/guest.tap" 2>&1
+while IFS= read -r line; do
+	case $line in
+	"ok "*) ok "${line#* - }" ;;
+	"not ok "*) nok "${line#* - }" ;;
+	"#"*) echo "$line" ;;
+	esac
+done <"$T/guest.tap"
+grep -q "^not ok\|^ok" "$T/guest.tap" || { nok "systemd-guest.sh ran"; diag "$(tail -20 "$T/guest.tap")"; }
 finish

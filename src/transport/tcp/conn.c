@@ -236,6 +236,7 @@ struct tcp_conn *tcp_conn_new(struct nvemu_tcp_target *t, struct tcp_listener *l
 	STAILQ_INIT(&c->tx);
 	STAILQ_INIT(&c->tx_free);
 	c->state = CONN_IC;
+	c->log_qid = -1;
 	c->rx = RX_CH;
 	c->maxh2cdata = t->p.maxh2cdata;
 	c->rx_start_ns = nvemu_now_ns();
@@ -448,7 +449,7 @@ void tcp_conn_flush(struct tcp_conn *c)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			/* The socket turns readable with the error; the event closes it. */
-			tcp_log(c->t, NVEMU_TCP_LOG_INFO, "%s: send: %s", c->peer, strerror(errno));
+			tcp_log_conn(c, NVEMU_TCP_LOG_INFO, "%s: send: %s", c->peer, strerror(errno));
 			tx_drop_all(c);
 			break;
 		}
@@ -486,7 +487,7 @@ static struct tx_item *tx_new(struct tcp_conn *c)
 	it = calloc(1, sizeof(*it));
 	if (!it && !c->tx_lost) {
 		/* A PDU (maybe a completion) is lost: the tick ends the connection. */
-		tcp_log(c->t, NVEMU_TCP_LOG_ERR, "%s: out of memory queueing a PDU", c->peer);
+		tcp_log_conn(c, NVEMU_TCP_LOG_ERR, "%s: out of memory queueing a PDU", c->peer);
 		c->tx_lost = true;
 	}
 	return it;
@@ -667,7 +668,7 @@ void tcp_conn_fatal(struct tcp_conn *c, uint16_t fes, uint32_t fei, const char *
 
 	if (c->state == CONN_CLOSED || c->state == CONN_DRAIN)
 		return;
-	tcp_log(c->t, NVEMU_TCP_LOG_WARN, "%s: protocol error: %s (FES %u, FEI %u); terminating",
+	tcp_log_conn(c, NVEMU_TCP_LOG_WARN, "%s: protocol error: %s (FES %u, FEI %u); terminating",
 		c->peer, why, fes, fei);
 	/* The offending header (as much as we have of it) goes back to the host. */
 	n = c->hdr_got < sizeof(pdu.hdr) ? c->hdr_got : sizeof(pdu.hdr);
@@ -732,7 +733,7 @@ void tcp_conn_close(struct tcp_conn *c, const char *why)
 		return;
 	}
 	if (why)
-		tcp_log(c->t, NVEMU_TCP_LOG_INFO, "%s: closing: %s", c->peer, why);
+		tcp_log_conn(c, NVEMU_TCP_LOG_INFO, "%s: closing: %s", c->peer, why);
 	c->state = CONN_CLOSED;
 	if (conn_owned(c)) {
 		conn_release(c);
@@ -868,7 +869,7 @@ static void data_done(struct tcp_conn *c, bool digest_ok)
 	if (!cmd)
 		return;
 	if (!digest_ok) {
-		tcp_log(c->t, NVEMU_TCP_LOG_WARN, "%s: data digest error (cid %u)", c->peer,
+		tcp_log_conn(c, NVEMU_TCP_LOG_WARN, "%s: data digest error (cid %u)", c->peer,
 			cmd->req.cmd.cid);
 		cmd->status = NVEMU_SC_GENERIC(NVME_SC_TRAN_TPORT_ERROR);
 	}
@@ -1140,7 +1141,7 @@ static void rx_hdr(struct tcp_conn *c)
 		if (!c->data_left) {
 			struct tcp_term_pdu *tp = (struct tcp_term_pdu *)c->hdr;
 
-			tcp_log(c->t, NVEMU_TCP_LOG_WARN, "%s: host sent H2CTermReq FES %u FEI %u",
+			tcp_log_conn(c, NVEMU_TCP_LOG_WARN, "%s: host sent H2CTermReq FES %u FEI %u",
 				c->peer, le16toh(tp->fes), le32toh(tp->fei));
 			tcp_conn_close(c, "H2CTermReq");
 		}
@@ -1264,7 +1265,7 @@ static size_t rx_term_bytes(struct tcp_conn *c, size_t len)
 
 	c->data_left -= n;
 	if (!c->data_left) {
-		tcp_log(c->t, NVEMU_TCP_LOG_WARN, "%s: host sent H2CTermReq FES %u FEI %u",
+		tcp_log_conn(c, NVEMU_TCP_LOG_WARN, "%s: host sent H2CTermReq FES %u FEI %u",
 			c->peer, le16toh(tp->fes), le32toh(tp->fei));
 		tcp_conn_close(c, "H2CTermReq");
 	}
@@ -1346,7 +1347,7 @@ void tcp_cmd_start_data(struct tcp_cmd *cmd)
 		TAILQ_REMOVE(&c->waiting, cmd, wait_link);
 	cmd->st = CMD_RX;
 	if (cmd_buf(cmd, cmd->len)) {
-		tcp_log(c->t, NVEMU_TCP_LOG_ERR, "%s: out of memory for %u data bytes", c->peer,
+		tcp_log_conn(c, NVEMU_TCP_LOG_ERR, "%s: out of memory for %u data bytes", c->peer,
 			cmd->len);
 		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
 		return;

@@ -94,7 +94,7 @@ void tcp_assoc_teardown(struct tcp_assoc *a, const char *why)
 	if (a->dead)
 		return;
 	a->dead = true;
-	tcp_log(a->t, NVEMU_TCP_LOG_INFO, "%s: controller %u (host %s): association ends: %s",
+	tcp_log_assoc(a, NVEMU_TCP_LOG_INFO, "%s: controller %u (host %s): association ends: %s",
 		nvemu_subsys_nqn(a->ts->s), a->ctrl->cntlid, a->ctrl->hostnqn, why);
 	assoc_close_io(a, why);
 	if (admin) {
@@ -316,7 +316,7 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	p.num_io_queues = t->p.num_io_queues;
 	p.max_queue_entries = t->p.queue_depth;
 	if (nvemu_subsys_add_ctrl_ex(ts->s, &p, &cntlid, &err)) {
-		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: Connect from %s refused: %s", c->peer, hostnqn,
+		tcp_log_conn(c, NVEMU_TCP_LOG_WARN, "%s: Connect from %s refused: %s", c->peer, hostnqn,
 			err.msg);
 		free(a->io);
 		free(a);
@@ -341,9 +341,10 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 
 	c->assoc = a;
 	c->sq = nvemu_ctrl_connect_queue(ctrl, 0, sqsize + 1);
+	c->log_qid = 0;
 	c->connected = true;
 	c->sqflow_off = cattr & (1u << 2);
-	tcp_log(t, NVEMU_TCP_LOG_INFO, "%s: host %s connected to %s: controller %u, KATO %u ms",
+	tcp_log_conn(c, NVEMU_TCP_LOG_INFO, "%s: host %s connected to %s: controller %u, KATO %u ms",
 		c->peer, hostnqn, nvemu_subsys_nqn(ts->s), cntlid, kato);
 	tcp_cmd_respond(cmd, 0, cntlid, 0);
 }
@@ -370,7 +371,7 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 		return;
 	}
 	if (memcmp(a->ctrl->hostid, d->hostid, sizeof(a->ctrl->hostid))) {
-		tcp_log(c->t, NVEMU_TCP_LOG_WARN,
+		tcp_log_conn(c, NVEMU_TCP_LOG_WARN,
 			"%s: I/O queue Connect to controller %u with another host identifier",
 			c->peer, cntlid);
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(hostid), 0);
@@ -400,6 +401,7 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	a->io[qid] = c;
 	c->assoc = a;
 	c->sq = nvemu_ctrl_connect_queue(ctrl, qid, sqsize + 1);
+	c->log_qid = qid;
 	c->connected = true;
 	c->sqflow_off = cattr & (1u << 2);
 	tcp_cmd_respond(cmd, 0, cntlid, 0);
@@ -434,6 +436,7 @@ static void connect_discovery(struct tcp_cmd *cmd, uint16_t qid, uint16_t sqsize
 	c->connected = true;
 	c->disc_sq = (struct nvemu_sq){.valid = true, .size = sqsize + 1};
 	c->sq = &c->disc_sq;
+	c->log_qid = 0;
 	c->sqflow_off = cattr & (1u << 2);
 	c->kato_ms = kato;
 	c->last_ka_ns = nvemu_now_ns();
@@ -453,7 +456,7 @@ static bool connect_nqns_ok(struct tcp_cmd *cmd, const struct nvmf_connect_data 
 	if (!sub && nqn_field_ok(d->hostnqn))
 		return true;
 	tcp_escape(esc, sizeof(esc), sub ? d->subsysnqn : d->hostnqn, NVME_NQN_LENGTH);
-	tcp_log(c->t, NVEMU_TCP_LOG_WARN,
+	tcp_log_conn(c, NVEMU_TCP_LOG_WARN,
 		"%s: Connect refused: %s is not a valid NQN (1..%d bytes of UTF-8, no "
 		"control characters): \"%s\"",
 		c->peer, sub ? "subnqn" : "hostnqn", NVMF_NQN_SIZE, esc);
@@ -479,13 +482,13 @@ static struct tcp_subsys *connect_subsys(struct tcp_cmd *cmd, const char *subnqn
 		break;
 	}
 	if (!ts) {
-		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: Connect to unknown subsystem %s", c->peer,
+		tcp_log_conn(c, NVEMU_TCP_LOG_WARN, "%s: Connect to unknown subsystem %s", c->peer,
 			subnqn);
 		tcp_cmd_respond(cmd, STATUS_CONNECT_PARAM, IPO_DATA(subsysnqn), 0);
 		return NULL;
 	}
 	if (!host_allowed(ts, hostnqn)) {
-		tcp_log(t, NVEMU_TCP_LOG_WARN, "%s: host %s is not allowed to connect to %s",
+		tcp_log_conn(c, NVEMU_TCP_LOG_WARN, "%s: host %s is not allowed to connect to %s",
 			c->peer, hostnqn, subnqn);
 		tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_HOST) | NVEMU_DNR,
 				IPO_DATA(hostnqn), 0);

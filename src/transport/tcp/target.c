@@ -34,6 +34,60 @@ void tcp_log(struct nvemu_tcp_target *t, int level, const char *fmt, ...)
 		fprintf(stderr, "nvemu-tcp: %s\n", msg);
 }
 
+static void tcp_vlog_ctx(struct nvemu_tcp_target *t, int level,
+			 const struct nvemu_tcp_log_ctx *ctx, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (t->p.log_ctx)
+		t->p.log_ctx(t->p.log_arg, level, ctx, msg);
+	else if (t->p.log)
+		t->p.log(t->p.log_arg, level, msg);
+	else if (level <= NVEMU_TCP_LOG_WARN)
+		fprintf(stderr, "nvemu-tcp: %s\n", msg);
+}
+
+static void assoc_ctx(const struct tcp_assoc *a, struct nvemu_tcp_log_ctx *ctx)
+{
+	if (!a)
+		return;
+	ctx->subnqn = nvemu_subsys_nqn(a->ts->s);
+	if (a->ctrl) {
+		ctx->cntlid = a->ctrl->cntlid;
+		ctx->hostnqn = a->ctrl->hostnqn;
+	}
+}
+
+void tcp_log_conn(struct tcp_conn *c, int level, const char *fmt, ...)
+{
+	struct nvemu_tcp_log_ctx ctx = { .site = fmt, .peer = c->peer, .cntlid = -1, .qid = -1 };
+	va_list ap;
+
+	ctx.qid = c->log_qid;
+	if (c->connected) {
+		assoc_ctx(c->assoc, &ctx);
+		if (c->disc)
+			ctx.cntlid = c->disc_cntlid;
+	}
+	va_start(ap, fmt);
+	tcp_vlog_ctx(c->t, level, &ctx, fmt, ap);
+	va_end(ap);
+}
+
+void tcp_log_assoc(struct tcp_assoc *a, int level, const char *fmt, ...)
+{
+	struct nvemu_tcp_log_ctx ctx = { .site = fmt, .cntlid = -1, .qid = -1 };
+	va_list ap;
+
+	assoc_ctx(a, &ctx);
+	if (a->admin)
+		ctx.peer = a->admin->peer;
+	va_start(ap, fmt);
+	tcp_vlog_ctx(a->t, level, &ctx, fmt, ap);
+	va_end(ap);
+}
+
 /* ---- the built-in loop */
 
 struct epoll_src {
@@ -670,7 +724,7 @@ static void accept_cb(int fd, uint32_t revents, void *arg)
 		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
 		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
-		tcp_log(l->t, NVEMU_TCP_LOG_DEBUG, "%s: connected to %s:%s", c->peer, l->traddr,
+		tcp_log_conn(c, NVEMU_TCP_LOG_DEBUG, "%s: connected to %s:%s", c->peer, l->traddr,
 			l->trsvcid);
 	}
 }

@@ -186,6 +186,7 @@ struct tcp_conn {
 	 */
 	struct nvemu_sq *sq;
 	struct nvemu_sq disc_sq;
+	int log_qid; /* the queue Connect made, -1 before: for messages after it is let go */
 	struct tcp_assoc *assoc;
 	struct tcp_cmd **cmds; /* slots by transfer tag, allocated on first use */
 	unsigned nr_cmds;      /* 1 until Connect, then the queue's entries */
@@ -246,6 +247,11 @@ struct nvemu_tcp_target {
 
 /* target.c */
 void tcp_log(struct nvemu_tcp_target *t, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* About a connection / an association: with their peer, host, controller and queue. */
+void tcp_log_conn(struct tcp_conn *c, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void tcp_log_assoc(struct tcp_assoc *a, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 struct tcp_subsys *tcp_find_subsys(struct nvemu_tcp_target *t, const struct nvemu_subsys *s);
 void tcp_fd_mod(struct tcp_conn *c, uint32_t events);
