@@ -130,6 +130,26 @@ int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys
 bool nvemu_tcp_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
 int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 		       struct nvemu_error *err);
+struct nvemu_tcp_host_params {
+	/*
+	 * DH-HMAC-CHAP secret ("DHHC-1:xx:...:") the host authenticates with:
+	 * every queue of the host must then authenticate before any other
+	 * command. NULL: no in-band authentication.
+	 */
+	const char *dhchap_key;
+	/* Secret the controller proves itself with when the host asks (bidirectional). */
+	const char *dhchap_ctrlr_key;
+	/* Names the control plane knows the secrets by, kept for nvemu_tcp_get_host_auth. */
+	const char *dhchap_key_name;
+	const char *dhchap_ctrlr_key_name;
+};
+
+/* As nvemu_tcp_add_host, with authentication (hp NULL: none). */
+int nvemu_tcp_add_host_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
+			  const struct nvemu_tcp_host_params *hp, struct nvemu_error *err);
+/* The key names the idx-th allowed host was added with (NULL: none); -ENOENT past the end. */
+int nvemu_tcp_get_host_auth(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
+			    const char **key_name, const char **ctrlr_key_name);
 /* Also ends that host's live associations with s (as SPDK does). */
 int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 			  struct nvemu_error *err);

@@ -630,6 +630,7 @@ void tcp_conn_free_if_idle(struct tcp_conn *c)
 		free(c->cmds[i]);
 	}
 	tcp_conn_pool_drop(c);
+	nvemu_auth_destroy(c->auth);
 	free(c->cmds);
 	free(c->stash);
 	while (!STAILQ_EMPTY(&c->tx_free)) {
@@ -666,6 +667,11 @@ bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now)
 	case CONN_LIVE:
 		if (!c->connected && now - c->start_ns > conn_limit) {
 			tcp_conn_close(c, "no Connect in time");
+			return true;
+		}
+		if (c->connected && tcp_conn_unauthenticated(c) &&
+		    now - c->auth_start_ns > conn_limit) {
+			tcp_conn_close(c, "not authenticated in time");
 			return true;
 		}
 		if (!c->rx_paused && (c->rx != RX_CH || c->hdr_got) &&
@@ -1215,7 +1221,7 @@ void tcp_cmd_start_data(struct tcp_cmd *cmd)
 		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
 		return;
 	}
-	if ((cmd->req.cmd.opc & 1) && c->state == CONN_LIVE) {
+	if (tcp_sqe_h2c(&cmd->req.cmd) && c->state == CONN_LIVE) {
 		tcp_cmd_start_h2c(cmd);
 		return;
 	}

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "tcp-internal.h"
 
 #define TICK_NS 100000000ull
@@ -260,10 +262,18 @@ again:
 	}
 }
 
+static void host_free(struct tcp_host *h)
+{
+	free(h->nqn);
+	free(h->key_name);
+	free(h->ctrl_key_name);
+	OPENSSL_cleanse(h, sizeof(*h));
+}
+
 static void subsys_free(struct tcp_subsys *ts)
 {
 	for (unsigned i = 0; i < ts->nr_hosts; i++)
-		free(ts->hosts[i]);
+		host_free(&ts->hosts[i]);
 	free(ts->hosts);
 	free(ts->ls);
 	free(ts->dead_ports);
@@ -459,8 +469,25 @@ bool nvemu_tcp_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s
 int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 		       struct nvemu_error *err)
 {
+	return nvemu_tcp_add_host_ex(t, s, hostnqn, NULL, err);
+}
+
+static char *dup_opt(const char *s, bool *oom)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*oom = true;
+	return d;
+}
+
+int nvemu_tcp_add_host_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
+			  const struct nvemu_tcp_host_params *hp, struct nvemu_error *err)
+{
 	struct tcp_subsys *ts = tcp_find_subsys(t, s);
-	char **hosts, *dup;
+	struct tcp_host h = {0}, *hosts;
+	struct nvemu_error kerr;
+	bool oom = false;
 	int ret;
 
 	if (!ts)
@@ -469,17 +496,32 @@ int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < ts->nr_hosts; i++)
-		if (!strcmp(ts->hosts[i], hostnqn))
+		if (!strcmp(ts->hosts[i].nqn, hostnqn))
 			return nvemu_error_set(err, -EEXIST, "host: %s is already allowed",
 					       hostnqn);
-	hosts = realloc(ts->hosts, (ts->nr_hosts + 1) * sizeof(*hosts));
-	if (!hosts)
+	if (hp && hp->dhchap_ctrlr_key && !hp->dhchap_key)
+		return nvemu_error_set(err, -EINVAL,
+				       "dhchap_ctrlr_key: needs dhchap_key (the controller "
+				       "authenticates itself only to a host that authenticated)");
+	if (hp && hp->dhchap_key && nvemu_dhchap_key_parse(hp->dhchap_key, &h.key, &kerr))
+		return nvemu_error_set(err, -EINVAL, "dhchap_key: %s", kerr.msg);
+	if (hp && hp->dhchap_ctrlr_key &&
+	    nvemu_dhchap_key_parse(hp->dhchap_ctrlr_key, &h.ctrl_key, &kerr)) {
+		OPENSSL_cleanse(&h, sizeof(h));
+		return nvemu_error_set(err, -EINVAL, "dhchap_ctrlr_key: %s", kerr.msg);
+	}
+	h.nqn = dup_opt(hostnqn, &oom);
+	if (hp) {
+		h.key_name = dup_opt(hp->dhchap_key_name, &oom);
+		h.ctrl_key_name = dup_opt(hp->dhchap_ctrlr_key_name, &oom);
+	}
+	hosts = oom ? NULL : realloc(ts->hosts, (ts->nr_hosts + 1) * sizeof(*hosts));
+	if (!hosts) {
+		host_free(&h);
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	}
 	ts->hosts = hosts;
-	dup = strdup(hostnqn);
-	if (!dup)
-		return nvemu_error_set(err, -ENOMEM, "out of memory");
-	ts->hosts[ts->nr_hosts++] = dup;
+	ts->hosts[ts->nr_hosts++] = h;
 	tcp_disc_log_changed(t);
 	return 0;
 }
@@ -505,10 +547,11 @@ int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, co
 	if (!ts)
 		return nvemu_error_set(err, -ENOENT, "subsystem is not exposed over TCP");
 	for (unsigned i = 0; i < ts->nr_hosts; i++) {
-		if (strcmp(ts->hosts[i], hostnqn))
+		if (strcmp(ts->hosts[i].nqn, hostnqn))
 			continue;
-		free(ts->hosts[i]);
-		memmove(&ts->hosts[i], &ts->hosts[i + 1], (ts->nr_hosts - i - 1) * sizeof(char *));
+		host_free(&ts->hosts[i]);
+		memmove(&ts->hosts[i], &ts->hosts[i + 1],
+			(ts->nr_hosts - i - 1) * sizeof(ts->hosts[0]));
 		ts->nr_hosts--;
 		drop_host_assocs(t, ts, hostnqn);
 		tcp_disc_log_changed(t);
@@ -521,7 +564,19 @@ const char *nvemu_tcp_get_host(struct nvemu_tcp_target *t, struct nvemu_subsys *
 {
 	struct tcp_subsys *ts = tcp_find_subsys(t, s);
 
-	return ts && idx < ts->nr_hosts ? ts->hosts[idx] : NULL;
+	return ts && idx < ts->nr_hosts ? ts->hosts[idx].nqn : NULL;
+}
+
+int nvemu_tcp_get_host_auth(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
+			    const char **key_name, const char **ctrlr_key_name)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+
+	if (!ts || idx >= ts->nr_hosts)
+		return -ENOENT;
+	*key_name = ts->hosts[idx].key_name;
+	*ctrlr_key_name = ts->hosts[idx].ctrl_key_name;
+	return 0;
 }
 
 unsigned nvemu_tcp_nr_assocs(struct nvemu_tcp_target *t, struct nvemu_subsys *s)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "engine/auth.h"
 #include "engine/nvemu-internal.h"
 #include "util/nvme-tcp-pdu.h"
 #include <nvemu/tcp.h>
@@ -51,10 +52,18 @@ struct tcp_sub_listener {
 	uint16_t port_id;
 };
 
+/* An allowed host; with a DH-HMAC-CHAP secret its queues must authenticate. */
+struct tcp_host {
+	char *nqn;
+	struct nvemu_dhchap_key key;	  /* len 0: none */
+	struct nvemu_dhchap_key ctrl_key; /* len 0: unidirectional only */
+	char *key_name, *ctrl_key_name;	  /* the control plane's names for them */
+};
+
 struct tcp_subsys {
 	struct nvemu_subsys *s;
 	bool allow_any;
-	char **hosts;
+	struct tcp_host *hosts;
 	unsigned nr_hosts;
 	struct tcp_sub_listener *ls;
 	unsigned nr_ls;
@@ -161,6 +170,14 @@ struct tcp_conn {
 	size_t tx_bytes;    /* bytes queued for transmission */
 	bool tx_lost;	    /* a PDU could not be queued: the connection must end */
 
+	/*
+	 * In-band authentication (DH-HMAC-CHAP): set at Connect when the host
+	 * has a secret; until a transaction succeeds only Connect, AUTH_Send,
+	 * AUTH_Receive and Disconnect run, for connect_timeout_ms at most.
+	 */
+	struct nvemu_auth *auth;
+	uint64_t auth_start_ns;
+
 	/* queue */
 	bool connected;
 	bool disc;
@@ -236,6 +253,20 @@ void tcp_log(struct nvemu_tcp_target *t, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 struct tcp_subsys *tcp_find_subsys(struct nvemu_tcp_target *t, const struct nvemu_subsys *s);
 void tcp_fd_mod(struct tcp_conn *c, uint32_t events);
+
+/* Whether the command's data moves host to controller (Fabrics: by FCTYPE). */
+static inline bool tcp_sqe_h2c(const struct nvemu_sqe *sqe)
+{
+	if (sqe->opc == nvme_admin_fabrics)
+		return (sqe->nsid & 3) == 1;
+	return sqe->opc & 1;
+}
+
+/* The queue must authenticate and has not (yet, or its last transaction failed). */
+static inline bool tcp_conn_unauthenticated(const struct tcp_conn *c)
+{
+	return c->auth && nvemu_auth_result(c->auth) != NVEMU_AUTH_OK;
+}
 
 /* The queue's ID; 0 (admin) before Connect. */
 static inline uint16_t tcp_conn_qid(const struct tcp_conn *c)
