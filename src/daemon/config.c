@@ -100,10 +100,15 @@ static void save_tcp_access(struct nvemud *d, struct nvemu_subsys *s, json_t *ca
 					       "nvmf_subsystem_allow_any_host", "params", "nqn",
 					       nvemu_subsys_nqn(s), "allow_any_host",
 					       nvemu_tcp_allow_any_host(d->tcp, s)));
-	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
-		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
+	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++) {
+		const char *key = NULL, *ckey = NULL;
+
+		nvemu_tcp_get_host_auth(d->tcp, s, i, &key, &ckey);
+		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s, s:s*, s:s*}}", "method",
 						       "nvmf_subsystem_add_host", "params", "nqn",
-						       nvemu_subsys_nqn(s), "host", h));
+						       nvemu_subsys_nqn(s), "host", h, "dhchap_key",
+						       key, "dhchap_ctrlr_key", ckey));
+	}
 }
 
 /* nvme_mi_endpoint_create calls for every endpoint. */
@@ -292,6 +297,7 @@ json_t *nvemud_save_config(struct nvemud *d)
 {
 	json_t *calls = json_array();
 
+	nvemud_keyring_save(d, calls); /* hosts refer to keys by name */
 	save_bdevs(d, calls);
 	for (unsigned i = 0; i < d->nr_subsys; i++)
 		save_subsys(d, d->subsys[i], calls);

@@ -127,7 +127,23 @@ struct nvemud {
 	unsigned next_vblk_idx;		/* the next VblkCtrl<idx> to try (0: 1) */
 
 	struct nvemud_metrics *metrics; /* --metrics (metrics.c), or NULL */
+
+	struct nvemud_key *keys; /* the keyring (keyring.c), creation order */
+	unsigned nr_keys;
 };
+
+/* ---- the keyring (keyring.c) */
+struct nvemud_key {
+	char *name;
+	char *path;
+	char *secret;
+};
+
+/* The secret of the key named name, NULL if none. */
+const char *nvemud_key_secret(struct nvemud *d, const char *name);
+void nvemud_keyring_free(struct nvemud *d);
+/* keyring_file_add_key calls for save_config. */
+void nvemud_keyring_save(struct nvemud *d, json_t *calls);
 
 /* ---- the instance (instance.c) */
 /* loop may be NULL. */

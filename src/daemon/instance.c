@@ -67,6 +67,7 @@ void nvemud_free(struct nvemud *d)
 			nvemud_log(d, NVEMUD_LOG_WARN, "bdev: %s", err.msg);
 	}
 	nvemud_nvme_free(d);
+	nvemud_keyring_free(d);
 	free(d->subsys);
 	free(d->bdevs);
 	free(d->ctrls);

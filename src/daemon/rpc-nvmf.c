@@ -173,10 +173,21 @@ static int nvmf_subsystem_add_host(struct nvemud *d, json_t *params, json_t **re
 
 	if (nvemu_nqn_validate(host, &nerr))
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "host: %s", nerr.msg);
+	const char *key = rpc_str(params, "dhchap_key"), *ckey = rpc_str(params, "dhchap_ctrlr_key");
+	struct nvemu_tcp_host_params hp = { .dhchap_key_name = key, .dhchap_ctrlr_key_name = ckey };
+
+	if (key && !(hp.dhchap_key = nvemud_key_secret(d, key)))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "dhchap_key: no key %s in the keyring", key);
+	if (ckey && !(hp.dhchap_ctrlr_key = nvemud_key_secret(d, ckey)))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "dhchap_ctrlr_key: no key %s in the keyring",
+				   ckey);
 	if (find_subsys(d, params, &s, e) || expose(d, s, e))
 		return -1;
-	if (nvemu_tcp_add_host(d->tcp, s, host, &nerr))
-		return rpc_err_nvemu(e, &nerr);
+	if (nvemu_tcp_add_host_ex(d->tcp, s, host, &hp, &nerr))
+		return rpc_err_set(e, nerr.code == -EEXIST ? RPC_ERR_EXISTS
+				      : nerr.code == -EINVAL ? RPC_ERR_INVALID_PARAMS
+							     : RPC_ERR_INTERNAL,
+				   "%s", nerr.msg);
 	return 0;
 }
 
@@ -276,8 +287,13 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 	struct nvemu_ns *n;
 	const char *h;
 
-	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
-		json_array_append_new(hosts, json_pack("{s:s}", "nqn", h));
+	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++) {
+		const char *key = NULL, *ckey = NULL;
+
+		nvemu_tcp_get_host_auth(d->tcp, s, i, &key, &ckey);
+		json_array_append_new(hosts, json_pack("{s:s, s:s*, s:s*}", "nqn", h, "dhchap_key",
+						       key, "dhchap_ctrlr_key", ckey));
+	}
 	for (unsigned i = 0; (n = nvemu_subsys_ns_at(s, i)); i++) {
 		struct nvemu_ns_info ni;
 
@@ -431,8 +447,10 @@ const struct rpc_method rpc_nvmf_methods[] = {
 	  "Stop listening; hosts connected through it are disconnected." },
 	{ "nvmf_subsystem_add_host", nvmf_subsystem_add_host,
 	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { "dhchap_key", RPC_P_STR, false, 1, 64 },
+				      { "dhchap_ctrlr_key", RPC_P_STR, false, 1, 64 },
 				      { .name = NULL } },
-	  "Allow a host NQN (used when allow_any_host is false)." },
+	  "Allow a host NQN (used when allow_any_host is false); with dhchap_key (a keyring key name) its queues must pass DH-HMAC-CHAP, with dhchap_ctrlr_key the controller proves itself too." },
 	{ "nvmf_subsystem_remove_host", nvmf_subsystem_remove_host,
 	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
 				      { .name = NULL } },

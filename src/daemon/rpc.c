@@ -88,6 +88,7 @@ static const struct rpc_method *const tables[] = {
 	rpc_mi_methods,
 	rpc_virtio_blk_methods,
 	rpc_bdev_nvme_methods,
+	rpc_keyring_methods,
 };
 
 const struct rpc_method *rpc_find_method(const char *name)

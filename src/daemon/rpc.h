@@ -97,6 +97,7 @@ extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_mi_methods[];
 extern const struct rpc_method rpc_virtio_blk_methods[];
 extern const struct rpc_method rpc_bdev_nvme_methods[];
+extern const struct rpc_method rpc_keyring_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 

@@ -248,10 +248,22 @@ static const struct method methods[] = {
 	  "Listen for NVMe/TCP hosts (or -j '{\"nqn\":...,\"listen_address\":{...}}' as SPDK)", {
 		NQN_REQ, LISTEN_ADDR } },
 	{ "nvmf_subsystem_remove_listener", "Stop an NVMe/TCP listener", { NQN_REQ, LISTEN_ADDR } },
-	{ "nvmf_subsystem_add_host", "Allow a host NQN", {
+	{ "nvmf_subsystem_add_host", "Allow a host NQN, optionally with DH-HMAC-CHAP keys", {
 		NQN_REQ,
 		{ "host", P_STRING, 0, true, "host NQN" },
+		{ "dhchap_key", P_STRING, 0, false,
+		  "keyring key (DHHC-1 secret) the host must authenticate with" },
+		{ "dhchap_ctrlr_key", P_STRING, 0, false,
+		  "keyring key the controller authenticates with (bidirectional)" },
 	} },
+	{ "keyring_file_add_key", "Add a key read from a file (mode 0600)", {
+		{ "name", P_STRING, 'n', true, "key name" },
+		{ "path", P_STRING, 'p', true, "absolute path of the key file" },
+	} },
+	{ "keyring_file_remove_key", "Remove a key no host uses", {
+		{ "name", P_STRING, 'n', true, "key name" },
+	} },
+	{ "keyring_get_keys", "List the keys (never the secrets)", { { 0 } } },
 	{ "nvmf_subsystem_remove_host", "Remove a host NQN from the allow list and disconnect it", {
 		NQN_REQ,
 		{ "host", P_STRING, 0, true, "host NQN" },

@@ -19,6 +19,11 @@
 # ttyS2 a status line carrying a per-run random tag, so the script's own
 # output cannot fake a result.
 #
+# NVEMU_GUEST_KERNEL=bookworm-backports boots the newest kernel of
+# bookworm-backports instead (6.12: its host has DH-HMAC-CHAP and TLS), fetched
+# through a temporary apt configuration on this machine's own mirror
+# (tools/debian-mirror.sh); give it a cache directory of its own.
+#
 # Needs on the host: qemu-system-x86_64, cpio, depmod/modprobe (kmod),
 # apt-get, and the runtime libraries of nvme-cli and fio (apt-get install
 # fio nvme-cli) so that ldd resolves them.
@@ -69,12 +74,33 @@ build_base() {
 	work=$cache/work
 	rm -rf "$work"
 	mkdir -p "$work/dl" "$work/ext" "$work/root"
-	kpkg=$(apt-cache depends linux-image-amd64 |
+	kapt=""
+	extra_mods=""
+	case ${NVEMU_GUEST_KERNEL:-} in
+	"") ;;
+	bookworm-backports)
+		mirror=$("$(dirname "$0")/../../tools/debian-mirror.sh")
+		mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
+		echo "deb $mirror bookworm-backports main" > "$work/apt/sources.list"
+		kapt="-o Dir::Etc::SourceList=$work/apt/sources.list -o Dir::Etc::SourceParts=/dev/null
+		      -o Dir::State::Lists=$work/apt/lists -o Dir::Cache=$work/apt/cache
+		      -o APT::Sandbox::User=root"
+		# shellcheck disable=SC2086
+		apt-get $kapt -qq update >&2
+		# The host's DH-HMAC-CHAP and TLS needs (built in or modules).
+		extra_mods="nvme-auth dh_generic hmac sha256_generic sha512_generic tls"
+		;;
+	*) echo "run-guest: NVEMU_GUEST_KERNEL=$NVEMU_GUEST_KERNEL: unknown" >&2; return 1 ;;
+	esac
+	# shellcheck disable=SC2086
+	kpkg=$(apt-cache $kapt depends linux-image-amd64 |
 		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
 	[ -n "$kpkg" ] || { echo "run-guest: no kernel package found" >&2; return 1; }
 	kver=${kpkg#linux-image-}
 	echo "run-guest: building the base image ($kpkg) in $cache" >&2
-	(cd "$work/dl" && apt-get download "$kpkg" busybox-static nvme-cli fio >&2)
+	# shellcheck disable=SC2086
+	(cd "$work/dl" && apt-get $kapt download "$kpkg" >&2 &&
+		apt-get download busybox-static nvme-cli fio >&2)
 	for deb in "$work"/dl/*.deb; do
 		dpkg -x "$deb" "$work/ext"
 	done
@@ -94,7 +120,7 @@ build_base() {
 
 	# Modules in load order (modprobe resolves the dependencies).
 	: > "$root/etc/modules.order"
-	for m in nvme-tcp crc32c_generic crc32c-intel; do
+	for m in nvme-tcp crc32c_generic crc32c-intel $extra_mods; do
 		modprobe -d "$work/ext" -S "$kver" --show-depends "$m" 2>/dev/null |
 			awk '$1 == "insmod" { print $2 }' |
 			while read -r ko; do
