@@ -638,7 +638,7 @@ static void fabrics_auth(struct tcp_cmd *cmd, bool send)
 {
 	struct tcp_conn *c = cmd->conn;
 	uint32_t dw10 = cmd->req.cmd.cdw10;
-	bool was_ok;
+	bool was_busy;
 	uint16_t status;
 	size_t len = 0;
 
@@ -652,7 +652,7 @@ static void fabrics_auth(struct tcp_cmd *cmd, bool send)
 		tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
 		return;
 	}
-	was_ok = nvemu_auth_result(c->auth) == NVEMU_AUTH_OK;
+	was_busy = nvemu_auth_busy(c->auth);
 	if (c->assoc && c->assoc->ctrl)
 		nvemu_ctrl_keep_alive(c->assoc->ctrl);
 	if (send) {
@@ -662,7 +662,7 @@ static void fabrics_auth(struct tcp_cmd *cmd, bool send)
 		status = nvemu_auth_receive(c->auth, cmd->buf, cmd->len, &len);
 		tcp_cmd_complete_read(cmd, status ? 0 : (uint32_t)len, status, 0, 0);
 	}
-	if (nvemu_auth_result(c->auth) == NVEMU_AUTH_OK && !was_ok)
+	if (was_busy && !nvemu_auth_busy(c->auth) && nvemu_auth_result(c->auth) == NVEMU_AUTH_OK)
 		tcp_log(c->t, NVEMU_TCP_LOG_INFO, "%s: queue %u authenticated (DH-HMAC-CHAP %s, %s)",
 			c->peer, tcp_conn_qid(c),
 			nvemu_auth_hash_name(nvemu_auth_hash(c->auth)),
