@@ -22,7 +22,8 @@
 # NVEMU_GUEST_KERNEL=bookworm-backports boots the newest kernel of
 # bookworm-backports instead (6.12: its host has DH-HMAC-CHAP and TLS), fetched
 # through a temporary apt configuration on this machine's own mirror
-# (tools/debian-mirror.sh); give it a cache directory of its own.
+# (tools/debian-mirror.sh), with a cache directory of its own: the usual one
+# with "-bpo" appended (or $NVEMU_GUEST_CACHE_BPO).
 #
 # Needs on the host: qemu-system-x86_64, cpio, depmod/modprobe (kmod),
 # apt-get, and the runtime libraries of nvme-cli and fio (apt-get install
@@ -36,6 +37,7 @@ fi
 build=$(cd "$1" && pwd)
 script=$2
 cache=${NVEMU_GUEST_CACHE:-$build/guest-cache}
+[ -z "${NVEMU_GUEST_KERNEL:-}" ] || cache=${NVEMU_GUEST_CACHE_BPO:-$cache-bpo}
 timeout_s=${NVEMU_GUEST_TIMEOUT:-280}
 mkdir -p "$cache"
 
