@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target: the secret representations a key file holds (the
+ * keyring reads what an operator, or whoever could write the file, put
+ * there): DH-HMAC-CHAP "DHHC-1:xx:<base64>:" (engine/auth.c). A secret
+ * accepted must have a valid hash and length, and parse again to the same.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/auth.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct nvemu_dhchap_key k;
+	struct nvemu_error err;
+	char *s = malloc(size + 1);
+
+	if (!s)
+		return 0;
+	memcpy(s, data, size);
+	s[size] = 0;
+	if (!nvemu_dhchap_key_parse(s, &k, &err)) {
+		uint8_t t[NVEMU_DHCHAP_KEY_MAX];
+		size_t tl;
+
+		if (k.hash > 3 || (k.len != 32 && k.len != 48 && k.len != 64))
+			abort();
+		if (nvemu_dhchap_key_transform(&k, "nqn.2014-08.io.nvemu:fuzz", t, &tl) ||
+		    tl > sizeof(t))
+			abort();
+	} else if (!err.msg[0]) {
+		abort(); /* a refusal always says why */
+	}
+	free(s);
+	return 0;
+}
