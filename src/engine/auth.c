@@ -449,33 +449,37 @@ static uint16_t fail(struct nvemu_auth *a, uint8_t reason)
 /* Strongest hash, then strongest group, that both sides allow (as SPDK chooses). */
 static uint16_t negotiate(struct nvemu_auth *a, const uint8_t *buf, size_t len)
 {
-	const struct nvemu_auth_negotiate *n = (const void *)buf;
-	const struct nvemu_auth_protocol_desc *d = NULL;
+	/* Copied out: a payload need not be aligned. */
+	struct nvemu_auth_negotiate n;
+	struct nvemu_auth_protocol_desc d;
 	uint8_t hashes = 0, groups = 0;
+	bool found = false;
 
+	memcpy(&n, buf, sizeof(n));
 	wipe_transaction(a);
-	a->t_id = le16toh(n->t_id);
+	a->t_id = le16toh(n.t_id);
 	a->hash = 0;
 	a->dhgroup = 0;
 	a->fail_reason = 0;
-	if (!n->napd || len < sizeof(*n) + (size_t)n->napd * sizeof(*d))
+	if (!n.napd || len < sizeof(n) + (size_t)n.napd * sizeof(d))
 		return fail(a, NVEMU_AUTH_FAIL_INCORRECT_PAYLOAD);
 	/* Secure channel concatenation needs TLS on the queue: not offered. */
-	if (n->sc_c)
+	if (n.sc_c)
 		return fail(a, NVEMU_AUTH_FAIL_CONCAT_MISMATCH);
-	for (unsigned i = 0; i < n->napd; i++)
-		if (n->desc[i].authid == NVEMU_AUTH_PROTO_DHCHAP)
-			d = &n->desc[i];
-	if (!d)
+	for (unsigned i = 0; i < n.napd && !found; i++) {
+		memcpy(&d, buf + sizeof(n) + i * sizeof(d), sizeof(d));
+		found = d.authid == NVEMU_AUTH_PROTO_DHCHAP;
+	}
+	if (!found)
 		return fail(a, NVEMU_AUTH_FAIL_INCORRECT_PROTOCOL);
-	if (d->halen > 30 || d->dhlen > 30)
+	if (d.halen > 30 || d.dhlen > 30)
 		return fail(a, NVEMU_AUTH_FAIL_INCORRECT_PAYLOAD);
-	for (unsigned i = 0; i < d->halen; i++)
-		if (d->idlist[i] < 8)
-			hashes |= (uint8_t)(1u << d->idlist[i]);
-	for (unsigned i = 0; i < d->dhlen; i++)
-		if (d->idlist[30 + i] < 8)
-			groups |= (uint8_t)(1u << d->idlist[30 + i]);
+	for (unsigned i = 0; i < d.halen; i++)
+		if (d.idlist[i] < 8)
+			hashes |= (uint8_t)(1u << d.idlist[i]);
+	for (unsigned i = 0; i < d.dhlen; i++)
+		if (d.idlist[30 + i] < 8)
+			groups |= (uint8_t)(1u << d.idlist[30 + i]);
 	hashes &= a->digests & 0x0e;
 	groups &= a->dhgroups & 0x3f;
 	if (!hashes)
@@ -492,18 +496,24 @@ static uint16_t negotiate(struct nvemu_auth *a, const uint8_t *buf, size_t len)
 
 static uint16_t reply(struct nvemu_auth *a, const uint8_t *buf, size_t len)
 {
-	const struct nvemu_auth_reply *r = (const void *)buf;
+	struct nvemu_auth_reply hdr, *r = &hdr; /* copied out: a payload need not be aligned */
+	const uint8_t *rval = buf + sizeof(hdr);
 	size_t hl = nvemu_auth_hash_len(a->hash), dhl = nvemu_auth_dhgroup_len(a->dhgroup);
 	uint8_t tkey[NVEMU_DHCHAP_KEY_MAX], expect[NVEMU_DHCHAP_KEY_MAX];
 	uint8_t skey[1024];
 	size_t tkey_len, skey_len = 0;
-	uint32_t s2 = le32toh(r->seqnum);
+	uint32_t s2;
 	bool ok;
+
+	if (len < sizeof(hdr))
+		return fail(a, NVEMU_AUTH_FAIL_INCORRECT_PAYLOAD);
+	memcpy(&hdr, buf, sizeof(hdr));
+	s2 = le32toh(r->seqnum);
 
 	if (r->hl != hl || le16toh(r->dhvlen) != dhl || len < sizeof(*r) + 2 * hl + dhl)
 		return fail(a, NVEMU_AUTH_FAIL_INCORRECT_PAYLOAD);
 	if (dhl) {
-		int ret = dh_derive(a->dh, a->dhgroup, r->rval + 2 * hl, dhl, skey);
+		int ret = dh_derive(a->dh, a->dhgroup, rval + 2 * hl, dhl, skey);
 
 		if (ret)
 			return ret == -EINVAL ? fail(a, NVEMU_AUTH_FAIL_INCORRECT_PAYLOAD)
@@ -518,7 +528,7 @@ static uint16_t reply(struct nvemu_auth *a, const uint8_t *buf, size_t len)
 		fail(a, NVEMU_AUTH_FAIL_FAILED);
 		return STATUS_INTERNAL;
 	}
-	ok = !CRYPTO_memcmp(expect, r->rval, hl);
+	ok = !CRYPTO_memcmp(expect, rval, hl);
 	OPENSSL_cleanse(tkey, sizeof(tkey));
 	OPENSSL_cleanse(expect, sizeof(expect));
 	if (!ok) {
@@ -535,7 +545,7 @@ static uint16_t reply(struct nvemu_auth *a, const uint8_t *buf, size_t len)
 		}
 		ret = nvemu_dhchap_key_transform(&a->ctrl_key, a->subnqn, tkey, &tkey_len);
 		if (!ret)
-			ret = nvemu_auth_response(a->hash, tkey, tkey_len, r->rval + hl, skey,
+			ret = nvemu_auth_response(a->hash, tkey, tkey_len, rval + hl, skey,
 						  skey_len, s2, a->t_id, 0, "Controller",
 						  a->subnqn, a->hostnqn, a->r2);
 		OPENSSL_cleanse(tkey, sizeof(tkey));
@@ -596,7 +606,7 @@ uint16_t nvemu_auth_send(struct nvemu_auth *a, const void *buf, size_t len)
 
 static uint16_t send_challenge(struct nvemu_auth *a, uint8_t *buf, size_t al, size_t *len)
 {
-	struct nvemu_auth_challenge *c = (void *)buf;
+	struct nvemu_auth_challenge hdr = {0}, *c = &hdr; /* buf need not be aligned */
 	size_t hl = nvemu_auth_hash_len(a->hash), dhl = nvemu_auth_dhgroup_len(a->dhgroup);
 
 	*len = sizeof(*c) + hl + dhl;
@@ -611,7 +621,7 @@ static uint16_t send_challenge(struct nvemu_auth *a, uint8_t *buf, size_t al, si
 		a->s1 = 1;
 	if (dhl) {
 		a->dh = dh_keygen(a->dhgroup);
-		if (!a->dh || dh_public(a->dh, c->cval + hl, dhl)) {
+		if (!a->dh || dh_public(a->dh, buf + sizeof(hdr) + hl, dhl)) {
 			fail(a, NVEMU_AUTH_FAIL_FAILED);
 			return STATUS_INTERNAL;
 		}
@@ -626,12 +636,13 @@ static uint16_t send_challenge(struct nvemu_auth *a, uint8_t *buf, size_t al, si
 	c->dhgid = a->dhgroup;
 	c->dhvlen = htole16((uint16_t)dhl);
 	c->seqnum = htole32(a->s1);
-	memcpy(c->cval, a->c1, hl);
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), a->c1, hl);
 	a->step = STEP_REPLY;
 	return 0;
 }
 
-uint16_t nvemu_auth_receive(struct nvemu_auth *a, void *buf, size_t al, size_t *len)
+static uint16_t receive(struct nvemu_auth *a, void *buf, size_t al, size_t *len)
 {
 	uint8_t *p = buf;
 
@@ -642,44 +653,53 @@ uint16_t nvemu_auth_receive(struct nvemu_auth *a, void *buf, size_t al, size_t *
 	case STEP_CHALLENGE:
 		return send_challenge(a, buf, al, len);
 	case STEP_SUCCESS1: {
-		struct nvemu_auth_success1 *s = buf;
+		struct nvemu_auth_success1 hdr = {0}, *s = &hdr;
 		size_t hl = nvemu_auth_hash_len(a->hash);
 
 		*len = sizeof(*s) + (a->r2_valid ? hl : 0);
 		if (al < *len)
 			return STATUS_INVALID_FIELD;
-		memset(s, 0, sizeof(*s));
 		s->auth_type = NVEMU_AUTH_DHCHAP_MESSAGES;
 		s->auth_id = NVEMU_AUTH_MSG_SUCCESS1;
 		s->t_id = htole16(a->t_id);
 		s->hl = (uint8_t)hl;
 		if (a->r2_valid) {
 			s->rvalid = 1;
-			memcpy(s->rval, a->r2, hl);
+			memcpy(p + sizeof(hdr), a->r2, hl);
 			a->step = STEP_SUCCESS2;
 		} else {
 			a->result = NVEMU_AUTH_OK;
 			a->step = STEP_IDLE;
 		}
+		memcpy(p, &hdr, sizeof(hdr));
 		wipe_transaction(a);
 		return 0;
 	}
 	case STEP_FAILURE1: {
-		struct nvemu_auth_failure *f = buf;
+		struct nvemu_auth_failure hdr = {0}, *f = &hdr;
 
 		*len = sizeof(*f);
 		if (al < *len)
 			return STATUS_INVALID_FIELD;
-		memset(p, 0, sizeof(*f));
 		f->auth_type = NVEMU_AUTH_DHCHAP_MESSAGES;
 		f->auth_id = NVEMU_AUTH_MSG_FAILURE1;
 		f->t_id = htole16(a->t_id);
 		f->rescode = 0x01;
 		f->rescode_exp = a->fail_reason;
+		memcpy(p, &hdr, sizeof(hdr));
 		a->step = STEP_IDLE;
 		return 0;
 	}
 	default:
 		return STATUS_SEQ_ERROR;
 	}
+}
+
+uint16_t nvemu_auth_receive(struct nvemu_auth *a, void *buf, size_t al, size_t *len)
+{
+	uint16_t status = receive(a, buf, al, len);
+
+	if (status)
+		*len = 0; /* nothing is sent with an error */
+	return status;
 }
