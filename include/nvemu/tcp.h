@@ -142,6 +142,13 @@ struct nvemu_tcp_host_params {
 	/* Names the control plane knows the secrets by, kept for nvemu_tcp_get_host_auth. */
 	const char *dhchap_key_name;
 	const char *dhchap_ctrlr_key_name;
+	/*
+	 * TLS PSK in the interchange format ("NVMeTLSkey-1:01:...:"): the host
+	 * may reach the subsystem through secure_channel listeners with the
+	 * identity "NVMe0R0h <hostnqn> <subnqn>". psk_name as the names above.
+	 */
+	const char *psk;
+	const char *psk_name;
 };
 
 /* As nvemu_tcp_add_host, with authentication (hp NULL: none). */
@@ -150,6 +157,9 @@ int nvemu_tcp_add_host_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s, co
 /* The key names the idx-th allowed host was added with (NULL: none); -ENOENT past the end. */
 int nvemu_tcp_get_host_auth(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
 			    const char **key_name, const char **ctrlr_key_name);
+/* The PSK name the idx-th allowed host was added with, NULL if none. */
+const char *nvemu_tcp_get_host_psk(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+				   unsigned idx);
 /* Also ends that host's live associations with s (as SPDK does). */
 int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 			  struct nvemu_error *err);
@@ -163,6 +173,7 @@ struct nvemu_tcp_listener_info {
 	char trsvcid[32]; /* the bound port: "0" given at add time reads back the real one */
 	uint8_t adrfam;	  /* NVMF_ADDR_FAMILY_IP4 / IP6 */
 	uint16_t port_id; /* the subsystem's NVMe port (Discovery Log PORTID) */
+	bool secure_channel;
 };
 
 /*
@@ -171,6 +182,14 @@ struct nvemu_tcp_listener_info {
  */
 int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *traddr,
 			   const char *trsvcid, uint8_t adrfam, struct nvemu_error *err);
+/*
+ * With secure_channel, every connection to that address must first complete
+ * a TLS 1.3 handshake with a host's PSK (nvemu_tcp_host_params.psk); an
+ * address is either secure for all its subsystems or for none.
+ */
+int nvemu_tcp_add_listener_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			      const char *traddr, const char *trsvcid, uint8_t adrfam,
+			      bool secure_channel, struct nvemu_error *err);
 /* Ends the associations made through it and removes the TCP port. */
 int nvemu_tcp_remove_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
 			      const char *traddr, const char *trsvcid, uint8_t adrfam,

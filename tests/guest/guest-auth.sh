@@ -12,6 +12,8 @@ AADDR="-t tcp -a 127.0.0.1 -s 4421"
 BNQN=nqn.2014-08.org.nvmexpress:uuid:0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b
 BID=0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b
 KDIR=/tmp/keys
+CTRL=
+DEV=
 
 echo "# kernel $(uname -r)"
 t "the kernel's NVMe host has in-band authentication (6.x with nvme-auth)" \
@@ -79,7 +81,7 @@ t "subsystem $ANQN on 127.0.0.1:4421 with a RAM namespace, no host allowed yet" 
 	nvemu-rpc bdev_malloc_create -b Auth0 --num_blocks 32768 &&
 	nvemu-rpc nvme_subsystem_create --nqn $ANQN &&
 	nvemu-rpc nvme_namespace_create --nqn $ANQN -b Auth0 -n 1 &&
-	nvemu-rpc nvmf_subsystem_add_listener --nqn $ANQN -t tcp -a 127.0.0.1 -s 4421 &&
+	nvemu-rpc nvmf_subsystem_add_listener --nqn $ANQN -t tcp -a 127.0.0.1 --trsvcid 4421 &&
 	nvemu-rpc nvmf_subsystem_allow_any_host --nqn $ANQN --allow_any_host false"
 t "keys added to the keyring from 0600 files" sh -c "
 	nvemu-rpc keyring_file_add_key -n host0 -p $(keyfile host0 "$HKEY") &&

@@ -333,7 +333,10 @@ void tcp_conn_flush(struct tcp_conn *c)
 				iov[n++] = (struct iovec){it->tail + off, it->tail_len - off};
 		}
 		msg.msg_iovlen = n;
-		r = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (c->ssl)
+			r = tcp_tls_sendv(c, iov, n);
+		else
+			r = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -631,6 +634,7 @@ void tcp_conn_free_if_idle(struct tcp_conn *c)
 	}
 	tcp_conn_pool_drop(c);
 	nvemu_auth_destroy(c->auth);
+	tcp_tls_free(c);
 	free(c->cmds);
 	free(c->stash);
 	while (!STAILQ_EMPTY(&c->tx_free)) {
@@ -1312,6 +1316,14 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 	uint8_t buf[65536];
 
 	c->in_cb++;
+	if (c->ssl && !c->tls_done && c->state != CONN_CLOSED) {
+		int r = tcp_tls_handshake(c);
+
+		if (r < 0)
+			tcp_conn_close(c, "TLS handshake failed");
+		if (r <= 0)
+			goto out;
+	}
 	if ((revents & EPOLLOUT) && c->state != CONN_CLOSED)
 		tcp_conn_flush(c);
 	if (c->rx_paused && (revents & (EPOLLHUP | EPOLLERR))) {
@@ -1325,8 +1337,8 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 			size_t want, tail;
 			ssize_t r;
 
-			if (dn < RX_DIRECT_MIN)
-				dn = 0;
+			if (dn < RX_DIRECT_MIN || c->ssl)
+				dn = 0; /* TLS: records are decrypted into buf */
 			/*
 			 * The data, then what follows it (digest, next headers) on
 			 * the stack. After a large piece, only about a header's
@@ -1339,7 +1351,7 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 				       : sizeof(buf);
 			iov[1] = (struct iovec){buf, tail};
 			want = dn + iov[1].iov_len;
-			r = recvmsg(fd, &msg, MSG_DONTWAIT);
+			r = c->ssl ? tcp_tls_recv(c, buf, sizeof(buf)) : recvmsg(fd, &msg, MSG_DONTWAIT);
 			if (r > 0) {
 				size_t d = (size_t)r < dn ? (size_t)r : dn;
 
@@ -1353,7 +1365,8 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 				 */
 				c->rx_big = dn >= RX_DIRECT_BIG ||
 					    (c->rx == RX_DATA && c->data_left >= RX_DIRECT_BIG);
-				if ((size_t)r < want)
+				/* TLS hands over one record at a time: read on until it wants more. */
+				if ((size_t)r < want && !c->ssl)
 					break;
 				continue;
 			}
@@ -1368,12 +1381,13 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 			break;
 		}
 	}
-	struct nvemu_tcp_target *t = c->t;
-
 	/* Sent PDUs may have freed buffer room: resume a paused queue. */
 	tcp_conn_kick(c);
 	if (c->tx_lost && c->state != CONN_CLOSED)
 		tcp_conn_close(c, "a PDU could not be queued (out of memory)");
+out:;
+	struct nvemu_tcp_target *t = c->t;
+
 	c->in_cb--;
 	tcp_conn_free_if_idle(c);
 	tcp_assoc_gc(t);

@@ -557,6 +557,17 @@ static void fabrics_connect(struct tcp_cmd *cmd)
 		return;
 	copy_nqn(subnqn, d->subsysnqn);
 	copy_nqn(hostnqn, d->hostnqn);
+	/* Over TLS, the PSK identity said who the host is and where it goes. */
+	if (c->ssl && (!c->tls_hostnqn || strcmp(hostnqn, c->tls_hostnqn) ||
+		       (strcmp(subnqn, c->tls_subnqn) && strcmp(subnqn, NVME_DISC_SUBSYS_NAME)))) {
+		tcp_log(c->t, NVEMU_TCP_LOG_WARN,
+			"%s: Connect as %s to %s refused: the TLS PSK identity is another host's "
+			"or subsystem's",
+			c->peer, hostnqn, subnqn);
+		tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_HOST) | NVEMU_DNR,
+				IPO_DATA(hostnqn), 0);
+		return;
+	}
 	if (!strcmp(subnqn, NVME_DISC_SUBSYS_NAME)) {
 		connect_discovery(cmd, qid, sqsize, cattr, sqe->cdw12);
 		return;
@@ -797,14 +808,16 @@ static void disc_log(struct tcp_cmd *cmd)
 			e->trtype = NVMF_TRTYPE_TCP;
 			e->adrfam = l->adrfam;
 			e->subtype = NVME_NQN_NVME;
-			e->treq = NVMF_TREQ_NOT_REQUIRED | NVMF_TREQ_DISABLE_SQFLOW;
+			e->treq = (l->secure ? NVMF_TREQ_REQUIRED : NVMF_TREQ_NOT_REQUIRED) |
+				  NVMF_TREQ_DISABLE_SQFLOW;
 			e->portid = htole16(ts->ls[j].port_id);
 			e->cntlid = htole16(0xffff);
 			e->asqsz = htole16(TCP_ADMIN_DEPTH);
 			snprintf(e->trsvcid, sizeof(e->trsvcid), "%s", l->trsvcid);
 			snprintf(e->subnqn, sizeof(e->subnqn), "%s", nvemu_subsys_nqn(ts->s));
 			snprintf(e->traddr, sizeof(e->traddr), "%s", l->traddr);
-			e->tsas.tcp.sectype = NVMF_TCP_SECTYPE_NONE;
+			e->tsas.tcp.sectype =
+				l->secure ? NVMF_TCP_SECTYPE_TLS13 : NVMF_TCP_SECTYPE_NONE;
 		}
 	}
 	memset(cmd->buf, 0, len);

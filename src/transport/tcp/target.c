@@ -267,6 +267,7 @@ static void host_free(struct tcp_host *h)
 	free(h->nqn);
 	free(h->key_name);
 	free(h->ctrl_key_name);
+	free(h->psk_name);
 	OPENSSL_cleanse(h, sizeof(*h));
 }
 
@@ -308,6 +309,7 @@ void nvemu_tcp_target_destroy(struct nvemu_tcp_target *t)
 	}
 	free(t->subs);
 	free(t->lst);
+	tcp_tls_ctx_free(t);
 	free(t);
 }
 
@@ -510,8 +512,13 @@ int nvemu_tcp_add_host_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s, co
 		OPENSSL_cleanse(&h, sizeof(h));
 		return nvemu_error_set(err, -EINVAL, "dhchap_ctrlr_key: %s", kerr.msg);
 	}
+	if (hp && hp->psk && tcp_psk_parse(hp->psk, &h.psk, &kerr)) {
+		OPENSSL_cleanse(&h, sizeof(h));
+		return nvemu_error_set(err, -EINVAL, "psk: %s", kerr.msg);
+	}
 	h.nqn = dup_opt(hostnqn, &oom);
 	if (hp) {
+		h.psk_name = dup_opt(hp->psk_name, &oom);
 		h.key_name = dup_opt(hp->dhchap_key_name, &oom);
 		h.ctrl_key_name = dup_opt(hp->dhchap_ctrlr_key_name, &oom);
 	}
@@ -565,6 +572,14 @@ const char *nvemu_tcp_get_host(struct nvemu_tcp_target *t, struct nvemu_subsys *
 	struct tcp_subsys *ts = tcp_find_subsys(t, s);
 
 	return ts && idx < ts->nr_hosts ? ts->hosts[idx].nqn : NULL;
+}
+
+const char *nvemu_tcp_get_host_psk(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+				   unsigned idx)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+
+	return ts && idx < ts->nr_hosts ? ts->hosts[idx].psk_name : NULL;
 }
 
 int nvemu_tcp_get_host_auth(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
@@ -706,6 +721,10 @@ static void accept_cb(int fd, uint32_t revents, void *arg)
 			listener_backoff(l, ENOMEM);
 			return;
 		}
+		if (l->secure && tcp_tls_start(c)) {
+			tcp_conn_close(c, "out of memory for TLS");
+			continue;
+		}
 		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
 		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
@@ -824,6 +843,13 @@ static void listener_defaults(const char **traddr, const char **trsvcid, uint8_t
 int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *traddr,
 			   const char *trsvcid, uint8_t adrfam, struct nvemu_error *err)
 {
+	return nvemu_tcp_add_listener_ex(t, s, traddr, trsvcid, adrfam, false, err);
+}
+
+int nvemu_tcp_add_listener_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			      const char *traddr, const char *trsvcid, uint8_t adrfam,
+			      bool secure_channel, struct nvemu_error *err)
+{
 	struct tcp_subsys *ts;
 	struct tcp_sub_listener *ls;
 	struct nvemu_port_params pp;
@@ -850,9 +876,23 @@ int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, c
 	if (!ls)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	ts->ls = ls;
+	if (secure_channel) {
+		ret = tcp_tls_ctx_init(t, err);
+		if (ret)
+			return ret;
+	}
 	l = listener_get(t, traddr, trsvcid, adrfam, err);
 	if (!l)
 		return err ? err->code : -EINVAL;
+	if (l->refs == 1) {
+		l->secure = secure_channel;
+	} else if (l->secure != secure_channel) {
+		/* One socket: either every connection speaks TLS or none does. */
+		listener_put(t, l);
+		return nvemu_error_set(err, -EINVAL,
+				       "secure_channel: %s:%s is already a listener %s TLS", traddr,
+				       trsvcid, l->secure ? "with" : "without");
+	}
 	nvemu_port_params_init(&pp, NVEMU_PORT_TCP);
 	snprintf(pp.tcp.traddr, sizeof(pp.tcp.traddr), "%s", l->traddr);
 	snprintf(pp.tcp.trsvcid, sizeof(pp.tcp.trsvcid), "%s", l->trsvcid);
@@ -917,5 +957,6 @@ int nvemu_tcp_get_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, u
 	snprintf(out->trsvcid, sizeof(out->trsvcid), "%s", l->trsvcid);
 	out->adrfam = l->adrfam;
 	out->port_id = ts->ls[idx].port_id;
+	out->secure_channel = l->secure;
 	return 0;
 }

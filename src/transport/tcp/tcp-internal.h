@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <openssl/ssl.h>
 
 #include "engine/auth.h"
 #include "engine/nvemu-internal.h"
@@ -35,6 +39,7 @@ struct tcp_conn;
 struct tcp_assoc;
 
 struct tcp_listener {
+	bool secure; /* TLS 1.3 (secure_channel): every connection starts with the handshake */
 	char traddr[64];
 	char trsvcid[32];
 	uint8_t adrfam;
@@ -52,8 +57,19 @@ struct tcp_sub_listener {
 	uint16_t port_id;
 };
 
+#define TCP_PSK_MAX 48
+
+/* A configured TLS PSK (PSK interchange format). */
+struct tcp_psk {
+	uint8_t hash; /* 1: SHA-256, 2: SHA-384 */
+	uint8_t len;  /* 32 or 48; 0: none */
+	uint8_t key[TCP_PSK_MAX];
+};
+
 /* An allowed host; with a DH-HMAC-CHAP secret its queues must authenticate. */
 struct tcp_host {
+	struct tcp_psk psk; /* for secure_channel listeners */
+	char *psk_name;
 	char *nqn;
 	struct nvemu_dhchap_key key;	  /* len 0: none */
 	struct nvemu_dhchap_key ctrl_key; /* len 0: unidirectional only */
@@ -178,6 +194,11 @@ struct tcp_conn {
 	struct nvemu_auth *auth;
 	uint64_t auth_start_ns;
 
+	/* TLS (tls.c), on a secure_channel listener: the identity names who may Connect. */
+	SSL *ssl;
+	bool tls_done;
+	char *tls_hostnqn, *tls_subnqn;
+
 	/* queue */
 	bool connected;
 	bool disc;
@@ -238,6 +259,7 @@ struct nvemu_tcp_target {
 	unsigned nr_subs;
 	struct tcp_listener **lst;
 	unsigned nr_lst;
+	SSL_CTX *tls_ctx; /* made with the first secure_channel listener */
 
 	LIST_HEAD(, tcp_conn) conns;
 	LIST_HEAD(, tcp_assoc) assocs;
@@ -310,6 +332,20 @@ int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries);
 void tcp_cmd_start_data(struct tcp_cmd *cmd);
 /* Start a waiting command and resume reading once the queue has room again. */
 void tcp_conn_kick(struct tcp_conn *c);
+
+/* tls.c */
+int tcp_psk_parse(const char *str, struct tcp_psk *psk, struct nvemu_error *err);
+/* The retained PSK (psk->len bytes) of a configured one for hostnqn. */
+int tcp_psk_retained(const struct tcp_psk *psk, const char *hostnqn, uint8_t *out);
+int tcp_tls_ctx_init(struct nvemu_tcp_target *t, struct nvemu_error *err);
+void tcp_tls_ctx_free(struct nvemu_tcp_target *t);
+int tcp_tls_start(struct tcp_conn *c);
+void tcp_tls_free(struct tcp_conn *c);
+/* 1: done, 0: under way (events set), -1: failed (logged). */
+int tcp_tls_handshake(struct tcp_conn *c);
+/* As recv/sendmsg: bytes, 0 at the end, -1 with errno (EAGAIN: try when the socket is ready). */
+ssize_t tcp_tls_recv(struct tcp_conn *c, void *buf, size_t len);
+ssize_t tcp_tls_sendv(struct tcp_conn *c, const struct iovec *iov, size_t n);
 
 /* fabrics.c */
 /*
