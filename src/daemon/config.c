@@ -104,10 +104,11 @@ static void save_tcp_access(struct nvemud *d, struct nvemu_subsys *s, json_t *ca
 		const char *key = NULL, *ckey = NULL;
 
 		nvemu_tcp_get_host_auth(d->tcp, s, i, &key, &ckey);
-		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s, s:s*, s:s*}}", "method",
-						       "nvmf_subsystem_add_host", "params", "nqn",
-						       nvemu_subsys_nqn(s), "host", h, "dhchap_key",
-						       key, "dhchap_ctrlr_key", ckey));
+		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s, s:s*, s:s*, s:s*}}",
+						       "method", "nvmf_subsystem_add_host", "params",
+						       "nqn", nvemu_subsys_nqn(s), "host", h,
+						       "dhchap_key", key, "dhchap_ctrlr_key", ckey,
+						       "psk", nvemu_tcp_get_host_psk(d->tcp, s, i)));
 	}
 }
 

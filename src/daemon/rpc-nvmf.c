@@ -131,7 +131,8 @@ static int nvmf_subsystem_add_listener(struct nvemud *d, json_t *params, json_t 
 
 	if (parse_addr(params, &la, e) || find_subsys(d, params, &s, e))
 		return -1;
-	if (nvemu_tcp_add_listener(d->tcp, s, la.traddr, la.trsvcid, la.adrfam, &nerr)) {
+	if (nvemu_tcp_add_listener_ex(d->tcp, s, la.traddr, la.trsvcid, la.adrfam,
+				      rpc_bool(params, "secure_channel", false), &nerr)) {
 		if (nerr.code == -EADDRINUSE)
 			return rpc_err_set(e, RPC_ERR_BUSY, "listen_address: %s", nerr.msg);
 		if (nerr.code == -EADDRNOTAVAIL)
@@ -174,13 +175,17 @@ static int nvmf_subsystem_add_host(struct nvemud *d, json_t *params, json_t **re
 	if (nvemu_nqn_validate(host, &nerr))
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "host: %s", nerr.msg);
 	const char *key = rpc_str(params, "dhchap_key"), *ckey = rpc_str(params, "dhchap_ctrlr_key");
-	struct nvemu_tcp_host_params hp = { .dhchap_key_name = key, .dhchap_ctrlr_key_name = ckey };
+	const char *psk = rpc_str(params, "psk");
+	struct nvemu_tcp_host_params hp = { .dhchap_key_name = key, .dhchap_ctrlr_key_name = ckey,
+					    .psk_name = psk };
 
 	if (key && !(hp.dhchap_key = nvemud_key_secret(d, key)))
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "dhchap_key: no key %s in the keyring", key);
 	if (ckey && !(hp.dhchap_ctrlr_key = nvemud_key_secret(d, ckey)))
 		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "dhchap_ctrlr_key: no key %s in the keyring",
 				   ckey);
+	if (psk && !(hp.psk = nvemud_key_secret(d, psk)))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "psk: no key %s in the keyring", psk);
 	if (find_subsys(d, params, &s, e) || expose(d, s, e))
 		return -1;
 	if (nvemu_tcp_add_host_ex(d->tcp, s, host, &hp, &nerr))
@@ -232,7 +237,9 @@ static json_t *listeners_json(struct nvemud *d, struct nvemu_subsys *s, bool wra
 		json_t *a = nvemud_tcp_addr_json(li.traddr, li.trsvcid, li.adrfam);
 
 		if (wrapped)
-			a = json_pack("{s:o, s:i}", "address", a, "port_id", li.port_id);
+			a = json_pack("{s:o, s:b}", "address", a, "secure_channel", li.secure_channel);
+		if (wrapped)
+			json_object_set_new(a, "port_id", json_integer(li.port_id));
 		if (wrapped && nvemu_subsys_ana_reporting(s))
 			json_object_set_new(a, "ana_states", ana_states_json(s, li.port_id));
 		json_array_append_new(arr, a);
@@ -291,8 +298,9 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 		const char *key = NULL, *ckey = NULL;
 
 		nvemu_tcp_get_host_auth(d->tcp, s, i, &key, &ckey);
-		json_array_append_new(hosts, json_pack("{s:s, s:s*, s:s*}", "nqn", h, "dhchap_key",
-						       key, "dhchap_ctrlr_key", ckey));
+		json_array_append_new(hosts, json_pack("{s:s, s:s*, s:s*, s:s*}", "nqn", h,
+						       "dhchap_key", key, "dhchap_ctrlr_key", ckey,
+						       "psk", nvemu_tcp_get_host_psk(d->tcp, s, i)));
 	}
 	for (unsigned i = 0; (n = nvemu_subsys_ns_at(s, i)); i++) {
 		struct nvemu_ns_info ni;
@@ -440,8 +448,9 @@ static int nvmf_ns_remove_host(struct nvemud *d, json_t *params, json_t **result
 
 const struct rpc_method rpc_nvmf_methods[] = {
 	{ "nvmf_subsystem_add_listener", nvmf_subsystem_add_listener,
-	  (const struct rpc_param[]){ P_NQN, P_ADDR, { .name = NULL } },
-	  "Listen for NVMe/TCP hosts on traddr:trsvcid (trsvcid 0: any free port); returns the address." },
+	  (const struct rpc_param[]){ P_NQN, P_ADDR, { "secure_channel", RPC_P_BOOL, false, 0, 1 },
+				      { .name = NULL } },
+	  "Listen for NVMe/TCP hosts on traddr:trsvcid (trsvcid 0: any free port); returns the address. secure_channel: TLS 1.3 with the hosts' PSKs only." },
 	{ "nvmf_subsystem_remove_listener", nvmf_subsystem_remove_listener,
 	  (const struct rpc_param[]){ P_NQN, P_ADDR, { .name = NULL } },
 	  "Stop listening; hosts connected through it are disconnected." },
@@ -449,8 +458,9 @@ const struct rpc_method rpc_nvmf_methods[] = {
 	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
 				      { "dhchap_key", RPC_P_STR, false, 1, 64 },
 				      { "dhchap_ctrlr_key", RPC_P_STR, false, 1, 64 },
+				      { "psk", RPC_P_STR, false, 1, 64 },
 				      { .name = NULL } },
-	  "Allow a host NQN (used when allow_any_host is false); with dhchap_key (a keyring key name) its queues must pass DH-HMAC-CHAP, with dhchap_ctrlr_key the controller proves itself too." },
+	  "Allow a host NQN (used when allow_any_host is false); with dhchap_key (a keyring key name) its queues must pass DH-HMAC-CHAP, with dhchap_ctrlr_key the controller proves itself too; with psk (a keyring key, NVMeTLSkey-1) it may use secure_channel listeners." },
 	{ "nvmf_subsystem_remove_host", nvmf_subsystem_remove_host,
 	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
 				      { .name = NULL } },

@@ -246,7 +246,9 @@ static const struct method methods[] = {
 	} },
 	{ "nvmf_subsystem_add_listener",
 	  "Listen for NVMe/TCP hosts (or -j '{\"nqn\":...,\"listen_address\":{...}}' as SPDK)", {
-		NQN_REQ, LISTEN_ADDR } },
+		NQN_REQ, LISTEN_ADDR,
+		{ "secure_channel", P_BOOL, 0, false,
+		  "TLS 1.3 with the hosts' PSKs only (nvmf_subsystem_add_host --psk)" } } },
 	{ "nvmf_subsystem_remove_listener", "Stop an NVMe/TCP listener", { NQN_REQ, LISTEN_ADDR } },
 	{ "nvmf_subsystem_add_host", "Allow a host NQN, optionally with DH-HMAC-CHAP keys", {
 		NQN_REQ,
@@ -255,6 +257,8 @@ static const struct method methods[] = {
 		  "keyring key (DHHC-1 secret) the host must authenticate with" },
 		{ "dhchap_ctrlr_key", P_STRING, 0, false,
 		  "keyring key the controller authenticates with (bidirectional)" },
+		{ "psk", P_STRING, 0, false,
+		  "keyring key (NVMeTLSkey-1 PSK) for secure_channel listeners" },
 	} },
 	{ "keyring_file_add_key", "Add a key read from a file (mode 0600)", {
 		{ "name", P_STRING, 'n', true, "key name" },
