@@ -157,6 +157,15 @@ int nvemu_tcp_add_host_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s, co
 /* The key names the idx-th allowed host was added with (NULL: none); -ENOENT past the end. */
 int nvemu_tcp_get_host_auth(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
 			    const char **key_name, const char **ctrlr_key_name);
+/*
+ * DH-HMAC-CHAP: the hashes (bit n: hash ID n, 1 SHA-256 .. 3 SHA-512) and DH
+ * groups (bit n: group ID n, 0 null, 1 ffdhe2048 .. 5 ffdhe8192) the target
+ * may choose from what a host offers; it picks the strongest of each. Both
+ * default to all. Applies to transactions that start afterwards.
+ */
+int nvemu_tcp_set_dhchap(struct nvemu_tcp_target *t, uint8_t digests, uint8_t dhgroups,
+			 struct nvemu_error *err);
+void nvemu_tcp_get_dhchap(struct nvemu_tcp_target *t, uint8_t *digests, uint8_t *dhgroups);
 /* The PSK name the idx-th allowed host was added with, NULL if none. */
 const char *nvemu_tcp_get_host_psk(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
 				   unsigned idx);

@@ -299,6 +299,13 @@ json_t *nvemud_save_config(struct nvemud *d)
 	json_t *calls = json_array();
 
 	nvemud_keyring_save(d, calls); /* hosts refer to keys by name */
+	{
+		json_t *nc = nvemud_nvmf_config_json(d);
+
+		if (nc)
+			json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
+							       "nvmf_set_config", "params", nc));
+	}
 	save_bdevs(d, calls);
 	for (unsigned i = 0; i < d->nr_subsys; i++)
 		save_subsys(d, d->subsys[i], calls);

@@ -142,6 +142,8 @@ struct nvemud_key {
 /* The secret of the key named name, NULL if none. */
 const char *nvemud_key_secret(struct nvemud *d, const char *name);
 void nvemud_keyring_free(struct nvemud *d);
+/* nvmf_set_config's params when not the defaults (rpc-nvmf.c), else NULL. */
+json_t *nvemud_nvmf_config_json(struct nvemud *d);
 /* keyring_file_add_key calls for save_config. */
 void nvemud_keyring_save(struct nvemud *d, json_t *calls);
 

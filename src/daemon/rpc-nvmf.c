@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "rpc.h"
+#include "engine/auth.h"
 #include "teardown.h"
 #include <nvemu/tcp.h>
 
@@ -210,6 +211,85 @@ static int nvmf_subsystem_remove_host(struct nvemud *d, json_t *params, json_t *
 	if (nvemu_tcp_remove_host(d->tcp, s, rpc_str(params, "host"), &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	return 0;
+}
+
+/* "sha256,sha512" -> a mask of IDs; -1 names an unknown entry in bad. */
+static int name_mask(const char *list, const char *(*name)(uint8_t), uint8_t first, uint8_t last,
+		     char *bad, size_t badsz)
+{
+	int mask = 0;
+
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		uint8_t id;
+
+		for (id = first; id <= last; id++)
+			if (strlen(name(id)) == n && !strncmp(p, name(id), n))
+				break;
+		if (id > last) {
+			snprintf(bad, badsz, "%.*s", (int)(n > 32 ? 32 : n), p);
+			return -1;
+		}
+		mask |= 1 << id;
+		p += n;
+		if (*p)
+			p++;
+	}
+	return mask;
+}
+
+static int nvmf_set_config(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+{
+	const char *dg = rpc_str(params, "dhchap_digests"), *gr = rpc_str(params, "dhchap_dhgroups");
+	struct nvemu_error nerr = { 0 };
+	uint8_t digests, groups;
+	char bad[40];
+	int m;
+
+	if (!d->tcp)
+		return rpc_err_set(e, RPC_ERR_STATE, "the TCP target is stopped");
+	nvemu_tcp_get_dhchap(d->tcp, &digests, &groups);
+	if (dg) {
+		m = name_mask(dg, nvemu_auth_hash_name, 1, 3, bad, sizeof(bad));
+		if (m <= 0)
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "dhchap_digests: \"%s\" is not sha256, sha384 or sha512",
+					   m < 0 ? bad : "");
+		digests = (uint8_t)m;
+	}
+	if (gr) {
+		m = name_mask(gr, nvemu_auth_dhgroup_name, 0, 5, bad, sizeof(bad));
+		if (m <= 0)
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "dhchap_dhgroups: \"%s\" is not null or ffdhe2048, 3072, "
+					   "4096, 6144, 8192",
+					   m < 0 ? bad : "");
+		groups = (uint8_t)m;
+	}
+	if (nvemu_tcp_set_dhchap(d->tcp, digests, groups, &nerr))
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "%s", nerr.msg);
+	return 0;
+}
+
+json_t *nvemud_nvmf_config_json(struct nvemud *d)
+{
+	uint8_t digests, groups;
+	char dg[64] = "", gr[128] = "";
+
+	if (!d->tcp)
+		return NULL;
+	nvemu_tcp_get_dhchap(d->tcp, &digests, &groups);
+	if (digests == 0x0e && groups == 0x3f)
+		return NULL;
+	for (uint8_t i = 1; i <= 3; i++)
+		if (digests & (1u << i))
+			snprintf(dg + strlen(dg), sizeof(dg) - strlen(dg), "%s%s", *dg ? "," : "",
+				 nvemu_auth_hash_name(i));
+	for (uint8_t i = 0; i <= 5; i++)
+		if (groups & (1u << i))
+			snprintf(gr + strlen(gr), sizeof(gr) - strlen(gr), "%s%s", *gr ? "," : "",
+				 nvemu_auth_dhgroup_name(i));
+	return json_pack("{s:s, s:s}", "dhchap_digests", dg, "dhchap_dhgroups", gr);
 }
 
 static int nvmf_subsystem_allow_any_host(struct nvemud *d, json_t *params, json_t **result,
@@ -447,6 +527,11 @@ static int nvmf_ns_remove_host(struct nvemud *d, json_t *params, json_t **result
 		{ "adrfam", RPC_P_STR, false, 1, 8 }
 
 const struct rpc_method rpc_nvmf_methods[] = {
+	{ "nvmf_set_config", nvmf_set_config,
+	  (const struct rpc_param[]){ { "dhchap_digests", RPC_P_STR, false, 1, 64 },
+				      { "dhchap_dhgroups", RPC_P_STR, false, 1, 128 },
+				      { .name = NULL } },
+	  "DH-HMAC-CHAP hashes (sha256,sha384,sha512) and DH groups (null,ffdhe2048..ffdhe8192) the target may choose, comma-separated; it picks the strongest the host offers." },
 	{ "nvmf_subsystem_add_listener", nvmf_subsystem_add_listener,
 	  (const struct rpc_param[]){ P_NQN, P_ADDR, { "secure_channel", RPC_P_BOOL, false, 0, 1 },
 				      { .name = NULL } },

@@ -260,6 +260,11 @@ static const struct method methods[] = {
 		{ "psk", P_STRING, 0, false,
 		  "keyring key (NVMeTLSkey-1 PSK) for secure_channel listeners" },
 	} },
+	{ "nvmf_set_config", "DH-HMAC-CHAP hashes and DH groups the target may choose", {
+		{ "dhchap_digests", P_STRING, 0, false, "comma-separated: sha256,sha384,sha512" },
+		{ "dhchap_dhgroups", P_STRING, 0, false,
+		  "comma-separated: null,ffdhe2048,ffdhe3072,ffdhe4096,ffdhe6144,ffdhe8192" },
+	} },
 	{ "keyring_file_add_key", "Add a key read from a file (mode 0600)", {
 		{ "name", P_STRING, 'n', true, "key name" },
 		{ "path", P_STRING, 'p', true, "absolute path of the key file" },

@@ -2,14 +2,16 @@
 /*
  * libFuzzer target: the secret representations a key file holds (the
  * keyring reads what an operator, or whoever could write the file, put
- * there): DH-HMAC-CHAP "DHHC-1:xx:<base64>:" (engine/auth.c). A secret
- * accepted must have a valid hash and length, and parse again to the same.
+ * there): DH-HMAC-CHAP "DHHC-1:xx:<base64>:" (engine/auth.c) and TLS PSKs
+ * "NVMeTLSkey-1:xx:<base64>:" (transport/tcp/tls.c). What is accepted must
+ * have a valid hash and length and derive its transformed / retained key.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/auth.h"
+#include "transport/tcp/tcp-internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -32,6 +34,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else if (!err.msg[0]) {
 		abort(); /* a refusal always says why */
+	}
+	{
+		struct tcp_psk psk;
+		uint8_t r[TCP_PSK_MAX];
+
+		err.msg[0] = 0;
+		if (!tcp_psk_parse(s, &psk, &err)) {
+			if ((psk.hash != 1 || psk.len != 32) && (psk.hash != 2 || psk.len != 48))
+				abort();
+			if (tcp_psk_retained(&psk, "nqn.2014-08.io.nvemu:fuzz", r))
+				abort();
+		} else if (!err.msg[0]) {
+			abort();
+		}
 	}
 	free(s);
 	return 0;

@@ -92,11 +92,14 @@ t "hosts added: A with dhchap_key, B with dhchap_key and dhchap_ctrlr_key" sh -c
 	nvemu-rpc nvmf_subsystem_add_host --nqn $ANQN --host $BNQN --dhchap_key host1 \
 		--dhchap_ctrlr_key ctrl1"
 
-# ---- unidirectional
+# ---- unidirectional; ffdhe8192's self-test fails in this TCG guest: the choice is limited
+t "nvmf_set_config: SHA-256/384, null, ffdhe2048 and ffdhe3072" rpc nvmf_set_config \
+	--dhchap_digests sha256,sha384 --dhchap_dhgroups null,ffdhe2048,ffdhe3072
 nvme connect $AADDR -n $ANQN --hostnqn="$HOSTNQN" --hostid="$HOSTID" \
 	--dhchap-secret="$HKEY" >$OUT 2>&1 && wait_ctrl "$HOSTNQN"
 t "connect with the right secret: controller $CTRL live, namespace $DEV" [ $? -eq 0 ]
-tg "nvemud logged the authenticated queues" "authenticated (DH-HMAC-CHAP" $LOG
+tg "nvemud logged the authenticated queues (sha384, ffdhe3072)" \
+	"authenticated (DH-HMAC-CHAP sha384, ffdhe3072)" $LOG
 t "fio verify on the authenticated connection" fio_verify "$DEV"
 if [ -e "/sys/class/nvme/$CTRL/dhchap_secret" ]; then
 	before=$(grep -c "queue 0 authenticated" $LOG)
@@ -130,9 +133,12 @@ t "  and leaves no controller" no_ctrl
 disconnect_all
 
 # ---- bidirectional
+t "nvmf_set_config: SHA-512, ffdhe2048" rpc nvmf_set_config --dhchap_digests sha512 \
+	--dhchap_dhgroups ffdhe2048
 nvme connect $AADDR -n $ANQN --hostnqn="$BNQN" --hostid="$BID" --dhchap-secret="$BKEY" \
 	--dhchap-ctrl-secret="$CKEY" >$OUT 2>&1 && wait_ctrl "$BNQN"
 t "bidirectional connect (host and controller secrets): controller $CTRL live" [ $? -eq 0 ]
+tg "  authenticated with sha512, ffdhe2048" "authenticated (DH-HMAC-CHAP sha512, ffdhe2048)" $LOG
 t "fio verify on the bidirectionally authenticated connection" fio_verify "$DEV"
 t "disconnect" disconnect_all
 nvme connect $AADDR -n $ANQN --hostnqn="$BNQN" --hostid="$BID" --dhchap-secret="$BKEY" \

@@ -279,8 +279,23 @@ try:
     tap.eq(r["status"], SC_INVALID_FIELD | DNR, "AUTH_Send from it: Invalid Field")
     c.close()
 
+    # ---- what the target may choose
+    rc, out = rpc_err("nvmf_set_config", "--dhchap_dhgroups", "null,ffdhe1024")
+    tap.ok(rc != 0 and "dhchap_dhgroups" in out and "ffdhe1024" in out,
+           "nvmf_set_config with an unknown group: invalid params naming it", out)
+    d.rpc("nvmf_set_config", "--dhchap_digests", "sha256,sha384", "--dhchap_dhgroups",
+          "null,ffdhe3072")
+    c = Conn(d.port)
+    c.icreq()
+    c.connect(SUB, HOST)
+    res, det = authenticate(c, HOST, KEY, 1, hashes=(1, 2, 3), groups=(0, 1, 2, 5))
+    tap.ok(res == "ok" and det == (2, 2),
+           "nvmf_set_config limits the choice (SHA-384, ffdhe3072 of all offered)", res, det)
+    c.close()
+
     # ---- configuration
     cfg = json.dumps(d.rpc("save_config"))
+    tap.ok('"dhchap_dhgroups": "null,ffdhe3072"' in cfg, "save_config keeps nvmf_set_config")
     tap.ok('"keyring_file_add_key"' in cfg and '"dhchap_ctrlr_key": "c2"' in cfg and
            "DHHC" not in cfg, "save_config keeps the keyring and key names, no secret")
     subs = json.dumps(d.rpc("nvmf_get_subsystems", "--nqn", SUB))

@@ -12,6 +12,7 @@
 
 #include "engine/auth.h"
 #include "test-util.h"
+#include "transport/tcp/tcp-internal.h"
 
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:host"
 #define SUBNQN	"nqn.2014-08.io.nvemu:sub"
@@ -359,6 +360,60 @@ static void bad_dh_value(void **state)
 	assert_int_equal(nvemu_auth_result(x->a), NVEMU_AUTH_FAILED);
 }
 
+/* ---- TLS PSKs (transport/tcp/tls.c): interchange format and the retained PSK */
+
+static void psk_vectors(void **state)
+{
+	struct tcp_psk psk;
+	struct nvemu_error err = {0};
+	uint8_t out[48], want[48];
+
+	assert_int_equal(
+		tcp_psk_parse("NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:", &psk,
+			      &err),
+		0);
+	assert_int_equal(psk.hash, 1);
+	assert_int_equal(psk.len, 32);
+	assert_int_equal(psk.key[31], 31);
+	assert_int_equal(tcp_psk_retained(&psk, HOSTNQN, out), 0);
+	unhex("3f7c29406daa9486862e4e497d7f30ddbb4b81855b06bcdfee3576eaa0b55f1e", want);
+	assert_memory_equal(out, want, 32);
+
+	assert_int_equal(tcp_psk_parse("NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g"
+				       "ISIjJCUmJygpKissLS4vcSEgBQ==:",
+				       &psk, &err),
+			 0);
+	assert_int_equal(psk.hash, 2);
+	assert_int_equal(psk.len, 48);
+	assert_int_equal(tcp_psk_retained(&psk, HOSTNQN, out), 0);
+	unhex("1ebfc196699d542dcebe7cc7c571514cb6c43e9f9ec2607bf399c6f7d2e45ad9fb8251c336eeed5f0cb76d8fa701af66",
+	      want);
+	assert_memory_equal(out, want, 48);
+
+	/* A SHA-384 tag on a 32-byte key, a wrong CRC, other versions and hashes. */
+	assert_int_equal(tcp_psk_parse("NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+K"
+				       "fiaR:",
+				       &psk, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "base64 part"));
+	assert_int_equal(tcp_psk_parse("NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+K"
+				       "fiaS:",
+				       &psk, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "CRC"));
+	assert_int_equal(tcp_psk_parse("NVMeTLSkey-2:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+K"
+				       "fiaR:",
+				       &psk, &err),
+			 -EINVAL);
+	assert_int_equal(tcp_psk_parse("NVMeTLSkey-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+K"
+				       "fiaR:",
+				       &psk, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "hash"));
+	assert_int_equal(tcp_psk_parse(KEY32, &psk, &err), -EINVAL);
+	assert_int_equal(psk.len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +426,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(wrong_secret, setup, teardown),
 		cmocka_unit_test_setup_teardown(out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_dh_value, setup, teardown),
+		cmocka_unit_test(psk_vectors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -507,6 +507,8 @@ static int connect_auth(struct tcp_cmd *cmd, const struct tcp_subsys *ts, const 
 	struct nvemu_auth_params ap = {
 		.hostnqn = hostnqn,
 		.subnqn = subnqn,
+		.digests = c->t->dhchap_digests,
+		.dhgroups = c->t->dhchap_dhgroups,
 	};
 
 	nvemu_auth_destroy(c->auth);

@@ -189,6 +189,8 @@ int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p, struct nvem
 		t->loop = l;
 	}
 	t->genctr = 1;
+	t->dhchap_digests = 0x0e;
+	t->dhchap_dhgroups = 0x3f;
 	t->next_tick_ns = nvemu_now_ns() + TICK_NS;
 	*out = t;
 	return 0;
@@ -572,6 +574,24 @@ const char *nvemu_tcp_get_host(struct nvemu_tcp_target *t, struct nvemu_subsys *
 	struct tcp_subsys *ts = tcp_find_subsys(t, s);
 
 	return ts && idx < ts->nr_hosts ? ts->hosts[idx].nqn : NULL;
+}
+
+int nvemu_tcp_set_dhchap(struct nvemu_tcp_target *t, uint8_t digests, uint8_t dhgroups,
+			 struct nvemu_error *err)
+{
+	if (!digests || digests & ~0x0eu)
+		return nvemu_error_set(err, -EINVAL, "dhchap_digests: sha256, sha384, sha512");
+	if (!dhgroups || dhgroups & ~0x3fu)
+		return nvemu_error_set(err, -EINVAL, "dhchap_dhgroups: null, ffdhe2048..ffdhe8192");
+	t->dhchap_digests = digests;
+	t->dhchap_dhgroups = dhgroups;
+	return 0;
+}
+
+void nvemu_tcp_get_dhchap(struct nvemu_tcp_target *t, uint8_t *digests, uint8_t *dhgroups)
+{
+	*digests = t->dhchap_digests;
+	*dhgroups = t->dhchap_dhgroups;
 }
 
 const char *nvemu_tcp_get_host_psk(struct nvemu_tcp_target *t, struct nvemu_subsys *s,

@@ -260,6 +260,7 @@ struct nvemu_tcp_target {
 	struct tcp_listener **lst;
 	unsigned nr_lst;
 	SSL_CTX *tls_ctx; /* made with the first secure_channel listener */
+	uint8_t dhchap_digests, dhchap_dhgroups; /* masks of IDs the target may choose */
 
 	LIST_HEAD(, tcp_conn) conns;
 	LIST_HEAD(, tcp_assoc) assocs;
