@@ -82,6 +82,12 @@ struct nvemu_tcp_target_params {
 	/* A socket that has not finished ICReq and Connect by then is closed; 0: 10 s. */
 	unsigned connect_timeout_ms;
 	/*
+	 * A queue whose host must authenticate (DH-HMAC-CHAP) and has not
+	 * done so this long after its Connect is closed; Keep Alive starts
+	 * after the admin queue authenticated. 0: 30 s.
+	 */
+	unsigned auth_timeout_ms;
+	/*
 	 * A command waiting for H2CData longer than this ends the connection
 	 * (C2HTermReq); 0: 30 s.
 	 */

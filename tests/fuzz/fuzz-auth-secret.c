@@ -5,6 +5,8 @@
  * there): DH-HMAC-CHAP "DHHC-1:xx:<base64>:" (engine/auth.c) and TLS PSKs
  * "NVMeTLSkey-1:xx:<base64>:" (transport/tcp/tls.c). What is accepted must
  * have a valid hash and length and derive its transformed / retained key.
+ * The same bytes are also parsed as a TLS PSK identity ("NVMe0Rhh <hostnqn>
+ * <subnqn>", what a host sends in its ClientHello).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,6 +50,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (!err.msg[0]) {
 			abort();
 		}
+	}
+	{
+		char h[NVEMU_NQN_MAX + 1], sub[NVEMU_NQN_MAX + 1];
+		uint8_t hash;
+
+		if (tcp_tls_parse_identity(data, size, &hash, h, sub) &&
+		    ((hash != 1 && hash != 2) || !h[0] || !sub[0] || strchr(h, ' ') ||
+		     strlen(h) + strlen(sub) + 10 != size))
+			abort();
 	}
 	free(s);
 	return 0;

@@ -674,7 +674,7 @@ bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now)
 			return true;
 		}
 		if (c->connected && tcp_conn_unauthenticated(c) &&
-		    now - c->auth_start_ns > conn_limit) {
+		    now - c->auth_start_ns > (uint64_t)p->auth_timeout_ms * 1000000ull) {
 			tcp_conn_close(c, "not authenticated in time");
 			return true;
 		}

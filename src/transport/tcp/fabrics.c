@@ -157,6 +157,15 @@ bool tcp_assoc_tick(struct tcp_assoc *a, uint64_t now)
 {
 	if (a->dead || !a->ctrl)
 		return false;
+	/*
+	 * Keep Alive starts once the admin queue is authenticated: a host's
+	 * first DH-HMAC-CHAP transaction may take longer than KATO (its crypto
+	 * is set up then); auth_timeout_ms bounds that phase instead.
+	 */
+	if (a->admin && tcp_conn_unauthenticated(a->admin)) {
+		nvemu_ctrl_keep_alive(a->ctrl);
+		return false;
+	}
 	return nvemu_ctrl_check_keep_alive(a->ctrl, now);
 }
 

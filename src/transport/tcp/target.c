@@ -140,6 +140,8 @@ int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p, struct nvem
 		t->p.pdu_timeout_ms = 10000;
 	if (!t->p.connect_timeout_ms)
 		t->p.connect_timeout_ms = 10000;
+	if (!t->p.auth_timeout_ms)
+		t->p.auth_timeout_ms = 30000;
 	if (!t->p.data_timeout_ms)
 		t->p.data_timeout_ms = 30000;
 	if (!t->p.queue_buf_max)

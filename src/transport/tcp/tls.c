@@ -139,8 +139,8 @@ out:
 /* ---- the handshake: the host's identity picks its PSK */
 
 /* "NVMe0Rhh <hostnqn> <subnqn>": hash, and the two NQNs copied out; false if not that. */
-static bool parse_identity(const unsigned char *id, size_t len, uint8_t *hash, char *hostnqn,
-			   char *subnqn)
+bool tcp_tls_parse_identity(const unsigned char *id, size_t len, uint8_t *hash, char *hostnqn,
+			    char *subnqn)
 {
 	const char *s = (const char *)id, *sp1, *sp2;
 	size_t hl, sl;
@@ -174,7 +174,7 @@ static int find_session(SSL *ssl, const unsigned char *id, size_t len, SSL_SESSI
 	SSL_SESSION *s;
 
 	*sess = NULL; /* unknown identity: no PSK, and no certificate either: refused */
-	if (!c || !parse_identity(id, len, &hash, hostnqn, subnqn)) {
+	if (!c || !tcp_tls_parse_identity(id, len, &hash, hostnqn, subnqn)) {
 		if (c)
 			tcp_log(c->t, NVEMU_TCP_LOG_WARN, "%s: TLS: PSK identity not understood",
 				c->peer);
