@@ -307,6 +307,7 @@ try:
     log = d.logtext()
     tap.ok("authentication failed" in log and KEY.hex() not in log,
            "the log records the failures and no secret")
+    tap.eq(d.stop(), 0, "nvemud exits cleanly (status 0, no sanitizer report)")
 finally:
     d.stop()
 tap.done()

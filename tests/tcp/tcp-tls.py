@@ -198,6 +198,7 @@ try:
     log = d.logtext()
     tap.ok("TLS 1.3 with host" in log and "TLS handshake failed" in log,
            "the log records the TLS sessions and the failed handshakes")
+    tap.eq(d.stop(), 0, "nvemud exits cleanly (status 0, no sanitizer report)")
 finally:
     d.stop()
 tap.done()
