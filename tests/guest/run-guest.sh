@@ -72,6 +72,42 @@ copy_with_libs() {
 	done
 }
 
+# The Linux host's TLS needs tlshd (ktls-utils), keyctl and an nvme-cli with
+# --tls and keyring support: none is in bookworm, so they come from trixie,
+# unpacked under /trixie with trixie's libc and run through its dynamic
+# loader (wrappers tlshd, keyctl, nvme-tls in /usr/local/bin).
+add_trixie_tls_tools() {
+	_w=$1/trixie
+	mkdir -p "$_w/lists/partial" "$_w/cache/archives/partial" "$_w/dl"
+	echo "deb $3 trixie main" > "$_w/sources.list"
+	_o="-o Dir::Etc::SourceList=$_w/sources.list -o Dir::Etc::SourceParts=/dev/null
+	    -o Dir::State::Lists=$_w/lists -o Dir::Cache=$_w/cache -o Dir::State::status=/dev/null
+	    -o APT::Sandbox::User=root"
+	# shellcheck disable=SC2086
+	apt-get $_o -qq update >&2
+	# shellcheck disable=SC2086
+	(cd "$_w/dl" && apt-get $_o -qq download libc6 libgcc-s1 ktls-utils nvme-cli libnvme1t64 \
+		keyutils libkeyutils1 libglib2.0-0t64 libgnutls30t64 libnl-3-200 libnl-genl-3-200 \
+		libjson-c5 libffi8 libpcre2-8-0 libmount1 libselinux1 libblkid1 libp11-kit0 \
+		libidn2-0 libunistring5 libtasn1-6 libnettle8t64 libhogweed6t64 libgmp10 libzstd1 \
+		zlib1g libssl3t64 libuuid1 libdbus-1-3 libsystemd0 libcap2 liblz4-1 liblzma5 \
+		libgcrypt20 libgpg-error0 >&2)
+	mkdir -p "$2/trixie" "$2/usr/local/bin"
+	for deb in "$_w"/dl/*.deb; do
+		dpkg -x "$deb" "$2/trixie"
+	done
+	rm -rf "$2/trixie/usr/share"
+	for tool in usr/sbin/tlshd usr/bin/keyctl usr/sbin/nvme; do
+		name=${tool##*/}
+		[ "$name" = nvme ] && name=nvme-tls
+		cat > "$2/usr/local/bin/$name" <<WRAP
+#!/bin/sh
+exec /trixie/usr/lib64/ld-linux-x86-64.so.2 --library-path /trixie/usr/lib/x86_64-linux-gnu /trixie/$tool "\$@"
+WRAP
+		chmod +x "$2/usr/local/bin/$name"
+	done
+}
+
 build_base() {
 	work=$cache/work
 	rm -rf "$work"
@@ -136,10 +172,11 @@ build_base() {
 			done
 	done
 	grep -q nvme-tcp "$root/etc/modules.order" || { echo "run-guest: nvme-tcp module not found" >&2; return 1; }
+	[ -z "$kapt" ] || add_trixie_tls_tools "$work" "$root" "$mirror"
 
 	cat > "$root/init" <<'INIT'
 #!/bin/sh
-export PATH=/nvemu/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/nvemu/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin
 export LD_LIBRARY_PATH=/nvemu/lib
 mount -t proc proc /proc
 mount -t sysfs sys /sys
