@@ -91,7 +91,7 @@ add_trixie_tls_tools() {
 		libjson-c5 libffi8 libpcre2-8-0 libmount1 libselinux1 libblkid1 libp11-kit0 \
 		libidn2-0 libunistring5 libtasn1-6 libnettle8t64 libhogweed6t64 libgmp10 libzstd1 \
 		zlib1g libssl3t64 libuuid1 libdbus-1-3 libsystemd0 libcap2 liblz4-1 liblzma5 \
-		libgcrypt20 libgpg-error0 >&2)
+		libgcrypt20 libgpg-error0 libatomic1 >&2)
 	mkdir -p "$2/trixie" "$2/usr/local/bin"
 	for deb in "$_w"/dl/*.deb; do
 		dpkg -x "$deb" "$2/trixie"
