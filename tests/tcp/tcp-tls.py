@@ -3,8 +3,8 @@
 """NVMe/TCP over TLS 1.3 with a PSK: the host side is OpenSSL's own
 `openssl s_client -tls1_3 -psk_identity ... -psk ...` (an independent TLS
 stack as far as nvemu's code goes) carrying the raw PDUs of nvmetcp.Conn
-through a socketpair; the retained PSK is derived here with Python's hmac
-(RFC 5869 HKDF, RFC 8446 HkdfLabel). Checks: a secure_channel listener
+through a socketpair; the retained and TLS PSKs are derived here with Python's
+hmac (RFC 5869 HKDF, RFC 8446 HkdfLabel) as libnvme does for the Linux host. Checks: a secure_channel listener
 serves I/O over TLS with the right PSK; the wrong PSK, an unknown identity,
 a plain-text ICReq, and a Connect as another host than the identity are
 refused; the discovery log marks the listener TLS 1.3 required; the keyring,
@@ -36,18 +36,27 @@ def interchange(psk, h):
     return f"NVMeTLSkey-1:0{h}:{base64.b64encode(psk + crc).decode()}:"
 
 
-def retained(psk, h, hostnqn):
+def hkdf_label(key, h, label, context):
     md = hashlib.sha256 if h == 1 else hashlib.sha384
-    prk = hmac.new(b"\0" * md().digest_size, psk, md).digest()
-    label = b"tls13 HostNQN"
-    info = struct.pack(">HB", len(psk), len(label)) + label + bytes([len(hostnqn)]) + \
-        hostnqn.encode()
+    prk = hmac.new(b"\0" * md().digest_size, key, md).digest()
+    label = b"tls13 " + label
+    info = struct.pack(">HB", len(key), len(label)) + label + bytes([len(context)]) + context
     out, t, i = b"", b"", 1
-    while len(out) < len(psk):
+    while len(out) < len(key):
         t = hmac.new(prk, t + info + bytes([i]), md).digest()
         out += t
         i += 1
-    return out[:len(psk)]
+    return out[:len(key)]
+
+
+def retained(psk, h, hostnqn, sub=None):
+    """The TLS PSK of identity version 0: retained PSK, then "nvme-tls-psk" over the identity."""
+    r = hkdf_label(psk, h, b"HostNQN", hostnqn.encode())
+    return hkdf_label(r, h, b"nvme-tls-psk", ident(hostnqn, h, sub).encode())
+
+
+def ident(host, h=1, sub=None):
+    return f"NVMe0R0{h} {host} {sub or SUB}"
 
 
 class TlsConn(Conn):
@@ -78,10 +87,6 @@ class TlsConn(Conn):
     def stderr(self):
         self.close()
         return self.proc.stderr.read().decode(errors="replace")
-
-
-def ident(host, h=1, sub=None):
-    return f"NVMe0R0{h} {host} {sub or SUB}"
 
 
 PSK1 = secrets.token_bytes(32)
@@ -137,7 +142,7 @@ try:
     c.close()
 
     # ---- a SHA-384 PSK offered under a SHA-256 identity (s_client's -psk is SHA-256 only)
-    c = TlsConn(port, ident(OTHER, 1), retained(PSK2, 2, OTHER)[:32])
+    c = TlsConn(port, ident(OTHER, 1), hkdf_label(retained(PSK2, 2, OTHER)[:32], 1, b"x", b""))
     try:
         c.icreq()
         refused = False
@@ -154,7 +159,8 @@ try:
     except Closed:
         refused = True
     tap.ok(refused, "a wrong PSK: the handshake fails, no ICResp", c.stderr()[-300:])
-    c = TlsConn(port, ident("nqn.2014-08.org.nvmexpress:uuid:nobody"), retained(PSK1, 1, HOST))
+    c = TlsConn(port, ident("nqn.2014-08.org.nvmexpress:uuid:nobody"),
+                retained(PSK1, 1, "nqn.2014-08.org.nvmexpress:uuid:nobody"))
     try:
         c.icreq()
         refused = False

@@ -378,6 +378,14 @@ static void psk_vectors(void **state)
 	assert_int_equal(tcp_psk_retained(&psk, HOSTNQN, out), 0);
 	unhex("3f7c29406daa9486862e4e497d7f30ddbb4b81855b06bcdfee3576eaa0b55f1e", want);
 	assert_memory_equal(out, want, 32);
+	/* The TLS PSK for identity "NVMe0R01 <hostnqn> <subnqn>" (libnvme's, version 0). */
+	{
+		static const char id[] = "NVMe0R01 " HOSTNQN " " SUBNQN;
+
+		assert_int_equal(tcp_psk_tls(&psk, HOSTNQN, id, sizeof(id) - 1, out), 0);
+		unhex("7eaa657e8ab6b07a99044337072d36a47e0fef963c9ec225bf401e0936ed8ee7", want);
+		assert_memory_equal(out, want, 32);
+	}
 
 	assert_int_equal(tcp_psk_parse("NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g"
 				       "ISIjJCUmJygpKissLS4vcSEgBQ==:",

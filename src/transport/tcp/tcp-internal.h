@@ -338,6 +338,9 @@ void tcp_conn_kick(struct tcp_conn *c);
 int tcp_psk_parse(const char *str, struct tcp_psk *psk, struct nvemu_error *err);
 /* The retained PSK (psk->len bytes) of a configured one for hostnqn. */
 int tcp_psk_retained(const struct tcp_psk *psk, const char *hostnqn, uint8_t *out);
+/* The TLS PSK (psk->len bytes) for a host offering identity (at most 255 bytes). */
+int tcp_psk_tls(const struct tcp_psk *psk, const char *hostnqn, const void *identity,
+		size_t identity_len, uint8_t *out);
 /* A host's PSK identity "NVMe0Rhh <hostnqn> <subnqn>"; NQN buffers NVEMU_NQN_MAX + 1. */
 bool tcp_tls_parse_identity(const unsigned char *id, size_t len, uint8_t *hash, char *hostnqn,
 			    char *subnqn);

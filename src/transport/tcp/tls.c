@@ -6,9 +6,11 @@
  *  - a host's configured PSK comes in the PSK interchange format
  *    "NVMeTLSkey-1:hh:<base64 of PSK and CRC-32>:" (hh 01: SHA-256, 32
  *    bytes; 02: SHA-384, 48 bytes);
- *  - the host offers the identity "NVMe0Rhh <hostnqn> <subnqn>"; its TLS PSK
- *    is the retained PSK, HKDF-Expand-Label(HKDF-Extract(0, configured
- *    PSK), "HostNQN", hostnqn, L) (RFC 8446 7.1 labels);
+ *  - the host offers the identity "NVMe0Rhh <hostnqn> <subnqn>"; the retained
+ *    PSK is HKDF-Expand-Label(HKDF-Extract(0, configured PSK), "HostNQN",
+ *    hostnqn, L), the TLS PSK HKDF-Expand-Label(HKDF-Extract(0, retained),
+ *    "nvme-tls-psk", identity, L) (RFC 8446 7.1 labels; what libnvme puts in
+ *    the Linux host's .nvme keyring for identity version 0);
  *  - TLS 1.3 only, TLS_AES_128_GCM_SHA256 (SHA-256 keys) or
  *    TLS_AES_256_GCM_SHA384 (SHA-384 keys), no certificates, no tickets.
  *
@@ -95,44 +97,65 @@ int tcp_psk_parse(const char *str, struct tcp_psk *psk, struct nvemu_error *err)
 	return 0;
 }
 
-int tcp_psk_retained(const struct tcp_psk *psk, const char *hostnqn, uint8_t *out)
+/* HKDF (extract with a zero salt, then expand) with an RFC 8446 HkdfLabel as info. */
+static int hkdf_label(uint8_t hash, const uint8_t *key, size_t len, const char *label,
+		      const void *ctx_data, size_t ctx_len, uint8_t *out)
 {
-	static const char label[] = "tls13 HostNQN";
-	size_t nl = strlen(hostnqn);
-	uint8_t info[2 + 1 + sizeof(label) - 1 + 1 + 255];
-	size_t il = 0;
+	uint8_t info[2 + 1 + 255 + 1 + 255];
+	size_t ll = 6 + strlen(label), il = 0;
 	EVP_KDF *kdf;
 	EVP_KDF_CTX *ctx = NULL;
 	OSSL_PARAM params[5], *p = params;
 	int mode = EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND, ret = -EIO;
 
-	if (nl > 255 || (psk->hash != 1 && psk->hash != 2))
+	if (ll > 255 || ctx_len > 255 || (hash != 1 && hash != 2))
 		return -EINVAL;
 	/* struct HkdfLabel { uint16 length; opaque label<7..255>; opaque context<0..255>; } */
-	info[il++] = 0;
-	info[il++] = psk->len;
-	info[il++] = sizeof(label) - 1;
-	memcpy(info + il, label, sizeof(label) - 1);
-	il += sizeof(label) - 1;
-	info[il++] = (uint8_t)nl;
-	memcpy(info + il, hostnqn, nl);
-	il += nl;
+	info[il++] = (uint8_t)(len >> 8);
+	info[il++] = (uint8_t)len;
+	info[il++] = (uint8_t)ll;
+	memcpy(info + il, "tls13 ", 6);
+	memcpy(info + il + 6, label, ll - 6);
+	il += ll;
+	info[il++] = (uint8_t)ctx_len;
+	memcpy(info + il, ctx_data, ctx_len);
+	il += ctx_len;
 	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	if (kdf)
 		ctx = EVP_KDF_CTX_new(kdf);
 	if (!ctx)
 		goto out;
 	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						psk->hash == 1 ? "SHA256" : "SHA384", 0);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)psk->key, psk->len);
+						hash == 1 ? "SHA256" : "SHA384", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, len);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, il);
 	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
 	*p = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(ctx, out, psk->len, params) > 0)
+	if (EVP_KDF_derive(ctx, out, len, params) > 0)
 		ret = 0;
 out:
 	EVP_KDF_CTX_free(ctx);
 	EVP_KDF_free(kdf);
+	OPENSSL_cleanse(info, sizeof(info));
+	return ret;
+}
+
+int tcp_psk_retained(const struct tcp_psk *psk, const char *hostnqn, uint8_t *out)
+{
+	return hkdf_label(psk->hash, psk->key, psk->len, "HostNQN", hostnqn, strlen(hostnqn),
+			  out);
+}
+
+int tcp_psk_tls(const struct tcp_psk *psk, const char *hostnqn, const void *identity,
+		size_t identity_len, uint8_t *out)
+{
+	uint8_t retained[TCP_PSK_MAX];
+	int ret = tcp_psk_retained(psk, hostnqn, retained);
+
+	if (!ret)
+		ret = hkdf_label(psk->hash, retained, psk->len, "nvme-tls-psk", identity,
+				 identity_len, out);
+	OPENSSL_cleanse(retained, sizeof(retained));
 	return ret;
 }
 
@@ -200,7 +223,7 @@ static int find_session(SSL *ssl, const unsigned char *id, size_t len, SSL_SESSI
 	cipher = SSL_CIPHER_find(ssl, hash == 1 ? (const unsigned char *)"\x13\x01"
 						: (const unsigned char *)"\x13\x02");
 	s = SSL_SESSION_new();
-	if (!cipher || !s || tcp_psk_retained(&h->psk, hostnqn, key) ||
+	if (!cipher || !s || tcp_psk_tls(&h->psk, hostnqn, id, len, key) ||
 	    !SSL_SESSION_set1_master_key(s, key, h->psk.len) || !SSL_SESSION_set_cipher(s, cipher) ||
 	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
 		OPENSSL_cleanse(key, sizeof(key));
