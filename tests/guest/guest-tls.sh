@@ -99,6 +99,10 @@ keyctl show %:.nvme 2>&1 | diag
 # Replace it: the right PSK under the same identity.
 nvme-tls check-tls-key --insert -n "$HOSTNQN" -c "$TNQN" -d "$PSK" -I 0 >$OUT 2>&1
 t "the right PSK inserted into the .nvme keyring" in_keyring
+# What libnvme derived, for the record (a test key made for this run).
+echo "# configured $PSK"
+_kid=$(keyctl search %:.nvme psk "NVMe0R01 $HOSTNQN $TNQN" 2>/dev/null)
+echo "# keyring psk $(keyctl pipe "$_kid" 2>/dev/null | od -An -tx1 | tr -d ' \n')"
 nvme-tls connect $TADDR -n $TNQN --hostnqn="$HOSTNQN" --hostid="$HOSTID" --tls >$OUT 2>&1 &&
 	wait_ctrl
 t "connect --tls: controller $CTRL live, namespace $DEV" [ $? -eq 0 ]
