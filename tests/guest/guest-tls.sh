@@ -101,8 +101,9 @@ nvme-tls check-tls-key --insert -n "$HOSTNQN" -c "$TNQN" -d "$PSK" -I 0 >$OUT 2>
 t "the right PSK inserted into the .nvme keyring" in_keyring
 # What libnvme derived, for the record (a test key made for this run).
 echo "# configured $PSK"
-_kid=$(keyctl search %:.nvme psk "NVMe0R01 $HOSTNQN $TNQN" 2>/dev/null)
-echo "# keyring psk $(keyctl pipe "$_kid" 2>/dev/null | od -An -tx1 | tr -d ' \n')"
+keyctl link %:.nvme @s >/dev/null 2>&1
+_kid=$(keyctl show %:.nvme 2>/dev/null | sed -n 's/^ *\([0-9][0-9]*\) .*psk: NVMe0R01.*/\1/p' | tail -n 1)
+echo "# keyring psk $_kid $(keyctl pipe "$_kid" 2>&1 | od -An -tx1 | tr -d ' \n')"
 nvme-tls connect $TADDR -n $TNQN --hostnqn="$HOSTNQN" --hostid="$HOSTID" --tls >$OUT 2>&1 &&
 	wait_ctrl
 t "connect --tls: controller $CTRL live, namespace $DEV" [ $? -eq 0 ]

@@ -150,18 +150,11 @@ int tcp_psk_tls(const struct tcp_psk *psk, const char *hostnqn, const void *iden
 		size_t identity_len, uint8_t *out)
 {
 	uint8_t retained[TCP_PSK_MAX];
-	char context[256];
-	int ret, n;
+	int ret = tcp_psk_retained(psk, hostnqn, retained);
 
-	/* PskIdentityContext: "<hash> <identity>" (TP 8018 uses "<hash> <digest>" for version 1). */
-	n = snprintf(context, sizeof(context), "%02u %.*s", psk->hash, (int)identity_len,
-		     (const char *)identity);
-	if (n < 0 || (size_t)n >= sizeof(context))
-		return -EINVAL;
-	ret = tcp_psk_retained(psk, hostnqn, retained);
 	if (!ret)
-		ret = hkdf_label(psk->hash, retained, psk->len, "nvme-tls-psk", context,
-				 (size_t)n, out);
+		ret = hkdf_label(psk->hash, retained, psk->len, "nvme-tls-psk", identity,
+				 identity_len, out);
 	OPENSSL_cleanse(retained, sizeof(retained));
 	return ret;
 }
