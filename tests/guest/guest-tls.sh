@@ -38,6 +38,8 @@ wait_ctrl() {
 	return 1
 }
 no_ctrl() { ! ctrl_of >/dev/null; }
+# in_keyring: the .nvme keyring holds a PSK with the identity the host offers.
+in_keyring() { keyctl show %:.nvme 2>/dev/null | grep -q "psk: NVMe0R01 $HOSTNQN $TNQN"; }
 fio_verify() {
 	fio --ioengine=libaio --direct=1 --rw=randwrite --iodepth=16 --numjobs=2 --size=2M \
 		--offset_increment=2M --verify=crc32c --verify_fatal=1 --do_verify=1 \
@@ -86,17 +88,7 @@ t "a plain (non-TLS) connect to the secure_channel listener fails" [ $rc -ne 0 ]
 t "  and leaves no controller" no_ctrl
 tg "  nvemud refused it in the TLS handshake" "TLS handshake failed" $LOG
 
-nvme-tls check-tls-key --insert -n "$HOSTNQN" -c "$TNQN" -d "$OTHERPSK" -I 0 >$OUT 2>&1
-# in_keyring: the .nvme keyring holds a PSK with the identity the host offers.
-in_keyring() { keyctl show %:.nvme 2>/dev/null | grep -q "psk: NVMe0R01 $HOSTNQN $TNQN"; }
-t "a wrong PSK inserted into the .nvme keyring (identity NVMe0R01 <hostnqn> <subnqn>)" in_keyring
-nvme-tls connect $TADDR -n $TNQN --hostnqn="$HOSTNQN" --hostid="$HOSTID" --tls >$OUT 2>&1
-rc=$?
-sleep 1
-t "connect --tls with the wrong PSK fails" [ $rc -ne 0 ]
-t "  and leaves no controller" no_ctrl
-keyctl show %:.nvme 2>&1 | diag
-# Replace it: the right PSK under the same identity.
+# The right PSK first.
 nvme-tls check-tls-key --insert -n "$HOSTNQN" -c "$TNQN" -d "$PSK" -I 0 >$OUT 2>&1
 t "the right PSK inserted into the .nvme keyring" in_keyring
 # What libnvme derived, for the record (a test key made for this run).
@@ -112,6 +104,16 @@ t "fio verify over TLS" fio_verify "$DEV"
 nvme disconnect -n $TNQN >/dev/null 2>&1
 sleep 1
 t "disconnect" no_ctrl
+
+# Then another PSK under the same identity (libnvme revokes the old key).
+nvme-tls check-tls-key --insert -n "$HOSTNQN" -c "$TNQN" -d "$OTHERPSK" -I 0 >$OUT 2>&1
+t "a wrong PSK inserted into the .nvme keyring (identity NVMe0R01 <hostnqn> <subnqn>)" in_keyring
+nvme-tls connect $TADDR -n $TNQN --hostnqn="$HOSTNQN" --hostid="$HOSTID" --tls >$OUT 2>&1
+rc=$?
+sleep 1
+t "connect --tls with the wrong PSK fails" [ $rc -ne 0 ]
+t "  and leaves no controller" no_ctrl
+keyctl show %:.nvme 2>&1 | diag
 echo "# tlshd:"
 tail -n 10 /tmp/tlshd.log | diag
 t "nvemud still answers" alive
