@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential meson ninja-build pkg-config python3 clang libclang-rt-14-dev \
 libnvme-dev libdbus-1-dev libjson-c-dev libjansson-dev liburing-dev libisal-dev uuid-dev libblkid-dev \
-libcmocka-dev nvme-cli valgrind \
+libcmocka-dev libssl-dev nvme-cli valgrind \
 qemu-system-x86 qemu-utils cpio kmod fio busybox-static debootstrap fdisk xz-utils \
 scdoc man-db debhelper dpkg-dev fakeroot lintian \
 librbd-dev librados-dev ceph-mon ceph-osd ceph-mgr ceph-common"

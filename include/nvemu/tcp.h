@@ -122,6 +122,12 @@ struct nvemu_tcp_target_params {
 	/* A socket that has not finished ICReq and Connect by then is closed; 0: 10 s. */
 	unsigned connect_timeout_ms;
 	/*
+	 * A queue whose host must authenticate (DH-HMAC-CHAP) and has not
+	 * done so this long after its Connect is closed; Keep Alive starts
+	 * after the admin queue authenticated. 0: 30 s.
+	 */
+	unsigned auth_timeout_ms;
+	/*
 	 * A command waiting for H2CData longer than this ends the connection
 	 * (C2HTermReq); 0: 30 s.
 	 */
@@ -177,6 +183,45 @@ int nvemu_tcp_set_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys
 bool nvemu_tcp_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s);
 int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 		       struct nvemu_error *err);
+struct nvemu_tcp_host_params {
+	/*
+	 * DH-HMAC-CHAP secret ("DHHC-1:xx:...:") the host authenticates with:
+	 * every queue of the host must then authenticate before any other
+	 * command. NULL: no in-band authentication.
+	 */
+	const char *dhchap_key;
+	/* Secret the controller proves itself with when the host asks (bidirectional). */
+	const char *dhchap_ctrlr_key;
+	/* Names the control plane knows the secrets by, kept for nvemu_tcp_get_host_auth. */
+	const char *dhchap_key_name;
+	const char *dhchap_ctrlr_key_name;
+	/*
+	 * TLS PSK in the interchange format ("NVMeTLSkey-1:01:...:"): the host
+	 * may reach the subsystem through secure_channel listeners with the
+	 * identity "NVMe0R0h <hostnqn> <subnqn>". psk_name as the names above.
+	 */
+	const char *psk;
+	const char *psk_name;
+};
+
+/* As nvemu_tcp_add_host, with authentication (hp NULL: none). */
+int nvemu_tcp_add_host_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
+			  const struct nvemu_tcp_host_params *hp, struct nvemu_error *err);
+/* The key names the idx-th allowed host was added with (NULL: none); -ENOENT past the end. */
+int nvemu_tcp_get_host_auth(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
+			    const char **key_name, const char **ctrlr_key_name);
+/*
+ * DH-HMAC-CHAP: the hashes (bit n: hash ID n, 1 SHA-256 .. 3 SHA-512) and DH
+ * groups (bit n: group ID n, 0 null, 1 ffdhe2048 .. 5 ffdhe8192) the target
+ * may choose from what a host offers; it picks the strongest of each. Both
+ * default to all. Applies to transactions that start afterwards.
+ */
+int nvemu_tcp_set_dhchap(struct nvemu_tcp_target *t, uint8_t digests, uint8_t dhgroups,
+			 struct nvemu_error *err);
+void nvemu_tcp_get_dhchap(struct nvemu_tcp_target *t, uint8_t *digests, uint8_t *dhgroups);
+/* The PSK name the idx-th allowed host was added with, NULL if none. */
+const char *nvemu_tcp_get_host_psk(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+				   unsigned idx);
 /* Also ends that host's live associations with s (as SPDK does). */
 int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 			  struct nvemu_error *err);
@@ -190,6 +235,7 @@ struct nvemu_tcp_listener_info {
 	char trsvcid[32]; /* the bound port: "0" given at add time reads back the real one */
 	uint8_t adrfam;	  /* NVMF_ADDR_FAMILY_IP4 / IP6 */
 	uint16_t port_id; /* the subsystem's NVMe port (Discovery Log PORTID) */
+	bool secure_channel;
 };
 
 /*
@@ -198,6 +244,14 @@ struct nvemu_tcp_listener_info {
  */
 int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *traddr,
 			   const char *trsvcid, uint8_t adrfam, struct nvemu_error *err);
+/*
+ * With secure_channel, every connection to that address must first complete
+ * a TLS 1.3 handshake with a host's PSK (nvemu_tcp_host_params.psk); an
+ * address is either secure for all its subsystems or for none.
+ */
+int nvemu_tcp_add_listener_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			      const char *traddr, const char *trsvcid, uint8_t adrfam,
+			      bool secure_channel, struct nvemu_error *err);
 /* Ends the associations made through it and removes the TCP port. */
 int nvemu_tcp_remove_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
 			      const char *traddr, const char *trsvcid, uint8_t adrfam,

@@ -111,10 +111,16 @@ static void save_tcp_access(struct nvemud *d, struct nvemu_subsys *s, json_t *ca
 					       "nvmf_subsystem_allow_any_host", "params", "nqn",
 					       nvemu_subsys_nqn(s), "allow_any_host",
 					       nvemu_tcp_allow_any_host(d->tcp, s)));
-	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
-		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
-						       "nvmf_subsystem_add_host", "params", "nqn",
-						       nvemu_subsys_nqn(s), "host", h));
+	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++) {
+		const char *key = NULL, *ckey = NULL;
+
+		nvemu_tcp_get_host_auth(d->tcp, s, i, &key, &ckey);
+		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s, s:s*, s:s*, s:s*}}",
+						       "method", "nvmf_subsystem_add_host", "params",
+						       "nqn", nvemu_subsys_nqn(s), "host", h,
+						       "dhchap_key", key, "dhchap_ctrlr_key", ckey,
+						       "psk", nvemu_tcp_get_host_psk(d->tcp, s, i)));
+	}
 }
 
 /* nvme_mi_endpoint_create calls for every endpoint. */
@@ -314,6 +320,14 @@ json_t *nvemud_save_config_ex(struct nvemud *d, bool secrets)
 
 	/* The PCIe functions first: controllers are opened on them. */
 	call(calls, "emulation_functions_configure", rpc_funcs_save(d));
+	nvemud_keyring_save(d, calls); /* hosts refer to keys by name */
+	{
+		json_t *nc = nvemud_nvmf_config_json(d);
+
+		if (nc)
+			json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
+							       "nvmf_set_config", "params", nc));
+	}
 	save_bdevs(d, calls, secrets);
 	for (unsigned i = 0; i < d->nr_subsys; i++)
 		save_subsys(d, d->subsys[i], calls);

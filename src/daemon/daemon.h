@@ -169,6 +169,8 @@ struct nvemud {
 	char func_dir[NVEMUD_FUNC_DIR_MAX + 1]; /* where their sockets go */
 	LIST_HEAD(, nvemud_rbd) rbds; /* RBD bdevs' creation parameters (rpc-bdev-rbd.c) */
 	LIST_HEAD(, rbd_job) rbd_jobs; /* bdev_rbd_create calls connecting on their threads */
+	struct nvemud_key *keys; /* the keyring (keyring.c), creation order */
+	unsigned nr_keys;
 };
 
 /* pfs PFs with vfs VFs each, sockets in dir; -EBUSY while a controller is open on one. */
@@ -192,6 +194,21 @@ int nvemud_ana_schedule(struct nvemud *d, struct nvemu_subsys *s, uint16_t port_
 			uint32_t grp, enum nvemu_ana_state next, unsigned ms);
 /* Forget pending transitions of nqn/port_id (NULL: all), grp (0: every group). */
 void nvemud_ana_cancel(struct nvemud *d, const char *nqn, uint16_t port_id, uint32_t grp);
+
+/* ---- the keyring (keyring.c) */
+struct nvemud_key {
+	char *name;
+	char *path;
+	char *secret;
+};
+
+/* The secret of the key named name, NULL if none. */
+const char *nvemud_key_secret(struct nvemud *d, const char *name);
+void nvemud_keyring_free(struct nvemud *d);
+/* nvmf_set_config's params when not the defaults (rpc-nvmf.c), else NULL. */
+json_t *nvemud_nvmf_config_json(struct nvemud *d);
+/* keyring_file_add_key calls for save_config. */
+void nvemud_keyring_save(struct nvemud *d, json_t *calls);
 
 /* ---- the instance (instance.c) */
 /* loop may be NULL. */

@@ -94,6 +94,7 @@ void nvemud_free(struct nvemud *d)
 	}
 	nvemud_nvme_free(d);
 	nvemud_rbd_free(d);
+	nvemud_keyring_free(d);
 	free(d->subsys);
 	free(d->bdevs);
 	nvemud_funcs_free(d);

@@ -247,6 +247,8 @@ bool nvemud_tcp_owns_port(struct nvemud *d, struct nvemu_subsys *s, uint16_t por
 		if (listener)
 			*listener = json_pack("{s:s, s:o}", "nqn", nvemu_subsys_nqn(s), "listen_address",
 					      nvemud_tcp_addr_json(li.traddr, li.trsvcid, li.adrfam));
+		if (listener && *listener && li.secure_channel)
+			json_object_set_new(*listener, "secure_channel", json_true());
 		return true;
 	}
 	/* A removed listener's port lingers while its controllers go away. */

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "rpc.h"
+#include "engine/auth.h"
 #include "teardown.h"
 #include <nvemu/tcp.h>
 
@@ -131,7 +132,8 @@ static int nvmf_subsystem_add_listener(struct nvemud *d, json_t *params, json_t 
 
 	if (parse_addr(params, &la, e) || find_subsys(d, params, &s, e))
 		return -1;
-	if (nvemu_tcp_add_listener(d->tcp, s, la.traddr, la.trsvcid, la.adrfam, &nerr)) {
+	if (nvemu_tcp_add_listener_ex(d->tcp, s, la.traddr, la.trsvcid, la.adrfam,
+				      rpc_bool(params, "secure_channel", false), &nerr)) {
 		if (nerr.code == -EADDRINUSE)
 			return rpc_err_set(e, RPC_ERR_BUSY, "listen_address: %s", nerr.msg);
 		if (nerr.code == -EADDRNOTAVAIL)
@@ -173,10 +175,25 @@ static int nvmf_subsystem_add_host(struct nvemud *d, json_t *params, json_t **re
 
 	if (nvemu_nqn_validate(host, &nerr))
 		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "host: %s", nerr.msg);
+	const char *key = rpc_str(params, "dhchap_key"), *ckey = rpc_str(params, "dhchap_ctrlr_key");
+	const char *psk = rpc_str(params, "psk");
+	struct nvemu_tcp_host_params hp = { .dhchap_key_name = key, .dhchap_ctrlr_key_name = ckey,
+					    .psk_name = psk };
+
+	if (key && !(hp.dhchap_key = nvemud_key_secret(d, key)))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "dhchap_key: no key %s in the keyring", key);
+	if (ckey && !(hp.dhchap_ctrlr_key = nvemud_key_secret(d, ckey)))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "dhchap_ctrlr_key: no key %s in the keyring",
+				   ckey);
+	if (psk && !(hp.psk = nvemud_key_secret(d, psk)))
+		return rpc_err_set(e, RPC_ERR_NOT_FOUND, "psk: no key %s in the keyring", psk);
 	if (find_subsys(d, params, &s, e) || expose(d, s, e))
 		return -1;
-	if (nvemu_tcp_add_host(d->tcp, s, host, &nerr))
-		return rpc_err_nvemu(e, &nerr);
+	if (nvemu_tcp_add_host_ex(d->tcp, s, host, &hp, &nerr))
+		return rpc_err_set(e, nerr.code == -EEXIST ? RPC_ERR_EXISTS
+				      : nerr.code == -EINVAL ? RPC_ERR_INVALID_PARAMS
+							     : RPC_ERR_INTERNAL,
+				   "%s", nerr.msg);
 	return 0;
 }
 
@@ -194,6 +211,85 @@ static int nvmf_subsystem_remove_host(struct nvemud *d, json_t *params, json_t *
 	if (nvemu_tcp_remove_host(d->tcp, s, rpc_str(params, "host"), &nerr))
 		return rpc_err_nvemu(e, &nerr);
 	return 0;
+}
+
+/* "sha256,sha512" -> a mask of IDs; -1 names an unknown entry in bad. */
+static int name_mask(const char *list, const char *(*name)(uint8_t), uint8_t first, uint8_t last,
+		     char *bad, size_t badsz)
+{
+	int mask = 0;
+
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		uint8_t id;
+
+		for (id = first; id <= last; id++)
+			if (strlen(name(id)) == n && !strncmp(p, name(id), n))
+				break;
+		if (id > last) {
+			snprintf(bad, badsz, "%.*s", (int)(n > 32 ? 32 : n), p);
+			return -1;
+		}
+		mask |= 1 << id;
+		p += n;
+		if (*p)
+			p++;
+	}
+	return mask;
+}
+
+static int nvmf_set_config(struct nvemud *d, json_t *params, json_t **result, struct rpc_err *e)
+{
+	const char *dg = rpc_str(params, "dhchap_digests"), *gr = rpc_str(params, "dhchap_dhgroups");
+	struct nvemu_error nerr = { 0 };
+	uint8_t digests, groups;
+	char bad[40];
+	int m;
+
+	if (!d->tcp)
+		return rpc_err_set(e, RPC_ERR_STATE, "the TCP target is stopped");
+	nvemu_tcp_get_dhchap(d->tcp, &digests, &groups);
+	if (dg) {
+		m = name_mask(dg, nvemu_auth_hash_name, 1, 3, bad, sizeof(bad));
+		if (m <= 0)
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "dhchap_digests: \"%s\" is not sha256, sha384 or sha512",
+					   m < 0 ? bad : "");
+		digests = (uint8_t)m;
+	}
+	if (gr) {
+		m = name_mask(gr, nvemu_auth_dhgroup_name, 0, 5, bad, sizeof(bad));
+		if (m <= 0)
+			return rpc_err_set(e, RPC_ERR_INVALID_PARAMS,
+					   "dhchap_dhgroups: \"%s\" is not null or ffdhe2048, 3072, "
+					   "4096, 6144, 8192",
+					   m < 0 ? bad : "");
+		groups = (uint8_t)m;
+	}
+	if (nvemu_tcp_set_dhchap(d->tcp, digests, groups, &nerr))
+		return rpc_err_set(e, RPC_ERR_INVALID_PARAMS, "%s", nerr.msg);
+	return 0;
+}
+
+json_t *nvemud_nvmf_config_json(struct nvemud *d)
+{
+	uint8_t digests, groups;
+	char dg[64] = "", gr[128] = "";
+
+	if (!d->tcp)
+		return NULL;
+	nvemu_tcp_get_dhchap(d->tcp, &digests, &groups);
+	if (digests == 0x0e && groups == 0x3f)
+		return NULL;
+	for (uint8_t i = 1; i <= 3; i++)
+		if (digests & (1u << i))
+			snprintf(dg + strlen(dg), sizeof(dg) - strlen(dg), "%s%s", *dg ? "," : "",
+				 nvemu_auth_hash_name(i));
+	for (uint8_t i = 0; i <= 5; i++)
+		if (groups & (1u << i))
+			snprintf(gr + strlen(gr), sizeof(gr) - strlen(gr), "%s%s", *gr ? "," : "",
+				 nvemu_auth_dhgroup_name(i));
+	return json_pack("{s:s, s:s}", "dhchap_digests", dg, "dhchap_dhgroups", gr);
 }
 
 static int nvmf_subsystem_allow_any_host(struct nvemud *d, json_t *params, json_t **result,
@@ -221,7 +317,9 @@ static json_t *listeners_json(struct nvemud *d, struct nvemu_subsys *s, bool wra
 		json_t *a = nvemud_tcp_addr_json(li.traddr, li.trsvcid, li.adrfam);
 
 		if (wrapped)
-			a = json_pack("{s:o, s:i}", "address", a, "port_id", li.port_id);
+			a = json_pack("{s:o, s:b}", "address", a, "secure_channel", li.secure_channel);
+		if (wrapped)
+			json_object_set_new(a, "port_id", json_integer(li.port_id));
 		if (wrapped && nvemu_subsys_ana_reporting(s))
 			json_object_set_new(a, "ana_states", ana_states_json(s, li.port_id));
 		json_array_append_new(arr, a);
@@ -276,8 +374,14 @@ static json_t *subsys_json(struct nvemud *d, struct nvemu_subsys *s)
 	struct nvemu_ns *n;
 	const char *h;
 
-	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++)
-		json_array_append_new(hosts, json_pack("{s:s}", "nqn", h));
+	for (unsigned i = 0; (h = nvemu_tcp_get_host(d->tcp, s, i)); i++) {
+		const char *key = NULL, *ckey = NULL;
+
+		nvemu_tcp_get_host_auth(d->tcp, s, i, &key, &ckey);
+		json_array_append_new(hosts, json_pack("{s:s, s:s*, s:s*, s:s*}", "nqn", h,
+						       "dhchap_key", key, "dhchap_ctrlr_key", ckey,
+						       "psk", nvemu_tcp_get_host_psk(d->tcp, s, i)));
+	}
 	for (unsigned i = 0; (n = nvemu_subsys_ns_at(s, i)); i++) {
 		struct nvemu_ns_info ni;
 
@@ -453,16 +557,25 @@ static int nvmf_ns_remove_host(struct nvemud *d, json_t *params, json_t **result
 		{ "adrfam", RPC_P_STR, false, 1, 8 }
 
 const struct rpc_method rpc_nvmf_methods[] = {
+	{ "nvmf_set_config", nvmf_set_config,
+	  (const struct rpc_param[]){ { "dhchap_digests", RPC_P_STR, false, 1, 64 },
+				      { "dhchap_dhgroups", RPC_P_STR, false, 1, 128 },
+				      { .name = NULL } },
+	  "DH-HMAC-CHAP hashes (sha256,sha384,sha512) and DH groups (null,ffdhe2048..ffdhe8192) the target may choose, comma-separated; it picks the strongest the host offers." },
 	{ "nvmf_subsystem_add_listener", nvmf_subsystem_add_listener,
-	  (const struct rpc_param[]){ P_NQN, P_ADDR, { .name = NULL } },
-	  "Listen for NVMe/TCP hosts on traddr:trsvcid (trsvcid 0: any free port); returns the address." },
+	  (const struct rpc_param[]){ P_NQN, P_ADDR, { "secure_channel", RPC_P_BOOL, false, 0, 1 },
+				      { .name = NULL } },
+	  "Listen for NVMe/TCP hosts on traddr:trsvcid (trsvcid 0: any free port); returns the address. secure_channel: TLS 1.3 with the hosts' PSKs only." },
 	{ "nvmf_subsystem_remove_listener", nvmf_subsystem_remove_listener,
 	  (const struct rpc_param[]){ P_NQN, P_ADDR, { .name = NULL } },
 	  "Stop listening; hosts connected through it are disconnected." },
 	{ "nvmf_subsystem_add_host", nvmf_subsystem_add_host,
 	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
+				      { "dhchap_key", RPC_P_STR, false, 1, 64 },
+				      { "dhchap_ctrlr_key", RPC_P_STR, false, 1, 64 },
+				      { "psk", RPC_P_STR, false, 1, 64 },
 				      { .name = NULL } },
-	  "Allow a host NQN (used when allow_any_host is false)." },
+	  "Allow a host NQN (used when allow_any_host is false); with dhchap_key (a keyring key name) its queues must pass DH-HMAC-CHAP, with dhchap_ctrlr_key the controller proves itself too; with psk (a keyring key, NVMeTLSkey-1) it may use secure_channel listeners." },
 	{ "nvmf_subsystem_remove_host", nvmf_subsystem_remove_host,
 	  (const struct rpc_param[]){ P_NQN, { "host", RPC_P_STR, true, 1, NVEMU_NQN_MAX },
 				      { .name = NULL } },

@@ -92,6 +92,7 @@ static const struct rpc_method *const tables[] = {
 	rpc_emulation_methods,
 	rpc_live_update_methods,
 	rpc_bdev_rbd_methods,
+	rpc_keyring_methods,
 };
 
 const struct rpc_method *rpc_find_method(const char *name)

@@ -117,6 +117,7 @@ void rpc_func_save(struct nvemud *d, struct nvemud_ctrl *c, json_t *p);
 json_t *rpc_funcs_save(struct nvemud *d);
 extern const struct rpc_method rpc_live_update_methods[];
 extern const struct rpc_method rpc_bdev_rbd_methods[];
+extern const struct rpc_method rpc_keyring_methods[];
 
 const struct rpc_method *rpc_find_method(const char *name);
 

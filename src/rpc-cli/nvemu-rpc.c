@@ -354,12 +354,33 @@ static const struct method methods[] = {
 	} },
 	{ "nvmf_subsystem_add_listener",
 	  "Listen for NVMe/TCP hosts (or -j '{\"nqn\":...,\"listen_address\":{...}}' as SPDK)", {
-		NQN_REQ, LISTEN_ADDR } },
+		NQN_REQ, LISTEN_ADDR,
+		{ "secure_channel", P_BOOL, 0, false,
+		  "TLS 1.3 with the hosts' PSKs only (nvmf_subsystem_add_host --psk)" } } },
 	{ "nvmf_subsystem_remove_listener", "Stop an NVMe/TCP listener", { NQN_REQ, LISTEN_ADDR } },
-	{ "nvmf_subsystem_add_host", "Allow a host NQN", {
+	{ "nvmf_subsystem_add_host", "Allow a host NQN, optionally with DH-HMAC-CHAP keys", {
 		NQN_REQ,
 		{ "host", P_STRING, 0, true, "host NQN" },
+		{ "dhchap_key", P_STRING, 0, false,
+		  "keyring key (DHHC-1 secret) the host must authenticate with" },
+		{ "dhchap_ctrlr_key", P_STRING, 0, false,
+		  "keyring key the controller authenticates with (bidirectional)" },
+		{ "psk", P_STRING, 0, false,
+		  "keyring key (NVMeTLSkey-1 PSK) for secure_channel listeners" },
 	} },
+	{ "nvmf_set_config", "DH-HMAC-CHAP hashes and DH groups the target may choose", {
+		{ "dhchap_digests", P_STRING, 0, false, "comma-separated: sha256,sha384,sha512" },
+		{ "dhchap_dhgroups", P_STRING, 0, false,
+		  "comma-separated: null,ffdhe2048,ffdhe3072,ffdhe4096,ffdhe6144,ffdhe8192" },
+	} },
+	{ "keyring_file_add_key", "Add a key read from a file (mode 0600)", {
+		{ "name", P_STRING, 'n', true, "key name" },
+		{ "path", P_STRING, 'p', true, "absolute path of the key file" },
+	} },
+	{ "keyring_file_remove_key", "Remove a key no host uses", {
+		{ "name", P_STRING, 'n', true, "key name" },
+	} },
+	{ "keyring_get_keys", "List the keys (never the secrets)", { { 0 } } },
 	{ "nvmf_subsystem_remove_host", "Remove a host NQN from the allow list and disconnect it", {
 		NQN_REQ,
 		{ "host", P_STRING, 0, true, "host NQN" },

@@ -22,6 +22,12 @@
 # ttyS2 a status line carrying a per-run random tag, so the script's own
 # output cannot fake a result.
 #
+# NVEMU_GUEST_KERNEL=bookworm-backports boots the newest kernel of
+# bookworm-backports instead (6.12: its host has DH-HMAC-CHAP and TLS), fetched
+# through a temporary apt configuration on this machine's own mirror
+# (tools/debian-mirror.sh), with a cache directory of its own: the usual one
+# with "-bpo" appended (or $NVEMU_GUEST_CACHE_BPO).
+#
 # Needs on the host: qemu-system-x86_64, cpio, depmod/modprobe (kmod),
 # apt-get, and the runtime libraries of nvme-cli and fio (apt-get install
 # fio nvme-cli) so that ldd resolves them.
@@ -34,6 +40,7 @@ fi
 build=$(cd "$1" && pwd)
 script=$2
 cache=${NVEMU_GUEST_CACHE:-$build/guest-cache}
+[ -z "${NVEMU_GUEST_KERNEL:-}" ] || cache=${NVEMU_GUEST_CACHE_BPO:-$cache-bpo}
 timeout_s=${NVEMU_GUEST_TIMEOUT:-280}
 mkdir -p "$cache"
 
@@ -68,16 +75,73 @@ copy_with_libs() {
 	done
 }
 
+# The Linux host's TLS needs tlshd (ktls-utils), keyctl and an nvme-cli with
+# --tls and keyring support: none is in bookworm, so they come from trixie,
+# unpacked under /trixie with trixie's libc and run through its dynamic
+# loader (wrappers tlshd, keyctl, nvme-tls in /usr/local/bin).
+add_trixie_tls_tools() {
+	_w=$1/trixie
+	mkdir -p "$_w/lists/partial" "$_w/cache/archives/partial" "$_w/dl"
+	echo "deb $3 trixie main" > "$_w/sources.list"
+	_o="-o Dir::Etc::SourceList=$_w/sources.list -o Dir::Etc::SourceParts=/dev/null
+	    -o Dir::State::Lists=$_w/lists -o Dir::Cache=$_w/cache -o Dir::State::status=/dev/null
+	    -o APT::Sandbox::User=root"
+	# shellcheck disable=SC2086
+	apt-get $_o -qq update >&2
+	# shellcheck disable=SC2086
+	(cd "$_w/dl" && apt-get $_o -qq download libc6 libgcc-s1 ktls-utils nvme-cli libnvme1t64 \
+		keyutils libkeyutils1 libglib2.0-0t64 libgnutls30t64 libnl-3-200 libnl-genl-3-200 \
+		libjson-c5 libffi8 libpcre2-8-0 libmount1 libselinux1 libblkid1 libp11-kit0 \
+		libidn2-0 libunistring5 libtasn1-6 libnettle8t64 libhogweed6t64 libgmp10 libzstd1 \
+		zlib1g libssl3t64 libuuid1 libdbus-1-3 libsystemd0 libcap2 liblz4-1 liblzma5 \
+		libgcrypt20 libgpg-error0 libatomic1 >&2)
+	mkdir -p "$2/trixie" "$2/usr/local/bin"
+	for deb in "$_w"/dl/*.deb; do
+		dpkg -x "$deb" "$2/trixie"
+	done
+	rm -rf "$2/trixie/usr/share"
+	for tool in usr/sbin/tlshd usr/bin/keyctl usr/sbin/nvme; do
+		name=${tool##*/}
+		[ "$name" = nvme ] && name=nvme-tls
+		cat > "$2/usr/local/bin/$name" <<WRAP
+#!/bin/sh
+exec /trixie/usr/lib64/ld-linux-x86-64.so.2 --library-path /trixie/usr/lib/x86_64-linux-gnu /trixie/$tool "\$@"
+WRAP
+		chmod +x "$2/usr/local/bin/$name"
+	done
+}
+
 build_base() {
 	work=$cache/work
 	rm -rf "$work"
 	mkdir -p "$work/dl" "$work/ext" "$work/root"
-	kpkg=$(apt-cache depends linux-image-amd64 |
+	kapt=""
+	extra_mods=""
+	case ${NVEMU_GUEST_KERNEL:-} in
+	"") ;;
+	bookworm-backports)
+		mirror=$("$(dirname "$0")/../../tools/debian-mirror.sh")
+		mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
+		echo "deb $mirror bookworm-backports main" > "$work/apt/sources.list"
+		kapt="-o Dir::Etc::SourceList=$work/apt/sources.list -o Dir::Etc::SourceParts=/dev/null
+		      -o Dir::State::Lists=$work/apt/lists -o Dir::Cache=$work/apt/cache
+		      -o APT::Sandbox::User=root"
+		# shellcheck disable=SC2086
+		apt-get $kapt -qq update >&2
+		# The host's DH-HMAC-CHAP and TLS needs (built in or modules).
+		extra_mods="nvme-auth dh_generic hmac sha256_generic sha512_generic tls"
+		;;
+	*) echo "run-guest: NVEMU_GUEST_KERNEL=$NVEMU_GUEST_KERNEL: unknown" >&2; return 1 ;;
+	esac
+	# shellcheck disable=SC2086
+	kpkg=$(apt-cache $kapt depends linux-image-amd64 |
 		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
 	[ -n "$kpkg" ] || { echo "run-guest: no kernel package found" >&2; return 1; }
 	kver=${kpkg#linux-image-}
 	echo "run-guest: building the base image ($kpkg) in $cache" >&2
-	(cd "$work/dl" && apt-get download "$kpkg" busybox-static nvme-cli fio >&2)
+	# shellcheck disable=SC2086
+	(cd "$work/dl" && apt-get $kapt download "$kpkg" >&2 &&
+		apt-get download busybox-static nvme-cli fio >&2)
 	for deb in "$work"/dl/*.deb; do
 		dpkg -x "$deb" "$work/ext"
 	done
@@ -97,7 +161,7 @@ build_base() {
 
 	# Modules in load order (modprobe resolves the dependencies).
 	: > "$root/etc/modules.order"
-	for m in nvme-tcp crc32c_generic crc32c-intel; do
+	for m in nvme-tcp crc32c_generic crc32c-intel $extra_mods; do
 		modprobe -d "$work/ext" -S "$kver" --show-depends "$m" 2>/dev/null |
 			awk '$1 == "insmod" { print $2 }' |
 			while read -r ko; do
@@ -111,10 +175,11 @@ build_base() {
 			done
 	done
 	grep -q nvme-tcp "$root/etc/modules.order" || { echo "run-guest: nvme-tcp module not found" >&2; return 1; }
+	[ -z "$kapt" ] || add_trixie_tls_tools "$work" "$root" "$mirror"
 
 	cat > "$root/init" <<'INIT'
 #!/bin/sh
-export PATH=/nvemu/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/nvemu/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin
 export LD_LIBRARY_PATH=/nvemu/lib
 mount -t proc proc /proc
 mount -t sysfs sys /sys

@@ -436,13 +436,18 @@ void tcp_conn_flush(struct tcp_conn *c)
 				iov[n++] = (struct iovec){it->tail + off, it->tail_len - off};
 		}
 		msg.msg_iovlen = n;
-		/*
-		 * Without the lock: other threads may queue PDUs behind these
-		 * or mark c closed, but never free or resend what is queued.
-		 */
-		conn_io_unlock(c, top);
-		r = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-		conn_io_lock(c, top);
+		if (c->ssl) {
+			/* TLS keeps the lock: its record layer is not the plain socket path. */
+			r = tcp_tls_sendv(c, iov, n);
+		} else {
+			/*
+			 * Without the lock: other threads may queue PDUs behind these
+			 * or mark c closed, but never free or resend what is queued.
+			 */
+			conn_io_unlock(c, top);
+			r = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+			conn_io_lock(c, top);
+		}
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -767,6 +772,8 @@ void tcp_conn_free_if_idle(struct tcp_conn *c)
 		free(c->cmds[i]);
 	}
 	tcp_conn_pool_drop(c);
+	nvemu_auth_destroy(c->auth);
+	tcp_tls_free(c);
 	free(c->cmds);
 	free(c->stash);
 	while (!STAILQ_EMPTY(&c->tx_free)) {
@@ -803,6 +810,11 @@ bool tcp_conn_tick_closed(struct tcp_conn *c, uint64_t now)
 	case CONN_LIVE:
 		if (!c->connected && now - c->start_ns > conn_limit) {
 			tcp_conn_close(c, "no Connect in time");
+			return true;
+		}
+		if (c->connected && tcp_conn_unauthenticated(c) &&
+		    now - c->auth_start_ns > (uint64_t)p->auth_timeout_ms * 1000000ull) {
+			tcp_conn_close(c, "not authenticated in time");
 			return true;
 		}
 		if (!c->rx_paused && (c->rx != RX_CH || c->hdr_got) &&
@@ -1352,7 +1364,7 @@ void tcp_cmd_start_data(struct tcp_cmd *cmd)
 		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
 		return;
 	}
-	if ((cmd->req.cmd.opc & 1) && c->state == CONN_LIVE) {
+	if (tcp_sqe_h2c(&cmd->req.cmd) && c->state == CONN_LIVE) {
 		tcp_cmd_start_h2c(cmd);
 		return;
 	}
@@ -1447,6 +1459,14 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 	uint8_t buf[65536];
 
 	c->in_cb++;
+	if (c->ssl && !c->tls_done && c->state != CONN_CLOSED) {
+		int r = tcp_tls_handshake(c);
+
+		if (r < 0)
+			tcp_conn_close(c, "TLS handshake failed");
+		if (r <= 0)
+			goto out;
+	}
 	if ((revents & EPOLLOUT) && c->state != CONN_CLOSED)
 		conn_flush_top(c);
 	if (c->rx_paused && (revents & (EPOLLHUP | EPOLLERR))) {
@@ -1460,8 +1480,8 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 			size_t want, tail;
 			ssize_t r;
 
-			if (dn < RX_DIRECT_MIN)
-				dn = 0;
+			if (dn < RX_DIRECT_MIN || c->ssl)
+				dn = 0; /* TLS: records are decrypted into buf */
 			/*
 			 * The data, then what follows it (digest, next headers) on
 			 * the stack. After a large piece, only about a header's
@@ -1474,13 +1494,17 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 				       : sizeof(buf);
 			iov[1] = (struct iovec){buf, tail};
 			want = dn + iov[1].iov_len;
-			/*
-			 * Without the lock: no other thread parses, frees the
-			 * command whose buffer dst is, or closes the socket.
-			 */
-			conn_io_unlock(c, true);
-			r = recvmsg(fd, &msg, MSG_DONTWAIT);
-			conn_io_lock(c, true);
+			if (c->ssl) {
+				r = tcp_tls_recv(c, buf, sizeof(buf));
+			} else {
+				/*
+				 * Without the lock: no other thread parses, frees the
+				 * command whose buffer dst is, or closes the socket.
+				 */
+				conn_io_unlock(c, true);
+				r = recvmsg(fd, &msg, MSG_DONTWAIT);
+				conn_io_lock(c, true);
+			}
 			if (r > 0) {
 				size_t d = (size_t)r < dn ? (size_t)r : dn;
 
@@ -1494,7 +1518,8 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 				 */
 				c->rx_big = dn >= RX_DIRECT_BIG ||
 					    (c->rx == RX_DATA && c->data_left >= RX_DIRECT_BIG);
-				if ((size_t)r < want)
+				/* TLS hands over one record at a time: read on until it wants more. */
+				if ((size_t)r < want && !c->ssl)
 					break;
 				continue;
 			}
@@ -1509,13 +1534,14 @@ void tcp_conn_event(int fd, uint32_t revents, void *arg)
 			break;
 		}
 	}
-	struct nvemu_tcp_target *t = c->t;
-	bool on_target_loop = c->loop == t->loop;
-
 	/* Sent PDUs may have freed buffer room: resume a paused queue. */
 	tcp_conn_kick(c);
 	if (c->tx_lost && c->state != CONN_CLOSED)
 		tcp_conn_close(c, "a PDU could not be queued (out of memory)");
+out:;
+	struct nvemu_tcp_target *t = c->t;
+	bool on_target_loop = c->loop == t->loop;
+
 	c->in_cb--;
 	if (c->move_to && c->state == CONN_LIVE && !c->in_cb)
 		conn_move(c);

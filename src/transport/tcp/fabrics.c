@@ -20,6 +20,9 @@
 #define STATUS_INVALID_OPCODE (NVEMU_SC_GENERIC(NVME_SC_INVALID_OPCODE) | NVEMU_DNR)
 #define STATUS_SGL_LEN	      (NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_DATA) | NVEMU_DNR)
 #define STATUS_CONNECT_PARAM  (NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_PARAM) | NVEMU_DNR)
+#define STATUS_AUTH_REQUIRED  (NVEMU_SC_CMD(NVME_SC_AUTH_REQUIRED) | NVEMU_DNR)
+/* Connect response DW0: the host must authenticate the queue (ATR). */
+#define CONNECT_AUTHREQ_ATR (1u << 17)
 
 static void tcp_reset(struct nvemu_ctrl *ctrl);
 static void tcp_kato_expired(struct nvemu_ctrl *ctrl);
@@ -154,6 +157,15 @@ bool tcp_assoc_tick(struct tcp_assoc *a, uint64_t now)
 {
 	if (a->dead || !a->ctrl)
 		return false;
+	/*
+	 * Keep Alive starts once the admin queue is authenticated: a host's
+	 * first DH-HMAC-CHAP transaction may take longer than KATO (its crypto
+	 * is set up then); auth_timeout_ms bounds that phase instead.
+	 */
+	if (a->admin && tcp_conn_unauthenticated(a->admin)) {
+		nvemu_ctrl_keep_alive(a->ctrl);
+		return false;
+	}
 	return nvemu_ctrl_check_keep_alive(a->ctrl, now);
 }
 
@@ -180,14 +192,17 @@ void tcp_conn_detach(struct tcp_conn *c)
 
 /* ---- helpers */
 
+static const struct tcp_host *find_host(const struct tcp_subsys *ts, const char *hostnqn)
+{
+	for (unsigned i = 0; i < ts->nr_hosts; i++)
+		if (!strcmp(ts->hosts[i].nqn, hostnqn))
+			return &ts->hosts[i];
+	return NULL;
+}
+
 static bool host_allowed(const struct tcp_subsys *ts, const char *hostnqn)
 {
-	if (ts->allow_any)
-		return true;
-	for (unsigned i = 0; i < ts->nr_hosts; i++)
-		if (!strcmp(ts->hosts[i], hostnqn))
-			return true;
-	return false;
+	return ts->allow_any || find_host(ts, hostnqn);
 }
 
 void tcp_escape(char *dst, size_t dstsz, const char *src, size_t srclen)
@@ -344,9 +359,10 @@ static void connect_admin(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	c->log_qid = 0;
 	c->connected = true;
 	c->sqflow_off = cattr & (1u << 2);
-	tcp_log_conn(c, NVEMU_TCP_LOG_INFO, "%s: host %s connected to %s: controller %u, KATO %u ms",
-		c->peer, hostnqn, nvemu_subsys_nqn(ts->s), cntlid, kato);
-	tcp_cmd_respond(cmd, 0, cntlid, 0);
+	tcp_log_conn(c, NVEMU_TCP_LOG_INFO, "%s: host %s connected to %s: controller %u, KATO %u ms%s",
+		c->peer, hostnqn, nvemu_subsys_nqn(ts->s), cntlid, kato,
+		c->auth ? ", authentication required" : "");
+	tcp_cmd_respond(cmd, 0, cntlid | (c->auth ? CONNECT_AUTHREQ_ATR : 0), 0);
 }
 
 static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
@@ -404,7 +420,7 @@ static void connect_io(struct tcp_cmd *cmd, struct tcp_subsys *ts,
 	c->log_qid = qid;
 	c->connected = true;
 	c->sqflow_off = cattr & (1u << 2);
-	tcp_cmd_respond(cmd, 0, cntlid, 0);
+	tcp_cmd_respond(cmd, 0, cntlid | (c->auth ? CONNECT_AUTHREQ_ATR : 0), 0);
 	/* Its reactor takes the queue over once this event is done (conn.c). */
 	if (c->t->ops && c->t->ops->queue_loop && c->fd >= 0 && !c->queue_loop) {
 		c->queue_loop = c->t->ops->queue_loop(c->t->loop, ctrl, qid);
@@ -497,6 +513,37 @@ static struct tcp_subsys *connect_subsys(struct tcp_cmd *cmd, const char *subnqn
 	return ts;
 }
 
+/*
+ * A host with a secret authenticates every queue: its transaction state is
+ * made now, and the Connect response asks for it. Non-zero: refused.
+ */
+static int connect_auth(struct tcp_cmd *cmd, const struct tcp_subsys *ts, const char *hostnqn,
+			const char *subnqn)
+{
+	struct tcp_conn *c = cmd->conn;
+	const struct tcp_host *h = find_host(ts, hostnqn);
+	struct nvemu_auth_params ap = {
+		.hostnqn = hostnqn,
+		.subnqn = subnqn,
+		.digests = c->t->dhchap_digests,
+		.dhgroups = c->t->dhchap_dhgroups,
+	};
+
+	nvemu_auth_destroy(c->auth);
+	c->auth = NULL;
+	if (!h || !h->key.len)
+		return 0;
+	ap.host_key = &h->key;
+	ap.ctrl_key = h->ctrl_key.len ? &h->ctrl_key : NULL;
+	c->auth = nvemu_auth_create(&ap);
+	if (!c->auth) {
+		tcp_cmd_respond(cmd, NVEMU_SC_GENERIC(NVME_SC_INTERNAL), 0, 0);
+		return -ENOMEM;
+	}
+	c->auth_start_ns = nvemu_now_ns();
+	return 0;
+}
+
 static void fabrics_connect(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
@@ -530,12 +577,25 @@ static void fabrics_connect(struct tcp_cmd *cmd)
 		return;
 	copy_nqn(subnqn, d->subsysnqn);
 	copy_nqn(hostnqn, d->hostnqn);
+	/* Over TLS, the PSK identity said who the host is and where it goes. */
+	if (c->ssl && (!c->tls_hostnqn || strcmp(hostnqn, c->tls_hostnqn) ||
+		       (strcmp(subnqn, c->tls_subnqn) && strcmp(subnqn, NVME_DISC_SUBSYS_NAME)))) {
+		tcp_log(c->t, NVEMU_TCP_LOG_WARN,
+			"%s: Connect as %s to %s refused: the TLS PSK identity is another host's "
+			"or subsystem's",
+			c->peer, hostnqn, subnqn);
+		tcp_cmd_respond(cmd, NVEMU_SC_CMD(NVME_SC_CONNECT_INVALID_HOST) | NVEMU_DNR,
+				IPO_DATA(hostnqn), 0);
+		return;
+	}
 	if (!strcmp(subnqn, NVME_DISC_SUBSYS_NAME)) {
 		connect_discovery(cmd, qid, sqsize, cattr, sqe->cdw12);
 		return;
 	}
 	ts = connect_subsys(cmd, subnqn, hostnqn, &sl);
 	if (!ts)
+		return;
+	if (connect_auth(cmd, ts, hostnqn, subnqn))
 		return;
 	if (!qid)
 		connect_admin(cmd, ts, sl, d, hostnqn, sqsize, cattr, sqe->cdw12);
@@ -603,6 +663,48 @@ bad:
 	tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
 }
 
+/* ---- AUTH_Send / AUTH_Receive (DH-HMAC-CHAP, engine/auth.c) */
+
+static void fabrics_auth(struct tcp_cmd *cmd, bool send)
+{
+	struct tcp_conn *c = cmd->conn;
+	uint32_t dw10 = cmd->req.cmd.cdw10;
+	bool was_busy;
+	uint16_t status;
+	size_t len = 0;
+
+	if (!c->auth) {
+		/* No secret for this host: nothing to authenticate. */
+		tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+		return;
+	}
+	if (dw10 >> 24 != NVEMU_AUTH_SECP || ((dw10 >> 8) & 0xff) != NVEMU_AUTH_SPSP0 ||
+	    ((dw10 >> 16) & 0xff) != NVEMU_AUTH_SPSP1) {
+		tcp_cmd_respond(cmd, STATUS_INVALID_FIELD, 0, 0);
+		return;
+	}
+	was_busy = nvemu_auth_busy(c->auth);
+	if (c->assoc && c->assoc->ctrl)
+		nvemu_ctrl_keep_alive(c->assoc->ctrl);
+	if (send) {
+		status = nvemu_auth_send(c->auth, cmd->buf, cmd->len);
+		tcp_cmd_respond(cmd, status, 0, 0);
+	} else {
+		status = nvemu_auth_receive(c->auth, cmd->buf, cmd->len, &len);
+		tcp_cmd_complete_read(cmd, status ? 0 : (uint32_t)len, status, 0, 0);
+	}
+	if (was_busy && !nvemu_auth_busy(c->auth) && nvemu_auth_result(c->auth) == NVEMU_AUTH_OK)
+		tcp_log(c->t, NVEMU_TCP_LOG_INFO, "%s: queue %u authenticated (DH-HMAC-CHAP %s, %s)",
+			c->peer, tcp_conn_qid(c),
+			nvemu_auth_hash_name(nvemu_auth_hash(c->auth)),
+			nvemu_auth_dhgroup_name(nvemu_auth_dhgroup(c->auth)));
+	else if (nvemu_auth_result(c->auth) == NVEMU_AUTH_FAILED && !nvemu_auth_busy(c->auth) &&
+		 nvemu_auth_fail_reason(c->auth))
+		tcp_log(c->t, NVEMU_TCP_LOG_WARN,
+			"%s: queue %u: DH-HMAC-CHAP authentication failed (reason %#x)", c->peer,
+			tcp_conn_qid(c), nvemu_auth_fail_reason(c->auth));
+}
+
 static void fabrics_cmd(struct tcp_cmd *cmd)
 {
 	struct tcp_conn *c = cmd->conn;
@@ -617,6 +719,10 @@ static void fabrics_cmd(struct tcp_cmd *cmd)
 		return;
 	}
 	switch (fctype) {
+	case nvme_fabrics_type_auth_send:
+	case nvme_fabrics_type_auth_receive:
+		fabrics_auth(cmd, fctype == nvme_fabrics_type_auth_send);
+		return;
 	case nvme_fabrics_type_property_get:
 	case nvme_fabrics_type_property_set:
 		if (tcp_conn_qid(c)) {
@@ -722,14 +828,16 @@ static void disc_log(struct tcp_cmd *cmd)
 			e->trtype = NVMF_TRTYPE_TCP;
 			e->adrfam = l->adrfam;
 			e->subtype = NVME_NQN_NVME;
-			e->treq = NVMF_TREQ_NOT_REQUIRED | NVMF_TREQ_DISABLE_SQFLOW;
+			e->treq = (l->secure ? NVMF_TREQ_REQUIRED : NVMF_TREQ_NOT_REQUIRED) |
+				  NVMF_TREQ_DISABLE_SQFLOW;
 			e->portid = htole16(ts->ls[j].port_id);
 			e->cntlid = htole16(0xffff);
 			e->asqsz = htole16(TCP_ADMIN_DEPTH);
 			snprintf(e->trsvcid, sizeof(e->trsvcid), "%s", l->trsvcid);
 			snprintf(e->subnqn, sizeof(e->subnqn), "%s", nvemu_subsys_nqn(ts->s));
 			snprintf(e->traddr, sizeof(e->traddr), "%s", l->traddr);
-			e->tsas.tcp.sectype = NVMF_TCP_SECTYPE_NONE;
+			e->tsas.tcp.sectype =
+				l->secure ? NVMF_TCP_SECTYPE_TLS13 : NVMF_TCP_SECTYPE_NONE;
 		}
 	}
 	memset(cmd->buf, 0, len);
@@ -892,10 +1000,18 @@ static int64_t cmd_xfer_len(struct tcp_cmd *cmd, int64_t *max)
 	uint32_t numd;
 
 	*max = TCP_MAX_DATA;
-	if (sqe->opc == FABRICS_OPC)
-		return (sqe->nsid & 0xff) == nvme_fabrics_type_connect
-			       ? (int64_t)sizeof(struct nvmf_connect_data)
-			       : 0;
+	if (sqe->opc == FABRICS_OPC) {
+		switch (sqe->nsid & 0xff) {
+		case nvme_fabrics_type_connect:
+			return (int64_t)sizeof(struct nvmf_connect_data);
+		case nvme_fabrics_type_auth_send:
+		case nvme_fabrics_type_auth_receive:
+			*max = NVEMU_AUTH_MSG_MAX; /* TL / AL */
+			return sqe->cdw11;
+		default:
+			return 0;
+		}
+	}
 	if (c->disc) {
 		switch (sqe->opc) {
 		case nvme_admin_identify:
@@ -930,6 +1046,8 @@ uint16_t tcp_cmd_check(struct tcp_cmd *cmd, uint32_t inline_len)
 		case nvme_fabrics_type_property_get:
 		case nvme_fabrics_type_property_set:
 		case nvme_fabrics_type_disconnect:
+		case nvme_fabrics_type_auth_send:
+		case nvme_fabrics_type_auth_receive:
 			break;
 		default:
 			return STATUS_INVALID_OPCODE;
@@ -938,6 +1056,15 @@ uint16_t tcp_cmd_check(struct tcp_cmd *cmd, uint32_t inline_len)
 	if (!c->connected &&
 	    (sqe->opc != FABRICS_OPC || (sqe->nsid & 0xff) != nvme_fabrics_type_connect))
 		return STATUS_SEQ_ERROR;
+	/* Refused before any data moves: no R2T for a queue that has not authenticated. */
+	if (c->connected && tcp_conn_unauthenticated(c)) {
+		uint8_t fctype = sqe->nsid & 0xff;
+
+		if (sqe->opc != FABRICS_OPC || (fctype != nvme_fabrics_type_auth_send &&
+						 fctype != nvme_fabrics_type_auth_receive &&
+						 fctype != nvme_fabrics_type_disconnect))
+			return STATUS_AUTH_REQUIRED;
+	}
 	/* Fabrics data pointers are SGLs: PRPs (00b) and the reserved 11b are not. */
 	if (psdt == 0 || psdt == 3)
 		return STATUS_INVALID_FIELD;
@@ -946,7 +1073,7 @@ uint16_t tcp_cmd_check(struct tcp_cmd *cmd, uint32_t inline_len)
 			return NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_TYPE) | NVEMU_DNR;
 		if (sqe->dptr1)
 			return NVEMU_SC_GENERIC(NVME_SC_SGL_INVALID_OFFSET) | NVEMU_DNR;
-		if (sgl_len != inline_len || !(sqe->opc & 1))
+		if (sgl_len != inline_len || !tcp_sqe_h2c(sqe))
 			return STATUS_SGL_LEN;
 	} else if (type == TCP_SGL_INCAPSULE && sgl_len) {
 		/* In-capsule data described but none sent. */

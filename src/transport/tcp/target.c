@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "tcp-internal.h"
 
 #define TICK_NS 100000000ull
@@ -192,6 +194,8 @@ int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p, struct nvem
 		t->p.pdu_timeout_ms = 10000;
 	if (!t->p.connect_timeout_ms)
 		t->p.connect_timeout_ms = 10000;
+	if (!t->p.auth_timeout_ms)
+		t->p.auth_timeout_ms = 30000;
 	if (!t->p.data_timeout_ms)
 		t->p.data_timeout_ms = 30000;
 	if (!t->p.queue_buf_max)
@@ -241,6 +245,8 @@ int nvemu_tcp_target_create(const struct nvemu_tcp_target_params *p, struct nvem
 		t->loop = l;
 	}
 	t->genctr = 1;
+	t->dhchap_digests = 0x0e;
+	t->dhchap_dhgroups = 0x3f;
 	t->next_tick_ns = nvemu_now_ns() + TICK_NS;
 	*out = t;
 	return 0;
@@ -314,10 +320,19 @@ again:
 	}
 }
 
+static void host_free(struct tcp_host *h)
+{
+	free(h->nqn);
+	free(h->key_name);
+	free(h->ctrl_key_name);
+	free(h->psk_name);
+	OPENSSL_cleanse(h, sizeof(*h));
+}
+
 static void subsys_free(struct tcp_subsys *ts)
 {
 	for (unsigned i = 0; i < ts->nr_hosts; i++)
-		free(ts->hosts[i]);
+		host_free(&ts->hosts[i]);
 	free(ts->hosts);
 	free(ts->ls);
 	free(ts->dead_ports);
@@ -352,6 +367,7 @@ void nvemu_tcp_target_destroy(struct nvemu_tcp_target *t)
 	}
 	free(t->subs);
 	free(t->lst);
+	tcp_tls_ctx_free(t);
 	free(t);
 }
 
@@ -513,8 +529,25 @@ bool nvemu_tcp_allow_any_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s
 int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
 		       struct nvemu_error *err)
 {
+	return nvemu_tcp_add_host_ex(t, s, hostnqn, NULL, err);
+}
+
+static char *dup_opt(const char *s, bool *oom)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*oom = true;
+	return d;
+}
+
+int nvemu_tcp_add_host_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *hostnqn,
+			  const struct nvemu_tcp_host_params *hp, struct nvemu_error *err)
+{
 	struct tcp_subsys *ts = tcp_find_subsys(t, s);
-	char **hosts, *dup;
+	struct tcp_host h = {0}, *hosts;
+	struct nvemu_error kerr;
+	bool oom = false;
 	int ret;
 
 	if (!ts)
@@ -523,17 +556,37 @@ int nvemu_tcp_add_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < ts->nr_hosts; i++)
-		if (!strcmp(ts->hosts[i], hostnqn))
+		if (!strcmp(ts->hosts[i].nqn, hostnqn))
 			return nvemu_error_set(err, -EEXIST, "host: %s is already allowed",
 					       hostnqn);
-	hosts = realloc(ts->hosts, (ts->nr_hosts + 1) * sizeof(*hosts));
-	if (!hosts)
+	if (hp && hp->dhchap_ctrlr_key && !hp->dhchap_key)
+		return nvemu_error_set(err, -EINVAL,
+				       "dhchap_ctrlr_key: needs dhchap_key (the controller "
+				       "authenticates itself only to a host that authenticated)");
+	if (hp && hp->dhchap_key && nvemu_dhchap_key_parse(hp->dhchap_key, &h.key, &kerr))
+		return nvemu_error_set(err, -EINVAL, "dhchap_key: %s", kerr.msg);
+	if (hp && hp->dhchap_ctrlr_key &&
+	    nvemu_dhchap_key_parse(hp->dhchap_ctrlr_key, &h.ctrl_key, &kerr)) {
+		OPENSSL_cleanse(&h, sizeof(h));
+		return nvemu_error_set(err, -EINVAL, "dhchap_ctrlr_key: %s", kerr.msg);
+	}
+	if (hp && hp->psk && tcp_psk_parse(hp->psk, &h.psk, &kerr)) {
+		OPENSSL_cleanse(&h, sizeof(h));
+		return nvemu_error_set(err, -EINVAL, "psk: %s", kerr.msg);
+	}
+	h.nqn = dup_opt(hostnqn, &oom);
+	if (hp) {
+		h.psk_name = dup_opt(hp->psk_name, &oom);
+		h.key_name = dup_opt(hp->dhchap_key_name, &oom);
+		h.ctrl_key_name = dup_opt(hp->dhchap_ctrlr_key_name, &oom);
+	}
+	hosts = oom ? NULL : realloc(ts->hosts, (ts->nr_hosts + 1) * sizeof(*hosts));
+	if (!hosts) {
+		host_free(&h);
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
+	}
 	ts->hosts = hosts;
-	dup = strdup(hostnqn);
-	if (!dup)
-		return nvemu_error_set(err, -ENOMEM, "out of memory");
-	ts->hosts[ts->nr_hosts++] = dup;
+	ts->hosts[ts->nr_hosts++] = h;
 	tcp_disc_log_changed(t);
 	return 0;
 }
@@ -559,10 +612,11 @@ int nvemu_tcp_remove_host(struct nvemu_tcp_target *t, struct nvemu_subsys *s, co
 	if (!ts)
 		return nvemu_error_set(err, -ENOENT, "subsystem is not exposed over TCP");
 	for (unsigned i = 0; i < ts->nr_hosts; i++) {
-		if (strcmp(ts->hosts[i], hostnqn))
+		if (strcmp(ts->hosts[i].nqn, hostnqn))
 			continue;
-		free(ts->hosts[i]);
-		memmove(&ts->hosts[i], &ts->hosts[i + 1], (ts->nr_hosts - i - 1) * sizeof(char *));
+		host_free(&ts->hosts[i]);
+		memmove(&ts->hosts[i], &ts->hosts[i + 1],
+			(ts->nr_hosts - i - 1) * sizeof(ts->hosts[0]));
 		ts->nr_hosts--;
 		drop_host_assocs(t, ts, hostnqn);
 		tcp_disc_log_changed(t);
@@ -575,7 +629,45 @@ const char *nvemu_tcp_get_host(struct nvemu_tcp_target *t, struct nvemu_subsys *
 {
 	struct tcp_subsys *ts = tcp_find_subsys(t, s);
 
-	return ts && idx < ts->nr_hosts ? ts->hosts[idx] : NULL;
+	return ts && idx < ts->nr_hosts ? ts->hosts[idx].nqn : NULL;
+}
+
+int nvemu_tcp_set_dhchap(struct nvemu_tcp_target *t, uint8_t digests, uint8_t dhgroups,
+			 struct nvemu_error *err)
+{
+	if (!digests || digests & ~0x0eu)
+		return nvemu_error_set(err, -EINVAL, "dhchap_digests: sha256, sha384, sha512");
+	if (!dhgroups || dhgroups & ~0x3fu)
+		return nvemu_error_set(err, -EINVAL, "dhchap_dhgroups: null, ffdhe2048..ffdhe8192");
+	t->dhchap_digests = digests;
+	t->dhchap_dhgroups = dhgroups;
+	return 0;
+}
+
+void nvemu_tcp_get_dhchap(struct nvemu_tcp_target *t, uint8_t *digests, uint8_t *dhgroups)
+{
+	*digests = t->dhchap_digests;
+	*dhgroups = t->dhchap_dhgroups;
+}
+
+const char *nvemu_tcp_get_host_psk(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+				   unsigned idx)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+
+	return ts && idx < ts->nr_hosts ? ts->hosts[idx].psk_name : NULL;
+}
+
+int nvemu_tcp_get_host_auth(struct nvemu_tcp_target *t, struct nvemu_subsys *s, unsigned idx,
+			    const char **key_name, const char **ctrlr_key_name)
+{
+	struct tcp_subsys *ts = tcp_find_subsys(t, s);
+
+	if (!ts || idx >= ts->nr_hosts)
+		return -ENOENT;
+	*key_name = ts->hosts[idx].key_name;
+	*ctrlr_key_name = ts->hosts[idx].ctrl_key_name;
+	return 0;
 }
 
 unsigned nvemu_tcp_nr_assocs(struct nvemu_tcp_target *t, struct nvemu_subsys *s)
@@ -721,6 +813,10 @@ static void accept_cb(int fd, uint32_t revents, void *arg)
 			listener_backoff(l, ENOMEM);
 			return;
 		}
+		if (l->secure && tcp_tls_start(c)) {
+			tcp_conn_close(c, "out of memory for TLS");
+			continue;
+		}
 		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
 		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
@@ -839,6 +935,13 @@ static void listener_defaults(const char **traddr, const char **trsvcid, uint8_t
 int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, const char *traddr,
 			   const char *trsvcid, uint8_t adrfam, struct nvemu_error *err)
 {
+	return nvemu_tcp_add_listener_ex(t, s, traddr, trsvcid, adrfam, false, err);
+}
+
+int nvemu_tcp_add_listener_ex(struct nvemu_tcp_target *t, struct nvemu_subsys *s,
+			      const char *traddr, const char *trsvcid, uint8_t adrfam,
+			      bool secure_channel, struct nvemu_error *err)
+{
 	struct tcp_subsys *ts;
 	struct tcp_sub_listener *ls;
 	struct nvemu_port_params pp;
@@ -865,9 +968,23 @@ int nvemu_tcp_add_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, c
 	if (!ls)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	ts->ls = ls;
+	if (secure_channel) {
+		ret = tcp_tls_ctx_init(t, err);
+		if (ret)
+			return ret;
+	}
 	l = listener_get(t, traddr, trsvcid, adrfam, err);
 	if (!l)
 		return err ? err->code : -EINVAL;
+	if (l->refs == 1) {
+		l->secure = secure_channel;
+	} else if (l->secure != secure_channel) {
+		/* One socket: either every connection speaks TLS or none does. */
+		listener_put(t, l);
+		return nvemu_error_set(err, -EINVAL,
+				       "secure_channel: %s:%s is already a listener %s TLS", traddr,
+				       trsvcid, l->secure ? "with" : "without");
+	}
 	nvemu_port_params_init(&pp, NVEMU_PORT_TCP);
 	snprintf(pp.tcp.traddr, sizeof(pp.tcp.traddr), "%s", l->traddr);
 	snprintf(pp.tcp.trsvcid, sizeof(pp.tcp.trsvcid), "%s", l->trsvcid);
@@ -932,5 +1049,6 @@ int nvemu_tcp_get_listener(struct nvemu_tcp_target *t, struct nvemu_subsys *s, u
 	snprintf(out->trsvcid, sizeof(out->trsvcid), "%s", l->trsvcid);
 	out->adrfam = l->adrfam;
 	out->port_id = ts->ls[idx].port_id;
+	out->secure_channel = l->secure;
 	return 0;
 }

@@ -7,7 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
+#include <openssl/ssl.h>
+
+#include "engine/auth.h"
 #include "engine/nvemu-internal.h"
 #include "util/nvme-tcp-pdu.h"
 #include <nvemu/tcp.h>
@@ -34,6 +39,7 @@ struct tcp_conn;
 struct tcp_assoc;
 
 struct tcp_listener {
+	bool secure; /* TLS 1.3 (secure_channel): every connection starts with the handshake */
 	char traddr[64];
 	char trsvcid[32];
 	uint8_t adrfam;
@@ -51,10 +57,29 @@ struct tcp_sub_listener {
 	uint16_t port_id;
 };
 
+#define TCP_PSK_MAX 48
+
+/* A configured TLS PSK (PSK interchange format). */
+struct tcp_psk {
+	uint8_t hash; /* 1: SHA-256, 2: SHA-384 */
+	uint8_t len;  /* 32 or 48; 0: none */
+	uint8_t key[TCP_PSK_MAX];
+};
+
+/* An allowed host; with a DH-HMAC-CHAP secret its queues must authenticate. */
+struct tcp_host {
+	struct tcp_psk psk; /* for secure_channel listeners */
+	char *psk_name;
+	char *nqn;
+	struct nvemu_dhchap_key key;	  /* len 0: none */
+	struct nvemu_dhchap_key ctrl_key; /* len 0: unidirectional only */
+	char *key_name, *ctrl_key_name;	  /* the control plane's names for them */
+};
+
 struct tcp_subsys {
 	struct nvemu_subsys *s;
 	bool allow_any;
-	char **hosts;
+	struct tcp_host *hosts;
 	unsigned nr_hosts;
 	struct tcp_sub_listener *ls;
 	unsigned nr_ls;
@@ -174,6 +199,19 @@ struct tcp_conn {
 	size_t tx_bytes;    /* bytes queued for transmission */
 	bool tx_lost;	    /* a PDU could not be queued: the connection must end */
 
+	/*
+	 * In-band authentication (DH-HMAC-CHAP): set at Connect when the host
+	 * has a secret; until a transaction succeeds only Connect, AUTH_Send,
+	 * AUTH_Receive and Disconnect run, for connect_timeout_ms at most.
+	 */
+	struct nvemu_auth *auth;
+	uint64_t auth_start_ns;
+
+	/* TLS (tls.c), on a secure_channel listener: the identity names who may Connect. */
+	SSL *ssl;
+	bool tls_done;
+	char *tls_hostnqn, *tls_subnqn;
+
 	/* queue */
 	bool connected;
 	bool disc;
@@ -235,6 +273,8 @@ struct nvemu_tcp_target {
 	unsigned nr_subs;
 	struct tcp_listener **lst;
 	unsigned nr_lst;
+	SSL_CTX *tls_ctx; /* made with the first secure_channel listener */
+	uint8_t dhchap_digests, dhchap_dhgroups; /* masks of IDs the target may choose */
 
 	LIST_HEAD(, tcp_conn) conns;
 	LIST_HEAD(, tcp_assoc) assocs;
@@ -255,6 +295,20 @@ void tcp_log_assoc(struct tcp_assoc *a, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 struct tcp_subsys *tcp_find_subsys(struct nvemu_tcp_target *t, const struct nvemu_subsys *s);
 void tcp_fd_mod(struct tcp_conn *c, uint32_t events);
+
+/* Whether the command's data moves host to controller (Fabrics: by FCTYPE). */
+static inline bool tcp_sqe_h2c(const struct nvemu_sqe *sqe)
+{
+	if (sqe->opc == nvme_admin_fabrics)
+		return (sqe->nsid & 3) == 1;
+	return sqe->opc & 1;
+}
+
+/* The queue must authenticate and has not (yet, or its last transaction failed). */
+static inline bool tcp_conn_unauthenticated(const struct tcp_conn *c)
+{
+	return c->auth && nvemu_auth_result(c->auth) != NVEMU_AUTH_OK;
+}
 
 /* The queue's ID; 0 (admin) before Connect. */
 static inline uint16_t tcp_conn_qid(const struct tcp_conn *c)
@@ -300,6 +354,26 @@ int tcp_conn_set_depth(struct tcp_conn *c, unsigned entries);
 void tcp_cmd_start_data(struct tcp_cmd *cmd);
 /* Start a waiting command and resume reading once the queue has room again. */
 void tcp_conn_kick(struct tcp_conn *c);
+
+/* tls.c */
+int tcp_psk_parse(const char *str, struct tcp_psk *psk, struct nvemu_error *err);
+/* The retained PSK (psk->len bytes) of a configured one for hostnqn. */
+int tcp_psk_retained(const struct tcp_psk *psk, const char *hostnqn, uint8_t *out);
+/* The TLS PSK (psk->len bytes) for a host offering identity (at most 255 bytes). */
+int tcp_psk_tls(const struct tcp_psk *psk, const char *hostnqn, const void *identity,
+		size_t identity_len, uint8_t *out);
+/* A host's PSK identity "NVMe0Rhh <hostnqn> <subnqn>"; NQN buffers NVEMU_NQN_MAX + 1. */
+bool tcp_tls_parse_identity(const unsigned char *id, size_t len, uint8_t *hash, char *hostnqn,
+			    char *subnqn);
+int tcp_tls_ctx_init(struct nvemu_tcp_target *t, struct nvemu_error *err);
+void tcp_tls_ctx_free(struct nvemu_tcp_target *t);
+int tcp_tls_start(struct tcp_conn *c);
+void tcp_tls_free(struct tcp_conn *c);
+/* 1: done, 0: under way (events set), -1: failed (logged). */
+int tcp_tls_handshake(struct tcp_conn *c);
+/* As recv/sendmsg: bytes, 0 at the end, -1 with errno (EAGAIN: try when the socket is ready). */
+ssize_t tcp_tls_recv(struct tcp_conn *c, void *buf, size_t len);
+ssize_t tcp_tls_sendv(struct tcp_conn *c, const struct iovec *iov, size_t n);
 
 /* fabrics.c */
 /*
