@@ -79,8 +79,11 @@ nvme id-ns "$dev" > /tmp/idns 2>&1 && grep -q "^nsze *: *0x20000" /tmp/idns &&
 	ok "Identify Namespace (CNS 0, not forwarded) answered by nvemu" ||
 	{ cat /tmp/idns; nok "Identify Namespace answered by nvemu"; }
 
+# Throttled, so that the writes last about 8 s however fast the machine is: the update
+# must land in the middle of them.
 job="--name=lu --filename=$dev --ioengine=libaio --direct=1 --rw=randwrite --bs=4k
- --iodepth=32 --offset=0 --size=32M --verify=crc32c --verify_fatal=1 --randrepeat=1"
+ --iodepth=32 --offset=0 --size=32M --verify=crc32c --verify_fatal=1 --randrepeat=1
+ --rate_iops=1000"
 # shellcheck disable=SC2086
 fio $job --do_verify=1 --eta=never --output=/tmp/fio1 &
 fpid=$!
