@@ -161,7 +161,10 @@ chroot "$ROOT" sh -c 'DEBIAN_FRONTEND=noninteractive apt-get autoremove --purge 
 find "$ROOT" -xdev \( -path "$ROOT/proc" -o -path "$ROOT/dev" -o -path "$ROOT/var/lib/dpkg" -o \
 	-path "$ROOT/var/cache" -o -path "$ROOT/var/log" -o -path "$ROOT/var/lib/apt" -o -path "$ROOT/tmp" \) \
 	-prune -o -print | sed "s|^$ROOT||" | sort >"$T/after"
-left=$(comm -13 "$T/before" "$T/after" | grep -v -e '^/etc/resolv.conf$' -e '^/run/' -e '^/etc/ld.so.cache$' || true)
+# Not the packages' own: the backups of the user and group files that dependencies'
+# maintainer scripts (adding and removing system groups) leave, as on any Debian system.
+left=$(comm -13 "$T/before" "$T/after" | grep -v -e '^/etc/resolv.conf$' -e '^/run/' -e '^/etc/ld.so.cache$' \
+	-e '^/etc/\(passwd\|group\|shadow\|gshadow\|subuid\|subgid\)-$' || true)
 if [ -z "$left" ]; then
 	ok "nothing of the packages is left behind"
 else

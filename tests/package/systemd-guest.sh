@@ -30,8 +30,13 @@ done
 [ "$(id -u)" = 0 ] || { nok "needs root (debootstrap, chroot)"; finish; }
 ls "$DEBS"/nvemu_*.deb "$DEBS"/libnvemu0_*.deb >/dev/null 2>&1 || { nok "no .debs in $DEBS"; finish; }
 
-# The root's packages: systemd as init, the kernel host's tools, nvemu's libraries.
-PKGS=systemd,systemd-sysv,nvme-cli,kmod,libjansson4,liburing2,libisal2,libuuid1,libblkid1
+# The root's packages: systemd as init, the kernel host's tools, and whatever the
+# .debs depend on (read from them, so a new dependency rebuilds the cached root; the
+# guest has no network to fetch it).
+deps=$(for d in "$DEBS"/nvemu_*.deb "$DEBS"/libnvemu0_*.deb; do dpkg-deb -f "$d" Depends; done |
+	tr ',' '\n' | sed 's/|.*//; s/(.*//; s/:any//; s/ //g' | grep -v -e '^$' -e '^nvemu$' -e '^libnvemu0$' |
+	sort -u | paste -sd, -)
+PKGS=systemd,systemd-sysv,nvme-cli,kmod${deps:+,$deps}
 mkdir -p "$CACHE"
 if [ ! -f "$CACHE/root.tar" ] || [ "$(cat "$CACHE/root.pkgs" 2>/dev/null)" != "$PKGS" ]; then
 	MIRROR=$("$SRC/tools/debian-mirror.sh") || { nok "no Debian mirror in the apt configuration"; finish; }
