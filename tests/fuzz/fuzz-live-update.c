@@ -167,71 +167,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
-#include <dirent.h>
-#include <stdio.h>
+#include "standalone.h"
 
-/*
- * A plain program for CI without libFuzzer: replays the seed files in the
- * directory given, then FUZZ_ITERATIONS random mutations of them.
- */
-int main(int argc, char **argv)
+/* A seed with up to 8 edits, inserting bytes of the handover framing and its JSON. */
+size_t fuzz_standalone_input(unsigned i, uint8_t *buf, size_t cap, uint64_t *rng,
+			     const struct fuzz_seeds *seeds)
 {
-	static uint8_t seeds[16][16384];
-	size_t lens[16], nr = 0;
-	const char *it = getenv("FUZZ_ITERATIONS");
-	long iters = it ? atol(it) : 10000;
-	struct dirent *e;
-	DIR *dir;
+	static const char alphabet[] = "\x00\x01\x02{}[]\":,";
+	size_t len;
 
-	if (argc != 2 || !(dir = opendir(argv[1]))) {
-		printf("1..1\nnot ok 1 - usage: %s CORPUS_DIR\n", argv[0]);
-		return 1;
-	}
-	while ((e = readdir(dir)) && nr < 16) {
-		char p[4096];
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", argv[1], e->d_name);
-		f = fopen(p, "rb");
-		if (!f)
-			continue;
-		lens[nr] = fread(seeds[nr], 1, sizeof(seeds[nr]), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(seeds[nr], lens[nr]);
-		nr++;
-	}
-	closedir(dir);
-	srand(1);
-	for (long i = 0; nr && i < iters; i++) {
-		uint8_t buf[16384];
-		size_t k = (size_t)rand() % nr, len = lens[k];
-
-		memcpy(buf, seeds[k], len);
-		for (int m = rand() % 8; m >= 0; m--) {
-			size_t pos = len ? (size_t)rand() % len : 0;
-
-			switch (rand() % 3) {
-			case 0:
-				if (len)
-					buf[pos] = (uint8_t)rand();
-				break;
-			case 1: /* insert a byte */
-				if (len < sizeof(buf)) {
-					memmove(buf + pos + 1, buf + pos, len - pos);
-					buf[pos] = (uint8_t)"\x00\x01\x02{}[]\":,"[rand() % 11];
-					len++;
-				}
-				break;
-			default: /* cut */
-				len = pos;
-				break;
-			}
-		}
-		LLVMFuzzerTestOneInput(buf, len);
-	}
-	printf("1..1\nok 1 - %zu seeds and %ld mutations parsed\n", nr, iters);
-	return nr ? 0 : 1;
+	(void)i;
+	if (cap > 16384)
+		cap = 16384;
+	len = fuzz_seed_copy(seeds, buf, cap, rng);
+	return fuzz_edit(buf, len, cap, rng, alphabet, sizeof(alphabet) - 1);
 }
 #endif

@@ -39,34 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 size_t fuzz_standalone_input(unsigned i, uint8_t *buf, size_t cap, uint64_t *rng,
 			     const struct fuzz_seeds *seeds)
 {
-	size_t k, len;
+	static const char alphabet[] = " /\r\n:GETHP";
+	size_t len;
 
 	(void)i;
-	if (!seeds->nr)
-		return 0;
-	k = (size_t)(fuzz_rand(rng) % seeds->nr);
-	len = seeds->len[k] < cap ? seeds->len[k] : cap;
-	memcpy(buf, seeds->data[k], len);
-	for (int m = (int)(fuzz_rand(rng) % 8); m >= 0; m--) {
-		size_t pos = len ? (size_t)(fuzz_rand(rng) % len) : 0;
-
-		switch (fuzz_rand(rng) % 3) {
-		case 0:
-			if (len)
-				buf[pos] = (uint8_t)fuzz_rand(rng);
-			break;
-		case 1:
-			if (len < cap) {
-				memmove(buf + pos + 1, buf + pos, len - pos);
-				buf[pos] = (uint8_t)" /\r\n:GETHP"[fuzz_rand(rng) % 11];
-				len++;
-			}
-			break;
-		default:
-			len = pos;
-			break;
-		}
-	}
-	return len;
+	if (cap > 65536)
+		cap = 65536;
+	len = fuzz_seed_copy(seeds, buf, cap, rng);
+	return fuzz_edit(buf, len, cap, rng, alphabet, sizeof(alphabet) - 1);
 }
 #endif

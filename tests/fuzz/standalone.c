@@ -47,6 +47,44 @@ __attribute__((weak)) size_t fuzz_standalone_input(unsigned i, uint8_t *buf, siz
 	return len;
 }
 
+size_t fuzz_seed_copy(const struct fuzz_seeds *s, uint8_t *buf, size_t cap, uint64_t *rng)
+{
+	size_t k, len;
+
+	if (!s->nr)
+		return 0;
+	k = (size_t)(fuzz_rand(rng) % s->nr);
+	len = s->len[k] < cap ? s->len[k] : cap;
+	memcpy(buf, s->data[k], len);
+	return len;
+}
+
+size_t fuzz_edit(uint8_t *buf, size_t len, size_t cap, uint64_t *rng, const char *alphabet,
+		 size_t alen)
+{
+	for (int m = (int)(fuzz_rand(rng) % 8); m >= 0; m--) {
+		size_t pos = len ? (size_t)(fuzz_rand(rng) % len) : 0;
+
+		switch (fuzz_rand(rng) % 3) {
+		case 0:
+			if (len)
+				buf[pos] = (uint8_t)fuzz_rand(rng);
+			break;
+		case 1:
+			if (len < cap) {
+				memmove(buf + pos + 1, buf + pos, len - pos);
+				buf[pos] = (uint8_t)alphabet[fuzz_rand(rng) % alen];
+				len++;
+			}
+			break;
+		default:
+			len = pos;
+			break;
+		}
+	}
+	return len;
+}
+
 /* Runs one file and keeps it as a seed; -1 if it cannot be read. */
 static int load(const char *path)
 {

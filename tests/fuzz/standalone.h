@@ -31,4 +31,13 @@ uint64_t fuzz_rand(uint64_t *s);
 size_t fuzz_standalone_input(unsigned i, uint8_t *buf, size_t cap, uint64_t *rng,
 			     const struct fuzz_seeds *seeds);
 
+/* A copy of a random seed in buf (at most cap bytes); its length, 0 without seeds. */
+size_t fuzz_seed_copy(const struct fuzz_seeds *seeds, uint8_t *buf, size_t cap, uint64_t *rng);
+/*
+ * Up to 8 edits of buf[0..len): a byte replaced, a byte of alphabet (alen
+ * bytes: what the format is made of) inserted, or the rest cut; the new length.
+ */
+size_t fuzz_edit(uint8_t *buf, size_t len, size_t cap, uint64_t *rng, const char *alphabet,
+		 size_t alen);
+
 #endif
