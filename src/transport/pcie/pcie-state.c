@@ -14,80 +14,11 @@
 #include <stdlib.h>
 
 #include "pcie-internal.h"
+#include "util/lebuf.h"
 
 #define STATE_MAGIC   0x4350564eu /* "NVPC" */
 #define STATE_VERSION 1
 #define MAX_AERS      16
-
-struct wbuf {
-	uint8_t *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void put(struct wbuf *w, const void *src, size_t n)
-{
-	if (w->oom)
-		return;
-	if (w->len + n > w->cap) {
-		size_t cap = (w->len + n) * 2;
-		uint8_t *np = realloc(w->p, cap);
-
-		if (!np) {
-			w->oom = true;
-			return;
-		}
-		w->p = np;
-		w->cap = cap;
-	}
-	memcpy(w->p + w->len, src, n);
-	w->len += n;
-}
-
-static void put32(struct wbuf *w, uint32_t v)
-{
-	v = htole32(v);
-	put(w, &v, 4);
-}
-
-static void put64(struct wbuf *w, uint64_t v)
-{
-	v = htole64(v);
-	put(w, &v, 8);
-}
-
-struct rbuf {
-	const uint8_t *p;
-	size_t len, off;
-	bool bad;
-};
-
-static void get(struct rbuf *r, void *dst, size_t n)
-{
-	if (r->bad || n > r->len - r->off) {
-		r->bad = true;
-		memset(dst, 0, n);
-		return;
-	}
-	memcpy(dst, r->p + r->off, n);
-	r->off += n;
-}
-
-static uint32_t get32(struct rbuf *r)
-{
-	uint32_t v;
-
-	get(r, &v, 4);
-	return le32toh(v);
-}
-
-static uint64_t get64(struct rbuf *r)
-{
-	uint64_t v;
-
-	get(r, &v, 8);
-	return le64toh(v);
-}
 
 void nvemu_pcie_ctrl_pause(struct nvemu_pcie_ctrl *pc, bool paused)
 {
@@ -105,7 +36,7 @@ int nvemu_pcie_ctrl_save(struct nvemu_pcie_ctrl *pc, uint8_t **blob, size_t *len
 			 struct nvemu_error *err)
 {
 	size_t words = (pc->nvec + 63) / 64;
-	struct wbuf w = { 0 };
+	struct lebuf_w w = { 0 };
 	uint16_t cids[MAX_AERS];
 	int naer;
 
@@ -119,32 +50,32 @@ int nvemu_pcie_ctrl_save(struct nvemu_pcie_ctrl *pc, uint8_t **blob, size_t *len
 				       "pcie: completions wait for room in a full CQ (the host must consume them)");
 	/* Coalesced interrupts go out now rather than be lost with this process. */
 	pcie_irq_flush(pc);
-	put32(&w, STATE_MAGIC);
-	put32(&w, STATE_VERSION);
-	put32(&w, pc->nq);
-	put32(&w, pc->nvec);
-	put(&w, pc->cfg, sizeof(pc->cfg));
-	put(&w, pc->msix_table, (size_t)pc->nvec * 16);
+	lebuf_put32(&w, STATE_MAGIC);
+	lebuf_put32(&w, STATE_VERSION);
+	lebuf_put32(&w, pc->nq);
+	lebuf_put32(&w, pc->nvec);
+	lebuf_put(&w, pc->cfg, sizeof(pc->cfg));
+	lebuf_put(&w, pc->msix_table, (size_t)pc->nvec * 16);
 	for (size_t i = 0; i < words; i++)
-		put64(&w, pc->pba[i]);
+		lebuf_put64(&w, pc->pba[i]);
 	for (size_t i = 0; i < words; i++)
-		put64(&w, pc->ext_mask[i]);
-	put(&w, &(uint8_t[4]){ pc->msix_ext, pc->msix_ext_en, pc->intx, pc->nssro }, 4);
-	put32(&w, pc->page_size);
-	put64(&w, pc->shadow ? pc->dbst.shadow_addr : 0);
-	put64(&w, pc->shadow ? pc->dbst.eventidx_addr : 0);
+		lebuf_put64(&w, pc->ext_mask[i]);
+	lebuf_put(&w, &(uint8_t[4]){ pc->msix_ext, pc->msix_ext_en, pc->intx, pc->nssro }, 4);
+	lebuf_put32(&w, pc->page_size);
+	lebuf_put64(&w, pc->shadow ? pc->dbst.shadow_addr : 0);
+	lebuf_put64(&w, pc->shadow ? pc->dbst.eventidx_addr : 0);
 	for (unsigned q = 0; q < pc->nq; q++) {
 		uint8_t ph = pcie_cq_phase(pc, q);
 
-		put(&w, &ph, 1);
+		lebuf_put(&w, &ph, 1);
 	}
 	for (unsigned i = 0; i < 2u * pc->nq; i++)
-		put32(&w, pc->db_seen[i]);
+		lebuf_put32(&w, pc->db_seen[i]);
 	for (unsigned i = 0; i < 2u * pc->nq; i++)
-		put32(&w, pc->shadow_seen[i]);
-	put32(&w, (uint32_t)naer);
+		lebuf_put32(&w, pc->shadow_seen[i]);
+	lebuf_put32(&w, (uint32_t)naer);
 	for (int i = 0; i < naer; i++)
-		put32(&w, cids[i]);
+		lebuf_put32(&w, cids[i]);
 	if (w.oom) {
 		free(w.p);
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
@@ -158,15 +89,15 @@ int nvemu_pcie_ctrl_load(struct nvemu_pcie_ctrl *pc, const uint8_t *blob, size_t
 			 void *db_mem, struct nvemu_error *err)
 {
 	size_t words = (pc->nvec + 63) / 64;
-	struct rbuf r = { .p = blob, .len = len };
+	struct lebuf_r r = { .p = blob, .len = len };
 	uint8_t flags[4], *phase;
 	uint64_t dbs, eis;
 	uint32_t naer, cids[MAX_AERS];
 	int rc;
 
-	if (get32(&r) != STATE_MAGIC || get32(&r) != STATE_VERSION)
+	if (lebuf_get32(&r) != STATE_MAGIC || lebuf_get32(&r) != STATE_VERSION)
 		return nvemu_error_set(err, -EINVAL, "pcie state: not an nvemu PCIe state (version 1)");
-	if (get32(&r) != pc->nq || get32(&r) != pc->nvec)
+	if (lebuf_get32(&r) != pc->nq || lebuf_get32(&r) != pc->nvec)
 		return nvemu_error_set(err, -EINVAL,
 				       "pcie state: saved for another queue count than this controller's %u",
 				       pc->nq - 1);
@@ -175,26 +106,26 @@ int nvemu_pcie_ctrl_load(struct nvemu_pcie_ctrl *pc, const uint8_t *blob, size_t
 	phase = malloc(pc->nq);
 	if (!phase)
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
-	get(&r, pc->cfg, sizeof(pc->cfg));
-	get(&r, pc->msix_table, (size_t)pc->nvec * 16);
+	lebuf_get(&r, pc->cfg, sizeof(pc->cfg));
+	lebuf_get(&r, pc->msix_table, (size_t)pc->nvec * 16);
 	for (size_t i = 0; i < words; i++)
-		pc->pba[i] = get64(&r);
+		pc->pba[i] = lebuf_get64(&r);
 	for (size_t i = 0; i < words; i++)
-		pc->ext_mask[i] = get64(&r);
-	get(&r, flags, 4);
-	pc->page_size = get32(&r);
-	dbs = get64(&r);
-	eis = get64(&r);
-	get(&r, phase, pc->nq);
+		pc->ext_mask[i] = lebuf_get64(&r);
+	lebuf_get(&r, flags, 4);
+	pc->page_size = lebuf_get32(&r);
+	dbs = lebuf_get64(&r);
+	eis = lebuf_get64(&r);
+	lebuf_get(&r, phase, pc->nq);
 	for (unsigned i = 0; i < 2u * pc->nq; i++)
-		pc->db_seen[i] = get32(&r);
+		pc->db_seen[i] = lebuf_get32(&r);
 	for (unsigned i = 0; i < 2u * pc->nq; i++)
-		pc->shadow_seen[i] = get32(&r);
-	naer = get32(&r);
+		pc->shadow_seen[i] = lebuf_get32(&r);
+	naer = lebuf_get32(&r);
 	if (naer > MAX_AERS)
 		r.bad = true;
 	for (unsigned i = 0; i < naer && !r.bad; i++)
-		cids[i] = get32(&r);
+		cids[i] = lebuf_get32(&r);
 	if (r.bad || r.off != r.len || pc->page_size < 4096 || (pc->page_size & (pc->page_size - 1))) {
 		free(phase);
 		return nvemu_error_set(err, -EINVAL, "pcie state: truncated or inconsistent");

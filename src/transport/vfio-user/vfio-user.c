@@ -34,6 +34,7 @@
 #include <nvemu/vfio-user.h>
 
 #include "util/accept-backoff.h"
+#include "util/lebuf.h"
 #include "util/unix-listen.h"
 #include "vfu-proto.h"
 
@@ -1786,43 +1787,6 @@ void nvemu_vfu_server_stats(const struct nvemu_vfu_server *s, struct nvemu_vfu_s
 #define HO_MAGIC   0x5556564eu /* "NVVU" */
 #define HO_VERSION 1
 
-struct ho_w {
-	uint8_t *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void ho_put(struct ho_w *w, const void *src, size_t n)
-{
-	if (w->oom)
-		return;
-	if (w->len + n > w->cap) {
-		size_t cap = (w->len + n) * 2;
-		uint8_t *np = realloc(w->p, cap);
-
-		if (!np) {
-			w->oom = true;
-			return;
-		}
-		w->p = np;
-		w->cap = cap;
-	}
-	memcpy(w->p + w->len, src, n);
-	w->len += n;
-}
-
-static void ho_u32(struct ho_w *w, uint32_t v)
-{
-	v = htole32(v);
-	ho_put(w, &v, 4);
-}
-
-static void ho_u64(struct ho_w *w, uint64_t v)
-{
-	v = htole64(v);
-	ho_put(w, &v, 8);
-}
-
 /* fd into the list (its index on the wire), -1 stays -1. */
 static int32_t ho_fd(int *fds, unsigned *nfds, int fd)
 {
@@ -1872,7 +1836,7 @@ static bool zombies_unused(struct nvemu_vfu_server *s)
 int nvemu_vfu_server_save(struct nvemu_vfu_server *s, uint8_t **blob, size_t *len, int **fdsp,
 			  unsigned *nfdsp, struct nvemu_error *err)
 {
-	struct ho_w w = { 0 };
+	struct lebuf_w w = { 0 };
 	uint8_t *pcie = NULL;
 	size_t pcie_len = 0;
 	unsigned nfds = 0;
@@ -1897,31 +1861,31 @@ int nvemu_vfu_server_save(struct nvemu_vfu_server *s, uint8_t **blob, size_t *le
 		free(pcie);
 		return nvemu_error_set(err, -ENOMEM, "out of memory");
 	}
-	ho_u32(&w, HO_MAGIC);
-	ho_u32(&w, HO_VERSION);
-	ho_put(&w, &(uint8_t[4]){ s->client_fd >= 0, s->negotiated, s->msix_on, s->intx_masked }, 4);
-	ho_u32(&w, s->client_max_xfer);
-	ho_u32(&w, s->next_id);
-	ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->listen_fd));
-	ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->client_fd));
-	ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->db_fd));
-	ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->intx_fd));
-	ho_u64(&w, s->db_fd >= 0 ? s->db_len : 0);
-	ho_u32(&w, s->nr_msix);
+	lebuf_put32(&w, HO_MAGIC);
+	lebuf_put32(&w, HO_VERSION);
+	lebuf_put(&w, &(uint8_t[4]){ s->client_fd >= 0, s->negotiated, s->msix_on, s->intx_masked }, 4);
+	lebuf_put32(&w, s->client_max_xfer);
+	lebuf_put32(&w, s->next_id);
+	lebuf_put32(&w, (uint32_t)ho_fd(fds, &nfds, s->listen_fd));
+	lebuf_put32(&w, (uint32_t)ho_fd(fds, &nfds, s->client_fd));
+	lebuf_put32(&w, (uint32_t)ho_fd(fds, &nfds, s->db_fd));
+	lebuf_put32(&w, (uint32_t)ho_fd(fds, &nfds, s->intx_fd));
+	lebuf_put64(&w, s->db_fd >= 0 ? s->db_len : 0);
+	lebuf_put32(&w, s->nr_msix);
 	for (unsigned i = 0; i < s->nr_msix; i++)
-		ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, s->msix_fd[i]));
-	ho_u32(&w, s->nr_dma);
+		lebuf_put32(&w, (uint32_t)ho_fd(fds, &nfds, s->msix_fd[i]));
+	lebuf_put32(&w, s->nr_dma);
 	for (unsigned i = 0; i < s->nr_dma; i++) {
 		const struct vfu_dma *d = &s->dma[i];
 
-		ho_u64(&w, d->iova);
-		ho_u64(&w, d->size);
-		ho_u64(&w, d->offset);
-		ho_u32(&w, d->writable);
-		ho_u32(&w, (uint32_t)ho_fd(fds, &nfds, d->ptr ? d->fd : -1));
+		lebuf_put64(&w, d->iova);
+		lebuf_put64(&w, d->size);
+		lebuf_put64(&w, d->offset);
+		lebuf_put32(&w, d->writable);
+		lebuf_put32(&w, (uint32_t)ho_fd(fds, &nfds, d->ptr ? d->fd : -1));
 	}
-	ho_u32(&w, (uint32_t)pcie_len);
-	ho_put(&w, pcie, pcie_len);
+	lebuf_put32(&w, (uint32_t)pcie_len);
+	lebuf_put(&w, pcie, pcie_len);
 	free(pcie);
 	if (w.oom) {
 		free(w.p);
@@ -1946,36 +1910,6 @@ void nvemu_vfu_server_release(struct nvemu_vfu_server *s)
 	nvemu_vfu_server_destroy(s);
 }
 
-struct ho_r {
-	const uint8_t *p;
-	size_t len, off;
-	bool bad;
-};
-
-static uint32_t ho_get32(struct ho_r *r)
-{
-	uint32_t v = 0;
-
-	if (r->bad || r->len - r->off < 4)
-		r->bad = true;
-	else
-		memcpy(&v, r->p + r->off, 4);
-	r->off += r->bad ? 0 : 4;
-	return le32toh(v);
-}
-
-static uint64_t ho_get64(struct ho_r *r)
-{
-	uint64_t v = 0;
-
-	if (r->bad || r->len - r->off < 8)
-		r->bad = true;
-	else
-		memcpy(&v, r->p + r->off, 8);
-	r->off += r->bad ? 0 : 8;
-	return le64toh(v);
-}
-
 /* A copy of handed fd number idx (-1: none), or -2 when idx is out of range. */
 static int ho_dup(const int *fds, unsigned nfds, uint32_t idx)
 {
@@ -1994,7 +1928,7 @@ int nvemu_vfu_server_restore(const char *path, struct nvemu_ctrl *ctrl,
 			     const int *fds, unsigned nfds, struct nvemu_vfu_server **out,
 			     struct nvemu_error *err)
 {
-	struct ho_r r = { .p = blob, .len = len };
+	struct lebuf_r r = { .p = blob, .len = len };
 	struct nvemu_vfu_server *s;
 	uint8_t flags[4] = { 0 };
 	uint32_t lfd, cfd, dfd, ifd, n, plen;
@@ -2003,7 +1937,7 @@ int nvemu_vfu_server_restore(const char *path, struct nvemu_ctrl *ctrl,
 
 	if (!path || strlen(path) >= sizeof(s->path) || !ctrl)
 		return nvemu_error_set(err, -EINVAL, "vfio-user restore: bad path or controller");
-	if (ho_get32(&r) != HO_MAGIC || ho_get32(&r) != HO_VERSION)
+	if (lebuf_get32(&r) != HO_MAGIC || lebuf_get32(&r) != HO_VERSION)
 		return nvemu_error_set(err, -EINVAL, "vfio-user restore: not an nvemu vfio-user state (version 1)");
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -2018,13 +1952,13 @@ int nvemu_vfu_server_restore(const char *path, struct nvemu_ctrl *ctrl,
 	if (r.len - r.off >= 4)
 		memcpy(flags, r.p + r.off, 4);
 	r.off += 4;
-	s->client_max_xfer = ho_get32(&r);
-	s->next_id = (uint16_t)ho_get32(&r);
-	lfd = ho_get32(&r);
-	cfd = ho_get32(&r);
-	dfd = ho_get32(&r);
-	ifd = ho_get32(&r);
-	db_len = ho_get64(&r);
+	s->client_max_xfer = lebuf_get32(&r);
+	s->next_id = (uint16_t)lebuf_get32(&r);
+	lfd = lebuf_get32(&r);
+	cfd = lebuf_get32(&r);
+	dfd = lebuf_get32(&r);
+	ifd = lebuf_get32(&r);
+	db_len = lebuf_get64(&r);
 	if (r.bad || r.off > r.len)
 		goto bad;
 	s->listen_fd = ho_dup(fds, nfds, lfd);
@@ -2084,17 +2018,17 @@ int nvemu_vfu_server_restore(const char *path, struct nvemu_ctrl *ctrl,
 		}
 		s->db_len = db_len;
 	}
-	n = ho_get32(&r);
+	n = lebuf_get32(&r);
 	if (r.bad || n != s->nr_msix)
 		goto bad;
 	for (unsigned i = 0; i < n; i++) {
-		int fd = ho_dup(fds, nfds, ho_get32(&r));
+		int fd = ho_dup(fds, nfds, lebuf_get32(&r));
 
 		if (fd == -2 || r.bad)
 			goto bad;
 		s->msix_fd[i] = fd;
 	}
-	n = ho_get32(&r);
+	n = lebuf_get32(&r);
 	if (r.bad || n > VFU_MAX_DMA_REGIONS)
 		goto bad;
 	s->dma = calloc(n ? n : 1, sizeof(*s->dma));
@@ -2106,11 +2040,11 @@ int nvemu_vfu_server_restore(const char *path, struct nvemu_ctrl *ctrl,
 	for (unsigned i = 0; i < n; i++) {
 		struct vfu_dma d = { .fd = -1 };
 
-		d.iova = ho_get64(&r);
-		d.size = ho_get64(&r);
-		d.offset = ho_get64(&r);
-		d.writable = ho_get32(&r);
-		d.fd = ho_dup(fds, nfds, ho_get32(&r));
+		d.iova = lebuf_get64(&r);
+		d.size = lebuf_get64(&r);
+		d.offset = lebuf_get64(&r);
+		d.writable = lebuf_get32(&r);
+		d.fd = ho_dup(fds, nfds, lebuf_get32(&r));
 		/* Sorted, disjoint, page-sized: as cmd_dma_map left them. */
 		if (r.bad || d.fd == -2 || !d.size || d.iova + d.size < d.iova ||
 		    (i && s->dma[i - 1].iova + s->dma[i - 1].size > d.iova) ||
@@ -2129,7 +2063,7 @@ int nvemu_vfu_server_restore(const char *path, struct nvemu_ctrl *ctrl,
 		}
 		s->dma[s->nr_dma++] = d;
 	}
-	plen = ho_get32(&r);
+	plen = lebuf_get32(&r);
 	if (r.bad || plen != r.len - r.off)
 		goto bad;
 	s->pcie_state = malloc(plen ? plen : 1);
